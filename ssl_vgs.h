@@ -93,6 +93,26 @@ SV_DEF float sv_rng_normal(sv_rng *r);            /* N(0,1) */
 SV_DEF size_t sv_rng_below(sv_rng *r, size_t n);  /* uniform in [0,n), unbiased; n > 0 */
 SV_DEF sv_rng sv_rng_fork(const sv_rng *r, uint64_t stream); /* an independent child stream */
 
+/* Shared data types used by several sections (parsers, corpus, metrics). */
+
+/* One ABX token of a ZeroSpeech 2021 .item file: `#file onset offset #phone prev next speaker`.
+   Strings are interned: `file`, `phone`, `prev`, `next`, `speaker` index the tables of the set. */
+typedef struct sv_item {
+    size_t file;
+    double onset, offset;           /* seconds */
+    int phone, prev, next;          /* index into sv_item_set.phones */
+    int speaker;                    /* index into sv_item_set.speakers */
+} sv_item;
+
+typedef struct sv_item_set {
+    sv_item *items; size_t n_items;
+    char **files; size_t n_files;       /* file names without extension, as in the .item file */
+    char **phones; size_t n_phones;     /* one table for central and context phones */
+    char **speakers; size_t n_speakers;
+} sv_item_set;
+
+SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is the caller's */
+
 /*@@DECL_KERNELS@@*/
 
 /*@@DECL_TENSORS@@*/
@@ -280,6 +300,20 @@ SV_DEF sv_rng sv_rng_fork(const sv_rng *r, uint64_t stream)
     seed ^= 0xD1B54A32D192ED03ull * (stream + 1);
     sv_rng_seed(&c, seed);
     return c;
+}
+
+SV_DEF void sv_item_set_free(sv_item_set *s)
+{
+    size_t i;
+    if (!s) return;
+    for (i = 0; i < s->n_files; i++) SV_FREE(s->files[i]);
+    for (i = 0; i < s->n_phones; i++) SV_FREE(s->phones[i]);
+    for (i = 0; i < s->n_speakers; i++) SV_FREE(s->speakers[i]);
+    SV_FREE(s->files);
+    SV_FREE(s->phones);
+    SV_FREE(s->speakers);
+    SV_FREE(s->items);
+    memset(s, 0, sizeof *s);
 }
 
 /*@@IMPL_SIMD@@*/
