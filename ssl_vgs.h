@@ -168,6 +168,15 @@ SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is
 #define SV__RESTRICT
 #endif
 
+/* OpenMP pragmas through a macro, so builds without OpenMP see no unknown-pragma warnings:
+   SV__OMP(parallel for if (n > 4096)) */
+#define SV__PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define SV__OMP(x) SV__PRAGMA(omp x)
+#else
+#define SV__OMP(x)
+#endif
+
 #ifdef __cplusplus
 #define SV__CAST(T, x) ((T)(x))
 #else
