@@ -138,6 +138,7 @@ SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is
 #include <math.h>
 #include <float.h>
 #include <errno.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
