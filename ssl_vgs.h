@@ -113,11 +113,902 @@ typedef struct sv_item_set {
 
 SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is the caller's */
 
-/*@@DECL_KERNELS@@*/
+/* ======================================================================================
+   2 Kernels: GEMM, vector maths, row softmax / layer norm
+   ======================================================================================
+   Every kernel has a SIMD body (written once against the macro table of section 1.4) and a
+   scalar body; sv_set_simd(0) makes every kernel take the scalar body. The two agree within
+   float rounding (same algorithms and polynomials, only the order of float sums differs).
+   Large calls are split over OpenMP threads; results never depend on the thread count
+   (sv_gemm is bit-identical for any thread count: K is never split across threads).
+   Matrices are row-major; a "row stride" (lda, ldb, ldc) counts floats and may exceed the
+   logical width. */
 
-/*@@DECL_TENSORS@@*/
+/* C[M,N] = alpha * op(A) * op(B) + beta * C. op(A) is [M,K]: A is stored [M,lda] (transA = 0)
+   or [K,lda] (transA != 0); op(B) is [K,N]: B is stored [K,ldb] or, transposed, [N,ldb].
+   beta == 0 ignores C's old contents (even NaN). Windows may overlap (lda < K is allowed, e.g. a
+   strided conv1d as a GEMM over a channels-last input); C must not overlap A or B. */
+SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                    const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                    float *C, size_t ldc);
+/* The same product by a plain triple loop with double accumulation: the reference for tests
+   and benchmarks. */
+SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                          const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                          float *C, size_t ldc);
+/* Frees the calling thread's GEMM packing buffers. They are allocated on first use, grow to the
+   largest product seen (at most ~5.3 MB per thread with AVX-512) and are reused: no allocation per
+   call in steady state. A thread that exits without calling this leaks them. */
+SV_DEF void sv_gemm_release(void);
 
-/*@@DECL_REST@@*/
+SV_DEF float sv_dot(const float *a, const float *b, size_t n);        /* sum a[i]*b[i] */
+SV_DEF float sv_vsum(const float *x, size_t n);                        /* sum x[i] */
+SV_DEF void sv_axpy(size_t n, float a, const float *x, float *y);     /* y += a*x */
+SV_DEF void sv_vscale(float *y, float a, const float *x, size_t n);   /* y = a*x (y may be x) */
+SV_DEF void sv_vadd(float *y, const float *a, const float *b, size_t n); /* y = a+b (may alias) */
+SV_DEF void sv_vmul(float *y, const float *a, const float *b, size_t n); /* y = a*b (may alias) */
+
+/* y = exp(x), within 2 ulp of the true value over the float range; exp(-inf) = 0, large x gives
+   +inf, NaN stays NaN. y may be x. */
+SV_DEF void sv_vexp(float *y, const float *x, size_t n);
+/* erf(x), absolute error < 1e-7 (about 1 ulp), vectorisable form (polynomial for |x| < 0.93,
+   1 - exp(polynomial) beyond). */
+SV_DEF float sv_erff(float x);
+/* Exact-erf GELU: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), |error| < 2e-7 max(1,|x|).
+   y may be x. */
+SV_DEF void sv_gelu(float *y, const float *x, size_t n);
+/* dx += dy * gelu'(x), gelu'(x) = Phi(x) + x phi(x), phi the standard normal density. */
+SV_DEF void sv_gelu_backward(float *dx, const float *x, const float *dy, size_t n);
+
+/* Row-wise softmax of x[rows,n] into y (y may be x), max-subtracted for stability. A row whose
+   entries are all -inf gives all zeros (not NaN); -inf entries give exactly 0. */
+SV_DEF void sv_softmax_rows(float *y, const float *x, size_t rows, size_t n);
+/* dx += y * (dy - sum_j dy_j y_j) per row, y the softmax output. */
+SV_DEF void sv_softmax_rows_backward(float *dx, const float *y, const float *dy, size_t rows,
+                                     size_t n);
+
+/* LayerNorm over the last dimension of x[rows,n]: y = (x - mean) * rstd * gamma + beta with the
+   biased variance (as PyTorch), rstd = 1/sqrt(var + eps). gamma/beta may be NULL (1 and 0);
+   mean/rstd (rows each) may be NULL, else they are saved for the backward. y may be x. */
+SV_DEF void sv_layernorm_rows(float *y, float *mean, float *rstd, const float *x,
+                              const float *gamma, const float *beta, size_t rows, size_t n,
+                              float eps);
+/* Backward of sv_layernorm_rows, accumulating (+=) into dx[rows,n], dgamma[n], dbeta[n]; any of
+   the three may be NULL. gamma may be NULL (= 1). dgamma/dbeta are reduced over rows in row
+   order per column, so they are bit-identical for any thread count. */
+SV_DEF void sv_layernorm_rows_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                       const float *x, const float *mean, const float *rstd,
+                                       const float *gamma, size_t rows, size_t n);
+
+/* ======================================================================================
+   3 Tensors and the arena
+   ======================================================================================
+   A tensor is float32, contiguous, row-major, up to 4 dims. Two kinds of storage:
+   - parameters (and buffers such as BatchNorm running statistics) live in an sv_params store:
+     one flat allocation each for values, gradients and the two Adam moments, so the optimizer
+     and gradient clipping are flat loops;
+   - activations, their gradients and the tape live in the arena of an sv_ctx, which is reset
+     once per training step. The arena grows by chaining blocks while a step runs; the next reset
+     folds them into one block of the peak size, so after the first step nothing is allocated. */
+
+#define SV_MAX_DIMS 4
+
+typedef struct sv_tensor {
+    float *data;                /* [n] row-major */
+    float *grad;                /* same shape; NULL until a gradient reaches it */
+    size_t shape[SV_MAX_DIMS];
+    int ndim;
+    size_t n;                   /* number of elements */
+    int requires_grad;          /* a gradient must flow into this tensor */
+    int kind;                   /* SV_ACTIVATION, SV_PARAM or SV_BUFFER */
+    int group;                  /* parameters: which sub-model owns it (bit index, see sv_params) */
+    const char *name;           /* parameters: dotted name used in checkpoints */
+} sv_tensor;
+
+enum { SV_ACTIVATION = 0, SV_PARAM = 1, SV_BUFFER = 2 };
+
+typedef struct sv_ctx sv_ctx;   /* arena + tape + mode flags + RNG; opaque */
+
+/* initial_bytes: first arena block (0 = 16 MiB); it grows as needed. */
+SV_DEF sv_ctx *sv_ctx_new(size_t initial_bytes, uint64_t seed);
+SV_DEF void sv_ctx_free(sv_ctx *c);
+SV_DEF void sv_ctx_reset(sv_ctx *c);                        /* drop all activations and the tape */
+SV_DEF void sv_ctx_set_arena_limit(sv_ctx *c, size_t bytes);/* 0 = no limit (default) */
+SV_DEF size_t sv_ctx_arena_peak(const sv_ctx *c);           /* most bytes in use since creation */
+SV_DEF size_t sv_ctx_arena_used(const sv_ctx *c);
+SV_DEF void sv_ctx_set_grad(sv_ctx *c, int enabled);        /* 0: no-grad mode, records nothing */
+SV_DEF int sv_ctx_grad(const sv_ctx *c);
+SV_DEF void sv_ctx_set_training(sv_ctx *c, int training);   /* dropout, batch statistics */
+SV_DEF int sv_ctx_training(const sv_ctx *c);
+SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
+SV_DEF int sv_ctx_failed(const sv_ctx *c);                  /* an op failed since the last reset */
+SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes);         /* 64-byte aligned scratch, lives until reset */
+
+SV_DEF sv_tensor *sv_tensor_new(sv_ctx *c, int ndim, const size_t *shape);   /* uninitialised */
+SV_DEF sv_tensor *sv_tensor_zeros(sv_ctx *c, int ndim, const size_t *shape);
+SV_DEF sv_tensor *sv_tensor_from(sv_ctx *c, const float *data, int ndim, const size_t *shape); /* copy */
+SV_DEF sv_tensor *sv_new1(sv_ctx *c, size_t d0);
+SV_DEF sv_tensor *sv_new2(sv_ctx *c, size_t d0, size_t d1);
+SV_DEF sv_tensor *sv_new3(sv_ctx *c, size_t d0, size_t d1, size_t d2);
+SV_DEF sv_tensor *sv_reshape(sv_ctx *c, sv_tensor *x, int ndim, const size_t *shape); /* shares data and grad */
+
+/* Parameter store. Declare every parameter with sv_param / sv_buffer, then sv_params_alloc once.
+   Groups are small integers (0..31) naming the sub-model a parameter belongs to, so that an
+   optimizer step can update exactly the parameters of the active sub-models. */
+typedef struct sv_params {
+    sv_tensor **t;              /* every parameter and buffer, in declaration order */
+    size_t count, cap;
+    size_t *offset;             /* element offset of t[i] in the flat arrays */
+    float *data, *grad, *m, *v; /* flat storage: values, gradients, Adam first/second moments */
+    size_t n;                   /* total elements (with alignment padding) */
+    void *raw;                  /* the allocation behind data/grad/m/v */
+    int allocated;
+} sv_params;
+
+SV_DEF sv_tensor *sv_param(sv_params *p, const char *name, int group, int ndim, const size_t *shape);
+SV_DEF sv_tensor *sv_buffer(sv_params *p, const char *name, int group, int ndim, const size_t *shape);
+SV_DEF int sv_params_alloc(sv_params *p);
+SV_DEF void sv_params_free(sv_params *p);
+SV_DEF void sv_params_zero_grad(sv_params *p);
+SV_DEF size_t sv_params_numel(const sv_params *p, uint32_t group_mask); /* trainable elements */
+SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name);
+
+/* ======================================================================================
+   4 Autodiff tape
+   ======================================================================================
+   Every op that produces a tensor needing a gradient appends a node to the context's tape: which
+   backward function to call and the tensors it saved. sv_backward replays the tape in reverse.
+   Gradients accumulate (+=) into .grad; parameter gradients are zeroed explicitly
+   (sv_params_zero_grad), activation gradients start at zero with each step's arena. */
+
+SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss);   /* loss must be a scalar made by recorded ops */
+SV_DEF size_t sv_tape_length(const sv_ctx *c);
+/* The first op (in forward order) whose output holds a NaN or inf, or NULL; for diagnosing a
+   non-finite loss. *out_index receives its position on the tape. */
+SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index);
+/* Op timing: when on, each op's forward and backward wall time is summed by op name. */
+SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on);
+SV_DEF size_t sv_ctx_profile(const sv_ctx *c, const char **names, double *fwd_s, double *bwd_s, size_t *calls, size_t cap);
+SV_DEF void sv_ctx_profile_clear(sv_ctx *c);
+
+/* ======================================================================================
+   5 Layers (ops)
+   ======================================================================================
+   Every op takes the context first and returns a new arena tensor, or NULL on error (bad shapes,
+   arena exhausted, or a NULL input: errors propagate, so checking the final loss is enough).
+   Binary elementwise ops broadcast b over leading dims: b's shape must equal the trailing dims
+   of a's shape (e.g. [D] with [B,T,D]). Integer arguments (indices, lengths, masks) are not
+   differentiable; they are copied into the arena when the backward needs them. */
+
+SV_DEF sv_tensor *sv_add(sv_ctx *c, sv_tensor *a, sv_tensor *b);
+SV_DEF sv_tensor *sv_sub(sv_ctx *c, sv_tensor *a, sv_tensor *b);
+SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b);
+SV_DEF sv_tensor *sv_scale(sv_ctx *c, sv_tensor *x, float s);
+SV_DEF sv_tensor *sv_add_scalar(sv_ctx *c, sv_tensor *x, float s);
+/* a * x + b * y (same shapes): the weighted sum of two losses, in one op */
+SV_DEF sv_tensor *sv_axpby(sv_ctx *c, float a, sv_tensor *x, float b, sv_tensor *y);
+/* x + k, k a constant array of x's shape (no gradient to k): additive masks, margins */
+SV_DEF sv_tensor *sv_add_const(sv_ctx *c, sv_tensor *x, const float *k);
+SV_DEF sv_tensor *sv_square(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_sqrt(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_log(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_exp(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_relu(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_gelu_op(sv_ctx *c, sv_tensor *x);          /* exact erf form */
+SV_DEF sv_tensor *sv_sum(sv_ctx *c, sv_tensor *x);              /* scalar */
+SV_DEF sv_tensor *sv_sum_last(sv_ctx *c, sv_tensor *x);         /* [..,F] -> [..] */
+SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x);             /* scalar */
+/* identity forward, gradient multiplied by s backward (fairseq GradMultiply: feature_grad_mult) */
+SV_DEF sv_tensor *sv_grad_scale(sv_ctx *c, sv_tensor *x, float s);
+/* forward the value of hard, backward into soft (straight-through: hard - sg(soft) + soft) */
+SV_DEF sv_tensor *sv_straight_through(sv_ctx *c, sv_tensor *hard, sv_tensor *soft);
+SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p); /* identity unless training */
+
+/* op(a) @ op(b): a [..,M,K] (or [..,K,M] with ta), b [..,K,N] (or [..,N,K] with tb) or 2-D,
+   shared by every batch; result [..,M,N] */
+SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int tb);
+/* block-diagonal product: x [N,G*Kin] times w [G*Kin,Kout] group by group -> [N,G*Kout]
+   (the quantizer's codebook lookup: one-hot codes times per-group entries) */
+SV_DEF sv_tensor *sv_group_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, size_t groups);
+/* x [..,In] @ w[Out,In]^T + bias[Out] (bias may be NULL); PyTorch's weight layout */
+SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias);
+/* 1-D convolution, channels last: x [B,T,Cin], w [Cout,K,Cin/groups], bias [Cout] or NULL,
+   zero padding `pad` frames on both sides; result [B,(T+2pad-K)/stride+1,Cout] */
+SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias,
+                            size_t stride, size_t pad, size_t groups);
+/* weight normalisation over all dims but K (PyTorch weight_norm(dim=2) on [Cout,Cin/g,K]):
+   v [Cout,K,Cg], g [K]: w[o,k,c] = g[k] * v[o,k,c] / ||v[:,k,:]|| */
+SV_DEF sv_tensor *sv_weight_norm_k(sv_ctx *c, sv_tensor *v, sv_tensor *g);
+
+/* Normalisations. x [B,T,C]; len[b] (NULL = all T) limits statistics to valid frames, and
+   frames t >= len[b] come out as 0 (so padding never leaks into valid frames). */
+SV_DEF sv_tensor *sv_layer_norm(sv_ctx *c, sv_tensor *x, sv_tensor *gamma, sv_tensor *beta, float eps);
+/* GroupNorm with one group per channel (fairseq "default" CNN layer 0): per (b,c) over time */
+SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma,
+                                   sv_tensor *beta, float eps);
+/* BatchNorm over (B,T) per channel. Training: batch statistics, running averages updated with
+   `momentum` (PyTorch convention: running = (1-m)*running + m*batch, unbiased variance).
+   Eval: running statistics. */
+SV_DEF sv_tensor *sv_batch_norm(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma,
+                                sv_tensor *beta, sv_tensor *running_mean, sv_tensor *running_var,
+                                float momentum, float eps);
+
+SV_DEF sv_tensor *sv_softmax(sv_ctx *c, sv_tensor *x);          /* over the last dim */
+SV_DEF sv_tensor *sv_log_softmax(sv_ctx *c, sv_tensor *x);      /* over the last dim */
+/* Cross-entropy of logits [N,K] against target[N] (-inf logits allowed: they get probability 0
+   and no gradient). mean = 1 averages over N, else sums. Scalar result. */
+SV_DEF sv_tensor *sv_cross_entropy(sv_ctx *c, sv_tensor *logits, const int *target, int mean);
+
+/* Multi-head attention core: softmax(Q K^T / sqrt(D/H)) V per head. q,k,v [B,T,D];
+   key_len[b] (NULL = all) masks keys t >= key_len[b]; dropout p on the attention weights. */
+SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor *v, size_t heads,
+                               const size_t *key_len, float dropout);
+
+SV_DEF sv_tensor *sv_concat(sv_ctx *c, sv_tensor *a, sv_tensor *b, int axis);
+SV_DEF sv_tensor *sv_slice(sv_ctx *c, sv_tensor *x, int axis, size_t start, size_t len);
+SV_DEF sv_tensor *sv_transpose(sv_ctx *c, sv_tensor *x);        /* swaps the last two dims */
+/* rows of x [N,F] (any leading dims flattened) picked by idx[M]: [M,F] */
+SV_DEF sv_tensor *sv_gather_rows(sv_ctx *c, sv_tensor *x, const size_t *idx, size_t m);
+/* [n_rows,F] zeros with x's rows [M,F] added at idx[M] (repeats accumulate) */
+SV_DEF sv_tensor *sv_scatter_add_rows(sv_ctx *c, sv_tensor *x, const size_t *idx, size_t n_rows);
+/* rows of x [..,F] where mask[r] != 0 replaced by emb [F] (wav2vec 2.0 mask embedding) */
+SV_DEF sv_tensor *sv_mask_rows(sv_ctx *c, sv_tensor *x, const uint8_t *mask, sv_tensor *emb);
+/* x [..,F] / max(||x||, eps) over the last dim */
+SV_DEF sv_tensor *sv_l2_normalize(sv_ctx *c, sv_tensor *x, float eps);
+/* cosine similarity of matching rows: a, b [..,F] -> [..] */
+SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps);
+/* out[n,j] = a[n,:] . b[idx[n*J+j],:]; a [N,F], b [M,F] -> [N,J] (contrastive logits) */
+SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J);
+
+/* ======================================================================================
+   6 wav2vec 2.0 (Baevski et al. 2020; fairseq wav2vec2 base)
+   ======================================================================================
+   One model holds the whole system of SPEC.md §1: a shared audio encoder (CNN feature encoder,
+   projection, positional convolution, layers 1..Ls), the wav2vec 2.0 head (layers Ls+1..L,
+   quantizer, projections), the VGS audio branch reading layer Ls, and the VGS image branch.
+   Every size is a field of sv_config; sv_config_preset() fills the three presets. */
+
+#define SV_MAX_CONV 8
+#define SV_MAX_LAYERS 32
+
+enum { SV_EXTRACTOR_DEFAULT = 0, SV_EXTRACTOR_LAYER_NORM = 1 };
+
+/* Parameter groups (bit indices for optimizer masks). */
+enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3 };
+#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2))
+#define SV_GROUPS_VGS ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_VGS_AUDIO) | (1u << SV_GROUP_VGS_IMAGE))
+#define SV_GROUPS_ALL 0xFu
+
+typedef struct sv_config {
+    char name[16];
+    /* feature encoder: (channels, kernel, stride) per conv layer */
+    size_t n_conv, conv_dim[SV_MAX_CONV], conv_kernel[SV_MAX_CONV], conv_stride[SV_MAX_CONV];
+    int extractor_mode;         /* SV_EXTRACTOR_DEFAULT: group norm on layer 0 only, no conv bias */
+    int conv_bias;
+    float feature_grad_mult;    /* gradient scale into the CNN (fairseq 0.1; EUSIPCO study 1.0) */
+    float feature_pen_weight;   /* weight of mean(features^2) in loss_AUD (fairseq base 10) */
+    /* transformer */
+    size_t D, heads, ffn;
+    size_t n_shared, n_decoder; /* layers 1..Ls serve both losses; Ls+1..L only wav2vec 2.0 */
+    int layer_norm_first;       /* 0: post-LN (base), 1: pre-LN (large) */
+    float dropout, attn_dropout, act_dropout, dropout_input, dropout_features, layerdrop;
+    size_t pos_kernel, pos_groups;
+    int use_cls;                /* FaST-VGS+: a learned CLS vector prepended after masking */
+    /* masking */
+    float mask_prob;
+    size_t mask_length, mask_min_spans;
+    /* quantizer and contrastive task */
+    size_t q_groups, q_vars, q_dim, final_dim, n_negatives;
+    float logit_temp, tau_max, tau_min, diversity_weight;
+    double tau_decay;           /* 0.999995: as a float it would shift tau(1e5) by 1e-3 */
+    int freeze_tau;             /* FaST-VGS+ trainer never advanced the temperature (stays tau_max) */
+    /* VGS audio branch: ResDAVEnet widths (w0 = Linear output, then 4 stages) */
+    size_t vgs_width[5], vgs_conv_width, vgs_audio_layers;
+    /* VGS image branch */
+    size_t img_regions, img_dim, img_layers;
+    /* VGS transformer layers (BERT style, post-LN) */
+    size_t vgs_heads, vgs_ffn;
+    float vgs_dropout, vgs_ln_eps;
+    size_t E;                   /* embedding width */
+    int sim_cosine;             /* 0: dot product (reference code), 1: cosine */
+    float margin;
+} sv_config;
+
+/* "base" (the paper), "small" (the benchmark) or "tiny" (tests and demo). */
+SV_DEF int sv_config_preset(const char *name, sv_config *cfg);
+SV_DEF int sv_config_check(const sv_config *cfg);
+/* samples -> frames of the feature encoder, and its receptive field in samples */
+SV_DEF size_t sv_config_frames(const sv_config *cfg, size_t n_samples);
+SV_DEF size_t sv_config_receptive_field(const sv_config *cfg);
+
+typedef struct sv_tlayer {      /* one transformer layer */
+    sv_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+    sv_tensor *ln1_g, *ln1_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b, *ln2_g, *ln2_b;
+} sv_tlayer;
+
+typedef struct sv_bn { sv_tensor *g, *b, *mean, *var; } sv_bn;
+
+typedef struct sv_resblock {    /* ResDAVEnet basic block */
+    sv_tensor *conv1, *conv2, *down;   /* [Cout,K,Cin]; down is the 1x1 shortcut or NULL */
+    sv_bn bn1, bn2, bn_down;
+    size_t stride;
+} sv_resblock;
+
+typedef struct sv_model {
+    sv_config cfg;
+    sv_params params;
+    /* shared audio encoder */
+    sv_tensor *conv_w[SV_MAX_CONV], *conv_b[SV_MAX_CONV], *conv_norm_g[SV_MAX_CONV], *conv_norm_b[SV_MAX_CONV];
+    sv_tensor *feat_ln_g, *feat_ln_b, *proj_w, *proj_b;
+    sv_tensor *cls, *pos_v, *pos_g, *pos_b, *enc_ln_g, *enc_ln_b;
+    sv_tlayer layer[SV_MAX_LAYERS];
+    /* wav2vec 2.0 head */
+    sv_tensor *mask_emb, *q_w, *q_b, *codebook, *projq_w, *projq_b, *final_w, *final_b;
+    /* VGS audio branch */
+    sv_tensor *rd_w, *rd_b;
+    sv_bn rd_bn;
+    sv_resblock rd_block[8];
+    sv_tensor *acls1_w, *acls1_b, *acls2_w, *acls2_b;
+    sv_tlayer audio_layer[4];
+    sv_tensor *aemb_w, *aemb_b;
+    /* VGS image branch */
+    sv_tensor *vf_w, *vf_b, *vf_ln_g, *vf_ln_b, *vb_w, *vb_b, *vb_ln_g, *vb_ln_b, *img_cls;
+    sv_tlayer img_layer[12];
+    sv_tensor *iemb1_w, *iemb1_b, *iemb2_w, *iemb2_b;
+} sv_model;
+
+SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed);
+SV_DEF void sv_model_free(sv_model *m);
+SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask);
+
+/* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
+   per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
+   replacement, spans may overlap, then every row is trimmed at random to the smallest count.
+   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
+SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
+                                   size_t span, size_t min_spans, uint8_t *mask);
+/* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
+   K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
+   frame itself). idx [B*n, K] holds global row indices b*n + j. */
+SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
+/* Contrastive logits (fairseq compute_preds): out [N,J] = cos(pred[n], targ[idx[n,j]]) / temp,
+   with -inf where a candidate j > 0 equals the target targ[idx[n,0]] in every dimension. */
+SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp);
+/* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
+
+/* A batch. Audio is [B,S] zero-padded with wave_len[b] valid samples, already normalised
+   (sv_normalize_wave). Images are [B,R,Dimg] regions and [B,R,4] boxes; image_id[b] names the
+   image of pair b (pairs with the same id are not negatives of each other). */
+typedef struct sv_batch {
+    size_t B, S;
+    const float *wave;
+    const size_t *wave_len;
+    size_t R, Dimg;                 /* regions per image and their width: must match the config */
+    const float *regions, *boxes;
+    const long *image_id;           /* NULL: every pair is its own image */
+} sv_batch;
+
+/* Training-health numbers of one forward. */
+typedef struct sv_stats {
+    float loss, loss_av, loss_aud;      /* joint, VGS, SSL (NaN when not computed) */
+    float contrastive, diversity, feature_pen;
+    float accuracy;                     /* contrastive task: target ranked first */
+    float code_ppl, prob_ppl, tau, mask_frac;
+    size_t n_masked;
+} sv_stats;
+
+/* zero mean, unit variance over the n samples (a silent input stays zero) */
+SV_DEF void sv_normalize_wave(float *x, size_t n);
+
+/* The joint loss alpha * loss_AV + (1 - alpha) * loss_AUD on a batch, recorded on the tape
+   of c when c is in grad mode. alpha = 0 computes no VGS branch, alpha = 1 no wav2vec 2.0 head
+   (and no masking). step drives the Gumbel temperature. Returns the scalar loss or NULL. */
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, size_t step, sv_stats *st);
+
+/* Hidden states of the shared/decoder transformer for downstream use: eval mode, no masking,
+   one utterance wave[n] (raw; normalised inside as in training). layer 0 = the projected CNN
+   features (input of the transformer, after the positional convolution), 1..L = layer outputs.
+   Returns [T,D] frames (the CLS position dropped) allocated with SV_MALLOC in *out. */
+SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t layer,
+                               float **out, size_t *n_frames, size_t *dim);
+/* Every layer at once: out[l] for l = 0..L (each SV_MALLOC'd [T,D]); the CNN output [T,C] too
+   when cnn_out is not NULL. One forward pass. */
+SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out,
+                                 float **cnn_out, size_t *n_frames);
+
+/* Embeddings for retrieval, no-grad and eval mode, written to out [B,E]. */
+SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out);
+SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out);
+
+/* ======================================================================================
+   9 Optimizer
+   ====================================================================================== */
+typedef struct sv_adam {
+    float lr, beta1, beta2, eps, weight_decay, clip_norm;
+    int bias_correction;        /* 1: Adam/AdamW; 0: BertAdam of the reference trainer */
+    size_t t;                   /* updates taken since the last reset */
+} sv_adam;
+
+SV_DEF sv_adam sv_adam_default(void);
+/* One AdamW step on the parameters of the groups in group_mask: global-norm gradient clipping
+   over those parameters, decoupled weight decay on matrices only (not biases, norms, CLS/mask
+   vectors). Parameters outside the mask are not touched at all. Returns the pre-clip norm. */
+SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t group_mask, float lr);
+/* zero the moments and the step count (the schedules' switch) */
+SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p);
+/* linear warm-up over warmup steps then linear decay to 0 at total */
+SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total);
+
+/* ======================================================================================
+   10 Data and I/O: WAV, NPY, manifests, .item
+   ======================================================================================
+   Every reader checks sizes against the input before allocating (overflow-safe), rejects
+   truncated or inconsistent input with one line naming the file (and the line for text formats)
+   and what is wrong, and frees everything it allocated when it fails. Each file reader has an
+   in-memory twin (`*_decode` / `*_parse`) that takes a `name` used only in messages (NULL gives
+   "<memory>"); the fuzzers drive those.
+
+   Writers never leave a half-written file under the final name: they write `path.tmp`, flush,
+   fsync (POSIX), then rename over `path`. Two processes writing the same path at once would share
+   the temporary name; don't do that.
+
+   Numbers in text formats are read and written with the C library in the "C" numeric locale (the
+   default unless the program calls setlocale); under another locale a time such as "0.5" fails
+   with an error instead of being misread.
+
+   Memory returned by the readers comes from SV_MALLOC; release it with sv_io_free (SV_FREE). */
+
+SV_DEF void sv_io_free(void *p);
+
+/* ---- WAV (RIFF/WAVE) -------------------------------------------------------------------------
+   Reads PCM 8 (unsigned), 16, 24, 32-bit integers and IEEE float 32/64, plain or
+   WAVE_FORMAT_EXTENSIBLE with those sub-formats, any number of channels (averaged to mono).
+   Samples come back as float in [-1,1]: integers are divided by 2^(bits-1) (8-bit after removing
+   the 128 offset); float samples outside [-1,1] are clipped, NaN/inf are an error. Chunks other
+   than fmt and data (LIST, fact, cue, ...) are skipped, odd-sized chunks take their RIFF pad byte.
+   The RIFF size field is not trusted (streaming writers leave it 0 or 0xFFFFFFFF): chunks are
+   walked to the end of the input. A chunk (data included) that declares more bytes than remain is
+   an error ("truncated"), as is a data size that is not a whole number of frames.
+   On success *samples holds *n_samples floats (a valid pointer even when the file has none). */
+SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
+                         float **samples, size_t *n_samples, int *sample_rate);
+SV_DEF int sv_wav_read(const char *path, float **samples, size_t *n_samples, int *sample_rate);
+/* As sv_wav_read, but the rate must be 16000 Hz (the models' input rate); otherwise fails with
+   "x.wav: sample rate 44100 Hz, 16000 Hz required (convert with data_prep.sh or sox)". */
+SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples);
+/* Mono 16-bit PCM: x clipped to [-1,1], times 32767, rounded half away from zero. NaN is an error. */
+SV_DEF int sv_wav_write(const char *path, const float *samples, size_t n, int sample_rate);
+/* Mono IEEE float32 (format tag 3, with the fact chunk non-PCM files need); non-finite is an error. */
+SV_DEF int sv_wav_write_float(const char *path, const float *samples, size_t n, int sample_rate);
+
+/* ---- NPY (numpy .npy, format versions 1.0, 2.0, 3.0) -------------------------------------------
+   dtype '<f4' or '<f8' (big-endian '>f4'/'>f8' also read), converted to float; C order only
+   (fortran_order True is an error); 0 to 4 dimensions. The header dictionary is parsed as the
+   Python literal it is (keys in any order, any spacing, trailing comma, 'L' suffixes of old
+   files); keys other than descr/fortran_order/shape are an error, as numpy does. The data must be
+   exactly shape-product x itemsize bytes (short: "truncated", more: "trailing bytes").
+   shape[] entries past *ndim are set to 1, so shape[0]*..*shape[3] is the element count.
+   sv_npy_read streams the data from the file (no second copy of it in memory). */
+SV_DEF int sv_npy_decode(const void *buf, size_t len, const char *name,
+                         float **data, size_t shape[4], int *ndim);
+SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndim);
+/* Writes '<f4', C order, format 1.0, header padded to a multiple of 64 bytes as numpy does. */
+SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim);
+
+/* ---- Manifest (TSV) ---------------------------------------------------------------------------
+   First line: tab-separated column names. Required: id, wav. Optional: image (row index into the
+   corpus' image feature NPY; -1 or empty for none), speaker, text, align (path to an alignment
+   file, empty for none). Other columns are ignored. Then one utterance per line, exactly as many
+   tab-separated fields as the header (fields may contain spaces; there is no quoting, so a field
+   cannot contain a tab or a newline). CRLF line endings, a UTF-8 byte-order mark and empty lines
+   are tolerated. Rejected, with file:line: invalid UTF-8 or NUL bytes, wrong field count, empty
+   or duplicate id, empty wav path, image not an integer >= -1.
+   wav and align paths relative to the manifest's folder are resolved against it on reading
+   (absolute paths are kept), so m->wav[i] can be opened from the current directory. */
+typedef struct sv_manifest {
+    size_t n;                     /* utterances */
+    char **id, **wav;             /* n strings each */
+    char **speaker, **text, **align; /* n strings each, "" where absent or empty */
+    long *image;                  /* n image rows, -1 = none (all -1 without an image column) */
+    int has_image, has_speaker, has_text, has_align; /* which optional columns the file had */
+    char *dir;                    /* folder the paths were resolved against, "" for none */
+} sv_manifest;
+
+/* dir: folder to resolve relative paths against (NULL or "" keeps them as written). */
+SV_DEF int sv_manifest_parse(const char *text, size_t len, const char *name, const char *dir,
+                             sv_manifest *m);
+SV_DEF int sv_manifest_read(const char *path, sv_manifest *m);
+/* Writes id, wav, then the optional columns whose has_* flag is set (image, speaker, text, align).
+   Paths are written relative to the new manifest's folder: a path under that folder (relative or
+   absolute) loses the folder prefix; other absolute paths are kept; a relative path outside it is
+   an error (make it absolute). Fields with
+   tabs or newlines, empty or duplicate ids and empty wav paths are refused before anything is
+   written. */
+SV_DEF int sv_manifest_write(const char *path, const sv_manifest *m);
+SV_DEF void sv_manifest_free(sv_manifest *m); /* frees the contents and zeroes *m */
+
+/* ---- ZeroSpeech 2021 .item ----------------------------------------------------------------------
+   Line 1 is a header and is skipped whatever it says (by convention
+   `#file onset offset #phone prev-phone next-phone speaker`). Every other line is one token of
+   exactly 7 whitespace-separated fields `file onset offset phone prev next speaker` (the '#'
+   marks are in the header only), times in seconds. As in the official evaluator, empty lines are
+   an error, so item i always comes from line i + 2. Rejected with file:line: wrong field count,
+   non-numeric, NaN/inf or negative times, onset >= offset, invalid UTF-8. Strings are interned
+   into the set's tables (one phone table for central and context phones). */
+SV_DEF int sv_item_parse(const char *text, size_t len, const char *name, sv_item_set *out);
+SV_DEF int sv_item_read(const char *path, sv_item_set *out);
+SV_DEF int sv_item_write(const char *path, const sv_item_set *s);
+/* Checks every item against the known files (names as in the .item file, without extension) and,
+   when durations is not NULL, their durations in seconds. Fails on the first item whose file is
+   unknown or whose offset lies beyond the end of its file, naming the item, its line and the file. */
+SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
+                         const double *durations, size_t n_files);
+
+/* ======================================================================================
+   10.x The built-in corpus: synthetic spoken captions of generated pictures
+   ======================================================================================
+   A small stand-in for "SpokenCOCO + LibriSpeech" that needs nothing downloaded:
+
+   - Pictures: RGB scenes of 1-3 shapes (6 shapes x 8 colours x 2 sizes) placed left/right/above/
+     below one another, with jitter and pixel noise. Each picture is cut into a grid of patches,
+     the "regions" of the VGS image branch ([R, Dimg] patch pixels + [R, 4] boxes).
+   - Captions: a small grammar with synonyms and several word orders describes each picture
+     ("a big red circle above a small blue box", "the tiny pink ring is to the left of the ...").
+     Every word is predictable from the picture, which is what makes retrieval learnable.
+   - Speech: a Klatt (1980) style source-filter formant synthesiser reads the captions: a glottal
+     pulse source with jitter, shimmer, spectral tilt and breathiness, cascade resonators for
+     vowels and sonorants, a parallel branch for frication and bursts, 39 ARPAbet phones.
+     Speakers differ in F0, vocal-tract length, rate, breathiness and loudness; every utterance
+     gets background noise at a random SNR. Phone and word boundaries are exact (by construction).
+   - Splits: train, val (new pictures, training speakers), test (new pictures, new speakers) and an
+     out-of-domain "ood" set (word lists and other carrier phrases by other new speakers) for ABX,
+     mirroring "train on SpokenCOCO, test ABX on LibriSpeech".
+
+   Deterministic: the same config and seed give bit-identical corpora for any thread count
+   (each utterance is synthesised from sv_rng_fork(seed stream, utterance index)).
+
+   Layout: utterances are stored split by split (train, val, test, ood); within a split, the
+   captions of image i are the captions_per_image consecutive utterances starting at
+   (i - image_begin[split]) * captions_per_image + split_begin[split]. Images are stored split by
+   split too (train, val, test). */
+
+#define SV_CORPUS_RATE 16000 /* sample rate of the synthetic speech, Hz */
+
+enum { SV_SPLIT_TRAIN, SV_SPLIT_VAL, SV_SPLIT_TEST, SV_SPLIT_OOD, SV_SPLIT_COUNT };
+
+/* Phone classes returned by sv_phone_class(). */
+enum {
+    SV_PHONE_VOWEL, SV_PHONE_DIPHTHONG, SV_PHONE_STOP, SV_PHONE_AFFRICATE, SV_PHONE_FRICATIVE,
+    SV_PHONE_ASPIRATE, SV_PHONE_NASAL, SV_PHONE_LIQUID, SV_PHONE_GLIDE
+};
+
+/* What the pictures are made of. */
+enum { SV_SHAPE_CIRCLE, SV_SHAPE_SQUARE, SV_SHAPE_TRIANGLE, SV_SHAPE_CROSS, SV_SHAPE_RING,
+       SV_SHAPE_DIAMOND, SV_SHAPE_COUNT };
+enum { SV_COLOUR_RED, SV_COLOUR_GREEN, SV_COLOUR_BLUE, SV_COLOUR_YELLOW, SV_COLOUR_ORANGE,
+       SV_COLOUR_PURPLE, SV_COLOUR_PINK, SV_COLOUR_BEIGE, SV_COLOUR_COUNT };
+enum { SV_REL_LEFT, SV_REL_RIGHT, SV_REL_ABOVE, SV_REL_BELOW }; /* object 0 relative to object 1 */
+
+typedef struct sv_corpus_config {
+    uint64_t seed;
+    size_t n_train_images, n_val_images, n_test_images;
+    size_t captions_per_image;    /* each caption of an image is read by a different speaker */
+    size_t n_train_speakers;      /* read the train and val captions (val = new pictures, known voices) */
+    size_t n_test_speakers;       /* read the test captions only */
+    size_t n_ood_speakers;        /* read the out-of-domain utterances only */
+    size_t n_ood_utts;
+    int image_size;               /* square pictures, pixels per side */
+    int grid;                     /* grid x grid patches = regions; must divide image_size */
+    float snr_db_min, snr_db_max; /* background noise, dB below the utterance RMS, drawn per utterance */
+} sv_corpus_config;
+
+/* One voice. All fields may be set by hand for sv_synth_phones(). */
+typedef struct sv_speaker {
+    char name[16];       /* e.g. "spk007f": unique in a corpus */
+    int female;
+    int split;           /* SV_SPLIT_TRAIN (also reads val), SV_SPLIT_TEST or SV_SPLIT_OOD */
+    float f0;            /* mean fundamental frequency, Hz */
+    float vtl_scale;     /* every formant is multiplied by this (shorter vocal tract: > 1) */
+    float rate;          /* speaking rate: phone durations are divided by it */
+    float breathiness;   /* 0..1, aspiration noise mixed into voicing */
+    float jitter;        /* relative s.d. of the pitch period, per glottal pulse */
+    float shimmer;       /* relative s.d. of the pulse amplitude */
+    float tilt;          /* 0..0.9, one-pole low-pass on the glottal flow (steeper spectral tilt) */
+    float open_quotient; /* open phase / period of the glottal pulse */
+    float loudness_db;   /* output RMS relative to 0.1 (-20 dBFS) */
+} sv_speaker;
+
+typedef struct sv_segment { int label; double start, end; } sv_segment; /* seconds */
+
+typedef struct sv_utt {
+    char name[24];         /* "<split>_<index in split>", e.g. "ood_00012"; the ABX file name */
+    float *audio;          /* [S] at SV_CORPUS_RATE, noisy, roughly -20 dBFS RMS */
+    size_t n_samples;
+    int split;
+    int image;             /* index into the corpus images; -1 for ood */
+    int speaker;           /* index into sv_corpus.speakers */
+    float snr_db;          /* of the background noise added */
+    char *text;            /* lower-case words separated by single spaces */
+    sv_segment *phones;    /* label = phone id (sv_phone_name), sample-accurate times */
+    size_t n_phones;
+    sv_segment *words;     /* label = word id (sv_word_name); pauses fall between words */
+    size_t n_words;
+} sv_utt;
+
+typedef struct sv_object {
+    int shape, colour, big;   /* SV_SHAPE_*, SV_COLOUR_*, 0 small / 1 big */
+    float cx, cy, r;          /* centre and radius, fractions of the image side (y down) */
+} sv_object;
+
+typedef struct sv_scene {
+    int n_objects;            /* 1..3 */
+    sv_object obj[3];
+    int relation;             /* SV_REL_* of obj[0] relative to obj[1] (n_objects >= 2) */
+} sv_scene;
+
+typedef struct sv_corpus {
+    sv_corpus_config cfg;
+    sv_utt *utts; size_t n_utts;
+    size_t split_begin[SV_SPLIT_COUNT + 1]; /* utterances of split s: [split_begin[s], split_begin[s+1]) */
+    sv_speaker *speakers; size_t n_speakers;  /* train, then test, then ood speakers */
+    size_t n_images;
+    size_t image_begin[SV_SPLIT_COUNT + 1]; /* images of split s (none for ood) */
+    int *image_split;      /* [N] */
+    sv_scene *scenes;      /* [N] what each picture shows */
+    float *images;         /* [N, H, W, 3] RGB in [0, 1] */
+    float *regions;        /* [N, R, Dimg] patch pixels (row, column, channel) mapped to [-1, 1] */
+    float *boxes;          /* [N, R, 4] patch boxes (x1, y1, x2, y2) / image side */
+    size_t n_regions, region_dim;
+    double seconds[SV_SPLIT_COUNT];  /* total audio per split */
+} sv_corpus;
+
+/* Defaults: 400/50/100 images, 2 captions each, 28/6/6 speakers (40), 200 ood utterances,
+   32x32 pictures in a 4x4 grid (R = 16 regions of 192 values), SNR 15-35 dB. About an hour of
+   audio (~200 MB of floats). */
+SV_DEF sv_corpus_config sv_corpus_default_config(void);
+/* Builds the whole corpus in memory. NULL on a bad config or out of memory (sv_last_error). */
+SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg);
+SV_DEF void sv_corpus_free(sv_corpus *c);
+/* ZeroSpeech-style ABX triphone items of one split: every phone that has a phone directly before
+   and after it in the same utterance (no pause between), file = utterance name, exact times.
+   Phone table = the whole inventory (index = phone id). Fill *out (free with sv_item_set_free). */
+SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out);
+SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "ood" */
+
+/* The phone inventory: 39 ARPAbet phones (CMU dictionary set without stress marks). */
+SV_DEF int sv_phone_count(void);
+SV_DEF const char *sv_phone_name(int id);         /* NULL when out of range */
+SV_DEF int sv_phone_class(int id);                /* SV_PHONE_*, -1 when out of range */
+SV_DEF int sv_phone_find(const char *name);       /* id or -1 */
+
+/* The lexicon: caption words and out-of-domain words with their pronunciations. */
+SV_DEF int sv_word_count(void);
+SV_DEF const char *sv_word_name(int id);          /* NULL when out of range */
+/* Writes up to cap phone ids of the word's pronunciation; returns the full count (0 if bad id). */
+SV_DEF size_t sv_word_phones(int id, int *out, size_t cap);
+
+/* A random plausible voice (F0, vocal-tract length, rate, ... as described at sv_speaker). */
+SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female);
+/* Synthesises a phone sequence on its own: phones[i] is a phone id, or -1 for a pause (150 ms
+   times its stretch). stretch (NULL = all 1) multiplies each phone's duration. Returns the clean
+   audio at SV_CORPUS_RATE (allocated with SV_MALLOC, free with SV_FREE), its length in
+   *n_samples, and, if seg is not NULL, the n exact segments (pauses labelled -1).
+   NULL on bad input or out of memory. */
+SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
+                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg);
+
+/* ======================================================================================
+   10.y Corpora on disk: writing the built-in corpus, reading any corpus folder
+   ======================================================================================
+   One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
+   data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
+
+       OUT/train.tsv val.tsv test.tsv  manifests: id wav image speaker text align (header line);
+                                       image = row of images.npy; wav/align relative to OUT
+       OUT/ood.tsv                     audio-only manifest: id wav speaker text align
+       OUT/images.npy                  [N, R, Dimg] float32 region features
+       OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
+       OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
+       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
+       OUT/wav/<id>.wav                16 kHz mono 16-bit PCM
+       OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
+       OUT/stats.txt                   hours per split, speakers, images, phones
+       OUT/.complete                   written last: a folder without it is an interrupted write
+
+   Any manifest may be absent (that split is empty), but at least one must exist; images.npy and
+   boxes.npy are required only when some manifest row has an image index >= 0.
+
+   Rerun policy of sv_corpus_write: a folder that already holds `.complete` is refused (a finished
+   corpus is never overwritten in place; delete it or pick another folder). A folder without the
+   marker (an interrupted write, or a new empty folder) is written over file by file, each file
+   atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
+   that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
+
+   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
+   subfolders wav/ and align/ must exist already. */
+
+/* Writes c into dir in the layout above (creating dir, dir/wav, dir/align). Utterance ids are the
+   corpus' utterance names ("train_00012"), speakers their names, alignment labels ARPAbet phones
+   and lexicon words. Memory: one utterance's text at a time beyond the corpus itself. */
+SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir);
+
+/* A corpus folder opened for reading. Metadata and image features are loaded eagerly (manifests,
+   images.npy, boxes.npy, .item files: for SpokenCOCO's 123k images x 36 x 2048 features that is
+   36 GB, so keep such features in fp32 only when the machine has the memory); audio is loaded
+   lazily, one utterance per sv_disk_corpus_audio call. */
+typedef struct sv_disk_corpus {
+    char *dir;                             /* the folder as given */
+    sv_manifest split[SV_SPLIT_COUNT];     /* train, val, test, ood; n == 0 for an absent manifest */
+    int has_split[SV_SPLIT_COUNT];         /* 1 when that manifest file exists */
+    float *regions;                        /* [n_images, n_regions, region_dim], NULL if no images.npy */
+    float *boxes;                          /* [n_images, n_regions, 4], NULL if no boxes.npy */
+    size_t n_images, n_regions, region_dim;
+    sv_item_set items[SV_SPLIT_COUNT];     /* test.item / ood.item (also train/val.item if present) */
+    int has_items[SV_SPLIT_COUNT];
+} sv_disk_corpus;
+
+/* Opens and validates dir: `.complete` present (else "<dir> is incomplete (interrupted
+   data_prep?); rerun data_prep.sh"), manifests parse, image indices lie in [-1, n_images),
+   boxes.npy has shape [n_images, n_regions, 4], every wav file exists, .item files parse and name
+   only utterances of their split. On failure *dc is left empty (nothing to close). */
+SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc);
+SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
+/* Number of utterances of a split (0 for an absent one or a bad split). */
+SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
+/* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
+   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
+SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
+
+/* ======================================================================================
+   11 Metrics: retrieval recall@k, ABX, SVG figures, JSON-lines log reading
+   ====================================================================================== */
+
+/* ---------------------------------------------------------------- 11.1 retrieval recall@k
+   Score matrix S [n_images, n_captions], row-major: S[i*n_captions + j] is the score of image i
+   with caption j (higher = more similar). caption_image[j] is the image of caption j; an image may
+   have any number of captions (SpokenCOCO: 5).
+
+   Image->speech R@k: for each image that has at least one caption, a hit when one of its own
+   captions is among its k best-scored captions; averaged over those images (an image without
+   captions cannot be retrieved against and is left out; n_images_scored says how many counted).
+   Speech->image R@k: for each caption, a hit when its image is among the caption's k best images;
+   averaged over captions.
+
+   Ties and NaN, pessimistic and deterministic: a competitor whose score equals the true item's
+   score is ranked above it, a NaN competitor ranks above everything and a NaN true score below
+   everything. So the true item's rank is 1 + #{competitors c : !(s_c < s_true)}, and for
+   image->speech s_true is the best of the image's own captions. Constant scores therefore give
+   R@k = 0 unless fewer than k competitors exist, never 100%.
+
+   All recall values are in percent (0..100), like the tables of the study. */
+typedef struct sv_recall {
+    double i2s_r1, i2s_r5, i2s_r10;   /* image -> speech, percent */
+    double s2i_r1, s2i_r5, s2i_r10;   /* speech -> image, percent */
+    size_t n_images_scored;           /* images with >= 1 caption (the i2s denominator) */
+    size_t n_captions;                /* the s2i denominator */
+} sv_recall;
+
+/* One call on a full matrix (counts competitors directly; O(n_images * n_captions)). */
+SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
+                             const size_t *caption_image, sv_recall *out);
+/* Recall at any k >= 1 on a full matrix, both directions in percent (either pointer may be NULL). */
+SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
+                        const size_t *caption_image, size_t k, double *i2s, double *s2i);
+
+/* Streaming: the caller never needs the whole matrix (25k captions x 5k images is 500 MB).
+   The accumulator keeps, for every image and every caption, its kmax best candidates in the
+   pessimistic order above (memory (n_images + n_captions) * kmax entries). Feed every cell of
+   the matrix exactly once, in blocks of any shape and order:
+       block[(i - img0) * n_cap + (j - cap0)] = S[i][j] for img0 <= i < img0+n_img,
+                                                          cap0 <= j < cap0+n_cap.
+   The result does not depend on the block order or shape and equals sv_recall_compute.
+   kmax is raised to 10 so r1/r5/r10 are always available. caption_image is copied. */
+typedef struct sv_recall_acc sv_recall_acc;
+SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
+                                         const size_t *caption_image, size_t kmax);
+SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, size_t cap0,
+                               size_t n_cap, const float *block);
+/* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
+SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
+SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
+SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
+
+/* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
+   The protocol of SPEC.md section 2, as the official evaluator (libri-light eval_ABX.py with the
+   ZeroSpeech 2021 zero-vector handling) computes it:
+   - token frames ceil(onset/shift - 0.5) .. floor(offset/shift - 0.5) (end excluded), clipped to
+     the file; tokens without frames, or whose file has no features (feats[f] == NULL or
+     n_frames[f] == 0), are dropped (n_dropped);
+   - frame distance arccos(clamp(a.b/(|a||b|), -1, 1)) / pi; two all-zero frames are at 0, an
+     all-zero frame and any other at 1;
+   - token distance d(A, X): DTW over the frame distances with rows = X's frames, columns = A's
+     (the reference's orientation), steps (i-1,j), (i-1,j-1), (i,j-1), summed cost divided by the
+     length of the path traced back greedily from the end (see sv_dtw);
+   - a triple scores 1 if d(A,X) < d(B,X), 0.5 on a tie; a cell's error is 1 - mean score;
+   - within speaker: cells (context, speaker, a, b), A and X from the same group with X != A
+     (a needs >= 2 tokens); error averaged over contexts, then speakers, then ordered pairs (a, b);
+   - across speaker: cells (context, speaker s, a, b, X speaker), A and B from s, X of phone a from
+     another speaker in the same context; averaged over the (context, X speaker) cells together,
+     then over speakers, then over ordered pairs.
+   Modes: exact (every token of every group, every X speaker) or sampling like the official
+   evaluator (at most max_group tokens drawn per group each time a group is used, at most
+   max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
+   Every triple's distances come from one DTW per token pair, computed once and reused by all the
+   cells that need it, so exact mode costs one DTW per needed token pair.
+   The result does not depend on the thread count (per-cell values, sequential reduction). */
+typedef struct sv_abx_opts {
+    int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
+    size_t max_group;       /* tokens per group when sampling (official default 10) */
+    size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
+    uint64_t seed;          /* sampling seed (default 0) */
+    int within, across;     /* which conditions to compute (both 1 by default) */
+} sv_abx_opts;
+
+typedef struct sv_abx_result {
+    double within, across;               /* percent error; NaN when no cell could be formed */
+    size_t within_cells, across_cells;   /* cells scored */
+    size_t within_pairs, across_pairs;   /* ordered phone pairs (a, b) in the final average */
+    double within_triples, across_triples; /* (A, B, X) comparisons made */
+    size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
+    size_t n_dtw;                        /* token-pair DTWs computed */
+    int sampled;                         /* the mode used: 1 sampling, 0 exact */
+} sv_abx_result;
+
+SV_DEF sv_abx_opts sv_abx_default_opts(void);
+/* feats[f] is [n_frames[f], dim] row-major for file f of the item set (files[f]); frame_shift in
+   seconds (0.02 for 20 ms features). opts may be NULL (defaults). Features must be finite. */
+SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
+                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out);
+
+/* DTW of a frame-distance matrix dist [n, m] (row-major, n, m >= 1) with steps (i-1,j),
+   (i-1,j-1), (i,j-1): the minimal summed cost divided by the length (number of cells) of the
+   path traced back greedily from (n-1, m-1): diagonal if its cumulative cost is <= both others,
+   else (i, j-1) if <= (i-1, j), else (i-1, j); once on the first row or column, straight to (0,0).
+   work holds n*m doubles. Returns the normalised cost; *min_cost and *path_len may be NULL. */
+SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
+                     size_t *path_len);
+/* The ABX token distance d(A, X) for two tokens of raw (unnormalised) frames, rows = x:
+   sv_dtw of the angular frame distances. NaN (and sv_last_error) on bad arguments. */
+SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim);
+
+/* ---------------------------------------------------------------- 11.3 SVG figures
+   Line plots written as plain SVG 1.1 (no plotting package): several named series, NaN (or, on
+   a log axis, non-positive) y values leave gaps, linear or log10 y axis with ticks 1-2-5 / decades
+   labelled like 0.1, 1, 10, vertical marker lines (e.g. the schedule switch), a legend right of
+   the plot, colours from the Okabe-Ito palette combined with dash patterns so that no two of the
+   first 32 series look alike; points are marked when a series has <= 40 of them (per-layer plots).
+   Each series is one <path> element carrying data-name="<name>" and a <title>. Labels are
+   XML-escaped. The file is written to path.tmp and renamed onto path. */
+typedef struct sv_series {
+    const char *name;        /* legend text (NULL: "series N") */
+    const double *x, *y;     /* x NULL: 0, 1, 2, ... */
+    size_t n;
+} sv_series;
+
+typedef struct sv_plot {
+    const char *title, *xlabel, *ylabel;   /* any may be NULL */
+    int log_y;                             /* 1: log10 y axis */
+    const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
+    const char *vline_label;               /* text written beside each marker line (may be NULL) */
+    int width, height;                     /* pixels; 0: 760 x 460 */
+} sv_plot;
+
+SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
+
+/* ---------------------------------------------------------------- 11.4 JSON lines
+   Minimal readers for one line of a flat JSON object such as the library's training logs
+   ({"step": 100, "loss_av": 3.2, "stage": "B"}). Only top-level keys are matched, compared
+   byte for byte with the raw key text between the quotes (keys are not unescaped); nested
+   values are skipped. Numbers are parsed with strtod (so the C locale's '.' is assumed).
+   sv_json_number returns 1 when key holds a number, or null / NaN / Infinity / -Infinity (which
+   Python's json module writes for non-finite floats): null and NaN give NaN. It returns 0 (and
+   leaves *out alone) when the key is missing, holds another kind of value or the line is
+   malformed up to that key. sv_json_string returns 1 when key holds a string and writes it,
+   unescaped (\uXXXX to UTF-8), NUL-terminated and truncated to cap - 1 bytes, into buf; else 0.
+   Neither sets sv_last_error: a missing key is an answer, not an error. */
+SV_DEF int sv_json_number(const char *line, const char *key, double *out);
+SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
@@ -326,13 +1217,8888 @@ SV_DEF void sv_item_set_free(sv_item_set *s)
     memset(s, 0, sizeof *s);
 }
 
-/*@@IMPL_SIMD@@*/
+/* ---------------------------------------------------------------- 1.4 SIMD macro table
+   One vector path is chosen at compile time: AVX-512F, AVX2+FMA, NEON (aarch64) or none
+   (SV_NO_SIMD forces none). Kernels are written once against these generic names:
+     SV_VW lanes (0: no SIMD), sv__vf the vector type, SV_VZERO(), SV_VSET1(x),
+     SV_VLOAD/SV_VSTORE (aligned), SV_VLOADU/SV_VSTOREU (unaligned),
+     SV_VLOADN(p,n)/SV_VSTOREN(p,v,n) the first n < SV_VW lanes (others load as 0, are not stored),
+     SV_VLOADM(p,m)/SV_VSTOREM(p,v,m) m <= SV_VW lanes (a full vector or the masked tail),
+     SV_VADD SV_VSUB SV_VMUL SV_VDIV, SV_VFMA(a,b,c) = a*b+c, SV_VFNMA(a,b,c) = c-a*b,
+     SV_VMAX/SV_VMIN (when an operand is NaN the result is unspecified, except that
+     SV_VMAX(c, x) and SV_VMIN(c, x) with a NaN x give NaN), SV_VABS, SV_VFLOOR,
+     SV_VSEL_GT(a,b,x,y) lane-wise a > b ? x : y, SV_VEXP2I(n) = 2^n for integral n in
+     [-126,127], SV_VREDUCE_ADD(v), SV_VREDUCE_MAX(v) to a float. */
+#if !defined(SV_NO_SIMD) && defined(__AVX512F__)
+/* g++ 12 warns falsely inside the AVX-512 intrinsics (GCC bug 105593, _mm512_undefined_ps). */
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+#define SV_SIMD_NAME "avx512"
+#define SV_VW 16
+typedef __m512 sv__vf;
+#define SV_VZERO() _mm512_setzero_ps()
+#define SV_VSET1(x) _mm512_set1_ps(x)
+#define SV_VLOAD(p) _mm512_load_ps(p)
+#define SV_VLOADU(p) _mm512_loadu_ps(p)
+#define SV_VSTORE(p, v) _mm512_store_ps(p, v)
+#define SV_VSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define SV__MASK16(n) ((__mmask16)((1u << (n)) - 1u))
+#define SV_VLOADN(p, n) _mm512_maskz_loadu_ps(SV__MASK16(n), p)
+#define SV_VSTOREN(p, v, n) _mm512_mask_storeu_ps(p, SV__MASK16(n), v)
+#define SV_VADD(a, b) _mm512_add_ps(a, b)
+#define SV_VSUB(a, b) _mm512_sub_ps(a, b)
+#define SV_VMUL(a, b) _mm512_mul_ps(a, b)
+#define SV_VDIV(a, b) _mm512_div_ps(a, b)
+#define SV_VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define SV_VFNMA(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define SV_VMAX(a, b) _mm512_max_ps(a, b)
+#define SV_VMIN(a, b) _mm512_min_ps(a, b)
+#define SV_VABS(a) _mm512_abs_ps(a)
+#define SV_VFLOOR(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define SV_VSEL_GT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x)
+#define SV_VEXP2I(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32( \
+    _mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define SV_VREDUCE_ADD(v) _mm512_reduce_add_ps(v)
+#define SV_VREDUCE_MAX(v) _mm512_reduce_max_ps(v)
 
-/*@@IMPL_KERNELS@@*/
+#elif !defined(SV_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SV_SIMD_NAME "avx2+fma"
+#define SV_VW 8
+typedef __m256 sv__vf;
+#define SV_VZERO() _mm256_setzero_ps()
+#define SV_VSET1(x) _mm256_set1_ps(x)
+#define SV_VLOAD(p) _mm256_load_ps(p)
+#define SV_VLOADU(p) _mm256_loadu_ps(p)
+#define SV_VSTORE(p, v) _mm256_store_ps(p, v)
+#define SV_VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define SV__MASK8(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), \
+    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define SV_VLOADN(p, n) _mm256_maskload_ps(p, SV__MASK8(n))
+#define SV_VSTOREN(p, v, n) _mm256_maskstore_ps(p, SV__MASK8(n), v)
+#define SV_VADD(a, b) _mm256_add_ps(a, b)
+#define SV_VSUB(a, b) _mm256_sub_ps(a, b)
+#define SV_VMUL(a, b) _mm256_mul_ps(a, b)
+#define SV_VDIV(a, b) _mm256_div_ps(a, b)
+#define SV_VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define SV_VFNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define SV_VMAX(a, b) _mm256_max_ps(a, b)
+#define SV_VMIN(a, b) _mm256_min_ps(a, b)
+#define SV_VABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
+#define SV_VFLOOR(a) _mm256_floor_ps(a)
+#define SV_VSEL_GT(a, b, x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ))
+#define SV_VEXP2I(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32( \
+    _mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+static inline float sv__hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline float sv__hmax8(__m256 v)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define SV_VREDUCE_ADD(v) sv__hsum8(v)
+#define SV_VREDUCE_MAX(v) sv__hmax8(v)
 
-/*@@IMPL_TENSORS@@*/
+#elif !defined(SV_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define SV_SIMD_NAME "neon"
+#define SV_VW 4
+typedef float32x4_t sv__vf;
+#define SV_VZERO() vdupq_n_f32(0.0f)
+#define SV_VSET1(x) vdupq_n_f32(x)
+#define SV_VLOAD(p) vld1q_f32(p)
+#define SV_VLOADU(p) vld1q_f32(p)
+#define SV_VSTORE(p, v) vst1q_f32(p, v)
+#define SV_VSTOREU(p, v) vst1q_f32(p, v)
+static inline float32x4_t sv__loadn4(const float *p, size_t n)
+{
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    size_t i;
+    for (i = 0; i < n; i++) t[i] = p[i];
+    return vld1q_f32(t);
+}
+static inline void sv__storen4(float *p, float32x4_t v, size_t n)
+{
+    float t[4];
+    size_t i;
+    vst1q_f32(t, v);
+    for (i = 0; i < n; i++) p[i] = t[i];
+}
+#define SV_VLOADN(p, n) sv__loadn4(p, n)
+#define SV_VSTOREN(p, v, n) sv__storen4(p, v, n)
+#define SV_VADD(a, b) vaddq_f32(a, b)
+#define SV_VSUB(a, b) vsubq_f32(a, b)
+#define SV_VMUL(a, b) vmulq_f32(a, b)
+#define SV_VDIV(a, b) vdivq_f32(a, b)
+#define SV_VFMA(a, b, c) vfmaq_f32(c, a, b)
+#define SV_VFNMA(a, b, c) vfmsq_f32(c, a, b)
+#define SV_VMAX(a, b) vmaxq_f32(a, b)
+#define SV_VMIN(a, b) vminq_f32(a, b)
+#define SV_VABS(a) vabsq_f32(a)
+#define SV_VFLOOR(a) vrndmq_f32(a)
+#define SV_VSEL_GT(a, b, x, y) vbslq_f32(vcgtq_f32(a, b), x, y)
+#define SV_VEXP2I(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), \
+    vdupq_n_s32(127)), 23))
+#define SV_VREDUCE_ADD(v) vaddvq_f32(v)
+#define SV_VREDUCE_MAX(v) vmaxvq_f32(v)
 
-/*@@IMPL_REST@@*/
+#else
+#define SV_SIMD_NAME "scalar"
+#define SV_VW 0
+#endif
+
+/* Run-time switch to the scalar bodies (global, documented in the API: tests and benchmarks
+   flip it; it is read, never written, by the kernels). */
+static int sv__simd_on = 1;
+
+SV_DEF const char *sv_simd_name(void) { return sv__simd_on ? SV_SIMD_NAME : "scalar"; }
+SV_DEF void sv_set_simd(int on) { sv__simd_on = on ? 1 : 0; }
+SV_DEF int sv_get_simd(void) { return SV_VW > 0 && sv__simd_on; }
+
+/* Work (elements or flops) below which a kernel stays on one thread. */
+#define SV__PAR_MIN 32768
+
+#if SV_VW > 0
+/* Load/store m <= SV_VW lanes: a full vector, or the masked tail. */
+#define SV_VLOADM(p, m) ((m) == SV_VW ? SV_VLOADU(p) : SV_VLOADN(p, m))
+#define SV_VSTOREM(p, v, m) do { \
+        if ((m) == SV_VW) SV_VSTOREU(p, v); else SV_VSTOREN(p, v, m); } while (0)
+#endif
+
+/* ---------------------------------------------------------------- 2.1 GEMM
+   Goto/BLIS-style packed GEMM (Goto & van de Geijn, "Anatomy of high-performance matrix
+   multiplication", TOMS 2008; Van Zee & van de Geijn, BLIS, TOMS 2015):
+       for jc in N step NC:            B panel KC x NC packed
+         for pc in K step KC:          (K is never split across threads: bit-identical results)
+           for ic in M step MC:        A block MC x KC packed (stays in L2)
+             for jr in NC step NR:     B micro-panel KC x NR stays in L1
+               for ir in MC step MR:   micro-kernel: MR x NR register tile, rank-1 updates over kc
+   Each C element is accumulated by one fused multiply-add chain in k order starting from 0 within
+   a KC block, then C = alpha*acc + beta*C (beta = 1 for the later KC blocks). Edge tiles use the
+   same micro-kernel on zero-padded packed data with masked stores, so the arithmetic of an
+   element does not depend on where tile or thread boundaries fall.
+   Threads take contiguous MR-aligned row ranges (or NR-aligned column ranges when N is the longer
+   side) and each runs the serial algorithm with its own packing buffers. */
+
+typedef void (*sv__ukr_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                           int mr, int nr, float alpha, float beta);
+typedef void (*sv__packa_fn)(float *dst, const float *A, size_t lda, int transA, size_t i0,
+                             size_t mc, size_t k0, size_t kc, int MR);
+typedef void (*sv__packb_fn)(float *dst, const float *B, size_t ldb, int transB, size_t k0,
+                             size_t kc, size_t j0, size_t nr, int NR);
+
+typedef struct sv__gemm_cfg {
+    int mr, nr;
+    size_t kc, mc, nc;   /* mc is a multiple of mr, nc of nr */
+    sv__ukr_fn ukr;
+    sv__packa_fn pack_a;
+    sv__packb_fn pack_b;
+} sv__gemm_cfg;
+
+/* Generic packers. A sliver: dst[k*MR + r] = op(A)[i0+r, k0+k] for mc rows in slivers of MR
+   (zero-padded); B micro-panel: dst[k*NR + j] = op(B)[k0+k, j0+j] (zero-padded to NR). */
+static void sv__pack_a_generic(float *dst, const float *A, size_t lda, int transA, size_t i0,
+                               size_t mc, size_t k0, size_t kc, int MR)
+{
+    size_t is, k;
+    int r;
+    for (is = 0; is < mc; is += (size_t)MR) {
+        int mr = (int)(mc - is < (size_t)MR ? mc - is : (size_t)MR);
+        float *d = dst + is * kc;
+        if (transA) {
+            for (k = 0; k < kc; k++) {
+                const float *s = A + (k0 + k) * lda + i0 + is;
+                for (r = 0; r < mr; r++) d[k * (size_t)MR + (size_t)r] = s[r];
+                for (; r < MR; r++) d[k * (size_t)MR + (size_t)r] = 0.0f;
+            }
+        } else {
+            for (r = 0; r < mr; r++) {
+                const float *s = A + (i0 + is + (size_t)r) * lda + k0;
+                for (k = 0; k < kc; k++) d[k * (size_t)MR + (size_t)r] = s[k];
+            }
+            for (; r < MR; r++)
+                for (k = 0; k < kc; k++) d[k * (size_t)MR + (size_t)r] = 0.0f;
+        }
+    }
+}
+
+static void sv__pack_b_generic(float *dst, const float *B, size_t ldb, int transB, size_t k0,
+                               size_t kc, size_t j0, size_t nr, int NR)
+{
+    size_t k, j;
+    if (transB) {
+        for (j = 0; j < nr; j++) {
+            const float *s = B + (j0 + j) * ldb + k0;
+            for (k = 0; k < kc; k++) dst[k * (size_t)NR + j] = s[k];
+        }
+        for (; j < (size_t)NR; j++)
+            for (k = 0; k < kc; k++) dst[k * (size_t)NR + j] = 0.0f;
+    } else {
+        for (k = 0; k < kc; k++) {
+            const float *s = B + (k0 + k) * ldb + j0;
+            float *d = dst + k * (size_t)NR;
+            for (j = 0; j < nr; j++) d[j] = s[j];
+            for (; j < (size_t)NR; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SV__PREFETCH(p) __builtin_prefetch(p, 0, 2)
+#else
+#define SV__PREFETCH(p) ((void)(p))
+#endif
+
+/* Scalar micro-kernel, 4 x 16; written so a compiler may vectorise it, but with no intrinsics. */
+#define SV__MR_S 4
+#define SV__NR_S 16
+static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
+                           float *c, size_t ldc, int mr, int nr, float alpha, float beta)
+{
+    float acc[SV__MR_S][SV__NR_S];
+    size_t k;
+    int i, j;
+    memset(acc, 0, sizeof acc);
+    for (k = 0; k < kc; k++) {
+        for (i = 0; i < SV__MR_S; i++) {
+            float ai = a[i];
+            for (j = 0; j < SV__NR_S; j++) acc[i][j] += ai * b[j];
+        }
+        a += SV__MR_S;
+        b += SV__NR_S;
+    }
+    for (i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (beta == 0.0f)
+            for (j = 0; j < nr; j++) ci[j] = alpha * acc[i][j];
+        else
+            for (j = 0; j < nr; j++) ci[j] = alpha * acc[i][j] + beta * ci[j];
+    }
+}
+
+#if SV_VW == 16
+/* AVX-512 micro-kernel, 14 x 32: 28 zmm accumulators, two B vectors per k and 14 broadcasts of
+   A (folded into the FMAs as embedded broadcasts), i.e. 28 FMAs per 16 loads. */
+#define SV__MR 14
+#define SV__NR 32
+#define SV__KC 384  /* tuned on Zen 5: the A block (MC x KC, 516 KB) stays in the 1 MB L2 */
+#define SV__MC (14 * 24)
+#define SV__NC 3072
+static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
+                           float *c, size_t ldc, int mr, int nr, float alpha, float beta)
+{
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a;
+    __m512 c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a;
+    __m512 c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a, c12a = c0a, c12b = c0a, c13a = c0a;
+    __m512 c13b = c0a, va, vb, b0, b1;
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+    size_t k;
+    int i;
+    for (i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
+    }
+#define SV__ROW(i) { __m512 ai = _mm512_set1_ps(a[i]); \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
+    for (k = 0; k < kc; k++) {
+        b0 = _mm512_load_ps(b);
+        b1 = _mm512_load_ps(b + 16);
+        SV__ROW(0) SV__ROW(1) SV__ROW(2) SV__ROW(3) SV__ROW(4) SV__ROW(5) SV__ROW(6)
+        SV__ROW(7) SV__ROW(8) SV__ROW(9) SV__ROW(10) SV__ROW(11) SV__ROW(12) SV__ROW(13)
+        a += 14;
+        b += 32;
+    }
+#undef SV__ROW
+    va = _mm512_set1_ps(alpha);
+    vb = _mm512_set1_ps(beta);
+#define SV__ST(i) if (i < mr) { float *ci = c + (size_t)i * ldc; \
+        if (beta == 0.0f) { \
+            _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(va, c##i##a)); \
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(va, c##i##b)); \
+        } else { \
+            _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(c##i##a, va, \
+                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)))); \
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(c##i##b, va, \
+                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)))); \
+        } }
+    SV__ST(0) SV__ST(1) SV__ST(2) SV__ST(3) SV__ST(4) SV__ST(5) SV__ST(6)
+    SV__ST(7) SV__ST(8) SV__ST(9) SV__ST(10) SV__ST(11) SV__ST(12) SV__ST(13)
+#undef SV__ST
+}
+
+/* In-register transpose of 16 rows of 16 floats (unpack within 128-bit lanes, then shuffle the
+   4x4 grid of 128-bit blocks). */
+static inline void sv__tr16x16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    int g, c;
+    for (g = 0; g < 8; g++) {
+        t[2 * g] = _mm512_unpacklo_ps(r[2 * g], r[2 * g + 1]);
+        t[2 * g + 1] = _mm512_unpackhi_ps(r[2 * g], r[2 * g + 1]);
+    }
+    for (g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Transposing copy: for rows s + j*lds (j < nrows <= 16), columns k < kc, write
+   dst[k*dstride + j] for j < width (rows beyond nrows as 0). */
+static void sv__pack_tr16(float *dst, size_t dstride, int width, const float *s, size_t lds,
+                          int nrows, size_t kc)
+{
+    __mmask16 wm = (__mmask16)((1u << width) - 1u);
+    __m512 r[16];
+    size_t k;
+    int j, kk;
+    for (k = 0; k < kc; k += 16) {
+        int kn = (int)(kc - k < 16 ? kc - k : 16);
+        __mmask16 km = (__mmask16)((1u << kn) - 1u);
+        for (j = 0; j < nrows; j++) r[j] = _mm512_maskz_loadu_ps(km, s + (size_t)j * lds + k);
+        for (; j < 16; j++) r[j] = _mm512_setzero_ps();
+        sv__tr16x16(r);
+        for (kk = 0; kk < kn; kk++)
+            _mm512_mask_storeu_ps(dst + (k + (size_t)kk) * dstride, wm, r[kk]);
+    }
+}
+
+static void sv__pack_a_avx512(float *dst, const float *A, size_t lda, int transA, size_t i0,
+                              size_t mc, size_t k0, size_t kc, int MR)
+{
+    size_t is, k;
+    (void)MR;
+    for (is = 0; is < mc; is += SV__MR) {
+        int mr = (int)(mc - is < SV__MR ? mc - is : SV__MR);
+        float *d = dst + is * kc;
+        if (transA) {
+            __mmask16 m = (__mmask16)((1u << mr) - 1u);
+            const float *s = A + k0 * lda + i0 + is;
+            for (k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(d + k * SV__MR, 0x3FFF,
+                                      _mm512_maskz_loadu_ps(m, s + k * lda));
+        } else {
+            sv__pack_tr16(d, SV__MR, SV__MR, A + (i0 + is) * lda + k0, lda, mr, kc);
+        }
+    }
+}
+
+static void sv__pack_b_avx512(float *dst, const float *B, size_t ldb, int transB, size_t k0,
+                              size_t kc, size_t j0, size_t nr, int NR)
+{
+    size_t k;
+    (void)NR;
+    if (transB) {
+        int n0 = (int)(nr < 16 ? nr : 16), n1 = (int)(nr > 16 ? nr - 16 : 0);
+        sv__pack_tr16(dst, SV__NR, 16, B + j0 * ldb + k0, ldb, n0, kc);
+        sv__pack_tr16(dst + 16, SV__NR, 16, B + (j0 + 16) * ldb + k0, ldb, n1, kc);
+    } else {
+        const float *s = B + k0 * ldb + j0;
+        if (nr == SV__NR) {
+            for (k = 0; k < kc; k++) {
+                _mm512_store_ps(dst + k * SV__NR, _mm512_loadu_ps(s + k * ldb));
+                _mm512_store_ps(dst + k * SV__NR + 16, _mm512_loadu_ps(s + k * ldb + 16));
+            }
+        } else {
+            __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+            __mmask16 m1 = (__mmask16)(nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+            for (k = 0; k < kc; k++) {
+                _mm512_store_ps(dst + k * SV__NR, _mm512_maskz_loadu_ps(m0, s + k * ldb));
+                _mm512_store_ps(dst + k * SV__NR + 16, _mm512_maskz_loadu_ps(m1, s + k * ldb + 16));
+            }
+        }
+    }
+}
+#define SV__UKR sv__ukr_avx512
+#define SV__PACKA sv__pack_a_avx512
+#define SV__PACKB sv__pack_b_avx512
+
+#elif SV_VW == 8
+/* AVX2+FMA micro-kernel, 6 x 16: 12 ymm accumulators, 2 B vectors and one broadcast per row. */
+#define SV__MR 6
+#define SV__NR 16
+#define SV__KC 256
+#define SV__MC (6 * 24)
+#define SV__NC 3072
+static void sv__ukr_avx2(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
+                         float *c, size_t ldc, int mr, int nr, float alpha, float beta)
+{
+    /* named accumulators: an array here makes gcc keep them in memory */
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, b0, b1;
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    size_t k;
+#define SV__ROW8(i) { __m256 ai = _mm256_broadcast_ss(a + i); \
+        c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b); }
+    for (k = 0; k < kc; k++) {
+        b0 = _mm256_load_ps(b);
+        b1 = _mm256_load_ps(b + 8);
+        SV__ROW8(0) SV__ROW8(1) SV__ROW8(2) SV__ROW8(3) SV__ROW8(4) SV__ROW8(5)
+        a += 6;
+        b += 16;
+    }
+#undef SV__ROW8
+#define SV__ST8(i) if (i < mr) { float *ci = c + (size_t)i * ldc; \
+        if (nr == 16) { \
+            if (beta == 0.0f) { \
+                _mm256_storeu_ps(ci, _mm256_mul_ps(va, c##i##a)); \
+                _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, c##i##b)); \
+            } else { \
+                _mm256_storeu_ps(ci, _mm256_fmadd_ps(c##i##a, va, \
+                    _mm256_mul_ps(vb, _mm256_loadu_ps(ci)))); \
+                _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(c##i##b, va, \
+                    _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)))); \
+            } \
+        } else { \
+            float t_[16]; int j_; \
+            _mm256_storeu_ps(t_, c##i##a); _mm256_storeu_ps(t_ + 8, c##i##b); \
+            for (j_ = 0; j_ < nr; j_++) \
+                ci[j_] = beta == 0.0f ? alpha * t_[j_] : fmaf(t_[j_], alpha, beta * ci[j_]); \
+        } }
+    SV__ST8(0) SV__ST8(1) SV__ST8(2) SV__ST8(3) SV__ST8(4) SV__ST8(5)
+#undef SV__ST8
+}
+#define SV__UKR sv__ukr_avx2
+#define SV__PACKA sv__pack_a_generic
+#define SV__PACKB sv__pack_b_generic
+
+#elif SV_VW == 4
+/* NEON micro-kernel, 8 x 12: 24 q-register accumulators, A read as two vectors and used by lane.
+   (Compiled only on aarch64; not benchmarked.) */
+#define SV__MR 8
+#define SV__NR 12
+#define SV__KC 256
+#define SV__MC (8 * 16)
+#define SV__NC 3072
+static void sv__ukr_neon(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
+                         float *c, size_t ldc, int mr, int nr, float alpha, float beta)
+{
+    float32x4_t acc[8][3];
+    float tile[12];
+    size_t k;
+    int i, j;
+    for (i = 0; i < 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = vdupq_n_f32(0.0f);
+    for (k = 0; k < kc; k++) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+#define SV__NROW(i, av, l) acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, l); \
+        acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, l); \
+        acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, av, l);
+        SV__NROW(0, a0, 0) SV__NROW(1, a0, 1) SV__NROW(2, a0, 2) SV__NROW(3, a0, 3)
+        SV__NROW(4, a1, 0) SV__NROW(5, a1, 1) SV__NROW(6, a1, 2) SV__NROW(7, a1, 3)
+#undef SV__NROW
+        a += 8;
+        b += 12;
+    }
+    for (i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        vst1q_f32(tile, acc[i][0]);
+        vst1q_f32(tile + 4, acc[i][1]);
+        vst1q_f32(tile + 8, acc[i][2]);
+        for (j = 0; j < nr; j++)
+            ci[j] = beta == 0.0f ? alpha * tile[j] : fmaf(tile[j], alpha, beta * ci[j]);
+    }
+}
+#define SV__UKR sv__ukr_neon
+#define SV__PACKA sv__pack_a_generic
+#define SV__PACKB sv__pack_b_generic
+#endif
+
+static sv__gemm_cfg sv__gemm_config(void)
+{
+    sv__gemm_cfg g;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        g.mr = SV__MR; g.nr = SV__NR; g.kc = SV__KC; g.mc = SV__MC; g.nc = SV__NC;
+        g.ukr = SV__UKR; g.pack_a = SV__PACKA; g.pack_b = SV__PACKB;
+        return g;
+    }
+#endif
+    g.mr = SV__MR_S; g.nr = SV__NR_S; g.kc = 256; g.mc = SV__MR_S * 32; g.nc = 2048;
+    g.ukr = sv__ukr_scalar; g.pack_a = sv__pack_a_generic; g.pack_b = sv__pack_b_generic;
+    return g;
+}
+
+/* Packing buffers of the calling thread: per worker thread [B panel kc x nc | A block mc x kc],
+   64-byte aligned, grow-only (documented global state: freed by sv_gemm_release). Team threads
+   use slices of the caller's buffer, so concurrent callers never share one. */
+static SV__THREAD_LOCAL void *sv__gemm_raw;
+static SV__THREAD_LOCAL size_t sv__gemm_cap; /* floats */
+
+static float *sv__gemm_buffer(size_t nfloats)
+{
+    if (nfloats > sv__gemm_cap) {
+        void *p;
+        size_t bytes;
+        if (!sv__mul_ok(nfloats, sizeof(float), &bytes) || bytes > SIZE_MAX - 64) return NULL;
+        p = SV_MALLOC(bytes + 64);
+        if (!p) return NULL;
+        SV_FREE(sv__gemm_raw);
+        sv__gemm_raw = p;
+        sv__gemm_cap = nfloats;
+    }
+    return SV__CAST(float *, (void *)(((uintptr_t)sv__gemm_raw + 63) & ~(uintptr_t)63));
+}
+
+SV_DEF void sv_gemm_release(void)
+{
+    SV_FREE(sv__gemm_raw);
+    sv__gemm_raw = NULL;
+    sv__gemm_cap = 0;
+}
+
+typedef struct sv__gemm_args {
+    sv__gemm_cfg g;
+    int transA, transB, split_m;
+    size_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C, *buf;
+    size_t bsize, asize; /* floats of one thread's B panel and A block (multiples of 16) */
+} sv__gemm_args;
+
+/* The serial blocked algorithm on the sub-problem C[i0:i1, j0:j1], with one thread's buffers. */
+static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t i0, size_t i1,
+                           size_t j0, size_t j1)
+{
+    const sv__gemm_cfg *g = &p->g;
+    size_t MR = (size_t)g->mr, NR = (size_t)g->nr;
+    size_t jc, pc, ic, jr, ir;
+    for (jc = j0; jc < j1; jc += g->nc) {
+        size_t nc = j1 - jc < g->nc ? j1 - jc : g->nc;
+        for (pc = 0; pc < p->K; pc += g->kc) {
+            size_t kc = p->K - pc < g->kc ? p->K - pc : g->kc;
+            float bet = pc == 0 ? p->beta : 1.0f;
+            for (jr = 0; jr < nc; jr += NR)
+                g->pack_b(pb + jr * kc, p->B, p->ldb, p->transB, pc, kc, jc + jr,
+                          nc - jr < NR ? nc - jr : NR, g->nr);
+            for (ic = i0; ic < i1; ic += g->mc) {
+                size_t mc = i1 - ic < g->mc ? i1 - ic : g->mc;
+                size_t inext = ic + mc, mnext = i1 - inext < g->mc ? i1 - inext : g->mc;
+                size_t npf = inext < i1 ? (p->transA ? kc : mnext) : 0, pf = 0;
+                g->pack_a(pa, p->A, p->lda, p->transA, ic, mc, pc, kc, g->mr);
+                for (jr = 0; jr < nc; jr += NR) {
+                    int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                    /* Prefetch the next A block's source rows, a slice per micro-panel, so
+                       that packing it does not wait for DRAM (matters when M is large). */
+                    size_t pf_end = npf * (jr + NR) / nc;
+                    for (; pf < pf_end && pf < npf; pf++) {
+                        const float *src = p->transA ? p->A + (pc + pf) * p->lda + inext
+                                                     : p->A + (inext + pf) * p->lda + pc;
+                        const char *row = (const char *)src;
+                        size_t bytes = (p->transA ? mnext : kc) * sizeof(float), o;
+                        for (o = 0; o < bytes; o += 64) SV__PREFETCH(row + o);
+                    }
+                    for (ir = 0; ir < mc; ir += MR)
+                        g->ukr(kc, pa + ir * kc, pb + jr * kc, p->C + (ic + ir) * p->ldc + jc + jr,
+                               p->ldc, (int)(mc - ir < MR ? mc - ir : MR), nr, p->alpha, bet);
+                }
+            }
+        }
+    }
+}
+
+/* Thread tid of nth takes a contiguous MR-aligned range of rows (or NR-aligned range of columns)
+   and runs the serial algorithm on it with its own buffers: no barriers, so a descheduled thread
+   never stalls the others mid-product. */
+static void sv__gemm_worker(const sv__gemm_args *p, int tid, int nth)
+{
+    size_t u = p->split_m ? (size_t)p->g.mr : (size_t)p->g.nr;
+    size_t len = p->split_m ? p->M : p->N;
+    size_t units = (len + u - 1) / u;
+    size_t lo = units * (size_t)tid / (size_t)nth * u;
+    size_t hi = units * (size_t)(tid + 1) / (size_t)nth * u;
+    float *pb = p->buf + (size_t)tid * (p->bsize + p->asize);
+    if (hi > len) hi = len;
+    if (lo >= hi) return;
+    if (p->split_m) sv__gemm_block(p, pb, pb + p->bsize, lo, hi, 0, p->N);
+    else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
+}
+
+/* Unpacked product for small problems: per C element one multiply-add chain in k order. */
+static void sv__gemm_small(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                           const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                           float *C, size_t ldc)
+{
+    size_t i, j, k;
+    for (i = 0; i < M; i++) {
+        float *ci = C + i * ldc;
+        j = 0;
+#if SV_VW > 0
+        if (sv__simd_on && !transB) {
+            for (; j < N; j += SV_VW) {
+                size_t w = N - j < SV_VW ? N - j : SV_VW;
+                sv__vf acc = SV_VZERO(), v;
+                for (k = 0; k < K; k++) {
+                    float a = transA ? A[k * lda + i] : A[i * lda + k];
+                    sv__vf b = SV_VLOADM(B + k * ldb + j, w);
+                    acc = SV_VFMA(SV_VSET1(a), b, acc);
+                }
+                if (beta == 0.0f) {
+                    v = SV_VMUL(SV_VSET1(alpha), acc);
+                } else {
+                    sv__vf old = SV_VLOADM(ci + j, w);
+                    v = SV_VFMA(acc, SV_VSET1(alpha), SV_VMUL(SV_VSET1(beta), old));
+                }
+                SV_VSTOREM(ci + j, v, w);
+            }
+        }
+#endif
+        for (; j < N; j++) {
+            float acc = 0.0f;
+            for (k = 0; k < K; k++) {
+                float a = transA ? A[k * lda + i] : A[i * lda + k];
+                float b = transB ? B[j * ldb + k] : B[k * ldb + j];
+                acc += a * b;
+            }
+            ci[j] = beta == 0.0f ? alpha * acc : alpha * acc + beta * ci[j];
+        }
+    }
+}
+
+SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                    const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                    float *C, size_t ldc)
+{
+    sv__gemm_args p;
+    size_t kcap, mcap, ncap, ms, np, i, j;
+    int nt = 1;
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) {
+        /* BLAS semantics: A and B are not read; C = beta * C, with beta == 0 giving exact 0. */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    if ((double)M * (double)N * (double)K < 32768.0) {
+        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    p.g = sv__gemm_config();
+#ifdef _OPENMP
+    nt = sv_get_threads();
+    if ((double)M * (double)N * (double)K < 1e6) nt = 1;
+    if (nt > 64) nt = 64;
+#endif
+    kcap = K < p.g.kc ? K : p.g.kc;
+    mcap = M < p.g.mc ? (M + (size_t)p.g.mr - 1) / (size_t)p.g.mr * (size_t)p.g.mr : p.g.mc;
+    ncap = N < p.g.nc ? (N + (size_t)p.g.nr - 1) / (size_t)p.g.nr * (size_t)p.g.nr : p.g.nc;
+    p.asize = (mcap * kcap + 15) & ~(size_t)15;
+    p.bsize = (ncap * kcap + 15) & ~(size_t)15;
+    p.buf = sv__gemm_buffer((size_t)nt * (p.asize + p.bsize));
+    if (!p.buf) { /* out of memory: still give the right answer, slowly */
+        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    p.transA = transA; p.transB = transB;
+    p.M = M; p.N = N; p.K = K; p.lda = lda; p.ldb = ldb; p.ldc = ldc;
+    p.alpha = alpha; p.beta = beta; p.A = A; p.B = B; p.C = C;
+    /* Split the longer of M and N: each thread packs its own copy of the other operand, so the
+       duplicated packing is the smaller one. */
+    ms = (M + (size_t)p.g.mr - 1) / (size_t)p.g.mr;
+    np = (N + (size_t)p.g.nr - 1) / (size_t)p.g.nr;
+    p.split_m = (M >= N && ms >= (size_t)(2 * nt)) || np < (size_t)(2 * nt);
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        sv__gemm_worker(&p, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    sv__gemm_worker(&p, 0, 1);
+}
+
+SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                          const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                          float *C, size_t ldc)
+{
+    size_t i, j, k;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (k = 0; k < K; k++)
+                acc += (double)(transA ? A[k * lda + i] : A[i * lda + k]) *
+                       (double)(transB ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] = (float)(beta == 0.0f ? alpha * acc
+                                                  : alpha * acc + (double)beta * C[i * ldc + j]);
+        }
+}
+
+/* ---------------------------------------------------------------- 2.2 vector maths */
+
+static float sv__dot_serial(const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    float s = 0.0f;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf s0 = SV_VZERO(), s1 = SV_VZERO(), s2 = SV_VZERO(), s3 = SV_VZERO();
+        for (; i + 4 * SV_VW <= n; i += 4 * SV_VW) {
+            s0 = SV_VFMA(SV_VLOADU(a + i), SV_VLOADU(b + i), s0);
+            s1 = SV_VFMA(SV_VLOADU(a + i + SV_VW), SV_VLOADU(b + i + SV_VW), s1);
+            s2 = SV_VFMA(SV_VLOADU(a + i + 2 * SV_VW), SV_VLOADU(b + i + 2 * SV_VW), s2);
+            s3 = SV_VFMA(SV_VLOADU(a + i + 3 * SV_VW), SV_VLOADU(b + i + 3 * SV_VW), s3);
+        }
+        for (; i + SV_VW <= n; i += SV_VW) s0 = SV_VFMA(SV_VLOADU(a + i), SV_VLOADU(b + i), s0);
+        if (i < n) s1 = SV_VFMA(SV_VLOADN(a + i, n - i), SV_VLOADN(b + i, n - i), s1);
+        return SV_VREDUCE_ADD(SV_VADD(SV_VADD(s0, s1), SV_VADD(s2, s3)));
+    }
+#endif
+    {   /* eight partial sums, like an 8-lane vector: error grows like n/8, not n */
+        float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int l;
+        for (; i + 8 <= n; i += 8)
+            for (l = 0; l < 8; l++) p[l] += a[i + (size_t)l] * b[i + (size_t)l];
+        for (; i < n; i++) s += a[i] * b[i];
+        for (l = 0; l < 8; l++) s += p[l];
+    }
+    return s;
+}
+
+static float sv__sum_serial(const float *x, size_t n)
+{
+    size_t i = 0;
+    float s = 0.0f;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf v0 = SV_VZERO(), v1 = SV_VZERO();
+        for (; i + 2 * SV_VW <= n; i += 2 * SV_VW) {
+            v0 = SV_VADD(v0, SV_VLOADU(x + i));
+            v1 = SV_VADD(v1, SV_VLOADU(x + i + SV_VW));
+        }
+        if (i + SV_VW <= n) { v0 = SV_VADD(v0, SV_VLOADU(x + i)); i += SV_VW; }
+        if (i < n) v1 = SV_VADD(v1, SV_VLOADN(x + i, n - i));
+        return SV_VREDUCE_ADD(SV_VADD(v0, v1));
+    }
+#endif
+    {
+        float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int l;
+        for (; i + 8 <= n; i += 8)
+            for (l = 0; l < 8; l++) p[l] += x[i + (size_t)l];
+        for (; i < n; i++) s += x[i];
+        for (l = 0; l < 8; l++) s += p[l];
+    }
+    return s;
+}
+
+/* Sums over large n are split into SV__RED_CHUNKS chunks whose size depends only on n, summed in
+   parallel and combined in chunk order, so the result does not depend on the thread count. */
+#define SV__RED_CHUNKS 64
+
+static float sv__chunked_dot(const float *a, const float *b, size_t n)
+{
+    float part[SV__RED_CHUNKS], s = 0.0f;
+    size_t chunk = (n + SV__RED_CHUNKS - 1) / SV__RED_CHUNKS;
+    ptrdiff_t c;
+    chunk = (chunk + 63) & ~(size_t)63;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()))
+    for (c = 0; c < SV__RED_CHUNKS; c++) {
+        size_t lo = (size_t)c * chunk, hi = lo + chunk;
+        if (lo > n) lo = n;
+        if (hi > n) hi = n;
+        part[c] = b ? sv__dot_serial(a + lo, b + lo, hi - lo) : sv__sum_serial(a + lo, hi - lo);
+    }
+    for (c = 0; c < SV__RED_CHUNKS; c++) s += part[c];
+    return s;
+}
+
+SV_DEF float sv_dot(const float *a, const float *b, size_t n)
+{
+    if (n >= 8 * (size_t)SV__PAR_MIN) return sv__chunked_dot(a, b, n);
+    return sv__dot_serial(a, b, n);
+}
+
+SV_DEF float sv_vsum(const float *x, size_t n)
+{
+    if (n >= 8 * (size_t)SV__PAR_MIN) return sv__chunked_dot(x, NULL, n);
+    return sv__sum_serial(x, n);
+}
+
+static void sv__axpy_range(size_t lo, size_t hi, float a, const float *x, float *y)
+{
+    size_t i = lo;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf va = SV_VSET1(a);
+        for (; i + SV_VW <= hi; i += SV_VW)
+            SV_VSTOREU(y + i, SV_VFMA(va, SV_VLOADU(x + i), SV_VLOADU(y + i)));
+        if (i < hi)
+            SV_VSTOREN(y + i, SV_VFMA(va, SV_VLOADN(x + i, hi - i), SV_VLOADN(y + i, hi - i)),
+                       hi - i);
+        return;
+    }
+#endif
+    for (; i < hi; i++) y[i] += a * x[i];
+}
+
+/* op: 0 y = a*x, 1 y = x+z, 2 y = x*z */
+static void sv__binop_range(size_t lo, size_t hi, int op, float a, const float *x,
+                            const float *z, float *y)
+{
+    size_t i = lo;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf va = SV_VSET1(a), u, w;
+        for (; i < hi; i += SV_VW) {
+            size_t m = hi - i < SV_VW ? hi - i : SV_VW;
+            u = SV_VLOADM(x + i, m);
+            if (op == 0) w = SV_VMUL(va, u);
+            else {
+                sv__vf v = SV_VLOADM(z + i, m);
+                w = op == 1 ? SV_VADD(u, v) : SV_VMUL(u, v);
+            }
+            SV_VSTOREM(y + i, w, m);
+        }
+        return;
+    }
+#endif
+    for (; i < hi; i++) y[i] = op == 0 ? a * x[i] : op == 1 ? x[i] + z[i] : x[i] * z[i];
+}
+
+#define SV__BLOCK 4096
+/* Runs STMT(lo, hi) over [0, n) in SV__BLOCK pieces, in parallel when n is large. */
+#define SV__BLOCKED(n, STMT) do { \
+        size_t n_ = (n); \
+        if (n_ < 4 * (size_t)SV__PAR_MIN) { size_t lo = 0, hi = n_; STMT; } \
+        else { ptrdiff_t b_, nb_ = (ptrdiff_t)((n_ + SV__BLOCK - 1) / SV__BLOCK); \
+            SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())) \
+            for (b_ = 0; b_ < nb_; b_++) { \
+                size_t lo = (size_t)b_ * SV__BLOCK, hi = lo + SV__BLOCK; \
+                if (hi > n_) hi = n_; \
+                STMT; } } } while (0)
+
+SV_DEF void sv_axpy(size_t n, float a, const float *x, float *y)
+{
+    SV__BLOCKED(n, sv__axpy_range(lo, hi, a, x, y));
+}
+SV_DEF void sv_vscale(float *y, float a, const float *x, size_t n)
+{
+    SV__BLOCKED(n, sv__binop_range(lo, hi, 0, a, x, NULL, y));
+}
+SV_DEF void sv_vadd(float *y, const float *a, const float *b, size_t n)
+{
+    SV__BLOCKED(n, sv__binop_range(lo, hi, 1, 0.0f, a, b, y));
+}
+SV_DEF void sv_vmul(float *y, const float *a, const float *b, size_t n)
+{
+    SV__BLOCKED(n, sv__binop_range(lo, hi, 2, 0.0f, a, b, y));
+}
+
+/* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (ln2 split so n*C1 is exact), Cephes'
+   degree-6 polynomial for e^r (S. Moshier, Cephes expf.c), and the scale 2^n applied as
+   2^floor(n/2) * 2^(n - floor(n/2)) so that results in the subnormal range and the overflow to
+   +inf come out of ordinary float rounding. Inputs are clamped to [-104, 88.8] first; exp(-104) is
+   below half the smallest subnormal, so it rounds to 0. */
+#define SV__EXP_LO -104.0f
+#define SV__EXP_HI 88.8f
+#define SV__LOG2E 1.44269504088896341f
+#define SV__LN2_C1 0.693359375f
+#define SV__LN2_C2 -2.12194440e-4f
+#define SV__EXP_P0 1.9875691500e-4f
+#define SV__EXP_P1 1.3981999507e-3f
+#define SV__EXP_P2 8.3334519073e-3f
+#define SV__EXP_P3 4.1665795894e-2f
+#define SV__EXP_P4 1.6666665459e-1f
+#define SV__EXP_P5 5.0000001201e-1f
+
+static float sv__pow2i(int n) /* 2^n for n in [-126, 127] */
+{
+    union { uint32_t u; float f; } v;
+    v.u = (uint32_t)(n + 127) << 23;
+    return v.f;
+}
+
+static float sv__expf1(float x)
+{
+    float n, r, p;
+    int ni, n1;
+    if (x != x) return x;
+    x = x < SV__EXP_LO ? SV__EXP_LO : x > SV__EXP_HI ? SV__EXP_HI : x;
+    n = floorf(x * SV__LOG2E + 0.5f);
+    r = x - n * SV__LN2_C1;
+    r = r - n * SV__LN2_C2;
+    p = SV__EXP_P0;
+    p = p * r + SV__EXP_P1;
+    p = p * r + SV__EXP_P2;
+    p = p * r + SV__EXP_P3;
+    p = p * r + SV__EXP_P4;
+    p = p * r + SV__EXP_P5;
+    p = p * (r * r) + r + 1.0f;
+    ni = (int)n;
+    n1 = ni >= 0 ? ni / 2 : -((-ni + 1) / 2); /* floor(ni/2) */
+    return p * sv__pow2i(n1) * sv__pow2i(ni - n1);
+}
+
+#if SV_VW > 0
+static inline sv__vf sv__vexp1(sv__vf x)
+{
+    sv__vf n, n1, r, p;
+    x = SV_VMAX(SV_VSET1(SV__EXP_LO), x);
+    x = SV_VMIN(SV_VSET1(SV__EXP_HI), x);
+    n = SV_VFLOOR(SV_VFMA(x, SV_VSET1(SV__LOG2E), SV_VSET1(0.5f)));
+    r = SV_VFNMA(n, SV_VSET1(SV__LN2_C1), x);
+    r = SV_VFNMA(n, SV_VSET1(SV__LN2_C2), r);
+    p = SV_VFMA(SV_VSET1(SV__EXP_P0), r, SV_VSET1(SV__EXP_P1));
+    p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P2));
+    p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P3));
+    p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P4));
+    p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P5));
+    p = SV_VADD(SV_VFMA(p, SV_VMUL(r, r), r), SV_VSET1(1.0f));
+    n1 = SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f)));
+    return SV_VMUL(SV_VMUL(p, SV_VEXP2I(n1)), SV_VEXP2I(SV_VSUB(n, n1)));
+}
+#endif
+
+static void sv__vexp_range(float *y, const float *x, size_t lo, size_t hi)
+{
+    size_t i = lo;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        for (; i + SV_VW <= hi; i += SV_VW) SV_VSTOREU(y + i, sv__vexp1(SV_VLOADU(x + i)));
+        if (i < hi) SV_VSTOREN(y + i, sv__vexp1(SV_VLOADN(x + i, hi - i)), hi - i);
+        return;
+    }
+#endif
+    for (; i < hi; i++) y[i] = sv__expf1(x[i]);
+}
+
+SV_DEF void sv_vexp(float *y, const float *x, size_t n)
+{
+    SV__BLOCKED(n, sv__vexp_range(y, x, lo, hi));
+}
+
+/* erf after N. Juffa's single-precision erff (max error ~1 ulp): for |x| <= 0.927734375
+   erf(x) = x + x P(x^2); beyond, erf(|x|) = 1 - exp(Q(|x|)), Q(t) = -t^2 + O(t). The GELU code
+   uses 1 + erf(z) = exp(Q) for z < 0 directly (no cancellation; ~1e-7 absolute like erf). */
+#define SV__ERF_SPLIT 0.927734375f
+#define SV__ERF_S0 -5.96761703e-4f
+#define SV__ERF_S1 4.99119423e-3f
+#define SV__ERF_S2 -2.67681349e-2f
+#define SV__ERF_S3 1.12819925e-1f
+#define SV__ERF_S4 -3.76125336e-1f
+#define SV__ERF_S5 1.28379166e-1f
+#define SV__ERF_L0 -1.72853470e-5f
+#define SV__ERF_L1 3.83197126e-4f
+#define SV__ERF_L2 -3.88396438e-3f
+#define SV__ERF_L3 2.42546219e-2f
+#define SV__ERF_L4 -1.06777877e-1f
+#define SV__ERF_L5 -6.34846687e-1f
+#define SV__ERF_L6 -1.28717512e-1f
+#define SV__ERF_TMAX 10.0f /* erf(10) rounds to 1; clamping keeps Q finite */
+#define SV__SQRT1_2 0.70710678118654752f
+#define SV__INV_SQRT_2PI 0.39894228040143268f
+
+/* Small-|x| branch: erf(x) = x + x P(x^2). */
+static float sv__erf_small1(float x)
+{
+    float s = x * x, r = SV__ERF_S0;
+    r = r * s + SV__ERF_S1;
+    r = r * s + SV__ERF_S2;
+    r = r * s + SV__ERF_S3;
+    r = r * s + SV__ERF_S4;
+    r = r * s + SV__ERF_S5;
+    return r * x + x;
+}
+
+/* Large-|x| branch: exp(Q(t)) = erfc(t) for t = |x| >= 0.93. */
+static float sv__erfc_large1(float t)
+{
+    float s, r, u;
+    t = t > SV__ERF_TMAX ? SV__ERF_TMAX : t;
+    s = t * t;
+    r = SV__ERF_L0 * t + SV__ERF_L1;
+    u = SV__ERF_L2 * t + SV__ERF_L3;
+    r = r * s + u;
+    r = r * t + SV__ERF_L4;
+    r = r * t + SV__ERF_L5;
+    r = r * t + SV__ERF_L6;
+    r = r * t - t;
+    return sv__expf1(r);
+}
+
+SV_DEF float sv_erff(float x)
+{
+    float t = fabsf(x);
+    if (x != x) return x;
+    if (t <= SV__ERF_SPLIT) return sv__erf_small1(x);
+    return copysignf(1.0f - sv__erfc_large1(t), x);
+}
+
+/* Phi(x) = 0.5 (1 + erf(x/sqrt2)), computed without cancellation in the negative tail. */
+static float sv__phi_cdf1(float x)
+{
+    float z = x * SV__SQRT1_2, t = fabsf(z), e;
+    if (x != x) return x;
+    if (t <= SV__ERF_SPLIT) return 0.5f + 0.5f * sv__erf_small1(z);
+    e = 0.5f * sv__erfc_large1(t);
+    return z > 0.0f ? 1.0f - e : e;
+}
+
+#if SV_VW > 0
+/* Vector Phi(x); both branches are evaluated and blended. */
+static inline sv__vf sv__vphi(sv__vf x)
+{
+    sv__vf z = SV_VMUL(x, SV_VSET1(SV__SQRT1_2)), t = SV_VABS(z), s = SV_VMUL(z, z);
+    sv__vf r, u, e, small, large;
+    r = SV_VFMA(SV_VSET1(SV__ERF_S0), s, SV_VSET1(SV__ERF_S1));
+    r = SV_VFMA(r, s, SV_VSET1(SV__ERF_S2));
+    r = SV_VFMA(r, s, SV_VSET1(SV__ERF_S3));
+    r = SV_VFMA(r, s, SV_VSET1(SV__ERF_S4));
+    r = SV_VFMA(r, s, SV_VSET1(SV__ERF_S5));
+    small = SV_VFMA(SV_VSET1(0.5f), SV_VFMA(r, z, z), SV_VSET1(0.5f));
+    t = SV_VMIN(SV_VSET1(SV__ERF_TMAX), t);
+    s = SV_VMUL(t, t);
+    r = SV_VFMA(SV_VSET1(SV__ERF_L0), t, SV_VSET1(SV__ERF_L1));
+    u = SV_VFMA(SV_VSET1(SV__ERF_L2), t, SV_VSET1(SV__ERF_L3));
+    r = SV_VFMA(r, s, u);
+    r = SV_VFMA(r, t, SV_VSET1(SV__ERF_L4));
+    r = SV_VFMA(r, t, SV_VSET1(SV__ERF_L5));
+    r = SV_VFMA(r, t, SV_VSET1(SV__ERF_L6));
+    r = SV_VFMA(r, t, SV_VSUB(SV_VZERO(), t));
+    e = SV_VMUL(SV_VSET1(0.5f), sv__vexp1(r));
+    large = SV_VSEL_GT(z, SV_VZERO(), SV_VSUB(SV_VSET1(1.0f), e), e);
+    return SV_VSEL_GT(SV_VABS(z), SV_VSET1(SV__ERF_SPLIT), large, small);
+}
+#endif
+
+static void sv__gelu_range(float *y, const float *x, size_t lo, size_t hi)
+{
+    size_t i = lo;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        for (; i < hi; i += SV_VW) {
+            size_t m = hi - i < SV_VW ? hi - i : SV_VW;
+            sv__vf v = SV_VLOADM(x + i, m);
+            v = SV_VMUL(v, sv__vphi(v));
+            SV_VSTOREM(y + i, v, m);
+        }
+        return;
+    }
+#endif
+    for (; i < hi; i++) y[i] = x[i] * sv__phi_cdf1(x[i]);
+}
+
+static void sv__gelu_bwd_range(float *dx, const float *x, const float *dy, size_t lo, size_t hi)
+{
+    size_t i = lo;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        for (; i < hi; i += SV_VW) {
+            size_t m = hi - i < SV_VW ? hi - i : SV_VW;
+            sv__vf v = SV_VLOADM(x + i, m);
+            sv__vf g = SV_VLOADM(dy + i, m);
+            sv__vf d = SV_VLOADM(dx + i, m);
+            /* x phi(x) = x exp(-x^2/2) / sqrt(2 pi) */
+            sv__vf pdf = sv__vexp1(SV_VMUL(SV_VSET1(-0.5f), SV_VMUL(v, v)));
+            sv__vf der = SV_VFMA(SV_VMUL(v, SV_VSET1(SV__INV_SQRT_2PI)), pdf, sv__vphi(v));
+            d = SV_VFMA(g, der, d);
+            SV_VSTOREM(dx + i, d, m);
+        }
+        return;
+    }
+#endif
+    for (; i < hi; i++) {
+        float v = x[i];
+        float der = sv__phi_cdf1(v) + v * SV__INV_SQRT_2PI * sv__expf1(-0.5f * (v * v));
+        dx[i] += dy[i] * der;
+    }
+}
+
+SV_DEF void sv_gelu(float *y, const float *x, size_t n)
+{
+    SV__BLOCKED(n, sv__gelu_range(y, x, lo, hi));
+}
+
+SV_DEF void sv_gelu_backward(float *dx, const float *x, const float *dy, size_t n)
+{
+    SV__BLOCKED(n, sv__gelu_bwd_range(dx, x, dy, lo, hi));
+}
+
+/* ---------------------------------------------------------------- 2.3 row softmax / layer norm */
+
+static float sv__row_max(const float *x, size_t n)
+{
+    size_t i = 0;
+    float m = -INFINITY;
+#if SV_VW > 0
+    if (sv__simd_on && n >= SV_VW) {
+        sv__vf v = SV_VLOADU(x);
+        for (i = SV_VW; i + SV_VW <= n; i += SV_VW) v = SV_VMAX(v, SV_VLOADU(x + i));
+        m = SV_VREDUCE_MAX(v);
+    }
+#endif
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static void sv__softmax_row(float *y, const float *x, size_t n)
+{
+    float m = sv__row_max(x, n), s = 0.0f, inv;
+    size_t i = 0;
+    if (m == -INFINITY) { /* all -inf: define the result as zeros rather than 0/0 */
+        memset(y, 0, n * sizeof(float));
+        return;
+    }
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf vm = SV_VSET1(m), vs = SV_VZERO();
+        for (; i + SV_VW <= n; i += SV_VW) {
+            sv__vf e = sv__vexp1(SV_VSUB(SV_VLOADU(x + i), vm));
+            SV_VSTOREU(y + i, e);
+            vs = SV_VADD(vs, e);
+        }
+        if (i < n) {
+            sv__vf e = sv__vexp1(SV_VSUB(SV_VLOADN(x + i, n - i), vm));
+            SV_VSTOREN(y + i, e, n - i);
+            vs = SV_VADD(vs, SV_VLOADN(y + i, n - i)); /* reload: the unused lanes come back as 0 */
+        }
+        s = SV_VREDUCE_ADD(vs);
+        inv = 1.0f / s;
+        for (i = 0; i + SV_VW <= n; i += SV_VW)
+            SV_VSTOREU(y + i, SV_VMUL(SV_VLOADU(y + i), SV_VSET1(inv)));
+        if (i < n) SV_VSTOREN(y + i, SV_VMUL(SV_VLOADN(y + i, n - i), SV_VSET1(inv)), n - i);
+        return;
+    }
+#endif
+    for (i = 0; i < n; i++) y[i] = sv__expf1(x[i] - m);
+    s = sv__sum_serial(y, n);
+    inv = 1.0f / s;
+    for (i = 0; i < n; i++) y[i] *= inv;
+}
+
+SV_DEF void sv_softmax_rows(float *y, const float *x, size_t rows, size_t n)
+{
+    ptrdiff_t r;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
+        if (rows * n >= SV__PAR_MIN && rows > 1))
+    for (r = 0; r < (ptrdiff_t)rows; r++) sv__softmax_row(y + (size_t)r * n, x + (size_t)r * n, n);
+}
+
+SV_DEF void sv_softmax_rows_backward(float *dx, const float *y, const float *dy, size_t rows,
+                                     size_t n)
+{
+    ptrdiff_t r;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
+        if (rows * n >= SV__PAR_MIN && rows > 1))
+    for (r = 0; r < (ptrdiff_t)rows; r++) {
+        const float *yr = y + (size_t)r * n, *gr = dy + (size_t)r * n;
+        float *dr = dx + (size_t)r * n;
+        float s = sv__dot_serial(gr, yr, n);
+        size_t i = 0;
+#if SV_VW > 0
+        if (sv__simd_on) {
+            sv__vf vs = SV_VSET1(s);
+            for (; i + SV_VW <= n; i += SV_VW)
+                SV_VSTOREU(dr + i, SV_VFMA(SV_VLOADU(yr + i), SV_VSUB(SV_VLOADU(gr + i), vs),
+                                           SV_VLOADU(dr + i)));
+            if (i < n) {
+                size_t m = n - i;
+                SV_VSTOREN(dr + i, SV_VFMA(SV_VLOADN(yr + i, m), SV_VSUB(SV_VLOADN(gr + i, m), vs),
+                                           SV_VLOADN(dr + i, m)), m);
+            }
+            continue;
+        }
+#endif
+        for (; i < n; i++) dr[i] += yr[i] * (gr[i] - s);
+    }
+}
+
+static void sv__layernorm_row(float *y, float *mean, float *rstd, const float *x,
+                              const float *gamma, const float *beta, size_t n, float eps)
+{
+    float mu = sv__sum_serial(x, n) / (float)n, var = 0.0f, rs;
+    size_t i = 0;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf vm = SV_VSET1(mu), acc = SV_VZERO(), d;
+        for (; i + SV_VW <= n; i += SV_VW) {
+            d = SV_VSUB(SV_VLOADU(x + i), vm);
+            acc = SV_VFMA(d, d, acc);
+        }
+        for (; i < n; i++) var += (x[i] - mu) * (x[i] - mu);
+        var = (var + SV_VREDUCE_ADD(acc)) / (float)n;
+        rs = 1.0f / sqrtf(var + eps);
+        {
+            sv__vf vr = SV_VSET1(rs), one = SV_VSET1(1.0f), zero = SV_VZERO();
+            for (i = 0; i < n; i += SV_VW) {
+                size_t m = n - i < SV_VW ? n - i : SV_VW;
+                sv__vf v = SV_VLOADM(x + i, m);
+                sv__vf g = gamma ? SV_VLOADM(gamma + i, m) : one;
+                sv__vf b = beta ? SV_VLOADM(beta + i, m) : zero;
+                v = SV_VFMA(SV_VMUL(SV_VSUB(v, vm), vr), g, b);
+                SV_VSTOREM(y + i, v, m);
+            }
+        }
+        if (mean) *mean = mu;
+        if (rstd) *rstd = rs;
+        return;
+    }
+#endif
+    {
+        float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int l;
+        for (; i + 8 <= n; i += 8)
+            for (l = 0; l < 8; l++) p[l] += (x[i + (size_t)l] - mu) * (x[i + (size_t)l] - mu);
+        for (; i < n; i++) var += (x[i] - mu) * (x[i] - mu);
+        for (l = 0; l < 8; l++) var += p[l];
+    }
+    var /= (float)n;
+    rs = 1.0f / sqrtf(var + eps);
+    for (i = 0; i < n; i++) {
+        float v = (x[i] - mu) * rs;
+        y[i] = v * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
+    }
+    if (mean) *mean = mu;
+    if (rstd) *rstd = rs;
+}
+
+SV_DEF void sv_layernorm_rows(float *y, float *mean, float *rstd, const float *x,
+                              const float *gamma, const float *beta, size_t rows, size_t n,
+                              float eps)
+{
+    ptrdiff_t r;
+    if (n == 0) return;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
+        if (rows * n >= SV__PAR_MIN && rows > 1))
+    for (r = 0; r < (ptrdiff_t)rows; r++)
+        sv__layernorm_row(y + (size_t)r * n, mean ? mean + r : NULL, rstd ? rstd + r : NULL,
+                          x + (size_t)r * n, gamma, beta, n, eps);
+}
+
+/* dx row: xhat = (x - mean) rstd, g = dy gamma,
+   dx += rstd (g - mean_j(g) - xhat mean_j(g xhat))  (the LayerNorm input gradient). */
+static void sv__layernorm_bwd_row(float *dx, const float *dy, const float *x, float mu, float rs,
+                                  const float *gamma, size_t n)
+{
+    float sg = 0.0f, sgx = 0.0f, a, b;
+    size_t i = 0;
+#if SV_VW > 0
+    if (sv__simd_on) {
+        sv__vf vm = SV_VSET1(mu), vr = SV_VSET1(rs), one = SV_VSET1(1.0f);
+        sv__vf ag = SV_VZERO(), agx = SV_VZERO();
+        sv__vf va, vb;
+        for (i = 0; i < n; i += SV_VW) {
+            size_t m = n - i < SV_VW ? n - i : SV_VW;
+            sv__vf v = SV_VLOADM(x + i, m);
+            sv__vf d = SV_VLOADM(dy + i, m);
+            sv__vf gm = gamma ? SV_VLOADM(gamma + i, m) : one;
+            sv__vf g = SV_VMUL(d, gm); /* 0 in masked lanes since d is 0 there */
+            sv__vf xh = SV_VMUL(SV_VSUB(v, vm), vr);
+            ag = SV_VADD(ag, g);
+            agx = SV_VFMA(g, xh, agx);
+        }
+        a = SV_VREDUCE_ADD(ag) / (float)n;
+        b = SV_VREDUCE_ADD(agx) / (float)n;
+        va = SV_VSET1(a);
+        vb = SV_VSET1(b);
+        for (i = 0; i < n; i += SV_VW) {
+            size_t m = n - i < SV_VW ? n - i : SV_VW;
+            sv__vf v = SV_VLOADM(x + i, m);
+            sv__vf d = SV_VLOADM(dy + i, m);
+            sv__vf gm = gamma ? SV_VLOADM(gamma + i, m) : one;
+            sv__vf o = SV_VLOADM(dx + i, m);
+            sv__vf xh = SV_VMUL(SV_VSUB(v, vm), vr);
+            sv__vf t = SV_VFNMA(xh, vb, SV_VSUB(SV_VMUL(d, gm), va));
+            o = SV_VFMA(vr, t, o);
+            SV_VSTOREM(dx + i, o, m);
+        }
+        return;
+    }
+#endif
+    {
+        float pg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, pgx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (i = 0; i < n; i++) {
+            float g = dy[i] * (gamma ? gamma[i] : 1.0f);
+            pg[i & 7] += g;
+            pgx[i & 7] += g * ((x[i] - mu) * rs);
+        }
+        for (i = 0; i < 8; i++) { sg += pg[i]; sgx += pgx[i]; }
+    }
+    a = sg / (float)n;
+    b = sgx / (float)n;
+    for (i = 0; i < n; i++) {
+        float g = dy[i] * (gamma ? gamma[i] : 1.0f), xh = (x[i] - mu) * rs;
+        dx[i] += rs * (g - a - xh * b);
+    }
+}
+
+/* dgamma[j] += sum_r dy[r,j] xhat[r,j], dbeta[j] += sum_r dy[r,j] for columns [j0, j1), rows in
+   order: each column's sum has one fixed order whatever the thread count or SIMD width. */
+static void sv__layernorm_bwd_cols(float *dgamma, float *dbeta, const float *dy, const float *x,
+                                   const float *mean, const float *rstd, size_t rows, size_t n,
+                                   size_t j0, size_t j1)
+{
+    size_t r, j;
+    for (r = 0; r < rows; r++) {
+        const float *d = dy + r * n, *xr = x + r * n;
+        float mu = mean[r], rs = rstd[r];
+        j = j0;
+#if SV_VW > 0
+        if (sv__simd_on) {
+            sv__vf vm = SV_VSET1(mu), vr = SV_VSET1(rs);
+            for (; j + SV_VW <= j1; j += SV_VW) {
+                sv__vf dv = SV_VLOADU(d + j);
+                if (dgamma)
+                    SV_VSTOREU(dgamma + j, SV_VFMA(dv, SV_VMUL(SV_VSUB(SV_VLOADU(xr + j), vm), vr),
+                                                   SV_VLOADU(dgamma + j)));
+                if (dbeta) SV_VSTOREU(dbeta + j, SV_VADD(SV_VLOADU(dbeta + j), dv));
+            }
+        }
+#endif
+        for (; j < j1; j++) {
+            if (dgamma) dgamma[j] += d[j] * ((xr[j] - mu) * rs);
+            if (dbeta) dbeta[j] += d[j];
+        }
+    }
+}
+
+SV_DEF void sv_layernorm_rows_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                       const float *x, const float *mean, const float *rstd,
+                                       const float *gamma, size_t rows, size_t n)
+{
+    ptrdiff_t r, c;
+    size_t cw = 64, nc = (n + cw - 1) / cw;
+    if (n == 0 || rows == 0) return;
+    if (dx) {
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
+        if (rows * n >= SV__PAR_MIN && rows > 1))
+        for (r = 0; r < (ptrdiff_t)rows; r++)
+            sv__layernorm_bwd_row(dx + (size_t)r * n, dy + (size_t)r * n, x + (size_t)r * n,
+                                  mean[r], rstd[r], gamma, n);
+    }
+    if (dgamma || dbeta) {
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
+        if (rows * n >= SV__PAR_MIN && nc > 1))
+        for (c = 0; c < (ptrdiff_t)nc; c++) {
+            size_t j0 = (size_t)c * cw, j1 = j0 + cw > n ? n : j0 + cw;
+            sv__layernorm_bwd_cols(dgamma, dbeta, dy, x, mean, rstd, rows, n, j0, j1);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- 3.1 arena */
+#define SV__ALIGN 64
+
+typedef struct sv__block {
+    struct sv__block *next;
+    size_t cap, used;
+    unsigned char *base;            /* aligned start */
+} sv__block;
+
+typedef struct sv__node sv__node;
+typedef void (*sv__backward_fn)(sv_ctx *c, sv__node *n);
+
+/* One tape entry. Ops keep what their backward needs in the slots below (all arena memory). */
+struct sv__node {
+    const char *op;
+    sv__backward_fn backward;
+    sv_tensor *out;
+    sv_tensor *in[4];
+    void *save[4];
+    size_t iarg[8];
+    float farg[4];
+    sv__node *prev;
+    int prof;                       /* index in the profile table, -1 if none */
+};
+
+#define SV__PROF_MAX 64
+struct sv_ctx {
+    sv__block *blocks;              /* current block first */
+    size_t used, peak, limit, block_total, initial;
+    sv__node *tape;                 /* last node */
+    size_t tape_len;
+    int grad_enabled, training, failed, backward_done;
+    sv_rng rng;
+    int profile;
+    size_t prof_n;
+    const char *prof_name[SV__PROF_MAX];
+    double prof_fwd[SV__PROF_MAX], prof_bwd[SV__PROF_MAX];
+    size_t prof_calls[SV__PROF_MAX];
+};
+
+static sv__block *sv__block_new(size_t cap)
+{
+    sv__block *b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
+    if (!b) return NULL;
+    b->next = NULL;
+    b->cap = cap;
+    b->used = 0;
+    b->base = (unsigned char *)(((uintptr_t)(b + 1) + SV__ALIGN - 1) & ~(uintptr_t)(SV__ALIGN - 1));
+    return b;
+}
+
+SV_DEF sv_ctx *sv_ctx_new(size_t initial_bytes, uint64_t seed)
+{
+    sv_ctx *c = (sv_ctx *)sv__calloc(1, sizeof(sv_ctx), "context");
+    if (!c) return NULL;
+    c->initial = initial_bytes ? initial_bytes : ((size_t)16 << 20);
+    c->blocks = sv__block_new(c->initial);
+    if (!c->blocks) {
+        SV_FREE(c);
+        sv__fail(SV_ERR_NOMEM, "out of memory creating a %zu-byte arena", initial_bytes);
+        return NULL;
+    }
+    c->block_total = c->initial;
+    c->grad_enabled = 1;
+    c->training = 1;
+    sv_rng_seed(&c->rng, seed);
+    return c;
+}
+
+SV_DEF void sv_ctx_free(sv_ctx *c)
+{
+    sv__block *b, *nx;
+    if (!c) return;
+    for (b = c->blocks; b; b = nx) { nx = b->next; SV_FREE(b); }
+    SV_FREE(c);
+}
+
+SV_DEF void sv_ctx_reset(sv_ctx *c)
+{
+    sv__block *b, *nx;
+    if (c->blocks && c->blocks->next) {
+        /* The last step needed more than one block: fold them into one block big enough for
+           the whole step, so steady-state steps allocate nothing. */
+        size_t want = c->block_total;
+        for (b = c->blocks; b; b = nx) { nx = b->next; SV_FREE(b); }
+        c->blocks = sv__block_new(want);
+        if (!c->blocks) c->blocks = sv__block_new(c->initial); /* keep a usable context */
+        c->block_total = c->blocks ? c->blocks->cap : 0;
+    }
+    if (c->blocks) c->blocks->used = 0;
+    c->used = 0;
+    c->tape = NULL;
+    c->tape_len = 0;
+    c->failed = 0;
+    c->backward_done = 0;
+}
+
+SV_DEF void sv_ctx_set_arena_limit(sv_ctx *c, size_t bytes) { c->limit = bytes; }
+SV_DEF size_t sv_ctx_arena_peak(const sv_ctx *c) { return c->peak; }
+SV_DEF size_t sv_ctx_arena_used(const sv_ctx *c) { return c->used; }
+SV_DEF void sv_ctx_set_grad(sv_ctx *c, int enabled) { c->grad_enabled = enabled != 0; }
+SV_DEF int sv_ctx_grad(const sv_ctx *c) { return c->grad_enabled; }
+SV_DEF void sv_ctx_set_training(sv_ctx *c, int training) { c->training = training != 0; }
+SV_DEF int sv_ctx_training(const sv_ctx *c) { return c->training; }
+SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c) { return &c->rng; }
+SV_DEF int sv_ctx_failed(const sv_ctx *c) { return c->failed; }
+
+SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
+{
+    sv__block *b = c->blocks;
+    size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
+    if (need < bytes) { c->failed = 1; sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows", bytes); return NULL; }
+    if (c->limit && c->used + need > c->limit) {
+        c->failed = 1;
+        sv__fail(SV_ERR_NOMEM, "arena exhausted: needed %zu more bytes, %zu of %zu in use "
+                 "(raise sv_ctx_set_arena_limit, or set 0 to grow automatically)",
+                 need, c->used, c->limit);
+        return NULL;
+    }
+    if (!b || b->cap - b->used < need) {
+        /* chain a new block: at least the request, and as big as all blocks so far (doubling) */
+        size_t cap = c->block_total > need ? c->block_total : need;
+        b = sv__block_new(cap);
+        if (!b) {
+            c->failed = 1;
+            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)", cap, c->used);
+            return NULL;
+        }
+        b->next = c->blocks;
+        c->blocks = b;
+        c->block_total += cap;
+    }
+    {
+        void *p = b->base + b->used;
+        b->used += need;
+        c->used += need;
+        if (c->used > c->peak) c->peak = c->used;
+        return p;
+    }
+}
+
+/* ---------------------------------------------------------------- 3.2 tensors */
+static size_t sv__numel(int ndim, const size_t *shape)
+{
+    size_t n = 1;
+    int i;
+    for (i = 0; i < ndim; i++) if (!sv__mul_ok(n, shape[i], &n)) return SIZE_MAX;
+    return n;
+}
+
+static sv_tensor *sv__tensor_alloc(sv_ctx *c, int ndim, const size_t *shape, int zero)
+{
+    sv_tensor *t;
+    size_t n, bytes;
+    int i;
+    if (ndim < 1 || ndim > SV_MAX_DIMS) {
+        c->failed = 1;
+        sv__fail(SV_ERR_ARG, "tensor with %d dims (1..%d supported)", ndim, SV_MAX_DIMS);
+        return NULL;
+    }
+    n = sv__numel(ndim, shape);
+    if (n == SIZE_MAX || !sv__mul_ok(n, sizeof(float), &bytes)) {
+        c->failed = 1;
+        sv__fail(SV_ERR_NOMEM, "tensor size overflows");
+        return NULL;
+    }
+    t = (sv_tensor *)sv_ctx_alloc(c, sizeof(sv_tensor));
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->data = (float *)sv_ctx_alloc(c, bytes ? bytes : 1);
+    if (!t->data) return NULL;
+    if (zero) memset(t->data, 0, bytes);
+    t->ndim = ndim;
+    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->n = n;
+    return t;
+}
+
+SV_DEF sv_tensor *sv_tensor_new(sv_ctx *c, int ndim, const size_t *shape) { return sv__tensor_alloc(c, ndim, shape, 0); }
+SV_DEF sv_tensor *sv_tensor_zeros(sv_ctx *c, int ndim, const size_t *shape) { return sv__tensor_alloc(c, ndim, shape, 1); }
+
+SV_DEF sv_tensor *sv_tensor_from(sv_ctx *c, const float *data, int ndim, const size_t *shape)
+{
+    sv_tensor *t = sv__tensor_alloc(c, ndim, shape, 0);
+    if (t) memcpy(t->data, data, t->n * sizeof(float));
+    return t;
+}
+
+SV_DEF sv_tensor *sv_new1(sv_ctx *c, size_t d0) { return sv_tensor_new(c, 1, &d0); }
+SV_DEF sv_tensor *sv_new2(sv_ctx *c, size_t d0, size_t d1) { size_t s[2]; s[0] = d0; s[1] = d1; return sv_tensor_new(c, 2, s); }
+SV_DEF sv_tensor *sv_new3(sv_ctx *c, size_t d0, size_t d1, size_t d2)
+{ size_t s[3]; s[0] = d0; s[1] = d1; s[2] = d2; return sv_tensor_new(c, 3, s); }
+
+/* Same-shaped tensor, for op outputs. */
+static sv_tensor *sv__like(sv_ctx *c, const sv_tensor *x) { return sv_tensor_new(c, x->ndim, x->shape); }
+
+static void *sv__arena_copy(sv_ctx *c, const void *src, size_t bytes)
+{
+    void *p;
+    if (!src) return NULL;
+    p = sv_ctx_alloc(c, bytes ? bytes : 1);
+    if (p) memcpy(p, src, bytes);
+    return p;
+}
+
+/* The gradient buffer of t, created (zeroed) on first use; NULL if t needs no gradient. */
+static float *sv__g(sv_ctx *c, sv_tensor *t)
+{
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = (float *)sv_ctx_alloc(c, t->n * sizeof(float));
+        if (t->grad) memset(t->grad, 0, t->n * sizeof(float));
+    }
+    return t->grad;
+}
+
+/* ---------------------------------------------------------------- 3.3 parameters */
+static sv_tensor *sv__param_decl(sv_params *p, const char *name, int group, int ndim, const size_t *shape, int kind)
+{
+    sv_tensor *t;
+    char *nm;
+    size_t len = strlen(name);
+    int i;
+    if (p->allocated) { sv__fail(SV_ERR_STATE, "parameter '%s' declared after sv_params_alloc", name); return NULL; }
+    if (ndim < 1 || ndim > SV_MAX_DIMS || group < 0 || group > 31) { sv__fail(SV_ERR_ARG, "parameter '%s': bad dims or group", name); return NULL; }
+    if (p->count == p->cap) {
+        size_t nc = p->cap ? 2 * p->cap : 64;
+        sv_tensor **nt = (sv_tensor **)SV_MALLOC(nc * sizeof(sv_tensor *));
+        if (!nt) { sv__fail(SV_ERR_NOMEM, "out of memory declaring parameters"); return NULL; }
+        if (p->count) memcpy(nt, p->t, p->count * sizeof(sv_tensor *));
+        SV_FREE(p->t);
+        p->t = nt;
+        p->cap = nc;
+    }
+    t = (sv_tensor *)sv__calloc(1, sizeof(sv_tensor) + len + 1, "parameter");
+    if (!t) return NULL;
+    nm = (char *)(t + 1);
+    memcpy(nm, name, len + 1);
+    t->name = nm;
+    t->ndim = ndim;
+    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->n = sv__numel(ndim, shape);
+    t->kind = kind;
+    t->group = group;
+    t->requires_grad = kind == SV_PARAM;
+    p->t[p->count++] = t;
+    return t;
+}
+
+SV_DEF sv_tensor *sv_param(sv_params *p, const char *name, int group, int ndim, const size_t *shape)
+{ return sv__param_decl(p, name, group, ndim, shape, SV_PARAM); }
+SV_DEF sv_tensor *sv_buffer(sv_params *p, const char *name, int group, int ndim, const size_t *shape)
+{ return sv__param_decl(p, name, group, ndim, shape, SV_BUFFER); }
+
+SV_DEF int sv_params_alloc(sv_params *p)
+{
+    size_t i, off = 0, bytes;
+    float *mem;
+    if (p->allocated) return sv__fail(SV_ERR_STATE, "sv_params_alloc called twice");
+    p->offset = (size_t *)sv__calloc(p->count ? p->count : 1, sizeof(size_t), "parameter offsets");
+    if (!p->offset) return SV_ERR_NOMEM;
+    for (i = 0; i < p->count; i++) {
+        p->offset[i] = off;
+        off += (p->t[i]->n + 15) & ~(size_t)15;     /* 64-byte aligned tensors */
+    }
+    p->n = off;
+    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes)) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows");
+    mem = (float *)sv__alloc(bytes + SV__ALIGN, "parameters");
+    if (!mem) return SV_ERR_NOMEM;
+    memset(mem, 0, bytes + SV__ALIGN);
+    p->raw = mem;
+    /* one block, 64-byte aligned: [values | gradients | m | v] */
+    p->data = (float *)(((uintptr_t)mem + SV__ALIGN - 1) & ~(uintptr_t)(SV__ALIGN - 1));
+    p->grad = p->data + off;
+    p->m = p->grad + off;
+    p->v = p->m + off;
+    for (i = 0; i < p->count; i++) {
+        p->t[i]->data = p->data + p->offset[i];
+        p->t[i]->grad = p->grad + p->offset[i];
+    }
+    p->allocated = 1;
+    return SV_OK;
+}
+
+SV_DEF void sv_params_free(sv_params *p)
+{
+    size_t i;
+    if (!p) return;
+    SV_FREE(p->raw);
+    for (i = 0; i < p->count; i++) SV_FREE(p->t[i]);
+    SV_FREE(p->t);
+    SV_FREE(p->offset);
+    memset(p, 0, sizeof *p);
+}
+
+SV_DEF void sv_params_zero_grad(sv_params *p) { if (p->allocated) memset(p->grad, 0, p->n * sizeof(float)); }
+
+SV_DEF size_t sv_params_numel(const sv_params *p, uint32_t group_mask)
+{
+    size_t i, n = 0;
+    for (i = 0; i < p->count; i++)
+        if (p->t[i]->kind == SV_PARAM && (group_mask >> p->t[i]->group & 1u)) n += p->t[i]->n;
+    return n;
+}
+
+SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name)
+{
+    size_t i;
+    for (i = 0; i < p->count; i++) if (strcmp(p->t[i]->name, name) == 0) return p->t[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- 4.1 the tape */
+static double sv__now(void)
+{
+#if defined(_OPENMP)
+    return omp_get_wtime();
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return (double)clock() / CLOCKS_PER_SEC; /* CPU time: only a fallback */
+#endif
+}
+
+static int sv__prof_slot(sv_ctx *c, const char *op)
+{
+    size_t i;
+    for (i = 0; i < c->prof_n; i++) if (c->prof_name[i] == op || strcmp(c->prof_name[i], op) == 0) return (int)i;
+    if (c->prof_n == SV__PROF_MAX) return -1;
+    c->prof_name[c->prof_n] = op;
+    return (int)c->prof_n++;
+}
+
+/* Ops time their forward with SV__FWD_BEGIN / SV__FWD_END when profiling is on. */
+#define SV__FWD_BEGIN(c) double sv__t0 = (c)->profile ? sv__now() : 0.0
+#define SV__FWD_END(c, name) do { if ((c)->profile) { int s_ = sv__prof_slot((c), (name)); \
+    if (s_ >= 0) { (c)->prof_fwd[s_] += sv__now() - sv__t0; (c)->prof_calls[s_]++; } } } while (0)
+
+SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on) { c->profile = on != 0; }
+SV_DEF void sv_ctx_profile_clear(sv_ctx *c)
+{
+    c->prof_n = 0;
+    memset(c->prof_fwd, 0, sizeof c->prof_fwd);
+    memset(c->prof_bwd, 0, sizeof c->prof_bwd);
+    memset(c->prof_calls, 0, sizeof c->prof_calls);
+}
+SV_DEF size_t sv_ctx_profile(const sv_ctx *c, const char **names, double *fwd_s, double *bwd_s, size_t *calls, size_t cap)
+{
+    size_t i;
+    for (i = 0; i < c->prof_n && i < cap; i++) {
+        if (names) names[i] = c->prof_name[i];
+        if (fwd_s) fwd_s[i] = c->prof_fwd[i];
+        if (bwd_s) bwd_s[i] = c->prof_bwd[i];
+        if (calls) calls[i] = c->prof_calls[i];
+    }
+    return c->prof_n;
+}
+
+/* Does an op on these inputs need a tape node? (grad mode on and some input needs a gradient) */
+static int sv__needs(sv_ctx *c, const sv_tensor *a, const sv_tensor *b, const sv_tensor *d, const sv_tensor *e)
+{
+    if (!c->grad_enabled) return 0;
+    return (a && a->requires_grad) || (b && b->requires_grad) || (d && d->requires_grad) || (e && e->requires_grad);
+}
+
+/* Append a node producing `out` from up to four inputs. */
+static sv__node *sv__record(sv_ctx *c, const char *op, sv__backward_fn fn, sv_tensor *out,
+                            sv_tensor *a, sv_tensor *b, sv_tensor *d, sv_tensor *e)
+{
+    sv__node *n = (sv__node *)sv_ctx_alloc(c, sizeof(sv__node));
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = fn;
+    n->out = out;
+    n->in[0] = a; n->in[1] = b; n->in[2] = d; n->in[3] = e;
+    n->prev = c->tape;
+    n->prof = c->profile ? sv__prof_slot(c, op) : -1;
+    c->tape = n;
+    c->tape_len++;
+    out->requires_grad = 1;
+    return n;
+}
+
+SV_DEF size_t sv_tape_length(const sv_ctx *c) { return c->tape_len; }
+
+SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
+{
+    sv__node *n;
+    if (!loss) return sv__fail(SV_ERR_STATE, "backward: the loss is NULL (the forward failed)");
+    if (c->failed) return sv__fail(SV_ERR_STATE, "backward: an op failed during the forward pass");
+    if (c->backward_done) return sv__fail(SV_ERR_STATE, "backward: already ran on this tape; reset the context and run the forward again");
+    if (loss->n != 1) return sv__fail(SV_ERR_ARG, "backward: the loss must be a scalar (it has %zu elements)", loss->n);
+    if (!c->tape || !loss->requires_grad)
+        return sv__fail(SV_ERR_STATE, "backward: nothing was recorded for this loss (no forward in grad mode, or no parameter involved)");
+    if (!sv__g(c, loss)) return SV_ERR_NOMEM;
+    loss->grad[0] += 1.0f;
+    for (n = c->tape; n; n = n->prev) {
+        double t0 = 0;
+        if (!n->out->grad) continue;    /* nothing flowed into this node's output */
+        if (n->prof >= 0) t0 = sv__now();
+        n->backward(c, n);
+        if (n->prof >= 0) c->prof_bwd[n->prof] += sv__now() - t0;
+        if (c->failed) return sv__fail(SV_ERR_NOMEM, "backward of %s: out of arena memory", n->op);
+    }
+    c->backward_done = 1;
+    return SV_OK;
+}
+
+static int sv__finite(const float *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index)
+{
+    /* the tape is linked last-to-first; walk it and keep the earliest offender */
+    const sv__node *n;
+    const char *first = NULL;
+    size_t idx = c->tape_len, found = 0;
+    for (n = c->tape; n; n = n->prev) {
+        idx--;
+        if (!sv__finite(n->out->data, n->out->n)) { first = n->op; found = idx; }
+    }
+    if (out_index) *out_index = found;
+    return first;
+}
+
+/* ---------------------------------------------------------------- 5.0 op helpers */
+#define SV__IN1(x) do { if (!(x)) { c->failed = 1; return NULL; } } while (0)
+#define SV__IN2(x, y) do { if (!(x) || !(y)) { c->failed = 1; return NULL; } } while (0)
+
+static sv_tensor *sv__shape_error(sv_ctx *c, const char *op, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->failed = 1;
+    sv__fail(SV_ERR_ARG, "%s: %s", op, msg);
+    return NULL;
+}
+
+/* b broadcasts over a if b's shape equals a's trailing dims. */
+static int sv__bcast_ok(const sv_tensor *a, const sv_tensor *b)
+{
+    int i, off = a->ndim - b->ndim;
+    if (off < 0) return 0;
+    for (i = 0; i < b->ndim; i++) if (a->shape[off + i] != b->shape[i]) return 0;
+    return 1;
+}
+
+/* Column sums of dy [rows,cols] into g [cols] (+=), deterministic: each column is summed by one
+   thread in row order, whatever the thread count. */
+static void sv__colsum_acc(float *g, const float *dy, size_t rows, size_t cols)
+{
+    size_t nblk = (cols + 63) / 64, bi;
+SV__OMP(parallel for schedule(static) if (rows * cols > (1u << 16)))
+    for (bi = 0; bi < nblk; bi++) {
+        size_t j0 = bi * 64, j1 = j0 + 64 < cols ? j0 + 64 : cols, r, j;
+        float acc[64];
+        for (j = j0; j < j1; j++) acc[j - j0] = 0;
+        for (r = 0; r < rows; r++) {
+            const float *row = dy + r * cols;
+            for (j = j0; j < j1; j++) acc[j - j0] += row[j];
+        }
+        for (j = j0; j < j1; j++) g[j] += acc[j - j0];
+    }
+}
+
+#define SV__PAR_N (1u << 15)   /* elementwise loops below this many elements stay serial */
+
+/* ---------------------------------------------------------------- 5.1 add / sub / mul */
+/* y = a + s*b with b broadcast over a's leading dims; s = +1 (add) or -1 (sub).
+   da = dy; db = s * (dy summed over the broadcast dims). */
+static void sv__addsub_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *a = n->in[0], *b = n->in[1];
+    const float *dy = n->out->grad;
+    float s = n->farg[0], *ga = sv__g(c, a), *gb = sv__g(c, b);
+    size_t i;
+    if (ga) {
+SV__OMP(parallel for if (a->n > SV__PAR_N))
+        for (i = 0; i < a->n; i++) ga[i] += dy[i];
+    }
+    if (gb) {
+        if (b->n == a->n) {
+            for (i = 0; i < b->n; i++) gb[i] += s * dy[i];
+        } else {
+            float *tmp = (float *)sv_ctx_alloc(c, b->n * sizeof(float));
+            if (!tmp) return;
+            memset(tmp, 0, b->n * sizeof(float));
+            sv__colsum_acc(tmp, dy, a->n / b->n, b->n);
+            for (i = 0; i < b->n; i++) gb[i] += s * tmp[i];
+        }
+    }
+}
+
+static sv_tensor *sv__addsub(sv_ctx *c, sv_tensor *a, sv_tensor *b, float s, const char *op)
+{
+    sv_tensor *y;
+    size_t i, inner;
+    SV__IN2(a, b);
+    if (!sv__bcast_ok(a, b)) return sv__shape_error(c, op, "shape of b does not match the trailing dims of a");
+    SV__FWD_BEGIN(c);
+    y = sv__like(c, a);
+    if (!y) return NULL;
+    inner = b->n;
+SV__OMP(parallel for if (a->n > SV__PAR_N))
+    for (i = 0; i < a->n; i++) y->data[i] = a->data[i] + s * b->data[i % inner];
+    if (sv__needs(c, a, b, NULL, NULL)) {
+        sv__node *n = sv__record(c, op, sv__addsub_bwd, y, a, b, NULL, NULL);
+        if (!n) return NULL;
+        n->farg[0] = s;
+    }
+    SV__FWD_END(c, op);
+    return y;
+}
+
+SV_DEF sv_tensor *sv_add(sv_ctx *c, sv_tensor *a, sv_tensor *b) { return sv__addsub(c, a, b, 1.0f, "add"); }
+SV_DEF sv_tensor *sv_sub(sv_ctx *c, sv_tensor *a, sv_tensor *b) { return sv__addsub(c, a, b, -1.0f, "sub"); }
+
+/* y = a * b (b broadcast): da = dy*b, db = sum over the broadcast dims of dy*a */
+static void sv__mul_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *a = n->in[0], *b = n->in[1];
+    const float *dy = n->out->grad;
+    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    size_t i, inner = b->n;
+    if (ga) {
+SV__OMP(parallel for if (a->n > SV__PAR_N))
+        for (i = 0; i < a->n; i++) ga[i] += dy[i] * b->data[i % inner];
+    }
+    if (gb) {
+        float *prod = (float *)sv_ctx_alloc(c, a->n * sizeof(float));
+        if (!prod) return;
+        for (i = 0; i < a->n; i++) prod[i] = dy[i] * a->data[i];
+        sv__colsum_acc(gb, prod, a->n / inner, inner);
+    }
+}
+
+SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b)
+{
+    sv_tensor *y;
+    size_t i, inner;
+    SV__IN2(a, b);
+    if (!sv__bcast_ok(a, b)) return sv__shape_error(c, "mul", "shape of b does not match the trailing dims of a");
+    SV__FWD_BEGIN(c);
+    y = sv__like(c, a);
+    if (!y) return NULL;
+    inner = b->n;
+SV__OMP(parallel for if (a->n > SV__PAR_N))
+    for (i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i % inner];
+    if (sv__needs(c, a, b, NULL, NULL) && !sv__record(c, "mul", sv__mul_bwd, y, a, b, NULL, NULL)) return NULL;
+    SV__FWD_END(c, "mul");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.2 scale, axpby, constants */
+/* y = s*x + t: dx = s*dy (also the backward of grad_scale and add_const) */
+static void sv__affine_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]), s = n->farg[0];
+    const float *dy = n->out->grad;
+    size_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (n->out->n > SV__PAR_N))
+    for (i = 0; i < n->out->n; i++) gx[i] += s * dy[i];
+}
+
+static sv_tensor *sv__affine(sv_ctx *c, sv_tensor *x, float s, float t, const float *k, float gscale, const char *op)
+{
+    sv_tensor *y;
+    size_t i;
+    SV__IN1(x);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < x->n; i++) y->data[i] = s * x->data[i] + t + (k ? k[i] : 0.0f);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, op, sv__affine_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->farg[0] = gscale;
+    }
+    return y;
+}
+
+SV_DEF sv_tensor *sv_scale(sv_ctx *c, sv_tensor *x, float s) { return sv__affine(c, x, s, 0.0f, NULL, s, "scale"); }
+SV_DEF sv_tensor *sv_add_scalar(sv_ctx *c, sv_tensor *x, float s) { return sv__affine(c, x, 1.0f, s, NULL, 1.0f, "add_scalar"); }
+SV_DEF sv_tensor *sv_add_const(sv_ctx *c, sv_tensor *x, const float *k) { return sv__affine(c, x, 1.0f, 0.0f, k, 1.0f, "add_const"); }
+/* identity forward, gradient times s: fairseq's GradMultiply (feature_grad_mult) */
+SV_DEF sv_tensor *sv_grad_scale(sv_ctx *c, sv_tensor *x, float s) { return sv__affine(c, x, 1.0f, 0.0f, NULL, s, "grad_scale"); }
+
+static void sv__axpby_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]), *gy = sv__g(c, n->in[1]);
+    const float *dy = n->out->grad;
+    size_t i;
+    for (i = 0; i < n->out->n; i++) {
+        if (gx) gx[i] += n->farg[0] * dy[i];
+        if (gy) gy[i] += n->farg[1] * dy[i];
+    }
+}
+
+SV_DEF sv_tensor *sv_axpby(sv_ctx *c, float a, sv_tensor *x, float b, sv_tensor *y)
+{
+    sv_tensor *z;
+    size_t i;
+    SV__IN2(x, y);
+    if (x->n != y->n) return sv__shape_error(c, "axpby", "sizes differ (%zu vs %zu)", x->n, y->n);
+    z = sv__like(c, x);
+    if (!z) return NULL;
+    for (i = 0; i < x->n; i++) z->data[i] = a * x->data[i] + b * y->data[i];
+    if (sv__needs(c, x, y, NULL, NULL)) {
+        sv__node *n = sv__record(c, "axpby", sv__axpby_bwd, z, x, y, NULL, NULL);
+        if (!n) return NULL;
+        n->farg[0] = a;
+        n->farg[1] = b;
+    }
+    return z;
+}
+
+/* ---------------------------------------------------------------- 5.3 unary maths */
+/* y = x^2: dx = 2x dy */
+static void sv__square_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    const float *x = n->in[0]->data, *dy = n->out->grad;
+    size_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (n->out->n > SV__PAR_N))
+    for (i = 0; i < n->out->n; i++) gx[i] += 2.0f * x[i] * dy[i];
+}
+
+SV_DEF sv_tensor *sv_square(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t i;
+    SV__IN1(x);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < x->n; i++) y->data[i] = x->data[i] * x->data[i];
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "square", sv__square_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* y = sqrt(x): dx = dy / (2y). At y = 0 the derivative is infinite; we pass 0 (a subgradient)
+   so a zero under a square root never poisons the step with inf. */
+static void sv__sqrt_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    const float *y = n->out->data, *dy = n->out->grad;
+    size_t i;
+    if (!gx) return;
+    for (i = 0; i < n->out->n; i++) if (y[i] > 0) gx[i] += dy[i] / (2.0f * y[i]);
+}
+
+SV_DEF sv_tensor *sv_sqrt(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t i;
+    SV__IN1(x);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    for (i = 0; i < x->n; i++) y->data[i] = sqrtf(x->data[i]);
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "sqrt", sv__sqrt_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* y = log(x): dx = dy / x;  y = exp(x): dx = dy * y */
+static void sv__log_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t i;
+    if (!gx) return;
+    for (i = 0; i < n->out->n; i++) gx[i] += n->out->grad[i] / n->in[0]->data[i];
+}
+
+static void sv__exp_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t i;
+    if (!gx) return;
+    for (i = 0; i < n->out->n; i++) gx[i] += n->out->grad[i] * n->out->data[i];
+}
+
+static sv_tensor *sv__unary(sv_ctx *c, sv_tensor *x, int is_exp)
+{
+    sv_tensor *y;
+    size_t i;
+    SV__IN1(x);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    if (is_exp) sv_vexp(y->data, x->data, x->n);
+    else for (i = 0; i < x->n; i++) y->data[i] = logf(x->data[i]);
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, is_exp ? "exp" : "log", is_exp ? sv__exp_bwd : sv__log_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+SV_DEF sv_tensor *sv_log(sv_ctx *c, sv_tensor *x) { return sv__unary(c, x, 0); }
+SV_DEF sv_tensor *sv_exp(sv_ctx *c, sv_tensor *x) { return sv__unary(c, x, 1); }
+
+static void sv__relu_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    const float *y = n->out->data, *dy = n->out->grad;
+    size_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (n->out->n > SV__PAR_N))
+    for (i = 0; i < n->out->n; i++) if (y[i] > 0) gx[i] += dy[i];
+}
+
+SV_DEF sv_tensor *sv_relu(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t i;
+    SV__IN1(x);
+    SV__FWD_BEGIN(c);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < x->n; i++) y->data[i] = x->data[i] > 0 ? x->data[i] : 0.0f;
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "relu", sv__relu_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    SV__FWD_END(c, "relu");
+    return y;
+}
+
+/* GELU(x) = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (Hendrycks & Gimpel 2016, exact form as in
+   fairseq); GELU'(x) = Phi(x) + x phi(x). */
+static void sv__gelu_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    if (gx) sv_gelu_backward(gx, n->in[0]->data, n->out->grad, n->out->n);
+}
+
+SV_DEF sv_tensor *sv_gelu_op(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    SV__IN1(x);
+    SV__FWD_BEGIN(c);
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    sv_gelu(y->data, x->data, x->n);
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "gelu", sv__gelu_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    SV__FWD_END(c, "gelu");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.4 reductions */
+static void sv__sum_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]), g = n->out->grad[0] * n->farg[0];
+    size_t i;
+    if (!gx) return;
+    for (i = 0; i < n->in[0]->n; i++) gx[i] += g;
+}
+
+static sv_tensor *sv__reduce(sv_ctx *c, sv_tensor *x, int mean)
+{
+    sv_tensor *y;
+    double s = 0;
+    size_t i;
+    SV__IN1(x);
+    y = sv_new1(c, 1);
+    if (!y) return NULL;
+    for (i = 0; i < x->n; i++) s += x->data[i];
+    y->data[0] = (float)(mean ? s / (double)x->n : s);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, mean ? "mean" : "sum", sv__sum_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->farg[0] = mean ? 1.0f / (float)x->n : 1.0f;
+    }
+    return y;
+}
+
+SV_DEF sv_tensor *sv_sum(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 0); }
+SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 1); }
+
+/* ---------------------------------------------------------------- 5.5 straight-through, dropout */
+static void sv__st_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gs = sv__g(c, n->in[1]);
+    if (gs) sv_axpy(n->out->n, 1.0f, n->out->grad, gs);
+}
+
+SV_DEF sv_tensor *sv_straight_through(sv_ctx *c, sv_tensor *hard, sv_tensor *soft)
+{
+    sv_tensor *y;
+    SV__IN2(hard, soft);
+    if (hard->n != soft->n) return sv__shape_error(c, "straight_through", "sizes differ");
+    y = sv__like(c, soft);
+    if (!y) return NULL;
+    memcpy(y->data, hard->data, hard->n * sizeof(float));
+    if (sv__needs(c, soft, NULL, NULL, NULL) && !sv__record(c, "straight_through", sv__st_bwd, y, NULL, soft, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* Inverted dropout: kept units are scaled by 1/(1-p), so evaluation needs no rescaling. The mask
+   (0 or 1/(1-p)) is saved for the backward. */
+static void sv__dropout_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    const float *m = (const float *)n->save[0], *dy = n->out->grad;
+    size_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (n->out->n > SV__PAR_N))
+    for (i = 0; i < n->out->n; i++) gx[i] += dy[i] * m[i];
+}
+
+SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p)
+{
+    sv_tensor *y;
+    float *m, keep;
+    size_t i;
+    SV__IN1(x);
+    if (!c->training || p <= 0.0f) return x;
+    if (p >= 1.0f) return sv__shape_error(c, "dropout", "p = %g must be below 1", (double)p);
+    SV__FWD_BEGIN(c);
+    y = sv__like(c, x);
+    m = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
+    if (!y || !m) return NULL;
+    keep = 1.0f / (1.0f - p);
+    /* serial: one RNG stream, so the mask does not depend on the thread count */
+    for (i = 0; i < x->n; i++) {
+        m[i] = sv_rng_uniformf(&c->rng) < p ? 0.0f : keep;
+        y->data[i] = x->data[i] * m[i];
+    }
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "dropout", sv__dropout_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = m;
+    }
+    SV__FWD_END(c, "dropout");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.6 matmul and linear */
+/* Batched Y_i = op(A_i) op(B_i). Backward: dA = dY op(B)^T (stored transposed when ta),
+   dB = op(A)^T dY (stored transposed when tb). A 2-D b is shared by all batches. */
+static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *a = n->in[0], *b = n->in[1];
+    size_t M = n->iarg[0], N = n->iarg[1], K = n->iarg[2], nb = n->iarg[3];
+    int ta = (int)n->iarg[4], tb = (int)n->iarg[5], bshared = (int)n->iarg[6];
+    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    const float *dy = n->out->grad;
+    size_t i, lda = ta ? M : K, ldb = tb ? K : N;
+    for (i = 0; i < nb; i++) {
+        const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
+        if (ga) {
+            if (!ta) sv_gemm(0, !tb, M, K, N, 1.0f, dYi, N, Bi, ldb, 1.0f, ga + i * M * K, K); /* dA = dY op(B)^T */
+            else sv_gemm(tb, 1, K, M, N, 1.0f, Bi, ldb, dYi, N, 1.0f, ga + i * M * K, M);     /* dA^T = op(B) dY^T */
+        }
+        if (gb) {
+            float *gBi = gb + (bshared ? 0 : i * K * N);
+            if (!tb) sv_gemm(!ta, 0, K, N, M, 1.0f, Ai, lda, dYi, N, 1.0f, gBi, N);          /* dB = op(A)^T dY */
+            else sv_gemm(1, ta, N, K, M, 1.0f, dYi, N, Ai, lda, 1.0f, gBi, K);               /* dB^T = dY^T op(A) */
+        }
+    }
+}
+
+SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int tb)
+{
+    sv_tensor *y;
+    size_t M, N, K, Kb, nb = 1, shape[SV_MAX_DIMS], i;
+    int bshared, d;
+    SV__IN2(a, b);
+    if (a->ndim < 2 || b->ndim < 2) return sv__shape_error(c, "matmul", "operands need at least 2 dims");
+    M = ta ? a->shape[a->ndim - 1] : a->shape[a->ndim - 2];
+    K = ta ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
+    Kb = tb ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
+    N = tb ? b->shape[b->ndim - 2] : b->shape[b->ndim - 1];
+    if (K != Kb) return sv__shape_error(c, "matmul", "inner sizes differ (%zu vs %zu)", K, Kb);
+    for (d = 0; d < a->ndim - 2; d++) nb *= a->shape[d];
+    bshared = b->ndim == 2;
+    if (!bshared && (b->ndim != a->ndim || b->n / (K * N) != nb)) return sv__shape_error(c, "matmul", "batch dims differ");
+    SV__FWD_BEGIN(c);
+    for (d = 0; d < a->ndim - 2; d++) shape[d] = a->shape[d];
+    shape[a->ndim - 2] = M;
+    shape[a->ndim - 1] = N;
+    y = sv_tensor_new(c, a->ndim, shape);
+    if (!y) return NULL;
+    for (i = 0; i < nb; i++)
+        sv_gemm(ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
+                tb ? K : N, 0.0f, y->data + i * M * N, N);
+    if (sv__needs(c, a, b, NULL, NULL)) {
+        sv__node *n = sv__record(c, "matmul", sv__matmul_bwd, y, a, b, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = M; n->iarg[1] = N; n->iarg[2] = K; n->iarg[3] = nb;
+        n->iarg[4] = (size_t)ta; n->iarg[5] = (size_t)tb; n->iarg[6] = (size_t)bshared;
+    }
+    SV__FWD_END(c, "matmul");
+    return y;
+}
+
+/* Y[:, g*Ko:(g+1)*Ko] = X[:, g*Ki:(g+1)*Ki] W[g*Ki:(g+1)*Ki, :], strided GEMMs per group.
+   dX_g += dY_g W_g^T; dW_g += X_g^T dY_g. */
+static void sv__group_linear_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1];
+    size_t G = n->iarg[0], N = x->shape[0], Ki = w->shape[0] / G, Ko = w->shape[1], g;
+    float *gx = sv__g(c, x), *gw = sv__g(c, w);
+    const float *dy = n->out->grad;
+    for (g = 0; g < G; g++) {
+        if (gx) sv_gemm(0, 1, N, Ki, Ko, 1.0f, dy + g * Ko, G * Ko, w->data + g * Ki * Ko, Ko, 1.0f, gx + g * Ki, G * Ki);
+        if (gw) sv_gemm(1, 0, Ki, Ko, N, 1.0f, x->data + g * Ki, G * Ki, dy + g * Ko, G * Ko, 1.0f, gw + g * Ki * Ko, Ko);
+    }
+}
+
+SV_DEF sv_tensor *sv_group_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, size_t groups)
+{
+    sv_tensor *y;
+    size_t N, Ki, Ko, g;
+    SV__IN2(x, w);
+    if (x->ndim != 2 || w->ndim != 2 || !groups || w->shape[0] % groups || x->shape[1] != w->shape[0])
+        return sv__shape_error(c, "group_linear", "x must be [N,G*Kin] and w [G*Kin,Kout]");
+    N = x->shape[0];
+    Ki = w->shape[0] / groups;
+    Ko = w->shape[1];
+    y = sv_new2(c, N, groups * Ko);
+    if (!y) return NULL;
+    for (g = 0; g < groups; g++)
+        sv_gemm(0, 0, N, Ko, Ki, 1.0f, x->data + g * Ki, groups * Ki, w->data + g * Ki * Ko, Ko, 0.0f, y->data + g * Ko, groups * Ko);
+    if (sv__needs(c, x, w, NULL, NULL)) {
+        sv__node *n = sv__record(c, "group_linear", sv__group_linear_bwd, y, x, w, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = groups;
+    }
+    return y;
+}
+
+/* Y[M,Out] = X[M,In] W^T + b. dX += dY W; dW += dY^T X; db += column sums of dY. */
+static void sv__linear_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
+    size_t M = n->iarg[0], In = n->iarg[1], Out = n->iarg[2];
+    const float *dy = n->out->grad;
+    float *gx = sv__g(c, x), *gw = sv__g(c, w), *gb = sv__g(c, bias);
+    if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, 1.0f, gx, In);
+    if (gw) sv_gemm(1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
+    if (gb) sv__colsum_acc(gb, dy, M, Out);
+}
+
+SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias)
+{
+    sv_tensor *y;
+    size_t In, Out, M, shape[SV_MAX_DIMS], r;
+    int d;
+    SV__IN2(x, w);
+    if (w->ndim != 2) return sv__shape_error(c, "linear", "weight must be [Out,In]");
+    In = w->shape[1];
+    Out = w->shape[0];
+    if (x->shape[x->ndim - 1] != In)
+        return sv__shape_error(c, "linear", "input width %zu, weight expects %zu", x->shape[x->ndim - 1], In);
+    if (bias && bias->n != Out) return sv__shape_error(c, "linear", "bias has %zu entries, expected %zu", bias->n, Out);
+    SV__FWD_BEGIN(c);
+    M = x->n / In;
+    for (d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    shape[x->ndim - 1] = Out;
+    y = sv_tensor_new(c, x->ndim, shape);
+    if (!y) return NULL;
+    if (bias) /* start from the bias, then accumulate the product (beta = 1) */
+        for (r = 0; r < M; r++) memcpy(y->data + r * Out, bias->data, Out * sizeof(float));
+    sv_gemm(0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
+    if (sv__needs(c, x, w, bias, NULL)) {
+        sv__node *n = sv__record(c, "linear", sv__linear_bwd, y, x, w, bias, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = M; n->iarg[1] = In; n->iarg[2] = Out;
+    }
+    SV__FWD_END(c, "linear");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.7 conv1d */
+/* Channels-last 1-D convolution as GEMM without im2col: with x [T,Cin] row-major and weight
+   [Cout,K,Cin], output frame t reads the K*Cin contiguous floats starting at x + t*stride*Cin,
+   so Y = Xwin W^T is one GEMM whose A rows overlap (lda = stride*Cin). Padding copies the input
+   once into a padded buffer; groups > 1 gather each group's windows (im2col), since a group's
+   channels are not contiguous within a window.
+   Backward: dW += dY^T Xwin (the same strided trick); dXwin = dY W is added back tap by tap:
+   for a fixed tap k the rows t*stride+k of dX are distinct, so dX[t*s+k,:] += dY[t,:] W[:,k,:]
+   is a GEMM with a strided output and no races. */
+static void sv__conv_gather_group(float *cols, const float *xb, size_t Tout, size_t K, size_t s,
+                                  size_t Cin, size_t g, size_t Cg)
+{
+    size_t t, k;
+    for (t = 0; t < Tout; t++)
+        for (k = 0; k < K; k++)
+            memcpy(cols + (t * K + k) * Cg, xb + (t * s + k) * Cin + g * Cg, Cg * sizeof(float));
+}
+
+static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
+    size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
+    size_t s = n->iarg[5], pad = n->iarg[6], groups = n->iarg[7];
+    size_t T = x->shape[1], Tout = n->out->shape[1], Cg = Cin / groups, Cog = Cout / groups, b, k, g;
+    const float *xp = (const float *)n->save[0]; /* padded input [B,Tp,Cin] (x itself if no pad) */
+    const float *dy = n->out->grad;
+    float *gx = sv__g(c, x), *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL, *cols = NULL;
+    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (gx) {
+        if (pad) {
+            gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+            if (!gxp) return;
+            memset(gxp, 0, B * Tp * Cin * sizeof(float));
+        } else {
+            gxp = gx;
+        }
+    }
+    if (groups > 1) {
+        cols = (float *)sv_ctx_alloc(c, Tout * K * Cg * sizeof(float));
+        if (!cols) return;
+    }
+    for (b = 0; b < B; b++) {
+        const float *xb = xp + b * Tp * Cin, *dyb = dy + b * Tout * Cout;
+        float *gxb = gxp ? gxp + b * Tp * Cin : NULL;
+        if (groups == 1) {
+            if (gw) sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dyb, Cout, xb, s * Cin, 1.0f, gw, K * Cin);
+            if (gxb) {
+                if (s >= K) /* windows do not overlap: one GEMM writes every tap */
+                    sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w->data, K * Cin, 1.0f, gxb, s * Cin);
+                else
+                    for (k = 0; k < K; k++)
+                        sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w->data + k * Cin, K * Cin, 1.0f, gxb + k * Cin, s * Cin);
+            }
+        } else {
+            for (g = 0; g < groups; g++) {
+                const float *wg = w->data + g * Cog * K * Cg;
+                sv__conv_gather_group(cols, xb, Tout, K, s, Cin, g, Cg);
+                if (gw) sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dyb + g * Cog, Cout, cols, K * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
+                if (gxb) {
+                    size_t t;
+                    /* dcols = dY_g W_g, then add the windows back (col2im) */
+                    sv_gemm(0, 0, Tout, K * Cg, Cog, 1.0f, dyb + g * Cog, Cout, wg, K * Cg, 0.0f, cols, K * Cg);
+                    for (t = 0; t < Tout; t++)
+                        for (k = 0; k < K; k++)
+                            sv_axpy(Cg, 1.0f, cols + (t * K + k) * Cg, gxb + (t * s + k) * Cin + g * Cg);
+                }
+            }
+        }
+    }
+    if (gx && pad)
+        for (b = 0; b < B; b++) sv_axpy(T * Cin, 1.0f, gxp + (b * Tp + pad) * Cin, gx + b * T * Cin);
+}
+
+SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad, size_t groups)
+{
+    sv_tensor *y;
+    size_t B, T, Cin, Cout, K, Tp, Tout, Cg, Cog, b, g;
+    const float *xp;
+    SV__IN2(x, w);
+    if (x->ndim != 3 || w->ndim != 3) return sv__shape_error(c, "conv1d", "x must be [B,T,Cin] and w [Cout,K,Cin/groups]");
+    B = x->shape[0]; T = x->shape[1]; Cin = x->shape[2];
+    Cout = w->shape[0]; K = w->shape[1];
+    if (groups == 0 || stride == 0 || Cin % groups || Cout % groups || w->shape[2] != Cin / groups)
+        return sv__shape_error(c, "conv1d", "channels %zu -> %zu do not fit weight [%zu,%zu,%zu] with %zu groups",
+                               Cin, Cout, w->shape[0], w->shape[1], w->shape[2], groups);
+    if (bias && bias->n != Cout) return sv__shape_error(c, "conv1d", "bias has %zu entries, expected %zu", bias->n, Cout);
+    Tp = T + 2 * pad;
+    if (Tp < K) return sv__shape_error(c, "conv1d", "input of %zu frames is shorter than the kernel (%zu)", T, K);
+    SV__FWD_BEGIN(c);
+    Tout = (Tp - K) / stride + 1;
+    Cg = Cin / groups;
+    Cog = Cout / groups;
+    y = sv_new3(c, B, Tout, Cout);
+    if (!y) return NULL;
+    if (pad) {
+        float *p = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+        if (!p) return NULL;
+        for (b = 0; b < B; b++) {
+            memset(p + b * Tp * Cin, 0, pad * Cin * sizeof(float));
+            memcpy(p + (b * Tp + pad) * Cin, x->data + b * T * Cin, T * Cin * sizeof(float));
+            memset(p + (b * Tp + pad + T) * Cin, 0, pad * Cin * sizeof(float));
+        }
+        xp = p;
+    } else {
+        xp = x->data;
+    }
+    if (bias) {
+        size_t r;
+        for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
+    }
+    if (groups == 1) {
+        for (b = 0; b < B; b++)
+            sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, stride * Cin, w->data, K * Cin,
+                    bias ? 1.0f : 0.0f, y->data + b * Tout * Cout, Cout);
+    } else {
+        float *cols = (float *)sv_ctx_alloc(c, Tout * K * Cg * sizeof(float));
+        if (!cols) return NULL;
+        for (b = 0; b < B; b++)
+            for (g = 0; g < groups; g++) {
+                sv__conv_gather_group(cols, xp + b * Tp * Cin, Tout, K, stride, Cin, g, Cg);
+                sv_gemm(0, 1, Tout, Cog, K * Cg, 1.0f, cols, K * Cg, w->data + g * Cog * K * Cg, K * Cg,
+                        bias ? 1.0f : 0.0f, y->data + b * Tout * Cout + g * Cog, Cout);
+            }
+    }
+    if (sv__needs(c, x, w, bias, NULL)) {
+        sv__node *n = sv__record(c, "conv1d", sv__conv1d_bwd, y, x, w, bias, NULL);
+        if (!n) return NULL;
+        n->save[0] = (void *)xp;
+        n->iarg[0] = B; n->iarg[1] = Tp; n->iarg[2] = Cin; n->iarg[3] = Cout;
+        n->iarg[4] = K; n->iarg[5] = stride; n->iarg[6] = pad; n->iarg[7] = groups;
+    }
+    SV__FWD_END(c, "conv1d");
+    return y;
+}
+
+/* Weight normalisation per kernel tap k (Salimans & Kingma 2016): w = g_k v / ||v_k||,
+   v_k = v[:,k,:]. dv = (g_k/n_k) (dw - (dw.v_k / n_k^2) v_k); dg_k = dw.v_k / n_k. */
+static void sv__weight_norm_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *v = n->in[0], *g = n->in[1];
+    size_t O = v->shape[0], K = v->shape[1], Cg = v->shape[2], o, k, i;
+    const float *nk = (const float *)n->save[0], *dw = n->out->grad;
+    float *gv = sv__g(c, v), *gg = sv__g(c, g);
+    for (k = 0; k < K; k++) {
+        double dot = 0;
+        for (o = 0; o < O; o++)
+            for (i = 0; i < Cg; i++) dot += (double)dw[(o * K + k) * Cg + i] * v->data[(o * K + k) * Cg + i];
+        if (gg) gg[k] += (float)(dot / nk[k]);
+        if (gv) {
+            float a = g->data[k] / nk[k], bcoef = (float)(dot / ((double)nk[k] * nk[k]));
+            for (o = 0; o < O; o++)
+                for (i = 0; i < Cg; i++) {
+                    size_t j = (o * K + k) * Cg + i;
+                    gv[j] += a * (dw[j] - bcoef * v->data[j]);
+                }
+        }
+    }
+}
+
+SV_DEF sv_tensor *sv_weight_norm_k(sv_ctx *c, sv_tensor *v, sv_tensor *g)
+{
+    sv_tensor *w;
+    size_t O, K, Cg, o, k, i;
+    float *nk;
+    SV__IN2(v, g);
+    if (v->ndim != 3 || g->n != v->shape[1]) return sv__shape_error(c, "weight_norm", "v must be [Cout,K,Cg] and g [K]");
+    O = v->shape[0]; K = v->shape[1]; Cg = v->shape[2];
+    w = sv__like(c, v);
+    nk = (float *)sv_ctx_alloc(c, K * sizeof(float));
+    if (!w || !nk) return NULL;
+    for (k = 0; k < K; k++) {
+        double s = 0;
+        for (o = 0; o < O; o++)
+            for (i = 0; i < Cg; i++) { double t = v->data[(o * K + k) * Cg + i]; s += t * t; }
+        nk[k] = (float)sqrt(s > 1e-24 ? s : 1e-24);
+        for (o = 0; o < O; o++)
+            for (i = 0; i < Cg; i++) w->data[(o * K + k) * Cg + i] = g->data[k] * v->data[(o * K + k) * Cg + i] / nk[k];
+    }
+    if (sv__needs(c, v, g, NULL, NULL)) {
+        sv__node *n = sv__record(c, "weight_norm", sv__weight_norm_bwd, w, v, g, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = nk;
+    }
+    return w;
+}
+
+/* ---------------------------------------------------------------- 5.8 normalisations */
+/* LayerNorm over the last dim (Ba et al. 2016): y = (x - mu) / sqrt(var + eps) * gamma + beta. */
+static void sv__layer_norm_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *g = n->in[1], *b = n->in[2];
+    size_t F = x->shape[x->ndim - 1];
+    sv_layernorm_rows_backward(sv__g(c, x), sv__g(c, g), sv__g(c, b), n->out->grad, x->data,
+                               (const float *)n->save[0], (const float *)n->save[1], g ? g->data : NULL, x->n / F, F);
+}
+
+SV_DEF sv_tensor *sv_layer_norm(sv_ctx *c, sv_tensor *x, sv_tensor *gamma, sv_tensor *beta, float eps)
+{
+    sv_tensor *y;
+    size_t F, rows;
+    float *mean, *rstd;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    if ((gamma && gamma->n != F) || (beta && beta->n != F)) return sv__shape_error(c, "layer_norm", "gamma/beta must have %zu entries", F);
+    SV__FWD_BEGIN(c);
+    rows = x->n / F;
+    y = sv__like(c, x);
+    mean = (float *)sv_ctx_alloc(c, rows * sizeof(float));
+    rstd = (float *)sv_ctx_alloc(c, rows * sizeof(float));
+    if (!y || !mean || !rstd) return NULL;
+    sv_layernorm_rows(y->data, mean, rstd, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, rows, F, eps);
+    if (sv__needs(c, x, gamma, beta, NULL)) {
+        sv__node *n = sv__record(c, "layer_norm", sv__layer_norm_bwd, y, x, gamma, beta, NULL);
+        if (!n) return NULL;
+        n->save[0] = mean;
+        n->save[1] = rstd;
+    }
+    SV__FWD_END(c, "layer_norm");
+    return y;
+}
+
+/* Channel statistics of [B,T,C] over valid frames: GroupNorm-per-channel normalises per (b,c)
+   over t; BatchNorm per c over (b,t). Both backwards use, for a set S of n elements,
+   dx = rstd * (dxhat - mean_S(dxhat) - xhat * mean_S(dxhat * xhat)), dxhat = dy * gamma. */
+static size_t sv__valid_len(const size_t *len, size_t b, size_t T) { return len ? (len[b] < T ? len[b] : T) : T; }
+
+static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *g = n->in[1], *be = n->in[2];
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], b, bc;
+    const size_t *len = (const size_t *)n->save[0];
+    const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
+    float *gx = sv__g(c, x), *gg = sv__g(c, g), *gb = sv__g(c, be);
+    float *sum_d = (float *)sv_ctx_alloc(c, B * C * sizeof(float)), *sum_dx = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
+    if (!sum_d || !sum_dx) return;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (bc = 0; bc < B * C; bc++) {
+        size_t bb = bc / C, ch = bc % C, t, Tv = sv__valid_len(len, bb, T);
+        double s1 = 0, s2 = 0;
+        for (t = 0; t < Tv; t++) {
+            size_t i = (bb * T + t) * C + ch;
+            float xh = (x->data[i] - mean[bc]) * rstd[bc];
+            s1 += dy[i];
+            s2 += (double)dy[i] * xh;
+        }
+        sum_d[bc] = (float)s1;
+        sum_dx[bc] = (float)s2;
+    }
+    for (b = 0; b < B; b++) {
+        size_t ch;
+        for (ch = 0; ch < C; ch++) {
+            if (gg) gg[ch] += sum_dx[b * C + ch];
+            if (gb) gb[ch] += sum_d[b * C + ch];
+        }
+    }
+    if (gx) {
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+        for (b = 0; b < B; b++) {
+            size_t t, ch, Tv = sv__valid_len(len, b, T);
+            for (t = 0; t < Tv; t++)
+                for (ch = 0; ch < C; ch++) {
+                    size_t i = (b * T + t) * C + ch, k = b * C + ch;
+                    float gam = g ? g->data[ch] : 1.0f, xh = (x->data[i] - mean[k]) * rstd[k];
+                    gx[i] += gam * rstd[k] * (dy[i] - sum_d[k] / (float)Tv - xh * sum_dx[k] / (float)Tv);
+                }
+        }
+    }
+}
+
+SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
+{
+    sv_tensor *y;
+    size_t B, T, C, bc;
+    float *mean, *rstd;
+    SV__IN1(x);
+    if (x->ndim != 3) return sv__shape_error(c, "group_norm", "x must be [B,T,C]");
+    B = x->shape[0]; T = x->shape[1]; C = x->shape[2];
+    if ((gamma && gamma->n != C) || (beta && beta->n != C)) return sv__shape_error(c, "group_norm", "gamma/beta must have %zu entries", C);
+    SV__FWD_BEGIN(c);
+    y = sv_tensor_zeros(c, 3, x->shape);
+    mean = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
+    rstd = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
+    if (!y || !mean || !rstd) return NULL;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (bc = 0; bc < B * C; bc++) {
+        size_t b = bc / C, ch = bc % C, t, Tv = sv__valid_len(len, b, T);
+        double m = 0, v = 0;
+        for (t = 0; t < Tv; t++) m += x->data[(b * T + t) * C + ch];
+        m = Tv ? m / (double)Tv : 0;
+        for (t = 0; t < Tv; t++) { double d = x->data[(b * T + t) * C + ch] - m; v += d * d; }
+        v = Tv ? v / (double)Tv : 0;
+        mean[bc] = (float)m;
+        rstd[bc] = (float)(1.0 / sqrt(v + eps));
+        for (t = 0; t < Tv; t++) {
+            size_t i = (b * T + t) * C + ch;
+            y->data[i] = (x->data[i] - mean[bc]) * rstd[bc] * (gamma ? gamma->data[ch] : 1.0f) + (beta ? beta->data[ch] : 0.0f);
+        }
+    }
+    if (sv__needs(c, x, gamma, beta, NULL)) {
+        sv__node *n = sv__record(c, "group_norm", sv__group_norm_ch_bwd, y, x, gamma, beta, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, len, B * sizeof(size_t));
+        n->save[1] = mean;
+        n->save[2] = rstd;
+    }
+    SV__FWD_END(c, "group_norm");
+    return y;
+}
+
+static void sv__batch_norm_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *g = n->in[1], *be = n->in[2];
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], ch;
+    const size_t *len = (const size_t *)n->save[0];
+    const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
+    float *gx = sv__g(c, x), *gg = sv__g(c, g), *gb = sv__g(c, be);
+    int batch_stats = (int)n->iarg[0];
+    size_t cnt = n->iarg[1];
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (ch = 0; ch < C; ch++) {
+        size_t b, t;
+        double s1 = 0, s2 = 0;
+        float gam = g ? g->data[ch] : 1.0f;
+        for (b = 0; b < B; b++)
+            for (t = 0; t < sv__valid_len(len, b, T); t++) {
+                size_t i = (b * T + t) * C + ch;
+                s1 += dy[i];
+                s2 += (double)dy[i] * (x->data[i] - mean[ch]) * rstd[ch];
+            }
+        if (gg) gg[ch] += (float)s2;
+        if (gb) gb[ch] += (float)s1;
+        if (gx)
+            for (b = 0; b < B; b++)
+                for (t = 0; t < sv__valid_len(len, b, T); t++) {
+                    size_t i = (b * T + t) * C + ch;
+                    float xh = (x->data[i] - mean[ch]) * rstd[ch];
+                    if (batch_stats)
+                        gx[i] += gam * rstd[ch] * (dy[i] - (float)(s1 / (double)cnt) - xh * (float)(s2 / (double)cnt));
+                    else /* eval mode: the statistics are constants */
+                        gx[i] += gam * rstd[ch] * dy[i];
+                }
+    }
+}
+
+SV_DEF sv_tensor *sv_batch_norm(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta,
+                                sv_tensor *running_mean, sv_tensor *running_var, float momentum, float eps)
+{
+    sv_tensor *y;
+    size_t B, T, C, ch, cnt = 0, b;
+    float *mean, *rstd;
+    int batch_stats;
+    SV__IN1(x);
+    if (x->ndim != 3) return sv__shape_error(c, "batch_norm", "x must be [B,T,C]");
+    B = x->shape[0]; T = x->shape[1]; C = x->shape[2];
+    if ((gamma && gamma->n != C) || (beta && beta->n != C) || !running_mean || !running_var || running_mean->n != C || running_var->n != C)
+        return sv__shape_error(c, "batch_norm", "gamma/beta/running statistics must have %zu entries", C);
+    for (b = 0; b < B; b++) cnt += sv__valid_len(len, b, T);
+    batch_stats = c->training;
+    if (batch_stats && cnt < 2) return sv__shape_error(c, "batch_norm", "training needs at least 2 valid frames per channel (got %zu)", cnt);
+    SV__FWD_BEGIN(c);
+    y = sv_tensor_zeros(c, 3, x->shape);
+    mean = (float *)sv_ctx_alloc(c, C * sizeof(float));
+    rstd = (float *)sv_ctx_alloc(c, C * sizeof(float));
+    if (!y || !mean || !rstd) return NULL;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (ch = 0; ch < C; ch++) {
+        size_t bb, t;
+        double m = 0, v = 0;
+        if (batch_stats) {
+            for (bb = 0; bb < B; bb++)
+                for (t = 0; t < sv__valid_len(len, bb, T); t++) m += x->data[(bb * T + t) * C + ch];
+            m /= (double)cnt;
+            for (bb = 0; bb < B; bb++)
+                for (t = 0; t < sv__valid_len(len, bb, T); t++) { double d = x->data[(bb * T + t) * C + ch] - m; v += d * d; }
+            v /= (double)cnt;
+            /* PyTorch: the running variance uses the unbiased estimate */
+            running_mean->data[ch] = (1.0f - momentum) * running_mean->data[ch] + momentum * (float)m;
+            running_var->data[ch] = (1.0f - momentum) * running_var->data[ch] + momentum * (float)(v * (double)cnt / (double)(cnt - 1));
+        } else {
+            m = running_mean->data[ch];
+            v = running_var->data[ch];
+        }
+        mean[ch] = (float)m;
+        rstd[ch] = (float)(1.0 / sqrt(v + eps));
+        for (bb = 0; bb < B; bb++)
+            for (t = 0; t < sv__valid_len(len, bb, T); t++) {
+                size_t i = (bb * T + t) * C + ch;
+                y->data[i] = (x->data[i] - mean[ch]) * rstd[ch] * (gamma ? gamma->data[ch] : 1.0f) + (beta ? beta->data[ch] : 0.0f);
+            }
+    }
+    if (sv__needs(c, x, gamma, beta, NULL)) {
+        sv__node *n = sv__record(c, "batch_norm", sv__batch_norm_bwd, y, x, gamma, beta, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, len, B * sizeof(size_t));
+        n->save[1] = mean;
+        n->save[2] = rstd;
+        n->iarg[0] = (size_t)batch_stats;
+        n->iarg[1] = cnt;
+    }
+    SV__FWD_END(c, "batch_norm");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.9 softmax and cross-entropy */
+static void sv__softmax_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->out->shape[n->out->ndim - 1];
+    if (gx) sv_softmax_rows_backward(gx, n->out->data, n->out->grad, n->out->n / F, F);
+}
+
+SV_DEF sv_tensor *sv_softmax(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t F;
+    SV__IN1(x);
+    SV__FWD_BEGIN(c);
+    F = x->shape[x->ndim - 1];
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    sv_softmax_rows(y->data, x->data, x->n / F, F);
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "softmax", sv__softmax_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    SV__FWD_END(c, "softmax");
+    return y;
+}
+
+static float sv__logsumexp(const float *x, size_t n)
+{
+    float mx = -INFINITY;
+    double s = 0;
+    size_t i;
+    for (i = 0; i < n; i++) if (x[i] > mx) mx = x[i];
+    if (mx == -INFINITY) return -INFINITY;
+    for (i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    return mx + (float)log(s);
+}
+
+/* y = x - logsumexp(x); dx = dy - softmax(x) sum(dy). -inf inputs give -inf outputs and get no
+   gradient (their probability is exactly 0). */
+static void sv__log_softmax_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->out->shape[n->out->ndim - 1], rows = n->out->n / F, r, i;
+    const float *y = n->out->data, *dy = n->out->grad;
+    if (!gx) return;
+    for (r = 0; r < rows; r++) {
+        double s = 0;
+        for (i = 0; i < F; i++) if (y[r * F + i] != -INFINITY) s += dy[r * F + i];
+        for (i = 0; i < F; i++)
+            if (y[r * F + i] != -INFINITY) gx[r * F + i] += dy[r * F + i] - expf(y[r * F + i]) * (float)s;
+    }
+}
+
+SV_DEF sv_tensor *sv_log_softmax(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t F, r, i;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    for (r = 0; r < x->n / F; r++) {
+        float lse = sv__logsumexp(x->data + r * F, F);
+        for (i = 0; i < F; i++) y->data[r * F + i] = x->data[r * F + i] - lse;
+    }
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "log_softmax", sv__log_softmax_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* CE = -log softmax(x)[target]; dx = (softmax(x) - onehot(target)) dL (/N for the mean). */
+static void sv__cross_entropy_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0];
+    float *gx = sv__g(c, x);
+    size_t N = x->shape[0], K = x->n / N, r, i;
+    const int *tg = (const int *)n->save[0];
+    const float *lse = (const float *)n->save[1];
+    float g = n->out->grad[0] * n->farg[0];
+    if (!gx) return;
+SV__OMP(parallel for private(i) if (x->n > SV__PAR_N))
+    for (r = 0; r < N; r++)
+        for (i = 0; i < K; i++) {
+            float xi = x->data[r * K + i], p = xi == -INFINITY ? 0.0f : expf(xi - lse[r]);
+            gx[r * K + i] += g * (p - (tg[r] == (int)i ? 1.0f : 0.0f));
+        }
+}
+
+SV_DEF sv_tensor *sv_cross_entropy(sv_ctx *c, sv_tensor *logits, const int *target, int mean)
+{
+    sv_tensor *y;
+    size_t N, K, r;
+    float *lse;
+    double s = 0;
+    SV__IN1(logits);
+    if (logits->ndim != 2) return sv__shape_error(c, "cross_entropy", "logits must be [N,K]");
+    N = logits->shape[0];
+    K = logits->shape[1];
+    if (N == 0) return sv__shape_error(c, "cross_entropy", "empty batch");
+    for (r = 0; r < N; r++)
+        if (target[r] < 0 || (size_t)target[r] >= K) return sv__shape_error(c, "cross_entropy", "target %d of row %zu outside [0,%zu)", target[r], r, K);
+    SV__FWD_BEGIN(c);
+    y = sv_new1(c, 1);
+    lse = (float *)sv_ctx_alloc(c, N * sizeof(float));
+    if (!y || !lse) return NULL;
+    for (r = 0; r < N; r++) {
+        lse[r] = sv__logsumexp(logits->data + r * K, K);
+        s += (double)lse[r] - logits->data[r * K + (size_t)target[r]];
+    }
+    y->data[0] = (float)(mean ? s / (double)N : s);
+    if (sv__needs(c, logits, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "cross_entropy", sv__cross_entropy_bwd, y, logits, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, target, N * sizeof(int));
+        n->save[1] = lse;
+        n->farg[0] = mean ? 1.0f / (float)N : 1.0f;
+    }
+    SV__FWD_END(c, "cross_entropy");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.10 attention */
+/* Per batch b and head h (Vaswani et al. 2017): S = Q_h K_h^T / sqrt(dh), masked keys -inf,
+   P = softmax(S), P' = dropout(P), O_h = P' V_h. Q_h is a [T,dh] slice of q with row stride D,
+   so every product is a strided GEMM with no copies. P (and P') are saved: T is at most a few
+   hundred frames here, so B*H*T*T floats are small next to the CNN activations.
+   Backward: dV = P'^T dO; dP' = dO V^T; dP = dP' * (P'/P); dS = softmax_bwd(P, dP);
+   dQ = dS K / sqrt(dh); dK = dS^T Q / sqrt(dh). Each (b,h) writes disjoint columns of dQ, dK,
+   dV, so the loop over (b,h) runs in parallel with no races. */
+static void sv__attention_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    size_t B = q->shape[0], T = q->shape[1], D = q->shape[2], H = n->iarg[0], dh = D / H, bh;
+    const float *P = (const float *)n->save[0], *Pd = (const float *)n->save[1], *dO = n->out->grad;
+    float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
+    float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
+    if (!scratch) return;
+SV__OMP(parallel for schedule(dynamic))
+    for (bh = 0; bh < B * H; bh++) {
+        size_t b = bh / H, h = bh % H, off = b * T * D + h * dh;
+        int tid = 0;
+        float *dP, *dS;
+        const float *Pb = P + bh * T * T, *Pdb = Pd ? Pd + bh * T * T : Pb;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        dP = scratch + (size_t)tid * 2 * T * T;
+        dS = dP + T * T;
+        if (gv) sv_gemm(1, 0, T, dh, T, 1.0f, Pdb, T, dO + off, D, 1.0f, gv + off, D);
+        sv_gemm(0, 1, T, T, dh, 1.0f, dO + off, D, v->data + off, D, 0.0f, dP, T);
+        if (Pd) {
+            size_t i;
+            for (i = 0; i < T * T; i++) dP[i] = Pb[i] > 0 ? dP[i] * (Pdb[i] / Pb[i]) : 0.0f;
+        }
+        memset(dS, 0, T * T * sizeof(float));
+        sv_softmax_rows_backward(dS, Pb, dP, T, T);
+        if (gq) sv_gemm(0, 0, T, dh, T, scale, dS, T, k->data + off, D, 1.0f, gq + off, D);
+        if (gk) sv_gemm(1, 0, T, dh, T, scale, dS, T, q->data + off, D, 1.0f, gk + off, D);
+    }
+}
+
+SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor *v, size_t heads, const size_t *key_len, float dropout)
+{
+    sv_tensor *y;
+    size_t B, T, D, dh, bh;
+    float *P, *Pd = NULL, scale;
+    SV__IN2(q, k);
+    SV__IN1(v);
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || q->n != k->n || q->n != v->n)
+        return sv__shape_error(c, "attention", "q, k, v must all be [B,T,D]");
+    B = q->shape[0]; T = q->shape[1]; D = q->shape[2];
+    if (heads == 0 || D % heads) return sv__shape_error(c, "attention", "width %zu is not divisible by %zu heads", D, heads);
+    SV__FWD_BEGIN(c);
+    dh = D / heads;
+    scale = 1.0f / sqrtf((float)dh);
+    y = sv__like(c, q);
+    P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+    if (!y || !P) return NULL;
+    if (c->training && dropout > 0.0f) {
+        Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+        if (!Pd) return NULL;
+    }
+SV__OMP(parallel for schedule(dynamic))
+    for (bh = 0; bh < B * heads; bh++) {
+        size_t b = bh / heads, h = bh % heads, off = b * T * D + h * dh, t, j;
+        size_t kl = key_len ? (key_len[b] < T ? key_len[b] : T) : T;
+        float *S = P + bh * T * T;
+        sv_gemm(0, 1, T, T, dh, scale, q->data + off, D, k->data + off, D, 0.0f, S, T);
+        for (t = 0; t < T; t++)
+            for (j = kl; j < T; j++) S[t * T + j] = -INFINITY;
+        sv_softmax_rows(S, S, T, T);
+    }
+    if (Pd) {
+        /* one serial RNG stream: the mask does not depend on the thread count */
+        size_t i, nP = B * heads * T * T;
+        float keep = 1.0f / (1.0f - dropout);
+        for (i = 0; i < nP; i++) Pd[i] = sv_rng_uniformf(&c->rng) < dropout ? 0.0f : P[i] * keep;
+    }
+SV__OMP(parallel for schedule(dynamic))
+    for (bh = 0; bh < B * heads; bh++) {
+        size_t b = bh / heads, h = bh % heads, off = b * T * D + h * dh;
+        sv_gemm(0, 0, T, dh, T, 1.0f, (Pd ? Pd : P) + bh * T * T, T, v->data + off, D, 0.0f, y->data + off, D);
+    }
+    if (sv__needs(c, q, k, v, NULL)) {
+        sv__node *n = sv__record(c, "attention", sv__attention_bwd, y, q, k, v, NULL);
+        if (!n) return NULL;
+        n->save[0] = P;
+        n->save[1] = Pd;
+        n->iarg[0] = heads;
+    }
+    SV__FWD_END(c, "attention");
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.11 shape ops */
+/* View x as outer x (size of axis) x inner. */
+static void sv__axis_split(const sv_tensor *x, int axis, size_t *outer, size_t *inner)
+{
+    int d;
+    *outer = 1;
+    *inner = 1;
+    for (d = 0; d < axis; d++) *outer *= x->shape[d];
+    for (d = axis + 1; d < x->ndim; d++) *inner *= x->shape[d];
+}
+
+static void sv__concat_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *a = n->in[0], *b = n->in[1];
+    size_t outer = n->iarg[0], ra = n->iarg[1], rb = n->iarg[2], o;
+    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    const float *dy = n->out->grad;
+    for (o = 0; o < outer; o++) {
+        if (ga) sv_axpy(ra, 1.0f, dy + o * (ra + rb), ga + o * ra);
+        if (gb) sv_axpy(rb, 1.0f, dy + o * (ra + rb) + ra, gb + o * rb);
+    }
+}
+
+SV_DEF sv_tensor *sv_concat(sv_ctx *c, sv_tensor *a, sv_tensor *b, int axis)
+{
+    sv_tensor *y;
+    size_t shape[SV_MAX_DIMS], outer, ia, ib, ra, rb, o;
+    int d;
+    SV__IN2(a, b);
+    if (a->ndim != b->ndim || axis < 0 || axis >= a->ndim) return sv__shape_error(c, "concat", "ranks differ or bad axis");
+    for (d = 0; d < a->ndim; d++)
+        if (d != axis && a->shape[d] != b->shape[d]) return sv__shape_error(c, "concat", "dim %d differs (%zu vs %zu)", d, a->shape[d], b->shape[d]);
+    for (d = 0; d < a->ndim; d++) shape[d] = a->shape[d];
+    shape[axis] = a->shape[axis] + b->shape[axis];
+    y = sv_tensor_new(c, a->ndim, shape);
+    if (!y) return NULL;
+    sv__axis_split(a, axis, &outer, &ia);
+    sv__axis_split(b, axis, &outer, &ib);
+    ra = a->shape[axis] * ia;
+    rb = b->shape[axis] * ib;
+    for (o = 0; o < outer; o++) {
+        memcpy(y->data + o * (ra + rb), a->data + o * ra, ra * sizeof(float));
+        memcpy(y->data + o * (ra + rb) + ra, b->data + o * rb, rb * sizeof(float));
+    }
+    if (sv__needs(c, a, b, NULL, NULL)) {
+        sv__node *n = sv__record(c, "concat", sv__concat_bwd, y, a, b, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = outer; n->iarg[1] = ra; n->iarg[2] = rb;
+    }
+    return y;
+}
+
+static void sv__slice_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t outer = n->iarg[0], full = n->iarg[1], start = n->iarg[2], len = n->iarg[3], o;
+    if (!gx) return;
+    for (o = 0; o < outer; o++) sv_axpy(len, 1.0f, n->out->grad + o * len, gx + o * full + start);
+}
+
+SV_DEF sv_tensor *sv_slice(sv_ctx *c, sv_tensor *x, int axis, size_t start, size_t len)
+{
+    sv_tensor *y;
+    size_t shape[SV_MAX_DIMS], outer, inner, o;
+    int d;
+    SV__IN1(x);
+    if (axis < 0 || axis >= x->ndim) return sv__shape_error(c, "slice", "bad axis %d", axis);
+    if (len == 0 || start + len > x->shape[axis])
+        return sv__shape_error(c, "slice", "range [%zu,%zu) outside dim %d of size %zu", start, start + len, axis, x->shape[axis]);
+    for (d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    shape[axis] = len;
+    y = sv_tensor_new(c, x->ndim, shape);
+    if (!y) return NULL;
+    sv__axis_split(x, axis, &outer, &inner);
+    for (o = 0; o < outer; o++)
+        memcpy(y->data + o * len * inner, x->data + (o * x->shape[axis] + start) * inner, len * inner * sizeof(float));
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "slice", sv__slice_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = outer; n->iarg[1] = x->shape[axis] * inner; n->iarg[2] = start * inner; n->iarg[3] = len * inner;
+    }
+    return y;
+}
+
+/* A view with another shape: shares data and gradient buffer (created now if needed). */
+SV_DEF sv_tensor *sv_reshape(sv_ctx *c, sv_tensor *x, int ndim, const size_t *shape)
+{
+    sv_tensor *y;
+    int d;
+    SV__IN1(x);
+    if (ndim < 1 || ndim > SV_MAX_DIMS || sv__numel(ndim, shape) != x->n) return sv__shape_error(c, "reshape", "element count changes");
+    if (x->requires_grad && c->grad_enabled && !sv__g(c, x)) return NULL;
+    y = (sv_tensor *)sv_ctx_alloc(c, sizeof(sv_tensor));
+    if (!y) return NULL;
+    *y = *x;
+    y->ndim = ndim;
+    for (d = 0; d < ndim; d++) y->shape[d] = shape[d];
+    if (!(x->requires_grad && c->grad_enabled)) { y->requires_grad = 0; if (x->kind == SV_ACTIVATION) y->grad = NULL; }
+    return y;
+}
+
+static void sv__transpose_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0];
+    float *gx = sv__g(c, x);
+    size_t R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1], nb = x->n / (R * C), b, i, j;
+    if (!gx) return;
+    for (b = 0; b < nb; b++)
+        for (i = 0; i < R; i++)
+            for (j = 0; j < C; j++) gx[b * R * C + i * C + j] += n->out->grad[b * R * C + j * R + i];
+}
+
+SV_DEF sv_tensor *sv_transpose(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t shape[SV_MAX_DIMS], R, C, nb, b, i, j;
+    int d;
+    SV__IN1(x);
+    if (x->ndim < 2) return sv__shape_error(c, "transpose", "needs at least 2 dims");
+    for (d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    R = x->shape[x->ndim - 2];
+    C = x->shape[x->ndim - 1];
+    shape[x->ndim - 2] = C;
+    shape[x->ndim - 1] = R;
+    y = sv_tensor_new(c, x->ndim, shape);
+    if (!y) return NULL;
+    nb = x->n / (R * C);
+    for (b = 0; b < nb; b++)
+        for (i = 0; i < R; i++)
+            for (j = 0; j < C; j++) y->data[b * R * C + j * R + i] = x->data[b * R * C + i * C + j];
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "transpose", sv__transpose_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.12 gather / scatter / mask */
+static void sv__gather_rows_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->iarg[0], m = n->iarg[1], r;
+    const size_t *idx = (const size_t *)n->save[0];
+    if (!gx) return;
+    for (r = 0; r < m; r++) sv_axpy(F, 1.0f, n->out->grad + r * F, gx + idx[r] * F); /* serial: repeats add in order */
+}
+
+SV_DEF sv_tensor *sv_gather_rows(sv_ctx *c, sv_tensor *x, const size_t *idx, size_t m)
+{
+    sv_tensor *y;
+    size_t F, rows, r;
+    SV__IN1(x);
+    if (m == 0) return sv__shape_error(c, "gather_rows", "no rows requested");
+    F = x->shape[x->ndim - 1];
+    rows = x->n / F;
+    for (r = 0; r < m; r++) if (idx[r] >= rows) return sv__shape_error(c, "gather_rows", "index %zu outside %zu rows", idx[r], rows);
+    y = sv_new2(c, m, F);
+    if (!y) return NULL;
+    for (r = 0; r < m; r++) memcpy(y->data + r * F, x->data + idx[r] * F, F * sizeof(float));
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "gather_rows", sv__gather_rows_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, idx, m * sizeof(size_t));
+        n->iarg[0] = F; n->iarg[1] = m;
+    }
+    return y;
+}
+
+static void sv__scatter_add_rows_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->iarg[0], m = n->iarg[1], r;
+    const size_t *idx = (const size_t *)n->save[0];
+    if (!gx) return;
+    for (r = 0; r < m; r++) sv_axpy(F, 1.0f, n->out->grad + idx[r] * F, gx + r * F);
+}
+
+SV_DEF sv_tensor *sv_scatter_add_rows(sv_ctx *c, sv_tensor *x, const size_t *idx, size_t n_rows)
+{
+    sv_tensor *y;
+    size_t F, m, r;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    m = x->n / F;
+    for (r = 0; r < m; r++) if (idx[r] >= n_rows) return sv__shape_error(c, "scatter_add_rows", "index %zu outside %zu rows", idx[r], n_rows);
+    y = sv_new2(c, n_rows, F);
+    if (!y) return NULL;
+    memset(y->data, 0, y->n * sizeof(float));
+    for (r = 0; r < m; r++) sv_axpy(F, 1.0f, x->data + r * F, y->data + idx[r] * F);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "scatter_add_rows", sv__scatter_add_rows_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, idx, m * sizeof(size_t));
+        n->iarg[0] = F; n->iarg[1] = m;
+    }
+    return y;
+}
+
+static void sv__mask_rows_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]), *ge = sv__g(c, n->in[1]);
+    size_t F = n->iarg[0], rows = n->out->n / F, r;
+    const uint8_t *mask = (const uint8_t *)n->save[0];
+    for (r = 0; r < rows; r++) {
+        if (mask[r]) { if (ge) sv_axpy(F, 1.0f, n->out->grad + r * F, ge); }
+        else if (gx) sv_axpy(F, 1.0f, n->out->grad + r * F, gx + r * F);
+    }
+}
+
+SV_DEF sv_tensor *sv_mask_rows(sv_ctx *c, sv_tensor *x, const uint8_t *mask, sv_tensor *emb)
+{
+    sv_tensor *y;
+    size_t F, rows, r;
+    SV__IN2(x, emb);
+    F = x->shape[x->ndim - 1];
+    if (emb->n != F) return sv__shape_error(c, "mask_rows", "embedding has %zu entries, rows have %zu", emb->n, F);
+    rows = x->n / F;
+    y = sv__like(c, x);
+    if (!y) return NULL;
+    for (r = 0; r < rows; r++) memcpy(y->data + r * F, mask[r] ? emb->data : x->data + r * F, F * sizeof(float));
+    if (sv__needs(c, x, emb, NULL, NULL)) {
+        sv__node *n = sv__record(c, "mask_rows", sv__mask_rows_bwd, y, x, emb, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, mask, rows);
+        n->iarg[0] = F;
+    }
+    return y;
+}
+
+/* ---------------------------------------------------------------- 5.13 norms and similarities */
+/* y = x / max(||x||, eps). With r = ||x|| > eps: dx = (dy - y (y.dy)) / r; else dx = dy / eps. */
+static void sv__l2n_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->iarg[0], rows = n->out->n / F, r, i;
+    const float *nr = (const float *)n->save[0], *y = n->out->data, *dy = n->out->grad;
+    float eps = n->farg[0];
+    if (!gx) return;
+    for (r = 0; r < rows; r++) {
+        if (nr[r] > eps) {
+            float d = sv_dot(y + r * F, dy + r * F, F);
+            for (i = 0; i < F; i++) gx[r * F + i] += (dy[r * F + i] - y[r * F + i] * d) / nr[r];
+        } else {
+            for (i = 0; i < F; i++) gx[r * F + i] += dy[r * F + i] / eps;
+        }
+    }
+}
+
+SV_DEF sv_tensor *sv_l2_normalize(sv_ctx *c, sv_tensor *x, float eps)
+{
+    sv_tensor *y;
+    size_t F, rows, r, i;
+    float *nr;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    rows = x->n / F;
+    y = sv__like(c, x);
+    nr = (float *)sv_ctx_alloc(c, rows * sizeof(float));
+    if (!y || !nr) return NULL;
+    for (r = 0; r < rows; r++) {
+        float nn = sqrtf(sv_dot(x->data + r * F, x->data + r * F, F)), den = nn > eps ? nn : eps;
+        nr[r] = nn;
+        for (i = 0; i < F; i++) y->data[r * F + i] = x->data[r * F + i] / den;
+    }
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "l2_normalize", sv__l2n_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = nr;
+        n->iarg[0] = F;
+        n->farg[0] = eps;
+    }
+    return y;
+}
+
+/* Sum over the last dim: [..,F] -> [..] (a 1-D input gives [1]). dx[..,i] = dy[..]. */
+static void sv__sum_last_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->iarg[0], rows = n->out->n, r, i;
+    if (!gx) return;
+    for (r = 0; r < rows; r++)
+        for (i = 0; i < F; i++) gx[r * F + i] += n->out->grad[r];
+}
+
+SV_DEF sv_tensor *sv_sum_last(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t F, rows, r, shape[SV_MAX_DIMS];
+    int d;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    rows = x->n / F;
+    for (d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
+    if (x->ndim == 1) shape[0] = 1;
+    y = sv_tensor_new(c, x->ndim > 1 ? x->ndim - 1 : 1, shape);
+    if (!y) return NULL;
+    for (r = 0; r < rows; r++) {
+        double s = 0;
+        size_t i;
+        for (i = 0; i < F; i++) s += x->data[r * F + i];
+        y->data[r] = (float)s;
+    }
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "sum_last", sv__sum_last_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = F;
+    }
+    return y;
+}
+
+/* cos(a,b) = a.b / (max(||a||,eps) max(||b||,eps)), composed of the ops above */
+SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps)
+{
+    SV__IN2(a, b);
+    if (a->n != b->n || a->ndim != b->ndim) return sv__shape_error(c, "cosine", "shapes differ");
+    return sv_sum_last(c, sv_mul(c, sv_l2_normalize(c, a, eps), sv_l2_normalize(c, b, eps)));
+}
+
+/* out[n,j] = a[n,:] . b[idx[n,j],:]. da[n] += sum_j g[n,j] b[idx]; db[idx] += g[n,j] a[n]
+   (db serial in n, j so repeated indices accumulate in a fixed order). */
+static void sv__dot_gather_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *a = n->in[0], *b = n->in[1];
+    size_t N = a->shape[0], F = a->shape[1], J = n->iarg[0], r, j;
+    const size_t *idx = (const size_t *)n->save[0];
+    const float *g = n->out->grad;
+    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    if (ga) {
+SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
+        for (r = 0; r < N; r++)
+            for (j = 0; j < J; j++) if (g[r * J + j] != 0) sv_axpy(F, g[r * J + j], b->data + idx[r * J + j] * F, ga + r * F);
+    }
+    if (gb)
+        for (r = 0; r < N; r++)
+            for (j = 0; j < J; j++) if (g[r * J + j] != 0) sv_axpy(F, g[r * J + j], a->data + r * F, gb + idx[r * J + j] * F);
+}
+
+SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J)
+{
+    sv_tensor *y;
+    size_t N, F, M, r, j;
+    SV__IN2(a, b);
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[1]) return sv__shape_error(c, "dot_gather", "a must be [N,F] and b [M,F]");
+    N = a->shape[0]; F = a->shape[1]; M = b->shape[0];
+    for (r = 0; r < N * J; r++) if (idx[r] >= M) return sv__shape_error(c, "dot_gather", "index %zu outside %zu rows", idx[r], M);
+    y = sv_new2(c, N, J);
+    if (!y) return NULL;
+SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
+    for (r = 0; r < N; r++)
+        for (j = 0; j < J; j++) y->data[r * J + j] = sv_dot(a->data + r * F, b->data + idx[r * J + j] * F, F);
+    if (sv__needs(c, a, b, NULL, NULL)) {
+        sv__node *n = sv__record(c, "dot_gather", sv__dot_gather_bwd, y, a, b, NULL, NULL);
+        if (!n) return NULL;
+        n->save[0] = sv__arena_copy(c, idx, N * J * sizeof(size_t));
+        n->iarg[0] = J;
+    }
+    return y;
+}
+
+/* ---------------------------------------------------------------- 6.1 config */
+static void sv__cfg_vgs_common(sv_config *c)
+{
+    c->vgs_conv_width = 9;
+    c->vgs_audio_layers = 1;
+    c->vgs_dropout = 0.1f;
+    c->vgs_ln_eps = 1e-12f;     /* BERT's LayerNorm eps, as the reference VGS layers */
+    c->sim_cosine = 0;
+    c->margin = 1.0f;
+}
+
+SV_DEF int sv_config_preset(const char *name, sv_config *c)
+{
+    static const size_t k7[7] = {10, 3, 3, 3, 3, 2, 2}, s7[7] = {5, 2, 2, 2, 2, 2, 2};
+    size_t i;
+    memset(c, 0, sizeof *c);
+    /* fairseq wav2vec2 base defaults */
+    c->n_conv = 7;
+    for (i = 0; i < 7; i++) { c->conv_dim[i] = 512; c->conv_kernel[i] = k7[i]; c->conv_stride[i] = s7[i]; }
+    c->extractor_mode = SV_EXTRACTOR_DEFAULT;
+    c->conv_bias = 0;
+    c->feature_grad_mult = 1.0f;    /* the EUSIPCO study; fairseq base used 0.1 */
+    c->feature_pen_weight = 10.0f;
+    c->D = 768; c->heads = 12; c->ffn = 3072;
+    c->n_shared = 8; c->n_decoder = 4;
+    c->layer_norm_first = 0;
+    c->dropout = 0.1f; c->attn_dropout = 0.1f; c->act_dropout = 0.0f;
+    c->dropout_input = 0.1f; c->dropout_features = 0.1f; c->layerdrop = 0.05f;
+    c->pos_kernel = 128; c->pos_groups = 16;
+    c->use_cls = 1;
+    c->mask_prob = 0.65f; c->mask_length = 10; c->mask_min_spans = 2;
+    c->q_groups = 2; c->q_vars = 320; c->q_dim = 256; c->final_dim = 256; c->n_negatives = 100;
+    c->logit_temp = 0.1f; c->tau_max = 2.0f; c->tau_min = 0.5f; c->tau_decay = 0.999995;
+    c->diversity_weight = 0.1f;
+    c->freeze_tau = 0;
+    sv__cfg_vgs_common(c);
+    c->vgs_width[0] = 128; c->vgs_width[1] = 128; c->vgs_width[2] = 256; c->vgs_width[3] = 512; c->vgs_width[4] = 768;
+    c->img_regions = 36; c->img_dim = 2048; c->img_layers = 6;
+    c->vgs_heads = 12; c->vgs_ffn = 3072;
+    c->E = 768;
+    if (strcmp(name, "base") == 0) {
+        strcpy(c->name, "base");
+    } else if (strcmp(name, "small") == 0) {
+        strcpy(c->name, "small");
+        for (i = 0; i < 7; i++) c->conv_dim[i] = 256;
+        c->D = 256; c->heads = 4; c->ffn = 1024;
+        c->n_shared = 4; c->n_decoder = 2;
+        c->final_dim = 128;
+        c->vgs_width[0] = 64; c->vgs_width[1] = 64; c->vgs_width[2] = 128; c->vgs_width[3] = 256; c->vgs_width[4] = 256;
+        c->img_regions = 16; c->img_dim = 192; c->img_layers = 2;
+        c->vgs_heads = 4; c->vgs_ffn = 1024;
+        c->E = 256;
+    } else if (strcmp(name, "tiny") == 0) {
+        /* tests and the demo: the base CNN geometry (20 ms frames, 400-sample receptive field)
+           with narrow layers, so a CPU trains it in minutes */
+        strcpy(c->name, "tiny");
+        for (i = 0; i < 7; i++) c->conv_dim[i] = 64;
+        c->D = 64; c->heads = 4; c->ffn = 128;
+        c->n_shared = 2; c->n_decoder = 1;
+        c->pos_kernel = 16; c->pos_groups = 4;
+        c->layerdrop = 0.0f;
+        c->q_groups = 2; c->q_vars = 32; c->q_dim = 64; c->final_dim = 32; c->n_negatives = 20;
+        c->vgs_width[0] = 32; c->vgs_width[1] = 32; c->vgs_width[2] = 48; c->vgs_width[3] = 64; c->vgs_width[4] = 64;
+        c->img_regions = 16; c->img_dim = 192; c->img_layers = 1;
+        c->vgs_heads = 4; c->vgs_ffn = 128;
+        c->E = 64;
+    } else {
+        return sv__fail(SV_ERR_ARG, "unknown config '%s' (base, small or tiny)", name);
+    }
+    return SV_OK;
+}
+
+SV_DEF int sv_config_check(const sv_config *c)
+{
+    size_t i;
+    if (c->n_conv < 1 || c->n_conv > SV_MAX_CONV) return sv__fail(SV_ERR_ARG, "config: n_conv must be 1..%d", SV_MAX_CONV);
+    for (i = 0; i < c->n_conv; i++)
+        if (!c->conv_dim[i] || !c->conv_kernel[i] || !c->conv_stride[i]) return sv__fail(SV_ERR_ARG, "config: conv layer %zu has a zero size", i);
+    if (!c->D || !c->heads || c->D % c->heads) return sv__fail(SV_ERR_ARG, "config: D=%zu not divisible by %zu heads", c->D, c->heads);
+    if (c->n_shared < 1 || c->n_shared + c->n_decoder > SV_MAX_LAYERS) return sv__fail(SV_ERR_ARG, "config: 1..%d layers", SV_MAX_LAYERS);
+    if (!c->pos_groups || c->D % c->pos_groups || !c->pos_kernel) return sv__fail(SV_ERR_ARG, "config: D=%zu not divisible by %zu positional-conv groups", c->D, c->pos_groups);
+    if (!c->q_groups || !c->q_vars || c->q_dim % c->q_groups) return sv__fail(SV_ERR_ARG, "config: quantizer dim %zu not divisible by %zu groups", c->q_dim, c->q_groups);
+    if (!c->mask_length || c->mask_prob < 0 || c->mask_prob > 1) return sv__fail(SV_ERR_ARG, "config: bad masking settings");
+    if (c->vgs_width[4] != c->D) return sv__fail(SV_ERR_ARG, "config: the last ResDAVEnet width (%zu) must equal D (%zu)", c->vgs_width[4], c->D);
+    if (!c->vgs_heads || c->D % c->vgs_heads) return sv__fail(SV_ERR_ARG, "config: D not divisible by the VGS heads");
+    if (c->vgs_audio_layers > 4 || c->img_layers > 12) return sv__fail(SV_ERR_ARG, "config: at most 4 audio and 12 image VGS layers");
+    if (!c->img_regions || !c->img_dim || !c->E) return sv__fail(SV_ERR_ARG, "config: image regions, region dim and E must be positive");
+    return SV_OK;
+}
+
+SV_DEF size_t sv_config_frames(const sv_config *c, size_t n)
+{
+    size_t i;
+    for (i = 0; i < c->n_conv; i++) {
+        if (n < c->conv_kernel[i]) return 0;
+        n = (n - c->conv_kernel[i]) / c->conv_stride[i] + 1;
+    }
+    return n;
+}
+
+SV_DEF size_t sv_config_receptive_field(const sv_config *c)
+{
+    /* r_{i} = r_{i+1} stride... computed backwards from one output frame */
+    size_t r = 1, i;
+    for (i = c->n_conv; i-- > 0;) r = (r - 1) * c->conv_stride[i] + c->conv_kernel[i];
+    return r;
+}
+
+/* ---------------------------------------------------------------- 6.2 construction and init */
+typedef struct sv__builder { sv_params *p; int group; char prefix[128]; int fail; } sv__builder;
+
+/* dst = a + b + c, truncated to cap (names are short; truncation would only shorten a name) */
+static void sv__join3(char *dst, size_t cap, const char *a, const char *b, const char *c)
+{
+    size_t n = 0;
+    const char *parts[3];
+    int i;
+    parts[0] = a; parts[1] = b; parts[2] = c;
+    for (i = 0; i < 3; i++) {
+        size_t l = strlen(parts[i]);
+        if (n + l >= cap) l = cap - 1 - n;
+        memcpy(dst + n, parts[i], l);
+        n += l;
+    }
+    dst[n] = 0;
+}
+
+static sv_tensor *sv__p(sv__builder *b, const char *name, int ndim, size_t d0, size_t d1, size_t d2)
+{
+    char full[192];
+    size_t sh[3];
+    sv_tensor *t;
+    sh[0] = d0; sh[1] = d1; sh[2] = d2;
+    sv__join3(full, sizeof full, b->prefix, name, "");
+    t = sv_param(b->p, full, b->group, ndim, sh);
+    if (!t) b->fail = 1;
+    return t;
+}
+
+static sv_tensor *sv__buf(sv__builder *b, const char *name, size_t d0)
+{
+    char full[192];
+    sv_tensor *t;
+    sv__join3(full, sizeof full, b->prefix, name, "");
+    t = sv_buffer(b->p, full, b->group, 1, &d0);
+    if (!t) b->fail = 1;
+    return t;
+}
+
+static void sv__tlayer_decl(sv__builder *b, sv_tlayer *L, const char *prefix, size_t D, size_t F)
+{
+    char save[128];
+    memcpy(save, b->prefix, sizeof save);
+    sv__join3(b->prefix, sizeof b->prefix, save, prefix, ".");
+    L->q_w = sv__p(b, "q.w", 2, D, D, 0);   L->q_b = sv__p(b, "q.b", 1, D, 0, 0);
+    L->k_w = sv__p(b, "k.w", 2, D, D, 0);   L->k_b = sv__p(b, "k.b", 1, D, 0, 0);
+    L->v_w = sv__p(b, "v.w", 2, D, D, 0);   L->v_b = sv__p(b, "v.b", 1, D, 0, 0);
+    L->o_w = sv__p(b, "o.w", 2, D, D, 0);   L->o_b = sv__p(b, "o.b", 1, D, 0, 0);
+    L->ln1_g = sv__p(b, "ln1.g", 1, D, 0, 0); L->ln1_b = sv__p(b, "ln1.b", 1, D, 0, 0);
+    L->fc1_w = sv__p(b, "fc1.w", 2, F, D, 0); L->fc1_b = sv__p(b, "fc1.b", 1, F, 0, 0);
+    L->fc2_w = sv__p(b, "fc2.w", 2, D, F, 0); L->fc2_b = sv__p(b, "fc2.b", 1, D, 0, 0);
+    L->ln2_g = sv__p(b, "ln2.g", 1, D, 0, 0); L->ln2_b = sv__p(b, "ln2.b", 1, D, 0, 0);
+    memcpy(b->prefix, save, sizeof save);
+}
+
+static void sv__bn_decl(sv__builder *b, sv_bn *bn, const char *prefix, size_t C)
+{
+    char save[128];
+    memcpy(save, b->prefix, sizeof save);
+    sv__join3(b->prefix, sizeof b->prefix, save, prefix, ".");
+    bn->g = sv__p(b, "g", 1, C, 0, 0);
+    bn->b = sv__p(b, "b", 1, C, 0, 0);
+    bn->mean = sv__buf(b, "running_mean", C);
+    bn->var = sv__buf(b, "running_var", C);
+    memcpy(b->prefix, save, sizeof save);
+}
+
+static void sv__fill_normal(sv_rng *r, sv_tensor *t, float std) { size_t i; for (i = 0; i < t->n; i++) t->data[i] = std * sv_rng_normal(r); }
+static void sv__fill_uniform(sv_rng *r, sv_tensor *t, float lo, float hi) { size_t i; for (i = 0; i < t->n; i++) t->data[i] = lo + (hi - lo) * sv_rng_uniformf(r); }
+static void sv__fill(sv_tensor *t, float v) { size_t i; if (t) for (i = 0; i < t->n; i++) t->data[i] = v; }
+
+/* PyTorch's default Linear init: kaiming_uniform(a = sqrt 5) = U(-1/sqrt(in), 1/sqrt(in)) for
+   both weight and bias. fairseq keeps it for post_extract_proj, project_q and final_proj. */
+static void sv__init_torch_linear(sv_rng *r, sv_tensor *w, sv_tensor *b)
+{
+    float bound = 1.0f / sqrtf((float)w->shape[1]);
+    sv__fill_uniform(r, w, -bound, bound);
+    if (b) sv__fill_uniform(r, b, -bound, bound);
+}
+
+/* BERT init (fairseq init_bert_params, HF BertLayer): N(0, 0.02) weights, zero biases,
+   LayerNorm (1, 0). */
+static void sv__init_tlayer(sv_rng *r, sv_tlayer *L)
+{
+    sv__fill_normal(r, L->q_w, 0.02f); sv__fill_normal(r, L->k_w, 0.02f);
+    sv__fill_normal(r, L->v_w, 0.02f); sv__fill_normal(r, L->o_w, 0.02f);
+    sv__fill_normal(r, L->fc1_w, 0.02f); sv__fill_normal(r, L->fc2_w, 0.02f);
+    sv__fill(L->ln1_g, 1.0f); sv__fill(L->ln2_g, 1.0f);
+    /* biases and LN betas are zero from sv_params_alloc */
+}
+
+static void sv__init_bn(sv_bn *bn) { sv__fill(bn->g, 1.0f); sv__fill(bn->var, 1.0f); }
+
+SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
+{
+    sv_model *m;
+    sv__builder b;
+    sv_rng r;
+    size_t i, cin, L, D, C;
+    char nm[64];
+    if (sv_config_check(cfg) != SV_OK) return NULL;
+    m = (sv_model *)sv__calloc(1, sizeof(sv_model), "model");
+    if (!m) return NULL;
+    m->cfg = *cfg;
+    D = cfg->D;
+    C = cfg->conv_dim[cfg->n_conv - 1];
+    L = cfg->n_shared + cfg->n_decoder;
+    memset(&b, 0, sizeof b);
+    b.p = &m->params;
+
+    /* shared audio encoder (names follow fairseq's modules, shortened) */
+    b.group = SV_GROUP_SHARED;
+    cin = 1;
+    for (i = 0; i < cfg->n_conv; i++) {
+        snprintf(nm, sizeof nm, "cnn.%zu.w", i);
+        m->conv_w[i] = sv__p(&b, nm, 3, cfg->conv_dim[i], cfg->conv_kernel[i], cin);
+        if (cfg->conv_bias) { snprintf(nm, sizeof nm, "cnn.%zu.b", i); m->conv_b[i] = sv__p(&b, nm, 1, cfg->conv_dim[i], 0, 0); }
+        if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM || i == 0) {
+            snprintf(nm, sizeof nm, "cnn.%zu.norm.g", i); m->conv_norm_g[i] = sv__p(&b, nm, 1, cfg->conv_dim[i], 0, 0);
+            snprintf(nm, sizeof nm, "cnn.%zu.norm.b", i); m->conv_norm_b[i] = sv__p(&b, nm, 1, cfg->conv_dim[i], 0, 0);
+        }
+        cin = cfg->conv_dim[i];
+    }
+    m->feat_ln_g = sv__p(&b, "feat_ln.g", 1, C, 0, 0);
+    m->feat_ln_b = sv__p(&b, "feat_ln.b", 1, C, 0, 0);
+    m->proj_w = sv__p(&b, "proj.w", 2, D, C, 0);
+    m->proj_b = sv__p(&b, "proj.b", 1, D, 0, 0);
+    if (cfg->use_cls) m->cls = sv__p(&b, "cls", 1, D, 0, 0);
+    m->pos_v = sv__p(&b, "pos_conv.v", 3, D, cfg->pos_kernel, D / cfg->pos_groups);
+    m->pos_g = sv__p(&b, "pos_conv.g", 1, cfg->pos_kernel, 0, 0);
+    m->pos_b = sv__p(&b, "pos_conv.b", 1, D, 0, 0);
+    m->enc_ln_g = sv__p(&b, "enc_ln.g", 1, D, 0, 0);
+    m->enc_ln_b = sv__p(&b, "enc_ln.b", 1, D, 0, 0);
+    for (i = 0; i < L; i++) {
+        b.group = i < cfg->n_shared ? SV_GROUP_SHARED : SV_GROUP_W2V2;
+        snprintf(nm, sizeof nm, "layer.%zu", i);
+        sv__tlayer_decl(&b, &m->layer[i], nm, D, cfg->ffn);
+    }
+    /* wav2vec 2.0 head */
+    b.group = SV_GROUP_W2V2;
+    m->mask_emb = sv__p(&b, "mask_emb", 1, D, 0, 0);
+    m->q_w = sv__p(&b, "quantizer.w", 2, cfg->q_groups * cfg->q_vars, C, 0);
+    m->q_b = sv__p(&b, "quantizer.b", 1, cfg->q_groups * cfg->q_vars, 0, 0);
+    m->codebook = sv__p(&b, "quantizer.codebook", 2, cfg->q_groups * cfg->q_vars, cfg->q_dim / cfg->q_groups, 0);
+    m->projq_w = sv__p(&b, "project_q.w", 2, cfg->final_dim, cfg->q_dim, 0);
+    m->projq_b = sv__p(&b, "project_q.b", 1, cfg->final_dim, 0, 0);
+    m->final_w = sv__p(&b, "final_proj.w", 2, cfg->final_dim, D, 0);
+    m->final_b = sv__p(&b, "final_proj.b", 1, cfg->final_dim, 0, 0);
+    /* VGS audio branch: ResDAVEnet (Harwath et al. 2020) as in FaST-VGS+ */
+    b.group = SV_GROUP_VGS_AUDIO;
+    {
+        const size_t *w = cfg->vgs_width;
+        size_t K = cfg->vgs_conv_width, st, blk, inpl = w[0];
+        m->rd_w = sv__p(&b, "resdave.linear.w", 2, w[0], D, 0);
+        m->rd_b = sv__p(&b, "resdave.linear.b", 1, w[0], 0, 0);
+        sv__bn_decl(&b, &m->rd_bn, "resdave.bn", w[0]);
+        for (st = 0; st < 4; st++)
+            for (blk = 0; blk < 2; blk++) {
+                sv_resblock *rb = &m->rd_block[st * 2 + blk];
+                size_t planes = w[st + 1];
+                rb->stride = blk == 0 ? 2 : 1;
+                snprintf(nm, sizeof nm, "resdave.%zu.%zu.conv1", st, blk); rb->conv1 = sv__p(&b, nm, 3, planes, K, inpl);
+                snprintf(nm, sizeof nm, "resdave.%zu.%zu.bn1", st, blk); sv__bn_decl(&b, &rb->bn1, nm, planes);
+                snprintf(nm, sizeof nm, "resdave.%zu.%zu.conv2", st, blk); rb->conv2 = sv__p(&b, nm, 3, planes, K, planes);
+                snprintf(nm, sizeof nm, "resdave.%zu.%zu.bn2", st, blk); sv__bn_decl(&b, &rb->bn2, nm, planes);
+                if (rb->stride != 1 || inpl != planes) {
+                    snprintf(nm, sizeof nm, "resdave.%zu.%zu.down", st, blk); rb->down = sv__p(&b, nm, 3, planes, 1, inpl);
+                    snprintf(nm, sizeof nm, "resdave.%zu.%zu.bn_down", st, blk); sv__bn_decl(&b, &rb->bn_down, nm, planes);
+                }
+                inpl = planes;
+            }
+        m->acls1_w = sv__p(&b, "audio_cls_mlp.1.w", 2, 2 * D, D, 0);
+        m->acls1_b = sv__p(&b, "audio_cls_mlp.1.b", 1, 2 * D, 0, 0);
+        m->acls2_w = sv__p(&b, "audio_cls_mlp.2.w", 2, D, 2 * D, 0);
+        m->acls2_b = sv__p(&b, "audio_cls_mlp.2.b", 1, D, 0, 0);
+        for (i = 0; i < cfg->vgs_audio_layers; i++) {
+            snprintf(nm, sizeof nm, "audio_layer.%zu", i);
+            sv__tlayer_decl(&b, &m->audio_layer[i], nm, D, cfg->vgs_ffn);
+        }
+        m->aemb_w = sv__p(&b, "audio_emb.w", 2, cfg->E, D, 0);
+        m->aemb_b = sv__p(&b, "audio_emb.b", 1, cfg->E, 0, 0);
+    }
+    /* VGS image branch (LXMERT-style region encoder) */
+    b.group = SV_GROUP_VGS_IMAGE;
+    m->vf_w = sv__p(&b, "img.feat.w", 2, D, cfg->img_dim, 0);
+    m->vf_b = sv__p(&b, "img.feat.b", 1, D, 0, 0);
+    m->vf_ln_g = sv__p(&b, "img.feat_ln.g", 1, D, 0, 0);
+    m->vf_ln_b = sv__p(&b, "img.feat_ln.b", 1, D, 0, 0);
+    m->vb_w = sv__p(&b, "img.box.w", 2, D, 4, 0);
+    m->vb_b = sv__p(&b, "img.box.b", 1, D, 0, 0);
+    m->vb_ln_g = sv__p(&b, "img.box_ln.g", 1, D, 0, 0);
+    m->vb_ln_b = sv__p(&b, "img.box_ln.b", 1, D, 0, 0);
+    m->img_cls = sv__p(&b, "img.cls", 1, D, 0, 0);
+    for (i = 0; i < cfg->img_layers; i++) {
+        snprintf(nm, sizeof nm, "img_layer.%zu", i);
+        sv__tlayer_decl(&b, &m->img_layer[i], nm, D, cfg->vgs_ffn);
+    }
+    m->iemb1_w = sv__p(&b, "img_emb.1.w", 2, 2 * D, D, 0);
+    m->iemb1_b = sv__p(&b, "img_emb.1.b", 1, 2 * D, 0, 0);
+    m->iemb2_w = sv__p(&b, "img_emb.2.w", 2, cfg->E, 2 * D, 0);
+    m->iemb2_b = sv__p(&b, "img_emb.2.b", 1, cfg->E, 0, 0);
+
+    if (b.fail || sv_params_alloc(&m->params) != SV_OK) { sv_model_free(m); return NULL; }
+
+    /* ---- initialisation, as the reference implementations do it ---- */
+    sv_rng_seed(&r, seed);
+    cin = 1;
+    for (i = 0; i < cfg->n_conv; i++) {
+        /* fairseq ConvFeatureExtractionModel: kaiming_normal_ (fan_in, gain sqrt 2) */
+        sv__fill_normal(&r, m->conv_w[i], sqrtf(2.0f / (float)(cin * cfg->conv_kernel[i])));
+        sv__fill(m->conv_norm_g[i], 1.0f);
+        cin = cfg->conv_dim[i];
+    }
+    sv__fill(m->feat_ln_g, 1.0f);
+    sv__init_torch_linear(&r, m->proj_w, m->proj_b);
+    if (m->cls) sv__fill_uniform(&r, m->cls, 0.0f, 1.0f);
+    {
+        /* fairseq: normal(0, sqrt(4 / (kernel * D))), weight_norm(dim=2): g starts at ||v_k|| */
+        size_t k, o, j, Cg = D / cfg->pos_groups, K = cfg->pos_kernel;
+        sv__fill_normal(&r, m->pos_v, sqrtf(4.0f / (float)(K * D)));
+        for (k = 0; k < K; k++) {
+            double s = 0;
+            for (o = 0; o < D; o++)
+                for (j = 0; j < Cg; j++) { double v = m->pos_v->data[(o * K + k) * Cg + j]; s += v * v; }
+            m->pos_g->data[k] = (float)sqrt(s);
+        }
+    }
+    sv__fill(m->enc_ln_g, 1.0f);
+    for (i = 0; i < L; i++) sv__init_tlayer(&r, &m->layer[i]);
+    sv__fill_uniform(&r, m->mask_emb, 0.0f, 1.0f);
+    sv__fill_normal(&r, m->q_w, 1.0f);                /* fairseq GumbelVectorQuantizer: N(0,1), bias 0 */
+    sv__fill_uniform(&r, m->codebook, 0.0f, 1.0f);    /* vars.uniform_() */
+    sv__init_torch_linear(&r, m->projq_w, m->projq_b);
+    sv__init_torch_linear(&r, m->final_w, m->final_b);
+    /* VGS: Linear N(0, 0.02) (FaST-VGS init_weights); convs N(0, sqrt(2 / (K * Cout)));
+       BatchNorm (1, 0); image CLS ~ N(0,1) as torch.randn */
+    sv__fill_normal(&r, m->rd_w, 0.02f);
+    sv__init_bn(&m->rd_bn);
+    for (i = 0; i < 8; i++) {
+        sv_resblock *rb = &m->rd_block[i];
+        sv__fill_normal(&r, rb->conv1, sqrtf(2.0f / (float)(rb->conv1->shape[1] * rb->conv1->shape[0])));
+        sv__fill_normal(&r, rb->conv2, sqrtf(2.0f / (float)(rb->conv2->shape[1] * rb->conv2->shape[0])));
+        sv__init_bn(&rb->bn1);
+        sv__init_bn(&rb->bn2);
+        if (rb->down) {
+            sv__fill_normal(&r, rb->down, sqrtf(2.0f / (float)rb->down->shape[0]));
+            sv__init_bn(&rb->bn_down);
+        }
+    }
+    sv__fill_normal(&r, m->acls1_w, 0.02f);
+    sv__fill_normal(&r, m->acls2_w, 0.02f);
+    for (i = 0; i < cfg->vgs_audio_layers; i++) sv__init_tlayer(&r, &m->audio_layer[i]);
+    sv__fill_normal(&r, m->aemb_w, 0.02f);
+    sv__fill_normal(&r, m->vf_w, 0.02f);
+    sv__fill(m->vf_ln_g, 1.0f);
+    sv__fill_normal(&r, m->vb_w, 0.02f);
+    sv__fill(m->vb_ln_g, 1.0f);
+    sv__fill_normal(&r, m->img_cls, 1.0f);
+    for (i = 0; i < cfg->img_layers; i++) sv__init_tlayer(&r, &m->img_layer[i]);
+    sv__fill_normal(&r, m->iemb1_w, 0.02f);
+    sv__fill_normal(&r, m->iemb2_w, 0.02f);
+    return m;
+}
+
+SV_DEF void sv_model_free(sv_model *m)
+{
+    if (!m) return;
+    sv_params_free(&m->params);
+    SV_FREE(m);
+}
+
+SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask) { return sv_params_numel(&m->params, group_mask); }
+
+/* ---------------------------------------------------------------- 6.3 transformer layer */
+/* Post-LN (fairseq base, BERT): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
+   Pre-LN (large):               x = x + Drop(MHA(LN(x)));  x = x + Drop(FFN(LN(x))).
+   FFN(x) = fc2(Drop_act(GELU(fc1(x)))). */
+static sv_tensor *sv__tlayer_forward(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
+                                     float drop, float attn_drop, float act_drop, int pre_ln, float eps)
+{
+    sv_tensor *h, *q, *k, *v, *a;
+    h = pre_ln ? sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps) : x;
+    q = sv_linear(c, h, L->q_w, L->q_b);
+    k = sv_linear(c, h, L->k_w, L->k_b);
+    v = sv_linear(c, h, L->v_w, L->v_b);
+    a = sv_attention(c, q, k, v, heads, key_len, attn_drop);
+    a = sv_dropout(c, sv_linear(c, a, L->o_w, L->o_b), drop);
+    x = sv_add(c, x, a);
+    if (!pre_ln) x = sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps);
+    h = pre_ln ? sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps) : x;
+    h = sv_dropout(c, sv_gelu_op(c, sv_linear(c, h, L->fc1_w, L->fc1_b)), act_drop);
+    h = sv_dropout(c, sv_linear(c, h, L->fc2_w, L->fc2_b), drop);
+    x = sv_add(c, x, h);
+    if (!pre_ln) x = sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps);
+    return x;
+}
+
+/* ---------------------------------------------------------------- 6.4 feature encoder */
+SV_DEF void sv_normalize_wave(float *x, size_t n)
+{
+    double m = 0, v = 0;
+    size_t i;
+    if (!n) return;
+    for (i = 0; i < n; i++) m += x[i];
+    m /= (double)n;
+    for (i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+    v /= (double)n;
+    /* F.layer_norm(wav, wav.shape) in fairseq / FaST-VGS: eps 1e-5 */
+    for (i = 0; i < n; i++) x[i] = (float)((x[i] - m) / sqrt(v + 1e-5));
+}
+
+/* waveform [B,S] -> features [B,T,C]; frame_len[b] receives the valid frames of row b.
+   Each block: conv -> norm -> GELU ("default": group norm per channel on layer 0 only). */
+static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt, size_t *frame_len)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x;
+    size_t b, i, sh[3];
+    size_t *len = (size_t *)sv_ctx_alloc(c, bt->B * sizeof(size_t));
+    if (!len) return NULL;
+    sh[0] = bt->B; sh[1] = bt->S; sh[2] = 1;
+    x = sv_tensor_from(c, bt->wave, 3, sh);         /* [B,S,1] channels last */
+    if (!x) return NULL;
+    for (b = 0; b < bt->B; b++) len[b] = bt->wave_len[b];
+    for (i = 0; i < cfg->n_conv; i++) {
+        size_t K = cfg->conv_kernel[i], s = cfg->conv_stride[i];
+        x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);     /* [B,T_i,C] */
+        for (b = 0; b < bt->B; b++) len[b] = len[b] >= K ? (len[b] - K) / s + 1 : 0;
+        if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM)
+            x = sv_layer_norm(c, x, m->conv_norm_g[i], m->conv_norm_b[i], 1e-5f);
+        else if (i == 0)
+            x = sv_group_norm_ch(c, x, len, m->conv_norm_g[0], m->conv_norm_b[0], 1e-5f);
+        x = sv_gelu_op(c, x);
+    }
+    for (b = 0; b < bt->B; b++) frame_len[b] = len[b];
+    return x;
+}
+
+/* ---------------------------------------------------------------- 6.5 masking and negatives */
+SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
+                                   size_t span, size_t min_spans, uint8_t *mask)
+{
+    size_t b, i, min_count = SIZE_MAX;
+    size_t *starts = (size_t *)SV_MALLOC((T + 1) * sizeof(size_t));
+    size_t *pool = (size_t *)SV_MALLOC((T + 1) * sizeof(size_t));
+    size_t *counts = (size_t *)SV_MALLOC((B + 1) * sizeof(size_t));
+    if (!starts || !pool || !counts) {
+        SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
+        sv__fail(SV_ERR_NOMEM, "out of memory computing the mask");
+        return 0;
+    }
+    memset(mask, 0, B * T);
+    for (b = 0; b < B; b++) {
+        size_t sz = len ? (len[b] < T ? len[b] : T) : T, nspan, min_len = span, range, cnt = 0;
+        nspan = (size_t)((double)prob * (double)sz / (double)span + sv_rng_uniform(rng));
+        if (nspan < min_spans) nspan = min_spans;
+        /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 */
+        if (sz <= nspan + 1) {
+            SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
+            sv__fail(SV_ERR_ARG, "utterance %zu has %zu frames: too short for %zu mask spans", b, sz, nspan);
+            return 0;
+        }
+        if (sz - min_len <= nspan) min_len = sz - nspan - 1;
+        range = sz - min_len;
+        /* choose nspan distinct starts in [0, range): partial Fisher-Yates */
+        for (i = 0; i < range; i++) pool[i] = i;
+        for (i = 0; i < nspan; i++) {
+            size_t j = i + sv_rng_below(rng, range - i), t = pool[i];
+            pool[i] = pool[j];
+            pool[j] = t;
+            starts[i] = pool[i];
+        }
+        for (i = 0; i < nspan; i++) {
+            size_t t;
+            for (t = starts[i]; t < starts[i] + span && t < sz; t++) mask[b * T + t] = 1;
+        }
+        for (i = 0; i < sz; i++) cnt += mask[b * T + i];
+        counts[b] = cnt;
+        if (cnt < min_count) min_count = cnt;
+    }
+    /* require_same_masks: unmask random frames of the longer rows down to the smallest count */
+    for (b = 0; b < B; b++) {
+        size_t n = 0, drop = counts[b] - min_count;
+        for (i = 0; i < T; i++) if (mask[b * T + i]) pool[n++] = i;
+        for (i = 0; i < drop; i++) {
+            size_t j = i + sv_rng_below(rng, n - i), t = pool[i];
+            pool[i] = pool[j];
+            pool[j] = t;
+            mask[b * T + pool[i]] = 0;
+        }
+    }
+    SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
+    return min_count;
+}
+
+SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx)
+{
+    size_t b, j, k;
+    for (b = 0; b < B; b++)
+        for (j = 0; j < n; j++)
+            for (k = 0; k < K; k++) {
+                /* fairseq sample_negatives: randint(0, high - 1), shifted past the frame itself */
+                size_t r = n > 1 ? sv_rng_below(rng, n - 1) : 0;
+                if (r >= j && n > 1) r++;
+                idx[(b * n + j) * K + k] = b * n + r;
+            }
+}
+
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step)
+{
+    double t;
+    if (cfg->freeze_tau) return cfg->tau_max;
+    t = cfg->tau_max * pow(cfg->tau_decay, (double)step);
+    return (float)(t > cfg->tau_min ? t : cfg->tau_min);
+}
+
+/* ---------------------------------------------------------------- 6.6 encoder */
+typedef struct sv__enc {
+    sv_tensor *features;        /* [B,T,C] CNN output (after grad scale) */
+    sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
+    sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,T',D], T' = T + CLS; hidden[0] = transformer input */
+    size_t T, Tc, n_layers;     /* frames, frames with CLS, layers run */
+    size_t *frame_len, *key_len;
+    uint8_t *mask;              /* [B,T] or NULL */
+    size_t n_masked;            /* per row */
+} sv__enc;
+
+/* Audio encoder up to layer n_layers: CNN, LayerNorm, projection, masking (when mask != 0),
+   CLS, positional convolution, transformer layers. */
+static int sv__encode(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_mask, size_t n_layers, sv__enc *e)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x, *pos;
+    size_t B = bt->B, b, l, D = cfg->D, sh[3];
+    int training = sv_ctx_training(c);
+    memset(e, 0, sizeof *e);
+    e->frame_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    e->key_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    if (!e->frame_len || !e->key_len) return SV_ERR_NOMEM;
+    x = sv__feature_encoder(m, c, bt, e->frame_len);
+    if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    e->T = x->shape[1];
+    for (b = 0; b < B; b++)
+        if (e->frame_len[b] == 0)
+            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
+                            b, bt->wave_len[b], sv_config_receptive_field(cfg));
+    if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
+    e->features = x;
+    x = sv_layer_norm(c, x, m->feat_ln_g, m->feat_ln_b, 1e-5f);
+    e->unmasked = sv_dropout(c, x, cfg->dropout_features);
+    x = sv_linear(c, x, m->proj_w, m->proj_b);                  /* [B,T,D] */
+    x = sv_dropout(c, x, cfg->dropout_input);
+    if (do_mask) {
+        e->mask = (uint8_t *)sv_ctx_alloc(c, B * e->T);
+        if (!e->mask) return SV_ERR_NOMEM;
+        e->n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, e->T, e->frame_len, cfg->mask_prob, cfg->mask_length,
+                                           cfg->mask_min_spans, e->mask);
+        if (!e->n_masked) return sv_last_status();
+        x = sv_mask_rows(c, x, e->mask, m->mask_emb);
+    }
+    if (m->cls) {
+        sv_tensor *z;
+        sh[0] = B; sh[1] = 1; sh[2] = D;
+        z = sv_tensor_zeros(c, 3, sh);
+        x = sv_concat(c, sv_add(c, z, m->cls), x, 1);            /* [B,T+1,D] */
+    }
+    e->Tc = e->T + (m->cls ? 1 : 0);
+    for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
+    /* fairseq TransformerEncoder: padded frames are zeroed before the positional convolution, so
+       they read as the convolution's own zero padding */
+    {
+        int any_pad = 0;
+        for (b = 0; b < B; b++) if (e->key_len[b] < e->Tc) any_pad = 1;
+        if (any_pad) {
+            uint8_t *pm = (uint8_t *)sv_ctx_alloc(c, B * e->Tc);
+            sv_tensor *zero = sv_tensor_zeros(c, 1, &D);
+            size_t t;
+            if (!pm || !zero) return SV_ERR_NOMEM;
+            for (b = 0; b < B; b++) for (t = 0; t < e->Tc; t++) pm[b * e->Tc + t] = t >= e->key_len[b];
+            x = sv_mask_rows(c, x, pm, zero);
+        }
+    }
+    pos = sv_conv1d(c, x, sv_weight_norm_k(c, m->pos_v, m->pos_g), m->pos_b, 1, cfg->pos_kernel / 2, cfg->pos_groups);
+    if (pos && pos->shape[1] > e->Tc) pos = sv_slice(c, pos, 1, 0, e->Tc); /* even kernel: drop the extra frame */
+    x = sv_add(c, x, sv_gelu_op(c, pos));
+    if (!cfg->layer_norm_first) x = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
+    x = sv_dropout(c, x, cfg->dropout);
+    e->hidden[0] = x;
+    for (l = 0; l < n_layers; l++) {
+        /* LayerDrop (Fan et al. 2019): skip the whole layer with probability layerdrop */
+        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
+            e->hidden[l + 1] = x;
+            continue;
+        }
+        x = sv__tlayer_forward(c, &m->layer[l], x, e->key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
+                               cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
+        e->hidden[l + 1] = x;
+    }
+    /* pre-LN encoders end with a LayerNorm (enc_ln doubles as the final norm there) */
+    if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
+        e->hidden[n_layers] = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
+    e->n_layers = n_layers;
+    if (!e->hidden[n_layers]) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    return SV_OK;
+}
+
+/* ======================================================================================
+   7 VGS branches
+   ====================================================================================== */
+/* BatchNorm with the running statistics as buffers (PyTorch momentum 0.1, eps 1e-5) */
+static sv_tensor *sv__bn(sv_ctx *c, sv_tensor *x, const size_t *len, const sv_bn *bn)
+{
+    return sv_batch_norm(c, x, len, bn->g, bn->b, bn->mean, bn->var, 0.1f, 1e-5f);
+}
+
+/* ResDAVEnet basic block (He et al. 2016 on 1-D speech frames): conv-BN-ReLU-conv-BN, plus the
+   (possibly downsampled) input, ReLU. Lengths: a stride-2 width-9 conv with padding 4 keeps
+   ceil(len/2) frames, which is what the same utterance alone would give. */
+static sv_tensor *sv__resblock(sv_ctx *c, const sv_resblock *rb, sv_tensor *x, size_t *len, size_t B)
+{
+    size_t K = rb->conv1->shape[1], b;
+    sv_tensor *h, *res = x;
+    size_t *lo = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    if (!lo) return NULL;
+    for (b = 0; b < B; b++) lo[b] = (len[b] + rb->stride - 1) / rb->stride;
+    h = sv_conv1d(c, x, rb->conv1, NULL, rb->stride, K / 2, 1);
+    h = sv_relu(c, sv__bn(c, h, lo, &rb->bn1));
+    h = sv_conv1d(c, h, rb->conv2, NULL, 1, K / 2, 1);
+    h = sv__bn(c, h, lo, &rb->bn2);
+    if (rb->down) res = sv__bn(c, sv_conv1d(c, x, rb->down, NULL, rb->stride, 0, 1), lo, &rb->bn_down);
+    for (b = 0; b < B; b++) len[b] = lo[b];
+    /* frames beyond len are zero after each BN, and stay zero through add and ReLU */
+    return sv_relu(c, sv_add(c, h, res));
+}
+
+/* Audio branch: h [B,Tc,D] (CLS first when use_cls), key_len counts the CLS. -> [B,E] */
+static sv_tensor *sv__audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *frames, *cls, *x, *z;
+    size_t *len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t)), *klen = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    size_t b, i, Tc, off = m->cls ? 1 : 0, sh[3];
+    if (!len || !klen || !h) return NULL;
+    Tc = h->shape[1];
+    for (b = 0; b < B; b++) len[b] = key_len[b] - off;
+    frames = sv_slice(c, h, 1, off, Tc - off);                    /* [B,T,D] */
+    x = sv_linear(c, frames, m->rd_w, m->rd_b);                   /* [B,T,w0] */
+    x = sv_relu(c, sv__bn(c, x, len, &m->rd_bn));
+    for (i = 0; i < 8; i++) x = sv__resblock(c, &m->rd_block[i], x, len, B);   /* [B,T/16,D] */
+    /* the encoder's CLS (or the mean frame when there is none) through the MLP D -> 2D -> D */
+    if (m->cls) {
+        cls = sv_slice(c, h, 1, 0, 1);                            /* [B,1,D] */
+    } else {
+        cls = sv_slice(c, h, 1, 0, 1);
+    }
+    cls = sv_linear(c, sv_gelu_op(c, sv_linear(c, cls, m->acls1_w, m->acls1_b)), m->acls2_w, m->acls2_b);
+    x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
+    for (b = 0; b < B; b++) klen[b] = len[b] + 1;
+    for (i = 0; i < cfg->vgs_audio_layers; i++)
+        x = sv__tlayer_forward(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+    z = sv_slice(c, x, 1, 0, 1);
+    sh[0] = B; sh[1] = cfg->D;
+    z = sv_reshape(c, z, 2, sh);
+    return sv_linear(c, z, m->aemb_w, m->aemb_b);                 /* [B,E] */
+}
+
+/* Image branch: regions [B,R,Dimg], boxes [B,R,4] -> [B,E] (LXMERT VisualFeatEncoder, CLS,
+   BERT layers, MLP of the CLS). */
+static sv_tensor *sv__image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *f, *bx, *x, *z;
+    size_t i, sh[3], D = cfg->D;
+    sh[0] = B; sh[1] = cfg->img_regions; sh[2] = cfg->img_dim;
+    f = sv_tensor_from(c, regions, 3, sh);
+    sh[2] = 4;
+    bx = sv_tensor_from(c, boxes, 3, sh);
+    f = sv_layer_norm(c, sv_linear(c, f, m->vf_w, m->vf_b), m->vf_ln_g, m->vf_ln_b, cfg->vgs_ln_eps);
+    bx = sv_layer_norm(c, sv_linear(c, bx, m->vb_w, m->vb_b), m->vb_ln_g, m->vb_ln_b, cfg->vgs_ln_eps);
+    x = sv_dropout(c, sv_scale(c, sv_add(c, f, bx), 0.5f), cfg->vgs_dropout);
+    sh[1] = 1; sh[2] = D;
+    z = sv_tensor_zeros(c, 3, sh);
+    x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
+    for (i = 0; i < cfg->img_layers; i++)
+        x = sv__tlayer_forward(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+    z = sv_slice(c, x, 1, 0, 1);
+    sh[0] = B; sh[1] = D;
+    z = sv_reshape(c, z, 2, sh);
+    z = sv_gelu_op(c, sv_linear(c, z, m->iemb1_w, m->iemb1_b));
+    return sv_linear(c, z, m->iemb2_w, m->iemb2_b);               /* [B,E] */
+}
+
+/* ======================================================================================
+   8 Losses
+   ====================================================================================== */
+/* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
+   caption columns); S_ii -= margin; S_ij -= 1e4 when i != j share an image id; loss =
+   CE over rows (image -> caption) + CE over columns (caption -> image), each a batch mean. */
+static sv_tensor *sv__loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
+{
+    size_t B = v->shape[0], i, j;
+    sv_tensor *S;
+    float *k = (float *)sv_ctx_alloc(c, B * B * sizeof(float));
+    int *tg = (int *)sv_ctx_alloc(c, B * sizeof(int));
+    if (!k || !tg) return NULL;
+    if (cosine) { v = sv_l2_normalize(c, v, 1e-8f); a = sv_l2_normalize(c, a, 1e-8f); }
+    S = sv_matmul(c, v, a, 0, 1);
+    for (i = 0; i < B; i++) {
+        tg[i] = (int)i;
+        for (j = 0; j < B; j++)
+            k[i * B + j] = i == j ? -margin : (image_id && image_id[i] == image_id[j] ? -1e4f : 0.0f);
+    }
+    S = sv_add_const(c, S, k);
+    return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
+}
+
+SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp)
+{
+    size_t N, F, r, j;
+    float *ninf;
+    SV__IN2(pred, targ);
+    N = pred->shape[0];
+    F = targ->shape[1];
+    ninf = (float *)sv_ctx_alloc(c, N * J * sizeof(float));
+    if (!ninf) return NULL;
+    for (r = 0; r < N; r++) {
+        const float *t0 = targ->data + idx[r * J] * F;
+        ninf[r * J] = 0.0f;
+        for (j = 1; j < J; j++)
+            ninf[r * J + j] = memcmp(targ->data + idx[r * J + j] * F, t0, F * sizeof(float)) == 0 ? -INFINITY : 0.0f;
+    }
+    return sv_add_const(c, sv_scale(c, sv_dot_gather(c, sv_l2_normalize(c, pred, 1e-8f), sv_l2_normalize(c, targ, 1e-8f), idx, J),
+                                    1.0f / temp), ninf);
+}
+
+/* Gumbel product quantizer (Jang et al. 2017; fairseq GumbelVectorQuantizer) and the wav2vec 2.0
+   loss on the masked frames. Returns loss_AUD and fills the stats. */
+static sv_tensor *sv__loss_aud(sv_model *m, sv_ctx *c, const sv__enc *e, size_t B, size_t step, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t G = cfg->q_groups, V = cfg->q_vars, n = e->n_masked, N = B * n, K = cfg->n_negatives;
+    size_t b, t, j, g, r, off = m->cls ? 1 : 0, *rows, *rows_c, *idx, *valid, nvalid = 0;
+    int training = sv_ctx_training(c), *tg;
+    float tau = sv_w2v2_temperature(cfg, step), *noise, *hard;
+    sv_tensor *x, *y, *logits, *soft, *q, *probs, *ones, *avg, *ent, *ppl, *ce, *div, *pen, *loss, *hardt, *feat_valid;
+    rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    idx = (size_t *)sv_ctx_alloc(c, N * (K + 1) * sizeof(size_t));
+    tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
+    valid = (size_t *)sv_ctx_alloc(c, B * e->T * sizeof(size_t));
+    if (!rows || !rows_c || !idx || !tg || !valid) return NULL;
+    if (n < 2) { sv__fail(SV_ERR_ARG, "contrastive loss needs at least 2 masked frames per utterance"); return NULL; }
+    /* masked frames, row by row: row b's frames are rows b*n .. b*n+n-1 */
+    for (b = 0, r = 0; b < B; b++)
+        for (t = 0; t < e->T; t++)
+            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
+    /* targets: quantized unmasked features */
+    y = sv_gather_rows(c, e->unmasked, rows, N);                  /* [N,C] */
+    logits = sv_linear(c, y, m->q_w, m->q_b);                     /* [N,G*V] */
+    if (!logits) return NULL;
+    hard = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
+    noise = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
+    if (!hard || !noise) return NULL;
+    {
+        /* hard code choice: argmax of (logits + gumbel noise) in training, of logits in eval */
+        size_t i;
+        for (i = 0; i < N * G * V; i++) {
+            if (training) {
+                double u = sv_rng_uniform(sv_ctx_rng(c));
+                noise[i] = (float)-log(-log(u + 1e-20) + 1e-20) ;   /* Gumbel(0,1) */
+            } else {
+                noise[i] = 0.0f;
+            }
+        }
+        memset(hard, 0, N * G * V * sizeof(float));
+        for (r = 0; r < N; r++)
+            for (g = 0; g < G; g++) {
+                const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
+                size_t best = 0;
+                for (j = 1; j < V; j++) if (lg[j] + nz[j] > lg[best] + nz[best]) best = j;
+                hard[r * G * V + g * V + best] = 1.0f;
+            }
+    }
+    {
+        size_t sh[2];
+        sh[0] = N; sh[1] = G * V;
+        hardt = sv_tensor_from(c, hard, 2, sh);
+    }
+    if (training) {
+        /* hard straight-through Gumbel softmax: forward one-hot, gradient of softmax((l+g)/tau) */
+        size_t sh[2];
+        sh[0] = N * G; sh[1] = V;
+        soft = sv_scale(c, sv_add_const(c, logits, noise), 1.0f / tau);
+        soft = sv_softmax(c, sv_reshape(c, soft, 2, sh));
+        sh[0] = N; sh[1] = G * V;
+        q = sv_straight_through(c, hardt, sv_reshape(c, soft, 2, sh));
+    } else {
+        q = hardt;
+    }
+    q = sv_group_linear(c, q, m->codebook, G);                    /* [N,q_dim]: chosen entries concatenated */
+    q = sv_linear(c, q, m->projq_w, m->projq_b);                  /* [N,F] */
+    /* predictions: final layer at the masked frames */
+    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);     /* [N,D] */
+    x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] */
+    if (!x || !q) return NULL;
+    /* candidates: the target first, then K negatives from the same utterance's masked frames */
+    {
+        size_t *neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
+        if (!neg) return NULL;
+        sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);
+        for (r = 0; r < N; r++) {
+            idx[r * (K + 1)] = r;
+            for (j = 0; j < K; j++) idx[r * (K + 1) + 1 + j] = neg[r * K + j];
+            tg[r] = 0;
+        }
+    }
+    logits = sv_w2v2_contrastive_logits(c, x, q, idx, K + 1, cfg->logit_temp);
+    ce = sv_cross_entropy(c, logits, tg, 0);                      /* summed over the N frames */
+    if (!ce) return NULL;
+    /* diversity: softmax of the plain logits averaged over frames, per group;
+       prob_ppl = sum_g exp(-sum_v p log(p + 1e-7)); loss_div = (G V - prob_ppl) / (G V) */
+    {
+        size_t sh[2];
+        sh[0] = N * G; sh[1] = V;
+        probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
+        sh[0] = N; sh[1] = G * V;
+        probs = sv_reshape(c, probs, 2, sh);
+        sh[0] = 1; sh[1] = N;
+        ones = sv_tensor_new(c, 2, sh);
+        if (!ones || !probs) return NULL;
+        for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
+        avg = sv_matmul(c, ones, probs, 0, 0);                    /* [1,G*V] */
+        sh[0] = G; sh[1] = V;
+        avg = sv_reshape(c, avg, 2, sh);
+        ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
+        ppl = sv_sum(c, sv_exp(c, sv_scale(c, ent, -1.0f)));
+        div = sv_add_scalar(c, sv_scale(c, ppl, -1.0f / (float)(G * V)), 1.0f);
+    }
+    /* feature penalty: mean square of the CNN output over valid frames */
+    for (b = 0; b < B; b++) for (t = 0; t < e->frame_len[b]; t++) valid[nvalid++] = b * e->T + t;
+    feat_valid = sv_gather_rows(c, e->features, valid, nvalid);
+    pen = sv_mean(c, sv_square(c, feat_valid));
+    /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N */
+    loss = sv_scale(c, ce, 1.0f / (float)N);
+    loss = sv_axpby(c, 1.0f, loss, cfg->diversity_weight, div);
+    if (cfg->feature_pen_weight > 0) loss = sv_axpby(c, 1.0f, loss, cfg->feature_pen_weight, pen);
+    if (!loss) return NULL;
+    if (st) {
+        size_t correct = 0, i;
+        double cp = 0;
+        for (r = 0; r < N; r++) {
+            const float *lr = logits->data + r * (K + 1);
+            int best = 1;
+            for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
+            correct += (size_t)best;
+        }
+        /* code perplexity: of the hard choices averaged over frames */
+        for (g = 0; g < G; g++) {
+            double h = 0;
+            for (j = 0; j < V; j++) {
+                double p = 0;
+                for (i = 0; i < N; i++) p += hard[i * G * V + g * V + j];
+                p /= (double)N;
+                h -= p * log(p + 1e-7);
+            }
+            cp += exp(h);
+        }
+        st->contrastive = ce->data[0] / (float)N;
+        st->diversity = div->data[0];
+        st->feature_pen = pen->data[0];
+        st->accuracy = (float)correct / (float)N;
+        st->code_ppl = (float)cp;
+        st->prob_ppl = ppl->data[0];
+        st->tau = tau;
+        st->n_masked = N;
+        st->mask_frac = (float)N / (float)nvalid;
+        st->loss_aud = loss->data[0];
+    }
+    return loss;
+}
+
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    sv__enc e;
+    sv_tensor *laud = NULL, *lav = NULL, *loss;
+    size_t b, i, L = cfg->n_shared + cfg->n_decoder;
+    int use_ssl = alpha < 1.0f, use_vgs = alpha > 0.0f;
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->loss = st->loss_av = st->loss_aud = st->contrastive = st->accuracy = NAN;
+        st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
+    }
+    if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) { sv__fail(SV_ERR_ARG, "empty batch"); return NULL; }
+    if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) { sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha); return NULL; }
+    for (b = 0; b < bt->B; b++) {
+        if (bt->wave_len[b] > bt->S) { sv__fail(SV_ERR_ARG, "utterance %zu: length %zu > batch width %zu", b, bt->wave_len[b], bt->S); return NULL; }
+        for (i = 0; i < bt->wave_len[b]; i++)
+            if (!isfinite(bt->wave[b * bt->S + i])) { sv__fail(SV_ERR_NUMERIC, "utterance %zu: sample %zu is not finite", b, i); return NULL; }
+    }
+    if (use_vgs) {
+        if (!bt->regions || !bt->boxes) { sv__fail(SV_ERR_ARG, "alpha > 0 needs image regions and boxes"); return NULL; }
+        if (bt->R == 0) { sv__fail(SV_ERR_ARG, "images with 0 regions"); return NULL; }
+        if (bt->R != cfg->img_regions || bt->Dimg != cfg->img_dim) {
+            sv__fail(SV_ERR_ARG, "images have %zu regions of %zu values; the %s config expects %zu of %zu",
+                     bt->R, bt->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
+            return NULL;
+        }
+        if (bt->B < 2) { sv__fail(SV_ERR_ARG, "loss_AV needs at least 2 pairs in a batch (got 1): with one pair there are no negatives"); return NULL; }
+        for (i = 0; i < bt->B * cfg->img_regions * cfg->img_dim; i++)
+            if (!isfinite(bt->regions[i])) { sv__fail(SV_ERR_NUMERIC, "image regions: value %zu is not finite", i); return NULL; }
+        for (i = 0; i < bt->B * cfg->img_regions * 4; i++)
+            if (!isfinite(bt->boxes[i])) { sv__fail(SV_ERR_NUMERIC, "image boxes: value %zu is not finite", i); return NULL; }
+    }
+    /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
+       pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
+    if (sv__encode(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
+    if (use_ssl) {
+        laud = sv__loss_aud(m, c, &e, bt->B, step, st);
+        if (!laud) return NULL;
+    }
+    if (use_vgs) {
+        sv_tensor *a = sv__audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);
+        sv_tensor *v = sv__image_branch(m, c, bt->regions, bt->boxes, bt->B);
+        lav = sv__loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
+        if (!lav) return NULL;
+        if (st) st->loss_av = lav->data[0];
+    }
+    if (laud && lav) loss = sv_axpby(c, alpha, lav, 1.0f - alpha, laud);
+    else loss = laud ? laud : lav;
+    if (st && loss) st->loss = loss->data[0];
+    return loss;
+}
+
+/* ---------------------------------------------------------------- 6.7 features and embeddings */
+static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv__enc *e)
+{
+    sv_batch bt;
+    float *w;
+    size_t i;
+    if (!wave || n == 0) return sv__fail(SV_ERR_ARG, "empty waveform");
+    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "waveform sample %zu is not finite", i);
+    if (n < sv_config_receptive_field(&m->cfg))
+        return sv__fail(SV_ERR_ARG, "waveform of %zu samples is shorter than the receptive field (%zu)", n, sv_config_receptive_field(&m->cfg));
+    w = (float *)sv_ctx_alloc(c, n * sizeof(float));
+    if (!w) return SV_ERR_NOMEM;
+    memcpy(w, wave, n * sizeof(float));
+    sv_normalize_wave(w, n);
+    memset(&bt, 0, sizeof bt);
+    bt.B = 1; bt.S = n; bt.wave = w; bt.wave_len = &n;
+    return sv__encode(m, c, &bt, 0, n_layers, e);
+}
+
+SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out, float **cnn_out, size_t *n_frames)
+{
+    sv__enc e;
+    size_t L = m->cfg.n_shared + m->cfg.n_decoder, l, D = m->cfg.D, off = m->cls ? 1 : 0;
+    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv__single_forward(m, c, wave, n, L, &e);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    if (rc != SV_OK) return rc;
+    for (l = 0; l <= L; l++) {
+        out[l] = (float *)sv__alloc(e.T * D * sizeof(float), "features");
+        if (!out[l]) { while (l-- > 0) SV_FREE(out[l]); return SV_ERR_NOMEM; }
+        memcpy(out[l], e.hidden[l]->data + off * D, e.T * D * sizeof(float));
+    }
+    if (cnn_out) {
+        size_t C = e.features->shape[2];
+        *cnn_out = (float *)sv__alloc(e.T * C * sizeof(float), "features");
+        if (!*cnn_out) { for (l = 0; l <= L; l++) SV_FREE(out[l]); return SV_ERR_NOMEM; }
+        memcpy(*cnn_out, e.features->data, e.T * C * sizeof(float));
+    }
+    *n_frames = e.T;
+    return SV_OK;
+}
+
+SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t layer, float **out, size_t *n_frames, size_t *dim)
+{
+    sv__enc e;
+    size_t L = m->cfg.n_shared + m->cfg.n_decoder, D = m->cfg.D, off = m->cls ? 1 : 0;
+    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv__single_forward(m, c, wave, n, layer, &e);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    if (rc != SV_OK) return rc;
+    *out = (float *)sv__alloc(e.T * D * sizeof(float), "features");
+    if (!*out) return SV_ERR_NOMEM;
+    memcpy(*out, e.hidden[layer]->data + off * D, e.T * D * sizeof(float));
+    *n_frames = e.T;
+    *dim = D;
+    return SV_OK;
+}
+
+SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out)
+{
+    sv__enc e;
+    sv_batch bt;
+    sv_tensor *a;
+    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    memset(&bt, 0, sizeof bt);
+    bt.B = B; bt.S = S; bt.wave = wave; bt.wave_len = wave_len;
+    if (sv__encode(m, c, &bt, 0, m->cfg.n_shared, &e) != SV_OK) rc = sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    else {
+        a = sv__audio_branch(m, c, e.hidden[m->cfg.n_shared], e.key_len, B);
+        if (!a) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+        else memcpy(out, a->data, B * m->cfg.E * sizeof(float));
+    }
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    return rc;
+}
+
+SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out)
+{
+    sv_tensor *v;
+    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    v = sv__image_branch(m, c, regions, boxes, B);
+    if (!v) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    else memcpy(out, v->data, B * m->cfg.E * sizeof(float));
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 9.1 AdamW */
+SV_DEF sv_adam sv_adam_default(void)
+{
+    sv_adam a;
+    /* the EUSIPCO study: Adam lr 1e-4; BertAdam-style decoupled decay 0.01, clipping 1.0 */
+    a.lr = 1e-4f; a.beta1 = 0.9f; a.beta2 = 0.98f; a.eps = 1e-6f;
+    a.weight_decay = 0.01f; a.clip_norm = 1.0f; a.bias_correction = 1; a.t = 0;
+    return a;
+}
+
+SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total)
+{
+    if (warmup && step < warmup) return peak * (float)(step + 1) / (float)warmup;
+    if (step >= total) return 0.0f;
+    return peak * (float)(total - step) / (float)(total - warmup > 0 ? total - warmup : 1);
+}
+
+SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p)
+{
+    memset(p->m, 0, p->n * sizeof(float));
+    memset(p->v, 0, p->n * sizeof(float));
+    opt->t = 0;
+}
+
+SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t mask, float lr)
+{
+    double norm2 = 0;
+    float scale = 1.0f, bc1 = 1.0f, bc2 = 1.0f, norm;
+    size_t i;
+    /* global gradient norm over the active parameters, in a fixed order (deterministic) */
+    for (i = 0; i < p->count; i++) {
+        const sv_tensor *t = p->t[i];
+        size_t j;
+        double s = 0;
+        if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
+        for (j = 0; j < t->n; j++) s += (double)t->grad[j] * t->grad[j];
+        norm2 += s;
+    }
+    norm = (float)sqrt(norm2);
+    if (opt->clip_norm > 0 && norm > opt->clip_norm) scale = opt->clip_norm / (norm + 1e-6f);
+    opt->t++;
+    if (opt->bias_correction) {
+        bc1 = 1.0f - powf(opt->beta1, (float)opt->t);
+        bc2 = 1.0f - powf(opt->beta2, (float)opt->t);
+    }
+    for (i = 0; i < p->count; i++) {
+        sv_tensor *t = p->t[i];
+        float *m1 = p->m + p->offset[i], *v2 = p->v + p->offset[i];
+        /* decoupled weight decay (Loshchilov & Hutter 2019) on matrices and conv kernels only */
+        float wd = t->ndim >= 2 ? opt->weight_decay : 0.0f;
+        size_t j;
+        if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
+        for (j = 0; j < t->n; j++) {
+            float g = t->grad[j] * scale;
+            m1[j] = opt->beta1 * m1[j] + (1.0f - opt->beta1) * g;
+            v2[j] = opt->beta2 * v2[j] + (1.0f - opt->beta2) * g * g;
+            t->data[j] -= lr * ((m1[j] / bc1) / (sqrtf(v2[j] / bc2) + opt->eps) + wd * t->data[j]);
+        }
+    }
+    return norm;
+}
+
+/* ---------------------------------------------------------------- 10.1 I/O helpers */
+
+/* fsync makes the data durable before the rename publishes it. -std=c99 hides the POSIX
+   declarations, so C declares the two POSIX.1 functions itself; C++ compilers define
+   _GNU_SOURCE and get them from the system headers. Elsewhere only fflush is done. */
+#if defined(__unix__) || defined(__APPLE__)
+#if defined(__cplusplus)
+#include <unistd.h>
+#else
+#ifndef fileno
+extern int fileno(FILE *);
+#endif
+extern int fsync(int);
+#endif
+#define SV__HAVE_FSYNC 1
+#endif
+
+SV_DEF void sv_io_free(void *p) { SV_FREE(p); }
+
+static const char *sv__nm(const char *name) { return name ? name : "<memory>"; }
+
+/* False for NaN and +-inf (inf - inf is NaN), without depending on C99/C++ isfinite variants. */
+static int sv__isfinite(double x) { return x - x == 0.0; }
+
+static uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t sv__rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t sv__rd64(const unsigned char *p)
+{
+    return (uint64_t)sv__rd32(p) | ((uint64_t)sv__rd32(p + 4) << 32);
+}
+static void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void sv__wr32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+
+static char *sv__strndup(const char *s, size_t n, const char *what)
+{
+    char *d = SV__CAST(char *, sv__alloc(n + 1, what));
+    if (!d) return NULL;
+    if (n) memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+/* Whole file into memory (one extra byte, always allocated, holds a NUL for text parsers). */
+static int sv__read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    FILE *f;
+    long sz;
+    int c;
+    size_t n;
+    unsigned char *p;
+    *buf = NULL;
+    *len = 0;
+    if (!path) return sv__fail(SV_ERR_ARG, "NULL path");
+    f = fopen(path, "rb");
+    if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* One read first: a directory opens fine on POSIX but fails here (and reports an absurd size). */
+    c = getc(f);
+    if (c == EOF && ferror(f)) {
+        int e = errno;
+        fclose(f);
+        return sv__fail(SV_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return sv__fail(SV_ERR_IO, "%s: cannot determine the file size", path);
+    }
+    n = (size_t)sz;
+    if (n == SIZE_MAX) { fclose(f); return sv__fail(SV_ERR_NOMEM, "%s: file too large", path); }
+    p = SV__CAST(unsigned char *, sv__alloc(n + 1, path));
+    if (!p) { fclose(f); return SV_ERR_NOMEM; }
+    if (fread(p, 1, n, f) != n) {
+        fclose(f);
+        SV_FREE(p);
+        return sv__fail(SV_ERR_IO, "%s: read failed (file changed while reading?)", path);
+    }
+    fclose(f);
+    p[n] = 0;
+    *buf = p;
+    *len = n;
+    return SV_OK;
+}
+
+/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with rename. */
+static FILE *sv__atomic_begin(const char *path, char **tmp)
+{
+    size_t n;
+    char *t;
+    FILE *f;
+    *tmp = NULL;
+    if (!path || !*path) { sv__fail(SV_ERR_ARG, "empty output path"); return NULL; }
+    n = strlen(path);
+    t = SV__CAST(char *, sv__alloc(n + 5, "temporary file name"));
+    if (!t) return NULL;
+    memcpy(t, path, n);
+    memcpy(t + n, ".tmp", 5);
+    f = fopen(t, "wb");
+    if (!f) {
+        sv__fail(SV_ERR_IO, "%s: cannot create: %s", t, strerror(errno));
+        SV_FREE(t);
+        return NULL;
+    }
+    *tmp = t;
+    return f;
+}
+
+/* ok = 0: the caller already failed (and set the error); just discard the temporary file. */
+static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
+{
+    int rc = SV_OK, e = 0; /* e: -1 failed without an errno, > 0 the errno */
+    errno = 0;
+    if (ok) {
+        if (fflush(f) != 0 || ferror(f)) e = errno ? errno : -1;
+#ifdef SV__HAVE_FSYNC
+        if (!e && fsync(fileno(f)) != 0) e = errno ? errno : -1;
+#endif
+    }
+    if (fclose(f) != 0 && ok && !e) e = errno ? errno : -1;
+    if (ok && e) rc = sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, e > 0 ? strerror(e) : "I/O error");
+    if (ok && !e) {
+#ifdef _WIN32
+        remove(path); /* rename does not replace an existing file there (not atomic) */
+#endif
+        if (rename(tmp, path) != 0)
+            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    }
+    if (!ok) rc = sv_last_status() ? sv_last_status() : SV_ERR_IO;
+    if (rc != SV_OK) remove(tmp);
+    SV_FREE(tmp);
+    return rc;
+}
+
+/* Next line of a text buffer: [*s, *s + *n) without its '\n' and without one trailing '\r'.
+   A last line without '\n' counts; the empty piece after a final '\n' does not. */
+static int sv__next_line(const char *text, size_t len, size_t *pos, const char **s, size_t *n)
+{
+    const char *nl;
+    size_t b = *pos, e;
+    if (b >= len) return 0;
+    nl = SV__CAST(const char *, memchr(text + b, '\n', len - b));
+    e = nl ? (size_t)(nl - text) : len;
+    *pos = nl ? e + 1 : len;
+    *s = text + b;
+    *n = e - b;
+    if (*n && (*s)[*n - 1] == '\r') (*n)--;
+    return 1;
+}
+
+static size_t sv__count_lines(const char *text, size_t len)
+{
+    size_t n = 1, pos = 0;
+    const char *nl;
+    while (pos < len && (nl = SV__CAST(const char *, memchr(text + pos, '\n', len - pos))) != NULL) {
+        n++;
+        pos = (size_t)(nl - text) + 1;
+    }
+    return n;
+}
+
+/* Offset of the first byte that is not valid UTF-8 (RFC 3629: shortest form only, no surrogates,
+   at most U+10FFFF) or a NUL, or len when the whole span is fine. */
+static size_t sv__utf8_bad(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, k, need;
+    uint32_t cp, min;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c == 0) return i;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+        else return i;
+        if (len - i <= need) return i;
+        for (k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += need + 1;
+    }
+    return len;
+}
+
+/* String set over an external table of C strings: open addressing with linear probing, slots hold
+   index + 1 (0 = empty). Capacity is fixed at creation to at least twice the largest key count, so
+   the load stays <= 1/2 and probes always end. Hash: 64-bit FNV-1a. */
+typedef struct sv__strmap { size_t *slot; size_t mask; } sv__strmap;
+
+static int sv__strmap_init(sv__strmap *m, size_t max_keys, const char *what)
+{
+    size_t cap = 16;
+    while (cap / 2 < max_keys) {
+        if (cap > SIZE_MAX / 4) return sv__fail(SV_ERR_NOMEM, "too many %s", what);
+        cap *= 2;
+    }
+    m->slot = SV__CAST(size_t *, sv__calloc(cap, sizeof(size_t), what));
+    m->mask = cap - 1;
+    return m->slot ? SV_OK : SV_ERR_NOMEM;
+}
+
+static void sv__strmap_free(sv__strmap *m) { SV_FREE(m->slot); m->slot = NULL; }
+
+static size_t *sv__strmap_find(const sv__strmap *m, const char *const *table, const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i, k;
+    for (k = 0; k < n; k++) h = (h ^ (unsigned char)s[k]) * 1099511628211ull;
+    i = (size_t)(h ^ (h >> 32)) & m->mask;
+    for (;;) {
+        size_t v = m->slot[i];
+        if (!v) return &m->slot[i];
+        if (strncmp(table[v - 1], s, n) == 0 && table[v - 1][n] == 0) return &m->slot[i];
+        i = (i + 1) & m->mask;
+    }
+}
+
+/* Index of s[0..n) in table, appending a copy when new (the table has room: sized by the caller). */
+static int sv__intern(sv__strmap *m, char **table, size_t *count, const char *s, size_t n,
+                      size_t *idx, const char *what)
+{
+    size_t *slot = sv__strmap_find(m, (const char *const *)table, s, n);
+    if (!*slot) {
+        char *c = sv__strndup(s, n, what);
+        if (!c) return SV_ERR_NOMEM;
+        table[*count] = c;
+        *slot = ++*count;
+    }
+    *idx = *slot - 1;
+    return SV_OK;
+}
+
+/* p[0..n) is an absolute path ('/...'; on Windows also '\\...' and 'C:...'). */
+static int sv__is_abs_path(const char *p, size_t n)
+{
+    if (n >= 1 && p[0] == '/') return 1;
+#ifdef _WIN32
+    if (n >= 1 && p[0] == '\\') return 1;
+    if (n >= 2 && ((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':') return 1;
+#endif
+    return 0;
+}
+
+/* Length of the folder part of a path, separator included ("a/b.tsv" -> 2, "b.tsv" -> 0). */
+static size_t sv__dir_len(const char *path)
+{
+    size_t i, n = 0;
+    for (i = 0; path[i]; i++) {
+        if (path[i] == '/') n = i + 1;
+#ifdef _WIN32
+        if (path[i] == '\\' || path[i] == ':') n = i + 1;
+#endif
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- 10.2 WAV */
+
+/* One sample as a float in [-1,1]; fmt: 1 PCM, 3 IEEE float. NaN/inf come back as is. */
+static double sv__wav_sample(const unsigned char *q, unsigned fmt, unsigned bits)
+{
+    if (fmt == 1) {
+        switch (bits) {
+        case 8: return ((int)q[0] - 128) * (1.0 / 128.0);
+        case 16: return (double)(int16_t)sv__rd16(q) * (1.0 / 32768.0);
+        case 24: {
+            int32_t v = (int32_t)(q[0] | (q[1] << 8) | ((uint32_t)q[2] << 16));
+            if (v & 0x800000) v -= 0x1000000; /* sign-extend the 24-bit value */
+            return v * (1.0 / 8388608.0);
+        }
+        default: return (double)(int32_t)sv__rd32(q) * (1.0 / 2147483648.0);
+        }
+    }
+    if (bits == 32) {
+        uint32_t u = sv__rd32(q);
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    } else {
+        uint64_t u = sv__rd64(q);
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
+}
+
+SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
+                         float **samples, size_t *n_samples, int *sample_rate)
+{
+    /* KSDATAFORMAT_SUBTYPE_{PCM,IEEE_FLOAT} = tag-0000-0010-8000-00AA00389B71: the bytes after the tag */
+    static const unsigned char guid_tail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
+                                                0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
+    const unsigned char *p = SV__CAST(const unsigned char *, buf);
+    const char *nm = sv__nm(name);
+    const unsigned char *fmt = NULL, *data = NULL;
+    size_t fmt_len = 0, data_len = 0, pos = 12, frame, nf, bytes, i;
+    unsigned tag, channels, bits, block, bps, c;
+    uint32_t rate;
+    float *out;
+
+    if (!samples || !n_samples) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL output pointer");
+    *samples = NULL;
+    *n_samples = 0;
+    if (sample_rate) *sample_rate = 0;
+    if (!p && len) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL buffer");
+    if (len < 12)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (%zu bytes, shorter than a RIFF header)", nm, len);
+    if (memcmp(p, "RIFX", 4) == 0)
+        return sv__fail(SV_ERR_FORMAT, "%s: big-endian WAV (RIFX) is not supported", nm);
+    if (memcmp(p, "RF64", 4) == 0)
+        return sv__fail(SV_ERR_FORMAT, "%s: RF64 (64-bit WAV) is not supported", nm);
+    if (memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4) != 0)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (no RIFF/WAVE header)", nm);
+
+    /* Chunk walk: id[4] size[4] payload, padded to an even size (RIFF, Microsoft 1991). */
+    while (!(fmt && data) && len - pos >= 8) {
+        const unsigned char *id = p + pos;
+        size_t csize = sv__rd32(p + pos + 4), avail = len - pos - 8;
+        if (csize > avail) {
+            char ids[5];
+            int k;
+            for (k = 0; k < 4; k++) ids[k] = (id[k] >= 32 && id[k] < 127) ? (char)id[k] : '?';
+            ids[4] = 0;
+            return sv__fail(SV_ERR_FORMAT, "%s: truncated: chunk '%s' declares %zu bytes, only %zu remain",
+                            nm, ids, csize, avail);
+        }
+        if (!fmt && memcmp(id, "fmt ", 4) == 0) { fmt = id + 8; fmt_len = csize; }
+        else if (!data && memcmp(id, "data", 4) == 0) { data = id + 8; data_len = csize; }
+        pos += 8 + csize;
+        if ((csize & 1) && pos < len) pos++;
+    }
+    if (!fmt) return sv__fail(SV_ERR_FORMAT, "%s: no fmt chunk", nm);
+    if (!data) return sv__fail(SV_ERR_FORMAT, "%s: no data chunk (truncated?)", nm);
+    if (fmt_len < 16) return sv__fail(SV_ERR_FORMAT, "%s: fmt chunk too short (%zu bytes)", nm, fmt_len);
+
+    tag = sv__rd16(fmt);
+    channels = sv__rd16(fmt + 2);
+    rate = sv__rd32(fmt + 4);
+    block = sv__rd16(fmt + 12);
+    bits = sv__rd16(fmt + 14);
+    if (tag == 0xFFFE) { /* WAVE_FORMAT_EXTENSIBLE: the real tag is the start of the sub-format GUID */
+        if (fmt_len < 40 || sv__rd16(fmt + 16) < 22)
+            return sv__fail(SV_ERR_FORMAT, "%s: WAVE_FORMAT_EXTENSIBLE fmt chunk too short", nm);
+        if (memcmp(fmt + 26, guid_tail, 14) != 0)
+            return sv__fail(SV_ERR_FORMAT, "%s: unknown WAVE_FORMAT_EXTENSIBLE sub-format GUID", nm);
+        tag = sv__rd16(fmt + 24);
+    }
+    if (tag != 1 && tag != 3)
+        return sv__fail(SV_ERR_FORMAT, "%s: unsupported encoding (format tag 0x%04x); PCM or IEEE float required",
+                        nm, tag);
+    if (channels == 0) return sv__fail(SV_ERR_FORMAT, "%s: 0 channels", nm);
+    if (rate == 0 || rate > 0x7fffffffu)
+        return sv__fail(SV_ERR_FORMAT, "%s: invalid sample rate %lu Hz", nm, (unsigned long)rate);
+    if (tag == 1 && bits != 8 && bits != 16 && bits != 24 && bits != 32)
+        return sv__fail(SV_ERR_FORMAT, "%s: unsupported PCM bit depth %u (8, 16, 24 or 32 required)", nm, bits);
+    if (tag == 3 && bits != 32 && bits != 64)
+        return sv__fail(SV_ERR_FORMAT, "%s: unsupported float bit depth %u (32 or 64 required)", nm, bits);
+    bps = bits / 8;
+    frame = (size_t)channels * bps;
+    if (block != frame)
+        return sv__fail(SV_ERR_FORMAT, "%s: block align %u does not match %u channels x %u bytes", nm, block,
+                        channels, bps);
+    if (data_len % frame)
+        return sv__fail(SV_ERR_FORMAT,
+                        "%s: truncated: data chunk of %zu bytes is not a whole number of %zu-byte frames",
+                        nm, data_len, frame);
+    nf = data_len / frame;
+    if (!sv__mul_ok(nf ? nf : 1, sizeof(float), &bytes))
+        return sv__fail(SV_ERR_NOMEM, "%s: too many samples", nm);
+    out = SV__CAST(float *, sv__alloc(bytes, "WAV samples"));
+    if (!out) return SV_ERR_NOMEM;
+    if (tag == 1 && bits == 16 && channels == 1) {
+        /* The common case (16 kHz mono 16-bit corpora) in one tight loop; the scaling is exact. */
+        for (i = 0; i < nf; i++) out[i] = (float)(int16_t)sv__rd16(data + 2 * i) * (1.0f / 32768.0f);
+    } else {
+        double inv_ch = 1.0 / channels;
+        for (i = 0; i < nf; i++) {
+            const unsigned char *q = data + i * frame;
+            double acc = 0.0;
+            for (c = 0; c < channels; c++, q += bps) {
+                double v = sv__wav_sample(q, tag, bits);
+                if (tag == 3) {
+                    if (!sv__isfinite(v)) {
+                        SV_FREE(out);
+                        return sv__fail(SV_ERR_NUMERIC, "%s: sample %zu of channel %u is not finite", nm, i, c);
+                    }
+                    v = v > 1.0 ? 1.0 : v < -1.0 ? -1.0 : v;
+                }
+                acc += v;
+            }
+            out[i] = (float)(channels == 1 ? acc : acc * inv_ch);
+        }
+    }
+    *samples = out;
+    *n_samples = nf;
+    if (sample_rate) *sample_rate = (int)rate;
+    return SV_OK;
+}
+
+SV_DEF int sv_wav_read(const char *path, float **samples, size_t *n_samples, int *sample_rate)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc;
+    if (samples) *samples = NULL;
+    if (n_samples) *n_samples = 0;
+    if (sample_rate) *sample_rate = 0;
+    rc = sv__read_file(path, &buf, &len);
+    if (rc) return rc;
+    rc = sv_wav_decode(buf, len, path, samples, n_samples, sample_rate);
+    SV_FREE(buf);
+    return rc;
+}
+
+SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples)
+{
+    int rate = 0, rc = sv_wav_read(path, samples, n_samples, &rate);
+    if (rc) return rc;
+    if (rate != 16000) {
+        SV_FREE(*samples);
+        *samples = NULL;
+        *n_samples = 0;
+        return sv__fail(SV_ERR_FORMAT, "%s: sample rate %d Hz, 16000 Hz required (convert with data_prep.sh or sox)",
+                        path, rate);
+    }
+    return SV_OK;
+}
+
+/* fmt_tag 1: 16-bit PCM; 3: float32. Canonical 44-byte header (PCM) or fmt(18)+fact (float). */
+static int sv__wav_write(const char *path, const float *x, size_t n, int rate, unsigned fmt_tag)
+{
+    unsigned char hdr[58], chunk[4096 * 4];
+    size_t bps = fmt_tag == 1 ? 2 : 4, hlen = fmt_tag == 1 ? 44 : 58, data_bytes, i, j, m;
+    char *tmp;
+    FILE *f;
+    int ok = 1;
+    if (!x && n) return sv__fail(SV_ERR_ARG, "%s: NULL samples", path ? path : "wav");
+    if (rate <= 0) return sv__fail(SV_ERR_ARG, "%s: invalid sample rate %d", path ? path : "wav", rate);
+    for (i = 0; i < n; i++) {
+        if (x[i] != x[i] || (fmt_tag == 3 && !sv__isfinite(x[i])))
+            return sv__fail(SV_ERR_NUMERIC, "%s: sample %zu is not finite", path ? path : "wav", i);
+    }
+    if (n > (0xFFFFFFFFu - hlen) / bps)
+        return sv__fail(SV_ERR_ARG, "%s: %zu samples exceed the 4 GiB limit of WAV", path ? path : "wav", n);
+    data_bytes = n * bps;
+    memcpy(hdr, "RIFF", 4);
+    sv__wr32(hdr + 4, (uint32_t)(hlen - 8 + data_bytes));
+    memcpy(hdr + 8, "WAVEfmt ", 8);
+    sv__wr32(hdr + 16, fmt_tag == 1 ? 16 : 18);
+    sv__wr16(hdr + 20, fmt_tag);
+    sv__wr16(hdr + 22, 1);
+    sv__wr32(hdr + 24, (uint32_t)rate);
+    sv__wr32(hdr + 28, (uint32_t)((size_t)rate * bps));
+    sv__wr16(hdr + 32, (uint32_t)bps);
+    sv__wr16(hdr + 34, (uint32_t)(bps * 8));
+    if (fmt_tag == 1) {
+        memcpy(hdr + 36, "data", 4);
+        sv__wr32(hdr + 40, (uint32_t)data_bytes);
+    } else {
+        sv__wr16(hdr + 36, 0); /* cbSize */
+        memcpy(hdr + 38, "fact", 4);
+        sv__wr32(hdr + 42, 4);
+        sv__wr32(hdr + 46, (uint32_t)n);
+        memcpy(hdr + 50, "data", 4);
+        sv__wr32(hdr + 54, (uint32_t)data_bytes);
+    }
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    if (fwrite(hdr, 1, hlen, f) != hlen) ok = 0;
+    for (i = 0; ok && i < n; i += m) {
+        m = n - i < 4096 ? n - i : 4096;
+        for (j = 0; j < m; j++) {
+            float v = x[i + j];
+            if (fmt_tag == 1) {
+                int s;
+                v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+                s = v >= 0.0f ? (int)(v * 32767.0f + 0.5f) : -(int)(-v * 32767.0f + 0.5f);
+                sv__wr16(chunk + 2 * j, (uint32_t)(uint16_t)(int16_t)s);
+            } else {
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                sv__wr32(chunk + 4 * j, u);
+            }
+        }
+        if (fwrite(chunk, bps, m, f) != m) ok = 0;
+    }
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+SV_DEF int sv_wav_write(const char *path, const float *samples, size_t n, int sample_rate)
+{
+    return sv__wav_write(path, samples, n, sample_rate, 1);
+}
+
+SV_DEF int sv_wav_write_float(const char *path, const float *samples, size_t n, int sample_rate)
+{
+    return sv__wav_write(path, samples, n, sample_rate, 3);
+}
+
+/* ---------------------------------------------------------------- 10.3 NPY */
+/* Format (numpy NEP 1 / numpy.lib.format): "\x93NUMPY", major, minor, header length (uint16 LE
+   in 1.0, uint32 LE in 2.0/3.0), then an ASCII (3.0: UTF-8) Python dict literal padded with spaces
+   and a '\n', then the raw array data. */
+
+typedef struct sv__npy_info {
+    int ndim, big; /* big: big-endian data */
+    size_t shape[4], count, itemsize, data_off, data_bytes;
+} sv__npy_info;
+
+static void sv__npy_ws(const char *s, size_t n, size_t *i)
+{
+    while (*i < n && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\n' || s[*i] == '\r')) (*i)++;
+}
+
+/* A quoted Python string without escapes into out[cap]. */
+static int sv__npy_str(const char *s, size_t n, size_t *i, char *out, size_t cap, const char *nm)
+{
+    char q;
+    size_t k = 0;
+    if (*i >= n || (s[*i] != '\'' && s[*i] != '"'))
+        return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: expected a quoted string at byte %zu", nm, *i);
+    q = s[(*i)++];
+    while (*i < n && s[*i] != q) {
+        unsigned char c = (unsigned char)s[*i];
+        if (c == '\\' || c < 32 || c > 126 || k + 1 >= cap)
+            return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: unexpected string at byte %zu", nm, *i);
+        out[k++] = (char)c;
+        (*i)++;
+    }
+    if (*i >= n) return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: unterminated string", nm);
+    (*i)++;
+    out[k] = 0;
+    return SV_OK;
+}
+
+static int sv__npy_dict(const char *s, size_t n, const char *nm, sv__npy_info *info)
+{
+    char key[32], descr[32] = "";
+    size_t i = 0, k;
+    int have_descr = 0, have_fo = 0, have_shape = 0, fortran = 0, rc;
+    info->ndim = 0;
+    sv__npy_ws(s, n, &i);
+    if (i >= n || s[i] != '{') return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: no '{'", nm);
+    i++;
+    for (;;) {
+        sv__npy_ws(s, n, &i);
+        if (i < n && s[i] == '}') { i++; break; }
+        if ((rc = sv__npy_str(s, n, &i, key, sizeof key, nm)) != 0) return rc;
+        sv__npy_ws(s, n, &i);
+        if (i >= n || s[i] != ':')
+            return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: expected ':' after '%s'", nm, key);
+        i++;
+        sv__npy_ws(s, n, &i);
+        if (strcmp(key, "descr") == 0 && !have_descr) {
+            if (i < n && s[i] == '[')
+                return sv__fail(SV_ERR_FORMAT, "%s: structured NPY dtypes are not supported", nm);
+            if ((rc = sv__npy_str(s, n, &i, descr, sizeof descr, nm)) != 0) return rc;
+            have_descr = 1;
+        } else if (strcmp(key, "fortran_order") == 0 && !have_fo) {
+            if (n - i >= 4 && memcmp(s + i, "True", 4) == 0) { fortran = 1; i += 4; }
+            else if (n - i >= 5 && memcmp(s + i, "False", 5) == 0) { fortran = 0; i += 5; }
+            else return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: fortran_order must be True or False", nm);
+            have_fo = 1;
+        } else if (strcmp(key, "shape") == 0 && !have_shape) {
+            if (i >= n || s[i] != '(')
+                return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: shape is not a tuple", nm);
+            i++;
+            for (;;) {
+                size_t v = 0;
+                sv__npy_ws(s, n, &i);
+                if (i < n && s[i] == ')') { i++; break; }
+                if (i >= n || s[i] < '0' || s[i] > '9')
+                    return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: bad shape entry at byte %zu", nm, i);
+                while (i < n && s[i] >= '0' && s[i] <= '9') {
+                    if (v > (SIZE_MAX - 9) / 10)
+                        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape entry too large", nm);
+                    v = v * 10 + (size_t)(s[i++] - '0');
+                }
+                if (i < n && s[i] == 'L') i++; /* Python 2 long literal */
+                if (info->ndim == 4)
+                    return sv__fail(SV_ERR_FORMAT, "%s: NPY arrays of more than 4 dimensions are not supported", nm);
+                info->shape[info->ndim++] = v;
+                sv__npy_ws(s, n, &i);
+                if (i < n && s[i] == ',') { i++; continue; }
+                if (i < n && s[i] == ')') { i++; break; }
+                return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: bad shape tuple at byte %zu", nm, i);
+            }
+            have_shape = 1;
+        } else if (!strcmp(key, "descr") || !strcmp(key, "fortran_order") || !strcmp(key, "shape")) {
+            return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: key '%s' appears twice", nm, key);
+        } else {
+            return sv__fail(SV_ERR_FORMAT, "%s: unexpected key '%s' in the NPY header", nm, key);
+        }
+        sv__npy_ws(s, n, &i);
+        if (i < n && s[i] == ',') { i++; continue; }
+        if (i < n && s[i] == '}') { i++; break; }
+        return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: expected ',' or '}' at byte %zu", nm, i);
+    }
+    sv__npy_ws(s, n, &i);
+    if (i != n) return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: junk after the dictionary", nm);
+    if (!have_descr || !have_fo || !have_shape)
+        return sv__fail(SV_ERR_FORMAT, "%s: NPY header lacks '%s'", nm,
+                        !have_descr ? "descr" : !have_fo ? "fortran_order" : "shape");
+    if (fortran)
+        return sv__fail(SV_ERR_FORMAT, "%s: fortran_order=True arrays are not supported; save a C-order array "
+                        "(numpy.ascontiguousarray)", nm);
+    if ((descr[0] != '<' && descr[0] != '>') || descr[1] != 'f' || (strcmp(descr + 2, "4") && strcmp(descr + 2, "8")))
+        return sv__fail(SV_ERR_FORMAT, "%s: NPY dtype '%s' not supported (float32 '<f4' or float64 '<f8' required)",
+                        nm, descr);
+    info->big = descr[0] == '>';
+    info->itemsize = descr[2] == '4' ? 4 : 8;
+    info->count = 1;
+    for (k = 0; k < (size_t)info->ndim; k++)
+        if (!sv__mul_ok(info->count, info->shape[k], &info->count))
+            return sv__fail(SV_ERR_FORMAT, "%s: NPY shape too large (element count overflows)", nm);
+    if (!sv__mul_ok(info->count, info->itemsize, &info->data_bytes))
+        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape too large (byte count overflows)", nm);
+    for (k = (size_t)info->ndim; k < 4; k++) info->shape[k] = 1;
+    return SV_OK;
+}
+
+/* Magic and header length from the first bytes (10 are enough for 1.0, 12 for 2.0/3.0). */
+static int sv__npy_preamble(const unsigned char *p, size_t len, const char *nm, size_t *hdr_off, size_t *hdr_len)
+{
+    if (len < 8 || memcmp(p, "\x93NUMPY", 6) != 0)
+        return sv__fail(SV_ERR_FORMAT, "%s: not an NPY file (bad magic)", nm);
+    if (p[6] == 1) { *hdr_off = 10; }
+    else if (p[6] == 2 || p[6] == 3) { *hdr_off = 12; }
+    else return sv__fail(SV_ERR_FORMAT, "%s: unsupported NPY format version %u.%u", nm, p[6], p[7]);
+    if (len < *hdr_off) return sv__fail(SV_ERR_FORMAT, "%s: truncated NPY header", nm);
+    *hdr_len = *hdr_off == 10 ? sv__rd16(p + 8) : sv__rd32(p + 8);
+    return SV_OK;
+}
+
+/* Validates the whole header against total (the input size); fills info. */
+static int sv__npy_header(const unsigned char *p, size_t avail, size_t total, const char *nm, sv__npy_info *info)
+{
+    size_t off = 0, hlen = 0;
+    int rc = sv__npy_preamble(p, avail, nm, &off, &hlen);
+    if (rc) return rc;
+    if (hlen > total - off)
+        return sv__fail(SV_ERR_FORMAT, "%s: truncated: NPY header declares %zu bytes, only %zu remain", nm, hlen,
+                        total - off);
+    if (avail < off + hlen) return sv__fail(SV_ERR_FORMAT, "%s: truncated NPY header", nm); /* caller bug guard */
+    rc = sv__npy_dict((const char *)(p + off), hlen, nm, info);
+    if (rc) return rc;
+    info->data_off = off + hlen;
+    if (info->data_bytes > total - info->data_off)
+        return sv__fail(SV_ERR_FORMAT, "%s: truncated: NPY data needs %zu bytes, only %zu present", nm,
+                        info->data_bytes, total - info->data_off);
+    if (info->data_bytes < total - info->data_off)
+        return sv__fail(SV_ERR_FORMAT, "%s: %zu trailing bytes after the NPY data", nm,
+                        total - info->data_off - info->data_bytes);
+    return SV_OK;
+}
+
+static void sv__npy_convert(const unsigned char *src, size_t count, const sv__npy_info *info, float *dst)
+{
+    size_t i;
+    /* Bytes are assembled by shifts, so this works on hosts of either byte order. */
+    if (info->itemsize == 4) {
+        for (i = 0; i < count; i++, src += 4) {
+            uint32_t u = info->big
+                             ? ((uint32_t)src[0] << 24 | (uint32_t)src[1] << 16 | (uint32_t)src[2] << 8 | src[3])
+                             : sv__rd32(src);
+            memcpy(dst + i, &u, 4);
+        }
+    } else {
+        for (i = 0; i < count; i++, src += 8) {
+            uint64_t u;
+            double d;
+            if (info->big) {
+                int k;
+                u = 0;
+                for (k = 0; k < 8; k++) u = (u << 8) | src[k];
+            } else {
+                u = sv__rd64(src);
+            }
+            memcpy(&d, &u, 8);
+            dst[i] = (float)d;
+        }
+    }
+}
+
+static int sv__npy_out(const sv__npy_info *info, const char *nm, float **data)
+{
+    size_t bytes;
+    if (!sv__mul_ok(info->count ? info->count : 1, sizeof(float), &bytes))
+        return sv__fail(SV_ERR_NOMEM, "%s: NPY array too large", nm);
+    *data = SV__CAST(float *, sv__alloc(bytes, "NPY data"));
+    return *data ? SV_OK : SV_ERR_NOMEM;
+}
+
+SV_DEF int sv_npy_decode(const void *buf, size_t len, const char *name, float **data, size_t shape[4], int *ndim)
+{
+    const unsigned char *p = SV__CAST(const unsigned char *, buf);
+    const char *nm = sv__nm(name);
+    sv__npy_info info;
+    int rc, k;
+    if (!data || !shape || !ndim) return sv__fail(SV_ERR_ARG, "sv_npy_decode: NULL output pointer");
+    *data = NULL;
+    *ndim = 0;
+    for (k = 0; k < 4; k++) shape[k] = 0;
+    if (!p && len) return sv__fail(SV_ERR_ARG, "sv_npy_decode: NULL buffer");
+    rc = sv__npy_header(p, len, len, nm, &info);
+    if (rc) return rc;
+    rc = sv__npy_out(&info, nm, data);
+    if (rc) return rc;
+    sv__npy_convert(p + info.data_off, info.count, &info, *data);
+    *ndim = info.ndim;
+    for (k = 0; k < 4; k++) shape[k] = info.shape[k];
+    return SV_OK;
+}
+
+SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndim)
+{
+    unsigned char pre[12], *hdr = NULL, *chunk = NULL;
+    size_t got, off = 0, hlen = 0, total, done, m;
+    sv__npy_info info;
+    FILE *f;
+    long sz;
+    int rc, k;
+    if (!data || !shape || !ndim) return sv__fail(SV_ERR_ARG, "sv_npy_read: NULL output pointer");
+    *data = NULL;
+    *ndim = 0;
+    for (k = 0; k < 4; k++) shape[k] = 0;
+    if (!path) return sv__fail(SV_ERR_ARG, "NULL path");
+    f = fopen(path, "rb");
+    if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    got = fread(pre, 1, sizeof pre, f);
+    if (got == 0 && ferror(f)) { rc = sv__fail(SV_ERR_IO, "%s: cannot read: %s", path, strerror(errno)); goto done; }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = sv__fail(SV_ERR_IO, "%s: cannot determine the file size", path);
+        goto done;
+    }
+    total = (size_t)sz;
+    if ((rc = sv__npy_preamble(pre, got, path, &off, &hlen)) != 0) goto done;
+    if (hlen > total - off) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: truncated: NPY header declares %zu bytes, only %zu remain", path, hlen,
+                      total - off);
+        goto done;
+    }
+    hdr = SV__CAST(unsigned char *, sv__alloc(off + hlen, "NPY header"));
+    if (!hdr) { rc = SV_ERR_NOMEM; goto done; }
+    if (fread(hdr, 1, off + hlen, f) != off + hlen) { rc = sv__fail(SV_ERR_IO, "%s: read failed", path); goto done; }
+    if ((rc = sv__npy_header(hdr, off + hlen, total, path, &info)) != 0) goto done;
+    if ((rc = sv__npy_out(&info, path, data)) != 0) goto done;
+    /* Stream the data through a 64 KiB buffer: big feature files are never held twice. */
+    chunk = SV__CAST(unsigned char *, sv__alloc(65536, "NPY read buffer"));
+    if (!chunk) { rc = SV_ERR_NOMEM; goto done; }
+    for (done = 0; done < info.count; done += m) {
+        m = info.count - done;
+        if (m > 65536 / info.itemsize) m = 65536 / info.itemsize;
+        if (fread(chunk, info.itemsize, m, f) != m) {
+            rc = sv__fail(SV_ERR_IO, "%s: read failed (file changed while reading?)", path);
+            goto done;
+        }
+        sv__npy_convert(chunk, m, &info, *data + done);
+    }
+    *ndim = info.ndim;
+    for (k = 0; k < 4; k++) shape[k] = info.shape[k];
+done:
+    fclose(f);
+    SV_FREE(hdr);
+    SV_FREE(chunk);
+    if (rc) { SV_FREE(*data); *data = NULL; }
+    return rc;
+}
+
+SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim)
+{
+    char hdr[256];
+    unsigned char chunk[4096 * 4];
+    size_t count = 1, len, pad, i, j, m;
+    int k, ok = 1;
+    char *tmp;
+    FILE *f;
+    if (ndim < 0 || ndim > 4 || (ndim && !shape))
+        return sv__fail(SV_ERR_ARG, "%s: sv_npy_write needs 0 to 4 dimensions, got %d", path ? path : "npy", ndim);
+    for (k = 0; k < ndim; k++)
+        if (!sv__mul_ok(count, shape[k], &count) || count > SIZE_MAX / 4)
+            return sv__fail(SV_ERR_ARG, "%s: shape too large", path ? path : "npy");
+    if (!data && count) return sv__fail(SV_ERR_ARG, "%s: NULL data", path ? path : "npy");
+    /* numpy's own layout: dict, spaces, '\n', total (10-byte preamble + dict) a multiple of 64. */
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    len = 10;
+    len += (size_t)sprintf(hdr + len, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (k = 0; k < ndim; k++) len += (size_t)sprintf(hdr + len, k ? ", %zu" : "%zu", shape[k]);
+    len += (size_t)sprintf(hdr + len, "%s), }", ndim == 1 ? "," : "");
+    pad = 63 - (len % 64); /* spaces, then the final '\n' makes the total a multiple of 64 */
+    memset(hdr + len, ' ', pad);
+    len += pad;
+    hdr[len++] = '\n';
+    sv__wr16((unsigned char *)hdr + 8, (uint32_t)(len - 10));
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    if (fwrite(hdr, 1, len, f) != len) ok = 0;
+    for (i = 0; ok && i < count; i += m) {
+        m = count - i < 4096 ? count - i : 4096;
+        for (j = 0; j < m; j++) {
+            uint32_t u;
+            memcpy(&u, data + i + j, 4);
+            sv__wr32(chunk + 4 * j, u);
+        }
+        if (fwrite(chunk, 4, m, f) != m) ok = 0;
+    }
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+/* ---------------------------------------------------------------- 10.4 manifests */
+
+enum { SV__COL_NONE, SV__COL_ID, SV__COL_WAV, SV__COL_IMAGE, SV__COL_SPEAKER, SV__COL_TEXT, SV__COL_ALIGN };
+
+SV_DEF void sv_manifest_free(sv_manifest *m)
+{
+    size_t i;
+    if (!m) return;
+    for (i = 0; i < m->n; i++) {
+        if (m->id) SV_FREE(m->id[i]);
+        if (m->wav) SV_FREE(m->wav[i]);
+        if (m->speaker) SV_FREE(m->speaker[i]);
+        if (m->text) SV_FREE(m->text[i]);
+        if (m->align) SV_FREE(m->align[i]);
+    }
+    SV_FREE(m->id);
+    SV_FREE(m->wav);
+    SV_FREE(m->speaker);
+    SV_FREE(m->text);
+    SV_FREE(m->align);
+    SV_FREE(m->image);
+    SV_FREE(m->dir);
+    memset(m, 0, sizeof *m);
+}
+
+/* dir + rel, unless rel is absolute or dir is empty. */
+static char *sv__join(const char *dir, const char *rel, size_t n)
+{
+    size_t d = dir ? strlen(dir) : 0;
+    char *out;
+    int sep;
+    if (!d || sv__is_abs_path(rel, n)) return sv__strndup(rel, n, "path");
+    sep = dir[d - 1] != '/'
+#ifdef _WIN32
+          && dir[d - 1] != '\\'
+#endif
+        ;
+    if (d > SIZE_MAX - n - 2) { sv__fail(SV_ERR_NOMEM, "path too long"); return NULL; }
+    out = SV__CAST(char *, sv__alloc(d + (size_t)sep + n + 1, "path"));
+    if (!out) return NULL;
+    memcpy(out, dir, d);
+    if (sep) out[d] = '/';
+    memcpy(out + d + sep, rel, n);
+    out[d + sep + n] = 0;
+    return out;
+}
+
+/* image column: empty or an integer >= -1 (up to 2^31-1). */
+static int sv__parse_image(const char *s, size_t n, long *out)
+{
+    size_t i = 0;
+    long v = 0;
+    int neg = 0;
+    if (n == 0) { *out = -1; return 1; }
+    if (s[0] == '-' || s[0] == '+') { neg = s[0] == '-'; i = 1; }
+    if (i == n) return 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+        if (v > 2147483647L) return 0;
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+SV_DEF int sv_manifest_parse(const char *text, size_t len, const char *name, const char *dir, sv_manifest *m)
+{
+    const char *nm = sv__nm(name), *s, *f;
+    size_t pos = 0, n, line_no = 1, max_rows, ncol = 0, c, bad, *first_line = NULL;
+    int colrole[64], rc = SV_OK;
+    sv__strmap ids = {NULL, 0};
+    ids.slot = NULL;
+    if (!m) return sv__fail(SV_ERR_ARG, "sv_manifest_parse: NULL manifest");
+    memset(m, 0, sizeof *m);
+    if (!text && len) return sv__fail(SV_ERR_ARG, "sv_manifest_parse: NULL text");
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* UTF-8 byte-order mark (spreadsheet exports) */
+    if (!sv__next_line(text, len, &pos, &s, &n) || n == 0)
+        return sv__fail(SV_ERR_FORMAT, "%s:1: expected a header line naming the columns (id, wav, ...)", nm);
+    if ((bad = sv__utf8_bad(s, n)) < n)
+        return sv__fail(SV_ERR_FORMAT, "%s:1: invalid UTF-8 at byte %zu of the line", nm, bad + 1);
+
+    /* Header: name each column's role. */
+    for (f = s;; ) {
+        const char *e = SV__CAST(const char *, memchr(f, '\t', (size_t)(s + n - f)));
+        size_t fl = e ? (size_t)(e - f) : (size_t)(s + n - f), k;
+        int role = SV__COL_NONE;
+        static const char *const names[] = {"", "id", "wav", "image", "speaker", "text", "align"};
+        while (fl && *f == ' ') { f++; fl--; }
+        while (fl && f[fl - 1] == ' ') fl--;
+        for (k = 1; k < 7; k++)
+            if (strlen(names[k]) == fl && memcmp(names[k], f, fl) == 0) role = (int)k;
+        if (ncol == sizeof colrole / sizeof colrole[0])
+            return sv__fail(SV_ERR_FORMAT, "%s:1: more than %zu columns", nm, ncol);
+        for (k = 0; k < ncol && role != SV__COL_NONE; k++)
+            if (colrole[k] == role)
+                return sv__fail(SV_ERR_FORMAT, "%s:1: column '%s' appears twice", nm, names[role]);
+        colrole[ncol++] = role;
+        if (role == SV__COL_IMAGE) m->has_image = 1;
+        if (role == SV__COL_SPEAKER) m->has_speaker = 1;
+        if (role == SV__COL_TEXT) m->has_text = 1;
+        if (role == SV__COL_ALIGN) m->has_align = 1;
+        if (!e) break;
+        f = e + 1;
+    }
+    {
+        int has_id = 0, has_wav = 0;
+        for (c = 0; c < ncol; c++) {
+            has_id |= colrole[c] == SV__COL_ID;
+            has_wav |= colrole[c] == SV__COL_WAV;
+        }
+        if (!has_id || !has_wav) {
+            m->has_image = m->has_speaker = m->has_text = m->has_align = 0;
+            return sv__fail(SV_ERR_FORMAT, "%s:1: missing required column '%s' (the header must name id and wav)",
+                            nm, has_id ? "wav" : "id");
+        }
+    }
+
+    /* Rows: at most one per remaining line, so every array is sized once up front. */
+    max_rows = sv__count_lines(text + pos, len - pos);
+    m->dir = sv__strndup(dir ? dir : "", dir ? strlen(dir) : 0, "manifest");
+    m->id = SV__CAST(char **, sv__calloc(max_rows, sizeof(char *), "manifest"));
+    m->wav = SV__CAST(char **, sv__calloc(max_rows, sizeof(char *), "manifest"));
+    m->speaker = SV__CAST(char **, sv__calloc(max_rows, sizeof(char *), "manifest"));
+    m->text = SV__CAST(char **, sv__calloc(max_rows, sizeof(char *), "manifest"));
+    m->align = SV__CAST(char **, sv__calloc(max_rows, sizeof(char *), "manifest"));
+    m->image = SV__CAST(long *, sv__calloc(max_rows, sizeof(long), "manifest"));
+    first_line = SV__CAST(size_t *, sv__calloc(max_rows, sizeof(size_t), "manifest"));
+    if (!m->dir || !m->id || !m->wav || !m->speaker || !m->text || !m->align || !m->image || !first_line) {
+        rc = SV_ERR_NOMEM;
+        goto fail;
+    }
+    if ((rc = sv__strmap_init(&ids, max_rows, "manifest ids")) != 0) goto fail;
+
+    while (sv__next_line(text, len, &pos, &s, &n)) {
+        size_t r = m->n, nf = 1, k;
+        line_no++;
+        if (n == 0) continue; /* empty line */
+        if ((bad = sv__utf8_bad(s, n)) < n) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", nm, line_no, bad + 1);
+            goto fail;
+        }
+        for (k = 0; k < n; k++) nf += s[k] == '\t';
+        if (nf != ncol) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: expected %zu fields, found %zu", nm, line_no, ncol, nf);
+            goto fail;
+        }
+        m->n++; /* the row is owned by m from here: sv_manifest_free releases a partial one */
+        m->image[r] = -1;
+        first_line[r] = line_no;
+        for (c = 0, f = s; c < ncol; c++) {
+            const char *e = SV__CAST(const char *, memchr(f, '\t', (size_t)(s + n - f)));
+            size_t fl = e ? (size_t)(e - f) : (size_t)(s + n - f);
+            char **dst = NULL;
+            switch (colrole[c]) {
+            case SV__COL_ID: {
+                size_t *slot;
+                if (fl == 0) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: empty id", nm, line_no); goto fail; }
+                slot = sv__strmap_find(&ids, (const char *const *)m->id, f, fl);
+                if (*slot) {
+                    rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: duplicate id '%.*s' (first on line %zu)", nm, line_no,
+                                  (int)(fl > 200 ? 200 : fl), f, first_line[*slot - 1]);
+                    goto fail;
+                }
+                if (!(m->id[r] = sv__strndup(f, fl, "manifest"))) { rc = SV_ERR_NOMEM; goto fail; }
+                *slot = r + 1;
+                break;
+            }
+            case SV__COL_WAV:
+                if (fl == 0) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: empty wav path", nm, line_no); goto fail; }
+                if (!(m->wav[r] = sv__join(dir, f, fl))) { rc = sv_last_status(); goto fail; }
+                break;
+            case SV__COL_ALIGN:
+                if (!(m->align[r] = fl ? sv__join(dir, f, fl) : sv__strndup("", 0, "manifest"))) {
+                    rc = sv_last_status();
+                    goto fail;
+                }
+                break;
+            case SV__COL_IMAGE:
+                if (!sv__parse_image(f, fl, &m->image[r]) || m->image[r] < -1) {
+                    rc = sv__fail(SV_ERR_FORMAT,
+                                  "%s:%zu: image index '%.*s' is not an integer >= -1 (-1 or empty: none)",
+                                  nm, line_no, (int)(fl > 40 ? 40 : fl), f);
+                    goto fail;
+                }
+                break;
+            case SV__COL_SPEAKER: dst = &m->speaker[r]; break;
+            case SV__COL_TEXT: dst = &m->text[r]; break;
+            default: break;
+            }
+            if (dst && !(*dst = sv__strndup(f, fl, "manifest"))) { rc = SV_ERR_NOMEM; goto fail; }
+            f = e ? e + 1 : f;
+        }
+        /* Absent optional columns read as empty strings, so users never meet NULL. */
+        if ((!m->speaker[r] && !(m->speaker[r] = sv__strndup("", 0, "manifest"))) ||
+            (!m->text[r] && !(m->text[r] = sv__strndup("", 0, "manifest"))) ||
+            (!m->align[r] && !(m->align[r] = sv__strndup("", 0, "manifest")))) {
+            rc = SV_ERR_NOMEM;
+            goto fail;
+        }
+    }
+    if (m->n == 0) { rc = sv__fail(SV_ERR_FORMAT, "%s: no utterances after the header", nm); goto fail; }
+    sv__strmap_free(&ids);
+    SV_FREE(first_line);
+    return SV_OK;
+fail:
+    sv__strmap_free(&ids);
+    SV_FREE(first_line);
+    sv_manifest_free(m);
+    return rc ? rc : SV_ERR_NOMEM;
+}
+
+SV_DEF int sv_manifest_read(const char *path, sv_manifest *m)
+{
+    unsigned char *buf;
+    size_t len, dl;
+    char *dir;
+    int rc;
+    if (m) memset(m, 0, sizeof *m);
+    if (!m) return sv__fail(SV_ERR_ARG, "sv_manifest_read: NULL manifest");
+    rc = sv__read_file(path, &buf, &len);
+    if (rc) return rc;
+    dl = sv__dir_len(path);
+    dir = sv__strndup(path, dl, "manifest folder");
+    if (!dir) { SV_FREE(buf); return SV_ERR_NOMEM; }
+    rc = sv_manifest_parse((const char *)buf, len, path, dir, m);
+    SV_FREE(dir);
+    SV_FREE(buf);
+    return rc;
+}
+
+static const char *sv__skip_dot_slash(const char *p)
+{
+    while (p[0] == '.' && p[1] == '/') {
+        p += 2;
+        while (*p == '/') p++;
+    }
+    return p;
+}
+
+/* The form of path p to write into a manifest in folder outdir (NULL if impossible). */
+static const char *sv__rel_to(const char *p, const char *outdir, size_t od)
+{
+    const char *q = sv__skip_dot_slash(p);
+    if (od && strncmp(q, outdir, od) == 0) return q + od; /* keeps the manifest relocatable */
+    if (sv__is_abs_path(p, strlen(p)) || od == 0) return p;
+    return NULL;
+}
+
+static int sv__tsv_field_ok(const char *s)
+{
+    return s && !strpbrk(s, "\t\r\n");
+}
+
+SV_DEF int sv_manifest_write(const char *path, const sv_manifest *m)
+{
+    char *tmp, *od_s = NULL;
+    const char *od;
+    size_t i, od_len;
+    sv__strmap ids = {NULL, 0};
+    FILE *f;
+    int rc = SV_OK, ok = 1;
+    if (!path || !m) return sv__fail(SV_ERR_ARG, "sv_manifest_write: NULL argument");
+    if (m->n && (!m->id || !m->wav || (m->has_image && !m->image) || (m->has_speaker && !m->speaker) ||
+                 (m->has_text && !m->text) || (m->has_align && !m->align)))
+        return sv__fail(SV_ERR_ARG, "%s: manifest has NULL column arrays", path);
+    if (m->n == 0) return sv__fail(SV_ERR_ARG, "%s: no utterances to write", path);
+    od_s = sv__strndup(path, sv__dir_len(path), "manifest folder");
+    if (!od_s) return SV_ERR_NOMEM;
+    od = sv__skip_dot_slash(od_s);
+    od_len = strlen(od);
+    if ((rc = sv__strmap_init(&ids, m->n, "manifest ids")) != 0) { SV_FREE(od_s); return rc; }
+    /* Validate everything first: nothing is written for a manifest that could not be read back. */
+    for (i = 0; i < m->n && rc == SV_OK; i++) {
+        size_t *slot;
+        const char *bad = NULL;
+        if (!m->id[i] || !m->id[i][0]) bad = "empty id";
+        else if (!m->wav[i] || !m->wav[i][0]) bad = "empty wav path";
+        else if (!sv__tsv_field_ok(m->id[i]) || !sv__tsv_field_ok(m->wav[i]) ||
+                 (m->has_speaker && !sv__tsv_field_ok(m->speaker[i])) ||
+                 (m->has_text && !sv__tsv_field_ok(m->text[i])) ||
+                 (m->has_align && !sv__tsv_field_ok(m->align[i])))
+            bad = "a field is NULL or contains a tab or newline";
+        else if (m->has_image && m->image[i] < -1) bad = "image index below -1";
+        else if (!sv__rel_to(m->wav[i], od, od_len) ||
+                 (m->has_align && m->align[i][0] && !sv__rel_to(m->align[i], od, od_len)))
+            bad = "a relative path lies outside the manifest's folder (use an absolute path)";
+        if (bad) { rc = sv__fail(SV_ERR_ARG, "%s: utterance %zu: %s", path, i, bad); break; }
+        slot = sv__strmap_find(&ids, (const char *const *)m->id, m->id[i], strlen(m->id[i]));
+        if (*slot) { rc = sv__fail(SV_ERR_ARG, "%s: utterance %zu: duplicate id '%s'", path, i, m->id[i]); break; }
+        *slot = i + 1;
+    }
+    sv__strmap_free(&ids);
+    if (rc) { SV_FREE(od_s); return rc; }
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) { SV_FREE(od_s); return sv_last_status(); }
+    if (fprintf(f, "id\twav%s%s%s%s\n", m->has_image ? "\timage" : "", m->has_speaker ? "\tspeaker" : "",
+                m->has_text ? "\ttext" : "", m->has_align ? "\talign" : "") < 0) ok = 0;
+    for (i = 0; ok && i < m->n; i++) {
+        if (fprintf(f, "%s\t%s", m->id[i], sv__rel_to(m->wav[i], od, od_len)) < 0) ok = 0;
+        if (m->has_image && fprintf(f, "\t%ld", m->image[i]) < 0) ok = 0;
+        if (m->has_speaker && fprintf(f, "\t%s", m->speaker[i]) < 0) ok = 0;
+        if (m->has_text && fprintf(f, "\t%s", m->text[i]) < 0) ok = 0;
+        if (m->has_align && fprintf(f, "\t%s", m->align[i][0] ? sv__rel_to(m->align[i], od, od_len) : "") < 0) ok = 0;
+        if (fputc('\n', f) == EOF) ok = 0;
+    }
+    SV_FREE(od_s);
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+/* ---------------------------------------------------------------- 10.5 ZeroSpeech .item */
+
+/* A non-negative decimal time: digits[.digits][e[+-]digits] (also ".5"). Checked by hand first so
+   strtod never sees "nan", "inf", hex floats or a locale's idea of a number. */
+static int sv__parse_time(const char *s, size_t n, double *out, const char **why)
+{
+    char buf[128], *end;
+    size_t i = 0, digits = 0;
+    if (n && s[0] == '-') { *why = "is negative"; return 0; }
+    if (n && s[0] == '+') i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') { i++; digits++; }
+    if (i < n && s[i] == '.') {
+        i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9') { i++; digits++; }
+    }
+    if (digits && i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t ed = 0;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        while (i < n && s[i] >= '0' && s[i] <= '9') { i++; ed++; }
+        if (!ed) digits = 0;
+    }
+    if (!digits || i != n) { *why = "is not a number"; return 0; }
+    if (n >= sizeof buf) { *why = "is too long"; return 0; }
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+    if (end != buf + n) { *why = "could not be read (is LC_NUMERIC not \"C\"?)"; return 0; }
+    if (!sv__isfinite(*out)) { *why = "is not finite"; return 0; }
+    return 1;
+}
+
+SV_DEF int sv_item_parse(const char *text, size_t len, const char *name, sv_item_set *out)
+{
+    static const char *const field_names[7] = {"file", "onset", "offset", "phone", "prev-phone", "next-phone",
+                                               "speaker"};
+    const char *nm = sv__nm(name), *s;
+    size_t pos = 0, n, line_no = 1, max_items, bad;
+    sv__strmap fmap, pmap, smap;
+    int rc = SV_OK;
+    fmap.slot = pmap.slot = smap.slot = NULL;
+    if (!out) return sv__fail(SV_ERR_ARG, "sv_item_parse: NULL set");
+    memset(out, 0, sizeof *out);
+    if (!text && len) return sv__fail(SV_ERR_ARG, "sv_item_parse: NULL text");
+    if (!sv__next_line(text, len, &pos, &s, &n))
+        return sv__fail(SV_ERR_FORMAT, "%s: empty .item file (expected a header line, then items)", nm);
+    max_items = sv__count_lines(text + pos, len - pos);
+    out->items = SV__CAST(sv_item *, sv__calloc(max_items, sizeof(sv_item), "items"));
+    out->files = SV__CAST(char **, sv__calloc(max_items, sizeof(char *), "item files"));
+    out->speakers = SV__CAST(char **, sv__calloc(max_items, sizeof(char *), "item speakers"));
+    out->phones = SV__CAST(char **, sv__calloc(max_items, 3 * sizeof(char *), "item phones"));
+    if (!out->items || !out->files || !out->speakers || !out->phones) { rc = SV_ERR_NOMEM; goto fail; }
+    if ((rc = sv__strmap_init(&fmap, max_items, "item files")) != 0) goto fail;
+    if ((rc = sv__strmap_init(&smap, max_items, "item speakers")) != 0) goto fail;
+    if (max_items > SIZE_MAX / 3 || (rc = sv__strmap_init(&pmap, 3 * max_items, "item phones")) != 0) {
+        rc = rc ? rc : sv__fail(SV_ERR_NOMEM, "too many items");
+        goto fail;
+    }
+    while (sv__next_line(text, len, &pos, &s, &n)) {
+        const char *tok[8];
+        size_t tl[8], nt = 0, k = 0, idx[7];
+        sv_item *it = &out->items[out->n_items];
+        const char *why = NULL;
+        double on = 0.0, off = 0.0;
+        int which;
+        line_no++;
+        if ((bad = sv__utf8_bad(s, n)) < n) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", nm, line_no, bad + 1);
+            goto fail;
+        }
+        while (nt < 8) {
+            while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r' || s[k] == '\v' || s[k] == '\f')) k++;
+            if (k == n) break;
+            tok[nt] = s + k;
+            while (k < n && !(s[k] == ' ' || s[k] == '\t' || s[k] == '\r' || s[k] == '\v' || s[k] == '\f')) k++;
+            tl[nt] = (size_t)(s + k - tok[nt]);
+            nt++;
+        }
+        if (nt != 7) {
+            rc = sv__fail(SV_ERR_FORMAT,
+                          "%s:%zu: expected 7 fields (file onset offset phone prev next speaker), found %s%zu",
+                          nm, line_no, nt == 8 ? "more than " : "", nt == 8 ? (size_t)7 : nt);
+            goto fail;
+        }
+        which = !sv__parse_time(tok[1], tl[1], &on, &why) ? 1 : !sv__parse_time(tok[2], tl[2], &off, &why) ? 2 : 0;
+        if (which) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: %s '%.*s' %s", nm, line_no, field_names[which],
+                          (int)(tl[which] > 40 ? 40 : tl[which]), tok[which], why);
+            goto fail;
+        }
+        if (!(on < off)) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: onset %.*s is not before offset %.*s", nm, line_no,
+                          (int)(tl[1] > 40 ? 40 : tl[1]), tok[1], (int)(tl[2] > 40 ? 40 : tl[2]), tok[2]);
+            goto fail;
+        }
+        if ((rc = sv__intern(&fmap, out->files, &out->n_files, tok[0], tl[0], &idx[0], "item files")) != 0 ||
+            (rc = sv__intern(&pmap, out->phones, &out->n_phones, tok[3], tl[3], &idx[3], "item phones")) != 0 ||
+            (rc = sv__intern(&pmap, out->phones, &out->n_phones, tok[4], tl[4], &idx[4], "item phones")) != 0 ||
+            (rc = sv__intern(&pmap, out->phones, &out->n_phones, tok[5], tl[5], &idx[5], "item phones")) != 0 ||
+            (rc = sv__intern(&smap, out->speakers, &out->n_speakers, tok[6], tl[6], &idx[6], "item speakers")) != 0)
+            goto fail;
+        if (out->n_phones > 2147483647u || out->n_speakers > 2147483647u) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: more than 2^31-1 distinct phones or speakers", nm, line_no);
+            goto fail;
+        }
+        it->file = idx[0];
+        it->onset = on;
+        it->offset = off;
+        it->phone = (int)idx[3];
+        it->prev = (int)idx[4];
+        it->next = (int)idx[5];
+        it->speaker = (int)idx[6];
+        out->n_items++;
+    }
+    if (out->n_items == 0) { rc = sv__fail(SV_ERR_FORMAT, "%s: no items after the header line", nm); goto fail; }
+    sv__strmap_free(&fmap);
+    sv__strmap_free(&pmap);
+    sv__strmap_free(&smap);
+    return SV_OK;
+fail:
+    sv__strmap_free(&fmap);
+    sv__strmap_free(&pmap);
+    sv__strmap_free(&smap);
+    sv_item_set_free(out);
+    return rc ? rc : SV_ERR_NOMEM;
+}
+
+SV_DEF int sv_item_read(const char *path, sv_item_set *out)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc;
+    if (out) memset(out, 0, sizeof *out);
+    rc = sv__read_file(path, &buf, &len);
+    if (rc) return rc;
+    rc = sv_item_parse((const char *)buf, len, path, out);
+    SV_FREE(buf);
+    return rc;
+}
+
+static int sv__item_word_ok(const char *s)
+{
+    return s && *s && !strpbrk(s, " \t\r\n\v\f");
+}
+
+/* Shortest "%.Ng" that reads back to the same double (15 digits usually do). */
+static void sv__fmt_double(char *buf, size_t cap, double v)
+{
+    int prec;
+    for (prec = 15; prec < 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+    snprintf(buf, cap, "%.17g", v);
+}
+
+SV_DEF int sv_item_write(const char *path, const sv_item_set *s)
+{
+    char *tmp, a[40], b[40];
+    size_t i;
+    FILE *f;
+    int ok = 1;
+    if (!path || !s || (s->n_items && !s->items)) return sv__fail(SV_ERR_ARG, "sv_item_write: NULL argument");
+    if (s->n_items == 0) return sv__fail(SV_ERR_ARG, "%s: no items to write", path);
+    for (i = 0; i < s->n_items; i++) {
+        const sv_item *it = &s->items[i];
+        if (it->file >= s->n_files || it->phone < 0 || (size_t)it->phone >= s->n_phones || it->prev < 0 ||
+            (size_t)it->prev >= s->n_phones || it->next < 0 || (size_t)it->next >= s->n_phones ||
+            it->speaker < 0 || (size_t)it->speaker >= s->n_speakers)
+            return sv__fail(SV_ERR_ARG, "%s: item %zu: index out of range", path, i);
+        if (!sv__item_word_ok(s->files[it->file]) || !sv__item_word_ok(s->phones[it->phone]) ||
+            !sv__item_word_ok(s->phones[it->prev]) || !sv__item_word_ok(s->phones[it->next]) ||
+            !sv__item_word_ok(s->speakers[it->speaker]))
+            return sv__fail(SV_ERR_ARG, "%s: item %zu: a name is empty or contains whitespace", path, i);
+        if (!(it->onset >= 0.0 && it->onset < it->offset && sv__isfinite(it->offset)))
+            return sv__fail(SV_ERR_ARG, "%s: item %zu: times must satisfy 0 <= onset < offset, finite", path, i);
+    }
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    if (fputs("#file onset offset #phone prev-phone next-phone speaker\n", f) == EOF) ok = 0;
+    for (i = 0; ok && i < s->n_items; i++) {
+        const sv_item *it = &s->items[i];
+        sv__fmt_double(a, sizeof a, it->onset);
+        sv__fmt_double(b, sizeof b, it->offset);
+        if (fprintf(f, "%s %s %s %s %s %s %s\n", s->files[it->file], a, b, s->phones[it->phone],
+                    s->phones[it->prev], s->phones[it->next], s->speakers[it->speaker]) < 0)
+            ok = 0;
+    }
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, const double *durations,
+                         size_t n_files)
+{
+    sv__strmap map = {NULL, 0};
+    size_t i, *where = NULL;
+    int rc;
+    if (!s || (n_files && !file_names)) return sv__fail(SV_ERR_ARG, "sv_item_check: NULL argument");
+    /* Map each of the set's file names to its position in file_names (or none). */
+    if ((rc = sv__strmap_init(&map, n_files, "file names")) != 0) return rc;
+    for (i = 0; i < n_files; i++) {
+        size_t *slot;
+        if (!file_names[i]) {
+            sv__strmap_free(&map);
+            return sv__fail(SV_ERR_ARG, "sv_item_check: file name %zu is NULL", i);
+        }
+        slot = sv__strmap_find(&map, file_names, file_names[i], strlen(file_names[i]));
+        if (!*slot) *slot = i + 1;
+    }
+    where = SV__CAST(size_t *, sv__calloc(s->n_files ? s->n_files : 1, sizeof(size_t), "item check"));
+    if (!where) { sv__strmap_free(&map); return SV_ERR_NOMEM; }
+    for (i = 0; i < s->n_files; i++) where[i] = *sv__strmap_find(&map, file_names, s->files[i],
+                                                                 strlen(s->files[i]));
+    sv__strmap_free(&map);
+    for (i = 0; i < s->n_items && rc == SV_OK; i++) {
+        const sv_item *it = &s->items[i];
+        size_t w = it->file < s->n_files ? where[it->file] : 0;
+        if (it->file >= s->n_files)
+            rc = sv__fail(SV_ERR_ARG, "item %zu: file index %zu out of range", i, it->file);
+        else if (!w)
+            rc = sv__fail(SV_ERR_FORMAT,
+                          "item %zu (line %zu of the .item file): unknown file '%s' (not among the %zu files given)",
+                          i, i + 2, s->files[it->file], n_files);
+        else if (durations && !(it->offset <= durations[w - 1] + 1e-6))
+            rc = sv__fail(SV_ERR_FORMAT,
+                          "item %zu (line %zu of the .item file): offset %.4f s beyond the end of the file '%s' (%.4f s)",
+                          i, i + 2, it->offset, s->files[it->file], durations[w - 1]);
+    }
+    SV_FREE(where);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 10.x.1 phones */
+
+/* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
+enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
+       SV__N_LAB_BURST, SV__N_ALV_BURST, SV__N_VEL_BURST };
+
+#define SV__OFF (-99.0f) /* dB meaning "source off" */
+
+typedef struct sv__phone_def {
+    const char *name;
+    int cls, voiced;
+    float dur;        /* ms, stressed, at rate 1 */
+    float f[3];       /* F1-F3 targets of an adult male, Hz (stops: the locus) */
+    float fe[3];      /* diphthongs: the F1-F3 glided to (0 = steady) */
+    float av;         /* voicing level, dB re a vowel (stops: during voice onset) */
+    float af;         /* frication or burst level, dB re S */
+    int noise;        /* SV__N_*: frication or burst spectrum */
+    float fnz;        /* nasal antiresonance, Hz (0 = oral) */
+} sv__phone_def;
+
+/* Vowel formants: Peterson & Barney (1952) male averages. Diphthong end points, consonant loci and
+   the sonorant targets follow Klatt (1980) and the usual textbook values (Stevens 1998). */
+static const sv__phone_def sv__phones[] = {
+    /* name  class               vcd dur    F1   F2    F3      end F1 F2  F3       AV      AF     noise   FNZ */
+    {"AA", SV_PHONE_VOWEL,       1, 130, {730, 1090, 2440}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AE", SV_PHONE_VOWEL,       1, 130, {660, 1720, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AH", SV_PHONE_VOWEL,       1,  80, {640, 1190, 2390}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AO", SV_PHONE_VOWEL,       1, 130, {570,  840, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AW", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {450, 900, 2350}, 0, SV__OFF, SV__N_NONE, 0},
+    {"AY", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"EH", SV_PHONE_VOWEL,       1,  90, {530, 1840, 2480}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"ER", SV_PHONE_VOWEL,       1, 120, {490, 1350, 1690}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"EY", SV_PHONE_DIPHTHONG,   1, 150, {530, 1840, 2480}, {330, 2200, 2850}, 0, SV__OFF, SV__N_NONE, 0},
+    {"IH", SV_PHONE_VOWEL,       1,  80, {390, 1990, 2550}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"IY", SV_PHONE_VOWEL,       1, 120, {270, 2290, 3010}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"OW", SV_PHONE_DIPHTHONG,   1, 150, {570,  900, 2400}, {420, 780, 2300}, 0, SV__OFF, SV__N_NONE, 0},
+    {"OY", SV_PHONE_DIPHTHONG,   1, 180, {570,  840, 2410}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"UH", SV_PHONE_VOWEL,       1,  90, {440, 1020, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"UW", SV_PHONE_VOWEL,       1, 120, {300,  870, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    /* stops: closure, burst, then voice onset (labial locus: all formants low; alveolar: F2 toward
+       1800 Hz; velar: computed from the next vowel, F2 and F3 pinched together) */
+    {"B",  SV_PHONE_STOP,        1,  70, {200,  800, 2200}, {0, 0, 0},       -6,  -10, SV__N_LAB_BURST, 0},
+    {"D",  SV_PHONE_STOP,        1,  65, {200, 1800, 2700}, {0, 0, 0},       -6,   -6, SV__N_ALV_BURST, 0},
+    {"G",  SV_PHONE_STOP,        1,  75, {200, 1800, 2100}, {0, 0, 0},       -6,   -6, SV__N_VEL_BURST, 0},
+    {"P",  SV_PHONE_STOP,        0, 100, {200,  800, 2200}, {0, 0, 0},  SV__OFF,   -4, SV__N_LAB_BURST, 0},
+    {"T",  SV_PHONE_STOP,        0,  95, {200, 1800, 2700}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV_BURST, 0},
+    {"K",  SV_PHONE_STOP,        0, 105, {200, 1800, 2100}, {0, 0, 0},  SV__OFF,    0, SV__N_VEL_BURST, 0},
+    {"CH", SV_PHONE_AFFRICATE,   0, 120, {300, 1900, 2500}, {0, 0, 0},  SV__OFF,   -2, SV__N_PAL, 0},
+    {"JH", SV_PHONE_AFFRICATE,   1, 100, {300, 1900, 2500}, {0, 0, 0},      -10,   -6, SV__N_PAL, 0},
+    /* fricatives: sibilants strong and high, non-sibilants weak and flat; voiced ones add voicing */
+    {"F",  SV_PHONE_FRICATIVE,   0, 100, {330, 1100, 2300}, {0, 0, 0},  SV__OFF,  -22, SV__N_FLAT, 0},
+    {"V",  SV_PHONE_FRICATIVE,   1,  60, {330, 1100, 2300}, {0, 0, 0},       -6,  -24, SV__N_FLAT, 0},
+    {"TH", SV_PHONE_FRICATIVE,   0,  95, {330, 1400, 2500}, {0, 0, 0},  SV__OFF,  -24, SV__N_DENTAL, 0},
+    {"DH", SV_PHONE_FRICATIVE,   1,  45, {330, 1400, 2500}, {0, 0, 0},       -6,  -26, SV__N_DENTAL, 0},
+    {"S",  SV_PHONE_FRICATIVE,   0, 115, {330, 1700, 2600}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV, 0},
+    {"Z",  SV_PHONE_FRICATIVE,   1,  85, {330, 1700, 2600}, {0, 0, 0},      -12,   -4, SV__N_ALV, 0},
+    {"SH", SV_PHONE_FRICATIVE,   0, 115, {330, 1900, 2400}, {0, 0, 0},  SV__OFF,    0, SV__N_PAL, 0},
+    {"ZH", SV_PHONE_FRICATIVE,   1,  80, {330, 1900, 2400}, {0, 0, 0},      -12,   -4, SV__N_PAL, 0},
+    {"HH", SV_PHONE_ASPIRATE,    0,  65, {500, 1500, 2500}, {0, 0, 0},  SV__OFF, SV__OFF, SV__N_NONE, 0},
+    /* nasals: murmur formant near 250 Hz, weak upper formants, an antiresonance by place */
+    {"M",  SV_PHONE_NASAL,       1,  70, {250, 1100, 2200}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1000},
+    {"N",  SV_PHONE_NASAL,       1,  60, {250, 1500, 2500}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1800},
+    {"NG", SV_PHONE_NASAL,       1,  75, {250, 2000, 2600}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 2800},
+    {"L",  SV_PHONE_LIQUID,      1,  60, {360, 1300, 2700}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"R",  SV_PHONE_LIQUID,      1,  60, {310, 1060, 1600}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"W",  SV_PHONE_GLIDE,       1,  55, {300,  610, 2200}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"Y",  SV_PHONE_GLIDE,       1,  50, {260, 2070, 3000}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0}
+};
+
+#define SV__N_PHONES ((int)(sizeof sv__phones / sizeof sv__phones[0]))
+
+SV_DEF int sv_phone_count(void) { return SV__N_PHONES; }
+SV_DEF const char *sv_phone_name(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].name : NULL; }
+SV_DEF int sv_phone_class(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].cls : -1; }
+
+SV_DEF int sv_phone_find(const char *name)
+{
+    int i;
+    for (i = 0; name && i < SV__N_PHONES; i++)
+        if (strcmp(sv__phones[i].name, name) == 0) return i;
+    return -1;
+}
+
+static int sv__phone_is_vowel(int id)
+{
+    return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
+}
+
+/* ---------------------------------------------------------------- 10.x.2 lexicon */
+
+enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
+       SV__W_CAPTION = 2,  /* used by the caption grammar */
+       SV__W_OOD = 4 };    /* used by the out-of-domain carrier phrases */
+
+typedef struct sv__word_def { const char *word, *pron; int flags; } sv__word_def;
+
+/* CMU-dictionary style pronunciations without stress. The caption words alone cover every phone
+   (ZH only in "beige", OY only in "coin", UH only in "look", AW only in "found"); the
+   out-of-domain words give every phone further contexts that captions never have. */
+static const sv__word_def sv__words[] = {
+    /* carrier and function words of the captions */
+    {"a", "AH", SV__W_FUNC | SV__W_CAPTION}, {"an", "AH N", SV__W_FUNC | SV__W_CAPTION},
+    {"the", "DH AH", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"there", "DH EH R", SV__W_FUNC | SV__W_CAPTION}, {"is", "IH Z", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"i", "AY", SV__W_FUNC | SV__W_CAPTION}, {"see", "S IY", SV__W_CAPTION},
+    {"found", "F AW N D", SV__W_CAPTION}, {"look", "L UH K", SV__W_CAPTION},
+    {"this", "DH IH S", SV__W_FUNC | SV__W_CAPTION}, {"picture", "P IH K CH ER", SV__W_CAPTION},
+    {"shows", "SH OW Z", SV__W_CAPTION}, {"image", "IH M IH JH", SV__W_CAPTION},
+    {"has", "HH AE Z", SV__W_CAPTION}, {"with", "W IH TH", SV__W_FUNC | SV__W_CAPTION},
+    {"and", "AE N D", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD}, {"of", "AH V", SV__W_FUNC | SV__W_CAPTION},
+    {"to", "T UW", SV__W_FUNC | SV__W_CAPTION}, {"left", "L EH F T", SV__W_CAPTION},
+    {"right", "R AY T", SV__W_CAPTION}, {"above", "AH B AH V", SV__W_CAPTION},
+    {"over", "OW V ER", SV__W_CAPTION}, {"on", "AA N", SV__W_FUNC | SV__W_CAPTION},
+    {"top", "T AA P", SV__W_CAPTION}, {"under", "AH N D ER", SV__W_CAPTION},
+    {"below", "B IH L OW", SV__W_CAPTION}, {"beneath", "B IH N IY TH", SV__W_CAPTION},
+    {"next", "N EH K S T", SV__W_CAPTION | SV__W_OOD}, {"beside", "B IH S AY D", SV__W_CAPTION},
+    {"in", "IH N", SV__W_FUNC | SV__W_CAPTION}, {"middle", "M IH D AH L", SV__W_CAPTION},
+    {"at", "AE T", SV__W_FUNC | SV__W_CAPTION}, {"bottom", "B AA T AH M", SV__W_CAPTION},
+    /* sizes */
+    {"small", "S M AO L", SV__W_CAPTION}, {"little", "L IH T AH L", SV__W_CAPTION},
+    {"tiny", "T AY N IY", SV__W_CAPTION}, {"big", "B IH G", SV__W_CAPTION},
+    {"large", "L AA R JH", SV__W_CAPTION}, {"huge", "HH Y UW JH", SV__W_CAPTION},
+    /* colours, in SV_COLOUR_* order */
+    {"red", "R EH D", SV__W_CAPTION}, {"green", "G R IY N", SV__W_CAPTION},
+    {"blue", "B L UW", SV__W_CAPTION}, {"yellow", "Y EH L OW", SV__W_CAPTION},
+    {"orange", "AO R AH N JH", SV__W_CAPTION}, {"purple", "P ER P AH L", SV__W_CAPTION},
+    {"pink", "P IH NG K", SV__W_CAPTION}, {"beige", "B EY ZH", SV__W_CAPTION},
+    /* shapes and their synonyms */
+    {"circle", "S ER K AH L", SV__W_CAPTION}, {"disc", "D IH S K", SV__W_CAPTION},
+    {"coin", "K OY N", SV__W_CAPTION}, {"square", "S K W EH R", SV__W_CAPTION},
+    {"box", "B AA K S", SV__W_CAPTION}, {"block", "B L AA K", SV__W_CAPTION},
+    {"triangle", "T R AY AE NG G AH L", SV__W_CAPTION}, {"cross", "K R AO S", SV__W_CAPTION},
+    {"plus", "P L AH S", SV__W_CAPTION}, {"ring", "R IH NG", SV__W_CAPTION},
+    {"hoop", "HH UW P", SV__W_CAPTION}, {"diamond", "D AY M AH N D", SV__W_CAPTION},
+    /* out-of-domain carrier words and word-list items */
+    {"please", "P L IY Z", SV__W_OOD}, {"say", "S EY", SV__W_OOD}, {"again", "AH G EH N", SV__W_OOD},
+    {"word", "W ER D", SV__W_OOD}, {"now", "N AW", SV__W_OOD}, {"house", "HH AW S", SV__W_OOD},
+    {"water", "W AO T ER", SV__W_OOD}, {"judge", "JH AH JH", SV__W_OOD},
+    {"vision", "V IH ZH AH N", SV__W_OOD}, {"measure", "M EH ZH ER", SV__W_OOD},
+    {"usual", "Y UW ZH UW AH L", SV__W_OOD}, {"garage", "G ER AA ZH", SV__W_OOD},
+    {"chair", "CH EH R", SV__W_OOD}, {"thank", "TH AE NG K", SV__W_OOD},
+    {"think", "TH IH NG K", SV__W_OOD}, {"bath", "B AE TH", SV__W_OOD}, {"wood", "W UH D", SV__W_OOD},
+    {"foot", "F UH T", SV__W_OOD}, {"push", "P UH SH", SV__W_OOD}, {"book", "B UH K", SV__W_OOD},
+    {"sugar", "SH UH G ER", SV__W_OOD}, {"toy", "T OY", SV__W_OOD}, {"boy", "B OY", SV__W_OOD},
+    {"voice", "V OY S", SV__W_OOD}, {"noise", "N OY Z", SV__W_OOD}, {"cow", "K AW", SV__W_OOD},
+    {"mouse", "M AW S", SV__W_OOD}, {"day", "D EY", SV__W_OOD}, {"play", "P L EY", SV__W_OOD},
+    {"rain", "R EY N", SV__W_OOD}, {"go", "G OW", SV__W_OOD}, {"road", "R OW D", SV__W_OOD},
+    {"jump", "JH AH M P", SV__W_OOD}, {"fish", "F IH SH", SV__W_OOD}, {"yes", "Y EH S", SV__W_OOD},
+    {"young", "Y AH NG", SV__W_OOD}, {"hot", "HH AA T", SV__W_OOD}, {"cat", "K AE T", SV__W_OOD},
+    {"dog", "D AO G", SV__W_OOD}, {"sun", "S AH N", SV__W_OOD}, {"zoo", "Z UW", SV__W_OOD},
+    {"leaf", "L IY F", SV__W_OOD}, {"feather", "F EH DH ER", SV__W_OOD},
+    {"mother", "M AH DH ER", SV__W_OOD}, {"weather", "W EH DH ER", SV__W_OOD},
+    {"church", "CH ER CH", SV__W_OOD}, {"shoe", "SH UW", SV__W_OOD}, {"cheese", "CH IY Z", SV__W_OOD},
+    {"king", "K IH NG", SV__W_OOD}, {"year", "Y IH R", SV__W_OOD}, {"good", "G UH D", SV__W_OOD}
+};
+
+#define SV__N_WORDS ((int)(sizeof sv__words / sizeof sv__words[0]))
+
+SV_DEF int sv_word_count(void) { return SV__N_WORDS; }
+SV_DEF const char *sv_word_name(int id) { return id >= 0 && id < SV__N_WORDS ? sv__words[id].word : NULL; }
+
+SV_DEF size_t sv_word_phones(int id, int *out, size_t cap)
+{
+    const char *p;
+    size_t n = 0;
+    if (id < 0 || id >= SV__N_WORDS) return 0;
+    for (p = sv__words[id].pron; *p;) {
+        char tok[4];
+        size_t k = 0;
+        while (*p == ' ') p++;
+        while (*p && *p != ' ' && k < sizeof tok - 1) tok[k++] = *p++;
+        tok[k] = 0;
+        if (k == 0) break;
+        if (out && n < cap) out[n] = sv_phone_find(tok);
+        n++;
+    }
+    return n;
+}
+
+static int sv__word_find(const char *w)
+{
+    int i;
+    for (i = 0; i < SV__N_WORDS; i++)
+        if (strcmp(sv__words[i].word, w) == 0) return i;
+    SV_ASSERT(0 && "word missing from the lexicon");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 10.x.3 formant synthesiser */
+
+/* Klatt (1980) second-order digital resonator, T = 1/fs:
+       y[n] = A x[n] + B y[n-1] + C y[n-2],
+       C = -exp(-2 pi BW T), B = 2 exp(-pi BW T) cos(2 pi F T), A = 1 - B - C (unity gain at DC).
+   The antiresonator (nasal zero) is its inverse: y[n] = A' x[n] + B' x[n-1] + C' x[n-2] with
+   A' = 1/A, B' = -B/A, C' = -C/A. The parallel (frication) branch uses the same poles with zeros
+   at DC and Nyquist and gain (1 + C)/2, a band-pass whose peak gain is about 1. */
+typedef struct sv__reso { float a, b, c, s1, s2, x1, x2; } sv__reso;
+
+static void sv__reso_set(sv__reso *r, double f, double bw)
+{
+    const double T = 1.0 / SV_CORPUS_RATE, pi = 3.14159265358979323846;
+    double b, c;
+    if (f > 0.45 * SV_CORPUS_RATE) f = 0.45 * SV_CORPUS_RATE;
+    if (f < 20.0) f = 20.0;
+    if (bw < 10.0) bw = 10.0;
+    c = -exp(-2.0 * pi * bw * T);
+    b = 2.0 * exp(-pi * bw * T) * cos(2.0 * pi * f * T);
+    r->a = (float)(1.0 - b - c);
+    r->b = (float)b;
+    r->c = (float)c;
+}
+
+static float sv__reso_run(sv__reso *r, float x)
+{
+    float y = r->a * x + r->b * r->s1 + r->c * r->s2;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+static float sv__antireso_run(sv__reso *r, float x)
+{
+    float y = (x - r->b * r->x1 - r->c * r->x2) / r->a;
+    r->x2 = r->x1;
+    r->x1 = x;
+    return y;
+}
+
+static float sv__bandpass_run(sv__reso *r, float x)
+{
+    float y = 0.5f * (1.0f + r->c) * (x - r->x2) + r->b * r->s1 + r->c * r->s2;
+    r->x2 = r->x1;
+    r->x1 = x;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+/* Synthesis parameters, one vector per control frame (Klatt updates his every 5 ms; we use 2 ms).
+   Amplitudes are linear; frequencies and bandwidths in Hz. */
+enum {
+    SV__P_F0,
+    SV__P_F1, SV__P_F2, SV__P_F3, SV__P_F4, SV__P_F5,
+    SV__P_B1, SV__P_B2, SV__P_B3, SV__P_B4, SV__P_B5,
+    SV__P_FNZ, SV__P_BNZ,                  /* nasal zero; equal to the nasal pole when oral */
+    SV__P_AV, SV__P_AH, SV__P_AF,          /* voicing, aspiration, frication amplitudes */
+    SV__P_PF1, SV__P_PF2, SV__P_PF3,       /* parallel (noise) resonators */
+    SV__P_PB1, SV__P_PB2, SV__P_PB3,
+    SV__P_PG1, SV__P_PG2, SV__P_PG3,
+    SV__P_AB,                              /* parallel bypass: flat noise */
+    SV__NP
+};
+
+#define SV__CTL 32            /* control period in samples: 2 ms */
+#define SV__FNP 270.0f        /* nasal pole, Hz (Klatt 1980) */
+#define SV__AH_STOP (-18.0f)  /* aspiration after a voiceless release, dB re a vowel */
+#define SV__AH_HH (-18.0f)    /* /h/, dB re a vowel */
+#define SV__VOICE_BAR (-26.0f)/* voicing under a voiced closure, dB re a vowel */
+#define SV__TEMPO 0.8f        /* connected speech runs faster than the table's citation durations */
+
+static float sv__syn_db(float db) { return db <= SV__OFF ? 0.0f : (float)pow(10.0, db / 20.0); }
+
+/* F1-F3 of a phone at fraction frac of its duration: diphthongs hold the first target for a
+   fifth of the phone, glide (smoothstep) and approach the second at the end. */
+static void sv__syn_formants(const sv__phone_def *q, float frac, float *f)
+{
+    int j;
+    float w = (frac - 0.2f) / 0.7f;
+    w = w < 0 ? 0 : w > 1 ? 1 : w;
+    w = w * w * (3.0f - 2.0f * w);
+    for (j = 0; j < 3; j++) f[j] = q->fe[0] > 0 ? (1.0f - w) * q->f[j] + w * q->fe[j] : q->f[j];
+}
+
+/* The vowel a consonant coarticulates with: the next one (its onset) inside the phrase, else the
+   previous one (its offset), else a neutral schwa. */
+static void sv__syn_vowel_near(const int *ph, size_t n, size_t i, float *f)
+{
+    size_t j;
+    for (j = i + 1; j < n && ph[j] >= 0; j++)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 0.0f, f); return; }
+    for (j = i; j-- > 0 && ph[j] >= 0;)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 1.0f, f); return; }
+    f[0] = 500.0f; f[1] = 1500.0f; f[2] = 2500.0f;
+}
+
+/* Spectrum of the noise through the parallel branch (frequencies for an adult male, scaled by k):
+   S/Z a peak at 4-8 kHz, SH/ZH lower and broader (2.5-4 kHz), F/V flat, TH/DH flat and weak,
+   bursts: labial low and diffuse, alveolar high (above 4 kHz), velar compact at the next vowel's
+   F2 (f2v, already scaled). */
+static void sv__syn_noise_shape(int kind, float k, float f2v, float *p)
+{
+    float pf[3] = {1000, 2000, 3000}, pb[3] = {500, 500, 500}, pg[3] = {0, 0, 0}, ab = 0, ks = k;
+    int j;
+    switch (kind) {
+    case SV__N_FLAT: ab = 1.0f; break;
+    case SV__N_DENTAL: ab = 0.8f; pf[0] = 5000; pb[0] = 2500; pg[0] = 0.5f; break;
+    case SV__N_ALV:
+        pf[0] = 4800; pb[0] = 1200; pg[0] = 0.5f;
+        pf[1] = 5800; pb[1] = 1400; pg[1] = 1.0f;
+        pf[2] = 7000; pb[2] = 1600; pg[2] = 0.6f; break;
+    case SV__N_PAL:
+        pf[0] = 2800; pb[0] = 700; pg[0] = 0.8f;
+        pf[1] = 3500; pb[1] = 1000; pg[1] = 1.0f;
+        pf[2] = 4600; pb[2] = 1500; pg[2] = 0.4f; break;
+    case SV__N_LAB_BURST: ab = 0.5f; pf[0] = 900; pb[0] = 1400; pg[0] = 0.8f; break;
+    case SV__N_ALV_BURST:
+        pf[0] = 4200; pb[0] = 2000; pg[0] = 0.7f;
+        pf[1] = 5500; pb[1] = 2000; pg[1] = 1.0f;
+        pf[2] = 6800; pb[2] = 2000; pg[2] = 0.5f; break;
+    case SV__N_VEL_BURST:
+        ks = 1.0f;
+        pf[0] = f2v; pb[0] = 350; pg[0] = 1.3f;
+        pf[1] = 1.5f * f2v; pb[1] = 900; pg[1] = 0.3f; break;
+    default: break;
+    }
+    for (j = 0; j < 3; j++) {
+        p[SV__P_PF1 + j] = pf[j] * ks;
+        p[SV__P_PB1 + j] = pb[j] * ks;
+        p[SV__P_PG1 + j] = pg[j];
+    }
+    p[SV__P_AB] = ab;
+}
+
+/* Target parameters at time t (ms) into phone i: the acoustic-phonetic rules live here.
+   dur[i] is the phone's duration (ms), fj[3i..3i+2] its per-token formant jitter. */
+static void sv__syn_targets(const sv_speaker *spk, const int *ph, const float *dur, const float *fj,
+                            size_t n, size_t i, float t, float *p)
+{
+    const sv__phone_def *q;
+    float f[3], v[3], d = dur[i], frac = d > 0 ? t / d : 0, k = spk->vtl_scale;
+    int j, noise = SV__N_NONE;
+    if (ph[i] < 0) {
+        /* a pause holds the neighbouring phone's vocal-tract shape, silently, so formants do not
+           glide in from nowhere when speech resumes */
+        if (i + 1 < n && ph[i + 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i + 1, 0.0f, p);
+        else if (i > 0 && ph[i - 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i - 1, dur[i - 1], p);
+        else {
+            int schwa = sv_phone_find("AH");
+            sv__syn_targets(spk, &schwa, dur, fj, 1, 0, 0.0f, p);
+        }
+        p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = p[SV__P_AB] = 0;
+        p[SV__P_PG1] = p[SV__P_PG2] = p[SV__P_PG3] = 0;
+        return;
+    }
+    q = &sv__phones[ph[i]];
+    if (frac > 1) frac = 1;
+    sv__syn_formants(q, frac, f);
+    sv__syn_vowel_near(ph, n, i, v);
+    /* Klatt's default bandwidths; a breathy (partly open) glottis damps F1 */
+    p[SV__P_B1] = 70.0f + 60.0f * spk->breathiness; p[SV__P_B2] = 100; p[SV__P_B3] = 140;
+    p[SV__P_B4] = 250; p[SV__P_B5] = 300;
+    p[SV__P_FNZ] = SV__FNP; p[SV__P_BNZ] = 100;
+    p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = 0;
+
+    switch (q->cls) {
+    case SV_PHONE_VOWEL: case SV_PHONE_DIPHTHONG:
+        p[SV__P_AV] = 1.0f;
+        break;
+    case SV_PHONE_LIQUID: case SV_PHONE_GLIDE:
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] += 20; p[SV__P_B2] = 130; p[SV__P_B3] = 200;
+        break;
+    case SV_PHONE_NASAL:
+        /* murmur: oral cavity closed, sound leaves through the nose; the side branch adds a zero */
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] = 100; p[SV__P_B2] = 300; p[SV__P_B3] = 400;
+        p[SV__P_FNZ] = q->fnz * k; p[SV__P_BNZ] = 150;
+        break;
+    case SV_PHONE_FRICATIVE:
+        /* the front cavity shapes the noise (parallel branch); F2 partly follows the vowel */
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        p[SV__P_B1] = 200;
+        if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_AF] = sv__syn_db(q->af);
+        noise = q->noise;
+        break;
+    case SV_PHONE_ASPIRATE:
+        /* /h/: turbulence at the glottis excites the following vowel's formants (open glottis:
+           wide B1) */
+        for (j = 0; j < 3; j++) f[j] = v[j];
+        p[SV__P_B1] = 300;
+        p[SV__P_AH] = sv__syn_db(SV__AH_HH);
+        break;
+    case SV_PHONE_STOP: {
+        /* closure (silence or a voice bar), burst, then voice onset: 40-80 ms of aspiration after
+           a voiceless release, 0-20 ms after a voiced one; formants leave the place's locus */
+        float clos = (q->voiced ? 0.65f : 0.5f) * d, burst = d * 0.15f < 7.0f ? d * 0.15f : 7.0f;
+        if (q->noise == SV__N_VEL_BURST) {
+            f[1] = v[1] + 150.0f;
+            f[1] = f[1] < 1300.0f ? 1300.0f : f[1] > 2300.0f ? 2300.0f : f[1];
+            f[2] = f[1] + 300.0f;
+        }
+        if (t < clos) {
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR); p[SV__P_B2] = 300; p[SV__P_B3] = 400; }
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+            noise = q->noise;
+        } else {
+            for (j = 0; j < 3; j++) f[j] = 0.5f * (f[j] + v[j]);
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(q->av); p[SV__P_AH] = sv__syn_db(-20.0f); }
+            else { p[SV__P_AH] = sv__syn_db(SV__AH_STOP); p[SV__P_B1] = 250; }
+        }
+        break;
+    }
+    case SV_PHONE_AFFRICATE: {
+        /* a short alveolar stop released into a palato-alveolar fricative */
+        float clos = 0.35f * d, burst = 5.0f;
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        if (t < clos) {
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(-6.0f);
+            noise = SV__N_ALV_BURST;
+        } else {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+            p[SV__P_B1] = 200;
+            noise = q->noise;
+        }
+        break;
+    }
+    default: break;
+    }
+    /* vocal-tract length scales every formant; F4, F5 are Klatt's fixed defaults */
+    for (j = 0; j < 3; j++) p[SV__P_F1 + j] = f[j] * fj[3 * i + (size_t)j] * k;
+    p[SV__P_F4] = 3300.0f * k;
+    p[SV__P_F5] = 3750.0f * k;
+    sv__syn_noise_shape(noise, k, v[1] * k, p);
+    if (noise == SV__N_NONE) p[SV__P_AF] = 0;
+}
+
+/* Time constant (ms) of the smoothing of each parameter track: formants move over tens of ms
+   between targets (coarticulation), source amplitudes switch within a few ms, F0 is slow. */
+static float sv__syn_tau_ms(int j)
+{
+    if (j == SV__P_F0) return 30.0f;
+    if (j <= SV__P_BNZ) return 12.0f;
+    return 2.5f;
+}
+
+/* Synthesise n phones (ids, or -1 for a pause). Allocates *out_audio. The engine of both
+   sv_synth_phones() and the corpus. */
+static int sv__syn_run(const sv_speaker *spk, const int *ph, const float *stretch, size_t n,
+                       sv_rng *rng, float **out_audio, size_t *out_n, sv_segment *seg)
+{
+    const double fs = SV_CORPUS_RATE;
+    float *dur = NULL, *fj = NULL, *fr = NULL, *x = NULL;
+    size_t *start = NULL, i, s, total, nf, k;
+    float f0lo = spk->female ? 165.0f : 85.0f, f0hi = spk->female ? 255.0f : 155.0f;
+    float walk = 0, f0_utt;
+    int j, st = SV_OK;
+
+    *out_audio = NULL;
+    *out_n = 0;
+    dur = SV__CAST(float *, sv__calloc(n, 4 * sizeof(float), "synth durations"));
+    start = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "synth boundaries"));
+    if (!dur || !start) { st = SV_ERR_NOMEM; goto done; }
+    fj = dur + n;
+
+    /* 1. Durations, whole samples so that boundaries are exact. Speaking rate divides them, and
+          each token varies by about 12 % (log-normal). Per-token formant jitter: 3 %. */
+    for (i = 0; i < n; i++) {
+        double ms, sc = stretch ? stretch[i] : 1.0;
+        if (ph[i] < 0) ms = 150.0 * sc;
+        else {
+            const sv__phone_def *q = &sv__phones[ph[i]];
+            double lo = q->cls == SV_PHONE_STOP || q->cls == SV_PHONE_AFFRICATE ? 40.0 : 25.0;
+            ms = q->dur * SV__TEMPO * sc / spk->rate * exp(0.12 * sv_rng_normal(rng));
+            if (ms < lo) ms = lo;
+        }
+        for (j = 0; j < 3; j++) fj[3 * i + (size_t)j] = (float)exp(0.03 * sv_rng_normal(rng));
+        start[i + 1] = start[i] + (size_t)(ms * fs / 1000.0 + 0.5);
+        dur[i] = (float)((double)(start[i + 1] - start[i]) * 1000.0 / fs);
+    }
+    total = start[n];
+    if (total == 0) { st = sv__fail(SV_ERR_ARG, "synth: empty phone sequence"); goto done; }
+    nf = total / SV__CTL + 2;
+    if (!sv__mul_ok(nf, SV__NP * sizeof(float), &s)) { st = sv__fail(SV_ERR_NOMEM, "synth: too long"); goto done; }
+    fr = SV__CAST(float *, sv__alloc(s, "synth parameter tracks"));
+    x = SV__CAST(float *, sv__alloc(total * sizeof(float), "synth audio"));
+    if (!fr || !x) { st = SV_ERR_NOMEM; goto done; }
+
+    /* 2. Target tracks, one frame per SV__CTL samples. F0: declination over the utterance
+          (+8 % to -8 %) times a slow random walk (intonation), clamped to the voice's range. */
+    f0_utt = spk->f0 * (float)exp(0.05 * sv_rng_normal(rng));
+    for (k = 0, i = 0; k < nf; k++) {
+        float *p = fr + k * SV__NP;
+        s = k * SV__CTL;
+        while (i + 1 < n && s >= start[i + 1]) i++;
+        sv__syn_targets(spk, ph, dur, fj, n, i, (float)((double)(s - start[i]) * 1000.0 / fs), p);
+        walk = 0.99f * walk + 0.14f * 0.06f * sv_rng_normal(rng); /* AR(1), tau 200 ms, sd 6 % */
+        p[SV__P_F0] = f0_utt * (1.08f - 0.16f * (float)s / (float)total) * (float)exp(walk);
+        p[SV__P_F0] = p[SV__P_F0] < f0lo ? f0lo : p[SV__P_F0] > f0hi ? f0hi : p[SV__P_F0];
+    }
+
+    /* 3. Smooth every track forward and backward with a one-pole filter (zero phase), so targets
+          are approached smoothly without shifting the boundaries. */
+    for (j = 0; j < SV__NP; j++) {
+        float a = (float)exp(-1000.0 * SV__CTL / fs / sv__syn_tau_ms(j)), y = fr[j];
+        for (k = 0; k < nf; k++) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+        for (k = nf; k-- > 0;) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+    }
+    /* Smoothing leaves exponential tails; below -80 dB a source is off (this also keeps the
+       filters out of the very slow denormal range). */
+    for (k = 0; k < nf; k++)
+        for (j = SV__P_AV; j <= SV__P_AF; j++)
+            if (fr[k * SV__NP + (size_t)j] < 1e-4f) fr[k * SV__NP + (size_t)j] = 0.0f;
+
+    /* 4. Source and filters, sample by sample. */
+    {
+        sv__reso cas[5], np, nz, par[3];
+        double phase = 0.0;
+        float f0p = fr[SV__P_F0], amp = 1.0f, tl = 0, nlp = 0, rad = 0;
+        float oq = spk->open_quotient, tilt = spk->tilt;
+        memset(cas, 0, sizeof cas); memset(&np, 0, sizeof np); memset(&nz, 0, sizeof nz);
+        memset(par, 0, sizeof par);
+        for (k = 0; k * SV__CTL < total; k++) {
+            const float *p0 = fr + k * SV__NP, *p1 = p0 + SV__NP;
+            size_t s0 = k * SV__CTL, s1 = s0 + SV__CTL < total ? s0 + SV__CTL : total;
+            int fric_on;
+            for (j = 0; j < 5; j++) sv__reso_set(&cas[j], p0[SV__P_F1 + j], p0[SV__P_B1 + j]);
+            sv__reso_set(&np, SV__FNP, 100.0);
+            sv__reso_set(&nz, p0[SV__P_FNZ], p0[SV__P_BNZ]);
+            fric_on = p0[SV__P_AF] > 0.0f || p1[SV__P_AF] > 0.0f;
+            for (j = 0; j < 3; j++) {
+                sv__reso_set(&par[j], p0[SV__P_PF1 + j], p0[SV__P_PB1 + j]);
+                if (!fric_on) par[j].s1 = par[j].s2 = par[j].x1 = par[j].x2 = 0.0f; /* silent: restart clean */
+            }
+            for (s = s0; s < s1; s++) {
+                float w = (float)(s - s0) / SV__CTL, u, flow, noise, src, c, fric, y;
+                float av = p0[SV__P_AV] + w * (p1[SV__P_AV] - p0[SV__P_AV]);
+                float ah = p0[SV__P_AH] + w * (p1[SV__P_AH] - p0[SV__P_AH]);
+                float af = p0[SV__P_AF] + w * (p1[SV__P_AF] - p0[SV__P_AF]);
+                int open;
+                /* Glottal source: the period and amplitude of each pulse are drawn at its start
+                   (jitter, shimmer). Flow over the open phase is the KLGLOTT88 polynomial
+                   u(x) = 27/4 x^2 (1 - x), x = phase / OQ, peak 1; its abrupt closure is the
+                   main excitation. */
+                phase += f0p / fs;
+                if (phase >= 1.0) {
+                    float f0 = p0[SV__P_F0] + w * (p1[SV__P_F0] - p0[SV__P_F0]);
+                    phase -= floor(phase);
+                    f0p = f0 * (1.0f + spk->jitter * sv_rng_normal(rng));
+                    if (f0p < 20.0f) f0p = 20.0f;
+                    amp = 1.0f + spk->shimmer * sv_rng_normal(rng);
+                    if (amp < 0.1f) amp = 0.1f;
+                }
+                u = (float)(phase / oq);
+                open = u < 1.0f;
+                flow = open ? amp * 6.75f * u * u * (1.0f - u) : 0.0f;
+                tl = (1.0f - tilt) * flow + tilt * tl; /* extra spectral tilt: one-pole low-pass */
+                /* One noise generator, low-passed for the cascade (aspiration) as in Klatt 1980.
+                   Breathiness: aspiration gated by the open phase, in proportion to voicing. */
+                noise = 2.0f * sv_rng_uniformf(rng) - 1.0f;
+                nlp = 0.75f * nlp + 0.25f * noise;
+                src = av * tl + (ah + spk->breathiness * 0.5f * av * (open ? 1.0f : 0.3f)) * 0.8f * nlp;
+                src += 1e-12f; /* keeps silent resonators out of denormals; removed by the radiation difference */
+                /* Cascade: nasal pole-zero pair, then F5 .. F1; lip radiation = first difference */
+                c = sv__reso_run(&np, src);
+                c = sv__antireso_run(&nz, c);
+                for (j = 4; j >= 0; j--) c = sv__reso_run(&cas[j], c);
+                y = c - rad;
+                rad = c;
+                /* Parallel branch: frication, halved in the closed phase under voicing (Klatt) */
+                fric = af * noise * (av > 0.02f && !open ? 0.5f : 1.0f);
+                if (fric_on) {
+                    float g1 = p0[SV__P_PG1] + w * (p1[SV__P_PG1] - p0[SV__P_PG1]);
+                    float g2 = p0[SV__P_PG2] + w * (p1[SV__P_PG2] - p0[SV__P_PG2]);
+                    float g3 = p0[SV__P_PG3] + w * (p1[SV__P_PG3] - p0[SV__P_PG3]);
+                    float ab = p0[SV__P_AB] + w * (p1[SV__P_AB] - p0[SV__P_AB]);
+                    y += 0.25f * (ab * fric + g1 * sv__bandpass_run(&par[0], fric)
+                                  - g2 * sv__bandpass_run(&par[1], fric) + g3 * sv__bandpass_run(&par[2], fric));
+                }
+                x[s] = y;
+            }
+        }
+    }
+
+    /* 5. Level: RMS 0.1 (-20 dBFS) times the speaker's loudness. */
+    {
+        double e = 0.0;
+        float g;
+        for (s = 0; s < total; s++) e += (double)x[s] * x[s];
+        e = sqrt(e / (double)total);
+        g = e > 0.0 ? (float)(0.1 * pow(10.0, spk->loudness_db / 20.0) / e) : 0.0f;
+        for (s = 0; s < total; s++) x[s] *= g;
+    }
+    if (seg)
+        for (i = 0; i < n; i++) {
+            seg[i].label = ph[i];
+            seg[i].start = (double)start[i] / fs;
+            seg[i].end = (double)start[i + 1] / fs;
+        }
+    *out_audio = x;
+    *out_n = total;
+    x = NULL;
+done:
+    SV_FREE(dur);
+    SV_FREE(start);
+    SV_FREE(fr);
+    SV_FREE(x);
+    return st;
+}
+
+SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
+                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg)
+{
+    sv_rng r;
+    float *audio = NULL;
+    size_t i, ns = 0;
+    if (n_samples) *n_samples = 0;
+    if (!spk || !phones || !n_samples || n == 0) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: NULL argument or no phones");
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if (phones[i] < -1 || phones[i] >= SV__N_PHONES || (stretch && !(stretch[i] > 0.0f && stretch[i] < 100.0f))) {
+            sv__fail(SV_ERR_ARG, "sv_synth_phones: bad phone id or stretch at %zu", i);
+            return NULL;
+        }
+    if (!(spk->f0 > 20.0f && spk->f0 < 1000.0f) || !(spk->vtl_scale > 0.5f && spk->vtl_scale < 2.0f) ||
+        !(spk->rate > 0.2f && spk->rate < 5.0f) || !(spk->open_quotient > 0.1f && spk->open_quotient <= 1.0f) ||
+        !(spk->tilt >= 0.0f && spk->tilt < 1.0f) || !(spk->breathiness >= 0.0f && spk->breathiness <= 1.0f) ||
+        !(spk->jitter >= 0.0f && spk->jitter < 0.5f) || !(spk->shimmer >= 0.0f && spk->shimmer < 0.5f) ||
+        !(spk->loudness_db > -60.0f && spk->loudness_db < 20.0f)) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: speaker parameters out of range");
+        return NULL;
+    }
+    sv_rng_seed(&r, seed);
+    if (sv__syn_run(spk, phones, stretch, n, &r, &audio, &ns, seg) != SV_OK) return NULL;
+    *n_samples = ns;
+    return audio;
+}
+
+static float sv__syn_unif(sv_rng *r, float lo, float hi) { return lo + (hi - lo) * sv_rng_uniformf(r); }
+
+SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
+{
+    sv_speaker s;
+    sv_rng r;
+    memset(&s, 0, sizeof s);
+    sv_rng_seed(&r, seed);
+    s.female = female != 0;
+    s.split = SV_SPLIT_TRAIN;
+    strcpy(s.name, "spk");
+    /* Mean F0 well inside the ranges (men 85-155 Hz, women 165-255 Hz) so that intonation
+       stays inside them; women's vocal tracts are about 15-20 % shorter. */
+    if (female) {
+        s.f0 = sv__syn_unif(&r, 180.0f, 235.0f);
+        s.vtl_scale = sv__syn_unif(&r, 1.15f, 1.2f) * (float)exp(0.02 * sv_rng_normal(&r));
+        s.breathiness = sv__syn_unif(&r, 0.1f, 0.5f);
+        s.open_quotient = sv__syn_unif(&r, 0.6f, 0.72f);
+        s.tilt = sv__syn_unif(&r, 0.1f, 0.5f);
+    } else {
+        s.f0 = sv__syn_unif(&r, 95.0f, 140.0f);
+        s.vtl_scale = (float)exp(0.03 * sv_rng_normal(&r));
+        s.vtl_scale = s.vtl_scale < 0.92f ? 0.92f : s.vtl_scale > 1.08f ? 1.08f : s.vtl_scale;
+        s.breathiness = sv__syn_unif(&r, 0.0f, 0.3f);
+        s.open_quotient = sv__syn_unif(&r, 0.5f, 0.62f);
+        s.tilt = sv__syn_unif(&r, 0.0f, 0.35f);
+    }
+    s.rate = sv__syn_unif(&r, 0.85f, 1.2f);
+    s.jitter = sv__syn_unif(&r, 0.005f, 0.02f);
+    s.shimmer = sv__syn_unif(&r, 0.02f, 0.06f);
+    s.loudness_db = sv__syn_unif(&r, -6.0f, 3.0f);
+    return s;
+}
+
+/* ---------------------------------------------------------------- 10.x.4 pictures */
+
+static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
+    {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
+    {1.00f, 0.55f, 0.05f}, {0.55f, 0.15f, 0.75f}, {1.00f, 0.55f, 0.75f}, {0.85f, 0.75f, 0.58f}
+};
+
+/* Is (u, v), in units of the object's radius from its centre (v down), inside the shape? */
+static int sv__shape_inside(int shape, float u, float v)
+{
+    float au = fabsf(u), av = fabsf(v), d2 = u * u + v * v;
+    switch (shape) {
+    case SV_SHAPE_CIRCLE: return d2 <= 1.0f;
+    case SV_SHAPE_SQUARE: return au <= 0.85f && av <= 0.85f;
+    case SV_SHAPE_TRIANGLE: return v <= 0.75f && v >= -0.95f && au <= 0.95f * (v + 0.95f) / 1.7f;
+    case SV_SHAPE_CROSS: return (au <= 0.32f && av <= 0.95f) || (av <= 0.32f && au <= 0.95f);
+    case SV_SHAPE_RING: return d2 <= 1.0f && d2 >= 0.3f;
+    case SV_SHAPE_DIAMOND: return au + av <= 1.0f;
+    default: return 0;
+    }
+}
+
+/* The relation of a to b from their centres, along the dominant axis (image y points down). */
+static int sv__relation(const sv_object *a, const sv_object *b)
+{
+    float dx = a->cx - b->cx, dy = a->cy - b->cy;
+    if (fabsf(dx) >= fabsf(dy)) return dx < 0 ? SV_REL_LEFT : SV_REL_RIGHT;
+    return dy < 0 ? SV_REL_ABOVE : SV_REL_BELOW;
+}
+
+/* Draw a scene: 1-3 objects of distinct colours, radius 0.19-0.24 (big) or 0.10-0.13 (small) of
+   the side, not touching; objects 0 and 1 clearly apart along one axis so the caption's relation
+   is unambiguous. */
+static void sv__scene_make(sv_scene *sc, sv_rng *r)
+{
+    int order[SV_COLOUR_COUNT], o, a, ok = 0, nobj;
+    float roll = sv_rng_uniformf(r);
+    memset(sc, 0, sizeof *sc);
+    nobj = roll < 0.3f ? 1 : roll < 0.85f ? 2 : 3;
+    sc->n_objects = nobj;
+    for (o = 0; o < SV_COLOUR_COUNT; o++) order[o] = o;
+    for (o = 0; o < nobj; o++) {
+        int jj = o + (int)sv_rng_below(r, (size_t)(SV_COLOUR_COUNT - o)), t = order[o];
+        order[o] = order[jj]; order[jj] = t;
+        sc->obj[o].colour = order[o];
+        sc->obj[o].shape = (int)sv_rng_below(r, SV_SHAPE_COUNT);
+        sc->obj[o].big = sv_rng_uniformf(r) < 0.5f;
+    }
+    for (a = 0; a < 400 && !ok; a++) {
+        if (a == 200) for (o = 0; o < nobj; o++) sc->obj[o].big = 0; /* crowded: shrink all */
+        for (o = 0; o < nobj; o++) {
+            sv_object *b = &sc->obj[o];
+            b->r = b->big ? sv__syn_unif(r, 0.19f, 0.24f) : sv__syn_unif(r, 0.10f, 0.13f);
+            b->cx = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+            b->cy = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+        }
+        ok = 1;
+        for (o = 0; o < nobj && ok; o++) {
+            int p2;
+            for (p2 = o + 1; p2 < nobj; p2++) {
+                float dx = sc->obj[o].cx - sc->obj[p2].cx, dy = sc->obj[o].cy - sc->obj[p2].cy;
+                if (sqrtf(dx * dx + dy * dy) < 1.1f * (sc->obj[o].r + sc->obj[p2].r)) ok = 0;
+            }
+        }
+        if (ok && nobj >= 2) {
+            float dx = fabsf(sc->obj[0].cx - sc->obj[1].cx), dy = fabsf(sc->obj[0].cy - sc->obj[1].cy);
+            float mx = dx > dy ? dx : dy, mn = dx > dy ? dy : dx;
+            if (mx < 1.5f * mn) ok = 0;
+        }
+    }
+    if (nobj >= 2) sc->relation = sv__relation(&sc->obj[0], &sc->obj[1]);
+}
+
+/* Render [size, size, 3] in [0, 1]: a dark tinted background with a gentle gradient, objects with
+   2x2 supersampled edges and jittered colours, then pixel noise. */
+static void sv__scene_draw(const sv_scene *sc, int size, sv_rng *r, float *img)
+{
+    float bg[3], grad[2], col[3][3];
+    float gray = sv__syn_unif(r, 0.05f, 0.3f);
+    int x, y, c, o;
+    for (c = 0; c < 3; c++) bg[c] = gray + sv__syn_unif(r, -0.04f, 0.04f);
+    grad[0] = sv__syn_unif(r, -0.08f, 0.08f);
+    grad[1] = sv__syn_unif(r, -0.08f, 0.08f);
+    for (o = 0; o < sc->n_objects; o++)
+        for (c = 0; c < 3; c++) {
+            float v = sv__colour_rgb[sc->obj[o].colour][c] + sv__syn_unif(r, -0.06f, 0.06f);
+            col[o][c] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    for (y = 0; y < size; y++)
+        for (x = 0; x < size; x++) {
+            float *px = img + ((size_t)y * (size_t)size + (size_t)x) * 3;
+            float fx = ((float)x + 0.5f) / (float)size, fy = ((float)y + 0.5f) / (float)size;
+            for (c = 0; c < 3; c++) px[c] = bg[c] + grad[0] * (fx - 0.5f) + grad[1] * (fy - 0.5f);
+            for (o = 0; o < sc->n_objects; o++) {
+                const sv_object *b = &sc->obj[o];
+                int sx, sy, hits = 0;
+                for (sy = 0; sy < 2; sy++)
+                    for (sx = 0; sx < 2; sx++) {
+                        float qx = ((float)x + 0.25f + 0.5f * (float)sx) / (float)size;
+                        float qy = ((float)y + 0.25f + 0.5f * (float)sy) / (float)size;
+                        hits += sv__shape_inside(b->shape, (qx - b->cx) / b->r, (qy - b->cy) / b->r);
+                    }
+                for (c = 0; c < 3; c++) px[c] += 0.25f * (float)hits * (col[o][c] - px[c]);
+            }
+            for (c = 0; c < 3; c++) {
+                float v = px[c] + 0.03f * sv_rng_normal(r);
+                px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+        }
+}
+
+/* Cut a picture into grid x grid patches: region values (row, column, channel) in [-1, 1] and
+   boxes (x1, y1, x2, y2) normalised by the side. */
+static void sv__scene_regions(const float *img, int size, int grid, float *reg, float *box)
+{
+    int gx, gy, yy, xx, c, ps = size / grid;
+    for (gy = 0; gy < grid; gy++)
+        for (gx = 0; gx < grid; gx++) {
+            float *o = reg + (size_t)(gy * grid + gx) * (size_t)(ps * ps * 3);
+            float *b = box + (size_t)(gy * grid + gx) * 4;
+            for (yy = 0; yy < ps; yy++)
+                for (xx = 0; xx < ps; xx++)
+                    for (c = 0; c < 3; c++)
+                        *o++ = 2.0f * img[((size_t)(gy * ps + yy) * (size_t)size + (size_t)(gx * ps + xx)) * 3
+                                          + (size_t)c] - 1.0f;
+            b[0] = (float)(gx * ps) / (float)size;
+            b[1] = (float)(gy * ps) / (float)size;
+            b[2] = (float)((gx + 1) * ps) / (float)size;
+            b[3] = (float)((gy + 1) * ps) / (float)size;
+        }
+}
+
+/* ---------------------------------------------------------------- 10.x.5 caption grammar */
+
+#define SV__MAX_WORDS 40
+
+typedef struct sv__sent { int w[SV__MAX_WORDS]; size_t n; } sv__sent;
+
+/* Append the space-separated words of `text`. */
+static void sv__say(sv__sent *s, const char *text)
+{
+    char tok[24];
+    while (*text) {
+        size_t k = 0;
+        while (*text == ' ') text++;
+        while (*text && *text != ' ' && k < sizeof tok - 1) tok[k++] = *text++;
+        tok[k] = 0;
+        if (k && s->n < SV__MAX_WORDS) s->w[s->n++] = sv__word_find(tok);
+    }
+}
+
+static const char *sv__say_pick(sv_rng *r, const char *const *opts, size_t n) { return opts[sv_rng_below(r, n)]; }
+
+/* "[article] [size] colour shape", synonyms drawn at random (the first one more often). */
+static void sv__say_object(sv__sent *s, const sv_object *o, const char *article, float p_size, sv_rng *r)
+{
+    static const char *const shapes[SV_SHAPE_COUNT][3] = {
+        {"circle", "disc", "coin"}, {"square", "box", "block"}, {"triangle", NULL, NULL},
+        {"cross", "plus", NULL}, {"ring", "hoop", NULL}, {"diamond", NULL, NULL}};
+    static const char *const sizes[2][3] = {{"small", "little", "tiny"}, {"big", "large", "huge"}};
+    size_t nsyn = 1, pick;
+    sv__say(s, article);
+    if (sv_rng_uniformf(r) < p_size) sv__say(s, sizes[o->big][sv_rng_uniformf(r) < 0.5f ? 0 : 1 + sv_rng_below(r, 2)]);
+    sv__say(s, sv_word_name(sv__word_find("red") + o->colour));
+    while (nsyn < 3 && shapes[o->shape][nsyn]) nsyn++;
+    pick = sv_rng_uniformf(r) < 0.5f ? 0 : sv_rng_below(r, nsyn);
+    sv__say(s, shapes[o->shape][pick]);
+}
+
+static void sv__say_relation(sv__sent *s, int rel, sv_rng *r)
+{
+    static const char *const left[] = {"to the left of", "to the left of", "left of", "next to", "beside"};
+    static const char *const right[] = {"to the right of", "to the right of", "right of", "next to", "beside"};
+    static const char *const above[] = {"above", "above", "over", "on top of"};
+    static const char *const below[] = {"below", "below", "under", "beneath"};
+    switch (rel) {
+    case SV_REL_LEFT: sv__say(s, sv__say_pick(r, left, 5)); break;
+    case SV_REL_RIGHT: sv__say(s, sv__say_pick(r, right, 5)); break;
+    case SV_REL_ABOVE: sv__say(s, sv__say_pick(r, above, 4)); break;
+    default: sv__say(s, sv__say_pick(r, below, 4)); break;
+    }
+}
+
+static int sv__rel_inverse(int rel) { return rel ^ 1; } /* LEFT<->RIGHT, ABOVE<->BELOW */
+
+/* One caption of a scene. Templates: "[opening] a A REL a B", "the A is REL the B", the same with
+   A and B swapped and the relation inverted, "... and a C" for a third object, and "[opening] a A
+   [where]" for a single one. */
+static void sv__caption(const sv_scene *sc, sv_rng *r, sv__sent *s)
+{
+    static const char *const openings[] = {"", "", "", "", "", "", "there is", "there is", "i see", "i found",
+                                           "this picture shows", "look there is", "the image has", "a picture with"};
+    static const char *const short_openings[] = {"", "", "there is", "i see"};
+    const sv_object *A = &sc->obj[0], *B = &sc->obj[1];
+    size_t i;
+    s->n = 0;
+    if (sc->n_objects == 1) {
+        float dx = A->cx - 0.5f, dy = A->cy - 0.5f;
+        sv__say(s, sv__say_pick(r, openings, 14));
+        sv__say_object(s, A, "a", 0.7f, r);
+        if (sv_rng_uniformf(r) < 0.6f) {
+            if (fabsf(dx) < 0.15f && fabsf(dy) < 0.15f) sv__say(s, "in the middle");
+            else if (fabsf(dx) >= fabsf(dy)) sv__say(s, dx < 0 ? "on the left" : "on the right");
+            else sv__say(s, dy < 0 ? "at the top" : "at the bottom");
+        }
+    } else {
+        int rel = sc->relation, t = (int)sv_rng_below(r, sc->n_objects == 3 ? 2 : 4);
+        float p_size = sc->n_objects == 3 ? 0.3f : 0.6f;
+        if (t & 1) { const sv_object *x = A; A = B; B = x; rel = sv__rel_inverse(rel); }
+        if (t < 2) {
+            sv__say(s, sc->n_objects == 3 ? sv__say_pick(r, short_openings, 4) : sv__say_pick(r, openings, 14));
+            sv__say_object(s, A, "a", p_size, r);
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "a", p_size, r);
+        } else {
+            sv__say_object(s, A, "the", p_size, r);
+            sv__say(s, "is");
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "the", p_size, r);
+        }
+        if (sc->n_objects == 3) {
+            sv__say(s, "and");
+            sv__say_object(s, &sc->obj[2], "a", 0.3f, r);
+        }
+    }
+    /* "a" becomes "an" before a vowel ("an orange box") */
+    for (i = 0; i + 1 < s->n; i++) {
+        int first;
+        if (s->w[i] == sv__word_find("a") && sv_word_phones(s->w[i + 1], &first, 1) && sv__phone_is_vowel(first))
+            s->w[i] = sv__word_find("an");
+    }
+}
+
+/* Out-of-domain utterances: word lists and carrier phrases ("please say X again", "the next word
+   is X"), the listed words drawn in turn from a shuffled list of the whole content lexicon. */
+static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *next, sv__sent *s, int *list)
+{
+    int t = (int)sv_rng_below(r, 4);
+    size_t i, n;
+    s->n = 0;
+    *list = t == 0;
+#define SV__DRAW() (s->n < SV__MAX_WORDS ? (void)(s->w[s->n++] = deck[(*next)++ % n_deck]) : (void)0)
+    switch (t) {
+    case 0: n = 5 + sv_rng_below(r, 3); for (i = 0; i < n; i++) SV__DRAW(); break;
+    case 1: sv__say(s, "please say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "again"); break;
+    case 2: sv__say(s, "the next word is"); SV__DRAW(); break;
+    default: sv__say(s, "say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "now"); break;
+    }
+#undef SV__DRAW
+}
+
+/* ---------------------------------------------------------------- 10.x.6 the corpus */
+
+SV_DEF const char *sv_split_name(int split)
+{
+    static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
+    return split >= 0 && split < SV_SPLIT_COUNT ? names[split] : "?";
+}
+
+SV_DEF sv_corpus_config sv_corpus_default_config(void)
+{
+    sv_corpus_config c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    c.n_train_images = 400;
+    c.n_val_images = 50;
+    c.n_test_images = 100;
+    c.captions_per_image = 2;
+    c.n_train_speakers = 28;
+    c.n_test_speakers = 6;
+    c.n_ood_speakers = 6;
+    c.n_ood_utts = 200;
+    c.image_size = 32;
+    c.grid = 4;
+    c.snr_db_min = 15.0f;
+    c.snr_db_max = 35.0f;
+    return c;
+}
+
+static char *sv__corpus_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+    char *d = SV__CAST(char *, sv__alloc(n, what));
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+SV_DEF void sv_corpus_free(sv_corpus *c)
+{
+    size_t i;
+    if (!c) return;
+    for (i = 0; c->utts && i < c->n_utts; i++) {
+        SV_FREE(c->utts[i].audio);
+        SV_FREE(c->utts[i].text);
+        SV_FREE(c->utts[i].phones);
+        SV_FREE(c->utts[i].words);
+    }
+    SV_FREE(c->utts);
+    SV_FREE(c->speakers);
+    SV_FREE(c->image_split);
+    SV_FREE(c->scenes);
+    SV_FREE(c->images);
+    SV_FREE(c->regions);
+    SV_FREE(c->boxes);
+    SV_FREE(c);
+}
+
+/* Fill an utterance's word list, text and phone labels (times come with the audio). */
+static int sv__corpus_script(sv_utt *u, const sv__sent *s)
+{
+    size_t i, np = 0, nc = 0;
+    for (i = 0; i < s->n; i++) {
+        np += sv_word_phones(s->w[i], NULL, 0);
+        nc += strlen(sv__words[s->w[i]].word) + 1;
+    }
+    u->words = SV__CAST(sv_segment *, sv__calloc(s->n, sizeof(sv_segment), "utterance words"));
+    u->phones = SV__CAST(sv_segment *, sv__calloc(np, sizeof(sv_segment), "utterance phones"));
+    u->text = SV__CAST(char *, sv__alloc(nc + 1, "utterance text"));
+    if (!u->words || !u->phones || !u->text) return SV_ERR_NOMEM;
+    u->n_words = s->n;
+    u->n_phones = np;
+    u->text[0] = 0;
+    for (i = 0, np = 0, nc = 0; i < s->n; i++) {
+        int ids[16];
+        size_t k, m = sv_word_phones(s->w[i], ids, 16), len = strlen(sv__words[s->w[i]].word);
+        u->words[i].label = s->w[i];
+        for (k = 0; k < m; k++) u->phones[np++].label = ids[k];
+        if (i) u->text[nc++] = ' ';
+        memcpy(u->text + nc, sv__words[s->w[i]].word, len);
+        nc += len;
+        u->text[nc] = 0;
+    }
+    return SV_OK;
+}
+
+/* Speak one scripted utterance: plan pauses and prosodic lengthening, synthesise, record the exact
+   times, add background noise. Runs in parallel: touches only u and its own rng. */
+static int sv__corpus_speak(sv_utt *u, const sv_speaker *spk, float snr_lo, float snr_hi, int word_list, sv_rng *r)
+{
+    size_t n = u->n_phones + u->n_words + 2, m = 0, i, k, p = 0;
+    int *seq = SV__CAST(int *, sv__alloc(n * sizeof(int), "utterance plan"));
+    float *st = SV__CAST(float *, sv__alloc(n * sizeof(float), "utterance plan"));
+    sv_segment *seg = SV__CAST(sv_segment *, sv__alloc(n * sizeof(sv_segment), "utterance plan"));
+    int st_ok = SV_OK;
+    if (!seq || !st || !seg) { st_ok = SV_ERR_NOMEM; goto done; }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f); /* leading silence, 90-210 ms */
+    for (i = 0; i < u->n_words; i++) {
+        int w = u->words[i].label, ids[16];
+        size_t nw = sv_word_phones(w, ids, 16);
+        /* a phrase ends at the end, before "and" (sometimes), or after each word of a list */
+        int before_and = i + 1 < u->n_words && strcmp(sv__words[u->words[i + 1].label].word, "and") == 0;
+        int pause = i + 1 < u->n_words &&
+                    (word_list ? sv_rng_uniformf(r) < 0.6f
+                               : (before_and && sv_rng_uniformf(r) < 0.5f) || sv_rng_uniformf(r) < 0.03f);
+        int final = pause || i + 1 == u->n_words;
+        for (k = 0; k < nw; k++) {
+            float sc = (sv__words[w].flags & SV__W_FUNC) ? 0.7f : 1.0f;
+            int nxt = k + 1 < nw ? ids[k + 1] : -1;
+            if (sv__phone_is_vowel(ids[k])) {
+                if (final) sc *= 1.35f;                 /* phrase-final lengthening */
+                if (nxt >= 0 && sv__phones[nxt].voiced && !sv__phone_is_vowel(nxt))
+                    sc *= 1.1f;                         /* longer before a voiced consonant */
+            } else if (final) sc *= 1.1f;
+            seq[m] = ids[k]; st[m++] = sc;
+        }
+        if (pause) { seq[m] = -1; st[m++] = sv__syn_unif(r, 0.4f, 1.0f); }
+    }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f);
+    st_ok = sv__syn_run(spk, seq, st, m, r, &u->audio, &u->n_samples, seg);
+    if (st_ok != SV_OK) goto done;
+    for (i = 0, p = 0; i < m; i++)
+        if (seq[i] >= 0) { u->phones[p].start = seg[i].start; u->phones[p].end = seg[i].end; p++; }
+    for (i = 0, p = 0; i < u->n_words; i++) {
+        size_t nw = sv_word_phones(u->words[i].label, NULL, 0);
+        u->words[i].start = u->phones[p].start;
+        u->words[i].end = u->phones[p + nw - 1].end;
+        p += nw;
+    }
+    /* Background noise: one-pole coloured (white to brown-ish) Gaussian-like noise at the drawn
+       SNR relative to the utterance RMS (0.1 * loudness; the AR(1) variance is known in closed
+       form: var = (1/3) / (1 - c^2) for uniform [-1, 1) input). */
+    {
+        float c = sv__syn_unif(r, 0.0f, 0.9f), y = 0, g;
+        double e = 0;
+        for (i = 0; i < u->n_samples; i++) e += (double)u->audio[i] * u->audio[i];
+        e = sqrt(e / (double)u->n_samples);
+        u->snr_db = sv__syn_unif(r, snr_lo, snr_hi);
+        g = (float)(e / pow(10.0, u->snr_db / 20.0) / sqrt((1.0 / 3.0) / (1.0 - (double)c * c)));
+        for (i = 0; i < u->n_samples; i++) {
+            float v;
+            y = c * y + (2.0f * sv_rng_uniformf(r) - 1.0f);
+            v = u->audio[i] + g * y;
+            u->audio[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+        }
+    }
+done:
+    SV_FREE(seq);
+    SV_FREE(st);
+    SV_FREE(seg);
+    return st_ok;
+}
+
+static int sv__corpus_check(const sv_corpus_config *g)
+{
+    size_t cpi = g->captions_per_image;
+    if (cpi < 1 || cpi > 100) return sv__fail(SV_ERR_ARG, "corpus: captions_per_image must be 1..100, not %zu", cpi);
+    if (g->n_train_images + g->n_val_images > 0 && g->n_train_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu train speakers cannot read %zu different captions per image",
+                        g->n_train_speakers, cpi);
+    if (g->n_test_images > 0 && g->n_test_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu test speakers cannot read %zu different captions per image",
+                        g->n_test_speakers, cpi);
+    if (g->n_ood_utts > 0 && g->n_ood_speakers < 1)
+        return sv__fail(SV_ERR_ARG, "corpus: ood utterances need an ood speaker");
+    if (g->n_train_images > 10000000 || g->n_val_images > 10000000 || g->n_test_images > 10000000 ||
+        g->n_ood_utts > 10000000 || g->n_train_speakers + g->n_test_speakers + g->n_ood_speakers > 100000 ||
+        g->n_train_speakers > 100000 || g->n_test_speakers > 100000 || g->n_ood_speakers > 100000)
+        return sv__fail(SV_ERR_ARG, "corpus: sizes too large");
+    if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
+        return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
+                        g->image_size, g->grid);
+    if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
+        return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
+    return SV_OK;
+}
+
+SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    sv_rng master, m_spk, m_img, m_cap, m_ood, m_utt;
+    size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
+    int *deck = NULL, *list = NULL, size, grid;
+    size_t n_deck = 0;
+
+    if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
+    if (sv__corpus_check(cfg) != SV_OK) return NULL;
+    c = SV__CAST(sv_corpus *, sv__calloc(1, sizeof *c, "corpus"));
+    if (!c) return NULL;
+    c->cfg = *cfg;
+    cpi = cfg->captions_per_image;
+    size = cfg->image_size;
+    grid = cfg->grid;
+    /* independent streams for each kind of draw, so changing one count leaves the others alone */
+    sv_rng_seed(&master, cfg->seed);
+    m_spk = sv_rng_fork(&master, 1);
+    m_img = sv_rng_fork(&master, 2);
+    m_cap = sv_rng_fork(&master, 3);
+    m_ood = sv_rng_fork(&master, 4);
+    m_utt = sv_rng_fork(&master, 5);
+
+    /* speakers: train, test, ood groups, alternately male and female */
+    nsp[0] = cfg->n_train_speakers; nsp[1] = cfg->n_test_speakers; nsp[2] = cfg->n_ood_speakers;
+    c->n_speakers = nsp[0] + nsp[1] + nsp[2];
+    c->speakers = SV__CAST(sv_speaker *, sv__calloc(c->n_speakers + 1, sizeof(sv_speaker), "corpus speakers"));
+    if (!c->speakers) goto fail;
+    for (i = 0, k = 0; i < 3; i++)
+        for (j = 0; j < nsp[i]; j++, k++) {
+            sv_rng r = sv_rng_fork(&m_spk, k);
+            sv_speaker *s = &c->speakers[k];
+            *s = sv_speaker_random(sv_rng_next(&r), (int)(j & 1));
+            s->split = i == 0 ? SV_SPLIT_TRAIN : i == 1 ? SV_SPLIT_TEST : SV_SPLIT_OOD;
+            snprintf(s->name, sizeof s->name, "spk%03u%c", (unsigned)k, s->female ? 'f' : 'm');
+        }
+
+    /* pictures */
+    n_img = cfg->n_train_images + cfg->n_val_images + cfg->n_test_images;
+    c->n_images = n_img;
+    c->n_regions = (size_t)grid * (size_t)grid;
+    c->region_dim = (size_t)(size / grid) * (size_t)(size / grid) * 3;
+    npix = (size_t)size * (size_t)size * 3;
+    c->image_begin[0] = 0;
+    c->image_begin[1] = cfg->n_train_images;
+    c->image_begin[2] = c->image_begin[1] + cfg->n_val_images;
+    c->image_begin[3] = c->image_begin[4] = n_img;
+    {
+        size_t bytes;
+        if (!sv__mul_ok(n_img, npix * sizeof(float), &bytes)) {
+            sv__fail(SV_ERR_NOMEM, "corpus: images too large");
+            goto fail;
+        }
+        c->images = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus images"));
+        c->regions = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus regions"));
+        c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
+        c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
+        c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
+        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split) goto fail;
+    }
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_img, i);
+        c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
+        sv__scene_make(&c->scenes[i], &r);
+        sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
+        sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
+    }
+
+    /* scripts: the captions of every picture, then the ood utterances */
+    c->n_utts = n_img * cpi + cfg->n_ood_utts;
+    c->utts = SV__CAST(sv_utt *, sv__calloc(c->n_utts + 1, sizeof(sv_utt), "corpus utterances"));
+    pool = SV__CAST(size_t *, sv__calloc(c->n_speakers + 1, sizeof(size_t), "corpus speaker pool"));
+    list = SV__CAST(int *, sv__calloc(c->n_utts + 1, sizeof(int), "corpus utterance kinds"));
+    if (!c->utts || !pool || !list) goto fail;
+    for (i = 0; i < SV_SPLIT_OOD; i++) c->split_begin[i] = c->image_begin[i] * cpi;
+    c->split_begin[SV_SPLIT_OOD] = n_img * cpi;
+    c->split_begin[SV_SPLIT_COUNT] = c->n_utts;
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_cap, i);
+        int split = c->image_split[i];
+        size_t first = split == SV_SPLIT_TEST ? nsp[0] : 0, np = split == SV_SPLIT_TEST ? nsp[1] : nsp[0];
+        sv__sent prev[8];
+        for (k = 0; k < np; k++) pool[k] = first + k;
+        for (j = 0; j < cpi; j++) {
+            size_t u = i * cpi + j, pick = j + sv_rng_below(&r, np - j), t, attempt;
+            sv__sent s;
+            sv_utt *ut = &c->utts[u];
+            /* different speakers for the captions of one picture: partial Fisher-Yates */
+            t = pool[j]; pool[j] = pool[pick]; pool[pick] = t;
+            /* different wordings too, as far as the grammar allows */
+            for (attempt = 0; attempt < 20; attempt++) {
+                size_t q, same = 0;
+                sv__caption(&c->scenes[i], &r, &s);
+                for (q = 0; q < j && q < 8; q++)
+                    if (prev[q].n == s.n && memcmp(prev[q].w, s.w, s.n * sizeof(int)) == 0) same = 1;
+                if (!same) break;
+            }
+            if (j < 8) prev[j] = s;
+            ut->split = split;
+            ut->image = (int)i;
+            ut->speaker = (int)pool[j];
+            snprintf(ut->name, sizeof ut->name, "%s_%05u", sv_split_name(split), (unsigned)(u - c->split_begin[split]));
+            if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+        }
+    }
+    /* ood: a shuffled deck of every content word, dealt in turn, so all words get said */
+    deck = SV__CAST(int *, sv__alloc(SV__N_WORDS * sizeof(int), "corpus ood deck"));
+    deck_next = SV__CAST(size_t *, sv__calloc(1, sizeof(size_t), "corpus ood deck"));
+    if (!deck || !deck_next) goto fail;
+    for (i = 0; i < (size_t)SV__N_WORDS; i++)
+        if (!(sv__words[i].flags & SV__W_FUNC)) deck[n_deck++] = (int)i;
+    {
+        sv_rng r = sv_rng_fork(&m_ood, 0);
+        for (i = n_deck; i > 1; i--) {
+            size_t jj = sv_rng_below(&r, i);
+            int t = deck[i - 1]; deck[i - 1] = deck[jj]; deck[jj] = t;
+        }
+    }
+    for (k = 0; k < cfg->n_ood_utts; k++) {
+        size_t u = n_img * cpi + k;
+        sv_rng r = sv_rng_fork(&m_ood, k + 1);
+        sv__sent s;
+        sv_utt *ut = &c->utts[u];
+        sv__ood_sentence(&r, deck, n_deck, deck_next, &s, &list[u]);
+        ut->split = SV_SPLIT_OOD;
+        ut->image = -1;
+        ut->speaker = (int)(nsp[0] + nsp[1] + k % nsp[2]);
+        snprintf(ut->name, sizeof ut->name, "ood_%05u", (unsigned)k);
+        if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+    }
+
+    /* audio: each utterance from its own forked stream, so any thread count gives the same bits */
+    status = SV__CAST(size_t *, sv__calloc(c->n_utts + 1, sizeof(size_t), "corpus status"));
+    if (!status) goto fail;
+    {
+        long u, nu = (long)c->n_utts;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+        for (u = 0; u < nu; u++) {
+            sv_rng r = sv_rng_fork(&m_utt, (uint64_t)u);
+            sv_utt *ut = &c->utts[u];
+            status[u] = (size_t)sv__corpus_speak(ut, &c->speakers[ut->speaker], cfg->snr_db_min, cfg->snr_db_max,
+                                                 list[u], &r);
+        }
+    }
+    for (i = 0; i < c->n_utts; i++) {
+        if (status[i] != SV_OK) {
+            sv__fail((int)status[i], "corpus: synthesising %s failed (out of memory?)", c->utts[i].name);
+            goto fail;
+        }
+        c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
+    }
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status);
+    return c;
+fail:
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status);
+    sv_corpus_free(c);
+    return NULL;
+}
+
+SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out)
+{
+    size_t u, i, n = 0, f;
+    int *spk_map = NULL;
+    if (!out) return sv__fail(SV_ERR_ARG, "sv_corpus_items: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!c || split < 0 || split >= SV_SPLIT_COUNT)
+        return sv__fail(SV_ERR_ARG, "sv_corpus_items: bad corpus or split %d", split);
+    /* a triphone needs a phone directly before and after it: no utterance edge, no pause */
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        for (i = 1; i + 1 < ut->n_phones; i++)
+            if (ut->phones[i - 1].end == ut->phones[i].start && ut->phones[i].end == ut->phones[i + 1].start) n++;
+    }
+    out->files = SV__CAST(char **, sv__calloc(c->split_begin[split + 1] - c->split_begin[split] + 1, sizeof(char *),
+                                              "items files"));
+    out->phones = SV__CAST(char **, sv__calloc((size_t)SV__N_PHONES, sizeof(char *), "items phones"));
+    out->speakers = SV__CAST(char **, sv__calloc(c->n_speakers + 1, sizeof(char *), "items speakers"));
+    out->items = SV__CAST(sv_item *, sv__calloc(n + 1, sizeof(sv_item), "items"));
+    spk_map = SV__CAST(int *, sv__alloc((c->n_speakers + 1) * sizeof(int), "items speaker map"));
+    if (!out->files || !out->phones || !out->speakers || !out->items || !spk_map) goto fail;
+    for (i = 0; i < (size_t)SV__N_PHONES; i++) {
+        out->phones[out->n_phones] = sv__corpus_strdup(sv__phones[i].name, "items phone");
+        if (!out->phones[out->n_phones]) goto fail;
+        out->n_phones++;
+    }
+    for (i = 0; i < c->n_speakers; i++) spk_map[i] = -1;
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        f = out->n_files;
+        out->files[f] = sv__corpus_strdup(ut->name, "items file");
+        if (!out->files[f]) goto fail;
+        out->n_files++;
+        if (spk_map[ut->speaker] < 0) {
+            out->speakers[out->n_speakers] = sv__corpus_strdup(c->speakers[ut->speaker].name, "items speaker");
+            if (!out->speakers[out->n_speakers]) goto fail;
+            spk_map[ut->speaker] = (int)out->n_speakers++;
+        }
+        for (i = 1; i + 1 < ut->n_phones; i++) {
+            sv_item *it;
+            if (ut->phones[i - 1].end != ut->phones[i].start || ut->phones[i].end != ut->phones[i + 1].start) continue;
+            it = &out->items[out->n_items++];
+            it->file = f;
+            it->onset = ut->phones[i].start;
+            it->offset = ut->phones[i].end;
+            it->phone = ut->phones[i].label;
+            it->prev = ut->phones[i - 1].label;
+            it->next = ut->phones[i + 1].label;
+            it->speaker = spk_map[ut->speaker];
+        }
+    }
+    SV_FREE(spk_map);
+    return SV_OK;
+fail:
+    SV_FREE(spk_map);
+    sv_item_set_free(out); /* the counts only cover strings already copied */
+    return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
+}
+
+/* ---------------------------------------------------------------- 10.y corpora on disk */
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/types.h>
+#include <sys/stat.h>
+#define SV__HAVE_MKDIR 1
+#endif
+
+/* Creates a folder; an existing one is fine. */
+static int sv__mkdir(const char *path)
+{
+#ifdef SV__HAVE_MKDIR
+    struct stat st;
+    if (mkdir(path, 0777) == 0) return SV_OK;
+    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SV_OK;
+    return sv__fail(SV_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
+#else
+    (void)path;
+    return SV_OK; /* no portable mkdir in C99: the folder must exist; the first write says so */
+#endif
+}
+
+static int sv__file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+/* snprintf into a growable buffer owned by the caller: "dir/fmt...". */
+static char *sv__pathf(const char *dir, const char *fmt, const char *a, const char *b)
+{
+    size_t n = strlen(dir) + strlen(fmt) + (a ? strlen(a) : 0) + (b ? strlen(b) : 0) + 2;
+    char *p = SV__CAST(char *, sv__alloc(n, "path")), *q;
+    size_t d;
+    if (!p) return NULL;
+    d = strlen(dir);
+    memcpy(p, dir, d);
+    q = p + d;
+    if (d && dir[d - 1] != '/') *q++ = '/';
+    snprintf(q, n - (size_t)(q - p), fmt, a ? a : "", b ? b : "");
+    return p;
+}
+
+/* Text file written atomically; fmt/segments come from the caller. */
+static int sv__write_segments(const char *path, const sv_segment *seg, size_t n, int words)
+{
+    char *tmp;
+    size_t i;
+    int ok = 1;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    for (i = 0; ok && i < n; i++) {
+        const char *lab = words ? sv_word_name(seg[i].label) : sv_phone_name(seg[i].label);
+        /* times are whole samples at 16 kHz: k/16000 has at most 7 decimals, so %.7f is exact */
+        if (fprintf(f, "%.7f %.7f %s\n", seg[i].start, seg[i].end, lab ? lab : "SIL") < 0) ok = 0;
+    }
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+static int sv__write_text(const char *path, const char *text)
+{
+    char *tmp;
+    int ok;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    ok = fputs(text, f) != EOF;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+/* The manifest of one split: paths are built under dir so sv_manifest_write makes them relative. */
+static int sv__corpus_manifest(const sv_corpus *c, const char *dir, int split)
+{
+    size_t b = c->split_begin[split], n = c->split_begin[split + 1] - b, i;
+    sv_manifest m;
+    char *path = NULL, name[32];
+    int rc = SV_OK;
+    memset(&m, 0, sizeof m);
+    if (n == 0) return SV_OK;
+    m.n = n;
+    m.id = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest ids"));
+    m.wav = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest wavs"));
+    m.speaker = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest speakers"));
+    m.text = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest texts"));
+    m.align = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest aligns"));
+    m.image = SV__CAST(long *, sv__calloc(n, sizeof(long), "manifest images"));
+    if (!m.id || !m.wav || !m.speaker || !m.text || !m.align || !m.image) { rc = SV_ERR_NOMEM; goto done; }
+    m.has_image = split != SV_SPLIT_OOD;
+    m.has_speaker = m.has_text = m.has_align = 1;
+    for (i = 0; i < n; i++) {
+        const sv_utt *u = &c->utts[b + i];
+        m.id[i] = (char *)u->name; /* borrowed: only read by the writer */
+        m.wav[i] = sv__pathf(dir, "wav/%s%s", u->name, ".wav");
+        m.align[i] = sv__pathf(dir, "align/%s%s", u->name, ".phones");
+        m.speaker[i] = (char *)c->speakers[u->speaker].name;
+        m.text[i] = u->text;
+        m.image[i] = u->image;
+        if (!m.wav[i] || !m.align[i]) { rc = SV_ERR_NOMEM; goto done; }
+    }
+    snprintf(name, sizeof name, "%s.tsv", sv_split_name(split));
+    path = sv__pathf(dir, "%s%s", name, NULL);
+    rc = path ? sv_manifest_write(path, &m) : SV_ERR_NOMEM;
+done:
+    if (m.wav)
+        for (i = 0; i < n; i++) { SV_FREE(m.wav[i]); SV_FREE(m.align[i]); }
+    SV_FREE(m.id); SV_FREE(m.wav); SV_FREE(m.speaker); SV_FREE(m.text); SV_FREE(m.align); SV_FREE(m.image);
+    SV_FREE(path);
+    return rc;
+}
+
+static int sv__corpus_stats(const sv_corpus *c, const char *path)
+{
+    size_t need = 4096 + 64 * SV_SPLIT_COUNT, len = 0, s, i, nsp[SV_SPLIT_COUNT], nph[SV_SPLIT_COUNT];
+    char *buf = SV__CAST(char *, sv__alloc(need, "stats"));
+    int rc;
+    double total = 0.0;
+    if (!buf) return SV_ERR_NOMEM;
+    memset(nsp, 0, sizeof nsp);
+    memset(nph, 0, sizeof nph);
+    for (i = 0; i < c->n_speakers; i++) {
+        int sp = c->speakers[i].split;
+        if (sp >= 0 && sp < SV_SPLIT_COUNT) nsp[sp]++;
+    }
+    for (i = 0; i < c->n_utts; i++) nph[c->utts[i].split] += c->utts[i].n_phones;
+    len += (size_t)snprintf(buf + len, need - len,
+                            "# ssl_vgs built-in corpus (formant synthesiser), seed %llu\n"
+                            "images: %zu (train %zu, val %zu, test %zu), regions %zu x %zu\n"
+                            "speakers: %zu (train+val %zu, test %zu, ood %zu)\n"
+                            "split  utterances  hours  phones\n",
+                            (unsigned long long)c->cfg.seed, c->n_images, c->image_begin[1] - c->image_begin[0],
+                            c->image_begin[2] - c->image_begin[1], c->image_begin[3] - c->image_begin[2],
+                            c->n_regions, c->region_dim, c->n_speakers, nsp[SV_SPLIT_TRAIN],
+                            nsp[SV_SPLIT_TEST], nsp[SV_SPLIT_OOD]);
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        total += c->seconds[s];
+        len += (size_t)snprintf(buf + len, need - len, "%-5s  %10zu  %5.3f  %zu\n", sv_split_name((int)s),
+                                c->split_begin[s + 1] - c->split_begin[s], c->seconds[s] / 3600.0, nph[s]);
+    }
+    len += (size_t)snprintf(buf + len, need - len, "total  %10zu  %5.3f\n", c->n_utts, total / 3600.0);
+    (void)len;
+    rc = sv__write_text(path, buf);
+    SV_FREE(buf);
+    return rc;
+}
+
+SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
+{
+    char *p = NULL, *q = NULL;
+    size_t i, shape[4];
+    int rc = SV_OK, s;
+    if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
+    p = sv__pathf(dir, ".complete", NULL, NULL);
+    if (!p) return SV_ERR_NOMEM;
+    if (sv__file_exists(p)) {
+        SV_FREE(p);
+        return sv__fail(SV_ERR_STATE, "%s already holds a complete corpus; remove it or choose another folder", dir);
+    }
+    SV_FREE(p);
+    p = NULL;
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+#define SV__TRY(x) do { if ((rc = (x)) != SV_OK) goto done; } while (0)
+#define SV__PATH(var, fmt, a, b) do { SV_FREE(var); var = sv__pathf(dir, fmt, a, b); \
+                                      if (!var) { rc = SV_ERR_NOMEM; goto done; } } while (0)
+    SV__PATH(p, "wav", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    SV__PATH(p, "align", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    for (i = 0; i < c->n_utts; i++) {
+        const sv_utt *u = &c->utts[i];
+        SV__PATH(p, "wav/%s%s", u->name, ".wav");
+        SV__TRY(sv_wav_write(p, u->audio, u->n_samples, SV_CORPUS_RATE));
+        SV__PATH(p, "align/%s%s", u->name, ".phones");
+        SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
+        SV__PATH(p, "align/%s%s", u->name, ".words");
+        SV__TRY(sv__write_segments(p, u->words, u->n_words, 1));
+    }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) SV__TRY(sv__corpus_manifest(c, dir, s));
+    if (c->n_images) {
+        shape[0] = c->n_images; shape[1] = c->n_regions; shape[2] = c->region_dim; shape[3] = 1;
+        SV__PATH(p, "images.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->regions, shape, 3));
+        shape[2] = 4;
+        SV__PATH(p, "boxes.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->boxes, shape, 3));
+        {
+            /* image_split.tsv: about 12 bytes a line */
+            size_t cap = 32 + c->n_images * 32, len = 0;
+            SV_FREE(q);
+            q = SV__CAST(char *, sv__alloc(cap, "image_split.tsv"));
+            if (!q) { rc = SV_ERR_NOMEM; goto done; }
+            len += (size_t)snprintf(q, cap, "image\tsplit\n");
+            for (i = 0; i < c->n_images; i++)
+                len += (size_t)snprintf(q + len, cap - len, "%zu\t%s\n", i, sv_split_name(c->image_split[i]));
+            SV__PATH(p, "image_split.tsv", NULL, NULL);
+            SV__TRY(sv__write_text(p, q));
+        }
+    }
+    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
+        sv_item_set it;
+        if (c->split_begin[s + 1] == c->split_begin[s]) continue;
+        SV__TRY(sv_corpus_items(c, s, &it));
+        SV__PATH(p, "%s%s", sv_split_name(s), ".item");
+        rc = it.n_items ? sv_item_write(p, &it) : SV_OK;
+        sv_item_set_free(&it);
+        if (rc != SV_OK) goto done;
+    }
+    SV__PATH(p, "stats.txt", NULL, NULL);
+    SV__TRY(sv__corpus_stats(c, p));
+    /* last: everything above is on disk (each file fsynced before its rename) */
+    SV__PATH(p, ".complete", NULL, NULL);
+    SV__TRY(sv__write_text(p, "ssl_vgs corpus complete\n"));
+#undef SV__TRY
+#undef SV__PATH
+done:
+    SV_FREE(p);
+    SV_FREE(q);
+    return rc;
+}
+
+SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc)
+{
+    int s;
+    if (!dc) return;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        sv_manifest_free(&dc->split[s]);
+        sv_item_set_free(&dc->items[s]);
+    }
+    SV_FREE(dc->regions);
+    SV_FREE(dc->boxes);
+    SV_FREE(dc->dir);
+    memset(dc, 0, sizeof *dc);
+}
+
+SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc)
+{
+    char *p = NULL;
+    size_t shape[4], i, j;
+    int rc = SV_OK, s, nd, any = 0;
+    long max_image = -1;
+    if (!dc) return sv__fail(SV_ERR_ARG, "sv_disk_corpus_open: NULL output");
+    memset(dc, 0, sizeof *dc);
+    if (!dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_disk_corpus_open: empty folder name");
+    dc->dir = sv__strndup(dir, strlen(dir), "corpus folder");
+    if (!dc->dir) return SV_ERR_NOMEM;
+#define SV__PATH(fmt, a, b) do { SV_FREE(p); p = sv__pathf(dir, fmt, a, b); \
+                                 if (!p) { rc = SV_ERR_NOMEM; goto fail; } } while (0)
+    SV__PATH(".complete", NULL, NULL);
+    if (!sv__file_exists(p)) {
+        SV__PATH("train.tsv", NULL, NULL);
+        if (sv__file_exists(p) || sv__file_exists(dir))
+            rc = sv__fail(SV_ERR_STATE, "%s is incomplete (no .complete marker: interrupted data_prep?); "
+                                        "rerun data_prep.sh", dir);
+        else
+            rc = sv__fail(SV_ERR_IO, "%s: no such corpus folder (make one with data_prep.sh)", dir);
+        goto fail;
+    }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        SV__PATH("%s%s", sv_split_name(s), ".tsv");
+        if (!sv__file_exists(p)) continue;
+        if ((rc = sv_manifest_read(p, &dc->split[s])) != SV_OK) goto fail;
+        dc->has_split[s] = any = 1;
+        for (i = 0; i < dc->split[s].n; i++)
+            if (dc->split[s].image[i] > max_image) max_image = dc->split[s].image[i];
+    }
+    if (!any) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: no manifest (train.tsv, val.tsv, test.tsv or ood.tsv)", dir);
+        goto fail;
+    }
+    SV__PATH("images.npy", NULL, NULL);
+    if (sv__file_exists(p)) {
+        if ((rc = sv_npy_read(p, &dc->regions, shape, &nd)) != SV_OK) goto fail;
+        if (nd != 3) { rc = sv__fail(SV_ERR_FORMAT, "%s: %d dimensions, [N, R, Dimg] expected", p, nd); goto fail; }
+        dc->n_images = shape[0]; dc->n_regions = shape[1]; dc->region_dim = shape[2];
+        SV__PATH("boxes.npy", NULL, NULL);
+        if (!sv__file_exists(p)) { rc = sv__fail(SV_ERR_FORMAT, "%s: missing (images.npy needs it)", p); goto fail; }
+        if ((rc = sv_npy_read(p, &dc->boxes, shape, &nd)) != SV_OK) goto fail;
+        if (nd != 3 || shape[0] != dc->n_images || shape[1] != dc->n_regions || shape[2] != 4) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: shape [%zu, %zu, %zu] (%d dims), [%zu, %zu, 4] expected to match images.npy",
+                          p, shape[0], shape[1], shape[2], nd, dc->n_images, dc->n_regions);
+            goto fail;
+        }
+    }
+    if (max_image >= 0 && (size_t)max_image >= dc->n_images) {
+        for (s = 0; s < SV_SPLIT_COUNT; s++)
+            for (i = 0; i < dc->split[s].n; i++)
+                if (dc->split[s].image[i] >= 0 && (size_t)dc->split[s].image[i] >= dc->n_images) {
+                    rc = sv__fail(SV_ERR_FORMAT, "%s/%s.tsv: utterance '%s': image %ld out of range (images.npy has %zu rows)",
+                                  dir, sv_split_name(s), dc->split[s].id[i], dc->split[s].image[i], dc->n_images);
+                    goto fail;
+                }
+    }
+    for (s = 0; s < SV_SPLIT_COUNT; s++)
+        for (i = 0; i < dc->split[s].n; i++)
+            if (!sv__file_exists(dc->split[s].wav[i])) {
+                rc = sv__fail(SV_ERR_IO, "%s/%s.tsv: utterance '%s': %s does not exist", dir, sv_split_name(s),
+                              dc->split[s].id[i], dc->split[s].wav[i]);
+                goto fail;
+            }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        const sv_manifest *m = &dc->split[s];
+        sv__strmap ids;
+        SV__PATH("%s%s", sv_split_name(s), ".item");
+        if (!sv__file_exists(p)) continue;
+        if ((rc = sv_item_read(p, &dc->items[s])) != SV_OK) goto fail;
+        dc->has_items[s] = 1;
+        /* every file of the .item must be an utterance id of the same split */
+        if ((rc = sv__strmap_init(&ids, m->n, "item check")) != SV_OK) goto fail;
+        for (i = 0; i < m->n; i++) *sv__strmap_find(&ids, (const char *const *)m->id, m->id[i], strlen(m->id[i])) = i + 1;
+        for (j = 0; j < dc->items[s].n_files; j++) {
+            const char *f = dc->items[s].files[j];
+            if (!m->n || !*sv__strmap_find(&ids, (const char *const *)m->id, f, strlen(f))) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: file '%s' is not an utterance of %s.tsv", p, f, sv_split_name(s));
+                break;
+            }
+        }
+        sv__strmap_free(&ids);
+        if (rc != SV_OK) goto fail;
+    }
+#undef SV__PATH
+    SV_FREE(p);
+    return SV_OK;
+fail:
+    SV_FREE(p);
+    sv_disk_corpus_close(dc);
+    return rc ? rc : SV_ERR_IO;
+}
+
+SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split)
+{
+    return dc && split >= 0 && split < SV_SPLIT_COUNT ? dc->split[split].n : 0;
+}
+
+SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n)
+{
+    if (!x || !n) return sv__fail(SV_ERR_ARG, "sv_disk_corpus_audio: NULL output");
+    *x = NULL;
+    *n = 0;
+    if (!dc || split < 0 || split >= SV_SPLIT_COUNT || i >= dc->split[split].n)
+        return sv__fail(SV_ERR_ARG, "sv_disk_corpus_audio: split %d utterance %zu out of range", split, i);
+    return sv_wav_load_16k(dc->split[split].wav[i], x, n);
+}
+
+/* ---------------------------------------------------------------- 11.0 small shared helpers */
+#ifndef SV__PI
+#define SV__PI 3.14159265358979323846
+#endif
+
+/* Grow *p (elements of size elem) so that it holds at least need elements; doubles the capacity. */
+static int sv__met_grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
+{
+    size_t nc, bytes;
+    void *q;
+    if (need <= *cap) return SV_OK;
+    nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) { nc = need; break; }
+        nc *= 2;
+    }
+    if (!sv__mul_ok(nc, elem, &bytes)) return sv__fail(SV_ERR_NOMEM, "size overflow growing %s", what);
+    q = sv__alloc(bytes, what);
+    if (!q) return SV_ERR_NOMEM;
+    if (*p && *cap) memcpy(q, *p, *cap * elem);
+    SV_FREE(*p);
+    *p = q;
+    *cap = nc;
+    return SV_OK;
+}
+
+static int sv__met_tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------------------- 11.1 retrieval recall@k */
+
+/* Pessimistic ranking key: NaN competitors rank above everything, a NaN true score below. */
+static double sv__rk_score(float s, int is_true)
+{
+    if (s != s) return is_true ? -HUGE_VAL : HUGE_VAL;
+    return (double)s;
+}
+
+/* 1 when entry 1 is ranked before entry 2: higher score first; on equal scores the competitor
+   before the true item (pessimistic); then the lower index, which makes the order total. */
+static int sv__rk_before(double s1, int t1, size_t i1, double s2, int t2, size_t i2)
+{
+    if (s1 != s2) return s1 > s2;
+    if (t1 != t2) return !t1;
+    return i1 < i2;
+}
+
+static int sv__recall_check(const float *S, size_t n_images, size_t n_captions,
+                            const size_t *caption_image)
+{
+    size_t j;
+    if (!S || !caption_image || n_images == 0 || n_captions == 0)
+        return sv__fail(SV_ERR_ARG, "recall: empty score matrix or NULL argument");
+    for (j = 0; j < n_captions; j++)
+        if (caption_image[j] >= n_images)
+            return sv__fail(SV_ERR_ARG, "recall: caption %zu belongs to image %zu of %zu",
+                            j, caption_image[j], n_images);
+    return SV_OK;
+}
+
+/* For each image the number of competitor captions ranked above its best caption (SIZE_MAX for
+   an image without captions), and for each caption the number of images above its own. */
+static int sv__recall_ranks(const float *S, size_t n_images, size_t n_captions,
+                            const size_t *caption_image, size_t *img_above, size_t *cap_above)
+{
+    ptrdiff_t ii, jj;
+    SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()))
+    for (ii = 0; ii < (ptrdiff_t)n_images; ii++) {
+        size_t i = (size_t)ii, j, above = 0;
+        const float *row = S + i * n_captions;
+        double best = -HUGE_VAL;
+        int any = 0;
+        for (j = 0; j < n_captions; j++)
+            if (caption_image[j] == i) {
+                double s = sv__rk_score(row[j], 1);
+                if (!any || s > best) best = s;
+                any = 1;
+            }
+        if (!any) { img_above[i] = SIZE_MAX; continue; }
+        for (j = 0; j < n_captions; j++)
+            if (caption_image[j] != i && !(sv__rk_score(row[j], 0) < best)) above++;
+        img_above[i] = above;
+    }
+    SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()))
+    for (jj = 0; jj < (ptrdiff_t)n_captions; jj++) {
+        size_t j = (size_t)jj, i, t = caption_image[j], above = 0;
+        double st = sv__rk_score(S[t * n_captions + j], 1);
+        for (i = 0; i < n_images; i++)
+            if (i != t && !(sv__rk_score(S[i * n_captions + j], 0) < st)) above++;
+        cap_above[j] = above;
+    }
+    return SV_OK;
+}
+
+static void sv__recall_from_ranks(const size_t *img_above, size_t n_images, const size_t *cap_above,
+                                  size_t n_captions, size_t k, double *i2s, double *s2i,
+                                  size_t *n_scored)
+{
+    size_t i, j, hits = 0, n = 0;
+    for (i = 0; i < n_images; i++) {
+        if (img_above[i] == SIZE_MAX) continue;
+        n++;
+        hits += img_above[i] < k;
+    }
+    if (i2s) *i2s = n ? 100.0 * (double)hits / (double)n : 0.0;
+    if (n_scored) *n_scored = n;
+    hits = 0;
+    for (j = 0; j < n_captions; j++) hits += cap_above[j] < k;
+    if (s2i) *s2i = 100.0 * (double)hits / (double)n_captions;
+}
+
+static int sv__recall_full(const float *S, size_t n_images, size_t n_captions,
+                           const size_t *caption_image, const size_t *ks, size_t nk,
+                           double *i2s, double *s2i, size_t *n_scored)
+{
+    size_t *img_above, *cap_above, q;
+    int rc = sv__recall_check(S, n_images, n_captions, caption_image);
+    if (rc) return rc;
+    img_above = SV__CAST(size_t *, sv__calloc(n_images, sizeof(size_t), "recall ranks"));
+    cap_above = SV__CAST(size_t *, sv__calloc(n_captions, sizeof(size_t), "recall ranks"));
+    if (!img_above || !cap_above) { SV_FREE(img_above); SV_FREE(cap_above); return SV_ERR_NOMEM; }
+    sv__recall_ranks(S, n_images, n_captions, caption_image, img_above, cap_above);
+    for (q = 0; q < nk; q++)
+        sv__recall_from_ranks(img_above, n_images, cap_above, n_captions, ks[q], &i2s[q], &s2i[q],
+                              n_scored);
+    SV_FREE(img_above);
+    SV_FREE(cap_above);
+    return SV_OK;
+}
+
+SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
+                             const size_t *caption_image, sv_recall *out)
+{
+    static const size_t ks[3] = {1, 5, 10};
+    double a[3], b[3];
+    int rc;
+    if (!out) return sv__fail(SV_ERR_ARG, "recall: NULL output");
+    memset(out, 0, sizeof *out);
+    rc = sv__recall_full(S, n_images, n_captions, caption_image, ks, 3, a, b, &out->n_images_scored);
+    if (rc) return rc;
+    out->i2s_r1 = a[0]; out->i2s_r5 = a[1]; out->i2s_r10 = a[2];
+    out->s2i_r1 = b[0]; out->s2i_r5 = b[1]; out->s2i_r10 = b[2];
+    out->n_captions = n_captions;
+    return SV_OK;
+}
+
+SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
+                        const size_t *caption_image, size_t k, double *i2s, double *s2i)
+{
+    double a, b;
+    int rc;
+    if (k == 0) return sv__fail(SV_ERR_ARG, "recall: k must be >= 1");
+    rc = sv__recall_full(S, n_images, n_captions, caption_image, &k, 1, &a, &b, NULL);
+    if (rc) return rc;
+    if (i2s) *i2s = a;
+    if (s2i) *s2i = b;
+    return SV_OK;
+}
+
+/* A top-kmax list: entries sorted in ranking order, scores already passed through sv__rk_score. */
+struct sv_recall_acc {
+    size_t n_images, n_captions, kmax;
+    size_t *cap_img;                 /* [n_captions] */
+    size_t *img_ncap;                /* [n_images] captions per image */
+    double *img_s; size_t *img_j;    /* [n_images, kmax] best captions of each image */
+    double *cap_s; size_t *cap_i;    /* [n_captions, kmax] best images of each caption */
+    size_t *img_len, *cap_len;       /* filled length of each list */
+    double cells;                    /* cells fed so far (double: 5k x 25k overflows nothing) */
+};
+
+SV_DEF void sv_recall_acc_free(sv_recall_acc *a)
+{
+    if (!a) return;
+    SV_FREE(a->cap_img); SV_FREE(a->img_ncap);
+    SV_FREE(a->img_s); SV_FREE(a->img_j); SV_FREE(a->cap_s); SV_FREE(a->cap_i);
+    SV_FREE(a->img_len); SV_FREE(a->cap_len);
+    SV_FREE(a);
+}
+
+SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
+                                         const size_t *caption_image, size_t kmax)
+{
+    sv_recall_acc *a;
+    size_t ni, nc, j;
+    if (!caption_image || n_images == 0 || n_captions == 0) {
+        sv__fail(SV_ERR_ARG, "recall: empty score matrix or NULL caption_image");
+        return NULL;
+    }
+    for (j = 0; j < n_captions; j++)
+        if (caption_image[j] >= n_images) {
+            sv__fail(SV_ERR_ARG, "recall: caption %zu belongs to image %zu of %zu", j,
+                     caption_image[j], n_images);
+            return NULL;
+        }
+    if (kmax < 10) kmax = 10;
+    if (!sv__mul_ok(n_images, kmax, &ni) || !sv__mul_ok(n_captions, kmax, &nc)) {
+        sv__fail(SV_ERR_NOMEM, "recall: kmax %zu too large", kmax);
+        return NULL;
+    }
+    a = SV__CAST(sv_recall_acc *, sv__calloc(1, sizeof *a, "recall accumulator"));
+    if (!a) return NULL;
+    a->n_images = n_images; a->n_captions = n_captions; a->kmax = kmax;
+    a->cap_img = SV__CAST(size_t *, sv__calloc(n_captions, sizeof(size_t), "recall"));
+    a->img_ncap = SV__CAST(size_t *, sv__calloc(n_images, sizeof(size_t), "recall"));
+    a->img_s = SV__CAST(double *, sv__calloc(ni, sizeof(double), "recall lists"));
+    a->img_j = SV__CAST(size_t *, sv__calloc(ni, sizeof(size_t), "recall lists"));
+    a->cap_s = SV__CAST(double *, sv__calloc(nc, sizeof(double), "recall lists"));
+    a->cap_i = SV__CAST(size_t *, sv__calloc(nc, sizeof(size_t), "recall lists"));
+    a->img_len = SV__CAST(size_t *, sv__calloc(n_images, sizeof(size_t), "recall"));
+    a->cap_len = SV__CAST(size_t *, sv__calloc(n_captions, sizeof(size_t), "recall"));
+    if (!a->cap_img || !a->img_ncap || !a->img_s || !a->img_j || !a->cap_s || !a->cap_i ||
+        !a->img_len || !a->cap_len) {
+        sv_recall_acc_free(a);
+        return NULL;
+    }
+    memcpy(a->cap_img, caption_image, n_captions * sizeof(size_t));
+    for (j = 0; j < n_captions; j++) a->img_ncap[caption_image[j]]++;
+    return a;
+}
+
+/* Insert (s, idx) into a list of at most kmax entries kept in ranking order; t tells whether
+   idx is a true match of the list's owner (owner and is_true are what the order needs). */
+static void sv__topk_insert(double *ls, size_t *li, size_t *len, size_t kmax, double s, int t,
+                            size_t idx, size_t owner, const size_t *cap_img, int img_list)
+{
+    size_t p = *len;
+#define SV__TRUE_AT(q) (img_list ? cap_img[li[q]] == owner : cap_img[owner] == li[q])
+    if (p == kmax) {
+        if (!sv__rk_before(s, t, idx, ls[p - 1], SV__TRUE_AT(p - 1), li[p - 1])) return;
+        p--;
+    } else {
+        (*len)++;
+    }
+    while (p > 0 && sv__rk_before(s, t, idx, ls[p - 1], SV__TRUE_AT(p - 1), li[p - 1])) {
+        ls[p] = ls[p - 1];
+        li[p] = li[p - 1];
+        p--;
+    }
+#undef SV__TRUE_AT
+    ls[p] = s;
+    li[p] = idx;
+}
+
+SV_DEF int sv_recall_acc_block(sv_recall_acc *a, size_t img0, size_t n_img, size_t cap0,
+                               size_t n_cap, const float *block)
+{
+    ptrdiff_t ii, jj;
+    size_t k;
+    if (!a || (!block && n_img && n_cap))
+        return sv__fail(SV_ERR_ARG, "recall: NULL accumulator or block");
+    if (img0 > a->n_images || n_img > a->n_images - img0 || cap0 > a->n_captions ||
+        n_cap > a->n_captions - cap0)
+        return sv__fail(SV_ERR_ARG, "recall: block [%zu+%zu, %zu+%zu] outside the %zu x %zu matrix",
+                        img0, n_img, cap0, n_cap, a->n_images, a->n_captions);
+    k = a->kmax;
+    /* Each list is touched by one thread only, and the top-k set under a total order does not
+       depend on the insertion order: identical for any thread count and block layout. */
+    SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()))
+    for (ii = 0; ii < (ptrdiff_t)n_img; ii++) {
+        size_t i = img0 + (size_t)ii, j;
+        const float *row = block + (size_t)ii * n_cap;
+        for (j = 0; j < n_cap; j++) {
+            size_t c = cap0 + j;
+            int t = a->cap_img[c] == i;
+            sv__topk_insert(a->img_s + i * k, a->img_j + i * k, &a->img_len[i], k,
+                            sv__rk_score(row[j], t), t, c, i, a->cap_img, 1);
+        }
+    }
+    SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()))
+    for (jj = 0; jj < (ptrdiff_t)n_cap; jj++) {
+        size_t c = cap0 + (size_t)jj, i;
+        for (i = 0; i < n_img; i++) {
+            size_t im = img0 + i;
+            int t = a->cap_img[c] == im;
+            sv__topk_insert(a->cap_s + c * k, a->cap_i + c * k, &a->cap_len[c], k,
+                            sv__rk_score(block[i * n_cap + (size_t)jj], t), t, im, c, a->cap_img, 0);
+        }
+    }
+    a->cells += (double)n_img * (double)n_cap;
+    return SV_OK;
+}
+
+SV_DEF int sv_recall_acc_at(const sv_recall_acc *a, size_t k, double *i2s, double *s2i)
+{
+    size_t i, j, p, hits = 0, n = 0;
+    if (!a) return sv__fail(SV_ERR_ARG, "recall: NULL accumulator");
+    if (k == 0 || k > a->kmax)
+        return sv__fail(SV_ERR_ARG, "recall: k = %zu outside 1..kmax = %zu", k, a->kmax);
+    if (a->cells != (double)a->n_images * (double)a->n_captions)
+        return sv__fail(SV_ERR_STATE, "recall: %.0f cells fed, the matrix has %zu x %zu",
+                        a->cells, a->n_images, a->n_captions);
+    for (i = 0; i < a->n_images; i++) {
+        if (!a->img_ncap[i]) continue;
+        n++;
+        for (p = 0; p < a->img_len[i] && p < k; p++)
+            if (a->cap_img[a->img_j[i * a->kmax + p]] == i) { hits++; break; }
+    }
+    if (i2s) *i2s = n ? 100.0 * (double)hits / (double)n : 0.0;
+    hits = 0;
+    for (j = 0; j < a->n_captions; j++)
+        for (p = 0; p < a->cap_len[j] && p < k; p++)
+            if (a->cap_i[j * a->kmax + p] == a->cap_img[j]) { hits++; break; }
+    if (s2i) *s2i = 100.0 * (double)hits / (double)a->n_captions;
+    return SV_OK;
+}
+
+SV_DEF int sv_recall_acc_result(const sv_recall_acc *a, sv_recall *out)
+{
+    size_t i;
+    int rc;
+    if (!out) return sv__fail(SV_ERR_ARG, "recall: NULL output");
+    memset(out, 0, sizeof *out);
+    if ((rc = sv_recall_acc_at(a, 1, &out->i2s_r1, &out->s2i_r1)) != SV_OK) return rc;
+    sv_recall_acc_at(a, 5, &out->i2s_r5, &out->s2i_r5);
+    sv_recall_acc_at(a, 10, &out->i2s_r10, &out->s2i_r10);
+    for (i = 0; i < a->n_images; i++) out->n_images_scored += a->img_ncap[i] > 0;
+    out->n_captions = a->n_captions;
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 11.2 ABX */
+
+SV_DEF sv_abx_opts sv_abx_default_opts(void)
+{
+    sv_abx_opts o;
+    memset(&o, 0, sizeof o);
+    o.sample = 1;
+    o.max_group = 10;
+    o.max_x_speakers = 5;
+    o.seed = 0;
+    o.within = 1;
+    o.across = 1;
+    return o;
+}
+
+/* Cumulative DTW cost into C [n, m]. */
+static void sv__dtw_cost(const double *d, size_t n, size_t m, double *C)
+{
+    size_t i, j;
+    C[0] = d[0];
+    for (j = 1; j < m; j++) C[j] = d[j] + C[j - 1];
+    for (i = 1; i < n; i++) {
+        const double *di = d + i * m;
+        double *ci = C + i * m, *cu = C + (i - 1) * m;
+        ci[0] = di[0] + cu[0];
+        for (j = 1; j < m; j++) {
+            double b = cu[j] < cu[j - 1] ? cu[j] : cu[j - 1];
+            if (ci[j - 1] < b) b = ci[j - 1];
+            ci[j] = di[j] + b;
+        }
+    }
+}
+
+/* Length of the greedy traceback through C [n, m] (dtw.pyx of libri-light): diagonal when it is
+   <= both neighbours, then the preferred neighbour when <= the other. prefer_up = 0 is the
+   reference order ((i, j-1) before (i-1, j)); prefer_up = 1 walks the transposed problem (rows
+   and columns swapped) on the same matrix, since C^T is exactly the cost matrix of the swapped
+   pair (same operands, same min). */
+static size_t sv__dtw_pathlen(const double *C, size_t n, size_t m, int prefer_up)
+{
+    size_t i = n - 1, j = m - 1, len = 1;
+    while (i > 0 && j > 0) {
+        double up = C[(i - 1) * m + j], left = C[i * m + j - 1], diag = C[(i - 1) * m + j - 1];
+        if (diag <= left && diag <= up) { i--; j--; }
+        else if (!prefer_up) { if (left <= up) j--; else i--; }
+        else { if (up <= left) i--; else j--; }
+        len++;
+    }
+    return len + i + j; /* one of i, j is 0: the rest is a straight run to (0, 0) */
+}
+
+SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
+                     size_t *path_len)
+{
+    size_t len;
+    if (!dist || !work || n == 0 || m == 0) {
+        sv__fail(SV_ERR_ARG, "dtw: empty or NULL input");
+        return NAN;
+    }
+    sv__dtw_cost(dist, n, m, work);
+    len = sv__dtw_pathlen(work, n, m, 0);
+    if (min_cost) *min_cost = work[n * m - 1];
+    if (path_len) *path_len = len;
+    return work[n * m - 1] / (double)len;
+}
+
+/* Dot product with 8 independent partial sums: lets the compiler vectorise without fast-math
+   (the summation order is fixed, so results are reproducible). */
+static float sv__dotf(const float *SV__RESTRICT a, const float *SV__RESTRICT b, size_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t k = 0, u;
+    for (; k + 8 <= n; k += 8)
+        for (u = 0; u < 8; u++) acc[u] += a[k + u] * b[k + u];
+    for (; k < n; k++) acc[k & 7] += a[k] * b[k];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* Angular frame distance with the ZeroSpeech 2021 zero-vector rules; inv = 1/|frame|, 0 for an
+   all-zero frame. The reference normalises the frames first; scaling the dot product by the
+   precomputed inverse norms is the same quantity without copying the features. */
+static double sv__angdist(const float *a, const float *b, size_t dim, double ia, double ib)
+{
+    double c;
+    if (ia == 0.0 || ib == 0.0) return (ia == 0.0 && ib == 0.0) ? 0.0 : 1.0;
+    c = (double)sv__dotf(a, b, dim) * ia * ib;
+    if (c > 1.0) c = 1.0;
+    if (c < -1.0) c = -1.0;
+    return acos(c) / SV__PI;
+}
+
+static double sv__inv_norm(const float *f, size_t dim)
+{
+    double s = 0;
+    size_t k;
+    for (k = 0; k < dim; k++) s += (double)f[k] * (double)f[k];
+    if (!(s <= DBL_MAX)) return -1.0; /* NaN or inf in the features */
+    return s > 0 ? 1.0 / sqrt(s) : 0.0;
+}
+
+/* Frame distances of x [nx] vs a [na] into d, then DTW; both orientations share the cost. */
+static void sv__abx_pair(const float *x, const double *ix, size_t nx, const float *a,
+                         const double *ia, size_t na, size_t dim, double *d, double *C,
+                         double *d_rows_x, double *d_rows_a)
+{
+    size_t p, q, lx, la;
+    for (p = 0; p < nx; p++)
+        for (q = 0; q < na; q++)
+            d[p * na + q] = sv__angdist(x + p * dim, a + q * dim, dim, ix[p], ia[q]);
+    sv__dtw_cost(d, nx, na, C);
+    lx = sv__dtw_pathlen(C, nx, na, 0);
+    la = sv__dtw_pathlen(C, nx, na, 1);
+    *d_rows_x = C[nx * na - 1] / (double)lx;
+    *d_rows_a = C[nx * na - 1] / (double)la;
+}
+
+SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim)
+{
+    double *buf, *ix, *ia, r, r2;
+    size_t p, nm;
+    if (!x || !a || !nx || !na || !dim || !sv__mul_ok(nx, na, &nm) || nm > SIZE_MAX / 32) {
+        sv__fail(SV_ERR_ARG, "abx distance: empty or NULL token");
+        return NAN;
+    }
+    buf = SV__CAST(double *, sv__alloc((2 * nm + nx + na) * sizeof(double), "abx distance"));
+    if (!buf) return NAN;
+    ix = buf + 2 * nm;
+    ia = ix + nx;
+    for (p = 0; p < nx; p++) ix[p] = sv__inv_norm(x + p * dim, dim);
+    for (p = 0; p < na; p++) ia[p] = sv__inv_norm(a + p * dim, dim);
+    for (p = 0; p < nx + na; p++)
+        if (ix[p] < 0) { SV_FREE(buf); sv__fail(SV_ERR_NUMERIC, "abx distance: non-finite frame"); return NAN; }
+    sv__abx_pair(x, ix, nx, a, ia, na, dim, buf, buf + nm, &r, &r2);
+    SV_FREE(buf);
+    return r;
+}
+
+/* ABX implementation notes, where this code and the reference (libri-light / zerospeech2021
+   eval_ABX.py, abx_iterators.py, abx_group_computation.py, dtw.pyx) differ, SPEC.md being
+   followed:
+   - Frames are not copied and normalised; the dot product is scaled by precomputed inverse
+     norms and zero frames follow SPEC's rule directly (the reference appends a 1e-12 / -2e12
+     coordinate to get the same distances 0 and 1).
+   - Frame distances and DTW costs are accumulated in double (the reference: float32), so exact
+     ties between d(A,X) and d(B,X) can differ in the last bits.
+   - Within speaker, the reference computes d(X_k, A_i) for k < i only and mirrors it
+     (dtw_batch's `symetric`); here each ordered pair gets its own traceback with rows = X. The
+     summed cost is the same; only the greedy path length can differ, and only on exact ties of
+     cumulative costs.
+   - The reference's ABX() Python default is max_size_group = 30 while its command line (and
+     SPEC.md) use 10; we default to 10. Its sampling is unseeded (random.sample); ours is a
+     seeded stream consumed in enumeration order, so a seed reproduces a result exactly.
+   - Every needed token pair's DTW is computed once per batch of contexts and shared by all the
+     cells that use it, instead of once per (cell, triple) as in the reference. */
+
+/* A valid token: a view into the caller's features plus its precomputed inverse frame norms. */
+typedef struct sv__abx_tok {
+    const float *f;      /* first frame */
+    size_t inv;          /* offset of its inverse norms in the norm buffer */
+    size_t len;          /* frames */
+    int prev, next, spk, phone;
+    size_t item;         /* index in the item set: the final tie-break of the sort */
+} sv__abx_tok;
+
+/* One cell of the average: (context, speaker, a, b) within, plus the X speaker across. Its
+   distances are read from two lists of pair references made while the cell was enumerated:
+   dax [nx, na] = d(A_i, X_k) and dbx [nx, nb] = d(B_j, X_k). For within cells X is A, and the
+   diagonal of dax (X == A) is never read. */
+typedef struct sv__abx_cell {
+    int kind;                   /* 0 within, 1 across */
+    int a, b, spk;
+    size_t na, nb, nx;
+    size_t dax, dbx;            /* offsets in the batch's reference list */
+    double err;
+} sv__abx_cell;
+
+/* A pair reference: the pair's index, with the top bit set when X is the pair's `hi` token. */
+#define SV__ABX_HI 0x80000000u
+
+/* Running sums of cell errors per (kind, a, b, speaker), keyed by sv__abx_key. Cells are added
+   in enumeration order, which is sequential, so the sums do not depend on the threads. */
+typedef struct sv__abx_acc { uint64_t key; double sum; size_t n; } sv__abx_acc;
+
+/* Work state of one sv_abx call. Token pairs needed by the batch's cells are deduplicated in an
+   open-addressing hash on the unordered pair (lo << 32 | hi); each pair stores d with rows = lo
+   and with rows = hi (one cost matrix, two tracebacks). */
+typedef struct sv__abx_work {
+    const sv__abx_tok *tok;
+    const double *invn;
+    size_t dim;
+    uint64_t *hkeys; uint32_t *hval; size_t hcap;    /* pair hash: key -> pair index */
+    uint32_t *plo, *phi; double *prow_lo, *prow_hi;  /* pairs of the batch */
+    size_t np, pcap;
+    uint32_t *ref; size_t nref, refcap;              /* pair references of the cells */
+    uint32_t *sa, *sb, *sx; size_t scap;             /* the token lists of the cell being built */
+    sv__abx_cell *cells; size_t ncells, cellcap;     /* cells of the batch */
+    sv__abx_acc *acc; size_t acap, nacc;             /* hash of per-(kind, a, b, speaker) sums */
+    size_t maxlist, maxlen;                          /* longest list in the batch, longest token */
+    double triples[2], cells_done[2], n_dtw;
+    sv_rng rng;
+    int sample;
+    size_t max_group;
+} sv__abx_work;
+
+static uint64_t sv__abx_hash(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static size_t sv__abx_find(const sv__abx_work *w, uint64_t key)
+{
+    size_t h = (size_t)sv__abx_hash(key) & (w->hcap - 1);
+    while (w->hkeys[h] != key && w->hkeys[h] != UINT64_MAX) h = (h + 1) & (w->hcap - 1);
+    return h;
+}
+
+static int sv__abx_rehash(sv__abx_work *w, size_t ncap)
+{
+    uint64_t *ok = w->hkeys;
+    uint32_t *ov = w->hval;
+    size_t oc = w->hcap, i;
+    w->hkeys = SV__CAST(uint64_t *, sv__alloc(ncap * sizeof(uint64_t), "abx pair hash"));
+    w->hval = SV__CAST(uint32_t *, sv__alloc(ncap * sizeof(uint32_t), "abx pair hash"));
+    if (!w->hkeys || !w->hval) {
+        SV_FREE(w->hkeys); SV_FREE(w->hval);
+        w->hkeys = ok; w->hval = ov;
+        return SV_ERR_NOMEM;
+    }
+    memset(w->hkeys, 0xff, ncap * sizeof(uint64_t));
+    w->hcap = ncap;
+    for (i = 0; i < oc; i++)
+        if (ok[i] != UINT64_MAX) {
+            size_t h = sv__abx_find(w, ok[i]);
+            w->hkeys[h] = ok[i];
+            w->hval[h] = ov[i];
+        }
+    SV_FREE(ok);
+    SV_FREE(ov);
+    return SV_OK;
+}
+
+/* Register the pair (x, y) and append the reference that reads d(rows = x, cols = y). */
+static int sv__abx_need(sv__abx_work *w, uint32_t x, uint32_t y)
+{
+    uint32_t lo = x < y ? x : y, hi = x < y ? y : x;
+    uint64_t key = ((uint64_t)lo << 32) | hi;
+    size_t h;
+    int rc;
+    if (2 * (w->np + 1) > w->hcap && (rc = sv__abx_rehash(w, w->hcap ? 2 * w->hcap : 4096)))
+        return rc;
+    h = sv__abx_find(w, key);
+    if (w->hkeys[h] != key) {
+        if (w->np >= w->pcap) {
+            size_t c = w->pcap, c2 = w->pcap, c3 = w->pcap, c4 = w->pcap;
+            if ((rc = sv__met_grow((void **)&w->plo, &c, w->np + 1, sizeof(uint32_t), "abx pairs")) ||
+                (rc = sv__met_grow((void **)&w->phi, &c2, w->np + 1, sizeof(uint32_t), "abx pairs")) ||
+                (rc = sv__met_grow((void **)&w->prow_lo, &c3, w->np + 1, sizeof(double), "abx pairs")) ||
+                (rc = sv__met_grow((void **)&w->prow_hi, &c4, w->np + 1, sizeof(double), "abx pairs")))
+                return rc;
+            w->pcap = c;
+        }
+        w->hkeys[h] = key;
+        w->hval[h] = (uint32_t)w->np;
+        w->plo[w->np] = lo;
+        w->phi[w->np] = hi;
+        w->np++;
+    }
+    w->ref[w->nref++] = w->hval[h] | (x == lo ? 0u : SV__ABX_HI);
+    return SV_OK;
+}
+
+static double sv__abx_d(const sv__abx_work *w, uint32_t r)
+{
+    return (r & SV__ABX_HI) ? w->prow_hi[r & ~SV__ABX_HI] : w->prow_lo[r];
+}
+
+/* Token list of the sorted group [b, e) into dst; when sampling keep a uniform subset of
+   max_group (partial Fisher-Yates, as Python's random.sample). Returns the list length. */
+static size_t sv__abx_take(sv__abx_work *w, size_t b, size_t e, uint32_t *dst)
+{
+    size_t n = e - b, k = n, i;
+    for (i = 0; i < n; i++) dst[i] = (uint32_t)(b + i);
+    if (w->sample && n > w->max_group) {
+        k = w->max_group;
+        for (i = 0; i < k; i++) {
+            size_t j = i + sv_rng_below(&w->rng, n - i);
+            uint32_t t = dst[i]; dst[i] = dst[j]; dst[j] = t;
+        }
+    }
+    if (k > w->maxlist) w->maxlist = k;
+    return k;
+}
+
+/* Append a cell whose token lists are in w->sa, sb, sx (sx == sa for within) and register
+   its pairs. */
+static int sv__abx_add_cell(sv__abx_work *w, int kind, int a, int b, int spk, size_t na,
+                            size_t nb, size_t nx)
+{
+    sv__abx_cell c;
+    const uint32_t *X = kind == 0 ? w->sa : w->sx;
+    size_t k, i, nr = nx * (na + nb);
+    int rc;
+    if ((rc = sv__met_grow((void **)&w->cells, &w->cellcap, w->ncells + 1, sizeof c, "abx cells")) ||
+        (rc = sv__met_grow((void **)&w->ref, &w->refcap, w->nref + nr, sizeof(uint32_t), "abx refs")))
+        return rc;
+    c.kind = kind; c.a = a; c.b = b; c.spk = spk;
+    c.na = na; c.nb = nb; c.nx = nx; c.err = 0;
+    c.dax = w->nref;
+    for (k = 0; k < nx; k++)
+        for (i = 0; i < na; i++) {
+            if (kind == 0 && i == k) { w->ref[w->nref++] = 0; continue; } /* placeholder */
+            if ((rc = sv__abx_need(w, X[k], w->sa[i]))) return rc;
+        }
+    c.dbx = w->nref;
+    for (k = 0; k < nx; k++)
+        for (i = 0; i < nb; i++)
+            if ((rc = sv__abx_need(w, X[k], w->sb[i]))) return rc;
+    w->cells[w->ncells++] = c;
+    return SV_OK;
+}
+
+/* A (speaker, phone) group inside one context: sorted tokens [b, e). */
+typedef struct sv__abx_grp { size_t b, e; int spk, phone; } sv__abx_grp;
+
+/* Enumerate the cells of one context (groups g [ng], sorted by speaker then phone), in the
+   reference's loop order: speaker, phone a, (X speaker,) phone b. */
+static int sv__abx_context(sv__abx_work *w, const sv__abx_grp *g, size_t ng, const sv_abx_opts *o,
+                           size_t **xs, size_t *xcap)
+{
+    size_t s0, s1, ga, gb, k, na, nb, nx, big = 0;
+    int rc;
+    for (k = 0; k < ng; k++)
+        if (g[k].e - g[k].b > big) big = g[k].e - g[k].b;
+    if (big > w->scap) {
+        size_t c1 = w->scap, c2 = w->scap;
+        if ((rc = sv__met_grow((void **)&w->sa, &c1, big, sizeof(uint32_t), "abx lists")) ||
+            (rc = sv__met_grow((void **)&w->sb, &c2, big, sizeof(uint32_t), "abx lists")) ||
+            (rc = sv__met_grow((void **)&w->sx, &w->scap, big, sizeof(uint32_t), "abx lists")))
+            return rc;
+    }
+    for (s0 = 0; s0 < ng; s0 = s1) {
+        for (s1 = s0 + 1; s1 < ng && g[s1].spk == g[s0].spk; s1++) {}
+        if (s1 - s0 < 2) continue; /* a speaker with one phone here forms no (a, b) pair */
+        for (ga = s0; ga < s1; ga++) {
+            if (o->within && g[ga].e - g[ga].b >= 2) {
+                for (gb = s0; gb < s1; gb++) {
+                    if (gb == ga) continue;
+                    nb = sv__abx_take(w, g[gb].b, g[gb].e, w->sb);
+                    na = sv__abx_take(w, g[ga].b, g[ga].e, w->sa);
+                    if ((rc = sv__abx_add_cell(w, 0, g[ga].phone, g[gb].phone, g[ga].spk, na, nb, na)))
+                        return rc;
+                }
+            }
+            if (o->across) {
+                size_t nsx = 0;
+                for (k = 0; k < ng; k++)
+                    if (g[k].phone == g[ga].phone && g[k].spk != g[ga].spk) {
+                        if ((rc = sv__met_grow((void **)xs, xcap, nsx + 1, sizeof(size_t), "abx speakers")))
+                            return rc;
+                        (*xs)[nsx++] = k;
+                    }
+                if (w->sample && nsx > o->max_x_speakers) {
+                    for (k = 0; k < o->max_x_speakers; k++) {
+                        size_t r = k + sv_rng_below(&w->rng, nsx - k), t = (*xs)[k];
+                        (*xs)[k] = (*xs)[r]; (*xs)[r] = t;
+                    }
+                    nsx = o->max_x_speakers;
+                }
+                for (k = 0; k < nsx; k++) {
+                    size_t gx = (*xs)[k];
+                    for (gb = s0; gb < s1; gb++) {
+                        if (gb == ga) continue;
+                        na = sv__abx_take(w, g[ga].b, g[ga].e, w->sa);
+                        nb = sv__abx_take(w, g[gb].b, g[gb].e, w->sb);
+                        nx = sv__abx_take(w, g[gx].b, g[gx].e, w->sx);
+                        if ((rc = sv__abx_add_cell(w, 1, g[ga].phone, g[gb].phone, g[ga].spk, na, nb, nx)))
+                            return rc;
+                    }
+                }
+            }
+        }
+    }
+    return SV_OK;
+}
+
+/* Reduction key: kind, a, b, speaker, in that significance, so sorting the keys groups the
+   cells the way the averages need (sv_abx checks the field widths). */
+static uint64_t sv__abx_key(int kind, int a, int b, int spk)
+{
+    return ((uint64_t)kind << 62) | ((uint64_t)a << 41) | ((uint64_t)b << 20) | (uint64_t)spk;
+}
+
+static int sv__abx_acc_add(sv__abx_work *w, uint64_t key, double err)
+{
+    size_t h, i;
+    if (2 * (w->nacc + 1) > w->acap) {
+        size_t nc = w->acap ? 2 * w->acap : 1024;
+        sv__abx_acc *na = SV__CAST(sv__abx_acc *, sv__calloc(nc, sizeof *na, "abx sums")), *old = w->acc;
+        if (!na) return SV_ERR_NOMEM;
+        for (i = 0; i < nc; i++) na[i].key = UINT64_MAX;
+        for (i = 0; i < w->acap; i++)
+            if (old[i].key != UINT64_MAX) {
+                h = (size_t)sv__abx_hash(old[i].key) & (nc - 1);
+                while (na[h].key != UINT64_MAX) h = (h + 1) & (nc - 1);
+                na[h] = old[i];
+            }
+        SV_FREE(old);
+        w->acc = na;
+        w->acap = nc;
+    }
+    h = (size_t)sv__abx_hash(key) & (w->acap - 1);
+    while (w->acc[h].key != key && w->acc[h].key != UINT64_MAX) h = (h + 1) & (w->acap - 1);
+    if (w->acc[h].key == UINT64_MAX) { w->acc[h].key = key; w->nacc++; }
+    w->acc[h].sum += err;
+    w->acc[h].n++;
+    return SV_OK;
+}
+
+/* Compute the batch's DTWs, then its cells' errors (both loops write disjoint slots only), then
+   add the errors to the sums sequentially in enumeration order. */
+static int sv__abx_flush(sv__abx_work *w)
+{
+    int nt = sv_get_threads(), rc = SV_OK;
+    size_t L = w->maxlen, per = 2 * L * L, nl = w->maxlist ? w->maxlist : 1, tot, i;
+    double *scratch, *lists;
+    ptrdiff_t q;
+    if (!sv__mul_ok(per, (size_t)nt, &tot)) return sv__fail(SV_ERR_NOMEM, "abx: token too long");
+    scratch = SV__CAST(double *, sv__alloc(tot * sizeof(double), "abx dtw scratch"));
+    lists = SV__CAST(double *, sv__alloc(nl * (size_t)nt * sizeof(double), "abx scratch"));
+    if (!scratch || !lists) { SV_FREE(scratch); SV_FREE(lists); return SV_ERR_NOMEM; }
+    SV__OMP(parallel num_threads(nt))
+    {
+        /* per-thread scratch: frame distances and DTW cost of one pair, d(B_j, X) of one X */
+        double *d = scratch + (size_t)sv__met_tid() * per, *C = d + L * L;
+        double *dbx = lists + (size_t)sv__met_tid() * nl;
+        SV__OMP(for schedule(dynamic, 32))
+        for (q = 0; q < (ptrdiff_t)w->np; q++) {
+            const sv__abx_tok *lo = &w->tok[w->plo[q]], *hi = &w->tok[w->phi[q]];
+            sv__abx_pair(lo->f, w->invn + lo->inv, lo->len, hi->f, w->invn + hi->inv, hi->len,
+                         w->dim, d, C, &w->prow_lo[q], &w->prow_hi[q]);
+        }
+        SV__OMP(for schedule(dynamic, 16))
+        for (q = 0; q < (ptrdiff_t)w->ncells; q++) {
+            sv__abx_cell *c = &w->cells[q];
+            const uint32_t *ra = w->ref + c->dax, *rb = w->ref + c->dbx;
+            uint64_t lt = 0, eq = 0;
+            size_t k, a, b;
+            for (k = 0; k < c->nx; k++) {
+                for (b = 0; b < c->nb; b++) dbx[b] = sv__abx_d(w, rb[k * c->nb + b]);
+                for (a = 0; a < c->na; a++) {
+                    double da;
+                    if (c->kind == 0 && a == k) continue; /* within: X != A */
+                    da = sv__abx_d(w, ra[k * c->na + a]);
+                    for (b = 0; b < c->nb; b++) {
+                        lt += da < dbx[b];
+                        eq += da == dbx[b];
+                    }
+                }
+            }
+            c->err = 1.0 - ((double)lt + 0.5 * (double)eq) /
+                           (c->kind == 0 ? (double)c->na * (double)(c->na - 1) * (double)c->nb
+                                         : (double)c->na * (double)c->nb * (double)c->nx);
+        }
+    }
+    SV_FREE(scratch);
+    SV_FREE(lists);
+    for (i = 0; i < w->ncells && rc == SV_OK; i++) {
+        const sv__abx_cell *c = &w->cells[i];
+        rc = sv__abx_acc_add(w, sv__abx_key(c->kind, c->a, c->b, c->spk), c->err);
+        w->triples[c->kind] += c->kind == 0 ? (double)c->na * (double)(c->na - 1) * (double)c->nb
+                                            : (double)c->na * (double)c->nb * (double)c->nx;
+        w->cells_done[c->kind] += 1;
+    }
+    w->n_dtw += (double)w->np;
+    w->np = 0;
+    w->nref = 0;
+    w->ncells = 0;
+    w->maxlist = 0;
+    if (w->hcap) memset(w->hkeys, 0xff, w->hcap * sizeof(uint64_t));
+    return rc;
+}
+
+static int sv__abx_tok_cmp(const void *x, const void *y)
+{
+    const sv__abx_tok *a = (const sv__abx_tok *)x, *b = (const sv__abx_tok *)y;
+    if (a->prev != b->prev) return a->prev < b->prev ? -1 : 1;
+    if (a->next != b->next) return a->next < b->next ? -1 : 1;
+    if (a->spk != b->spk) return a->spk < b->spk ? -1 : 1;
+    if (a->phone != b->phone) return a->phone < b->phone ? -1 : 1;
+    return a->item < b->item ? -1 : a->item > b->item;
+}
+
+static int sv__abx_acc_cmp(const void *x, const void *y)
+{
+    uint64_t a = ((const sv__abx_acc *)x)->key, b = ((const sv__abx_acc *)y)->key;
+    return a < b ? -1 : a > b;
+}
+
+/* Per (a, b, speaker) the mean over its cells (within: one per context; across: one per
+   (context, X speaker), averaged together as the reference's torch.sparse.sum over dims [3, 4]
+   of eval_ABX.py does), then the mean over speakers, then over ordered phone pairs. s holds the
+   sums of one kind sorted by key. Returns percent, NaN without cells. */
+static double sv__abx_reduce(const sv__abx_acc *s, size_t n, size_t *pairs)
+{
+    size_t i = 0, np = 0;
+    double tot = 0;
+    const uint64_t pair_mask = ~(uint64_t)0 << 20;
+    while (i < n) {
+        size_t e = i;
+        double psum = 0;
+        while (e < n && (s[e].key & pair_mask) == (s[i].key & pair_mask)) {
+            psum += s[e].sum / (double)s[e].n;
+            e++;
+        }
+        tot += psum / (double)(e - i);
+        np++;
+        i = e;
+    }
+    *pairs = np;
+    return np ? 100.0 * tot / (double)np : NAN;
+}
+
+SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
+                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out)
+{
+    sv_abx_opts o = opts ? *opts : sv_abx_default_opts();
+    sv__abx_work w;
+    sv__abx_tok *tok = NULL;
+    sv__abx_grp *g = NULL;
+    size_t *xs = NULL, xcap = 0, gcap = 0, ntok = 0, nfr = 0, t, c0, c1, nw, j;
+    double *invn = NULL, step;
+    int rc = SV_OK;
+
+    if (!out) return sv__fail(SV_ERR_ARG, "abx: NULL output");
+    memset(out, 0, sizeof *out);
+    out->within = out->across = NAN;
+    if (!items || (!items->items && items->n_items) || !feats || !n_frames || dim == 0 ||
+        !(frame_shift > 0))
+        return sv__fail(SV_ERR_ARG, "abx: NULL input, dim 0 or frame shift <= 0");
+    if (o.sample && (o.max_group == 0 || o.max_x_speakers == 0))
+        return sv__fail(SV_ERR_ARG, "abx: sampling needs max_group and max_x_speakers >= 1");
+    if (items->n_items >= SV__ABX_HI || items->n_phones >= ((size_t)1 << 21) ||
+        items->n_speakers >= ((size_t)1 << 20))
+        return sv__fail(SV_ERR_ARG, "abx: more than 2^31 items, 2^21 phones or 2^20 speakers");
+    memset(&w, 0, sizeof w);
+
+    /* 1. Token frame ranges. The reference computes ceil(step * onset - 0.5) with
+       step = 1 / feature_size; we evaluate the same expression so that boundary cases (onsets
+       on multiples of 10 ms land exactly on .5) round the same way as the reference. */
+    step = 1.0 / frame_shift;
+    tok = SV__CAST(sv__abx_tok *, sv__calloc(items->n_items ? items->n_items : 1, sizeof *tok, "abx tokens"));
+    if (!tok) return SV_ERR_NOMEM;
+    for (t = 0; t < items->n_items; t++) {
+        const sv_item *it = &items->items[t];
+        double fs, fe;
+        size_t nf;
+        if (it->file >= items->n_files || it->phone < 0 || (size_t)it->phone >= items->n_phones ||
+            it->prev < 0 || (size_t)it->prev >= items->n_phones || it->next < 0 ||
+            (size_t)it->next >= items->n_phones || it->speaker < 0 ||
+            (size_t)it->speaker >= items->n_speakers) {
+            rc = sv__fail(SV_ERR_ARG, "abx: item %zu has an index outside the set's tables", t);
+            goto done;
+        }
+        nf = feats[it->file] ? n_frames[it->file] : 0;
+        fs = ceil(step * it->onset - 0.5);
+        fe = floor(step * it->offset - 0.5);
+        if (fs < 0) fs = 0;
+        if (fe > (double)nf) fe = (double)nf;
+        if (!(fs < fe)) { out->n_dropped++; continue; } /* also catches NaN times */
+        tok[ntok].f = feats[it->file] + (size_t)fs * dim;
+        tok[ntok].len = (size_t)fe - (size_t)fs;
+        tok[ntok].prev = it->prev; tok[ntok].next = it->next;
+        tok[ntok].spk = it->speaker; tok[ntok].phone = it->phone;
+        tok[ntok].item = t;
+        nfr += tok[ntok].len;
+        if (tok[ntok].len > w.maxlen) w.maxlen = tok[ntok].len;
+        ntok++;
+    }
+    out->n_tokens = ntok;
+    out->sampled = o.sample != 0;
+    if (ntok == 0) goto done;
+    qsort(tok, ntok, sizeof *tok, sv__abx_tok_cmp);
+
+    /* 2. Inverse frame norms, once per token frame. */
+    invn = SV__CAST(double *, sv__calloc(nfr, sizeof(double), "abx frame norms"));
+    if (!invn) { rc = SV_ERR_NOMEM; goto done; }
+    for (t = 0, nfr = 0; t < ntok; t++) {
+        size_t p;
+        tok[t].inv = nfr;
+        for (p = 0; p < tok[t].len; p++) {
+            double v = sv__inv_norm(tok[t].f + p * dim, dim);
+            if (v < 0) {
+                rc = sv__fail(SV_ERR_NUMERIC, "abx: non-finite feature in the frames of item %zu",
+                              tok[t].item);
+                goto done;
+            }
+            invn[nfr++] = v;
+        }
+    }
+
+    /* 3. Contexts in sorted order; cells enumerated sequentially (so the sampling stream does
+       not depend on threads), DTWs and cell values computed in parallel batch by batch. */
+    w.tok = tok; w.invn = invn; w.dim = dim; w.sample = o.sample; w.max_group = o.max_group;
+    sv_rng_seed(&w.rng, o.seed);
+    for (c0 = 0; c0 < ntok; c0 = c1) {
+        size_t ng = 0, b;
+        for (c1 = c0 + 1; c1 < ntok && tok[c1].prev == tok[c0].prev && tok[c1].next == tok[c0].next; c1++) {}
+        for (b = c0; b < c1;) {
+            size_t e = b + 1;
+            while (e < c1 && tok[e].spk == tok[b].spk && tok[e].phone == tok[b].phone) e++;
+            if ((rc = sv__met_grow((void **)&g, &gcap, ng + 1, sizeof *g, "abx groups"))) goto done;
+            g[ng].b = b; g[ng].e = e; g[ng].spk = tok[b].spk; g[ng].phone = tok[b].phone;
+            ng++;
+            b = e;
+        }
+        if ((rc = sv__abx_context(&w, g, ng, &o, &xs, &xcap))) goto done;
+        /* Flush once the batch holds enough work for all threads; bounds memory on big sets. */
+        if (w.np >= ((size_t)1 << 18) || w.nref >= ((size_t)1 << 23) || c1 == ntok)
+            if ((rc = sv__abx_flush(&w))) goto done;
+    }
+
+    /* 4. Sequential reduction in key order. */
+    for (t = 0, j = 0; t < w.acap; t++)
+        if (w.acc[t].key != UINT64_MAX) w.acc[j++] = w.acc[t];
+    qsort(w.acc, j, sizeof *w.acc, sv__abx_acc_cmp);
+    for (nw = 0; nw < j && (w.acc[nw].key >> 62) == 0; nw++) {}
+    out->within = sv__abx_reduce(w.acc, nw, &out->within_pairs);
+    out->across = sv__abx_reduce(w.acc + nw, j - nw, &out->across_pairs);
+    out->within_cells = (size_t)w.cells_done[0];
+    out->across_cells = (size_t)w.cells_done[1];
+    out->within_triples = w.triples[0];
+    out->across_triples = w.triples[1];
+    out->n_dtw = (size_t)w.n_dtw;
+done:
+    SV_FREE(tok); SV_FREE(invn); SV_FREE(g); SV_FREE(xs);
+    SV_FREE(w.hkeys); SV_FREE(w.hval); SV_FREE(w.plo); SV_FREE(w.phi);
+    SV_FREE(w.prow_lo); SV_FREE(w.prow_hi); SV_FREE(w.ref); SV_FREE(w.cells);
+    SV_FREE(w.sa); SV_FREE(w.sb); SV_FREE(w.sx); SV_FREE(w.acc);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 11.3 SVG figures */
+
+/* Write s with the five XML special characters escaped (valid in text and in "..." attributes);
+   control characters other than tab/newline are not allowed in XML 1.0 and become '?'. */
+static void sv__xml_puts(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        switch (ch) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default: fputc(ch < 0x20 && ch != '\t' && ch != '\n' ? '?' : ch, f);
+        }
+    }
+}
+
+/* A tick label: plain decimals for 1e-4 <= |v| < 1e6 (0.1, 1, 250), else 1e-05 style. */
+static void sv__tick_label(double v, char *buf, size_t cap)
+{
+    double a = fabs(v);
+    if (a == 0) snprintf(buf, cap, "0");
+    else if (a >= 1e-4 && a < 1e6) snprintf(buf, cap, "%.6g", v);
+    else snprintf(buf, cap, "%.3g", v);
+}
+
+/* "Nice" linear ticks: step 1, 2 or 5 x 10^e for about `target` intervals; the axis range is
+   widened to whole steps. Returns the number of ticks (<= 64). */
+static size_t sv__lin_ticks(double *lo, double *hi, int target, double *ticks)
+{
+    double span = *hi - *lo, raw, mag, r, stp, k0, k1, k;
+    size_t n = 0;
+    if (!(span > 0)) {
+        double pad = fabs(*lo) > 0 ? 0.1 * fabs(*lo) : 1.0;
+        *lo -= pad; *hi += pad; span = *hi - *lo;
+    }
+    raw = span / target;
+    mag = pow(10.0, floor(log10(raw)));
+    r = raw / mag;
+    stp = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+    k0 = floor(*lo / stp + 1e-9);
+    k1 = ceil(*hi / stp - 1e-9);
+    *lo = k0 * stp;
+    *hi = k1 * stp;
+    for (k = k0; k <= k1 && n < 64; k += 1) {
+        double v = k * stp;
+        ticks[n++] = fabs(v) < 1e-9 * stp ? 0.0 : v;
+    }
+    return n;
+}
+
+/* Log ticks on [lo, hi] given in log10 units: decades, plus 2 and 5 (or every integer
+   multiple) when the axis spans few decades, so a short axis still carries 3+ labels. */
+static size_t sv__log_ticks(double lo, double hi, double *ticks)
+{
+    static const double m1[] = {1}, m3[] = {1, 2, 5}, m9[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const double *m = m1;
+    size_t nm = 1, n = 0, i, every = 1;
+    double e, span = hi - lo;
+    if (span < 0.7) { m = m9; nm = 9; }
+    else if (span < 2.0) { m = m3; nm = 3; }
+    else if (span > 8) every = (size_t)ceil(span / 8);
+    for (e = floor(lo); e <= ceil(hi) && n < 64; e += 1) {
+        if (((long)e % (long)every) != 0) continue;
+        for (i = 0; i < nm && n < 64; i++) {
+            double v = m[i] * pow(10.0, e), lv = log10(v);
+            if (lv >= lo - 1e-9 && lv <= hi + 1e-9) ticks[n++] = v;
+        }
+    }
+    return n;
+}
+
+SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series)
+{
+    /* Okabe-Ito colours (colour-blind safe), yellow left out for contrast on white. */
+    static const char *colors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+                                   "#56B4E9", "#000000", "#8C564B"};
+    static const char *dashes[] = {"", "7 4", "2 3", "9 3 2 3"};
+    sv_plot dp;
+    FILE *f;
+    char *tmp, lbl[64];
+    size_t i, j, nxt, nyt, plen, maxname = 0;
+    double xlo = HUGE_VAL, xhi = -HUGE_VAL, ylo = HUGE_VAL, yhi = -HUGE_VAL;
+    double xt[64], yt[64], W, H, L, R, T, Bm, legw;
+    int ok;
+
+    if (!path || (!s && n_series)) return sv__fail(SV_ERR_ARG, "svg: NULL path or series");
+    if (!p) { memset(&dp, 0, sizeof dp); p = &dp; }
+    W = p->width > 0 ? p->width : 760;
+    H = p->height > 0 ? p->height : 460;
+    for (i = 0; i < n_series; i++) {
+        size_t nl = s[i].name ? strlen(s[i].name) : 10;
+        if (nl > maxname) maxname = nl;
+        if (s[i].n && !s[i].y) return sv__fail(SV_ERR_ARG, "svg: series %zu has no y values", i);
+        for (j = 0; j < s[i].n; j++) {
+            double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].y[j];
+            if (!isfinite(x) || !isfinite(y) || (p->log_y && !(y > 0))) continue;
+            if (p->log_y) y = log10(y);
+            if (x < xlo) xlo = x;
+            if (x > xhi) xhi = x;
+            if (y < ylo) ylo = y;
+            if (y > yhi) yhi = y;
+        }
+    }
+    for (i = 0; i < p->n_vlines; i++)
+        if (p->vlines && isfinite(p->vlines[i])) {
+            if (p->vlines[i] < xlo) xlo = p->vlines[i];
+            if (p->vlines[i] > xhi) xhi = p->vlines[i];
+        }
+    if (xlo > xhi) { xlo = 0; xhi = 1; }
+    if (ylo > yhi) { ylo = p->log_y ? -1 : 0; yhi = p->log_y ? 1 : 1; }
+    nxt = sv__lin_ticks(&xlo, &xhi, 8, xt);
+    if (p->log_y) {
+        double span = yhi - ylo, pad;
+        if (span < 0.3) { double mid = 0.5 * (ylo + yhi); ylo = mid - 0.15; yhi = mid + 0.15; span = 0.3; }
+        pad = 0.04 * span;
+        ylo -= pad; yhi += pad;
+        nyt = sv__log_ticks(ylo, yhi, yt);
+    } else {
+        nyt = sv__lin_ticks(&ylo, &yhi, 6, yt);
+    }
+    /* Margins from the text that has to fit: y tick labels on the left, legend on the right. */
+    {
+        size_t wl = 1;
+        for (i = 0; i < nyt; i++) {
+            sv__tick_label(yt[i], lbl, sizeof lbl);
+            if (strlen(lbl) > wl) wl = strlen(lbl);
+        }
+        L = 7.0 * (double)wl + (p->ylabel ? 36 : 16);
+    }
+    if (maxname > 40) maxname = 40;
+    legw = n_series ? 7.2 * (double)maxname + 56 : 0;
+    R = W - 20 - legw;
+    T = p->title ? 44 : 20;
+    Bm = H - (p->xlabel ? 54 : 36);
+    if (R - L < 80 || Bm - T < 60) return sv__fail(SV_ERR_ARG, "svg: %gx%g is too small", W, H);
+
+    plen = strlen(path);
+    tmp = SV__CAST(char *, sv__alloc(plen + 5, "svg path"));
+    if (!tmp) return SV_ERR_NOMEM;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    f = fopen(tmp, "wb");
+    if (!f) {
+        int e = errno;
+        sv__fail(SV_ERR_IO, "svg: cannot create %s: %s", tmp, strerror(e));
+        SV_FREE(tmp);
+        return SV_ERR_IO;
+    }
+
+#define SV__PX(x) (L + ((x) - xlo) / (xhi - xlo) * (R - L))
+#define SV__PY(y) (Bm - ((y) - ylo) / (yhi - ylo) * (Bm - T))
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+               "viewBox=\"0 0 %g %g\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+            W, H, W, H);
+    fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%g\" height=\"%g\" fill=\"#ffffff\"/>\n", W, H);
+    if (p->title) {
+        fprintf(f, "<text x=\"%.1f\" y=\"26\" font-size=\"16\" font-weight=\"bold\" "
+                   "text-anchor=\"middle\" fill=\"#222222\">", 0.5 * (L + R));
+        sv__xml_puts(f, p->title);
+        fprintf(f, "</text>\n");
+    }
+    /* Grid and tick labels. */
+    fprintf(f, "<g stroke=\"#e3e3e3\" stroke-width=\"1\">\n");
+    for (i = 0; i < nxt; i++)
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                SV__PX(xt[i]), T, SV__PX(xt[i]), Bm);
+    for (i = 0; i < nyt; i++) {
+        double y = p->log_y ? log10(yt[i]) : yt[i];
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", L, SV__PY(y), R, SV__PY(y));
+    }
+    fprintf(f, "</g>\n<g font-size=\"12\" fill=\"#333333\">\n");
+    for (i = 0; i < nxt; i++) {
+        sv__tick_label(xt[i], lbl, sizeof lbl);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
+                SV__PX(xt[i]), Bm + 17, lbl);
+    }
+    for (i = 0; i < nyt; i++) {
+        double y = p->log_y ? log10(yt[i]) : yt[i];
+        sv__tick_label(yt[i], lbl, sizeof lbl);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", L - 6,
+                SV__PY(y) + 4, lbl);
+    }
+    fprintf(f, "</g>\n");
+    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" "
+               "stroke=\"#555555\" stroke-width=\"1\"/>\n", L, T, R - L, Bm - T);
+    if (p->xlabel) {
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" "
+                   "fill=\"#222222\">", 0.5 * (L + R), H - 14);
+        sv__xml_puts(f, p->xlabel);
+        fprintf(f, "</text>\n");
+    }
+    if (p->ylabel) {
+        fprintf(f, "<text x=\"16\" y=\"%.1f\" font-size=\"13\" text-anchor=\"middle\" fill=\"#222222\" "
+                   "transform=\"rotate(-90 16 %.1f)\">", 0.5 * (T + Bm), 0.5 * (T + Bm));
+        sv__xml_puts(f, p->ylabel);
+        fprintf(f, "</text>\n");
+    }
+    /* Vertical marker lines. */
+    for (i = 0; i < p->n_vlines; i++) {
+        double x;
+        if (!p->vlines || !isfinite(p->vlines[i])) continue;
+        x = SV__PX(p->vlines[i]);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#777777\" "
+                   "stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>\n", x, T, x, Bm);
+        if (p->vline_label) {
+            fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#555555\">", x + 4, T + 13);
+            sv__xml_puts(f, p->vline_label);
+            fprintf(f, "</text>\n");
+        }
+    }
+    /* Series: one path each; a NaN (or non-positive on a log axis) starts a new sub-path. */
+    for (i = 0; i < n_series; i++) {
+        const char *col = colors[i % 8], *da = dashes[(i + i / 8) % 4];
+        int pen = 0, marks = s[i].n <= 40;
+        char nbuf[32];
+        const char *name = s[i].name;
+        if (!name) { snprintf(nbuf, sizeof nbuf, "series %zu", i + 1); name = nbuf; }
+        fprintf(f, "<path data-name=\"");
+        sv__xml_puts(f, name);
+        fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-linejoin=\"round\" "
+                   "stroke-linecap=\"round\"", col);
+        if (*da) fprintf(f, " stroke-dasharray=\"%s\"", da);
+        fprintf(f, " d=\"");
+        for (j = 0; j < s[i].n; j++) {
+            double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].y[j];
+            if (!isfinite(x) || !isfinite(y) || (p->log_y && !(y > 0))) { pen = 0; continue; }
+            if (p->log_y) y = log10(y);
+            fprintf(f, "%s%.2f %.2f", pen ? " L" : (j ? " M" : "M"), SV__PX(x), SV__PY(y));
+            pen = 1;
+        }
+        fprintf(f, "\"><title>");
+        sv__xml_puts(f, name);
+        fprintf(f, "</title></path>\n");
+        if (marks) {
+            fprintf(f, "<g fill=\"%s\">\n", col);
+            for (j = 0; j < s[i].n; j++) {
+                double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].y[j];
+                if (!isfinite(x) || !isfinite(y) || (p->log_y && !(y > 0))) continue;
+                if (p->log_y) y = log10(y);
+                fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\"/>\n", SV__PX(x), SV__PY(y));
+            }
+            fprintf(f, "</g>\n");
+        }
+    }
+    /* Legend right of the plot area. */
+    if (n_series) {
+        double lx = R + 14, ly = T;
+        fprintf(f, "<g font-size=\"12\" fill=\"#222222\">\n");
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#ffffff\" "
+                   "stroke=\"#cccccc\"/>\n", lx, ly, legw - 4, 20.0 * (double)n_series + 10);
+        for (i = 0; i < n_series; i++) {
+            const char *col = colors[i % 8], *da = dashes[(i + i / 8) % 4];
+            double yy = ly + 18 + 20.0 * (double)i;
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+                       "stroke-width=\"2\"%s%s%s/>\n", lx + 8, yy - 4, lx + 36, yy - 4, col,
+                    *da ? " stroke-dasharray=\"" : "", da, *da ? "\"" : "");
+            fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">", lx + 44, yy);
+            if (s[i].name) {
+                /* Long names are cut so the legend keeps its width. */
+                size_t nl = strlen(s[i].name);
+                if (nl > 40) {
+                    char cut[41];
+                    memcpy(cut, s[i].name, 37);
+                    memcpy(cut + 37, "...", 4);
+                    sv__xml_puts(f, cut);
+                } else {
+                    sv__xml_puts(f, s[i].name);
+                }
+            } else {
+                fprintf(f, "series %zu", i + 1);
+            }
+            fprintf(f, "</text>\n");
+        }
+        fprintf(f, "</g>\n");
+    }
+    fprintf(f, "</svg>\n");
+#undef SV__PX
+#undef SV__PY
+    ok = !ferror(f);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) {
+        remove(tmp);
+        sv__fail(SV_ERR_IO, "svg: write error on %s", tmp);
+        SV_FREE(tmp);
+        return SV_ERR_IO;
+    }
+    if (rename(tmp, path) != 0) {
+        /* Windows' rename does not replace an existing file. */
+        remove(path);
+        if (rename(tmp, path) != 0) {
+            int e = errno;
+            remove(tmp);
+            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, strerror(e));
+            SV_FREE(tmp);
+            return SV_ERR_IO;
+        }
+    }
+    SV_FREE(tmp);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 11.4 JSON lines */
+
+static const char *sv__json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+/* p at an opening quote: returns the character after the closing quote, or NULL. */
+static const char *sv__json_skip_string(const char *p)
+{
+    for (p++; *p; p++) {
+        if (*p == '\\') { if (!*++p) return NULL; }
+        else if (*p == '"') return p + 1;
+    }
+    return NULL;
+}
+
+static const char *sv__json_skip_value(const char *p)
+{
+    int depth = 0;
+    p = sv__json_ws(p);
+    if (*p == '"') return sv__json_skip_string(p);
+    if (*p == '{' || *p == '[') {
+        for (; *p; p++) {
+            if (*p == '"') { if (!(p = sv__json_skip_string(p))) return NULL; p--; }
+            else if (*p == '{' || *p == '[') depth++;
+            else if (*p == '}' || *p == ']') { if (--depth == 0) return p + 1; }
+        }
+        return NULL;
+    }
+    while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\r' &&
+           *p != '\n')
+        p++;
+    return p;
+}
+
+/* The start of the value of top-level `key`, or NULL. */
+static const char *sv__json_find(const char *line, const char *key)
+{
+    const char *p;
+    size_t kl;
+    if (!line || !key) return NULL;
+    kl = strlen(key);
+    p = sv__json_ws(line);
+    if (*p != '{') return NULL;
+    p = sv__json_ws(p + 1);
+    while (*p == '"') {
+        const char *ks = p + 1, *ke = sv__json_skip_string(p);
+        if (!ke) return NULL;
+        p = sv__json_ws(ke);
+        if (*p != ':') return NULL;
+        p = sv__json_ws(p + 1);
+        if ((size_t)(ke - 1 - ks) == kl && memcmp(ks, key, kl) == 0) return p;
+        if (!(p = sv__json_skip_value(p))) return NULL;
+        p = sv__json_ws(p);
+        if (*p != ',') return NULL;
+        p = sv__json_ws(p + 1);
+    }
+    return NULL;
+}
+
+static int sv__json_word(const char *p, const char *w)
+{
+    size_t n = strlen(w);
+    char c;
+    if (strncmp(p, w, n) != 0) return 0;
+    c = p[n];
+    return c == 0 || c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+SV_DEF int sv_json_number(const char *line, const char *key, double *out)
+{
+    const char *p = sv__json_find(line, key);
+    char *end;
+    double v;
+    if (!p || !out) return 0;
+    if (sv__json_word(p, "null") || sv__json_word(p, "NaN")) { *out = NAN; return 1; }
+    if (sv__json_word(p, "Infinity")) { *out = HUGE_VAL; return 1; }
+    if (sv__json_word(p, "-Infinity")) { *out = -HUGE_VAL; return 1; }
+    if (!(*p == '-' || (*p >= '0' && *p <= '9'))) return 0;
+    v = strtod(p, &end);
+    if (end == p || !sv__json_word(end, "")) return 0;
+    *out = v;
+    return 1;
+}
+
+static int sv__hex4(const char *p, unsigned *v)
+{
+    int i;
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+        *v <<= 4;
+        if (c >= '0' && c <= '9') *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') *v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    return 1;
+}
+
+SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap)
+{
+    const char *p = sv__json_find(line, key);
+    size_t n = 0;
+    if (!p || *p != '"' || !sv__json_skip_string(p)) return 0;
+#define SV__PUT(ch) do { if (n + 1 < cap) buf[n] = (char)(ch); n++; } while (0)
+    for (p++; *p != '"'; p++) {
+        if (*p != '\\') { SV__PUT(*p); continue; }
+        switch (*++p) {
+        case 'b': SV__PUT('\b'); break;
+        case 'f': SV__PUT('\f'); break;
+        case 'n': SV__PUT('\n'); break;
+        case 'r': SV__PUT('\r'); break;
+        case 't': SV__PUT('\t'); break;
+        case 'u': {
+            unsigned u, lo;
+            if (!sv__hex4(p + 1, &u)) return 0;
+            p += 4;
+            if (u >= 0xD800 && u < 0xDC00 && p[1] == '\\' && p[2] == 'u' && sv__hex4(p + 3, &lo) &&
+                lo >= 0xDC00 && lo < 0xE000) {
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            if (u < 0x80) SV__PUT(u);
+            else if (u < 0x800) { SV__PUT(0xC0 | (u >> 6)); SV__PUT(0x80 | (u & 0x3F)); }
+            else if (u < 0x10000) {
+                SV__PUT(0xE0 | (u >> 12)); SV__PUT(0x80 | ((u >> 6) & 0x3F)); SV__PUT(0x80 | (u & 0x3F));
+            } else {
+                SV__PUT(0xF0 | (u >> 18)); SV__PUT(0x80 | ((u >> 12) & 0x3F));
+                SV__PUT(0x80 | ((u >> 6) & 0x3F)); SV__PUT(0x80 | (u & 0x3F));
+            }
+            break;
+        }
+        default: SV__PUT(*p); break; /* \" \\ \/ */
+        }
+    }
+#undef SV__PUT
+    if (cap) buf[n < cap ? n : cap - 1] = 0;
+    return 1;
+}
 
 #endif /* SSL_VGS_IMPLEMENTATION_DONE */
 #endif /* SSL_VGS_IMPLEMENTATION */

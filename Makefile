@@ -1,0 +1,96 @@
+# ssl_vgs - build the drivers and run the tests.
+#   make            build train, eval, demo and the test binary
+#   make test       build and run the tests (closing line "N passed, N failed")
+#   make demo       run the whole study on the built-in corpus (outputs in demo_out/)
+#   make bench      speed benchmark (./train --bench)
+#   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
+#   make test-data  data_prep.sh on generated fixtures of each upstream layout
+#   make fuzz       libFuzzer harnesses for the file parsers (needs clang)
+# Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
+# Default flags never include -ffast-math: it breaks erf/exp (GELU, softmax) numerics.
+
+CC   ?= cc
+CXX  ?= c++
+OPT  ?= -O3
+SIMD ?= native
+WARN  = -Wall -Wextra -pedantic
+
+ifeq ($(SIMD),scalar)
+  ARCH = -DSV_NO_SIMD
+else ifeq ($(SIMD),avx2)
+  ARCH = -mavx2 -mfma
+else
+  ARCH = -march=native
+endif
+
+ifeq ($(NO_OMP),1)
+  OMPFLAG =
+  OMPSTATE = off
+else
+  OMPFLAG = -fopenmp
+  OMPSTATE = on
+endif
+
+CFLAGS ?= -std=c99 $(OPT) $(WARN) $(ARCH) $(OMPFLAG)
+LDLIBS  = -lm
+BUILD   = build
+
+$(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), CC=$(CC))
+
+.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks
+all: train eval demo-build test_sv
+
+train: train.c ssl_vgs.h
+	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
+eval: eval.c ssl_vgs.h
+	$(CC) $(CFLAGS) -o $@ eval.c $(LDLIBS)
+# `demo` is the name of both the program and the make target that runs it, so it is built
+# through a phony rule (a few seconds of compiling)
+demo-build:
+	$(CC) $(CFLAGS) -o demo demo.c $(LDLIBS)
+test_sv: test.c ssl_vgs.h
+	$(CC) $(CFLAGS) -o $@ test.c $(LDLIBS)
+
+# The header must compile cleanly as C99 (-Werror -pedantic), as C++, and in static mode
+# in two translation units of one program.
+compile-checks: $(BUILD)/c99.ok $(BUILD)/cxx.ok $(BUILD)/static2.ok
+$(BUILD)/c99.ok: ssl_vgs.h
+	@mkdir -p $(BUILD)
+	@printf '#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint main(void){return sv_get_threads() < 1;}\n' > $(BUILD)/c99.c
+	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -o $(BUILD)/c99 $(BUILD)/c99.c $(LDLIBS)
+	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -fopenmp -o $(BUILD)/c99omp $(BUILD)/c99.c $(LDLIBS)
+	@touch $@
+$(BUILD)/cxx.ok: ssl_vgs.h
+	@mkdir -p $(BUILD)
+	@printf '#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint main(){return sv_get_threads() < 1;}\n' > $(BUILD)/cxx.cpp
+	$(CXX) -O1 -Wall -Wextra -Werror $(ARCH) -o $(BUILD)/cxx $(BUILD)/cxx.cpp $(LDLIBS)
+	@touch $@
+$(BUILD)/static2.ok: ssl_vgs.h
+	@mkdir -p $(BUILD)
+	@printf '#define SSL_VGS_STATIC\n#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint tu1(void){return sv_get_threads();}\n' > $(BUILD)/tu1.c
+	@printf '#define SSL_VGS_STATIC\n#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint tu1(void);\nint main(void){return tu1() + sv_get_threads() < 2;}\n' > $(BUILD)/tu2.c
+	$(CC) -std=c99 -O1 $(WARN) -Werror -Wno-unused-function $(ARCH) -o $(BUILD)/static2 $(BUILD)/tu1.c $(BUILD)/tu2.c $(LDLIBS)
+	@touch $@
+
+test: test_sv compile-checks
+	./test_sv
+
+# data_prep.sh importers on generated fixtures (needs sox, flac, python3; tts also espeak-ng)
+test-data: train
+	bash tools/test_data_prep.sh
+
+demo: demo-build
+	rm -rf demo_out
+	./demo --out demo_out
+
+bench: train
+	OMP_PROC_BIND=true ./train --bench
+
+sanitize:
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 -O1 -g $(WARN) $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -o $(BUILD)/test_asan test.c $(LDLIBS)
+	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
+
+clean:
+	rm -rf train eval demo test_sv $(BUILD)
