@@ -41,6 +41,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>   /* FILE, for the report writer */
 
 #ifdef SSL_VGS_STATIC
 #define SV_DEF static
@@ -142,7 +143,7 @@ SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, 
 SV_DEF void sv_gemm_release(void);
 
 SV_DEF float sv_dot(const float *a, const float *b, size_t n);        /* sum a[i]*b[i] */
-SV_DEF float sv_vsum(const float *x, size_t n);                        /* sum x[i] */
+SV_DEF float sv_vsum(const float *x, size_t n);                       /* sum x[i] */
 SV_DEF void sv_axpy(size_t n, float a, const float *x, float *y);     /* y += a*x */
 SV_DEF void sv_vscale(float *y, float a, const float *x, size_t n);   /* y = a*x (y may be x) */
 SV_DEF void sv_vadd(float *y, const float *a, const float *b, size_t n); /* y = a+b (may alias) */
@@ -860,6 +861,86 @@ SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
    A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
 SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
 
+/* ---------------------------------------------------------------- 10.x datasets, batches, checkpoints */
+/* A dataset: the built-in corpus generated in memory, or a corpus folder written by
+   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
+   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
+   _OOD (audio-only, for ABX). */
+typedef struct sv_data {
+    sv_corpus *builtin;                 /* owned, or NULL */
+    size_t n[SV_SPLIT_COUNT];           /* utterances per split */
+    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
+    size_t *len[SV_SPLIT_COUNT];
+    long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
+    char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
+    int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
+    char **speakers; size_t n_speakers;
+    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
+    size_t n_images, R, Dimg;
+    sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
+    int has_items[SV_SPLIT_COUNT];
+    char source[256];                   /* "builtin seed=..." or the folder */
+} sv_data;
+
+SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
+SV_DEF int sv_data_open(sv_data *d, const char *dir);
+SV_DEF void sv_data_free(sv_data *d);
+/* index of an utterance id in a split (for .item files), or -1 */
+SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
+/* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
+SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
+
+/* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
+   similar length (so padding stays small), batches in random order; each utterance randomly
+   cropped to max_samples and normalised to zero mean, unit variance. The position (epoch,
+   batch) is part of a checkpoint, and the same seed, epoch and batch give the same batch. */
+typedef struct sv_loader {
+    const sv_data *d;
+    int split;
+    size_t B, max_samples;
+    uint64_t seed;
+    size_t epoch, batch;                /* the next batch to produce */
+    size_t n_batches;                   /* per epoch */
+    size_t *order;                      /* this epoch's utterances, batch by batch */
+    size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
+    float *wave, *regions, *boxes;      /* the batch buffers */
+    size_t *wave_len;
+    long *image_id;
+    size_t *utt;                        /* the utterance indices of the current batch */
+} sv_loader;
+
+SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
+SV_DEF void sv_loader_free(sv_loader *L);
+SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
+/* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
+   Batch k holds utterances [k*B, min((k+1)*B, n)). */
+SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
+
+/* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
+   (key = value), every parameter and buffer by name, the Adam moments and step count, the
+   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
+   checksum of everything before it. Written atomically (temp file, fsync, rename). */
+typedef struct sv_train_pos {
+    size_t step;                        /* updates done in the whole run */
+    int stage;                          /* 0: stage A (or a base model), 1: stage B */
+    size_t stage_step;                  /* updates done in this stage */
+    size_t epoch, batch;                /* loader position */
+    sv_rng rng;                         /* the training context's RNG */
+    float alpha;
+    char scenario[64];
+} sv_train_pos;
+
+SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
+/* Builds the model from the stored config. opt and pos may be NULL (weights only). */
+SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
+/* Loads into an existing model: an error naming the first config field that differs. */
+SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
+
+/* config <-> "key = value" text (also used by the drivers to print and override settings) */
+SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
+SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
 /* ======================================================================================
    11 Metrics: retrieval recall@k, ABX, SVG figures, JSON-lines log reading
    ====================================================================================== */
@@ -1009,6 +1090,116 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
    Neither sets sv_last_error: a missing key is an answer, not an error. */
 SV_DEF int sv_json_number(const char *line, const char *key, double *out);
 SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- 11.5 evaluation of a model
+   The study's measurements on a trained model (SPEC.md section 2), each one call:
+   - sv_eval_retrieval: recall@1/5/10 both ways on a split, embeddings streamed in batches and the
+     score matrix fed block by block to sv_recall_acc (memory: the embeddings, (n_images +
+     n_captions) * E floats, plus one 256 x 1024 score block);
+   - sv_eval_losses: held-out loss_AV and loss_AUD and the SSL health numbers, whatever the model
+     was trained on (two passes per batch: alpha = 1 and alpha = 0);
+   - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
+     forward pass per file of the split's item set;
+   - sv_export_zerospeech: a ZeroSpeech 2021 phonetic submission folder of one layer's features;
+   - sv_eval_write_json / sv_report: the final numbers of a run and the study's tables and figures
+     over several runs.
+   Utterance preparation matches training: zero mean, unit variance per utterance
+   (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
+   training crop) for retrieval and losses; ABX and the export use the whole utterance. */
+
+#define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
+#define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
+
+/* Progress hook for long evaluations (the only global state of this section: one function
+   pointer and its user pointer, set by the program before it starts evaluating, read by the
+   evaluation calls from the calling thread). what names the phase ("retrieval audio",
+   "abx features", ...), done of total units. NULL (the default) reports nothing. */
+typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
+SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user);
+
+/* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
+   utterance with an image row is a caption; every image used by one is an image), one-to-many.
+   The score is the model's similarity (dot product, or cosine when cfg.sim_cosine). batch:
+   utterances / images per forward (0: 16). Percent, as sv_recall documents. */
+SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                             sv_recall *out);
+/* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
+   (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
+   that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
+SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s);
+
+/* Held-out losses on split, batches in file order ([k*batch, (k+1)*batch) utterances; at most
+   max_batches of them, 0 = all). Eval mode (no dropout, argmax codes), no gradient, but span
+   masking and negative sampling on, drawn from seed + batch index, so two calls with the same
+   seed see the same masks and numbers are comparable across training steps. The context's RNG,
+   training and grad flags are restored afterwards. Per batch: loss_AV with alpha = 1 (only when
+   every utterance has an image and the batch holds >= 2) and loss_AUD with alpha = 0.
+   out: loss_av, loss_aud, contrastive, diversity, feature_pen, accuracy, code_ppl, prob_ppl,
+   mask_frac averaged over batches weighted by their utterances (NaN when never computed);
+   n_masked the total; loss and tau are NaN (no joint loss; no temperature in eval mode). */
+SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                          size_t max_batches, uint64_t seed, sv_stats *out);
+
+/* ABX of one layer. layer -1 = CNN output ("cnn", C dims), 0 = transformer input ("L0", the
+   projected features after the positional convolution), 1..L = transformer layer outputs
+   ("L1".."L<L>"; layers 1..n_shared feed the VGS branch too). */
+typedef struct sv_abx_layer_result {
+    char name[8];
+    int layer;
+    size_t dim;
+    sv_abx_result r;
+} sv_abx_layer_result;
+
+/* ABX per layer on the item set of split (d->has_items[split]). One forward per file named by
+   the item set (sv_extract_all_layers: eval mode, whole utterance), every layer's frames kept,
+   then sv_abx per layer (opt NULL: sv_abx_default_opts(), i.e. sampled like the official
+   evaluator; res[i].r.sampled says which mode ran). res must hold SV_ABX_MAX_LAYERS entries;
+   *n_layers gets L + 2 (cnn, L0..L). Frame shift = the CNN hop / 16 kHz (0.02 s).
+   Memory: sum over files of T_f * (C + (L + 1) * D) floats; see sv_eval_abx_bytes. Files of the
+   item set missing from the split, or shorter than the receptive field, have no features: their
+   tokens are dropped (counted in r.n_dropped). The VGS branch's own layers are not offered: its
+   ResDAVEnet output steps are 320 ms, too coarse for phone tokens. */
+SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
+                       sv_abx_layer_result *res, size_t *n_layers);
+/* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
+SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+
+/* ZeroSpeech 2021 phonetic submission of layer (0..L, as sv_extract_features) for every
+   utterance of split, in the layout the official validator (zerospeech2021 `validate`) expects:
+       dir/meta.yaml                       author, affiliation, description, open_source,
+                                           train_set, gpu_budget, parameters: phonetic (metric
+                                           cosine, frame_shift) and semantic (cosine, mean)
+       dir/phonetic/<subset>/<id>.txt      one frame per line, space-separated floats
+   subset is "dev-clean" for SV_SPLIT_OOD (the LibriSpeech set the study's ABX uses), else the
+   split name. Edit meta.yaml's author/affiliation before submitting. */
+SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer,
+                                const char *dir);
+
+/* A run's final numbers as one flat JSON line (readable with sv_json_number / sv_json_string):
+   "kind":"final_eval", "ckpt", "data", "split", "n_images", "n_captions", r1_s2i .. r10_i2s
+   (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
+   "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
+   "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
+   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Atomic. */
+SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
+                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
+                              const sv_abx_layer_result *abx_ood, size_t n_ood);
+
+/* The study's report over run folders (each holding log.jsonl as ./train writes it, and
+   optionally final_eval.json from ./eval). Writes into out_dir (created if needed):
+     results.md      Table I (recall) and Table II (ABX, best layer in parentheses) in the paper's
+                     layout and row order (W2V2, VGS, VGS+, then the six schedules; other runs
+                     after), chance levels, and the forgetting summary;
+     loss_av.svg, loss_aud.svg   held-out losses over training steps, log y, switch marked;
+     recall.svg      mean R@10 of both directions over training (forgetting);
+     abx_best.svg    best-layer ABX within (test split) over training;
+     abx_layers.svg, abx_layers_across.svg   final ABX per layer (ood set if evaluated, else test).
+   Every figure has one series per run (in table order). Numbers come from final_eval.json when
+   present, else from the last eval line of the log. The forgetting summary, for each schedule
+   and each task stage A trained (retrieval: mean R@10; SSL: val loss_AUD and accuracy): the value
+   at the switch, its min and max during stage B, at the end, and end - switch. It is also
+   printed to out when out is not NULL. */
+SV_DEF int sv_report(const char *const *runs, size_t n_runs, const char *out_dir, FILE *out);
 
 #ifdef __cplusplus
 }
@@ -1509,9 +1700,19 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
     __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
     size_t k;
     int i;
-    for (i = 0; i < mr; i++) {
-        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
+    /* Fetch the C tile while the k loop runs; with a short k loop (e.g. K = 10, the first conv
+       layer) a write-intent prefetch of every line of the tile measured ~15% faster. */
+    if (kc < 64) {
+        for (i = 0; i < mr; i++) {
+            __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+            __builtin_prefetch(c + (size_t)i * ldc + 16, 1, 3);
+            __builtin_prefetch(c + (size_t)i * ldc + 31, 1, 3);
+        }
+    } else {
+        for (i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
+        }
     }
 #define SV__ROW(i) { __m512 ai = _mm512_set1_ps(a[i]); \
         c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
@@ -1789,11 +1990,14 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
 {
     const sv__gemm_cfg *g = &p->g;
     size_t MR = (size_t)g->mr, NR = (size_t)g->nr;
+    /* K in equal blocks of at most kc (K = 800: 3 x 267, not 384 + 384 + 32, whose short last
+       block would pay a full C update for little work). Depends on K only. */
+    size_t nkb = (p->K + g->kc - 1) / g->kc, kcb = (p->K + nkb - 1) / nkb;
     size_t jc, pc, ic, jr, ir;
     for (jc = j0; jc < j1; jc += g->nc) {
         size_t nc = j1 - jc < g->nc ? j1 - jc : g->nc;
-        for (pc = 0; pc < p->K; pc += g->kc) {
-            size_t kc = p->K - pc < g->kc ? p->K - pc : g->kc;
+        for (pc = 0; pc < p->K; pc += kcb) {
+            size_t kc = p->K - pc < kcb ? p->K - pc : kcb;
             float bet = pc == 0 ? p->beta : 1.0f;
             for (jr = 0; jr < nc; jr += NR)
                 g->pack_b(pb + jr * kc, p->B, p->ldb, p->transB, pc, kc, jc + jr,
@@ -8683,6 +8887,625 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
     return sv_wav_load_16k(dc->split[split].wav[i], x, n);
 }
 
+/* ---------------------------------------------------------------- 10.6 config as text */
+typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
+#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
+static const sv__cfg_field sv__cfg_fields[] = {
+    SV__CF(name, 's', 16),
+    SV__CF(n_conv, 'z', 1), SV__CF(conv_dim, 'z', SV_MAX_CONV), SV__CF(conv_kernel, 'z', SV_MAX_CONV), SV__CF(conv_stride, 'z', SV_MAX_CONV),
+    SV__CF(extractor_mode, 'i', 1), SV__CF(conv_bias, 'i', 1), SV__CF(feature_grad_mult, 'f', 1), SV__CF(feature_pen_weight, 'f', 1),
+    SV__CF(D, 'z', 1), SV__CF(heads, 'z', 1), SV__CF(ffn, 'z', 1), SV__CF(n_shared, 'z', 1), SV__CF(n_decoder, 'z', 1),
+    SV__CF(layer_norm_first, 'i', 1), SV__CF(dropout, 'f', 1), SV__CF(attn_dropout, 'f', 1), SV__CF(act_dropout, 'f', 1),
+    SV__CF(dropout_input, 'f', 1), SV__CF(dropout_features, 'f', 1), SV__CF(layerdrop, 'f', 1),
+    SV__CF(pos_kernel, 'z', 1), SV__CF(pos_groups, 'z', 1), SV__CF(use_cls, 'i', 1),
+    SV__CF(mask_prob, 'f', 1), SV__CF(mask_length, 'z', 1), SV__CF(mask_min_spans, 'z', 1),
+    SV__CF(q_groups, 'z', 1), SV__CF(q_vars, 'z', 1), SV__CF(q_dim, 'z', 1), SV__CF(final_dim, 'z', 1), SV__CF(n_negatives, 'z', 1),
+    SV__CF(logit_temp, 'f', 1), SV__CF(tau_max, 'f', 1), SV__CF(tau_min, 'f', 1), SV__CF(diversity_weight, 'f', 1),
+    SV__CF(tau_decay, 'd', 1), SV__CF(freeze_tau, 'i', 1),
+    SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
+    SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
+    SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
+    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1)
+};
+#define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
+
+SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value)
+{
+    size_t i, k;
+    for (i = 0; i < SV__N_CFG_FIELDS; i++) {
+        const sv__cfg_field *f = &sv__cfg_fields[i];
+        char *base = (char *)cfg + f->off, *end;
+        const char *p = value;
+        if (strcmp(f->key, key) != 0) continue;
+        if (f->type == 's') {
+            if (strlen(value) >= f->count) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too long", key, value);
+            strcpy(base, value);
+            return SV_OK;
+        }
+        for (k = 0; k < f->count; k++) {
+            while (*p == ' ' || *p == ',') p++;
+            if (!*p) {
+                if (f->count > 1 && k > 0) { /* a shorter list leaves the rest zero */
+                    for (; k < f->count; k++) ((size_t *)base)[k] = 0;
+                    return SV_OK;
+                }
+                return sv__fail(SV_ERR_ARG, "config %s: missing value", key);
+            }
+            errno = 0;
+            switch (f->type) {
+            case 'z': { unsigned long long v = strtoull(p, &end, 10); ((size_t *)base)[k] = (size_t)v; break; }
+            case 'i': { long v = strtol(p, &end, 10); *(int *)base = (int)v; break; }
+            case 'f': { double v = strtod(p, &end); *(float *)base = (float)v; break; }
+            default: { double v = strtod(p, &end); *(double *)base = v; break; }
+            }
+            if (end == p || errno) return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a number", key, value);
+            p = end;
+        }
+        while (*p == ' ') p++;
+        if (*p) return sv__fail(SV_ERR_ARG, "config %s: unexpected '%s'", key, p);
+        return SV_OK;
+    }
+    return sv__fail(SV_ERR_ARG, "config: unknown key '%s'", key);
+}
+
+SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
+{
+    size_t i, k, n = 0;
+    char line[256];
+    for (i = 0; i < SV__N_CFG_FIELDS; i++) {
+        const sv__cfg_field *f = &sv__cfg_fields[i];
+        const char *base = (const char *)cfg + f->off;
+        size_t l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
+        for (k = 0; k < f->count && l < sizeof line - 32; k++) {
+            if (f->type == 's') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", base); break; }
+            if (k) line[l++] = ',';
+            switch (f->type) {
+            case 'z': l += (size_t)snprintf(line + l, sizeof line - l, "%zu", ((const size_t *)base)[k]); break;
+            case 'i': l += (size_t)snprintf(line + l, sizeof line - l, "%d", *(const int *)base); break;
+            case 'f': l += (size_t)snprintf(line + l, sizeof line - l, "%.9g", (double)*(const float *)base); break;
+            default: l += (size_t)snprintf(line + l, sizeof line - l, "%.17g", *(const double *)base); break;
+            }
+        }
+        line[l++] = '\n';
+        if (buf && n + l < cap) memcpy(buf + n, line, l);
+        n += l;
+    }
+    if (buf && cap) buf[n < cap ? n : cap - 1] = 0;
+    return n;
+}
+
+/* ---------------------------------------------------------------- 10.7 datasets */
+static char *sv__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = (char *)sv__alloc(n, "string");
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int sv__data_alloc_split(sv_data *d, int s, size_t n)
+{
+    d->n[s] = n;
+    d->audio[s] = (float **)sv__calloc(n ? n : 1, sizeof(float *), "dataset");
+    d->len[s] = (size_t *)sv__calloc(n ? n : 1, sizeof(size_t), "dataset");
+    d->image[s] = (long *)sv__calloc(n ? n : 1, sizeof(long), "dataset");
+    d->id[s] = (char **)sv__calloc(n ? n : 1, sizeof(char *), "dataset");
+    d->speaker[s] = (int *)sv__calloc(n ? n : 1, sizeof(int), "dataset");
+    return d->audio[s] && d->len[s] && d->image[s] && d->id[s] && d->speaker[s] ? SV_OK : SV_ERR_NOMEM;
+}
+
+SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    int s;
+    size_t i;
+    memset(d, 0, sizeof *d);
+    c = sv_corpus_generate(cfg);
+    if (!c) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    d->builtin = c;
+    d->speakers = (char **)sv__calloc(c->n_speakers, sizeof(char *), "dataset");
+    if (!d->speakers) { sv_data_free(d); return SV_ERR_NOMEM; }
+    d->n_speakers = c->n_speakers;
+    for (i = 0; i < c->n_speakers; i++) if (!(d->speakers[i] = sv__strdup(c->speakers[i].name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        size_t b = c->split_begin[s], n = c->split_begin[s + 1] - b;
+        if (sv__data_alloc_split(d, s, n) != SV_OK) { sv_data_free(d); return SV_ERR_NOMEM; }
+        for (i = 0; i < n; i++) {
+            const sv_utt *u = &c->utts[b + i];
+            d->audio[s][i] = u->audio;          /* borrowed from the corpus */
+            d->len[s][i] = u->n_samples;
+            d->image[s][i] = u->image;
+            d->speaker[s][i] = u->speaker;
+            if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+        }
+        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
+            if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
+            d->has_items[s] = 1;
+        }
+    }
+    d->regions = c->regions;
+    d->boxes = c->boxes;
+    d->n_images = c->n_images;
+    d->R = c->n_regions;
+    d->Dimg = c->region_dim;
+    snprintf(d->source, sizeof d->source, "builtin corpus, seed %llu", (unsigned long long)cfg->seed);
+    return SV_OK;
+}
+
+SV_DEF int sv_data_open(sv_data *d, const char *dir)
+{
+    sv_disk_corpus dc;
+    int s, rc;
+    size_t i, j;
+    memset(d, 0, sizeof *d);
+    if ((rc = sv_disk_corpus_open(dir, &dc)) != SV_OK) return rc;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        const sv_manifest *m = &dc.split[s];
+        if (sv__data_alloc_split(d, s, m->n) != SV_OK) { rc = SV_ERR_NOMEM; goto fail; }
+        for (i = 0; i < m->n; i++) {
+            const char *spk = m->has_speaker && m->speaker[i][0] ? m->speaker[i] : m->id[i];
+            if ((rc = sv_disk_corpus_audio(&dc, s, i, &d->audio[s][i], &d->len[s][i])) != SV_OK) goto fail;
+            d->image[s][i] = m->image[i];
+            if (!(d->id[s][i] = sv__strdup(m->id[i]))) { rc = SV_ERR_NOMEM; goto fail; }
+            for (j = 0; j < d->n_speakers; j++) if (strcmp(d->speakers[j], spk) == 0) break;
+            if (j == d->n_speakers) {
+                char **ns = (char **)SV_MALLOC((d->n_speakers + 1) * sizeof(char *));
+                if (!ns) { rc = SV_ERR_NOMEM; goto fail; }
+                if (d->n_speakers) memcpy(ns, d->speakers, d->n_speakers * sizeof(char *));
+                SV_FREE(d->speakers);
+                d->speakers = ns;
+                if (!(d->speakers[d->n_speakers] = sv__strdup(spk))) { rc = SV_ERR_NOMEM; goto fail; }
+                d->n_speakers++;
+            }
+            d->speaker[s][i] = (int)j;
+        }
+        if (dc.has_items[s]) { d->items[s] = dc.items[s]; memset(&dc.items[s], 0, sizeof dc.items[s]); d->has_items[s] = 1; }
+    }
+    /* take the image features over from the disk corpus */
+    d->regions = dc.regions; dc.regions = NULL;
+    d->boxes = dc.boxes; dc.boxes = NULL;
+    d->n_images = dc.n_images;
+    d->R = dc.n_regions;
+    d->Dimg = dc.region_dim;
+    snprintf(d->source, sizeof d->source, "%s", dir);
+    sv_disk_corpus_close(&dc);
+    return SV_OK;
+fail:
+    sv_disk_corpus_close(&dc);
+    sv_data_free(d);
+    return rc;
+}
+
+SV_DEF void sv_data_free(sv_data *d)
+{
+    int s;
+    size_t i;
+    if (!d) return;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        for (i = 0; i < d->n[s]; i++) {
+            if (!d->builtin && d->audio[s]) SV_FREE(d->audio[s][i]);
+            if (d->id[s]) SV_FREE(d->id[s][i]);
+        }
+        SV_FREE(d->audio[s]); SV_FREE(d->len[s]); SV_FREE(d->image[s]); SV_FREE(d->id[s]); SV_FREE(d->speaker[s]);
+        sv_item_set_free(&d->items[s]);
+    }
+    for (i = 0; i < d->n_speakers; i++) SV_FREE(d->speakers[i]);
+    SV_FREE(d->speakers);
+    if (d->builtin) sv_corpus_free(d->builtin);
+    else { SV_FREE(d->regions); SV_FREE(d->boxes); }
+    memset(d, 0, sizeof *d);
+}
+
+SV_DEF long sv_data_find(const sv_data *d, int split, const char *id)
+{
+    size_t i;
+    for (i = 0; i < d->n[split]; i++) if (strcmp(d->id[split][i], id) == 0) return (long)i;
+    return -1;
+}
+
+/* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder. */
+SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
+{
+    sv_corpus_config cc = sv_corpus_default_config();
+    const char *p;
+    if (strncmp(spec, "builtin", 7) != 0 || (spec[7] != 0 && spec[7] != ':')) return sv_data_open(d, spec);
+    p = spec[7] ? spec + 8 : spec + 7;
+    while (*p) {
+        char key[32];
+        size_t kl = 0;
+        unsigned long long v;
+        char *end;
+        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
+        key[kl] = 0;
+        if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
+        v = strtoull(p + 1, &end, 10);
+        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
+        p = *end == ',' ? end + 1 : end;
+        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
+        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
+        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
+        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
+        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
+        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
+        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
+        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
+    }
+    return sv_data_builtin(d, &cc);
+}
+
+/* ---------------------------------------------------------------- 10.8 batches */
+SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
+{
+    size_t n = d->n[split];
+    memset(L, 0, sizeof *L);
+    if (B == 0) return sv__fail(SV_ERR_ARG, "batch size 0");
+    if (n < B) return sv__fail(SV_ERR_ARG, "the %s split has %zu utterances, fewer than one batch of %zu", sv_split_name(split), n, B);
+    L->d = d; L->split = split; L->B = B; L->max_samples = max_samples ? max_samples : (size_t)8 * 16000; L->seed = seed;
+    L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
+    L->order_epoch = SIZE_MAX;
+    L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
+    L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
+    L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
+    L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
+    L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
+    if (d->n_images) {
+        L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
+        L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
+    }
+    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
+        sv_loader_free(L);
+        return SV_ERR_NOMEM;
+    }
+    return SV_OK;
+}
+
+SV_DEF void sv_loader_free(sv_loader *L)
+{
+    SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
+    SV_FREE(L->regions); SV_FREE(L->boxes);
+    memset(L, 0, sizeof *L);
+}
+
+static const sv_data *sv__sort_data;
+static int sv__sort_split;
+static int sv__by_len(const void *a, const void *b)
+{
+    size_t la = sv__sort_data->len[sv__sort_split][*(const size_t *)a], lb = sv__sort_data->len[sv__sort_split][*(const size_t *)b];
+    return la < lb ? -1 : la > lb;
+}
+
+/* The epoch's order: shuffle, sort buckets of 32 batches by length, shuffle the batches. */
+static void sv__loader_epoch(sv_loader *L, size_t epoch)
+{
+    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B;
+    sv_rng r, base;
+    size_t *tmp;
+    sv_rng_seed(&base, L->seed);
+    r = sv_rng_fork(&base, 1000003u * (uint64_t)epoch + 17u);
+    for (i = 0; i < n; i++) L->order[i] = i;
+    for (i = n; i > 1; i--) { size_t j = sv_rng_below(&r, i), t = L->order[i - 1]; L->order[i - 1] = L->order[j]; L->order[j] = t; }
+    sv__sort_data = L->d;
+    sv__sort_split = L->split;
+    for (i = 0; i < nb * B; i += bucket)
+        qsort(L->order + i, (i + bucket < nb * B ? bucket : nb * B - i), sizeof(size_t), sv__by_len);
+    /* shuffle whole batches */
+    tmp = (size_t *)SV_MALLOC(B * sizeof(size_t));
+    if (tmp) {
+        for (i = nb; i > 1; i--) {
+            size_t j = sv_rng_below(&r, i);
+            memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
+            memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
+            memcpy(L->order + j * B, tmp, B * sizeof(size_t));
+        }
+        SV_FREE(tmp);
+    }
+    L->order_epoch = epoch;
+}
+
+/* Copy utterances utt[0..k) into the batch buffers: crop (random offset from r, or the start),
+   normalise, gather image rows. */
+static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
+{
+    const sv_data *d = L->d;
+    size_t i, S = 0, RD = d->R * d->Dimg;
+    for (i = 0; i < k; i++) {
+        size_t n = d->len[L->split][L->utt[i]];
+        L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
+        if (L->wave_len[i] > S) S = L->wave_len[i];
+    }
+    for (i = 0; i < k; i++) {
+        size_t u = L->utt[i], n = d->len[L->split][u], off = 0;
+        long img = d->image[L->split][u];
+        if (n > L->max_samples && r) off = sv_rng_below(r, n - L->max_samples + 1);
+        memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
+        memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
+        sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
+        if (L->regions) {
+            if (img >= 0) {
+                memcpy(L->regions + i * RD, d->regions + (size_t)img * RD, RD * sizeof(float));
+                memcpy(L->boxes + i * d->R * 4, d->boxes + (size_t)img * d->R * 4, d->R * 4 * sizeof(float));
+            } else {
+                memset(L->regions + i * RD, 0, RD * sizeof(float));
+                memset(L->boxes + i * d->R * 4, 0, d->R * 4 * sizeof(float));
+            }
+        }
+        L->image_id[i] = img >= 0 ? img : -1 - (long)i;   /* audio-only rows are their own "image" */
+    }
+    memset(out, 0, sizeof *out);
+    out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
+    out->R = d->R; out->Dimg = d->Dimg;
+    out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
+}
+
+SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out)
+{
+    sv_rng base, r;
+    size_t i;
+    if (L->batch >= L->n_batches) { L->epoch++; L->batch = 0; }
+    if (L->order_epoch != L->epoch) sv__loader_epoch(L, L->epoch);
+    for (i = 0; i < L->B; i++) L->utt[i] = L->order[L->batch * L->B + i];
+    sv_rng_seed(&base, L->seed ^ 0x5DEECE66Dull);
+    r = sv_rng_fork(&base, (uint64_t)L->epoch * 1000003u + L->batch);   /* crops depend only on the position */
+    sv__fill_batch(L, L->B, &r, out);
+    L->batch++;
+    return SV_OK;
+}
+
+SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
+{
+    size_t n = L->d->n[L->split], b0 = k * L->B, i, cnt;
+    if (b0 >= n) return sv__fail(SV_ERR_ARG, "evaluation batch %zu is past the end of the %s split", k, sv_split_name(L->split));
+    cnt = n - b0 < L->B ? n - b0 : L->B;
+    for (i = 0; i < cnt; i++) L->utt[i] = b0 + i;
+    sv__fill_batch(L, cnt, NULL, out);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 10.9 checkpoints */
+#define SV__CKPT_MAGIC "SSLVGSCK"
+#define SV__CKPT_VERSION 1u
+
+typedef struct sv__wr { FILE *f; uint64_t h; int err; } sv__wr;
+
+static void sv__wr_bytes(sv__wr *w, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++) { w->h ^= b[i]; w->h *= 0x100000001B3ull; }   /* FNV-1a 64 */
+    if (!w->err && fwrite(p, 1, n, w->f) != n) w->err = 1;
+}
+static void sv__wr_u64(sv__wr *w, uint64_t v) { sv__wr_bytes(w, &v, 8); }
+static void sv__wr_u32(sv__wr *w, uint32_t v) { sv__wr_bytes(w, &v, 4); }
+
+SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos)
+{
+    char tmp[1024], cfgtext[8192];
+    sv__wr w;
+    size_t i, clen;
+    const sv_params *p = &m->params;
+    if (strlen(path) + 5 > sizeof tmp) return sv__fail(SV_ERR_ARG, "checkpoint path too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    w.f = fopen(tmp, "wb");
+    if (!w.f) return sv__fail(SV_ERR_IO, "%s: cannot write (%s)", tmp, strerror(errno));
+    w.h = 0xCBF29CE484222325ull;
+    w.err = 0;
+    sv__wr_bytes(&w, SV__CKPT_MAGIC, 8);
+    sv__wr_u32(&w, SV__CKPT_VERSION);
+    sv__wr_u32(&w, 0x01020304u);                     /* byte order check */
+    clen = sv_config_format(&m->cfg, cfgtext, sizeof cfgtext);
+    sv__wr_u64(&w, clen);
+    sv__wr_bytes(&w, cfgtext, clen);
+    sv__wr_u64(&w, p->count);
+    for (i = 0; i < p->count; i++) {
+        const sv_tensor *t = p->t[i];
+        int d;
+        sv__wr_u32(&w, (uint32_t)strlen(t->name));
+        sv__wr_bytes(&w, t->name, strlen(t->name));
+        sv__wr_u32(&w, (uint32_t)t->kind);
+        sv__wr_u32(&w, (uint32_t)t->ndim);
+        for (d = 0; d < t->ndim; d++) sv__wr_u64(&w, t->shape[d]);
+        sv__wr_bytes(&w, t->data, t->n * sizeof(float));
+    }
+    sv__wr_u32(&w, opt ? 1u : 0u);
+    if (opt) {
+        sv__wr_bytes(&w, opt, sizeof *opt);
+        for (i = 0; i < p->count; i++) {
+            if (p->t[i]->kind != SV_PARAM) continue;
+            sv__wr_bytes(&w, p->m + p->offset[i], p->t[i]->n * sizeof(float));
+            sv__wr_bytes(&w, p->v + p->offset[i], p->t[i]->n * sizeof(float));
+        }
+    }
+    sv__wr_u32(&w, pos ? 1u : 0u);
+    if (pos) sv__wr_bytes(&w, pos, sizeof *pos);
+    {
+        uint64_t h = w.h;
+        sv__wr_u64(&w, h);
+    }
+    if (fflush(w.f) != 0) w.err = 1;
+#ifdef SV__HAVE_FSYNC
+    if (!w.err && fsync(fileno(w.f)) != 0) w.err = 1;   /* durable before the rename publishes it */
+#endif
+    if (fclose(w.f) != 0) w.err = 1;
+    if (w.err) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", tmp); }
+    if (rename(tmp, path) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno)); }
+    return SV_OK;
+}
+
+typedef struct sv__rd { const unsigned char *p; size_t n, at; int err; } sv__rd;
+static const void *sv__rd_bytes(sv__rd *r, size_t n)
+{
+    const void *q;
+    if (r->err || n > r->n - r->at) { r->err = 1; return NULL; }
+    q = r->p + r->at;
+    r->at += n;
+    return q;
+}
+static uint64_t sv__rd_u64(sv__rd *r) { uint64_t v = 0; const void *q = sv__rd_bytes(r, 8); if (q) memcpy(&v, q, 8); return v; }
+static uint32_t sv__rd_u32(sv__rd *r) { uint32_t v = 0; const void *q = sv__rd_bytes(r, 4); if (q) memcpy(&v, q, 4); return v; }
+
+/* Reads and verifies the whole file; *buf is SV_MALLOC'd. */
+static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    long sz;
+    uint64_t h = 0xCBF29CE484222325ull, stored;
+    size_t i;
+    *buf = NULL;
+    if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return sv__fail(SV_ERR_IO, "%s: cannot read", path); }
+    if (sz < 32) { fclose(f); return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %ld bytes)", path, sz); }
+    *buf = (unsigned char *)sv__alloc((size_t)sz, "checkpoint");
+    if (!*buf) { fclose(f); return SV_ERR_NOMEM; }
+    if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz) { fclose(f); SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_IO, "%s: read failed", path); }
+    fclose(f);
+    *n = (size_t)sz;
+    if (memcmp(*buf, SV__CKPT_MAGIC, 8) != 0) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint (bad magic)", path); }
+    for (i = 0; i < *n - 8; i++) { h ^= (*buf)[i]; h *= 0x100000001B3ull; }
+    memcpy(&stored, *buf + *n - 8, 8);
+    if (h != stored) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: checksum mismatch (truncated or corrupted checkpoint)", path); }
+    return SV_OK;
+}
+
+/* Parses the config block of a verified checkpoint. */
+static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg)
+{
+    uint32_t ver = sv__rd_u32(r), order = sv__rd_u32(r);
+    uint64_t clen;
+    const char *text;
+    char line[512];
+    size_t i = 0;
+    if (ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads %u", path, ver, SV__CKPT_VERSION);
+    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
+    clen = sv__rd_u64(r);
+    text = (const char *)sv__rd_bytes(r, (size_t)clen);
+    if (!text) return sv__fail(SV_ERR_FORMAT, "%s: truncated config", path);
+    memset(cfg, 0, sizeof *cfg);
+    while (i < clen) {
+        size_t l = 0;
+        char *eq, *k, *v, *e;
+        while (i < clen && text[i] != '\n' && l < sizeof line - 1) line[l++] = text[i++];
+        i++;
+        line[l] = 0;
+        if (!(eq = strchr(line, '='))) continue;
+        *eq = 0;
+        k = line; v = eq + 1;
+        while (*v == ' ') v++;
+        e = eq - 1;
+        while (e >= k && *e == ' ') *e-- = 0;
+        if (sv_config_set(cfg, k, v) != SV_OK) return sv__fail(SV_ERR_FORMAT, "%s: %s", path, sv_last_error());
+    }
+    return SV_OK;
+}
+
+static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt, sv_train_pos *pos)
+{
+    sv_params *p = &m->params;
+    uint64_t nt = sv__rd_u64(r), i;
+    if (nt != p->count) return sv__fail(SV_ERR_FORMAT, "%s: %llu tensors, the model has %zu", path, (unsigned long long)nt, p->count);
+    for (i = 0; i < nt; i++) {
+        uint32_t nl = sv__rd_u32(r), kind, nd, d;
+        const char *nm = (const char *)sv__rd_bytes(r, nl);
+        sv_tensor *t;
+        char name[256];
+        if (!nm || nl >= sizeof name) return sv__fail(SV_ERR_FORMAT, "%s: truncated tensor table", path);
+        memcpy(name, nm, nl);
+        name[nl] = 0;
+        kind = sv__rd_u32(r);
+        nd = sv__rd_u32(r);
+        t = p->t[i];
+        if (strcmp(t->name, name) != 0) return sv__fail(SV_ERR_FORMAT, "%s: tensor %llu is '%s', the model expects '%s'", path, (unsigned long long)i, name, t->name);
+        if ((int)nd != t->ndim || (int)kind != t->kind) return sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' has another rank or kind", path, name);
+        for (d = 0; d < nd; d++) {
+            uint64_t s = sv__rd_u64(r);
+            if (s != t->shape[d]) return sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' dim %u is %llu, the model has %zu", path, name, d, (unsigned long long)s, t->shape[d]);
+        }
+        {
+            const void *q = sv__rd_bytes(r, t->n * sizeof(float));
+            if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
+            memcpy(t->data, q, t->n * sizeof(float));
+        }
+    }
+    if (sv__rd_u32(r)) {
+        const void *q = sv__rd_bytes(r, sizeof(sv_adam));
+        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
+        if (opt) memcpy(opt, q, sizeof *opt);
+        for (i = 0; i < p->count; i++) {
+            const void *mm, *vv;
+            if (p->t[i]->kind != SV_PARAM) continue;
+            mm = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
+            vv = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
+            if (!mm || !vv) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
+            if (opt) {
+                memcpy(p->m + p->offset[i], mm, p->t[i]->n * sizeof(float));
+                memcpy(p->v + p->offset[i], vv, p->t[i]->n * sizeof(float));
+            }
+        }
+    } else if (opt) {
+        sv_adam_reset(opt, p);
+    }
+    if (sv__rd_u32(r)) {
+        const void *q = sv__rd_bytes(r, sizeof(sv_train_pos));
+        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
+        if (pos) memcpy(pos, q, sizeof *pos);
+    } else if (pos) {
+        memset(pos, 0, sizeof *pos);
+    }
+    return r->err ? sv__fail(SV_ERR_FORMAT, "%s: truncated", path) : SV_OK;
+}
+
+SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos)
+{
+    unsigned char *buf;
+    size_t n;
+    sv__rd r;
+    sv_config cfg;
+    sv_model *m;
+    if (sv__ckpt_read(path, &buf, &n) != SV_OK) return NULL;
+    r.p = buf; r.n = n - 8; r.at = 8; r.err = 0;
+    if (sv__ckpt_config(path, &r, &cfg) != SV_OK) { SV_FREE(buf); return NULL; }
+    m = sv_model_new(&cfg, 0);
+    if (!m) { SV_FREE(buf); return NULL; }
+    if (sv__ckpt_body(path, &r, m, opt, pos) != SV_OK) { SV_FREE(buf); sv_model_free(m); return NULL; }
+    SV_FREE(buf);
+    return m;
+}
+
+SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos)
+{
+    unsigned char *buf;
+    size_t n;
+    sv__rd r;
+    sv_config cfg;
+    char a[8192], b[8192];
+    int rc;
+    if ((rc = sv__ckpt_read(path, &buf, &n)) != SV_OK) return rc;
+    r.p = buf; r.n = n - 8; r.at = 8; r.err = 0;
+    if ((rc = sv__ckpt_config(path, &r, &cfg)) != SV_OK) { SV_FREE(buf); return rc; }
+    sv_config_format(&cfg, a, sizeof a);
+    sv_config_format(&m->cfg, b, sizeof b);
+    if (strcmp(a, b) != 0) {
+        /* name the first line that differs */
+        const char *x = a, *y = b;
+        char la[256], lb[256];
+        size_t i;
+        while (*x && *y) {
+            for (i = 0; x[i] && x[i] != '\n' && i < 255; i++) la[i] = x[i];
+            la[i] = 0; x += i + (x[i] == '\n');
+            for (i = 0; y[i] && y[i] != '\n' && i < 255; i++) lb[i] = y[i];
+            lb[i] = 0; y += i + (y[i] == '\n');
+            if (strcmp(la, lb) != 0) break;
+        }
+        SV_FREE(buf);
+        return sv__fail(SV_ERR_ARG, "%s: made with another config: checkpoint has '%s', this model '%s'", path, la, lb);
+    }
+    rc = sv__ckpt_body(path, &r, m, opt, pos);
+    SV_FREE(buf);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- 11.0 small shared helpers */
 #ifndef SV__PI
 #define SV__PI 3.14159265358979323846
@@ -10098,6 +10921,971 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 #undef SV__PUT
     if (cap) buf[n < cap ? n : cap - 1] = 0;
     return 1;
+}
+
+/* ---------------------------------------------------------------- 11.5 evaluation of a model */
+static sv_progress_fn sv__ev_progress_fn = NULL;
+static void *sv__ev_progress_user = NULL;
+
+SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user)
+{
+    sv__ev_progress_fn = fn;
+    sv__ev_progress_user = user;
+}
+
+static void sv__ev_progress(const char *what, size_t done, size_t total)
+{
+    if (sv__ev_progress_fn) sv__ev_progress_fn(what, done, total, sv__ev_progress_user);
+}
+
+static int sv__ev_check(const sv_model *m, const sv_ctx *c, const sv_data *d, int split)
+{
+    if (!m || !c || !d) return sv__fail(SV_ERR_ARG, "NULL model, context or data");
+    if (split < 0 || split >= SV_SPLIT_COUNT) return sv__fail(SV_ERR_ARG, "bad split %d", split);
+    return SV_OK;
+}
+
+/* Utterances list[0..nb) of split into wave [nb, S] (S = the longest after the crop, at least
+   the receptive field): a normalised copy of the first max_samples samples, zero padded. An
+   utterance shorter than the receptive field is zero padded up to it (its wave_len says so). */
+static void sv__ev_fill_wave(const sv_model *m, const sv_data *d, int split, const size_t *list,
+                             size_t nb, size_t max_samples, float *wave, size_t *len, size_t *S)
+{
+    size_t b, s = 0, rf = sv_config_receptive_field(&m->cfg);
+    for (b = 0; b < nb; b++) {
+        size_t n = d->len[split][list[b]];
+        if (n > max_samples) n = max_samples;
+        len[b] = n < rf ? rf : n;
+        if (len[b] > s) s = len[b];
+    }
+    for (b = 0; b < nb; b++) {
+        size_t n = d->len[split][list[b]];
+        float *w = wave + b * s;
+        if (n > max_samples) n = max_samples;
+        memcpy(w, d->audio[split][list[b]], n * sizeof(float));
+        sv_normalize_wave(w, n);
+        memset(w + n, 0, (s - n) * sizeof(float));
+    }
+    *S = s;
+}
+
+static size_t sv__ev_max_len(const sv_model *m, const sv_data *d, int split, size_t max_samples)
+{
+    size_t i, s = sv_config_receptive_field(&m->cfg);
+    for (i = 0; i < d->n[split]; i++) {
+        size_t n = d->len[split][i] < max_samples ? d->len[split][i] : max_samples;
+        if (n > s) s = n;
+    }
+    return s;
+}
+
+SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s)
+{
+    double p = 1.0, cpi;
+    size_t i, cc;
+    if (s2i) *s2i = n_images ? 100.0 * (double)(k < n_images ? k : n_images) / (double)n_images : NAN;
+    if (!i2s) return;
+    if (!n_images || !n_captions) { *i2s = NAN; return; }
+    cpi = (double)n_captions / (double)n_images;
+    cc = (size_t)(cpi + 0.5);
+    if (cc < 1) cc = 1;
+    /* C(n-c, k) / C(n, k) = prod_{i<k} (n - c - i) / (n - i) */
+    for (i = 0; i < k && p > 0; i++) {
+        double num = (double)n_captions - (double)cc - (double)i, den = (double)n_captions - (double)i;
+        p = num <= 0 ? 0.0 : p * num / den;
+    }
+    *i2s = 100.0 * (1.0 - p);
+}
+
+SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch, sv_recall *out)
+{
+    const size_t BI = 256, BC = 1024;   /* score block: 1 MB */
+    const sv_config *cfg;
+    size_t n, i, j, E, n_cap = 0, n_img = 0, maxS, R, Dimg;
+    size_t *cap_utt = NULL, *cap_img = NULL, *len = NULL;
+    long *img_row = NULL, *local = NULL;
+    float *A = NULL, *V = NULL, *wave = NULL, *reg = NULL, *box = NULL, *blk = NULL;
+    sv_recall_acc *acc = NULL;
+    int rc = SV_OK;
+    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
+    if (!out) return sv__fail(SV_ERR_ARG, "NULL result");
+    cfg = &m->cfg;
+    E = cfg->E; R = cfg->img_regions; Dimg = cfg->img_dim;
+    if (batch == 0) batch = 16;
+    n = d->n[split];
+    if (d->n_images && (d->R != R || d->Dimg != Dimg))
+        return sv__fail(SV_ERR_ARG, "the data's images have %zu regions of %zu values; the %s config expects %zu of %zu",
+                        d->R, d->Dimg, cfg->name, R, Dimg);
+    cap_utt = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "retrieval captions"));
+    cap_img = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "retrieval captions"));
+    img_row = SV__CAST(long *, sv__calloc(n + 1, sizeof(long), "retrieval images"));
+    local = SV__CAST(long *, sv__calloc(d->n_images + 1, sizeof(long), "retrieval images"));
+    if (!cap_utt || !cap_img || !img_row || !local) { rc = SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < d->n_images; i++) local[i] = -1;
+    /* only the images this split's captions use, numbered in order of first use */
+    for (i = 0; i < n; i++) {
+        long r = d->image[split][i];
+        if (r < 0) continue;
+        if ((size_t)r >= d->n_images) { rc = sv__fail(SV_ERR_FORMAT, "utterance %s: image row %ld outside the %zu images", d->id[split][i], r, d->n_images); goto done; }
+        if (local[r] < 0) { local[r] = (long)n_img; img_row[n_img++] = r; }
+        cap_utt[n_cap] = i;
+        cap_img[n_cap++] = (size_t)local[r];
+    }
+    if (n_cap == 0) { rc = sv__fail(SV_ERR_ARG, "split %s has no captions with images: nothing to retrieve", sv_split_name(split)); goto done; }
+    maxS = sv__ev_max_len(m, d, split, SV_EVAL_MAX_SAMPLES);
+    A = SV__CAST(float *, sv__calloc(n_cap, E * sizeof(float), "audio embeddings"));
+    V = SV__CAST(float *, sv__calloc(n_img, E * sizeof(float), "image embeddings"));
+    wave = SV__CAST(float *, sv__calloc(batch, maxS * sizeof(float), "retrieval batch"));
+    len = SV__CAST(size_t *, sv__calloc(batch, sizeof(size_t), "retrieval batch"));
+    reg = SV__CAST(float *, sv__calloc(batch, R * Dimg * sizeof(float), "retrieval images"));
+    box = SV__CAST(float *, sv__calloc(batch, R * 4 * sizeof(float), "retrieval images"));
+    blk = SV__CAST(float *, sv__calloc(BI * BC, sizeof(float), "score block"));
+    if (!A || !V || !wave || !len || !reg || !box || !blk) { rc = SV_ERR_NOMEM; goto done; }
+    for (j = 0; j < n_cap; j += batch) {
+        size_t nb = n_cap - j < batch ? n_cap - j : batch, S;
+        sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
+        if ((rc = sv_embed_audio(m, c, wave, len, nb, S, A + j * E)) != SV_OK) goto done;
+        sv__ev_progress("retrieval audio", j + nb, n_cap);
+    }
+    for (i = 0; i < n_img; i += batch) {
+        size_t nb = n_img - i < batch ? n_img - i : batch, b;
+        for (b = 0; b < nb; b++) {
+            size_t r = (size_t)img_row[i + b];
+            memcpy(reg + b * R * Dimg, d->regions + r * R * Dimg, R * Dimg * sizeof(float));
+            memcpy(box + b * R * 4, d->boxes + r * R * 4, R * 4 * sizeof(float));
+        }
+        if ((rc = sv_embed_images(m, c, reg, box, nb, V + i * E)) != SV_OK) goto done;
+        sv__ev_progress("retrieval images", i + nb, n_img);
+    }
+    if (cfg->sim_cosine) {   /* cosine = dot product of unit vectors (eps as the loss' normalise) */
+        float *rows[2];
+        size_t nr[2], t, k;
+        rows[0] = A; nr[0] = n_cap; rows[1] = V; nr[1] = n_img;
+        for (t = 0; t < 2; t++)
+            for (k = 0; k < nr[t]; k++) {
+                double s = 0;
+                size_t e;
+                float *x = rows[t] + k * E;
+                for (e = 0; e < E; e++) s += (double)x[e] * x[e];
+                s = sqrt(s);
+                if (s < 1e-8) s = 1e-8;
+                for (e = 0; e < E; e++) x[e] = (float)(x[e] / s);
+            }
+    }
+    acc = sv_recall_acc_init(n_img, n_cap, cap_img, 10);
+    if (!acc) { rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < n_img; i += BI) {
+        size_t ni = n_img - i < BI ? n_img - i : BI;
+        for (j = 0; j < n_cap; j += BC) {
+            size_t nc = n_cap - j < BC ? n_cap - j : BC;
+            /* S[i][j] = v_i . a_j */
+            sv_gemm(0, 1, ni, nc, E, 1.0f, V + i * E, E, A + j * E, E, 0.0f, blk, nc);
+            if ((rc = sv_recall_acc_block(acc, i, ni, j, nc, blk)) != SV_OK) goto done;
+        }
+    }
+    rc = sv_recall_acc_result(acc, out);
+done:
+    sv_recall_acc_free(acc);
+    SV_FREE(cap_utt); SV_FREE(cap_img); SV_FREE(img_row); SV_FREE(local);
+    SV_FREE(A); SV_FREE(V); SV_FREE(wave); SV_FREE(len); SV_FREE(reg); SV_FREE(box); SV_FREE(blk);
+    return rc;
+}
+
+SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                          size_t max_batches, uint64_t seed, sv_stats *out)
+{
+    const sv_config *cfg;
+    size_t n, nbatches, k, b, R, Dimg, maxS, *list = NULL, *len = NULL;
+    long *ids = NULL;
+    float *wave = NULL, *reg = NULL, *box = NULL;
+    double w_av = 0, w_aud = 0, s_av = 0, s_aud = 0, s_con = 0, s_div = 0, s_pen = 0, s_acc = 0,
+           s_cppl = 0, s_pppl = 0, s_mf = 0;
+    size_t n_masked = 0;
+    sv_rng saved;
+    int rc = SV_OK, grad, training;
+    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
+    if (!out) return sv__fail(SV_ERR_ARG, "NULL result");
+    cfg = &m->cfg;
+    R = cfg->img_regions; Dimg = cfg->img_dim;
+    if (batch == 0) batch = 16;
+    n = d->n[split];
+    if (n == 0) return sv__fail(SV_ERR_ARG, "split %s is empty", sv_split_name(split));
+    nbatches = (n + batch - 1) / batch;
+    if (max_batches && nbatches > max_batches) nbatches = max_batches;
+    maxS = sv__ev_max_len(m, d, split, SV_EVAL_MAX_SAMPLES);
+    list = SV__CAST(size_t *, sv__calloc(batch, sizeof(size_t), "loss batch"));
+    len = SV__CAST(size_t *, sv__calloc(batch, sizeof(size_t), "loss batch"));
+    ids = SV__CAST(long *, sv__calloc(batch, sizeof(long), "loss batch"));
+    wave = SV__CAST(float *, sv__calloc(batch, maxS * sizeof(float), "loss batch"));
+    reg = SV__CAST(float *, sv__calloc(batch, R * Dimg * sizeof(float), "loss batch"));
+    box = SV__CAST(float *, sv__calloc(batch, R * 4 * sizeof(float), "loss batch"));
+    if (!list || !len || !ids || !wave || !reg || !box) { rc = SV_ERR_NOMEM; goto free_only; }
+    saved = *sv_ctx_rng(c);
+    grad = sv_ctx_grad(c);
+    training = sv_ctx_training(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    for (k = 0; k < nbatches; k++) {
+        size_t i0 = k * batch, nb = n - i0 < batch ? n - i0 : batch, S;
+        int has_img = nb >= 2 && d->n_images > 0 && d->R == R && d->Dimg == Dimg;
+        sv_batch bt;
+        sv_stats st;
+        /* each batch's masks from its own stream: the same numbers at every call */
+        uint64_t bseed = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 1));
+        for (b = 0; b < nb; b++) {
+            list[b] = i0 + b;
+            ids[b] = d->image[split][i0 + b];
+            if (ids[b] < 0 || (size_t)ids[b] >= d->n_images) has_img = 0;
+        }
+        sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
+        memset(&bt, 0, sizeof bt);
+        bt.B = nb; bt.S = S; bt.wave = wave; bt.wave_len = len;
+        if (has_img) {
+            for (b = 0; b < nb; b++) {
+                memcpy(reg + b * R * Dimg, d->regions + (size_t)ids[b] * R * Dimg, R * Dimg * sizeof(float));
+                memcpy(box + b * R * 4, d->boxes + (size_t)ids[b] * R * 4, R * 4 * sizeof(float));
+            }
+            bt.R = R; bt.Dimg = Dimg; bt.regions = reg; bt.boxes = box; bt.image_id = ids;
+            sv_ctx_reset(c);
+            sv_rng_seed(sv_ctx_rng(c), bseed);
+            if (!sv_model_loss(m, c, &bt, 1.0f, 0, &st)) { rc = sv_last_status() ? sv_last_status() : SV_ERR_NUMERIC; goto done; }
+            s_av += (double)nb * st.loss_av;
+            w_av += (double)nb;
+        }
+        sv_ctx_reset(c);
+        sv_rng_seed(sv_ctx_rng(c), bseed);
+        if (!sv_model_loss(m, c, &bt, 0.0f, 0, &st)) { rc = sv_last_status() ? sv_last_status() : SV_ERR_NUMERIC; goto done; }
+        s_aud += (double)nb * st.loss_aud; s_con += (double)nb * st.contrastive;
+        s_div += (double)nb * st.diversity; s_pen += (double)nb * st.feature_pen;
+        s_acc += (double)nb * st.accuracy; s_cppl += (double)nb * st.code_ppl;
+        s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
+        w_aud += (double)nb;
+        n_masked += st.n_masked;
+        sv__ev_progress("held-out losses", k + 1, nbatches);
+    }
+done:
+    sv_ctx_reset(c);
+    *sv_ctx_rng(c) = saved;
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    if (rc == SV_OK) {
+        memset(out, 0, sizeof *out);
+        out->loss = NAN; out->tau = NAN;
+        out->loss_av = w_av > 0 ? (float)(s_av / w_av) : NAN;
+        out->loss_aud = w_aud > 0 ? (float)(s_aud / w_aud) : NAN;
+        out->contrastive = w_aud > 0 ? (float)(s_con / w_aud) : NAN;
+        out->diversity = w_aud > 0 ? (float)(s_div / w_aud) : NAN;
+        out->feature_pen = w_aud > 0 ? (float)(s_pen / w_aud) : NAN;
+        out->accuracy = w_aud > 0 ? (float)(s_acc / w_aud) : NAN;
+        out->code_ppl = w_aud > 0 ? (float)(s_cppl / w_aud) : NAN;
+        out->prob_ppl = w_aud > 0 ? (float)(s_pppl / w_aud) : NAN;
+        out->mask_frac = w_aud > 0 ? (float)(s_mf / w_aud) : NAN;
+        out->n_masked = n_masked;
+    }
+free_only:
+    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box);
+    return rc;
+}
+
+static double sv__ev_frame_shift(const sv_config *cfg)
+{
+    size_t i, hop = 1;
+    for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
+    return (double)hop / 16000.0;
+}
+
+SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split)
+{
+    const sv_config *cfg;
+    size_t f, frames = 0, L, C;
+    const sv_item_set *it;
+    if (!m || !d || split < 0 || split >= SV_SPLIT_COUNT || !d->has_items[split]) return 0;
+    cfg = &m->cfg;
+    L = cfg->n_shared + cfg->n_decoder;
+    C = cfg->conv_dim[cfg->n_conv - 1];
+    it = &d->items[split];
+    for (f = 0; f < it->n_files; f++) {
+        long u = sv_data_find(d, split, it->files[f]);
+        if (u >= 0) frames += sv_config_frames(cfg, d->len[split][u]);
+    }
+    return frames * (C + (L + 1) * cfg->D) * sizeof(float);
+}
+
+SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
+                       sv_abx_layer_result *res, size_t *n_layers)
+{
+    const sv_config *cfg;
+    const sv_item_set *it;
+    size_t L, nl, nf, f, l, rf, C;
+    float **feats = NULL, **tmp = NULL;   /* feats[l * nf + f]: layer l (0 = cnn, 1 + k = Lk) of file f */
+    size_t *nfr = NULL;
+    sv_abx_opts o;
+    double shift;
+    int rc = SV_OK;
+    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
+    if (!res || !n_layers) return sv__fail(SV_ERR_ARG, "NULL result");
+    if (!d->has_items[split] || d->items[split].n_items == 0)
+        return sv__fail(SV_ERR_ARG, "split %s has no ABX items (.item file)", sv_split_name(split));
+    cfg = &m->cfg;
+    it = &d->items[split];
+    L = cfg->n_shared + cfg->n_decoder;
+    nl = L + 2;
+    nf = it->n_files;
+    rf = sv_config_receptive_field(cfg);
+    C = cfg->conv_dim[cfg->n_conv - 1];
+    shift = sv__ev_frame_shift(cfg);
+    o = opt ? *opt : sv_abx_default_opts();
+    feats = SV__CAST(float **, sv__calloc(nl * nf, sizeof(float *), "abx features"));
+    tmp = SV__CAST(float **, sv__calloc(L + 1, sizeof(float *), "abx features"));
+    nfr = SV__CAST(size_t *, sv__calloc(nf, sizeof(size_t), "abx features"));
+    if (!feats || !tmp || !nfr) { rc = SV_ERR_NOMEM; goto done; }
+    for (f = 0; f < nf; f++) {
+        long u = sv_data_find(d, split, it->files[f]);
+        float *cnn = NULL;
+        size_t T = 0;
+        if (u < 0 || d->len[split][u] < rf) continue;   /* its tokens are dropped by sv_abx */
+        rc = sv_extract_all_layers(m, c, d->audio[split][u], d->len[split][u], tmp, &cnn, &T);
+        if (rc != SV_OK) goto done;
+        feats[f] = cnn;
+        for (l = 0; l <= L; l++) feats[(l + 1) * nf + f] = tmp[l];
+        nfr[f] = T;
+        sv__ev_progress("abx features", f + 1, nf);
+    }
+    sv_ctx_reset(c);
+    for (l = 0; l < nl; l++) {
+        sv_abx_layer_result *r = &res[l];
+        memset(r, 0, sizeof *r);
+        r->layer = (int)l - 1;
+        if (l == 0) snprintf(r->name, sizeof r->name, "cnn");
+        else snprintf(r->name, sizeof r->name, "L%u", (unsigned)((l - 1) % 1000));
+        r->dim = l == 0 ? C : cfg->D;
+        rc = sv_abx(it, (const float *const *)(feats + l * nf), nfr, r->dim, shift, &o, &r->r);
+        if (rc != SV_OK) goto done;
+        sv__ev_progress("abx layers", l + 1, nl);
+    }
+    *n_layers = nl;
+done:
+    if (feats) for (f = 0; f < nl * nf; f++) SV_FREE(feats[f]);
+    SV_FREE(feats); SV_FREE(tmp); SV_FREE(nfr);
+    return rc;
+}
+
+/* YAML double-quoted scalar: backslash and quote escaped, control characters dropped. */
+static void sv__ev_yaml_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\') { fputc('\\', f); fputc(*s, f); }
+        else if ((unsigned char)*s >= 0x20) fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir)
+{
+    const char *subset;
+    char *p = NULL, *tmp = NULL;
+    size_t i, L, t, k;
+    FILE *f;
+    int rc;
+    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
+    if (!dir || !*dir) return sv__fail(SV_ERR_ARG, "empty output folder");
+    L = m->cfg.n_shared + m->cfg.n_decoder;
+    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
+    if (d->n[split] == 0) return sv__fail(SV_ERR_ARG, "split %s is empty", sv_split_name(split));
+    subset = split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+    if (!(p = sv__pathf(dir, "phonetic", NULL, NULL))) return SV_ERR_NOMEM;
+    rc = sv__mkdir(p);
+    SV_FREE(p);
+    if (rc != SV_OK) return rc;
+    if (!(p = sv__pathf(dir, "phonetic/%s", subset, NULL))) return SV_ERR_NOMEM;
+    rc = sv__mkdir(p);
+    SV_FREE(p);
+    if (rc != SV_OK) return rc;
+    /* meta.yaml: exactly the keys zerospeech2021/meta.py validates (gpu_budget a float) */
+    if (!(p = sv__pathf(dir, "meta.yaml", NULL, NULL))) return SV_ERR_NOMEM;
+    f = sv__atomic_begin(p, &tmp);
+    if (!f) { SV_FREE(p); return sv_last_status(); }
+    {
+        char desc[512];
+        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
+                 "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
+                 sv_split_name(split), d->source);
+        fputs("author: ", f); sv__ev_yaml_str(f, "ssl_vgs user"); fputc('\n', f);
+        fputs("affiliation: ", f); sv__ev_yaml_str(f, "unknown"); fputc('\n', f);
+        fputs("description: ", f); sv__ev_yaml_str(f, desc); fputc('\n', f);
+        fputs("open_source: true\n", f);
+        fputs("train_set: ", f); sv__ev_yaml_str(f, d->source); fputc('\n', f);
+        fputs("gpu_budget: 0.0\n", f);
+        fprintf(f, "parameters:\n  phonetic:\n    metric: cosine\n    frame_shift: %.17g\n"
+                   "  semantic:\n    metric: cosine\n    pooling: mean\n", sv__ev_frame_shift(&m->cfg));
+    }
+    rc = sv__atomic_end(f, tmp, p, 1);
+    SV_FREE(p);
+    if (rc != SV_OK) return rc;
+    for (i = 0; i < d->n[split]; i++) {
+        float *x = NULL;
+        size_t T = 0, D = 0;
+        char name[300];
+        if (d->len[split][i] < sv_config_receptive_field(&m->cfg))
+            return sv__fail(SV_ERR_ARG, "utterance %s: %zu samples, shorter than the receptive field", d->id[split][i], d->len[split][i]);
+        if ((rc = sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D)) != SV_OK) return rc;
+        snprintf(name, sizeof name, "phonetic/%s/%s.txt", subset, d->id[split][i]);
+        if (!(p = sv__pathf(dir, "%s", name, NULL))) { SV_FREE(x); return SV_ERR_NOMEM; }
+        f = sv__atomic_begin(p, &tmp);
+        if (!f) { SV_FREE(p); SV_FREE(x); return sv_last_status(); }
+        for (t = 0; t < T; t++) {
+            for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+            fputc('\n', f);
+        }
+        rc = sv__atomic_end(f, tmp, p, 1);
+        SV_FREE(p);
+        SV_FREE(x);
+        if (rc != SV_OK) return rc;
+        sv__ev_progress("zerospeech export", i + 1, d->n[split]);
+    }
+    sv_ctx_reset(c);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- final_eval.json */
+static void sv__ev_json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
+    else fprintf(f, ",\"%s\":null", key);
+}
+
+static void sv__ev_json_str(FILE *f, const char *key, const char *s)
+{
+    fprintf(f, ",\"%s\":\"", key);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* index of the smallest finite value (within: which = 0, across: 1), or SIZE_MAX */
+static size_t sv__ev_best(const sv_abx_layer_result *r, size_t n, int which)
+{
+    size_t i, best = SIZE_MAX;
+    for (i = 0; i < n; i++) {
+        double v = which ? r[i].r.across : r[i].r.within;
+        if (!isfinite(v)) continue;
+        if (best == SIZE_MAX || v < (which ? r[best].r.across : r[best].r.within)) best = i;
+    }
+    return best;
+}
+
+SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
+                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
+                              const sv_abx_layer_result *abx_ood, size_t n_ood)
+{
+    char *tmp, key[64];
+    FILE *f = sv__atomic_begin(path, &tmp);
+    size_t s, i;
+    if (!f) return sv_last_status();
+    fprintf(f, "{\"kind\":\"final_eval\"");
+    sv__ev_json_str(f, "ckpt", ckpt ? ckpt : "");
+    sv__ev_json_str(f, "data", data ? data : "");
+    sv__ev_json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
+    if (rec) {
+        fprintf(f, ",\"n_images\":%zu,\"n_captions\":%zu", rec->n_images_scored, rec->n_captions);
+        sv__ev_json_num(f, "r1_s2i", rec->s2i_r1); sv__ev_json_num(f, "r5_s2i", rec->s2i_r5);
+        sv__ev_json_num(f, "r10_s2i", rec->s2i_r10); sv__ev_json_num(f, "r1_i2s", rec->i2s_r1);
+        sv__ev_json_num(f, "r5_i2s", rec->i2s_r5); sv__ev_json_num(f, "r10_i2s", rec->i2s_r10);
+    }
+    for (s = 0; s < 2; s++) {
+        const sv_abx_layer_result *r = s ? abx_ood : abx_test;
+        size_t n = s ? n_ood : n_test, b;
+        const char *sn = s ? "ood" : "test";
+        char names[SV_ABX_MAX_LAYERS * 8];
+        int w;
+        if (!r || !n) continue;
+        snprintf(key, sizeof key, "abx_%s_mode", sn);
+        sv__ev_json_str(f, key, r[0].r.sampled ? "sampled" : "exact");
+        names[0] = 0;
+        for (i = 0; i < n; i++) {
+            size_t o = strlen(names);
+            snprintf(names + o, sizeof names - o, "%s%s", i ? "," : "", r[i].name);
+        }
+        snprintf(key, sizeof key, "abx_%s_layers", sn);
+        sv__ev_json_str(f, key, names);
+        for (i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "abx_%s_within_%s", sn, r[i].name);
+            sv__ev_json_num(f, key, r[i].r.within);
+            snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
+            sv__ev_json_num(f, key, r[i].r.across);
+        }
+        for (w = 0; w < 2; w++) {
+            b = sv__ev_best(r, n, w);
+            snprintf(key, sizeof key, "abx_%s_%s", sn, w ? "across" : "within");
+            sv__ev_json_num(f, key, b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
+            snprintf(key, sizeof key, "abx_%s_%s_layer", sn, w ? "across" : "within");
+            sv__ev_json_str(f, key, b == SIZE_MAX ? "" : r[b].name);
+        }
+    }
+    fprintf(f, "}\n");
+    return sv__atomic_end(f, tmp, path, 1);
+}
+
+/* ---------------------------------------------------------------- the report */
+/* one eval line of a log: v[SV__EV_*] */
+enum { SV__EV_STEP, SV__EV_STAGE, SV__EV_VAV, SV__EV_VAUD, SV__EV_VACC, SV__EV_R1S, SV__EV_R5S, SV__EV_R10S,
+       SV__EV_R1I, SV__EV_R5I, SV__EV_R10I, SV__EV_ABXW, SV__EV_ABXA, SV__EV_N };
+typedef struct sv__ev_rec { double v[SV__EV_N]; } sv__ev_rec;
+
+typedef struct sv__ev_run {
+    char dir[512], name[64], stage_a[32], stage_b[32];
+    double switch_step, steps;
+    sv__ev_rec *ev; size_t n_ev, cap_ev;
+    char *final_line;               /* final_eval.json, or NULL */
+    int order;                      /* position in the paper's order (99: not a paper run) */
+} sv__ev_run;
+
+static const char *const sv__ev_paper_order[] = {
+    "w2v2", "vgs", "vgsplus", "w2v2-vgsplus", "vgs-vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2", "vgsplus-vgs"
+};
+
+static const char *sv__ev_stage_name(const char *s)
+{
+    if (strcmp(s, "w2v2") == 0) return "W2V2";
+    if (strcmp(s, "vgs") == 0) return "VGS";
+    if (strcmp(s, "vgsplus") == 0) return "VGS+";
+    return s;
+}
+
+/* "W2V2", "(W2V2, VGS+)", or the run name itself */
+static void sv__ev_display(const sv__ev_run *r, char *buf, size_t cap)
+{
+    if (r->stage_a[0] && r->stage_b[0])
+        snprintf(buf, cap, "(%s, %s)", sv__ev_stage_name(r->stage_a), sv__ev_stage_name(r->stage_b));
+    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", sv__ev_stage_name(r->stage_a));
+    else snprintf(buf, cap, "%s", r->name);
+}
+
+static double sv__ev_num(const char *line, const char *key)
+{
+    double v = NAN;
+    if (!sv_json_number(line, key, &v)) v = NAN;
+    return v;
+}
+
+static int sv__ev_load_run(const char *dir, sv__ev_run *r)
+{
+    char *p;
+    unsigned char *buf = NULL;
+    size_t n, i;
+    char *line;
+    int rc;
+    memset(r, 0, sizeof *r);
+    r->switch_step = 0;
+    r->steps = NAN;
+    r->order = 99;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    {   /* default name: the folder's last component */
+        size_t e = strlen(dir), b;
+        while (e > 1 && dir[e - 1] == '/') e--;
+        b = e;
+        while (b > 0 && dir[b - 1] != '/') b--;
+        snprintf(r->name, sizeof r->name, "%.*s", (int)(e - b < 63 ? e - b : 63), dir + b);
+    }
+    if (!(p = sv__pathf(dir, "log.jsonl", NULL, NULL))) return SV_ERR_NOMEM;
+    rc = sv__read_file(p, &buf, &n);
+    SV_FREE(p);
+    if (rc != SV_OK) return rc;
+    line = (char *)buf;
+    while (line && *line) {
+        char *nl = strchr(line, '\n'), kind[16];
+        if (nl) *nl = 0;
+        if (sv_json_string(line, "kind", kind, sizeof kind)) {
+            if (strcmp(kind, "meta") == 0) {
+                double v;
+                char s[64];
+                if (sv_json_string(line, "run", s, sizeof s)) snprintf(r->name, sizeof r->name, "%s", s);
+                sv_json_string(line, "stage_a", r->stage_a, sizeof r->stage_a);
+                sv_json_string(line, "stage_b", r->stage_b, sizeof r->stage_b);
+                if (sv_json_number(line, "switch", &v) && isfinite(v)) r->switch_step = v;
+                if (sv_json_number(line, "steps", &v)) r->steps = v;
+            } else if (strcmp(kind, "switch") == 0) {
+                double v;
+                if (sv_json_number(line, "step", &v) && isfinite(v)) r->switch_step = v;
+            } else if (strcmp(kind, "eval") == 0) {
+                sv__ev_rec e;
+                static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+                if (r->n_ev == r->cap_ev) {
+                    size_t nc = r->cap_ev ? 2 * r->cap_ev : 64;
+                    sv__ev_rec *q = SV__CAST(sv__ev_rec *, sv__alloc(nc * sizeof *q, "log records"));
+                    if (!q) { SV_FREE(buf); return SV_ERR_NOMEM; }
+                    if (r->n_ev) memcpy(q, r->ev, r->n_ev * sizeof *q);
+                    SV_FREE(r->ev);
+                    r->ev = q;
+                    r->cap_ev = nc;
+                }
+                e.v[SV__EV_STEP] = sv__ev_num(line, "step");
+                e.v[SV__EV_STAGE] = sv__ev_num(line, "stage");
+                e.v[SV__EV_VAV] = sv__ev_num(line, "val_loss_av");
+                e.v[SV__EV_VAUD] = sv__ev_num(line, "val_loss_aud");
+                e.v[SV__EV_VACC] = sv__ev_num(line, "val_acc");
+                for (i = 0; i < 6; i++) e.v[SV__EV_R1S + i] = sv__ev_num(line, rk[i]);
+                e.v[SV__EV_ABXW] = sv__ev_num(line, "abx_within");
+                e.v[SV__EV_ABXA] = sv__ev_num(line, "abx_across");
+                if (isfinite(e.v[SV__EV_STEP])) r->ev[r->n_ev++] = e;
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    SV_FREE(buf);
+    if (!r->stage_a[0] && !r->stage_b[0]) {   /* no meta line: guess from the run name */
+        const char *dash = strchr(r->name, '-');
+        if (dash) {
+            snprintf(r->stage_a, sizeof r->stage_a, "%.*s", (int)(dash - r->name < 31 ? dash - r->name : 31), r->name);
+            snprintf(r->stage_b, sizeof r->stage_b, "%s", dash + 1);
+        } else snprintf(r->stage_a, sizeof r->stage_a, "%s", r->name);
+    }
+    for (i = 0; i < sizeof sv__ev_paper_order / sizeof *sv__ev_paper_order; i++)
+        if (strcmp(r->name, sv__ev_paper_order[i]) == 0) r->order = (int)i;
+    /* optional final_eval.json: its first line */
+    if (!(p = sv__pathf(dir, "final_eval.json", NULL, NULL))) return SV_ERR_NOMEM;
+    if (sv__file_exists(p) && sv__read_file(p, &buf, &n) == SV_OK) {
+        char *q = strchr((char *)buf, '\n');
+        if (q) *q = 0;
+        r->final_line = (char *)buf;
+    }
+    sv_clear_error();
+    SV_FREE(p);
+    return SV_OK;
+}
+
+static void sv__ev_free_run(sv__ev_run *r)
+{
+    SV_FREE(r->ev);
+    SV_FREE(r->final_line);
+    memset(r, 0, sizeof *r);
+}
+
+/* the last eval record with a finite value of field (offset into the record), or NAN */
+static double sv__ev_last(const sv__ev_run *r, size_t idx)
+{
+    size_t i;
+    for (i = r->n_ev; i-- > 0;) {
+        if (isfinite(r->ev[i].v[idx])) return r->ev[i].v[idx];
+    }
+    return NAN;
+}
+
+static void sv__ev_cell(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, " %.1f |", v);
+    else fprintf(f, " - |");
+}
+
+/* ABX of a run for Table II: final_eval (ood, then test), else the log's last eval */
+static void sv__ev_abx_final(const sv__ev_run *r, double *w, double *a, char *wl, char *al, size_t cap, const char **src)
+{
+    static const char *const sets[2] = {"ood", "test"};
+    size_t s;
+    char key[64];
+    *w = *a = NAN;
+    wl[0] = al[0] = 0;
+    *src = "-";
+    if (r->final_line) {
+        for (s = 0; s < 2; s++) {
+            snprintf(key, sizeof key, "abx_%s_within", sets[s]);
+            if (sv_json_number(r->final_line, key, w)) {
+                snprintf(key, sizeof key, "abx_%s_across", sets[s]);
+                if (!sv_json_number(r->final_line, key, a)) *a = NAN;
+                snprintf(key, sizeof key, "abx_%s_within_layer", sets[s]);
+                sv_json_string(r->final_line, key, wl, cap);
+                snprintf(key, sizeof key, "abx_%s_across_layer", sets[s]);
+                sv_json_string(r->final_line, key, al, cap);
+                *src = s ? "final test" : "final ood";
+                return;
+            }
+        }
+    }
+    *w = sv__ev_last(r, SV__EV_ABXW);
+    *a = sv__ev_last(r, SV__EV_ABXA);
+    if (isfinite(*w) || isfinite(*a)) *src = "log test";
+}
+
+/* the metric values of a forgetting row at each eval record: kind 0 mean R@10, 1 loss_AUD, 2 acc */
+static double sv__ev_forget_value(const sv__ev_rec *e, int kind)
+{
+    if (kind == 0) return 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]);
+    if (kind == 1) return e->v[SV__EV_VAUD];
+    return 100.0 * e->v[SV__EV_VACC];
+}
+
+static void sv__ev_forgetting(FILE *f, const sv__ev_run *runs, const size_t *ord, size_t n, int markdown)
+{
+    static const char *const what[3] = {"mean R@10 (%)", "val loss_AUD", "val accuracy (%)"};
+    size_t k, i;
+    int kind, any = 0;
+    if (markdown) {
+        fprintf(f, "| schedule | stage-A metric | at switch | min in B | max in B | end | end - switch |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|\n");
+    } else fprintf(f, "%-16s %-18s %10s %10s %10s %10s %12s\n", "schedule", "stage-A metric", "at switch", "min in B", "max in B", "end", "end-switch");
+    for (k = 0; k < n; k++) {
+        const sv__ev_run *r = &runs[ord[k]];
+        char disp[80];
+        if (!r->stage_b[0]) continue;
+        sv__ev_display(r, disp, sizeof disp);
+        for (kind = 0; kind < 3; kind++) {
+            int vgs_a = strcmp(r->stage_a, "vgs") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
+            int ssl_a = strcmp(r->stage_a, "w2v2") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
+            double at = NAN, mn = NAN, mx = NAN, end = NAN;
+            if ((kind == 0 && !vgs_a) || (kind > 0 && !ssl_a)) continue;
+            for (i = 0; i < r->n_ev; i++) {
+                const sv__ev_rec *e = &r->ev[i];
+                double v = sv__ev_forget_value(e, kind);
+                int in_b = e->v[SV__EV_STAGE] >= 1 || (r->switch_step > 0 && e->v[SV__EV_STEP] > r->switch_step);
+                if (!isfinite(v)) continue;
+                if (!in_b) at = v;          /* the last stage-A value: at the switch */
+                else {
+                    if (!(mn <= v)) mn = v;
+                    if (!(mx >= v)) mx = v;
+                }
+                end = v;
+            }
+            any = 1;
+            if (markdown) {
+                fprintf(f, "| %s | %s |", disp, what[kind]);
+                sv__ev_cell(f, at); sv__ev_cell(f, mn); sv__ev_cell(f, mx); sv__ev_cell(f, end);
+                sv__ev_cell(f, end - at);
+                fputc('\n', f);
+            } else
+                fprintf(f, "%-16s %-18s %10.2f %10.2f %10.2f %10.2f %12.2f\n", disp, what[kind], at, mn, mx, end, end - at);
+        }
+    }
+    if (!any) fprintf(f, markdown ? "| (no schedules) | | | | | | |\n" : "(no schedules among the runs)\n");
+}
+
+/* One figure, one series per run, y from get(run, record) at x = step. */
+static int sv__ev_fig_steps(const char *dir, const char *file, const char *title, const char *ylabel, int log_y,
+                            const sv__ev_run *runs, const size_t *ord, size_t n, int field, double *xs, double *ys,
+                            const double *vl, size_t nvl)
+{
+    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
+    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
+    sv_plot p;
+    size_t k, i, off = 0;
+    char *path;
+    int rc;
+    if (!s || !names) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
+    for (k = 0; k < n; k++) {
+        const sv__ev_run *r = &runs[ord[k]];
+        sv__ev_display(r, names[k], 80);
+        for (i = 0; i < r->n_ev; i++) {
+            const sv__ev_rec *e = &r->ev[i];
+            xs[off + i] = e->v[SV__EV_STEP];
+            ys[off + i] = field < 0 ? 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]) : e->v[field];
+        }
+        s[k].name = names[k];
+        s[k].x = xs + off;
+        s[k].y = ys + off;
+        s[k].n = r->n_ev;
+        off += r->n_ev;
+    }
+    memset(&p, 0, sizeof p);
+    p.title = title;
+    p.xlabel = "training step";
+    p.ylabel = ylabel;
+    p.log_y = log_y;
+    p.vlines = vl;
+    p.n_vlines = nvl;
+    p.vline_label = nvl ? "switch" : NULL;
+    p.width = 900;
+    p.height = 500;
+    if (!(path = sv__pathf(dir, "%s", file, NULL))) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
+    rc = sv_svg_plot(path, &p, s, n);
+    SV_FREE(path); SV_FREE(s); SV_FREE(names);
+    return rc;
+}
+
+/* Per-layer ABX from final_eval.json: x = -1 (cnn), 0 (L0) .. L. */
+static int sv__ev_fig_layers(const char *dir, const char *file, const char *title, int across,
+                             const sv__ev_run *runs, const size_t *ord, size_t n)
+{
+    static const char *const sets[2] = {"ood", "test"};
+    size_t k, npt = SV_ABX_MAX_LAYERS;
+    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
+    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
+    double *xs = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
+    double *ys = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
+    char set_used[8] = "";
+    char ttl[160];
+    sv_plot p;
+    char *path;
+    int rc;
+    if (!s || !names || !xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
+    for (k = 0; k < n; k++) {
+        const sv__ev_run *r = &runs[ord[k]];
+        size_t m = 0, si;
+        sv__ev_display(r, names[k], 80);
+        s[k].name = names[k];
+        s[k].x = xs + k * npt;
+        s[k].y = ys + k * npt;
+        for (si = 0; si < 2 && r->final_line; si++) {
+            char key[400], layers[SV_ABX_MAX_LAYERS * 8], *tok, *save;
+            snprintf(key, sizeof key, "abx_%s_layers", sets[si]);
+            if (!sv_json_string(r->final_line, key, layers, sizeof layers)) continue;
+            if (!set_used[0]) snprintf(set_used, sizeof set_used, "%s", sets[si]);
+            for (tok = layers; tok && *tok && m < npt; tok = save) {
+                double v = NAN;
+                save = strchr(tok, ',');
+                if (save) *save++ = 0;
+                snprintf(key, sizeof key, "abx_%s_%s_%s", sets[si], across ? "across" : "within", tok);
+                if (!sv_json_number(r->final_line, key, &v)) v = NAN;
+                xs[k * npt + m] = strcmp(tok, "cnn") == 0 ? -1.0 : atof(tok + 1);
+                ys[k * npt + m] = v;
+                m++;
+            }
+            break;
+        }
+        if (m == 0) { xs[k * npt] = 0; ys[k * npt] = NAN; m = 1; }  /* keeps the run in the legend */
+        s[k].n = m;
+    }
+    snprintf(ttl, sizeof ttl, "%s (%s set)", title, set_used[0] ? set_used : "no final_eval.json");
+    memset(&p, 0, sizeof p);
+    p.title = ttl;
+    p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
+    p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
+    p.width = 900;
+    p.height = 500;
+    if (!(path = sv__pathf(dir, "%s", file, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    rc = sv_svg_plot(path, &p, s, n);
+    SV_FREE(path);
+done:
+    SV_FREE(s); SV_FREE(names); SV_FREE(xs); SV_FREE(ys);
+    return rc;
+}
+
+SV_DEF int sv_report(const char *const *runs_in, size_t n_runs, const char *out_dir, FILE *out)
+{
+    sv__ev_run *runs = NULL;
+    size_t *ord = NULL, i, k, total = 0, nvl = 0, n_img = 0, n_cap = 0;
+    double *xs = NULL, *ys = NULL, vl[16];
+    char *path = NULL, *tmp;
+    FILE *f;
+    int rc = SV_OK;
+    if (!runs_in || n_runs == 0) return sv__fail(SV_ERR_ARG, "no runs to report on");
+    if (!out_dir || !*out_dir) return sv__fail(SV_ERR_ARG, "empty output folder");
+    runs = SV__CAST(sv__ev_run *, sv__calloc(n_runs, sizeof(sv__ev_run), "runs"));
+    ord = SV__CAST(size_t *, sv__calloc(n_runs, sizeof(size_t), "runs"));
+    if (!runs || !ord) { rc = SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < n_runs; i++) {
+        if ((rc = sv__ev_load_run(runs_in[i], &runs[i])) != SV_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", sv_last_error());
+            rc = sv__fail(rc, "run %s: %s", runs_in[i], msg);
+            goto done;
+        }
+        total += runs[i].n_ev;
+    }
+    /* the paper's order, other runs after in the given order (stable insertion sort) */
+    for (i = 0; i < n_runs; i++) {
+        size_t j = i;
+        ord[i] = i;
+        while (j > 0 && runs[ord[j - 1]].order > runs[i].order) { ord[j] = ord[j - 1]; j--; }
+        ord[j] = i;
+    }
+    /* switch markers: the distinct switch steps */
+    for (i = 0; i < n_runs; i++) {
+        double sw = runs[i].switch_step;
+        if (!(sw > 0) || !runs[i].stage_b[0]) continue;
+        for (k = 0; k < nvl && vl[k] != sw; k++) {}
+        if (k == nvl && nvl < 16) vl[nvl++] = sw;
+    }
+    if ((rc = sv__mkdir(out_dir)) != SV_OK) goto done;
+    xs = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
+    ys = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
+    if (!xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv__ev_fig_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV", 1,
+                               runs, ord, n_runs, SV__EV_VAV, xs, ys, vl, nvl)) != SV_OK) goto done;
+    if ((rc = sv__ev_fig_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD", 1,
+                               runs, ord, n_runs, SV__EV_VAUD, xs, ys, vl, nvl)) != SV_OK) goto done;
+    if ((rc = sv__ev_fig_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S", "R@10 (%)", 0,
+                               runs, ord, n_runs, -1, xs, ys, vl, nvl)) != SV_OK) goto done;
+    if ((rc = sv__ev_fig_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (test split) during training",
+                               "ABX within (%)", 0, runs, ord, n_runs, SV__EV_ABXW, xs, ys, vl, nvl)) != SV_OK) goto done;
+    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs)) != SV_OK) goto done;
+    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs)) != SV_OK) goto done;
+
+    /* results.md */
+    if (!(path = sv__pathf(out_dir, "results.md", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) { rc = sv_last_status(); goto done; }
+    fprintf(f, "# Results\n\nRuns: %zu. Numbers from each run's final_eval.json (./eval) when present, else from the "
+               "last eval line of its log.jsonl (marked *). Recall in percent.\n\n", n_runs);
+    fprintf(f, "## Table I: retrieval (recall@k, %%)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (k = 0; k < n_runs; k++) {
+        const sv__ev_run *r = &runs[ord[k]];
+        static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+        char disp[80];
+        double v[6];
+        int from_log = 1;
+        sv__ev_display(r, disp, sizeof disp);
+        if (r->final_line && sv_json_number(r->final_line, "r1_s2i", &v[0])) {
+            double ni, nc;
+            from_log = 0;
+            for (i = 0; i < 6; i++) if (!sv_json_number(r->final_line, rk[i], &v[i])) v[i] = NAN;
+            if (sv_json_number(r->final_line, "n_images", &ni) && sv_json_number(r->final_line, "n_captions", &nc) && !n_img) {
+                n_img = (size_t)ni;
+                n_cap = (size_t)nc;
+            }
+        } else for (i = 0; i < 6; i++) v[i] = sv__ev_last(r, SV__EV_R1S + i);
+        fprintf(f, "| %s%s |", disp, from_log && isfinite(v[0]) ? " *" : "");
+        for (i = 0; i < 6; i++) sv__ev_cell(f, v[i]);
+        fputc('\n', f);
+    }
+    if (n_img) {
+        double c1, c5, c10, d1, d5, d10;
+        sv_recall_chance(n_img, n_cap, 1, &c1, &d1);
+        sv_recall_chance(n_img, n_cap, 5, &c5, &d5);
+        sv_recall_chance(n_img, n_cap, 10, &c10, &d10);
+        fprintf(f, "\nChance level (%zu images, %zu captions): S->I R@1/5/10 = %.2f / %.2f / %.2f %% (k / images); "
+                   "I->S = %.2f / %.2f / %.2f %% (any of an image's captions among k random ones).\n",
+                n_img, n_cap, c1, c5, c10, d1, d5, d10);
+    } else
+        fprintf(f, "\nChance level: S->I R@k = k / n_images; I->S R@k = 1 - C(n_captions - c, k) / C(n_captions, k) "
+                   "with c captions per image (about k / n_images).\n");
+    fprintf(f, "\n## Table II: ABX error (%%), best layer in parentheses\n\n| model | ABX within | ABX across | source |\n|---|---|---|---|\n");
+    for (k = 0; k < n_runs; k++) {
+        const sv__ev_run *r = &runs[ord[k]];
+        char disp[80], wl[16], al[16];
+        double w, a;
+        const char *src;
+        sv__ev_display(r, disp, sizeof disp);
+        sv__ev_abx_final(r, &w, &a, wl, al, sizeof wl, &src);
+        fprintf(f, "| %s |", disp);
+        if (isfinite(w)) fprintf(f, wl[0] ? " %.2f (%s) |" : " %.2f%s |", w, wl); else fprintf(f, " - |");
+        if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
+        fprintf(f, " %s |\n", src);
+    }
+    fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
+               "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
+    fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
+    sv__ev_forgetting(f, runs, ord, n_runs, 1);
+    fprintf(f, "\nR@10 and accuracy: higher is better; loss_AUD: lower is better. \"at switch\" is the last "
+               "evaluation of stage A.\n\n## Figures\n\n");
+    fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
+               "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
+               "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
+    rc = sv__atomic_end(f, tmp, path, 1);
+    if (rc != SV_OK) goto done;
+    if (out) {
+        fprintf(out, "forgetting (stage-A metrics during stage B):\n");
+        sv__ev_forgetting(out, runs, ord, n_runs, 0);
+    }
+done:
+    if (runs) for (i = 0; i < n_runs; i++) sv__ev_free_run(&runs[i]);
+    SV_FREE(runs); SV_FREE(ord); SV_FREE(xs); SV_FREE(ys); SV_FREE(path);
+    return rc;
 }
 
 #endif /* SSL_VGS_IMPLEMENTATION_DONE */

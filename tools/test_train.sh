@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Driver tests for ./train (run by make test): exact resume, kill -9 during a run, schedules,
+# bad checkpoints. Prints "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+T=$(mktemp -d /tmp/sv_train_test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+D=builtin:images=60,val_images=10,test_images=10,ood_utts=20
+TR="./train --quiet --data $D --eval-every 4 --eval-batches 1"
+
+# 1. N steps straight == N/2, stop, resume, N/2 more (bit for bit), across a schedule switch
+$TR --scenario w2v2,vgs --steps 16 --switch 8 --out "$T/a" --ckpt-every 4 >/dev/null 2>&1
+$TR --scenario w2v2,vgs --steps 16 --switch 8 --out "$T/b" --ckpt-every 4 --stop-after 8 >/dev/null 2>&1
+./train --quiet --resume "$T/b" >/dev/null 2>&1
+check 'cmp -s "$T/a/final.ckpt" "$T/b/final.ckpt"' "resume after 8 of 16 steps is not bit-exact"
+check '[ "$(grep -c "\"kind\":\"train\"" "$T/b/log.jsonl")" = 16 ]' "resumed log has 16 train lines"
+
+# 2. kill -9 at a random moment with a checkpoint every step: resume from the last complete one
+$TR --scenario vgs+ --steps 30 --out "$T/k" --ckpt-every 1 >/dev/null 2>&1 &
+pid=$!
+sleep "$(awk 'BEGIN{srand(); printf "%.2f", 1.5 + 2.5 * rand()}')"
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+ls "$T/k"/*.tmp >/dev/null 2>&1 && echo "  (a temporary checkpoint was left by the kill, as expected sometimes)"
+./train --quiet --resume "$T/k" >/dev/null 2>&1
+check '[ -f "$T/k/final.ckpt" ]' "the killed run did not finish after --resume"
+$TR --scenario vgs+ --steps 30 --out "$T/k2" --ckpt-every 1 >/dev/null 2>&1
+check 'cmp -s "$T/k/final.ckpt" "$T/k2/final.ckpt"' "kill -9 + resume differs from the uninterrupted run"
+
+# 3. the switch: the learning rate restarts (first stage-B lr equals the first stage-A lr)
+lrA=$(grep '"kind":"train","step":1,' "$T/a/log.jsonl" | sed 's/.*"lr":\([^,]*\).*/\1/')
+lrB=$(grep '"kind":"train","step":9,' "$T/a/log.jsonl" | sed 's/.*"lr":\([^,]*\).*/\1/')
+check '[ -n "$lrA" ] && [ "$lrA" = "$lrB" ]' "learning rate restarts at the switch ($lrA vs $lrB)"
+check 'grep -q "\"kind\":\"switch\",\"step\":8" "$T/a/log.jsonl"' "switch logged at step 8"
+
+# 4. every eval line has both tasks' numbers
+n_eval=$(grep -c '"kind":"eval"' "$T/a/log.jsonl")
+n_both=$(grep '"kind":"eval"' "$T/a/log.jsonl" | grep '"val_loss_av":[0-9]' | grep -c '"val_loss_aud":[0-9]')
+check '[ "$n_eval" -ge 4 ] && [ "$n_eval" = "$n_both" ]' "eval lines with both losses: $n_both of $n_eval"
+
+# 5. bad checkpoints give clear errors
+head -c 1000 "$T/a/final.ckpt" > "$T/a/trunc.ckpt"
+cp "$T/a/final.ckpt" "$T/a/corrupt.ckpt"; printf 'XX' | dd of="$T/a/corrupt.ckpt" bs=1 seek=5000 conv=notrunc 2>/dev/null
+mkdir -p "$T/c"; cp "$T/a/log.jsonl" "$T/c/"; cp "$T/a/corrupt.ckpt" "$T/c/last.ckpt"
+out=$(./train --quiet --resume "$T/c" 2>&1)
+check 'echo "$out" | grep -q "checksum mismatch"' "corrupted checkpoint: $out"
+cp "$T/a/trunc.ckpt" "$T/c/last.ckpt"
+out=$(./train --quiet --resume "$T/c" 2>&1)
+check 'echo "$out" | grep -q -E "checksum mismatch|truncated"' "truncated checkpoint: $out"
+mkdir -p "$T/d"; sed 's/"config":"tiny"/"config":"small"/' "$T/a/log.jsonl" > "$T/d/log.jsonl"; cp "$T/a/final.ckpt" "$T/d/last.ckpt"
+out=$(./train --quiet --resume "$T/d" 2>&1)
+check 'echo "$out" | grep -q "another config"' "checkpoint of another config: $out"
+out=$(./train --scenario nope 2>&1)
+check 'echo "$out" | grep -q "unknown scenario"' "unknown scenario: $out"
+check './train --help | grep -q -- "--resume"' "--help documents the options"
+
+echo "train.sh: $pass passed, $fail failed"
+[ "$fail" = 0 ]
