@@ -80,7 +80,7 @@ test: test_sv compile-checks train
 test-data: train
 	bash tools/test_data_prep.sh
 
-demo: demo-build
+demo: demo-build train eval
 	rm -rf demo_out
 	./demo --out demo_out
 
@@ -92,6 +92,11 @@ sanitize:
 	$(CC) -std=c99 -O1 -g $(WARN) $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
 	    -o $(BUILD)/test_asan test.c $(LDLIBS)
 	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
+
+# libFuzzer on the WAV, NPY, manifest and .item parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
+FUZZ_SECONDS ?= 30
+fuzz:
+	sh tools/fuzz/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf train eval demo test_sv $(BUILD)

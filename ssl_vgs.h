@@ -10415,7 +10415,7 @@ SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const siz
     out->n_tokens = ntok;
     out->sampled = o.sample != 0;
     if (ntok == 0) goto done;
-    qsort(tok, ntok, sizeof *tok, sv__abx_tok_cmp);
+    if (ntok > 1) qsort(tok, ntok, sizeof *tok, sv__abx_tok_cmp);
 
     /* 2. Inverse frame norms, once per token frame. */
     invn = SV__CAST(double *, sv__calloc(nfr, sizeof(double), "abx frame norms"));
@@ -10458,7 +10458,7 @@ SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const siz
     /* 4. Sequential reduction in key order. */
     for (t = 0, j = 0; t < w.acap; t++)
         if (w.acc[t].key != UINT64_MAX) w.acc[j++] = w.acc[t];
-    qsort(w.acc, j, sizeof *w.acc, sv__abx_acc_cmp);
+    if (j > 1) qsort(w.acc, j, sizeof *w.acc, sv__abx_acc_cmp);
     for (nw = 0; nw < j && (w.acc[nw].key >> 62) == 0; nw++) {}
     out->within = sv__abx_reduce(w.acc, nw, &out->within_pairs);
     out->across = sv__abx_reduce(w.acc + nw, j - nw, &out->across_pairs);

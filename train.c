@@ -24,7 +24,7 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- options */
 typedef struct opts {
-    const char *scenario, *config, *out, *data, *resume, *write_builtin, *set[32];
+    const char *scenario, *config, *out, *data, *resume, *write_builtin, *set[32], *schedules;
     size_t n_set;
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
@@ -45,6 +45,7 @@ static void usage(FILE *f)
         "                     those, e.g. w2v2,vgs (default: vgs+)\n"
         "  --all              the whole 9-row study: 3 base runs, then the 6 schedules continue from\n"
         "                     the base runs' checkpoints at the switch (runs in OUT/<name>/)\n"
+        "  --schedules LIST   with --all: only these schedules, e.g. w2v2-vgs,vgs-w2v2 (default: all six)\n"
         "  --steps N          total updates of a run (default 2000)\n"
         "  --switch K         updates in stage A of a schedule (default: the paper's 20:70, 2/7 of N)\n"
         "  --alpha A          alpha of vgs+ (default 0.5)\n"
@@ -93,6 +94,7 @@ static int parse_args(int argc, char **argv, opts *o)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
         else if (!strcmp(a, "--scenario")) { NEEDV(); o->scenario = v; }
         else if (!strcmp(a, "--all")) o->all = 1;
+        else if (!strcmp(a, "--schedules")) { NEEDV(); o->schedules = v; }
         else if (!strcmp(a, "--steps")) { NEEDV(); o->steps = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--switch")) { NEEDV(); o->switch_step = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--alpha")) { NEEDV(); o->alpha_plus = atof(v); }
@@ -543,6 +545,20 @@ static int write_builtin(const opts *o)
 
 int sv_bench_main(const opts *o);
 
+/* is name one of the comma-separated entries of list? */
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, name, n) == 0) return 1;
+        p += l + (e ? 1 : 0);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     opts o;
@@ -599,6 +615,8 @@ int main(int argc, char **argv)
         }
         for (i = 0; i < 6 && rc == 0; i++) {
             char base_dir[1024], name[64];
+            snprintf(name, sizeof name, "%s-%s", sched[i][0], sched[i][1]);
+            if (o.schedules && !in_list(o.schedules, name)) continue;
             parse_stage(sched[i][0], strlen(sched[i][0]), (float)o.alpha_plus, &st[0]);
             parse_stage(sched[i][1], strlen(sched[i][1]), (float)o.alpha_plus, &st[1]);
             snprintf(base_dir, sizeof base_dir, "%s/%s", root, sched[i][0]);
