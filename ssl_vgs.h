@@ -885,6 +885,9 @@ typedef struct sv_data {
 SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
 SV_DEF int sv_data_open(sv_data *d, const char *dir);
 SV_DEF void sv_data_free(sv_data *d);
+/* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
+   train utterance without an image; audio is loaded at once (16 kHz WAV). */
+SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
 /* index of an utterance id in a split (for .item files), or -1 */
 SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
 /* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
@@ -9074,6 +9077,28 @@ fail:
     sv_disk_corpus_close(&dc);
     sv_data_free(d);
     return rc;
+}
+
+SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
+{
+    sv_manifest m;
+    size_t i;
+    int rc;
+    memset(d, 0, sizeof *d);
+    if ((rc = sv_manifest_read(path, &m)) != SV_OK) return rc;
+    if (sv__data_alloc_split(d, SV_SPLIT_TRAIN, m.n) != SV_OK) { sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM; }
+    for (i = 0; i < m.n; i++) {
+        if ((rc = sv_wav_load_16k(m.wav[i], &d->audio[SV_SPLIT_TRAIN][i], &d->len[SV_SPLIT_TRAIN][i])) != SV_OK) {
+            sv_manifest_free(&m);
+            sv_data_free(d);
+            return rc;
+        }
+        d->image[SV_SPLIT_TRAIN][i] = -1;
+        if (!(d->id[SV_SPLIT_TRAIN][i] = sv__strdup(m.id[i]))) { sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM; }
+    }
+    snprintf(d->source, sizeof d->source, "%s", path);
+    sv_manifest_free(&m);
+    return SV_OK;
 }
 
 SV_DEF void sv_data_free(sv_data *d)

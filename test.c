@@ -567,9 +567,9 @@ static double model_loss_value(sv_model *m, sv_ctx *c, const sv_batch *b, float 
    entries with the largest analytic gradient, eps = 1e-3 (float forward), error
    |a - n| / max(|a|, |n|, 1e-2) <= 5e-2 for every entry (measured worst: about 0.03). A
    backward off by 10% in one module fails it (tried: BatchNorm, the codebook lookup). */
-static void model_gradcheck(float alpha, int training, size_t per_tensor, const char *what)
+static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int training, size_t per_tensor, const char *what)
 {
-    sv_config cfg = tiny_nodrop();
+    sv_config cfg = cfg_in ? *cfg_in : tiny_nodrop();
     sv_model *m = sv_model_new(&cfg, 11);
     sv_ctx *c = sv_ctx_new(0, 1);
     test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);   /* >= 5 frames per channel at the last BatchNorm */
@@ -630,8 +630,19 @@ done:
    see, by design. So the wav2vec 2.0 losses are checked in eval mode (argmax codes, no Gumbel
    noise; masking and negatives still on), and training mode (BatchNorm batch statistics) with
    alpha = 1, where no quantizer runs. */
+static void model_gradcheck(float alpha, int training, size_t per_tensor, const char *what)
+{
+    model_gradcheck_cfg(NULL, alpha, training, per_tensor, what);
+}
+
 static void test_model_gradients(void)
 {
+    sv_config large_style = tiny_nodrop();
+    /* the wav2vec 2.0 large variants: LayerNorm in every CNN block with conv bias, pre-LN layers */
+    large_style.extractor_mode = SV_EXTRACTOR_LAYER_NORM;
+    large_style.conv_bias = 1;
+    large_style.layer_norm_first = 1;
+    model_gradcheck_cfg(&large_style, 0.0f, 0, 1, "alpha=0, layer_norm extractor + pre-LN transformer");
     model_gradcheck(0.5f, 0, 2, "joint alpha=0.5 (eval-mode quantizer)");
     model_gradcheck(1.0f, 1, 2, "alpha=1 training (BatchNorm batch statistics)");
     model_gradcheck(0.0f, 0, 1, "alpha=0 (wav2vec 2.0 only)");

@@ -24,7 +24,7 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- options */
 typedef struct opts {
-    const char *scenario, *config, *out, *data, *resume, *write_builtin, *set[32], *schedules;
+    const char *scenario, *config, *out, *data, *resume, *write_builtin, *set[32], *schedules, *audio_only;
     size_t n_set;
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
@@ -54,6 +54,9 @@ static void usage(FILE *f)
         "  --set key=value    override one config field (repeatable), e.g. --set n_negatives=50\n"
         "  --data D           builtin | builtin:images=400,captions=2,seed=1,... | a data_prep.sh\n"
         "                     folder (default builtin)\n"
+        "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
+        "                     has an SSL loss adds (1 - alpha) * loss_AUD of a batch from it, as\n"
+        "                     FaST-VGS+ mixed in LibriSpeech (default: none)\n"
         "  --crop SECONDS     random crop of training utterances (default 8)\n"
         "  --batch B          utterance/image pairs per batch (default 8)\n"
         "optimizer (the paper: Adam, lr 1e-4, 10%% warm-up then linear decay):\n"
@@ -101,6 +104,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--config")) { NEEDV(); o->config = v; }
         else if (!strcmp(a, "--set")) { NEEDV(); if (o->n_set < 32) o->set[o->n_set++] = v; }
         else if (!strcmp(a, "--data")) { NEEDV(); o->data = v; }
+        else if (!strcmp(a, "--audio-only")) { NEEDV(); o->audio_only = v; }
         else if (!strcmp(a, "--crop")) { NEEDV(); o->crop_s = atof(v); }
         else if (!strcmp(a, "--batch")) { NEEDV(); o->batch = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--lr")) { NEEDV(); o->lr = atof(v); }
@@ -167,7 +171,8 @@ typedef struct run {
     sv_data *data;
     sv_model *m;
     sv_adam opt;
-    sv_loader L;
+    sv_loader L, La;            /* La: the audio-only batches (--audio-only) */
+    sv_data *audio_only;
     sv_ctx *c, *ce;             /* training and evaluation contexts */
     sv_train_pos pos;
     stage st[2];
@@ -293,6 +298,13 @@ static int train_until(run *r, size_t until)
         sv_ctx_reset(r->c);
         sv_params_zero_grad(&r->m->params);
         loss = sv_model_loss(r->m, r->c, &b, st->alpha, r->pos.step, &s);
+        if (loss && r->audio_only && st->alpha < 1.0f) {
+            /* speech-only batch: its SSL loss joins the same backward pass */
+            sv_batch ba;
+            sv_stats sa;
+            sv_loader_next(&r->La, &ba);
+            loss = sv_axpby(r->c, 1.0f, loss, 1.0f - st->alpha, sv_model_loss(r->m, r->c, &ba, 0.0f, r->pos.step, &sa));
+        }
         if (!loss) { fprintf(stderr, "\ntrain: step %zu: %s\n", r->pos.step, sv_last_error()); return -1; }
         if (!isfinite(loss->data[0])) {
             size_t at = 0;
@@ -379,9 +391,35 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         fprintf(stderr, "train: %s\n", sv_last_error());
         return -1;
     }
+    if (o->audio_only) {
+        static sv_data ao;
+        static int ao_loaded;
+        if (!ao_loaded) {
+            printf("loading the audio-only manifest %s\n", o->audio_only);
+            if (sv_data_audio_manifest(&ao, o->audio_only) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+            ao_loaded = 1;
+        }
+        r->audio_only = &ao;
+        if (sv_loader_init(&r->La, &ao, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed + 1) != SV_OK) {
+            fprintf(stderr, "train: %s: %s\n", o->audio_only, sv_last_error());
+            return -1;
+        }
+    }
     r->pos.alpha = st[0].alpha;
     snprintf(r->pos.scenario, sizeof r->pos.scenario, "%s", name);
     path_in(r, "log.jsonl", p, sizeof p);
+    if (resume) {
+        char ck[1200];
+        FILE *probe;
+        path_in(r, "last.ckpt", ck, sizeof ck);
+        if (!(probe = fopen(ck, "rb"))) {
+            /* interrupted before its first checkpoint: nothing to keep, start over */
+            printf("%s has no checkpoint yet: starting the run from the beginning\n", dir);
+            resume = 0;
+        } else {
+            fclose(probe);
+        }
+    }
     if (resume) {
         char ck[1200];
         path_in(r, "last.ckpt", ck, sizeof ck);
@@ -389,6 +427,14 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         *sv_ctx_rng(r->c) = r->pos.rng;
         r->L.epoch = r->pos.epoch;
         r->L.batch = r->pos.batch;
+        if (r->audio_only) {
+            /* the audio-only loader advances once per update with an SSL loss */
+            size_t used = 0, in_a = n_stages == 2 && r->pos.step > r->switch_step ? r->switch_step : r->pos.step;
+            if (st[0].alpha < 1.0f) used += in_a;
+            if (n_stages == 2 && r->pos.step > r->switch_step && st[1].alpha < 1.0f) used += r->pos.step - r->switch_step;
+            r->La.epoch = used / r->La.n_batches;
+            r->La.batch = used % r->La.n_batches;
+        }
         /* drop log lines written after the checkpoint, so the log matches the resumed run */
         {
             FILE *f = fopen(p, "r");
@@ -433,6 +479,7 @@ static void close_run(run *r)
 {
     if (r->log) fclose(r->log);
     sv_loader_free(&r->L);
+    if (r->audio_only) sv_loader_free(&r->La);
     sv_ctx_free(r->c);
     sv_ctx_free(r->ce);
     sv_model_free(r->m);

@@ -22,7 +22,8 @@ check '[ "$(grep -c "\"kind\":\"train\"" "$T/b/log.jsonl")" = 16 ]' "resumed log
 # 2. kill -9 at a random moment with a checkpoint every step: resume from the last complete one
 $TR --scenario vgs+ --steps 30 --out "$T/k" --ckpt-every 1 >/dev/null 2>&1 &
 pid=$!
-sleep "$(awk 'BEGIN{srand(); printf "%.2f", 1.5 + 2.5 * rand()}')"
+for i in $(seq 1 600); do [ -f "$T/k/last.ckpt" ] && break; sleep 0.05; done   # past the first checkpoint
+sleep "$(awk 'BEGIN{srand(); printf "%.2f", 1.5 * rand()}')"
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 ls "$T/k"/*.tmp >/dev/null 2>&1 && echo "  (a temporary checkpoint was left by the kill, as expected sometimes)"
 ./train --quiet --resume "$T/k" >/dev/null 2>&1
