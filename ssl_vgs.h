@@ -812,7 +812,7 @@ SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const fl
        OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
        OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
        OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
-       OUT/wav/<id>.wav                16 kHz mono 16-bit PCM
+       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
        OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
        OUT/stats.txt                   hours per split, speakers, images, phones
        OUT/.complete                   written last: a folder without it is an interrupted write
@@ -8718,7 +8718,8 @@ SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
     for (i = 0; i < c->n_utts; i++) {
         const sv_utt *u = &c->utts[i];
         SV__PATH(p, "wav/%s%s", u->name, ".wav");
-        SV__TRY(sv_wav_write(p, u->audio, u->n_samples, SV_CORPUS_RATE));
+        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
+        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
         SV__PATH(p, "align/%s%s", u->name, ".phones");
         SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
         SV__PATH(p, "align/%s%s", u->name, ".words");

@@ -257,13 +257,23 @@ PY
     else
         bad "tts tiny run: $(tail -n5 "$W/log")"
     fi
-    # interrupted tts run (SIGINT after a few seconds), then the rerun resumes and finishes
+    # interrupted tts run (TERM once synthesis is under way), then the rerun resumes and finishes
     T2="$W/out tts2"
-    timeout -s INT 4 "$DP" tts "$T2" --images 300 --captions 2 --seed 9 --jobs 2 > "$W/log" 2>&1
+    "$DP" tts "$T2" --images 1500 --captions 2 --seed 9 --jobs 2 > "$W/log" 2>&1 &
+    dp_pid=$!
+    for i in $(seq 1 1200); do   # up to 120 s for planning; interrupt after the first utterances exist
+        [ "$(ls "$T2.partial/wav" 2>/dev/null | wc -l)" -ge 20 ] && break
+        kill -0 $dp_pid 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM $dp_pid 2>/dev/null   # background jobs of a script ignore SIGINT; the script traps TERM too
+    # the script's own trap stops its workers; give it time, then make sure
+    for i in $(seq 1 100); do kill -0 $dp_pid 2>/dev/null || break; sleep 0.1; done
+    kill -KILL $dp_pid 2>/dev/null; wait $dp_pid 2>/dev/null
     check "tts interrupted: no OUT published, .partial kept" bash -c "[ ! -e '$T2/.complete' ] && [ -d '$T2.partial' ]"
     sleep 1
     n_before=$(ls "$T2.partial/wav" 2>/dev/null | wc -l)
-    if run_dp "$W/log" tts "$T2" --images 300 --captions 2 --seed 9 --jobs 2; then
+    if run_dp "$W/log" tts "$T2" --images 1500 --captions 2 --seed 9 --jobs 2; then
         check "tts rerun: complete, every utterance in a manifest" bash -c "[ -f '$T2/.complete' ] && [ ! -e '$T2.partial' ] && [ \$(cat '$T2'/{train,val,test,ood}.tsv | grep -vc '^id') -eq \$(ls '$T2/wav' | wc -l) ]"
         if [ "$n_before" -gt 0 ]; then check "tts rerun resumed ($n_before utterances kept)" grep -q "resuming" "$W/log"; fi
         check "tts rerun: no temporary files left" bash -c "[ -z \"\$(find '$T2' -name '*.tmp*')\" ]"
