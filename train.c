@@ -463,6 +463,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         if (n_stages == 2) fprintf(r->log, ",\"stage_b\":\"%s\"", st[1].name);
         jnum(r->log, "alpha_a", st[0].alpha);
         if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
+        if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
         fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
                 r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
         fflush(r->log);
@@ -634,12 +635,13 @@ int main(int argc, char **argv)
         }
         {
             double v;
-            static char cfgname[32], dspec[512];
+            static char cfgname[32], dspec[512], aonly[512];
             if (sv_json_number(line, "steps", &v) == 1) o.steps = (size_t)v;
             if (sv_json_number(line, "switch", &v) == 1 && v > 0) o.switch_step = (size_t)v;
             if (sv_json_number(line, "seed", &v) == 1) o.seed = (uint64_t)v;
             if (sv_json_string(line, "config", cfgname, sizeof cfgname) == 1) o.config = cfgname;
             if (sv_json_string(line, "data", dspec, sizeof dspec) == 1) o.data = dspec;
+            if (!o.audio_only && sv_json_string(line, "audio_only", aonly, sizeof aonly) == 1) o.audio_only = aonly;
         }
     }
     printf("loading data: %s\n", o.data);

@@ -42,7 +42,16 @@ n_eval=$(grep -c '"kind":"eval"' "$T/a/log.jsonl")
 n_both=$(grep '"kind":"eval"' "$T/a/log.jsonl" | grep '"val_loss_av":[0-9]' | grep -c '"val_loss_aud":[0-9]')
 check '[ "$n_eval" -ge 4 ] && [ "$n_eval" = "$n_both" ]' "eval lines with both losses: $n_both of $n_eval"
 
-# 5. bad checkpoints give clear errors
+# 5. --audio-only: speech-only batches join the SSL loss, and resume stays exact with them
+./train --quiet --write-builtin "$T/corp" --images 20 --captions 2 --seed 4 >/dev/null 2>&1
+$TR --scenario vgs+ --steps 8 --out "$T/ao1" --audio-only "$T/corp/ood.tsv" >/dev/null 2>&1
+$TR --scenario vgs+ --steps 8 --out "$T/ao2" --audio-only "$T/corp/ood.tsv" --stop-after 3 >/dev/null 2>&1
+./train --quiet --resume "$T/ao2" >/dev/null 2>&1   # the manifest comes from the log
+check '[ -f "$T/ao1/final.ckpt" ] && cmp -s "$T/ao1/final.ckpt" "$T/ao2/final.ckpt"' "--audio-only run with stop/resume is not bit-exact"
+$TR --scenario vgs+ --steps 8 --out "$T/ao3" >/dev/null 2>&1
+check '! cmp -s "$T/ao1/final.ckpt" "$T/ao3/final.ckpt"' "--audio-only changes training"
+
+# 6. bad checkpoints give clear errors
 head -c 1000 "$T/a/final.ckpt" > "$T/a/trunc.ckpt"
 cp "$T/a/final.ckpt" "$T/a/corrupt.ckpt"; printf 'XX' | dd of="$T/a/corrupt.ckpt" bs=1 seek=5000 conv=notrunc 2>/dev/null
 mkdir -p "$T/c"; cp "$T/a/log.jsonl" "$T/c/"; cp "$T/a/corrupt.ckpt" "$T/c/last.ckpt"
