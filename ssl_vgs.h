@@ -647,7 +647,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
                          const double *durations, size_t n_files);
 
 /* ======================================================================================
-   10.x The built-in corpus: synthetic spoken captions of generated pictures
+   10.6-10.11 The built-in corpus: synthetic spoken captions of generated pictures
    ======================================================================================
    A small stand-in for "SpokenCOCO + LibriSpeech" that needs nothing downloaded:
 
@@ -800,7 +800,7 @@ SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const fl
                               size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg);
 
 /* ======================================================================================
-   10.y Corpora on disk: writing the built-in corpus, reading any corpus folder
+   10.12 Corpora on disk: writing the built-in corpus, reading any corpus folder
    ======================================================================================
    One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
    data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
@@ -861,7 +861,7 @@ SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
    A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
 SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
 
-/* ---------------------------------------------------------------- 10.x datasets, batches, checkpoints */
+/* ---------------------------------------------------------------- 10.13-10.16 config text, datasets, batches, checkpoints */
 /* A dataset: the built-in corpus generated in memory, or a corpus folder written by
    data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
    is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
@@ -5702,7 +5702,7 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
     return loss;
 }
 
-/* ---------------------------------------------------------------- 6.7 features and embeddings */
+/* ---------------------------------------------------------------- 8.1 using a trained model: features and embeddings */
 static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv__enc *e)
 {
     sv_batch bt;
@@ -7229,7 +7229,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, co
     return rc;
 }
 
-/* ---------------------------------------------------------------- 10.x.1 phones */
+/* ---------------------------------------------------------------- 10.6 built-in corpus: phones */
 
 /* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
 enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
@@ -7317,7 +7317,7 @@ static int sv__phone_is_vowel(int id)
     return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
 }
 
-/* ---------------------------------------------------------------- 10.x.2 lexicon */
+/* ---------------------------------------------------------------- 10.7 lexicon */
 
 enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
        SV__W_CAPTION = 2,  /* used by the caption grammar */
@@ -7417,7 +7417,7 @@ static int sv__word_find(const char *w)
     return 0;
 }
 
-/* ---------------------------------------------------------------- 10.x.3 formant synthesiser */
+/* ---------------------------------------------------------------- 10.8 formant synthesiser */
 
 /* Klatt (1980) second-order digital resonator, T = 1/fs:
        y[n] = A x[n] + B y[n-1] + C y[n-2],
@@ -7898,7 +7898,7 @@ SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
     return s;
 }
 
-/* ---------------------------------------------------------------- 10.x.4 pictures */
+/* ---------------------------------------------------------------- 10.9 pictures */
 
 static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
     {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
@@ -8030,7 +8030,7 @@ static void sv__scene_regions(const float *img, int size, int grid, float *reg, 
         }
 }
 
-/* ---------------------------------------------------------------- 10.x.5 caption grammar */
+/* ---------------------------------------------------------------- 10.10 caption grammar */
 
 #define SV__MAX_WORDS 40
 
@@ -8149,7 +8149,7 @@ static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *
 #undef SV__DRAW
 }
 
-/* ---------------------------------------------------------------- 10.x.6 the corpus */
+/* ---------------------------------------------------------------- 10.11 the corpus */
 
 SV_DEF const char *sv_split_name(int split)
 {
@@ -8545,7 +8545,7 @@ fail:
     return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
 }
 
-/* ---------------------------------------------------------------- 10.y corpora on disk */
+/* ---------------------------------------------------------------- 10.12 corpora on disk */
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/types.h>
@@ -8891,7 +8891,7 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
     return sv_wav_load_16k(dc->split[split].wav[i], x, n);
 }
 
-/* ---------------------------------------------------------------- 10.6 config as text */
+/* ---------------------------------------------------------------- 10.13 config as text */
 typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
 #define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
 static const sv__cfg_field sv__cfg_fields[] = {
@@ -8978,7 +8978,7 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     return n;
 }
 
-/* ---------------------------------------------------------------- 10.7 datasets */
+/* ---------------------------------------------------------------- 10.14 datasets */
 static char *sv__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -9162,7 +9162,7 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
     return sv_data_builtin(d, &cc);
 }
 
-/* ---------------------------------------------------------------- 10.8 batches */
+/* ---------------------------------------------------------------- 10.15 batches */
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
 {
     size_t n = d->n[split];
@@ -9290,7 +9290,7 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.9 checkpoints */
+/* ---------------------------------------------------------------- 10.16 checkpoints */
 #define SV__CKPT_MAGIC "SSLVGSCK"
 #define SV__CKPT_VERSION 1u
 
