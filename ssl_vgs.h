@@ -5417,12 +5417,8 @@ static sv_tensor *sv__audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const s
     x = sv_linear(c, frames, m->rd_w, m->rd_b);                   /* [B,T,w0] */
     x = sv_relu(c, sv__bn(c, x, len, &m->rd_bn));
     for (i = 0; i < 8; i++) x = sv__resblock(c, &m->rd_block[i], x, len, B);   /* [B,T/16,D] */
-    /* the encoder's CLS (or the mean frame when there is none) through the MLP D -> 2D -> D */
-    if (m->cls) {
-        cls = sv_slice(c, h, 1, 0, 1);                            /* [B,1,D] */
-    } else {
-        cls = sv_slice(c, h, 1, 0, 1);
-    }
+    /* the encoder's CLS through the MLP D -> 2D -> D (without a CLS token, the first frame) */
+    cls = sv_slice(c, h, 1, 0, 1);                                /* [B,1,D] */
     cls = sv_linear(c, sv_gelu_op(c, sv_linear(c, cls, m->acls1_w, m->acls1_b)), m->acls2_w, m->acls2_b);
     x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
     for (b = 0; b < B; b++) klen[b] = len[b] + 1;
