@@ -7,7 +7,7 @@
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
 #   make fuzz       libFuzzer harnesses for the file parsers (needs clang)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
-# Default flags never include -ffast-math: it breaks erf/exp (GELU, softmax) numerics.
+# Default flags never include the fast-math options: they break erf/exp (GELU, softmax) numerics.
 
 CC   ?= cc
 CXX  ?= c++
