@@ -3553,74 +3553,7 @@ static size_t sv_t_ev_count(const char *s, const char *needle)
     return n;
 }
 
-/* Tiny XML well-formedness check (as in metrics_test.c): one root, balanced and nested tags,
-   quoted attributes, no raw '&' or '<' in text. NULL if fine, else a message. */
-static const char *sv_t_ev_xml(const char *s)
-{
-    const char *stack[256];
-    size_t lens[256], depth = 0, roots = 0;
-    const char *p = s;
-    if (strncmp(p, "<?xml", 5) == 0) {
-        p = strstr(p, "?>");
-        if (!p) return "unterminated prolog";
-        p += 2;
-    }
-    while (*p) {
-        if (*p == '<') {
-            int closing = p[1] == '/';
-            const char *nm = p + 1 + closing, *q = nm;
-            size_t nl;
-            while (*q && (isalnum((unsigned char)*q) || *q == ':' || *q == '-' || *q == '_')) q++;
-            nl = (size_t)(q - nm);
-            if (nl == 0) return "empty tag name";
-            if (closing) {
-                if (depth == 0 || lens[depth - 1] != nl || strncmp(stack[depth - 1], nm, nl) != 0) return "mismatched close tag";
-                depth--;
-                while (*q == ' ') q++;
-                if (*q != '>') return "junk in closing tag";
-                p = q + 1;
-                continue;
-            }
-            for (;;) {
-                while (*q == ' ' || *q == '\n' || *q == '\t') q++;
-                if (*q == '>' || (q[0] == '/' && q[1] == '>')) break;
-                if (!isalpha((unsigned char)*q)) return "bad attribute name";
-                while (isalnum((unsigned char)*q) || *q == '-' || *q == ':' || *q == '_') q++;
-                if (*q != '=') return "attribute without =";
-                q++;
-                if (*q != '"' && *q != '\'') return "unquoted attribute";
-                {
-                    char qc = *q++;
-                    while (*q && *q != qc) {
-                        if (*q == '<') return "raw < in attribute";
-                        q++;
-                    }
-                    if (!*q) return "unterminated attribute";
-                    q++;
-                }
-            }
-            if (*q == '/') {
-                if (depth == 0) roots++;
-                p = q + 2;
-            } else {
-                if (depth == 0) roots++;
-                if (depth == 256) return "too deep";
-                stack[depth] = nm;
-                lens[depth++] = nl;
-                p = q + 1;
-            }
-        } else {
-            if (*p == '&' && !(strncmp(p, "&amp;", 5) == 0 || strncmp(p, "&lt;", 4) == 0 || strncmp(p, "&gt;", 4) == 0 ||
-                               strncmp(p, "&quot;", 6) == 0 || strncmp(p, "&apos;", 6) == 0 || p[1] == '#'))
-                return "raw & in text";
-            if (depth == 0 && !isspace((unsigned char)*p)) return "text outside the root";
-            p++;
-        }
-    }
-    if (depth) return "unclosed tag";
-    if (roots != 1) return "not exactly one root";
-    return NULL;
-}
+/* SVG well-formedness: sv_t_xml_check of the metrics tests (test.c holds both) */
 
 /* ------------------------------------------------------------------ fixtures */
 static sv_corpus_config sv_t_ev_corpus(void)
@@ -3960,7 +3893,7 @@ static void test_eval_report(void)
         const char *err;
         snprintf(p, sizeof p, "%s/%s", out, figs[i]);
         txt = sv_t_ev_slurp(p);
-        err = txt ? sv_t_ev_xml(txt) : "missing";
+        err = txt ? sv_t_xml_check(txt) : "missing";
         SV_CHECK(err == NULL, "%s: %s", figs[i], err);
         SV_CHECK(txt && sv_t_ev_count(txt, "<path ") == 2 && strstr(txt, "data-name=\"VGS\"") &&
                  strstr(txt, "data-name=\"(W2V2, VGS)\""), "%s: want one series per run (%zu paths)", figs[i], sv_t_ev_count(txt, "<path "));
@@ -3968,7 +3901,7 @@ static void test_eval_report(void)
         free(txt);
         if (!getenv("SV_KEEP_REPORT")) remove(p);
     }
-    SV_CHECK(sv_t_ev_xml("<a><b></a></b>") != NULL && sv_t_ev_xml("<a>x & y</a>") != NULL, "xml checker accepts broken xml");
+    SV_CHECK(sv_t_xml_check("<a><b></a></b>") != NULL && sv_t_xml_check("<a>x & y</a>") != NULL, "xml checker accepts broken xml");
     /* a missing run folder is a clear error */
     runs[1] = "/nonexistent/run";
     SV_CHECK(sv_report(runs, 2, out, NULL) == SV_ERR_IO && strstr(sv_last_error(), "/nonexistent/run") != NULL, "missing run: %s", sv_last_error());
