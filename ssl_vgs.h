@@ -327,6 +327,9 @@ SV_DEF sv_tensor *sv_layer_norm(sv_ctx *c, sv_tensor *x, sv_tensor *gamma, sv_te
 /* GroupNorm with one group per channel (fairseq "default" CNN layer 0): per (b,c) over time */
 SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma,
                                    sv_tensor *beta, float eps);
+/* GELU(sv_group_norm_ch(x)) in one op that stores no intermediate (the CNN's first layer) */
+SV_DEF sv_tensor *sv_group_norm_gelu(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma,
+                                     sv_tensor *beta, float eps);
 /* BatchNorm over (B,T) per channel. Training: batch statistics, running averages updated with
    `momentum` (PyTorch convention: running = (1-m)*running + m*batch, unbiased variance).
    Eval: running statistics. */
@@ -407,6 +410,7 @@ typedef struct sv_config {
     size_t vgs_width[5], vgs_conv_width, vgs_audio_layers;
     /* VGS image branch */
     size_t img_regions, img_dim, img_layers;
+    float img_cls_std;          /* init std of the image CLS: 1 as FaST-VGS (torch.randn) */
     /* VGS transformer layers (BERT style, post-LN) */
     size_t vgs_heads, vgs_ffn;
     float vgs_dropout, vgs_ln_eps;
@@ -4015,27 +4019,102 @@ SV_DEF sv_tensor *sv_layer_norm(sv_ctx *c, sv_tensor *x, sv_tensor *gamma, sv_te
    dx = rstd * (dxhat - mean_S(dxhat) - xhat * mean_S(dxhat * xhat)), dxhat = dy * gamma. */
 static size_t sv__valid_len(const size_t *len, size_t b, size_t T) { return len ? (len[b] < T ? len[b] : T) : T; }
 
+/* GroupNorm per channel works on [B,T,C] channels-last one frame row at a time, so every pass
+   streams memory contiguously and the per-channel work vectorises across C. (Walking one channel
+   down the time axis touches a new cache line per element: 16x the traffic.) Statistics use a
+   per-channel shift (the first valid frame) against cancellation, float partial sums over blocks
+   of frames and double totals. With `gelu` the op returns GELU(GN(x)) and keeps only x: the
+   backward recomputes u = GN(x) row by row, which saves the largest activation of the CNN (layer
+   0 has the most frames) and one pass over it. */
+#define SV__GN_BLOCK 64
+
+/* u = (x - mean) * rstd * gamma + beta over one row of C */
+static void sv__gn_row(float *u, const float *x, const float *mean, const float *rstd, const float *gam, const float *bet, size_t C)
+{
+    size_t ch;
+    for (ch = 0; ch < C; ch++) u[ch] = (x[ch] - mean[ch]) * rstd[ch] * (gam ? gam[ch] : 1.0f) + (bet ? bet[ch] : 0.0f);
+}
+
+/* per-b statistics; scratch holds 4C floats + 2C doubles */
+static void sv__gn_stats(const float *x, size_t Tv, size_t C, float eps, float *mean, float *rstd, float *scratch, double *tot)
+{
+    float *shift = scratch, *p1 = scratch + C, *p2 = scratch + 2 * C;
+    double *t1 = tot, *t2 = tot + C;
+    size_t t, t0, ch;
+    for (ch = 0; ch < C; ch++) { shift[ch] = Tv ? x[ch] : 0.0f; t1[ch] = 0; t2[ch] = 0; }
+    for (t0 = 0; t0 < Tv; t0 += SV__GN_BLOCK) {
+        size_t t1e = t0 + SV__GN_BLOCK < Tv ? t0 + SV__GN_BLOCK : Tv;
+        for (ch = 0; ch < C; ch++) { p1[ch] = 0; p2[ch] = 0; }
+        for (t = t0; t < t1e; t++) {
+            const float *xr = x + t * C;
+            for (ch = 0; ch < C; ch++) { float d = xr[ch] - shift[ch]; p1[ch] += d; p2[ch] += d * d; }
+        }
+        for (ch = 0; ch < C; ch++) { t1[ch] += p1[ch]; t2[ch] += p2[ch]; }
+    }
+    for (ch = 0; ch < C; ch++) {
+        double m = Tv ? t1[ch] / (double)Tv : 0, v = Tv ? t2[ch] / (double)Tv - m * m : 0;
+        if (v < 0) v = 0;
+        mean[ch] = (float)(shift[ch] + m);
+        rstd[ch] = (float)(1.0 / sqrt(v + eps));
+    }
+}
+
 static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *g = n->in[1], *be = n->in[2];
-    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], b, bc;
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], b;
     const size_t *len = (const size_t *)n->save[0];
     const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
+    const float *gam = g ? g->data : NULL, *bet = be ? be->data : NULL;
+    int gelu = (int)n->iarg[0];
     float *gx = sv__g(c, x), *gg = sv__g(c, g), *gb = sv__g(c, be);
     float *sum_d = (float *)sv_ctx_alloc(c, B * C * sizeof(float)), *sum_dx = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
-    if (!sum_d || !sum_dx) return;
+    float *scratch = (float *)sv_ctx_alloc(c, B * 4 * C * sizeof(float));
+    double *tot = (double *)sv_ctx_alloc(c, B * 2 * C * sizeof(double));
+    if (!sum_d || !sum_dx || !scratch || !tot) return;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
-    for (bc = 0; bc < B * C; bc++) {
-        size_t bb = bc / C, ch = bc % C, t, Tv = sv__valid_len(len, bb, T);
-        double s1 = 0, s2 = 0;
-        for (t = 0; t < Tv; t++) {
-            size_t i = (bb * T + t) * C + ch;
-            float xh = (x->data[i] - mean[bc]) * rstd[bc];
-            s1 += dy[i];
-            s2 += (double)dy[i] * xh;
+    for (b = 0; b < B; b++) {
+        size_t t, t0, ch, Tv = sv__valid_len(len, b, T);
+        const float *mb = mean + b * C, *rb = rstd + b * C;
+        float *u = scratch + b * 4 * C, *du = u + C, *p1 = u + 2 * C, *p2 = u + 3 * C;
+        double *t1 = tot + b * 2 * C, *t2 = t1 + C;
+        /* pass 1: sum_t du and sum_t du * xhat, du = dL/d(GN output) */
+        for (ch = 0; ch < C; ch++) { t1[ch] = 0; t2[ch] = 0; }
+        for (t0 = 0; t0 < Tv; t0 += SV__GN_BLOCK) {
+            size_t te = t0 + SV__GN_BLOCK < Tv ? t0 + SV__GN_BLOCK : Tv;
+            for (ch = 0; ch < C; ch++) { p1[ch] = 0; p2[ch] = 0; }
+            for (t = t0; t < te; t++) {
+                const float *xr = x->data + (b * T + t) * C, *dr = dy + (b * T + t) * C, *dd = dr;
+                if (gelu) {
+                    sv__gn_row(u, xr, mb, rb, gam, bet, C);
+                    memset(du, 0, C * sizeof(float));
+                    sv__gelu_bwd_range(du, u, dr, 0, C);
+                    dd = du;
+                }
+                for (ch = 0; ch < C; ch++) { p1[ch] += dd[ch]; p2[ch] += dd[ch] * ((xr[ch] - mb[ch]) * rb[ch]); }
+            }
+            for (ch = 0; ch < C; ch++) { t1[ch] += p1[ch]; t2[ch] += p2[ch]; }
         }
-        sum_d[bc] = (float)s1;
-        sum_dx[bc] = (float)s2;
+        for (ch = 0; ch < C; ch++) { sum_d[b * C + ch] = (float)t1[ch]; sum_dx[b * C + ch] = (float)t2[ch]; }
+        /* pass 2: dx = gamma rstd (du - mean_t du - xhat mean_t(du xhat)) */
+        if (gx && Tv) {
+            const float *sd = sum_d + b * C, *sx = sum_dx + b * C;
+            float inv = 1.0f / (float)Tv;
+            for (t = 0; t < Tv; t++) {
+                const float *xr = x->data + (b * T + t) * C, *dr = dy + (b * T + t) * C, *dd = dr;
+                float *gr = gx + (b * T + t) * C;
+                if (gelu) {
+                    sv__gn_row(u, xr, mb, rb, gam, bet, C);
+                    memset(du, 0, C * sizeof(float));
+                    sv__gelu_bwd_range(du, u, dr, 0, C);
+                    dd = du;
+                }
+                for (ch = 0; ch < C; ch++) {
+                    float xh = (xr[ch] - mb[ch]) * rb[ch];
+                    gr[ch] += (gam ? gam[ch] : 1.0f) * rb[ch] * (dd[ch] - sd[ch] * inv - xh * sx[ch] * inv);
+                }
+            }
+        }
     }
     for (b = 0; b < B; b++) {
         size_t ch;
@@ -4044,58 +4123,58 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
             if (gb) gb[ch] += sum_d[b * C + ch];
         }
     }
-    if (gx) {
-SV__OMP(parallel for if (x->n > SV__PAR_N))
-        for (b = 0; b < B; b++) {
-            size_t t, ch, Tv = sv__valid_len(len, b, T);
-            for (t = 0; t < Tv; t++)
-                for (ch = 0; ch < C; ch++) {
-                    size_t i = (b * T + t) * C + ch, k = b * C + ch;
-                    float gam = g ? g->data[ch] : 1.0f, xh = (x->data[i] - mean[k]) * rstd[k];
-                    gx[i] += gam * rstd[k] * (dy[i] - sum_d[k] / (float)Tv - xh * sum_dx[k] / (float)Tv);
-                }
-        }
-    }
 }
 
-SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
+static sv_tensor *sv__group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps, int gelu)
 {
+    const char *name = gelu ? "group_norm_gelu" : "group_norm";
     sv_tensor *y;
-    size_t B, T, C, bc;
-    float *mean, *rstd;
+    size_t B, T, C, b;
+    float *mean, *rstd, *scratch;
+    double *tot;
     SV__IN1(x);
-    if (x->ndim != 3) return sv__shape_error(c, "group_norm", "x must be [B,T,C]");
+    if (x->ndim != 3) return sv__shape_error(c, name, "x must be [B,T,C]");
     B = x->shape[0]; T = x->shape[1]; C = x->shape[2];
-    if ((gamma && gamma->n != C) || (beta && beta->n != C)) return sv__shape_error(c, "group_norm", "gamma/beta must have %zu entries", C);
+    if ((gamma && gamma->n != C) || (beta && beta->n != C)) return sv__shape_error(c, name, "gamma/beta must have %zu entries", C);
     SV__FWD_BEGIN(c);
-    y = sv_tensor_zeros(c, 3, x->shape);
+    y = sv__like(c, x);
     mean = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
     rstd = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
-    if (!y || !mean || !rstd) return NULL;
+    scratch = (float *)sv_ctx_alloc(c, B * 4 * C * sizeof(float));
+    tot = (double *)sv_ctx_alloc(c, B * 2 * C * sizeof(double));
+    if (!y || !mean || !rstd || !scratch || !tot) return NULL;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
-    for (bc = 0; bc < B * C; bc++) {
-        size_t b = bc / C, ch = bc % C, t, Tv = sv__valid_len(len, b, T);
-        double m = 0, v = 0;
-        for (t = 0; t < Tv; t++) m += x->data[(b * T + t) * C + ch];
-        m = Tv ? m / (double)Tv : 0;
-        for (t = 0; t < Tv; t++) { double d = x->data[(b * T + t) * C + ch] - m; v += d * d; }
-        v = Tv ? v / (double)Tv : 0;
-        mean[bc] = (float)m;
-        rstd[bc] = (float)(1.0 / sqrt(v + eps));
+    for (b = 0; b < B; b++) {
+        size_t t, Tv = sv__valid_len(len, b, T);
+        const float *xb = x->data + b * T * C;
+        float *yb = y->data + b * T * C;
+        sv__gn_stats(xb, Tv, C, eps, mean + b * C, rstd + b * C, scratch + b * 4 * C, tot + b * 2 * C);
         for (t = 0; t < Tv; t++) {
-            size_t i = (b * T + t) * C + ch;
-            y->data[i] = (x->data[i] - mean[bc]) * rstd[bc] * (gamma ? gamma->data[ch] : 1.0f) + (beta ? beta->data[ch] : 0.0f);
+            sv__gn_row(yb + t * C, xb + t * C, mean + b * C, rstd + b * C, gamma ? gamma->data : NULL, beta ? beta->data : NULL, C);
+            if (gelu) sv__gelu_range(yb + t * C, yb + t * C, 0, C);
         }
+        if (Tv < T) memset(yb + Tv * C, 0, (T - Tv) * C * sizeof(float));
     }
     if (sv__needs(c, x, gamma, beta, NULL)) {
-        sv__node *n = sv__record(c, "group_norm", sv__group_norm_ch_bwd, y, x, gamma, beta, NULL);
+        sv__node *n = sv__record(c, name, sv__group_norm_ch_bwd, y, x, gamma, beta, NULL);
         if (!n) return NULL;
         n->save[0] = sv__arena_copy(c, len, B * sizeof(size_t));
         n->save[1] = mean;
         n->save[2] = rstd;
+        n->iarg[0] = (size_t)gelu;
     }
-    SV__FWD_END(c, "group_norm");
+    SV__FWD_END(c, name);
     return y;
+}
+
+SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
+{
+    return sv__group_norm_ch(c, x, len, gamma, beta, eps, 0);
+}
+
+SV_DEF sv_tensor *sv_group_norm_gelu(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
+{
+    return sv__group_norm_ch(c, x, len, gamma, beta, eps, 1);
 }
 
 static void sv__batch_norm_bwd(sv_ctx *c, sv__node *n)
@@ -4767,6 +4846,7 @@ static void sv__cfg_vgs_common(sv_config *c)
     c->vgs_ln_eps = 1e-12f;     /* BERT's LayerNorm eps, as the reference VGS layers */
     c->sim_cosine = 0;
     c->margin = 1.0f;
+    c->img_cls_std = 1.0f;
 }
 
 SV_DEF int sv_config_preset(const char *name, sv_config *c)
@@ -5125,7 +5205,7 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     sv__fill(m->vf_ln_g, 1.0f);
     sv__fill_normal(&r, m->vb_w, 0.02f);
     sv__fill(m->vb_ln_g, 1.0f);
-    sv__fill_normal(&r, m->img_cls, 1.0f);
+    sv__fill_normal(&r, m->img_cls, cfg->img_cls_std);
     for (i = 0; i < cfg->img_layers; i++) sv__init_tlayer(&r, &m->img_layer[i]);
     sv__fill_normal(&r, m->iemb1_w, 0.02f);
     sv__fill_normal(&r, m->iemb2_w, 0.02f);
@@ -5197,10 +5277,11 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
         x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);     /* [B,T_i,C] */
         for (b = 0; b < bt->B; b++) len[b] = len[b] >= K ? (len[b] - K) / s + 1 : 0;
         if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM)
-            x = sv_layer_norm(c, x, m->conv_norm_g[i], m->conv_norm_b[i], 1e-5f);
+            x = sv_gelu_op(c, sv_layer_norm(c, x, m->conv_norm_g[i], m->conv_norm_b[i], 1e-5f));
         else if (i == 0)
-            x = sv_group_norm_ch(c, x, len, m->conv_norm_g[0], m->conv_norm_b[0], 1e-5f);
-        x = sv_gelu_op(c, x);
+            x = sv_group_norm_gelu(c, x, len, m->conv_norm_g[0], m->conv_norm_b[0], 1e-5f);
+        else
+            x = sv_gelu_op(c, x);
     }
     for (b = 0; b < bt->B; b++) frame_len[b] = len[b];
     return x;
@@ -5826,18 +5907,57 @@ SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p)
     opt->t = 0;
 }
 
+/* Sum of squares of x[0..n) in a fixed order: float partials in 16 lanes over blocks of
+   SV__NORM_BLOCK elements, blocks added in double. The same bits for any thread count. */
+#define SV__NORM_BLOCK 4096
+static double sv__sumsq_block(const float *x, size_t n)
+{
+    float lane[16] = {0};
+    size_t j = 0, k;
+    double s = 0;
+    for (; j + 16 <= n; j += 16)
+        for (k = 0; k < 16; k++) lane[k] += x[j + k] * x[j + k];
+    for (; j < n; j++) lane[j & 15] += x[j] * x[j];
+    for (k = 0; k < 16; k++) s += lane[k];
+    return s;
+}
+
+/* AdamW update of one tensor's elements [lo, hi) */
+static void sv__adam_range(float *SV__RESTRICT w, const float *SV__RESTRICT g, float *SV__RESTRICT m1,
+                           float *SV__RESTRICT v2, size_t lo, size_t hi, float scale, float b1, float b2,
+                           float bc1, float bc2, float eps, float lr, float wd)
+{
+    size_t j;
+    for (j = lo; j < hi; j++) {
+        float gj = g[j] * scale;
+        m1[j] = b1 * m1[j] + (1.0f - b1) * gj;
+        v2[j] = b2 * v2[j] + (1.0f - b2) * gj * gj;
+        w[j] -= lr * ((m1[j] / bc1) / (sqrtf(v2[j] / bc2) + eps) + wd * w[j]);
+    }
+}
+
 SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t mask, float lr)
 {
     double norm2 = 0;
     float scale = 1.0f, bc1 = 1.0f, bc2 = 1.0f, norm;
     size_t i;
-    /* global gradient norm over the active parameters, in a fixed order (deterministic) */
+    /* global gradient norm over the active parameters (deterministic, see sv__sumsq_block) */
     for (i = 0; i < p->count; i++) {
         const sv_tensor *t = p->t[i];
-        size_t j;
+        size_t nb, k, k0;
         double s = 0;
         if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
-        for (j = 0; j < t->n; j++) s += (double)t->grad[j] * t->grad[j];
+        nb = (t->n + SV__NORM_BLOCK - 1) / SV__NORM_BLOCK;
+        for (k0 = 0; k0 < nb; k0 += 256) {
+            double part[256];
+            size_t kn = nb - k0 < 256 ? nb - k0 : 256;
+SV__OMP(parallel for if (t->n > SV__PAR_N))
+            for (k = 0; k < kn; k++) {
+                size_t lo = (k0 + k) * SV__NORM_BLOCK;
+                part[k] = sv__sumsq_block(t->grad + lo, t->n - lo < SV__NORM_BLOCK ? t->n - lo : SV__NORM_BLOCK);
+            }
+            for (k = 0; k < kn; k++) s += part[k];
+        }
         norm2 += s;
     }
     norm = (float)sqrt(norm2);
@@ -5852,14 +5972,13 @@ SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t mask, float lr)
         float *m1 = p->m + p->offset[i], *v2 = p->v + p->offset[i];
         /* decoupled weight decay (Loshchilov & Hutter 2019) on matrices and conv kernels only */
         float wd = t->ndim >= 2 ? opt->weight_decay : 0.0f;
-        size_t j;
+        size_t nb, k;
         if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
-        for (j = 0; j < t->n; j++) {
-            float g = t->grad[j] * scale;
-            m1[j] = opt->beta1 * m1[j] + (1.0f - opt->beta1) * g;
-            v2[j] = opt->beta2 * v2[j] + (1.0f - opt->beta2) * g * g;
-            t->data[j] -= lr * ((m1[j] / bc1) / (sqrtf(v2[j] / bc2) + opt->eps) + wd * t->data[j]);
-        }
+        nb = (t->n + SV__NORM_BLOCK - 1) / SV__NORM_BLOCK;
+SV__OMP(parallel for if (t->n > SV__PAR_N))
+        for (k = 0; k < nb; k++)
+            sv__adam_range(t->data, t->grad, m1, v2, k * SV__NORM_BLOCK, k + 1 < nb ? (k + 1) * SV__NORM_BLOCK : t->n,
+                           scale, opt->beta1, opt->beta2, bc1, bc2, opt->eps, lr, wd);
     }
     return norm;
 }
@@ -8905,7 +9024,7 @@ static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
     SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
     SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
-    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1)
+    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1)
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
 

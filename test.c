@@ -188,6 +188,10 @@ static sv_tensor *f_weight_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void
 static sv_tensor *f_layer_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_layer_norm(c, x[0], x[1], x[2], 1e-5f); }
 static const size_t len_2[2] = {5, 3};
 static sv_tensor *f_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_2, x[1], x[2], 1e-5f); }
+/* more frames than one statistics block (64), an odd channel count, one padded sequence */
+static const size_t len_long[2] = {150, 71};
+static sv_tensor *f_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
+static sv_tensor *f_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
 static sv_tensor *f_batch_norm(sv_ctx *c, sv_tensor **x, const void *u)
 {
     /* running statistics are buffers: fresh each call so every evaluation sees the same */
@@ -292,6 +296,8 @@ static void test_op_gradients(void)
     GC_BEGIN("weight_norm", f_weight_norm, 2); GC_SHAPE3(g, 0, 4, 3, 2); GC_SHAPE1(g, 1, 3); gc_run(&g);
     GC_BEGIN("layer_norm", f_layer_norm, 3); GC_SHAPE3(g, 0, 3, 4, 9); GC_SHAPE1(g, 1, 9); GC_SHAPE1(g, 2, 9); gc_run(&g);
     GC_BEGIN("group_norm per channel, lengths", f_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
+    GC_BEGIN("group_norm 150 frames, 19 channels", f_group_norm_long, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
+    GC_BEGIN("group_norm + GELU fused", f_group_norm_gelu, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
     GC_BEGIN("batch_norm train, lengths", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); g.training = 1; gc_run(&g);
     GC_BEGIN("batch_norm eval", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
     GC_BEGIN("softmax", f_softmax, 1); GC_SHAPE2(g, 0, 4, 7); gc_run(&g);
@@ -340,6 +346,54 @@ static void test_gradcheck_catches(void)
     GC_SHAPE2(g, 0, 3, 5);
     e = gradcheck(&g, 5);
     SV_CHECK(e > GC_TOL, "the gradient checker missed a 5%% error in a backward (worst %.3g)", e);
+}
+
+/* GroupNorm statistics over many frames of a signal far from zero (a shift of 300 against a
+   unit standard deviation) agree with a double-precision reference; the fused GELU(GN(x)) equals
+   GELU applied to GN(x), with SIMD and with the scalar path. */
+static void test_group_norm_accuracy(void)
+{
+    sv_ctx *c = sv_ctx_new(0, 3);
+    size_t B = 2, T = 3001, C = 37, len[2] = {3001, 1777}, sh[3], b, t, ch, i;
+    sv_rng r;
+    sv_tensor *x, *y, *yf, *yg;
+    float *xv = (float *)malloc(B * T * C * sizeof(float));
+    double worst = 0, worst_f = 0;
+    int simd;
+    sv_rng_seed(&r, 11);
+    for (i = 0; i < B * T * C; i++) xv[i] = 300.0f + (float)(i % C) + sv_rng_normal(&r);
+    sh[0] = B; sh[1] = T; sh[2] = C;
+    for (simd = 1; simd >= 0; simd--) {
+        sv_set_simd(simd);
+        sv_ctx_reset(c);
+        x = sv_tensor_from(c, xv, 3, sh);
+        y = sv_group_norm_ch(c, x, len, NULL, NULL, 1e-5f);
+        yf = sv_group_norm_gelu(c, x, len, NULL, NULL, 1e-5f);
+        yg = sv_gelu_op(c, y);
+        SV_CHECK(y && yf && yg, "group norm forward: %s", sv_last_error());
+        if (!y || !yf || !yg) break;
+        for (b = 0; b < B; b++)
+            for (ch = 0; ch < C; ch++) {
+                double m = 0, v = 0;
+                for (t = 0; t < len[b]; t++) m += xv[(b * T + t) * C + ch];
+                m /= (double)len[b];
+                for (t = 0; t < len[b]; t++) { double d = xv[(b * T + t) * C + ch] - m; v += d * d; }
+                v /= (double)len[b];
+                for (t = 0; t < T; t++) {
+                    size_t k = (b * T + t) * C + ch;
+                    double ref = t < len[b] ? (xv[k] - m) / sqrt(v + 1e-5) : 0.0, e = fabs(y->data[k] - ref);
+                    if (e > worst) worst = e;
+                    e = fabs(yf->data[k] - yg->data[k]);
+                    if (e > worst_f) worst_f = e;
+                }
+            }
+    }
+    sv_set_simd(1);
+    /* float inputs near 300 carry 3e-5 absolute rounding, i.e. ~3e-5 in normalised units */
+    SV_CHECK(worst < 2e-4, "group norm vs double reference: worst abs error %.3g", worst);
+    SV_CHECK(worst_f < 1e-6, "fused GELU(GN) vs GELU(GN): worst abs difference %.3g", worst_f);
+    free(xv);
+    sv_ctx_free(c);
 }
 
 static void test_straight_through(void)
@@ -445,6 +499,67 @@ static void test_params(void)
     SV_CHECK(sv_params_find(&p, "head.b") == b && sv_params_find(&p, "nope") == NULL, "find by name");
     SV_CHECK(sv_param(&p, "late", 0, 1, s1) == NULL, "declaring after alloc is an error");
     sv_params_free(&p);
+}
+
+/* AdamW: one step on a large and a small tensor against a double-precision transcription of
+   the update (clipping by the global norm, bias correction, decay on matrices only), and the
+   same bits with 1 and 2 threads (the norm's summation order does not depend on threads). */
+static void adam_run(int threads, float *out, float *norm_out)
+{
+    sv_params p;
+    size_t s2[2] = {300, 701}, s1[1] = {37}, i;
+    sv_tensor *a, *b;
+    sv_adam opt = sv_adam_default();
+    sv_rng r;
+    memset(&p, 0, sizeof p);
+    a = sv_param(&p, "w", 0, 2, s2);
+    b = sv_param(&p, "b", 0, 1, s1);
+    if (sv_params_alloc(&p) != SV_OK) { SV_CHECK(0, "alloc: %s", sv_last_error()); return; }
+    sv_rng_seed(&r, 5);
+    for (i = 0; i < a->n; i++) { a->data[i] = sv_rng_normal(&r); a->grad[i] = 0.01f * sv_rng_normal(&r); }
+    for (i = 0; i < b->n; i++) { b->data[i] = sv_rng_normal(&r); b->grad[i] = 0.01f * sv_rng_normal(&r); }
+    for (i = 0; i < a->n + b->n; i++) { /* moments indexed as the reference: a then b */
+        size_t k = i < a->n ? p.offset[0] + i : p.offset[1] + (i - a->n);
+        p.m[k] = 0.001f * (float)(i % 7);
+        p.v[k] = 1e-5f * (float)(i % 5);
+    }
+    opt.t = 3;
+    sv_set_threads(threads);
+    *norm_out = sv_adam_step(&opt, &p, ~0u, 1e-3f);
+    memcpy(out, a->data, a->n * sizeof(float));
+    memcpy(out + a->n, b->data, b->n * sizeof(float));
+    sv_params_free(&p);
+}
+
+static void test_adam(void)
+{
+    size_t na = 300 * 701, n = na + 37, i;
+    float *o1 = (float *)malloc(n * sizeof(float)), *o2 = (float *)malloc(n * sizeof(float)), n1, n2;
+    double norm2 = 0, worst = 0, scale, bc1 = 1 - pow(0.9, 4), bc2 = 1 - pow(0.98, 4);
+    sv_rng r;
+    int th = sv_get_threads();
+    adam_run(1, o1, &n1);
+    adam_run(2, o2, &n2);
+    sv_set_threads(th);
+    SV_CHECK(n1 == n2 && memcmp(o1, o2, n * sizeof(float)) == 0, "AdamW: 1 and 2 threads differ");
+    /* the reference, with the same random stream */
+    {
+        double *w = (double *)malloc(n * sizeof(double)), *g = (double *)malloc(n * sizeof(double));
+        sv_rng_seed(&r, 5);
+        for (i = 0; i < n; i++) { w[i] = sv_rng_normal(&r); g[i] = 0.01f * sv_rng_normal(&r); norm2 += g[i] * g[i]; }
+        scale = sqrt(norm2) > 1.0 ? 1.0 / (sqrt(norm2) + 1e-6) : 1.0;
+        for (i = 0; i < n; i++) {
+            double gi = g[i] * scale, m = 0.9 * (0.001f * (float)(i % 7)) + 0.1 * gi;
+            double v = 0.98 * (1e-5f * (float)(i % 5)) + 0.02 * gi * gi, wd = i < na ? 0.01 : 0.0;
+            double ref = w[i] - 1e-3 * ((m / bc1) / (sqrt(v / bc2) + 1e-6) + wd * w[i]);
+            double e = fabs(o1[i] - ref) / (1e-3 + fabs(ref - w[i]));
+            if (e > worst) worst = e;
+        }
+        SV_CHECK(fabs(n1 - sqrt(norm2)) <= 1e-5 * sqrt(norm2), "AdamW gradient norm %.7g vs %.7g", n1, sqrt(norm2));
+        free(w); free(g);
+    }
+    SV_CHECK(worst < 1e-3, "AdamW update vs double reference: worst relative error %.3g", worst);
+    free(o1); free(o2);
 }
 
 /* A composite forward+backward gives bit-identical results with 1 and 2 threads. */
@@ -3999,10 +4114,12 @@ static const test_group groups[] = {
 
     {"rng", test_rng},
     {"params", test_params},
+    {"adam", test_adam},
     {"engine_errors", test_engine_errors},
     {"gradcheck_catches", test_gradcheck_catches},
     {"op_gradients", test_op_gradients},
     {"straight_through", test_straight_through},
+    {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
     {"presets", test_presets},
     {"masking", test_masking},
