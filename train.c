@@ -80,6 +80,7 @@ static void usage(FILE *f)
         "  --write-builtin OUT [--images N] [--captions K] [--seed S]\n"
         "                     write the built-in corpus in the data_prep.sh layout\n"
         "  --bench            speed benchmark (make bench)\n"
+        "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
 }
 
@@ -124,6 +125,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--images")) { NEEDV(); o->images = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--captions")) { NEEDV(); o->captions = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--bench")) o->bench = 1;
+        else if (!strcmp(a, "--bench-step")) o->bench = 2;
         else if (!strcmp(a, "--quiet")) o->quiet = 1;
         else if (!strcmp(a, "--stop-after")) { NEEDV(); o->stop_after = strtoull(v, NULL, 10); }
         else { fprintf(stderr, "train: unknown option '%s' (see --help)\n", a); return -1; }
@@ -254,8 +256,17 @@ static void health(run *r, const sv_stats *st, float alpha)
     }
 }
 
+/* a loss for the progress line; "-" when the stage does not compute it (NaN) */
+static const char *loss_str(char *buf, size_t n, double v, int prec)
+{
+    if (v != v) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.*f", prec, v);
+    return buf;
+}
+
 static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
 {
+    char av[32], aud[32];
     double el = now_s() - r->t_start, per = r->steps_timed ? r->step_time / (double)r->steps_timed : 0;
     double eta = per * (double)(r->steps - r->pos.step);
     size_t i, samples = 0;
@@ -265,14 +276,16 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
         char bar[32];
         for (i = 0; i < (size_t)w; i++) bar[i] = (int)i < fill ? '#' : '.';
         bar[w] = 0;
-        printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %.3f AUD %.3f acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
-               r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, st->loss_av, st->loss_aud,
+        printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %s AUD %s acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
+               r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, loss_str(av, sizeof av, st->loss_av, 3),
+               loss_str(aud, sizeof aud, st->loss_aud, 3),
                st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0, per > 0 ? (double)samples / 16000.0 / per : 0);
         fflush(stdout);
     } else if (r->pos.step % r->o->log_every == 0 || r->pos.step == r->steps) {
-        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %.4f AUD %.4f acc %.3f ppl %.1f tau %.3f | %.2f s/step, "
+        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f | %.2f s/step, "
                "%.0f audio-s/s, data %.1f%% | %.0fs elapsed, ETA %.0fs\n",
-               r->name, r->pos.step, r->steps, r->pos.stage ? "B" : "A", lr, st->loss, st->loss_av, st->loss_aud,
+               r->name, r->pos.step, r->steps, r->pos.stage ? "B" : "A", lr, st->loss, loss_str(av, sizeof av, st->loss_av, 4),
+               loss_str(aud, sizeof aud, st->loss_aud, 4),
                st->accuracy, st->code_ppl, st->tau, per, per > 0 ? (double)samples / 16000.0 / per : 0,
                r->step_time > 0 ? 100.0 * r->data_time / (r->step_time + r->data_time) : 0, el, eta);
         fflush(stdout);
@@ -998,9 +1011,14 @@ int sv_bench_main(const opts *o)
     char cpu[256];
     int maxt = sv_get_threads(), th;
     double gf = 0, t1 = 0, t2 = 0, tw1 = 0, tw2 = 0;
-    (void)o;
     bench_cpu(cpu, sizeof cpu);
     printf("ssl_vgs benchmark\nmachine: %s, %d threads available, SIMD path %s\n\n", cpu, maxt, sv_simd_name());
+    if (o->bench == 2) {
+        double t = bench_step("small", 0.5f, 8, 2.0, maxt, 5, 1, &gf);
+        printf("  small joint step, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", maxt, maxt > 1 ? "s" : "", t, gf / t);
+        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        return 0;
+    }
     bench_gemm(stdout);
     printf("\njoint training step, small config, alpha 0.5: 8 utterances x 2.0 s + 8 images of 16 x 192,\n"
            "forward + backward + AdamW update (median of 5 after 2 warm-up steps)\n");
