@@ -2516,7 +2516,8 @@ static void sv__gelu_range(float *y, const float *x, size_t lo, size_t hi)
     for (; i < hi; i++) y[i] = x[i] * sv__phi_cdf1(x[i]);
 }
 
-static void sv__gelu_bwd_range(float *dx, const float *x, const float *dy, size_t lo, size_t hi)
+/* dx (+)= dy * GELU'(x): acc = 1 adds to dx, acc = 0 overwrites it */
+static void sv__gelu_bwd_range(float *dx, const float *x, const float *dy, size_t lo, size_t hi, int acc)
 {
     size_t i = lo;
 #if SV_VW > 0
@@ -2525,7 +2526,7 @@ static void sv__gelu_bwd_range(float *dx, const float *x, const float *dy, size_
             size_t m = hi - i < SV_VW ? hi - i : SV_VW;
             sv__vf v = SV_VLOADM(x + i, m);
             sv__vf g = SV_VLOADM(dy + i, m);
-            sv__vf d = SV_VLOADM(dx + i, m);
+            sv__vf d = acc ? SV_VLOADM(dx + i, m) : SV_VZERO();
             /* x phi(x) = x exp(-x^2/2) / sqrt(2 pi) */
             sv__vf pdf = sv__vexp1(SV_VMUL(SV_VSET1(-0.5f), SV_VMUL(v, v)));
             sv__vf der = SV_VFMA(SV_VMUL(v, SV_VSET1(SV__INV_SQRT_2PI)), pdf, sv__vphi(v));
@@ -2538,7 +2539,7 @@ static void sv__gelu_bwd_range(float *dx, const float *x, const float *dy, size_
     for (; i < hi; i++) {
         float v = x[i];
         float der = sv__phi_cdf1(v) + v * SV__INV_SQRT_2PI * sv__expf1(-0.5f * (v * v));
-        dx[i] += dy[i] * der;
+        dx[i] = (acc ? dx[i] : 0.0f) + dy[i] * der;
     }
 }
 
@@ -2549,7 +2550,7 @@ SV_DEF void sv_gelu(float *y, const float *x, size_t n)
 
 SV_DEF void sv_gelu_backward(float *dx, const float *x, const float *dy, size_t n)
 {
-    SV__BLOCKED(n, sv__gelu_bwd_range(dx, x, dy, lo, hi));
+    SV__BLOCKED(n, sv__gelu_bwd_range(dx, x, dy, lo, hi, 1));
 }
 
 /* ---------------------------------------------------------------- 2.3 row softmax / layer norm */
@@ -3026,6 +3027,20 @@ static float *sv__g(sv_ctx *c, sv_tensor *t)
     if (!t->grad) {
         t->grad = (float *)sv_ctx_alloc(c, t->n * sizeof(float));
         if (t->grad) memset(t->grad, 0, t->n * sizeof(float));
+    }
+    return t->grad;
+}
+
+/* The gradient buffer of t for a backward that writes every element: when the buffer does not
+   exist yet it is created without zeroing and *fresh = 1, and the caller stores (=) instead of
+   adding (+=), which saves a zeroing pass and a read of zeros over the largest activations. */
+static float *sv__g_w(sv_ctx *c, sv_tensor *t, int *fresh)
+{
+    *fresh = 0;
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = (float *)sv_ctx_alloc(c, t->n * sizeof(float));
+        *fresh = t->grad != NULL;
     }
     return t->grad;
 }
@@ -3551,8 +3566,10 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
    fairseq); GELU'(x) = Phi(x) + x phi(x). */
 static void sv__gelu_bwd(sv_ctx *c, sv__node *n)
 {
-    float *gx = sv__g(c, n->in[0]);
-    if (gx) sv_gelu_backward(gx, n->in[0]->data, n->out->grad, n->out->n);
+    int fresh;
+    float *gx = sv__g_w(c, n->in[0], &fresh);
+    const float *x = n->in[0]->data, *dy = n->out->grad;
+    if (gx) SV__BLOCKED(n->out->n, sv__gelu_bwd_range(gx, x, dy, lo, hi, !fresh));
 }
 
 SV_DEF sv_tensor *sv_gelu_op(sv_ctx *c, sv_tensor *x)
@@ -3757,8 +3774,9 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
     size_t M = n->iarg[0], In = n->iarg[1], Out = n->iarg[2];
     const float *dy = n->out->grad;
-    float *gx = sv__g(c, x), *gw = sv__g(c, w), *gb = sv__g(c, bias);
-    if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, 1.0f, gx, In);
+    int fresh;
+    float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
+    if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
     if (gw) sv_gemm(1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
     if (gb) sv__colsum_acc(gb, dy, M, Out);
 }
@@ -3819,8 +3837,18 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     size_t T = x->shape[1], Tout = n->out->shape[1], Cg = Cin / groups, Cog = Cout / groups, b, k, g;
     const float *xp = (const float *)n->save[0]; /* padded input [B,Tp,Cin] (x itself if no pad) */
     const float *dy = n->out->grad;
-    float *gx = sv__g(c, x), *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL, *cols = NULL;
+    int fresh = 0;
+    float *gx, *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL, *cols = NULL;
+    /* groups = 1 without padding writes the input gradient directly: a buffer created here
+       is written (beta = 0) by the taps k < stride, which cover rows [0, Tout*stride) once;
+       rows past that are zeroed. */
+    gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (gx && fresh) {
+        size_t covered = Tout * s < T ? Tout * s : T;
+        for (b = 0; b < B; b++) if (covered < T) memset(gx + (b * T + covered) * Cin, 0, (T - covered) * Cin * sizeof(float));
+        if (s > K) fresh = 0, memset(gx, 0, B * T * Cin * sizeof(float)); /* gaps between windows */
+    }
     if (gx) {
         if (pad) {
             gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
@@ -3841,10 +3869,11 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
             if (gw) sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dyb, Cout, xb, s * Cin, 1.0f, gw, K * Cin);
             if (gxb) {
                 if (s >= K) /* windows do not overlap: one GEMM writes every tap */
-                    sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w->data, K * Cin, 1.0f, gxb, s * Cin);
+                    sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w->data, K * Cin, fresh ? 0.0f : 1.0f, gxb, s * Cin);
                 else
                     for (k = 0; k < K; k++)
-                        sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w->data + k * Cin, K * Cin, 1.0f, gxb + k * Cin, s * Cin);
+                        sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w->data + k * Cin, K * Cin,
+                                fresh && k < s ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
             }
         } else {
             for (g = 0; g < groups; g++) {
@@ -4066,19 +4095,26 @@ static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
     const size_t *len = (const size_t *)n->save[0];
     const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
     const float *gam = g ? g->data : NULL, *bet = be ? be->data : NULL;
-    int gelu = (int)n->iarg[0];
-    float *gx = sv__g(c, x), *gg = sv__g(c, g), *gb = sv__g(c, be);
+    int gelu = (int)n->iarg[0], fresh = x->requires_grad && !x->grad;
+    float *gx, *gg = sv__g(c, g), *gb = sv__g(c, be);
     float *sum_d = (float *)sv_ctx_alloc(c, B * C * sizeof(float)), *sum_dx = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
     float *scratch = (float *)sv_ctx_alloc(c, B * 4 * C * sizeof(float));
     double *tot = (double *)sv_ctx_alloc(c, B * 2 * C * sizeof(double));
     if (!sum_d || !sum_dx || !scratch || !tot) return;
+    /* A gradient buffer created here holds du = dL/d(GN output) after pass 1 and is turned into
+       dx in place by pass 2 (no zeroing, no second GELU derivative); an existing one is added to. */
+    if (fresh) {
+        x->grad = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
+        if (!x->grad) return;
+    }
+    gx = x->requires_grad ? x->grad : NULL;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (b = 0; b < B; b++) {
         size_t t, t0, ch, Tv = sv__valid_len(len, b, T);
         const float *mb = mean + b * C, *rb = rstd + b * C;
         float *u = scratch + b * 4 * C, *du = u + C, *p1 = u + 2 * C, *p2 = u + 3 * C;
         double *t1 = tot + b * 2 * C, *t2 = t1 + C;
-        /* pass 1: sum_t du and sum_t du * xhat, du = dL/d(GN output) */
+        /* pass 1: sum_t du and sum_t du * xhat */
         for (ch = 0; ch < C; ch++) { t1[ch] = 0; t2[ch] = 0; }
         for (t0 = 0; t0 < Tv; t0 += SV__GN_BLOCK) {
             size_t te = t0 + SV__GN_BLOCK < Tv ? t0 + SV__GN_BLOCK : Tv;
@@ -4086,10 +4122,10 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
             for (t = t0; t < te; t++) {
                 const float *xr = x->data + (b * T + t) * C, *dr = dy + (b * T + t) * C, *dd = dr;
                 if (gelu) {
+                    float *dst = fresh ? gx + (b * T + t) * C : du;
                     sv__gn_row(u, xr, mb, rb, gam, bet, C);
-                    memset(du, 0, C * sizeof(float));
-                    sv__gelu_bwd_range(du, u, dr, 0, C);
-                    dd = du;
+                    sv__gelu_bwd_range(dst, u, dr, 0, C, 0);
+                    dd = dst;
                 }
                 for (ch = 0; ch < C; ch++) { p1[ch] += dd[ch]; p2[ch] += dd[ch] * ((xr[ch] - mb[ch]) * rb[ch]); }
             }
@@ -4097,23 +4133,29 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
         }
         for (ch = 0; ch < C; ch++) { sum_d[b * C + ch] = (float)t1[ch]; sum_dx[b * C + ch] = (float)t2[ch]; }
         /* pass 2: dx = gamma rstd (du - mean_t du - xhat mean_t(du xhat)) */
-        if (gx && Tv) {
+        if (gx) {
             const float *sd = sum_d + b * C, *sx = sum_dx + b * C;
-            float inv = 1.0f / (float)Tv;
+            float inv = Tv ? 1.0f / (float)Tv : 0.0f;
             for (t = 0; t < Tv; t++) {
                 const float *xr = x->data + (b * T + t) * C, *dr = dy + (b * T + t) * C, *dd = dr;
                 float *gr = gx + (b * T + t) * C;
-                if (gelu) {
+                if (gelu && !fresh) {
                     sv__gn_row(u, xr, mb, rb, gam, bet, C);
-                    memset(du, 0, C * sizeof(float));
-                    sv__gelu_bwd_range(du, u, dr, 0, C);
+                    sv__gelu_bwd_range(du, u, dr, 0, C, 0);
                     dd = du;
                 }
-                for (ch = 0; ch < C; ch++) {
-                    float xh = (xr[ch] - mb[ch]) * rb[ch];
-                    gr[ch] += (gam ? gam[ch] : 1.0f) * rb[ch] * (dd[ch] - sd[ch] * inv - xh * sx[ch] * inv);
-                }
+                if (fresh) /* gr holds du (gelu) or is uninitialised (dd = dy) */
+                    for (ch = 0; ch < C; ch++) {
+                        float xh = (xr[ch] - mb[ch]) * rb[ch], d = gelu ? gr[ch] : dd[ch];
+                        gr[ch] = (gam ? gam[ch] : 1.0f) * rb[ch] * (d - sd[ch] * inv - xh * sx[ch] * inv);
+                    }
+                else
+                    for (ch = 0; ch < C; ch++) {
+                        float xh = (xr[ch] - mb[ch]) * rb[ch];
+                        gr[ch] += (gam ? gam[ch] : 1.0f) * rb[ch] * (dd[ch] - sd[ch] * inv - xh * sx[ch] * inv);
+                    }
             }
+            if (fresh && Tv < T) memset(gx + (b * T + Tv) * C, 0, (T - Tv) * C * sizeof(float));
         }
     }
     for (b = 0; b < B; b++) {

@@ -192,6 +192,15 @@ static sv_tensor *f_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)
 static const size_t len_long[2] = {150, 71};
 static sv_tensor *f_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
 static sv_tensor *f_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
+/* x with a second consumer recorded after (its gradient exists when the norm's backward runs)
+   or before the norm (the norm's backward creates the buffer, the other adds to it) */
+static sv_tensor *f_group_norm_gelu_shared(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    sv_tensor *y, *z;
+    if (u) { z = sv_square(c, x[0]); y = sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
+    else { y = sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); z = sv_square(c, x[0]); }
+    return sv_add(c, y, z);
+}
 static sv_tensor *f_batch_norm(sv_ctx *c, sv_tensor **x, const void *u)
 {
     /* running statistics are buffers: fresh each call so every evaluation sees the same */
@@ -298,6 +307,8 @@ static void test_op_gradients(void)
     GC_BEGIN("group_norm per channel, lengths", f_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
     GC_BEGIN("group_norm 150 frames, 19 channels", f_group_norm_long, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
     GC_BEGIN("group_norm + GELU fused", f_group_norm_gelu, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
+    GC_BEGIN("group_norm + GELU, input shared (added to)", f_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
+    GC_BEGIN("group_norm + GELU, input shared (created)", f_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); g.ud = &g; gc_run(&g);
     GC_BEGIN("batch_norm train, lengths", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); g.training = 1; gc_run(&g);
     GC_BEGIN("batch_norm eval", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
     GC_BEGIN("softmax", f_softmax, 1); GC_SHAPE2(g, 0, 4, 7); gc_run(&g);
