@@ -3845,9 +3845,12 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gx && fresh) {
-        size_t covered = Tout * s < T ? Tout * s : T;
-        for (b = 0; b < B; b++) if (covered < T) memset(gx + (b * T + covered) * Cin, 0, (T - covered) * Cin * sizeof(float));
-        if (s > K) fresh = 0, memset(gx, 0, B * T * Cin * sizeof(float)); /* gaps between windows */
+        if (s > K) { /* gaps between windows: zero everything and add as before */
+            memset(gx, 0, B * T * Cin * sizeof(float));
+            fresh = 0;
+        } else if (Tout * s < T) {
+            for (b = 0; b < B; b++) memset(gx + (b * T + Tout * s) * Cin, 0, (T - Tout * s) * Cin * sizeof(float));
+        }
     }
     if (gx) {
         if (pad) {

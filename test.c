@@ -288,11 +288,12 @@ static void test_op_gradients(void)
     GC_BEGIN("linear+bias", f_linear, 3); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 4, 5); GC_SHAPE1(g, 2, 4); g.ud = &g; gc_run(&g);
     GC_BEGIN("linear", f_linear, 2); GC_SHAPE2(g, 0, 7, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
     {
-        static const conv_ud cv[5] = {{2, 0, 1, 0}, {1, 2, 1, 1}, {3, 1, 2, 1}, {2, 0, 1, 1}, {1, 3, 3, 0}};
-        static const size_t K[5] = {3, 5, 4, 2, 7}, Cin[5] = {3, 3, 4, 5, 6}, Cout[5] = {4, 2, 6, 3, 3};
+        /* the last case has stride > kernel: gaps between windows get no gradient */
+        static const conv_ud cv[6] = {{2, 0, 1, 0}, {1, 2, 1, 1}, {3, 1, 2, 1}, {2, 0, 1, 1}, {1, 3, 3, 0}, {3, 0, 1, 0}};
+        static const size_t K[6] = {3, 5, 4, 2, 7, 2}, Cin[6] = {3, 3, 4, 5, 6, 3}, Cout[6] = {4, 2, 6, 3, 3, 2};
         int i;
-        for (i = 0; i < 5; i++) {
-            static char nm[5][80];
+        for (i = 0; i < 6; i++) {
+            static char nm[6][80];
             sprintf(nm[i], "conv1d K=%zu stride=%zu pad=%zu groups=%zu bias=%d", K[i], cv[i].stride, cv[i].pad, cv[i].groups, cv[i].bias);
             GC_BEGIN(nm[i], f_conv, cv[i].bias ? 3 : 2);
             GC_SHAPE3(g, 0, 2, 13, Cin[i]);
@@ -3467,6 +3468,7 @@ static const char *sv_t_xml_check(const char *s)
     return NULL;
 }
 
+/* whole file as a NUL-terminated string; NULL if it cannot be read */
 static char *sv_t_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -3477,8 +3479,8 @@ static char *sv_t_slurp(const char *path)
     n = ftell(f);
     fseek(f, 0, SEEK_SET);
     b = (char *)malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = 0;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b) b[n] = 0;
     fclose(f);
     return b;
 }
@@ -3656,28 +3658,7 @@ static double sv_t_ev_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static char *sv_t_ev_slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    long n;
-    char *b;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = (char *)malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
-static size_t sv_t_ev_count(const char *s, const char *needle)
-{
-    size_t n = 0, l = strlen(needle);
-    while (s && (s = strstr(s, needle)) != NULL) { n++; s += l; }
-    return n;
-}
+/* sv_t_slurp and sv_t_count come from the metrics tests (test.c holds both) */
 
 /* SVG well-formedness: sv_t_xml_check of the metrics tests (test.c holds both) */
 
@@ -3899,7 +3880,7 @@ static void test_eval_zerospeech(void)
     if (!mkdtemp(dir)) { SV_CHECK(0, "mkdtemp"); return; }
     SV_CHECK(sv_export_zerospeech(m, sv_t_ev_ctx, d, SV_SPLIT_OOD, 2, dir) == SV_OK, "export: %s", sv_last_error());
     snprintf(path, sizeof path, "%s/meta.yaml", dir);
-    txt = sv_t_ev_slurp(path);
+    txt = sv_t_slurp(path);
     SV_CHECK(txt && strstr(txt, "author: ") && strstr(txt, "\naffiliation: ") && strstr(txt, "\ndescription: ") &&
              strstr(txt, "\nopen_source: true\n") && strstr(txt, "\ntrain_set: ") && strstr(txt, "\ngpu_budget: 0.0\n") &&
              strstr(txt, "\nparameters:\n  phonetic:\n    metric: cosine\n    frame_shift: 0.02\n") &&
@@ -3910,9 +3891,9 @@ static void test_eval_zerospeech(void)
     for (i = 0; i < n; i++) {
         size_t T = sv_config_frames(&m->cfg, d->len[SV_SPLIT_OOD][i]), lines, fields;
         snprintf(path, sizeof path, "%s/phonetic/dev-clean/%s.txt", dir, d->id[SV_SPLIT_OOD][i]);
-        txt = sv_t_ev_slurp(path);
+        txt = sv_t_slurp(path);
         if (!txt) { bad++; continue; }
-        lines = sv_t_ev_count(txt, "\n");
+        lines = sv_t_count(txt, "\n");
         /* fields per line: spaces + 1 on the first line */
         {
             const char *e = strchr(txt, '\n'), *q;
@@ -3981,7 +3962,7 @@ static void test_eval_report(void)
     snprintf(lr[2].name, 8, "L1"); lr[2].layer = 1; lr[2].r.within = 14; lr[2].r.across = 17.5; lr[2].r.sampled = 0;
     snprintf(p, sizeof p, "%s/final_eval.json", b);
     SV_CHECK(sv_eval_write_json(p, "x/final.ckpt", "builtin", SV_SPLIT_TEST, &rec, NULL, 0, lr, 3) == SV_OK, "write json: %s", sv_last_error());
-    txt = sv_t_ev_slurp(p);
+    txt = sv_t_slurp(p);
     {
         double v = 0;
         char buf[32];
@@ -4000,7 +3981,7 @@ static void test_eval_report(void)
     SV_CHECK(sv_report(runs, 2, out, f) == SV_OK, "report: %s", sv_last_error());
     if (f) fclose(f);
     snprintf(p, sizeof p, "%s/results.md", out);
-    txt = sv_t_ev_slurp(p);
+    txt = sv_t_slurp(p);
     SV_CHECK(txt != NULL, "results.md missing");
     if (txt) {
         p1 = strstr(txt, "| VGS | 12.5 | 33.2 | 47.0 | 15.0 | 40.0 | 61.0 |");
@@ -4018,11 +3999,11 @@ static void test_eval_report(void)
     for (i = 0; i < 6; i++) {
         const char *err;
         snprintf(p, sizeof p, "%s/%s", out, figs[i]);
-        txt = sv_t_ev_slurp(p);
+        txt = sv_t_slurp(p);
         err = txt ? sv_t_xml_check(txt) : "missing";
         SV_CHECK(err == NULL, "%s: %s", figs[i], err);
-        SV_CHECK(txt && sv_t_ev_count(txt, "<path ") == 2 && strstr(txt, "data-name=\"VGS\"") &&
-                 strstr(txt, "data-name=\"(W2V2, VGS)\""), "%s: want one series per run (%zu paths)", figs[i], sv_t_ev_count(txt, "<path "));
+        SV_CHECK(txt && sv_t_count(txt, "<path ") == 2 && strstr(txt, "data-name=\"VGS\"") &&
+                 strstr(txt, "data-name=\"(W2V2, VGS)\""), "%s: want one series per run (%zu paths)", figs[i], sv_t_count(txt, "<path "));
         if (i < 4) SV_CHECK(txt && strstr(txt, ">switch<") != NULL, "%s: switch marker missing", figs[i]);
         free(txt);
         if (!getenv("SV_KEEP_REPORT")) remove(p);
