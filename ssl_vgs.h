@@ -656,8 +656,10 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
    A small stand-in for "SpokenCOCO + LibriSpeech" that needs nothing downloaded:
 
    - Pictures: RGB scenes of 1-3 shapes (6 shapes x 8 colours x 2 sizes) placed left/right/above/
-     below one another, with jitter and pixel noise. Each picture is cut into a grid of patches,
-     the "regions" of the VGS image branch ([R, Dimg] patch pixels + [R, 4] boxes).
+     below one another, with jitter and pixel noise. The "regions" of the VGS image branch
+     ([R, Dimg] features + [R, 4] boxes) come from a simulated frozen object detector, as the
+     paper's come from Faster R-CNN: boxes around the objects and the background, features that
+     encode shape, colour and size with noise. The raw patch pixels of a grid cut are an option.
    - Captions: a small grammar with synonyms and several word orders describes each picture
      ("a big red circle above a small blue box", "the tiny pink ring is to the left of the ...").
      Every word is predictable from the picture, which is what makes retrieval learnable.
@@ -695,6 +697,15 @@ enum { SV_COLOUR_RED, SV_COLOUR_GREEN, SV_COLOUR_BLUE, SV_COLOUR_YELLOW, SV_COLO
        SV_COLOUR_PURPLE, SV_COLOUR_PINK, SV_COLOUR_BEIGE, SV_COLOUR_COUNT };
 enum { SV_REL_LEFT, SV_REL_RIGHT, SV_REL_ABOVE, SV_REL_BELOW }; /* object 0 relative to object 1 */
 
+/* What an image region holds. The paper's VGS image branch reads 36 frozen Faster R-CNN region
+   features per image: object-centred boxes whose features already say what the object is. The
+   default here simulates such a detector: R proposals (jittered boxes around each object, and
+   background boxes), each feature a fixed "detector code" of the shape, colour and size of the
+   object the box covers, weighted by the overlap (IoU), plus noise. SV_REGIONS_PIXELS instead
+   gives the raw patch pixels of a grid x grid cut, which a VGS model must learn to see from
+   scratch (much slower: the tiny models stay near chance for 1000+ updates on it). */
+enum { SV_REGIONS_DETECTOR, SV_REGIONS_PIXELS };
+
 typedef struct sv_corpus_config {
     uint64_t seed;
     size_t n_train_images, n_val_images, n_test_images;
@@ -704,7 +715,8 @@ typedef struct sv_corpus_config {
     size_t n_ood_speakers;        /* read the out-of-domain utterances only */
     size_t n_ood_utts;
     int image_size;               /* square pictures, pixels per side */
-    int grid;                     /* grid x grid patches = regions; must divide image_size */
+    int grid;                     /* R = grid x grid regions; must divide image_size */
+    int region_features;          /* SV_REGIONS_DETECTOR (default) or SV_REGIONS_PIXELS */
     float snr_db_min, snr_db_max; /* background noise, dB below the utterance RMS, drawn per utterance */
 } sv_corpus_config;
 
@@ -762,14 +774,15 @@ typedef struct sv_corpus {
     int *image_split;      /* [N] */
     sv_scene *scenes;      /* [N] what each picture shows */
     float *images;         /* [N, H, W, 3] RGB in [0, 1] */
-    float *regions;        /* [N, R, Dimg] patch pixels (row, column, channel) mapped to [-1, 1] */
-    float *boxes;          /* [N, R, 4] patch boxes (x1, y1, x2, y2) / image side */
+    float *regions;        /* [N, R, Dimg] detector features, or patch pixels (row, column, channel) in [-1, 1] */
+    float *boxes;          /* [N, R, 4] region boxes (x1, y1, x2, y2) / image side */
     size_t n_regions, region_dim;
     double seconds[SV_SPLIT_COUNT];  /* total audio per split */
 } sv_corpus;
 
 /* Defaults: 400/50/100 images, 2 captions each, 28/6/6 speakers (40), 200 ood utterances,
-   32x32 pictures in a 4x4 grid (R = 16 regions of 192 values), SNR 15-35 dB. About an hour of
+   32x32 pictures, R = 16 regions of 192 values (4x4 grid of 8x8x3 patches), detector features,
+   SNR 15-35 dB. About an hour of
    audio (~200 MB of floats). */
 SV_DEF sv_corpus_config sv_corpus_default_config(void);
 /* Builds the whole corpus in memory. NULL on a bad config or out of memory (sv_last_error). */
@@ -8190,6 +8203,70 @@ static void sv__scene_regions(const float *img, int size, int grid, float *reg, 
         }
 }
 
+/* Simulated object detector (see SV_REGIONS_DETECTOR). The detector codes are fixed unit vectors,
+   the same for every corpus (a frozen detector does not depend on the data it is run on): one per
+   shape, colour and size, and one for background. Region k < R/2 is a proposal around object
+   k mod n_objects (each side jittered by up to 30 % of the radius); the others are random
+   background boxes. Feature = sqrt(Dimg) * (IoU * (e_shape + e_colour + e_size) / sqrt(3)
+   + (1 - IoU) * e_bg) + N(0, 0.35^2) per value, for the object the box overlaps most: values of
+   about unit size, like the pixel features. */
+#define SV__N_DETECTOR_CODES (SV_SHAPE_COUNT + SV_COLOUR_COUNT + 2 + 1)
+
+static void sv__detector_codes(size_t Dimg, float *codes) /* [SV__N_DETECTOR_CODES, Dimg] */
+{
+    sv_rng dr;
+    size_t q, j;
+    sv_rng_seed(&dr, 0x0b1ec7de7ec70ULL);
+    for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
+        float *e = codes + q * Dimg;
+        double nrm = 0;
+        for (j = 0; j < Dimg; j++) { e[j] = sv_rng_normal(&dr); nrm += (double)e[j] * e[j]; }
+        for (j = 0; j < Dimg; j++) e[j] = (float)((double)e[j] * sqrt((double)Dimg / nrm));
+    }
+}
+
+static void sv__scene_detect(const sv_scene *sc, const float *codes, size_t R, size_t Dimg, sv_rng *r,
+                             float *reg, float *box)
+{
+    const float inv3 = 1.0f / sqrtf(3.0f);
+    size_t k, j;
+    int o;
+    for (k = 0; k < R; k++) {
+        float *f = reg + k * Dimg, *b = box + k * 4, iou = 0.0f;
+        const float *bg = codes + (SV__N_DETECTOR_CODES - 1) * Dimg;
+        int hit = -1;
+        if (k < R / 2 && sc->n_objects > 0) {
+            const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
+            float edge[4];
+            edge[0] = ob->cx - ob->r; edge[1] = ob->cy - ob->r; edge[2] = ob->cx + ob->r; edge[3] = ob->cy + ob->r;
+            for (j = 0; j < 4; j++) b[j] = edge[j] + 0.3f * ob->r * (2.0f * sv_rng_uniformf(r) - 1.0f);
+        } else {
+            float w = sv__syn_unif(r, 0.15f, 0.6f), h = sv__syn_unif(r, 0.15f, 0.6f);
+            b[0] = sv__syn_unif(r, 0.0f, 1.0f - w); b[1] = sv__syn_unif(r, 0.0f, 1.0f - h);
+            b[2] = b[0] + w; b[3] = b[1] + h;
+        }
+        for (j = 0; j < 4; j++) b[j] = b[j] < 0.0f ? 0.0f : b[j] > 1.0f ? 1.0f : b[j];
+        if (b[2] < b[0] + 0.01f) b[2] = b[0] + 0.01f;
+        if (b[3] < b[1] + 0.01f) b[3] = b[1] + 0.01f;
+        for (o = 0; o < sc->n_objects; o++) {
+            const sv_object *ob = &sc->obj[o];
+            float ix = fminf(b[2], ob->cx + ob->r) - fmaxf(b[0], ob->cx - ob->r);
+            float iy = fminf(b[3], ob->cy + ob->r) - fmaxf(b[1], ob->cy - ob->r);
+            float inter = ix > 0 && iy > 0 ? ix * iy : 0.0f;
+            float uni = (b[2] - b[0]) * (b[3] - b[1]) + 4.0f * ob->r * ob->r - inter;
+            if (inter > 0 && inter / uni > iou) { iou = inter / uni; hit = o; }
+        }
+        for (j = 0; j < Dimg; j++) f[j] = 0.35f * sv_rng_normal(r) + (1.0f - iou) * bg[j];
+        if (hit >= 0) {
+            const sv_object *ob = &sc->obj[hit];
+            const float *es = codes + (size_t)ob->shape * Dimg;
+            const float *ec = codes + (size_t)(SV_SHAPE_COUNT + ob->colour) * Dimg;
+            const float *ez = codes + (size_t)(SV_SHAPE_COUNT + SV_COLOUR_COUNT + ob->big) * Dimg;
+            for (j = 0; j < Dimg; j++) f[j] += iou * inv3 * (es[j] + ec[j] + ez[j]);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- 10.10 caption grammar */
 
 #define SV__MAX_WORDS 40
@@ -8332,6 +8409,7 @@ SV_DEF sv_corpus_config sv_corpus_default_config(void)
     c.n_ood_utts = 200;
     c.image_size = 32;
     c.grid = 4;
+    c.region_features = SV_REGIONS_DETECTOR;
     c.snr_db_min = 15.0f;
     c.snr_db_max = 35.0f;
     return c;
@@ -8479,6 +8557,8 @@ static int sv__corpus_check(const sv_corpus_config *g)
     if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
         return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
                         g->image_size, g->grid);
+    if (g->region_features != SV_REGIONS_DETECTOR && g->region_features != SV_REGIONS_PIXELS)
+        return sv__fail(SV_ERR_ARG, "corpus: region_features must be SV_REGIONS_DETECTOR or SV_REGIONS_PIXELS");
     if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
         return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
     return SV_OK;
@@ -8491,6 +8571,7 @@ SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
     size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
     int *deck = NULL, *list = NULL, size, grid;
     size_t n_deck = 0;
+    float *codes = NULL;
 
     if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
     if (sv__corpus_check(cfg) != SV_OK) return NULL;
@@ -8543,14 +8624,20 @@ SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
         c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
         c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
         c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
-        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split) goto fail;
+        codes = SV__CAST(float *, sv__alloc(SV__N_DETECTOR_CODES * c->region_dim * sizeof(float), "detector codes"));
+        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split || !codes) goto fail;
+        sv__detector_codes(c->region_dim, codes);
     }
     for (i = 0; i < n_img; i++) {
         sv_rng r = sv_rng_fork(&m_img, i);
         c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
         sv__scene_make(&c->scenes[i], &r);
         sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
-        sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
+        if (cfg->region_features == SV_REGIONS_PIXELS)
+            sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
+        else
+            sv__scene_detect(&c->scenes[i], codes, c->n_regions, c->region_dim, &r, c->regions + i * npix,
+                             c->boxes + i * c->n_regions * 4);
     }
 
     /* scripts: the captions of every picture, then the ood utterances */
@@ -8638,10 +8725,10 @@ SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
         }
         c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
     }
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status);
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
     return c;
 fail:
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status);
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
     sv_corpus_free(c);
     return NULL;
 }
@@ -9290,7 +9377,8 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id)
 }
 
 /* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
-   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder. */
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
+   instead of detector features), else a corpus folder. */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 {
     sv_corpus_config cc = sv_corpus_default_config();
@@ -9317,6 +9405,7 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
         else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
         else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
         else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
+        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
         else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
     }
     return sv_data_builtin(d, &cc);

@@ -1167,8 +1167,23 @@ static void test_disk_batches(void)
     SV_CHECK(same, "20 training batches from the folder equal those of the in-memory corpus, bit for bit");
     sv_loader_free(&lm);
     sv_loader_free(&ld);
-    sv_data_free(&dm);
     sv_data_free(&dd);
+    /* the data spec: "pixels=1" gives raw-pixel regions (2 * pixel - 1) instead of detector features */
+    {
+        sv_data dp;
+        int ok = sv_data_from_spec(&dp, "builtin:images=24,val_images=4,test_images=4,ood_utts=6,pixels=1") == SV_OK;
+        SV_CHECK(ok, "spec with pixels=1: %s", sv_last_error());
+        if (ok) {
+            SV_CHECK(dp.n_images == dm.n_images && dp.R == dm.R && dp.Dimg == dm.Dimg &&
+                     fabsf(dp.regions[0] - (2.0f * dp.builtin->images[0] - 1.0f)) < 1e-6f &&
+                     memcmp(dp.regions, dm.regions, dm.R * dm.Dimg * sizeof(float)) != 0, "pixel regions from the spec");
+            sv_data_free(&dp);
+        }
+        SV_CHECK(sv_data_from_spec(&dp, "builtin:images=24,colour=1") != SV_OK && strstr(sv_last_error(), "unknown key 'colour'"),
+                 "unknown spec key: %s", sv_last_error());
+        sv_clear_error();
+    }
+    sv_data_free(&dm);
     {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -2421,6 +2436,10 @@ static void test_corpus_config_errors(void)
     g.captions_per_image = 4; g.n_test_speakers = 3; /* 3 speakers cannot read 4 different captions */
     c = sv_corpus_generate(&g);
     SV_CHECK(c == NULL && sv_last_status() == SV_ERR_ARG, "too few speakers accepted");
+    g = sv_t_small_config(1);
+    g.region_features = 7;
+    c = sv_corpus_generate(&g);
+    SV_CHECK(c == NULL && strstr(sv_last_error(), "region_features"), "bad region_features accepted: %s", sv_last_error());
     SV_CHECK(sv_corpus_generate(NULL) == NULL, "NULL config accepted");
     sv_clear_error();
 }
@@ -2500,6 +2519,65 @@ static double sv_t_periodicity(const float *x, int *best_lag)
     return best;
 }
 
+/* Raw-pixel regions: the grid patches of the picture, in [-1, 1], with grid boxes. */
+static void test_corpus_pixel_regions(const sv_corpus *c)
+{
+    size_t i, r, bad = 0, g = (size_t)c->cfg.grid;
+    for (i = 0; i < c->n_images * c->n_regions * c->region_dim; i++) bad += !(c->regions[i] >= -1.0f && c->regions[i] <= 1.0f);
+    for (i = 0; i < c->n_images; i++)
+        for (r = 0; r < c->n_regions; r++) {
+            const float *b = c->boxes + (i * c->n_regions + r) * 4;
+            bad += fabsf(b[0] - (float)(r % g) / (float)g) > 1e-6f || fabsf(b[3] - (float)(r / g + 1) / (float)g) > 1e-6f;
+        }
+    bad += fabsf(c->regions[0] - (2 * c->images[0] - 1)) > 1e-6f; /* region 0 value 0 is pixel (0, 0) red */
+    SV_CHECK(bad == 0, "%zu bad pixel-region values or grid boxes", bad);
+}
+
+/* Detector regions say what is in the box: the first R/2 proposals sit on the scene's objects
+   (box centre within the object's radius) and the nearest colour / shape code to their feature
+   is the object's; background boxes that miss every object are nearest the background code. */
+static void test_corpus_detector_regions(const sv_corpus *c)
+{
+    size_t D = c->region_dim, i, k, q, j, n_obj = 0, colour_ok = 0, shape_ok = 0, centred = 0, n_bg = 0, bg_ok = 0;
+    float *codes = (float *)malloc(SV__N_DETECTOR_CODES * D * sizeof(float));
+    if (!codes) { SV_CHECK(0, "out of memory"); return; }
+    sv__detector_codes(D, codes);
+    for (i = 0; i < c->n_images; i++) {
+        const sv_scene *sc = &c->scenes[i];
+        for (k = 0; k < c->n_regions; k++) {
+            const float *f = c->regions + (i * c->n_regions + k) * D, *b = c->boxes + (i * c->n_regions + k) * 4;
+            double dot[SV__N_DETECTOR_CODES];
+            size_t best_c = 0, best_s = 0;
+            int o, overlaps = 0;
+            for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
+                dot[q] = 0;
+                for (j = 0; j < D; j++) dot[q] += (double)f[j] * codes[q * D + j];
+            }
+            for (q = 1; q < SV_COLOUR_COUNT; q++) if (dot[SV_SHAPE_COUNT + q] > dot[SV_SHAPE_COUNT + best_c]) best_c = q;
+            for (q = 1; q < SV_SHAPE_COUNT; q++) if (dot[q] > dot[best_s]) best_s = q;
+            for (o = 0; o < sc->n_objects; o++) {
+                const sv_object *ob = &sc->obj[o];
+                overlaps += b[0] < ob->cx + ob->r && b[2] > ob->cx - ob->r && b[1] < ob->cy + ob->r && b[3] > ob->cy - ob->r;
+            }
+            if (k < c->n_regions / 2) {
+                const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
+                n_obj++;
+                centred += fabsf(0.5f * (b[0] + b[2]) - ob->cx) < ob->r && fabsf(0.5f * (b[1] + b[3]) - ob->cy) < ob->r;
+                colour_ok += best_c == (size_t)ob->colour;
+                shape_ok += best_s == (size_t)ob->shape;
+            } else if (!overlaps) {
+                n_bg++;
+                bg_ok += dot[SV__N_DETECTOR_CODES - 1] > 0.5 * D;
+            }
+        }
+    }
+    SV_CHECK(n_obj > 0 && centred == n_obj, "%zu of %zu object proposals centred on their object", centred, n_obj);
+    SV_CHECK(colour_ok * 100 >= n_obj * 95 && shape_ok * 100 >= n_obj * 95,
+             "object proposals: colour read back %zu, shape %zu of %zu", colour_ok, shape_ok, n_obj);
+    SV_CHECK(n_bg > 0 && bg_ok == n_bg, "%zu of %zu background boxes carry the background code", bg_ok, n_bg);
+    free(codes);
+}
+
 static void test_corpus_structure(const sv_corpus *c)
 {
     size_t i, j, k, cpi = c->cfg.captions_per_image, phone_seen[64] = {0};
@@ -2571,20 +2649,17 @@ static void test_corpus_structure(const sv_corpus *c)
     SV_CHECK(same_text * 10 <= c->n_images, "%zu images have repeated captions", same_text);
     /* pictures, regions, boxes */
     {
-        size_t npix = (size_t)c->cfg.image_size * (size_t)c->cfg.image_size * 3, bad = 0, r, g = (size_t)c->cfg.grid;
+        size_t npix = (size_t)c->cfg.image_size * (size_t)c->cfg.image_size * 3, bad = 0;
         for (i = 0; i < c->n_images * npix; i++) bad += !(c->images[i] >= 0.0f && c->images[i] <= 1.0f);
-        for (i = 0; i < c->n_images * c->n_regions * c->region_dim; i++) bad += !(c->regions[i] >= -1.0f && c->regions[i] <= 1.0f);
-        for (i = 0; i < c->n_images; i++)
-            for (r = 0; r < c->n_regions; r++) {
-                const float *b = c->boxes + (i * c->n_regions + r) * 4;
-                bad += !(b[0] >= 0 && b[1] >= 0 && b[2] <= 1 && b[3] <= 1 && b[0] < b[2] && b[1] < b[3]);
-                bad += fabsf(b[0] - (float)(r % g) / (float)g) > 1e-6f || fabsf(b[3] - (float)(r / g + 1) / (float)g) > 1e-6f;
-            }
-        /* region 0 value 0 is pixel (0, 0) red */
-        bad += fabsf(c->regions[0] - (2 * c->images[0] - 1)) > 1e-6f;
-        SV_CHECK(bad == 0, "%zu bad pixel, region or box values", bad);
+        for (i = 0; i < c->n_images * c->n_regions; i++) {
+            const float *b = c->boxes + i * 4;
+            bad += !(b[0] >= 0 && b[1] >= 0 && b[2] <= 1 && b[3] <= 1 && b[0] < b[2] && b[1] < b[3]);
+        }
+        SV_CHECK(bad == 0, "%zu bad pixel or box values", bad);
         for (i = 1; i < c->n_images; i++)
             SV_CHECK(memcmp(c->images, c->images + i * npix, npix * sizeof(float)) != 0, "two equal images");
+        if (c->cfg.region_features == SV_REGIONS_PIXELS) test_corpus_pixel_regions(c);
+        else test_corpus_detector_regions(c);
     }
     caption_s /= n_captions ? (double)n_captions : 1.0;
     SV_CHECK(caption_s > 1.5 && caption_s < 3.2, "mean caption length %.2f s", caption_s);
@@ -2704,6 +2779,23 @@ static void test_corpus_speed(void)
     test_corpus_acoustics(c);
     test_corpus_items(c);
     sv_corpus_free(c);
+    /* the raw-pixel regions: same pictures, same captions and audio, other region features */
+    {
+        sv_corpus_config gp = sv_t_small_config(5), gd = sv_t_small_config(5);
+        sv_corpus *cp, *cd;
+        gp.region_features = SV_REGIONS_PIXELS;
+        cp = sv_corpus_generate(&gp);
+        cd = sv_corpus_generate(&gd);
+        SV_CHECK(cp && cd, "generate: %s", sv_last_error());
+        if (cp && cd) {
+            test_corpus_structure(cp);
+            SV_CHECK(memcmp(cp->images, cd->images, cp->n_images * 32 * 32 * 3 * sizeof(float)) == 0 &&
+                     cp->n_utts == cd->n_utts && memcmp(cp->utts[3].audio, cd->utts[3].audio, cp->utts[3].n_samples * sizeof(float)) == 0,
+                     "the region mode changed the pictures or the audio");
+            SV_CHECK(memcmp(cp->regions, cd->regions, cp->n_regions * cp->region_dim * sizeof(float)) != 0, "pixel and detector regions are equal");
+        }
+        sv_corpus_free(cp); sv_corpus_free(cd);
+    }
 }
 
 /* ======================================================================================
