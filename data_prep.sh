@@ -13,9 +13,10 @@ usage: data_prep.sh SUBCOMMAND ARGS...
 Subcommands (each builds OUT.partial/ and renames it to OUT when finished, then OUT/.complete
 marks it finished; a finished OUT is never overwritten):
 
-  builtin OUT [--images N] [--captions K] [--seed S]
+  builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels]
       The built-in generated corpus (formant synthesiser, shape pictures), written by
-      `./train --write-builtin` (built with `make train` if needed).
+      `./train --write-builtin` (built with `make train` if needed). Image regions come from
+      a simulated object detector (default) or are raw 8x8 pixel patches.
 
   tts OUT [--images N] [--captions K] [--seed S] [--jobs J] [--fmnist DIR] [--canvas 32|48] [--ood N]
       Spoken captions of real pictures: scenes of 1-3 tinted Fashion-MNIST items on a canvas
@@ -134,13 +135,18 @@ is_uint() { case "$1" in ''|*[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
 # ================================================================ builtin
 cmd_builtin() {
-    OPT_images=""; OPT_captions=""; OPT_seed=""
+    OPT_images=""; OPT_captions=""; OPT_seed=""; OPT_regions=""
     parse_opts "$@"
-    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG builtin OUT [--images N] [--captions K] [--seed S]"
+    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels]"
     local args=()
     [ -n "$OPT_images" ] && { is_uint "$OPT_images" || die "--images: not a number"; args+=(--images "$OPT_images"); }
     [ -n "$OPT_captions" ] && { is_uint "$OPT_captions" || die "--captions: not a number"; args+=(--captions "$OPT_captions"); }
     [ -n "$OPT_seed" ] && { is_uint "$OPT_seed" || die "--seed: not a number"; args+=(--seed "$OPT_seed"); }
+    case "$OPT_regions" in
+        "") ;;
+        detector|pixels) args+=(--regions "$OPT_regions") ;;
+        *) die "--regions must be detector or pixels, not '$OPT_regions'" ;;
+    esac
     local train="${SV_TRAIN:-}"
     if [ -z "$train" ]; then
         need make make make

@@ -32,7 +32,8 @@ typedef struct opts {
     size_t stop_after;          /* tests: stop (with a checkpoint) after this many updates */
     uint64_t seed;
     /* --write-builtin sizes */
-    size_t images, captions;
+    size_t images, captions, val_images, test_images; /* --write-builtin sizes; 0 = images / 10, / 5 */
+    const char *regions;                   /* --write-builtin region features: detector | pixels */
 } opts;
 
 static void usage(FILE *f)
@@ -77,8 +78,12 @@ static void usage(FILE *f)
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
         "other modes:\n"
-        "  --write-builtin OUT [--images N] [--captions K] [--seed S]\n"
-        "                     write the built-in corpus in the data_prep.sh layout\n"
+        "  --write-builtin OUT [--images N] [--val-images V] [--test-images M] [--captions K]\n"
+        "                [--seed S] [--regions detector|pixels]\n"
+        "                     write the built-in corpus in the data_prep.sh layout: N images in\n"
+        "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
+        "                     rest for training;\n"
+        "                     regions from the simulated object detector (default) or raw pixels\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
@@ -123,6 +128,9 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--seed")) { NEEDV(); o->seed = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--write-builtin")) { NEEDV(); o->write_builtin = v; }
         else if (!strcmp(a, "--images")) { NEEDV(); o->images = strtoull(v, NULL, 10); }
+        else if (!strcmp(a, "--regions")) { NEEDV(); o->regions = v; }
+        else if (!strcmp(a, "--val-images")) { NEEDV(); o->val_images = strtoull(v, NULL, 10); }
+        else if (!strcmp(a, "--test-images")) { NEEDV(); o->test_images = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--captions")) { NEEDV(); o->captions = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--bench")) o->bench = 1;
         else if (!strcmp(a, "--bench-step")) o->bench = 2;
@@ -589,11 +597,27 @@ static int write_builtin(const opts *o)
     int rc;
     cc.seed = o->seed;
     if (o->images) {
-        cc.n_train_images = o->images - o->images / 10 - o->images / 5;
-        cc.n_val_images = o->images / 10;
-        cc.n_test_images = o->images / 5;
+        size_t n_val = o->val_images ? o->val_images : o->images / 10, n_test = o->test_images ? o->test_images : o->images / 5;
+        if (n_val + n_test >= o->images) {
+            fprintf(stderr, "train: %zu validation + %zu test images leave no training images out of %zu\n",
+                    n_val, n_test, o->images);
+            return 1;
+        }
+        cc.n_train_images = o->images - n_val - n_test;
+        cc.n_val_images = n_val;
+        cc.n_test_images = n_test;
+    } else if (o->val_images || o->test_images) {
+        fprintf(stderr, "train: --val-images and --test-images need --images\n");
+        return 1;
     }
     if (o->captions) cc.captions_per_image = o->captions;
+    if (o->regions) {
+        if (!strcmp(o->regions, "pixels")) cc.region_features = SV_REGIONS_PIXELS;
+        else if (strcmp(o->regions, "detector") != 0) {
+            fprintf(stderr, "train: --regions must be detector or pixels, not '%s'\n", o->regions);
+            return 1;
+        }
+    }
     printf("generating the built-in corpus (seed %llu)...\n", (unsigned long long)cc.seed);
     c = sv_corpus_generate(&cc);
     if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }

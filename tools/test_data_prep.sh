@@ -290,6 +290,13 @@ if [ -x "$TRAIN" ] && "$TRAIN" --help 2>&1 | grep -q -- --write-builtin; then
     if SV_TRAIN="$TRAIN" run_dp "$W/log" builtin "$W/out bi" --images 10 --captions 2 --seed 3; then
         check "builtin: manifests and .complete" bash -c "[ -f '$W/out bi/.complete' ] && [ -f '$W/out bi/train.tsv' ] && [ -f '$W/out bi/test.item' ]"
         expect_fail "builtin: finished OUT refused" "already a finished corpus" builtin "$W/out bi"
+        expect_fail "builtin: bad --regions" "must be detector or pixels" builtin "$W/bi2" --regions voxels
+        if SV_TRAIN="$TRAIN" run_dp "$W/log" builtin "$W/bi3" --images 10 --captions 1 --seed 3 --regions pixels; then
+            check "builtin: --regions pixels gives other region features, the same boxes shape" bash -c \
+                "! cmp -s '$W/bi3/images.npy' '$W/out bi/images.npy' && [ \$(stat -c %s '$W/bi3/images.npy') = \$(stat -c %s '$W/out bi/images.npy') ]"
+        else
+            bad "builtin --regions pixels: $(tail -n3 "$W/log")"
+        fi
     else
         bad "builtin: $(tail -n3 "$W/log")"
     fi

@@ -44,6 +44,10 @@ check '[ "$n_eval" -ge 4 ] && [ "$n_eval" = "$n_both" ]' "eval lines with both l
 
 # 5. --audio-only: speech-only batches join the SSL loss, and resume stays exact with them
 ./train --quiet --write-builtin "$T/corp" --images 20 --captions 2 --seed 4 >/dev/null 2>&1
+./train --quiet --write-builtin "$T/corp2" --images 30 --val-images 4 --test-images 5 --captions 1 --seed 4 >/dev/null 2>&1
+check 'grep -q "train 21, val 4, test 5" "$T/corp2/stats.txt"' "--val-images/--test-images: $(sed -n 2p "$T/corp2/stats.txt" 2>&1)"
+out=$(./train --quiet --write-builtin "$T/corp3" --images 30 --test-images 27 2>&1)
+check 'echo "$out" | grep -q "leave no training images" && [ ! -e "$T/corp3" ]' "--test-images too large: $out"
 $TR --scenario vgs+ --steps 8 --out "$T/ao1" --audio-only "$T/corp/ood.tsv" >/dev/null 2>&1
 $TR --scenario vgs+ --steps 8 --out "$T/ao2" --audio-only "$T/corp/ood.tsv" --stop-after 3 >/dev/null 2>&1
 ./train --quiet --resume "$T/ao2" >/dev/null 2>&1   # the manifest comes from the log
