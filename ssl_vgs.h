@@ -3126,6 +3126,24 @@ static float *sv__g_w(sv_ctx *c, sv_tensor *t, int *fresh)
     return t->grad;
 }
 
+/* sv__g_w for the backward of a one-input op whose dx can overwrite dy in place (dx[i] needs only
+   dy[i], or all of dy is read before dx is written) and that writes every element. With
+   recycling on and no buffer for x yet, x takes over the output's buffer: this backward is its
+   last reader, and it would be released right after. The op then needs one activation-sized
+   buffer fewer at its peak. Returns with *fresh = 1 in that case, as for a new buffer. */
+static float *sv__g_inplace(sv_ctx *c, sv__node *n, sv_tensor *x, int *fresh)
+{
+    sv_tensor *y = n->out;
+    if (c->recycle_grads && x && x->requires_grad && !x->grad && x->kind == SV_ACTIVATION &&
+        y->grad && x->n == y->n) {
+        x->grad = y->grad;
+        y->grad = NULL;             /* handed over: sv_backward must not release it */
+        *fresh = 1;
+        return x->grad;
+    }
+    return sv__g_w(c, x, fresh);
+}
+
 /* ---------------------------------------------------------------- 3.3 parameters */
 static sv_tensor *sv__param_decl(sv_params *p, const char *name, int group, int ndim, const size_t *shape, int kind)
 {
@@ -3655,8 +3673,8 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
 static void sv__gelu_bwd(sv_ctx *c, sv__node *n)
 {
     int fresh;
-    float *gx = sv__g_w(c, n->in[0], &fresh);
-    const float *x = n->in[0]->data, *dy = n->out->grad;
+    const float *x = n->in[0]->data, *dy = n->out->grad;   /* read before gx may take it over */
+    float *gx = sv__g_inplace(c, n, n->in[0], &fresh);
     if (gx) SV__BLOCKED(n->out->n, sv__gelu_bwd_range(gx, x, dy, lo, hi, !fresh));
 }
 
@@ -4197,7 +4215,7 @@ static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
     if (!sum_d || !sum_dx || !scratch || !tot) return;
     /* A gradient buffer created here holds du = dL/d(GN output) after pass 1 and is turned into
        dx in place by pass 2 (no zeroing, no second GELU derivative); an existing one is added to. */
-    gx = sv__g_w(c, x, &fresh);
+    gx = sv__g_inplace(c, n, x, &fresh);   /* may be dy's buffer: each pass reads a row before writing it */
     if (x->requires_grad && !gx) return;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (b = 0; b < B; b++) {
