@@ -190,7 +190,9 @@ SV_DEF void sv_layernorm_rows_backward(float *dx, float *dgamma, float *dbeta, c
      and gradient clipping are flat loops;
    - activations, their gradients and the tape live in the arena of an sv_ctx, which is reset
      once per training step. The arena grows by chaining blocks while a step runs; the next reset
-     folds them into one block of the peak size, so after the first step nothing is allocated. */
+     folds them into one block of the peak size, so after the first step nothing is allocated.
+     Memory handed back before the reset (backward scratch, and dead gradient buffers when
+     recycling is on) becomes a hole that later requests of the same step reuse, best fit. */
 
 #define SV_MAX_DIMS 4
 
@@ -216,7 +218,17 @@ SV_DEF void sv_ctx_free(sv_ctx *c);
 SV_DEF void sv_ctx_reset(sv_ctx *c);                        /* drop all activations and the tape */
 SV_DEF void sv_ctx_set_arena_limit(sv_ctx *c, size_t bytes);/* 0 = no limit (default) */
 SV_DEF size_t sv_ctx_arena_peak(const sv_ctx *c);           /* most bytes in use since creation */
-SV_DEF size_t sv_ctx_arena_used(const sv_ctx *c);
+SV_DEF size_t sv_ctx_arena_used(const sv_ctx *c);           /* bytes taken from the blocks (reusable holes included) */
+/* Gradient recycling (default off). When on, sv_backward hands the gradient buffer of each op's
+   output back to the arena as soon as that op's backward has run (it is dead then: only the op
+   that produced a tensor reads its gradient), and later gradient buffers reuse that memory. This
+   cuts the arena's peak by roughly the sum of all activation gradients, and changes no result.
+   The price: after sv_backward only the gradients of parameters and of leaf tensors (made with
+   requires_grad set by the caller, not by an op) are valid; an op output's .grad is NULL and a
+   reshape view of one keeps a stale pointer. Training loops want it on; code that inspects
+   intermediate gradients wants it off. */
+SV_DEF void sv_ctx_set_recycle_grads(sv_ctx *c, int on);
+SV_DEF int sv_ctx_recycle_grads(const sv_ctx *c);
 SV_DEF void sv_ctx_set_grad(sv_ctx *c, int enabled);        /* 0: no-grad mode, records nothing */
 SV_DEF int sv_ctx_grad(const sv_ctx *c);
 SV_DEF void sv_ctx_set_training(sv_ctx *c, int training);   /* dropout, batch statistics */
@@ -2854,9 +2866,18 @@ struct sv__node {
 };
 
 #define SV__PROF_MAX 64
+/* A released range of arena memory awaiting reuse. The header lives in the range itself (the
+   memory is dead), so keeping the list allocates nothing. */
+typedef struct sv__hole {
+    struct sv__hole *next;          /* next hole at a higher address */
+    size_t bytes;                   /* multiple of SV__ALIGN */
+} sv__hole;
+
 struct sv_ctx {
     sv__block *blocks;              /* current block first */
     size_t used, peak, limit, block_total, initial;
+    sv__hole *holes;                /* released ranges, sorted by address, neighbours merged */
+    int recycle_grads;
     sv__node *tape;                 /* last node */
     size_t tape_len;
     int grad_enabled, training, failed, backward_done;
@@ -2919,6 +2940,7 @@ SV_DEF void sv_ctx_reset(sv_ctx *c)
     }
     if (c->blocks) c->blocks->used = 0;
     c->used = 0;
+    c->holes = NULL;
     c->tape = NULL;
     c->tape_len = 0;
     c->failed = 0;
@@ -2934,12 +2956,71 @@ SV_DEF void sv_ctx_set_training(sv_ctx *c, int training) { c->training = trainin
 SV_DEF int sv_ctx_training(const sv_ctx *c) { return c->training; }
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c) { return &c->rng; }
 SV_DEF int sv_ctx_failed(const sv_ctx *c) { return c->failed; }
+SV_DEF void sv_ctx_set_recycle_grads(sv_ctx *c, int on) { c->recycle_grads = on != 0; }
+SV_DEF int sv_ctx_recycle_grads(const sv_ctx *c) { return c->recycle_grads; }
+
+/* Best fit among the holes: the smallest one that holds `need` bytes, so big holes stay whole
+   for big requests. The request takes the hole's front; the rest stays a (smaller) hole. */
+static void *sv__hole_take(sv_ctx *c, size_t need)
+{
+    sv__hole **best = NULL, **pp, *h;
+    for (pp = &c->holes; *pp; pp = &(*pp)->next)
+        if ((*pp)->bytes >= need && (!best || (*pp)->bytes < (*best)->bytes)) best = pp;
+    if (!best) return NULL;
+    h = *best;
+    if (h->bytes == need) {
+        *best = h->next;
+    } else {
+        sv__hole *rest = (sv__hole *)((unsigned char *)h + need);
+        rest->next = h->next;
+        rest->bytes = h->bytes - need;
+        *best = rest;
+    }
+    return h;
+}
+
+/* Give [p, p + bytes) back to the arena before the reset: it must not be read or written again.
+   Neighbouring holes merge (a later big request can use two freed buffers that were adjacent),
+   and a hole that ends where the current block's free space begins is folded into that free
+   space, so stack-like use (take, release, take) costs no peak at all. */
+static void sv__arena_release(sv_ctx *c, void *p, size_t bytes)
+{
+    sv__hole **pp = &c->holes, *prev = NULL, *h;
+    unsigned char *lo = (unsigned char *)p;
+    size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
+    if (!p || need < sizeof(sv__hole)) return;
+    while (*pp && (unsigned char *)*pp < lo) { prev = *pp; pp = &(*pp)->next; }
+    h = (sv__hole *)lo;
+    h->bytes = need;
+    h->next = *pp;
+    *pp = h;
+    if (h->next && lo + h->bytes == (unsigned char *)h->next) { /* merge with the next hole */
+        h->bytes += h->next->bytes;
+        h->next = h->next->next;
+    }
+    if (prev && (unsigned char *)prev + prev->bytes == lo) {     /* merge into the previous one */
+        prev->bytes += h->bytes;
+        prev->next = h->next;
+        h = prev;
+    }
+    if (c->blocks && (unsigned char *)h + h->bytes == c->blocks->base + c->blocks->used) {
+        sv__hole **q = &c->holes;                                 /* the top of the bump: lower it */
+        while (*q != h) q = &(*q)->next;
+        *q = h->next;
+        c->blocks->used -= h->bytes;
+        c->used -= h->bytes;
+    }
+}
 
 SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
 {
     sv__block *b = c->blocks;
     size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
     if (need < bytes) { c->failed = 1; sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows", bytes); return NULL; }
+    if (c->holes && need) {         /* released memory first: it is already counted in the peak */
+        void *p = sv__hole_take(c, need);
+        if (p) return p;
+    }
     if (c->limit && c->used + need > c->limit) {
         c->failed = 1;
         sv__fail(SV_ERR_NOMEM, "arena exhausted: needed %zu more bytes, %zu of %zu in use "
@@ -3056,6 +3137,24 @@ static float *sv__g_w(sv_ctx *c, sv_tensor *t, int *fresh)
         *fresh = t->grad != NULL;
     }
     return t->grad;
+}
+
+/* sv__g_w for the backward of a one-input op whose dx can overwrite dy in place (dx[i] needs only
+   dy[i], or all of dy is read before dx is written) and that writes every element. With
+   recycling on and no buffer for x yet, x takes over the output's buffer: this backward is its
+   last reader, and it would be released right after. The op then needs one activation-sized
+   buffer fewer at its peak. Returns with *fresh = 1 in that case, as for a new buffer. */
+static float *sv__g_inplace(sv_ctx *c, sv__node *n, sv_tensor *x, int *fresh)
+{
+    sv_tensor *y = n->out;
+    if (c->recycle_grads && x && x->requires_grad && !x->grad && x->kind == SV_ACTIVATION &&
+        y->grad && x->n == y->n) {
+        x->grad = y->grad;
+        y->grad = NULL;             /* handed over: sv_backward must not release it */
+        *fresh = 1;
+        return x->grad;
+    }
+    return sv__g_w(c, x, fresh);
 }
 
 /* ---------------------------------------------------------------- 3.3 parameters */
@@ -3248,6 +3347,13 @@ SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
         n->backward(c, n);
         if (n->prof >= 0) c->prof_bwd[n->prof] += sv__now() - t0;
         if (c->failed) return sv__fail(SV_ERR_NOMEM, "backward of %s: out of arena memory", n->op);
+        /* Every consumer of n->out was recorded after n, so its backward has already run: n was
+           the last reader of this gradient. Parameter gradients live outside the arena and are
+           never op outputs; the kind test only keeps that true if an op ever changes. */
+        if (c->recycle_grads && n->out->kind == SV_ACTIVATION) {
+            sv__arena_release(c, n->out->grad, n->out->n * sizeof(float));
+            n->out->grad = NULL;
+        }
     }
     c->backward_done = 1;
     return SV_OK;
@@ -3580,8 +3686,8 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
 static void sv__gelu_bwd(sv_ctx *c, sv__node *n)
 {
     int fresh;
-    float *gx = sv__g_w(c, n->in[0], &fresh);
-    const float *x = n->in[0]->data, *dy = n->out->grad;
+    const float *x = n->in[0]->data, *dy = n->out->grad;   /* read before gx may take it over */
+    float *gx = sv__g_inplace(c, n, n->in[0], &fresh);
     if (gx) SV__BLOCKED(n->out->n, sv__gelu_bwd_range(gx, x, dy, lo, hi, !fresh));
 }
 
@@ -3907,8 +4013,11 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
             }
         }
     }
-    if (gx && pad)
+    if (gx && pad) {
         for (b = 0; b < B; b++) sv_axpy(T * Cin, 1.0f, gxp + (b * Tp + pad) * Cin, gx + b * T * Cin);
+        sv__arena_release(c, gxp, B * Tp * Cin * sizeof(float));
+    }
+    sv__arena_release(c, cols, Tout * K * Cg * sizeof(float));   /* NULL when groups = 1 */
 }
 
 SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad, size_t groups)
@@ -4111,7 +4220,7 @@ static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
     const size_t *len = (const size_t *)n->save[0];
     const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
     const float *gam = g ? g->data : NULL, *bet = be ? be->data : NULL;
-    int gelu = (int)n->iarg[0], fresh = x->requires_grad && !x->grad;
+    int gelu = (int)n->iarg[0], fresh;
     float *gx, *gg = sv__g(c, g), *gb = sv__g(c, be);
     float *sum_d = (float *)sv_ctx_alloc(c, B * C * sizeof(float)), *sum_dx = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
     float *scratch = (float *)sv_ctx_alloc(c, B * 4 * C * sizeof(float));
@@ -4119,11 +4228,8 @@ static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
     if (!sum_d || !sum_dx || !scratch || !tot) return;
     /* A gradient buffer created here holds du = dL/d(GN output) after pass 1 and is turned into
        dx in place by pass 2 (no zeroing, no second GELU derivative); an existing one is added to. */
-    if (fresh) {
-        x->grad = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
-        if (!x->grad) return;
-    }
-    gx = x->requires_grad ? x->grad : NULL;
+    gx = sv__g_inplace(c, n, x, &fresh);   /* may be dy's buffer: each pass reads a row before writing it */
+    if (x->requires_grad && !gx) return;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (b = 0; b < B; b++) {
         size_t t, t0, ch, Tv = sv__valid_len(len, b, T);
@@ -4484,6 +4590,7 @@ SV__OMP(parallel for schedule(dynamic))
         if (gq) sv_gemm(0, 0, T, dh, T, scale, dS, T, k->data + off, D, 1.0f, gq + off, D);
         if (gk) sv_gemm(1, 0, T, dh, T, scale, dS, T, q->data + off, D, 1.0f, gk + off, D);
     }
+    sv__arena_release(c, scratch, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
 }
 
 SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor *v, size_t heads, const size_t *key_len, float dropout)

@@ -77,6 +77,30 @@ static double gc_loss(const sv_tensor *y, const float *R)
     return s;
 }
 
+/* The analytic gradients again, with gradient recycling on (sv_ctx_set_recycle_grads): they
+   must equal ga bit for bit. Recycling lets one-input ops write dx over dy in place, a path only
+   a recycling context takes, so every op case below checks it too. */
+static int gc_same_when_recycled(const gc_case *g, float **h, const float *R, float **ga)
+{
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_tensor *in[GC_MAXIN], *y, *loss;
+    int i, same = 1;
+    sv_ctx_set_recycle_grads(c, 1);
+    sv_ctx_set_training(c, g->training);
+    sv_rng_seed(sv_ctx_rng(c), 1234);
+    for (i = 0; i < g->n_in; i++) {
+        in[i] = sv_tensor_from(c, h[i], g->ndim[i], g->shape[i]);
+        in[i]->requires_grad = !g->no_grad[i];
+    }
+    y = g->fn(c, in, g->ud);
+    loss = y ? sv_sum(c, sv_mul(c, y, sv_tensor_from(c, R, y->ndim, y->shape))) : NULL;
+    if (!loss || sv_backward(c, loss) != SV_OK) same = 0;
+    for (i = 0; same && i < g->n_in; i++)
+        if (!g->no_grad[i] && in[i]->grad && memcmp(ga[i], in[i]->grad, gc_numel(g, i) * sizeof(float)) != 0) same = 0;
+    sv_ctx_free(c);
+    return same;
+}
+
 /* Returns the worst relative error over the checked elements (or 1e9 on a failure to run). */
 static double gradcheck(const gc_case *g, uint64_t seed)
 {
@@ -116,6 +140,11 @@ static double gradcheck(const gc_case *g, uint64_t seed)
         if (sv_backward(c, loss) != SV_OK) { printf("  %s: backward failed: %s\n", g->name, sv_last_error()); worst = 1e9; goto done; }
         for (i = 0; i < g->n_in; i++)
             if (in[i]->grad) memcpy(ga[i], in[i]->grad, gc_numel(g, i) * sizeof(float));
+        if (!gc_same_when_recycled(g, h, R, ga)) {
+            printf("  %s: the gradients change with gradient recycling on\n", g->name);
+            worst = 1e9;
+            goto done;
+        }
     }
     /* numeric gradients */
     for (i = 0; i < g->n_in; i++) {
@@ -613,6 +642,82 @@ static void test_thread_determinism(void)
     SV_CHECK(memcmp(a, b, sizeof a) == 0, "forward+backward must be bit-identical with 1 and 2 threads");
 }
 
+/* Gradient recycling (sv_ctx_set_recycle_grads) must change memory only, never a result: the
+   same forward + backward with it off and on gives bit-identical gradients of the leaves, and
+   with it on the arena peak is lower. The graph has what could break recycling: a reshape view
+   sharing its base's gradient buffer, a tensor read by several ops (one of them in place, one
+   adding), an op reading the same tensor twice, the in-place group norm + GELU and GELU, conv
+   with padding and groups (scratch released), attention, dropout, and a leaf whose gradient the
+   caller reads afterwards. */
+#define RG_NLEAF 6
+static sv_tensor *recycle_graph(sv_ctx *c, sv_tensor **leaf)
+{
+    size_t len[2] = {40, 33}, sh2[2] = {2 * 40, 16}, sh3[3] = {2, 40, 16};
+    sv_tensor *x = leaf[0], *w1 = leaf[1], *w2 = leaf[2], *wl = leaf[3], *g = leaf[4], *b = leaf[5];
+    sv_tensor *h, *a, *v, *y, *z, *q;
+    h = sv_conv1d(c, x, w1, NULL, 2, 0, 1);                       /* [2,40,16] */
+    h = sv_group_norm_gelu(c, h, len, g, b, 1e-5f);
+    a = sv_gelu_op(c, h);                                         /* h read by gelu (in place) ... */
+    v = sv_reshape(c, h, 2, sh2);                                 /* ... by a view ... */
+    v = sv_linear(c, v, wl, NULL);
+    v = sv_reshape(c, v, 3, sh3);
+    y = sv_add(c, a, sv_mul(c, v, v));                            /* ... and, via v, twice by mul */
+    y = sv_add(c, y, h);                                          /* ... and directly */
+    y = sv_conv1d(c, y, w2, NULL, 1, 2, 4);                       /* padding and groups */
+    y = sv_layer_norm(c, y, NULL, NULL, 1e-5f);
+    z = sv_attention(c, y, y, y, 4, NULL, 0.1f);
+    z = sv_dropout(c, sv_gelu_op(c, z), 0.2f);
+    q = sv_concat(c, sv_slice(c, z, 1, 0, 10), sv_slice(c, z, 1, 5, 20), 1);
+    return sv_add(c, sv_mean(c, sv_square(c, q)), sv_mean(c, sv_square(c, x)));
+}
+
+/* One forward + backward of recycle_graph; leaf gradients go to g[i] (malloc'd). */
+static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_out)
+{
+    static const size_t shapes[RG_NLEAF][3] = {{2, 81, 3}, {16, 3, 3}, {16, 5, 4}, {16, 16, 0}, {16, 0, 0}, {16, 0, 0}};
+    sv_ctx *c = sv_ctx_new(4096, 5);       /* small first block: the arena grows while recycling */
+    sv_tensor *leaf[RG_NLEAF], *loss;
+    sv_rng r;
+    size_t i, j, peak;
+    sv_rng_seed(&r, 17);
+    sv_ctx_set_recycle_grads(c, recycle);
+    for (i = 0; i < RG_NLEAF; i++) {
+        int nd = shapes[i][1] == 0 ? 1 : shapes[i][2] == 0 ? 2 : 3;
+        leaf[i] = sv_tensor_new(c, nd, shapes[i]);
+        for (j = 0; j < leaf[i]->n; j++) leaf[i]->data[j] = (i == 4 ? 1.0f : 0.0f) + 0.5f * sv_rng_normal(&r);
+        leaf[i]->requires_grad = 1;
+    }
+    loss = recycle_graph(c, leaf);
+    *ok = loss && sv_backward(c, loss) == SV_OK;
+    if (h_out) *h_out = loss;
+    for (i = 0; i < RG_NLEAF; i++) {
+        g[i] = (float *)malloc(leaf[i]->n * sizeof(float));
+        if (*ok && leaf[i]->grad) memcpy(g[i], leaf[i]->grad, leaf[i]->n * sizeof(float));
+        else { memset(g[i], 0, leaf[i]->n * sizeof(float)); *ok = 0; }
+    }
+    if (h_out) *h_out = *ok && loss->grad == NULL ? NULL : loss;  /* NULL: the loss's gradient was released */
+    peak = sv_ctx_arena_peak(c);
+    sv_ctx_free(c);
+    return peak;
+}
+
+static void test_recycle_graph(void)
+{
+    float *g0[RG_NLEAF], *g1[RG_NLEAF];
+    int ok0, ok1, same = 1, i;
+    size_t n[RG_NLEAF] = {2 * 81 * 3, 16 * 3 * 3, 16 * 5 * 4, 16 * 16, 16, 16}, p0, p1;
+    sv_tensor *released;
+    p0 = recycle_graph_run(0, g0, &ok0, NULL);
+    p1 = recycle_graph_run(1, g1, &ok1, &released);
+    SV_CHECK(ok0 && ok1, "recycling graph: forward/backward: %s", sv_last_error());
+    for (i = 0; i < RG_NLEAF; i++)
+        if (memcmp(g0[i], g1[i], n[i] * sizeof(float)) != 0) { same = 0; printf("  leaf %d differs\n", i); }
+    SV_CHECK(same, "recycling gradient buffers gives bit-identical leaf gradients");
+    SV_CHECK(released == NULL, "with recycling the op outputs' gradients are released (.grad NULL)");
+    SV_CHECK(p1 < p0, "recycling lowers the arena peak (%zu -> %zu bytes)", p0, p1);
+    for (i = 0; i < RG_NLEAF; i++) { free(g0[i]); free(g1[i]); }
+}
+
 static void test_rng(void)
 {
     sv_rng a, b;
@@ -1068,6 +1173,62 @@ static void train_fixed(float alpha, size_t steps, float *first, float *last, sv
     }
     sv_ctx_free(c);
     *out_m = m;
+}
+
+/* The tiny joint model in training mode (dropout, masking, Gumbel quantizer, both losses): one
+   step with and without recycling, same seeds; every parameter gradient must match bit for
+   bit, and the peak must drop. */
+static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads, float *loss_out, int *ok)
+{
+    sv_model *m = sv_model_new(cfg, 3);
+    sv_ctx *c = sv_ctx_new(0, 9);
+    test_batch tb = make_batch(cfg, 4, 8000, 21, 1);
+    sv_tensor *loss;
+    size_t i, off = 0, peak;
+    sv_ctx_set_recycle_grads(c, recycle);
+    sv_params_zero_grad(&m->params);
+    loss = sv_model_loss(m, c, &tb.b, 0.5f, 0, NULL);
+    *ok = loss && sv_backward(c, loss) == SV_OK;
+    *loss_out = loss ? loss->data[0] : NAN;
+    for (i = 0; i < m->params.count; i++) {
+        sv_tensor *p = m->params.t[i];
+        if (p->kind != SV_PARAM) continue;
+        memcpy(grads + off, p->grad, p->n * sizeof(float));
+        off += p->n;
+    }
+    peak = sv_ctx_arena_peak(c);
+    free_batch(&tb);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    return peak;
+}
+
+static void test_recycle_model(void)
+{
+    sv_config cfg[2];
+    int k;
+    sv_config_preset("tiny", &cfg[0]);
+    cfg[1] = cfg[0];               /* the layer-norm extractor: LayerNorm + GELU in every CNN block */
+    cfg[1].extractor_mode = SV_EXTRACTOR_LAYER_NORM;
+    cfg[1].conv_bias = 1;
+    for (k = 0; k < 2; k++) {
+        sv_model *m = sv_model_new(&cfg[k], 3);
+        size_t n = sv_model_numel(m, SV_GROUPS_ALL), p0, p1, i, differ = 0;
+        float *a = (float *)calloc(n, sizeof(float)), *b = (float *)calloc(n, sizeof(float)), l0, l1;
+        int ok0, ok1;
+        double nz = 0;
+        sv_model_free(m);
+        p0 = recycle_model_run(&cfg[k], 0, a, &l0, &ok0);
+        p1 = recycle_model_run(&cfg[k], 1, b, &l1, &ok1);
+        SV_CHECK(ok0 && ok1, "recycling model step %d: %s", k, sv_last_error());
+        for (i = 0; i < n; i++) { if (memcmp(&a[i], &b[i], sizeof(float)) != 0) differ++; nz += fabs(a[i]); }
+        SV_CHECK(l0 == l1 && differ == 0 && nz > 0, "tiny joint step%s: recycling changes %zu of %zu parameter gradients (loss %.6g vs %.6g)",
+                 k ? " (layer-norm extractor)" : "", differ, n, l0, l1);
+        SV_CHECK(p1 < p0 * 0.85, "tiny joint step%s: arena peak %zu -> %zu bytes with recycling",
+                 k ? " (layer-norm extractor)" : "", p0, p1);
+        if (getenv("SV_TEST_VERBOSE")) printf("  arena peak %zu -> %zu bytes\n", p0, p1);
+        free(a); free(b);
+    }
 }
 
 static void test_training(void)
@@ -4205,6 +4366,8 @@ static const test_group groups[] = {
     {"straight_through", test_straight_through},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
+    {"recycle_graph", test_recycle_graph},
+    {"recycle_model", test_recycle_model},
     {"presets", test_presets},
     {"masking", test_masking},
     {"negatives", test_negatives},

@@ -408,6 +408,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     r->c = sv_ctx_new(0, o->seed * 7919 + 1);
     r->ce = sv_ctx_new(0, 1);
     if (!r->c || !r->ce) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+    sv_ctx_set_recycle_grads(r->c, 1);     /* only parameter gradients are read after a step */
     if (sv_loader_init(&r->L, data, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed) != SV_OK) {
         fprintf(stderr, "train: %s\n", sv_last_error());
         return -1;
@@ -954,6 +955,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
     sv_config_preset(config, &cfg);
     m = sv_model_new(&cfg, 1);
     c = sv_ctx_new(0, 1);
+    sv_ctx_set_recycle_grads(c, 1);        /* as the training loop does */
     wave = (float *)malloc(B * S * sizeof(float));
     reg = (float *)malloc(B * cfg.img_regions * cfg.img_dim * sizeof(float));
     box = (float *)malloc(B * cfg.img_regions * 4 * sizeof(float));
