@@ -1105,6 +1105,7 @@ typedef struct sv_plot {
     const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
     const char *vline_label;               /* text written beside each marker line (may be NULL) */
     int width, height;                     /* pixels; 0: 760 x 460 */
+    int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
 } sv_plot;
 
 SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
@@ -10885,9 +10886,9 @@ static void sv__tick_label(double v, char *buf, size_t cap)
     else snprintf(buf, cap, "%.3g", v);
 }
 
-/* "Nice" linear ticks: step 1, 2 or 5 x 10^e for about `target` intervals; the axis range is
-   widened to whole steps. Returns the number of ticks (<= 64). */
-static size_t sv__lin_ticks(double *lo, double *hi, int target, double *ticks)
+/* "Nice" linear ticks: step 1, 2 or 5 x 10^e (at least min_step) for about `target` intervals;
+   the axis range is widened to whole steps. Returns the number of ticks (<= 64). */
+static size_t sv__lin_ticks(double *lo, double *hi, int target, double min_step, double *ticks)
 {
     double span = *hi - *lo, raw, mag, r, stp, k0, k1, k;
     size_t n = 0;
@@ -10899,6 +10900,7 @@ static size_t sv__lin_ticks(double *lo, double *hi, int target, double *ticks)
     mag = pow(10.0, floor(log10(raw)));
     r = raw / mag;
     stp = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+    if (stp < min_step) stp = min_step;
     k0 = floor(*lo / stp + 1e-9);
     k1 = ceil(*hi / stp - 1e-9);
     *lo = k0 * stp;
@@ -10970,7 +10972,7 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
         }
     if (xlo > xhi) { xlo = 0; xhi = 1; }
     if (ylo > yhi) { ylo = p->log_y ? -1 : 0; yhi = p->log_y ? 1 : 1; }
-    nxt = sv__lin_ticks(&xlo, &xhi, 8, xt);
+    nxt = sv__lin_ticks(&xlo, &xhi, 8, p->integer_x ? 1.0 : 0.0, xt);
     if (p->log_y) {
         double span = yhi - ylo, pad;
         if (span < 0.3) { double mid = 0.5 * (ylo + yhi); ylo = mid - 0.15; yhi = mid + 0.15; span = 0.3; }
@@ -10978,7 +10980,7 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
         ylo -= pad; yhi += pad;
         nyt = sv__log_ticks(ylo, yhi, yt);
     } else {
-        nyt = sv__lin_ticks(&ylo, &yhi, 6, yt);
+        nyt = sv__lin_ticks(&ylo, &yhi, 6, 0.0, yt);
     }
     /* Margins from the text that has to fit: y tick labels on the left, legend on the right. */
     {
@@ -12135,6 +12137,7 @@ static int sv__ev_fig_layers(const char *dir, const char *file, const char *titl
     memset(&p, 0, sizeof p);
     p.title = ttl;
     p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
+    p.integer_x = 1;
     p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
     p.width = 900;
     p.height = 500;

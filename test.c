@@ -3816,6 +3816,23 @@ static void test_svg(void)
         SV_CHECK(sv_t_count(txt, "<path ") == 2 && sv_t_count(txt, "<circle ") == 24, "layer svg content");
         free(txt);
     }
+    /* a short layer axis (-1 = CNN .. 3): nice ticks fall on halves unless integer_x asks for whole numbers */
+    {
+        static const double sx[5] = {-1, 0, 1, 2, 3}, sy[5] = {28, 19, 19, 18, 18};
+        int ix;
+        s[0].name = "within"; s[0].x = sx; s[0].y = sy; s[0].n = 5;
+        for (ix = 0; ix < 2; ix++) {
+            p.integer_x = ix;
+            SV_CHECK(sv_svg_plot("metrics_test_layers.svg", &p, s, 1) == SV_OK, "svg: %s", sv_last_error());
+            txt = sv_t_slurp("metrics_test_layers.svg");
+            if (txt) {
+                int halves = strstr(txt, ">-0.5<") != NULL || strstr(txt, ">0.5<") != NULL || strstr(txt, ">2.5<") != NULL;
+                SV_CHECK(ix ? !halves && strstr(txt, ">-1<") && strstr(txt, ">3<") : halves,
+                         "integer_x %d: half-layer tick labels %s", ix, halves ? "present" : "absent");
+                free(txt);
+            }
+        }
+    }
     /* degenerate inputs still give a valid file: one point, an all-NaN series, no names */
     {
         static const double one_x[1] = {3}, one_y[1] = {0.5}, nan_y[2] = {NAN, NAN};
