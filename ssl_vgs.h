@@ -1397,6 +1397,18 @@ SV_DEF uint64_t sv_rng_next(sv_rng *r)
     return result;
 }
 
+/* Counter-based uniform in [0,1): element i of the stream `key`, the splitmix64 finaliser of
+   key + (i + 1) * golden ratio (Steele et al. 2014). Any thread can draw any element, so masks
+   filled in parallel are the same for every thread count. 24 bits, exact in a float. */
+static float sv__hash_uniformf(uint64_t key, uint64_t i)
+{
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
 SV_DEF double sv_rng_uniform(sv_rng *r) { return (double)(sv_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 SV_DEF float sv_rng_uniformf(sv_rng *r) { return (float)(sv_rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 
@@ -3770,6 +3782,7 @@ SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p)
 {
     sv_tensor *y;
     float *m, keep;
+    uint64_t key;
     size_t i;
     SV__IN1(x);
     if (!c->training || p <= 0.0f) return x;
@@ -3779,9 +3792,10 @@ SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p)
     m = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
     if (!y || !m) return NULL;
     keep = 1.0f / (1.0f - p);
-    /* serial: one RNG stream, so the mask does not depend on the thread count */
+    key = sv_rng_next(&c->rng);   /* one draw per op; the elements come from the counter hash */
+SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (i = 0; i < x->n; i++) {
-        m[i] = sv_rng_uniformf(&c->rng) < p ? 0.0f : keep;
+        m[i] = sv__hash_uniformf(key, i) < p ? 0.0f : keep;
         y->data[i] = x->data[i] * m[i];
     }
     if (sv__needs(c, x, NULL, NULL, NULL)) {
@@ -4626,10 +4640,12 @@ SV__OMP(parallel for schedule(dynamic))
         sv_softmax_rows(S, S, T, T);
     }
     if (Pd) {
-        /* one serial RNG stream: the mask does not depend on the thread count */
+        /* counter-based mask: parallel, and the same for every thread count */
         size_t i, nP = B * heads * T * T;
         float keep = 1.0f / (1.0f - dropout);
-        for (i = 0; i < nP; i++) Pd[i] = sv_rng_uniformf(&c->rng) < dropout ? 0.0f : P[i] * keep;
+        uint64_t key = sv_rng_next(&c->rng);
+SV__OMP(parallel for if (nP > SV__PAR_N))
+        for (i = 0; i < nP; i++) Pd[i] = sv__hash_uniformf(key, i) < dropout ? 0.0f : P[i] * keep;
     }
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * heads; bh++) {

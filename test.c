@@ -3745,6 +3745,68 @@ static size_t sv_t_count(const char *s, const char *needle)
     return n;
 }
 
+/* Dropout masks: the kept share is 1 - p, kept values are scaled by 1/(1-p), masks differ from
+   call to call, and 1, 2 and 3 threads give the same masks (counter-based draws); attention's
+   probability dropout too. */
+static void test_dropout_masks(void)
+{
+    enum { N = 37001 };
+    sv_ctx *c = sv_ctx_new(0, 77);
+    float *ref = (float *)malloc(2 * N * sizeof(float));
+    int th, old = sv_get_threads(), same = 1;
+    size_t i, zeros = 0, badval = 0;
+    if (!c || !ref) { SV_CHECK(0, "out of memory"); sv_ctx_free(c); free(ref); return; }
+    for (th = 1; th <= 3; th++) {
+        sv_tensor *x, *y1, *y2;
+        sv_set_threads(th);
+        sv_ctx_reset(c);
+        sv_rng_seed(sv_ctx_rng(c), 5);
+        x = sv_new1(c, N);
+        for (i = 0; i < N; i++) x->data[i] = 1.0f;
+        y1 = sv_dropout(c, x, 0.3f);
+        y2 = sv_dropout(c, x, 0.3f);
+        if (!y1 || !y2) { SV_CHECK(0, "dropout: %s", sv_last_error()); break; }
+        if (th == 1) {
+            size_t diff = 0;
+            for (i = 0; i < N; i++) {
+                zeros += y1->data[i] == 0.0f;
+                badval += y1->data[i] != 0.0f && fabsf(y1->data[i] - 1.0f / 0.7f) > 1e-6f;
+                diff += (y1->data[i] == 0.0f) != (y2->data[i] == 0.0f);
+            }
+            SV_CHECK(zeros > (size_t)(0.29 * N) && zeros < (size_t)(0.31 * N) && badval == 0,
+                     "dropped %zu of %d (want ~30 %%), %zu bad kept values", zeros, N, badval);
+            SV_CHECK(diff > N / 4, "two calls share their mask (%zu of %d differ)", diff, N);
+            memcpy(ref, y1->data, N * sizeof(float));
+            memcpy(ref + N, y2->data, N * sizeof(float));
+        } else if (memcmp(ref, y1->data, N * sizeof(float)) != 0 || memcmp(ref + N, y2->data, N * sizeof(float)) != 0) same = 0;
+    }
+    SV_CHECK(same, "dropout masks depend on the thread count");
+    /* attention probabilities: same output for 1 and 2 threads */
+    {
+        float *out[2] = {NULL, NULL};
+        for (th = 1; th <= 2; th++) {
+            sv_tensor *q, *y;
+            sv_rng r;
+            sv_set_threads(th);
+            sv_ctx_reset(c);
+            sv_rng_seed(sv_ctx_rng(c), 9);
+            sv_rng_seed(&r, 4);
+            q = sv_new3(c, 3, 50, 16);
+            for (i = 0; i < q->n; i++) q->data[i] = sv_rng_normal(&r);
+            y = sv_attention(c, q, q, q, 4, NULL, 0.25f);
+            if (!y) { SV_CHECK(0, "attention: %s", sv_last_error()); break; }
+            out[th - 1] = (float *)malloc(y->n * sizeof(float));
+            if (out[th - 1]) memcpy(out[th - 1], y->data, y->n * sizeof(float));
+        }
+        SV_CHECK(out[0] && out[1] && memcmp(out[0], out[1], 3 * 50 * 16 * sizeof(float)) == 0,
+                 "attention dropout depends on the thread count");
+        free(out[0]); free(out[1]);
+    }
+    sv_set_threads(old);
+    sv_ctx_free(c);
+    free(ref);
+}
+
 static void test_svg(void)
 {
     enum { N = 120 };
@@ -4380,6 +4442,7 @@ static const test_group groups[] = {
     {"engine_errors", test_engine_errors},
     {"gradcheck_catches", test_gradcheck_catches},
     {"op_gradients", test_op_gradients},
+    {"dropout_masks", test_dropout_masks},
     {"straight_through", test_straight_through},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
