@@ -2882,7 +2882,7 @@ struct sv_ctx {
     size_t used, peak, limit, block_total, initial;
     sv__hole *holes;                /* released ranges, sorted by address, neighbours merged */
     int recycle_grads;
-    int cnn_store_gelu;             /* test hook: 1 = the feature encoder's unfused conv1d(gelu_op) path */
+    int cnn_store_gelu;             /* test hook: 1 = the feature encoder stores its norm/GELU outputs (old path) */
     sv__node *tape;                 /* last node */
     size_t tape_len;
     int grad_enabled, training, failed, backward_done;
@@ -3379,7 +3379,8 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index)
     size_t idx = c->tape_len, found = 0;
     for (n = c->tape; n; n = n->prev) {
         idx--;
-        if (!sv__finite(n->out->data, n->out->n)) { first = n->op; found = idx; }
+        /* data = NULL: an output its consumer dropped and recomputes (sv__conv1d_gn_in) */
+        if (n->out->data && !sv__finite(n->out->data, n->out->n)) { first = n->op; found = idx; }
     }
     if (out_index) *out_index = found;
     return first;
@@ -4315,6 +4316,20 @@ static void sv__gn_row(float *u, const float *x, const float *mean, const float 
     for (ch = 0; ch < C; ch++) u[ch] = (x[ch] - mean[ch]) * rstd[ch] * (gam ? gam[ch] : 1.0f) + (bet ? bet[ch] : 0.0f);
 }
 
+/* One batch row of the per-channel group norm (then GELU when gelu = 1) from its statistics:
+   frames t < Tv normalised, the rest 0. The forward and the recomputation for a consumer that
+   drops the output (sv__conv1d_gn_in) share it, so both give the same bits. */
+static void sv__gn_apply(float *yb, const float *xb, size_t T, size_t Tv, size_t C, const float *mean,
+                         const float *rstd, const float *gam, const float *bet, int gelu)
+{
+    size_t t;
+    for (t = 0; t < Tv; t++) {
+        sv__gn_row(yb + t * C, xb + t * C, mean, rstd, gam, bet, C);
+        if (gelu) sv__gelu_range(yb + t * C, yb + t * C, 0, C);
+    }
+    if (Tv < T) memset(yb + Tv * C, 0, (T - Tv) * C * sizeof(float));
+}
+
 /* per-b statistics; scratch holds 4C floats + 2C doubles */
 static void sv__gn_stats(const float *x, size_t Tv, size_t C, float eps, float *mean, float *rstd, float *scratch, double *tot)
 {
@@ -4435,15 +4450,11 @@ static sv_tensor *sv__group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, 
     if (!y || !mean || !rstd || !scratch || !tot) return NULL;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (b = 0; b < B; b++) {
-        size_t t, Tv = sv__valid_len(len, b, T);
+        size_t Tv = sv__valid_len(len, b, T);
         const float *xb = x->data + b * T * C;
         float *yb = y->data + b * T * C;
         sv__gn_stats(xb, Tv, C, eps, mean + b * C, rstd + b * C, scratch + b * 4 * C, tot + b * 2 * C);
-        for (t = 0; t < Tv; t++) {
-            sv__gn_row(yb + t * C, xb + t * C, mean + b * C, rstd + b * C, gamma ? gamma->data : NULL, beta ? beta->data : NULL, C);
-            if (gelu) sv__gelu_range(yb + t * C, yb + t * C, 0, C);
-        }
-        if (Tv < T) memset(yb + Tv * C, 0, (T - Tv) * C * sizeof(float));
+        sv__gn_apply(yb, xb, T, Tv, C, mean + b * C, rstd + b * C, gamma ? gamma->data : NULL, beta ? beta->data : NULL, gelu);
     }
     if (sv__needs(c, x, gamma, beta, NULL)) {
         sv__node *n = sv__record(c, name, sv__group_norm_ch_bwd, y, x, gamma, beta, NULL);
@@ -4465,6 +4476,63 @@ SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, s
 SV_DEF sv_tensor *sv_group_norm_gelu(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
 {
     return sv__group_norm_ch(c, x, len, gamma, beta, eps, 1);
+}
+
+/* The output of group-norm node gn again, into y: from its input and the statistics it saved. */
+static void sv__group_norm_recompute(const sv__node *gn, float *y)
+{
+    const sv_tensor *x = gn->in[0], *g = gn->in[1], *be = gn->in[2];
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], b;
+    const size_t *len = (const size_t *)gn->save[0];
+    const float *mean = (const float *)gn->save[1], *rstd = (const float *)gn->save[2];
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (b = 0; b < B; b++)
+        sv__gn_apply(y + b * T * C, x->data + b * T * C, T, sv__valid_len(len, b, T), C, mean + b * C, rstd + b * C,
+                     g ? g->data : NULL, be ? be->data : NULL, (int)gn->iarg[0]);
+}
+
+/* conv1d's backward when its input x is the output of a group norm (+ GELU) node that was not
+   kept (sv__conv1d_gn_in): x is recomputed for dW into a scratch buffer, released before x's
+   gradient is created so that buffer can take its place; dx as conv1d (groups 1, no padding). */
+static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
+    const sv__node *gn = (const sv__node *)n->save[0];
+    size_t B = n->iarg[0], T = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
+    size_t s = n->iarg[5], Tout = n->out->shape[1];
+    const float *dy = n->out->grad;
+    float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
+    int fresh;
+    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (gw) {
+        float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
+        if (!tmp) return;
+        sv__group_norm_recompute(gn, tmp);
+        sv__conv1d_dw(gw, dy, tmp, B, T, Cin, Cout, K, s, Tout);
+        sv__arena_release(c, tmp, x->n * sizeof(float));
+    }
+    gx = sv__g_w(c, x, &fresh);
+    if (gx) sv__conv1d_dx(gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, fresh);
+}
+
+/* sv_conv1d(c, x, w, bias, stride, 0, 1) where x is the output of the group norm (+ GELU) op
+   recorded just before (the CNN's layer 0, 52 MB of the `small` step): x's data is released
+   once the forward GEMM has read it and its tensor keeps data = NULL. Neither backward needs it
+   stored: the norm's own backward recomputes the normalised rows from its input and saved
+   statistics, and this conv's recomputes them the same way for dW (activation checkpointing,
+   Chen et al. 2016). Any other x, or no tape node, gives a plain conv1d. */
+static sv_tensor *sv__conv1d_gn_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride)
+{
+    sv__node *gn = c->tape, *n;
+    sv_tensor *y = sv_conv1d(c, x, w, bias, stride, 0, 1);
+    if (!y || !gn || gn->out != x || gn->backward != sv__group_norm_ch_bwd) return y;
+    n = c->tape;
+    if (n == gn || n->out != y || n->backward != sv__conv1d_bwd) return y;  /* not recorded: keep x */
+    n->backward = sv__conv1d_gn_in_bwd;
+    n->save[0] = gn;
+    sv__arena_release(c, x->data, x->n * sizeof(float));
+    x->data = NULL;
+    return y;
 }
 
 static void sv__batch_norm_bwd(sv_ctx *c, sv__node *n)
@@ -5567,9 +5635,12 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
         size_t K = cfg->conv_kernel[i], s = cfg->conv_stride[i];
         /* "default": blocks 1..n-2 leave GELU to the next conv, which recomputes it in its
            backward instead of storing it (sv_conv1d_gelu_in); x is then the previous conv's
-           output. The last block's GELU output feeds the layer norm and stays an op. */
+           output. The last block's GELU output feeds the layer norm and stays an op. Block 0's
+           group norm + GELU output is dropped by conv 1, which recomputes it likewise. */
         int gelu_in = cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && i >= 2 && !c->cnn_store_gelu;
         if (gelu_in) x = sv_conv1d_gelu_in(c, x, m->conv_w[i], m->conv_b[i], s, 0);
+        else if (i == 1 && cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && !c->cnn_store_gelu)
+            x = sv__conv1d_gn_in(c, x, m->conv_w[i], m->conv_b[i], s);  /* layer 0's output not kept */
         else x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);   /* [B,T_i,C] */
         for (b = 0; b < bt->B; b++) len[b] = len[b] >= K ? (len[b] - K) / s + 1 : 0;
         if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM)

@@ -236,6 +236,12 @@ static sv_tensor *f_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)
 static const size_t len_long[2] = {150, 71};
 static sv_tensor *f_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
 static sv_tensor *f_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
+/* conv1d on a group norm (+ GELU) output it drops and recomputes (the CNN's layer 0 -> conv 1) */
+static sv_tensor *f_gn_conv(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    sv_tensor *h = u ? sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f) : sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f);
+    return sv__conv1d_gn_in(c, h, x[3], NULL, 2);
+}
 /* x with a second consumer recorded after (its gradient exists when the norm's backward runs)
    or before the norm (the norm's backward creates the buffer, the other adds to it) */
 static sv_tensor *f_group_norm_gelu_shared(sv_ctx *c, sv_tensor **x, const void *u)
@@ -369,6 +375,10 @@ static void test_op_gradients(void)
         GC_BEGIN("gelu+conv1d, weight only", f_conv_gelu_in, 3);
         GC_SHAPE3(g, 0, 2, 13, 3); GC_SHAPE3(g, 1, 5, 3, 3); GC_SHAPE1(g, 2, 5); g.no_grad[0] = 1; g.ud = &cv[0]; gc_run(&g);
     }
+    GC_BEGIN("group_norm -> conv1d, norm recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); gc_run(&g);
+    GC_BEGIN("group_norm + GELU -> conv1d, recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); g.ud = &g; gc_run(&g);
     GC_BEGIN("weight_norm", f_weight_norm, 2); GC_SHAPE3(g, 0, 4, 3, 2); GC_SHAPE1(g, 1, 3); gc_run(&g);
     GC_BEGIN("layer_norm", f_layer_norm, 3); GC_SHAPE3(g, 0, 3, 4, 9); GC_SHAPE1(g, 1, 9); GC_SHAPE1(g, 2, 9); gc_run(&g);
     GC_BEGIN("group_norm per channel, lengths", f_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
@@ -773,6 +783,68 @@ static size_t cgi_run(int fused, int recycle, const conv_ud *p, size_t K, const 
     peak = sv_ctx_arena_peak(c);
     sv_ctx_free(c);
     return peak;
+}
+
+/* sv__conv1d_gn_in (conv1d dropping the group norm + GELU output it reads) against sv_conv1d on
+   the stored output: every gradient bit for bit, SIMD and scalar, with and without recycling. */
+static size_t cgn_run(int drop, int recycle, float **out, size_t *nout)
+{
+    static const size_t len[3] = {301, 180, 0};
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_rng rng;
+    size_t xs[3] = {3, 301, 24}, ws[3] = {17, 3, 24}, i, peak;
+    sv_tensor *in[5], *h, *y, *R, *loss;
+    sv_ctx_set_recycle_grads(c, recycle);
+    sv_rng_seed(&rng, 78);
+    in[0] = sv_tensor_new(c, 3, xs);
+    in[1] = sv_new1(c, 24); in[2] = sv_new1(c, 24);
+    in[3] = sv_tensor_new(c, 3, ws); in[4] = sv_new1(c, 17);
+    for (i = 0; i < 5; i++) {
+        size_t k;
+        for (k = 0; k < in[i]->n; k++) in[i]->data[k] = (i == 0 ? 3.0f : i == 3 ? 0.3f : 1.0f) * sv_rng_normal(&rng) + (i == 0 ? 0.5f : 0.0f);
+        in[i]->requires_grad = 1;
+    }
+    h = sv_group_norm_gelu(c, in[0], len, in[1], in[2], 1e-5f);
+    y = drop ? sv__conv1d_gn_in(c, h, in[3], in[4], 2) : sv_conv1d(c, h, in[3], in[4], 2, 0, 1);
+    if (!y || (drop && h->data)) { sv_ctx_free(c); return 0; }   /* the dropped output must be gone */
+    R = sv_tensor_new(c, y->ndim, y->shape);
+    for (i = 0; i < R->n; i++) R->data[i] = sv_rng_normal(&rng);
+    loss = sv_sum(c, sv_mul(c, y, R));
+    if (sv_backward(c, loss) != SV_OK) { sv_ctx_free(c); return 0; }
+    out[0] = (float *)malloc(y->n * sizeof(float)); memcpy(out[0], y->data, y->n * sizeof(float)); nout[0] = y->n;
+    for (i = 0; i < 5; i++) {
+        out[i + 1] = (float *)malloc(in[i]->n * sizeof(float));
+        memcpy(out[i + 1], in[i]->grad, in[i]->n * sizeof(float));
+        nout[i + 1] = in[i]->n;
+    }
+    peak = sv_ctx_arena_peak(c);
+    sv_ctx_free(c);
+    return peak;
+}
+
+static void test_conv_gn_in(void)
+{
+    static const char *what[6] = {"y", "dx", "dgamma", "dbeta", "dW", "db"};
+    int simd, rec, j;
+    for (simd = 1; simd >= 0; simd--) {
+        sv_set_simd(simd);
+        for (rec = 0; rec < 2; rec++) {
+            float *o0[6] = {0}, *o1[6] = {0};
+            size_t n0[6], n1[6], p0 = cgn_run(0, rec, o0, n0), p1 = cgn_run(1, rec, o1, n1);
+            SV_CHECK(p0 && p1, "group_norm_gelu -> conv1d, simd %d recycle %d: %s", simd, rec, sv_last_error());
+            if (!p0 || !p1) continue;
+            for (j = 0; j < 6; j++) {
+                SV_CHECK(memcmp(o0[j], o1[j], n0[j] * sizeof(float)) == 0,
+                         "group_norm_gelu -> conv1d, simd %d recycle %d: %s changes when the norm's output is recomputed", simd, rec, what[j]);
+                free(o0[j]); free(o1[j]);
+            }
+            /* the norm's output (3 x 301 x 24 floats) is no longer stored */
+            SV_CHECK(p1 + 3 * 301 * 24 * sizeof(float) / 2 < p0, "group_norm_gelu -> conv1d, simd %d recycle %d: arena peak %zu, stored %zu",
+                     simd, rec, p1, p0);
+            printf("  group_norm_gelu -> conv1d, simd %d recycle %d: arena peak %zu -> %zu bytes\n", simd, rec, p0, p1);
+        }
+    }
+    sv_set_simd(1);
 }
 
 static void test_conv_gelu_in(void)
@@ -4523,6 +4595,7 @@ static const test_group groups[] = {
     {"recycle_model", test_recycle_model},
     {"cnn_recompute_model", test_cnn_recompute_model},
     {"conv_gelu_in", test_conv_gelu_in},
+    {"conv_gn_in", test_conv_gn_in},
     {"presets", test_presets},
     {"masking", test_masking},
     {"negatives", test_negatives},
