@@ -329,6 +329,10 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    zero padding `pad` frames on both sides; result [B,(T+2pad-K)/stride+1,Cout] */
 SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias,
                             size_t stride, size_t pad, size_t groups);
+/* sv_conv1d(c, sv_gelu_op(c, x), w, bias, stride, pad, 1) without storing GELU(x): the
+   backward recomputes it (same results; the CNN feature encoder's layers 2..n-1) */
+SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias,
+                                    size_t stride, size_t pad);
 /* weight normalisation over all dims but K (PyTorch weight_norm(dim=2) on [Cout,Cin/g,K]):
    v [Cout,K,Cg], g [K]: w[o,k,c] = g[k] * v[o,k,c] / ||v[:,k,:]|| */
 SV_DEF sv_tensor *sv_weight_norm_k(sv_ctx *c, sv_tensor *v, sv_tensor *g);
@@ -2891,6 +2895,7 @@ struct sv_ctx {
     size_t used, peak, limit, block_total, initial;
     sv__hole *holes;                /* released ranges, sorted by address, neighbours merged */
     int recycle_grads;
+    int cnn_store_gelu;             /* test hook: 1 = the feature encoder stores its norm/GELU outputs (old path) */
     sv__node *tape;                 /* last node */
     size_t tape_len;
     int grad_enabled, training, failed, backward_done;
@@ -3387,7 +3392,8 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index)
     size_t idx = c->tape_len, found = 0;
     for (n = c->tape; n; n = n->prev) {
         idx--;
-        if (!sv__finite(n->out->data, n->out->n)) { first = n->op; found = idx; }
+        /* data = NULL: an output its consumer dropped and recomputes (sv__conv1d_gn_in) */
+        if (n->out->data && !sv__finite(n->out->data, n->out->n)) { first = n->op; found = idx; }
     }
     if (out_index) *out_index = found;
     return first;
@@ -3963,6 +3969,43 @@ static void sv__conv_gather_group(float *cols, const float *xb, size_t Tout, siz
             memcpy(cols + (t * K + k) * Cg, xb + (t * s + k) * Cin + g * Cg, Cg * sizeof(float));
 }
 
+/* dW += dY^T Xwin for groups = 1, batch row by batch row (xp [B,Tp,Cin], the padded input). */
+static void sv__conv1d_dw(float *gw, const float *dy, const float *xp, size_t B, size_t Tp, size_t Cin,
+                          size_t Cout, size_t K, size_t s, size_t Tout)
+{
+    size_t b;
+    for (b = 0; b < B; b++)
+        sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
+}
+
+/* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] tap by tap. fresh = 1: gxp is
+   uninitialised and is written (beta = 0) by the taps k < stride, which cover rows
+   [0, Tout*stride) of each batch row once; rows past that are zeroed. With stride > K there are
+   gaps between windows: everything is zeroed and added to. */
+static void sv__conv1d_dx(float *gxp, const float *dy, const float *w, size_t B, size_t Tp, size_t Cin,
+                          size_t Cout, size_t K, size_t s, size_t Tout, int fresh)
+{
+    size_t b, k;
+    if (fresh) {
+        if (s > K) {
+            memset(gxp, 0, B * Tp * Cin * sizeof(float));
+            fresh = 0;
+        } else if (Tout * s < Tp) {
+            for (b = 0; b < B; b++) memset(gxp + (b * Tp + Tout * s) * Cin, 0, (Tp - Tout * s) * Cin * sizeof(float));
+        }
+    }
+    for (b = 0; b < B; b++) {
+        const float *dyb = dy + b * Tout * Cout;
+        float *gxb = gxp + b * Tp * Cin;
+        if (s >= K) /* windows do not overlap: one GEMM writes every tap */
+            sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w, K * Cin, fresh ? 0.0f : 1.0f, gxb, s * Cin);
+        else
+            for (k = 0; k < K; k++)
+                sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w + k * Cin, K * Cin,
+                        fresh && k < s ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
+    }
+}
+
 static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
@@ -3973,19 +4016,10 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     int fresh = 0;
     float *gx, *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL, *cols = NULL;
-    /* groups = 1 without padding writes the input gradient directly: a buffer created here
-       is written (beta = 0) by the taps k < stride, which cover rows [0, Tout*stride) once;
-       rows past that are zeroed. */
+    /* groups = 1 without padding writes the input gradient directly (a buffer created here is
+       written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
-    if (gx && fresh) {
-        if (s > K) { /* gaps between windows: zero everything and add as before */
-            memset(gx, 0, B * T * Cin * sizeof(float));
-            fresh = 0;
-        } else if (Tout * s < T) {
-            for (b = 0; b < B; b++) memset(gx + (b * T + Tout * s) * Cin, 0, (T - Tout * s) * Cin * sizeof(float));
-        }
-    }
     if (gx) {
         if (pad) {
             gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
@@ -3999,32 +4033,23 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
         cols = (float *)sv_ctx_alloc(c, Tout * K * Cg * sizeof(float));
         if (!cols) return;
     }
-    for (b = 0; b < B; b++) {
+    if (groups == 1) {
+        if (gw) sv__conv1d_dw(gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
+        if (gxp) sv__conv1d_dx(gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
+    } else for (b = 0; b < B; b++) {
         const float *xb = xp + b * Tp * Cin, *dyb = dy + b * Tout * Cout;
         float *gxb = gxp ? gxp + b * Tp * Cin : NULL;
-        if (groups == 1) {
-            if (gw) sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dyb, Cout, xb, s * Cin, 1.0f, gw, K * Cin);
+        for (g = 0; g < groups; g++) {
+            const float *wg = w->data + g * Cog * K * Cg;
+            sv__conv_gather_group(cols, xb, Tout, K, s, Cin, g, Cg);
+            if (gw) sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dyb + g * Cog, Cout, cols, K * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
             if (gxb) {
-                if (s >= K) /* windows do not overlap: one GEMM writes every tap */
-                    sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w->data, K * Cin, fresh ? 0.0f : 1.0f, gxb, s * Cin);
-                else
+                size_t t;
+                /* dcols = dY_g W_g, then add the windows back (col2im) */
+                sv_gemm(0, 0, Tout, K * Cg, Cog, 1.0f, dyb + g * Cog, Cout, wg, K * Cg, 0.0f, cols, K * Cg);
+                for (t = 0; t < Tout; t++)
                     for (k = 0; k < K; k++)
-                        sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w->data + k * Cin, K * Cin,
-                                fresh && k < s ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
-            }
-        } else {
-            for (g = 0; g < groups; g++) {
-                const float *wg = w->data + g * Cog * K * Cg;
-                sv__conv_gather_group(cols, xb, Tout, K, s, Cin, g, Cg);
-                if (gw) sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dyb + g * Cog, Cout, cols, K * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
-                if (gxb) {
-                    size_t t;
-                    /* dcols = dY_g W_g, then add the windows back (col2im) */
-                    sv_gemm(0, 0, Tout, K * Cg, Cog, 1.0f, dyb + g * Cog, Cout, wg, K * Cg, 0.0f, cols, K * Cg);
-                    for (t = 0; t < Tout; t++)
-                        for (k = 0; k < K; k++)
-                            sv_axpy(Cg, 1.0f, cols + (t * K + k) * Cg, gxb + (t * s + k) * Cin + g * Cg);
-                }
+                        sv_axpy(Cg, 1.0f, cols + (t * K + k) * Cg, gxb + (t * s + k) * Cin + g * Cg);
             }
         }
     }
@@ -4094,6 +4119,108 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
         n->iarg[4] = K; n->iarg[5] = stride; n->iarg[6] = pad; n->iarg[7] = groups;
     }
     SV__FWD_END(c, "conv1d");
+    return y;
+}
+
+/* GELU(x) into p [B,T+2pad,C] with `pad` zero frames on both sides of each batch row: the
+   padded input of a conv1d on GELU(x) (GELU(0) = 0, so padding before or after agrees). */
+static void sv__gelu_padded(float *p, const float *x, size_t B, size_t T, size_t C, size_t pad)
+{
+    size_t b, Tp = T + 2 * pad;
+    if (!pad) { sv_gelu(p, x, B * T * C); return; }
+    for (b = 0; b < B; b++) {
+        memset(p + b * Tp * C, 0, pad * C * sizeof(float));
+        sv_gelu(p + (b * Tp + pad) * C, x + b * T * C, T * C);
+        memset(p + (b * Tp + pad + T) * C, 0, pad * C * sizeof(float));
+    }
+}
+
+/* y = conv1d(GELU(x)) (groups = 1) that stores only x, not GELU(x): activation checkpointing
+   (Chen et al. 2016, "Training deep nets with sublinear memory cost") of the cheapest kind, the
+   elementwise GELU is recomputed in the backward. The CNN feature encoder's GELU outputs are
+   then never kept (about 50 MB of the `small` step: layers 1..5).
+   Backward: G = GELU(x) again into a scratch buffer; dW += dY^T Gwin and db as in conv1d; then
+   dG = dY W (as conv1d's dx) and dx (+)= dG * GELU'(x), with GELU'(x) = Phi(x) + x phi(x)
+   (the same kernels as sv_conv1d and sv_gelu_op, so the result equals conv1d(gelu_op(x))). */
+static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
+    size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
+    size_t s = n->iarg[5], pad = n->iarg[6], T = x->shape[1], Tout = n->out->shape[1], b;
+    size_t tmp_bytes = B * Tp * Cin * sizeof(float);
+    const float *dy = n->out->grad;
+    float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
+    int fresh;
+    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (gw) {
+        tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
+        if (!tmp) return;
+        sv__gelu_padded(tmp, x->data, B, T, Cin, pad);
+        sv__conv1d_dw(gw, dy, tmp, B, Tp, Cin, Cout, K, s, Tout);
+    }
+    if (!x->requires_grad) { sv__arena_release(c, tmp, tmp_bytes); return; }
+    if (!pad && !x->grad) {
+        /* GELU(x) is dead now: release it first, so x's new gradient buffer can take its place
+           (best fit) and this backward needs one input-sized buffer at a time, as conv1d then
+           gelu_op's in-place backward do. dG is written there and turned into dx in place. */
+        sv__arena_release(c, tmp, tmp_bytes);
+        gx = sv__g_w(c, x, &fresh);
+        if (!gx) return;
+        sv__conv1d_dx(gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, 1);
+        SV__BLOCKED(x->n, sv__gelu_bwd_range(gx, x->data, gx, lo, hi, 0));
+        return;
+    }
+    /* padding, or x already has a gradient (another consumer): dG in the scratch buffer */
+    if (!tmp && !(tmp = (float *)sv_ctx_alloc(c, tmp_bytes))) return;
+    sv__conv1d_dx(tmp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, 1);
+    gx = sv__g_w(c, x, &fresh);
+    if (gx)
+        for (b = 0; b < B; b++) {
+            float *gxb = gx + b * T * Cin;
+            const float *xb = x->data + b * T * Cin, *dgb = tmp + (b * Tp + pad) * Cin;
+            SV__BLOCKED(T * Cin, sv__gelu_bwd_range(gxb, xb, dgb, lo, hi, !fresh));
+        }
+    sv__arena_release(c, tmp, tmp_bytes);
+}
+
+SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad)
+{
+    sv_tensor *y;
+    size_t B, T, Cin, Cout, K, Tp, Tout, b, r, tmp_bytes;
+    float *p;
+    SV__IN2(x, w);
+    if (x->ndim != 3 || w->ndim != 3) return sv__shape_error(c, "conv1d_gelu_in", "x must be [B,T,Cin] and w [Cout,K,Cin]");
+    B = x->shape[0]; T = x->shape[1]; Cin = x->shape[2];
+    Cout = w->shape[0]; K = w->shape[1];
+    if (stride == 0 || w->shape[2] != Cin)
+        return sv__shape_error(c, "conv1d_gelu_in", "channels %zu do not fit weight [%zu,%zu,%zu] (stride %zu)",
+                               Cin, w->shape[0], w->shape[1], w->shape[2], stride);
+    if (bias && bias->n != Cout) return sv__shape_error(c, "conv1d_gelu_in", "bias has %zu entries, expected %zu", bias->n, Cout);
+    Tp = T + 2 * pad;
+    if (Tp < K) return sv__shape_error(c, "conv1d_gelu_in", "input of %zu frames is shorter than the kernel (%zu)", T, K);
+    SV__FWD_BEGIN(c);
+    Tout = (Tp - K) / stride + 1;
+    y = sv_new3(c, B, Tout, Cout);
+    if (!y) return NULL;
+    /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
+       allocated, so it costs no arena peak beyond its own lifetime */
+    tmp_bytes = B * Tp * Cin * sizeof(float);
+    p = (float *)sv_ctx_alloc(c, tmp_bytes);
+    if (!p) return NULL;
+    sv__gelu_padded(p, x->data, B, T, Cin, pad);
+    if (bias)
+        for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
+    for (b = 0; b < B; b++)
+        sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, p + b * Tp * Cin, stride * Cin, w->data, K * Cin,
+                bias ? 1.0f : 0.0f, y->data + b * Tout * Cout, Cout);
+    sv__arena_release(c, p, tmp_bytes);
+    if (sv__needs(c, x, w, bias, NULL)) {
+        sv__node *n = sv__record(c, "gelu+conv1d", sv__conv1d_gelu_in_bwd, y, x, w, bias, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = B; n->iarg[1] = Tp; n->iarg[2] = Cin; n->iarg[3] = Cout;
+        n->iarg[4] = K; n->iarg[5] = stride; n->iarg[6] = pad;
+    }
+    SV__FWD_END(c, "gelu+conv1d");
     return y;
 }
 
@@ -4202,6 +4329,20 @@ static void sv__gn_row(float *u, const float *x, const float *mean, const float 
 {
     size_t ch;
     for (ch = 0; ch < C; ch++) u[ch] = (x[ch] - mean[ch]) * rstd[ch] * (gam ? gam[ch] : 1.0f) + (bet ? bet[ch] : 0.0f);
+}
+
+/* One batch row of the per-channel group norm (then GELU when gelu = 1) from its statistics:
+   frames t < Tv normalised, the rest 0. The forward and the recomputation for a consumer that
+   drops the output (sv__conv1d_gn_in) share it, so both give the same bits. */
+static void sv__gn_apply(float *yb, const float *xb, size_t T, size_t Tv, size_t C, const float *mean,
+                         const float *rstd, const float *gam, const float *bet, int gelu)
+{
+    size_t t;
+    for (t = 0; t < Tv; t++) {
+        sv__gn_row(yb + t * C, xb + t * C, mean, rstd, gam, bet, C);
+        if (gelu) sv__gelu_range(yb + t * C, yb + t * C, 0, C);
+    }
+    if (Tv < T) memset(yb + Tv * C, 0, (T - Tv) * C * sizeof(float));
 }
 
 /* per-b statistics; scratch holds 4C floats + 2C doubles */
@@ -4324,15 +4465,11 @@ static sv_tensor *sv__group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, 
     if (!y || !mean || !rstd || !scratch || !tot) return NULL;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (b = 0; b < B; b++) {
-        size_t t, Tv = sv__valid_len(len, b, T);
+        size_t Tv = sv__valid_len(len, b, T);
         const float *xb = x->data + b * T * C;
         float *yb = y->data + b * T * C;
         sv__gn_stats(xb, Tv, C, eps, mean + b * C, rstd + b * C, scratch + b * 4 * C, tot + b * 2 * C);
-        for (t = 0; t < Tv; t++) {
-            sv__gn_row(yb + t * C, xb + t * C, mean + b * C, rstd + b * C, gamma ? gamma->data : NULL, beta ? beta->data : NULL, C);
-            if (gelu) sv__gelu_range(yb + t * C, yb + t * C, 0, C);
-        }
-        if (Tv < T) memset(yb + Tv * C, 0, (T - Tv) * C * sizeof(float));
+        sv__gn_apply(yb, xb, T, Tv, C, mean + b * C, rstd + b * C, gamma ? gamma->data : NULL, beta ? beta->data : NULL, gelu);
     }
     if (sv__needs(c, x, gamma, beta, NULL)) {
         sv__node *n = sv__record(c, name, sv__group_norm_ch_bwd, y, x, gamma, beta, NULL);
@@ -4354,6 +4491,63 @@ SV_DEF sv_tensor *sv_group_norm_ch(sv_ctx *c, sv_tensor *x, const size_t *len, s
 SV_DEF sv_tensor *sv_group_norm_gelu(sv_ctx *c, sv_tensor *x, const size_t *len, sv_tensor *gamma, sv_tensor *beta, float eps)
 {
     return sv__group_norm_ch(c, x, len, gamma, beta, eps, 1);
+}
+
+/* The output of group-norm node gn again, into y: from its input and the statistics it saved. */
+static void sv__group_norm_recompute(const sv__node *gn, float *y)
+{
+    const sv_tensor *x = gn->in[0], *g = gn->in[1], *be = gn->in[2];
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], b;
+    const size_t *len = (const size_t *)gn->save[0];
+    const float *mean = (const float *)gn->save[1], *rstd = (const float *)gn->save[2];
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (b = 0; b < B; b++)
+        sv__gn_apply(y + b * T * C, x->data + b * T * C, T, sv__valid_len(len, b, T), C, mean + b * C, rstd + b * C,
+                     g ? g->data : NULL, be ? be->data : NULL, (int)gn->iarg[0]);
+}
+
+/* conv1d's backward when its input x is the output of a group norm (+ GELU) node that was not
+   kept (sv__conv1d_gn_in): x is recomputed for dW into a scratch buffer, released before x's
+   gradient is created so that buffer can take its place; dx as conv1d (groups 1, no padding). */
+static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
+    const sv__node *gn = (const sv__node *)n->save[0];
+    size_t B = n->iarg[0], T = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
+    size_t s = n->iarg[5], Tout = n->out->shape[1];
+    const float *dy = n->out->grad;
+    float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
+    int fresh;
+    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (gw) {
+        float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
+        if (!tmp) return;
+        sv__group_norm_recompute(gn, tmp);
+        sv__conv1d_dw(gw, dy, tmp, B, T, Cin, Cout, K, s, Tout);
+        sv__arena_release(c, tmp, x->n * sizeof(float));
+    }
+    gx = sv__g_w(c, x, &fresh);
+    if (gx) sv__conv1d_dx(gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, fresh);
+}
+
+/* sv_conv1d(c, x, w, bias, stride, 0, 1) where x is the output of the group norm (+ GELU) op
+   recorded just before (the CNN's layer 0, 52 MB of the `small` step): x's data is released
+   once the forward GEMM has read it and its tensor keeps data = NULL. Neither backward needs it
+   stored: the norm's own backward recomputes the normalised rows from its input and saved
+   statistics, and this conv's recomputes them the same way for dW (activation checkpointing,
+   Chen et al. 2016). Any other x, or no tape node, gives a plain conv1d. */
+static sv_tensor *sv__conv1d_gn_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride)
+{
+    sv__node *gn = c->tape, *n;
+    sv_tensor *y = sv_conv1d(c, x, w, bias, stride, 0, 1);
+    if (!y || !gn || gn->out != x || gn->backward != sv__group_norm_ch_bwd) return y;
+    n = c->tape;
+    if (n == gn || n->out != y || n->backward != sv__conv1d_bwd) return y;  /* not recorded: keep x */
+    n->backward = sv__conv1d_gn_in_bwd;
+    n->save[0] = gn;
+    sv__arena_release(c, x->data, x->n * sizeof(float));
+    x->data = NULL;
+    return y;
 }
 
 static void sv__batch_norm_bwd(sv_ctx *c, sv__node *n)
@@ -5456,13 +5650,21 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
     for (b = 0; b < bt->B; b++) len[b] = bt->wave_len[b];
     for (i = 0; i < cfg->n_conv; i++) {
         size_t K = cfg->conv_kernel[i], s = cfg->conv_stride[i];
-        x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);     /* [B,T_i,C] */
+        /* "default": blocks 1..n-2 leave GELU to the next conv, which recomputes it in its
+           backward instead of storing it (sv_conv1d_gelu_in); x is then the previous conv's
+           output. The last block's GELU output feeds the layer norm and stays an op. Block 0's
+           group norm + GELU output is dropped by conv 1, which recomputes it likewise. */
+        int gelu_in = cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && i >= 2 && !c->cnn_store_gelu;
+        if (gelu_in) x = sv_conv1d_gelu_in(c, x, m->conv_w[i], m->conv_b[i], s, 0);
+        else if (i == 1 && cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && !c->cnn_store_gelu)
+            x = sv__conv1d_gn_in(c, x, m->conv_w[i], m->conv_b[i], s);  /* layer 0's output not kept */
+        else x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);   /* [B,T_i,C] */
         for (b = 0; b < bt->B; b++) len[b] = len[b] >= K ? (len[b] - K) / s + 1 : 0;
         if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM)
             x = sv_gelu_op(c, sv_layer_norm(c, x, m->conv_norm_g[i], m->conv_norm_b[i], 1e-5f));
         else if (i == 0)
             x = sv_group_norm_gelu(c, x, len, m->conv_norm_g[0], m->conv_norm_b[0], 1e-5f);
-        else
+        else if (i + 1 == cfg->n_conv || c->cnn_store_gelu)
             x = sv_gelu_op(c, x);
     }
     for (b = 0; b < bt->B; b++) frame_len[b] = len[b];

@@ -213,6 +213,21 @@ static sv_tensor *f_conv(sv_ctx *c, sv_tensor **x, const void *u)
     const conv_ud *p = (const conv_ud *)u;
     return sv_conv1d(c, x[0], x[1], p->bias ? x[2] : NULL, p->stride, p->pad, p->groups);
 }
+static sv_tensor *f_conv_gelu_in(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    const conv_ud *p = (const conv_ud *)u;
+    return sv_conv1d_gelu_in(c, x[0], x[1], p->bias ? x[2] : NULL, p->stride, p->pad);
+}
+/* x with a second consumer recorded after the fused op (x's gradient exists when its backward
+   runs: dx is added, through the scratch buffer) or before it (the fused op creates it) */
+static const conv_ud cgi_shared = {2, 0, 1, 1};
+static sv_tensor *f_conv_gelu_in_shared(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    sv_tensor *y, *z;
+    if (u) { z = sv_sum(c, sv_square(c, x[0])); y = f_conv_gelu_in(c, x, &cgi_shared); }
+    else { y = f_conv_gelu_in(c, x, &cgi_shared); z = sv_sum(c, sv_square(c, x[0])); }
+    return sv_add(c, sv_sum(c, sv_square(c, y)), z);
+}
 static sv_tensor *f_weight_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_weight_norm_k(c, x[0], x[1]); }
 static sv_tensor *f_layer_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_layer_norm(c, x[0], x[1], x[2], 1e-5f); }
 static const size_t len_2[2] = {5, 3};
@@ -221,6 +236,12 @@ static sv_tensor *f_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)
 static const size_t len_long[2] = {150, 71};
 static sv_tensor *f_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
 static sv_tensor *f_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
+/* conv1d on a group norm (+ GELU) output it drops and recomputes (the CNN's layer 0 -> conv 1) */
+static sv_tensor *f_gn_conv(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    sv_tensor *h = u ? sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f) : sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f);
+    return sv__conv1d_gn_in(c, h, x[3], NULL, 2);
+}
 /* x with a second consumer recorded after (its gradient exists when the norm's backward runs)
    or before the norm (the norm's backward creates the buffer, the other adds to it) */
 static sv_tensor *f_group_norm_gelu_shared(sv_ctx *c, sv_tensor **x, const void *u)
@@ -332,6 +353,32 @@ static void test_op_gradients(void)
             gc_run(&g);
         }
     }
+    {
+        /* conv1d(GELU(x)) recomputing GELU(x): odd sizes, stride > 1, padding, stride > kernel */
+        static const conv_ud cv[5] = {{2, 0, 1, 1}, {1, 2, 1, 0}, {3, 0, 1, 0}, {3, 1, 1, 1}, {2, 0, 1, 0}};
+        static const size_t K[5] = {3, 5, 2, 4, 3}, Cin[5] = {3, 5, 3, 7, 1}, Cout[5] = {5, 3, 2, 3, 4};
+        int i;
+        for (i = 0; i < 5; i++) {
+            static char nm[5][80];
+            sprintf(nm[i], "gelu+conv1d K=%zu stride=%zu pad=%zu bias=%d", K[i], cv[i].stride, cv[i].pad, cv[i].bias);
+            GC_BEGIN(nm[i], f_conv_gelu_in, cv[i].bias ? 3 : 2);
+            GC_SHAPE3(g, 0, 2, 13, Cin[i]);
+            GC_SHAPE3(g, 1, Cout[i], K[i], Cin[i]);
+            GC_SHAPE1(g, 2, Cout[i]);
+            g.ud = &cv[i];
+            gc_run(&g);
+        }
+        GC_BEGIN("gelu+conv1d, input shared (added to)", f_conv_gelu_in_shared, 3);
+        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); gc_run(&g);
+        GC_BEGIN("gelu+conv1d, input shared (created)", f_conv_gelu_in_shared, 3);
+        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); g.ud = &g; gc_run(&g);
+        GC_BEGIN("gelu+conv1d, weight only", f_conv_gelu_in, 3);
+        GC_SHAPE3(g, 0, 2, 13, 3); GC_SHAPE3(g, 1, 5, 3, 3); GC_SHAPE1(g, 2, 5); g.no_grad[0] = 1; g.ud = &cv[0]; gc_run(&g);
+    }
+    GC_BEGIN("group_norm -> conv1d, norm recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); gc_run(&g);
+    GC_BEGIN("group_norm + GELU -> conv1d, recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); g.ud = &g; gc_run(&g);
     GC_BEGIN("weight_norm", f_weight_norm, 2); GC_SHAPE3(g, 0, 4, 3, 2); GC_SHAPE1(g, 1, 3); gc_run(&g);
     GC_BEGIN("layer_norm", f_layer_norm, 3); GC_SHAPE3(g, 0, 3, 4, 9); GC_SHAPE1(g, 1, 9); GC_SHAPE1(g, 2, 9); gc_run(&g);
     GC_BEGIN("group_norm per channel, lengths", f_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
@@ -699,6 +746,148 @@ static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_o
     peak = sv_ctx_arena_peak(c);
     sv_ctx_free(c);
     return peak;
+}
+
+/* sv_conv1d_gelu_in against sv_conv1d(sv_gelu_op(x)): forward and every gradient equal
+   within rounding (they share the kernels, so in practice bit for bit up to the sign of zeros),
+   on the SIMD and scalar kernels, with and without recycling; and the arena peak drops by about
+   GELU(x)'s size, which the fused op never stores. */
+static size_t cgi_run(int fused, int recycle, const conv_ud *p, size_t K, const size_t *xs, size_t Cout,
+                      float **out, size_t *nout)
+{
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_rng rng;
+    size_t ws[3], i, peak;
+    sv_tensor *x, *w, *b, *y, *R, *loss;
+    sv_ctx_set_recycle_grads(c, recycle);
+    sv_rng_seed(&rng, 77);
+    ws[0] = Cout; ws[1] = K; ws[2] = xs[2];
+    x = sv_tensor_new(c, 3, xs);
+    w = sv_tensor_new(c, 3, ws);
+    b = sv_new1(c, Cout);
+    for (i = 0; i < x->n; i++) x->data[i] = 2.0f * sv_rng_normal(&rng);
+    for (i = 0; i < w->n; i++) w->data[i] = 0.3f * sv_rng_normal(&rng);
+    for (i = 0; i < b->n; i++) b->data[i] = sv_rng_normal(&rng);
+    x->requires_grad = w->requires_grad = b->requires_grad = 1;
+    y = fused ? sv_conv1d_gelu_in(c, x, w, p->bias ? b : NULL, p->stride, p->pad)
+              : sv_conv1d(c, sv_gelu_op(c, x), w, p->bias ? b : NULL, p->stride, p->pad, 1);
+    if (!y) { sv_ctx_free(c); return 0; }
+    R = sv_tensor_new(c, y->ndim, y->shape);
+    for (i = 0; i < R->n; i++) R->data[i] = sv_rng_normal(&rng);
+    loss = sv_sum(c, sv_mul(c, y, R));
+    if (sv_backward(c, loss) != SV_OK) { sv_ctx_free(c); return 0; }
+    out[0] = (float *)malloc(y->n * sizeof(float)); memcpy(out[0], y->data, y->n * sizeof(float)); nout[0] = y->n;
+    out[1] = (float *)malloc(x->n * sizeof(float)); memcpy(out[1], x->grad, x->n * sizeof(float)); nout[1] = x->n;
+    out[2] = (float *)malloc(w->n * sizeof(float)); memcpy(out[2], w->grad, w->n * sizeof(float)); nout[2] = w->n;
+    out[3] = (float *)calloc(Cout, sizeof(float)); if (p->bias) memcpy(out[3], b->grad, Cout * sizeof(float)); nout[3] = Cout;
+    peak = sv_ctx_arena_peak(c);
+    sv_ctx_free(c);
+    return peak;
+}
+
+/* sv__conv1d_gn_in (conv1d dropping the group norm + GELU output it reads) against sv_conv1d on
+   the stored output: every gradient bit for bit, SIMD and scalar, with and without recycling. */
+static size_t cgn_run(int drop, int recycle, float **out, size_t *nout)
+{
+    static const size_t len[3] = {301, 180, 0};
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_rng rng;
+    size_t xs[3] = {3, 301, 24}, ws[3] = {17, 3, 24}, i, peak;
+    sv_tensor *in[5], *h, *y, *R, *loss;
+    sv_ctx_set_recycle_grads(c, recycle);
+    sv_rng_seed(&rng, 78);
+    in[0] = sv_tensor_new(c, 3, xs);
+    in[1] = sv_new1(c, 24); in[2] = sv_new1(c, 24);
+    in[3] = sv_tensor_new(c, 3, ws); in[4] = sv_new1(c, 17);
+    for (i = 0; i < 5; i++) {
+        size_t k;
+        for (k = 0; k < in[i]->n; k++) in[i]->data[k] = (i == 0 ? 3.0f : i == 3 ? 0.3f : 1.0f) * sv_rng_normal(&rng) + (i == 0 ? 0.5f : 0.0f);
+        in[i]->requires_grad = 1;
+    }
+    h = sv_group_norm_gelu(c, in[0], len, in[1], in[2], 1e-5f);
+    y = drop ? sv__conv1d_gn_in(c, h, in[3], in[4], 2) : sv_conv1d(c, h, in[3], in[4], 2, 0, 1);
+    if (!y || (drop && h->data)) { sv_ctx_free(c); return 0; }   /* the dropped output must be gone */
+    R = sv_tensor_new(c, y->ndim, y->shape);
+    for (i = 0; i < R->n; i++) R->data[i] = sv_rng_normal(&rng);
+    loss = sv_sum(c, sv_mul(c, y, R));
+    if (sv_backward(c, loss) != SV_OK) { sv_ctx_free(c); return 0; }
+    out[0] = (float *)malloc(y->n * sizeof(float)); memcpy(out[0], y->data, y->n * sizeof(float)); nout[0] = y->n;
+    for (i = 0; i < 5; i++) {
+        out[i + 1] = (float *)malloc(in[i]->n * sizeof(float));
+        memcpy(out[i + 1], in[i]->grad, in[i]->n * sizeof(float));
+        nout[i + 1] = in[i]->n;
+    }
+    peak = sv_ctx_arena_peak(c);
+    sv_ctx_free(c);
+    return peak;
+}
+
+static void test_conv_gn_in(void)
+{
+    static const char *what[6] = {"y", "dx", "dgamma", "dbeta", "dW", "db"};
+    int simd, rec, j;
+    for (simd = 1; simd >= 0; simd--) {
+        sv_set_simd(simd);
+        for (rec = 0; rec < 2; rec++) {
+            float *o0[6] = {0}, *o1[6] = {0};
+            size_t n0[6], n1[6], p0 = cgn_run(0, rec, o0, n0), p1 = cgn_run(1, rec, o1, n1);
+            SV_CHECK(p0 && p1, "group_norm_gelu -> conv1d, simd %d recycle %d: %s", simd, rec, sv_last_error());
+            if (!p0 || !p1) continue;
+            for (j = 0; j < 6; j++) {
+                SV_CHECK(memcmp(o0[j], o1[j], n0[j] * sizeof(float)) == 0,
+                         "group_norm_gelu -> conv1d, simd %d recycle %d: %s changes when the norm's output is recomputed", simd, rec, what[j]);
+                free(o0[j]); free(o1[j]);
+            }
+            /* the norm's output (3 x 301 x 24 floats) is no longer stored */
+            SV_CHECK(p1 + 3 * 301 * 24 * sizeof(float) / 2 < p0, "group_norm_gelu -> conv1d, simd %d recycle %d: arena peak %zu, stored %zu",
+                     simd, rec, p1, p0);
+            printf("  group_norm_gelu -> conv1d, simd %d recycle %d: arena peak %zu -> %zu bytes\n", simd, rec, p0, p1);
+        }
+    }
+    sv_set_simd(1);
+}
+
+static void test_conv_gelu_in(void)
+{
+    /* B, T, Cin; Cout, K; stride, pad, bias. The first is big enough for the threaded paths. */
+    static const size_t xs[4][3] = {{3, 1201, 37}, {2, 13, 5}, {2, 50, 3}, {1, 31, 8}};
+    static const size_t Cout[4] = {29, 4, 6, 3}, K[4] = {3, 5, 2, 4};
+    static const conv_ud cv[4] = {{2, 0, 1, 1}, {1, 2, 1, 0}, {3, 0, 1, 0}, {3, 1, 1, 1}};
+    static const char *what[4] = {"y", "dx", "dW", "db"};
+    int simd, rec, k, j;
+    for (simd = 1; simd >= 0; simd--) {
+        sv_set_simd(simd);
+        for (rec = 0; rec < 2; rec++)
+            for (k = 0; k < 4; k++) {
+                float *o0[4] = {0}, *o1[4] = {0};
+                size_t n0[4], n1[4], p0, p1, i, bitdiff = 0;
+                double worst = 0;
+                p0 = cgi_run(0, rec, &cv[k], K[k], xs[k], Cout[k], o0, n0);
+                p1 = cgi_run(1, rec, &cv[k], K[k], xs[k], Cout[k], o1, n1);
+                SV_CHECK(p0 && p1, "gelu+conv1d case %d simd %d recycle %d: %s", k, simd, rec, sv_last_error());
+                if (!p0 || !p1) continue;
+                for (j = 0; j < 4; j++) {
+                    double wj = 0;
+                    for (i = 0; i < n0[j]; i++) {
+                        double d = fabs((double)o0[j][i] - o1[j][i]) / (fabs(o0[j][i]) > 1 ? fabs(o0[j][i]) : 1.0);
+                        if (!(d <= wj)) wj = d;
+                        if (o0[j][i] != o1[j][i]) bitdiff++;
+                    }
+                    SV_CHECK(wj <= 1e-6, "gelu+conv1d case %d simd %d recycle %d: %s differs from conv1d(gelu) by %.3g",
+                             k, simd, rec, what[j], wj);
+                    if (wj > worst) worst = wj;
+                    free(o0[j]); free(o1[j]);
+                }
+                /* the unfused graph stores GELU(x) (B x T x Cin floats) as well: at least half of
+                   that must show in the peak (the rest is slack for alignment and scratch) */
+                SV_CHECK(p1 + xs[k][0] * xs[k][1] * xs[k][2] * sizeof(float) / 2 < p0,
+                         "gelu+conv1d case %d simd %d recycle %d: arena peak %zu, unfused %zu", k, simd, rec, p1, p0);
+                if (k == 0 || getenv("SV_TEST_VERBOSE"))
+                    printf("  gelu+conv1d case %d simd %d recycle %d: worst relative difference %.3g (%zu values differ), "
+                           "arena peak %zu -> %zu bytes\n", k, simd, rec, worst, bitdiff, p0, p1);
+            }
+    }
+    sv_set_simd(1);
 }
 
 static void test_recycle_graph(void)
@@ -1178,7 +1367,7 @@ static void train_fixed(float alpha, size_t steps, float *first, float *last, sv
 /* The tiny joint model in training mode (dropout, masking, Gumbel quantizer, both losses): one
    step with and without recycling, same seeds; every parameter gradient must match bit for
    bit, and the peak must drop. */
-static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads, float *loss_out, int *ok)
+static size_t recycle_model_run_cnn(const sv_config *cfg, int recycle, int store_gelu, float *grads, float *loss_out, int *ok)
 {
     sv_model *m = sv_model_new(cfg, 3);
     sv_ctx *c = sv_ctx_new(0, 9);
@@ -1186,6 +1375,7 @@ static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads,
     sv_tensor *loss;
     size_t i, off = 0, peak;
     sv_ctx_set_recycle_grads(c, recycle);
+    c->cnn_store_gelu = store_gelu;
     sv_params_zero_grad(&m->params);
     loss = sv_model_loss(m, c, &tb.b, 0.5f, 0, NULL);
     *ok = loss && sv_backward(c, loss) == SV_OK;
@@ -1201,6 +1391,41 @@ static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads,
     sv_ctx_free(c);
     sv_model_free(m);
     return peak;
+}
+
+static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads, float *loss_out, int *ok)
+{
+    return recycle_model_run_cnn(cfg, recycle, 0, grads, loss_out, ok);
+}
+
+/* The CNN feature encoder recomputing its GELU outputs (sv_conv1d_gelu_in, the default) against
+   storing them (the test hook cnn_store_gelu: conv1d(gelu_op(x)) as before): the same tiny joint
+   step, bit for bit, with and without recycling, and a lower arena peak. */
+static void test_cnn_recompute_model(void)
+{
+    sv_config cfg;
+    int rec;
+    sv_config_preset("tiny", &cfg);
+    for (rec = 0; rec < 2; rec++) {
+        sv_model *m = sv_model_new(&cfg, 3);
+        size_t n = sv_model_numel(m, SV_GROUPS_ALL), p0, p1, i, differ = 0;
+        float *a = (float *)calloc(n, sizeof(float)), *b = (float *)calloc(n, sizeof(float)), l0, l1;
+        int ok0, ok1;
+        double nz = 0;
+        sv_model_free(m);
+        p0 = recycle_model_run_cnn(&cfg, rec, 1, a, &l0, &ok0);
+        p1 = recycle_model_run_cnn(&cfg, rec, 0, b, &l1, &ok1);
+        SV_CHECK(ok0 && ok1, "CNN recompute model step (recycling %d): %s", rec, sv_last_error());
+        for (i = 0; i < n; i++) { if (memcmp(&a[i], &b[i], sizeof(float)) != 0) differ++; nz += fabs(a[i]); }
+        SV_CHECK(l0 == l1 && differ == 0 && nz > 0, "tiny joint step (recycling %d): recomputing the CNN's GELU changes %zu of %zu "
+                 "parameter gradients (loss %.6g vs %.6g)", rec, differ, n, l0, l1);
+        /* layers 1..5 of tiny on 4 x 8000 samples: 4 x (799+399+199+99+49) x 64 floats = 1.58 MB
+           no longer stored; ask for most of it */
+        SV_CHECK(p1 + 1200000 < p0, "tiny joint step (recycling %d): arena peak %zu -> %zu bytes when the CNN recomputes GELU",
+                 rec, p0, p1);
+        printf("  CNN GELU recompute, recycling %d: arena peak %zu -> %zu bytes\n", rec, p0, p1);
+        free(a); free(b);
+    }
 }
 
 static void test_recycle_model(void)
@@ -4448,6 +4673,9 @@ static const test_group groups[] = {
     {"thread_determinism", test_thread_determinism},
     {"recycle_graph", test_recycle_graph},
     {"recycle_model", test_recycle_model},
+    {"cnn_recompute_model", test_cnn_recompute_model},
+    {"conv_gelu_in", test_conv_gelu_in},
+    {"conv_gn_in", test_conv_gn_in},
     {"presets", test_presets},
     {"masking", test_masking},
     {"negatives", test_negatives},
