@@ -77,6 +77,19 @@ static double gc_loss(const sv_tensor *y, const float *R)
     return s;
 }
 
+/* The case's inputs as tensors of c, in its training mode, with the dropout stream every run of
+   the case shares (so the analytic and recycled runs see the same masks). */
+static void gc_inputs(sv_ctx *c, const gc_case *g, float **h, sv_tensor **in)
+{
+    int i;
+    sv_ctx_set_training(c, g->training);
+    sv_rng_seed(sv_ctx_rng(c), 1234);
+    for (i = 0; i < g->n_in; i++) {
+        in[i] = sv_tensor_from(c, h[i], g->ndim[i], g->shape[i]);
+        in[i]->requires_grad = !g->no_grad[i];
+    }
+}
+
 /* The analytic gradients again, with gradient recycling on (sv_ctx_set_recycle_grads): they
    must equal ga bit for bit. Recycling lets one-input ops write dx over dy in place, a path only
    a recycling context takes, so every op case below checks it too. */
@@ -86,12 +99,7 @@ static int gc_same_when_recycled(const gc_case *g, float **h, const float *R, fl
     sv_tensor *in[GC_MAXIN], *y, *loss;
     int i, same = 1;
     sv_ctx_set_recycle_grads(c, 1);
-    sv_ctx_set_training(c, g->training);
-    sv_rng_seed(sv_ctx_rng(c), 1234);
-    for (i = 0; i < g->n_in; i++) {
-        in[i] = sv_tensor_from(c, h[i], g->ndim[i], g->shape[i]);
-        in[i]->requires_grad = !g->no_grad[i];
-    }
+    gc_inputs(c, g, h, in);
     y = g->fn(c, in, g->ud);
     loss = y ? sv_sum(c, sv_mul(c, y, sv_tensor_from(c, R, y->ndim, y->shape))) : NULL;
     if (!loss || sv_backward(c, loss) != SV_OK) same = 0;
@@ -125,12 +133,7 @@ static double gradcheck(const gc_case *g, uint64_t seed)
     /* analytic gradients: keep the input tensors to read their .grad afterwards */
     {
         sv_tensor *in[GC_MAXIN];
-        sv_ctx_set_training(c, g->training);
-        sv_rng_seed(sv_ctx_rng(c), 1234);
-        for (i = 0; i < g->n_in; i++) {
-            in[i] = sv_tensor_from(c, h[i], g->ndim[i], g->shape[i]);
-            in[i]->requires_grad = !g->no_grad[i];
-        }
+        gc_inputs(c, g, h, in);
         y = g->fn(c, in, g->ud);
         if (!y) { printf("  %s: forward failed: %s\n", g->name, sv_last_error()); worst = 1e9; goto done; }
         R = (float *)malloc(y->n * sizeof(float));
