@@ -1406,11 +1406,8 @@ SV_DEF uint64_t sv_rng_next(sv_rng *r)
    filled in parallel are the same for every thread count. 24 bits, exact in a float. */
 static float sv__hash_uniformf(uint64_t key, uint64_t i)
 {
-    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
+    uint64_t z = key + i * 0x9E3779B97F4A7C15ull;   /* sv__splitmix64 adds the (i + 1)-th step */
+    return (float)(sv__splitmix64(&z) >> 40) * (1.0f / 16777216.0f);
 }
 
 SV_DEF double sv_rng_uniform(sv_rng *r) { return (double)(sv_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
@@ -5654,17 +5651,16 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
            backward instead of storing it (sv_conv1d_gelu_in); x is then the previous conv's
            output. The last block's GELU output feeds the layer norm and stays an op. Block 0's
            group norm + GELU output is dropped by conv 1, which recomputes it likewise. */
-        int gelu_in = cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && i >= 2 && !c->cnn_store_gelu;
-        if (gelu_in) x = sv_conv1d_gelu_in(c, x, m->conv_w[i], m->conv_b[i], s, 0);
-        else if (i == 1 && cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && !c->cnn_store_gelu)
-            x = sv__conv1d_gn_in(c, x, m->conv_w[i], m->conv_b[i], s);  /* layer 0's output not kept */
+        int recompute = cfg->extractor_mode != SV_EXTRACTOR_LAYER_NORM && !c->cnn_store_gelu;
+        if (recompute && i >= 2) x = sv_conv1d_gelu_in(c, x, m->conv_w[i], m->conv_b[i], s, 0);
+        else if (recompute && i == 1) x = sv__conv1d_gn_in(c, x, m->conv_w[i], m->conv_b[i], s);
         else x = sv_conv1d(c, x, m->conv_w[i], m->conv_b[i], s, 0, 1);   /* [B,T_i,C] */
         for (b = 0; b < bt->B; b++) len[b] = len[b] >= K ? (len[b] - K) / s + 1 : 0;
         if (cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM)
             x = sv_gelu_op(c, sv_layer_norm(c, x, m->conv_norm_g[i], m->conv_norm_b[i], 1e-5f));
         else if (i == 0)
             x = sv_group_norm_gelu(c, x, len, m->conv_norm_g[0], m->conv_norm_b[0], 1e-5f);
-        else if (i + 1 == cfg->n_conv || c->cnn_store_gelu)
+        else if (!recompute || i + 1 == cfg->n_conv)
             x = sv_gelu_op(c, x);
     }
     for (b = 0; b < bt->B; b++) frame_len[b] = len[b];
