@@ -3952,18 +3952,33 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
 /* Channels-last 1-D convolution as GEMM without im2col: with x [T,Cin] row-major and weight
    [Cout,K,Cin], output frame t reads the K*Cin contiguous floats starting at x + t*stride*Cin,
    so Y = Xwin W^T is one GEMM whose A rows overlap (lda = stride*Cin). Padding copies the input
-   once into a padded buffer; groups > 1 gather each group's windows (im2col), since a group's
-   channels are not contiguous within a window.
+   once into a padded buffer.
    Backward: dW += dY^T Xwin (the same strided trick); dXwin = dY W is added back tap by tap:
    for a fixed tap k the rows t*stride+k of dX are distinct, so dX[t*s+k,:] += dY[t,:] W[:,k,:]
-   is a GEMM with a strided output and no races. */
-static void sv__conv_gather_group(float *cols, const float *xb, size_t Tout, size_t K, size_t s,
-                                  size_t Cin, size_t g, size_t Cg)
+   is a GEMM with a strided output and no races.
+   Groups > 1 (the positional convolution: 16 groups, 128 taps): a group's channels are not
+   contiguous within a window, so the input is first copied group-major, [G][B][Tp][Cg]; there
+   a group's window is again K*Cg contiguous floats and each (batch row, group) is one
+   overlapping-window GEMM, the (b,g) products running in parallel. With stride 1 the input
+   gradient is itself such a convolution: dX = conv(dY padded by K-1-pad frames, W flipped in
+   time with in/out channels swapped), a reduction over K*Cog instead of K tap products with a
+   reduction over Cog each (16 for the positional convolution). */
+
+/* x [B,T,C] -> dst [G][B][Tp][C/G]: rows [lead, lead+T) of each (group, batch row) hold x's
+   frames, the other rows are zero (the padding). */
+static void sv__conv_group_major(float *dst, const float *x, size_t B, size_t T, size_t C, size_t G,
+                                 size_t lead, size_t Tp)
 {
-    size_t t, k;
-    for (t = 0; t < Tout; t++)
-        for (k = 0; k < K; k++)
-            memcpy(cols + (t * K + k) * Cg, xb + (t * s + k) * Cin + g * Cg, Cg * sizeof(float));
+    size_t Cg = C / G;
+    ptrdiff_t gb;
+SV__OMP(parallel for if (B * Tp * C > SV__PAR_N))
+    for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
+        size_t g = (size_t)gb / B, b = (size_t)gb % B, t;
+        float *d = dst + (size_t)gb * Tp * Cg;
+        memset(d, 0, lead * Cg * sizeof(float));
+        for (t = 0; t < T; t++) memcpy(d + (lead + t) * Cg, x + (b * T + t) * C + g * Cg, Cg * sizeof(float));
+        memset(d + (lead + T) * Cg, 0, (Tp - lead - T) * Cg * sizeof(float));
+    }
 }
 
 /* dW += dY^T Xwin for groups = 1, batch row by batch row (xp [B,Tp,Cin], the padded input). */
@@ -4003,20 +4018,87 @@ static void sv__conv1d_dx(float *gxp, const float *dy, const float *w, size_t B,
     }
 }
 
+/* Backward of a grouped convolution (see 5.7's head); xg is the group-major padded input. */
+static void sv__conv1d_grouped_bwd(sv_ctx *c, const float *xg, const float *dy, const float *w, float *gw, float *gx,
+                                   size_t B, size_t T, size_t Cin, size_t Cout, size_t K, size_t s, size_t pad,
+                                   size_t G, size_t Tout)
+{
+    size_t Tp = T + 2 * pad, Cg = Cin / G, Cog = Cout / G;
+    ptrdiff_t gb;
+    if (gw) {   /* dW_g += sum_b dY_gb^T Xwin_gb: one thread per group, batch rows in order */
+SV__OMP(parallel for schedule(dynamic))
+        for (gb = 0; gb < (ptrdiff_t)G; gb++) {
+            size_t g = (size_t)gb, b;
+            for (b = 0; b < B; b++)
+                sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dy + b * Tout * Cout + g * Cog, Cout,
+                        xg + (g * B + b) * Tp * Cg, s * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
+        }
+    }
+    if (!gx) return;
+    if (s == 1 && pad < K) {
+        /* dx[t, g*Cg+c] = sum_{k,o} dY[t+k-(K-1-pad), g*Cog+o] W[g*Cog+o, K-1-k, c] */
+        size_t lead = K - 1 - pad, Tq = T + K - 1;
+        float *dyq = (float *)sv_ctx_alloc(c, G * B * Tq * Cog * sizeof(float));
+        float *wf = (float *)sv_ctx_alloc(c, Cin * K * Cog * sizeof(float));
+        if (!dyq || !wf) return;
+        sv__conv_group_major(dyq, dy, B, Tout, Cout, G, lead, Tq);
+SV__OMP(parallel for if (Cin * K * Cog > SV__PAR_N))
+        for (gb = 0; gb < (ptrdiff_t)G; gb++) {   /* wf [G][Cg][K][Cog] */
+            size_t g = (size_t)gb, ci, k, o;
+            for (ci = 0; ci < Cg; ci++)
+                for (k = 0; k < K; k++)
+                    for (o = 0; o < Cog; o++)
+                        wf[((g * Cg + ci) * K + k) * Cog + o] = w[((g * Cog + o) * K + (K - 1 - k)) * Cg + ci];
+        }
+SV__OMP(parallel for schedule(dynamic))
+        for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
+            size_t g = (size_t)gb / B, b = (size_t)gb % B;
+            sv_gemm(0, 1, T, Cg, K * Cog, 1.0f, dyq + (size_t)gb * Tq * Cog, Cog, wf + g * Cg * K * Cog, K * Cog,
+                    1.0f, gx + b * T * Cin + g * Cg, Cin);
+        }
+        sv__arena_release(c, wf, Cin * K * Cog * sizeof(float));
+        sv__arena_release(c, dyq, G * B * Tq * Cog * sizeof(float));
+    } else {
+        /* any stride: dXwin = dY W tap by tap into a group-major padded buffer, then back */
+        float *dxg = (float *)sv_ctx_alloc(c, G * B * Tp * Cg * sizeof(float));
+        if (!dxg) return;
+        memset(dxg, 0, G * B * Tp * Cg * sizeof(float));
+SV__OMP(parallel for schedule(dynamic))
+        for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
+            size_t g = (size_t)gb / B, b = (size_t)gb % B, k;
+            for (k = 0; k < K; k++)
+                sv_gemm(0, 0, Tout, Cg, Cog, 1.0f, dy + b * Tout * Cout + g * Cog, Cout, w + g * Cog * K * Cg + k * Cg,
+                        K * Cg, 1.0f, dxg + (size_t)gb * Tp * Cg + k * Cg, s * Cg);
+        }
+SV__OMP(parallel for if (B * T * Cin > SV__PAR_N))
+        for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
+            size_t g = (size_t)gb / B, b = (size_t)gb % B, t;
+            for (t = 0; t < T; t++)
+                sv_axpy(Cg, 1.0f, dxg + ((size_t)gb * Tp + pad + t) * Cg, gx + (b * T + t) * Cin + g * Cg);
+        }
+        sv__arena_release(c, dxg, G * B * Tp * Cg * sizeof(float));
+    }
+}
+
 static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
     size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
     size_t s = n->iarg[5], pad = n->iarg[6], groups = n->iarg[7];
-    size_t T = x->shape[1], Tout = n->out->shape[1], Cg = Cin / groups, Cog = Cout / groups, b, k, g;
-    const float *xp = (const float *)n->save[0]; /* padded input [B,Tp,Cin] (x itself if no pad) */
+    size_t T = x->shape[1], Tout = n->out->shape[1], b;
+    /* padded input [B,Tp,Cin] (x itself if no pad); group-major [G][B][Tp][Cg] if groups > 1 */
+    const float *xp = (const float *)n->save[0];
     const float *dy = n->out->grad;
     int fresh = 0;
-    float *gx, *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL, *cols = NULL;
+    float *gx, *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL;
     /* groups = 1 without padding writes the input gradient directly (a buffer created here is
        written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    if (groups > 1) {
+        sv__conv1d_grouped_bwd(c, xp, dy, w->data, gw, gx, B, T, Cin, Cout, K, s, pad, groups, Tout);
+        return;
+    }
     if (gx) {
         if (pad) {
             gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
@@ -4026,41 +4108,18 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
             gxp = gx;
         }
     }
-    if (groups > 1) {
-        cols = (float *)sv_ctx_alloc(c, Tout * K * Cg * sizeof(float));
-        if (!cols) return;
-    }
-    if (groups == 1) {
-        if (gw) sv__conv1d_dw(gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
-        if (gxp) sv__conv1d_dx(gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
-    } else for (b = 0; b < B; b++) {
-        const float *xb = xp + b * Tp * Cin, *dyb = dy + b * Tout * Cout;
-        float *gxb = gxp ? gxp + b * Tp * Cin : NULL;
-        for (g = 0; g < groups; g++) {
-            const float *wg = w->data + g * Cog * K * Cg;
-            sv__conv_gather_group(cols, xb, Tout, K, s, Cin, g, Cg);
-            if (gw) sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dyb + g * Cog, Cout, cols, K * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
-            if (gxb) {
-                size_t t;
-                /* dcols = dY_g W_g, then add the windows back (col2im) */
-                sv_gemm(0, 0, Tout, K * Cg, Cog, 1.0f, dyb + g * Cog, Cout, wg, K * Cg, 0.0f, cols, K * Cg);
-                for (t = 0; t < Tout; t++)
-                    for (k = 0; k < K; k++)
-                        sv_axpy(Cg, 1.0f, cols + (t * K + k) * Cg, gxb + (t * s + k) * Cin + g * Cg);
-            }
-        }
-    }
+    if (gw) sv__conv1d_dw(gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
+    if (gxp) sv__conv1d_dx(gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
     if (gx && pad) {
         for (b = 0; b < B; b++) sv_axpy(T * Cin, 1.0f, gxp + (b * Tp + pad) * Cin, gx + b * T * Cin);
         sv__arena_release(c, gxp, B * Tp * Cin * sizeof(float));
     }
-    sv__arena_release(c, cols, Tout * K * Cg * sizeof(float));   /* NULL when groups = 1 */
 }
 
 SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad, size_t groups)
 {
     sv_tensor *y;
-    size_t B, T, Cin, Cout, K, Tp, Tout, Cg, Cog, b, g;
+    size_t B, T, Cin, Cout, K, Tp, Tout, Cg, Cog, b;
     const float *xp;
     SV__IN2(x, w);
     if (x->ndim != 3 || w->ndim != 3) return sv__shape_error(c, "conv1d", "x must be [B,T,Cin] and w [Cout,K,Cin/groups]");
@@ -4078,7 +4137,12 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     Cog = Cout / groups;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
-    if (pad) {
+    if (groups > 1) {
+        float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
+        if (!xg) return NULL;
+        sv__conv_group_major(xg, x->data, B, T, Cin, groups, pad, Tp);
+        xp = xg;
+    } else if (pad) {
         float *p = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
         if (!p) return NULL;
         for (b = 0; b < B; b++) {
@@ -4099,14 +4163,13 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
             sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, stride * Cin, w->data, K * Cin,
                     bias ? 1.0f : 0.0f, y->data + b * Tout * Cout, Cout);
     } else {
-        float *cols = (float *)sv_ctx_alloc(c, Tout * K * Cg * sizeof(float));
-        if (!cols) return NULL;
-        for (b = 0; b < B; b++)
-            for (g = 0; g < groups; g++) {
-                sv__conv_gather_group(cols, xp + b * Tp * Cin, Tout, K, stride, Cin, g, Cg);
-                sv_gemm(0, 1, Tout, Cog, K * Cg, 1.0f, cols, K * Cg, w->data + g * Cog * K * Cg, K * Cg,
-                        bias ? 1.0f : 0.0f, y->data + b * Tout * Cout + g * Cog, Cout);
-            }
+        ptrdiff_t gb;
+SV__OMP(parallel for schedule(dynamic))
+        for (gb = 0; gb < (ptrdiff_t)(groups * B); gb++) {
+            size_t g = (size_t)gb / B, bb = (size_t)gb % B;
+            sv_gemm(0, 1, Tout, Cog, K * Cg, 1.0f, xp + (size_t)gb * Tp * Cg, stride * Cg, w->data + g * Cog * K * Cg, K * Cg,
+                    bias ? 1.0f : 0.0f, y->data + bb * Tout * Cout + g * Cog, Cout);
+        }
     }
     if (sv__needs(c, x, w, bias, NULL)) {
         sv__node *n = sv__record(c, "conv1d", sv__conv1d_bwd, y, x, w, bias, NULL);

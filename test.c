@@ -341,12 +341,16 @@ static void test_op_gradients(void)
     GC_BEGIN("linear+bias", f_linear, 3); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 4, 5); GC_SHAPE1(g, 2, 4); g.ud = &g; gc_run(&g);
     GC_BEGIN("linear", f_linear, 2); GC_SHAPE2(g, 0, 7, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
     {
-        /* the last case has stride > kernel: gaps between windows get no gradient */
-        static const conv_ud cv[6] = {{2, 0, 1, 0}, {1, 2, 1, 1}, {3, 1, 2, 1}, {2, 0, 1, 1}, {1, 3, 3, 0}, {3, 0, 1, 0}};
-        static const size_t K[6] = {3, 5, 4, 2, 7, 2}, Cin[6] = {3, 3, 4, 5, 6, 3}, Cout[6] = {4, 2, 6, 3, 3, 2};
+        /* case 5 has stride > kernel: gaps between windows get no gradient. Grouped: case 2
+           (stride 3: tap-by-tap input gradient), 4 and 6 (stride 1: the input gradient as a
+           convolution of dY with the flipped kernel; 6 with an even kernel and output length
+           T+1 as the positional convolution), 7 (stride 1 but pad >= K: tap by tap) */
+        static const conv_ud cv[8] = {{2, 0, 1, 0}, {1, 2, 1, 1}, {3, 1, 2, 1}, {2, 0, 1, 1}, {1, 3, 3, 0}, {3, 0, 1, 0},
+                                      {1, 2, 2, 1}, {1, 2, 2, 0}};
+        static const size_t K[8] = {3, 5, 4, 2, 7, 2, 4, 2}, Cin[8] = {3, 3, 4, 5, 6, 3, 4, 4}, Cout[8] = {4, 2, 6, 3, 3, 2, 6, 2};
         int i;
-        for (i = 0; i < 6; i++) {
-            static char nm[6][80];
+        for (i = 0; i < 8; i++) {
+            static char nm[8][80];
             sprintf(nm[i], "conv1d K=%zu stride=%zu pad=%zu groups=%zu bias=%d", K[i], cv[i].stride, cv[i].pad, cv[i].groups, cv[i].bias);
             GC_BEGIN(nm[i], f_conv, cv[i].bias ? 3 : 2);
             GC_SHAPE3(g, 0, 2, 13, Cin[i]);
@@ -749,6 +753,94 @@ static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_o
     peak = sv_ctx_arena_peak(c);
     sv_ctx_free(c);
     return peak;
+}
+
+/* Grouped convolution at the positional convolution's proportions (even kernel, pad K/2,
+   output T+1), large enough for the packed GEMM inside the parallel (batch row, group) loop,
+   against a double-precision loop over the definition; stride 1 (input gradient as a flipped
+   convolution) and stride 2 (tap by tap); bit-identical for 1, 2 and 3 threads. */
+static void grouped_conv_run(int threads, size_t stride, float *out, size_t nout)
+{
+    size_t B = 2, T = 150, C = 64, K = 32, G = 4, i, j, o = 0;
+    size_t sx[3] = {B, T, C}, sw[3] = {C, K, C / G}, sb[1] = {C};
+    sv_ctx *c = sv_ctx_new(0, 3);
+    sv_tensor *x = sv_tensor_new(c, 3, sx), *w = sv_tensor_new(c, 3, sw), *b = sv_tensor_new(c, 1, sb), *y, *r;
+    sv_rng rng;
+    sv_set_threads(threads);
+    sv_rng_seed(&rng, 41);
+    for (i = 0; i < x->n; i++) x->data[i] = sv_rng_normal(&rng);
+    for (i = 0; i < w->n; i++) w->data[i] = 0.2f * sv_rng_normal(&rng);
+    for (i = 0; i < b->n; i++) b->data[i] = sv_rng_normal(&rng);
+    x->requires_grad = w->requires_grad = b->requires_grad = 1;
+    y = sv_conv1d(c, x, w, b, stride, K / 2, G);
+    r = y ? sv_tensor_new(c, 3, y->shape) : NULL;
+    if (r) for (i = 0; i < r->n; i++) r->data[i] = sv_rng_normal(&rng);
+    if (!r || sv_backward(c, sv_sum(c, sv_mul(c, y, r))) != SV_OK) { SV_CHECK(0, "grouped conv: %s", sv_last_error()); sv_ctx_free(c); return; }
+    {   /* out = [y | r | dx | dw | db], then the reference's [y | dx | dw] */
+        const float *src[5];
+        size_t len[5];
+        src[0] = y->data; len[0] = y->n; src[1] = r->data; len[1] = r->n;
+        src[2] = x->grad; len[2] = x->n; src[3] = w->grad; len[3] = w->n; src[4] = b->grad; len[4] = b->n;
+        for (j = 0; j < 5; j++) for (i = 0; i < len[j] && o < nout; i++) out[o++] = src[j][i];
+    }
+    {
+        size_t Tout = y->shape[1], Cg = C / G, bb, t, oc, k, ci, pad = K / 2;
+        double *ry = (double *)calloc(y->n, sizeof(double)), *rdx = (double *)calloc(x->n, sizeof(double));
+        double *rdw = (double *)calloc(w->n, sizeof(double));
+        for (bb = 0; bb < B; bb++)
+            for (t = 0; t < Tout; t++)
+                for (oc = 0; oc < C; oc++) {
+                    size_t g = oc / Cg;
+                    double acc = b->data[oc], dy = r->data[(bb * Tout + t) * C + oc];
+                    for (k = 0; k < K; k++) {
+                        size_t u = t * stride + k;
+                        if (u < pad || u - pad >= T) continue;
+                        for (ci = 0; ci < Cg; ci++) {
+                            size_t xi = (bb * T + u - pad) * C + g * Cg + ci, wi = (oc * K + k) * Cg + ci;
+                            acc += (double)x->data[xi] * w->data[wi];
+                            rdx[xi] += dy * w->data[wi];
+                            rdw[wi] += dy * x->data[xi];
+                        }
+                    }
+                    ry[(bb * Tout + t) * C + oc] = acc;
+                }
+        for (i = 0; i < y->n && o < nout; i++) out[o++] = (float)ry[i];
+        for (i = 0; i < x->n && o < nout; i++) out[o++] = (float)rdx[i];
+        for (i = 0; i < w->n && o < nout; i++) out[o++] = (float)rdw[i];
+        free(ry); free(rdx); free(rdw);
+    }
+    for (; o < nout; o++) out[o] = 0.0f;
+    sv_ctx_free(c);
+}
+
+static void test_conv_grouped(void)
+{
+    size_t n = 200000, s;
+    float *a = (float *)malloc(n * sizeof(float)), *bb = (float *)malloc(n * sizeof(float));
+    for (s = 1; s <= 2; s++) {
+        size_t B = 2, T = 150, C = 64, K = 32, Tout = (T + K - K) / s + 1, ny = B * Tout * C, nx = B * T * C, nw = C * K * 16;
+        size_t i, part;
+        const size_t off[3][2] = {{0, 2 * ny + nx + nw + C}, {2 * ny, 3 * ny + nx + nw + C}, {2 * ny + nx, 3 * ny + 2 * nx + nw + C}};
+        const size_t cnt[3] = {ny, nx, nw};
+        const char *what[3] = {"output", "input gradient", "weight gradient"};
+        int t;
+        grouped_conv_run(1, s, a, n);
+        for (part = 0; part < 3; part++) {
+            double worst = 0, scale = 0;
+            for (i = 0; i < cnt[part]; i++) {
+                double ref = a[off[part][1] + i], d = fabs(a[off[part][0] + i] - ref);
+                if (fabs(ref) > scale) scale = fabs(ref);
+                if (d > worst) worst = d;
+            }
+            SV_CHECK(worst <= 1e-5 * scale, "grouped conv stride %zu: %s off by %.3g (largest %.3g)", s, what[part], worst, scale);
+        }
+        for (t = 2; t <= 3; t++) {
+            grouped_conv_run(t, s, bb, n);
+            SV_CHECK(memcmp(a, bb, (2 * ny + nx + nw + C) * sizeof(float)) == 0, "grouped conv stride %zu: %d threads differ from 1", s, t);
+        }
+    }
+    sv_set_threads(0);
+    free(a); free(bb);
 }
 
 /* sv_conv1d_gelu_in against sv_conv1d(sv_gelu_op(x)): forward and every gradient equal
@@ -4677,6 +4769,7 @@ static const test_group groups[] = {
     {"recycle_graph", test_recycle_graph},
     {"recycle_model", test_recycle_model},
     {"cnn_recompute_model", test_cnn_recompute_model},
+    {"conv_grouped", test_conv_grouped},
     {"conv_gelu_in", test_conv_gelu_in},
     {"conv_gn_in", test_conv_gn_in},
     {"presets", test_presets},
