@@ -637,6 +637,11 @@ static void test_adam(void)
     adam_run(2, o2, &n2);
     sv_set_threads(th);
     SV_CHECK(n1 == n2 && memcmp(o1, o2, n * sizeof(float)) == 0, "AdamW: 1 and 2 threads differ");
+    sv_set_simd(0);     /* the vector update does the scalar one's operations in its order */
+    adam_run(1, o2, &n2);
+    sv_set_simd(1);
+    sv_set_threads(th);
+    SV_CHECK(n1 == n2 && memcmp(o1, o2, n * sizeof(float)) == 0, "AdamW: SIMD and scalar kernels differ");
     /* the reference, with the same random stream */
     {
         double *w = (double *)malloc(n * sizeof(double)), *g = (double *)malloc(n * sizeof(double));
