@@ -3965,7 +3965,21 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    overlapping-window GEMM, the (b,g) products running in parallel. With stride 1 the input
    gradient is itself such a convolution: dX = conv(dY padded by K-1-pad frames, W flipped in
    time with in/out channels swapped), a reduction over K*Cog instead of K tap products with a
-   reduction over Cog each (16 for the positional convolution). */
+   reduction over Cog each (16 for the positional convolution).
+   Short outputs (the VGS branch's ResDAVEnet: 7 to 50 frames per utterance) make per-row GEMMs
+   of a few micro-tiles; there the windows are copied once (im2col, small at these lengths) so
+   that the whole batch is one GEMM with B*Tout rows, and the input gradient is added back
+   window by window (col2im). */
+#define SV__CONV_SHORT 64   /* output frames per batch row below which im2col pays */
+
+/* cols [B*Tout, K*Cin] = the windows of xp [B,Tp,Cin] (contiguous K*Cin floats each) */
+static void sv__conv_im2col(float *cols, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
+{
+    size_t b, t;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < Tout; t++)
+            memcpy(cols + (b * Tout + t) * K * Cin, xp + (b * Tp + t * s) * Cin, K * Cin * sizeof(float));
+}
 
 /* x [B,T,C] -> dst [G][B][Tp][C/G]: rows [lead, lead+T) of each (group, batch row) hold x's
    frames, the other rows are zero (the padding). */
@@ -3984,11 +3998,38 @@ SV__OMP(parallel for if (B * Tp * C > SV__PAR_N))
     }
 }
 
-/* dW += dY^T Xwin for groups = 1, batch row by batch row (xp [B,Tp,Cin], the padded input). */
-static void sv__conv1d_dw(float *gw, const float *dy, const float *xp, size_t B, size_t Tp, size_t Cin,
+/* Y (+)= Xwin W^T for groups = 1 (xp [B,Tp,Cin], the padded input; beta 0 or 1): per batch row
+   one GEMM over overlapping windows, or for short outputs one im2col GEMM over the batch. */
+static int sv__conv1d_gemm(sv_ctx *c, float *y, const float *xp, const float *w, size_t B, size_t Tp, size_t Cin,
+                           size_t Cout, size_t K, size_t s, size_t Tout, float beta)
+{
+    size_t b;
+    if (Tout < SV__CONV_SHORT) {
+        float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+        if (!cols) return SV_ERR_NOMEM;
+        sv__conv_im2col(cols, xp, B, Tp, Cin, K, s, Tout);
+        sv_gemm(0, 1, B * Tout, Cout, K * Cin, 1.0f, cols, K * Cin, w, K * Cin, beta, y, Cout);
+        sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
+        return SV_OK;
+    }
+    for (b = 0; b < B; b++)
+        sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, s * Cin, w, K * Cin, beta, y + b * Tout * Cout, Cout);
+    return SV_OK;
+}
+
+/* dW += dY^T Xwin for groups = 1: batch row by batch row, or one im2col GEMM when short. */
+static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp, size_t B, size_t Tp, size_t Cin,
                           size_t Cout, size_t K, size_t s, size_t Tout)
 {
     size_t b;
+    if (Tout < SV__CONV_SHORT) {
+        float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+        if (!cols) return;
+        sv__conv_im2col(cols, xp, B, Tp, Cin, K, s, Tout);
+        sv_gemm(1, 0, Cout, K * Cin, B * Tout, 1.0f, dy, Cout, cols, K * Cin, 1.0f, gw, K * Cin);
+        sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
+        return;
+    }
     for (b = 0; b < B; b++)
         sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
 }
@@ -3996,11 +4037,29 @@ static void sv__conv1d_dw(float *gw, const float *dy, const float *xp, size_t B,
 /* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] tap by tap. fresh = 1: gxp is
    uninitialised and is written (beta = 0) by the taps k < stride, which cover rows
    [0, Tout*stride) of each batch row once; rows past that are zeroed. With stride > K there are
-   gaps between windows: everything is zeroed and added to. */
-static void sv__conv1d_dx(float *gxp, const float *dy, const float *w, size_t B, size_t Tp, size_t Cin,
+   gaps between windows: everything is zeroed and added to. Short outputs: dXwin for the whole
+   batch in one GEMM, added back window by window (col2im; windows overlap, so one batch row
+   per thread). */
+static void sv__conv1d_dx(sv_ctx *c, float *gxp, const float *dy, const float *w, size_t B, size_t Tp, size_t Cin,
                           size_t Cout, size_t K, size_t s, size_t Tout, int fresh)
 {
     size_t b, k;
+    if (Tout < SV__CONV_SHORT) {
+        size_t KC = K * Cin;
+        ptrdiff_t bb;
+        float *cols = (float *)sv_ctx_alloc(c, B * Tout * KC * sizeof(float));
+        if (!cols) return;
+        sv_gemm(0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
+        if (fresh) memset(gxp, 0, B * Tp * Cin * sizeof(float));
+SV__OMP(parallel for if (B * Tout * KC > SV__PAR_N))
+        for (bb = 0; bb < (ptrdiff_t)B; bb++) {
+            size_t t;
+            for (t = 0; t < Tout; t++)
+                sv_axpy(KC, 1.0f, cols + ((size_t)bb * Tout + t) * KC, gxp + ((size_t)bb * Tp + t * s) * Cin);
+        }
+        sv__arena_release(c, cols, B * Tout * KC * sizeof(float));
+        return;
+    }
     if (fresh) {
         if (s > K) {
             memset(gxp, 0, B * Tp * Cin * sizeof(float));
@@ -4111,8 +4170,8 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
             gxp = gx;
         }
     }
-    if (gw) sv__conv1d_dw(gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
-    if (gxp) sv__conv1d_dx(gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
+    if (gw) sv__conv1d_dw(c, gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
+    if (gxp) sv__conv1d_dx(c, gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
     if (gx && pad) {
         for (b = 0; b < B; b++) sv_axpy(T * Cin, 1.0f, gxp + (b * Tp + pad) * Cin, gx + b * T * Cin);
         sv__arena_release(c, gxp, B * Tp * Cin * sizeof(float));
@@ -4162,9 +4221,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
         for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
     }
     if (groups == 1) {
-        for (b = 0; b < B; b++)
-            sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, stride * Cin, w->data, K * Cin,
-                    bias ? 1.0f : 0.0f, y->data + b * Tout * Cout, Cout);
+        if (sv__conv1d_gemm(c, y->data, xp, w->data, B, Tp, Cin, Cout, K, stride, Tout, bias ? 1.0f : 0.0f) != SV_OK) return NULL;
     } else {
         ptrdiff_t gb;
 SV__OMP(parallel for schedule(dynamic))
@@ -4219,7 +4276,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
         tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
         if (!tmp) return;
         sv__gelu_padded(tmp, x->data, B, T, Cin, pad);
-        sv__conv1d_dw(gw, dy, tmp, B, Tp, Cin, Cout, K, s, Tout);
+        sv__conv1d_dw(c, gw, dy, tmp, B, Tp, Cin, Cout, K, s, Tout);
     }
     if (!x->requires_grad) { sv__arena_release(c, tmp, tmp_bytes); return; }
     if (!pad && !x->grad) {
@@ -4229,13 +4286,13 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
         sv__arena_release(c, tmp, tmp_bytes);
         gx = sv__g_w(c, x, &fresh);
         if (!gx) return;
-        sv__conv1d_dx(gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, 1);
+        sv__conv1d_dx(c, gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, 1);
         SV__BLOCKED(x->n, sv__gelu_bwd_range(gx, x->data, gx, lo, hi, 0));
         return;
     }
     /* padding, or x already has a gradient (another consumer): dG in the scratch buffer */
     if (!tmp && !(tmp = (float *)sv_ctx_alloc(c, tmp_bytes))) return;
-    sv__conv1d_dx(tmp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, 1);
+    sv__conv1d_dx(c, tmp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, 1);
     gx = sv__g_w(c, x, &fresh);
     if (gx)
         for (b = 0; b < B; b++) {
@@ -4249,7 +4306,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
 SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad)
 {
     sv_tensor *y;
-    size_t B, T, Cin, Cout, K, Tp, Tout, b, r, tmp_bytes;
+    size_t B, T, Cin, Cout, K, Tp, Tout, r, tmp_bytes;
     float *p;
     SV__IN2(x, w);
     if (x->ndim != 3 || w->ndim != 3) return sv__shape_error(c, "conv1d_gelu_in", "x must be [B,T,Cin] and w [Cout,K,Cin]");
@@ -4273,9 +4330,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     sv__gelu_padded(p, x->data, B, T, Cin, pad);
     if (bias)
         for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
-    for (b = 0; b < B; b++)
-        sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, p + b * Tp * Cin, stride * Cin, w->data, K * Cin,
-                bias ? 1.0f : 0.0f, y->data + b * Tout * Cout, Cout);
+    if (sv__conv1d_gemm(c, y->data, p, w->data, B, Tp, Cin, Cout, K, stride, Tout, bias ? 1.0f : 0.0f) != SV_OK) return NULL;
     sv__arena_release(c, p, tmp_bytes);
     if (sv__needs(c, x, w, bias, NULL)) {
         sv__node *n = sv__record(c, "gelu+conv1d", sv__conv1d_gelu_in_bwd, y, x, w, bias, NULL);
@@ -4586,11 +4641,11 @@ static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
         float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
         if (!tmp) return;
         sv__group_norm_recompute(gn, tmp);
-        sv__conv1d_dw(gw, dy, tmp, B, T, Cin, Cout, K, s, Tout);
+        sv__conv1d_dw(c, gw, dy, tmp, B, T, Cin, Cout, K, s, Tout);
         sv__arena_release(c, tmp, x->n * sizeof(float));
     }
     gx = sv__g_w(c, x, &fresh);
-    if (gx) sv__conv1d_dx(gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, fresh);
+    if (gx) sv__conv1d_dx(c, gx, dy, w->data, B, T, Cin, Cout, K, s, Tout, fresh);
 }
 
 /* sv_conv1d(c, x, w, bias, stride, 0, 1) where x is the output of the group norm (+ GELU) op

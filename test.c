@@ -349,14 +349,16 @@ static void test_op_gradients(void)
                                       {1, 2, 2, 1}, {1, 2, 2, 0}};
         static const size_t K[8] = {3, 5, 4, 2, 7, 2, 4, 2}, Cin[8] = {3, 3, 4, 5, 6, 3, 4, 4}, Cout[8] = {4, 2, 6, 3, 3, 2, 6, 2};
         int i;
-        for (i = 0; i < 8; i++) {
-            static char nm[8][80];
-            sprintf(nm[i], "conv1d K=%zu stride=%zu pad=%zu groups=%zu bias=%d", K[i], cv[i].stride, cv[i].pad, cv[i].groups, cv[i].bias);
-            GC_BEGIN(nm[i], f_conv, cv[i].bias ? 3 : 2);
-            GC_SHAPE3(g, 0, 2, 13, Cin[i]);
-            GC_SHAPE3(g, 1, Cout[i], K[i], Cin[i] / cv[i].groups);
-            GC_SHAPE1(g, 2, Cout[i]);
-            g.ud = &cv[i];
+        /* T = 13: short outputs (im2col over the batch); T = 200: a GEMM per batch row */
+        for (i = 0; i < 16; i++) {
+            static char nm[16][96];
+            size_t T = i < 8 ? 13 : 200, j = (size_t)i % 8;
+            sprintf(nm[i], "conv1d K=%zu stride=%zu pad=%zu groups=%zu bias=%d T=%zu", K[j], cv[j].stride, cv[j].pad, cv[j].groups, cv[j].bias, T);
+            GC_BEGIN(nm[i], f_conv, cv[j].bias ? 3 : 2);
+            GC_SHAPE3(g, 0, 2, T, Cin[j]);
+            GC_SHAPE3(g, 1, Cout[j], K[j], Cin[j] / cv[j].groups);
+            GC_SHAPE1(g, 2, Cout[j]);
+            g.ud = &cv[j];
             gc_run(&g);
         }
     }
