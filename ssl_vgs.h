@@ -1631,10 +1631,18 @@ SV_DEF int sv_get_simd(void) { return SV_VW > 0 && sv__simd_on; }
    same micro-kernel on zero-padded packed data with masked stores, so the arithmetic of an
    element does not depend on where tile or thread boundaries fall.
    Threads take contiguous MR-aligned row ranges (or NR-aligned column ranges when N is the longer
-   side) and each runs the serial algorithm with its own packing buffers. */
+   side) and each runs the serial algorithm with its own packing buffers.
+   Where the ISA has one (AVX-512), a second micro-kernel reads full MR-row slivers of a
+   row-major A in place instead of from the packed block: with the model's narrow N (256
+   channels) the A copy was 10-20 % of the product. It runs the same multiply-add chains, so
+   the bits do not change. */
 
 typedef void (*sv__ukr_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                            int mr, int nr, float alpha, float beta);
+/* The same micro-kernel reading a full MR-row sliver of a row-major A in place (row i at
+   a + i*lda): no packing, the same multiply-add chains, so the same bits as the packed one. */
+typedef void (*sv__ukr_direct_fn)(size_t kc, const float *a, size_t lda, const float *b, float *c,
+                                  size_t ldc, int nr, float alpha, float beta);
 typedef void (*sv__packa_fn)(float *dst, const float *A, size_t lda, int transA, size_t i0,
                              size_t mc, size_t k0, size_t kc, int MR);
 typedef void (*sv__packb_fn)(float *dst, const float *B, size_t ldb, int transB, size_t k0,
@@ -1644,6 +1652,7 @@ typedef struct sv__gemm_cfg {
     int mr, nr;
     size_t kc, mc, nc;   /* mc is a multiple of mr, nc of nr */
     sv__ukr_fn ukr;
+    sv__ukr_direct_fn ukr_direct;   /* NULL: A is always packed */
     sv__packa_fn pack_a;
     sv__packb_fn pack_b;
 } sv__gemm_cfg;
@@ -1737,16 +1746,38 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
 #define SV__KC 384  /* tuned on Zen 5: the A block (MC x KC, 516 KB) stays in the 1 MB L2 */
 #define SV__MC (14 * 24)
 #define SV__NC 3072
+/* The C tile update shared by both AVX-512 micro-kernels: C = alpha*acc + beta*C, masked to
+   mr rows and nr columns. */
+#define SV__AVX512_STORE_TILE() do { \
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta); \
+    SV__ST(0) SV__ST(1) SV__ST(2) SV__ST(3) SV__ST(4) SV__ST(5) SV__ST(6) \
+    SV__ST(7) SV__ST(8) SV__ST(9) SV__ST(10) SV__ST(11) SV__ST(12) SV__ST(13) } while (0)
+#define SV__ST(i) if (i < mr) { float *ci = c + (size_t)i * ldc; \
+        if (beta == 0.0f) { \
+            _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(va, c##i##a)); \
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(va, c##i##b)); \
+        } else { \
+            _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(c##i##a, va, \
+                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)))); \
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(c##i##b, va, \
+                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)))); \
+        } }
+#define SV__AVX512_ACCUMULATORS \
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a; \
+    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a; \
+    __m512 c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a; \
+    __m512 c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a, c12a = c0a, c12b = c0a, c13a = c0a; \
+    __m512 c13b = c0a, b0, b1; \
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u); \
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u)
+/* one k step of row i: A value x broadcast, times both B vectors */
+#define SV__AVX512_ROW(i, x) { __m512 ai = _mm512_set1_ps(x); \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
+
 static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
                            float *c, size_t ldc, int mr, int nr, float alpha, float beta)
 {
-    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
-    __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a;
-    __m512 c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a;
-    __m512 c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a, c12a = c0a, c12b = c0a, c13a = c0a;
-    __m512 c13b = c0a, va, vb, b0, b1;
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+    SV__AVX512_ACCUMULATORS;
     size_t k;
     int i;
     /* Fetch the C tile while the k loop runs; with a short k loop (e.g. K = 10, the first conv
@@ -1763,33 +1794,57 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
             _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
         }
     }
-#define SV__ROW(i) { __m512 ai = _mm512_set1_ps(a[i]); \
-        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
     for (k = 0; k < kc; k++) {
         b0 = _mm512_load_ps(b);
         b1 = _mm512_load_ps(b + 16);
-        SV__ROW(0) SV__ROW(1) SV__ROW(2) SV__ROW(3) SV__ROW(4) SV__ROW(5) SV__ROW(6)
-        SV__ROW(7) SV__ROW(8) SV__ROW(9) SV__ROW(10) SV__ROW(11) SV__ROW(12) SV__ROW(13)
+        SV__AVX512_ROW(0, a[0]) SV__AVX512_ROW(1, a[1]) SV__AVX512_ROW(2, a[2]) SV__AVX512_ROW(3, a[3])
+        SV__AVX512_ROW(4, a[4]) SV__AVX512_ROW(5, a[5]) SV__AVX512_ROW(6, a[6]) SV__AVX512_ROW(7, a[7])
+        SV__AVX512_ROW(8, a[8]) SV__AVX512_ROW(9, a[9]) SV__AVX512_ROW(10, a[10]) SV__AVX512_ROW(11, a[11])
+        SV__AVX512_ROW(12, a[12]) SV__AVX512_ROW(13, a[13])
         a += 14;
         b += 32;
     }
-#undef SV__ROW
-    va = _mm512_set1_ps(alpha);
-    vb = _mm512_set1_ps(beta);
-#define SV__ST(i) if (i < mr) { float *ci = c + (size_t)i * ldc; \
-        if (beta == 0.0f) { \
-            _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(va, c##i##a)); \
-            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(va, c##i##b)); \
-        } else { \
-            _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(c##i##a, va, \
-                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)))); \
-            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(c##i##b, va, \
-                _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)))); \
-        } }
-    SV__ST(0) SV__ST(1) SV__ST(2) SV__ST(3) SV__ST(4) SV__ST(5) SV__ST(6)
-    SV__ST(7) SV__ST(8) SV__ST(9) SV__ST(10) SV__ST(11) SV__ST(12) SV__ST(13)
-#undef SV__ST
+    SV__AVX512_STORE_TILE();
 }
+
+/* A read in place: 14 row streams. Packing A costs a copy of it per B panel pass, 10-20 % of
+   the product when N is small (the CNN's 256 channels: 3199 x 256 x 768 went from 179 to 197
+   GFLOP/s on one core). Row i is addressed as base + offset with two bases (rows 0 and 7) and
+   offsets 0, R, 2R, 3R, 4R, 5R, 6R (R = lda in bytes, x86 scaled addressing), so the 14
+   streams need five registers, not fourteen. */
+static void sv__ukr_avx512_direct(size_t kc, const float *a, size_t lda, const float *SV__RESTRICT b,
+                                  float *c, size_t ldc, int nr, float alpha, float beta)
+{
+    const int mr = 14;
+    SV__AVX512_ACCUMULATORS;
+    size_t k, R1 = lda * sizeof(float), R3 = 3 * R1, R5 = 5 * R1;
+    const char *p0 = (const char *)a, *p7 = (const char *)(a + 7 * lda);
+    int i;
+    for (i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
+    }
+#define SV__AT(p, off) (*(const float *)((p) + (off)))
+    for (k = 0; k < kc; k++) {
+        b0 = _mm512_load_ps(b);
+        b1 = _mm512_load_ps(b + 16);
+        SV__AVX512_ROW(0, SV__AT(p0, 0)) SV__AVX512_ROW(1, SV__AT(p0, R1)) SV__AVX512_ROW(2, SV__AT(p0, 2 * R1))
+        SV__AVX512_ROW(3, SV__AT(p0, R3)) SV__AVX512_ROW(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW(5, SV__AT(p0, R5))
+        SV__AVX512_ROW(6, SV__AT(p0, 2 * R3))
+        SV__AVX512_ROW(7, SV__AT(p7, 0)) SV__AVX512_ROW(8, SV__AT(p7, R1)) SV__AVX512_ROW(9, SV__AT(p7, 2 * R1))
+        SV__AVX512_ROW(10, SV__AT(p7, R3)) SV__AVX512_ROW(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW(12, SV__AT(p7, R5))
+        SV__AVX512_ROW(13, SV__AT(p7, 2 * R3))
+        p0 += sizeof(float);
+        p7 += sizeof(float);
+        b += 32;
+    }
+#undef SV__AT
+    SV__AVX512_STORE_TILE();
+}
+#undef SV__AVX512_ROW
+#undef SV__AVX512_ACCUMULATORS
+#undef SV__AVX512_STORE_TILE
+#undef SV__ST
 
 /* In-register transpose of 16 rows of 16 floats (unpack within 128-bit lanes, then shuffle the
    4x4 grid of 128-bit blocks). */
@@ -1886,6 +1941,7 @@ static void sv__pack_b_avx512(float *dst, const float *B, size_t ldb, int transB
     }
 }
 #define SV__UKR sv__ukr_avx512
+#define SV__UKR_DIRECT sv__ukr_avx512_direct
 #define SV__PACKA sv__pack_a_avx512
 #define SV__PACKB sv__pack_b_avx512
 
@@ -1980,6 +2036,9 @@ static void sv__ukr_neon(size_t kc, const float *SV__RESTRICT a, const float *SV
 #define SV__PACKB sv__pack_b_generic
 #endif
 
+/* Test hook: 0 packs A even where the micro-kernel could read it in place. */
+static int sv__gemm_direct_a = 1;
+
 static sv__gemm_cfg sv__gemm_config(void)
 {
     sv__gemm_cfg g;
@@ -1987,11 +2046,16 @@ static sv__gemm_cfg sv__gemm_config(void)
     if (sv__simd_on) {
         g.mr = SV__MR; g.nr = SV__NR; g.kc = SV__KC; g.mc = SV__MC; g.nc = SV__NC;
         g.ukr = SV__UKR; g.pack_a = SV__PACKA; g.pack_b = SV__PACKB;
+#ifdef SV__UKR_DIRECT
+        g.ukr_direct = sv__gemm_direct_a ? SV__UKR_DIRECT : NULL;
+#else
+        g.ukr_direct = NULL;
+#endif
         return g;
     }
 #endif
     g.mr = SV__MR_S; g.nr = SV__NR_S; g.kc = 256; g.mc = SV__MR_S * 32; g.nc = 2048;
-    g.ukr = sv__ukr_scalar; g.pack_a = sv__pack_a_generic; g.pack_b = sv__pack_b_generic;
+    g.ukr = sv__ukr_scalar; g.ukr_direct = NULL; g.pack_a = sv__pack_a_generic; g.pack_b = sv__pack_b_generic;
     return g;
 }
 
@@ -2055,7 +2119,9 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
                 size_t mc = i1 - ic < g->mc ? i1 - ic : g->mc;
                 size_t inext = ic + mc, mnext = i1 - inext < g->mc ? i1 - inext : g->mc;
                 size_t npf = inext < i1 ? (p->transA ? kc : mnext) : 0, pf = 0;
-                g->pack_a(pa, p->A, p->lda, p->transA, ic, mc, pc, kc, g->mr);
+                /* full MR-row slivers of a row-major A are read in place; the rest is packed */
+                size_t mdir = g->ukr_direct && !p->transA ? mc / MR * MR : 0;
+                if (mdir < mc) g->pack_a(pa + mdir * kc, p->A, p->lda, p->transA, ic + mdir, mc - mdir, pc, kc, g->mr);
                 for (jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     /* Prefetch the next A block's source rows, a slice per micro-panel, so
@@ -2068,9 +2134,15 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
                         size_t bytes = (p->transA ? mnext : kc) * sizeof(float), o;
                         for (o = 0; o < bytes; o += 64) SV__PREFETCH(row + o);
                     }
-                    for (ir = 0; ir < mc; ir += MR)
-                        g->ukr(kc, pa + ir * kc, pb + jr * kc, p->C + (ic + ir) * p->ldc + jc + jr,
-                               p->ldc, (int)(mc - ir < MR ? mc - ir : MR), nr, p->alpha, bet);
+                    for (ir = 0; ir < mc; ir += MR) {
+                        float *ct = p->C + (ic + ir) * p->ldc + jc + jr;
+                        if (ir < mdir)
+                            g->ukr_direct(kc, p->A + (ic + ir) * p->lda + pc, p->lda, pb + jr * kc, ct, p->ldc, nr,
+                                          p->alpha, bet);
+                        else
+                            g->ukr(kc, pa + ir * kc, pb + jr * kc, ct, p->ldc, (int)(mc - ir < MR ? mc - ir : MR), nr,
+                                   p->alpha, bet);
+                    }
                 }
             }
         }
