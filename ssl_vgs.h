@@ -4106,7 +4106,7 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
         sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
 }
 
-/* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] tap by tap. fresh = 1: gxp is
+/* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] by groups of taps. fresh = 1: gxp is
    uninitialised and is written (beta = 0) by the taps k < stride, which cover rows
    [0, Tout*stride) of each batch row once; rows past that are zeroed. With stride > K there are
    gaps between windows: everything is zeroed and added to. Short outputs: dXwin for the whole
@@ -4140,15 +4140,18 @@ SV__OMP(parallel for if (B * Tout * KC > SV__PAR_N))
             for (b = 0; b < B; b++) memset(gxp + (b * Tp + Tout * s) * Cin, 0, (Tp - Tout * s) * Cin * sizeof(float));
         }
     }
+    /* Taps [k, k+s) of window t land on the s consecutive rows t*s+k.. of dX, contiguous
+       floats: one GEMM per group of s taps (K = 3, s = 2: taps {0,1} with N = 2*Cin, then {2}).
+       Each element still gets its taps in increasing order, one per GEMM, so the result equals
+       the tap-by-tap sum bit for bit. */
     for (b = 0; b < B; b++) {
         const float *dyb = dy + b * Tout * Cout;
         float *gxb = gxp + b * Tp * Cin;
-        if (s >= K) /* windows do not overlap: one GEMM writes every tap */
-            sv_gemm(0, 0, Tout, K * Cin, Cout, 1.0f, dyb, Cout, w, K * Cin, fresh ? 0.0f : 1.0f, gxb, s * Cin);
-        else
-            for (k = 0; k < K; k++)
-                sv_gemm(0, 0, Tout, Cin, Cout, 1.0f, dyb, Cout, w + k * Cin, K * Cin,
-                        fresh && k < s ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
+        for (k = 0; k < K; k += s) {
+            size_t nk = K - k < s ? K - k : s;
+            sv_gemm(0, 0, Tout, nk * Cin, Cout, 1.0f, dyb, Cout, w + k * Cin, K * Cin,
+                    fresh && k == 0 ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
+        }
     }
 }
 
