@@ -4028,9 +4028,10 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    [Cout,K,Cin], output frame t reads the K*Cin contiguous floats starting at x + t*stride*Cin,
    so Y = Xwin W^T is one GEMM whose A rows overlap (lda = stride*Cin). Padding copies the input
    once into a padded buffer.
-   Backward: dW += dY^T Xwin (the same strided trick); dXwin = dY W is added back tap by tap:
+   Backward: dW += dY^T Xwin (the same strided trick); dXwin = dY W is added back by taps:
    for a fixed tap k the rows t*stride+k of dX are distinct, so dX[t*s+k,:] += dY[t,:] W[:,k,:]
-   is a GEMM with a strided output and no races.
+   is a GEMM with a strided output and no races (and `stride` consecutive taps fill consecutive
+   rows, so they are one GEMM).
    Groups > 1 (the positional convolution: 16 groups, 128 taps): a group's channels are not
    contiguous within a window, so the input is first copied group-major, [G][B][Tp][Cg]; there
    a group's window is again K*Cg contiguous floats and each (batch row, group) is one
