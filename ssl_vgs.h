@@ -2042,6 +2042,7 @@ static int sv__gemm_direct_a = 1;
 static sv__gemm_cfg sv__gemm_config(void)
 {
     sv__gemm_cfg g;
+    (void)sv__gemm_direct_a;   /* read only where the ISA has a direct micro-kernel */
 #if SV_VW > 0
     if (sv__simd_on) {
         g.mr = SV__MR; g.nr = SV__NR; g.kc = SV__KC; g.mc = SV__MC; g.nc = SV__NC;
