@@ -4046,13 +4046,17 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    window by window (col2im). */
 #define SV__CONV_SHORT 64   /* output frames per batch row below which im2col pays */
 
-/* cols [B*Tout, K*Cin] = the windows of xp [B,Tp,Cin] (contiguous K*Cin floats each) */
-static void sv__conv_im2col(float *cols, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
+/* The windows of xp [B,Tp,Cin] (contiguous K*Cin floats each) copied into a new arena buffer
+   cols [B*Tout, K*Cin]; the caller releases it. NULL when the arena is full. */
+static float *sv__conv_im2col(sv_ctx *c, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
 {
+    float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
     size_t b, t;
+    if (!cols) return NULL;
     for (b = 0; b < B; b++)
         for (t = 0; t < Tout; t++)
             memcpy(cols + (b * Tout + t) * K * Cin, xp + (b * Tp + t * s) * Cin, K * Cin * sizeof(float));
+    return cols;
 }
 
 /* x [B,T,C] -> dst [G][B][Tp][C/G]: rows [lead, lead+T) of each (group, batch row) hold x's
@@ -4079,9 +4083,8 @@ static int sv__conv1d_gemm(sv_ctx *c, float *y, const float *xp, const float *w,
 {
     size_t b;
     if (Tout < SV__CONV_SHORT) {
-        float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+        float *cols = sv__conv_im2col(c, xp, B, Tp, Cin, K, s, Tout);
         if (!cols) return SV_ERR_NOMEM;
-        sv__conv_im2col(cols, xp, B, Tp, Cin, K, s, Tout);
         sv_gemm(0, 1, B * Tout, Cout, K * Cin, 1.0f, cols, K * Cin, w, K * Cin, beta, y, Cout);
         sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
         return SV_OK;
@@ -4097,9 +4100,8 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
 {
     size_t b;
     if (Tout < SV__CONV_SHORT) {
-        float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+        float *cols = sv__conv_im2col(c, xp, B, Tp, Cin, K, s, Tout);
         if (!cols) return;
-        sv__conv_im2col(cols, xp, B, Tp, Cin, K, s, Tout);
         sv_gemm(1, 0, Cout, K * Cin, B * Tout, 1.0f, dy, Cout, cols, K * Cin, 1.0f, gw, K * Cin);
         sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
         return;

@@ -766,12 +766,22 @@ static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_o
    output T+1), large enough for the packed GEMM inside the parallel (batch row, group) loop,
    against a double-precision loop over the definition; stride 1 (input gradient as a flipped
    convolution) and stride 2 (tap by tap); bit-identical for 1, 2 and 3 threads. */
-static void grouped_conv_run(int threads, size_t stride, float *out, size_t nout)
+/* One forward + backward of loss = sum(conv(x) * r), and the same from a double-precision loop
+   over the definition (ref_*). Arrays are malloc'd; gconv_free releases them. */
+typedef struct { size_t ny, nx, nw; float *y, *dx, *dw, *ref_y, *ref_dx, *ref_dw; } gconv_out;
+
+static void gconv_free(gconv_out *o)
 {
-    size_t B = 2, T = 150, C = 64, K = 32, G = 4, i, j, o = 0;
-    size_t sx[3] = {B, T, C}, sw[3] = {C, K, C / G}, sb[1] = {C};
+    free(o->y); free(o->dx); free(o->dw); free(o->ref_y); free(o->ref_dx); free(o->ref_dw);
+}
+
+static int grouped_conv_run(int threads, size_t stride, gconv_out *o)
+{
+    size_t B = 2, T = 150, C = 64, K = 32, G = 4, pad = K / 2, Cg = C / G, i, bb, t, oc, k, ci;
+    size_t sx[3] = {B, T, C}, sw[3] = {C, K, C / G}, sb[1] = {C}, Tout;
     sv_ctx *c = sv_ctx_new(0, 3);
     sv_tensor *x = sv_tensor_new(c, 3, sx), *w = sv_tensor_new(c, 3, sw), *b = sv_tensor_new(c, 1, sb), *y, *r;
+    double *ry, *rdx, *rdw;
     sv_rng rng;
     sv_set_threads(threads);
     sv_rng_seed(&rng, 41);
@@ -779,75 +789,82 @@ static void grouped_conv_run(int threads, size_t stride, float *out, size_t nout
     for (i = 0; i < w->n; i++) w->data[i] = 0.2f * sv_rng_normal(&rng);
     for (i = 0; i < b->n; i++) b->data[i] = sv_rng_normal(&rng);
     x->requires_grad = w->requires_grad = b->requires_grad = 1;
-    y = sv_conv1d(c, x, w, b, stride, K / 2, G);
+    y = sv_conv1d(c, x, w, b, stride, pad, G);
     r = y ? sv_tensor_new(c, 3, y->shape) : NULL;
     if (r) for (i = 0; i < r->n; i++) r->data[i] = sv_rng_normal(&rng);
-    if (!r || sv_backward(c, sv_sum(c, sv_mul(c, y, r))) != SV_OK) { SV_CHECK(0, "grouped conv: %s", sv_last_error()); sv_ctx_free(c); return; }
-    {   /* out = [y | r | dx | dw | db], then the reference's [y | dx | dw] */
-        const float *src[5];
-        size_t len[5];
-        src[0] = y->data; len[0] = y->n; src[1] = r->data; len[1] = r->n;
-        src[2] = x->grad; len[2] = x->n; src[3] = w->grad; len[3] = w->n; src[4] = b->grad; len[4] = b->n;
-        for (j = 0; j < 5; j++) for (i = 0; i < len[j] && o < nout; i++) out[o++] = src[j][i];
+    if (!r || sv_backward(c, sv_sum(c, sv_mul(c, y, r))) != SV_OK) {
+        SV_CHECK(0, "grouped conv: %s", sv_last_error());
+        sv_ctx_free(c);
+        return 0;
     }
-    {
-        size_t Tout = y->shape[1], Cg = C / G, bb, t, oc, k, ci, pad = K / 2;
-        double *ry = (double *)calloc(y->n, sizeof(double)), *rdx = (double *)calloc(x->n, sizeof(double));
-        double *rdw = (double *)calloc(w->n, sizeof(double));
-        for (bb = 0; bb < B; bb++)
-            for (t = 0; t < Tout; t++)
-                for (oc = 0; oc < C; oc++) {
-                    size_t g = oc / Cg;
-                    double acc = b->data[oc], dy = r->data[(bb * Tout + t) * C + oc];
-                    for (k = 0; k < K; k++) {
-                        size_t u = t * stride + k;
-                        if (u < pad || u - pad >= T) continue;
-                        for (ci = 0; ci < Cg; ci++) {
-                            size_t xi = (bb * T + u - pad) * C + g * Cg + ci, wi = (oc * K + k) * Cg + ci;
-                            acc += (double)x->data[xi] * w->data[wi];
-                            rdx[xi] += dy * w->data[wi];
-                            rdw[wi] += dy * x->data[xi];
-                        }
+    Tout = y->shape[1];
+    o->ny = y->n; o->nx = x->n; o->nw = w->n;
+    o->y = (float *)malloc(y->n * sizeof(float)); o->ref_y = (float *)malloc(y->n * sizeof(float));
+    o->dx = (float *)malloc(x->n * sizeof(float)); o->ref_dx = (float *)malloc(x->n * sizeof(float));
+    o->dw = (float *)malloc(w->n * sizeof(float)); o->ref_dw = (float *)malloc(w->n * sizeof(float));
+    memcpy(o->y, y->data, y->n * sizeof(float));
+    memcpy(o->dx, x->grad, x->n * sizeof(float));
+    memcpy(o->dw, w->grad, w->n * sizeof(float));
+    ry = (double *)calloc(y->n, sizeof(double));
+    rdx = (double *)calloc(x->n, sizeof(double));
+    rdw = (double *)calloc(w->n, sizeof(double));
+    for (bb = 0; bb < B; bb++)
+        for (t = 0; t < Tout; t++)
+            for (oc = 0; oc < C; oc++) {
+                size_t g = oc / (C / G);
+                double acc = b->data[oc], dy = r->data[(bb * Tout + t) * C + oc];
+                for (k = 0; k < K; k++) {
+                    size_t u = t * stride + k;
+                    if (u < pad || u - pad >= T) continue;
+                    for (ci = 0; ci < Cg; ci++) {
+                        size_t xi = (bb * T + u - pad) * C + g * Cg + ci, wi = (oc * K + k) * Cg + ci;
+                        acc += (double)x->data[xi] * w->data[wi];
+                        rdx[xi] += dy * w->data[wi];
+                        rdw[wi] += dy * x->data[xi];
                     }
-                    ry[(bb * Tout + t) * C + oc] = acc;
                 }
-        for (i = 0; i < y->n && o < nout; i++) out[o++] = (float)ry[i];
-        for (i = 0; i < x->n && o < nout; i++) out[o++] = (float)rdx[i];
-        for (i = 0; i < w->n && o < nout; i++) out[o++] = (float)rdw[i];
-        free(ry); free(rdx); free(rdw);
-    }
-    for (; o < nout; o++) out[o] = 0.0f;
+                ry[(bb * Tout + t) * C + oc] = acc;
+            }
+    for (i = 0; i < y->n; i++) o->ref_y[i] = (float)ry[i];
+    for (i = 0; i < x->n; i++) o->ref_dx[i] = (float)rdx[i];
+    for (i = 0; i < w->n; i++) o->ref_dw[i] = (float)rdw[i];
+    free(ry); free(rdx); free(rdw);
     sv_ctx_free(c);
+    return 1;
+}
+
+/* Worst |a - ref| against the largest |ref|: within 1e-5 of the output's scale. */
+static void gconv_compare(const float *a, const float *ref, size_t n, size_t stride, const char *what)
+{
+    double worst = 0, scale = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+        if (d > worst) worst = d;
+    }
+    SV_CHECK(worst <= 1e-5 * scale, "grouped conv stride %zu: %s off by %.3g (largest %.3g)", stride, what, worst, scale);
 }
 
 static void test_conv_grouped(void)
 {
-    size_t n = 200000, s;
-    float *a = (float *)malloc(n * sizeof(float)), *bb = (float *)malloc(n * sizeof(float));
+    size_t s;
     for (s = 1; s <= 2; s++) {
-        size_t B = 2, T = 150, C = 64, K = 32, Tout = (T + K - K) / s + 1, ny = B * Tout * C, nx = B * T * C, nw = C * K * 16;
-        size_t i, part;
-        const size_t off[3][2] = {{0, 2 * ny + nx + nw + C}, {2 * ny, 3 * ny + nx + nw + C}, {2 * ny + nx, 3 * ny + 2 * nx + nw + C}};
-        const size_t cnt[3] = {ny, nx, nw};
-        const char *what[3] = {"output", "input gradient", "weight gradient"};
+        gconv_out one, more;
         int t;
-        grouped_conv_run(1, s, a, n);
-        for (part = 0; part < 3; part++) {
-            double worst = 0, scale = 0;
-            for (i = 0; i < cnt[part]; i++) {
-                double ref = a[off[part][1] + i], d = fabs(a[off[part][0] + i] - ref);
-                if (fabs(ref) > scale) scale = fabs(ref);
-                if (d > worst) worst = d;
-            }
-            SV_CHECK(worst <= 1e-5 * scale, "grouped conv stride %zu: %s off by %.3g (largest %.3g)", s, what[part], worst, scale);
-        }
+        if (!grouped_conv_run(1, s, &one)) return;
+        gconv_compare(one.y, one.ref_y, one.ny, s, "output");
+        gconv_compare(one.dx, one.ref_dx, one.nx, s, "input gradient");
+        gconv_compare(one.dw, one.ref_dw, one.nw, s, "weight gradient");
         for (t = 2; t <= 3; t++) {
-            grouped_conv_run(t, s, bb, n);
-            SV_CHECK(memcmp(a, bb, (2 * ny + nx + nw + C) * sizeof(float)) == 0, "grouped conv stride %zu: %d threads differ from 1", s, t);
+            if (!grouped_conv_run(t, s, &more)) break;
+            SV_CHECK(memcmp(one.y, more.y, one.ny * sizeof(float)) == 0 && memcmp(one.dx, more.dx, one.nx * sizeof(float)) == 0 &&
+                     memcmp(one.dw, more.dw, one.nw * sizeof(float)) == 0, "grouped conv stride %zu: %d threads differ from 1", s, t);
+            gconv_free(&more);
         }
+        gconv_free(&one);
     }
     sv_set_threads(0);
-    free(a); free(bb);
 }
 
 /* sv_conv1d_gelu_in against sv_conv1d(sv_gelu_op(x)): forward and every gradient equal
