@@ -1370,6 +1370,20 @@ SV_DEF int sv_get_threads(void)
 #endif
 }
 
+/* Wall-clock seconds (the op profiler and the GEMM's thread balancing). */
+static double sv__now(void)
+{
+#if defined(_OPENMP)
+    return omp_get_wtime();
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return (double)clock() / CLOCKS_PER_SEC; /* CPU time: only a fallback */
+#endif
+}
+
 /* ---------------------------------------------------------------- 1.3 RNG */
 static uint64_t sv__splitmix64(uint64_t *x)
 {
@@ -1465,7 +1479,9 @@ SV_DEF void sv_item_set_free(sv_item_set *s)
      SV_VMAX/SV_VMIN (when an operand is NaN the result is unspecified, except that
      SV_VMAX(c, x) and SV_VMIN(c, x) with a NaN x give NaN), SV_VABS, SV_VFLOOR,
      SV_VSEL_GT(a,b,x,y) lane-wise a > b ? x : y, SV_VEXP2I(n) = 2^n for integral n in
-     [-126,127], SV_VREDUCE_ADD(v), SV_VREDUCE_MAX(v) to a float. */
+     [-126,127], SV_VLDEXP(p,n) = p * 2^n rounded once (integral n in [-150,128], |p| < 2:
+     subnormal and overflowing results round as IEEE multiplication does),
+     SV_VREDUCE_ADD(v), SV_VREDUCE_MAX(v) to a float. */
 #if !defined(SV_NO_SIMD) && defined(__AVX512F__)
 /* g++ 12 warns falsely inside the AVX-512 intrinsics (GCC bug 105593, _mm512_undefined_ps). */
 #if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
@@ -1502,6 +1518,8 @@ typedef __m512 sv__vf;
 #define SV_VSEL_GT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x)
 #define SV_VEXP2I(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32( \
     _mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+/* VSCALEFPS: one instruction, and one rounding like the two-step product below */
+#define SV_VLDEXP(p, n) _mm512_scalef_ps(p, n)
 #define SV_VREDUCE_ADD(v) _mm512_reduce_add_ps(v)
 #define SV_VREDUCE_MAX(v) _mm512_reduce_max_ps(v)
 
@@ -1598,6 +1616,12 @@ static inline void sv__storen4(float *p, float32x4_t v, size_t n)
 #else
 #define SV_SIMD_NAME "scalar"
 #define SV_VW 0
+#endif
+#if SV_VW > 0 && !defined(SV_VLDEXP)
+/* 2^floor(n/2) then 2^(n - floor(n/2)): both factors are normal, the first product is exact,
+   so the second is the only rounding */
+#define SV_VLDEXP(p, n) SV_VMUL(SV_VMUL(p, SV_VEXP2I(SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f))))), \
+    SV_VEXP2I(SV_VSUB(n, SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f))))))
 #endif
 
 /* Run-time switch to the scalar bodies (global, documented in the API: tests and benchmarks
@@ -2096,6 +2120,8 @@ typedef struct sv__gemm_args {
     const float *A, *B;
     float *C, *buf;
     size_t bsize, asize; /* floats of one thread's B panel and A block (multiples of 16) */
+    size_t cut[65];      /* thread t computes units [cut[t], cut[t+1]) of the split dimension */
+    double busy[64];     /* seconds each thread spent in its block */
 } sv__gemm_args;
 
 /* The serial blocked algorithm on the sub-problem C[i0:i1, j0:j1], with one thread's buffers. */
@@ -2150,22 +2176,113 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
     }
 }
 
-/* Thread tid of nth takes a contiguous MR-aligned range of rows (or NR-aligned range of columns)
-   and runs the serial algorithm on it with its own buffers: no barriers, so a descheduled thread
-   never stalls the others mid-product. */
-static void sv__gemm_worker(const sv__gemm_args *p, int tid, int nth)
+/* Thread tid of nth takes a contiguous slice, units [cut[tid], cut[tid+1]) of MR rows
+   (split_m) or NR columns, and runs the serial algorithm on it with its own buffers: no
+   barriers, so a descheduled thread never stalls the others mid-product. Every C element is
+   computed by one thread with the same kernel calls in the same k order wherever the cuts
+   fall, so the result does not depend on the split. A team smaller than planned (nested
+   OpenMP) falls back to equal slices. */
+static void sv__gemm_worker(sv__gemm_args *p, int tid, int nth, int planned)
 {
     size_t u = p->split_m ? (size_t)p->g.mr : (size_t)p->g.nr;
     size_t len = p->split_m ? p->M : p->N;
-    size_t units = (len + u - 1) / u;
-    size_t lo = units * (size_t)tid / (size_t)nth * u;
-    size_t hi = units * (size_t)(tid + 1) / (size_t)nth * u;
+    size_t units = (len + u - 1) / u, lo, hi;
     float *pb = p->buf + (size_t)tid * (p->bsize + p->asize);
+    double t0 = nth > 1 ? sv__now() : 0.0;
+    if (nth > 1 && nth == planned) { lo = p->cut[tid]; hi = p->cut[tid + 1]; }
+    else { lo = units * (size_t)tid / (size_t)nth; hi = units * (size_t)(tid + 1) / (size_t)nth; }
+    lo *= u; hi *= u;
     if (hi > len) hi = len;
-    if (lo >= hi) return;
-    if (p->split_m) sv__gemm_block(p, pb, pb + p->bsize, lo, hi, 0, p->N);
-    else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
+    if (lo < hi) {
+        if (p->split_m) sv__gemm_block(p, pb, pb + p->bsize, lo, hi, 0, p->N);
+        else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
+    }
+    if (nth > 1) p->busy[tid] = sv__now() - t0;
 }
+
+#ifdef _OPENMP
+/* Relative speed of each OpenMP thread per GEMM shape, learnt from the big products
+   (exponential average of units per second, normalised to mean 1). Virtual CPUs are not equal,
+   and not equally so for every shape: on the 2-core VM of the benchmark one core is ~5 % slower
+   on the CNN's products and ~40 % slower on 800 x 256 x 1024 (whatever else runs on that
+   host core), so equal slices left the other thread waiting. Slices proportional to the
+   learnt speeds remove most of that wait without changing a bit of the result (see
+   sv__gemm_worker). A small table keyed by shape, shared by all callers, guarded. */
+#define SV__BAL_SLOTS 128
+#define SV__BAL_PROBES 8
+#define SV__BAL_THREADS 16 /* teams larger than this get equal slices */
+typedef struct sv__gemm_balance {
+    size_t M, N, K;     /* M == 0: free */
+    int trans;
+    float speed[SV__BAL_THREADS];
+} sv__gemm_balance;
+static sv__gemm_balance sv__gemm_bal[SV__BAL_SLOTS];
+
+/* The entry of p's shape (open addressing over a few slots), or NULL; with claim, a free or
+   (all taken) the home slot is reset for it. Called under the lock. */
+static sv__gemm_balance *sv__gemm_bal_find(const sv__gemm_args *p, int claim)
+{
+    size_t h = (p->M * 73856093u) ^ (p->N * 19349663u) ^ (p->K * 83492791u), i;
+    int trans = p->transA * 2 + p->transB;
+    sv__gemm_balance *b, *free_b = NULL;
+    h ^= (size_t)trans * 2654435761u;
+    for (i = 0; i < SV__BAL_PROBES; i++) {
+        b = &sv__gemm_bal[(h + i) % SV__BAL_SLOTS];
+        if (b->M == p->M && b->N == p->N && b->K == p->K && b->trans == trans) return b;
+        if (!free_b && b->M == 0) free_b = b;
+    }
+    if (!claim) return NULL;
+    b = free_b ? free_b : &sv__gemm_bal[h % SV__BAL_SLOTS];
+    memset(b, 0, sizeof *b);
+    b->M = p->M; b->N = p->N; b->K = p->K; b->trans = trans;
+    return b;
+}
+
+static void sv__gemm_plan(sv__gemm_args *p, int nt)
+{
+    size_t u = p->split_m ? (size_t)p->g.mr : (size_t)p->g.nr;
+    size_t units = ((p->split_m ? p->M : p->N) + u - 1) / u;
+    double w[64], tot = 0.0, acc = 0.0;
+    int t;
+    for (t = 0; t < nt; t++) w[t] = 1.0;
+#pragma omp critical(sv__gemm_bal_lock)
+    {
+        const sv__gemm_balance *b = nt <= SV__BAL_THREADS ? sv__gemm_bal_find(p, 0) : NULL;
+        if (b)
+            for (t = 0; t < nt; t++) if (b->speed[t] > 0.0f) w[t] = b->speed[t];
+    }
+    for (t = 0; t < nt; t++) tot += w[t];
+    p->cut[0] = 0;
+    for (t = 0; t < nt; t++) {
+        acc += w[t];
+        p->cut[t + 1] = t + 1 == nt ? units : (size_t)((double)units * acc / tot + 0.5);
+        if (p->cut[t + 1] < p->cut[t]) p->cut[t + 1] = p->cut[t];
+        p->busy[t] = 0.0;
+    }
+}
+
+static void sv__gemm_learn(const sv__gemm_args *p, int nt)
+{
+    double r[64], mean = 0.0;
+    int t;
+    if (nt > SV__BAL_THREADS) return;
+    for (t = 0; t < nt; t++) {
+        size_t n = p->cut[t + 1] - p->cut[t];
+        if (n < 4 || p->busy[t] <= 0.0) return; /* too little work to time */
+        r[t] = (double)n / p->busy[t];
+        mean += r[t] / nt;
+    }
+#pragma omp critical(sv__gemm_bal_lock)
+    {
+        sv__gemm_balance *b = sv__gemm_bal_find(p, 1);
+        for (t = 0; t < nt; t++) {
+            double s = r[t] / mean, old = b->speed[t] > 0.0f ? b->speed[t] : 1.0;
+            s = s < 0.25 ? 0.25 : s > 4.0 ? 4.0 : s;
+            b->speed[t] = (float)(0.7 * old + 0.3 * s);
+        }
+    }
+}
+#endif
 
 /* Unpacked product for small problems: per C element one multiply-add chain in k order. */
 static void sv__gemm_small(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
@@ -2252,12 +2369,19 @@ SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float 
     p.split_m = (M >= N && ms >= (size_t)(2 * nt)) || np < (size_t)(2 * nt);
 #ifdef _OPENMP
     if (nt > 1) {
+        int team = 0;
+        sv__gemm_plan(&p, nt);
 #pragma omp parallel num_threads(nt)
-        sv__gemm_worker(&p, omp_get_thread_num(), omp_get_num_threads());
+        {
+            sv__gemm_worker(&p, omp_get_thread_num(), omp_get_num_threads(), nt);
+            if (omp_get_thread_num() == 0) team = omp_get_num_threads();
+        }
+        /* learn only from big products, where the slices' times are not timer noise */
+        if (team == nt && (double)M * (double)N * (double)K >= 3e7) sv__gemm_learn(&p, nt);
         return;
     }
 #endif
-    sv__gemm_worker(&p, 0, 1);
+    sv__gemm_worker(&p, 0, 1, 1);
 }
 
 SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
@@ -2440,7 +2564,9 @@ SV_DEF void sv_vmul(float *y, const float *a, const float *b, size_t n)
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (ln2 split so n*C1 is exact), Cephes'
    degree-6 polynomial for e^r (S. Moshier, Cephes expf.c), and the scale 2^n applied as
    2^floor(n/2) * 2^(n - floor(n/2)) so that results in the subnormal range and the overflow to
-   +inf come out of ordinary float rounding. Inputs are clamped to [-104, 88.8] first; exp(-104) is
+   +inf come out of ordinary float rounding (one rounding: the vector path's SV_VLDEXP gives the
+   same bits; on AVX-512 it is one VSCALEFPS, which made GELU twice as fast as the integer
+   exponent arithmetic did). Inputs are clamped to [-104, 88.8] first; exp(-104) is
    below half the smallest subnormal, so it rounds to 0. */
 #define SV__EXP_LO -104.0f
 #define SV__EXP_HI 88.8f
@@ -2485,7 +2611,7 @@ static float sv__expf1(float x)
 #if SV_VW > 0
 static inline sv__vf sv__vexp1(sv__vf x)
 {
-    sv__vf n, n1, r, p;
+    sv__vf n, r, p;
     x = SV_VMAX(SV_VSET1(SV__EXP_LO), x);
     x = SV_VMIN(SV_VSET1(SV__EXP_HI), x);
     n = SV_VFLOOR(SV_VFMA(x, SV_VSET1(SV__LOG2E), SV_VSET1(0.5f)));
@@ -2497,8 +2623,7 @@ static inline sv__vf sv__vexp1(sv__vf x)
     p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P4));
     p = SV_VFMA(p, r, SV_VSET1(SV__EXP_P5));
     p = SV_VADD(SV_VFMA(p, SV_VMUL(r, r), r), SV_VSET1(1.0f));
-    n1 = SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f)));
-    return SV_VMUL(SV_VMUL(p, SV_VEXP2I(n1)), SV_VEXP2I(SV_VSUB(n, n1)));
+    return SV_VLDEXP(p, n);
 }
 #endif
 
@@ -3345,18 +3470,6 @@ SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name)
 }
 
 /* ---------------------------------------------------------------- 4.1 the tape */
-static double sv__now(void)
-{
-#if defined(_OPENMP)
-    return omp_get_wtime();
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-#else
-    return (double)clock() / CLOCKS_PER_SEC; /* CPU time: only a fallback */
-#endif
-}
 
 static int sv__prof_slot(sv_ctx *c, const char *op)
 {

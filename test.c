@@ -1877,15 +1877,33 @@ static void test_gemm_direct_a(void)
     SV_CHECK(same, "gemm: A read in place and packed give the same bits");
 }
 
-/* Results must be bit-identical for 1, 2 and 3 threads (K is never split). */
+/* Sets the learnt thread speeds of the GEMM's balancing for one shape (0 = never measured). */
+static void kt_gemm_speeds(size_t M, size_t N, size_t K, int ta, int tb, double s0, double s1, double s2)
+{
+#ifdef _OPENMP
+    sv__gemm_args p;
+    sv__gemm_balance *b;
+    memset(&p, 0, sizeof p);
+    p.M = M; p.N = N; p.K = K; p.transA = ta; p.transB = tb;
+    b = sv__gemm_bal_find(&p, 1);
+    b->speed[0] = (float)s0; b->speed[1] = (float)s1; b->speed[2] = (float)s2;
+#else
+    (void)M; (void)N; (void)K; (void)ta; (void)tb; (void)s0; (void)s1; (void)s2;
+#endif
+}
+
+/* Results must be bit-identical for 1, 2 and 3 threads (K is never split), whatever slices
+   the balancing gives the threads: equal, or skewed either way by learnt speeds. */
 static void test_gemm_threads(void)
 {
     static const size_t shapes[][3] = {{800, 256, 256}, {1001, 129, 700}, {33, 1100, 300},
                                        {64, 768, 400}, {5000, 64, 10}, {300, 300, 1500}};
+    static const double speeds[3][3] = {{0, 0, 0}, {1.9, 0.5, 1.0}, {0.5, 1.2, 2.0}};
     sv_rng rng;
     size_t s;
-    int ta, tb, same = 1, old = sv_get_threads();
+    int ta, tb, v, same = 1, old = sv_get_threads();
     sv_rng_seed(&rng, 3);
+    for (v = 0; v < 3; v++)
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *A = kt_alloc(M * K), *B = kt_alloc(K * N), *C1 = kt_alloc(M * N), *C2 = kt_alloc(M * N);
@@ -1900,19 +1918,42 @@ static void test_gemm_threads(void)
                 sv_set_threads(1);
                 sv_gemm(ta, tb, M, N, K, 0.9f, A, ta ? M : K, B, tb ? K : N, 1.0f, C1, N);
                 sv_set_threads(2);
+                kt_gemm_speeds(M, N, K, ta, tb, speeds[v][0], speeds[v][1], speeds[v][2]);
                 sv_gemm(ta, tb, M, N, K, 0.9f, A, ta ? M : K, B, tb ? K : N, 1.0f, C2, N);
                 sv_set_threads(3);
+                kt_gemm_speeds(M, N, K, ta, tb, speeds[v][0], speeds[v][1], speeds[v][2]);
                 sv_gemm(ta, tb, M, N, K, 0.9f, A, ta ? M : K, B, tb ? K : N, 1.0f, C3, N);
                 if (memcmp(C1, C2, M * N * sizeof(float)) != 0 ||
                     memcmp(C1, C3, M * N * sizeof(float)) != 0) {
                     same = 0;
-                    printf("  differs: M=%zu N=%zu K=%zu ta=%d tb=%d\n", M, N, K, ta, tb);
+                    printf("  differs: M=%zu N=%zu K=%zu ta=%d tb=%d speeds %d\n", M, N, K, ta, tb, v);
                 }
             }
         free(A); free(B); free(C1); free(C2); free(C3);
     }
     sv_set_threads(old);
-    SV_CHECK(same, "gemm bit-identical for 1, 2 and 3 threads");
+    SV_CHECK(same, "gemm bit-identical for 1, 2 and 3 threads and any balancing");
+#ifdef _OPENMP
+    {   /* the slices follow the speeds: 1.9 : 0.5 of 100 units is 79 : 21, and cover all */
+        sv__gemm_args p;
+        const sv__gemm_balance *b;
+        memset(&p, 0, sizeof p);
+        p.g = sv__gemm_config();
+        p.split_m = 1; p.M = 100 * (size_t)p.g.mr; p.N = 64; p.K = 32;
+        kt_gemm_speeds(p.M, p.N, p.K, 0, 0, 1.9, 0.5, 0);
+        sv__gemm_plan(&p, 2);
+        SV_CHECK(p.cut[0] == 0 && p.cut[1] == 79 && p.cut[2] == 100, "balanced slices %zu %zu %zu",
+                 p.cut[0], p.cut[1], p.cut[2]);
+        p.busy[0] = 1.0; p.busy[1] = 0.5;  /* thread 1 did its 21 units in half the time */
+        sv__gemm_learn(&p, 2);
+        b = sv__gemm_bal_find(&p, 0);
+        SV_CHECK(b && b->speed[1] > 0.5f && b->speed[0] < 1.9f, "speeds learnt: %g %g", b ? b->speed[0] : 0, b ? b->speed[1] : 0);
+        p.K = 33;  /* another shape: equal slices */
+        sv__gemm_plan(&p, 2);
+        SV_CHECK(p.cut[1] == 50 && p.cut[2] == 100, "unlearnt shape: slices %zu %zu", p.cut[1], p.cut[2]);
+        memset(sv__gemm_bal, 0, sizeof sv__gemm_bal);
+    }
+#endif
 }
 
 static void test_gemm_special(void)
@@ -2010,6 +2051,27 @@ static void test_vexp(void)
                  "sv_vexp specials (simd=%d): %g %g %g %g %g %g %g", simd, sy[0], sy[1], sy[2],
                  sy[3], sy[4], sy[5], sy[6]);
     }
+#if SV_VW > 0
+    {   /* exp's scaling p * 2^n (VSCALEFPS on AVX-512, two exact-then-rounding products
+           elsewhere) rounds once, as ldexpf does, into the subnormals and to +inf included */
+        sv_rng rng;
+        int k, bad = 0;
+        float pv[SV_VW], nv[SV_VW], out[SV_VW];
+        sv_rng_seed(&rng, 5);
+        for (k = -150; k <= 128; k++) {
+            int rep, l;
+            for (rep = 0; rep < 64; rep++) {
+                for (l = 0; l < SV_VW; l++) { pv[l] = 0.7f + 0.75f * sv_rng_uniformf(&rng); nv[l] = (float)k; }
+                SV_VSTOREU(out, SV_VLDEXP(SV_VLOADU(pv), SV_VLOADU(nv)));
+                for (l = 0; l < SV_VW; l++) {
+                    float want = ldexpf(pv[l], k);
+                    if (memcmp(&want, &out[l], sizeof want) != 0) bad++;
+                }
+            }
+        }
+        SV_CHECK(bad == 0, "SV_VLDEXP differs from ldexpf in %d cases", bad);
+    }
+#endif
     sv_set_simd(1);
     free(x); free(y);
 }
