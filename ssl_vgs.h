@@ -3452,7 +3452,11 @@ SV_DEF void sv_params_free(sv_params *p)
     memset(p, 0, sizeof *p);
 }
 
-SV_DEF void sv_params_zero_grad(sv_params *p) { if (p->allocated) memset(p->grad, 0, p->n * sizeof(float)); }
+SV_DEF void sv_params_zero_grad(sv_params *p)
+{
+    /* tens of MB each step: both cores' write bandwidth, not one */
+    if (p->allocated) SV__BLOCKED(p->n, memset(p->grad + lo, 0, (hi - lo) * sizeof(float)));
+}
 
 SV_DEF size_t sv_params_numel(const sv_params *p, uint32_t group_mask)
 {
@@ -3629,6 +3633,14 @@ SV__OMP(parallel for schedule(static) if (rows * cols > (1u << 16)))
 }
 
 #define SV__PAR_N (1u << 15)   /* elementwise loops below this many elements stay serial */
+
+/* y [rows,n] = row in every row (a bias before a GEMM with beta = 1) */
+static void sv__fill_rows(float *y, const float *row, size_t rows, size_t n)
+{
+    ptrdiff_t r;
+SV__OMP(parallel for if (rows * n > SV__PAR_N))
+    for (r = 0; r < (ptrdiff_t)rows; r++) memcpy(y + (size_t)r * n, row, n * sizeof(float));
+}
 
 /* ---------------------------------------------------------------- 5.1 add / sub / mul */
 /* y = a + s*b with b broadcast over a's leading dims; s = +1 (add) or -1 (sub).
@@ -4110,7 +4122,7 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
 SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias)
 {
     sv_tensor *y;
-    size_t In, Out, M, shape[SV_MAX_DIMS], r;
+    size_t In, Out, M, shape[SV_MAX_DIMS];
     int d;
     SV__IN2(x, w);
     if (w->ndim != 2) return sv__shape_error(c, "linear", "weight must be [Out,In]");
@@ -4125,8 +4137,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     shape[x->ndim - 1] = Out;
     y = sv_tensor_new(c, x->ndim, shape);
     if (!y) return NULL;
-    if (bias) /* start from the bias, then accumulate the product (beta = 1) */
-        for (r = 0; r < M; r++) memcpy(y->data + r * Out, bias->data, Out * sizeof(float));
+    if (bias) sv__fill_rows(y->data, bias->data, M, Out); /* then accumulate the product (beta = 1) */
     sv_gemm(0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
     if (sv__needs(c, x, w, bias, NULL)) {
         sv__node *n = sv__record(c, "linear", sv__linear_bwd, y, x, w, bias, NULL);
@@ -4217,6 +4228,25 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
         if (!cols) return;
         sv_gemm(1, 0, Cout, K * Cin, B * Tout, 1.0f, dy, Cout, cols, K * Cin, 1.0f, gw, K * Cin);
         sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
+        return;
+    }
+    if (K * Cin <= 16 && Cout >= 64) {
+        /* Narrow windows (the first layer: 10 taps of the waveform). dW [Cout,KC] as the GEMM
+           sees it has 10 columns, so the threads split Cout and each packs its half of dY
+           transposed (a strided gather of all of dY, 11 ms of the step). dW^T [KC,Cout] +=
+           Xwin^T dY instead reads dY in rows as the B operand, split by columns between the
+           threads. Every element gets the same k-ordered chain and the same C updates (the
+           blocking of K depends on K only), so the result is bit-identical. */
+        size_t KC = K * Cin, i, j;
+        float *gwt = (float *)sv_ctx_alloc(c, KC * Cout * sizeof(float));
+        if (!gwt) return;
+        for (i = 0; i < Cout; i++)
+            for (j = 0; j < KC; j++) gwt[j * Cout + i] = gw[i * KC + j];
+        for (b = 0; b < B; b++)
+            sv_gemm(1, 0, KC, Cout, Tout, 1.0f, xp + b * Tp * Cin, s * Cin, dy + b * Tout * Cout, Cout, 1.0f, gwt, Cout);
+        for (i = 0; i < Cout; i++)
+            for (j = 0; j < KC; j++) gw[i * KC + j] = gwt[j * Cout + i];
+        sv__arena_release(c, gwt, KC * Cout * sizeof(float));
         return;
     }
     for (b = 0; b < B; b++)
@@ -4408,10 +4438,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     } else {
         xp = x->data;
     }
-    if (bias) {
-        size_t r;
-        for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
-    }
+    if (bias) sv__fill_rows(y->data, bias->data, B * Tout, Cout);
     if (groups == 1) {
         if (sv__conv1d_gemm(c, y->data, xp, w->data, B, Tp, Cin, Cout, K, stride, Tout, bias ? 1.0f : 0.0f) != SV_OK) return NULL;
     } else {
@@ -4498,7 +4525,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
 SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias, size_t stride, size_t pad)
 {
     sv_tensor *y;
-    size_t B, T, Cin, Cout, K, Tp, Tout, r, tmp_bytes;
+    size_t B, T, Cin, Cout, K, Tp, Tout, tmp_bytes;
     float *p;
     SV__IN2(x, w);
     if (x->ndim != 3 || w->ndim != 3) return sv__shape_error(c, "conv1d_gelu_in", "x must be [B,T,Cin] and w [Cout,K,Cin]");
@@ -4521,7 +4548,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     if (!p) return NULL;
     sv__gelu_padded(p, x->data, B, T, Cin, pad);
     if (bias)
-        for (r = 0; r < B * Tout; r++) memcpy(y->data + r * Cout, bias->data, Cout * sizeof(float));
+        sv__fill_rows(y->data, bias->data, B * Tout, Cout);
     if (sv__conv1d_gemm(c, y->data, p, w->data, B, Tp, Cin, Cout, K, stride, Tout, bias ? 1.0f : 0.0f) != SV_OK) return NULL;
     sv__arena_release(c, p, tmp_bytes);
     if (sv__needs(c, x, w, bias, NULL)) {

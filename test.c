@@ -1812,6 +1812,42 @@ static void test_gemm_vs_naive(void)
     SV_CHECK(cnt == 1000, "gemm case count %d", cnt);
 }
 
+/* The first layer's weight gradient (10 taps of a 1-channel input) is computed as
+   dW^T += Xwin^T dY: bit-identical to dW += dY^T Xwin batch row by batch row, for SIMD and
+   scalar kernels and 1 and 2 threads. */
+static void test_conv_dw_narrow(void)
+{
+    size_t B = 3, Tp = 5004, Cin = 1, K = 10, s = 5, Cout = 96, Tout = (Tp - K) / s + 1, b;
+    sv_rng rng;
+    float *x = kt_alloc(B * Tp * Cin), *dy = kt_alloc(B * Tout * Cout);
+    float *g0 = kt_alloc(Cout * K * Cin), *g1 = kt_alloc(Cout * K * Cin);
+    sv_ctx *c = sv_ctx_new(0, 1);
+    int simd, th, old = sv_get_threads(), same = 1;
+    sv_rng_seed(&rng, 17);
+    kt_fill(&rng, x, B * Tp * Cin, 1.0f);
+    kt_fill(&rng, dy, B * Tout * Cout, 1.0f);
+    for (simd = 1; simd >= 0; simd--)
+        for (th = 1; th <= 2; th++) {
+            sv_set_simd(simd);
+            sv_set_threads(th);
+            kt_fill(&rng, g0, Cout * K * Cin, 0.5f);
+            memcpy(g1, g0, Cout * K * Cin * sizeof(float));
+            for (b = 0; b < B; b++)
+                sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, x + b * Tp * Cin, s * Cin, 1.0f, g0, K * Cin);
+            sv_ctx_reset(c);
+            sv__conv1d_dw(c, g1, dy, x, B, Tp, Cin, Cout, K, s, Tout);
+            if (memcmp(g0, g1, Cout * K * Cin * sizeof(float)) != 0) {
+                same = 0;
+                printf("  narrow conv dW differs: simd %d threads %d\n", simd, th);
+            }
+        }
+    sv_set_simd(1);
+    sv_set_threads(old);
+    SV_CHECK(same, "narrow-window conv dW (transposed product) is bit-identical to the row-by-row dY^T Xwin");
+    sv_ctx_free(c);
+    free(x); free(dy); free(g0); free(g1);
+}
+
 /* A strided conv1d as a GEMM over overlapping windows: lda = stride*Cin < K = kernel*Cin. */
 static void test_gemm_conv_windows(void)
 {
@@ -4897,6 +4933,7 @@ static const test_group groups[] = {
     {"cnn_recompute_model", test_cnn_recompute_model},
     {"conv_grouped", test_conv_grouped},
     {"conv_gelu_in", test_conv_gelu_in},
+    {"conv_dw_narrow", test_conv_dw_narrow},
     {"conv_gn_in", test_conv_gn_in},
     {"presets", test_presets},
     {"masking", test_masking},
