@@ -3671,15 +3671,22 @@ SV__OMP(parallel for if (a->n > SV__PAR_N))
 static sv_tensor *sv__addsub(sv_ctx *c, sv_tensor *a, sv_tensor *b, float s, const char *op)
 {
     sv_tensor *y;
-    size_t i, inner;
+    size_t i, r, rows, inner;
     SV__IN2(a, b);
     if (!sv__bcast_ok(a, b)) return sv__shape_error(c, op, "shape of b does not match the trailing dims of a");
     SV__FWD_BEGIN(c);
     y = sv__like(c, a);
     if (!y) return NULL;
     inner = b->n;
-SV__OMP(parallel for if (a->n > SV__PAR_N))
-    for (i = 0; i < a->n; i++) y->data[i] = a->data[i] + s * b->data[i % inner];
+    /* rows of b's length: no integer modulo per element (it kept the loop scalar: 3.6 ms of
+       the joint step's forward went to adds) */
+    rows = inner ? a->n / inner : 0;
+SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
+    for (r = 0; r < rows; r++) {
+        const float *ar = a->data + r * inner;
+        float *yr = y->data + r * inner;
+        for (i = 0; i < inner; i++) yr[i] = ar[i] + s * b->data[i];
+    }
     if (sv__needs(c, a, b, NULL, NULL)) {
         sv__node *n = sv__record(c, op, sv__addsub_bwd, y, a, b, NULL, NULL);
         if (!n) return NULL;
@@ -3700,8 +3707,10 @@ static void sv__mul_bwd(sv_ctx *c, sv__node *n)
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
     size_t i, inner = b->n;
     if (ga) {
-SV__OMP(parallel for if (a->n > SV__PAR_N))
-        for (i = 0; i < a->n; i++) ga[i] += dy[i] * b->data[i % inner];
+        size_t r, rows = inner ? a->n / inner : 0;
+SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
+        for (r = 0; r < rows; r++)
+            for (i = 0; i < inner; i++) ga[r * inner + i] += dy[r * inner + i] * b->data[i];
     }
     if (gb) {
         float *prod = (float *)sv_ctx_alloc(c, a->n * sizeof(float));
@@ -3714,15 +3723,17 @@ SV__OMP(parallel for if (a->n > SV__PAR_N))
 SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b)
 {
     sv_tensor *y;
-    size_t i, inner;
+    size_t i, r, rows, inner;
     SV__IN2(a, b);
     if (!sv__bcast_ok(a, b)) return sv__shape_error(c, "mul", "shape of b does not match the trailing dims of a");
     SV__FWD_BEGIN(c);
     y = sv__like(c, a);
     if (!y) return NULL;
     inner = b->n;
-SV__OMP(parallel for if (a->n > SV__PAR_N))
-    for (i = 0; i < a->n; i++) y->data[i] = a->data[i] * b->data[i % inner];
+    rows = inner ? a->n / inner : 0;
+SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
+    for (r = 0; r < rows; r++)
+        for (i = 0; i < inner; i++) y->data[r * inner + i] = a->data[r * inner + i] * b->data[i];
     if (sv__needs(c, a, b, NULL, NULL) && !sv__record(c, "mul", sv__mul_bwd, y, a, b, NULL, NULL)) return NULL;
     SV__FWD_END(c, "mul");
     return y;
