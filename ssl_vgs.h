@@ -1620,8 +1620,12 @@ static inline void sv__storen4(float *p, float32x4_t v, size_t n)
 #if SV_VW > 0 && !defined(SV_VLDEXP)
 /* 2^floor(n/2) then 2^(n - floor(n/2)): both factors are normal, the first product is exact,
    so the second is the only rounding */
-#define SV_VLDEXP(p, n) SV_VMUL(SV_VMUL(p, SV_VEXP2I(SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f))))), \
-    SV_VEXP2I(SV_VSUB(n, SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f))))))
+static inline sv__vf sv__vldexp_2step(sv__vf p, sv__vf n)
+{
+    sv__vf n1 = SV_VFLOOR(SV_VMUL(n, SV_VSET1(0.5f)));
+    return SV_VMUL(SV_VMUL(p, SV_VEXP2I(n1)), SV_VEXP2I(SV_VSUB(n, n1)));
+}
+#define SV_VLDEXP(p, n) sv__vldexp_2step(p, n)
 #endif
 
 /* Run-time switch to the scalar bodies (global, documented in the API: tests and benchmarks
@@ -4244,7 +4248,7 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
     if (K * Cin <= 16 && Cout >= 64) {
         /* Narrow windows (the first layer: 10 taps of the waveform). dW [Cout,KC] as the GEMM
            sees it has 10 columns, so the threads split Cout and each packs its half of dY
-           transposed (a strided gather of all of dY, 11 ms of the step). dW^T [KC,Cout] +=
+           transposed (a strided gather of all of dY: 11 ms of thread time per step). dW^T [KC,Cout] +=
            Xwin^T dY instead reads dY in rows as the B operand, split by columns between the
            threads. Every element gets the same k-ordered chain and the same C updates (the
            blocking of K depends on K only), so the result is bit-identical. */
