@@ -6690,30 +6690,51 @@ static void sv__adam_range(float *SV__RESTRICT w, const float *SV__RESTRICT g, f
     }
 }
 
+/* Work units of an AdamW step: SV__NORM_BLOCK-element blocks of the active tensors, in
+   declaration order, gathered SV__ADAM_UNITS at a time so that one parallel loop covers many
+   tensors. Per tensor, a fork/join for each of the ~150 tensors (most below the parallel
+   threshold) left the second core idle: the update ran at one core's memory bandwidth. */
+#define SV__ADAM_UNITS 512
+typedef struct sv__adam_unit { size_t ti, lo, hi; } sv__adam_unit;
+
+/* The next units from tensor *ti, block *kb on (both advanced); returns how many (0: done). */
+static size_t sv__adam_units(const sv_params *p, uint32_t mask, size_t *ti, size_t *kb, sv__adam_unit *u, size_t *elems)
+{
+    size_t n = 0;
+    *elems = 0;
+    for (; *ti < p->count && n < SV__ADAM_UNITS; (*ti)++, *kb = 0) {
+        const sv_tensor *t = p->t[*ti];
+        if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
+        for (; *kb * SV__NORM_BLOCK < t->n && n < SV__ADAM_UNITS; (*kb)++, n++) {
+            u[n].ti = *ti;
+            u[n].lo = *kb * SV__NORM_BLOCK;
+            u[n].hi = t->n - u[n].lo < SV__NORM_BLOCK ? t->n : u[n].lo + SV__NORM_BLOCK;
+            *elems += u[n].hi - u[n].lo;
+        }
+        if (*kb * SV__NORM_BLOCK < t->n) break;     /* chunk full mid-tensor: resume here */
+    }
+    return n;
+}
+
 SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t mask, float lr)
 {
-    double norm2 = 0;
+    sv__adam_unit u[SV__ADAM_UNITS];
+    double part[SV__ADAM_UNITS], norm2 = 0, s = 0;
     float scale = 1.0f, bc1 = 1.0f, bc2 = 1.0f, norm;
-    size_t i;
-    /* global gradient norm over the active parameters (deterministic, see sv__sumsq_block) */
-    for (i = 0; i < p->count; i++) {
-        const sv_tensor *t = p->t[i];
-        size_t nb, k, k0;
-        double s = 0;
-        if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
-        nb = (t->n + SV__NORM_BLOCK - 1) / SV__NORM_BLOCK;
-        for (k0 = 0; k0 < nb; k0 += 256) {
-            double part[256];
-            size_t kn = nb - k0 < 256 ? nb - k0 : 256;
-SV__OMP(parallel for if (t->n > SV__PAR_N))
-            for (k = 0; k < kn; k++) {
-                size_t lo = (k0 + k) * SV__NORM_BLOCK;
-                part[k] = sv__sumsq_block(t->grad + lo, t->n - lo < SV__NORM_BLOCK ? t->n - lo : SV__NORM_BLOCK);
-            }
-            for (k = 0; k < kn; k++) s += part[k];
+    size_t ti = 0, kb = 0, n, elems, j, cur = (size_t)-1;
+    ptrdiff_t k;
+    /* global gradient norm over the active parameters: per tensor its blocks' sums added in
+       block order, then the tensors' sums in declaration order (see sv__sumsq_block) */
+    while ((n = sv__adam_units(p, mask, &ti, &kb, u, &elems)) > 0) {
+SV__OMP(parallel for if (elems > SV__PAR_N))
+        for (k = 0; k < (ptrdiff_t)n; k++)
+            part[k] = sv__sumsq_block(p->t[u[k].ti]->grad + u[k].lo, u[k].hi - u[k].lo);
+        for (j = 0; j < n; j++) {
+            if (u[j].ti != cur) { norm2 += s; s = 0; cur = u[j].ti; }
+            s += part[j];
         }
-        norm2 += s;
     }
+    norm2 += s;
     norm = (float)sqrt(norm2);
     if (opt->clip_norm > 0 && norm > opt->clip_norm) scale = opt->clip_norm / (norm + 1e-6f);
     opt->t++;
@@ -6721,18 +6742,17 @@ SV__OMP(parallel for if (t->n > SV__PAR_N))
         bc1 = 1.0f - powf(opt->beta1, (float)opt->t);
         bc2 = 1.0f - powf(opt->beta2, (float)opt->t);
     }
-    for (i = 0; i < p->count; i++) {
-        sv_tensor *t = p->t[i];
-        float *m1 = p->m + p->offset[i], *v2 = p->v + p->offset[i];
-        /* decoupled weight decay (Loshchilov & Hutter 2019) on matrices and conv kernels only */
-        float wd = t->ndim >= 2 ? opt->weight_decay : 0.0f;
-        size_t nb, k;
-        if (t->kind != SV_PARAM || !(mask >> t->group & 1u)) continue;
-        nb = (t->n + SV__NORM_BLOCK - 1) / SV__NORM_BLOCK;
-SV__OMP(parallel for if (t->n > SV__PAR_N))
-        for (k = 0; k < nb; k++)
-            sv__adam_range(t->data, t->grad, m1, v2, k * SV__NORM_BLOCK, k + 1 < nb ? (k + 1) * SV__NORM_BLOCK : t->n,
+    ti = kb = 0;
+    while ((n = sv__adam_units(p, mask, &ti, &kb, u, &elems)) > 0) {
+SV__OMP(parallel for if (elems > SV__PAR_N))
+        for (k = 0; k < (ptrdiff_t)n; k++) {
+            size_t i = u[k].ti;
+            sv_tensor *t = p->t[i];
+            /* decoupled weight decay (Loshchilov & Hutter 2019) on matrices and conv kernels only */
+            float wd = t->ndim >= 2 ? opt->weight_decay : 0.0f;
+            sv__adam_range(t->data, t->grad, p->m + p->offset[i], p->v + p->offset[i], u[k].lo, u[k].hi,
                            scale, opt->beta1, opt->beta2, bc1, bc2, opt->eps, lr, wd);
+        }
     }
     return norm;
 }

@@ -598,39 +598,46 @@ static void test_params(void)
     sv_params_free(&p);
 }
 
-/* AdamW: one step on a large and a small tensor against a double-precision transcription of
-   the update (clipping by the global norm, bias correction, decay on matrices only), and the
-   same bits with 1 and 2 threads (the norm's summation order does not depend on threads). */
+/* AdamW: one step on three tensors against a double-precision transcription of the update
+   (clipping by the global norm, bias correction, decay on matrices only), and the same bits
+   with 1 and 2 threads (the norm's summation order does not depend on threads). The third
+   tensor (2.09 M elements, 511 blocks) makes the step's 512-block work lists break inside a
+   tensor, so the resume point is exercised. */
+#define ADAM_NA (300 * 701)
+#define ADAM_NB 37
+#define ADAM_NC (1900 * 1100)
 static void adam_run(int threads, float *out, float *norm_out)
 {
     sv_params p;
-    size_t s2[2] = {300, 701}, s1[1] = {37}, i;
-    sv_tensor *a, *b;
+    size_t s2[2] = {300, 701}, s1[1] = {37}, s3[2] = {1900, 1100}, i, k;
+    sv_tensor *t[3];
     sv_adam opt = sv_adam_default();
     sv_rng r;
     memset(&p, 0, sizeof p);
-    a = sv_param(&p, "w", 0, 2, s2);
-    b = sv_param(&p, "b", 0, 1, s1);
+    t[0] = sv_param(&p, "w", 0, 2, s2);
+    t[1] = sv_param(&p, "b", 0, 1, s1);
+    t[2] = sv_param(&p, "big", 0, 2, s3);
     if (sv_params_alloc(&p) != SV_OK) { SV_CHECK(0, "alloc: %s", sv_last_error()); return; }
     sv_rng_seed(&r, 5);
-    for (i = 0; i < a->n; i++) { a->data[i] = sv_rng_normal(&r); a->grad[i] = 0.01f * sv_rng_normal(&r); }
-    for (i = 0; i < b->n; i++) { b->data[i] = sv_rng_normal(&r); b->grad[i] = 0.01f * sv_rng_normal(&r); }
-    for (i = 0; i < a->n + b->n; i++) { /* moments indexed as the reference: a then b */
-        size_t k = i < a->n ? p.offset[0] + i : p.offset[1] + (i - a->n);
-        p.m[k] = 0.001f * (float)(i % 7);
-        p.v[k] = 1e-5f * (float)(i % 5);
+    for (k = 0; k < 3; k++)
+        for (i = 0; i < t[k]->n; i++) { t[k]->data[i] = sv_rng_normal(&r); t[k]->grad[i] = 0.01f * sv_rng_normal(&r); }
+    for (k = 0, i = 0; k < 3; k++) {   /* moments indexed as the reference: w, b, big */
+        size_t j;
+        for (j = 0; j < t[k]->n; j++, i++) {
+            p.m[p.offset[k] + j] = 0.001f * (float)(i % 7);
+            p.v[p.offset[k] + j] = 1e-5f * (float)(i % 5);
+        }
     }
     opt.t = 3;
     sv_set_threads(threads);
     *norm_out = sv_adam_step(&opt, &p, ~0u, 1e-3f);
-    memcpy(out, a->data, a->n * sizeof(float));
-    memcpy(out + a->n, b->data, b->n * sizeof(float));
+    for (k = 0, i = 0; k < 3; i += t[k]->n, k++) memcpy(out + i, t[k]->data, t[k]->n * sizeof(float));
     sv_params_free(&p);
 }
 
 static void test_adam(void)
 {
-    size_t na = 300 * 701, n = na + 37, i;
+    size_t n = ADAM_NA + ADAM_NB + ADAM_NC, i;
     float *o1 = (float *)malloc(n * sizeof(float)), *o2 = (float *)malloc(n * sizeof(float)), n1, n2;
     double norm2 = 0, worst = 0, scale, bc1 = 1 - pow(0.9, 4), bc2 = 1 - pow(0.98, 4);
     sv_rng r;
@@ -651,8 +658,9 @@ static void test_adam(void)
         for (i = 0; i < n; i++) { w[i] = sv_rng_normal(&r); g[i] = 0.01f * sv_rng_normal(&r); norm2 += g[i] * g[i]; }
         scale = sqrt(norm2) > 1.0 ? 1.0 / (sqrt(norm2) + 1e-6) : 1.0;
         for (i = 0; i < n; i++) {
+            int matrix = i < ADAM_NA || i >= ADAM_NA + ADAM_NB;
             double gi = g[i] * scale, m = 0.9 * (0.001f * (float)(i % 7)) + 0.1 * gi;
-            double v = 0.98 * (1e-5f * (float)(i % 5)) + 0.02 * gi * gi, wd = i < na ? 0.01 : 0.0;
+            double v = 0.98 * (1e-5f * (float)(i % 5)) + 0.02 * gi * gi, wd = matrix ? 0.01 : 0.0;
             double ref = w[i] - 1e-3 * ((m / bc1) / (sqrt(v / bc2) + 1e-6) + wd * w[i]);
             double e = fabs(o1[i] - ref) / (1e-3 + fabs(ref - w[i]));
             if (e > worst) worst = e;
