@@ -445,6 +445,84 @@ static void test_gradcheck_catches(void)
     SV_CHECK(e > GC_TOL, "the gradient checker missed a 5%% error in a backward (worst %.3g)", e);
 }
 
+/* BatchNorm forward against a double-precision transcription (batch statistics over the valid
+   frames only, PyTorch's unbiased running variance, eval mode from the running statistics),
+   and forward + backward bit-identical with 1 and 2 threads. 70 channels: one full block of
+   64 and a partial one; 4 x 130 x 70 frames is above the parallel threshold. */
+static void bn_run(int threads, int training, const float *xv, const size_t *len, float *out)
+{
+    size_t sh[3] = {4, 130, 70}, C = 70, n = 4 * 130 * 70, i;
+    sv_ctx *c;
+    sv_tensor *x, *g, *b, *rm, *rv, *y, *r, *loss;
+    sv_set_threads(threads);
+    c = sv_ctx_new(0, 1);
+    sv_ctx_set_training(c, training);
+    x = sv_tensor_from(c, xv, 3, sh);
+    g = sv_new1(c, C); b = sv_new1(c, C); rm = sv_new1(c, C); rv = sv_new1(c, C);
+    r = sv_new3(c, 4, 130, 70);
+    for (i = 0; i < C; i++) {
+        g->data[i] = 0.5f + 0.01f * (float)i; b->data[i] = 0.1f - 0.003f * (float)i;
+        rm->data[i] = 0.05f * (float)i; rv->data[i] = 1.0f + 0.02f * (float)i;
+    }
+    for (i = 0; i < n; i++) r->data[i] = (float)((i * 37) % 11) - 5.0f;
+    x->requires_grad = g->requires_grad = b->requires_grad = 1;
+    y = sv_batch_norm(c, x, len, g, b, rm, rv, 0.1f, 1e-5f);
+    loss = y ? sv_sum(c, sv_mul(c, y, r)) : NULL;
+    if (!loss || sv_backward(c, loss) != SV_OK) { SV_CHECK(0, "batch_norm: %s", sv_last_error()); sv_ctx_free(c); return; }
+    memcpy(out, y->data, n * sizeof(float));
+    memcpy(out + n, x->grad, n * sizeof(float));
+    memcpy(out + 2 * n, g->grad, C * sizeof(float));
+    memcpy(out + 2 * n + C, b->grad, C * sizeof(float));
+    memcpy(out + 2 * n + 2 * C, rm->data, C * sizeof(float));
+    memcpy(out + 2 * n + 3 * C, rv->data, C * sizeof(float));
+    sv_ctx_free(c);
+}
+
+static void test_batch_norm_values(void)
+{
+    size_t B = 4, T = 130, C = 70, n = B * T * C, len[4] = {130, 77, 3, 120}, nout = 2 * n + 4 * C, i, bb, t, ch;
+    float *xv = (float *)malloc(n * sizeof(float)), *o1 = (float *)malloc(nout * sizeof(float));
+    float *o2 = (float *)malloc(nout * sizeof(float));
+    int th = sv_get_threads(), training;
+    sv_rng r;
+    sv_rng_seed(&r, 11);
+    for (i = 0; i < n; i++) xv[i] = 3.0f + 2.0f * sv_rng_normal(&r) + 0.01f * (float)(i % C);
+    for (training = 1; training >= 0; training--) {
+        double worst = 0, worst_run = 0;
+        bn_run(1, training, xv, len, o1);
+        bn_run(2, training, xv, len, o2);
+        SV_CHECK(memcmp(o1, o2, nout * sizeof(float)) == 0, "batch_norm (%s): 1 and 2 threads differ", training ? "train" : "eval");
+        for (ch = 0; ch < C; ch++) {
+            double m = 0, v = 0, cnt = 0, rs;
+            double rmean = (double)(0.05f * (float)ch), rvar = (double)(1.0f + 0.02f * (float)ch);
+            for (bb = 0; bb < B; bb++) for (t = 0; t < len[bb]; t++) { m += xv[(bb * T + t) * C + ch]; cnt++; }
+            m /= cnt;
+            for (bb = 0; bb < B; bb++) for (t = 0; t < len[bb]; t++) { double d = xv[(bb * T + t) * C + ch] - m; v += d * d; }
+            v /= cnt;
+            if (training) {
+                double erm = fabs(o1[2 * n + 2 * C + ch] - (0.9 * rmean + 0.1 * m));
+                double erv = fabs(o1[2 * n + 3 * C + ch] - (0.9 * rvar + 0.1 * v * cnt / (cnt - 1))) / (0.9 * rvar + 0.1 * v * cnt / (cnt - 1));
+                if (erm > worst_run) worst_run = erm;
+                if (erv > worst_run) worst_run = erv;
+            } else {
+                m = rmean; v = rvar;
+            }
+            rs = 1.0 / sqrt(v + 1e-5);
+            for (bb = 0; bb < B; bb++)
+                for (t = 0; t < T; t++) {
+                    size_t k = (bb * T + t) * C + ch;
+                    double ref = t < len[bb] ? (xv[k] - m) * rs * (0.5 + 0.01 * ch) + (0.1 - 0.003 * ch) : 0.0;
+                    double e = fabs(o1[k] - ref);
+                    if (e > worst) worst = e;
+                }
+        }
+        SV_CHECK(worst < 1e-5, "batch_norm (%s) vs double reference: worst error %.3g", training ? "train" : "eval", worst);
+        SV_CHECK(worst_run < 1e-6, "batch_norm running statistics vs reference: worst error %.3g", worst_run);
+    }
+    sv_set_threads(th);
+    free(xv); free(o1); free(o2);
+}
+
 /* GroupNorm statistics over many frames of a signal far from zero (a shift of 300 against a
    unit standard deviation) agree with a double-precision reference; the fused GELU(GN(x)) equals
    GELU applied to GN(x), with SIMD and with the scalar path. */
@@ -4934,6 +5012,7 @@ static const test_group groups[] = {
     {"op_gradients", test_op_gradients},
     {"dropout_masks", test_dropout_masks},
     {"straight_through", test_straight_through},
+    {"batch_norm_values", test_batch_norm_values},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
     {"recycle_graph", test_recycle_graph},
