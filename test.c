@@ -1962,11 +1962,12 @@ static void test_gemm_conv_windows(void)
 
 /* The micro-kernel reading row-major A in place (AVX-512) runs the packed kernel's multiply-add
    chains, so the two give the same bits: odd M (a packed remainder sliver), several MC and KC
-   blocks, N edges, a 4 KB row stride, beta 0 and 1, one and two threads. */
+   blocks, N edges, a row stride just past 4 KB, beta 0 and 1, one and two threads. Row strides
+   that are multiples of 4 KB (L1 set conflicts) are packed, others read in place. */
 static void test_gemm_direct_a(void)
 {
     static const size_t shapes[][4] = {{3199, 256, 768, 512}, {351, 97, 700, 701}, {29, 40, 33, 33},
-                                       {800, 256, 1024, 1024}, {14, 32, 5, 5}, {700, 1000, 3, 3}};
+                                       {800, 256, 1024, 1040}, {14, 32, 5, 5}, {700, 1000, 3, 3}};
     sv_rng rng;
     size_t s;
     int th, same = 1;
@@ -1997,6 +1998,10 @@ static void test_gemm_direct_a(void)
     }
     sv_set_threads(0);
     SV_CHECK(same, "gemm: A read in place and packed give the same bits");
+    SV_CHECK(!sv__gemm_direct_ok(1024) && !sv__gemm_direct_ok(3072) && !sv__gemm_direct_ok(2048),
+             "gemm: row strides of a multiple of 4 KB are packed");
+    SV_CHECK(sv__gemm_direct_ok(512) && sv__gemm_direct_ok(768) && sv__gemm_direct_ok(1040) && sv__gemm_direct_ok(1536),
+             "gemm: other row strides are read in place");
 }
 
 /* Sets the learnt thread speeds of the GEMM's balancing for one shape (0 = never measured). */
