@@ -2130,8 +2130,9 @@ typedef struct sv__gemm_args {
 
 /* Reading A in place streams MR rows lda floats apart. When that stride is a multiple of 4 KB,
    all the rows fall into one set of the L1 (its set index is address bits 6-11, 12 ways) and
-   evict each other at every k step: 800 x 256 x 1024 (the FFN's second product) ran at 248
-   GFLOP/s in place against 365 packed on two threads, 123 against 185 on one. A stride of 2 KB
+   evict each other at every k step: 800 x 256 x 1024 (the FFN's second product) ran at 245-311
+   GFLOP/s in place against 365-381 packed on two threads in most isolated runs (123 against 185
+   on one); packed was never the slower of the two at such strides. A stride of 2 KB
    spreads the rows over two sets and reads in place at full speed (the CNN's 512-float window
    stride: 395 vs 373 packed). Packing gives the same bits, so this only picks the faster. */
 static int sv__gemm_direct_ok(size_t lda) { return (lda * sizeof(float)) % 4096 != 0; }
