@@ -2436,7 +2436,7 @@ static float sv__dot_serial(const float *a, const float *b, size_t n)
     {   /* eight partial sums, like an 8-lane vector: error grows like n/8, not n */
         float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int l;
-        for (; i + 8 <= n; i += 8)
+        for (; i < n - n % 8; i += 8)   /* (not i + 8 <= n: gcc then warns of overflow in the tail) */
             for (l = 0; l < 8; l++) p[l] += a[i + (size_t)l] * b[i + (size_t)l];
         for (; i < n; i++) s += a[i] * b[i];
         for (l = 0; l < 8; l++) s += p[l];
@@ -2463,7 +2463,7 @@ static float sv__sum_serial(const float *x, size_t n)
     {
         float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int l;
-        for (; i + 8 <= n; i += 8)
+        for (; i < n - n % 8; i += 8)   /* (not i + 8 <= n: gcc then warns of overflow in the tail) */
             for (l = 0; l < 8; l++) p[l] += x[i + (size_t)l];
         for (; i < n; i++) s += x[i];
         for (l = 0; l < 8; l++) s += p[l];
@@ -2903,7 +2903,7 @@ static void sv__layernorm_row(float *y, float *mean, float *rstd, const float *x
 #if SV_VW > 0
     if (sv__simd_on) {
         sv__vf vm = SV_VSET1(mu), acc = SV_VZERO(), d;
-        for (; i + SV_VW <= n; i += SV_VW) {
+        for (; i < n - n % SV_VW; i += SV_VW) {
             d = SV_VSUB(SV_VLOADU(x + i), vm);
             acc = SV_VFMA(d, d, acc);
         }
@@ -2929,7 +2929,7 @@ static void sv__layernorm_row(float *y, float *mean, float *rstd, const float *x
     {
         float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int l;
-        for (; i + 8 <= n; i += 8)
+        for (; i < n - n % 8; i += 8)   /* (not i + 8 <= n: gcc then warns of overflow in the tail) */
             for (l = 0; l < 8; l++) p[l] += (x[i + (size_t)l] - mu) * (x[i + (size_t)l] - mu);
         for (; i < n; i++) var += (x[i] - mu) * (x[i] - mu);
         for (l = 0; l < 8; l++) var += p[l];
