@@ -2216,9 +2216,10 @@ static void sv__gemm_worker(sv__gemm_args *p, int tid, int nth, int planned)
 #ifdef _OPENMP
 /* Relative speed of each OpenMP thread per GEMM shape, learnt from the big products
    (exponential average of units per second, normalised to mean 1). Virtual CPUs are not equal,
-   and not equally so for every shape: on the 2-core VM of the benchmark one core is ~5 % slower
-   on the CNN's products and ~40 % slower on 800 x 256 x 1024 (whatever else runs on that
-   host core), so equal slices left the other thread waiting. Slices proportional to the
+   and not equally so for every shape: on the 2-core VM of the benchmark one core was ~5 % slower
+   on the CNN's products and, inside the training step, up to ~40 % slower on 800 x 256 x 1024
+   (a product that also read its A with a 4 KB stride then, see sv__gemm_direct_ok; run alone
+   it showed no skew), so equal slices left the other thread waiting. Slices proportional to the
    learnt speeds remove most of that wait without changing a bit of the result (see
    sv__gemm_worker). A small table keyed by shape, shared by all callers, guarded. */
 #define SV__BAL_SLOTS 128
@@ -3656,6 +3657,40 @@ SV__OMP(parallel for if (rows * n > SV__PAR_N))
 }
 
 /* ---------------------------------------------------------------- 5.1 add / sub / mul */
+/* The broadcast elementwise loops: a has n elements, b repeats every `inner` of them. Blocks of
+   a are split between the threads (a same-shape add is one row of b, so splitting rows of b
+   would leave one thread); each block finds its place in b with one division and then walks
+   b's rows. (An integer modulo per element kept these loops scalar: 3.6 ms of the joint
+   step's forward went to adds.) */
+enum { SV__BC_ADD, SV__BC_MUL, SV__BC_MUL_ACC };   /* y = a + s*b;  y = a*b;  y += a*b */
+
+static void sv__bcast_range(int op, float *y, const float *a, const float *b, float s, size_t inner,
+                            size_t lo, size_t hi)
+{
+    size_t i = lo, j = lo % inner, k;
+    while (i < hi) {
+        size_t run = inner - j < hi - i ? inner - j : hi - i;
+        float *yi = y + i;
+        const float *ai = a + i, *bj = b + j;
+        if (op == SV__BC_ADD) for (k = 0; k < run; k++) yi[k] = ai[k] + s * bj[k];
+        else if (op == SV__BC_MUL) for (k = 0; k < run; k++) yi[k] = ai[k] * bj[k];
+        else for (k = 0; k < run; k++) yi[k] += ai[k] * bj[k];
+        i += run;
+        j = 0;
+    }
+}
+
+static void sv__bcast(int op, float *y, const float *a, const float *b, float s, size_t n, size_t inner)
+{
+    ptrdiff_t blk, nblk = (ptrdiff_t)((n + SV__BLOCK - 1) / SV__BLOCK);
+    if (n == 0 || inner == 0) return;
+SV__OMP(parallel for schedule(static) if (n > SV__PAR_N))
+    for (blk = 0; blk < nblk; blk++) {
+        size_t lo = (size_t)blk * SV__BLOCK, hi = lo + SV__BLOCK < n ? lo + SV__BLOCK : n;
+        sv__bcast_range(op, y, a, b, s, inner, lo, hi);
+    }
+}
+
 /* y = a + s*b with b broadcast over a's leading dims; s = +1 (add) or -1 (sub).
    da = dy; db = s * (dy summed over the broadcast dims). */
 static void sv__addsub_bwd(sv_ctx *c, sv__node *n)
@@ -3685,28 +3720,12 @@ SV__OMP(parallel for if (b->n > SV__PAR_N))
 static sv_tensor *sv__addsub(sv_ctx *c, sv_tensor *a, sv_tensor *b, float s, const char *op)
 {
     sv_tensor *y;
-    size_t i, r, rows, inner;
     SV__IN2(a, b);
     if (!sv__bcast_ok(a, b)) return sv__shape_error(c, op, "shape of b does not match the trailing dims of a");
     SV__FWD_BEGIN(c);
     y = sv__like(c, a);
     if (!y) return NULL;
-    inner = b->n;
-    /* rows of b's length: no integer modulo per element (it kept the loop scalar: 3.6 ms of
-       the joint step's forward went to adds) */
-    rows = inner ? a->n / inner : 0;
-    if (rows == 1) {   /* same shapes (the residual adds): split the elements, not the one row */
-        const float *ad = a->data, *bd = b->data;
-        float *yd = y->data;
-        SV__BLOCKED(inner, { size_t k; for (k = lo; k < hi; k++) yd[k] = ad[k] + s * bd[k]; });
-    } else {
-SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
-        for (r = 0; r < rows; r++) {
-            const float *ar = a->data + r * inner;
-            float *yr = y->data + r * inner;
-            for (i = 0; i < inner; i++) yr[i] = ar[i] + s * b->data[i];
-        }
-    }
+    sv__bcast(SV__BC_ADD, y->data, a->data, b->data, s, a->n, b->n);
     if (sv__needs(c, a, b, NULL, NULL)) {
         sv__node *n = sv__record(c, op, sv__addsub_bwd, y, a, b, NULL, NULL);
         if (!n) return NULL;
@@ -3726,12 +3745,7 @@ static void sv__mul_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
     size_t i, inner = b->n;
-    if (ga) {
-        size_t r, rows = inner ? a->n / inner : 0;
-SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
-        for (r = 0; r < rows; r++)
-            for (i = 0; i < inner; i++) ga[r * inner + i] += dy[r * inner + i] * b->data[i];
-    }
+    if (ga) sv__bcast(SV__BC_MUL_ACC, ga, dy, b->data, 1.0f, a->n, inner);
     if (gb) {
         float *prod = (float *)sv_ctx_alloc(c, a->n * sizeof(float));
         if (!prod) return;
@@ -3743,17 +3757,12 @@ SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
 SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b)
 {
     sv_tensor *y;
-    size_t i, r, rows, inner;
     SV__IN2(a, b);
     if (!sv__bcast_ok(a, b)) return sv__shape_error(c, "mul", "shape of b does not match the trailing dims of a");
     SV__FWD_BEGIN(c);
     y = sv__like(c, a);
     if (!y) return NULL;
-    inner = b->n;
-    rows = inner ? a->n / inner : 0;
-SV__OMP(parallel for private(i) if (a->n > SV__PAR_N))
-    for (r = 0; r < rows; r++)
-        for (i = 0; i < inner; i++) y->data[r * inner + i] = a->data[r * inner + i] * b->data[i];
+    sv__bcast(SV__BC_MUL, y->data, a->data, b->data, 1.0f, a->n, b->n);
     if (sv__needs(c, a, b, NULL, NULL) && !sv__record(c, "mul", sv__mul_bwd, y, a, b, NULL, NULL)) return NULL;
     SV__FWD_END(c, "mul");
     return y;

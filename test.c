@@ -445,6 +445,39 @@ static void test_gradcheck_catches(void)
     SV_CHECK(e > GC_TOL, "the gradient checker missed a 5%% error in a backward (worst %.3g)", e);
 }
 
+/* Broadcast add / sub / mul (and mul's gradient into a) against plain loops, bit for bit: rows
+   of b that straddle the 4096-element blocks the loops are split into, a same-shape pair, and a
+   size above the threading threshold on 2 threads. */
+static void test_broadcast_blocks(void)
+{
+    static const size_t cases[][2] = {{5, 2001}, {1, 10007}, {123, 333}, {3, 1}};
+    size_t cs, i;
+    int th = sv_get_threads(), bad = 0;
+    sv_rng r;
+    sv_rng_seed(&r, 31);
+    sv_set_threads(2);
+    for (cs = 0; cs < sizeof cases / sizeof cases[0]; cs++) {
+        size_t rows = cases[cs][0], inner = cases[cs][1], n = rows * inner;
+        size_t sb[1] = {inner};
+        sv_ctx *c = sv_ctx_new(0, 1);
+        sv_tensor *a = sv_new2(c, rows, inner), *b = sv_tensor_new(c, 1, sb), *y[3], *loss;
+        for (i = 0; i < n; i++) a->data[i] = sv_rng_normal(&r);
+        for (i = 0; i < inner; i++) b->data[i] = sv_rng_normal(&r);
+        a->requires_grad = 1;
+        y[0] = sv_add(c, a, b); y[1] = sv_sub(c, a, b); y[2] = sv_mul(c, a, b);
+        loss = y[2] ? sv_sum(c, y[2]) : NULL;
+        if (!y[0] || !y[1] || !loss || sv_backward(c, loss) != SV_OK) { SV_CHECK(0, "broadcast: %s", sv_last_error()); sv_ctx_free(c); break; }
+        for (i = 0; i < n; i++) {
+            float bi = b->data[i % inner];
+            if (y[0]->data[i] != a->data[i] + 1.0f * bi || y[1]->data[i] != a->data[i] + -1.0f * bi ||
+                y[2]->data[i] != a->data[i] * bi || a->grad[i] != 1.0f * bi) { bad++; break; }
+        }
+        sv_ctx_free(c);
+    }
+    sv_set_threads(th);
+    SV_CHECK(bad == 0, "broadcast add/sub/mul differ from plain loops in %d of 4 cases", bad);
+}
+
 /* BatchNorm forward against a double-precision transcription (batch statistics over the valid
    frames only, PyTorch's unbiased running variance, eval mode from the running statistics),
    and forward + backward bit-identical with 1 and 2 threads. 70 channels: one full block of
@@ -5017,6 +5050,7 @@ static const test_group groups[] = {
     {"op_gradients", test_op_gradients},
     {"dropout_masks", test_dropout_masks},
     {"straight_through", test_straight_through},
+    {"broadcast_blocks", test_broadcast_blocks},
     {"batch_norm_values", test_batch_norm_values},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
