@@ -556,6 +556,71 @@ static void test_batch_norm_values(void)
     free(xv); free(o1); free(o2);
 }
 
+/* Weight norm per tap at the positional convolution's size class (above the threading
+   threshold): w, dv and dg equal with 1 and 2 threads bit for bit, and match a double
+   reference (w = g_k v_k / |v_k|; dg_k = dw.v_k / |v_k|; dv = g_k/|v_k| (dw - (dw.v_k/|v_k|^2) v_k)). */
+static void wn_run(int threads, const float *vv, const float *rv, size_t O, size_t K, size_t Cg, float *out)
+{
+    size_t sh[3], n = O * K * Cg, k;
+    sv_ctx *c;
+    sv_tensor *v, *g, *r, *w, *loss;
+    sv_set_threads(threads);
+    c = sv_ctx_new(0, 1);
+    sh[0] = O; sh[1] = K; sh[2] = Cg;
+    v = sv_tensor_from(c, vv, 3, sh);
+    r = sv_tensor_from(c, rv, 3, sh);
+    g = sv_new1(c, K);
+    for (k = 0; k < K; k++) g->data[k] = 0.5f + 0.05f * (float)k;
+    v->requires_grad = g->requires_grad = 1;
+    w = sv_weight_norm_k(c, v, g);
+    loss = w ? sv_sum(c, sv_mul(c, w, r)) : NULL;
+    if (!loss || sv_backward(c, loss) != SV_OK) { SV_CHECK(0, "weight_norm: %s", sv_last_error()); sv_ctx_free(c); return; }
+    memcpy(out, w->data, n * sizeof(float));
+    memcpy(out + n, v->grad, n * sizeof(float));
+    memcpy(out + 2 * n, g->grad, K * sizeof(float));
+    sv_ctx_free(c);
+}
+
+static void test_weight_norm_values(void)
+{
+    size_t O = 64, K = 41, Cg = 16, n = O * K * Cg, nout = 2 * n + K, i, o, k, j;
+    float *vv = (float *)malloc(n * sizeof(float)), *rv = (float *)malloc(n * sizeof(float));
+    float *o1 = (float *)malloc(nout * sizeof(float)), *o2 = (float *)malloc(nout * sizeof(float));
+    int th = sv_get_threads();
+    double worst = 0;
+    sv_rng r;
+    sv_rng_seed(&r, 5);
+    for (i = 0; i < n; i++) { vv[i] = sv_rng_normal(&r); rv[i] = sv_rng_normal(&r); }
+    wn_run(1, vv, rv, O, K, Cg, o1);
+    wn_run(2, vv, rv, O, K, Cg, o2);
+    SV_CHECK(memcmp(o1, o2, nout * sizeof(float)) == 0, "weight_norm: 1 and 2 threads differ");
+    for (k = 0; k < K; k++) {
+        double nv = 0, dot = 0, gk = 0.5 + 0.05 * (double)(float)k, e;
+        for (o = 0; o < O; o++)
+            for (j = 0; j < Cg; j++) { double x = vv[(o * K + k) * Cg + j]; nv += x * x; }
+        nv = sqrt(nv);
+        for (o = 0; o < O; o++)
+            for (j = 0; j < Cg; j++) {
+                size_t q = (o * K + k) * Cg + j;
+                double dw = rv[q];   /* d(sum w*r)/dw = r */
+                dot += dw * vv[q];
+                e = fabs(o1[q] - (double)(float)gk * vv[q] / nv);
+                if (e > worst) worst = e;
+            }
+        e = fabs(o1[2 * n + k] - dot / nv);
+        if (e > worst) worst = e;
+        for (o = 0; o < O; o++)
+            for (j = 0; j < Cg; j++) {
+                size_t q = (o * K + k) * Cg + j;
+                e = fabs(o1[n + q] - (double)(float)gk / nv * (rv[q] - dot / (nv * nv) * vv[q]));
+                if (e > worst) worst = e;
+            }
+    }
+    SV_CHECK(worst < 1e-5, "weight_norm vs double reference: worst error %.3g", worst);
+    sv_set_threads(th);
+    free(vv); free(rv); free(o1); free(o2);
+}
+
 /* GroupNorm statistics over many frames of a signal far from zero (a shift of 300 against a
    unit standard deviation) agree with a double-precision reference; the fused GELU(GN(x)) equals
    GELU applied to GN(x), with SIMD and with the scalar path. */
@@ -5052,6 +5117,7 @@ static const test_group groups[] = {
     {"straight_through", test_straight_through},
     {"broadcast_blocks", test_broadcast_blocks},
     {"batch_norm_values", test_batch_norm_values},
+    {"weight_norm_values", test_weight_norm_values},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
     {"recycle_graph", test_recycle_graph},
