@@ -556,6 +556,59 @@ static void test_batch_norm_values(void)
     free(xv); free(o1); free(o2);
 }
 
+/* Huge pages: the rounding of a buffer to the 2 MB pages wholly inside it, and on Linux with
+   transparent huge pages in "madvise" mode, an arena that really gets them (AnonHugePages of
+   its mapping in /proc/self/smaps); elsewhere that part is reported and skipped. */
+static long smaps_huge_kb(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    long kb = -1;
+    int in = 0;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return kb;
+}
+
+static void test_huge_pages(void)
+{
+    const uintptr_t M = (uintptr_t)1 << 20;
+    uintptr_t lo;
+    char mode[256] = "";
+    FILE *f;
+    SV_CHECK(sv__huge_range(0x1000, 5 * M, &lo) == 2 * M && lo == 2 * M, "huge range: unaligned start keeps the inner page");
+    SV_CHECK(sv__huge_range(4 * M, 4 * M, &lo) == 4 * M && lo == 4 * M, "huge range: an aligned buffer is covered whole");
+    SV_CHECK(sv__huge_range(4 * M + 64, 2 * M, &lo) == 0, "huge range: no whole page inside");
+    SV_CHECK(sv__huge_range(3 * M, 3 * M, &lo) == 2 * M && lo == 4 * M, "huge range: the tail past the last whole page is left");
+    f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(mode, sizeof mode, f)) mode[0] = 0;
+        fclose(f);
+    }
+#ifdef SV__HAVE_HUGEPAGES
+    if (strstr(mode, "[madvise]")) {
+        sv_ctx *c = sv_ctx_new((size_t)32 << 20, 1);
+        float *p = c ? (float *)sv_ctx_alloc(c, (size_t)24 << 20) : NULL;
+        long kb;
+        if (p) memset(p, 1, (size_t)24 << 20);
+        kb = p ? smaps_huge_kb(p + ((size_t)3 << 20)) : -1;   /* madvise splits the mapping at 2 MB boundaries */
+        SV_CHECK(kb >= 2048, "a 32 MB arena is backed by huge pages (AnonHugePages %ld kB)", kb);
+        sv_ctx_free(c);
+        return;
+    }
+#endif
+    printf("  (huge pages: transparent huge pages are \"%.40s\" here, not madvise: live check skipped)\n",
+           mode[0] ? mode : "unavailable");
+}
+
 /* Weight norm per tap at the positional convolution's size class (above the threading
    threshold): w, dv and dg equal with 1 and 2 threads bit for bit, and match a double
    reference (w = g_k v_k / |v_k|; dg_k = dw.v_k / |v_k|; dv = g_k/|v_k| (dw - (dw.v_k/|v_k|^2) v_k)). */
@@ -5118,6 +5171,7 @@ static const test_group groups[] = {
     {"broadcast_blocks", test_broadcast_blocks},
     {"batch_norm_values", test_batch_norm_values},
     {"weight_norm_values", test_weight_norm_values},
+    {"huge_pages", test_huge_pages},
     {"group_norm_accuracy", test_group_norm_accuracy},
     {"thread_determinism", test_thread_determinism},
     {"recycle_graph", test_recycle_graph},
