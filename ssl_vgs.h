@@ -1353,8 +1353,8 @@ static SV__UNUSED void *sv__calloc(size_t count, size_t size, const char *what)
 
 /* Transparent huge pages for the big long-lived buffers (the arena, the parameter store, the
    GEMM's packing buffers). With 4 KB pages the step's working set (~600 MB for `small`) is far
-   beyond what the TLB maps (3072 entries = 12 MB), and under a hypervisor every miss is a
-   two-level page walk; 2 MB pages cut those misses by 512x. Linux gives them only to ranges
+   beyond what the TLB maps (a few thousand entries, ~12 MB), and under a hypervisor every miss
+   is a two-level page walk; one 2 MB page covers what 512 small ones did. Linux gives them only to ranges
    marked MADV_HUGEPAGE when /sys/kernel/mm/transparent_hugepage/enabled is "madvise" (Debian's
    default), so the 2 MB-aligned interior of the buffer is marked before it is first touched. A
    hint only: any failure is ignored, and other systems (or SV_NO_HUGEPAGES) skip it. -std=c99
@@ -4651,16 +4651,16 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
 static void sv__weight_norm_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *v = n->in[0], *g = n->in[1];
-    size_t O = v->shape[0], K = v->shape[1], Cg = v->shape[2], o, k, i;
+    size_t O = v->shape[0], K = v->shape[1], Cg = v->shape[2];
     const float *nk = (const float *)n->save[0], *dw = n->out->grad;
     float *gv = sv__g(c, v), *gg = sv__g(c, g);
     ptrdiff_t kk;
     /* taps are independent (each writes its own g_k and v_k): one thread per tap, the sums in
        the serial order (the positional convolution's 128 taps x 4096 weights, 1.5 ms serial) */
-SV__OMP(parallel for private(k, o, i) if (v->n > SV__PAR_N))
+SV__OMP(parallel for if (v->n > SV__PAR_N))
     for (kk = 0; kk < (ptrdiff_t)K; kk++) {
+        size_t k = (size_t)kk, o, i;
         double dot = 0;
-        k = (size_t)kk;
         for (o = 0; o < O; o++)
             for (i = 0; i < Cg; i++) dot += (double)dw[(o * K + k) * Cg + i] * v->data[(o * K + k) * Cg + i];
         if (gg) gg[k] += (float)(dot / nk[k]);
@@ -4678,7 +4678,7 @@ SV__OMP(parallel for private(k, o, i) if (v->n > SV__PAR_N))
 SV_DEF sv_tensor *sv_weight_norm_k(sv_ctx *c, sv_tensor *v, sv_tensor *g)
 {
     sv_tensor *w;
-    size_t O, K, Cg, o, k, i;
+    size_t O, K, Cg;
     ptrdiff_t kk;
     float *nk;
     SV__IN2(v, g);
@@ -4687,10 +4687,10 @@ SV_DEF sv_tensor *sv_weight_norm_k(sv_ctx *c, sv_tensor *v, sv_tensor *g)
     w = sv__like(c, v);
     nk = (float *)sv_ctx_alloc(c, K * sizeof(float));
     if (!w || !nk) return NULL;
-SV__OMP(parallel for private(k, o, i) if (v->n > SV__PAR_N))
+SV__OMP(parallel for if (v->n > SV__PAR_N))   /* per tap, as the backward */
     for (kk = 0; kk < (ptrdiff_t)K; kk++) {
+        size_t k = (size_t)kk, o, i;
         double s = 0;
-        k = (size_t)kk;
         for (o = 0; o < O; o++)
             for (i = 0; i < Cg; i++) { double t = v->data[(o * K + k) * Cg + i]; s += t * t; }
         nk[k] = (float)sqrt(s > 1e-24 ? s : 1e-24);
@@ -6476,7 +6476,7 @@ SV__OMP(parallel for if (nz > SV__PAR_N / 8))
         } else {
             memset(noise, 0, nz * sizeof(float));
         }
-        memset(hard, 0, N * G * V * sizeof(float));
+        memset(hard, 0, nz * sizeof(float));
         for (r = 0; r < N; r++)
             for (g = 0; g < G; g++) {
                 const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
