@@ -1840,9 +1840,10 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
     __m512 c13b = c0a, b0, b1; \
     __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u); \
     __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u)
-/* one k step of row i: A value x broadcast, times both B vectors */
+/* one k step of row i: A value x broadcast, times both B vectors (ROW16: the first only) */
 #define SV__AVX512_ROW(i, x) { __m512 ai = _mm512_set1_ps(x); \
         c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
+#define SV__AVX512_ROW16(i, x) { c##i##a = _mm512_fmadd_ps(_mm512_set1_ps(x), b0, c##i##a); }
 
 static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
                            float *c, size_t ldc, int mr, int nr, float alpha, float beta)
@@ -1864,15 +1865,28 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
             _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
         }
     }
-    for (k = 0; k < kc; k++) {
-        b0 = _mm512_load_ps(b);
-        b1 = _mm512_load_ps(b + 16);
-        SV__AVX512_ROW(0, a[0]) SV__AVX512_ROW(1, a[1]) SV__AVX512_ROW(2, a[2]) SV__AVX512_ROW(3, a[3])
-        SV__AVX512_ROW(4, a[4]) SV__AVX512_ROW(5, a[5]) SV__AVX512_ROW(6, a[6]) SV__AVX512_ROW(7, a[7])
-        SV__AVX512_ROW(8, a[8]) SV__AVX512_ROW(9, a[9]) SV__AVX512_ROW(10, a[10]) SV__AVX512_ROW(11, a[11])
-        SV__AVX512_ROW(12, a[12]) SV__AVX512_ROW(13, a[13])
-        a += 14;
-        b += 32;
+    if (nr <= 16) {   /* a 16-column tile (N = 16: the positional conv's groups): half the FMAs */
+        for (k = 0; k < kc; k++) {
+            b0 = _mm512_load_ps(b);
+            SV__AVX512_ROW16(0, a[0]) SV__AVX512_ROW16(1, a[1]) SV__AVX512_ROW16(2, a[2])
+            SV__AVX512_ROW16(3, a[3]) SV__AVX512_ROW16(4, a[4]) SV__AVX512_ROW16(5, a[5])
+            SV__AVX512_ROW16(6, a[6]) SV__AVX512_ROW16(7, a[7]) SV__AVX512_ROW16(8, a[8])
+            SV__AVX512_ROW16(9, a[9]) SV__AVX512_ROW16(10, a[10]) SV__AVX512_ROW16(11, a[11])
+            SV__AVX512_ROW16(12, a[12]) SV__AVX512_ROW16(13, a[13])
+            a += 14;
+            b += 32;
+        }
+    } else {
+        for (k = 0; k < kc; k++) {
+            b0 = _mm512_load_ps(b);
+            b1 = _mm512_load_ps(b + 16);
+            SV__AVX512_ROW(0, a[0]) SV__AVX512_ROW(1, a[1]) SV__AVX512_ROW(2, a[2]) SV__AVX512_ROW(3, a[3])
+            SV__AVX512_ROW(4, a[4]) SV__AVX512_ROW(5, a[5]) SV__AVX512_ROW(6, a[6]) SV__AVX512_ROW(7, a[7])
+            SV__AVX512_ROW(8, a[8]) SV__AVX512_ROW(9, a[9]) SV__AVX512_ROW(10, a[10]) SV__AVX512_ROW(11, a[11])
+            SV__AVX512_ROW(12, a[12]) SV__AVX512_ROW(13, a[13])
+            a += 14;
+            b += 32;
+        }
     }
     SV__AVX512_STORE_TILE();
 }
@@ -1895,23 +1909,41 @@ static void sv__ukr_avx512_direct(size_t kc, const float *a, size_t lda, const f
         _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
     }
 #define SV__AT(p, off) (*(const float *)((p) + (off)))
-    for (k = 0; k < kc; k++) {
-        b0 = _mm512_load_ps(b);
-        b1 = _mm512_load_ps(b + 16);
-        SV__AVX512_ROW(0, SV__AT(p0, 0)) SV__AVX512_ROW(1, SV__AT(p0, R1)) SV__AVX512_ROW(2, SV__AT(p0, 2 * R1))
-        SV__AVX512_ROW(3, SV__AT(p0, R3)) SV__AVX512_ROW(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW(5, SV__AT(p0, R5))
-        SV__AVX512_ROW(6, SV__AT(p0, 2 * R3))
-        SV__AVX512_ROW(7, SV__AT(p7, 0)) SV__AVX512_ROW(8, SV__AT(p7, R1)) SV__AVX512_ROW(9, SV__AT(p7, 2 * R1))
-        SV__AVX512_ROW(10, SV__AT(p7, R3)) SV__AVX512_ROW(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW(12, SV__AT(p7, R5))
-        SV__AVX512_ROW(13, SV__AT(p7, 2 * R3))
-        p0 += sizeof(float);
-        p7 += sizeof(float);
-        b += 32;
+    if (nr <= 16) {
+        for (k = 0; k < kc; k++) {
+            b0 = _mm512_load_ps(b);
+            SV__AVX512_ROW16(0, SV__AT(p0, 0)) SV__AVX512_ROW16(1, SV__AT(p0, R1))
+            SV__AVX512_ROW16(2, SV__AT(p0, 2 * R1)) SV__AVX512_ROW16(3, SV__AT(p0, R3))
+            SV__AVX512_ROW16(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW16(5, SV__AT(p0, R5))
+            SV__AVX512_ROW16(6, SV__AT(p0, 2 * R3))
+            SV__AVX512_ROW16(7, SV__AT(p7, 0)) SV__AVX512_ROW16(8, SV__AT(p7, R1))
+            SV__AVX512_ROW16(9, SV__AT(p7, 2 * R1)) SV__AVX512_ROW16(10, SV__AT(p7, R3))
+            SV__AVX512_ROW16(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW16(12, SV__AT(p7, R5))
+            SV__AVX512_ROW16(13, SV__AT(p7, 2 * R3))
+            p0 += sizeof(float);
+            p7 += sizeof(float);
+            b += 32;
+        }
+    } else {
+        for (k = 0; k < kc; k++) {
+            b0 = _mm512_load_ps(b);
+            b1 = _mm512_load_ps(b + 16);
+            SV__AVX512_ROW(0, SV__AT(p0, 0)) SV__AVX512_ROW(1, SV__AT(p0, R1)) SV__AVX512_ROW(2, SV__AT(p0, 2 * R1))
+            SV__AVX512_ROW(3, SV__AT(p0, R3)) SV__AVX512_ROW(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW(5, SV__AT(p0, R5))
+            SV__AVX512_ROW(6, SV__AT(p0, 2 * R3))
+            SV__AVX512_ROW(7, SV__AT(p7, 0)) SV__AVX512_ROW(8, SV__AT(p7, R1)) SV__AVX512_ROW(9, SV__AT(p7, 2 * R1))
+            SV__AVX512_ROW(10, SV__AT(p7, R3)) SV__AVX512_ROW(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW(12, SV__AT(p7, R5))
+            SV__AVX512_ROW(13, SV__AT(p7, 2 * R3))
+            p0 += sizeof(float);
+            p7 += sizeof(float);
+            b += 32;
+        }
     }
 #undef SV__AT
     SV__AVX512_STORE_TILE();
 }
 #undef SV__AVX512_ROW
+#undef SV__AVX512_ROW16
 #undef SV__AVX512_ACCUMULATORS
 #undef SV__AVX512_STORE_TILE
 #undef SV__ST
@@ -1989,10 +2021,16 @@ static void sv__pack_b_avx512(float *dst, const float *B, size_t ldb, int transB
 {
     size_t k;
     (void)NR;
+    /* A panel of at most 16 columns fills only the first half of each 32-float row: the
+       micro-kernels then run their 16-column loop, which never reads the second half. */
     if (transB) {
         int n0 = (int)(nr < 16 ? nr : 16), n1 = (int)(nr > 16 ? nr - 16 : 0);
         sv__pack_tr16(dst, SV__NR, 16, B + j0 * ldb + k0, ldb, n0, kc);
-        sv__pack_tr16(dst + 16, SV__NR, 16, B + (j0 + 16) * ldb + k0, ldb, n1, kc);
+        if (n1 > 0) sv__pack_tr16(dst + 16, SV__NR, 16, B + (j0 + 16) * ldb + k0, ldb, n1, kc);
+    } else if (nr <= 16) {
+        const float *s = B + k0 * ldb + j0;
+        __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+        for (k = 0; k < kc; k++) _mm512_store_ps(dst + k * SV__NR, _mm512_maskz_loadu_ps(m0, s + k * ldb));
     } else {
         const float *s = B + k0 * ldb + j0;
         if (nr == SV__NR) {
@@ -2001,10 +2039,9 @@ static void sv__pack_b_avx512(float *dst, const float *B, size_t ldb, int transB
                 _mm512_store_ps(dst + k * SV__NR + 16, _mm512_loadu_ps(s + k * ldb + 16));
             }
         } else {
-            __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-            __mmask16 m1 = (__mmask16)(nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+            __mmask16 m1 = (__mmask16)((1u << (nr - 16)) - 1u);
             for (k = 0; k < kc; k++) {
-                _mm512_store_ps(dst + k * SV__NR, _mm512_maskz_loadu_ps(m0, s + k * ldb));
+                _mm512_store_ps(dst + k * SV__NR, _mm512_loadu_ps(s + k * ldb));
                 _mm512_store_ps(dst + k * SV__NR + 16, _mm512_maskz_loadu_ps(m1, s + k * ldb + 16));
             }
         }
@@ -4412,17 +4449,17 @@ SV__OMP(parallel for schedule(dynamic))
         if (!dyq || !wf) return;
         sv__conv_group_major(dyq, dy, B, Tout, Cout, G, lead, Tq);
 SV__OMP(parallel for if (Cin * K * Cog > SV__PAR_N))
-        for (gb = 0; gb < (ptrdiff_t)G; gb++) {   /* wf [G][Cg][K][Cog] */
+        for (gb = 0; gb < (ptrdiff_t)G; gb++) {   /* wf [G][K][Cog][Cg]: B as [K*Cog, Cg], rows in order */
             size_t g = (size_t)gb, ci, k, o;
-            for (ci = 0; ci < Cg; ci++)
-                for (k = 0; k < K; k++)
-                    for (o = 0; o < Cog; o++)
-                        wf[((g * Cg + ci) * K + k) * Cog + o] = w[((g * Cog + o) * K + (K - 1 - k)) * Cg + ci];
+            for (k = 0; k < K; k++)
+                for (o = 0; o < Cog; o++)
+                    for (ci = 0; ci < Cg; ci++)
+                        wf[((g * K + k) * Cog + o) * Cg + ci] = w[((g * Cog + o) * K + (K - 1 - k)) * Cg + ci];
         }
 SV__OMP(parallel for schedule(dynamic))
         for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
             size_t g = (size_t)gb / B, b = (size_t)gb % B;
-            sv_gemm(0, 1, T, Cg, K * Cog, 1.0f, dyq + (size_t)gb * Tq * Cog, Cog, wf + g * Cg * K * Cog, K * Cog,
+            sv_gemm(0, 0, T, Cg, K * Cog, 1.0f, dyq + (size_t)gb * Tq * Cog, Cog, wf + g * K * Cog * Cg, Cg,
                     1.0f, gx + b * T * Cin + g * Cg, Cin);
         }
         sv__arena_release(c, wf, Cin * K * Cog * sizeof(float));

@@ -2114,12 +2114,14 @@ static void test_gemm_conv_windows(void)
 
 /* The micro-kernel reading row-major A in place (AVX-512) runs the packed kernel's multiply-add
    chains, so the two give the same bits: odd M (a packed remainder sliver), several MC and KC
-   blocks, N edges, a row stride just past 4 KB, beta 0 and 1, one and two threads. Row strides
+   blocks, N edges, panels of at most 16 columns (the half-width loop; the positional conv's
+   groups: 101 x 16 x 2048 over overlapping windows), a row stride just past 4 KB, beta 0 and 1, one and two threads. Row strides
    that are multiples of 4 KB (L1 set conflicts) are packed, others read in place. */
 static void test_gemm_direct_a(void)
 {
     static const size_t shapes[][4] = {{3199, 256, 768, 512}, {351, 97, 700, 701}, {29, 40, 33, 33},
-                                       {800, 256, 1024, 1040}, {14, 32, 5, 5}, {700, 1000, 3, 3}};
+                                       {800, 256, 1024, 1040}, {14, 32, 5, 5}, {700, 1000, 3, 3},
+                                       {101, 16, 2048, 16}, {45, 13, 70, 71}};
     sv_rng rng;
     size_t s;
     int th, same = 1;
