@@ -1865,29 +1865,24 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
             _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
         }
     }
-    if (nr <= 16) {   /* a 16-column tile (N = 16: the positional conv's groups): half the FMAs */
-        for (k = 0; k < kc; k++) {
-            b0 = _mm512_load_ps(b);
-            SV__AVX512_ROW16(0, a[0]) SV__AVX512_ROW16(1, a[1]) SV__AVX512_ROW16(2, a[2])
-            SV__AVX512_ROW16(3, a[3]) SV__AVX512_ROW16(4, a[4]) SV__AVX512_ROW16(5, a[5])
-            SV__AVX512_ROW16(6, a[6]) SV__AVX512_ROW16(7, a[7]) SV__AVX512_ROW16(8, a[8])
-            SV__AVX512_ROW16(9, a[9]) SV__AVX512_ROW16(10, a[10]) SV__AVX512_ROW16(11, a[11])
-            SV__AVX512_ROW16(12, a[12]) SV__AVX512_ROW16(13, a[13])
-            a += 14;
-            b += 32;
-        }
-    } else {
-        for (k = 0; k < kc; k++) {
-            b0 = _mm512_load_ps(b);
-            b1 = _mm512_load_ps(b + 16);
-            SV__AVX512_ROW(0, a[0]) SV__AVX512_ROW(1, a[1]) SV__AVX512_ROW(2, a[2]) SV__AVX512_ROW(3, a[3])
-            SV__AVX512_ROW(4, a[4]) SV__AVX512_ROW(5, a[5]) SV__AVX512_ROW(6, a[6]) SV__AVX512_ROW(7, a[7])
-            SV__AVX512_ROW(8, a[8]) SV__AVX512_ROW(9, a[9]) SV__AVX512_ROW(10, a[10]) SV__AVX512_ROW(11, a[11])
-            SV__AVX512_ROW(12, a[12]) SV__AVX512_ROW(13, a[13])
-            a += 14;
-            b += 32;
-        }
-    }
+    /* Narrow and short tiles skip the FMAs whose results would not be stored: at most 16
+       columns (the positional conv's 16-channel groups) use only the first B vector, at most 7
+       rows (the last sliver of M = 256 or 101) only rows 0-6. The rows that run keep their
+       chains, so the bits do not change. */
+#define SV__K_LOOP(LOAD_B, ROWS) for (k = 0; k < kc; k++, a += 14, b += 32) { LOAD_B ROWS }
+#define SV__B0 b0 = _mm512_load_ps(b);
+#define SV__B01 b0 = _mm512_load_ps(b); b1 = _mm512_load_ps(b + 16);
+#define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
+#define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
+    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__B0, SV__ROWS_0_6(SV__AVX512_ROW16))
+    else if (nr <= 16) SV__K_LOOP(SV__B0, SV__ROWS_0_6(SV__AVX512_ROW16) SV__ROWS_7_13(SV__AVX512_ROW16))
+    else if (mr <= 7) SV__K_LOOP(SV__B01, SV__ROWS_0_6(SV__AVX512_ROW))
+    else SV__K_LOOP(SV__B01, SV__ROWS_0_6(SV__AVX512_ROW) SV__ROWS_7_13(SV__AVX512_ROW))
+#undef SV__K_LOOP
+#undef SV__B0
+#undef SV__B01
+#undef SV__ROWS_0_6
+#undef SV__ROWS_7_13
     SV__AVX512_STORE_TILE();
 }
 
