@@ -1844,6 +1844,9 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
 #define SV__AVX512_ROW(i, x) { __m512 ai = _mm512_set1_ps(x); \
         c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
 #define SV__AVX512_ROW16(i, x) { c##i##a = _mm512_fmadd_ps(_mm512_set1_ps(x), b0, c##i##a); }
+/* the B vectors of one k step: both, or the first only (panels of at most 16 columns) */
+#define SV__AVX512_B01 b0 = _mm512_load_ps(b); b1 = _mm512_load_ps(b + 16);
+#define SV__AVX512_B0 b0 = _mm512_load_ps(b);
 
 static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
                            float *c, size_t ldc, int mr, int nr, float alpha, float beta)
@@ -1870,17 +1873,13 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
        rows (the last sliver of M = 256 or 101) only rows 0-6. The rows that run keep their
        chains, so the bits do not change. */
 #define SV__K_LOOP(LOAD_B, ROWS) for (k = 0; k < kc; k++, a += 14, b += 32) { LOAD_B ROWS }
-#define SV__B0 b0 = _mm512_load_ps(b);
-#define SV__B01 b0 = _mm512_load_ps(b); b1 = _mm512_load_ps(b + 16);
 #define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
 #define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
-    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__B0, SV__ROWS_0_6(SV__AVX512_ROW16))
-    else if (nr <= 16) SV__K_LOOP(SV__B0, SV__ROWS_0_6(SV__AVX512_ROW16) SV__ROWS_7_13(SV__AVX512_ROW16))
-    else if (mr <= 7) SV__K_LOOP(SV__B01, SV__ROWS_0_6(SV__AVX512_ROW))
-    else SV__K_LOOP(SV__B01, SV__ROWS_0_6(SV__AVX512_ROW) SV__ROWS_7_13(SV__AVX512_ROW))
+    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__AVX512_B0, SV__ROWS_0_6(SV__AVX512_ROW16))
+    else if (nr <= 16) SV__K_LOOP(SV__AVX512_B0, SV__ROWS_0_6(SV__AVX512_ROW16) SV__ROWS_7_13(SV__AVX512_ROW16))
+    else if (mr <= 7) SV__K_LOOP(SV__AVX512_B01, SV__ROWS_0_6(SV__AVX512_ROW))
+    else SV__K_LOOP(SV__AVX512_B01, SV__ROWS_0_6(SV__AVX512_ROW) SV__ROWS_7_13(SV__AVX512_ROW))
 #undef SV__K_LOOP
-#undef SV__B0
-#undef SV__B01
 #undef SV__ROWS_0_6
 #undef SV__ROWS_7_13
     SV__AVX512_STORE_TILE();
@@ -1904,41 +1903,22 @@ static void sv__ukr_avx512_direct(size_t kc, const float *a, size_t lda, const f
         _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
     }
 #define SV__AT(p, off) (*(const float *)((p) + (off)))
-    if (nr <= 16) {
-        for (k = 0; k < kc; k++) {
-            b0 = _mm512_load_ps(b);
-            SV__AVX512_ROW16(0, SV__AT(p0, 0)) SV__AVX512_ROW16(1, SV__AT(p0, R1))
-            SV__AVX512_ROW16(2, SV__AT(p0, 2 * R1)) SV__AVX512_ROW16(3, SV__AT(p0, R3))
-            SV__AVX512_ROW16(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW16(5, SV__AT(p0, R5))
-            SV__AVX512_ROW16(6, SV__AT(p0, 2 * R3))
-            SV__AVX512_ROW16(7, SV__AT(p7, 0)) SV__AVX512_ROW16(8, SV__AT(p7, R1))
-            SV__AVX512_ROW16(9, SV__AT(p7, 2 * R1)) SV__AVX512_ROW16(10, SV__AT(p7, R3))
-            SV__AVX512_ROW16(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW16(12, SV__AT(p7, R5))
-            SV__AVX512_ROW16(13, SV__AT(p7, 2 * R3))
-            p0 += sizeof(float);
-            p7 += sizeof(float);
-            b += 32;
-        }
-    } else {
-        for (k = 0; k < kc; k++) {
-            b0 = _mm512_load_ps(b);
-            b1 = _mm512_load_ps(b + 16);
-            SV__AVX512_ROW(0, SV__AT(p0, 0)) SV__AVX512_ROW(1, SV__AT(p0, R1)) SV__AVX512_ROW(2, SV__AT(p0, 2 * R1))
-            SV__AVX512_ROW(3, SV__AT(p0, R3)) SV__AVX512_ROW(4, SV__AT(p0, 4 * R1)) SV__AVX512_ROW(5, SV__AT(p0, R5))
-            SV__AVX512_ROW(6, SV__AT(p0, 2 * R3))
-            SV__AVX512_ROW(7, SV__AT(p7, 0)) SV__AVX512_ROW(8, SV__AT(p7, R1)) SV__AVX512_ROW(9, SV__AT(p7, 2 * R1))
-            SV__AVX512_ROW(10, SV__AT(p7, R3)) SV__AVX512_ROW(11, SV__AT(p7, 4 * R1)) SV__AVX512_ROW(12, SV__AT(p7, R5))
-            SV__AVX512_ROW(13, SV__AT(p7, 2 * R3))
-            p0 += sizeof(float);
-            p7 += sizeof(float);
-            b += 32;
-        }
-    }
+#define SV__K_LOOP(LOAD_B, ROWS) \
+    for (k = 0; k < kc; k++, p0 += sizeof(float), p7 += sizeof(float), b += 32) { LOAD_B ROWS }
+#define SV__ROWS_0_13(R) R(0, SV__AT(p0, 0)) R(1, SV__AT(p0, R1)) R(2, SV__AT(p0, 2 * R1)) R(3, SV__AT(p0, R3)) \
+    R(4, SV__AT(p0, 4 * R1)) R(5, SV__AT(p0, R5)) R(6, SV__AT(p0, 2 * R3)) R(7, SV__AT(p7, 0)) R(8, SV__AT(p7, R1)) \
+    R(9, SV__AT(p7, 2 * R1)) R(10, SV__AT(p7, R3)) R(11, SV__AT(p7, 4 * R1)) R(12, SV__AT(p7, R5)) R(13, SV__AT(p7, 2 * R3))
+    if (nr <= 16) SV__K_LOOP(SV__AVX512_B0, SV__ROWS_0_13(SV__AVX512_ROW16))
+    else SV__K_LOOP(SV__AVX512_B01, SV__ROWS_0_13(SV__AVX512_ROW))
+#undef SV__K_LOOP
+#undef SV__ROWS_0_13
 #undef SV__AT
     SV__AVX512_STORE_TILE();
 }
 #undef SV__AVX512_ROW
 #undef SV__AVX512_ROW16
+#undef SV__AVX512_B01
+#undef SV__AVX512_B0
 #undef SV__AVX512_ACCUMULATORS
 #undef SV__AVX512_STORE_TILE
 #undef SV__ST
