@@ -1354,11 +1354,12 @@ static SV__UNUSED void *sv__calloc(size_t count, size_t size, const char *what)
 /* Transparent huge pages for the big long-lived buffers (the arena, the parameter store, the
    GEMM's packing buffers). With 4 KB pages the step's working set (~600 MB for `small`) is far
    beyond what the TLB maps (a few thousand entries, ~12 MB), and under a hypervisor every miss
-   is a two-level page walk; one 2 MB page covers what 512 small ones did. Linux gives them only to ranges
-   marked MADV_HUGEPAGE when /sys/kernel/mm/transparent_hugepage/enabled is "madvise" (Debian's
-   default), so the 2 MB-aligned interior of the buffer is marked before it is first touched. A
-   hint only: any failure is ignored, and other systems (or SV_NO_HUGEPAGES) skip it. -std=c99
-   hides madvise and its constant; 14 is MADV_HUGEPAGE on x86 and ARM Linux. */
+   is a two-level page walk; one 2 MB page covers what 512 small ones did. Linux gives them
+   only to ranges marked MADV_HUGEPAGE when /sys/kernel/mm/transparent_hugepage/enabled is
+   "madvise" (Debian's default), so the 2 MB-aligned interior of the buffer is marked before it
+   is first touched. A hint only: any failure is ignored, and other systems (or
+   SV_NO_HUGEPAGES) skip it. -std=c99 hides madvise and its constant; 14 is MADV_HUGEPAGE on
+   x86 and ARM Linux. */
 #define SV__HUGE_PAGE ((size_t)2 << 20)
 #if defined(__linux__) && !defined(SV_NO_HUGEPAGES) && \
     (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__))
@@ -6473,22 +6474,22 @@ static sv_tensor *sv__loss_aud(sv_model *m, sv_ctx *c, const sv__enc *e, size_t 
     if (!hard || !noise) return NULL;
     {
         /* hard code choice: argmax of (logits + gumbel noise) in training, of logits in eval */
-        size_t i, nz = N * G * V;
+        size_t i, n_noise = N * G * V;
         if (training) {
             /* the uniforms in the generator's order; the two logs per entry (most of the time)
                run in parallel. u is a double: the float noise[] could not hold it. */
-            double *u = (double *)sv_ctx_alloc(c, nz * sizeof(double));
+            double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
             ptrdiff_t ii;
             if (!u) return NULL;
-            for (i = 0; i < nz; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
-SV__OMP(parallel for if (nz > SV__PAR_N / 8))
-            for (ii = 0; ii < (ptrdiff_t)nz; ii++)
+            for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
+SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
+            for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
                 noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
-            sv__arena_release(c, u, nz * sizeof(double));
+            sv__arena_release(c, u, n_noise * sizeof(double));
         } else {
-            memset(noise, 0, nz * sizeof(float));
+            memset(noise, 0, n_noise * sizeof(float));
         }
-        memset(hard, 0, nz * sizeof(float));
+        memset(hard, 0, n_noise * sizeof(float));
         for (r = 0; r < N; r++)
             for (g = 0; g < G; g++) {
                 const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;

@@ -559,7 +559,7 @@ static void test_batch_norm_values(void)
 /* Huge pages: the rounding of a buffer to the 2 MB pages wholly inside it, and on Linux with
    transparent huge pages in "madvise" mode, an arena that really gets them (AnonHugePages of
    its mapping in /proc/self/smaps); elsewhere that part is reported and skipped. */
-static long smaps_huge_kb(const void *p)
+static long kt_smaps_huge_kb(const void *p)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     char line[512];
@@ -600,7 +600,7 @@ static void test_huge_pages(void)
         long kb;
         if (p) memset(p, 1, (size_t)24 << 20);
         /* 12 MB in: madvise splits the mapping at the first 2 MB boundary, and p lies before it */
-        kb = p ? smaps_huge_kb(p + ((size_t)3 << 20)) : -1;
+        kb = p ? kt_smaps_huge_kb(p + ((size_t)3 << 20)) : -1;
         SV_CHECK(kb >= 2048, "a 32 MB arena is backed by huge pages (AnonHugePages %ld kB)", kb);
         sv_ctx_free(c);
         return;
@@ -613,7 +613,7 @@ static void test_huge_pages(void)
 /* Weight norm per tap at the positional convolution's size class (above the threading
    threshold): w, dv and dg equal with 1 and 2 threads bit for bit, and match a double
    reference (w = g_k v_k / |v_k|; dg_k = dw.v_k / |v_k|; dv = g_k/|v_k| (dw - (dw.v_k/|v_k|^2) v_k)). */
-static void wn_run(int threads, const float *vv, const float *rv, size_t O, size_t K, size_t Cg, float *out)
+static void kt_weight_norm_run(int threads, const float *vv, const float *rv, size_t O, size_t K, size_t Cg, float *out)
 {
     size_t sh[3], n = O * K * Cg, k;
     sv_ctx *c;
@@ -645,8 +645,8 @@ static void test_weight_norm_values(void)
     sv_rng r;
     sv_rng_seed(&r, 5);
     for (i = 0; i < n; i++) { vv[i] = sv_rng_normal(&r); rv[i] = sv_rng_normal(&r); }
-    wn_run(1, vv, rv, O, K, Cg, o1);
-    wn_run(2, vv, rv, O, K, Cg, o2);
+    kt_weight_norm_run(1, vv, rv, O, K, Cg, o1);
+    kt_weight_norm_run(2, vv, rv, O, K, Cg, o2);
     SV_CHECK(memcmp(o1, o2, nout * sizeof(float)) == 0, "weight_norm: 1 and 2 threads differ");
     for (k = 0; k < K; k++) {
         double nv = 0, dot = 0, gk = 0.5 + 0.05 * (double)(float)k, e;
@@ -2115,8 +2115,9 @@ static void test_gemm_conv_windows(void)
 /* The micro-kernel reading row-major A in place (AVX-512) runs the packed kernel's multiply-add
    chains, so the two give the same bits: odd M (a packed remainder sliver), several MC and KC
    blocks, N edges, panels of at most 16 columns (the half-width loop; the positional conv's
-   groups: 101 x 16 x 2048 over overlapping windows), a row stride just past 4 KB, beta 0 and 1, one and two threads. Row strides
-   that are multiples of 4 KB (L1 set conflicts) are packed, others read in place. */
+   groups: 101 x 16 x 2048 over overlapping windows), a row stride just past 4 KB, beta 0 and
+   1, one and two threads. Row strides that are multiples of 4 KB (L1 set conflicts) are
+   packed, others read in place. */
 static void test_gemm_direct_a(void)
 {
     static const size_t shapes[][4] = {{3199, 256, 768, 512}, {351, 97, 700, 701}, {29, 40, 33, 33},
