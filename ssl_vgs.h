@@ -6916,20 +6916,73 @@ static const char *sv__nm(const char *name) { return name ? name : "<memory>"; }
 /* False for NaN and +-inf (inf - inf is NaN), without depending on C99/C++ isfinite variants. */
 static int sv__isfinite(double x) { return x - x == 0.0; }
 
-static uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t sv__rd32(const unsigned char *p)
+/* Byte order. Every file this library reads or writes is little-endian on disk (RIFF/WAV, NPY
+   '<f4', safetensors, checkpoints), on hosts of either byte order: a file written on x86 or ARM
+   loads bit-identically on s390x and the reverse. So no file code reads or writes a multi-byte
+   value through its in-memory representation. Single values are assembled from bytes by shifts
+   (sv__rd16 .. sv__wr64, and the float views sv__rdf32 / sv__wrf32 / sv__rdf64, which move the
+   IEEE-754 bit pattern); arrays go through sv__le_copy, which is memcpy on little-endian hosts
+   and reverses the bytes of each element on big-endian ones; sv__fwrite_le writes an array in
+   little-endian order without a copy on little-endian hosts. */
+static SV__UNUSED int sv__host_le(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static SV__UNUSED uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static SV__UNUSED uint32_t sv__rd32(const unsigned char *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t sv__rd64(const unsigned char *p)
+static SV__UNUSED uint64_t sv__rd64(const unsigned char *p)
 {
     return (uint64_t)sv__rd32(p) | ((uint64_t)sv__rd32(p + 4) << 32);
 }
-static void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static void sv__wr32(unsigned char *p, uint32_t v)
+static SV__UNUSED void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static SV__UNUSED void sv__wr32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static SV__UNUSED void sv__wr64(unsigned char *p, uint64_t v) { sv__wr32(p, (uint32_t)v); sv__wr32(p + 4, (uint32_t)(v >> 32)); }
+static SV__UNUSED float sv__rdf32(const unsigned char *p) { uint32_t u = sv__rd32(p); float f; memcpy(&f, &u, 4); return f; }
+static SV__UNUSED void sv__wrf32(unsigned char *p, float f) { uint32_t u; memcpy(&u, &f, 4); sv__wr32(p, u); }
+static SV__UNUSED double sv__rdf64(const unsigned char *p) { uint64_t u = sv__rd64(p); double d; memcpy(&d, &u, 8); return d; }
+
+/* n values of `width` bytes (1, 2, 4 or 8) from src to dst, converting between host order and
+   little-endian order (the same operation serves reading and writing). dst == src converts in
+   place; other overlaps are not allowed. */
+static SV__UNUSED void sv__le_copy(void *dst, const void *src, size_t n, size_t width)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i, k;
+    if (sv__host_le() || width == 1) {
+        if (d != s && n) memcpy(d, s, n * width);
+        return;
+    }
+    for (i = 0; i < n; i++, d += width, s += width) {
+        unsigned char t[8];
+        for (k = 0; k < width; k++) t[k] = s[width - 1 - k];
+        memcpy(d, t, width);
+    }
+}
+
+/* fwrite of n values of `width` bytes in little-endian order; 1 when all were written. */
+static SV__UNUSED int sv__fwrite_le(FILE *f, const void *src, size_t n, size_t width)
+{
+    unsigned char chunk[4096];
+    const unsigned char *s = (const unsigned char *)src;
+    size_t per = sizeof chunk / width, m;
+    if (sv__host_le() || width == 1) return fwrite(src, width, n, f) == n;
+    for (; n; n -= m, s += m * width) {
+        m = n < per ? n : per;
+        sv__le_copy(chunk, s, m, width);
+        if (fwrite(chunk, width, m, f) != m) return 0;
+    }
+    return 1;
 }
 
 static char *sv__strndup(const char *s, size_t n, const char *what)
@@ -7172,17 +7225,7 @@ static double sv__wav_sample(const unsigned char *q, unsigned fmt, unsigned bits
         default: return (double)(int32_t)sv__rd32(q) * (1.0 / 2147483648.0);
         }
     }
-    if (bits == 32) {
-        uint32_t u = sv__rd32(q);
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    } else {
-        uint64_t u = sv__rd64(q);
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
+    return bits == 32 ? (double)sv__rdf32(q) : sv__rdf64(q);
 }
 
 SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
@@ -7378,9 +7421,7 @@ static int sv__wav_write(const char *path, const float *x, size_t n, int rate, u
                 s = v >= 0.0f ? (int)(v * 32767.0f + 0.5f) : -(int)(-v * 32767.0f + 0.5f);
                 sv__wr16(chunk + 2 * j, (uint32_t)(uint16_t)(int16_t)s);
             } else {
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                sv__wr32(chunk + 4 * j, u);
+                sv__wrf32(chunk + 4 * j, v);
             }
         }
         if (fwrite(chunk, bps, m, f) != m) ok = 0;
@@ -7672,8 +7713,7 @@ done:
 SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim)
 {
     char hdr[256];
-    unsigned char chunk[4096 * 4];
-    size_t count = 1, len, pad, i, j, m;
+    size_t count = 1, len, pad;
     int k, ok = 1;
     char *tmp;
     FILE *f;
@@ -7697,15 +7737,7 @@ SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[
     f = sv__atomic_begin(path, &tmp);
     if (!f) return sv_last_status();
     if (fwrite(hdr, 1, len, f) != len) ok = 0;
-    for (i = 0; ok && i < count; i += m) {
-        m = count - i < 4096 ? count - i : 4096;
-        for (j = 0; j < m; j++) {
-            uint32_t u;
-            memcpy(&u, data + i + j, 4);
-            sv__wr32(chunk + 4 * j, u);
-        }
-        if (fwrite(chunk, 4, m, f) != m) ok = 0;
-    }
+    if (ok && !sv__fwrite_le(f, data, count, 4)) ok = 0;
     if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     return sv__atomic_end(f, tmp, path, ok);
 }
