@@ -10422,7 +10422,19 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.16 checkpoints */
+/* ---------------------------------------------------------------- 10.16 checkpoints
+   Layout (every number little-endian, whatever the host; u32/u64/f32 below):
+     "SSLVGSCK", u32 version 1, u32 0x01020304, u64 n + n bytes of config text,
+     u64 tensor count, per tensor: u32 name length, name, u32 kind, u32 ndim, u64 dims, f32 data;
+     u32 has_optimizer: f32 lr beta1 beta2 eps weight_decay clip_norm, u32 bias_correction,
+       4 zero bytes, u64 t; then per SV_PARAM tensor its f32 Adam moments m, v;
+     u32 has_position: u64 step, u32 stage, 4 zero bytes, u64 stage_step epoch batch,
+       4 x u64 RNG state, f32 alpha, 64 bytes scenario (NUL-padded), 4 zero bytes;
+     u64 FNV-1a 64 of every byte before it.
+   The zero bytes are where a 64-bit compiler pads sv_adam and sv_train_pos: files written
+   before these fields were written one by one (as raw structs, x86-64 / aarch64 only) have the
+   same layout and still load. A count that does not fit this host's size_t (a 32-bit build)
+   is refused, never truncated. */
 #define SV__CKPT_MAGIC "SSLVGSCK"
 #define SV__CKPT_VERSION 1u
 
@@ -10435,8 +10447,47 @@ static void sv__wr_bytes(sv__wr *w, const void *p, size_t n)
     for (i = 0; i < n; i++) { w->h ^= b[i]; w->h *= 0x100000001B3ull; }   /* FNV-1a 64 */
     if (!w->err && fwrite(p, 1, n, w->f) != n) w->err = 1;
 }
-static void sv__wr_u64(sv__wr *w, uint64_t v) { sv__wr_bytes(w, &v, 8); }
-static void sv__wr_u32(sv__wr *w, uint32_t v) { sv__wr_bytes(w, &v, 4); }
+static void sv__wr_u64(sv__wr *w, uint64_t v) { unsigned char b[8]; sv__wr64(b, v); sv__wr_bytes(w, b, 8); }
+static void sv__wr_u32(sv__wr *w, uint32_t v) { unsigned char b[4]; sv__wr32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32(sv__wr *w, float v) { unsigned char b[4]; sv__wrf32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32s(sv__wr *w, const float *x, size_t n)
+{
+    unsigned char chunk[4096];
+    size_t m;
+    if (sv__host_le()) { sv__wr_bytes(w, x, n * sizeof(float)); return; }
+    for (; n; n -= m, x += m) {
+        m = n < sizeof chunk / 4 ? n : sizeof chunk / 4;
+        sv__le_copy(chunk, x, m, 4);
+        sv__wr_bytes(w, chunk, m * 4);
+    }
+}
+
+static void sv__ckpt_put_adam(sv__wr *w, const sv_adam *o)
+{
+    sv__wr_f32(w, o->lr); sv__wr_f32(w, o->beta1); sv__wr_f32(w, o->beta2);
+    sv__wr_f32(w, o->eps); sv__wr_f32(w, o->weight_decay); sv__wr_f32(w, o->clip_norm);
+    sv__wr_u32(w, (uint32_t)o->bias_correction);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, o->t);
+}
+
+static void sv__ckpt_put_pos(sv__wr *w, const sv_train_pos *p)
+{
+    char scen[sizeof p->scenario];
+    int i;
+    sv__wr_u64(w, p->step);
+    sv__wr_u32(w, (uint32_t)p->stage);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, p->stage_step);
+    sv__wr_u64(w, p->epoch);
+    sv__wr_u64(w, p->batch);
+    for (i = 0; i < 4; i++) sv__wr_u64(w, p->rng.s[i]);
+    sv__wr_f32(w, p->alpha);
+    memset(scen, 0, sizeof scen);   /* the bytes after the NUL are not the caller's */
+    for (i = 0; i < (int)sizeof scen - 1 && p->scenario[i]; i++) scen[i] = p->scenario[i];
+    sv__wr_bytes(w, scen, sizeof scen);
+    sv__wr_u32(w, 0);
+}
 
 SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos)
 {
@@ -10465,19 +10516,19 @@ SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam
         sv__wr_u32(&w, (uint32_t)t->kind);
         sv__wr_u32(&w, (uint32_t)t->ndim);
         for (d = 0; d < t->ndim; d++) sv__wr_u64(&w, t->shape[d]);
-        sv__wr_bytes(&w, t->data, t->n * sizeof(float));
+        sv__wr_f32s(&w, t->data, t->n);
     }
     sv__wr_u32(&w, opt ? 1u : 0u);
     if (opt) {
-        sv__wr_bytes(&w, opt, sizeof *opt);
+        sv__ckpt_put_adam(&w, opt);
         for (i = 0; i < p->count; i++) {
             if (p->t[i]->kind != SV_PARAM) continue;
-            sv__wr_bytes(&w, p->m + p->offset[i], p->t[i]->n * sizeof(float));
-            sv__wr_bytes(&w, p->v + p->offset[i], p->t[i]->n * sizeof(float));
+            sv__wr_f32s(&w, p->m + p->offset[i], p->t[i]->n);
+            sv__wr_f32s(&w, p->v + p->offset[i], p->t[i]->n);
         }
     }
     sv__wr_u32(&w, pos ? 1u : 0u);
-    if (pos) sv__wr_bytes(&w, pos, sizeof *pos);
+    if (pos) sv__ckpt_put_pos(&w, pos);
     {
         uint64_t h = w.h;
         sv__wr_u64(&w, h);
@@ -10501,8 +10552,51 @@ static const void *sv__rd_bytes(sv__rd *r, size_t n)
     r->at += n;
     return q;
 }
-static uint64_t sv__rd_u64(sv__rd *r) { uint64_t v = 0; const void *q = sv__rd_bytes(r, 8); if (q) memcpy(&v, q, 8); return v; }
-static uint32_t sv__rd_u32(sv__rd *r) { uint32_t v = 0; const void *q = sv__rd_bytes(r, 4); if (q) memcpy(&v, q, 4); return v; }
+static uint64_t sv__rd_u64(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 8); return q ? sv__rd64(q) : 0; }
+static uint32_t sv__rd_u32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rd32(q) : 0; }
+static float sv__rd_f32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rdf32(q) : 0.0f; }
+/* A u64 count or position as size_t: an error (r->err) when this host's size_t cannot hold it. */
+static size_t sv__rd_size(sv__rd *r)
+{
+    uint64_t v = sv__rd_u64(r);
+    if (v > (uint64_t)SIZE_MAX) { r->err = 2; return 0; }
+    return (size_t)v;
+}
+/* n floats into dst (NULL: skip them); 0 when the input is truncated. */
+static int sv__rd_f32s(sv__rd *r, float *dst, size_t n)
+{
+    const void *q = n <= SIZE_MAX / 4 ? sv__rd_bytes(r, n * 4) : NULL;
+    if (!q) { r->err = 1; return 0; }
+    if (dst) sv__le_copy(dst, q, n, 4);
+    return 1;
+}
+
+static void sv__ckpt_get_adam(sv__rd *r, sv_adam *o)
+{
+    o->lr = sv__rd_f32(r); o->beta1 = sv__rd_f32(r); o->beta2 = sv__rd_f32(r);
+    o->eps = sv__rd_f32(r); o->weight_decay = sv__rd_f32(r); o->clip_norm = sv__rd_f32(r);
+    o->bias_correction = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    o->t = sv__rd_size(r);
+}
+
+static void sv__ckpt_get_pos(sv__rd *r, sv_train_pos *p)
+{
+    const char *scen;
+    int i;
+    p->step = sv__rd_size(r);
+    p->stage = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    p->stage_step = sv__rd_size(r);
+    p->epoch = sv__rd_size(r);
+    p->batch = sv__rd_size(r);
+    for (i = 0; i < 4; i++) p->rng.s[i] = sv__rd_u64(r);
+    p->alpha = sv__rd_f32(r);
+    scen = (const char *)sv__rd_bytes(r, sizeof p->scenario);
+    if (scen) memcpy(p->scenario, scen, sizeof p->scenario);
+    p->scenario[sizeof p->scenario - 1] = 0;
+    (void)sv__rd_u32(r);
+}
 
 /* Reads and verifies the whole file; *buf is SV_MALLOC'd. */
 static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
@@ -10513,7 +10607,7 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     size_t i;
     *buf = NULL;
     if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return sv__fail(SV_ERR_IO, "%s: cannot read", path); }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { int e = errno; fclose(f); return sv__fail(SV_ERR_IO, "%s: cannot read (%s)", path, strerror(e)); }
     if (sz < 32) { fclose(f); return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %ld bytes)", path, sz); }
     *buf = (unsigned char *)sv__alloc((size_t)sz, "checkpoint");
     if (!*buf) { fclose(f); return SV_ERR_NOMEM; }
@@ -10522,7 +10616,7 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     *n = (size_t)sz;
     if (memcmp(*buf, SV__CKPT_MAGIC, 8) != 0) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint (bad magic)", path); }
     for (i = 0; i < *n - 8; i++) { h ^= (*buf)[i]; h *= 0x100000001B3ull; }
-    memcpy(&stored, *buf + *n - 8, 8);
+    stored = sv__rd64(*buf + *n - 8);
     if (h != stored) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: checksum mismatch (truncated or corrupted checkpoint)", path); }
     return SV_OK;
 }
@@ -10536,9 +10630,12 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg)
     char line[512];
     size_t i = 0;
     if (ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads %u", path, ver, SV__CKPT_VERSION);
-    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
+    /* an old build wrote this word in its host's order: a byte-swapped one comes from a
+       big-endian host, whose raw numbers this build cannot tell from little-endian ones */
+    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written in big-endian byte order by an older build; "
+                                              "re-save it with this version on that machine", path);
     clen = sv__rd_u64(r);
-    text = (const char *)sv__rd_bytes(r, (size_t)clen);
+    text = clen <= SIZE_MAX ? (const char *)sv__rd_bytes(r, (size_t)clen) : NULL;
     if (!text) return sv__fail(SV_ERR_FORMAT, "%s: truncated config", path);
     memset(cfg, 0, sizeof *cfg);
     while (i < clen) {
@@ -10580,37 +10677,32 @@ static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt,
             uint64_t s = sv__rd_u64(r);
             if (s != t->shape[d]) return sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' dim %u is %llu, the model has %zu", path, name, d, (unsigned long long)s, t->shape[d]);
         }
-        {
-            const void *q = sv__rd_bytes(r, t->n * sizeof(float));
-            if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
-            memcpy(t->data, q, t->n * sizeof(float));
-        }
+        if (!sv__rd_f32s(r, t->data, t->n)) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_adam));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
-        if (opt) memcpy(opt, q, sizeof *opt);
+        sv_adam o;
+        sv__ckpt_get_adam(r, &o);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
+        if (opt) *opt = o;
         for (i = 0; i < p->count; i++) {
-            const void *mm, *vv;
             if (p->t[i]->kind != SV_PARAM) continue;
-            mm = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            vv = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            if (!mm || !vv) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
-            if (opt) {
-                memcpy(p->m + p->offset[i], mm, p->t[i]->n * sizeof(float));
-                memcpy(p->v + p->offset[i], vv, p->t[i]->n * sizeof(float));
-            }
+            if (!sv__rd_f32s(r, opt ? p->m + p->offset[i] : NULL, p->t[i]->n) ||
+                !sv__rd_f32s(r, opt ? p->v + p->offset[i] : NULL, p->t[i]->n))
+                return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
         }
     } else if (opt) {
         sv_adam_reset(opt, p);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_train_pos));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
-        if (pos) memcpy(pos, q, sizeof *pos);
+        sv_train_pos tp;
+        memset(&tp, 0, sizeof tp);
+        sv__ckpt_get_pos(r, &tp);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
+        if (pos) *pos = tp;
     } else if (pos) {
         memset(pos, 0, sizeof *pos);
     }
+    if (r->err == 2) return sv__fail(SV_ERR_FORMAT, "%s: a step or loader count exceeds this %u-bit build's size_t", path, (unsigned)(sizeof(size_t) * 8));
     return r->err ? sv__fail(SV_ERR_FORMAT, "%s: truncated", path) : SV_OK;
 }
 
