@@ -1331,10 +1331,29 @@ static SV__UNUSED int sv__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* a * b * c * d, or SIZE_MAX when it overflows size_t. Scratch sizes derived from tensor shapes
+   go through it: on a 32-bit build (size_t of 4 GB) a wrapped product would allocate a small
+   buffer and overrun it; SIZE_MAX is a request every allocator here refuses with a clear error. */
+static SV__UNUSED size_t sv__prod4(size_t a, size_t b, size_t c, size_t d)
+{
+    size_t p;
+    if (!sv__mul_ok(a, b, &p) || !sv__mul_ok(p, c, &p) || !sv__mul_ok(p, d, &p)) return SIZE_MAX;
+    return p;
+}
+
+/* The words for a request that cannot be met: on a 32-bit build, a hint that it cannot be. */
+static SV__UNUSED const char *sv__addr_hint(size_t n)
+{
+    if (sizeof(size_t) >= 8 || n < ((size_t)1 << 30)) return "";
+    return n == SIZE_MAX ? " (more than a 32-bit build can address: use a 64-bit build, or a smaller batch or crop)"
+                         : " (a 32-bit build addresses at most 4 GB: use a 64-bit build, or a smaller batch or crop)";
+}
+
 static SV__UNUSED void *sv__alloc(size_t n, const char *what)
 {
-    void *p = n ? SV_MALLOC(n) : NULL;
-    if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
+    void *p = n && n != SIZE_MAX ? SV_MALLOC(n) : NULL;
+    if (n == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "size overflow allocating %s%s", what, sv__addr_hint(n));
+    else if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s%s", n, what, sv__addr_hint(n));
     return p;
 }
 
@@ -1343,7 +1362,7 @@ static SV__UNUSED void *sv__calloc(size_t count, size_t size, const char *what)
     size_t n;
     void *p;
     if (!sv__mul_ok(count, size, &n)) {
-        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s", count, size, what);
+        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s%s", count, size, what, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     p = sv__alloc(n, what);
@@ -3177,7 +3196,9 @@ struct sv_ctx {
 
 static sv__block *sv__block_new(size_t cap)
 {
-    sv__block *b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
+    sv__block *b;
+    if (cap > SIZE_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
+    b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
     if (!b) return NULL;
     sv__advise_huge(b, sizeof(sv__block) + cap + SV__ALIGN);
     b->next = NULL;
@@ -3303,12 +3324,17 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
 {
     sv__block *b = c->blocks;
     size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
-    if (need < bytes) { c->failed = 1; sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows", bytes); return NULL; }
+    if (need < bytes || bytes == SIZE_MAX) {
+        c->failed = 1;
+        if (bytes == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "arena request overflows size_t%s", sv__addr_hint(bytes));
+        else sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows%s", bytes, sv__addr_hint(bytes));
+        return NULL;
+    }
     if (c->holes && need) {         /* released memory first: it is already counted in the peak */
         void *p = sv__hole_take(c, need);
         if (p) return p;
     }
-    if (c->limit && c->used + need > c->limit) {
+    if (c->limit && (need > c->limit || c->used > c->limit - need)) {
         c->failed = 1;
         sv__fail(SV_ERR_NOMEM, "arena exhausted: needed %zu more bytes, %zu of %zu in use "
                  "(raise sv_ctx_set_arena_limit, or set 0 to grow automatically)",
@@ -3319,9 +3345,11 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
         /* chain a new block: at least the request, and as big as all blocks so far (doubling) */
         size_t cap = c->block_total > need ? c->block_total : need;
         b = sv__block_new(cap);
+        if (!b && cap > need) b = sv__block_new(cap = need);   /* no room to double: just the request */
         if (!b) {
             c->failed = 1;
-            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)", cap, c->used);
+            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)%s", cap, c->used,
+                     sv__addr_hint(c->used + cap < c->used ? SIZE_MAX : c->used + cap));
             return NULL;
         }
         b->next = c->blocks;
@@ -3358,8 +3386,12 @@ static sv_tensor *sv__tensor_alloc(sv_ctx *c, int ndim, const size_t *shape, int
     }
     n = sv__numel(ndim, shape);
     if (n == SIZE_MAX || !sv__mul_ok(n, sizeof(float), &bytes)) {
+        char dims[96];
+        size_t len = 0;
+        for (i = 0; i < ndim && len < sizeof dims - 24; i++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%zu", i ? "," : "", shape[i]);
         c->failed = 1;
-        sv__fail(SV_ERR_NOMEM, "tensor size overflows");
+        sv__fail(SV_ERR_NOMEM, "tensor [%s] of floats overflows size_t%s", dims, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     t = (sv_tensor *)sv_ctx_alloc(c, sizeof(sv_tensor));
@@ -3490,11 +3522,14 @@ SV_DEF int sv_params_alloc(sv_params *p)
     p->offset = (size_t *)sv__calloc(p->count ? p->count : 1, sizeof(size_t), "parameter offsets");
     if (!p->offset) return SV_ERR_NOMEM;
     for (i = 0; i < p->count; i++) {
+        size_t n16 = (p->t[i]->n + 15) & ~(size_t)15;   /* 64-byte aligned tensors */
+        if (n16 < p->t[i]->n || off > SIZE_MAX - n16) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
         p->offset[i] = off;
-        off += (p->t[i]->n + 15) & ~(size_t)15;     /* 64-byte aligned tensors */
+        off += n16;
     }
     p->n = off;
-    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes)) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows");
+    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes) || bytes > SIZE_MAX - SV__ALIGN)
+        return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
     mem = (float *)sv__alloc(bytes + SV__ALIGN, "parameters");
     if (!mem) return SV_ERR_NOMEM;
     sv__advise_huge(mem, bytes + SV__ALIGN);
@@ -4272,7 +4307,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    cols [B*Tout, K*Cin]; the caller releases it. NULL when the arena is full. */
 static float *sv__conv_im2col(sv_ctx *c, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
 {
-    float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+    float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B * Tout, K, Cin, sizeof(float)));
     size_t b, t;
     if (!cols) return NULL;
     for (b = 0; b < B; b++)
@@ -4364,7 +4399,7 @@ static void sv__conv1d_dx(sv_ctx *c, float *gxp, const float *dy, const float *w
     if (Tout < SV__CONV_SHORT) {
         size_t KC = K * Cin;
         ptrdiff_t bb;
-        float *cols = (float *)sv_ctx_alloc(c, B * Tout * KC * sizeof(float));
+        float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B, Tout, KC, sizeof(float)));
         if (!cols) return;
         sv_gemm(0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
         if (fresh) memset(gxp, 0, B * Tp * Cin * sizeof(float));
@@ -4420,7 +4455,7 @@ SV__OMP(parallel for schedule(dynamic))
     if (s == 1 && pad < K) {
         /* dx[t, g*Cg+c] = sum_{k,o} dY[t+k-(K-1-pad), g*Cog+o] W[g*Cog+o, K-1-k, c] */
         size_t lead = K - 1 - pad, Tq = T + K - 1;
-        float *dyq = (float *)sv_ctx_alloc(c, G * B * Tq * Cog * sizeof(float));
+        float *dyq = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tq, Cog, sizeof(float)));
         float *wf = (float *)sv_ctx_alloc(c, Cin * K * Cog * sizeof(float));
         if (!dyq || !wf) return;
         sv__conv_group_major(dyq, dy, B, Tout, Cout, G, lead, Tq);
@@ -4442,7 +4477,7 @@ SV__OMP(parallel for schedule(dynamic))
         sv__arena_release(c, dyq, G * B * Tq * Cog * sizeof(float));
     } else {
         /* any stride: dXwin = dY W tap by tap into a group-major padded buffer, then back */
-        float *dxg = (float *)sv_ctx_alloc(c, G * B * Tp * Cg * sizeof(float));
+        float *dxg = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tp, Cg, sizeof(float)));
         if (!dxg) return;
         memset(dxg, 0, G * B * Tp * Cg * sizeof(float));
 SV__OMP(parallel for schedule(dynamic))
@@ -4483,7 +4518,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     }
     if (gx) {
         if (pad) {
-            gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+            gxp = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
             if (!gxp) return;
             memset(gxp, 0, B * Tp * Cin * sizeof(float));
         } else {
@@ -4520,12 +4555,12 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
     if (groups > 1) {
-        float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
+        float *xg = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
         sv__conv_group_major(xg, x->data, B, T, Cin, groups, pad, Tp);
         xp = xg;
     } else if (pad) {
-        float *p = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+        float *p = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
         if (!p) return NULL;
         for (b = 0; b < B; b++) {
             memset(p + b * Tp * Cin, 0, pad * Cin * sizeof(float));
@@ -4584,7 +4619,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
     size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
     size_t s = n->iarg[5], pad = n->iarg[6], T = x->shape[1], Tout = n->out->shape[1], b;
-    size_t tmp_bytes = B * Tp * Cin * sizeof(float);
+    size_t tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
@@ -4641,7 +4676,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     if (!y) return NULL;
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
-    tmp_bytes = B * Tp * Cin * sizeof(float);
+    tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     p = (float *)sv_ctx_alloc(c, tmp_bytes);
     if (!p) return NULL;
     sv__gelu_padded(p, x->data, B, T, Cin, pad);
@@ -5256,7 +5291,7 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     size_t B = q->shape[0], T = q->shape[1], D = q->shape[2], H = n->iarg[0], dh = D / H, bh;
     const float *P = (const float *)n->save[0], *Pd = (const float *)n->save[1], *dO = n->out->grad;
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
-    float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
+    float *scratch = (float *)sv_ctx_alloc(c, sv__prod4((size_t)sv_get_threads() * 2, T, T, sizeof(float)));
     if (!scratch) return;
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * H; bh++) {
@@ -5298,10 +5333,10 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     dh = D / heads;
     scale = 1.0f / sqrtf((float)dh);
     y = sv__like(c, q);
-    P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+    P = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
     if (!y || !P) return NULL;
     if (c->training && dropout > 0.0f) {
-        Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+        Pd = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
         if (!Pd) return NULL;
     }
 SV__OMP(parallel for schedule(dynamic))
@@ -10305,12 +10340,12 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
     L->order_epoch = SIZE_MAX;
     L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
-    L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
+    L->wave = (float *)sv__calloc(sv__prod4(B, L->max_samples, 1, 1), sizeof(float), "loader");
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     if (d->n_images) {
-        L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
+        L->regions = (float *)sv__calloc(sv__prod4(B, d->R, d->Dimg, 1), sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
     if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {

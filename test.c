@@ -14,6 +14,10 @@
 #include <math.h>
 
 static int sv_t_pass, sv_t_fail;
+/* SV_TEST_CROSS=1: the subset `make test-cross` runs under qemu-user (10-50x slower than
+   native): main skips the groups of kt_cross_skip, and groups that read kt_cross use fewer or
+   smaller shapes. Every kernel, op, gradient check, parser and file format still runs. */
+static int kt_cross;
 #define SV_CHECK(cond, ...) do { if (cond) sv_t_pass++; else { sv_t_fail++; \
     printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
@@ -562,6 +566,7 @@ static void test_batch_norm_values(void)
    depends on the machine (fragmented memory, a container, an emulator that drops madvise), so
    that part is reported, never failed; and where madvise is ignored altogether (qemu-user: a
    buffer advised by the test itself shows no "hg") the live check is skipped with the reason. */
+#ifdef SV__HAVE_HUGEPAGES
 static int kt_smaps_huge(const void *p, long *kb, int *advised)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
@@ -583,6 +588,7 @@ static int kt_smaps_huge(const void *p, long *kb, int *advised)
     fclose(f);
     return found;
 }
+#endif
 
 static void test_huge_pages(void)
 {
@@ -769,6 +775,80 @@ static void test_straight_through(void)
 /* ======================================================================================
    Engine behaviour
    ====================================================================================== */
+/* Sizes that do not fit size_t (a 32-bit build's 4 GB): a clear error, never a wrapped product
+   that allocates a small buffer and overruns it. The arena, tensor shapes, scratch products and
+   parameter storage on every host; on a 32-bit host also a `base` feature encoder fed 12 minutes
+   of audio in one call, whose first conv output (2.3 M frames x 512 channels, 4.7 GB) does not
+   fit: the call must fail with the hint, not crash. */
+static void test_size_overflow(void)
+{
+    sv_ctx *c = sv_ctx_new(1 << 16, 1);
+    size_t big[2], i;
+    void *p;
+    SV_CHECK(sv__prod4(3, 5, 7, 11) == 1155 && sv__prod4(SIZE_MAX / 2 + 1, 2, 1, 1) == SIZE_MAX &&
+             sv__prod4(1, 1, SIZE_MAX, 2) == SIZE_MAX && sv__prod4(0, SIZE_MAX, SIZE_MAX, 9) == 0,
+             "sv__prod4 saturates at SIZE_MAX");
+    p = sv_ctx_alloc(c, SIZE_MAX);
+    SV_CHECK(!p && sv_ctx_failed(c) && sv_last_status() == SV_ERR_NOMEM && strstr(sv_last_error(), "overflow"),
+             "arena request of SIZE_MAX bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    p = sv_ctx_alloc(c, SIZE_MAX - 10);   /* rounding up to 64 bytes wraps */
+    SV_CHECK(!p && sv_last_status() == SV_ERR_NOMEM, "arena request of SIZE_MAX - 10 bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    p = sv_ctx_alloc(c, SIZE_MAX - 200);  /* fits the rounding, not the block header */
+    SV_CHECK(!p && sv_last_status() == SV_ERR_NOMEM && strstr(sv_last_error(), "out of memory growing the arena"),
+             "arena request of SIZE_MAX - 200 bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    sv_ctx_set_arena_limit(c, 1 << 20);
+    p = sv_ctx_alloc(c, SIZE_MAX - 200);  /* used + need must not wrap past the limit */
+    SV_CHECK(!p && strstr(sv_last_error(), "arena exhausted"), "arena limit with a huge request: %s", sv_last_error());
+    sv_ctx_set_arena_limit(c, 0);
+    sv_ctx_reset(c);
+    big[0] = SIZE_MAX / 4 + 1; big[1] = 1;   /* elements fit, bytes do not */
+    SV_CHECK(sv_tensor_new(c, 2, big) == NULL && strstr(sv_last_error(), "overflows size_t") && strstr(sv_last_error(), "1]"),
+             "tensor whose bytes overflow: %s", sv_last_error());
+    sv_ctx_reset(c);
+    for (i = 0; i < 2; i++) sv_ctx_alloc(c, 64);   /* the context still works */
+    SV_CHECK(!sv_ctx_failed(c) && sv_ctx_arena_used(c) == 128, "the context works after the errors");
+    sv_ctx_free(c);
+    if (sizeof(size_t) < 8) {
+        sv_config cfg;
+        sv_model *m;
+        size_t n = (size_t)12 * 60 * 16000, frames = 0, dim = 0;
+        float *wave = (float *)malloc(n * sizeof(float)), *out = NULL;
+        int rc;
+        c = sv_ctx_new(0, 1);
+        big[0] = 65536; big[1] = 16384;   /* 2^30 floats: 4 GB */
+        SV_CHECK(sv_tensor_new(c, 2, big) == NULL && strstr(sv_last_error(), "32-bit build"),
+                 "4 GB tensor on a 32-bit build: %s", sv_last_error());
+        {   /* tiny with base's feature encoder (the first conv's 512 channels make the overflow):
+               the whole base model takes minutes to initialise under emulation */
+            sv_config base;
+            sv_config_preset("base", &base);
+            sv_config_preset("tiny", &cfg);
+            cfg.n_conv = base.n_conv;
+            for (i = 0; i < base.n_conv; i++) {
+                cfg.conv_dim[i] = base.conv_dim[i]; cfg.conv_kernel[i] = base.conv_kernel[i]; cfg.conv_stride[i] = base.conv_stride[i];
+            }
+        }
+        m = sv_model_new(&cfg, 1);
+        SV_CHECK(m && wave, "model with base's feature encoder: %s", sv_last_error());
+        if (m && wave) {
+            for (i = 0; i < n; i++) wave[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+            rc = sv_extract_features(m, c, wave, n, 1, &out, &frames, &dim);
+            SV_CHECK(rc == SV_ERR_NOMEM && strstr(sv_last_error(), "32-bit build"),
+                     "12 minutes through a base feature encoder on a 32-bit build: rc %d: %s", rc, sv_last_error());
+            printf("  32-bit build, base feature encoder on 12 min of audio: \"%s\"\n", sv_last_error());
+            if (rc == SV_OK) free(out);
+        }
+        sv_model_free(m);
+        sv_ctx_free(c);
+        free(wave);
+    } else {
+        printf("  (64-bit size_t: the 4 GB cases of a 32-bit build run under make test-cross)\n");
+    }
+}
+
 static void test_engine_errors(void)
 {
     sv_ctx *c = sv_ctx_new(1 << 16, 1);
@@ -1445,6 +1525,10 @@ static void test_model_gradients(void)
     large_style.extractor_mode = SV_EXTRACTOR_LAYER_NORM;
     large_style.conv_bias = 1;
     large_style.layer_norm_first = 1;
+    if (kt_cross) {   /* every module once: the joint model, one entry per tensor */
+        model_gradcheck(0.5f, 0, 1, "joint alpha=0.5 (eval-mode quantizer)");
+        return;
+    }
     model_gradcheck_cfg(&large_style, 0.0f, 0, 1, "alpha=0, layer_norm extractor + pre-LN transformer");
     model_gradcheck(0.5f, 0, 2, "joint alpha=0.5 (eval-mode quantizer)");
     model_gradcheck(1.0f, 1, 2, "alpha=1 training (BatchNorm batch statistics)");
@@ -2154,7 +2238,9 @@ static void test_gemm_direct_a(void)
     sv_rng_seed(&rng, 23);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3];
-        float *A = kt_alloc((M - 1) * lda + K), *B = kt_alloc(N * K), *C1 = kt_alloc(M * N), *C2 = kt_alloc(M * N);
+        float *A, *B, *C1, *C2;
+        if (kt_cross && M * N * K > 30000000) continue;   /* six of the eight shapes */
+        A = kt_alloc((M - 1) * lda + K); B = kt_alloc(N * K); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
         kt_fill(&rng, A, (M - 1) * lda + K, 1.0f);
         kt_fill(&rng, B, N * K, 1.0f);
         for (th = 1; th <= 2; th++) {
@@ -2210,11 +2296,13 @@ static void test_gemm_threads(void)
     size_t s;
     int ta, tb, v, same = 1, old = sv_get_threads();
     sv_rng_seed(&rng, 3);
-    for (v = 0; v < 3; v++)
+    for (v = 0; v < (kt_cross ? 2 : 3); v++)
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = kt_alloc(M * K), *B = kt_alloc(K * N), *C1 = kt_alloc(M * N), *C2 = kt_alloc(M * N);
-        float *C3 = kt_alloc(M * N);
+        float *A, *B, *C1, *C2, *C3;
+        if (kt_cross && M * N * K > 30000000) continue;   /* the three shapes under 20 M multiply-adds */
+        A = kt_alloc(M * K); B = kt_alloc(K * N); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
+        C3 = kt_alloc(M * N);
         kt_fill(&rng, A, M * K, 1.0f);
         kt_fill(&rng, B, K * N, 1.0f);
         for (ta = 0; ta < 2; ta++)
@@ -5427,6 +5515,7 @@ static const test_group groups[] = {
     {"params", test_params},
     {"adam", test_adam},
     {"engine_errors", test_engine_errors},
+    {"size_overflow", test_size_overflow},
     {"gradcheck_catches", test_gradcheck_catches},
     {"op_gradients", test_op_gradients},
     {"dropout_masks", test_dropout_masks},
@@ -5457,15 +5546,32 @@ static const test_group groups[] = {
     {"disk_batches", test_disk_batches},
 };
 
+/* Groups SV_TEST_CROSS leaves out, and why (what covers their parts instead). */
+static const char *const kt_cross_skip[][2] = {
+    {"presets", "builds the 95M-parameter base model"},
+    {"training", "hundreds of training steps"},
+    {"eval", "a model's evaluation end to end; recall_*, abx_*, json and svg run its parts"},
+    {"corpus_speed", "a 60-image corpus; corpus_synth and corpus_determinism run the generator"},
+    {"recycle_model", "whole-model steps; op_gradients checks recycling op by op"},
+    {"cnn_recompute_model", "whole-model steps; conv_gelu_in checks the recomputing conv"},
+};
+
 int main(int argc, char **argv)
 {
-    size_t i;
+    size_t i, k;
     const char *filter = argc > 1 ? argv[1] : NULL;
     int quick = getenv("SV_TEST_QUICK") && atoi(getenv("SV_TEST_QUICK")) > 0;
-    printf("ssl_vgs tests (SIMD: %s, threads: %d)\n", sv_simd_name(), sv_get_threads());
+    kt_cross = getenv("SV_TEST_CROSS") && atoi(getenv("SV_TEST_CROSS")) > 0;
+    printf("ssl_vgs tests (SIMD: %s, threads: %d%s)\n", sv_simd_name(), sv_get_threads(), kt_cross ? ", SV_TEST_CROSS subset" : "");
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         int f0 = sv_t_fail;
         if (groups[i].name[0] == '!' ? !filter || strcmp(groups[i].name + 1, filter) != 0 : filter && !strstr(groups[i].name, filter)) continue;
+        for (k = 0; kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]; k++)
+            if (strcmp(groups[i].name, kt_cross_skip[k][0]) == 0) break;
+        if (kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]) {
+            printf("%-28s skipped (SV_TEST_CROSS: %s)\n", groups[i].name, kt_cross_skip[k][1]);
+            continue;
+        }
         /* SV_TEST_QUICK=1 (the sanitizer run) skips the groups that train or build big models */
         if (quick && !filter && (strcmp(groups[i].name, "model_gradients") == 0 || strcmp(groups[i].name, "training") == 0 ||
                                  strcmp(groups[i].name, "presets") == 0)) { printf("%-28s skipped (SV_TEST_QUICK)\n", groups[i].name); continue; }
