@@ -860,8 +860,8 @@ SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const fl
    atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
    that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
 
-   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
-   subfolders wav/ and align/ must exist already. */
+   Folders are created with POSIX mkdir (<sys/stat.h>) or Windows' _mkdir; on other systems the
+   folder OUT and its subfolders wav/ and align/ must exist already. */
 
 /* Writes c into dir in the layout above (creating dir, dir/wav, dir/align). Utterance ids are the
    corpus' utterance names ("train_00012"), speakers their names, alignment labels ARPAbet phones
@@ -7069,7 +7069,35 @@ static int sv__read_file(const char *path, unsigned char **buf, size_t *len)
     return SV_OK;
 }
 
-/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with rename. */
+/* Replaces `to` by `from` (0 on success; -1 with the reason in why[cap]). POSIX rename does so
+   atomically. Windows' rename refuses an existing target; MoveFileExA with
+   MOVEFILE_REPLACE_EXISTING replaces it (atomically on NTFS) and MOVEFILE_WRITE_THROUGH returns
+   once the move is on disk. The two functions are declared here, as <windows.h> declares them,
+   so that <windows.h> and its macros stay out of the user's translation unit. */
+#ifdef _WIN32
+#ifdef __cplusplus
+extern "C" {
+#endif
+__declspec(dllimport) int __stdcall MoveFileExA(const char *existing, const char *replacement, unsigned long flags);
+__declspec(dllimport) unsigned long __stdcall GetLastError(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
+static int sv__rename_over(const char *from, const char *to, char *why, size_t cap)
+{
+#ifdef _WIN32
+    if (MoveFileExA(from, to, 0x1ul | 0x8ul)) return 0;   /* REPLACE_EXISTING | WRITE_THROUGH */
+    snprintf(why, cap, "Windows error %lu", GetLastError());
+#else
+    if (rename(from, to) == 0) return 0;
+    snprintf(why, cap, "%s", strerror(errno));
+#endif
+    return -1;
+}
+
+/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with sv__rename_over. */
 static FILE *sv__atomic_begin(const char *path, char **tmp)
 {
     size_t n;
@@ -7106,11 +7134,9 @@ static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
     if (fclose(f) != 0 && ok && !e) e = errno ? errno : -1;
     if (ok && e) rc = sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, e > 0 ? strerror(e) : "I/O error");
     if (ok && !e) {
-#ifdef _WIN32
-        remove(path); /* rename does not replace an existing file there (not atomic) */
-#endif
-        if (rename(tmp, path) != 0)
-            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0)
+            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, why);
     }
     if (!ok) rc = sv_last_status() ? sv_last_status() : SV_ERR_IO;
     if (rc != SV_OK) remove(tmp);
@@ -7451,9 +7477,14 @@ static int sv__wav_write(const char *path, const float *x, size_t n, int rate, u
         for (j = 0; j < m; j++) {
             float v = x[i + j];
             if (fmt_tag == 1) {
+                /* in double, where v * 32767 and + 0.5 are exact: the same sample on every host
+                   (float arithmetic rounds v * 32767 first, and hosts that evaluate float
+                   expressions in double or x87 precision, s390x and i686, would not) */
+                double t;
                 int s;
                 v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-                s = v >= 0.0f ? (int)(v * 32767.0f + 0.5f) : -(int)(-v * 32767.0f + 0.5f);
+                t = (double)v * 32767.0;
+                s = t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t);
                 sv__wr16(chunk + 2 * j, (uint32_t)(uint16_t)(int16_t)s);
             } else {
                 sv__wrf32(chunk + 4 * j, v);
@@ -7835,8 +7866,8 @@ static int sv__parse_image(const char *s, size_t n, long *out)
     if (i == n) return 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (2147483647L - (s[i] - '0')) / 10) return 0;   /* checked first: long may be 32 bits */
         v = v * 10 + (s[i] - '0');
-        if (v > 2147483647L) return 0;
     }
     *out = neg ? -v : v;
     return 1;
@@ -9716,6 +9747,15 @@ fail:
 #include <sys/types.h>
 #include <sys/stat.h>
 #define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) mkdir(p, 0777)
+#define SV__ISDIR(m) S_ISDIR(m)
+#elif defined(_WIN32)
+#include <direct.h>     /* _mkdir */
+#include <sys/types.h>
+#include <sys/stat.h>
+#define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) _mkdir(p)
+#define SV__ISDIR(m) (((m) & _S_IFMT) == _S_IFDIR)
 #endif
 
 /* Creates a folder; an existing one is fine. */
@@ -9723,8 +9763,8 @@ static int sv__mkdir(const char *path)
 {
 #ifdef SV__HAVE_MKDIR
     struct stat st;
-    if (mkdir(path, 0777) == 0) return SV_OK;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SV_OK;
+    if (SV__MKDIR(path) == 0) return SV_OK;
+    if (errno == EEXIST && stat(path, &st) == 0 && SV__ISDIR(st.st_mode)) return SV_OK;
     return sv__fail(SV_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
 #else
     (void)path;
@@ -10102,7 +10142,13 @@ SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value)
             }
             errno = 0;
             switch (f->type) {
-            case 'z': { unsigned long long v = strtoull(p, &end, 10); ((size_t *)base)[k] = (size_t)v; break; }
+            case 'z': {
+                unsigned long long v = strtoull(p, &end, 10);
+                if (end != p && v > (unsigned long long)SIZE_MAX)   /* a 32-bit build */
+                    return sv__fail(SV_ERR_ARG, "config %s: %llu does not fit this %u-bit build's size_t", key, v, (unsigned)(sizeof(size_t) * 8));
+                ((size_t *)base)[k] = (size_t)v;
+                break;
+            }
             case 'i': { long v = strtol(p, &end, 10); *(int *)base = (int)v; break; }
             case 'f': { double v = strtod(p, &end); *(float *)base = (float)v; break; }
             default: { double v = strtod(p, &end); *(double *)base = v; break; }
@@ -10313,6 +10359,8 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
         if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
         v = strtoull(p + 1, &end, 10);
         if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
+        if (v > (unsigned long long)SIZE_MAX && strcmp(key, "seed") != 0)
+            return sv__fail(SV_ERR_ARG, "data spec '%s': %s=%llu does not fit this %u-bit build's size_t", spec, key, v, (unsigned)(sizeof(size_t) * 8));
         p = *end == ',' ? end + 1 : end;
         if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
         else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
@@ -10574,7 +10622,10 @@ SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam
 #endif
     if (fclose(w.f) != 0) w.err = 1;
     if (w.err) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", tmp); }
-    if (rename(tmp, path) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno)); }
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, why); }
+    }
     return SV_OK;
 }
 
@@ -12051,13 +12102,11 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
         SV_FREE(tmp);
         return SV_ERR_IO;
     }
-    if (rename(tmp, path) != 0) {
-        /* Windows' rename does not replace an existing file. */
-        remove(path);
-        if (rename(tmp, path) != 0) {
-            int e = errno;
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) {
             remove(tmp);
-            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, strerror(e));
+            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, why);
             SV_FREE(tmp);
             return SV_ERR_IO;
         }

@@ -5,6 +5,24 @@
 #include <unistd.h>
 #include <time.h>
 #include <ctype.h>
+#ifdef _WIN32   /* mingw-w64 (make test-cross runs this build under wine) */
+#include <direct.h>
+#include <stdlib.h>
+#define mkdir(path, mode) _mkdir(path)
+/* mkdtemp: the XXXXXX tail replaced until _mkdir creates a new folder */
+static char *mkdtemp(char *t)
+{
+    size_t n = strlen(t), i;
+    int k;
+    if (n < 6) return NULL;
+    for (k = 0; k < 1000; k++) {
+        unsigned v = (unsigned)rand() * 7919u + (unsigned)k;
+        for (i = n - 6; i < n; i++, v /= 36) t[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+        if (_mkdir(t) == 0) return t;
+    }
+    return NULL;
+}
+#endif
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 
@@ -471,10 +489,9 @@ static void test_broadcast_blocks(void)
         y[0] = sv_add(c, a, b); y[1] = sv_sub(c, a, b); y[2] = sv_mul(c, a, b);
         loss = y[2] ? sv_sum(c, y[2]) : NULL;
         if (!y[0] || !y[1] || !loss || sv_backward(c, loss) != SV_OK) { SV_CHECK(0, "broadcast: %s", sv_last_error()); sv_ctx_free(c); break; }
-        for (i = 0; i < n; i++) {
-            float bi = b->data[i % inner];
-            if (y[0]->data[i] != a->data[i] + 1.0f * bi || y[1]->data[i] != a->data[i] + -1.0f * bi ||
-                y[2]->data[i] != a->data[i] * bi || a->grad[i] != 1.0f * bi) { bad++; break; }
+        for (i = 0; i < n; i++) {   /* references through float variables, as in test_blas1 */
+            float bi = b->data[i % inner], r0 = a->data[i] + 1.0f * bi, r1 = a->data[i] + -1.0f * bi, r2 = a->data[i] * bi;
+            if (y[0]->data[i] != r0 || y[1]->data[i] != r1 || y[2]->data[i] != r2 || a->grad[i] != bi) { bad++; break; }
         }
         sv_ctx_free(c);
     }
@@ -811,6 +828,14 @@ static void test_size_overflow(void)
     for (i = 0; i < 2; i++) sv_ctx_alloc(c, 64);   /* the context still works */
     SV_CHECK(!sv_ctx_failed(c) && sv_ctx_arena_used(c) == 128, "the context works after the errors");
     sv_ctx_free(c);
+    {   /* a config size beyond 32 bits: refused, not truncated to 64 */
+        sv_config cfg;
+        int rc;
+        sv_config_preset("tiny", &cfg);
+        rc = sv_config_set(&cfg, "D", "4294967360");
+        if (sizeof(size_t) < 8) SV_CHECK(rc == SV_ERR_ARG && strstr(sv_last_error(), "size_t"), "config D=2^32+64: %s", sv_last_error());
+        else SV_CHECK(rc == SV_OK && cfg.D == (size_t)4294967360ull, "config D=2^32+64 on a 64-bit build: %s", sv_last_error());
+    }
     if (sizeof(size_t) < 8) {
         sv_config cfg;
         sv_model *m;
@@ -845,7 +870,7 @@ static void test_size_overflow(void)
         sv_ctx_free(c);
         free(wave);
     } else {
-        printf("  (64-bit size_t: the 4 GB cases of a 32-bit build run under make test-cross)\n");
+        printf("  (64-bit size_t: the 4 GB cases run on 32-bit builds, such as make test-cross's i686)\n");
     }
 }
 
@@ -1473,6 +1498,7 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
         size_t top[3] = {0, 0, 0}, j, k;
         if (p->kind != SV_PARAM || !(mask >> p->group & 1u)) continue;
         if (strcmp(p->name, "mask_emb") == 0 && alpha == 1) continue;
+        if (kt_cross && i % 8 != 0) continue;   /* every 8th tensor: two forwards per entry are minutes under emulation */
         for (j = 0; j < p->n; j++) {
             float a = fabsf(p->grad[j]);
             if (a > fabsf(p->grad[top[0]])) { top[2] = top[1]; top[1] = top[0]; top[0] = j; }
@@ -1500,7 +1526,7 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
             if (!(err <= worst)) { worst = err; worst_name = p->name; }
         }
     }
-    SV_CHECK(checked > 30 && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
+    SV_CHECK(checked > (kt_cross ? 12u : 30u) && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
     if (getenv("SV_TEST_VERBOSE")) printf("  %s: %zu checked, worst %.3g (%s)\n", what, checked, worst, worst_name);
 done:
     free_batch(&tb);
@@ -1525,7 +1551,11 @@ static void test_model_gradients(void)
     large_style.extractor_mode = SV_EXTRACTOR_LAYER_NORM;
     large_style.conv_bias = 1;
     large_style.layer_norm_first = 1;
-    if (kt_cross) {   /* every module once: the joint model, one entry per tensor */
+    if (kt_cross && SV_VW == 0) {   /* s390x, i686: op_gradients ran every op's backward there */
+        printf("  (SV_TEST_CROSS on a build without SIMD kernels: the whole-model check is left to make test)\n");
+        return;
+    }
+    if (kt_cross) {   /* the joint model, one entry in every 8th tensor */
         model_gradcheck(0.5f, 0, 1, "joint alpha=0.5 (eval-mode quantizer)");
         return;
     }
@@ -2402,12 +2432,15 @@ static void test_blas1(void)
                 e = fabs(y[i] - ref) / (fabs(y0[i]) + 0.37 * fabs(x[i]) + 1e-30);
                 if (e > wa) wa = e;
             }
+            /* the reference goes through a float variable: s390x and i686 evaluate float
+               expressions in double / x87 precision (FLT_EVAL_METHOD 1 / 2), and only an
+               assignment rounds to float */
             sv_vscale(z, 2.5f, x, n);
-            for (i = 0; i < n; i++) if (z[i] != 2.5f * x[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = 2.5f * x[i]; if (z[i] != r) wv = 1; }
             sv_vadd(z, x, y0, n);
-            for (i = 0; i < n; i++) if (z[i] != x[i] + y0[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = x[i] + y0[i]; if (z[i] != r) wv = 1; }
             sv_vmul(z, x, y0, n);
-            for (i = 0; i < n; i++) if (z[i] != x[i] * y0[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = x[i] * y0[i]; if (z[i] != r) wv = 1; }
         }
         free(x); free(y); free(y0); free(z);
     }
@@ -3054,7 +3087,10 @@ static void test_io_npy(void)
         unsigned char buf[512];
         double d[6] = {1.5, -2.25, 3e-3, 1e30, -0.0, 42.0};
         unsigned char be[8] = {0x3F, 0xC0, 0x00, 0x00, 0xC0, 0x20, 0x00, 0x00}; /* 1.5, -2.5 */
-        size_t len = io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", d, sizeof d);
+        unsigned char dle[sizeof d];
+        size_t len;
+        sv__le_copy(dle, d, 6, 8);   /* '<f8' data on a host of either byte order */
+        len = io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", dle, sizeof dle);
         io_put(io_path("f8.npy"), buf, len);
         rc = sv_npy_read(io_path("f8.npy"), &b, got, &nd);
         SV_CHECK(rc == 0 && nd == 2 && got[0] == 2 && got[1] == 3 && got[2] == 1 && got[3] == 1, "f8 read: %s", sv_last_error());
@@ -3430,6 +3466,21 @@ static void kt_pf_values(float *x, size_t n, uint64_t seed, int max_exp, int spe
     }
 }
 
+/* PCM fixture: kt_pf_values, then from KT_PF_N / 2 on samples whose v * 32767 lies within a
+   float rounding of a .5 tie, where computing in float and computing exactly round apart. */
+static void kt_pf_pcm_values(float *x, size_t n, uint64_t seed)
+{
+    sv_rng r;
+    size_t i;
+    kt_pf_values(x, n, seed, 0, 0);
+    sv_rng_seed(&r, seed + 1);
+    for (i = n / 2; i < n; i++) {
+        uint64_t z = sv_rng_next(&r);
+        double k = (double)(16384 + z % 16383);
+        x[i] = (float)((k + 0.5) / 32767.0) * ((z >> 32) & 1 ? -1.0f : 1.0f);
+    }
+}
+
 /* FNV-1a 64 of a file's bytes (0 if it cannot be read) and its size. */
 static uint64_t kt_pf_hash(const char *path, size_t *size)
 {
@@ -3498,9 +3549,10 @@ static int kt_pf_write(const char *dir)
     sv_train_pos pos;
     sv_model *m;
     int ok = 1;
-    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    kt_pf_pcm_values(x, KT_PF_N, 21);
     snprintf(p, sizeof p, "%s/pcm16.wav", dir);
     if (sv_wav_write(p, x, KT_PF_N, 16000) != SV_OK) ok = 0;
+    kt_pf_values(x, KT_PF_N, 21, 0, 0);
     snprintf(p, sizeof p, "%s/float.wav", dir);
     if (sv_wav_write_float(p, x, KT_PF_N, 22050) != SV_OK) ok = 0;
     kt_pf_values(x, KT_PF_N, 22, 8, 1);
@@ -3525,17 +3577,18 @@ static void kt_pf_read(const char *dir, const char *who)
     sv_adam opt, opt2;
     sv_train_pos pos, pos2;
     sv_model *m, *m2;
-    /* 16-bit PCM: the sample the writer rounded, divided by 32768 */
-    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    /* 16-bit PCM: v * 32767 rounded half away from zero (exactly: double holds it), / 32768 */
+    kt_pf_pcm_values(x, KT_PF_N, 21);
     snprintf(p, sizeof p, "%s/pcm16.wav", dir);
     SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 16000, "%s: %s", who, sv_last_error());
     for (i = 0; y && i < n; i++) {
-        float v = x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i];
-        float q = (float)(v >= 0.0f ? (int)((float)(v * 32767.0f) + 0.5f) : -(int)((float)(-v * 32767.0f) + 0.5f)) / 32768.0f;
+        double t = (double)(x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]) * 32767.0;
+        float q = (float)(t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t)) / 32768.0f;
         if (memcmp(&q, &y[i], 4) != 0) break;
     }
     SV_CHECK(y && i == n, "%s pcm16.wav: sample %zu is %.9g, want the rounding of %.9g", who, i, y && i < n ? y[i] : 0.0, (double)x[i < n ? i : 0]);
     sv_io_free(y); y = NULL;
+    kt_pf_values(x, KT_PF_N, 21, 0, 0);
     snprintf(p, sizeof p, "%s/float.wav", dir);
     SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 22050, "%s: %s", who, sv_last_error());
     x[0] = 0.0f;   /* -0 reads back as +0: the reader mixes channels into a sum that starts at 0 */
