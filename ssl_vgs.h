@@ -380,6 +380,20 @@ SV_DEF sv_tensor *sv_l2_normalize(sv_ctx *c, sv_tensor *x, float eps);
 SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps);
 /* out[n,j] = a[n,:] . b[idx[n*J+j],:]; a [N,F], b [M,F] -> [N,J] (contrastive logits) */
 SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J);
+/* scale * sum_i (x_i - t_i)^2 over all elements of x, t a constant array of x's shape (no
+   gradient to it): the data2vec / MT4SSL regression loss (each frame's squared error summed
+   over its D dims, the frames summed, scale 1/sqrt(D)). Scalar result. */
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale);
+/* data2vec's target from a teacher's layers (fairseq data2vec / MT4SSL with
+   instance_norm_target_layer): every layer l of x[l] [B,T,D] normalised per utterance and
+   channel over time (F.instance_norm: (x - mean_t) / sqrt(var_t + eps), biased variance, no
+   affine), then the mean over the n_layers layers, into out [B,T,D]. Statistics use the valid
+   frames t < len[b] only (len NULL = all T) and frames past them come out as 0: fairseq takes
+   the statistics over the padded length, which lets padding shift the targets of short
+   utterances in a batch. Plain arrays, no tape (the teacher is never differentiated). */
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out);
+
 
 /* ======================================================================================
    6 wav2vec 2.0 (Baevski et al. 2020; fairseq wav2vec2 base)
@@ -561,6 +575,13 @@ SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t group_mask, float
 SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p);
 /* linear warm-up over warmup steps then linear decay to 0 at total */
 SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total);
+
+/* EMA teacher (data2vec, MT4SSL; fairseq EMAModule). The decay after `step` updates rises
+   linearly from start to end over the first `anneal` updates, then stays at end (fairseq
+   get_annealed_rate: end - (end - start) (1 - step / anneal)); anneal 0 gives end. */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal);
+/* ema = decay * ema + (1 - decay) * x elementwise (EMAModule: ema.mul_(d).add_(x, alpha=1-d)) */
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay);
 
 /* ======================================================================================
    10 Data and I/O: WAV, NPY, manifests, .item
@@ -977,6 +998,167 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
 /* config <-> "key = value" text (also used by the drivers to print and override settings) */
 SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
 SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
+/* ======================================================================================
+   10.17-10.19 Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files
+   ======================================================================================
+   HuBERT's first iteration (and MT4SSL's offline target) labels every 20 ms frame with the id
+   of the nearest k-means centre of its MFCCs; later iterations cluster a layer of a trained
+   model instead. These three pieces make such labels: the features, the clustering (streamed,
+   so the corpus never has to fit in memory) and the files the labels live in next to a
+   corpus. */
+
+/* ---- 10.17 MFCC (Kaldi compute-mfcc-feats as torchaudio.compliance.kaldi.mfcc computes it) ----
+   HuBERT's recipe (fairseq examples/hubert/simple_kmeans/dump_mfcc_feature.py):
+   torchaudio.compliance.kaldi.mfcc(wave, sample_frequency=16000, use_energy=False), then
+   torchaudio.functional.compute_deltas applied twice; [mfcc, delta, delta-delta] = 39 dims.
+   With the defaults every 10 ms frame f is computed as:
+     - samples [160 f, 160 f + 400) of the waveform as given (HuBERT reads soundfile's floats
+       in [-1, 1]; no per-utterance normalisation); only frames that fit are made (snip_edges):
+       n10 = 1 + (n - 400) / 160 frames, 0 when n < 400;
+     - no dither; the frame's mean is subtracted; pre-emphasis x[i] -= 0.97 x[i-1] inside the
+       frame, x[-1] = x[0]; Povey window (0.5 - 0.5 cos(2 pi i / 399))^0.85; zeros to 512;
+     - power spectrum |FFT|^2 of bins 0..255 (the Nyquist bin has no mel weight); 23 triangular
+       filters equally spaced on the mel scale 1127 ln(1 + f / 700) from 20 Hz to 8 kHz, each
+       weighting bin k (at 31.25 k Hz) by max(0, min(up, down slope)) in mel; log(max(e, 2^-23));
+     - DCT-II, orthonormal, of the 23 log energies: c_0 = sqrt(1/23) sum e_m,
+       c_k = sqrt(2/23) sum e_m cos(pi k (m + 0.5) / 23); the first 13, liftered by
+       1 + 11 sin(pi k / 22);
+     - deltas d_f = sum_{j=1,2} j (c_{f+j} - c_{f-j}) / 10 with the edge frames repeated, and
+       delta-deltas the same on the deltas.
+   That is HuBERT's 100 Hz feature. The model's frames are 20 ms (CNN frame t reads samples
+   [320 t, 320 t + 400)), so with subsample = 2 (the default) the output keeps 10 ms frames
+   0, 2, 4, ..., deltas taken at 10 ms before the subsampling: frame t is Kaldi frame 2t, the
+   label HuBERT's dataset gives model frame t (label rate 100 Hz against 50 Hz features:
+   target index 2t). The count ceil(n10 / 2) = 1 + (n - 400) / 320 equals the wav2vec 2.0 CNN's
+   frame count for every length. Computed in double (torchaudio uses float: the two agree to
+   about 1e-4 absolute), output float, one frame per row; thread count never changes a bit. */
+typedef struct sv_mfcc_opts {
+    int sample_rate;                /* Hz (16000): only used for the mel filter frequencies */
+    size_t frame_length, frame_shift; /* samples: 400 and 160 (25 ms, 10 ms) */
+    size_t subsample;               /* keep frames 0, s, 2s, ... after the deltas (2: 20 ms) */
+    size_t num_mel_bins, num_ceps;  /* 23, 13 */
+    double low_freq, high_freq;     /* 20 Hz; high <= 0 means Nyquist + high (0: 8 kHz) */
+    double preemphasis;             /* 0.97 */
+    double cepstral_lifter;         /* 22 (0: none) */
+    int delta_order;                /* 2: mfcc + deltas + delta-deltas (39), 1: 26, 0: 13 */
+    size_t delta_window;            /* N of the (2N+1)-frame delta regression: 2 */
+} sv_mfcc_opts;
+
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void);            /* HuBERT's recipe at 20 ms */
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o);          /* num_ceps * (1 + delta_order) */
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n_samples);
+/* MFCC frames of wave[n] into out [sv_mfcc_frames(o, n), sv_mfcc_dim(o)] (caller's memory).
+   o NULL = defaults. A wave shorter than one frame gives 0 frames (SV_OK). Non-finite samples
+   and bad options are errors. */
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out);
+
+/* ---- 10.18 k-means ----
+   Lloyd's algorithm with k-means++ seeding (Arthur & Vassilvitskii 2007; the greedy variant of
+   scikit-learn, which HuBERT's MiniBatchKMeans uses: 2 + floor(ln k) candidates per new centre,
+   the one that lowers the potential most is kept), over frames read chunk by chunk from a source
+   (one utterance's features at a time), so the frames never have to fit in memory:
+     1. seeding: one pass keeps a uniform sample of init_sample frames (reservoir sampling,
+        seeded); k-means++ runs on that sample in memory;
+     2. Lloyd passes: every frame goes to its nearest centre (squared Euclidean distance; the
+        x . c terms of a block of frames against all centres are one sv_gemm), frames are summed
+        per centre in double in frame order, and each centre moves to its mean. A centre left
+        without frames moves to one of the frames farthest from their centres in that pass
+        (scikit-learn's relocation of empty clusters).
+   It stops when a pass lowers the inertia (the sum of squared distances) by less than tol of its
+   previous value, or after max_iter updates; the centres returned are those the last pass
+   measured, so result.inertia is theirs. Deterministic: the same source, options and seed give
+   the same centres bit for bit for any thread count (sv_gemm does not depend on it, sums run
+   in frame order). Ties go to the lower centre index. */
+typedef struct sv_frame_source {
+    size_t dim;                     /* floats per frame */
+    size_t n_chunks;                /* e.g. utterances */
+    /* Chunk i: *x gets *n frames of dim floats, valid until the next call. Called for i = 0, 1,
+       ..., n_chunks - 1 in order once per pass; must give the same frames every pass. Returns
+       SV_OK or a status (with sv_last_error set). */
+    int (*read)(void *user, size_t i, const float **x, size_t *n);
+    void *user;
+} sv_frame_source;
+
+typedef struct sv_kmeans_opts {
+    size_t k;                       /* clusters (HuBERT: 100 on MFCCs, 500 on a model's layer) */
+    size_t max_iter;                /* Lloyd updates at most (default 50) */
+    double tol;                     /* relative inertia improvement that ends it (default 1e-4) */
+    uint64_t seed;                  /* sampling and seeding (default 1) */
+    size_t init_sample;             /* frames k-means++ seeds from (0: 30000 or 3 k, scikit-learn's
+                                       MiniBatchKMeans init_size with HuBERT's batch of 10000) */
+    size_t local_trials;            /* candidates per new centre (0: 2 + floor(ln k)) */
+    /* progress: what ("k-means seeding", "k-means pass 3"), chunks done of total (may be NULL) */
+    void (*progress)(const char *what, size_t done, size_t total, void *user);
+    void *progress_user;
+} sv_kmeans_opts;
+
+typedef struct sv_kmeans_result {
+    size_t n_frames;                /* frames per pass */
+    size_t iterations;              /* centre updates made */
+    size_t relocated;               /* empty clusters moved to far frames, over all updates */
+    double inertia;                 /* sum of squared distances to the returned centres */
+    double inertia_first;           /* the same for the k-means++ centres */
+    int converged;                  /* 1: stopped by tol, 0: by max_iter */
+} sv_kmeans_result;
+
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void);
+/* centroids [k, dim] (caller's memory). Errors: fewer frames than k, a source error, non-finite
+   frames, a source whose frame count changes between passes. */
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *o, float *centroids,
+                         sv_kmeans_result *res);
+/* Nearest centre of each of the n rows of x [n, dim]: labels[n]; dist2 (may be NULL) gets the
+   squared distance, computed in double from the frame and its centre. */
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2);
+
+/* ---- 10.19 offline target files ----
+   A target folder holds one label per frame for every utterance of a corpus, in HuBERT's label
+   layout (fairseq's HuBERT and MT4SSL loaders read the .km files and dict.km.txt as they are):
+       DIR/<split>.km     one line per utterance of the corpus' split (train, val, test, ood), in
+                          the order of its manifest: the frame labels 0..k-1 separated by single
+                          spaces; frame t covers samples [hop t, hop t + frame_length), so an
+                          utterance of n samples has 1 + (n - frame_length) / hop labels
+                          (the wav2vec 2.0 CNN's frames: frame_length 400, hop 320)
+       DIR/dict.km.txt    fairseq dictionary: "<label> <count>" for labels 0..k-1 (train counts)
+       DIR/centroids.npy  [k, dim] float32: label new audio the same way (sv_kmeans_assign)
+       DIR/info.txt       "key = value" lines: format (ssl_vgs-km 1), k, dim, frame_length, hop,
+                          features (what was clustered), seed, iterations, inertia, frames
+                          (clustered), and per split <split>.utterances and <split>.ids (FNV-1a
+                          64, hex, of the lines "<id> <samples>\n" of its utterances in order)
+       DIR/.complete      written last: a folder without it is an interrupted write
+   The reader checks every one of these against the data it is given: a folder made for another
+   corpus or for an edited manifest (other ids or audio lengths), a label outside 0..k-1 or a line with the
+   wrong number of labels for its utterance's audio is an error naming the file and line.
+   Writing refuses a folder that already holds .complete; each file is written atomically. */
+typedef struct sv_km_targets {
+    size_t k, dim, frame_length, hop;
+    int has[SV_SPLIT_COUNT];            /* labels exist for that split */
+    size_t n[SV_SPLIT_COUNT];           /* utterances of the split */
+    size_t *offset[SV_SPLIT_COUNT];     /* [n + 1]: utterance i's labels are [offset[i], offset[i+1]) */
+    uint16_t *labels[SV_SPLIT_COUNT];   /* all labels of the split, utterance after utterance */
+    float *centroids;                   /* [k, dim] */
+    char features[256];                 /* what was clustered (info.txt "features") */
+    uint64_t seed;
+    size_t iterations, frames;
+    double inertia;
+} sv_km_targets;
+
+/* Labels of utterance i of split, its count in *n (NULL when the split has no labels). */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n);
+/* Makes the targets of a dataset: k-means (o) fitted on the train split's frames, then every
+   utterance of every split labelled. Frames: MFCCs (mfcc, NULL = defaults) when m is NULL, else
+   layer `layer` of the model (0..L as sv_extract_features; c is its context). cache_path (may be
+   NULL): a file that holds the training frames after the first pass, so later passes read them
+   back instead of recomputing them (deleted at the end). k must be <= 65536. */
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer,
+                              const sv_mfcc_opts *mfcc, const sv_kmeans_opts *o,
+                              const char *cache_path, sv_km_targets *out, sv_kmeans_result *res);
+/* Writes t as the folder dir (created if needed) for the data d (ids for info.txt). */
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d);
+/* Reads dir and checks it against d (see above). Splits without a .km file have has[s] = 0. */
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t);
+SV_DEF void sv_km_targets_free(sv_km_targets *t);  /* frees the contents and zeroes *t */
 
 /* ======================================================================================
    11 Metrics: retrieval recall@k, ABX, SVG figures, JSON-lines log reading
@@ -5694,6 +5876,72 @@ SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     return y;
 }
 
+/* ---------------------------------------------------------------- 5.14 regression loss and data2vec targets */
+/* L = s sum (x - t)^2; dx += dL 2 s (x - t) */
+static void sv__sq_error_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0];
+    float *gx = sv__g(c, x), g = n->out->grad[0] * 2.0f * n->farg[0];
+    const float *t = (const float *)n->save[0];
+    ptrdiff_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < (ptrdiff_t)x->n; i++) gx[i] += g * (x->data[i] - t[i]);
+}
+
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale)
+{
+    sv_tensor *y;
+    double s = 0;
+    size_t i;
+    SV__IN1(x);
+    if (!target) return sv__shape_error(c, "sq_error_sum", "NULL target");
+    SV__FWD_BEGIN(c);
+    y = sv_new1(c, 1);
+    if (!y) return NULL;
+    for (i = 0; i < x->n; i++) { double d = (double)x->data[i] - target[i]; s += d * d; }
+    y->data[0] = (float)((double)scale * s);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "sq_error_sum", sv__sq_error_bwd, y, x, NULL, NULL, NULL);
+        if (!n || !(n->save[0] = sv__arena_copy(c, target, x->n * sizeof(float)))) { c->failed = 1; return NULL; }
+        n->farg[0] = scale;
+    }
+    SV__FWD_END(c, "sq_error_sum");
+    return y;
+}
+
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out)
+{
+    size_t nblk = (D + 63) / 64;
+    ptrdiff_t w;
+    if (!x || !out || !n_layers) return sv__fail(SV_ERR_ARG, "data2vec_target: no layers");
+    memset(out, 0, B * T * D * sizeof(float));
+    /* one work item per (utterance, block of 64 channels): statistics over time in double, the
+       layers added in order, so the result does not depend on the thread count */
+SV__OMP(parallel for schedule(static) if (B * T * D * n_layers > SV__PAR_N))
+    for (w = 0; w < (ptrdiff_t)(B * nblk); w++) {
+        size_t b = (size_t)w / nblk, d0 = (size_t)w % nblk * 64, d1 = d0 + 64 < D ? d0 + 64 : D;
+        size_t Tb = len ? (len[b] < T ? len[b] : T) : T, l, t, d;
+        double mean[64], var[64];
+        float *o = out + b * T * D;
+        for (l = 0; l < n_layers; l++) {
+            const float *xl = x[l] + b * T * D;
+            for (d = d0; d < d1; d++) { mean[d - d0] = 0; var[d - d0] = 0; }
+            if (!Tb) continue;
+            for (t = 0; t < Tb; t++) for (d = d0; d < d1; d++) mean[d - d0] += xl[t * D + d];
+            for (d = d0; d < d1; d++) mean[d - d0] /= (double)Tb;
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++) { double e = xl[t * D + d] - mean[d - d0]; var[d - d0] += e * e; }
+            for (d = d0; d < d1; d++) var[d - d0] = 1.0 / sqrt(var[d - d0] / (double)Tb + (double)eps);
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++)
+                    o[t * D + d] += (float)((xl[t * D + d] - mean[d - d0]) * var[d - d0] / (double)n_layers);
+        }
+    }
+    return SV_OK;
+}
+
 /* ---------------------------------------------------------------- 6.1 config */
 static void sv__cfg_vgs_common(sv_config *c)
 {
@@ -6890,6 +7138,28 @@ SV__OMP(parallel for if (elems > SV__PAR_N))
         }
     }
     return norm;
+}
+
+/* ---------------------------------------------------------------- 9.2 EMA teacher */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal)
+{
+    if (anneal == 0 || step >= anneal) return end;
+    return (float)((double)end - ((double)end - (double)start) * (1.0 - (double)step / (double)anneal));
+}
+
+static void sv__ema_range(size_t lo, size_t hi, float *ema, const float *x, float decay)
+{
+    float a = 1.0f - decay;
+    size_t i;
+    for (i = lo; i < hi; i++) {
+        float e = ema[i] * decay;   /* two roundings, as the PyTorch in-place pair */
+        ema[i] = e + a * x[i];
+    }
+}
+
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay)
+{
+    SV__BLOCKED(n, sv__ema_range(lo, hi, ema, x, decay));
 }
 
 /* ---------------------------------------------------------------- 10.1 I/O helpers */
@@ -10629,6 +10899,1016 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
     }
     rc = sv__ckpt_body(path, &r, m, opt, pos);
     SV_FREE(buf);
+    return rc;
+}
+
+#ifndef SV__PI
+#define SV__PI 3.14159265358979323846
+#endif
+
+/* ---------------------------------------------------------------- 10.17 MFCC */
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void)
+{
+    sv_mfcc_opts o;
+    memset(&o, 0, sizeof o);
+    o.sample_rate = 16000;
+    o.frame_length = 400;
+    o.frame_shift = 160;
+    o.subsample = 2;
+    o.num_mel_bins = 23;
+    o.num_ceps = 13;
+    o.low_freq = 20.0;
+    o.high_freq = 0.0;
+    o.preemphasis = 0.97;
+    o.cepstral_lifter = 22.0;
+    o.delta_order = 2;
+    o.delta_window = 2;
+    return o;
+}
+
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    if (!o) o = &d;
+    return o->num_ceps * (size_t)(1 + (o->delta_order > 0 ? o->delta_order : 0));
+}
+
+/* frames at the Kaldi shift, before subsampling */
+static size_t sv__mfcc_frames_full(const sv_mfcc_opts *o, size_t n)
+{
+    if (!o->frame_length || !o->frame_shift || n < o->frame_length) return 0;
+    return 1 + (n - o->frame_length) / o->frame_shift;
+}
+
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    size_t f, s;
+    if (!o) o = &d;
+    f = sv__mfcc_frames_full(o, n);
+    s = o->subsample ? o->subsample : 1;
+    return (f + s - 1) / s;
+}
+
+static double sv__mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+
+static int sv__mfcc_tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The tables one call needs: window, mel filters, DCT, lifter, FFT twiddles. */
+typedef struct sv__mfcc_tab {
+    size_t win, nfft, nbins, nmel, nceps;
+    double *window;             /* [win] */
+    double *mel;                /* [nmel, nbins] */
+    size_t *mel_lo, *mel_hi;    /* the bins where filter m is non-zero: [mel_lo[m], mel_hi[m]) */
+    double *dct;                /* [nceps, nmel], lifter folded in */
+    double *tw_re, *tw_im;      /* [nfft / 2] */
+    void *mem;
+} sv__mfcc_tab;
+
+static int sv__mfcc_check(const sv_mfcc_opts *o)
+{
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    if (o->sample_rate <= 0) return sv__fail(SV_ERR_ARG, "mfcc: sample rate %d", o->sample_rate);
+    if (o->frame_length < 2 || o->frame_length > (1u << 20) || !o->frame_shift)
+        return sv__fail(SV_ERR_ARG, "mfcc: frame length %zu / shift %zu", o->frame_length, o->frame_shift);
+    if (!o->subsample) return sv__fail(SV_ERR_ARG, "mfcc: subsample must be >= 1");
+    if (!o->num_mel_bins || !o->num_ceps || o->num_ceps > o->num_mel_bins)
+        return sv__fail(SV_ERR_ARG, "mfcc: %zu cepstra from %zu mel bins", o->num_ceps, o->num_mel_bins);
+    if (!(o->low_freq >= 0 && o->low_freq < hi && hi <= nyq))
+        return sv__fail(SV_ERR_ARG, "mfcc: mel range %g..%g Hz outside 0..%g", o->low_freq, hi, nyq);
+    if (!(o->preemphasis >= 0 && o->preemphasis <= 1)) return sv__fail(SV_ERR_ARG, "mfcc: pre-emphasis %g outside [0,1]", o->preemphasis);
+    if (o->delta_order < 0 || o->delta_order > 2) return sv__fail(SV_ERR_ARG, "mfcc: delta order %d (0, 1 or 2)", o->delta_order);
+    if (o->delta_order > 0 && !o->delta_window) return sv__fail(SV_ERR_ARG, "mfcc: delta window 0");
+    return SV_OK;
+}
+
+static int sv__mfcc_tables(const sv_mfcc_opts *o, sv__mfcc_tab *t)
+{
+    size_t i, m, k, nd;
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    double mlo = sv__mel(o->low_freq), mhi = sv__mel(hi), dm, bw;
+    unsigned char *p;
+    memset(t, 0, sizeof *t);
+    t->win = o->frame_length;
+    t->nfft = 1;
+    while (t->nfft < t->win) t->nfft *= 2;       /* Kaldi round_to_power_of_two */
+    t->nbins = t->nfft / 2;
+    t->nmel = o->num_mel_bins;
+    t->nceps = o->num_ceps;
+    nd = t->win + t->nmel * t->nbins + t->nceps * t->nmel + t->nfft;
+    t->mem = sv__calloc(nd * sizeof(double) + 2 * t->nmel * sizeof(size_t), 1, "mfcc tables");
+    if (!t->mem) return SV_ERR_NOMEM;
+    p = (unsigned char *)t->mem;
+    t->window = (double *)p;
+    t->mel = t->window + t->win;
+    t->dct = t->mel + t->nmel * t->nbins;
+    t->tw_re = t->dct + t->nceps * t->nmel;
+    t->tw_im = t->tw_re + t->nfft / 2;
+    t->mel_lo = (size_t *)(t->tw_im + t->nfft / 2);
+    t->mel_hi = t->mel_lo + t->nmel;
+    /* Povey window: a symmetric Hann window (torch.hann_window(periodic=False)) to the 0.85 */
+    for (i = 0; i < t->win; i++)
+        t->window[i] = pow(0.5 - 0.5 * cos(2.0 * SV__PI * (double)i / (double)(t->win - 1)), 0.85);
+    /* triangles equally spaced in mel, evaluated at the mel value of each FFT bin's frequency */
+    dm = (mhi - mlo) / (double)(t->nmel + 1);
+    bw = (double)o->sample_rate / (double)t->nfft;
+    for (m = 0; m < t->nmel; m++) {
+        double left = mlo + (double)m * dm, centre = left + dm, right = centre + dm;
+        t->mel_lo[m] = t->nbins;
+        t->mel_hi[m] = 0;
+        for (k = 0; k < t->nbins; k++) {
+            double mel = sv__mel(bw * (double)k), up = (mel - left) / (centre - left), down = (right - mel) / (right - centre);
+            double w = up < down ? up : down;
+            if (w > 0) {
+                t->mel[m * t->nbins + k] = w;
+                if (k < t->mel_lo[m]) t->mel_lo[m] = k;
+                t->mel_hi[m] = k + 1;
+            }
+        }
+        if (t->mel_lo[m] >= t->mel_hi[m]) t->mel_lo[m] = t->mel_hi[m] = 0;
+    }
+    /* orthonormal DCT-II (torchaudio create_dct(norm="ortho"), Kaldi's c_0 weight sqrt(1/M)),
+       times the lifter */
+    for (k = 0; k < t->nceps; k++) {
+        double lift = o->cepstral_lifter != 0 ? 1.0 + 0.5 * o->cepstral_lifter * sin(SV__PI * (double)k / o->cepstral_lifter) : 1.0;
+        for (m = 0; m < t->nmel; m++) {
+            double v = k == 0 ? sqrt(1.0 / (double)t->nmel)
+                              : sqrt(2.0 / (double)t->nmel) * cos(SV__PI * (double)k * ((double)m + 0.5) / (double)t->nmel);
+            t->dct[k * t->nmel + m] = v * lift;
+        }
+    }
+    for (i = 0; i < t->nfft / 2; i++) {
+        t->tw_re[i] = cos(-2.0 * SV__PI * (double)i / (double)t->nfft);
+        t->tw_im[i] = sin(-2.0 * SV__PI * (double)i / (double)t->nfft);
+    }
+    return SV_OK;
+}
+
+/* In-place iterative radix-2 FFT (Cooley-Tukey, decimation in time) of n = 2^p points. */
+static void sv__fft(double *re, double *im, size_t n, const double *tw_re, const double *tw_im)
+{
+    size_t i, j, len;
+    for (i = 1, j = 0; i < n; i++) {         /* bit reversal */
+        size_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j |= bit;
+        if (i < j) { double t = re[i]; re[i] = re[j]; re[j] = t; t = im[i]; im[i] = im[j]; im[j] = t; }
+    }
+    for (len = 2; len <= n; len <<= 1) {
+        size_t half = len / 2, step = n / len, s, q;
+        for (s = 0; s < n; s += len)
+            for (q = 0; q < half; q++) {
+                double wr = tw_re[q * step], wi = tw_im[q * step];
+                double *ar = re + s + q, *ai = im + s + q, *br = re + s + q + half, *bi = im + s + q + half;
+                double xr = *br * wr - *bi * wi, xi = *br * wi + *bi * wr;
+                *br = *ar - xr; *bi = *ai - xi;
+                *ar += xr; *ai += xi;
+            }
+    }
+}
+
+/* The num_ceps cepstra of the frame starting at x (t->win samples); work holds 2 nfft + nmel doubles. */
+static void sv__mfcc_frame(const sv__mfcc_tab *t, double preemph, const float *x, double *work, double *ceps)
+{
+    double *re = work, *im = work + t->nfft, *loge = im + t->nfft, mean = 0;
+    size_t i, m, k;
+    for (i = 0; i < t->win; i++) mean += x[i];
+    mean /= (double)t->win;
+    for (i = 0; i < t->win; i++) re[i] = (double)x[i] - mean;
+    for (i = t->win - 1; i > 0; i--) re[i] -= preemph * re[i - 1];   /* x[-1] = x[0] */
+    re[0] -= preemph * re[0];
+    for (i = 0; i < t->win; i++) re[i] *= t->window[i];
+    for (i = t->win; i < t->nfft; i++) re[i] = 0;
+    memset(im, 0, t->nfft * sizeof(double));
+    sv__fft(re, im, t->nfft, t->tw_re, t->tw_im);
+    for (k = 0; k < t->nbins; k++) re[k] = re[k] * re[k] + im[k] * im[k];
+    for (m = 0; m < t->nmel; m++) {
+        double e = 0;
+        for (k = t->mel_lo[m]; k < t->mel_hi[m]; k++) e += t->mel[m * t->nbins + k] * re[k];
+        loge[m] = log(e > (double)FLT_EPSILON ? e : (double)FLT_EPSILON);
+    }
+    for (k = 0; k < t->nceps; k++) {
+        double s = 0;
+        for (m = 0; m < t->nmel; m++) s += t->dct[k * t->nmel + m] * loge[m];
+        ceps[k] = s;
+    }
+}
+
+/* torchaudio compute_deltas: d_f = sum_{j=1..N} j (c_{f+j} - c_{f-j}) / (2 sum j^2), edges repeated.
+   in/out [F, stride] at column offsets; F >= 1. */
+static void sv__mfcc_deltas(double *a, size_t F, size_t stride, size_t in_col, size_t out_col, size_t nc, size_t N)
+{
+    double denom = 0;
+    size_t f, j, k;
+    for (j = 1; j <= N; j++) denom += 2.0 * (double)(j * j);
+    for (f = 0; f < F; f++)
+        for (k = 0; k < nc; k++) {
+            double s = 0;
+            for (j = 1; j <= N; j++) {
+                size_t fp = f + j < F ? f + j : F - 1, fm = f >= j ? f - j : 0;
+                s += (double)j * (a[fp * stride + in_col + k] - a[fm * stride + in_col + k]);
+            }
+            a[f * stride + out_col + k] = s / denom;
+        }
+}
+
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    sv__mfcc_tab t;
+    size_t F, nc, dim, i, nt, wsz, stride;
+    double *feat, *work;
+    ptrdiff_t f;
+    int rc;
+    if (!o) o = &d;
+    if ((rc = sv__mfcc_check(o)) != SV_OK) return rc;
+    F = sv__mfcc_frames_full(o, n);
+    if (F == 0) return SV_OK;
+    if (!wave || !out) return sv__fail(SV_ERR_ARG, "mfcc: NULL wave or output");
+    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "mfcc: sample %zu is not finite", i);
+    if ((rc = sv__mfcc_tables(o, &t)) != SV_OK) return rc;
+    nc = o->num_ceps;
+    dim = sv_mfcc_dim(o);
+    stride = dim;
+    nt = (size_t)sv_get_threads();
+    wsz = 2 * t.nfft + t.nmel;
+    feat = (double *)sv__calloc(F * stride + nt * wsz, sizeof(double), "mfcc frames");
+    if (!feat) { SV_FREE(t.mem); return SV_ERR_NOMEM; }
+    work = feat + F * stride;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()) if (F > 64))
+    for (f = 0; f < (ptrdiff_t)F; f++)
+        sv__mfcc_frame(&t, o->preemphasis, wave + (size_t)f * o->frame_shift, work + (size_t)sv__mfcc_tid() * wsz,
+                       feat + (size_t)f * stride);
+    if (o->delta_order >= 1) sv__mfcc_deltas(feat, F, stride, 0, nc, nc, o->delta_window);
+    if (o->delta_order >= 2) sv__mfcc_deltas(feat, F, stride, nc, 2 * nc, nc, o->delta_window);
+    for (i = 0; i * o->subsample < F; i++) {
+        size_t k;
+        for (k = 0; k < dim; k++) out[i * dim + k] = (float)feat[i * o->subsample * stride + k];
+    }
+    SV_FREE(feat);
+    SV_FREE(t.mem);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 10.18 k-means */
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void)
+{
+    sv_kmeans_opts o;
+    memset(&o, 0, sizeof o);
+    o.k = 100;
+    o.max_iter = 50;
+    o.tol = 1e-4;
+    o.seed = 1;
+    return o;
+}
+
+#define SV__KM_ROWS 512     /* frames per GEMM block of the assignment */
+
+/* |c_j|^2 of every centre, summed in double */
+static void sv__km_norms(const float *C, size_t k, size_t dim, float *cn)
+{
+    size_t j, i;
+    for (j = 0; j < k; j++) {
+        double s = 0;
+        for (i = 0; i < dim; i++) s += (double)C[j * dim + i] * C[j * dim + i];
+        cn[j] = (float)s;
+    }
+}
+
+/* Assignment of rows [0, n) with the centre norms cn and a scratch block of SV__KM_ROWS x k
+   floats: scores = -2 X C^T (one GEMM per block), nearest = argmin_j (|c_j|^2 + score_j). */
+static void sv__km_assign(const float *x, size_t n, size_t dim, const float *C, const float *cn, size_t k,
+                          float *scratch, uint32_t *labels, float *dist2)
+{
+    size_t r0;
+    for (r0 = 0; r0 < n; r0 += SV__KM_ROWS) {
+        size_t rows = n - r0 < SV__KM_ROWS ? n - r0 : SV__KM_ROWS;
+        ptrdiff_t r;
+        sv_gemm(0, 1, rows, k, dim, -2.0f, x + r0 * dim, dim, C, dim, 0.0f, scratch, k);
+SV__OMP(parallel for schedule(static) if (rows * k > 65536))
+        for (r = 0; r < (ptrdiff_t)rows; r++) {
+            const float *s = scratch + (size_t)r * k, *xr = x + (r0 + (size_t)r) * dim, *c;
+            size_t j, best = 0, i;
+            float bv = cn[0] + s[0];
+            double d = 0;
+            for (j = 1; j < k; j++) if (cn[j] + s[j] < bv) { bv = cn[j] + s[j]; best = j; }
+            labels[r0 + (size_t)r] = (uint32_t)best;
+            if (dist2) {
+                c = C + best * dim;
+                for (i = 0; i < dim; i++) { double e = (double)xr[i] - c[i]; d += e * e; }
+                dist2[r0 + (size_t)r] = (float)d;
+            }
+        }
+    }
+}
+
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2)
+{
+    float *cn, *scratch;
+    if (!k || !dim) return sv__fail(SV_ERR_ARG, "kmeans_assign: k = %zu, dim = %zu", k, dim);
+    if (!n) return SV_OK;
+    if (!x || !centroids || !labels) return sv__fail(SV_ERR_ARG, "kmeans_assign: NULL argument");
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    if (!cn) return SV_ERR_NOMEM;
+    scratch = cn + k;
+    sv__km_norms(centroids, k, dim, cn);
+    sv__km_assign(x, n, dim, centroids, cn, k, scratch, labels, dist2);
+    SV_FREE(cn);
+    return SV_OK;
+}
+
+/* The frames farthest from their centres in a pass, kept for relocating empty clusters: a
+   min-heap of at most cap entries on (d2, -index), so the root is the nearest kept frame. */
+typedef struct sv__km_far { float *rows; float *d2; size_t *idx, *slot; size_t n, cap, dim; } sv__km_far;
+
+static int sv__km_far_less(const sv__km_far *h, size_t a, size_t b)   /* entry a nearer than b */
+{
+    return h->d2[a] < h->d2[b] || (h->d2[a] == h->d2[b] && h->idx[a] > h->idx[b]);
+}
+
+static void sv__km_far_swap(sv__km_far *h, size_t a, size_t b)
+{
+    float d = h->d2[a];
+    size_t t = h->idx[a], s = h->slot[a];
+    h->d2[a] = h->d2[b]; h->idx[a] = h->idx[b]; h->slot[a] = h->slot[b];
+    h->d2[b] = d; h->idx[b] = t; h->slot[b] = s;
+}
+
+static void sv__km_far_push(sv__km_far *h, const float *row, float d2, size_t idx)
+{
+    size_t i;
+    if (h->n < h->cap) {
+        i = h->n++;
+        h->d2[i] = d2; h->idx[i] = idx; h->slot[i] = i;
+        memcpy(h->rows + i * h->dim, row, h->dim * sizeof(float));
+        while (i > 0 && sv__km_far_less(h, i, (i - 1) / 2)) { sv__km_far_swap(h, i, (i - 1) / 2); i = (i - 1) / 2; }
+        return;
+    }
+    if (!(d2 > h->d2[0] || (d2 == h->d2[0] && idx < h->idx[0]))) return;
+    h->d2[0] = d2; h->idx[0] = idx;
+    memcpy(h->rows + h->slot[0] * h->dim, row, h->dim * sizeof(float));
+    i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && sv__km_far_less(h, l, m)) m = l;
+        if (r < h->n && sv__km_far_less(h, r, m)) m = r;
+        if (m == i) break;
+        sv__km_far_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* k-means++ (greedy) on the in-memory sample S [m, dim] into C [k, dim]. */
+static int sv__km_seed(const float *S, size_t m, size_t dim, size_t k, size_t trials, sv_rng *rng, float *C)
+{
+    float *sn, *cand, *cn, *dcand, *best_d;
+    double *closest, *cum;
+    size_t c, i, t, first, bytes;
+    int rc = SV_OK;
+    if (!sv__mul_ok(m, trials + 3, &bytes)) return sv__fail(SV_ERR_NOMEM, "k-means seeding: sample too large");
+    sn = (float *)sv__calloc(m * (trials + 2) + trials * (dim + 1), sizeof(float), "k-means seeding");
+    closest = (double *)sv__calloc(2 * m, sizeof(double), "k-means seeding");
+    if (!sn || !closest) { SV_FREE(sn); SV_FREE(closest); return SV_ERR_NOMEM; }
+    dcand = sn + m;                  /* [m, trials] distances to the candidates */
+    best_d = dcand + m * trials;     /* [m] */
+    cand = best_d + m;               /* [trials, dim] */
+    cn = cand + trials * dim;        /* [trials] */
+    cum = closest + m;
+    sv__km_norms(S, m, dim, sn);
+    first = sv_rng_below(rng, m);
+    memcpy(C, S + first * dim, dim * sizeof(float));
+    for (i = 0; i < m; i++) {
+        double d = 0;
+        size_t q;
+        for (q = 0; q < dim; q++) { double e = (double)S[i * dim + q] - C[q]; d += e * e; }
+        closest[i] = d;
+    }
+    for (c = 1; c < k; c++) {
+        double pot = 0, best_pot = -1;
+        size_t best = 0;
+        for (i = 0; i < m; i++) { pot += closest[i]; cum[i] = pot; }
+        /* candidates drawn with probability proportional to the squared distance (D^2 sampling) */
+        for (t = 0; t < trials; t++) {
+            size_t lo = 0, hi = m - 1;
+            if (pot > 0) {
+                double r = sv_rng_uniform(rng) * pot;
+                while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (cum[mid] <= r) lo = mid + 1; else hi = mid; }
+            } else {
+                lo = sv_rng_below(rng, m);     /* every frame already sits on a centre */
+            }
+            memcpy(cand + t * dim, S + lo * dim, dim * sizeof(float));
+        }
+        sv__km_norms(cand, trials, dim, cn);
+        sv_gemm(0, 1, m, trials, dim, -2.0f, S, dim, cand, dim, 0.0f, dcand, trials);
+        /* the candidate whose addition leaves the smallest potential */
+        for (t = 0; t < trials; t++) {
+            double p = 0;
+            for (i = 0; i < m; i++) {
+                double d = (double)sn[i] + cn[t] + dcand[i * trials + t];
+                if (d < 0) d = 0;
+                p += d < closest[i] ? d : closest[i];
+            }
+            if (best_pot < 0 || p < best_pot) { best_pot = p; best = t; }
+        }
+        memcpy(C + c * dim, cand + best * dim, dim * sizeof(float));
+        for (i = 0; i < m; i++) {
+            double d = (double)sn[i] + cn[best] + dcand[i * trials + best];
+            if (d < 0) d = 0;
+            if (d < closest[i]) closest[i] = d;
+        }
+    }
+    SV_FREE(sn);
+    SV_FREE(closest);
+    return rc;
+}
+
+static void sv__km_progress(const sv_kmeans_opts *o, const char *what, size_t done, size_t total)
+{
+    if (o->progress) o->progress(what, done, total, o->progress_user);
+}
+
+/* One chunk of a pass, checked: finite frames of the source's width. */
+static int sv__km_read(const sv_frame_source *src, size_t i, const float **x, size_t *n)
+{
+    int rc = src->read(src->user, i, x, n);
+    size_t j;
+    if (rc != SV_OK) return rc;
+    if (*n && !*x) return sv__fail(SV_ERR_ARG, "k-means: chunk %zu has %zu frames but no data", i, *n);
+    for (j = 0; j < *n * src->dim; j++)
+        if (!isfinite((*x)[j])) return sv__fail(SV_ERR_NUMERIC, "k-means: chunk %zu, frame %zu is not finite", i, j / src->dim);
+    return SV_OK;
+}
+
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *opt, float *C, sv_kmeans_result *res)
+{
+    sv_kmeans_opts o = opt ? *opt : sv_kmeans_default_opts();
+    size_t dim, k, m, total = 0, i, j, it, trials, seen, cap_rows = 0;
+    float *S = NULL, *cn = NULL, *scratch = NULL, *d2 = NULL;
+    uint32_t *lab = NULL;
+    double *sums = NULL, prev = 0;
+    size_t *count = NULL;
+    sv__km_far far;
+    sv_rng rng;
+    int rc = SV_OK;
+    char what[48];
+    memset(&far, 0, sizeof far);
+    if (res) memset(res, 0, sizeof *res);
+    if (!src || !src->read || !src->dim || !C) return sv__fail(SV_ERR_ARG, "kmeans_fit: no frame source or output");
+    dim = src->dim;
+    k = o.k;
+    if (!k) return sv__fail(SV_ERR_ARG, "kmeans_fit: k = 0");
+    trials = o.local_trials ? o.local_trials : 2 + (size_t)floor(log((double)k));
+    m = o.init_sample ? o.init_sample : (3 * k > 30000 ? 3 * k : 30000);
+    if (m < k) m = k;
+    sv_rng_seed(&rng, o.seed);
+    /* 1. one pass: a uniform sample of m frames (reservoir sampling, Vitter's algorithm R) */
+    S = (float *)sv__calloc(m, dim * sizeof(float), "k-means sample");
+    if (!S) return SV_ERR_NOMEM;
+    for (i = 0; i < src->n_chunks; i++) {
+        const float *x;
+        size_t n, r;
+        if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+        for (r = 0; r < n; r++, total++) {
+            size_t slot = total < m ? total : sv_rng_below(&rng, total + 1);
+            if (slot < m) memcpy(S + slot * dim, x + r * dim, dim * sizeof(float));
+        }
+        if (n > cap_rows) cap_rows = n;
+        sv__km_progress(&o, "k-means sampling", i + 1, src->n_chunks);
+    }
+    if (total < k) { rc = sv__fail(SV_ERR_ARG, "k-means: %zu frames for %zu clusters", total, k); goto done; }
+    if (total < m) m = total;
+    /* 2. k-means++ on the sample */
+    if ((rc = sv__km_seed(S, m, dim, k, trials, &rng, C)) != SV_OK) goto done;
+    SV_FREE(S);
+    S = NULL;
+    /* 3. Lloyd passes */
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    sums = (double *)sv__calloc(k * dim, sizeof(double), "k-means sums");
+    count = (size_t *)sv__calloc(k, sizeof(size_t), "k-means counts");
+    far.cap = k;
+    far.dim = dim;
+    far.rows = (float *)sv__calloc(k * dim + k, sizeof(float), "k-means far frames");
+    far.idx = (size_t *)sv__calloc(2 * k, sizeof(size_t), "k-means far frames");
+    lab = (uint32_t *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(uint32_t), "k-means labels");
+    d2 = (float *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(float), "k-means distances");
+    if (!cn || !sums || !count || !far.rows || !far.idx || !lab || !d2) { rc = SV_ERR_NOMEM; goto done; }
+    far.d2 = far.rows + k * dim;
+    far.slot = far.idx + k;
+    scratch = cn + k;
+    for (it = 0;; it++) {
+        double inertia = 0;
+        sv__km_norms(C, k, dim, cn);
+        memset(sums, 0, k * dim * sizeof(double));
+        memset(count, 0, k * sizeof(size_t));
+        far.n = 0;
+        seen = 0;
+        snprintf(what, sizeof what, "k-means pass %zu", it + 1);
+        for (i = 0; i < src->n_chunks; i++) {
+            const float *x;
+            size_t n, r;
+            if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+            if (n > cap_rows) { rc = sv__fail(SV_ERR_STATE, "k-means: chunk %zu grew between passes (%zu frames)", i, n); goto done; }
+            sv__km_assign(x, n, dim, C, cn, k, scratch, lab, d2);
+            for (r = 0; r < n; r++) {
+                double *s = sums + (size_t)lab[r] * dim;
+                const float *xr = x + r * dim;
+                size_t q;
+                for (q = 0; q < dim; q++) s[q] += xr[q];
+                count[lab[r]]++;
+                inertia += d2[r];
+                sv__km_far_push(&far, xr, d2[r], seen + r);
+            }
+            seen += n;
+            sv__km_progress(&o, what, i + 1, src->n_chunks);
+        }
+        if (seen != total) { rc = sv__fail(SV_ERR_STATE, "k-means: the source gave %zu frames, then %zu", total, seen); goto done; }
+        if (it == 0 && res) res->inertia_first = inertia;
+        if (res) { res->inertia = inertia; res->iterations = it; }
+        if (it > 0 && prev - inertia <= o.tol * prev) { if (res) res->converged = 1; break; }
+        if (it == o.max_iter) break;
+        prev = inertia;
+        /* move every centre to the mean of its frames; empty ones to the farthest frames */
+        {
+            size_t used = 0, order_n = far.n, *order = far.slot;
+            /* far entries sorted farthest first: (d2 descending, index ascending) */
+            size_t a, b;
+            for (a = 0; a < order_n; a++)
+                for (b = a + 1; b < order_n; b++)
+                    if (sv__km_far_less(&far, a, b)) sv__km_far_swap(&far, a, b);
+            for (j = 0; j < k; j++) {
+                size_t q;
+                if (count[j]) {
+                    for (q = 0; q < dim; q++) C[j * dim + q] = (float)(sums[j * dim + q] / (double)count[j]);
+                } else if (used < order_n) {
+                    memcpy(C + j * dim, far.rows + order[used] * dim, dim * sizeof(float));
+                    used++;
+                    if (res) res->relocated++;
+                }
+            }
+        }
+    }
+    if (res) res->n_frames = total;
+done:
+    SV_FREE(S); SV_FREE(cn); SV_FREE(sums); SV_FREE(count); SV_FREE(far.rows); SV_FREE(far.idx); SV_FREE(lab); SV_FREE(d2);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 10.19 offline target files */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n)
+{
+    if (n) *n = 0;
+    if (!t || split < 0 || split >= SV_SPLIT_COUNT || !t->has[split] || i >= t->n[split]) return NULL;
+    if (n) *n = t->offset[split][i + 1] - t->offset[split][i];
+    return t->labels[split] + t->offset[split][i];
+}
+
+SV_DEF void sv_km_targets_free(sv_km_targets *t)
+{
+    int s;
+    if (!t) return;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) { SV_FREE(t->offset[s]); SV_FREE(t->labels[s]); }
+    SV_FREE(t->centroids);
+    memset(t, 0, sizeof *t);
+}
+
+/* labels of an utterance of n samples: frames of frame_length every hop */
+static size_t sv__km_count(const sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
+/* FNV-1a 64 of the lines "<id> <samples>\n" of the split's utterances, in order */
+static uint64_t sv__km_ids_hash(const sv_data *d, int split)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+    const char *p;
+    char num[32];
+    for (i = 0; i < d->n[split]; i++) {
+        snprintf(num, sizeof num, " %zu\n", d->len[split][i]);
+        for (p = d->id[split][i]; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        for (p = num; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The frames of one split for clustering: MFCCs or a model layer, one utterance per chunk. An
+   optional cache file keeps the frames of the first pass for the later ones. */
+typedef struct sv__km_src {
+    const sv_data *d;
+    int split;
+    sv_model *m;
+    sv_ctx *c;
+    size_t layer;
+    sv_mfcc_opts mfcc;
+    float *buf;
+    size_t cap;                 /* floats in buf */
+    size_t dim;
+    /* cache */
+    const char *cache_path;
+    FILE *cache;
+    size_t *cache_n;            /* frames of each chunk (known after pass 0) */
+    int cache_state;            /* 0 writing (first pass), 1 reading */
+    size_t next;                /* the chunk expected next */
+} sv__km_src;
+
+static int sv__km_src_grow(sv__km_src *s, size_t floats)
+{
+    float *nb;
+    if (floats <= s->cap) return SV_OK;
+    nb = (float *)sv__alloc(floats * sizeof(float), "k-means frames");
+    if (!nb) return SV_ERR_NOMEM;
+    SV_FREE(s->buf);
+    s->buf = nb;
+    s->cap = floats;
+    return SV_OK;
+}
+
+/* Frames of utterance i of the split, computed. */
+static int sv__km_frames(sv__km_src *s, size_t i, const float **x, size_t *n)
+{
+    const float *w = s->d->audio[s->split][i];
+    size_t len = s->d->len[s->split][i];
+    int rc;
+    if (!s->m) {
+        size_t F = sv_mfcc_frames(&s->mfcc, len);
+        if ((rc = sv__km_src_grow(s, F * s->dim + 1)) != SV_OK) return rc;
+        if ((rc = sv_mfcc(&s->mfcc, w, len, s->buf)) != SV_OK) return rc;
+        *x = s->buf;
+        *n = F;
+        return SV_OK;
+    }
+    if (len < sv_config_receptive_field(&s->m->cfg)) { *x = s->buf; *n = 0; return SV_OK; }
+    {
+        float *f = NULL;
+        size_t T = 0, D = 0;
+        if ((rc = sv_extract_features(s->m, s->c, w, len, s->layer, &f, &T, &D)) != SV_OK) return rc;
+        SV_FREE(s->buf);            /* sv_extract_features allocated f: keep it until the next call */
+        s->buf = f;
+        s->cap = T * D;
+        *x = f;
+        *n = T;
+        return SV_OK;
+    }
+}
+
+static int sv__km_src_read(void *user, size_t i, const float **x, size_t *n)
+{
+    sv__km_src *s = (sv__km_src *)user;
+    int rc;
+    if (!s->cache_path) return sv__km_frames(s, i, x, n);
+    if (i != s->next) return sv__fail(SV_ERR_STATE, "k-means cache: chunk %zu asked for, %zu expected", i, s->next);
+    if (s->cache_state == 0) {
+        if ((rc = sv__km_frames(s, i, x, n)) != SV_OK) return rc;
+        s->cache_n[i] = *n;
+        if (*n && fwrite(*x, sizeof(float), *n * s->dim, s->cache) != *n * s->dim)
+            return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", s->cache_path);
+    } else {
+        size_t want = s->cache_n[i] * s->dim;
+        if ((rc = sv__km_src_grow(s, want + 1)) != SV_OK) return rc;
+        if (want && fread(s->buf, sizeof(float), want, s->cache) != want)
+            return sv__fail(SV_ERR_IO, "%s: read failed", s->cache_path);
+        *x = s->buf;
+        *n = s->cache_n[i];
+    }
+    s->next = i + 1;
+    if (s->next == s->d->n[s->split]) {
+        /* end of a pass: from now on read the file from its start */
+        s->next = 0;
+        if (s->cache_state == 0 && fflush(s->cache) != 0) return sv__fail(SV_ERR_IO, "%s: write failed", s->cache_path);
+        s->cache_state = 1;
+        if (fseek(s->cache, 0, SEEK_SET) != 0) return sv__fail(SV_ERR_IO, "%s: cannot rewind", s->cache_path);
+    }
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer, const sv_mfcc_opts *mfcc,
+                              const sv_kmeans_opts *o, const char *cache_path, sv_km_targets *out, sv_kmeans_result *res)
+{
+    sv_kmeans_opts ko = o ? *o : sv_kmeans_default_opts();
+    sv__km_src s;
+    sv_frame_source fs;
+    sv_kmeans_result r;
+    uint32_t *lab = NULL;
+    size_t lab_cap = 0;
+    int rc = SV_OK, sp;
+    memset(out, 0, sizeof *out);
+    memset(&s, 0, sizeof s);
+    if (!d) return sv__fail(SV_ERR_ARG, "km_targets_make: no data");
+    if (ko.k < 1 || ko.k > 65536) return sv__fail(SV_ERR_ARG, "k-means targets: k = %zu outside 1..65536", ko.k);
+    if (!d->n[SV_SPLIT_TRAIN]) return sv__fail(SV_ERR_ARG, "k-means targets: the data has no train split to cluster");
+    s.d = d;
+    s.m = m;
+    s.c = c;
+    s.layer = layer;
+    s.mfcc = mfcc ? *mfcc : sv_mfcc_default_opts();
+    if (m) {
+        if (!c) return sv__fail(SV_ERR_ARG, "k-means targets: a model needs a context");
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder)
+            return sv__fail(SV_ERR_ARG, "k-means targets: layer %zu of a %zu-layer model", layer, m->cfg.n_shared + m->cfg.n_decoder);
+        s.dim = m->cfg.D;
+        out->frame_length = sv_config_receptive_field(&m->cfg);
+        out->hop = 1;
+        {
+            size_t i;
+            for (i = 0; i < m->cfg.n_conv; i++) out->hop *= m->cfg.conv_stride[i];
+        }
+        snprintf(out->features, sizeof out->features, "model layer %zu", layer);
+    } else {
+        int rcm = sv__mfcc_check(&s.mfcc);
+        if (rcm != SV_OK) return rcm;
+        s.dim = sv_mfcc_dim(&s.mfcc);
+        out->frame_length = s.mfcc.frame_length;
+        out->hop = s.mfcc.frame_shift * s.mfcc.subsample;
+        snprintf(out->features, sizeof out->features, "mfcc %zu ceps + %d delta orders, %zu/%zu samples, every %zu",
+                 s.mfcc.num_ceps, s.mfcc.delta_order, s.mfcc.frame_length, s.mfcc.frame_shift, s.mfcc.subsample);
+    }
+    out->k = ko.k;
+    out->dim = s.dim;
+    out->seed = ko.seed;
+    out->centroids = (float *)sv__calloc(ko.k, s.dim * sizeof(float), "k-means centres");
+    if (!out->centroids) return SV_ERR_NOMEM;
+    /* fit on the training frames */
+    s.split = SV_SPLIT_TRAIN;
+    if (cache_path) {
+        s.cache_path = cache_path;
+        s.cache = fopen(cache_path, "w+b");
+        s.cache_n = (size_t *)sv__calloc(d->n[SV_SPLIT_TRAIN], sizeof(size_t), "k-means cache");
+        if (!s.cache) { rc = sv__fail(SV_ERR_IO, "%s: cannot create: %s", cache_path, strerror(errno)); goto done; }
+        if (!s.cache_n) { rc = SV_ERR_NOMEM; goto done; }
+    }
+    fs.dim = s.dim;
+    fs.n_chunks = d->n[SV_SPLIT_TRAIN];
+    fs.read = sv__km_src_read;
+    fs.user = &s;
+    if ((rc = sv_kmeans_fit(&fs, &ko, out->centroids, &r)) != SV_OK) goto done;
+    if (res) *res = r;
+    out->iterations = r.iterations;
+    out->inertia = r.inertia;
+    out->frames = r.n_frames;
+    if (s.cache) { fclose(s.cache); s.cache = NULL; remove(cache_path); }
+    s.cache_path = NULL;
+    /* label every utterance of every split */
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t i, total = 0, n = d->n[sp];
+        char what[48];
+        if (!n) continue;
+        s.split = sp;
+        for (i = 0; i < n; i++) total += sv__km_count(out, d->len[sp][i]);
+        out->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        out->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!out->offset[sp] || !out->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        out->n[sp] = n;
+        out->has[sp] = 1;
+        snprintf(what, sizeof what, "k-means labels (%s)", sv_split_name(sp));
+        for (i = 0; i < n; i++) {
+            const float *x;
+            size_t F, want = sv__km_count(out, d->len[sp][i]), q;
+            if ((rc = sv__km_frames(&s, i, &x, &F)) != SV_OK) goto done;
+            if (F != want) {
+                rc = sv__fail(SV_ERR_STATE, "k-means targets: %s utterance %s has %zu frames, %zu expected from its %zu samples",
+                              sv_split_name(sp), d->id[sp][i], F, want, d->len[sp][i]);
+                goto done;
+            }
+            if (F > lab_cap) {
+                SV_FREE(lab);
+                lab_cap = F;
+                if (!(lab = (uint32_t *)sv__alloc(F * sizeof(uint32_t), "labels"))) { rc = SV_ERR_NOMEM; goto done; }
+            }
+            if ((rc = sv_kmeans_assign(x, F, s.dim, out->centroids, ko.k, lab, NULL)) != SV_OK) goto done;
+            out->offset[sp][i + 1] = out->offset[sp][i] + F;
+            for (q = 0; q < F; q++) out->labels[sp][out->offset[sp][i] + q] = (uint16_t)lab[q];
+            if (ko.progress) ko.progress(what, i + 1, n, ko.progress_user);
+        }
+    }
+done:
+    if (s.cache) { fclose(s.cache); remove(cache_path); }
+    SV_FREE(s.cache_n);
+    SV_FREE(s.buf);
+    SV_FREE(lab);
+    if (rc != SV_OK) sv_km_targets_free(out);
+    return rc;
+}
+
+/* unsigned decimal into p (no terminator); returns the length */
+static size_t sv__km_utoa(char *p, unsigned v)
+{
+    char t[12];
+    size_t n = 0, i;
+    do { t[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (i = 0; i < n; i++) p[i] = t[n - 1 - i];
+    return n;
+}
+
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d)
+{
+    char *path = NULL, *tmp;
+    FILE *f;
+    size_t *cnt = NULL, i, j;
+    int rc = SV_OK, sp, ok;
+    size_t shape[4];
+    if (!dir || !t || !d || !t->k || !t->centroids) return sv__fail(SV_ERR_ARG, "km_targets_write: nothing to write");
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (sv__file_exists(path)) { rc = sv__fail(SV_ERR_ARG, "%s already holds finished targets (.complete); remove it or choose another folder", dir); goto done; }
+    SV_FREE(path);
+    path = NULL;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        if (!t->has[sp]) continue;
+        if (t->n[sp] != d->n[sp]) { rc = sv__fail(SV_ERR_ARG, "km_targets_write: %zu %s labels for %zu utterances", t->n[sp], sv_split_name(sp), d->n[sp]); goto done; }
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+        ok = 1;
+        for (i = 0; ok && i < t->n[sp]; i++) {
+            char line[4096];
+            size_t at = 0;
+            for (j = t->offset[sp][i]; ok && j < t->offset[sp][i + 1]; j++) {
+                if (at > sizeof line - 16) { ok = fwrite(line, 1, at, f) == at; at = 0; }
+                if (j > t->offset[sp][i]) line[at++] = ' ';
+                at += sv__km_utoa(line + at, t->labels[sp][j]);
+            }
+            line[at++] = '\n';
+            if (ok) ok = fwrite(line, 1, at, f) == at;
+        }
+        if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+        SV_FREE(path);
+        path = NULL;
+    }
+    /* dict.km.txt with the training counts */
+    cnt = (size_t *)sv__calloc(t->k, sizeof(size_t), "label counts");
+    if (!cnt) { rc = SV_ERR_NOMEM; goto done; }
+    if (t->has[SV_SPLIT_TRAIN])
+        for (i = 0; i < t->offset[SV_SPLIT_TRAIN][t->n[SV_SPLIT_TRAIN]]; i++) cnt[t->labels[SV_SPLIT_TRAIN][i]]++;
+    if (!(path = sv__pathf(dir, "dict.km.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    for (i = 0, ok = 1; ok && i < t->k; i++) ok = fprintf(f, "%zu %zu\n", i, cnt[i]) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    shape[0] = t->k; shape[1] = t->dim; shape[2] = shape[3] = 1;
+    if ((rc = sv_npy_write(path, t->centroids, shape, 2)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    ok = fprintf(f, "format = ssl_vgs-km 1\nk = %zu\ndim = %zu\nframe_length = %zu\nhop = %zu\nfeatures = %s\nseed = %llu\n"
+                    "iterations = %zu\ninertia = %.17g\nframes = %zu\n", t->k, t->dim, t->frame_length, t->hop, t->features,
+                 (unsigned long long)t->seed, t->iterations, t->inertia, t->frames) > 0;
+    for (sp = 0; ok && sp < SV_SPLIT_COUNT; sp++)
+        if (t->has[sp])
+            ok = fprintf(f, "%s.utterances = %zu\n%s.ids = %016llx\n", sv_split_name(sp), t->n[sp], sv_split_name(sp),
+                         (unsigned long long)sv__km_ids_hash(d, sp)) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    rc = sv__write_text(path, "ssl_vgs k-means targets\n");
+done:
+    SV_FREE(path);
+    SV_FREE(cnt);
+    return rc;
+}
+
+/* "key = value" of info.txt: the value of key into buf, or 0 when absent */
+static int sv__km_info(const char *text, size_t len, const char *key, char *buf, size_t cap)
+{
+    size_t pos = 0, n, kl = strlen(key);
+    const char *s;
+    while (sv__next_line(text, len, &pos, &s, &n)) {
+        size_t i = 0, v;
+        while (i < n && s[i] == ' ') i++;
+        if (n - i < kl || memcmp(s + i, key, kl) != 0) continue;
+        i += kl;
+        while (i < n && s[i] == ' ') i++;
+        if (i >= n || s[i] != '=') continue;
+        i++;
+        while (i < n && s[i] == ' ') i++;
+        v = n - i < cap - 1 ? n - i : cap - 1;
+        memcpy(buf, s + i, v);
+        buf[v] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int sv__km_info_size(const char *dir, const char *text, size_t len, const char *key, size_t *out)
+{
+    char v[64], *e;
+    unsigned long long x;
+    if (!sv__km_info(text, len, key, v, sizeof v)) return sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key);
+    errno = 0;
+    x = strtoull(v, &e, 10);
+    if (e == v || *e || errno || v[0] == '-') return sv__fail(SV_ERR_FORMAT, "%s/info.txt: %s = '%s' is not a count", dir, key, v);
+    *out = (size_t)x;
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t)
+{
+    unsigned char *info = NULL, *txt = NULL;
+    size_t ilen = 0, tlen, i, dims;
+    char *path = NULL, key[64], v[256];
+    int rc = SV_OK, sp, nd;
+    size_t shape[4];
+    memset(t, 0, sizeof *t);
+    if (!dir || !d) return sv__fail(SV_ERR_ARG, "km_targets_read: NULL argument");
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (!sv__file_exists(path)) { rc = sv__fail(SV_ERR_FORMAT, "%s is not a finished target folder (no .complete; rerun ./train --kmeans)", dir); goto done; }
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv__read_file(path, &info, &ilen)) != SV_OK) goto done;
+    if (!sv__km_info((const char *)info, ilen, "format", v, sizeof v) || strcmp(v, "ssl_vgs-km 1") != 0) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs target folder (format '%s')", path, v);
+        goto done;
+    }
+    if ((rc = sv__km_info_size(dir, (const char *)info, ilen, "k", &t->k)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "dim", &t->dim)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "frame_length", &t->frame_length)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "hop", &t->hop)) != SV_OK)
+        goto done;
+    if (t->k < 1 || t->k > 65536 || !t->hop || !t->frame_length || !t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: k, dim, frame_length or hop out of range", path); goto done; }
+    if (sv__km_info((const char *)info, ilen, "features", v, sizeof v)) snprintf(t->features, sizeof t->features, "%s", v);
+    if (sv__km_info((const char *)info, ilen, "seed", v, sizeof v)) t->seed = strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "iterations", v, sizeof v)) t->iterations = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "frames", v, sizeof v)) t->frames = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "inertia", v, sizeof v)) t->inertia = strtod(v, NULL);
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv_npy_read(path, &t->centroids, shape, &nd)) != SV_OK) goto done;
+    if (nd != 2 || shape[0] != t->k || shape[1] != t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: shape is not [%zu, %zu]", path, t->k, t->dim); goto done; }
+    (void)dims;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t n = d->n[sp], at, line = 0, total = 0, want_n;
+        const char *s;
+        size_t ln;
+        SV_FREE(path);
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!sv__file_exists(path)) continue;
+        snprintf(key, sizeof key, "%s.utterances", sv_split_name(sp));
+        if ((rc = sv__km_info_size(dir, (const char *)info, ilen, key, &want_n)) != SV_OK) goto done;
+        if (want_n != n) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: made for %zu %s utterances, the data has %zu (targets of another corpus?)", dir, want_n, sv_split_name(sp), n);
+            goto done;
+        }
+        snprintf(key, sizeof key, "%s.ids", sv_split_name(sp));
+        if (!sv__km_info((const char *)info, ilen, key, v, sizeof v)) { rc = sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key); goto done; }
+        {
+            char want[32];
+            snprintf(want, sizeof want, "%016llx", (unsigned long long)sv__km_ids_hash(d, sp));
+            if (strcmp(v, want) != 0) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: the %s utterance ids or lengths differ from the data's (targets of another corpus, or the manifest changed)",
+                              dir, sv_split_name(sp));
+                goto done;
+            }
+        }
+        for (i = 0; i < n; i++) total += sv__km_count(t, d->len[sp][i]);
+        t->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        t->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!t->offset[sp] || !t->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        t->n[sp] = n;
+        t->has[sp] = 1;
+        if ((rc = sv__read_file(path, &txt, &tlen)) != SV_OK) goto done;
+        at = 0;
+        while (sv__next_line((const char *)txt, tlen, &at, &s, &ln)) {
+            size_t want, got = 0, p = 0, base;
+            if (line >= n) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: more lines than the %zu utterances", path, line + 1, n); goto done; }
+            want = sv__km_count(t, d->len[sp][line]);
+            base = t->offset[sp][line];
+            while (p < ln) {
+                unsigned long val = 0;
+                size_t digits = 0;
+                while (p < ln && s[p] >= '0' && s[p] <= '9' && digits < 8) { val = val * 10 + (unsigned long)(s[p] - '0'); p++; digits++; }
+                if (!digits || (p < ln && s[p] != ' ')) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: not a list of labels", path, line + 1); goto done; }
+                if (val >= t->k) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: label %lu outside 0..%zu", path, line + 1, val, t->k - 1); goto done; }
+                if (got < want) t->labels[sp][base + got] = (uint16_t)val;
+                got++;
+                if (p < ln) p++;
+            }
+            if (got != want) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: %zu labels, utterance %s has %zu frames", path, line + 1, got, d->id[sp][line], want);
+                goto done;
+            }
+            t->offset[sp][line + 1] = base + got;
+            line++;
+        }
+        if (line != n) { rc = sv__fail(SV_ERR_FORMAT, "%s: %zu lines for %zu utterances", path, line, n); goto done; }
+        SV_FREE(txt);
+        txt = NULL;
+    }
+done:
+    SV_FREE(path);
+    SV_FREE(info);
+    SV_FREE(txt);
+    if (rc != SV_OK) sv_km_targets_free(t);
     return rc;
 }
 
