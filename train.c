@@ -34,6 +34,10 @@ typedef struct opts {
     /* --write-builtin sizes */
     size_t images, captions, val_images, test_images; /* --write-builtin sizes; 0 = images / 10, / 5 */
     const char *regions;                   /* --write-builtin region features: detector | pixels */
+    /* MT4SSL: SSL objective and offline targets (--ssl, --targets, --kmeans ...) */
+    const char *ssl, *targets, *kmeans, *kmeans_from;
+    size_t kmeans_k, kmeans_layer, kmeans_iter;
+    int kmeans_layer_set;
 } opts;
 
 static void usage(FILE *f)
@@ -84,14 +88,53 @@ static void usage(FILE *f)
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
         "                     rest for training;\n"
         "                     regions from the simulated object detector (default) or raw pixels\n"
+        "  --kmeans DIR [--k K] [--kmeans-from CKPT [--kmeans-layer N]] [--kmeans-iter N] [--seed S]\n"
+        "                     MT4SSL / HuBERT offline targets of the --data corpus into the folder DIR\n"
+        "                     (e.g. inside the corpus folder): k-means (default K 100) of the train\n"
+        "                     split's MFCCs, or (K 500) of layer N (default L/2) of a checkpoint, then\n"
+        "                     one label per 20 ms frame of every split (fairseq .km files)\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
 }
 
+/* The MT4SSL options: 0 = not one of them, 1 or 2 = arguments used, -1 = bad value (said why). */
+static int mt4ssl_option(opts *o, const char *a, const char *v)
+{
+    char *end;
+    if (strcmp(a, "--ssl") && strcmp(a, "--targets") && strcmp(a, "--kmeans") && strcmp(a, "--kmeans-from") &&
+        strcmp(a, "--k") && strcmp(a, "--kmeans-layer") && strcmp(a, "--kmeans-iter"))
+        return 0;
+    if (!v) { fprintf(stderr, "train: %s needs a value (see --help)\n", a); return -1; }
+    if (!strcmp(a, "--ssl")) {
+        if (strcmp(v, "w2v2") && strcmp(v, "mt4ssl") && strcmp(v, "w2v2+mt4ssl")) {
+            fprintf(stderr, "train: --ssl must be w2v2, mt4ssl or w2v2+mt4ssl, not '%s'\n", v);
+            return -1;
+        }
+        o->ssl = v;
+    } else if (!strcmp(a, "--targets")) o->targets = v;
+    else if (!strcmp(a, "--kmeans")) o->kmeans = v;
+    else if (!strcmp(a, "--kmeans-from")) o->kmeans_from = v;
+    else {
+        unsigned long long x;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        if (end == v || *end || errno || v[0] == '-' || (x == 0 && strcmp(a, "--kmeans-layer"))) {
+            fprintf(stderr, "train: %s wants a %s number, not '%s'\n", a, strcmp(a, "--kmeans-layer") ? "positive" : "non-negative", v);
+            return -1;
+        }
+        if (!strcmp(a, "--k")) {
+            if (x > 65536) { fprintf(stderr, "train: --k %llu: at most 65536 clusters\n", x); return -1; }
+            o->kmeans_k = (size_t)x;
+        } else if (!strcmp(a, "--kmeans-layer")) { o->kmeans_layer = (size_t)x; o->kmeans_layer_set = 1; }
+        else o->kmeans_iter = (size_t)x;
+    }
+    return 2;
+}
+
 static int parse_args(int argc, char **argv, opts *o)
 {
-    int i;
+    int i, r;
     memset(o, 0, sizeof *o);
     o->scenario = "vgs+"; o->config = "tiny"; o->data = "builtin";
     o->steps = 2000; o->batch = 8; o->ckpt_every = 500; o->log_every = 20; o->eval_batches = 8;
@@ -136,6 +179,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--bench-step")) o->bench = 2;
         else if (!strcmp(a, "--quiet")) o->quiet = 1;
         else if (!strcmp(a, "--stop-after")) { NEEDV(); o->stop_after = strtoull(v, NULL, 10); }
+        else if ((r = mt4ssl_option(o, a, v)) != 0) { if (r < 0) return -1; i += r - 1; }
         else { fprintf(stderr, "train: unknown option '%s' (see --help)\n", a); return -1; }
 #undef NEEDV
     }
@@ -629,6 +673,76 @@ static int write_builtin(const opts *o)
     return rc == SV_OK ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- --kmeans: offline targets */
+static void kmeans_progress(const char *what, size_t done, size_t total, void *user)
+{
+    static double last;
+    double t = now_s();
+    (void)user;
+    if (done != total && t - last < 0.5) return;
+    last = t;
+    if (isatty(fileno(stdout))) printf("\r\033[K%s: %zu/%zu", what, done, total);
+    else if (done == total) printf("%s: %zu/%zu\n", what, done, total);
+    if (done == total && isatty(fileno(stdout))) printf("\n");
+    fflush(stdout);
+}
+
+/* k-means targets of the data (HuBERT's first iteration on MFCCs, or a later one on a model's
+   layer) written as a target folder. */
+static int kmeans_main(const opts *o, const sv_data *d)
+{
+    sv_kmeans_opts ko = sv_kmeans_default_opts();
+    sv_kmeans_result res;
+    sv_km_targets t;
+    sv_model *m = NULL;
+    sv_ctx *c = NULL;
+    size_t layer = 0, used = 0, i, *cnt = NULL, total;
+    char cache[1200];
+    double t0 = now_s(), h = 0;
+    int rc;
+    ko.seed = o->seed;
+    ko.k = o->kmeans_k ? o->kmeans_k : o->kmeans_from ? 500 : 100;
+    if (o->kmeans_iter) ko.max_iter = o->kmeans_iter;
+    ko.progress = kmeans_progress;
+    if (o->kmeans_from) {
+        m = sv_checkpoint_load(o->kmeans_from, NULL, NULL);
+        if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
+        layer = o->kmeans_layer_set ? o->kmeans_layer : (m->cfg.n_shared + m->cfg.n_decoder + 1) / 2;
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder) {
+            fprintf(stderr, "train: --kmeans-layer %zu: the model has layers 0..%zu\n", layer, m->cfg.n_shared + m->cfg.n_decoder);
+            sv_model_free(m);
+            return 1;
+        }
+        c = sv_ctx_new(0, 1);
+        if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_model_free(m); return 1; }
+        printf("k-means of layer %zu of %s (%zu dims), k = %zu\n", layer, o->kmeans_from, m->cfg.D, ko.k);
+    } else {
+        if (o->kmeans_layer_set) { fprintf(stderr, "train: --kmeans-layer needs --kmeans-from CKPT\n"); return 1; }
+        printf("k-means of MFCCs (13 + deltas + delta-deltas, 20 ms; HuBERT's first iteration), k = %zu\n", ko.k);
+    }
+    if (ensure_dir(o->kmeans)) { sv_ctx_free(c); sv_model_free(m); return 1; }
+    snprintf(cache, sizeof cache, "%s/frames.cache", o->kmeans);
+    rc = sv_km_targets_make(d, m, c, layer, NULL, &ko, cache, &t, &res);
+    if (rc == SV_OK && o->kmeans_from) snprintf(t.features, sizeof t.features, "%s layer %zu", o->kmeans_from, layer);
+    if (rc == SV_OK) rc = sv_km_targets_write(o->kmeans, &t, d);
+    if (rc != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_ctx_free(c); sv_model_free(m); return 1; }
+    /* how the training frames spread over the clusters */
+    cnt = (size_t *)calloc(t.k, sizeof(size_t));
+    total = t.has[SV_SPLIT_TRAIN] ? t.offset[SV_SPLIT_TRAIN][t.n[SV_SPLIT_TRAIN]] : 0;
+    for (i = 0; cnt && i < total; i++) cnt[t.labels[SV_SPLIT_TRAIN][i]]++;
+    for (i = 0; cnt && i < t.k; i++)
+        if (cnt[i]) { double p = (double)cnt[i] / (double)total; used++; h -= p * log(p); }
+    printf("%zu training frames, %zu Lloyd updates (%s), inertia per frame %.4g -> %.4g, %zu empty clusters moved\n",
+           res.n_frames, res.iterations, res.converged ? "converged" : "stopped at --kmeans-iter", res.inertia_first / (double)res.n_frames,
+           res.inertia / (double)res.n_frames, res.relocated);
+    printf("%zu of %zu clusters used on train, label perplexity %.1f; wrote %s in %.1f s\n", used, t.k, exp(h), o->kmeans, now_s() - t0);
+    free(cnt);
+    sv_km_targets_free(&t);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    return 0;
+}
+
 int sv_bench_main(const opts *o);
 
 /* is name one of the comma-separated entries of list? */
@@ -686,6 +800,7 @@ int main(int argc, char **argv)
     if (sv_data_from_spec(&data, o.data) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
     printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
            data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
+    if (o.kmeans) { rc = kmeans_main(&o, &data); sv_data_free(&data); return rc; }
     if (o.all) {
         static const char *base[3] = {"w2v2", "vgs", "vgsplus"};
         static const char *sched[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
