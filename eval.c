@@ -128,7 +128,8 @@ static int file_exists(const char *path)
    (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
    "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
    "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
-   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Written to
+   "abx_<s>_across", "abx_<s>_across_layer"; "abx_<s>_mfcc_within" / "_across" for the MFCC
+   reference (not a layer, not in the best). Non-finite numbers are written as null. Written to
    path.tmp and renamed, so a crash never leaves half a file. */
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -162,7 +163,7 @@ static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
 
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
                             const sv_abx_layer_result *abx_test, size_t n_test,
-                            const sv_abx_layer_result *abx_ood, size_t n_ood)
+                            const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
     char *tmp, key[64];
     FILE *f = sv_file_create(path, &tmp);
@@ -199,6 +200,12 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
             json_num(f, key, r[i].r.within);
             snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
             json_num(f, key, r[i].r.across);
+        }
+        if (mfcc && mfcc[s].name[0]) {     /* the MFCC reference row, outside the layer list */
+            snprintf(key, sizeof key, "abx_%s_mfcc_within", sn);
+            json_num(f, key, mfcc[s].r.within);
+            snprintf(key, sizeof key, "abx_%s_mfcc_across", sn);
+            json_num(f, key, mfcc[s].r.across);
         }
         for (w = 0; w < 2; w++) {
             b = abx_best(r, n, w);
@@ -710,6 +717,27 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
         if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
         fprintf(f, " %s |\n", src);
     }
+    {   /* the MFCC reference row: the same for every run of a data set, from the first final_eval with it */
+        static const char *const sets[2] = {"ood", "test"};
+        size_t q;
+        int st;
+        for (st = 0; st < 2; st++)
+            for (q = 0; q < n_runs; q++) {
+                const run_log *r = &runs[ord[q]];
+                char key[64];
+                double w, a = NAN;
+                snprintf(key, sizeof key, "abx_%s_mfcc_within", sets[st]);
+                if (!r->final_line || !sv_json_number(r->final_line, key, &w)) continue;
+                snprintf(key, sizeof key, "abx_%s_mfcc_across", sets[st]);
+                sv_json_number(r->final_line, key, &a);
+                fprintf(f, "| MFCC (reference, no training) |");
+                if (isfinite(w)) fprintf(f, " %.2f |", w); else fprintf(f, " - |");
+                if (isfinite(a)) fprintf(f, " %.2f |", a); else fprintf(f, " - |");
+                fprintf(f, " final %s |\n", sets[st]);
+                st = 2;
+                break;
+            }
+    }
     fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
                "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
     fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
@@ -835,8 +863,10 @@ int main(int argc, char **argv)
     sv_recall rec;
     sv_abx_layer_result abx[2][SV_ABX_MAX_LAYERS];
     size_t n_abx[2] = {0, 0};
+    sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
     int have_rec = 0;
     memset(&d, 0, sizeof d);
+    memset(abx_mfcc, 0, sizeof abx_mfcc);
     if (argc < 2) { fputs(usage, stderr); return 2; }
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -938,6 +968,9 @@ int main(int argc, char **argv)
                     d.items[sp].n_files, (double)sv_eval_abx_bytes(m, &d, sp) / 1e6);
             if (sv_eval_abx(m, c, &d, sp, &o, abx[s], &n_abx[s]) != SV_OK) { rc = fail("abx: %s", sv_last_error(), NULL); goto done; }
             print_abx(nm, abx[s], n_abx[s]);
+            if (sv_eval_abx_mfcc(&d, sp, NULL, &o, &abx_mfcc[s]) != SV_OK) { rc = fail("abx of MFCCs: %s", sv_last_error(), NULL); goto done; }
+            printf("  reference, MFCC (39 dims, HuBERT's first-iteration features): within %.2f, across %.2f\n",
+                   abx_mfcc[s].r.within, abx_mfcc[s].r.across);
         }
     }
     if (zs_dir) {
@@ -951,7 +984,7 @@ int main(int argc, char **argv)
     if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
         if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, n_abx[0] ? abx[0] : NULL, n_abx[0],
-                             n_abx[1] ? abx[1] : NULL, n_abx[1]) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+                             n_abx[1] ? abx[1] : NULL, n_abx[1], abx_mfcc) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         printf("\nwrote %s\n", json);
     }
 done:

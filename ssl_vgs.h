@@ -1394,6 +1394,12 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
                        sv_abx_layer_result *res, size_t *n_layers);
 /* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
 SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+/* The reference row of the ABX tables: ABX of MFCC features (sv_mfcc; mfcc NULL = HuBERT's 39
+   dims at 20 ms, the features of MT4SSL's first offline targets) on the item set of split, whole
+   utterances, frame shift frame_shift * subsample / sample_rate. res->name is "mfcc", res->layer
+   -2. What a learned layer has to beat. */
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res);
 
 #ifdef __cplusplus
 }
@@ -13654,6 +13660,49 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
 done:
     if (feats) for (f = 0; f < nl * nf; f++) SV_FREE(feats[f]);
     SV_FREE(feats); SV_FREE(tmp); SV_FREE(nfr);
+    return rc;
+}
+
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res)
+{
+    sv_mfcc_opts mo = mfcc ? *mfcc : sv_mfcc_default_opts();
+    sv_abx_opts o = opt ? *opt : sv_abx_default_opts();
+    const sv_item_set *it;
+    float **feats;
+    size_t *nfr, nf, f, dim;
+    int rc;
+    if (!d || !res || split < 0 || split >= SV_SPLIT_COUNT) return sv__fail(SV_ERR_ARG, "eval_abx_mfcc: bad arguments");
+    if (!d->has_items[split] || d->items[split].n_items == 0)
+        return sv__fail(SV_ERR_ARG, "split %s has no ABX items (.item file)", sv_split_name(split));
+    if ((rc = sv__mfcc_check(&mo)) != SV_OK) return rc;
+    it = &d->items[split];
+    nf = it->n_files;
+    dim = sv_mfcc_dim(&mo);
+    feats = SV__CAST(float **, sv__calloc(nf, sizeof(float *), "abx mfcc"));
+    nfr = SV__CAST(size_t *, sv__calloc(nf, sizeof(size_t), "abx mfcc"));
+    if (!feats || !nfr) { rc = SV_ERR_NOMEM; goto done; }
+    for (f = 0; f < nf; f++) {
+        long u = sv_data_find(d, split, it->files[f]);
+        size_t T;
+        if (u < 0) continue;                            /* its tokens are dropped by sv_abx */
+        T = sv_mfcc_frames(&mo, d->len[split][u]);
+        if (!T) continue;
+        if (!(feats[f] = SV__CAST(float *, sv__alloc(T * dim * sizeof(float), "abx mfcc")))) { rc = SV_ERR_NOMEM; goto done; }
+        if ((rc = sv_mfcc(&mo, d->audio[split][u], d->len[split][u], feats[f])) != SV_OK) goto done;
+        nfr[f] = T;
+        sv__ev_progress("abx mfcc", f + 1, nf);
+    }
+    memset(res, 0, sizeof *res);
+    snprintf(res->name, sizeof res->name, "mfcc");
+    res->layer = -2;
+    res->dim = dim;
+    rc = sv_abx(it, (const float *const *)feats, nfr, dim,
+                (double)(mo.frame_shift * mo.subsample) / (double)mo.sample_rate, &o, &res->r);
+done:
+    if (feats) for (f = 0; f < nf; f++) SV_FREE(feats[f]);
+    SV_FREE(feats);
+    SV_FREE(nfr);
     return rc;
 }
 

@@ -4983,19 +4983,48 @@ static void bench_eval_abx(void)
     sv_data_free(&d);
 }
 
+/* the MFCC reference row: sv_abx of MFCC frames computed here, and better than chance */
+static void test_eval_abx_mfcc(void)
+{
+    sv_data *d = &sv_t_ev_data;
+    const sv_item_set *it = &d->items[SV_SPLIT_TEST];
+    sv_abx_layer_result r;
+    sv_abx_result want;
+    sv_abx_opts o = sv_abx_default_opts();
+    float **f;
+    size_t *n, i;
+    int rc;
+    if (!sv_t_ev_have_data) return;
+    o.sample = 0;
+    rc = sv_eval_abx_mfcc(d, SV_SPLIT_TEST, NULL, &o, &r);
+    SV_CHECK(rc == SV_OK && strcmp(r.name, "mfcc") == 0 && r.dim == 39, "eval_abx_mfcc: %s", sv_last_error());
+    f = SV__CAST(float **, calloc(it->n_files, sizeof(float *)));
+    n = SV__CAST(size_t *, calloc(it->n_files, sizeof(size_t)));
+    for (i = 0; i < it->n_files; i++) {
+        long u = sv_data_find(d, SV_SPLIT_TEST, it->files[i]);
+        if (u < 0) continue;
+        n[i] = sv_mfcc_frames(NULL, d->len[SV_SPLIT_TEST][u]);
+        f[i] = SV__CAST(float *, malloc((n[i] + 1) * 39 * sizeof(float)));
+        sv_mfcc(NULL, d->audio[SV_SPLIT_TEST][u], d->len[SV_SPLIT_TEST][u], f[i]);
+    }
+    sv_abx(it, (const float *const *)f, n, 39, 0.02, &o, &want);
+    SV_CHECK(rc == SV_OK && r.r.within == want.within && r.r.across == want.across && r.r.n_tokens == want.n_tokens,
+             "MFCC ABX %.3f/%.3f, direct %.3f/%.3f", r.r.within, r.r.across, want.within, want.across);
+    SV_CHECK(r.r.within < 40 && r.r.across < 45, "MFCC ABX within %.2f across %.2f: no better than chance", r.r.within, r.r.across);
+    printf("  MFCC ABX on the test fixture: within %.2f, across %.2f (%zu tokens)\n", r.r.within, r.r.across, r.r.n_tokens);
+    for (i = 0; i < it->n_files; i++) free(f[i]);
+    free(f); free(n);
+}
+
 static void test_eval(void)
 {
     sv_t_ev_setup();
     test_eval_retrieval();
     test_eval_losses();
     test_eval_abx();
+    test_eval_abx_mfcc();
     sv_t_ev_teardown();
 }
-
-/* ======================================================================================
-   main
-   ====================================================================================== */
-typedef struct { const char *name; void (*fn)(void); } test_group;
 
 /* ======================================================================================
    Offline targets (HuBERT / MT4SSL): MFCC, k-means, label files; data2vec targets; EMA
@@ -5459,6 +5488,11 @@ static void test_ema(void)
     }
     SV_CHECK(ok, "EMA update: ema = d ema + (1 - d) x");
 }
+
+/* ======================================================================================
+   main
+   ====================================================================================== */
+typedef struct { const char *name; void (*fn)(void); } test_group;
 
 static const test_group groups[] = {
     {"!bench_abx", bench_abx},
