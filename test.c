@@ -1545,7 +1545,7 @@ static void test_padding_invariance(void)
     sv_model *m;
     sv_ctx *c = sv_ctx_new(0, 1);
     test_batch tb;
-    sv__enc e1, e2;
+    sv_w2v2_out e1, e2;
     sv_batch one;
     size_t l, L, D, t, T1;
     float worst = 0, ea[2 * 64], e1a[64];
@@ -1564,13 +1564,13 @@ static void test_padding_invariance(void)
         float *w1 = (float *)malloc(6000 * sizeof(float));
         memcpy(w1, tb.wave, 6000 * sizeof(float));
         one.wave = w1;
-        SV_CHECK(sv__encode(m, c, &one, 0, L, &e1) == SV_OK, "encode alone: %s", sv_last_error());
+        SV_CHECK(sv_w2v2_forward(m, c, &one, 0, L, &e1) == SV_OK, "encode alone: %s", sv_last_error());
         {
             /* a second context holds the batch so both results stay alive */
             sv_ctx *c2 = sv_ctx_new(0, 1);
             sv_ctx_set_grad(c2, 0);
             sv_ctx_set_training(c2, 0);
-            SV_CHECK(sv__encode(m, c2, &tb.b, 0, L, &e2) == SV_OK, "encode batch: %s", sv_last_error());
+            SV_CHECK(sv_w2v2_forward(m, c2, &tb.b, 0, L, &e2) == SV_OK, "encode batch: %s", sv_last_error());
             T1 = e1.Tc;
             for (l = 0; l <= L; l++)
                 for (t = 0; t < T1 * D; t++) {
@@ -1655,17 +1655,17 @@ static void test_loss_av(void)
     sh[0] = B; sh[1] = E;
     V = sv_tensor_from(c, v, 2, sh);
     A = sv_tensor_from(c, a, 2, sh);
-    l1 = sv__loss_av(c, V, A, NULL, 1.0f, 0);
+    l1 = sv_vgs_loss_av(c, V, A, NULL, 1.0f, 0);
     SV_CHECK(l1 && l1->data[0] > lo && l1->data[0] < hi, "loss_AV at small scores %.3f within [2 log B, 2(1 + log B)] = [%.3f, %.3f]", l1 ? l1->data[0] : 0, lo, hi);
     /* pairs 2 and 3 share an image: changing the score between image 2 and caption 3 changes nothing */
-    l1 = sv__loss_av(c, V, A, ids, 1.0f, 0);
+    l1 = sv_vgs_loss_av(c, V, A, ids, 1.0f, 0);
     a[3 * E + 0] += 5.0f * v[2 * E + 0] / (v[2 * E + 0] * v[2 * E + 0] + 1e-6f) * 0.01f;  /* move S[2][3] */
     {
         float a2[6 * 4];
         sv_tensor *A2, *l3;
         memcpy(a2, a, sizeof a2);
         A2 = sv_tensor_from(c, a2, 2, sh);
-        l2 = sv__loss_av(c, V, A2, ids, 1.0f, 0);
+        l2 = sv_vgs_loss_av(c, V, A2, ids, 1.0f, 0);
         /* caption 3's own row/column terms change too; compare with a reference where only the
            masked entry moves: build S directly */
         (void)l2;
