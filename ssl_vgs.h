@@ -237,6 +237,11 @@ SV_DEF int sv_ctx_training(const sv_ctx *c);
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
 SV_DEF int sv_ctx_failed(const sv_ctx *c);                  /* an op failed since the last reset */
 SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes);         /* 64-byte aligned scratch, lives until reset */
+/* Progress of long calls made with this context (the evaluations of section 11.5): fn is called
+   from the calling thread with the phase ("retrieval audio", "abx features", ...) and done of
+   total units. NULL (the default) reports nothing. */
+typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user);
 
 SV_DEF sv_tensor *sv_tensor_new(sv_ctx *c, int ndim, const size_t *shape);   /* uninitialised */
 SV_DEF sv_tensor *sv_tensor_zeros(sv_ctx *c, int ndim, const size_t *shape);
@@ -284,6 +289,13 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index);
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on);
 SV_DEF size_t sv_ctx_profile(const sv_ctx *c, const char **names, double *fwd_s, double *bwd_s, size_t *calls, size_t cap);
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c);
+/* Work count: every matrix-product op (linear, matmul, convolutions, attention, the codebook
+   lookup, the contrastive dot products) adds the floating-point operations it performs, 2 per
+   multiply-add, in its forward and, per gradient it computes, in its backward. Elementwise ops,
+   norms and the optimizer are not counted. Kept across resets until cleared: the benchmark's
+   GFLOP/s come from it instead of a second description of the architecture. */
+SV_DEF double sv_ctx_flops(const sv_ctx *c);
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c);
 
 /* ======================================================================================
    5 Layers (ops)
@@ -1035,6 +1047,7 @@ typedef struct sv_loader {
     size_t *wave_len;
     long *image_id;
     size_t *utt;                        /* the utterance indices of the current batch */
+    size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
 } sv_loader;
 
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
@@ -1235,12 +1248,7 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 #define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
 #define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
 
-/* Progress hook for long evaluations (the only global state of this section: one function
-   pointer and its user pointer, set by the program before it starts evaluating, read by the
-   evaluation calls from the calling thread). what names the phase ("retrieval audio",
-   "abx features", ...), done of total units. NULL (the default) reports nothing. */
-typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user);
+/* The evaluation calls report their progress through the context's hook (sv_ctx_set_progress). */
 
 /* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
    utterance with an image row is a caption; every image used by one is an image), one-to-many.
@@ -3223,6 +3231,9 @@ struct sv_ctx {
     const char *prof_name[SV__PROF_MAX];
     double prof_fwd[SV__PROF_MAX], prof_bwd[SV__PROF_MAX];
     size_t prof_calls[SV__PROF_MAX];
+    double flops;                   /* matrix-product FLOPs since sv_ctx_flops_clear */
+    sv_progress_fn progress_fn;     /* long calls report their progress here (may be NULL) */
+    void *progress_user;
 };
 
 static sv__block *sv__block_new(size_t cap)
@@ -3612,6 +3623,11 @@ static int sv__prof_slot(sv_ctx *c, const char *op)
     if (s_ >= 0) { (c)->prof_fwd[s_] += sv__now() - sv__t0; (c)->prof_calls[s_]++; } } } while (0)
 
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on) { c->profile = on != 0; }
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user) { c->progress_fn = fn; c->progress_user = user; }
+SV_DEF double sv_ctx_flops(const sv_ctx *c) { return c->flops; }
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c) { c->flops = 0; }
+/* n_products products of `madds` multiply-adds each (e.g. the gradients a backward computes) */
+static void sv__count_flops(sv_ctx *c, double madds, int n_products) { c->flops += 2.0 * madds * (double)n_products; }
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c)
 {
     c->prof_n = 0;
@@ -4170,6 +4186,7 @@ static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
     const float *dy = n->out->grad;
     size_t i, lda = ta ? M : K, ldb = tb ? K : N;
+    sv__count_flops(c, (double)nb * M * N * K, (ga != NULL) + (gb != NULL));
     for (i = 0; i < nb; i++) {
         const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
         if (ga) {
@@ -4205,6 +4222,7 @@ SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int t
     shape[a->ndim - 1] = N;
     y = sv_tensor_new(c, a->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)nb * M * N * K, 1);
     for (i = 0; i < nb; i++)
         sv_gemm(ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
                 tb ? K : N, 0.0f, y->data + i * M * N, N);
@@ -4226,6 +4244,7 @@ static void sv__group_linear_bwd(sv_ctx *c, sv__node *n)
     size_t G = n->iarg[0], N = x->shape[0], Ki = w->shape[0] / G, Ko = w->shape[1], g;
     float *gx = sv__g(c, x), *gw = sv__g(c, w);
     const float *dy = n->out->grad;
+    sv__count_flops(c, (double)N * G * Ki * Ko, (gx != NULL) + (gw != NULL));
     for (g = 0; g < G; g++) {
         if (gx) sv_gemm(0, 1, N, Ki, Ko, 1.0f, dy + g * Ko, G * Ko, w->data + g * Ki * Ko, Ko, 1.0f, gx + g * Ki, G * Ki);
         if (gw) sv_gemm(1, 0, Ki, Ko, N, 1.0f, x->data + g * Ki, G * Ki, dy + g * Ko, G * Ko, 1.0f, gw + g * Ki * Ko, Ko);
@@ -4244,6 +4263,7 @@ SV_DEF sv_tensor *sv_group_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, size_t 
     Ko = w->shape[1];
     y = sv_new2(c, N, groups * Ko);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * groups * Ki * Ko, 1);
     for (g = 0; g < groups; g++)
         sv_gemm(0, 0, N, Ko, Ki, 1.0f, x->data + g * Ki, groups * Ki, w->data + g * Ki * Ko, Ko, 0.0f, y->data + g * Ko, groups * Ko);
     if (sv__needs(c, x, w, NULL, NULL)) {
@@ -4262,6 +4282,7 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     int fresh;
     float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
+    sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL));
     if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
     if (gw) sv_gemm(1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
     if (gb) sv__colsum_acc(gb, dy, M, Out);
@@ -4285,6 +4306,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     shape[x->ndim - 1] = Out;
     y = sv_tensor_new(c, x->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)M * In * Out, 1);
     if (bias) sv__fill_rows(y->data, bias->data, M, Out); /* then accumulate the product (beta = 1) */
     sv_gemm(0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
     if (sv__needs(c, x, w, bias, NULL)) {
@@ -4526,6 +4548,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     /* groups = 1 without padding writes the input gradient directly (a buffer created here is
        written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
+    sv__count_flops(c, (double)B * Tout * Cout * K * (Cin / groups), (gx != NULL) + (gw != NULL));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (groups > 1) {
         sv__conv1d_grouped_bwd(c, xp, dy, w->data, gw, gx, B, T, Cin, Cout, K, s, pad, groups, Tout);
@@ -4569,6 +4592,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     Cog = Cout / groups;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cg, 1);
     if (groups > 1) {
         float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
@@ -4638,6 +4662,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
@@ -4689,6 +4714,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     Tout = (Tp - K) / stride + 1;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, 1);
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
     tmp_bytes = B * Tp * Cin * sizeof(float);
@@ -5011,6 +5037,7 @@ static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
@@ -5308,6 +5335,8 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
     float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
     if (!scratch) return;
+    /* dP = dO V^T always, then dV, dQ, dK as needed: each B*H*T*T*dh multiply-adds */
+    sv__count_flops(c, (double)B * T * T * D, 1 + (gq != NULL) + (gk != NULL) + (gv != NULL));
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * D + h * dh;
@@ -5350,6 +5379,7 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     y = sv__like(c, q);
     P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
     if (!y || !P) return NULL;
+    sv__count_flops(c, (double)B * T * T * D, 2);   /* S = Q K^T and Y = P V */
     if (c->training && dropout > 0.0f) {
         Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
         if (!Pd) return NULL;
@@ -5712,6 +5742,7 @@ static void sv__dot_gather_bwd(sv_ctx *c, sv__node *n)
     const size_t *idx = (const size_t *)n->save[0];
     const float *g = n->out->grad;
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    sv__count_flops(c, (double)N * J * F, (ga != NULL) + (gb != NULL));
     if (ga) {
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
         for (r = 0; r < N; r++)
@@ -5732,6 +5763,7 @@ SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const siz
     for (r = 0; r < N * J; r++) if (idx[r] >= M) return sv__shape_error(c, "dot_gather", "index %zu outside %zu rows", idx[r], M);
     y = sv_new2(c, N, J);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * J * F, 1);
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     for (r = 0; r < N; r++)
         for (j = 0; j < J; j++) y->data[r * J + j] = sv_dot(a->data + r * F, b->data + idx[r * J + j] * F, F);
@@ -10415,11 +10447,13 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
+    L->scratch = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     if (d->n_images) {
         L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
-    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
+    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || !L->scratch ||
+        (d->n_images && (!L->regions || !L->boxes))) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -10429,42 +10463,43 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 SV_DEF void sv_loader_free(sv_loader *L)
 {
     SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
-    SV_FREE(L->regions); SV_FREE(L->boxes);
+    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch);
     memset(L, 0, sizeof *L);
 }
 
-static const sv_data *sv__sort_data;
-static int sv__sort_split;
-static int sv__by_len(const void *a, const void *b)
+/* a[0..n) by len[a[i]], stable (bottom-up merge sort through tmp[n]): utterances of equal
+   length keep their shuffled order, on every C library (qsort need not be stable). */
+static void sv__sort_by_len(size_t *a, size_t n, const size_t *len, size_t *tmp)
 {
-    size_t la = sv__sort_data->len[sv__sort_split][*(const size_t *)a], lb = sv__sort_data->len[sv__sort_split][*(const size_t *)b];
-    return la < lb ? -1 : la > lb;
+    size_t w, i;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            size_t mid = i + w < n ? i + w : n, hi = i + 2 * w < n ? i + 2 * w : n, p = i, q = mid, k = i;
+            while (p < mid && q < hi) tmp[k++] = len[a[q]] < len[a[p]] ? a[q++] : a[p++];
+            while (p < mid) tmp[k++] = a[p++];
+            while (q < hi) tmp[k++] = a[q++];
+        }
+        memcpy(a, tmp, n * sizeof *a);
+    }
 }
 
 /* The epoch's order: shuffle, sort buckets of 32 batches by length, shuffle the batches. */
 static void sv__loader_epoch(sv_loader *L, size_t epoch)
 {
-    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B;
+    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B, *tmp = L->scratch;
     sv_rng r, base;
-    size_t *tmp;
     sv_rng_seed(&base, L->seed);
     r = sv_rng_fork(&base, 1000003u * (uint64_t)epoch + 17u);
     for (i = 0; i < n; i++) L->order[i] = i;
     for (i = n; i > 1; i--) { size_t j = sv_rng_below(&r, i), t = L->order[i - 1]; L->order[i - 1] = L->order[j]; L->order[j] = t; }
-    sv__sort_data = L->d;
-    sv__sort_split = L->split;
     for (i = 0; i < nb * B; i += bucket)
-        qsort(L->order + i, (i + bucket < nb * B ? bucket : nb * B - i), sizeof(size_t), sv__by_len);
+        sv__sort_by_len(L->order + i, i + bucket < nb * B ? bucket : nb * B - i, L->d->len[L->split], tmp);
     /* shuffle whole batches */
-    tmp = (size_t *)SV_MALLOC(B * sizeof(size_t));
-    if (tmp) {
-        for (i = nb; i > 1; i--) {
-            size_t j = sv_rng_below(&r, i);
-            memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
-            memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
-            memcpy(L->order + j * B, tmp, B * sizeof(size_t));
-        }
-        SV_FREE(tmp);
+    for (i = nb; i > 1; i--) {
+        size_t j = sv_rng_below(&r, i);
+        memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
+        memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
+        memcpy(L->order + j * B, tmp, B * sizeof(size_t));
     }
     L->order_epoch = epoch;
 }
@@ -12189,18 +12224,9 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 }
 
 /* ---------------------------------------------------------------- 11.5 evaluation of a model */
-static sv_progress_fn sv__ev_progress_fn = NULL;
-static void *sv__ev_progress_user = NULL;
-
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user)
+static void sv__ev_progress(const sv_ctx *c, const char *what, size_t done, size_t total)
 {
-    sv__ev_progress_fn = fn;
-    sv__ev_progress_user = user;
-}
-
-static void sv__ev_progress(const char *what, size_t done, size_t total)
-{
-    if (sv__ev_progress_fn) sv__ev_progress_fn(what, done, total, sv__ev_progress_user);
+    if (c->progress_fn) c->progress_fn(what, done, total, c->progress_user);
 }
 
 static int sv__ev_check(const sv_model *m, const sv_ctx *c, const sv_data *d, int split)
@@ -12310,7 +12336,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
         size_t nb = n_cap - j < batch ? n_cap - j : batch, S;
         sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         if ((rc = sv_embed_audio(m, c, wave, len, nb, S, A + j * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval audio", j + nb, n_cap);
+        sv__ev_progress(c, "retrieval audio", j + nb, n_cap);
     }
     for (i = 0; i < n_img; i += batch) {
         size_t nb = n_img - i < batch ? n_img - i : batch, b;
@@ -12320,7 +12346,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
             memcpy(box + b * R * 4, d->boxes + r * R * 4, R * 4 * sizeof(float));
         }
         if ((rc = sv_embed_images(m, c, reg, box, nb, V + i * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval images", i + nb, n_img);
+        sv__ev_progress(c, "retrieval images", i + nb, n_img);
     }
     if (cfg->sim_cosine) {   /* cosine = dot product of unit vectors (eps as the loss' normalise) */
         float *rows[2];
@@ -12426,7 +12452,7 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
         w_aud += (double)nb;
         n_masked += st.n_masked;
-        sv__ev_progress("held-out losses", k + 1, nbatches);
+        sv__ev_progress(c, "held-out losses", k + 1, nbatches);
     }
 done:
     sv_ctx_reset(c);
@@ -12514,7 +12540,7 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         feats[f] = cnn;
         for (l = 0; l <= L; l++) feats[(l + 1) * nf + f] = tmp[l];
         nfr[f] = T;
-        sv__ev_progress("abx features", f + 1, nf);
+        sv__ev_progress(c, "abx features", f + 1, nf);
     }
     sv_ctx_reset(c);
     for (l = 0; l < nl; l++) {
@@ -12526,7 +12552,7 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         r->dim = l == 0 ? C : cfg->D;
         rc = sv_abx(it, (const float *const *)(feats + l * nf), nfr, r->dim, shift, &o, &r->r);
         if (rc != SV_OK) goto done;
-        sv__ev_progress("abx layers", l + 1, nl);
+        sv__ev_progress(c, "abx layers", l + 1, nl);
     }
     *n_layers = nl;
 done:

@@ -1881,6 +1881,24 @@ static void test_training(void)
 
 /* The built-in corpus written to a folder and read back gives the same training batches as
    the corpus generated in memory (same seed, same loader). */
+/* The loader's bucket sort: sorted by length and stable (ties keep their shuffled order), with
+   many ties and odd sizes, against a reference insertion sort. */
+static void test_sort_by_len(void)
+{
+    size_t len[500], a[500], ref[500], tmp[500], n, i, j, bad = 0;
+    sv_rng r;
+    sv_rng_seed(&r, 3);
+    for (i = 0; i < 500; i++) len[i] = sv_rng_below(&r, 7);
+    for (n = 0; n <= 500; n += n < 40 ? 1 : 37) {
+        for (i = 0; i < n; i++) a[i] = ref[i] = (i * 7919) % 500;
+        for (i = 1; i < n; i++)        /* stable insertion sort */
+            for (j = i; j > 0 && len[ref[j]] < len[ref[j - 1]]; j--) { size_t t = ref[j]; ref[j] = ref[j - 1]; ref[j - 1] = t; }
+        sv__sort_by_len(a, n, len, tmp);
+        for (i = 0; i < n; i++) bad += a[i] != ref[i];
+    }
+    SV_CHECK(bad == 0, "%zu entries differ from a stable sort", bad);
+}
+
 static void test_disk_batches(void)
 {
     sv_corpus_config cc = sv_corpus_default_config();
@@ -5038,6 +5056,7 @@ static const test_group groups[] = {
     {"padding_invariance", test_padding_invariance},
     {"model_gradients", test_model_gradients},
     {"training", test_training},
+    {"sort_by_len", test_sort_by_len},
     {"disk_batches", test_disk_batches},
 };
 
