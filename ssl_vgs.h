@@ -420,11 +420,18 @@ SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, 
 
 enum { SV_EXTRACTOR_DEFAULT = 0, SV_EXTRACTOR_LAYER_NORM = 1 };
 
-/* Parameter groups (bit indices for optimizer masks). */
-enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3 };
-#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2))
+/* Parameter groups (bit indices for optimizer masks). SV_GROUP_W2V2 holds what every SSL
+   objective trains beyond the shared encoder (layers Ls+1..L, the mask embedding);
+   SV_GROUP_W2V2_HEAD the contrastive task's own parts (quantizer, projections); SV_GROUP_MT4SSL
+   MT4SSL's two heads (its EMA teacher is buffers of that group: never optimised). */
+enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3,
+       SV_GROUP_W2V2_HEAD = 4, SV_GROUP_MT4SSL = 5 };
+#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2) | (1u << SV_GROUP_W2V2_HEAD))
 #define SV_GROUPS_VGS ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_VGS_AUDIO) | (1u << SV_GROUP_VGS_IMAGE))
-#define SV_GROUPS_ALL 0xFu
+#define SV_GROUPS_ALL 0x3Fu
+
+/* The SSL objective behind loss_AUD (config field ssl). */
+enum { SV_SSL_W2V2 = 0, SV_SSL_MT4SSL = 1, SV_SSL_BOTH = 2 };
 
 typedef struct sv_config {
     char name[16];
@@ -460,6 +467,15 @@ typedef struct sv_config {
     size_t E;                   /* embedding width */
     int sim_cosine;             /* 0: dot product (reference code), 1: cosine */
     float margin;
+    /* SSL objective: SV_SSL_W2V2 (contrastive), SV_SSL_MT4SSL (Ma et al. 2022) or SV_SSL_BOTH
+       (loss_AUD = the sum of the two). The fields below are MT4SSL's; they are written to the
+       config text (and checkpoints) only when ssl != SV_SSL_W2V2. */
+    int ssl;
+    size_t mt4_k;               /* offline head: k-means classes K (HuBERT 100 on MFCCs) */
+    float mt4_offline_weight, mt4_online_weight; /* 1, 1 (0 drops that head; online 0: no teacher) */
+    size_t mt4_top_k;           /* teacher layers averaged into the online target (8) */
+    float ema_decay, ema_end_decay; /* 0.999 -> 0.9999 */
+    size_t ema_anneal;          /* updates over which the decay rises (MT4SSL: 30000 of 400k) */
 } sv_config;
 
 /* "base" (the paper), "small" (the benchmark) or "tiny" (tests and demo). */
@@ -503,6 +519,12 @@ typedef struct sv_model {
     sv_tensor *vf_w, *vf_b, *vf_ln_g, *vf_ln_b, *vb_w, *vb_b, *vb_ln_g, *vb_ln_b, *img_cls;
     sv_tlayer img_layer[12];
     sv_tensor *iemb1_w, *iemb1_b, *iemb2_w, *iemb2_b;
+    /* MT4SSL: offline head Linear(D,K), online head Linear(D,D), and the EMA teacher of the
+       transformer (its own encoder LayerNorm and layers; the positional convolution is the
+       student's, as fairseq copies it into the EMA model at every update) */
+    sv_tensor *mt4_off_w, *mt4_off_b, *mt4_on_w, *mt4_on_b;
+    sv_tensor *t_enc_ln_g, *t_enc_ln_b;
+    sv_tlayer teacher[SV_MAX_LAYERS];
 } sv_model;
 
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed);
@@ -519,6 +541,9 @@ typedef struct sv_batch {
     size_t R, Dimg;                 /* regions per image and their width: must match the config */
     const float *regions, *boxes;
     const long *image_id;           /* NULL: every pair is its own image */
+    const int *km;                  /* MT4SSL offline targets [B, km_T]: the k-means class of each
+                                       20 ms frame, -1 past a row's frames; NULL = none */
+    size_t km_T;
 } sv_batch;
 
 /* zero mean, unit variance over the n samples (a silent input stays zero) */
@@ -539,6 +564,8 @@ typedef struct sv_w2v2_out {
     size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
     sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
     sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
+    sv_tensor *projected;       /* [B,T,D] projected, before input dropout and masking: the MT4SSL
+                                   teacher's input (multi2vec's pre_encoder_features) */
     sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,Tc,D]: hidden[0] = transformer input, [l] = layer l's output */
     size_t *frame_len, *key_len; /* [B] valid frames per row, without and with the CLS */
     uint8_t *mask;              /* [B,T] 1 = masked, or NULL without masking */
@@ -610,6 +637,10 @@ typedef struct sv_stats {
     float contrastive, diversity, feature_pen;
     float accuracy;                     /* contrastive task: target ranked first */
     float code_ppl, prob_ppl, tau, mask_frac;
+    /* MT4SSL (NaN when not computed): per masked frame the offline cross-entropy and the accuracy
+       of its argmax, the online regression loss (squared error / sqrt(D)), and data2vec's health
+       numbers: the mean over dims of the std over frames of the targets and of the predictions */
+    float mt4_offline, mt4_acc, mt4_online, target_var, pred_var;
     size_t n_masked;
 } sv_stats;
 
@@ -634,6 +665,25 @@ SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const 
    negatives, contrastive + diversity + feature penalty. step drives the Gumbel temperature.
    Fills st's SSL numbers when st is not NULL. */
 SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, size_t step, sv_stats *st);
+/* MT4SSL (Ma et al. 2022), the other SSL objective (config ssl), on the same masked forward pass:
+   offline, Linear(D,K) of the last layer at the masked frames and cross-entropy against their
+   k-means classes (b->km), summed; online, Linear(D,D) regressing the EMA teacher's target,
+   squared error summed over the D dims times 1/sqrt(D), summed; loss = (w_off CE + w_on reg) / N
+   over the N masked frames. 8.5 has the details and references. Fills st's MT4SSL numbers. */
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, const sv_batch *b, sv_stats *st);
+/* The parameter groups the SSL loss of cfg trains (SV_GROUPS_W2V2 for wav2vec 2.0; MT4SSL swaps
+   the contrastive head's group for its own). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg);
+/* MT4SSL's EMA teacher: after `updates` updates of the student (1 after the first), teacher =
+   d teacher + (1 - d) student with d = sv_ema_decay(ema_decay, ema_end_decay, updates,
+   ema_anneal) (fairseq EMAModule.step at set_num_updates); reset copies the student (a new
+   teacher, as at the start of a run). No-ops without a teacher. */
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates);
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m);
+/* The online targets of a batch [B, T, D] (T = CNN frames of the batch width; frames past a
+   row's length are 0), no gradient, eval mode: what the teacher tells the student to predict.
+   *out is SV_MALLOC'd. */
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *b, float **out, size_t *T);
 /* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
    caption columns; cosine similarities when cosine != 0); S_ii -= margin; S_ij -= 1e4 when
    i != j share an image id (other captions of the same image are not negatives); loss = CE over
@@ -1037,6 +1087,10 @@ typedef struct sv_data {
     sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
     int has_items[SV_SPLIT_COUNT];
     char source[256];                   /* "builtin seed=..." or the folder */
+    /* MT4SSL's offline targets of this data (sv_km_targets_read; not owned, NULL = none): the
+       loaders then put each frame's class in the batches (sv_batch.km) and crop utterances at
+       multiples of the targets' hop, so labels stay on their frames */
+    const struct sv_km_targets *targets;
 } sv_data;
 
 SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
@@ -1068,6 +1122,8 @@ typedef struct sv_loader {
     size_t *wave_len;
     long *image_id;
     size_t *utt;                        /* the utterance indices of the current batch */
+    int *km;                            /* the batch's offline targets when d->targets is set */
+    size_t km_cap;
     size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
 } sv_loader;
 
@@ -6066,6 +6122,12 @@ SV_DEF int sv_config_preset(const char *name, sv_config *c)
     c->logit_temp = 0.1f; c->tau_max = 2.0f; c->tau_min = 0.5f; c->tau_decay = 0.999995;
     c->diversity_weight = 0.1f;
     c->freeze_tau = 0;
+    /* MT4SSL (ddlBoJack/MT4SSL base_librispeech.yaml; HuBERT's K for MFCC targets) */
+    c->ssl = SV_SSL_W2V2;
+    c->mt4_k = 100;
+    c->mt4_offline_weight = 1.0f; c->mt4_online_weight = 1.0f;
+    c->mt4_top_k = 8;
+    c->ema_decay = 0.999f; c->ema_end_decay = 0.9999f; c->ema_anneal = 30000;
     sv__cfg_vgs_common(c);
     c->vgs_width[0] = 128; c->vgs_width[1] = 128; c->vgs_width[2] = 256; c->vgs_width[3] = 512; c->vgs_width[4] = 768;
     c->img_regions = 36; c->img_dim = 2048; c->img_layers = 6;
@@ -6118,6 +6180,15 @@ SV_DEF int sv_config_check(const sv_config *c)
     if (!c->vgs_heads || c->D % c->vgs_heads) return sv__fail(SV_ERR_ARG, "config: D not divisible by the VGS heads");
     if (c->vgs_audio_layers > 4 || c->img_layers > 12) return sv__fail(SV_ERR_ARG, "config: at most 4 audio and 12 image VGS layers");
     if (!c->img_regions || !c->img_dim || !c->E) return sv__fail(SV_ERR_ARG, "config: image regions, region dim and E must be positive");
+    if (c->ssl < SV_SSL_W2V2 || c->ssl > SV_SSL_BOTH) return sv__fail(SV_ERR_ARG, "config: ssl = %d (0 w2v2, 1 mt4ssl, 2 both)", c->ssl);
+    if (c->ssl != SV_SSL_W2V2) {
+        if (!(c->mt4_offline_weight >= 0 && c->mt4_online_weight >= 0) || (c->mt4_offline_weight == 0 && c->mt4_online_weight == 0))
+            return sv__fail(SV_ERR_ARG, "config: MT4SSL needs a head: mt4_offline_weight and mt4_online_weight are both 0 (or negative)");
+        if (c->mt4_offline_weight > 0 && (c->mt4_k < 2 || c->mt4_k > 65536)) return sv__fail(SV_ERR_ARG, "config: mt4_k = %zu (2..65536)", c->mt4_k);
+        if (c->mt4_online_weight > 0 && !c->mt4_top_k) return sv__fail(SV_ERR_ARG, "config: mt4_top_k = 0");
+        if (!(c->ema_decay >= 0 && c->ema_decay <= 1 && c->ema_end_decay >= 0 && c->ema_end_decay <= 1))
+            return sv__fail(SV_ERR_ARG, "config: EMA decays %g, %g outside [0,1]", (double)c->ema_decay, (double)c->ema_end_decay);
+    }
     return SV_OK;
 }
 
@@ -6234,6 +6305,38 @@ static void sv__init_tlayer(sv_rng *r, sv_tlayer *L)
 
 static void sv__init_bn(sv_bn *bn) { sv__fill(bn->g, 1.0f); sv__fill(bn->var, 1.0f); }
 
+/* MT4SSL's EMA teacher: buffers shaped like the encoder LayerNorm and the L transformer layers */
+static sv_tensor *sv__tbuf(sv__builder *b, size_t layer, const char *name, size_t d0, size_t d1)
+{
+    char full[96];
+    size_t sh[2];
+    sv_tensor *t;
+    sh[0] = d0; sh[1] = d1;
+    if (layer == SIZE_MAX) snprintf(full, sizeof full, "teacher.%s", name);
+    else snprintf(full, sizeof full, "teacher.layer.%zu.%s", layer, name);
+    t = sv_buffer(b->p, full, SV_GROUP_MT4SSL, d1 ? 2 : 1, sh);
+    if (!t) b->fail = 1;
+    return t;
+}
+
+static void sv__teacher_decl(sv__builder *b, sv_model *m, size_t L)
+{
+    size_t i, D = m->cfg.D, F = m->cfg.ffn;
+    m->t_enc_ln_g = sv__tbuf(b, SIZE_MAX, "enc_ln.g", D, 0);
+    m->t_enc_ln_b = sv__tbuf(b, SIZE_MAX, "enc_ln.b", D, 0);
+    for (i = 0; i < L; i++) {
+        sv_tlayer *t = &m->teacher[i];
+        t->q_w = sv__tbuf(b, i, "q.w", D, D); t->q_b = sv__tbuf(b, i, "q.b", D, 0);
+        t->k_w = sv__tbuf(b, i, "k.w", D, D); t->k_b = sv__tbuf(b, i, "k.b", D, 0);
+        t->v_w = sv__tbuf(b, i, "v.w", D, D); t->v_b = sv__tbuf(b, i, "v.b", D, 0);
+        t->o_w = sv__tbuf(b, i, "o.w", D, D); t->o_b = sv__tbuf(b, i, "o.b", D, 0);
+        t->ln1_g = sv__tbuf(b, i, "ln1.g", D, 0); t->ln1_b = sv__tbuf(b, i, "ln1.b", D, 0);
+        t->fc1_w = sv__tbuf(b, i, "fc1.w", F, D); t->fc1_b = sv__tbuf(b, i, "fc1.b", F, 0);
+        t->fc2_w = sv__tbuf(b, i, "fc2.w", D, F); t->fc2_b = sv__tbuf(b, i, "fc2.b", D, 0);
+        t->ln2_g = sv__tbuf(b, i, "ln2.g", D, 0); t->ln2_b = sv__tbuf(b, i, "ln2.b", D, 0);
+    }
+}
+
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
 {
     sv_model *m;
@@ -6282,6 +6385,7 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     /* wav2vec 2.0 head */
     b.group = SV_GROUP_W2V2;
     m->mask_emb = sv__p(&b, "mask_emb", 1, D, 0, 0);
+    b.group = SV_GROUP_W2V2_HEAD;
     m->q_w = sv__p(&b, "quantizer.w", 2, cfg->q_groups * cfg->q_vars, C, 0);
     m->q_b = sv__p(&b, "quantizer.b", 1, cfg->q_groups * cfg->q_vars, 0, 0);
     m->codebook = sv__p(&b, "quantizer.codebook", 2, cfg->q_groups * cfg->q_vars, cfg->q_dim / cfg->q_groups, 0);
@@ -6342,6 +6446,19 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     m->iemb1_b = sv__p(&b, "img_emb.1.b", 1, 2 * D, 0, 0);
     m->iemb2_w = sv__p(&b, "img_emb.2.w", 2, cfg->E, 2 * D, 0);
     m->iemb2_b = sv__p(&b, "img_emb.2.b", 1, cfg->E, 0, 0);
+    /* MT4SSL heads and teacher (declared last: a wav2vec 2.0 model's layout and init are unchanged) */
+    if (cfg->ssl != SV_SSL_W2V2) {
+        b.group = SV_GROUP_MT4SSL;
+        if (cfg->mt4_offline_weight > 0) {
+            m->mt4_off_w = sv__p(&b, "mt4ssl.offline.w", 2, cfg->mt4_k, D, 0);
+            m->mt4_off_b = sv__p(&b, "mt4ssl.offline.b", 1, cfg->mt4_k, 0, 0);
+        }
+        if (cfg->mt4_online_weight > 0) {
+            m->mt4_on_w = sv__p(&b, "mt4ssl.online.w", 2, D, D, 0);
+            m->mt4_on_b = sv__p(&b, "mt4ssl.online.b", 1, D, 0, 0);
+            sv__teacher_decl(&b, m, L);
+        }
+    }
 
     if (b.fail || sv_params_alloc(&m->params) != SV_OK) { sv_model_free(m); return NULL; }
 
@@ -6402,6 +6519,11 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     for (i = 0; i < cfg->img_layers; i++) sv__init_tlayer(&r, &m->img_layer[i]);
     sv__fill_normal(&r, m->iemb1_w, 0.02f);
     sv__fill_normal(&r, m->iemb2_w, 0.02f);
+    /* MT4SSL: PyTorch's Linear init for both heads (nn.Linear in multi2vec_audio.py), the
+       teacher a copy of the freshly initialised transformer */
+    if (m->mt4_off_w) sv__init_torch_linear(&r, m->mt4_off_w, m->mt4_off_b);
+    if (m->mt4_on_w) sv__init_torch_linear(&r, m->mt4_on_w, m->mt4_on_b);
+    sv_mt4ssl_teacher_reset(m);
     return m;
 }
 
@@ -6418,9 +6540,10 @@ SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask) { return sv
 /* Post-LN (fairseq base, BERT): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
    Pre-LN (large):               x = x + Drop(MHA(LN(x)));  x = x + Drop(FFN(LN(x))).
    FFN(x) = fc2(Drop_act(GELU(fc1(x)))). x [B,T,D] -> [B,T,D]; keys at t >= key_len[b] are
-   masked out of attention (key_len NULL: none). The VGS branches use it too. */
+   masked out of attention (key_len NULL: none). *ffn (ffn may be NULL) receives fc2's output
+   before dropout and the residual add. The VGS branches use it too. */
 static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
-                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps)
+                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps, sv_tensor **ffn)
 {
     sv_tensor *h, *q, *k, *v, *a;
     h = pre_ln ? sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps) : x;
@@ -6433,7 +6556,9 @@ static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps);
     h = pre_ln ? sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps) : x;
     h = sv_dropout(c, sv_gelu_op(c, sv_linear(c, h, L->fc1_w, L->fc1_b)), act_drop);
-    h = sv_dropout(c, sv_linear(c, h, L->fc2_w, L->fc2_b), drop);
+    h = sv_linear(c, h, L->fc2_w, L->fc2_b);
+    if (ffn) *ffn = h;   /* before the residual add and the LayerNorm: fairseq's layer_result */
+    h = sv_dropout(c, h, drop);
     x = sv_add(c, x, h);
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps);
     return x;
@@ -6492,13 +6617,15 @@ static sv_tensor *sv__w2v2_feature_encoder(sv_model *m, sv_ctx *c, const sv_batc
 /* ---------------------------------------------------------------- 6.5 projection and masking */
 /* features [B,T,C] -> LayerNorm -> Linear C->D -> dropout [B,T,D] (fairseq: layer_norm,
    post_extract_proj, dropout_input). The normalised features before the projection, after
-   their own dropout, are the quantizer's input: *unmasked [B,T,C]. */
-static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked)
+   their own dropout, are the quantizer's input: *unmasked [B,T,C]; the projection before its
+   dropout is MT4SSL's teacher input: *projected [B,T,D]. */
+static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked, sv_tensor **projected)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *x = sv_layer_norm(c, features, m->feat_ln_g, m->feat_ln_b, 1e-5f);
     *unmasked = sv_dropout(c, x, cfg->dropout_features);          /* [B,T,C] */
     x = sv_linear(c, x, m->proj_w, m->proj_b);                    /* [B,T,D] */
+    *projected = x;
     return sv_dropout(c, x, cfg->dropout_input);
 }
 
@@ -6615,9 +6742,11 @@ static sv_tensor *sv__w2v2_positional_conv(sv_model *m, sv_ctx *c, sv_tensor *x,
    LayerNorm first) dropout, then layers[0..n_layers) with LayerDrop (Fan et al. 2019: in
    training each layer is skipped with probability layerdrop), and for pre-LN the final
    LayerNorm (ln_g/ln_b serve as either) once the whole stack has run. hidden[0] is the input of
-   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. */
+   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. ffn (may be NULL) gets each layer's
+   FFN output before the residual add (ffn[l] stays NULL for a dropped layer): MT4SSL's teacher
+   runs this stack with its EMA weights for them. */
 static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer *layers, sv_tensor *ln_g, sv_tensor *ln_b,
-                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden)
+                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden, sv_tensor **ffn)
 {
     size_t l;
     int training = sv_ctx_training(c);
@@ -6630,7 +6759,7 @@ static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer
             continue;
         }
         x = sv__transformer_layer(c, &layers[l], x, key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
-                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
+                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f, ffn ? &ffn[l] : NULL);
         hidden[l + 1] = x;
     }
     if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
@@ -6659,7 +6788,7 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_ma
                             b, bt->wave_len[b], sv_config_receptive_field(cfg));
     if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
     e->features = x;
-    x = sv__w2v2_project(m, c, x, &e->unmasked);                   /* [B,T,D] */
+    x = sv__w2v2_project(m, c, x, &e->unmasked, &e->projected);    /* [B,T,D] */
     if (do_mask) {
         x = sv__w2v2_mask(m, c, x, B, e->T, e->frame_len, &e->mask, &e->n_masked);
         if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
@@ -6669,7 +6798,7 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_ma
     for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
     x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, e->Tc);
     e->n_layers = n_layers;
-    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden);
+    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden, NULL);
 }
 
 /* ---------------------------------------------------------------- 6.9 Gumbel product quantizer */
@@ -6865,7 +6994,7 @@ SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, cons
     x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
     for (b = 0; b < B; b++) klen[b] = len[b] + 1;
     for (i = 0; i < cfg->vgs_audio_layers; i++)
-        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = cfg->D;
     z = sv_reshape(c, z, 2, sh);
@@ -6889,7 +7018,7 @@ SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regio
     z = sv_tensor_zeros(c, 3, sh);
     x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
     for (i = 0; i < cfg->img_layers; i++)
-        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = D;
     z = sv_reshape(c, z, 2, sh);
@@ -7094,7 +7223,204 @@ SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, siz
     return loss;
 }
 
-/* ---------------------------------------------------------------- 8.5 loss_AV */
+/* ---------------------------------------------------------------- 8.5 MT4SSL: offline and online targets
+   Ma et al. 2022 (ddlBoJack/MT4SSL, models/multi2vec_audio.py and criterions/model_criterion.py).
+   Both heads read the student's last layer at the masked frames:
+     offline: Linear(D, K) and cross-entropy against the k-means class of the frame, summed;
+     online:  Linear(D, D) regressing the EMA teacher's target, squared error summed over the D
+              dims and over the frames, times 1/sqrt(D).
+   loss = (w_off CE + w_on regression) / N, N masked frames (fairseq's sample_size), weights 1.
+   The teacher (data2vec, fairseq examples/data2vec) is an exponential moving average of the
+   transformer (encoder LayerNorm and layers; ema_transformer_only + ema_layers_only: the
+   positional convolution is copied from the student at every update rather than averaged, so it
+   *is* the student's here). It runs in eval mode, without a tape, on the student's projected
+   features before input dropout and masking, with the CLS vector in front as the student has it;
+   its target is the mean over the top mt4_top_k layers (all when there are fewer) of each layer's
+   FFN output before the residual add and the LayerNorm, each normalised per utterance and
+   channel over the valid frames (sv_data2vec_target). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg)
+{
+    uint32_t g = (1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2);
+    if (cfg->ssl != SV_SSL_MT4SSL) g |= 1u << SV_GROUP_W2V2_HEAD;
+    if (cfg->ssl != SV_SSL_W2V2) g |= 1u << SV_GROUP_MT4SSL;
+    return g;
+}
+
+/* The student's transformer tensors and the teacher's, pairwise; returns the count. */
+#define SV__TLAYER_N (sizeof(sv_tlayer) / sizeof(sv_tensor *))
+static size_t sv__teacher_pairs(sv_model *m, sv_tensor **stu, sv_tensor **tea)
+{
+    size_t n = 0, l, k, L = m->cfg.n_shared + m->cfg.n_decoder;
+    if (!m->t_enc_ln_g) return 0;
+    stu[n] = m->enc_ln_g; tea[n++] = m->t_enc_ln_g;
+    stu[n] = m->enc_ln_b; tea[n++] = m->t_enc_ln_b;
+    for (l = 0; l < L; l++) {
+        sv_tensor **a = (sv_tensor **)&m->layer[l], **b = (sv_tensor **)&m->teacher[l];
+        for (k = 0; k < SV__TLAYER_N; k++) { stu[n] = a[k]; tea[n++] = b[k]; }
+    }
+    return n;
+}
+
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    for (i = 0; i < n; i++) memcpy(tea[i]->data, stu[i]->data, stu[i]->n * sizeof(float));
+}
+
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    float d = sv_ema_decay(m->cfg.ema_decay, m->cfg.ema_end_decay, updates, m->cfg.ema_anneal);
+    if (d >= 1.0f) return;     /* fairseq skips the step when the decay is 1 */
+    for (i = 0; i < n; i++) sv_ema_update(tea[i]->data, stu[i]->data, stu[i]->n, d);
+}
+
+/* The teacher's target for the forward pass e: [B, T, D] in the arena (NULL on error). Runs with
+   the tape off and in eval mode; both flags are restored. */
+static float *sv__mt4ssl_target(sv_model *m, sv_ctx *c, const sv_w2v2_out *e)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = e->B, T = e->T, Tc = e->Tc, D = cfg->D, L = cfg->n_shared + cfg->n_decoder, top, first, l, b;
+    size_t off = m->cls ? 1 : 0;
+    int grad = sv_ctx_grad(c), training = sv_ctx_training(c);
+    const float *layers[SV_MAX_LAYERS];
+    sv_tensor *x, *hidden[SV_MAX_LAYERS + 1], *ffn[SV_MAX_LAYERS];
+    float *target = NULL;
+    top = cfg->mt4_top_k < L ? cfg->mt4_top_k : L;
+    first = L - top;
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    memset(ffn, 0, sizeof ffn);
+    /* the student's steps with the teacher's transformer: CLS, positional convolution (the
+       student's own, as the EMA copies it), then the EMA LayerNorm and layers */
+    x = sv__w2v2_prepend_cls(m, c, e->projected, B);             /* [B,Tc,D] */
+    x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, Tc);
+    if (!x || sv__w2v2_transformer(c, cfg, m->teacher, m->t_enc_ln_g, m->t_enc_ln_b, x, e->key_len, L, hidden, ffn) != SV_OK)
+        goto done;
+    for (l = first; l < L; l++) {
+        /* the utterance frames of the layer (the CLS position dropped), contiguous [B,T,D] */
+        float *f = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+        if (!f || !ffn[l]) goto done;
+        for (b = 0; b < B; b++) memcpy(f + b * T * D, ffn[l]->data + (b * Tc + off) * D, T * D * sizeof(float));
+        layers[l - first] = f;
+    }
+    target = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+    if (target && sv_data2vec_target(layers, top, B, T, D, e->frame_len, 1e-5f, target) != SV_OK) target = NULL;
+done:
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    if (!target && !sv_last_status()) sv__fail(SV_ERR_NOMEM, "MT4SSL teacher: out of memory");
+    return target;
+}
+
+/* mean over the D columns of sqrt(unbiased variance over the N rows + 1e-6) (data2vec compute_var) */
+static float sv__mt4ssl_var(const float *y, size_t N, size_t D)
+{
+    double s = 0;
+    size_t d, r;
+    if (N < 2) return NAN;
+    for (d = 0; d < D; d++) {
+        double m = 0, v = 0;
+        for (r = 0; r < N; r++) m += y[r * D + d];
+        m /= (double)N;
+        for (r = 0; r < N; r++) v += (y[r * D + d] - m) * (y[r * D + d] - m);
+        s += sqrt(v / (double)(N - 1) + 1e-6);
+    }
+    return (float)(s / (double)D);
+}
+
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, const sv_batch *bt, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = bt->B, n = e->n_masked, N = B * n, D = cfg->D, b, t, r, off = m->cls ? 1 : 0;
+    size_t *rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t)), *rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    sv_tensor *x, *loss = NULL;
+    if (!rows || !rows_c) return NULL;
+    if (!n) { sv__fail(SV_ERR_ARG, "MT4SSL needs masked frames"); return NULL; }
+    for (b = 0, r = 0; b < B; b++)
+        for (t = 0; t < e->T; t++)
+            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
+    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);   /* [N,D] the student's last layer */
+    if (!x) return NULL;
+    if (m->mt4_off_w) {
+        int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
+        sv_tensor *logits, *ce;
+        size_t correct = 0, k;
+        if (!tg) return NULL;
+        if (!bt->km) { sv__fail(SV_ERR_ARG, "MT4SSL's offline head needs k-means targets in the batch (make them with ./train --kmeans DIR, train with --targets DIR)"); return NULL; }
+        for (r = 0; r < N; r++) {
+            size_t bb = rows[r] / e->T, tt = rows[r] % e->T;
+            int lab = tt < bt->km_T ? bt->km[bb * bt->km_T + tt] : -1;
+            if (lab < 0 || (size_t)lab >= cfg->mt4_k) {
+                sv__fail(SV_ERR_ARG, "MT4SSL: frame %zu of utterance %zu has no offline target in 0..%zu (got %d): targets for another audio length or k?",
+                         tt, bb, cfg->mt4_k - 1, lab);
+                return NULL;
+            }
+            tg[r] = lab;
+        }
+        logits = sv_linear(c, x, m->mt4_off_w, m->mt4_off_b);      /* [N,K] */
+        ce = sv_cross_entropy(c, logits, tg, 0);                  /* summed over the N frames */
+        if (!ce) return NULL;
+        for (r = 0; r < N; r++) {
+            const float *lr = logits->data + r * cfg->mt4_k;
+            size_t best = 0;
+            for (k = 1; k < cfg->mt4_k; k++) if (lr[k] > lr[best]) best = k;
+            correct += best == (size_t)tg[r];
+        }
+        loss = sv_scale(c, ce, cfg->mt4_offline_weight / (float)N);
+        if (st) { st->mt4_offline = ce->data[0] / (float)N; st->mt4_acc = (float)correct / (float)N; }
+    }
+    if (m->mt4_on_w) {
+        float *target = sv__mt4ssl_target(m, c, e), *tr;
+        sv_tensor *pred, *reg;
+        if (!target) return NULL;
+        tr = (float *)sv_ctx_alloc(c, N * D * sizeof(float));   /* the targets of the masked frames */
+        if (!tr) return NULL;
+        for (r = 0; r < N; r++) memcpy(tr + r * D, target + rows[r] * D, D * sizeof(float));
+        pred = sv_linear(c, x, m->mt4_on_w, m->mt4_on_b);         /* [N,D] */
+        reg = sv_sq_error_sum(c, pred, tr, 1.0f / sqrtf((float)D));
+        if (!reg) return NULL;
+        loss = loss ? sv_axpby(c, 1.0f, loss, cfg->mt4_online_weight / (float)N, reg)
+                    : sv_scale(c, reg, cfg->mt4_online_weight / (float)N);
+        if (st) {
+            st->mt4_online = reg->data[0] / (float)N;
+            st->target_var = sv__mt4ssl_var(tr, N, D);
+            st->pred_var = sv__mt4ssl_var(pred->data, N, D);
+        }
+    }
+    return loss;
+}
+
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *bt, float **out, size_t *T)
+{
+    sv_w2v2_out e;
+    float *t;
+    int grad, training, rc;
+    size_t n;
+    *out = NULL;
+    if (!m || !c || !bt || !bt->B) return sv__fail(SV_ERR_ARG, "mt4ssl_targets: bad arguments");
+    if (!m->t_enc_ln_g) return sv__fail(SV_ERR_ARG, "this model has no MT4SSL teacher (ssl = w2v2 or mt4_online_weight = 0)");
+    grad = sv_ctx_grad(c);
+    training = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv_w2v2_forward(m, c, bt, 0, 0, &e);
+    t = rc == SV_OK ? sv__mt4ssl_target(m, c, &e) : NULL;
+    if (t) {
+        n = bt->B * e.T * m->cfg.D;
+        if ((*out = (float *)sv__alloc(n * sizeof(float), "MT4SSL targets")) != NULL) { memcpy(*out, t, n * sizeof(float)); *T = e.T; }
+    }
+    rc = *out ? SV_OK : (sv_last_status() ? sv_last_status() : SV_ERR_NOMEM);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 8.6 loss_AV */
 SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
 {
     size_t B, i, j;
@@ -7117,7 +7443,7 @@ SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const lo
     return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
 }
 
-/* ---------------------------------------------------------------- 8.6 the joint loss */
+/* ---------------------------------------------------------------- 8.7 the joint loss */
 SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
@@ -7129,6 +7455,7 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
         memset(st, 0, sizeof *st);
         st->loss = st->loss_av = st->loss_aud = st->contrastive = st->accuracy = NAN;
         st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
+        st->mt4_offline = st->mt4_acc = st->mt4_online = st->target_var = st->pred_var = NAN;
     }
     if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) { sv__fail(SV_ERR_ARG, "empty batch"); return NULL; }
     if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) { sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha); return NULL; }
@@ -7155,8 +7482,15 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
        pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
     if (sv_w2v2_forward(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
     if (use_ssl) {
-        laud = sv_w2v2_loss(m, c, &e, step, st);
-        if (!laud) return NULL;
+        /* loss_AUD: the contrastive loss, MT4SSL's, or their sum (cfg.ssl) */
+        if (cfg->ssl != SV_SSL_MT4SSL && !(laud = sv_w2v2_loss(m, c, &e, step, st))) return NULL;
+        if (cfg->ssl != SV_SSL_W2V2) {
+            sv_tensor *l4 = sv_mt4ssl_loss(m, c, &e, bt, st);
+            if (!l4) return NULL;
+            laud = laud ? sv_axpby(c, 1.0f, laud, 1.0f, l4) : l4;
+            if (!laud) return NULL;
+        }
+        if (st) st->loss_aud = laud->data[0];
     }
     if (use_vgs) {
         sv_tensor *a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
@@ -10436,8 +10770,11 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
 }
 
 /* ---------------------------------------------------------------- 10.13 config as text */
-typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
-#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
+/* mt4: an MT4SSL field, written only when ssl != SV_SSL_W2V2 (so wav2vec 2.0 configs and their
+   checkpoints read the same as before the field existed) */
+typedef struct sv__cfg_field { const char *key; char type; size_t off, count; int mt4; } sv__cfg_field;
+#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count, 0 }
+#define SV__CM(name, type) { #name, type, offsetof(sv_config, name), 1, 1 }
 static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(name, 's', 16),
     SV__CF(n_conv, 'z', 1), SV__CF(conv_dim, 'z', SV_MAX_CONV), SV__CF(conv_kernel, 'z', SV_MAX_CONV), SV__CF(conv_stride, 'z', SV_MAX_CONV),
@@ -10453,7 +10790,9 @@ static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
     SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
     SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
-    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1)
+    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1),
+    SV__CM(ssl, 'i'), SV__CM(mt4_k, 'z'), SV__CM(mt4_offline_weight, 'f'), SV__CM(mt4_online_weight, 'f'),
+    SV__CM(mt4_top_k, 'z'), SV__CM(ema_decay, 'f'), SV__CM(ema_end_decay, 'f'), SV__CM(ema_anneal, 'z')
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
 
@@ -10503,7 +10842,9 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     for (i = 0; i < SV__N_CFG_FIELDS; i++) {
         const sv__cfg_field *f = &sv__cfg_fields[i];
         const char *base = (const char *)cfg + f->off;
-        size_t l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
+        size_t l;
+        if (f->mt4 && cfg->ssl == SV_SSL_W2V2) continue;
+        l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
         for (k = 0; k < f->count && l < sizeof line - 32; k++) {
             if (f->type == 's') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", base); break; }
             if (k) line[l++] = ',';
@@ -10709,6 +11050,12 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 }
 
 /* ---------------------------------------------------------------- 10.15 batches */
+/* frames of n samples on the targets' grid */
+static size_t sv__km_frames_of(const struct sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
 {
     size_t n = d->n[split];
@@ -10728,8 +11075,12 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
         L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
+    if (d->targets) {
+        L->km_cap = B * (sv__km_frames_of(d->targets, L->max_samples) + 1);
+        L->km = (int *)sv__calloc(L->km_cap, sizeof(int), "loader");
+    }
     if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || !L->scratch ||
-        (d->n_images && (!L->regions || !L->boxes))) {
+        (d->n_images && (!L->regions || !L->boxes)) || (d->targets && !L->km)) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -10739,7 +11090,7 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 SV_DEF void sv_loader_free(sv_loader *L)
 {
     SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
-    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch);
+    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch); SV_FREE(L->km);
     memset(L, 0, sizeof *L);
 }
 
@@ -10780,6 +11131,17 @@ static void sv__loader_epoch(sv_loader *L, size_t epoch)
     L->order_epoch = epoch;
 }
 
+/* Row i of the batch's offline targets: utterance u cropped at sample off (a multiple of hop). */
+static void sv__fill_km(sv_loader *L, size_t i, size_t u, size_t off, size_t S, size_t k)
+{
+    const struct sv_km_targets *t = L->d->targets;
+    size_t T = sv__km_frames_of(t, S), F = sv__km_frames_of(t, L->wave_len[i]), n = 0, f;
+    const uint16_t *lab = t->has[L->split] ? t->labels[L->split] + t->offset[L->split][u] : NULL;
+    if (lab) n = t->offset[L->split][u + 1] - t->offset[L->split][u];
+    (void)k;
+    for (f = 0; f < T; f++) L->km[i * T + f] = f < F && lab && off / t->hop + f < n ? (int)lab[off / t->hop + f] : -1;
+}
+
 /* Copy utterances utt[0..k) into the batch buffers: crop (random offset from r, or the start),
    normalise, gather image rows. */
 static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
@@ -10794,7 +11156,15 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
     for (i = 0; i < k; i++) {
         size_t u = L->utt[i], n = d->len[L->split][u], off = 0;
         long img = d->image[L->split][u];
-        if (n > L->max_samples && r) off = sv_rng_below(r, n - L->max_samples + 1);
+        if (n > L->max_samples && r) {
+            if (d->targets) {   /* on the targets' frame grid */
+                size_t hop = d->targets->hop;
+                off = hop * sv_rng_below(r, (n - L->max_samples) / hop + 1);
+            } else {
+                off = sv_rng_below(r, n - L->max_samples + 1);
+            }
+        }
+        if (L->km) sv__fill_km(L, i, u, off, S, k);
         memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
         memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
         sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
@@ -10810,6 +11180,7 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
         L->image_id[i] = img >= 0 ? img : -1 - (long)i;   /* audio-only rows are their own "image" */
     }
     memset(out, 0, sizeof *out);
+    if (L->km) { out->km = L->km; out->km_T = sv__km_frames_of(d->targets, S); }
     out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
     out->R = d->R; out->Dimg = d->Dimg;
     out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
@@ -13676,8 +14047,9 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     long *ids = NULL;
     float *wave = NULL, *reg = NULL, *box = NULL;
     double w_av = 0, w_aud = 0, s_av = 0, s_aud = 0, s_con = 0, s_div = 0, s_pen = 0, s_acc = 0,
-           s_cppl = 0, s_pppl = 0, s_mf = 0;
-    size_t n_masked = 0;
+           s_cppl = 0, s_pppl = 0, s_mf = 0, s_off = 0, s_macc = 0, s_on = 0, s_tv = 0, s_pv = 0;
+    size_t n_masked = 0, km_T = 0;
+    int *km = NULL;
     sv_rng saved;
     int rc = SV_OK, grad, training;
     if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
@@ -13697,6 +14069,10 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     reg = SV__CAST(float *, sv__calloc(batch, R * Dimg * sizeof(float), "loss batch"));
     box = SV__CAST(float *, sv__calloc(batch, R * 4 * sizeof(float), "loss batch"));
     if (!list || !len || !ids || !wave || !reg || !box) { rc = SV_ERR_NOMEM; goto free_only; }
+    if (d->targets && d->targets->has[split]) {   /* MT4SSL offline targets: crops start at 0 */
+        km_T = sv__km_frames_of(d->targets, maxS);
+        if (!(km = SV__CAST(int *, sv__calloc(batch * (km_T + 1), sizeof(int), "loss batch")))) { rc = SV_ERR_NOMEM; goto free_only; }
+    }
     saved = *sv_ctx_rng(c);
     grad = sv_ctx_grad(c);
     training = sv_ctx_training(c);
@@ -13717,6 +14093,16 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         memset(&bt, 0, sizeof bt);
         bt.B = nb; bt.S = S; bt.wave = wave; bt.wave_len = len;
+        if (km) {
+            const sv_km_targets *t = d->targets;
+            size_t T = sv__km_frames_of(t, S), f;
+            for (b = 0; b < nb; b++) {
+                size_t u = list[b], F = sv__km_frames_of(t, len[b]), nl = t->offset[split][u + 1] - t->offset[split][u];
+                for (f = 0; f < T; f++) km[b * T + f] = f < F && f < nl ? (int)t->labels[split][t->offset[split][u] + f] : -1;
+            }
+            bt.km = km;
+            bt.km_T = T;
+        }
         if (has_img) {
             for (b = 0; b < nb; b++) {
                 memcpy(reg + b * R * Dimg, d->regions + (size_t)ids[b] * R * Dimg, R * Dimg * sizeof(float));
@@ -13736,6 +14122,8 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         s_div += (double)nb * st.diversity; s_pen += (double)nb * st.feature_pen;
         s_acc += (double)nb * st.accuracy; s_cppl += (double)nb * st.code_ppl;
         s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
+        s_off += (double)nb * st.mt4_offline; s_macc += (double)nb * st.mt4_acc; s_on += (double)nb * st.mt4_online;
+        s_tv += (double)nb * st.target_var; s_pv += (double)nb * st.pred_var;
         w_aud += (double)nb;
         n_masked += st.n_masked;
         sv__ev_progress(c, "held-out losses", k + 1, nbatches);
@@ -13757,10 +14145,15 @@ done:
         out->code_ppl = w_aud > 0 ? (float)(s_cppl / w_aud) : NAN;
         out->prob_ppl = w_aud > 0 ? (float)(s_pppl / w_aud) : NAN;
         out->mask_frac = w_aud > 0 ? (float)(s_mf / w_aud) : NAN;
+        out->mt4_offline = w_aud > 0 ? (float)(s_off / w_aud) : NAN;
+        out->mt4_acc = w_aud > 0 ? (float)(s_macc / w_aud) : NAN;
+        out->mt4_online = w_aud > 0 ? (float)(s_on / w_aud) : NAN;
+        out->target_var = w_aud > 0 ? (float)(s_tv / w_aud) : NAN;
+        out->pred_var = w_aud > 0 ? (float)(s_pv / w_aud) : NAN;
         out->n_masked = n_masked;
     }
 free_only:
-    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box);
+    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box); SV_FREE(km);
     return rc;
 }
 
@@ -13875,7 +14268,6 @@ SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfc
         if (!(feats[f] = SV__CAST(float *, sv__alloc(T * dim * sizeof(float), "abx mfcc")))) { rc = SV_ERR_NOMEM; goto done; }
         if ((rc = sv_mfcc(&mo, d->audio[split][u], d->len[split][u], feats[f])) != SV_OK) goto done;
         nfr[f] = T;
-        sv__ev_progress("abx mfcc", f + 1, nf);
     }
     memset(res, 0, sizeof *res);
     snprintf(res->name, sizeof res->name, "mfcc");

@@ -5045,6 +5045,294 @@ static void test_eval(void)
 }
 
 /* ======================================================================================
+   MT4SSL in the model: heads, teacher without gradient, EMA, checkpoints
+   ====================================================================================== */
+static sv_config sv_t_mt4_cfg(int ssl, float off_w, float on_w)
+{
+    sv_config cfg = tiny_nodrop();
+    cfg.ssl = ssl;
+    cfg.mt4_k = 7;
+    cfg.mt4_offline_weight = off_w;
+    cfg.mt4_online_weight = on_w;
+    cfg.mt4_top_k = 2;                  /* of the 3 tiny layers: the top 2 */
+    return cfg;
+}
+
+/* frame labels for a test batch: [B, T] with -1 past each row's frames */
+static int *sv_t_mt4_labels(const sv_config *cfg, test_batch *tb)
+{
+    size_t T = sv_config_frames(cfg, tb->b.S), b, t;
+    int *km = SV__CAST(int *, malloc(tb->b.B * T * sizeof(int)));
+    for (b = 0; b < tb->b.B; b++)
+        for (t = 0; t < T; t++) km[b * T + t] = t < sv_config_frames(cfg, tb->len[b]) ? (int)((t * 3 + b) % cfg->mt4_k) : -1;
+    tb->b.km = km;
+    tb->b.km_T = T;
+    return km;
+}
+
+/* finite differences of the loss for the entries of p with the largest gradient */
+static size_t sv_t_mt4_fd(sv_model *m, sv_ctx *c, test_batch *tb, sv_tensor *p, double *worst)
+{
+    size_t top = 0, second = 0, j, bad = 0;
+    int k;
+    /* the two entries with the largest gradient: small ones drown in the float forward's noise */
+    for (j = 0; j < p->n; j++) if (fabsf(p->grad[j]) > fabsf(p->grad[top])) top = j;
+    second = top ? 0 : p->n > 1;
+    for (j = 0; j < p->n; j++) if (j != top && fabsf(p->grad[j]) > fabsf(p->grad[second])) second = j;
+    for (k = 0; k < 2; k++) {
+        size_t e = k == 0 ? top : second;
+        if (k == 1 && second == top) break;
+        float orig = p->data[e];
+        double a = p->grad[e], lp, lm, num, den, err;
+        p->data[e] = orig + 1e-3f; lp = model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig - 1e-3f; lm = model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig;
+        num = (lp - lm) / 2e-3;
+        den = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
+        if (den < 1e-2) den = 1e-2;
+        err = fabs(a - num) / den;
+        if (!(err <= 5e-2)) { bad++; if (getenv("SV_TEST_VERBOSE")) printf("  %s[%zu]: analytic %.6g numeric %.6g\n", p->name, e, a, num); }
+        if (!(err <= *worst)) *worst = err;
+    }
+    return bad;
+}
+
+static void test_mt4ssl_gradients(void)
+{
+    sv_config cfg;
+    int pass;
+    /* 1. offline head with the contrastive loss (no teacher): every parameter, finite differences */
+    cfg = sv_t_mt4_cfg(SV_SSL_BOTH, 1.0f, 0.0f);
+    {
+        sv_model *m = sv_model_new(&cfg, 11);
+        sv_ctx *c = sv_ctx_new(0, 1);
+        test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);
+        int *km = sv_t_mt4_labels(&cfg, &tb);
+        sv_tensor *loss;
+        sv_stats st;
+        size_t i, bad = 0, checked = 0;
+        double worst = 0;
+        uint32_t mask = sv_ssl_groups(&cfg);
+        SV_CHECK(m && m->mt4_off_w && !m->mt4_on_w && !m->t_enc_ln_g, "offline-only MT4SSL model layout");
+        sv_ctx_reset(c);
+        sv_ctx_set_training(c, 0);
+        sv_rng_seed(sv_ctx_rng(c), 77);
+        sv_params_zero_grad(&m->params);
+        loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, &st);
+        SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL offline: %s", sv_last_error());
+        SV_CHECK(loss && fabsf(st.loss_aud - (st.contrastive + 0.1f * st.diversity + cfg.feature_pen_weight * st.feature_pen + st.mt4_offline)) < 1e-4f * (1 + st.loss_aud) &&
+                 isnan(st.mt4_online) && st.mt4_acc >= 0 && st.mt4_acc <= 1, "loss_AUD = contrastive part + offline CE per frame (%g vs %g + %g)",
+                 st.loss_aud, st.contrastive, st.mt4_offline);
+        for (i = 0; loss && i < m->params.count; i++) {
+            sv_tensor *p = m->params.t[i];
+            if (p->kind != SV_PARAM || !(mask >> p->group & 1u)) continue;
+            bad += sv_t_mt4_fd(m, c, &tb, p, &worst);
+            checked += 2;
+        }
+        SV_CHECK(checked > 30 && bad == 0, "MT4SSL offline + w2v2: %zu of %zu gradients off (worst %.3g)", bad, checked, worst);
+        free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+    }
+    /* 2. online head: the teacher's target is a constant of the backward (torch.no_grad in
+       data2vec). Parameters after the teacher's input (the student's layers, the mask embedding,
+       the heads) by finite differences; those before it (CNN .. positional convolution) move
+       the target too, so their gradient is compared with the same loss rebuilt here around the
+       target as a constant: equal means no gradient went through the teacher. */
+    for (pass = 0; pass < 2; pass++) {
+        sv_model *m;
+        sv_ctx *c = sv_ctx_new(0, 1), *c2 = sv_ctx_new(0, 1);
+        test_batch tb;
+        int *km;
+        sv_tensor *loss;
+        sv_stats st;
+        size_t i, bad = 0, checked = 0, n_front = 0, front_differ = 0, P;
+        double worst = 0;
+        float *g1;
+        cfg = sv_t_mt4_cfg(SV_SSL_MT4SSL, pass ? 1.0f : 0.0f, 1.0f);
+        m = sv_model_new(&cfg, 11);
+        tb = make_batch(&cfg, 3, 9600, 5, 1);
+        km = sv_t_mt4_labels(&cfg, &tb);
+        /* a teacher that differs from the student, as after some updates */
+        {
+            sv_rng r;
+            sv_rng_seed(&r, 3);
+            for (i = 0; i < m->params.count; i++)
+                if (strncmp(m->params.t[i]->name, "teacher.", 8) == 0) {
+                    size_t j;
+                    for (j = 0; j < m->params.t[i]->n; j++) m->params.t[i]->data[j] += 0.05f * sv_rng_normal(&r);
+                }
+        }
+        sv_ctx_reset(c);
+        sv_ctx_set_training(c, 0);
+        sv_rng_seed(sv_ctx_rng(c), 77);
+        sv_params_zero_grad(&m->params);
+        loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, &st);
+        SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL online: %s", sv_last_error());
+        if (!loss) { free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m); continue; }
+        SV_CHECK(st.target_var > 0.3f && st.target_var < 1.5f && isfinite(st.mt4_online) && (pass ? isfinite(st.mt4_offline) : isnan(st.mt4_offline)),
+                 "online stats: target std %g, loss %g", st.target_var, st.mt4_online);
+        P = m->params.n;
+        g1 = SV__CAST(float *, malloc(P * sizeof(float)));
+        memcpy(g1, m->params.grad, P * sizeof(float));
+        /* the teacher's buffers get no gradient */
+        {
+            double gsum = 0;
+            for (i = 0; i < m->params.count; i++)
+                if (strncmp(m->params.t[i]->name, "teacher.", 8) == 0) {
+                    size_t j;
+                    for (j = 0; j < m->params.t[i]->n; j++) gsum += fabsf(m->params.t[i]->grad[j]);
+                }
+            SV_CHECK(gsum == 0, "the teacher got gradient %g", gsum);
+        }
+        /* the same loss with the teacher's target as a plain constant */
+        {
+            sv_w2v2_out e;
+            float *target, *tr;
+            size_t B = tb.b.B, N, r2, b, t, D = cfg.D;
+            size_t *rows, *rows_c;
+            sv_tensor *x, *l2;
+            sv_ctx_reset(c2);
+            sv_ctx_set_training(c2, 0);
+            sv_rng_seed(sv_ctx_rng(c2), 77);
+            sv_params_zero_grad(&m->params);
+            sv_w2v2_forward(m, c2, &tb.b, 1, cfg.n_shared + cfg.n_decoder, &e);
+            target = sv__mt4ssl_target(m, c2, &e);
+            N = B * e.n_masked;
+            rows = SV__CAST(size_t *, malloc(N * sizeof(size_t)));
+            rows_c = SV__CAST(size_t *, malloc(N * sizeof(size_t)));
+            tr = SV__CAST(float *, malloc(N * D * sizeof(float)));
+            for (b = 0, r2 = 0; b < B; b++)
+                for (t = 0; t < e.T; t++)
+                    if (e.mask[b * e.T + t]) { rows[r2] = b * e.T + t; rows_c[r2] = b * e.Tc + t + 1; r2++; }
+            for (r2 = 0; r2 < N; r2++) memcpy(tr + r2 * D, target + rows[r2] * D, D * sizeof(float));
+            x = sv_gather_rows(c2, e.hidden[e.n_layers], rows_c, N);
+            l2 = sv_scale(c2, sv_sq_error_sum(c2, sv_linear(c2, x, m->mt4_on_w, m->mt4_on_b), tr, 1.0f / sqrtf((float)D)), 1.0f / (float)N);
+            if (pass) {
+                int *tg = SV__CAST(int *, malloc(N * sizeof(int)));
+                for (r2 = 0; r2 < N; r2++) tg[r2] = km[(rows[r2] / e.T) * tb.b.km_T + rows[r2] % e.T];
+                l2 = sv_axpby(c2, 1.0f / (float)N, sv_cross_entropy(c2, sv_linear(c2, x, m->mt4_off_w, m->mt4_off_b), tg, 0), 1.0f, l2);
+                free(tg);
+            }
+            SV_CHECK(l2 && fabsf(l2->data[0] - loss->data[0]) <= 1e-6f * fabsf(loss->data[0]) && sv_backward(c2, l2) == SV_OK,
+                     "the rebuilt MT4SSL loss %g differs from the model's %g", l2 ? l2->data[0] : NAN, loss->data[0]);
+            for (i = 0; i < m->params.count; i++) {
+                sv_tensor *p = m->params.t[i];
+                size_t j, off = m->params.offset[i];
+                if (p->kind != SV_PARAM || p->group != SV_GROUP_SHARED || strncmp(p->name, "layer.", 6) == 0) continue;
+                n_front++;
+                for (j = 0; j < p->n; j++)
+                    if (fabsf(g1[off + j] - p->grad[j]) > 1e-5f * (1.0f + fabsf(p->grad[j]))) { front_differ++; break; }
+            }
+            SV_CHECK(n_front > 5 && front_differ == 0, "%zu of %zu tensors before the teacher got gradient through it", front_differ, n_front);
+            free(rows); free(rows_c); free(tr);
+        }
+        /* finite differences after the teacher's input */
+        memcpy(m->params.grad, g1, P * sizeof(float));
+        for (i = 0; i < m->params.count; i++) {
+            sv_tensor *p = m->params.t[i];
+            if (p->kind != SV_PARAM) continue;
+            if (!(p->group == SV_GROUP_MT4SSL || p->group == SV_GROUP_W2V2 || strncmp(p->name, "layer.", 6) == 0)) continue;
+            bad += sv_t_mt4_fd(m, c, &tb, p, &worst);
+            checked += 2;
+        }
+        SV_CHECK(checked > 20 && bad == 0, "MT4SSL online%s: %zu of %zu gradients off (worst %.3g)", pass ? " + offline" : "", bad, checked, worst);
+        free(g1); free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m);
+    }
+}
+
+/* The teacher starts as the student, is untouched by the optimizer, follows it by the EMA rule,
+   survives a checkpoint, and its targets are normalised per channel. */
+static void test_mt4ssl_teacher(void)
+{
+    sv_config cfg = sv_t_mt4_cfg(SV_SSL_MT4SSL, 1.0f, 1.0f);
+    sv_model *m = sv_model_new(&cfg, 4), *m2;
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_adam opt = sv_adam_default();
+    test_batch tb = make_batch(&cfg, 2, 8000, 2, 1);
+    int *km = sv_t_mt4_labels(&cfg, &tb);
+    sv_tensor *loss;
+    float *before, *stu, *tgt = NULL;
+    size_t i, P = m->params.n, differ = 0, T = 0;
+    int same_init = 1, ema_ok = 1;
+    float d;
+    char path[64] = "/tmp/sv_mt4_ckpt_XXXXXX";
+    int fd;
+    for (i = 0; i < cfg.n_shared + cfg.n_decoder; i++)
+        if (memcmp(m->teacher[i].fc2_w->data, m->layer[i].fc2_w->data, m->layer[i].fc2_w->n * sizeof(float)) != 0) same_init = 0;
+    SV_CHECK(same_init && memcmp(m->t_enc_ln_g->data, m->enc_ln_g->data, cfg.D * sizeof(float)) == 0, "the teacher does not start as the student");
+    /* one training step: the teacher is not an optimizer parameter */
+    before = SV__CAST(float *, malloc(P * sizeof(float)));
+    stu = SV__CAST(float *, malloc(P * sizeof(float)));
+    memcpy(before, m->params.data, P * sizeof(float));
+    sv_ctx_reset(c);
+    sv_ctx_set_training(c, 1);
+    sv_params_zero_grad(&m->params);
+    loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, NULL);
+    SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL step: %s", sv_last_error());
+    sv_adam_step(&opt, &m->params, sv_ssl_groups(&cfg), 1e-3f);
+    for (i = 0; i < m->params.count; i++) {
+        sv_tensor *t = m->params.t[i];
+        int changed = memcmp(t->data, before + m->params.offset[i], t->n * sizeof(float)) != 0;
+        if (strncmp(t->name, "teacher.", 8) == 0 && changed) differ++;
+        if (t->group == SV_GROUP_W2V2_HEAD && changed) differ++;      /* the contrastive head idles */
+    }
+    SV_CHECK(differ == 0, "%zu teacher or contrastive-head tensors moved in an MT4SSL optimizer step", differ);
+    /* EMA: teacher = d teacher + (1 - d) student, d from the schedule; the positional conv is the student's */
+    memcpy(stu, m->params.data, P * sizeof(float));
+    m->cfg.ema_anneal = 10;
+    sv_mt4ssl_ema_step(m, 5);
+    d = sv_ema_decay(cfg.ema_decay, cfg.ema_end_decay, 5, 10);
+    SV_CHECK(fabsf(d - 0.99945f) < 1e-6f, "decay at 5 of 10: %g", d);
+    for (i = 0; i < cfg.n_shared + cfg.n_decoder; i++) {
+        size_t j, off_t = (size_t)(m->teacher[i].fc1_w->data - m->params.data), off_s = (size_t)(m->layer[i].fc1_w->data - m->params.data);
+        for (j = 0; j < m->layer[i].fc1_w->n; j++) {
+            float want = before[off_t + j] * d;
+            want = want + (1.0f - d) * stu[off_s + j];
+            if (m->params.data[off_t + j] != want) ema_ok = 0;
+        }
+    }
+    SV_CHECK(ema_ok, "EMA step of the teacher's layers");
+    /* checkpoint round trip keeps the teacher */
+    fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    SV_CHECK(sv_checkpoint_save(path, m, &opt, NULL) == SV_OK, "save: %s", sv_last_error());
+    m2 = sv_checkpoint_load(path, NULL, NULL);
+    SV_CHECK(m2 && m2->cfg.ssl == SV_SSL_MT4SSL && m2->t_enc_ln_g && m2->params.n == m->params.n &&
+             memcmp(m2->params.data, m->params.data, P * sizeof(float)) == 0, "the checkpoint lost the teacher or the MT4SSL config: %s", sv_last_error());
+    sv_model_free(m2);
+    remove(path);
+    /* targets: zero mean, unit variance per channel over each utterance's frames, averaged over 2 layers */
+    SV_CHECK(sv_mt4ssl_targets(m, c, &tb.b, &tgt, &T) == SV_OK, "mt4ssl_targets: %s", sv_last_error());
+    if (tgt) {
+        size_t F = sv_config_frames(&cfg, tb.len[1]), t, dd, bad = 0;
+        for (dd = 0; dd < cfg.D; dd++) {
+            double s = 0;
+            for (t = 0; t < F; t++) s += tgt[(T + t) * cfg.D + dd];
+            if (fabs(s / (double)F) > 1e-4) bad++;
+            for (t = F; t < T; t++) if (tgt[(T + t) * cfg.D + dd] != 0) bad++;
+        }
+        SV_CHECK(bad == 0 && T == sv_config_frames(&cfg, tb.b.S), "online targets are not centred per channel or padding is not 0 (%zu)", bad);
+        free(tgt);
+    }
+    /* configs and errors */
+    {
+        sv_config w = tiny_nodrop(), x = cfg;
+        char a[8192], b[8192];
+        sv_model *mw = sv_model_new(&w, 1);
+        sv_config_format(&w, a, sizeof a);
+        SV_CHECK(!strstr(a, "ssl") && !strstr(a, "mt4_k"), "a wav2vec 2.0 config prints MT4SSL fields");
+        sv_config_format(&cfg, b, sizeof b);
+        SV_CHECK(strstr(b, "ssl = 1") && strstr(b, "mt4_k = 7") && strstr(b, "ema_anneal = 30000"), "an MT4SSL config lacks its fields");
+        SV_CHECK(mw && !mw->mt4_off_w && !mw->t_enc_ln_g && sv_ssl_groups(&w) == SV_GROUPS_W2V2, "a wav2vec 2.0 model has MT4SSL parts");
+        x.mt4_offline_weight = 0; x.mt4_online_weight = 0;
+        SV_CHECK(sv_model_new(&x, 1) == NULL && strstr(sv_last_error(), "needs a head"), "an MT4SSL config without heads: %s", sv_last_error());
+        sv_model_free(mw);
+        tb.b.km = NULL;
+        SV_CHECK(sv_model_loss(m, c, &tb.b, 0.0f, 0, NULL) == NULL && strstr(sv_last_error(), "--kmeans"), "no offline targets: %s", sv_last_error());
+    }
+    free(before); free(stu); free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+}
+
+/* ======================================================================================
    Offline targets (HuBERT / MT4SSL): MFCC, k-means, label files; data2vec targets; EMA
    ====================================================================================== */
 
@@ -5582,6 +5870,8 @@ static const test_group groups[] = {
     {"model_bad_input", test_model_bad_input},
     {"padding_invariance", test_padding_invariance},
     {"model_gradients", test_model_gradients},
+    {"mt4ssl_gradients", test_mt4ssl_gradients},
+    {"mt4ssl_teacher", test_mt4ssl_teacher},
     {"training", test_training},
     {"sort_by_len", test_sort_by_len},
     {"disk_batches", test_disk_batches},

@@ -210,7 +210,11 @@ static int parse_scenario(const char *s, float alpha_plus, stage st[2])
     return 2;
 }
 
-static uint32_t groups_for(float alpha) { return alpha == 0.0f ? SV_GROUPS_W2V2 : alpha == 1.0f ? SV_GROUPS_VGS : SV_GROUPS_ALL; }
+/* the parameters a stage trains: its SSL objective's (wav2vec 2.0 or MT4SSL or both), VGS's, or both */
+static uint32_t groups_for(float alpha, const sv_config *cfg)
+{
+    return alpha == 0.0f ? sv_ssl_groups(cfg) : alpha == 1.0f ? SV_GROUPS_VGS : sv_ssl_groups(cfg) | SV_GROUPS_VGS;
+}
 
 /* ---------------------------------------------------------------- logging */
 static void jnum(FILE *f, const char *key, double v)
@@ -280,22 +284,38 @@ static void evaluate(run *r)
     jnum(r->log, "val_acc", st.accuracy);
     jnum(r->log, "val_code_ppl", st.code_ppl);
     jnum(r->log, "val_prob_ppl", st.prob_ppl);
+    if (r->cfg.ssl != SV_SSL_W2V2) {
+        jnum(r->log, "val_mt4_off", st.mt4_offline); jnum(r->log, "val_mt4_acc", st.mt4_acc); jnum(r->log, "val_mt4_on", st.mt4_online);
+    }
     if (have_rc) {
         jnum(r->log, "r1_s2i", rc.s2i_r1); jnum(r->log, "r5_s2i", rc.s2i_r5); jnum(r->log, "r10_s2i", rc.s2i_r10);
         jnum(r->log, "r1_i2s", rc.i2s_r1); jnum(r->log, "r5_i2s", rc.i2s_r5); jnum(r->log, "r10_i2s", rc.i2s_r10);
     }
     fprintf(r->log, "}\n");
     fflush(r->log);
-    if (!r->o->quiet)
-        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
-               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy,
+    if (!r->o->quiet) {
+        char mt4[96] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2)
+            snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
+        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
+               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
                have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
+    }
 }
 
 /* Collapse warnings with the likely cause (SPEC §4). */
 static void health(run *r, const sv_stats *st, float alpha)
 {
-    static size_t warned_ppl, warned_acc;
+    static size_t warned_ppl, warned_acc, warned_var;
+    /* data2vec stops training when the target or prediction spread collapses after 5000 updates
+       (min_target_var 0.1, min_pred_var 0.01); here a warning */
+    if (alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2 && r->pos.stage_step > 5000 && r->pos.step > warned_var + 500 &&
+        (st->target_var < 0.1f || st->pred_var < 0.01f)) {
+        fprintf(stderr, "\nwarning: MT4SSL target std %.3f, prediction std %.3f: the online targets are collapsing "
+                        "(data2vec stops below 0.1 / 0.01; lower the lr or raise ema_decay)\n", st->target_var, st->pred_var);
+        warned_var = r->pos.step;
+    }
+    if (r->cfg.ssl == SV_SSL_MT4SSL) return;   /* no contrastive task to watch */
     if (alpha < 1.0f && r->pos.stage_step > 200 && st->code_ppl < 2.0f && r->pos.step > warned_ppl + 500) {
         fprintf(stderr, "\nwarning: code perplexity %.2f: the codebook has collapsed (raise the diversity weight, "
                         "or check that the quantizer input is not constant)\n", st->code_ppl);
@@ -331,14 +351,19 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
         printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %s AUD %s acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
                r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, loss_str(av, sizeof av, st->loss_av, 3),
                loss_str(aud, sizeof aud, st->loss_aud, 3),
-               st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0, per > 0 ? (double)samples / 16000.0 / per : 0);
+               r->cfg.ssl == SV_SSL_MT4SSL ? st->mt4_acc : st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0,
+               per > 0 ? (double)samples / 16000.0 / per : 0);
         fflush(stdout);
     } else if (r->pos.step % r->o->log_every == 0 || r->pos.step == r->steps) {
-        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f | %.2f s/step, "
+        char mt4[128] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2 && st->loss_aud == st->loss_aud)   /* MT4SSL's two targets */
+            snprintf(mt4, sizeof mt4, " | MT4SSL offline %.3f acc %.3f online %.3f (target std %.2f)", st->mt4_offline,
+                     st->mt4_acc, st->mt4_online, st->target_var);
+        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f%s | %.2f s/step, "
                "%.0f audio-s/s, data %.1f%% | %.0fs elapsed, ETA %.0fs\n",
                r->name, r->pos.step, r->steps, r->pos.stage ? "B" : "A", lr, st->loss, loss_str(av, sizeof av, st->loss_av, 4),
                loss_str(aud, sizeof aud, st->loss_aud, 4),
-               st->accuracy, st->code_ppl, st->tau, per, per > 0 ? (double)samples / 16000.0 / per : 0,
+               st->accuracy, st->code_ppl, st->tau, mt4, per, per > 0 ? (double)samples / 16000.0 / per : 0,
                r->step_time > 0 ? 100.0 * r->data_time / (r->step_time + r->data_time) : 0, el, eta);
         fflush(stdout);
     }
@@ -380,11 +405,13 @@ static int train_until(run *r, size_t until)
         }
         if (sv_backward(r->c, loss) != SV_OK) { fprintf(stderr, "\ntrain: step %zu: %s\n", r->pos.step, sv_last_error()); return -1; }
         lr = sv_lr_schedule((float)o->lr, r->pos.stage_step, warmup, stage_total);
-        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha), lr);
+        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha, &r->cfg), lr);
         if (!isfinite(gnorm)) {
             fprintf(stderr, "\ntrain: step %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved.\n", r->pos.step, gnorm);
             return -1;
         }
+        /* MT4SSL: the teacher follows the student after every update that trained the SSL loss */
+        if (st->alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_ema_step(r->m, r->pos.stage_step + 1);
         r->pos.step++;
         r->pos.stage_step++;
         r->data_time += t1 - t0;
@@ -394,6 +421,10 @@ static int train_until(run *r, size_t until)
         jnum(r->log, "lr", lr); jnum(r->log, "loss", s.loss); jnum(r->log, "loss_av", s.loss_av); jnum(r->log, "loss_aud", s.loss_aud);
         jnum(r->log, "acc", s.accuracy); jnum(r->log, "code_ppl", s.code_ppl); jnum(r->log, "prob_ppl", s.prob_ppl);
         jnum(r->log, "tau", s.tau); jnum(r->log, "grad_norm", gnorm);
+        if (r->cfg.ssl != SV_SSL_W2V2) {
+            jnum(r->log, "mt4_off", s.mt4_offline); jnum(r->log, "mt4_acc", s.mt4_acc); jnum(r->log, "mt4_on", s.mt4_online);
+            jnum(r->log, "target_var", s.target_var); jnum(r->log, "pred_var", s.pred_var);
+        }
         fprintf(r->log, "}\n");
         if (!o->quiet) progress(r, &s, lr, &b);
         health(r, &s, st->alpha);
@@ -405,6 +436,52 @@ static int train_until(run *r, size_t until)
             printf("%sstopped after step %zu as asked (--stop-after); resume with --resume %s\n", r->tty ? "\r\033[K" : "", r->pos.step, r->dir);
             return 1;
         }
+    }
+    return 0;
+}
+
+/* was key given with --set? */
+static int set_given(const opts *o, const char *key)
+{
+    size_t i, n = strlen(key);
+    for (i = 0; i < o->n_set; i++) if (strncmp(o->set[i], key, n) == 0 && o->set[i][n] == '=') return 1;
+    return 0;
+}
+
+/* --ssl and --targets into the config: the offline head's K from the targets, the EMA decay's
+   ramp scaled to the run (MT4SSL: 30k of 400k updates), and every mismatch named. */
+static int mt4ssl_config(const opts *o, const sv_data *data, sv_config *cfg)
+{
+    const sv_km_targets *t = data->targets;
+    if (o->ssl) cfg->ssl = !strcmp(o->ssl, "mt4ssl") ? SV_SSL_MT4SSL : !strcmp(o->ssl, "w2v2+mt4ssl") ? SV_SSL_BOTH : SV_SSL_W2V2;
+    if (cfg->ssl == SV_SSL_W2V2) {
+        if (t) printf("note: --targets is only used by --ssl mt4ssl or w2v2+mt4ssl\n");
+        return 0;
+    }
+    if (!set_given(o, "ema_anneal")) {
+        cfg->ema_anneal = (size_t)((double)o->steps * 30000.0 / 400000.0 + 0.5);
+        if (!cfg->ema_anneal) cfg->ema_anneal = 1;
+    }
+    if (cfg->mt4_offline_weight > 0) {
+        size_t hop = 1, i;
+        if (!t) {
+            fprintf(stderr, "train: --ssl %s needs offline targets: make them with ./train --kmeans DIR --data %s, then add "
+                            "--targets DIR (or --set mt4_offline_weight=0 for the online target only)\n", o->ssl ? o->ssl : "mt4ssl", o->data);
+            return -1;
+        }
+        for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
+        if (t->hop != hop || t->frame_length != sv_config_receptive_field(cfg)) {
+            fprintf(stderr, "train: the targets label frames of %zu samples every %zu; this model's frames are %zu every %zu\n",
+                    t->frame_length, t->hop, sv_config_receptive_field(cfg), hop);
+            return -1;
+        }
+        if (!t->has[SV_SPLIT_TRAIN]) { fprintf(stderr, "train: the targets have no train.km\n"); return -1; }
+        if (set_given(o, "mt4_k") && cfg->mt4_k != t->k) {
+            fprintf(stderr, "train: --set mt4_k=%zu, but the targets have k = %zu\n", cfg->mt4_k, t->k);
+            return -1;
+        }
+        cfg->mt4_k = t->k;
+        if (o->audio_only) { fprintf(stderr, "train: --audio-only batches have no offline targets (use --set mt4_offline_weight=0)\n"); return -1; }
     }
     return 0;
 }
@@ -437,6 +514,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             if (sv_config_set(&r->cfg, key, eq + 1) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
         }
     }
+    if (mt4ssl_config(o, data, &r->cfg)) return -1;
     if (data->n_images && (data->R != r->cfg.img_regions || data->Dimg != r->cfg.img_dim)) {
         fprintf(stderr, "train: the data has %zu regions of %zu values per image; the %s config expects %zu of %zu "
                         "(use --set img_regions=.. --set img_dim=..)\n", data->R, data->Dimg, r->cfg.name, r->cfg.img_regions, r->cfg.img_dim);
@@ -530,6 +608,8 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         jnum(r->log, "alpha_a", st[0].alpha);
         if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
         if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
+        if (r->cfg.ssl != SV_SSL_W2V2) fprintf(r->log, ",\"ssl\":\"%s\"", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
+        if (o->targets) fprintf(r->log, ",\"targets\":\"%s\"", o->targets);
         fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
                 r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
         fflush(r->log);
@@ -560,6 +640,8 @@ static int do_switch(run *r)
     if (save_ckpt(r, "switch.ckpt")) return -1;
     fprintf(r->log, "{\"kind\":\"switch\",\"step\":%zu}\n", r->pos.step);
     sv_adam_reset(&r->opt, &r->m->params);
+    /* a new stage with MT4SSL starts a new teacher from the student, as a new run would */
+    if (r->st[1].alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_teacher_reset(r->m);
     r->pos.stage = 1;
     r->pos.stage_step = 0;
     r->pos.alpha = r->st[1].alpha;
@@ -794,6 +876,11 @@ int main(int argc, char **argv)
             if (sv_json_string(line, "config", cfgname, sizeof cfgname) == 1) o.config = cfgname;
             if (sv_json_string(line, "data", dspec, sizeof dspec) == 1) o.data = dspec;
             if (!o.audio_only && sv_json_string(line, "audio_only", aonly, sizeof aonly) == 1) o.audio_only = aonly;
+            {
+                static char ssl[32], tg[512];
+                if (!o.ssl && sv_json_string(line, "ssl", ssl, sizeof ssl) == 1) o.ssl = ssl;
+                if (!o.targets && sv_json_string(line, "targets", tg, sizeof tg) == 1) o.targets = tg;
+            }
         }
     }
     printf("loading data: %s\n", o.data);
@@ -801,6 +888,12 @@ int main(int argc, char **argv)
     printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
            data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
     if (o.kmeans) { rc = kmeans_main(&o, &data); sv_data_free(&data); return rc; }
+    if (o.targets) {
+        static sv_km_targets targets;
+        if (sv_km_targets_read(o.targets, &data, &targets) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_data_free(&data); return 1; }
+        data.targets = &targets;
+        printf("offline targets: %s (k = %zu, %s)\n", o.targets, targets.k, targets.features);
+    }
     if (o.all) {
         static const char *base[3] = {"w2v2", "vgs", "vgsplus"};
         static const char *sched[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
@@ -1036,7 +1129,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
         sv_params_zero_grad(&m->params);
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
         if (!loss || sv_backward(c, loss) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
-        sv_adam_step(&opt, &m->params, groups_for(alpha), 1e-4f);
+        sv_adam_step(&opt, &m->params, groups_for(alpha, &cfg), 1e-4f);
         if (k >= 0) t[k] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
