@@ -56,6 +56,19 @@ for fig in loss_av loss_aud recall abx_best abx_layers abx_layers_across; do
   check '[ "$(grep -o "<path " "$F" | wc -l)" = 2 ] && has "$F" "data-name=\"VGS\"" && has "$F" "data-name=\"(W2V2, VGS)\""' "$fig.svg: one series per run"
   case $fig in loss_av|loss_aud|recall|abx_best) check 'has "$F" ">switch<"' "$fig.svg: switch marker";; esac
 done
+# an MT4SSL run: named after its objective, its two targets' losses in their own figures, and
+# its offline accuracy in the forgetting rows (no contrastive accuracy there)
+M="$T/runs/mt"; mkdir -p "$M"
+printf '%s\n' '{"kind":"meta","run":"w2v2-vgs","stage_a":"w2v2","stage_b":"vgs","alpha_a":0,"alpha_b":1,"ssl":"mt4ssl","steps":20,"switch":10}' \
+  '{"kind":"eval","step":10,"stage":0,"val_loss_av":6,"val_loss_aud":7,"val_acc":null,"val_mt4_off":4.5,"val_mt4_acc":0.25,"val_mt4_on":2.5}' \
+  '{"kind":"switch","step":10}' \
+  '{"kind":"eval","step":20,"stage":1,"val_loss_av":5,"val_loss_aud":8,"val_acc":null,"val_mt4_off":5.0,"val_mt4_acc":0.2,"val_mt4_on":3.0}' > "$M/log.jsonl"
+out=$(./eval --report "$M" "$B" --out "$T/rep4" 2>&1)
+check 'has "$T/rep4/results.md" "| (MT4SSL, VGS) |" && has "$T/rep4/results.md" "| (MT4SSL, VGS) | val accuracy (%) | 25.0 |"' "MT4SSL run in the report: $(grep -F "MT4SSL" "$T/rep4/results.md" 2>&1 | head -3)"
+for fig in mt4ssl_offline mt4ssl_online; do
+  check './test_sv --xml-check "$T/rep4/$fig.svg" && has "$T/rep4/$fig.svg" "data-name=\"(MT4SSL, VGS)\""' "$fig.svg missing or without the MT4SSL run"
+done
+check '[ ! -f "$T/rep/mt4ssl_offline.svg" ]' "an MT4SSL figure for runs without MT4SSL"
 # a torn last line is named, the rest still read
 cp -r "$A" "$T/runs/torn"; printf '{"kind":"eval","step":120,"val_lo' >> "$T/runs/torn/log.jsonl"
 out=$(./eval --report "$T/runs/torn" --out "$T/rep2" 2>&1)
