@@ -27,9 +27,10 @@
        5  Layers (ops), each forward next to its backward
        6  wav2vec 2.0
        7  VGS (audio and image branches)
-       8  Losses
-       9  Optimizer
-       10 Data and I/O: WAV, NPY, manifests, .item, checkpoints, the built-in corpus
+       8  Losses (wav2vec 2.0's, MT4SSL's, the VGS loss, the joint loss)
+       9  Optimizer (and MT4SSL's EMA teacher update)
+       10 Data and I/O: WAV, NPY, manifests, .item, checkpoints, the built-in corpus, offline
+          targets (MFCC, k-means, label files)
        11 Metrics: retrieval recall@k, ABX, SVG figures
 
    API conventions:
@@ -628,6 +629,7 @@ SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const f
    ======================================================================================
    loss_AUD, the wav2vec 2.0 loss (Baevski et al. 2020, eq. 1-4), on the N masked frames:
        (sum over frames of the contrastive CE + div_w * loss_div * N + pen_w * pen * N) / N
+   or, with config ssl, MT4SSL's (offline + online targets, / N) or the sum of the two;
    loss_AV, the VGS loss (FaST-VGS masked margin InfoNCE), and the joint loss
        alpha * loss_AV + (1 - alpha) * loss_AUD. */
 
