@@ -7346,6 +7346,7 @@ SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, c
             if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
     x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);   /* [N,D] the student's last layer */
     if (!x) return NULL;
+    if (st) st->n_masked = N;
     if (m->mt4_off_w) {
         int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
         sv_tensor *logits, *ce;
