@@ -5175,16 +5175,32 @@ int main(int argc, char **argv)
         if (err) { fprintf(stderr, "%s: %s\n", argv[2], err); return 1; }
         return 0;
     }
+    size_t matched = 0;
+    if (filter && (strcmp(filter, "--list") == 0 || strcmp(filter, "-l") == 0)) {
+        /* the groups in run order; names starting with '!' run only when named exactly */
+        for (i = 0; i < sizeof groups / sizeof groups[0]; i++) printf("%s\n", groups[i].name);
+        return 0;
+    }
+    if (filter && (strcmp(filter, "--help") == 0 || strcmp(filter, "-h") == 0)) {
+        printf("usage: ./test_sv [--list | FILTER]\n  FILTER runs the groups whose name contains it (benchmark groups, listed\n"
+               "  with a leading '!', only by their exact name). SV_TEST_QUICK=1 skips the slow groups.\n");
+        return 0;
+    }
     printf("ssl_vgs tests (SIMD: %s, threads: %d)\n", sv_simd_name(), sv_get_threads());
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         int f0 = sv_t_fail;
         if (groups[i].name[0] == '!' ? !filter || strcmp(groups[i].name + 1, filter) != 0 : filter && !strstr(groups[i].name, filter)) continue;
+        matched++;
         /* SV_TEST_QUICK=1 (the sanitizer run) skips the groups that train or build big models */
         if (quick && !filter && (strcmp(groups[i].name, "model_gradients") == 0 || strcmp(groups[i].name, "training") == 0 ||
                                  strcmp(groups[i].name, "presets") == 0)) { printf("%-28s skipped (SV_TEST_QUICK)\n", groups[i].name); continue; }
         groups[i].fn();
         printf("%-28s %s\n", groups[i].name, sv_t_fail == f0 ? "ok" : "FAILED");
         fflush(stdout);
+    }
+    if (matched == 0) {
+        fprintf(stderr, "test_sv: no test group matches '%s' (see ./test_sv --list)\n", filter ? filter : "");
+        return 2;
     }
     printf("%d passed, %d failed\n", sv_t_pass, sv_t_fail);
     return sv_t_fail ? 1 : 0;
