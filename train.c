@@ -303,7 +303,7 @@ static void evaluate(run *r)
     }
 }
 
-/* Collapse warnings with the likely cause (SPEC §4). */
+/* Collapse warnings with the likely cause (contrastive loss stuck near log(K+1), codebook collapse). */
 static void health(run *r, const sv_stats *st, float alpha)
 {
     static size_t warned_ppl, warned_acc, warned_var;
