@@ -1,4 +1,4 @@
-/* ssl_vgs.h - v0.1 - self-supervised (wav2vec 2.0) + visually grounded speech learning in one C header.
+/* ssl_vgs.h - v0.2 - self-supervised (wav2vec 2.0) + visually grounded speech learning in one C header.
    MIT licence, see the end of the file.
 
    Do this:
@@ -19,18 +19,45 @@
        R image regions, E embedding width, G quantizer groups, V entries per group,
        M/N/K the rows/columns/inner size of a matrix product.
 
-   Table of contents (the declarations and the implementation both follow it):
-       1  Platform: status codes, errors, allocation, threads, RNG, SIMD macro table
-       2  Kernels: GEMM, vector maths, row softmax / layer norm
-       3  Tensors and the arena
-       4  Autodiff tape
-       5  Layers (ops), each forward next to its backward
-       6  wav2vec 2.0
-       7  VGS (audio and image branches)
-       8  Losses
-       9  Optimizer
-       10 Data and I/O: WAV, NPY, manifests, .item, checkpoints, the built-in corpus
-       11 Metrics: retrieval recall@k, ABX, SVG figures
+   Table of contents. Both halves of the file follow it: each section's declarations, then, after
+   IMPLEMENTATION, its code in the numbered subsections listed here (test.c checks that the
+   section banners of both halves and this list agree).
+       1   Platform
+           1.1 errors, 1.2 threads, 1.3 RNG, 1.4 SIMD macro table
+       2   Kernels
+           2.1 GEMM, 2.2 vector maths, 2.3 row softmax / layer norm
+       3   Tensors and the arena
+           3.1 arena, 3.2 tensors, 3.3 parameters
+       4   Autodiff tape
+           4.1 the tape
+       5   Layers (ops)
+           5.0 op helpers, 5.1 add / sub / mul, 5.2 scale / axpby / constants, 5.3 unary maths,
+           5.4 reductions, 5.5 straight-through and dropout, 5.6 matmul and linear, 5.7 conv1d,
+           5.8 normalisations, 5.9 softmax and cross-entropy, 5.10 attention, 5.11 shape ops,
+           5.12 gather / scatter / mask, 5.13 norms and similarities,
+           5.14 regression loss and data2vec targets
+       6   wav2vec 2.0
+           6.1 config, 6.2 construction and init, 6.3 transformer layer, 6.4 feature encoder,
+           6.5 projection and masking, 6.6 CLS token and positional convolution, 6.7 transformer,
+           6.8 the forward pass, 6.9 Gumbel product quantizer, 6.10 negatives,
+           6.11 features of a trained model
+       7   VGS
+           7.1 audio branch, 7.2 image branch, 7.3 embeddings of a trained model
+       8   Losses
+           8.1 contrastive loss, 8.2 diversity loss, 8.3 feature penalty, 8.4 loss_AUD,
+           8.5 MT4SSL: offline and online targets, 8.6 loss_AV, 8.7 the joint loss
+       9   Optimizer
+           9.1 AdamW, 9.2 EMA teacher
+       10  Data and I/O
+           10.1 I/O helpers, 10.2 WAV, 10.3 NPY, 10.4 manifests, 10.5 ZeroSpeech .item,
+           10.6 corpus folders, 10.7 config as text, 10.8 datasets, 10.9 batches, 10.10 checkpoints,
+           10.11 MFCC, 10.12 k-means, 10.13 offline target files
+       11  Metrics
+           11.0 small shared helpers, 11.1 retrieval recall@k, 11.2 ABX, 11.3 SVG figures,
+           11.4 JSON lines, 11.5 evaluation of a model
+       12  The built-in corpus (optional)
+           12.1 phones, 12.2 lexicon, 12.3 formant synthesiser, 12.4 pictures, 12.5 caption grammar,
+           12.6 the corpus, 12.7 writing the corpus to disk, 12.8 the corpus as a dataset
 
    API conventions:
        - Functions that can fail because of input return an int status (0 = SV_OK) or NULL, and
@@ -116,7 +143,7 @@ typedef struct sv_item_set {
 SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is the caller's */
 
 /* ======================================================================================
-   2 Kernels: GEMM, vector maths, row softmax / layer norm
+   2 Kernels
    ======================================================================================
    Every kernel has a SIMD body (written once against the macro table of section 1.4) and a
    scalar body; sv_set_simd(0) makes every kernel take the scalar body. The two agree within
@@ -237,6 +264,11 @@ SV_DEF int sv_ctx_training(const sv_ctx *c);
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
 SV_DEF int sv_ctx_failed(const sv_ctx *c);                  /* an op failed since the last reset */
 SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes);         /* 64-byte aligned scratch, lives until reset */
+/* Progress of long calls made with this context (the evaluations of section 11.5): fn is called
+   from the calling thread with the phase ("retrieval audio", "abx features", ...) and done of
+   total units. NULL (the default) reports nothing. */
+typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user);
 
 SV_DEF sv_tensor *sv_tensor_new(sv_ctx *c, int ndim, const size_t *shape);   /* uninitialised */
 SV_DEF sv_tensor *sv_tensor_zeros(sv_ctx *c, int ndim, const size_t *shape);
@@ -284,6 +316,13 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index);
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on);
 SV_DEF size_t sv_ctx_profile(const sv_ctx *c, const char **names, double *fwd_s, double *bwd_s, size_t *calls, size_t cap);
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c);
+/* Work count: every matrix-product op (linear, matmul, convolutions, attention, the codebook
+   lookup, the contrastive dot products) adds the floating-point operations it performs, 2 per
+   multiply-add, in its forward and, per gradient it computes, in its backward. Elementwise ops,
+   norms and the optimizer are not counted. Kept across resets until cleared: the benchmark's
+   GFLOP/s come from it instead of a second description of the architecture. */
+SV_DEF double sv_ctx_flops(const sv_ctx *c);
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c);
 
 /* ======================================================================================
    5 Layers (ops)
@@ -380,25 +419,50 @@ SV_DEF sv_tensor *sv_l2_normalize(sv_ctx *c, sv_tensor *x, float eps);
 SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps);
 /* out[n,j] = a[n,:] . b[idx[n*J+j],:]; a [N,F], b [M,F] -> [N,J] (contrastive logits) */
 SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J);
+/* scale * sum_i (x_i - t_i)^2 over all elements of x, t a constant array of x's shape (no
+   gradient to it): the data2vec / MT4SSL regression loss (each frame's squared error summed
+   over its D dims, the frames summed, scale 1/sqrt(D)). Scalar result. */
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale);
+/* data2vec's target from a teacher's layers (fairseq data2vec / MT4SSL with
+   instance_norm_target_layer): every layer l of x[l] [B,T,D] normalised per utterance and
+   channel over time (F.instance_norm: (x - mean_t) / sqrt(var_t + eps), biased variance, no
+   affine), then the mean over the n_layers layers, into out [B,T,D]. Statistics use the valid
+   frames t < len[b] only (len NULL = all T) and frames past them come out as 0: fairseq takes
+   the statistics over the padded length, which lets padding shift the targets of short
+   utterances in a batch. Plain arrays, no tape (the teacher is never differentiated). */
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out);
+
 
 /* ======================================================================================
-   6 wav2vec 2.0 (Baevski et al. 2020; fairseq wav2vec2 base)
+   6 wav2vec 2.0
    ======================================================================================
-   One model holds the whole system of SPEC.md §1: a shared audio encoder (CNN feature encoder,
-   projection, positional convolution, layers 1..Ls), the wav2vec 2.0 head (layers Ls+1..L,
-   quantizer, projections), the VGS audio branch reading layer Ls, and the VGS image branch.
-   Every size is a field of sv_config; sv_config_preset() fills the three presets. */
+   Baevski et al. 2020, "wav2vec 2.0: A Framework for Self-Supervised Learning of Speech
+   Representations"; the layout of fairseq's wav2vec2 base.
+
+   One model holds the whole system of the EUSIPCO 2023 study (wav2vec 2.0 + FaST-VGS+): a shared
+   audio encoder (CNN feature encoder, projection, positional convolution, layers 1..Ls), the
+   wav2vec 2.0 head (layers Ls+1..L, quantizer, projections), the VGS audio branch reading layer
+   Ls, and the VGS image branch. Every size is a field of sv_config; sv_config_preset() fills the
+   three presets. */
 
 #define SV_MAX_CONV 8
 #define SV_MAX_LAYERS 32
 
 enum { SV_EXTRACTOR_DEFAULT = 0, SV_EXTRACTOR_LAYER_NORM = 1 };
 
-/* Parameter groups (bit indices for optimizer masks). */
-enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3 };
-#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2))
+/* Parameter groups (bit indices for optimizer masks). SV_GROUP_W2V2 holds what every SSL
+   objective trains beyond the shared encoder (layers Ls+1..L, the mask embedding);
+   SV_GROUP_W2V2_HEAD the contrastive task's own parts (quantizer, projections); SV_GROUP_MT4SSL
+   MT4SSL's two heads (its EMA teacher is buffers of that group: never optimised). */
+enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3,
+       SV_GROUP_W2V2_HEAD = 4, SV_GROUP_MT4SSL = 5 };
+#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2) | (1u << SV_GROUP_W2V2_HEAD))
 #define SV_GROUPS_VGS ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_VGS_AUDIO) | (1u << SV_GROUP_VGS_IMAGE))
-#define SV_GROUPS_ALL 0xFu
+#define SV_GROUPS_ALL 0x3Fu
+
+/* The SSL objective behind loss_AUD (config field ssl). */
+enum { SV_SSL_W2V2 = 0, SV_SSL_MT4SSL = 1, SV_SSL_BOTH = 2 };
 
 typedef struct sv_config {
     char name[16];
@@ -434,6 +498,15 @@ typedef struct sv_config {
     size_t E;                   /* embedding width */
     int sim_cosine;             /* 0: dot product (reference code), 1: cosine */
     float margin;
+    /* SSL objective: SV_SSL_W2V2 (contrastive), SV_SSL_MT4SSL (Ma et al. 2022) or SV_SSL_BOTH
+       (loss_AUD = the sum of the two). The fields below are MT4SSL's; they are written to the
+       config text (and checkpoints) only when ssl != SV_SSL_W2V2. */
+    int ssl;
+    size_t mt4_k;               /* offline head: k-means classes K (HuBERT 100 on MFCCs) */
+    float mt4_offline_weight, mt4_online_weight; /* 1, 1 (0 drops that head; online 0: no teacher) */
+    size_t mt4_top_k;           /* teacher layers averaged into the online target (8) */
+    float ema_decay, ema_end_decay; /* 0.999 -> 0.9999 */
+    size_t ema_anneal;          /* updates over which the decay rises (MT4SSL: 30000 of 400k) */
 } sv_config;
 
 /* "base" (the paper), "small" (the benchmark) or "tiny" (tests and demo). */
@@ -477,27 +550,17 @@ typedef struct sv_model {
     sv_tensor *vf_w, *vf_b, *vf_ln_g, *vf_ln_b, *vb_w, *vb_b, *vb_ln_g, *vb_ln_b, *img_cls;
     sv_tlayer img_layer[12];
     sv_tensor *iemb1_w, *iemb1_b, *iemb2_w, *iemb2_b;
+    /* MT4SSL: offline head Linear(D,K), online head Linear(D,D), and the EMA teacher of the
+       transformer (its own encoder LayerNorm and layers; the positional convolution is the
+       student's, as fairseq copies it into the EMA model at every update) */
+    sv_tensor *mt4_off_w, *mt4_off_b, *mt4_on_w, *mt4_on_b;
+    sv_tensor *t_enc_ln_g, *t_enc_ln_b;
+    sv_tlayer teacher[SV_MAX_LAYERS];
 } sv_model;
 
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed);
 SV_DEF void sv_model_free(sv_model *m);
 SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask);
-
-/* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
-   per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
-   replacement, spans may overlap, then every row is trimmed at random to the smallest count.
-   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
-SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
-                                   size_t span, size_t min_spans, uint8_t *mask);
-/* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
-   K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
-   frame itself). idx [B*n, K] holds global row indices b*n + j. */
-SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
-/* Contrastive logits (fairseq compute_preds): out [N,J] = cos(pred[n], targ[idx[n,j]]) / temp,
-   with -inf where a candidate j > 0 equals the target targ[idx[n,0]] in every dimension. */
-SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp);
-/* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
-SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
 
 /* A batch. Audio is [B,S] zero-padded with wave_len[b] valid samples, already normalised
    (sv_normalize_wave). Images are [B,R,Dimg] regions and [B,R,4] boxes; image_id[b] names the
@@ -509,24 +572,58 @@ typedef struct sv_batch {
     size_t R, Dimg;                 /* regions per image and their width: must match the config */
     const float *regions, *boxes;
     const long *image_id;           /* NULL: every pair is its own image */
+    const int *km;                  /* MT4SSL offline targets [B, km_T]: the k-means class of each
+                                       20 ms frame, -1 past a row's frames; NULL = none */
+    size_t km_T;
 } sv_batch;
-
-/* Training-health numbers of one forward. */
-typedef struct sv_stats {
-    float loss, loss_av, loss_aud;      /* joint, VGS, SSL (NaN when not computed) */
-    float contrastive, diversity, feature_pen;
-    float accuracy;                     /* contrastive task: target ranked first */
-    float code_ppl, prob_ppl, tau, mask_frac;
-    size_t n_masked;
-} sv_stats;
 
 /* zero mean, unit variance over the n samples (a silent input stays zero) */
 SV_DEF void sv_normalize_wave(float *x, size_t n);
 
-/* The joint loss alpha * loss_AV + (1 - alpha) * loss_AUD on a batch, recorded on the tape
-   of c when c is in grad mode. alpha = 0 computes no VGS branch, alpha = 1 no wav2vec 2.0 head
-   (and no masking). step drives the Gumbel temperature. Returns the scalar loss or NULL. */
-SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, size_t step, sv_stats *st);
+/* The forward pass of the audio encoder, in the order of the paper's figure (each step is one
+   function of the implementation, 6.4-6.7):
+     feature encoder     waveform [B,S] -> CNN features [B,T,C]            (sv__w2v2_feature_encoder)
+     projection          LayerNorm, Linear C->D, dropout -> [B,T,D]        (sv__w2v2_project)
+     masking             spans of frames replaced by mask_emb              (sv__w2v2_mask)
+     CLS                 a learned vector before the first frame -> [B,Tc,D] (sv__w2v2_prepend_cls)
+     positional conv     x + GELU(weight-normed grouped conv(x))           (sv__w2v2_positional_conv)
+     transformer         n_layers layers -> hidden[0..n_layers]            (sv__w2v2_transformer)
+   Tc = T + 1 with a CLS token. Training mode (sv_ctx_set_training) turns dropout and LayerDrop
+   on; do_mask turns masking on. n_layers <= L = n_shared + n_decoder: the VGS loss needs only the
+   shared layers. Every tensor lives in c's arena until its next reset. */
+typedef struct sv_w2v2_out {
+    size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
+    sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
+    sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
+    sv_tensor *projected;       /* [B,T,D] projected, before input dropout and masking: the MT4SSL
+                                   teacher's input (multi2vec's pre_encoder_features) */
+    sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,Tc,D]: hidden[0] = transformer input, [l] = layer l's output */
+    size_t *frame_len, *key_len; /* [B] valid frames per row, without and with the CLS */
+    uint8_t *mask;              /* [B,T] 1 = masked, or NULL without masking */
+    size_t n_masked;            /* masked frames per row (the same in every row) */
+} sv_w2v2_out;
+SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *b, int do_mask, size_t n_layers, sv_w2v2_out *out);
+
+/* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
+   per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
+   replacement, spans may overlap, then every row is trimmed at random to the smallest count.
+   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
+SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
+                                   size_t span, size_t min_spans, uint8_t *mask);
+
+/* Gumbel product quantizer (Jang et al. 2017; fairseq GumbelVectorQuantizer): y [N,C], the
+   unmasked features at the masked frames -> q [N,F], the contrastive targets. Logits
+   Linear C -> G*V; per group the entry argmax(logits + Gumbel noise) in training (argmax of the
+   logits in eval), with the gradient of softmax((logits + noise) / tau) (hard straight-through);
+   the chosen entries of the G codebooks concatenated [N,q_dim], then project_q q_dim -> F.
+   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. */
+SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes);
+/* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
+/* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
+   K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
+   frame itself). idx [B*n, K] holds global row indices b*n + j. */
+SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
 
 /* Hidden states of the shared/decoder transformer for downstream use: eval mode, no masking,
    one utterance wave[n] (raw; normalised inside as in training). layer 0 = the projected CNN
@@ -539,9 +636,97 @@ SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t
 SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out,
                                  float **cnn_out, size_t *n_frames);
 
+/* ======================================================================================
+   7 VGS
+   ======================================================================================
+   The FaST-VGS+ dual encoder (Peng & Harwath 2022): audio and image branches. */
+/* Audio branch: h [B,Tc,D], the encoder's last shared layer (CLS first when the config has one),
+   key_len[b] valid frames counting the CLS -> audio embedding [B,E]. The frames go through a
+   ResDAVEnet temporal CNN (Linear D->w0, BatchNorm, ReLU, 4 stages of 2 residual blocks, stride 2
+   at each stage: 16x fewer frames); the CLS through an MLP D -> 2D -> D is prepended; then the
+   branch's transformer layers; the embedding is Linear D->E of the CLS position. */
+SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B);
+/* Image branch: regions [B,R,Dimg] and boxes [B,R,4] -> image embedding [B,E]. LXMERT's
+   VisualFeatEncoder ((LN(Linear(f)) + LN(Linear(box))) / 2, dropout), a learned CLS, post-LN
+   transformer layers, MLP (D -> 2D, GELU, -> E) of the CLS position. */
+SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B);
+
 /* Embeddings for retrieval, no-grad and eval mode, written to out [B,E]. */
 SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out);
 SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out);
+
+/* ======================================================================================
+   8 Losses
+   ======================================================================================
+   loss_AUD, the wav2vec 2.0 loss (Baevski et al. 2020, eq. 1-4), on the N masked frames:
+       (sum over frames of the contrastive CE + div_w * loss_div * N + pen_w * pen * N) / N
+   or, with config ssl, MT4SSL's (offline + online targets, / N) or the sum of the two;
+   loss_AV, the VGS loss (FaST-VGS masked margin InfoNCE), and the joint loss
+       alpha * loss_AV + (1 - alpha) * loss_AUD. */
+
+/* Training-health numbers of one forward. */
+typedef struct sv_stats {
+    float loss, loss_av, loss_aud;      /* joint, VGS, SSL (NaN when not computed) */
+    float contrastive, diversity, feature_pen;
+    float accuracy;                     /* contrastive task: target ranked first */
+    float code_ppl, prob_ppl, tau, mask_frac;
+    /* MT4SSL (NaN when not computed): per masked frame the offline cross-entropy and the accuracy
+       of its argmax, the online regression loss (squared error / sqrt(D)), and data2vec's health
+       numbers: the mean over dims of the std over frames of the targets and of the predictions */
+    float mt4_offline, mt4_acc, mt4_online, target_var, pred_var;
+    size_t n_masked;
+} sv_stats;
+
+/* Contrastive logits (fairseq compute_preds): out [N,J] = cos(pred[n], targ[idx[n,j]]) / temp,
+   with -inf where a candidate j > 0 equals the target targ[idx[n,0]] in every dimension. */
+SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp);
+/* Contrastive loss: predictions pred [N,F] (final_proj of the last layer at the masked frames),
+   targets targ [N,F] (quantized), neg [N,K] the negatives of each frame (row indices into targ).
+   Candidates [target; negatives], logits as sv_w2v2_contrastive_logits, cross-entropy with
+   target index 0, summed over the N frames. *logits_out gets the [N,K+1] logits (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_contrastive_loss(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *neg, size_t K,
+                                           float temp, sv_tensor **logits_out);
+/* Diversity loss of the quantizer on y [N,C]: p = softmax of the plain logits (no noise, no
+   temperature) averaged over the N frames per group; prob_ppl = sum_g exp(-sum_v p log(p + 1e-7));
+   loss_div = (G V - prob_ppl) / (G V). *prob_ppl gets the perplexity (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, sv_tensor **prob_ppl);
+/* Feature penalty: mean of the squared CNN output features [B,T,C] over each row's frame_len[b]
+   valid frames; *n_valid gets their count (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const size_t *frame_len, size_t *n_valid);
+/* loss_AUD of a masked forward pass (sv_w2v2_forward with do_mask and all L layers): quantizer
+   targets from the unmasked features, predictions final_proj(hidden[L]) at the masked frames,
+   negatives, contrastive + diversity + feature penalty. step drives the Gumbel temperature.
+   Fills st's SSL numbers when st is not NULL. */
+SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, size_t step, sv_stats *st);
+/* MT4SSL (Ma et al. 2022), the other SSL objective (config ssl), on the same masked forward pass:
+   offline, Linear(D,K) of the last layer at the masked frames and cross-entropy against their
+   k-means classes (b->km), summed; online, Linear(D,D) regressing the EMA teacher's target,
+   squared error summed over the D dims times 1/sqrt(D), summed; loss = (w_off CE + w_on reg) / N
+   over the N masked frames. 8.5 has the details and references. Fills st's MT4SSL numbers. */
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, const sv_batch *b, sv_stats *st);
+/* The parameter groups the SSL loss of cfg trains (SV_GROUPS_W2V2 for wav2vec 2.0; MT4SSL swaps
+   the contrastive head's group for its own). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg);
+/* MT4SSL's EMA teacher: after `updates` updates of the student (1 after the first), teacher =
+   d teacher + (1 - d) student with d = sv_ema_decay(ema_decay, ema_end_decay, updates,
+   ema_anneal) (fairseq EMAModule.step at set_num_updates); reset copies the student (a new
+   teacher, as at the start of a run). No-ops without a teacher. */
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates);
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m);
+/* The online targets of a batch [B, T, D] (T = CNN frames of the batch width; frames past a
+   row's length are 0), no gradient, eval mode: what the teacher tells the student to predict.
+   *out is SV_MALLOC'd. */
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *b, float **out, size_t *T);
+/* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
+   caption columns; cosine similarities when cosine != 0); S_ii -= margin; S_ij -= 1e4 when
+   i != j share an image id (other captions of the same image are not negatives); loss = CE over
+   rows (image -> caption) + CE over columns (caption -> image), each a batch mean. */
+SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine);
+
+/* The joint loss alpha * loss_AV + (1 - alpha) * loss_AUD on a batch, recorded on the tape
+   of c when c is in grad mode. alpha = 0 computes no VGS branch, alpha = 1 no wav2vec 2.0 head
+   (and no masking). step drives the Gumbel temperature. Returns the scalar loss or NULL. */
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, size_t step, sv_stats *st);
 
 /* ======================================================================================
    9 Optimizer
@@ -562,8 +747,15 @@ SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p);
 /* linear warm-up over warmup steps then linear decay to 0 at total */
 SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total);
 
+/* EMA teacher (data2vec, MT4SSL; fairseq EMAModule). The decay after `step` updates rises
+   linearly from start to end over the first `anneal` updates, then stays at end (fairseq
+   get_annealed_rate: end - (end - start) (1 - step / anneal)); anneal 0 gives end. */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal);
+/* ema = decay * ema + (1 - decay) * x elementwise (EMAModule: ema.mul_(d).add_(x, alpha=1-d)) */
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay);
+
 /* ======================================================================================
-   10 Data and I/O: WAV, NPY, manifests, .item
+   10 Data and I/O
    ======================================================================================
    Every reader checks sizes against the input before allocating (overflow-safe), rejects
    truncated or inconsistent input with one line naming the file (and the line for text formats)
@@ -582,6 +774,25 @@ SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total
    Memory returned by the readers comes from SV_MALLOC; release it with sv_io_free (SV_FREE). */
 
 SV_DEF void sv_io_free(void *p);
+
+/* ---- Files ------------------------------------------------------------------------------------
+   The helpers the readers and writers below are built on, for programs that write their own files
+   the same way. sv_file_read: the whole file into *buf (SV_MALLOC; one extra byte past *len holds
+   a NUL, so text can be parsed as a C string); a folder is an error, not an absurd size.
+   sv_file_create / sv_file_commit: atomic replace. create opens path.tmp for writing; commit with
+   ok != 0 flushes, fsyncs (POSIX) and renames it over path, with ok == 0 (the caller failed
+   while writing) removes it; either way it frees tmp. A full disk therefore never leaves a
+   truncated or empty file under the final name. sv_make_dir: one folder level, an existing
+   folder is fine (without POSIX mkdir it does nothing and the first write into it says so). */
+SV_DEF int sv_file_read(const char *path, unsigned char **buf, size_t *len);
+SV_DEF FILE *sv_file_create(const char *path, char **tmp);
+SV_DEF int sv_file_commit(FILE *f, char *tmp, const char *path, int ok);
+SV_DEF int sv_make_dir(const char *path);
+
+/* The splits of a corpus: training, validation, test and the out-of-domain set (ABX only). */
+enum { SV_SPLIT_TRAIN, SV_SPLIT_VAL, SV_SPLIT_TEST, SV_SPLIT_OOD, SV_SPLIT_COUNT };
+
+SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "ood" */
 
 /* ---- WAV (RIFF/WAVE) -------------------------------------------------------------------------
    Reads PCM 8 (unsigned), 16, 24, 32-bit integers and IEEE float 32/64, plain or
@@ -667,8 +878,537 @@ SV_DEF int sv_item_write(const char *path, const sv_item_set *s);
 SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
                          const double *durations, size_t n_files);
 
+/* ---- Corpus folders ----------------------------------------------------------------------------
+   One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
+   data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
+
+       OUT/train.tsv val.tsv test.tsv  manifests: id wav image speaker text align (header line);
+                                       image = row of images.npy; wav/align relative to OUT
+       OUT/ood.tsv                     audio-only manifest: id wav speaker text align
+       OUT/images.npy                  [N, R, Dimg] float32 region features
+       OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
+       OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
+       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
+       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
+       OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
+       OUT/stats.txt                   hours per split, speakers, images, phones
+       OUT/.complete                   written last: a folder without it is an interrupted write
+
+   Any manifest may be absent (that split is empty), but at least one must exist; images.npy and
+   boxes.npy are required only when some manifest row has an image index >= 0.
+
+   Rerun policy of sv_corpus_write: a folder that already holds `.complete` is refused (a finished
+   corpus is never overwritten in place; delete it or pick another folder). A folder without the
+   marker (an interrupted write, or a new empty folder) is written over file by file, each file
+   atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
+   that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
+
+   Folders are created with POSIX mkdir (<sys/stat.h>) or Windows' _mkdir; elsewhere the folder OUT and its
+   subfolders wav/ and align/ must exist already. */
+
+
+/* A corpus folder opened for reading. Metadata and image features are loaded eagerly (manifests,
+   images.npy, boxes.npy, .item files: for SpokenCOCO's 123k images x 36 x 2048 features that is
+   36 GB, so keep such features in fp32 only when the machine has the memory); audio is loaded
+   lazily, one utterance per sv_disk_corpus_audio call. */
+typedef struct sv_disk_corpus {
+    char *dir;                             /* the folder as given */
+    sv_manifest split[SV_SPLIT_COUNT];     /* train, val, test, ood; n == 0 for an absent manifest */
+    int has_split[SV_SPLIT_COUNT];         /* 1 when that manifest file exists */
+    float *regions;                        /* [n_images, n_regions, region_dim], NULL if no images.npy */
+    float *boxes;                          /* [n_images, n_regions, 4], NULL if no boxes.npy */
+    size_t n_images, n_regions, region_dim;
+    sv_item_set items[SV_SPLIT_COUNT];     /* test.item / ood.item (also train/val.item if present) */
+    int has_items[SV_SPLIT_COUNT];
+} sv_disk_corpus;
+
+/* Opens and validates dir: `.complete` present (else "<dir> is incomplete (interrupted
+   data_prep?); rerun data_prep.sh"), manifests parse, image indices lie in [-1, n_images),
+   boxes.npy has shape [n_images, n_regions, 4], every wav file exists, .item files parse and name
+   only utterances of their split. On failure *dc is left empty (nothing to close). */
+SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc);
+SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
+/* Number of utterances of a split (0 for an absent one or a bad split). */
+SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
+/* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
+   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
+SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
+
+/* ---- Config as text, datasets, batches, checkpoints -------------------------------------------- */
+/* A dataset: the built-in corpus generated in memory, or a corpus folder written by
+   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
+   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
+   _OOD (audio-only, for ABX). */
+typedef struct sv_data {
+    struct sv_corpus *builtin;          /* owned, or NULL (section 12) */
+    size_t n[SV_SPLIT_COUNT];           /* utterances per split */
+    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
+    size_t *len[SV_SPLIT_COUNT];
+    long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
+    char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
+    int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
+    char **speakers; size_t n_speakers;
+    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
+    size_t n_images, R, Dimg;
+    sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
+    int has_items[SV_SPLIT_COUNT];
+    char source[256];                   /* "builtin seed=..." or the folder */
+    /* MT4SSL's offline targets of this data (sv_km_targets_read; not owned, NULL = none): the
+       loaders then put each frame's class in the batches (sv_batch.km) and crop utterances at
+       multiples of the targets' hop, so labels stay on their frames */
+    const struct sv_km_targets *targets;
+} sv_data;
+
+SV_DEF int sv_data_open(sv_data *d, const char *dir);
+SV_DEF void sv_data_free(sv_data *d);
+/* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
+   train utterance without an image; audio is loaded at once (16 kHz WAV). */
+SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
+/* index of an utterance id in a split (for .item files), or -1 */
+SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
+/* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
+SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
+
+/* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
+   similar length (so padding stays small), batches in random order; each utterance randomly
+   cropped to max_samples and normalised to zero mean, unit variance. The position (epoch,
+   batch) is part of a checkpoint, and the same seed, epoch and batch give the same batch. */
+typedef struct sv_loader {
+    const sv_data *d;
+    int split;
+    size_t B, max_samples;
+    uint64_t seed;
+    size_t epoch, batch;                /* the next batch to produce */
+    size_t n_batches;                   /* per epoch */
+    size_t *order;                      /* this epoch's utterances, batch by batch */
+    size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
+    float *wave, *regions, *boxes;      /* the batch buffers */
+    size_t *wave_len;
+    long *image_id;
+    size_t *utt;                        /* the utterance indices of the current batch */
+    size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
+    int *km;                            /* the batch's offline targets when d->targets is set */
+    size_t km_cap;
+} sv_loader;
+
+SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
+SV_DEF void sv_loader_free(sv_loader *L);
+SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
+/* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
+   Batch k holds utterances [k*B, min((k+1)*B, n)). */
+SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
+
+/* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
+   (key = value), every parameter and buffer by name, the Adam moments and step count, the
+   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
+   checksum of everything before it. Written atomically (temp file, fsync, rename). */
+typedef struct sv_train_pos {
+    size_t step;                        /* updates done in the whole run */
+    int stage;                          /* 0: stage A (or a base model), 1: stage B */
+    size_t stage_step;                  /* updates done in this stage */
+    size_t epoch, batch;                /* loader position */
+    sv_rng rng;                         /* the training context's RNG */
+    float alpha;
+    char scenario[64];
+} sv_train_pos;
+
+SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
+/* Builds the model from the stored config. opt and pos may be NULL (weights only). */
+SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
+/* Loads into an existing model: an error naming the first config field that differs. */
+SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
+
+/* config <-> "key = value" text (also used by the drivers to print and override settings) */
+SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
+SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
+/* ---- Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files (10.11-10.13) ----
+   HuBERT's first iteration (and MT4SSL's offline target) labels every 20 ms frame with the id
+   of the nearest k-means centre of its MFCCs; later iterations cluster a layer of a trained
+   model instead. These three pieces make such labels: the features, the clustering (streamed,
+   so the corpus never has to fit in memory) and the files the labels live in next to a
+   corpus. */
+
+/* ---- 10.11 MFCC (Kaldi compute-mfcc-feats as torchaudio.compliance.kaldi.mfcc computes it) ----
+   HuBERT's recipe (fairseq examples/hubert/simple_kmeans/dump_mfcc_feature.py):
+   torchaudio.compliance.kaldi.mfcc(wave, sample_frequency=16000, use_energy=False), then
+   torchaudio.functional.compute_deltas applied twice; [mfcc, delta, delta-delta] = 39 dims.
+   With the defaults every 10 ms frame f is computed as:
+     - samples [160 f, 160 f + 400) of the waveform as given (HuBERT reads soundfile's floats
+       in [-1, 1]; no per-utterance normalisation); only frames that fit are made (snip_edges):
+       n10 = 1 + (n - 400) / 160 frames, 0 when n < 400;
+     - no dither; the frame's mean is subtracted; pre-emphasis x[i] -= 0.97 x[i-1] inside the
+       frame, x[-1] = x[0]; Povey window (0.5 - 0.5 cos(2 pi i / 399))^0.85; zeros to 512;
+     - power spectrum |FFT|^2 of bins 0..255 (the Nyquist bin has no mel weight); 23 triangular
+       filters equally spaced on the mel scale 1127 ln(1 + f / 700) from 20 Hz to 8 kHz, each
+       weighting bin k (at 31.25 k Hz) by max(0, min(up, down slope)) in mel; log(max(e, 2^-23));
+     - DCT-II, orthonormal, of the 23 log energies: c_0 = sqrt(1/23) sum e_m,
+       c_k = sqrt(2/23) sum e_m cos(pi k (m + 0.5) / 23); the first 13, liftered by
+       1 + 11 sin(pi k / 22);
+     - deltas d_f = sum_{j=1,2} j (c_{f+j} - c_{f-j}) / 10 with the edge frames repeated, and
+       delta-deltas the same on the deltas.
+   That is HuBERT's 100 Hz feature. The model's frames are 20 ms (CNN frame t reads samples
+   [320 t, 320 t + 400)), so with subsample = 2 (the default) the output keeps 10 ms frames
+   0, 2, 4, ..., deltas taken at 10 ms before the subsampling: frame t is Kaldi frame 2t, the
+   label HuBERT's dataset gives model frame t (label rate 100 Hz against 50 Hz features:
+   target index 2t). The count ceil(n10 / 2) = 1 + (n - 400) / 320 equals the wav2vec 2.0 CNN's
+   frame count for every length. Computed in double (torchaudio uses float: the two agree to
+   about 1e-4 absolute), output float, one frame per row; thread count never changes a bit. */
+typedef struct sv_mfcc_opts {
+    int sample_rate;                /* Hz (16000): only used for the mel filter frequencies */
+    size_t frame_length, frame_shift; /* samples: 400 and 160 (25 ms, 10 ms) */
+    size_t subsample;               /* keep frames 0, s, 2s, ... after the deltas (2: 20 ms) */
+    size_t num_mel_bins, num_ceps;  /* 23, 13 */
+    double low_freq, high_freq;     /* 20 Hz; high <= 0 means Nyquist + high (0: 8 kHz) */
+    double preemphasis;             /* 0.97 */
+    double cepstral_lifter;         /* 22 (0: none) */
+    int delta_order;                /* 2: mfcc + deltas + delta-deltas (39), 1: 26, 0: 13 */
+    size_t delta_window;            /* N of the (2N+1)-frame delta regression: 2 */
+} sv_mfcc_opts;
+
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void);            /* HuBERT's recipe at 20 ms */
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o);          /* num_ceps * (1 + delta_order) */
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n_samples);
+/* MFCC frames of wave[n] into out [sv_mfcc_frames(o, n), sv_mfcc_dim(o)] (caller's memory).
+   o NULL = defaults. A wave shorter than one frame gives 0 frames (SV_OK). Non-finite samples
+   and bad options are errors. */
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out);
+
+/* ---- 10.12 k-means ----
+   Lloyd's algorithm with k-means++ seeding (Arthur & Vassilvitskii 2007; the greedy variant of
+   scikit-learn, which HuBERT's MiniBatchKMeans uses: 2 + floor(ln k) candidates per new centre,
+   the one that lowers the potential most is kept), over frames read chunk by chunk from a source
+   (one utterance's features at a time), so the frames never have to fit in memory:
+     1. seeding: one pass keeps a uniform sample of init_sample frames (reservoir sampling,
+        seeded); k-means++ runs on that sample in memory;
+     2. Lloyd passes: every frame goes to its nearest centre (squared Euclidean distance; the
+        x . c terms of a block of frames against all centres are one sv_gemm), frames are summed
+        per centre in double in frame order, and each centre moves to its mean. A centre left
+        without frames moves to one of the frames farthest from their centres in that pass
+        (scikit-learn's relocation of empty clusters).
+   It stops when a pass lowers the inertia (the sum of squared distances) by less than tol of its
+   previous value, or after max_iter updates; the centres returned are those the last pass
+   measured, so result.inertia is theirs. Deterministic: the same source, options and seed give
+   the same centres bit for bit for any thread count (sv_gemm does not depend on it, sums run
+   in frame order). Ties go to the lower centre index. */
+typedef struct sv_frame_source {
+    size_t dim;                     /* floats per frame */
+    size_t n_chunks;                /* e.g. utterances */
+    /* Chunk i: *x gets *n frames of dim floats, valid until the next call. Called for i = 0, 1,
+       ..., n_chunks - 1 in order once per pass; must give the same frames every pass. Returns
+       SV_OK or a status (with sv_last_error set). */
+    int (*read)(void *user, size_t i, const float **x, size_t *n);
+    void *user;
+} sv_frame_source;
+
+typedef struct sv_kmeans_opts {
+    size_t k;                       /* clusters (HuBERT: 100 on MFCCs, 500 on a model's layer) */
+    size_t max_iter;                /* Lloyd updates at most (default 50) */
+    double tol;                     /* relative inertia improvement that ends it (default 1e-4) */
+    uint64_t seed;                  /* sampling and seeding (default 1) */
+    size_t init_sample;             /* frames k-means++ seeds from (0: 30000 or 3 k, scikit-learn's
+                                       MiniBatchKMeans init_size with HuBERT's batch of 10000) */
+    size_t local_trials;            /* candidates per new centre (0: 2 + floor(ln k)) */
+    /* progress: what ("k-means seeding", "k-means pass 3"), chunks done of total (may be NULL) */
+    void (*progress)(const char *what, size_t done, size_t total, void *user);
+    void *progress_user;
+} sv_kmeans_opts;
+
+typedef struct sv_kmeans_result {
+    size_t n_frames;                /* frames per pass */
+    size_t iterations;              /* centre updates made */
+    size_t relocated;               /* empty clusters moved to far frames, over all updates */
+    double inertia;                 /* sum of squared distances to the returned centres */
+    double inertia_first;           /* the same for the k-means++ centres */
+    int converged;                  /* 1: stopped by tol, 0: by max_iter */
+} sv_kmeans_result;
+
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void);
+/* centroids [k, dim] (caller's memory). Errors: fewer frames than k, a source error, non-finite
+   frames, a source whose frame count changes between passes. */
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *o, float *centroids,
+                         sv_kmeans_result *res);
+/* Nearest centre of each of the n rows of x [n, dim]: labels[n]; dist2 (may be NULL) gets the
+   squared distance, computed in double from the frame and its centre. */
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2);
+
+/* ---- 10.13 offline target files ----
+   A target folder holds one label per frame for every utterance of a corpus, in HuBERT's label
+   layout (fairseq's HuBERT and MT4SSL loaders read the .km files and dict.km.txt as they are):
+       DIR/<split>.km     one line per utterance of the corpus' split (train, val, test, ood), in
+                          the order of its manifest: the frame labels 0..k-1 separated by single
+                          spaces; frame t covers samples [hop t, hop t + frame_length), so an
+                          utterance of n samples has 1 + (n - frame_length) / hop labels
+                          (the wav2vec 2.0 CNN's frames: frame_length 400, hop 320)
+       DIR/dict.km.txt    fairseq dictionary: "<label> <count>" for labels 0..k-1 (train counts)
+       DIR/centroids.npy  [k, dim] float32: label new audio the same way (sv_kmeans_assign)
+       DIR/info.txt       "key = value" lines: format (ssl_vgs-km 1), k, dim, frame_length, hop,
+                          features (what was clustered), seed, iterations, inertia, frames
+                          (clustered), and per split <split>.utterances and <split>.ids (FNV-1a
+                          64, hex, of the lines "<id> <samples>\n" of its utterances in order)
+       DIR/.complete      written last: a folder without it is an interrupted write
+   The reader checks every one of these against the data it is given: a folder made for another
+   corpus or for an edited manifest (other ids or audio lengths), a label outside 0..k-1 or a line with the
+   wrong number of labels for its utterance's audio is an error naming the file and line.
+   Writing refuses a folder that already holds .complete; each file is written atomically. */
+typedef struct sv_km_targets {
+    size_t k, dim, frame_length, hop;
+    int has[SV_SPLIT_COUNT];            /* labels exist for that split */
+    size_t n[SV_SPLIT_COUNT];           /* utterances of the split */
+    size_t *offset[SV_SPLIT_COUNT];     /* [n + 1]: utterance i's labels are [offset[i], offset[i+1]) */
+    uint16_t *labels[SV_SPLIT_COUNT];   /* all labels of the split, utterance after utterance */
+    float *centroids;                   /* [k, dim] */
+    char features[256];                 /* what was clustered (info.txt "features") */
+    uint64_t seed;
+    size_t iterations, frames;
+    double inertia;
+} sv_km_targets;
+
+/* Labels of utterance i of split, its count in *n (NULL when the split has no labels). */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n);
+/* Makes the targets of a dataset: k-means (o) fitted on the train split's frames, then every
+   utterance of every split labelled. Frames: MFCCs (mfcc, NULL = defaults) when m is NULL, else
+   layer `layer` of the model (0..L as sv_extract_features; c is its context). cache_path (may be
+   NULL): a file that holds the training frames after the first pass, so later passes read them
+   back instead of recomputing them (deleted at the end). k must be <= 65536. */
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer,
+                              const sv_mfcc_opts *mfcc, const sv_kmeans_opts *o,
+                              const char *cache_path, sv_km_targets *out, sv_kmeans_result *res);
+/* Writes t as the folder dir (created if needed) for the data d (ids for info.txt). */
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d);
+/* Reads dir and checks it against d (see above). Splits without a .km file have has[s] = 0. */
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t);
+SV_DEF void sv_km_targets_free(sv_km_targets *t);  /* frees the contents and zeroes *t */
+
 /* ======================================================================================
-   10.6-10.11 The built-in corpus: synthetic spoken captions of generated pictures
+   11 Metrics
+   Retrieval recall@k, ABX, SVG figures, JSON-lines log reading, evaluation of a model.
+   ====================================================================================== */
+
+/* ---------------------------------------------------------------- 11.1 retrieval recall@k
+   Score matrix S [n_images, n_captions], row-major: S[i*n_captions + j] is the score of image i
+   with caption j (higher = more similar). caption_image[j] is the image of caption j; an image may
+   have any number of captions (SpokenCOCO: 5).
+
+   Image->speech R@k: for each image that has at least one caption, a hit when one of its own
+   captions is among its k best-scored captions; averaged over those images (an image without
+   captions cannot be retrieved against and is left out; n_images_scored says how many counted).
+   Speech->image R@k: for each caption, a hit when its image is among the caption's k best images;
+   averaged over captions.
+
+   Ties and NaN, pessimistic and deterministic: a competitor whose score equals the true item's
+   score is ranked above it, a NaN competitor ranks above everything and a NaN true score below
+   everything. So the true item's rank is 1 + #{competitors c : !(s_c < s_true)}, and for
+   image->speech s_true is the best of the image's own captions. Constant scores therefore give
+   R@k = 0 unless fewer than k competitors exist, never 100%.
+
+   All recall values are in percent (0..100), like the tables of the study. */
+typedef struct sv_recall {
+    double i2s_r1, i2s_r5, i2s_r10;   /* image -> speech, percent */
+    double s2i_r1, s2i_r5, s2i_r10;   /* speech -> image, percent */
+    size_t n_images_scored;           /* images with >= 1 caption (the i2s denominator) */
+    size_t n_captions;                /* the s2i denominator */
+} sv_recall;
+
+/* One call on a full matrix (counts competitors directly; O(n_images * n_captions)). */
+SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
+                             const size_t *caption_image, sv_recall *out);
+/* Recall at any k >= 1 on a full matrix, both directions in percent (either pointer may be NULL). */
+SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
+                        const size_t *caption_image, size_t k, double *i2s, double *s2i);
+
+/* Streaming: the caller never needs the whole matrix (25k captions x 5k images is 500 MB).
+   The accumulator keeps, for every image and every caption, its kmax best candidates in the
+   pessimistic order above (memory (n_images + n_captions) * kmax entries). Feed every cell of
+   the matrix exactly once, in blocks of any shape and order:
+       block[(i - img0) * n_cap + (j - cap0)] = S[i][j] for img0 <= i < img0+n_img,
+                                                          cap0 <= j < cap0+n_cap.
+   The result does not depend on the block order or shape and equals sv_recall_compute.
+   kmax is raised to 10 so r1/r5/r10 are always available. caption_image is copied. */
+typedef struct sv_recall_acc sv_recall_acc;
+SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
+                                         const size_t *caption_image, size_t kmax);
+SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, size_t cap0,
+                               size_t n_cap, const float *block);
+/* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
+SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
+SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
+SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
+
+/* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
+   The ZeroSpeech 2021 phonetic protocol, as the official evaluator (libri-light eval_ABX.py with the
+   ZeroSpeech 2021 zero-vector handling) computes it:
+   - token frames ceil(onset/shift - 0.5) .. floor(offset/shift - 0.5) (end excluded), clipped to
+     the file; tokens without frames, or whose file has no features (feats[f] == NULL or
+     n_frames[f] == 0), are dropped (n_dropped);
+   - frame distance arccos(clamp(a.b/(|a||b|), -1, 1)) / pi; two all-zero frames are at 0, an
+     all-zero frame and any other at 1;
+   - token distance d(A, X): DTW over the frame distances with rows = X's frames, columns = A's
+     (the reference's orientation), steps (i-1,j), (i-1,j-1), (i,j-1), summed cost divided by the
+     length of the path traced back greedily from the end (see sv_dtw);
+   - a triple scores 1 if d(A,X) < d(B,X), 0.5 on a tie; a cell's error is 1 - mean score;
+   - within speaker: cells (context, speaker, a, b), A and X from the same group with X != A
+     (a needs >= 2 tokens); error averaged over contexts, then speakers, then ordered pairs (a, b);
+   - across speaker: cells (context, speaker s, a, b, X speaker), A and B from s, X of phone a from
+     another speaker in the same context; averaged over the (context, X speaker) cells together,
+     then over speakers, then over ordered pairs.
+   Modes: exact (every token of every group, every X speaker) or sampling like the official
+   evaluator (at most max_group tokens drawn per group each time a group is used, at most
+   max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
+   Every triple's distances come from one DTW per token pair, computed once and reused by all the
+   cells that need it, so exact mode costs one DTW per needed token pair.
+   The result does not depend on the thread count (per-cell values, sequential reduction). */
+typedef struct sv_abx_opts {
+    int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
+    size_t max_group;       /* tokens per group when sampling (official default 10) */
+    size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
+    uint64_t seed;          /* sampling seed (default 0) */
+    int within, across;     /* which conditions to compute (both 1 by default) */
+} sv_abx_opts;
+
+typedef struct sv_abx_result {
+    double within, across;               /* percent error; NaN when no cell could be formed */
+    size_t within_cells, across_cells;   /* cells scored */
+    size_t within_pairs, across_pairs;   /* ordered phone pairs (a, b) in the final average */
+    double within_triples, across_triples; /* (A, B, X) comparisons made */
+    size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
+    size_t n_dtw;                        /* token-pair DTWs computed */
+    int sampled;                         /* the mode used: 1 sampling, 0 exact */
+} sv_abx_result;
+
+SV_DEF sv_abx_opts sv_abx_default_opts(void);
+/* feats[f] is [n_frames[f], dim] row-major for file f of the item set (files[f]); frame_shift in
+   seconds (0.02 for 20 ms features). opts may be NULL (defaults). Features must be finite. */
+SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
+                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out);
+
+/* DTW of a frame-distance matrix dist [n, m] (row-major, n, m >= 1) with steps (i-1,j),
+   (i-1,j-1), (i,j-1): the minimal summed cost divided by the length (number of cells) of the
+   path traced back greedily from (n-1, m-1): diagonal if its cumulative cost is <= both others,
+   else (i, j-1) if <= (i-1, j), else (i-1, j); once on the first row or column, straight to (0,0).
+   work holds n*m doubles. Returns the normalised cost; *min_cost and *path_len may be NULL. */
+SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
+                     size_t *path_len);
+/* The ABX token distance d(A, X) for two tokens of raw (unnormalised) frames, rows = x:
+   sv_dtw of the angular frame distances. NaN (and sv_last_error) on bad arguments. */
+SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim);
+
+/* ---------------------------------------------------------------- 11.3 SVG figures
+   Line plots written as plain SVG 1.1 (no plotting package): several named series, NaN (or, on
+   a log axis, non-positive) y values leave gaps, linear or log10 y axis with ticks 1-2-5 / decades
+   labelled like 0.1, 1, 10, vertical marker lines (e.g. the schedule switch), a legend right of
+   the plot, colours from the Okabe-Ito palette combined with dash patterns so that no two of the
+   first 32 series look alike; points are marked when a series has <= 40 of them (per-layer plots).
+   Each series is one <path> element carrying data-name="<name>" and a <title>. Labels are
+   XML-escaped. The file is written to path.tmp and renamed onto path. */
+typedef struct sv_series {
+    const char *name;        /* legend text (NULL: "series N") */
+    const double *x, *y;     /* x NULL: 0, 1, 2, ... */
+    size_t n;
+} sv_series;
+
+typedef struct sv_plot {
+    const char *title, *xlabel, *ylabel;   /* any may be NULL */
+    int log_y;                             /* 1: log10 y axis */
+    const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
+    const char *vline_label;               /* text written beside each marker line (may be NULL) */
+    int width, height;                     /* pixels; 0: 760 x 460 */
+    int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
+} sv_plot;
+
+SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
+
+/* ---------------------------------------------------------------- 11.4 JSON lines
+   Minimal readers for one line of a flat JSON object such as the library's training logs
+   ({"step": 100, "loss_av": 3.2, "stage": "B"}). Only top-level keys are matched, compared
+   byte for byte with the raw key text between the quotes (keys are not unescaped); nested
+   values are skipped. Numbers are parsed with strtod (so the C locale's '.' is assumed).
+   sv_json_number returns 1 when key holds a number, or null / NaN / Infinity / -Infinity (which
+   Python's json module writes for non-finite floats): null and NaN give NaN. It returns 0 (and
+   leaves *out alone) when the key is missing, holds another kind of value or the line is
+   malformed up to that key. sv_json_string returns 1 when key holds a string and writes it,
+   unescaped (\uXXXX to UTF-8), NUL-terminated and truncated to cap - 1 bytes, into buf; else 0.
+   Neither sets sv_last_error: a missing key is an answer, not an error. */
+SV_DEF int sv_json_number(const char *line, const char *key, double *out);
+SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- 11.5 evaluation of a model
+   The study's measurements on a trained model (retrieval, held-out losses, ABX), each one call:
+   - sv_eval_retrieval: recall@1/5/10 both ways on a split, embeddings streamed in batches and the
+     score matrix fed block by block to sv_recall_acc (memory: the embeddings, (n_images +
+     n_captions) * E floats, plus one 256 x 1024 score block);
+   - sv_eval_losses: held-out loss_AV and loss_AUD and the SSL health numbers, whatever the model
+     was trained on (two passes per batch: alpha = 1 and alpha = 0);
+   - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
+     forward pass per file of the split's item set;
+   Utterance preparation matches training: zero mean, unit variance per utterance
+   (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
+   training crop) for retrieval and losses; ABX and the export use the whole utterance. */
+
+#define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
+#define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
+
+/* The evaluation calls report their progress through the context's hook (sv_ctx_set_progress). */
+
+/* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
+   utterance with an image row is a caption; every image used by one is an image), one-to-many.
+   The score is the model's similarity (dot product, or cosine when cfg.sim_cosine). batch:
+   utterances / images per forward (0: 16). Percent, as sv_recall documents. */
+SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                             sv_recall *out);
+/* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
+   (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
+   that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
+SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s);
+
+/* Held-out losses on split, batches in file order ([k*batch, (k+1)*batch) utterances; at most
+   max_batches of them, 0 = all). Eval mode (no dropout, argmax codes), no gradient, but span
+   masking and negative sampling on, drawn from seed + batch index, so two calls with the same
+   seed see the same masks and numbers are comparable across training steps. The context's RNG,
+   training and grad flags are restored afterwards. Per batch: loss_AV with alpha = 1 (only when
+   every utterance has an image and the batch holds >= 2) and loss_AUD with alpha = 0.
+   out: loss_av, loss_aud, contrastive, diversity, feature_pen, accuracy, code_ppl, prob_ppl,
+   mask_frac averaged over batches weighted by their utterances (NaN when never computed);
+   n_masked the total; loss and tau are NaN (no joint loss; no temperature in eval mode). */
+SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                          size_t max_batches, uint64_t seed, sv_stats *out);
+
+/* ABX of one layer. layer -1 = CNN output ("cnn", C dims), 0 = transformer input ("L0", the
+   projected features after the positional convolution), 1..L = transformer layer outputs
+   ("L1".."L<L>"; layers 1..n_shared feed the VGS branch too). */
+typedef struct sv_abx_layer_result {
+    char name[8];
+    int layer;
+    size_t dim;
+    sv_abx_result r;
+} sv_abx_layer_result;
+
+/* ABX per layer on the item set of split (d->has_items[split]). One forward per file named by
+   the item set (sv_extract_all_layers: eval mode, whole utterance), every layer's frames kept,
+   then sv_abx per layer (opt NULL: sv_abx_default_opts(), i.e. sampled like the official
+   evaluator; res[i].r.sampled says which mode ran). res must hold SV_ABX_MAX_LAYERS entries;
+   *n_layers gets L + 2 (cnn, L0..L). Frame shift = the CNN hop / 16 kHz (0.02 s).
+   Memory: sum over files of T_f * (C + (L + 1) * D) floats; see sv_eval_abx_bytes. Files of the
+   item set missing from the split, or shorter than the receptive field, have no features: their
+   tokens are dropped (counted in r.n_dropped). The VGS branch's own layers are not offered: its
+   ResDAVEnet output steps are 320 ms, too coarse for phone tokens. */
+SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
+                       sv_abx_layer_result *res, size_t *n_layers);
+/* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
+SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+/* The reference row of the ABX tables: ABX of MFCC features (sv_mfcc; mfcc NULL = HuBERT's 39
+   dims at 20 ms, the features of MT4SSL's first offline targets) on the item set of split, whole
+   utterances, frame shift frame_shift * subsample / sample_rate. res->name is "mfcc", res->layer
+   -2. What a learned layer has to beat. */
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res);
+
+#ifndef SSL_VGS_NO_CORPUS
+/* ======================================================================================
+   12 The built-in corpus (optional)
+   Synthetic spoken captions of generated pictures; define SSL_VGS_NO_CORPUS to leave it out.
    ======================================================================================
    A small stand-in for "SpokenCOCO + LibriSpeech" that needs nothing downloaded:
 
@@ -698,8 +1438,6 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
    split too (train, val, test). */
 
 #define SV_CORPUS_RATE 16000 /* sample rate of the synthetic speech, Hz */
-
-enum { SV_SPLIT_TRAIN, SV_SPLIT_VAL, SV_SPLIT_TEST, SV_SPLIT_OOD, SV_SPLIT_COUNT };
 
 /* Phone classes returned by sv_phone_class(). */
 enum {
@@ -809,7 +1547,6 @@ SV_DEF void sv_corpus_free(sv_corpus *c);
    and after it in the same utterance (no pause between), file = utterance name, exact times.
    Phone table = the whole inventory (index = phone id). Fill *out (free with sv_item_set_free). */
 SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out);
-SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "ood" */
 
 /* The phone inventory: 39 ARPAbet phones (CMU dictionary set without stress marks). */
 SV_DEF int sv_phone_count(void);
@@ -833,411 +1570,13 @@ SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female);
 SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
                               size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg);
 
-/* ======================================================================================
-   10.12 Corpora on disk: writing the built-in corpus, reading any corpus folder
-   ======================================================================================
-   One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
-   data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
-
-       OUT/train.tsv val.tsv test.tsv  manifests: id wav image speaker text align (header line);
-                                       image = row of images.npy; wav/align relative to OUT
-       OUT/ood.tsv                     audio-only manifest: id wav speaker text align
-       OUT/images.npy                  [N, R, Dimg] float32 region features
-       OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
-       OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
-       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
-       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
-       OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
-       OUT/stats.txt                   hours per split, speakers, images, phones
-       OUT/.complete                   written last: a folder without it is an interrupted write
-
-   Any manifest may be absent (that split is empty), but at least one must exist; images.npy and
-   boxes.npy are required only when some manifest row has an image index >= 0.
-
-   Rerun policy of sv_corpus_write: a folder that already holds `.complete` is refused (a finished
-   corpus is never overwritten in place; delete it or pick another folder). A folder without the
-   marker (an interrupted write, or a new empty folder) is written over file by file, each file
-   atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
-   that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
-
-   Folders are created with POSIX mkdir (<sys/stat.h>) or Windows' _mkdir; on other systems the
-   folder OUT and its subfolders wav/ and align/ must exist already. */
-
-/* Writes c into dir in the layout above (creating dir, dir/wav, dir/align). Utterance ids are the
+/* Writes c into dir in the corpus folder layout of section 10.6 (creating dir, dir/wav, dir/align). Utterance ids are the
    corpus' utterance names ("train_00012"), speakers their names, alignment labels ARPAbet phones
    and lexicon words. Memory: one utterance's text at a time beyond the corpus itself. */
 SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir);
-
-/* A corpus folder opened for reading. Metadata and image features are loaded eagerly (manifests,
-   images.npy, boxes.npy, .item files: for SpokenCOCO's 123k images x 36 x 2048 features that is
-   36 GB, so keep such features in fp32 only when the machine has the memory); audio is loaded
-   lazily, one utterance per sv_disk_corpus_audio call. */
-typedef struct sv_disk_corpus {
-    char *dir;                             /* the folder as given */
-    sv_manifest split[SV_SPLIT_COUNT];     /* train, val, test, ood; n == 0 for an absent manifest */
-    int has_split[SV_SPLIT_COUNT];         /* 1 when that manifest file exists */
-    float *regions;                        /* [n_images, n_regions, region_dim], NULL if no images.npy */
-    float *boxes;                          /* [n_images, n_regions, 4], NULL if no boxes.npy */
-    size_t n_images, n_regions, region_dim;
-    sv_item_set items[SV_SPLIT_COUNT];     /* test.item / ood.item (also train/val.item if present) */
-    int has_items[SV_SPLIT_COUNT];
-} sv_disk_corpus;
-
-/* Opens and validates dir: `.complete` present (else "<dir> is incomplete (interrupted
-   data_prep?); rerun data_prep.sh"), manifests parse, image indices lie in [-1, n_images),
-   boxes.npy has shape [n_images, n_regions, 4], every wav file exists, .item files parse and name
-   only utterances of their split. On failure *dc is left empty (nothing to close). */
-SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc);
-SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
-/* Number of utterances of a split (0 for an absent one or a bad split). */
-SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
-/* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
-   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
-SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
-
-/* ---------------------------------------------------------------- 10.13-10.16 config text, datasets, batches, checkpoints */
-/* A dataset: the built-in corpus generated in memory, or a corpus folder written by
-   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
-   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
-   _OOD (audio-only, for ABX). */
-typedef struct sv_data {
-    sv_corpus *builtin;                 /* owned, or NULL */
-    size_t n[SV_SPLIT_COUNT];           /* utterances per split */
-    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
-    size_t *len[SV_SPLIT_COUNT];
-    long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
-    char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
-    int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
-    char **speakers; size_t n_speakers;
-    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
-    size_t n_images, R, Dimg;
-    sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
-    int has_items[SV_SPLIT_COUNT];
-    char source[256];                   /* "builtin seed=..." or the folder */
-} sv_data;
-
+/* A dataset (section 10.8) of a generated corpus, held in memory. */
 SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
-SV_DEF int sv_data_open(sv_data *d, const char *dir);
-SV_DEF void sv_data_free(sv_data *d);
-/* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
-   train utterance without an image; audio is loaded at once (16 kHz WAV). */
-SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
-/* index of an utterance id in a split (for .item files), or -1 */
-SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
-/* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
-   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
-SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
-
-/* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
-   similar length (so padding stays small), batches in random order; each utterance randomly
-   cropped to max_samples and normalised to zero mean, unit variance. The position (epoch,
-   batch) is part of a checkpoint, and the same seed, epoch and batch give the same batch. */
-typedef struct sv_loader {
-    const sv_data *d;
-    int split;
-    size_t B, max_samples;
-    uint64_t seed;
-    size_t epoch, batch;                /* the next batch to produce */
-    size_t n_batches;                   /* per epoch */
-    size_t *order;                      /* this epoch's utterances, batch by batch */
-    size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
-    float *wave, *regions, *boxes;      /* the batch buffers */
-    size_t *wave_len;
-    long *image_id;
-    size_t *utt;                        /* the utterance indices of the current batch */
-} sv_loader;
-
-SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
-SV_DEF void sv_loader_free(sv_loader *L);
-SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
-/* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
-   Batch k holds utterances [k*B, min((k+1)*B, n)). */
-SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
-
-/* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
-   (key = value), every parameter and buffer by name, the Adam moments and step count, the
-   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
-   checksum of everything before it. Written atomically (temp file, fsync, rename). */
-typedef struct sv_train_pos {
-    size_t step;                        /* updates done in the whole run */
-    int stage;                          /* 0: stage A (or a base model), 1: stage B */
-    size_t stage_step;                  /* updates done in this stage */
-    size_t epoch, batch;                /* loader position */
-    sv_rng rng;                         /* the training context's RNG */
-    float alpha;
-    char scenario[64];
-} sv_train_pos;
-
-SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
-/* Builds the model from the stored config. opt and pos may be NULL (weights only). */
-SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
-/* Loads into an existing model: an error naming the first config field that differs. */
-SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
-
-/* config <-> "key = value" text (also used by the drivers to print and override settings) */
-SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
-SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
-
-/* ======================================================================================
-   11 Metrics: retrieval recall@k, ABX, SVG figures, JSON-lines log reading
-   ====================================================================================== */
-
-/* ---------------------------------------------------------------- 11.1 retrieval recall@k
-   Score matrix S [n_images, n_captions], row-major: S[i*n_captions + j] is the score of image i
-   with caption j (higher = more similar). caption_image[j] is the image of caption j; an image may
-   have any number of captions (SpokenCOCO: 5).
-
-   Image->speech R@k: for each image that has at least one caption, a hit when one of its own
-   captions is among its k best-scored captions; averaged over those images (an image without
-   captions cannot be retrieved against and is left out; n_images_scored says how many counted).
-   Speech->image R@k: for each caption, a hit when its image is among the caption's k best images;
-   averaged over captions.
-
-   Ties and NaN, pessimistic and deterministic: a competitor whose score equals the true item's
-   score is ranked above it, a NaN competitor ranks above everything and a NaN true score below
-   everything. So the true item's rank is 1 + #{competitors c : !(s_c < s_true)}, and for
-   image->speech s_true is the best of the image's own captions. Constant scores therefore give
-   R@k = 0 unless fewer than k competitors exist, never 100%.
-
-   All recall values are in percent (0..100), like the tables of the study. */
-typedef struct sv_recall {
-    double i2s_r1, i2s_r5, i2s_r10;   /* image -> speech, percent */
-    double s2i_r1, s2i_r5, s2i_r10;   /* speech -> image, percent */
-    size_t n_images_scored;           /* images with >= 1 caption (the i2s denominator) */
-    size_t n_captions;                /* the s2i denominator */
-} sv_recall;
-
-/* One call on a full matrix (counts competitors directly; O(n_images * n_captions)). */
-SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
-                             const size_t *caption_image, sv_recall *out);
-/* Recall at any k >= 1 on a full matrix, both directions in percent (either pointer may be NULL). */
-SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
-                        const size_t *caption_image, size_t k, double *i2s, double *s2i);
-
-/* Streaming: the caller never needs the whole matrix (25k captions x 5k images is 500 MB).
-   The accumulator keeps, for every image and every caption, its kmax best candidates in the
-   pessimistic order above (memory (n_images + n_captions) * kmax entries). Feed every cell of
-   the matrix exactly once, in blocks of any shape and order:
-       block[(i - img0) * n_cap + (j - cap0)] = S[i][j] for img0 <= i < img0+n_img,
-                                                          cap0 <= j < cap0+n_cap.
-   The result does not depend on the block order or shape and equals sv_recall_compute.
-   kmax is raised to 10 so r1/r5/r10 are always available. caption_image is copied. */
-typedef struct sv_recall_acc sv_recall_acc;
-SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
-                                         const size_t *caption_image, size_t kmax);
-SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, size_t cap0,
-                               size_t n_cap, const float *block);
-/* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
-SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
-SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
-SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
-
-/* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
-   The protocol of SPEC.md section 2, as the official evaluator (libri-light eval_ABX.py with the
-   ZeroSpeech 2021 zero-vector handling) computes it:
-   - token frames ceil(onset/shift - 0.5) .. floor(offset/shift - 0.5) (end excluded), clipped to
-     the file; tokens without frames, or whose file has no features (feats[f] == NULL or
-     n_frames[f] == 0), are dropped (n_dropped);
-   - frame distance arccos(clamp(a.b/(|a||b|), -1, 1)) / pi; two all-zero frames are at 0, an
-     all-zero frame and any other at 1;
-   - token distance d(A, X): DTW over the frame distances with rows = X's frames, columns = A's
-     (the reference's orientation), steps (i-1,j), (i-1,j-1), (i,j-1), summed cost divided by the
-     length of the path traced back greedily from the end (see sv_dtw);
-   - a triple scores 1 if d(A,X) < d(B,X), 0.5 on a tie; a cell's error is 1 - mean score;
-   - within speaker: cells (context, speaker, a, b), A and X from the same group with X != A
-     (a needs >= 2 tokens); error averaged over contexts, then speakers, then ordered pairs (a, b);
-   - across speaker: cells (context, speaker s, a, b, X speaker), A and B from s, X of phone a from
-     another speaker in the same context; averaged over the (context, X speaker) cells together,
-     then over speakers, then over ordered pairs.
-   Modes: exact (every token of every group, every X speaker) or sampling like the official
-   evaluator (at most max_group tokens drawn per group each time a group is used, at most
-   max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
-   Every triple's distances come from one DTW per token pair, computed once and reused by all the
-   cells that need it, so exact mode costs one DTW per needed token pair.
-   The result does not depend on the thread count (per-cell values, sequential reduction). */
-typedef struct sv_abx_opts {
-    int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
-    size_t max_group;       /* tokens per group when sampling (official default 10) */
-    size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
-    uint64_t seed;          /* sampling seed (default 0) */
-    int within, across;     /* which conditions to compute (both 1 by default) */
-} sv_abx_opts;
-
-typedef struct sv_abx_result {
-    double within, across;               /* percent error; NaN when no cell could be formed */
-    size_t within_cells, across_cells;   /* cells scored */
-    size_t within_pairs, across_pairs;   /* ordered phone pairs (a, b) in the final average */
-    double within_triples, across_triples; /* (A, B, X) comparisons made */
-    size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
-    size_t n_dtw;                        /* token-pair DTWs computed */
-    int sampled;                         /* the mode used: 1 sampling, 0 exact */
-} sv_abx_result;
-
-SV_DEF sv_abx_opts sv_abx_default_opts(void);
-/* feats[f] is [n_frames[f], dim] row-major for file f of the item set (files[f]); frame_shift in
-   seconds (0.02 for 20 ms features). opts may be NULL (defaults). Features must be finite. */
-SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
-                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out);
-
-/* DTW of a frame-distance matrix dist [n, m] (row-major, n, m >= 1) with steps (i-1,j),
-   (i-1,j-1), (i,j-1): the minimal summed cost divided by the length (number of cells) of the
-   path traced back greedily from (n-1, m-1): diagonal if its cumulative cost is <= both others,
-   else (i, j-1) if <= (i-1, j), else (i-1, j); once on the first row or column, straight to (0,0).
-   work holds n*m doubles. Returns the normalised cost; *min_cost and *path_len may be NULL. */
-SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
-                     size_t *path_len);
-/* The ABX token distance d(A, X) for two tokens of raw (unnormalised) frames, rows = x:
-   sv_dtw of the angular frame distances. NaN (and sv_last_error) on bad arguments. */
-SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim);
-
-/* ---------------------------------------------------------------- 11.3 SVG figures
-   Line plots written as plain SVG 1.1 (no plotting package): several named series, NaN (or, on
-   a log axis, non-positive) y values leave gaps, linear or log10 y axis with ticks 1-2-5 / decades
-   labelled like 0.1, 1, 10, vertical marker lines (e.g. the schedule switch), a legend right of
-   the plot, colours from the Okabe-Ito palette combined with dash patterns so that no two of the
-   first 32 series look alike; points are marked when a series has <= 40 of them (per-layer plots).
-   Each series is one <path> element carrying data-name="<name>" and a <title>. Labels are
-   XML-escaped. The file is written to path.tmp and renamed onto path. */
-typedef struct sv_series {
-    const char *name;        /* legend text (NULL: "series N") */
-    const double *x, *y;     /* x NULL: 0, 1, 2, ... */
-    size_t n;
-} sv_series;
-
-typedef struct sv_plot {
-    const char *title, *xlabel, *ylabel;   /* any may be NULL */
-    int log_y;                             /* 1: log10 y axis */
-    const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
-    const char *vline_label;               /* text written beside each marker line (may be NULL) */
-    int width, height;                     /* pixels; 0: 760 x 460 */
-    int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
-} sv_plot;
-
-SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
-
-/* ---------------------------------------------------------------- 11.4 JSON lines
-   Minimal readers for one line of a flat JSON object such as the library's training logs
-   ({"step": 100, "loss_av": 3.2, "stage": "B"}). Only top-level keys are matched, compared
-   byte for byte with the raw key text between the quotes (keys are not unescaped); nested
-   values are skipped. Numbers are parsed with strtod (so the C locale's '.' is assumed).
-   sv_json_number returns 1 when key holds a number, or null / NaN / Infinity / -Infinity (which
-   Python's json module writes for non-finite floats): null and NaN give NaN. It returns 0 (and
-   leaves *out alone) when the key is missing, holds another kind of value or the line is
-   malformed up to that key. sv_json_string returns 1 when key holds a string and writes it,
-   unescaped (\uXXXX to UTF-8), NUL-terminated and truncated to cap - 1 bytes, into buf; else 0.
-   Neither sets sv_last_error: a missing key is an answer, not an error. */
-SV_DEF int sv_json_number(const char *line, const char *key, double *out);
-SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
-
-/* ---------------------------------------------------------------- 11.5 evaluation of a model
-   The study's measurements on a trained model (SPEC.md section 2), each one call:
-   - sv_eval_retrieval: recall@1/5/10 both ways on a split, embeddings streamed in batches and the
-     score matrix fed block by block to sv_recall_acc (memory: the embeddings, (n_images +
-     n_captions) * E floats, plus one 256 x 1024 score block);
-   - sv_eval_losses: held-out loss_AV and loss_AUD and the SSL health numbers, whatever the model
-     was trained on (two passes per batch: alpha = 1 and alpha = 0);
-   - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
-     forward pass per file of the split's item set;
-   - sv_export_zerospeech: a ZeroSpeech 2021 phonetic submission folder of one layer's features;
-   - sv_eval_write_json / sv_report: the final numbers of a run and the study's tables and figures
-     over several runs.
-   Utterance preparation matches training: zero mean, unit variance per utterance
-   (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
-   training crop) for retrieval and losses; ABX and the export use the whole utterance. */
-
-#define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
-#define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
-
-/* Progress hook for long evaluations (the only global state of this section: one function
-   pointer and its user pointer, set by the program before it starts evaluating, read by the
-   evaluation calls from the calling thread). what names the phase ("retrieval audio",
-   "abx features", ...), done of total units. NULL (the default) reports nothing. */
-typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user);
-
-/* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
-   utterance with an image row is a caption; every image used by one is an image), one-to-many.
-   The score is the model's similarity (dot product, or cosine when cfg.sim_cosine). batch:
-   utterances / images per forward (0: 16). Percent, as sv_recall documents. */
-SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
-                             sv_recall *out);
-/* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
-   (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
-   that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
-SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s);
-
-/* Held-out losses on split, batches in file order ([k*batch, (k+1)*batch) utterances; at most
-   max_batches of them, 0 = all). Eval mode (no dropout, argmax codes), no gradient, but span
-   masking and negative sampling on, drawn from seed + batch index, so two calls with the same
-   seed see the same masks and numbers are comparable across training steps. The context's RNG,
-   training and grad flags are restored afterwards. Per batch: loss_AV with alpha = 1 (only when
-   every utterance has an image and the batch holds >= 2) and loss_AUD with alpha = 0.
-   out: loss_av, loss_aud, contrastive, diversity, feature_pen, accuracy, code_ppl, prob_ppl,
-   mask_frac averaged over batches weighted by their utterances (NaN when never computed);
-   n_masked the total; loss and tau are NaN (no joint loss; no temperature in eval mode). */
-SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
-                          size_t max_batches, uint64_t seed, sv_stats *out);
-
-/* ABX of one layer. layer -1 = CNN output ("cnn", C dims), 0 = transformer input ("L0", the
-   projected features after the positional convolution), 1..L = transformer layer outputs
-   ("L1".."L<L>"; layers 1..n_shared feed the VGS branch too). */
-typedef struct sv_abx_layer_result {
-    char name[8];
-    int layer;
-    size_t dim;
-    sv_abx_result r;
-} sv_abx_layer_result;
-
-/* ABX per layer on the item set of split (d->has_items[split]). One forward per file named by
-   the item set (sv_extract_all_layers: eval mode, whole utterance), every layer's frames kept,
-   then sv_abx per layer (opt NULL: sv_abx_default_opts(), i.e. sampled like the official
-   evaluator; res[i].r.sampled says which mode ran). res must hold SV_ABX_MAX_LAYERS entries;
-   *n_layers gets L + 2 (cnn, L0..L). Frame shift = the CNN hop / 16 kHz (0.02 s).
-   Memory: sum over files of T_f * (C + (L + 1) * D) floats; see sv_eval_abx_bytes. Files of the
-   item set missing from the split, or shorter than the receptive field, have no features: their
-   tokens are dropped (counted in r.n_dropped). The VGS branch's own layers are not offered: its
-   ResDAVEnet output steps are 320 ms, too coarse for phone tokens. */
-SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
-                       sv_abx_layer_result *res, size_t *n_layers);
-/* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
-SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
-
-/* ZeroSpeech 2021 phonetic submission of layer (0..L, as sv_extract_features) for every
-   utterance of split, in the layout the official validator (zerospeech2021 `validate`) expects:
-       dir/meta.yaml                       author, affiliation, description, open_source,
-                                           train_set, gpu_budget, parameters: phonetic (metric
-                                           cosine, frame_shift) and semantic (cosine, mean)
-       dir/phonetic/<subset>/<id>.txt      one frame per line, space-separated floats
-   subset is "dev-clean" for SV_SPLIT_OOD (the LibriSpeech set the study's ABX uses), else the
-   split name. Edit meta.yaml's author/affiliation before submitting. */
-SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer,
-                                const char *dir);
-
-/* A run's final numbers as one flat JSON line (readable with sv_json_number / sv_json_string):
-   "kind":"final_eval", "ckpt", "data", "split", "n_images", "n_captions", r1_s2i .. r10_i2s
-   (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
-   "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
-   "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
-   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Atomic. */
-SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
-                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
-                              const sv_abx_layer_result *abx_ood, size_t n_ood);
-
-/* The study's report over run folders (each holding log.jsonl as ./train writes it, and
-   optionally final_eval.json from ./eval). Writes into out_dir (created if needed):
-     results.md      Table I (recall) and Table II (ABX, best layer in parentheses) in the paper's
-                     layout and row order (W2V2, VGS, VGS+, then the six schedules; other runs
-                     after), chance levels, and the forgetting summary;
-     loss_av.svg, loss_aud.svg   held-out losses over training steps, log y, switch marked;
-     recall.svg      mean R@10 of both directions over training (forgetting);
-     abx_best.svg    best-layer ABX within (test split) over training;
-     abx_layers.svg, abx_layers_across.svg   final ABX per layer (ood set if evaluated, else test).
-   Every figure has one series per run (in table order). Numbers come from final_eval.json when
-   present, else from the last eval line of the log. The forgetting summary, for each schedule
-   and each task stage A trained (retrieval: mean R@10; SSL: val loss_AUD and accuracy): the value
-   at the switch, its min and max during stage B, at the end, and end - switch. It is also
-   printed to out when out is not NULL. */
-SV_DEF int sv_report(const char *const *runs, size_t n_runs, const char *out_dir, FILE *out);
+#endif /* SSL_VGS_NO_CORPUS */
 
 #ifdef __cplusplus
 }
@@ -1304,6 +1643,9 @@ SV_DEF int sv_report(const char *const *runs, size_t n_runs, const char *out_dir
 #define SV__CAST(T, x) (x)
 #endif
 
+/* ======================================================================================
+   1 Platform
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 1.1 errors */
 static SV__THREAD_LOCAL char sv__errbuf[512];
 static SV__THREAD_LOCAL int sv__errcode;
@@ -1708,6 +2050,9 @@ SV_DEF int sv_get_simd(void) { return SV_VW > 0 && sv__simd_on; }
         if ((m) == SV_VW) SV_VSTOREU(p, v); else SV_VSTOREN(p, v, m); } while (0)
 #endif
 
+/* ======================================================================================
+   2 Kernels
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 2.1 GEMM
    Goto/BLIS-style packed GEMM (Goto & van de Geijn, "Anatomy of high-performance matrix
    multiplication", TOMS 2008; Van Zee & van de Geijn, BLIS, TOMS 2015):
@@ -3144,6 +3489,9 @@ SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
     }
 }
 
+/* ======================================================================================
+   3 Tensors and the arena
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 3.1 arena */
 #define SV__ALIGN 64
 
@@ -3192,6 +3540,9 @@ struct sv_ctx {
     const char *prof_name[SV__PROF_MAX];
     double prof_fwd[SV__PROF_MAX], prof_bwd[SV__PROF_MAX];
     size_t prof_calls[SV__PROF_MAX];
+    double flops;                   /* matrix-product FLOPs since sv_ctx_flops_clear */
+    sv_progress_fn progress_fn;     /* long calls report their progress here (may be NULL) */
+    void *progress_user;
 };
 
 static sv__block *sv__block_new(size_t cap)
@@ -3580,6 +3931,9 @@ SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name)
     return NULL;
 }
 
+/* ======================================================================================
+   4 Autodiff tape
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 4.1 the tape */
 
 static int sv__prof_slot(sv_ctx *c, const char *op)
@@ -3597,6 +3951,11 @@ static int sv__prof_slot(sv_ctx *c, const char *op)
     if (s_ >= 0) { (c)->prof_fwd[s_] += sv__now() - sv__t0; (c)->prof_calls[s_]++; } } } while (0)
 
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on) { c->profile = on != 0; }
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user) { c->progress_fn = fn; c->progress_user = user; }
+SV_DEF double sv_ctx_flops(const sv_ctx *c) { return c->flops; }
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c) { c->flops = 0; }
+/* n_products products of `madds` multiply-adds each (e.g. the gradients a backward computes) */
+static void sv__count_flops(sv_ctx *c, double madds, int n_products) { c->flops += 2.0 * madds * (double)n_products; }
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c)
 {
     c->prof_n = 0;
@@ -3696,6 +4055,9 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index)
     return first;
 }
 
+/* ======================================================================================
+   5 Layers (ops)
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 5.0 op helpers */
 #define SV__IN1(x) do { if (!(x)) { c->failed = 1; return NULL; } } while (0)
 #define SV__IN2(x, y) do { if (!(x) || !(y)) { c->failed = 1; return NULL; } } while (0)
@@ -3861,7 +4223,7 @@ SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b)
     return y;
 }
 
-/* ---------------------------------------------------------------- 5.2 scale, axpby, constants */
+/* ---------------------------------------------------------------- 5.2 scale / axpby / constants */
 /* y = s*x + t: dx = s*dy (also the backward of grad_scale and add_const) */
 static void sv__affine_bwd(sv_ctx *c, sv__node *n)
 {
@@ -4084,7 +4446,7 @@ static sv_tensor *sv__reduce(sv_ctx *c, sv_tensor *x, int mean)
 SV_DEF sv_tensor *sv_sum(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 0); }
 SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 1); }
 
-/* ---------------------------------------------------------------- 5.5 straight-through, dropout */
+/* ---------------------------------------------------------------- 5.5 straight-through and dropout */
 static void sv__st_bwd(sv_ctx *c, sv__node *n)
 {
     float *gs = sv__g(c, n->in[1]);
@@ -4155,6 +4517,7 @@ static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
     const float *dy = n->out->grad;
     size_t i, lda = ta ? M : K, ldb = tb ? K : N;
+    sv__count_flops(c, (double)nb * M * N * K, (ga != NULL) + (gb != NULL));
     for (i = 0; i < nb; i++) {
         const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
         if (ga) {
@@ -4190,6 +4553,7 @@ SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int t
     shape[a->ndim - 1] = N;
     y = sv_tensor_new(c, a->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)nb * M * N * K, 1);
     for (i = 0; i < nb; i++)
         sv_gemm(ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
                 tb ? K : N, 0.0f, y->data + i * M * N, N);
@@ -4211,6 +4575,7 @@ static void sv__group_linear_bwd(sv_ctx *c, sv__node *n)
     size_t G = n->iarg[0], N = x->shape[0], Ki = w->shape[0] / G, Ko = w->shape[1], g;
     float *gx = sv__g(c, x), *gw = sv__g(c, w);
     const float *dy = n->out->grad;
+    sv__count_flops(c, (double)N * G * Ki * Ko, (gx != NULL) + (gw != NULL));
     for (g = 0; g < G; g++) {
         if (gx) sv_gemm(0, 1, N, Ki, Ko, 1.0f, dy + g * Ko, G * Ko, w->data + g * Ki * Ko, Ko, 1.0f, gx + g * Ki, G * Ki);
         if (gw) sv_gemm(1, 0, Ki, Ko, N, 1.0f, x->data + g * Ki, G * Ki, dy + g * Ko, G * Ko, 1.0f, gw + g * Ki * Ko, Ko);
@@ -4229,6 +4594,7 @@ SV_DEF sv_tensor *sv_group_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, size_t 
     Ko = w->shape[1];
     y = sv_new2(c, N, groups * Ko);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * groups * Ki * Ko, 1);
     for (g = 0; g < groups; g++)
         sv_gemm(0, 0, N, Ko, Ki, 1.0f, x->data + g * Ki, groups * Ki, w->data + g * Ki * Ko, Ko, 0.0f, y->data + g * Ko, groups * Ko);
     if (sv__needs(c, x, w, NULL, NULL)) {
@@ -4247,6 +4613,7 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     int fresh;
     float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
+    sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL));
     if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
     if (gw) sv_gemm(1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
     if (gb) sv__colsum_acc(gb, dy, M, Out);
@@ -4270,6 +4637,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     shape[x->ndim - 1] = Out;
     y = sv_tensor_new(c, x->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)M * In * Out, 1);
     if (bias) sv__fill_rows(y->data, bias->data, M, Out); /* then accumulate the product (beta = 1) */
     sv_gemm(0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
     if (sv__needs(c, x, w, bias, NULL)) {
@@ -4511,6 +4879,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     /* groups = 1 without padding writes the input gradient directly (a buffer created here is
        written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
+    sv__count_flops(c, (double)B * Tout * Cout * K * (Cin / groups), (gx != NULL) + (gw != NULL));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (groups > 1) {
         sv__conv1d_grouped_bwd(c, xp, dy, w->data, gw, gx, B, T, Cin, Cout, K, s, pad, groups, Tout);
@@ -4554,6 +4923,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     Cog = Cout / groups;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cg, 1);
     if (groups > 1) {
         float *xg = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
@@ -4623,6 +4993,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
@@ -4674,6 +5045,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     Tout = (Tp - K) / stride + 1;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, 1);
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
     tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
@@ -4996,6 +5368,7 @@ static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
@@ -5293,6 +5666,8 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
     float *scratch = (float *)sv_ctx_alloc(c, sv__prod4((size_t)sv_get_threads() * 2, T, T, sizeof(float)));
     if (!scratch) return;
+    /* dP = dO V^T always, then dV, dQ, dK as needed: each B*H*T*T*dh multiply-adds */
+    sv__count_flops(c, (double)B * T * T * D, 1 + (gq != NULL) + (gk != NULL) + (gv != NULL));
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * D + h * dh;
@@ -5335,6 +5710,7 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     y = sv__like(c, q);
     P = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
     if (!y || !P) return NULL;
+    sv__count_flops(c, (double)B * T * T * D, 2);   /* S = Q K^T and Y = P V */
     if (c->training && dropout > 0.0f) {
         Pd = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
         if (!Pd) return NULL;
@@ -5697,6 +6073,7 @@ static void sv__dot_gather_bwd(sv_ctx *c, sv__node *n)
     const size_t *idx = (const size_t *)n->save[0];
     const float *g = n->out->grad;
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    sv__count_flops(c, (double)N * J * F, (ga != NULL) + (gb != NULL));
     if (ga) {
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
         for (r = 0; r < N; r++)
@@ -5717,6 +6094,7 @@ SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const siz
     for (r = 0; r < N * J; r++) if (idx[r] >= M) return sv__shape_error(c, "dot_gather", "index %zu outside %zu rows", idx[r], M);
     y = sv_new2(c, N, J);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * J * F, 1);
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     for (r = 0; r < N; r++)
         for (j = 0; j < J; j++) y->data[r * J + j] = sv_dot(a->data + r * F, b->data + idx[r * J + j] * F, F);
@@ -5729,6 +6107,75 @@ SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     return y;
 }
 
+/* ---------------------------------------------------------------- 5.14 regression loss and data2vec targets */
+/* L = s sum (x - t)^2; dx += dL 2 s (x - t) */
+static void sv__sq_error_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0];
+    float *gx = sv__g(c, x), g = n->out->grad[0] * 2.0f * n->farg[0];
+    const float *t = (const float *)n->save[0];
+    ptrdiff_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < (ptrdiff_t)x->n; i++) gx[i] += g * (x->data[i] - t[i]);
+}
+
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale)
+{
+    sv_tensor *y;
+    double s = 0;
+    size_t i;
+    SV__IN1(x);
+    if (!target) return sv__shape_error(c, "sq_error_sum", "NULL target");
+    SV__FWD_BEGIN(c);
+    y = sv_new1(c, 1);
+    if (!y) return NULL;
+    for (i = 0; i < x->n; i++) { double d = (double)x->data[i] - target[i]; s += d * d; }
+    y->data[0] = (float)((double)scale * s);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "sq_error_sum", sv__sq_error_bwd, y, x, NULL, NULL, NULL);
+        if (!n || !(n->save[0] = sv__arena_copy(c, target, x->n * sizeof(float)))) { c->failed = 1; return NULL; }
+        n->farg[0] = scale;
+    }
+    SV__FWD_END(c, "sq_error_sum");
+    return y;
+}
+
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out)
+{
+    size_t nblk = (D + 63) / 64;
+    ptrdiff_t w;
+    if (!x || !out || !n_layers) return sv__fail(SV_ERR_ARG, "data2vec_target: no layers");
+    memset(out, 0, B * T * D * sizeof(float));
+    /* one work item per (utterance, block of 64 channels): statistics over time in double, the
+       layers added in order, so the result does not depend on the thread count */
+SV__OMP(parallel for schedule(static) if (B * T * D * n_layers > SV__PAR_N))
+    for (w = 0; w < (ptrdiff_t)(B * nblk); w++) {
+        size_t b = (size_t)w / nblk, d0 = (size_t)w % nblk * 64, d1 = d0 + 64 < D ? d0 + 64 : D;
+        size_t Tb = len ? (len[b] < T ? len[b] : T) : T, l, t, d;
+        double mean[64], var[64];
+        float *o = out + b * T * D;
+        for (l = 0; l < n_layers; l++) {
+            const float *xl = x[l] + b * T * D;
+            for (d = d0; d < d1; d++) { mean[d - d0] = 0; var[d - d0] = 0; }
+            if (!Tb) continue;
+            for (t = 0; t < Tb; t++) for (d = d0; d < d1; d++) mean[d - d0] += xl[t * D + d];
+            for (d = d0; d < d1; d++) mean[d - d0] /= (double)Tb;
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++) { double e = xl[t * D + d] - mean[d - d0]; var[d - d0] += e * e; }
+            for (d = d0; d < d1; d++) var[d - d0] = 1.0 / sqrt(var[d - d0] / (double)Tb + (double)eps);
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++)
+                    o[t * D + d] += (float)((xl[t * D + d] - mean[d - d0]) * var[d - d0] / (double)n_layers);
+        }
+    }
+    return SV_OK;
+}
+
+/* ======================================================================================
+   6 wav2vec 2.0
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 6.1 config */
 static void sv__cfg_vgs_common(sv_config *c)
 {
@@ -5765,6 +6212,12 @@ SV_DEF int sv_config_preset(const char *name, sv_config *c)
     c->logit_temp = 0.1f; c->tau_max = 2.0f; c->tau_min = 0.5f; c->tau_decay = 0.999995;
     c->diversity_weight = 0.1f;
     c->freeze_tau = 0;
+    /* MT4SSL (ddlBoJack/MT4SSL base_librispeech.yaml; HuBERT's K for MFCC targets) */
+    c->ssl = SV_SSL_W2V2;
+    c->mt4_k = 100;
+    c->mt4_offline_weight = 1.0f; c->mt4_online_weight = 1.0f;
+    c->mt4_top_k = 8;
+    c->ema_decay = 0.999f; c->ema_end_decay = 0.9999f; c->ema_anneal = 30000;
     sv__cfg_vgs_common(c);
     c->vgs_width[0] = 128; c->vgs_width[1] = 128; c->vgs_width[2] = 256; c->vgs_width[3] = 512; c->vgs_width[4] = 768;
     c->img_regions = 36; c->img_dim = 2048; c->img_layers = 6;
@@ -5817,6 +6270,15 @@ SV_DEF int sv_config_check(const sv_config *c)
     if (!c->vgs_heads || c->D % c->vgs_heads) return sv__fail(SV_ERR_ARG, "config: D not divisible by the VGS heads");
     if (c->vgs_audio_layers > 4 || c->img_layers > 12) return sv__fail(SV_ERR_ARG, "config: at most 4 audio and 12 image VGS layers");
     if (!c->img_regions || !c->img_dim || !c->E) return sv__fail(SV_ERR_ARG, "config: image regions, region dim and E must be positive");
+    if (c->ssl < SV_SSL_W2V2 || c->ssl > SV_SSL_BOTH) return sv__fail(SV_ERR_ARG, "config: ssl = %d (0 w2v2, 1 mt4ssl, 2 both)", c->ssl);
+    if (c->ssl != SV_SSL_W2V2) {
+        if (!(c->mt4_offline_weight >= 0 && c->mt4_online_weight >= 0) || (c->mt4_offline_weight == 0 && c->mt4_online_weight == 0))
+            return sv__fail(SV_ERR_ARG, "config: MT4SSL needs a head: mt4_offline_weight and mt4_online_weight are both 0 (or negative)");
+        if (c->mt4_offline_weight > 0 && (c->mt4_k < 2 || c->mt4_k > 65536)) return sv__fail(SV_ERR_ARG, "config: mt4_k = %zu (2..65536)", c->mt4_k);
+        if (c->mt4_online_weight > 0 && !c->mt4_top_k) return sv__fail(SV_ERR_ARG, "config: mt4_top_k = 0");
+        if (!(c->ema_decay >= 0 && c->ema_decay <= 1 && c->ema_end_decay >= 0 && c->ema_end_decay <= 1))
+            return sv__fail(SV_ERR_ARG, "config: EMA decays %g, %g outside [0,1]", (double)c->ema_decay, (double)c->ema_end_decay);
+    }
     return SV_OK;
 }
 
@@ -5933,6 +6395,38 @@ static void sv__init_tlayer(sv_rng *r, sv_tlayer *L)
 
 static void sv__init_bn(sv_bn *bn) { sv__fill(bn->g, 1.0f); sv__fill(bn->var, 1.0f); }
 
+/* MT4SSL's EMA teacher: buffers shaped like the encoder LayerNorm and the L transformer layers */
+static sv_tensor *sv__tbuf(sv__builder *b, size_t layer, const char *name, size_t d0, size_t d1)
+{
+    char full[96];
+    size_t sh[2];
+    sv_tensor *t;
+    sh[0] = d0; sh[1] = d1;
+    if (layer == SIZE_MAX) snprintf(full, sizeof full, "teacher.%s", name);
+    else snprintf(full, sizeof full, "teacher.layer.%zu.%s", layer, name);
+    t = sv_buffer(b->p, full, SV_GROUP_MT4SSL, d1 ? 2 : 1, sh);
+    if (!t) b->fail = 1;
+    return t;
+}
+
+static void sv__teacher_decl(sv__builder *b, sv_model *m, size_t L)
+{
+    size_t i, D = m->cfg.D, F = m->cfg.ffn;
+    m->t_enc_ln_g = sv__tbuf(b, SIZE_MAX, "enc_ln.g", D, 0);
+    m->t_enc_ln_b = sv__tbuf(b, SIZE_MAX, "enc_ln.b", D, 0);
+    for (i = 0; i < L; i++) {
+        sv_tlayer *t = &m->teacher[i];
+        t->q_w = sv__tbuf(b, i, "q.w", D, D); t->q_b = sv__tbuf(b, i, "q.b", D, 0);
+        t->k_w = sv__tbuf(b, i, "k.w", D, D); t->k_b = sv__tbuf(b, i, "k.b", D, 0);
+        t->v_w = sv__tbuf(b, i, "v.w", D, D); t->v_b = sv__tbuf(b, i, "v.b", D, 0);
+        t->o_w = sv__tbuf(b, i, "o.w", D, D); t->o_b = sv__tbuf(b, i, "o.b", D, 0);
+        t->ln1_g = sv__tbuf(b, i, "ln1.g", D, 0); t->ln1_b = sv__tbuf(b, i, "ln1.b", D, 0);
+        t->fc1_w = sv__tbuf(b, i, "fc1.w", F, D); t->fc1_b = sv__tbuf(b, i, "fc1.b", F, 0);
+        t->fc2_w = sv__tbuf(b, i, "fc2.w", D, F); t->fc2_b = sv__tbuf(b, i, "fc2.b", D, 0);
+        t->ln2_g = sv__tbuf(b, i, "ln2.g", D, 0); t->ln2_b = sv__tbuf(b, i, "ln2.b", D, 0);
+    }
+}
+
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
 {
     sv_model *m;
@@ -5981,6 +6475,7 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     /* wav2vec 2.0 head */
     b.group = SV_GROUP_W2V2;
     m->mask_emb = sv__p(&b, "mask_emb", 1, D, 0, 0);
+    b.group = SV_GROUP_W2V2_HEAD;
     m->q_w = sv__p(&b, "quantizer.w", 2, cfg->q_groups * cfg->q_vars, C, 0);
     m->q_b = sv__p(&b, "quantizer.b", 1, cfg->q_groups * cfg->q_vars, 0, 0);
     m->codebook = sv__p(&b, "quantizer.codebook", 2, cfg->q_groups * cfg->q_vars, cfg->q_dim / cfg->q_groups, 0);
@@ -6041,6 +6536,19 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     m->iemb1_b = sv__p(&b, "img_emb.1.b", 1, 2 * D, 0, 0);
     m->iemb2_w = sv__p(&b, "img_emb.2.w", 2, cfg->E, 2 * D, 0);
     m->iemb2_b = sv__p(&b, "img_emb.2.b", 1, cfg->E, 0, 0);
+    /* MT4SSL heads and teacher (declared last: a wav2vec 2.0 model's layout and init are unchanged) */
+    if (cfg->ssl != SV_SSL_W2V2) {
+        b.group = SV_GROUP_MT4SSL;
+        if (cfg->mt4_offline_weight > 0) {
+            m->mt4_off_w = sv__p(&b, "mt4ssl.offline.w", 2, cfg->mt4_k, D, 0);
+            m->mt4_off_b = sv__p(&b, "mt4ssl.offline.b", 1, cfg->mt4_k, 0, 0);
+        }
+        if (cfg->mt4_online_weight > 0) {
+            m->mt4_on_w = sv__p(&b, "mt4ssl.online.w", 2, D, D, 0);
+            m->mt4_on_b = sv__p(&b, "mt4ssl.online.b", 1, D, 0, 0);
+            sv__teacher_decl(&b, m, L);
+        }
+    }
 
     if (b.fail || sv_params_alloc(&m->params) != SV_OK) { sv_model_free(m); return NULL; }
 
@@ -6101,6 +6609,11 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     for (i = 0; i < cfg->img_layers; i++) sv__init_tlayer(&r, &m->img_layer[i]);
     sv__fill_normal(&r, m->iemb1_w, 0.02f);
     sv__fill_normal(&r, m->iemb2_w, 0.02f);
+    /* MT4SSL: PyTorch's Linear init for both heads (nn.Linear in multi2vec_audio.py), the
+       teacher a copy of the freshly initialised transformer */
+    if (m->mt4_off_w) sv__init_torch_linear(&r, m->mt4_off_w, m->mt4_off_b);
+    if (m->mt4_on_w) sv__init_torch_linear(&r, m->mt4_on_w, m->mt4_on_b);
+    sv_mt4ssl_teacher_reset(m);
     return m;
 }
 
@@ -6116,9 +6629,11 @@ SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask) { return sv
 /* ---------------------------------------------------------------- 6.3 transformer layer */
 /* Post-LN (fairseq base, BERT): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
    Pre-LN (large):               x = x + Drop(MHA(LN(x)));  x = x + Drop(FFN(LN(x))).
-   FFN(x) = fc2(Drop_act(GELU(fc1(x)))). */
-static sv_tensor *sv__tlayer_forward(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
-                                     float drop, float attn_drop, float act_drop, int pre_ln, float eps)
+   FFN(x) = fc2(Drop_act(GELU(fc1(x)))). x [B,T,D] -> [B,T,D]; keys at t >= key_len[b] are
+   masked out of attention (key_len NULL: none). *ffn (ffn may be NULL) receives fc2's output
+   before dropout and the residual add. The VGS branches use it too. */
+static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
+                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps, sv_tensor **ffn)
 {
     sv_tensor *h, *q, *k, *v, *a;
     h = pre_ln ? sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps) : x;
@@ -6131,7 +6646,9 @@ static sv_tensor *sv__tlayer_forward(sv_ctx *c, const sv_tlayer *L, sv_tensor *x
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps);
     h = pre_ln ? sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps) : x;
     h = sv_dropout(c, sv_gelu_op(c, sv_linear(c, h, L->fc1_w, L->fc1_b)), act_drop);
-    h = sv_dropout(c, sv_linear(c, h, L->fc2_w, L->fc2_b), drop);
+    h = sv_linear(c, h, L->fc2_w, L->fc2_b);
+    if (ffn) *ffn = h;   /* before the residual add and the LayerNorm: fairseq's layer_result */
+    h = sv_dropout(c, h, drop);
     x = sv_add(c, x, h);
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps);
     return x;
@@ -6151,9 +6668,10 @@ SV_DEF void sv_normalize_wave(float *x, size_t n)
     for (i = 0; i < n; i++) x[i] = (float)((x[i] - m) / sqrt(v + 1e-5));
 }
 
-/* waveform [B,S] -> features [B,T,C]; frame_len[b] receives the valid frames of row b.
-   Each block: conv -> norm -> GELU ("default": group norm per channel on layer 0 only). */
-static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt, size_t *frame_len)
+/* waveform [B,S] -> features [B,T,C] (fairseq ConvFeatureExtractionModel); frame_len[b] receives
+   the valid frames of row b. Each block: conv -> norm -> GELU ("default": group norm per channel
+   on layer 0 only; "layer_norm": LayerNorm over channels in every block). */
+static sv_tensor *sv__w2v2_feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt, size_t *frame_len)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *x;
@@ -6186,7 +6704,21 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
     return x;
 }
 
-/* ---------------------------------------------------------------- 6.5 masking and negatives */
+/* ---------------------------------------------------------------- 6.5 projection and masking */
+/* features [B,T,C] -> LayerNorm -> Linear C->D -> dropout [B,T,D] (fairseq: layer_norm,
+   post_extract_proj, dropout_input). The normalised features before the projection, after
+   their own dropout, are the quantizer's input: *unmasked [B,T,C]; the projection before its
+   dropout is MT4SSL's teacher input: *projected [B,T,D]. */
+static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked, sv_tensor **projected)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x = sv_layer_norm(c, features, m->feat_ln_g, m->feat_ln_b, 1e-5f);
+    *unmasked = sv_dropout(c, x, cfg->dropout_features);          /* [B,T,C] */
+    x = sv_linear(c, x, m->proj_w, m->proj_b);                    /* [B,T,D] */
+    *projected = x;
+    return sv_dropout(c, x, cfg->dropout_input);
+}
+
 SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
                                    size_t span, size_t min_spans, uint8_t *mask)
 {
@@ -6243,6 +6775,186 @@ SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t
     return min_count;
 }
 
+/* x [B,T,D]: the frames of sv_w2v2_compute_mask replaced by the learned vector mask_emb [D].
+   *mask [B,T] and *n_masked (per row) describe them; NULL on failure. */
+static sv_tensor *sv__w2v2_mask(sv_model *m, sv_ctx *c, sv_tensor *x, size_t B, size_t T, const size_t *frame_len,
+                                uint8_t **mask, size_t *n_masked)
+{
+    const sv_config *cfg = &m->cfg;
+    *mask = (uint8_t *)sv_ctx_alloc(c, B * T);
+    if (!*mask) return NULL;
+    *n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, T, frame_len, cfg->mask_prob, cfg->mask_length,
+                                     cfg->mask_min_spans, *mask);
+    if (!*n_masked) return NULL;
+    return sv_mask_rows(c, x, *mask, m->mask_emb);                /* [B,T,D] */
+}
+
+/* ---------------------------------------------------------------- 6.6 CLS token and positional convolution */
+/* FaST-VGS+: a learned [D] vector before the first frame, after masking. x [B,T,D] -> [B,T+1,D]
+   (unchanged when the config has no CLS). */
+static sv_tensor *sv__w2v2_prepend_cls(sv_model *m, sv_ctx *c, sv_tensor *x, size_t B)
+{
+    sv_tensor *z;
+    size_t sh[3];
+    if (!m->cls) return x;
+    sh[0] = B; sh[1] = 1; sh[2] = m->cfg.D;
+    z = sv_tensor_zeros(c, 3, sh);
+    return sv_concat(c, sv_add(c, z, m->cls), x, 1);              /* [B,T+1,D] */
+}
+
+/* Relative positions by convolution (Mohamed et al. 2019; fairseq TransformerEncoder.pos_conv):
+   x + GELU(conv(x)), conv D->D of kernel pos_kernel in pos_groups groups with weight
+   normalisation (w = g v / ||v||, one norm per tap), padding pos_kernel / 2 and the extra frame
+   of an even kernel dropped. x [B,Tc,D], key_len[b] valid frames of row b. */
+static sv_tensor *sv__w2v2_positional_conv(sv_model *m, sv_ctx *c, sv_tensor *x, const size_t *key_len, size_t B,
+                                           size_t Tc)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *pos;
+    size_t b, t, D = cfg->D;
+    int any_pad = 0;
+    /* fairseq zeroes padded frames before the convolution, so they read as its own zero padding */
+    for (b = 0; b < B; b++) if (key_len[b] < Tc) any_pad = 1;
+    if (any_pad) {
+        uint8_t *pm = (uint8_t *)sv_ctx_alloc(c, B * Tc);
+        sv_tensor *zero = sv_tensor_zeros(c, 1, &D);
+        if (!pm || !zero) return NULL;
+        for (b = 0; b < B; b++) for (t = 0; t < Tc; t++) pm[b * Tc + t] = t >= key_len[b];
+        x = sv_mask_rows(c, x, pm, zero);
+    }
+    pos = sv_conv1d(c, x, sv_weight_norm_k(c, m->pos_v, m->pos_g), m->pos_b, 1, cfg->pos_kernel / 2, cfg->pos_groups);
+    if (pos && pos->shape[1] > Tc) pos = sv_slice(c, pos, 1, 0, Tc); /* even kernel: drop the extra frame */
+    return sv_add(c, x, sv_gelu_op(c, pos));                      /* [B,Tc,D] */
+}
+
+/* ---------------------------------------------------------------- 6.7 transformer */
+/* The layer stack of fairseq's TransformerEncoder after the positional convolution: (post-LN:
+   LayerNorm first) dropout, then layers[0..n_layers) with LayerDrop (Fan et al. 2019: in
+   training each layer is skipped with probability layerdrop), and for pre-LN the final
+   LayerNorm (ln_g/ln_b serve as either) once the whole stack has run. hidden[0] is the input of
+   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. ffn (may be NULL) gets each layer's
+   FFN output before the residual add (ffn[l] stays NULL for a dropped layer): MT4SSL's teacher
+   runs this stack with its EMA weights for them. */
+static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer *layers, sv_tensor *ln_g, sv_tensor *ln_b,
+                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden, sv_tensor **ffn)
+{
+    size_t l;
+    int training = sv_ctx_training(c);
+    if (!cfg->layer_norm_first) x = sv_layer_norm(c, x, ln_g, ln_b, 1e-5f);
+    x = sv_dropout(c, x, cfg->dropout);
+    hidden[0] = x;
+    for (l = 0; l < n_layers; l++) {
+        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
+            hidden[l + 1] = x;
+            continue;
+        }
+        x = sv__transformer_layer(c, &layers[l], x, key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
+                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f, ffn ? &ffn[l] : NULL);
+        hidden[l + 1] = x;
+    }
+    if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
+        hidden[n_layers] = sv_layer_norm(c, x, ln_g, ln_b, 1e-5f);
+    if (!hidden[n_layers]) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 6.8 the forward pass */
+SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_mask, size_t n_layers, sv_w2v2_out *e)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x;
+    size_t B = bt->B, b;
+    memset(e, 0, sizeof *e);
+    e->B = B;
+    e->frame_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    e->key_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    if (!e->frame_len || !e->key_len) return SV_ERR_NOMEM;
+    x = sv__w2v2_feature_encoder(m, c, bt, e->frame_len);          /* [B,T,C] */
+    if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    e->T = x->shape[1];
+    for (b = 0; b < B; b++)
+        if (e->frame_len[b] == 0)
+            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
+                            b, bt->wave_len[b], sv_config_receptive_field(cfg));
+    if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
+    e->features = x;
+    x = sv__w2v2_project(m, c, x, &e->unmasked, &e->projected);    /* [B,T,D] */
+    if (do_mask) {
+        x = sv__w2v2_mask(m, c, x, B, e->T, e->frame_len, &e->mask, &e->n_masked);
+        if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    }
+    x = sv__w2v2_prepend_cls(m, c, x, B);                          /* [B,Tc,D] */
+    e->Tc = e->T + (m->cls ? 1 : 0);
+    for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
+    x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, e->Tc);
+    e->n_layers = n_layers;
+    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden, NULL);
+}
+
+/* ---------------------------------------------------------------- 6.9 Gumbel product quantizer */
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step)
+{
+    double t;
+    if (cfg->freeze_tau) return cfg->tau_max;
+    t = cfg->tau_max * pow(cfg->tau_decay, (double)step);
+    return (float)(t > cfg->tau_min ? t : cfg->tau_min);
+}
+
+SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t G = cfg->q_groups, V = cfg->q_vars, N, i, j, g, r, n_noise, sh[2];
+    int training = sv_ctx_training(c);
+    float *noise, *hard;
+    sv_tensor *logits, *q, *hardt;
+    logits = sv_linear(c, y, m->q_w, m->q_b);                     /* [N,G*V] */
+    if (!logits) return NULL;
+    N = logits->shape[0];
+    n_noise = N * G * V;
+    hard = (float *)sv_ctx_alloc(c, n_noise * sizeof(float));
+    noise = (float *)sv_ctx_alloc(c, n_noise * sizeof(float));
+    if (!hard || !noise) return NULL;
+    /* the hard code choice: argmax of (logits + Gumbel noise) in training, of the logits in eval */
+    if (training) {
+        /* the uniforms in the generator's order; the two logs per entry (most of the time) run
+           in parallel. u is a double: the float noise[] could not hold it. */
+        double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
+        ptrdiff_t ii;
+        if (!u) return NULL;
+        for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
+SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
+        for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
+            noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
+        sv__arena_release(c, u, n_noise * sizeof(double));
+    } else {
+        memset(noise, 0, n_noise * sizeof(float));
+    }
+    memset(hard, 0, n_noise * sizeof(float));
+    for (r = 0; r < N; r++)
+        for (g = 0; g < G; g++) {
+            const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
+            size_t best = 0;
+            for (j = 1; j < V; j++) if (lg[j] + nz[j] > lg[best] + nz[best]) best = j;
+            hard[r * G * V + g * V + best] = 1.0f;
+        }
+    sh[0] = N; sh[1] = G * V;
+    hardt = sv_tensor_from(c, hard, 2, sh);                       /* [N,G*V] one-hot per group */
+    if (training) {
+        /* hard straight-through Gumbel softmax: forward one-hot, gradient of softmax((l+g)/tau) */
+        sv_tensor *soft = sv_scale(c, sv_add_const(c, logits, noise), 1.0f / tau);
+        sh[0] = N * G; sh[1] = V;
+        soft = sv_softmax(c, sv_reshape(c, soft, 2, sh));
+        sh[0] = N; sh[1] = G * V;
+        q = sv_straight_through(c, hardt, sv_reshape(c, soft, 2, sh));
+    } else {
+        q = hardt;
+    }
+    if (codes) *codes = hard;
+    q = sv_group_linear(c, q, m->codebook, G);                    /* [N,q_dim]: chosen entries concatenated */
+    return sv_linear(c, q, m->projq_w, m->projq_b);               /* [N,F] */
+}
+
+/* ---------------------------------------------------------------- 6.10 negatives */
 SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx)
 {
     size_t b, j, k;
@@ -6256,436 +6968,8 @@ SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, 
             }
 }
 
-SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step)
-{
-    double t;
-    if (cfg->freeze_tau) return cfg->tau_max;
-    t = cfg->tau_max * pow(cfg->tau_decay, (double)step);
-    return (float)(t > cfg->tau_min ? t : cfg->tau_min);
-}
-
-/* ---------------------------------------------------------------- 6.6 encoder */
-typedef struct sv__enc {
-    sv_tensor *features;        /* [B,T,C] CNN output (after grad scale) */
-    sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
-    sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,T',D], T' = T + CLS; hidden[0] = transformer input */
-    size_t T, Tc, n_layers;     /* frames, frames with CLS, layers run */
-    size_t *frame_len, *key_len;
-    uint8_t *mask;              /* [B,T] or NULL */
-    size_t n_masked;            /* per row */
-} sv__enc;
-
-/* Audio encoder up to layer n_layers: CNN, LayerNorm, projection, masking (when mask != 0),
-   CLS, positional convolution, transformer layers. */
-static int sv__encode(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_mask, size_t n_layers, sv__enc *e)
-{
-    const sv_config *cfg = &m->cfg;
-    sv_tensor *x, *pos;
-    size_t B = bt->B, b, l, D = cfg->D, sh[3];
-    int training = sv_ctx_training(c);
-    memset(e, 0, sizeof *e);
-    e->frame_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    e->key_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    if (!e->frame_len || !e->key_len) return SV_ERR_NOMEM;
-    x = sv__feature_encoder(m, c, bt, e->frame_len);
-    if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
-    e->T = x->shape[1];
-    for (b = 0; b < B; b++)
-        if (e->frame_len[b] == 0)
-            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
-                            b, bt->wave_len[b], sv_config_receptive_field(cfg));
-    if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
-    e->features = x;
-    x = sv_layer_norm(c, x, m->feat_ln_g, m->feat_ln_b, 1e-5f);
-    e->unmasked = sv_dropout(c, x, cfg->dropout_features);
-    x = sv_linear(c, x, m->proj_w, m->proj_b);                  /* [B,T,D] */
-    x = sv_dropout(c, x, cfg->dropout_input);
-    if (do_mask) {
-        e->mask = (uint8_t *)sv_ctx_alloc(c, B * e->T);
-        if (!e->mask) return SV_ERR_NOMEM;
-        e->n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, e->T, e->frame_len, cfg->mask_prob, cfg->mask_length,
-                                           cfg->mask_min_spans, e->mask);
-        if (!e->n_masked) return sv_last_status();
-        x = sv_mask_rows(c, x, e->mask, m->mask_emb);
-    }
-    if (m->cls) {
-        sv_tensor *z;
-        sh[0] = B; sh[1] = 1; sh[2] = D;
-        z = sv_tensor_zeros(c, 3, sh);
-        x = sv_concat(c, sv_add(c, z, m->cls), x, 1);            /* [B,T+1,D] */
-    }
-    e->Tc = e->T + (m->cls ? 1 : 0);
-    for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
-    /* fairseq TransformerEncoder: padded frames are zeroed before the positional convolution, so
-       they read as the convolution's own zero padding */
-    {
-        int any_pad = 0;
-        for (b = 0; b < B; b++) if (e->key_len[b] < e->Tc) any_pad = 1;
-        if (any_pad) {
-            uint8_t *pm = (uint8_t *)sv_ctx_alloc(c, B * e->Tc);
-            sv_tensor *zero = sv_tensor_zeros(c, 1, &D);
-            size_t t;
-            if (!pm || !zero) return SV_ERR_NOMEM;
-            for (b = 0; b < B; b++) for (t = 0; t < e->Tc; t++) pm[b * e->Tc + t] = t >= e->key_len[b];
-            x = sv_mask_rows(c, x, pm, zero);
-        }
-    }
-    pos = sv_conv1d(c, x, sv_weight_norm_k(c, m->pos_v, m->pos_g), m->pos_b, 1, cfg->pos_kernel / 2, cfg->pos_groups);
-    if (pos && pos->shape[1] > e->Tc) pos = sv_slice(c, pos, 1, 0, e->Tc); /* even kernel: drop the extra frame */
-    x = sv_add(c, x, sv_gelu_op(c, pos));
-    if (!cfg->layer_norm_first) x = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
-    x = sv_dropout(c, x, cfg->dropout);
-    e->hidden[0] = x;
-    for (l = 0; l < n_layers; l++) {
-        /* LayerDrop (Fan et al. 2019): skip the whole layer with probability layerdrop */
-        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
-            e->hidden[l + 1] = x;
-            continue;
-        }
-        x = sv__tlayer_forward(c, &m->layer[l], x, e->key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
-                               cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
-        e->hidden[l + 1] = x;
-    }
-    /* pre-LN encoders end with a LayerNorm (enc_ln doubles as the final norm there) */
-    if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
-        e->hidden[n_layers] = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
-    e->n_layers = n_layers;
-    if (!e->hidden[n_layers]) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
-    return SV_OK;
-}
-
-/* ======================================================================================
-   7 VGS branches
-   ====================================================================================== */
-/* BatchNorm with the running statistics as buffers (PyTorch momentum 0.1, eps 1e-5) */
-static sv_tensor *sv__bn(sv_ctx *c, sv_tensor *x, const size_t *len, const sv_bn *bn)
-{
-    return sv_batch_norm(c, x, len, bn->g, bn->b, bn->mean, bn->var, 0.1f, 1e-5f);
-}
-
-/* ResDAVEnet basic block (He et al. 2016 on 1-D speech frames): conv-BN-ReLU-conv-BN, plus the
-   (possibly downsampled) input, ReLU. Lengths: a stride-2 width-9 conv with padding 4 keeps
-   ceil(len/2) frames, which is what the same utterance alone would give. */
-static sv_tensor *sv__resblock(sv_ctx *c, const sv_resblock *rb, sv_tensor *x, size_t *len, size_t B)
-{
-    size_t K = rb->conv1->shape[1], b;
-    sv_tensor *h, *res = x;
-    size_t *lo = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    if (!lo) return NULL;
-    for (b = 0; b < B; b++) lo[b] = (len[b] + rb->stride - 1) / rb->stride;
-    h = sv_conv1d(c, x, rb->conv1, NULL, rb->stride, K / 2, 1);
-    h = sv_relu(c, sv__bn(c, h, lo, &rb->bn1));
-    h = sv_conv1d(c, h, rb->conv2, NULL, 1, K / 2, 1);
-    h = sv__bn(c, h, lo, &rb->bn2);
-    if (rb->down) res = sv__bn(c, sv_conv1d(c, x, rb->down, NULL, rb->stride, 0, 1), lo, &rb->bn_down);
-    for (b = 0; b < B; b++) len[b] = lo[b];
-    /* frames beyond len are zero after each BN, and stay zero through add and ReLU */
-    return sv_relu(c, sv_add(c, h, res));
-}
-
-/* Audio branch: h [B,Tc,D] (CLS first when use_cls), key_len counts the CLS. -> [B,E] */
-static sv_tensor *sv__audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B)
-{
-    const sv_config *cfg = &m->cfg;
-    sv_tensor *frames, *cls, *x, *z;
-    size_t *len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t)), *klen = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    size_t b, i, Tc, off = m->cls ? 1 : 0, sh[3];
-    if (!len || !klen || !h) return NULL;
-    Tc = h->shape[1];
-    for (b = 0; b < B; b++) len[b] = key_len[b] - off;
-    frames = sv_slice(c, h, 1, off, Tc - off);                    /* [B,T,D] */
-    x = sv_linear(c, frames, m->rd_w, m->rd_b);                   /* [B,T,w0] */
-    x = sv_relu(c, sv__bn(c, x, len, &m->rd_bn));
-    for (i = 0; i < 8; i++) x = sv__resblock(c, &m->rd_block[i], x, len, B);   /* [B,T/16,D] */
-    /* the encoder's CLS through the MLP D -> 2D -> D (without a CLS token, the first frame) */
-    cls = sv_slice(c, h, 1, 0, 1);                                /* [B,1,D] */
-    cls = sv_linear(c, sv_gelu_op(c, sv_linear(c, cls, m->acls1_w, m->acls1_b)), m->acls2_w, m->acls2_b);
-    x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
-    for (b = 0; b < B; b++) klen[b] = len[b] + 1;
-    for (i = 0; i < cfg->vgs_audio_layers; i++)
-        x = sv__tlayer_forward(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
-    z = sv_slice(c, x, 1, 0, 1);
-    sh[0] = B; sh[1] = cfg->D;
-    z = sv_reshape(c, z, 2, sh);
-    return sv_linear(c, z, m->aemb_w, m->aemb_b);                 /* [B,E] */
-}
-
-/* Image branch: regions [B,R,Dimg], boxes [B,R,4] -> [B,E] (LXMERT VisualFeatEncoder, CLS,
-   BERT layers, MLP of the CLS). */
-static sv_tensor *sv__image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B)
-{
-    const sv_config *cfg = &m->cfg;
-    sv_tensor *f, *bx, *x, *z;
-    size_t i, sh[3], D = cfg->D;
-    sh[0] = B; sh[1] = cfg->img_regions; sh[2] = cfg->img_dim;
-    f = sv_tensor_from(c, regions, 3, sh);
-    sh[2] = 4;
-    bx = sv_tensor_from(c, boxes, 3, sh);
-    f = sv_layer_norm(c, sv_linear(c, f, m->vf_w, m->vf_b), m->vf_ln_g, m->vf_ln_b, cfg->vgs_ln_eps);
-    bx = sv_layer_norm(c, sv_linear(c, bx, m->vb_w, m->vb_b), m->vb_ln_g, m->vb_ln_b, cfg->vgs_ln_eps);
-    x = sv_dropout(c, sv_scale(c, sv_add(c, f, bx), 0.5f), cfg->vgs_dropout);
-    sh[1] = 1; sh[2] = D;
-    z = sv_tensor_zeros(c, 3, sh);
-    x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
-    for (i = 0; i < cfg->img_layers; i++)
-        x = sv__tlayer_forward(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
-    z = sv_slice(c, x, 1, 0, 1);
-    sh[0] = B; sh[1] = D;
-    z = sv_reshape(c, z, 2, sh);
-    z = sv_gelu_op(c, sv_linear(c, z, m->iemb1_w, m->iemb1_b));
-    return sv_linear(c, z, m->iemb2_w, m->iemb2_b);               /* [B,E] */
-}
-
-/* ======================================================================================
-   8 Losses
-   ====================================================================================== */
-/* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
-   caption columns); S_ii -= margin; S_ij -= 1e4 when i != j share an image id; loss =
-   CE over rows (image -> caption) + CE over columns (caption -> image), each a batch mean. */
-static sv_tensor *sv__loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
-{
-    size_t B = v->shape[0], i, j;
-    sv_tensor *S;
-    float *k = (float *)sv_ctx_alloc(c, B * B * sizeof(float));
-    int *tg = (int *)sv_ctx_alloc(c, B * sizeof(int));
-    if (!k || !tg) return NULL;
-    if (cosine) { v = sv_l2_normalize(c, v, 1e-8f); a = sv_l2_normalize(c, a, 1e-8f); }
-    S = sv_matmul(c, v, a, 0, 1);
-    for (i = 0; i < B; i++) {
-        tg[i] = (int)i;
-        for (j = 0; j < B; j++)
-            k[i * B + j] = i == j ? -margin : (image_id && image_id[i] == image_id[j] ? -1e4f : 0.0f);
-    }
-    S = sv_add_const(c, S, k);
-    return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
-}
-
-SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp)
-{
-    size_t N, F, r, j;
-    float *ninf;
-    SV__IN2(pred, targ);
-    N = pred->shape[0];
-    F = targ->shape[1];
-    ninf = (float *)sv_ctx_alloc(c, N * J * sizeof(float));
-    if (!ninf) return NULL;
-    for (r = 0; r < N; r++) {
-        const float *t0 = targ->data + idx[r * J] * F;
-        ninf[r * J] = 0.0f;
-        for (j = 1; j < J; j++)
-            ninf[r * J + j] = memcmp(targ->data + idx[r * J + j] * F, t0, F * sizeof(float)) == 0 ? -INFINITY : 0.0f;
-    }
-    return sv_add_const(c, sv_scale(c, sv_dot_gather(c, sv_l2_normalize(c, pred, 1e-8f), sv_l2_normalize(c, targ, 1e-8f), idx, J),
-                                    1.0f / temp), ninf);
-}
-
-/* Gumbel product quantizer (Jang et al. 2017; fairseq GumbelVectorQuantizer) and the wav2vec 2.0
-   loss on the masked frames. Returns loss_AUD and fills the stats. */
-static sv_tensor *sv__loss_aud(sv_model *m, sv_ctx *c, const sv__enc *e, size_t B, size_t step, sv_stats *st)
-{
-    const sv_config *cfg = &m->cfg;
-    size_t G = cfg->q_groups, V = cfg->q_vars, n = e->n_masked, N = B * n, K = cfg->n_negatives;
-    size_t b, t, j, g, r, off = m->cls ? 1 : 0, *rows, *rows_c, *idx, *valid, nvalid = 0;
-    int training = sv_ctx_training(c), *tg;
-    float tau = sv_w2v2_temperature(cfg, step), *noise, *hard;
-    sv_tensor *x, *y, *logits, *soft, *q, *probs, *ones, *avg, *ent, *ppl, *ce, *div, *pen, *loss, *hardt, *feat_valid;
-    rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
-    rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
-    idx = (size_t *)sv_ctx_alloc(c, N * (K + 1) * sizeof(size_t));
-    tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
-    valid = (size_t *)sv_ctx_alloc(c, B * e->T * sizeof(size_t));
-    if (!rows || !rows_c || !idx || !tg || !valid) return NULL;
-    if (n < 2) { sv__fail(SV_ERR_ARG, "contrastive loss needs at least 2 masked frames per utterance"); return NULL; }
-    /* masked frames, row by row: row b's frames are rows b*n .. b*n+n-1 */
-    for (b = 0, r = 0; b < B; b++)
-        for (t = 0; t < e->T; t++)
-            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
-    /* targets: quantized unmasked features */
-    y = sv_gather_rows(c, e->unmasked, rows, N);                  /* [N,C] */
-    logits = sv_linear(c, y, m->q_w, m->q_b);                     /* [N,G*V] */
-    if (!logits) return NULL;
-    hard = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
-    noise = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
-    if (!hard || !noise) return NULL;
-    {
-        /* hard code choice: argmax of (logits + gumbel noise) in training, of logits in eval */
-        size_t i, n_noise = N * G * V;
-        if (training) {
-            /* the uniforms in the generator's order; the two logs per entry (most of the time)
-               run in parallel. u is a double: the float noise[] could not hold it. */
-            double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
-            ptrdiff_t ii;
-            if (!u) return NULL;
-            for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
-SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
-            for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
-                noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
-            sv__arena_release(c, u, n_noise * sizeof(double));
-        } else {
-            memset(noise, 0, n_noise * sizeof(float));
-        }
-        memset(hard, 0, n_noise * sizeof(float));
-        for (r = 0; r < N; r++)
-            for (g = 0; g < G; g++) {
-                const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
-                size_t best = 0;
-                for (j = 1; j < V; j++) if (lg[j] + nz[j] > lg[best] + nz[best]) best = j;
-                hard[r * G * V + g * V + best] = 1.0f;
-            }
-    }
-    {
-        size_t sh[2];
-        sh[0] = N; sh[1] = G * V;
-        hardt = sv_tensor_from(c, hard, 2, sh);
-    }
-    if (training) {
-        /* hard straight-through Gumbel softmax: forward one-hot, gradient of softmax((l+g)/tau) */
-        size_t sh[2];
-        sh[0] = N * G; sh[1] = V;
-        soft = sv_scale(c, sv_add_const(c, logits, noise), 1.0f / tau);
-        soft = sv_softmax(c, sv_reshape(c, soft, 2, sh));
-        sh[0] = N; sh[1] = G * V;
-        q = sv_straight_through(c, hardt, sv_reshape(c, soft, 2, sh));
-    } else {
-        q = hardt;
-    }
-    q = sv_group_linear(c, q, m->codebook, G);                    /* [N,q_dim]: chosen entries concatenated */
-    q = sv_linear(c, q, m->projq_w, m->projq_b);                  /* [N,F] */
-    /* predictions: final layer at the masked frames */
-    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);     /* [N,D] */
-    x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] */
-    if (!x || !q) return NULL;
-    /* candidates: the target first, then K negatives from the same utterance's masked frames */
-    {
-        size_t *neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
-        if (!neg) return NULL;
-        sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);
-        for (r = 0; r < N; r++) {
-            idx[r * (K + 1)] = r;
-            for (j = 0; j < K; j++) idx[r * (K + 1) + 1 + j] = neg[r * K + j];
-            tg[r] = 0;
-        }
-    }
-    logits = sv_w2v2_contrastive_logits(c, x, q, idx, K + 1, cfg->logit_temp);
-    ce = sv_cross_entropy(c, logits, tg, 0);                      /* summed over the N frames */
-    if (!ce) return NULL;
-    /* diversity: softmax of the plain logits averaged over frames, per group;
-       prob_ppl = sum_g exp(-sum_v p log(p + 1e-7)); loss_div = (G V - prob_ppl) / (G V) */
-    {
-        size_t sh[2];
-        sh[0] = N * G; sh[1] = V;
-        probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
-        sh[0] = N; sh[1] = G * V;
-        probs = sv_reshape(c, probs, 2, sh);
-        sh[0] = 1; sh[1] = N;
-        ones = sv_tensor_new(c, 2, sh);
-        if (!ones || !probs) return NULL;
-        for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
-        avg = sv_matmul(c, ones, probs, 0, 0);                    /* [1,G*V] */
-        sh[0] = G; sh[1] = V;
-        avg = sv_reshape(c, avg, 2, sh);
-        ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
-        ppl = sv_sum(c, sv_exp(c, sv_scale(c, ent, -1.0f)));
-        div = sv_add_scalar(c, sv_scale(c, ppl, -1.0f / (float)(G * V)), 1.0f);
-    }
-    /* feature penalty: mean square of the CNN output over valid frames */
-    for (b = 0; b < B; b++) for (t = 0; t < e->frame_len[b]; t++) valid[nvalid++] = b * e->T + t;
-    feat_valid = sv_gather_rows(c, e->features, valid, nvalid);
-    pen = sv_mean(c, sv_square(c, feat_valid));
-    /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N */
-    loss = sv_scale(c, ce, 1.0f / (float)N);
-    loss = sv_axpby(c, 1.0f, loss, cfg->diversity_weight, div);
-    if (cfg->feature_pen_weight > 0) loss = sv_axpby(c, 1.0f, loss, cfg->feature_pen_weight, pen);
-    if (!loss) return NULL;
-    if (st) {
-        size_t correct = 0, i;
-        double cp = 0;
-        for (r = 0; r < N; r++) {
-            const float *lr = logits->data + r * (K + 1);
-            int best = 1;
-            for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
-            correct += (size_t)best;
-        }
-        /* code perplexity: of the hard choices averaged over frames */
-        for (g = 0; g < G; g++) {
-            double h = 0;
-            for (j = 0; j < V; j++) {
-                double p = 0;
-                for (i = 0; i < N; i++) p += hard[i * G * V + g * V + j];
-                p /= (double)N;
-                h -= p * log(p + 1e-7);
-            }
-            cp += exp(h);
-        }
-        st->contrastive = ce->data[0] / (float)N;
-        st->diversity = div->data[0];
-        st->feature_pen = pen->data[0];
-        st->accuracy = (float)correct / (float)N;
-        st->code_ppl = (float)cp;
-        st->prob_ppl = ppl->data[0];
-        st->tau = tau;
-        st->n_masked = N;
-        st->mask_frac = (float)N / (float)nvalid;
-        st->loss_aud = loss->data[0];
-    }
-    return loss;
-}
-
-SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
-{
-    const sv_config *cfg = &m->cfg;
-    sv__enc e;
-    sv_tensor *laud = NULL, *lav = NULL, *loss;
-    size_t b, i, L = cfg->n_shared + cfg->n_decoder;
-    int use_ssl = alpha < 1.0f, use_vgs = alpha > 0.0f;
-    if (st) {
-        memset(st, 0, sizeof *st);
-        st->loss = st->loss_av = st->loss_aud = st->contrastive = st->accuracy = NAN;
-        st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
-    }
-    if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) { sv__fail(SV_ERR_ARG, "empty batch"); return NULL; }
-    if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) { sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha); return NULL; }
-    for (b = 0; b < bt->B; b++) {
-        if (bt->wave_len[b] > bt->S) { sv__fail(SV_ERR_ARG, "utterance %zu: length %zu > batch width %zu", b, bt->wave_len[b], bt->S); return NULL; }
-        for (i = 0; i < bt->wave_len[b]; i++)
-            if (!isfinite(bt->wave[b * bt->S + i])) { sv__fail(SV_ERR_NUMERIC, "utterance %zu: sample %zu is not finite", b, i); return NULL; }
-    }
-    if (use_vgs) {
-        if (!bt->regions || !bt->boxes) { sv__fail(SV_ERR_ARG, "alpha > 0 needs image regions and boxes"); return NULL; }
-        if (bt->R == 0) { sv__fail(SV_ERR_ARG, "images with 0 regions"); return NULL; }
-        if (bt->R != cfg->img_regions || bt->Dimg != cfg->img_dim) {
-            sv__fail(SV_ERR_ARG, "images have %zu regions of %zu values; the %s config expects %zu of %zu",
-                     bt->R, bt->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
-            return NULL;
-        }
-        if (bt->B < 2) { sv__fail(SV_ERR_ARG, "loss_AV needs at least 2 pairs in a batch (got 1): with one pair there are no negatives"); return NULL; }
-        for (i = 0; i < bt->B * cfg->img_regions * cfg->img_dim; i++)
-            if (!isfinite(bt->regions[i])) { sv__fail(SV_ERR_NUMERIC, "image regions: value %zu is not finite", i); return NULL; }
-        for (i = 0; i < bt->B * cfg->img_regions * 4; i++)
-            if (!isfinite(bt->boxes[i])) { sv__fail(SV_ERR_NUMERIC, "image boxes: value %zu is not finite", i); return NULL; }
-    }
-    /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
-       pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
-    if (sv__encode(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
-    if (use_ssl) {
-        laud = sv__loss_aud(m, c, &e, bt->B, step, st);
-        if (!laud) return NULL;
-    }
-    if (use_vgs) {
-        sv_tensor *a = sv__audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);
-        sv_tensor *v = sv__image_branch(m, c, bt->regions, bt->boxes, bt->B);
-        lav = sv__loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
-        if (!lav) return NULL;
-        if (st) st->loss_av = lav->data[0];
-    }
-    if (laud && lav) loss = sv_axpby(c, alpha, lav, 1.0f - alpha, laud);
-    else loss = laud ? laud : lav;
-    if (st && loss) st->loss = loss->data[0];
-    return loss;
-}
-
-/* ---------------------------------------------------------------- 8.1 using a trained model: features and embeddings */
-static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv__enc *e)
+/* ---------------------------------------------------------------- 6.11 features of a trained model */
+static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv_w2v2_out *e)
 {
     sv_batch bt;
     float *w;
@@ -6700,12 +6984,12 @@ static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t 
     sv_normalize_wave(w, n);
     memset(&bt, 0, sizeof bt);
     bt.B = 1; bt.S = n; bt.wave = w; bt.wave_len = &n;
-    return sv__encode(m, c, &bt, 0, n_layers, e);
+    return sv_w2v2_forward(m, c, &bt, 0, n_layers, e);
 }
 
 SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out, float **cnn_out, size_t *n_frames)
 {
-    sv__enc e;
+    sv_w2v2_out e;
     size_t L = m->cfg.n_shared + m->cfg.n_decoder, l, D = m->cfg.D, off = m->cls ? 1 : 0;
     int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
     sv_ctx_reset(c);
@@ -6732,7 +7016,7 @@ SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size
 
 SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t layer, float **out, size_t *n_frames, size_t *dim)
 {
-    sv__enc e;
+    sv_w2v2_out e;
     size_t L = m->cfg.n_shared + m->cfg.n_decoder, D = m->cfg.D, off = m->cls ? 1 : 0;
     int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
     if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
@@ -6751,9 +7035,91 @@ SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t
     return SV_OK;
 }
 
+/* ======================================================================================
+   7 VGS
+   ====================================================================================== */
+/* ---------------------------------------------------------------- 7.1 audio branch */
+/* BatchNorm with the running statistics as buffers (PyTorch momentum 0.1, eps 1e-5) */
+static sv_tensor *sv__bn(sv_ctx *c, sv_tensor *x, const size_t *len, const sv_bn *bn)
+{
+    return sv_batch_norm(c, x, len, bn->g, bn->b, bn->mean, bn->var, 0.1f, 1e-5f);
+}
+
+/* ResDAVEnet basic block (He et al. 2016 on 1-D speech frames): conv-BN-ReLU-conv-BN, plus the
+   (possibly downsampled) input, ReLU. Lengths: a stride-2 width-9 conv with padding 4 keeps
+   ceil(len/2) frames, which is what the same utterance alone would give. */
+static sv_tensor *sv__resblock(sv_ctx *c, const sv_resblock *rb, sv_tensor *x, size_t *len, size_t B)
+{
+    size_t K = rb->conv1->shape[1], b;
+    sv_tensor *h, *res = x;
+    size_t *lo = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    if (!lo) return NULL;
+    for (b = 0; b < B; b++) lo[b] = (len[b] + rb->stride - 1) / rb->stride;
+    h = sv_conv1d(c, x, rb->conv1, NULL, rb->stride, K / 2, 1);
+    h = sv_relu(c, sv__bn(c, h, lo, &rb->bn1));
+    h = sv_conv1d(c, h, rb->conv2, NULL, 1, K / 2, 1);
+    h = sv__bn(c, h, lo, &rb->bn2);
+    if (rb->down) res = sv__bn(c, sv_conv1d(c, x, rb->down, NULL, rb->stride, 0, 1), lo, &rb->bn_down);
+    for (b = 0; b < B; b++) len[b] = lo[b];
+    /* frames beyond len are zero after each BN, and stay zero through add and ReLU */
+    return sv_relu(c, sv_add(c, h, res));
+}
+
+SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *frames, *cls, *x, *z;
+    size_t *len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t)), *klen = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    size_t b, i, Tc, off = m->cls ? 1 : 0, sh[3];
+    if (!len || !klen || !h) return NULL;
+    Tc = h->shape[1];
+    for (b = 0; b < B; b++) len[b] = key_len[b] - off;
+    frames = sv_slice(c, h, 1, off, Tc - off);                    /* [B,T,D] */
+    x = sv_linear(c, frames, m->rd_w, m->rd_b);                   /* [B,T,w0] */
+    x = sv_relu(c, sv__bn(c, x, len, &m->rd_bn));
+    for (i = 0; i < 8; i++) x = sv__resblock(c, &m->rd_block[i], x, len, B);   /* [B,T/16,D] */
+    /* the encoder's CLS through the MLP D -> 2D -> D (without a CLS token, the first frame) */
+    cls = sv_slice(c, h, 1, 0, 1);                                /* [B,1,D] */
+    cls = sv_linear(c, sv_gelu_op(c, sv_linear(c, cls, m->acls1_w, m->acls1_b)), m->acls2_w, m->acls2_b);
+    x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
+    for (b = 0; b < B; b++) klen[b] = len[b] + 1;
+    for (i = 0; i < cfg->vgs_audio_layers; i++)
+        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
+    z = sv_slice(c, x, 1, 0, 1);
+    sh[0] = B; sh[1] = cfg->D;
+    z = sv_reshape(c, z, 2, sh);
+    return sv_linear(c, z, m->aemb_w, m->aemb_b);                 /* [B,E] */
+}
+
+/* ---------------------------------------------------------------- 7.2 image branch */
+SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *f, *bx, *x, *z;
+    size_t i, sh[3], D = cfg->D;
+    sh[0] = B; sh[1] = cfg->img_regions; sh[2] = cfg->img_dim;
+    f = sv_tensor_from(c, regions, 3, sh);
+    sh[2] = 4;
+    bx = sv_tensor_from(c, boxes, 3, sh);
+    f = sv_layer_norm(c, sv_linear(c, f, m->vf_w, m->vf_b), m->vf_ln_g, m->vf_ln_b, cfg->vgs_ln_eps);
+    bx = sv_layer_norm(c, sv_linear(c, bx, m->vb_w, m->vb_b), m->vb_ln_g, m->vb_ln_b, cfg->vgs_ln_eps);
+    x = sv_dropout(c, sv_scale(c, sv_add(c, f, bx), 0.5f), cfg->vgs_dropout);
+    sh[1] = 1; sh[2] = D;
+    z = sv_tensor_zeros(c, 3, sh);
+    x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
+    for (i = 0; i < cfg->img_layers; i++)
+        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
+    z = sv_slice(c, x, 1, 0, 1);
+    sh[0] = B; sh[1] = D;
+    z = sv_reshape(c, z, 2, sh);
+    z = sv_gelu_op(c, sv_linear(c, z, m->iemb1_w, m->iemb1_b));
+    return sv_linear(c, z, m->iemb2_w, m->iemb2_b);               /* [B,E] */
+}
+
+/* ---------------------------------------------------------------- 7.3 embeddings of a trained model */
 SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out)
 {
-    sv__enc e;
+    sv_w2v2_out e;
     sv_batch bt;
     sv_tensor *a;
     int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
@@ -6762,9 +7128,9 @@ SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_
     sv_ctx_set_training(c, 0);
     memset(&bt, 0, sizeof bt);
     bt.B = B; bt.S = S; bt.wave = wave; bt.wave_len = wave_len;
-    if (sv__encode(m, c, &bt, 0, m->cfg.n_shared, &e) != SV_OK) rc = sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    if (sv_w2v2_forward(m, c, &bt, 0, m->cfg.n_shared, &e) != SV_OK) rc = sv_last_status() ? sv_last_status() : SV_ERR_ARG;
     else {
-        a = sv__audio_branch(m, c, e.hidden[m->cfg.n_shared], e.key_len, B);
+        a = sv_vgs_audio_branch(m, c, e.hidden[m->cfg.n_shared], e.key_len, B);
         if (!a) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
         else memcpy(out, a->data, B * m->cfg.E * sizeof(float));
     }
@@ -6780,7 +7146,7 @@ SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const f
     sv_ctx_reset(c);
     sv_ctx_set_grad(c, 0);
     sv_ctx_set_training(c, 0);
-    v = sv__image_branch(m, c, regions, boxes, B);
+    v = sv_vgs_image_branch(m, c, regions, boxes, B);
     if (!v) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
     else memcpy(out, v->data, B * m->cfg.E * sizeof(float));
     sv_ctx_set_grad(c, grad);
@@ -6788,6 +7154,451 @@ SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const f
     return rc;
 }
 
+/* ======================================================================================
+   8 Losses
+   ====================================================================================== */
+/* ---------------------------------------------------------------- 8.1 contrastive loss */
+SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp)
+{
+    size_t N, F, r, j;
+    float *ninf;
+    SV__IN2(pred, targ);
+    N = pred->shape[0];
+    F = targ->shape[1];
+    ninf = (float *)sv_ctx_alloc(c, N * J * sizeof(float));
+    if (!ninf) return NULL;
+    for (r = 0; r < N; r++) {
+        const float *t0 = targ->data + idx[r * J] * F;
+        ninf[r * J] = 0.0f;
+        for (j = 1; j < J; j++)
+            ninf[r * J + j] = memcmp(targ->data + idx[r * J + j] * F, t0, F * sizeof(float)) == 0 ? -INFINITY : 0.0f;
+    }
+    return sv_add_const(c, sv_scale(c, sv_dot_gather(c, sv_l2_normalize(c, pred, 1e-8f), sv_l2_normalize(c, targ, 1e-8f), idx, J),
+                                    1.0f / temp), ninf);
+}
+
+SV_DEF sv_tensor *sv_w2v2_contrastive_loss(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *neg, size_t K,
+                                           float temp, sv_tensor **logits_out)
+{
+    size_t N, r, j, *idx;
+    int *tg;
+    sv_tensor *logits;
+    SV__IN2(pred, targ);
+    N = pred->shape[0];
+    idx = (size_t *)sv_ctx_alloc(c, N * (K + 1) * sizeof(size_t));
+    tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
+    if (!idx || !tg) return NULL;
+    /* candidates of frame r: its own target first, then its K negatives */
+    for (r = 0; r < N; r++) {
+        idx[r * (K + 1)] = r;
+        for (j = 0; j < K; j++) idx[r * (K + 1) + 1 + j] = neg[r * K + j];
+        tg[r] = 0;
+    }
+    logits = sv_w2v2_contrastive_logits(c, pred, targ, idx, K + 1, temp);   /* [N,K+1] */
+    if (logits_out) *logits_out = logits;
+    return sv_cross_entropy(c, logits, tg, 0);                    /* summed over the N frames */
+}
+
+/* ---------------------------------------------------------------- 8.2 diversity loss */
+SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, sv_tensor **prob_ppl)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t G = cfg->q_groups, V = cfg->q_vars, N, r, sh[2];
+    sv_tensor *probs, *ones, *avg, *ent, *ppl;
+    SV__IN1(y);
+    N = y->shape[0];
+    sh[0] = N * G; sh[1] = V;
+    probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
+    sh[0] = N; sh[1] = G * V;
+    probs = sv_reshape(c, probs, 2, sh);                          /* [N,G*V] */
+    sh[0] = 1; sh[1] = N;
+    ones = sv_tensor_new(c, 2, sh);
+    if (!ones || !probs) return NULL;
+    for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
+    avg = sv_matmul(c, ones, probs, 0, 0);                        /* [1,G*V] mean over frames */
+    sh[0] = G; sh[1] = V;
+    avg = sv_reshape(c, avg, 2, sh);
+    ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
+    ppl = sv_sum(c, sv_exp(c, sv_scale(c, ent, -1.0f)));
+    if (prob_ppl) *prob_ppl = ppl;
+    return sv_add_scalar(c, sv_scale(c, ppl, -1.0f / (float)(G * V)), 1.0f);
+}
+
+/* ---------------------------------------------------------------- 8.3 feature penalty */
+SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const size_t *frame_len, size_t *n_valid)
+{
+    size_t B, T, b, t, n = 0, *valid;
+    SV__IN1(features);
+    B = features->shape[0];
+    T = features->shape[1];
+    valid = (size_t *)sv_ctx_alloc(c, B * T * sizeof(size_t));
+    if (!valid) return NULL;
+    for (b = 0; b < B; b++) for (t = 0; t < frame_len[b]; t++) valid[n++] = b * T + t;
+    if (n_valid) *n_valid = n;
+    return sv_mean(c, sv_square(c, sv_gather_rows(c, features, valid, n)));
+}
+
+/* ---------------------------------------------------------------- 8.4 loss_AUD */
+/* The training-health numbers of one wav2vec 2.0 loss. logits [N,K+1] of the contrastive task
+   (accuracy: the target strictly above every candidate), codes [N,G*V] the hard choices (code
+   perplexity, as fairseq's code_perplexity). */
+static void sv__w2v2_stats(const sv_config *cfg, sv_stats *st, const sv_tensor *logits, const float *codes, size_t N,
+                           const sv_tensor *ce, const sv_tensor *div, const sv_tensor *pen, const sv_tensor *ppl,
+                           float tau, size_t n_valid, const sv_tensor *loss)
+{
+    size_t G = cfg->q_groups, V = cfg->q_vars, K = cfg->n_negatives, correct = 0, i, j, g, r;
+    double cp = 0;
+    for (r = 0; r < N; r++) {
+        const float *lr = logits->data + r * (K + 1);
+        int best = 1;
+        for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
+        correct += (size_t)best;
+    }
+    for (g = 0; g < G; g++) {
+        double h = 0;
+        for (j = 0; j < V; j++) {
+            double p = 0;
+            for (i = 0; i < N; i++) p += codes[i * G * V + g * V + j];
+            p /= (double)N;
+            h -= p * log(p + 1e-7);
+        }
+        cp += exp(h);
+    }
+    st->contrastive = ce->data[0] / (float)N;
+    st->diversity = div->data[0];
+    st->feature_pen = pen->data[0];
+    st->accuracy = (float)correct / (float)N;
+    st->code_ppl = (float)cp;
+    st->prob_ppl = ppl->data[0];
+    st->tau = tau;
+    st->n_masked = N;
+    st->mask_frac = (float)N / (float)n_valid;
+    st->loss_aud = loss->data[0];
+}
+
+SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, size_t step, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = e->B, n = e->n_masked, N = B * n, K = cfg->n_negatives;
+    size_t b, t, r, off = m->cls ? 1 : 0, *rows, *rows_c, *neg, n_valid = 0;
+    float tau = sv_w2v2_temperature(cfg, step);
+    const float *codes = NULL;
+    sv_tensor *y, *q, *x, *logits = NULL, *ce, *div, *ppl = NULL, *pen, *loss;
+    if (!e->mask) { sv__fail(SV_ERR_ARG, "loss_AUD needs a masked forward pass"); return NULL; }
+    if (n < 2) { sv__fail(SV_ERR_ARG, "contrastive loss needs at least 2 masked frames per utterance"); return NULL; }
+    rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
+    if (!rows || !rows_c || !neg) return NULL;
+    /* the masked frames, row by row: row b's frames are rows b*n .. b*n+n-1 */
+    for (b = 0, r = 0; b < B; b++)
+        for (t = 0; t < e->T; t++)
+            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
+    y = sv_gather_rows(c, e->unmasked, rows, N);                  /* [N,C] */
+    q = sv_w2v2_quantize(m, c, y, tau, &codes);                   /* [N,F] targets */
+    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);     /* [N,D] */
+    x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] predictions */
+    if (!x || !q) return NULL;
+    sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);        /* [N,K] */
+    ce = sv_w2v2_contrastive_loss(c, x, q, neg, K, cfg->logit_temp, &logits);
+    if (!ce) return NULL;
+    div = sv_w2v2_diversity_loss(m, c, y, &ppl);
+    pen = sv_w2v2_feature_penalty(c, e->features, e->frame_len, &n_valid);
+    /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N */
+    loss = sv_scale(c, ce, 1.0f / (float)N);
+    loss = sv_axpby(c, 1.0f, loss, cfg->diversity_weight, div);
+    if (cfg->feature_pen_weight > 0) loss = sv_axpby(c, 1.0f, loss, cfg->feature_pen_weight, pen);
+    if (!loss) return NULL;
+    if (st) sv__w2v2_stats(cfg, st, logits, codes, N, ce, div, pen, ppl, tau, n_valid, loss);
+    return loss;
+}
+
+/* ---------------------------------------------------------------- 8.5 MT4SSL: offline and online targets
+   Ma et al. 2022 (ddlBoJack/MT4SSL, models/multi2vec_audio.py and criterions/model_criterion.py).
+   Both heads read the student's last layer at the masked frames:
+     offline: Linear(D, K) and cross-entropy against the k-means class of the frame, summed;
+     online:  Linear(D, D) regressing the EMA teacher's target, squared error summed over the D
+              dims and over the frames, times 1/sqrt(D).
+   loss = (w_off CE + w_on regression) / N, N masked frames (fairseq's sample_size), weights 1.
+   The teacher (data2vec, fairseq examples/data2vec) is an exponential moving average of the
+   transformer (encoder LayerNorm and layers; ema_transformer_only + ema_layers_only: the
+   positional convolution is copied from the student at every update rather than averaged, so it
+   *is* the student's here). It runs in eval mode, without a tape, on the student's projected
+   features before input dropout and masking, with the CLS vector in front as the student has it;
+   its target is the mean over the top mt4_top_k layers (all when there are fewer) of each layer's
+   FFN output before the residual add and the LayerNorm, each normalised per utterance and
+   channel over the valid frames (sv_data2vec_target). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg)
+{
+    uint32_t g = (1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2);
+    if (cfg->ssl != SV_SSL_MT4SSL) g |= 1u << SV_GROUP_W2V2_HEAD;
+    if (cfg->ssl != SV_SSL_W2V2) g |= 1u << SV_GROUP_MT4SSL;
+    return g;
+}
+
+/* The student's transformer tensors and the teacher's, pairwise; returns the count. */
+#define SV__TLAYER_N (sizeof(sv_tlayer) / sizeof(sv_tensor *))
+static size_t sv__teacher_pairs(sv_model *m, sv_tensor **stu, sv_tensor **tea)
+{
+    size_t n = 0, l, k, L = m->cfg.n_shared + m->cfg.n_decoder;
+    if (!m->t_enc_ln_g) return 0;
+    stu[n] = m->enc_ln_g; tea[n++] = m->t_enc_ln_g;
+    stu[n] = m->enc_ln_b; tea[n++] = m->t_enc_ln_b;
+    for (l = 0; l < L; l++) {
+        sv_tensor **a = (sv_tensor **)&m->layer[l], **b = (sv_tensor **)&m->teacher[l];
+        for (k = 0; k < SV__TLAYER_N; k++) { stu[n] = a[k]; tea[n++] = b[k]; }
+    }
+    return n;
+}
+
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    for (i = 0; i < n; i++) memcpy(tea[i]->data, stu[i]->data, stu[i]->n * sizeof(float));
+}
+
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    float d = sv_ema_decay(m->cfg.ema_decay, m->cfg.ema_end_decay, updates, m->cfg.ema_anneal);
+    if (d >= 1.0f) return;     /* fairseq skips the step when the decay is 1 */
+    for (i = 0; i < n; i++) sv_ema_update(tea[i]->data, stu[i]->data, stu[i]->n, d);
+}
+
+/* The teacher's target for the forward pass e: [B, T, D] in the arena (NULL on error). Runs with
+   the tape off and in eval mode; both flags are restored. */
+static float *sv__mt4ssl_target(sv_model *m, sv_ctx *c, const sv_w2v2_out *e)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = e->B, T = e->T, Tc = e->Tc, D = cfg->D, L = cfg->n_shared + cfg->n_decoder, top, first, l, b;
+    size_t off = m->cls ? 1 : 0;
+    int grad = sv_ctx_grad(c), training = sv_ctx_training(c);
+    const float *layers[SV_MAX_LAYERS];
+    sv_tensor *x, *hidden[SV_MAX_LAYERS + 1], *ffn[SV_MAX_LAYERS];
+    float *target = NULL;
+    top = cfg->mt4_top_k < L ? cfg->mt4_top_k : L;
+    first = L - top;
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    memset(ffn, 0, sizeof ffn);
+    /* the student's steps with the teacher's transformer: CLS, positional convolution (the
+       student's own, as the EMA copies it), then the EMA LayerNorm and layers */
+    x = sv__w2v2_prepend_cls(m, c, e->projected, B);             /* [B,Tc,D] */
+    x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, Tc);
+    if (!x || sv__w2v2_transformer(c, cfg, m->teacher, m->t_enc_ln_g, m->t_enc_ln_b, x, e->key_len, L, hidden, ffn) != SV_OK)
+        goto done;
+    for (l = first; l < L; l++) {
+        /* the utterance frames of the layer (the CLS position dropped), contiguous [B,T,D] */
+        float *f = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+        if (!f || !ffn[l]) goto done;
+        for (b = 0; b < B; b++) memcpy(f + b * T * D, ffn[l]->data + (b * Tc + off) * D, T * D * sizeof(float));
+        layers[l - first] = f;
+    }
+    target = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+    if (target && sv_data2vec_target(layers, top, B, T, D, e->frame_len, 1e-5f, target) != SV_OK) target = NULL;
+done:
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    if (!target && !sv_last_status()) sv__fail(SV_ERR_NOMEM, "MT4SSL teacher: out of memory");
+    return target;
+}
+
+/* mean over the D columns of sqrt(unbiased variance over the N rows + 1e-6) (data2vec compute_var) */
+static float sv__mt4ssl_var(const float *y, size_t N, size_t D)
+{
+    double s = 0;
+    size_t d, r;
+    if (N < 2) return NAN;
+    for (d = 0; d < D; d++) {
+        double m = 0, v = 0;
+        for (r = 0; r < N; r++) m += y[r * D + d];
+        m /= (double)N;
+        for (r = 0; r < N; r++) v += (y[r * D + d] - m) * (y[r * D + d] - m);
+        s += sqrt(v / (double)(N - 1) + 1e-6);
+    }
+    return (float)(s / (double)D);
+}
+
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, const sv_batch *bt, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = bt->B, n = e->n_masked, N = B * n, D = cfg->D, b, t, r, off = m->cls ? 1 : 0;
+    size_t *rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t)), *rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    sv_tensor *x, *loss = NULL;
+    if (!rows || !rows_c) return NULL;
+    if (!n) { sv__fail(SV_ERR_ARG, "MT4SSL needs masked frames"); return NULL; }
+    for (b = 0, r = 0; b < B; b++)
+        for (t = 0; t < e->T; t++)
+            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
+    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);   /* [N,D] the student's last layer */
+    if (!x) return NULL;
+    if (st) st->n_masked = N;
+    if (m->mt4_off_w) {
+        int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
+        sv_tensor *logits, *ce;
+        size_t correct = 0, k;
+        if (!tg) return NULL;
+        if (!bt->km) { sv__fail(SV_ERR_ARG, "MT4SSL's offline head needs k-means targets in the batch (make them with ./train --kmeans DIR, train with --targets DIR)"); return NULL; }
+        for (r = 0; r < N; r++) {
+            size_t bb = rows[r] / e->T, tt = rows[r] % e->T;
+            int lab = tt < bt->km_T ? bt->km[bb * bt->km_T + tt] : -1;
+            if (lab < 0 || (size_t)lab >= cfg->mt4_k) {
+                sv__fail(SV_ERR_ARG, "MT4SSL: frame %zu of utterance %zu has no offline target in 0..%zu (got %d): targets for another audio length or k?",
+                         tt, bb, cfg->mt4_k - 1, lab);
+                return NULL;
+            }
+            tg[r] = lab;
+        }
+        logits = sv_linear(c, x, m->mt4_off_w, m->mt4_off_b);      /* [N,K] */
+        ce = sv_cross_entropy(c, logits, tg, 0);                  /* summed over the N frames */
+        if (!ce) return NULL;
+        for (r = 0; r < N; r++) {
+            const float *lr = logits->data + r * cfg->mt4_k;
+            size_t best = 0;
+            for (k = 1; k < cfg->mt4_k; k++) if (lr[k] > lr[best]) best = k;
+            correct += best == (size_t)tg[r];
+        }
+        loss = sv_scale(c, ce, cfg->mt4_offline_weight / (float)N);
+        if (st) { st->mt4_offline = ce->data[0] / (float)N; st->mt4_acc = (float)correct / (float)N; }
+    }
+    if (m->mt4_on_w) {
+        float *target = sv__mt4ssl_target(m, c, e), *tr;
+        sv_tensor *pred, *reg;
+        if (!target) return NULL;
+        tr = (float *)sv_ctx_alloc(c, N * D * sizeof(float));   /* the targets of the masked frames */
+        if (!tr) return NULL;
+        for (r = 0; r < N; r++) memcpy(tr + r * D, target + rows[r] * D, D * sizeof(float));
+        pred = sv_linear(c, x, m->mt4_on_w, m->mt4_on_b);         /* [N,D] */
+        reg = sv_sq_error_sum(c, pred, tr, 1.0f / sqrtf((float)D));
+        if (!reg) return NULL;
+        loss = loss ? sv_axpby(c, 1.0f, loss, cfg->mt4_online_weight / (float)N, reg)
+                    : sv_scale(c, reg, cfg->mt4_online_weight / (float)N);
+        if (st) {
+            st->mt4_online = reg->data[0] / (float)N;
+            st->target_var = sv__mt4ssl_var(tr, N, D);
+            st->pred_var = sv__mt4ssl_var(pred->data, N, D);
+        }
+    }
+    return loss;
+}
+
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *bt, float **out, size_t *T)
+{
+    sv_w2v2_out e;
+    float *t;
+    int grad, training, rc;
+    size_t n;
+    *out = NULL;
+    if (!m || !c || !bt || !bt->B) return sv__fail(SV_ERR_ARG, "mt4ssl_targets: bad arguments");
+    if (!m->t_enc_ln_g) return sv__fail(SV_ERR_ARG, "this model has no MT4SSL teacher (ssl = w2v2 or mt4_online_weight = 0)");
+    grad = sv_ctx_grad(c);
+    training = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv_w2v2_forward(m, c, bt, 0, 0, &e);
+    t = rc == SV_OK ? sv__mt4ssl_target(m, c, &e) : NULL;
+    if (t) {
+        n = bt->B * e.T * m->cfg.D;
+        if ((*out = (float *)sv__alloc(n * sizeof(float), "MT4SSL targets")) != NULL) { memcpy(*out, t, n * sizeof(float)); *T = e.T; }
+    }
+    rc = *out ? SV_OK : (sv_last_status() ? sv_last_status() : SV_ERR_NOMEM);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 8.6 loss_AV */
+SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
+{
+    size_t B, i, j;
+    sv_tensor *S;
+    float *k;
+    int *tg;
+    SV__IN2(v, a);
+    B = v->shape[0];
+    k = (float *)sv_ctx_alloc(c, B * B * sizeof(float));
+    tg = (int *)sv_ctx_alloc(c, B * sizeof(int));
+    if (!k || !tg) return NULL;
+    if (cosine) { v = sv_l2_normalize(c, v, 1e-8f); a = sv_l2_normalize(c, a, 1e-8f); }
+    S = sv_matmul(c, v, a, 0, 1);                                 /* [B,B] images x captions */
+    for (i = 0; i < B; i++) {
+        tg[i] = (int)i;
+        for (j = 0; j < B; j++)
+            k[i * B + j] = i == j ? -margin : (image_id && image_id[i] == image_id[j] ? -1e4f : 0.0f);
+    }
+    S = sv_add_const(c, S, k);
+    return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
+}
+
+/* ---------------------------------------------------------------- 8.7 the joint loss */
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_w2v2_out e;
+    sv_tensor *laud = NULL, *lav = NULL, *loss;
+    size_t b, i, L = cfg->n_shared + cfg->n_decoder;
+    int use_ssl = alpha < 1.0f, use_vgs = alpha > 0.0f;
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->loss = st->loss_av = st->loss_aud = st->contrastive = st->accuracy = NAN;
+        st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
+        st->mt4_offline = st->mt4_acc = st->mt4_online = st->target_var = st->pred_var = NAN;
+    }
+    if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) { sv__fail(SV_ERR_ARG, "empty batch"); return NULL; }
+    if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) { sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha); return NULL; }
+    for (b = 0; b < bt->B; b++) {
+        if (bt->wave_len[b] > bt->S) { sv__fail(SV_ERR_ARG, "utterance %zu: length %zu > batch width %zu", b, bt->wave_len[b], bt->S); return NULL; }
+        for (i = 0; i < bt->wave_len[b]; i++)
+            if (!isfinite(bt->wave[b * bt->S + i])) { sv__fail(SV_ERR_NUMERIC, "utterance %zu: sample %zu is not finite", b, i); return NULL; }
+    }
+    if (use_vgs) {
+        if (!bt->regions || !bt->boxes) { sv__fail(SV_ERR_ARG, "alpha > 0 needs image regions and boxes"); return NULL; }
+        if (bt->R == 0) { sv__fail(SV_ERR_ARG, "images with 0 regions"); return NULL; }
+        if (bt->R != cfg->img_regions || bt->Dimg != cfg->img_dim) {
+            sv__fail(SV_ERR_ARG, "images have %zu regions of %zu values; the %s config expects %zu of %zu",
+                     bt->R, bt->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
+            return NULL;
+        }
+        if (bt->B < 2) { sv__fail(SV_ERR_ARG, "loss_AV needs at least 2 pairs in a batch (got 1): with one pair there are no negatives"); return NULL; }
+        for (i = 0; i < bt->B * cfg->img_regions * cfg->img_dim; i++)
+            if (!isfinite(bt->regions[i])) { sv__fail(SV_ERR_NUMERIC, "image regions: value %zu is not finite", i); return NULL; }
+        for (i = 0; i < bt->B * cfg->img_regions * 4; i++)
+            if (!isfinite(bt->boxes[i])) { sv__fail(SV_ERR_NUMERIC, "image boxes: value %zu is not finite", i); return NULL; }
+    }
+    /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
+       pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
+    if (sv_w2v2_forward(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
+    if (use_ssl) {
+        /* loss_AUD: the contrastive loss, MT4SSL's, or their sum (cfg.ssl) */
+        if (cfg->ssl != SV_SSL_MT4SSL && !(laud = sv_w2v2_loss(m, c, &e, step, st))) return NULL;
+        if (cfg->ssl != SV_SSL_W2V2) {
+            sv_tensor *l4 = sv_mt4ssl_loss(m, c, &e, bt, st);
+            if (!l4) return NULL;
+            laud = laud ? sv_axpby(c, 1.0f, laud, 1.0f, l4) : l4;
+            if (!laud) return NULL;
+        }
+        if (st) st->loss_aud = laud->data[0];
+    }
+    if (use_vgs) {
+        sv_tensor *a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
+        sv_tensor *v = sv_vgs_image_branch(m, c, bt->regions, bt->boxes, bt->B);            /* [B,E] */
+        lav = sv_vgs_loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
+        if (!lav) return NULL;
+        if (st) st->loss_av = lav->data[0];
+    }
+    if (laud && lav) loss = sv_axpby(c, alpha, lav, 1.0f - alpha, laud);
+    else loss = laud ? laud : lav;
+    if (st && loss) st->loss = loss->data[0];
+    return loss;
+}
+
+/* ======================================================================================
+   9 Optimizer
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 9.1 AdamW */
 SV_DEF sv_adam sv_adam_default(void)
 {
@@ -6927,6 +7738,31 @@ SV__OMP(parallel for if (elems > SV__PAR_N))
     return norm;
 }
 
+/* ---------------------------------------------------------------- 9.2 EMA teacher */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal)
+{
+    if (anneal == 0 || step >= anneal) return end;
+    return (float)((double)end - ((double)end - (double)start) * (1.0 - (double)step / (double)anneal));
+}
+
+static void sv__ema_range(size_t lo, size_t hi, float *ema, const float *x, float decay)
+{
+    float a = 1.0f - decay;
+    size_t i;
+    for (i = lo; i < hi; i++) {
+        float e = ema[i] * decay;   /* two roundings, as the PyTorch in-place pair */
+        ema[i] = e + a * x[i];
+    }
+}
+
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay)
+{
+    SV__BLOCKED(n, sv__ema_range(lo, hi, ema, x, decay));
+}
+
+/* ======================================================================================
+   10 Data and I/O
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 10.1 I/O helpers */
 
 /* fsync makes the data durable before the rename publishes it. -std=c99 hides the POSIX
@@ -7143,6 +7979,10 @@ static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
     SV_FREE(tmp);
     return rc;
 }
+
+SV_DEF int sv_file_read(const char *path, unsigned char **buf, size_t *len) { return sv__read_file(path, buf, len); }
+SV_DEF FILE *sv_file_create(const char *path, char **tmp) { return sv__atomic_begin(path, tmp); }
+SV_DEF int sv_file_commit(FILE *f, char *tmp, const char *path, int ok) { return sv__atomic_end(f, tmp, path, ok); }
 
 /* Next line of a text buffer: [*s, *s + *n) without its '\n' and without one trailing '\r'.
    A last line without '\n' counts; the empty piece after a final '\n' does not. */
@@ -8351,1397 +9191,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, co
     return rc;
 }
 
-/* ---------------------------------------------------------------- 10.6 built-in corpus: phones */
-
-/* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
-enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
-       SV__N_LAB_BURST, SV__N_ALV_BURST, SV__N_VEL_BURST };
-
-#define SV__OFF (-99.0f) /* dB meaning "source off" */
-
-typedef struct sv__phone_def {
-    const char *name;
-    int cls, voiced;
-    float dur;        /* ms, stressed, at rate 1 */
-    float f[3];       /* F1-F3 targets of an adult male, Hz (stops: the locus) */
-    float fe[3];      /* diphthongs: the F1-F3 glided to (0 = steady) */
-    float av;         /* voicing level, dB re a vowel (stops: during voice onset) */
-    float af;         /* frication or burst level, dB re S */
-    int noise;        /* SV__N_*: frication or burst spectrum */
-    float fnz;        /* nasal antiresonance, Hz (0 = oral) */
-} sv__phone_def;
-
-/* Vowel formants: Peterson & Barney (1952) male averages. Diphthong end points, consonant loci and
-   the sonorant targets follow Klatt (1980) and the usual textbook values (Stevens 1998). */
-static const sv__phone_def sv__phones[] = {
-    /* name  class               vcd dur    F1   F2    F3      end F1 F2  F3       AV      AF     noise   FNZ */
-    {"AA", SV_PHONE_VOWEL,       1, 130, {730, 1090, 2440}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AE", SV_PHONE_VOWEL,       1, 130, {660, 1720, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AH", SV_PHONE_VOWEL,       1,  80, {640, 1190, 2390}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AO", SV_PHONE_VOWEL,       1, 130, {570,  840, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AW", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {450, 900, 2350}, 0, SV__OFF, SV__N_NONE, 0},
-    {"AY", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
-    {"EH", SV_PHONE_VOWEL,       1,  90, {530, 1840, 2480}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"ER", SV_PHONE_VOWEL,       1, 120, {490, 1350, 1690}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"EY", SV_PHONE_DIPHTHONG,   1, 150, {530, 1840, 2480}, {330, 2200, 2850}, 0, SV__OFF, SV__N_NONE, 0},
-    {"IH", SV_PHONE_VOWEL,       1,  80, {390, 1990, 2550}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"IY", SV_PHONE_VOWEL,       1, 120, {270, 2290, 3010}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"OW", SV_PHONE_DIPHTHONG,   1, 150, {570,  900, 2400}, {420, 780, 2300}, 0, SV__OFF, SV__N_NONE, 0},
-    {"OY", SV_PHONE_DIPHTHONG,   1, 180, {570,  840, 2410}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
-    {"UH", SV_PHONE_VOWEL,       1,  90, {440, 1020, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"UW", SV_PHONE_VOWEL,       1, 120, {300,  870, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    /* stops: closure, burst, then voice onset (labial locus: all formants low; alveolar: F2 toward
-       1800 Hz; velar: computed from the next vowel, F2 and F3 pinched together) */
-    {"B",  SV_PHONE_STOP,        1,  70, {200,  800, 2200}, {0, 0, 0},       -6,  -10, SV__N_LAB_BURST, 0},
-    {"D",  SV_PHONE_STOP,        1,  65, {200, 1800, 2700}, {0, 0, 0},       -6,   -6, SV__N_ALV_BURST, 0},
-    {"G",  SV_PHONE_STOP,        1,  75, {200, 1800, 2100}, {0, 0, 0},       -6,   -6, SV__N_VEL_BURST, 0},
-    {"P",  SV_PHONE_STOP,        0, 100, {200,  800, 2200}, {0, 0, 0},  SV__OFF,   -4, SV__N_LAB_BURST, 0},
-    {"T",  SV_PHONE_STOP,        0,  95, {200, 1800, 2700}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV_BURST, 0},
-    {"K",  SV_PHONE_STOP,        0, 105, {200, 1800, 2100}, {0, 0, 0},  SV__OFF,    0, SV__N_VEL_BURST, 0},
-    {"CH", SV_PHONE_AFFRICATE,   0, 120, {300, 1900, 2500}, {0, 0, 0},  SV__OFF,   -2, SV__N_PAL, 0},
-    {"JH", SV_PHONE_AFFRICATE,   1, 100, {300, 1900, 2500}, {0, 0, 0},      -10,   -6, SV__N_PAL, 0},
-    /* fricatives: sibilants strong and high, non-sibilants weak and flat; voiced ones add voicing */
-    {"F",  SV_PHONE_FRICATIVE,   0, 100, {330, 1100, 2300}, {0, 0, 0},  SV__OFF,  -22, SV__N_FLAT, 0},
-    {"V",  SV_PHONE_FRICATIVE,   1,  60, {330, 1100, 2300}, {0, 0, 0},       -6,  -24, SV__N_FLAT, 0},
-    {"TH", SV_PHONE_FRICATIVE,   0,  95, {330, 1400, 2500}, {0, 0, 0},  SV__OFF,  -24, SV__N_DENTAL, 0},
-    {"DH", SV_PHONE_FRICATIVE,   1,  45, {330, 1400, 2500}, {0, 0, 0},       -6,  -26, SV__N_DENTAL, 0},
-    {"S",  SV_PHONE_FRICATIVE,   0, 115, {330, 1700, 2600}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV, 0},
-    {"Z",  SV_PHONE_FRICATIVE,   1,  85, {330, 1700, 2600}, {0, 0, 0},      -12,   -4, SV__N_ALV, 0},
-    {"SH", SV_PHONE_FRICATIVE,   0, 115, {330, 1900, 2400}, {0, 0, 0},  SV__OFF,    0, SV__N_PAL, 0},
-    {"ZH", SV_PHONE_FRICATIVE,   1,  80, {330, 1900, 2400}, {0, 0, 0},      -12,   -4, SV__N_PAL, 0},
-    {"HH", SV_PHONE_ASPIRATE,    0,  65, {500, 1500, 2500}, {0, 0, 0},  SV__OFF, SV__OFF, SV__N_NONE, 0},
-    /* nasals: murmur formant near 250 Hz, weak upper formants, an antiresonance by place */
-    {"M",  SV_PHONE_NASAL,       1,  70, {250, 1100, 2200}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1000},
-    {"N",  SV_PHONE_NASAL,       1,  60, {250, 1500, 2500}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1800},
-    {"NG", SV_PHONE_NASAL,       1,  75, {250, 2000, 2600}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 2800},
-    {"L",  SV_PHONE_LIQUID,      1,  60, {360, 1300, 2700}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"R",  SV_PHONE_LIQUID,      1,  60, {310, 1060, 1600}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"W",  SV_PHONE_GLIDE,       1,  55, {300,  610, 2200}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"Y",  SV_PHONE_GLIDE,       1,  50, {260, 2070, 3000}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0}
-};
-
-#define SV__N_PHONES ((int)(sizeof sv__phones / sizeof sv__phones[0]))
-
-SV_DEF int sv_phone_count(void) { return SV__N_PHONES; }
-SV_DEF const char *sv_phone_name(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].name : NULL; }
-SV_DEF int sv_phone_class(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].cls : -1; }
-
-SV_DEF int sv_phone_find(const char *name)
-{
-    int i;
-    for (i = 0; name && i < SV__N_PHONES; i++)
-        if (strcmp(sv__phones[i].name, name) == 0) return i;
-    return -1;
-}
-
-static int sv__phone_is_vowel(int id)
-{
-    return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
-}
-
-/* ---------------------------------------------------------------- 10.7 lexicon */
-
-enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
-       SV__W_CAPTION = 2,  /* used by the caption grammar */
-       SV__W_OOD = 4 };    /* used by the out-of-domain carrier phrases */
-
-typedef struct sv__word_def { const char *word, *pron; int flags; } sv__word_def;
-
-/* CMU-dictionary style pronunciations without stress. The caption words alone cover every phone
-   (ZH only in "beige", OY only in "coin", UH only in "look", AW only in "found"); the
-   out-of-domain words give every phone further contexts that captions never have. */
-static const sv__word_def sv__words[] = {
-    /* carrier and function words of the captions */
-    {"a", "AH", SV__W_FUNC | SV__W_CAPTION}, {"an", "AH N", SV__W_FUNC | SV__W_CAPTION},
-    {"the", "DH AH", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
-    {"there", "DH EH R", SV__W_FUNC | SV__W_CAPTION}, {"is", "IH Z", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
-    {"i", "AY", SV__W_FUNC | SV__W_CAPTION}, {"see", "S IY", SV__W_CAPTION},
-    {"found", "F AW N D", SV__W_CAPTION}, {"look", "L UH K", SV__W_CAPTION},
-    {"this", "DH IH S", SV__W_FUNC | SV__W_CAPTION}, {"picture", "P IH K CH ER", SV__W_CAPTION},
-    {"shows", "SH OW Z", SV__W_CAPTION}, {"image", "IH M IH JH", SV__W_CAPTION},
-    {"has", "HH AE Z", SV__W_CAPTION}, {"with", "W IH TH", SV__W_FUNC | SV__W_CAPTION},
-    {"and", "AE N D", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD}, {"of", "AH V", SV__W_FUNC | SV__W_CAPTION},
-    {"to", "T UW", SV__W_FUNC | SV__W_CAPTION}, {"left", "L EH F T", SV__W_CAPTION},
-    {"right", "R AY T", SV__W_CAPTION}, {"above", "AH B AH V", SV__W_CAPTION},
-    {"over", "OW V ER", SV__W_CAPTION}, {"on", "AA N", SV__W_FUNC | SV__W_CAPTION},
-    {"top", "T AA P", SV__W_CAPTION}, {"under", "AH N D ER", SV__W_CAPTION},
-    {"below", "B IH L OW", SV__W_CAPTION}, {"beneath", "B IH N IY TH", SV__W_CAPTION},
-    {"next", "N EH K S T", SV__W_CAPTION | SV__W_OOD}, {"beside", "B IH S AY D", SV__W_CAPTION},
-    {"in", "IH N", SV__W_FUNC | SV__W_CAPTION}, {"middle", "M IH D AH L", SV__W_CAPTION},
-    {"at", "AE T", SV__W_FUNC | SV__W_CAPTION}, {"bottom", "B AA T AH M", SV__W_CAPTION},
-    /* sizes */
-    {"small", "S M AO L", SV__W_CAPTION}, {"little", "L IH T AH L", SV__W_CAPTION},
-    {"tiny", "T AY N IY", SV__W_CAPTION}, {"big", "B IH G", SV__W_CAPTION},
-    {"large", "L AA R JH", SV__W_CAPTION}, {"huge", "HH Y UW JH", SV__W_CAPTION},
-    /* colours, in SV_COLOUR_* order */
-    {"red", "R EH D", SV__W_CAPTION}, {"green", "G R IY N", SV__W_CAPTION},
-    {"blue", "B L UW", SV__W_CAPTION}, {"yellow", "Y EH L OW", SV__W_CAPTION},
-    {"orange", "AO R AH N JH", SV__W_CAPTION}, {"purple", "P ER P AH L", SV__W_CAPTION},
-    {"pink", "P IH NG K", SV__W_CAPTION}, {"beige", "B EY ZH", SV__W_CAPTION},
-    /* shapes and their synonyms */
-    {"circle", "S ER K AH L", SV__W_CAPTION}, {"disc", "D IH S K", SV__W_CAPTION},
-    {"coin", "K OY N", SV__W_CAPTION}, {"square", "S K W EH R", SV__W_CAPTION},
-    {"box", "B AA K S", SV__W_CAPTION}, {"block", "B L AA K", SV__W_CAPTION},
-    {"triangle", "T R AY AE NG G AH L", SV__W_CAPTION}, {"cross", "K R AO S", SV__W_CAPTION},
-    {"plus", "P L AH S", SV__W_CAPTION}, {"ring", "R IH NG", SV__W_CAPTION},
-    {"hoop", "HH UW P", SV__W_CAPTION}, {"diamond", "D AY M AH N D", SV__W_CAPTION},
-    /* out-of-domain carrier words and word-list items */
-    {"please", "P L IY Z", SV__W_OOD}, {"say", "S EY", SV__W_OOD}, {"again", "AH G EH N", SV__W_OOD},
-    {"word", "W ER D", SV__W_OOD}, {"now", "N AW", SV__W_OOD}, {"house", "HH AW S", SV__W_OOD},
-    {"water", "W AO T ER", SV__W_OOD}, {"judge", "JH AH JH", SV__W_OOD},
-    {"vision", "V IH ZH AH N", SV__W_OOD}, {"measure", "M EH ZH ER", SV__W_OOD},
-    {"usual", "Y UW ZH UW AH L", SV__W_OOD}, {"garage", "G ER AA ZH", SV__W_OOD},
-    {"chair", "CH EH R", SV__W_OOD}, {"thank", "TH AE NG K", SV__W_OOD},
-    {"think", "TH IH NG K", SV__W_OOD}, {"bath", "B AE TH", SV__W_OOD}, {"wood", "W UH D", SV__W_OOD},
-    {"foot", "F UH T", SV__W_OOD}, {"push", "P UH SH", SV__W_OOD}, {"book", "B UH K", SV__W_OOD},
-    {"sugar", "SH UH G ER", SV__W_OOD}, {"toy", "T OY", SV__W_OOD}, {"boy", "B OY", SV__W_OOD},
-    {"voice", "V OY S", SV__W_OOD}, {"noise", "N OY Z", SV__W_OOD}, {"cow", "K AW", SV__W_OOD},
-    {"mouse", "M AW S", SV__W_OOD}, {"day", "D EY", SV__W_OOD}, {"play", "P L EY", SV__W_OOD},
-    {"rain", "R EY N", SV__W_OOD}, {"go", "G OW", SV__W_OOD}, {"road", "R OW D", SV__W_OOD},
-    {"jump", "JH AH M P", SV__W_OOD}, {"fish", "F IH SH", SV__W_OOD}, {"yes", "Y EH S", SV__W_OOD},
-    {"young", "Y AH NG", SV__W_OOD}, {"hot", "HH AA T", SV__W_OOD}, {"cat", "K AE T", SV__W_OOD},
-    {"dog", "D AO G", SV__W_OOD}, {"sun", "S AH N", SV__W_OOD}, {"zoo", "Z UW", SV__W_OOD},
-    {"leaf", "L IY F", SV__W_OOD}, {"feather", "F EH DH ER", SV__W_OOD},
-    {"mother", "M AH DH ER", SV__W_OOD}, {"weather", "W EH DH ER", SV__W_OOD},
-    {"church", "CH ER CH", SV__W_OOD}, {"shoe", "SH UW", SV__W_OOD}, {"cheese", "CH IY Z", SV__W_OOD},
-    {"king", "K IH NG", SV__W_OOD}, {"year", "Y IH R", SV__W_OOD}, {"good", "G UH D", SV__W_OOD}
-};
-
-#define SV__N_WORDS ((int)(sizeof sv__words / sizeof sv__words[0]))
-
-SV_DEF int sv_word_count(void) { return SV__N_WORDS; }
-SV_DEF const char *sv_word_name(int id) { return id >= 0 && id < SV__N_WORDS ? sv__words[id].word : NULL; }
-
-SV_DEF size_t sv_word_phones(int id, int *out, size_t cap)
-{
-    const char *p;
-    size_t n = 0;
-    if (id < 0 || id >= SV__N_WORDS) return 0;
-    for (p = sv__words[id].pron; *p;) {
-        char tok[4];
-        size_t k = 0;
-        while (*p == ' ') p++;
-        while (*p && *p != ' ' && k < sizeof tok - 1) tok[k++] = *p++;
-        tok[k] = 0;
-        if (k == 0) break;
-        if (out && n < cap) out[n] = sv_phone_find(tok);
-        n++;
-    }
-    return n;
-}
-
-static int sv__word_find(const char *w)
-{
-    int i;
-    for (i = 0; i < SV__N_WORDS; i++)
-        if (strcmp(sv__words[i].word, w) == 0) return i;
-    SV_ASSERT(0 && "word missing from the lexicon");
-    return 0;
-}
-
-/* ---------------------------------------------------------------- 10.8 formant synthesiser */
-
-/* Klatt (1980) second-order digital resonator, T = 1/fs:
-       y[n] = A x[n] + B y[n-1] + C y[n-2],
-       C = -exp(-2 pi BW T), B = 2 exp(-pi BW T) cos(2 pi F T), A = 1 - B - C (unity gain at DC).
-   The antiresonator (nasal zero) is its inverse: y[n] = A' x[n] + B' x[n-1] + C' x[n-2] with
-   A' = 1/A, B' = -B/A, C' = -C/A. The parallel (frication) branch uses the same poles with zeros
-   at DC and Nyquist and gain (1 + C)/2, a band-pass whose peak gain is about 1. */
-typedef struct sv__reso { float a, b, c, s1, s2, x1, x2; } sv__reso;
-
-static void sv__reso_set(sv__reso *r, double f, double bw)
-{
-    const double T = 1.0 / SV_CORPUS_RATE, pi = 3.14159265358979323846;
-    double b, c;
-    if (f > 0.45 * SV_CORPUS_RATE) f = 0.45 * SV_CORPUS_RATE;
-    if (f < 20.0) f = 20.0;
-    if (bw < 10.0) bw = 10.0;
-    c = -exp(-2.0 * pi * bw * T);
-    b = 2.0 * exp(-pi * bw * T) * cos(2.0 * pi * f * T);
-    r->a = (float)(1.0 - b - c);
-    r->b = (float)b;
-    r->c = (float)c;
-}
-
-static float sv__reso_run(sv__reso *r, float x)
-{
-    float y = r->a * x + r->b * r->s1 + r->c * r->s2;
-    r->s2 = r->s1;
-    r->s1 = y;
-    return y;
-}
-
-static float sv__antireso_run(sv__reso *r, float x)
-{
-    float y = (x - r->b * r->x1 - r->c * r->x2) / r->a;
-    r->x2 = r->x1;
-    r->x1 = x;
-    return y;
-}
-
-static float sv__bandpass_run(sv__reso *r, float x)
-{
-    float y = 0.5f * (1.0f + r->c) * (x - r->x2) + r->b * r->s1 + r->c * r->s2;
-    r->x2 = r->x1;
-    r->x1 = x;
-    r->s2 = r->s1;
-    r->s1 = y;
-    return y;
-}
-
-/* Synthesis parameters, one vector per control frame (Klatt updates his every 5 ms; we use 2 ms).
-   Amplitudes are linear; frequencies and bandwidths in Hz. */
-enum {
-    SV__P_F0,
-    SV__P_F1, SV__P_F2, SV__P_F3, SV__P_F4, SV__P_F5,
-    SV__P_B1, SV__P_B2, SV__P_B3, SV__P_B4, SV__P_B5,
-    SV__P_FNZ, SV__P_BNZ,                  /* nasal zero; equal to the nasal pole when oral */
-    SV__P_AV, SV__P_AH, SV__P_AF,          /* voicing, aspiration, frication amplitudes */
-    SV__P_PF1, SV__P_PF2, SV__P_PF3,       /* parallel (noise) resonators */
-    SV__P_PB1, SV__P_PB2, SV__P_PB3,
-    SV__P_PG1, SV__P_PG2, SV__P_PG3,
-    SV__P_AB,                              /* parallel bypass: flat noise */
-    SV__NP
-};
-
-#define SV__CTL 32            /* control period in samples: 2 ms */
-#define SV__FNP 270.0f        /* nasal pole, Hz (Klatt 1980) */
-#define SV__AH_STOP (-18.0f)  /* aspiration after a voiceless release, dB re a vowel */
-#define SV__AH_HH (-18.0f)    /* /h/, dB re a vowel */
-#define SV__VOICE_BAR (-26.0f)/* voicing under a voiced closure, dB re a vowel */
-#define SV__TEMPO 0.8f        /* connected speech runs faster than the table's citation durations */
-
-static float sv__syn_db(float db) { return db <= SV__OFF ? 0.0f : (float)pow(10.0, db / 20.0); }
-
-/* F1-F3 of a phone at fraction frac of its duration: diphthongs hold the first target for a
-   fifth of the phone, glide (smoothstep) and approach the second at the end. */
-static void sv__syn_formants(const sv__phone_def *q, float frac, float *f)
-{
-    int j;
-    float w = (frac - 0.2f) / 0.7f;
-    w = w < 0 ? 0 : w > 1 ? 1 : w;
-    w = w * w * (3.0f - 2.0f * w);
-    for (j = 0; j < 3; j++) f[j] = q->fe[0] > 0 ? (1.0f - w) * q->f[j] + w * q->fe[j] : q->f[j];
-}
-
-/* The vowel a consonant coarticulates with: the next one (its onset) inside the phrase, else the
-   previous one (its offset), else a neutral schwa. */
-static void sv__syn_vowel_near(const int *ph, size_t n, size_t i, float *f)
-{
-    size_t j;
-    for (j = i + 1; j < n && ph[j] >= 0; j++)
-        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 0.0f, f); return; }
-    for (j = i; j-- > 0 && ph[j] >= 0;)
-        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 1.0f, f); return; }
-    f[0] = 500.0f; f[1] = 1500.0f; f[2] = 2500.0f;
-}
-
-/* Spectrum of the noise through the parallel branch (frequencies for an adult male, scaled by k):
-   S/Z a peak at 4-8 kHz, SH/ZH lower and broader (2.5-4 kHz), F/V flat, TH/DH flat and weak,
-   bursts: labial low and diffuse, alveolar high (above 4 kHz), velar compact at the next vowel's
-   F2 (f2v, already scaled). */
-static void sv__syn_noise_shape(int kind, float k, float f2v, float *p)
-{
-    float pf[3] = {1000, 2000, 3000}, pb[3] = {500, 500, 500}, pg[3] = {0, 0, 0}, ab = 0, ks = k;
-    int j;
-    switch (kind) {
-    case SV__N_FLAT: ab = 1.0f; break;
-    case SV__N_DENTAL: ab = 0.8f; pf[0] = 5000; pb[0] = 2500; pg[0] = 0.5f; break;
-    case SV__N_ALV:
-        pf[0] = 4800; pb[0] = 1200; pg[0] = 0.5f;
-        pf[1] = 5800; pb[1] = 1400; pg[1] = 1.0f;
-        pf[2] = 7000; pb[2] = 1600; pg[2] = 0.6f; break;
-    case SV__N_PAL:
-        pf[0] = 2800; pb[0] = 700; pg[0] = 0.8f;
-        pf[1] = 3500; pb[1] = 1000; pg[1] = 1.0f;
-        pf[2] = 4600; pb[2] = 1500; pg[2] = 0.4f; break;
-    case SV__N_LAB_BURST: ab = 0.5f; pf[0] = 900; pb[0] = 1400; pg[0] = 0.8f; break;
-    case SV__N_ALV_BURST:
-        pf[0] = 4200; pb[0] = 2000; pg[0] = 0.7f;
-        pf[1] = 5500; pb[1] = 2000; pg[1] = 1.0f;
-        pf[2] = 6800; pb[2] = 2000; pg[2] = 0.5f; break;
-    case SV__N_VEL_BURST:
-        ks = 1.0f;
-        pf[0] = f2v; pb[0] = 350; pg[0] = 1.3f;
-        pf[1] = 1.5f * f2v; pb[1] = 900; pg[1] = 0.3f; break;
-    default: break;
-    }
-    for (j = 0; j < 3; j++) {
-        p[SV__P_PF1 + j] = pf[j] * ks;
-        p[SV__P_PB1 + j] = pb[j] * ks;
-        p[SV__P_PG1 + j] = pg[j];
-    }
-    p[SV__P_AB] = ab;
-}
-
-/* Target parameters at time t (ms) into phone i: the acoustic-phonetic rules live here.
-   dur[i] is the phone's duration (ms), fj[3i..3i+2] its per-token formant jitter. */
-static void sv__syn_targets(const sv_speaker *spk, const int *ph, const float *dur, const float *fj,
-                            size_t n, size_t i, float t, float *p)
-{
-    const sv__phone_def *q;
-    float f[3], v[3], d = dur[i], frac = d > 0 ? t / d : 0, k = spk->vtl_scale;
-    int j, noise = SV__N_NONE;
-    if (ph[i] < 0) {
-        /* a pause holds the neighbouring phone's vocal-tract shape, silently, so formants do not
-           glide in from nowhere when speech resumes */
-        if (i + 1 < n && ph[i + 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i + 1, 0.0f, p);
-        else if (i > 0 && ph[i - 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i - 1, dur[i - 1], p);
-        else {
-            int schwa = sv_phone_find("AH");
-            sv__syn_targets(spk, &schwa, dur, fj, 1, 0, 0.0f, p);
-        }
-        p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = p[SV__P_AB] = 0;
-        p[SV__P_PG1] = p[SV__P_PG2] = p[SV__P_PG3] = 0;
-        return;
-    }
-    q = &sv__phones[ph[i]];
-    if (frac > 1) frac = 1;
-    sv__syn_formants(q, frac, f);
-    sv__syn_vowel_near(ph, n, i, v);
-    /* Klatt's default bandwidths; a breathy (partly open) glottis damps F1 */
-    p[SV__P_B1] = 70.0f + 60.0f * spk->breathiness; p[SV__P_B2] = 100; p[SV__P_B3] = 140;
-    p[SV__P_B4] = 250; p[SV__P_B5] = 300;
-    p[SV__P_FNZ] = SV__FNP; p[SV__P_BNZ] = 100;
-    p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = 0;
-
-    switch (q->cls) {
-    case SV_PHONE_VOWEL: case SV_PHONE_DIPHTHONG:
-        p[SV__P_AV] = 1.0f;
-        break;
-    case SV_PHONE_LIQUID: case SV_PHONE_GLIDE:
-        p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_B1] += 20; p[SV__P_B2] = 130; p[SV__P_B3] = 200;
-        break;
-    case SV_PHONE_NASAL:
-        /* murmur: oral cavity closed, sound leaves through the nose; the side branch adds a zero */
-        p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_B1] = 100; p[SV__P_B2] = 300; p[SV__P_B3] = 400;
-        p[SV__P_FNZ] = q->fnz * k; p[SV__P_BNZ] = 150;
-        break;
-    case SV_PHONE_FRICATIVE:
-        /* the front cavity shapes the noise (parallel branch); F2 partly follows the vowel */
-        f[1] = 0.75f * f[1] + 0.25f * v[1];
-        p[SV__P_B1] = 200;
-        if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_AF] = sv__syn_db(q->af);
-        noise = q->noise;
-        break;
-    case SV_PHONE_ASPIRATE:
-        /* /h/: turbulence at the glottis excites the following vowel's formants (open glottis:
-           wide B1) */
-        for (j = 0; j < 3; j++) f[j] = v[j];
-        p[SV__P_B1] = 300;
-        p[SV__P_AH] = sv__syn_db(SV__AH_HH);
-        break;
-    case SV_PHONE_STOP: {
-        /* closure (silence or a voice bar), burst, then voice onset: 40-80 ms of aspiration after
-           a voiceless release, 0-20 ms after a voiced one; formants leave the place's locus */
-        float clos = (q->voiced ? 0.65f : 0.5f) * d, burst = d * 0.15f < 7.0f ? d * 0.15f : 7.0f;
-        if (q->noise == SV__N_VEL_BURST) {
-            f[1] = v[1] + 150.0f;
-            f[1] = f[1] < 1300.0f ? 1300.0f : f[1] > 2300.0f ? 2300.0f : f[1];
-            f[2] = f[1] + 300.0f;
-        }
-        if (t < clos) {
-            if (q->voiced) { p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR); p[SV__P_B2] = 300; p[SV__P_B3] = 400; }
-        } else if (t < clos + burst) {
-            p[SV__P_AF] = sv__syn_db(q->af);
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
-            noise = q->noise;
-        } else {
-            for (j = 0; j < 3; j++) f[j] = 0.5f * (f[j] + v[j]);
-            if (q->voiced) { p[SV__P_AV] = sv__syn_db(q->av); p[SV__P_AH] = sv__syn_db(-20.0f); }
-            else { p[SV__P_AH] = sv__syn_db(SV__AH_STOP); p[SV__P_B1] = 250; }
-        }
-        break;
-    }
-    case SV_PHONE_AFFRICATE: {
-        /* a short alveolar stop released into a palato-alveolar fricative */
-        float clos = 0.35f * d, burst = 5.0f;
-        f[1] = 0.75f * f[1] + 0.25f * v[1];
-        if (t < clos) {
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
-        } else if (t < clos + burst) {
-            p[SV__P_AF] = sv__syn_db(-6.0f);
-            noise = SV__N_ALV_BURST;
-        } else {
-            p[SV__P_AF] = sv__syn_db(q->af);
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
-            p[SV__P_B1] = 200;
-            noise = q->noise;
-        }
-        break;
-    }
-    default: break;
-    }
-    /* vocal-tract length scales every formant; F4, F5 are Klatt's fixed defaults */
-    for (j = 0; j < 3; j++) p[SV__P_F1 + j] = f[j] * fj[3 * i + (size_t)j] * k;
-    p[SV__P_F4] = 3300.0f * k;
-    p[SV__P_F5] = 3750.0f * k;
-    sv__syn_noise_shape(noise, k, v[1] * k, p);
-    if (noise == SV__N_NONE) p[SV__P_AF] = 0;
-}
-
-/* Time constant (ms) of the smoothing of each parameter track: formants move over tens of ms
-   between targets (coarticulation), source amplitudes switch within a few ms, F0 is slow. */
-static float sv__syn_tau_ms(int j)
-{
-    if (j == SV__P_F0) return 30.0f;
-    if (j <= SV__P_BNZ) return 12.0f;
-    return 2.5f;
-}
-
-/* Synthesise n phones (ids, or -1 for a pause). Allocates *out_audio. The engine of both
-   sv_synth_phones() and the corpus. */
-static int sv__syn_run(const sv_speaker *spk, const int *ph, const float *stretch, size_t n,
-                       sv_rng *rng, float **out_audio, size_t *out_n, sv_segment *seg)
-{
-    const double fs = SV_CORPUS_RATE;
-    float *dur = NULL, *fj = NULL, *fr = NULL, *x = NULL;
-    size_t *start = NULL, i, s, total, nf, k;
-    float f0lo = spk->female ? 165.0f : 85.0f, f0hi = spk->female ? 255.0f : 155.0f;
-    float walk = 0, f0_utt;
-    int j, st = SV_OK;
-
-    *out_audio = NULL;
-    *out_n = 0;
-    dur = SV__CAST(float *, sv__calloc(n, 4 * sizeof(float), "synth durations"));
-    start = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "synth boundaries"));
-    if (!dur || !start) { st = SV_ERR_NOMEM; goto done; }
-    fj = dur + n;
-
-    /* 1. Durations, whole samples so that boundaries are exact. Speaking rate divides them, and
-          each token varies by about 12 % (log-normal). Per-token formant jitter: 3 %. */
-    for (i = 0; i < n; i++) {
-        double ms, sc = stretch ? stretch[i] : 1.0;
-        if (ph[i] < 0) ms = 150.0 * sc;
-        else {
-            const sv__phone_def *q = &sv__phones[ph[i]];
-            double lo = q->cls == SV_PHONE_STOP || q->cls == SV_PHONE_AFFRICATE ? 40.0 : 25.0;
-            ms = q->dur * SV__TEMPO * sc / spk->rate * exp(0.12 * sv_rng_normal(rng));
-            if (ms < lo) ms = lo;
-        }
-        for (j = 0; j < 3; j++) fj[3 * i + (size_t)j] = (float)exp(0.03 * sv_rng_normal(rng));
-        start[i + 1] = start[i] + (size_t)(ms * fs / 1000.0 + 0.5);
-        dur[i] = (float)((double)(start[i + 1] - start[i]) * 1000.0 / fs);
-    }
-    total = start[n];
-    if (total == 0) { st = sv__fail(SV_ERR_ARG, "synth: empty phone sequence"); goto done; }
-    nf = total / SV__CTL + 2;
-    if (!sv__mul_ok(nf, SV__NP * sizeof(float), &s)) { st = sv__fail(SV_ERR_NOMEM, "synth: too long"); goto done; }
-    fr = SV__CAST(float *, sv__alloc(s, "synth parameter tracks"));
-    x = SV__CAST(float *, sv__alloc(total * sizeof(float), "synth audio"));
-    if (!fr || !x) { st = SV_ERR_NOMEM; goto done; }
-
-    /* 2. Target tracks, one frame per SV__CTL samples. F0: declination over the utterance
-          (+8 % to -8 %) times a slow random walk (intonation), clamped to the voice's range. */
-    f0_utt = spk->f0 * (float)exp(0.05 * sv_rng_normal(rng));
-    for (k = 0, i = 0; k < nf; k++) {
-        float *p = fr + k * SV__NP;
-        s = k * SV__CTL;
-        while (i + 1 < n && s >= start[i + 1]) i++;
-        sv__syn_targets(spk, ph, dur, fj, n, i, (float)((double)(s - start[i]) * 1000.0 / fs), p);
-        walk = 0.99f * walk + 0.14f * 0.06f * sv_rng_normal(rng); /* AR(1), tau 200 ms, sd 6 % */
-        p[SV__P_F0] = f0_utt * (1.08f - 0.16f * (float)s / (float)total) * (float)exp(walk);
-        p[SV__P_F0] = p[SV__P_F0] < f0lo ? f0lo : p[SV__P_F0] > f0hi ? f0hi : p[SV__P_F0];
-    }
-
-    /* 3. Smooth every track forward and backward with a one-pole filter (zero phase), so targets
-          are approached smoothly without shifting the boundaries. */
-    for (j = 0; j < SV__NP; j++) {
-        float a = (float)exp(-1000.0 * SV__CTL / fs / sv__syn_tau_ms(j)), y = fr[j];
-        for (k = 0; k < nf; k++) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
-        for (k = nf; k-- > 0;) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
-    }
-    /* Smoothing leaves exponential tails; below -80 dB a source is off (this also keeps the
-       filters out of the very slow denormal range). */
-    for (k = 0; k < nf; k++)
-        for (j = SV__P_AV; j <= SV__P_AF; j++)
-            if (fr[k * SV__NP + (size_t)j] < 1e-4f) fr[k * SV__NP + (size_t)j] = 0.0f;
-
-    /* 4. Source and filters, sample by sample. */
-    {
-        sv__reso cas[5], np, nz, par[3];
-        double phase = 0.0;
-        float f0p = fr[SV__P_F0], amp = 1.0f, tl = 0, nlp = 0, rad = 0;
-        float oq = spk->open_quotient, tilt = spk->tilt;
-        memset(cas, 0, sizeof cas); memset(&np, 0, sizeof np); memset(&nz, 0, sizeof nz);
-        memset(par, 0, sizeof par);
-        for (k = 0; k * SV__CTL < total; k++) {
-            const float *p0 = fr + k * SV__NP, *p1 = p0 + SV__NP;
-            size_t s0 = k * SV__CTL, s1 = s0 + SV__CTL < total ? s0 + SV__CTL : total;
-            int fric_on;
-            for (j = 0; j < 5; j++) sv__reso_set(&cas[j], p0[SV__P_F1 + j], p0[SV__P_B1 + j]);
-            sv__reso_set(&np, SV__FNP, 100.0);
-            sv__reso_set(&nz, p0[SV__P_FNZ], p0[SV__P_BNZ]);
-            fric_on = p0[SV__P_AF] > 0.0f || p1[SV__P_AF] > 0.0f;
-            for (j = 0; j < 3; j++) {
-                sv__reso_set(&par[j], p0[SV__P_PF1 + j], p0[SV__P_PB1 + j]);
-                if (!fric_on) par[j].s1 = par[j].s2 = par[j].x1 = par[j].x2 = 0.0f; /* silent: restart clean */
-            }
-            for (s = s0; s < s1; s++) {
-                float w = (float)(s - s0) / SV__CTL, u, flow, noise, src, c, fric, y;
-                float av = p0[SV__P_AV] + w * (p1[SV__P_AV] - p0[SV__P_AV]);
-                float ah = p0[SV__P_AH] + w * (p1[SV__P_AH] - p0[SV__P_AH]);
-                float af = p0[SV__P_AF] + w * (p1[SV__P_AF] - p0[SV__P_AF]);
-                int open;
-                /* Glottal source: the period and amplitude of each pulse are drawn at its start
-                   (jitter, shimmer). Flow over the open phase is the KLGLOTT88 polynomial
-                   u(x) = 27/4 x^2 (1 - x), x = phase / OQ, peak 1; its abrupt closure is the
-                   main excitation. */
-                phase += f0p / fs;
-                if (phase >= 1.0) {
-                    float f0 = p0[SV__P_F0] + w * (p1[SV__P_F0] - p0[SV__P_F0]);
-                    phase -= floor(phase);
-                    f0p = f0 * (1.0f + spk->jitter * sv_rng_normal(rng));
-                    if (f0p < 20.0f) f0p = 20.0f;
-                    amp = 1.0f + spk->shimmer * sv_rng_normal(rng);
-                    if (amp < 0.1f) amp = 0.1f;
-                }
-                u = (float)(phase / oq);
-                open = u < 1.0f;
-                flow = open ? amp * 6.75f * u * u * (1.0f - u) : 0.0f;
-                tl = (1.0f - tilt) * flow + tilt * tl; /* extra spectral tilt: one-pole low-pass */
-                /* One noise generator, low-passed for the cascade (aspiration) as in Klatt 1980.
-                   Breathiness: aspiration gated by the open phase, in proportion to voicing. */
-                noise = 2.0f * sv_rng_uniformf(rng) - 1.0f;
-                nlp = 0.75f * nlp + 0.25f * noise;
-                src = av * tl + (ah + spk->breathiness * 0.5f * av * (open ? 1.0f : 0.3f)) * 0.8f * nlp;
-                src += 1e-12f; /* keeps silent resonators out of denormals; removed by the radiation difference */
-                /* Cascade: nasal pole-zero pair, then F5 .. F1; lip radiation = first difference */
-                c = sv__reso_run(&np, src);
-                c = sv__antireso_run(&nz, c);
-                for (j = 4; j >= 0; j--) c = sv__reso_run(&cas[j], c);
-                y = c - rad;
-                rad = c;
-                /* Parallel branch: frication, halved in the closed phase under voicing (Klatt) */
-                fric = af * noise * (av > 0.02f && !open ? 0.5f : 1.0f);
-                if (fric_on) {
-                    float g1 = p0[SV__P_PG1] + w * (p1[SV__P_PG1] - p0[SV__P_PG1]);
-                    float g2 = p0[SV__P_PG2] + w * (p1[SV__P_PG2] - p0[SV__P_PG2]);
-                    float g3 = p0[SV__P_PG3] + w * (p1[SV__P_PG3] - p0[SV__P_PG3]);
-                    float ab = p0[SV__P_AB] + w * (p1[SV__P_AB] - p0[SV__P_AB]);
-                    y += 0.25f * (ab * fric + g1 * sv__bandpass_run(&par[0], fric)
-                                  - g2 * sv__bandpass_run(&par[1], fric) + g3 * sv__bandpass_run(&par[2], fric));
-                }
-                x[s] = y;
-            }
-        }
-    }
-
-    /* 5. Level: RMS 0.1 (-20 dBFS) times the speaker's loudness. */
-    {
-        double e = 0.0;
-        float g;
-        for (s = 0; s < total; s++) e += (double)x[s] * x[s];
-        e = sqrt(e / (double)total);
-        g = e > 0.0 ? (float)(0.1 * pow(10.0, spk->loudness_db / 20.0) / e) : 0.0f;
-        for (s = 0; s < total; s++) x[s] *= g;
-    }
-    if (seg)
-        for (i = 0; i < n; i++) {
-            seg[i].label = ph[i];
-            seg[i].start = (double)start[i] / fs;
-            seg[i].end = (double)start[i + 1] / fs;
-        }
-    *out_audio = x;
-    *out_n = total;
-    x = NULL;
-done:
-    SV_FREE(dur);
-    SV_FREE(start);
-    SV_FREE(fr);
-    SV_FREE(x);
-    return st;
-}
-
-SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
-                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg)
-{
-    sv_rng r;
-    float *audio = NULL;
-    size_t i, ns = 0;
-    if (n_samples) *n_samples = 0;
-    if (!spk || !phones || !n_samples || n == 0) {
-        sv__fail(SV_ERR_ARG, "sv_synth_phones: NULL argument or no phones");
-        return NULL;
-    }
-    for (i = 0; i < n; i++)
-        if (phones[i] < -1 || phones[i] >= SV__N_PHONES || (stretch && !(stretch[i] > 0.0f && stretch[i] < 100.0f))) {
-            sv__fail(SV_ERR_ARG, "sv_synth_phones: bad phone id or stretch at %zu", i);
-            return NULL;
-        }
-    if (!(spk->f0 > 20.0f && spk->f0 < 1000.0f) || !(spk->vtl_scale > 0.5f && spk->vtl_scale < 2.0f) ||
-        !(spk->rate > 0.2f && spk->rate < 5.0f) || !(spk->open_quotient > 0.1f && spk->open_quotient <= 1.0f) ||
-        !(spk->tilt >= 0.0f && spk->tilt < 1.0f) || !(spk->breathiness >= 0.0f && spk->breathiness <= 1.0f) ||
-        !(spk->jitter >= 0.0f && spk->jitter < 0.5f) || !(spk->shimmer >= 0.0f && spk->shimmer < 0.5f) ||
-        !(spk->loudness_db > -60.0f && spk->loudness_db < 20.0f)) {
-        sv__fail(SV_ERR_ARG, "sv_synth_phones: speaker parameters out of range");
-        return NULL;
-    }
-    sv_rng_seed(&r, seed);
-    if (sv__syn_run(spk, phones, stretch, n, &r, &audio, &ns, seg) != SV_OK) return NULL;
-    *n_samples = ns;
-    return audio;
-}
-
-static float sv__syn_unif(sv_rng *r, float lo, float hi) { return lo + (hi - lo) * sv_rng_uniformf(r); }
-
-SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
-{
-    sv_speaker s;
-    sv_rng r;
-    memset(&s, 0, sizeof s);
-    sv_rng_seed(&r, seed);
-    s.female = female != 0;
-    s.split = SV_SPLIT_TRAIN;
-    strcpy(s.name, "spk");
-    /* Mean F0 well inside the ranges (men 85-155 Hz, women 165-255 Hz) so that intonation
-       stays inside them; women's vocal tracts are about 15-20 % shorter. */
-    if (female) {
-        s.f0 = sv__syn_unif(&r, 180.0f, 235.0f);
-        s.vtl_scale = sv__syn_unif(&r, 1.15f, 1.2f) * (float)exp(0.02 * sv_rng_normal(&r));
-        s.breathiness = sv__syn_unif(&r, 0.1f, 0.5f);
-        s.open_quotient = sv__syn_unif(&r, 0.6f, 0.72f);
-        s.tilt = sv__syn_unif(&r, 0.1f, 0.5f);
-    } else {
-        s.f0 = sv__syn_unif(&r, 95.0f, 140.0f);
-        s.vtl_scale = (float)exp(0.03 * sv_rng_normal(&r));
-        s.vtl_scale = s.vtl_scale < 0.92f ? 0.92f : s.vtl_scale > 1.08f ? 1.08f : s.vtl_scale;
-        s.breathiness = sv__syn_unif(&r, 0.0f, 0.3f);
-        s.open_quotient = sv__syn_unif(&r, 0.5f, 0.62f);
-        s.tilt = sv__syn_unif(&r, 0.0f, 0.35f);
-    }
-    s.rate = sv__syn_unif(&r, 0.85f, 1.2f);
-    s.jitter = sv__syn_unif(&r, 0.005f, 0.02f);
-    s.shimmer = sv__syn_unif(&r, 0.02f, 0.06f);
-    s.loudness_db = sv__syn_unif(&r, -6.0f, 3.0f);
-    return s;
-}
-
-/* ---------------------------------------------------------------- 10.9 pictures */
-
-static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
-    {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
-    {1.00f, 0.55f, 0.05f}, {0.55f, 0.15f, 0.75f}, {1.00f, 0.55f, 0.75f}, {0.85f, 0.75f, 0.58f}
-};
-
-/* Is (u, v), in units of the object's radius from its centre (v down), inside the shape? */
-static int sv__shape_inside(int shape, float u, float v)
-{
-    float au = fabsf(u), av = fabsf(v), d2 = u * u + v * v;
-    switch (shape) {
-    case SV_SHAPE_CIRCLE: return d2 <= 1.0f;
-    case SV_SHAPE_SQUARE: return au <= 0.85f && av <= 0.85f;
-    case SV_SHAPE_TRIANGLE: return v <= 0.75f && v >= -0.95f && au <= 0.95f * (v + 0.95f) / 1.7f;
-    case SV_SHAPE_CROSS: return (au <= 0.32f && av <= 0.95f) || (av <= 0.32f && au <= 0.95f);
-    case SV_SHAPE_RING: return d2 <= 1.0f && d2 >= 0.3f;
-    case SV_SHAPE_DIAMOND: return au + av <= 1.0f;
-    default: return 0;
-    }
-}
-
-/* The relation of a to b from their centres, along the dominant axis (image y points down). */
-static int sv__relation(const sv_object *a, const sv_object *b)
-{
-    float dx = a->cx - b->cx, dy = a->cy - b->cy;
-    if (fabsf(dx) >= fabsf(dy)) return dx < 0 ? SV_REL_LEFT : SV_REL_RIGHT;
-    return dy < 0 ? SV_REL_ABOVE : SV_REL_BELOW;
-}
-
-/* Draw a scene: 1-3 objects of distinct colours, radius 0.19-0.24 (big) or 0.10-0.13 (small) of
-   the side, not touching; objects 0 and 1 clearly apart along one axis so the caption's relation
-   is unambiguous. */
-static void sv__scene_make(sv_scene *sc, sv_rng *r)
-{
-    int order[SV_COLOUR_COUNT], o, a, ok = 0, nobj;
-    float roll = sv_rng_uniformf(r);
-    memset(sc, 0, sizeof *sc);
-    nobj = roll < 0.3f ? 1 : roll < 0.85f ? 2 : 3;
-    sc->n_objects = nobj;
-    for (o = 0; o < SV_COLOUR_COUNT; o++) order[o] = o;
-    for (o = 0; o < nobj; o++) {
-        int jj = o + (int)sv_rng_below(r, (size_t)(SV_COLOUR_COUNT - o)), t = order[o];
-        order[o] = order[jj]; order[jj] = t;
-        sc->obj[o].colour = order[o];
-        sc->obj[o].shape = (int)sv_rng_below(r, SV_SHAPE_COUNT);
-        sc->obj[o].big = sv_rng_uniformf(r) < 0.5f;
-    }
-    for (a = 0; a < 400 && !ok; a++) {
-        if (a == 200) for (o = 0; o < nobj; o++) sc->obj[o].big = 0; /* crowded: shrink all */
-        for (o = 0; o < nobj; o++) {
-            sv_object *b = &sc->obj[o];
-            b->r = b->big ? sv__syn_unif(r, 0.19f, 0.24f) : sv__syn_unif(r, 0.10f, 0.13f);
-            b->cx = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
-            b->cy = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
-        }
-        ok = 1;
-        for (o = 0; o < nobj && ok; o++) {
-            int p2;
-            for (p2 = o + 1; p2 < nobj; p2++) {
-                float dx = sc->obj[o].cx - sc->obj[p2].cx, dy = sc->obj[o].cy - sc->obj[p2].cy;
-                if (sqrtf(dx * dx + dy * dy) < 1.1f * (sc->obj[o].r + sc->obj[p2].r)) ok = 0;
-            }
-        }
-        if (ok && nobj >= 2) {
-            float dx = fabsf(sc->obj[0].cx - sc->obj[1].cx), dy = fabsf(sc->obj[0].cy - sc->obj[1].cy);
-            float mx = dx > dy ? dx : dy, mn = dx > dy ? dy : dx;
-            if (mx < 1.5f * mn) ok = 0;
-        }
-    }
-    if (nobj >= 2) sc->relation = sv__relation(&sc->obj[0], &sc->obj[1]);
-}
-
-/* Render [size, size, 3] in [0, 1]: a dark tinted background with a gentle gradient, objects with
-   2x2 supersampled edges and jittered colours, then pixel noise. */
-static void sv__scene_draw(const sv_scene *sc, int size, sv_rng *r, float *img)
-{
-    float bg[3], grad[2], col[3][3];
-    float gray = sv__syn_unif(r, 0.05f, 0.3f);
-    int x, y, c, o;
-    for (c = 0; c < 3; c++) bg[c] = gray + sv__syn_unif(r, -0.04f, 0.04f);
-    grad[0] = sv__syn_unif(r, -0.08f, 0.08f);
-    grad[1] = sv__syn_unif(r, -0.08f, 0.08f);
-    for (o = 0; o < sc->n_objects; o++)
-        for (c = 0; c < 3; c++) {
-            float v = sv__colour_rgb[sc->obj[o].colour][c] + sv__syn_unif(r, -0.06f, 0.06f);
-            col[o][c] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    for (y = 0; y < size; y++)
-        for (x = 0; x < size; x++) {
-            float *px = img + ((size_t)y * (size_t)size + (size_t)x) * 3;
-            float fx = ((float)x + 0.5f) / (float)size, fy = ((float)y + 0.5f) / (float)size;
-            for (c = 0; c < 3; c++) px[c] = bg[c] + grad[0] * (fx - 0.5f) + grad[1] * (fy - 0.5f);
-            for (o = 0; o < sc->n_objects; o++) {
-                const sv_object *b = &sc->obj[o];
-                int sx, sy, hits = 0;
-                for (sy = 0; sy < 2; sy++)
-                    for (sx = 0; sx < 2; sx++) {
-                        float qx = ((float)x + 0.25f + 0.5f * (float)sx) / (float)size;
-                        float qy = ((float)y + 0.25f + 0.5f * (float)sy) / (float)size;
-                        hits += sv__shape_inside(b->shape, (qx - b->cx) / b->r, (qy - b->cy) / b->r);
-                    }
-                for (c = 0; c < 3; c++) px[c] += 0.25f * (float)hits * (col[o][c] - px[c]);
-            }
-            for (c = 0; c < 3; c++) {
-                float v = px[c] + 0.03f * sv_rng_normal(r);
-                px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
-            }
-        }
-}
-
-/* Cut a picture into grid x grid patches: region values (row, column, channel) in [-1, 1] and
-   boxes (x1, y1, x2, y2) normalised by the side. */
-static void sv__scene_regions(const float *img, int size, int grid, float *reg, float *box)
-{
-    int gx, gy, yy, xx, c, ps = size / grid;
-    for (gy = 0; gy < grid; gy++)
-        for (gx = 0; gx < grid; gx++) {
-            float *o = reg + (size_t)(gy * grid + gx) * (size_t)(ps * ps * 3);
-            float *b = box + (size_t)(gy * grid + gx) * 4;
-            for (yy = 0; yy < ps; yy++)
-                for (xx = 0; xx < ps; xx++)
-                    for (c = 0; c < 3; c++)
-                        *o++ = 2.0f * img[((size_t)(gy * ps + yy) * (size_t)size + (size_t)(gx * ps + xx)) * 3
-                                          + (size_t)c] - 1.0f;
-            b[0] = (float)(gx * ps) / (float)size;
-            b[1] = (float)(gy * ps) / (float)size;
-            b[2] = (float)((gx + 1) * ps) / (float)size;
-            b[3] = (float)((gy + 1) * ps) / (float)size;
-        }
-}
-
-/* Simulated object detector (see SV_REGIONS_DETECTOR). The detector codes are fixed unit vectors,
-   the same for every corpus (a frozen detector does not depend on the data it is run on): one per
-   shape, colour and size, and one for background. Region k < R/2 is a proposal around object
-   k mod n_objects (each side jittered by up to 30 % of the radius); the others are random
-   background boxes. Feature = sqrt(Dimg) * (IoU * (e_shape + e_colour + e_size) / sqrt(3)
-   + (1 - IoU) * e_bg) + N(0, 0.35^2) per value, for the object the box overlaps most: values of
-   about unit size, like the pixel features. */
-#define SV__N_DETECTOR_CODES (SV_SHAPE_COUNT + SV_COLOUR_COUNT + 2 + 1)
-
-static void sv__detector_codes(size_t Dimg, float *codes) /* [SV__N_DETECTOR_CODES, Dimg] */
-{
-    sv_rng dr;
-    size_t q, j;
-    sv_rng_seed(&dr, 0x0b1ec7de7ec70ULL);
-    for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
-        float *e = codes + q * Dimg;
-        double nrm = 0;
-        for (j = 0; j < Dimg; j++) { e[j] = sv_rng_normal(&dr); nrm += (double)e[j] * e[j]; }
-        for (j = 0; j < Dimg; j++) e[j] = (float)((double)e[j] * sqrt((double)Dimg / nrm));
-    }
-}
-
-static void sv__scene_detect(const sv_scene *sc, const float *codes, size_t R, size_t Dimg, sv_rng *r,
-                             float *reg, float *box)
-{
-    const float inv3 = 1.0f / sqrtf(3.0f);
-    size_t k, j;
-    int o;
-    for (k = 0; k < R; k++) {
-        float *f = reg + k * Dimg, *b = box + k * 4, iou = 0.0f;
-        const float *bg = codes + (SV__N_DETECTOR_CODES - 1) * Dimg;
-        int hit = -1;
-        if (k < R / 2 && sc->n_objects > 0) {
-            const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
-            float edge[4];
-            edge[0] = ob->cx - ob->r; edge[1] = ob->cy - ob->r; edge[2] = ob->cx + ob->r; edge[3] = ob->cy + ob->r;
-            for (j = 0; j < 4; j++) b[j] = edge[j] + 0.3f * ob->r * (2.0f * sv_rng_uniformf(r) - 1.0f);
-        } else {
-            float w = sv__syn_unif(r, 0.15f, 0.6f), h = sv__syn_unif(r, 0.15f, 0.6f);
-            b[0] = sv__syn_unif(r, 0.0f, 1.0f - w); b[1] = sv__syn_unif(r, 0.0f, 1.0f - h);
-            b[2] = b[0] + w; b[3] = b[1] + h;
-        }
-        for (j = 0; j < 4; j++) b[j] = b[j] < 0.0f ? 0.0f : b[j] > 1.0f ? 1.0f : b[j];
-        if (b[2] < b[0] + 0.01f) b[2] = b[0] + 0.01f;
-        if (b[3] < b[1] + 0.01f) b[3] = b[1] + 0.01f;
-        for (o = 0; o < sc->n_objects; o++) {
-            const sv_object *ob = &sc->obj[o];
-            float ix = fminf(b[2], ob->cx + ob->r) - fmaxf(b[0], ob->cx - ob->r);
-            float iy = fminf(b[3], ob->cy + ob->r) - fmaxf(b[1], ob->cy - ob->r);
-            float inter = ix > 0 && iy > 0 ? ix * iy : 0.0f;
-            float uni = (b[2] - b[0]) * (b[3] - b[1]) + 4.0f * ob->r * ob->r - inter;
-            if (inter > 0 && inter / uni > iou) { iou = inter / uni; hit = o; }
-        }
-        for (j = 0; j < Dimg; j++) f[j] = 0.35f * sv_rng_normal(r) + (1.0f - iou) * bg[j];
-        if (hit >= 0) {
-            const sv_object *ob = &sc->obj[hit];
-            const float *es = codes + (size_t)ob->shape * Dimg;
-            const float *ec = codes + (size_t)(SV_SHAPE_COUNT + ob->colour) * Dimg;
-            const float *ez = codes + (size_t)(SV_SHAPE_COUNT + SV_COLOUR_COUNT + ob->big) * Dimg;
-            for (j = 0; j < Dimg; j++) f[j] += iou * inv3 * (es[j] + ec[j] + ez[j]);
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- 10.10 caption grammar */
-
-#define SV__MAX_WORDS 40
-
-typedef struct sv__sent { int w[SV__MAX_WORDS]; size_t n; } sv__sent;
-
-/* Append the space-separated words of `text`. */
-static void sv__say(sv__sent *s, const char *text)
-{
-    char tok[24];
-    while (*text) {
-        size_t k = 0;
-        while (*text == ' ') text++;
-        while (*text && *text != ' ' && k < sizeof tok - 1) tok[k++] = *text++;
-        tok[k] = 0;
-        if (k && s->n < SV__MAX_WORDS) s->w[s->n++] = sv__word_find(tok);
-    }
-}
-
-static const char *sv__say_pick(sv_rng *r, const char *const *opts, size_t n) { return opts[sv_rng_below(r, n)]; }
-
-/* "[article] [size] colour shape", synonyms drawn at random (the first one more often). */
-static void sv__say_object(sv__sent *s, const sv_object *o, const char *article, float p_size, sv_rng *r)
-{
-    static const char *const shapes[SV_SHAPE_COUNT][3] = {
-        {"circle", "disc", "coin"}, {"square", "box", "block"}, {"triangle", NULL, NULL},
-        {"cross", "plus", NULL}, {"ring", "hoop", NULL}, {"diamond", NULL, NULL}};
-    static const char *const sizes[2][3] = {{"small", "little", "tiny"}, {"big", "large", "huge"}};
-    size_t nsyn = 1, pick;
-    sv__say(s, article);
-    if (sv_rng_uniformf(r) < p_size) sv__say(s, sizes[o->big][sv_rng_uniformf(r) < 0.5f ? 0 : 1 + sv_rng_below(r, 2)]);
-    sv__say(s, sv_word_name(sv__word_find("red") + o->colour));
-    while (nsyn < 3 && shapes[o->shape][nsyn]) nsyn++;
-    pick = sv_rng_uniformf(r) < 0.5f ? 0 : sv_rng_below(r, nsyn);
-    sv__say(s, shapes[o->shape][pick]);
-}
-
-static void sv__say_relation(sv__sent *s, int rel, sv_rng *r)
-{
-    static const char *const left[] = {"to the left of", "to the left of", "left of", "next to", "beside"};
-    static const char *const right[] = {"to the right of", "to the right of", "right of", "next to", "beside"};
-    static const char *const above[] = {"above", "above", "over", "on top of"};
-    static const char *const below[] = {"below", "below", "under", "beneath"};
-    switch (rel) {
-    case SV_REL_LEFT: sv__say(s, sv__say_pick(r, left, 5)); break;
-    case SV_REL_RIGHT: sv__say(s, sv__say_pick(r, right, 5)); break;
-    case SV_REL_ABOVE: sv__say(s, sv__say_pick(r, above, 4)); break;
-    default: sv__say(s, sv__say_pick(r, below, 4)); break;
-    }
-}
-
-static int sv__rel_inverse(int rel) { return rel ^ 1; } /* LEFT<->RIGHT, ABOVE<->BELOW */
-
-/* One caption of a scene. Templates: "[opening] a A REL a B", "the A is REL the B", the same with
-   A and B swapped and the relation inverted, "... and a C" for a third object, and "[opening] a A
-   [where]" for a single one. */
-static void sv__caption(const sv_scene *sc, sv_rng *r, sv__sent *s)
-{
-    static const char *const openings[] = {"", "", "", "", "", "", "there is", "there is", "i see", "i found",
-                                           "this picture shows", "look there is", "the image has", "a picture with"};
-    static const char *const short_openings[] = {"", "", "there is", "i see"};
-    const sv_object *A = &sc->obj[0], *B = &sc->obj[1];
-    size_t i;
-    s->n = 0;
-    if (sc->n_objects == 1) {
-        float dx = A->cx - 0.5f, dy = A->cy - 0.5f;
-        sv__say(s, sv__say_pick(r, openings, 14));
-        sv__say_object(s, A, "a", 0.7f, r);
-        if (sv_rng_uniformf(r) < 0.6f) {
-            if (fabsf(dx) < 0.15f && fabsf(dy) < 0.15f) sv__say(s, "in the middle");
-            else if (fabsf(dx) >= fabsf(dy)) sv__say(s, dx < 0 ? "on the left" : "on the right");
-            else sv__say(s, dy < 0 ? "at the top" : "at the bottom");
-        }
-    } else {
-        int rel = sc->relation, t = (int)sv_rng_below(r, sc->n_objects == 3 ? 2 : 4);
-        float p_size = sc->n_objects == 3 ? 0.3f : 0.6f;
-        if (t & 1) { const sv_object *x = A; A = B; B = x; rel = sv__rel_inverse(rel); }
-        if (t < 2) {
-            sv__say(s, sc->n_objects == 3 ? sv__say_pick(r, short_openings, 4) : sv__say_pick(r, openings, 14));
-            sv__say_object(s, A, "a", p_size, r);
-            sv__say_relation(s, rel, r);
-            sv__say_object(s, B, "a", p_size, r);
-        } else {
-            sv__say_object(s, A, "the", p_size, r);
-            sv__say(s, "is");
-            sv__say_relation(s, rel, r);
-            sv__say_object(s, B, "the", p_size, r);
-        }
-        if (sc->n_objects == 3) {
-            sv__say(s, "and");
-            sv__say_object(s, &sc->obj[2], "a", 0.3f, r);
-        }
-    }
-    /* "a" becomes "an" before a vowel ("an orange box") */
-    for (i = 0; i + 1 < s->n; i++) {
-        int first;
-        if (s->w[i] == sv__word_find("a") && sv_word_phones(s->w[i + 1], &first, 1) && sv__phone_is_vowel(first))
-            s->w[i] = sv__word_find("an");
-    }
-}
-
-/* Out-of-domain utterances: word lists and carrier phrases ("please say X again", "the next word
-   is X"), the listed words drawn in turn from a shuffled list of the whole content lexicon. */
-static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *next, sv__sent *s, int *list)
-{
-    int t = (int)sv_rng_below(r, 4);
-    size_t i, n;
-    s->n = 0;
-    *list = t == 0;
-#define SV__DRAW() (s->n < SV__MAX_WORDS ? (void)(s->w[s->n++] = deck[(*next)++ % n_deck]) : (void)0)
-    switch (t) {
-    case 0: n = 5 + sv_rng_below(r, 3); for (i = 0; i < n; i++) SV__DRAW(); break;
-    case 1: sv__say(s, "please say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "again"); break;
-    case 2: sv__say(s, "the next word is"); SV__DRAW(); break;
-    default: sv__say(s, "say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "now"); break;
-    }
-#undef SV__DRAW
-}
-
-/* ---------------------------------------------------------------- 10.11 the corpus */
-
-SV_DEF const char *sv_split_name(int split)
-{
-    static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
-    return split >= 0 && split < SV_SPLIT_COUNT ? names[split] : "?";
-}
-
-SV_DEF sv_corpus_config sv_corpus_default_config(void)
-{
-    sv_corpus_config c;
-    memset(&c, 0, sizeof c);
-    c.seed = 1;
-    c.n_train_images = 400;
-    c.n_val_images = 50;
-    c.n_test_images = 100;
-    c.captions_per_image = 2;
-    c.n_train_speakers = 28;
-    c.n_test_speakers = 6;
-    c.n_ood_speakers = 6;
-    c.n_ood_utts = 200;
-    c.image_size = 32;
-    c.grid = 4;
-    c.region_features = SV_REGIONS_DETECTOR;
-    c.snr_db_min = 15.0f;
-    c.snr_db_max = 35.0f;
-    return c;
-}
-
-static char *sv__corpus_strdup(const char *s, const char *what)
-{
-    size_t n = strlen(s) + 1;
-    char *d = SV__CAST(char *, sv__alloc(n, what));
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-SV_DEF void sv_corpus_free(sv_corpus *c)
-{
-    size_t i;
-    if (!c) return;
-    for (i = 0; c->utts && i < c->n_utts; i++) {
-        SV_FREE(c->utts[i].audio);
-        SV_FREE(c->utts[i].text);
-        SV_FREE(c->utts[i].phones);
-        SV_FREE(c->utts[i].words);
-    }
-    SV_FREE(c->utts);
-    SV_FREE(c->speakers);
-    SV_FREE(c->image_split);
-    SV_FREE(c->scenes);
-    SV_FREE(c->images);
-    SV_FREE(c->regions);
-    SV_FREE(c->boxes);
-    SV_FREE(c);
-}
-
-/* Fill an utterance's word list, text and phone labels (times come with the audio). */
-static int sv__corpus_script(sv_utt *u, const sv__sent *s)
-{
-    size_t i, np = 0, nc = 0;
-    for (i = 0; i < s->n; i++) {
-        np += sv_word_phones(s->w[i], NULL, 0);
-        nc += strlen(sv__words[s->w[i]].word) + 1;
-    }
-    u->words = SV__CAST(sv_segment *, sv__calloc(s->n, sizeof(sv_segment), "utterance words"));
-    u->phones = SV__CAST(sv_segment *, sv__calloc(np, sizeof(sv_segment), "utterance phones"));
-    u->text = SV__CAST(char *, sv__alloc(nc + 1, "utterance text"));
-    if (!u->words || !u->phones || !u->text) return SV_ERR_NOMEM;
-    u->n_words = s->n;
-    u->n_phones = np;
-    u->text[0] = 0;
-    for (i = 0, np = 0, nc = 0; i < s->n; i++) {
-        int ids[16];
-        size_t k, m = sv_word_phones(s->w[i], ids, 16), len = strlen(sv__words[s->w[i]].word);
-        u->words[i].label = s->w[i];
-        for (k = 0; k < m; k++) u->phones[np++].label = ids[k];
-        if (i) u->text[nc++] = ' ';
-        memcpy(u->text + nc, sv__words[s->w[i]].word, len);
-        nc += len;
-        u->text[nc] = 0;
-    }
-    return SV_OK;
-}
-
-/* Speak one scripted utterance: plan pauses and prosodic lengthening, synthesise, record the exact
-   times, add background noise. Runs in parallel: touches only u and its own rng. */
-static int sv__corpus_speak(sv_utt *u, const sv_speaker *spk, float snr_lo, float snr_hi, int word_list, sv_rng *r)
-{
-    size_t n = u->n_phones + u->n_words + 2, m = 0, i, k, p = 0;
-    int *seq = SV__CAST(int *, sv__alloc(n * sizeof(int), "utterance plan"));
-    float *st = SV__CAST(float *, sv__alloc(n * sizeof(float), "utterance plan"));
-    sv_segment *seg = SV__CAST(sv_segment *, sv__alloc(n * sizeof(sv_segment), "utterance plan"));
-    int st_ok = SV_OK;
-    if (!seq || !st || !seg) { st_ok = SV_ERR_NOMEM; goto done; }
-    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f); /* leading silence, 90-210 ms */
-    for (i = 0; i < u->n_words; i++) {
-        int w = u->words[i].label, ids[16];
-        size_t nw = sv_word_phones(w, ids, 16);
-        /* a phrase ends at the end, before "and" (sometimes), or after each word of a list */
-        int before_and = i + 1 < u->n_words && strcmp(sv__words[u->words[i + 1].label].word, "and") == 0;
-        int pause = i + 1 < u->n_words &&
-                    (word_list ? sv_rng_uniformf(r) < 0.6f
-                               : (before_and && sv_rng_uniformf(r) < 0.5f) || sv_rng_uniformf(r) < 0.03f);
-        int final = pause || i + 1 == u->n_words;
-        for (k = 0; k < nw; k++) {
-            float sc = (sv__words[w].flags & SV__W_FUNC) ? 0.7f : 1.0f;
-            int nxt = k + 1 < nw ? ids[k + 1] : -1;
-            if (sv__phone_is_vowel(ids[k])) {
-                if (final) sc *= 1.35f;                 /* phrase-final lengthening */
-                if (nxt >= 0 && sv__phones[nxt].voiced && !sv__phone_is_vowel(nxt))
-                    sc *= 1.1f;                         /* longer before a voiced consonant */
-            } else if (final) sc *= 1.1f;
-            seq[m] = ids[k]; st[m++] = sc;
-        }
-        if (pause) { seq[m] = -1; st[m++] = sv__syn_unif(r, 0.4f, 1.0f); }
-    }
-    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f);
-    st_ok = sv__syn_run(spk, seq, st, m, r, &u->audio, &u->n_samples, seg);
-    if (st_ok != SV_OK) goto done;
-    for (i = 0, p = 0; i < m; i++)
-        if (seq[i] >= 0) { u->phones[p].start = seg[i].start; u->phones[p].end = seg[i].end; p++; }
-    for (i = 0, p = 0; i < u->n_words; i++) {
-        size_t nw = sv_word_phones(u->words[i].label, NULL, 0);
-        u->words[i].start = u->phones[p].start;
-        u->words[i].end = u->phones[p + nw - 1].end;
-        p += nw;
-    }
-    /* Background noise: one-pole coloured (white to brown-ish) Gaussian-like noise at the drawn
-       SNR relative to the utterance RMS (0.1 * loudness; the AR(1) variance is known in closed
-       form: var = (1/3) / (1 - c^2) for uniform [-1, 1) input). */
-    {
-        float c = sv__syn_unif(r, 0.0f, 0.9f), y = 0, g;
-        double e = 0;
-        for (i = 0; i < u->n_samples; i++) e += (double)u->audio[i] * u->audio[i];
-        e = sqrt(e / (double)u->n_samples);
-        u->snr_db = sv__syn_unif(r, snr_lo, snr_hi);
-        g = (float)(e / pow(10.0, u->snr_db / 20.0) / sqrt((1.0 / 3.0) / (1.0 - (double)c * c)));
-        for (i = 0; i < u->n_samples; i++) {
-            float v;
-            y = c * y + (2.0f * sv_rng_uniformf(r) - 1.0f);
-            v = u->audio[i] + g * y;
-            u->audio[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
-        }
-    }
-done:
-    SV_FREE(seq);
-    SV_FREE(st);
-    SV_FREE(seg);
-    return st_ok;
-}
-
-static int sv__corpus_check(const sv_corpus_config *g)
-{
-    size_t cpi = g->captions_per_image;
-    if (cpi < 1 || cpi > 100) return sv__fail(SV_ERR_ARG, "corpus: captions_per_image must be 1..100, not %zu", cpi);
-    if (g->n_train_images + g->n_val_images > 0 && g->n_train_speakers < cpi)
-        return sv__fail(SV_ERR_ARG, "corpus: %zu train speakers cannot read %zu different captions per image",
-                        g->n_train_speakers, cpi);
-    if (g->n_test_images > 0 && g->n_test_speakers < cpi)
-        return sv__fail(SV_ERR_ARG, "corpus: %zu test speakers cannot read %zu different captions per image",
-                        g->n_test_speakers, cpi);
-    if (g->n_ood_utts > 0 && g->n_ood_speakers < 1)
-        return sv__fail(SV_ERR_ARG, "corpus: ood utterances need an ood speaker");
-    if (g->n_train_images > 10000000 || g->n_val_images > 10000000 || g->n_test_images > 10000000 ||
-        g->n_ood_utts > 10000000 || g->n_train_speakers + g->n_test_speakers + g->n_ood_speakers > 100000 ||
-        g->n_train_speakers > 100000 || g->n_test_speakers > 100000 || g->n_ood_speakers > 100000)
-        return sv__fail(SV_ERR_ARG, "corpus: sizes too large");
-    if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
-        return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
-                        g->image_size, g->grid);
-    if (g->region_features != SV_REGIONS_DETECTOR && g->region_features != SV_REGIONS_PIXELS)
-        return sv__fail(SV_ERR_ARG, "corpus: region_features must be SV_REGIONS_DETECTOR or SV_REGIONS_PIXELS");
-    if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
-        return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
-    return SV_OK;
-}
-
-SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
-{
-    sv_corpus *c;
-    sv_rng master, m_spk, m_img, m_cap, m_ood, m_utt;
-    size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
-    int *deck = NULL, *list = NULL, size, grid;
-    size_t n_deck = 0;
-    float *codes = NULL;
-
-    if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
-    if (sv__corpus_check(cfg) != SV_OK) return NULL;
-    c = SV__CAST(sv_corpus *, sv__calloc(1, sizeof *c, "corpus"));
-    if (!c) return NULL;
-    c->cfg = *cfg;
-    cpi = cfg->captions_per_image;
-    size = cfg->image_size;
-    grid = cfg->grid;
-    /* independent streams for each kind of draw, so changing one count leaves the others alone */
-    sv_rng_seed(&master, cfg->seed);
-    m_spk = sv_rng_fork(&master, 1);
-    m_img = sv_rng_fork(&master, 2);
-    m_cap = sv_rng_fork(&master, 3);
-    m_ood = sv_rng_fork(&master, 4);
-    m_utt = sv_rng_fork(&master, 5);
-
-    /* speakers: train, test, ood groups, alternately male and female */
-    nsp[0] = cfg->n_train_speakers; nsp[1] = cfg->n_test_speakers; nsp[2] = cfg->n_ood_speakers;
-    c->n_speakers = nsp[0] + nsp[1] + nsp[2];
-    c->speakers = SV__CAST(sv_speaker *, sv__calloc(c->n_speakers + 1, sizeof(sv_speaker), "corpus speakers"));
-    if (!c->speakers) goto fail;
-    for (i = 0, k = 0; i < 3; i++)
-        for (j = 0; j < nsp[i]; j++, k++) {
-            sv_rng r = sv_rng_fork(&m_spk, k);
-            sv_speaker *s = &c->speakers[k];
-            *s = sv_speaker_random(sv_rng_next(&r), (int)(j & 1));
-            s->split = i == 0 ? SV_SPLIT_TRAIN : i == 1 ? SV_SPLIT_TEST : SV_SPLIT_OOD;
-            snprintf(s->name, sizeof s->name, "spk%03u%c", (unsigned)k, s->female ? 'f' : 'm');
-        }
-
-    /* pictures */
-    n_img = cfg->n_train_images + cfg->n_val_images + cfg->n_test_images;
-    c->n_images = n_img;
-    c->n_regions = (size_t)grid * (size_t)grid;
-    c->region_dim = (size_t)(size / grid) * (size_t)(size / grid) * 3;
-    npix = (size_t)size * (size_t)size * 3;
-    c->image_begin[0] = 0;
-    c->image_begin[1] = cfg->n_train_images;
-    c->image_begin[2] = c->image_begin[1] + cfg->n_val_images;
-    c->image_begin[3] = c->image_begin[4] = n_img;
-    {
-        size_t bytes;
-        if (!sv__mul_ok(n_img, npix * sizeof(float), &bytes)) {
-            sv__fail(SV_ERR_NOMEM, "corpus: images too large");
-            goto fail;
-        }
-        c->images = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus images"));
-        c->regions = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus regions"));
-        c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
-        c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
-        c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
-        codes = SV__CAST(float *, sv__alloc(SV__N_DETECTOR_CODES * c->region_dim * sizeof(float), "detector codes"));
-        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split || !codes) goto fail;
-        sv__detector_codes(c->region_dim, codes);
-    }
-    for (i = 0; i < n_img; i++) {
-        sv_rng r = sv_rng_fork(&m_img, i);
-        c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
-        sv__scene_make(&c->scenes[i], &r);
-        sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
-        if (cfg->region_features == SV_REGIONS_PIXELS)
-            sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
-        else
-            sv__scene_detect(&c->scenes[i], codes, c->n_regions, c->region_dim, &r, c->regions + i * npix,
-                             c->boxes + i * c->n_regions * 4);
-    }
-
-    /* scripts: the captions of every picture, then the ood utterances */
-    c->n_utts = n_img * cpi + cfg->n_ood_utts;
-    c->utts = SV__CAST(sv_utt *, sv__calloc(c->n_utts + 1, sizeof(sv_utt), "corpus utterances"));
-    pool = SV__CAST(size_t *, sv__calloc(c->n_speakers + 1, sizeof(size_t), "corpus speaker pool"));
-    list = SV__CAST(int *, sv__calloc(c->n_utts + 1, sizeof(int), "corpus utterance kinds"));
-    if (!c->utts || !pool || !list) goto fail;
-    for (i = 0; i < SV_SPLIT_OOD; i++) c->split_begin[i] = c->image_begin[i] * cpi;
-    c->split_begin[SV_SPLIT_OOD] = n_img * cpi;
-    c->split_begin[SV_SPLIT_COUNT] = c->n_utts;
-    for (i = 0; i < n_img; i++) {
-        sv_rng r = sv_rng_fork(&m_cap, i);
-        int split = c->image_split[i];
-        size_t first = split == SV_SPLIT_TEST ? nsp[0] : 0, np = split == SV_SPLIT_TEST ? nsp[1] : nsp[0];
-        sv__sent prev[8];
-        for (k = 0; k < np; k++) pool[k] = first + k;
-        for (j = 0; j < cpi; j++) {
-            size_t u = i * cpi + j, pick = j + sv_rng_below(&r, np - j), t, attempt;
-            sv__sent s;
-            sv_utt *ut = &c->utts[u];
-            /* different speakers for the captions of one picture: partial Fisher-Yates */
-            t = pool[j]; pool[j] = pool[pick]; pool[pick] = t;
-            /* different wordings too, as far as the grammar allows */
-            for (attempt = 0; attempt < 20; attempt++) {
-                size_t q, same = 0;
-                sv__caption(&c->scenes[i], &r, &s);
-                for (q = 0; q < j && q < 8; q++)
-                    if (prev[q].n == s.n && memcmp(prev[q].w, s.w, s.n * sizeof(int)) == 0) same = 1;
-                if (!same) break;
-            }
-            if (j < 8) prev[j] = s;
-            ut->split = split;
-            ut->image = (int)i;
-            ut->speaker = (int)pool[j];
-            snprintf(ut->name, sizeof ut->name, "%s_%05u", sv_split_name(split), (unsigned)(u - c->split_begin[split]));
-            if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
-        }
-    }
-    /* ood: a shuffled deck of every content word, dealt in turn, so all words get said */
-    deck = SV__CAST(int *, sv__alloc(SV__N_WORDS * sizeof(int), "corpus ood deck"));
-    deck_next = SV__CAST(size_t *, sv__calloc(1, sizeof(size_t), "corpus ood deck"));
-    if (!deck || !deck_next) goto fail;
-    for (i = 0; i < (size_t)SV__N_WORDS; i++)
-        if (!(sv__words[i].flags & SV__W_FUNC)) deck[n_deck++] = (int)i;
-    {
-        sv_rng r = sv_rng_fork(&m_ood, 0);
-        for (i = n_deck; i > 1; i--) {
-            size_t jj = sv_rng_below(&r, i);
-            int t = deck[i - 1]; deck[i - 1] = deck[jj]; deck[jj] = t;
-        }
-    }
-    for (k = 0; k < cfg->n_ood_utts; k++) {
-        size_t u = n_img * cpi + k;
-        sv_rng r = sv_rng_fork(&m_ood, k + 1);
-        sv__sent s;
-        sv_utt *ut = &c->utts[u];
-        sv__ood_sentence(&r, deck, n_deck, deck_next, &s, &list[u]);
-        ut->split = SV_SPLIT_OOD;
-        ut->image = -1;
-        ut->speaker = (int)(nsp[0] + nsp[1] + k % nsp[2]);
-        snprintf(ut->name, sizeof ut->name, "ood_%05u", (unsigned)k);
-        if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
-    }
-
-    /* audio: each utterance from its own forked stream, so any thread count gives the same bits */
-    status = SV__CAST(size_t *, sv__calloc(c->n_utts + 1, sizeof(size_t), "corpus status"));
-    if (!status) goto fail;
-    {
-        long u, nu = (long)c->n_utts;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1)
-#endif
-        for (u = 0; u < nu; u++) {
-            sv_rng r = sv_rng_fork(&m_utt, (uint64_t)u);
-            sv_utt *ut = &c->utts[u];
-            status[u] = (size_t)sv__corpus_speak(ut, &c->speakers[ut->speaker], cfg->snr_db_min, cfg->snr_db_max,
-                                                 list[u], &r);
-        }
-    }
-    for (i = 0; i < c->n_utts; i++) {
-        if (status[i] != SV_OK) {
-            sv__fail((int)status[i], "corpus: synthesising %s failed (out of memory?)", c->utts[i].name);
-            goto fail;
-        }
-        c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
-    }
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
-    return c;
-fail:
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
-    sv_corpus_free(c);
-    return NULL;
-}
-
-SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out)
-{
-    size_t u, i, n = 0, f;
-    int *spk_map = NULL;
-    if (!out) return sv__fail(SV_ERR_ARG, "sv_corpus_items: NULL output");
-    memset(out, 0, sizeof *out);
-    if (!c || split < 0 || split >= SV_SPLIT_COUNT)
-        return sv__fail(SV_ERR_ARG, "sv_corpus_items: bad corpus or split %d", split);
-    /* a triphone needs a phone directly before and after it: no utterance edge, no pause */
-    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
-        const sv_utt *ut = &c->utts[u];
-        for (i = 1; i + 1 < ut->n_phones; i++)
-            if (ut->phones[i - 1].end == ut->phones[i].start && ut->phones[i].end == ut->phones[i + 1].start) n++;
-    }
-    out->files = SV__CAST(char **, sv__calloc(c->split_begin[split + 1] - c->split_begin[split] + 1, sizeof(char *),
-                                              "items files"));
-    out->phones = SV__CAST(char **, sv__calloc((size_t)SV__N_PHONES, sizeof(char *), "items phones"));
-    out->speakers = SV__CAST(char **, sv__calloc(c->n_speakers + 1, sizeof(char *), "items speakers"));
-    out->items = SV__CAST(sv_item *, sv__calloc(n + 1, sizeof(sv_item), "items"));
-    spk_map = SV__CAST(int *, sv__alloc((c->n_speakers + 1) * sizeof(int), "items speaker map"));
-    if (!out->files || !out->phones || !out->speakers || !out->items || !spk_map) goto fail;
-    for (i = 0; i < (size_t)SV__N_PHONES; i++) {
-        out->phones[out->n_phones] = sv__corpus_strdup(sv__phones[i].name, "items phone");
-        if (!out->phones[out->n_phones]) goto fail;
-        out->n_phones++;
-    }
-    for (i = 0; i < c->n_speakers; i++) spk_map[i] = -1;
-    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
-        const sv_utt *ut = &c->utts[u];
-        f = out->n_files;
-        out->files[f] = sv__corpus_strdup(ut->name, "items file");
-        if (!out->files[f]) goto fail;
-        out->n_files++;
-        if (spk_map[ut->speaker] < 0) {
-            out->speakers[out->n_speakers] = sv__corpus_strdup(c->speakers[ut->speaker].name, "items speaker");
-            if (!out->speakers[out->n_speakers]) goto fail;
-            spk_map[ut->speaker] = (int)out->n_speakers++;
-        }
-        for (i = 1; i + 1 < ut->n_phones; i++) {
-            sv_item *it;
-            if (ut->phones[i - 1].end != ut->phones[i].start || ut->phones[i].end != ut->phones[i + 1].start) continue;
-            it = &out->items[out->n_items++];
-            it->file = f;
-            it->onset = ut->phones[i].start;
-            it->offset = ut->phones[i].end;
-            it->phone = ut->phones[i].label;
-            it->prev = ut->phones[i - 1].label;
-            it->next = ut->phones[i + 1].label;
-            it->speaker = spk_map[ut->speaker];
-        }
-    }
-    SV_FREE(spk_map);
-    return SV_OK;
-fail:
-    SV_FREE(spk_map);
-    sv_item_set_free(out); /* the counts only cover strings already copied */
-    return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
-}
-
-/* ---------------------------------------------------------------- 10.12 corpora on disk */
+/* ---------------------------------------------------------------- 10.6 corpus folders */
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/types.h>
@@ -9772,6 +9222,8 @@ static int sv__mkdir(const char *path)
 #endif
 }
 
+SV_DEF int sv_make_dir(const char *path) { return sv__mkdir(path); }
+
 static int sv__file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -9793,184 +9245,6 @@ static char *sv__pathf(const char *dir, const char *fmt, const char *a, const ch
     if (d && dir[d - 1] != '/') *q++ = '/';
     snprintf(q, n - (size_t)(q - p), fmt, a ? a : "", b ? b : "");
     return p;
-}
-
-/* Text file written atomically; fmt/segments come from the caller. */
-static int sv__write_segments(const char *path, const sv_segment *seg, size_t n, int words)
-{
-    char *tmp;
-    size_t i;
-    int ok = 1;
-    FILE *f = sv__atomic_begin(path, &tmp);
-    if (!f) return sv_last_status();
-    for (i = 0; ok && i < n; i++) {
-        const char *lab = words ? sv_word_name(seg[i].label) : sv_phone_name(seg[i].label);
-        /* times are whole samples at 16 kHz: k/16000 has at most 7 decimals, so %.7f is exact */
-        if (fprintf(f, "%.7f %.7f %s\n", seg[i].start, seg[i].end, lab ? lab : "SIL") < 0) ok = 0;
-    }
-    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    return sv__atomic_end(f, tmp, path, ok);
-}
-
-static int sv__write_text(const char *path, const char *text)
-{
-    char *tmp;
-    int ok;
-    FILE *f = sv__atomic_begin(path, &tmp);
-    if (!f) return sv_last_status();
-    ok = fputs(text, f) != EOF;
-    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    return sv__atomic_end(f, tmp, path, ok);
-}
-
-/* The manifest of one split: paths are built under dir so sv_manifest_write makes them relative. */
-static int sv__corpus_manifest(const sv_corpus *c, const char *dir, int split)
-{
-    size_t b = c->split_begin[split], n = c->split_begin[split + 1] - b, i;
-    sv_manifest m;
-    char *path = NULL, name[32];
-    int rc = SV_OK;
-    memset(&m, 0, sizeof m);
-    if (n == 0) return SV_OK;
-    m.n = n;
-    m.id = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest ids"));
-    m.wav = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest wavs"));
-    m.speaker = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest speakers"));
-    m.text = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest texts"));
-    m.align = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest aligns"));
-    m.image = SV__CAST(long *, sv__calloc(n, sizeof(long), "manifest images"));
-    if (!m.id || !m.wav || !m.speaker || !m.text || !m.align || !m.image) { rc = SV_ERR_NOMEM; goto done; }
-    m.has_image = split != SV_SPLIT_OOD;
-    m.has_speaker = m.has_text = m.has_align = 1;
-    for (i = 0; i < n; i++) {
-        const sv_utt *u = &c->utts[b + i];
-        m.id[i] = (char *)u->name; /* borrowed: only read by the writer */
-        m.wav[i] = sv__pathf(dir, "wav/%s%s", u->name, ".wav");
-        m.align[i] = sv__pathf(dir, "align/%s%s", u->name, ".phones");
-        m.speaker[i] = (char *)c->speakers[u->speaker].name;
-        m.text[i] = u->text;
-        m.image[i] = u->image;
-        if (!m.wav[i] || !m.align[i]) { rc = SV_ERR_NOMEM; goto done; }
-    }
-    snprintf(name, sizeof name, "%s.tsv", sv_split_name(split));
-    path = sv__pathf(dir, "%s%s", name, NULL);
-    rc = path ? sv_manifest_write(path, &m) : SV_ERR_NOMEM;
-done:
-    if (m.wav)
-        for (i = 0; i < n; i++) { SV_FREE(m.wav[i]); SV_FREE(m.align[i]); }
-    SV_FREE(m.id); SV_FREE(m.wav); SV_FREE(m.speaker); SV_FREE(m.text); SV_FREE(m.align); SV_FREE(m.image);
-    SV_FREE(path);
-    return rc;
-}
-
-static int sv__corpus_stats(const sv_corpus *c, const char *path)
-{
-    size_t need = 4096 + 64 * SV_SPLIT_COUNT, len = 0, s, i, nsp[SV_SPLIT_COUNT], nph[SV_SPLIT_COUNT];
-    char *buf = SV__CAST(char *, sv__alloc(need, "stats"));
-    int rc;
-    double total = 0.0;
-    if (!buf) return SV_ERR_NOMEM;
-    memset(nsp, 0, sizeof nsp);
-    memset(nph, 0, sizeof nph);
-    for (i = 0; i < c->n_speakers; i++) {
-        int sp = c->speakers[i].split;
-        if (sp >= 0 && sp < SV_SPLIT_COUNT) nsp[sp]++;
-    }
-    for (i = 0; i < c->n_utts; i++) nph[c->utts[i].split] += c->utts[i].n_phones;
-    len += (size_t)snprintf(buf + len, need - len,
-                            "# ssl_vgs built-in corpus (formant synthesiser), seed %llu\n"
-                            "images: %zu (train %zu, val %zu, test %zu), regions %zu x %zu\n"
-                            "speakers: %zu (train+val %zu, test %zu, ood %zu)\n"
-                            "split  utterances  hours  phones\n",
-                            (unsigned long long)c->cfg.seed, c->n_images, c->image_begin[1] - c->image_begin[0],
-                            c->image_begin[2] - c->image_begin[1], c->image_begin[3] - c->image_begin[2],
-                            c->n_regions, c->region_dim, c->n_speakers, nsp[SV_SPLIT_TRAIN],
-                            nsp[SV_SPLIT_TEST], nsp[SV_SPLIT_OOD]);
-    for (s = 0; s < SV_SPLIT_COUNT; s++) {
-        total += c->seconds[s];
-        len += (size_t)snprintf(buf + len, need - len, "%-5s  %10zu  %5.3f  %zu\n", sv_split_name((int)s),
-                                c->split_begin[s + 1] - c->split_begin[s], c->seconds[s] / 3600.0, nph[s]);
-    }
-    len += (size_t)snprintf(buf + len, need - len, "total  %10zu  %5.3f\n", c->n_utts, total / 3600.0);
-    (void)len;
-    rc = sv__write_text(path, buf);
-    SV_FREE(buf);
-    return rc;
-}
-
-SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
-{
-    char *p = NULL, *q = NULL;
-    size_t i, shape[4];
-    int rc = SV_OK, s;
-    if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
-    p = sv__pathf(dir, ".complete", NULL, NULL);
-    if (!p) return SV_ERR_NOMEM;
-    if (sv__file_exists(p)) {
-        SV_FREE(p);
-        return sv__fail(SV_ERR_STATE, "%s already holds a complete corpus; remove it or choose another folder", dir);
-    }
-    SV_FREE(p);
-    p = NULL;
-    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
-#define SV__TRY(x) do { if ((rc = (x)) != SV_OK) goto done; } while (0)
-#define SV__PATH(var, fmt, a, b) do { SV_FREE(var); var = sv__pathf(dir, fmt, a, b); \
-                                      if (!var) { rc = SV_ERR_NOMEM; goto done; } } while (0)
-    SV__PATH(p, "wav", NULL, NULL);
-    SV__TRY(sv__mkdir(p));
-    SV__PATH(p, "align", NULL, NULL);
-    SV__TRY(sv__mkdir(p));
-    for (i = 0; i < c->n_utts; i++) {
-        const sv_utt *u = &c->utts[i];
-        SV__PATH(p, "wav/%s%s", u->name, ".wav");
-        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
-        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
-        SV__PATH(p, "align/%s%s", u->name, ".phones");
-        SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
-        SV__PATH(p, "align/%s%s", u->name, ".words");
-        SV__TRY(sv__write_segments(p, u->words, u->n_words, 1));
-    }
-    for (s = 0; s < SV_SPLIT_COUNT; s++) SV__TRY(sv__corpus_manifest(c, dir, s));
-    if (c->n_images) {
-        shape[0] = c->n_images; shape[1] = c->n_regions; shape[2] = c->region_dim; shape[3] = 1;
-        SV__PATH(p, "images.npy", NULL, NULL);
-        SV__TRY(sv_npy_write(p, c->regions, shape, 3));
-        shape[2] = 4;
-        SV__PATH(p, "boxes.npy", NULL, NULL);
-        SV__TRY(sv_npy_write(p, c->boxes, shape, 3));
-        {
-            /* image_split.tsv: about 12 bytes a line */
-            size_t cap = 32 + c->n_images * 32, len = 0;
-            SV_FREE(q);
-            q = SV__CAST(char *, sv__alloc(cap, "image_split.tsv"));
-            if (!q) { rc = SV_ERR_NOMEM; goto done; }
-            len += (size_t)snprintf(q, cap, "image\tsplit\n");
-            for (i = 0; i < c->n_images; i++)
-                len += (size_t)snprintf(q + len, cap - len, "%zu\t%s\n", i, sv_split_name(c->image_split[i]));
-            SV__PATH(p, "image_split.tsv", NULL, NULL);
-            SV__TRY(sv__write_text(p, q));
-        }
-    }
-    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
-        sv_item_set it;
-        if (c->split_begin[s + 1] == c->split_begin[s]) continue;
-        SV__TRY(sv_corpus_items(c, s, &it));
-        SV__PATH(p, "%s%s", sv_split_name(s), ".item");
-        rc = it.n_items ? sv_item_write(p, &it) : SV_OK;
-        sv_item_set_free(&it);
-        if (rc != SV_OK) goto done;
-    }
-    SV__PATH(p, "stats.txt", NULL, NULL);
-    SV__TRY(sv__corpus_stats(c, p));
-    /* last: everything above is on disk (each file fsynced before its rename) */
-    SV__PATH(p, ".complete", NULL, NULL);
-    SV__TRY(sv__write_text(p, "ssl_vgs corpus complete\n"));
-#undef SV__TRY
-#undef SV__PATH
-done:
-    SV_FREE(p);
-    SV_FREE(q);
-    return rc;
 }
 
 SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc)
@@ -10096,9 +9370,12 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
     return sv_wav_load_16k(dc->split[split].wav[i], x, n);
 }
 
-/* ---------------------------------------------------------------- 10.13 config as text */
-typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
-#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
+/* ---------------------------------------------------------------- 10.7 config as text */
+/* mt4: an MT4SSL field, written only when ssl != SV_SSL_W2V2 (so wav2vec 2.0 configs and their
+   checkpoints read the same as before the field existed) */
+typedef struct sv__cfg_field { const char *key; char type; size_t off, count; int mt4; } sv__cfg_field;
+#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count, 0 }
+#define SV__CM(name, type) { #name, type, offsetof(sv_config, name), 1, 1 }
 static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(name, 's', 16),
     SV__CF(n_conv, 'z', 1), SV__CF(conv_dim, 'z', SV_MAX_CONV), SV__CF(conv_kernel, 'z', SV_MAX_CONV), SV__CF(conv_stride, 'z', SV_MAX_CONV),
@@ -10114,7 +9391,9 @@ static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
     SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
     SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
-    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1)
+    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1),
+    SV__CM(ssl, 'i'), SV__CM(mt4_k, 'z'), SV__CM(mt4_offline_weight, 'f'), SV__CM(mt4_online_weight, 'f'),
+    SV__CM(mt4_top_k, 'z'), SV__CM(ema_decay, 'f'), SV__CM(ema_end_decay, 'f'), SV__CM(ema_anneal, 'z')
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
 
@@ -10170,7 +9449,9 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     for (i = 0; i < SV__N_CFG_FIELDS; i++) {
         const sv__cfg_field *f = &sv__cfg_fields[i];
         const char *base = (const char *)cfg + f->off;
-        size_t l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
+        size_t l;
+        if (f->mt4 && cfg->ssl == SV_SSL_W2V2) continue;
+        l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
         for (k = 0; k < f->count && l < sizeof line - 32; k++) {
             if (f->type == 's') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", base); break; }
             if (k) line[l++] = ',';
@@ -10189,7 +9470,13 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     return n;
 }
 
-/* ---------------------------------------------------------------- 10.14 datasets */
+/* ---------------------------------------------------------------- 10.8 datasets */
+SV_DEF const char *sv_split_name(int split)
+{
+    static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
+    return split >= 0 && split < SV_SPLIT_COUNT ? names[split] : "?";
+}
+
 static char *sv__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -10207,44 +9494,6 @@ static int sv__data_alloc_split(sv_data *d, int s, size_t n)
     d->id[s] = (char **)sv__calloc(n ? n : 1, sizeof(char *), "dataset");
     d->speaker[s] = (int *)sv__calloc(n ? n : 1, sizeof(int), "dataset");
     return d->audio[s] && d->len[s] && d->image[s] && d->id[s] && d->speaker[s] ? SV_OK : SV_ERR_NOMEM;
-}
-
-SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
-{
-    sv_corpus *c;
-    int s;
-    size_t i;
-    memset(d, 0, sizeof *d);
-    c = sv_corpus_generate(cfg);
-    if (!c) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
-    d->builtin = c;
-    d->speakers = (char **)sv__calloc(c->n_speakers, sizeof(char *), "dataset");
-    if (!d->speakers) { sv_data_free(d); return SV_ERR_NOMEM; }
-    d->n_speakers = c->n_speakers;
-    for (i = 0; i < c->n_speakers; i++) if (!(d->speakers[i] = sv__strdup(c->speakers[i].name))) { sv_data_free(d); return SV_ERR_NOMEM; }
-    for (s = 0; s < SV_SPLIT_COUNT; s++) {
-        size_t b = c->split_begin[s], n = c->split_begin[s + 1] - b;
-        if (sv__data_alloc_split(d, s, n) != SV_OK) { sv_data_free(d); return SV_ERR_NOMEM; }
-        for (i = 0; i < n; i++) {
-            const sv_utt *u = &c->utts[b + i];
-            d->audio[s][i] = u->audio;          /* borrowed from the corpus */
-            d->len[s][i] = u->n_samples;
-            d->image[s][i] = u->image;
-            d->speaker[s][i] = u->speaker;
-            if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
-        }
-        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
-            if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
-            d->has_items[s] = 1;
-        }
-    }
-    d->regions = c->regions;
-    d->boxes = c->boxes;
-    d->n_images = c->n_images;
-    d->R = c->n_regions;
-    d->Dimg = c->region_dim;
-    snprintf(d->source, sizeof d->source, "builtin corpus, seed %llu", (unsigned long long)cfg->seed);
-    return SV_OK;
 }
 
 SV_DEF int sv_data_open(sv_data *d, const char *dir)
@@ -10328,8 +9577,11 @@ SV_DEF void sv_data_free(sv_data *d)
     }
     for (i = 0; i < d->n_speakers; i++) SV_FREE(d->speakers[i]);
     SV_FREE(d->speakers);
+#ifndef SSL_VGS_NO_CORPUS
     if (d->builtin) sv_corpus_free(d->builtin);
-    else { SV_FREE(d->regions); SV_FREE(d->boxes); }
+    else
+#endif
+    { SV_FREE(d->regions); SV_FREE(d->boxes); }
     memset(d, 0, sizeof *d);
 }
 
@@ -10340,44 +9592,28 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id)
     return -1;
 }
 
-/* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
-   train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
-   instead of detector features), else a corpus folder. */
+#ifndef SSL_VGS_NO_CORPUS
+static int sv__data_builtin_spec(sv_data *d, const char *spec);
+#endif
+/* "builtin" or "builtin:key=value,..." (section 12), else a corpus folder. */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 {
-    sv_corpus_config cc = sv_corpus_default_config();
-    const char *p;
     if (strncmp(spec, "builtin", 7) != 0 || (spec[7] != 0 && spec[7] != ':')) return sv_data_open(d, spec);
-    p = spec[7] ? spec + 8 : spec + 7;
-    while (*p) {
-        char key[32];
-        size_t kl = 0;
-        unsigned long long v;
-        char *end;
-        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
-        key[kl] = 0;
-        if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
-        v = strtoull(p + 1, &end, 10);
-        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
-        if (v > (unsigned long long)SIZE_MAX && strcmp(key, "seed") != 0)
-            return sv__fail(SV_ERR_ARG, "data spec '%s': %s=%llu does not fit this %u-bit build's size_t", spec, key, v, (unsigned)(sizeof(size_t) * 8));
-        p = *end == ',' ? end + 1 : end;
-        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
-        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
-        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
-        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
-        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
-        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
-        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
-        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
-        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
-    }
-    return sv_data_builtin(d, &cc);
+#ifdef SSL_VGS_NO_CORPUS
+    memset(d, 0, sizeof *d);
+    return sv__fail(SV_ERR_ARG, "data spec '%s': this build has no built-in corpus (SSL_VGS_NO_CORPUS)", spec);
+#else
+    return sv__data_builtin_spec(d, spec);
+#endif
 }
 
-/* ---------------------------------------------------------------- 10.15 batches */
+/* ---------------------------------------------------------------- 10.9 batches */
+/* frames of n samples on the targets' grid */
+static size_t sv__km_frames_of(const struct sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
 {
     size_t n = d->n[split];
@@ -10392,11 +9628,17 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
+    L->scratch = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     if (d->n_images) {
         L->regions = (float *)sv__calloc(sv__prod4(B, d->R, d->Dimg, 1), sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
-    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
+    if (d->targets) {
+        L->km_cap = B * (sv__km_frames_of(d->targets, L->max_samples) + 1);
+        L->km = (int *)sv__calloc(L->km_cap, sizeof(int), "loader");
+    }
+    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || !L->scratch ||
+        (d->n_images && (!L->regions || !L->boxes)) || (d->targets && !L->km)) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -10406,44 +9648,56 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 SV_DEF void sv_loader_free(sv_loader *L)
 {
     SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
-    SV_FREE(L->regions); SV_FREE(L->boxes);
+    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch); SV_FREE(L->km);
     memset(L, 0, sizeof *L);
 }
 
-static const sv_data *sv__sort_data;
-static int sv__sort_split;
-static int sv__by_len(const void *a, const void *b)
+/* a[0..n) by len[a[i]], stable (bottom-up merge sort through tmp[n]): utterances of equal
+   length keep their shuffled order, on every C library (qsort need not be stable). */
+static void sv__sort_by_len(size_t *a, size_t n, const size_t *len, size_t *tmp)
 {
-    size_t la = sv__sort_data->len[sv__sort_split][*(const size_t *)a], lb = sv__sort_data->len[sv__sort_split][*(const size_t *)b];
-    return la < lb ? -1 : la > lb;
+    size_t w, i;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            size_t mid = i + w < n ? i + w : n, hi = i + 2 * w < n ? i + 2 * w : n, p = i, q = mid, k = i;
+            while (p < mid && q < hi) tmp[k++] = len[a[q]] < len[a[p]] ? a[q++] : a[p++];
+            while (p < mid) tmp[k++] = a[p++];
+            while (q < hi) tmp[k++] = a[q++];
+        }
+        memcpy(a, tmp, n * sizeof *a);
+    }
 }
 
 /* The epoch's order: shuffle, sort buckets of 32 batches by length, shuffle the batches. */
 static void sv__loader_epoch(sv_loader *L, size_t epoch)
 {
-    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B;
+    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B, *tmp = L->scratch;
     sv_rng r, base;
-    size_t *tmp;
     sv_rng_seed(&base, L->seed);
     r = sv_rng_fork(&base, 1000003u * (uint64_t)epoch + 17u);
     for (i = 0; i < n; i++) L->order[i] = i;
     for (i = n; i > 1; i--) { size_t j = sv_rng_below(&r, i), t = L->order[i - 1]; L->order[i - 1] = L->order[j]; L->order[j] = t; }
-    sv__sort_data = L->d;
-    sv__sort_split = L->split;
     for (i = 0; i < nb * B; i += bucket)
-        qsort(L->order + i, (i + bucket < nb * B ? bucket : nb * B - i), sizeof(size_t), sv__by_len);
+        sv__sort_by_len(L->order + i, i + bucket < nb * B ? bucket : nb * B - i, L->d->len[L->split], tmp);
     /* shuffle whole batches */
-    tmp = (size_t *)SV_MALLOC(B * sizeof(size_t));
-    if (tmp) {
-        for (i = nb; i > 1; i--) {
-            size_t j = sv_rng_below(&r, i);
-            memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
-            memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
-            memcpy(L->order + j * B, tmp, B * sizeof(size_t));
-        }
-        SV_FREE(tmp);
+    for (i = nb; i > 1; i--) {
+        size_t j = sv_rng_below(&r, i);
+        memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
+        memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
+        memcpy(L->order + j * B, tmp, B * sizeof(size_t));
     }
     L->order_epoch = epoch;
+}
+
+/* Row i of the batch's offline targets: utterance u cropped at sample off (a multiple of hop). */
+static void sv__fill_km(sv_loader *L, size_t i, size_t u, size_t off, size_t S, size_t k)
+{
+    const struct sv_km_targets *t = L->d->targets;
+    size_t T = sv__km_frames_of(t, S), F = sv__km_frames_of(t, L->wave_len[i]), n = 0, f;
+    const uint16_t *lab = t->has[L->split] ? t->labels[L->split] + t->offset[L->split][u] : NULL;
+    if (lab) n = t->offset[L->split][u + 1] - t->offset[L->split][u];
+    (void)k;
+    for (f = 0; f < T; f++) L->km[i * T + f] = f < F && lab && off / t->hop + f < n ? (int)lab[off / t->hop + f] : -1;
 }
 
 /* Copy utterances utt[0..k) into the batch buffers: crop (random offset from r, or the start),
@@ -10460,7 +9714,15 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
     for (i = 0; i < k; i++) {
         size_t u = L->utt[i], n = d->len[L->split][u], off = 0;
         long img = d->image[L->split][u];
-        if (n > L->max_samples && r) off = sv_rng_below(r, n - L->max_samples + 1);
+        if (n > L->max_samples && r) {
+            if (d->targets) {   /* on the targets' frame grid */
+                size_t hop = d->targets->hop;
+                off = hop * sv_rng_below(r, (n - L->max_samples) / hop + 1);
+            } else {
+                off = sv_rng_below(r, n - L->max_samples + 1);
+            }
+        }
+        if (L->km) sv__fill_km(L, i, u, off, S, k);
         memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
         memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
         sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
@@ -10476,6 +9738,7 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
         L->image_id[i] = img >= 0 ? img : -1 - (long)i;   /* audio-only rows are their own "image" */
     }
     memset(out, 0, sizeof *out);
+    if (L->km) { out->km = L->km; out->km_T = sv__km_frames_of(d->targets, S); }
     out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
     out->R = d->R; out->Dimg = d->Dimg;
     out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
@@ -10505,7 +9768,7 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.16 checkpoints
+/* ---------------------------------------------------------------- 10.10 checkpoints
    Layout (every number little-endian, whatever the host; u32/u64/f32 below):
      "SSLVGSCK", u32 version 1, u32 0x01020304, u64 n + n bytes of config text,
      u64 tensor count, per tensor: u32 name length, name, u32 kind, u32 ndim, u64 dims, f32 data;
@@ -10842,6 +10105,1022 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
     return rc;
 }
 
+#ifndef SV__PI
+#define SV__PI 3.14159265358979323846
+#endif
+
+/* ---------------------------------------------------------------- 10.11 MFCC */
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void)
+{
+    sv_mfcc_opts o;
+    memset(&o, 0, sizeof o);
+    o.sample_rate = 16000;
+    o.frame_length = 400;
+    o.frame_shift = 160;
+    o.subsample = 2;
+    o.num_mel_bins = 23;
+    o.num_ceps = 13;
+    o.low_freq = 20.0;
+    o.high_freq = 0.0;
+    o.preemphasis = 0.97;
+    o.cepstral_lifter = 22.0;
+    o.delta_order = 2;
+    o.delta_window = 2;
+    return o;
+}
+
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    if (!o) o = &d;
+    return o->num_ceps * (size_t)(1 + (o->delta_order > 0 ? o->delta_order : 0));
+}
+
+/* frames at the Kaldi shift, before subsampling */
+static size_t sv__mfcc_frames_full(const sv_mfcc_opts *o, size_t n)
+{
+    if (!o->frame_length || !o->frame_shift || n < o->frame_length) return 0;
+    return 1 + (n - o->frame_length) / o->frame_shift;
+}
+
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    size_t f, s;
+    if (!o) o = &d;
+    f = sv__mfcc_frames_full(o, n);
+    s = o->subsample ? o->subsample : 1;
+    return (f + s - 1) / s;
+}
+
+static double sv__mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+
+static int sv__mfcc_tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The tables one call needs: window, mel filters, DCT, lifter, FFT twiddles. */
+typedef struct sv__mfcc_tab {
+    size_t win, nfft, nbins, nmel, nceps;
+    double *window;             /* [win] */
+    double *mel;                /* [nmel, nbins] */
+    size_t *mel_lo, *mel_hi;    /* the bins where filter m is non-zero: [mel_lo[m], mel_hi[m]) */
+    double *dct;                /* [nceps, nmel], lifter folded in */
+    double *tw_re, *tw_im;      /* [nfft / 2] */
+    void *mem;
+} sv__mfcc_tab;
+
+static int sv__mfcc_check(const sv_mfcc_opts *o)
+{
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    if (o->sample_rate <= 0) return sv__fail(SV_ERR_ARG, "mfcc: sample rate %d", o->sample_rate);
+    if (o->frame_length < 2 || o->frame_length > (1u << 20) || !o->frame_shift)
+        return sv__fail(SV_ERR_ARG, "mfcc: frame length %zu / shift %zu", o->frame_length, o->frame_shift);
+    if (!o->subsample) return sv__fail(SV_ERR_ARG, "mfcc: subsample must be >= 1");
+    if (!o->num_mel_bins || !o->num_ceps || o->num_ceps > o->num_mel_bins)
+        return sv__fail(SV_ERR_ARG, "mfcc: %zu cepstra from %zu mel bins", o->num_ceps, o->num_mel_bins);
+    if (!(o->low_freq >= 0 && o->low_freq < hi && hi <= nyq))
+        return sv__fail(SV_ERR_ARG, "mfcc: mel range %g..%g Hz outside 0..%g", o->low_freq, hi, nyq);
+    if (!(o->preemphasis >= 0 && o->preemphasis <= 1)) return sv__fail(SV_ERR_ARG, "mfcc: pre-emphasis %g outside [0,1]", o->preemphasis);
+    if (o->delta_order < 0 || o->delta_order > 2) return sv__fail(SV_ERR_ARG, "mfcc: delta order %d (0, 1 or 2)", o->delta_order);
+    if (o->delta_order > 0 && !o->delta_window) return sv__fail(SV_ERR_ARG, "mfcc: delta window 0");
+    return SV_OK;
+}
+
+static int sv__mfcc_tables(const sv_mfcc_opts *o, sv__mfcc_tab *t)
+{
+    size_t i, m, k, nd;
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    double mlo = sv__mel(o->low_freq), mhi = sv__mel(hi), dm, bw;
+    unsigned char *p;
+    memset(t, 0, sizeof *t);
+    t->win = o->frame_length;
+    t->nfft = 1;
+    while (t->nfft < t->win) t->nfft *= 2;       /* Kaldi round_to_power_of_two */
+    t->nbins = t->nfft / 2;
+    t->nmel = o->num_mel_bins;
+    t->nceps = o->num_ceps;
+    nd = t->win + t->nmel * t->nbins + t->nceps * t->nmel + t->nfft;
+    t->mem = sv__calloc(nd * sizeof(double) + 2 * t->nmel * sizeof(size_t), 1, "mfcc tables");
+    if (!t->mem) return SV_ERR_NOMEM;
+    p = (unsigned char *)t->mem;
+    t->window = (double *)p;
+    t->mel = t->window + t->win;
+    t->dct = t->mel + t->nmel * t->nbins;
+    t->tw_re = t->dct + t->nceps * t->nmel;
+    t->tw_im = t->tw_re + t->nfft / 2;
+    t->mel_lo = (size_t *)(t->tw_im + t->nfft / 2);
+    t->mel_hi = t->mel_lo + t->nmel;
+    /* Povey window: a symmetric Hann window (torch.hann_window(periodic=False)) to the 0.85 */
+    for (i = 0; i < t->win; i++)
+        t->window[i] = pow(0.5 - 0.5 * cos(2.0 * SV__PI * (double)i / (double)(t->win - 1)), 0.85);
+    /* triangles equally spaced in mel, evaluated at the mel value of each FFT bin's frequency */
+    dm = (mhi - mlo) / (double)(t->nmel + 1);
+    bw = (double)o->sample_rate / (double)t->nfft;
+    for (m = 0; m < t->nmel; m++) {
+        double left = mlo + (double)m * dm, centre = left + dm, right = centre + dm;
+        t->mel_lo[m] = t->nbins;
+        t->mel_hi[m] = 0;
+        for (k = 0; k < t->nbins; k++) {
+            double mel = sv__mel(bw * (double)k), up = (mel - left) / (centre - left), down = (right - mel) / (right - centre);
+            double w = up < down ? up : down;
+            if (w > 0) {
+                t->mel[m * t->nbins + k] = w;
+                if (k < t->mel_lo[m]) t->mel_lo[m] = k;
+                t->mel_hi[m] = k + 1;
+            }
+        }
+        if (t->mel_lo[m] >= t->mel_hi[m]) t->mel_lo[m] = t->mel_hi[m] = 0;
+    }
+    /* orthonormal DCT-II (torchaudio create_dct(norm="ortho"), Kaldi's c_0 weight sqrt(1/M)),
+       times the lifter */
+    for (k = 0; k < t->nceps; k++) {
+        double lift = o->cepstral_lifter != 0 ? 1.0 + 0.5 * o->cepstral_lifter * sin(SV__PI * (double)k / o->cepstral_lifter) : 1.0;
+        for (m = 0; m < t->nmel; m++) {
+            double v = k == 0 ? sqrt(1.0 / (double)t->nmel)
+                              : sqrt(2.0 / (double)t->nmel) * cos(SV__PI * (double)k * ((double)m + 0.5) / (double)t->nmel);
+            t->dct[k * t->nmel + m] = v * lift;
+        }
+    }
+    for (i = 0; i < t->nfft / 2; i++) {
+        t->tw_re[i] = cos(-2.0 * SV__PI * (double)i / (double)t->nfft);
+        t->tw_im[i] = sin(-2.0 * SV__PI * (double)i / (double)t->nfft);
+    }
+    return SV_OK;
+}
+
+/* In-place iterative radix-2 FFT (Cooley-Tukey, decimation in time) of n = 2^p points. */
+static void sv__fft(double *re, double *im, size_t n, const double *tw_re, const double *tw_im)
+{
+    size_t i, j, len;
+    for (i = 1, j = 0; i < n; i++) {         /* bit reversal */
+        size_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j |= bit;
+        if (i < j) { double t = re[i]; re[i] = re[j]; re[j] = t; t = im[i]; im[i] = im[j]; im[j] = t; }
+    }
+    for (len = 2; len <= n; len <<= 1) {
+        size_t half = len / 2, step = n / len, s, q;
+        for (s = 0; s < n; s += len)
+            for (q = 0; q < half; q++) {
+                double wr = tw_re[q * step], wi = tw_im[q * step];
+                double *ar = re + s + q, *ai = im + s + q, *br = re + s + q + half, *bi = im + s + q + half;
+                double xr = *br * wr - *bi * wi, xi = *br * wi + *bi * wr;
+                *br = *ar - xr; *bi = *ai - xi;
+                *ar += xr; *ai += xi;
+            }
+    }
+}
+
+/* The num_ceps cepstra of the frame starting at x (t->win samples); work holds 2 nfft + nmel doubles. */
+static void sv__mfcc_frame(const sv__mfcc_tab *t, double preemph, const float *x, double *work, double *ceps)
+{
+    double *re = work, *im = work + t->nfft, *loge = im + t->nfft, mean = 0;
+    size_t i, m, k;
+    for (i = 0; i < t->win; i++) mean += x[i];
+    mean /= (double)t->win;
+    for (i = 0; i < t->win; i++) re[i] = (double)x[i] - mean;
+    for (i = t->win - 1; i > 0; i--) re[i] -= preemph * re[i - 1];   /* x[-1] = x[0] */
+    re[0] -= preemph * re[0];
+    for (i = 0; i < t->win; i++) re[i] *= t->window[i];
+    for (i = t->win; i < t->nfft; i++) re[i] = 0;
+    memset(im, 0, t->nfft * sizeof(double));
+    sv__fft(re, im, t->nfft, t->tw_re, t->tw_im);
+    for (k = 0; k < t->nbins; k++) re[k] = re[k] * re[k] + im[k] * im[k];
+    for (m = 0; m < t->nmel; m++) {
+        double e = 0;
+        for (k = t->mel_lo[m]; k < t->mel_hi[m]; k++) e += t->mel[m * t->nbins + k] * re[k];
+        loge[m] = log(e > (double)FLT_EPSILON ? e : (double)FLT_EPSILON);
+    }
+    for (k = 0; k < t->nceps; k++) {
+        double s = 0;
+        for (m = 0; m < t->nmel; m++) s += t->dct[k * t->nmel + m] * loge[m];
+        ceps[k] = s;
+    }
+}
+
+/* torchaudio compute_deltas: d_f = sum_{j=1..N} j (c_{f+j} - c_{f-j}) / (2 sum j^2), edges repeated.
+   in/out [F, stride] at column offsets; F >= 1. */
+static void sv__mfcc_deltas(double *a, size_t F, size_t stride, size_t in_col, size_t out_col, size_t nc, size_t N)
+{
+    double denom = 0;
+    size_t f, j, k;
+    for (j = 1; j <= N; j++) denom += 2.0 * (double)(j * j);
+    for (f = 0; f < F; f++)
+        for (k = 0; k < nc; k++) {
+            double s = 0;
+            for (j = 1; j <= N; j++) {
+                size_t fp = f + j < F ? f + j : F - 1, fm = f >= j ? f - j : 0;
+                s += (double)j * (a[fp * stride + in_col + k] - a[fm * stride + in_col + k]);
+            }
+            a[f * stride + out_col + k] = s / denom;
+        }
+}
+
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    sv__mfcc_tab t;
+    size_t F, nc, dim, i, nt, wsz, stride;
+    double *feat, *work;
+    ptrdiff_t f;
+    int rc;
+    if (!o) o = &d;
+    if ((rc = sv__mfcc_check(o)) != SV_OK) return rc;
+    F = sv__mfcc_frames_full(o, n);
+    if (F == 0) return SV_OK;
+    if (!wave || !out) return sv__fail(SV_ERR_ARG, "mfcc: NULL wave or output");
+    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "mfcc: sample %zu is not finite", i);
+    if ((rc = sv__mfcc_tables(o, &t)) != SV_OK) return rc;
+    nc = o->num_ceps;
+    dim = sv_mfcc_dim(o);
+    stride = dim;
+    nt = (size_t)sv_get_threads();
+    wsz = 2 * t.nfft + t.nmel;
+    feat = (double *)sv__calloc(F * stride + nt * wsz, sizeof(double), "mfcc frames");
+    if (!feat) { SV_FREE(t.mem); return SV_ERR_NOMEM; }
+    work = feat + F * stride;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()) if (F > 64))
+    for (f = 0; f < (ptrdiff_t)F; f++)
+        sv__mfcc_frame(&t, o->preemphasis, wave + (size_t)f * o->frame_shift, work + (size_t)sv__mfcc_tid() * wsz,
+                       feat + (size_t)f * stride);
+    if (o->delta_order >= 1) sv__mfcc_deltas(feat, F, stride, 0, nc, nc, o->delta_window);
+    if (o->delta_order >= 2) sv__mfcc_deltas(feat, F, stride, nc, 2 * nc, nc, o->delta_window);
+    for (i = 0; i * o->subsample < F; i++) {
+        size_t k;
+        for (k = 0; k < dim; k++) out[i * dim + k] = (float)feat[i * o->subsample * stride + k];
+    }
+    SV_FREE(feat);
+    SV_FREE(t.mem);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 10.12 k-means */
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void)
+{
+    sv_kmeans_opts o;
+    memset(&o, 0, sizeof o);
+    o.k = 100;
+    o.max_iter = 50;
+    o.tol = 1e-4;
+    o.seed = 1;
+    return o;
+}
+
+#define SV__KM_ROWS 512     /* frames per GEMM block of the assignment */
+
+/* |c_j|^2 of every centre, summed in double */
+static void sv__km_norms(const float *C, size_t k, size_t dim, float *cn)
+{
+    size_t j, i;
+    for (j = 0; j < k; j++) {
+        double s = 0;
+        for (i = 0; i < dim; i++) s += (double)C[j * dim + i] * C[j * dim + i];
+        cn[j] = (float)s;
+    }
+}
+
+/* Assignment of rows [0, n) with the centre norms cn and a scratch block of SV__KM_ROWS x k
+   floats: scores = -2 X C^T (one GEMM per block), nearest = argmin_j (|c_j|^2 + score_j). */
+static void sv__km_assign(const float *x, size_t n, size_t dim, const float *C, const float *cn, size_t k,
+                          float *scratch, uint32_t *labels, float *dist2)
+{
+    size_t r0;
+    for (r0 = 0; r0 < n; r0 += SV__KM_ROWS) {
+        size_t rows = n - r0 < SV__KM_ROWS ? n - r0 : SV__KM_ROWS;
+        ptrdiff_t r;
+        sv_gemm(0, 1, rows, k, dim, -2.0f, x + r0 * dim, dim, C, dim, 0.0f, scratch, k);
+SV__OMP(parallel for schedule(static) if (rows * k > 65536))
+        for (r = 0; r < (ptrdiff_t)rows; r++) {
+            const float *s = scratch + (size_t)r * k, *xr = x + (r0 + (size_t)r) * dim, *c;
+            size_t j, best = 0, i;
+            float bv = cn[0] + s[0];
+            double d = 0;
+            for (j = 1; j < k; j++) if (cn[j] + s[j] < bv) { bv = cn[j] + s[j]; best = j; }
+            labels[r0 + (size_t)r] = (uint32_t)best;
+            if (dist2) {
+                c = C + best * dim;
+                for (i = 0; i < dim; i++) { double e = (double)xr[i] - c[i]; d += e * e; }
+                dist2[r0 + (size_t)r] = (float)d;
+            }
+        }
+    }
+}
+
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2)
+{
+    float *cn, *scratch;
+    if (!k || !dim) return sv__fail(SV_ERR_ARG, "kmeans_assign: k = %zu, dim = %zu", k, dim);
+    if (!n) return SV_OK;
+    if (!x || !centroids || !labels) return sv__fail(SV_ERR_ARG, "kmeans_assign: NULL argument");
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    if (!cn) return SV_ERR_NOMEM;
+    scratch = cn + k;
+    sv__km_norms(centroids, k, dim, cn);
+    sv__km_assign(x, n, dim, centroids, cn, k, scratch, labels, dist2);
+    SV_FREE(cn);
+    return SV_OK;
+}
+
+/* The frames farthest from their centres in a pass, kept for relocating empty clusters: a
+   min-heap of at most cap entries on (d2, -index), so the root is the nearest kept frame. */
+typedef struct sv__km_far { float *rows; float *d2; size_t *idx, *slot; size_t n, cap, dim; } sv__km_far;
+
+static int sv__km_far_less(const sv__km_far *h, size_t a, size_t b)   /* entry a nearer than b */
+{
+    return h->d2[a] < h->d2[b] || (h->d2[a] == h->d2[b] && h->idx[a] > h->idx[b]);
+}
+
+static void sv__km_far_swap(sv__km_far *h, size_t a, size_t b)
+{
+    float d = h->d2[a];
+    size_t t = h->idx[a], s = h->slot[a];
+    h->d2[a] = h->d2[b]; h->idx[a] = h->idx[b]; h->slot[a] = h->slot[b];
+    h->d2[b] = d; h->idx[b] = t; h->slot[b] = s;
+}
+
+static void sv__km_far_push(sv__km_far *h, const float *row, float d2, size_t idx)
+{
+    size_t i;
+    if (h->n < h->cap) {
+        i = h->n++;
+        h->d2[i] = d2; h->idx[i] = idx; h->slot[i] = i;
+        memcpy(h->rows + i * h->dim, row, h->dim * sizeof(float));
+        while (i > 0 && sv__km_far_less(h, i, (i - 1) / 2)) { sv__km_far_swap(h, i, (i - 1) / 2); i = (i - 1) / 2; }
+        return;
+    }
+    if (!(d2 > h->d2[0] || (d2 == h->d2[0] && idx < h->idx[0]))) return;
+    h->d2[0] = d2; h->idx[0] = idx;
+    memcpy(h->rows + h->slot[0] * h->dim, row, h->dim * sizeof(float));
+    i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && sv__km_far_less(h, l, m)) m = l;
+        if (r < h->n && sv__km_far_less(h, r, m)) m = r;
+        if (m == i) break;
+        sv__km_far_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* k-means++ (greedy) on the in-memory sample S [m, dim] into C [k, dim]. */
+static int sv__km_seed(const float *S, size_t m, size_t dim, size_t k, size_t trials, sv_rng *rng, float *C)
+{
+    float *sn, *cand, *cn, *dcand, *best_d;
+    double *closest, *cum;
+    size_t c, i, t, first, bytes;
+    int rc = SV_OK;
+    if (!sv__mul_ok(m, trials + 3, &bytes)) return sv__fail(SV_ERR_NOMEM, "k-means seeding: sample too large");
+    sn = (float *)sv__calloc(m * (trials + 2) + trials * (dim + 1), sizeof(float), "k-means seeding");
+    closest = (double *)sv__calloc(2 * m, sizeof(double), "k-means seeding");
+    if (!sn || !closest) { SV_FREE(sn); SV_FREE(closest); return SV_ERR_NOMEM; }
+    dcand = sn + m;                  /* [m, trials] distances to the candidates */
+    best_d = dcand + m * trials;     /* [m] */
+    cand = best_d + m;               /* [trials, dim] */
+    cn = cand + trials * dim;        /* [trials] */
+    cum = closest + m;
+    sv__km_norms(S, m, dim, sn);
+    first = sv_rng_below(rng, m);
+    memcpy(C, S + first * dim, dim * sizeof(float));
+    for (i = 0; i < m; i++) {
+        double d = 0;
+        size_t q;
+        for (q = 0; q < dim; q++) { double e = (double)S[i * dim + q] - C[q]; d += e * e; }
+        closest[i] = d;
+    }
+    for (c = 1; c < k; c++) {
+        double pot = 0, best_pot = -1;
+        size_t best = 0;
+        for (i = 0; i < m; i++) { pot += closest[i]; cum[i] = pot; }
+        /* candidates drawn with probability proportional to the squared distance (D^2 sampling) */
+        for (t = 0; t < trials; t++) {
+            size_t lo = 0, hi = m - 1;
+            if (pot > 0) {
+                double r = sv_rng_uniform(rng) * pot;
+                while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (cum[mid] <= r) lo = mid + 1; else hi = mid; }
+            } else {
+                lo = sv_rng_below(rng, m);     /* every frame already sits on a centre */
+            }
+            memcpy(cand + t * dim, S + lo * dim, dim * sizeof(float));
+        }
+        sv__km_norms(cand, trials, dim, cn);
+        sv_gemm(0, 1, m, trials, dim, -2.0f, S, dim, cand, dim, 0.0f, dcand, trials);
+        /* the candidate whose addition leaves the smallest potential */
+        for (t = 0; t < trials; t++) {
+            double p = 0;
+            for (i = 0; i < m; i++) {
+                double d = (double)sn[i] + cn[t] + dcand[i * trials + t];
+                if (d < 0) d = 0;
+                p += d < closest[i] ? d : closest[i];
+            }
+            if (best_pot < 0 || p < best_pot) { best_pot = p; best = t; }
+        }
+        memcpy(C + c * dim, cand + best * dim, dim * sizeof(float));
+        for (i = 0; i < m; i++) {
+            double d = (double)sn[i] + cn[best] + dcand[i * trials + best];
+            if (d < 0) d = 0;
+            if (d < closest[i]) closest[i] = d;
+        }
+    }
+    SV_FREE(sn);
+    SV_FREE(closest);
+    return rc;
+}
+
+static void sv__km_progress(const sv_kmeans_opts *o, const char *what, size_t done, size_t total)
+{
+    if (o->progress) o->progress(what, done, total, o->progress_user);
+}
+
+/* One chunk of a pass, checked: finite frames of the source's width. */
+static int sv__km_read(const sv_frame_source *src, size_t i, const float **x, size_t *n)
+{
+    int rc = src->read(src->user, i, x, n);
+    size_t j;
+    if (rc != SV_OK) return rc;
+    if (*n && !*x) return sv__fail(SV_ERR_ARG, "k-means: chunk %zu has %zu frames but no data", i, *n);
+    for (j = 0; j < *n * src->dim; j++)
+        if (!isfinite((*x)[j])) return sv__fail(SV_ERR_NUMERIC, "k-means: chunk %zu, frame %zu is not finite", i, j / src->dim);
+    return SV_OK;
+}
+
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *opt, float *C, sv_kmeans_result *res)
+{
+    sv_kmeans_opts o = opt ? *opt : sv_kmeans_default_opts();
+    size_t dim, k, m, total = 0, i, j, it, trials, seen, cap_rows = 0;
+    float *S = NULL, *cn = NULL, *scratch = NULL, *d2 = NULL;
+    uint32_t *lab = NULL;
+    double *sums = NULL, prev = 0;
+    size_t *count = NULL;
+    sv__km_far far;
+    sv_rng rng;
+    int rc = SV_OK;
+    char what[48];
+    memset(&far, 0, sizeof far);
+    if (res) memset(res, 0, sizeof *res);
+    if (!src || !src->read || !src->dim || !C) return sv__fail(SV_ERR_ARG, "kmeans_fit: no frame source or output");
+    dim = src->dim;
+    k = o.k;
+    if (!k) return sv__fail(SV_ERR_ARG, "kmeans_fit: k = 0");
+    trials = o.local_trials ? o.local_trials : 2 + (size_t)floor(log((double)k));
+    m = o.init_sample ? o.init_sample : (3 * k > 30000 ? 3 * k : 30000);
+    if (m < k) m = k;
+    sv_rng_seed(&rng, o.seed);
+    /* 1. one pass: a uniform sample of m frames (reservoir sampling, Vitter's algorithm R) */
+    S = (float *)sv__calloc(m, dim * sizeof(float), "k-means sample");
+    if (!S) return SV_ERR_NOMEM;
+    for (i = 0; i < src->n_chunks; i++) {
+        const float *x;
+        size_t n, r;
+        if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+        for (r = 0; r < n; r++, total++) {
+            size_t slot = total < m ? total : sv_rng_below(&rng, total + 1);
+            if (slot < m) memcpy(S + slot * dim, x + r * dim, dim * sizeof(float));
+        }
+        if (n > cap_rows) cap_rows = n;
+        sv__km_progress(&o, "k-means sampling", i + 1, src->n_chunks);
+    }
+    if (total < k) { rc = sv__fail(SV_ERR_ARG, "k-means: %zu frames for %zu clusters", total, k); goto done; }
+    if (total < m) m = total;
+    /* 2. k-means++ on the sample */
+    if ((rc = sv__km_seed(S, m, dim, k, trials, &rng, C)) != SV_OK) goto done;
+    SV_FREE(S);
+    S = NULL;
+    /* 3. Lloyd passes */
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    sums = (double *)sv__calloc(k * dim, sizeof(double), "k-means sums");
+    count = (size_t *)sv__calloc(k, sizeof(size_t), "k-means counts");
+    far.cap = k;
+    far.dim = dim;
+    far.rows = (float *)sv__calloc(k * dim + k, sizeof(float), "k-means far frames");
+    far.idx = (size_t *)sv__calloc(2 * k, sizeof(size_t), "k-means far frames");
+    lab = (uint32_t *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(uint32_t), "k-means labels");
+    d2 = (float *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(float), "k-means distances");
+    if (!cn || !sums || !count || !far.rows || !far.idx || !lab || !d2) { rc = SV_ERR_NOMEM; goto done; }
+    far.d2 = far.rows + k * dim;
+    far.slot = far.idx + k;
+    scratch = cn + k;
+    for (it = 0;; it++) {
+        double inertia = 0;
+        sv__km_norms(C, k, dim, cn);
+        memset(sums, 0, k * dim * sizeof(double));
+        memset(count, 0, k * sizeof(size_t));
+        far.n = 0;
+        seen = 0;
+        snprintf(what, sizeof what, "k-means pass %zu", it + 1);
+        for (i = 0; i < src->n_chunks; i++) {
+            const float *x;
+            size_t n, r;
+            if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+            if (n > cap_rows) { rc = sv__fail(SV_ERR_STATE, "k-means: chunk %zu grew between passes (%zu frames)", i, n); goto done; }
+            sv__km_assign(x, n, dim, C, cn, k, scratch, lab, d2);
+            for (r = 0; r < n; r++) {
+                double *s = sums + (size_t)lab[r] * dim;
+                const float *xr = x + r * dim;
+                size_t q;
+                for (q = 0; q < dim; q++) s[q] += xr[q];
+                count[lab[r]]++;
+                inertia += d2[r];
+                sv__km_far_push(&far, xr, d2[r], seen + r);
+            }
+            seen += n;
+            sv__km_progress(&o, what, i + 1, src->n_chunks);
+        }
+        if (seen != total) { rc = sv__fail(SV_ERR_STATE, "k-means: the source gave %zu frames, then %zu", total, seen); goto done; }
+        if (it == 0 && res) res->inertia_first = inertia;
+        if (res) { res->inertia = inertia; res->iterations = it; }
+        if (it > 0 && prev - inertia <= o.tol * prev) { if (res) res->converged = 1; break; }
+        if (it == o.max_iter) break;
+        prev = inertia;
+        /* move every centre to the mean of its frames; empty ones to the farthest frames */
+        {
+            size_t used = 0, order_n = far.n, *order = far.slot;
+            /* far entries sorted farthest first: (d2 descending, index ascending) */
+            size_t a, b;
+            for (a = 0; a < order_n; a++)
+                for (b = a + 1; b < order_n; b++)
+                    if (sv__km_far_less(&far, a, b)) sv__km_far_swap(&far, a, b);
+            for (j = 0; j < k; j++) {
+                size_t q;
+                if (count[j]) {
+                    for (q = 0; q < dim; q++) C[j * dim + q] = (float)(sums[j * dim + q] / (double)count[j]);
+                } else if (used < order_n) {
+                    memcpy(C + j * dim, far.rows + order[used] * dim, dim * sizeof(float));
+                    used++;
+                    if (res) res->relocated++;
+                }
+            }
+        }
+    }
+    if (res) res->n_frames = total;
+done:
+    SV_FREE(S); SV_FREE(cn); SV_FREE(sums); SV_FREE(count); SV_FREE(far.rows); SV_FREE(far.idx); SV_FREE(lab); SV_FREE(d2);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 10.13 offline target files */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n)
+{
+    if (n) *n = 0;
+    if (!t || split < 0 || split >= SV_SPLIT_COUNT || !t->has[split] || i >= t->n[split]) return NULL;
+    if (n) *n = t->offset[split][i + 1] - t->offset[split][i];
+    return t->labels[split] + t->offset[split][i];
+}
+
+SV_DEF void sv_km_targets_free(sv_km_targets *t)
+{
+    int s;
+    if (!t) return;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) { SV_FREE(t->offset[s]); SV_FREE(t->labels[s]); }
+    SV_FREE(t->centroids);
+    memset(t, 0, sizeof *t);
+}
+
+/* labels of an utterance of n samples: frames of frame_length every hop */
+static size_t sv__km_count(const sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
+/* FNV-1a 64 of the lines "<id> <samples>\n" of the split's utterances, in order */
+static uint64_t sv__km_ids_hash(const sv_data *d, int split)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+    const char *p;
+    char num[32];
+    for (i = 0; i < d->n[split]; i++) {
+        snprintf(num, sizeof num, " %zu\n", d->len[split][i]);
+        for (p = d->id[split][i]; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        for (p = num; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The frames of one split for clustering: MFCCs or a model layer, one utterance per chunk. An
+   optional cache file keeps the frames of the first pass for the later ones. */
+typedef struct sv__km_src {
+    const sv_data *d;
+    int split;
+    sv_model *m;
+    sv_ctx *c;
+    size_t layer;
+    sv_mfcc_opts mfcc;
+    float *buf;
+    size_t cap;                 /* floats in buf */
+    size_t dim;
+    /* cache */
+    const char *cache_path;
+    FILE *cache;
+    size_t *cache_n;            /* frames of each chunk (known after pass 0) */
+    int cache_state;            /* 0 writing (first pass), 1 reading */
+    size_t next;                /* the chunk expected next */
+} sv__km_src;
+
+static int sv__km_src_grow(sv__km_src *s, size_t floats)
+{
+    float *nb;
+    if (floats <= s->cap) return SV_OK;
+    nb = (float *)sv__alloc(floats * sizeof(float), "k-means frames");
+    if (!nb) return SV_ERR_NOMEM;
+    SV_FREE(s->buf);
+    s->buf = nb;
+    s->cap = floats;
+    return SV_OK;
+}
+
+/* Frames of utterance i of the split, computed. */
+static int sv__km_frames(sv__km_src *s, size_t i, const float **x, size_t *n)
+{
+    const float *w = s->d->audio[s->split][i];
+    size_t len = s->d->len[s->split][i];
+    int rc;
+    if (!s->m) {
+        size_t F = sv_mfcc_frames(&s->mfcc, len);
+        if ((rc = sv__km_src_grow(s, F * s->dim + 1)) != SV_OK) return rc;
+        if ((rc = sv_mfcc(&s->mfcc, w, len, s->buf)) != SV_OK) return rc;
+        *x = s->buf;
+        *n = F;
+        return SV_OK;
+    }
+    if (len < sv_config_receptive_field(&s->m->cfg)) { *x = s->buf; *n = 0; return SV_OK; }
+    {
+        float *f = NULL;
+        size_t T = 0, D = 0;
+        if ((rc = sv_extract_features(s->m, s->c, w, len, s->layer, &f, &T, &D)) != SV_OK) return rc;
+        SV_FREE(s->buf);            /* sv_extract_features allocated f: keep it until the next call */
+        s->buf = f;
+        s->cap = T * D;
+        *x = f;
+        *n = T;
+        return SV_OK;
+    }
+}
+
+static int sv__km_src_read(void *user, size_t i, const float **x, size_t *n)
+{
+    sv__km_src *s = (sv__km_src *)user;
+    int rc;
+    if (!s->cache_path) return sv__km_frames(s, i, x, n);
+    if (i != s->next) return sv__fail(SV_ERR_STATE, "k-means cache: chunk %zu asked for, %zu expected", i, s->next);
+    if (s->cache_state == 0) {
+        if ((rc = sv__km_frames(s, i, x, n)) != SV_OK) return rc;
+        s->cache_n[i] = *n;
+        if (*n && fwrite(*x, sizeof(float), *n * s->dim, s->cache) != *n * s->dim)
+            return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", s->cache_path);
+    } else {
+        size_t want = s->cache_n[i] * s->dim;
+        if ((rc = sv__km_src_grow(s, want + 1)) != SV_OK) return rc;
+        if (want && fread(s->buf, sizeof(float), want, s->cache) != want)
+            return sv__fail(SV_ERR_IO, "%s: read failed", s->cache_path);
+        *x = s->buf;
+        *n = s->cache_n[i];
+    }
+    s->next = i + 1;
+    if (s->next == s->d->n[s->split]) {
+        /* end of a pass: from now on read the file from its start */
+        s->next = 0;
+        if (s->cache_state == 0 && fflush(s->cache) != 0) return sv__fail(SV_ERR_IO, "%s: write failed", s->cache_path);
+        s->cache_state = 1;
+        if (fseek(s->cache, 0, SEEK_SET) != 0) return sv__fail(SV_ERR_IO, "%s: cannot rewind", s->cache_path);
+    }
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer, const sv_mfcc_opts *mfcc,
+                              const sv_kmeans_opts *o, const char *cache_path, sv_km_targets *out, sv_kmeans_result *res)
+{
+    sv_kmeans_opts ko = o ? *o : sv_kmeans_default_opts();
+    sv__km_src s;
+    sv_frame_source fs;
+    sv_kmeans_result r;
+    uint32_t *lab = NULL;
+    size_t lab_cap = 0;
+    int rc = SV_OK, sp;
+    memset(out, 0, sizeof *out);
+    memset(&s, 0, sizeof s);
+    if (!d) return sv__fail(SV_ERR_ARG, "km_targets_make: no data");
+    if (ko.k < 1 || ko.k > 65536) return sv__fail(SV_ERR_ARG, "k-means targets: k = %zu outside 1..65536", ko.k);
+    if (!d->n[SV_SPLIT_TRAIN]) return sv__fail(SV_ERR_ARG, "k-means targets: the data has no train split to cluster");
+    s.d = d;
+    s.m = m;
+    s.c = c;
+    s.layer = layer;
+    s.mfcc = mfcc ? *mfcc : sv_mfcc_default_opts();
+    if (m) {
+        if (!c) return sv__fail(SV_ERR_ARG, "k-means targets: a model needs a context");
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder)
+            return sv__fail(SV_ERR_ARG, "k-means targets: layer %zu of a %zu-layer model", layer, m->cfg.n_shared + m->cfg.n_decoder);
+        s.dim = m->cfg.D;
+        out->frame_length = sv_config_receptive_field(&m->cfg);
+        out->hop = 1;
+        {
+            size_t i;
+            for (i = 0; i < m->cfg.n_conv; i++) out->hop *= m->cfg.conv_stride[i];
+        }
+        snprintf(out->features, sizeof out->features, "model layer %zu", layer);
+    } else {
+        int rcm = sv__mfcc_check(&s.mfcc);
+        if (rcm != SV_OK) return rcm;
+        s.dim = sv_mfcc_dim(&s.mfcc);
+        out->frame_length = s.mfcc.frame_length;
+        out->hop = s.mfcc.frame_shift * s.mfcc.subsample;
+        snprintf(out->features, sizeof out->features, "mfcc %zu ceps + %d delta orders, %zu/%zu samples, every %zu",
+                 s.mfcc.num_ceps, s.mfcc.delta_order, s.mfcc.frame_length, s.mfcc.frame_shift, s.mfcc.subsample);
+    }
+    out->k = ko.k;
+    out->dim = s.dim;
+    out->seed = ko.seed;
+    out->centroids = (float *)sv__calloc(ko.k, s.dim * sizeof(float), "k-means centres");
+    if (!out->centroids) return SV_ERR_NOMEM;
+    /* fit on the training frames */
+    s.split = SV_SPLIT_TRAIN;
+    if (cache_path) {
+        s.cache_path = cache_path;
+        s.cache = fopen(cache_path, "w+b");
+        s.cache_n = (size_t *)sv__calloc(d->n[SV_SPLIT_TRAIN], sizeof(size_t), "k-means cache");
+        if (!s.cache) { rc = sv__fail(SV_ERR_IO, "%s: cannot create: %s", cache_path, strerror(errno)); goto done; }
+        if (!s.cache_n) { rc = SV_ERR_NOMEM; goto done; }
+    }
+    fs.dim = s.dim;
+    fs.n_chunks = d->n[SV_SPLIT_TRAIN];
+    fs.read = sv__km_src_read;
+    fs.user = &s;
+    if ((rc = sv_kmeans_fit(&fs, &ko, out->centroids, &r)) != SV_OK) goto done;
+    if (res) *res = r;
+    out->iterations = r.iterations;
+    out->inertia = r.inertia;
+    out->frames = r.n_frames;
+    if (s.cache) { fclose(s.cache); s.cache = NULL; remove(cache_path); }
+    s.cache_path = NULL;
+    /* label every utterance of every split */
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t i, total = 0, n = d->n[sp];
+        char what[48];
+        if (!n) continue;
+        s.split = sp;
+        for (i = 0; i < n; i++) total += sv__km_count(out, d->len[sp][i]);
+        out->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        out->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!out->offset[sp] || !out->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        out->n[sp] = n;
+        out->has[sp] = 1;
+        snprintf(what, sizeof what, "k-means labels (%s)", sv_split_name(sp));
+        for (i = 0; i < n; i++) {
+            const float *x;
+            size_t F, want = sv__km_count(out, d->len[sp][i]), q;
+            if ((rc = sv__km_frames(&s, i, &x, &F)) != SV_OK) goto done;
+            if (F != want) {
+                rc = sv__fail(SV_ERR_STATE, "k-means targets: %s utterance %s has %zu frames, %zu expected from its %zu samples",
+                              sv_split_name(sp), d->id[sp][i], F, want, d->len[sp][i]);
+                goto done;
+            }
+            if (F > lab_cap) {
+                SV_FREE(lab);
+                lab_cap = F;
+                if (!(lab = (uint32_t *)sv__alloc(F * sizeof(uint32_t), "labels"))) { rc = SV_ERR_NOMEM; goto done; }
+            }
+            if ((rc = sv_kmeans_assign(x, F, s.dim, out->centroids, ko.k, lab, NULL)) != SV_OK) goto done;
+            out->offset[sp][i + 1] = out->offset[sp][i] + F;
+            for (q = 0; q < F; q++) out->labels[sp][out->offset[sp][i] + q] = (uint16_t)lab[q];
+            if (ko.progress) ko.progress(what, i + 1, n, ko.progress_user);
+        }
+    }
+done:
+    if (s.cache) { fclose(s.cache); remove(cache_path); }
+    SV_FREE(s.cache_n);
+    SV_FREE(s.buf);
+    SV_FREE(lab);
+    if (rc != SV_OK) sv_km_targets_free(out);
+    return rc;
+}
+
+/* unsigned decimal into p (no terminator); returns the length */
+static size_t sv__km_utoa(char *p, unsigned v)
+{
+    char t[12];
+    size_t n = 0, i;
+    do { t[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (i = 0; i < n; i++) p[i] = t[n - 1 - i];
+    return n;
+}
+
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d)
+{
+    char *path = NULL, *tmp;
+    FILE *f;
+    size_t *cnt = NULL, i, j;
+    int rc = SV_OK, sp, ok;
+    size_t shape[4];
+    if (!dir || !t || !d || !t->k || !t->centroids) return sv__fail(SV_ERR_ARG, "km_targets_write: nothing to write");
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (sv__file_exists(path)) { rc = sv__fail(SV_ERR_ARG, "%s already holds finished targets (.complete); remove it or choose another folder", dir); goto done; }
+    SV_FREE(path);
+    path = NULL;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        if (!t->has[sp]) continue;
+        if (t->n[sp] != d->n[sp]) { rc = sv__fail(SV_ERR_ARG, "km_targets_write: %zu %s labels for %zu utterances", t->n[sp], sv_split_name(sp), d->n[sp]); goto done; }
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+        ok = 1;
+        for (i = 0; ok && i < t->n[sp]; i++) {
+            char line[4096];
+            size_t at = 0;
+            for (j = t->offset[sp][i]; ok && j < t->offset[sp][i + 1]; j++) {
+                if (at > sizeof line - 16) { ok = fwrite(line, 1, at, f) == at; at = 0; }
+                if (j > t->offset[sp][i]) line[at++] = ' ';
+                at += sv__km_utoa(line + at, t->labels[sp][j]);
+            }
+            line[at++] = '\n';
+            if (ok) ok = fwrite(line, 1, at, f) == at;
+        }
+        if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+        SV_FREE(path);
+        path = NULL;
+    }
+    /* dict.km.txt with the training counts */
+    cnt = (size_t *)sv__calloc(t->k, sizeof(size_t), "label counts");
+    if (!cnt) { rc = SV_ERR_NOMEM; goto done; }
+    if (t->has[SV_SPLIT_TRAIN])
+        for (i = 0; i < t->offset[SV_SPLIT_TRAIN][t->n[SV_SPLIT_TRAIN]]; i++) cnt[t->labels[SV_SPLIT_TRAIN][i]]++;
+    if (!(path = sv__pathf(dir, "dict.km.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    for (i = 0, ok = 1; ok && i < t->k; i++) ok = fprintf(f, "%zu %zu\n", i, cnt[i]) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    shape[0] = t->k; shape[1] = t->dim; shape[2] = shape[3] = 1;
+    if ((rc = sv_npy_write(path, t->centroids, shape, 2)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    ok = fprintf(f, "format = ssl_vgs-km 1\nk = %zu\ndim = %zu\nframe_length = %zu\nhop = %zu\nfeatures = %s\nseed = %llu\n"
+                    "iterations = %zu\ninertia = %.17g\nframes = %zu\n", t->k, t->dim, t->frame_length, t->hop, t->features,
+                 (unsigned long long)t->seed, t->iterations, t->inertia, t->frames) > 0;
+    for (sp = 0; ok && sp < SV_SPLIT_COUNT; sp++)
+        if (t->has[sp])
+            ok = fprintf(f, "%s.utterances = %zu\n%s.ids = %016llx\n", sv_split_name(sp), t->n[sp], sv_split_name(sp),
+                         (unsigned long long)sv__km_ids_hash(d, sp)) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    ok = fputs("ssl_vgs k-means targets\n", f) != EOF;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    rc = sv__atomic_end(f, tmp, path, ok);
+done:
+    SV_FREE(path);
+    SV_FREE(cnt);
+    return rc;
+}
+
+/* "key = value" of info.txt: the value of key into buf, or 0 when absent */
+static int sv__km_info(const char *text, size_t len, const char *key, char *buf, size_t cap)
+{
+    size_t pos = 0, n, kl = strlen(key);
+    const char *s;
+    while (sv__next_line(text, len, &pos, &s, &n)) {
+        size_t i = 0, v;
+        while (i < n && s[i] == ' ') i++;
+        if (n - i < kl || memcmp(s + i, key, kl) != 0) continue;
+        i += kl;
+        while (i < n && s[i] == ' ') i++;
+        if (i >= n || s[i] != '=') continue;
+        i++;
+        while (i < n && s[i] == ' ') i++;
+        v = n - i < cap - 1 ? n - i : cap - 1;
+        memcpy(buf, s + i, v);
+        buf[v] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int sv__km_info_size(const char *dir, const char *text, size_t len, const char *key, size_t *out)
+{
+    char v[64], *e;
+    unsigned long long x;
+    if (!sv__km_info(text, len, key, v, sizeof v)) return sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key);
+    errno = 0;
+    x = strtoull(v, &e, 10);
+    if (e == v || *e || errno || v[0] == '-') return sv__fail(SV_ERR_FORMAT, "%s/info.txt: %s = '%s' is not a count", dir, key, v);
+    *out = (size_t)x;
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t)
+{
+    unsigned char *info = NULL, *txt = NULL;
+    size_t ilen = 0, tlen, i, dims;
+    char *path = NULL, key[64], v[256];
+    int rc = SV_OK, sp, nd;
+    size_t shape[4];
+    memset(t, 0, sizeof *t);
+    if (!dir || !d) return sv__fail(SV_ERR_ARG, "km_targets_read: NULL argument");
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (!sv__file_exists(path)) { rc = sv__fail(SV_ERR_FORMAT, "%s is not a finished target folder (no .complete; rerun ./train --kmeans)", dir); goto done; }
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv__read_file(path, &info, &ilen)) != SV_OK) goto done;
+    if (!sv__km_info((const char *)info, ilen, "format", v, sizeof v) || strcmp(v, "ssl_vgs-km 1") != 0) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs target folder (format '%s')", path, v);
+        goto done;
+    }
+    if ((rc = sv__km_info_size(dir, (const char *)info, ilen, "k", &t->k)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "dim", &t->dim)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "frame_length", &t->frame_length)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "hop", &t->hop)) != SV_OK)
+        goto done;
+    if (t->k < 1 || t->k > 65536 || !t->hop || !t->frame_length || !t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: k, dim, frame_length or hop out of range", path); goto done; }
+    if (sv__km_info((const char *)info, ilen, "features", v, sizeof v)) snprintf(t->features, sizeof t->features, "%s", v);
+    if (sv__km_info((const char *)info, ilen, "seed", v, sizeof v)) t->seed = strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "iterations", v, sizeof v)) t->iterations = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "frames", v, sizeof v)) t->frames = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "inertia", v, sizeof v)) t->inertia = strtod(v, NULL);
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv_npy_read(path, &t->centroids, shape, &nd)) != SV_OK) goto done;
+    if (nd != 2 || shape[0] != t->k || shape[1] != t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: shape is not [%zu, %zu]", path, t->k, t->dim); goto done; }
+    (void)dims;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t n = d->n[sp], at, line = 0, total = 0, want_n;
+        const char *s;
+        size_t ln;
+        SV_FREE(path);
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!sv__file_exists(path)) continue;
+        snprintf(key, sizeof key, "%s.utterances", sv_split_name(sp));
+        if ((rc = sv__km_info_size(dir, (const char *)info, ilen, key, &want_n)) != SV_OK) goto done;
+        if (want_n != n) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: made for %zu %s utterances, the data has %zu (targets of another corpus?)", dir, want_n, sv_split_name(sp), n);
+            goto done;
+        }
+        snprintf(key, sizeof key, "%s.ids", sv_split_name(sp));
+        if (!sv__km_info((const char *)info, ilen, key, v, sizeof v)) { rc = sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key); goto done; }
+        {
+            char want[32];
+            snprintf(want, sizeof want, "%016llx", (unsigned long long)sv__km_ids_hash(d, sp));
+            if (strcmp(v, want) != 0) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: the %s utterance ids or lengths differ from the data's (targets of another corpus, or the manifest changed)",
+                              dir, sv_split_name(sp));
+                goto done;
+            }
+        }
+        for (i = 0; i < n; i++) total += sv__km_count(t, d->len[sp][i]);
+        t->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        t->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!t->offset[sp] || !t->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        t->n[sp] = n;
+        t->has[sp] = 1;
+        if ((rc = sv__read_file(path, &txt, &tlen)) != SV_OK) goto done;
+        at = 0;
+        while (sv__next_line((const char *)txt, tlen, &at, &s, &ln)) {
+            size_t want, got = 0, p = 0, base;
+            if (line >= n) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: more lines than the %zu utterances", path, line + 1, n); goto done; }
+            want = sv__km_count(t, d->len[sp][line]);
+            base = t->offset[sp][line];
+            while (p < ln) {
+                unsigned long val = 0;
+                size_t digits = 0;
+                while (p < ln && s[p] >= '0' && s[p] <= '9' && digits < 8) { val = val * 10 + (unsigned long)(s[p] - '0'); p++; digits++; }
+                if (!digits || (p < ln && s[p] != ' ')) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: not a list of labels", path, line + 1); goto done; }
+                if (val >= t->k) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: label %lu outside 0..%zu", path, line + 1, val, t->k - 1); goto done; }
+                if (got < want) t->labels[sp][base + got] = (uint16_t)val;
+                got++;
+                if (p < ln) p++;
+            }
+            if (got != want) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: %zu labels, utterance %s has %zu frames", path, line + 1, got, d->id[sp][line], want);
+                goto done;
+            }
+            t->offset[sp][line + 1] = base + got;
+            line++;
+        }
+        if (line != n) { rc = sv__fail(SV_ERR_FORMAT, "%s: %zu lines for %zu utterances", path, line, n); goto done; }
+        SV_FREE(txt);
+        txt = NULL;
+    }
+done:
+    SV_FREE(path);
+    SV_FREE(info);
+    SV_FREE(txt);
+    if (rc != SV_OK) sv_km_targets_free(t);
+    return rc;
+}
+
+/* ======================================================================================
+   11 Metrics
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 11.0 small shared helpers */
 #ifndef SV__PI
 #define SV__PI 3.14159265358979323846
@@ -11306,10 +11585,10 @@ SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t 
 }
 
 /* ABX implementation notes, where this code and the reference (libri-light / zerospeech2021
-   eval_ABX.py, abx_iterators.py, abx_group_computation.py, dtw.pyx) differ, SPEC.md being
-   followed:
+   eval_ABX.py, abx_iterators.py, abx_group_computation.py, dtw.pyx) differ, the protocol as
+   documented at section 11.2 being followed:
    - Frames are not copied and normalised; the dot product is scaled by precomputed inverse
-     norms and zero frames follow SPEC's rule directly (the reference appends a 1e-12 / -2e12
+     norms and zero frames follow the protocol's rule directly (the reference appends a 1e-12 / -2e12
      coordinate to get the same distances 0 and 1).
    - Frame distances and DTW costs are accumulated in double (the reference: float32), so exact
      ties between d(A,X) and d(B,X) can differ in the last bits.
@@ -11317,8 +11596,8 @@ SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t 
      (dtw_batch's `symetric`); here each ordered pair gets its own traceback with rows = X. The
      summed cost is the same; only the greedy path length can differ, and only on exact ties of
      cumulative costs.
-   - The reference's ABX() Python default is max_size_group = 30 while its command line (and
-     SPEC.md) use 10; we default to 10. Its sampling is unseeded (random.sample); ours is a
+   - The reference's ABX() Python default is max_size_group = 30 while its command line uses 10;
+     we default to 10. Its sampling is unseeded (random.sample); ours is a
      seeded stream consumed in enumeration order, so a seed reproduces a result exactly.
    - Every needed token pair's DTW is computed once per batch of contexts and shared by all the
      cells that use it, instead of once per (cell, triple) as in the reference. */
@@ -12259,18 +12538,9 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 }
 
 /* ---------------------------------------------------------------- 11.5 evaluation of a model */
-static sv_progress_fn sv__ev_progress_fn = NULL;
-static void *sv__ev_progress_user = NULL;
-
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user)
+static void sv__ev_progress(const sv_ctx *c, const char *what, size_t done, size_t total)
 {
-    sv__ev_progress_fn = fn;
-    sv__ev_progress_user = user;
-}
-
-static void sv__ev_progress(const char *what, size_t done, size_t total)
-{
-    if (sv__ev_progress_fn) sv__ev_progress_fn(what, done, total, sv__ev_progress_user);
+    if (c->progress_fn) c->progress_fn(what, done, total, c->progress_user);
 }
 
 static int sv__ev_check(const sv_model *m, const sv_ctx *c, const sv_data *d, int split)
@@ -12380,7 +12650,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
         size_t nb = n_cap - j < batch ? n_cap - j : batch, S;
         sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         if ((rc = sv_embed_audio(m, c, wave, len, nb, S, A + j * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval audio", j + nb, n_cap);
+        sv__ev_progress(c, "retrieval audio", j + nb, n_cap);
     }
     for (i = 0; i < n_img; i += batch) {
         size_t nb = n_img - i < batch ? n_img - i : batch, b;
@@ -12390,7 +12660,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
             memcpy(box + b * R * 4, d->boxes + r * R * 4, R * 4 * sizeof(float));
         }
         if ((rc = sv_embed_images(m, c, reg, box, nb, V + i * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval images", i + nb, n_img);
+        sv__ev_progress(c, "retrieval images", i + nb, n_img);
     }
     if (cfg->sim_cosine) {   /* cosine = dot product of unit vectors (eps as the loss' normalise) */
         float *rows[2];
@@ -12434,8 +12704,9 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     long *ids = NULL;
     float *wave = NULL, *reg = NULL, *box = NULL;
     double w_av = 0, w_aud = 0, s_av = 0, s_aud = 0, s_con = 0, s_div = 0, s_pen = 0, s_acc = 0,
-           s_cppl = 0, s_pppl = 0, s_mf = 0;
-    size_t n_masked = 0;
+           s_cppl = 0, s_pppl = 0, s_mf = 0, s_off = 0, s_macc = 0, s_on = 0, s_tv = 0, s_pv = 0;
+    size_t n_masked = 0, km_T = 0;
+    int *km = NULL;
     sv_rng saved;
     int rc = SV_OK, grad, training;
     if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
@@ -12455,6 +12726,10 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     reg = SV__CAST(float *, sv__calloc(batch, R * Dimg * sizeof(float), "loss batch"));
     box = SV__CAST(float *, sv__calloc(batch, R * 4 * sizeof(float), "loss batch"));
     if (!list || !len || !ids || !wave || !reg || !box) { rc = SV_ERR_NOMEM; goto free_only; }
+    if (d->targets && d->targets->has[split]) {   /* MT4SSL offline targets: crops start at 0 */
+        km_T = sv__km_frames_of(d->targets, maxS);
+        if (!(km = SV__CAST(int *, sv__calloc(batch * (km_T + 1), sizeof(int), "loss batch")))) { rc = SV_ERR_NOMEM; goto free_only; }
+    }
     saved = *sv_ctx_rng(c);
     grad = sv_ctx_grad(c);
     training = sv_ctx_training(c);
@@ -12475,6 +12750,16 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         memset(&bt, 0, sizeof bt);
         bt.B = nb; bt.S = S; bt.wave = wave; bt.wave_len = len;
+        if (km) {
+            const sv_km_targets *t = d->targets;
+            size_t T = sv__km_frames_of(t, S), f;
+            for (b = 0; b < nb; b++) {
+                size_t u = list[b], F = sv__km_frames_of(t, len[b]), nl = t->offset[split][u + 1] - t->offset[split][u];
+                for (f = 0; f < T; f++) km[b * T + f] = f < F && f < nl ? (int)t->labels[split][t->offset[split][u] + f] : -1;
+            }
+            bt.km = km;
+            bt.km_T = T;
+        }
         if (has_img) {
             for (b = 0; b < nb; b++) {
                 memcpy(reg + b * R * Dimg, d->regions + (size_t)ids[b] * R * Dimg, R * Dimg * sizeof(float));
@@ -12494,9 +12779,11 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         s_div += (double)nb * st.diversity; s_pen += (double)nb * st.feature_pen;
         s_acc += (double)nb * st.accuracy; s_cppl += (double)nb * st.code_ppl;
         s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
+        s_off += (double)nb * st.mt4_offline; s_macc += (double)nb * st.mt4_acc; s_on += (double)nb * st.mt4_online;
+        s_tv += (double)nb * st.target_var; s_pv += (double)nb * st.pred_var;
         w_aud += (double)nb;
         n_masked += st.n_masked;
-        sv__ev_progress("held-out losses", k + 1, nbatches);
+        sv__ev_progress(c, "held-out losses", k + 1, nbatches);
     }
 done:
     sv_ctx_reset(c);
@@ -12515,10 +12802,15 @@ done:
         out->code_ppl = w_aud > 0 ? (float)(s_cppl / w_aud) : NAN;
         out->prob_ppl = w_aud > 0 ? (float)(s_pppl / w_aud) : NAN;
         out->mask_frac = w_aud > 0 ? (float)(s_mf / w_aud) : NAN;
+        out->mt4_offline = w_aud > 0 ? (float)(s_off / w_aud) : NAN;
+        out->mt4_acc = w_aud > 0 ? (float)(s_macc / w_aud) : NAN;
+        out->mt4_online = w_aud > 0 ? (float)(s_on / w_aud) : NAN;
+        out->target_var = w_aud > 0 ? (float)(s_tv / w_aud) : NAN;
+        out->pred_var = w_aud > 0 ? (float)(s_pv / w_aud) : NAN;
         out->n_masked = n_masked;
     }
 free_only:
-    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box);
+    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box); SV_FREE(km);
     return rc;
 }
 
@@ -12584,7 +12876,7 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         feats[f] = cnn;
         for (l = 0; l <= L; l++) feats[(l + 1) * nf + f] = tmp[l];
         nfr[f] = T;
-        sv__ev_progress("abx features", f + 1, nf);
+        sv__ev_progress(c, "abx features", f + 1, nf);
     }
     sv_ctx_reset(c);
     for (l = 0; l < nl; l++) {
@@ -12596,7 +12888,7 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         r->dim = l == 0 ? C : cfg->D;
         rc = sv_abx(it, (const float *const *)(feats + l * nf), nfr, r->dim, shift, &o, &r->r);
         if (rc != SV_OK) goto done;
-        sv__ev_progress("abx layers", l + 1, nl);
+        sv__ev_progress(c, "abx layers", l + 1, nl);
     }
     *n_layers = nl;
 done:
@@ -12605,627 +12897,1708 @@ done:
     return rc;
 }
 
-/* YAML double-quoted scalar: backslash and quote escaped, control characters dropped. */
-static void sv__ev_yaml_str(FILE *f, const char *s)
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res)
 {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\') { fputc('\\', f); fputc(*s, f); }
-        else if ((unsigned char)*s >= 0x20) fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir)
-{
-    const char *subset;
-    char *p = NULL, *tmp = NULL;
-    size_t i, L, t, k;
-    FILE *f;
+    sv_mfcc_opts mo = mfcc ? *mfcc : sv_mfcc_default_opts();
+    sv_abx_opts o = opt ? *opt : sv_abx_default_opts();
+    const sv_item_set *it;
+    float **feats;
+    size_t *nfr, nf, f, dim;
     int rc;
-    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
-    if (!dir || !*dir) return sv__fail(SV_ERR_ARG, "empty output folder");
-    L = m->cfg.n_shared + m->cfg.n_decoder;
-    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
-    if (d->n[split] == 0) return sv__fail(SV_ERR_ARG, "split %s is empty", sv_split_name(split));
-    subset = split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
-    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
-    if (!(p = sv__pathf(dir, "phonetic", NULL, NULL))) return SV_ERR_NOMEM;
-    rc = sv__mkdir(p);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    if (!(p = sv__pathf(dir, "phonetic/%s", subset, NULL))) return SV_ERR_NOMEM;
-    rc = sv__mkdir(p);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    /* meta.yaml: exactly the keys zerospeech2021/meta.py validates (gpu_budget a float) */
-    if (!(p = sv__pathf(dir, "meta.yaml", NULL, NULL))) return SV_ERR_NOMEM;
-    f = sv__atomic_begin(p, &tmp);
-    if (!f) { SV_FREE(p); return sv_last_status(); }
-    {
-        char desc[512];
-        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
-                 "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
-                 sv_split_name(split), d->source);
-        fputs("author: ", f); sv__ev_yaml_str(f, "ssl_vgs user"); fputc('\n', f);
-        fputs("affiliation: ", f); sv__ev_yaml_str(f, "unknown"); fputc('\n', f);
-        fputs("description: ", f); sv__ev_yaml_str(f, desc); fputc('\n', f);
-        fputs("open_source: true\n", f);
-        fputs("train_set: ", f); sv__ev_yaml_str(f, d->source); fputc('\n', f);
-        fputs("gpu_budget: 0.0\n", f);
-        fprintf(f, "parameters:\n  phonetic:\n    metric: cosine\n    frame_shift: %.17g\n"
-                   "  semantic:\n    metric: cosine\n    pooling: mean\n", sv__ev_frame_shift(&m->cfg));
+    if (!d || !res || split < 0 || split >= SV_SPLIT_COUNT) return sv__fail(SV_ERR_ARG, "eval_abx_mfcc: bad arguments");
+    if (!d->has_items[split] || d->items[split].n_items == 0)
+        return sv__fail(SV_ERR_ARG, "split %s has no ABX items (.item file)", sv_split_name(split));
+    if ((rc = sv__mfcc_check(&mo)) != SV_OK) return rc;
+    it = &d->items[split];
+    nf = it->n_files;
+    dim = sv_mfcc_dim(&mo);
+    feats = SV__CAST(float **, sv__calloc(nf, sizeof(float *), "abx mfcc"));
+    nfr = SV__CAST(size_t *, sv__calloc(nf, sizeof(size_t), "abx mfcc"));
+    if (!feats || !nfr) { rc = SV_ERR_NOMEM; goto done; }
+    for (f = 0; f < nf; f++) {
+        long u = sv_data_find(d, split, it->files[f]);
+        size_t T;
+        if (u < 0) continue;                            /* its tokens are dropped by sv_abx */
+        T = sv_mfcc_frames(&mo, d->len[split][u]);
+        if (!T) continue;
+        if (!(feats[f] = SV__CAST(float *, sv__alloc(T * dim * sizeof(float), "abx mfcc")))) { rc = SV_ERR_NOMEM; goto done; }
+        if ((rc = sv_mfcc(&mo, d->audio[split][u], d->len[split][u], feats[f])) != SV_OK) goto done;
+        nfr[f] = T;
     }
-    rc = sv__atomic_end(f, tmp, p, 1);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    for (i = 0; i < d->n[split]; i++) {
-        float *x = NULL;
-        size_t T = 0, D = 0;
-        char name[300];
-        if (d->len[split][i] < sv_config_receptive_field(&m->cfg))
-            return sv__fail(SV_ERR_ARG, "utterance %s: %zu samples, shorter than the receptive field", d->id[split][i], d->len[split][i]);
-        if ((rc = sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D)) != SV_OK) return rc;
-        snprintf(name, sizeof name, "phonetic/%s/%s.txt", subset, d->id[split][i]);
-        if (!(p = sv__pathf(dir, "%s", name, NULL))) { SV_FREE(x); return SV_ERR_NOMEM; }
-        f = sv__atomic_begin(p, &tmp);
-        if (!f) { SV_FREE(p); SV_FREE(x); return sv_last_status(); }
-        for (t = 0; t < T; t++) {
-            for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
-            fputc('\n', f);
-        }
-        rc = sv__atomic_end(f, tmp, p, 1);
-        SV_FREE(p);
-        SV_FREE(x);
-        if (rc != SV_OK) return rc;
-        sv__ev_progress("zerospeech export", i + 1, d->n[split]);
-    }
-    sv_ctx_reset(c);
-    return SV_OK;
+    memset(res, 0, sizeof *res);
+    snprintf(res->name, sizeof res->name, "mfcc");
+    res->layer = -2;
+    res->dim = dim;
+    rc = sv_abx(it, (const float *const *)feats, nfr, dim,
+                (double)(mo.frame_shift * mo.subsample) / (double)mo.sample_rate, &o, &res->r);
+done:
+    if (feats) for (f = 0; f < nf; f++) SV_FREE(feats[f]);
+    SV_FREE(feats);
+    SV_FREE(nfr);
+    return rc;
 }
 
-/* ---------------------------------------------------------------- final_eval.json */
-static void sv__ev_json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
-    else fprintf(f, ",\"%s\":null", key);
-}
+/* ======================================================================================
+   12 The built-in corpus (optional)
+   ====================================================================================== */
+#ifndef SSL_VGS_NO_CORPUS
+/* ---------------------------------------------------------------- 12.1 phones */
 
-static void sv__ev_json_str(FILE *f, const char *key, const char *s)
-{
-    fprintf(f, ",\"%s\":\"", key);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
+/* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
+enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
+       SV__N_LAB_BURST, SV__N_ALV_BURST, SV__N_VEL_BURST };
 
-/* index of the smallest finite value (within: which = 0, across: 1), or SIZE_MAX */
-static size_t sv__ev_best(const sv_abx_layer_result *r, size_t n, int which)
-{
-    size_t i, best = SIZE_MAX;
-    for (i = 0; i < n; i++) {
-        double v = which ? r[i].r.across : r[i].r.within;
-        if (!isfinite(v)) continue;
-        if (best == SIZE_MAX || v < (which ? r[best].r.across : r[best].r.within)) best = i;
-    }
-    return best;
-}
+#define SV__OFF (-99.0f) /* dB meaning "source off" */
 
-SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
-                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
-                              const sv_abx_layer_result *abx_ood, size_t n_ood)
-{
-    char *tmp, key[64];
-    FILE *f = sv__atomic_begin(path, &tmp);
-    size_t s, i;
-    if (!f) return sv_last_status();
-    fprintf(f, "{\"kind\":\"final_eval\"");
-    sv__ev_json_str(f, "ckpt", ckpt ? ckpt : "");
-    sv__ev_json_str(f, "data", data ? data : "");
-    sv__ev_json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
-    if (rec) {
-        fprintf(f, ",\"n_images\":%zu,\"n_captions\":%zu", rec->n_images_scored, rec->n_captions);
-        sv__ev_json_num(f, "r1_s2i", rec->s2i_r1); sv__ev_json_num(f, "r5_s2i", rec->s2i_r5);
-        sv__ev_json_num(f, "r10_s2i", rec->s2i_r10); sv__ev_json_num(f, "r1_i2s", rec->i2s_r1);
-        sv__ev_json_num(f, "r5_i2s", rec->i2s_r5); sv__ev_json_num(f, "r10_i2s", rec->i2s_r10);
-    }
-    for (s = 0; s < 2; s++) {
-        const sv_abx_layer_result *r = s ? abx_ood : abx_test;
-        size_t n = s ? n_ood : n_test, b;
-        const char *sn = s ? "ood" : "test";
-        char names[SV_ABX_MAX_LAYERS * 8];
-        int w;
-        if (!r || !n) continue;
-        snprintf(key, sizeof key, "abx_%s_mode", sn);
-        sv__ev_json_str(f, key, r[0].r.sampled ? "sampled" : "exact");
-        names[0] = 0;
-        for (i = 0; i < n; i++) {
-            size_t o = strlen(names);
-            snprintf(names + o, sizeof names - o, "%s%s", i ? "," : "", r[i].name);
-        }
-        snprintf(key, sizeof key, "abx_%s_layers", sn);
-        sv__ev_json_str(f, key, names);
-        for (i = 0; i < n; i++) {
-            snprintf(key, sizeof key, "abx_%s_within_%s", sn, r[i].name);
-            sv__ev_json_num(f, key, r[i].r.within);
-            snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
-            sv__ev_json_num(f, key, r[i].r.across);
-        }
-        for (w = 0; w < 2; w++) {
-            b = sv__ev_best(r, n, w);
-            snprintf(key, sizeof key, "abx_%s_%s", sn, w ? "across" : "within");
-            sv__ev_json_num(f, key, b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
-            snprintf(key, sizeof key, "abx_%s_%s_layer", sn, w ? "across" : "within");
-            sv__ev_json_str(f, key, b == SIZE_MAX ? "" : r[b].name);
-        }
-    }
-    fprintf(f, "}\n");
-    return sv__atomic_end(f, tmp, path, 1);
-}
+typedef struct sv__phone_def {
+    const char *name;
+    int cls, voiced;
+    float dur;        /* ms, stressed, at rate 1 */
+    float f[3];       /* F1-F3 targets of an adult male, Hz (stops: the locus) */
+    float fe[3];      /* diphthongs: the F1-F3 glided to (0 = steady) */
+    float av;         /* voicing level, dB re a vowel (stops: during voice onset) */
+    float af;         /* frication or burst level, dB re S */
+    int noise;        /* SV__N_*: frication or burst spectrum */
+    float fnz;        /* nasal antiresonance, Hz (0 = oral) */
+} sv__phone_def;
 
-/* ---------------------------------------------------------------- the report */
-/* one eval line of a log: v[SV__EV_*] */
-enum { SV__EV_STEP, SV__EV_STAGE, SV__EV_VAV, SV__EV_VAUD, SV__EV_VACC, SV__EV_R1S, SV__EV_R5S, SV__EV_R10S,
-       SV__EV_R1I, SV__EV_R5I, SV__EV_R10I, SV__EV_ABXW, SV__EV_ABXA, SV__EV_N };
-typedef struct sv__ev_rec { double v[SV__EV_N]; } sv__ev_rec;
-
-typedef struct sv__ev_run {
-    char dir[512], name[64], stage_a[32], stage_b[32];
-    double switch_step, steps;
-    sv__ev_rec *ev; size_t n_ev, cap_ev;
-    char *final_line;               /* final_eval.json, or NULL */
-    int order;                      /* position in the paper's order (99: not a paper run) */
-} sv__ev_run;
-
-static const char *const sv__ev_paper_order[] = {
-    "w2v2", "vgs", "vgsplus", "w2v2-vgsplus", "vgs-vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2", "vgsplus-vgs"
+/* Vowel formants: Peterson & Barney (1952) male averages. Diphthong end points, consonant loci and
+   the sonorant targets follow Klatt (1980) and the usual textbook values (Stevens 1998). */
+static const sv__phone_def sv__phones[] = {
+    /* name  class               vcd dur    F1   F2    F3      end F1 F2  F3       AV      AF     noise   FNZ */
+    {"AA", SV_PHONE_VOWEL,       1, 130, {730, 1090, 2440}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AE", SV_PHONE_VOWEL,       1, 130, {660, 1720, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AH", SV_PHONE_VOWEL,       1,  80, {640, 1190, 2390}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AO", SV_PHONE_VOWEL,       1, 130, {570,  840, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AW", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {450, 900, 2350}, 0, SV__OFF, SV__N_NONE, 0},
+    {"AY", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"EH", SV_PHONE_VOWEL,       1,  90, {530, 1840, 2480}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"ER", SV_PHONE_VOWEL,       1, 120, {490, 1350, 1690}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"EY", SV_PHONE_DIPHTHONG,   1, 150, {530, 1840, 2480}, {330, 2200, 2850}, 0, SV__OFF, SV__N_NONE, 0},
+    {"IH", SV_PHONE_VOWEL,       1,  80, {390, 1990, 2550}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"IY", SV_PHONE_VOWEL,       1, 120, {270, 2290, 3010}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"OW", SV_PHONE_DIPHTHONG,   1, 150, {570,  900, 2400}, {420, 780, 2300}, 0, SV__OFF, SV__N_NONE, 0},
+    {"OY", SV_PHONE_DIPHTHONG,   1, 180, {570,  840, 2410}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"UH", SV_PHONE_VOWEL,       1,  90, {440, 1020, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"UW", SV_PHONE_VOWEL,       1, 120, {300,  870, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    /* stops: closure, burst, then voice onset (labial locus: all formants low; alveolar: F2 toward
+       1800 Hz; velar: computed from the next vowel, F2 and F3 pinched together) */
+    {"B",  SV_PHONE_STOP,        1,  70, {200,  800, 2200}, {0, 0, 0},       -6,  -10, SV__N_LAB_BURST, 0},
+    {"D",  SV_PHONE_STOP,        1,  65, {200, 1800, 2700}, {0, 0, 0},       -6,   -6, SV__N_ALV_BURST, 0},
+    {"G",  SV_PHONE_STOP,        1,  75, {200, 1800, 2100}, {0, 0, 0},       -6,   -6, SV__N_VEL_BURST, 0},
+    {"P",  SV_PHONE_STOP,        0, 100, {200,  800, 2200}, {0, 0, 0},  SV__OFF,   -4, SV__N_LAB_BURST, 0},
+    {"T",  SV_PHONE_STOP,        0,  95, {200, 1800, 2700}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV_BURST, 0},
+    {"K",  SV_PHONE_STOP,        0, 105, {200, 1800, 2100}, {0, 0, 0},  SV__OFF,    0, SV__N_VEL_BURST, 0},
+    {"CH", SV_PHONE_AFFRICATE,   0, 120, {300, 1900, 2500}, {0, 0, 0},  SV__OFF,   -2, SV__N_PAL, 0},
+    {"JH", SV_PHONE_AFFRICATE,   1, 100, {300, 1900, 2500}, {0, 0, 0},      -10,   -6, SV__N_PAL, 0},
+    /* fricatives: sibilants strong and high, non-sibilants weak and flat; voiced ones add voicing */
+    {"F",  SV_PHONE_FRICATIVE,   0, 100, {330, 1100, 2300}, {0, 0, 0},  SV__OFF,  -22, SV__N_FLAT, 0},
+    {"V",  SV_PHONE_FRICATIVE,   1,  60, {330, 1100, 2300}, {0, 0, 0},       -6,  -24, SV__N_FLAT, 0},
+    {"TH", SV_PHONE_FRICATIVE,   0,  95, {330, 1400, 2500}, {0, 0, 0},  SV__OFF,  -24, SV__N_DENTAL, 0},
+    {"DH", SV_PHONE_FRICATIVE,   1,  45, {330, 1400, 2500}, {0, 0, 0},       -6,  -26, SV__N_DENTAL, 0},
+    {"S",  SV_PHONE_FRICATIVE,   0, 115, {330, 1700, 2600}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV, 0},
+    {"Z",  SV_PHONE_FRICATIVE,   1,  85, {330, 1700, 2600}, {0, 0, 0},      -12,   -4, SV__N_ALV, 0},
+    {"SH", SV_PHONE_FRICATIVE,   0, 115, {330, 1900, 2400}, {0, 0, 0},  SV__OFF,    0, SV__N_PAL, 0},
+    {"ZH", SV_PHONE_FRICATIVE,   1,  80, {330, 1900, 2400}, {0, 0, 0},      -12,   -4, SV__N_PAL, 0},
+    {"HH", SV_PHONE_ASPIRATE,    0,  65, {500, 1500, 2500}, {0, 0, 0},  SV__OFF, SV__OFF, SV__N_NONE, 0},
+    /* nasals: murmur formant near 250 Hz, weak upper formants, an antiresonance by place */
+    {"M",  SV_PHONE_NASAL,       1,  70, {250, 1100, 2200}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1000},
+    {"N",  SV_PHONE_NASAL,       1,  60, {250, 1500, 2500}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1800},
+    {"NG", SV_PHONE_NASAL,       1,  75, {250, 2000, 2600}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 2800},
+    {"L",  SV_PHONE_LIQUID,      1,  60, {360, 1300, 2700}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"R",  SV_PHONE_LIQUID,      1,  60, {310, 1060, 1600}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"W",  SV_PHONE_GLIDE,       1,  55, {300,  610, 2200}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"Y",  SV_PHONE_GLIDE,       1,  50, {260, 2070, 3000}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0}
 };
 
-static const char *sv__ev_stage_name(const char *s)
+#define SV__N_PHONES ((int)(sizeof sv__phones / sizeof sv__phones[0]))
+
+SV_DEF int sv_phone_count(void) { return SV__N_PHONES; }
+SV_DEF const char *sv_phone_name(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].name : NULL; }
+SV_DEF int sv_phone_class(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].cls : -1; }
+
+SV_DEF int sv_phone_find(const char *name)
 {
-    if (strcmp(s, "w2v2") == 0) return "W2V2";
-    if (strcmp(s, "vgs") == 0) return "VGS";
-    if (strcmp(s, "vgsplus") == 0) return "VGS+";
+    int i;
+    for (i = 0; name && i < SV__N_PHONES; i++)
+        if (strcmp(sv__phones[i].name, name) == 0) return i;
+    return -1;
+}
+
+static int sv__phone_is_vowel(int id)
+{
+    return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
+}
+
+/* ---------------------------------------------------------------- 12.2 lexicon */
+
+enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
+       SV__W_CAPTION = 2,  /* used by the caption grammar */
+       SV__W_OOD = 4 };    /* used by the out-of-domain carrier phrases */
+
+typedef struct sv__word_def { const char *word, *pron; int flags; } sv__word_def;
+
+/* CMU-dictionary style pronunciations without stress. The caption words alone cover every phone
+   (ZH only in "beige", OY only in "coin", UH only in "look", AW only in "found"); the
+   out-of-domain words give every phone further contexts that captions never have. */
+static const sv__word_def sv__words[] = {
+    /* carrier and function words of the captions */
+    {"a", "AH", SV__W_FUNC | SV__W_CAPTION}, {"an", "AH N", SV__W_FUNC | SV__W_CAPTION},
+    {"the", "DH AH", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"there", "DH EH R", SV__W_FUNC | SV__W_CAPTION}, {"is", "IH Z", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"i", "AY", SV__W_FUNC | SV__W_CAPTION}, {"see", "S IY", SV__W_CAPTION},
+    {"found", "F AW N D", SV__W_CAPTION}, {"look", "L UH K", SV__W_CAPTION},
+    {"this", "DH IH S", SV__W_FUNC | SV__W_CAPTION}, {"picture", "P IH K CH ER", SV__W_CAPTION},
+    {"shows", "SH OW Z", SV__W_CAPTION}, {"image", "IH M IH JH", SV__W_CAPTION},
+    {"has", "HH AE Z", SV__W_CAPTION}, {"with", "W IH TH", SV__W_FUNC | SV__W_CAPTION},
+    {"and", "AE N D", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD}, {"of", "AH V", SV__W_FUNC | SV__W_CAPTION},
+    {"to", "T UW", SV__W_FUNC | SV__W_CAPTION}, {"left", "L EH F T", SV__W_CAPTION},
+    {"right", "R AY T", SV__W_CAPTION}, {"above", "AH B AH V", SV__W_CAPTION},
+    {"over", "OW V ER", SV__W_CAPTION}, {"on", "AA N", SV__W_FUNC | SV__W_CAPTION},
+    {"top", "T AA P", SV__W_CAPTION}, {"under", "AH N D ER", SV__W_CAPTION},
+    {"below", "B IH L OW", SV__W_CAPTION}, {"beneath", "B IH N IY TH", SV__W_CAPTION},
+    {"next", "N EH K S T", SV__W_CAPTION | SV__W_OOD}, {"beside", "B IH S AY D", SV__W_CAPTION},
+    {"in", "IH N", SV__W_FUNC | SV__W_CAPTION}, {"middle", "M IH D AH L", SV__W_CAPTION},
+    {"at", "AE T", SV__W_FUNC | SV__W_CAPTION}, {"bottom", "B AA T AH M", SV__W_CAPTION},
+    /* sizes */
+    {"small", "S M AO L", SV__W_CAPTION}, {"little", "L IH T AH L", SV__W_CAPTION},
+    {"tiny", "T AY N IY", SV__W_CAPTION}, {"big", "B IH G", SV__W_CAPTION},
+    {"large", "L AA R JH", SV__W_CAPTION}, {"huge", "HH Y UW JH", SV__W_CAPTION},
+    /* colours, in SV_COLOUR_* order */
+    {"red", "R EH D", SV__W_CAPTION}, {"green", "G R IY N", SV__W_CAPTION},
+    {"blue", "B L UW", SV__W_CAPTION}, {"yellow", "Y EH L OW", SV__W_CAPTION},
+    {"orange", "AO R AH N JH", SV__W_CAPTION}, {"purple", "P ER P AH L", SV__W_CAPTION},
+    {"pink", "P IH NG K", SV__W_CAPTION}, {"beige", "B EY ZH", SV__W_CAPTION},
+    /* shapes and their synonyms */
+    {"circle", "S ER K AH L", SV__W_CAPTION}, {"disc", "D IH S K", SV__W_CAPTION},
+    {"coin", "K OY N", SV__W_CAPTION}, {"square", "S K W EH R", SV__W_CAPTION},
+    {"box", "B AA K S", SV__W_CAPTION}, {"block", "B L AA K", SV__W_CAPTION},
+    {"triangle", "T R AY AE NG G AH L", SV__W_CAPTION}, {"cross", "K R AO S", SV__W_CAPTION},
+    {"plus", "P L AH S", SV__W_CAPTION}, {"ring", "R IH NG", SV__W_CAPTION},
+    {"hoop", "HH UW P", SV__W_CAPTION}, {"diamond", "D AY M AH N D", SV__W_CAPTION},
+    /* out-of-domain carrier words and word-list items */
+    {"please", "P L IY Z", SV__W_OOD}, {"say", "S EY", SV__W_OOD}, {"again", "AH G EH N", SV__W_OOD},
+    {"word", "W ER D", SV__W_OOD}, {"now", "N AW", SV__W_OOD}, {"house", "HH AW S", SV__W_OOD},
+    {"water", "W AO T ER", SV__W_OOD}, {"judge", "JH AH JH", SV__W_OOD},
+    {"vision", "V IH ZH AH N", SV__W_OOD}, {"measure", "M EH ZH ER", SV__W_OOD},
+    {"usual", "Y UW ZH UW AH L", SV__W_OOD}, {"garage", "G ER AA ZH", SV__W_OOD},
+    {"chair", "CH EH R", SV__W_OOD}, {"thank", "TH AE NG K", SV__W_OOD},
+    {"think", "TH IH NG K", SV__W_OOD}, {"bath", "B AE TH", SV__W_OOD}, {"wood", "W UH D", SV__W_OOD},
+    {"foot", "F UH T", SV__W_OOD}, {"push", "P UH SH", SV__W_OOD}, {"book", "B UH K", SV__W_OOD},
+    {"sugar", "SH UH G ER", SV__W_OOD}, {"toy", "T OY", SV__W_OOD}, {"boy", "B OY", SV__W_OOD},
+    {"voice", "V OY S", SV__W_OOD}, {"noise", "N OY Z", SV__W_OOD}, {"cow", "K AW", SV__W_OOD},
+    {"mouse", "M AW S", SV__W_OOD}, {"day", "D EY", SV__W_OOD}, {"play", "P L EY", SV__W_OOD},
+    {"rain", "R EY N", SV__W_OOD}, {"go", "G OW", SV__W_OOD}, {"road", "R OW D", SV__W_OOD},
+    {"jump", "JH AH M P", SV__W_OOD}, {"fish", "F IH SH", SV__W_OOD}, {"yes", "Y EH S", SV__W_OOD},
+    {"young", "Y AH NG", SV__W_OOD}, {"hot", "HH AA T", SV__W_OOD}, {"cat", "K AE T", SV__W_OOD},
+    {"dog", "D AO G", SV__W_OOD}, {"sun", "S AH N", SV__W_OOD}, {"zoo", "Z UW", SV__W_OOD},
+    {"leaf", "L IY F", SV__W_OOD}, {"feather", "F EH DH ER", SV__W_OOD},
+    {"mother", "M AH DH ER", SV__W_OOD}, {"weather", "W EH DH ER", SV__W_OOD},
+    {"church", "CH ER CH", SV__W_OOD}, {"shoe", "SH UW", SV__W_OOD}, {"cheese", "CH IY Z", SV__W_OOD},
+    {"king", "K IH NG", SV__W_OOD}, {"year", "Y IH R", SV__W_OOD}, {"good", "G UH D", SV__W_OOD}
+};
+
+#define SV__N_WORDS ((int)(sizeof sv__words / sizeof sv__words[0]))
+
+SV_DEF int sv_word_count(void) { return SV__N_WORDS; }
+SV_DEF const char *sv_word_name(int id) { return id >= 0 && id < SV__N_WORDS ? sv__words[id].word : NULL; }
+
+SV_DEF size_t sv_word_phones(int id, int *out, size_t cap)
+{
+    const char *p;
+    size_t n = 0;
+    if (id < 0 || id >= SV__N_WORDS) return 0;
+    for (p = sv__words[id].pron; *p;) {
+        char tok[4];
+        size_t k = 0;
+        while (*p == ' ') p++;
+        while (*p && *p != ' ' && k < sizeof tok - 1) tok[k++] = *p++;
+        tok[k] = 0;
+        if (k == 0) break;
+        if (out && n < cap) out[n] = sv_phone_find(tok);
+        n++;
+    }
+    return n;
+}
+
+static int sv__word_find(const char *w)
+{
+    int i;
+    for (i = 0; i < SV__N_WORDS; i++)
+        if (strcmp(sv__words[i].word, w) == 0) return i;
+    SV_ASSERT(0 && "word missing from the lexicon");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 12.3 formant synthesiser */
+
+/* Klatt (1980) second-order digital resonator, T = 1/fs:
+       y[n] = A x[n] + B y[n-1] + C y[n-2],
+       C = -exp(-2 pi BW T), B = 2 exp(-pi BW T) cos(2 pi F T), A = 1 - B - C (unity gain at DC).
+   The antiresonator (nasal zero) is its inverse: y[n] = A' x[n] + B' x[n-1] + C' x[n-2] with
+   A' = 1/A, B' = -B/A, C' = -C/A. The parallel (frication) branch uses the same poles with zeros
+   at DC and Nyquist and gain (1 + C)/2, a band-pass whose peak gain is about 1. */
+typedef struct sv__reso { float a, b, c, s1, s2, x1, x2; } sv__reso;
+
+static void sv__reso_set(sv__reso *r, double f, double bw)
+{
+    const double T = 1.0 / SV_CORPUS_RATE, pi = 3.14159265358979323846;
+    double b, c;
+    if (f > 0.45 * SV_CORPUS_RATE) f = 0.45 * SV_CORPUS_RATE;
+    if (f < 20.0) f = 20.0;
+    if (bw < 10.0) bw = 10.0;
+    c = -exp(-2.0 * pi * bw * T);
+    b = 2.0 * exp(-pi * bw * T) * cos(2.0 * pi * f * T);
+    r->a = (float)(1.0 - b - c);
+    r->b = (float)b;
+    r->c = (float)c;
+}
+
+static float sv__reso_run(sv__reso *r, float x)
+{
+    float y = r->a * x + r->b * r->s1 + r->c * r->s2;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+static float sv__antireso_run(sv__reso *r, float x)
+{
+    float y = (x - r->b * r->x1 - r->c * r->x2) / r->a;
+    r->x2 = r->x1;
+    r->x1 = x;
+    return y;
+}
+
+static float sv__bandpass_run(sv__reso *r, float x)
+{
+    float y = 0.5f * (1.0f + r->c) * (x - r->x2) + r->b * r->s1 + r->c * r->s2;
+    r->x2 = r->x1;
+    r->x1 = x;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+/* Synthesis parameters, one vector per control frame (Klatt updates his every 5 ms; we use 2 ms).
+   Amplitudes are linear; frequencies and bandwidths in Hz. */
+enum {
+    SV__P_F0,
+    SV__P_F1, SV__P_F2, SV__P_F3, SV__P_F4, SV__P_F5,
+    SV__P_B1, SV__P_B2, SV__P_B3, SV__P_B4, SV__P_B5,
+    SV__P_FNZ, SV__P_BNZ,                  /* nasal zero; equal to the nasal pole when oral */
+    SV__P_AV, SV__P_AH, SV__P_AF,          /* voicing, aspiration, frication amplitudes */
+    SV__P_PF1, SV__P_PF2, SV__P_PF3,       /* parallel (noise) resonators */
+    SV__P_PB1, SV__P_PB2, SV__P_PB3,
+    SV__P_PG1, SV__P_PG2, SV__P_PG3,
+    SV__P_AB,                              /* parallel bypass: flat noise */
+    SV__NP
+};
+
+#define SV__CTL 32            /* control period in samples: 2 ms */
+#define SV__FNP 270.0f        /* nasal pole, Hz (Klatt 1980) */
+#define SV__AH_STOP (-18.0f)  /* aspiration after a voiceless release, dB re a vowel */
+#define SV__AH_HH (-18.0f)    /* /h/, dB re a vowel */
+#define SV__VOICE_BAR (-26.0f)/* voicing under a voiced closure, dB re a vowel */
+#define SV__TEMPO 0.8f        /* connected speech runs faster than the table's citation durations */
+
+static float sv__syn_db(float db) { return db <= SV__OFF ? 0.0f : (float)pow(10.0, db / 20.0); }
+
+/* F1-F3 of a phone at fraction frac of its duration: diphthongs hold the first target for a
+   fifth of the phone, glide (smoothstep) and approach the second at the end. */
+static void sv__syn_formants(const sv__phone_def *q, float frac, float *f)
+{
+    int j;
+    float w = (frac - 0.2f) / 0.7f;
+    w = w < 0 ? 0 : w > 1 ? 1 : w;
+    w = w * w * (3.0f - 2.0f * w);
+    for (j = 0; j < 3; j++) f[j] = q->fe[0] > 0 ? (1.0f - w) * q->f[j] + w * q->fe[j] : q->f[j];
+}
+
+/* The vowel a consonant coarticulates with: the next one (its onset) inside the phrase, else the
+   previous one (its offset), else a neutral schwa. */
+static void sv__syn_vowel_near(const int *ph, size_t n, size_t i, float *f)
+{
+    size_t j;
+    for (j = i + 1; j < n && ph[j] >= 0; j++)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 0.0f, f); return; }
+    for (j = i; j-- > 0 && ph[j] >= 0;)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 1.0f, f); return; }
+    f[0] = 500.0f; f[1] = 1500.0f; f[2] = 2500.0f;
+}
+
+/* Spectrum of the noise through the parallel branch (frequencies for an adult male, scaled by k):
+   S/Z a peak at 4-8 kHz, SH/ZH lower and broader (2.5-4 kHz), F/V flat, TH/DH flat and weak,
+   bursts: labial low and diffuse, alveolar high (above 4 kHz), velar compact at the next vowel's
+   F2 (f2v, already scaled). */
+static void sv__syn_noise_shape(int kind, float k, float f2v, float *p)
+{
+    float pf[3] = {1000, 2000, 3000}, pb[3] = {500, 500, 500}, pg[3] = {0, 0, 0}, ab = 0, ks = k;
+    int j;
+    switch (kind) {
+    case SV__N_FLAT: ab = 1.0f; break;
+    case SV__N_DENTAL: ab = 0.8f; pf[0] = 5000; pb[0] = 2500; pg[0] = 0.5f; break;
+    case SV__N_ALV:
+        pf[0] = 4800; pb[0] = 1200; pg[0] = 0.5f;
+        pf[1] = 5800; pb[1] = 1400; pg[1] = 1.0f;
+        pf[2] = 7000; pb[2] = 1600; pg[2] = 0.6f; break;
+    case SV__N_PAL:
+        pf[0] = 2800; pb[0] = 700; pg[0] = 0.8f;
+        pf[1] = 3500; pb[1] = 1000; pg[1] = 1.0f;
+        pf[2] = 4600; pb[2] = 1500; pg[2] = 0.4f; break;
+    case SV__N_LAB_BURST: ab = 0.5f; pf[0] = 900; pb[0] = 1400; pg[0] = 0.8f; break;
+    case SV__N_ALV_BURST:
+        pf[0] = 4200; pb[0] = 2000; pg[0] = 0.7f;
+        pf[1] = 5500; pb[1] = 2000; pg[1] = 1.0f;
+        pf[2] = 6800; pb[2] = 2000; pg[2] = 0.5f; break;
+    case SV__N_VEL_BURST:
+        ks = 1.0f;
+        pf[0] = f2v; pb[0] = 350; pg[0] = 1.3f;
+        pf[1] = 1.5f * f2v; pb[1] = 900; pg[1] = 0.3f; break;
+    default: break;
+    }
+    for (j = 0; j < 3; j++) {
+        p[SV__P_PF1 + j] = pf[j] * ks;
+        p[SV__P_PB1 + j] = pb[j] * ks;
+        p[SV__P_PG1 + j] = pg[j];
+    }
+    p[SV__P_AB] = ab;
+}
+
+/* Target parameters at time t (ms) into phone i: the acoustic-phonetic rules live here.
+   dur[i] is the phone's duration (ms), fj[3i..3i+2] its per-token formant jitter. */
+static void sv__syn_targets(const sv_speaker *spk, const int *ph, const float *dur, const float *fj,
+                            size_t n, size_t i, float t, float *p)
+{
+    const sv__phone_def *q;
+    float f[3], v[3], d = dur[i], frac = d > 0 ? t / d : 0, k = spk->vtl_scale;
+    int j, noise = SV__N_NONE;
+    if (ph[i] < 0) {
+        /* a pause holds the neighbouring phone's vocal-tract shape, silently, so formants do not
+           glide in from nowhere when speech resumes */
+        if (i + 1 < n && ph[i + 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i + 1, 0.0f, p);
+        else if (i > 0 && ph[i - 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i - 1, dur[i - 1], p);
+        else {
+            int schwa = sv_phone_find("AH");
+            sv__syn_targets(spk, &schwa, dur, fj, 1, 0, 0.0f, p);
+        }
+        p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = p[SV__P_AB] = 0;
+        p[SV__P_PG1] = p[SV__P_PG2] = p[SV__P_PG3] = 0;
+        return;
+    }
+    q = &sv__phones[ph[i]];
+    if (frac > 1) frac = 1;
+    sv__syn_formants(q, frac, f);
+    sv__syn_vowel_near(ph, n, i, v);
+    /* Klatt's default bandwidths; a breathy (partly open) glottis damps F1 */
+    p[SV__P_B1] = 70.0f + 60.0f * spk->breathiness; p[SV__P_B2] = 100; p[SV__P_B3] = 140;
+    p[SV__P_B4] = 250; p[SV__P_B5] = 300;
+    p[SV__P_FNZ] = SV__FNP; p[SV__P_BNZ] = 100;
+    p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = 0;
+
+    switch (q->cls) {
+    case SV_PHONE_VOWEL: case SV_PHONE_DIPHTHONG:
+        p[SV__P_AV] = 1.0f;
+        break;
+    case SV_PHONE_LIQUID: case SV_PHONE_GLIDE:
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] += 20; p[SV__P_B2] = 130; p[SV__P_B3] = 200;
+        break;
+    case SV_PHONE_NASAL:
+        /* murmur: oral cavity closed, sound leaves through the nose; the side branch adds a zero */
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] = 100; p[SV__P_B2] = 300; p[SV__P_B3] = 400;
+        p[SV__P_FNZ] = q->fnz * k; p[SV__P_BNZ] = 150;
+        break;
+    case SV_PHONE_FRICATIVE:
+        /* the front cavity shapes the noise (parallel branch); F2 partly follows the vowel */
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        p[SV__P_B1] = 200;
+        if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_AF] = sv__syn_db(q->af);
+        noise = q->noise;
+        break;
+    case SV_PHONE_ASPIRATE:
+        /* /h/: turbulence at the glottis excites the following vowel's formants (open glottis:
+           wide B1) */
+        for (j = 0; j < 3; j++) f[j] = v[j];
+        p[SV__P_B1] = 300;
+        p[SV__P_AH] = sv__syn_db(SV__AH_HH);
+        break;
+    case SV_PHONE_STOP: {
+        /* closure (silence or a voice bar), burst, then voice onset: 40-80 ms of aspiration after
+           a voiceless release, 0-20 ms after a voiced one; formants leave the place's locus */
+        float clos = (q->voiced ? 0.65f : 0.5f) * d, burst = d * 0.15f < 7.0f ? d * 0.15f : 7.0f;
+        if (q->noise == SV__N_VEL_BURST) {
+            f[1] = v[1] + 150.0f;
+            f[1] = f[1] < 1300.0f ? 1300.0f : f[1] > 2300.0f ? 2300.0f : f[1];
+            f[2] = f[1] + 300.0f;
+        }
+        if (t < clos) {
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR); p[SV__P_B2] = 300; p[SV__P_B3] = 400; }
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+            noise = q->noise;
+        } else {
+            for (j = 0; j < 3; j++) f[j] = 0.5f * (f[j] + v[j]);
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(q->av); p[SV__P_AH] = sv__syn_db(-20.0f); }
+            else { p[SV__P_AH] = sv__syn_db(SV__AH_STOP); p[SV__P_B1] = 250; }
+        }
+        break;
+    }
+    case SV_PHONE_AFFRICATE: {
+        /* a short alveolar stop released into a palato-alveolar fricative */
+        float clos = 0.35f * d, burst = 5.0f;
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        if (t < clos) {
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(-6.0f);
+            noise = SV__N_ALV_BURST;
+        } else {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+            p[SV__P_B1] = 200;
+            noise = q->noise;
+        }
+        break;
+    }
+    default: break;
+    }
+    /* vocal-tract length scales every formant; F4, F5 are Klatt's fixed defaults */
+    for (j = 0; j < 3; j++) p[SV__P_F1 + j] = f[j] * fj[3 * i + (size_t)j] * k;
+    p[SV__P_F4] = 3300.0f * k;
+    p[SV__P_F5] = 3750.0f * k;
+    sv__syn_noise_shape(noise, k, v[1] * k, p);
+    if (noise == SV__N_NONE) p[SV__P_AF] = 0;
+}
+
+/* Time constant (ms) of the smoothing of each parameter track: formants move over tens of ms
+   between targets (coarticulation), source amplitudes switch within a few ms, F0 is slow. */
+static float sv__syn_tau_ms(int j)
+{
+    if (j == SV__P_F0) return 30.0f;
+    if (j <= SV__P_BNZ) return 12.0f;
+    return 2.5f;
+}
+
+/* Synthesise n phones (ids, or -1 for a pause). Allocates *out_audio. The engine of both
+   sv_synth_phones() and the corpus. */
+static int sv__syn_run(const sv_speaker *spk, const int *ph, const float *stretch, size_t n,
+                       sv_rng *rng, float **out_audio, size_t *out_n, sv_segment *seg)
+{
+    const double fs = SV_CORPUS_RATE;
+    float *dur = NULL, *fj = NULL, *fr = NULL, *x = NULL;
+    size_t *start = NULL, i, s, total, nf, k;
+    float f0lo = spk->female ? 165.0f : 85.0f, f0hi = spk->female ? 255.0f : 155.0f;
+    float walk = 0, f0_utt;
+    int j, st = SV_OK;
+
+    *out_audio = NULL;
+    *out_n = 0;
+    dur = SV__CAST(float *, sv__calloc(n, 4 * sizeof(float), "synth durations"));
+    start = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "synth boundaries"));
+    if (!dur || !start) { st = SV_ERR_NOMEM; goto done; }
+    fj = dur + n;
+
+    /* 1. Durations, whole samples so that boundaries are exact. Speaking rate divides them, and
+          each token varies by about 12 % (log-normal). Per-token formant jitter: 3 %. */
+    for (i = 0; i < n; i++) {
+        double ms, sc = stretch ? stretch[i] : 1.0;
+        if (ph[i] < 0) ms = 150.0 * sc;
+        else {
+            const sv__phone_def *q = &sv__phones[ph[i]];
+            double lo = q->cls == SV_PHONE_STOP || q->cls == SV_PHONE_AFFRICATE ? 40.0 : 25.0;
+            ms = q->dur * SV__TEMPO * sc / spk->rate * exp(0.12 * sv_rng_normal(rng));
+            if (ms < lo) ms = lo;
+        }
+        for (j = 0; j < 3; j++) fj[3 * i + (size_t)j] = (float)exp(0.03 * sv_rng_normal(rng));
+        start[i + 1] = start[i] + (size_t)(ms * fs / 1000.0 + 0.5);
+        dur[i] = (float)((double)(start[i + 1] - start[i]) * 1000.0 / fs);
+    }
+    total = start[n];
+    if (total == 0) { st = sv__fail(SV_ERR_ARG, "synth: empty phone sequence"); goto done; }
+    nf = total / SV__CTL + 2;
+    if (!sv__mul_ok(nf, SV__NP * sizeof(float), &s)) { st = sv__fail(SV_ERR_NOMEM, "synth: too long"); goto done; }
+    fr = SV__CAST(float *, sv__alloc(s, "synth parameter tracks"));
+    x = SV__CAST(float *, sv__alloc(total * sizeof(float), "synth audio"));
+    if (!fr || !x) { st = SV_ERR_NOMEM; goto done; }
+
+    /* 2. Target tracks, one frame per SV__CTL samples. F0: declination over the utterance
+          (+8 % to -8 %) times a slow random walk (intonation), clamped to the voice's range. */
+    f0_utt = spk->f0 * (float)exp(0.05 * sv_rng_normal(rng));
+    for (k = 0, i = 0; k < nf; k++) {
+        float *p = fr + k * SV__NP;
+        s = k * SV__CTL;
+        while (i + 1 < n && s >= start[i + 1]) i++;
+        sv__syn_targets(spk, ph, dur, fj, n, i, (float)((double)(s - start[i]) * 1000.0 / fs), p);
+        walk = 0.99f * walk + 0.14f * 0.06f * sv_rng_normal(rng); /* AR(1), tau 200 ms, sd 6 % */
+        p[SV__P_F0] = f0_utt * (1.08f - 0.16f * (float)s / (float)total) * (float)exp(walk);
+        p[SV__P_F0] = p[SV__P_F0] < f0lo ? f0lo : p[SV__P_F0] > f0hi ? f0hi : p[SV__P_F0];
+    }
+
+    /* 3. Smooth every track forward and backward with a one-pole filter (zero phase), so targets
+          are approached smoothly without shifting the boundaries. */
+    for (j = 0; j < SV__NP; j++) {
+        float a = (float)exp(-1000.0 * SV__CTL / fs / sv__syn_tau_ms(j)), y = fr[j];
+        for (k = 0; k < nf; k++) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+        for (k = nf; k-- > 0;) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+    }
+    /* Smoothing leaves exponential tails; below -80 dB a source is off (this also keeps the
+       filters out of the very slow denormal range). */
+    for (k = 0; k < nf; k++)
+        for (j = SV__P_AV; j <= SV__P_AF; j++)
+            if (fr[k * SV__NP + (size_t)j] < 1e-4f) fr[k * SV__NP + (size_t)j] = 0.0f;
+
+    /* 4. Source and filters, sample by sample. */
+    {
+        sv__reso cas[5], np, nz, par[3];
+        double phase = 0.0;
+        float f0p = fr[SV__P_F0], amp = 1.0f, tl = 0, nlp = 0, rad = 0;
+        float oq = spk->open_quotient, tilt = spk->tilt;
+        memset(cas, 0, sizeof cas); memset(&np, 0, sizeof np); memset(&nz, 0, sizeof nz);
+        memset(par, 0, sizeof par);
+        for (k = 0; k * SV__CTL < total; k++) {
+            const float *p0 = fr + k * SV__NP, *p1 = p0 + SV__NP;
+            size_t s0 = k * SV__CTL, s1 = s0 + SV__CTL < total ? s0 + SV__CTL : total;
+            int fric_on;
+            for (j = 0; j < 5; j++) sv__reso_set(&cas[j], p0[SV__P_F1 + j], p0[SV__P_B1 + j]);
+            sv__reso_set(&np, SV__FNP, 100.0);
+            sv__reso_set(&nz, p0[SV__P_FNZ], p0[SV__P_BNZ]);
+            fric_on = p0[SV__P_AF] > 0.0f || p1[SV__P_AF] > 0.0f;
+            for (j = 0; j < 3; j++) {
+                sv__reso_set(&par[j], p0[SV__P_PF1 + j], p0[SV__P_PB1 + j]);
+                if (!fric_on) par[j].s1 = par[j].s2 = par[j].x1 = par[j].x2 = 0.0f; /* silent: restart clean */
+            }
+            for (s = s0; s < s1; s++) {
+                float w = (float)(s - s0) / SV__CTL, u, flow, noise, src, c, fric, y;
+                float av = p0[SV__P_AV] + w * (p1[SV__P_AV] - p0[SV__P_AV]);
+                float ah = p0[SV__P_AH] + w * (p1[SV__P_AH] - p0[SV__P_AH]);
+                float af = p0[SV__P_AF] + w * (p1[SV__P_AF] - p0[SV__P_AF]);
+                int open;
+                /* Glottal source: the period and amplitude of each pulse are drawn at its start
+                   (jitter, shimmer). Flow over the open phase is the KLGLOTT88 polynomial
+                   u(x) = 27/4 x^2 (1 - x), x = phase / OQ, peak 1; its abrupt closure is the
+                   main excitation. */
+                phase += f0p / fs;
+                if (phase >= 1.0) {
+                    float f0 = p0[SV__P_F0] + w * (p1[SV__P_F0] - p0[SV__P_F0]);
+                    phase -= floor(phase);
+                    f0p = f0 * (1.0f + spk->jitter * sv_rng_normal(rng));
+                    if (f0p < 20.0f) f0p = 20.0f;
+                    amp = 1.0f + spk->shimmer * sv_rng_normal(rng);
+                    if (amp < 0.1f) amp = 0.1f;
+                }
+                u = (float)(phase / oq);
+                open = u < 1.0f;
+                flow = open ? amp * 6.75f * u * u * (1.0f - u) : 0.0f;
+                tl = (1.0f - tilt) * flow + tilt * tl; /* extra spectral tilt: one-pole low-pass */
+                /* One noise generator, low-passed for the cascade (aspiration) as in Klatt 1980.
+                   Breathiness: aspiration gated by the open phase, in proportion to voicing. */
+                noise = 2.0f * sv_rng_uniformf(rng) - 1.0f;
+                nlp = 0.75f * nlp + 0.25f * noise;
+                src = av * tl + (ah + spk->breathiness * 0.5f * av * (open ? 1.0f : 0.3f)) * 0.8f * nlp;
+                src += 1e-12f; /* keeps silent resonators out of denormals; removed by the radiation difference */
+                /* Cascade: nasal pole-zero pair, then F5 .. F1; lip radiation = first difference */
+                c = sv__reso_run(&np, src);
+                c = sv__antireso_run(&nz, c);
+                for (j = 4; j >= 0; j--) c = sv__reso_run(&cas[j], c);
+                y = c - rad;
+                rad = c;
+                /* Parallel branch: frication, halved in the closed phase under voicing (Klatt) */
+                fric = af * noise * (av > 0.02f && !open ? 0.5f : 1.0f);
+                if (fric_on) {
+                    float g1 = p0[SV__P_PG1] + w * (p1[SV__P_PG1] - p0[SV__P_PG1]);
+                    float g2 = p0[SV__P_PG2] + w * (p1[SV__P_PG2] - p0[SV__P_PG2]);
+                    float g3 = p0[SV__P_PG3] + w * (p1[SV__P_PG3] - p0[SV__P_PG3]);
+                    float ab = p0[SV__P_AB] + w * (p1[SV__P_AB] - p0[SV__P_AB]);
+                    y += 0.25f * (ab * fric + g1 * sv__bandpass_run(&par[0], fric)
+                                  - g2 * sv__bandpass_run(&par[1], fric) + g3 * sv__bandpass_run(&par[2], fric));
+                }
+                x[s] = y;
+            }
+        }
+    }
+
+    /* 5. Level: RMS 0.1 (-20 dBFS) times the speaker's loudness. */
+    {
+        double e = 0.0;
+        float g;
+        for (s = 0; s < total; s++) e += (double)x[s] * x[s];
+        e = sqrt(e / (double)total);
+        g = e > 0.0 ? (float)(0.1 * pow(10.0, spk->loudness_db / 20.0) / e) : 0.0f;
+        for (s = 0; s < total; s++) x[s] *= g;
+    }
+    if (seg)
+        for (i = 0; i < n; i++) {
+            seg[i].label = ph[i];
+            seg[i].start = (double)start[i] / fs;
+            seg[i].end = (double)start[i + 1] / fs;
+        }
+    *out_audio = x;
+    *out_n = total;
+    x = NULL;
+done:
+    SV_FREE(dur);
+    SV_FREE(start);
+    SV_FREE(fr);
+    SV_FREE(x);
+    return st;
+}
+
+SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
+                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg)
+{
+    sv_rng r;
+    float *audio = NULL;
+    size_t i, ns = 0;
+    if (n_samples) *n_samples = 0;
+    if (!spk || !phones || !n_samples || n == 0) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: NULL argument or no phones");
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if (phones[i] < -1 || phones[i] >= SV__N_PHONES || (stretch && !(stretch[i] > 0.0f && stretch[i] < 100.0f))) {
+            sv__fail(SV_ERR_ARG, "sv_synth_phones: bad phone id or stretch at %zu", i);
+            return NULL;
+        }
+    if (!(spk->f0 > 20.0f && spk->f0 < 1000.0f) || !(spk->vtl_scale > 0.5f && spk->vtl_scale < 2.0f) ||
+        !(spk->rate > 0.2f && spk->rate < 5.0f) || !(spk->open_quotient > 0.1f && spk->open_quotient <= 1.0f) ||
+        !(spk->tilt >= 0.0f && spk->tilt < 1.0f) || !(spk->breathiness >= 0.0f && spk->breathiness <= 1.0f) ||
+        !(spk->jitter >= 0.0f && spk->jitter < 0.5f) || !(spk->shimmer >= 0.0f && spk->shimmer < 0.5f) ||
+        !(spk->loudness_db > -60.0f && spk->loudness_db < 20.0f)) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: speaker parameters out of range");
+        return NULL;
+    }
+    sv_rng_seed(&r, seed);
+    if (sv__syn_run(spk, phones, stretch, n, &r, &audio, &ns, seg) != SV_OK) return NULL;
+    *n_samples = ns;
+    return audio;
+}
+
+static float sv__syn_unif(sv_rng *r, float lo, float hi) { return lo + (hi - lo) * sv_rng_uniformf(r); }
+
+SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
+{
+    sv_speaker s;
+    sv_rng r;
+    memset(&s, 0, sizeof s);
+    sv_rng_seed(&r, seed);
+    s.female = female != 0;
+    s.split = SV_SPLIT_TRAIN;
+    strcpy(s.name, "spk");
+    /* Mean F0 well inside the ranges (men 85-155 Hz, women 165-255 Hz) so that intonation
+       stays inside them; women's vocal tracts are about 15-20 % shorter. */
+    if (female) {
+        s.f0 = sv__syn_unif(&r, 180.0f, 235.0f);
+        s.vtl_scale = sv__syn_unif(&r, 1.15f, 1.2f) * (float)exp(0.02 * sv_rng_normal(&r));
+        s.breathiness = sv__syn_unif(&r, 0.1f, 0.5f);
+        s.open_quotient = sv__syn_unif(&r, 0.6f, 0.72f);
+        s.tilt = sv__syn_unif(&r, 0.1f, 0.5f);
+    } else {
+        s.f0 = sv__syn_unif(&r, 95.0f, 140.0f);
+        s.vtl_scale = (float)exp(0.03 * sv_rng_normal(&r));
+        s.vtl_scale = s.vtl_scale < 0.92f ? 0.92f : s.vtl_scale > 1.08f ? 1.08f : s.vtl_scale;
+        s.breathiness = sv__syn_unif(&r, 0.0f, 0.3f);
+        s.open_quotient = sv__syn_unif(&r, 0.5f, 0.62f);
+        s.tilt = sv__syn_unif(&r, 0.0f, 0.35f);
+    }
+    s.rate = sv__syn_unif(&r, 0.85f, 1.2f);
+    s.jitter = sv__syn_unif(&r, 0.005f, 0.02f);
+    s.shimmer = sv__syn_unif(&r, 0.02f, 0.06f);
+    s.loudness_db = sv__syn_unif(&r, -6.0f, 3.0f);
     return s;
 }
 
-/* "W2V2", "(W2V2, VGS+)", or the run name itself */
-static void sv__ev_display(const sv__ev_run *r, char *buf, size_t cap)
-{
-    if (r->stage_a[0] && r->stage_b[0])
-        snprintf(buf, cap, "(%s, %s)", sv__ev_stage_name(r->stage_a), sv__ev_stage_name(r->stage_b));
-    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", sv__ev_stage_name(r->stage_a));
-    else snprintf(buf, cap, "%s", r->name);
-}
+/* ---------------------------------------------------------------- 12.4 pictures */
 
-static double sv__ev_num(const char *line, const char *key)
-{
-    double v = NAN;
-    if (!sv_json_number(line, key, &v)) v = NAN;
-    return v;
-}
+static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
+    {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
+    {1.00f, 0.55f, 0.05f}, {0.55f, 0.15f, 0.75f}, {1.00f, 0.55f, 0.75f}, {0.85f, 0.75f, 0.58f}
+};
 
-static int sv__ev_load_run(const char *dir, sv__ev_run *r)
+/* Is (u, v), in units of the object's radius from its centre (v down), inside the shape? */
+static int sv__shape_inside(int shape, float u, float v)
 {
-    char *p;
-    unsigned char *buf = NULL;
-    size_t n, i;
-    char *line;
-    int rc;
-    memset(r, 0, sizeof *r);
-    r->switch_step = 0;
-    r->steps = NAN;
-    r->order = 99;
-    snprintf(r->dir, sizeof r->dir, "%s", dir);
-    {   /* default name: the folder's last component */
-        size_t e = strlen(dir), b;
-        while (e > 1 && dir[e - 1] == '/') e--;
-        b = e;
-        while (b > 0 && dir[b - 1] != '/') b--;
-        snprintf(r->name, sizeof r->name, "%.*s", (int)(e - b < 63 ? e - b : 63), dir + b);
+    float au = fabsf(u), av = fabsf(v), d2 = u * u + v * v;
+    switch (shape) {
+    case SV_SHAPE_CIRCLE: return d2 <= 1.0f;
+    case SV_SHAPE_SQUARE: return au <= 0.85f && av <= 0.85f;
+    case SV_SHAPE_TRIANGLE: return v <= 0.75f && v >= -0.95f && au <= 0.95f * (v + 0.95f) / 1.7f;
+    case SV_SHAPE_CROSS: return (au <= 0.32f && av <= 0.95f) || (av <= 0.32f && au <= 0.95f);
+    case SV_SHAPE_RING: return d2 <= 1.0f && d2 >= 0.3f;
+    case SV_SHAPE_DIAMOND: return au + av <= 1.0f;
+    default: return 0;
     }
-    if (!(p = sv__pathf(dir, "log.jsonl", NULL, NULL))) return SV_ERR_NOMEM;
-    rc = sv__read_file(p, &buf, &n);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    line = (char *)buf;
-    while (line && *line) {
-        char *nl = strchr(line, '\n'), kind[16];
-        if (nl) *nl = 0;
-        if (sv_json_string(line, "kind", kind, sizeof kind)) {
-            if (strcmp(kind, "meta") == 0) {
-                double v;
-                char s[64];
-                if (sv_json_string(line, "run", s, sizeof s)) snprintf(r->name, sizeof r->name, "%s", s);
-                sv_json_string(line, "stage_a", r->stage_a, sizeof r->stage_a);
-                sv_json_string(line, "stage_b", r->stage_b, sizeof r->stage_b);
-                if (sv_json_number(line, "switch", &v) && isfinite(v)) r->switch_step = v;
-                if (sv_json_number(line, "steps", &v)) r->steps = v;
-            } else if (strcmp(kind, "switch") == 0) {
-                double v;
-                if (sv_json_number(line, "step", &v) && isfinite(v)) r->switch_step = v;
-            } else if (strcmp(kind, "eval") == 0) {
-                sv__ev_rec e;
-                static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
-                if (r->n_ev == r->cap_ev) {
-                    size_t nc = r->cap_ev ? 2 * r->cap_ev : 64;
-                    sv__ev_rec *q = SV__CAST(sv__ev_rec *, sv__alloc(nc * sizeof *q, "log records"));
-                    if (!q) { SV_FREE(buf); return SV_ERR_NOMEM; }
-                    if (r->n_ev) memcpy(q, r->ev, r->n_ev * sizeof *q);
-                    SV_FREE(r->ev);
-                    r->ev = q;
-                    r->cap_ev = nc;
-                }
-                e.v[SV__EV_STEP] = sv__ev_num(line, "step");
-                e.v[SV__EV_STAGE] = sv__ev_num(line, "stage");
-                e.v[SV__EV_VAV] = sv__ev_num(line, "val_loss_av");
-                e.v[SV__EV_VAUD] = sv__ev_num(line, "val_loss_aud");
-                e.v[SV__EV_VACC] = sv__ev_num(line, "val_acc");
-                for (i = 0; i < 6; i++) e.v[SV__EV_R1S + i] = sv__ev_num(line, rk[i]);
-                e.v[SV__EV_ABXW] = sv__ev_num(line, "abx_within");
-                e.v[SV__EV_ABXA] = sv__ev_num(line, "abx_across");
-                if (isfinite(e.v[SV__EV_STEP])) r->ev[r->n_ev++] = e;
+}
+
+/* The relation of a to b from their centres, along the dominant axis (image y points down). */
+static int sv__relation(const sv_object *a, const sv_object *b)
+{
+    float dx = a->cx - b->cx, dy = a->cy - b->cy;
+    if (fabsf(dx) >= fabsf(dy)) return dx < 0 ? SV_REL_LEFT : SV_REL_RIGHT;
+    return dy < 0 ? SV_REL_ABOVE : SV_REL_BELOW;
+}
+
+/* Draw a scene: 1-3 objects of distinct colours, radius 0.19-0.24 (big) or 0.10-0.13 (small) of
+   the side, not touching; objects 0 and 1 clearly apart along one axis so the caption's relation
+   is unambiguous. */
+static void sv__scene_make(sv_scene *sc, sv_rng *r)
+{
+    int order[SV_COLOUR_COUNT], o, a, ok = 0, nobj;
+    float roll = sv_rng_uniformf(r);
+    memset(sc, 0, sizeof *sc);
+    nobj = roll < 0.3f ? 1 : roll < 0.85f ? 2 : 3;
+    sc->n_objects = nobj;
+    for (o = 0; o < SV_COLOUR_COUNT; o++) order[o] = o;
+    for (o = 0; o < nobj; o++) {
+        int jj = o + (int)sv_rng_below(r, (size_t)(SV_COLOUR_COUNT - o)), t = order[o];
+        order[o] = order[jj]; order[jj] = t;
+        sc->obj[o].colour = order[o];
+        sc->obj[o].shape = (int)sv_rng_below(r, SV_SHAPE_COUNT);
+        sc->obj[o].big = sv_rng_uniformf(r) < 0.5f;
+    }
+    for (a = 0; a < 400 && !ok; a++) {
+        if (a == 200) for (o = 0; o < nobj; o++) sc->obj[o].big = 0; /* crowded: shrink all */
+        for (o = 0; o < nobj; o++) {
+            sv_object *b = &sc->obj[o];
+            b->r = b->big ? sv__syn_unif(r, 0.19f, 0.24f) : sv__syn_unif(r, 0.10f, 0.13f);
+            b->cx = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+            b->cy = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+        }
+        ok = 1;
+        for (o = 0; o < nobj && ok; o++) {
+            int p2;
+            for (p2 = o + 1; p2 < nobj; p2++) {
+                float dx = sc->obj[o].cx - sc->obj[p2].cx, dy = sc->obj[o].cy - sc->obj[p2].cy;
+                if (sqrtf(dx * dx + dy * dy) < 1.1f * (sc->obj[o].r + sc->obj[p2].r)) ok = 0;
             }
         }
-        line = nl ? nl + 1 : NULL;
+        if (ok && nobj >= 2) {
+            float dx = fabsf(sc->obj[0].cx - sc->obj[1].cx), dy = fabsf(sc->obj[0].cy - sc->obj[1].cy);
+            float mx = dx > dy ? dx : dy, mn = dx > dy ? dy : dx;
+            if (mx < 1.5f * mn) ok = 0;
+        }
     }
-    SV_FREE(buf);
-    if (!r->stage_a[0] && !r->stage_b[0]) {   /* no meta line: guess from the run name */
-        const char *dash = strchr(r->name, '-');
-        if (dash) {
-            snprintf(r->stage_a, sizeof r->stage_a, "%.*s", (int)(dash - r->name < 31 ? dash - r->name : 31), r->name);
-            snprintf(r->stage_b, sizeof r->stage_b, "%s", dash + 1);
-        } else snprintf(r->stage_a, sizeof r->stage_a, "%s", r->name);
+    if (nobj >= 2) sc->relation = sv__relation(&sc->obj[0], &sc->obj[1]);
+}
+
+/* Render [size, size, 3] in [0, 1]: a dark tinted background with a gentle gradient, objects with
+   2x2 supersampled edges and jittered colours, then pixel noise. */
+static void sv__scene_draw(const sv_scene *sc, int size, sv_rng *r, float *img)
+{
+    float bg[3], grad[2], col[3][3];
+    float gray = sv__syn_unif(r, 0.05f, 0.3f);
+    int x, y, c, o;
+    for (c = 0; c < 3; c++) bg[c] = gray + sv__syn_unif(r, -0.04f, 0.04f);
+    grad[0] = sv__syn_unif(r, -0.08f, 0.08f);
+    grad[1] = sv__syn_unif(r, -0.08f, 0.08f);
+    for (o = 0; o < sc->n_objects; o++)
+        for (c = 0; c < 3; c++) {
+            float v = sv__colour_rgb[sc->obj[o].colour][c] + sv__syn_unif(r, -0.06f, 0.06f);
+            col[o][c] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    for (y = 0; y < size; y++)
+        for (x = 0; x < size; x++) {
+            float *px = img + ((size_t)y * (size_t)size + (size_t)x) * 3;
+            float fx = ((float)x + 0.5f) / (float)size, fy = ((float)y + 0.5f) / (float)size;
+            for (c = 0; c < 3; c++) px[c] = bg[c] + grad[0] * (fx - 0.5f) + grad[1] * (fy - 0.5f);
+            for (o = 0; o < sc->n_objects; o++) {
+                const sv_object *b = &sc->obj[o];
+                int sx, sy, hits = 0;
+                for (sy = 0; sy < 2; sy++)
+                    for (sx = 0; sx < 2; sx++) {
+                        float qx = ((float)x + 0.25f + 0.5f * (float)sx) / (float)size;
+                        float qy = ((float)y + 0.25f + 0.5f * (float)sy) / (float)size;
+                        hits += sv__shape_inside(b->shape, (qx - b->cx) / b->r, (qy - b->cy) / b->r);
+                    }
+                for (c = 0; c < 3; c++) px[c] += 0.25f * (float)hits * (col[o][c] - px[c]);
+            }
+            for (c = 0; c < 3; c++) {
+                float v = px[c] + 0.03f * sv_rng_normal(r);
+                px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+        }
+}
+
+/* Cut a picture into grid x grid patches: region values (row, column, channel) in [-1, 1] and
+   boxes (x1, y1, x2, y2) normalised by the side. */
+static void sv__scene_regions(const float *img, int size, int grid, float *reg, float *box)
+{
+    int gx, gy, yy, xx, c, ps = size / grid;
+    for (gy = 0; gy < grid; gy++)
+        for (gx = 0; gx < grid; gx++) {
+            float *o = reg + (size_t)(gy * grid + gx) * (size_t)(ps * ps * 3);
+            float *b = box + (size_t)(gy * grid + gx) * 4;
+            for (yy = 0; yy < ps; yy++)
+                for (xx = 0; xx < ps; xx++)
+                    for (c = 0; c < 3; c++)
+                        *o++ = 2.0f * img[((size_t)(gy * ps + yy) * (size_t)size + (size_t)(gx * ps + xx)) * 3
+                                          + (size_t)c] - 1.0f;
+            b[0] = (float)(gx * ps) / (float)size;
+            b[1] = (float)(gy * ps) / (float)size;
+            b[2] = (float)((gx + 1) * ps) / (float)size;
+            b[3] = (float)((gy + 1) * ps) / (float)size;
+        }
+}
+
+/* Simulated object detector (see SV_REGIONS_DETECTOR). The detector codes are fixed unit vectors,
+   the same for every corpus (a frozen detector does not depend on the data it is run on): one per
+   shape, colour and size, and one for background. Region k < R/2 is a proposal around object
+   k mod n_objects (each side jittered by up to 30 % of the radius); the others are random
+   background boxes. Feature = sqrt(Dimg) * (IoU * (e_shape + e_colour + e_size) / sqrt(3)
+   + (1 - IoU) * e_bg) + N(0, 0.35^2) per value, for the object the box overlaps most: values of
+   about unit size, like the pixel features. */
+#define SV__N_DETECTOR_CODES (SV_SHAPE_COUNT + SV_COLOUR_COUNT + 2 + 1)
+
+static void sv__detector_codes(size_t Dimg, float *codes) /* [SV__N_DETECTOR_CODES, Dimg] */
+{
+    sv_rng dr;
+    size_t q, j;
+    sv_rng_seed(&dr, 0x0b1ec7de7ec70ULL);
+    for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
+        float *e = codes + q * Dimg;
+        double nrm = 0;
+        for (j = 0; j < Dimg; j++) { e[j] = sv_rng_normal(&dr); nrm += (double)e[j] * e[j]; }
+        for (j = 0; j < Dimg; j++) e[j] = (float)((double)e[j] * sqrt((double)Dimg / nrm));
     }
-    for (i = 0; i < sizeof sv__ev_paper_order / sizeof *sv__ev_paper_order; i++)
-        if (strcmp(r->name, sv__ev_paper_order[i]) == 0) r->order = (int)i;
-    /* optional final_eval.json: its first line */
-    if (!(p = sv__pathf(dir, "final_eval.json", NULL, NULL))) return SV_ERR_NOMEM;
-    if (sv__file_exists(p) && sv__read_file(p, &buf, &n) == SV_OK) {
-        char *q = strchr((char *)buf, '\n');
-        if (q) *q = 0;
-        r->final_line = (char *)buf;
+}
+
+static void sv__scene_detect(const sv_scene *sc, const float *codes, size_t R, size_t Dimg, sv_rng *r,
+                             float *reg, float *box)
+{
+    const float inv3 = 1.0f / sqrtf(3.0f);
+    size_t k, j;
+    int o;
+    for (k = 0; k < R; k++) {
+        float *f = reg + k * Dimg, *b = box + k * 4, iou = 0.0f;
+        const float *bg = codes + (SV__N_DETECTOR_CODES - 1) * Dimg;
+        int hit = -1;
+        if (k < R / 2 && sc->n_objects > 0) {
+            const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
+            float edge[4];
+            edge[0] = ob->cx - ob->r; edge[1] = ob->cy - ob->r; edge[2] = ob->cx + ob->r; edge[3] = ob->cy + ob->r;
+            for (j = 0; j < 4; j++) b[j] = edge[j] + 0.3f * ob->r * (2.0f * sv_rng_uniformf(r) - 1.0f);
+        } else {
+            float w = sv__syn_unif(r, 0.15f, 0.6f), h = sv__syn_unif(r, 0.15f, 0.6f);
+            b[0] = sv__syn_unif(r, 0.0f, 1.0f - w); b[1] = sv__syn_unif(r, 0.0f, 1.0f - h);
+            b[2] = b[0] + w; b[3] = b[1] + h;
+        }
+        for (j = 0; j < 4; j++) b[j] = b[j] < 0.0f ? 0.0f : b[j] > 1.0f ? 1.0f : b[j];
+        if (b[2] < b[0] + 0.01f) b[2] = b[0] + 0.01f;
+        if (b[3] < b[1] + 0.01f) b[3] = b[1] + 0.01f;
+        for (o = 0; o < sc->n_objects; o++) {
+            const sv_object *ob = &sc->obj[o];
+            float ix = fminf(b[2], ob->cx + ob->r) - fmaxf(b[0], ob->cx - ob->r);
+            float iy = fminf(b[3], ob->cy + ob->r) - fmaxf(b[1], ob->cy - ob->r);
+            float inter = ix > 0 && iy > 0 ? ix * iy : 0.0f;
+            float uni = (b[2] - b[0]) * (b[3] - b[1]) + 4.0f * ob->r * ob->r - inter;
+            if (inter > 0 && inter / uni > iou) { iou = inter / uni; hit = o; }
+        }
+        for (j = 0; j < Dimg; j++) f[j] = 0.35f * sv_rng_normal(r) + (1.0f - iou) * bg[j];
+        if (hit >= 0) {
+            const sv_object *ob = &sc->obj[hit];
+            const float *es = codes + (size_t)ob->shape * Dimg;
+            const float *ec = codes + (size_t)(SV_SHAPE_COUNT + ob->colour) * Dimg;
+            const float *ez = codes + (size_t)(SV_SHAPE_COUNT + SV_COLOUR_COUNT + ob->big) * Dimg;
+            for (j = 0; j < Dimg; j++) f[j] += iou * inv3 * (es[j] + ec[j] + ez[j]);
+        }
     }
-    sv_clear_error();
-    SV_FREE(p);
+}
+
+/* ---------------------------------------------------------------- 12.5 caption grammar */
+
+#define SV__MAX_WORDS 40
+
+typedef struct sv__sent { int w[SV__MAX_WORDS]; size_t n; } sv__sent;
+
+/* Append the space-separated words of `text`. */
+static void sv__say(sv__sent *s, const char *text)
+{
+    char tok[24];
+    while (*text) {
+        size_t k = 0;
+        while (*text == ' ') text++;
+        while (*text && *text != ' ' && k < sizeof tok - 1) tok[k++] = *text++;
+        tok[k] = 0;
+        if (k && s->n < SV__MAX_WORDS) s->w[s->n++] = sv__word_find(tok);
+    }
+}
+
+static const char *sv__say_pick(sv_rng *r, const char *const *opts, size_t n) { return opts[sv_rng_below(r, n)]; }
+
+/* "[article] [size] colour shape", synonyms drawn at random (the first one more often). */
+static void sv__say_object(sv__sent *s, const sv_object *o, const char *article, float p_size, sv_rng *r)
+{
+    static const char *const shapes[SV_SHAPE_COUNT][3] = {
+        {"circle", "disc", "coin"}, {"square", "box", "block"}, {"triangle", NULL, NULL},
+        {"cross", "plus", NULL}, {"ring", "hoop", NULL}, {"diamond", NULL, NULL}};
+    static const char *const sizes[2][3] = {{"small", "little", "tiny"}, {"big", "large", "huge"}};
+    size_t nsyn = 1, pick;
+    sv__say(s, article);
+    if (sv_rng_uniformf(r) < p_size) sv__say(s, sizes[o->big][sv_rng_uniformf(r) < 0.5f ? 0 : 1 + sv_rng_below(r, 2)]);
+    sv__say(s, sv_word_name(sv__word_find("red") + o->colour));
+    while (nsyn < 3 && shapes[o->shape][nsyn]) nsyn++;
+    pick = sv_rng_uniformf(r) < 0.5f ? 0 : sv_rng_below(r, nsyn);
+    sv__say(s, shapes[o->shape][pick]);
+}
+
+static void sv__say_relation(sv__sent *s, int rel, sv_rng *r)
+{
+    static const char *const left[] = {"to the left of", "to the left of", "left of", "next to", "beside"};
+    static const char *const right[] = {"to the right of", "to the right of", "right of", "next to", "beside"};
+    static const char *const above[] = {"above", "above", "over", "on top of"};
+    static const char *const below[] = {"below", "below", "under", "beneath"};
+    switch (rel) {
+    case SV_REL_LEFT: sv__say(s, sv__say_pick(r, left, 5)); break;
+    case SV_REL_RIGHT: sv__say(s, sv__say_pick(r, right, 5)); break;
+    case SV_REL_ABOVE: sv__say(s, sv__say_pick(r, above, 4)); break;
+    default: sv__say(s, sv__say_pick(r, below, 4)); break;
+    }
+}
+
+static int sv__rel_inverse(int rel) { return rel ^ 1; } /* LEFT<->RIGHT, ABOVE<->BELOW */
+
+/* One caption of a scene. Templates: "[opening] a A REL a B", "the A is REL the B", the same with
+   A and B swapped and the relation inverted, "... and a C" for a third object, and "[opening] a A
+   [where]" for a single one. */
+static void sv__caption(const sv_scene *sc, sv_rng *r, sv__sent *s)
+{
+    static const char *const openings[] = {"", "", "", "", "", "", "there is", "there is", "i see", "i found",
+                                           "this picture shows", "look there is", "the image has", "a picture with"};
+    static const char *const short_openings[] = {"", "", "there is", "i see"};
+    const sv_object *A = &sc->obj[0], *B = &sc->obj[1];
+    size_t i;
+    s->n = 0;
+    if (sc->n_objects == 1) {
+        float dx = A->cx - 0.5f, dy = A->cy - 0.5f;
+        sv__say(s, sv__say_pick(r, openings, 14));
+        sv__say_object(s, A, "a", 0.7f, r);
+        if (sv_rng_uniformf(r) < 0.6f) {
+            if (fabsf(dx) < 0.15f && fabsf(dy) < 0.15f) sv__say(s, "in the middle");
+            else if (fabsf(dx) >= fabsf(dy)) sv__say(s, dx < 0 ? "on the left" : "on the right");
+            else sv__say(s, dy < 0 ? "at the top" : "at the bottom");
+        }
+    } else {
+        int rel = sc->relation, t = (int)sv_rng_below(r, sc->n_objects == 3 ? 2 : 4);
+        float p_size = sc->n_objects == 3 ? 0.3f : 0.6f;
+        if (t & 1) { const sv_object *x = A; A = B; B = x; rel = sv__rel_inverse(rel); }
+        if (t < 2) {
+            sv__say(s, sc->n_objects == 3 ? sv__say_pick(r, short_openings, 4) : sv__say_pick(r, openings, 14));
+            sv__say_object(s, A, "a", p_size, r);
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "a", p_size, r);
+        } else {
+            sv__say_object(s, A, "the", p_size, r);
+            sv__say(s, "is");
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "the", p_size, r);
+        }
+        if (sc->n_objects == 3) {
+            sv__say(s, "and");
+            sv__say_object(s, &sc->obj[2], "a", 0.3f, r);
+        }
+    }
+    /* "a" becomes "an" before a vowel ("an orange box") */
+    for (i = 0; i + 1 < s->n; i++) {
+        int first;
+        if (s->w[i] == sv__word_find("a") && sv_word_phones(s->w[i + 1], &first, 1) && sv__phone_is_vowel(first))
+            s->w[i] = sv__word_find("an");
+    }
+}
+
+/* Out-of-domain utterances: word lists and carrier phrases ("please say X again", "the next word
+   is X"), the listed words drawn in turn from a shuffled list of the whole content lexicon. */
+static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *next, sv__sent *s, int *list)
+{
+    int t = (int)sv_rng_below(r, 4);
+    size_t i, n;
+    s->n = 0;
+    *list = t == 0;
+#define SV__DRAW() (s->n < SV__MAX_WORDS ? (void)(s->w[s->n++] = deck[(*next)++ % n_deck]) : (void)0)
+    switch (t) {
+    case 0: n = 5 + sv_rng_below(r, 3); for (i = 0; i < n; i++) SV__DRAW(); break;
+    case 1: sv__say(s, "please say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "again"); break;
+    case 2: sv__say(s, "the next word is"); SV__DRAW(); break;
+    default: sv__say(s, "say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "now"); break;
+    }
+#undef SV__DRAW
+}
+
+/* ---------------------------------------------------------------- 12.6 the corpus */
+
+SV_DEF sv_corpus_config sv_corpus_default_config(void)
+{
+    sv_corpus_config c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    c.n_train_images = 400;
+    c.n_val_images = 50;
+    c.n_test_images = 100;
+    c.captions_per_image = 2;
+    c.n_train_speakers = 28;
+    c.n_test_speakers = 6;
+    c.n_ood_speakers = 6;
+    c.n_ood_utts = 200;
+    c.image_size = 32;
+    c.grid = 4;
+    c.region_features = SV_REGIONS_DETECTOR;
+    c.snr_db_min = 15.0f;
+    c.snr_db_max = 35.0f;
+    return c;
+}
+
+static char *sv__corpus_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+    char *d = SV__CAST(char *, sv__alloc(n, what));
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+SV_DEF void sv_corpus_free(sv_corpus *c)
+{
+    size_t i;
+    if (!c) return;
+    for (i = 0; c->utts && i < c->n_utts; i++) {
+        SV_FREE(c->utts[i].audio);
+        SV_FREE(c->utts[i].text);
+        SV_FREE(c->utts[i].phones);
+        SV_FREE(c->utts[i].words);
+    }
+    SV_FREE(c->utts);
+    SV_FREE(c->speakers);
+    SV_FREE(c->image_split);
+    SV_FREE(c->scenes);
+    SV_FREE(c->images);
+    SV_FREE(c->regions);
+    SV_FREE(c->boxes);
+    SV_FREE(c);
+}
+
+/* Fill an utterance's word list, text and phone labels (times come with the audio). */
+static int sv__corpus_script(sv_utt *u, const sv__sent *s)
+{
+    size_t i, np = 0, nc = 0;
+    for (i = 0; i < s->n; i++) {
+        np += sv_word_phones(s->w[i], NULL, 0);
+        nc += strlen(sv__words[s->w[i]].word) + 1;
+    }
+    u->words = SV__CAST(sv_segment *, sv__calloc(s->n, sizeof(sv_segment), "utterance words"));
+    u->phones = SV__CAST(sv_segment *, sv__calloc(np, sizeof(sv_segment), "utterance phones"));
+    u->text = SV__CAST(char *, sv__alloc(nc + 1, "utterance text"));
+    if (!u->words || !u->phones || !u->text) return SV_ERR_NOMEM;
+    u->n_words = s->n;
+    u->n_phones = np;
+    u->text[0] = 0;
+    for (i = 0, np = 0, nc = 0; i < s->n; i++) {
+        int ids[16];
+        size_t k, m = sv_word_phones(s->w[i], ids, 16), len = strlen(sv__words[s->w[i]].word);
+        u->words[i].label = s->w[i];
+        for (k = 0; k < m; k++) u->phones[np++].label = ids[k];
+        if (i) u->text[nc++] = ' ';
+        memcpy(u->text + nc, sv__words[s->w[i]].word, len);
+        nc += len;
+        u->text[nc] = 0;
+    }
     return SV_OK;
 }
 
-static void sv__ev_free_run(sv__ev_run *r)
+/* Speak one scripted utterance: plan pauses and prosodic lengthening, synthesise, record the exact
+   times, add background noise. Runs in parallel: touches only u and its own rng. */
+static int sv__corpus_speak(sv_utt *u, const sv_speaker *spk, float snr_lo, float snr_hi, int word_list, sv_rng *r)
 {
-    SV_FREE(r->ev);
-    SV_FREE(r->final_line);
-    memset(r, 0, sizeof *r);
+    size_t n = u->n_phones + u->n_words + 2, m = 0, i, k, p = 0;
+    int *seq = SV__CAST(int *, sv__alloc(n * sizeof(int), "utterance plan"));
+    float *st = SV__CAST(float *, sv__alloc(n * sizeof(float), "utterance plan"));
+    sv_segment *seg = SV__CAST(sv_segment *, sv__alloc(n * sizeof(sv_segment), "utterance plan"));
+    int st_ok = SV_OK;
+    if (!seq || !st || !seg) { st_ok = SV_ERR_NOMEM; goto done; }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f); /* leading silence, 90-210 ms */
+    for (i = 0; i < u->n_words; i++) {
+        int w = u->words[i].label, ids[16];
+        size_t nw = sv_word_phones(w, ids, 16);
+        /* a phrase ends at the end, before "and" (sometimes), or after each word of a list */
+        int before_and = i + 1 < u->n_words && strcmp(sv__words[u->words[i + 1].label].word, "and") == 0;
+        int pause = i + 1 < u->n_words &&
+                    (word_list ? sv_rng_uniformf(r) < 0.6f
+                               : (before_and && sv_rng_uniformf(r) < 0.5f) || sv_rng_uniformf(r) < 0.03f);
+        int final = pause || i + 1 == u->n_words;
+        for (k = 0; k < nw; k++) {
+            float sc = (sv__words[w].flags & SV__W_FUNC) ? 0.7f : 1.0f;
+            int nxt = k + 1 < nw ? ids[k + 1] : -1;
+            if (sv__phone_is_vowel(ids[k])) {
+                if (final) sc *= 1.35f;                 /* phrase-final lengthening */
+                if (nxt >= 0 && sv__phones[nxt].voiced && !sv__phone_is_vowel(nxt))
+                    sc *= 1.1f;                         /* longer before a voiced consonant */
+            } else if (final) sc *= 1.1f;
+            seq[m] = ids[k]; st[m++] = sc;
+        }
+        if (pause) { seq[m] = -1; st[m++] = sv__syn_unif(r, 0.4f, 1.0f); }
+    }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f);
+    st_ok = sv__syn_run(spk, seq, st, m, r, &u->audio, &u->n_samples, seg);
+    if (st_ok != SV_OK) goto done;
+    for (i = 0, p = 0; i < m; i++)
+        if (seq[i] >= 0) { u->phones[p].start = seg[i].start; u->phones[p].end = seg[i].end; p++; }
+    for (i = 0, p = 0; i < u->n_words; i++) {
+        size_t nw = sv_word_phones(u->words[i].label, NULL, 0);
+        u->words[i].start = u->phones[p].start;
+        u->words[i].end = u->phones[p + nw - 1].end;
+        p += nw;
+    }
+    /* Background noise: one-pole coloured (white to brown-ish) Gaussian-like noise at the drawn
+       SNR relative to the utterance RMS (0.1 * loudness; the AR(1) variance is known in closed
+       form: var = (1/3) / (1 - c^2) for uniform [-1, 1) input). */
+    {
+        float c = sv__syn_unif(r, 0.0f, 0.9f), y = 0, g;
+        double e = 0;
+        for (i = 0; i < u->n_samples; i++) e += (double)u->audio[i] * u->audio[i];
+        e = sqrt(e / (double)u->n_samples);
+        u->snr_db = sv__syn_unif(r, snr_lo, snr_hi);
+        g = (float)(e / pow(10.0, u->snr_db / 20.0) / sqrt((1.0 / 3.0) / (1.0 - (double)c * c)));
+        for (i = 0; i < u->n_samples; i++) {
+            float v;
+            y = c * y + (2.0f * sv_rng_uniformf(r) - 1.0f);
+            v = u->audio[i] + g * y;
+            u->audio[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+        }
+    }
+done:
+    SV_FREE(seq);
+    SV_FREE(st);
+    SV_FREE(seg);
+    return st_ok;
 }
 
-/* the last eval record with a finite value of field (offset into the record), or NAN */
-static double sv__ev_last(const sv__ev_run *r, size_t idx)
+static int sv__corpus_check(const sv_corpus_config *g)
 {
+    size_t cpi = g->captions_per_image;
+    if (cpi < 1 || cpi > 100) return sv__fail(SV_ERR_ARG, "corpus: captions_per_image must be 1..100, not %zu", cpi);
+    if (g->n_train_images + g->n_val_images > 0 && g->n_train_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu train speakers cannot read %zu different captions per image",
+                        g->n_train_speakers, cpi);
+    if (g->n_test_images > 0 && g->n_test_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu test speakers cannot read %zu different captions per image",
+                        g->n_test_speakers, cpi);
+    if (g->n_ood_utts > 0 && g->n_ood_speakers < 1)
+        return sv__fail(SV_ERR_ARG, "corpus: ood utterances need an ood speaker");
+    if (g->n_train_images > 10000000 || g->n_val_images > 10000000 || g->n_test_images > 10000000 ||
+        g->n_ood_utts > 10000000 || g->n_train_speakers + g->n_test_speakers + g->n_ood_speakers > 100000 ||
+        g->n_train_speakers > 100000 || g->n_test_speakers > 100000 || g->n_ood_speakers > 100000)
+        return sv__fail(SV_ERR_ARG, "corpus: sizes too large");
+    if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
+        return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
+                        g->image_size, g->grid);
+    if (g->region_features != SV_REGIONS_DETECTOR && g->region_features != SV_REGIONS_PIXELS)
+        return sv__fail(SV_ERR_ARG, "corpus: region_features must be SV_REGIONS_DETECTOR or SV_REGIONS_PIXELS");
+    if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
+        return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
+    return SV_OK;
+}
+
+SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    sv_rng master, m_spk, m_img, m_cap, m_ood, m_utt;
+    size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
+    int *deck = NULL, *list = NULL, size, grid;
+    size_t n_deck = 0;
+    float *codes = NULL;
+
+    if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
+    if (sv__corpus_check(cfg) != SV_OK) return NULL;
+    c = SV__CAST(sv_corpus *, sv__calloc(1, sizeof *c, "corpus"));
+    if (!c) return NULL;
+    c->cfg = *cfg;
+    cpi = cfg->captions_per_image;
+    size = cfg->image_size;
+    grid = cfg->grid;
+    /* independent streams for each kind of draw, so changing one count leaves the others alone */
+    sv_rng_seed(&master, cfg->seed);
+    m_spk = sv_rng_fork(&master, 1);
+    m_img = sv_rng_fork(&master, 2);
+    m_cap = sv_rng_fork(&master, 3);
+    m_ood = sv_rng_fork(&master, 4);
+    m_utt = sv_rng_fork(&master, 5);
+
+    /* speakers: train, test, ood groups, alternately male and female */
+    nsp[0] = cfg->n_train_speakers; nsp[1] = cfg->n_test_speakers; nsp[2] = cfg->n_ood_speakers;
+    c->n_speakers = nsp[0] + nsp[1] + nsp[2];
+    c->speakers = SV__CAST(sv_speaker *, sv__calloc(c->n_speakers + 1, sizeof(sv_speaker), "corpus speakers"));
+    if (!c->speakers) goto fail;
+    for (i = 0, k = 0; i < 3; i++)
+        for (j = 0; j < nsp[i]; j++, k++) {
+            sv_rng r = sv_rng_fork(&m_spk, k);
+            sv_speaker *s = &c->speakers[k];
+            *s = sv_speaker_random(sv_rng_next(&r), (int)(j & 1));
+            s->split = i == 0 ? SV_SPLIT_TRAIN : i == 1 ? SV_SPLIT_TEST : SV_SPLIT_OOD;
+            snprintf(s->name, sizeof s->name, "spk%03u%c", (unsigned)k, s->female ? 'f' : 'm');
+        }
+
+    /* pictures */
+    n_img = cfg->n_train_images + cfg->n_val_images + cfg->n_test_images;
+    c->n_images = n_img;
+    c->n_regions = (size_t)grid * (size_t)grid;
+    c->region_dim = (size_t)(size / grid) * (size_t)(size / grid) * 3;
+    npix = (size_t)size * (size_t)size * 3;
+    c->image_begin[0] = 0;
+    c->image_begin[1] = cfg->n_train_images;
+    c->image_begin[2] = c->image_begin[1] + cfg->n_val_images;
+    c->image_begin[3] = c->image_begin[4] = n_img;
+    {
+        size_t bytes;
+        if (!sv__mul_ok(n_img, npix * sizeof(float), &bytes)) {
+            sv__fail(SV_ERR_NOMEM, "corpus: images too large");
+            goto fail;
+        }
+        c->images = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus images"));
+        c->regions = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus regions"));
+        c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
+        c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
+        c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
+        codes = SV__CAST(float *, sv__alloc(SV__N_DETECTOR_CODES * c->region_dim * sizeof(float), "detector codes"));
+        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split || !codes) goto fail;
+        sv__detector_codes(c->region_dim, codes);
+    }
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_img, i);
+        c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
+        sv__scene_make(&c->scenes[i], &r);
+        sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
+        if (cfg->region_features == SV_REGIONS_PIXELS)
+            sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
+        else
+            sv__scene_detect(&c->scenes[i], codes, c->n_regions, c->region_dim, &r, c->regions + i * npix,
+                             c->boxes + i * c->n_regions * 4);
+    }
+
+    /* scripts: the captions of every picture, then the ood utterances */
+    c->n_utts = n_img * cpi + cfg->n_ood_utts;
+    c->utts = SV__CAST(sv_utt *, sv__calloc(c->n_utts + 1, sizeof(sv_utt), "corpus utterances"));
+    pool = SV__CAST(size_t *, sv__calloc(c->n_speakers + 1, sizeof(size_t), "corpus speaker pool"));
+    list = SV__CAST(int *, sv__calloc(c->n_utts + 1, sizeof(int), "corpus utterance kinds"));
+    if (!c->utts || !pool || !list) goto fail;
+    for (i = 0; i < SV_SPLIT_OOD; i++) c->split_begin[i] = c->image_begin[i] * cpi;
+    c->split_begin[SV_SPLIT_OOD] = n_img * cpi;
+    c->split_begin[SV_SPLIT_COUNT] = c->n_utts;
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_cap, i);
+        int split = c->image_split[i];
+        size_t first = split == SV_SPLIT_TEST ? nsp[0] : 0, np = split == SV_SPLIT_TEST ? nsp[1] : nsp[0];
+        sv__sent prev[8];
+        for (k = 0; k < np; k++) pool[k] = first + k;
+        for (j = 0; j < cpi; j++) {
+            size_t u = i * cpi + j, pick = j + sv_rng_below(&r, np - j), t, attempt;
+            sv__sent s;
+            sv_utt *ut = &c->utts[u];
+            /* different speakers for the captions of one picture: partial Fisher-Yates */
+            t = pool[j]; pool[j] = pool[pick]; pool[pick] = t;
+            /* different wordings too, as far as the grammar allows */
+            for (attempt = 0; attempt < 20; attempt++) {
+                size_t q, same = 0;
+                sv__caption(&c->scenes[i], &r, &s);
+                for (q = 0; q < j && q < 8; q++)
+                    if (prev[q].n == s.n && memcmp(prev[q].w, s.w, s.n * sizeof(int)) == 0) same = 1;
+                if (!same) break;
+            }
+            if (j < 8) prev[j] = s;
+            ut->split = split;
+            ut->image = (int)i;
+            ut->speaker = (int)pool[j];
+            snprintf(ut->name, sizeof ut->name, "%s_%05u", sv_split_name(split), (unsigned)(u - c->split_begin[split]));
+            if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+        }
+    }
+    /* ood: a shuffled deck of every content word, dealt in turn, so all words get said */
+    deck = SV__CAST(int *, sv__alloc(SV__N_WORDS * sizeof(int), "corpus ood deck"));
+    deck_next = SV__CAST(size_t *, sv__calloc(1, sizeof(size_t), "corpus ood deck"));
+    if (!deck || !deck_next) goto fail;
+    for (i = 0; i < (size_t)SV__N_WORDS; i++)
+        if (!(sv__words[i].flags & SV__W_FUNC)) deck[n_deck++] = (int)i;
+    {
+        sv_rng r = sv_rng_fork(&m_ood, 0);
+        for (i = n_deck; i > 1; i--) {
+            size_t jj = sv_rng_below(&r, i);
+            int t = deck[i - 1]; deck[i - 1] = deck[jj]; deck[jj] = t;
+        }
+    }
+    for (k = 0; k < cfg->n_ood_utts; k++) {
+        size_t u = n_img * cpi + k;
+        sv_rng r = sv_rng_fork(&m_ood, k + 1);
+        sv__sent s;
+        sv_utt *ut = &c->utts[u];
+        sv__ood_sentence(&r, deck, n_deck, deck_next, &s, &list[u]);
+        ut->split = SV_SPLIT_OOD;
+        ut->image = -1;
+        ut->speaker = (int)(nsp[0] + nsp[1] + k % nsp[2]);
+        snprintf(ut->name, sizeof ut->name, "ood_%05u", (unsigned)k);
+        if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+    }
+
+    /* audio: each utterance from its own forked stream, so any thread count gives the same bits */
+    status = SV__CAST(size_t *, sv__calloc(c->n_utts + 1, sizeof(size_t), "corpus status"));
+    if (!status) goto fail;
+    {
+        long u, nu = (long)c->n_utts;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+        for (u = 0; u < nu; u++) {
+            sv_rng r = sv_rng_fork(&m_utt, (uint64_t)u);
+            sv_utt *ut = &c->utts[u];
+            status[u] = (size_t)sv__corpus_speak(ut, &c->speakers[ut->speaker], cfg->snr_db_min, cfg->snr_db_max,
+                                                 list[u], &r);
+        }
+    }
+    for (i = 0; i < c->n_utts; i++) {
+        if (status[i] != SV_OK) {
+            sv__fail((int)status[i], "corpus: synthesising %s failed (out of memory?)", c->utts[i].name);
+            goto fail;
+        }
+        c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
+    }
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
+    return c;
+fail:
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
+    sv_corpus_free(c);
+    return NULL;
+}
+
+SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out)
+{
+    size_t u, i, n = 0, f;
+    int *spk_map = NULL;
+    if (!out) return sv__fail(SV_ERR_ARG, "sv_corpus_items: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!c || split < 0 || split >= SV_SPLIT_COUNT)
+        return sv__fail(SV_ERR_ARG, "sv_corpus_items: bad corpus or split %d", split);
+    /* a triphone needs a phone directly before and after it: no utterance edge, no pause */
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        for (i = 1; i + 1 < ut->n_phones; i++)
+            if (ut->phones[i - 1].end == ut->phones[i].start && ut->phones[i].end == ut->phones[i + 1].start) n++;
+    }
+    out->files = SV__CAST(char **, sv__calloc(c->split_begin[split + 1] - c->split_begin[split] + 1, sizeof(char *),
+                                              "items files"));
+    out->phones = SV__CAST(char **, sv__calloc((size_t)SV__N_PHONES, sizeof(char *), "items phones"));
+    out->speakers = SV__CAST(char **, sv__calloc(c->n_speakers + 1, sizeof(char *), "items speakers"));
+    out->items = SV__CAST(sv_item *, sv__calloc(n + 1, sizeof(sv_item), "items"));
+    spk_map = SV__CAST(int *, sv__alloc((c->n_speakers + 1) * sizeof(int), "items speaker map"));
+    if (!out->files || !out->phones || !out->speakers || !out->items || !spk_map) goto fail;
+    for (i = 0; i < (size_t)SV__N_PHONES; i++) {
+        out->phones[out->n_phones] = sv__corpus_strdup(sv__phones[i].name, "items phone");
+        if (!out->phones[out->n_phones]) goto fail;
+        out->n_phones++;
+    }
+    for (i = 0; i < c->n_speakers; i++) spk_map[i] = -1;
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        f = out->n_files;
+        out->files[f] = sv__corpus_strdup(ut->name, "items file");
+        if (!out->files[f]) goto fail;
+        out->n_files++;
+        if (spk_map[ut->speaker] < 0) {
+            out->speakers[out->n_speakers] = sv__corpus_strdup(c->speakers[ut->speaker].name, "items speaker");
+            if (!out->speakers[out->n_speakers]) goto fail;
+            spk_map[ut->speaker] = (int)out->n_speakers++;
+        }
+        for (i = 1; i + 1 < ut->n_phones; i++) {
+            sv_item *it;
+            if (ut->phones[i - 1].end != ut->phones[i].start || ut->phones[i].end != ut->phones[i + 1].start) continue;
+            it = &out->items[out->n_items++];
+            it->file = f;
+            it->onset = ut->phones[i].start;
+            it->offset = ut->phones[i].end;
+            it->phone = ut->phones[i].label;
+            it->prev = ut->phones[i - 1].label;
+            it->next = ut->phones[i + 1].label;
+            it->speaker = spk_map[ut->speaker];
+        }
+    }
+    SV_FREE(spk_map);
+    return SV_OK;
+fail:
+    SV_FREE(spk_map);
+    sv_item_set_free(out); /* the counts only cover strings already copied */
+    return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
+}
+
+/* ---------------------------------------------------------------- 12.7 writing the corpus to disk */
+/* Text file written atomically; fmt/segments come from the caller. */
+static int sv__write_segments(const char *path, const sv_segment *seg, size_t n, int words)
+{
+    char *tmp;
     size_t i;
-    for (i = r->n_ev; i-- > 0;) {
-        if (isfinite(r->ev[i].v[idx])) return r->ev[i].v[idx];
+    int ok = 1;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    for (i = 0; ok && i < n; i++) {
+        const char *lab = words ? sv_word_name(seg[i].label) : sv_phone_name(seg[i].label);
+        /* times are whole samples at 16 kHz: k/16000 has at most 7 decimals, so %.7f is exact */
+        if (fprintf(f, "%.7f %.7f %s\n", seg[i].start, seg[i].end, lab ? lab : "SIL") < 0) ok = 0;
     }
-    return NAN;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
 }
 
-static void sv__ev_cell(FILE *f, double v)
+static int sv__write_text(const char *path, const char *text)
 {
-    if (isfinite(v)) fprintf(f, " %.1f |", v);
-    else fprintf(f, " - |");
+    char *tmp;
+    int ok;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    ok = fputs(text, f) != EOF;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
 }
 
-/* ABX of a run for Table II: final_eval (ood, then test), else the log's last eval */
-static void sv__ev_abx_final(const sv__ev_run *r, double *w, double *a, char *wl, char *al, size_t cap, const char **src)
+/* The manifest of one split: paths are built under dir so sv_manifest_write makes them relative. */
+static int sv__corpus_manifest(const sv_corpus *c, const char *dir, int split)
 {
-    static const char *const sets[2] = {"ood", "test"};
-    size_t s;
-    char key[64];
-    *w = *a = NAN;
-    wl[0] = al[0] = 0;
-    *src = "-";
-    if (r->final_line) {
-        for (s = 0; s < 2; s++) {
-            snprintf(key, sizeof key, "abx_%s_within", sets[s]);
-            if (sv_json_number(r->final_line, key, w)) {
-                snprintf(key, sizeof key, "abx_%s_across", sets[s]);
-                if (!sv_json_number(r->final_line, key, a)) *a = NAN;
-                snprintf(key, sizeof key, "abx_%s_within_layer", sets[s]);
-                sv_json_string(r->final_line, key, wl, cap);
-                snprintf(key, sizeof key, "abx_%s_across_layer", sets[s]);
-                sv_json_string(r->final_line, key, al, cap);
-                *src = s ? "final test" : "final ood";
-                return;
-            }
-        }
-    }
-    *w = sv__ev_last(r, SV__EV_ABXW);
-    *a = sv__ev_last(r, SV__EV_ABXA);
-    if (isfinite(*w) || isfinite(*a)) *src = "log test";
-}
-
-/* the metric values of a forgetting row at each eval record: kind 0 mean R@10, 1 loss_AUD, 2 acc */
-static double sv__ev_forget_value(const sv__ev_rec *e, int kind)
-{
-    if (kind == 0) return 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]);
-    if (kind == 1) return e->v[SV__EV_VAUD];
-    return 100.0 * e->v[SV__EV_VACC];
-}
-
-static void sv__ev_forgetting(FILE *f, const sv__ev_run *runs, const size_t *ord, size_t n, int markdown)
-{
-    static const char *const what[3] = {"mean R@10 (%)", "val loss_AUD", "val accuracy (%)"};
-    size_t k, i;
-    int kind, any = 0;
-    if (markdown) {
-        fprintf(f, "| schedule | stage-A metric | at switch | min in B | max in B | end | end - switch |\n");
-        fprintf(f, "|---|---|---|---|---|---|---|\n");
-    } else fprintf(f, "%-16s %-18s %10s %10s %10s %10s %12s\n", "schedule", "stage-A metric", "at switch", "min in B", "max in B", "end", "end-switch");
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        char disp[80];
-        if (!r->stage_b[0]) continue;
-        sv__ev_display(r, disp, sizeof disp);
-        for (kind = 0; kind < 3; kind++) {
-            int vgs_a = strcmp(r->stage_a, "vgs") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
-            int ssl_a = strcmp(r->stage_a, "w2v2") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
-            double at = NAN, mn = NAN, mx = NAN, end = NAN;
-            if ((kind == 0 && !vgs_a) || (kind > 0 && !ssl_a)) continue;
-            for (i = 0; i < r->n_ev; i++) {
-                const sv__ev_rec *e = &r->ev[i];
-                double v = sv__ev_forget_value(e, kind);
-                int in_b = e->v[SV__EV_STAGE] >= 1 || (r->switch_step > 0 && e->v[SV__EV_STEP] > r->switch_step);
-                if (!isfinite(v)) continue;
-                if (!in_b) at = v;          /* the last stage-A value: at the switch */
-                else {
-                    if (!(mn <= v)) mn = v;
-                    if (!(mx >= v)) mx = v;
-                }
-                end = v;
-            }
-            any = 1;
-            if (markdown) {
-                fprintf(f, "| %s | %s |", disp, what[kind]);
-                sv__ev_cell(f, at); sv__ev_cell(f, mn); sv__ev_cell(f, mx); sv__ev_cell(f, end);
-                sv__ev_cell(f, end - at);
-                fputc('\n', f);
-            } else
-                fprintf(f, "%-16s %-18s %10.2f %10.2f %10.2f %10.2f %12.2f\n", disp, what[kind], at, mn, mx, end, end - at);
-        }
-    }
-    if (!any) fprintf(f, markdown ? "| (no schedules) | | | | | | |\n" : "(no schedules among the runs)\n");
-}
-
-/* One figure, one series per run, y from get(run, record) at x = step. */
-static int sv__ev_fig_steps(const char *dir, const char *file, const char *title, const char *ylabel, int log_y,
-                            const sv__ev_run *runs, const size_t *ord, size_t n, int field, double *xs, double *ys,
-                            const double *vl, size_t nvl)
-{
-    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
-    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
-    sv_plot p;
-    size_t k, i, off = 0;
-    char *path;
-    int rc;
-    if (!s || !names) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        sv__ev_display(r, names[k], 80);
-        for (i = 0; i < r->n_ev; i++) {
-            const sv__ev_rec *e = &r->ev[i];
-            xs[off + i] = e->v[SV__EV_STEP];
-            ys[off + i] = field < 0 ? 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]) : e->v[field];
-        }
-        s[k].name = names[k];
-        s[k].x = xs + off;
-        s[k].y = ys + off;
-        s[k].n = r->n_ev;
-        off += r->n_ev;
-    }
-    memset(&p, 0, sizeof p);
-    p.title = title;
-    p.xlabel = "training step";
-    p.ylabel = ylabel;
-    p.log_y = log_y;
-    p.vlines = vl;
-    p.n_vlines = nvl;
-    p.vline_label = nvl ? "switch" : NULL;
-    p.width = 900;
-    p.height = 500;
-    if (!(path = sv__pathf(dir, "%s", file, NULL))) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
-    rc = sv_svg_plot(path, &p, s, n);
-    SV_FREE(path); SV_FREE(s); SV_FREE(names);
-    return rc;
-}
-
-/* Per-layer ABX from final_eval.json: x = -1 (cnn), 0 (L0) .. L. */
-static int sv__ev_fig_layers(const char *dir, const char *file, const char *title, int across,
-                             const sv__ev_run *runs, const size_t *ord, size_t n)
-{
-    static const char *const sets[2] = {"ood", "test"};
-    size_t k, npt = SV_ABX_MAX_LAYERS;
-    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
-    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
-    double *xs = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
-    double *ys = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
-    char set_used[8] = "";
-    char ttl[160];
-    sv_plot p;
-    char *path;
-    int rc;
-    if (!s || !names || !xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        size_t m = 0, si;
-        sv__ev_display(r, names[k], 80);
-        s[k].name = names[k];
-        s[k].x = xs + k * npt;
-        s[k].y = ys + k * npt;
-        for (si = 0; si < 2 && r->final_line; si++) {
-            char key[400], layers[SV_ABX_MAX_LAYERS * 8], *tok, *save;
-            snprintf(key, sizeof key, "abx_%s_layers", sets[si]);
-            if (!sv_json_string(r->final_line, key, layers, sizeof layers)) continue;
-            if (!set_used[0]) snprintf(set_used, sizeof set_used, "%s", sets[si]);
-            for (tok = layers; tok && *tok && m < npt; tok = save) {
-                double v = NAN;
-                save = strchr(tok, ',');
-                if (save) *save++ = 0;
-                snprintf(key, sizeof key, "abx_%s_%s_%s", sets[si], across ? "across" : "within", tok);
-                if (!sv_json_number(r->final_line, key, &v)) v = NAN;
-                xs[k * npt + m] = strcmp(tok, "cnn") == 0 ? -1.0 : atof(tok + 1);
-                ys[k * npt + m] = v;
-                m++;
-            }
-            break;
-        }
-        if (m == 0) { xs[k * npt] = 0; ys[k * npt] = NAN; m = 1; }  /* keeps the run in the legend */
-        s[k].n = m;
-    }
-    snprintf(ttl, sizeof ttl, "%s (%s set)", title, set_used[0] ? set_used : "no final_eval.json");
-    memset(&p, 0, sizeof p);
-    p.title = ttl;
-    p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
-    p.integer_x = 1;
-    p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
-    p.width = 900;
-    p.height = 500;
-    if (!(path = sv__pathf(dir, "%s", file, NULL))) { rc = SV_ERR_NOMEM; goto done; }
-    rc = sv_svg_plot(path, &p, s, n);
-    SV_FREE(path);
-done:
-    SV_FREE(s); SV_FREE(names); SV_FREE(xs); SV_FREE(ys);
-    return rc;
-}
-
-SV_DEF int sv_report(const char *const *runs_in, size_t n_runs, const char *out_dir, FILE *out)
-{
-    sv__ev_run *runs = NULL;
-    size_t *ord = NULL, i, k, total = 0, nvl = 0, n_img = 0, n_cap = 0;
-    double *xs = NULL, *ys = NULL, vl[16];
-    char *path = NULL, *tmp;
-    FILE *f;
+    size_t b = c->split_begin[split], n = c->split_begin[split + 1] - b, i;
+    sv_manifest m;
+    char *path = NULL, name[32];
     int rc = SV_OK;
-    if (!runs_in || n_runs == 0) return sv__fail(SV_ERR_ARG, "no runs to report on");
-    if (!out_dir || !*out_dir) return sv__fail(SV_ERR_ARG, "empty output folder");
-    runs = SV__CAST(sv__ev_run *, sv__calloc(n_runs, sizeof(sv__ev_run), "runs"));
-    ord = SV__CAST(size_t *, sv__calloc(n_runs, sizeof(size_t), "runs"));
-    if (!runs || !ord) { rc = SV_ERR_NOMEM; goto done; }
-    for (i = 0; i < n_runs; i++) {
-        if ((rc = sv__ev_load_run(runs_in[i], &runs[i])) != SV_OK) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", sv_last_error());
-            rc = sv__fail(rc, "run %s: %s", runs_in[i], msg);
-            goto done;
-        }
-        total += runs[i].n_ev;
+    memset(&m, 0, sizeof m);
+    if (n == 0) return SV_OK;
+    m.n = n;
+    m.id = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest ids"));
+    m.wav = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest wavs"));
+    m.speaker = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest speakers"));
+    m.text = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest texts"));
+    m.align = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest aligns"));
+    m.image = SV__CAST(long *, sv__calloc(n, sizeof(long), "manifest images"));
+    if (!m.id || !m.wav || !m.speaker || !m.text || !m.align || !m.image) { rc = SV_ERR_NOMEM; goto done; }
+    m.has_image = split != SV_SPLIT_OOD;
+    m.has_speaker = m.has_text = m.has_align = 1;
+    for (i = 0; i < n; i++) {
+        const sv_utt *u = &c->utts[b + i];
+        m.id[i] = (char *)u->name; /* borrowed: only read by the writer */
+        m.wav[i] = sv__pathf(dir, "wav/%s%s", u->name, ".wav");
+        m.align[i] = sv__pathf(dir, "align/%s%s", u->name, ".phones");
+        m.speaker[i] = (char *)c->speakers[u->speaker].name;
+        m.text[i] = u->text;
+        m.image[i] = u->image;
+        if (!m.wav[i] || !m.align[i]) { rc = SV_ERR_NOMEM; goto done; }
     }
-    /* the paper's order, other runs after in the given order (stable insertion sort) */
-    for (i = 0; i < n_runs; i++) {
-        size_t j = i;
-        ord[i] = i;
-        while (j > 0 && runs[ord[j - 1]].order > runs[i].order) { ord[j] = ord[j - 1]; j--; }
-        ord[j] = i;
-    }
-    /* switch markers: the distinct switch steps */
-    for (i = 0; i < n_runs; i++) {
-        double sw = runs[i].switch_step;
-        if (!(sw > 0) || !runs[i].stage_b[0]) continue;
-        for (k = 0; k < nvl && vl[k] != sw; k++) {}
-        if (k == nvl && nvl < 16) vl[nvl++] = sw;
-    }
-    if ((rc = sv__mkdir(out_dir)) != SV_OK) goto done;
-    xs = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
-    ys = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
-    if (!xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
-    if ((rc = sv__ev_fig_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV", 1,
-                               runs, ord, n_runs, SV__EV_VAV, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD", 1,
-                               runs, ord, n_runs, SV__EV_VAUD, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S", "R@10 (%)", 0,
-                               runs, ord, n_runs, -1, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (test split) during training",
-                               "ABX within (%)", 0, runs, ord, n_runs, SV__EV_ABXW, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs)) != SV_OK) goto done;
-
-    /* results.md */
-    if (!(path = sv__pathf(out_dir, "results.md", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
-    f = sv__atomic_begin(path, &tmp);
-    if (!f) { rc = sv_last_status(); goto done; }
-    fprintf(f, "# Results\n\nRuns: %zu. Numbers from each run's final_eval.json (./eval) when present, else from the "
-               "last eval line of its log.jsonl (marked *). Recall in percent.\n\n", n_runs);
-    fprintf(f, "## Table I: retrieval (recall@k, %%)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
-               "|---|---|---|---|---|---|---|\n");
-    for (k = 0; k < n_runs; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
-        char disp[80];
-        double v[6];
-        int from_log = 1;
-        sv__ev_display(r, disp, sizeof disp);
-        if (r->final_line && sv_json_number(r->final_line, "r1_s2i", &v[0])) {
-            double ni, nc;
-            from_log = 0;
-            for (i = 0; i < 6; i++) if (!sv_json_number(r->final_line, rk[i], &v[i])) v[i] = NAN;
-            if (sv_json_number(r->final_line, "n_images", &ni) && sv_json_number(r->final_line, "n_captions", &nc) && !n_img) {
-                n_img = (size_t)ni;
-                n_cap = (size_t)nc;
-            }
-        } else for (i = 0; i < 6; i++) v[i] = sv__ev_last(r, SV__EV_R1S + i);
-        fprintf(f, "| %s%s |", disp, from_log && isfinite(v[0]) ? " *" : "");
-        for (i = 0; i < 6; i++) sv__ev_cell(f, v[i]);
-        fputc('\n', f);
-    }
-    if (n_img) {
-        double c1, c5, c10, d1, d5, d10;
-        sv_recall_chance(n_img, n_cap, 1, &c1, &d1);
-        sv_recall_chance(n_img, n_cap, 5, &c5, &d5);
-        sv_recall_chance(n_img, n_cap, 10, &c10, &d10);
-        fprintf(f, "\nChance level (%zu images, %zu captions): S->I R@1/5/10 = %.2f / %.2f / %.2f %% (k / images); "
-                   "I->S = %.2f / %.2f / %.2f %% (any of an image's captions among k random ones).\n",
-                n_img, n_cap, c1, c5, c10, d1, d5, d10);
-    } else
-        fprintf(f, "\nChance level: S->I R@k = k / n_images; I->S R@k = 1 - C(n_captions - c, k) / C(n_captions, k) "
-                   "with c captions per image (about k / n_images).\n");
-    fprintf(f, "\n## Table II: ABX error (%%), best layer in parentheses\n\n| model | ABX within | ABX across | source |\n|---|---|---|---|\n");
-    for (k = 0; k < n_runs; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        char disp[80], wl[16], al[16];
-        double w, a;
-        const char *src;
-        sv__ev_display(r, disp, sizeof disp);
-        sv__ev_abx_final(r, &w, &a, wl, al, sizeof wl, &src);
-        fprintf(f, "| %s |", disp);
-        if (isfinite(w)) fprintf(f, wl[0] ? " %.2f (%s) |" : " %.2f%s |", w, wl); else fprintf(f, " - |");
-        if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
-        fprintf(f, " %s |\n", src);
-    }
-    fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
-               "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
-    fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
-    sv__ev_forgetting(f, runs, ord, n_runs, 1);
-    fprintf(f, "\nR@10 and accuracy: higher is better; loss_AUD: lower is better. \"at switch\" is the last "
-               "evaluation of stage A.\n\n## Figures\n\n");
-    fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
-               "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
-               "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
-    rc = sv__atomic_end(f, tmp, path, 1);
-    if (rc != SV_OK) goto done;
-    if (out) {
-        fprintf(out, "forgetting (stage-A metrics during stage B):\n");
-        sv__ev_forgetting(out, runs, ord, n_runs, 0);
-    }
+    snprintf(name, sizeof name, "%s.tsv", sv_split_name(split));
+    path = sv__pathf(dir, "%s%s", name, NULL);
+    rc = path ? sv_manifest_write(path, &m) : SV_ERR_NOMEM;
 done:
-    if (runs) for (i = 0; i < n_runs; i++) sv__ev_free_run(&runs[i]);
-    SV_FREE(runs); SV_FREE(ord); SV_FREE(xs); SV_FREE(ys); SV_FREE(path);
+    if (m.wav)
+        for (i = 0; i < n; i++) { SV_FREE(m.wav[i]); SV_FREE(m.align[i]); }
+    SV_FREE(m.id); SV_FREE(m.wav); SV_FREE(m.speaker); SV_FREE(m.text); SV_FREE(m.align); SV_FREE(m.image);
+    SV_FREE(path);
     return rc;
 }
+
+static int sv__corpus_stats(const sv_corpus *c, const char *path)
+{
+    size_t need = 4096 + 64 * SV_SPLIT_COUNT, len = 0, s, i, nsp[SV_SPLIT_COUNT], nph[SV_SPLIT_COUNT];
+    char *buf = SV__CAST(char *, sv__alloc(need, "stats"));
+    int rc;
+    double total = 0.0;
+    if (!buf) return SV_ERR_NOMEM;
+    memset(nsp, 0, sizeof nsp);
+    memset(nph, 0, sizeof nph);
+    for (i = 0; i < c->n_speakers; i++) {
+        int sp = c->speakers[i].split;
+        if (sp >= 0 && sp < SV_SPLIT_COUNT) nsp[sp]++;
+    }
+    for (i = 0; i < c->n_utts; i++) nph[c->utts[i].split] += c->utts[i].n_phones;
+    len += (size_t)snprintf(buf + len, need - len,
+                            "# ssl_vgs built-in corpus (formant synthesiser), seed %llu\n"
+                            "images: %zu (train %zu, val %zu, test %zu), regions %zu x %zu\n"
+                            "speakers: %zu (train+val %zu, test %zu, ood %zu)\n"
+                            "split  utterances  hours  phones\n",
+                            (unsigned long long)c->cfg.seed, c->n_images, c->image_begin[1] - c->image_begin[0],
+                            c->image_begin[2] - c->image_begin[1], c->image_begin[3] - c->image_begin[2],
+                            c->n_regions, c->region_dim, c->n_speakers, nsp[SV_SPLIT_TRAIN],
+                            nsp[SV_SPLIT_TEST], nsp[SV_SPLIT_OOD]);
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        total += c->seconds[s];
+        len += (size_t)snprintf(buf + len, need - len, "%-5s  %10zu  %5.3f  %zu\n", sv_split_name((int)s),
+                                c->split_begin[s + 1] - c->split_begin[s], c->seconds[s] / 3600.0, nph[s]);
+    }
+    len += (size_t)snprintf(buf + len, need - len, "total  %10zu  %5.3f\n", c->n_utts, total / 3600.0);
+    (void)len;
+    rc = sv__write_text(path, buf);
+    SV_FREE(buf);
+    return rc;
+}
+
+SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
+{
+    char *p = NULL, *q = NULL;
+    size_t i, shape[4];
+    int rc = SV_OK, s;
+    if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
+    p = sv__pathf(dir, ".complete", NULL, NULL);
+    if (!p) return SV_ERR_NOMEM;
+    if (sv__file_exists(p)) {
+        SV_FREE(p);
+        return sv__fail(SV_ERR_STATE, "%s already holds a complete corpus; remove it or choose another folder", dir);
+    }
+    SV_FREE(p);
+    p = NULL;
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+#define SV__TRY(x) do { if ((rc = (x)) != SV_OK) goto done; } while (0)
+#define SV__PATH(var, fmt, a, b) do { SV_FREE(var); var = sv__pathf(dir, fmt, a, b); \
+                                      if (!var) { rc = SV_ERR_NOMEM; goto done; } } while (0)
+    SV__PATH(p, "wav", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    SV__PATH(p, "align", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    for (i = 0; i < c->n_utts; i++) {
+        const sv_utt *u = &c->utts[i];
+        SV__PATH(p, "wav/%s%s", u->name, ".wav");
+        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
+        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
+        SV__PATH(p, "align/%s%s", u->name, ".phones");
+        SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
+        SV__PATH(p, "align/%s%s", u->name, ".words");
+        SV__TRY(sv__write_segments(p, u->words, u->n_words, 1));
+    }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) SV__TRY(sv__corpus_manifest(c, dir, s));
+    if (c->n_images) {
+        shape[0] = c->n_images; shape[1] = c->n_regions; shape[2] = c->region_dim; shape[3] = 1;
+        SV__PATH(p, "images.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->regions, shape, 3));
+        shape[2] = 4;
+        SV__PATH(p, "boxes.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->boxes, shape, 3));
+        {
+            /* image_split.tsv: about 12 bytes a line */
+            size_t cap = 32 + c->n_images * 32, len = 0;
+            SV_FREE(q);
+            q = SV__CAST(char *, sv__alloc(cap, "image_split.tsv"));
+            if (!q) { rc = SV_ERR_NOMEM; goto done; }
+            len += (size_t)snprintf(q, cap, "image\tsplit\n");
+            for (i = 0; i < c->n_images; i++)
+                len += (size_t)snprintf(q + len, cap - len, "%zu\t%s\n", i, sv_split_name(c->image_split[i]));
+            SV__PATH(p, "image_split.tsv", NULL, NULL);
+            SV__TRY(sv__write_text(p, q));
+        }
+    }
+    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
+        sv_item_set it;
+        if (c->split_begin[s + 1] == c->split_begin[s]) continue;
+        SV__TRY(sv_corpus_items(c, s, &it));
+        SV__PATH(p, "%s%s", sv_split_name(s), ".item");
+        rc = it.n_items ? sv_item_write(p, &it) : SV_OK;
+        sv_item_set_free(&it);
+        if (rc != SV_OK) goto done;
+    }
+    SV__PATH(p, "stats.txt", NULL, NULL);
+    SV__TRY(sv__corpus_stats(c, p));
+    /* last: everything above is on disk (each file fsynced before its rename) */
+    SV__PATH(p, ".complete", NULL, NULL);
+    SV__TRY(sv__write_text(p, "ssl_vgs corpus complete\n"));
+#undef SV__TRY
+#undef SV__PATH
+done:
+    SV_FREE(p);
+    SV_FREE(q);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 12.8 the corpus as a dataset */
+SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    int s;
+    size_t i;
+    memset(d, 0, sizeof *d);
+    c = sv_corpus_generate(cfg);
+    if (!c) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    d->builtin = c;
+    d->speakers = (char **)sv__calloc(c->n_speakers, sizeof(char *), "dataset");
+    if (!d->speakers) { sv_data_free(d); return SV_ERR_NOMEM; }
+    d->n_speakers = c->n_speakers;
+    for (i = 0; i < c->n_speakers; i++) if (!(d->speakers[i] = sv__strdup(c->speakers[i].name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        size_t b = c->split_begin[s], n = c->split_begin[s + 1] - b;
+        if (sv__data_alloc_split(d, s, n) != SV_OK) { sv_data_free(d); return SV_ERR_NOMEM; }
+        for (i = 0; i < n; i++) {
+            const sv_utt *u = &c->utts[b + i];
+            d->audio[s][i] = u->audio;          /* borrowed from the corpus */
+            d->len[s][i] = u->n_samples;
+            d->image[s][i] = u->image;
+            d->speaker[s][i] = u->speaker;
+            if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+        }
+        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
+            if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
+            d->has_items[s] = 1;
+        }
+    }
+    d->regions = c->regions;
+    d->boxes = c->boxes;
+    d->n_images = c->n_images;
+    d->R = c->n_regions;
+    d->Dimg = c->region_dim;
+    snprintf(d->source, sizeof d->source, "builtin corpus, seed %llu", (unsigned long long)cfg->seed);
+    return SV_OK;
+}
+
+/* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
+   instead of detector features): the corpus generated in memory. */
+static int sv__data_builtin_spec(sv_data *d, const char *spec)
+{
+    sv_corpus_config cc = sv_corpus_default_config();
+    const char *p;
+    p = spec[7] ? spec + 8 : spec + 7;
+    while (*p) {
+        char key[32];
+        size_t kl = 0;
+        unsigned long long v;
+        char *end;
+        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
+        key[kl] = 0;
+        if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
+        v = strtoull(p + 1, &end, 10);
+        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
+        if (v > (unsigned long long)SIZE_MAX && strcmp(key, "seed") != 0)
+            return sv__fail(SV_ERR_ARG, "data spec '%s': %s=%llu does not fit this %u-bit build's size_t", spec, key, v, (unsigned)(sizeof(size_t) * 8));
+        p = *end == ',' ? end + 1 : end;
+        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
+        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
+        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
+        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
+        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
+        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
+        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
+        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
+        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
+    }
+    return sv_data_builtin(d, &cc);
+}
+#endif /* SSL_VGS_NO_CORPUS */
 
 #endif /* SSL_VGS_IMPLEMENTATION_DONE */
 #endif /* SSL_VGS_IMPLEMENTATION */
+
+/*
+   Revision history
+       0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
+                       sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
+                       sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);
+                       ops count their FLOPs (sv_ctx_flops); progress hooks per context
+                       (sv_ctx_set_progress); public atomic file writing (sv_file_create,
+                       sv_file_commit); the built-in corpus is an optional section
+                       (SSL_VGS_NO_CORPUS); the report, final_eval.json and the ZeroSpeech
+                       submission layout moved to eval.c (sv_report, sv_eval_write_json and
+                       sv_export_zerospeech removed).
+       0.1  (2026-11)  First release: wav2vec 2.0 + FaST-VGS+ training and evaluation, SIMD
+                       kernels, the built-in corpus.
+*/
 
 /*
 ------------------------------------------------------------------------------
