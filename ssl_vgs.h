@@ -10464,7 +10464,7 @@ static int sv__spec_parse(const char *spec, sv_corpus_config *cc)
     p = spec[7] ? spec + 8 : spec + 7;
     while (*p) {
         char key[32], num[32];
-        size_t kl = 0, nl = 0, v;
+        size_t kl = 0, nl = 0, v = 0;
         while (*p && *p != '=' && *p != ',' && kl < sizeof key - 1) key[kl++] = *p++;
         key[kl] = 0;
         if (*p != '=') { sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec); return -SV_ERR_ARG; }
