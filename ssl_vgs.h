@@ -1092,6 +1092,10 @@ SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, cons
 /* The settings text of a checkpoint into *text (SV_MALLOC'd, NUL-terminated; "" for a
    version 1 file). The whole file is read and its checksum verified. */
 SV_DEF int sv_checkpoint_settings(const char *path, char **text);
+/* A checkpoint's identity without reading it whole: the checksum stored in its last 8 bytes
+   (FNV-1a 64 of its contents), after checking the magic. Results files store it, so that a
+   result can be matched with the checkpoint it was computed from. */
+SV_DEF int sv_checkpoint_id(const char *path, uint64_t *id);
 /* Builds the model from the stored config. opt and pos may be NULL (weights only). */
 SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
 /* Loads into an existing model: an error naming the first config field that differs. */
@@ -1411,9 +1415,11 @@ SV_DEF void sv_clear_error(void) { sv__errbuf[0] = 0; sv__errcode = SV_OK; }
 static SV__UNUSED int sv__fail(int code, const char *fmt, ...)
 {
     va_list ap;
+    char msg[sizeof sv__errbuf];   /* the arguments may include sv_last_error() itself */
     va_start(ap, fmt);
-    vsnprintf(sv__errbuf, sizeof sv__errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(sv__errbuf, msg, sizeof msg);
     sv__errcode = code;
     return code;
 }
@@ -10611,7 +10617,10 @@ static int sv__spec_parse(const char *spec, sv_corpus_config *cc)
         num[nl] = 0;
         if (*p && *p != ',') { sv__fail(SV_ERR_ARG, "data spec '%s': the value of '%s' is too long", spec, key); return -SV_ERR_ARG; }
         if (*p == ',') p++;
-        if (sv_parse_size(num, 0, SIZE_MAX, &v) != SV_OK) { sv__fail(SV_ERR_ARG, "data spec '%s': %s: %s", spec, key, sv_last_error()); return -SV_ERR_ARG; }
+        if (sv_parse_size(num, 0, SIZE_MAX, &v) != SV_OK) {
+            sv__fail(SV_ERR_ARG, "data spec '%s': %s: %s", spec, key, sv_last_error());
+            return -SV_ERR_ARG;
+        }
         if (!strcmp(key, "images")) cc->n_train_images = v;
         else if (!strcmp(key, "val_images")) cc->n_val_images = v;
         else if (!strcmp(key, "test_images")) cc->n_test_images = v;
@@ -11013,6 +11022,29 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const ch
         if (!st) return sv__fail(SV_ERR_FORMAT, "%s: truncated settings", path);
         if (settings) { *settings = st; *settings_len = (size_t)slen; }
     }
+    return SV_OK;
+}
+
+SV_DEF int sv_checkpoint_id(const char *path, uint64_t *id)
+{
+    FILE *f;
+    unsigned char head[8], tail[8];
+    long sz;
+    *id = 0;
+#ifdef SV__HAVE_MKDIR
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return sv__fail(SV_ERR_ARG, "%s is a folder, not a checkpoint", path);
+    }
+#endif
+    if (!(f = fopen(path, "rb"))) return sv__fail(SV_ERR_IO, errno == ENOENT ? "%s: no such checkpoint" : "%s: cannot open", path);
+    if (fread(head, 1, 8, f) != 8 || memcmp(head, SV__CKPT_MAGIC, 8) != 0 || fseek(f, -8, SEEK_END) != 0 ||
+        (sz = ftell(f)) < 24 || fread(tail, 1, 8, f) != 8) {
+        fclose(f);
+        return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint", path);
+    }
+    fclose(f);
+    memcpy(id, tail, 8);
     return SV_OK;
 }
 
