@@ -72,10 +72,11 @@ $(BUILD)/static2.ok: ssl_vgs.h
 	$(CC) -std=c99 -O1 $(WARN) -Werror -Wno-unused-function $(ARCH) -o $(BUILD)/static2 $(BUILD)/tu1.c $(BUILD)/tu2.c $(LDLIBS)
 	@touch $@
 
-test: test_sv compile-checks train
+test: test_sv compile-checks train eval demo-build
 	./test_sv
 	bash tools/test_train.sh
 	bash tools/test_report.sh
+	bash tools/test_drivers.sh
 
 # data_prep.sh importers on generated fixtures (needs sox, flac, python3; tts also espeak-ng)
 test-data: train

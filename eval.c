@@ -946,7 +946,7 @@ int main(int argc, char **argv)
     size_t n_abx[2] = {0, 0};
     int have_rec = 0;
     memset(&d, 0, sizeof d);
-    if (argc < 2) { fputs(usage, stderr); return 2; }
+    if (argc < 2) return fail("give --ckpt PATH or --report RUN... (see --help)", NULL, NULL);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED_ARG() do { if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("%s needs a value (see --help)", a, NULL); i++; } while (0)
@@ -1001,6 +1001,7 @@ int main(int argc, char **argv)
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
+    if (data && sv_data_spec_check(data) != SV_OK) return fail("--data: %s", sv_last_error(), NULL);
     /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
     m = sv_checkpoint_load(ckpt, NULL, NULL);
     if (!m) return fail("%s", sv_last_error(), NULL);

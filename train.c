@@ -978,6 +978,21 @@ static int rewrite_log(run *r, const jline *meta)
 
 static sv_data *g_audio_only;   /* --audio-only, loaded once by main for every run */
 
+/* Can the run at pos go on under o? (main asks before any data is read, open_run again) */
+static int check_position(const opts *o, const char *dir, const sv_train_pos *pos, int n_stages)
+{
+    if (pos->step >= o->steps) {
+        if (pos->step == o->steps)
+            return die("%s is finished (%zu of %zu updates): give --steps N above %zu to extend it", dir, pos->step, o->steps, pos->step);
+        return die("--steps %zu: the run in %s has already done %zu updates", o->steps, dir, pos->step);
+    }
+    if (n_stages == 2 && pos->stage == 1 && pos->step < o->switch_step)
+        return die("%s/last.ckpt is in stage B before the switch at %zu: not a checkpoint of this run", dir, o->switch_step);
+    if (o->stop_after && o->stop_after <= pos->step)
+        return die("--stop-after %zu: the run in %s is already at update %zu", o->stop_after, dir, pos->step);
+    return 0;
+}
+
 static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
                     int resume)
 {
@@ -1023,15 +1038,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         char ck[1200];
         path_in(r, "last.ckpt", ck, sizeof ck);
         if (sv_checkpoint_load_into(ck, r->m, &r->opt, &r->pos) != SV_OK) return die("cannot resume: %s", sv_last_error());
-        if (r->pos.step >= r->steps) {
-            if (r->pos.step == r->steps)
-                return die("%s is finished (%zu of %zu updates): give --steps N above %zu to extend it", dir, r->pos.step, r->steps, r->pos.step);
-            return die("--steps %zu: the run in %s has already done %zu updates", r->steps, dir, r->pos.step);
-        }
-        if (n_stages == 2 && r->pos.stage == 1 && r->pos.step < r->switch_step)
-            return die("%s/last.ckpt is in stage B before the switch at %zu: not a checkpoint of this run", dir, r->switch_step);
-        if (o->stop_after && o->stop_after <= r->pos.step)
-            return die("--stop-after %zu: the run in %s is already at update %zu", o->stop_after, dir, r->pos.step);
+        if (check_position(o, dir, &r->pos, n_stages)) return -1;
         {   /* an extended run makes the old final checkpoint and its evaluation stale */
             const char *stale[2] = {"final.ckpt", "final_eval.json"};
             if (clear_files(dir, stale, 2)) return -1;
@@ -1322,6 +1329,15 @@ int main(int argc, char **argv)
         }
     }
     if (check_opts(&o, &cfg, st, &n_stages, &ssl, &vgs)) return 2;
+    if (o.resume && !study) {
+        /* the checkpoint is read whole (checksum, finite weights) and its position checked
+           before any data is read */
+        sv_train_pos pos;
+        sv_model *m = sv_checkpoint_load(src, NULL, &pos);
+        if (!m) { die("cannot resume: %s", sv_last_error()); return 1; }
+        sv_model_free(m);
+        if (check_position(&o, o.resume, &pos, n_stages)) return 1;
+    }
 
     /* the output folder: a new run never mixes with the files of an earlier one */
     name[0] = 0;
