@@ -6287,13 +6287,14 @@ SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t
         size_t sz = len ? (len[b] < T ? len[b] : T) : T, nspan, min_len = span, range, cnt = 0;
         nspan = (size_t)((double)prob * (double)sz / (double)span + sv_rng_uniform(rng));
         if (nspan < min_spans) nspan = min_spans;
-        /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 */
+        /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 (in Python integers:
+           written without the subtraction, which wraps for utterances shorter than a span) */
         if (sz <= nspan + 1) {
             SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
             sv__fail(SV_ERR_ARG, "utterance %zu has %zu frames: too short for %zu mask spans", b, sz, nspan);
             return 0;
         }
-        if (sz - min_len <= nspan) min_len = sz - nspan - 1;
+        if (sz <= min_len + nspan) min_len = sz - nspan - 1;
         range = sz - min_len;
         /* choose nspan distinct starts in [0, range): partial Fisher-Yates */
         for (i = 0; i < range; i++) pool[i] = i;
