@@ -5,7 +5,7 @@
 #   make bench      speed benchmark (./train --bench)
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
-#   make fuzz       libFuzzer harnesses for the file parsers (needs clang)
+#   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
 # Default flags never include the fast-math options: they break erf/exp (GELU, softmax) numerics.
 

@@ -912,7 +912,8 @@ static int train_until(run *r, size_t until)
         if (r->snapshot_step && r->pos.step == r->snapshot_step && save_ckpt(r, "switch.ckpt")) return -1;
         if (o->stop_after && r->pos.step == o->stop_after) {
             if (save_ckpt(r, "last.ckpt")) return -1;
-            printf("%sstopped after step %zu as asked (--stop-after); resume with ./train --resume %s\n", r->tty ? "\r\033[K" : "", r->pos.step, r->dir);
+            if (r->tty) printf("\r\033[K");
+            printf("[%s] stopped after step %zu as asked (--stop-after)\n", r->name, r->pos.step);
             return 1;
         }
     }
@@ -1408,6 +1409,7 @@ int main(int argc, char **argv)
     if (g_audio_only) sv_data_free(&ao);
     sv_data_free(&data);
     free(stored);
+    if (rc == 1) printf("resume with: ./train --resume %s\n", dir);
     if (rc == 2) {
         fprintf(stderr, "%strain: interrupted by %s: checkpoint written; resume with: ./train --resume %s\n",
                 isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", dir);

@@ -241,6 +241,29 @@ check '[ -f "$T/a/b/c/final.ckpt" ]' "--out a/b/c did not create the parents"
 (cd / && "$ROOT/eval" --ckpt "$T/a/b/c/final.ckpt" --retrieval > "$T/out" 2>&1)
 check '[ $? = 0 ] && grep -q "S->I" "$T/out"' "eval from another working folder: $(tail -3 "$T/out")"
 
+# ================================================================ a study (--all) stops and resumes as a whole
+ST="$TQ --all --schedules w2v2-vgs --steps 6 --switch 2 --eval-every 3"
+$ST --out "$T/study" > /dev/null 2>&1
+$ST --out "$T/study2" --stop-after 4 > "$T/out" 2>&1
+check 'grep -q "resume with: ./train --resume $T/study2$" "$T/out"' "a stopped study names the study to resume: $(cat "$T/out")"
+expect "resume one run of a study" 2 "$T/study2/w2v2 is one run of a study (--all): resume the whole study with --resume $T/study2/w2v2/.." ./train --resume "$T/study2/w2v2"
+expect "new study into a study folder" 1 "$T/study2 already holds a study: resume it with --resume $T/study2, or replace it with --force" $ST --out "$T/study2"
+./train --quiet --resume "$T/study2" > "$T/out" 2>&1
+same=0
+for r in w2v2 vgs vgsplus w2v2-vgs; do cmp -s "$T/study/$r/final.ckpt" "$T/study2/$r/final.ckpt" && same=$((same + 1)); done
+check '[ "$same" = 4 ] && [ ! -e "$T/study2/vgs-w2v2" ]' "resumed study: $same of 4 runs bit-exact; $(cat "$T/out")"
+
+# ================================================================ a full disk leaves no empty or half-written files
+# (stderr goes through a pipe: a file would be under the same size limit)
+(trap '' XFSZ; ulimit -f 0; exec $TQ --steps 2 --out "$T/full0") 2>&1 > /dev/null | cat > "$T/err"
+rc=${PIPESTATUS[0]}
+check '[ $rc = 1 ] && grep -q "cannot write $T/full0/log.jsonl" "$T/err" && [ "$(wc -l < "$T/err")" = 1 ] && [ -z "$(find "$T/full0" -type f)" ]' \
+    "no room for the log: exit $rc, $(cat "$T/err"), files: $(find "$T/full0" -type f)"
+(trap '' XFSZ; ulimit -f 16; exec $TQ --steps 2 --out "$T/full1") 2>&1 > /dev/null | cat > "$T/err"
+rc=${PIPESTATUS[0]}
+check '[ $rc = 1 ] && grep -q "write failed" "$T/err" && [ -z "$(find "$T/full1" -size 0)" ] && [ ! -e "$T/full1/last.ckpt" ] && [ -z "$(find "$T/full1" -name "*.tmp")" ]' \
+    "no room for a checkpoint: exit $rc, $(cat "$T/err"), files: $(ls -la "$T/full1")"
+
 # ================================================================ SIGTERM: finish the step, checkpoint, print the resume command
 $TQ --scenario vgs+ --steps 400 --ckpt-every 1000 --eval-every 1000 --out "$T/sig" > /dev/null 2> "$T/sigerr" &
 pid=$!
