@@ -1265,6 +1265,22 @@ static int write_builtin(const opts *o)
 
 int sv_bench_main(const opts *o);
 
+/* path as one shell word, for the resume commands printed: 'a b' stays one argument */
+static const char *shell_word(const char *path, char *buf, size_t cap)
+{
+    size_t i, n = 0;
+    if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(path) && *path) return path;
+    if (cap < 8) return path;
+    buf[n++] = '\'';
+    for (i = 0; path[i] && n + 6 < cap; i++) {
+        if (path[i] == '\'') { memcpy(buf + n, "'\\''", 4); n += 4; }
+        else buf[n++] = path[i];
+    }
+    buf[n++] = '\'';
+    buf[n] = 0;
+    return buf;
+}
+
 /* The settings text of a run to resume: from DIR/last.ckpt, or DIR/study.settings for a study.
    Malloc'd into *text, the file named in src. Returns 0, or the exit status of an error. */
 static int read_resume_settings(const char *dir, int *study, char **text, char *src, size_t cap)
@@ -1409,10 +1425,10 @@ int main(int argc, char **argv)
     if (g_audio_only) sv_data_free(&ao);
     sv_data_free(&data);
     free(stored);
-    if (rc == 1) printf("resume with: ./train --resume %s\n", dir);
+    if (rc == 1) printf("resume with: ./train --resume %s\n", shell_word(dir, src, sizeof src));
     if (rc == 2) {
         fprintf(stderr, "%strain: interrupted by %s: checkpoint written; resume with: ./train --resume %s\n",
-                isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", dir);
+                isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", shell_word(dir, src, sizeof src));
         return 128 + (g_signal ? (int)g_signal : SIGTERM);
     }
     return rc < 0 ? 1 : 0;
