@@ -1339,8 +1339,11 @@ int main(int argc, char **argv)
         if ((rc = read_resume_settings(o.resume, &study, &stored, src, sizeof src)) != 0) return rc;
         if (canonical(&o) || apply_settings(&o, stored, src)) return 2;
         if (!study && o.all) {
-            char parent[1024];
-            snprintf(parent, sizeof parent, "%s/..", o.resume);
+            char parent[1024], *sl;
+            snprintf(parent, sizeof parent, "%s", o.resume);
+            while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/') parent[strlen(parent) - 1] = 0;
+            if ((sl = strrchr(parent, '/'))) { if (sl == parent) sl[1] = 0; else *sl = 0; }
+            else snprintf(parent, sizeof parent, ".");
             die("%s is one run of a study (--all): resume the whole study with --resume %s", o.resume, parent);
             return 2;
         }

@@ -246,7 +246,7 @@ ST="$TQ --all --schedules w2v2-vgs --steps 6 --switch 2 --eval-every 3"
 $ST --out "$T/study" > /dev/null 2>&1
 $ST --out "$T/study2" --stop-after 4 > "$T/out" 2>&1
 check 'grep -q "resume with: ./train --resume $T/study2$" "$T/out"' "a stopped study names the study to resume: $(cat "$T/out")"
-expect "resume one run of a study" 2 "$T/study2/w2v2 is one run of a study (--all): resume the whole study with --resume $T/study2/w2v2/.." ./train --resume "$T/study2/w2v2"
+expect "resume one run of a study" 2 "$T/study2/w2v2 is one run of a study (--all): resume the whole study with --resume $T/study2" ./train --resume "$T/study2/w2v2"
 expect "new study into a study folder" 1 "$T/study2 already holds a study: resume it with --resume $T/study2, or replace it with --force" $ST --out "$T/study2"
 ./train --quiet --resume "$T/study2" > "$T/out" 2>&1
 same=0
