@@ -57,10 +57,13 @@ typedef struct opts {
     double crop_s, lr, warmup, alpha_plus, wd, clip;
     size_t all, bertadam;                   /* flags: 0 or 1 */
     uint64_t seed;
+    const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
     /* this invocation only */
     const char *out, *resume, *write_builtin, *regions;
     size_t force, quiet, bench, bench_step, threads, stop_after;
     size_t images, captions, val_images, test_images;
+    const char *kmeans, *kmeans_from;       /* --kmeans mode: offline targets of --data */
+    size_t kmeans_k, kmeans_layer, kmeans_iter;
     unsigned char given[64];                /* given[k]: opt_table[k] was on the command line */
 } opts;
 
@@ -68,7 +71,7 @@ enum { K_FLAG, K_SIZE, K_U64, K_DOUBLE, K_STR, K_SET };
 enum { S_NO,        /* this invocation only: --out, --threads, --quiet, ... */
        S_FIXED,     /* a run setting: stored; given again on --resume it must equal the stored value */
        S_EXTEND };  /* a run setting that --resume may change: --steps (to extend a run) */
-enum { M_TRAIN = 1, M_BUILTIN = 2, M_BENCH = 4, M_ALL = 7 };
+enum { M_TRAIN = 1, M_BUILTIN = 2, M_BENCH = 4, M_KMEANS = 8, M_ALL = 15 };
 
 typedef struct opt_def {
     const char *name;       /* "--steps"; the settings key is the name without the dashes */
@@ -94,7 +97,7 @@ static const opt_def opt_table[] = {
     /* model and data */
     OPT("--config", K_STR, config, 0, 0, 0, S_FIXED, M_TRAIN, "tiny|small|base"),
     OPT("--set", K_SET, set, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
-    OPT("--data", K_STR, data, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--data", K_STR, data, 0, 0, 0, S_FIXED, M_TRAIN | M_KMEANS, NULL),
     OPT("--audio-only", K_STR, audio_only, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--crop", K_DOUBLE, crop_s, 0, 3600, 1, S_FIXED, M_TRAIN, NULL),
     OPT("--batch", K_SIZE, batch, 1, 65536, 0, S_FIXED, M_TRAIN, NULL),
@@ -104,12 +107,15 @@ static const opt_def opt_table[] = {
     OPT("--wd", K_DOUBLE, wd, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--clip", K_DOUBLE, clip, 0, 1e6, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--bertadam", K_FLAG, bertadam, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    /* MT4SSL (Ma et al. 2022) as the SSL objective, with k-means targets made by --kmeans */
+    OPT("--ssl", K_STR, ssl, 0, 0, 0, S_FIXED, M_TRAIN, "w2v2|mt4ssl|w2v2+mt4ssl"),
+    OPT("--targets", K_STR, targets, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     /* run */
     OPT("--eval-every", K_SIZE, eval_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--eval-batches", K_SIZE, eval_batches, 1, 1e6, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--ckpt-every", K_SIZE, ckpt_every, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--log-every", K_SIZE, log_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
-    OPT("--seed", K_U64, seed, 0, 0, 0, S_FIXED, M_TRAIN | M_BUILTIN, NULL),
+    OPT("--seed", K_U64, seed, 0, 0, 0, S_FIXED, M_TRAIN | M_BUILTIN | M_KMEANS, NULL),
     OPT("--out", K_STR, out, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--resume", K_STR, resume, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--force", K_FLAG, force, 0, 1, 0, S_NO, M_TRAIN, NULL),
@@ -123,6 +129,11 @@ static const opt_def opt_table[] = {
     OPT("--test-images", K_SIZE, test_images, 0, 1e7, 0, S_NO, M_BUILTIN, NULL),
     OPT("--captions", K_SIZE, captions, 1, 100, 0, S_NO, M_BUILTIN, NULL),
     OPT("--regions", K_STR, regions, 0, 0, 0, S_NO, M_BUILTIN, "detector|pixels"),
+    OPT("--kmeans", K_STR, kmeans, 0, 0, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-from", K_STR, kmeans_from, 0, 0, 0, S_NO, M_KMEANS, NULL),
+    OPT("--k", K_SIZE, kmeans_k, 2, 65536, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-layer", K_SIZE, kmeans_layer, 0, SV_MAX_LAYERS, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-iter", K_SIZE, kmeans_iter, 1, 1e6, 0, S_NO, M_KMEANS, NULL),
     OPT("--bench", K_FLAG, bench, 0, 1, 0, S_NO, M_BENCH, NULL),
     OPT("--bench-step", K_FLAG, bench_step, 0, 1, 0, S_NO, M_BENCH, NULL),
 };
@@ -159,6 +170,9 @@ static void usage(FILE *f)
         "  --wd W             decoupled weight decay, 0..1 (default 0.01)\n"
         "  --clip C           gradient-norm clipping, 0 = none (default 1.0)\n"
         "  --bertadam         the reference trainer's BertAdam (no bias correction)\n"
+        "  --ssl OBJ          SSL objective: w2v2 (default), mt4ssl or w2v2+mt4ssl (MT4SSL, Ma et al. 2022)\n"
+        "  --targets DIR      MT4SSL's offline k-means targets, made with --kmeans (needed unless\n"
+        "                     --set mt4_offline_weight=0)\n"
         "run:\n"
         "  --out DIR          logs and checkpoints (default runs/<scenario>; parents are created). A\n"
         "                     folder that already holds a run is refused: resume it, or --force\n"
@@ -177,7 +191,8 @@ static void usage(FILE *f)
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
         "  Ctrl-C or SIGTERM finishes the current update, writes a checkpoint and prints the resume\n"
-        "  command (a second Ctrl-C stops at once; the last checkpoint stays intact).\n"
+        "  command (a second Ctrl-C stops at once; the last checkpoint stays intact).\n");
+    fprintf(f,   /* two strings: C99 compilers need only take 4095 characters in one */
         "other modes:\n"
         "  --write-builtin OUT [--images N] [--val-images V] [--test-images M] [--captions K]\n"
         "                [--seed S] [--regions detector|pixels]\n"
@@ -185,6 +200,11 @@ static void usage(FILE *f)
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
         "                     rest for training; K captions per image (1..100, default 2);\n"
         "                     regions from the simulated object detector (default) or raw pixels\n"
+        "  --kmeans DIR [--k K] [--kmeans-from CKPT [--kmeans-layer N]] [--kmeans-iter N] [--seed S]\n"
+        "                     MT4SSL / HuBERT offline targets of the --data corpus into the folder DIR\n"
+        "                     (e.g. inside the corpus folder): k-means (default K 100) of the train\n"
+        "                     split's MFCCs, or (K 500) of layer N (default L/2) of a checkpoint, then\n"
+        "                     one label per 20 ms frame of every split (fairseq .km files)\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
@@ -295,13 +315,14 @@ static int parse_args(int argc, char **argv, opts *o)
         if (opt_value(o, d, argv[++i], a)) return -1;
     }
     /* one mode per invocation: options of another mode are refused rather than ignored */
-    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step) ? M_BENCH : M_TRAIN;
-    if (o->write_builtin && (o->bench || o->bench_step)) return die("--write-builtin and --bench are different modes");
+    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step) ? M_BENCH : o->kmeans ? M_KMEANS : M_TRAIN;
+    if (!!o->write_builtin + !!(o->bench || o->bench_step) + !!o->kmeans > 1) return die("--write-builtin, --bench and --kmeans are different modes");
     for (k = 0; k < N_OPTS; k++)
         if (o->given[k] && !(opt_table[k].modes & mode))
             return die("%s does not apply %s", opt_table[k].name,
-                       mode == M_BUILTIN ? "to --write-builtin" : mode == M_BENCH ? "to --bench" :
-                       opt_table[k].modes == M_BUILTIN ? "without --write-builtin" : "to training");
+                       mode == M_BUILTIN ? "to --write-builtin" : mode == M_BENCH ? "to --bench" : mode == M_KMEANS ? "to --kmeans" :
+                       opt_table[k].modes == M_BUILTIN ? "without --write-builtin" : opt_table[k].modes == M_KMEANS ? "without --kmeans" :
+                       "to training");
     if (o->bench_step) o->bench = 2;
     return 0;
 }
@@ -328,7 +349,11 @@ static int parse_scenario(const char *s, float alpha_plus, stage st[2])
     return 2;
 }
 
-static uint32_t groups_for(float alpha) { return alpha == 0.0f ? SV_GROUPS_W2V2 : alpha == 1.0f ? SV_GROUPS_VGS : SV_GROUPS_ALL; }
+/* the parameters a stage trains: its SSL objective's (wav2vec 2.0 or MT4SSL or both), VGS's, or both */
+static uint32_t groups_for(float alpha, const sv_config *cfg)
+{
+    return alpha == 0.0f ? sv_ssl_groups(cfg) : alpha == 1.0f ? SV_GROUPS_VGS : sv_ssl_groups(cfg) | SV_GROUPS_VGS;
+}
 
 static const char *base_names[3] = {"w2v2", "vgs", "vgsplus"};
 static const char *sched_names[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
@@ -566,7 +591,7 @@ static int apply_settings(opts *o, char *text, const char *src)
    data.spec then works from any working directory). */
 static int canonical(opts *o)
 {
-    static char scen[32], data_abs[4096], ao_abs[4096];
+    static char scen[32], data_abs[4096], ao_abs[4096], tg_abs[4096];
     if (o->scenario) {
         stage st[2];
         int n = parse_scenario(o->scenario, 0.5f, st);
@@ -580,6 +605,11 @@ static int canonical(opts *o)
         if (!realpath(o->data, data_abs)) return die("--data %s: %s", o->data, strerror(errno));
         o->data = data_abs;
     }
+    if (o->targets && o->targets != tg_abs) {
+        if (!is_dir(o->targets)) return die("--targets %s: no such folder (make one with ./train --kmeans DIR)", o->targets);
+        if (!realpath(o->targets, tg_abs)) return die("--targets %s: %s", o->targets, strerror(errno));
+        o->targets = tg_abs;
+    }
     if (o->audio_only && o->audio_only != ao_abs) {
         if (!exists(o->audio_only) || is_dir(o->audio_only)) return die("--audio-only %s: no such manifest file", o->audio_only);
         if (!realpath(o->audio_only, ao_abs)) return die("--audio-only %s: %s", o->audio_only, strerror(errno));
@@ -587,6 +617,8 @@ static int canonical(opts *o)
     }
     return 0;
 }
+
+static int mt4ssl_check(const opts *o, sv_config *cfg);
 
 /* The checks between options, and the derived defaults, all before any data is read. */
 static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *ssl, int *vgs)
@@ -642,7 +674,7 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
     if (!o->eval_every) o->eval_every = o->steps / 10 ? o->steps / 10 : 1;
     if (o->stop_after && o->stop_after >= o->steps) return die("--stop-after %zu must be below --steps %zu", o->stop_after, o->steps);
     if (o->audio_only && !*ssl) return die("--audio-only adds wav2vec 2.0 batches, but scenario '%s' has no SSL stage", o->scenario);
-    if (build_config(o->config, o->set, o->n_set, cfg)) return -1;
+    if (build_config(o->config, o->set, o->n_set, cfg) || mt4ssl_check(o, cfg)) return -1;
     min_samples = sv_config_min_samples(cfg, *ssl);
     if (o->crop_s * 16000.0 < (double)min_samples)
         return die("--crop %g: %.0f samples, fewer than the %zu (%.3f s) an utterance needs under the %s config", o->crop_s,
@@ -787,22 +819,38 @@ static int evaluate(run *r)
     jnum(&j, "val_acc", st.accuracy);
     jnum(&j, "val_code_ppl", st.code_ppl);
     jnum(&j, "val_prob_ppl", st.prob_ppl);
+    if (r->cfg.ssl != SV_SSL_W2V2) {
+        jnum(&j, "val_mt4_off", st.mt4_offline); jnum(&j, "val_mt4_acc", st.mt4_acc); jnum(&j, "val_mt4_on", st.mt4_online);
+    }
     if (have_rc) {
         jnum(&j, "r1_s2i", rc.s2i_r1); jnum(&j, "r5_s2i", rc.s2i_r5); jnum(&j, "r10_s2i", rc.s2i_r10);
         jnum(&j, "r1_i2s", rc.i2s_r1); jnum(&j, "r5_i2s", rc.i2s_r5); jnum(&j, "r10_i2s", rc.i2s_r10);
     }
     if (log_line(r, &j)) return -1;
-    if (!r->o->quiet)
-        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
-               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy,
+    if (!r->o->quiet) {
+        char mt4[96] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2)
+            snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
+        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
+               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
                have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
+    }
     return 0;
 }
 
 /* Collapse warnings with the likely cause (contrastive loss stuck near log(K+1), codebook collapse). */
 static void health(run *r, const sv_stats *st, float alpha)
 {
-    static size_t warned_ppl, warned_acc;
+    static size_t warned_ppl, warned_acc, warned_var;
+    /* data2vec stops training when the target or prediction spread collapses after 5000 updates
+       (min_target_var 0.1, min_pred_var 0.01); here a warning */
+    if (alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2 && r->pos.stage_step > 5000 && r->pos.step > warned_var + 500 &&
+        (st->target_var < 0.1f || st->pred_var < 0.01f)) {
+        fprintf(stderr, "\nwarning: MT4SSL target std %.3f, prediction std %.3f: the online targets are collapsing "
+                        "(data2vec stops below 0.1 / 0.01; lower the lr or raise ema_decay)\n", st->target_var, st->pred_var);
+        warned_var = r->pos.step;
+    }
+    if (r->cfg.ssl == SV_SSL_MT4SSL) return;   /* no contrastive task to watch */
     if (alpha < 1.0f && r->pos.stage_step > 200 && st->code_ppl < 2.0f && r->pos.step > warned_ppl + 500) {
         fprintf(stderr, "\nwarning: code perplexity %.2f: the codebook has collapsed (raise the diversity weight, "
                         "or check that the quantizer input is not constant)\n", st->code_ppl);
@@ -838,20 +886,24 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
         printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %s AUD %s acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
                r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, loss_str(av, sizeof av, st->loss_av, 3),
                loss_str(aud, sizeof aud, st->loss_aud, 3),
-               st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0, per > 0 ? (double)samples / 16000.0 / per : 0);
+               r->cfg.ssl == SV_SSL_MT4SSL ? st->mt4_acc : st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0,
+               per > 0 ? (double)samples / 16000.0 / per : 0);
         fflush(stdout);
     } else if (r->pos.step % r->o->log_every == 0 || r->pos.step == r->steps) {
-        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f | %.2f s/step, "
+        char mt4[128] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2 && st->loss_aud == st->loss_aud)   /* MT4SSL's two targets */
+            snprintf(mt4, sizeof mt4, " | MT4SSL offline %.3f acc %.3f online %.3f (target std %.2f)", st->mt4_offline,
+                     st->mt4_acc, st->mt4_online, st->target_var);
+        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f%s | %.2f s/step, "
                "%.0f audio-s/s, data %.1f%% | %.0fs elapsed, ETA %.0fs\n",
                r->name, r->pos.step, r->steps, r->pos.stage ? "B" : "A", lr, st->loss, loss_str(av, sizeof av, st->loss_av, 4),
                loss_str(aud, sizeof aud, st->loss_aud, 4),
-               st->accuracy, st->code_ppl, st->tau, per, per > 0 ? (double)samples / 16000.0 / per : 0,
+               st->accuracy, st->code_ppl, st->tau, mt4, per, per > 0 ? (double)samples / 16000.0 / per : 0,
                r->step_time > 0 ? 100.0 * r->data_time / (r->step_time + r->data_time) : 0, el, eta);
         fflush(stdout);
     }
     (void)lr;
 }
-
 
 /* Train from r->pos.step to `until` in the current stage. Returns 0, 1 when stopped by
    --stop-after, 2 when interrupted by a signal (both with a checkpoint), or -1 on an error. */
@@ -890,10 +942,12 @@ static int train_until(run *r, size_t until)
         }
         if (sv_backward(r->c, loss) != SV_OK) return die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
         lr = sv_lr_schedule((float)o->lr, r->pos.stage_step, warmup, stage_total);
-        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha), lr);
+        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha, &r->cfg), lr);
         if (!isfinite(gnorm))
             return die("%sstep %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved; the last "
                        "checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, gnorm);
+        /* MT4SSL: the teacher follows the student after every update that trained the SSL loss */
+        if (st->alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_ema_step(r->m, r->pos.stage_step + 1);
         r->pos.step++;
         r->pos.stage_step++;
         r->data_time += t1 - t0;
@@ -904,6 +958,10 @@ static int train_until(run *r, size_t until)
         jnum(&j, "lr", lr); jnum(&j, "loss", s.loss); jnum(&j, "loss_av", s.loss_av); jnum(&j, "loss_aud", s.loss_aud);
         jnum(&j, "acc", s.accuracy); jnum(&j, "code_ppl", s.code_ppl); jnum(&j, "prob_ppl", s.prob_ppl);
         jnum(&j, "tau", s.tau); jnum(&j, "grad_norm", gnorm);
+        if (r->cfg.ssl != SV_SSL_W2V2) {
+            jnum(&j, "mt4_off", s.mt4_offline); jnum(&j, "mt4_acc", s.mt4_acc); jnum(&j, "mt4_on", s.mt4_online);
+            jnum(&j, "target_var", s.target_var); jnum(&j, "pred_var", s.pred_var);
+        }
         if (log_line(r, &j)) return -1;
         if (!o->quiet) progress(r, &s, lr, &b);
         health(r, &s, st->alpha);
@@ -932,6 +990,8 @@ static void meta_line(const run *r, jline *j)
     jnum(j, "alpha_a", r->st[0].alpha);
     if (r->n_stages == 2) jnum(j, "alpha_b", r->st[1].alpha);
     if (o->audio_only) jstr(j, "audio_only", o->audio_only);
+    if (r->cfg.ssl != SV_SSL_W2V2) jstr(j, "ssl", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
+    if (o->targets) jstr(j, "targets", o->targets);
     jl(j, ",\"steps\":%zu,\"switch\":%zu", r->steps, r->switch_step);
     jstr(j, "config", r->cfg.name);
     jstr(j, "data", o->data);
@@ -979,6 +1039,59 @@ static int rewrite_log(run *r, const jline *meta)
 
 static sv_data *g_audio_only;   /* --audio-only, loaded once by main for every run */
 
+/* was key given with --set? */
+static int set_given(const opts *o, const char *key)
+{
+    size_t i, n = strlen(key);
+    for (i = 0; i < o->n_set; i++) if (strncmp(o->set[i], key, n) == 0 && o->set[i][n] == '=') return 1;
+    return 0;
+}
+
+/* --ssl into the config, and what MT4SSL needs that can be checked before any data is read */
+static int mt4ssl_check(const opts *o, sv_config *cfg)
+{
+    if (o->ssl) cfg->ssl = !strcmp(o->ssl, "mt4ssl") ? SV_SSL_MT4SSL : !strcmp(o->ssl, "w2v2+mt4ssl") ? SV_SSL_BOTH : SV_SSL_W2V2;
+    if (cfg->ssl == SV_SSL_W2V2) {
+        if (o->targets) return die("--targets is used only by --ssl mt4ssl or w2v2+mt4ssl");
+        return 0;
+    }
+    if (sv_config_check(cfg) != SV_OK) return die("%s", sv_last_error());
+    if (cfg->mt4_offline_weight > 0 && !o->targets)
+        return die("--ssl %s needs offline targets: make them with ./train --kmeans DIR --data %s, then add --targets DIR "
+                   "(or --set mt4_offline_weight=0 for the online target only)", o->ssl ? o->ssl : "mt4ssl", o->data);
+    if (cfg->mt4_offline_weight > 0 && o->audio_only)
+        return die("--audio-only batches have no offline targets (use --set mt4_offline_weight=0)");
+    if (cfg->mt4_offline_weight == 0 && o->targets) return die("--targets is not used with --set mt4_offline_weight=0");
+    return 0;
+}
+
+/* --ssl and --targets into the config of a run: the offline head's K from the targets, the EMA
+   decay's ramp scaled to the run (MT4SSL: 30k of 400k updates), and every mismatch named. */
+static int mt4ssl_config(const opts *o, const sv_data *data, sv_config *cfg)
+{
+    const sv_km_targets *t = data->targets;
+    if (mt4ssl_check(o, cfg)) return -1;
+    if (cfg->ssl == SV_SSL_W2V2) return 0;
+    if (!set_given(o, "ema_anneal")) {
+        cfg->ema_anneal = (size_t)((double)o->steps * 30000.0 / 400000.0 + 0.5);
+        if (!cfg->ema_anneal) cfg->ema_anneal = 1;
+    }
+    if (cfg->mt4_offline_weight > 0) {
+        size_t hop = 1, i;
+        if (!t) return die("--ssl %s needs offline targets (--targets DIR)", o->ssl ? o->ssl : "mt4ssl");
+        for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
+        if (t->hop != hop || t->frame_length != sv_config_receptive_field(cfg))
+            return die("the targets label frames of %zu samples every %zu; this model's frames are %zu every %zu",
+                       t->frame_length, t->hop, sv_config_receptive_field(cfg), hop);
+        if (!t->has[SV_SPLIT_TRAIN]) return die("the targets in %s have no train.km", o->targets);
+        if (set_given(o, "mt4_k") && cfg->mt4_k != t->k) return die("--set mt4_k=%zu, but the targets have k = %zu", cfg->mt4_k, t->k);
+        cfg->mt4_k = t->k;
+    }
+    if (sv_config_check(cfg) != SV_OK) return die("%s", sv_last_error());
+    return 0;
+}
+
+
 /* Can the run at pos go on under o? (main asks before any data is read, open_run again) */
 static int check_position(const opts *o, const char *dir, const sv_train_pos *pos, int n_stages)
 {
@@ -1011,7 +1124,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     snprintf(r->name, sizeof r->name, "%s", name);
     r->tty = isatty(fileno(stdout));
     if (make_dirs(dir)) return -1;
-    if (build_config(o->config, o->set, o->n_set, &r->cfg)) return -1;
+    if (build_config(o->config, o->set, o->n_set, &r->cfg) || mt4ssl_config(o, data, &r->cfg)) return -1;
     if (!(r->settings = settings_text(o))) return die("out of memory");
     r->m = sv_model_new(&r->cfg, o->seed);
     if (!r->m) return die("%s", sv_last_error());
@@ -1094,6 +1207,8 @@ static int do_switch(run *r)
     jl(&j, "{\"kind\":\"switch\",\"step\":%zu", r->pos.step);
     if (log_line(r, &j)) return -1;
     sv_adam_reset(&r->opt, &r->m->params);
+    /* a new stage with MT4SSL starts a new teacher from the student, as a new run would */
+    if (r->st[1].alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_teacher_reset(r->m);
     r->pos.stage = 1;
     r->pos.stage_step = 0;
     r->pos.alpha = r->st[1].alpha;
@@ -1263,6 +1378,75 @@ static int write_builtin(const opts *o)
     return rc == SV_OK ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- --kmeans: offline targets */
+static void kmeans_progress(const char *what, size_t done, size_t total, void *user)
+{
+    static double last;
+    double t = now_s();
+    (void)user;
+    if (done != total && t - last < 0.5) return;
+    last = t;
+    if (isatty(fileno(stdout))) printf("\r\033[K%s: %zu/%zu", what, done, total);
+    else if (done == total) printf("%s: %zu/%zu\n", what, done, total);
+    if (done == total && isatty(fileno(stdout))) printf("\n");
+    fflush(stdout);
+}
+
+/* k-means targets of the data (HuBERT's first iteration on MFCCs, or a later one on a model's
+   layer) written as a target folder. */
+static int kmeans_main(const opts *o, const sv_data *d)
+{
+    sv_kmeans_opts ko = sv_kmeans_default_opts();
+    sv_kmeans_result res;
+    sv_km_targets t;
+    sv_model *m = NULL;
+    sv_ctx *c = NULL;
+    size_t layer = 0, used = 0, i, *cnt = NULL, total;
+    char cache[1200];
+    double t0 = now_s(), h = 0;
+    int rc;
+    ko.seed = o->seed;
+    ko.k = o->kmeans_k ? o->kmeans_k : o->kmeans_from ? 500 : 100;
+    if (o->kmeans_iter) ko.max_iter = o->kmeans_iter;
+    ko.progress = kmeans_progress;
+    if (o->kmeans_from) {
+        m = sv_checkpoint_load(o->kmeans_from, NULL, NULL);
+        if (!m) { die("%s", sv_last_error()); return 1; }
+        layer = given(o, "--kmeans-layer") ? o->kmeans_layer : (m->cfg.n_shared + m->cfg.n_decoder + 1) / 2;
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder) {
+            die("--kmeans-layer %zu: the model has layers 0..%zu", layer, m->cfg.n_shared + m->cfg.n_decoder);
+            sv_model_free(m);
+            return 1;
+        }
+        c = sv_ctx_new(0, 1);
+        if (!c) { die("%s", sv_last_error()); sv_model_free(m); return 1; }
+        printf("k-means of layer %zu of %s (%zu dims), k = %zu\n", layer, o->kmeans_from, m->cfg.D, ko.k);
+    } else {
+        printf("k-means of MFCCs (13 + deltas + delta-deltas, 20 ms; HuBERT's first iteration), k = %zu\n", ko.k);
+    }
+    if (make_dirs(o->kmeans)) { sv_ctx_free(c); sv_model_free(m); return 1; }
+    snprintf(cache, sizeof cache, "%s/frames.cache", o->kmeans);
+    rc = sv_km_targets_make(d, m, c, layer, NULL, &ko, cache, &t, &res);
+    if (rc == SV_OK && o->kmeans_from) snprintf(t.features, sizeof t.features, "%s layer %zu", o->kmeans_from, layer);
+    if (rc == SV_OK) rc = sv_km_targets_write(o->kmeans, &t, d);
+    if (rc != SV_OK) { die("%s", sv_last_error()); sv_ctx_free(c); sv_model_free(m); return 1; }
+    /* how the training frames spread over the clusters */
+    cnt = (size_t *)calloc(t.k, sizeof(size_t));
+    total = t.has[SV_SPLIT_TRAIN] ? t.offset[SV_SPLIT_TRAIN][t.n[SV_SPLIT_TRAIN]] : 0;
+    for (i = 0; cnt && i < total; i++) cnt[t.labels[SV_SPLIT_TRAIN][i]]++;
+    for (i = 0; cnt && i < t.k; i++)
+        if (cnt[i]) { double p = (double)cnt[i] / (double)total; used++; h -= p * log(p); }
+    printf("%zu training frames, %zu Lloyd updates (%s), inertia per frame %.4g -> %.4g, %zu empty clusters moved\n",
+           res.n_frames, res.iterations, res.converged ? "converged" : "stopped at --kmeans-iter", res.inertia_first / (double)res.n_frames,
+           res.inertia / (double)res.n_frames, res.relocated);
+    printf("%zu of %zu clusters used on train, label perplexity %.1f; wrote %s in %.1f s\n", used, t.k, exp(h), o->kmeans, now_s() - t0);
+    free(cnt);
+    sv_km_targets_free(&t);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    return 0;
+}
+
 int sv_bench_main(const opts *o);
 
 /* path as one shell word, for the resume commands printed: 'a b' stays one argument */
@@ -1326,6 +1510,7 @@ static int read_resume_settings(const char *dir, int *study, char **text, char *
 int main(int argc, char **argv)
 {
     static opts o;
+    static sv_km_targets targets;
     sv_data data, ao;
     sv_config cfg;
     stage st[2];
@@ -1335,6 +1520,22 @@ int main(int argc, char **argv)
     if (o.threads) sv_set_threads((int)o.threads);
     if (o.write_builtin) return write_builtin(&o);
     if (o.bench) return sv_bench_main(&o);
+    if (o.kmeans) {
+        char done[1200];
+        if (given(&o, "--kmeans-layer") && !o.kmeans_from) { die("--kmeans-layer needs --kmeans-from CKPT"); return 2; }
+        snprintf(done, sizeof done, "%s/.complete", o.kmeans);
+        if (exists(done)) { die("%s already holds finished targets (.complete); remove it or choose another folder", o.kmeans); return 1; }
+        if (o.kmeans_from) {
+            uint64_t id;
+            if (sv_checkpoint_id(o.kmeans_from, &id) != SV_OK) { die("--kmeans-from: %s", sv_last_error()); return 2; }
+        }
+        if (canonical(&o)) return 2;
+        if (!o.quiet) printf("loading data: %s\n", o.data);
+        if (sv_data_from_spec(&data, o.data) != SV_OK) { die("%s", sv_last_error()); return 1; }
+        rc = kmeans_main(&o, &data);
+        sv_data_free(&data);
+        return rc;
+    }
     if (o.resume) {
         if ((rc = read_resume_settings(o.resume, &study, &stored, src, sizeof src)) != 0) return rc;
         if (canonical(&o) || apply_settings(&o, stored, src)) return 2;
@@ -1416,8 +1617,15 @@ int main(int argc, char **argv)
         if (sv_data_audio_manifest(&ao, o.audio_only) != SV_OK) { die("%s", sv_last_error()); sv_data_free(&data); return 1; }
         g_audio_only = &ao;
     }
-    if (check_data(&o, &cfg, &data, g_audio_only, ssl, vgs)) rc = -1;
-    else {
+    if (o.targets) {
+        if (sv_km_targets_read(o.targets, &data, &targets) != SV_OK) { die("%s", sv_last_error()); rc = -1; }
+        else {
+            data.targets = &targets;
+            if (!o.quiet) printf("offline targets: %s (k = %zu, %s)\n", o.targets, targets.k, targets.features);
+        }
+    }
+    if (rc == 0 && check_data(&o, &cfg, &data, g_audio_only, ssl, vgs)) rc = -1;
+    else if (rc == 0) {
         if (!o.quiet)
             printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
                    data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
@@ -1426,6 +1634,7 @@ int main(int argc, char **argv)
         else rc = run_scenario(&o, &data, dir, name, st, n_stages, o.resume != NULL, 0);
     }
     if (g_audio_only) sv_data_free(&ao);
+    if (data.targets) sv_km_targets_free(&targets);
     sv_data_free(&data);
     free(stored);
     if (rc == 1) printf("resume with: ./train --resume %s\n", shell_word(dir, src, sizeof src));
@@ -1631,7 +1840,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
         sv_params_zero_grad(&m->params);
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
         if (!loss || sv_backward(c, loss) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
-        sv_adam_step(&opt, &m->params, groups_for(alpha), 1e-4f);
+        sv_adam_step(&opt, &m->params, groups_for(alpha, &cfg), 1e-4f);
         if (k >= 0) t[k] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);

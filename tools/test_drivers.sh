@@ -119,6 +119,18 @@ expect "set q_vars=1" 2 "q_vars = 1 is out of range" $TR --set q_vars=1
 expect "set int overflow" 2 "use_cls: '4294967297' is too large" $TR --set use_cls=4294967297
 expect "set float overflow" 2 "margin: '1e50' is not a finite number" $TR --set margin=1e50
 expect "set q_dim not divisible" 2 "quantizer dim 63 not divisible by 2 groups" $TR --set q_dim=63
+# ---- MT4SSL and --kmeans
+expect "ssl unknown" 2 "--ssl: 'hubert' is not one of w2v2|mt4ssl|w2v2+mt4ssl" $TR --ssl hubert
+expect "ssl mt4ssl without targets" 2 "--ssl mt4ssl needs offline targets" $TR --ssl mt4ssl
+expect "targets without mt4ssl" 2 "--targets is used only by --ssl mt4ssl or w2v2+mt4ssl" $TR --targets "$T"
+expect "targets missing" 2 "--targets $T/none: no such folder" $TR --ssl mt4ssl --targets "$T/none"
+expect "mt4ssl offline and audio-only" 2 "--audio-only batches have no offline targets" $TR --ssl mt4ssl --targets "$T" --audio-only "$ROOT/Makefile"
+expect "set mt4_k=1" 2 "mt4_k = 1 is out of range" $TR --ssl mt4ssl --set mt4_offline_weight=0 --set mt4_k=1
+expect "kmeans k one" 2 "--k: 1 is out of range: 2..65536" ./train --kmeans "$T/km" --k 1
+expect "kmeans layer without a checkpoint" 2 "--kmeans-layer needs --kmeans-from CKPT" ./train --kmeans "$T/km" --kmeans-layer 2
+expect "kmeans from a missing checkpoint" 2 "--kmeans-from: $T/none.ckpt: no such checkpoint" ./train --kmeans "$T/km" --kmeans-from "$T/none.ckpt"
+expect "k without --kmeans" 2 "--k does not apply without --kmeans" $TR --k 5
+expect "training option with --kmeans" 2 "--steps does not apply to --kmeans" ./train --kmeans "$T/km" --steps 5
 # ---- data and files
 expect "data spec unknown key" 2 "unknown key 'imagez'" ./train --data builtin:imagez=5
 expect "data spec not a number" 2 "images: 'abc' is not a whole number" ./train --data builtin:images=abc
