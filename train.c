@@ -34,6 +34,9 @@ typedef struct opts {
     /* --write-builtin sizes */
     size_t images, captions, val_images, test_images; /* --write-builtin sizes; 0 = images / 10, / 5 */
     const char *regions;                   /* --write-builtin region features: detector | pixels */
+    const char *wav_format;                /* --write-builtin WAV samples: pcm16 (default) | float32 */
+    const char *init_from;                 /* wav2vec 2.0 weights (safetensors) to start from */
+    const char *export_ckpt, *export_out;  /* --export-hf CKPT OUT.safetensors */
 } opts;
 
 static void usage(FILE *f)
@@ -55,6 +58,10 @@ static void usage(FILE *f)
         "  --set key=value    override one config field (repeatable), e.g. --set n_negatives=50\n"
         "  --data D           builtin | builtin:images=400,captions=2,seed=1,... | a data_prep.sh\n"
         "                     folder (default builtin)\n"
+        "  --init-from F      start the wav2vec 2.0 part (CNN, transformer, quantizer, projections)\n"
+        "                     from a Hugging Face wav2vec 2.0 model in safetensors (e.g.\n"
+        "                     facebook/wav2vec2-base; config.json beside it is read); the CLS token\n"
+        "                     and the VGS branch start as usual. Its architecture must be --config's\n"
         "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
         "                     has an SSL loss adds (1 - alpha) * loss_AUD of a batch from it, as\n"
         "                     FaST-VGS+ mixed in LibriSpeech (default: none)\n"
@@ -79,11 +86,16 @@ static void usage(FILE *f)
         "  --quiet            no progress output\n"
         "other modes:\n"
         "  --write-builtin OUT [--images N] [--val-images V] [--test-images M] [--captions K]\n"
-        "                [--seed S] [--regions detector|pixels]\n"
+        "                [--seed S] [--regions detector|pixels] [--wav-format pcm16|float32]\n"
         "                     write the built-in corpus in the data_prep.sh layout: N images in\n"
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
         "                     rest for training;\n"
-        "                     regions from the simulated object detector (default) or raw pixels\n"
+        "                     regions from the simulated object detector (default) or raw pixels;\n"
+        "                     WAV files as 16-bit PCM (default) or float32 (bit-exact audio)\n"
+        "  --export-hf CKPT OUT.safetensors\n"
+        "                     write the wav2vec 2.0 part of a checkpoint with Hugging Face's names\n"
+        "                     (Wav2Vec2ForPreTraining), and config.json beside it, for transformers,\n"
+        "                     torchaudio or ./eval features\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
@@ -129,6 +141,13 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--write-builtin")) { NEEDV(); o->write_builtin = v; }
         else if (!strcmp(a, "--images")) { NEEDV(); o->images = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--regions")) { NEEDV(); o->regions = v; }
+        else if (!strcmp(a, "--wav-format")) { NEEDV(); o->wav_format = v; }
+        else if (!strcmp(a, "--init-from")) { NEEDV(); o->init_from = v; }
+        else if (!strcmp(a, "--export-hf")) {
+            if (i + 2 >= argc) { fprintf(stderr, "train: --export-hf needs a checkpoint and an output .safetensors file\n"); return -1; }
+            o->export_ckpt = argv[++i];
+            o->export_out = argv[++i];
+        }
         else if (!strcmp(a, "--val-images")) { NEEDV(); o->val_images = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--test-images")) { NEEDV(); o->test_images = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--captions")) { NEEDV(); o->captions = strtoull(v, NULL, 10); }
@@ -141,6 +160,18 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (o->steps == 0 || o->batch == 0) { fprintf(stderr, "train: --steps and --batch must be positive\n"); return -1; }
     if (o->alpha_plus < 0 || o->alpha_plus > 1) { fprintf(stderr, "train: --alpha must be in [0,1]\n"); return -1; }
+    if (o->wav_format && strcmp(o->wav_format, "pcm16") && strcmp(o->wav_format, "float32")) {
+        fprintf(stderr, "train: --wav-format must be pcm16 or float32, not '%s'\n", o->wav_format);
+        return -1;
+    }
+    if (o->init_from && o->resume) { fprintf(stderr, "train: --init-from starts a run; --resume continues one (its weights come from the checkpoint)\n"); return -1; }
+    if (o->export_out) {
+        size_t n = strlen(o->export_out);
+        if (n < 13 || strcmp(o->export_out + n - 12, ".safetensors") != 0) {
+            fprintf(stderr, "train: --export-hf writes a .safetensors file, not '%s'\n", o->export_out);
+            return -1;
+        }
+    }
     if (o->switch_step == 0) o->switch_step = (o->steps * 2 + 3) / 7;   /* 20 of 70 epochs */
     if (o->eval_every == 0) o->eval_every = o->steps / 10 ? o->steps / 10 : 1;
     return 0;
@@ -366,7 +397,7 @@ static int train_until(run *r, size_t until)
 }
 
 static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
-                    int resume)
+                    int resume, int init)
 {
     char p[1200];
     memset(r, 0, sizeof *r);
@@ -400,6 +431,12 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     }
     r->m = sv_model_new(&r->cfg, o->seed);
     if (!r->m) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+    if (init && o->init_from && !resume) {
+        char notes[1024];
+        if (sv_hf_load_into(r->m, o->init_from, notes, sizeof notes) != SV_OK) { fprintf(stderr, "train: --init-from %s\n", sv_last_error()); return -1; }
+        if (!o->quiet) printf("%s: wav2vec 2.0 part loaded from %s%s%s\n", name, o->init_from, notes[0] ? " (" : "", notes[0] ? notes : "");
+        if (notes[0] && !o->quiet) printf(")\n");
+    }
     r->opt = sv_adam_default();
     r->opt.lr = (float)o->lr;
     r->opt.weight_decay = (float)o->wd;
@@ -486,6 +523,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         jnum(r->log, "alpha_a", st[0].alpha);
         if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
         if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
+        if (o->init_from) fprintf(r->log, ",\"init_from\":\"%s\"", o->init_from);
         fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
                 r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
         fflush(r->log);
@@ -539,7 +577,7 @@ static int run_scenario(const opts *o, sv_data *data, const char *dir, const cha
 {
     run r;
     int rc = -1;
-    if (open_run(&r, o, data, dir, name, st, n_stages, resume) == 0) {
+    if (open_run(&r, o, data, dir, name, st, n_stages, resume, 1) == 0) {
         r.snapshot_step = snapshot;
         r.t_start = now_s();
         if (r.pos.stage == 0) {
@@ -564,7 +602,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     char src[1200], p[1200], line[4096];
     FILE *f;
     int rc = -1;
-    if (open_run(&r, o, data, dir, name, st, 2, 0)) { close_run(&r); return -1; }
+    if (open_run(&r, o, data, dir, name, st, 2, 0, 0)) { close_run(&r); return -1; }
     snprintf(src, sizeof src, "%s/switch.ckpt", base_dir);
     if (sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); goto done; }
     *sv_ctx_rng(r.c) = r.pos.rng;
@@ -622,11 +660,38 @@ static int write_builtin(const opts *o)
     printf("generating the built-in corpus (seed %llu)...\n", (unsigned long long)cc.seed);
     c = sv_corpus_generate(&cc);
     if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
-    rc = sv_corpus_write(c, o->write_builtin);
+    rc = sv_corpus_write_as(c, o->write_builtin, o->wav_format && !strcmp(o->wav_format, "float32") ? SV_WAV_FLOAT32 : SV_WAV_PCM16);
     if (rc != SV_OK) fprintf(stderr, "train: %s\n", sv_last_error());
     else printf("wrote %zu utterances and %zu images to %s in %.1f s\n", c->n_utts, c->n_images, o->write_builtin, now_s() - t0);
     sv_corpus_free(c);
     return rc == SV_OK ? 0 : 1;
+}
+
+/* --export-hf CKPT OUT.safetensors: the wav2vec 2.0 part with Hugging Face names, config.json beside it */
+static int export_hf(const opts *o)
+{
+    sv_model *m = sv_checkpoint_load(o->export_ckpt, NULL, NULL);
+    char json[1200];
+    size_t d;
+    const char *slash = strrchr(o->export_out, '/');
+    if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
+    d = slash ? (size_t)(slash - o->export_out) + 1 : 0;
+    snprintf(json, sizeof json, "%.*sconfig.json", (int)d, o->export_out);
+    if (d > 1) {   /* the output folder, as save_pretrained makes it (mkdir -p) */
+        char dir[1200];
+        size_t i;
+        snprintf(dir, sizeof dir, "%.*s", (int)d - 1, o->export_out);
+        for (i = 1; dir[i]; i++) if (dir[i] == '/') { dir[i] = 0; mkdir(dir, 0777); dir[i] = '/'; }
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "train: cannot create %s: %s\n", dir, strerror(errno)); sv_model_free(m); return 1; }
+    }
+    if (sv_hf_save(m, o->export_out, json) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_model_free(m); return 1; }
+    printf("wrote %s (%zu wav2vec 2.0 parameters, %s config, %zu layers) and %s\n", o->export_out,
+           sv_model_numel(m, SV_GROUPS_W2V2), m->cfg.name, m->cfg.n_shared + m->cfg.n_decoder, json);
+    if (m->cfg.use_cls)
+        printf("note: this model was trained with a CLS token (use_cls = 1), stored as ssl_vgs.cls_token; transformers and\n"
+               "torchaudio have no place for it, so their hidden states differ from ./eval's for this model\n");
+    sv_model_free(m);
+    return 0;
 }
 
 int sv_bench_main(const opts *o);
@@ -655,6 +720,12 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o)) return 2;
     if (o.threads > 0) sv_set_threads(o.threads);
     if (o.write_builtin) return write_builtin(&o);
+    if (o.export_ckpt) return export_hf(&o);
+    if (o.init_from) {   /* fail before the data is loaded, not after */
+        FILE *f = fopen(o.init_from, "rb");
+        if (!f) { fprintf(stderr, "train: --init-from %s: %s\n", o.init_from, strerror(errno)); return 1; }
+        fclose(f);
+    }
     if (o.bench) return sv_bench_main(&o);
     if (o.resume) {
         /* the run's own settings come from its log's meta line */
