@@ -93,7 +93,8 @@ static void usage(FILE *f)
         "                     regions from the simulated object detector (default) or raw pixels;\n"
         "                     WAV files as 16-bit PCM (default) or float32 (bit-exact audio)\n"
         "  --export-hf CKPT OUT.safetensors\n"
-        "                     write the wav2vec 2.0 part of a checkpoint with Hugging Face's names\n"
+        "                     write the wav2vec 2.0 part of a checkpoint (or of a .safetensors\n"
+        "                     model: a conversion to float32) with Hugging Face's names\n"
         "                     (Wav2Vec2ForPreTraining), and config.json beside it, for transformers,\n"
         "                     torchaudio or ./eval features\n"
         "  --bench            speed benchmark (make bench)\n"
@@ -670,11 +671,14 @@ static int write_builtin(const opts *o)
 /* --export-hf CKPT OUT.safetensors: the wav2vec 2.0 part with Hugging Face names, config.json beside it */
 static int export_hf(const opts *o)
 {
-    sv_model *m = sv_checkpoint_load(o->export_ckpt, NULL, NULL);
-    char json[1200];
-    size_t d;
+    size_t n = strlen(o->export_ckpt), d;
+    char json[1200], notes[1024] = "";
     const char *slash = strrchr(o->export_out, '/');
+    /* a checkpoint, or a safetensors file (rewritten as F32 Wav2Vec2ForPreTraining) */
+    sv_model *m = n > 12 && !strcmp(o->export_ckpt + n - 12, ".safetensors") ? sv_hf_load(o->export_ckpt, NULL, notes, sizeof notes)
+                                                                            : sv_checkpoint_load(o->export_ckpt, NULL, NULL);
     if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
+    if (notes[0]) printf("%s: %s\n", o->export_ckpt, notes);
     d = slash ? (size_t)(slash - o->export_out) + 1 : 0;
     snprintf(json, sizeof json, "%.*sconfig.json", (int)d, o->export_out);
     if (d > 1) {   /* the output folder, as save_pretrained makes it (mkdir -p) */
