@@ -441,8 +441,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     if (init && o->init_from && !resume) {
         char notes[1024];
         if (sv_hf_load_into(r->m, o->init_from, notes, sizeof notes) != SV_OK) { fprintf(stderr, "train: --init-from %s\n", sv_last_error()); return -1; }
-        if (!o->quiet) printf("%s: wav2vec 2.0 part loaded from %s%s%s\n", name, o->init_from, notes[0] ? " (" : "", notes[0] ? notes : "");
-        if (notes[0] && !o->quiet) printf(")\n");
+        if (!o->quiet) printf("%s: wav2vec 2.0 part loaded from %s%s%s%s\n", name, o->init_from, notes[0] ? " (" : "", notes, notes[0] ? ")" : "");
     }
     r->opt = sv_adam_default();
     r->opt.lr = (float)o->lr;
@@ -680,9 +679,15 @@ static int export_hf(const opts *o)
     size_t n = strlen(o->export_ckpt), d;
     char json[1200], notes[1024] = "";
     const char *slash = strrchr(o->export_out, '/');
-    /* a checkpoint, or a safetensors file (rewritten as F32 Wav2Vec2ForPreTraining) */
-    sv_model *m = n > 12 && !strcmp(o->export_ckpt + n - 12, ".safetensors") ? sv_hf_load(o->export_ckpt, NULL, notes, sizeof notes)
-                                                                            : sv_checkpoint_load(o->export_ckpt, NULL, NULL);
+    sv_config lean;
+    sv_model *m;
+    /* a checkpoint, or a safetensors file (rewritten as F32 Wav2Vec2ForPreTraining; the VGS
+       branch, which is not exported, is left out of the model built for it) */
+    sv_config_preset("base", &lean);
+    lean.img_layers = 0;
+    lean.vgs_audio_layers = 0;
+    m = n > 12 && !strcmp(o->export_ckpt + n - 12, ".safetensors") ? sv_hf_load(o->export_ckpt, &lean, notes, sizeof notes)
+                                                                 : sv_checkpoint_load(o->export_ckpt, NULL, NULL);
     if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
     if (notes[0]) printf("%s: %s\n", o->export_ckpt, notes);
     d = slash ? (size_t)(slash - o->export_out) + 1 : 0;
