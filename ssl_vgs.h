@@ -12148,10 +12148,10 @@ static int sv__hf_jp_is(const sv__jp *j, size_t root, const char *key, const cha
 }
 
 /* Reads the config text of this library's own export (metadata "ssl_vgs_config") into cfg. */
-static int sv__hf_own_config(const char *text, sv_config *cfg, const char *nm)
+static int sv__hf_own_config(const char *text, sv_config *cfg, const char *nm, char *notes, size_t notes_cap)
 {
     char line[512];
-    size_t i = 0, n = strlen(text);
+    size_t i = 0, n = strlen(text), f, unknown = 0;
     while (i < n) {
         size_t l = 0;
         char *eq, *k, *v, *e;
@@ -12164,8 +12164,12 @@ static int sv__hf_own_config(const char *text, sv_config *cfg, const char *nm)
         while (*v == ' ') v++;
         e = eq - 1;
         while (e >= k && *e == ' ') *e-- = 0;
+        /* a field of a newer version of the library: its default stays (the tensors decide the rest) */
+        for (f = 0; f < SV__N_CFG_FIELDS && strcmp(sv__cfg_fields[f].key, k) != 0; f++) {}
+        if (f == SV__N_CFG_FIELDS) { unknown++; continue; }
         if (sv_config_set(cfg, k, v) != SV_OK) return sv__fail(SV_ERR_FORMAT, "%s: metadata ssl_vgs_config: %s", nm, sv_last_error());
     }
+    if (unknown) sv__note(notes, notes_cap, "%zu config fields of the file's ssl_vgs_config are unknown to this version and were ignored", unknown);
     return SV_OK;
 }
 
@@ -12190,7 +12194,7 @@ static int sv__hf_config(const sv_safetensors *st, const char *json, size_t json
     else if ((rc = sv_config_preset("base", cfg)) != SV_OK) return rc;
     if ((own = sv_safetensors_meta(st, "ssl_vgs_config")) != NULL) {
         /* written by sv_hf_save: every field is known; the checks below still run */
-        if ((rc = sv__hf_own_config(own, cfg, nm)) != SV_OK) return rc;
+        if ((rc = sv__hf_own_config(own, cfg, nm, notes, notes_cap)) != SV_OK) return rc;
         own_cfg = strides_known = heads_known = ln_known = groups_known = 1;
     } else {
         snprintf(cfg->name, sizeof cfg->name, "hf");

@@ -3763,6 +3763,23 @@ static void test_hf_weights(void)
                 SV_CHECK(la != lb, "a broken codebook changes the loss (%.9g)", lb);
             }
         }
+        /* an export of a newer version, with a config field this one does not know, still loads */
+        {
+            sv_safetensors st;
+            if (sv_safetensors_read(sv_t_ix_path("a/model.safetensors"), &st) == SV_OK) {
+                const char *meta[4];
+                char cfgtext[8192];
+                sv_model *n;
+                snprintf(cfgtext, sizeof cfgtext, "%sfuture_field = 3\n", sv_safetensors_meta(&st, "ssl_vgs_config"));
+                meta[0] = "format"; meta[1] = "pt"; meta[2] = "ssl_vgs_config"; meta[3] = cfgtext;
+                sv_safetensors_write(sv_t_ix_path("b/new.safetensors"), st.t, st.n, meta, 2);
+                n = sv_hf_load(sv_t_ix_path("b/new.safetensors"), NULL, notes, sizeof notes);
+                SV_CHECK(n && strstr(notes, "1 config fields") && sv_t_hf_same(a, n), "unknown config field in the metadata: %s / %s",
+                         sv_last_error(), notes);
+                sv_model_free(n);
+                sv_safetensors_free(&st);
+            }
+        }
         /* another config.json in the way is not overwritten */
         sv_t_hf_text(sv_t_ix_path("b/config.json"), "{}");
         rc = sv_hf_save(a, sv_t_ix_path("b/model.safetensors"), sv_t_ix_path("b/config.json"));

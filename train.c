@@ -101,7 +101,8 @@ static void usage(FILE *f)
         "                     (Wav2Vec2ForPreTraining), and config.json beside it, for transformers,\n"
         "                     torchaudio or ./eval features\n"
         "  --bench            speed benchmark (make bench)\n"
-        "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
+        "  --bench-step       only the small joint step with its per-op profile (--threads N); with\n"
+        "                     --config C (not tiny): the step of --scenario with --batch and --crop\n"
         "  --bench-extract    only feature extraction (all layers, eval mode) of one 10 s utterance\n"
         "                     with --config (default tiny; base for tools/bench_extract.py) at --threads N\n"
         "  --help             this text\n");
@@ -1024,8 +1025,11 @@ static double peak_rss_mb(void)
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
 /* Median step time of the joint model on random audio and images, with the op profile. */
+static double bench_cpu_median;   /* process CPU seconds per step of the last bench_step */
+
 static double bench_step(const char *config, float alpha, size_t B, double seconds, int threads, int reps, int profile, double *gflops)
 {
+    double cpu[64];
     sv_config cfg;
     sv_model *m;
     sv_ctx *c;
@@ -1057,7 +1061,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
     b.regions = reg; b.boxes = box; b.image_id = ids;
     if (reps > 64) reps = 64;
     for (k = -2; k < reps; k++) {       /* two warm-up steps grow the arena to its final size */
-        double t0 = now_s();
+        double t0 = now_s(), c0 = (double)clock() / CLOCKS_PER_SEC;
         sv_tensor *loss;
         sv_ctx_reset(c);
         if (k == reps - 1 && profile) { sv_ctx_profile_clear(c); sv_ctx_set_profile(c, 1); }
@@ -1065,10 +1069,12 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
         if (!loss || sv_backward(c, loss) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
         sv_adam_step(&opt, &m->params, groups_for(alpha), 1e-4f);
-        if (k >= 0) t[k] = now_s() - t0;
+        if (k >= 0) { t[k] = now_s() - t0; cpu[k] = (double)clock() / CLOCKS_PER_SEC - c0; }
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    qsort(cpu, (size_t)reps, sizeof(double), cmp_double);
     med = t[reps / 2];
+    bench_cpu_median = cpu[reps / 2];
     *gflops = (6.0 * count_macs(&cfg, B, S, alpha, &conv0) - 2.0 * conv0) / 1e9;
     if (profile) {
         const char *nm[64];
@@ -1094,7 +1100,7 @@ static double bench_extract(const char *config, double seconds, int threads, int
     sv_ctx *c;
     size_t S = (size_t)(seconds * 16000), i, T = 0, D = 0;
     float *wave = (float *)malloc(S * sizeof(float)), *out = NULL;
-    double t[16], med;
+    double t[16], cpu[16], med;
     int k;
     sv_rng r;
     sv_set_threads(threads);
@@ -1105,13 +1111,15 @@ static double bench_extract(const char *config, double seconds, int threads, int
     for (i = 0; i < S; i++) wave[i] = sv_rng_normal(&r);
     if (reps > 16) reps = 16;
     for (k = -1; k < reps; k++) {
-        double t0 = now_s();
+        double t0 = now_s(), c0 = (double)clock() / CLOCKS_PER_SEC;
         if (sv_extract_features(m, c, wave, S, cfg.n_shared + cfg.n_decoder, &out, &T, &D) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
         free(out);
-        if (k >= 0) t[k] = now_s() - t0;
+        if (k >= 0) { t[k] = now_s() - t0; cpu[k] = (double)clock() / CLOCKS_PER_SEC - c0; }
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    qsort(cpu, (size_t)reps, sizeof(double), cmp_double);
     med = t[reps / 2];
+    bench_cpu_median = cpu[reps / 2];
     sv_ctx_free(c);
     sv_model_free(m);
     free(wave);
@@ -1127,8 +1135,19 @@ int sv_bench_main(const opts *o)
     printf("ssl_vgs benchmark\nmachine: %s, %d threads available, SIMD path %s\n\n", cpu, maxt, sv_simd_name());
     if (o->bench == 3) {
         double x = bench_extract(o->config, 10.0, maxt, 5);
-        printf("extract %s: 10 s utterance, %d thread%s, median of 5: %.3f s, %.1fx real time\n", o->config, maxt, maxt > 1 ? "s" : "",
-               10.0 / x, x);
+        printf("extract %s: 10 s utterance, %d thread%s, median of 5: %.3f s, %.1fx real time, %.3f CPU s\n", o->config, maxt,
+               maxt > 1 ? "s" : "", 10.0 / x, x, bench_cpu_median);
+        return 0;
+    }
+    if (o->bench == 2 && strcmp(o->config, "tiny") != 0) {
+        /* --config C --scenario S --batch B --crop SECONDS: the step of that run, on random data */
+        stage st[2];
+        double t;
+        if (parse_scenario(o->scenario, (float)o->alpha_plus, st) != 1) { fprintf(stderr, "bench: --scenario must be w2v2, vgs or vgs+\n"); return 2; }
+        t = bench_step(o->config, st[0].alpha, o->batch, o->crop_s, maxt, 3, 1, &gf);
+        printf("  %s step (alpha %g), %zu utterances x %.1f s, %d thread%s: %.2f s/step (median of 3), %.2f CPU s/step, %.0f GFLOP/s\n",
+               o->config, (double)st[0].alpha, o->batch, o->crop_s, maxt, maxt > 1 ? "s" : "", t, bench_cpu_median, gf / t);
+        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     if (o->bench == 2) {
