@@ -1440,7 +1440,7 @@ int main(int argc, char **argv)
     if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
     c = sv_ctx_new(0, 1);
     if (!c) { rc = fail("out of memory", NULL, NULL); goto done; }
-    sv_eval_set_progress(progress, NULL);
+    sv_ctx_set_progress(c, progress, NULL);
 
     if (do_ret) {
         double ch[3][2];
