@@ -19,7 +19,7 @@ static const char *usage =
     "usage:\n"
     "  ./eval --ckpt RUN/final.ckpt [options]     evaluate one checkpoint\n"
     "  ./eval --report RUN... [--out DIR]         tables + figures over run folders\n"
-    "  ./eval features --model M [opts] INPUT...   hidden states of WAV files as .npy or ZeroSpeech\n"
+    "  ./eval features --model M [opts] INPUT...  hidden states of WAV files as .npy or ZeroSpeech\n"
     "                                             text (./eval features --help)\n"
     "  ./eval embeddings --ckpt C [opts]          audio and image embeddings of a split as .npy\n"
     "                                             (./eval embeddings --help)\n"
