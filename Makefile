@@ -2,10 +2,13 @@
 #   make            build train, eval, demo and the test binary
 #   make test       build and run the tests (closing line "N passed, N failed")
 #   make demo       run the whole study on the built-in corpus (outputs in demo_out/)
-#   make bench      speed benchmark (./train --bench)
+#   make bench      speed benchmark (./train --bench; then base feature extraction against
+#                   torchaudio when python3-torchaudio is installed)
+#   make check-torch  wav2vec 2.0 against torchaudio both ways, <= 1e-4 per layer (needs
+#                   python3-torch and python3-torchaudio; prints SKIP without them)
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
-#   make fuzz       libFuzzer harnesses for the file parsers (needs clang)
+#   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
 #   make test-cross the tests on aarch64 (NEON), s390x (big-endian), i686 (32-bit) under
 #                   qemu-user, and for Windows (mingw-w64, run under wine when installed)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
@@ -39,7 +42,7 @@ BUILD   = build
 
 $(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), CC=$(CC))
 
-.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks test-cross
+.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks check-torch test-cross
 all: train eval demo-build test_sv
 
 train: train.c ssl_vgs.h
@@ -77,10 +80,11 @@ $(BUILD)/static2.ok: ssl_vgs.h
 	$(CC) -std=c99 -O1 $(WARN) -Werror -Wno-unused-function $(ARCH) -o $(BUILD)/static2 $(BUILD)/tu1.c $(BUILD)/tu2.c $(LDLIBS)
 	@touch $@
 
-test: test_sv compile-checks train eval
+test: test_sv compile-checks train eval demo-build
 	./test_sv
 	bash tools/test_train.sh
 	bash tools/test_report.sh
+	bash tools/test_drivers.sh
 
 # data_prep.sh importers on generated fixtures (needs sox, flac, python3; tts also espeak-ng)
 test-data: train
@@ -90,8 +94,15 @@ demo: demo-build train eval
 	rm -rf demo_out
 	./demo --out demo_out
 
+# Debian's python3-torch runs under the system interpreter, whatever python3 is first on PATH
+PYTHON_TORCH ?= /usr/bin/python3
+
 bench: train
 	OMP_PROC_BIND=true ./train --bench
+	$(PYTHON_TORCH) tools/bench_extract.py
+
+check-torch: train eval
+	$(PYTHON_TORCH) tools/check_torchaudio.py
 
 sanitize:
 	@mkdir -p $(BUILD)
@@ -115,7 +126,7 @@ sanitize:
 test-cross: test_sv
 	bash tools/test_cross.sh
 
-# libFuzzer on the WAV, NPY, manifest and .item parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
+# libFuzzer on the WAV, NPY, manifest, .item and safetensors parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
 FUZZ_SECONDS ?= 30
 fuzz:
 	sh tools/fuzz/fuzz.sh $(FUZZ_SECONDS)
