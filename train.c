@@ -7,7 +7,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef _WIN32   /* mingw-w64 */
+#include <direct.h>
+#define mkdir(path, mode) _mkdir(path)
+#else
 #include <sys/resource.h>
+#endif
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 #include <stdio.h>
@@ -1884,11 +1889,16 @@ static void bench_gemm(FILE *out)
 }
 
 
+/* 0 where unknown (Windows) */
 static double peak_rss_mb(void)
 {
+#ifdef _WIN32
+    return 0.0;
+#else
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+#endif
 }
 
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
@@ -2023,7 +2033,7 @@ int sv_bench_main(const opts *o)
     if (o->bench == 2) {
         double t = bench_step("small", 0.5f, 8, 2.0, maxt, 5, 1, &gf);
         printf("  small joint step, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", maxt, maxt > 1 ? "s" : "", t, gf / t);
-        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     bench_gemm(stdout);
@@ -2035,7 +2045,7 @@ int sv_bench_main(const opts *o)
         if (th == 1) t1 = t; else t2 = t;
     }
     if (t2 > 0) printf("  2 threads vs 1: %.2fx\n", t1 / t2);
-    printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
+    if (peak_rss_mb() > 0) printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
     printf("\nwav2vec 2.0-only step (alpha 0), small config, same batch\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
         double t = bench_step("small", 0.0f, 8, 2.0, th, 5, 0, &gf);
