@@ -1904,14 +1904,16 @@ static void test_checkpoint_files(void)
     if (buf) {
         const float nanv = NAN;
         size_t off = 0, i;
-        unsigned char *b2 = (unsigned char *)malloc(n);
-        float first;
+        unsigned char *b2 = (unsigned char *)malloc(n), first[4], nanb[4];
+        uint32_t u, un;
         memcpy(b2, buf, n);
-        memcpy(&first, m->params.data, 4);   /* the first tensor's first value, found in the file */
-        for (i = 64; i + 4 <= n; i++) if (memcmp(b2 + i, &first, 4) == 0) { off = i; break; }
+        memcpy(&u, m->params.data, 4);   /* the first tensor's first value, found in the file (little-endian) */
+        memcpy(&un, &nanv, 4);
+        for (i = 0; i < 4; i++) { first[i] = (unsigned char)(u >> (8 * i)); nanb[i] = (unsigned char)(un >> (8 * i)); }
+        for (i = 64; i + 4 <= n; i++) if (memcmp(b2 + i, first, 4) == 0) { off = i; break; }
         SV_CHECK(off > 0, "found the weights in the file");
         if (off) {
-            memcpy(b2 + off, &nanv, 4);
+            memcpy(b2 + off, nanb, 4);
             kt_ckpt_reseal(b2, n);
             kt_write_file(p2, b2, n);
             m2 = sv_checkpoint_load(p2, NULL, NULL);
