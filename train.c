@@ -29,6 +29,7 @@ typedef struct opts {
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
     int threads, all, bertadam, bench, quiet, eval_abx;
+    int precision;              /* --precision: SV_FP32, SV_BF16, or -1 (the config's) */
     size_t stop_after;          /* tests: stop (with a checkpoint) after this many updates */
     uint64_t seed;
     /* --write-builtin sizes */
@@ -74,6 +75,8 @@ static void usage(FILE *f)
         "  --log-every N      progress line every N updates when stdout is not a terminal (default 20)\n"
         "  --resume DIR       continue a run bit-exactly from DIR/last.ckpt\n"
         "  --threads N        OpenMP threads (default: all cores)\n"
+        "  --precision P      fp32 (default) or bf16: the products of the encoder and the branches\n"
+        "                     with bf16 operands and fp32 sums (AVX512-BF16; elsewhere fp32 with a note)\n"
         "  --seed S           seed of initialisation, batches, masks and dropout (default 1)\n"
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
@@ -89,6 +92,15 @@ static void usage(FILE *f)
         "  --help             this text\n");
 }
 
+/* --precision: exactly fp32 or bf16 */
+static int parse_precision(const char *v, int *out)
+{
+    if (!strcmp(v, "fp32")) *out = SV_FP32;
+    else if (!strcmp(v, "bf16")) *out = SV_BF16;
+    else { fprintf(stderr, "train: --precision wants fp32 or bf16, got '%s'\n", v); return -1; }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, opts *o)
 {
     int i;
@@ -97,6 +109,7 @@ static int parse_args(int argc, char **argv, opts *o)
     o->steps = 2000; o->batch = 8; o->ckpt_every = 500; o->log_every = 20; o->eval_batches = 8;
     o->crop_s = 8; o->lr = 1e-4; o->warmup = 0.1; o->alpha_plus = 0.5; o->wd = 0.01; o->clip = 1.0;
     o->seed = 1; o->images = 0; o->captions = 0;
+    o->precision = -1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEEDV() do { if (!v) { fprintf(stderr, "train: %s needs a value (see --help)\n", a); return -1; } i++; } while (0)
@@ -125,6 +138,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--log-every")) { NEEDV(); o->log_every = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--resume")) { NEEDV(); o->resume = v; }
         else if (!strcmp(a, "--threads")) { NEEDV(); o->threads = atoi(v); }
+        else if (!strcmp(a, "--precision")) { NEEDV(); if (parse_precision(v, &o->precision)) return -1; }
         else if (!strcmp(a, "--seed")) { NEEDV(); o->seed = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--write-builtin")) { NEEDV(); o->write_builtin = v; }
         else if (!strcmp(a, "--images")) { NEEDV(); o->images = strtoull(v, NULL, 10); }
@@ -393,6 +407,16 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             if (sv_config_set(&r->cfg, key, eq + 1) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
         }
     }
+    if (o->precision >= 0) r->cfg.precision = o->precision;
+    if (r->cfg.precision == SV_BF16) {
+        static int noted;
+        if (!sv_bf16_native()) {
+            if (!noted++) printf("note: bf16 needs AVX512-BF16, which this build (SIMD %s) lacks: training in fp32\n", sv_simd_name());
+            r->cfg.precision = SV_FP32;
+        } else if (!noted++ && !o->quiet) {
+            printf("precision: bf16 products (AVX512-BF16) with fp32 sums; losses, optimizer and checkpoints in fp32\n");
+        }
+    }
     if (data->n_images && (data->R != r->cfg.img_regions || data->Dimg != r->cfg.img_dim)) {
         fprintf(stderr, "train: the data has %zu regions of %zu values per image; the %s config expects %zu of %zu "
                         "(use --set img_regions=.. --set img_dim=..)\n", data->R, data->Dimg, r->cfg.name, r->cfg.img_regions, r->cfg.img_dim);
@@ -486,6 +510,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         jnum(r->log, "alpha_a", st[0].alpha);
         if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
         if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
+        fprintf(r->log, ",\"precision\":\"%s\"", r->cfg.precision == SV_BF16 ? "bf16" : "fp32");
         fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
                 r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
         fflush(r->log);
@@ -673,13 +698,14 @@ int main(int argc, char **argv)
         }
         {
             double v;
-            static char cfgname[32], dspec[512], aonly[512];
+            static char cfgname[32], dspec[512], aonly[512], prec[16];
             if (sv_json_number(line, "steps", &v) == 1) o.steps = (size_t)v;
             if (sv_json_number(line, "switch", &v) == 1 && v > 0) o.switch_step = (size_t)v;
             if (sv_json_number(line, "seed", &v) == 1) o.seed = (uint64_t)v;
             if (sv_json_string(line, "config", cfgname, sizeof cfgname) == 1) o.config = cfgname;
             if (sv_json_string(line, "data", dspec, sizeof dspec) == 1) o.data = dspec;
             if (!o.audio_only && sv_json_string(line, "audio_only", aonly, sizeof aonly) == 1) o.audio_only = aonly;
+            if (o.precision < 0 && sv_json_string(line, "precision", prec, sizeof prec) == 1 && parse_precision(prec, &o.precision)) return 1;
         }
     }
     printf("loading data: %s\n", o.data);
@@ -753,6 +779,10 @@ static const bench_shape bench_shapes[] = {
     {768, 3072, 800, 1, 0, 0, "dW = X^T dY (A^T)"},
     {25600, 256, 10, 0, 0, 0, "conv0 K=10"},
     {64, 768, 768, 0, 0, 1, "skinny M=64"},
+    {3199, 256, 768, 0, 1, 0, "conv1 256ch K=3, 2 s"},
+    {100, 100, 64, 0, 1, 0, "attention Q K^T, T=100"},
+    {100, 64, 100, 0, 0, 0, "attention P V, T=100"},
+    {100, 16, 2048, 0, 1, 0, "pos conv group, T=100"},
 };
 
 static double bench_now(void)
@@ -768,15 +798,15 @@ static int bench_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median GFLOP/s over 5 samples. */
-static double bench_run(const bench_shape *s, int naive, const float *A, const float *B,
+/* Median GFLOP/s over 5 samples of sv_gemm (kind 0), sv_gemm_naive (1) or sv_gemm_bf16 (2). */
+static double bench_run(const bench_shape *s, int kind, const float *A, const float *B,
                             float *C)
 {
     double t[5], flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
     size_t lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
-    int reps = 1, i, r;
+    int reps = 1, i, r, naive = kind == 1;
     void (*f)(int, int, size_t, size_t, size_t, float, const float *, size_t, const float *,
-              size_t, float, float *, size_t) = naive ? sv_gemm_naive : sv_gemm;
+              size_t, float, float *, size_t) = naive ? sv_gemm_naive : kind == 2 ? sv_gemm_bf16 : sv_gemm;
     double t0 = bench_now(), dt;
     f(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N); /* warm-up */
     dt = bench_now() - t0;
@@ -830,20 +860,21 @@ static void bench_gemm(FILE *out)
         fclose(lf);
     }
     bench_cpu(cpu, sizeof cpu);
-    fprintf(out, "sv_gemm benchmark: %s, SIMD %s, up to %d threads, load average %s\n", cpu,
-            sv_simd_name(), maxt, load);
+    fprintf(out, "sv_gemm benchmark: %s, SIMD %s, AVX512-BF16 kernel %s, up to %d threads, load average %s\n", cpu,
+            sv_simd_name(), sv_bf16_native() ? "yes" : "no (bf16 columns skipped)", maxt, load);
     if (atof(load) > 1.0)
         fprintf(out, "WARNING: the machine is busy; 2-thread figures will be unreliable (with other "
                      "processes on the cores, OMP_WAIT_POLICY=passive avoids spin-wait stalls)\n");
-    fprintf(out, "%-22s %6s %5s %5s %3s | %9s %9s | %9s\n", "shape", "M", "N", "K", "op",
-            "1 thread", "2 threads", "naive");
+    fprintf(out, "%-22s %6s %5s %5s %3s | %9s %9s | %9s %9s | %9s %9s | %9s\n", "shape", "M", "N", "K", "op",
+            "1 thread", "2 threads", "bf16 1th", "bf16/fp32", "bf16 2th", "bf16/fp32", "naive");
     sv_rng_seed(&rng, 1);
     for (i = 0; i < ns; i++) {
         const bench_shape *s = &bench_shapes[i];
         float *A = SV__CAST(float *, malloc(s->M * s->K * sizeof(float)));
         float *B = SV__CAST(float *, malloc(s->K * s->N * sizeof(float)));
         float *C = SV__CAST(float *, malloc(s->M * s->N * sizeof(float)));
-        double g1, g2 = 0.0, gn = 0.0;
+        double g1, g2 = 0.0, gn = 0.0, h1 = 0.0, h2 = 0.0;
+        int bf = sv_bf16_native();
         size_t j;
         if (!A || !B || !C) {
             fprintf(out, "%-22s out of memory\n", s->what);
@@ -854,13 +885,17 @@ static void bench_gemm(FILE *out)
         for (j = 0; j < s->K * s->N; j++) B[j] = sv_rng_uniformf(&rng) - 0.5f;
         sv_set_threads(1);
         g1 = bench_run(s, 0, A, B, C);
+        if (bf) h1 = bench_run(s, 2, A, B, C);
         if (s->naive) gn = bench_run(s, 1, A, B, C);
         if (maxt >= 2) {
             sv_set_threads(2);
             g2 = bench_run(s, 0, A, B, C);
+            if (bf) h2 = bench_run(s, 2, A, B, C);
         }
         fprintf(out, "%-22s %6zu %5zu %5zu %c%c  | %9.1f %9.1f | ", s->what, s->M, s->N, s->K,
                 s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', g1, g2);
+        if (bf) fprintf(out, "%9.1f %8.2fx | %9.1f %8.2fx | ", h1, h1 / g1, h2, g2 > 0 ? h2 / g2 : 0.0);
+        else fprintf(out, "%9s %9s | %9s %9s | ", "-", "-", "-", "-");
         if (s->naive) fprintf(out, "%9.2f  GFLOP/s\n", gn);
         else fprintf(out, "%9s  GFLOP/s\n", "-");
         fflush(out);
@@ -938,7 +973,8 @@ static double peak_rss_mb(void)
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
 /* Median step time of the joint model on random audio and images, with the op profile. */
-static double bench_step(const char *config, float alpha, size_t B, double seconds, int threads, int reps, int profile, double *gflops)
+static double bench_step(const char *config, int precision, float alpha, size_t B, double seconds, int threads, int reps, int profile,
+                         double *gflops)
 {
     sv_config cfg;
     sv_model *m;
@@ -953,6 +989,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
     int k;
     sv_set_threads(threads);
     sv_config_preset(config, &cfg);
+    cfg.precision = precision;
     m = sv_model_new(&cfg, 1);
     c = sv_ctx_new(0, 1);
     sv_ctx_set_recycle_grads(c, 1);        /* as the training loop does */
@@ -1040,8 +1077,15 @@ int sv_bench_main(const opts *o)
     bench_cpu(cpu, sizeof cpu);
     printf("ssl_vgs benchmark\nmachine: %s, %d threads available, SIMD path %s\n\n", cpu, maxt, sv_simd_name());
     if (o->bench == 2) {
-        double t = bench_step("small", 0.5f, 8, 2.0, maxt, 5, 1, &gf);
-        printf("  small joint step, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", maxt, maxt > 1 ? "s" : "", t, gf / t);
+        int prec = o->precision == SV_BF16 ? SV_BF16 : SV_FP32;
+        double t;
+        if (prec == SV_BF16 && !sv_bf16_native()) {
+            fprintf(stderr, "train: --bench-step --precision bf16 needs AVX512-BF16 (this build: SIMD %s)\n", sv_simd_name());
+            return 1;
+        }
+        t = bench_step("small", prec, 0.5f, 8, 2.0, maxt, 5, 1, &gf);
+        printf("  small joint step%s, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", prec == SV_BF16 ? " (bf16)" : "", maxt,
+               maxt > 1 ? "s" : "", t, gf / t);
         printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
@@ -1049,15 +1093,34 @@ int sv_bench_main(const opts *o)
     printf("\njoint training step, small config, alpha 0.5: 8 utterances x 2.0 s + 8 images of 16 x 192,\n"
            "forward + backward + AdamW update (median of 5 after 2 warm-up steps)\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
-        double t = bench_step("small", 0.5f, 8, 2.0, th, 5, th == (maxt < 2 ? maxt : 2), &gf);
+        double t = bench_step("small", SV_FP32, 0.5f, 8, 2.0, th, 5, th == (maxt < 2 ? maxt : 2), &gf);
         printf("  %d thread%s: %.3f s/step, %.1f GFLOP per step, %.0f GFLOP/s\n", th, th > 1 ? "s" : "", t, gf, gf / t);
         if (th == 1) t1 = t; else t2 = t;
     }
     if (t2 > 0) printf("  2 threads vs 1: %.2fx\n", t1 / t2);
     printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
+    if (sv_bf16_native()) {
+        /* alternated, so that a change in the machine's speed hits both precisions alike */
+        int nth = maxt < 2 ? maxt : 2;
+        printf("\njoint step in bf16 (--precision bf16) against fp32, small config, %d thread%s: 3 alternated rounds of 3 steps\n",
+               nth, nth > 1 ? "s" : "");
+        for (th = 1; th <= nth; th++) {
+            double a[3], b[3];
+            int r;
+            for (r = 0; r < 3; r++) {
+                a[r] = bench_step("small", SV_FP32, 0.5f, 8, 2.0, th, 3, 0, &gf);
+                b[r] = bench_step("small", SV_BF16, 0.5f, 8, 2.0, th, 3, 0, &gf);
+            }
+            qsort(a, 3, sizeof a[0], cmp_double);
+            qsort(b, 3, sizeof b[0], cmp_double);
+            printf("  %d thread%s: fp32 %.3f s/step, bf16 %.3f s/step: %.2fx\n", th, th > 1 ? "s" : "", a[1], b[1], a[1] / b[1]);
+        }
+    } else {
+        printf("\njoint step in bf16: skipped (no AVX512-BF16 in this build, SIMD %s)\n", sv_simd_name());
+    }
     printf("\nwav2vec 2.0-only step (alpha 0), small config, same batch\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
-        double t = bench_step("small", 0.0f, 8, 2.0, th, 5, 0, &gf);
+        double t = bench_step("small", SV_FP32, 0.0f, 8, 2.0, th, 5, 0, &gf);
         printf("  %d thread%s: %.3f s/step, %.0f GFLOP/s\n", th, th > 1 ? "s" : "", t, gf / t);
         if (th == 1) tw1 = t; else tw2 = t;
     }
@@ -1067,7 +1130,7 @@ int sv_bench_main(const opts *o)
         static const double secs[4] = {1, 2, 4, 8};
         int i;
         for (i = 0; i < 4; i++) {
-            double t = bench_step("small", 0.5f, 8, secs[i], maxt < 2 ? maxt : 2, 3, 0, &gf);
+            double t = bench_step("small", SV_FP32, 0.5f, 8, secs[i], maxt < 2 ? maxt : 2, 3, 0, &gf);
             printf("  %.0f s: %.3f s/step (%.3f s per second of audio per utterance)\n", secs[i], t, t / secs[i]);
         }
     }
@@ -1078,9 +1141,9 @@ int sv_bench_main(const opts *o)
         int save = sv_get_simd();
         double ts, tv;
         sv_set_simd(1);
-        tv = bench_step("tiny", 0.5f, 8, 2.0, 1, 3, 0, &gf);
+        tv = bench_step("tiny", SV_FP32, 0.5f, 8, 2.0, 1, 3, 0, &gf);
         sv_set_simd(0);
-        ts = bench_step("tiny", 0.5f, 8, 2.0, 1, 3, 0, &gf);
+        ts = bench_step("tiny", SV_FP32, 0.5f, 8, 2.0, 1, 3, 0, &gf);
         sv_set_simd(save);
         printf("\nSIMD vs scalar kernels (tiny joint step, 1 thread): %.3f vs %.3f s, %.1fx\n", tv, ts, ts / tv);
     }
