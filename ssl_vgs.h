@@ -972,6 +972,7 @@ typedef struct sv_loader {
     size_t epoch, batch;                /* the next batch to produce */
     size_t n_batches;                   /* per epoch */
     size_t *order;                      /* this epoch's utterances, batch by batch */
+    size_t *order_tmp;                  /* scratch of the epoch's sort and batch shuffle */
     size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
     float *wave, *regions, *boxes;      /* the batch buffers */
     size_t *wave_len;
@@ -10543,6 +10544,7 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
     L->order_epoch = SIZE_MAX;
     L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
+    L->order_tmp = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
@@ -10551,7 +10553,7 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
         L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
-    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
+    if (!L->order || !L->order_tmp || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -10560,43 +10562,47 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 
 SV_DEF void sv_loader_free(sv_loader *L)
 {
-    SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
+    SV_FREE(L->order); SV_FREE(L->order_tmp); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
     SV_FREE(L->regions); SV_FREE(L->boxes);
     memset(L, 0, sizeof *L);
 }
 
-static const sv_data *sv__sort_data;
-static int sv__sort_split;
-static int sv__by_len(const void *a, const void *b)
+/* Stable sort of the utterance indices idx[0..n) by length (bottom-up merge sort through tmp[n]):
+   equal lengths keep their shuffled order. With no comparison callback there is no shared
+   context, so loaders in different threads do not interfere (qsort's comparator would need one,
+   and qsort need not be stable: glibc's is a merge sort up to 2.36, an introsort from 2.37). */
+static void sv__sort_by_len(size_t *idx, size_t n, const size_t *len, size_t *tmp)
 {
-    size_t la = sv__sort_data->len[sv__sort_split][*(const size_t *)a], lb = sv__sort_data->len[sv__sort_split][*(const size_t *)b];
-    return la < lb ? -1 : la > lb;
+    size_t w, i, *src = idx, *dst = tmp, *t;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            size_t a = i, am = i + w < n ? i + w : n, b = am, bm = i + 2 * w < n ? i + 2 * w : n, k = i;
+            while (a < am && b < bm) dst[k++] = len[src[b]] < len[src[a]] ? src[b++] : src[a++];
+            while (a < am) dst[k++] = src[a++];
+            while (b < bm) dst[k++] = src[b++];
+        }
+        t = src; src = dst; dst = t;
+    }
+    if (src != idx) memcpy(idx, src, n * sizeof *idx);
 }
 
 /* The epoch's order: shuffle, sort buckets of 32 batches by length, shuffle the batches. */
 static void sv__loader_epoch(sv_loader *L, size_t epoch)
 {
-    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B;
+    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B, *tmp = L->order_tmp;
     sv_rng r, base;
-    size_t *tmp;
     sv_rng_seed(&base, L->seed);
     r = sv_rng_fork(&base, 1000003u * (uint64_t)epoch + 17u);
     for (i = 0; i < n; i++) L->order[i] = i;
     for (i = n; i > 1; i--) { size_t j = sv_rng_below(&r, i), t = L->order[i - 1]; L->order[i - 1] = L->order[j]; L->order[j] = t; }
-    sv__sort_data = L->d;
-    sv__sort_split = L->split;
     for (i = 0; i < nb * B; i += bucket)
-        qsort(L->order + i, (i + bucket < nb * B ? bucket : nb * B - i), sizeof(size_t), sv__by_len);
+        sv__sort_by_len(L->order + i, i + bucket < nb * B ? bucket : nb * B - i, L->d->len[L->split], tmp);
     /* shuffle whole batches */
-    tmp = (size_t *)SV_MALLOC(B * sizeof(size_t));
-    if (tmp) {
-        for (i = nb; i > 1; i--) {
-            size_t j = sv_rng_below(&r, i);
-            memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
-            memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
-            memcpy(L->order + j * B, tmp, B * sizeof(size_t));
-        }
-        SV_FREE(tmp);
+    for (i = nb; i > 1; i--) {
+        size_t j = sv_rng_below(&r, i);
+        memcpy(tmp, L->order + (i - 1) * B, B * sizeof(size_t));
+        memcpy(L->order + (i - 1) * B, L->order + j * B, B * sizeof(size_t));
+        memcpy(L->order + j * B, tmp, B * sizeof(size_t));
     }
     L->order_epoch = epoch;
 }

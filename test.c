@@ -2158,6 +2158,25 @@ static void test_disk_batches(void)
     SV_CHECK(same, "20 training batches from the folder equal those of the in-memory corpus, bit for bit");
     sv_loader_free(&lm);
     sv_loader_free(&ld);
+    {   /* the epoch's length sort is stable (equal lengths keep the shuffled order): the order
+           of a plain insertion sort (and of glibc's merge-sort qsort, which it replaced) */
+        sv_rng r;
+        size_t len[300], a[300], b[300], tmp[300], n, i, j, t;
+        int stable = 1;
+        sv_rng_seed(&r, 12);
+        for (t = 0; t < 200; t++) {
+            n = 1 + sv_rng_below(&r, 300);
+            for (i = 0; i < n; i++) { len[i] = sv_rng_below(&r, 1 + t % 17); a[i] = b[i] = (i * 37) % n; }
+            sv__sort_by_len(a, n, len, tmp);
+            for (i = 1; i < n; i++) {
+                size_t x = b[i];
+                for (j = i; j > 0 && len[b[j - 1]] > len[x]; j--) b[j] = b[j - 1];
+                b[j] = x;
+            }
+            if (memcmp(a, b, n * sizeof(size_t)) != 0) stable = 0;
+        }
+        SV_CHECK(stable, "the loader's length sort is stable");
+    }
     sv_data_free(&dd);
     /* the data spec: "pixels=1" gives raw-pixel regions (2 * pixel - 1) instead of detector features */
     {
