@@ -75,6 +75,7 @@ $(BUILD)/static2.ok: ssl_vgs.h
 test: test_sv compile-checks train
 	./test_sv
 	bash tools/test_train.sh
+	bash tools/test_report.sh
 
 # data_prep.sh importers on generated fixtures (needs sox, flac, python3; tts also espeak-ng)
 test-data: train

@@ -265,6 +265,11 @@ SV_DEF int sv_ctx_precision(const sv_ctx *c);
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
 SV_DEF int sv_ctx_failed(const sv_ctx *c);                  /* an op failed since the last reset */
 SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes);         /* 64-byte aligned scratch, lives until reset */
+/* Progress of long calls made with this context (the evaluations of section 11.5): fn is called
+   from the calling thread with the phase ("retrieval audio", "abx features", ...) and done of
+   total units. NULL (the default) reports nothing. */
+typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user);
 
 SV_DEF sv_tensor *sv_tensor_new(sv_ctx *c, int ndim, const size_t *shape);   /* uninitialised */
 SV_DEF sv_tensor *sv_tensor_zeros(sv_ctx *c, int ndim, const size_t *shape);
@@ -312,6 +317,13 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index);
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on);
 SV_DEF size_t sv_ctx_profile(const sv_ctx *c, const char **names, double *fwd_s, double *bwd_s, size_t *calls, size_t cap);
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c);
+/* Work count: every matrix-product op (linear, matmul, convolutions, attention, the codebook
+   lookup, the contrastive dot products) adds the floating-point operations it performs, 2 per
+   multiply-add, in its forward and, per gradient it computes, in its backward. Elementwise ops,
+   norms and the optimizer are not counted. Kept across resets until cleared: the benchmark's
+   GFLOP/s come from it instead of a second description of the architecture. */
+SV_DEF double sv_ctx_flops(const sv_ctx *c);
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c);
 
 /* ======================================================================================
    5 Layers (ops)
@@ -515,22 +527,6 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed);
 SV_DEF void sv_model_free(sv_model *m);
 SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask);
 
-/* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
-   per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
-   replacement, spans may overlap, then every row is trimmed at random to the smallest count.
-   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
-SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
-                                   size_t span, size_t min_spans, uint8_t *mask);
-/* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
-   K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
-   frame itself). idx [B*n, K] holds global row indices b*n + j. */
-SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
-/* Contrastive logits (fairseq compute_preds): out [N,J] = cos(pred[n], targ[idx[n,j]]) / temp,
-   with -inf where a candidate j > 0 equals the target targ[idx[n,0]] in every dimension. */
-SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp);
-/* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
-SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
-
 /* A batch. Audio is [B,S] zero-padded with wave_len[b] valid samples, already normalised
    (sv_normalize_wave). Images are [B,R,Dimg] regions and [B,R,4] boxes; image_id[b] names the
    image of pair b (pairs with the same id are not negatives of each other). */
@@ -543,22 +539,51 @@ typedef struct sv_batch {
     const long *image_id;           /* NULL: every pair is its own image */
 } sv_batch;
 
-/* Training-health numbers of one forward. */
-typedef struct sv_stats {
-    float loss, loss_av, loss_aud;      /* joint, VGS, SSL (NaN when not computed) */
-    float contrastive, diversity, feature_pen;
-    float accuracy;                     /* contrastive task: target ranked first */
-    float code_ppl, prob_ppl, tau, mask_frac;
-    size_t n_masked;
-} sv_stats;
-
 /* zero mean, unit variance over the n samples (a silent input stays zero) */
 SV_DEF void sv_normalize_wave(float *x, size_t n);
 
-/* The joint loss alpha * loss_AV + (1 - alpha) * loss_AUD on a batch, recorded on the tape
-   of c when c is in grad mode. alpha = 0 computes no VGS branch, alpha = 1 no wav2vec 2.0 head
-   (and no masking). step drives the Gumbel temperature. Returns the scalar loss or NULL. */
-SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, size_t step, sv_stats *st);
+/* The forward pass of the audio encoder, in the order of the paper's figure (each step is one
+   function of the implementation, 6.4-6.7):
+     feature encoder     waveform [B,S] -> CNN features [B,T,C]            (sv__w2v2_feature_encoder)
+     projection          LayerNorm, Linear C->D, dropout -> [B,T,D]        (sv__w2v2_project)
+     masking             spans of frames replaced by mask_emb              (sv__w2v2_mask)
+     CLS                 a learned vector before the first frame -> [B,Tc,D] (sv__w2v2_prepend_cls)
+     positional conv     x + GELU(weight-normed grouped conv(x))           (sv__w2v2_positional_conv)
+     transformer         n_layers layers -> hidden[0..n_layers]            (sv__w2v2_transformer)
+   Tc = T + 1 with a CLS token. Training mode (sv_ctx_set_training) turns dropout and LayerDrop
+   on; do_mask turns masking on. n_layers <= L = n_shared + n_decoder: the VGS loss needs only the
+   shared layers. Every tensor lives in c's arena until its next reset. */
+typedef struct sv_w2v2_out {
+    size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
+    sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
+    sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
+    sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,Tc,D]: hidden[0] = transformer input, [l] = layer l's output */
+    size_t *frame_len, *key_len; /* [B] valid frames per row, without and with the CLS */
+    uint8_t *mask;              /* [B,T] 1 = masked, or NULL without masking */
+    size_t n_masked;            /* masked frames per row (the same in every row) */
+} sv_w2v2_out;
+SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *b, int do_mask, size_t n_layers, sv_w2v2_out *out);
+
+/* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
+   per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
+   replacement, spans may overlap, then every row is trimmed at random to the smallest count.
+   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
+SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
+                                   size_t span, size_t min_spans, uint8_t *mask);
+
+/* Gumbel product quantizer (Jang et al. 2017; fairseq GumbelVectorQuantizer): y [N,C], the
+   unmasked features at the masked frames -> q [N,F], the contrastive targets. Logits
+   Linear C -> G*V; per group the entry argmax(logits + Gumbel noise) in training (argmax of the
+   logits in eval), with the gradient of softmax((logits + noise) / tau) (hard straight-through);
+   the chosen entries of the G codebooks concatenated [N,q_dim], then project_q q_dim -> F.
+   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. */
+SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes);
+/* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
+/* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
+   K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
+   frame itself). idx [B*n, K] holds global row indices b*n + j. */
+SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
 
 /* Hidden states of the shared/decoder transformer for downstream use: eval mode, no masking,
    one utterance wave[n] (raw; normalised inside as in training). layer 0 = the projected CNN
@@ -571,9 +596,72 @@ SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t
 SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out,
                                  float **cnn_out, size_t *n_frames);
 
+/* ======================================================================================
+   7 VGS (FaST-VGS+ dual encoder: audio and image branches)
+   ====================================================================================== */
+/* Audio branch: h [B,Tc,D], the encoder's last shared layer (CLS first when the config has one),
+   key_len[b] valid frames counting the CLS -> audio embedding [B,E]. The frames go through a
+   ResDAVEnet temporal CNN (Linear D->w0, BatchNorm, ReLU, 4 stages of 2 residual blocks, stride 2
+   at each stage: 16x fewer frames); the CLS through an MLP D -> 2D -> D is prepended; then the
+   branch's transformer layers; the embedding is Linear D->E of the CLS position. */
+SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B);
+/* Image branch: regions [B,R,Dimg] and boxes [B,R,4] -> image embedding [B,E]. LXMERT's
+   VisualFeatEncoder ((LN(Linear(f)) + LN(Linear(box))) / 2, dropout), a learned CLS, post-LN
+   transformer layers, MLP (D -> 2D, GELU, -> E) of the CLS position. */
+SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B);
+
 /* Embeddings for retrieval, no-grad and eval mode, written to out [B,E]. */
 SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out);
 SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out);
+
+/* ======================================================================================
+   8 Losses
+   ======================================================================================
+   loss_AUD, the wav2vec 2.0 loss (Baevski et al. 2020, eq. 1-4), on the N masked frames:
+       (sum over frames of the contrastive CE + div_w * loss_div * N + pen_w * pen * N) / N
+   loss_AV, the VGS loss (FaST-VGS masked margin InfoNCE), and the joint loss
+       alpha * loss_AV + (1 - alpha) * loss_AUD. */
+
+/* Training-health numbers of one forward. */
+typedef struct sv_stats {
+    float loss, loss_av, loss_aud;      /* joint, VGS, SSL (NaN when not computed) */
+    float contrastive, diversity, feature_pen;
+    float accuracy;                     /* contrastive task: target ranked first */
+    float code_ppl, prob_ppl, tau, mask_frac;
+    size_t n_masked;
+} sv_stats;
+
+/* Contrastive logits (fairseq compute_preds): out [N,J] = cos(pred[n], targ[idx[n,j]]) / temp,
+   with -inf where a candidate j > 0 equals the target targ[idx[n,0]] in every dimension. */
+SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp);
+/* Contrastive loss: predictions pred [N,F] (final_proj of the last layer at the masked frames),
+   targets targ [N,F] (quantized), neg [N,K] the negatives of each frame (row indices into targ).
+   Candidates [target; negatives], logits as sv_w2v2_contrastive_logits, cross-entropy with
+   target index 0, summed over the N frames. *logits_out gets the [N,K+1] logits (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_contrastive_loss(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *neg, size_t K,
+                                           float temp, sv_tensor **logits_out);
+/* Diversity loss of the quantizer on y [N,C]: p = softmax of the plain logits (no noise, no
+   temperature) averaged over the N frames per group; prob_ppl = sum_g exp(-sum_v p log(p + 1e-7));
+   loss_div = (G V - prob_ppl) / (G V). *prob_ppl gets the perplexity (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, sv_tensor **prob_ppl);
+/* Feature penalty: mean of the squared CNN output features [B,T,C] over each row's frame_len[b]
+   valid frames; *n_valid gets their count (may be NULL). */
+SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const size_t *frame_len, size_t *n_valid);
+/* loss_AUD of a masked forward pass (sv_w2v2_forward with do_mask and all L layers): quantizer
+   targets from the unmasked features, predictions final_proj(hidden[L]) at the masked frames,
+   negatives, contrastive + diversity + feature penalty. step drives the Gumbel temperature.
+   Fills st's SSL numbers when st is not NULL. */
+SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, size_t step, sv_stats *st);
+/* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
+   caption columns; cosine similarities when cosine != 0); S_ii -= margin; S_ij -= 1e4 when
+   i != j share an image id (other captions of the same image are not negatives); loss = CE over
+   rows (image -> caption) + CE over columns (caption -> image), each a batch mean. */
+SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine);
+
+/* The joint loss alpha * loss_AV + (1 - alpha) * loss_AUD on a batch, recorded on the tape
+   of c when c is in grad mode. alpha = 0 computes no VGS branch, alpha = 1 no wav2vec 2.0 head
+   (and no masking). step drives the Gumbel temperature. Returns the scalar loss or NULL. */
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, size_t step, sv_stats *st);
 
 /* ======================================================================================
    9 Optimizer
@@ -614,6 +702,20 @@ SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total
    Memory returned by the readers comes from SV_MALLOC; release it with sv_io_free (SV_FREE). */
 
 SV_DEF void sv_io_free(void *p);
+
+/* ---- Files ------------------------------------------------------------------------------------
+   The helpers the readers and writers below are built on, for programs that write their own files
+   the same way. sv_file_read: the whole file into *buf (SV_MALLOC; one extra byte past *len holds
+   a NUL, so text can be parsed as a C string); a folder is an error, not an absurd size.
+   sv_file_create / sv_file_commit: atomic replace. create opens path.tmp for writing; commit with
+   ok != 0 flushes, fsyncs (POSIX) and renames it over path, with ok == 0 (the caller failed
+   while writing) removes it; either way it frees tmp. A full disk therefore never leaves a
+   truncated or empty file under the final name. sv_make_dir: one folder level, an existing
+   folder is fine (without POSIX mkdir it does nothing and the first write into it says so). */
+SV_DEF int sv_file_read(const char *path, unsigned char **buf, size_t *len);
+SV_DEF FILE *sv_file_create(const char *path, char **tmp);
+SV_DEF int sv_file_commit(FILE *f, char *tmp, const char *path, int ok);
+SV_DEF int sv_make_dir(const char *path);
 
 /* ---- WAV (RIFF/WAVE) -------------------------------------------------------------------------
    Reads PCM 8 (unsigned), 16, 24, 32-bit integers and IEEE float 32/64, plain or
@@ -972,12 +1074,12 @@ typedef struct sv_loader {
     size_t epoch, batch;                /* the next batch to produce */
     size_t n_batches;                   /* per epoch */
     size_t *order;                      /* this epoch's utterances, batch by batch */
-    size_t *order_tmp;                  /* scratch of the epoch's sort and batch shuffle */
     size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
     float *wave, *regions, *boxes;      /* the batch buffers */
     size_t *wave_len;
     long *image_id;
     size_t *utt;                        /* the utterance indices of the current batch */
+    size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
 } sv_loader;
 
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
@@ -1171,9 +1273,6 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
      was trained on (two passes per batch: alpha = 1 and alpha = 0);
    - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
      forward pass per file of the split's item set;
-   - sv_export_zerospeech: a ZeroSpeech 2021 phonetic submission folder of one layer's features;
-   - sv_eval_write_json / sv_report: the final numbers of a run and the study's tables and figures
-     over several runs.
    Utterance preparation matches training: zero mean, unit variance per utterance
    (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
    training crop) for retrieval and losses; ABX and the export use the whole utterance. */
@@ -1181,12 +1280,7 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 #define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
 #define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
 
-/* Progress hook for long evaluations (the only global state of this section: one function
-   pointer and its user pointer, set by the program before it starts evaluating, read by the
-   evaluation calls from the calling thread). what names the phase ("retrieval audio",
-   "abx features", ...), done of total units. NULL (the default) reports nothing. */
-typedef void (*sv_progress_fn)(const char *what, size_t done, size_t total, void *user);
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user);
+/* The evaluation calls report their progress through the context's hook (sv_ctx_set_progress). */
 
 /* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
    utterance with an image row is a caption; every image used by one is an image), one-to-many.
@@ -1234,43 +1328,6 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
                        sv_abx_layer_result *res, size_t *n_layers);
 /* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
 SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
-
-/* ZeroSpeech 2021 phonetic submission of layer (0..L, as sv_extract_features) for every
-   utterance of split, in the layout the official validator (zerospeech2021 `validate`) expects:
-       dir/meta.yaml                       author, affiliation, description, open_source,
-                                           train_set, gpu_budget, parameters: phonetic (metric
-                                           cosine, frame_shift) and semantic (cosine, mean)
-       dir/phonetic/<subset>/<id>.txt      one frame per line, space-separated floats
-   subset is "dev-clean" for SV_SPLIT_OOD (the LibriSpeech set the study's ABX uses), else the
-   split name. Edit meta.yaml's author/affiliation before submitting. */
-SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer,
-                                const char *dir);
-
-/* A run's final numbers as one flat JSON line (readable with sv_json_number / sv_json_string):
-   "kind":"final_eval", "ckpt", "data", "split", "n_images", "n_captions", r1_s2i .. r10_i2s
-   (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
-   "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
-   "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
-   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Atomic. */
-SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
-                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
-                              const sv_abx_layer_result *abx_ood, size_t n_ood);
-
-/* The study's report over run folders (each holding log.jsonl as ./train writes it, and
-   optionally final_eval.json from ./eval). Writes into out_dir (created if needed):
-     results.md      Table I (recall) and Table II (ABX, best layer in parentheses) in the paper's
-                     layout and row order (W2V2, VGS, VGS+, then the six schedules; other runs
-                     after), chance levels, and the forgetting summary;
-     loss_av.svg, loss_aud.svg   held-out losses over training steps, log y, switch marked;
-     recall.svg      mean R@10 of both directions over training (forgetting);
-     abx_best.svg    best-layer ABX within (test split) over training;
-     abx_layers.svg, abx_layers_across.svg   final ABX per layer (ood set if evaluated, else test).
-   Every figure has one series per run (in table order). Numbers come from final_eval.json when
-   present, else from the last eval line of the log. The forgetting summary, for each schedule
-   and each task stage A trained (retrieval: mean R@10; SSL: val loss_AUD and accuracy): the value
-   at the switch, its min and max during stage B, at the end, and end - switch. It is also
-   printed to out when out is not NULL. */
-SV_DEF int sv_report(const char *const *runs, size_t n_runs, const char *out_dir, FILE *out);
 
 #ifdef __cplusplus
 }
@@ -3397,6 +3454,9 @@ struct sv_ctx {
     const char *prof_name[SV__PROF_MAX];
     double prof_fwd[SV__PROF_MAX], prof_bwd[SV__PROF_MAX];
     size_t prof_calls[SV__PROF_MAX];
+    double flops;                   /* matrix-product FLOPs since sv_ctx_flops_clear */
+    sv_progress_fn progress_fn;     /* long calls report their progress here (may be NULL) */
+    void *progress_user;
 };
 
 static sv__block *sv__block_new(size_t cap)
@@ -3793,6 +3853,11 @@ static int sv__prof_slot(sv_ctx *c, const char *op)
     if (s_ >= 0) { (c)->prof_fwd[s_] += sv__now() - sv__t0; (c)->prof_calls[s_]++; } } } while (0)
 
 SV_DEF void sv_ctx_set_profile(sv_ctx *c, int on) { c->profile = on != 0; }
+SV_DEF void sv_ctx_set_progress(sv_ctx *c, sv_progress_fn fn, void *user) { c->progress_fn = fn; c->progress_user = user; }
+SV_DEF double sv_ctx_flops(const sv_ctx *c) { return c->flops; }
+SV_DEF void sv_ctx_flops_clear(sv_ctx *c) { c->flops = 0; }
+/* n_products products of `madds` multiply-adds each (e.g. the gradients a backward computes) */
+static void sv__count_flops(sv_ctx *c, double madds, int n_products) { c->flops += 2.0 * madds * (double)n_products; }
 SV_DEF void sv_ctx_profile_clear(sv_ctx *c)
 {
     c->prof_n = 0;
@@ -4367,6 +4432,7 @@ static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
     const float *dy = n->out->grad;
     size_t i, lda = ta ? M : K, ldb = tb ? K : N;
+    sv__count_flops(c, (double)nb * M * N * K, (ga != NULL) + (gb != NULL));
     for (i = 0; i < nb; i++) {
         const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
         if (ga) {
@@ -4402,6 +4468,7 @@ SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int t
     shape[a->ndim - 1] = N;
     y = sv_tensor_new(c, a->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)nb * M * N * K, 1);
     for (i = 0; i < nb; i++)
         sv__mm(c, ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
                 tb ? K : N, 0.0f, y->data + i * M * N, N);
@@ -4423,6 +4490,7 @@ static void sv__group_linear_bwd(sv_ctx *c, sv__node *n)
     size_t G = n->iarg[0], N = x->shape[0], Ki = w->shape[0] / G, Ko = w->shape[1], g;
     float *gx = sv__g(c, x), *gw = sv__g(c, w);
     const float *dy = n->out->grad;
+    sv__count_flops(c, (double)N * G * Ki * Ko, (gx != NULL) + (gw != NULL));
     for (g = 0; g < G; g++) {
         if (gx) sv_gemm(0, 1, N, Ki, Ko, 1.0f, dy + g * Ko, G * Ko, w->data + g * Ki * Ko, Ko, 1.0f, gx + g * Ki, G * Ki);
         if (gw) sv_gemm(1, 0, Ki, Ko, N, 1.0f, x->data + g * Ki, G * Ki, dy + g * Ko, G * Ko, 1.0f, gw + g * Ki * Ko, Ko);
@@ -4441,6 +4509,7 @@ SV_DEF sv_tensor *sv_group_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, size_t 
     Ko = w->shape[1];
     y = sv_new2(c, N, groups * Ko);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * groups * Ki * Ko, 1);
     for (g = 0; g < groups; g++)
         sv_gemm(0, 0, N, Ko, Ki, 1.0f, x->data + g * Ki, groups * Ki, w->data + g * Ki * Ko, Ko, 0.0f, y->data + g * Ko, groups * Ko);
     if (sv__needs(c, x, w, NULL, NULL)) {
@@ -4459,6 +4528,7 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     int fresh;
     float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
+    sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL));
     if (gx) sv__mm(c, 0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
     if (gw) sv__mm(c, 1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
     if (gb) sv__colsum_acc(gb, dy, M, Out);
@@ -4482,6 +4552,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     shape[x->ndim - 1] = Out;
     y = sv_tensor_new(c, x->ndim, shape);
     if (!y) return NULL;
+    sv__count_flops(c, (double)M * In * Out, 1);
     if (bias) sv__fill_rows(y->data, bias->data, M, Out); /* then accumulate the product (beta = 1) */
     sv__mm(c, 0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
     if (sv__needs(c, x, w, bias, NULL)) {
@@ -4723,6 +4794,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     /* groups = 1 without padding writes the input gradient directly (a buffer created here is
        written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
+    sv__count_flops(c, (double)B * Tout * Cout * K * (Cin / groups), (gx != NULL) + (gw != NULL));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (groups > 1) {
         sv__conv1d_grouped_bwd(c, xp, dy, w->data, gw, gx, B, T, Cin, Cout, K, s, pad, groups, Tout);
@@ -4766,6 +4838,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     Cog = Cout / groups;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cg, 1);
     if (groups > 1) {
         float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
@@ -4835,6 +4908,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
@@ -4886,6 +4960,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     Tout = (Tp - K) / stride + 1;
     y = sv_new3(c, B, Tout, Cout);
     if (!y) return NULL;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, 1);
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
     tmp_bytes = B * Tp * Cin * sizeof(float);
@@ -5208,6 +5283,7 @@ static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
     int fresh;
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
     if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
     if (gw) {
         float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
@@ -5505,6 +5581,8 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
     float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
     if (!scratch) return;
+    /* dP = dO V^T always, then dV, dQ, dK as needed: each B*H*T*T*dh multiply-adds */
+    sv__count_flops(c, (double)B * T * T * D, 1 + (gq != NULL) + (gk != NULL) + (gv != NULL));
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * H; bh++) {
         size_t b = bh / H, h = bh % H, off = b * T * D + h * dh;
@@ -5547,6 +5625,7 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     y = sv__like(c, q);
     P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
     if (!y || !P) return NULL;
+    sv__count_flops(c, (double)B * T * T * D, 2);   /* S = Q K^T and Y = P V */
     if (c->training && dropout > 0.0f) {
         Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
         if (!Pd) return NULL;
@@ -5909,6 +5988,7 @@ static void sv__dot_gather_bwd(sv_ctx *c, sv__node *n)
     const size_t *idx = (const size_t *)n->save[0];
     const float *g = n->out->grad;
     float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    sv__count_flops(c, (double)N * J * F, (ga != NULL) + (gb != NULL));
     if (ga) {
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
         for (r = 0; r < N; r++)
@@ -5929,6 +6009,7 @@ SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const siz
     for (r = 0; r < N * J; r++) if (idx[r] >= M) return sv__shape_error(c, "dot_gather", "index %zu outside %zu rows", idx[r], M);
     y = sv_new2(c, N, J);
     if (!y) return NULL;
+    sv__count_flops(c, (double)N * J * F, 1);
 SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     for (r = 0; r < N; r++)
         for (j = 0; j < J; j++) y->data[r * J + j] = sv_dot(a->data + r * F, b->data + idx[r * J + j] * F, F);
@@ -6329,9 +6410,10 @@ SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask) { return sv
 /* ---------------------------------------------------------------- 6.3 transformer layer */
 /* Post-LN (fairseq base, BERT): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
    Pre-LN (large):               x = x + Drop(MHA(LN(x)));  x = x + Drop(FFN(LN(x))).
-   FFN(x) = fc2(Drop_act(GELU(fc1(x)))). */
-static sv_tensor *sv__tlayer_forward(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
-                                     float drop, float attn_drop, float act_drop, int pre_ln, float eps)
+   FFN(x) = fc2(Drop_act(GELU(fc1(x)))). x [B,T,D] -> [B,T,D]; keys at t >= key_len[b] are
+   masked out of attention (key_len NULL: none). The VGS branches use it too. */
+static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
+                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps)
 {
     sv_tensor *h, *q, *k, *v, *a;
     h = pre_ln ? sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps) : x;
@@ -6364,9 +6446,10 @@ SV_DEF void sv_normalize_wave(float *x, size_t n)
     for (i = 0; i < n; i++) x[i] = (float)((x[i] - m) / sqrt(v + 1e-5));
 }
 
-/* waveform [B,S] -> features [B,T,C]; frame_len[b] receives the valid frames of row b.
-   Each block: conv -> norm -> GELU ("default": group norm per channel on layer 0 only). */
-static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt, size_t *frame_len)
+/* waveform [B,S] -> features [B,T,C] (fairseq ConvFeatureExtractionModel); frame_len[b] receives
+   the valid frames of row b. Each block: conv -> norm -> GELU ("default": group norm per channel
+   on layer 0 only; "layer_norm": LayerNorm over channels in every block). */
+static sv_tensor *sv__w2v2_feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt, size_t *frame_len)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *x;
@@ -6399,7 +6482,19 @@ static sv_tensor *sv__feature_encoder(sv_model *m, sv_ctx *c, const sv_batch *bt
     return x;
 }
 
-/* ---------------------------------------------------------------- 6.5 masking and negatives */
+/* ---------------------------------------------------------------- 6.5 projection and masking */
+/* features [B,T,C] -> LayerNorm -> Linear C->D -> dropout [B,T,D] (fairseq: layer_norm,
+   post_extract_proj, dropout_input). The normalised features before the projection, after
+   their own dropout, are the quantizer's input: *unmasked [B,T,C]. */
+static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x = sv_layer_norm(c, features, m->feat_ln_g, m->feat_ln_b, 1e-5f);
+    *unmasked = sv_dropout(c, x, cfg->dropout_features);          /* [B,T,C] */
+    x = sv_linear(c, x, m->proj_w, m->proj_b);                    /* [B,T,D] */
+    return sv_dropout(c, x, cfg->dropout_input);
+}
+
 SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
                                    size_t span, size_t min_spans, uint8_t *mask)
 {
@@ -6456,6 +6551,184 @@ SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t
     return min_count;
 }
 
+/* x [B,T,D]: the frames of sv_w2v2_compute_mask replaced by the learned vector mask_emb [D].
+   *mask [B,T] and *n_masked (per row) describe them; NULL on failure. */
+static sv_tensor *sv__w2v2_mask(sv_model *m, sv_ctx *c, sv_tensor *x, size_t B, size_t T, const size_t *frame_len,
+                                uint8_t **mask, size_t *n_masked)
+{
+    const sv_config *cfg = &m->cfg;
+    *mask = (uint8_t *)sv_ctx_alloc(c, B * T);
+    if (!*mask) return NULL;
+    *n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, T, frame_len, cfg->mask_prob, cfg->mask_length,
+                                     cfg->mask_min_spans, *mask);
+    if (!*n_masked) return NULL;
+    return sv_mask_rows(c, x, *mask, m->mask_emb);                /* [B,T,D] */
+}
+
+/* ---------------------------------------------------------------- 6.6 CLS token and positional convolution */
+/* FaST-VGS+: a learned [D] vector before the first frame, after masking. x [B,T,D] -> [B,T+1,D]
+   (unchanged when the config has no CLS). */
+static sv_tensor *sv__w2v2_prepend_cls(sv_model *m, sv_ctx *c, sv_tensor *x, size_t B)
+{
+    sv_tensor *z;
+    size_t sh[3];
+    if (!m->cls) return x;
+    sh[0] = B; sh[1] = 1; sh[2] = m->cfg.D;
+    z = sv_tensor_zeros(c, 3, sh);
+    return sv_concat(c, sv_add(c, z, m->cls), x, 1);              /* [B,T+1,D] */
+}
+
+/* Relative positions by convolution (Mohamed et al. 2019; fairseq TransformerEncoder.pos_conv):
+   x + GELU(conv(x)), conv D->D of kernel pos_kernel in pos_groups groups with weight
+   normalisation (w = g v / ||v||, one norm per tap), padding pos_kernel / 2 and the extra frame
+   of an even kernel dropped. x [B,Tc,D], key_len[b] valid frames of row b. */
+static sv_tensor *sv__w2v2_positional_conv(sv_model *m, sv_ctx *c, sv_tensor *x, const size_t *key_len, size_t B,
+                                           size_t Tc)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *pos;
+    size_t b, t, D = cfg->D;
+    int any_pad = 0;
+    /* fairseq zeroes padded frames before the convolution, so they read as its own zero padding */
+    for (b = 0; b < B; b++) if (key_len[b] < Tc) any_pad = 1;
+    if (any_pad) {
+        uint8_t *pm = (uint8_t *)sv_ctx_alloc(c, B * Tc);
+        sv_tensor *zero = sv_tensor_zeros(c, 1, &D);
+        if (!pm || !zero) return NULL;
+        for (b = 0; b < B; b++) for (t = 0; t < Tc; t++) pm[b * Tc + t] = t >= key_len[b];
+        x = sv_mask_rows(c, x, pm, zero);
+    }
+    pos = sv_conv1d(c, x, sv_weight_norm_k(c, m->pos_v, m->pos_g), m->pos_b, 1, cfg->pos_kernel / 2, cfg->pos_groups);
+    if (pos && pos->shape[1] > Tc) pos = sv_slice(c, pos, 1, 0, Tc); /* even kernel: drop the extra frame */
+    return sv_add(c, x, sv_gelu_op(c, pos));                      /* [B,Tc,D] */
+}
+
+/* ---------------------------------------------------------------- 6.7 transformer */
+/* The layer stack of fairseq's TransformerEncoder after the positional convolution: (post-LN:
+   LayerNorm first) dropout, then layers[0..n_layers) with LayerDrop (Fan et al. 2019: in
+   training each layer is skipped with probability layerdrop), and for pre-LN the final
+   LayerNorm (ln_g/ln_b serve as either) once the whole stack has run. hidden[0] is the input of
+   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. */
+static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer *layers, sv_tensor *ln_g, sv_tensor *ln_b,
+                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden)
+{
+    size_t l;
+    int training = sv_ctx_training(c);
+    if (!cfg->layer_norm_first) x = sv_layer_norm(c, x, ln_g, ln_b, 1e-5f);
+    x = sv_dropout(c, x, cfg->dropout);
+    hidden[0] = x;
+    for (l = 0; l < n_layers; l++) {
+        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
+            hidden[l + 1] = x;
+            continue;
+        }
+        x = sv__transformer_layer(c, &layers[l], x, key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
+                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
+        hidden[l + 1] = x;
+    }
+    if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
+        hidden[n_layers] = sv_layer_norm(c, x, ln_g, ln_b, 1e-5f);
+    if (!hidden[n_layers]) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 6.8 the forward pass */
+SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_mask, size_t n_layers, sv_w2v2_out *e)
+{
+    const sv_config *cfg = &m->cfg;
+    sv_tensor *x;
+    size_t B = bt->B, b;
+    memset(e, 0, sizeof *e);
+    e->B = B;
+    e->frame_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    e->key_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
+    if (!e->frame_len || !e->key_len) return SV_ERR_NOMEM;
+    x = sv__w2v2_feature_encoder(m, c, bt, e->frame_len);          /* [B,T,C] */
+    if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    e->T = x->shape[1];
+    for (b = 0; b < B; b++)
+        if (e->frame_len[b] == 0)
+            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
+                            b, bt->wave_len[b], sv_config_receptive_field(cfg));
+    if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
+    e->features = x;
+    x = sv__w2v2_project(m, c, x, &e->unmasked);                   /* [B,T,D] */
+    if (do_mask) {
+        x = sv__w2v2_mask(m, c, x, B, e->T, e->frame_len, &e->mask, &e->n_masked);
+        if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    }
+    x = sv__w2v2_prepend_cls(m, c, x, B);                          /* [B,Tc,D] */
+    e->Tc = e->T + (m->cls ? 1 : 0);
+    for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
+    x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, e->Tc);
+    e->n_layers = n_layers;
+    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden);
+}
+
+/* ---------------------------------------------------------------- 6.9 Gumbel product quantizer */
+SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step)
+{
+    double t;
+    if (cfg->freeze_tau) return cfg->tau_max;
+    t = cfg->tau_max * pow(cfg->tau_decay, (double)step);
+    return (float)(t > cfg->tau_min ? t : cfg->tau_min);
+}
+
+SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t G = cfg->q_groups, V = cfg->q_vars, N, i, j, g, r, n_noise, sh[2];
+    int training = sv_ctx_training(c);
+    float *noise, *hard;
+    sv_tensor *logits, *q, *hardt;
+    logits = sv_linear(c, y, m->q_w, m->q_b);                     /* [N,G*V] */
+    if (!logits) return NULL;
+    N = logits->shape[0];
+    n_noise = N * G * V;
+    hard = (float *)sv_ctx_alloc(c, n_noise * sizeof(float));
+    noise = (float *)sv_ctx_alloc(c, n_noise * sizeof(float));
+    if (!hard || !noise) return NULL;
+    /* the hard code choice: argmax of (logits + Gumbel noise) in training, of the logits in eval */
+    if (training) {
+        /* the uniforms in the generator's order; the two logs per entry (most of the time) run
+           in parallel. u is a double: the float noise[] could not hold it. */
+        double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
+        ptrdiff_t ii;
+        if (!u) return NULL;
+        for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
+SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
+        for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
+            noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
+        sv__arena_release(c, u, n_noise * sizeof(double));
+    } else {
+        memset(noise, 0, n_noise * sizeof(float));
+    }
+    memset(hard, 0, n_noise * sizeof(float));
+    for (r = 0; r < N; r++)
+        for (g = 0; g < G; g++) {
+            const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
+            size_t best = 0;
+            for (j = 1; j < V; j++) if (lg[j] + nz[j] > lg[best] + nz[best]) best = j;
+            hard[r * G * V + g * V + best] = 1.0f;
+        }
+    sh[0] = N; sh[1] = G * V;
+    hardt = sv_tensor_from(c, hard, 2, sh);                       /* [N,G*V] one-hot per group */
+    if (training) {
+        /* hard straight-through Gumbel softmax: forward one-hot, gradient of softmax((l+g)/tau) */
+        sv_tensor *soft = sv_scale(c, sv_add_const(c, logits, noise), 1.0f / tau);
+        sh[0] = N * G; sh[1] = V;
+        soft = sv_softmax(c, sv_reshape(c, soft, 2, sh));
+        sh[0] = N; sh[1] = G * V;
+        q = sv_straight_through(c, hardt, sv_reshape(c, soft, 2, sh));
+    } else {
+        q = hardt;
+    }
+    if (codes) *codes = hard;
+    q = sv_group_linear(c, q, m->codebook, G);                    /* [N,q_dim]: chosen entries concatenated */
+    return sv_linear(c, q, m->projq_w, m->projq_b);               /* [N,F] */
+}
+
+/* ---------------------------------------------------------------- 6.10 negatives */
 SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx)
 {
     size_t b, j, k;
@@ -6469,107 +6742,77 @@ SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, 
             }
 }
 
-SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step)
+/* ---------------------------------------------------------------- 6.11 features of a trained model */
+static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv_w2v2_out *e)
 {
-    double t;
-    if (cfg->freeze_tau) return cfg->tau_max;
-    t = cfg->tau_max * pow(cfg->tau_decay, (double)step);
-    return (float)(t > cfg->tau_min ? t : cfg->tau_min);
+    sv_batch bt;
+    float *w;
+    size_t i;
+    if (!wave || n == 0) return sv__fail(SV_ERR_ARG, "empty waveform");
+    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "waveform sample %zu is not finite", i);
+    if (n < sv_config_receptive_field(&m->cfg))
+        return sv__fail(SV_ERR_ARG, "waveform of %zu samples is shorter than the receptive field (%zu)", n, sv_config_receptive_field(&m->cfg));
+    w = (float *)sv_ctx_alloc(c, n * sizeof(float));
+    if (!w) return SV_ERR_NOMEM;
+    memcpy(w, wave, n * sizeof(float));
+    sv_normalize_wave(w, n);
+    memset(&bt, 0, sizeof bt);
+    bt.B = 1; bt.S = n; bt.wave = w; bt.wave_len = &n;
+    return sv_w2v2_forward(m, c, &bt, 0, n_layers, e);
 }
 
-/* ---------------------------------------------------------------- 6.6 encoder */
-typedef struct sv__enc {
-    sv_tensor *features;        /* [B,T,C] CNN output (after grad scale) */
-    sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
-    sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,T',D], T' = T + CLS; hidden[0] = transformer input */
-    size_t T, Tc, n_layers;     /* frames, frames with CLS, layers run */
-    size_t *frame_len, *key_len;
-    uint8_t *mask;              /* [B,T] or NULL */
-    size_t n_masked;            /* per row */
-} sv__enc;
-
-/* Audio encoder up to layer n_layers: CNN, LayerNorm, projection, masking (when mask != 0),
-   CLS, positional convolution, transformer layers. */
-static int sv__encode(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_mask, size_t n_layers, sv__enc *e)
+SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out, float **cnn_out, size_t *n_frames)
 {
-    const sv_config *cfg = &m->cfg;
-    sv_tensor *x, *pos;
-    size_t B = bt->B, b, l, D = cfg->D, sh[3];
-    int training = sv_ctx_training(c);
-    memset(e, 0, sizeof *e);
-    e->frame_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    e->key_len = (size_t *)sv_ctx_alloc(c, B * sizeof(size_t));
-    if (!e->frame_len || !e->key_len) return SV_ERR_NOMEM;
-    x = sv__feature_encoder(m, c, bt, e->frame_len);
-    if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
-    e->T = x->shape[1];
-    for (b = 0; b < B; b++)
-        if (e->frame_len[b] == 0)
-            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
-                            b, bt->wave_len[b], sv_config_receptive_field(cfg));
-    if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
-    e->features = x;
-    x = sv_layer_norm(c, x, m->feat_ln_g, m->feat_ln_b, 1e-5f);
-    e->unmasked = sv_dropout(c, x, cfg->dropout_features);
-    x = sv_linear(c, x, m->proj_w, m->proj_b);                  /* [B,T,D] */
-    x = sv_dropout(c, x, cfg->dropout_input);
-    if (do_mask) {
-        e->mask = (uint8_t *)sv_ctx_alloc(c, B * e->T);
-        if (!e->mask) return SV_ERR_NOMEM;
-        e->n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, e->T, e->frame_len, cfg->mask_prob, cfg->mask_length,
-                                           cfg->mask_min_spans, e->mask);
-        if (!e->n_masked) return sv_last_status();
-        x = sv_mask_rows(c, x, e->mask, m->mask_emb);
+    sv_w2v2_out e;
+    size_t L = m->cfg.n_shared + m->cfg.n_decoder, l, D = m->cfg.D, off = m->cls ? 1 : 0;
+    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv__single_forward(m, c, wave, n, L, &e);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    if (rc != SV_OK) return rc;
+    for (l = 0; l <= L; l++) {
+        out[l] = (float *)sv__alloc(e.T * D * sizeof(float), "features");
+        if (!out[l]) { while (l-- > 0) SV_FREE(out[l]); return SV_ERR_NOMEM; }
+        memcpy(out[l], e.hidden[l]->data + off * D, e.T * D * sizeof(float));
     }
-    if (m->cls) {
-        sv_tensor *z;
-        sh[0] = B; sh[1] = 1; sh[2] = D;
-        z = sv_tensor_zeros(c, 3, sh);
-        x = sv_concat(c, sv_add(c, z, m->cls), x, 1);            /* [B,T+1,D] */
+    if (cnn_out) {
+        size_t C = e.features->shape[2];
+        *cnn_out = (float *)sv__alloc(e.T * C * sizeof(float), "features");
+        if (!*cnn_out) { for (l = 0; l <= L; l++) SV_FREE(out[l]); return SV_ERR_NOMEM; }
+        memcpy(*cnn_out, e.features->data, e.T * C * sizeof(float));
     }
-    e->Tc = e->T + (m->cls ? 1 : 0);
-    for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
-    /* fairseq TransformerEncoder: padded frames are zeroed before the positional convolution, so
-       they read as the convolution's own zero padding */
-    {
-        int any_pad = 0;
-        for (b = 0; b < B; b++) if (e->key_len[b] < e->Tc) any_pad = 1;
-        if (any_pad) {
-            uint8_t *pm = (uint8_t *)sv_ctx_alloc(c, B * e->Tc);
-            sv_tensor *zero = sv_tensor_zeros(c, 1, &D);
-            size_t t;
-            if (!pm || !zero) return SV_ERR_NOMEM;
-            for (b = 0; b < B; b++) for (t = 0; t < e->Tc; t++) pm[b * e->Tc + t] = t >= e->key_len[b];
-            x = sv_mask_rows(c, x, pm, zero);
-        }
-    }
-    pos = sv_conv1d(c, x, sv_weight_norm_k(c, m->pos_v, m->pos_g), m->pos_b, 1, cfg->pos_kernel / 2, cfg->pos_groups);
-    if (pos && pos->shape[1] > e->Tc) pos = sv_slice(c, pos, 1, 0, e->Tc); /* even kernel: drop the extra frame */
-    x = sv_add(c, x, sv_gelu_op(c, pos));
-    if (!cfg->layer_norm_first) x = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
-    x = sv_dropout(c, x, cfg->dropout);
-    e->hidden[0] = x;
-    for (l = 0; l < n_layers; l++) {
-        /* LayerDrop (Fan et al. 2019): skip the whole layer with probability layerdrop */
-        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
-            e->hidden[l + 1] = x;
-            continue;
-        }
-        x = sv__tlayer_forward(c, &m->layer[l], x, e->key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
-                               cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
-        e->hidden[l + 1] = x;
-    }
-    /* pre-LN encoders end with a LayerNorm (enc_ln doubles as the final norm there) */
-    if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
-        e->hidden[n_layers] = sv_layer_norm(c, x, m->enc_ln_g, m->enc_ln_b, 1e-5f);
-    e->n_layers = n_layers;
-    if (!e->hidden[n_layers]) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    *n_frames = e.T;
+    return SV_OK;
+}
+
+SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t layer, float **out, size_t *n_frames, size_t *dim)
+{
+    sv_w2v2_out e;
+    size_t L = m->cfg.n_shared + m->cfg.n_decoder, D = m->cfg.D, off = m->cls ? 1 : 0;
+    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv__single_forward(m, c, wave, n, layer, &e);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    if (rc != SV_OK) return rc;
+    *out = (float *)sv__alloc(e.T * D * sizeof(float), "features");
+    if (!*out) return SV_ERR_NOMEM;
+    memcpy(*out, e.hidden[layer]->data + off * D, e.T * D * sizeof(float));
+    *n_frames = e.T;
+    *dim = D;
     return SV_OK;
 }
 
 /* ======================================================================================
    7 VGS branches
    ====================================================================================== */
+/* ---------------------------------------------------------------- 7.1 audio branch */
 /* BatchNorm with the running statistics as buffers (PyTorch momentum 0.1, eps 1e-5) */
 static sv_tensor *sv__bn(sv_ctx *c, sv_tensor *x, const size_t *len, const sv_bn *bn)
 {
@@ -6596,8 +6839,7 @@ static sv_tensor *sv__resblock(sv_ctx *c, const sv_resblock *rb, sv_tensor *x, s
     return sv_relu(c, sv_add(c, h, res));
 }
 
-/* Audio branch: h [B,Tc,D] (CLS first when use_cls), key_len counts the CLS. -> [B,E] */
-static sv_tensor *sv__audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B)
+SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const size_t *key_len, size_t B)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *frames, *cls, *x, *z;
@@ -6616,16 +6858,15 @@ static sv_tensor *sv__audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, const s
     x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
     for (b = 0; b < B; b++) klen[b] = len[b] + 1;
     for (i = 0; i < cfg->vgs_audio_layers; i++)
-        x = sv__tlayer_forward(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = cfg->D;
     z = sv_reshape(c, z, 2, sh);
     return sv_linear(c, z, m->aemb_w, m->aemb_b);                 /* [B,E] */
 }
 
-/* Image branch: regions [B,R,Dimg], boxes [B,R,4] -> [B,E] (LXMERT VisualFeatEncoder, CLS,
-   BERT layers, MLP of the CLS). */
-static sv_tensor *sv__image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B)
+/* ---------------------------------------------------------------- 7.2 image branch */
+SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *f, *bx, *x, *z;
@@ -6641,7 +6882,7 @@ static sv_tensor *sv__image_branch(sv_model *m, sv_ctx *c, const float *regions,
     z = sv_tensor_zeros(c, 3, sh);
     x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
     for (i = 0; i < cfg->img_layers; i++)
-        x = sv__tlayer_forward(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = D;
     z = sv_reshape(c, z, 2, sh);
@@ -6649,30 +6890,48 @@ static sv_tensor *sv__image_branch(sv_model *m, sv_ctx *c, const float *regions,
     return sv_linear(c, z, m->iemb2_w, m->iemb2_b);               /* [B,E] */
 }
 
+/* ---------------------------------------------------------------- 7.3 embeddings of a trained model */
+SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out)
+{
+    sv_w2v2_out e;
+    sv_batch bt;
+    sv_tensor *a;
+    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    memset(&bt, 0, sizeof bt);
+    bt.B = B; bt.S = S; bt.wave = wave; bt.wave_len = wave_len;
+    if (sv_w2v2_forward(m, c, &bt, 0, m->cfg.n_shared, &e) != SV_OK) rc = sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    else {
+        a = sv_vgs_audio_branch(m, c, e.hidden[m->cfg.n_shared], e.key_len, B);
+        if (!a) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+        else memcpy(out, a->data, B * m->cfg.E * sizeof(float));
+    }
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    return rc;
+}
+
+SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out)
+{
+    sv_tensor *v;
+    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    v = sv_vgs_image_branch(m, c, regions, boxes, B);
+    if (!v) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    else memcpy(out, v->data, B * m->cfg.E * sizeof(float));
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    return rc;
+}
+
 /* ======================================================================================
    8 Losses
    ====================================================================================== */
-/* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
-   caption columns); S_ii -= margin; S_ij -= 1e4 when i != j share an image id; loss =
-   CE over rows (image -> caption) + CE over columns (caption -> image), each a batch mean. */
-static sv_tensor *sv__loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
-{
-    size_t B = v->shape[0], i, j;
-    sv_tensor *S;
-    float *k = (float *)sv_ctx_alloc(c, B * B * sizeof(float));
-    int *tg = (int *)sv_ctx_alloc(c, B * sizeof(int));
-    if (!k || !tg) return NULL;
-    if (cosine) { v = sv_l2_normalize(c, v, 1e-8f); a = sv_l2_normalize(c, a, 1e-8f); }
-    S = sv_matmul(c, v, a, 0, 1);
-    for (i = 0; i < B; i++) {
-        tg[i] = (int)i;
-        for (j = 0; j < B; j++)
-            k[i * B + j] = i == j ? -margin : (image_id && image_id[i] == image_id[j] ? -1e4f : 0.0f);
-    }
-    S = sv_add_const(c, S, k);
-    return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
-}
-
+/* ---------------------------------------------------------------- 8.1 contrastive loss */
 SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *idx, size_t J, float temp)
 {
     size_t N, F, r, j;
@@ -6692,162 +6951,170 @@ SV_DEF sv_tensor *sv_w2v2_contrastive_logits(sv_ctx *c, sv_tensor *pred, sv_tens
                                     1.0f / temp), ninf);
 }
 
-/* Gumbel product quantizer (Jang et al. 2017; fairseq GumbelVectorQuantizer) and the wav2vec 2.0
-   loss on the masked frames. Returns loss_AUD and fills the stats. */
-static sv_tensor *sv__loss_aud(sv_model *m, sv_ctx *c, const sv__enc *e, size_t B, size_t step, sv_stats *st)
+SV_DEF sv_tensor *sv_w2v2_contrastive_loss(sv_ctx *c, sv_tensor *pred, sv_tensor *targ, const size_t *neg, size_t K,
+                                           float temp, sv_tensor **logits_out)
 {
-    const sv_config *cfg = &m->cfg;
-    size_t G = cfg->q_groups, V = cfg->q_vars, n = e->n_masked, N = B * n, K = cfg->n_negatives;
-    size_t b, t, j, g, r, off = m->cls ? 1 : 0, *rows, *rows_c, *idx, *valid, nvalid = 0;
-    int training = sv_ctx_training(c), *tg;
-    float tau = sv_w2v2_temperature(cfg, step), *noise, *hard;
-    sv_tensor *x, *y, *logits, *soft, *q, *probs, *ones, *avg, *ent, *ppl, *ce, *div, *pen, *loss, *hardt, *feat_valid;
-    rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
-    rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    size_t N, r, j, *idx;
+    int *tg;
+    sv_tensor *logits;
+    SV__IN2(pred, targ);
+    N = pred->shape[0];
     idx = (size_t *)sv_ctx_alloc(c, N * (K + 1) * sizeof(size_t));
     tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
-    valid = (size_t *)sv_ctx_alloc(c, B * e->T * sizeof(size_t));
-    if (!rows || !rows_c || !idx || !tg || !valid) return NULL;
+    if (!idx || !tg) return NULL;
+    /* candidates of frame r: its own target first, then its K negatives */
+    for (r = 0; r < N; r++) {
+        idx[r * (K + 1)] = r;
+        for (j = 0; j < K; j++) idx[r * (K + 1) + 1 + j] = neg[r * K + j];
+        tg[r] = 0;
+    }
+    logits = sv_w2v2_contrastive_logits(c, pred, targ, idx, K + 1, temp);   /* [N,K+1] */
+    if (logits_out) *logits_out = logits;
+    return sv_cross_entropy(c, logits, tg, 0);                    /* summed over the N frames */
+}
+
+/* ---------------------------------------------------------------- 8.2 diversity loss */
+SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, sv_tensor **prob_ppl)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t G = cfg->q_groups, V = cfg->q_vars, N, r, sh[2];
+    sv_tensor *probs, *ones, *avg, *ent, *ppl;
+    SV__IN1(y);
+    N = y->shape[0];
+    sh[0] = N * G; sh[1] = V;
+    probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
+    sh[0] = N; sh[1] = G * V;
+    probs = sv_reshape(c, probs, 2, sh);                          /* [N,G*V] */
+    sh[0] = 1; sh[1] = N;
+    ones = sv_tensor_new(c, 2, sh);
+    if (!ones || !probs) return NULL;
+    for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
+    avg = sv_matmul(c, ones, probs, 0, 0);                        /* [1,G*V] mean over frames */
+    sh[0] = G; sh[1] = V;
+    avg = sv_reshape(c, avg, 2, sh);
+    ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
+    ppl = sv_sum(c, sv_exp(c, sv_scale(c, ent, -1.0f)));
+    if (prob_ppl) *prob_ppl = ppl;
+    return sv_add_scalar(c, sv_scale(c, ppl, -1.0f / (float)(G * V)), 1.0f);
+}
+
+/* ---------------------------------------------------------------- 8.3 feature penalty */
+SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const size_t *frame_len, size_t *n_valid)
+{
+    size_t B, T, b, t, n = 0, *valid;
+    SV__IN1(features);
+    B = features->shape[0];
+    T = features->shape[1];
+    valid = (size_t *)sv_ctx_alloc(c, B * T * sizeof(size_t));
+    if (!valid) return NULL;
+    for (b = 0; b < B; b++) for (t = 0; t < frame_len[b]; t++) valid[n++] = b * T + t;
+    if (n_valid) *n_valid = n;
+    return sv_mean(c, sv_square(c, sv_gather_rows(c, features, valid, n)));
+}
+
+/* ---------------------------------------------------------------- 8.4 loss_AUD */
+/* The training-health numbers of one wav2vec 2.0 loss. logits [N,K+1] of the contrastive task
+   (accuracy: the target strictly above every candidate), codes [N,G*V] the hard choices (code
+   perplexity, as fairseq's code_perplexity). */
+static void sv__w2v2_stats(const sv_config *cfg, sv_stats *st, const sv_tensor *logits, const float *codes, size_t N,
+                           const sv_tensor *ce, const sv_tensor *div, const sv_tensor *pen, const sv_tensor *ppl,
+                           float tau, size_t n_valid, const sv_tensor *loss)
+{
+    size_t G = cfg->q_groups, V = cfg->q_vars, K = cfg->n_negatives, correct = 0, i, j, g, r;
+    double cp = 0;
+    for (r = 0; r < N; r++) {
+        const float *lr = logits->data + r * (K + 1);
+        int best = 1;
+        for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
+        correct += (size_t)best;
+    }
+    for (g = 0; g < G; g++) {
+        double h = 0;
+        for (j = 0; j < V; j++) {
+            double p = 0;
+            for (i = 0; i < N; i++) p += codes[i * G * V + g * V + j];
+            p /= (double)N;
+            h -= p * log(p + 1e-7);
+        }
+        cp += exp(h);
+    }
+    st->contrastive = ce->data[0] / (float)N;
+    st->diversity = div->data[0];
+    st->feature_pen = pen->data[0];
+    st->accuracy = (float)correct / (float)N;
+    st->code_ppl = (float)cp;
+    st->prob_ppl = ppl->data[0];
+    st->tau = tau;
+    st->n_masked = N;
+    st->mask_frac = (float)N / (float)n_valid;
+    st->loss_aud = loss->data[0];
+}
+
+SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, size_t step, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = e->B, n = e->n_masked, N = B * n, K = cfg->n_negatives;
+    size_t b, t, r, off = m->cls ? 1 : 0, *rows, *rows_c, *neg, n_valid = 0;
+    float tau = sv_w2v2_temperature(cfg, step);
+    const float *codes = NULL;
+    sv_tensor *y, *q, *x, *logits = NULL, *ce, *div, *ppl = NULL, *pen, *loss;
+    if (!e->mask) { sv__fail(SV_ERR_ARG, "loss_AUD needs a masked forward pass"); return NULL; }
     if (n < 2) { sv__fail(SV_ERR_ARG, "contrastive loss needs at least 2 masked frames per utterance"); return NULL; }
-    /* masked frames, row by row: row b's frames are rows b*n .. b*n+n-1 */
+    rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
+    if (!rows || !rows_c || !neg) return NULL;
+    /* the masked frames, row by row: row b's frames are rows b*n .. b*n+n-1 */
     for (b = 0, r = 0; b < B; b++)
         for (t = 0; t < e->T; t++)
             if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
-    /* targets: quantized unmasked features */
     y = sv_gather_rows(c, e->unmasked, rows, N);                  /* [N,C] */
-    logits = sv_linear(c, y, m->q_w, m->q_b);                     /* [N,G*V] */
-    if (!logits) return NULL;
-    hard = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
-    noise = (float *)sv_ctx_alloc(c, N * G * V * sizeof(float));
-    if (!hard || !noise) return NULL;
-    {
-        /* hard code choice: argmax of (logits + gumbel noise) in training, of logits in eval */
-        size_t i, n_noise = N * G * V;
-        if (training) {
-            /* the uniforms in the generator's order; the two logs per entry (most of the time)
-               run in parallel. u is a double: the float noise[] could not hold it. */
-            double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
-            ptrdiff_t ii;
-            if (!u) return NULL;
-            for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
-SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
-            for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
-                noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
-            sv__arena_release(c, u, n_noise * sizeof(double));
-        } else {
-            memset(noise, 0, n_noise * sizeof(float));
-        }
-        memset(hard, 0, n_noise * sizeof(float));
-        for (r = 0; r < N; r++)
-            for (g = 0; g < G; g++) {
-                const float *lg = logits->data + r * G * V + g * V, *nz = noise + r * G * V + g * V;
-                size_t best = 0;
-                for (j = 1; j < V; j++) if (lg[j] + nz[j] > lg[best] + nz[best]) best = j;
-                hard[r * G * V + g * V + best] = 1.0f;
-            }
-    }
-    {
-        size_t sh[2];
-        sh[0] = N; sh[1] = G * V;
-        hardt = sv_tensor_from(c, hard, 2, sh);
-    }
-    if (training) {
-        /* hard straight-through Gumbel softmax: forward one-hot, gradient of softmax((l+g)/tau) */
-        size_t sh[2];
-        sh[0] = N * G; sh[1] = V;
-        soft = sv_scale(c, sv_add_const(c, logits, noise), 1.0f / tau);
-        soft = sv_softmax(c, sv_reshape(c, soft, 2, sh));
-        sh[0] = N; sh[1] = G * V;
-        q = sv_straight_through(c, hardt, sv_reshape(c, soft, 2, sh));
-    } else {
-        q = hardt;
-    }
-    q = sv_group_linear(c, q, m->codebook, G);                    /* [N,q_dim]: chosen entries concatenated */
-    q = sv_linear(c, q, m->projq_w, m->projq_b);                  /* [N,F] */
-    /* predictions: final layer at the masked frames */
+    q = sv_w2v2_quantize(m, c, y, tau, &codes);                   /* [N,F] targets */
     x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);     /* [N,D] */
-    x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] */
+    x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] predictions */
     if (!x || !q) return NULL;
-    /* candidates: the target first, then K negatives from the same utterance's masked frames */
-    {
-        size_t *neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
-        if (!neg) return NULL;
-        sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);
-        for (r = 0; r < N; r++) {
-            idx[r * (K + 1)] = r;
-            for (j = 0; j < K; j++) idx[r * (K + 1) + 1 + j] = neg[r * K + j];
-            tg[r] = 0;
-        }
-    }
-    logits = sv_w2v2_contrastive_logits(c, x, q, idx, K + 1, cfg->logit_temp);
-    ce = sv_cross_entropy(c, logits, tg, 0);                      /* summed over the N frames */
+    sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);        /* [N,K] */
+    ce = sv_w2v2_contrastive_loss(c, x, q, neg, K, cfg->logit_temp, &logits);
     if (!ce) return NULL;
-    /* diversity: softmax of the plain logits averaged over frames, per group;
-       prob_ppl = sum_g exp(-sum_v p log(p + 1e-7)); loss_div = (G V - prob_ppl) / (G V) */
-    {
-        size_t sh[2];
-        sh[0] = N * G; sh[1] = V;
-        probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
-        sh[0] = N; sh[1] = G * V;
-        probs = sv_reshape(c, probs, 2, sh);
-        sh[0] = 1; sh[1] = N;
-        ones = sv_tensor_new(c, 2, sh);
-        if (!ones || !probs) return NULL;
-        for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
-        avg = sv_matmul(c, ones, probs, 0, 0);                    /* [1,G*V] */
-        sh[0] = G; sh[1] = V;
-        avg = sv_reshape(c, avg, 2, sh);
-        ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
-        ppl = sv_sum(c, sv_exp(c, sv_scale(c, ent, -1.0f)));
-        div = sv_add_scalar(c, sv_scale(c, ppl, -1.0f / (float)(G * V)), 1.0f);
-    }
-    /* feature penalty: mean square of the CNN output over valid frames */
-    for (b = 0; b < B; b++) for (t = 0; t < e->frame_len[b]; t++) valid[nvalid++] = b * e->T + t;
-    feat_valid = sv_gather_rows(c, e->features, valid, nvalid);
-    pen = sv_mean(c, sv_square(c, feat_valid));
+    div = sv_w2v2_diversity_loss(m, c, y, &ppl);
+    pen = sv_w2v2_feature_penalty(c, e->features, e->frame_len, &n_valid);
     /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N */
     loss = sv_scale(c, ce, 1.0f / (float)N);
     loss = sv_axpby(c, 1.0f, loss, cfg->diversity_weight, div);
     if (cfg->feature_pen_weight > 0) loss = sv_axpby(c, 1.0f, loss, cfg->feature_pen_weight, pen);
     if (!loss) return NULL;
-    if (st) {
-        size_t correct = 0, i;
-        double cp = 0;
-        for (r = 0; r < N; r++) {
-            const float *lr = logits->data + r * (K + 1);
-            int best = 1;
-            for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
-            correct += (size_t)best;
-        }
-        /* code perplexity: of the hard choices averaged over frames */
-        for (g = 0; g < G; g++) {
-            double h = 0;
-            for (j = 0; j < V; j++) {
-                double p = 0;
-                for (i = 0; i < N; i++) p += hard[i * G * V + g * V + j];
-                p /= (double)N;
-                h -= p * log(p + 1e-7);
-            }
-            cp += exp(h);
-        }
-        st->contrastive = ce->data[0] / (float)N;
-        st->diversity = div->data[0];
-        st->feature_pen = pen->data[0];
-        st->accuracy = (float)correct / (float)N;
-        st->code_ppl = (float)cp;
-        st->prob_ppl = ppl->data[0];
-        st->tau = tau;
-        st->n_masked = N;
-        st->mask_frac = (float)N / (float)nvalid;
-        st->loss_aud = loss->data[0];
-    }
+    if (st) sv__w2v2_stats(cfg, st, logits, codes, N, ce, div, pen, ppl, tau, n_valid, loss);
     return loss;
 }
 
+/* ---------------------------------------------------------------- 8.5 loss_AV */
+SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
+{
+    size_t B, i, j;
+    sv_tensor *S;
+    float *k;
+    int *tg;
+    SV__IN2(v, a);
+    B = v->shape[0];
+    k = (float *)sv_ctx_alloc(c, B * B * sizeof(float));
+    tg = (int *)sv_ctx_alloc(c, B * sizeof(int));
+    if (!k || !tg) return NULL;
+    if (cosine) { v = sv_l2_normalize(c, v, 1e-8f); a = sv_l2_normalize(c, a, 1e-8f); }
+    S = sv_matmul(c, v, a, 0, 1);                                 /* [B,B] images x captions */
+    for (i = 0; i < B; i++) {
+        tg[i] = (int)i;
+        for (j = 0; j < B; j++)
+            k[i * B + j] = i == j ? -margin : (image_id && image_id[i] == image_id[j] ? -1e4f : 0.0f);
+    }
+    S = sv_add_const(c, S, k);
+    return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
+}
+
+/* ---------------------------------------------------------------- 8.6 the joint loss */
 static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
-    sv__enc e;
+    sv_w2v2_out e;
     sv_tensor *laud = NULL, *lav = NULL, *loss;
     size_t b, i, L = cfg->n_shared + cfg->n_decoder;
     int use_ssl = alpha < 1.0f, use_vgs = alpha > 0.0f;
@@ -6880,19 +7147,19 @@ static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, flo
     /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
        pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
     sv_ctx_set_precision(c, cfg->precision);
-    if (sv__encode(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
+    if (sv_w2v2_forward(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
     if (use_ssl) {
         sv_ctx_set_precision(c, SV_FP32);   /* the quantizer's logits and the losses */
-        laud = sv__loss_aud(m, c, &e, bt->B, step, st);
+        laud = sv_w2v2_loss(m, c, &e, step, st);
         if (!laud) return NULL;
     }
     if (use_vgs) {
         sv_tensor *a, *v;
         sv_ctx_set_precision(c, cfg->precision);
-        a = sv__audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);
-        v = sv__image_branch(m, c, bt->regions, bt->boxes, bt->B);
+        a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
+        v = sv_vgs_image_branch(m, c, bt->regions, bt->boxes, bt->B);            /* [B,E] */
         sv_ctx_set_precision(c, SV_FP32);
-        lav = sv__loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
+        lav = sv_vgs_loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
         if (!lav) return NULL;
         if (st) st->loss_av = lav->data[0];
     }
@@ -6910,110 +7177,6 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
     sv_tensor *loss = sv__model_loss(m, c, bt, alpha, step, st);
     sv_ctx_set_precision(c, precision);
     return loss;
-}
-
-/* ---------------------------------------------------------------- 8.1 using a trained model: features and embeddings */
-static int sv__single_forward(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t n_layers, sv__enc *e)
-{
-    sv_batch bt;
-    float *w;
-    size_t i;
-    if (!wave || n == 0) return sv__fail(SV_ERR_ARG, "empty waveform");
-    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "waveform sample %zu is not finite", i);
-    if (n < sv_config_receptive_field(&m->cfg))
-        return sv__fail(SV_ERR_ARG, "waveform of %zu samples is shorter than the receptive field (%zu)", n, sv_config_receptive_field(&m->cfg));
-    w = (float *)sv_ctx_alloc(c, n * sizeof(float));
-    if (!w) return SV_ERR_NOMEM;
-    memcpy(w, wave, n * sizeof(float));
-    sv_normalize_wave(w, n);
-    memset(&bt, 0, sizeof bt);
-    bt.B = 1; bt.S = n; bt.wave = w; bt.wave_len = &n;
-    return sv__encode(m, c, &bt, 0, n_layers, e);
-}
-
-SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size_t n, float **out, float **cnn_out, size_t *n_frames)
-{
-    sv__enc e;
-    size_t L = m->cfg.n_shared + m->cfg.n_decoder, l, D = m->cfg.D, off = m->cls ? 1 : 0;
-    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
-    sv_ctx_reset(c);
-    sv_ctx_set_grad(c, 0);
-    sv_ctx_set_training(c, 0);
-    rc = sv__single_forward(m, c, wave, n, L, &e);
-    sv_ctx_set_grad(c, grad);
-    sv_ctx_set_training(c, tr);
-    if (rc != SV_OK) return rc;
-    for (l = 0; l <= L; l++) {
-        out[l] = (float *)sv__alloc(e.T * D * sizeof(float), "features");
-        if (!out[l]) { while (l-- > 0) SV_FREE(out[l]); return SV_ERR_NOMEM; }
-        memcpy(out[l], e.hidden[l]->data + off * D, e.T * D * sizeof(float));
-    }
-    if (cnn_out) {
-        size_t C = e.features->shape[2];
-        *cnn_out = (float *)sv__alloc(e.T * C * sizeof(float), "features");
-        if (!*cnn_out) { for (l = 0; l <= L; l++) SV_FREE(out[l]); return SV_ERR_NOMEM; }
-        memcpy(*cnn_out, e.features->data, e.T * C * sizeof(float));
-    }
-    *n_frames = e.T;
-    return SV_OK;
-}
-
-SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t n, size_t layer, float **out, size_t *n_frames, size_t *dim)
-{
-    sv__enc e;
-    size_t L = m->cfg.n_shared + m->cfg.n_decoder, D = m->cfg.D, off = m->cls ? 1 : 0;
-    int rc, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
-    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
-    sv_ctx_reset(c);
-    sv_ctx_set_grad(c, 0);
-    sv_ctx_set_training(c, 0);
-    rc = sv__single_forward(m, c, wave, n, layer, &e);
-    sv_ctx_set_grad(c, grad);
-    sv_ctx_set_training(c, tr);
-    if (rc != SV_OK) return rc;
-    *out = (float *)sv__alloc(e.T * D * sizeof(float), "features");
-    if (!*out) return SV_ERR_NOMEM;
-    memcpy(*out, e.hidden[layer]->data + off * D, e.T * D * sizeof(float));
-    *n_frames = e.T;
-    *dim = D;
-    return SV_OK;
-}
-
-SV_DEF int sv_embed_audio(sv_model *m, sv_ctx *c, const float *wave, const size_t *wave_len, size_t B, size_t S, float *out)
-{
-    sv__enc e;
-    sv_batch bt;
-    sv_tensor *a;
-    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
-    sv_ctx_reset(c);
-    sv_ctx_set_grad(c, 0);
-    sv_ctx_set_training(c, 0);
-    memset(&bt, 0, sizeof bt);
-    bt.B = B; bt.S = S; bt.wave = wave; bt.wave_len = wave_len;
-    if (sv__encode(m, c, &bt, 0, m->cfg.n_shared, &e) != SV_OK) rc = sv_last_status() ? sv_last_status() : SV_ERR_ARG;
-    else {
-        a = sv__audio_branch(m, c, e.hidden[m->cfg.n_shared], e.key_len, B);
-        if (!a) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
-        else memcpy(out, a->data, B * m->cfg.E * sizeof(float));
-    }
-    sv_ctx_set_grad(c, grad);
-    sv_ctx_set_training(c, tr);
-    return rc;
-}
-
-SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const float *boxes, size_t B, float *out)
-{
-    sv_tensor *v;
-    int rc = SV_OK, grad = sv_ctx_grad(c), tr = sv_ctx_training(c);
-    sv_ctx_reset(c);
-    sv_ctx_set_grad(c, 0);
-    sv_ctx_set_training(c, 0);
-    v = sv__image_branch(m, c, regions, boxes, B);
-    if (!v) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
-    else memcpy(out, v->data, B * m->cfg.E * sizeof(float));
-    sv_ctx_set_grad(c, grad);
-    sv_ctx_set_training(c, tr);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- 9.1 AdamW */
@@ -7292,6 +7455,10 @@ static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
     SV_FREE(tmp);
     return rc;
 }
+
+SV_DEF int sv_file_read(const char *path, unsigned char **buf, size_t *len) { return sv__read_file(path, buf, len); }
+SV_DEF FILE *sv_file_create(const char *path, char **tmp) { return sv__atomic_begin(path, tmp); }
+SV_DEF int sv_file_commit(FILE *f, char *tmp, const char *path, int ok) { return sv__atomic_end(f, tmp, path, ok); }
 
 /* Next line of a text buffer: [*s, *s + *n) without its '\n' and without one trailing '\r'.
    A last line without '\n' counts; the empty piece after a final '\n' does not. */
@@ -9928,6 +10095,8 @@ static int sv__mkdir(const char *path)
 #endif
 }
 
+SV_DEF int sv_make_dir(const char *path) { return sv__mkdir(path); }
+
 static int sv__file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -10544,16 +10713,17 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
     L->order_epoch = SIZE_MAX;
     L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
-    L->order_tmp = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
+    L->scratch = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     if (d->n_images) {
         L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
-    if (!L->order || !L->order_tmp || !L->wave || !L->wave_len || !L->image_id || !L->utt || (d->n_images && (!L->regions || !L->boxes))) {
+    if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || !L->scratch ||
+        (d->n_images && (!L->regions || !L->boxes))) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -10562,34 +10732,31 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 
 SV_DEF void sv_loader_free(sv_loader *L)
 {
-    SV_FREE(L->order); SV_FREE(L->order_tmp); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
-    SV_FREE(L->regions); SV_FREE(L->boxes);
+    SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
+    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch);
     memset(L, 0, sizeof *L);
 }
 
-/* Stable sort of the utterance indices idx[0..n) by length (bottom-up merge sort through tmp[n]):
-   equal lengths keep their shuffled order. With no comparison callback there is no shared
-   context, so loaders in different threads do not interfere (qsort's comparator would need one,
-   and qsort need not be stable: glibc's is a merge sort up to 2.36, an introsort from 2.37). */
-static void sv__sort_by_len(size_t *idx, size_t n, const size_t *len, size_t *tmp)
+/* a[0..n) by len[a[i]], stable (bottom-up merge sort through tmp[n]): utterances of equal
+   length keep their shuffled order, on every C library (qsort need not be stable). */
+static void sv__sort_by_len(size_t *a, size_t n, const size_t *len, size_t *tmp)
 {
-    size_t w, i, *src = idx, *dst = tmp, *t;
+    size_t w, i;
     for (w = 1; w < n; w *= 2) {
         for (i = 0; i < n; i += 2 * w) {
-            size_t a = i, am = i + w < n ? i + w : n, b = am, bm = i + 2 * w < n ? i + 2 * w : n, k = i;
-            while (a < am && b < bm) dst[k++] = len[src[b]] < len[src[a]] ? src[b++] : src[a++];
-            while (a < am) dst[k++] = src[a++];
-            while (b < bm) dst[k++] = src[b++];
+            size_t mid = i + w < n ? i + w : n, hi = i + 2 * w < n ? i + 2 * w : n, p = i, q = mid, k = i;
+            while (p < mid && q < hi) tmp[k++] = len[a[q]] < len[a[p]] ? a[q++] : a[p++];
+            while (p < mid) tmp[k++] = a[p++];
+            while (q < hi) tmp[k++] = a[q++];
         }
-        t = src; src = dst; dst = t;
+        memcpy(a, tmp, n * sizeof *a);
     }
-    if (src != idx) memcpy(idx, src, n * sizeof *idx);
 }
 
 /* The epoch's order: shuffle, sort buckets of 32 batches by length, shuffle the batches. */
 static void sv__loader_epoch(sv_loader *L, size_t epoch)
 {
-    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B, *tmp = L->order_tmp;
+    size_t n = L->d->n[L->split], i, B = L->B, nb = L->n_batches, bucket = 32 * B, *tmp = L->scratch;
     sv_rng r, base;
     sv_rng_seed(&base, L->seed);
     r = sv_rng_fork(&base, 1000003u * (uint64_t)epoch + 17u);
@@ -12327,18 +12494,9 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
 }
 
 /* ---------------------------------------------------------------- 11.5 evaluation of a model */
-static sv_progress_fn sv__ev_progress_fn = NULL;
-static void *sv__ev_progress_user = NULL;
-
-SV_DEF void sv_eval_set_progress(sv_progress_fn fn, void *user)
+static void sv__ev_progress(const sv_ctx *c, const char *what, size_t done, size_t total)
 {
-    sv__ev_progress_fn = fn;
-    sv__ev_progress_user = user;
-}
-
-static void sv__ev_progress(const char *what, size_t done, size_t total)
-{
-    if (sv__ev_progress_fn) sv__ev_progress_fn(what, done, total, sv__ev_progress_user);
+    if (c->progress_fn) c->progress_fn(what, done, total, c->progress_user);
 }
 
 static int sv__ev_check(const sv_model *m, const sv_ctx *c, const sv_data *d, int split)
@@ -12448,7 +12606,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
         size_t nb = n_cap - j < batch ? n_cap - j : batch, S;
         sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         if ((rc = sv_embed_audio(m, c, wave, len, nb, S, A + j * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval audio", j + nb, n_cap);
+        sv__ev_progress(c, "retrieval audio", j + nb, n_cap);
     }
     for (i = 0; i < n_img; i += batch) {
         size_t nb = n_img - i < batch ? n_img - i : batch, b;
@@ -12458,7 +12616,7 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
             memcpy(box + b * R * 4, d->boxes + r * R * 4, R * 4 * sizeof(float));
         }
         if ((rc = sv_embed_images(m, c, reg, box, nb, V + i * E)) != SV_OK) goto done;
-        sv__ev_progress("retrieval images", i + nb, n_img);
+        sv__ev_progress(c, "retrieval images", i + nb, n_img);
     }
     if (cfg->sim_cosine) {   /* cosine = dot product of unit vectors (eps as the loss' normalise) */
         float *rows[2];
@@ -12564,7 +12722,7 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
         w_aud += (double)nb;
         n_masked += st.n_masked;
-        sv__ev_progress("held-out losses", k + 1, nbatches);
+        sv__ev_progress(c, "held-out losses", k + 1, nbatches);
     }
 done:
     sv_ctx_reset(c);
@@ -12652,7 +12810,7 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         feats[f] = cnn;
         for (l = 0; l <= L; l++) feats[(l + 1) * nf + f] = tmp[l];
         nfr[f] = T;
-        sv__ev_progress("abx features", f + 1, nf);
+        sv__ev_progress(c, "abx features", f + 1, nf);
     }
     sv_ctx_reset(c);
     for (l = 0; l < nl; l++) {
@@ -12664,631 +12822,12 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
         r->dim = l == 0 ? C : cfg->D;
         rc = sv_abx(it, (const float *const *)(feats + l * nf), nfr, r->dim, shift, &o, &r->r);
         if (rc != SV_OK) goto done;
-        sv__ev_progress("abx layers", l + 1, nl);
+        sv__ev_progress(c, "abx layers", l + 1, nl);
     }
     *n_layers = nl;
 done:
     if (feats) for (f = 0; f < nl * nf; f++) SV_FREE(feats[f]);
     SV_FREE(feats); SV_FREE(tmp); SV_FREE(nfr);
-    return rc;
-}
-
-/* YAML double-quoted scalar: backslash and quote escaped, control characters dropped. */
-static void sv__ev_yaml_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\') { fputc('\\', f); fputc(*s, f); }
-        else if ((unsigned char)*s >= 0x20) fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-SV_DEF int sv_export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir)
-{
-    const char *subset;
-    char *p = NULL, *tmp = NULL;
-    size_t i, L, t, k;
-    FILE *f;
-    int rc;
-    if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
-    if (!dir || !*dir) return sv__fail(SV_ERR_ARG, "empty output folder");
-    L = m->cfg.n_shared + m->cfg.n_decoder;
-    if (layer > L) return sv__fail(SV_ERR_ARG, "layer %zu: the model has layers 0..%zu", layer, L);
-    if (d->n[split] == 0) return sv__fail(SV_ERR_ARG, "split %s is empty", sv_split_name(split));
-    subset = split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
-    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
-    if (!(p = sv__pathf(dir, "phonetic", NULL, NULL))) return SV_ERR_NOMEM;
-    rc = sv__mkdir(p);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    if (!(p = sv__pathf(dir, "phonetic/%s", subset, NULL))) return SV_ERR_NOMEM;
-    rc = sv__mkdir(p);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    /* meta.yaml: exactly the keys zerospeech2021/meta.py validates (gpu_budget a float) */
-    if (!(p = sv__pathf(dir, "meta.yaml", NULL, NULL))) return SV_ERR_NOMEM;
-    f = sv__atomic_begin(p, &tmp);
-    if (!f) { SV_FREE(p); return sv_last_status(); }
-    {
-        char desc[512];
-        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
-                 "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
-                 sv_split_name(split), d->source);
-        fputs("author: ", f); sv__ev_yaml_str(f, "ssl_vgs user"); fputc('\n', f);
-        fputs("affiliation: ", f); sv__ev_yaml_str(f, "unknown"); fputc('\n', f);
-        fputs("description: ", f); sv__ev_yaml_str(f, desc); fputc('\n', f);
-        fputs("open_source: true\n", f);
-        fputs("train_set: ", f); sv__ev_yaml_str(f, d->source); fputc('\n', f);
-        fputs("gpu_budget: 0.0\n", f);
-        fprintf(f, "parameters:\n  phonetic:\n    metric: cosine\n    frame_shift: %.17g\n"
-                   "  semantic:\n    metric: cosine\n    pooling: mean\n", sv__ev_frame_shift(&m->cfg));
-    }
-    rc = sv__atomic_end(f, tmp, p, 1);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    for (i = 0; i < d->n[split]; i++) {
-        float *x = NULL;
-        size_t T = 0, D = 0;
-        char name[300];
-        if (d->len[split][i] < sv_config_receptive_field(&m->cfg))
-            return sv__fail(SV_ERR_ARG, "utterance %s: %zu samples, shorter than the receptive field", d->id[split][i], d->len[split][i]);
-        if ((rc = sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D)) != SV_OK) return rc;
-        snprintf(name, sizeof name, "phonetic/%s/%s.txt", subset, d->id[split][i]);
-        if (!(p = sv__pathf(dir, "%s", name, NULL))) { SV_FREE(x); return SV_ERR_NOMEM; }
-        f = sv__atomic_begin(p, &tmp);
-        if (!f) { SV_FREE(p); SV_FREE(x); return sv_last_status(); }
-        for (t = 0; t < T; t++) {
-            for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
-            fputc('\n', f);
-        }
-        rc = sv__atomic_end(f, tmp, p, 1);
-        SV_FREE(p);
-        SV_FREE(x);
-        if (rc != SV_OK) return rc;
-        sv__ev_progress("zerospeech export", i + 1, d->n[split]);
-    }
-    sv_ctx_reset(c);
-    return SV_OK;
-}
-
-/* ---------------------------------------------------------------- final_eval.json */
-static void sv__ev_json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
-    else fprintf(f, ",\"%s\":null", key);
-}
-
-static void sv__ev_json_str(FILE *f, const char *key, const char *s)
-{
-    fprintf(f, ",\"%s\":\"", key);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* index of the smallest finite value (within: which = 0, across: 1), or SIZE_MAX */
-static size_t sv__ev_best(const sv_abx_layer_result *r, size_t n, int which)
-{
-    size_t i, best = SIZE_MAX;
-    for (i = 0; i < n; i++) {
-        double v = which ? r[i].r.across : r[i].r.within;
-        if (!isfinite(v)) continue;
-        if (best == SIZE_MAX || v < (which ? r[best].r.across : r[best].r.within)) best = i;
-    }
-    return best;
-}
-
-SV_DEF int sv_eval_write_json(const char *path, const char *ckpt, const char *data, int split,
-                              const sv_recall *rec, const sv_abx_layer_result *abx_test, size_t n_test,
-                              const sv_abx_layer_result *abx_ood, size_t n_ood)
-{
-    char *tmp, key[64];
-    FILE *f = sv__atomic_begin(path, &tmp);
-    size_t s, i;
-    if (!f) return sv_last_status();
-    fprintf(f, "{\"kind\":\"final_eval\"");
-    sv__ev_json_str(f, "ckpt", ckpt ? ckpt : "");
-    sv__ev_json_str(f, "data", data ? data : "");
-    sv__ev_json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
-    if (rec) {
-        fprintf(f, ",\"n_images\":%zu,\"n_captions\":%zu", rec->n_images_scored, rec->n_captions);
-        sv__ev_json_num(f, "r1_s2i", rec->s2i_r1); sv__ev_json_num(f, "r5_s2i", rec->s2i_r5);
-        sv__ev_json_num(f, "r10_s2i", rec->s2i_r10); sv__ev_json_num(f, "r1_i2s", rec->i2s_r1);
-        sv__ev_json_num(f, "r5_i2s", rec->i2s_r5); sv__ev_json_num(f, "r10_i2s", rec->i2s_r10);
-    }
-    for (s = 0; s < 2; s++) {
-        const sv_abx_layer_result *r = s ? abx_ood : abx_test;
-        size_t n = s ? n_ood : n_test, b;
-        const char *sn = s ? "ood" : "test";
-        char names[SV_ABX_MAX_LAYERS * 8];
-        int w;
-        if (!r || !n) continue;
-        snprintf(key, sizeof key, "abx_%s_mode", sn);
-        sv__ev_json_str(f, key, r[0].r.sampled ? "sampled" : "exact");
-        names[0] = 0;
-        for (i = 0; i < n; i++) {
-            size_t o = strlen(names);
-            snprintf(names + o, sizeof names - o, "%s%s", i ? "," : "", r[i].name);
-        }
-        snprintf(key, sizeof key, "abx_%s_layers", sn);
-        sv__ev_json_str(f, key, names);
-        for (i = 0; i < n; i++) {
-            snprintf(key, sizeof key, "abx_%s_within_%s", sn, r[i].name);
-            sv__ev_json_num(f, key, r[i].r.within);
-            snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
-            sv__ev_json_num(f, key, r[i].r.across);
-        }
-        for (w = 0; w < 2; w++) {
-            b = sv__ev_best(r, n, w);
-            snprintf(key, sizeof key, "abx_%s_%s", sn, w ? "across" : "within");
-            sv__ev_json_num(f, key, b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
-            snprintf(key, sizeof key, "abx_%s_%s_layer", sn, w ? "across" : "within");
-            sv__ev_json_str(f, key, b == SIZE_MAX ? "" : r[b].name);
-        }
-    }
-    fprintf(f, "}\n");
-    return sv__atomic_end(f, tmp, path, 1);
-}
-
-/* ---------------------------------------------------------------- the report */
-/* one eval line of a log: v[SV__EV_*] */
-enum { SV__EV_STEP, SV__EV_STAGE, SV__EV_VAV, SV__EV_VAUD, SV__EV_VACC, SV__EV_R1S, SV__EV_R5S, SV__EV_R10S,
-       SV__EV_R1I, SV__EV_R5I, SV__EV_R10I, SV__EV_ABXW, SV__EV_ABXA, SV__EV_N };
-typedef struct sv__ev_rec { double v[SV__EV_N]; } sv__ev_rec;
-
-typedef struct sv__ev_run {
-    char dir[512], name[64], stage_a[32], stage_b[32];
-    double switch_step, steps;
-    sv__ev_rec *ev; size_t n_ev, cap_ev;
-    char *final_line;               /* final_eval.json, or NULL */
-    int order;                      /* position in the paper's order (99: not a paper run) */
-} sv__ev_run;
-
-static const char *const sv__ev_paper_order[] = {
-    "w2v2", "vgs", "vgsplus", "w2v2-vgsplus", "vgs-vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2", "vgsplus-vgs"
-};
-
-static const char *sv__ev_stage_name(const char *s)
-{
-    if (strcmp(s, "w2v2") == 0) return "W2V2";
-    if (strcmp(s, "vgs") == 0) return "VGS";
-    if (strcmp(s, "vgsplus") == 0) return "VGS+";
-    return s;
-}
-
-/* "W2V2", "(W2V2, VGS+)", or the run name itself */
-static void sv__ev_display(const sv__ev_run *r, char *buf, size_t cap)
-{
-    if (r->stage_a[0] && r->stage_b[0])
-        snprintf(buf, cap, "(%s, %s)", sv__ev_stage_name(r->stage_a), sv__ev_stage_name(r->stage_b));
-    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", sv__ev_stage_name(r->stage_a));
-    else snprintf(buf, cap, "%s", r->name);
-}
-
-static double sv__ev_num(const char *line, const char *key)
-{
-    double v = NAN;
-    if (!sv_json_number(line, key, &v)) v = NAN;
-    return v;
-}
-
-static int sv__ev_load_run(const char *dir, sv__ev_run *r)
-{
-    char *p;
-    unsigned char *buf = NULL;
-    size_t n, i;
-    char *line;
-    int rc;
-    memset(r, 0, sizeof *r);
-    r->switch_step = 0;
-    r->steps = NAN;
-    r->order = 99;
-    snprintf(r->dir, sizeof r->dir, "%s", dir);
-    {   /* default name: the folder's last component */
-        size_t e = strlen(dir), b;
-        while (e > 1 && dir[e - 1] == '/') e--;
-        b = e;
-        while (b > 0 && dir[b - 1] != '/') b--;
-        snprintf(r->name, sizeof r->name, "%.*s", (int)(e - b < 63 ? e - b : 63), dir + b);
-    }
-    if (!(p = sv__pathf(dir, "log.jsonl", NULL, NULL))) return SV_ERR_NOMEM;
-    rc = sv__read_file(p, &buf, &n);
-    SV_FREE(p);
-    if (rc != SV_OK) return rc;
-    line = (char *)buf;
-    while (line && *line) {
-        char *nl = strchr(line, '\n'), kind[16];
-        if (nl) *nl = 0;
-        if (sv_json_string(line, "kind", kind, sizeof kind)) {
-            if (strcmp(kind, "meta") == 0) {
-                double v;
-                char s[64];
-                if (sv_json_string(line, "run", s, sizeof s)) snprintf(r->name, sizeof r->name, "%s", s);
-                sv_json_string(line, "stage_a", r->stage_a, sizeof r->stage_a);
-                sv_json_string(line, "stage_b", r->stage_b, sizeof r->stage_b);
-                if (sv_json_number(line, "switch", &v) && isfinite(v)) r->switch_step = v;
-                if (sv_json_number(line, "steps", &v)) r->steps = v;
-            } else if (strcmp(kind, "switch") == 0) {
-                double v;
-                if (sv_json_number(line, "step", &v) && isfinite(v)) r->switch_step = v;
-            } else if (strcmp(kind, "eval") == 0) {
-                sv__ev_rec e;
-                static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
-                if (r->n_ev == r->cap_ev) {
-                    size_t nc = r->cap_ev ? 2 * r->cap_ev : 64;
-                    sv__ev_rec *q = SV__CAST(sv__ev_rec *, sv__alloc(nc * sizeof *q, "log records"));
-                    if (!q) { SV_FREE(buf); return SV_ERR_NOMEM; }
-                    if (r->n_ev) memcpy(q, r->ev, r->n_ev * sizeof *q);
-                    SV_FREE(r->ev);
-                    r->ev = q;
-                    r->cap_ev = nc;
-                }
-                e.v[SV__EV_STEP] = sv__ev_num(line, "step");
-                e.v[SV__EV_STAGE] = sv__ev_num(line, "stage");
-                e.v[SV__EV_VAV] = sv__ev_num(line, "val_loss_av");
-                e.v[SV__EV_VAUD] = sv__ev_num(line, "val_loss_aud");
-                e.v[SV__EV_VACC] = sv__ev_num(line, "val_acc");
-                for (i = 0; i < 6; i++) e.v[SV__EV_R1S + i] = sv__ev_num(line, rk[i]);
-                e.v[SV__EV_ABXW] = sv__ev_num(line, "abx_within");
-                e.v[SV__EV_ABXA] = sv__ev_num(line, "abx_across");
-                if (isfinite(e.v[SV__EV_STEP])) r->ev[r->n_ev++] = e;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    SV_FREE(buf);
-    if (!r->stage_a[0] && !r->stage_b[0]) {   /* no meta line: guess from the run name */
-        const char *dash = strchr(r->name, '-');
-        if (dash) {
-            snprintf(r->stage_a, sizeof r->stage_a, "%.*s", (int)(dash - r->name < 31 ? dash - r->name : 31), r->name);
-            snprintf(r->stage_b, sizeof r->stage_b, "%s", dash + 1);
-        } else snprintf(r->stage_a, sizeof r->stage_a, "%s", r->name);
-    }
-    for (i = 0; i < sizeof sv__ev_paper_order / sizeof *sv__ev_paper_order; i++)
-        if (strcmp(r->name, sv__ev_paper_order[i]) == 0) r->order = (int)i;
-    /* optional final_eval.json: its first line */
-    if (!(p = sv__pathf(dir, "final_eval.json", NULL, NULL))) return SV_ERR_NOMEM;
-    if (sv__file_exists(p) && sv__read_file(p, &buf, &n) == SV_OK) {
-        char *q = strchr((char *)buf, '\n');
-        if (q) *q = 0;
-        r->final_line = (char *)buf;
-    }
-    sv_clear_error();
-    SV_FREE(p);
-    return SV_OK;
-}
-
-static void sv__ev_free_run(sv__ev_run *r)
-{
-    SV_FREE(r->ev);
-    SV_FREE(r->final_line);
-    memset(r, 0, sizeof *r);
-}
-
-/* the last eval record with a finite value of field (offset into the record), or NAN */
-static double sv__ev_last(const sv__ev_run *r, size_t idx)
-{
-    size_t i;
-    for (i = r->n_ev; i-- > 0;) {
-        if (isfinite(r->ev[i].v[idx])) return r->ev[i].v[idx];
-    }
-    return NAN;
-}
-
-static void sv__ev_cell(FILE *f, double v)
-{
-    if (isfinite(v)) fprintf(f, " %.1f |", v);
-    else fprintf(f, " - |");
-}
-
-/* ABX of a run for Table II: final_eval (ood, then test), else the log's last eval */
-static void sv__ev_abx_final(const sv__ev_run *r, double *w, double *a, char *wl, char *al, size_t cap, const char **src)
-{
-    static const char *const sets[2] = {"ood", "test"};
-    size_t s;
-    char key[64];
-    *w = *a = NAN;
-    wl[0] = al[0] = 0;
-    *src = "-";
-    if (r->final_line) {
-        for (s = 0; s < 2; s++) {
-            snprintf(key, sizeof key, "abx_%s_within", sets[s]);
-            if (sv_json_number(r->final_line, key, w)) {
-                snprintf(key, sizeof key, "abx_%s_across", sets[s]);
-                if (!sv_json_number(r->final_line, key, a)) *a = NAN;
-                snprintf(key, sizeof key, "abx_%s_within_layer", sets[s]);
-                sv_json_string(r->final_line, key, wl, cap);
-                snprintf(key, sizeof key, "abx_%s_across_layer", sets[s]);
-                sv_json_string(r->final_line, key, al, cap);
-                *src = s ? "final test" : "final ood";
-                return;
-            }
-        }
-    }
-    *w = sv__ev_last(r, SV__EV_ABXW);
-    *a = sv__ev_last(r, SV__EV_ABXA);
-    if (isfinite(*w) || isfinite(*a)) *src = "log test";
-}
-
-/* the metric values of a forgetting row at each eval record: kind 0 mean R@10, 1 loss_AUD, 2 acc */
-static double sv__ev_forget_value(const sv__ev_rec *e, int kind)
-{
-    if (kind == 0) return 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]);
-    if (kind == 1) return e->v[SV__EV_VAUD];
-    return 100.0 * e->v[SV__EV_VACC];
-}
-
-static void sv__ev_forgetting(FILE *f, const sv__ev_run *runs, const size_t *ord, size_t n, int markdown)
-{
-    static const char *const what[3] = {"mean R@10 (%)", "val loss_AUD", "val accuracy (%)"};
-    size_t k, i;
-    int kind, any = 0;
-    if (markdown) {
-        fprintf(f, "| schedule | stage-A metric | at switch | min in B | max in B | end | end - switch |\n");
-        fprintf(f, "|---|---|---|---|---|---|---|\n");
-    } else fprintf(f, "%-16s %-18s %10s %10s %10s %10s %12s\n", "schedule", "stage-A metric", "at switch", "min in B", "max in B", "end", "end-switch");
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        char disp[80];
-        if (!r->stage_b[0]) continue;
-        sv__ev_display(r, disp, sizeof disp);
-        for (kind = 0; kind < 3; kind++) {
-            int vgs_a = strcmp(r->stage_a, "vgs") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
-            int ssl_a = strcmp(r->stage_a, "w2v2") == 0 || strcmp(r->stage_a, "vgsplus") == 0;
-            double at = NAN, mn = NAN, mx = NAN, end = NAN;
-            if ((kind == 0 && !vgs_a) || (kind > 0 && !ssl_a)) continue;
-            for (i = 0; i < r->n_ev; i++) {
-                const sv__ev_rec *e = &r->ev[i];
-                double v = sv__ev_forget_value(e, kind);
-                int in_b = e->v[SV__EV_STAGE] >= 1 || (r->switch_step > 0 && e->v[SV__EV_STEP] > r->switch_step);
-                if (!isfinite(v)) continue;
-                if (!in_b) at = v;          /* the last stage-A value: at the switch */
-                else {
-                    if (!(mn <= v)) mn = v;
-                    if (!(mx >= v)) mx = v;
-                }
-                end = v;
-            }
-            any = 1;
-            if (markdown) {
-                fprintf(f, "| %s | %s |", disp, what[kind]);
-                sv__ev_cell(f, at); sv__ev_cell(f, mn); sv__ev_cell(f, mx); sv__ev_cell(f, end);
-                sv__ev_cell(f, end - at);
-                fputc('\n', f);
-            } else
-                fprintf(f, "%-16s %-18s %10.2f %10.2f %10.2f %10.2f %12.2f\n", disp, what[kind], at, mn, mx, end, end - at);
-        }
-    }
-    if (!any) fprintf(f, markdown ? "| (no schedules) | | | | | | |\n" : "(no schedules among the runs)\n");
-}
-
-/* One figure, one series per run, y from get(run, record) at x = step. */
-static int sv__ev_fig_steps(const char *dir, const char *file, const char *title, const char *ylabel, int log_y,
-                            const sv__ev_run *runs, const size_t *ord, size_t n, int field, double *xs, double *ys,
-                            const double *vl, size_t nvl)
-{
-    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
-    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
-    sv_plot p;
-    size_t k, i, off = 0;
-    char *path;
-    int rc;
-    if (!s || !names) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        sv__ev_display(r, names[k], 80);
-        for (i = 0; i < r->n_ev; i++) {
-            const sv__ev_rec *e = &r->ev[i];
-            xs[off + i] = e->v[SV__EV_STEP];
-            ys[off + i] = field < 0 ? 0.5 * (e->v[SV__EV_R10S] + e->v[SV__EV_R10I]) : e->v[field];
-        }
-        s[k].name = names[k];
-        s[k].x = xs + off;
-        s[k].y = ys + off;
-        s[k].n = r->n_ev;
-        off += r->n_ev;
-    }
-    memset(&p, 0, sizeof p);
-    p.title = title;
-    p.xlabel = "training step";
-    p.ylabel = ylabel;
-    p.log_y = log_y;
-    p.vlines = vl;
-    p.n_vlines = nvl;
-    p.vline_label = nvl ? "switch" : NULL;
-    p.width = 900;
-    p.height = 500;
-    if (!(path = sv__pathf(dir, "%s", file, NULL))) { SV_FREE(s); SV_FREE(names); return SV_ERR_NOMEM; }
-    rc = sv_svg_plot(path, &p, s, n);
-    SV_FREE(path); SV_FREE(s); SV_FREE(names);
-    return rc;
-}
-
-/* Per-layer ABX from final_eval.json: x = -1 (cnn), 0 (L0) .. L. */
-static int sv__ev_fig_layers(const char *dir, const char *file, const char *title, int across,
-                             const sv__ev_run *runs, const size_t *ord, size_t n)
-{
-    static const char *const sets[2] = {"ood", "test"};
-    size_t k, npt = SV_ABX_MAX_LAYERS;
-    sv_series *s = SV__CAST(sv_series *, sv__calloc(n ? n : 1, sizeof(sv_series), "figure series"));
-    char (*names)[80] = SV__CAST(char (*)[80], sv__calloc(n ? n : 1, 80, "figure names"));
-    double *xs = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
-    double *ys = SV__CAST(double *, sv__calloc((n ? n : 1) * npt, sizeof(double), "figure data"));
-    char set_used[8] = "";
-    char ttl[160];
-    sv_plot p;
-    char *path;
-    int rc;
-    if (!s || !names || !xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
-    for (k = 0; k < n; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        size_t m = 0, si;
-        sv__ev_display(r, names[k], 80);
-        s[k].name = names[k];
-        s[k].x = xs + k * npt;
-        s[k].y = ys + k * npt;
-        for (si = 0; si < 2 && r->final_line; si++) {
-            char key[400], layers[SV_ABX_MAX_LAYERS * 8], *tok, *save;
-            snprintf(key, sizeof key, "abx_%s_layers", sets[si]);
-            if (!sv_json_string(r->final_line, key, layers, sizeof layers)) continue;
-            if (!set_used[0]) snprintf(set_used, sizeof set_used, "%s", sets[si]);
-            for (tok = layers; tok && *tok && m < npt; tok = save) {
-                double v = NAN;
-                save = strchr(tok, ',');
-                if (save) *save++ = 0;
-                snprintf(key, sizeof key, "abx_%s_%s_%s", sets[si], across ? "across" : "within", tok);
-                if (!sv_json_number(r->final_line, key, &v)) v = NAN;
-                xs[k * npt + m] = strcmp(tok, "cnn") == 0 ? -1.0 : atof(tok + 1);
-                ys[k * npt + m] = v;
-                m++;
-            }
-            break;
-        }
-        if (m == 0) { xs[k * npt] = 0; ys[k * npt] = NAN; m = 1; }  /* keeps the run in the legend */
-        s[k].n = m;
-    }
-    snprintf(ttl, sizeof ttl, "%s (%s set)", title, set_used[0] ? set_used : "no final_eval.json");
-    memset(&p, 0, sizeof p);
-    p.title = ttl;
-    p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
-    p.integer_x = 1;
-    p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
-    p.width = 900;
-    p.height = 500;
-    if (!(path = sv__pathf(dir, "%s", file, NULL))) { rc = SV_ERR_NOMEM; goto done; }
-    rc = sv_svg_plot(path, &p, s, n);
-    SV_FREE(path);
-done:
-    SV_FREE(s); SV_FREE(names); SV_FREE(xs); SV_FREE(ys);
-    return rc;
-}
-
-SV_DEF int sv_report(const char *const *runs_in, size_t n_runs, const char *out_dir, FILE *out)
-{
-    sv__ev_run *runs = NULL;
-    size_t *ord = NULL, i, k, total = 0, nvl = 0, n_img = 0, n_cap = 0;
-    double *xs = NULL, *ys = NULL, vl[16];
-    char *path = NULL, *tmp;
-    FILE *f;
-    int rc = SV_OK;
-    if (!runs_in || n_runs == 0) return sv__fail(SV_ERR_ARG, "no runs to report on");
-    if (!out_dir || !*out_dir) return sv__fail(SV_ERR_ARG, "empty output folder");
-    runs = SV__CAST(sv__ev_run *, sv__calloc(n_runs, sizeof(sv__ev_run), "runs"));
-    ord = SV__CAST(size_t *, sv__calloc(n_runs, sizeof(size_t), "runs"));
-    if (!runs || !ord) { rc = SV_ERR_NOMEM; goto done; }
-    for (i = 0; i < n_runs; i++) {
-        if ((rc = sv__ev_load_run(runs_in[i], &runs[i])) != SV_OK) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", sv_last_error());
-            rc = sv__fail(rc, "run %s: %s", runs_in[i], msg);
-            goto done;
-        }
-        total += runs[i].n_ev;
-    }
-    /* the paper's order, other runs after in the given order (stable insertion sort) */
-    for (i = 0; i < n_runs; i++) {
-        size_t j = i;
-        ord[i] = i;
-        while (j > 0 && runs[ord[j - 1]].order > runs[i].order) { ord[j] = ord[j - 1]; j--; }
-        ord[j] = i;
-    }
-    /* switch markers: the distinct switch steps */
-    for (i = 0; i < n_runs; i++) {
-        double sw = runs[i].switch_step;
-        if (!(sw > 0) || !runs[i].stage_b[0]) continue;
-        for (k = 0; k < nvl && vl[k] != sw; k++) {}
-        if (k == nvl && nvl < 16) vl[nvl++] = sw;
-    }
-    if ((rc = sv__mkdir(out_dir)) != SV_OK) goto done;
-    xs = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
-    ys = SV__CAST(double *, sv__calloc(total + 1, sizeof(double), "figure data"));
-    if (!xs || !ys) { rc = SV_ERR_NOMEM; goto done; }
-    if ((rc = sv__ev_fig_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV", 1,
-                               runs, ord, n_runs, SV__EV_VAV, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD", 1,
-                               runs, ord, n_runs, SV__EV_VAUD, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S", "R@10 (%)", 0,
-                               runs, ord, n_runs, -1, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (test split) during training",
-                               "ABX within (%)", 0, runs, ord, n_runs, SV__EV_ABXW, xs, ys, vl, nvl)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs)) != SV_OK) goto done;
-    if ((rc = sv__ev_fig_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs)) != SV_OK) goto done;
-
-    /* results.md */
-    if (!(path = sv__pathf(out_dir, "results.md", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
-    f = sv__atomic_begin(path, &tmp);
-    if (!f) { rc = sv_last_status(); goto done; }
-    fprintf(f, "# Results\n\nRuns: %zu. Numbers from each run's final_eval.json (./eval) when present, else from the "
-               "last eval line of its log.jsonl (marked *). Recall in percent.\n\n", n_runs);
-    fprintf(f, "## Table I: retrieval (recall@k, %%)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
-               "|---|---|---|---|---|---|---|\n");
-    for (k = 0; k < n_runs; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        static const char *const rk[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
-        char disp[80];
-        double v[6];
-        int from_log = 1;
-        sv__ev_display(r, disp, sizeof disp);
-        if (r->final_line && sv_json_number(r->final_line, "r1_s2i", &v[0])) {
-            double ni, nc;
-            from_log = 0;
-            for (i = 0; i < 6; i++) if (!sv_json_number(r->final_line, rk[i], &v[i])) v[i] = NAN;
-            if (sv_json_number(r->final_line, "n_images", &ni) && sv_json_number(r->final_line, "n_captions", &nc) && !n_img) {
-                n_img = (size_t)ni;
-                n_cap = (size_t)nc;
-            }
-        } else for (i = 0; i < 6; i++) v[i] = sv__ev_last(r, SV__EV_R1S + i);
-        fprintf(f, "| %s%s |", disp, from_log && isfinite(v[0]) ? " *" : "");
-        for (i = 0; i < 6; i++) sv__ev_cell(f, v[i]);
-        fputc('\n', f);
-    }
-    if (n_img) {
-        double c1, c5, c10, d1, d5, d10;
-        sv_recall_chance(n_img, n_cap, 1, &c1, &d1);
-        sv_recall_chance(n_img, n_cap, 5, &c5, &d5);
-        sv_recall_chance(n_img, n_cap, 10, &c10, &d10);
-        fprintf(f, "\nChance level (%zu images, %zu captions): S->I R@1/5/10 = %.2f / %.2f / %.2f %% (k / images); "
-                   "I->S = %.2f / %.2f / %.2f %% (any of an image's captions among k random ones).\n",
-                n_img, n_cap, c1, c5, c10, d1, d5, d10);
-    } else
-        fprintf(f, "\nChance level: S->I R@k = k / n_images; I->S R@k = 1 - C(n_captions - c, k) / C(n_captions, k) "
-                   "with c captions per image (about k / n_images).\n");
-    fprintf(f, "\n## Table II: ABX error (%%), best layer in parentheses\n\n| model | ABX within | ABX across | source |\n|---|---|---|---|\n");
-    for (k = 0; k < n_runs; k++) {
-        const sv__ev_run *r = &runs[ord[k]];
-        char disp[80], wl[16], al[16];
-        double w, a;
-        const char *src;
-        sv__ev_display(r, disp, sizeof disp);
-        sv__ev_abx_final(r, &w, &a, wl, al, sizeof wl, &src);
-        fprintf(f, "| %s |", disp);
-        if (isfinite(w)) fprintf(f, wl[0] ? " %.2f (%s) |" : " %.2f%s |", w, wl); else fprintf(f, " - |");
-        if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
-        fprintf(f, " %s |\n", src);
-    }
-    fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
-               "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
-    fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
-    sv__ev_forgetting(f, runs, ord, n_runs, 1);
-    fprintf(f, "\nR@10 and accuracy: higher is better; loss_AUD: lower is better. \"at switch\" is the last "
-               "evaluation of stage A.\n\n## Figures\n\n");
-    fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
-               "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
-               "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
-    rc = sv__atomic_end(f, tmp, path, 1);
-    if (rc != SV_OK) goto done;
-    if (out) {
-        fprintf(out, "forgetting (stage-A metrics during stage B):\n");
-        sv__ev_forgetting(out, runs, ord, n_runs, 0);
-    }
-done:
-    if (runs) for (i = 0; i < n_runs; i++) sv__ev_free_run(&runs[i]);
-    SV_FREE(runs); SV_FREE(ord); SV_FREE(xs); SV_FREE(ys); SV_FREE(path);
     return rc;
 }
 

@@ -905,64 +905,6 @@ static void bench_gemm(FILE *out)
 }
 
 
-/* Forward multiply-accumulates of one step, counted from the shapes (norms, softmax and
-   elementwise work not counted): convolutions B*Tout*Cout*Cin/groups*K, linears B*T*in*out,
-   attention 2*B*T*T*D per layer. A step costs about 3 x 2 x MACs (the backward is twice the
-   forward) minus the input gradient of the first conv, which the waveform does not need. */
-static double count_macs(const sv_config *c, size_t B, size_t S, float alpha, double *conv0)
-{
-    double m = 0, T, Tc, Cin = 1;
-    size_t i, L = c->n_shared + c->n_decoder;
-    double n = (double)S;
-    int ssl = alpha < 1.0f, vgs = alpha > 0.0f;
-    for (i = 0; i < c->n_conv; i++) {
-        double Tout = floor((n - (double)c->conv_kernel[i]) / (double)c->conv_stride[i]) + 1;
-        double mm = (double)B * Tout * (double)c->conv_dim[i] * Cin * (double)c->conv_kernel[i];
-        if (i == 0) *conv0 = mm;
-        m += mm;
-        n = Tout;
-        Cin = (double)c->conv_dim[i];
-    }
-    T = n;
-    Tc = T + (c->use_cls ? 1 : 0);
-    m += (double)B * T * Cin * (double)c->D;                                      /* projection */
-    m += (double)B * Tc * (double)c->D * (double)(c->D / c->pos_groups) * (double)c->pos_kernel; /* pos conv */
-    {
-        size_t layers = ssl ? L : c->n_shared;
-        double per = (double)B * Tc * (4.0 * (double)c->D * (double)c->D + 2.0 * (double)c->D * (double)c->ffn) + 2.0 * (double)B * Tc * Tc * (double)c->D;
-        m += (double)layers * per;
-    }
-    if (ssl) {
-        double N = 0.45 * (double)B * T;   /* masked frames (fairseq's ~45 %) */
-        m += N * Cin * (double)(c->q_groups * c->q_vars) * 2;                    /* logits (twice: + diversity) */
-        m += N * (double)(c->q_groups * c->q_vars) * (double)(c->q_dim / c->q_groups); /* codebook */
-        m += N * (double)c->q_dim * (double)c->final_dim + N * (double)c->D * (double)c->final_dim;
-        m += N * (double)(c->n_negatives + 1) * (double)c->final_dim;
-    }
-    if (vgs) {
-        double t = T, w_in = (double)c->vgs_width[0], D = (double)c->D, Ti;
-        size_t st;
-        m += (double)B * T * D * w_in;
-        for (st = 0; st < 4; st++) {
-            double w = (double)c->vgs_width[st + 1], to = ceil(t / 2);
-            double K = (double)c->vgs_conv_width;
-            m += (double)B * to * w * w_in * K + (double)B * to * w * w * K;   /* block 1 */
-            m += (double)B * to * w * w_in;                                    /* 1x1 shortcut */
-            m += 2.0 * (double)B * to * w * w * K;                             /* block 2 */
-            t = to;
-            w_in = w;
-        }
-        m += (double)B * (D * 2 * D * 2);                                      /* CLS MLP */
-        m += (double)c->vgs_audio_layers * ((double)B * (t + 1) * (4 * D * D + 2 * D * (double)c->vgs_ffn) + 2.0 * (double)B * (t + 1) * (t + 1) * D);
-        m += (double)B * D * (double)c->E;
-        Ti = (double)c->img_regions + 1;
-        m += (double)B * (double)c->img_regions * ((double)c->img_dim * D + 4 * D);
-        m += (double)c->img_layers * ((double)B * Ti * (4 * D * D + 2 * D * (double)c->vgs_ffn) + 2.0 * (double)B * Ti * Ti * D);
-        m += (double)B * (D * 2 * D + 2 * D * (double)c->E);
-    }
-    return m;
-}
-
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -985,7 +927,7 @@ static double bench_step(const char *config, int precision, float alpha, size_t 
     long *ids;
     sv_rng r;
     sv_batch b;
-    double t[64], conv0 = 0, med;
+    double t[64], med;
     int k;
     sv_set_threads(threads);
     sv_config_preset(config, &cfg);
@@ -1011,6 +953,7 @@ static double bench_step(const char *config, int precision, float alpha, size_t 
         double t0 = now_s();
         sv_tensor *loss;
         sv_ctx_reset(c);
+        if (k == reps - 1) sv_ctx_flops_clear(c);   /* the FLOPs of one step, counted by the ops */
         if (k == reps - 1 && profile) { sv_ctx_profile_clear(c); sv_ctx_set_profile(c, 1); }
         sv_params_zero_grad(&m->params);
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
@@ -1020,7 +963,7 @@ static double bench_step(const char *config, int precision, float alpha, size_t 
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
     med = t[reps / 2];
-    *gflops = (6.0 * count_macs(&cfg, B, S, alpha, &conv0) - 2.0 * conv0) / 1e9;
+    *gflops = sv_ctx_flops(c) / 1e9;
     if (profile) {
         const char *nm[64];
         double f[64], bw[64], tot = 0;

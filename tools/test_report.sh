@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Driver tests for ./eval's files (run by make test): final_eval.json, the ZeroSpeech 2021
+# submission layout, and the study's report (results.md tables, forgetting rows, figures).
+# Prints "report.sh: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+T=$(mktemp -d /tmp/sv_report_test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+has() { grep -qF -- "$2" "$1"; }
+
+# 1. the report over two hand-written run folders: schedule (W2V2, VGS) with only a log, and VGS
+#    with a log and a final_eval.json. The schedule is given first; the paper's order puts VGS first.
+A="$T/runs/w2v2-vgs"; B="$T/runs/vgs"
+mkdir -p "$A" "$B"
+{
+  echo '{"kind":"meta","run":"w2v2-vgs","stage_a":"w2v2","stage_b":"vgs","alpha_a":0,"alpha_b":1,"steps":100,"switch":40,"config":"tiny","data":"builtin","seed":1}'
+  # stage A's val loss_AUD 4.0 -> 2.0, then forgotten to 3.5
+  for s in 0 20 40 60 80 100; do
+    awk -v s=$s 'BEGIN {
+      aud = s <= 40 ? 4.0 - s / 20.0 : (s == 60 ? 2.5 : (s == 80 ? 3.0 : 3.5));
+      r10 = s <= 40 ? 1.0 : 10.0 + s / 2; st = s > 40 ? 1 : 0;
+      printf "{\"kind\":\"train\",\"step\":%d,\"stage\":%d,\"loss\":1.0,\"loss_av\":null,\"loss_aud\":%g}\n", s, st, aud;
+      printf "{\"kind\":\"eval\",\"step\":%d,\"stage\":%d,\"val_loss_av\":%g,\"val_loss_aud\":%g,\"val_acc\":%g,", s, st, 8.0 - s / 20.0, aud, 0.1 + s / 1000.0;
+      printf "\"r1_s2i\":%g,\"r5_s2i\":%g,\"r10_s2i\":%g,\"r1_i2s\":%g,\"r5_i2s\":%g,\"r10_i2s\":%g,", r10 / 4, r10 / 2, r10, r10 / 3, r10 / 1.5, r10 + 2;
+      printf "\"abx_within\":%g,\"abx_across\":%g,\"abx_layer\":2}\n", 30.0 - s / 10.0, 35.0 - s / 10.0;
+      if (s == 40) print "{\"kind\":\"switch\",\"step\":40}" }'
+  done
+  echo '{"kind":"final","step":100}'
+} > "$A/log.jsonl"
+printf '%s\n' '{"kind":"meta","run":"vgs","stage_a":"vgs","alpha_a":1,"steps":100,"switch":0}' \
+  '{"kind":"eval","step":50,"stage":0,"val_loss_av":5,"val_loss_aud":null,"r10_s2i":20,"r10_i2s":30}' \
+  '{"kind":"eval","step":100,"stage":0,"val_loss_av":3,"val_loss_aud":null,"r10_s2i":40,"r10_i2s":50}' > "$B/log.jsonl"
+printf '%s\n' '{"kind":"final_eval","ckpt":"x/final.ckpt","data":"builtin","split":"test","n_images":100,"n_captions":200,"r1_s2i":12.5,"r5_s2i":33.25,"r10_s2i":47,"r1_i2s":15,"r5_i2s":40,"r10_i2s":61,"abx_ood_mode":"exact","abx_ood_layers":"cnn,L0,L1","abx_ood_within_cnn":20,"abx_ood_across_cnn":25,"abx_ood_within_L0":12.25,"abx_ood_across_L0":19,"abx_ood_within_L1":14,"abx_ood_across_L1":17.5,"abx_ood_within":12.25,"abx_ood_within_layer":"L0","abx_ood_across":17.5,"abx_ood_across_layer":"L1"}' > "$B/final_eval.json"
+out=$(./eval --report "$A" "$B" --out "$T/rep" 2>&1)
+check '[ $? = 0 ] && [ -f "$T/rep/results.md" ]' "report failed: $out"
+R="$T/rep/results.md"
+l1=$(grep -nF '| VGS | 12.5 | 33.2 | 47.0 | 15.0 | 40.0 | 61.0 |' "$R" | cut -d: -f1)
+l2=$(grep -nF '| (W2V2, VGS) * | 15.0 | 30.0 | 60.0 | 20.0 | 40.0 | 62.0 |' "$R" | cut -d: -f1)
+check '[ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" -lt "$l2" ]' "Table I rows or order wrong"
+check 'has "$R" "| VGS | 12.25 (L0) | 17.50 (L1) | final ood |"' "Table II VGS row"
+check 'has "$R" "| (W2V2, VGS) | 20.00 | 25.00 | log test |"' "Table II schedule row"
+check 'has "$R" "100 images, 200 captions" && has "$R" "S->I R@1/5/10 = 1.00 / 5.00 / 10.00 %"' "chance line"
+# forgetting of SSL in (W2V2, VGS): 2.0 at the switch, 2.5..3.5 in B, 3.5 at the end
+check 'has "$R" "| (W2V2, VGS) | val loss_AUD | 2.0 | 2.5 | 3.5 | 3.5 | 1.5 |"' "forgetting loss row"
+check 'has "$R" "| (W2V2, VGS) | val accuracy (%) | 14.0 | 16.0 | 20.0 | 20.0 | 6.0 |"' "forgetting accuracy row"
+check '! has "$R" "| (W2V2, VGS) | mean R@10"' "a recall row for a W2V2-first schedule"
+check 'echo "$out" | grep -q "val loss_AUD"' "the forgetting summary is printed"
+for fig in loss_av loss_aud recall abx_best abx_layers abx_layers_across; do
+  F="$T/rep/$fig.svg"
+  check './test_sv --xml-check "$F"' "$fig.svg is not well-formed XML"
+  check '[ "$(grep -o "<path " "$F" | wc -l)" = 2 ] && has "$F" "data-name=\"VGS\"" && has "$F" "data-name=\"(W2V2, VGS)\""' "$fig.svg: one series per run"
+  case $fig in loss_av|loss_aud|recall|abx_best) check 'has "$F" ">switch<"' "$fig.svg: switch marker";; esac
+done
+# a torn last line is named, the rest still read
+cp -r "$A" "$T/runs/torn"; printf '{"kind":"eval","step":120,"val_lo' >> "$T/runs/torn/log.jsonl"
+out=$(./eval --report "$T/runs/torn" --out "$T/rep2" 2>&1)
+check 'echo "$out" | grep -q "torn/log.jsonl:.*not a whole log record"' "torn line not named: $out"
+out=$(./eval --report "$A" /nonexistent/run --out "$T/rep3" 2>&1)
+check 'echo "$out" | grep -q "/nonexistent/run"' "missing run folder not named: $out"
+
+# 2. final_eval.json and the ZeroSpeech export of a tiny trained model
+D=builtin:images=40,val_images=6,test_images=10,ood_utts=24
+./train --quiet --data $D --scenario vgs+ --steps 2 --eval-every 2 --eval-batches 1 --out "$T/run" >/dev/null 2>&1
+check '[ -f "$T/run/final.ckpt" ]' "tiny training run failed"
+./eval --ckpt "$T/run/final.ckpt" --retrieval --abx --abx-split ood --abx-mode exact >/dev/null 2>"$T/err"
+J="$T/run/final_eval.json"
+check '[ -f "$J" ] && has "$J" "\"kind\":\"final_eval\"" && has "$J" "\"r10_s2i\":" && has "$J" "\"abx_ood_mode\":\"exact\"" && has "$J" "\"abx_ood_layers\":\"cnn,L0,L1,L2,L3\"" && grep -qE "\"abx_ood_across_L2\":[0-9]" "$J"' "final_eval.json: $(cat "$J" 2>&1) $(cat "$T/err")"
+./eval --ckpt "$T/run/final.ckpt" --export-zs "$T/zs" --layer 2 >/dev/null 2>"$T/err"
+M="$T/zs/meta.yaml"
+check 'has "$M" "open_source: true" && has "$M" "gpu_budget: 0.0" && has "$M" "    frame_shift: 0.02" && has "$M" "    pooling: mean"' "meta.yaml: $(cat "$M" 2>&1) $(cat "$T/err")"
+n=$(ls "$T/zs/phonetic/dev-clean" 2>/dev/null | wc -l)
+check '[ "$n" = 24 ]' "ZeroSpeech export: $n of 24 feature files"
+f=$(ls "$T/zs/phonetic/dev-clean"/*.txt 2>/dev/null | head -1)
+check '[ -n "$f" ] && [ "$(head -1 "$f" | wc -w)" = 64 ] && [ "$(wc -l < "$f")" -gt 10 ]' "feature file shape: $(head -c 200 "$f" 2>&1)"
+out=$(./eval --ckpt "$T/run/final.ckpt" --export-zs "$T/zs2" --layer 99 2>&1)
+check '[ $? != 0 ] && echo "$out" | grep -q "layer"' "bad --layer accepted: $out"
+
+echo "report.sh: $pass passed, $fail failed"
+[ "$fail" = 0 ]
