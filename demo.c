@@ -47,28 +47,39 @@ static int run(const char *cmd)
 
 static void usage(void)
 {
-    printf("usage: ./demo [--out DIR] [--threads N]\n"
+    printf("usage: ./demo [--out DIR] [--threads N] [--precision fp32|bf16] [--seed S]\n"
            "Runs the reduced study on the built-in corpus (about 8 minutes on 2 cores):\n"
            "W2V2, VGS, VGS+, (W2V2,VGS), (VGS,W2V2), (VGS+,W2V2); evaluation; tables and figures.\n"
            "  --out DIR      output folder (default demo_out; must not exist or be empty)\n"
            "  --threads N    OpenMP threads (default: all cores)\n"
+           "  --precision P  training precision, fp32 (default) or bf16 (see ./train --help)\n"
+           "  --seed S       training seed (default 1; the corpus is always the same)\n"
            "  --help         this text\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *out = "demo_out", *threads = NULL;
+    const char *out = "demo_out", *threads = NULL, *precision = NULL, *seed = NULL;
     static const char *runs[6] = {"w2v2", "vgs", "vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2"};
-    char cmd[4096], th[64] = "";
+    char cmd[4096], th[64] = "", extra[128] = "";
     double t0 = now_s();
     int i;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(); return 0; }
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = argv[++i];
         else { fprintf(stderr, "demo: unknown option '%s' (see --help)\n", argv[i]); return 2; }
     }
     if (threads) snprintf(th, sizeof th, " --threads %s", threads);
+    if (precision && strcmp(precision, "fp32") != 0 && strcmp(precision, "bf16") != 0) {
+        fprintf(stderr, "demo: --precision wants fp32 or bf16, got '%s'\n", precision);
+        return 2;
+    }
+    if (seed && (!*seed || strspn(seed, "0123456789") != strlen(seed))) { fprintf(stderr, "demo: --seed wants a number, got '%s'\n", seed); return 2; }
+    snprintf(extra, sizeof extra, "%s%s%s%s", precision ? " --precision " : "", precision ? precision : "",
+             seed ? " --seed " : "", seed ? seed : "");
     if (mkdir(out, 0777) != 0) { fprintf(stderr, "demo: cannot create %s (remove it first; make demo does)\n", out); return 1; }
     printf("ssl_vgs demo: the EUSIPCO 2023 study of sequential vs parallel SSL + VGS training,\n"
            "reduced to the built-in corpus. Everything goes to %s/.\n", out);
@@ -78,8 +89,8 @@ int main(int argc, char **argv)
     if (run(cmd)) return 1;
 
     printf("\n== 2/4 training: 3 base runs, then 3 schedules continuing from their switch checkpoints\n");
-    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data %s/corpus --out %s/runs %s%s",
-             out, out, DEMO_TRAIN, th);
+    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data %s/corpus --out %s/runs %s%s%s",
+             out, out, DEMO_TRAIN, th, extra);
     if (run(cmd)) return 1;
 
     printf("\n== 3/4 evaluation of each final model: retrieval (test split) and ABX per layer (test + out-of-domain)\n");

@@ -88,7 +88,9 @@ static void usage(FILE *f)
         "                     rest for training;\n"
         "                     regions from the simulated object detector (default) or raw pixels\n"
         "  --bench            speed benchmark (make bench)\n"
-        "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
+        "  --bench-step       only the small joint step with its per-op profile (--threads N;\n"
+        "                     --precision bf16 for the bf16 step)\n"
+        "  --bench-gemm       only the GEMM table (fp32 and bf16, 1 and 2 threads)\n"
         "  --help             this text\n");
 }
 
@@ -148,6 +150,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--captions")) { NEEDV(); o->captions = strtoull(v, NULL, 10); }
         else if (!strcmp(a, "--bench")) o->bench = 1;
         else if (!strcmp(a, "--bench-step")) o->bench = 2;
+        else if (!strcmp(a, "--bench-gemm")) o->bench = 3;
         else if (!strcmp(a, "--quiet")) o->quiet = 1;
         else if (!strcmp(a, "--stop-after")) { NEEDV(); o->stop_after = strtoull(v, NULL, 10); }
         else { fprintf(stderr, "train: unknown option '%s' (see --help)\n", a); return -1; }
@@ -1033,6 +1036,7 @@ int sv_bench_main(const opts *o)
         return 0;
     }
     bench_gemm(stdout);
+    if (o->bench == 3) return 0;
     printf("\njoint training step, small config, alpha 0.5: 8 utterances x 2.0 s + 8 images of 16 x 192,\n"
            "forward + backward + AdamW update (median of 5 after 2 warm-up steps)\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
