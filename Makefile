@@ -51,14 +51,17 @@ demo-build:
 test_sv: test.c ssl_vgs.h
 	$(CC) $(CFLAGS) -o $@ test.c $(LDLIBS)
 
-# The header must compile cleanly as C99 (-Werror -pedantic), as C++, and in static mode
-# in two translation units of one program.
+# The header must compile cleanly as C99 (-Werror -pedantic) at every optimisation level (some
+# warnings only appear at -O0 or -O2), without the built-in corpus, as C++, and in static mode in
+# two translation units of one program; the drivers at -O0 too.
 compile-checks: $(BUILD)/c99.ok $(BUILD)/cxx.ok $(BUILD)/static2.ok
-$(BUILD)/c99.ok: ssl_vgs.h
+$(BUILD)/c99.ok: ssl_vgs.h train.c eval.c demo.c
 	@mkdir -p $(BUILD)
 	@printf '#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint main(void){return sv_get_threads() < 1;}\n' > $(BUILD)/c99.c
-	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -o $(BUILD)/c99 $(BUILD)/c99.c $(LDLIBS)
+	for o in -O0 -O1 -O2 -O3; do $(CC) -std=c99 $$o $(WARN) -Werror $(ARCH) -o $(BUILD)/c99 $(BUILD)/c99.c $(LDLIBS) || exit 1; done
 	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -fopenmp -o $(BUILD)/c99omp $(BUILD)/c99.c $(LDLIBS)
+	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -DSSL_VGS_NO_CORPUS -o $(BUILD)/c99nc $(BUILD)/c99.c $(LDLIBS)
+	for f in train eval demo; do $(CC) -std=c99 -O0 $(WARN) -Werror $(ARCH) -o $(BUILD)/$$f-O0 $$f.c $(LDLIBS) || exit 1; done
 	@touch $@
 $(BUILD)/cxx.ok: ssl_vgs.h
 	@mkdir -p $(BUILD)

@@ -1,4 +1,4 @@
-/* ssl_vgs.h - v0.1 - self-supervised (wav2vec 2.0) + visually grounded speech learning in one C header.
+/* ssl_vgs.h - v0.2 - self-supervised (wav2vec 2.0) + visually grounded speech learning in one C header.
    MIT licence, see the end of the file.
 
    Do this:
@@ -19,18 +19,43 @@
        R image regions, E embedding width, G quantizer groups, V entries per group,
        M/N/K the rows/columns/inner size of a matrix product.
 
-   Table of contents (the declarations and the implementation both follow it):
-       1  Platform: status codes, errors, allocation, threads, RNG, SIMD macro table
-       2  Kernels: GEMM, vector maths, row softmax / layer norm
-       3  Tensors and the arena
-       4  Autodiff tape
-       5  Layers (ops), each forward next to its backward
-       6  wav2vec 2.0
-       7  VGS (audio and image branches)
-       8  Losses
-       9  Optimizer
-       10 Data and I/O: WAV, NPY, manifests, .item, checkpoints, the built-in corpus
-       11 Metrics: retrieval recall@k, ABX, SVG figures
+   Table of contents. Both halves of the file follow it: each section's declarations, then, after
+   IMPLEMENTATION, its code in the numbered subsections listed here (test.c checks that the
+   section banners of both halves and this list agree).
+       1   Platform
+           1.1 errors, 1.2 threads, 1.3 RNG, 1.4 SIMD macro table
+       2   Kernels
+           2.1 GEMM, 2.2 vector maths, 2.3 row softmax / layer norm
+       3   Tensors and the arena
+           3.1 arena, 3.2 tensors, 3.3 parameters
+       4   Autodiff tape
+           4.1 the tape
+       5   Layers (ops)
+           5.0 op helpers, 5.1 add / sub / mul, 5.2 scale / axpby / constants, 5.3 unary maths,
+           5.4 reductions, 5.5 straight-through and dropout, 5.6 matmul and linear, 5.7 conv1d,
+           5.8 normalisations, 5.9 softmax and cross-entropy, 5.10 attention, 5.11 shape ops,
+           5.12 gather / scatter / mask, 5.13 norms and similarities
+       6   wav2vec 2.0
+           6.1 config, 6.2 construction and init, 6.3 transformer layer, 6.4 feature encoder,
+           6.5 projection and masking, 6.6 CLS token and positional convolution, 6.7 transformer,
+           6.8 the forward pass, 6.9 Gumbel product quantizer, 6.10 negatives,
+           6.11 features of a trained model
+       7   VGS
+           7.1 audio branch, 7.2 image branch, 7.3 embeddings of a trained model
+       8   Losses
+           8.1 contrastive loss, 8.2 diversity loss, 8.3 feature penalty, 8.4 loss_AUD,
+           8.5 loss_AV, 8.6 the joint loss
+       9   Optimizer
+           9.1 AdamW
+       10  Data and I/O
+           10.1 I/O helpers, 10.2 WAV, 10.3 NPY, 10.4 manifests, 10.5 ZeroSpeech .item,
+           10.6 corpus folders, 10.7 config as text, 10.8 datasets, 10.9 batches, 10.10 checkpoints
+       11  Metrics
+           11.0 small shared helpers, 11.1 retrieval recall@k, 11.2 ABX, 11.3 SVG figures,
+           11.4 JSON lines, 11.5 evaluation of a model
+       12  The built-in corpus (optional)
+           12.1 phones, 12.2 lexicon, 12.3 formant synthesiser, 12.4 pictures, 12.5 caption grammar,
+           12.6 the corpus, 12.7 writing the corpus to disk, 12.8 the corpus as a dataset
 
    API conventions:
        - Functions that can fail because of input return an int status (0 = SV_OK) or NULL, and
@@ -116,7 +141,7 @@ typedef struct sv_item_set {
 SV_DEF void sv_item_set_free(sv_item_set *s); /* frees the contents; s itself is the caller's */
 
 /* ======================================================================================
-   2 Kernels: GEMM, vector maths, row softmax / layer norm
+   2 Kernels
    ======================================================================================
    Every kernel has a SIMD body (written once against the macro table of section 1.4) and a
    scalar body; sv_set_simd(0) makes every kernel take the scalar body. The two agree within
@@ -422,12 +447,16 @@ SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps);
 SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J);
 
 /* ======================================================================================
-   6 wav2vec 2.0 (Baevski et al. 2020; fairseq wav2vec2 base)
+   6 wav2vec 2.0
    ======================================================================================
-   One model holds the whole system of SPEC.md §1: a shared audio encoder (CNN feature encoder,
-   projection, positional convolution, layers 1..Ls), the wav2vec 2.0 head (layers Ls+1..L,
-   quantizer, projections), the VGS audio branch reading layer Ls, and the VGS image branch.
-   Every size is a field of sv_config; sv_config_preset() fills the three presets. */
+   Baevski et al. 2020, "wav2vec 2.0: A Framework for Self-Supervised Learning of Speech
+   Representations"; the layout of fairseq's wav2vec2 base.
+
+   One model holds the whole system of the EUSIPCO 2023 study (wav2vec 2.0 + FaST-VGS+): a shared
+   audio encoder (CNN feature encoder, projection, positional convolution, layers 1..Ls), the
+   wav2vec 2.0 head (layers Ls+1..L, quantizer, projections), the VGS audio branch reading layer
+   Ls, and the VGS image branch. Every size is a field of sv_config; sv_config_preset() fills the
+   three presets. */
 
 #define SV_MAX_CONV 8
 #define SV_MAX_LAYERS 32
@@ -597,8 +626,9 @@ SV_DEF int sv_extract_all_layers(sv_model *m, sv_ctx *c, const float *wave, size
                                  float **cnn_out, size_t *n_frames);
 
 /* ======================================================================================
-   7 VGS (FaST-VGS+ dual encoder: audio and image branches)
-   ====================================================================================== */
+   7 VGS
+   ======================================================================================
+   The FaST-VGS+ dual encoder (Peng & Harwath 2022): audio and image branches. */
 /* Audio branch: h [B,Tc,D], the encoder's last shared layer (CLS first when the config has one),
    key_len[b] valid frames counting the CLS -> audio embedding [B,E]. The frames go through a
    ResDAVEnet temporal CNN (Linear D->w0, BatchNorm, ReLU, 4 stages of 2 residual blocks, stride 2
@@ -683,7 +713,7 @@ SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p);
 SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total);
 
 /* ======================================================================================
-   10 Data and I/O: WAV, NPY, manifests, .item
+   10 Data and I/O
    ======================================================================================
    Every reader checks sizes against the input before allocating (overflow-safe), rejects
    truncated or inconsistent input with one line naming the file (and the line for text formats)
@@ -716,6 +746,11 @@ SV_DEF int sv_file_read(const char *path, unsigned char **buf, size_t *len);
 SV_DEF FILE *sv_file_create(const char *path, char **tmp);
 SV_DEF int sv_file_commit(FILE *f, char *tmp, const char *path, int ok);
 SV_DEF int sv_make_dir(const char *path);
+
+/* The splits of a corpus: training, validation, test and the out-of-domain set (ABX only). */
+enum { SV_SPLIT_TRAIN, SV_SPLIT_VAL, SV_SPLIT_TEST, SV_SPLIT_OOD, SV_SPLIT_COUNT };
+
+SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "ood" */
 
 /* ---- WAV (RIFF/WAVE) -------------------------------------------------------------------------
    Reads PCM 8 (unsigned), 16, 24, 32-bit integers and IEEE float 32/64, plain or
@@ -801,8 +836,366 @@ SV_DEF int sv_item_write(const char *path, const sv_item_set *s);
 SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
                          const double *durations, size_t n_files);
 
+/* ---- Corpus folders ----------------------------------------------------------------------------
+   One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
+   data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
+
+       OUT/train.tsv val.tsv test.tsv  manifests: id wav image speaker text align (header line);
+                                       image = row of images.npy; wav/align relative to OUT
+       OUT/ood.tsv                     audio-only manifest: id wav speaker text align
+       OUT/images.npy                  [N, R, Dimg] float32 region features
+       OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
+       OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
+       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
+       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
+       OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
+       OUT/stats.txt                   hours per split, speakers, images, phones
+       OUT/.complete                   written last: a folder without it is an interrupted write
+
+   Any manifest may be absent (that split is empty), but at least one must exist; images.npy and
+   boxes.npy are required only when some manifest row has an image index >= 0.
+
+   Rerun policy of sv_corpus_write: a folder that already holds `.complete` is refused (a finished
+   corpus is never overwritten in place; delete it or pick another folder). A folder without the
+   marker (an interrupted write, or a new empty folder) is written over file by file, each file
+   atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
+   that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
+
+   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
+   subfolders wav/ and align/ must exist already. */
+
+
+/* A corpus folder opened for reading. Metadata and image features are loaded eagerly (manifests,
+   images.npy, boxes.npy, .item files: for SpokenCOCO's 123k images x 36 x 2048 features that is
+   36 GB, so keep such features in fp32 only when the machine has the memory); audio is loaded
+   lazily, one utterance per sv_disk_corpus_audio call. */
+typedef struct sv_disk_corpus {
+    char *dir;                             /* the folder as given */
+    sv_manifest split[SV_SPLIT_COUNT];     /* train, val, test, ood; n == 0 for an absent manifest */
+    int has_split[SV_SPLIT_COUNT];         /* 1 when that manifest file exists */
+    float *regions;                        /* [n_images, n_regions, region_dim], NULL if no images.npy */
+    float *boxes;                          /* [n_images, n_regions, 4], NULL if no boxes.npy */
+    size_t n_images, n_regions, region_dim;
+    sv_item_set items[SV_SPLIT_COUNT];     /* test.item / ood.item (also train/val.item if present) */
+    int has_items[SV_SPLIT_COUNT];
+} sv_disk_corpus;
+
+/* Opens and validates dir: `.complete` present (else "<dir> is incomplete (interrupted
+   data_prep?); rerun data_prep.sh"), manifests parse, image indices lie in [-1, n_images),
+   boxes.npy has shape [n_images, n_regions, 4], every wav file exists, .item files parse and name
+   only utterances of their split. On failure *dc is left empty (nothing to close). */
+SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc);
+SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
+/* Number of utterances of a split (0 for an absent one or a bad split). */
+SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
+/* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
+   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
+SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
+
+/* ---- Config as text, datasets, batches, checkpoints -------------------------------------------- */
+/* A dataset: the built-in corpus generated in memory, or a corpus folder written by
+   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
+   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
+   _OOD (audio-only, for ABX). */
+typedef struct sv_data {
+    struct sv_corpus *builtin;          /* owned, or NULL (section 12) */
+    size_t n[SV_SPLIT_COUNT];           /* utterances per split */
+    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
+    size_t *len[SV_SPLIT_COUNT];
+    long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
+    char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
+    int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
+    char **speakers; size_t n_speakers;
+    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
+    size_t n_images, R, Dimg;
+    sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
+    int has_items[SV_SPLIT_COUNT];
+    char source[256];                   /* "builtin seed=..." or the folder */
+} sv_data;
+
+SV_DEF int sv_data_open(sv_data *d, const char *dir);
+SV_DEF void sv_data_free(sv_data *d);
+/* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
+   train utterance without an image; audio is loaded at once (16 kHz WAV). */
+SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
+/* index of an utterance id in a split (for .item files), or -1 */
+SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
+/* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
+SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
+
+/* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
+   similar length (so padding stays small), batches in random order; each utterance randomly
+   cropped to max_samples and normalised to zero mean, unit variance. The position (epoch,
+   batch) is part of a checkpoint, and the same seed, epoch and batch give the same batch. */
+typedef struct sv_loader {
+    const sv_data *d;
+    int split;
+    size_t B, max_samples;
+    uint64_t seed;
+    size_t epoch, batch;                /* the next batch to produce */
+    size_t n_batches;                   /* per epoch */
+    size_t *order;                      /* this epoch's utterances, batch by batch */
+    size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
+    float *wave, *regions, *boxes;      /* the batch buffers */
+    size_t *wave_len;
+    long *image_id;
+    size_t *utt;                        /* the utterance indices of the current batch */
+    size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
+} sv_loader;
+
+SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
+SV_DEF void sv_loader_free(sv_loader *L);
+SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
+/* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
+   Batch k holds utterances [k*B, min((k+1)*B, n)). */
+SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
+
+/* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
+   (key = value), every parameter and buffer by name, the Adam moments and step count, the
+   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
+   checksum of everything before it. Written atomically (temp file, fsync, rename). */
+typedef struct sv_train_pos {
+    size_t step;                        /* updates done in the whole run */
+    int stage;                          /* 0: stage A (or a base model), 1: stage B */
+    size_t stage_step;                  /* updates done in this stage */
+    size_t epoch, batch;                /* loader position */
+    sv_rng rng;                         /* the training context's RNG */
+    float alpha;
+    char scenario[64];
+} sv_train_pos;
+
+SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
+/* Builds the model from the stored config. opt and pos may be NULL (weights only). */
+SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
+/* Loads into an existing model: an error naming the first config field that differs. */
+SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
+
+/* config <-> "key = value" text (also used by the drivers to print and override settings) */
+SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
+SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
 /* ======================================================================================
-   10.6-10.11 The built-in corpus: synthetic spoken captions of generated pictures
+   11 Metrics
+   Retrieval recall@k, ABX, SVG figures, JSON-lines log reading, evaluation of a model.
+   ====================================================================================== */
+
+/* ---------------------------------------------------------------- 11.1 retrieval recall@k
+   Score matrix S [n_images, n_captions], row-major: S[i*n_captions + j] is the score of image i
+   with caption j (higher = more similar). caption_image[j] is the image of caption j; an image may
+   have any number of captions (SpokenCOCO: 5).
+
+   Image->speech R@k: for each image that has at least one caption, a hit when one of its own
+   captions is among its k best-scored captions; averaged over those images (an image without
+   captions cannot be retrieved against and is left out; n_images_scored says how many counted).
+   Speech->image R@k: for each caption, a hit when its image is among the caption's k best images;
+   averaged over captions.
+
+   Ties and NaN, pessimistic and deterministic: a competitor whose score equals the true item's
+   score is ranked above it, a NaN competitor ranks above everything and a NaN true score below
+   everything. So the true item's rank is 1 + #{competitors c : !(s_c < s_true)}, and for
+   image->speech s_true is the best of the image's own captions. Constant scores therefore give
+   R@k = 0 unless fewer than k competitors exist, never 100%.
+
+   All recall values are in percent (0..100), like the tables of the study. */
+typedef struct sv_recall {
+    double i2s_r1, i2s_r5, i2s_r10;   /* image -> speech, percent */
+    double s2i_r1, s2i_r5, s2i_r10;   /* speech -> image, percent */
+    size_t n_images_scored;           /* images with >= 1 caption (the i2s denominator) */
+    size_t n_captions;                /* the s2i denominator */
+} sv_recall;
+
+/* One call on a full matrix (counts competitors directly; O(n_images * n_captions)). */
+SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
+                             const size_t *caption_image, sv_recall *out);
+/* Recall at any k >= 1 on a full matrix, both directions in percent (either pointer may be NULL). */
+SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
+                        const size_t *caption_image, size_t k, double *i2s, double *s2i);
+
+/* Streaming: the caller never needs the whole matrix (25k captions x 5k images is 500 MB).
+   The accumulator keeps, for every image and every caption, its kmax best candidates in the
+   pessimistic order above (memory (n_images + n_captions) * kmax entries). Feed every cell of
+   the matrix exactly once, in blocks of any shape and order:
+       block[(i - img0) * n_cap + (j - cap0)] = S[i][j] for img0 <= i < img0+n_img,
+                                                          cap0 <= j < cap0+n_cap.
+   The result does not depend on the block order or shape and equals sv_recall_compute.
+   kmax is raised to 10 so r1/r5/r10 are always available. caption_image is copied. */
+typedef struct sv_recall_acc sv_recall_acc;
+SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
+                                         const size_t *caption_image, size_t kmax);
+SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, size_t cap0,
+                               size_t n_cap, const float *block);
+/* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
+SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
+SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
+SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
+
+/* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
+   The ZeroSpeech 2021 phonetic protocol, as the official evaluator (libri-light eval_ABX.py with the
+   ZeroSpeech 2021 zero-vector handling) computes it:
+   - token frames ceil(onset/shift - 0.5) .. floor(offset/shift - 0.5) (end excluded), clipped to
+     the file; tokens without frames, or whose file has no features (feats[f] == NULL or
+     n_frames[f] == 0), are dropped (n_dropped);
+   - frame distance arccos(clamp(a.b/(|a||b|), -1, 1)) / pi; two all-zero frames are at 0, an
+     all-zero frame and any other at 1;
+   - token distance d(A, X): DTW over the frame distances with rows = X's frames, columns = A's
+     (the reference's orientation), steps (i-1,j), (i-1,j-1), (i,j-1), summed cost divided by the
+     length of the path traced back greedily from the end (see sv_dtw);
+   - a triple scores 1 if d(A,X) < d(B,X), 0.5 on a tie; a cell's error is 1 - mean score;
+   - within speaker: cells (context, speaker, a, b), A and X from the same group with X != A
+     (a needs >= 2 tokens); error averaged over contexts, then speakers, then ordered pairs (a, b);
+   - across speaker: cells (context, speaker s, a, b, X speaker), A and B from s, X of phone a from
+     another speaker in the same context; averaged over the (context, X speaker) cells together,
+     then over speakers, then over ordered pairs.
+   Modes: exact (every token of every group, every X speaker) or sampling like the official
+   evaluator (at most max_group tokens drawn per group each time a group is used, at most
+   max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
+   Every triple's distances come from one DTW per token pair, computed once and reused by all the
+   cells that need it, so exact mode costs one DTW per needed token pair.
+   The result does not depend on the thread count (per-cell values, sequential reduction). */
+typedef struct sv_abx_opts {
+    int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
+    size_t max_group;       /* tokens per group when sampling (official default 10) */
+    size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
+    uint64_t seed;          /* sampling seed (default 0) */
+    int within, across;     /* which conditions to compute (both 1 by default) */
+} sv_abx_opts;
+
+typedef struct sv_abx_result {
+    double within, across;               /* percent error; NaN when no cell could be formed */
+    size_t within_cells, across_cells;   /* cells scored */
+    size_t within_pairs, across_pairs;   /* ordered phone pairs (a, b) in the final average */
+    double within_triples, across_triples; /* (A, B, X) comparisons made */
+    size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
+    size_t n_dtw;                        /* token-pair DTWs computed */
+    int sampled;                         /* the mode used: 1 sampling, 0 exact */
+} sv_abx_result;
+
+SV_DEF sv_abx_opts sv_abx_default_opts(void);
+/* feats[f] is [n_frames[f], dim] row-major for file f of the item set (files[f]); frame_shift in
+   seconds (0.02 for 20 ms features). opts may be NULL (defaults). Features must be finite. */
+SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
+                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out);
+
+/* DTW of a frame-distance matrix dist [n, m] (row-major, n, m >= 1) with steps (i-1,j),
+   (i-1,j-1), (i,j-1): the minimal summed cost divided by the length (number of cells) of the
+   path traced back greedily from (n-1, m-1): diagonal if its cumulative cost is <= both others,
+   else (i, j-1) if <= (i-1, j), else (i-1, j); once on the first row or column, straight to (0,0).
+   work holds n*m doubles. Returns the normalised cost; *min_cost and *path_len may be NULL. */
+SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
+                     size_t *path_len);
+/* The ABX token distance d(A, X) for two tokens of raw (unnormalised) frames, rows = x:
+   sv_dtw of the angular frame distances. NaN (and sv_last_error) on bad arguments. */
+SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim);
+
+/* ---------------------------------------------------------------- 11.3 SVG figures
+   Line plots written as plain SVG 1.1 (no plotting package): several named series, NaN (or, on
+   a log axis, non-positive) y values leave gaps, linear or log10 y axis with ticks 1-2-5 / decades
+   labelled like 0.1, 1, 10, vertical marker lines (e.g. the schedule switch), a legend right of
+   the plot, colours from the Okabe-Ito palette combined with dash patterns so that no two of the
+   first 32 series look alike; points are marked when a series has <= 40 of them (per-layer plots).
+   Each series is one <path> element carrying data-name="<name>" and a <title>. Labels are
+   XML-escaped. The file is written to path.tmp and renamed onto path. */
+typedef struct sv_series {
+    const char *name;        /* legend text (NULL: "series N") */
+    const double *x, *y;     /* x NULL: 0, 1, 2, ... */
+    size_t n;
+} sv_series;
+
+typedef struct sv_plot {
+    const char *title, *xlabel, *ylabel;   /* any may be NULL */
+    int log_y;                             /* 1: log10 y axis */
+    const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
+    const char *vline_label;               /* text written beside each marker line (may be NULL) */
+    int width, height;                     /* pixels; 0: 760 x 460 */
+    int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
+} sv_plot;
+
+SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
+
+/* ---------------------------------------------------------------- 11.4 JSON lines
+   Minimal readers for one line of a flat JSON object such as the library's training logs
+   ({"step": 100, "loss_av": 3.2, "stage": "B"}). Only top-level keys are matched, compared
+   byte for byte with the raw key text between the quotes (keys are not unescaped); nested
+   values are skipped. Numbers are parsed with strtod (so the C locale's '.' is assumed).
+   sv_json_number returns 1 when key holds a number, or null / NaN / Infinity / -Infinity (which
+   Python's json module writes for non-finite floats): null and NaN give NaN. It returns 0 (and
+   leaves *out alone) when the key is missing, holds another kind of value or the line is
+   malformed up to that key. sv_json_string returns 1 when key holds a string and writes it,
+   unescaped (\uXXXX to UTF-8), NUL-terminated and truncated to cap - 1 bytes, into buf; else 0.
+   Neither sets sv_last_error: a missing key is an answer, not an error. */
+SV_DEF int sv_json_number(const char *line, const char *key, double *out);
+SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------- 11.5 evaluation of a model
+   The study's measurements on a trained model (retrieval, held-out losses, ABX), each one call:
+   - sv_eval_retrieval: recall@1/5/10 both ways on a split, embeddings streamed in batches and the
+     score matrix fed block by block to sv_recall_acc (memory: the embeddings, (n_images +
+     n_captions) * E floats, plus one 256 x 1024 score block);
+   - sv_eval_losses: held-out loss_AV and loss_AUD and the SSL health numbers, whatever the model
+     was trained on (two passes per batch: alpha = 1 and alpha = 0);
+   - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
+     forward pass per file of the split's item set;
+   Utterance preparation matches training: zero mean, unit variance per utterance
+   (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
+   training crop) for retrieval and losses; ABX and the export use the whole utterance. */
+
+#define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
+#define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
+
+/* The evaluation calls report their progress through the context's hook (sv_ctx_set_progress). */
+
+/* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
+   utterance with an image row is a caption; every image used by one is an image), one-to-many.
+   The score is the model's similarity (dot product, or cosine when cfg.sim_cosine). batch:
+   utterances / images per forward (0: 16). Percent, as sv_recall documents. */
+SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                             sv_recall *out);
+/* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
+   (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
+   that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
+SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s);
+
+/* Held-out losses on split, batches in file order ([k*batch, (k+1)*batch) utterances; at most
+   max_batches of them, 0 = all). Eval mode (no dropout, argmax codes), no gradient, but span
+   masking and negative sampling on, drawn from seed + batch index, so two calls with the same
+   seed see the same masks and numbers are comparable across training steps. The context's RNG,
+   training and grad flags are restored afterwards. Per batch: loss_AV with alpha = 1 (only when
+   every utterance has an image and the batch holds >= 2) and loss_AUD with alpha = 0.
+   out: loss_av, loss_aud, contrastive, diversity, feature_pen, accuracy, code_ppl, prob_ppl,
+   mask_frac averaged over batches weighted by their utterances (NaN when never computed);
+   n_masked the total; loss and tau are NaN (no joint loss; no temperature in eval mode). */
+SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                          size_t max_batches, uint64_t seed, sv_stats *out);
+
+/* ABX of one layer. layer -1 = CNN output ("cnn", C dims), 0 = transformer input ("L0", the
+   projected features after the positional convolution), 1..L = transformer layer outputs
+   ("L1".."L<L>"; layers 1..n_shared feed the VGS branch too). */
+typedef struct sv_abx_layer_result {
+    char name[8];
+    int layer;
+    size_t dim;
+    sv_abx_result r;
+} sv_abx_layer_result;
+
+/* ABX per layer on the item set of split (d->has_items[split]). One forward per file named by
+   the item set (sv_extract_all_layers: eval mode, whole utterance), every layer's frames kept,
+   then sv_abx per layer (opt NULL: sv_abx_default_opts(), i.e. sampled like the official
+   evaluator; res[i].r.sampled says which mode ran). res must hold SV_ABX_MAX_LAYERS entries;
+   *n_layers gets L + 2 (cnn, L0..L). Frame shift = the CNN hop / 16 kHz (0.02 s).
+   Memory: sum over files of T_f * (C + (L + 1) * D) floats; see sv_eval_abx_bytes. Files of the
+   item set missing from the split, or shorter than the receptive field, have no features: their
+   tokens are dropped (counted in r.n_dropped). The VGS branch's own layers are not offered: its
+   ResDAVEnet output steps are 320 ms, too coarse for phone tokens. */
+SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
+                       sv_abx_layer_result *res, size_t *n_layers);
+/* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
+SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+
+#ifndef SSL_VGS_NO_CORPUS
+/* ======================================================================================
+   12 The built-in corpus (optional)
+   Synthetic spoken captions of generated pictures; define SSL_VGS_NO_CORPUS to leave it out.
    ======================================================================================
    A small stand-in for "SpokenCOCO + LibriSpeech" that needs nothing downloaded:
 
@@ -832,8 +1225,6 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
    split too (train, val, test). */
 
 #define SV_CORPUS_RATE 16000 /* sample rate of the synthetic speech, Hz */
-
-enum { SV_SPLIT_TRAIN, SV_SPLIT_VAL, SV_SPLIT_TEST, SV_SPLIT_OOD, SV_SPLIT_COUNT };
 
 /* Phone classes returned by sv_phone_class(). */
 enum {
@@ -943,7 +1334,6 @@ SV_DEF void sv_corpus_free(sv_corpus *c);
    and after it in the same utterance (no pause between), file = utterance name, exact times.
    Phone table = the whole inventory (index = phone id). Fill *out (free with sv_item_set_free). */
 SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out);
-SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "ood" */
 
 /* The phone inventory: 39 ARPAbet phones (CMU dictionary set without stress marks). */
 SV_DEF int sv_phone_count(void);
@@ -967,367 +1357,13 @@ SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female);
 SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
                               size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg);
 
-/* ======================================================================================
-   10.12 Corpora on disk: writing the built-in corpus, reading any corpus folder
-   ======================================================================================
-   One folder layout serves the built-in corpus, the espeak-ng TTS corpus and the importers of
-   data_prep.sh (SpokenCOCO, LibriSpeech); the training driver reads exactly this:
-
-       OUT/train.tsv val.tsv test.tsv  manifests: id wav image speaker text align (header line);
-                                       image = row of images.npy; wav/align relative to OUT
-       OUT/ood.tsv                     audio-only manifest: id wav speaker text align
-       OUT/images.npy                  [N, R, Dimg] float32 region features
-       OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
-       OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
-       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
-       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
-       OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
-       OUT/stats.txt                   hours per split, speakers, images, phones
-       OUT/.complete                   written last: a folder without it is an interrupted write
-
-   Any manifest may be absent (that split is empty), but at least one must exist; images.npy and
-   boxes.npy are required only when some manifest row has an image index >= 0.
-
-   Rerun policy of sv_corpus_write: a folder that already holds `.complete` is refused (a finished
-   corpus is never overwritten in place; delete it or pick another folder). A folder without the
-   marker (an interrupted write, or a new empty folder) is written over file by file, each file
-   atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
-   that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
-
-   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
-   subfolders wav/ and align/ must exist already. */
-
-/* Writes c into dir in the layout above (creating dir, dir/wav, dir/align). Utterance ids are the
+/* Writes c into dir in the corpus folder layout of section 10.6 (creating dir, dir/wav, dir/align). Utterance ids are the
    corpus' utterance names ("train_00012"), speakers their names, alignment labels ARPAbet phones
    and lexicon words. Memory: one utterance's text at a time beyond the corpus itself. */
 SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir);
-
-/* A corpus folder opened for reading. Metadata and image features are loaded eagerly (manifests,
-   images.npy, boxes.npy, .item files: for SpokenCOCO's 123k images x 36 x 2048 features that is
-   36 GB, so keep such features in fp32 only when the machine has the memory); audio is loaded
-   lazily, one utterance per sv_disk_corpus_audio call. */
-typedef struct sv_disk_corpus {
-    char *dir;                             /* the folder as given */
-    sv_manifest split[SV_SPLIT_COUNT];     /* train, val, test, ood; n == 0 for an absent manifest */
-    int has_split[SV_SPLIT_COUNT];         /* 1 when that manifest file exists */
-    float *regions;                        /* [n_images, n_regions, region_dim], NULL if no images.npy */
-    float *boxes;                          /* [n_images, n_regions, 4], NULL if no boxes.npy */
-    size_t n_images, n_regions, region_dim;
-    sv_item_set items[SV_SPLIT_COUNT];     /* test.item / ood.item (also train/val.item if present) */
-    int has_items[SV_SPLIT_COUNT];
-} sv_disk_corpus;
-
-/* Opens and validates dir: `.complete` present (else "<dir> is incomplete (interrupted
-   data_prep?); rerun data_prep.sh"), manifests parse, image indices lie in [-1, n_images),
-   boxes.npy has shape [n_images, n_regions, 4], every wav file exists, .item files parse and name
-   only utterances of their split. On failure *dc is left empty (nothing to close). */
-SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc);
-SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
-/* Number of utterances of a split (0 for an absent one or a bad split). */
-SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
-/* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
-   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
-SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
-
-/* ---------------------------------------------------------------- 10.13-10.16 config text, datasets, batches, checkpoints */
-/* A dataset: the built-in corpus generated in memory, or a corpus folder written by
-   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
-   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
-   _OOD (audio-only, for ABX). */
-typedef struct sv_data {
-    sv_corpus *builtin;                 /* owned, or NULL */
-    size_t n[SV_SPLIT_COUNT];           /* utterances per split */
-    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
-    size_t *len[SV_SPLIT_COUNT];
-    long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
-    char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
-    int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
-    char **speakers; size_t n_speakers;
-    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
-    size_t n_images, R, Dimg;
-    sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
-    int has_items[SV_SPLIT_COUNT];
-    char source[256];                   /* "builtin seed=..." or the folder */
-} sv_data;
-
+/* A dataset (section 10.8) of a generated corpus, held in memory. */
 SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
-SV_DEF int sv_data_open(sv_data *d, const char *dir);
-SV_DEF void sv_data_free(sv_data *d);
-/* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
-   train utterance without an image; audio is loaded at once (16 kHz WAV). */
-SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
-/* index of an utterance id in a split (for .item files), or -1 */
-SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
-/* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
-   train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
-SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
-
-/* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
-   similar length (so padding stays small), batches in random order; each utterance randomly
-   cropped to max_samples and normalised to zero mean, unit variance. The position (epoch,
-   batch) is part of a checkpoint, and the same seed, epoch and batch give the same batch. */
-typedef struct sv_loader {
-    const sv_data *d;
-    int split;
-    size_t B, max_samples;
-    uint64_t seed;
-    size_t epoch, batch;                /* the next batch to produce */
-    size_t n_batches;                   /* per epoch */
-    size_t *order;                      /* this epoch's utterances, batch by batch */
-    size_t order_epoch;                 /* which epoch order[] holds (SIZE_MAX: none) */
-    float *wave, *regions, *boxes;      /* the batch buffers */
-    size_t *wave_len;
-    long *image_id;
-    size_t *utt;                        /* the utterance indices of the current batch */
-    size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
-} sv_loader;
-
-SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
-SV_DEF void sv_loader_free(sv_loader *L);
-SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
-/* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
-   Batch k holds utterances [k*B, min((k+1)*B, n)). */
-SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
-
-/* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
-   (key = value), every parameter and buffer by name, the Adam moments and step count, the
-   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
-   checksum of everything before it. Written atomically (temp file, fsync, rename). */
-typedef struct sv_train_pos {
-    size_t step;                        /* updates done in the whole run */
-    int stage;                          /* 0: stage A (or a base model), 1: stage B */
-    size_t stage_step;                  /* updates done in this stage */
-    size_t epoch, batch;                /* loader position */
-    sv_rng rng;                         /* the training context's RNG */
-    float alpha;
-    char scenario[64];
-} sv_train_pos;
-
-SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
-/* Builds the model from the stored config. opt and pos may be NULL (weights only). */
-SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
-/* Loads into an existing model: an error naming the first config field that differs. */
-SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
-
-/* config <-> "key = value" text (also used by the drivers to print and override settings) */
-SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
-SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
-
-/* ======================================================================================
-   11 Metrics: retrieval recall@k, ABX, SVG figures, JSON-lines log reading
-   ====================================================================================== */
-
-/* ---------------------------------------------------------------- 11.1 retrieval recall@k
-   Score matrix S [n_images, n_captions], row-major: S[i*n_captions + j] is the score of image i
-   with caption j (higher = more similar). caption_image[j] is the image of caption j; an image may
-   have any number of captions (SpokenCOCO: 5).
-
-   Image->speech R@k: for each image that has at least one caption, a hit when one of its own
-   captions is among its k best-scored captions; averaged over those images (an image without
-   captions cannot be retrieved against and is left out; n_images_scored says how many counted).
-   Speech->image R@k: for each caption, a hit when its image is among the caption's k best images;
-   averaged over captions.
-
-   Ties and NaN, pessimistic and deterministic: a competitor whose score equals the true item's
-   score is ranked above it, a NaN competitor ranks above everything and a NaN true score below
-   everything. So the true item's rank is 1 + #{competitors c : !(s_c < s_true)}, and for
-   image->speech s_true is the best of the image's own captions. Constant scores therefore give
-   R@k = 0 unless fewer than k competitors exist, never 100%.
-
-   All recall values are in percent (0..100), like the tables of the study. */
-typedef struct sv_recall {
-    double i2s_r1, i2s_r5, i2s_r10;   /* image -> speech, percent */
-    double s2i_r1, s2i_r5, s2i_r10;   /* speech -> image, percent */
-    size_t n_images_scored;           /* images with >= 1 caption (the i2s denominator) */
-    size_t n_captions;                /* the s2i denominator */
-} sv_recall;
-
-/* One call on a full matrix (counts competitors directly; O(n_images * n_captions)). */
-SV_DEF int sv_recall_compute(const float *S, size_t n_images, size_t n_captions,
-                             const size_t *caption_image, sv_recall *out);
-/* Recall at any k >= 1 on a full matrix, both directions in percent (either pointer may be NULL). */
-SV_DEF int sv_recall_at(const float *S, size_t n_images, size_t n_captions,
-                        const size_t *caption_image, size_t k, double *i2s, double *s2i);
-
-/* Streaming: the caller never needs the whole matrix (25k captions x 5k images is 500 MB).
-   The accumulator keeps, for every image and every caption, its kmax best candidates in the
-   pessimistic order above (memory (n_images + n_captions) * kmax entries). Feed every cell of
-   the matrix exactly once, in blocks of any shape and order:
-       block[(i - img0) * n_cap + (j - cap0)] = S[i][j] for img0 <= i < img0+n_img,
-                                                          cap0 <= j < cap0+n_cap.
-   The result does not depend on the block order or shape and equals sv_recall_compute.
-   kmax is raised to 10 so r1/r5/r10 are always available. caption_image is copied. */
-typedef struct sv_recall_acc sv_recall_acc;
-SV_DEF sv_recall_acc *sv_recall_acc_init(size_t n_images, size_t n_captions,
-                                         const size_t *caption_image, size_t kmax);
-SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, size_t cap0,
-                               size_t n_cap, const float *block);
-/* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
-SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
-SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
-SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
-
-/* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
-   The protocol of SPEC.md section 2, as the official evaluator (libri-light eval_ABX.py with the
-   ZeroSpeech 2021 zero-vector handling) computes it:
-   - token frames ceil(onset/shift - 0.5) .. floor(offset/shift - 0.5) (end excluded), clipped to
-     the file; tokens without frames, or whose file has no features (feats[f] == NULL or
-     n_frames[f] == 0), are dropped (n_dropped);
-   - frame distance arccos(clamp(a.b/(|a||b|), -1, 1)) / pi; two all-zero frames are at 0, an
-     all-zero frame and any other at 1;
-   - token distance d(A, X): DTW over the frame distances with rows = X's frames, columns = A's
-     (the reference's orientation), steps (i-1,j), (i-1,j-1), (i,j-1), summed cost divided by the
-     length of the path traced back greedily from the end (see sv_dtw);
-   - a triple scores 1 if d(A,X) < d(B,X), 0.5 on a tie; a cell's error is 1 - mean score;
-   - within speaker: cells (context, speaker, a, b), A and X from the same group with X != A
-     (a needs >= 2 tokens); error averaged over contexts, then speakers, then ordered pairs (a, b);
-   - across speaker: cells (context, speaker s, a, b, X speaker), A and B from s, X of phone a from
-     another speaker in the same context; averaged over the (context, X speaker) cells together,
-     then over speakers, then over ordered pairs.
-   Modes: exact (every token of every group, every X speaker) or sampling like the official
-   evaluator (at most max_group tokens drawn per group each time a group is used, at most
-   max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
-   Every triple's distances come from one DTW per token pair, computed once and reused by all the
-   cells that need it, so exact mode costs one DTW per needed token pair.
-   The result does not depend on the thread count (per-cell values, sequential reduction). */
-typedef struct sv_abx_opts {
-    int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
-    size_t max_group;       /* tokens per group when sampling (official default 10) */
-    size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
-    uint64_t seed;          /* sampling seed (default 0) */
-    int within, across;     /* which conditions to compute (both 1 by default) */
-} sv_abx_opts;
-
-typedef struct sv_abx_result {
-    double within, across;               /* percent error; NaN when no cell could be formed */
-    size_t within_cells, across_cells;   /* cells scored */
-    size_t within_pairs, across_pairs;   /* ordered phone pairs (a, b) in the final average */
-    double within_triples, across_triples; /* (A, B, X) comparisons made */
-    size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
-    size_t n_dtw;                        /* token-pair DTWs computed */
-    int sampled;                         /* the mode used: 1 sampling, 0 exact */
-} sv_abx_result;
-
-SV_DEF sv_abx_opts sv_abx_default_opts(void);
-/* feats[f] is [n_frames[f], dim] row-major for file f of the item set (files[f]); frame_shift in
-   seconds (0.02 for 20 ms features). opts may be NULL (defaults). Features must be finite. */
-SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
-                  size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out);
-
-/* DTW of a frame-distance matrix dist [n, m] (row-major, n, m >= 1) with steps (i-1,j),
-   (i-1,j-1), (i,j-1): the minimal summed cost divided by the length (number of cells) of the
-   path traced back greedily from (n-1, m-1): diagonal if its cumulative cost is <= both others,
-   else (i, j-1) if <= (i-1, j), else (i-1, j); once on the first row or column, straight to (0,0).
-   work holds n*m doubles. Returns the normalised cost; *min_cost and *path_len may be NULL. */
-SV_DEF double sv_dtw(const double *dist, size_t n, size_t m, double *work, double *min_cost,
-                     size_t *path_len);
-/* The ABX token distance d(A, X) for two tokens of raw (unnormalised) frames, rows = x:
-   sv_dtw of the angular frame distances. NaN (and sv_last_error) on bad arguments. */
-SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t na, size_t dim);
-
-/* ---------------------------------------------------------------- 11.3 SVG figures
-   Line plots written as plain SVG 1.1 (no plotting package): several named series, NaN (or, on
-   a log axis, non-positive) y values leave gaps, linear or log10 y axis with ticks 1-2-5 / decades
-   labelled like 0.1, 1, 10, vertical marker lines (e.g. the schedule switch), a legend right of
-   the plot, colours from the Okabe-Ito palette combined with dash patterns so that no two of the
-   first 32 series look alike; points are marked when a series has <= 40 of them (per-layer plots).
-   Each series is one <path> element carrying data-name="<name>" and a <title>. Labels are
-   XML-escaped. The file is written to path.tmp and renamed onto path. */
-typedef struct sv_series {
-    const char *name;        /* legend text (NULL: "series N") */
-    const double *x, *y;     /* x NULL: 0, 1, 2, ... */
-    size_t n;
-} sv_series;
-
-typedef struct sv_plot {
-    const char *title, *xlabel, *ylabel;   /* any may be NULL */
-    int log_y;                             /* 1: log10 y axis */
-    const double *vlines; size_t n_vlines; /* x positions of vertical marker lines */
-    const char *vline_label;               /* text written beside each marker line (may be NULL) */
-    int width, height;                     /* pixels; 0: 760 x 460 */
-    int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
-} sv_plot;
-
-SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
-
-/* ---------------------------------------------------------------- 11.4 JSON lines
-   Minimal readers for one line of a flat JSON object such as the library's training logs
-   ({"step": 100, "loss_av": 3.2, "stage": "B"}). Only top-level keys are matched, compared
-   byte for byte with the raw key text between the quotes (keys are not unescaped); nested
-   values are skipped. Numbers are parsed with strtod (so the C locale's '.' is assumed).
-   sv_json_number returns 1 when key holds a number, or null / NaN / Infinity / -Infinity (which
-   Python's json module writes for non-finite floats): null and NaN give NaN. It returns 0 (and
-   leaves *out alone) when the key is missing, holds another kind of value or the line is
-   malformed up to that key. sv_json_string returns 1 when key holds a string and writes it,
-   unescaped (\uXXXX to UTF-8), NUL-terminated and truncated to cap - 1 bytes, into buf; else 0.
-   Neither sets sv_last_error: a missing key is an answer, not an error. */
-SV_DEF int sv_json_number(const char *line, const char *key, double *out);
-SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t cap);
-
-/* ---------------------------------------------------------------- 11.5 evaluation of a model
-   The study's measurements on a trained model (SPEC.md section 2), each one call:
-   - sv_eval_retrieval: recall@1/5/10 both ways on a split, embeddings streamed in batches and the
-     score matrix fed block by block to sv_recall_acc (memory: the embeddings, (n_images +
-     n_captions) * E floats, plus one 256 x 1024 score block);
-   - sv_eval_losses: held-out loss_AV and loss_AUD and the SSL health numbers, whatever the model
-     was trained on (two passes per batch: alpha = 1 and alpha = 0);
-   - sv_eval_abx: ABX error of every layer (CNN output, transformer input, layers 1..L) from ONE
-     forward pass per file of the split's item set;
-   Utterance preparation matches training: zero mean, unit variance per utterance
-   (sv_normalize_wave on a copy), cropped to the first SV_EVAL_MAX_SAMPLES samples (8 s, the
-   training crop) for retrieval and losses; ABX and the export use the whole utterance. */
-
-#define SV_EVAL_MAX_SAMPLES 128000           /* 8 s at 16 kHz */
-#define SV_ABX_MAX_LAYERS (SV_MAX_LAYERS + 2) /* cnn, L0, L1..L */
-
-/* The evaluation calls report their progress through the context's hook (sv_ctx_set_progress). */
-
-/* Recall@1/5/10 on split (SV_SPLIT_TEST or _VAL): images x captions of that split only (every
-   utterance with an image row is a caption; every image used by one is an image), one-to-many.
-   The score is the model's similarity (dot product, or cosine when cfg.sim_cosine). batch:
-   utterances / images per forward (0: 16). Percent, as sv_recall documents. */
-SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
-                             sv_recall *out);
-/* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
-   (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
-   that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
-SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, double *s2i, double *i2s);
-
-/* Held-out losses on split, batches in file order ([k*batch, (k+1)*batch) utterances; at most
-   max_batches of them, 0 = all). Eval mode (no dropout, argmax codes), no gradient, but span
-   masking and negative sampling on, drawn from seed + batch index, so two calls with the same
-   seed see the same masks and numbers are comparable across training steps. The context's RNG,
-   training and grad flags are restored afterwards. Per batch: loss_AV with alpha = 1 (only when
-   every utterance has an image and the batch holds >= 2) and loss_AUD with alpha = 0.
-   out: loss_av, loss_aud, contrastive, diversity, feature_pen, accuracy, code_ppl, prob_ppl,
-   mask_frac averaged over batches weighted by their utterances (NaN when never computed);
-   n_masked the total; loss and tau are NaN (no joint loss; no temperature in eval mode). */
-SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
-                          size_t max_batches, uint64_t seed, sv_stats *out);
-
-/* ABX of one layer. layer -1 = CNN output ("cnn", C dims), 0 = transformer input ("L0", the
-   projected features after the positional convolution), 1..L = transformer layer outputs
-   ("L1".."L<L>"; layers 1..n_shared feed the VGS branch too). */
-typedef struct sv_abx_layer_result {
-    char name[8];
-    int layer;
-    size_t dim;
-    sv_abx_result r;
-} sv_abx_layer_result;
-
-/* ABX per layer on the item set of split (d->has_items[split]). One forward per file named by
-   the item set (sv_extract_all_layers: eval mode, whole utterance), every layer's frames kept,
-   then sv_abx per layer (opt NULL: sv_abx_default_opts(), i.e. sampled like the official
-   evaluator; res[i].r.sampled says which mode ran). res must hold SV_ABX_MAX_LAYERS entries;
-   *n_layers gets L + 2 (cnn, L0..L). Frame shift = the CNN hop / 16 kHz (0.02 s).
-   Memory: sum over files of T_f * (C + (L + 1) * D) floats; see sv_eval_abx_bytes. Files of the
-   item set missing from the split, or shorter than the receptive field, have no features: their
-   tokens are dropped (counted in r.n_dropped). The VGS branch's own layers are not offered: its
-   ResDAVEnet output steps are 320 ms, too coarse for phone tokens. */
-SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, const sv_abx_opts *opt,
-                       sv_abx_layer_result *res, size_t *n_layers);
-/* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
-SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+#endif /* SSL_VGS_NO_CORPUS */
 
 #ifdef __cplusplus
 }
@@ -1394,6 +1430,9 @@ SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
 #define SV__CAST(T, x) (x)
 #endif
 
+/* ======================================================================================
+   1 Platform
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 1.1 errors */
 static SV__THREAD_LOCAL char sv__errbuf[512];
 static SV__THREAD_LOCAL int sv__errcode;
@@ -1780,6 +1819,9 @@ SV_DEF int sv_get_simd(void) { return SV_VW > 0 && sv__simd_on; }
         if ((m) == SV_VW) SV_VSTOREU(p, v); else SV_VSTOREN(p, v, m); } while (0)
 #endif
 
+/* ======================================================================================
+   2 Kernels
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 2.1 GEMM
    Goto/BLIS-style packed GEMM (Goto & van de Geijn, "Anatomy of high-performance matrix
    multiplication", TOMS 2008; Van Zee & van de Geijn, BLIS, TOMS 2015):
@@ -3404,6 +3446,9 @@ SV__OMP(parallel for schedule(static) num_threads(sv_get_threads())
     }
 }
 
+/* ======================================================================================
+   3 Tensors and the arena
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 3.1 arena */
 #define SV__ALIGN 64
 
@@ -3836,6 +3881,9 @@ SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name)
     return NULL;
 }
 
+/* ======================================================================================
+   4 Autodiff tape
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 4.1 the tape */
 
 static int sv__prof_slot(sv_ctx *c, const char *op)
@@ -3962,6 +4010,9 @@ SV_DEF const char *sv_tape_first_nonfinite(const sv_ctx *c, size_t *out_index)
     return first;
 }
 
+/* ======================================================================================
+   5 Layers (ops)
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 5.0 op helpers */
 #define SV__IN1(x) do { if (!(x)) { c->failed = 1; return NULL; } } while (0)
 #define SV__IN2(x, y) do { if (!(x) || !(y)) { c->failed = 1; return NULL; } } while (0)
@@ -4138,7 +4189,7 @@ SV_DEF sv_tensor *sv_mul(sv_ctx *c, sv_tensor *a, sv_tensor *b)
     return y;
 }
 
-/* ---------------------------------------------------------------- 5.2 scale, axpby, constants */
+/* ---------------------------------------------------------------- 5.2 scale / axpby / constants */
 /* y = s*x + t: dx = s*dy (also the backward of grad_scale and add_const) */
 static void sv__affine_bwd(sv_ctx *c, sv__node *n)
 {
@@ -4361,7 +4412,7 @@ static sv_tensor *sv__reduce(sv_ctx *c, sv_tensor *x, int mean)
 SV_DEF sv_tensor *sv_sum(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 0); }
 SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x) { return sv__reduce(c, x, 1); }
 
-/* ---------------------------------------------------------------- 5.5 straight-through, dropout */
+/* ---------------------------------------------------------------- 5.5 straight-through and dropout */
 static void sv__st_bwd(sv_ctx *c, sv__node *n)
 {
     float *gs = sv__g(c, n->in[1]);
@@ -6022,6 +6073,9 @@ SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     return y;
 }
 
+/* ======================================================================================
+   6 wav2vec 2.0
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 6.1 config */
 static void sv__cfg_vgs_common(sv_config *c)
 {
@@ -6810,7 +6864,7 @@ SV_DEF int sv_extract_features(sv_model *m, sv_ctx *c, const float *wave, size_t
 }
 
 /* ======================================================================================
-   7 VGS branches
+   7 VGS
    ====================================================================================== */
 /* ---------------------------------------------------------------- 7.1 audio branch */
 /* BatchNorm with the running statistics as buffers (PyTorch momentum 0.1, eps 1e-5) */
@@ -7179,6 +7233,9 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
     return loss;
 }
 
+/* ======================================================================================
+   9 Optimizer
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 9.1 AdamW */
 SV_DEF sv_adam sv_adam_default(void)
 {
@@ -7318,6 +7375,9 @@ SV__OMP(parallel for if (elems > SV__PAR_N))
     return norm;
 }
 
+/* ======================================================================================
+   10 Data and I/O
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 10.1 I/O helpers */
 
 /* fsync makes the data durable before the rename publishes it. -std=c99 hides the POSIX
@@ -8683,1397 +8743,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, co
     return rc;
 }
 
-/* ---------------------------------------------------------------- 10.6 built-in corpus: phones */
-
-/* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
-enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
-       SV__N_LAB_BURST, SV__N_ALV_BURST, SV__N_VEL_BURST };
-
-#define SV__OFF (-99.0f) /* dB meaning "source off" */
-
-typedef struct sv__phone_def {
-    const char *name;
-    int cls, voiced;
-    float dur;        /* ms, stressed, at rate 1 */
-    float f[3];       /* F1-F3 targets of an adult male, Hz (stops: the locus) */
-    float fe[3];      /* diphthongs: the F1-F3 glided to (0 = steady) */
-    float av;         /* voicing level, dB re a vowel (stops: during voice onset) */
-    float af;         /* frication or burst level, dB re S */
-    int noise;        /* SV__N_*: frication or burst spectrum */
-    float fnz;        /* nasal antiresonance, Hz (0 = oral) */
-} sv__phone_def;
-
-/* Vowel formants: Peterson & Barney (1952) male averages. Diphthong end points, consonant loci and
-   the sonorant targets follow Klatt (1980) and the usual textbook values (Stevens 1998). */
-static const sv__phone_def sv__phones[] = {
-    /* name  class               vcd dur    F1   F2    F3      end F1 F2  F3       AV      AF     noise   FNZ */
-    {"AA", SV_PHONE_VOWEL,       1, 130, {730, 1090, 2440}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AE", SV_PHONE_VOWEL,       1, 130, {660, 1720, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AH", SV_PHONE_VOWEL,       1,  80, {640, 1190, 2390}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AO", SV_PHONE_VOWEL,       1, 130, {570,  840, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"AW", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {450, 900, 2350}, 0, SV__OFF, SV__N_NONE, 0},
-    {"AY", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
-    {"EH", SV_PHONE_VOWEL,       1,  90, {530, 1840, 2480}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"ER", SV_PHONE_VOWEL,       1, 120, {490, 1350, 1690}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"EY", SV_PHONE_DIPHTHONG,   1, 150, {530, 1840, 2480}, {330, 2200, 2850}, 0, SV__OFF, SV__N_NONE, 0},
-    {"IH", SV_PHONE_VOWEL,       1,  80, {390, 1990, 2550}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"IY", SV_PHONE_VOWEL,       1, 120, {270, 2290, 3010}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"OW", SV_PHONE_DIPHTHONG,   1, 150, {570,  900, 2400}, {420, 780, 2300}, 0, SV__OFF, SV__N_NONE, 0},
-    {"OY", SV_PHONE_DIPHTHONG,   1, 180, {570,  840, 2410}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
-    {"UH", SV_PHONE_VOWEL,       1,  90, {440, 1020, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"UW", SV_PHONE_VOWEL,       1, 120, {300,  870, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    /* stops: closure, burst, then voice onset (labial locus: all formants low; alveolar: F2 toward
-       1800 Hz; velar: computed from the next vowel, F2 and F3 pinched together) */
-    {"B",  SV_PHONE_STOP,        1,  70, {200,  800, 2200}, {0, 0, 0},       -6,  -10, SV__N_LAB_BURST, 0},
-    {"D",  SV_PHONE_STOP,        1,  65, {200, 1800, 2700}, {0, 0, 0},       -6,   -6, SV__N_ALV_BURST, 0},
-    {"G",  SV_PHONE_STOP,        1,  75, {200, 1800, 2100}, {0, 0, 0},       -6,   -6, SV__N_VEL_BURST, 0},
-    {"P",  SV_PHONE_STOP,        0, 100, {200,  800, 2200}, {0, 0, 0},  SV__OFF,   -4, SV__N_LAB_BURST, 0},
-    {"T",  SV_PHONE_STOP,        0,  95, {200, 1800, 2700}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV_BURST, 0},
-    {"K",  SV_PHONE_STOP,        0, 105, {200, 1800, 2100}, {0, 0, 0},  SV__OFF,    0, SV__N_VEL_BURST, 0},
-    {"CH", SV_PHONE_AFFRICATE,   0, 120, {300, 1900, 2500}, {0, 0, 0},  SV__OFF,   -2, SV__N_PAL, 0},
-    {"JH", SV_PHONE_AFFRICATE,   1, 100, {300, 1900, 2500}, {0, 0, 0},      -10,   -6, SV__N_PAL, 0},
-    /* fricatives: sibilants strong and high, non-sibilants weak and flat; voiced ones add voicing */
-    {"F",  SV_PHONE_FRICATIVE,   0, 100, {330, 1100, 2300}, {0, 0, 0},  SV__OFF,  -22, SV__N_FLAT, 0},
-    {"V",  SV_PHONE_FRICATIVE,   1,  60, {330, 1100, 2300}, {0, 0, 0},       -6,  -24, SV__N_FLAT, 0},
-    {"TH", SV_PHONE_FRICATIVE,   0,  95, {330, 1400, 2500}, {0, 0, 0},  SV__OFF,  -24, SV__N_DENTAL, 0},
-    {"DH", SV_PHONE_FRICATIVE,   1,  45, {330, 1400, 2500}, {0, 0, 0},       -6,  -26, SV__N_DENTAL, 0},
-    {"S",  SV_PHONE_FRICATIVE,   0, 115, {330, 1700, 2600}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV, 0},
-    {"Z",  SV_PHONE_FRICATIVE,   1,  85, {330, 1700, 2600}, {0, 0, 0},      -12,   -4, SV__N_ALV, 0},
-    {"SH", SV_PHONE_FRICATIVE,   0, 115, {330, 1900, 2400}, {0, 0, 0},  SV__OFF,    0, SV__N_PAL, 0},
-    {"ZH", SV_PHONE_FRICATIVE,   1,  80, {330, 1900, 2400}, {0, 0, 0},      -12,   -4, SV__N_PAL, 0},
-    {"HH", SV_PHONE_ASPIRATE,    0,  65, {500, 1500, 2500}, {0, 0, 0},  SV__OFF, SV__OFF, SV__N_NONE, 0},
-    /* nasals: murmur formant near 250 Hz, weak upper formants, an antiresonance by place */
-    {"M",  SV_PHONE_NASAL,       1,  70, {250, 1100, 2200}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1000},
-    {"N",  SV_PHONE_NASAL,       1,  60, {250, 1500, 2500}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1800},
-    {"NG", SV_PHONE_NASAL,       1,  75, {250, 2000, 2600}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 2800},
-    {"L",  SV_PHONE_LIQUID,      1,  60, {360, 1300, 2700}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"R",  SV_PHONE_LIQUID,      1,  60, {310, 1060, 1600}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"W",  SV_PHONE_GLIDE,       1,  55, {300,  610, 2200}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
-    {"Y",  SV_PHONE_GLIDE,       1,  50, {260, 2070, 3000}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0}
-};
-
-#define SV__N_PHONES ((int)(sizeof sv__phones / sizeof sv__phones[0]))
-
-SV_DEF int sv_phone_count(void) { return SV__N_PHONES; }
-SV_DEF const char *sv_phone_name(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].name : NULL; }
-SV_DEF int sv_phone_class(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].cls : -1; }
-
-SV_DEF int sv_phone_find(const char *name)
-{
-    int i;
-    for (i = 0; name && i < SV__N_PHONES; i++)
-        if (strcmp(sv__phones[i].name, name) == 0) return i;
-    return -1;
-}
-
-static int sv__phone_is_vowel(int id)
-{
-    return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
-}
-
-/* ---------------------------------------------------------------- 10.7 lexicon */
-
-enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
-       SV__W_CAPTION = 2,  /* used by the caption grammar */
-       SV__W_OOD = 4 };    /* used by the out-of-domain carrier phrases */
-
-typedef struct sv__word_def { const char *word, *pron; int flags; } sv__word_def;
-
-/* CMU-dictionary style pronunciations without stress. The caption words alone cover every phone
-   (ZH only in "beige", OY only in "coin", UH only in "look", AW only in "found"); the
-   out-of-domain words give every phone further contexts that captions never have. */
-static const sv__word_def sv__words[] = {
-    /* carrier and function words of the captions */
-    {"a", "AH", SV__W_FUNC | SV__W_CAPTION}, {"an", "AH N", SV__W_FUNC | SV__W_CAPTION},
-    {"the", "DH AH", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
-    {"there", "DH EH R", SV__W_FUNC | SV__W_CAPTION}, {"is", "IH Z", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
-    {"i", "AY", SV__W_FUNC | SV__W_CAPTION}, {"see", "S IY", SV__W_CAPTION},
-    {"found", "F AW N D", SV__W_CAPTION}, {"look", "L UH K", SV__W_CAPTION},
-    {"this", "DH IH S", SV__W_FUNC | SV__W_CAPTION}, {"picture", "P IH K CH ER", SV__W_CAPTION},
-    {"shows", "SH OW Z", SV__W_CAPTION}, {"image", "IH M IH JH", SV__W_CAPTION},
-    {"has", "HH AE Z", SV__W_CAPTION}, {"with", "W IH TH", SV__W_FUNC | SV__W_CAPTION},
-    {"and", "AE N D", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD}, {"of", "AH V", SV__W_FUNC | SV__W_CAPTION},
-    {"to", "T UW", SV__W_FUNC | SV__W_CAPTION}, {"left", "L EH F T", SV__W_CAPTION},
-    {"right", "R AY T", SV__W_CAPTION}, {"above", "AH B AH V", SV__W_CAPTION},
-    {"over", "OW V ER", SV__W_CAPTION}, {"on", "AA N", SV__W_FUNC | SV__W_CAPTION},
-    {"top", "T AA P", SV__W_CAPTION}, {"under", "AH N D ER", SV__W_CAPTION},
-    {"below", "B IH L OW", SV__W_CAPTION}, {"beneath", "B IH N IY TH", SV__W_CAPTION},
-    {"next", "N EH K S T", SV__W_CAPTION | SV__W_OOD}, {"beside", "B IH S AY D", SV__W_CAPTION},
-    {"in", "IH N", SV__W_FUNC | SV__W_CAPTION}, {"middle", "M IH D AH L", SV__W_CAPTION},
-    {"at", "AE T", SV__W_FUNC | SV__W_CAPTION}, {"bottom", "B AA T AH M", SV__W_CAPTION},
-    /* sizes */
-    {"small", "S M AO L", SV__W_CAPTION}, {"little", "L IH T AH L", SV__W_CAPTION},
-    {"tiny", "T AY N IY", SV__W_CAPTION}, {"big", "B IH G", SV__W_CAPTION},
-    {"large", "L AA R JH", SV__W_CAPTION}, {"huge", "HH Y UW JH", SV__W_CAPTION},
-    /* colours, in SV_COLOUR_* order */
-    {"red", "R EH D", SV__W_CAPTION}, {"green", "G R IY N", SV__W_CAPTION},
-    {"blue", "B L UW", SV__W_CAPTION}, {"yellow", "Y EH L OW", SV__W_CAPTION},
-    {"orange", "AO R AH N JH", SV__W_CAPTION}, {"purple", "P ER P AH L", SV__W_CAPTION},
-    {"pink", "P IH NG K", SV__W_CAPTION}, {"beige", "B EY ZH", SV__W_CAPTION},
-    /* shapes and their synonyms */
-    {"circle", "S ER K AH L", SV__W_CAPTION}, {"disc", "D IH S K", SV__W_CAPTION},
-    {"coin", "K OY N", SV__W_CAPTION}, {"square", "S K W EH R", SV__W_CAPTION},
-    {"box", "B AA K S", SV__W_CAPTION}, {"block", "B L AA K", SV__W_CAPTION},
-    {"triangle", "T R AY AE NG G AH L", SV__W_CAPTION}, {"cross", "K R AO S", SV__W_CAPTION},
-    {"plus", "P L AH S", SV__W_CAPTION}, {"ring", "R IH NG", SV__W_CAPTION},
-    {"hoop", "HH UW P", SV__W_CAPTION}, {"diamond", "D AY M AH N D", SV__W_CAPTION},
-    /* out-of-domain carrier words and word-list items */
-    {"please", "P L IY Z", SV__W_OOD}, {"say", "S EY", SV__W_OOD}, {"again", "AH G EH N", SV__W_OOD},
-    {"word", "W ER D", SV__W_OOD}, {"now", "N AW", SV__W_OOD}, {"house", "HH AW S", SV__W_OOD},
-    {"water", "W AO T ER", SV__W_OOD}, {"judge", "JH AH JH", SV__W_OOD},
-    {"vision", "V IH ZH AH N", SV__W_OOD}, {"measure", "M EH ZH ER", SV__W_OOD},
-    {"usual", "Y UW ZH UW AH L", SV__W_OOD}, {"garage", "G ER AA ZH", SV__W_OOD},
-    {"chair", "CH EH R", SV__W_OOD}, {"thank", "TH AE NG K", SV__W_OOD},
-    {"think", "TH IH NG K", SV__W_OOD}, {"bath", "B AE TH", SV__W_OOD}, {"wood", "W UH D", SV__W_OOD},
-    {"foot", "F UH T", SV__W_OOD}, {"push", "P UH SH", SV__W_OOD}, {"book", "B UH K", SV__W_OOD},
-    {"sugar", "SH UH G ER", SV__W_OOD}, {"toy", "T OY", SV__W_OOD}, {"boy", "B OY", SV__W_OOD},
-    {"voice", "V OY S", SV__W_OOD}, {"noise", "N OY Z", SV__W_OOD}, {"cow", "K AW", SV__W_OOD},
-    {"mouse", "M AW S", SV__W_OOD}, {"day", "D EY", SV__W_OOD}, {"play", "P L EY", SV__W_OOD},
-    {"rain", "R EY N", SV__W_OOD}, {"go", "G OW", SV__W_OOD}, {"road", "R OW D", SV__W_OOD},
-    {"jump", "JH AH M P", SV__W_OOD}, {"fish", "F IH SH", SV__W_OOD}, {"yes", "Y EH S", SV__W_OOD},
-    {"young", "Y AH NG", SV__W_OOD}, {"hot", "HH AA T", SV__W_OOD}, {"cat", "K AE T", SV__W_OOD},
-    {"dog", "D AO G", SV__W_OOD}, {"sun", "S AH N", SV__W_OOD}, {"zoo", "Z UW", SV__W_OOD},
-    {"leaf", "L IY F", SV__W_OOD}, {"feather", "F EH DH ER", SV__W_OOD},
-    {"mother", "M AH DH ER", SV__W_OOD}, {"weather", "W EH DH ER", SV__W_OOD},
-    {"church", "CH ER CH", SV__W_OOD}, {"shoe", "SH UW", SV__W_OOD}, {"cheese", "CH IY Z", SV__W_OOD},
-    {"king", "K IH NG", SV__W_OOD}, {"year", "Y IH R", SV__W_OOD}, {"good", "G UH D", SV__W_OOD}
-};
-
-#define SV__N_WORDS ((int)(sizeof sv__words / sizeof sv__words[0]))
-
-SV_DEF int sv_word_count(void) { return SV__N_WORDS; }
-SV_DEF const char *sv_word_name(int id) { return id >= 0 && id < SV__N_WORDS ? sv__words[id].word : NULL; }
-
-SV_DEF size_t sv_word_phones(int id, int *out, size_t cap)
-{
-    const char *p;
-    size_t n = 0;
-    if (id < 0 || id >= SV__N_WORDS) return 0;
-    for (p = sv__words[id].pron; *p;) {
-        char tok[4];
-        size_t k = 0;
-        while (*p == ' ') p++;
-        while (*p && *p != ' ' && k < sizeof tok - 1) tok[k++] = *p++;
-        tok[k] = 0;
-        if (k == 0) break;
-        if (out && n < cap) out[n] = sv_phone_find(tok);
-        n++;
-    }
-    return n;
-}
-
-static int sv__word_find(const char *w)
-{
-    int i;
-    for (i = 0; i < SV__N_WORDS; i++)
-        if (strcmp(sv__words[i].word, w) == 0) return i;
-    SV_ASSERT(0 && "word missing from the lexicon");
-    return 0;
-}
-
-/* ---------------------------------------------------------------- 10.8 formant synthesiser */
-
-/* Klatt (1980) second-order digital resonator, T = 1/fs:
-       y[n] = A x[n] + B y[n-1] + C y[n-2],
-       C = -exp(-2 pi BW T), B = 2 exp(-pi BW T) cos(2 pi F T), A = 1 - B - C (unity gain at DC).
-   The antiresonator (nasal zero) is its inverse: y[n] = A' x[n] + B' x[n-1] + C' x[n-2] with
-   A' = 1/A, B' = -B/A, C' = -C/A. The parallel (frication) branch uses the same poles with zeros
-   at DC and Nyquist and gain (1 + C)/2, a band-pass whose peak gain is about 1. */
-typedef struct sv__reso { float a, b, c, s1, s2, x1, x2; } sv__reso;
-
-static void sv__reso_set(sv__reso *r, double f, double bw)
-{
-    const double T = 1.0 / SV_CORPUS_RATE, pi = 3.14159265358979323846;
-    double b, c;
-    if (f > 0.45 * SV_CORPUS_RATE) f = 0.45 * SV_CORPUS_RATE;
-    if (f < 20.0) f = 20.0;
-    if (bw < 10.0) bw = 10.0;
-    c = -exp(-2.0 * pi * bw * T);
-    b = 2.0 * exp(-pi * bw * T) * cos(2.0 * pi * f * T);
-    r->a = (float)(1.0 - b - c);
-    r->b = (float)b;
-    r->c = (float)c;
-}
-
-static float sv__reso_run(sv__reso *r, float x)
-{
-    float y = r->a * x + r->b * r->s1 + r->c * r->s2;
-    r->s2 = r->s1;
-    r->s1 = y;
-    return y;
-}
-
-static float sv__antireso_run(sv__reso *r, float x)
-{
-    float y = (x - r->b * r->x1 - r->c * r->x2) / r->a;
-    r->x2 = r->x1;
-    r->x1 = x;
-    return y;
-}
-
-static float sv__bandpass_run(sv__reso *r, float x)
-{
-    float y = 0.5f * (1.0f + r->c) * (x - r->x2) + r->b * r->s1 + r->c * r->s2;
-    r->x2 = r->x1;
-    r->x1 = x;
-    r->s2 = r->s1;
-    r->s1 = y;
-    return y;
-}
-
-/* Synthesis parameters, one vector per control frame (Klatt updates his every 5 ms; we use 2 ms).
-   Amplitudes are linear; frequencies and bandwidths in Hz. */
-enum {
-    SV__P_F0,
-    SV__P_F1, SV__P_F2, SV__P_F3, SV__P_F4, SV__P_F5,
-    SV__P_B1, SV__P_B2, SV__P_B3, SV__P_B4, SV__P_B5,
-    SV__P_FNZ, SV__P_BNZ,                  /* nasal zero; equal to the nasal pole when oral */
-    SV__P_AV, SV__P_AH, SV__P_AF,          /* voicing, aspiration, frication amplitudes */
-    SV__P_PF1, SV__P_PF2, SV__P_PF3,       /* parallel (noise) resonators */
-    SV__P_PB1, SV__P_PB2, SV__P_PB3,
-    SV__P_PG1, SV__P_PG2, SV__P_PG3,
-    SV__P_AB,                              /* parallel bypass: flat noise */
-    SV__NP
-};
-
-#define SV__CTL 32            /* control period in samples: 2 ms */
-#define SV__FNP 270.0f        /* nasal pole, Hz (Klatt 1980) */
-#define SV__AH_STOP (-18.0f)  /* aspiration after a voiceless release, dB re a vowel */
-#define SV__AH_HH (-18.0f)    /* /h/, dB re a vowel */
-#define SV__VOICE_BAR (-26.0f)/* voicing under a voiced closure, dB re a vowel */
-#define SV__TEMPO 0.8f        /* connected speech runs faster than the table's citation durations */
-
-static float sv__syn_db(float db) { return db <= SV__OFF ? 0.0f : (float)pow(10.0, db / 20.0); }
-
-/* F1-F3 of a phone at fraction frac of its duration: diphthongs hold the first target for a
-   fifth of the phone, glide (smoothstep) and approach the second at the end. */
-static void sv__syn_formants(const sv__phone_def *q, float frac, float *f)
-{
-    int j;
-    float w = (frac - 0.2f) / 0.7f;
-    w = w < 0 ? 0 : w > 1 ? 1 : w;
-    w = w * w * (3.0f - 2.0f * w);
-    for (j = 0; j < 3; j++) f[j] = q->fe[0] > 0 ? (1.0f - w) * q->f[j] + w * q->fe[j] : q->f[j];
-}
-
-/* The vowel a consonant coarticulates with: the next one (its onset) inside the phrase, else the
-   previous one (its offset), else a neutral schwa. */
-static void sv__syn_vowel_near(const int *ph, size_t n, size_t i, float *f)
-{
-    size_t j;
-    for (j = i + 1; j < n && ph[j] >= 0; j++)
-        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 0.0f, f); return; }
-    for (j = i; j-- > 0 && ph[j] >= 0;)
-        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 1.0f, f); return; }
-    f[0] = 500.0f; f[1] = 1500.0f; f[2] = 2500.0f;
-}
-
-/* Spectrum of the noise through the parallel branch (frequencies for an adult male, scaled by k):
-   S/Z a peak at 4-8 kHz, SH/ZH lower and broader (2.5-4 kHz), F/V flat, TH/DH flat and weak,
-   bursts: labial low and diffuse, alveolar high (above 4 kHz), velar compact at the next vowel's
-   F2 (f2v, already scaled). */
-static void sv__syn_noise_shape(int kind, float k, float f2v, float *p)
-{
-    float pf[3] = {1000, 2000, 3000}, pb[3] = {500, 500, 500}, pg[3] = {0, 0, 0}, ab = 0, ks = k;
-    int j;
-    switch (kind) {
-    case SV__N_FLAT: ab = 1.0f; break;
-    case SV__N_DENTAL: ab = 0.8f; pf[0] = 5000; pb[0] = 2500; pg[0] = 0.5f; break;
-    case SV__N_ALV:
-        pf[0] = 4800; pb[0] = 1200; pg[0] = 0.5f;
-        pf[1] = 5800; pb[1] = 1400; pg[1] = 1.0f;
-        pf[2] = 7000; pb[2] = 1600; pg[2] = 0.6f; break;
-    case SV__N_PAL:
-        pf[0] = 2800; pb[0] = 700; pg[0] = 0.8f;
-        pf[1] = 3500; pb[1] = 1000; pg[1] = 1.0f;
-        pf[2] = 4600; pb[2] = 1500; pg[2] = 0.4f; break;
-    case SV__N_LAB_BURST: ab = 0.5f; pf[0] = 900; pb[0] = 1400; pg[0] = 0.8f; break;
-    case SV__N_ALV_BURST:
-        pf[0] = 4200; pb[0] = 2000; pg[0] = 0.7f;
-        pf[1] = 5500; pb[1] = 2000; pg[1] = 1.0f;
-        pf[2] = 6800; pb[2] = 2000; pg[2] = 0.5f; break;
-    case SV__N_VEL_BURST:
-        ks = 1.0f;
-        pf[0] = f2v; pb[0] = 350; pg[0] = 1.3f;
-        pf[1] = 1.5f * f2v; pb[1] = 900; pg[1] = 0.3f; break;
-    default: break;
-    }
-    for (j = 0; j < 3; j++) {
-        p[SV__P_PF1 + j] = pf[j] * ks;
-        p[SV__P_PB1 + j] = pb[j] * ks;
-        p[SV__P_PG1 + j] = pg[j];
-    }
-    p[SV__P_AB] = ab;
-}
-
-/* Target parameters at time t (ms) into phone i: the acoustic-phonetic rules live here.
-   dur[i] is the phone's duration (ms), fj[3i..3i+2] its per-token formant jitter. */
-static void sv__syn_targets(const sv_speaker *spk, const int *ph, const float *dur, const float *fj,
-                            size_t n, size_t i, float t, float *p)
-{
-    const sv__phone_def *q;
-    float f[3], v[3], d = dur[i], frac = d > 0 ? t / d : 0, k = spk->vtl_scale;
-    int j, noise = SV__N_NONE;
-    if (ph[i] < 0) {
-        /* a pause holds the neighbouring phone's vocal-tract shape, silently, so formants do not
-           glide in from nowhere when speech resumes */
-        if (i + 1 < n && ph[i + 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i + 1, 0.0f, p);
-        else if (i > 0 && ph[i - 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i - 1, dur[i - 1], p);
-        else {
-            int schwa = sv_phone_find("AH");
-            sv__syn_targets(spk, &schwa, dur, fj, 1, 0, 0.0f, p);
-        }
-        p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = p[SV__P_AB] = 0;
-        p[SV__P_PG1] = p[SV__P_PG2] = p[SV__P_PG3] = 0;
-        return;
-    }
-    q = &sv__phones[ph[i]];
-    if (frac > 1) frac = 1;
-    sv__syn_formants(q, frac, f);
-    sv__syn_vowel_near(ph, n, i, v);
-    /* Klatt's default bandwidths; a breathy (partly open) glottis damps F1 */
-    p[SV__P_B1] = 70.0f + 60.0f * spk->breathiness; p[SV__P_B2] = 100; p[SV__P_B3] = 140;
-    p[SV__P_B4] = 250; p[SV__P_B5] = 300;
-    p[SV__P_FNZ] = SV__FNP; p[SV__P_BNZ] = 100;
-    p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = 0;
-
-    switch (q->cls) {
-    case SV_PHONE_VOWEL: case SV_PHONE_DIPHTHONG:
-        p[SV__P_AV] = 1.0f;
-        break;
-    case SV_PHONE_LIQUID: case SV_PHONE_GLIDE:
-        p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_B1] += 20; p[SV__P_B2] = 130; p[SV__P_B3] = 200;
-        break;
-    case SV_PHONE_NASAL:
-        /* murmur: oral cavity closed, sound leaves through the nose; the side branch adds a zero */
-        p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_B1] = 100; p[SV__P_B2] = 300; p[SV__P_B3] = 400;
-        p[SV__P_FNZ] = q->fnz * k; p[SV__P_BNZ] = 150;
-        break;
-    case SV_PHONE_FRICATIVE:
-        /* the front cavity shapes the noise (parallel branch); F2 partly follows the vowel */
-        f[1] = 0.75f * f[1] + 0.25f * v[1];
-        p[SV__P_B1] = 200;
-        if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
-        p[SV__P_AF] = sv__syn_db(q->af);
-        noise = q->noise;
-        break;
-    case SV_PHONE_ASPIRATE:
-        /* /h/: turbulence at the glottis excites the following vowel's formants (open glottis:
-           wide B1) */
-        for (j = 0; j < 3; j++) f[j] = v[j];
-        p[SV__P_B1] = 300;
-        p[SV__P_AH] = sv__syn_db(SV__AH_HH);
-        break;
-    case SV_PHONE_STOP: {
-        /* closure (silence or a voice bar), burst, then voice onset: 40-80 ms of aspiration after
-           a voiceless release, 0-20 ms after a voiced one; formants leave the place's locus */
-        float clos = (q->voiced ? 0.65f : 0.5f) * d, burst = d * 0.15f < 7.0f ? d * 0.15f : 7.0f;
-        if (q->noise == SV__N_VEL_BURST) {
-            f[1] = v[1] + 150.0f;
-            f[1] = f[1] < 1300.0f ? 1300.0f : f[1] > 2300.0f ? 2300.0f : f[1];
-            f[2] = f[1] + 300.0f;
-        }
-        if (t < clos) {
-            if (q->voiced) { p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR); p[SV__P_B2] = 300; p[SV__P_B3] = 400; }
-        } else if (t < clos + burst) {
-            p[SV__P_AF] = sv__syn_db(q->af);
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
-            noise = q->noise;
-        } else {
-            for (j = 0; j < 3; j++) f[j] = 0.5f * (f[j] + v[j]);
-            if (q->voiced) { p[SV__P_AV] = sv__syn_db(q->av); p[SV__P_AH] = sv__syn_db(-20.0f); }
-            else { p[SV__P_AH] = sv__syn_db(SV__AH_STOP); p[SV__P_B1] = 250; }
-        }
-        break;
-    }
-    case SV_PHONE_AFFRICATE: {
-        /* a short alveolar stop released into a palato-alveolar fricative */
-        float clos = 0.35f * d, burst = 5.0f;
-        f[1] = 0.75f * f[1] + 0.25f * v[1];
-        if (t < clos) {
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
-        } else if (t < clos + burst) {
-            p[SV__P_AF] = sv__syn_db(-6.0f);
-            noise = SV__N_ALV_BURST;
-        } else {
-            p[SV__P_AF] = sv__syn_db(q->af);
-            if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
-            p[SV__P_B1] = 200;
-            noise = q->noise;
-        }
-        break;
-    }
-    default: break;
-    }
-    /* vocal-tract length scales every formant; F4, F5 are Klatt's fixed defaults */
-    for (j = 0; j < 3; j++) p[SV__P_F1 + j] = f[j] * fj[3 * i + (size_t)j] * k;
-    p[SV__P_F4] = 3300.0f * k;
-    p[SV__P_F5] = 3750.0f * k;
-    sv__syn_noise_shape(noise, k, v[1] * k, p);
-    if (noise == SV__N_NONE) p[SV__P_AF] = 0;
-}
-
-/* Time constant (ms) of the smoothing of each parameter track: formants move over tens of ms
-   between targets (coarticulation), source amplitudes switch within a few ms, F0 is slow. */
-static float sv__syn_tau_ms(int j)
-{
-    if (j == SV__P_F0) return 30.0f;
-    if (j <= SV__P_BNZ) return 12.0f;
-    return 2.5f;
-}
-
-/* Synthesise n phones (ids, or -1 for a pause). Allocates *out_audio. The engine of both
-   sv_synth_phones() and the corpus. */
-static int sv__syn_run(const sv_speaker *spk, const int *ph, const float *stretch, size_t n,
-                       sv_rng *rng, float **out_audio, size_t *out_n, sv_segment *seg)
-{
-    const double fs = SV_CORPUS_RATE;
-    float *dur = NULL, *fj = NULL, *fr = NULL, *x = NULL;
-    size_t *start = NULL, i, s, total, nf, k;
-    float f0lo = spk->female ? 165.0f : 85.0f, f0hi = spk->female ? 255.0f : 155.0f;
-    float walk = 0, f0_utt;
-    int j, st = SV_OK;
-
-    *out_audio = NULL;
-    *out_n = 0;
-    dur = SV__CAST(float *, sv__calloc(n, 4 * sizeof(float), "synth durations"));
-    start = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "synth boundaries"));
-    if (!dur || !start) { st = SV_ERR_NOMEM; goto done; }
-    fj = dur + n;
-
-    /* 1. Durations, whole samples so that boundaries are exact. Speaking rate divides them, and
-          each token varies by about 12 % (log-normal). Per-token formant jitter: 3 %. */
-    for (i = 0; i < n; i++) {
-        double ms, sc = stretch ? stretch[i] : 1.0;
-        if (ph[i] < 0) ms = 150.0 * sc;
-        else {
-            const sv__phone_def *q = &sv__phones[ph[i]];
-            double lo = q->cls == SV_PHONE_STOP || q->cls == SV_PHONE_AFFRICATE ? 40.0 : 25.0;
-            ms = q->dur * SV__TEMPO * sc / spk->rate * exp(0.12 * sv_rng_normal(rng));
-            if (ms < lo) ms = lo;
-        }
-        for (j = 0; j < 3; j++) fj[3 * i + (size_t)j] = (float)exp(0.03 * sv_rng_normal(rng));
-        start[i + 1] = start[i] + (size_t)(ms * fs / 1000.0 + 0.5);
-        dur[i] = (float)((double)(start[i + 1] - start[i]) * 1000.0 / fs);
-    }
-    total = start[n];
-    if (total == 0) { st = sv__fail(SV_ERR_ARG, "synth: empty phone sequence"); goto done; }
-    nf = total / SV__CTL + 2;
-    if (!sv__mul_ok(nf, SV__NP * sizeof(float), &s)) { st = sv__fail(SV_ERR_NOMEM, "synth: too long"); goto done; }
-    fr = SV__CAST(float *, sv__alloc(s, "synth parameter tracks"));
-    x = SV__CAST(float *, sv__alloc(total * sizeof(float), "synth audio"));
-    if (!fr || !x) { st = SV_ERR_NOMEM; goto done; }
-
-    /* 2. Target tracks, one frame per SV__CTL samples. F0: declination over the utterance
-          (+8 % to -8 %) times a slow random walk (intonation), clamped to the voice's range. */
-    f0_utt = spk->f0 * (float)exp(0.05 * sv_rng_normal(rng));
-    for (k = 0, i = 0; k < nf; k++) {
-        float *p = fr + k * SV__NP;
-        s = k * SV__CTL;
-        while (i + 1 < n && s >= start[i + 1]) i++;
-        sv__syn_targets(spk, ph, dur, fj, n, i, (float)((double)(s - start[i]) * 1000.0 / fs), p);
-        walk = 0.99f * walk + 0.14f * 0.06f * sv_rng_normal(rng); /* AR(1), tau 200 ms, sd 6 % */
-        p[SV__P_F0] = f0_utt * (1.08f - 0.16f * (float)s / (float)total) * (float)exp(walk);
-        p[SV__P_F0] = p[SV__P_F0] < f0lo ? f0lo : p[SV__P_F0] > f0hi ? f0hi : p[SV__P_F0];
-    }
-
-    /* 3. Smooth every track forward and backward with a one-pole filter (zero phase), so targets
-          are approached smoothly without shifting the boundaries. */
-    for (j = 0; j < SV__NP; j++) {
-        float a = (float)exp(-1000.0 * SV__CTL / fs / sv__syn_tau_ms(j)), y = fr[j];
-        for (k = 0; k < nf; k++) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
-        for (k = nf; k-- > 0;) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
-    }
-    /* Smoothing leaves exponential tails; below -80 dB a source is off (this also keeps the
-       filters out of the very slow denormal range). */
-    for (k = 0; k < nf; k++)
-        for (j = SV__P_AV; j <= SV__P_AF; j++)
-            if (fr[k * SV__NP + (size_t)j] < 1e-4f) fr[k * SV__NP + (size_t)j] = 0.0f;
-
-    /* 4. Source and filters, sample by sample. */
-    {
-        sv__reso cas[5], np, nz, par[3];
-        double phase = 0.0;
-        float f0p = fr[SV__P_F0], amp = 1.0f, tl = 0, nlp = 0, rad = 0;
-        float oq = spk->open_quotient, tilt = spk->tilt;
-        memset(cas, 0, sizeof cas); memset(&np, 0, sizeof np); memset(&nz, 0, sizeof nz);
-        memset(par, 0, sizeof par);
-        for (k = 0; k * SV__CTL < total; k++) {
-            const float *p0 = fr + k * SV__NP, *p1 = p0 + SV__NP;
-            size_t s0 = k * SV__CTL, s1 = s0 + SV__CTL < total ? s0 + SV__CTL : total;
-            int fric_on;
-            for (j = 0; j < 5; j++) sv__reso_set(&cas[j], p0[SV__P_F1 + j], p0[SV__P_B1 + j]);
-            sv__reso_set(&np, SV__FNP, 100.0);
-            sv__reso_set(&nz, p0[SV__P_FNZ], p0[SV__P_BNZ]);
-            fric_on = p0[SV__P_AF] > 0.0f || p1[SV__P_AF] > 0.0f;
-            for (j = 0; j < 3; j++) {
-                sv__reso_set(&par[j], p0[SV__P_PF1 + j], p0[SV__P_PB1 + j]);
-                if (!fric_on) par[j].s1 = par[j].s2 = par[j].x1 = par[j].x2 = 0.0f; /* silent: restart clean */
-            }
-            for (s = s0; s < s1; s++) {
-                float w = (float)(s - s0) / SV__CTL, u, flow, noise, src, c, fric, y;
-                float av = p0[SV__P_AV] + w * (p1[SV__P_AV] - p0[SV__P_AV]);
-                float ah = p0[SV__P_AH] + w * (p1[SV__P_AH] - p0[SV__P_AH]);
-                float af = p0[SV__P_AF] + w * (p1[SV__P_AF] - p0[SV__P_AF]);
-                int open;
-                /* Glottal source: the period and amplitude of each pulse are drawn at its start
-                   (jitter, shimmer). Flow over the open phase is the KLGLOTT88 polynomial
-                   u(x) = 27/4 x^2 (1 - x), x = phase / OQ, peak 1; its abrupt closure is the
-                   main excitation. */
-                phase += f0p / fs;
-                if (phase >= 1.0) {
-                    float f0 = p0[SV__P_F0] + w * (p1[SV__P_F0] - p0[SV__P_F0]);
-                    phase -= floor(phase);
-                    f0p = f0 * (1.0f + spk->jitter * sv_rng_normal(rng));
-                    if (f0p < 20.0f) f0p = 20.0f;
-                    amp = 1.0f + spk->shimmer * sv_rng_normal(rng);
-                    if (amp < 0.1f) amp = 0.1f;
-                }
-                u = (float)(phase / oq);
-                open = u < 1.0f;
-                flow = open ? amp * 6.75f * u * u * (1.0f - u) : 0.0f;
-                tl = (1.0f - tilt) * flow + tilt * tl; /* extra spectral tilt: one-pole low-pass */
-                /* One noise generator, low-passed for the cascade (aspiration) as in Klatt 1980.
-                   Breathiness: aspiration gated by the open phase, in proportion to voicing. */
-                noise = 2.0f * sv_rng_uniformf(rng) - 1.0f;
-                nlp = 0.75f * nlp + 0.25f * noise;
-                src = av * tl + (ah + spk->breathiness * 0.5f * av * (open ? 1.0f : 0.3f)) * 0.8f * nlp;
-                src += 1e-12f; /* keeps silent resonators out of denormals; removed by the radiation difference */
-                /* Cascade: nasal pole-zero pair, then F5 .. F1; lip radiation = first difference */
-                c = sv__reso_run(&np, src);
-                c = sv__antireso_run(&nz, c);
-                for (j = 4; j >= 0; j--) c = sv__reso_run(&cas[j], c);
-                y = c - rad;
-                rad = c;
-                /* Parallel branch: frication, halved in the closed phase under voicing (Klatt) */
-                fric = af * noise * (av > 0.02f && !open ? 0.5f : 1.0f);
-                if (fric_on) {
-                    float g1 = p0[SV__P_PG1] + w * (p1[SV__P_PG1] - p0[SV__P_PG1]);
-                    float g2 = p0[SV__P_PG2] + w * (p1[SV__P_PG2] - p0[SV__P_PG2]);
-                    float g3 = p0[SV__P_PG3] + w * (p1[SV__P_PG3] - p0[SV__P_PG3]);
-                    float ab = p0[SV__P_AB] + w * (p1[SV__P_AB] - p0[SV__P_AB]);
-                    y += 0.25f * (ab * fric + g1 * sv__bandpass_run(&par[0], fric)
-                                  - g2 * sv__bandpass_run(&par[1], fric) + g3 * sv__bandpass_run(&par[2], fric));
-                }
-                x[s] = y;
-            }
-        }
-    }
-
-    /* 5. Level: RMS 0.1 (-20 dBFS) times the speaker's loudness. */
-    {
-        double e = 0.0;
-        float g;
-        for (s = 0; s < total; s++) e += (double)x[s] * x[s];
-        e = sqrt(e / (double)total);
-        g = e > 0.0 ? (float)(0.1 * pow(10.0, spk->loudness_db / 20.0) / e) : 0.0f;
-        for (s = 0; s < total; s++) x[s] *= g;
-    }
-    if (seg)
-        for (i = 0; i < n; i++) {
-            seg[i].label = ph[i];
-            seg[i].start = (double)start[i] / fs;
-            seg[i].end = (double)start[i + 1] / fs;
-        }
-    *out_audio = x;
-    *out_n = total;
-    x = NULL;
-done:
-    SV_FREE(dur);
-    SV_FREE(start);
-    SV_FREE(fr);
-    SV_FREE(x);
-    return st;
-}
-
-SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
-                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg)
-{
-    sv_rng r;
-    float *audio = NULL;
-    size_t i, ns = 0;
-    if (n_samples) *n_samples = 0;
-    if (!spk || !phones || !n_samples || n == 0) {
-        sv__fail(SV_ERR_ARG, "sv_synth_phones: NULL argument or no phones");
-        return NULL;
-    }
-    for (i = 0; i < n; i++)
-        if (phones[i] < -1 || phones[i] >= SV__N_PHONES || (stretch && !(stretch[i] > 0.0f && stretch[i] < 100.0f))) {
-            sv__fail(SV_ERR_ARG, "sv_synth_phones: bad phone id or stretch at %zu", i);
-            return NULL;
-        }
-    if (!(spk->f0 > 20.0f && spk->f0 < 1000.0f) || !(spk->vtl_scale > 0.5f && spk->vtl_scale < 2.0f) ||
-        !(spk->rate > 0.2f && spk->rate < 5.0f) || !(spk->open_quotient > 0.1f && spk->open_quotient <= 1.0f) ||
-        !(spk->tilt >= 0.0f && spk->tilt < 1.0f) || !(spk->breathiness >= 0.0f && spk->breathiness <= 1.0f) ||
-        !(spk->jitter >= 0.0f && spk->jitter < 0.5f) || !(spk->shimmer >= 0.0f && spk->shimmer < 0.5f) ||
-        !(spk->loudness_db > -60.0f && spk->loudness_db < 20.0f)) {
-        sv__fail(SV_ERR_ARG, "sv_synth_phones: speaker parameters out of range");
-        return NULL;
-    }
-    sv_rng_seed(&r, seed);
-    if (sv__syn_run(spk, phones, stretch, n, &r, &audio, &ns, seg) != SV_OK) return NULL;
-    *n_samples = ns;
-    return audio;
-}
-
-static float sv__syn_unif(sv_rng *r, float lo, float hi) { return lo + (hi - lo) * sv_rng_uniformf(r); }
-
-SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
-{
-    sv_speaker s;
-    sv_rng r;
-    memset(&s, 0, sizeof s);
-    sv_rng_seed(&r, seed);
-    s.female = female != 0;
-    s.split = SV_SPLIT_TRAIN;
-    strcpy(s.name, "spk");
-    /* Mean F0 well inside the ranges (men 85-155 Hz, women 165-255 Hz) so that intonation
-       stays inside them; women's vocal tracts are about 15-20 % shorter. */
-    if (female) {
-        s.f0 = sv__syn_unif(&r, 180.0f, 235.0f);
-        s.vtl_scale = sv__syn_unif(&r, 1.15f, 1.2f) * (float)exp(0.02 * sv_rng_normal(&r));
-        s.breathiness = sv__syn_unif(&r, 0.1f, 0.5f);
-        s.open_quotient = sv__syn_unif(&r, 0.6f, 0.72f);
-        s.tilt = sv__syn_unif(&r, 0.1f, 0.5f);
-    } else {
-        s.f0 = sv__syn_unif(&r, 95.0f, 140.0f);
-        s.vtl_scale = (float)exp(0.03 * sv_rng_normal(&r));
-        s.vtl_scale = s.vtl_scale < 0.92f ? 0.92f : s.vtl_scale > 1.08f ? 1.08f : s.vtl_scale;
-        s.breathiness = sv__syn_unif(&r, 0.0f, 0.3f);
-        s.open_quotient = sv__syn_unif(&r, 0.5f, 0.62f);
-        s.tilt = sv__syn_unif(&r, 0.0f, 0.35f);
-    }
-    s.rate = sv__syn_unif(&r, 0.85f, 1.2f);
-    s.jitter = sv__syn_unif(&r, 0.005f, 0.02f);
-    s.shimmer = sv__syn_unif(&r, 0.02f, 0.06f);
-    s.loudness_db = sv__syn_unif(&r, -6.0f, 3.0f);
-    return s;
-}
-
-/* ---------------------------------------------------------------- 10.9 pictures */
-
-static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
-    {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
-    {1.00f, 0.55f, 0.05f}, {0.55f, 0.15f, 0.75f}, {1.00f, 0.55f, 0.75f}, {0.85f, 0.75f, 0.58f}
-};
-
-/* Is (u, v), in units of the object's radius from its centre (v down), inside the shape? */
-static int sv__shape_inside(int shape, float u, float v)
-{
-    float au = fabsf(u), av = fabsf(v), d2 = u * u + v * v;
-    switch (shape) {
-    case SV_SHAPE_CIRCLE: return d2 <= 1.0f;
-    case SV_SHAPE_SQUARE: return au <= 0.85f && av <= 0.85f;
-    case SV_SHAPE_TRIANGLE: return v <= 0.75f && v >= -0.95f && au <= 0.95f * (v + 0.95f) / 1.7f;
-    case SV_SHAPE_CROSS: return (au <= 0.32f && av <= 0.95f) || (av <= 0.32f && au <= 0.95f);
-    case SV_SHAPE_RING: return d2 <= 1.0f && d2 >= 0.3f;
-    case SV_SHAPE_DIAMOND: return au + av <= 1.0f;
-    default: return 0;
-    }
-}
-
-/* The relation of a to b from their centres, along the dominant axis (image y points down). */
-static int sv__relation(const sv_object *a, const sv_object *b)
-{
-    float dx = a->cx - b->cx, dy = a->cy - b->cy;
-    if (fabsf(dx) >= fabsf(dy)) return dx < 0 ? SV_REL_LEFT : SV_REL_RIGHT;
-    return dy < 0 ? SV_REL_ABOVE : SV_REL_BELOW;
-}
-
-/* Draw a scene: 1-3 objects of distinct colours, radius 0.19-0.24 (big) or 0.10-0.13 (small) of
-   the side, not touching; objects 0 and 1 clearly apart along one axis so the caption's relation
-   is unambiguous. */
-static void sv__scene_make(sv_scene *sc, sv_rng *r)
-{
-    int order[SV_COLOUR_COUNT], o, a, ok = 0, nobj;
-    float roll = sv_rng_uniformf(r);
-    memset(sc, 0, sizeof *sc);
-    nobj = roll < 0.3f ? 1 : roll < 0.85f ? 2 : 3;
-    sc->n_objects = nobj;
-    for (o = 0; o < SV_COLOUR_COUNT; o++) order[o] = o;
-    for (o = 0; o < nobj; o++) {
-        int jj = o + (int)sv_rng_below(r, (size_t)(SV_COLOUR_COUNT - o)), t = order[o];
-        order[o] = order[jj]; order[jj] = t;
-        sc->obj[o].colour = order[o];
-        sc->obj[o].shape = (int)sv_rng_below(r, SV_SHAPE_COUNT);
-        sc->obj[o].big = sv_rng_uniformf(r) < 0.5f;
-    }
-    for (a = 0; a < 400 && !ok; a++) {
-        if (a == 200) for (o = 0; o < nobj; o++) sc->obj[o].big = 0; /* crowded: shrink all */
-        for (o = 0; o < nobj; o++) {
-            sv_object *b = &sc->obj[o];
-            b->r = b->big ? sv__syn_unif(r, 0.19f, 0.24f) : sv__syn_unif(r, 0.10f, 0.13f);
-            b->cx = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
-            b->cy = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
-        }
-        ok = 1;
-        for (o = 0; o < nobj && ok; o++) {
-            int p2;
-            for (p2 = o + 1; p2 < nobj; p2++) {
-                float dx = sc->obj[o].cx - sc->obj[p2].cx, dy = sc->obj[o].cy - sc->obj[p2].cy;
-                if (sqrtf(dx * dx + dy * dy) < 1.1f * (sc->obj[o].r + sc->obj[p2].r)) ok = 0;
-            }
-        }
-        if (ok && nobj >= 2) {
-            float dx = fabsf(sc->obj[0].cx - sc->obj[1].cx), dy = fabsf(sc->obj[0].cy - sc->obj[1].cy);
-            float mx = dx > dy ? dx : dy, mn = dx > dy ? dy : dx;
-            if (mx < 1.5f * mn) ok = 0;
-        }
-    }
-    if (nobj >= 2) sc->relation = sv__relation(&sc->obj[0], &sc->obj[1]);
-}
-
-/* Render [size, size, 3] in [0, 1]: a dark tinted background with a gentle gradient, objects with
-   2x2 supersampled edges and jittered colours, then pixel noise. */
-static void sv__scene_draw(const sv_scene *sc, int size, sv_rng *r, float *img)
-{
-    float bg[3], grad[2], col[3][3];
-    float gray = sv__syn_unif(r, 0.05f, 0.3f);
-    int x, y, c, o;
-    for (c = 0; c < 3; c++) bg[c] = gray + sv__syn_unif(r, -0.04f, 0.04f);
-    grad[0] = sv__syn_unif(r, -0.08f, 0.08f);
-    grad[1] = sv__syn_unif(r, -0.08f, 0.08f);
-    for (o = 0; o < sc->n_objects; o++)
-        for (c = 0; c < 3; c++) {
-            float v = sv__colour_rgb[sc->obj[o].colour][c] + sv__syn_unif(r, -0.06f, 0.06f);
-            col[o][c] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    for (y = 0; y < size; y++)
-        for (x = 0; x < size; x++) {
-            float *px = img + ((size_t)y * (size_t)size + (size_t)x) * 3;
-            float fx = ((float)x + 0.5f) / (float)size, fy = ((float)y + 0.5f) / (float)size;
-            for (c = 0; c < 3; c++) px[c] = bg[c] + grad[0] * (fx - 0.5f) + grad[1] * (fy - 0.5f);
-            for (o = 0; o < sc->n_objects; o++) {
-                const sv_object *b = &sc->obj[o];
-                int sx, sy, hits = 0;
-                for (sy = 0; sy < 2; sy++)
-                    for (sx = 0; sx < 2; sx++) {
-                        float qx = ((float)x + 0.25f + 0.5f * (float)sx) / (float)size;
-                        float qy = ((float)y + 0.25f + 0.5f * (float)sy) / (float)size;
-                        hits += sv__shape_inside(b->shape, (qx - b->cx) / b->r, (qy - b->cy) / b->r);
-                    }
-                for (c = 0; c < 3; c++) px[c] += 0.25f * (float)hits * (col[o][c] - px[c]);
-            }
-            for (c = 0; c < 3; c++) {
-                float v = px[c] + 0.03f * sv_rng_normal(r);
-                px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
-            }
-        }
-}
-
-/* Cut a picture into grid x grid patches: region values (row, column, channel) in [-1, 1] and
-   boxes (x1, y1, x2, y2) normalised by the side. */
-static void sv__scene_regions(const float *img, int size, int grid, float *reg, float *box)
-{
-    int gx, gy, yy, xx, c, ps = size / grid;
-    for (gy = 0; gy < grid; gy++)
-        for (gx = 0; gx < grid; gx++) {
-            float *o = reg + (size_t)(gy * grid + gx) * (size_t)(ps * ps * 3);
-            float *b = box + (size_t)(gy * grid + gx) * 4;
-            for (yy = 0; yy < ps; yy++)
-                for (xx = 0; xx < ps; xx++)
-                    for (c = 0; c < 3; c++)
-                        *o++ = 2.0f * img[((size_t)(gy * ps + yy) * (size_t)size + (size_t)(gx * ps + xx)) * 3
-                                          + (size_t)c] - 1.0f;
-            b[0] = (float)(gx * ps) / (float)size;
-            b[1] = (float)(gy * ps) / (float)size;
-            b[2] = (float)((gx + 1) * ps) / (float)size;
-            b[3] = (float)((gy + 1) * ps) / (float)size;
-        }
-}
-
-/* Simulated object detector (see SV_REGIONS_DETECTOR). The detector codes are fixed unit vectors,
-   the same for every corpus (a frozen detector does not depend on the data it is run on): one per
-   shape, colour and size, and one for background. Region k < R/2 is a proposal around object
-   k mod n_objects (each side jittered by up to 30 % of the radius); the others are random
-   background boxes. Feature = sqrt(Dimg) * (IoU * (e_shape + e_colour + e_size) / sqrt(3)
-   + (1 - IoU) * e_bg) + N(0, 0.35^2) per value, for the object the box overlaps most: values of
-   about unit size, like the pixel features. */
-#define SV__N_DETECTOR_CODES (SV_SHAPE_COUNT + SV_COLOUR_COUNT + 2 + 1)
-
-static void sv__detector_codes(size_t Dimg, float *codes) /* [SV__N_DETECTOR_CODES, Dimg] */
-{
-    sv_rng dr;
-    size_t q, j;
-    sv_rng_seed(&dr, 0x0b1ec7de7ec70ULL);
-    for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
-        float *e = codes + q * Dimg;
-        double nrm = 0;
-        for (j = 0; j < Dimg; j++) { e[j] = sv_rng_normal(&dr); nrm += (double)e[j] * e[j]; }
-        for (j = 0; j < Dimg; j++) e[j] = (float)((double)e[j] * sqrt((double)Dimg / nrm));
-    }
-}
-
-static void sv__scene_detect(const sv_scene *sc, const float *codes, size_t R, size_t Dimg, sv_rng *r,
-                             float *reg, float *box)
-{
-    const float inv3 = 1.0f / sqrtf(3.0f);
-    size_t k, j;
-    int o;
-    for (k = 0; k < R; k++) {
-        float *f = reg + k * Dimg, *b = box + k * 4, iou = 0.0f;
-        const float *bg = codes + (SV__N_DETECTOR_CODES - 1) * Dimg;
-        int hit = -1;
-        if (k < R / 2 && sc->n_objects > 0) {
-            const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
-            float edge[4];
-            edge[0] = ob->cx - ob->r; edge[1] = ob->cy - ob->r; edge[2] = ob->cx + ob->r; edge[3] = ob->cy + ob->r;
-            for (j = 0; j < 4; j++) b[j] = edge[j] + 0.3f * ob->r * (2.0f * sv_rng_uniformf(r) - 1.0f);
-        } else {
-            float w = sv__syn_unif(r, 0.15f, 0.6f), h = sv__syn_unif(r, 0.15f, 0.6f);
-            b[0] = sv__syn_unif(r, 0.0f, 1.0f - w); b[1] = sv__syn_unif(r, 0.0f, 1.0f - h);
-            b[2] = b[0] + w; b[3] = b[1] + h;
-        }
-        for (j = 0; j < 4; j++) b[j] = b[j] < 0.0f ? 0.0f : b[j] > 1.0f ? 1.0f : b[j];
-        if (b[2] < b[0] + 0.01f) b[2] = b[0] + 0.01f;
-        if (b[3] < b[1] + 0.01f) b[3] = b[1] + 0.01f;
-        for (o = 0; o < sc->n_objects; o++) {
-            const sv_object *ob = &sc->obj[o];
-            float ix = fminf(b[2], ob->cx + ob->r) - fmaxf(b[0], ob->cx - ob->r);
-            float iy = fminf(b[3], ob->cy + ob->r) - fmaxf(b[1], ob->cy - ob->r);
-            float inter = ix > 0 && iy > 0 ? ix * iy : 0.0f;
-            float uni = (b[2] - b[0]) * (b[3] - b[1]) + 4.0f * ob->r * ob->r - inter;
-            if (inter > 0 && inter / uni > iou) { iou = inter / uni; hit = o; }
-        }
-        for (j = 0; j < Dimg; j++) f[j] = 0.35f * sv_rng_normal(r) + (1.0f - iou) * bg[j];
-        if (hit >= 0) {
-            const sv_object *ob = &sc->obj[hit];
-            const float *es = codes + (size_t)ob->shape * Dimg;
-            const float *ec = codes + (size_t)(SV_SHAPE_COUNT + ob->colour) * Dimg;
-            const float *ez = codes + (size_t)(SV_SHAPE_COUNT + SV_COLOUR_COUNT + ob->big) * Dimg;
-            for (j = 0; j < Dimg; j++) f[j] += iou * inv3 * (es[j] + ec[j] + ez[j]);
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- 10.10 caption grammar */
-
-#define SV__MAX_WORDS 40
-
-typedef struct sv__sent { int w[SV__MAX_WORDS]; size_t n; } sv__sent;
-
-/* Append the space-separated words of `text`. */
-static void sv__say(sv__sent *s, const char *text)
-{
-    char tok[24];
-    while (*text) {
-        size_t k = 0;
-        while (*text == ' ') text++;
-        while (*text && *text != ' ' && k < sizeof tok - 1) tok[k++] = *text++;
-        tok[k] = 0;
-        if (k && s->n < SV__MAX_WORDS) s->w[s->n++] = sv__word_find(tok);
-    }
-}
-
-static const char *sv__say_pick(sv_rng *r, const char *const *opts, size_t n) { return opts[sv_rng_below(r, n)]; }
-
-/* "[article] [size] colour shape", synonyms drawn at random (the first one more often). */
-static void sv__say_object(sv__sent *s, const sv_object *o, const char *article, float p_size, sv_rng *r)
-{
-    static const char *const shapes[SV_SHAPE_COUNT][3] = {
-        {"circle", "disc", "coin"}, {"square", "box", "block"}, {"triangle", NULL, NULL},
-        {"cross", "plus", NULL}, {"ring", "hoop", NULL}, {"diamond", NULL, NULL}};
-    static const char *const sizes[2][3] = {{"small", "little", "tiny"}, {"big", "large", "huge"}};
-    size_t nsyn = 1, pick;
-    sv__say(s, article);
-    if (sv_rng_uniformf(r) < p_size) sv__say(s, sizes[o->big][sv_rng_uniformf(r) < 0.5f ? 0 : 1 + sv_rng_below(r, 2)]);
-    sv__say(s, sv_word_name(sv__word_find("red") + o->colour));
-    while (nsyn < 3 && shapes[o->shape][nsyn]) nsyn++;
-    pick = sv_rng_uniformf(r) < 0.5f ? 0 : sv_rng_below(r, nsyn);
-    sv__say(s, shapes[o->shape][pick]);
-}
-
-static void sv__say_relation(sv__sent *s, int rel, sv_rng *r)
-{
-    static const char *const left[] = {"to the left of", "to the left of", "left of", "next to", "beside"};
-    static const char *const right[] = {"to the right of", "to the right of", "right of", "next to", "beside"};
-    static const char *const above[] = {"above", "above", "over", "on top of"};
-    static const char *const below[] = {"below", "below", "under", "beneath"};
-    switch (rel) {
-    case SV_REL_LEFT: sv__say(s, sv__say_pick(r, left, 5)); break;
-    case SV_REL_RIGHT: sv__say(s, sv__say_pick(r, right, 5)); break;
-    case SV_REL_ABOVE: sv__say(s, sv__say_pick(r, above, 4)); break;
-    default: sv__say(s, sv__say_pick(r, below, 4)); break;
-    }
-}
-
-static int sv__rel_inverse(int rel) { return rel ^ 1; } /* LEFT<->RIGHT, ABOVE<->BELOW */
-
-/* One caption of a scene. Templates: "[opening] a A REL a B", "the A is REL the B", the same with
-   A and B swapped and the relation inverted, "... and a C" for a third object, and "[opening] a A
-   [where]" for a single one. */
-static void sv__caption(const sv_scene *sc, sv_rng *r, sv__sent *s)
-{
-    static const char *const openings[] = {"", "", "", "", "", "", "there is", "there is", "i see", "i found",
-                                           "this picture shows", "look there is", "the image has", "a picture with"};
-    static const char *const short_openings[] = {"", "", "there is", "i see"};
-    const sv_object *A = &sc->obj[0], *B = &sc->obj[1];
-    size_t i;
-    s->n = 0;
-    if (sc->n_objects == 1) {
-        float dx = A->cx - 0.5f, dy = A->cy - 0.5f;
-        sv__say(s, sv__say_pick(r, openings, 14));
-        sv__say_object(s, A, "a", 0.7f, r);
-        if (sv_rng_uniformf(r) < 0.6f) {
-            if (fabsf(dx) < 0.15f && fabsf(dy) < 0.15f) sv__say(s, "in the middle");
-            else if (fabsf(dx) >= fabsf(dy)) sv__say(s, dx < 0 ? "on the left" : "on the right");
-            else sv__say(s, dy < 0 ? "at the top" : "at the bottom");
-        }
-    } else {
-        int rel = sc->relation, t = (int)sv_rng_below(r, sc->n_objects == 3 ? 2 : 4);
-        float p_size = sc->n_objects == 3 ? 0.3f : 0.6f;
-        if (t & 1) { const sv_object *x = A; A = B; B = x; rel = sv__rel_inverse(rel); }
-        if (t < 2) {
-            sv__say(s, sc->n_objects == 3 ? sv__say_pick(r, short_openings, 4) : sv__say_pick(r, openings, 14));
-            sv__say_object(s, A, "a", p_size, r);
-            sv__say_relation(s, rel, r);
-            sv__say_object(s, B, "a", p_size, r);
-        } else {
-            sv__say_object(s, A, "the", p_size, r);
-            sv__say(s, "is");
-            sv__say_relation(s, rel, r);
-            sv__say_object(s, B, "the", p_size, r);
-        }
-        if (sc->n_objects == 3) {
-            sv__say(s, "and");
-            sv__say_object(s, &sc->obj[2], "a", 0.3f, r);
-        }
-    }
-    /* "a" becomes "an" before a vowel ("an orange box") */
-    for (i = 0; i + 1 < s->n; i++) {
-        int first;
-        if (s->w[i] == sv__word_find("a") && sv_word_phones(s->w[i + 1], &first, 1) && sv__phone_is_vowel(first))
-            s->w[i] = sv__word_find("an");
-    }
-}
-
-/* Out-of-domain utterances: word lists and carrier phrases ("please say X again", "the next word
-   is X"), the listed words drawn in turn from a shuffled list of the whole content lexicon. */
-static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *next, sv__sent *s, int *list)
-{
-    int t = (int)sv_rng_below(r, 4);
-    size_t i, n;
-    s->n = 0;
-    *list = t == 0;
-#define SV__DRAW() (s->n < SV__MAX_WORDS ? (void)(s->w[s->n++] = deck[(*next)++ % n_deck]) : (void)0)
-    switch (t) {
-    case 0: n = 5 + sv_rng_below(r, 3); for (i = 0; i < n; i++) SV__DRAW(); break;
-    case 1: sv__say(s, "please say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "again"); break;
-    case 2: sv__say(s, "the next word is"); SV__DRAW(); break;
-    default: sv__say(s, "say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "now"); break;
-    }
-#undef SV__DRAW
-}
-
-/* ---------------------------------------------------------------- 10.11 the corpus */
-
-SV_DEF const char *sv_split_name(int split)
-{
-    static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
-    return split >= 0 && split < SV_SPLIT_COUNT ? names[split] : "?";
-}
-
-SV_DEF sv_corpus_config sv_corpus_default_config(void)
-{
-    sv_corpus_config c;
-    memset(&c, 0, sizeof c);
-    c.seed = 1;
-    c.n_train_images = 400;
-    c.n_val_images = 50;
-    c.n_test_images = 100;
-    c.captions_per_image = 2;
-    c.n_train_speakers = 28;
-    c.n_test_speakers = 6;
-    c.n_ood_speakers = 6;
-    c.n_ood_utts = 200;
-    c.image_size = 32;
-    c.grid = 4;
-    c.region_features = SV_REGIONS_DETECTOR;
-    c.snr_db_min = 15.0f;
-    c.snr_db_max = 35.0f;
-    return c;
-}
-
-static char *sv__corpus_strdup(const char *s, const char *what)
-{
-    size_t n = strlen(s) + 1;
-    char *d = SV__CAST(char *, sv__alloc(n, what));
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-SV_DEF void sv_corpus_free(sv_corpus *c)
-{
-    size_t i;
-    if (!c) return;
-    for (i = 0; c->utts && i < c->n_utts; i++) {
-        SV_FREE(c->utts[i].audio);
-        SV_FREE(c->utts[i].text);
-        SV_FREE(c->utts[i].phones);
-        SV_FREE(c->utts[i].words);
-    }
-    SV_FREE(c->utts);
-    SV_FREE(c->speakers);
-    SV_FREE(c->image_split);
-    SV_FREE(c->scenes);
-    SV_FREE(c->images);
-    SV_FREE(c->regions);
-    SV_FREE(c->boxes);
-    SV_FREE(c);
-}
-
-/* Fill an utterance's word list, text and phone labels (times come with the audio). */
-static int sv__corpus_script(sv_utt *u, const sv__sent *s)
-{
-    size_t i, np = 0, nc = 0;
-    for (i = 0; i < s->n; i++) {
-        np += sv_word_phones(s->w[i], NULL, 0);
-        nc += strlen(sv__words[s->w[i]].word) + 1;
-    }
-    u->words = SV__CAST(sv_segment *, sv__calloc(s->n, sizeof(sv_segment), "utterance words"));
-    u->phones = SV__CAST(sv_segment *, sv__calloc(np, sizeof(sv_segment), "utterance phones"));
-    u->text = SV__CAST(char *, sv__alloc(nc + 1, "utterance text"));
-    if (!u->words || !u->phones || !u->text) return SV_ERR_NOMEM;
-    u->n_words = s->n;
-    u->n_phones = np;
-    u->text[0] = 0;
-    for (i = 0, np = 0, nc = 0; i < s->n; i++) {
-        int ids[16];
-        size_t k, m = sv_word_phones(s->w[i], ids, 16), len = strlen(sv__words[s->w[i]].word);
-        u->words[i].label = s->w[i];
-        for (k = 0; k < m; k++) u->phones[np++].label = ids[k];
-        if (i) u->text[nc++] = ' ';
-        memcpy(u->text + nc, sv__words[s->w[i]].word, len);
-        nc += len;
-        u->text[nc] = 0;
-    }
-    return SV_OK;
-}
-
-/* Speak one scripted utterance: plan pauses and prosodic lengthening, synthesise, record the exact
-   times, add background noise. Runs in parallel: touches only u and its own rng. */
-static int sv__corpus_speak(sv_utt *u, const sv_speaker *spk, float snr_lo, float snr_hi, int word_list, sv_rng *r)
-{
-    size_t n = u->n_phones + u->n_words + 2, m = 0, i, k, p = 0;
-    int *seq = SV__CAST(int *, sv__alloc(n * sizeof(int), "utterance plan"));
-    float *st = SV__CAST(float *, sv__alloc(n * sizeof(float), "utterance plan"));
-    sv_segment *seg = SV__CAST(sv_segment *, sv__alloc(n * sizeof(sv_segment), "utterance plan"));
-    int st_ok = SV_OK;
-    if (!seq || !st || !seg) { st_ok = SV_ERR_NOMEM; goto done; }
-    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f); /* leading silence, 90-210 ms */
-    for (i = 0; i < u->n_words; i++) {
-        int w = u->words[i].label, ids[16];
-        size_t nw = sv_word_phones(w, ids, 16);
-        /* a phrase ends at the end, before "and" (sometimes), or after each word of a list */
-        int before_and = i + 1 < u->n_words && strcmp(sv__words[u->words[i + 1].label].word, "and") == 0;
-        int pause = i + 1 < u->n_words &&
-                    (word_list ? sv_rng_uniformf(r) < 0.6f
-                               : (before_and && sv_rng_uniformf(r) < 0.5f) || sv_rng_uniformf(r) < 0.03f);
-        int final = pause || i + 1 == u->n_words;
-        for (k = 0; k < nw; k++) {
-            float sc = (sv__words[w].flags & SV__W_FUNC) ? 0.7f : 1.0f;
-            int nxt = k + 1 < nw ? ids[k + 1] : -1;
-            if (sv__phone_is_vowel(ids[k])) {
-                if (final) sc *= 1.35f;                 /* phrase-final lengthening */
-                if (nxt >= 0 && sv__phones[nxt].voiced && !sv__phone_is_vowel(nxt))
-                    sc *= 1.1f;                         /* longer before a voiced consonant */
-            } else if (final) sc *= 1.1f;
-            seq[m] = ids[k]; st[m++] = sc;
-        }
-        if (pause) { seq[m] = -1; st[m++] = sv__syn_unif(r, 0.4f, 1.0f); }
-    }
-    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f);
-    st_ok = sv__syn_run(spk, seq, st, m, r, &u->audio, &u->n_samples, seg);
-    if (st_ok != SV_OK) goto done;
-    for (i = 0, p = 0; i < m; i++)
-        if (seq[i] >= 0) { u->phones[p].start = seg[i].start; u->phones[p].end = seg[i].end; p++; }
-    for (i = 0, p = 0; i < u->n_words; i++) {
-        size_t nw = sv_word_phones(u->words[i].label, NULL, 0);
-        u->words[i].start = u->phones[p].start;
-        u->words[i].end = u->phones[p + nw - 1].end;
-        p += nw;
-    }
-    /* Background noise: one-pole coloured (white to brown-ish) Gaussian-like noise at the drawn
-       SNR relative to the utterance RMS (0.1 * loudness; the AR(1) variance is known in closed
-       form: var = (1/3) / (1 - c^2) for uniform [-1, 1) input). */
-    {
-        float c = sv__syn_unif(r, 0.0f, 0.9f), y = 0, g;
-        double e = 0;
-        for (i = 0; i < u->n_samples; i++) e += (double)u->audio[i] * u->audio[i];
-        e = sqrt(e / (double)u->n_samples);
-        u->snr_db = sv__syn_unif(r, snr_lo, snr_hi);
-        g = (float)(e / pow(10.0, u->snr_db / 20.0) / sqrt((1.0 / 3.0) / (1.0 - (double)c * c)));
-        for (i = 0; i < u->n_samples; i++) {
-            float v;
-            y = c * y + (2.0f * sv_rng_uniformf(r) - 1.0f);
-            v = u->audio[i] + g * y;
-            u->audio[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
-        }
-    }
-done:
-    SV_FREE(seq);
-    SV_FREE(st);
-    SV_FREE(seg);
-    return st_ok;
-}
-
-static int sv__corpus_check(const sv_corpus_config *g)
-{
-    size_t cpi = g->captions_per_image;
-    if (cpi < 1 || cpi > 100) return sv__fail(SV_ERR_ARG, "corpus: captions_per_image must be 1..100, not %zu", cpi);
-    if (g->n_train_images + g->n_val_images > 0 && g->n_train_speakers < cpi)
-        return sv__fail(SV_ERR_ARG, "corpus: %zu train speakers cannot read %zu different captions per image",
-                        g->n_train_speakers, cpi);
-    if (g->n_test_images > 0 && g->n_test_speakers < cpi)
-        return sv__fail(SV_ERR_ARG, "corpus: %zu test speakers cannot read %zu different captions per image",
-                        g->n_test_speakers, cpi);
-    if (g->n_ood_utts > 0 && g->n_ood_speakers < 1)
-        return sv__fail(SV_ERR_ARG, "corpus: ood utterances need an ood speaker");
-    if (g->n_train_images > 10000000 || g->n_val_images > 10000000 || g->n_test_images > 10000000 ||
-        g->n_ood_utts > 10000000 || g->n_train_speakers + g->n_test_speakers + g->n_ood_speakers > 100000 ||
-        g->n_train_speakers > 100000 || g->n_test_speakers > 100000 || g->n_ood_speakers > 100000)
-        return sv__fail(SV_ERR_ARG, "corpus: sizes too large");
-    if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
-        return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
-                        g->image_size, g->grid);
-    if (g->region_features != SV_REGIONS_DETECTOR && g->region_features != SV_REGIONS_PIXELS)
-        return sv__fail(SV_ERR_ARG, "corpus: region_features must be SV_REGIONS_DETECTOR or SV_REGIONS_PIXELS");
-    if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
-        return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
-    return SV_OK;
-}
-
-SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
-{
-    sv_corpus *c;
-    sv_rng master, m_spk, m_img, m_cap, m_ood, m_utt;
-    size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
-    int *deck = NULL, *list = NULL, size, grid;
-    size_t n_deck = 0;
-    float *codes = NULL;
-
-    if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
-    if (sv__corpus_check(cfg) != SV_OK) return NULL;
-    c = SV__CAST(sv_corpus *, sv__calloc(1, sizeof *c, "corpus"));
-    if (!c) return NULL;
-    c->cfg = *cfg;
-    cpi = cfg->captions_per_image;
-    size = cfg->image_size;
-    grid = cfg->grid;
-    /* independent streams for each kind of draw, so changing one count leaves the others alone */
-    sv_rng_seed(&master, cfg->seed);
-    m_spk = sv_rng_fork(&master, 1);
-    m_img = sv_rng_fork(&master, 2);
-    m_cap = sv_rng_fork(&master, 3);
-    m_ood = sv_rng_fork(&master, 4);
-    m_utt = sv_rng_fork(&master, 5);
-
-    /* speakers: train, test, ood groups, alternately male and female */
-    nsp[0] = cfg->n_train_speakers; nsp[1] = cfg->n_test_speakers; nsp[2] = cfg->n_ood_speakers;
-    c->n_speakers = nsp[0] + nsp[1] + nsp[2];
-    c->speakers = SV__CAST(sv_speaker *, sv__calloc(c->n_speakers + 1, sizeof(sv_speaker), "corpus speakers"));
-    if (!c->speakers) goto fail;
-    for (i = 0, k = 0; i < 3; i++)
-        for (j = 0; j < nsp[i]; j++, k++) {
-            sv_rng r = sv_rng_fork(&m_spk, k);
-            sv_speaker *s = &c->speakers[k];
-            *s = sv_speaker_random(sv_rng_next(&r), (int)(j & 1));
-            s->split = i == 0 ? SV_SPLIT_TRAIN : i == 1 ? SV_SPLIT_TEST : SV_SPLIT_OOD;
-            snprintf(s->name, sizeof s->name, "spk%03u%c", (unsigned)k, s->female ? 'f' : 'm');
-        }
-
-    /* pictures */
-    n_img = cfg->n_train_images + cfg->n_val_images + cfg->n_test_images;
-    c->n_images = n_img;
-    c->n_regions = (size_t)grid * (size_t)grid;
-    c->region_dim = (size_t)(size / grid) * (size_t)(size / grid) * 3;
-    npix = (size_t)size * (size_t)size * 3;
-    c->image_begin[0] = 0;
-    c->image_begin[1] = cfg->n_train_images;
-    c->image_begin[2] = c->image_begin[1] + cfg->n_val_images;
-    c->image_begin[3] = c->image_begin[4] = n_img;
-    {
-        size_t bytes;
-        if (!sv__mul_ok(n_img, npix * sizeof(float), &bytes)) {
-            sv__fail(SV_ERR_NOMEM, "corpus: images too large");
-            goto fail;
-        }
-        c->images = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus images"));
-        c->regions = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus regions"));
-        c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
-        c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
-        c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
-        codes = SV__CAST(float *, sv__alloc(SV__N_DETECTOR_CODES * c->region_dim * sizeof(float), "detector codes"));
-        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split || !codes) goto fail;
-        sv__detector_codes(c->region_dim, codes);
-    }
-    for (i = 0; i < n_img; i++) {
-        sv_rng r = sv_rng_fork(&m_img, i);
-        c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
-        sv__scene_make(&c->scenes[i], &r);
-        sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
-        if (cfg->region_features == SV_REGIONS_PIXELS)
-            sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
-        else
-            sv__scene_detect(&c->scenes[i], codes, c->n_regions, c->region_dim, &r, c->regions + i * npix,
-                             c->boxes + i * c->n_regions * 4);
-    }
-
-    /* scripts: the captions of every picture, then the ood utterances */
-    c->n_utts = n_img * cpi + cfg->n_ood_utts;
-    c->utts = SV__CAST(sv_utt *, sv__calloc(c->n_utts + 1, sizeof(sv_utt), "corpus utterances"));
-    pool = SV__CAST(size_t *, sv__calloc(c->n_speakers + 1, sizeof(size_t), "corpus speaker pool"));
-    list = SV__CAST(int *, sv__calloc(c->n_utts + 1, sizeof(int), "corpus utterance kinds"));
-    if (!c->utts || !pool || !list) goto fail;
-    for (i = 0; i < SV_SPLIT_OOD; i++) c->split_begin[i] = c->image_begin[i] * cpi;
-    c->split_begin[SV_SPLIT_OOD] = n_img * cpi;
-    c->split_begin[SV_SPLIT_COUNT] = c->n_utts;
-    for (i = 0; i < n_img; i++) {
-        sv_rng r = sv_rng_fork(&m_cap, i);
-        int split = c->image_split[i];
-        size_t first = split == SV_SPLIT_TEST ? nsp[0] : 0, np = split == SV_SPLIT_TEST ? nsp[1] : nsp[0];
-        sv__sent prev[8];
-        for (k = 0; k < np; k++) pool[k] = first + k;
-        for (j = 0; j < cpi; j++) {
-            size_t u = i * cpi + j, pick = j + sv_rng_below(&r, np - j), t, attempt;
-            sv__sent s;
-            sv_utt *ut = &c->utts[u];
-            /* different speakers for the captions of one picture: partial Fisher-Yates */
-            t = pool[j]; pool[j] = pool[pick]; pool[pick] = t;
-            /* different wordings too, as far as the grammar allows */
-            for (attempt = 0; attempt < 20; attempt++) {
-                size_t q, same = 0;
-                sv__caption(&c->scenes[i], &r, &s);
-                for (q = 0; q < j && q < 8; q++)
-                    if (prev[q].n == s.n && memcmp(prev[q].w, s.w, s.n * sizeof(int)) == 0) same = 1;
-                if (!same) break;
-            }
-            if (j < 8) prev[j] = s;
-            ut->split = split;
-            ut->image = (int)i;
-            ut->speaker = (int)pool[j];
-            snprintf(ut->name, sizeof ut->name, "%s_%05u", sv_split_name(split), (unsigned)(u - c->split_begin[split]));
-            if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
-        }
-    }
-    /* ood: a shuffled deck of every content word, dealt in turn, so all words get said */
-    deck = SV__CAST(int *, sv__alloc(SV__N_WORDS * sizeof(int), "corpus ood deck"));
-    deck_next = SV__CAST(size_t *, sv__calloc(1, sizeof(size_t), "corpus ood deck"));
-    if (!deck || !deck_next) goto fail;
-    for (i = 0; i < (size_t)SV__N_WORDS; i++)
-        if (!(sv__words[i].flags & SV__W_FUNC)) deck[n_deck++] = (int)i;
-    {
-        sv_rng r = sv_rng_fork(&m_ood, 0);
-        for (i = n_deck; i > 1; i--) {
-            size_t jj = sv_rng_below(&r, i);
-            int t = deck[i - 1]; deck[i - 1] = deck[jj]; deck[jj] = t;
-        }
-    }
-    for (k = 0; k < cfg->n_ood_utts; k++) {
-        size_t u = n_img * cpi + k;
-        sv_rng r = sv_rng_fork(&m_ood, k + 1);
-        sv__sent s;
-        sv_utt *ut = &c->utts[u];
-        sv__ood_sentence(&r, deck, n_deck, deck_next, &s, &list[u]);
-        ut->split = SV_SPLIT_OOD;
-        ut->image = -1;
-        ut->speaker = (int)(nsp[0] + nsp[1] + k % nsp[2]);
-        snprintf(ut->name, sizeof ut->name, "ood_%05u", (unsigned)k);
-        if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
-    }
-
-    /* audio: each utterance from its own forked stream, so any thread count gives the same bits */
-    status = SV__CAST(size_t *, sv__calloc(c->n_utts + 1, sizeof(size_t), "corpus status"));
-    if (!status) goto fail;
-    {
-        long u, nu = (long)c->n_utts;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1)
-#endif
-        for (u = 0; u < nu; u++) {
-            sv_rng r = sv_rng_fork(&m_utt, (uint64_t)u);
-            sv_utt *ut = &c->utts[u];
-            status[u] = (size_t)sv__corpus_speak(ut, &c->speakers[ut->speaker], cfg->snr_db_min, cfg->snr_db_max,
-                                                 list[u], &r);
-        }
-    }
-    for (i = 0; i < c->n_utts; i++) {
-        if (status[i] != SV_OK) {
-            sv__fail((int)status[i], "corpus: synthesising %s failed (out of memory?)", c->utts[i].name);
-            goto fail;
-        }
-        c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
-    }
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
-    return c;
-fail:
-    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
-    sv_corpus_free(c);
-    return NULL;
-}
-
-SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out)
-{
-    size_t u, i, n = 0, f;
-    int *spk_map = NULL;
-    if (!out) return sv__fail(SV_ERR_ARG, "sv_corpus_items: NULL output");
-    memset(out, 0, sizeof *out);
-    if (!c || split < 0 || split >= SV_SPLIT_COUNT)
-        return sv__fail(SV_ERR_ARG, "sv_corpus_items: bad corpus or split %d", split);
-    /* a triphone needs a phone directly before and after it: no utterance edge, no pause */
-    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
-        const sv_utt *ut = &c->utts[u];
-        for (i = 1; i + 1 < ut->n_phones; i++)
-            if (ut->phones[i - 1].end == ut->phones[i].start && ut->phones[i].end == ut->phones[i + 1].start) n++;
-    }
-    out->files = SV__CAST(char **, sv__calloc(c->split_begin[split + 1] - c->split_begin[split] + 1, sizeof(char *),
-                                              "items files"));
-    out->phones = SV__CAST(char **, sv__calloc((size_t)SV__N_PHONES, sizeof(char *), "items phones"));
-    out->speakers = SV__CAST(char **, sv__calloc(c->n_speakers + 1, sizeof(char *), "items speakers"));
-    out->items = SV__CAST(sv_item *, sv__calloc(n + 1, sizeof(sv_item), "items"));
-    spk_map = SV__CAST(int *, sv__alloc((c->n_speakers + 1) * sizeof(int), "items speaker map"));
-    if (!out->files || !out->phones || !out->speakers || !out->items || !spk_map) goto fail;
-    for (i = 0; i < (size_t)SV__N_PHONES; i++) {
-        out->phones[out->n_phones] = sv__corpus_strdup(sv__phones[i].name, "items phone");
-        if (!out->phones[out->n_phones]) goto fail;
-        out->n_phones++;
-    }
-    for (i = 0; i < c->n_speakers; i++) spk_map[i] = -1;
-    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
-        const sv_utt *ut = &c->utts[u];
-        f = out->n_files;
-        out->files[f] = sv__corpus_strdup(ut->name, "items file");
-        if (!out->files[f]) goto fail;
-        out->n_files++;
-        if (spk_map[ut->speaker] < 0) {
-            out->speakers[out->n_speakers] = sv__corpus_strdup(c->speakers[ut->speaker].name, "items speaker");
-            if (!out->speakers[out->n_speakers]) goto fail;
-            spk_map[ut->speaker] = (int)out->n_speakers++;
-        }
-        for (i = 1; i + 1 < ut->n_phones; i++) {
-            sv_item *it;
-            if (ut->phones[i - 1].end != ut->phones[i].start || ut->phones[i].end != ut->phones[i + 1].start) continue;
-            it = &out->items[out->n_items++];
-            it->file = f;
-            it->onset = ut->phones[i].start;
-            it->offset = ut->phones[i].end;
-            it->phone = ut->phones[i].label;
-            it->prev = ut->phones[i - 1].label;
-            it->next = ut->phones[i + 1].label;
-            it->speaker = spk_map[ut->speaker];
-        }
-    }
-    SV_FREE(spk_map);
-    return SV_OK;
-fail:
-    SV_FREE(spk_map);
-    sv_item_set_free(out); /* the counts only cover strings already copied */
-    return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
-}
-
-/* ---------------------------------------------------------------- 10.12 corpora on disk */
+/* ---------------------------------------------------------------- 10.6 corpus folders */
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/types.h>
@@ -10118,184 +8788,6 @@ static char *sv__pathf(const char *dir, const char *fmt, const char *a, const ch
     if (d && dir[d - 1] != '/') *q++ = '/';
     snprintf(q, n - (size_t)(q - p), fmt, a ? a : "", b ? b : "");
     return p;
-}
-
-/* Text file written atomically; fmt/segments come from the caller. */
-static int sv__write_segments(const char *path, const sv_segment *seg, size_t n, int words)
-{
-    char *tmp;
-    size_t i;
-    int ok = 1;
-    FILE *f = sv__atomic_begin(path, &tmp);
-    if (!f) return sv_last_status();
-    for (i = 0; ok && i < n; i++) {
-        const char *lab = words ? sv_word_name(seg[i].label) : sv_phone_name(seg[i].label);
-        /* times are whole samples at 16 kHz: k/16000 has at most 7 decimals, so %.7f is exact */
-        if (fprintf(f, "%.7f %.7f %s\n", seg[i].start, seg[i].end, lab ? lab : "SIL") < 0) ok = 0;
-    }
-    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    return sv__atomic_end(f, tmp, path, ok);
-}
-
-static int sv__write_text(const char *path, const char *text)
-{
-    char *tmp;
-    int ok;
-    FILE *f = sv__atomic_begin(path, &tmp);
-    if (!f) return sv_last_status();
-    ok = fputs(text, f) != EOF;
-    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    return sv__atomic_end(f, tmp, path, ok);
-}
-
-/* The manifest of one split: paths are built under dir so sv_manifest_write makes them relative. */
-static int sv__corpus_manifest(const sv_corpus *c, const char *dir, int split)
-{
-    size_t b = c->split_begin[split], n = c->split_begin[split + 1] - b, i;
-    sv_manifest m;
-    char *path = NULL, name[32];
-    int rc = SV_OK;
-    memset(&m, 0, sizeof m);
-    if (n == 0) return SV_OK;
-    m.n = n;
-    m.id = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest ids"));
-    m.wav = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest wavs"));
-    m.speaker = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest speakers"));
-    m.text = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest texts"));
-    m.align = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest aligns"));
-    m.image = SV__CAST(long *, sv__calloc(n, sizeof(long), "manifest images"));
-    if (!m.id || !m.wav || !m.speaker || !m.text || !m.align || !m.image) { rc = SV_ERR_NOMEM; goto done; }
-    m.has_image = split != SV_SPLIT_OOD;
-    m.has_speaker = m.has_text = m.has_align = 1;
-    for (i = 0; i < n; i++) {
-        const sv_utt *u = &c->utts[b + i];
-        m.id[i] = (char *)u->name; /* borrowed: only read by the writer */
-        m.wav[i] = sv__pathf(dir, "wav/%s%s", u->name, ".wav");
-        m.align[i] = sv__pathf(dir, "align/%s%s", u->name, ".phones");
-        m.speaker[i] = (char *)c->speakers[u->speaker].name;
-        m.text[i] = u->text;
-        m.image[i] = u->image;
-        if (!m.wav[i] || !m.align[i]) { rc = SV_ERR_NOMEM; goto done; }
-    }
-    snprintf(name, sizeof name, "%s.tsv", sv_split_name(split));
-    path = sv__pathf(dir, "%s%s", name, NULL);
-    rc = path ? sv_manifest_write(path, &m) : SV_ERR_NOMEM;
-done:
-    if (m.wav)
-        for (i = 0; i < n; i++) { SV_FREE(m.wav[i]); SV_FREE(m.align[i]); }
-    SV_FREE(m.id); SV_FREE(m.wav); SV_FREE(m.speaker); SV_FREE(m.text); SV_FREE(m.align); SV_FREE(m.image);
-    SV_FREE(path);
-    return rc;
-}
-
-static int sv__corpus_stats(const sv_corpus *c, const char *path)
-{
-    size_t need = 4096 + 64 * SV_SPLIT_COUNT, len = 0, s, i, nsp[SV_SPLIT_COUNT], nph[SV_SPLIT_COUNT];
-    char *buf = SV__CAST(char *, sv__alloc(need, "stats"));
-    int rc;
-    double total = 0.0;
-    if (!buf) return SV_ERR_NOMEM;
-    memset(nsp, 0, sizeof nsp);
-    memset(nph, 0, sizeof nph);
-    for (i = 0; i < c->n_speakers; i++) {
-        int sp = c->speakers[i].split;
-        if (sp >= 0 && sp < SV_SPLIT_COUNT) nsp[sp]++;
-    }
-    for (i = 0; i < c->n_utts; i++) nph[c->utts[i].split] += c->utts[i].n_phones;
-    len += (size_t)snprintf(buf + len, need - len,
-                            "# ssl_vgs built-in corpus (formant synthesiser), seed %llu\n"
-                            "images: %zu (train %zu, val %zu, test %zu), regions %zu x %zu\n"
-                            "speakers: %zu (train+val %zu, test %zu, ood %zu)\n"
-                            "split  utterances  hours  phones\n",
-                            (unsigned long long)c->cfg.seed, c->n_images, c->image_begin[1] - c->image_begin[0],
-                            c->image_begin[2] - c->image_begin[1], c->image_begin[3] - c->image_begin[2],
-                            c->n_regions, c->region_dim, c->n_speakers, nsp[SV_SPLIT_TRAIN],
-                            nsp[SV_SPLIT_TEST], nsp[SV_SPLIT_OOD]);
-    for (s = 0; s < SV_SPLIT_COUNT; s++) {
-        total += c->seconds[s];
-        len += (size_t)snprintf(buf + len, need - len, "%-5s  %10zu  %5.3f  %zu\n", sv_split_name((int)s),
-                                c->split_begin[s + 1] - c->split_begin[s], c->seconds[s] / 3600.0, nph[s]);
-    }
-    len += (size_t)snprintf(buf + len, need - len, "total  %10zu  %5.3f\n", c->n_utts, total / 3600.0);
-    (void)len;
-    rc = sv__write_text(path, buf);
-    SV_FREE(buf);
-    return rc;
-}
-
-SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
-{
-    char *p = NULL, *q = NULL;
-    size_t i, shape[4];
-    int rc = SV_OK, s;
-    if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
-    p = sv__pathf(dir, ".complete", NULL, NULL);
-    if (!p) return SV_ERR_NOMEM;
-    if (sv__file_exists(p)) {
-        SV_FREE(p);
-        return sv__fail(SV_ERR_STATE, "%s already holds a complete corpus; remove it or choose another folder", dir);
-    }
-    SV_FREE(p);
-    p = NULL;
-    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
-#define SV__TRY(x) do { if ((rc = (x)) != SV_OK) goto done; } while (0)
-#define SV__PATH(var, fmt, a, b) do { SV_FREE(var); var = sv__pathf(dir, fmt, a, b); \
-                                      if (!var) { rc = SV_ERR_NOMEM; goto done; } } while (0)
-    SV__PATH(p, "wav", NULL, NULL);
-    SV__TRY(sv__mkdir(p));
-    SV__PATH(p, "align", NULL, NULL);
-    SV__TRY(sv__mkdir(p));
-    for (i = 0; i < c->n_utts; i++) {
-        const sv_utt *u = &c->utts[i];
-        SV__PATH(p, "wav/%s%s", u->name, ".wav");
-        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
-        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
-        SV__PATH(p, "align/%s%s", u->name, ".phones");
-        SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
-        SV__PATH(p, "align/%s%s", u->name, ".words");
-        SV__TRY(sv__write_segments(p, u->words, u->n_words, 1));
-    }
-    for (s = 0; s < SV_SPLIT_COUNT; s++) SV__TRY(sv__corpus_manifest(c, dir, s));
-    if (c->n_images) {
-        shape[0] = c->n_images; shape[1] = c->n_regions; shape[2] = c->region_dim; shape[3] = 1;
-        SV__PATH(p, "images.npy", NULL, NULL);
-        SV__TRY(sv_npy_write(p, c->regions, shape, 3));
-        shape[2] = 4;
-        SV__PATH(p, "boxes.npy", NULL, NULL);
-        SV__TRY(sv_npy_write(p, c->boxes, shape, 3));
-        {
-            /* image_split.tsv: about 12 bytes a line */
-            size_t cap = 32 + c->n_images * 32, len = 0;
-            SV_FREE(q);
-            q = SV__CAST(char *, sv__alloc(cap, "image_split.tsv"));
-            if (!q) { rc = SV_ERR_NOMEM; goto done; }
-            len += (size_t)snprintf(q, cap, "image\tsplit\n");
-            for (i = 0; i < c->n_images; i++)
-                len += (size_t)snprintf(q + len, cap - len, "%zu\t%s\n", i, sv_split_name(c->image_split[i]));
-            SV__PATH(p, "image_split.tsv", NULL, NULL);
-            SV__TRY(sv__write_text(p, q));
-        }
-    }
-    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
-        sv_item_set it;
-        if (c->split_begin[s + 1] == c->split_begin[s]) continue;
-        SV__TRY(sv_corpus_items(c, s, &it));
-        SV__PATH(p, "%s%s", sv_split_name(s), ".item");
-        rc = it.n_items ? sv_item_write(p, &it) : SV_OK;
-        sv_item_set_free(&it);
-        if (rc != SV_OK) goto done;
-    }
-    SV__PATH(p, "stats.txt", NULL, NULL);
-    SV__TRY(sv__corpus_stats(c, p));
-    /* last: everything above is on disk (each file fsynced before its rename) */
-    SV__PATH(p, ".complete", NULL, NULL);
-    SV__TRY(sv__write_text(p, "ssl_vgs corpus complete\n"));
-#undef SV__TRY
-#undef SV__PATH
-done:
-    SV_FREE(p);
-    SV_FREE(q);
-    return rc;
 }
 
 SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc)
@@ -10421,7 +8913,7 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
     return sv_wav_load_16k(dc->split[split].wav[i], x, n);
 }
 
-/* ---------------------------------------------------------------- 10.13 config as text */
+/* ---------------------------------------------------------------- 10.7 config as text */
 typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
 #define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
 static const sv__cfg_field sv__cfg_fields[] = {
@@ -10516,7 +9008,13 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     return n;
 }
 
-/* ---------------------------------------------------------------- 10.14 datasets */
+/* ---------------------------------------------------------------- 10.8 datasets */
+SV_DEF const char *sv_split_name(int split)
+{
+    static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
+    return split >= 0 && split < SV_SPLIT_COUNT ? names[split] : "?";
+}
+
 static char *sv__strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -10534,44 +9032,6 @@ static int sv__data_alloc_split(sv_data *d, int s, size_t n)
     d->id[s] = (char **)sv__calloc(n ? n : 1, sizeof(char *), "dataset");
     d->speaker[s] = (int *)sv__calloc(n ? n : 1, sizeof(int), "dataset");
     return d->audio[s] && d->len[s] && d->image[s] && d->id[s] && d->speaker[s] ? SV_OK : SV_ERR_NOMEM;
-}
-
-SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
-{
-    sv_corpus *c;
-    int s;
-    size_t i;
-    memset(d, 0, sizeof *d);
-    c = sv_corpus_generate(cfg);
-    if (!c) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
-    d->builtin = c;
-    d->speakers = (char **)sv__calloc(c->n_speakers, sizeof(char *), "dataset");
-    if (!d->speakers) { sv_data_free(d); return SV_ERR_NOMEM; }
-    d->n_speakers = c->n_speakers;
-    for (i = 0; i < c->n_speakers; i++) if (!(d->speakers[i] = sv__strdup(c->speakers[i].name))) { sv_data_free(d); return SV_ERR_NOMEM; }
-    for (s = 0; s < SV_SPLIT_COUNT; s++) {
-        size_t b = c->split_begin[s], n = c->split_begin[s + 1] - b;
-        if (sv__data_alloc_split(d, s, n) != SV_OK) { sv_data_free(d); return SV_ERR_NOMEM; }
-        for (i = 0; i < n; i++) {
-            const sv_utt *u = &c->utts[b + i];
-            d->audio[s][i] = u->audio;          /* borrowed from the corpus */
-            d->len[s][i] = u->n_samples;
-            d->image[s][i] = u->image;
-            d->speaker[s][i] = u->speaker;
-            if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
-        }
-        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
-            if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
-            d->has_items[s] = 1;
-        }
-    }
-    d->regions = c->regions;
-    d->boxes = c->boxes;
-    d->n_images = c->n_images;
-    d->R = c->n_regions;
-    d->Dimg = c->region_dim;
-    snprintf(d->source, sizeof d->source, "builtin corpus, seed %llu", (unsigned long long)cfg->seed);
-    return SV_OK;
 }
 
 SV_DEF int sv_data_open(sv_data *d, const char *dir)
@@ -10655,8 +9115,11 @@ SV_DEF void sv_data_free(sv_data *d)
     }
     for (i = 0; i < d->n_speakers; i++) SV_FREE(d->speakers[i]);
     SV_FREE(d->speakers);
+#ifndef SSL_VGS_NO_CORPUS
     if (d->builtin) sv_corpus_free(d->builtin);
-    else { SV_FREE(d->regions); SV_FREE(d->boxes); }
+    else
+#endif
+    { SV_FREE(d->regions); SV_FREE(d->boxes); }
     memset(d, 0, sizeof *d);
 }
 
@@ -10667,42 +9130,22 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id)
     return -1;
 }
 
-/* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
-   train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
-   instead of detector features), else a corpus folder. */
+#ifndef SSL_VGS_NO_CORPUS
+static int sv__data_builtin_spec(sv_data *d, const char *spec);
+#endif
+/* "builtin" or "builtin:key=value,..." (section 12), else a corpus folder. */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 {
-    sv_corpus_config cc = sv_corpus_default_config();
-    const char *p;
     if (strncmp(spec, "builtin", 7) != 0 || (spec[7] != 0 && spec[7] != ':')) return sv_data_open(d, spec);
-    p = spec[7] ? spec + 8 : spec + 7;
-    while (*p) {
-        char key[32];
-        size_t kl = 0;
-        unsigned long long v;
-        char *end;
-        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
-        key[kl] = 0;
-        if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
-        v = strtoull(p + 1, &end, 10);
-        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
-        p = *end == ',' ? end + 1 : end;
-        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
-        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
-        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
-        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
-        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
-        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
-        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
-        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
-        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
-    }
-    return sv_data_builtin(d, &cc);
+#ifdef SSL_VGS_NO_CORPUS
+    memset(d, 0, sizeof *d);
+    return sv__fail(SV_ERR_ARG, "data spec '%s': this build has no built-in corpus (SSL_VGS_NO_CORPUS)", spec);
+#else
+    return sv__data_builtin_spec(d, spec);
+#endif
 }
 
-/* ---------------------------------------------------------------- 10.15 batches */
+/* ---------------------------------------------------------------- 10.9 batches */
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
 {
     size_t n = d->n[split];
@@ -10833,7 +9276,7 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.16 checkpoints */
+/* ---------------------------------------------------------------- 10.10 checkpoints */
 #define SV__CKPT_MAGIC "SSLVGSCK"
 #define SV__CKPT_VERSION 1u
 
@@ -11075,6 +9518,9 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
     return rc;
 }
 
+/* ======================================================================================
+   11 Metrics
+   ====================================================================================== */
 /* ---------------------------------------------------------------- 11.0 small shared helpers */
 #ifndef SV__PI
 #define SV__PI 3.14159265358979323846
@@ -11539,10 +9985,10 @@ SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t 
 }
 
 /* ABX implementation notes, where this code and the reference (libri-light / zerospeech2021
-   eval_ABX.py, abx_iterators.py, abx_group_computation.py, dtw.pyx) differ, SPEC.md being
-   followed:
+   eval_ABX.py, abx_iterators.py, abx_group_computation.py, dtw.pyx) differ, the protocol as
+   documented at section 11.2 being followed:
    - Frames are not copied and normalised; the dot product is scaled by precomputed inverse
-     norms and zero frames follow SPEC's rule directly (the reference appends a 1e-12 / -2e12
+     norms and zero frames follow the protocol's rule directly (the reference appends a 1e-12 / -2e12
      coordinate to get the same distances 0 and 1).
    - Frame distances and DTW costs are accumulated in double (the reference: float32), so exact
      ties between d(A,X) and d(B,X) can differ in the last bits.
@@ -11550,8 +9996,8 @@ SV_DEF double sv_abx_distance(const float *x, size_t nx, const float *a, size_t 
      (dtw_batch's `symetric`); here each ordered pair gets its own traceback with rows = X. The
      summed cost is the same; only the greedy path length can differ, and only on exact ties of
      cumulative costs.
-   - The reference's ABX() Python default is max_size_group = 30 while its command line (and
-     SPEC.md) use 10; we default to 10. Its sampling is unseeded (random.sample); ours is a
+   - The reference's ABX() Python default is max_size_group = 30 while its command line uses 10;
+     we default to 10. Its sampling is unseeded (random.sample); ours is a
      seeded stream consumed in enumeration order, so a seed reproduces a result exactly.
    - Every needed token pair's DTW is computed once per batch of contexts and shared by all the
      cells that use it, instead of once per (cell, triple) as in the reference. */
@@ -12831,8 +11277,1664 @@ done:
     return rc;
 }
 
+/* ======================================================================================
+   12 The built-in corpus (optional)
+   ====================================================================================== */
+#ifndef SSL_VGS_NO_CORPUS
+/* ---------------------------------------------------------------- 12.1 phones */
+
+/* Spectral shapes of the noise sources (frication and bursts) fed to the parallel branch. */
+enum { SV__N_NONE, SV__N_FLAT, SV__N_DENTAL, SV__N_ALV, SV__N_PAL,
+       SV__N_LAB_BURST, SV__N_ALV_BURST, SV__N_VEL_BURST };
+
+#define SV__OFF (-99.0f) /* dB meaning "source off" */
+
+typedef struct sv__phone_def {
+    const char *name;
+    int cls, voiced;
+    float dur;        /* ms, stressed, at rate 1 */
+    float f[3];       /* F1-F3 targets of an adult male, Hz (stops: the locus) */
+    float fe[3];      /* diphthongs: the F1-F3 glided to (0 = steady) */
+    float av;         /* voicing level, dB re a vowel (stops: during voice onset) */
+    float af;         /* frication or burst level, dB re S */
+    int noise;        /* SV__N_*: frication or burst spectrum */
+    float fnz;        /* nasal antiresonance, Hz (0 = oral) */
+} sv__phone_def;
+
+/* Vowel formants: Peterson & Barney (1952) male averages. Diphthong end points, consonant loci and
+   the sonorant targets follow Klatt (1980) and the usual textbook values (Stevens 1998). */
+static const sv__phone_def sv__phones[] = {
+    /* name  class               vcd dur    F1   F2    F3      end F1 F2  F3       AV      AF     noise   FNZ */
+    {"AA", SV_PHONE_VOWEL,       1, 130, {730, 1090, 2440}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AE", SV_PHONE_VOWEL,       1, 130, {660, 1720, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AH", SV_PHONE_VOWEL,       1,  80, {640, 1190, 2390}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AO", SV_PHONE_VOWEL,       1, 130, {570,  840, 2410}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"AW", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {450, 900, 2350}, 0, SV__OFF, SV__N_NONE, 0},
+    {"AY", SV_PHONE_DIPHTHONG,   1, 170, {710, 1220, 2500}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"EH", SV_PHONE_VOWEL,       1,  90, {530, 1840, 2480}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"ER", SV_PHONE_VOWEL,       1, 120, {490, 1350, 1690}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"EY", SV_PHONE_DIPHTHONG,   1, 150, {530, 1840, 2480}, {330, 2200, 2850}, 0, SV__OFF, SV__N_NONE, 0},
+    {"IH", SV_PHONE_VOWEL,       1,  80, {390, 1990, 2550}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"IY", SV_PHONE_VOWEL,       1, 120, {270, 2290, 3010}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"OW", SV_PHONE_DIPHTHONG,   1, 150, {570,  900, 2400}, {420, 780, 2300}, 0, SV__OFF, SV__N_NONE, 0},
+    {"OY", SV_PHONE_DIPHTHONG,   1, 180, {570,  840, 2410}, {400, 1950, 2600}, 0, SV__OFF, SV__N_NONE, 0},
+    {"UH", SV_PHONE_VOWEL,       1,  90, {440, 1020, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"UW", SV_PHONE_VOWEL,       1, 120, {300,  870, 2240}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    /* stops: closure, burst, then voice onset (labial locus: all formants low; alveolar: F2 toward
+       1800 Hz; velar: computed from the next vowel, F2 and F3 pinched together) */
+    {"B",  SV_PHONE_STOP,        1,  70, {200,  800, 2200}, {0, 0, 0},       -6,  -10, SV__N_LAB_BURST, 0},
+    {"D",  SV_PHONE_STOP,        1,  65, {200, 1800, 2700}, {0, 0, 0},       -6,   -6, SV__N_ALV_BURST, 0},
+    {"G",  SV_PHONE_STOP,        1,  75, {200, 1800, 2100}, {0, 0, 0},       -6,   -6, SV__N_VEL_BURST, 0},
+    {"P",  SV_PHONE_STOP,        0, 100, {200,  800, 2200}, {0, 0, 0},  SV__OFF,   -4, SV__N_LAB_BURST, 0},
+    {"T",  SV_PHONE_STOP,        0,  95, {200, 1800, 2700}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV_BURST, 0},
+    {"K",  SV_PHONE_STOP,        0, 105, {200, 1800, 2100}, {0, 0, 0},  SV__OFF,    0, SV__N_VEL_BURST, 0},
+    {"CH", SV_PHONE_AFFRICATE,   0, 120, {300, 1900, 2500}, {0, 0, 0},  SV__OFF,   -2, SV__N_PAL, 0},
+    {"JH", SV_PHONE_AFFRICATE,   1, 100, {300, 1900, 2500}, {0, 0, 0},      -10,   -6, SV__N_PAL, 0},
+    /* fricatives: sibilants strong and high, non-sibilants weak and flat; voiced ones add voicing */
+    {"F",  SV_PHONE_FRICATIVE,   0, 100, {330, 1100, 2300}, {0, 0, 0},  SV__OFF,  -22, SV__N_FLAT, 0},
+    {"V",  SV_PHONE_FRICATIVE,   1,  60, {330, 1100, 2300}, {0, 0, 0},       -6,  -24, SV__N_FLAT, 0},
+    {"TH", SV_PHONE_FRICATIVE,   0,  95, {330, 1400, 2500}, {0, 0, 0},  SV__OFF,  -24, SV__N_DENTAL, 0},
+    {"DH", SV_PHONE_FRICATIVE,   1,  45, {330, 1400, 2500}, {0, 0, 0},       -6,  -26, SV__N_DENTAL, 0},
+    {"S",  SV_PHONE_FRICATIVE,   0, 115, {330, 1700, 2600}, {0, 0, 0},  SV__OFF,    0, SV__N_ALV, 0},
+    {"Z",  SV_PHONE_FRICATIVE,   1,  85, {330, 1700, 2600}, {0, 0, 0},      -12,   -4, SV__N_ALV, 0},
+    {"SH", SV_PHONE_FRICATIVE,   0, 115, {330, 1900, 2400}, {0, 0, 0},  SV__OFF,    0, SV__N_PAL, 0},
+    {"ZH", SV_PHONE_FRICATIVE,   1,  80, {330, 1900, 2400}, {0, 0, 0},      -12,   -4, SV__N_PAL, 0},
+    {"HH", SV_PHONE_ASPIRATE,    0,  65, {500, 1500, 2500}, {0, 0, 0},  SV__OFF, SV__OFF, SV__N_NONE, 0},
+    /* nasals: murmur formant near 250 Hz, weak upper formants, an antiresonance by place */
+    {"M",  SV_PHONE_NASAL,       1,  70, {250, 1100, 2200}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1000},
+    {"N",  SV_PHONE_NASAL,       1,  60, {250, 1500, 2500}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 1800},
+    {"NG", SV_PHONE_NASAL,       1,  75, {250, 2000, 2600}, {0, 0, 0},       -4, SV__OFF, SV__N_NONE, 2800},
+    {"L",  SV_PHONE_LIQUID,      1,  60, {360, 1300, 2700}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"R",  SV_PHONE_LIQUID,      1,  60, {310, 1060, 1600}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"W",  SV_PHONE_GLIDE,       1,  55, {300,  610, 2200}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0},
+    {"Y",  SV_PHONE_GLIDE,       1,  50, {260, 2070, 3000}, {0, 0, 0},        0, SV__OFF, SV__N_NONE, 0}
+};
+
+#define SV__N_PHONES ((int)(sizeof sv__phones / sizeof sv__phones[0]))
+
+SV_DEF int sv_phone_count(void) { return SV__N_PHONES; }
+SV_DEF const char *sv_phone_name(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].name : NULL; }
+SV_DEF int sv_phone_class(int id) { return id >= 0 && id < SV__N_PHONES ? sv__phones[id].cls : -1; }
+
+SV_DEF int sv_phone_find(const char *name)
+{
+    int i;
+    for (i = 0; name && i < SV__N_PHONES; i++)
+        if (strcmp(sv__phones[i].name, name) == 0) return i;
+    return -1;
+}
+
+static int sv__phone_is_vowel(int id)
+{
+    return id >= 0 && (sv__phones[id].cls == SV_PHONE_VOWEL || sv__phones[id].cls == SV_PHONE_DIPHTHONG);
+}
+
+/* ---------------------------------------------------------------- 12.2 lexicon */
+
+enum { SV__W_FUNC = 1,     /* function word: reduced, shorter */
+       SV__W_CAPTION = 2,  /* used by the caption grammar */
+       SV__W_OOD = 4 };    /* used by the out-of-domain carrier phrases */
+
+typedef struct sv__word_def { const char *word, *pron; int flags; } sv__word_def;
+
+/* CMU-dictionary style pronunciations without stress. The caption words alone cover every phone
+   (ZH only in "beige", OY only in "coin", UH only in "look", AW only in "found"); the
+   out-of-domain words give every phone further contexts that captions never have. */
+static const sv__word_def sv__words[] = {
+    /* carrier and function words of the captions */
+    {"a", "AH", SV__W_FUNC | SV__W_CAPTION}, {"an", "AH N", SV__W_FUNC | SV__W_CAPTION},
+    {"the", "DH AH", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"there", "DH EH R", SV__W_FUNC | SV__W_CAPTION}, {"is", "IH Z", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD},
+    {"i", "AY", SV__W_FUNC | SV__W_CAPTION}, {"see", "S IY", SV__W_CAPTION},
+    {"found", "F AW N D", SV__W_CAPTION}, {"look", "L UH K", SV__W_CAPTION},
+    {"this", "DH IH S", SV__W_FUNC | SV__W_CAPTION}, {"picture", "P IH K CH ER", SV__W_CAPTION},
+    {"shows", "SH OW Z", SV__W_CAPTION}, {"image", "IH M IH JH", SV__W_CAPTION},
+    {"has", "HH AE Z", SV__W_CAPTION}, {"with", "W IH TH", SV__W_FUNC | SV__W_CAPTION},
+    {"and", "AE N D", SV__W_FUNC | SV__W_CAPTION | SV__W_OOD}, {"of", "AH V", SV__W_FUNC | SV__W_CAPTION},
+    {"to", "T UW", SV__W_FUNC | SV__W_CAPTION}, {"left", "L EH F T", SV__W_CAPTION},
+    {"right", "R AY T", SV__W_CAPTION}, {"above", "AH B AH V", SV__W_CAPTION},
+    {"over", "OW V ER", SV__W_CAPTION}, {"on", "AA N", SV__W_FUNC | SV__W_CAPTION},
+    {"top", "T AA P", SV__W_CAPTION}, {"under", "AH N D ER", SV__W_CAPTION},
+    {"below", "B IH L OW", SV__W_CAPTION}, {"beneath", "B IH N IY TH", SV__W_CAPTION},
+    {"next", "N EH K S T", SV__W_CAPTION | SV__W_OOD}, {"beside", "B IH S AY D", SV__W_CAPTION},
+    {"in", "IH N", SV__W_FUNC | SV__W_CAPTION}, {"middle", "M IH D AH L", SV__W_CAPTION},
+    {"at", "AE T", SV__W_FUNC | SV__W_CAPTION}, {"bottom", "B AA T AH M", SV__W_CAPTION},
+    /* sizes */
+    {"small", "S M AO L", SV__W_CAPTION}, {"little", "L IH T AH L", SV__W_CAPTION},
+    {"tiny", "T AY N IY", SV__W_CAPTION}, {"big", "B IH G", SV__W_CAPTION},
+    {"large", "L AA R JH", SV__W_CAPTION}, {"huge", "HH Y UW JH", SV__W_CAPTION},
+    /* colours, in SV_COLOUR_* order */
+    {"red", "R EH D", SV__W_CAPTION}, {"green", "G R IY N", SV__W_CAPTION},
+    {"blue", "B L UW", SV__W_CAPTION}, {"yellow", "Y EH L OW", SV__W_CAPTION},
+    {"orange", "AO R AH N JH", SV__W_CAPTION}, {"purple", "P ER P AH L", SV__W_CAPTION},
+    {"pink", "P IH NG K", SV__W_CAPTION}, {"beige", "B EY ZH", SV__W_CAPTION},
+    /* shapes and their synonyms */
+    {"circle", "S ER K AH L", SV__W_CAPTION}, {"disc", "D IH S K", SV__W_CAPTION},
+    {"coin", "K OY N", SV__W_CAPTION}, {"square", "S K W EH R", SV__W_CAPTION},
+    {"box", "B AA K S", SV__W_CAPTION}, {"block", "B L AA K", SV__W_CAPTION},
+    {"triangle", "T R AY AE NG G AH L", SV__W_CAPTION}, {"cross", "K R AO S", SV__W_CAPTION},
+    {"plus", "P L AH S", SV__W_CAPTION}, {"ring", "R IH NG", SV__W_CAPTION},
+    {"hoop", "HH UW P", SV__W_CAPTION}, {"diamond", "D AY M AH N D", SV__W_CAPTION},
+    /* out-of-domain carrier words and word-list items */
+    {"please", "P L IY Z", SV__W_OOD}, {"say", "S EY", SV__W_OOD}, {"again", "AH G EH N", SV__W_OOD},
+    {"word", "W ER D", SV__W_OOD}, {"now", "N AW", SV__W_OOD}, {"house", "HH AW S", SV__W_OOD},
+    {"water", "W AO T ER", SV__W_OOD}, {"judge", "JH AH JH", SV__W_OOD},
+    {"vision", "V IH ZH AH N", SV__W_OOD}, {"measure", "M EH ZH ER", SV__W_OOD},
+    {"usual", "Y UW ZH UW AH L", SV__W_OOD}, {"garage", "G ER AA ZH", SV__W_OOD},
+    {"chair", "CH EH R", SV__W_OOD}, {"thank", "TH AE NG K", SV__W_OOD},
+    {"think", "TH IH NG K", SV__W_OOD}, {"bath", "B AE TH", SV__W_OOD}, {"wood", "W UH D", SV__W_OOD},
+    {"foot", "F UH T", SV__W_OOD}, {"push", "P UH SH", SV__W_OOD}, {"book", "B UH K", SV__W_OOD},
+    {"sugar", "SH UH G ER", SV__W_OOD}, {"toy", "T OY", SV__W_OOD}, {"boy", "B OY", SV__W_OOD},
+    {"voice", "V OY S", SV__W_OOD}, {"noise", "N OY Z", SV__W_OOD}, {"cow", "K AW", SV__W_OOD},
+    {"mouse", "M AW S", SV__W_OOD}, {"day", "D EY", SV__W_OOD}, {"play", "P L EY", SV__W_OOD},
+    {"rain", "R EY N", SV__W_OOD}, {"go", "G OW", SV__W_OOD}, {"road", "R OW D", SV__W_OOD},
+    {"jump", "JH AH M P", SV__W_OOD}, {"fish", "F IH SH", SV__W_OOD}, {"yes", "Y EH S", SV__W_OOD},
+    {"young", "Y AH NG", SV__W_OOD}, {"hot", "HH AA T", SV__W_OOD}, {"cat", "K AE T", SV__W_OOD},
+    {"dog", "D AO G", SV__W_OOD}, {"sun", "S AH N", SV__W_OOD}, {"zoo", "Z UW", SV__W_OOD},
+    {"leaf", "L IY F", SV__W_OOD}, {"feather", "F EH DH ER", SV__W_OOD},
+    {"mother", "M AH DH ER", SV__W_OOD}, {"weather", "W EH DH ER", SV__W_OOD},
+    {"church", "CH ER CH", SV__W_OOD}, {"shoe", "SH UW", SV__W_OOD}, {"cheese", "CH IY Z", SV__W_OOD},
+    {"king", "K IH NG", SV__W_OOD}, {"year", "Y IH R", SV__W_OOD}, {"good", "G UH D", SV__W_OOD}
+};
+
+#define SV__N_WORDS ((int)(sizeof sv__words / sizeof sv__words[0]))
+
+SV_DEF int sv_word_count(void) { return SV__N_WORDS; }
+SV_DEF const char *sv_word_name(int id) { return id >= 0 && id < SV__N_WORDS ? sv__words[id].word : NULL; }
+
+SV_DEF size_t sv_word_phones(int id, int *out, size_t cap)
+{
+    const char *p;
+    size_t n = 0;
+    if (id < 0 || id >= SV__N_WORDS) return 0;
+    for (p = sv__words[id].pron; *p;) {
+        char tok[4];
+        size_t k = 0;
+        while (*p == ' ') p++;
+        while (*p && *p != ' ' && k < sizeof tok - 1) tok[k++] = *p++;
+        tok[k] = 0;
+        if (k == 0) break;
+        if (out && n < cap) out[n] = sv_phone_find(tok);
+        n++;
+    }
+    return n;
+}
+
+static int sv__word_find(const char *w)
+{
+    int i;
+    for (i = 0; i < SV__N_WORDS; i++)
+        if (strcmp(sv__words[i].word, w) == 0) return i;
+    SV_ASSERT(0 && "word missing from the lexicon");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 12.3 formant synthesiser */
+
+/* Klatt (1980) second-order digital resonator, T = 1/fs:
+       y[n] = A x[n] + B y[n-1] + C y[n-2],
+       C = -exp(-2 pi BW T), B = 2 exp(-pi BW T) cos(2 pi F T), A = 1 - B - C (unity gain at DC).
+   The antiresonator (nasal zero) is its inverse: y[n] = A' x[n] + B' x[n-1] + C' x[n-2] with
+   A' = 1/A, B' = -B/A, C' = -C/A. The parallel (frication) branch uses the same poles with zeros
+   at DC and Nyquist and gain (1 + C)/2, a band-pass whose peak gain is about 1. */
+typedef struct sv__reso { float a, b, c, s1, s2, x1, x2; } sv__reso;
+
+static void sv__reso_set(sv__reso *r, double f, double bw)
+{
+    const double T = 1.0 / SV_CORPUS_RATE, pi = 3.14159265358979323846;
+    double b, c;
+    if (f > 0.45 * SV_CORPUS_RATE) f = 0.45 * SV_CORPUS_RATE;
+    if (f < 20.0) f = 20.0;
+    if (bw < 10.0) bw = 10.0;
+    c = -exp(-2.0 * pi * bw * T);
+    b = 2.0 * exp(-pi * bw * T) * cos(2.0 * pi * f * T);
+    r->a = (float)(1.0 - b - c);
+    r->b = (float)b;
+    r->c = (float)c;
+}
+
+static float sv__reso_run(sv__reso *r, float x)
+{
+    float y = r->a * x + r->b * r->s1 + r->c * r->s2;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+static float sv__antireso_run(sv__reso *r, float x)
+{
+    float y = (x - r->b * r->x1 - r->c * r->x2) / r->a;
+    r->x2 = r->x1;
+    r->x1 = x;
+    return y;
+}
+
+static float sv__bandpass_run(sv__reso *r, float x)
+{
+    float y = 0.5f * (1.0f + r->c) * (x - r->x2) + r->b * r->s1 + r->c * r->s2;
+    r->x2 = r->x1;
+    r->x1 = x;
+    r->s2 = r->s1;
+    r->s1 = y;
+    return y;
+}
+
+/* Synthesis parameters, one vector per control frame (Klatt updates his every 5 ms; we use 2 ms).
+   Amplitudes are linear; frequencies and bandwidths in Hz. */
+enum {
+    SV__P_F0,
+    SV__P_F1, SV__P_F2, SV__P_F3, SV__P_F4, SV__P_F5,
+    SV__P_B1, SV__P_B2, SV__P_B3, SV__P_B4, SV__P_B5,
+    SV__P_FNZ, SV__P_BNZ,                  /* nasal zero; equal to the nasal pole when oral */
+    SV__P_AV, SV__P_AH, SV__P_AF,          /* voicing, aspiration, frication amplitudes */
+    SV__P_PF1, SV__P_PF2, SV__P_PF3,       /* parallel (noise) resonators */
+    SV__P_PB1, SV__P_PB2, SV__P_PB3,
+    SV__P_PG1, SV__P_PG2, SV__P_PG3,
+    SV__P_AB,                              /* parallel bypass: flat noise */
+    SV__NP
+};
+
+#define SV__CTL 32            /* control period in samples: 2 ms */
+#define SV__FNP 270.0f        /* nasal pole, Hz (Klatt 1980) */
+#define SV__AH_STOP (-18.0f)  /* aspiration after a voiceless release, dB re a vowel */
+#define SV__AH_HH (-18.0f)    /* /h/, dB re a vowel */
+#define SV__VOICE_BAR (-26.0f)/* voicing under a voiced closure, dB re a vowel */
+#define SV__TEMPO 0.8f        /* connected speech runs faster than the table's citation durations */
+
+static float sv__syn_db(float db) { return db <= SV__OFF ? 0.0f : (float)pow(10.0, db / 20.0); }
+
+/* F1-F3 of a phone at fraction frac of its duration: diphthongs hold the first target for a
+   fifth of the phone, glide (smoothstep) and approach the second at the end. */
+static void sv__syn_formants(const sv__phone_def *q, float frac, float *f)
+{
+    int j;
+    float w = (frac - 0.2f) / 0.7f;
+    w = w < 0 ? 0 : w > 1 ? 1 : w;
+    w = w * w * (3.0f - 2.0f * w);
+    for (j = 0; j < 3; j++) f[j] = q->fe[0] > 0 ? (1.0f - w) * q->f[j] + w * q->fe[j] : q->f[j];
+}
+
+/* The vowel a consonant coarticulates with: the next one (its onset) inside the phrase, else the
+   previous one (its offset), else a neutral schwa. */
+static void sv__syn_vowel_near(const int *ph, size_t n, size_t i, float *f)
+{
+    size_t j;
+    for (j = i + 1; j < n && ph[j] >= 0; j++)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 0.0f, f); return; }
+    for (j = i; j-- > 0 && ph[j] >= 0;)
+        if (sv__phone_is_vowel(ph[j])) { sv__syn_formants(&sv__phones[ph[j]], 1.0f, f); return; }
+    f[0] = 500.0f; f[1] = 1500.0f; f[2] = 2500.0f;
+}
+
+/* Spectrum of the noise through the parallel branch (frequencies for an adult male, scaled by k):
+   S/Z a peak at 4-8 kHz, SH/ZH lower and broader (2.5-4 kHz), F/V flat, TH/DH flat and weak,
+   bursts: labial low and diffuse, alveolar high (above 4 kHz), velar compact at the next vowel's
+   F2 (f2v, already scaled). */
+static void sv__syn_noise_shape(int kind, float k, float f2v, float *p)
+{
+    float pf[3] = {1000, 2000, 3000}, pb[3] = {500, 500, 500}, pg[3] = {0, 0, 0}, ab = 0, ks = k;
+    int j;
+    switch (kind) {
+    case SV__N_FLAT: ab = 1.0f; break;
+    case SV__N_DENTAL: ab = 0.8f; pf[0] = 5000; pb[0] = 2500; pg[0] = 0.5f; break;
+    case SV__N_ALV:
+        pf[0] = 4800; pb[0] = 1200; pg[0] = 0.5f;
+        pf[1] = 5800; pb[1] = 1400; pg[1] = 1.0f;
+        pf[2] = 7000; pb[2] = 1600; pg[2] = 0.6f; break;
+    case SV__N_PAL:
+        pf[0] = 2800; pb[0] = 700; pg[0] = 0.8f;
+        pf[1] = 3500; pb[1] = 1000; pg[1] = 1.0f;
+        pf[2] = 4600; pb[2] = 1500; pg[2] = 0.4f; break;
+    case SV__N_LAB_BURST: ab = 0.5f; pf[0] = 900; pb[0] = 1400; pg[0] = 0.8f; break;
+    case SV__N_ALV_BURST:
+        pf[0] = 4200; pb[0] = 2000; pg[0] = 0.7f;
+        pf[1] = 5500; pb[1] = 2000; pg[1] = 1.0f;
+        pf[2] = 6800; pb[2] = 2000; pg[2] = 0.5f; break;
+    case SV__N_VEL_BURST:
+        ks = 1.0f;
+        pf[0] = f2v; pb[0] = 350; pg[0] = 1.3f;
+        pf[1] = 1.5f * f2v; pb[1] = 900; pg[1] = 0.3f; break;
+    default: break;
+    }
+    for (j = 0; j < 3; j++) {
+        p[SV__P_PF1 + j] = pf[j] * ks;
+        p[SV__P_PB1 + j] = pb[j] * ks;
+        p[SV__P_PG1 + j] = pg[j];
+    }
+    p[SV__P_AB] = ab;
+}
+
+/* Target parameters at time t (ms) into phone i: the acoustic-phonetic rules live here.
+   dur[i] is the phone's duration (ms), fj[3i..3i+2] its per-token formant jitter. */
+static void sv__syn_targets(const sv_speaker *spk, const int *ph, const float *dur, const float *fj,
+                            size_t n, size_t i, float t, float *p)
+{
+    const sv__phone_def *q;
+    float f[3], v[3], d = dur[i], frac = d > 0 ? t / d : 0, k = spk->vtl_scale;
+    int j, noise = SV__N_NONE;
+    if (ph[i] < 0) {
+        /* a pause holds the neighbouring phone's vocal-tract shape, silently, so formants do not
+           glide in from nowhere when speech resumes */
+        if (i + 1 < n && ph[i + 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i + 1, 0.0f, p);
+        else if (i > 0 && ph[i - 1] >= 0) sv__syn_targets(spk, ph, dur, fj, n, i - 1, dur[i - 1], p);
+        else {
+            int schwa = sv_phone_find("AH");
+            sv__syn_targets(spk, &schwa, dur, fj, 1, 0, 0.0f, p);
+        }
+        p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = p[SV__P_AB] = 0;
+        p[SV__P_PG1] = p[SV__P_PG2] = p[SV__P_PG3] = 0;
+        return;
+    }
+    q = &sv__phones[ph[i]];
+    if (frac > 1) frac = 1;
+    sv__syn_formants(q, frac, f);
+    sv__syn_vowel_near(ph, n, i, v);
+    /* Klatt's default bandwidths; a breathy (partly open) glottis damps F1 */
+    p[SV__P_B1] = 70.0f + 60.0f * spk->breathiness; p[SV__P_B2] = 100; p[SV__P_B3] = 140;
+    p[SV__P_B4] = 250; p[SV__P_B5] = 300;
+    p[SV__P_FNZ] = SV__FNP; p[SV__P_BNZ] = 100;
+    p[SV__P_AV] = p[SV__P_AH] = p[SV__P_AF] = 0;
+
+    switch (q->cls) {
+    case SV_PHONE_VOWEL: case SV_PHONE_DIPHTHONG:
+        p[SV__P_AV] = 1.0f;
+        break;
+    case SV_PHONE_LIQUID: case SV_PHONE_GLIDE:
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] += 20; p[SV__P_B2] = 130; p[SV__P_B3] = 200;
+        break;
+    case SV_PHONE_NASAL:
+        /* murmur: oral cavity closed, sound leaves through the nose; the side branch adds a zero */
+        p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_B1] = 100; p[SV__P_B2] = 300; p[SV__P_B3] = 400;
+        p[SV__P_FNZ] = q->fnz * k; p[SV__P_BNZ] = 150;
+        break;
+    case SV_PHONE_FRICATIVE:
+        /* the front cavity shapes the noise (parallel branch); F2 partly follows the vowel */
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        p[SV__P_B1] = 200;
+        if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+        p[SV__P_AF] = sv__syn_db(q->af);
+        noise = q->noise;
+        break;
+    case SV_PHONE_ASPIRATE:
+        /* /h/: turbulence at the glottis excites the following vowel's formants (open glottis:
+           wide B1) */
+        for (j = 0; j < 3; j++) f[j] = v[j];
+        p[SV__P_B1] = 300;
+        p[SV__P_AH] = sv__syn_db(SV__AH_HH);
+        break;
+    case SV_PHONE_STOP: {
+        /* closure (silence or a voice bar), burst, then voice onset: 40-80 ms of aspiration after
+           a voiceless release, 0-20 ms after a voiced one; formants leave the place's locus */
+        float clos = (q->voiced ? 0.65f : 0.5f) * d, burst = d * 0.15f < 7.0f ? d * 0.15f : 7.0f;
+        if (q->noise == SV__N_VEL_BURST) {
+            f[1] = v[1] + 150.0f;
+            f[1] = f[1] < 1300.0f ? 1300.0f : f[1] > 2300.0f ? 2300.0f : f[1];
+            f[2] = f[1] + 300.0f;
+        }
+        if (t < clos) {
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR); p[SV__P_B2] = 300; p[SV__P_B3] = 400; }
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+            noise = q->noise;
+        } else {
+            for (j = 0; j < 3; j++) f[j] = 0.5f * (f[j] + v[j]);
+            if (q->voiced) { p[SV__P_AV] = sv__syn_db(q->av); p[SV__P_AH] = sv__syn_db(-20.0f); }
+            else { p[SV__P_AH] = sv__syn_db(SV__AH_STOP); p[SV__P_B1] = 250; }
+        }
+        break;
+    }
+    case SV_PHONE_AFFRICATE: {
+        /* a short alveolar stop released into a palato-alveolar fricative */
+        float clos = 0.35f * d, burst = 5.0f;
+        f[1] = 0.75f * f[1] + 0.25f * v[1];
+        if (t < clos) {
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(SV__VOICE_BAR);
+        } else if (t < clos + burst) {
+            p[SV__P_AF] = sv__syn_db(-6.0f);
+            noise = SV__N_ALV_BURST;
+        } else {
+            p[SV__P_AF] = sv__syn_db(q->af);
+            if (q->voiced) p[SV__P_AV] = sv__syn_db(q->av);
+            p[SV__P_B1] = 200;
+            noise = q->noise;
+        }
+        break;
+    }
+    default: break;
+    }
+    /* vocal-tract length scales every formant; F4, F5 are Klatt's fixed defaults */
+    for (j = 0; j < 3; j++) p[SV__P_F1 + j] = f[j] * fj[3 * i + (size_t)j] * k;
+    p[SV__P_F4] = 3300.0f * k;
+    p[SV__P_F5] = 3750.0f * k;
+    sv__syn_noise_shape(noise, k, v[1] * k, p);
+    if (noise == SV__N_NONE) p[SV__P_AF] = 0;
+}
+
+/* Time constant (ms) of the smoothing of each parameter track: formants move over tens of ms
+   between targets (coarticulation), source amplitudes switch within a few ms, F0 is slow. */
+static float sv__syn_tau_ms(int j)
+{
+    if (j == SV__P_F0) return 30.0f;
+    if (j <= SV__P_BNZ) return 12.0f;
+    return 2.5f;
+}
+
+/* Synthesise n phones (ids, or -1 for a pause). Allocates *out_audio. The engine of both
+   sv_synth_phones() and the corpus. */
+static int sv__syn_run(const sv_speaker *spk, const int *ph, const float *stretch, size_t n,
+                       sv_rng *rng, float **out_audio, size_t *out_n, sv_segment *seg)
+{
+    const double fs = SV_CORPUS_RATE;
+    float *dur = NULL, *fj = NULL, *fr = NULL, *x = NULL;
+    size_t *start = NULL, i, s, total, nf, k;
+    float f0lo = spk->female ? 165.0f : 85.0f, f0hi = spk->female ? 255.0f : 155.0f;
+    float walk = 0, f0_utt;
+    int j, st = SV_OK;
+
+    *out_audio = NULL;
+    *out_n = 0;
+    dur = SV__CAST(float *, sv__calloc(n, 4 * sizeof(float), "synth durations"));
+    start = SV__CAST(size_t *, sv__calloc(n + 1, sizeof(size_t), "synth boundaries"));
+    if (!dur || !start) { st = SV_ERR_NOMEM; goto done; }
+    fj = dur + n;
+
+    /* 1. Durations, whole samples so that boundaries are exact. Speaking rate divides them, and
+          each token varies by about 12 % (log-normal). Per-token formant jitter: 3 %. */
+    for (i = 0; i < n; i++) {
+        double ms, sc = stretch ? stretch[i] : 1.0;
+        if (ph[i] < 0) ms = 150.0 * sc;
+        else {
+            const sv__phone_def *q = &sv__phones[ph[i]];
+            double lo = q->cls == SV_PHONE_STOP || q->cls == SV_PHONE_AFFRICATE ? 40.0 : 25.0;
+            ms = q->dur * SV__TEMPO * sc / spk->rate * exp(0.12 * sv_rng_normal(rng));
+            if (ms < lo) ms = lo;
+        }
+        for (j = 0; j < 3; j++) fj[3 * i + (size_t)j] = (float)exp(0.03 * sv_rng_normal(rng));
+        start[i + 1] = start[i] + (size_t)(ms * fs / 1000.0 + 0.5);
+        dur[i] = (float)((double)(start[i + 1] - start[i]) * 1000.0 / fs);
+    }
+    total = start[n];
+    if (total == 0) { st = sv__fail(SV_ERR_ARG, "synth: empty phone sequence"); goto done; }
+    nf = total / SV__CTL + 2;
+    if (!sv__mul_ok(nf, SV__NP * sizeof(float), &s)) { st = sv__fail(SV_ERR_NOMEM, "synth: too long"); goto done; }
+    fr = SV__CAST(float *, sv__alloc(s, "synth parameter tracks"));
+    x = SV__CAST(float *, sv__alloc(total * sizeof(float), "synth audio"));
+    if (!fr || !x) { st = SV_ERR_NOMEM; goto done; }
+
+    /* 2. Target tracks, one frame per SV__CTL samples. F0: declination over the utterance
+          (+8 % to -8 %) times a slow random walk (intonation), clamped to the voice's range. */
+    f0_utt = spk->f0 * (float)exp(0.05 * sv_rng_normal(rng));
+    for (k = 0, i = 0; k < nf; k++) {
+        float *p = fr + k * SV__NP;
+        s = k * SV__CTL;
+        while (i + 1 < n && s >= start[i + 1]) i++;
+        sv__syn_targets(spk, ph, dur, fj, n, i, (float)((double)(s - start[i]) * 1000.0 / fs), p);
+        walk = 0.99f * walk + 0.14f * 0.06f * sv_rng_normal(rng); /* AR(1), tau 200 ms, sd 6 % */
+        p[SV__P_F0] = f0_utt * (1.08f - 0.16f * (float)s / (float)total) * (float)exp(walk);
+        p[SV__P_F0] = p[SV__P_F0] < f0lo ? f0lo : p[SV__P_F0] > f0hi ? f0hi : p[SV__P_F0];
+    }
+
+    /* 3. Smooth every track forward and backward with a one-pole filter (zero phase), so targets
+          are approached smoothly without shifting the boundaries. */
+    for (j = 0; j < SV__NP; j++) {
+        float a = (float)exp(-1000.0 * SV__CTL / fs / sv__syn_tau_ms(j)), y = fr[j];
+        for (k = 0; k < nf; k++) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+        for (k = nf; k-- > 0;) { y = a * y + (1 - a) * fr[k * SV__NP + (size_t)j]; fr[k * SV__NP + (size_t)j] = y; }
+    }
+    /* Smoothing leaves exponential tails; below -80 dB a source is off (this also keeps the
+       filters out of the very slow denormal range). */
+    for (k = 0; k < nf; k++)
+        for (j = SV__P_AV; j <= SV__P_AF; j++)
+            if (fr[k * SV__NP + (size_t)j] < 1e-4f) fr[k * SV__NP + (size_t)j] = 0.0f;
+
+    /* 4. Source and filters, sample by sample. */
+    {
+        sv__reso cas[5], np, nz, par[3];
+        double phase = 0.0;
+        float f0p = fr[SV__P_F0], amp = 1.0f, tl = 0, nlp = 0, rad = 0;
+        float oq = spk->open_quotient, tilt = spk->tilt;
+        memset(cas, 0, sizeof cas); memset(&np, 0, sizeof np); memset(&nz, 0, sizeof nz);
+        memset(par, 0, sizeof par);
+        for (k = 0; k * SV__CTL < total; k++) {
+            const float *p0 = fr + k * SV__NP, *p1 = p0 + SV__NP;
+            size_t s0 = k * SV__CTL, s1 = s0 + SV__CTL < total ? s0 + SV__CTL : total;
+            int fric_on;
+            for (j = 0; j < 5; j++) sv__reso_set(&cas[j], p0[SV__P_F1 + j], p0[SV__P_B1 + j]);
+            sv__reso_set(&np, SV__FNP, 100.0);
+            sv__reso_set(&nz, p0[SV__P_FNZ], p0[SV__P_BNZ]);
+            fric_on = p0[SV__P_AF] > 0.0f || p1[SV__P_AF] > 0.0f;
+            for (j = 0; j < 3; j++) {
+                sv__reso_set(&par[j], p0[SV__P_PF1 + j], p0[SV__P_PB1 + j]);
+                if (!fric_on) par[j].s1 = par[j].s2 = par[j].x1 = par[j].x2 = 0.0f; /* silent: restart clean */
+            }
+            for (s = s0; s < s1; s++) {
+                float w = (float)(s - s0) / SV__CTL, u, flow, noise, src, c, fric, y;
+                float av = p0[SV__P_AV] + w * (p1[SV__P_AV] - p0[SV__P_AV]);
+                float ah = p0[SV__P_AH] + w * (p1[SV__P_AH] - p0[SV__P_AH]);
+                float af = p0[SV__P_AF] + w * (p1[SV__P_AF] - p0[SV__P_AF]);
+                int open;
+                /* Glottal source: the period and amplitude of each pulse are drawn at its start
+                   (jitter, shimmer). Flow over the open phase is the KLGLOTT88 polynomial
+                   u(x) = 27/4 x^2 (1 - x), x = phase / OQ, peak 1; its abrupt closure is the
+                   main excitation. */
+                phase += f0p / fs;
+                if (phase >= 1.0) {
+                    float f0 = p0[SV__P_F0] + w * (p1[SV__P_F0] - p0[SV__P_F0]);
+                    phase -= floor(phase);
+                    f0p = f0 * (1.0f + spk->jitter * sv_rng_normal(rng));
+                    if (f0p < 20.0f) f0p = 20.0f;
+                    amp = 1.0f + spk->shimmer * sv_rng_normal(rng);
+                    if (amp < 0.1f) amp = 0.1f;
+                }
+                u = (float)(phase / oq);
+                open = u < 1.0f;
+                flow = open ? amp * 6.75f * u * u * (1.0f - u) : 0.0f;
+                tl = (1.0f - tilt) * flow + tilt * tl; /* extra spectral tilt: one-pole low-pass */
+                /* One noise generator, low-passed for the cascade (aspiration) as in Klatt 1980.
+                   Breathiness: aspiration gated by the open phase, in proportion to voicing. */
+                noise = 2.0f * sv_rng_uniformf(rng) - 1.0f;
+                nlp = 0.75f * nlp + 0.25f * noise;
+                src = av * tl + (ah + spk->breathiness * 0.5f * av * (open ? 1.0f : 0.3f)) * 0.8f * nlp;
+                src += 1e-12f; /* keeps silent resonators out of denormals; removed by the radiation difference */
+                /* Cascade: nasal pole-zero pair, then F5 .. F1; lip radiation = first difference */
+                c = sv__reso_run(&np, src);
+                c = sv__antireso_run(&nz, c);
+                for (j = 4; j >= 0; j--) c = sv__reso_run(&cas[j], c);
+                y = c - rad;
+                rad = c;
+                /* Parallel branch: frication, halved in the closed phase under voicing (Klatt) */
+                fric = af * noise * (av > 0.02f && !open ? 0.5f : 1.0f);
+                if (fric_on) {
+                    float g1 = p0[SV__P_PG1] + w * (p1[SV__P_PG1] - p0[SV__P_PG1]);
+                    float g2 = p0[SV__P_PG2] + w * (p1[SV__P_PG2] - p0[SV__P_PG2]);
+                    float g3 = p0[SV__P_PG3] + w * (p1[SV__P_PG3] - p0[SV__P_PG3]);
+                    float ab = p0[SV__P_AB] + w * (p1[SV__P_AB] - p0[SV__P_AB]);
+                    y += 0.25f * (ab * fric + g1 * sv__bandpass_run(&par[0], fric)
+                                  - g2 * sv__bandpass_run(&par[1], fric) + g3 * sv__bandpass_run(&par[2], fric));
+                }
+                x[s] = y;
+            }
+        }
+    }
+
+    /* 5. Level: RMS 0.1 (-20 dBFS) times the speaker's loudness. */
+    {
+        double e = 0.0;
+        float g;
+        for (s = 0; s < total; s++) e += (double)x[s] * x[s];
+        e = sqrt(e / (double)total);
+        g = e > 0.0 ? (float)(0.1 * pow(10.0, spk->loudness_db / 20.0) / e) : 0.0f;
+        for (s = 0; s < total; s++) x[s] *= g;
+    }
+    if (seg)
+        for (i = 0; i < n; i++) {
+            seg[i].label = ph[i];
+            seg[i].start = (double)start[i] / fs;
+            seg[i].end = (double)start[i + 1] / fs;
+        }
+    *out_audio = x;
+    *out_n = total;
+    x = NULL;
+done:
+    SV_FREE(dur);
+    SV_FREE(start);
+    SV_FREE(fr);
+    SV_FREE(x);
+    return st;
+}
+
+SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
+                              size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg)
+{
+    sv_rng r;
+    float *audio = NULL;
+    size_t i, ns = 0;
+    if (n_samples) *n_samples = 0;
+    if (!spk || !phones || !n_samples || n == 0) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: NULL argument or no phones");
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        if (phones[i] < -1 || phones[i] >= SV__N_PHONES || (stretch && !(stretch[i] > 0.0f && stretch[i] < 100.0f))) {
+            sv__fail(SV_ERR_ARG, "sv_synth_phones: bad phone id or stretch at %zu", i);
+            return NULL;
+        }
+    if (!(spk->f0 > 20.0f && spk->f0 < 1000.0f) || !(spk->vtl_scale > 0.5f && spk->vtl_scale < 2.0f) ||
+        !(spk->rate > 0.2f && spk->rate < 5.0f) || !(spk->open_quotient > 0.1f && spk->open_quotient <= 1.0f) ||
+        !(spk->tilt >= 0.0f && spk->tilt < 1.0f) || !(spk->breathiness >= 0.0f && spk->breathiness <= 1.0f) ||
+        !(spk->jitter >= 0.0f && spk->jitter < 0.5f) || !(spk->shimmer >= 0.0f && spk->shimmer < 0.5f) ||
+        !(spk->loudness_db > -60.0f && spk->loudness_db < 20.0f)) {
+        sv__fail(SV_ERR_ARG, "sv_synth_phones: speaker parameters out of range");
+        return NULL;
+    }
+    sv_rng_seed(&r, seed);
+    if (sv__syn_run(spk, phones, stretch, n, &r, &audio, &ns, seg) != SV_OK) return NULL;
+    *n_samples = ns;
+    return audio;
+}
+
+static float sv__syn_unif(sv_rng *r, float lo, float hi) { return lo + (hi - lo) * sv_rng_uniformf(r); }
+
+SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female)
+{
+    sv_speaker s;
+    sv_rng r;
+    memset(&s, 0, sizeof s);
+    sv_rng_seed(&r, seed);
+    s.female = female != 0;
+    s.split = SV_SPLIT_TRAIN;
+    strcpy(s.name, "spk");
+    /* Mean F0 well inside the ranges (men 85-155 Hz, women 165-255 Hz) so that intonation
+       stays inside them; women's vocal tracts are about 15-20 % shorter. */
+    if (female) {
+        s.f0 = sv__syn_unif(&r, 180.0f, 235.0f);
+        s.vtl_scale = sv__syn_unif(&r, 1.15f, 1.2f) * (float)exp(0.02 * sv_rng_normal(&r));
+        s.breathiness = sv__syn_unif(&r, 0.1f, 0.5f);
+        s.open_quotient = sv__syn_unif(&r, 0.6f, 0.72f);
+        s.tilt = sv__syn_unif(&r, 0.1f, 0.5f);
+    } else {
+        s.f0 = sv__syn_unif(&r, 95.0f, 140.0f);
+        s.vtl_scale = (float)exp(0.03 * sv_rng_normal(&r));
+        s.vtl_scale = s.vtl_scale < 0.92f ? 0.92f : s.vtl_scale > 1.08f ? 1.08f : s.vtl_scale;
+        s.breathiness = sv__syn_unif(&r, 0.0f, 0.3f);
+        s.open_quotient = sv__syn_unif(&r, 0.5f, 0.62f);
+        s.tilt = sv__syn_unif(&r, 0.0f, 0.35f);
+    }
+    s.rate = sv__syn_unif(&r, 0.85f, 1.2f);
+    s.jitter = sv__syn_unif(&r, 0.005f, 0.02f);
+    s.shimmer = sv__syn_unif(&r, 0.02f, 0.06f);
+    s.loudness_db = sv__syn_unif(&r, -6.0f, 3.0f);
+    return s;
+}
+
+/* ---------------------------------------------------------------- 12.4 pictures */
+
+static const float sv__colour_rgb[SV_COLOUR_COUNT][3] = {
+    {0.90f, 0.12f, 0.10f}, {0.15f, 0.75f, 0.20f}, {0.15f, 0.30f, 0.95f}, {0.95f, 0.90f, 0.15f},
+    {1.00f, 0.55f, 0.05f}, {0.55f, 0.15f, 0.75f}, {1.00f, 0.55f, 0.75f}, {0.85f, 0.75f, 0.58f}
+};
+
+/* Is (u, v), in units of the object's radius from its centre (v down), inside the shape? */
+static int sv__shape_inside(int shape, float u, float v)
+{
+    float au = fabsf(u), av = fabsf(v), d2 = u * u + v * v;
+    switch (shape) {
+    case SV_SHAPE_CIRCLE: return d2 <= 1.0f;
+    case SV_SHAPE_SQUARE: return au <= 0.85f && av <= 0.85f;
+    case SV_SHAPE_TRIANGLE: return v <= 0.75f && v >= -0.95f && au <= 0.95f * (v + 0.95f) / 1.7f;
+    case SV_SHAPE_CROSS: return (au <= 0.32f && av <= 0.95f) || (av <= 0.32f && au <= 0.95f);
+    case SV_SHAPE_RING: return d2 <= 1.0f && d2 >= 0.3f;
+    case SV_SHAPE_DIAMOND: return au + av <= 1.0f;
+    default: return 0;
+    }
+}
+
+/* The relation of a to b from their centres, along the dominant axis (image y points down). */
+static int sv__relation(const sv_object *a, const sv_object *b)
+{
+    float dx = a->cx - b->cx, dy = a->cy - b->cy;
+    if (fabsf(dx) >= fabsf(dy)) return dx < 0 ? SV_REL_LEFT : SV_REL_RIGHT;
+    return dy < 0 ? SV_REL_ABOVE : SV_REL_BELOW;
+}
+
+/* Draw a scene: 1-3 objects of distinct colours, radius 0.19-0.24 (big) or 0.10-0.13 (small) of
+   the side, not touching; objects 0 and 1 clearly apart along one axis so the caption's relation
+   is unambiguous. */
+static void sv__scene_make(sv_scene *sc, sv_rng *r)
+{
+    int order[SV_COLOUR_COUNT], o, a, ok = 0, nobj;
+    float roll = sv_rng_uniformf(r);
+    memset(sc, 0, sizeof *sc);
+    nobj = roll < 0.3f ? 1 : roll < 0.85f ? 2 : 3;
+    sc->n_objects = nobj;
+    for (o = 0; o < SV_COLOUR_COUNT; o++) order[o] = o;
+    for (o = 0; o < nobj; o++) {
+        int jj = o + (int)sv_rng_below(r, (size_t)(SV_COLOUR_COUNT - o)), t = order[o];
+        order[o] = order[jj]; order[jj] = t;
+        sc->obj[o].colour = order[o];
+        sc->obj[o].shape = (int)sv_rng_below(r, SV_SHAPE_COUNT);
+        sc->obj[o].big = sv_rng_uniformf(r) < 0.5f;
+    }
+    for (a = 0; a < 400 && !ok; a++) {
+        if (a == 200) for (o = 0; o < nobj; o++) sc->obj[o].big = 0; /* crowded: shrink all */
+        for (o = 0; o < nobj; o++) {
+            sv_object *b = &sc->obj[o];
+            b->r = b->big ? sv__syn_unif(r, 0.19f, 0.24f) : sv__syn_unif(r, 0.10f, 0.13f);
+            b->cx = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+            b->cy = sv__syn_unif(r, b->r + 0.02f, 0.98f - b->r);
+        }
+        ok = 1;
+        for (o = 0; o < nobj && ok; o++) {
+            int p2;
+            for (p2 = o + 1; p2 < nobj; p2++) {
+                float dx = sc->obj[o].cx - sc->obj[p2].cx, dy = sc->obj[o].cy - sc->obj[p2].cy;
+                if (sqrtf(dx * dx + dy * dy) < 1.1f * (sc->obj[o].r + sc->obj[p2].r)) ok = 0;
+            }
+        }
+        if (ok && nobj >= 2) {
+            float dx = fabsf(sc->obj[0].cx - sc->obj[1].cx), dy = fabsf(sc->obj[0].cy - sc->obj[1].cy);
+            float mx = dx > dy ? dx : dy, mn = dx > dy ? dy : dx;
+            if (mx < 1.5f * mn) ok = 0;
+        }
+    }
+    if (nobj >= 2) sc->relation = sv__relation(&sc->obj[0], &sc->obj[1]);
+}
+
+/* Render [size, size, 3] in [0, 1]: a dark tinted background with a gentle gradient, objects with
+   2x2 supersampled edges and jittered colours, then pixel noise. */
+static void sv__scene_draw(const sv_scene *sc, int size, sv_rng *r, float *img)
+{
+    float bg[3], grad[2], col[3][3];
+    float gray = sv__syn_unif(r, 0.05f, 0.3f);
+    int x, y, c, o;
+    for (c = 0; c < 3; c++) bg[c] = gray + sv__syn_unif(r, -0.04f, 0.04f);
+    grad[0] = sv__syn_unif(r, -0.08f, 0.08f);
+    grad[1] = sv__syn_unif(r, -0.08f, 0.08f);
+    for (o = 0; o < sc->n_objects; o++)
+        for (c = 0; c < 3; c++) {
+            float v = sv__colour_rgb[sc->obj[o].colour][c] + sv__syn_unif(r, -0.06f, 0.06f);
+            col[o][c] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    for (y = 0; y < size; y++)
+        for (x = 0; x < size; x++) {
+            float *px = img + ((size_t)y * (size_t)size + (size_t)x) * 3;
+            float fx = ((float)x + 0.5f) / (float)size, fy = ((float)y + 0.5f) / (float)size;
+            for (c = 0; c < 3; c++) px[c] = bg[c] + grad[0] * (fx - 0.5f) + grad[1] * (fy - 0.5f);
+            for (o = 0; o < sc->n_objects; o++) {
+                const sv_object *b = &sc->obj[o];
+                int sx, sy, hits = 0;
+                for (sy = 0; sy < 2; sy++)
+                    for (sx = 0; sx < 2; sx++) {
+                        float qx = ((float)x + 0.25f + 0.5f * (float)sx) / (float)size;
+                        float qy = ((float)y + 0.25f + 0.5f * (float)sy) / (float)size;
+                        hits += sv__shape_inside(b->shape, (qx - b->cx) / b->r, (qy - b->cy) / b->r);
+                    }
+                for (c = 0; c < 3; c++) px[c] += 0.25f * (float)hits * (col[o][c] - px[c]);
+            }
+            for (c = 0; c < 3; c++) {
+                float v = px[c] + 0.03f * sv_rng_normal(r);
+                px[c] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+        }
+}
+
+/* Cut a picture into grid x grid patches: region values (row, column, channel) in [-1, 1] and
+   boxes (x1, y1, x2, y2) normalised by the side. */
+static void sv__scene_regions(const float *img, int size, int grid, float *reg, float *box)
+{
+    int gx, gy, yy, xx, c, ps = size / grid;
+    for (gy = 0; gy < grid; gy++)
+        for (gx = 0; gx < grid; gx++) {
+            float *o = reg + (size_t)(gy * grid + gx) * (size_t)(ps * ps * 3);
+            float *b = box + (size_t)(gy * grid + gx) * 4;
+            for (yy = 0; yy < ps; yy++)
+                for (xx = 0; xx < ps; xx++)
+                    for (c = 0; c < 3; c++)
+                        *o++ = 2.0f * img[((size_t)(gy * ps + yy) * (size_t)size + (size_t)(gx * ps + xx)) * 3
+                                          + (size_t)c] - 1.0f;
+            b[0] = (float)(gx * ps) / (float)size;
+            b[1] = (float)(gy * ps) / (float)size;
+            b[2] = (float)((gx + 1) * ps) / (float)size;
+            b[3] = (float)((gy + 1) * ps) / (float)size;
+        }
+}
+
+/* Simulated object detector (see SV_REGIONS_DETECTOR). The detector codes are fixed unit vectors,
+   the same for every corpus (a frozen detector does not depend on the data it is run on): one per
+   shape, colour and size, and one for background. Region k < R/2 is a proposal around object
+   k mod n_objects (each side jittered by up to 30 % of the radius); the others are random
+   background boxes. Feature = sqrt(Dimg) * (IoU * (e_shape + e_colour + e_size) / sqrt(3)
+   + (1 - IoU) * e_bg) + N(0, 0.35^2) per value, for the object the box overlaps most: values of
+   about unit size, like the pixel features. */
+#define SV__N_DETECTOR_CODES (SV_SHAPE_COUNT + SV_COLOUR_COUNT + 2 + 1)
+
+static void sv__detector_codes(size_t Dimg, float *codes) /* [SV__N_DETECTOR_CODES, Dimg] */
+{
+    sv_rng dr;
+    size_t q, j;
+    sv_rng_seed(&dr, 0x0b1ec7de7ec70ULL);
+    for (q = 0; q < SV__N_DETECTOR_CODES; q++) {
+        float *e = codes + q * Dimg;
+        double nrm = 0;
+        for (j = 0; j < Dimg; j++) { e[j] = sv_rng_normal(&dr); nrm += (double)e[j] * e[j]; }
+        for (j = 0; j < Dimg; j++) e[j] = (float)((double)e[j] * sqrt((double)Dimg / nrm));
+    }
+}
+
+static void sv__scene_detect(const sv_scene *sc, const float *codes, size_t R, size_t Dimg, sv_rng *r,
+                             float *reg, float *box)
+{
+    const float inv3 = 1.0f / sqrtf(3.0f);
+    size_t k, j;
+    int o;
+    for (k = 0; k < R; k++) {
+        float *f = reg + k * Dimg, *b = box + k * 4, iou = 0.0f;
+        const float *bg = codes + (SV__N_DETECTOR_CODES - 1) * Dimg;
+        int hit = -1;
+        if (k < R / 2 && sc->n_objects > 0) {
+            const sv_object *ob = &sc->obj[k % (size_t)sc->n_objects];
+            float edge[4];
+            edge[0] = ob->cx - ob->r; edge[1] = ob->cy - ob->r; edge[2] = ob->cx + ob->r; edge[3] = ob->cy + ob->r;
+            for (j = 0; j < 4; j++) b[j] = edge[j] + 0.3f * ob->r * (2.0f * sv_rng_uniformf(r) - 1.0f);
+        } else {
+            float w = sv__syn_unif(r, 0.15f, 0.6f), h = sv__syn_unif(r, 0.15f, 0.6f);
+            b[0] = sv__syn_unif(r, 0.0f, 1.0f - w); b[1] = sv__syn_unif(r, 0.0f, 1.0f - h);
+            b[2] = b[0] + w; b[3] = b[1] + h;
+        }
+        for (j = 0; j < 4; j++) b[j] = b[j] < 0.0f ? 0.0f : b[j] > 1.0f ? 1.0f : b[j];
+        if (b[2] < b[0] + 0.01f) b[2] = b[0] + 0.01f;
+        if (b[3] < b[1] + 0.01f) b[3] = b[1] + 0.01f;
+        for (o = 0; o < sc->n_objects; o++) {
+            const sv_object *ob = &sc->obj[o];
+            float ix = fminf(b[2], ob->cx + ob->r) - fmaxf(b[0], ob->cx - ob->r);
+            float iy = fminf(b[3], ob->cy + ob->r) - fmaxf(b[1], ob->cy - ob->r);
+            float inter = ix > 0 && iy > 0 ? ix * iy : 0.0f;
+            float uni = (b[2] - b[0]) * (b[3] - b[1]) + 4.0f * ob->r * ob->r - inter;
+            if (inter > 0 && inter / uni > iou) { iou = inter / uni; hit = o; }
+        }
+        for (j = 0; j < Dimg; j++) f[j] = 0.35f * sv_rng_normal(r) + (1.0f - iou) * bg[j];
+        if (hit >= 0) {
+            const sv_object *ob = &sc->obj[hit];
+            const float *es = codes + (size_t)ob->shape * Dimg;
+            const float *ec = codes + (size_t)(SV_SHAPE_COUNT + ob->colour) * Dimg;
+            const float *ez = codes + (size_t)(SV_SHAPE_COUNT + SV_COLOUR_COUNT + ob->big) * Dimg;
+            for (j = 0; j < Dimg; j++) f[j] += iou * inv3 * (es[j] + ec[j] + ez[j]);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- 12.5 caption grammar */
+
+#define SV__MAX_WORDS 40
+
+typedef struct sv__sent { int w[SV__MAX_WORDS]; size_t n; } sv__sent;
+
+/* Append the space-separated words of `text`. */
+static void sv__say(sv__sent *s, const char *text)
+{
+    char tok[24];
+    while (*text) {
+        size_t k = 0;
+        while (*text == ' ') text++;
+        while (*text && *text != ' ' && k < sizeof tok - 1) tok[k++] = *text++;
+        tok[k] = 0;
+        if (k && s->n < SV__MAX_WORDS) s->w[s->n++] = sv__word_find(tok);
+    }
+}
+
+static const char *sv__say_pick(sv_rng *r, const char *const *opts, size_t n) { return opts[sv_rng_below(r, n)]; }
+
+/* "[article] [size] colour shape", synonyms drawn at random (the first one more often). */
+static void sv__say_object(sv__sent *s, const sv_object *o, const char *article, float p_size, sv_rng *r)
+{
+    static const char *const shapes[SV_SHAPE_COUNT][3] = {
+        {"circle", "disc", "coin"}, {"square", "box", "block"}, {"triangle", NULL, NULL},
+        {"cross", "plus", NULL}, {"ring", "hoop", NULL}, {"diamond", NULL, NULL}};
+    static const char *const sizes[2][3] = {{"small", "little", "tiny"}, {"big", "large", "huge"}};
+    size_t nsyn = 1, pick;
+    sv__say(s, article);
+    if (sv_rng_uniformf(r) < p_size) sv__say(s, sizes[o->big][sv_rng_uniformf(r) < 0.5f ? 0 : 1 + sv_rng_below(r, 2)]);
+    sv__say(s, sv_word_name(sv__word_find("red") + o->colour));
+    while (nsyn < 3 && shapes[o->shape][nsyn]) nsyn++;
+    pick = sv_rng_uniformf(r) < 0.5f ? 0 : sv_rng_below(r, nsyn);
+    sv__say(s, shapes[o->shape][pick]);
+}
+
+static void sv__say_relation(sv__sent *s, int rel, sv_rng *r)
+{
+    static const char *const left[] = {"to the left of", "to the left of", "left of", "next to", "beside"};
+    static const char *const right[] = {"to the right of", "to the right of", "right of", "next to", "beside"};
+    static const char *const above[] = {"above", "above", "over", "on top of"};
+    static const char *const below[] = {"below", "below", "under", "beneath"};
+    switch (rel) {
+    case SV_REL_LEFT: sv__say(s, sv__say_pick(r, left, 5)); break;
+    case SV_REL_RIGHT: sv__say(s, sv__say_pick(r, right, 5)); break;
+    case SV_REL_ABOVE: sv__say(s, sv__say_pick(r, above, 4)); break;
+    default: sv__say(s, sv__say_pick(r, below, 4)); break;
+    }
+}
+
+static int sv__rel_inverse(int rel) { return rel ^ 1; } /* LEFT<->RIGHT, ABOVE<->BELOW */
+
+/* One caption of a scene. Templates: "[opening] a A REL a B", "the A is REL the B", the same with
+   A and B swapped and the relation inverted, "... and a C" for a third object, and "[opening] a A
+   [where]" for a single one. */
+static void sv__caption(const sv_scene *sc, sv_rng *r, sv__sent *s)
+{
+    static const char *const openings[] = {"", "", "", "", "", "", "there is", "there is", "i see", "i found",
+                                           "this picture shows", "look there is", "the image has", "a picture with"};
+    static const char *const short_openings[] = {"", "", "there is", "i see"};
+    const sv_object *A = &sc->obj[0], *B = &sc->obj[1];
+    size_t i;
+    s->n = 0;
+    if (sc->n_objects == 1) {
+        float dx = A->cx - 0.5f, dy = A->cy - 0.5f;
+        sv__say(s, sv__say_pick(r, openings, 14));
+        sv__say_object(s, A, "a", 0.7f, r);
+        if (sv_rng_uniformf(r) < 0.6f) {
+            if (fabsf(dx) < 0.15f && fabsf(dy) < 0.15f) sv__say(s, "in the middle");
+            else if (fabsf(dx) >= fabsf(dy)) sv__say(s, dx < 0 ? "on the left" : "on the right");
+            else sv__say(s, dy < 0 ? "at the top" : "at the bottom");
+        }
+    } else {
+        int rel = sc->relation, t = (int)sv_rng_below(r, sc->n_objects == 3 ? 2 : 4);
+        float p_size = sc->n_objects == 3 ? 0.3f : 0.6f;
+        if (t & 1) { const sv_object *x = A; A = B; B = x; rel = sv__rel_inverse(rel); }
+        if (t < 2) {
+            sv__say(s, sc->n_objects == 3 ? sv__say_pick(r, short_openings, 4) : sv__say_pick(r, openings, 14));
+            sv__say_object(s, A, "a", p_size, r);
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "a", p_size, r);
+        } else {
+            sv__say_object(s, A, "the", p_size, r);
+            sv__say(s, "is");
+            sv__say_relation(s, rel, r);
+            sv__say_object(s, B, "the", p_size, r);
+        }
+        if (sc->n_objects == 3) {
+            sv__say(s, "and");
+            sv__say_object(s, &sc->obj[2], "a", 0.3f, r);
+        }
+    }
+    /* "a" becomes "an" before a vowel ("an orange box") */
+    for (i = 0; i + 1 < s->n; i++) {
+        int first;
+        if (s->w[i] == sv__word_find("a") && sv_word_phones(s->w[i + 1], &first, 1) && sv__phone_is_vowel(first))
+            s->w[i] = sv__word_find("an");
+    }
+}
+
+/* Out-of-domain utterances: word lists and carrier phrases ("please say X again", "the next word
+   is X"), the listed words drawn in turn from a shuffled list of the whole content lexicon. */
+static void sv__ood_sentence(sv_rng *r, const int *deck, size_t n_deck, size_t *next, sv__sent *s, int *list)
+{
+    int t = (int)sv_rng_below(r, 4);
+    size_t i, n;
+    s->n = 0;
+    *list = t == 0;
+#define SV__DRAW() (s->n < SV__MAX_WORDS ? (void)(s->w[s->n++] = deck[(*next)++ % n_deck]) : (void)0)
+    switch (t) {
+    case 0: n = 5 + sv_rng_below(r, 3); for (i = 0; i < n; i++) SV__DRAW(); break;
+    case 1: sv__say(s, "please say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "again"); break;
+    case 2: sv__say(s, "the next word is"); SV__DRAW(); break;
+    default: sv__say(s, "say"); SV__DRAW(); sv__say(s, "and"); SV__DRAW(); sv__say(s, "now"); break;
+    }
+#undef SV__DRAW
+}
+
+/* ---------------------------------------------------------------- 12.6 the corpus */
+
+SV_DEF sv_corpus_config sv_corpus_default_config(void)
+{
+    sv_corpus_config c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    c.n_train_images = 400;
+    c.n_val_images = 50;
+    c.n_test_images = 100;
+    c.captions_per_image = 2;
+    c.n_train_speakers = 28;
+    c.n_test_speakers = 6;
+    c.n_ood_speakers = 6;
+    c.n_ood_utts = 200;
+    c.image_size = 32;
+    c.grid = 4;
+    c.region_features = SV_REGIONS_DETECTOR;
+    c.snr_db_min = 15.0f;
+    c.snr_db_max = 35.0f;
+    return c;
+}
+
+static char *sv__corpus_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+    char *d = SV__CAST(char *, sv__alloc(n, what));
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+SV_DEF void sv_corpus_free(sv_corpus *c)
+{
+    size_t i;
+    if (!c) return;
+    for (i = 0; c->utts && i < c->n_utts; i++) {
+        SV_FREE(c->utts[i].audio);
+        SV_FREE(c->utts[i].text);
+        SV_FREE(c->utts[i].phones);
+        SV_FREE(c->utts[i].words);
+    }
+    SV_FREE(c->utts);
+    SV_FREE(c->speakers);
+    SV_FREE(c->image_split);
+    SV_FREE(c->scenes);
+    SV_FREE(c->images);
+    SV_FREE(c->regions);
+    SV_FREE(c->boxes);
+    SV_FREE(c);
+}
+
+/* Fill an utterance's word list, text and phone labels (times come with the audio). */
+static int sv__corpus_script(sv_utt *u, const sv__sent *s)
+{
+    size_t i, np = 0, nc = 0;
+    for (i = 0; i < s->n; i++) {
+        np += sv_word_phones(s->w[i], NULL, 0);
+        nc += strlen(sv__words[s->w[i]].word) + 1;
+    }
+    u->words = SV__CAST(sv_segment *, sv__calloc(s->n, sizeof(sv_segment), "utterance words"));
+    u->phones = SV__CAST(sv_segment *, sv__calloc(np, sizeof(sv_segment), "utterance phones"));
+    u->text = SV__CAST(char *, sv__alloc(nc + 1, "utterance text"));
+    if (!u->words || !u->phones || !u->text) return SV_ERR_NOMEM;
+    u->n_words = s->n;
+    u->n_phones = np;
+    u->text[0] = 0;
+    for (i = 0, np = 0, nc = 0; i < s->n; i++) {
+        int ids[16];
+        size_t k, m = sv_word_phones(s->w[i], ids, 16), len = strlen(sv__words[s->w[i]].word);
+        u->words[i].label = s->w[i];
+        for (k = 0; k < m; k++) u->phones[np++].label = ids[k];
+        if (i) u->text[nc++] = ' ';
+        memcpy(u->text + nc, sv__words[s->w[i]].word, len);
+        nc += len;
+        u->text[nc] = 0;
+    }
+    return SV_OK;
+}
+
+/* Speak one scripted utterance: plan pauses and prosodic lengthening, synthesise, record the exact
+   times, add background noise. Runs in parallel: touches only u and its own rng. */
+static int sv__corpus_speak(sv_utt *u, const sv_speaker *spk, float snr_lo, float snr_hi, int word_list, sv_rng *r)
+{
+    size_t n = u->n_phones + u->n_words + 2, m = 0, i, k, p = 0;
+    int *seq = SV__CAST(int *, sv__alloc(n * sizeof(int), "utterance plan"));
+    float *st = SV__CAST(float *, sv__alloc(n * sizeof(float), "utterance plan"));
+    sv_segment *seg = SV__CAST(sv_segment *, sv__alloc(n * sizeof(sv_segment), "utterance plan"));
+    int st_ok = SV_OK;
+    if (!seq || !st || !seg) { st_ok = SV_ERR_NOMEM; goto done; }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f); /* leading silence, 90-210 ms */
+    for (i = 0; i < u->n_words; i++) {
+        int w = u->words[i].label, ids[16];
+        size_t nw = sv_word_phones(w, ids, 16);
+        /* a phrase ends at the end, before "and" (sometimes), or after each word of a list */
+        int before_and = i + 1 < u->n_words && strcmp(sv__words[u->words[i + 1].label].word, "and") == 0;
+        int pause = i + 1 < u->n_words &&
+                    (word_list ? sv_rng_uniformf(r) < 0.6f
+                               : (before_and && sv_rng_uniformf(r) < 0.5f) || sv_rng_uniformf(r) < 0.03f);
+        int final = pause || i + 1 == u->n_words;
+        for (k = 0; k < nw; k++) {
+            float sc = (sv__words[w].flags & SV__W_FUNC) ? 0.7f : 1.0f;
+            int nxt = k + 1 < nw ? ids[k + 1] : -1;
+            if (sv__phone_is_vowel(ids[k])) {
+                if (final) sc *= 1.35f;                 /* phrase-final lengthening */
+                if (nxt >= 0 && sv__phones[nxt].voiced && !sv__phone_is_vowel(nxt))
+                    sc *= 1.1f;                         /* longer before a voiced consonant */
+            } else if (final) sc *= 1.1f;
+            seq[m] = ids[k]; st[m++] = sc;
+        }
+        if (pause) { seq[m] = -1; st[m++] = sv__syn_unif(r, 0.4f, 1.0f); }
+    }
+    seq[m] = -1; st[m++] = sv__syn_unif(r, 0.6f, 1.4f);
+    st_ok = sv__syn_run(spk, seq, st, m, r, &u->audio, &u->n_samples, seg);
+    if (st_ok != SV_OK) goto done;
+    for (i = 0, p = 0; i < m; i++)
+        if (seq[i] >= 0) { u->phones[p].start = seg[i].start; u->phones[p].end = seg[i].end; p++; }
+    for (i = 0, p = 0; i < u->n_words; i++) {
+        size_t nw = sv_word_phones(u->words[i].label, NULL, 0);
+        u->words[i].start = u->phones[p].start;
+        u->words[i].end = u->phones[p + nw - 1].end;
+        p += nw;
+    }
+    /* Background noise: one-pole coloured (white to brown-ish) Gaussian-like noise at the drawn
+       SNR relative to the utterance RMS (0.1 * loudness; the AR(1) variance is known in closed
+       form: var = (1/3) / (1 - c^2) for uniform [-1, 1) input). */
+    {
+        float c = sv__syn_unif(r, 0.0f, 0.9f), y = 0, g;
+        double e = 0;
+        for (i = 0; i < u->n_samples; i++) e += (double)u->audio[i] * u->audio[i];
+        e = sqrt(e / (double)u->n_samples);
+        u->snr_db = sv__syn_unif(r, snr_lo, snr_hi);
+        g = (float)(e / pow(10.0, u->snr_db / 20.0) / sqrt((1.0 / 3.0) / (1.0 - (double)c * c)));
+        for (i = 0; i < u->n_samples; i++) {
+            float v;
+            y = c * y + (2.0f * sv_rng_uniformf(r) - 1.0f);
+            v = u->audio[i] + g * y;
+            u->audio[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+        }
+    }
+done:
+    SV_FREE(seq);
+    SV_FREE(st);
+    SV_FREE(seg);
+    return st_ok;
+}
+
+static int sv__corpus_check(const sv_corpus_config *g)
+{
+    size_t cpi = g->captions_per_image;
+    if (cpi < 1 || cpi > 100) return sv__fail(SV_ERR_ARG, "corpus: captions_per_image must be 1..100, not %zu", cpi);
+    if (g->n_train_images + g->n_val_images > 0 && g->n_train_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu train speakers cannot read %zu different captions per image",
+                        g->n_train_speakers, cpi);
+    if (g->n_test_images > 0 && g->n_test_speakers < cpi)
+        return sv__fail(SV_ERR_ARG, "corpus: %zu test speakers cannot read %zu different captions per image",
+                        g->n_test_speakers, cpi);
+    if (g->n_ood_utts > 0 && g->n_ood_speakers < 1)
+        return sv__fail(SV_ERR_ARG, "corpus: ood utterances need an ood speaker");
+    if (g->n_train_images > 10000000 || g->n_val_images > 10000000 || g->n_test_images > 10000000 ||
+        g->n_ood_utts > 10000000 || g->n_train_speakers + g->n_test_speakers + g->n_ood_speakers > 100000 ||
+        g->n_train_speakers > 100000 || g->n_test_speakers > 100000 || g->n_ood_speakers > 100000)
+        return sv__fail(SV_ERR_ARG, "corpus: sizes too large");
+    if (g->image_size < 4 || g->image_size > 4096 || g->grid < 1 || g->image_size % g->grid != 0)
+        return sv__fail(SV_ERR_ARG, "corpus: image_size %d must be 4..4096 and divisible by grid %d",
+                        g->image_size, g->grid);
+    if (g->region_features != SV_REGIONS_DETECTOR && g->region_features != SV_REGIONS_PIXELS)
+        return sv__fail(SV_ERR_ARG, "corpus: region_features must be SV_REGIONS_DETECTOR or SV_REGIONS_PIXELS");
+    if (!(g->snr_db_min >= -20.0f && g->snr_db_min <= g->snr_db_max && g->snr_db_max <= 120.0f))
+        return sv__fail(SV_ERR_ARG, "corpus: need -20 <= snr_db_min <= snr_db_max <= 120");
+    return SV_OK;
+}
+
+SV_DEF sv_corpus *sv_corpus_generate(const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    sv_rng master, m_spk, m_img, m_cap, m_ood, m_utt;
+    size_t i, j, k, cpi, n_img, npix, nsp[3], *pool = NULL, *status = NULL, *deck_next = NULL;
+    int *deck = NULL, *list = NULL, size, grid;
+    size_t n_deck = 0;
+    float *codes = NULL;
+
+    if (!cfg) { sv__fail(SV_ERR_ARG, "corpus: NULL config"); return NULL; }
+    if (sv__corpus_check(cfg) != SV_OK) return NULL;
+    c = SV__CAST(sv_corpus *, sv__calloc(1, sizeof *c, "corpus"));
+    if (!c) return NULL;
+    c->cfg = *cfg;
+    cpi = cfg->captions_per_image;
+    size = cfg->image_size;
+    grid = cfg->grid;
+    /* independent streams for each kind of draw, so changing one count leaves the others alone */
+    sv_rng_seed(&master, cfg->seed);
+    m_spk = sv_rng_fork(&master, 1);
+    m_img = sv_rng_fork(&master, 2);
+    m_cap = sv_rng_fork(&master, 3);
+    m_ood = sv_rng_fork(&master, 4);
+    m_utt = sv_rng_fork(&master, 5);
+
+    /* speakers: train, test, ood groups, alternately male and female */
+    nsp[0] = cfg->n_train_speakers; nsp[1] = cfg->n_test_speakers; nsp[2] = cfg->n_ood_speakers;
+    c->n_speakers = nsp[0] + nsp[1] + nsp[2];
+    c->speakers = SV__CAST(sv_speaker *, sv__calloc(c->n_speakers + 1, sizeof(sv_speaker), "corpus speakers"));
+    if (!c->speakers) goto fail;
+    for (i = 0, k = 0; i < 3; i++)
+        for (j = 0; j < nsp[i]; j++, k++) {
+            sv_rng r = sv_rng_fork(&m_spk, k);
+            sv_speaker *s = &c->speakers[k];
+            *s = sv_speaker_random(sv_rng_next(&r), (int)(j & 1));
+            s->split = i == 0 ? SV_SPLIT_TRAIN : i == 1 ? SV_SPLIT_TEST : SV_SPLIT_OOD;
+            snprintf(s->name, sizeof s->name, "spk%03u%c", (unsigned)k, s->female ? 'f' : 'm');
+        }
+
+    /* pictures */
+    n_img = cfg->n_train_images + cfg->n_val_images + cfg->n_test_images;
+    c->n_images = n_img;
+    c->n_regions = (size_t)grid * (size_t)grid;
+    c->region_dim = (size_t)(size / grid) * (size_t)(size / grid) * 3;
+    npix = (size_t)size * (size_t)size * 3;
+    c->image_begin[0] = 0;
+    c->image_begin[1] = cfg->n_train_images;
+    c->image_begin[2] = c->image_begin[1] + cfg->n_val_images;
+    c->image_begin[3] = c->image_begin[4] = n_img;
+    {
+        size_t bytes;
+        if (!sv__mul_ok(n_img, npix * sizeof(float), &bytes)) {
+            sv__fail(SV_ERR_NOMEM, "corpus: images too large");
+            goto fail;
+        }
+        c->images = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus images"));
+        c->regions = SV__CAST(float *, sv__alloc(bytes ? bytes : sizeof(float), "corpus regions"));
+        c->boxes = SV__CAST(float *, sv__calloc(n_img * c->n_regions + 1, 4 * sizeof(float), "corpus boxes"));
+        c->scenes = SV__CAST(sv_scene *, sv__calloc(n_img + 1, sizeof(sv_scene), "corpus scenes"));
+        c->image_split = SV__CAST(int *, sv__calloc(n_img + 1, sizeof(int), "corpus image splits"));
+        codes = SV__CAST(float *, sv__alloc(SV__N_DETECTOR_CODES * c->region_dim * sizeof(float), "detector codes"));
+        if (!c->images || !c->regions || !c->boxes || !c->scenes || !c->image_split || !codes) goto fail;
+        sv__detector_codes(c->region_dim, codes);
+    }
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_img, i);
+        c->image_split[i] = i < c->image_begin[1] ? SV_SPLIT_TRAIN : i < c->image_begin[2] ? SV_SPLIT_VAL : SV_SPLIT_TEST;
+        sv__scene_make(&c->scenes[i], &r);
+        sv__scene_draw(&c->scenes[i], size, &r, c->images + i * npix);
+        if (cfg->region_features == SV_REGIONS_PIXELS)
+            sv__scene_regions(c->images + i * npix, size, grid, c->regions + i * npix, c->boxes + i * c->n_regions * 4);
+        else
+            sv__scene_detect(&c->scenes[i], codes, c->n_regions, c->region_dim, &r, c->regions + i * npix,
+                             c->boxes + i * c->n_regions * 4);
+    }
+
+    /* scripts: the captions of every picture, then the ood utterances */
+    c->n_utts = n_img * cpi + cfg->n_ood_utts;
+    c->utts = SV__CAST(sv_utt *, sv__calloc(c->n_utts + 1, sizeof(sv_utt), "corpus utterances"));
+    pool = SV__CAST(size_t *, sv__calloc(c->n_speakers + 1, sizeof(size_t), "corpus speaker pool"));
+    list = SV__CAST(int *, sv__calloc(c->n_utts + 1, sizeof(int), "corpus utterance kinds"));
+    if (!c->utts || !pool || !list) goto fail;
+    for (i = 0; i < SV_SPLIT_OOD; i++) c->split_begin[i] = c->image_begin[i] * cpi;
+    c->split_begin[SV_SPLIT_OOD] = n_img * cpi;
+    c->split_begin[SV_SPLIT_COUNT] = c->n_utts;
+    for (i = 0; i < n_img; i++) {
+        sv_rng r = sv_rng_fork(&m_cap, i);
+        int split = c->image_split[i];
+        size_t first = split == SV_SPLIT_TEST ? nsp[0] : 0, np = split == SV_SPLIT_TEST ? nsp[1] : nsp[0];
+        sv__sent prev[8];
+        for (k = 0; k < np; k++) pool[k] = first + k;
+        for (j = 0; j < cpi; j++) {
+            size_t u = i * cpi + j, pick = j + sv_rng_below(&r, np - j), t, attempt;
+            sv__sent s;
+            sv_utt *ut = &c->utts[u];
+            /* different speakers for the captions of one picture: partial Fisher-Yates */
+            t = pool[j]; pool[j] = pool[pick]; pool[pick] = t;
+            /* different wordings too, as far as the grammar allows */
+            for (attempt = 0; attempt < 20; attempt++) {
+                size_t q, same = 0;
+                sv__caption(&c->scenes[i], &r, &s);
+                for (q = 0; q < j && q < 8; q++)
+                    if (prev[q].n == s.n && memcmp(prev[q].w, s.w, s.n * sizeof(int)) == 0) same = 1;
+                if (!same) break;
+            }
+            if (j < 8) prev[j] = s;
+            ut->split = split;
+            ut->image = (int)i;
+            ut->speaker = (int)pool[j];
+            snprintf(ut->name, sizeof ut->name, "%s_%05u", sv_split_name(split), (unsigned)(u - c->split_begin[split]));
+            if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+        }
+    }
+    /* ood: a shuffled deck of every content word, dealt in turn, so all words get said */
+    deck = SV__CAST(int *, sv__alloc(SV__N_WORDS * sizeof(int), "corpus ood deck"));
+    deck_next = SV__CAST(size_t *, sv__calloc(1, sizeof(size_t), "corpus ood deck"));
+    if (!deck || !deck_next) goto fail;
+    for (i = 0; i < (size_t)SV__N_WORDS; i++)
+        if (!(sv__words[i].flags & SV__W_FUNC)) deck[n_deck++] = (int)i;
+    {
+        sv_rng r = sv_rng_fork(&m_ood, 0);
+        for (i = n_deck; i > 1; i--) {
+            size_t jj = sv_rng_below(&r, i);
+            int t = deck[i - 1]; deck[i - 1] = deck[jj]; deck[jj] = t;
+        }
+    }
+    for (k = 0; k < cfg->n_ood_utts; k++) {
+        size_t u = n_img * cpi + k;
+        sv_rng r = sv_rng_fork(&m_ood, k + 1);
+        sv__sent s;
+        sv_utt *ut = &c->utts[u];
+        sv__ood_sentence(&r, deck, n_deck, deck_next, &s, &list[u]);
+        ut->split = SV_SPLIT_OOD;
+        ut->image = -1;
+        ut->speaker = (int)(nsp[0] + nsp[1] + k % nsp[2]);
+        snprintf(ut->name, sizeof ut->name, "ood_%05u", (unsigned)k);
+        if (sv__corpus_script(ut, &s) != SV_OK) goto fail;
+    }
+
+    /* audio: each utterance from its own forked stream, so any thread count gives the same bits */
+    status = SV__CAST(size_t *, sv__calloc(c->n_utts + 1, sizeof(size_t), "corpus status"));
+    if (!status) goto fail;
+    {
+        long u, nu = (long)c->n_utts;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+        for (u = 0; u < nu; u++) {
+            sv_rng r = sv_rng_fork(&m_utt, (uint64_t)u);
+            sv_utt *ut = &c->utts[u];
+            status[u] = (size_t)sv__corpus_speak(ut, &c->speakers[ut->speaker], cfg->snr_db_min, cfg->snr_db_max,
+                                                 list[u], &r);
+        }
+    }
+    for (i = 0; i < c->n_utts; i++) {
+        if (status[i] != SV_OK) {
+            sv__fail((int)status[i], "corpus: synthesising %s failed (out of memory?)", c->utts[i].name);
+            goto fail;
+        }
+        c->seconds[c->utts[i].split] += (double)c->utts[i].n_samples / SV_CORPUS_RATE;
+    }
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
+    return c;
+fail:
+    SV_FREE(pool); SV_FREE(list); SV_FREE(deck); SV_FREE(deck_next); SV_FREE(status); SV_FREE(codes);
+    sv_corpus_free(c);
+    return NULL;
+}
+
+SV_DEF int sv_corpus_items(const sv_corpus *c, int split, sv_item_set *out)
+{
+    size_t u, i, n = 0, f;
+    int *spk_map = NULL;
+    if (!out) return sv__fail(SV_ERR_ARG, "sv_corpus_items: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!c || split < 0 || split >= SV_SPLIT_COUNT)
+        return sv__fail(SV_ERR_ARG, "sv_corpus_items: bad corpus or split %d", split);
+    /* a triphone needs a phone directly before and after it: no utterance edge, no pause */
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        for (i = 1; i + 1 < ut->n_phones; i++)
+            if (ut->phones[i - 1].end == ut->phones[i].start && ut->phones[i].end == ut->phones[i + 1].start) n++;
+    }
+    out->files = SV__CAST(char **, sv__calloc(c->split_begin[split + 1] - c->split_begin[split] + 1, sizeof(char *),
+                                              "items files"));
+    out->phones = SV__CAST(char **, sv__calloc((size_t)SV__N_PHONES, sizeof(char *), "items phones"));
+    out->speakers = SV__CAST(char **, sv__calloc(c->n_speakers + 1, sizeof(char *), "items speakers"));
+    out->items = SV__CAST(sv_item *, sv__calloc(n + 1, sizeof(sv_item), "items"));
+    spk_map = SV__CAST(int *, sv__alloc((c->n_speakers + 1) * sizeof(int), "items speaker map"));
+    if (!out->files || !out->phones || !out->speakers || !out->items || !spk_map) goto fail;
+    for (i = 0; i < (size_t)SV__N_PHONES; i++) {
+        out->phones[out->n_phones] = sv__corpus_strdup(sv__phones[i].name, "items phone");
+        if (!out->phones[out->n_phones]) goto fail;
+        out->n_phones++;
+    }
+    for (i = 0; i < c->n_speakers; i++) spk_map[i] = -1;
+    for (u = c->split_begin[split]; u < c->split_begin[split + 1]; u++) {
+        const sv_utt *ut = &c->utts[u];
+        f = out->n_files;
+        out->files[f] = sv__corpus_strdup(ut->name, "items file");
+        if (!out->files[f]) goto fail;
+        out->n_files++;
+        if (spk_map[ut->speaker] < 0) {
+            out->speakers[out->n_speakers] = sv__corpus_strdup(c->speakers[ut->speaker].name, "items speaker");
+            if (!out->speakers[out->n_speakers]) goto fail;
+            spk_map[ut->speaker] = (int)out->n_speakers++;
+        }
+        for (i = 1; i + 1 < ut->n_phones; i++) {
+            sv_item *it;
+            if (ut->phones[i - 1].end != ut->phones[i].start || ut->phones[i].end != ut->phones[i + 1].start) continue;
+            it = &out->items[out->n_items++];
+            it->file = f;
+            it->onset = ut->phones[i].start;
+            it->offset = ut->phones[i].end;
+            it->phone = ut->phones[i].label;
+            it->prev = ut->phones[i - 1].label;
+            it->next = ut->phones[i + 1].label;
+            it->speaker = spk_map[ut->speaker];
+        }
+    }
+    SV_FREE(spk_map);
+    return SV_OK;
+fail:
+    SV_FREE(spk_map);
+    sv_item_set_free(out); /* the counts only cover strings already copied */
+    return sv__fail(SV_ERR_NOMEM, "sv_corpus_items: out of memory");
+}
+
+/* ---------------------------------------------------------------- 12.7 writing the corpus to disk */
+/* Text file written atomically; fmt/segments come from the caller. */
+static int sv__write_segments(const char *path, const sv_segment *seg, size_t n, int words)
+{
+    char *tmp;
+    size_t i;
+    int ok = 1;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    for (i = 0; ok && i < n; i++) {
+        const char *lab = words ? sv_word_name(seg[i].label) : sv_phone_name(seg[i].label);
+        /* times are whole samples at 16 kHz: k/16000 has at most 7 decimals, so %.7f is exact */
+        if (fprintf(f, "%.7f %.7f %s\n", seg[i].start, seg[i].end, lab ? lab : "SIL") < 0) ok = 0;
+    }
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+static int sv__write_text(const char *path, const char *text)
+{
+    char *tmp;
+    int ok;
+    FILE *f = sv__atomic_begin(path, &tmp);
+    if (!f) return sv_last_status();
+    ok = fputs(text, f) != EOF;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+/* The manifest of one split: paths are built under dir so sv_manifest_write makes them relative. */
+static int sv__corpus_manifest(const sv_corpus *c, const char *dir, int split)
+{
+    size_t b = c->split_begin[split], n = c->split_begin[split + 1] - b, i;
+    sv_manifest m;
+    char *path = NULL, name[32];
+    int rc = SV_OK;
+    memset(&m, 0, sizeof m);
+    if (n == 0) return SV_OK;
+    m.n = n;
+    m.id = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest ids"));
+    m.wav = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest wavs"));
+    m.speaker = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest speakers"));
+    m.text = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest texts"));
+    m.align = SV__CAST(char **, sv__calloc(n, sizeof(char *), "manifest aligns"));
+    m.image = SV__CAST(long *, sv__calloc(n, sizeof(long), "manifest images"));
+    if (!m.id || !m.wav || !m.speaker || !m.text || !m.align || !m.image) { rc = SV_ERR_NOMEM; goto done; }
+    m.has_image = split != SV_SPLIT_OOD;
+    m.has_speaker = m.has_text = m.has_align = 1;
+    for (i = 0; i < n; i++) {
+        const sv_utt *u = &c->utts[b + i];
+        m.id[i] = (char *)u->name; /* borrowed: only read by the writer */
+        m.wav[i] = sv__pathf(dir, "wav/%s%s", u->name, ".wav");
+        m.align[i] = sv__pathf(dir, "align/%s%s", u->name, ".phones");
+        m.speaker[i] = (char *)c->speakers[u->speaker].name;
+        m.text[i] = u->text;
+        m.image[i] = u->image;
+        if (!m.wav[i] || !m.align[i]) { rc = SV_ERR_NOMEM; goto done; }
+    }
+    snprintf(name, sizeof name, "%s.tsv", sv_split_name(split));
+    path = sv__pathf(dir, "%s%s", name, NULL);
+    rc = path ? sv_manifest_write(path, &m) : SV_ERR_NOMEM;
+done:
+    if (m.wav)
+        for (i = 0; i < n; i++) { SV_FREE(m.wav[i]); SV_FREE(m.align[i]); }
+    SV_FREE(m.id); SV_FREE(m.wav); SV_FREE(m.speaker); SV_FREE(m.text); SV_FREE(m.align); SV_FREE(m.image);
+    SV_FREE(path);
+    return rc;
+}
+
+static int sv__corpus_stats(const sv_corpus *c, const char *path)
+{
+    size_t need = 4096 + 64 * SV_SPLIT_COUNT, len = 0, s, i, nsp[SV_SPLIT_COUNT], nph[SV_SPLIT_COUNT];
+    char *buf = SV__CAST(char *, sv__alloc(need, "stats"));
+    int rc;
+    double total = 0.0;
+    if (!buf) return SV_ERR_NOMEM;
+    memset(nsp, 0, sizeof nsp);
+    memset(nph, 0, sizeof nph);
+    for (i = 0; i < c->n_speakers; i++) {
+        int sp = c->speakers[i].split;
+        if (sp >= 0 && sp < SV_SPLIT_COUNT) nsp[sp]++;
+    }
+    for (i = 0; i < c->n_utts; i++) nph[c->utts[i].split] += c->utts[i].n_phones;
+    len += (size_t)snprintf(buf + len, need - len,
+                            "# ssl_vgs built-in corpus (formant synthesiser), seed %llu\n"
+                            "images: %zu (train %zu, val %zu, test %zu), regions %zu x %zu\n"
+                            "speakers: %zu (train+val %zu, test %zu, ood %zu)\n"
+                            "split  utterances  hours  phones\n",
+                            (unsigned long long)c->cfg.seed, c->n_images, c->image_begin[1] - c->image_begin[0],
+                            c->image_begin[2] - c->image_begin[1], c->image_begin[3] - c->image_begin[2],
+                            c->n_regions, c->region_dim, c->n_speakers, nsp[SV_SPLIT_TRAIN],
+                            nsp[SV_SPLIT_TEST], nsp[SV_SPLIT_OOD]);
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        total += c->seconds[s];
+        len += (size_t)snprintf(buf + len, need - len, "%-5s  %10zu  %5.3f  %zu\n", sv_split_name((int)s),
+                                c->split_begin[s + 1] - c->split_begin[s], c->seconds[s] / 3600.0, nph[s]);
+    }
+    len += (size_t)snprintf(buf + len, need - len, "total  %10zu  %5.3f\n", c->n_utts, total / 3600.0);
+    (void)len;
+    rc = sv__write_text(path, buf);
+    SV_FREE(buf);
+    return rc;
+}
+
+SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
+{
+    char *p = NULL, *q = NULL;
+    size_t i, shape[4];
+    int rc = SV_OK, s;
+    if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
+    p = sv__pathf(dir, ".complete", NULL, NULL);
+    if (!p) return SV_ERR_NOMEM;
+    if (sv__file_exists(p)) {
+        SV_FREE(p);
+        return sv__fail(SV_ERR_STATE, "%s already holds a complete corpus; remove it or choose another folder", dir);
+    }
+    SV_FREE(p);
+    p = NULL;
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+#define SV__TRY(x) do { if ((rc = (x)) != SV_OK) goto done; } while (0)
+#define SV__PATH(var, fmt, a, b) do { SV_FREE(var); var = sv__pathf(dir, fmt, a, b); \
+                                      if (!var) { rc = SV_ERR_NOMEM; goto done; } } while (0)
+    SV__PATH(p, "wav", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    SV__PATH(p, "align", NULL, NULL);
+    SV__TRY(sv__mkdir(p));
+    for (i = 0; i < c->n_utts; i++) {
+        const sv_utt *u = &c->utts[i];
+        SV__PATH(p, "wav/%s%s", u->name, ".wav");
+        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
+        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
+        SV__PATH(p, "align/%s%s", u->name, ".phones");
+        SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
+        SV__PATH(p, "align/%s%s", u->name, ".words");
+        SV__TRY(sv__write_segments(p, u->words, u->n_words, 1));
+    }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) SV__TRY(sv__corpus_manifest(c, dir, s));
+    if (c->n_images) {
+        shape[0] = c->n_images; shape[1] = c->n_regions; shape[2] = c->region_dim; shape[3] = 1;
+        SV__PATH(p, "images.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->regions, shape, 3));
+        shape[2] = 4;
+        SV__PATH(p, "boxes.npy", NULL, NULL);
+        SV__TRY(sv_npy_write(p, c->boxes, shape, 3));
+        {
+            /* image_split.tsv: about 12 bytes a line */
+            size_t cap = 32 + c->n_images * 32, len = 0;
+            SV_FREE(q);
+            q = SV__CAST(char *, sv__alloc(cap, "image_split.tsv"));
+            if (!q) { rc = SV_ERR_NOMEM; goto done; }
+            len += (size_t)snprintf(q, cap, "image\tsplit\n");
+            for (i = 0; i < c->n_images; i++)
+                len += (size_t)snprintf(q + len, cap - len, "%zu\t%s\n", i, sv_split_name(c->image_split[i]));
+            SV__PATH(p, "image_split.tsv", NULL, NULL);
+            SV__TRY(sv__write_text(p, q));
+        }
+    }
+    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
+        sv_item_set it;
+        if (c->split_begin[s + 1] == c->split_begin[s]) continue;
+        SV__TRY(sv_corpus_items(c, s, &it));
+        SV__PATH(p, "%s%s", sv_split_name(s), ".item");
+        rc = it.n_items ? sv_item_write(p, &it) : SV_OK;
+        sv_item_set_free(&it);
+        if (rc != SV_OK) goto done;
+    }
+    SV__PATH(p, "stats.txt", NULL, NULL);
+    SV__TRY(sv__corpus_stats(c, p));
+    /* last: everything above is on disk (each file fsynced before its rename) */
+    SV__PATH(p, ".complete", NULL, NULL);
+    SV__TRY(sv__write_text(p, "ssl_vgs corpus complete\n"));
+#undef SV__TRY
+#undef SV__PATH
+done:
+    SV_FREE(p);
+    SV_FREE(q);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 12.8 the corpus as a dataset */
+SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
+{
+    sv_corpus *c;
+    int s;
+    size_t i;
+    memset(d, 0, sizeof *d);
+    c = sv_corpus_generate(cfg);
+    if (!c) return sv_last_status() ? sv_last_status() : SV_ERR_ARG;
+    d->builtin = c;
+    d->speakers = (char **)sv__calloc(c->n_speakers, sizeof(char *), "dataset");
+    if (!d->speakers) { sv_data_free(d); return SV_ERR_NOMEM; }
+    d->n_speakers = c->n_speakers;
+    for (i = 0; i < c->n_speakers; i++) if (!(d->speakers[i] = sv__strdup(c->speakers[i].name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+    for (s = 0; s < SV_SPLIT_COUNT; s++) {
+        size_t b = c->split_begin[s], n = c->split_begin[s + 1] - b;
+        if (sv__data_alloc_split(d, s, n) != SV_OK) { sv_data_free(d); return SV_ERR_NOMEM; }
+        for (i = 0; i < n; i++) {
+            const sv_utt *u = &c->utts[b + i];
+            d->audio[s][i] = u->audio;          /* borrowed from the corpus */
+            d->len[s][i] = u->n_samples;
+            d->image[s][i] = u->image;
+            d->speaker[s][i] = u->speaker;
+            if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
+        }
+        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
+            if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
+            d->has_items[s] = 1;
+        }
+    }
+    d->regions = c->regions;
+    d->boxes = c->boxes;
+    d->n_images = c->n_images;
+    d->R = c->n_regions;
+    d->Dimg = c->region_dim;
+    snprintf(d->source, sizeof d->source, "builtin corpus, seed %llu", (unsigned long long)cfg->seed);
+    return SV_OK;
+}
+
+/* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
+   train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
+   instead of detector features): the corpus generated in memory. */
+static int sv__data_builtin_spec(sv_data *d, const char *spec)
+{
+    sv_corpus_config cc = sv_corpus_default_config();
+    const char *p;
+    p = spec[7] ? spec + 8 : spec + 7;
+    while (*p) {
+        char key[32];
+        size_t kl = 0;
+        unsigned long long v;
+        char *end;
+        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
+        key[kl] = 0;
+        if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
+        v = strtoull(p + 1, &end, 10);
+        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
+        p = *end == ',' ? end + 1 : end;
+        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
+        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
+        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
+        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
+        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
+        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
+        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
+        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
+        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
+        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
+    }
+    return sv_data_builtin(d, &cc);
+}
+#endif /* SSL_VGS_NO_CORPUS */
+
 #endif /* SSL_VGS_IMPLEMENTATION_DONE */
 #endif /* SSL_VGS_IMPLEMENTATION */
+
+/*
+   Revision history
+       0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
+                       sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
+                       sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);
+                       ops count their FLOPs (sv_ctx_flops); progress hooks per context
+                       (sv_ctx_set_progress); public atomic file writing (sv_file_create,
+                       sv_file_commit); the built-in corpus is an optional section
+                       (SSL_VGS_NO_CORPUS); the report, final_eval.json and the ZeroSpeech
+                       submission layout moved to eval.c (sv_report, sv_eval_write_json and
+                       sv_export_zerospeech removed).
+       0.1  (2026-11)  First release: wav2vec 2.0 + FaST-VGS+ training and evaluation, SIMD
+                       kernels, the built-in corpus.
+*/
 
 /*
 ------------------------------------------------------------------------------

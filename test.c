@@ -4443,7 +4443,7 @@ static void test_dtw_bruteforce(void)
             }
         v = sv_dtw(d, n, m, work, &mc, &len);
         if (fabs(mc - B[n * m - 1]) > 1e-12) bad_cost++;
-        /* greedy traceback on the brute-force prefix costs, as SPEC.md states it */
+        /* greedy traceback on the brute-force prefix costs, as the ZeroSpeech 2021 protocol states it */
         {
             size_t a = n - 1, b = m - 1, l = 1;
             while (a > 0 && b > 0) {
@@ -5344,6 +5344,107 @@ static void test_eval(void)
     sv_t_ev_teardown();
 }
 
+/* ------------------------------------------------------------------ the header's table of contents
+   The table of contents at the top of ssl_vgs.h lists the sections ("N   Title") and, below each,
+   its implementation subsections ("N.M title, ..."). Both halves of the header must have a banner
+   for every section, in that order and with that title, and the implementation's subsection
+   banners must be exactly the listed ones, in order. */
+#define KT_TOC_MAX 64
+#define KT_SUB_MAX 256
+typedef struct { int num; char title[96]; } kt_toc_sec;
+typedef struct { int sec, sub; char title[96]; } kt_toc_sub;
+
+static void kt_toc_trim(char *t)
+{
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\r')) t[--n] = 0;
+}
+
+static void test_table_of_contents(void)
+{
+    char path[600], *txt, *line, *save = NULL;
+    const char *file = __FILE__, *sl = strrchr(file, '/');
+    kt_toc_sec toc[KT_TOC_MAX], decl[KT_TOC_MAX], impl[KT_TOC_MAX];
+    kt_toc_sub tsub[KT_SUB_MAX], isub[KT_SUB_MAX];
+    size_t nt = 0, nd = 0, ni = 0, nts = 0, nis = 0, i;
+    int in_toc = 0, after_banner = 0, in_impl = 0, mismatches = 0;
+    snprintf(path, sizeof path, "%.*sssl_vgs.h", sl ? (int)(sl - file + 1) : 0, file);
+    txt = sv_t_slurp(path);
+    SV_CHECK(txt != NULL, "cannot read %s", path);
+    if (!txt) return;
+    for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int num, sub, used;
+        if (strncmp(line, "   Table of contents.", 21) == 0) { in_toc = 1; continue; }
+        if (in_toc && strncmp(line, "   API conventions:", 19) == 0) { in_toc = 0; continue; }
+        if (in_toc) {
+            if (sscanf(line, "       %d %n", &num, &used) == 1 && strncmp(line, "        ", 8) != 0 && nt < KT_TOC_MAX) {
+                toc[nt].num = num;
+                snprintf(toc[nt].title, sizeof toc[nt].title, "%s", line + used);
+                kt_toc_trim(toc[nt++].title);
+            } else if (strncmp(line, "           ", 11) == 0) {
+                char *item = line + 11, *comma;
+                for (; item && *item; item = comma) {
+                    comma = strstr(item, ", ");
+                    if (comma) { *comma = 0; comma += 2; }
+                    if (sscanf(item, "%d.%d %n", &num, &sub, &used) == 2 && nts < KT_SUB_MAX) {
+                        tsub[nts].sec = num; tsub[nts].sub = sub;
+                        snprintf(tsub[nts].title, sizeof tsub[nts].title, "%s", item + used);
+                        kt_toc_trim(tsub[nts].title);
+                        if (tsub[nts].title[strlen(tsub[nts].title) - 1] == ',') tsub[nts].title[strlen(tsub[nts].title) - 1] = 0;
+                        nts++;
+                    }
+                }
+            }
+            continue;
+        }
+        if (strncmp(line, "/* =====", 8) == 0) { after_banner = 1; continue; }
+        if (after_banner) {
+            after_banner = 0;
+            if (strncmp(line, "   IMPLEMENTATION", 17) == 0) { in_impl = 1; continue; }
+            if (sscanf(line, "   %d %n", &num, &used) == 1) {
+                kt_toc_sec *t = in_impl ? impl : decl;
+                size_t *n = in_impl ? &ni : &nd;
+                if (*n < KT_TOC_MAX) {
+                    t[*n].num = num;
+                    snprintf(t[*n].title, sizeof t[*n].title, "%s", line + used);
+                    kt_toc_trim(t[(*n)++].title);
+                }
+            }
+            continue;
+        }
+        if (in_impl && strncmp(line, "/* ---------------------------------------------------------------- ", 68) == 0 &&
+            sscanf(line + 68, "%d.%d %n", &num, &sub, &used) == 2 && nis < KT_SUB_MAX) {
+            char *end;
+            isub[nis].sec = num; isub[nis].sub = sub;
+            snprintf(isub[nis].title, sizeof isub[nis].title, "%s", line + 68 + used);
+            if ((end = strstr(isub[nis].title, " */")) != NULL) *end = 0;
+            kt_toc_trim(isub[nis++].title);
+        }
+    }
+    SV_CHECK(nt >= 12 && nts >= 40, "table of contents not found or too short (%zu sections, %zu subsections)", nt, nts);
+    SV_CHECK(nd == nt && ni == nt, "%zu sections in the table of contents, %zu declaration banners, %zu implementation banners", nt, nd, ni);
+    for (i = 0; i < nt && i < nd && i < ni; i++) {
+        if (decl[i].num != toc[i].num || strcmp(decl[i].title, toc[i].title) != 0) {
+            printf("  declarations: banner %d \"%s\", contents %d \"%s\"\n", decl[i].num, decl[i].title, toc[i].num, toc[i].title);
+            mismatches++;
+        }
+        if (impl[i].num != toc[i].num || strcmp(impl[i].title, toc[i].title) != 0) {
+            printf("  implementation: banner %d \"%s\", contents %d \"%s\"\n", impl[i].num, impl[i].title, toc[i].num, toc[i].title);
+            mismatches++;
+        }
+    }
+    SV_CHECK(nis == nts, "%zu subsection banners, %zu listed in the table of contents", nis, nts);
+    for (i = 0; i < nts && i < nis; i++)
+        if (isub[i].sec != tsub[i].sec || isub[i].sub != tsub[i].sub || strcmp(isub[i].title, tsub[i].title) != 0) {
+            printf("  subsection %zu: banner %d.%d \"%s\", contents %d.%d \"%s\"\n", i, isub[i].sec, isub[i].sub, isub[i].title,
+                   tsub[i].sec, tsub[i].sub, tsub[i].title);
+            mismatches++;
+            break;
+        }
+    SV_CHECK(mismatches == 0, "%d banners differ from the table of contents", mismatches);
+    free(txt);
+}
+
 /* ======================================================================================
    main
    ====================================================================================== */
@@ -5352,6 +5453,7 @@ typedef struct { const char *name; void (*fn)(void); } test_group;
 static const test_group groups[] = {
     {"!bench_abx", bench_abx},
     {"!bench_eval_abx", bench_eval_abx},
+    {"table_of_contents", test_table_of_contents},
     {"simd_switch", test_simd_switch},
     {"gemm_special", test_gemm_special},
     {"gemm_vs_naive", test_gemm_vs_naive},
@@ -5434,16 +5536,32 @@ int main(int argc, char **argv)
         if (err) { fprintf(stderr, "%s: %s\n", argv[2], err); return 1; }
         return 0;
     }
+    size_t matched = 0;
+    if (filter && (strcmp(filter, "--list") == 0 || strcmp(filter, "-l") == 0)) {
+        /* the groups in run order; names starting with '!' run only when named exactly */
+        for (i = 0; i < sizeof groups / sizeof groups[0]; i++) printf("%s\n", groups[i].name);
+        return 0;
+    }
+    if (filter && (strcmp(filter, "--help") == 0 || strcmp(filter, "-h") == 0)) {
+        printf("usage: ./test_sv [--list | FILTER]\n  FILTER runs the groups whose name contains it (benchmark groups, listed\n"
+               "  with a leading '!', only by their exact name). SV_TEST_QUICK=1 skips the slow groups.\n");
+        return 0;
+    }
     printf("ssl_vgs tests (SIMD: %s, threads: %d)\n", sv_simd_name(), sv_get_threads());
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         int f0 = sv_t_fail;
         if (groups[i].name[0] == '!' ? !filter || strcmp(groups[i].name + 1, filter) != 0 : filter && !strstr(groups[i].name, filter)) continue;
+        matched++;
         /* SV_TEST_QUICK=1 (the sanitizer run) skips the groups that train or build big models */
         if (quick && !filter && (strcmp(groups[i].name, "model_gradients") == 0 || strcmp(groups[i].name, "training") == 0 ||
                                  strcmp(groups[i].name, "presets") == 0)) { printf("%-28s skipped (SV_TEST_QUICK)\n", groups[i].name); continue; }
         groups[i].fn();
         printf("%-28s %s\n", groups[i].name, sv_t_fail == f0 ? "ok" : "FAILED");
         fflush(stdout);
+    }
+    if (matched == 0) {
+        fprintf(stderr, "test_sv: no test group matches '%s' (see ./test_sv --list)\n", filter ? filter : "");
+        return 2;
     }
     printf("%d passed, %d failed\n", sv_t_pass, sv_t_fail);
     return sv_t_fail ? 1 : 0;

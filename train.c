@@ -265,7 +265,7 @@ static void evaluate(run *r)
                have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
 }
 
-/* Collapse warnings with the likely cause (SPEC §4). */
+/* Collapse warnings with the likely cause (contrastive loss stuck near log(K+1), codebook collapse). */
 static void health(run *r, const sv_stats *st, float alpha)
 {
     static size_t warned_ppl, warned_acc;

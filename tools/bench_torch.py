@@ -2,7 +2,7 @@
 """bench_torch.py -- optional PyTorch reference benchmark for ssl_vgs (`small` preset).
 
 The same `small` model and training step as the C library (wav2vec 2.0 + FaST-VGS+ style VGS
-branch, see /work/shared/SPEC.md), written in plain PyTorch and timed the same way as the C
+branch, see ssl_vgs.h sections 6-8), written in plain PyTorch and timed the same way as the C
 benchmark so the two can be put side by side.  Nothing here is used by the library.
 
 Run with Debian's torch:   /usr/bin/python3 tools/bench_torch.py  [--json]
@@ -22,7 +22,7 @@ import sys
 import time
 
 # --------------------------------------------------------------------------------------------
-# configuration: the `small` preset (numbers from SPEC.md and the benchmark brief)
+# configuration: the `small` preset (numbers from ssl_vgs.h's sv_config_preset)
 # --------------------------------------------------------------------------------------------
 SMALL = dict(
     conv_layers=[(256, 10, 5)] + [(256, 3, 2)] * 4 + [(256, 2, 2)] * 2,
