@@ -1571,9 +1571,9 @@ static double kt_model_grads(sv_model *m, sv_ctx *c, const sv_batch *b, float al
    projection, the positional conv, 3 layers of 6) and as many back, each adding about 0.8u of
    independent relative error (test_bf16_ops): 0.8u sqrt(52) = 6u (measured at most 2.9u).
    s is the tensor's own sensitivity: how far the fp32 gradient moves when every weight is
-   perturbed by a random relative amount of at most u, as rounding would. The quantizer's gradient (diversity
-   loss through a softmax of 32 logits) moves 10u under that perturbation alone, and bf16 moves
-   it as much. The attention key biases are skipped: their exact gradient is zero (softmax does
+   perturbed by a random relative amount of at most u, as rounding would. The quantizer's
+   gradient (diversity loss through a softmax of 32 logits) moves 10u under that perturbation
+   alone, and bf16 moves it as much. The attention key biases are skipped: their exact gradient is zero (softmax does
    not see a constant per query), fp32 holds rounding noise. The VGS loss at initialisation is
    not compared: the untrained branches give almost the same embedding for every image, the
    loss's gradient is a difference of nearly equal vectors, and fp32 itself moves by 10-60 %
