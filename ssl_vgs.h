@@ -282,9 +282,8 @@ SV_DEF int sv_ctx_training(const sv_ctx *c);
    With SV_BF16, sv_linear, sv_matmul, sv_conv1d, sv_conv1d_gelu_in and sv_attention multiply
    bf16-rounded operands with fp32 sums (sv_gemm_bf16), forward and backward (an op's backward
    uses the precision its forward ran with); everything else (norms, softmax, losses, the
-   gradients' accumulation, the optimizer) stays fp32. Products with an inner size below 16 stay
-   fp32 (the rounding would cost more time than the instruction saves). Returns SV_ERR_ARG for
-   any other value. Check sv_bf16_native(): elsewhere bf16 is emulated, same bits but slow. */
+   gradients' accumulation, the optimizer) stays fp32. Returns SV_ERR_ARG for any other value.
+   Check sv_bf16_native(): elsewhere bf16 is emulated, same bits but slow. */
 SV_DEF int sv_ctx_set_precision(sv_ctx *c, int precision);
 SV_DEF int sv_ctx_precision(const sv_ctx *c);
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
@@ -4059,13 +4058,11 @@ SV__OMP(parallel for schedule(static) if (rows * cols > (1u << 16)))
 #define SV__PAR_N (1u << 15)   /* elementwise loops below this many elements stay serial */
 
 /* The products of the layers (linear, matmul, conv1d, attention): sv_gemm, or sv_gemm_bf16 when
-   the running op's precision is bf16 and the inner size K is at least 16 (the first conv layer's
-   10 taps ran 0.7x as fast in bf16: packing, not multiplying, dominates such products). */
-#define SV__BF16_MIN_K 16
+   the running op's precision is bf16. */
 static void sv__mm(const sv_ctx *c, int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
                    size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
-    if (c->precision == SV_BF16 && K >= SV__BF16_MIN_K) sv_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (c->precision == SV_BF16) sv_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else sv_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -572,9 +572,9 @@ def worker(args):
         torch.nn.utils.clip_grad_norm_(params, cfg['clip'])
         opt.step()
 
-    times, ftimes = [], []
+    times, ftimes, cpus = [], [], []
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = fwd()
         t1 = time.perf_counter()
         bwd_step(loss)
@@ -582,10 +582,11 @@ def worker(args):
         if i >= args.warmup:
             times.append(t2 - t0)
             ftimes.append(t1 - t0)
+            cpus.append(time.process_time() - c0)   # with one thread: the step without waits
     med = statistics.median(times)
     nm = last.get('n_masked_per_row', 0)
     fl = count_flops(cfg, B, S, alpha, nm)
-    out.update(median_s=med, min_s=min(times), times_s=times,
+    out.update(median_s=med, min_s=min(times), times_s=times, cpu_median_s=statistics.median(cpus),
                fwd_median_s=statistics.median(ftimes),
                bwd_opt_median_s=statistics.median([a - b for a, b in zip(times, ftimes)]),
                step_gflop=fl['step_gflop'], fwd_gflop=fl['fwd_gflop'],

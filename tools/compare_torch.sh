@@ -14,6 +14,10 @@
 # The literal transcription is about twice as slow and is what issue #10's calibration
 # (about 2.1 s on 2 threads) matches.
 #
+# CPU=1 (with THREADS=1) compares CPU seconds per step instead of wall seconds: on a machine busy
+# with other work a one-thread step's wall time grows by however long other processes hold the
+# core, its CPU time only by their cache pollution.
+#
 # BF16=1 (the default where the CPU has AVX512-BF16) adds both sides' bf16 mixed-precision
 # step to every round: ./train --precision bf16 and bench_torch.py --bf16 (torch.autocast on the
 # CPU; oneDNN's bf16 kernels), and reports their ratio too.
@@ -35,6 +39,12 @@ if ! $py -c 'import torch' 2>/dev/null; then
     echo "compare_torch: $py cannot import torch (install Debian's python3-torch)" >&2; exit 1
 fi
 unset OPENBLAS_CORETYPE   # forces OpenBLAS's slower Haswell kernels on these machines
+cpu=${CPU:-0}
+tkey=median_s
+if [ "$cpu" = 1 ]; then
+    [ "$threads" = 1 ] || { echo "compare_torch: CPU=1 (CPU time per step) only means something with THREADS=1" >&2; exit 1; }
+    tkey=cpu_median_s
+fi
 bf16=${BF16:-auto}   # auto: when the CPU has AVX512-BF16 (./train must then have been built with -march=native)
 if [ "$bf16" = auto ]; then if grep -qw avx512_bf16 /proc/cpuinfo; then bf16=1; else bf16=0; fi; fi
 
@@ -45,18 +55,19 @@ if [ "${PIPESTATUS[0]}" = 3 ]; then
     echo "compare_torch: refusing to report a ratio against the reference BLAS (see above)" >&2; exit 1
 fi
 
-torch_step() {   # threads, extra bench_torch.py options -> median seconds
+torch_step() {   # threads, extra bench_torch.py options -> median seconds (wall, or CPU with CPU=1)
     $py tools/bench_torch.py --threads "$1" --no-w2v2 --no-extract --profile 0 --steps "$steps" --json $2 2>/dev/null |
-        $py -c 'import json, sys; d = json.load(sys.stdin); print("%.4f" % [r for r in d["runs"] if r["mode"] == "train"][0]["median_s"])' 2>/dev/null
+        $py -c 'import json, sys; d = json.load(sys.stdin); r = [r for r in d["runs"] if r["mode"] == "train"][0]; print("%.4f" % r["'"$tkey"'"])' 2>/dev/null
 }
 median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-c_step() {   # threads, precision -> seconds per step
+c_step() {   # threads, precision -> seconds per step (wall, or CPU with CPU=1)
     OMP_PROC_BIND=true ./train --bench-step --threads "$1" --precision "$2" 2>/dev/null |
-        sed -n 's/.*joint step[ (bf16)]*, [0-9]* threads*: \([0-9.]*\) s\/step.*/\1/p'
+        if [ "$cpu" = 1 ]; then sed -n 's/.*joint step.*(CPU \([0-9.]*\) s\/step).*/\1/p'
+        else sed -n 's/.*joint step[ (bf16)]*, [0-9]* threads*: \([0-9.]*\) s\/step.*/\1/p'; fi
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-echo "small joint step (alpha 0.5, 8 x 2 s + 8 images), $rounds interleaved rounds per thread count"
+echo "small joint step (alpha 0.5, 8 x 2 s + 8 images), $rounds interleaved rounds per thread count$([ "$cpu" = 1 ] && echo ", CPU seconds per step")"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$bf16" = 1 ] || echo "(no bf16 runs: BF16=0, or the CPU has no AVX512-BF16)"
 for th in $threads; do
