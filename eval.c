@@ -25,6 +25,7 @@ static const char *usage =
     "  --abx-mode MODE      exact or sampled (default sampled: <= 10 tokens per group, <= 5 X\n"
     "                       speakers, like the official ZeroSpeech evaluator, seeded)\n"
     "  --losses             held-out loss_AV, loss_AUD, accuracy, perplexities on --split\n"
+    "  --targets DIR        MT4SSL offline targets for --losses (default: the run log's, if any)\n"
     "  --max-batches N      batches for --losses (default 0 = all)\n"
     "  --seed N             masking seed of --losses and ABX sampling seed (default 0)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
@@ -48,14 +49,10 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-static int parse_size(const char *opt, const char *s, size_t *out)
+/* A whole number in [min, max] ("10x", "-1", "nan" are refused): 1, or 0 after a one-line error. */
+static int parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out)
 {
-    char *end;
-    unsigned long long v;
-    if (!s || !*s || *s == '-') return 0;
-    v = strtoull(s, &end, 10);
-    if (*end) { fprintf(stderr, "eval: %s expects a non-negative integer, got '%s'\n", opt, s); return 0; }
-    *out = (size_t)v;
+    if (sv_parse_size(s, min, max, out) != SV_OK) { fprintf(stderr, "eval: %s: %s\n", opt, sv_last_error()); return 0; }
     return 1;
 }
 
@@ -128,7 +125,8 @@ static int file_exists(const char *path)
    (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
    "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
    "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
-   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Written to
+   "abx_<s>_across", "abx_<s>_across_layer"; "abx_<s>_mfcc_within" / "_across" for the MFCC
+   reference (not a layer, not in the best). Non-finite numbers are written as null. Written to
    path.tmp and renamed, so a crash never leaves half a file. */
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -160,19 +158,97 @@ static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
     return best;
 }
 
+/* The top-level "key":value pairs of a flat JSON object line, in order; raw value text. Returns
+   the number of pairs, or -1 when the line is not such an object. */
+typedef struct json_pair { const char *key, *val; size_t klen, vlen; } json_pair;
+static int json_pairs(const char *s, json_pair *out, int cap)
+{
+    int n = 0;
+    while (*s == ' ') s++;
+    if (*s++ != '{') return -1;
+    for (;;) {
+        const char *k, *v;
+        while (*s == ' ' || *s == ',') s++;
+        if (*s == '}') return n;
+        if (*s != '"') return -1;
+        k = ++s;
+        while (*s && *s != '"') s += *s == '\\' && s[1] ? 2 : 1;
+        if (!*s) return -1;
+        if (n < cap) { out[n].key = k; out[n].klen = (size_t)(s - k); }
+        s++;
+        while (*s == ' ') s++;
+        if (*s++ != ':') return -1;
+        while (*s == ' ') s++;
+        v = s;
+        if (*s == '"') {
+            s++;
+            while (*s && *s != '"') s += *s == '\\' && s[1] ? 2 : 1;
+            if (!*s) return -1;
+            s++;
+        } else {
+            while (*s && *s != ',' && *s != '}') s++;
+            if (!*s || s == v) return -1;
+        }
+        if (n < cap) { out[n].val = v; out[n].vlen = (size_t)(s - v); }
+        n++;
+    }
+}
+
+/* which part of final_eval.json a key belongs to: 1 retrieval, 2 ABX test, 3 ABX ood, 0 header */
+static int json_group(const char *k, size_t n)
+{
+    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+    size_t i;
+    for (i = 0; i < sizeof ret / sizeof *ret; i++) if (strlen(ret[i]) == n && !strncmp(k, ret[i], n)) return 1;
+    if (n > 9 && !strncmp(k, "abx_test_", 9)) return 2;
+    if (n > 8 && !strncmp(k, "abx_ood_", 8)) return 3;
+    return 0;
+}
+
+/* final_eval.json of this checkpoint and data: the parts evaluated now replace theirs, the other
+   parts of an existing file of the same checkpoint (ckpt_id) and data are kept, so that
+   `--retrieval` after `--abx` does not drop the ABX numbers. A file of another checkpoint or
+   other data is replaced whole (with a note). */
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
                             const sv_abx_layer_result *abx_test, size_t n_test,
-                            const sv_abx_layer_result *abx_ood, size_t n_ood)
+                            const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
-    char *tmp, key[64];
-    FILE *f = sv_file_create(path, &tmp);
-    size_t s, i;
-    if (!f) return sv_last_status();
+    char *tmp, key[64], idbuf[32];
+    unsigned char *old = NULL;
+    size_t oldn = 0, s, i;
+    json_pair pairs[512];
+    int np = 0, keep[4] = {0, 0, 0, 0};
+    uint64_t id = 0;
+    FILE *f;
+    if (sv_checkpoint_id(ckpt, &id) != SV_OK) return sv_last_status();
+    snprintf(idbuf, sizeof idbuf, "%016llx", (unsigned long long)id);
+    if (file_exists(path)) {
+        char oid[32], odata[4096];
+        if (sv_file_read(path, &old, &oldn) != SV_OK) return sv_last_status();
+        old[strcspn((char *)old, "\n")] = 0;
+        if (sv_json_string((char *)old, "ckpt_id", oid, sizeof oid) && !strcmp(oid, idbuf) &&
+            sv_json_string((char *)old, "data", odata, sizeof odata) && !strcmp(odata, data ? data : "") &&
+            (np = json_pairs((char *)old, pairs, 512)) > 0 && np <= 512) {
+            keep[1] = !rec; keep[2] = !(abx_test && n_test); keep[3] = !(abx_ood && n_ood);
+            for (i = 0; i < (size_t)np; i++)
+                if (keep[json_group(pairs[i].key, pairs[i].klen)]) break;
+            if (i < (size_t)np) printf("keeping the other results of %s (same checkpoint and data)\n", path);
+        } else {
+            np = 0;
+            printf("note: replacing %s (results of another checkpoint or data)\n", path);
+        }
+    }
+    if (!(f = sv_file_create(path, &tmp))) { sv_io_free(old); return sv_last_status(); }
     fprintf(f, "{\"kind\":\"final_eval\"");
     json_str(f, "ckpt", ckpt ? ckpt : "");
+    json_str(f, "ckpt_id", idbuf);
     json_str(f, "data", data ? data : "");
-    json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
+    for (i = 0; i < (size_t)np; i++)
+        if (keep[json_group(pairs[i].key, pairs[i].klen)] && json_group(pairs[i].key, pairs[i].klen))
+            fprintf(f, ",\"%.*s\":%.*s", (int)pairs[i].klen, pairs[i].key, (int)pairs[i].vlen, pairs[i].val);
+    sv_io_free(old);
     if (rec) {
+        json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
         fprintf(f, ",\"n_images\":%zu,\"n_captions\":%zu", rec->n_images_scored, rec->n_captions);
         json_num(f, "r1_s2i", rec->s2i_r1); json_num(f, "r5_s2i", rec->s2i_r5);
         json_num(f, "r10_s2i", rec->s2i_r10); json_num(f, "r1_i2s", rec->i2s_r1);
@@ -199,6 +275,12 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
             json_num(f, key, r[i].r.within);
             snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
             json_num(f, key, r[i].r.across);
+        }
+        if (mfcc && mfcc[s].name[0]) {     /* the MFCC reference row, outside the layer list */
+            snprintf(key, sizeof key, "abx_%s_mfcc_within", sn);
+            json_num(f, key, mfcc[s].r.within);
+            snprintf(key, sizeof key, "abx_%s_mfcc_across", sn);
+            json_num(f, key, mfcc[s].r.across);
         }
         for (w = 0; w < 2; w++) {
             b = abx_best(r, n, w);
@@ -306,12 +388,13 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
 
 /* one eval line of a log: v[EV_*] */
 enum { EV_STEP, EV_STAGE, EV_VAV, EV_VAUD, EV_VACC, EV_R1S, EV_R5S, EV_R10S, EV_R1I, EV_R5I, EV_R10I,
-       EV_ABXW, EV_ABXA, EV_N };
+       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON, EV_N };
 typedef struct ev_rec { double v[EV_N]; } ev_rec;
 
 typedef struct run_log {
     const char *dir;
     char name[64], stage_a[32], stage_b[32];
+    char ssl[16];                   /* the SSL objective: "" (wav2vec 2.0), "mt4ssl", "w2v2+mt4ssl" */
     double switch_step, steps;
     ev_rec *ev; size_t n_ev, cap_ev;
     char *final_line;               /* final_eval.json, or NULL */
@@ -322,9 +405,10 @@ static const char *const paper_order[] = {
     "w2v2", "vgs", "vgsplus", "w2v2-vgsplus", "vgs-vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2", "vgsplus-vgs"
 };
 
-static const char *stage_display(const char *s)
+static const char *stage_display(const char *s, const char *ssl)
 {
-    if (strcmp(s, "w2v2") == 0) return "W2V2";
+    /* the SSL-only stage is named after its objective */
+    if (strcmp(s, "w2v2") == 0) return !strcmp(ssl, "mt4ssl") ? "MT4SSL" : !strcmp(ssl, "w2v2+mt4ssl") ? "W2V2+MT4SSL" : "W2V2";
     if (strcmp(s, "vgs") == 0) return "VGS";
     if (strcmp(s, "vgsplus") == 0) return "VGS+";
     return s;
@@ -334,8 +418,8 @@ static const char *stage_display(const char *s)
 static void run_display(const run_log *r, char *buf, size_t cap)
 {
     if (r->stage_a[0] && r->stage_b[0])
-        snprintf(buf, cap, "(%s, %s)", stage_display(r->stage_a), stage_display(r->stage_b));
-    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", stage_display(r->stage_a));
+        snprintf(buf, cap, "(%s, %s)", stage_display(r->stage_a, r->ssl), stage_display(r->stage_b, r->ssl));
+    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", stage_display(r->stage_a, r->ssl));
     else snprintf(buf, cap, "%s", r->name);
 }
 
@@ -376,6 +460,10 @@ static int load_eval_line(run_log *r, const char *line)
     e.v[EV_VAV] = json_num_or_nan(line, "val_loss_av");
     e.v[EV_VAUD] = json_num_or_nan(line, "val_loss_aud");
     e.v[EV_VACC] = json_num_or_nan(line, "val_acc");
+    /* MT4SSL: its two held-out losses; its offline accuracy stands in when there is no contrastive task */
+    e.v[EV_MOFF] = json_num_or_nan(line, "val_mt4_off");
+    e.v[EV_MON] = json_num_or_nan(line, "val_mt4_on");
+    if (!isfinite(e.v[EV_VACC])) e.v[EV_VACC] = json_num_or_nan(line, "val_mt4_acc");
     for (i = 0; i < 6; i++) e.v[EV_R1S + i] = json_num_or_nan(line, rk[i]);
     e.v[EV_ABXW] = json_num_or_nan(line, "abx_within");
     e.v[EV_ABXA] = json_num_or_nan(line, "abx_across");
@@ -420,7 +508,8 @@ static int load_run(const char *dir, run_log *r)
             double v;
             if (!json_str_fits(line, "run", r->name, sizeof r->name, where) ||
                 !json_str_fits(line, "stage_a", r->stage_a, sizeof r->stage_a, where) ||
-                !json_str_fits(line, "stage_b", r->stage_b, sizeof r->stage_b, where)) { sv_io_free(buf); return 0; }
+                !json_str_fits(line, "stage_b", r->stage_b, sizeof r->stage_b, where) ||
+                !json_str_fits(line, "ssl", r->ssl, sizeof r->ssl, where)) { sv_io_free(buf); return 0; }
             if (sv_json_number(line, "switch", &v) && isfinite(v)) r->switch_step = v;
             if (sv_json_number(line, "steps", &v)) r->steps = v;
         } else if (strcmp(kind, "switch") == 0) {
@@ -448,6 +537,24 @@ static int load_run(const char *dir, run_log *r)
         line = strchr((char *)buf, '\n');
         if (line) *line = 0;
         r->final_line = (char *)buf;
+        {   /* the numbers must come from the checkpoint beside them, not from an earlier run */
+            char id[32], want[32], ck[1100];
+            uint64_t cur;
+            if (!path_join(ck, sizeof ck, dir, "final.ckpt")) return 0;
+            if (!sv_json_string(r->final_line, "ckpt_id", id, sizeof id)) {
+                fprintf(stderr, "eval: warning: %s has no ckpt_id: cannot check that it belongs to %s\n", p, ck);
+            } else if (sv_checkpoint_id(ck, &cur) != SV_OK) {
+                fprintf(stderr, "eval: %s: its checkpoint is gone (%s); re-run ./train and ./eval\n", p, sv_last_error());
+                return 0;
+            } else {
+                snprintf(want, sizeof want, "%016llx", (unsigned long long)cur);
+                if (strcmp(id, want) != 0) {
+                    fprintf(stderr, "eval: %s was computed from another checkpoint than %s (stale results): "
+                                    "re-run ./eval --ckpt %s\n", p, ck, ck);
+                    return 0;
+                }
+            }
+        }
     }
     return 1;
 }
@@ -710,6 +817,27 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
         if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
         fprintf(f, " %s |\n", src);
     }
+    {   /* the MFCC reference row: the same for every run of a data set, from the first final_eval with it */
+        static const char *const sets[2] = {"ood", "test"};
+        size_t q;
+        int st;
+        for (st = 0; st < 2; st++)
+            for (q = 0; q < n_runs; q++) {
+                const run_log *r = &runs[ord[q]];
+                char key[64];
+                double w, a = NAN;
+                snprintf(key, sizeof key, "abx_%s_mfcc_within", sets[st]);
+                if (!r->final_line || !sv_json_number(r->final_line, key, &w)) continue;
+                snprintf(key, sizeof key, "abx_%s_mfcc_across", sets[st]);
+                sv_json_number(r->final_line, key, &a);
+                fprintf(f, "| MFCC (reference, no training) |");
+                if (isfinite(w)) fprintf(f, " %.2f |", w); else fprintf(f, " - |");
+                if (isfinite(a)) fprintf(f, " %.2f |", a); else fprintf(f, " - |");
+                fprintf(f, " final %s |\n", sets[st]);
+                st = 2;
+                break;
+            }
+    }
     fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
                "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
     fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
@@ -719,6 +847,10 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
     fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
                "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
                "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
+    for (k = 0; k < n_runs && !isfinite(last_value(&runs[ord[k]], EV_MOFF)) && !isfinite(last_value(&runs[ord[k]], EV_MON)); k++) {}
+    if (k < n_runs)
+        fprintf(f, "- mt4ssl_offline.svg, mt4ssl_online.svg: MT4SSL runs' held-out loss of each target (log scale); "
+                   "their \"val accuracy\" above is the offline target's when the run has no contrastive task\n");
 }
 
 /* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
@@ -764,6 +896,13 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
         !figure_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs) ||
         !figure_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs))
         goto done;
+    for (i = 0; i < n_runs && !isfinite(last_value(&runs[i], EV_MOFF)) && !isfinite(last_value(&runs[i], EV_MON)); i++) {}
+    if (i < n_runs &&   /* MT4SSL runs: each target's held-out loss */
+        (!figure_over_steps(out_dir, "mt4ssl_offline.svg", "MT4SSL offline target (k-means classes): held-out cross-entropy per masked frame",
+                            "offline CE", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl) ||
+         !figure_over_steps(out_dir, "mt4ssl_online.svg", "MT4SSL online target (EMA teacher): held-out regression loss per masked frame",
+                            "online loss", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl)))
+        goto done;
     if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
     if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
     write_results_md(f, runs, ord, n_runs);
@@ -785,7 +924,8 @@ static int run_report(int argc, char **argv, int first)
     int i;
     for (i = first; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0) {
-            if (i + 1 >= argc) return fail("--out needs a folder", NULL, NULL);
+            if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')) return fail("--out needs a folder", NULL, NULL);
+            if (out) return fail("--out is given twice", NULL, NULL);
             out = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') return fail("unknown option for --report: %s", argv[i], NULL);
         else if (n < 256) {
@@ -793,7 +933,7 @@ static int run_report(int argc, char **argv, int first)
             FILE *f;
             snprintf(lp, sizeof lp, "%s/log.jsonl", argv[i]);
             f = fopen(lp, "r");
-            if (!f) { fprintf(stderr, "eval: skipping %s: no log.jsonl in it\n", argv[i]); continue; }
+            if (!f) return fail("%s is not a run folder (no log.jsonl in it)", argv[i], NULL);
             fclose(f);
             runs[n++] = argv[i];
         }
@@ -822,76 +962,118 @@ static int run_report(int argc, char **argv, int first)
     return 0;
 }
 
+static int was_given(const char *const *seen, size_t n_seen, const char *a)
+{
+    size_t k;
+    for (k = 0; k < n_seen; k++) if (!strcmp(seen[k], a)) return 1;
+    return 0;
+}
+
+/* Options given more than once are refused (the last one winning silently hides a typo). */
+static int seen_before(const char **seen, size_t *n_seen, const char *a)
+{
+    size_t k;
+    for (k = 0; k < *n_seen; k++) if (!strcmp(seen[k], a)) return 1;
+    if (*n_seen < 64) seen[(*n_seen)++] = a;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    const char *targets = NULL;   /* MT4SSL offline targets (--losses of a model with an offline head) */
     const char *ckpt = NULL, *data = NULL, *abx_split = "both", *abx_mode = "sampled", *zs_dir = NULL,
-               *json = NULL, *split_s = "test", *zs_split_s = "ood";
+               *json = NULL, *split_s = "test", *zs_split_s = "ood", *seen[64];
     int do_ret = 0, do_abx = 0, do_loss = 0, i, split, zs_split, rc = 0, threads = 0;
-    size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz;
-    char run_dir[1024], spec[1024], json_buf[1100];
+    size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz, n_seen = 0;
+    char run_dir[1024], spec[4096], json_buf[1100];
     sv_model *m = NULL;
     sv_ctx *c = NULL;
     sv_data d;
     sv_recall rec;
     sv_abx_layer_result abx[2][SV_ABX_MAX_LAYERS];
     size_t n_abx[2] = {0, 0};
+    sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
     int have_rec = 0;
     memset(&d, 0, sizeof d);
-    if (argc < 2) { fputs(usage, stderr); return 2; }
+    memset(abx_mfcc, 0, sizeof abx_mfcc);
+    if (argc < 2) return fail("give --ckpt PATH or --report RUN... (see --help)", NULL, NULL);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG() do { if (!v) return fail("%s needs a value", a, NULL); i++; } while (0)
+#define NEED_ARG() do { if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("%s needs a value (see --help)", a, NULL); i++; } while (0)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { fputs(usage, stdout); return 0; }
-        else if (strcmp(a, "--report") == 0) return run_report(argc, argv, i + 1);
-        else if (strcmp(a, "--ckpt") == 0) { NEED_ARG(); ckpt = v; }
+        if (strcmp(a, "--report") == 0) {
+            if (i > 1) return fail("--report takes only run folders and --out, not %s", argv[1], NULL);
+            return run_report(argc, argv, i + 1);
+        }
+        if (a[0] == '-' && seen_before(seen, &n_seen, a)) return fail("%s is given twice", a, NULL);
+        if (strcmp(a, "--ckpt") == 0) { NEED_ARG(); ckpt = v; }
         else if (strcmp(a, "--data") == 0) { NEED_ARG(); data = v; }
         else if (strcmp(a, "--split") == 0) { NEED_ARG(); split_s = v; }
         else if (strcmp(a, "--retrieval") == 0) do_ret = 1;
         else if (strcmp(a, "--abx") == 0) do_abx = 1;
         else if (strcmp(a, "--losses") == 0) do_loss = 1;
+        else if (strcmp(a, "--targets") == 0) { NEED_ARG(); targets = v; }
         else if (strcmp(a, "--abx-split") == 0) { NEED_ARG(); abx_split = v; }
         else if (strcmp(a, "--abx-mode") == 0) { NEED_ARG(); abx_mode = v; }
         else if (strcmp(a, "--export-zs") == 0) { NEED_ARG(); zs_dir = v; }
         else if (strcmp(a, "--zs-split") == 0) { NEED_ARG(); zs_split_s = v; }
         else if (strcmp(a, "--json") == 0) { NEED_ARG(); json = v; }
-        else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, &batch) || batch == 0) return fail("--batch must be >= 1", NULL, NULL); }
-        else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, &max_batches)) return 2; }
-        else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, &seed)) return 2; }
-        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, &layer)) return 2; }
+        else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, 1, 65536, &batch)) return 2; }
+        else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, 1000000000, &max_batches)) return 2; }
+        else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SIZE_MAX, &seed)) return 2; }
+        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2; }
         else if (strcmp(a, "--threads") == 0) {
             NEED_ARG();
-            if (!parse_size(a, v, &tmp_sz) || tmp_sz == 0 || tmp_sz > 1024) return fail("--threads must be 1..1024", NULL, NULL);
+            if (!parse_size(a, v, 1, 1024, &tmp_sz)) return 2;
             threads = (int)tmp_sz;
-        } else return fail("unknown option %s (see --help)", a, NULL);
+        } else if (a[0] != '-') return fail("unexpected argument '%s' (options start with --; see --help)", a, NULL);
+        else return fail("unknown option %s (see --help)", a, NULL);
 #undef NEED_ARG
     }
     if (!ckpt) return fail("--ckpt PATH is required (or --report RUN...; see --help)", NULL, NULL);
     split = split_of(split_s);
     if (split != SV_SPLIT_TEST && split != SV_SPLIT_VAL) return fail("--split must be test or val, not '%s'", split_s, NULL);
     zs_split = split_of(zs_split_s);
-    if (zs_split < 0) return fail("--zs-split must be ood, test, val or train, not '%s'", zs_split_s, NULL);
+    if (zs_split != SV_SPLIT_OOD && zs_split != SV_SPLIT_TEST) return fail("--zs-split must be ood or test, not '%s'", zs_split_s, NULL);
     if (strcmp(abx_split, "test") && strcmp(abx_split, "ood") && strcmp(abx_split, "both"))
         return fail("--abx-split must be test, ood or both, not '%s'", abx_split, NULL);
     if (strcmp(abx_mode, "exact") && strcmp(abx_mode, "sampled"))
         return fail("--abx-mode must be exact or sampled, not '%s'", abx_mode, NULL);
     if (!do_ret && !do_abx && !do_loss && !zs_dir) do_ret = do_abx = 1;
+    /* options that the chosen measurements would ignore are refused */
+    if (was_given(seen, n_seen, "--max-batches") && !do_loss) return fail("--max-batches applies to --losses", NULL, NULL);
+    if ((was_given(seen, n_seen, "--layer") || was_given(seen, n_seen, "--zs-split")) && !zs_dir)
+        return fail("--layer and --zs-split apply to --export-zs", NULL, NULL);
+    if ((was_given(seen, n_seen, "--abx-split") || was_given(seen, n_seen, "--abx-mode")) && !do_abx)
+        return fail("--abx-split and --abx-mode apply to --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--split") && !do_ret && !do_loss) return fail("--split applies to --retrieval and --losses", NULL, NULL);
+    if (was_given(seen, n_seen, "--json") && !do_ret && !do_abx) return fail("--json applies to --retrieval and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx) return fail("--seed applies to --losses and --abx", NULL, NULL);
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
+    if (data && sv_data_spec_check(data) != SV_OK) return fail("--data: %s", sv_last_error(), NULL);
+    /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
+    m = sv_checkpoint_load(ckpt, NULL, NULL);
+    if (!m) return fail("%s", sv_last_error(), NULL);
+    if (zs_dir && layer != (size_t)-1 && layer > m->cfg.n_shared + m->cfg.n_decoder) {
+        fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
+        sv_model_free(m);
+        return 2;
+    }
     if (!data) {   /* the run folder's data.spec: one line */
         char p[1100];
         FILE *f;
         snprintf(p, sizeof p, "%s/data.spec", run_dir);
         f = fopen(p, "r");
-        if (!f) return fail("no --data given and %s cannot be read", p, NULL);
+        if (!f) { sv_model_free(m); return fail("no --data given and %s cannot be read", p, NULL); }
         if (!fgets(spec, sizeof spec, f)) spec[0] = 0;
         fclose(f);
         spec[strcspn(spec, "\r\n")] = 0;
-        if (!spec[0]) return fail("%s is empty: give --data", p, NULL);
+        if (!spec[0]) { sv_model_free(m); return fail("%s is empty: give --data", p, NULL); }
         data = spec;
     }
-    m = sv_checkpoint_load(ckpt, NULL, NULL);
-    if (!m) return fail("cannot load %s: %s", ckpt, sv_last_error());
+    if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
     if (m->cfg.precision == SV_BF16 && !sv_bf16_native()) {
         printf("note: the model trained in bf16, which needs AVX512-BF16; this build (SIMD %s) evaluates in fp32\n", sv_simd_name());
         m->cfg.precision = SV_FP32;
@@ -899,6 +1081,21 @@ int main(int argc, char **argv)
     printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
     fprintf(stderr, "loading data %s ...\n", data);
     if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    if (!targets && m->cfg.ssl != SV_SSL_W2V2) {   /* the run's own, from its log's meta line */
+        static char tg[1024];
+        char p[1100], line[4096];
+        FILE *lf;
+        snprintf(p, sizeof p, "%s/log.jsonl", run_dir);
+        if ((lf = fopen(p, "r"))) {
+            if (fgets(line, sizeof line, lf) && sv_json_string(line, "targets", tg, sizeof tg) == 1) targets = tg;
+            fclose(lf);
+        }
+    }
+    if (targets) {
+        static sv_km_targets kt;
+        if (sv_km_targets_read(targets, &d, &kt) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+        d.targets = &kt;
+    }
     c = sv_ctx_new(0, 1);
     if (!c) { rc = fail("out of memory", NULL, NULL); goto done; }
     sv_ctx_set_progress(c, progress, NULL);
@@ -923,6 +1120,9 @@ int main(int argc, char **argv)
         printf("\nheld-out losses on %s: loss_AV %.4f, loss_AUD %.4f (contrastive %.4f, diversity %.4f), accuracy %.3f, "
                "code perplexity %.1f, prob perplexity %.1f, %zu masked frames\n", sv_split_name(split), st.loss_av, st.loss_aud,
                st.contrastive, st.diversity, st.accuracy, st.code_ppl, st.prob_ppl, st.n_masked);
+        if (m->cfg.ssl != SV_SSL_W2V2)
+            printf("  MT4SSL: offline target CE %.4f (accuracy %.3f), online target loss %.4f, target std %.3f, prediction std %.3f\n",
+                   st.mt4_offline, st.mt4_acc, st.mt4_online, st.target_var, st.pred_var);
     }
     if (do_abx) {
         int s;
@@ -941,7 +1141,20 @@ int main(int argc, char **argv)
             fprintf(stderr, "ABX on %s: %zu tokens in %zu files, %.0f MB of features\n", nm, d.items[sp].n_items,
                     d.items[sp].n_files, (double)sv_eval_abx_bytes(m, &d, sp) / 1e6);
             if (sv_eval_abx(m, c, &d, sp, &o, abx[s], &n_abx[s]) != SV_OK) { rc = fail("abx: %s", sv_last_error(), NULL); goto done; }
+            {   /* no token or no cell left: every number would be NaN, which is no result */
+                size_t l, finite = 0;
+                for (l = 0; l < n_abx[s]; l++) finite += isfinite(abx[s][l].r.within) || isfinite(abx[s][l].r.across);
+                if (n_abx[s] == 0 || abx[s][0].r.n_tokens == 0 || finite == 0) {
+                    fprintf(stderr, "eval: ABX on %s: %zu of %zu tokens usable, no (A, B, X) triple could be formed: no result\n", nm,
+                            n_abx[s] ? abx[s][0].r.n_tokens : 0, d.items[sp].n_items);
+                    rc = 1;
+                    goto done;
+                }
+            }
             print_abx(nm, abx[s], n_abx[s]);
+            if (sv_eval_abx_mfcc(&d, sp, NULL, &o, &abx_mfcc[s]) != SV_OK) { rc = fail("abx of MFCCs: %s", sv_last_error(), NULL); goto done; }
+            printf("  reference, MFCC (39 dims, HuBERT's first-iteration features): within %.2f, across %.2f\n",
+                   abx_mfcc[s].r.within, abx_mfcc[s].r.across);
         }
     }
     if (zs_dir) {
@@ -955,7 +1168,7 @@ int main(int argc, char **argv)
     if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
         if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, n_abx[0] ? abx[0] : NULL, n_abx[0],
-                             n_abx[1] ? abx[1] : NULL, n_abx[1]) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+                             n_abx[1] ? abx[1] : NULL, n_abx[1], abx_mfcc) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         printf("\nwrote %s\n", json);
     }
 done:
