@@ -2,7 +2,10 @@
 #   make            build train, eval, demo and the test binary
 #   make test       build and run the tests (closing line "N passed, N failed")
 #   make demo       run the whole study on the built-in corpus (outputs in demo_out/)
-#   make bench      speed benchmark (./train --bench)
+#   make bench      speed benchmark (./train --bench; then base feature extraction against
+#                   torchaudio when python3-torchaudio is installed)
+#   make check-torch  wav2vec 2.0 against torchaudio both ways, <= 1e-4 per layer (needs
+#                   python3-torch and python3-torchaudio; prints SKIP without them)
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
 #   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
@@ -37,7 +40,7 @@ BUILD   = build
 
 $(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), CC=$(CC))
 
-.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks
+.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks check-torch
 all: train eval demo-build test_sv
 
 train: train.c ssl_vgs.h
@@ -89,8 +92,15 @@ demo: demo-build train eval
 	rm -rf demo_out
 	./demo --out demo_out
 
+# Debian's python3-torch runs under the system interpreter, whatever python3 is first on PATH
+PYTHON_TORCH ?= /usr/bin/python3
+
 bench: train
 	OMP_PROC_BIND=true ./train --bench
+	$(PYTHON_TORCH) tools/bench_extract.py
+
+check-torch: train eval
+	$(PYTHON_TORCH) tools/check_torchaudio.py
 
 sanitize:
 	@mkdir -p $(BUILD)
@@ -98,7 +108,7 @@ sanitize:
 	    -o $(BUILD)/test_asan test.c $(LDLIBS)
 	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
 
-# libFuzzer on the WAV, NPY, manifest and .item parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
+# libFuzzer on the WAV, NPY, manifest, .item and safetensors parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
 FUZZ_SECONDS ?= 30
 fuzz:
 	sh tools/fuzz/fuzz.sh $(FUZZ_SECONDS)
