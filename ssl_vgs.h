@@ -997,7 +997,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
    atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
    that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
 
-   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
+   Folders are created with POSIX mkdir (<sys/stat.h>) or Windows' _mkdir; elsewhere the folder OUT and its
    subfolders wav/ and align/ must exist already. */
 
 
@@ -1894,10 +1894,29 @@ static SV__UNUSED int sv__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* a * b * c * d, or SIZE_MAX when it overflows size_t. Scratch sizes derived from tensor shapes
+   go through it: on a 32-bit build (size_t of 4 GB) a wrapped product would allocate a small
+   buffer and overrun it; SIZE_MAX is a request every allocator here refuses with a clear error. */
+static SV__UNUSED size_t sv__prod4(size_t a, size_t b, size_t c, size_t d)
+{
+    size_t p;
+    if (!sv__mul_ok(a, b, &p) || !sv__mul_ok(p, c, &p) || !sv__mul_ok(p, d, &p)) return SIZE_MAX;
+    return p;
+}
+
+/* The words for a request that cannot be met: on a 32-bit build, a hint that it cannot be. */
+static SV__UNUSED const char *sv__addr_hint(size_t n)
+{
+    if (sizeof(size_t) >= 8 || n < ((size_t)1 << 30)) return "";
+    return n == SIZE_MAX ? " (more than a 32-bit build can address: use a 64-bit build, or a smaller batch or crop)"
+                         : " (a 32-bit build addresses at most 4 GB: use a 64-bit build, or a smaller batch or crop)";
+}
+
 static SV__UNUSED void *sv__alloc(size_t n, const char *what)
 {
-    void *p = n ? SV_MALLOC(n) : NULL;
-    if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
+    void *p = n && n != SIZE_MAX ? SV_MALLOC(n) : NULL;
+    if (n == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "size overflow allocating %s%s", what, sv__addr_hint(n));
+    else if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s%s", n, what, sv__addr_hint(n));
     return p;
 }
 
@@ -1906,7 +1925,7 @@ static SV__UNUSED void *sv__calloc(size_t count, size_t size, const char *what)
     size_t n;
     void *p;
     if (!sv__mul_ok(count, size, &n)) {
-        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s", count, size, what);
+        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s%s", count, size, what, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     p = sv__alloc(n, what);
@@ -3940,7 +3959,9 @@ struct sv_ctx {
 
 static sv__block *sv__block_new(size_t cap)
 {
-    sv__block *b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
+    sv__block *b;
+    if (cap > SIZE_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
+    b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
     if (!b) return NULL;
     sv__advise_huge(b, sizeof(sv__block) + cap + SV__ALIGN);
     b->next = NULL;
@@ -4073,12 +4094,17 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
 {
     sv__block *b = c->blocks;
     size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
-    if (need < bytes) { c->failed = 1; sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows", bytes); return NULL; }
+    if (need < bytes || bytes == SIZE_MAX) {
+        c->failed = 1;
+        if (bytes == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "arena request overflows size_t%s", sv__addr_hint(bytes));
+        else sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows%s", bytes, sv__addr_hint(bytes));
+        return NULL;
+    }
     if (c->holes && need) {         /* released memory first: it is already counted in the peak */
         void *p = sv__hole_take(c, need);
         if (p) return p;
     }
-    if (c->limit && c->used + need > c->limit) {
+    if (c->limit && (need > c->limit || c->used > c->limit - need)) {
         c->failed = 1;
         sv__fail(SV_ERR_NOMEM, "arena exhausted: needed %zu more bytes, %zu of %zu in use "
                  "(raise sv_ctx_set_arena_limit, or set 0 to grow automatically)",
@@ -4089,9 +4115,11 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
         /* chain a new block: at least the request, and as big as all blocks so far (doubling) */
         size_t cap = c->block_total > need ? c->block_total : need;
         b = sv__block_new(cap);
+        if (!b && cap > need) b = sv__block_new(cap = need);   /* no room to double: just the request */
         if (!b) {
             c->failed = 1;
-            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)", cap, c->used);
+            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)%s", cap, c->used,
+                     sv__addr_hint(c->used + cap < c->used ? SIZE_MAX : c->used + cap));
             return NULL;
         }
         b->next = c->blocks;
@@ -4128,8 +4156,12 @@ static sv_tensor *sv__tensor_alloc(sv_ctx *c, int ndim, const size_t *shape, int
     }
     n = sv__numel(ndim, shape);
     if (n == SIZE_MAX || !sv__mul_ok(n, sizeof(float), &bytes)) {
+        char dims[96];
+        size_t len = 0;
+        for (i = 0; i < ndim && len < sizeof dims - 24; i++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%zu", i ? "," : "", shape[i]);
         c->failed = 1;
-        sv__fail(SV_ERR_NOMEM, "tensor size overflows");
+        sv__fail(SV_ERR_NOMEM, "tensor [%s] of floats overflows size_t%s", dims, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     t = (sv_tensor *)sv_ctx_alloc(c, sizeof(sv_tensor));
@@ -4260,11 +4292,14 @@ SV_DEF int sv_params_alloc(sv_params *p)
     p->offset = (size_t *)sv__calloc(p->count ? p->count : 1, sizeof(size_t), "parameter offsets");
     if (!p->offset) return SV_ERR_NOMEM;
     for (i = 0; i < p->count; i++) {
+        size_t n16 = (p->t[i]->n + 15) & ~(size_t)15;   /* 64-byte aligned tensors */
+        if (n16 < p->t[i]->n || off > SIZE_MAX - n16) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
         p->offset[i] = off;
-        off += (p->t[i]->n + 15) & ~(size_t)15;     /* 64-byte aligned tensors */
+        off += n16;
     }
     p->n = off;
-    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes)) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows");
+    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes) || bytes > SIZE_MAX - SV__ALIGN)
+        return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
     mem = (float *)sv__alloc(bytes + SV__ALIGN, "parameters");
     if (!mem) return SV_ERR_NOMEM;
     sv__advise_huge(mem, bytes + SV__ALIGN);
@@ -5073,7 +5108,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    cols [B*Tout, K*Cin]; the caller releases it. NULL when the arena is full. */
 static float *sv__conv_im2col(sv_ctx *c, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
 {
-    float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+    float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B * Tout, K, Cin, sizeof(float)));
     size_t b, t;
     if (!cols) return NULL;
     for (b = 0; b < B; b++)
@@ -5165,7 +5200,7 @@ static void sv__conv1d_dx(sv_ctx *c, float *gxp, const float *dy, const float *w
     if (Tout < SV__CONV_SHORT) {
         size_t KC = K * Cin;
         ptrdiff_t bb;
-        float *cols = (float *)sv_ctx_alloc(c, B * Tout * KC * sizeof(float));
+        float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B, Tout, KC, sizeof(float)));
         if (!cols) return;
         sv__mm(c, 0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
         if (fresh) memset(gxp, 0, B * Tp * Cin * sizeof(float));
@@ -5221,7 +5256,7 @@ SV__OMP(parallel for schedule(dynamic))
     if (s == 1 && pad < K) {
         /* dx[t, g*Cg+c] = sum_{k,o} dY[t+k-(K-1-pad), g*Cog+o] W[g*Cog+o, K-1-k, c] */
         size_t lead = K - 1 - pad, Tq = T + K - 1;
-        float *dyq = (float *)sv_ctx_alloc(c, G * B * Tq * Cog * sizeof(float));
+        float *dyq = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tq, Cog, sizeof(float)));
         float *wf = (float *)sv_ctx_alloc(c, Cin * K * Cog * sizeof(float));
         if (!dyq || !wf) return;
         sv__conv_group_major(dyq, dy, B, Tout, Cout, G, lead, Tq);
@@ -5243,7 +5278,7 @@ SV__OMP(parallel for schedule(dynamic))
         sv__arena_release(c, dyq, G * B * Tq * Cog * sizeof(float));
     } else {
         /* any stride: dXwin = dY W tap by tap into a group-major padded buffer, then back */
-        float *dxg = (float *)sv_ctx_alloc(c, G * B * Tp * Cg * sizeof(float));
+        float *dxg = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tp, Cg, sizeof(float)));
         if (!dxg) return;
         memset(dxg, 0, G * B * Tp * Cg * sizeof(float));
 SV__OMP(parallel for schedule(dynamic))
@@ -5285,7 +5320,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     }
     if (gx) {
         if (pad) {
-            gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+            gxp = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
             if (!gxp) return;
             memset(gxp, 0, B * Tp * Cin * sizeof(float));
         } else {
@@ -5323,12 +5358,12 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     if (!y) return NULL;
     sv__count_flops(c, (double)B * Tout * Cout * K * Cg, 1);
     if (groups > 1) {
-        float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
+        float *xg = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
         sv__conv_group_major(xg, x->data, B, T, Cin, groups, pad, Tp);
         xp = xg;
     } else if (pad) {
-        float *p = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+        float *p = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
         if (!p) return NULL;
         for (b = 0; b < B; b++) {
             memset(p + b * Tp * Cin, 0, pad * Cin * sizeof(float));
@@ -5387,7 +5422,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
     size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
     size_t s = n->iarg[5], pad = n->iarg[6], T = x->shape[1], Tout = n->out->shape[1], b;
-    size_t tmp_bytes = B * Tp * Cin * sizeof(float);
+    size_t tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
@@ -5446,7 +5481,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     sv__count_flops(c, (double)B * Tout * Cout * K * Cin, 1);
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
-    tmp_bytes = B * Tp * Cin * sizeof(float);
+    tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     p = (float *)sv_ctx_alloc(c, tmp_bytes);
     if (!p) return NULL;
     sv__gelu_padded(p, x->data, B, T, Cin, pad);
@@ -6062,7 +6097,7 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     size_t B = q->shape[0], T = q->shape[1], D = q->shape[2], H = n->iarg[0], dh = D / H, bh;
     const float *P = (const float *)n->save[0], *Pd = (const float *)n->save[1], *dO = n->out->grad;
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
-    float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
+    float *scratch = (float *)sv_ctx_alloc(c, sv__prod4((size_t)sv_get_threads() * 2, T, T, sizeof(float)));
     if (!scratch) return;
     /* dP = dO V^T always, then dV, dQ, dK as needed: each B*H*T*T*dh multiply-adds */
     sv__count_flops(c, (double)B * T * T * D, 1 + (gq != NULL) + (gk != NULL) + (gv != NULL));
@@ -6106,11 +6141,11 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     dh = D / heads;
     scale = 1.0f / sqrtf((float)dh);
     y = sv__like(c, q);
-    P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+    P = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
     if (!y || !P) return NULL;
     sv__count_flops(c, (double)B * T * T * D, 2);   /* S = Q K^T and Y = P V */
     if (c->training && dropout > 0.0f) {
-        Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+        Pd = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
         if (!Pd) return NULL;
     }
 SV__OMP(parallel for schedule(dynamic))
@@ -8204,20 +8239,73 @@ static const char *sv__nm(const char *name) { return name ? name : "<memory>"; }
 /* False for NaN and +-inf (inf - inf is NaN), without depending on C99/C++ isfinite variants. */
 static int sv__isfinite(double x) { return x - x == 0.0; }
 
-static uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t sv__rd32(const unsigned char *p)
+/* Byte order. Every file this library reads or writes is little-endian on disk (RIFF/WAV, NPY
+   '<f4', safetensors, checkpoints), on hosts of either byte order: a file written on x86 or ARM
+   loads bit-identically on s390x and the reverse. So no file code reads or writes a multi-byte
+   value through its in-memory representation. Single values are assembled from bytes by shifts
+   (sv__rd16 .. sv__wr64, and the float views sv__rdf32 / sv__wrf32 / sv__rdf64, which move the
+   IEEE-754 bit pattern); arrays go through sv__le_copy, which is memcpy on little-endian hosts
+   and reverses the bytes of each element on big-endian ones; sv__fwrite_le writes an array in
+   little-endian order without a copy on little-endian hosts. */
+static SV__UNUSED int sv__host_le(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static SV__UNUSED uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static SV__UNUSED uint32_t sv__rd32(const unsigned char *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t sv__rd64(const unsigned char *p)
+static SV__UNUSED uint64_t sv__rd64(const unsigned char *p)
 {
     return (uint64_t)sv__rd32(p) | ((uint64_t)sv__rd32(p + 4) << 32);
 }
-static void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static void sv__wr32(unsigned char *p, uint32_t v)
+static SV__UNUSED void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static SV__UNUSED void sv__wr32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static SV__UNUSED void sv__wr64(unsigned char *p, uint64_t v) { sv__wr32(p, (uint32_t)v); sv__wr32(p + 4, (uint32_t)(v >> 32)); }
+static SV__UNUSED float sv__rdf32(const unsigned char *p) { uint32_t u = sv__rd32(p); float f; memcpy(&f, &u, 4); return f; }
+static SV__UNUSED void sv__wrf32(unsigned char *p, float f) { uint32_t u; memcpy(&u, &f, 4); sv__wr32(p, u); }
+static SV__UNUSED double sv__rdf64(const unsigned char *p) { uint64_t u = sv__rd64(p); double d; memcpy(&d, &u, 8); return d; }
+
+/* n values of `width` bytes (1, 2, 4 or 8) from src to dst, converting between host order and
+   little-endian order (the same operation serves reading and writing). dst == src converts in
+   place; other overlaps are not allowed. */
+static SV__UNUSED void sv__le_copy(void *dst, const void *src, size_t n, size_t width)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i, k;
+    if (sv__host_le() || width == 1) {
+        if (d != s && n) memcpy(d, s, n * width);
+        return;
+    }
+    for (i = 0; i < n; i++, d += width, s += width) {
+        unsigned char t[8];
+        for (k = 0; k < width; k++) t[k] = s[width - 1 - k];
+        memcpy(d, t, width);
+    }
+}
+
+/* fwrite of n values of `width` bytes in little-endian order; 1 when all were written. */
+static SV__UNUSED int sv__fwrite_le(FILE *f, const void *src, size_t n, size_t width)
+{
+    unsigned char chunk[4096];
+    const unsigned char *s = (const unsigned char *)src;
+    size_t per = sizeof chunk / width, m;
+    if (sv__host_le() || width == 1) return fwrite(src, width, n, f) == n;
+    for (; n; n -= m, s += m * width) {
+        m = n < per ? n : per;
+        sv__le_copy(chunk, s, m, width);
+        if (fwrite(chunk, width, m, f) != m) return 0;
+    }
+    return 1;
 }
 
 static char *sv__strndup(const char *s, size_t n, const char *what)
@@ -8269,7 +8357,35 @@ static int sv__read_file(const char *path, unsigned char **buf, size_t *len)
     return SV_OK;
 }
 
-/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with rename. */
+/* Replaces `to` by `from` (0 on success; -1 with the reason in why[cap]). POSIX rename does so
+   atomically. Windows' rename refuses an existing target; MoveFileExA with
+   MOVEFILE_REPLACE_EXISTING replaces it (atomically on NTFS) and MOVEFILE_WRITE_THROUGH returns
+   once the move is on disk. The two functions are declared here, as <windows.h> declares them,
+   so that <windows.h> and its macros stay out of the user's translation unit. */
+#ifdef _WIN32
+#ifdef __cplusplus
+extern "C" {
+#endif
+__declspec(dllimport) int __stdcall MoveFileExA(const char *existing, const char *replacement, unsigned long flags);
+__declspec(dllimport) unsigned long __stdcall GetLastError(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
+static int sv__rename_over(const char *from, const char *to, char *why, size_t cap)
+{
+#ifdef _WIN32
+    if (MoveFileExA(from, to, 0x1ul | 0x8ul)) return 0;   /* REPLACE_EXISTING | WRITE_THROUGH */
+    snprintf(why, cap, "Windows error %lu", GetLastError());
+#else
+    if (rename(from, to) == 0) return 0;
+    snprintf(why, cap, "%s", strerror(errno));
+#endif
+    return -1;
+}
+
+/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with sv__rename_over. */
 static FILE *sv__atomic_begin(const char *path, char **tmp)
 {
     size_t n;
@@ -8306,11 +8422,9 @@ static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
     if (fclose(f) != 0 && ok && !e) e = errno ? errno : -1;
     if (ok && e) rc = sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, e > 0 ? strerror(e) : "I/O error");
     if (ok && !e) {
-#ifdef _WIN32
-        remove(path); /* rename does not replace an existing file there (not atomic) */
-#endif
-        if (rename(tmp, path) != 0)
-            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0)
+            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, why);
     }
     if (!ok) rc = sv_last_status() ? sv_last_status() : SV_ERR_IO;
     if (rc != SV_OK) remove(tmp);
@@ -8464,17 +8578,7 @@ static double sv__wav_sample(const unsigned char *q, unsigned fmt, unsigned bits
         default: return (double)(int32_t)sv__rd32(q) * (1.0 / 2147483648.0);
         }
     }
-    if (bits == 32) {
-        uint32_t u = sv__rd32(q);
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    } else {
-        uint64_t u = sv__rd64(q);
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
+    return bits == 32 ? (double)sv__rdf32(q) : sv__rdf64(q);
 }
 
 SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
@@ -8664,14 +8768,17 @@ static int sv__wav_write(const char *path, const float *x, size_t n, int rate, u
         for (j = 0; j < m; j++) {
             float v = x[i + j];
             if (fmt_tag == 1) {
+                /* in double, where v * 32767 and + 0.5 are exact: the same sample on every host
+                   (float arithmetic rounds v * 32767 first, and hosts that evaluate float
+                   expressions in double or x87 precision, s390x and i686, would not) */
+                double t;
                 int s;
                 v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-                s = v >= 0.0f ? (int)(v * 32767.0f + 0.5f) : -(int)(-v * 32767.0f + 0.5f);
+                t = (double)v * 32767.0;
+                s = t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t);
                 sv__wr16(chunk + 2 * j, (uint32_t)(uint16_t)(int16_t)s);
             } else {
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                sv__wr32(chunk + 4 * j, u);
+                sv__wrf32(chunk + 4 * j, v);
             }
         }
         if (fwrite(chunk, bps, m, f) != m) ok = 0;
@@ -9073,8 +9180,7 @@ done:
 SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim)
 {
     char hdr[256];
-    unsigned char chunk[4096 * 4];
-    size_t count = 1, len, pad, i, j, m;
+    size_t count = 1, len, pad;
     int k, ok = 1;
     char *tmp;
     FILE *f;
@@ -9098,15 +9204,7 @@ SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[
     f = sv__atomic_begin(path, &tmp);
     if (!f) return sv_last_status();
     if (fwrite(hdr, 1, len, f) != len) ok = 0;
-    for (i = 0; ok && i < count; i += m) {
-        m = count - i < 4096 ? count - i : 4096;
-        for (j = 0; j < m; j++) {
-            uint32_t u;
-            memcpy(&u, data + i + j, 4);
-            sv__wr32(chunk + 4 * j, u);
-        }
-        if (fwrite(chunk, 4, m, f) != m) ok = 0;
-    }
+    if (ok && !sv__fwrite_le(f, data, count, 4)) ok = 0;
     if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     return sv__atomic_end(f, tmp, path, ok);
 }
@@ -9997,8 +10095,8 @@ static int sv__parse_image(const char *s, size_t n, long *out)
     if (i == n) return 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (2147483647L - (s[i] - '0')) / 10) return 0;   /* checked first: long may be 32 bits */
         v = v * 10 + (s[i] - '0');
-        if (v > 2147483647L) return 0;
     }
     *out = neg ? -v : v;
     return 1;
@@ -10488,6 +10586,15 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, co
 #include <sys/types.h>
 #include <sys/stat.h>
 #define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) mkdir(p, 0777)
+#define SV__ISDIR(m) S_ISDIR(m)
+#elif defined(_WIN32)
+#include <direct.h>     /* _mkdir */
+#include <sys/types.h>
+#include <sys/stat.h>
+#define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) _mkdir(p)
+#define SV__ISDIR(m) (((m) & _S_IFMT) == _S_IFDIR)
 #endif
 
 /* Creates a folder; an existing one is fine. */
@@ -10495,8 +10602,8 @@ static int sv__mkdir(const char *path)
 {
 #ifdef SV__HAVE_MKDIR
     struct stat st;
-    if (mkdir(path, 0777) == 0) return SV_OK;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SV_OK;
+    if (SV__MKDIR(path) == 0) return SV_OK;
+    if (errno == EEXIST && stat(path, &st) == 0 && SV__ISDIR(st.st_mode)) return SV_OK;
     return sv__fail(SV_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
 #else
     (void)path;
@@ -11158,13 +11265,13 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
     L->order_epoch = SIZE_MAX;
     L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
-    L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
+    L->wave = (float *)sv__calloc(sv__prod4(B, L->max_samples, 1, 1), sizeof(float), "loader");
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->scratch = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     if (d->n_images) {
-        L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
+        L->regions = (float *)sv__calloc(sv__prod4(B, d->R, d->Dimg, 1), sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
     if (d->targets) {
@@ -11302,7 +11409,20 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.12 checkpoints */
+/* ---------------------------------------------------------------- 10.12 checkpoints
+   Layout (every number little-endian, whatever the host; u32/u64/f32 below):
+     "SSLVGSCK", u32 version 2, u32 0x01020304, u64 n + n bytes of config text,
+     u64 m + m bytes of run settings text (version 2 only; version 1 files are still read),
+     u64 tensor count, per tensor: u32 name length, name, u32 kind, u32 ndim, u64 dims, f32 data;
+     u32 has_optimizer: f32 lr beta1 beta2 eps weight_decay clip_norm, u32 bias_correction,
+       4 zero bytes, u64 t; then per SV_PARAM tensor its f32 Adam moments m, v;
+     u32 has_position: u64 step, u32 stage, 4 zero bytes, u64 stage_step epoch batch,
+       4 x u64 RNG state, f32 alpha, 64 bytes scenario (NUL-padded), 4 zero bytes;
+     u64 FNV-1a 64 of every byte before it.
+   The zero bytes are where a 64-bit compiler pads sv_adam and sv_train_pos: files written
+   before these fields were written one by one (as raw structs, x86-64 / aarch64 only) have the
+   same layout and still load. A count that does not fit this host's size_t (a 32-bit build)
+   is refused, never truncated. */
 #define SV__CKPT_MAGIC "SSLVGSCK"
 #define SV__CKPT_VERSION 2u       /* 2: a settings block after the config; 1 is still read */
 
@@ -11315,8 +11435,47 @@ static void sv__wr_bytes(sv__wr *w, const void *p, size_t n)
     for (i = 0; i < n; i++) { w->h ^= b[i]; w->h *= 0x100000001B3ull; }   /* FNV-1a 64 */
     if (!w->err && fwrite(p, 1, n, w->f) != n) w->err = 1;
 }
-static void sv__wr_u64(sv__wr *w, uint64_t v) { sv__wr_bytes(w, &v, 8); }
-static void sv__wr_u32(sv__wr *w, uint32_t v) { sv__wr_bytes(w, &v, 4); }
+static void sv__wr_u64(sv__wr *w, uint64_t v) { unsigned char b[8]; sv__wr64(b, v); sv__wr_bytes(w, b, 8); }
+static void sv__wr_u32(sv__wr *w, uint32_t v) { unsigned char b[4]; sv__wr32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32(sv__wr *w, float v) { unsigned char b[4]; sv__wrf32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32s(sv__wr *w, const float *x, size_t n)
+{
+    unsigned char chunk[4096];
+    size_t m;
+    if (sv__host_le()) { sv__wr_bytes(w, x, n * sizeof(float)); return; }
+    for (; n; n -= m, x += m) {
+        m = n < sizeof chunk / 4 ? n : sizeof chunk / 4;
+        sv__le_copy(chunk, x, m, 4);
+        sv__wr_bytes(w, chunk, m * 4);
+    }
+}
+
+static void sv__ckpt_put_adam(sv__wr *w, const sv_adam *o)
+{
+    sv__wr_f32(w, o->lr); sv__wr_f32(w, o->beta1); sv__wr_f32(w, o->beta2);
+    sv__wr_f32(w, o->eps); sv__wr_f32(w, o->weight_decay); sv__wr_f32(w, o->clip_norm);
+    sv__wr_u32(w, (uint32_t)o->bias_correction);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, o->t);
+}
+
+static void sv__ckpt_put_pos(sv__wr *w, const sv_train_pos *p)
+{
+    char scen[sizeof p->scenario];
+    int i;
+    sv__wr_u64(w, p->step);
+    sv__wr_u32(w, (uint32_t)p->stage);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, p->stage_step);
+    sv__wr_u64(w, p->epoch);
+    sv__wr_u64(w, p->batch);
+    for (i = 0; i < 4; i++) sv__wr_u64(w, p->rng.s[i]);
+    sv__wr_f32(w, p->alpha);
+    memset(scen, 0, sizeof scen);   /* the bytes after the NUL are not the caller's */
+    for (i = 0; i < (int)sizeof scen - 1 && p->scenario[i]; i++) scen[i] = p->scenario[i];
+    sv__wr_bytes(w, scen, sizeof scen);
+    sv__wr_u32(w, 0);
+}
 
 static size_t sv__count_nonfinite(const float *x, size_t n)
 {
@@ -11383,19 +11542,19 @@ SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, cons
         sv__wr_u32(&w, (uint32_t)t->kind);
         sv__wr_u32(&w, (uint32_t)t->ndim);
         for (d = 0; d < t->ndim; d++) sv__wr_u64(&w, t->shape[d]);
-        sv__wr_bytes(&w, t->data, t->n * sizeof(float));
+        sv__wr_f32s(&w, t->data, t->n);
     }
     sv__wr_u32(&w, opt ? 1u : 0u);
     if (opt) {
-        sv__wr_bytes(&w, opt, sizeof *opt);
+        sv__ckpt_put_adam(&w, opt);
         for (i = 0; i < p->count; i++) {
             if (p->t[i]->kind != SV_PARAM) continue;
-            sv__wr_bytes(&w, p->m + p->offset[i], p->t[i]->n * sizeof(float));
-            sv__wr_bytes(&w, p->v + p->offset[i], p->t[i]->n * sizeof(float));
+            sv__wr_f32s(&w, p->m + p->offset[i], p->t[i]->n);
+            sv__wr_f32s(&w, p->v + p->offset[i], p->t[i]->n);
         }
     }
     sv__wr_u32(&w, pos ? 1u : 0u);
-    if (pos) sv__wr_bytes(&w, pos, sizeof *pos);
+    if (pos) sv__ckpt_put_pos(&w, pos);
     {
         uint64_t h = w.h;
         sv__wr_u64(&w, h);
@@ -11406,7 +11565,10 @@ SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, cons
 #endif
     if (fclose(w.f) != 0) w.err = 1;
     if (w.err) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", tmp); }
-    if (rename(tmp, path) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno)); }
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, why); }
+    }
     return SV_OK;
 }
 
@@ -11419,8 +11581,51 @@ static const void *sv__rd_bytes(sv__rd *r, size_t n)
     r->at += n;
     return q;
 }
-static uint64_t sv__rd_u64(sv__rd *r) { uint64_t v = 0; const void *q = sv__rd_bytes(r, 8); if (q) memcpy(&v, q, 8); return v; }
-static uint32_t sv__rd_u32(sv__rd *r) { uint32_t v = 0; const void *q = sv__rd_bytes(r, 4); if (q) memcpy(&v, q, 4); return v; }
+static uint64_t sv__rd_u64(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 8); return q ? sv__rd64(q) : 0; }
+static uint32_t sv__rd_u32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rd32(q) : 0; }
+static float sv__rd_f32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rdf32(q) : 0.0f; }
+/* A u64 count or position as size_t: an error (r->err) when this host's size_t cannot hold it. */
+static size_t sv__rd_size(sv__rd *r)
+{
+    uint64_t v = sv__rd_u64(r);
+    if (v > (uint64_t)SIZE_MAX) { r->err = 2; return 0; }
+    return (size_t)v;
+}
+/* n floats into dst (NULL: skip them); 0 when the input is truncated. */
+static int sv__rd_f32s(sv__rd *r, float *dst, size_t n)
+{
+    const void *q = n <= SIZE_MAX / 4 ? sv__rd_bytes(r, n * 4) : NULL;
+    if (!q) { r->err = 1; return 0; }
+    if (dst) sv__le_copy(dst, q, n, 4);
+    return 1;
+}
+
+static void sv__ckpt_get_adam(sv__rd *r, sv_adam *o)
+{
+    o->lr = sv__rd_f32(r); o->beta1 = sv__rd_f32(r); o->beta2 = sv__rd_f32(r);
+    o->eps = sv__rd_f32(r); o->weight_decay = sv__rd_f32(r); o->clip_norm = sv__rd_f32(r);
+    o->bias_correction = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    o->t = sv__rd_size(r);
+}
+
+static void sv__ckpt_get_pos(sv__rd *r, sv_train_pos *p)
+{
+    const char *scen;
+    int i;
+    p->step = sv__rd_size(r);
+    p->stage = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    p->stage_step = sv__rd_size(r);
+    p->epoch = sv__rd_size(r);
+    p->batch = sv__rd_size(r);
+    for (i = 0; i < 4; i++) p->rng.s[i] = sv__rd_u64(r);
+    p->alpha = sv__rd_f32(r);
+    scen = (const char *)sv__rd_bytes(r, sizeof p->scenario);
+    if (scen) memcpy(p->scenario, scen, sizeof p->scenario);
+    p->scenario[sizeof p->scenario - 1] = 0;
+    (void)sv__rd_u32(r);
+}
 
 /* Reads and verifies the whole file; *buf is SV_MALLOC'd. A missing file says "no such
    checkpoint", a folder says so (rather than an absurd size). */
@@ -11447,7 +11652,7 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     if (*n < 32) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %zu bytes)", path, *n); }
     if (memcmp(*buf, SV__CKPT_MAGIC, 8) != 0) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint (bad magic)", path); }
     for (i = 0; i < *n - 8; i++) { h ^= (*buf)[i]; h *= 0x100000001B3ull; }
-    memcpy(&stored, *buf + *n - 8, 8);
+    stored = sv__rd64(*buf + *n - 8);
     if (h != stored) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: checksum mismatch (truncated or corrupted checkpoint)", path); }
     return SV_OK;
 }
@@ -11462,9 +11667,12 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const ch
     char line[512];
     size_t i = 0;
     if (ver != 1u && ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads 1..%u", path, ver, SV__CKPT_VERSION);
-    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
+    /* an old build wrote this word in its host's order: a byte-swapped one comes from a
+       big-endian host, whose raw numbers this build cannot tell from little-endian ones */
+    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written in big-endian byte order by an older build; "
+                                              "re-save it with this version on that machine", path);
     clen = sv__rd_u64(r);
-    text = (const char *)sv__rd_bytes(r, (size_t)clen);
+    text = clen <= SIZE_MAX ? (const char *)sv__rd_bytes(r, (size_t)clen) : NULL;
     if (!text) return sv__fail(SV_ERR_FORMAT, "%s: truncated config", path);
     memset(cfg, 0, sizeof *cfg);
     while (i < clen) {
@@ -11555,37 +11763,32 @@ static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt,
             uint64_t s = sv__rd_u64(r);
             if (s != t->shape[d]) return sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' dim %u is %llu, the model has %zu", path, name, d, (unsigned long long)s, t->shape[d]);
         }
-        {
-            const void *q = sv__rd_bytes(r, t->n * sizeof(float));
-            if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
-            memcpy(t->data, q, t->n * sizeof(float));
-        }
+        if (!sv__rd_f32s(r, t->data, t->n)) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_adam));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
-        if (opt) memcpy(opt, q, sizeof *opt);
+        sv_adam o;
+        sv__ckpt_get_adam(r, &o);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
+        if (opt) *opt = o;
         for (i = 0; i < p->count; i++) {
-            const void *mm, *vv;
             if (p->t[i]->kind != SV_PARAM) continue;
-            mm = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            vv = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            if (!mm || !vv) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
-            if (opt) {
-                memcpy(p->m + p->offset[i], mm, p->t[i]->n * sizeof(float));
-                memcpy(p->v + p->offset[i], vv, p->t[i]->n * sizeof(float));
-            }
+            if (!sv__rd_f32s(r, opt ? p->m + p->offset[i] : NULL, p->t[i]->n) ||
+                !sv__rd_f32s(r, opt ? p->v + p->offset[i] : NULL, p->t[i]->n))
+                return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
         }
     } else if (opt) {
         sv_adam_reset(opt, p);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_train_pos));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
-        if (pos) memcpy(pos, q, sizeof *pos);
+        sv_train_pos tp;
+        memset(&tp, 0, sizeof tp);
+        sv__ckpt_get_pos(r, &tp);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
+        if (pos) *pos = tp;
     } else if (pos) {
         memset(pos, 0, sizeof *pos);
     }
+    if (r->err == 2) return sv__fail(SV_ERR_FORMAT, "%s: a step or loader count exceeds this %u-bit build's size_t", path, (unsigned)(sizeof(size_t) * 8));
     if (r->err) return sv__fail(SV_ERR_FORMAT, "%s: truncated", path);
     /* the checksum only proves the file is what was written; refuse weights that are not numbers
        (written by another program, or by a build without this check) */
@@ -14686,13 +14889,11 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
         SV_FREE(tmp);
         return SV_ERR_IO;
     }
-    if (rename(tmp, path) != 0) {
-        /* Windows' rename does not replace an existing file. */
-        remove(path);
-        if (rename(tmp, path) != 0) {
-            int e = errno;
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) {
             remove(tmp);
-            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, strerror(e));
+            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, why);
             SV_FREE(tmp);
             return SV_ERR_IO;
         }

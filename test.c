@@ -6,6 +6,24 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <ctype.h>
+#ifdef _WIN32   /* mingw-w64 (make test-cross runs this build under wine) */
+#include <direct.h>
+#include <stdlib.h>
+#define mkdir(path, mode) _mkdir(path)
+/* mkdtemp: the XXXXXX tail replaced until _mkdir creates a new folder */
+static char *mkdtemp(char *t)
+{
+    size_t n = strlen(t), i;
+    int k;
+    if (n < 6) return NULL;
+    for (k = 0; k < 1000; k++) {
+        unsigned v = (unsigned)rand() * 7919u + (unsigned)k;
+        for (i = n - 6; i < n; i++, v /= 36) t[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+        if (_mkdir(t) == 0) return t;
+    }
+    return NULL;
+}
+#endif
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 
@@ -15,6 +33,10 @@
 #include <math.h>
 
 static int sv_t_pass, sv_t_fail;
+/* SV_TEST_CROSS=1: the subset `make test-cross` runs under qemu-user (10-50x slower than
+   native): main skips the groups of kt_cross_skip, and groups that read kt_cross use fewer or
+   smaller shapes. Every kernel, op, gradient check, parser and file format still runs. */
+static int kt_cross;
 #define SV_CHECK(cond, ...) do { if (cond) sv_t_pass++; else { sv_t_fail++; \
     printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
@@ -603,10 +625,9 @@ static void test_broadcast_blocks(void)
         y[0] = sv_add(c, a, b); y[1] = sv_sub(c, a, b); y[2] = sv_mul(c, a, b);
         loss = y[2] ? sv_sum(c, y[2]) : NULL;
         if (!y[0] || !y[1] || !loss || sv_backward(c, loss) != SV_OK) { SV_CHECK(0, "broadcast: %s", sv_last_error()); sv_ctx_free(c); break; }
-        for (i = 0; i < n; i++) {
-            float bi = b->data[i % inner];
-            if (y[0]->data[i] != a->data[i] + 1.0f * bi || y[1]->data[i] != a->data[i] + -1.0f * bi ||
-                y[2]->data[i] != a->data[i] * bi || a->grad[i] != 1.0f * bi) { bad++; break; }
+        for (i = 0; i < n; i++) {   /* references through float variables, as in test_blas1 */
+            float bi = b->data[i % inner], r0 = a->data[i] + 1.0f * bi, r1 = a->data[i] + -1.0f * bi, r2 = a->data[i] * bi;
+            if (y[0]->data[i] != r0 || y[1]->data[i] != r1 || y[2]->data[i] != r2 || a->grad[i] != bi) { bad++; break; }
         }
         sv_ctx_free(c);
     }
@@ -693,26 +714,34 @@ static void test_batch_norm_values(void)
 }
 
 /* Huge pages: the rounding of a buffer to the 2 MB pages wholly inside it, and on Linux with
-   transparent huge pages in "madvise" mode, an arena that really gets them (AnonHugePages of
-   its mapping in /proc/self/smaps); elsewhere that part is reported and skipped. */
-static long kt_smaps_huge_kb(const void *p)
+   transparent huge pages in "madvise" mode, that the arena's memory carries the advice (VmFlags
+   "hg" of its mapping in /proc/self/smaps). Whether the kernel then really gives 2 MB pages
+   depends on the machine (fragmented memory, a container, an emulator that drops madvise), so
+   that part is reported, never failed; and where madvise is ignored altogether (qemu-user: a
+   buffer advised by the test itself shows no "hg") the live check is skipped with the reason. */
+#ifdef SV__HAVE_HUGEPAGES
+static int kt_smaps_huge(const void *p, long *kb, int *advised)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     char line[512];
-    long kb = -1;
-    int in = 0;
-    if (!f) return -1;
+    int in = 0, found = 0;
+    *kb = -1;
+    *advised = 0;
+    if (!f) return 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
         if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            if (found) break;
+            in = found = (uintptr_t)p >= lo && (uintptr_t)p < hi;
             continue;
         }
-        if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+        if (in) sscanf(line, "AnonHugePages: %ld kB", kb);
+        if (in && strncmp(line, "VmFlags:", 8) == 0) *advised = strstr(line, " hg") != NULL;
     }
     fclose(f);
-    return kb;
+    return found;
 }
+#endif
 
 static void test_huge_pages(void)
 {
@@ -731,14 +760,33 @@ static void test_huge_pages(void)
     }
 #ifdef SV__HAVE_HUGEPAGES
     if (strstr(mode, "[madvise]")) {
-        sv_ctx *c = sv_ctx_new((size_t)32 << 20, 1);
-        float *p = c ? (float *)sv_ctx_alloc(c, (size_t)24 << 20) : NULL;
-        long kb;
-        if (p) memset(p, 1, (size_t)24 << 20);
-        /* 12 MB in: madvise splits the mapping at the first 2 MB boundary, and p lies before it */
-        kb = p ? kt_smaps_huge_kb(p + ((size_t)3 << 20)) : -1;
-        SV_CHECK(kb >= 2048, "a 32 MB arena is backed by huge pages (AnonHugePages %ld kB)", kb);
-        sv_ctx_free(c);
+        /* calibration: does this system record an madvise at all? */
+        size_t cal_bytes = (size_t)8 << 20, n;
+        char *cal = (char *)malloc(cal_bytes);
+        long kb = -1;
+        int advised = 0, honoured = 0;
+        n = cal ? sv__huge_range((uintptr_t)cal, cal_bytes, &lo) : 0;
+        if (n && madvise((void *)lo, n, SV__MADV_HUGEPAGE) == 0) {
+            memset(cal, 1, cal_bytes);
+            honoured = kt_smaps_huge((void *)lo, &kb, &advised) && advised;
+        }
+        free(cal);
+        if (honoured) {
+            sv_ctx *c = sv_ctx_new((size_t)32 << 20, 1);
+            float *p = c ? (float *)sv_ctx_alloc(c, (size_t)24 << 20) : NULL;
+            if (p) memset(p, 1, (size_t)24 << 20);
+            /* 12 MB in: madvise splits the mapping at the first 2 MB boundary, and p lies before it */
+            SV_CHECK(p && kt_smaps_huge(p + ((size_t)3 << 20), &kb, &advised) && advised,
+                     "a 32 MB arena is advised MADV_HUGEPAGE (no \"hg\" in its VmFlags)");
+            if (!advised) ;
+            else if (kb >= 2048) printf("  (huge pages: the arena is backed by %ld kB of 2 MB pages)\n", kb);
+            else printf("  (huge pages: the arena is advised, but the kernel gave no 2 MB page (AnonHugePages %ld kB): "
+                        "fragmented memory or a container; reported, not failed)\n", kb);
+            sv_ctx_free(c);
+        } else {
+            printf("  (huge pages: this system does not record MADV_HUGEPAGE (an emulator such as qemu-user?): "
+                   "live check skipped)\n");
+        }
         return;
     }
 #endif
@@ -880,6 +928,88 @@ static void test_straight_through(void)
 /* ======================================================================================
    Engine behaviour
    ====================================================================================== */
+/* Sizes that do not fit size_t (a 32-bit build's 4 GB): a clear error, never a wrapped product
+   that allocates a small buffer and overruns it. The arena, tensor shapes, scratch products and
+   parameter storage on every host; on a 32-bit host also a `base` feature encoder fed 12 minutes
+   of audio in one call, whose first conv output (2.3 M frames x 512 channels, 4.7 GB) does not
+   fit: the call must fail with the hint, not crash. */
+static void test_size_overflow(void)
+{
+    sv_ctx *c = sv_ctx_new(1 << 16, 1);
+    size_t big[2], i;
+    void *p;
+    SV_CHECK(sv__prod4(3, 5, 7, 11) == 1155 && sv__prod4(SIZE_MAX / 2 + 1, 2, 1, 1) == SIZE_MAX &&
+             sv__prod4(1, 1, SIZE_MAX, 2) == SIZE_MAX && sv__prod4(0, SIZE_MAX, SIZE_MAX, 9) == 0,
+             "sv__prod4 saturates at SIZE_MAX");
+    p = sv_ctx_alloc(c, SIZE_MAX);
+    SV_CHECK(!p && sv_ctx_failed(c) && sv_last_status() == SV_ERR_NOMEM && strstr(sv_last_error(), "overflow"),
+             "arena request of SIZE_MAX bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    p = sv_ctx_alloc(c, SIZE_MAX - 10);   /* rounding up to 64 bytes wraps */
+    SV_CHECK(!p && sv_last_status() == SV_ERR_NOMEM, "arena request of SIZE_MAX - 10 bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    p = sv_ctx_alloc(c, SIZE_MAX - 200);  /* fits the rounding, not the block header */
+    SV_CHECK(!p && sv_last_status() == SV_ERR_NOMEM && strstr(sv_last_error(), "out of memory growing the arena"),
+             "arena request of SIZE_MAX - 200 bytes: %s", sv_last_error());
+    sv_ctx_reset(c);
+    sv_ctx_set_arena_limit(c, 1 << 20);
+    p = sv_ctx_alloc(c, SIZE_MAX - 200);  /* used + need must not wrap past the limit */
+    SV_CHECK(!p && strstr(sv_last_error(), "arena exhausted"), "arena limit with a huge request: %s", sv_last_error());
+    sv_ctx_set_arena_limit(c, 0);
+    sv_ctx_reset(c);
+    big[0] = SIZE_MAX / 4 + 1; big[1] = 1;   /* elements fit, bytes do not */
+    SV_CHECK(sv_tensor_new(c, 2, big) == NULL && strstr(sv_last_error(), "overflows size_t") && strstr(sv_last_error(), "1]"),
+             "tensor whose bytes overflow: %s", sv_last_error());
+    sv_ctx_reset(c);
+    for (i = 0; i < 2; i++) sv_ctx_alloc(c, 64);   /* the context still works */
+    SV_CHECK(!sv_ctx_failed(c) && sv_ctx_arena_used(c) == 128, "the context works after the errors");
+    sv_ctx_free(c);
+    {   /* a config size beyond 32 bits: refused, not truncated to 64 */
+        sv_config cfg;
+        int rc;
+        sv_config_preset("tiny", &cfg);
+        rc = sv_config_set(&cfg, "D", "4294967360");
+        if (sizeof(size_t) < 8) SV_CHECK(rc == SV_ERR_ARG && strstr(sv_last_error(), "size_t"), "config D=2^32+64: %s", sv_last_error());
+        else SV_CHECK(rc == SV_OK && cfg.D == (size_t)4294967360ull, "config D=2^32+64 on a 64-bit build: %s", sv_last_error());
+    }
+    if (sizeof(size_t) < 8) {
+        sv_config cfg;
+        sv_model *m;
+        size_t n = (size_t)12 * 60 * 16000, frames = 0, dim = 0;
+        float *wave = (float *)malloc(n * sizeof(float)), *out = NULL;
+        int rc;
+        c = sv_ctx_new(0, 1);
+        big[0] = 65536; big[1] = 16384;   /* 2^30 floats: 4 GB */
+        SV_CHECK(sv_tensor_new(c, 2, big) == NULL && strstr(sv_last_error(), "32-bit build"),
+                 "4 GB tensor on a 32-bit build: %s", sv_last_error());
+        {   /* tiny with base's feature encoder (the first conv's 512 channels make the overflow):
+               the whole base model takes minutes to initialise under emulation */
+            sv_config base;
+            sv_config_preset("base", &base);
+            sv_config_preset("tiny", &cfg);
+            cfg.n_conv = base.n_conv;
+            for (i = 0; i < base.n_conv; i++) {
+                cfg.conv_dim[i] = base.conv_dim[i]; cfg.conv_kernel[i] = base.conv_kernel[i]; cfg.conv_stride[i] = base.conv_stride[i];
+            }
+        }
+        m = sv_model_new(&cfg, 1);
+        SV_CHECK(m && wave, "model with base's feature encoder: %s", sv_last_error());
+        if (m && wave) {
+            for (i = 0; i < n; i++) wave[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+            rc = sv_extract_features(m, c, wave, n, 1, &out, &frames, &dim);
+            SV_CHECK(rc == SV_ERR_NOMEM && strstr(sv_last_error(), "32-bit build"),
+                     "12 minutes through a base feature encoder on a 32-bit build: rc %d: %s", rc, sv_last_error());
+            printf("  32-bit build, base feature encoder on 12 min of audio: \"%s\"\n", sv_last_error());
+            if (rc == SV_OK) free(out);
+        }
+        sv_model_free(m);
+        sv_ctx_free(c);
+        free(wave);
+    } else {
+        printf("  (64-bit size_t: the 4 GB cases run on 32-bit builds, such as make test-cross's i686)\n");
+    }
+}
+
 static void test_engine_errors(void)
 {
     sv_ctx *c = sv_ctx_new(1 << 16, 1);
@@ -1504,6 +1634,7 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
         size_t top[3] = {0, 0, 0}, j, k;
         if (p->kind != SV_PARAM || !(mask >> p->group & 1u)) continue;
         if (strcmp(p->name, "mask_emb") == 0 && alpha == 1) continue;
+        if (kt_cross && i % 8 != 0) continue;   /* every 8th tensor: two forwards per entry are minutes under emulation */
         for (j = 0; j < p->n; j++) {
             float a = fabsf(p->grad[j]);
             if (a > fabsf(p->grad[top[0]])) { top[2] = top[1]; top[1] = top[0]; top[0] = j; }
@@ -1531,7 +1662,7 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
             if (!(err <= worst)) { worst = err; worst_name = p->name; }
         }
     }
-    SV_CHECK(checked > 30 && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
+    SV_CHECK(checked > (kt_cross ? 12u : 30u) && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
     if (getenv("SV_TEST_VERBOSE")) printf("  %s: %zu checked, worst %.3g (%s)\n", what, checked, worst, worst_name);
 done:
     free_batch(&tb);
@@ -1556,6 +1687,14 @@ static void test_model_gradients(void)
     large_style.extractor_mode = SV_EXTRACTOR_LAYER_NORM;
     large_style.conv_bias = 1;
     large_style.layer_norm_first = 1;
+    if (kt_cross && SV_VW == 0) {   /* s390x, i686: op_gradients ran every op's backward there */
+        printf("  (SV_TEST_CROSS on a build without SIMD kernels: the whole-model check is left to make test)\n");
+        return;
+    }
+    if (kt_cross) {   /* the joint model, one entry in every 8th tensor */
+        model_gradcheck(0.5f, 0, 1, "joint alpha=0.5 (eval-mode quantizer)");
+        return;
+    }
     model_gradcheck_cfg(&large_style, 0.0f, 0, 1, "alpha=0, layer_norm extractor + pre-LN transformer");
     model_gradcheck(0.5f, 0, 2, "joint alpha=0.5 (eval-mode quantizer)");
     model_gradcheck(1.0f, 1, 2, "alpha=1 training (BatchNorm batch statistics)");
@@ -2774,7 +2913,9 @@ static void test_gemm_direct_a(void)
     sv_rng_seed(&rng, 23);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3];
-        float *A = kt_alloc((M - 1) * lda + K), *B = kt_alloc(N * K), *C1 = kt_alloc(M * N), *C2 = kt_alloc(M * N);
+        float *A, *B, *C1, *C2;
+        if (kt_cross && M * N * K > 30000000) continue;   /* six of the eight shapes */
+        A = kt_alloc((M - 1) * lda + K); B = kt_alloc(N * K); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
         kt_fill(&rng, A, (M - 1) * lda + K, 1.0f);
         kt_fill(&rng, B, N * K, 1.0f);
         for (th = 1; th <= 2; th++) {
@@ -2817,10 +2958,12 @@ static void test_gemm_threads(void)
     for (bf = 0; bf < 2; bf++)
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = kt_alloc(M * K), *B = kt_alloc(K * N), *C1 = kt_alloc(M * N), *C2 = kt_alloc(M * N);
-        float *C3 = kt_alloc(M * N);
+        float *A, *B, *C1, *C2, *C3;
         void (*gemm)(int, int, size_t, size_t, size_t, float, const float *, size_t, const float *, size_t,
                      float, float *, size_t) = bf ? sv_gemm_bf16 : sv_gemm;
+        if (kt_cross && M * N * K > 30000000) continue;   /* the three shapes under 20 M multiply-adds */
+        A = kt_alloc(M * K); B = kt_alloc(K * N); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
+        C3 = kt_alloc(M * N);
         kt_fill(&rng, A, M * K, 1.0f);
         kt_fill(&rng, B, K * N, 1.0f);
         for (ta = 0; ta < 2; ta++)
@@ -2926,6 +3069,7 @@ static void test_gemm_bf16(void)
             for (tb = 0; tb < 2; tb++) {
                 size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3];
                 size_t nA, ldb = tb ? K + 1 : N + 2, ldc = N + 3;
+                if (kt_cross && M * N * K > 30000000) continue;   /* emulated CPUs: all but the 200 M multiply-add shape */
                 float alpha = (s % 2) ? 0.7f : -1.3f, beta = (s % 3) ? 0.5f : 0.0f;
                 float *A, *B = kt_alloc((tb ? N : K) * ldb), *C0 = kt_alloc(M * ldc), *C1 = kt_alloc(M * ldc);
                 float *C2 = kt_alloc(M * ldc), *Ar, *Br = kt_alloc((tb ? N : K) * ldb), *R = kt_alloc(M * ldc);
@@ -3047,12 +3191,15 @@ static void test_blas1(void)
                 e = fabs(y[i] - ref) / (fabs(y0[i]) + 0.37 * fabs(x[i]) + 1e-30);
                 if (e > wa) wa = e;
             }
+            /* the reference goes through a float variable: s390x and i686 evaluate float
+               expressions in double / x87 precision (FLT_EVAL_METHOD 1 / 2), and only an
+               assignment rounds to float */
             sv_vscale(z, 2.5f, x, n);
-            for (i = 0; i < n; i++) if (z[i] != 2.5f * x[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = 2.5f * x[i]; if (z[i] != r) wv = 1; }
             sv_vadd(z, x, y0, n);
-            for (i = 0; i < n; i++) if (z[i] != x[i] + y0[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = x[i] + y0[i]; if (z[i] != r) wv = 1; }
             sv_vmul(z, x, y0, n);
-            for (i = 0; i < n; i++) if (z[i] != x[i] * y0[i]) wv = 1;
+            for (i = 0; i < n; i++) { float r = x[i] * y0[i]; if (z[i] != r) wv = 1; }
         }
         free(x); free(y); free(y0); free(z);
     }
@@ -3694,7 +3841,10 @@ static void test_io_npy(void)
         unsigned char buf[512];
         double d[6] = {1.5, -2.25, 3e-3, 1e30, -0.0, 42.0};
         unsigned char be[8] = {0x3F, 0xC0, 0x00, 0x00, 0xC0, 0x20, 0x00, 0x00}; /* 1.5, -2.5 */
-        size_t len = io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", d, sizeof d);
+        unsigned char dle[sizeof d];
+        size_t len;
+        sv__le_copy(dle, d, 6, 8);   /* '<f8' data on a host of either byte order */
+        len = io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", dle, sizeof dle);
         io_put(io_path("f8.npy"), buf, len);
         rc = sv_npy_read(io_path("f8.npy"), &b, got, &nd);
         SV_CHECK(rc == 0 && nd == 2 && got[0] == 2 && got[1] == 3 && got[2] == 1 && got[3] == 1, "f8 read: %s", sv_last_error());
@@ -3994,6 +4144,283 @@ static void test_io(void)
     test_io_item();
     for (i = 0; i < io_nmade; i++) remove(io_made[i]);
     rmdir(io_dir);
+}
+
+/* ======================================================================================
+   byte order and files across hosts
+   ======================================================================================
+   Every file is little-endian on disk on every host. byte_order checks the helpers byte by
+   byte; portable_files makes each format the library writes from values built out of integer
+   bits (the same on every host), writes it, and reads it back. With SV_TEST_FILES_OUT=DIR the
+   files are kept in DIR; with SV_TEST_FILES_IN=DIR the files another build wrote there must be
+   byte-identical to this build's and load to the same bits. `make test-cross` runs x86-64
+   (writes), then s390x, aarch64, i686 (read x86-64's, write their own), then x86-64 again
+   reading s390x's: big-endian <-> little-endian both ways, 32-bit <-> 64-bit. */
+
+static void test_byte_order(void)
+{
+    unsigned char b[16];
+    const unsigned char f1[4] = {0x00, 0x00, 0x80, 0x3F}, d1[8] = {0, 0, 0, 0, 0, 0, 0xF0, 0x3F};
+    uint32_t u32[2] = {0x01020304u, 0xA0B0C0D0u}, back32[2];
+    uint16_t u16[2] = {0x0102u, 0xFFFEu};
+    uint64_t u64 = 0x0102030405060708ull;
+    float fl[2] = {1.0f, -2.5f};
+    FILE *f;
+    size_t i;
+    printf("  host byte order: %s-endian, size_t %u bits\n", sv__host_le() ? "little" : "big", (unsigned)(sizeof(size_t) * 8));
+    sv__wr16(b, 0x0102u); sv__wr32(b + 2, 0x03040506u); sv__wr64(b + 6, u64);
+    SV_CHECK(b[0] == 2 && b[1] == 1 && b[2] == 6 && b[5] == 3 && b[6] == 8 && b[13] == 1, "sv__wr16/32/64 are little-endian");
+    SV_CHECK(sv__rd16(b) == 0x0102u && sv__rd32(b + 2) == 0x03040506u && sv__rd64(b + 6) == u64, "sv__rd16/32/64 read them back");
+    sv__wrf32(b, 1.0f);
+    SV_CHECK(memcmp(b, f1, 4) == 0 && sv__rdf32(f1) == 1.0f && sv__rdf64(d1) == 1.0, "float views: 1.0f is 00 00 80 3F on disk");
+    sv__le_copy(b, u32, 2, 4);
+    SV_CHECK(b[0] == 4 && b[3] == 1 && b[4] == 0xD0 && b[7] == 0xA0, "sv__le_copy writes u32 arrays little-endian");
+    sv__le_copy(back32, b, 2, 4);
+    SV_CHECK(back32[0] == u32[0] && back32[1] == u32[1], "sv__le_copy reads them back");
+    sv__le_copy(b, u16, 2, 2);
+    SV_CHECK(b[0] == 2 && b[1] == 1 && b[2] == 0xFE && b[3] == 0xFF, "sv__le_copy, 2-byte values");
+    sv__le_copy(b, &u64, 1, 8);
+    SV_CHECK(b[0] == 8 && b[7] == 1, "sv__le_copy, 8-byte values");
+    memcpy(b, fl, 8);
+    sv__le_copy(b, b, 2, 4);   /* in place */
+    SV_CHECK(memcmp(b, f1, 4) == 0 && b[7] == 0xC0 && b[6] == 0x20, "sv__le_copy in place");
+    f = tmpfile();
+    if (!f) { printf("  (no tmpfile: sv__fwrite_le not checked)\n"); return; }
+    {
+        float big[1500];
+        unsigned char got[6000];
+        for (i = 0; i < 1500; i++) big[i] = (float)i - 0.5f;
+        SV_CHECK(sv__fwrite_le(f, big, 1500, 4), "sv__fwrite_le");
+        rewind(f);
+        SV_CHECK(fread(got, 1, 6000, f) == 6000, "read back");
+        for (i = 0; i < 1500 && sv__rdf32(got + 4 * i) == big[i]; i++) {}
+        SV_CHECK(i == 1500, "sv__fwrite_le: element %zu not little-endian (over a chunk boundary)", i);
+    }
+    fclose(f);
+}
+
+/* n floats from integer bits: mostly normal values of magnitude < limit (a power of 2 no
+   greater than 2^8), then -0, the smallest subnormal, and (special != 0) NaN with a payload,
+   +inf and -inf. */
+static void kt_pf_values(float *x, size_t n, uint64_t seed, int max_exp, int special)
+{
+    sv_rng r;
+    size_t i;
+    sv_rng_seed(&r, seed);
+    for (i = 0; i < n; i++) {
+        uint64_t z = sv_rng_next(&r);
+        uint32_t u = (uint32_t)(z & 0x807FFFFFu) | (uint32_t)(100 + (int)((z >> 32) % (uint64_t)(max_exp + 27))) << 23;
+        memcpy(&x[i], &u, 4);
+    }
+    if (n >= 2) { uint32_t u = 0x80000000u; memcpy(&x[0], &u, 4); u = 1; memcpy(&x[1], &u, 4); }
+    if (special && n >= 5) {
+        uint32_t u = 0x7FC01234u; memcpy(&x[2], &u, 4);
+        u = 0x7F800000u; memcpy(&x[3], &u, 4);
+        u = 0xFF800000u; memcpy(&x[4], &u, 4);
+    }
+}
+
+/* PCM fixture: kt_pf_values, then from KT_PF_N / 2 on samples whose v * 32767 lies within a
+   float rounding of a .5 tie, where computing in float and computing exactly round apart. */
+static void kt_pf_pcm_values(float *x, size_t n, uint64_t seed)
+{
+    sv_rng r;
+    size_t i;
+    kt_pf_values(x, n, seed, 0, 0);
+    sv_rng_seed(&r, seed + 1);
+    for (i = n / 2; i < n; i++) {
+        uint64_t z = sv_rng_next(&r);
+        double k = (double)(16384 + z % 16383);
+        x[i] = (float)((k + 0.5) / 32767.0) * ((z >> 32) & 1 ? -1.0f : 1.0f);
+    }
+}
+
+/* FNV-1a 64 of a file's bytes (0 if it cannot be read) and its size. */
+static uint64_t kt_pf_hash(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    uint64_t h = 0xCBF29CE484222325ull;
+    int c;
+    *size = 0;
+    if (!f) return 0;
+    while ((c = getc(f)) != EOF) { h = (h ^ (unsigned)c) * 0x100000001B3ull; (*size)++; }
+    fclose(f);
+    return h;
+}
+
+/* The checkpoint fixture: the tiny model with every parameter, buffer and Adam moment set from
+   integer bits, an optimizer state and a training position with values that need all 64 bits. */
+static sv_model *kt_pf_model(sv_adam *opt, sv_train_pos *pos)
+{
+    sv_config cfg;
+    sv_model *m;
+    sv_config_preset("tiny", &cfg);
+    m = sv_model_new(&cfg, 1);
+    if (!m) return NULL;
+    kt_pf_values(m->params.data, m->params.n, 31, 0, 0);
+    kt_pf_values(m->params.m, m->params.n, 32, 0, 0);
+    kt_pf_values(m->params.v, m->params.n, 33, 0, 0);
+    *opt = sv_adam_default();
+    opt->lr = 3.0e-4f; opt->t = 123457;
+    memset(pos, 0, sizeof *pos);
+    pos->step = 4000000001u; pos->stage = 1; pos->stage_step = 77; pos->epoch = 3; pos->batch = 9;
+    sv_rng_seed(&pos->rng, 0xFEEDFACECAFEBEEFull);
+    pos->alpha = 0.5f;
+    snprintf(pos->scenario, sizeof pos->scenario, "w2v2,vgs+");
+    return m;
+}
+
+/* The loaded model, optimizer and position equal the fixture's bit for bit. */
+static int kt_pf_model_same(const sv_model *a, const sv_model *b, const sv_adam *oa, const sv_adam *ob,
+                            const sv_train_pos *pa, const sv_train_pos *pb)
+{
+    size_t i;
+    if (a->params.count != b->params.count) return 0;
+    for (i = 0; i < a->params.count; i++) {
+        const sv_tensor *x = a->params.t[i], *y = b->params.t[i];
+        size_t oa_ = a->params.offset[i], ob_ = b->params.offset[i];
+        if (x->n != y->n || memcmp(x->data, y->data, x->n * 4) != 0) return 0;
+        if (x->kind == SV_PARAM && (memcmp(a->params.m + oa_, b->params.m + ob_, x->n * 4) != 0 ||
+                                    memcmp(a->params.v + oa_, b->params.v + ob_, x->n * 4) != 0)) return 0;
+    }
+    return oa->lr == ob->lr && oa->beta1 == ob->beta1 && oa->beta2 == ob->beta2 && oa->eps == ob->eps &&
+           oa->weight_decay == ob->weight_decay && oa->clip_norm == ob->clip_norm &&
+           oa->bias_correction == ob->bias_correction && oa->t == ob->t &&
+           pa->step == pb->step && pa->stage == pb->stage && pa->stage_step == pb->stage_step &&
+           pa->epoch == pb->epoch && pa->batch == pb->batch && memcmp(&pa->rng, &pb->rng, sizeof pa->rng) == 0 &&
+           pa->alpha == pb->alpha && strcmp(pa->scenario, pb->scenario) == 0;
+}
+
+#define KT_PF_N 4000
+
+/* Writes the fixtures into dir; 1 on success. */
+static int kt_pf_write(const char *dir)
+{
+    char p[512];
+    float x[KT_PF_N];
+    size_t shape[4] = {4, 25, 40, 1};
+    sv_adam opt;
+    sv_train_pos pos;
+    sv_model *m;
+    int ok = 1;
+    kt_pf_pcm_values(x, KT_PF_N, 21);
+    snprintf(p, sizeof p, "%s/pcm16.wav", dir);
+    if (sv_wav_write(p, x, KT_PF_N, 16000) != SV_OK) ok = 0;
+    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    snprintf(p, sizeof p, "%s/float.wav", dir);
+    if (sv_wav_write_float(p, x, KT_PF_N, 22050) != SV_OK) ok = 0;
+    kt_pf_values(x, KT_PF_N, 22, 8, 1);
+    snprintf(p, sizeof p, "%s/array.npy", dir);
+    if (sv_npy_write(p, x, shape, 3) != SV_OK) ok = 0;
+    {   /* safetensors: a [4,25,40] tensor and a scalar, with metadata */
+        sv_st_tensor t[2];
+        const char *meta[2] = {"format", "pt"};
+        float one = -2.5f;
+        memset(t, 0, sizeof t);
+        t[0].name = (char *)"w"; t[0].ndim = 3; t[0].shape[0] = 4; t[0].shape[1] = 25; t[0].shape[2] = 40;
+        t[0].numel = KT_PF_N; t[0].data = x;
+        t[1].name = (char *)"s"; t[1].ndim = 0; t[1].numel = 1; t[1].data = &one;
+        snprintf(t[0].dtype, sizeof t[0].dtype, "F32"); snprintf(t[1].dtype, sizeof t[1].dtype, "F32");
+        snprintf(p, sizeof p, "%s/tensors.safetensors", dir);
+        if (sv_safetensors_write(p, t, 2, meta, 1) != SV_OK) ok = 0;
+    }
+    m = kt_pf_model(&opt, &pos);
+    snprintf(p, sizeof p, "%s/model.ckpt", dir);
+    if (!m || sv_checkpoint_save(p, m, &opt, &pos) != SV_OK) ok = 0;
+    sv_model_free(m);
+    if (!ok) printf("  writing the fixtures in %s: %s\n", dir, sv_last_error());
+    return ok;
+}
+
+/* Reads the fixtures of dir (written by this build or another) and compares them with the
+   values; `who` names the writer in messages. */
+static void kt_pf_read(const char *dir, const char *who)
+{
+    char p[512];
+    float x[KT_PF_N], *y = NULL;
+    size_t n = 0, shape[4], i;
+    int rate = 0, nd = 0;
+    sv_adam opt, opt2;
+    sv_train_pos pos, pos2;
+    sv_model *m, *m2;
+    /* 16-bit PCM: v * 32767 rounded half away from zero (exactly: double holds it), / 32768 */
+    kt_pf_pcm_values(x, KT_PF_N, 21);
+    snprintf(p, sizeof p, "%s/pcm16.wav", dir);
+    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 16000, "%s: %s", who, sv_last_error());
+    for (i = 0; y && i < n; i++) {
+        double t = (double)(x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]) * 32767.0;
+        float q = (float)(t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t)) / 32768.0f;
+        if (memcmp(&q, &y[i], 4) != 0) break;
+    }
+    SV_CHECK(y && i == n, "%s pcm16.wav: sample %zu is %.9g, want the rounding of %.9g", who, i, y && i < n ? y[i] : 0.0, (double)x[i < n ? i : 0]);
+    sv_io_free(y); y = NULL;
+    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    snprintf(p, sizeof p, "%s/float.wav", dir);
+    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 22050, "%s: %s", who, sv_last_error());
+    x[0] = 0.0f;   /* -0 reads back as +0: the reader mixes channels into a sum that starts at 0 */
+    SV_CHECK(y && memcmp(x, y, sizeof x) == 0, "%s float.wav: samples differ from the bits written", who);
+    sv_io_free(y); y = NULL;
+    kt_pf_values(x, KT_PF_N, 22, 8, 1);
+    snprintf(p, sizeof p, "%s/array.npy", dir);
+    SV_CHECK(sv_npy_read(p, &y, shape, &nd) == SV_OK && nd == 3 && shape[0] == 4 && shape[1] == 25 && shape[2] == 40,
+             "%s: %s", who, sv_last_error());
+    SV_CHECK(y && memcmp(x, y, sizeof x) == 0, "%s array.npy: values (NaN payload, infinities, subnormal) differ", who);
+    sv_io_free(y);
+    {
+        sv_safetensors st;
+        const sv_st_tensor *w, *sc;
+        const char *fm;
+        snprintf(p, sizeof p, "%s/tensors.safetensors", dir);
+        memset(&st, 0, sizeof st);
+        SV_CHECK(sv_safetensors_read(p, &st) == SV_OK, "%s: %s", who, sv_last_error());
+        w = sv_safetensors_find(&st, "w");
+        sc = sv_safetensors_find(&st, "s");
+        fm = sv_safetensors_meta(&st, "format");
+        SV_CHECK(w && w->ndim == 3 && w->shape[0] == 4 && w->shape[1] == 25 && w->shape[2] == 40 && w->data &&
+                 memcmp(w->data, x, sizeof x) == 0, "%s tensors.safetensors: the [4,25,40] tensor's values differ", who);
+        SV_CHECK(sc && sc->ndim == 0 && sc->data && sc->data[0] == -2.5f && fm && strcmp(fm, "pt") == 0,
+                 "%s tensors.safetensors: the scalar or the metadata differ", who);
+        sv_safetensors_free(&st);
+    }
+    m = kt_pf_model(&opt, &pos);
+    snprintf(p, sizeof p, "%s/model.ckpt", dir);
+    m2 = sv_checkpoint_load(p, &opt2, &pos2);
+    SV_CHECK(m && m2 && kt_pf_model_same(m, m2, &opt, &opt2, &pos, &pos2), "%s model.ckpt: %s", who,
+             m2 ? "weights, moments, optimizer or position differ" : sv_last_error());
+    sv_model_free(m);
+    sv_model_free(m2);
+}
+
+static void test_portable_files(void)
+{
+    static const char *const names[] = {"pcm16.wav", "float.wav", "array.npy", "tensors.safetensors", "model.ckpt"};
+    const char *out = getenv("SV_TEST_FILES_OUT"), *in = getenv("SV_TEST_FILES_IN");
+    char tmp[] = "/tmp/sv_files_XXXXXX", p[512], q[512];
+    const char *dir = out && *out ? out : tmp;
+    size_t i;
+    if (dir == tmp && !mkdtemp(tmp)) { SV_CHECK(0, "mkdtemp"); return; }
+    SV_CHECK(kt_pf_write(dir), "fixtures written");
+    kt_pf_read(dir, "this build");
+    if (in && *in) {
+        int found = 0;
+        for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+            size_t sa, sb;
+            uint64_t ha, hb;
+            snprintf(p, sizeof p, "%s/%s", in, names[i]);
+            snprintf(q, sizeof q, "%s/%s", dir, names[i]);
+            ha = kt_pf_hash(p, &sa);
+            hb = kt_pf_hash(q, &sb);
+            found += sa > 0 && sa == sb && ha == hb;
+            SV_CHECK(sa > 0 && sa == sb && ha == hb, "%s: %zu bytes (FNV %016llx) from the other build, %zu (%016llx) from this one",
+                     names[i], sa, (unsigned long long)ha, sb, (unsigned long long)hb);
+        }
+        printf("  files of %s: %d of %zu byte-identical to this build's\n", in, found, sizeof names / sizeof names[0]);
+        kt_pf_read(in, in);
+    }
+    if (dir == tmp) {
+        for (i = 0; i < sizeof names / sizeof names[0]; i++) { snprintf(p, sizeof p, "%s/%s", tmp, names[i]); remove(p); }
+        rmdir(tmp);
+    }
 }
 
 /* ======================================================================================
@@ -7367,6 +7794,8 @@ static const test_group groups[] = {
     {"threads_other", test_threads_other},
     {"kernels_release", test_kernels_release},
     {"io", test_io},
+    {"byte_order", test_byte_order},
+    {"portable_files", test_portable_files},
     {"safetensors", test_safetensors},
     {"resample", test_resample},
     {"hf_weights", test_hf_weights},
@@ -7397,6 +7826,7 @@ static const test_group groups[] = {
     {"ema", test_ema},
     {"data2vec_target", test_data2vec_target},
     {"engine_errors", test_engine_errors},
+    {"size_overflow", test_size_overflow},
     {"gradcheck_catches", test_gradcheck_catches},
     {"op_gradients", test_op_gradients},
     {"bf16_ops", test_bf16_ops},
@@ -7436,9 +7866,20 @@ static const test_group groups[] = {
     {"disk_batches", test_disk_batches},
 };
 
+/* Groups SV_TEST_CROSS leaves out, and why (what covers their parts instead). */
+static const char *const kt_cross_skip[][2] = {
+    {"presets", "builds the 95M-parameter base model"},
+    {"training", "hundreds of training steps"},
+    {"eval", "a model's evaluation end to end; recall_*, abx_*, json and svg run its parts"},
+    {"corpus_speed", "a 60-image corpus; corpus_synth and corpus_determinism run the generator"},
+    {"recycle_model", "whole-model steps; op_gradients checks recycling op by op"},
+    {"cnn_recompute_model", "whole-model steps; conv_gelu_in checks the recomputing conv"},
+    {"model_bf16", "whole-model steps with the bf16 products emulated; bf16_ops checks every op in bf16"},
+};
+
 int main(int argc, char **argv)
 {
-    size_t i;
+    size_t i, k;
     const char *filter = argc > 1 ? argv[1] : NULL;
     int quick = getenv("SV_TEST_QUICK") && atoi(getenv("SV_TEST_QUICK")) > 0;
     if (argc == 3 && strcmp(argv[1], "--xml-check") == 0) {
@@ -7457,14 +7898,22 @@ int main(int argc, char **argv)
     }
     if (filter && (strcmp(filter, "--help") == 0 || strcmp(filter, "-h") == 0)) {
         printf("usage: ./test_sv [--list | FILTER]\n  FILTER runs the groups whose name contains it (benchmark groups, listed\n"
-               "  with a leading '!', only by their exact name). SV_TEST_QUICK=1 skips the slow groups.\n");
+               "  with a leading '!', only by their exact name). SV_TEST_QUICK=1 skips the slow groups;\n"
+               "  SV_TEST_CROSS=1 runs the subset for emulated CPUs (make test-cross).\n");
         return 0;
     }
-    printf("ssl_vgs tests (SIMD: %s, threads: %d)\n", sv_simd_name(), sv_get_threads());
+    kt_cross = getenv("SV_TEST_CROSS") && atoi(getenv("SV_TEST_CROSS")) > 0;
+    printf("ssl_vgs tests (SIMD: %s, threads: %d%s)\n", sv_simd_name(), sv_get_threads(), kt_cross ? ", SV_TEST_CROSS subset" : "");
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         int f0 = sv_t_fail;
         if (groups[i].name[0] == '!' ? !filter || strcmp(groups[i].name + 1, filter) != 0 : filter && !strstr(groups[i].name, filter)) continue;
         matched++;
+        for (k = 0; kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]; k++)
+            if (strcmp(groups[i].name, kt_cross_skip[k][0]) == 0) break;
+        if (kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]) {
+            printf("%-28s skipped (SV_TEST_CROSS: %s)\n", groups[i].name, kt_cross_skip[k][1]);
+            continue;
+        }
         /* SV_TEST_QUICK=1 (the sanitizer run) skips the groups that train or build big models */
         if (quick && !filter && (strcmp(groups[i].name, "model_gradients") == 0 || strcmp(groups[i].name, "training") == 0 ||
                                  strcmp(groups[i].name, "presets") == 0)) { printf("%-28s skipped (SV_TEST_QUICK)\n", groups[i].name); continue; }

@@ -7,7 +7,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef _WIN32   /* mingw-w64 */
+#include <direct.h>
+#define mkdir(path, mode) _mkdir(path)
+#else
 #include <sys/resource.h>
+#endif
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 #include <stdio.h>
@@ -1926,11 +1931,16 @@ static void bench_gemm(FILE *out)
 }
 
 
+/* 0 where unknown (Windows) */
 static double peak_rss_mb(void)
 {
+#ifdef _WIN32
+    return 0.0;
+#else
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+#endif
 }
 
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
@@ -2071,7 +2081,7 @@ int sv_bench_main(const opts *o)
         printf("  %s step (alpha %g)%s, %zu utterances x %.1f s, %d thread%s: %.2f s/step (median of 3), %.2f CPU s/step, %.0f GFLOP/s\n",
                o->config, (double)st[0].alpha, prec == SV_BF16 ? " (bf16)" : "", o->batch, o->crop_s, maxt, maxt > 1 ? "s" : "", t,
                bench_cpu_median, gf / t);
-        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     if (o->bench == 2) {
@@ -2079,7 +2089,7 @@ int sv_bench_main(const opts *o)
         double t = bench_step("small", prec, 0.5f, 8, 2.0, maxt, 5, 1, &gf);
         printf("  small joint step%s, %d thread%s: %.3f s/step (CPU %.3f s/step), %.0f GFLOP/s\n", prec == SV_BF16 ? " (bf16)" : "",
                maxt, maxt > 1 ? "s" : "", t, bench_cpu_median, gf / t);
-        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     bench_gemm(stdout);
@@ -2092,7 +2102,7 @@ int sv_bench_main(const opts *o)
         if (th == 1) t1 = t; else t2 = t;
     }
     if (t2 > 0) printf("  2 threads vs 1: %.2fx\n", t1 / t2);
-    printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
+    if (peak_rss_mb() > 0) printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
     if (sv_bf16_native()) {
         /* alternated, so that a change in the machine's speed hits both precisions alike */
         int nth = maxt < 2 ? maxt : 2;
