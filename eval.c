@@ -1627,6 +1627,10 @@ int main(int argc, char **argv)
         data = spec;
     }
     if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
+    if (m->cfg.precision == SV_BF16 && !sv_bf16_native()) {
+        printf("note: the model trained in bf16, which needs AVX512-BF16; this build (SIMD %s) evaluates in fp32\n", sv_simd_name());
+        m->cfg.precision = SV_FP32;
+    }
     printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
     fprintf(stderr, "loading data %s ...\n", data);
     if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
