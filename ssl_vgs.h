@@ -4195,7 +4195,7 @@ static sv__node *sv__record(sv_ctx *c, const char *op, sv__backward_fn fn, sv_te
     n->prof = c->profile ? sv__prof_slot(c, op) : -1;
     n->shard = c->shard;
     if (c->shard) {
-        n->sample_free = sv__free_of_samples(c->shard, a) && (!b || sv__free_of_samples(c->shard, b)) &&
+        n->sample_free = (a || b || d || e) && (!a || sv__free_of_samples(c->shard, a)) && (!b || sv__free_of_samples(c->shard, b)) &&
                          (!d || sv__free_of_samples(c->shard, d)) && (!e || sv__free_of_samples(c->shard, e));
         out->sample_free = n->sample_free;
     }
