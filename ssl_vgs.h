@@ -423,7 +423,8 @@ SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x);             /* scalar */
 SV_DEF sv_tensor *sv_grad_scale(sv_ctx *c, sv_tensor *x, float s);
 /* forward the value of hard, backward into soft (straight-through: hard - sg(soft) + soft) */
 SV_DEF sv_tensor *sv_straight_through(sv_ctx *c, sv_tensor *hard, sv_tensor *soft);
-SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p); /* identity unless training */
+/* identity unless training; shard mode: x sample-major, each sample's mask keyed by its global index */
+SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p);
 
 /* op(a) @ op(b): a [..,M,K] (or [..,K,M] with ta), b [..,K,N] (or [..,N,K] with tb) or 2-D,
    shared by every batch; result [..,M,N] */
@@ -627,7 +628,10 @@ SV_DEF void sv_normalize_wave(float *x, size_t n);
      transformer         n_layers layers -> hidden[0..n_layers]            (sv__w2v2_transformer)
    Tc = T + 1 with a CLS token. Training mode (sv_ctx_set_training) turns dropout and LayerDrop
    on; do_mask turns masking on. n_layers <= L = n_shared + n_decoder: the VGS loss needs only the
-   shared layers. Every tensor lives in c's arena until its next reset. */
+   shared layers. Every tensor lives in c's arena until its next reset.
+   The training draws are keyed (sv_rng_key): row b's masks come from (site key, its global
+   sample index); LayerDrop makes one draw per layer for the whole batch. The common masked count
+   (require_same_masks) is the smallest of the global batch (section 3's shard mode). */
 typedef struct sv_w2v2_out {
     size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
     sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
@@ -642,7 +646,9 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *b, int do_mas
 /* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
    per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
    replacement, spans may overlap, then every row is trimmed at random to the smallest count.
-   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
+   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. All rows draw
+   from the one stream rng (spans row by row, then the trimming); the forward pass draws the
+   same way per row from a keyed stream instead. */
 SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
                                    size_t span, size_t min_spans, uint8_t *mask);
 
@@ -651,13 +657,16 @@ SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t
    Linear C -> G*V; per group the entry argmax(logits + Gumbel noise) in training (argmax of the
    logits in eval), with the gradient of softmax((logits + noise) / tau) (hard straight-through);
    the chosen entries of the G codebooks concatenated [N,q_dim], then project_q q_dim -> F.
-   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. */
+   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. The noise
+   of each sample's rows comes from its keyed stream (shard mode: y's rows sample-major; ordinary
+   mode: one stream for all rows, keyed by the context's RNG). */
 SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes);
 /* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
 SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
 /* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
    K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
-   frame itself). idx [B*n, K] holds global row indices b*n + j. */
+   frame itself). idx [B*n, K] holds global row indices b*n + j. (The loss draws each row's
+   from its own keyed stream: this function with B = 1.) */
 SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
 
 /* Hidden states of the shared/decoder transformer for downstream use: eval mode, no masking,
@@ -3944,59 +3953,104 @@ static int sv__global_count(sv_ctx *c, const size_t *cnt, size_t B, size_t *sum)
 #define SV__FX_FRAC 80
 #define SV__FX_MAXEXP (26 + 127)   /* biased exponent of 2^26: larger ones are out of range */
 
-static void sv__fx_add(uint64_t *w, float x, uint64_t *bad)
+/* x as the two words of round(x 2^FRAC), branch-free: |x| 2^(FRAC-64) = h + f in double (both
+   exact: |x| has 24 significant bits), the high word h, the low word f 2^64 rounded half up, as
+   two 32-bit halves (every step exact, every conversion a truncation of a non-negative value
+   below 2^43, i.e. a floor), then the two's-complement negation when x < 0. Returns 0, or 1 for
+   a value that is not finite or not below 2^26 (words then 0). */
+static int sv__fx_words(float x, uint64_t *lo, uint64_t *hi)
 {
     union { float f; uint32_t u; } v;
-    uint32_t e, m;
-    uint64_t lo, hi;
-    int sh;
+    double a, f;
+    int64_t h, a1;
+    uint64_t l, m;
     v.f = x;
-    e = (v.u >> 23) & 255u;
-    if (e == 0) return;                            /* zero or subnormal: below the grid */
-    if (e >= SV__FX_MAXEXP) { (*bad)++; return; }  /* inf, NaN or too large */
-    m = (v.u & 0x7FFFFFu) | 0x800000u;             /* |x| = m 2^(e-150) */
-    sh = (int)e - 150 + SV__FX_FRAC;               /* |x| 2^FRAC = m 2^sh */
-    if (sh >= 64) {                                /* sh <= 82: the value has at most 106 bits */
-        lo = 0;
-        hi = (uint64_t)m << (sh - 64);
-    } else if (sh >= 0) {
-        lo = (uint64_t)m << sh;
-        hi = sh > 40 ? (uint64_t)m >> (64 - sh) : 0;
-    } else {
-        if (sh < -24) return;                      /* below half a grid step */
-        lo = ((uint64_t)m + ((uint64_t)1 << (-sh - 1))) >> -sh;
-        hi = 0;
+    if (((v.u >> 23) & 255u) >= SV__FX_MAXEXP) { *lo = *hi = 0; return 1; }
+    a = fabs((double)x) * (double)((uint64_t)1 << (SV__FX_FRAC - 64));
+    h = (int64_t)a;
+    f = (a - (double)h) * 4294967296.0;
+    a1 = (int64_t)f;
+    l = ((uint64_t)a1 << 32) + (uint64_t)(int64_t)((f - (double)a1) * 4294967296.0 + 0.5);
+    m = (uint64_t)0 - (uint64_t)(v.u >> 31);       /* all ones for a negative x */
+    l = (l ^ m) - m;
+    *lo = l;
+    *hi = ((uint64_t)h ^ m) + (m & (uint64_t)(l == 0));
+    return 0;
+}
+
+/* The same arithmetic over a block: lo[j], hi[j] += the words of x[j]. Branch-free, so that it
+   vectorises (8 lanes with AVX-512); returns the count of refused values. */
+#define SV__FX_BLOCK 256
+static uint64_t sv__fx_add_block(uint64_t *SV__RESTRICT lo, uint64_t *SV__RESTRICT hi, const float *SV__RESTRICT x, size_t len)
+{
+    uint64_t bad = 0;
+    size_t j;
+    for (j = 0; j < len; j++) {
+        uint32_t u, um;
+        uint64_t l, hh, m, ok;
+        int64_t h, a1;
+        double a, f;
+        float xm;
+        memcpy(&u, x + j, sizeof u);
+        ok = ((u >> 23) & 255u) < SV__FX_MAXEXP;
+        bad += 1 - ok;
+        um = u & (uint32_t)(0 - ok) & 0x7FFFFFFFu;      /* |x|, or 0 for a refused value (no branch) */
+        memcpy(&xm, &um, sizeof xm);
+        a = (double)xm * (double)((uint64_t)1 << (SV__FX_FRAC - 64));
+        h = (int64_t)a;
+        f = (a - (double)h) * 4294967296.0;
+        a1 = (int64_t)f;
+        l = ((uint64_t)a1 << 32) + (uint64_t)(int64_t)((f - (double)a1) * 4294967296.0 + 0.5);
+        m = (uint64_t)0 - (uint64_t)(u >> 31);
+        l = (l ^ m) - m;
+        hh = ((uint64_t)h ^ m) + (m & (uint64_t)(l == 0));
+        lo[j] += l;
+        hi[j] += hh + (uint64_t)(lo[j] < l);
     }
-    if (v.u >> 31) { lo = ~lo + 1; hi = ~hi + (lo == 0); }
+    return bad;
+}
+
+static void sv__fx_add(uint64_t *w, float x, uint64_t *bad)
+{
+    uint64_t lo, hi;
+    *bad += (uint64_t)sv__fx_words(x, &lo, &hi);
     w[0] += lo;
     w[1] += hi + (w[0] < lo);
 }
 
-/* round(value * 2^-FRAC) to float, nearest even */
+/* The number of significant bits of a nonzero word. */
+static int sv__bitlen64(uint64_t t)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 64 - __builtin_clzll(t);
+#else
+    int n = 0;
+    if (t >> 32) { n += 32; t >>= 32; }
+    if (t >> 16) { n += 16; t >>= 16; }
+    if (t >> 8) { n += 8; t >>= 8; }
+    if (t >> 4) { n += 4; t >>= 4; }
+    if (t >> 2) { n += 2; t >>= 2; }
+    if (t >> 1) { n += 1; t >>= 1; }
+    return n + (int)t;
+#endif
+}
+
+/* round(value * 2^-FRAC) to float, nearest even: the magnitude's top 64 bits (with a sticky bit
+   for the rest, which keeps the rounding of 24 bits exact) converted by the C library's single
+   correctly rounded uint64 -> float conversion, then scaled by a power of two (exact). */
 static float sv__fx_float(const uint64_t *w)
 {
-    uint64_t lo = w[0], hi = w[1], m, rem, half;
-    int neg = (int)(hi >> 63), bits = 0, s;
+    uint64_t lo = w[0], hi = w[1], top;
+    int neg = (int)(hi >> 63), s = 0;
     float f;
     if (neg) { lo = ~lo + 1; hi = ~hi + (lo == 0); }
-    if (hi) { uint64_t t = hi; bits = 64; while (t) { bits++; t >>= 1; } }
-    else { uint64_t t = lo; while (t) { bits++; t >>= 1; } }
-    if (bits == 0) return 0.0f;
-    s = bits > 24 ? bits - 24 : 0;                 /* drop s low bits, keeping 24 */
-    if (s == 0) {
-        m = lo;
+    if (hi) {
+        s = sv__bitlen64(hi);                      /* at most 43 for sums within the range */
+        top = s == 64 ? hi : (hi << (64 - s)) | (lo >> s) | (uint64_t)((lo & (((uint64_t)1 << s) - 1)) != 0);
     } else {
-        if (s >= 64) { m = hi >> (s - 64); rem = 0; }
-        else { m = (lo >> s) | (hi << (64 - s)); rem = 0; }
-        /* the dropped bits against half of the last kept one */
-        if (s > 64) { uint64_t mask = ((uint64_t)1 << (s - 64)) - 1; half = (uint64_t)1 << (s - 65);
-                      rem = (hi & mask) > half || ((hi & mask) == half && lo) ? 2 : (hi & mask) == half ? 1 : 0; }
-        else if (s == 64) { half = (uint64_t)1 << 63; rem = lo > half ? 2 : lo == half ? 1 : 0; }
-        else { uint64_t mask = ((uint64_t)1 << s) - 1; half = (uint64_t)1 << (s - 1);
-               rem = (lo & mask) > half ? 2 : (lo & mask) == half ? 1 : 0; }
-        if (rem == 2 || (rem == 1 && (m & 1))) m++;
+        top = lo;
     }
-    f = ldexpf((float)m, s - SV__FX_FRAC);
+    f = (float)top * sv__pow2i(s - SV__FX_FRAC);
     return neg ? -f : f;
 }
 
@@ -4037,16 +4091,20 @@ static int sv__wg_begin(sv_ctx *c, const sv__node *nd, sv__wg *w, sv_tensor *t)
     return 1;
 }
 
+/* The slots into the exact sums, a block of elements at a time: its words stay in L1 (split into
+   low and high arrays, so the additions vectorise) while every slot's contribution is added. */
 static void sv__wg_flush(sv__wg *w)
 {
-    ptrdiff_t e;
+    ptrdiff_t blk;
     uint64_t bad = 0;
     size_t n = w->n, used = w->used;
 SV__OMP(parallel for reduction(+:bad) if (n * used > (1u << 15)))
-    for (e = 0; e < (ptrdiff_t)n; e++) {
-        uint64_t *a = w->acc + 2 * (size_t)e;
-        size_t k;
-        for (k = 0; k < used; k++) sv__fx_add(a, w->slot[k * n + (size_t)e], &bad);
+    for (blk = 0; blk < (ptrdiff_t)((n + SV__FX_BLOCK - 1) / SV__FX_BLOCK); blk++) {
+        uint64_t lo[SV__FX_BLOCK], hi[SV__FX_BLOCK], *a = w->acc + 2 * (size_t)blk * SV__FX_BLOCK;
+        size_t e0 = (size_t)blk * SV__FX_BLOCK, len = n - e0 < SV__FX_BLOCK ? n - e0 : SV__FX_BLOCK, j, k;
+        for (j = 0; j < len; j++) { lo[j] = a[2 * j]; hi[j] = a[2 * j + 1]; }
+        for (k = 0; k < used; k++) bad += sv__fx_add_block(lo, hi, w->slot + k * n + e0, len);
+        for (j = 0; j < len; j++) { a[2 * j] = lo[j]; a[2 * j + 1] = hi[j]; }
     }
     w->bad += bad;
     w->used = 0;
@@ -4108,7 +4166,7 @@ SV_DEF int sv_params_grad_reduce(sv_params *p, const sv_shard *s)
         /* float gradients of ops free of the sample dimension: global already, counted once */
         uint64_t bad = 0;
 SV__OMP(parallel for reduction(+:bad) if (p->n > (1u << 15)))
-        for (i = 0; i < (ptrdiff_t)p->n; i++) sv__fx_add(ex + 2 * (size_t)i, p->grad[i], &bad);
+        for (i = 0; i < (ptrdiff_t)p->n; i++) if (p->grad[i] != 0.0f) sv__fx_add(ex + 2 * (size_t)i, p->grad[i], &bad);
         ex[2 * p->n] += bad;
     }
     if (s && s->comm && s->comm->allreduce_exact(s->comm->user, ex, p->n + 1) != 0)
@@ -4727,9 +4785,15 @@ static int sv__dropout_mask(sv_ctx *c, float *m, size_t n, float p, float keep, 
         keys = (uint64_t *)sv_ctx_alloc(c, S * sizeof(uint64_t));
         if (!keys) return SV_ERR_NOMEM;
         for (smp = 0; smp < S; smp++) keys[smp] = sv_rng_key(site, g0 + smp);
+        /* blocks of 4096 elements, one division each to find where they start */
 SV__OMP(parallel for if (n > SV__PAR_N))
-        for (i = 0; i < (ptrdiff_t)n; i++)
-            m[i] = sv__hash_uniformf(keys[(size_t)i / per], (size_t)i % per) < p ? 0.0f : keep;
+        for (i = 0; i < (ptrdiff_t)((n + 4095) / 4096); i++) {
+            size_t lo = (size_t)i * 4096, hi = lo + 4096 < n ? lo + 4096 : n, sm = lo / per, j = lo % per, k;
+            for (k = lo; k < hi; k++) {
+                m[k] = sv__hash_uniformf(keys[sm], j) < p ? 0.0f : keep;
+                if (++j == per) { j = 0; sm++; }
+            }
+        }
     } else {
         uint64_t key = sv_rng_next(&c->rng);   /* one draw per op; the elements come from the counter hash */
 SV__OMP(parallel for if (n > SV__PAR_N))
