@@ -75,7 +75,7 @@ $(BUILD)/static2.ok: ssl_vgs.h
 	$(CC) -std=c99 -O1 $(WARN) -Werror -Wno-unused-function $(ARCH) -o $(BUILD)/static2 $(BUILD)/tu1.c $(BUILD)/tu2.c $(LDLIBS)
 	@touch $@
 
-test: test_sv compile-checks train
+test: test_sv compile-checks train eval
 	./test_sv
 	bash tools/test_train.sh
 	bash tools/test_report.sh

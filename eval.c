@@ -25,6 +25,7 @@ static const char *usage =
     "  --abx-mode MODE      exact or sampled (default sampled: <= 10 tokens per group, <= 5 X\n"
     "                       speakers, like the official ZeroSpeech evaluator, seeded)\n"
     "  --losses             held-out loss_AV, loss_AUD, accuracy, perplexities on --split\n"
+    "  --targets DIR        MT4SSL offline targets for --losses (default: the run log's, if any)\n"
     "  --max-batches N      batches for --losses (default 0 = all)\n"
     "  --seed N             masking seed of --losses and ABX sampling seed (default 0)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
@@ -128,7 +129,8 @@ static int file_exists(const char *path)
    (when rec is not NULL); for each ABX set s in {test, ood} given: "abx_<s>_mode" ("exact" or
    "sampled"), "abx_<s>_layers" ("cnn,L0,L1,..."), "abx_<s>_within_<layer>",
    "abx_<s>_across_<layer>", and the best layer: "abx_<s>_within", "abx_<s>_within_layer",
-   "abx_<s>_across", "abx_<s>_across_layer". Non-finite numbers are written as null. Written to
+   "abx_<s>_across", "abx_<s>_across_layer"; "abx_<s>_mfcc_within" / "_across" for the MFCC
+   reference (not a layer, not in the best). Non-finite numbers are written as null. Written to
    path.tmp and renamed, so a crash never leaves half a file. */
 static void json_num(FILE *f, const char *key, double v)
 {
@@ -162,7 +164,7 @@ static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
 
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
                             const sv_abx_layer_result *abx_test, size_t n_test,
-                            const sv_abx_layer_result *abx_ood, size_t n_ood)
+                            const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
     char *tmp, key[64];
     FILE *f = sv_file_create(path, &tmp);
@@ -199,6 +201,12 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
             json_num(f, key, r[i].r.within);
             snprintf(key, sizeof key, "abx_%s_across_%s", sn, r[i].name);
             json_num(f, key, r[i].r.across);
+        }
+        if (mfcc && mfcc[s].name[0]) {     /* the MFCC reference row, outside the layer list */
+            snprintf(key, sizeof key, "abx_%s_mfcc_within", sn);
+            json_num(f, key, mfcc[s].r.within);
+            snprintf(key, sizeof key, "abx_%s_mfcc_across", sn);
+            json_num(f, key, mfcc[s].r.across);
         }
         for (w = 0; w < 2; w++) {
             b = abx_best(r, n, w);
@@ -306,12 +314,13 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
 
 /* one eval line of a log: v[EV_*] */
 enum { EV_STEP, EV_STAGE, EV_VAV, EV_VAUD, EV_VACC, EV_R1S, EV_R5S, EV_R10S, EV_R1I, EV_R5I, EV_R10I,
-       EV_ABXW, EV_ABXA, EV_N };
+       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON, EV_N };
 typedef struct ev_rec { double v[EV_N]; } ev_rec;
 
 typedef struct run_log {
     const char *dir;
     char name[64], stage_a[32], stage_b[32];
+    char ssl[16];                   /* the SSL objective: "" (wav2vec 2.0), "mt4ssl", "w2v2+mt4ssl" */
     double switch_step, steps;
     ev_rec *ev; size_t n_ev, cap_ev;
     char *final_line;               /* final_eval.json, or NULL */
@@ -322,9 +331,10 @@ static const char *const paper_order[] = {
     "w2v2", "vgs", "vgsplus", "w2v2-vgsplus", "vgs-vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2", "vgsplus-vgs"
 };
 
-static const char *stage_display(const char *s)
+static const char *stage_display(const char *s, const char *ssl)
 {
-    if (strcmp(s, "w2v2") == 0) return "W2V2";
+    /* the SSL-only stage is named after its objective */
+    if (strcmp(s, "w2v2") == 0) return !strcmp(ssl, "mt4ssl") ? "MT4SSL" : !strcmp(ssl, "w2v2+mt4ssl") ? "W2V2+MT4SSL" : "W2V2";
     if (strcmp(s, "vgs") == 0) return "VGS";
     if (strcmp(s, "vgsplus") == 0) return "VGS+";
     return s;
@@ -334,8 +344,8 @@ static const char *stage_display(const char *s)
 static void run_display(const run_log *r, char *buf, size_t cap)
 {
     if (r->stage_a[0] && r->stage_b[0])
-        snprintf(buf, cap, "(%s, %s)", stage_display(r->stage_a), stage_display(r->stage_b));
-    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", stage_display(r->stage_a));
+        snprintf(buf, cap, "(%s, %s)", stage_display(r->stage_a, r->ssl), stage_display(r->stage_b, r->ssl));
+    else if (r->stage_a[0] && strcmp(r->name, r->stage_a) == 0) snprintf(buf, cap, "%s", stage_display(r->stage_a, r->ssl));
     else snprintf(buf, cap, "%s", r->name);
 }
 
@@ -376,6 +386,10 @@ static int load_eval_line(run_log *r, const char *line)
     e.v[EV_VAV] = json_num_or_nan(line, "val_loss_av");
     e.v[EV_VAUD] = json_num_or_nan(line, "val_loss_aud");
     e.v[EV_VACC] = json_num_or_nan(line, "val_acc");
+    /* MT4SSL: its two held-out losses; its offline accuracy stands in when there is no contrastive task */
+    e.v[EV_MOFF] = json_num_or_nan(line, "val_mt4_off");
+    e.v[EV_MON] = json_num_or_nan(line, "val_mt4_on");
+    if (!isfinite(e.v[EV_VACC])) e.v[EV_VACC] = json_num_or_nan(line, "val_mt4_acc");
     for (i = 0; i < 6; i++) e.v[EV_R1S + i] = json_num_or_nan(line, rk[i]);
     e.v[EV_ABXW] = json_num_or_nan(line, "abx_within");
     e.v[EV_ABXA] = json_num_or_nan(line, "abx_across");
@@ -420,7 +434,8 @@ static int load_run(const char *dir, run_log *r)
             double v;
             if (!json_str_fits(line, "run", r->name, sizeof r->name, where) ||
                 !json_str_fits(line, "stage_a", r->stage_a, sizeof r->stage_a, where) ||
-                !json_str_fits(line, "stage_b", r->stage_b, sizeof r->stage_b, where)) { sv_io_free(buf); return 0; }
+                !json_str_fits(line, "stage_b", r->stage_b, sizeof r->stage_b, where) ||
+                !json_str_fits(line, "ssl", r->ssl, sizeof r->ssl, where)) { sv_io_free(buf); return 0; }
             if (sv_json_number(line, "switch", &v) && isfinite(v)) r->switch_step = v;
             if (sv_json_number(line, "steps", &v)) r->steps = v;
         } else if (strcmp(kind, "switch") == 0) {
@@ -710,6 +725,27 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
         if (isfinite(a)) fprintf(f, al[0] ? " %.2f (%s) |" : " %.2f%s |", a, al); else fprintf(f, " - |");
         fprintf(f, " %s |\n", src);
     }
+    {   /* the MFCC reference row: the same for every run of a data set, from the first final_eval with it */
+        static const char *const sets[2] = {"ood", "test"};
+        size_t q;
+        int st;
+        for (st = 0; st < 2; st++)
+            for (q = 0; q < n_runs; q++) {
+                const run_log *r = &runs[ord[q]];
+                char key[64];
+                double w, a = NAN;
+                snprintf(key, sizeof key, "abx_%s_mfcc_within", sets[st]);
+                if (!r->final_line || !sv_json_number(r->final_line, key, &w)) continue;
+                snprintf(key, sizeof key, "abx_%s_mfcc_across", sets[st]);
+                sv_json_number(r->final_line, key, &a);
+                fprintf(f, "| MFCC (reference, no training) |");
+                if (isfinite(w)) fprintf(f, " %.2f |", w); else fprintf(f, " - |");
+                if (isfinite(a)) fprintf(f, " %.2f |", a); else fprintf(f, " - |");
+                fprintf(f, " final %s |\n", sets[st]);
+                st = 2;
+                break;
+            }
+    }
     fprintf(f, "\nChance level: 50 %%. Layers: cnn = CNN output, L0 = transformer input, Lk = transformer layer k. "
                "\"final ood\" is the out-of-domain set (the paper's LibriSpeech dev-clean role).\n");
     fprintf(f, "\n## Forgetting: stage-A metrics during stage B\n\n");
@@ -719,6 +755,10 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
     fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
                "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
                "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
+    for (k = 0; k < n_runs && !isfinite(last_value(&runs[ord[k]], EV_MOFF)) && !isfinite(last_value(&runs[ord[k]], EV_MON)); k++) {}
+    if (k < n_runs)
+        fprintf(f, "- mt4ssl_offline.svg, mt4ssl_online.svg: MT4SSL runs' held-out loss of each target (log scale); "
+                   "their \"val accuracy\" above is the offline target's when the run has no contrastive task\n");
 }
 
 /* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
@@ -763,6 +803,13 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
                            "ABX within (%)", 0, runs, ord, n_runs, EV_ABXW, xs, ys, vl, nvl) ||
         !figure_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs) ||
         !figure_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs))
+        goto done;
+    for (i = 0; i < n_runs && !isfinite(last_value(&runs[i], EV_MOFF)) && !isfinite(last_value(&runs[i], EV_MON)); i++) {}
+    if (i < n_runs &&   /* MT4SSL runs: each target's held-out loss */
+        (!figure_over_steps(out_dir, "mt4ssl_offline.svg", "MT4SSL offline target (k-means classes): held-out cross-entropy per masked frame",
+                            "offline CE", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl) ||
+         !figure_over_steps(out_dir, "mt4ssl_online.svg", "MT4SSL online target (EMA teacher): held-out regression loss per masked frame",
+                            "online loss", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl)))
         goto done;
     if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
     if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
@@ -824,6 +871,7 @@ static int run_report(int argc, char **argv, int first)
 
 int main(int argc, char **argv)
 {
+    const char *targets = NULL;   /* MT4SSL offline targets (--losses of a model with an offline head) */
     const char *ckpt = NULL, *data = NULL, *abx_split = "both", *abx_mode = "sampled", *zs_dir = NULL,
                *json = NULL, *split_s = "test", *zs_split_s = "ood";
     int do_ret = 0, do_abx = 0, do_loss = 0, i, split, zs_split, rc = 0, threads = 0;
@@ -835,8 +883,10 @@ int main(int argc, char **argv)
     sv_recall rec;
     sv_abx_layer_result abx[2][SV_ABX_MAX_LAYERS];
     size_t n_abx[2] = {0, 0};
+    sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
     int have_rec = 0;
     memset(&d, 0, sizeof d);
+    memset(abx_mfcc, 0, sizeof abx_mfcc);
     if (argc < 2) { fputs(usage, stderr); return 2; }
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -849,6 +899,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--retrieval") == 0) do_ret = 1;
         else if (strcmp(a, "--abx") == 0) do_abx = 1;
         else if (strcmp(a, "--losses") == 0) do_loss = 1;
+        else if (strcmp(a, "--targets") == 0) { NEED_ARG(); targets = v; }
         else if (strcmp(a, "--abx-split") == 0) { NEED_ARG(); abx_split = v; }
         else if (strcmp(a, "--abx-mode") == 0) { NEED_ARG(); abx_mode = v; }
         else if (strcmp(a, "--export-zs") == 0) { NEED_ARG(); zs_dir = v; }
@@ -895,6 +946,21 @@ int main(int argc, char **argv)
     printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
     fprintf(stderr, "loading data %s ...\n", data);
     if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    if (!targets && m->cfg.ssl != SV_SSL_W2V2) {   /* the run's own, from its log's meta line */
+        static char tg[1024];
+        char p[1100], line[4096];
+        FILE *lf;
+        snprintf(p, sizeof p, "%s/log.jsonl", run_dir);
+        if ((lf = fopen(p, "r"))) {
+            if (fgets(line, sizeof line, lf) && sv_json_string(line, "targets", tg, sizeof tg) == 1) targets = tg;
+            fclose(lf);
+        }
+    }
+    if (targets) {
+        static sv_km_targets kt;
+        if (sv_km_targets_read(targets, &d, &kt) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+        d.targets = &kt;
+    }
     c = sv_ctx_new(0, 1);
     if (!c) { rc = fail("out of memory", NULL, NULL); goto done; }
     sv_ctx_set_progress(c, progress, NULL);
@@ -919,6 +985,9 @@ int main(int argc, char **argv)
         printf("\nheld-out losses on %s: loss_AV %.4f, loss_AUD %.4f (contrastive %.4f, diversity %.4f), accuracy %.3f, "
                "code perplexity %.1f, prob perplexity %.1f, %zu masked frames\n", sv_split_name(split), st.loss_av, st.loss_aud,
                st.contrastive, st.diversity, st.accuracy, st.code_ppl, st.prob_ppl, st.n_masked);
+        if (m->cfg.ssl != SV_SSL_W2V2)
+            printf("  MT4SSL: offline target CE %.4f (accuracy %.3f), online target loss %.4f, target std %.3f, prediction std %.3f\n",
+                   st.mt4_offline, st.mt4_acc, st.mt4_online, st.target_var, st.pred_var);
     }
     if (do_abx) {
         int s;
@@ -938,6 +1007,9 @@ int main(int argc, char **argv)
                     d.items[sp].n_files, (double)sv_eval_abx_bytes(m, &d, sp) / 1e6);
             if (sv_eval_abx(m, c, &d, sp, &o, abx[s], &n_abx[s]) != SV_OK) { rc = fail("abx: %s", sv_last_error(), NULL); goto done; }
             print_abx(nm, abx[s], n_abx[s]);
+            if (sv_eval_abx_mfcc(&d, sp, NULL, &o, &abx_mfcc[s]) != SV_OK) { rc = fail("abx of MFCCs: %s", sv_last_error(), NULL); goto done; }
+            printf("  reference, MFCC (39 dims, HuBERT's first-iteration features): within %.2f, across %.2f\n",
+                   abx_mfcc[s].r.within, abx_mfcc[s].r.across);
         }
     }
     if (zs_dir) {
@@ -951,7 +1023,7 @@ int main(int argc, char **argv)
     if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
         if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, n_abx[0] ? abx[0] : NULL, n_abx[0],
-                             n_abx[1] ? abx[1] : NULL, n_abx[1]) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+                             n_abx[1] ? abx[1] : NULL, n_abx[1], abx_mfcc) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         printf("\nwrote %s\n", json);
     }
 done:

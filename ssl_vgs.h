@@ -34,7 +34,8 @@
            5.0 op helpers, 5.1 add / sub / mul, 5.2 scale / axpby / constants, 5.3 unary maths,
            5.4 reductions, 5.5 straight-through and dropout, 5.6 matmul and linear, 5.7 conv1d,
            5.8 normalisations, 5.9 softmax and cross-entropy, 5.10 attention, 5.11 shape ops,
-           5.12 gather / scatter / mask, 5.13 norms and similarities, 5.14 shard sums and gathers
+           5.12 gather / scatter / mask, 5.13 norms and similarities,
+           5.14 regression loss and data2vec targets, 5.15 shard sums and gathers
        6   wav2vec 2.0
            6.1 config, 6.2 construction and init, 6.3 transformer layer, 6.4 feature encoder,
            6.5 projection and masking, 6.6 CLS token and positional convolution, 6.7 transformer,
@@ -44,12 +45,13 @@
            7.1 audio branch, 7.2 image branch, 7.3 embeddings of a trained model
        8   Losses
            8.1 contrastive loss, 8.2 diversity loss, 8.3 feature penalty, 8.4 loss_AUD,
-           8.5 loss_AV, 8.6 the joint loss
+           8.5 MT4SSL: offline and online targets, 8.6 loss_AV, 8.7 the joint loss
        9   Optimizer
-           9.1 AdamW
+           9.1 AdamW, 9.2 EMA teacher
        10  Data and I/O
            10.1 I/O helpers, 10.2 WAV, 10.3 NPY, 10.4 manifests, 10.5 ZeroSpeech .item,
-           10.6 corpus folders, 10.7 config as text, 10.8 datasets, 10.9 batches, 10.10 checkpoints
+           10.6 corpus folders, 10.7 config as text, 10.8 datasets, 10.9 batches, 10.10 checkpoints,
+           10.11 MFCC, 10.12 k-means, 10.13 offline target files
        11  Metrics
            11.0 small shared helpers, 11.1 retrieval recall@k, 11.2 ABX, 11.3 SVG figures,
            11.4 JSON lines, 11.5 evaluation of a model
@@ -488,6 +490,20 @@ SV_DEF sv_tensor *sv_l2_normalize(sv_ctx *c, sv_tensor *x, float eps);
 SV_DEF sv_tensor *sv_cosine(sv_ctx *c, sv_tensor *a, sv_tensor *b, float eps);
 /* out[n,j] = a[n,:] . b[idx[n*J+j],:]; a [N,F], b [M,F] -> [N,J] (contrastive logits) */
 SV_DEF sv_tensor *sv_dot_gather(sv_ctx *c, sv_tensor *a, sv_tensor *b, const size_t *idx, size_t J);
+/* scale * sum_i (x_i - t_i)^2 over all elements of x, t a constant array of x's shape (no
+   gradient to it): the data2vec / MT4SSL regression loss (each frame's squared error summed
+   over its D dims, the frames summed, scale 1/sqrt(D)). Scalar result. */
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale);
+/* data2vec's target from a teacher's layers (fairseq data2vec / MT4SSL with
+   instance_norm_target_layer): every layer l of x[l] [B,T,D] normalised per utterance and
+   channel over time (F.instance_norm: (x - mean_t) / sqrt(var_t + eps), biased variance, no
+   affine), then the mean over the n_layers layers, into out [B,T,D]. Statistics use the valid
+   frames t < len[b] only (len NULL = all T) and frames past them come out as 0: fairseq takes
+   the statistics over the padded length, which lets padding shift the targets of short
+   utterances in a batch. Plain arrays, no tape (the teacher is never differentiated). */
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out);
+
 /* Over the global batch of a shard (section 3; in ordinary mode the local batch is the global
    one). x is sample-major: [S*m, F] with m rows per local sample (any leading dims flattened).
    sv_shard_sum: the sum of the rows of every process -> [F], per-sample sums in double gathered
@@ -514,11 +530,18 @@ SV_DEF sv_tensor *sv_shard_gather(sv_ctx *c, sv_tensor *x);
 
 enum { SV_EXTRACTOR_DEFAULT = 0, SV_EXTRACTOR_LAYER_NORM = 1 };
 
-/* Parameter groups (bit indices for optimizer masks). */
-enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3 };
-#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2))
+/* Parameter groups (bit indices for optimizer masks). SV_GROUP_W2V2 holds what every SSL
+   objective trains beyond the shared encoder (layers Ls+1..L, the mask embedding);
+   SV_GROUP_W2V2_HEAD the contrastive task's own parts (quantizer, projections); SV_GROUP_MT4SSL
+   MT4SSL's two heads (its EMA teacher is buffers of that group: never optimised). */
+enum { SV_GROUP_SHARED = 0, SV_GROUP_W2V2 = 1, SV_GROUP_VGS_AUDIO = 2, SV_GROUP_VGS_IMAGE = 3,
+       SV_GROUP_W2V2_HEAD = 4, SV_GROUP_MT4SSL = 5 };
+#define SV_GROUPS_W2V2 ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2) | (1u << SV_GROUP_W2V2_HEAD))
 #define SV_GROUPS_VGS ((1u << SV_GROUP_SHARED) | (1u << SV_GROUP_VGS_AUDIO) | (1u << SV_GROUP_VGS_IMAGE))
-#define SV_GROUPS_ALL 0xFu
+#define SV_GROUPS_ALL 0x3Fu
+
+/* The SSL objective behind loss_AUD (config field ssl). */
+enum { SV_SSL_W2V2 = 0, SV_SSL_MT4SSL = 1, SV_SSL_BOTH = 2 };
 
 typedef struct sv_config {
     char name[16];
@@ -554,6 +577,15 @@ typedef struct sv_config {
     size_t E;                   /* embedding width */
     int sim_cosine;             /* 0: dot product (reference code), 1: cosine */
     float margin;
+    /* SSL objective: SV_SSL_W2V2 (contrastive), SV_SSL_MT4SSL (Ma et al. 2022) or SV_SSL_BOTH
+       (loss_AUD = the sum of the two). The fields below are MT4SSL's; they are written to the
+       config text (and checkpoints) only when ssl != SV_SSL_W2V2. */
+    int ssl;
+    size_t mt4_k;               /* offline head: k-means classes K (HuBERT 100 on MFCCs) */
+    float mt4_offline_weight, mt4_online_weight; /* 1, 1 (0 drops that head; online 0: no teacher) */
+    size_t mt4_top_k;           /* teacher layers averaged into the online target (8) */
+    float ema_decay, ema_end_decay; /* 0.999 -> 0.9999 */
+    size_t ema_anneal;          /* updates over which the decay rises (MT4SSL: 30000 of 400k) */
 } sv_config;
 
 /* "base" (the paper), "small" (the benchmark) or "tiny" (tests and demo). */
@@ -597,6 +629,12 @@ typedef struct sv_model {
     sv_tensor *vf_w, *vf_b, *vf_ln_g, *vf_ln_b, *vb_w, *vb_b, *vb_ln_g, *vb_ln_b, *img_cls;
     sv_tlayer img_layer[12];
     sv_tensor *iemb1_w, *iemb1_b, *iemb2_w, *iemb2_b;
+    /* MT4SSL: offline head Linear(D,K), online head Linear(D,D), and the EMA teacher of the
+       transformer (its own encoder LayerNorm and layers; the positional convolution is the
+       student's, as fairseq copies it into the EMA model at every update) */
+    sv_tensor *mt4_off_w, *mt4_off_b, *mt4_on_w, *mt4_on_b;
+    sv_tensor *t_enc_ln_g, *t_enc_ln_b;
+    sv_tlayer teacher[SV_MAX_LAYERS];
 } sv_model;
 
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed);
@@ -613,6 +651,9 @@ typedef struct sv_batch {
     size_t R, Dimg;                 /* regions per image and their width: must match the config */
     const float *regions, *boxes;
     const long *image_id;           /* NULL: every pair is its own image */
+    const int *km;                  /* MT4SSL offline targets [B, km_T]: the k-means class of each
+                                       20 ms frame, -1 past a row's frames; NULL = none */
+    size_t km_T;
 } sv_batch;
 
 /* zero mean, unit variance over the n samples (a silent input stays zero) */
@@ -636,6 +677,8 @@ typedef struct sv_w2v2_out {
     size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
     sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
     sv_tensor *unmasked;        /* [B,T,C] after LayerNorm (+ feature dropout): quantizer input */
+    sv_tensor *projected;       /* [B,T,D] projected, before input dropout and masking: the MT4SSL
+                                   teacher's input (multi2vec's pre_encoder_features) */
     sv_tensor *hidden[SV_MAX_LAYERS + 1]; /* [B,Tc,D]: hidden[0] = transformer input, [l] = layer l's output */
     size_t *frame_len, *key_len; /* [B] valid frames per row, without and with the CLS */
     uint8_t *mask;              /* [B,T] 1 = masked, or NULL without masking */
@@ -704,6 +747,7 @@ SV_DEF int sv_embed_images(sv_model *m, sv_ctx *c, const float *regions, const f
    ======================================================================================
    loss_AUD, the wav2vec 2.0 loss (Baevski et al. 2020, eq. 1-4), on the N masked frames:
        (sum over frames of the contrastive CE + div_w * loss_div * N + pen_w * pen * N) / N
+   or, with config ssl, MT4SSL's (offline + online targets, / N) or the sum of the two;
    loss_AV, the VGS loss (FaST-VGS masked margin InfoNCE), and the joint loss
        alpha * loss_AV + (1 - alpha) * loss_AUD. */
 
@@ -713,6 +757,10 @@ typedef struct sv_stats {
     float contrastive, diversity, feature_pen;
     float accuracy;                     /* contrastive task: target ranked first */
     float code_ppl, prob_ppl, tau, mask_frac;
+    /* MT4SSL (NaN when not computed): per masked frame the offline cross-entropy and the accuracy
+       of its argmax, the online regression loss (squared error / sqrt(D)), and data2vec's health
+       numbers: the mean over dims of the std over frames of the targets and of the predictions */
+    float mt4_offline, mt4_acc, mt4_online, target_var, pred_var;
     size_t n_masked;
 } sv_stats;
 
@@ -737,6 +785,25 @@ SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const 
    negatives, contrastive + diversity + feature penalty. step drives the Gumbel temperature.
    Fills st's SSL numbers when st is not NULL. */
 SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, size_t step, sv_stats *st);
+/* MT4SSL (Ma et al. 2022), the other SSL objective (config ssl), on the same masked forward pass:
+   offline, Linear(D,K) of the last layer at the masked frames and cross-entropy against their
+   k-means classes (b->km), summed; online, Linear(D,D) regressing the EMA teacher's target,
+   squared error summed over the D dims times 1/sqrt(D), summed; loss = (w_off CE + w_on reg) / N
+   over the N masked frames. 8.5 has the details and references. Fills st's MT4SSL numbers. */
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *out, const sv_batch *b, sv_stats *st);
+/* The parameter groups the SSL loss of cfg trains (SV_GROUPS_W2V2 for wav2vec 2.0; MT4SSL swaps
+   the contrastive head's group for its own). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg);
+/* MT4SSL's EMA teacher: after `updates` updates of the student (1 after the first), teacher =
+   d teacher + (1 - d) student with d = sv_ema_decay(ema_decay, ema_end_decay, updates,
+   ema_anneal) (fairseq EMAModule.step at set_num_updates); reset copies the student (a new
+   teacher, as at the start of a run). No-ops without a teacher. */
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates);
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m);
+/* The online targets of a batch [B, T, D] (T = CNN frames of the batch width; frames past a
+   row's length are 0), no gradient, eval mode: what the teacher tells the student to predict.
+   *out is SV_MALLOC'd. */
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *b, float **out, size_t *T);
 /* loss_AV, masked margin InfoNCE (FaST-VGS Margin_InfoNCE_loss): S = V A^T [B,B] (image rows,
    caption columns; cosine similarities when cosine != 0); S_ii -= margin; S_ij -= 1e4 when
    i != j share an image id (other captions of the same image are not negatives); loss = CE over
@@ -766,6 +833,13 @@ SV_DEF float sv_adam_step(sv_adam *opt, sv_params *p, uint32_t group_mask, float
 SV_DEF void sv_adam_reset(sv_adam *opt, sv_params *p);
 /* linear warm-up over warmup steps then linear decay to 0 at total */
 SV_DEF float sv_lr_schedule(float peak, size_t step, size_t warmup, size_t total);
+
+/* EMA teacher (data2vec, MT4SSL; fairseq EMAModule). The decay after `step` updates rises
+   linearly from start to end over the first `anneal` updates, then stays at end (fairseq
+   get_annealed_rate: end - (end - start) (1 - step / anneal)); anneal 0 gives end. */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal);
+/* ema = decay * ema + (1 - decay) * x elementwise (EMAModule: ema.mul_(d).add_(x, alpha=1-d)) */
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay);
 
 /* ======================================================================================
    10 Data and I/O
@@ -966,6 +1040,10 @@ typedef struct sv_data {
     sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
     int has_items[SV_SPLIT_COUNT];
     char source[256];                   /* "builtin seed=..." or the folder */
+    /* MT4SSL's offline targets of this data (sv_km_targets_read; not owned, NULL = none): the
+       loaders then put each frame's class in the batches (sv_batch.km) and crop utterances at
+       multiples of the targets' hop, so labels stay on their frames */
+    const struct sv_km_targets *targets;
 } sv_data;
 
 SV_DEF int sv_data_open(sv_data *d, const char *dir);
@@ -997,6 +1075,8 @@ typedef struct sv_loader {
     long *image_id;
     size_t *utt;                        /* the utterance indices of the current batch */
     size_t *scratch;                    /* 32 * B indices: sorting buckets, swapping batches */
+    int *km;                            /* the batch's offline targets when d->targets is set */
+    size_t km_cap;
 } sv_loader;
 
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
@@ -1035,6 +1115,165 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
 /* config <-> "key = value" text (also used by the drivers to print and override settings) */
 SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
 SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
+/* ---- Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files (10.11-10.13) ----
+   HuBERT's first iteration (and MT4SSL's offline target) labels every 20 ms frame with the id
+   of the nearest k-means centre of its MFCCs; later iterations cluster a layer of a trained
+   model instead. These three pieces make such labels: the features, the clustering (streamed,
+   so the corpus never has to fit in memory) and the files the labels live in next to a
+   corpus. */
+
+/* ---- 10.11 MFCC (Kaldi compute-mfcc-feats as torchaudio.compliance.kaldi.mfcc computes it) ----
+   HuBERT's recipe (fairseq examples/hubert/simple_kmeans/dump_mfcc_feature.py):
+   torchaudio.compliance.kaldi.mfcc(wave, sample_frequency=16000, use_energy=False), then
+   torchaudio.functional.compute_deltas applied twice; [mfcc, delta, delta-delta] = 39 dims.
+   With the defaults every 10 ms frame f is computed as:
+     - samples [160 f, 160 f + 400) of the waveform as given (HuBERT reads soundfile's floats
+       in [-1, 1]; no per-utterance normalisation); only frames that fit are made (snip_edges):
+       n10 = 1 + (n - 400) / 160 frames, 0 when n < 400;
+     - no dither; the frame's mean is subtracted; pre-emphasis x[i] -= 0.97 x[i-1] inside the
+       frame, x[-1] = x[0]; Povey window (0.5 - 0.5 cos(2 pi i / 399))^0.85; zeros to 512;
+     - power spectrum |FFT|^2 of bins 0..255 (the Nyquist bin has no mel weight); 23 triangular
+       filters equally spaced on the mel scale 1127 ln(1 + f / 700) from 20 Hz to 8 kHz, each
+       weighting bin k (at 31.25 k Hz) by max(0, min(up, down slope)) in mel; log(max(e, 2^-23));
+     - DCT-II, orthonormal, of the 23 log energies: c_0 = sqrt(1/23) sum e_m,
+       c_k = sqrt(2/23) sum e_m cos(pi k (m + 0.5) / 23); the first 13, liftered by
+       1 + 11 sin(pi k / 22);
+     - deltas d_f = sum_{j=1,2} j (c_{f+j} - c_{f-j}) / 10 with the edge frames repeated, and
+       delta-deltas the same on the deltas.
+   That is HuBERT's 100 Hz feature. The model's frames are 20 ms (CNN frame t reads samples
+   [320 t, 320 t + 400)), so with subsample = 2 (the default) the output keeps 10 ms frames
+   0, 2, 4, ..., deltas taken at 10 ms before the subsampling: frame t is Kaldi frame 2t, the
+   label HuBERT's dataset gives model frame t (label rate 100 Hz against 50 Hz features:
+   target index 2t). The count ceil(n10 / 2) = 1 + (n - 400) / 320 equals the wav2vec 2.0 CNN's
+   frame count for every length. Computed in double (torchaudio uses float: the two agree to
+   about 1e-4 absolute), output float, one frame per row; thread count never changes a bit. */
+typedef struct sv_mfcc_opts {
+    int sample_rate;                /* Hz (16000): only used for the mel filter frequencies */
+    size_t frame_length, frame_shift; /* samples: 400 and 160 (25 ms, 10 ms) */
+    size_t subsample;               /* keep frames 0, s, 2s, ... after the deltas (2: 20 ms) */
+    size_t num_mel_bins, num_ceps;  /* 23, 13 */
+    double low_freq, high_freq;     /* 20 Hz; high <= 0 means Nyquist + high (0: 8 kHz) */
+    double preemphasis;             /* 0.97 */
+    double cepstral_lifter;         /* 22 (0: none) */
+    int delta_order;                /* 2: mfcc + deltas + delta-deltas (39), 1: 26, 0: 13 */
+    size_t delta_window;            /* N of the (2N+1)-frame delta regression: 2 */
+} sv_mfcc_opts;
+
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void);            /* HuBERT's recipe at 20 ms */
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o);          /* num_ceps * (1 + delta_order) */
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n_samples);
+/* MFCC frames of wave[n] into out [sv_mfcc_frames(o, n), sv_mfcc_dim(o)] (caller's memory).
+   o NULL = defaults. A wave shorter than one frame gives 0 frames (SV_OK). Non-finite samples
+   and bad options are errors. */
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out);
+
+/* ---- 10.12 k-means ----
+   Lloyd's algorithm with k-means++ seeding (Arthur & Vassilvitskii 2007; the greedy variant of
+   scikit-learn, which HuBERT's MiniBatchKMeans uses: 2 + floor(ln k) candidates per new centre,
+   the one that lowers the potential most is kept), over frames read chunk by chunk from a source
+   (one utterance's features at a time), so the frames never have to fit in memory:
+     1. seeding: one pass keeps a uniform sample of init_sample frames (reservoir sampling,
+        seeded); k-means++ runs on that sample in memory;
+     2. Lloyd passes: every frame goes to its nearest centre (squared Euclidean distance; the
+        x . c terms of a block of frames against all centres are one sv_gemm), frames are summed
+        per centre in double in frame order, and each centre moves to its mean. A centre left
+        without frames moves to one of the frames farthest from their centres in that pass
+        (scikit-learn's relocation of empty clusters).
+   It stops when a pass lowers the inertia (the sum of squared distances) by less than tol of its
+   previous value, or after max_iter updates; the centres returned are those the last pass
+   measured, so result.inertia is theirs. Deterministic: the same source, options and seed give
+   the same centres bit for bit for any thread count (sv_gemm does not depend on it, sums run
+   in frame order). Ties go to the lower centre index. */
+typedef struct sv_frame_source {
+    size_t dim;                     /* floats per frame */
+    size_t n_chunks;                /* e.g. utterances */
+    /* Chunk i: *x gets *n frames of dim floats, valid until the next call. Called for i = 0, 1,
+       ..., n_chunks - 1 in order once per pass; must give the same frames every pass. Returns
+       SV_OK or a status (with sv_last_error set). */
+    int (*read)(void *user, size_t i, const float **x, size_t *n);
+    void *user;
+} sv_frame_source;
+
+typedef struct sv_kmeans_opts {
+    size_t k;                       /* clusters (HuBERT: 100 on MFCCs, 500 on a model's layer) */
+    size_t max_iter;                /* Lloyd updates at most (default 50) */
+    double tol;                     /* relative inertia improvement that ends it (default 1e-4) */
+    uint64_t seed;                  /* sampling and seeding (default 1) */
+    size_t init_sample;             /* frames k-means++ seeds from (0: 30000 or 3 k, scikit-learn's
+                                       MiniBatchKMeans init_size with HuBERT's batch of 10000) */
+    size_t local_trials;            /* candidates per new centre (0: 2 + floor(ln k)) */
+    /* progress: what ("k-means seeding", "k-means pass 3"), chunks done of total (may be NULL) */
+    void (*progress)(const char *what, size_t done, size_t total, void *user);
+    void *progress_user;
+} sv_kmeans_opts;
+
+typedef struct sv_kmeans_result {
+    size_t n_frames;                /* frames per pass */
+    size_t iterations;              /* centre updates made */
+    size_t relocated;               /* empty clusters moved to far frames, over all updates */
+    double inertia;                 /* sum of squared distances to the returned centres */
+    double inertia_first;           /* the same for the k-means++ centres */
+    int converged;                  /* 1: stopped by tol, 0: by max_iter */
+} sv_kmeans_result;
+
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void);
+/* centroids [k, dim] (caller's memory). Errors: fewer frames than k, a source error, non-finite
+   frames, a source whose frame count changes between passes. */
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *o, float *centroids,
+                         sv_kmeans_result *res);
+/* Nearest centre of each of the n rows of x [n, dim]: labels[n]; dist2 (may be NULL) gets the
+   squared distance, computed in double from the frame and its centre. */
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2);
+
+/* ---- 10.13 offline target files ----
+   A target folder holds one label per frame for every utterance of a corpus, in HuBERT's label
+   layout (fairseq's HuBERT and MT4SSL loaders read the .km files and dict.km.txt as they are):
+       DIR/<split>.km     one line per utterance of the corpus' split (train, val, test, ood), in
+                          the order of its manifest: the frame labels 0..k-1 separated by single
+                          spaces; frame t covers samples [hop t, hop t + frame_length), so an
+                          utterance of n samples has 1 + (n - frame_length) / hop labels
+                          (the wav2vec 2.0 CNN's frames: frame_length 400, hop 320)
+       DIR/dict.km.txt    fairseq dictionary: "<label> <count>" for labels 0..k-1 (train counts)
+       DIR/centroids.npy  [k, dim] float32: label new audio the same way (sv_kmeans_assign)
+       DIR/info.txt       "key = value" lines: format (ssl_vgs-km 1), k, dim, frame_length, hop,
+                          features (what was clustered), seed, iterations, inertia, frames
+                          (clustered), and per split <split>.utterances and <split>.ids (FNV-1a
+                          64, hex, of the lines "<id> <samples>\n" of its utterances in order)
+       DIR/.complete      written last: a folder without it is an interrupted write
+   The reader checks every one of these against the data it is given: a folder made for another
+   corpus or for an edited manifest (other ids or audio lengths), a label outside 0..k-1 or a line with the
+   wrong number of labels for its utterance's audio is an error naming the file and line.
+   Writing refuses a folder that already holds .complete; each file is written atomically. */
+typedef struct sv_km_targets {
+    size_t k, dim, frame_length, hop;
+    int has[SV_SPLIT_COUNT];            /* labels exist for that split */
+    size_t n[SV_SPLIT_COUNT];           /* utterances of the split */
+    size_t *offset[SV_SPLIT_COUNT];     /* [n + 1]: utterance i's labels are [offset[i], offset[i+1]) */
+    uint16_t *labels[SV_SPLIT_COUNT];   /* all labels of the split, utterance after utterance */
+    float *centroids;                   /* [k, dim] */
+    char features[256];                 /* what was clustered (info.txt "features") */
+    uint64_t seed;
+    size_t iterations, frames;
+    double inertia;
+} sv_km_targets;
+
+/* Labels of utterance i of split, its count in *n (NULL when the split has no labels). */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n);
+/* Makes the targets of a dataset: k-means (o) fitted on the train split's frames, then every
+   utterance of every split labelled. Frames: MFCCs (mfcc, NULL = defaults) when m is NULL, else
+   layer `layer` of the model (0..L as sv_extract_features; c is its context). cache_path (may be
+   NULL): a file that holds the training frames after the first pass, so later passes read them
+   back instead of recomputing them (deleted at the end). k must be <= 65536. */
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer,
+                              const sv_mfcc_opts *mfcc, const sv_kmeans_opts *o,
+                              const char *cache_path, sv_km_targets *out, sv_kmeans_result *res);
+/* Writes t as the folder dir (created if needed) for the data d (ids for info.txt). */
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d);
+/* Reads dir and checks it against d (see above). Splits without a .km file have has[s] = 0. */
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t);
+SV_DEF void sv_km_targets_free(sv_km_targets *t);  /* frees the contents and zeroes *t */
 
 /* ======================================================================================
    11 Metrics
@@ -1252,6 +1491,12 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
                        sv_abx_layer_result *res, size_t *n_layers);
 /* The feature memory sv_eval_abx will hold, in bytes (0 when the split has no items). */
 SV_DEF size_t sv_eval_abx_bytes(const sv_model *m, const sv_data *d, int split);
+/* The reference row of the ABX tables: ABX of MFCC features (sv_mfcc; mfcc NULL = HuBERT's 39
+   dims at 20 ms, the features of MT4SSL's first offline targets) on the item set of split, whole
+   utterances, frame shift frame_shift * subsample / sample_rate. res->name is "mfcc", res->layer
+   -2. What a learned layer has to beat. */
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res);
 
 #ifndef SSL_VGS_NO_CORPUS
 /* ======================================================================================
@@ -6666,7 +6911,73 @@ SV__OMP(parallel for private(j) if (N * J * F > SV__PAR_N))
     return y;
 }
 
-/* ---------------------------------------------------------------- 5.14 shard sums and gathers */
+/* ---------------------------------------------------------------- 5.14 regression loss and data2vec targets */
+/* L = s sum (x - t)^2; dx += dL 2 s (x - t) */
+static void sv__sq_error_bwd(sv_ctx *c, sv__node *n)
+{
+    sv_tensor *x = n->in[0];
+    float *gx = sv__g(c, x), g = n->out->grad[0] * 2.0f * n->farg[0];
+    const float *t = (const float *)n->save[0];
+    ptrdiff_t i;
+    if (!gx) return;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (i = 0; i < (ptrdiff_t)x->n; i++) gx[i] += g * (x->data[i] - t[i]);
+}
+
+SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, float scale)
+{
+    sv_tensor *y;
+    double s = 0;
+    size_t i;
+    SV__IN1(x);
+    if (!target) return sv__shape_error(c, "sq_error_sum", "NULL target");
+    SV__FWD_BEGIN(c);
+    y = sv_new1(c, 1);
+    if (!y) return NULL;
+    for (i = 0; i < x->n; i++) { double d = (double)x->data[i] - target[i]; s += d * d; }
+    y->data[0] = (float)((double)scale * s);
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "sq_error_sum", sv__sq_error_bwd, y, x, NULL, NULL, NULL);
+        if (!n || !(n->save[0] = sv__arena_copy(c, target, x->n * sizeof(float)))) { c->failed = 1; return NULL; }
+        n->farg[0] = scale;
+    }
+    SV__FWD_END(c, "sq_error_sum");
+    return y;
+}
+
+SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
+                              const size_t *len, float eps, float *out)
+{
+    size_t nblk = (D + 63) / 64;
+    ptrdiff_t w;
+    if (!x || !out || !n_layers) return sv__fail(SV_ERR_ARG, "data2vec_target: no layers");
+    memset(out, 0, B * T * D * sizeof(float));
+    /* one work item per (utterance, block of 64 channels): statistics over time in double, the
+       layers added in order, so the result does not depend on the thread count */
+SV__OMP(parallel for schedule(static) if (B * T * D * n_layers > SV__PAR_N))
+    for (w = 0; w < (ptrdiff_t)(B * nblk); w++) {
+        size_t b = (size_t)w / nblk, d0 = (size_t)w % nblk * 64, d1 = d0 + 64 < D ? d0 + 64 : D;
+        size_t Tb = len ? (len[b] < T ? len[b] : T) : T, l, t, d;
+        double mean[64], var[64];
+        float *o = out + b * T * D;
+        for (l = 0; l < n_layers; l++) {
+            const float *xl = x[l] + b * T * D;
+            for (d = d0; d < d1; d++) { mean[d - d0] = 0; var[d - d0] = 0; }
+            if (!Tb) continue;
+            for (t = 0; t < Tb; t++) for (d = d0; d < d1; d++) mean[d - d0] += xl[t * D + d];
+            for (d = d0; d < d1; d++) mean[d - d0] /= (double)Tb;
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++) { double e = xl[t * D + d] - mean[d - d0]; var[d - d0] += e * e; }
+            for (d = d0; d < d1; d++) var[d - d0] = 1.0 / sqrt(var[d - d0] / (double)Tb + (double)eps);
+            for (t = 0; t < Tb; t++)
+                for (d = d0; d < d1; d++)
+                    o[t * D + d] += (float)((xl[t * D + d] - mean[d - d0]) * var[d - d0] / (double)n_layers);
+        }
+    }
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 5.15 shard sums and gathers */
 static void sv__shard_sum_bwd(sv_ctx *c, sv__node *n)
 {
     float *gx = sv__g(c, n->in[0]);
@@ -6785,6 +7096,12 @@ SV_DEF int sv_config_preset(const char *name, sv_config *c)
     c->logit_temp = 0.1f; c->tau_max = 2.0f; c->tau_min = 0.5f; c->tau_decay = 0.999995;
     c->diversity_weight = 0.1f;
     c->freeze_tau = 0;
+    /* MT4SSL (ddlBoJack/MT4SSL base_librispeech.yaml; HuBERT's K for MFCC targets) */
+    c->ssl = SV_SSL_W2V2;
+    c->mt4_k = 100;
+    c->mt4_offline_weight = 1.0f; c->mt4_online_weight = 1.0f;
+    c->mt4_top_k = 8;
+    c->ema_decay = 0.999f; c->ema_end_decay = 0.9999f; c->ema_anneal = 30000;
     sv__cfg_vgs_common(c);
     c->vgs_width[0] = 128; c->vgs_width[1] = 128; c->vgs_width[2] = 256; c->vgs_width[3] = 512; c->vgs_width[4] = 768;
     c->img_regions = 36; c->img_dim = 2048; c->img_layers = 6;
@@ -6837,6 +7154,15 @@ SV_DEF int sv_config_check(const sv_config *c)
     if (!c->vgs_heads || c->D % c->vgs_heads) return sv__fail(SV_ERR_ARG, "config: D not divisible by the VGS heads");
     if (c->vgs_audio_layers > 4 || c->img_layers > 12) return sv__fail(SV_ERR_ARG, "config: at most 4 audio and 12 image VGS layers");
     if (!c->img_regions || !c->img_dim || !c->E) return sv__fail(SV_ERR_ARG, "config: image regions, region dim and E must be positive");
+    if (c->ssl < SV_SSL_W2V2 || c->ssl > SV_SSL_BOTH) return sv__fail(SV_ERR_ARG, "config: ssl = %d (0 w2v2, 1 mt4ssl, 2 both)", c->ssl);
+    if (c->ssl != SV_SSL_W2V2) {
+        if (!(c->mt4_offline_weight >= 0 && c->mt4_online_weight >= 0) || (c->mt4_offline_weight == 0 && c->mt4_online_weight == 0))
+            return sv__fail(SV_ERR_ARG, "config: MT4SSL needs a head: mt4_offline_weight and mt4_online_weight are both 0 (or negative)");
+        if (c->mt4_offline_weight > 0 && (c->mt4_k < 2 || c->mt4_k > 65536)) return sv__fail(SV_ERR_ARG, "config: mt4_k = %zu (2..65536)", c->mt4_k);
+        if (c->mt4_online_weight > 0 && !c->mt4_top_k) return sv__fail(SV_ERR_ARG, "config: mt4_top_k = 0");
+        if (!(c->ema_decay >= 0 && c->ema_decay <= 1 && c->ema_end_decay >= 0 && c->ema_end_decay <= 1))
+            return sv__fail(SV_ERR_ARG, "config: EMA decays %g, %g outside [0,1]", (double)c->ema_decay, (double)c->ema_end_decay);
+    }
     return SV_OK;
 }
 
@@ -6953,6 +7279,38 @@ static void sv__init_tlayer(sv_rng *r, sv_tlayer *L)
 
 static void sv__init_bn(sv_bn *bn) { sv__fill(bn->g, 1.0f); sv__fill(bn->var, 1.0f); }
 
+/* MT4SSL's EMA teacher: buffers shaped like the encoder LayerNorm and the L transformer layers */
+static sv_tensor *sv__tbuf(sv__builder *b, size_t layer, const char *name, size_t d0, size_t d1)
+{
+    char full[96];
+    size_t sh[2];
+    sv_tensor *t;
+    sh[0] = d0; sh[1] = d1;
+    if (layer == SIZE_MAX) snprintf(full, sizeof full, "teacher.%s", name);
+    else snprintf(full, sizeof full, "teacher.layer.%zu.%s", layer, name);
+    t = sv_buffer(b->p, full, SV_GROUP_MT4SSL, d1 ? 2 : 1, sh);
+    if (!t) b->fail = 1;
+    return t;
+}
+
+static void sv__teacher_decl(sv__builder *b, sv_model *m, size_t L)
+{
+    size_t i, D = m->cfg.D, F = m->cfg.ffn;
+    m->t_enc_ln_g = sv__tbuf(b, SIZE_MAX, "enc_ln.g", D, 0);
+    m->t_enc_ln_b = sv__tbuf(b, SIZE_MAX, "enc_ln.b", D, 0);
+    for (i = 0; i < L; i++) {
+        sv_tlayer *t = &m->teacher[i];
+        t->q_w = sv__tbuf(b, i, "q.w", D, D); t->q_b = sv__tbuf(b, i, "q.b", D, 0);
+        t->k_w = sv__tbuf(b, i, "k.w", D, D); t->k_b = sv__tbuf(b, i, "k.b", D, 0);
+        t->v_w = sv__tbuf(b, i, "v.w", D, D); t->v_b = sv__tbuf(b, i, "v.b", D, 0);
+        t->o_w = sv__tbuf(b, i, "o.w", D, D); t->o_b = sv__tbuf(b, i, "o.b", D, 0);
+        t->ln1_g = sv__tbuf(b, i, "ln1.g", D, 0); t->ln1_b = sv__tbuf(b, i, "ln1.b", D, 0);
+        t->fc1_w = sv__tbuf(b, i, "fc1.w", F, D); t->fc1_b = sv__tbuf(b, i, "fc1.b", F, 0);
+        t->fc2_w = sv__tbuf(b, i, "fc2.w", D, F); t->fc2_b = sv__tbuf(b, i, "fc2.b", D, 0);
+        t->ln2_g = sv__tbuf(b, i, "ln2.g", D, 0); t->ln2_b = sv__tbuf(b, i, "ln2.b", D, 0);
+    }
+}
+
 SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
 {
     sv_model *m;
@@ -7001,6 +7359,7 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     /* wav2vec 2.0 head */
     b.group = SV_GROUP_W2V2;
     m->mask_emb = sv__p(&b, "mask_emb", 1, D, 0, 0);
+    b.group = SV_GROUP_W2V2_HEAD;
     m->q_w = sv__p(&b, "quantizer.w", 2, cfg->q_groups * cfg->q_vars, C, 0);
     m->q_b = sv__p(&b, "quantizer.b", 1, cfg->q_groups * cfg->q_vars, 0, 0);
     m->codebook = sv__p(&b, "quantizer.codebook", 2, cfg->q_groups * cfg->q_vars, cfg->q_dim / cfg->q_groups, 0);
@@ -7061,6 +7420,19 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     m->iemb1_b = sv__p(&b, "img_emb.1.b", 1, 2 * D, 0, 0);
     m->iemb2_w = sv__p(&b, "img_emb.2.w", 2, cfg->E, 2 * D, 0);
     m->iemb2_b = sv__p(&b, "img_emb.2.b", 1, cfg->E, 0, 0);
+    /* MT4SSL heads and teacher (declared last: a wav2vec 2.0 model's layout and init are unchanged) */
+    if (cfg->ssl != SV_SSL_W2V2) {
+        b.group = SV_GROUP_MT4SSL;
+        if (cfg->mt4_offline_weight > 0) {
+            m->mt4_off_w = sv__p(&b, "mt4ssl.offline.w", 2, cfg->mt4_k, D, 0);
+            m->mt4_off_b = sv__p(&b, "mt4ssl.offline.b", 1, cfg->mt4_k, 0, 0);
+        }
+        if (cfg->mt4_online_weight > 0) {
+            m->mt4_on_w = sv__p(&b, "mt4ssl.online.w", 2, D, D, 0);
+            m->mt4_on_b = sv__p(&b, "mt4ssl.online.b", 1, D, 0, 0);
+            sv__teacher_decl(&b, m, L);
+        }
+    }
 
     if (b.fail || sv_params_alloc(&m->params) != SV_OK) { sv_model_free(m); return NULL; }
 
@@ -7121,6 +7493,11 @@ SV_DEF sv_model *sv_model_new(const sv_config *cfg, uint64_t seed)
     for (i = 0; i < cfg->img_layers; i++) sv__init_tlayer(&r, &m->img_layer[i]);
     sv__fill_normal(&r, m->iemb1_w, 0.02f);
     sv__fill_normal(&r, m->iemb2_w, 0.02f);
+    /* MT4SSL: PyTorch's Linear init for both heads (nn.Linear in multi2vec_audio.py), the
+       teacher a copy of the freshly initialised transformer */
+    if (m->mt4_off_w) sv__init_torch_linear(&r, m->mt4_off_w, m->mt4_off_b);
+    if (m->mt4_on_w) sv__init_torch_linear(&r, m->mt4_on_w, m->mt4_on_b);
+    sv_mt4ssl_teacher_reset(m);
     return m;
 }
 
@@ -7137,9 +7514,10 @@ SV_DEF size_t sv_model_numel(const sv_model *m, uint32_t group_mask) { return sv
 /* Post-LN (fairseq base, BERT): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
    Pre-LN (large):               x = x + Drop(MHA(LN(x)));  x = x + Drop(FFN(LN(x))).
    FFN(x) = fc2(Drop_act(GELU(fc1(x)))). x [B,T,D] -> [B,T,D]; keys at t >= key_len[b] are
-   masked out of attention (key_len NULL: none). The VGS branches use it too. */
+   masked out of attention (key_len NULL: none). *ffn (ffn may be NULL) receives fc2's output
+   before dropout and the residual add. The VGS branches use it too. */
 static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor *x, const size_t *key_len, size_t heads,
-                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps)
+                                        float drop, float attn_drop, float act_drop, int pre_ln, float eps, sv_tensor **ffn)
 {
     sv_tensor *h, *q, *k, *v, *a;
     h = pre_ln ? sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps) : x;
@@ -7152,7 +7530,9 @@ static sv_tensor *sv__transformer_layer(sv_ctx *c, const sv_tlayer *L, sv_tensor
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln1_g, L->ln1_b, eps);
     h = pre_ln ? sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps) : x;
     h = sv_dropout(c, sv_gelu_op(c, sv_linear(c, h, L->fc1_w, L->fc1_b)), act_drop);
-    h = sv_dropout(c, sv_linear(c, h, L->fc2_w, L->fc2_b), drop);
+    h = sv_linear(c, h, L->fc2_w, L->fc2_b);
+    if (ffn) *ffn = h;   /* before the residual add and the LayerNorm: fairseq's layer_result */
+    h = sv_dropout(c, h, drop);
     x = sv_add(c, x, h);
     if (!pre_ln) x = sv_layer_norm(c, x, L->ln2_g, L->ln2_b, eps);
     return x;
@@ -7211,13 +7591,15 @@ static sv_tensor *sv__w2v2_feature_encoder(sv_model *m, sv_ctx *c, const sv_batc
 /* ---------------------------------------------------------------- 6.5 projection and masking */
 /* features [B,T,C] -> LayerNorm -> Linear C->D -> dropout [B,T,D] (fairseq: layer_norm,
    post_extract_proj, dropout_input). The normalised features before the projection, after
-   their own dropout, are the quantizer's input: *unmasked [B,T,C]. */
-static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked)
+   their own dropout, are the quantizer's input: *unmasked [B,T,C]; the projection before its
+   dropout is MT4SSL's teacher input: *projected [B,T,D]. */
+static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, sv_tensor **unmasked, sv_tensor **projected)
 {
     const sv_config *cfg = &m->cfg;
     sv_tensor *x = sv_layer_norm(c, features, m->feat_ln_g, m->feat_ln_b, 1e-5f);
     *unmasked = sv_dropout(c, x, cfg->dropout_features);          /* [B,T,C] */
     x = sv_linear(c, x, m->proj_w, m->proj_b);                    /* [B,T,D] */
+    *projected = x;
     return sv_dropout(c, x, cfg->dropout_input);
 }
 
@@ -7378,9 +7760,11 @@ static sv_tensor *sv__w2v2_positional_conv(sv_model *m, sv_ctx *c, sv_tensor *x,
    LayerNorm first) dropout, then layers[0..n_layers) with LayerDrop (Fan et al. 2019: in
    training each layer is skipped with probability layerdrop), and for pre-LN the final
    LayerNorm (ln_g/ln_b serve as either) once the whole stack has run. hidden[0] is the input of
-   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. */
+   layer 0, hidden[l] the output of layer l - 1, each [B,Tc,D]. ffn (may be NULL) gets each layer's
+   FFN output before the residual add (ffn[l] stays NULL for a dropped layer): MT4SSL's teacher
+   runs this stack with its EMA weights for them. */
 static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer *layers, sv_tensor *ln_g, sv_tensor *ln_b,
-                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden)
+                                sv_tensor *x, const size_t *key_len, size_t n_layers, sv_tensor **hidden, sv_tensor **ffn)
 {
     size_t l;
     int training = sv_ctx_training(c);
@@ -7394,7 +7778,7 @@ static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer
             continue;
         }
         x = sv__transformer_layer(c, &layers[l], x, key_len, cfg->heads, cfg->dropout, cfg->attn_dropout,
-                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f);
+                                  cfg->act_dropout, cfg->layer_norm_first, 1e-5f, ffn ? &ffn[l] : NULL);
         hidden[l + 1] = x;
     }
     if (cfg->layer_norm_first && n_layers == cfg->n_shared + cfg->n_decoder)
@@ -7423,7 +7807,7 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_ma
                             b, bt->wave_len[b], sv_config_receptive_field(cfg));
     if (cfg->feature_grad_mult != 1.0f) x = sv_grad_scale(c, x, cfg->feature_grad_mult);
     e->features = x;
-    x = sv__w2v2_project(m, c, x, &e->unmasked);                   /* [B,T,D] */
+    x = sv__w2v2_project(m, c, x, &e->unmasked, &e->projected);    /* [B,T,D] */
     if (do_mask) {
         x = sv__w2v2_mask(m, c, x, B, e->T, e->frame_len, &e->mask, &e->n_masked);
         if (!x) return sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
@@ -7433,7 +7817,7 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *bt, int do_ma
     for (b = 0; b < B; b++) e->key_len[b] = e->frame_len[b] + (m->cls ? 1 : 0);
     x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, e->Tc);
     e->n_layers = n_layers;
-    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden);
+    return sv__w2v2_transformer(c, cfg, m->layer, m->enc_ln_g, m->enc_ln_b, x, e->key_len, n_layers, e->hidden, NULL);
 }
 
 /* ---------------------------------------------------------------- 6.9 Gumbel product quantizer */
@@ -7652,7 +8036,7 @@ SV_DEF sv_tensor *sv_vgs_audio_branch(sv_model *m, sv_ctx *c, sv_tensor *h, cons
     x = sv_concat(c, cls, x, 1);                                  /* [B,1+T/16,D] */
     for (b = 0; b < B; b++) klen[b] = len[b] + 1;
     for (i = 0; i < cfg->vgs_audio_layers; i++)
-        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->audio_layer[i], x, klen, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = cfg->D;
     z = sv_reshape(c, z, 2, sh);
@@ -7676,7 +8060,7 @@ SV_DEF sv_tensor *sv_vgs_image_branch(sv_model *m, sv_ctx *c, const float *regio
     z = sv_tensor_zeros(c, 3, sh);
     x = sv_concat(c, sv_add(c, z, m->img_cls), x, 1);             /* [B,1+R,D] */
     for (i = 0; i < cfg->img_layers; i++)
-        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps);
+        x = sv__transformer_layer(c, &m->img_layer[i], x, NULL, cfg->vgs_heads, cfg->vgs_dropout, cfg->vgs_dropout, 0.0f, 0, cfg->vgs_ln_eps, NULL);
     z = sv_slice(c, x, 1, 0, 1);
     sh[0] = B; sh[1] = D;
     z = sv_reshape(c, z, 2, sh);
@@ -7918,7 +8302,240 @@ SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, siz
     return loss;
 }
 
-/* ---------------------------------------------------------------- 8.5 loss_AV */
+/* ---------------------------------------------------------------- 8.5 MT4SSL: offline and online targets
+   Ma et al. 2022 (ddlBoJack/MT4SSL, models/multi2vec_audio.py and criterions/model_criterion.py).
+   Both heads read the student's last layer at the masked frames:
+     offline: Linear(D, K) and cross-entropy against the k-means class of the frame, summed;
+     online:  Linear(D, D) regressing the EMA teacher's target, squared error summed over the D
+              dims and over the frames, times 1/sqrt(D).
+   loss = (w_off CE + w_on regression) / N, N masked frames (fairseq's sample_size), weights 1.
+   The teacher (data2vec, fairseq examples/data2vec) is an exponential moving average of the
+   transformer (encoder LayerNorm and layers; ema_transformer_only + ema_layers_only: the
+   positional convolution is copied from the student at every update rather than averaged, so it
+   *is* the student's here). It runs in eval mode, without a tape, on the student's projected
+   features before input dropout and masking, with the CLS vector in front as the student has it;
+   its target is the mean over the top mt4_top_k layers (all when there are fewer) of each layer's
+   FFN output before the residual add and the LayerNorm, each normalised per utterance and
+   channel over the valid frames (sv_data2vec_target). */
+SV_DEF uint32_t sv_ssl_groups(const sv_config *cfg)
+{
+    uint32_t g = (1u << SV_GROUP_SHARED) | (1u << SV_GROUP_W2V2);
+    if (cfg->ssl != SV_SSL_MT4SSL) g |= 1u << SV_GROUP_W2V2_HEAD;
+    if (cfg->ssl != SV_SSL_W2V2) g |= 1u << SV_GROUP_MT4SSL;
+    return g;
+}
+
+/* The student's transformer tensors and the teacher's, pairwise; returns the count. */
+#define SV__TLAYER_N (sizeof(sv_tlayer) / sizeof(sv_tensor *))
+static size_t sv__teacher_pairs(sv_model *m, sv_tensor **stu, sv_tensor **tea)
+{
+    size_t n = 0, l, k, L = m->cfg.n_shared + m->cfg.n_decoder;
+    if (!m->t_enc_ln_g) return 0;
+    stu[n] = m->enc_ln_g; tea[n++] = m->t_enc_ln_g;
+    stu[n] = m->enc_ln_b; tea[n++] = m->t_enc_ln_b;
+    for (l = 0; l < L; l++) {
+        sv_tensor **a = (sv_tensor **)&m->layer[l], **b = (sv_tensor **)&m->teacher[l];
+        for (k = 0; k < SV__TLAYER_N; k++) { stu[n] = a[k]; tea[n++] = b[k]; }
+    }
+    return n;
+}
+
+SV_DEF void sv_mt4ssl_teacher_reset(sv_model *m)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    for (i = 0; i < n; i++) memcpy(tea[i]->data, stu[i]->data, stu[i]->n * sizeof(float));
+}
+
+SV_DEF void sv_mt4ssl_ema_step(sv_model *m, size_t updates)
+{
+    sv_tensor *stu[2 + SV_MAX_LAYERS * SV__TLAYER_N], *tea[2 + SV_MAX_LAYERS * SV__TLAYER_N];
+    size_t n = sv__teacher_pairs(m, stu, tea), i;
+    float d = sv_ema_decay(m->cfg.ema_decay, m->cfg.ema_end_decay, updates, m->cfg.ema_anneal);
+    if (d >= 1.0f) return;     /* fairseq skips the step when the decay is 1 */
+    for (i = 0; i < n; i++) sv_ema_update(tea[i]->data, stu[i]->data, stu[i]->n, d);
+}
+
+/* The teacher's target for the forward pass e: [B, T, D] in the arena (NULL on error). Runs with
+   the tape off and in eval mode; both flags are restored. */
+static float *sv__mt4ssl_target(sv_model *m, sv_ctx *c, const sv_w2v2_out *e)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = e->B, T = e->T, Tc = e->Tc, D = cfg->D, L = cfg->n_shared + cfg->n_decoder, top, first, l, b;
+    size_t off = m->cls ? 1 : 0;
+    int grad = sv_ctx_grad(c), training = sv_ctx_training(c);
+    const float *layers[SV_MAX_LAYERS];
+    sv_tensor *x, *hidden[SV_MAX_LAYERS + 1], *ffn[SV_MAX_LAYERS];
+    float *target = NULL;
+    top = cfg->mt4_top_k < L ? cfg->mt4_top_k : L;
+    first = L - top;
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    memset(ffn, 0, sizeof ffn);
+    /* the student's steps with the teacher's transformer: CLS, positional convolution (the
+       student's own, as the EMA copies it), then the EMA LayerNorm and layers */
+    x = sv__w2v2_prepend_cls(m, c, e->projected, B);             /* [B,Tc,D] */
+    x = sv__w2v2_positional_conv(m, c, x, e->key_len, B, Tc);
+    if (!x || sv__w2v2_transformer(c, cfg, m->teacher, m->t_enc_ln_g, m->t_enc_ln_b, x, e->key_len, L, hidden, ffn) != SV_OK)
+        goto done;
+    for (l = first; l < L; l++) {
+        /* the utterance frames of the layer (the CLS position dropped), contiguous [B,T,D] */
+        float *f = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+        if (!f || !ffn[l]) goto done;
+        for (b = 0; b < B; b++) memcpy(f + b * T * D, ffn[l]->data + (b * Tc + off) * D, T * D * sizeof(float));
+        layers[l - first] = f;
+    }
+    target = (float *)sv_ctx_alloc(c, B * T * D * sizeof(float));
+    if (target && sv_data2vec_target(layers, top, B, T, D, e->frame_len, 1e-5f, target) != SV_OK) target = NULL;
+done:
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    if (!target && !sv_last_status()) sv__fail(SV_ERR_NOMEM, "MT4SSL teacher: out of memory");
+    return target;
+}
+
+/* mean over the D columns of sqrt(unbiased variance over the rows + 1e-6) (data2vec compute_var)
+   of y [B*n, D] (n rows per local sample), over the rows of the global batch: per-sample column
+   sums gathered for the mean, then per-sample squared deviations from it. NaN with < 2 rows. */
+static float sv__mt4ssl_var(sv_ctx *c, const float *y, size_t B, size_t n, size_t D)
+{
+    size_t total = c->shard ? c->shard->s.total : B, N = n * total, b, d, r, w = c->shard ? D : B * D;
+    double *loc = (double *)sv_ctx_alloc(c, B * D * sizeof(double)), *all = (double *)sv_ctx_alloc(c, total * D * sizeof(double));
+    double *mean = (double *)sv_ctx_alloc(c, D * sizeof(double)), s = 0;
+    int pass;
+    if (!loc || !all || !mean) return NAN;
+    for (pass = 0; pass < 2; pass++) {
+        for (b = 0; b < B; b++)
+            for (d = 0; d < D; d++) {
+                double acc = 0;
+                for (r = b * n; r < (b + 1) * n; r++) {
+                    double v = pass ? y[r * D + d] - mean[d] : y[r * D + d];
+                    acc += pass ? v * v : v;
+                }
+                loc[b * D + d] = acc;
+            }
+        if (sv__shard_gather(c, c->shard, loc, w, all) != SV_OK) return NAN;
+        for (d = 0; d < D; d++) {
+            double acc = 0;
+            for (b = 0; b < total; b++) acc += all[b * D + d];
+            if (pass) s += N >= 2 ? sqrt(acc / (double)(N - 1) + 1e-6) : 0;
+            else mean[d] = acc / (double)(N ? N : 1);
+        }
+    }
+    return N < 2 ? NAN : (float)(s / (double)D);
+}
+
+SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, const sv_batch *bt, sv_stats *st)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t B = bt->B, n = e->n_masked, N = B * n, D = cfg->D, b, t, r, off = m->cls ? 1 : 0;
+    /* the normaliser: the masked frames of the global batch (shard mode; this process's graph
+       sums its own frames, so that the processes' gradients add up to the global batch's) */
+    size_t total = c->shard ? c->shard->s.total : B, Ng = n * total, g0 = sv__sample0(c);
+    size_t *rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t)), *rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    double *ps = (double *)sv_ctx_alloc(c, B * 3 * sizeof(double)), *pall = (double *)sv_ctx_alloc(c, total * 3 * sizeof(double));
+    sv_tensor *x, *loss = NULL;
+    if (!rows || !rows_c || !ps || !pall) return NULL;
+    if (!n) { sv__fail(SV_ERR_ARG, "MT4SSL needs masked frames"); return NULL; }
+    memset(ps, 0, B * 3 * sizeof(double));   /* per sample: offline CE, offline correct, online error */
+    for (b = 0, r = 0; b < B; b++)
+        for (t = 0; t < e->T; t++)
+            if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
+    x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);   /* [N,D] the student's last layer */
+    if (!x) return NULL;
+    if (st) st->n_masked = Ng;
+    if (m->mt4_off_w) {
+        int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int)), status = SV_OK;
+        sv_tensor *logits, *ce;
+        size_t k;
+        if (!tg) return NULL;
+        if (!bt->km) status = sv__fail(SV_ERR_ARG, "MT4SSL's offline head needs k-means targets in the batch (make them with ./train --kmeans DIR, train with --targets DIR)");
+        for (r = 0; r < N && status == SV_OK; r++) {
+            size_t bb = rows[r] / e->T, tt = rows[r] % e->T;
+            int lab = tt < bt->km_T ? bt->km[bb * bt->km_T + tt] : -1;
+            if (lab < 0 || (size_t)lab >= cfg->mt4_k)
+                status = sv__fail(SV_ERR_ARG, "MT4SSL: frame %zu of utterance %zu has no offline target in 0..%zu (got %d): targets for another audio length or k?",
+                                  tt, g0 + bb, cfg->mt4_k - 1, lab);
+            tg[r] = lab;
+        }
+        if (sv__shard_agree(c, status) != SV_OK) return NULL;   /* shard mode: all stop, or none */
+        logits = sv_linear(c, x, m->mt4_off_w, m->mt4_off_b);      /* [N,K] */
+        ce = sv_cross_entropy(c, logits, tg, 0);                  /* summed over the N frames */
+        if (!ce) return NULL;
+        for (r = 0; r < N; r++) {
+            const float *lr = logits->data + r * cfg->mt4_k;
+            size_t best = 0;
+            double mx = lr[0], se = 0;
+            for (k = 1; k < cfg->mt4_k; k++) { if (lr[k] > lr[best]) best = k; if (lr[k] > mx) mx = lr[k]; }
+            for (k = 0; k < cfg->mt4_k; k++) se += exp((double)lr[k] - mx);
+            ps[(r / n) * 3] += mx + log(se) - lr[tg[r]];
+            ps[(r / n) * 3 + 1] += best == (size_t)tg[r];
+        }
+        loss = sv_scale(c, ce, cfg->mt4_offline_weight / (float)Ng);
+    }
+    if (m->mt4_on_w) {
+        float *target = sv__mt4ssl_target(m, c, e), *tr;
+        sv_tensor *pred, *reg;
+        if (!target) return NULL;
+        tr = (float *)sv_ctx_alloc(c, N * D * sizeof(float));   /* the targets of the masked frames */
+        if (!tr) return NULL;
+        for (r = 0; r < N; r++) memcpy(tr + r * D, target + rows[r] * D, D * sizeof(float));
+        pred = sv_linear(c, x, m->mt4_on_w, m->mt4_on_b);         /* [N,D] */
+        reg = sv_sq_error_sum(c, pred, tr, 1.0f / sqrtf((float)D));
+        if (!reg) return NULL;
+        loss = loss ? sv_axpby(c, 1.0f, loss, cfg->mt4_online_weight / (float)Ng, reg)
+                    : sv_scale(c, reg, cfg->mt4_online_weight / (float)Ng);
+        for (r = 0; r < N; r++) {
+            double acc = 0, d2;
+            size_t d;
+            for (d = 0; d < D; d++) { d2 = (double)pred->data[r * D + d] - tr[r * D + d]; acc += d2 * d2; }
+            ps[(r / n) * 3 + 2] += acc / sqrt((double)D);
+        }
+        /* (collectives in shard mode: computed whether or not st is wanted) */
+        if (st || c->shard) {
+            float tv = sv__mt4ssl_var(c, tr, B, n, D), pv = sv__mt4ssl_var(c, pred->data, B, n, D);
+            if (st) { st->target_var = tv; st->pred_var = pv; }
+        }
+    }
+    /* the training-health numbers over the global batch: per-sample sums gathered in order */
+    if (st || c->shard) {
+        double ce = 0, correct = 0, on = 0;
+        if (sv__shard_gather(c, c->shard, ps, c->shard ? 3 : 3 * B, pall) != SV_OK) return NULL;
+        for (b = 0; b < total; b++) { ce += pall[3 * b]; correct += pall[3 * b + 1]; on += pall[3 * b + 2]; }
+        if (st && m->mt4_off_w) { st->mt4_offline = (float)(ce / (double)Ng); st->mt4_acc = (float)(correct / (double)Ng); }
+        if (st && m->mt4_on_w) st->mt4_online = (float)(on / (double)Ng);
+    }
+    return loss;
+}
+
+SV_DEF int sv_mt4ssl_targets(sv_model *m, sv_ctx *c, const sv_batch *bt, float **out, size_t *T)
+{
+    sv_w2v2_out e;
+    float *t;
+    int grad, training, rc;
+    size_t n;
+    *out = NULL;
+    if (!m || !c || !bt || !bt->B) return sv__fail(SV_ERR_ARG, "mt4ssl_targets: bad arguments");
+    if (!m->t_enc_ln_g) return sv__fail(SV_ERR_ARG, "this model has no MT4SSL teacher (ssl = w2v2 or mt4_online_weight = 0)");
+    grad = sv_ctx_grad(c);
+    training = sv_ctx_training(c);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    rc = sv_w2v2_forward(m, c, bt, 0, 0, &e);
+    t = rc == SV_OK ? sv__mt4ssl_target(m, c, &e) : NULL;
+    if (t) {
+        n = bt->B * e.T * m->cfg.D;
+        if ((*out = (float *)sv__alloc(n * sizeof(float), "MT4SSL targets")) != NULL) { memcpy(*out, t, n * sizeof(float)); *T = e.T; }
+    }
+    rc = *out ? SV_OK : (sv_last_status() ? sv_last_status() : SV_ERR_NOMEM);
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, training);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 8.6 loss_AV */
 SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const long *image_id, float margin, int cosine)
 {
     size_t B, i, j;
@@ -7941,7 +8558,7 @@ SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const lo
     return sv_add(c, sv_cross_entropy(c, S, tg, 1), sv_cross_entropy(c, sv_transpose(c, S), tg, 1));
 }
 
-/* ---------------------------------------------------------------- 8.6 the joint loss */
+/* ---------------------------------------------------------------- 8.7 the joint loss */
 /* The checks of a batch before any computation, messages naming utterances by their index in
    the global batch. */
 static int sv__batch_check(const sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha)
@@ -7984,6 +8601,7 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
         memset(st, 0, sizeof *st);
         st->loss = st->loss_av = st->loss_aud = st->contrastive = st->accuracy = NAN;
         st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
+        st->mt4_offline = st->mt4_acc = st->mt4_online = st->target_var = st->pred_var = NAN;
     }
     /* shard mode: a batch refused by one process stops every process, with its message */
     if (sv__shard_agree(c, sv__batch_check(m, c, bt, alpha)) != SV_OK) return NULL;
@@ -7995,8 +8613,21 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
        pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
     if (sv_w2v2_forward(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
     if (use_ssl) {
-        laud = sv_w2v2_loss(m, c, &e, step, st);
-        if (!laud) return NULL;
+        /* loss_AUD: the contrastive loss, MT4SSL's, or their sum (cfg.ssl) */
+        if (cfg->ssl != SV_SSL_MT4SSL && !(laud = sv_w2v2_loss(m, c, &e, step, st))) return NULL;
+        if (cfg->ssl != SV_SSL_W2V2) {
+            sv_tensor *l4 = sv_mt4ssl_loss(m, c, &e, bt, st);
+            if (!l4) return NULL;
+            laud = laud ? sv_axpby(c, 1.0f, laud, 1.0f, l4) : l4;
+            if (!laud) return NULL;
+        }
+        /* shard mode: this process's graph holds its share only; the global loss from the parts */
+        if (st && c->shard)
+            st->loss_aud = (float)((cfg->ssl != SV_SSL_MT4SSL ? (double)st->loss_aud : 0.0) +
+                                   (cfg->ssl != SV_SSL_W2V2 && m->mt4_off_w ? cfg->mt4_offline_weight * (double)st->mt4_offline : 0.0) +
+                                   (cfg->ssl != SV_SSL_W2V2 && m->mt4_on_w ? cfg->mt4_online_weight * (double)st->mt4_online : 0.0));
+        else if (st)
+            st->loss_aud = laud->data[0];
     }
     if (use_vgs) {
         sv_tensor *a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
@@ -8168,6 +8799,28 @@ SV__OMP(parallel for if (elems > SV__PAR_N))
         }
     }
     return norm;
+}
+
+/* ---------------------------------------------------------------- 9.2 EMA teacher */
+SV_DEF float sv_ema_decay(float start, float end, size_t step, size_t anneal)
+{
+    if (anneal == 0 || step >= anneal) return end;
+    return (float)((double)end - ((double)end - (double)start) * (1.0 - (double)step / (double)anneal));
+}
+
+static void sv__ema_range(size_t lo, size_t hi, float *ema, const float *x, float decay)
+{
+    float a = 1.0f - decay;
+    size_t i;
+    for (i = lo; i < hi; i++) {
+        float e = ema[i] * decay;   /* two roundings, as the PyTorch in-place pair */
+        ema[i] = e + a * x[i];
+    }
+}
+
+SV_DEF void sv_ema_update(float *ema, const float *x, size_t n, float decay)
+{
+    SV__BLOCKED(n, sv__ema_range(lo, hi, ema, x, decay));
 }
 
 /* ======================================================================================
@@ -9709,8 +10362,11 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
 }
 
 /* ---------------------------------------------------------------- 10.7 config as text */
-typedef struct sv__cfg_field { const char *key; char type; size_t off, count; } sv__cfg_field;
-#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count }
+/* mt4: an MT4SSL field, written only when ssl != SV_SSL_W2V2 (so wav2vec 2.0 configs and their
+   checkpoints read the same as before the field existed) */
+typedef struct sv__cfg_field { const char *key; char type; size_t off, count; int mt4; } sv__cfg_field;
+#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count, 0 }
+#define SV__CM(name, type) { #name, type, offsetof(sv_config, name), 1, 1 }
 static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(name, 's', 16),
     SV__CF(n_conv, 'z', 1), SV__CF(conv_dim, 'z', SV_MAX_CONV), SV__CF(conv_kernel, 'z', SV_MAX_CONV), SV__CF(conv_stride, 'z', SV_MAX_CONV),
@@ -9726,7 +10382,9 @@ static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
     SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
     SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
-    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1)
+    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1),
+    SV__CM(ssl, 'i'), SV__CM(mt4_k, 'z'), SV__CM(mt4_offline_weight, 'f'), SV__CM(mt4_online_weight, 'f'),
+    SV__CM(mt4_top_k, 'z'), SV__CM(ema_decay, 'f'), SV__CM(ema_end_decay, 'f'), SV__CM(ema_anneal, 'z')
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
 
@@ -9776,7 +10434,9 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     for (i = 0; i < SV__N_CFG_FIELDS; i++) {
         const sv__cfg_field *f = &sv__cfg_fields[i];
         const char *base = (const char *)cfg + f->off;
-        size_t l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
+        size_t l;
+        if (f->mt4 && cfg->ssl == SV_SSL_W2V2) continue;
+        l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
         for (k = 0; k < f->count && l < sizeof line - 32; k++) {
             if (f->type == 's') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", base); break; }
             if (k) line[l++] = ',';
@@ -9933,6 +10593,12 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 }
 
 /* ---------------------------------------------------------------- 10.9 batches */
+/* frames of n samples on the targets' grid */
+static size_t sv__km_frames_of(const struct sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed)
 {
     size_t n = d->n[split];
@@ -9952,8 +10618,12 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
         L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
+    if (d->targets) {
+        L->km_cap = B * (sv__km_frames_of(d->targets, L->max_samples) + 1);
+        L->km = (int *)sv__calloc(L->km_cap, sizeof(int), "loader");
+    }
     if (!L->order || !L->wave || !L->wave_len || !L->image_id || !L->utt || !L->scratch ||
-        (d->n_images && (!L->regions || !L->boxes))) {
+        (d->n_images && (!L->regions || !L->boxes)) || (d->targets && !L->km)) {
         sv_loader_free(L);
         return SV_ERR_NOMEM;
     }
@@ -9963,7 +10633,7 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
 SV_DEF void sv_loader_free(sv_loader *L)
 {
     SV_FREE(L->order); SV_FREE(L->wave); SV_FREE(L->wave_len); SV_FREE(L->image_id); SV_FREE(L->utt);
-    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch);
+    SV_FREE(L->regions); SV_FREE(L->boxes); SV_FREE(L->scratch); SV_FREE(L->km);
     memset(L, 0, sizeof *L);
 }
 
@@ -10004,14 +10674,38 @@ static void sv__loader_epoch(sv_loader *L, size_t epoch)
     L->order_epoch = epoch;
 }
 
+/* Row i of the batch's offline targets: utterance u cropped at sample off (a multiple of hop). */
+static void sv__fill_km(sv_loader *L, size_t i, size_t u, size_t off, size_t S, size_t k)
+{
+    const struct sv_km_targets *t = L->d->targets;
+    size_t T = sv__km_frames_of(t, S), F = sv__km_frames_of(t, L->wave_len[i]), n = 0, f;
+    const uint16_t *lab = t->has[L->split] ? t->labels[L->split] + t->offset[L->split][u] : NULL;
+    if (lab) n = t->offset[L->split][u + 1] - t->offset[L->split][u];
+    (void)k;
+    for (f = 0; f < T; f++) L->km[i * T + f] = f < F && lab && off / t->hop + f < n ? (int)lab[off / t->hop + f] : -1;
+}
+
+/* The crop offset of an utterance of n samples (r NULL: the start): uniform, or on the offline
+   targets' frame grid. */
+static size_t sv__crop_offset(const sv_loader *L, size_t n, sv_rng *r)
+{
+    if (n <= L->max_samples || !r) return 0;
+    if (L->d->targets) {
+        size_t hop = L->d->targets->hop;
+        return hop * sv_rng_below(r, (n - L->max_samples) / hop + 1);
+    }
+    return sv_rng_below(r, n - L->max_samples + 1);
+}
+
 /* Row i of the batch buffers (width S) from utterance u cropped at off: copy, zero-pad,
-   normalise, gather its image rows. An audio-only row is its own "image" (id -1 - pos, pos its
-   position in the global batch). */
+   normalise, gather its image rows and offline targets. An audio-only row is its own "image"
+   (id -1 - pos, pos its position in the global batch). */
 static void sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off, size_t pos)
 {
     const sv_data *d = L->d;
     size_t RD = d->R * d->Dimg;
     long img = d->image[L->split][u];
+    if (L->km) sv__fill_km(L, i, u, off, S, 0);
     memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
     memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
     sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
@@ -10030,6 +10724,7 @@ static void sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off,
 static void sv__batch_out(sv_loader *L, size_t k, size_t S, sv_batch *out)
 {
     memset(out, 0, sizeof *out);
+    if (L->km) { out->km = L->km; out->km_T = sv__km_frames_of(L->d->targets, S); }
     out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
     out->R = L->d->R; out->Dimg = L->d->Dimg;
     out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
@@ -10047,9 +10742,8 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
         if (L->wave_len[i] > S) S = L->wave_len[i];
     }
     for (i = 0; i < k; i++) {
-        size_t u = L->utt[i], n = d->len[L->split][u], off = 0;
-        if (n > L->max_samples && r) off = sv_rng_below(r, n - L->max_samples + 1);
-        sv__fill_row(L, i, u, S, off, i);
+        size_t u = L->utt[i];
+        sv__fill_row(L, i, u, S, sv__crop_offset(L, d->len[L->split][u], r), i);
     }
     sv__batch_out(L, k, S, out);
 }
@@ -10084,15 +10778,12 @@ SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_bat
     }
     key = sv_rng_key(sv_rng_key(sv_rng_key(L->seed, SV_DRAW_CROP), L->epoch), L->batch);
     for (i = 0; i < count; i++) {
-        size_t u = pos[first + i], n = d->len[L->split][u], off = 0;
+        size_t u = pos[first + i], n = d->len[L->split][u];
+        sv_rng r;
+        sv_rng_seed(&r, sv_rng_key(key, first + i));
         L->utt[i] = u;
         L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
-        if (n > L->max_samples) {
-            sv_rng r;
-            sv_rng_seed(&r, sv_rng_key(key, first + i));
-            off = sv_rng_below(&r, n - L->max_samples + 1);
-        }
-        sv__fill_row(L, i, u, S, off, first + i);
+        sv__fill_row(L, i, u, S, sv__crop_offset(L, n, &r), first + i);
     }
     sv__batch_out(L, count, S, out);
     L->batch++;
@@ -10348,6 +11039,1019 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
     }
     rc = sv__ckpt_body(path, &r, m, opt, pos);
     SV_FREE(buf);
+    return rc;
+}
+
+#ifndef SV__PI
+#define SV__PI 3.14159265358979323846
+#endif
+
+/* ---------------------------------------------------------------- 10.11 MFCC */
+SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void)
+{
+    sv_mfcc_opts o;
+    memset(&o, 0, sizeof o);
+    o.sample_rate = 16000;
+    o.frame_length = 400;
+    o.frame_shift = 160;
+    o.subsample = 2;
+    o.num_mel_bins = 23;
+    o.num_ceps = 13;
+    o.low_freq = 20.0;
+    o.high_freq = 0.0;
+    o.preemphasis = 0.97;
+    o.cepstral_lifter = 22.0;
+    o.delta_order = 2;
+    o.delta_window = 2;
+    return o;
+}
+
+SV_DEF size_t sv_mfcc_dim(const sv_mfcc_opts *o)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    if (!o) o = &d;
+    return o->num_ceps * (size_t)(1 + (o->delta_order > 0 ? o->delta_order : 0));
+}
+
+/* frames at the Kaldi shift, before subsampling */
+static size_t sv__mfcc_frames_full(const sv_mfcc_opts *o, size_t n)
+{
+    if (!o->frame_length || !o->frame_shift || n < o->frame_length) return 0;
+    return 1 + (n - o->frame_length) / o->frame_shift;
+}
+
+SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    size_t f, s;
+    if (!o) o = &d;
+    f = sv__mfcc_frames_full(o, n);
+    s = o->subsample ? o->subsample : 1;
+    return (f + s - 1) / s;
+}
+
+static double sv__mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+
+static int sv__mfcc_tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The tables one call needs: window, mel filters, DCT, lifter, FFT twiddles. */
+typedef struct sv__mfcc_tab {
+    size_t win, nfft, nbins, nmel, nceps;
+    double *window;             /* [win] */
+    double *mel;                /* [nmel, nbins] */
+    size_t *mel_lo, *mel_hi;    /* the bins where filter m is non-zero: [mel_lo[m], mel_hi[m]) */
+    double *dct;                /* [nceps, nmel], lifter folded in */
+    double *tw_re, *tw_im;      /* [nfft / 2] */
+    void *mem;
+} sv__mfcc_tab;
+
+static int sv__mfcc_check(const sv_mfcc_opts *o)
+{
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    if (o->sample_rate <= 0) return sv__fail(SV_ERR_ARG, "mfcc: sample rate %d", o->sample_rate);
+    if (o->frame_length < 2 || o->frame_length > (1u << 20) || !o->frame_shift)
+        return sv__fail(SV_ERR_ARG, "mfcc: frame length %zu / shift %zu", o->frame_length, o->frame_shift);
+    if (!o->subsample) return sv__fail(SV_ERR_ARG, "mfcc: subsample must be >= 1");
+    if (!o->num_mel_bins || !o->num_ceps || o->num_ceps > o->num_mel_bins)
+        return sv__fail(SV_ERR_ARG, "mfcc: %zu cepstra from %zu mel bins", o->num_ceps, o->num_mel_bins);
+    if (!(o->low_freq >= 0 && o->low_freq < hi && hi <= nyq))
+        return sv__fail(SV_ERR_ARG, "mfcc: mel range %g..%g Hz outside 0..%g", o->low_freq, hi, nyq);
+    if (!(o->preemphasis >= 0 && o->preemphasis <= 1)) return sv__fail(SV_ERR_ARG, "mfcc: pre-emphasis %g outside [0,1]", o->preemphasis);
+    if (o->delta_order < 0 || o->delta_order > 2) return sv__fail(SV_ERR_ARG, "mfcc: delta order %d (0, 1 or 2)", o->delta_order);
+    if (o->delta_order > 0 && !o->delta_window) return sv__fail(SV_ERR_ARG, "mfcc: delta window 0");
+    return SV_OK;
+}
+
+static int sv__mfcc_tables(const sv_mfcc_opts *o, sv__mfcc_tab *t)
+{
+    size_t i, m, k, nd;
+    double nyq = 0.5 * (double)o->sample_rate, hi = o->high_freq <= 0 ? nyq + o->high_freq : o->high_freq;
+    double mlo = sv__mel(o->low_freq), mhi = sv__mel(hi), dm, bw;
+    unsigned char *p;
+    memset(t, 0, sizeof *t);
+    t->win = o->frame_length;
+    t->nfft = 1;
+    while (t->nfft < t->win) t->nfft *= 2;       /* Kaldi round_to_power_of_two */
+    t->nbins = t->nfft / 2;
+    t->nmel = o->num_mel_bins;
+    t->nceps = o->num_ceps;
+    nd = t->win + t->nmel * t->nbins + t->nceps * t->nmel + t->nfft;
+    t->mem = sv__calloc(nd * sizeof(double) + 2 * t->nmel * sizeof(size_t), 1, "mfcc tables");
+    if (!t->mem) return SV_ERR_NOMEM;
+    p = (unsigned char *)t->mem;
+    t->window = (double *)p;
+    t->mel = t->window + t->win;
+    t->dct = t->mel + t->nmel * t->nbins;
+    t->tw_re = t->dct + t->nceps * t->nmel;
+    t->tw_im = t->tw_re + t->nfft / 2;
+    t->mel_lo = (size_t *)(t->tw_im + t->nfft / 2);
+    t->mel_hi = t->mel_lo + t->nmel;
+    /* Povey window: a symmetric Hann window (torch.hann_window(periodic=False)) to the 0.85 */
+    for (i = 0; i < t->win; i++)
+        t->window[i] = pow(0.5 - 0.5 * cos(2.0 * SV__PI * (double)i / (double)(t->win - 1)), 0.85);
+    /* triangles equally spaced in mel, evaluated at the mel value of each FFT bin's frequency */
+    dm = (mhi - mlo) / (double)(t->nmel + 1);
+    bw = (double)o->sample_rate / (double)t->nfft;
+    for (m = 0; m < t->nmel; m++) {
+        double left = mlo + (double)m * dm, centre = left + dm, right = centre + dm;
+        t->mel_lo[m] = t->nbins;
+        t->mel_hi[m] = 0;
+        for (k = 0; k < t->nbins; k++) {
+            double mel = sv__mel(bw * (double)k), up = (mel - left) / (centre - left), down = (right - mel) / (right - centre);
+            double w = up < down ? up : down;
+            if (w > 0) {
+                t->mel[m * t->nbins + k] = w;
+                if (k < t->mel_lo[m]) t->mel_lo[m] = k;
+                t->mel_hi[m] = k + 1;
+            }
+        }
+        if (t->mel_lo[m] >= t->mel_hi[m]) t->mel_lo[m] = t->mel_hi[m] = 0;
+    }
+    /* orthonormal DCT-II (torchaudio create_dct(norm="ortho"), Kaldi's c_0 weight sqrt(1/M)),
+       times the lifter */
+    for (k = 0; k < t->nceps; k++) {
+        double lift = o->cepstral_lifter != 0 ? 1.0 + 0.5 * o->cepstral_lifter * sin(SV__PI * (double)k / o->cepstral_lifter) : 1.0;
+        for (m = 0; m < t->nmel; m++) {
+            double v = k == 0 ? sqrt(1.0 / (double)t->nmel)
+                              : sqrt(2.0 / (double)t->nmel) * cos(SV__PI * (double)k * ((double)m + 0.5) / (double)t->nmel);
+            t->dct[k * t->nmel + m] = v * lift;
+        }
+    }
+    for (i = 0; i < t->nfft / 2; i++) {
+        t->tw_re[i] = cos(-2.0 * SV__PI * (double)i / (double)t->nfft);
+        t->tw_im[i] = sin(-2.0 * SV__PI * (double)i / (double)t->nfft);
+    }
+    return SV_OK;
+}
+
+/* In-place iterative radix-2 FFT (Cooley-Tukey, decimation in time) of n = 2^p points. */
+static void sv__fft(double *re, double *im, size_t n, const double *tw_re, const double *tw_im)
+{
+    size_t i, j, len;
+    for (i = 1, j = 0; i < n; i++) {         /* bit reversal */
+        size_t bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j |= bit;
+        if (i < j) { double t = re[i]; re[i] = re[j]; re[j] = t; t = im[i]; im[i] = im[j]; im[j] = t; }
+    }
+    for (len = 2; len <= n; len <<= 1) {
+        size_t half = len / 2, step = n / len, s, q;
+        for (s = 0; s < n; s += len)
+            for (q = 0; q < half; q++) {
+                double wr = tw_re[q * step], wi = tw_im[q * step];
+                double *ar = re + s + q, *ai = im + s + q, *br = re + s + q + half, *bi = im + s + q + half;
+                double xr = *br * wr - *bi * wi, xi = *br * wi + *bi * wr;
+                *br = *ar - xr; *bi = *ai - xi;
+                *ar += xr; *ai += xi;
+            }
+    }
+}
+
+/* The num_ceps cepstra of the frame starting at x (t->win samples); work holds 2 nfft + nmel doubles. */
+static void sv__mfcc_frame(const sv__mfcc_tab *t, double preemph, const float *x, double *work, double *ceps)
+{
+    double *re = work, *im = work + t->nfft, *loge = im + t->nfft, mean = 0;
+    size_t i, m, k;
+    for (i = 0; i < t->win; i++) mean += x[i];
+    mean /= (double)t->win;
+    for (i = 0; i < t->win; i++) re[i] = (double)x[i] - mean;
+    for (i = t->win - 1; i > 0; i--) re[i] -= preemph * re[i - 1];   /* x[-1] = x[0] */
+    re[0] -= preemph * re[0];
+    for (i = 0; i < t->win; i++) re[i] *= t->window[i];
+    for (i = t->win; i < t->nfft; i++) re[i] = 0;
+    memset(im, 0, t->nfft * sizeof(double));
+    sv__fft(re, im, t->nfft, t->tw_re, t->tw_im);
+    for (k = 0; k < t->nbins; k++) re[k] = re[k] * re[k] + im[k] * im[k];
+    for (m = 0; m < t->nmel; m++) {
+        double e = 0;
+        for (k = t->mel_lo[m]; k < t->mel_hi[m]; k++) e += t->mel[m * t->nbins + k] * re[k];
+        loge[m] = log(e > (double)FLT_EPSILON ? e : (double)FLT_EPSILON);
+    }
+    for (k = 0; k < t->nceps; k++) {
+        double s = 0;
+        for (m = 0; m < t->nmel; m++) s += t->dct[k * t->nmel + m] * loge[m];
+        ceps[k] = s;
+    }
+}
+
+/* torchaudio compute_deltas: d_f = sum_{j=1..N} j (c_{f+j} - c_{f-j}) / (2 sum j^2), edges repeated.
+   in/out [F, stride] at column offsets; F >= 1. */
+static void sv__mfcc_deltas(double *a, size_t F, size_t stride, size_t in_col, size_t out_col, size_t nc, size_t N)
+{
+    double denom = 0;
+    size_t f, j, k;
+    for (j = 1; j <= N; j++) denom += 2.0 * (double)(j * j);
+    for (f = 0; f < F; f++)
+        for (k = 0; k < nc; k++) {
+            double s = 0;
+            for (j = 1; j <= N; j++) {
+                size_t fp = f + j < F ? f + j : F - 1, fm = f >= j ? f - j : 0;
+                s += (double)j * (a[fp * stride + in_col + k] - a[fm * stride + in_col + k]);
+            }
+            a[f * stride + out_col + k] = s / denom;
+        }
+}
+
+SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out)
+{
+    sv_mfcc_opts d = sv_mfcc_default_opts();
+    sv__mfcc_tab t;
+    size_t F, nc, dim, i, nt, wsz, stride;
+    double *feat, *work;
+    ptrdiff_t f;
+    int rc;
+    if (!o) o = &d;
+    if ((rc = sv__mfcc_check(o)) != SV_OK) return rc;
+    F = sv__mfcc_frames_full(o, n);
+    if (F == 0) return SV_OK;
+    if (!wave || !out) return sv__fail(SV_ERR_ARG, "mfcc: NULL wave or output");
+    for (i = 0; i < n; i++) if (!isfinite(wave[i])) return sv__fail(SV_ERR_NUMERIC, "mfcc: sample %zu is not finite", i);
+    if ((rc = sv__mfcc_tables(o, &t)) != SV_OK) return rc;
+    nc = o->num_ceps;
+    dim = sv_mfcc_dim(o);
+    stride = dim;
+    nt = (size_t)sv_get_threads();
+    wsz = 2 * t.nfft + t.nmel;
+    feat = (double *)sv__calloc(F * stride + nt * wsz, sizeof(double), "mfcc frames");
+    if (!feat) { SV_FREE(t.mem); return SV_ERR_NOMEM; }
+    work = feat + F * stride;
+SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()) if (F > 64))
+    for (f = 0; f < (ptrdiff_t)F; f++)
+        sv__mfcc_frame(&t, o->preemphasis, wave + (size_t)f * o->frame_shift, work + (size_t)sv__mfcc_tid() * wsz,
+                       feat + (size_t)f * stride);
+    if (o->delta_order >= 1) sv__mfcc_deltas(feat, F, stride, 0, nc, nc, o->delta_window);
+    if (o->delta_order >= 2) sv__mfcc_deltas(feat, F, stride, nc, 2 * nc, nc, o->delta_window);
+    for (i = 0; i * o->subsample < F; i++) {
+        size_t k;
+        for (k = 0; k < dim; k++) out[i * dim + k] = (float)feat[i * o->subsample * stride + k];
+    }
+    SV_FREE(feat);
+    SV_FREE(t.mem);
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 10.12 k-means */
+SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void)
+{
+    sv_kmeans_opts o;
+    memset(&o, 0, sizeof o);
+    o.k = 100;
+    o.max_iter = 50;
+    o.tol = 1e-4;
+    o.seed = 1;
+    return o;
+}
+
+#define SV__KM_ROWS 512     /* frames per GEMM block of the assignment */
+
+/* |c_j|^2 of every centre, summed in double */
+static void sv__km_norms(const float *C, size_t k, size_t dim, float *cn)
+{
+    size_t j, i;
+    for (j = 0; j < k; j++) {
+        double s = 0;
+        for (i = 0; i < dim; i++) s += (double)C[j * dim + i] * C[j * dim + i];
+        cn[j] = (float)s;
+    }
+}
+
+/* Assignment of rows [0, n) with the centre norms cn and a scratch block of SV__KM_ROWS x k
+   floats: scores = -2 X C^T (one GEMM per block), nearest = argmin_j (|c_j|^2 + score_j). */
+static void sv__km_assign(const float *x, size_t n, size_t dim, const float *C, const float *cn, size_t k,
+                          float *scratch, uint32_t *labels, float *dist2)
+{
+    size_t r0;
+    for (r0 = 0; r0 < n; r0 += SV__KM_ROWS) {
+        size_t rows = n - r0 < SV__KM_ROWS ? n - r0 : SV__KM_ROWS;
+        ptrdiff_t r;
+        sv_gemm(0, 1, rows, k, dim, -2.0f, x + r0 * dim, dim, C, dim, 0.0f, scratch, k);
+SV__OMP(parallel for schedule(static) if (rows * k > 65536))
+        for (r = 0; r < (ptrdiff_t)rows; r++) {
+            const float *s = scratch + (size_t)r * k, *xr = x + (r0 + (size_t)r) * dim, *c;
+            size_t j, best = 0, i;
+            float bv = cn[0] + s[0];
+            double d = 0;
+            for (j = 1; j < k; j++) if (cn[j] + s[j] < bv) { bv = cn[j] + s[j]; best = j; }
+            labels[r0 + (size_t)r] = (uint32_t)best;
+            if (dist2) {
+                c = C + best * dim;
+                for (i = 0; i < dim; i++) { double e = (double)xr[i] - c[i]; d += e * e; }
+                dist2[r0 + (size_t)r] = (float)d;
+            }
+        }
+    }
+}
+
+SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
+                            uint32_t *labels, float *dist2)
+{
+    float *cn, *scratch;
+    if (!k || !dim) return sv__fail(SV_ERR_ARG, "kmeans_assign: k = %zu, dim = %zu", k, dim);
+    if (!n) return SV_OK;
+    if (!x || !centroids || !labels) return sv__fail(SV_ERR_ARG, "kmeans_assign: NULL argument");
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    if (!cn) return SV_ERR_NOMEM;
+    scratch = cn + k;
+    sv__km_norms(centroids, k, dim, cn);
+    sv__km_assign(x, n, dim, centroids, cn, k, scratch, labels, dist2);
+    SV_FREE(cn);
+    return SV_OK;
+}
+
+/* The frames farthest from their centres in a pass, kept for relocating empty clusters: a
+   min-heap of at most cap entries on (d2, -index), so the root is the nearest kept frame. */
+typedef struct sv__km_far { float *rows; float *d2; size_t *idx, *slot; size_t n, cap, dim; } sv__km_far;
+
+static int sv__km_far_less(const sv__km_far *h, size_t a, size_t b)   /* entry a nearer than b */
+{
+    return h->d2[a] < h->d2[b] || (h->d2[a] == h->d2[b] && h->idx[a] > h->idx[b]);
+}
+
+static void sv__km_far_swap(sv__km_far *h, size_t a, size_t b)
+{
+    float d = h->d2[a];
+    size_t t = h->idx[a], s = h->slot[a];
+    h->d2[a] = h->d2[b]; h->idx[a] = h->idx[b]; h->slot[a] = h->slot[b];
+    h->d2[b] = d; h->idx[b] = t; h->slot[b] = s;
+}
+
+static void sv__km_far_push(sv__km_far *h, const float *row, float d2, size_t idx)
+{
+    size_t i;
+    if (h->n < h->cap) {
+        i = h->n++;
+        h->d2[i] = d2; h->idx[i] = idx; h->slot[i] = i;
+        memcpy(h->rows + i * h->dim, row, h->dim * sizeof(float));
+        while (i > 0 && sv__km_far_less(h, i, (i - 1) / 2)) { sv__km_far_swap(h, i, (i - 1) / 2); i = (i - 1) / 2; }
+        return;
+    }
+    if (!(d2 > h->d2[0] || (d2 == h->d2[0] && idx < h->idx[0]))) return;
+    h->d2[0] = d2; h->idx[0] = idx;
+    memcpy(h->rows + h->slot[0] * h->dim, row, h->dim * sizeof(float));
+    i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && sv__km_far_less(h, l, m)) m = l;
+        if (r < h->n && sv__km_far_less(h, r, m)) m = r;
+        if (m == i) break;
+        sv__km_far_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* k-means++ (greedy) on the in-memory sample S [m, dim] into C [k, dim]. */
+static int sv__km_seed(const float *S, size_t m, size_t dim, size_t k, size_t trials, sv_rng *rng, float *C)
+{
+    float *sn, *cand, *cn, *dcand, *best_d;
+    double *closest, *cum;
+    size_t c, i, t, first, bytes;
+    int rc = SV_OK;
+    if (!sv__mul_ok(m, trials + 3, &bytes)) return sv__fail(SV_ERR_NOMEM, "k-means seeding: sample too large");
+    sn = (float *)sv__calloc(m * (trials + 2) + trials * (dim + 1), sizeof(float), "k-means seeding");
+    closest = (double *)sv__calloc(2 * m, sizeof(double), "k-means seeding");
+    if (!sn || !closest) { SV_FREE(sn); SV_FREE(closest); return SV_ERR_NOMEM; }
+    dcand = sn + m;                  /* [m, trials] distances to the candidates */
+    best_d = dcand + m * trials;     /* [m] */
+    cand = best_d + m;               /* [trials, dim] */
+    cn = cand + trials * dim;        /* [trials] */
+    cum = closest + m;
+    sv__km_norms(S, m, dim, sn);
+    first = sv_rng_below(rng, m);
+    memcpy(C, S + first * dim, dim * sizeof(float));
+    for (i = 0; i < m; i++) {
+        double d = 0;
+        size_t q;
+        for (q = 0; q < dim; q++) { double e = (double)S[i * dim + q] - C[q]; d += e * e; }
+        closest[i] = d;
+    }
+    for (c = 1; c < k; c++) {
+        double pot = 0, best_pot = -1;
+        size_t best = 0;
+        for (i = 0; i < m; i++) { pot += closest[i]; cum[i] = pot; }
+        /* candidates drawn with probability proportional to the squared distance (D^2 sampling) */
+        for (t = 0; t < trials; t++) {
+            size_t lo = 0, hi = m - 1;
+            if (pot > 0) {
+                double r = sv_rng_uniform(rng) * pot;
+                while (lo < hi) { size_t mid = lo + (hi - lo) / 2; if (cum[mid] <= r) lo = mid + 1; else hi = mid; }
+            } else {
+                lo = sv_rng_below(rng, m);     /* every frame already sits on a centre */
+            }
+            memcpy(cand + t * dim, S + lo * dim, dim * sizeof(float));
+        }
+        sv__km_norms(cand, trials, dim, cn);
+        sv_gemm(0, 1, m, trials, dim, -2.0f, S, dim, cand, dim, 0.0f, dcand, trials);
+        /* the candidate whose addition leaves the smallest potential */
+        for (t = 0; t < trials; t++) {
+            double p = 0;
+            for (i = 0; i < m; i++) {
+                double d = (double)sn[i] + cn[t] + dcand[i * trials + t];
+                if (d < 0) d = 0;
+                p += d < closest[i] ? d : closest[i];
+            }
+            if (best_pot < 0 || p < best_pot) { best_pot = p; best = t; }
+        }
+        memcpy(C + c * dim, cand + best * dim, dim * sizeof(float));
+        for (i = 0; i < m; i++) {
+            double d = (double)sn[i] + cn[best] + dcand[i * trials + best];
+            if (d < 0) d = 0;
+            if (d < closest[i]) closest[i] = d;
+        }
+    }
+    SV_FREE(sn);
+    SV_FREE(closest);
+    return rc;
+}
+
+static void sv__km_progress(const sv_kmeans_opts *o, const char *what, size_t done, size_t total)
+{
+    if (o->progress) o->progress(what, done, total, o->progress_user);
+}
+
+/* One chunk of a pass, checked: finite frames of the source's width. */
+static int sv__km_read(const sv_frame_source *src, size_t i, const float **x, size_t *n)
+{
+    int rc = src->read(src->user, i, x, n);
+    size_t j;
+    if (rc != SV_OK) return rc;
+    if (*n && !*x) return sv__fail(SV_ERR_ARG, "k-means: chunk %zu has %zu frames but no data", i, *n);
+    for (j = 0; j < *n * src->dim; j++)
+        if (!isfinite((*x)[j])) return sv__fail(SV_ERR_NUMERIC, "k-means: chunk %zu, frame %zu is not finite", i, j / src->dim);
+    return SV_OK;
+}
+
+SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *opt, float *C, sv_kmeans_result *res)
+{
+    sv_kmeans_opts o = opt ? *opt : sv_kmeans_default_opts();
+    size_t dim, k, m, total = 0, i, j, it, trials, seen, cap_rows = 0;
+    float *S = NULL, *cn = NULL, *scratch = NULL, *d2 = NULL;
+    uint32_t *lab = NULL;
+    double *sums = NULL, prev = 0;
+    size_t *count = NULL;
+    sv__km_far far;
+    sv_rng rng;
+    int rc = SV_OK;
+    char what[48];
+    memset(&far, 0, sizeof far);
+    if (res) memset(res, 0, sizeof *res);
+    if (!src || !src->read || !src->dim || !C) return sv__fail(SV_ERR_ARG, "kmeans_fit: no frame source or output");
+    dim = src->dim;
+    k = o.k;
+    if (!k) return sv__fail(SV_ERR_ARG, "kmeans_fit: k = 0");
+    trials = o.local_trials ? o.local_trials : 2 + (size_t)floor(log((double)k));
+    m = o.init_sample ? o.init_sample : (3 * k > 30000 ? 3 * k : 30000);
+    if (m < k) m = k;
+    sv_rng_seed(&rng, o.seed);
+    /* 1. one pass: a uniform sample of m frames (reservoir sampling, Vitter's algorithm R) */
+    S = (float *)sv__calloc(m, dim * sizeof(float), "k-means sample");
+    if (!S) return SV_ERR_NOMEM;
+    for (i = 0; i < src->n_chunks; i++) {
+        const float *x;
+        size_t n, r;
+        if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+        for (r = 0; r < n; r++, total++) {
+            size_t slot = total < m ? total : sv_rng_below(&rng, total + 1);
+            if (slot < m) memcpy(S + slot * dim, x + r * dim, dim * sizeof(float));
+        }
+        if (n > cap_rows) cap_rows = n;
+        sv__km_progress(&o, "k-means sampling", i + 1, src->n_chunks);
+    }
+    if (total < k) { rc = sv__fail(SV_ERR_ARG, "k-means: %zu frames for %zu clusters", total, k); goto done; }
+    if (total < m) m = total;
+    /* 2. k-means++ on the sample */
+    if ((rc = sv__km_seed(S, m, dim, k, trials, &rng, C)) != SV_OK) goto done;
+    SV_FREE(S);
+    S = NULL;
+    /* 3. Lloyd passes */
+    cn = (float *)sv__calloc(k + (size_t)SV__KM_ROWS * k, sizeof(float), "k-means scores");
+    sums = (double *)sv__calloc(k * dim, sizeof(double), "k-means sums");
+    count = (size_t *)sv__calloc(k, sizeof(size_t), "k-means counts");
+    far.cap = k;
+    far.dim = dim;
+    far.rows = (float *)sv__calloc(k * dim + k, sizeof(float), "k-means far frames");
+    far.idx = (size_t *)sv__calloc(2 * k, sizeof(size_t), "k-means far frames");
+    lab = (uint32_t *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(uint32_t), "k-means labels");
+    d2 = (float *)sv__calloc(cap_rows ? cap_rows : 1, sizeof(float), "k-means distances");
+    if (!cn || !sums || !count || !far.rows || !far.idx || !lab || !d2) { rc = SV_ERR_NOMEM; goto done; }
+    far.d2 = far.rows + k * dim;
+    far.slot = far.idx + k;
+    scratch = cn + k;
+    for (it = 0;; it++) {
+        double inertia = 0;
+        sv__km_norms(C, k, dim, cn);
+        memset(sums, 0, k * dim * sizeof(double));
+        memset(count, 0, k * sizeof(size_t));
+        far.n = 0;
+        seen = 0;
+        snprintf(what, sizeof what, "k-means pass %zu", it + 1);
+        for (i = 0; i < src->n_chunks; i++) {
+            const float *x;
+            size_t n, r;
+            if ((rc = sv__km_read(src, i, &x, &n)) != SV_OK) goto done;
+            if (n > cap_rows) { rc = sv__fail(SV_ERR_STATE, "k-means: chunk %zu grew between passes (%zu frames)", i, n); goto done; }
+            sv__km_assign(x, n, dim, C, cn, k, scratch, lab, d2);
+            for (r = 0; r < n; r++) {
+                double *s = sums + (size_t)lab[r] * dim;
+                const float *xr = x + r * dim;
+                size_t q;
+                for (q = 0; q < dim; q++) s[q] += xr[q];
+                count[lab[r]]++;
+                inertia += d2[r];
+                sv__km_far_push(&far, xr, d2[r], seen + r);
+            }
+            seen += n;
+            sv__km_progress(&o, what, i + 1, src->n_chunks);
+        }
+        if (seen != total) { rc = sv__fail(SV_ERR_STATE, "k-means: the source gave %zu frames, then %zu", total, seen); goto done; }
+        if (it == 0 && res) res->inertia_first = inertia;
+        if (res) { res->inertia = inertia; res->iterations = it; }
+        if (it > 0 && prev - inertia <= o.tol * prev) { if (res) res->converged = 1; break; }
+        if (it == o.max_iter) break;
+        prev = inertia;
+        /* move every centre to the mean of its frames; empty ones to the farthest frames */
+        {
+            size_t used = 0, order_n = far.n, *order = far.slot;
+            /* far entries sorted farthest first: (d2 descending, index ascending) */
+            size_t a, b;
+            for (a = 0; a < order_n; a++)
+                for (b = a + 1; b < order_n; b++)
+                    if (sv__km_far_less(&far, a, b)) sv__km_far_swap(&far, a, b);
+            for (j = 0; j < k; j++) {
+                size_t q;
+                if (count[j]) {
+                    for (q = 0; q < dim; q++) C[j * dim + q] = (float)(sums[j * dim + q] / (double)count[j]);
+                } else if (used < order_n) {
+                    memcpy(C + j * dim, far.rows + order[used] * dim, dim * sizeof(float));
+                    used++;
+                    if (res) res->relocated++;
+                }
+            }
+        }
+    }
+    if (res) res->n_frames = total;
+done:
+    SV_FREE(S); SV_FREE(cn); SV_FREE(sums); SV_FREE(count); SV_FREE(far.rows); SV_FREE(far.idx); SV_FREE(lab); SV_FREE(d2);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 10.13 offline target files */
+SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n)
+{
+    if (n) *n = 0;
+    if (!t || split < 0 || split >= SV_SPLIT_COUNT || !t->has[split] || i >= t->n[split]) return NULL;
+    if (n) *n = t->offset[split][i + 1] - t->offset[split][i];
+    return t->labels[split] + t->offset[split][i];
+}
+
+SV_DEF void sv_km_targets_free(sv_km_targets *t)
+{
+    int s;
+    if (!t) return;
+    for (s = 0; s < SV_SPLIT_COUNT; s++) { SV_FREE(t->offset[s]); SV_FREE(t->labels[s]); }
+    SV_FREE(t->centroids);
+    memset(t, 0, sizeof *t);
+}
+
+/* labels of an utterance of n samples: frames of frame_length every hop */
+static size_t sv__km_count(const sv_km_targets *t, size_t n)
+{
+    return n < t->frame_length ? 0 : 1 + (n - t->frame_length) / t->hop;
+}
+
+/* FNV-1a 64 of the lines "<id> <samples>\n" of the split's utterances, in order */
+static uint64_t sv__km_ids_hash(const sv_data *d, int split)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+    const char *p;
+    char num[32];
+    for (i = 0; i < d->n[split]; i++) {
+        snprintf(num, sizeof num, " %zu\n", d->len[split][i]);
+        for (p = d->id[split][i]; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        for (p = num; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The frames of one split for clustering: MFCCs or a model layer, one utterance per chunk. An
+   optional cache file keeps the frames of the first pass for the later ones. */
+typedef struct sv__km_src {
+    const sv_data *d;
+    int split;
+    sv_model *m;
+    sv_ctx *c;
+    size_t layer;
+    sv_mfcc_opts mfcc;
+    float *buf;
+    size_t cap;                 /* floats in buf */
+    size_t dim;
+    /* cache */
+    const char *cache_path;
+    FILE *cache;
+    size_t *cache_n;            /* frames of each chunk (known after pass 0) */
+    int cache_state;            /* 0 writing (first pass), 1 reading */
+    size_t next;                /* the chunk expected next */
+} sv__km_src;
+
+static int sv__km_src_grow(sv__km_src *s, size_t floats)
+{
+    float *nb;
+    if (floats <= s->cap) return SV_OK;
+    nb = (float *)sv__alloc(floats * sizeof(float), "k-means frames");
+    if (!nb) return SV_ERR_NOMEM;
+    SV_FREE(s->buf);
+    s->buf = nb;
+    s->cap = floats;
+    return SV_OK;
+}
+
+/* Frames of utterance i of the split, computed. */
+static int sv__km_frames(sv__km_src *s, size_t i, const float **x, size_t *n)
+{
+    const float *w = s->d->audio[s->split][i];
+    size_t len = s->d->len[s->split][i];
+    int rc;
+    if (!s->m) {
+        size_t F = sv_mfcc_frames(&s->mfcc, len);
+        if ((rc = sv__km_src_grow(s, F * s->dim + 1)) != SV_OK) return rc;
+        if ((rc = sv_mfcc(&s->mfcc, w, len, s->buf)) != SV_OK) return rc;
+        *x = s->buf;
+        *n = F;
+        return SV_OK;
+    }
+    if (len < sv_config_receptive_field(&s->m->cfg)) { *x = s->buf; *n = 0; return SV_OK; }
+    {
+        float *f = NULL;
+        size_t T = 0, D = 0;
+        if ((rc = sv_extract_features(s->m, s->c, w, len, s->layer, &f, &T, &D)) != SV_OK) return rc;
+        SV_FREE(s->buf);            /* sv_extract_features allocated f: keep it until the next call */
+        s->buf = f;
+        s->cap = T * D;
+        *x = f;
+        *n = T;
+        return SV_OK;
+    }
+}
+
+static int sv__km_src_read(void *user, size_t i, const float **x, size_t *n)
+{
+    sv__km_src *s = (sv__km_src *)user;
+    int rc;
+    if (!s->cache_path) return sv__km_frames(s, i, x, n);
+    if (i != s->next) return sv__fail(SV_ERR_STATE, "k-means cache: chunk %zu asked for, %zu expected", i, s->next);
+    if (s->cache_state == 0) {
+        if ((rc = sv__km_frames(s, i, x, n)) != SV_OK) return rc;
+        s->cache_n[i] = *n;
+        if (*n && fwrite(*x, sizeof(float), *n * s->dim, s->cache) != *n * s->dim)
+            return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", s->cache_path);
+    } else {
+        size_t want = s->cache_n[i] * s->dim;
+        if ((rc = sv__km_src_grow(s, want + 1)) != SV_OK) return rc;
+        if (want && fread(s->buf, sizeof(float), want, s->cache) != want)
+            return sv__fail(SV_ERR_IO, "%s: read failed", s->cache_path);
+        *x = s->buf;
+        *n = s->cache_n[i];
+    }
+    s->next = i + 1;
+    if (s->next == s->d->n[s->split]) {
+        /* end of a pass: from now on read the file from its start */
+        s->next = 0;
+        if (s->cache_state == 0 && fflush(s->cache) != 0) return sv__fail(SV_ERR_IO, "%s: write failed", s->cache_path);
+        s->cache_state = 1;
+        if (fseek(s->cache, 0, SEEK_SET) != 0) return sv__fail(SV_ERR_IO, "%s: cannot rewind", s->cache_path);
+    }
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_make(const sv_data *d, sv_model *m, sv_ctx *c, size_t layer, const sv_mfcc_opts *mfcc,
+                              const sv_kmeans_opts *o, const char *cache_path, sv_km_targets *out, sv_kmeans_result *res)
+{
+    sv_kmeans_opts ko = o ? *o : sv_kmeans_default_opts();
+    sv__km_src s;
+    sv_frame_source fs;
+    sv_kmeans_result r;
+    uint32_t *lab = NULL;
+    size_t lab_cap = 0;
+    int rc = SV_OK, sp;
+    memset(out, 0, sizeof *out);
+    memset(&s, 0, sizeof s);
+    if (!d) return sv__fail(SV_ERR_ARG, "km_targets_make: no data");
+    if (ko.k < 1 || ko.k > 65536) return sv__fail(SV_ERR_ARG, "k-means targets: k = %zu outside 1..65536", ko.k);
+    if (!d->n[SV_SPLIT_TRAIN]) return sv__fail(SV_ERR_ARG, "k-means targets: the data has no train split to cluster");
+    s.d = d;
+    s.m = m;
+    s.c = c;
+    s.layer = layer;
+    s.mfcc = mfcc ? *mfcc : sv_mfcc_default_opts();
+    if (m) {
+        if (!c) return sv__fail(SV_ERR_ARG, "k-means targets: a model needs a context");
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder)
+            return sv__fail(SV_ERR_ARG, "k-means targets: layer %zu of a %zu-layer model", layer, m->cfg.n_shared + m->cfg.n_decoder);
+        s.dim = m->cfg.D;
+        out->frame_length = sv_config_receptive_field(&m->cfg);
+        out->hop = 1;
+        {
+            size_t i;
+            for (i = 0; i < m->cfg.n_conv; i++) out->hop *= m->cfg.conv_stride[i];
+        }
+        snprintf(out->features, sizeof out->features, "model layer %zu", layer);
+    } else {
+        int rcm = sv__mfcc_check(&s.mfcc);
+        if (rcm != SV_OK) return rcm;
+        s.dim = sv_mfcc_dim(&s.mfcc);
+        out->frame_length = s.mfcc.frame_length;
+        out->hop = s.mfcc.frame_shift * s.mfcc.subsample;
+        snprintf(out->features, sizeof out->features, "mfcc %zu ceps + %d delta orders, %zu/%zu samples, every %zu",
+                 s.mfcc.num_ceps, s.mfcc.delta_order, s.mfcc.frame_length, s.mfcc.frame_shift, s.mfcc.subsample);
+    }
+    out->k = ko.k;
+    out->dim = s.dim;
+    out->seed = ko.seed;
+    out->centroids = (float *)sv__calloc(ko.k, s.dim * sizeof(float), "k-means centres");
+    if (!out->centroids) return SV_ERR_NOMEM;
+    /* fit on the training frames */
+    s.split = SV_SPLIT_TRAIN;
+    if (cache_path) {
+        s.cache_path = cache_path;
+        s.cache = fopen(cache_path, "w+b");
+        s.cache_n = (size_t *)sv__calloc(d->n[SV_SPLIT_TRAIN], sizeof(size_t), "k-means cache");
+        if (!s.cache) { rc = sv__fail(SV_ERR_IO, "%s: cannot create: %s", cache_path, strerror(errno)); goto done; }
+        if (!s.cache_n) { rc = SV_ERR_NOMEM; goto done; }
+    }
+    fs.dim = s.dim;
+    fs.n_chunks = d->n[SV_SPLIT_TRAIN];
+    fs.read = sv__km_src_read;
+    fs.user = &s;
+    if ((rc = sv_kmeans_fit(&fs, &ko, out->centroids, &r)) != SV_OK) goto done;
+    if (res) *res = r;
+    out->iterations = r.iterations;
+    out->inertia = r.inertia;
+    out->frames = r.n_frames;
+    if (s.cache) { fclose(s.cache); s.cache = NULL; remove(cache_path); }
+    s.cache_path = NULL;
+    /* label every utterance of every split */
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t i, total = 0, n = d->n[sp];
+        char what[48];
+        if (!n) continue;
+        s.split = sp;
+        for (i = 0; i < n; i++) total += sv__km_count(out, d->len[sp][i]);
+        out->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        out->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!out->offset[sp] || !out->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        out->n[sp] = n;
+        out->has[sp] = 1;
+        snprintf(what, sizeof what, "k-means labels (%s)", sv_split_name(sp));
+        for (i = 0; i < n; i++) {
+            const float *x;
+            size_t F, want = sv__km_count(out, d->len[sp][i]), q;
+            if ((rc = sv__km_frames(&s, i, &x, &F)) != SV_OK) goto done;
+            if (F != want) {
+                rc = sv__fail(SV_ERR_STATE, "k-means targets: %s utterance %s has %zu frames, %zu expected from its %zu samples",
+                              sv_split_name(sp), d->id[sp][i], F, want, d->len[sp][i]);
+                goto done;
+            }
+            if (F > lab_cap) {
+                SV_FREE(lab);
+                lab_cap = F;
+                if (!(lab = (uint32_t *)sv__alloc(F * sizeof(uint32_t), "labels"))) { rc = SV_ERR_NOMEM; goto done; }
+            }
+            if ((rc = sv_kmeans_assign(x, F, s.dim, out->centroids, ko.k, lab, NULL)) != SV_OK) goto done;
+            out->offset[sp][i + 1] = out->offset[sp][i] + F;
+            for (q = 0; q < F; q++) out->labels[sp][out->offset[sp][i] + q] = (uint16_t)lab[q];
+            if (ko.progress) ko.progress(what, i + 1, n, ko.progress_user);
+        }
+    }
+done:
+    if (s.cache) { fclose(s.cache); remove(cache_path); }
+    SV_FREE(s.cache_n);
+    SV_FREE(s.buf);
+    SV_FREE(lab);
+    if (rc != SV_OK) sv_km_targets_free(out);
+    return rc;
+}
+
+/* unsigned decimal into p (no terminator); returns the length */
+static size_t sv__km_utoa(char *p, unsigned v)
+{
+    char t[12];
+    size_t n = 0, i;
+    do { t[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (i = 0; i < n; i++) p[i] = t[n - 1 - i];
+    return n;
+}
+
+SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv_data *d)
+{
+    char *path = NULL, *tmp;
+    FILE *f;
+    size_t *cnt = NULL, i, j;
+    int rc = SV_OK, sp, ok;
+    size_t shape[4];
+    if (!dir || !t || !d || !t->k || !t->centroids) return sv__fail(SV_ERR_ARG, "km_targets_write: nothing to write");
+    if ((rc = sv__mkdir(dir)) != SV_OK) return rc;
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (sv__file_exists(path)) { rc = sv__fail(SV_ERR_ARG, "%s already holds finished targets (.complete); remove it or choose another folder", dir); goto done; }
+    SV_FREE(path);
+    path = NULL;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        if (!t->has[sp]) continue;
+        if (t->n[sp] != d->n[sp]) { rc = sv__fail(SV_ERR_ARG, "km_targets_write: %zu %s labels for %zu utterances", t->n[sp], sv_split_name(sp), d->n[sp]); goto done; }
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+        ok = 1;
+        for (i = 0; ok && i < t->n[sp]; i++) {
+            char line[4096];
+            size_t at = 0;
+            for (j = t->offset[sp][i]; ok && j < t->offset[sp][i + 1]; j++) {
+                if (at > sizeof line - 16) { ok = fwrite(line, 1, at, f) == at; at = 0; }
+                if (j > t->offset[sp][i]) line[at++] = ' ';
+                at += sv__km_utoa(line + at, t->labels[sp][j]);
+            }
+            line[at++] = '\n';
+            if (ok) ok = fwrite(line, 1, at, f) == at;
+        }
+        if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+        SV_FREE(path);
+        path = NULL;
+    }
+    /* dict.km.txt with the training counts */
+    cnt = (size_t *)sv__calloc(t->k, sizeof(size_t), "label counts");
+    if (!cnt) { rc = SV_ERR_NOMEM; goto done; }
+    if (t->has[SV_SPLIT_TRAIN])
+        for (i = 0; i < t->offset[SV_SPLIT_TRAIN][t->n[SV_SPLIT_TRAIN]]; i++) cnt[t->labels[SV_SPLIT_TRAIN][i]]++;
+    if (!(path = sv__pathf(dir, "dict.km.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    for (i = 0, ok = 1; ok && i < t->k; i++) ok = fprintf(f, "%zu %zu\n", i, cnt[i]) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    shape[0] = t->k; shape[1] = t->dim; shape[2] = shape[3] = 1;
+    if ((rc = sv_npy_write(path, t->centroids, shape, 2)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    ok = fprintf(f, "format = ssl_vgs-km 1\nk = %zu\ndim = %zu\nframe_length = %zu\nhop = %zu\nfeatures = %s\nseed = %llu\n"
+                    "iterations = %zu\ninertia = %.17g\nframes = %zu\n", t->k, t->dim, t->frame_length, t->hop, t->features,
+                 (unsigned long long)t->seed, t->iterations, t->inertia, t->frames) > 0;
+    for (sp = 0; ok && sp < SV_SPLIT_COUNT; sp++)
+        if (t->has[sp])
+            ok = fprintf(f, "%s.utterances = %zu\n%s.ids = %016llx\n", sv_split_name(sp), t->n[sp], sv_split_name(sp),
+                         (unsigned long long)sv__km_ids_hash(d, sp)) > 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if ((rc = sv__atomic_end(f, tmp, path, ok)) != SV_OK) goto done;
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if (!(f = sv__atomic_begin(path, &tmp))) { rc = sv_last_status(); goto done; }
+    ok = fputs("ssl_vgs k-means targets\n", f) != EOF;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    rc = sv__atomic_end(f, tmp, path, ok);
+done:
+    SV_FREE(path);
+    SV_FREE(cnt);
+    return rc;
+}
+
+/* "key = value" of info.txt: the value of key into buf, or 0 when absent */
+static int sv__km_info(const char *text, size_t len, const char *key, char *buf, size_t cap)
+{
+    size_t pos = 0, n, kl = strlen(key);
+    const char *s;
+    while (sv__next_line(text, len, &pos, &s, &n)) {
+        size_t i = 0, v;
+        while (i < n && s[i] == ' ') i++;
+        if (n - i < kl || memcmp(s + i, key, kl) != 0) continue;
+        i += kl;
+        while (i < n && s[i] == ' ') i++;
+        if (i >= n || s[i] != '=') continue;
+        i++;
+        while (i < n && s[i] == ' ') i++;
+        v = n - i < cap - 1 ? n - i : cap - 1;
+        memcpy(buf, s + i, v);
+        buf[v] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int sv__km_info_size(const char *dir, const char *text, size_t len, const char *key, size_t *out)
+{
+    char v[64], *e;
+    unsigned long long x;
+    if (!sv__km_info(text, len, key, v, sizeof v)) return sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key);
+    errno = 0;
+    x = strtoull(v, &e, 10);
+    if (e == v || *e || errno || v[0] == '-') return sv__fail(SV_ERR_FORMAT, "%s/info.txt: %s = '%s' is not a count", dir, key, v);
+    *out = (size_t)x;
+    return SV_OK;
+}
+
+SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t)
+{
+    unsigned char *info = NULL, *txt = NULL;
+    size_t ilen = 0, tlen, i, dims;
+    char *path = NULL, key[64], v[256];
+    int rc = SV_OK, sp, nd;
+    size_t shape[4];
+    memset(t, 0, sizeof *t);
+    if (!dir || !d) return sv__fail(SV_ERR_ARG, "km_targets_read: NULL argument");
+    if (!(path = sv__pathf(dir, ".complete", NULL, NULL))) return SV_ERR_NOMEM;
+    if (!sv__file_exists(path)) { rc = sv__fail(SV_ERR_FORMAT, "%s is not a finished target folder (no .complete; rerun ./train --kmeans)", dir); goto done; }
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "info.txt", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv__read_file(path, &info, &ilen)) != SV_OK) goto done;
+    if (!sv__km_info((const char *)info, ilen, "format", v, sizeof v) || strcmp(v, "ssl_vgs-km 1") != 0) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs target folder (format '%s')", path, v);
+        goto done;
+    }
+    if ((rc = sv__km_info_size(dir, (const char *)info, ilen, "k", &t->k)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "dim", &t->dim)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "frame_length", &t->frame_length)) != SV_OK ||
+        (rc = sv__km_info_size(dir, (const char *)info, ilen, "hop", &t->hop)) != SV_OK)
+        goto done;
+    if (t->k < 1 || t->k > 65536 || !t->hop || !t->frame_length || !t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: k, dim, frame_length or hop out of range", path); goto done; }
+    if (sv__km_info((const char *)info, ilen, "features", v, sizeof v)) snprintf(t->features, sizeof t->features, "%s", v);
+    if (sv__km_info((const char *)info, ilen, "seed", v, sizeof v)) t->seed = strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "iterations", v, sizeof v)) t->iterations = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "frames", v, sizeof v)) t->frames = (size_t)strtoull(v, NULL, 10);
+    if (sv__km_info((const char *)info, ilen, "inertia", v, sizeof v)) t->inertia = strtod(v, NULL);
+    SV_FREE(path);
+    if (!(path = sv__pathf(dir, "centroids.npy", NULL, NULL))) { rc = SV_ERR_NOMEM; goto done; }
+    if ((rc = sv_npy_read(path, &t->centroids, shape, &nd)) != SV_OK) goto done;
+    if (nd != 2 || shape[0] != t->k || shape[1] != t->dim) { rc = sv__fail(SV_ERR_FORMAT, "%s: shape is not [%zu, %zu]", path, t->k, t->dim); goto done; }
+    (void)dims;
+    for (sp = 0; sp < SV_SPLIT_COUNT; sp++) {
+        size_t n = d->n[sp], at, line = 0, total = 0, want_n;
+        const char *s;
+        size_t ln;
+        SV_FREE(path);
+        if (!(path = sv__pathf(dir, "%s.km", sv_split_name(sp), NULL))) { rc = SV_ERR_NOMEM; goto done; }
+        if (!sv__file_exists(path)) continue;
+        snprintf(key, sizeof key, "%s.utterances", sv_split_name(sp));
+        if ((rc = sv__km_info_size(dir, (const char *)info, ilen, key, &want_n)) != SV_OK) goto done;
+        if (want_n != n) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: made for %zu %s utterances, the data has %zu (targets of another corpus?)", dir, want_n, sv_split_name(sp), n);
+            goto done;
+        }
+        snprintf(key, sizeof key, "%s.ids", sv_split_name(sp));
+        if (!sv__km_info((const char *)info, ilen, key, v, sizeof v)) { rc = sv__fail(SV_ERR_FORMAT, "%s/info.txt: no '%s'", dir, key); goto done; }
+        {
+            char want[32];
+            snprintf(want, sizeof want, "%016llx", (unsigned long long)sv__km_ids_hash(d, sp));
+            if (strcmp(v, want) != 0) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: the %s utterance ids or lengths differ from the data's (targets of another corpus, or the manifest changed)",
+                              dir, sv_split_name(sp));
+                goto done;
+            }
+        }
+        for (i = 0; i < n; i++) total += sv__km_count(t, d->len[sp][i]);
+        t->offset[sp] = (size_t *)sv__calloc(n + 1, sizeof(size_t), "labels");
+        t->labels[sp] = (uint16_t *)sv__calloc(total ? total : 1, sizeof(uint16_t), "labels");
+        if (!t->offset[sp] || !t->labels[sp]) { rc = SV_ERR_NOMEM; goto done; }
+        t->n[sp] = n;
+        t->has[sp] = 1;
+        if ((rc = sv__read_file(path, &txt, &tlen)) != SV_OK) goto done;
+        at = 0;
+        while (sv__next_line((const char *)txt, tlen, &at, &s, &ln)) {
+            size_t want, got = 0, p = 0, base;
+            if (line >= n) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: more lines than the %zu utterances", path, line + 1, n); goto done; }
+            want = sv__km_count(t, d->len[sp][line]);
+            base = t->offset[sp][line];
+            while (p < ln) {
+                unsigned long val = 0;
+                size_t digits = 0;
+                while (p < ln && s[p] >= '0' && s[p] <= '9' && digits < 8) { val = val * 10 + (unsigned long)(s[p] - '0'); p++; digits++; }
+                if (!digits || (p < ln && s[p] != ' ')) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: not a list of labels", path, line + 1); goto done; }
+                if (val >= t->k) { rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: label %lu outside 0..%zu", path, line + 1, val, t->k - 1); goto done; }
+                if (got < want) t->labels[sp][base + got] = (uint16_t)val;
+                got++;
+                if (p < ln) p++;
+            }
+            if (got != want) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s:%zu: %zu labels, utterance %s has %zu frames", path, line + 1, got, d->id[sp][line], want);
+                goto done;
+            }
+            t->offset[sp][line + 1] = base + got;
+            line++;
+        }
+        if (line != n) { rc = sv__fail(SV_ERR_FORMAT, "%s: %zu lines for %zu utterances", path, line, n); goto done; }
+        SV_FREE(txt);
+        txt = NULL;
+    }
+done:
+    SV_FREE(path);
+    SV_FREE(info);
+    SV_FREE(txt);
+    if (rc != SV_OK) sv_km_targets_free(t);
     return rc;
 }
 
@@ -11939,8 +13643,9 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     long *ids = NULL;
     float *wave = NULL, *reg = NULL, *box = NULL;
     double w_av = 0, w_aud = 0, s_av = 0, s_aud = 0, s_con = 0, s_div = 0, s_pen = 0, s_acc = 0,
-           s_cppl = 0, s_pppl = 0, s_mf = 0;
-    size_t n_masked = 0;
+           s_cppl = 0, s_pppl = 0, s_mf = 0, s_off = 0, s_macc = 0, s_on = 0, s_tv = 0, s_pv = 0;
+    size_t n_masked = 0, km_T = 0;
+    int *km = NULL;
     sv_rng saved;
     int rc = SV_OK, grad, training;
     if ((rc = sv__ev_check(m, c, d, split)) != SV_OK) return rc;
@@ -11960,6 +13665,10 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
     reg = SV__CAST(float *, sv__calloc(batch, R * Dimg * sizeof(float), "loss batch"));
     box = SV__CAST(float *, sv__calloc(batch, R * 4 * sizeof(float), "loss batch"));
     if (!list || !len || !ids || !wave || !reg || !box) { rc = SV_ERR_NOMEM; goto free_only; }
+    if (d->targets && d->targets->has[split]) {   /* MT4SSL offline targets: crops start at 0 */
+        km_T = sv__km_frames_of(d->targets, maxS);
+        if (!(km = SV__CAST(int *, sv__calloc(batch * (km_T + 1), sizeof(int), "loss batch")))) { rc = SV_ERR_NOMEM; goto free_only; }
+    }
     saved = *sv_ctx_rng(c);
     grad = sv_ctx_grad(c);
     training = sv_ctx_training(c);
@@ -11980,6 +13689,16 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
         memset(&bt, 0, sizeof bt);
         bt.B = nb; bt.S = S; bt.wave = wave; bt.wave_len = len;
+        if (km) {
+            const sv_km_targets *t = d->targets;
+            size_t T = sv__km_frames_of(t, S), f;
+            for (b = 0; b < nb; b++) {
+                size_t u = list[b], F = sv__km_frames_of(t, len[b]), nl = t->offset[split][u + 1] - t->offset[split][u];
+                for (f = 0; f < T; f++) km[b * T + f] = f < F && f < nl ? (int)t->labels[split][t->offset[split][u] + f] : -1;
+            }
+            bt.km = km;
+            bt.km_T = T;
+        }
         if (has_img) {
             for (b = 0; b < nb; b++) {
                 memcpy(reg + b * R * Dimg, d->regions + (size_t)ids[b] * R * Dimg, R * Dimg * sizeof(float));
@@ -11999,6 +13718,8 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
         s_div += (double)nb * st.diversity; s_pen += (double)nb * st.feature_pen;
         s_acc += (double)nb * st.accuracy; s_cppl += (double)nb * st.code_ppl;
         s_pppl += (double)nb * st.prob_ppl; s_mf += (double)nb * st.mask_frac;
+        s_off += (double)nb * st.mt4_offline; s_macc += (double)nb * st.mt4_acc; s_on += (double)nb * st.mt4_online;
+        s_tv += (double)nb * st.target_var; s_pv += (double)nb * st.pred_var;
         w_aud += (double)nb;
         n_masked += st.n_masked;
         sv__ev_progress(c, "held-out losses", k + 1, nbatches);
@@ -12020,10 +13741,15 @@ done:
         out->code_ppl = w_aud > 0 ? (float)(s_cppl / w_aud) : NAN;
         out->prob_ppl = w_aud > 0 ? (float)(s_pppl / w_aud) : NAN;
         out->mask_frac = w_aud > 0 ? (float)(s_mf / w_aud) : NAN;
+        out->mt4_offline = w_aud > 0 ? (float)(s_off / w_aud) : NAN;
+        out->mt4_acc = w_aud > 0 ? (float)(s_macc / w_aud) : NAN;
+        out->mt4_online = w_aud > 0 ? (float)(s_on / w_aud) : NAN;
+        out->target_var = w_aud > 0 ? (float)(s_tv / w_aud) : NAN;
+        out->pred_var = w_aud > 0 ? (float)(s_pv / w_aud) : NAN;
         out->n_masked = n_masked;
     }
 free_only:
-    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box);
+    SV_FREE(list); SV_FREE(len); SV_FREE(ids); SV_FREE(wave); SV_FREE(reg); SV_FREE(box); SV_FREE(km);
     return rc;
 }
 
@@ -12107,6 +13833,48 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
 done:
     if (feats) for (f = 0; f < nl * nf; f++) SV_FREE(feats[f]);
     SV_FREE(feats); SV_FREE(tmp); SV_FREE(nfr);
+    return rc;
+}
+
+SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfcc, const sv_abx_opts *opt,
+                            sv_abx_layer_result *res)
+{
+    sv_mfcc_opts mo = mfcc ? *mfcc : sv_mfcc_default_opts();
+    sv_abx_opts o = opt ? *opt : sv_abx_default_opts();
+    const sv_item_set *it;
+    float **feats;
+    size_t *nfr, nf, f, dim;
+    int rc;
+    if (!d || !res || split < 0 || split >= SV_SPLIT_COUNT) return sv__fail(SV_ERR_ARG, "eval_abx_mfcc: bad arguments");
+    if (!d->has_items[split] || d->items[split].n_items == 0)
+        return sv__fail(SV_ERR_ARG, "split %s has no ABX items (.item file)", sv_split_name(split));
+    if ((rc = sv__mfcc_check(&mo)) != SV_OK) return rc;
+    it = &d->items[split];
+    nf = it->n_files;
+    dim = sv_mfcc_dim(&mo);
+    feats = SV__CAST(float **, sv__calloc(nf, sizeof(float *), "abx mfcc"));
+    nfr = SV__CAST(size_t *, sv__calloc(nf, sizeof(size_t), "abx mfcc"));
+    if (!feats || !nfr) { rc = SV_ERR_NOMEM; goto done; }
+    for (f = 0; f < nf; f++) {
+        long u = sv_data_find(d, split, it->files[f]);
+        size_t T;
+        if (u < 0) continue;                            /* its tokens are dropped by sv_abx */
+        T = sv_mfcc_frames(&mo, d->len[split][u]);
+        if (!T) continue;
+        if (!(feats[f] = SV__CAST(float *, sv__alloc(T * dim * sizeof(float), "abx mfcc")))) { rc = SV_ERR_NOMEM; goto done; }
+        if ((rc = sv_mfcc(&mo, d->audio[split][u], d->len[split][u], feats[f])) != SV_OK) goto done;
+        nfr[f] = T;
+    }
+    memset(res, 0, sizeof *res);
+    snprintf(res->name, sizeof res->name, "mfcc");
+    res->layer = -2;
+    res->dim = dim;
+    rc = sv_abx(it, (const float *const *)feats, nfr, dim,
+                (double)(mo.frame_shift * mo.subsample) / (double)mo.sample_rate, &o, &res->r);
+done:
+    if (feats) for (f = 0; f < nf; f++) SV_FREE(feats[f]);
+    SV_FREE(feats);
+    SV_FREE(nfr);
     return rc;
 }
 

@@ -296,6 +296,25 @@ static sv_tensor *f_cosine(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; r
 static const size_t dg_idx[4 * 3] = {0, 1, 2, 2, 2, 4, 3, 0, 1, 4, 4, 4};
 static sv_tensor *f_dot_gather(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_dot_gather(c, x[0], x[1], dg_idx, 3); }
 
+static const float sqe_target[6 * 8] = {
+    0.3f, -1.2f, 0.8f, 0.0f, 2.1f, -0.4f, 1.5f, -0.9f, 0.2f, 0.7f, -1.7f, 0.6f, -0.3f, 1.1f, 0.05f, -2.0f,
+    1.3f, -0.6f, 0.4f, 0.9f, -1.1f, 0.35f, -0.8f, 1.9f, -0.25f, 0.45f, 1.6f, -1.4f, 0.15f, -0.7f, 0.95f, 0.1f,
+    -1.9f, 0.55f, 0.75f, -0.05f, 1.25f, -1.3f, 0.65f, 0.2f, 0.85f, -0.15f, -0.45f, 1.45f, -1.05f, 0.5f, 0.3f, -0.6f};
+static sv_tensor *f_sq_error(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sq_error_sum(c, x[0], sqe_target, 0.37f); }
+/* MT4SSL's heads on the masked frames x [6,8]: online Linear(D,D) regressing a constant target,
+   squared error summed over dims / sqrt(D); offline Linear(D,K) + cross-entropy summed */
+static sv_tensor *f_mt4ssl_online(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    (void)u;
+    return sv_sq_error_sum(c, sv_linear(c, x[0], x[1], x[2]), sqe_target, 1.0f / sqrtf(8.0f));
+}
+static const int mt4_labels[6] = {2, 0, 4, 4, 1, 3};
+static sv_tensor *f_mt4ssl_offline(sv_ctx *c, sv_tensor **x, const void *u)
+{
+    (void)u;
+    return sv_cross_entropy(c, sv_linear(c, x[0], x[1], x[2]), mt4_labels, 0);
+}
+
 static void test_op_gradients(void)
 {
     gc_case g;
@@ -413,6 +432,11 @@ static void test_op_gradients(void)
     GC_BEGIN("l2_normalize", f_l2n, 1); GC_SHAPE2(g, 0, 4, 5); gc_run(&g);
     GC_BEGIN("cosine", f_cosine, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 4, 5); gc_run(&g);
     GC_BEGIN("dot_gather", f_dot_gather, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 5, 5); gc_run(&g);
+    GC_BEGIN("sq_error_sum", f_sq_error, 1); GC_SHAPE2(g, 0, 6, 8); gc_run(&g);
+    GC_BEGIN("MT4SSL online head: linear + squared error / sqrt(D)", f_mt4ssl_online, 3);
+    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 8, 8); GC_SHAPE1(g, 2, 8); gc_run(&g);
+    GC_BEGIN("MT4SSL offline head: linear + cross-entropy sum", f_mt4ssl_offline, 3);
+    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 5, 8); GC_SHAPE1(g, 2, 5); gc_run(&g);
 }
 
 /* A deliberately wrong backward must be caught: proves the checker can fail. */
@@ -2216,9 +2240,24 @@ static void test_shard_draws(void)
 
 /* One process's share of a short training run on fixed global batches (the tiny joint model with
    dropout, attention dropout and LayerDrop on): steps of alpha 0.5, then 0 (the VGS branch idle),
-   then 1 (masking off). *params gets every parameter and buffer after the last step. */
+   then 1 (masking off). With mt4 the SSL loss is wav2vec 2.0's plus MT4SSL's (offline and online
+   heads, the EMA teacher updated after each step; tb must carry k-means labels). *params gets
+   every parameter and buffer after the last step. */
 #define KT_SHARD_STEPS 3
-static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *tb, float *params, float *losses)
+static void kt_shard_cfg(sv_config *cfg, int mt4)
+{
+    sv_config_preset("tiny", cfg);
+    cfg->layerdrop = 0.3f;
+    if (mt4) {
+        cfg->ssl = SV_SSL_BOTH;
+        cfg->mt4_k = 7;
+        cfg->mt4_offline_weight = 1.0f;
+        cfg->mt4_online_weight = 1.0f;
+        cfg->mt4_top_k = 2;
+    }
+}
+
+static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *tb, float *params, float *losses, int mt4)
 {
     static const float alpha[KT_SHARD_STEPS] = {0.5f, 0.0f, 1.0f};
     sv_config cfg;
@@ -2228,8 +2267,7 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     sv_batch lb = tb->b;
     size_t f, n, step, RD;
     int ok = 1;
-    sv_config_preset("tiny", &cfg);
-    cfg.layerdrop = 0.3f;
+    kt_shard_cfg(&cfg, mt4);
     m = sv_model_new(&cfg, 11);
     RD = cfg.img_regions * cfg.img_dim;
     sv_shard_split(tb->b.B, P, rank, &f, &n);
@@ -2239,6 +2277,7 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     lb.regions = tb->b.regions + f * RD;
     lb.boxes = tb->b.boxes + f * cfg.img_regions * 4;
     lb.image_id = tb->b.image_id + f;
+    if (tb->b.km) lb.km = tb->b.km + f * tb->b.km_T;
     for (step = 0; step < KT_SHARD_STEPS && ok; step++) {
         sv_shard sh;
         sv_stats st;
@@ -2252,6 +2291,7 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
         ok = loss && sv_backward(c, loss) == SV_OK && sv_params_grad_reduce(&m->params, &sh) == SV_OK;
         if (!ok) { printf("  process %d of %d, step %zu: %s\n", rank, P, step, sv_last_error()); break; }
         sv_adam_step(&opt, &m->params, groups, 1e-3f);
+        if (mt4) sv_mt4ssl_ema_step(m, step + 1);
         losses[step] = st.loss;
     }
     memcpy(params, m->params.data, m->params.n * sizeof(float));
@@ -2260,17 +2300,17 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     return ok;
 }
 
-/* The point of shard mode: P processes holding shares of each global batch end with the
-   parameters, BatchNorm statistics and logged losses of one process holding it all, bit for bit,
-   for P = 1, 2, 3 (5 utterances: shares 3+2 and 2+2+1), with either thread count. */
-static void test_shard_ranks(void)
+/* kt_shard_run for P = 1 (1 and 2 threads), 2 and 3 processes against one another */
+static void kt_shard_ranks(int mt4)
 {
     sv_config cfg;
     test_batch tb;
     size_t np, i;
     float *ref, *ref1, *got, lref[KT_SHARD_STEPS], l1[KT_SHARD_STEPS];
     int t0 = sv_get_threads(), ok;
-    sv_config_preset("tiny", &cfg);
+    int *km = NULL;
+    const char *what = mt4 ? "wav2vec 2.0 + MT4SSL" : "wav2vec 2.0";
+    kt_shard_cfg(&cfg, mt4);
     {
         sv_model *m = sv_model_new(&cfg, 11);
         np = m->params.n;
@@ -2278,17 +2318,25 @@ static void test_shard_ranks(void)
     }
     tb = make_batch(&cfg, 5, 8000, 21, 1);
     tb.img[3] = tb.img[1];                 /* two captions of one image: not negatives of each other */
+    if (mt4) {                             /* k-means labels for the offline head */
+        size_t T = sv_config_frames(&cfg, tb.b.S), b, t;
+        km = (int *)malloc(tb.b.B * T * sizeof(int));
+        for (b = 0; b < tb.b.B; b++)
+            for (t = 0; t < T; t++) km[b * T + t] = t < sv_config_frames(&cfg, tb.len[b]) ? (int)((t * 3 + b) % cfg.mt4_k) : -1;
+        tb.b.km = km;
+        tb.b.km_T = T;
+    }
     ref = (float *)malloc(np * sizeof(float));
     ref1 = (float *)malloc(np * sizeof(float));
     got = (float *)malloc(np * sizeof(float));
     sv_set_threads(2);
-    ok = kt_shard_run(1, 0, NULL, &tb, ref, lref);
+    ok = kt_shard_run(1, 0, NULL, &tb, ref, lref, mt4);
     sv_set_threads(1);
-    ok = kt_shard_run(1, 0, NULL, &tb, ref1, l1) && ok;
+    ok = kt_shard_run(1, 0, NULL, &tb, ref1, l1, mt4) && ok;
     sv_set_threads(t0);
-    SV_CHECK(ok, "one process trains in shard mode");
+    SV_CHECK(ok, "%s: one process trains in shard mode", what);
     SV_CHECK(memcmp(ref, ref1, np * sizeof(float)) == 0 && memcmp(lref, l1, sizeof lref) == 0,
-             "shard mode, one process: the same parameters and losses with 1 and 2 threads");
+             "%s, shard mode, one process: the same parameters and losses with 1 and 2 threads", what);
     SV_CHECK(isfinite(lref[0]) && isfinite(lref[1]) && isfinite(lref[2]), "losses %g %g %g", lref[0], lref[1], lref[2]);
 #ifdef _OPENMP
     {
@@ -2304,20 +2352,42 @@ static void test_shard_ranks(void)
 #pragma omp parallel num_threads(P)
             {
                 int r = omp_get_thread_num();
-                okr[r] = kt_shard_run(P, r, &rk[r].comm, &tb, prm[r], lp[r]);
+                okr[r] = kt_shard_run(P, r, &rk[r].comm, &tb, prm[r], lp[r], mt4);
             }
             for (q = 0; q < P; q++) {
                 same = same && okr[q] && memcmp(lp[q], lref, sizeof lref) == 0;
                 for (i = 0; i < np; i++) differ += memcmp(prm[q] + i, ref + i, sizeof(float)) != 0;
                 free(prm[q]);
             }
-            SV_CHECK(same && differ == 0, "%d processes: %zu parameter values differ from one process's; losses %g %g %g vs %g %g %g",
-                     P, differ, lp[0][0], lp[0][1], lp[0][2], lref[0], lref[1], lref[2]);
+            SV_CHECK(same && differ == 0, "%s, %d processes: %zu parameter values differ from one process's; losses %g %g %g vs %g %g %g",
+                     what, P, differ, lp[0][0], lp[0][1], lp[0][2], lref[0], lref[1], lref[2]);
         }
     }
 #else
     printf("  (no OpenMP: several processes are not simulated)\n");
 #endif
+    free(ref);
+    free(ref1);
+    free(got);
+    free(km);
+    free_batch(&tb);
+}
+
+/* The point of shard mode: P processes holding shares of each global batch end with the
+   parameters, BatchNorm statistics, EMA teacher and logged losses of one process holding it all,
+   bit for bit, for P = 1, 2, 3 (5 utterances: shares 3+2 and 2+2+1), with either thread count;
+   for wav2vec 2.0 and for wav2vec 2.0 + MT4SSL. Shard mode computes the ordinary gradient, and
+   an op without a per-sample path is an error. */
+static void test_shard_ranks(void)
+{
+    sv_config cfg;
+    test_batch tb;
+    size_t i;
+    int ok;
+    kt_shard_ranks(0);
+    kt_shard_ranks(1);
+    sv_config_preset("tiny", &cfg);
+    tb = make_batch(&cfg, 5, 8000, 21, 1);
     /* shard mode computes the ordinary gradient: VGS only without dropout (nothing random), one
        step's gradients in both modes agree to float rounding */
     {
@@ -2380,9 +2450,6 @@ static void test_shard_ranks(void)
         sv_ctx_free(c);
         sv_params_free(&p);
     }
-    free(ref);
-    free(ref1);
-    free(got);
     free_batch(&tb);
 }
 
@@ -5447,12 +5514,46 @@ static void bench_eval_abx(void)
     sv_data_free(&d);
 }
 
+/* the MFCC reference row: sv_abx of MFCC frames computed here, and better than chance */
+static void test_eval_abx_mfcc(void)
+{
+    sv_data *d = &sv_t_ev_data;
+    const sv_item_set *it = &d->items[SV_SPLIT_TEST];
+    sv_abx_layer_result r;
+    sv_abx_result want;
+    sv_abx_opts o = sv_abx_default_opts();
+    float **f;
+    size_t *n, i;
+    int rc;
+    if (!sv_t_ev_have_data) return;
+    o.sample = 0;
+    rc = sv_eval_abx_mfcc(d, SV_SPLIT_TEST, NULL, &o, &r);
+    SV_CHECK(rc == SV_OK && strcmp(r.name, "mfcc") == 0 && r.dim == 39, "eval_abx_mfcc: %s", sv_last_error());
+    f = SV__CAST(float **, calloc(it->n_files, sizeof(float *)));
+    n = SV__CAST(size_t *, calloc(it->n_files, sizeof(size_t)));
+    for (i = 0; i < it->n_files; i++) {
+        long u = sv_data_find(d, SV_SPLIT_TEST, it->files[i]);
+        if (u < 0) continue;
+        n[i] = sv_mfcc_frames(NULL, d->len[SV_SPLIT_TEST][u]);
+        f[i] = SV__CAST(float *, malloc((n[i] + 1) * 39 * sizeof(float)));
+        sv_mfcc(NULL, d->audio[SV_SPLIT_TEST][u], d->len[SV_SPLIT_TEST][u], f[i]);
+    }
+    sv_abx(it, (const float *const *)f, n, 39, 0.02, &o, &want);
+    SV_CHECK(rc == SV_OK && r.r.within == want.within && r.r.across == want.across && r.r.n_tokens == want.n_tokens,
+             "MFCC ABX %.3f/%.3f, direct %.3f/%.3f", r.r.within, r.r.across, want.within, want.across);
+    SV_CHECK(r.r.within < 40 && r.r.across < 45, "MFCC ABX within %.2f across %.2f: no better than chance", r.r.within, r.r.across);
+    printf("  MFCC ABX on the test fixture: within %.2f, across %.2f (%zu tokens)\n", r.r.within, r.r.across, r.r.n_tokens);
+    for (i = 0; i < it->n_files; i++) free(f[i]);
+    free(f); free(n);
+}
+
 static void test_eval(void)
 {
     sv_t_ev_setup();
     test_eval_retrieval();
     test_eval_losses();
     test_eval_abx();
+    test_eval_abx_mfcc();
     sv_t_ev_teardown();
 }
 
@@ -5558,6 +5659,759 @@ static void test_table_of_contents(void)
 }
 
 /* ======================================================================================
+   MT4SSL in the model: heads, teacher without gradient, EMA, checkpoints
+   ====================================================================================== */
+static sv_config sv_t_mt4_cfg(int ssl, float off_w, float on_w)
+{
+    sv_config cfg = tiny_nodrop();
+    cfg.ssl = ssl;
+    cfg.mt4_k = 7;
+    cfg.mt4_offline_weight = off_w;
+    cfg.mt4_online_weight = on_w;
+    cfg.mt4_top_k = 2;                  /* of the 3 tiny layers: the top 2 */
+    return cfg;
+}
+
+/* frame labels for a test batch: [B, T] with -1 past each row's frames */
+static int *sv_t_mt4_labels(const sv_config *cfg, test_batch *tb)
+{
+    size_t T = sv_config_frames(cfg, tb->b.S), b, t;
+    int *km = SV__CAST(int *, malloc(tb->b.B * T * sizeof(int)));
+    for (b = 0; b < tb->b.B; b++)
+        for (t = 0; t < T; t++) km[b * T + t] = t < sv_config_frames(cfg, tb->len[b]) ? (int)((t * 3 + b) % cfg->mt4_k) : -1;
+    tb->b.km = km;
+    tb->b.km_T = T;
+    return km;
+}
+
+/* finite differences of the loss for the entries of p with the largest gradient */
+static size_t sv_t_mt4_fd(sv_model *m, sv_ctx *c, test_batch *tb, sv_tensor *p, double *worst)
+{
+    size_t top = 0, second = 0, j, bad = 0;
+    int k;
+    /* the two entries with the largest gradient: small ones drown in the float forward's noise */
+    for (j = 0; j < p->n; j++) if (fabsf(p->grad[j]) > fabsf(p->grad[top])) top = j;
+    second = top ? 0 : p->n > 1;
+    for (j = 0; j < p->n; j++) if (j != top && fabsf(p->grad[j]) > fabsf(p->grad[second])) second = j;
+    for (k = 0; k < 2; k++) {
+        size_t e = k == 0 ? top : second;
+        if (k == 1 && second == top) break;
+        float orig = p->data[e];
+        double a = p->grad[e], lp, lm, num, den, err;
+        p->data[e] = orig + 1e-3f; lp = model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig - 1e-3f; lm = model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig;
+        num = (lp - lm) / 2e-3;
+        den = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
+        if (den < 1e-2) den = 1e-2;
+        err = fabs(a - num) / den;
+        /* a difference the float loss cannot show (4 of its ulps over 2 eps) is not an error */
+        if (fabs(a - num) <= 4.0 * (double)(nextafterf((float)fabs(lp), INFINITY) - (float)fabs(lp)) / 2e-3) err = 0;
+        if (!(err <= 5e-2)) { bad++; if (getenv("SV_TEST_VERBOSE")) printf("  %s[%zu]: analytic %.6g numeric %.6g\n", p->name, e, a, num); }
+        if (!(err <= *worst)) *worst = err;
+    }
+    return bad;
+}
+
+static void test_mt4ssl_gradients(void)
+{
+    sv_config cfg;
+    int pass;
+    /* 1. offline head with the contrastive loss (no teacher): every parameter, finite differences */
+    cfg = sv_t_mt4_cfg(SV_SSL_BOTH, 1.0f, 0.0f);
+    {
+        sv_model *m = sv_model_new(&cfg, 11);
+        sv_ctx *c = sv_ctx_new(0, 1);
+        test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);
+        int *km = sv_t_mt4_labels(&cfg, &tb);
+        sv_tensor *loss;
+        sv_stats st;
+        size_t i, bad = 0, checked = 0;
+        double worst = 0;
+        uint32_t mask = sv_ssl_groups(&cfg);
+        SV_CHECK(m && m->mt4_off_w && !m->mt4_on_w && !m->t_enc_ln_g, "offline-only MT4SSL model layout");
+        sv_ctx_reset(c);
+        sv_ctx_set_training(c, 0);
+        sv_rng_seed(sv_ctx_rng(c), 77);
+        sv_params_zero_grad(&m->params);
+        loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, &st);
+        SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL offline: %s", sv_last_error());
+        SV_CHECK(loss && fabsf(st.loss_aud - (st.contrastive + 0.1f * st.diversity + cfg.feature_pen_weight * st.feature_pen + st.mt4_offline)) < 1e-4f * (1 + st.loss_aud) &&
+                 isnan(st.mt4_online) && st.mt4_acc >= 0 && st.mt4_acc <= 1, "loss_AUD = contrastive part + offline CE per frame (%g vs %g + %g)",
+                 st.loss_aud, st.contrastive, st.mt4_offline);
+        for (i = 0; loss && i < m->params.count; i++) {
+            sv_tensor *p = m->params.t[i];
+            if (p->kind != SV_PARAM || !(mask >> p->group & 1u)) continue;
+            bad += sv_t_mt4_fd(m, c, &tb, p, &worst);
+            checked += 2;
+        }
+        SV_CHECK(checked > 30 && bad == 0, "MT4SSL offline + w2v2: %zu of %zu gradients off (worst %.3g)", bad, checked, worst);
+        free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+    }
+    /* 2. online head: the teacher's target is a constant of the backward (torch.no_grad in
+       data2vec). Parameters after the teacher's input (the student's layers, the mask embedding,
+       the heads) by finite differences; those before it (CNN .. positional convolution) move
+       the target too, so their gradient is compared with the same loss rebuilt here around the
+       target as a constant: equal means no gradient went through the teacher. */
+    for (pass = 0; pass < 2; pass++) {
+        sv_model *m;
+        sv_ctx *c = sv_ctx_new(0, 1), *c2 = sv_ctx_new(0, 1);
+        test_batch tb;
+        int *km;
+        sv_tensor *loss;
+        sv_stats st;
+        size_t i, bad = 0, checked = 0, n_front = 0, front_differ = 0, P;
+        double worst = 0;
+        float *g1;
+        cfg = sv_t_mt4_cfg(SV_SSL_MT4SSL, pass ? 1.0f : 0.0f, 1.0f);
+        m = sv_model_new(&cfg, 11);
+        tb = make_batch(&cfg, 3, 9600, 5, 1);
+        km = sv_t_mt4_labels(&cfg, &tb);
+        /* a teacher that differs from the student, as after some updates */
+        {
+            sv_rng r;
+            sv_rng_seed(&r, 3);
+            for (i = 0; i < m->params.count; i++)
+                if (strncmp(m->params.t[i]->name, "teacher.", 8) == 0) {
+                    size_t j;
+                    for (j = 0; j < m->params.t[i]->n; j++) m->params.t[i]->data[j] += 0.05f * sv_rng_normal(&r);
+                }
+        }
+        sv_ctx_reset(c);
+        sv_ctx_set_training(c, 0);
+        sv_rng_seed(sv_ctx_rng(c), 77);
+        sv_params_zero_grad(&m->params);
+        loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, &st);
+        SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL online: %s", sv_last_error());
+        if (!loss) { free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m); continue; }
+        SV_CHECK(st.target_var > 0.3f && st.target_var < 1.5f && isfinite(st.mt4_online) && (pass ? isfinite(st.mt4_offline) : isnan(st.mt4_offline)),
+                 "online stats: target std %g, loss %g", st.target_var, st.mt4_online);
+        P = m->params.n;
+        g1 = SV__CAST(float *, malloc(P * sizeof(float)));
+        memcpy(g1, m->params.grad, P * sizeof(float));
+        /* the teacher's buffers get no gradient */
+        {
+            double gsum = 0;
+            for (i = 0; i < m->params.count; i++)
+                if (strncmp(m->params.t[i]->name, "teacher.", 8) == 0) {
+                    size_t j;
+                    for (j = 0; j < m->params.t[i]->n; j++) gsum += fabsf(m->params.t[i]->grad[j]);
+                }
+            SV_CHECK(gsum == 0, "the teacher got gradient %g", gsum);
+        }
+        /* the same loss with the teacher's target as a plain constant */
+        {
+            sv_w2v2_out e;
+            float *target, *tr;
+            size_t B = tb.b.B, N, r2, b, t, D = cfg.D;
+            size_t *rows, *rows_c;
+            sv_tensor *x, *l2;
+            sv_ctx_reset(c2);
+            sv_ctx_set_training(c2, 0);
+            sv_rng_seed(sv_ctx_rng(c2), 77);
+            sv_params_zero_grad(&m->params);
+            sv_w2v2_forward(m, c2, &tb.b, 1, cfg.n_shared + cfg.n_decoder, &e);
+            target = sv__mt4ssl_target(m, c2, &e);
+            N = B * e.n_masked;
+            rows = SV__CAST(size_t *, malloc(N * sizeof(size_t)));
+            rows_c = SV__CAST(size_t *, malloc(N * sizeof(size_t)));
+            tr = SV__CAST(float *, malloc(N * D * sizeof(float)));
+            for (b = 0, r2 = 0; b < B; b++)
+                for (t = 0; t < e.T; t++)
+                    if (e.mask[b * e.T + t]) { rows[r2] = b * e.T + t; rows_c[r2] = b * e.Tc + t + 1; r2++; }
+            for (r2 = 0; r2 < N; r2++) memcpy(tr + r2 * D, target + rows[r2] * D, D * sizeof(float));
+            x = sv_gather_rows(c2, e.hidden[e.n_layers], rows_c, N);
+            l2 = sv_scale(c2, sv_sq_error_sum(c2, sv_linear(c2, x, m->mt4_on_w, m->mt4_on_b), tr, 1.0f / sqrtf((float)D)), 1.0f / (float)N);
+            if (pass) {
+                int *tg = SV__CAST(int *, malloc(N * sizeof(int)));
+                for (r2 = 0; r2 < N; r2++) tg[r2] = km[(rows[r2] / e.T) * tb.b.km_T + rows[r2] % e.T];
+                l2 = sv_axpby(c2, 1.0f / (float)N, sv_cross_entropy(c2, sv_linear(c2, x, m->mt4_off_w, m->mt4_off_b), tg, 0), 1.0f, l2);
+                free(tg);
+            }
+            SV_CHECK(l2 && fabsf(l2->data[0] - loss->data[0]) <= 1e-6f * fabsf(loss->data[0]) && sv_backward(c2, l2) == SV_OK,
+                     "the rebuilt MT4SSL loss %g differs from the model's %g", l2 ? l2->data[0] : NAN, loss->data[0]);
+            for (i = 0; i < m->params.count; i++) {
+                sv_tensor *p = m->params.t[i];
+                size_t j, off = m->params.offset[i];
+                if (p->kind != SV_PARAM || p->group != SV_GROUP_SHARED || strncmp(p->name, "layer.", 6) == 0) continue;
+                n_front++;
+                for (j = 0; j < p->n; j++)
+                    if (fabsf(g1[off + j] - p->grad[j]) > 1e-5f * (1.0f + fabsf(p->grad[j]))) { front_differ++; break; }
+            }
+            SV_CHECK(n_front > 5 && front_differ == 0, "%zu of %zu tensors before the teacher got gradient through it", front_differ, n_front);
+            free(rows); free(rows_c); free(tr);
+        }
+        /* finite differences after the teacher's input */
+        memcpy(m->params.grad, g1, P * sizeof(float));
+        for (i = 0; i < m->params.count; i++) {
+            sv_tensor *p = m->params.t[i];
+            if (p->kind != SV_PARAM) continue;
+            if (!(p->group == SV_GROUP_MT4SSL || p->group == SV_GROUP_W2V2 || strncmp(p->name, "layer.", 6) == 0)) continue;
+            bad += sv_t_mt4_fd(m, c, &tb, p, &worst);
+            checked += 2;
+        }
+        SV_CHECK(checked > 20 && bad == 0, "MT4SSL online%s: %zu of %zu gradients off (worst %.3g)", pass ? " + offline" : "", bad, checked, worst);
+        free(g1); free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m);
+    }
+}
+
+/* The teacher starts as the student, is untouched by the optimizer, follows it by the EMA rule,
+   survives a checkpoint, and its targets are normalised per channel. */
+static void test_mt4ssl_teacher(void)
+{
+    sv_config cfg = sv_t_mt4_cfg(SV_SSL_MT4SSL, 1.0f, 1.0f);
+    sv_model *m = sv_model_new(&cfg, 4), *m2;
+    sv_ctx *c = sv_ctx_new(0, 1);
+    sv_adam opt = sv_adam_default();
+    test_batch tb = make_batch(&cfg, 2, 8000, 2, 1);
+    int *km = sv_t_mt4_labels(&cfg, &tb);
+    sv_tensor *loss;
+    float *before, *stu, *tgt = NULL;
+    size_t i, P = m->params.n, differ = 0, T = 0;
+    int same_init = 1, ema_ok = 1;
+    float d;
+    char path[64] = "/tmp/sv_mt4_ckpt_XXXXXX";
+    int fd;
+    for (i = 0; i < cfg.n_shared + cfg.n_decoder; i++)
+        if (memcmp(m->teacher[i].fc2_w->data, m->layer[i].fc2_w->data, m->layer[i].fc2_w->n * sizeof(float)) != 0) same_init = 0;
+    SV_CHECK(same_init && memcmp(m->t_enc_ln_g->data, m->enc_ln_g->data, cfg.D * sizeof(float)) == 0, "the teacher does not start as the student");
+    /* one training step: the teacher is not an optimizer parameter */
+    before = SV__CAST(float *, malloc(P * sizeof(float)));
+    stu = SV__CAST(float *, malloc(P * sizeof(float)));
+    memcpy(before, m->params.data, P * sizeof(float));
+    sv_ctx_reset(c);
+    sv_ctx_set_training(c, 1);
+    sv_params_zero_grad(&m->params);
+    loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, NULL);
+    SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL step: %s", sv_last_error());
+    sv_adam_step(&opt, &m->params, sv_ssl_groups(&cfg), 1e-3f);
+    for (i = 0; i < m->params.count; i++) {
+        sv_tensor *t = m->params.t[i];
+        int changed = memcmp(t->data, before + m->params.offset[i], t->n * sizeof(float)) != 0;
+        if (strncmp(t->name, "teacher.", 8) == 0 && changed) differ++;
+        if (t->group == SV_GROUP_W2V2_HEAD && changed) differ++;      /* the contrastive head idles */
+    }
+    SV_CHECK(differ == 0, "%zu teacher or contrastive-head tensors moved in an MT4SSL optimizer step", differ);
+    /* EMA: teacher = d teacher + (1 - d) student, d from the schedule; the positional conv is the student's */
+    memcpy(stu, m->params.data, P * sizeof(float));
+    m->cfg.ema_anneal = 10;
+    sv_mt4ssl_ema_step(m, 5);
+    d = sv_ema_decay(cfg.ema_decay, cfg.ema_end_decay, 5, 10);
+    SV_CHECK(fabsf(d - 0.99945f) < 1e-6f, "decay at 5 of 10: %g", d);
+    for (i = 0; i < cfg.n_shared + cfg.n_decoder; i++) {
+        size_t j, off_t = (size_t)(m->teacher[i].fc1_w->data - m->params.data), off_s = (size_t)(m->layer[i].fc1_w->data - m->params.data);
+        for (j = 0; j < m->layer[i].fc1_w->n; j++) {
+            float want = before[off_t + j] * d;
+            want = want + (1.0f - d) * stu[off_s + j];
+            if (m->params.data[off_t + j] != want) ema_ok = 0;
+        }
+    }
+    SV_CHECK(ema_ok, "EMA step of the teacher's layers");
+    /* checkpoint round trip keeps the teacher */
+    fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    SV_CHECK(sv_checkpoint_save(path, m, &opt, NULL) == SV_OK, "save: %s", sv_last_error());
+    m2 = sv_checkpoint_load(path, NULL, NULL);
+    SV_CHECK(m2 && m2->cfg.ssl == SV_SSL_MT4SSL && m2->t_enc_ln_g && m2->params.n == m->params.n &&
+             memcmp(m2->params.data, m->params.data, P * sizeof(float)) == 0, "the checkpoint lost the teacher or the MT4SSL config: %s", sv_last_error());
+    sv_model_free(m2);
+    remove(path);
+    /* targets: zero mean, unit variance per channel over each utterance's frames, averaged over 2 layers */
+    SV_CHECK(sv_mt4ssl_targets(m, c, &tb.b, &tgt, &T) == SV_OK, "mt4ssl_targets: %s", sv_last_error());
+    if (tgt) {
+        size_t F = sv_config_frames(&cfg, tb.len[1]), t, dd, bad = 0;
+        for (dd = 0; dd < cfg.D; dd++) {
+            double s = 0;
+            for (t = 0; t < F; t++) s += tgt[(T + t) * cfg.D + dd];
+            if (fabs(s / (double)F) > 1e-4) bad++;
+            for (t = F; t < T; t++) if (tgt[(T + t) * cfg.D + dd] != 0) bad++;
+        }
+        SV_CHECK(bad == 0 && T == sv_config_frames(&cfg, tb.b.S), "online targets are not centred per channel or padding is not 0 (%zu)", bad);
+        free(tgt);
+    }
+    /* configs and errors */
+    {
+        sv_config w = tiny_nodrop(), x = cfg;
+        char a[8192], b[8192];
+        sv_model *mw = sv_model_new(&w, 1);
+        sv_config_format(&w, a, sizeof a);
+        SV_CHECK(!strstr(a, "ssl") && !strstr(a, "mt4_k"), "a wav2vec 2.0 config prints MT4SSL fields");
+        sv_config_format(&cfg, b, sizeof b);
+        SV_CHECK(strstr(b, "ssl = 1") && strstr(b, "mt4_k = 7") && strstr(b, "ema_anneal = 30000"), "an MT4SSL config lacks its fields");
+        SV_CHECK(mw && !mw->mt4_off_w && !mw->t_enc_ln_g && sv_ssl_groups(&w) == SV_GROUPS_W2V2, "a wav2vec 2.0 model has MT4SSL parts");
+        x.mt4_offline_weight = 0; x.mt4_online_weight = 0;
+        SV_CHECK(sv_model_new(&x, 1) == NULL && strstr(sv_last_error(), "needs a head"), "an MT4SSL config without heads: %s", sv_last_error());
+        sv_model_free(mw);
+        tb.b.km = NULL;
+        SV_CHECK(sv_model_loss(m, c, &tb.b, 0.0f, 0, NULL) == NULL && strstr(sv_last_error(), "--kmeans"), "no offline targets: %s", sv_last_error());
+    }
+    free(before); free(stu); free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+}
+
+/* ======================================================================================
+   Offline targets (HuBERT / MT4SSL): MFCC, k-means, label files; data2vec targets; EMA
+   ====================================================================================== */
+
+/* A chirp under a slow envelope plus a little LCG noise: the signal of tools/mfcc_reference.py */
+static void sv_t_mfcc_signal(float *x, size_t n)
+{
+    const double pi = 3.14159265358979323846;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double t = (double)i / 16000.0, env = 0.5 + 0.5 * sin(2 * pi * 3.0 * t);
+        double v = env * (0.4 * sin(2 * pi * (200.0 * t + 1500.0 * t * t)) + 0.2 * sin(2 * pi * 2300.0 * t + 0.5));
+        v += 0.01 * ((double)(((uint64_t)i * 1103515245ull + 12345ull) % 65536ull) / 32768.0 - 1.0);
+        x[i] = (float)v;
+    }
+}
+
+/* torchaudio 0.13.1 (Debian python3-torchaudio), the HuBERT recipe on sv_t_mfcc_signal(8000
+   samples) in float64: kaldi.mfcc(use_energy=False) + compute_deltas twice, 10 ms frames 0, 10
+   and 46 = our 20 ms frames 0, 5 and 23. tools/mfcc_reference.py prints them. */
+static const int sv_t_mfcc_rows[3] = {0, 5, 23};
+static const double sv_t_mfcc_ref[3][39] = {
+    {-14.54432, -15.48061, 14.10344, 43.28616, 50.73931, -5.788469,
+     -28.08804, 28.47254, -67.18082, -95.49373, 7.266276, 11.92088,
+     -61.9434, 0.3680973, 0.8047049, -0.01924981, -1.147528, -3.616946,
+     -6.927683, -7.696854, -6.25234, -4.86429, -2.350651, 1.3101,
+     3.143132, 3.0737, 0.04525627, 0.04971992, -0.2452206, -0.6787148,
+     -1.26636, -1.762694, -1.562698, -0.7817611, 0.01336857, 0.8075814,
+     1.484298, 1.56185, 1.134436},
+    {-12.06727, -13.5618, -4.80269, -6.363398, -29.06166, -94.4303,
+     -79.60216, 41.10323, -4.685525, -8.174438, 94.29005, 70.41815,
+     -39.38103, -0.3245838, -1.338076, -3.283628, -6.01043, -5.50047,
+     0.2524728, 7.500721, 12.63491, 13.51513, 7.930363, -1.316827,
+     -7.340187, -7.673704, -0.13318, -0.3382103, -0.2172791, -0.01683059,
+     0.7208495, 1.726707, 1.552438, 0.09980421, -1.638394, -3.374044,
+     -4.325954, -3.321354, -1.101492},
+    {-17.68879, -45.08739, -62.11706, -11.87101, 66.97314, 2.480043,
+     -81.12552, 10.457, 14.19068, -17.51217, -4.277156, -13.22629,
+     -23.56992, -0.3828088, -0.1945886, 2.271973, 2.329971, -1.02481,
+     -3.0491, -0.1876514, 5.315895, 5.14477, -3.166536, -7.00751,
+     1.338044, 8.014609, 0.03118087, 0.1955014, 0.3366229, 0.01029976,
+     -0.07476419, 0.9622798, 1.497044, -0.02103404, -1.014003, 0.8775025,
+     2.410723, 0.5225, -1.418494}};
+
+static void test_mfcc(void)
+{
+    sv_mfcc_opts o = sv_mfcc_default_opts(), o1 = o, bad;
+    sv_config cfg;
+    size_t n = 8000, F, F1, i, k, mism = 0;
+    float *x = SV__CAST(float *, malloc(n * sizeof(float))), *y, *y1, *y2;
+    double worst = 0;
+    int rc, th = sv_get_threads();
+    sv_config_preset("tiny", &cfg);
+    SV_CHECK(sv_mfcc_dim(&o) == 39 && sv_mfcc_dim(NULL) == 39, "mfcc dim %zu", sv_mfcc_dim(&o));
+    /* one 20 ms frame per CNN frame, for every length */
+    for (i = 0; i < 20000; i += 7) if (sv_mfcc_frames(&o, i) != sv_config_frames(&cfg, i)) mism++;
+    SV_CHECK(mism == 0, "MFCC frames differ from the CNN's for %zu lengths", mism);
+    sv_t_mfcc_signal(x, n);
+    F = sv_mfcc_frames(&o, n);
+    SV_CHECK(F == 24, "8000 samples: %zu frames", F);
+    y = SV__CAST(float *, malloc(F * 39 * sizeof(float)));
+    rc = sv_mfcc(&o, x, n, y);
+    SV_CHECK(rc == SV_OK, "sv_mfcc: %s", sv_last_error());
+    for (i = 0; i < 3; i++)
+        for (k = 0; k < 39; k++) {
+            double ref = sv_t_mfcc_ref[i][k], e = fabs(y[(size_t)sv_t_mfcc_rows[i] * 39 + k] - ref);
+            /* the reference is printed to 7 digits; torchaudio's mel and DCT tables are float32 */
+            double tol = 1e-3 + 2e-6 * fabs(ref);
+            if (e / tol > worst) worst = e / tol;
+        }
+    SV_CHECK(worst <= 1.0, "MFCC vs torchaudio: worst error %.3g of the tolerance", worst);
+    /* subsample 2 keeps the 10 ms frames 0, 2, 4, ... with deltas taken at 10 ms */
+    o1.subsample = 1;
+    F1 = sv_mfcc_frames(&o1, n);
+    y1 = SV__CAST(float *, malloc(F1 * 39 * sizeof(float)));
+    rc = sv_mfcc(&o1, x, n, y1);
+    mism = 0;
+    for (i = 0; i < F; i++) if (memcmp(y + i * 39, y1 + 2 * i * 39, 39 * sizeof(float)) != 0) mism++;
+    SV_CHECK(rc == SV_OK && F1 == 48 && mism == 0, "subsampled frames differ from every other 10 ms frame (%zu)", mism);
+    /* the thread count changes no bit */
+    y2 = SV__CAST(float *, malloc(F1 * 39 * sizeof(float)));
+    sv_set_threads(1);
+    sv_mfcc(&o1, x, n, y2);
+    sv_set_threads(th);
+    SV_CHECK(memcmp(y1, y2, F1 * 39 * sizeof(float)) == 0, "MFCC changes with the thread count");
+    /* edges and errors */
+    SV_CHECK(sv_mfcc_frames(&o, 399) == 0 && sv_mfcc(&o, x, 399, y) == SV_OK, "a wave shorter than a frame gives 0 frames");
+    x[100] = NAN;
+    SV_CHECK(sv_mfcc(&o, x, n, y) == SV_ERR_NUMERIC && strstr(sv_last_error(), "sample 100"), "NaN sample: %s", sv_last_error());
+    bad = o; bad.num_ceps = 30;
+    SV_CHECK(sv_mfcc(&bad, x, n, y) == SV_ERR_ARG, "13 > 23 mel bins accepted");
+    bad = o; bad.high_freq = 9000;
+    SV_CHECK(sv_mfcc(&bad, x, n, y) == SV_ERR_ARG && strstr(sv_last_error(), "mel range"), "high_freq above Nyquist: %s", sv_last_error());
+    free(x); free(y); free(y1); free(y2);
+}
+
+/* frames from an array, cut into chunks of the given sizes (cycled) */
+typedef struct sv_t_chunks { const float *x; size_t n, dim; const size_t *sizes; size_t n_sizes; size_t *start; size_t n_chunks; int grow_at; } sv_t_chunks;
+
+static void sv_t_chunks_init(sv_t_chunks *s, const float *x, size_t n, size_t dim, const size_t *sizes, size_t n_sizes)
+{
+    size_t at = 0, c = 0;
+    memset(s, 0, sizeof *s);
+    s->x = x; s->n = n; s->dim = dim; s->sizes = sizes; s->n_sizes = n_sizes;
+    s->start = SV__CAST(size_t *, malloc((2 * n + 2) * sizeof(size_t)));
+    while (at < n) { s->start[c] = at; at += sizes[c % n_sizes]; if (at > n) at = n; c++; }
+    s->start[c] = n;
+    s->n_chunks = c;
+    s->grow_at = -1;
+}
+
+static int sv_t_chunks_read(void *user, size_t i, const float **x, size_t *n)
+{
+    sv_t_chunks *s = (sv_t_chunks *)user;
+    *x = s->x + s->start[i] * s->dim;
+    *n = s->start[i + 1] - s->start[i];
+    if (s->grow_at >= 0 && i == 0) { if (s->grow_at-- == 0 && *n > 1) (*n)--; }   /* a source that changes */
+    return SV_OK;
+}
+
+static sv_frame_source sv_t_chunks_source(sv_t_chunks *s)
+{
+    sv_frame_source f;
+    f.dim = s->dim; f.n_chunks = s->n_chunks; f.read = sv_t_chunks_read; f.user = s;
+    return f;
+}
+
+static double sv_t_d2(const float *a, const float *b, size_t dim)
+{
+    double s = 0;
+    size_t i;
+    for (i = 0; i < dim; i++) { double e = (double)a[i] - b[i]; s += e * e; }
+    return s;
+}
+
+static void test_kmeans_assign(void)
+{
+    size_t n = 700, dim = 7, k = 13, i, j, worse = 0, differ = 0;
+    float *x = SV__CAST(float *, malloc(n * dim * sizeof(float))), *C = SV__CAST(float *, malloc(k * dim * sizeof(float)));
+    float *d2 = SV__CAST(float *, malloc(n * sizeof(float)));
+    uint32_t *lab = SV__CAST(uint32_t *, malloc(n * sizeof(uint32_t)));
+    double worst_d = 0;
+    sv_rng r;
+    sv_rng_seed(&r, 5);
+    for (i = 0; i < n * dim; i++) x[i] = 3.0f * sv_rng_normal(&r) + 10.0f;   /* offset: |x|^2 >> distances */
+    for (i = 0; i < k * dim; i++) C[i] = 3.0f * sv_rng_normal(&r) + 10.0f;
+    SV_CHECK(sv_kmeans_assign(x, n, dim, C, k, lab, d2) == SV_OK, "kmeans_assign: %s", sv_last_error());
+    /* brute force in double: the label is the nearest centre up to float rounding of the scores */
+    for (i = 0; i < n; i++) {
+        double best = 1e300, mine = sv_t_d2(x + i * dim, C + lab[i] * dim, dim);
+        size_t bj = 0;
+        for (j = 0; j < k; j++) { double d = sv_t_d2(x + i * dim, C + j * dim, dim); if (d < best) { best = d; bj = j; } }
+        if (mine > best + 1e-4 * (1.0 + best)) worse++;
+        if (bj != lab[i]) differ++;
+        if (fabs(d2[i] - mine) > worst_d * (1.0 + mine)) worst_d = fabs(d2[i] - mine) / (1.0 + mine);
+    }
+    SV_CHECK(worse == 0 && differ <= 2, "kmeans_assign: %zu labels not nearest, %zu differ from brute force", worse, differ);
+    SV_CHECK(worst_d < 1e-6, "kmeans_assign distances: worst relative error %.3g", worst_d);
+    SV_CHECK(sv_kmeans_assign(x, n, dim, C, 0, lab, d2) == SV_ERR_ARG, "k = 0 accepted");
+    free(x); free(C); free(d2); free(lab);
+}
+
+/* The exact optimum of k-means on n points by trying all k^n partitions (tiny n). */
+static double sv_t_km_optimum(const float *x, size_t n, size_t dim, size_t k)
+{
+    size_t total = 1, a, i, j, q;
+    double best = 1e300;
+    unsigned char lab[16];
+    for (i = 0; i < n; i++) total *= k;
+    for (a = 0; a < total; a++) {
+        double mean[4 * 8], cnt[4], s = 0;
+        size_t v = a;
+        memset(mean, 0, sizeof mean); memset(cnt, 0, sizeof cnt);
+        for (i = 0; i < n; i++) { lab[i] = (unsigned char)(v % k); v /= k; }
+        for (i = 0; i < n; i++) { cnt[lab[i]]++; for (q = 0; q < dim; q++) mean[lab[i] * dim + q] += x[i * dim + q]; }
+        for (j = 0; j < k; j++) if (cnt[j] > 0) for (q = 0; q < dim; q++) mean[j * dim + q] /= cnt[j];
+        for (i = 0; i < n; i++) for (q = 0; q < dim; q++) { double e = x[i * dim + q] - mean[lab[i] * dim + q]; s += e * e; }
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+static void test_kmeans_fit(void)
+{
+    enum { NB = 6, PER = 150, DIM = 5 };
+    static const size_t sizes[5] = {1, 37, 0, 113, 9}, one[1] = {NB * PER};
+    size_t n = NB * PER, i, j, q, k = NB, wrong = 0;
+    float *x = SV__CAST(float *, malloc(n * DIM * sizeof(float))), C[NB * DIM], C1[NB * DIM], C2[NB * DIM];
+    int *truth = SV__CAST(int *, malloc(n * sizeof(int))), map[NB];
+    uint32_t *lab = SV__CAST(uint32_t *, malloc(n * sizeof(uint32_t)));
+    sv_t_chunks ch, ch1;
+    sv_frame_source src, src1;
+    sv_kmeans_opts o = sv_kmeans_default_opts();
+    sv_kmeans_result res, res1;
+    double mean_err = 0, inertia = 0;
+    int rc, th = sv_get_threads();
+    sv_rng r;
+    /* six well separated blobs, frames interleaved so every chunk mixes them */
+    sv_rng_seed(&r, 9);
+    for (i = 0; i < n; i++) {
+        truth[i] = (int)(i % NB);
+        for (q = 0; q < DIM; q++) x[i * DIM + q] = 20.0f * (float)((truth[i] >> (q % 3)) & 1) + 7.0f * (float)(truth[i] == (int)q) + sv_rng_normal(&r);
+    }
+    sv_t_chunks_init(&ch, x, n, DIM, sizes, 5);
+    src = sv_t_chunks_source(&ch);
+    o.k = k;
+    o.seed = 3;
+    rc = sv_kmeans_fit(&src, &o, C, &res);
+    SV_CHECK(rc == SV_OK, "kmeans_fit: %s", sv_last_error());
+    SV_CHECK(res.n_frames == n && res.converged && res.inertia <= res.inertia_first, "kmeans_fit result: %zu frames, converged %d, inertia %g <- %g",
+             res.n_frames, res.converged, res.inertia, res.inertia_first);
+    /* brute force: every blob in one cluster of its own, centres = means of their frames, inertia */
+    sv_kmeans_assign(x, n, DIM, C, k, lab, NULL);
+    for (j = 0; j < NB; j++) map[j] = -1;
+    for (i = 0; i < n; i++) {
+        if (map[truth[i]] < 0) map[truth[i]] = (int)lab[i];
+        else if (map[truth[i]] != (int)lab[i]) wrong++;
+    }
+    for (j = 0; j < NB; j++) for (q = j + 1; q < NB; q++) if (map[j] == map[q]) wrong++;
+    SV_CHECK(wrong == 0, "k-means split or merged the blobs (%zu frames)", wrong);
+    for (j = 0; j < k; j++) {
+        double s[DIM] = {0}, cnt = 0;
+        for (i = 0; i < n; i++) if (lab[i] == j) { cnt++; for (q = 0; q < DIM; q++) s[q] += x[i * DIM + q]; }
+        for (q = 0; q < DIM; q++) if (cnt > 0 && fabs(s[q] / cnt - C[j * DIM + q]) > mean_err) mean_err = fabs(s[q] / cnt - C[j * DIM + q]);
+    }
+    for (i = 0; i < n; i++) inertia += sv_t_d2(x + i * DIM, C + lab[i] * DIM, DIM);
+    SV_CHECK(mean_err < 1e-4, "centres are not the means of their frames (error %g)", mean_err);
+    SV_CHECK(fabs(inertia - res.inertia) < 1e-6 * inertia, "inertia %.10g, brute force %.10g", res.inertia, inertia);
+    /* the same frames in one chunk, and on one thread: the same centres bit for bit */
+    sv_t_chunks_init(&ch1, x, n, DIM, one, 1);
+    src1 = sv_t_chunks_source(&ch1);
+    sv_kmeans_fit(&src1, &o, C1, &res1);
+    SV_CHECK(memcmp(C, C1, sizeof C) == 0 && res1.inertia == res.inertia, "centres depend on how the frames are chunked");
+    sv_set_threads(1);
+    sv_kmeans_fit(&src, &o, C2, &res1);
+    sv_set_threads(th);
+    SV_CHECK(memcmp(C, C2, sizeof C) == 0, "centres depend on the thread count");
+    /* exact optimum of small problems (all 3^9 partitions), several seeds */
+    {
+        float p[9 * 2];
+        static const size_t nine[1] = {9};
+        sv_t_chunks cp;
+        sv_frame_source sp;
+        double opt;
+        int s, worse = 0;
+        sv_rng_seed(&r, 21);
+        for (i = 0; i < 9; i++) { p[2 * i] = (float)(i % 3) * 4.0f + 0.7f * sv_rng_normal(&r); p[2 * i + 1] = (float)(i % 3 == 1) * 4.0f + 0.7f * sv_rng_normal(&r); }
+        opt = sv_t_km_optimum(p, 9, 2, 3);
+        sv_t_chunks_init(&cp, p, 9, 2, nine, 1);
+        sp = sv_t_chunks_source(&cp);
+        for (s = 1; s <= 5; s++) {
+            sv_kmeans_opts o3 = sv_kmeans_default_opts();
+            float c3[3 * 2];
+            o3.k = 3; o3.seed = (uint64_t)s; o3.tol = 0;
+            if (sv_kmeans_fit(&sp, &o3, c3, &res1) != SV_OK || res1.inertia > opt * (1 + 1e-6)) worse++;
+        }
+        SV_CHECK(worse == 0, "k-means missed the brute-force optimum %.6g on %d of 5 seeds", opt, worse);
+        free(cp.start);
+    }
+    /* empty clusters: two distinct frames repeated, k = 3 */
+    {
+        float p[20 * 2];
+        static const size_t four[1] = {4};
+        float c3[3 * 2];
+        sv_t_chunks cp;
+        sv_frame_source sp;
+        sv_kmeans_opts o3 = sv_kmeans_default_opts();
+        for (i = 0; i < 20; i++) { p[2 * i] = (float)(i & 1); p[2 * i + 1] = 0; }
+        sv_t_chunks_init(&cp, p, 20, 2, four, 1);
+        sp = sv_t_chunks_source(&cp);
+        o3.k = 3;
+        rc = sv_kmeans_fit(&sp, &o3, c3, &res1);
+        SV_CHECK(rc == SV_OK && res1.inertia == 0 && isfinite(c3[0] + c3[2] + c3[4]), "duplicate frames, k = 3: %s (inertia %g)",
+                 sv_last_error(), res1.inertia);
+        /* errors: more clusters than frames, a frame that is not finite, a source that changes */
+        o3.k = 21;
+        SV_CHECK(sv_kmeans_fit(&sp, &o3, c3, &res1) == SV_ERR_ARG && strstr(sv_last_error(), "20 frames for 21"), "k > frames: %s", sv_last_error());
+        o3.k = 2;
+        cp.grow_at = 1;
+        SV_CHECK(sv_kmeans_fit(&sp, &o3, c3, &res1) == SV_ERR_STATE, "a source that changes between passes: %s", sv_last_error());
+        cp.grow_at = -1;
+        p[7] = INFINITY;
+        SV_CHECK(sv_kmeans_fit(&sp, &o3, c3, &res1) == SV_ERR_NUMERIC && strstr(sv_last_error(), "chunk 0, frame 3"), "inf frame: %s", sv_last_error());
+        free(cp.start);
+    }
+    free(ch.start); free(ch1.start); free(x); free(truth); free(lab);
+}
+
+static void sv_t_km_rmdir(const char *dir)
+{
+    static const char *const files[] = {"train.km", "val.km", "test.km", "ood.km", "dict.km.txt", "centroids.npy", "info.txt", ".complete",
+                                        "info.txt.tmp", "cache.bin"};
+    char p[512];
+    size_t i;
+    for (i = 0; i < sizeof files / sizeof files[0]; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); remove(p); }
+    remove(dir);
+}
+
+/* Replaces the first occurrence of `from` in file dir/name by `to`. */
+static void sv_t_km_edit(const char *dir, const char *name, const char *from, const char *to)
+{
+    char p[512], *s, *hit;
+    FILE *f;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    s = sv_t_slurp(p);
+    if (!s) { SV_CHECK(0, "cannot read %s", p); return; }
+    hit = strstr(s, from);
+    f = fopen(p, "wb");
+    if (f) {
+        if (hit) { fwrite(s, 1, (size_t)(hit - s), f); fputs(to, f); fputs(hit + strlen(from), f); }
+        else fputs(s, f);
+        fclose(f);
+    }
+    free(s);
+}
+
+static void test_km_targets(void)
+{
+    sv_corpus_config g = sv_t_cio_config();
+    sv_data d, d2;
+    sv_km_targets t, u;
+    sv_kmeans_opts o = sv_kmeans_default_opts();
+    sv_kmeans_result res;
+    char dir[64] = "/tmp/sv_km_test_XXXXXX", cache[128];
+    size_t i, n, bad = 0;
+    int s, rc;
+    if (!mkdtemp(dir)) { SV_CHECK(0, "mkdtemp"); return; }
+    if (sv_data_builtin(&d, &g) != SV_OK) { SV_CHECK(0, "builtin data: %s", sv_last_error()); remove(dir); return; }
+    o.k = 12;
+    o.seed = 4;
+    snprintf(cache, sizeof cache, "%s/cache.bin", dir);
+    rc = sv_km_targets_make(&d, NULL, NULL, 0, NULL, &o, cache, &t, &res);
+    SV_CHECK(rc == SV_OK, "km_targets_make: %s", sv_last_error());
+    if (rc != SV_OK) { sv_data_free(&d); sv_t_km_rmdir(dir); return; }
+    SV_CHECK(t.k == 12 && t.dim == 39 && t.frame_length == 400 && t.hop == 320 && res.n_frames == t.frames, "targets: k %zu dim %zu geometry %zu/%zu",
+             t.k, t.dim, t.frame_length, t.hop);
+    {
+        FILE *cf = fopen(cache, "rb");
+        SV_CHECK(cf == NULL, "the frame cache was not deleted");
+        if (cf) fclose(cf);
+    }
+    /* one label per 20 ms frame, each the nearest centre of that frame's MFCCs */
+    for (s = 0; s < SV_SPLIT_COUNT; s++)
+        for (i = 0; i < d.n[s]; i++) {
+            const uint16_t *l = sv_km_labels(&t, s, i, &n);
+            size_t F = sv_mfcc_frames(NULL, d.len[s][i]), f;
+            float *m = SV__CAST(float *, malloc((F ? F : 1) * 39 * sizeof(float)));
+            uint32_t *a = SV__CAST(uint32_t *, malloc((F ? F : 1) * sizeof(uint32_t)));
+            if (!l || n != F) { bad++; free(m); free(a); continue; }
+            sv_mfcc(NULL, d.audio[s][i], d.len[s][i], m);
+            sv_kmeans_assign(m, F, 39, t.centroids, t.k, a, NULL);
+            for (f = 0; f < F; f++) if (a[f] != l[f]) bad++;
+            free(m); free(a);
+        }
+    SV_CHECK(bad == 0, "%zu labels are not the nearest centre of their frame", bad);
+    /* the same with the frames recomputed every pass instead of cached */
+    rc = sv_km_targets_make(&d, NULL, NULL, 0, NULL, &o, NULL, &u, NULL);
+    SV_CHECK(rc == SV_OK && memcmp(t.centroids, u.centroids, t.k * t.dim * sizeof(float)) == 0, "the cache changes the centres");
+    sv_km_targets_free(&u);
+    /* write, read back */
+    rc = sv_km_targets_write(dir, &t, &d);
+    SV_CHECK(rc == SV_OK, "km_targets_write: %s", sv_last_error());
+    rc = sv_km_targets_read(dir, &d, &u);
+    SV_CHECK(rc == SV_OK, "km_targets_read: %s", sv_last_error());
+    if (rc == SV_OK) {
+        int same = u.k == t.k && u.dim == t.dim && memcmp(u.centroids, t.centroids, t.k * t.dim * sizeof(float)) == 0;
+        for (s = 0; s < SV_SPLIT_COUNT; s++) {
+            if (u.has[s] != t.has[s] || u.n[s] != t.n[s]) { same = 0; continue; }
+            if (t.has[s] && memcmp(u.labels[s], t.labels[s], t.offset[s][t.n[s]] * sizeof(uint16_t)) != 0) same = 0;
+        }
+        SV_CHECK(same && strcmp(u.features, t.features) == 0 && u.iterations == t.iterations, "targets read back differ");
+        sv_km_targets_free(&u);
+    }
+    SV_CHECK(sv_km_targets_write(dir, &t, &d) == SV_ERR_ARG && strstr(sv_last_error(), ".complete"), "a finished folder was overwritten: %s",
+             sv_last_error());
+    /* another corpus (other ids), a wrong label count, a label out of range, a half-written folder */
+    g.seed = 8;
+    if (sv_data_builtin(&d2, &g) == SV_OK) {
+        rc = sv_km_targets_read(dir, &d2, &u);
+        SV_CHECK(rc == SV_ERR_FORMAT && (strstr(sv_last_error(), "ids differ") || strstr(sv_last_error(), "another corpus")),
+                 "targets of another corpus accepted: %s", sv_last_error());
+        sv_data_free(&d2);
+    }
+    sv_t_km_edit(dir, "val.km", "\n", " 3\n");
+    rc = sv_km_targets_read(dir, &d, &u);
+    SV_CHECK(rc == SV_ERR_FORMAT && strstr(sv_last_error(), "val.km:1:"), "a line with one label too many: %s", sv_last_error());
+    sv_t_km_edit(dir, "val.km", " 3\n", "\n");
+    sv_t_km_edit(dir, "test.km", " ", " 12");
+    rc = sv_km_targets_read(dir, &d, &u);
+    SV_CHECK(rc == SV_ERR_FORMAT && strstr(sv_last_error(), "test.km:1: label"), "label 12 of k = 12 accepted: %s", sv_last_error());
+    {
+        char p[512];
+        snprintf(p, sizeof p, "%s/.complete", dir);
+        remove(p);
+        rc = sv_km_targets_read(dir, &d, &u);
+        SV_CHECK(rc == SV_ERR_FORMAT && strstr(sv_last_error(), "not a finished"), "folder without .complete: %s", sv_last_error());
+    }
+    sv_km_targets_free(&t);
+    sv_data_free(&d);
+    sv_t_km_rmdir(dir);
+}
+
+/* data2vec's target against a plain double implementation, with lengths */
+static void test_data2vec_target(void)
+{
+    enum { B = 3, T = 17, D = 70, NL = 3 };
+    static const size_t len[B] = {17, 9, 1};
+    float *x[NL], *out = SV__CAST(float *, malloc(B * T * D * sizeof(float))), *out1 = SV__CAST(float *, malloc(B * T * D * sizeof(float)));
+    double worst = 0;
+    size_t l, b, t, d, i, nz = 0;
+    int th = sv_get_threads();
+    sv_rng r;
+    sv_rng_seed(&r, 12);
+    for (l = 0; l < NL; l++) {
+        x[l] = SV__CAST(float *, malloc(B * T * D * sizeof(float)));
+        for (i = 0; i < B * T * D; i++) x[l][i] = (float)(l + 1) * sv_rng_normal(&r) + 3.0f * (float)(i % D) / (float)D;
+    }
+    SV_CHECK(sv_data2vec_target((const float *const *)x, NL, B, T, D, len, 1e-5f, out) == SV_OK, "data2vec_target: %s", sv_last_error());
+    for (b = 0; b < B; b++)
+        for (d = 0; d < D; d++) {
+            double ref[T];
+            memset(ref, 0, sizeof ref);
+            for (l = 0; l < NL; l++) {
+                double m = 0, v = 0;
+                for (t = 0; t < len[b]; t++) m += x[l][(b * T + t) * D + d];
+                m /= (double)len[b];
+                for (t = 0; t < len[b]; t++) v += (x[l][(b * T + t) * D + d] - m) * (x[l][(b * T + t) * D + d] - m);
+                v /= (double)len[b];
+                for (t = 0; t < len[b]; t++) ref[t] += (x[l][(b * T + t) * D + d] - m) / sqrt(v + 1e-5) / NL;
+            }
+            for (t = 0; t < T; t++) {
+                double e = fabs(out[(b * T + t) * D + d] - ref[t]);
+                if (e > worst) worst = e;
+                if (t >= len[b] && out[(b * T + t) * D + d] != 0) nz++;
+            }
+        }
+    SV_CHECK(worst < 1e-5 && nz == 0, "data2vec target: worst error %.3g, %zu padded frames not 0", worst, nz);
+    sv_set_threads(1);
+    sv_data2vec_target((const float *const *)x, NL, B, T, D, len, 1e-5f, out1);
+    sv_set_threads(th);
+    SV_CHECK(memcmp(out, out1, B * T * D * sizeof(float)) == 0, "data2vec target changes with the thread count");
+    for (l = 0; l < NL; l++) free(x[l]);
+    free(out); free(out1);
+}
+
+static void test_ema(void)
+{
+    float e[5] = {1, 2, 3, 4, 5}, x[5] = {0, 0, 10, -4, 5};
+    size_t i;
+    int ok = 1;
+    /* fairseq get_annealed_rate: linear from start at step 0 to end at anneal, then end */
+    SV_CHECK(sv_ema_decay(0.999f, 0.9999f, 0, 1000) == 0.999f && fabsf(sv_ema_decay(0.999f, 0.9999f, 500, 1000) - 0.99945f) < 1e-7f &&
+             sv_ema_decay(0.999f, 0.9999f, 1000, 1000) == 0.9999f && sv_ema_decay(0.999f, 0.9999f, 5000, 1000) == 0.9999f &&
+             sv_ema_decay(0.999f, 0.9999f, 3, 0) == 0.9999f, "EMA decay schedule");
+    sv_ema_update(e, x, 5, 0.75f);
+    for (i = 0; i < 5; i++) {
+        float want = (float)(i + 1) * 0.75f;
+        want = want + 0.25f * x[i];
+        if (e[i] != want) ok = 0;
+    }
+    SV_CHECK(ok, "EMA update: ema = d ema + (1 - d) x");
+}
+
+/* ======================================================================================
    main
    ====================================================================================== */
 typedef struct { const char *name; void (*fn)(void); } test_group;
@@ -5587,6 +6441,10 @@ static const test_group groups[] = {
     {"corpus_determinism", test_corpus_determinism},
     {"corpus_speed", test_corpus_speed},
     {"corpus_io_roundtrip", test_corpus_io_roundtrip},
+    {"mfcc", test_mfcc},
+    {"kmeans_assign", test_kmeans_assign},
+    {"kmeans_fit", test_kmeans_fit},
+    {"km_targets", test_km_targets},
     {"recall_hand", test_recall_hand},
     {"recall_streaming", test_recall_streaming},
     {"dtw_bruteforce", test_dtw_bruteforce},
@@ -5601,6 +6459,8 @@ static const test_group groups[] = {
     {"rng", test_rng},
     {"params", test_params},
     {"adam", test_adam},
+    {"ema", test_ema},
+    {"data2vec_target", test_data2vec_target},
     {"engine_errors", test_engine_errors},
     {"gradcheck_catches", test_gradcheck_catches},
     {"op_gradients", test_op_gradients},
@@ -5628,6 +6488,8 @@ static const test_group groups[] = {
     {"model_bad_input", test_model_bad_input},
     {"padding_invariance", test_padding_invariance},
     {"model_gradients", test_model_gradients},
+    {"mt4ssl_gradients", test_mt4ssl_gradients},
+    {"mt4ssl_teacher", test_mt4ssl_teacher},
     {"training", test_training},
     {"sort_by_len", test_sort_by_len},
     {"disk_batches", test_disk_batches},

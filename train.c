@@ -34,6 +34,10 @@ typedef struct opts {
     /* --write-builtin sizes */
     size_t images, captions, val_images, test_images; /* --write-builtin sizes; 0 = images / 10, / 5 */
     const char *regions;                   /* --write-builtin region features: detector | pixels */
+    /* MT4SSL: SSL objective and offline targets (--ssl, --targets, --kmeans ...) */
+    const char *ssl, *targets, *kmeans, *kmeans_from;
+    size_t kmeans_k, kmeans_layer, kmeans_iter;
+    int kmeans_layer_set;
 } opts;
 
 static void usage(FILE *f)
@@ -84,14 +88,53 @@ static void usage(FILE *f)
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
         "                     rest for training;\n"
         "                     regions from the simulated object detector (default) or raw pixels\n"
+        "  --kmeans DIR [--k K] [--kmeans-from CKPT [--kmeans-layer N]] [--kmeans-iter N] [--seed S]\n"
+        "                     MT4SSL / HuBERT offline targets of the --data corpus into the folder DIR\n"
+        "                     (e.g. inside the corpus folder): k-means (default K 100) of the train\n"
+        "                     split's MFCCs, or (K 500) of layer N (default L/2) of a checkpoint, then\n"
+        "                     one label per 20 ms frame of every split (fairseq .km files)\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
         "  --help             this text\n");
 }
 
+/* The MT4SSL options: 0 = not one of them, 1 or 2 = arguments used, -1 = bad value (said why). */
+static int mt4ssl_option(opts *o, const char *a, const char *v)
+{
+    char *end;
+    if (strcmp(a, "--ssl") && strcmp(a, "--targets") && strcmp(a, "--kmeans") && strcmp(a, "--kmeans-from") &&
+        strcmp(a, "--k") && strcmp(a, "--kmeans-layer") && strcmp(a, "--kmeans-iter"))
+        return 0;
+    if (!v) { fprintf(stderr, "train: %s needs a value (see --help)\n", a); return -1; }
+    if (!strcmp(a, "--ssl")) {
+        if (strcmp(v, "w2v2") && strcmp(v, "mt4ssl") && strcmp(v, "w2v2+mt4ssl")) {
+            fprintf(stderr, "train: --ssl must be w2v2, mt4ssl or w2v2+mt4ssl, not '%s'\n", v);
+            return -1;
+        }
+        o->ssl = v;
+    } else if (!strcmp(a, "--targets")) o->targets = v;
+    else if (!strcmp(a, "--kmeans")) o->kmeans = v;
+    else if (!strcmp(a, "--kmeans-from")) o->kmeans_from = v;
+    else {
+        unsigned long long x;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        if (end == v || *end || errno || v[0] == '-' || (x == 0 && strcmp(a, "--kmeans-layer"))) {
+            fprintf(stderr, "train: %s wants a %s number, not '%s'\n", a, strcmp(a, "--kmeans-layer") ? "positive" : "non-negative", v);
+            return -1;
+        }
+        if (!strcmp(a, "--k")) {
+            if (x > 65536) { fprintf(stderr, "train: --k %llu: at most 65536 clusters\n", x); return -1; }
+            o->kmeans_k = (size_t)x;
+        } else if (!strcmp(a, "--kmeans-layer")) { o->kmeans_layer = (size_t)x; o->kmeans_layer_set = 1; }
+        else o->kmeans_iter = (size_t)x;
+    }
+    return 2;
+}
+
 static int parse_args(int argc, char **argv, opts *o)
 {
-    int i;
+    int i, r;
     memset(o, 0, sizeof *o);
     o->scenario = "vgs+"; o->config = "tiny"; o->data = "builtin";
     o->steps = 2000; o->batch = 8; o->ckpt_every = 500; o->log_every = 20; o->eval_batches = 8;
@@ -136,6 +179,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--bench-step")) o->bench = 2;
         else if (!strcmp(a, "--quiet")) o->quiet = 1;
         else if (!strcmp(a, "--stop-after")) { NEEDV(); o->stop_after = strtoull(v, NULL, 10); }
+        else if ((r = mt4ssl_option(o, a, v)) != 0) { if (r < 0) return -1; i += r - 1; }
         else { fprintf(stderr, "train: unknown option '%s' (see --help)\n", a); return -1; }
 #undef NEEDV
     }
@@ -166,7 +210,11 @@ static int parse_scenario(const char *s, float alpha_plus, stage st[2])
     return 2;
 }
 
-static uint32_t groups_for(float alpha) { return alpha == 0.0f ? SV_GROUPS_W2V2 : alpha == 1.0f ? SV_GROUPS_VGS : SV_GROUPS_ALL; }
+/* the parameters a stage trains: its SSL objective's (wav2vec 2.0 or MT4SSL or both), VGS's, or both */
+static uint32_t groups_for(float alpha, const sv_config *cfg)
+{
+    return alpha == 0.0f ? sv_ssl_groups(cfg) : alpha == 1.0f ? SV_GROUPS_VGS : sv_ssl_groups(cfg) | SV_GROUPS_VGS;
+}
 
 /* ---------------------------------------------------------------- logging */
 static void jnum(FILE *f, const char *key, double v)
@@ -236,22 +284,38 @@ static void evaluate(run *r)
     jnum(r->log, "val_acc", st.accuracy);
     jnum(r->log, "val_code_ppl", st.code_ppl);
     jnum(r->log, "val_prob_ppl", st.prob_ppl);
+    if (r->cfg.ssl != SV_SSL_W2V2) {
+        jnum(r->log, "val_mt4_off", st.mt4_offline); jnum(r->log, "val_mt4_acc", st.mt4_acc); jnum(r->log, "val_mt4_on", st.mt4_online);
+    }
     if (have_rc) {
         jnum(r->log, "r1_s2i", rc.s2i_r1); jnum(r->log, "r5_s2i", rc.s2i_r5); jnum(r->log, "r10_s2i", rc.s2i_r10);
         jnum(r->log, "r1_i2s", rc.i2s_r1); jnum(r->log, "r5_i2s", rc.i2s_r5); jnum(r->log, "r10_i2s", rc.i2s_r10);
     }
     fprintf(r->log, "}\n");
     fflush(r->log);
-    if (!r->o->quiet)
-        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
-               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy,
+    if (!r->o->quiet) {
+        char mt4[96] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2)
+            snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
+        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
+               r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
                have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
+    }
 }
 
 /* Collapse warnings with the likely cause (contrastive loss stuck near log(K+1), codebook collapse). */
 static void health(run *r, const sv_stats *st, float alpha)
 {
-    static size_t warned_ppl, warned_acc;
+    static size_t warned_ppl, warned_acc, warned_var;
+    /* data2vec stops training when the target or prediction spread collapses after 5000 updates
+       (min_target_var 0.1, min_pred_var 0.01); here a warning */
+    if (alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2 && r->pos.stage_step > 5000 && r->pos.step > warned_var + 500 &&
+        (st->target_var < 0.1f || st->pred_var < 0.01f)) {
+        fprintf(stderr, "\nwarning: MT4SSL target std %.3f, prediction std %.3f: the online targets are collapsing "
+                        "(data2vec stops below 0.1 / 0.01; lower the lr or raise ema_decay)\n", st->target_var, st->pred_var);
+        warned_var = r->pos.step;
+    }
+    if (r->cfg.ssl == SV_SSL_MT4SSL) return;   /* no contrastive task to watch */
     if (alpha < 1.0f && r->pos.stage_step > 200 && st->code_ppl < 2.0f && r->pos.step > warned_ppl + 500) {
         fprintf(stderr, "\nwarning: code perplexity %.2f: the codebook has collapsed (raise the diversity weight, "
                         "or check that the quantizer input is not constant)\n", st->code_ppl);
@@ -287,14 +351,19 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
         printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %s AUD %s acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
                r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, loss_str(av, sizeof av, st->loss_av, 3),
                loss_str(aud, sizeof aud, st->loss_aud, 3),
-               st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0, per > 0 ? (double)samples / 16000.0 / per : 0);
+               r->cfg.ssl == SV_SSL_MT4SSL ? st->mt4_acc : st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0,
+               per > 0 ? (double)samples / 16000.0 / per : 0);
         fflush(stdout);
     } else if (r->pos.step % r->o->log_every == 0 || r->pos.step == r->steps) {
-        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f | %.2f s/step, "
+        char mt4[128] = "";
+        if (r->cfg.ssl != SV_SSL_W2V2 && st->loss_aud == st->loss_aud)   /* MT4SSL's two targets */
+            snprintf(mt4, sizeof mt4, " | MT4SSL offline %.3f acc %.3f online %.3f (target std %.2f)", st->mt4_offline,
+                     st->mt4_acc, st->mt4_online, st->target_var);
+        printf("%s step %zu/%zu stage %s lr %.2e loss %.4f AV %s AUD %s acc %.3f ppl %.1f tau %.3f%s | %.2f s/step, "
                "%.0f audio-s/s, data %.1f%% | %.0fs elapsed, ETA %.0fs\n",
                r->name, r->pos.step, r->steps, r->pos.stage ? "B" : "A", lr, st->loss, loss_str(av, sizeof av, st->loss_av, 4),
                loss_str(aud, sizeof aud, st->loss_aud, 4),
-               st->accuracy, st->code_ppl, st->tau, per, per > 0 ? (double)samples / 16000.0 / per : 0,
+               st->accuracy, st->code_ppl, st->tau, mt4, per, per > 0 ? (double)samples / 16000.0 / per : 0,
                r->step_time > 0 ? 100.0 * r->data_time / (r->step_time + r->data_time) : 0, el, eta);
         fflush(stdout);
     }
@@ -336,11 +405,13 @@ static int train_until(run *r, size_t until)
         }
         if (sv_backward(r->c, loss) != SV_OK) { fprintf(stderr, "\ntrain: step %zu: %s\n", r->pos.step, sv_last_error()); return -1; }
         lr = sv_lr_schedule((float)o->lr, r->pos.stage_step, warmup, stage_total);
-        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha), lr);
+        gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha, &r->cfg), lr);
         if (!isfinite(gnorm)) {
             fprintf(stderr, "\ntrain: step %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved.\n", r->pos.step, gnorm);
             return -1;
         }
+        /* MT4SSL: the teacher follows the student after every update that trained the SSL loss */
+        if (st->alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_ema_step(r->m, r->pos.stage_step + 1);
         r->pos.step++;
         r->pos.stage_step++;
         r->data_time += t1 - t0;
@@ -350,6 +421,10 @@ static int train_until(run *r, size_t until)
         jnum(r->log, "lr", lr); jnum(r->log, "loss", s.loss); jnum(r->log, "loss_av", s.loss_av); jnum(r->log, "loss_aud", s.loss_aud);
         jnum(r->log, "acc", s.accuracy); jnum(r->log, "code_ppl", s.code_ppl); jnum(r->log, "prob_ppl", s.prob_ppl);
         jnum(r->log, "tau", s.tau); jnum(r->log, "grad_norm", gnorm);
+        if (r->cfg.ssl != SV_SSL_W2V2) {
+            jnum(r->log, "mt4_off", s.mt4_offline); jnum(r->log, "mt4_acc", s.mt4_acc); jnum(r->log, "mt4_on", s.mt4_online);
+            jnum(r->log, "target_var", s.target_var); jnum(r->log, "pred_var", s.pred_var);
+        }
         fprintf(r->log, "}\n");
         if (!o->quiet) progress(r, &s, lr, &b);
         health(r, &s, st->alpha);
@@ -361,6 +436,52 @@ static int train_until(run *r, size_t until)
             printf("%sstopped after step %zu as asked (--stop-after); resume with --resume %s\n", r->tty ? "\r\033[K" : "", r->pos.step, r->dir);
             return 1;
         }
+    }
+    return 0;
+}
+
+/* was key given with --set? */
+static int set_given(const opts *o, const char *key)
+{
+    size_t i, n = strlen(key);
+    for (i = 0; i < o->n_set; i++) if (strncmp(o->set[i], key, n) == 0 && o->set[i][n] == '=') return 1;
+    return 0;
+}
+
+/* --ssl and --targets into the config: the offline head's K from the targets, the EMA decay's
+   ramp scaled to the run (MT4SSL: 30k of 400k updates), and every mismatch named. */
+static int mt4ssl_config(const opts *o, const sv_data *data, sv_config *cfg)
+{
+    const sv_km_targets *t = data->targets;
+    if (o->ssl) cfg->ssl = !strcmp(o->ssl, "mt4ssl") ? SV_SSL_MT4SSL : !strcmp(o->ssl, "w2v2+mt4ssl") ? SV_SSL_BOTH : SV_SSL_W2V2;
+    if (cfg->ssl == SV_SSL_W2V2) {
+        if (t) printf("note: --targets is only used by --ssl mt4ssl or w2v2+mt4ssl\n");
+        return 0;
+    }
+    if (!set_given(o, "ema_anneal")) {
+        cfg->ema_anneal = (size_t)((double)o->steps * 30000.0 / 400000.0 + 0.5);
+        if (!cfg->ema_anneal) cfg->ema_anneal = 1;
+    }
+    if (cfg->mt4_offline_weight > 0) {
+        size_t hop = 1, i;
+        if (!t) {
+            fprintf(stderr, "train: --ssl %s needs offline targets: make them with ./train --kmeans DIR --data %s, then add "
+                            "--targets DIR (or --set mt4_offline_weight=0 for the online target only)\n", o->ssl ? o->ssl : "mt4ssl", o->data);
+            return -1;
+        }
+        for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
+        if (t->hop != hop || t->frame_length != sv_config_receptive_field(cfg)) {
+            fprintf(stderr, "train: the targets label frames of %zu samples every %zu; this model's frames are %zu every %zu\n",
+                    t->frame_length, t->hop, sv_config_receptive_field(cfg), hop);
+            return -1;
+        }
+        if (!t->has[SV_SPLIT_TRAIN]) { fprintf(stderr, "train: the targets have no train.km\n"); return -1; }
+        if (set_given(o, "mt4_k") && cfg->mt4_k != t->k) {
+            fprintf(stderr, "train: --set mt4_k=%zu, but the targets have k = %zu\n", cfg->mt4_k, t->k);
+            return -1;
+        }
+        cfg->mt4_k = t->k;
+        if (o->audio_only) { fprintf(stderr, "train: --audio-only batches have no offline targets (use --set mt4_offline_weight=0)\n"); return -1; }
     }
     return 0;
 }
@@ -393,6 +514,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             if (sv_config_set(&r->cfg, key, eq + 1) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
         }
     }
+    if (mt4ssl_config(o, data, &r->cfg)) return -1;
     if (data->n_images && (data->R != r->cfg.img_regions || data->Dimg != r->cfg.img_dim)) {
         fprintf(stderr, "train: the data has %zu regions of %zu values per image; the %s config expects %zu of %zu "
                         "(use --set img_regions=.. --set img_dim=..)\n", data->R, data->Dimg, r->cfg.name, r->cfg.img_regions, r->cfg.img_dim);
@@ -486,6 +608,8 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         jnum(r->log, "alpha_a", st[0].alpha);
         if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
         if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
+        if (r->cfg.ssl != SV_SSL_W2V2) fprintf(r->log, ",\"ssl\":\"%s\"", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
+        if (o->targets) fprintf(r->log, ",\"targets\":\"%s\"", o->targets);
         fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
                 r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
         fflush(r->log);
@@ -516,6 +640,8 @@ static int do_switch(run *r)
     if (save_ckpt(r, "switch.ckpt")) return -1;
     fprintf(r->log, "{\"kind\":\"switch\",\"step\":%zu}\n", r->pos.step);
     sv_adam_reset(&r->opt, &r->m->params);
+    /* a new stage with MT4SSL starts a new teacher from the student, as a new run would */
+    if (r->st[1].alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_teacher_reset(r->m);
     r->pos.stage = 1;
     r->pos.stage_step = 0;
     r->pos.alpha = r->st[1].alpha;
@@ -629,6 +755,76 @@ static int write_builtin(const opts *o)
     return rc == SV_OK ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- --kmeans: offline targets */
+static void kmeans_progress(const char *what, size_t done, size_t total, void *user)
+{
+    static double last;
+    double t = now_s();
+    (void)user;
+    if (done != total && t - last < 0.5) return;
+    last = t;
+    if (isatty(fileno(stdout))) printf("\r\033[K%s: %zu/%zu", what, done, total);
+    else if (done == total) printf("%s: %zu/%zu\n", what, done, total);
+    if (done == total && isatty(fileno(stdout))) printf("\n");
+    fflush(stdout);
+}
+
+/* k-means targets of the data (HuBERT's first iteration on MFCCs, or a later one on a model's
+   layer) written as a target folder. */
+static int kmeans_main(const opts *o, const sv_data *d)
+{
+    sv_kmeans_opts ko = sv_kmeans_default_opts();
+    sv_kmeans_result res;
+    sv_km_targets t;
+    sv_model *m = NULL;
+    sv_ctx *c = NULL;
+    size_t layer = 0, used = 0, i, *cnt = NULL, total;
+    char cache[1200];
+    double t0 = now_s(), h = 0;
+    int rc;
+    ko.seed = o->seed;
+    ko.k = o->kmeans_k ? o->kmeans_k : o->kmeans_from ? 500 : 100;
+    if (o->kmeans_iter) ko.max_iter = o->kmeans_iter;
+    ko.progress = kmeans_progress;
+    if (o->kmeans_from) {
+        m = sv_checkpoint_load(o->kmeans_from, NULL, NULL);
+        if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
+        layer = o->kmeans_layer_set ? o->kmeans_layer : (m->cfg.n_shared + m->cfg.n_decoder + 1) / 2;
+        if (layer > m->cfg.n_shared + m->cfg.n_decoder) {
+            fprintf(stderr, "train: --kmeans-layer %zu: the model has layers 0..%zu\n", layer, m->cfg.n_shared + m->cfg.n_decoder);
+            sv_model_free(m);
+            return 1;
+        }
+        c = sv_ctx_new(0, 1);
+        if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_model_free(m); return 1; }
+        printf("k-means of layer %zu of %s (%zu dims), k = %zu\n", layer, o->kmeans_from, m->cfg.D, ko.k);
+    } else {
+        if (o->kmeans_layer_set) { fprintf(stderr, "train: --kmeans-layer needs --kmeans-from CKPT\n"); return 1; }
+        printf("k-means of MFCCs (13 + deltas + delta-deltas, 20 ms; HuBERT's first iteration), k = %zu\n", ko.k);
+    }
+    if (ensure_dir(o->kmeans)) { sv_ctx_free(c); sv_model_free(m); return 1; }
+    snprintf(cache, sizeof cache, "%s/frames.cache", o->kmeans);
+    rc = sv_km_targets_make(d, m, c, layer, NULL, &ko, cache, &t, &res);
+    if (rc == SV_OK && o->kmeans_from) snprintf(t.features, sizeof t.features, "%s layer %zu", o->kmeans_from, layer);
+    if (rc == SV_OK) rc = sv_km_targets_write(o->kmeans, &t, d);
+    if (rc != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_ctx_free(c); sv_model_free(m); return 1; }
+    /* how the training frames spread over the clusters */
+    cnt = (size_t *)calloc(t.k, sizeof(size_t));
+    total = t.has[SV_SPLIT_TRAIN] ? t.offset[SV_SPLIT_TRAIN][t.n[SV_SPLIT_TRAIN]] : 0;
+    for (i = 0; cnt && i < total; i++) cnt[t.labels[SV_SPLIT_TRAIN][i]]++;
+    for (i = 0; cnt && i < t.k; i++)
+        if (cnt[i]) { double p = (double)cnt[i] / (double)total; used++; h -= p * log(p); }
+    printf("%zu training frames, %zu Lloyd updates (%s), inertia per frame %.4g -> %.4g, %zu empty clusters moved\n",
+           res.n_frames, res.iterations, res.converged ? "converged" : "stopped at --kmeans-iter", res.inertia_first / (double)res.n_frames,
+           res.inertia / (double)res.n_frames, res.relocated);
+    printf("%zu of %zu clusters used on train, label perplexity %.1f; wrote %s in %.1f s\n", used, t.k, exp(h), o->kmeans, now_s() - t0);
+    free(cnt);
+    sv_km_targets_free(&t);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    return 0;
+}
+
 int sv_bench_main(const opts *o);
 
 /* is name one of the comma-separated entries of list? */
@@ -680,12 +876,24 @@ int main(int argc, char **argv)
             if (sv_json_string(line, "config", cfgname, sizeof cfgname) == 1) o.config = cfgname;
             if (sv_json_string(line, "data", dspec, sizeof dspec) == 1) o.data = dspec;
             if (!o.audio_only && sv_json_string(line, "audio_only", aonly, sizeof aonly) == 1) o.audio_only = aonly;
+            {
+                static char ssl[32], tg[512];
+                if (!o.ssl && sv_json_string(line, "ssl", ssl, sizeof ssl) == 1) o.ssl = ssl;
+                if (!o.targets && sv_json_string(line, "targets", tg, sizeof tg) == 1) o.targets = tg;
+            }
         }
     }
     printf("loading data: %s\n", o.data);
     if (sv_data_from_spec(&data, o.data) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
     printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
            data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
+    if (o.kmeans) { rc = kmeans_main(&o, &data); sv_data_free(&data); return rc; }
+    if (o.targets) {
+        static sv_km_targets targets;
+        if (sv_km_targets_read(o.targets, &data, &targets) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_data_free(&data); return 1; }
+        data.targets = &targets;
+        printf("offline targets: %s (k = %zu, %s)\n", o.targets, targets.k, targets.features);
+    }
     if (o.all) {
         static const char *base[3] = {"w2v2", "vgs", "vgsplus"};
         static const char *sched[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
@@ -921,7 +1129,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
         sv_params_zero_grad(&m->params);
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
         if (!loss || sv_backward(c, loss) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
-        sv_adam_step(&opt, &m->params, groups_for(alpha), 1e-4f);
+        sv_adam_step(&opt, &m->params, groups_for(alpha, &cfg), 1e-4f);
         if (k >= 0) t[k] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);

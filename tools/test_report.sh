@@ -34,7 +34,7 @@ mkdir -p "$A" "$B"
 printf '%s\n' '{"kind":"meta","run":"vgs","stage_a":"vgs","alpha_a":1,"steps":100,"switch":0}' \
   '{"kind":"eval","step":50,"stage":0,"val_loss_av":5,"val_loss_aud":null,"r10_s2i":20,"r10_i2s":30}' \
   '{"kind":"eval","step":100,"stage":0,"val_loss_av":3,"val_loss_aud":null,"r10_s2i":40,"r10_i2s":50}' > "$B/log.jsonl"
-printf '%s\n' '{"kind":"final_eval","ckpt":"x/final.ckpt","data":"builtin","split":"test","n_images":100,"n_captions":200,"r1_s2i":12.5,"r5_s2i":33.25,"r10_s2i":47,"r1_i2s":15,"r5_i2s":40,"r10_i2s":61,"abx_ood_mode":"exact","abx_ood_layers":"cnn,L0,L1","abx_ood_within_cnn":20,"abx_ood_across_cnn":25,"abx_ood_within_L0":12.25,"abx_ood_across_L0":19,"abx_ood_within_L1":14,"abx_ood_across_L1":17.5,"abx_ood_within":12.25,"abx_ood_within_layer":"L0","abx_ood_across":17.5,"abx_ood_across_layer":"L1"}' > "$B/final_eval.json"
+printf '%s\n' '{"kind":"final_eval","ckpt":"x/final.ckpt","data":"builtin","split":"test","n_images":100,"n_captions":200,"r1_s2i":12.5,"r5_s2i":33.25,"r10_s2i":47,"r1_i2s":15,"r5_i2s":40,"r10_i2s":61,"abx_ood_mode":"exact","abx_ood_layers":"cnn,L0,L1","abx_ood_within_cnn":20,"abx_ood_across_cnn":25,"abx_ood_within_L0":12.25,"abx_ood_across_L0":19,"abx_ood_within_L1":14,"abx_ood_across_L1":17.5,"abx_ood_within":12.25,"abx_ood_within_layer":"L0","abx_ood_across":17.5,"abx_ood_across_layer":"L1","abx_ood_mfcc_within":21.5,"abx_ood_mfcc_across":26}' > "$B/final_eval.json"
 out=$(./eval --report "$A" "$B" --out "$T/rep" 2>&1)
 check '[ $? = 0 ] && [ -f "$T/rep/results.md" ]' "report failed: $out"
 R="$T/rep/results.md"
@@ -43,6 +43,7 @@ l2=$(grep -nF '| (W2V2, VGS) * | 15.0 | 30.0 | 60.0 | 20.0 | 40.0 | 62.0 |' "$R"
 check '[ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" -lt "$l2" ]' "Table I rows or order wrong"
 check 'has "$R" "| VGS | 12.25 (L0) | 17.50 (L1) | final ood |"' "Table II VGS row"
 check 'has "$R" "| (W2V2, VGS) | 20.00 | 25.00 | log test |"' "Table II schedule row"
+check 'has "$R" "| MFCC (reference, no training) | 21.50 | 26.00 | final ood |"' "Table II MFCC reference row"
 check 'has "$R" "100 images, 200 captions" && has "$R" "S->I R@1/5/10 = 1.00 / 5.00 / 10.00 %"' "chance line"
 # forgetting of SSL in (W2V2, VGS): 2.0 at the switch, 2.5..3.5 in B, 3.5 at the end
 check 'has "$R" "| (W2V2, VGS) | val loss_AUD | 2.0 | 2.5 | 3.5 | 3.5 | 1.5 |"' "forgetting loss row"
@@ -55,6 +56,19 @@ for fig in loss_av loss_aud recall abx_best abx_layers abx_layers_across; do
   check '[ "$(grep -o "<path " "$F" | wc -l)" = 2 ] && has "$F" "data-name=\"VGS\"" && has "$F" "data-name=\"(W2V2, VGS)\""' "$fig.svg: one series per run"
   case $fig in loss_av|loss_aud|recall|abx_best) check 'has "$F" ">switch<"' "$fig.svg: switch marker";; esac
 done
+# an MT4SSL run: named after its objective, its two targets' losses in their own figures, and
+# its offline accuracy in the forgetting rows (no contrastive accuracy there)
+M="$T/runs/mt"; mkdir -p "$M"
+printf '%s\n' '{"kind":"meta","run":"w2v2-vgs","stage_a":"w2v2","stage_b":"vgs","alpha_a":0,"alpha_b":1,"ssl":"mt4ssl","steps":20,"switch":10}' \
+  '{"kind":"eval","step":10,"stage":0,"val_loss_av":6,"val_loss_aud":7,"val_acc":null,"val_mt4_off":4.5,"val_mt4_acc":0.25,"val_mt4_on":2.5}' \
+  '{"kind":"switch","step":10}' \
+  '{"kind":"eval","step":20,"stage":1,"val_loss_av":5,"val_loss_aud":8,"val_acc":null,"val_mt4_off":5.0,"val_mt4_acc":0.2,"val_mt4_on":3.0}' > "$M/log.jsonl"
+out=$(./eval --report "$M" "$B" --out "$T/rep4" 2>&1)
+check 'has "$T/rep4/results.md" "| (MT4SSL, VGS) |" && has "$T/rep4/results.md" "| (MT4SSL, VGS) | val accuracy (%) | 25.0 |"' "MT4SSL run in the report: $(grep -F "MT4SSL" "$T/rep4/results.md" 2>&1 | head -3)"
+for fig in mt4ssl_offline mt4ssl_online; do
+  check './test_sv --xml-check "$T/rep4/$fig.svg" && has "$T/rep4/$fig.svg" "data-name=\"(MT4SSL, VGS)\""' "$fig.svg missing or without the MT4SSL run"
+done
+check '[ ! -f "$T/rep/mt4ssl_offline.svg" ]' "an MT4SSL figure for runs without MT4SSL"
 # a torn last line is named, the rest still read
 cp -r "$A" "$T/runs/torn"; printf '{"kind":"eval","step":120,"val_lo' >> "$T/runs/torn/log.jsonl"
 out=$(./eval --report "$T/runs/torn" --out "$T/rep2" 2>&1)
@@ -68,7 +82,7 @@ D=builtin:images=40,val_images=6,test_images=10,ood_utts=24
 check '[ -f "$T/run/final.ckpt" ]' "tiny training run failed"
 ./eval --ckpt "$T/run/final.ckpt" --retrieval --abx --abx-split ood --abx-mode exact >/dev/null 2>"$T/err"
 J="$T/run/final_eval.json"
-check '[ -f "$J" ] && has "$J" "\"kind\":\"final_eval\"" && has "$J" "\"r10_s2i\":" && has "$J" "\"abx_ood_mode\":\"exact\"" && has "$J" "\"abx_ood_layers\":\"cnn,L0,L1,L2,L3\"" && grep -qE "\"abx_ood_across_L2\":[0-9]" "$J"' "final_eval.json: $(cat "$J" 2>&1) $(cat "$T/err")"
+check '[ -f "$J" ] && has "$J" "\"kind\":\"final_eval\"" && has "$J" "\"r10_s2i\":" && has "$J" "\"abx_ood_mode\":\"exact\"" && has "$J" "\"abx_ood_layers\":\"cnn,L0,L1,L2,L3\"" && grep -qE "\"abx_ood_across_L2\":[0-9]" "$J" && grep -qE "\"abx_ood_mfcc_within\":[0-9]" "$J"' "final_eval.json: $(cat "$J" 2>&1) $(cat "$T/err")"
 ./eval --ckpt "$T/run/final.ckpt" --export-zs "$T/zs" --layer 2 >/dev/null 2>"$T/err"
 M="$T/zs/meta.yaml"
 check 'has "$M" "open_source: true" && has "$M" "gpu_budget: 0.0" && has "$M" "    frame_shift: 0.02" && has "$M" "    pooling: mean"' "meta.yaml: $(cat "$M" 2>&1) $(cat "$T/err")"

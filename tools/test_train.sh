@@ -55,7 +55,27 @@ check '[ -f "$T/ao1/final.ckpt" ] && cmp -s "$T/ao1/final.ckpt" "$T/ao2/final.ck
 $TR --scenario vgs+ --steps 8 --out "$T/ao3" >/dev/null 2>&1
 check '! cmp -s "$T/ao1/final.ckpt" "$T/ao3/final.ckpt"' "--audio-only changes training"
 
-# 6. bad checkpoints give clear errors
+# 6. MT4SSL: offline targets made by --kmeans, then a schedule with --ssl w2v2+mt4ssl stopped and
+#    resumed bit for bit across the switch (the checkpoint holds the teacher), and clear errors
+K="$T/corp/km8"
+./train --quiet --data "$T/corp" --kmeans "$K" --k 8 --kmeans-iter 5 >/dev/null 2>&1
+check '[ -f "$K/.complete" ] && [ -f "$K/train.km" ] && [ "$(wc -l < "$K/train.km")" = "$(($(wc -l < "$T/corp/train.tsv") - 1))" ]' "--kmeans made no target folder"
+MT="./train --quiet --data $T/corp --eval-every 4 --eval-batches 1 --ssl w2v2+mt4ssl --targets $K"
+$MT --scenario w2v2,vgs+ --steps 10 --switch 4 --out "$T/m1" >/dev/null 2>&1
+$MT --scenario w2v2,vgs+ --steps 10 --switch 4 --out "$T/m2" --stop-after 6 >/dev/null 2>&1
+./train --quiet --resume "$T/m2" >/dev/null 2>&1   # --ssl and --targets come from the log
+check '[ -f "$T/m1/final.ckpt" ] && cmp -s "$T/m1/final.ckpt" "$T/m2/final.ckpt"' "MT4SSL run with stop/resume is not bit-exact"
+check 'grep "\"kind\":\"train\"" "$T/m1/log.jsonl" | grep -q "\"mt4_acc\":[0-9]" && grep "\"kind\":\"eval\"" "$T/m1/log.jsonl" | grep -q "\"val_mt4_on\":[0-9]"' "MT4SSL numbers missing from the log"
+out=$(./train --quiet --data "$T/corp" --ssl mt4ssl --steps 2 --out "$T/m3" 2>&1)
+check 'echo "$out" | grep -q -- "--kmeans"' "--ssl mt4ssl without targets: $out"
+out=$(./train --quiet --data "$T/corp" --ssl hubert --steps 2 --out "$T/m4" 2>&1)
+check 'echo "$out" | grep -q "w2v2, mt4ssl or w2v2+mt4ssl"' "bad --ssl: $out"
+out=$(./train --quiet --data "$D" --ssl mt4ssl --targets "$K" --steps 2 --out "$T/m5" 2>&1)
+check 'echo "$out" | grep -q -E "another corpus|differ"' "targets of another corpus: $out"
+out=$(./train --quiet --data "$T/corp" --kmeans "$K" --k 8 2>&1)
+check 'echo "$out" | grep -q ".complete"' "--kmeans over a finished folder: $out"
+
+# 7. bad checkpoints give clear errors
 head -c 1000 "$T/a/final.ckpt" > "$T/a/trunc.ckpt"
 cp "$T/a/final.ckpt" "$T/a/corrupt.ckpt"; printf 'XX' | dd of="$T/a/corrupt.ckpt" bs=1 seek=5000 conv=notrunc 2>/dev/null
 mkdir -p "$T/c"; cp "$T/a/log.jsonl" "$T/c/"; cp "$T/a/corrupt.ckpt" "$T/c/last.ckpt"
