@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# make test-mpi: data-parallel training over MPI. `mpirun -np P ./train` (make MPI=1) must end
+# with the checkpoints of the one-process run, byte for byte: P = 1..4 over a batch of 7 pairs
+# (shares 7, 4+3, 2+2+3, 1+2+2+2) across a schedule switch, and a run stopped and resumed with
+# other process counts (3 -> 2 -> the plain one-process build). A process that dies, or one with
+# another build or other settings, ends the job with one clear line from process 0, and a
+# process count above the batch is refused. Skips (exit 0, one line) without mpicc/mpirun.
+# Usage (the Makefile's): bash tools/test_mpi.sh 'COMPILE COMMAND FOR THE MPI TRAINER' PATH_OF_IT
+set -u
+cd "$(dirname "$0")/.."
+CMD=${1:?compile command}
+TM=${2:?MPI trainer path}
+if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+    echo "test-mpi: skipped: mpicc or mpirun not found (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+    exit 0
+fi
+[ -x ./train ] || { echo "test-mpi: ./train is missing (make train)"; exit 1; }
+echo "test-mpi: $CMD"
+eval "$CMD" || { echo "test-mpi: the MPI trainer does not build"; exit 1; }
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export OMP_NUM_THREADS=1                      # 4 processes on a 2-core machine: one thread each
+MPIRUN="mpirun --oversubscribe --bind-to none"
+T=$(mktemp -d /tmp/sv_test_mpi.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "  ok: $1"; }
+bad() { fail=$((fail + 1)); echo "  FAIL: $1"; }
+same() { # same FILE_A FILE_B WHAT
+    if [ -f "$1" ] && [ -f "$2" ] && cmp -s "$1" "$2"; then ok "$3"; else bad "$3 ($1 vs $2)"; fi
+}
+
+D=builtin:images=24,val_images=4,test_images=4,ood_utts=16
+A="--config tiny --data $D --batch 7 --steps 6 --switch 3 --scenario w2v2,vgs+ --eval-every 100 --ckpt-every 2 --seed 5 --quiet"
+
+# the reference: the plain build, one process
+./train $A --out "$T/ref" >"$T/ref.out" 2>&1 || { bad "one-process reference run: $(tail -1 "$T/ref.out")"; }
+./train $A --out "$T/ref2" --stop-after 2 >"$T/ref2.out" 2>&1 || bad "one-process run to step 2: $(tail -1 "$T/ref2.out")"
+
+for P in 1 2 3 4; do
+    if $MPIRUN -np $P "$TM" $A --out "$T/p$P" >"$T/p$P.out" 2>&1; then
+        same "$T/ref/switch.ckpt" "$T/p$P/switch.ckpt" "$P process(es): the switch checkpoint equals one process's"
+        same "$T/ref/final.ckpt" "$T/p$P/final.ckpt" "$P process(es): the final checkpoint equals one process's"
+    else
+        bad "$P process(es) ran: $(grep 'train:' "$T/p$P.out" | head -1)"
+    fi
+done
+grep -q '"procs":4,"comm_s":' "$T/p4/log.jsonl" 2>/dev/null && ok "the log of 4 processes records the time and bytes of the exchanges" \
+    || bad "no communication figures in $T/p4/log.jsonl"
+
+# stopped with 3 processes before the switch, resumed with 2 to after it, finished by the plain build
+$MPIRUN -np 3 "$TM" $A --out "$T/r" --stop-after 2 >"$T/r1.out" 2>&1 || bad "3 processes, --stop-after 2: $(tail -1 "$T/r1.out")"
+$MPIRUN -np 2 "$TM" --resume "$T/r" --stop-after 4 --quiet >"$T/r2.out" 2>&1 || bad "2 processes resume to step 4: $(tail -1 "$T/r2.out")"
+./train --resume "$T/r" --quiet >"$T/r3.out" 2>&1 || bad "one process finishes the resumed run: $(tail -1 "$T/r3.out")"
+same "$T/ref/final.ckpt" "$T/r/final.ckpt" "stopped with 3 processes, resumed with 2, finished with 1: the final checkpoint equals one run's"
+
+# a process with other settings, and one of another build: one line from process 0, nothing trained
+one_line() { # one_line OUTFILE PATTERN WHAT
+    local n
+    n=$(grep -c '^train:' "$1")
+    if grep -q "$2" "$1" && [ "$n" = 1 ]; then ok "$3"; else bad "$3 (expected one 'train:' line with '$2'; got $n: $(grep '^train:' "$1" | head -3 | tr '\n' '|'))"; fi
+}
+if $MPIRUN -np 1 "$TM" $A --out "$T/m1" : -np 1 "$TM" ${A/--seed 5/--seed 6} --out "$T/m1" >"$T/m1.out" 2>&1; then
+    bad "processes with other seeds were not refused"
+else
+    one_line "$T/m1.out" "process 1 has other settings than process 0" "processes with other settings: refused in one line"
+fi
+[ ! -f "$T/m1/last.ckpt" ] && ok "nothing was trained" || bad "a checkpoint was written"
+SCALAR=${TM}_scalar
+if eval "${CMD/-o $TM/-o $SCALAR} -DSV_NO_SIMD -O1"; then
+    if $MPIRUN -np 1 "$TM" $A --out "$T/m2" : -np 1 "$SCALAR" $A --out "$T/m2" >"$T/m2.out" 2>&1; then
+        bad "processes of different builds were not refused"
+    else
+        one_line "$T/m2.out" "process 1 runs another build than process 0" "a process of another build (scalar kernels): refused in one line"
+    fi
+    rm -f "$SCALAR"
+else
+    bad "the scalar MPI trainer does not build"
+fi
+
+# a process dies (SIGKILL before update 3): one line from process 0, the checkpoint of update 2 intact
+if SV_MPI_TEST_KILL=2:3 $MPIRUN -np 3 "$TM" $A --out "$T/k" >"$T/k.out" 2>&1; then
+    bad "the job went on after a process died"
+else
+    one_line "$T/k.out" "if one of them is gone, the job ends here and the last checkpoint stays intact" "a process killed at update 3: one line from process 0"
+    same "$T/ref2/last.ckpt" "$T/k/last.ckpt" "its last checkpoint (update 2) is intact and equals one process's"
+fi
+
+# more processes than pairs in a batch
+if $MPIRUN -np 4 "$TM" ${A/--batch 7/--batch 3} --out "$T/b" >"$T/b.out" 2>&1; then
+    bad "4 processes for a batch of 3 were not refused"
+else
+    one_line "$T/b.out" "4 processes for a batch of 3 pairs" "4 processes for a batch of 3 pairs: refused in one line"
+fi
+
+echo "test-mpi: $pass passed, $fail failed"
+[ "$fail" = 0 ]
