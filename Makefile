@@ -5,7 +5,7 @@
 #   make bench      speed benchmark (./train --bench)
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
-#   make fuzz       libFuzzer harnesses for the file parsers (needs clang)
+#   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
 #   make test-mpi   data-parallel training over MPI equals one process, byte for byte (needs mpicc, mpirun)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2,
 #          MPI=1 (train built with mpicc: mpirun -np P ./train ...)
@@ -97,10 +97,11 @@ $(BUILD)/static2.ok: ssl_vgs.h
 	$(CC) -std=c99 -O1 $(WARN) -Werror -Wno-unused-function $(ARCH) -o $(BUILD)/static2 $(BUILD)/tu1.c $(BUILD)/tu2.c $(LDLIBS)
 	@touch $@
 
-test: test_sv compile-checks train eval
+test: test_sv compile-checks train eval demo-build
 	./test_sv
 	bash tools/test_train.sh
 	bash tools/test_report.sh
+	bash tools/test_drivers.sh
 
 # data_prep.sh importers on generated fixtures (needs sox, flac, python3; tts also espeak-ng)
 test-data: train

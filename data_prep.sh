@@ -54,15 +54,32 @@ EOF
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
-# need TOOL APT_PACKAGE BREW_PACKAGE [WHAT]: exit with the install lines when TOOL is missing.
-need() {
-    if ! command -v "$1" >/dev/null 2>&1; then
-        echo "$PROG: error: '$1' is required${4:+ ($4)} but not installed. Install it with:" >&2
-        echo "    sudo apt-get install $2      # Debian/Ubuntu" >&2
-        echo "    brew install $3              # macOS (Homebrew)" >&2
-        exit 1
-    fi
+# Missing tools are collected (want, want_file) and reported all at once (need_all), so that one
+# run names everything to install instead of one tool per failed run.
+MISSING=(); APT=(); BREW=(); HINTS=()
+# want TOOL APT_PACKAGE BREW_PACKAGE [WHAT]: remember TOOL when it is not installed
+want() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    MISSING+=("'$1'${4:+ ($4)}"); APT+=("$2"); [ -z "$3" ] || BREW+=("$3")
 }
+# want_file WHAT APT_PACKAGE BREW_PACKAGE HINT FILE...: remember WHAT when none of the FILEs exists
+want_file() {
+    local what="$1" apt="$2" brew="$3" hint="$4" f; shift 4
+    for f in "$@"; do [ -e "$f" ] && return 0; done
+    MISSING+=("$what"); APT+=("$apt"); [ -z "$brew" ] || BREW+=("$brew"); [ -z "$hint" ] || HINTS+=("$hint")
+}
+# need_all: exit naming every missing tool, with one install line per system
+need_all() {
+    [ ${#MISSING[@]} -eq 0 ] && return 0
+    local list="" m h
+    for m in "${MISSING[@]}"; do list="${list:+$list, }$m"; done
+    echo "$PROG: error: $SUB needs ${#MISSING[@]} thing(s) that are not installed: $list. Install them with:" >&2
+    echo "    sudo apt-get install $(printf '%s\n' "${APT[@]}" | awk '!s[$0]++' | tr '\n' ' ')    # Debian/Ubuntu" >&2
+    [ ${#BREW[@]} -eq 0 ] || echo "    brew install $(printf '%s\n' "${BREW[@]}" | awk '!s[$0]++' | tr '\n' ' ')    # macOS (Homebrew)" >&2
+    for h in "${HINTS[@]}"; do echo "    $h" >&2; done
+    exit 1
+}
+need() { want "$@"; need_all; }
 
 nproc_() { nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2; }
 
@@ -118,30 +135,48 @@ to16k() {
 }
 
 # ---------------------------------------------------------------- option parsing helper
-parse_opts() { # fills OPT_<name> from --name value pairs; positional args into POS[]
+# parse_opts "name ..." ARGS...: fills OPT_<name> from --name value pairs, only for the names
+# listed (dashes as underscores); positional args into POS[]. An option the subcommand does not
+# have, a missing value or an option given twice is an error (--imagez 20 must not build 2000).
+parse_opts() {
+    local allowed=" $1 " seen=" " k list=""; shift
+    for k in $allowed; do list="${list:+$list }--${k//_/-}"; done
     POS=()
     while [ $# -gt 0 ]; do
         case "$1" in
             -h|--help) usage; exit 0 ;;
-            --*) [ $# -ge 2 ] || die "option $1 needs a value"
-                 local k="${1#--}"; k="${k//-/_}"
+            --*) k="${1#--}"; k="${k//-/_}"
+                 case "$allowed" in
+                     *" $k "*) ;;
+                     *) die "$SUB: unknown option $1 (${list:+options: $list; }see $PROG --help)" ;;
+                 esac
+                 case "$seen" in *" $k "*) die "$SUB: $1 is given twice" ;; esac
+                 seen="$seen$k "
+                 { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]]; } || die "$SUB: $1 needs a value"
                  printf -v "OPT_$k" '%s' "$2"; shift 2 ;;
+            -?*) die "$SUB: unknown option $1 (see $PROG --help)" ;;
             *) POS+=("$1"); shift ;;
         esac
     done
 }
 
 is_uint() { case "$1" in ''|*[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+# check_uint OPTION VALUE MIN MAX: a whole number in MIN..MAX, else an error naming the option
+check_uint() {
+    is_uint "$2" || die "$SUB: $1: '$2' is not a whole number"
+    local v="${2#"${2%%[!0]*}"}"; v="${v:-0}"          # no leading zeros (bash would read octal)
+    { [ ${#v} -le 18 ] && (( v >= $3 && v <= $4 )); } || die "$SUB: $1: $2 is out of range: $3..$4"
+}
 
 # ================================================================ builtin
 cmd_builtin() {
     OPT_images=""; OPT_captions=""; OPT_seed=""; OPT_regions=""
-    parse_opts "$@"
+    parse_opts "images captions seed regions" "$@"
     [ ${#POS[@]} -eq 1 ] || die "usage: $PROG builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels]"
     local args=()
-    [ -n "$OPT_images" ] && { is_uint "$OPT_images" || die "--images: not a number"; args+=(--images "$OPT_images"); }
-    [ -n "$OPT_captions" ] && { is_uint "$OPT_captions" || die "--captions: not a number"; args+=(--captions "$OPT_captions"); }
-    [ -n "$OPT_seed" ] && { is_uint "$OPT_seed" || die "--seed: not a number"; args+=(--seed "$OPT_seed"); }
+    [ -n "$OPT_images" ] && { check_uint --images "$OPT_images" 1 10000000; args+=(--images "$OPT_images"); }
+    [ -n "$OPT_captions" ] && { check_uint --captions "$OPT_captions" 1 100; args+=(--captions "$OPT_captions"); }
+    [ -n "$OPT_seed" ] && { check_uint --seed "$OPT_seed" 0 999999999999999999; args+=(--seed "$OPT_seed"); }
     case "$OPT_regions" in
         "") ;;
         detector|pixels) args+=(--regions "$OPT_regions") ;;
@@ -149,8 +184,9 @@ cmd_builtin() {
     esac
     local train="${SV_TRAIN:-}"
     if [ -z "$train" ]; then
-        need make make make
-        need cc gcc gcc "a C compiler"
+        want make make make
+        want cc gcc gcc "a C compiler"
+        need_all
         (cd "$HERE" && make -s train) || die "make train failed"
         train="$HERE/train"
     fi
@@ -165,7 +201,7 @@ cmd_builtin() {
 
 # ================================================================ librispeech
 cmd_librispeech() {
-    parse_opts "$@"
+    parse_opts "" "$@"
     [ ${#POS[@]} -eq 2 ] || die "usage: $PROG librispeech ROOT OUT"
     local root="${POS[0]}"
     [ -d "$root" ] || die "$root: no such folder (LibriSpeech ROOT)"
@@ -216,7 +252,7 @@ du_hours() {
 
 # ================================================================ zerospeech
 cmd_zerospeech() {
-    parse_opts "$@"
+    parse_opts "" "$@"
     [ ${#POS[@]} -eq 2 ] || die "usage: $PROG zerospeech ROOT OUT"
     local root="${POS[0]%/}" ph
     [ -d "$root" ] || die "$root: no such folder (ZeroSpeech 2021 ROOT)"
@@ -259,7 +295,7 @@ cmd_zerospeech() {
 # ================================================================ spokencoco
 cmd_spokencoco() {
     OPT_features=""; OPT_boxes=""; OPT_image_list=""
-    parse_opts "$@"
+    parse_opts "features boxes image_list" "$@"
     [ ${#POS[@]} -eq 2 ] || die "usage: $PROG spokencoco ROOT OUT --features F.npy [--boxes B.npy] [--image-list L.txt]"
     local root="${POS[0]%/}"
     [ -d "$root" ] || die "$root: no such folder (SpokenCOCO ROOT)"
@@ -380,32 +416,32 @@ PY
 cmd_tts() {
     OPT_images=2000; OPT_captions=2; OPT_seed=1; OPT_jobs=""; OPT_fmnist=/usr/share/datasets/fashion-mnist
     OPT_canvas=32; OPT_ood=""
-    parse_opts "$@"
-    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG tts OUT [--images N] [--captions K] [--seed S] [--jobs J] [--fmnist DIR]"
-    local v
-    for v in "$OPT_images" "$OPT_captions" "$OPT_seed"; do is_uint "$v" || die "tts: '$v' is not a number"; done
+    parse_opts "images captions seed jobs fmnist canvas ood" "$@"
+    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG tts OUT [--images N] [--captions K] [--seed S] [--jobs J] [--fmnist DIR] [--canvas 32|48] [--ood N]"
+    check_uint --images "$OPT_images" 3 1000000
+    check_uint --captions "$OPT_captions" 1 100
+    check_uint --seed "$OPT_seed" 0 999999999999999999
     [ -n "$OPT_jobs" ] || OPT_jobs=$(nproc_)
-    is_uint "$OPT_jobs" && [ "$OPT_jobs" -ge 1 ] || die "--jobs: not a positive number"
-    [ "$OPT_canvas" = 32 ] || [ "$OPT_canvas" = 48 ] || die "--canvas must be 32 or 48"
+    check_uint --jobs "$OPT_jobs" 1 1024
+    [ "$OPT_canvas" = 32 ] || [ "$OPT_canvas" = 48 ] || die "tts: --canvas must be 32 or 48, not '$OPT_canvas'"
     [ -n "$OPT_ood" ] || OPT_ood=$(( OPT_images * OPT_captions / 10 > 20 ? OPT_images * OPT_captions / 10 : 20 ))
-    need espeak-ng espeak-ng espeak-ng "speech synthesis"
-    need python3 python3 python "scene and caption generation"
-    need cc gcc gcc "to compile tools/espeak_align.c"
-    [ -f /usr/include/espeak-ng/speak_lib.h ] || [ -f /usr/local/include/espeak-ng/speak_lib.h ] ||
-        [ -f /opt/homebrew/include/espeak-ng/speak_lib.h ] || {
-        echo "$PROG: error: the espeak-ng C library headers are missing. Install them with:" >&2
-        echo "    sudo apt-get install libespeak-ng-dev      # Debian/Ubuntu" >&2
-        echo "    brew install espeak-ng                    # macOS (Homebrew)" >&2
-        exit 1; }
+    check_uint --ood "$OPT_ood" 0 10000000
+    [ -d "$OPT_fmnist" ] || [ "$OPT_fmnist" = /usr/share/datasets/fashion-mnist ] || die "tts: --fmnist $OPT_fmnist: no such folder"
+    # every missing tool in one message
+    want espeak-ng espeak-ng espeak-ng "speech synthesis"
+    want python3 python3 python "scene and caption generation"
+    want cc gcc gcc "to compile tools/espeak_align.c"
+    want_file "the espeak-ng C headers (speak_lib.h)" libespeak-ng-dev espeak-ng "" \
+        /usr/include/espeak-ng/speak_lib.h /usr/local/include/espeak-ng/speak_lib.h /opt/homebrew/include/espeak-ng/speak_lib.h
     local fm="$OPT_fmnist"
-    local f
+    local f fm_missing=""
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-        [ -f "$fm/$f.gz" ] || [ -f "$fm/$f" ] || {
-            echo "$PROG: error: Fashion-MNIST file $fm/$f(.gz) missing. Install it with:" >&2
-            echo "    sudo apt-get install dataset-fashion-mnist    # Debian/Ubuntu (goes to /usr/share/datasets/fashion-mnist)" >&2
-            echo "    or pass --fmnist DIR holding the four idx files from the Fashion-MNIST release" >&2
-            exit 1; }
+        [ -f "$fm/$f.gz" ] || [ -f "$fm/$f" ] || fm_missing="$f"
     done
+    [ -z "$fm_missing" ] || want_file "Fashion-MNIST ($fm/$fm_missing(.gz) missing)" dataset-fashion-mnist "" \
+        "Fashion-MNIST: the Debian package goes to /usr/share/datasets/fashion-mnist; elsewhere pass --fmnist DIR holding the four idx files" \
+        "$fm/$fm_missing"
+    need_all
     local data; data=$(espeak-ng --version | sed -n 's/.*Data at: *//p')
     [ -d "$data/voices/!v" ] || data=""
     begin_out "${POS[0]}"
@@ -697,6 +733,7 @@ PY
 # ================================================================ main
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 cmd="$1"; shift
+SUB="$cmd"
 case "$cmd" in
     -h|--help|help) usage ;;
     builtin) cmd_builtin "$@" ;;

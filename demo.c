@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -50,9 +53,44 @@ static void usage(void)
     printf("usage: ./demo [--out DIR] [--threads N]\n"
            "Runs the reduced study on the built-in corpus (about 8 minutes on 2 cores):\n"
            "W2V2, VGS, VGS+, (W2V2,VGS), (VGS,W2V2), (VGS+,W2V2); evaluation; tables and figures.\n"
-           "  --out DIR      output folder (default demo_out; must not exist or be empty)\n"
-           "  --threads N    OpenMP threads (default: all cores)\n"
+           "  --out DIR      output folder (default demo_out; must not exist or be empty; parents are created)\n"
+           "  --threads N    OpenMP threads, 1..1024 (default: all cores)\n"
            "  --help         this text\n");
+}
+
+static int die(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "demo: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+/* mkdir -p; an existing folder must be empty */
+static int make_out(const char *path)
+{
+    char p[1024];
+    size_t i, n = strlen(path);
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    if (n == 0 || n >= sizeof p) return die("--out: %s", n ? "path too long" : "empty folder name", NULL);
+    memcpy(p, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return die("cannot create %s: %s", p, strerror(errno));
+        if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return die("cannot create %s: a file of that name exists", p, NULL);
+        if (i < n) p[i] = '/';
+    }
+    if (!(d = opendir(path))) return die("cannot read %s: %s", path, strerror(errno));
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            closedir(d);
+            return die("%s is not empty (remove it first; make demo does)%s", path, "");
+        }
+    closedir(d);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -61,39 +99,56 @@ int main(int argc, char **argv)
     static const char *runs[6] = {"w2v2", "vgs", "vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2"};
     char cmd[4096], th[64] = "";
     double t0 = now_s();
-    int i;
+    int i, have_out = 0;
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(); return 0; }
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
-        else { fprintf(stderr, "demo: unknown option '%s' (see --help)\n", argv[i]); return 2; }
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
+        if (strcmp(a, "--out") && strcmp(a, "--threads")) return die("unknown option '%s' (see --help)", a, "");
+        if (i + 1 >= argc || argv[i + 1][0] == '\0' || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-'))
+            return die("%s needs a value (see --help)", a, "");
+        if (!strcmp(a, "--out")) {
+            if (have_out++) return die("--out is given twice%s", "", "");
+            out = argv[++i];
+        } else {
+            /* a whole number 1..1024: "4x", "-1", "0" and "100000" are refused here, not by OpenMP */
+            const char *v = argv[++i];
+            size_t k, n = strlen(v);
+            if (threads) return die("--threads is given twice%s", "", "");
+            for (k = 0; k < n; k++) if (v[k] < '0' || v[k] > '9') break;
+            if (n == 0 || k < n || n > 4 || atoi(v) < 1 || atoi(v) > 1024) return die("--threads: '%s' is not a whole number in 1..1024", v, "");
+            threads = v;
+        }
     }
+    if (strchr(out, '\'') || strchr(out, '"') || strchr(out, '\\') || strchr(out, '$') || strchr(out, '`'))
+        return die("--out %s: quotes, backslashes, $ and ` are not supported in the folder name", out, "");
+    if (access("./train", X_OK) != 0 || access("./eval", X_OK) != 0)
+        return die("./train and ./eval are needed in the current folder (build them with make)%s", "", "");
     if (threads) snprintf(th, sizeof th, " --threads %s", threads);
-    if (mkdir(out, 0777) != 0) { fprintf(stderr, "demo: cannot create %s (remove it first; make demo does)\n", out); return 1; }
+    if (make_out(out)) return 1;
     printf("ssl_vgs demo: the EUSIPCO 2023 study of sequential vs parallel SSL + VGS training,\n"
            "reduced to the built-in corpus. Everything goes to %s/.\n", out);
 
     printf("\n== 1/4 the built-in corpus (formant-synthesised spoken captions of generated pictures)\n");
-    snprintf(cmd, sizeof cmd, "./train --write-builtin %s/corpus --seed 7 --images 3000 --test-images 300 --captions 1", out);
+    snprintf(cmd, sizeof cmd, "./train --write-builtin '%s/corpus' --seed 7 --images 3000 --test-images 300 --captions 1", out);
     if (run(cmd)) return 1;
 
     printf("\n== 2/4 training: 3 base runs, then 3 schedules continuing from their switch checkpoints\n");
-    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data %s/corpus --out %s/runs %s%s",
+    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data '%s/corpus' --out '%s/runs' %s%s",
              out, out, DEMO_TRAIN, th);
     if (run(cmd)) return 1;
 
     printf("\n== 3/4 evaluation of each final model: retrieval (test split) and ABX per layer (test + out-of-domain)\n");
     for (i = 0; i < 6; i++) {
-        snprintf(cmd, sizeof cmd, "./eval --ckpt %s/runs/%s/final.ckpt --retrieval --abx --abx-split both --abx-mode exact%s",
+        snprintf(cmd, sizeof cmd, "./eval --ckpt '%s/runs/%s/final.ckpt' --retrieval --abx --abx-split both --abx-mode exact%s",
                  out, runs[i], th);
         if (run(cmd)) return 1;
     }
 
     printf("\n== 4/4 report: the paper's Table I and Table II layouts, forgetting, figures\n");
-    snprintf(cmd, sizeof cmd, "./eval --report %s/runs/w2v2 %s/runs/vgs %s/runs/vgsplus %s/runs/w2v2-vgs %s/runs/vgs-w2v2 "
-             "%s/runs/vgsplus-w2v2 --out %s", out, out, out, out, out, out, out);
+    snprintf(cmd, sizeof cmd, "./eval --report '%s/runs/w2v2' '%s/runs/vgs' '%s/runs/vgsplus' '%s/runs/w2v2-vgs' '%s/runs/vgs-w2v2' "
+             "'%s/runs/vgsplus-w2v2' --out '%s'", out, out, out, out, out, out, out);
     if (run(cmd)) return 1;
-    snprintf(cmd, sizeof cmd, "cat %s/results.md", out);
+    snprintf(cmd, sizeof cmd, "cat '%s/results.md'", out);
     run(cmd);
     printf("\ndemo done in %.1f minutes. Tables: %s/results.md; figures: %s/*.svg (loss_av, loss_aud, recall,\n"
            "abx_layers, abx_best); runs, logs and checkpoints: %s/runs/.\n", (now_s() - t0) / 60.0, out, out, out);

@@ -49,14 +49,10 @@ static int fail(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-static int parse_size(const char *opt, const char *s, size_t *out)
+/* A whole number in [min, max] ("10x", "-1", "nan" are refused): 1, or 0 after a one-line error. */
+static int parse_size(const char *opt, const char *s, size_t min, size_t max, size_t *out)
 {
-    char *end;
-    unsigned long long v;
-    if (!s || !*s || *s == '-') return 0;
-    v = strtoull(s, &end, 10);
-    if (*end) { fprintf(stderr, "eval: %s expects a non-negative integer, got '%s'\n", opt, s); return 0; }
-    *out = (size_t)v;
+    if (sv_parse_size(s, min, max, out) != SV_OK) { fprintf(stderr, "eval: %s: %s\n", opt, sv_last_error()); return 0; }
     return 1;
 }
 
@@ -162,19 +158,97 @@ static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
     return best;
 }
 
+/* The top-level "key":value pairs of a flat JSON object line, in order; raw value text. Returns
+   the number of pairs, or -1 when the line is not such an object. */
+typedef struct json_pair { const char *key, *val; size_t klen, vlen; } json_pair;
+static int json_pairs(const char *s, json_pair *out, int cap)
+{
+    int n = 0;
+    while (*s == ' ') s++;
+    if (*s++ != '{') return -1;
+    for (;;) {
+        const char *k, *v;
+        while (*s == ' ' || *s == ',') s++;
+        if (*s == '}') return n;
+        if (*s != '"') return -1;
+        k = ++s;
+        while (*s && *s != '"') s += *s == '\\' && s[1] ? 2 : 1;
+        if (!*s) return -1;
+        if (n < cap) { out[n].key = k; out[n].klen = (size_t)(s - k); }
+        s++;
+        while (*s == ' ') s++;
+        if (*s++ != ':') return -1;
+        while (*s == ' ') s++;
+        v = s;
+        if (*s == '"') {
+            s++;
+            while (*s && *s != '"') s += *s == '\\' && s[1] ? 2 : 1;
+            if (!*s) return -1;
+            s++;
+        } else {
+            while (*s && *s != ',' && *s != '}') s++;
+            if (!*s || s == v) return -1;
+        }
+        if (n < cap) { out[n].val = v; out[n].vlen = (size_t)(s - v); }
+        n++;
+    }
+}
+
+/* which part of final_eval.json a key belongs to: 1 retrieval, 2 ABX test, 3 ABX ood, 0 header */
+static int json_group(const char *k, size_t n)
+{
+    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+    size_t i;
+    for (i = 0; i < sizeof ret / sizeof *ret; i++) if (strlen(ret[i]) == n && !strncmp(k, ret[i], n)) return 1;
+    if (n > 9 && !strncmp(k, "abx_test_", 9)) return 2;
+    if (n > 8 && !strncmp(k, "abx_ood_", 8)) return 3;
+    return 0;
+}
+
+/* final_eval.json of this checkpoint and data: the parts evaluated now replace theirs, the other
+   parts of an existing file of the same checkpoint (ckpt_id) and data are kept, so that
+   `--retrieval` after `--abx` does not drop the ABX numbers. A file of another checkpoint or
+   other data is replaced whole (with a note). */
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
                             const sv_abx_layer_result *abx_test, size_t n_test,
                             const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
-    char *tmp, key[64];
-    FILE *f = sv_file_create(path, &tmp);
-    size_t s, i;
-    if (!f) return sv_last_status();
+    char *tmp, key[64], idbuf[32];
+    unsigned char *old = NULL;
+    size_t oldn = 0, s, i;
+    json_pair pairs[512];
+    int np = 0, keep[4] = {0, 0, 0, 0};
+    uint64_t id = 0;
+    FILE *f;
+    if (sv_checkpoint_id(ckpt, &id) != SV_OK) return sv_last_status();
+    snprintf(idbuf, sizeof idbuf, "%016llx", (unsigned long long)id);
+    if (file_exists(path)) {
+        char oid[32], odata[4096];
+        if (sv_file_read(path, &old, &oldn) != SV_OK) return sv_last_status();
+        old[strcspn((char *)old, "\n")] = 0;
+        if (sv_json_string((char *)old, "ckpt_id", oid, sizeof oid) && !strcmp(oid, idbuf) &&
+            sv_json_string((char *)old, "data", odata, sizeof odata) && !strcmp(odata, data ? data : "") &&
+            (np = json_pairs((char *)old, pairs, 512)) > 0 && np <= 512) {
+            keep[1] = !rec; keep[2] = !(abx_test && n_test); keep[3] = !(abx_ood && n_ood);
+            for (i = 0; i < (size_t)np; i++)
+                if (keep[json_group(pairs[i].key, pairs[i].klen)]) break;
+            if (i < (size_t)np) printf("keeping the other results of %s (same checkpoint and data)\n", path);
+        } else {
+            np = 0;
+            printf("note: replacing %s (results of another checkpoint or data)\n", path);
+        }
+    }
+    if (!(f = sv_file_create(path, &tmp))) { sv_io_free(old); return sv_last_status(); }
     fprintf(f, "{\"kind\":\"final_eval\"");
     json_str(f, "ckpt", ckpt ? ckpt : "");
+    json_str(f, "ckpt_id", idbuf);
     json_str(f, "data", data ? data : "");
-    json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
+    for (i = 0; i < (size_t)np; i++)
+        if (keep[json_group(pairs[i].key, pairs[i].klen)] && json_group(pairs[i].key, pairs[i].klen))
+            fprintf(f, ",\"%.*s\":%.*s", (int)pairs[i].klen, pairs[i].key, (int)pairs[i].vlen, pairs[i].val);
+    sv_io_free(old);
     if (rec) {
+        json_str(f, "split", split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "");
         fprintf(f, ",\"n_images\":%zu,\"n_captions\":%zu", rec->n_images_scored, rec->n_captions);
         json_num(f, "r1_s2i", rec->s2i_r1); json_num(f, "r5_s2i", rec->s2i_r5);
         json_num(f, "r10_s2i", rec->s2i_r10); json_num(f, "r1_i2s", rec->i2s_r1);
@@ -463,6 +537,24 @@ static int load_run(const char *dir, run_log *r)
         line = strchr((char *)buf, '\n');
         if (line) *line = 0;
         r->final_line = (char *)buf;
+        {   /* the numbers must come from the checkpoint beside them, not from an earlier run */
+            char id[32], want[32], ck[1100];
+            uint64_t cur;
+            if (!path_join(ck, sizeof ck, dir, "final.ckpt")) return 0;
+            if (!sv_json_string(r->final_line, "ckpt_id", id, sizeof id)) {
+                fprintf(stderr, "eval: warning: %s has no ckpt_id: cannot check that it belongs to %s\n", p, ck);
+            } else if (sv_checkpoint_id(ck, &cur) != SV_OK) {
+                fprintf(stderr, "eval: %s: its checkpoint is gone (%s); re-run ./train and ./eval\n", p, sv_last_error());
+                return 0;
+            } else {
+                snprintf(want, sizeof want, "%016llx", (unsigned long long)cur);
+                if (strcmp(id, want) != 0) {
+                    fprintf(stderr, "eval: %s was computed from another checkpoint than %s (stale results): "
+                                    "re-run ./eval --ckpt %s\n", p, ck, ck);
+                    return 0;
+                }
+            }
+        }
     }
     return 1;
 }
@@ -832,7 +924,8 @@ static int run_report(int argc, char **argv, int first)
     int i;
     for (i = first; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0) {
-            if (i + 1 >= argc) return fail("--out needs a folder", NULL, NULL);
+            if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')) return fail("--out needs a folder", NULL, NULL);
+            if (out) return fail("--out is given twice", NULL, NULL);
             out = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') return fail("unknown option for --report: %s", argv[i], NULL);
         else if (n < 256) {
@@ -840,7 +933,7 @@ static int run_report(int argc, char **argv, int first)
             FILE *f;
             snprintf(lp, sizeof lp, "%s/log.jsonl", argv[i]);
             f = fopen(lp, "r");
-            if (!f) { fprintf(stderr, "eval: skipping %s: no log.jsonl in it\n", argv[i]); continue; }
+            if (!f) return fail("%s is not a run folder (no log.jsonl in it)", argv[i], NULL);
             fclose(f);
             runs[n++] = argv[i];
         }
@@ -869,14 +962,30 @@ static int run_report(int argc, char **argv, int first)
     return 0;
 }
 
+static int was_given(const char *const *seen, size_t n_seen, const char *a)
+{
+    size_t k;
+    for (k = 0; k < n_seen; k++) if (!strcmp(seen[k], a)) return 1;
+    return 0;
+}
+
+/* Options given more than once are refused (the last one winning silently hides a typo). */
+static int seen_before(const char **seen, size_t *n_seen, const char *a)
+{
+    size_t k;
+    for (k = 0; k < *n_seen; k++) if (!strcmp(seen[k], a)) return 1;
+    if (*n_seen < 64) seen[(*n_seen)++] = a;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *targets = NULL;   /* MT4SSL offline targets (--losses of a model with an offline head) */
     const char *ckpt = NULL, *data = NULL, *abx_split = "both", *abx_mode = "sampled", *zs_dir = NULL,
-               *json = NULL, *split_s = "test", *zs_split_s = "ood";
+               *json = NULL, *split_s = "test", *zs_split_s = "ood", *seen[64];
     int do_ret = 0, do_abx = 0, do_loss = 0, i, split, zs_split, rc = 0, threads = 0;
-    size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz;
-    char run_dir[1024], spec[1024], json_buf[1100];
+    size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz, n_seen = 0;
+    char run_dir[1024], spec[4096], json_buf[1100];
     sv_model *m = NULL;
     sv_ctx *c = NULL;
     sv_data d;
@@ -887,13 +996,17 @@ int main(int argc, char **argv)
     int have_rec = 0;
     memset(&d, 0, sizeof d);
     memset(abx_mfcc, 0, sizeof abx_mfcc);
-    if (argc < 2) { fputs(usage, stderr); return 2; }
+    if (argc < 2) return fail("give --ckpt PATH or --report RUN... (see --help)", NULL, NULL);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG() do { if (!v) return fail("%s needs a value", a, NULL); i++; } while (0)
+#define NEED_ARG() do { if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("%s needs a value (see --help)", a, NULL); i++; } while (0)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { fputs(usage, stdout); return 0; }
-        else if (strcmp(a, "--report") == 0) return run_report(argc, argv, i + 1);
-        else if (strcmp(a, "--ckpt") == 0) { NEED_ARG(); ckpt = v; }
+        if (strcmp(a, "--report") == 0) {
+            if (i > 1) return fail("--report takes only run folders and --out, not %s", argv[1], NULL);
+            return run_report(argc, argv, i + 1);
+        }
+        if (a[0] == '-' && seen_before(seen, &n_seen, a)) return fail("%s is given twice", a, NULL);
+        if (strcmp(a, "--ckpt") == 0) { NEED_ARG(); ckpt = v; }
         else if (strcmp(a, "--data") == 0) { NEED_ARG(); data = v; }
         else if (strcmp(a, "--split") == 0) { NEED_ARG(); split_s = v; }
         else if (strcmp(a, "--retrieval") == 0) do_ret = 1;
@@ -905,44 +1018,62 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--export-zs") == 0) { NEED_ARG(); zs_dir = v; }
         else if (strcmp(a, "--zs-split") == 0) { NEED_ARG(); zs_split_s = v; }
         else if (strcmp(a, "--json") == 0) { NEED_ARG(); json = v; }
-        else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, &batch) || batch == 0) return fail("--batch must be >= 1", NULL, NULL); }
-        else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, &max_batches)) return 2; }
-        else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, &seed)) return 2; }
-        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, &layer)) return 2; }
+        else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, 1, 65536, &batch)) return 2; }
+        else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, 1000000000, &max_batches)) return 2; }
+        else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SIZE_MAX, &seed)) return 2; }
+        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2; }
         else if (strcmp(a, "--threads") == 0) {
             NEED_ARG();
-            if (!parse_size(a, v, &tmp_sz) || tmp_sz == 0 || tmp_sz > 1024) return fail("--threads must be 1..1024", NULL, NULL);
+            if (!parse_size(a, v, 1, 1024, &tmp_sz)) return 2;
             threads = (int)tmp_sz;
-        } else return fail("unknown option %s (see --help)", a, NULL);
+        } else if (a[0] != '-') return fail("unexpected argument '%s' (options start with --; see --help)", a, NULL);
+        else return fail("unknown option %s (see --help)", a, NULL);
 #undef NEED_ARG
     }
     if (!ckpt) return fail("--ckpt PATH is required (or --report RUN...; see --help)", NULL, NULL);
     split = split_of(split_s);
     if (split != SV_SPLIT_TEST && split != SV_SPLIT_VAL) return fail("--split must be test or val, not '%s'", split_s, NULL);
     zs_split = split_of(zs_split_s);
-    if (zs_split < 0) return fail("--zs-split must be ood, test, val or train, not '%s'", zs_split_s, NULL);
+    if (zs_split != SV_SPLIT_OOD && zs_split != SV_SPLIT_TEST) return fail("--zs-split must be ood or test, not '%s'", zs_split_s, NULL);
     if (strcmp(abx_split, "test") && strcmp(abx_split, "ood") && strcmp(abx_split, "both"))
         return fail("--abx-split must be test, ood or both, not '%s'", abx_split, NULL);
     if (strcmp(abx_mode, "exact") && strcmp(abx_mode, "sampled"))
         return fail("--abx-mode must be exact or sampled, not '%s'", abx_mode, NULL);
     if (!do_ret && !do_abx && !do_loss && !zs_dir) do_ret = do_abx = 1;
+    /* options that the chosen measurements would ignore are refused */
+    if (was_given(seen, n_seen, "--max-batches") && !do_loss) return fail("--max-batches applies to --losses", NULL, NULL);
+    if ((was_given(seen, n_seen, "--layer") || was_given(seen, n_seen, "--zs-split")) && !zs_dir)
+        return fail("--layer and --zs-split apply to --export-zs", NULL, NULL);
+    if ((was_given(seen, n_seen, "--abx-split") || was_given(seen, n_seen, "--abx-mode")) && !do_abx)
+        return fail("--abx-split and --abx-mode apply to --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--split") && !do_ret && !do_loss) return fail("--split applies to --retrieval and --losses", NULL, NULL);
+    if (was_given(seen, n_seen, "--json") && !do_ret && !do_abx) return fail("--json applies to --retrieval and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx) return fail("--seed applies to --losses and --abx", NULL, NULL);
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
+    if (data && sv_data_spec_check(data) != SV_OK) return fail("--data: %s", sv_last_error(), NULL);
+    /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
+    m = sv_checkpoint_load(ckpt, NULL, NULL);
+    if (!m) return fail("%s", sv_last_error(), NULL);
+    if (zs_dir && layer != (size_t)-1 && layer > m->cfg.n_shared + m->cfg.n_decoder) {
+        fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
+        sv_model_free(m);
+        return 2;
+    }
     if (!data) {   /* the run folder's data.spec: one line */
         char p[1100];
         FILE *f;
         snprintf(p, sizeof p, "%s/data.spec", run_dir);
         f = fopen(p, "r");
-        if (!f) return fail("no --data given and %s cannot be read", p, NULL);
+        if (!f) { sv_model_free(m); return fail("no --data given and %s cannot be read", p, NULL); }
         if (!fgets(spec, sizeof spec, f)) spec[0] = 0;
         fclose(f);
         spec[strcspn(spec, "\r\n")] = 0;
-        if (!spec[0]) return fail("%s is empty: give --data", p, NULL);
+        if (!spec[0]) { sv_model_free(m); return fail("%s is empty: give --data", p, NULL); }
         data = spec;
     }
-    m = sv_checkpoint_load(ckpt, NULL, NULL);
-    if (!m) return fail("cannot load %s: %s", ckpt, sv_last_error());
+    if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
     printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
     fprintf(stderr, "loading data %s ...\n", data);
     if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
@@ -1006,6 +1137,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "ABX on %s: %zu tokens in %zu files, %.0f MB of features\n", nm, d.items[sp].n_items,
                     d.items[sp].n_files, (double)sv_eval_abx_bytes(m, &d, sp) / 1e6);
             if (sv_eval_abx(m, c, &d, sp, &o, abx[s], &n_abx[s]) != SV_OK) { rc = fail("abx: %s", sv_last_error(), NULL); goto done; }
+            {   /* no token or no cell left: every number would be NaN, which is no result */
+                size_t l, finite = 0;
+                for (l = 0; l < n_abx[s]; l++) finite += isfinite(abx[s][l].r.within) || isfinite(abx[s][l].r.across);
+                if (n_abx[s] == 0 || abx[s][0].r.n_tokens == 0 || finite == 0) {
+                    fprintf(stderr, "eval: ABX on %s: %zu of %zu tokens usable, no (A, B, X) triple could be formed: no result\n", nm,
+                            n_abx[s] ? abx[s][0].r.n_tokens : 0, d.items[sp].n_items);
+                    rc = 1;
+                    goto done;
+                }
+            }
             print_abx(nm, abx[s], n_abx[s]);
             if (sv_eval_abx_mfcc(&d, sp, NULL, &o, &abx_mfcc[s]) != SV_OK) { rc = fail("abx of MFCCs: %s", sv_last_error(), NULL); goto done; }
             printf("  reference, MFCC (39 dims, HuBERT's first-iteration features): within %.2f, across %.2f\n",

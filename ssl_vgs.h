@@ -931,6 +931,7 @@ typedef struct sv_manifest {
     char **id, **wav;             /* n strings each */
     char **speaker, **text, **align; /* n strings each, "" where absent or empty */
     long *image;                  /* n image rows, -1 = none (all -1 without an image column) */
+    size_t *line;                 /* n line numbers in the file (for messages); NULL if built by hand */
     int has_image, has_speaker, has_text, has_align; /* which optional columns the file had */
     char *dir;                    /* folder the paths were resolved against, "" for none */
 } sv_manifest;
@@ -1040,6 +1041,8 @@ typedef struct sv_data {
     sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
     int has_items[SV_SPLIT_COUNT];
     char source[256];                   /* "builtin seed=..." or the folder */
+    char *manifest[SV_SPLIT_COUNT];     /* the split's manifest file; NULL for the built-in corpus */
+    size_t *line[SV_SPLIT_COUNT];       /* line of utterance i in that manifest (NULL: built-in) */
     /* MT4SSL's offline targets of this data (sv_km_targets_read; not owned, NULL = none): the
        loaders then put each frame's class in the batches (sv_batch.km) and crop utterances at
        multiples of the targets' hop, so labels stay on their frames */
@@ -1056,6 +1059,23 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
 /* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
    train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
+/* Checks a "builtin:..." spec without generating anything (keys, numbers, sizes); a folder spec
+   is only checked for being non-empty. For the drivers, before any data is read. */
+SV_DEF int sv_data_spec_check(const char *spec);
+
+/* Where utterance i of a split comes from, for messages: "corpus/train.tsv:17 (utterance 'x')"
+   or "the built-in corpus (utterance 'train_00012')". */
+SV_DEF void sv_data_where(const sv_data *d, int split, size_t i, char *buf, size_t cap);
+/* The fewest samples an utterance needs under cfg: the receptive field of the feature encoder,
+   and with the wav2vec 2.0 loss (ssl != 0) enough frames for the mask spans whatever the random
+   draw (fairseq's compute_mask_indices needs more frames than spans). 0 when no length works
+   (e.g. mask_prob 1 with mask_length 1). */
+SV_DEF size_t sv_config_min_samples(const sv_config *cfg, int ssl);
+/* What a run needs of a split, checked before the first batch so that an error names the file
+   and line instead of a batch index: every utterance at least min_samples long, and with
+   need_images at least one utterance with an image (the VGS loss has nothing to learn from
+   otherwise). An empty split passes (the loader refuses it where a batch is needed). */
+SV_DEF int sv_data_check(const sv_data *d, int split, size_t min_samples, int need_images);
 
 /* Batches for training: every epoch a seeded permutation of the split, cut into buckets of
    similar length (so padding stays small), batches in random order; each utterance randomly
@@ -1093,9 +1113,13 @@ SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_bat
 SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
 
 /* Checkpoints: a versioned binary file. Magic "SSLVGSCK", version, the config as text lines
-   (key = value), every parameter and buffer by name, the Adam moments and step count, the
-   training position (step, stage, loader epoch/batch) and the RNG state, then an FNV-1a 64
-   checksum of everything before it. Written atomically (temp file, fsync, rename). */
+   (key = value), the run settings as text lines (version 2; see below), every parameter and
+   buffer by name, the Adam moments and step count, the training position (step, stage, loader
+   epoch/batch) and the RNG state, then an FNV-1a 64 checksum of everything before it. Written
+   atomically (temp file, fsync, rename). Weights or moments holding NaN or inf are never
+   written (SV_ERR_NUMERIC, naming the first such tensor, and the file already at path is left
+   as it was), and a checkpoint holding them is refused on loading. Version 1 files (no
+   settings block) are still read. */
 typedef struct sv_train_pos {
     size_t step;                        /* updates done in the whole run */
     int stage;                          /* 0: stage A (or a base model), 1: stage B */
@@ -1107,14 +1131,38 @@ typedef struct sv_train_pos {
 } sv_train_pos;
 
 SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos);
+/* Run settings: free text, by convention "key = value" lines, that a driver stores with the
+   checkpoint (train.c keeps every resolved command-line option there, so that a resumed run
+   continues with exactly the settings it started with). The library does not interpret it.
+   sv_checkpoint_save is sv_checkpoint_save_settings with settings NULL (stored as ""). */
+SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, const sv_adam *opt,
+                                       const sv_train_pos *pos, const char *settings);
+/* The settings text of a checkpoint into *text (SV_MALLOC'd, NUL-terminated; "" for a
+   version 1 file). The whole file is read and its checksum verified. */
+SV_DEF int sv_checkpoint_settings(const char *path, char **text);
+/* A checkpoint's identity without reading it whole: the checksum stored in its last 8 bytes
+   (FNV-1a 64 of its contents), after checking the magic. Results files store it, so that a
+   result can be matched with the checkpoint it was computed from. */
+SV_DEF int sv_checkpoint_id(const char *path, uint64_t *id);
 /* Builds the model from the stored config. opt and pos may be NULL (weights only). */
 SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos);
 /* Loads into an existing model: an error naming the first config field that differs. */
 SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, sv_train_pos *pos);
 
-/* config <-> "key = value" text (also used by the drivers to print and override settings) */
+/* config <-> "key = value" text (also used by the drivers to print and override settings).
+   sv_config_set checks the syntax of the value (numbers whole, no trailing characters, no sign on
+   sizes, NaN and inf refused); sv_config_check checks every field's range and the relations
+   between fields, naming the field and its valid range. */
 SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value);
 SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
+
+/* Strict numbers for config text and command lines: the whole text must be one number (no
+   leading space, no trailing characters), within [min, max]. sv_parse_size takes decimal digits
+   only (no sign); sv_parse_double takes what strtod reads, but never NaN or inf. On failure
+   sv_last_error() says what is wrong without naming the option ("'10x' is not a whole number",
+   "-5 is out of range: 1..1000000"), so that the caller can prefix the option's name. */
+SV_DEF int sv_parse_size(const char *text, size_t min, size_t max, size_t *out);
+SV_DEF int sv_parse_double(const char *text, double min, double max, double *out);
 
 /* ---- Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files (10.11-10.13) ----
    HuBERT's first iteration (and MT4SSL's offline target) labels every 20 ms frame with the id
@@ -1689,6 +1737,7 @@ SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
 #include <stdarg.h>
 #include <math.h>
 #include <float.h>
+#include <limits.h>
 #include <errno.h>
 #include <time.h>
 #ifdef _OPENMP
@@ -1751,9 +1800,11 @@ SV_DEF void sv_clear_error(void) { sv__errbuf[0] = 0; sv__errcode = SV_OK; }
 static SV__UNUSED int sv__fail(int code, const char *fmt, ...)
 {
     va_list ap;
+    char msg[sizeof sv__errbuf];   /* the arguments may include sv_last_error() itself */
     va_start(ap, fmt);
-    vsnprintf(sv__errbuf, sizeof sv__errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(sv__errbuf, msg, sizeof msg);
     sv__errcode = code;
     return code;
 }
@@ -7139,9 +7190,12 @@ SV_DEF int sv_config_preset(const char *name, sv_config *c)
     return SV_OK;
 }
 
+static int sv__config_check_fields(const sv_config *c); /* 10.7: each field's range */
+
 SV_DEF int sv_config_check(const sv_config *c)
 {
     size_t i;
+    if (sv__config_check_fields(c) != SV_OK) return SV_ERR_ARG;
     if (c->n_conv < 1 || c->n_conv > SV_MAX_CONV) return sv__fail(SV_ERR_ARG, "config: n_conv must be 1..%d", SV_MAX_CONV);
     for (i = 0; i < c->n_conv; i++)
         if (!c->conv_dim[i] || !c->conv_kernel[i] || !c->conv_stride[i]) return sv__fail(SV_ERR_ARG, "config: conv layer %zu has a zero size", i);
@@ -7614,9 +7668,10 @@ static size_t sv__mask_row_spans(sv_rng *rng, size_t sz, float prob, size_t span
     ns = (size_t)((double)prob * (double)sz / (double)span + sv_rng_uniform(rng));
     if (ns < min_spans) ns = min_spans;
     *nspan = ns;
-    /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 */
+    /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 (in Python integers:
+       written without the subtraction, which wraps for utterances shorter than a span) */
     if (sz <= ns + 1) return SIZE_MAX;
-    if (sz - min_len <= ns) min_len = sz - ns - 1;
+    if (sz <= min_len + ns) min_len = sz - ns - 1;
     range = sz - min_len;
     for (i = 0; i < range; i++) pool[i] = i;
     for (i = 0; i < ns; i++) {
@@ -9669,6 +9724,7 @@ SV_DEF void sv_manifest_free(sv_manifest *m)
     SV_FREE(m->text);
     SV_FREE(m->align);
     SV_FREE(m->image);
+    SV_FREE(m->line);
     SV_FREE(m->dir);
     memset(m, 0, sizeof *m);
 }
@@ -9850,7 +9906,7 @@ SV_DEF int sv_manifest_parse(const char *text, size_t len, const char *name, con
     }
     if (m->n == 0) { rc = sv__fail(SV_ERR_FORMAT, "%s: no utterances after the header", nm); goto fail; }
     sv__strmap_free(&ids);
-    SV_FREE(first_line);
+    m->line = first_line;
     return SV_OK;
 fail:
     sv__strmap_free(&ids);
@@ -10310,6 +10366,24 @@ SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc)
                     goto fail;
                 }
     }
+    if (dc->split[SV_SPLIT_TRAIN].n && dc->split[SV_SPLIT_TEST].n && dc->n_images) {
+        /* a test image seen in training makes every retrieval number of the test split meaningless */
+        const sv_manifest *tr = &dc->split[SV_SPLIT_TRAIN], *te = &dc->split[SV_SPLIT_TEST];
+        size_t *test_row = SV__CAST(size_t *, sv__calloc(dc->n_images, sizeof(size_t), "image check"));
+        if (!test_row) { rc = SV_ERR_NOMEM; goto fail; }
+        for (i = 0; i < te->n; i++)
+            if (te->image[i] >= 0 && !test_row[te->image[i]]) test_row[te->image[i]] = i + 1;
+        for (i = 0; i < tr->n; i++)
+            if (tr->image[i] >= 0 && test_row[tr->image[i]]) {
+                size_t t = test_row[tr->image[i]] - 1;
+                rc = sv__fail(SV_ERR_FORMAT, "%s/train.tsv:%zu: utterance '%s' uses image %ld, a test image (test.tsv:%zu, '%s'): "
+                                             "test images must not be trained on", dir, tr->line ? tr->line[i] : i + 2, tr->id[i],
+                              tr->image[i], te->line ? te->line[t] : t + 2, te->id[t]);
+                break;
+            }
+        SV_FREE(test_row);
+        if (rc != SV_OK) goto fail;
+    }
     for (s = 0; s < SV_SPLIT_COUNT; s++)
         for (i = 0; i < dc->split[s].n; i++)
             if (!sv__file_exists(dc->split[s].wav[i])) {
@@ -10362,31 +10436,176 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
 }
 
 /* ---------------------------------------------------------------- 10.7 config as text */
-/* mt4: an MT4SSL field, written only when ssl != SV_SSL_W2V2 (so wav2vec 2.0 configs and their
-   checkpoints read the same as before the field existed) */
-typedef struct sv__cfg_field { const char *key; char type; size_t off, count; int mt4; } sv__cfg_field;
-#define SV__CF(name, type, count) { #name, type, offsetof(sv_config, name), count, 0 }
-#define SV__CM(name, type) { #name, type, offsetof(sv_config, name), 1, 1 }
+
+/* Strict numbers (declared with sv_config_set). strtoull would read "-5" as 2^64 - 5 and "10x"
+   as 10, atof "abc" as 0: every one of those silently runs something nobody asked for. */
+SV_DEF int sv_parse_size(const char *text, size_t min, size_t max, size_t *out)
+{
+    unsigned long long v;
+    char *end;
+    if (!text || !*text) return sv__fail(SV_ERR_ARG, "an empty value is not a number");
+    if (*text < '0' || *text > '9')
+        return sv__fail(SV_ERR_ARG, "'%s' is not a whole number%s", text, *text == '-' ? " >= 0" : "");
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (*end) return sv__fail(SV_ERR_ARG, "'%s' is not a whole number", text);
+    if (errno == ERANGE || v > (unsigned long long)SIZE_MAX || (size_t)v > max || (size_t)v < min) {
+        if (max == SIZE_MAX) return sv__fail(SV_ERR_ARG, "%s is out of range: at least %zu", text, min);
+        return sv__fail(SV_ERR_ARG, "%s is out of range: %zu..%zu", text, min, max);
+    }
+    *out = (size_t)v;
+    return SV_OK;
+}
+
+SV_DEF int sv_parse_double(const char *text, double min, double max, double *out)
+{
+    double v;
+    char *end;
+    if (!text || !*text) return sv__fail(SV_ERR_ARG, "an empty value is not a number");
+    if (*text == ' ' || *text == '\t') return sv__fail(SV_ERR_ARG, "'%s' is not a number", text);
+    errno = 0;
+    v = strtod(text, &end);
+    if (end == text || *end) return sv__fail(SV_ERR_ARG, "'%s' is not a number", text);
+    if (!sv__isfinite(v) || errno == ERANGE) return sv__fail(SV_ERR_ARG, "'%s' is not a finite number", text);
+    if (v < min || v > max) {
+        if (max >= DBL_MAX) return sv__fail(SV_ERR_ARG, "%s is out of range: at least %g", text, min);
+        if (min <= -DBL_MAX) return sv__fail(SV_ERR_ARG, "%s is out of range: at most %g", text, max);
+        return sv__fail(SV_ERR_ARG, "%s is out of range: %g..%g", text, min, max);
+    }
+    *out = v;
+    return SV_OK;
+}
+
+/* Every field with its type ('s' string, 'z' size_t, 'i' int, 'f' float, 'd' double), its count
+   (lists), and its valid range [lo, hi] (lo_open / hi_open: the bound itself is excluded). The
+   ranges are where the field means something: a probability below 1 (dropout 1 scales by 1/0), a
+   temperature above 0 (logits / 0), at least one negative (none makes the contrastive task
+   trivially "accurate"), at least two codebook entries. per_conv: the list holds n_conv entries
+   (the rest must be 0). mt4: an MT4SSL field, written (and checked) only when ssl != SV_SSL_W2V2,
+   so wav2vec 2.0 configs and their checkpoints read the same as before the field existed. */
+typedef struct sv__cfg_field {
+    const char *key;
+    char type;
+    size_t off, count;
+    double lo, hi;
+    char lo_open, hi_open, per_conv, mt4;
+} sv__cfg_field;
+#define SV__CF(name, type, count, lo, hi, lo_open, hi_open) { #name, type, offsetof(sv_config, name), count, lo, hi, lo_open, hi_open, 0, 0 }
+#define SV__CFC(name, lo, hi) { #name, 'z', offsetof(sv_config, name), SV_MAX_CONV, lo, hi, 0, 0, 1, 0 }
+#define SV__CM(name, type, lo, hi) { #name, type, offsetof(sv_config, name), 1, lo, hi, 0, 0, 0, 1 }
 static const sv__cfg_field sv__cfg_fields[] = {
-    SV__CF(name, 's', 16),
-    SV__CF(n_conv, 'z', 1), SV__CF(conv_dim, 'z', SV_MAX_CONV), SV__CF(conv_kernel, 'z', SV_MAX_CONV), SV__CF(conv_stride, 'z', SV_MAX_CONV),
-    SV__CF(extractor_mode, 'i', 1), SV__CF(conv_bias, 'i', 1), SV__CF(feature_grad_mult, 'f', 1), SV__CF(feature_pen_weight, 'f', 1),
-    SV__CF(D, 'z', 1), SV__CF(heads, 'z', 1), SV__CF(ffn, 'z', 1), SV__CF(n_shared, 'z', 1), SV__CF(n_decoder, 'z', 1),
-    SV__CF(layer_norm_first, 'i', 1), SV__CF(dropout, 'f', 1), SV__CF(attn_dropout, 'f', 1), SV__CF(act_dropout, 'f', 1),
-    SV__CF(dropout_input, 'f', 1), SV__CF(dropout_features, 'f', 1), SV__CF(layerdrop, 'f', 1),
-    SV__CF(pos_kernel, 'z', 1), SV__CF(pos_groups, 'z', 1), SV__CF(use_cls, 'i', 1),
-    SV__CF(mask_prob, 'f', 1), SV__CF(mask_length, 'z', 1), SV__CF(mask_min_spans, 'z', 1),
-    SV__CF(q_groups, 'z', 1), SV__CF(q_vars, 'z', 1), SV__CF(q_dim, 'z', 1), SV__CF(final_dim, 'z', 1), SV__CF(n_negatives, 'z', 1),
-    SV__CF(logit_temp, 'f', 1), SV__CF(tau_max, 'f', 1), SV__CF(tau_min, 'f', 1), SV__CF(diversity_weight, 'f', 1),
-    SV__CF(tau_decay, 'd', 1), SV__CF(freeze_tau, 'i', 1),
-    SV__CF(vgs_width, 'z', 5), SV__CF(vgs_conv_width, 'z', 1), SV__CF(vgs_audio_layers, 'z', 1),
-    SV__CF(img_regions, 'z', 1), SV__CF(img_dim, 'z', 1), SV__CF(img_layers, 'z', 1),
-    SV__CF(vgs_heads, 'z', 1), SV__CF(vgs_ffn, 'z', 1), SV__CF(vgs_dropout, 'f', 1), SV__CF(vgs_ln_eps, 'f', 1),
-    SV__CF(E, 'z', 1), SV__CF(sim_cosine, 'i', 1), SV__CF(margin, 'f', 1), SV__CF(img_cls_std, 'f', 1),
-    SV__CM(ssl, 'i'), SV__CM(mt4_k, 'z'), SV__CM(mt4_offline_weight, 'f'), SV__CM(mt4_online_weight, 'f'),
-    SV__CM(mt4_top_k, 'z'), SV__CM(ema_decay, 'f'), SV__CM(ema_end_decay, 'f'), SV__CM(ema_anneal, 'z')
+    SV__CF(name, 's', 16, 0, 0, 0, 0),
+    SV__CF(n_conv, 'z', 1, 1, SV_MAX_CONV, 0, 0),
+    SV__CFC(conv_dim, 1, 65536), SV__CFC(conv_kernel, 1, 4096), SV__CFC(conv_stride, 1, 4096),
+    SV__CF(extractor_mode, 'i', 1, 0, 1, 0, 0), SV__CF(conv_bias, 'i', 1, 0, 1, 0, 0),
+    SV__CF(feature_grad_mult, 'f', 1, 0, 1000, 0, 0), SV__CF(feature_pen_weight, 'f', 1, 0, 1e6, 0, 0),
+    SV__CF(D, 'z', 1, 1, 65536, 0, 0), SV__CF(heads, 'z', 1, 1, 4096, 0, 0), SV__CF(ffn, 'z', 1, 1, 1 << 20, 0, 0),
+    SV__CF(n_shared, 'z', 1, 1, SV_MAX_LAYERS, 0, 0), SV__CF(n_decoder, 'z', 1, 0, SV_MAX_LAYERS - 1, 0, 0),
+    SV__CF(layer_norm_first, 'i', 1, 0, 1, 0, 0),
+    SV__CF(dropout, 'f', 1, 0, 1, 0, 1), SV__CF(attn_dropout, 'f', 1, 0, 1, 0, 1), SV__CF(act_dropout, 'f', 1, 0, 1, 0, 1),
+    SV__CF(dropout_input, 'f', 1, 0, 1, 0, 1), SV__CF(dropout_features, 'f', 1, 0, 1, 0, 1), SV__CF(layerdrop, 'f', 1, 0, 1, 0, 1),
+    SV__CF(pos_kernel, 'z', 1, 1, 4096, 0, 0), SV__CF(pos_groups, 'z', 1, 1, 65536, 0, 0), SV__CF(use_cls, 'i', 1, 0, 1, 0, 0),
+    SV__CF(mask_prob, 'f', 1, 0, 1, 0, 0), SV__CF(mask_length, 'z', 1, 1, 100000, 0, 0), SV__CF(mask_min_spans, 'z', 1, 1, 100000, 0, 0),
+    SV__CF(q_groups, 'z', 1, 1, 256, 0, 0), SV__CF(q_vars, 'z', 1, 2, 65536, 0, 0), SV__CF(q_dim, 'z', 1, 1, 65536, 0, 0),
+    SV__CF(final_dim, 'z', 1, 1, 65536, 0, 0), SV__CF(n_negatives, 'z', 1, 1, 100000, 0, 0),
+    SV__CF(logit_temp, 'f', 1, 0, 1e6, 1, 0), SV__CF(tau_max, 'f', 1, 0, 1e6, 1, 0), SV__CF(tau_min, 'f', 1, 0, 1e6, 1, 0),
+    SV__CF(diversity_weight, 'f', 1, 0, 1e6, 0, 0),
+    SV__CF(tau_decay, 'd', 1, 0, 1, 1, 0), SV__CF(freeze_tau, 'i', 1, 0, 1, 0, 0),
+    SV__CF(vgs_width, 'z', 5, 1, 65536, 0, 0), SV__CF(vgs_conv_width, 'z', 1, 1, 4096, 0, 0), SV__CF(vgs_audio_layers, 'z', 1, 0, 4, 0, 0),
+    SV__CF(img_regions, 'z', 1, 1, 65536, 0, 0), SV__CF(img_dim, 'z', 1, 1, 1 << 20, 0, 0), SV__CF(img_layers, 'z', 1, 0, 12, 0, 0),
+    SV__CF(vgs_heads, 'z', 1, 1, 4096, 0, 0), SV__CF(vgs_ffn, 'z', 1, 1, 1 << 20, 0, 0), SV__CF(vgs_dropout, 'f', 1, 0, 1, 0, 1),
+    SV__CF(vgs_ln_eps, 'f', 1, 0, 1, 1, 0),
+    SV__CF(E, 'z', 1, 1, 65536, 0, 0), SV__CF(sim_cosine, 'i', 1, 0, 1, 0, 0), SV__CF(margin, 'f', 1, 0, 1e6, 0, 0),
+    SV__CF(img_cls_std, 'f', 1, 0, 1e6, 0, 0),
+    SV__CM(ssl, 'i', 0, 2), SV__CM(mt4_k, 'z', 2, 65536), SV__CM(mt4_offline_weight, 'f', 0, 1e6), SV__CM(mt4_online_weight, 'f', 0, 1e6),
+    SV__CM(mt4_top_k, 'z', 1, SV_MAX_LAYERS), SV__CM(ema_decay, 'f', 0, 1), SV__CM(ema_end_decay, 'f', 0, 1),
+    SV__CM(ema_anneal, 'z', 0, 1e12)
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
+
+/* "[0, 1)", "(0, 1e+06]", "1..4096" */
+static void sv__cfg_range_text(const sv__cfg_field *f, char *buf, size_t cap)
+{
+    if (f->type == 'z' || f->type == 'i') snprintf(buf, cap, "%.0f..%.0f", f->lo, f->hi);
+    else snprintf(buf, cap, "%c%g, %g%c", f->lo_open ? '(' : '[', f->lo, f->hi, f->hi_open ? ')' : ']');
+}
+
+/* The ranges of the table and the relations between fields that the table cannot express;
+   called by sv_config_check. The message names the field, its value and what is allowed. */
+static int sv__config_check_fields(const sv_config *c)
+{
+    size_t i, k;
+    char range[64];
+    for (i = 0; i < SV__N_CFG_FIELDS; i++) {
+        const sv__cfg_field *f = &sv__cfg_fields[i];
+        const char *base = (const char *)c + f->off;
+        size_t n = f->count;
+        if (f->type == 's') {
+            if (!memchr(base, 0, f->count) || !base[0]) return sv__fail(SV_ERR_ARG, "config: %s must be a non-empty name of at most %zu characters", f->key, f->count - 1);
+            continue;
+        }
+        if (f->mt4 && c->ssl == SV_SSL_W2V2) continue;   /* not written, not used */
+        if (f->per_conv) n = c->n_conv <= f->count ? c->n_conv : f->count;
+        for (k = 0; k < f->count; k++) {
+            double v;
+            switch (f->type) {
+            case 'z': v = (double)((const size_t *)base)[k]; break;
+            case 'i': v = (double)((const int *)base)[k]; break;
+            case 'f': v = (double)((const float *)base)[k]; break;
+            default: v = ((const double *)base)[k]; break;
+            }
+            if (k >= n) {   /* past n_conv: unused, must stay 0 so the text form is unambiguous */
+                if (v != 0) return sv__fail(SV_ERR_ARG, "config: %s[%zu] = %g but n_conv = %zu (entries past n_conv must be 0)", f->key, k, v, c->n_conv);
+                continue;
+            }
+            if (!sv__isfinite(v) || v < f->lo || v > f->hi || (f->lo_open && v == f->lo) || (f->hi_open && v == f->hi)) {
+                sv__cfg_range_text(f, range, sizeof range);
+                if (f->count > 1) return sv__fail(SV_ERR_ARG, "config: %s[%zu] = %g is out of range %s", f->key, k, v, range);
+                return sv__fail(SV_ERR_ARG, "config: %s = %g is out of range %s", f->key, v, range);
+            }
+        }
+    }
+    if (c->tau_min > c->tau_max) return sv__fail(SV_ERR_ARG, "config: tau_min = %g is above tau_max = %g", (double)c->tau_min, (double)c->tau_max);
+    if (c->heads > c->D) return sv__fail(SV_ERR_ARG, "config: %zu heads for D = %zu", c->heads, c->D);
+    if ((double)c->mask_prob >= (double)c->mask_length)   /* every frame a span start: nothing left unmasked */
+        return sv__fail(SV_ERR_ARG, "config: mask_prob = %g needs mask_length > 1 (spans would cover every frame)", (double)c->mask_prob);
+    if (c->vgs_conv_width % 2 == 0) return sv__fail(SV_ERR_ARG, "config: vgs_conv_width = %zu must be odd (same-length convolutions)", c->vgs_conv_width);
+    return SV_OK;
+}
+
+/* One value of a field. Sizes take digits only ("-5" would wrap to 2^64 - 5), ints must fit an
+   int, floats must be finite in the field's type (1e50 is inf as a float). */
+static int sv__cfg_parse_one(const sv__cfg_field *f, const char *key, const char *value, const char *p, char **end, char *base, size_t k)
+{
+    errno = 0;
+    switch (f->type) {
+    case 'z': {
+        unsigned long long v;
+        if (*p < '0' || *p > '9') return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a whole number >= 0", key, value);
+        v = strtoull(p, end, 10);
+        if (errno == ERANGE || v > (unsigned long long)SIZE_MAX) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        ((size_t *)base)[k] = (size_t)v;
+        return SV_OK;
+    }
+    case 'i': {
+        long v = strtol(p, end, 10);
+        if (*end == p) break;
+        if (errno == ERANGE || v < INT_MIN || v > INT_MAX) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        ((int *)base)[k] = (int)v;
+        return SV_OK;
+    }
+    default: {
+        double v = strtod(p, end);
+        if (*end == p) break;
+        if (!sv__isfinite(v) || (f->type == 'f' && (v > FLT_MAX || v < -FLT_MAX)))
+            return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a finite number", key, value);
+        if (f->type == 'f') ((float *)base)[k] = (float)v;
+        else ((double *)base)[k] = v;
+        return SV_OK;
+    }
+    }
+    return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a number", key, value);
+}
 
 SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value)
 {
@@ -10410,18 +10629,11 @@ SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value)
                 }
                 return sv__fail(SV_ERR_ARG, "config %s: missing value", key);
             }
-            errno = 0;
-            switch (f->type) {
-            case 'z': { unsigned long long v = strtoull(p, &end, 10); ((size_t *)base)[k] = (size_t)v; break; }
-            case 'i': { long v = strtol(p, &end, 10); *(int *)base = (int)v; break; }
-            case 'f': { double v = strtod(p, &end); *(float *)base = (float)v; break; }
-            default: { double v = strtod(p, &end); *(double *)base = v; break; }
-            }
-            if (end == p || errno) return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a number", key, value);
+            if (sv__cfg_parse_one(f, key, value, p, &end, base, k) != SV_OK) return sv_last_status();
             p = end;
         }
         while (*p == ' ') p++;
-        if (*p) return sv__fail(SV_ERR_ARG, "config %s: unexpected '%s'", key, p);
+        if (*p) return sv__fail(SV_ERR_ARG, "config %s: unexpected '%s' after the value", key, p);
         return SV_OK;
     }
     return sv__fail(SV_ERR_ARG, "config: unknown key '%s'", key);
@@ -10508,7 +10720,21 @@ SV_DEF int sv_data_open(sv_data *d, const char *dir)
             }
             d->speaker[s][i] = (int)j;
         }
-        if (dc.has_items[s]) { d->items[s] = dc.items[s]; memset(&dc.items[s], 0, sizeof dc.items[s]); d->has_items[s] = 1; }
+        if (m->n) {
+            if (!(d->manifest[s] = sv__pathf(dir, "%s%s", sv_split_name(s), ".tsv")) ||
+                !(d->line[s] = (size_t *)sv__calloc(m->n, sizeof(size_t), "dataset"))) { rc = SV_ERR_NOMEM; goto fail; }
+            for (i = 0; i < m->n; i++) d->line[s][i] = m->line ? m->line[i] : i + 2;
+        }
+        if (dc.has_items[s]) {
+            /* every token must lie inside its file: ABX would clip it silently otherwise */
+            double *dur = (double *)sv__calloc(m->n ? m->n : 1, sizeof(double), "item check");
+            if (!dur) { rc = SV_ERR_NOMEM; goto fail; }
+            for (i = 0; i < m->n; i++) dur[i] = (double)d->len[s][i] / 16000.0;
+            rc = sv_item_check(&dc.items[s], (const char *const *)m->id, dur, m->n);
+            SV_FREE(dur);
+            if (rc != SV_OK) { rc = sv__fail(rc, "%s/%s.item: %s", dir, sv_split_name(s), sv_last_error()); goto fail; }
+            d->items[s] = dc.items[s]; memset(&dc.items[s], 0, sizeof dc.items[s]); d->has_items[s] = 1;
+        }
     }
     /* take the image features over from the disk corpus */
     d->regions = dc.regions; dc.regions = NULL;
@@ -10542,6 +10768,10 @@ SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
         d->image[SV_SPLIT_TRAIN][i] = -1;
         if (!(d->id[SV_SPLIT_TRAIN][i] = sv__strdup(m.id[i]))) { sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM; }
     }
+    d->manifest[SV_SPLIT_TRAIN] = sv__strdup(path);
+    d->line[SV_SPLIT_TRAIN] = m.line;
+    m.line = NULL;
+    if (!d->manifest[SV_SPLIT_TRAIN]) { sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM; }
     snprintf(d->source, sizeof d->source, "%s", path);
     sv_manifest_free(&m);
     return SV_OK;
@@ -10558,6 +10788,7 @@ SV_DEF void sv_data_free(sv_data *d)
             if (d->id[s]) SV_FREE(d->id[s][i]);
         }
         SV_FREE(d->audio[s]); SV_FREE(d->len[s]); SV_FREE(d->image[s]); SV_FREE(d->id[s]); SV_FREE(d->speaker[s]);
+        SV_FREE(d->manifest[s]); SV_FREE(d->line[s]);
         sv_item_set_free(&d->items[s]);
     }
     for (i = 0; i < d->n_speakers; i++) SV_FREE(d->speakers[i]);
@@ -10578,18 +10809,91 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id)
 }
 
 #ifndef SSL_VGS_NO_CORPUS
-static int sv__data_builtin_spec(sv_data *d, const char *spec);
+static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc);   /* section 12.8 */
 #endif
+static int sv__is_builtin_spec(const char *spec) { return strncmp(spec, "builtin", 7) == 0 && (spec[7] == 0 || spec[7] == ':'); }
+
+SV_DEF int sv_data_spec_check(const char *spec)
+{
+    if (!spec || !*spec) return sv__fail(SV_ERR_ARG, "empty data spec");
+    if (!sv__is_builtin_spec(spec)) return SV_OK;
+#ifdef SSL_VGS_NO_CORPUS
+    return sv__fail(SV_ERR_ARG, "data spec '%s': this build has no built-in corpus (SSL_VGS_NO_CORPUS)", spec);
+#else
+    {
+        sv_corpus_config cc;
+        return sv__builtin_spec_parse(spec, &cc);
+    }
+#endif
+}
+
 /* "builtin" or "builtin:key=value,..." (section 12), else a corpus folder. */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
 {
-    if (strncmp(spec, "builtin", 7) != 0 || (spec[7] != 0 && spec[7] != ':')) return sv_data_open(d, spec);
-#ifdef SSL_VGS_NO_CORPUS
+    int rc;
     memset(d, 0, sizeof *d);
-    return sv__fail(SV_ERR_ARG, "data spec '%s': this build has no built-in corpus (SSL_VGS_NO_CORPUS)", spec);
+    if ((rc = sv_data_spec_check(spec)) != SV_OK) return rc;
+    if (!sv__is_builtin_spec(spec)) return sv_data_open(d, spec);
+#ifdef SSL_VGS_NO_CORPUS
+    return SV_ERR_ARG;
 #else
-    return sv__data_builtin_spec(d, spec);
+    {
+        sv_corpus_config cc;
+        sv__builtin_spec_parse(spec, &cc);
+        return sv_data_builtin(d, &cc);
+    }
 #endif
+}
+
+SV_DEF void sv_data_where(const sv_data *d, int split, size_t i, char *buf, size_t cap)
+{
+    const char *id = split >= 0 && split < SV_SPLIT_COUNT && i < d->n[split] && d->id[split] ? d->id[split][i] : "?";
+    if (split >= 0 && split < SV_SPLIT_COUNT && d->manifest[split] && d->line[split] && i < d->n[split])
+        snprintf(buf, cap, "%s:%zu (utterance '%s')", d->manifest[split], d->line[split][i], id);
+    else
+        snprintf(buf, cap, "%s (%s utterance '%s')", d->builtin ? "the built-in corpus" : d->source,
+                 split >= 0 && split < SV_SPLIT_COUNT ? sv_split_name(split) : "?", id);
+}
+
+SV_DEF size_t sv_config_min_samples(const sv_config *cfg, int ssl)
+{
+    size_t rf = sv_config_receptive_field(cfg), hop = 1, F = 1, n, i;
+    for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
+    if (ssl) {
+        /* sv_w2v2_compute_mask: spans = max(min_spans, floor(prob * T / span + u)), u in [0,1),
+           at most max(min_spans, ceil(prob * T / span)); it needs T >= spans + 2 */
+        for (F = 1; F < 1000000; F++) {
+            double x = (double)cfg->mask_prob * (double)F / (double)cfg->mask_length, c = ceil(x);
+            size_t spans = c > (double)cfg->mask_min_spans ? (size_t)c : cfg->mask_min_spans;
+            if (F >= spans + 2) break;
+        }
+        if (F == 1000000) return 0;
+    }
+    n = rf + (F - 1) * hop;
+    while (sv_config_frames(cfg, n) < F) n++;
+    return n;
+}
+
+SV_DEF int sv_data_check(const sv_data *d, int split, size_t min_samples, int need_images)
+{
+    size_t i, with_image = 0;
+    char where[1200];
+    if (split < 0 || split >= SV_SPLIT_COUNT) return sv__fail(SV_ERR_ARG, "sv_data_check: bad split %d", split);
+    for (i = 0; i < d->n[split]; i++) {
+        if (d->len[split][i] < min_samples) {
+            sv_data_where(d, split, i, where, sizeof where);
+            return sv__fail(SV_ERR_FORMAT, "%s: %zu samples (%.3f s) of audio, shorter than the %zu (%.3f s) the model needs",
+                            where, d->len[split][i], (double)d->len[split][i] / 16000.0, min_samples, (double)min_samples / 16000.0);
+        }
+        with_image += d->image[split][i] >= 0;
+    }
+    if (need_images && d->n[split] && !with_image) {
+        if (d->manifest[split])
+            return sv__fail(SV_ERR_FORMAT, "%s: no utterance has an image (no image column, or every image is -1): "
+                                           "the VGS loss needs images", d->manifest[split]);
+        return sv__fail(SV_ERR_FORMAT, "%s: the %s split has no images: the VGS loss needs images", d->source, sv_split_name(split));
+    }
+    return SV_OK;
 }
 
 /* ---------------------------------------------------------------- 10.9 batches */
@@ -10802,7 +11106,7 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
 
 /* ---------------------------------------------------------------- 10.10 checkpoints */
 #define SV__CKPT_MAGIC "SSLVGSCK"
-#define SV__CKPT_VERSION 1u
+#define SV__CKPT_VERSION 2u       /* 2: a settings block after the config; 1 is still read */
 
 typedef struct sv__wr { FILE *f; uint64_t h; int err; } sv__wr;
 
@@ -10816,13 +11120,49 @@ static void sv__wr_bytes(sv__wr *w, const void *p, size_t n)
 static void sv__wr_u64(sv__wr *w, uint64_t v) { sv__wr_bytes(w, &v, 8); }
 static void sv__wr_u32(sv__wr *w, uint32_t v) { sv__wr_bytes(w, &v, 4); }
 
+static size_t sv__count_nonfinite(const float *x, size_t n)
+{
+    size_t i, bad = 0;
+    for (i = 0; i < n; i++) bad += !sv__isfinite((double)x[i]);
+    return bad;
+}
+
+/* The first tensor (values, or Adam moments when with_moments) holding NaN/inf: an error naming
+   it and the total count over the model, else SV_OK. */
+static int sv__ckpt_finite(const char *path, const sv_params *p, int with_moments, const char *what)
+{
+    size_t i, total = 0;
+    const char *first = NULL, *in = "";
+    for (i = 0; i < p->count; i++) {
+        size_t o = p->offset[i], n = p->t[i]->n, b = sv__count_nonfinite(p->data + o, n);
+        const char *where = "";
+        if (with_moments && p->t[i]->kind == SV_PARAM && p->m && p->v) {
+            size_t bm = sv__count_nonfinite(p->m + o, n) + sv__count_nonfinite(p->v + o, n);
+            if (bm && !b) where = " (Adam moments)";
+            b += bm;
+        }
+        if (b && !first) { first = p->t[i]->name; in = where; }
+        total += b;
+    }
+    if (!total) return SV_OK;
+    return sv__fail(SV_ERR_NUMERIC, "%s: %s: %zu non-finite values (NaN/inf), the first in tensor '%s'%s", path, what, total, first, in);
+}
+
 SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos)
+{
+    return sv_checkpoint_save_settings(path, m, opt, pos, NULL);
+}
+
+SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, const sv_adam *opt, const sv_train_pos *pos,
+                                       const char *settings)
 {
     char tmp[1024], cfgtext[8192];
     sv__wr w;
-    size_t i, clen;
+    size_t i, clen, slen = settings ? strlen(settings) : 0;
     const sv_params *p = &m->params;
     if (strlen(path) + 5 > sizeof tmp) return sv__fail(SV_ERR_ARG, "checkpoint path too long");
+    /* a model that has gone non-finite is not worth keeping, and must not replace a good file */
+    if (sv__ckpt_finite(path, p, opt != NULL, "not written: the model holds") != SV_OK) return SV_ERR_NUMERIC;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     w.f = fopen(tmp, "wb");
     if (!w.f) return sv__fail(SV_ERR_IO, "%s: cannot write (%s)", tmp, strerror(errno));
@@ -10834,6 +11174,8 @@ SV_DEF int sv_checkpoint_save(const char *path, const sv_model *m, const sv_adam
     clen = sv_config_format(&m->cfg, cfgtext, sizeof cfgtext);
     sv__wr_u64(&w, clen);
     sv__wr_bytes(&w, cfgtext, clen);
+    sv__wr_u64(&w, slen);
+    sv__wr_bytes(&w, settings ? settings : "", slen);
     sv__wr_u64(&w, p->count);
     for (i = 0; i < p->count; i++) {
         const sv_tensor *t = p->t[i];
@@ -10882,22 +11224,29 @@ static const void *sv__rd_bytes(sv__rd *r, size_t n)
 static uint64_t sv__rd_u64(sv__rd *r) { uint64_t v = 0; const void *q = sv__rd_bytes(r, 8); if (q) memcpy(&v, q, 8); return v; }
 static uint32_t sv__rd_u32(sv__rd *r) { uint32_t v = 0; const void *q = sv__rd_bytes(r, 4); if (q) memcpy(&v, q, 4); return v; }
 
-/* Reads and verifies the whole file; *buf is SV_MALLOC'd. */
+/* Reads and verifies the whole file; *buf is SV_MALLOC'd. A missing file says "no such
+   checkpoint", a folder says so (rather than an absurd size). */
 static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    long sz;
     uint64_t h = 0xCBF29CE484222325ull, stored;
     size_t i;
+    int rc;
     *buf = NULL;
-    if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return sv__fail(SV_ERR_IO, "%s: cannot read", path); }
-    if (sz < 32) { fclose(f); return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %ld bytes)", path, sz); }
-    *buf = (unsigned char *)sv__alloc((size_t)sz, "checkpoint");
-    if (!*buf) { fclose(f); return SV_ERR_NOMEM; }
-    if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz) { fclose(f); SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_IO, "%s: read failed", path); }
-    fclose(f);
-    *n = (size_t)sz;
+    if (!path || !*path) return sv__fail(SV_ERR_ARG, "no checkpoint path given");
+    {
+        FILE *f = fopen(path, "rb");
+        if (!f && errno == ENOENT) return sv__fail(SV_ERR_IO, "%s: no such checkpoint", path);
+        if (f) fclose(f);
+    }
+#ifdef SV__HAVE_MKDIR
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return sv__fail(SV_ERR_ARG, "%s is a folder, not a checkpoint (give e.g. %s/final.ckpt)", path, path);
+    }
+#endif
+    if ((rc = sv__read_file(path, buf, n)) != SV_OK) return rc;
+    if (*n < 32) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %zu bytes)", path, *n); }
     if (memcmp(*buf, SV__CKPT_MAGIC, 8) != 0) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint (bad magic)", path); }
     for (i = 0; i < *n - 8; i++) { h ^= (*buf)[i]; h *= 0x100000001B3ull; }
     memcpy(&stored, *buf + *n - 8, 8);
@@ -10905,15 +11254,16 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     return SV_OK;
 }
 
-/* Parses the config block of a verified checkpoint. */
-static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg)
+/* Parses the config block (and, version 2, the settings block) of a verified checkpoint.
+   settings may be NULL; else it points into the buffer, *settings_len bytes. */
+static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const char **settings, size_t *settings_len)
 {
     uint32_t ver = sv__rd_u32(r), order = sv__rd_u32(r);
     uint64_t clen;
     const char *text;
     char line[512];
     size_t i = 0;
-    if (ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads %u", path, ver, SV__CKPT_VERSION);
+    if (ver != 1u && ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads 1..%u", path, ver, SV__CKPT_VERSION);
     if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
     clen = sv__rd_u64(r);
     text = (const char *)sv__rd_bytes(r, (size_t)clen);
@@ -10933,7 +11283,56 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg)
         while (e >= k && *e == ' ') *e-- = 0;
         if (sv_config_set(cfg, k, v) != SV_OK) return sv__fail(SV_ERR_FORMAT, "%s: %s", path, sv_last_error());
     }
+    if (settings) { *settings = ""; *settings_len = 0; }
+    if (ver >= 2u) {
+        uint64_t slen = sv__rd_u64(r);
+        const char *st = (const char *)sv__rd_bytes(r, (size_t)slen);
+        if (!st) return sv__fail(SV_ERR_FORMAT, "%s: truncated settings", path);
+        if (settings) { *settings = st; *settings_len = (size_t)slen; }
+    }
     return SV_OK;
+}
+
+SV_DEF int sv_checkpoint_id(const char *path, uint64_t *id)
+{
+    FILE *f;
+    unsigned char head[8], tail[8];
+    long sz;
+    *id = 0;
+#ifdef SV__HAVE_MKDIR
+    {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return sv__fail(SV_ERR_ARG, "%s is a folder, not a checkpoint", path);
+    }
+#endif
+    if (!(f = fopen(path, "rb"))) return sv__fail(SV_ERR_IO, errno == ENOENT ? "%s: no such checkpoint" : "%s: cannot open", path);
+    if (fread(head, 1, 8, f) != 8 || memcmp(head, SV__CKPT_MAGIC, 8) != 0 || fseek(f, -8, SEEK_END) != 0 ||
+        (sz = ftell(f)) < 24 || fread(tail, 1, 8, f) != 8) {
+        fclose(f);
+        return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint", path);
+    }
+    fclose(f);
+    memcpy(id, tail, 8);
+    return SV_OK;
+}
+
+SV_DEF int sv_checkpoint_settings(const char *path, char **text)
+{
+    unsigned char *buf;
+    size_t n, sl;
+    sv__rd r;
+    sv_config cfg;
+    const char *st;
+    int rc;
+    *text = NULL;
+    if ((rc = sv__ckpt_read(path, &buf, &n)) != SV_OK) return rc;
+    r.p = buf; r.n = n - 8; r.at = 8; r.err = 0;
+    if ((rc = sv__ckpt_config(path, &r, &cfg, &st, &sl)) == SV_OK) {
+        *text = sv__strndup(st, sl, "checkpoint settings");
+        if (!*text) rc = SV_ERR_NOMEM;
+    }
+    SV_FREE(buf);
+    return rc;
 }
 
 static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt, sv_train_pos *pos)
@@ -10989,7 +11388,10 @@ static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt,
     } else if (pos) {
         memset(pos, 0, sizeof *pos);
     }
-    return r->err ? sv__fail(SV_ERR_FORMAT, "%s: truncated", path) : SV_OK;
+    if (r->err) return sv__fail(SV_ERR_FORMAT, "%s: truncated", path);
+    /* the checksum only proves the file is what was written; refuse weights that are not numbers
+       (written by another program, or by a build without this check) */
+    return sv__ckpt_finite(path, p, opt != NULL, "unusable checkpoint: it holds");
 }
 
 SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos *pos)
@@ -11001,7 +11403,7 @@ SV_DEF sv_model *sv_checkpoint_load(const char *path, sv_adam *opt, sv_train_pos
     sv_model *m;
     if (sv__ckpt_read(path, &buf, &n) != SV_OK) return NULL;
     r.p = buf; r.n = n - 8; r.at = 8; r.err = 0;
-    if (sv__ckpt_config(path, &r, &cfg) != SV_OK) { SV_FREE(buf); return NULL; }
+    if (sv__ckpt_config(path, &r, &cfg, NULL, NULL) != SV_OK) { SV_FREE(buf); return NULL; }
     m = sv_model_new(&cfg, 0);
     if (!m) { SV_FREE(buf); return NULL; }
     if (sv__ckpt_body(path, &r, m, opt, pos) != SV_OK) { SV_FREE(buf); sv_model_free(m); return NULL; }
@@ -11019,7 +11421,7 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
     int rc;
     if ((rc = sv__ckpt_read(path, &buf, &n)) != SV_OK) return rc;
     r.p = buf; r.n = n - 8; r.at = 8; r.err = 0;
-    if ((rc = sv__ckpt_config(path, &r, &cfg)) != SV_OK) { SV_FREE(buf); return rc; }
+    if ((rc = sv__ckpt_config(path, &r, &cfg, NULL, NULL)) != SV_OK) { SV_FREE(buf); return rc; }
     sv_config_format(&cfg, a, sizeof a);
     sv_config_format(&m->cfg, b, sizeof b);
     if (strcmp(a, b) != 0) {
@@ -15486,36 +15888,40 @@ SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
 
 /* "builtin" or "builtin:key=value,..." (keys: images, val_images, test_images, captions,
    train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels = 1 for raw-pixel regions
-   instead of detector features): the corpus generated in memory. */
-static int sv__data_builtin_spec(sv_data *d, const char *spec)
+   instead of detector features) into a corpus config, every number whole and the config checked
+   (sv_data_spec_check, without generating anything). */
+static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc)
 {
-    sv_corpus_config cc = sv_corpus_default_config();
-    const char *p;
-    p = spec[7] ? spec + 8 : spec + 7;
+    const char *p = spec[7] ? spec + 8 : spec + 7;
+    *cc = sv_corpus_default_config();
     while (*p) {
-        char key[32];
-        size_t kl = 0;
-        unsigned long long v;
-        char *end;
-        while (*p && *p != '=' && kl < sizeof key - 1) key[kl++] = *p++;
+        char key[32], num[32];
+        size_t kl = 0, nl = 0, v = 0;
+        while (*p && *p != '=' && *p != ',' && kl < sizeof key - 1) key[kl++] = *p++;
         key[kl] = 0;
         if (*p != '=') return sv__fail(SV_ERR_ARG, "data spec '%s': expected key=value", spec);
-        v = strtoull(p + 1, &end, 10);
-        if (end == p + 1) return sv__fail(SV_ERR_ARG, "data spec '%s': '%s' needs a number", spec, key);
-        p = *end == ',' ? end + 1 : end;
-        if (!strcmp(key, "images")) cc.n_train_images = (size_t)v;
-        else if (!strcmp(key, "val_images")) cc.n_val_images = (size_t)v;
-        else if (!strcmp(key, "test_images")) cc.n_test_images = (size_t)v;
-        else if (!strcmp(key, "captions")) cc.captions_per_image = (size_t)v;
-        else if (!strcmp(key, "train_speakers")) cc.n_train_speakers = (size_t)v;
-        else if (!strcmp(key, "test_speakers")) cc.n_test_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_speakers")) cc.n_ood_speakers = (size_t)v;
-        else if (!strcmp(key, "ood_utts")) cc.n_ood_utts = (size_t)v;
-        else if (!strcmp(key, "seed")) cc.seed = (uint64_t)v;
-        else if (!strcmp(key, "pixels")) cc.region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
-        else return sv__fail(SV_ERR_ARG, "data spec: unknown key '%s'", key);
+        p++;
+        while (*p && *p != ',' && nl < sizeof num - 1) num[nl++] = *p++;
+        num[nl] = 0;
+        if (*p && *p != ',') return sv__fail(SV_ERR_ARG, "data spec '%s': the value of '%s' is too long", spec, key);
+        if (*p == ',') p++;
+        if (sv_parse_size(num, 0, SIZE_MAX, &v) != SV_OK) return sv__fail(SV_ERR_ARG, "data spec '%s': %s: %s", spec, key, sv_last_error());
+        if (!strcmp(key, "images")) cc->n_train_images = v;
+        else if (!strcmp(key, "val_images")) cc->n_val_images = v;
+        else if (!strcmp(key, "test_images")) cc->n_test_images = v;
+        else if (!strcmp(key, "captions")) cc->captions_per_image = v;
+        else if (!strcmp(key, "train_speakers")) cc->n_train_speakers = v;
+        else if (!strcmp(key, "test_speakers")) cc->n_test_speakers = v;
+        else if (!strcmp(key, "ood_speakers")) cc->n_ood_speakers = v;
+        else if (!strcmp(key, "ood_utts")) cc->n_ood_utts = v;
+        else if (!strcmp(key, "seed")) cc->seed = (uint64_t)v;
+        else if (!strcmp(key, "pixels") && v <= 1) cc->region_features = v ? SV_REGIONS_PIXELS : SV_REGIONS_DETECTOR;
+        else if (!strcmp(key, "pixels")) return sv__fail(SV_ERR_ARG, "data spec '%s': pixels must be 0 or 1", spec);
+        else return sv__fail(SV_ERR_ARG, "data spec '%s': unknown key '%s' (images, val_images, test_images, captions, "
+                                         "train_speakers, test_speakers, ood_speakers, ood_utts, seed, pixels)", spec, key);
     }
-    return sv_data_builtin(d, &cc);
+    if (sv__corpus_check(cc) != SV_OK) return sv__fail(SV_ERR_ARG, "data spec '%s': %s", spec, sv_last_error());
+    return SV_OK;
 }
 #endif /* SSL_VGS_NO_CORPUS */
 

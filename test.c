@@ -1533,6 +1533,331 @@ static void test_temperature(void)
     SV_CHECK(sv_w2v2_temperature(&cfg, 1000000) == 2.0f, "frozen temperature stays 2 (FaST-VGS+ trainer)");
 }
 
+/* Every config field has a valid range (sv_config_check): below and above it is an error naming
+   the field, from the tiny preset with that one field changed. The table is written from what
+   each field means, not copied from the header's table; every key sv_config_format prints must
+   be in it, so a new field cannot go without a range. NULL: no value on that side is invalid. */
+typedef struct kt_cfg_range { const char *key, *low, *high; } kt_cfg_range;
+static const kt_cfg_range kt_cfg_ranges[] = {
+    {"name", "", NULL},
+    {"n_conv", "0", "9"},
+    {"conv_dim", "0,64,64,64,64,64,64", "65537,64,64,64,64,64,64"},
+    {"conv_kernel", "0,3,3,3,3,2,2", "5000,3,3,3,3,2,2"},
+    {"conv_stride", "0,2,2,2,2,2,2", "5000,2,2,2,2,2,2"},
+    {"extractor_mode", "-1", "2"}, {"conv_bias", "-1", "2"},
+    {"feature_grad_mult", "-0.1", "1001"}, {"feature_pen_weight", "-1", "2e6"},
+    {"D", "0", "65537"}, {"heads", "0", "4097"}, {"ffn", "0", "2000000"},
+    {"n_shared", "0", "33"}, {"n_decoder", NULL, "32"}, {"layer_norm_first", "-1", "2"},
+    {"dropout", "-0.1", "1"}, {"attn_dropout", "-0.1", "1"}, {"act_dropout", "-0.1", "1"},
+    {"dropout_input", "-0.1", "1"}, {"dropout_features", "-0.1", "1"}, {"layerdrop", "-0.1", "1"},
+    {"pos_kernel", "0", "5000"}, {"pos_groups", "0", "70000"}, {"use_cls", "-1", "2"},
+    {"mask_prob", "-0.1", "1.1"}, {"mask_length", "0", "200000"}, {"mask_min_spans", "0", "200000"},
+    {"q_groups", "0", "300"}, {"q_vars", "1", "70000"}, {"q_dim", "0", "70000"}, {"final_dim", "0", "70000"},
+    {"n_negatives", "0", "200000"}, {"logit_temp", "0", "2e6"}, {"tau_max", "0", "2e6"}, {"tau_min", "0", "2e6"},
+    {"diversity_weight", "-1", "2e6"}, {"tau_decay", "0", "1.5"}, {"freeze_tau", "-1", "2"},
+    {"vgs_width", "0,32,48,64,64", "70000,32,48,64,64"}, {"vgs_conv_width", "0", "5000"},
+    {"vgs_audio_layers", NULL, "5"}, {"img_regions", "0", "70000"}, {"img_dim", "0", "2000000"},
+    {"img_layers", NULL, "13"}, {"img_cls_std", "-1", "2e6"}, {"vgs_heads", "0", "5000"},
+    {"vgs_ffn", "0", "2000000"}, {"vgs_dropout", "-0.1", "1"}, {"vgs_ln_eps", "0", "2"},
+    {"E", "0", "70000"}, {"sim_cosine", "-1", "2"}, {"margin", "-1", "2e6"},
+    /* MT4SSL's fields: checked when ssl is not wav2vec 2.0 (kt_cfg_try sets ssl = 1 for them) */
+    {"ssl", "-1", "3"}, {"mt4_k", "1", "70000"}, {"mt4_offline_weight", "-1", "2e6"}, {"mt4_online_weight", "-1", "2e6"},
+    {"mt4_top_k", "0", "33"}, {"ema_decay", "-0.1", "1.1"}, {"ema_end_decay", "-0.1", "1.1"}, {"ema_anneal", NULL, "2000000000000"},
+};
+
+/* the tiny preset with key set to value: SV_OK from sv_config_check, or its error */
+static int kt_cfg_try(const char *key, const char *value, char *err, size_t cap)
+{
+    sv_config c;
+    int rc;
+    sv_config_preset("tiny", &c);
+    if (!strncmp(key, "mt4_", 4) || !strncmp(key, "ema_", 4)) sv_config_set(&c, "ssl", "1");
+    if ((rc = sv_config_set(&c, key, value)) == SV_OK) rc = sv_config_check(&c);
+    snprintf(err, cap, "%s", rc == SV_OK ? "" : sv_last_error());
+    return rc;
+}
+
+static void test_config_ranges(void)
+{
+    static const char *presets[3] = {"tiny", "small", "base"};
+    static const char *relations[][3] = {
+        /* key=value pairs that are each in range but do not go together, and the message */
+        {"tau_min=3", "tau_max=2", "tau_min = 3 is above tau_max"},
+        {"vgs_conv_width=8", NULL, "vgs_conv_width = 8 must be odd"},
+        {"mask_length=1", "mask_prob=1", "mask_prob = 1 needs mask_length > 1"},
+        {"D=64", "heads=128", "128 heads for D = 64"},
+        {"n_conv=6", NULL, "conv_dim[6] = 64 but n_conv = 6"},
+        {"q_dim=63", NULL, "quantizer dim 63 not divisible by 2 groups"},
+        {"heads=3", NULL, "not divisible by 3 heads"},
+        {"vgs_width=32,32,48,64,128", NULL, "the last ResDAVEnet width (128) must equal D (64)"},
+    };
+    char err[512], text[8192], *line;
+    size_t i, k, n = sizeof kt_cfg_ranges / sizeof kt_cfg_ranges[0];
+    sv_config c;
+    for (i = 0; i < 3; i++) {
+        sv_config_preset(presets[i], &c);
+        SV_CHECK(sv_config_check(&c) == SV_OK, "preset %s is in range: %s", presets[i], sv_last_error());
+    }
+    for (i = 0; i < n; i++) {
+        const kt_cfg_range *r = &kt_cfg_ranges[i];
+        const char *side[2];
+        side[0] = r->low; side[1] = r->high;
+        for (k = 0; k < 2; k++) {
+            if (!side[k]) continue;
+            SV_CHECK(kt_cfg_try(r->key, side[k], err, sizeof err) != SV_OK && strstr(err, r->key),
+                     "config %s = %s is refused naming the field (got '%s')", r->key, side[k], err);
+        }
+    }
+    /* edges inside the ranges are accepted */
+    {
+        static const char *good[][2] = {{"dropout", "0.999"}, {"logit_temp", "1e-6"}, {"mask_prob", "1"}, {"mask_prob", "0"},
+                                        {"n_negatives", "1"}, {"q_vars", "2"}, {"tau_decay", "1"}, {"n_decoder", "0"},
+                                        {"feature_grad_mult", "0"}, {"img_layers", "0"}, {"vgs_audio_layers", "0"}};
+        for (i = 0; i < sizeof good / sizeof good[0]; i++)
+            SV_CHECK(kt_cfg_try(good[i][0], good[i][1], err, sizeof err) == SV_OK, "config %s = %s is valid: %s", good[i][0], good[i][1], err);
+    }
+    for (i = 0; i < sizeof relations / sizeof relations[0]; i++) {
+        int rc;
+        char key[64];
+        size_t j;
+        sv_config_preset("tiny", &c);
+        for (j = 0, rc = SV_OK; j < 2 && rc == SV_OK; j++) {
+            const char *kv = relations[i][j], *eq;
+            if (!kv) continue;
+            eq = strchr(kv, '=');
+            snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+            rc = sv_config_set(&c, key, eq + 1);
+        }
+        SV_CHECK(rc == SV_OK && sv_config_check(&c) != SV_OK && strstr(sv_last_error(), relations[i][2]),
+                 "relation %s %s: '%s' expected, got '%s'", relations[i][0], relations[i][1] ? relations[i][1] : "", relations[i][2],
+                 sv_last_error());
+    }
+    /* syntax: whole numbers, no sign on sizes, finite floats in the field's type */
+    {
+        static const char *bad[][2] = {{"q_dim", "-5"}, {"q_dim", "10x"}, {"q_dim", ""}, {"q_dim", "1.5"}, {"mask_prob", "nan"},
+                                       {"mask_prob", "inf"}, {"margin", "1e50"}, {"use_cls", "4294967297"}, {"tau_decay", "1e999"},
+                                       {"logit_temp", "0.1 0.2"}, {"vgs_width", "1,2,3,4,5,6"}, {"D", "99999999999999999999999"}};
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            sv_config_preset("tiny", &c);
+            SV_CHECK(sv_config_set(&c, bad[i][0], bad[i][1]) != SV_OK && strstr(sv_last_error(), bad[i][0]),
+                     "config %s = '%s' is a syntax error: %s", bad[i][0], bad[i][1], sv_last_error());
+        }
+    }
+    /* every field that sv_config_format prints (MT4SSL's too) has a row above */
+    sv_config_preset("tiny", &c);
+    sv_config_set(&c, "ssl", "1");
+    sv_config_format(&c, text, sizeof text);
+    for (line = text; *line; ) {
+        size_t kl = strcspn(line, " ");
+        int found = 0;
+        for (i = 0; i < n; i++) if (strlen(kt_cfg_ranges[i].key) == kl && !strncmp(kt_cfg_ranges[i].key, line, kl)) found = 1;
+        SV_CHECK(found, "config field '%.*s' has no range test", (int)kl, line);
+        line += strcspn(line, "\n");
+        if (*line) line++;
+    }
+}
+
+/* sv_parse_size / sv_parse_double: the whole text, one number, in range, finite. */
+static void test_parse_numbers(void)
+{
+    static const struct { const char *t; size_t lo, hi; int ok; size_t v; } sz[] = {
+        {"10", 1, 100, 1, 10}, {"0", 0, 5, 1, 0}, {"007", 0, 10, 1, 7}, {"10x", 1, 100, 0, 0}, {"-5", 0, 100, 0, 0},
+        {"+5", 0, 100, 0, 0}, {" 5", 0, 100, 0, 0}, {"", 0, 100, 0, 0}, {"0", 1, 100, 0, 0}, {"101", 1, 100, 0, 0},
+        {"1e3", 0, 10000, 0, 0}, {"18446744073709551616", 0, (size_t)-1, 0, 0}, {"1.0", 0, 10, 0, 0}};
+    static const struct { const char *t; double lo, hi; int ok; double v; } db[] = {
+        {"1e-4", 0, 1, 1, 1e-4}, {"0.5", 0, 1, 1, 0.5}, {"-2", -5, 5, 1, -2}, {"abc", 0, 1, 0, 0}, {"1e-4x", 0, 1, 0, 0},
+        {"nan", -1e9, 1e9, 0, 0}, {"inf", 0, HUGE_VAL, 0, 0}, {"-inf", -HUGE_VAL, 0, 0, 0}, {"1e999", 0, HUGE_VAL, 0, 0},
+        {"2", 0, 1, 0, 0}, {"", 0, 1, 0, 0}, {" 1", 0, 2, 0, 0}};
+    size_t i, v;
+    double d;
+    for (i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+        int rc = sv_parse_size(sz[i].t, sz[i].lo, sz[i].hi, &v);
+        SV_CHECK((rc == SV_OK) == sz[i].ok && (!sz[i].ok || v == sz[i].v), "sv_parse_size('%s', %zu, %zu): rc %d %s", sz[i].t,
+                 sz[i].lo, sz[i].hi, rc, rc ? sv_last_error() : "");
+    }
+    for (i = 0; i < sizeof db / sizeof db[0]; i++) {
+        int rc = sv_parse_double(db[i].t, db[i].lo, db[i].hi, &d);
+        SV_CHECK((rc == SV_OK) == db[i].ok && (!db[i].ok || d == db[i].v), "sv_parse_double('%s'): rc %d %s", db[i].t, rc,
+                 rc ? sv_last_error() : "");
+    }
+    SV_CHECK(sv_parse_size("-5", 1, 10, &v) != SV_OK && strstr(sv_last_error(), "'-5' is not a whole number >= 0"), "negative: %s", sv_last_error());
+    SV_CHECK(sv_parse_size("0", 1, 10, &v) != SV_OK && strstr(sv_last_error(), "0 is out of range: 1..10"), "range: %s", sv_last_error());
+    SV_CHECK(sv_parse_double("nan", 0, 1, &d) != SV_OK && strstr(sv_last_error(), "not a finite number"), "nan: %s", sv_last_error());
+    {   /* a data spec is checked without building anything */
+        SV_CHECK(sv_data_spec_check("builtin:images=10,seed=3") == SV_OK, "good spec: %s", sv_last_error());
+        SV_CHECK(sv_data_spec_check("builtin:images=-1") != SV_OK && strstr(sv_last_error(), "images"), "negative: %s", sv_last_error());
+        SV_CHECK(sv_data_spec_check("builtin:imagez=1") != SV_OK && strstr(sv_last_error(), "unknown key 'imagez'"), "key: %s", sv_last_error());
+        SV_CHECK(sv_data_spec_check("builtin:captions=0") != SV_OK && strstr(sv_last_error(), "captions_per_image"), "cpi: %s", sv_last_error());
+        SV_CHECK(sv_data_spec_check("builtin:pixels=2") != SV_OK, "pixels=2 refused");
+    }
+}
+
+/* FNV-1a 64 over the file but its last 8 bytes, written there: a hand-edited checkpoint that
+   the checksum still accepts. */
+static void kt_ckpt_reseal(unsigned char *b, size_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    size_t i;
+    for (i = 0; i + 8 < n; i++) { h ^= b[i]; h *= 0x100000001B3ull; }
+    memcpy(b + n - 8, &h, 8);
+}
+
+static int kt_write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    return ok;
+}
+
+/* Checkpoints: the settings block round-trips, the identity is the stored checksum, a model
+   holding NaN/inf is neither written (the old file stays) nor loaded, a version 1 file still
+   loads, and a missing file or a folder get clear errors. */
+static void test_checkpoint_files(void)
+{
+    char dir[] = "/tmp/sv_ckpt_test.XXXXXX", p[256], p2[256], tmp[300], *text = NULL;
+    const char *settings = "# test\nlr = 0.0001\nset = n_negatives=5\n";
+    sv_config cfg;
+    sv_model *m, *m2;
+    sv_adam opt = sv_adam_default();
+    sv_train_pos pos, pos2;
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    uint64_t id = 0, id2 = 0;
+    if (!mkdtemp(dir)) { SV_CHECK(0, "mkdtemp failed"); return; }
+    snprintf(p, sizeof p, "%s/a.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    sv_config_preset("tiny", &cfg);
+    m = sv_model_new(&cfg, 3);
+    memset(&pos, 0, sizeof pos);
+    pos.step = 7;
+    SV_CHECK(sv_checkpoint_save_settings(p, m, &opt, &pos, settings) == SV_OK, "save with settings: %s", sv_last_error());
+    SV_CHECK(sv_checkpoint_settings(p, &text) == SV_OK && text && strcmp(text, settings) == 0, "settings round trip: '%s'", text ? text : "(null)");
+    sv_io_free(text);
+    text = NULL;
+    SV_CHECK(sv_checkpoint_save(p2, m, NULL, NULL) == SV_OK && sv_checkpoint_settings(p2, &text) == SV_OK && text && !*text,
+             "a checkpoint without settings has \"\"");
+    sv_io_free(text);
+    text = NULL;
+    SV_CHECK(sv_file_read(p, &buf, &n) == SV_OK && sv_checkpoint_id(p, &id) == SV_OK && memcmp(&id, buf + n - 8, 8) == 0,
+             "the id is the stored checksum: %s", sv_last_error());
+    SV_CHECK(sv_checkpoint_id(p2, &id2) == SV_OK && id2 != id, "another checkpoint has another id");
+    m2 = sv_checkpoint_load(p, NULL, &pos2);
+    SV_CHECK(m2 && pos2.step == 7, "load: %s", sv_last_error());
+    sv_model_free(m2);
+
+    /* NaN in the weights: not written, the good file stays, no temporary left */
+    m->params.data[m->params.offset[3] + 1] = NAN;
+    SV_CHECK(sv_checkpoint_save(p, m, &opt, &pos) == SV_ERR_NUMERIC && strstr(sv_last_error(), "non-finite") &&
+             strstr(sv_last_error(), m->params.t[3]->name), "a NaN model is not written: %s", sv_last_error());
+    SV_CHECK(sv_checkpoint_id(p, &id2) == SV_OK && id2 == id, "the checkpoint on disk is the good one");
+    SV_CHECK(access(tmp, F_OK) != 0, "no temporary file left");
+    m->params.data[m->params.offset[3] + 1] = 0.0f;
+    m->params.m[m->params.offset[0]] = INFINITY;   /* an Adam moment */
+    SV_CHECK(sv_checkpoint_save(p2, m, &opt, &pos) == SV_ERR_NUMERIC && strstr(sv_last_error(), "Adam moments"),
+             "an inf Adam moment is not written: %s", sv_last_error());
+    SV_CHECK(sv_checkpoint_save(p2, m, NULL, &pos) == SV_OK, "weights only: the moments are not saved, so not checked");
+    m->params.m[m->params.offset[0]] = 0.0f;
+
+    /* a file with a NaN weight and a valid checksum (another writer) is refused on loading */
+    if (buf) {
+        const float nanv = NAN;
+        size_t off = 0, i;
+        unsigned char *b2 = (unsigned char *)malloc(n);
+        float first;
+        memcpy(b2, buf, n);
+        memcpy(&first, m->params.data, 4);   /* the first tensor's first value, found in the file */
+        for (i = 64; i + 4 <= n; i++) if (memcmp(b2 + i, &first, 4) == 0) { off = i; break; }
+        SV_CHECK(off > 0, "found the weights in the file");
+        if (off) {
+            memcpy(b2 + off, &nanv, 4);
+            kt_ckpt_reseal(b2, n);
+            kt_write_file(p2, b2, n);
+            m2 = sv_checkpoint_load(p2, NULL, NULL);
+            SV_CHECK(!m2 && strstr(sv_last_error(), "unusable checkpoint") && strstr(sv_last_error(), "non-finite"),
+                     "a NaN checkpoint is refused: %s", sv_last_error());
+            sv_model_free(m2);
+        }
+        /* version 1: no settings block (drop the 8-byte empty block of a file saved without settings) */
+        {
+            unsigned char *b1 = NULL;
+            size_t n1 = 0, clen;
+            uint32_t one = 1;
+            if (sv_checkpoint_save(p2, m, &opt, &pos) == SV_OK && sv_file_read(p2, &b1, &n1) == SV_OK) {
+                memcpy(&clen, b1 + 16, 8);
+                memmove(b1 + 24 + clen, b1 + 24 + clen + 8, n1 - (24 + clen + 8));
+                n1 -= 8;
+                memcpy(b1 + 8, &one, 4);
+                kt_ckpt_reseal(b1, n1);
+                kt_write_file(p2, b1, n1);
+                m2 = sv_checkpoint_load(p2, NULL, &pos2);
+                SV_CHECK(m2 && pos2.step == 7, "a version 1 checkpoint loads: %s", sv_last_error());
+                sv_model_free(m2);
+                SV_CHECK(sv_checkpoint_settings(p2, &text) == SV_OK && text && !*text, "version 1 has no settings");
+                sv_io_free(text);
+                text = NULL;
+            }
+            sv_io_free(b1);
+        }
+        free(b2);
+    }
+    m2 = sv_checkpoint_load(dir, NULL, NULL);
+    SV_CHECK(!m2 && strstr(sv_last_error(), "is a folder, not a checkpoint"), "folder: %s", sv_last_error());
+    snprintf(tmp, sizeof tmp, "%s/none.ckpt", dir);
+    m2 = sv_checkpoint_load(tmp, NULL, NULL);
+    SV_CHECK(!m2 && strstr(sv_last_error(), "no such checkpoint"), "missing: %s", sv_last_error());
+    sv_io_free(buf);
+    sv_model_free(m);
+    remove(p);
+    remove(p2);
+    rmdir(dir);
+}
+
+/* The fewest samples an utterance needs, and sv_data_check naming the utterance. */
+static void test_data_checks(void)
+{
+    sv_config cfg;
+    size_t n0, n1, T, b;
+    sv_data d;
+    sv_corpus_config cc = sv_corpus_default_config();
+    char where[512];
+    sv_config_preset("tiny", &cfg);
+    n0 = sv_config_min_samples(&cfg, 0);
+    n1 = sv_config_min_samples(&cfg, 1);
+    SV_CHECK(n0 == sv_config_receptive_field(&cfg) && sv_config_frames(&cfg, n0) == 1, "without SSL: the receptive field (%zu)", n0);
+    T = sv_config_frames(&cfg, n1);
+    SV_CHECK(n1 > n0 && sv_config_frames(&cfg, n1 - 1) < T, "with SSL: %zu samples, %zu frames, and no fewer", n1, T);
+    {   /* every draw of the span masking works at T frames; none at T - 1 */
+        uint8_t mask[64];
+        size_t okT = 0, okT1 = 0, len1 = T - 1;
+        for (b = 0; b < 200; b++) {
+            sv_rng r;
+            sv_rng_seed(&r, b);
+            okT += sv_w2v2_compute_mask(&r, 1, T, &T, cfg.mask_prob, cfg.mask_length, cfg.mask_min_spans, mask) > 0;
+            sv_rng_seed(&r, b);
+            okT1 += sv_w2v2_compute_mask(&r, 1, len1, &len1, cfg.mask_prob, cfg.mask_length, cfg.mask_min_spans, mask) > 0;
+        }
+        SV_CHECK(okT == 200 && okT1 < 200, "masking at the minimum: %zu/200 ok, one frame fewer %zu/200", okT, okT1);
+    }
+    sv_config_set(&cfg, "mask_length", "1");
+    sv_config_set(&cfg, "mask_prob", "1");
+    SV_CHECK(sv_config_min_samples(&cfg, 1) == 0, "no length can be masked with mask_prob 1, mask_length 1");
+    sv_config_preset("tiny", &cfg);
+    cc.n_train_images = 6; cc.n_val_images = 2; cc.n_test_images = 2; cc.n_ood_utts = 2;
+    if (sv_data_builtin(&d, &cc) == SV_OK) {
+        SV_CHECK(sv_data_check(&d, SV_SPLIT_TRAIN, n1, 1) == SV_OK, "the built-in corpus passes: %s", sv_last_error());
+        d.len[SV_SPLIT_TRAIN][3] = 100;
+        SV_CHECK(sv_data_check(&d, SV_SPLIT_TRAIN, n1, 0) != SV_OK && strstr(sv_last_error(), d.id[SV_SPLIT_TRAIN][3]) &&
+                 strstr(sv_last_error(), "100 samples"), "a short utterance is named: %s", sv_last_error());
+        SV_CHECK(sv_data_check(&d, SV_SPLIT_OOD, n1, 1) != SV_OK && strstr(sv_last_error(), "no images"),
+                 "images needed where there are none: %s", sv_last_error());
+        sv_data_where(&d, SV_SPLIT_TEST, 1, where, sizeof where);
+        SV_CHECK(strstr(where, "built-in corpus") && strstr(where, d.id[SV_SPLIT_TEST][1]), "where: %s", where);
+        sv_data_free(&d);
+    } else SV_CHECK(0, "built-in data: %s", sv_last_error());
+}
+
 static void test_presets(void)
 {
     sv_config cfg;
@@ -6480,6 +6805,10 @@ static const test_group groups[] = {
     {"conv_dw_narrow", test_conv_dw_narrow},
     {"conv_gn_in", test_conv_gn_in},
     {"presets", test_presets},
+    {"config_ranges", test_config_ranges},
+    {"parse_numbers", test_parse_numbers},
+    {"checkpoint_files", test_checkpoint_files},
+    {"data_checks", test_data_checks},
     {"masking", test_masking},
     {"negatives", test_negatives},
     {"contrastive_inf", test_contrastive_inf},

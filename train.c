@@ -2,8 +2,9 @@
    base models W2V2 (alpha 0), VGS (alpha 1), VGS+ (alpha 0.5, both losses at once) and the
    schedules (A, B): train A, then continue with B, the optimizer reset at the switch.
    The algorithms live in ssl_vgs.h; this file parses arguments, prints progress and logs. */
-#define _POSIX_C_SOURCE 200809L /* isatty, mkdir, getrusage */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: isatty, mkdir, getrusage, sigaction, realpath, getline */
 #include <unistd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
 #include <math.h>
 #include <time.h>
 
@@ -22,23 +26,118 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---------------------------------------------------------------- options */
+/* Every error is one line on stderr; the caller returns a non-zero status. */
+static int die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("train: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- options
+   One table describes every option: where its value lands in `opts`, its kind and valid range,
+   the modes it belongs to, and what a resumed run does with it. parse_args checks each value
+   against its row before anything is read (a number with trailing characters, out of range,
+   NaN/inf, an unknown choice, an option given twice or in the wrong mode is a one-line error).
+   The options marked S_FIXED / S_EXTEND are the run's settings: their resolved values go into
+   every checkpoint as "key = value" lines (settings_text), and `--resume DIR` takes them back
+   (apply_settings), refusing an S_FIXED option given again with another value.
+   To add an option: a field in `opts`, a row in opt_table, a line in usage(); checks that
+   involve several options go into check_opts. */
 typedef struct opts {
-    const char *scenario, *config, *out, *data, *resume, *write_builtin, *set[32], *schedules, *audio_only;
+    /* the run's settings (stored in every checkpoint) */
+    const char *scenario, *config, *data, *audio_only, *schedules;
+    const char *set[32];
     size_t n_set;
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
-    int threads, all, bertadam, bench, quiet, eval_abx;
-    size_t stop_after;          /* tests: stop (with a checkpoint) after this many updates */
+    size_t all, bertadam;                   /* flags: 0 or 1 */
     uint64_t seed;
-    /* --write-builtin sizes */
-    size_t images, captions, val_images, test_images; /* --write-builtin sizes; 0 = images / 10, / 5 */
-    const char *regions;                   /* --write-builtin region features: detector | pixels */
-    /* MT4SSL: SSL objective and offline targets (--ssl, --targets, --kmeans ...) */
-    const char *ssl, *targets, *kmeans, *kmeans_from;
+    const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
+    /* this invocation only */
+    const char *out, *resume, *write_builtin, *regions;
+    size_t force, quiet, bench, bench_step, threads, stop_after;
+    size_t images, captions, val_images, test_images;
+    const char *kmeans, *kmeans_from;       /* --kmeans mode: offline targets of --data */
     size_t kmeans_k, kmeans_layer, kmeans_iter;
-    int kmeans_layer_set;
+    unsigned char given[64];                /* given[k]: opt_table[k] was on the command line */
 } opts;
+
+enum { K_FLAG, K_SIZE, K_U64, K_DOUBLE, K_STR, K_SET };
+enum { S_NO,        /* this invocation only: --out, --threads, --quiet, ... */
+       S_FIXED,     /* a run setting: stored; given again on --resume it must equal the stored value */
+       S_EXTEND };  /* a run setting that --resume may change: --steps (to extend a run) */
+enum { M_TRAIN = 1, M_BUILTIN = 2, M_BENCH = 4, M_KMEANS = 8, M_ALL = 15 };
+
+typedef struct opt_def {
+    const char *name;       /* "--steps"; the settings key is the name without the dashes */
+    int kind;
+    size_t off;             /* offsetof(opts, field) */
+    double lo, hi;          /* numbers: the valid range */
+    int gt;                 /* 1: the value must be above lo, not equal to it */
+    int store;              /* S_NO, S_FIXED or S_EXTEND */
+    int modes;              /* M_* the option belongs to */
+    const char *choices;    /* strings: "a|b|c", or NULL for any text */
+} opt_def;
+
+#define OPT(name, kind, field, lo, hi, gt, store, modes, choices) \
+    { name, kind, offsetof(opts, field), lo, hi, gt, store, modes, choices }
+static const opt_def opt_table[] = {
+    /* scenario */
+    OPT("--scenario", K_STR, scenario, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--all", K_FLAG, all, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--schedules", K_STR, schedules, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--steps", K_SIZE, steps, 1, 1e9, 0, S_EXTEND, M_TRAIN, NULL),
+    OPT("--switch", K_SIZE, switch_step, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),   /* 0 stored: no schedule */
+    OPT("--alpha", K_DOUBLE, alpha_plus, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    /* model and data */
+    OPT("--config", K_STR, config, 0, 0, 0, S_FIXED, M_TRAIN, "tiny|small|base"),
+    OPT("--set", K_SET, set, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--data", K_STR, data, 0, 0, 0, S_FIXED, M_TRAIN | M_KMEANS, NULL),
+    OPT("--audio-only", K_STR, audio_only, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--crop", K_DOUBLE, crop_s, 0, 3600, 1, S_FIXED, M_TRAIN, NULL),
+    OPT("--batch", K_SIZE, batch, 1, 65536, 0, S_FIXED, M_TRAIN, NULL),
+    /* optimizer */
+    OPT("--lr", K_DOUBLE, lr, 0, 1, 1, S_FIXED, M_TRAIN, NULL),
+    OPT("--warmup", K_DOUBLE, warmup, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--wd", K_DOUBLE, wd, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--clip", K_DOUBLE, clip, 0, 1e6, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--bertadam", K_FLAG, bertadam, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
+    /* MT4SSL (Ma et al. 2022) as the SSL objective, with k-means targets made by --kmeans */
+    OPT("--ssl", K_STR, ssl, 0, 0, 0, S_FIXED, M_TRAIN, "w2v2|mt4ssl|w2v2+mt4ssl"),
+    OPT("--targets", K_STR, targets, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    /* run */
+    OPT("--eval-every", K_SIZE, eval_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--eval-batches", K_SIZE, eval_batches, 1, 1e6, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--ckpt-every", K_SIZE, ckpt_every, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--log-every", K_SIZE, log_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--seed", K_U64, seed, 0, 0, 0, S_FIXED, M_TRAIN | M_BUILTIN | M_KMEANS, NULL),
+    OPT("--out", K_STR, out, 0, 0, 0, S_NO, M_TRAIN, NULL),
+    OPT("--resume", K_STR, resume, 0, 0, 0, S_NO, M_TRAIN, NULL),
+    OPT("--force", K_FLAG, force, 0, 1, 0, S_NO, M_TRAIN, NULL),
+    OPT("--threads", K_SIZE, threads, 1, 1024, 0, S_NO, M_ALL, NULL),
+    OPT("--stop-after", K_SIZE, stop_after, 1, 1e9, 0, S_NO, M_TRAIN, NULL),
+    OPT("--quiet", K_FLAG, quiet, 0, 1, 0, S_NO, M_ALL, NULL),
+    /* other modes */
+    OPT("--write-builtin", K_STR, write_builtin, 0, 0, 0, S_NO, M_BUILTIN, NULL),
+    OPT("--images", K_SIZE, images, 1, 1e7, 0, S_NO, M_BUILTIN, NULL),
+    OPT("--val-images", K_SIZE, val_images, 0, 1e7, 0, S_NO, M_BUILTIN, NULL),
+    OPT("--test-images", K_SIZE, test_images, 0, 1e7, 0, S_NO, M_BUILTIN, NULL),
+    OPT("--captions", K_SIZE, captions, 1, 100, 0, S_NO, M_BUILTIN, NULL),
+    OPT("--regions", K_STR, regions, 0, 0, 0, S_NO, M_BUILTIN, "detector|pixels"),
+    OPT("--kmeans", K_STR, kmeans, 0, 0, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-from", K_STR, kmeans_from, 0, 0, 0, S_NO, M_KMEANS, NULL),
+    OPT("--k", K_SIZE, kmeans_k, 2, 65536, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-layer", K_SIZE, kmeans_layer, 0, SV_MAX_LAYERS, 0, S_NO, M_KMEANS, NULL),
+    OPT("--kmeans-iter", K_SIZE, kmeans_iter, 1, 1e6, 0, S_NO, M_KMEANS, NULL),
+    OPT("--bench", K_FLAG, bench, 0, 1, 0, S_NO, M_BENCH, NULL),
+    OPT("--bench-step", K_FLAG, bench_step, 0, 1, 0, S_NO, M_BENCH, NULL),
+};
+#define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
 static void usage(FILE *f)
 {
@@ -52,11 +151,12 @@ static void usage(FILE *f)
         "                     the base runs' checkpoints at the switch (runs in OUT/<name>/)\n"
         "  --schedules LIST   with --all: only these schedules, e.g. w2v2-vgs,vgs-w2v2 (default: all six)\n"
         "  --steps N          total updates of a run (default 2000)\n"
-        "  --switch K         updates in stage A of a schedule (default: the paper's 20:70, 2/7 of N)\n"
-        "  --alpha A          alpha of vgs+ (default 0.5)\n"
+        "  --switch K         updates in stage A of a schedule, 1..N-1 (default: the paper's 20:70, 2/7 of N)\n"
+        "  --alpha A          alpha of vgs+, 0..1 (default 0.5)\n"
         "model and data:\n"
         "  --config C         tiny | small | base (default tiny)\n"
-        "  --set key=value    override one config field (repeatable), e.g. --set n_negatives=50\n"
+        "  --set key=value    override one config field (repeatable), e.g. --set n_negatives=50;\n"
+        "                     every field's range is checked before any data is read\n"
         "  --data D           builtin | builtin:images=400,captions=2,seed=1,... | a data_prep.sh\n"
         "                     folder (default builtin)\n"
         "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
@@ -65,28 +165,40 @@ static void usage(FILE *f)
         "  --crop SECONDS     random crop of training utterances (default 8)\n"
         "  --batch B          utterance/image pairs per batch (default 8)\n"
         "optimizer (the paper: Adam, lr 1e-4, 10%% warm-up then linear decay):\n"
-        "  --lr LR            peak learning rate (default 1e-4)\n"
-        "  --warmup F         warm-up fraction of each stage (default 0.1)\n"
-        "  --wd W             decoupled weight decay (default 0.01)\n"
-        "  --clip C           gradient-norm clipping (default 1.0)\n"
+        "  --lr LR            peak learning rate, > 0 and <= 1 (default 1e-4)\n"
+        "  --warmup F         warm-up fraction of each stage, 0..1 (default 0.1)\n"
+        "  --wd W             decoupled weight decay, 0..1 (default 0.01)\n"
+        "  --clip C           gradient-norm clipping, 0 = none (default 1.0)\n"
         "  --bertadam         the reference trainer's BertAdam (no bias correction)\n"
+        "  --ssl OBJ          SSL objective: w2v2 (default), mt4ssl or w2v2+mt4ssl (MT4SSL, Ma et al. 2022)\n"
+        "  --targets DIR      MT4SSL's offline k-means targets, made with --kmeans (needed unless\n"
+        "                     --set mt4_offline_weight=0)\n"
         "run:\n"
-        "  --out DIR          logs and checkpoints (default runs/<scenario>)\n"
+        "  --out DIR          logs and checkpoints (default runs/<scenario>; parents are created). A\n"
+        "                     folder that already holds a run is refused: resume it, or --force\n"
+        "  --force            clear the run files (log, checkpoints, data.spec, final_eval.json) of an\n"
+        "                     earlier run in --out first\n"
         "  --eval-every N     held-out losses and recall, both tasks, every N updates (default steps/10)\n"
         "  --eval-batches N   validation batches per evaluation (default 8)\n"
-        "  --ckpt-every N     checkpoint every N updates (default 500; also at the switch and the end)\n"
+        "  --ckpt-every N     checkpoint every N updates; 0 = only at the switch and the end (default 500)\n"
         "  --log-every N      progress line every N updates when stdout is not a terminal (default 20)\n"
-        "  --resume DIR       continue a run bit-exactly from DIR/last.ckpt\n"
-        "  --threads N        OpenMP threads (default: all cores)\n"
+        "  --resume DIR       continue the run (or the --all study) in DIR bit-exactly from its last\n"
+        "                     checkpoint, with every setting it was started with; --steps N may extend\n"
+        "                     it, --threads and --quiet may change, any other option must be left out\n"
+        "                     or repeat the stored value\n"
+        "  --threads N        OpenMP threads, 1..1024 (default: all cores; results do not depend on it)\n"
         "  --seed S           seed of initialisation, batches, masks and dropout (default 1)\n"
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
+        "  Ctrl-C or SIGTERM finishes the current update, writes a checkpoint and prints the resume\n"
+        "  command (a second Ctrl-C stops at once; the last checkpoint stays intact).\n");
+    fprintf(f,   /* two strings: C99 compilers need only take 4095 characters in one */
         "other modes:\n"
         "  --write-builtin OUT [--images N] [--val-images V] [--test-images M] [--captions K]\n"
         "                [--seed S] [--regions detector|pixels]\n"
         "                     write the built-in corpus in the data_prep.sh layout: N images in\n"
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
-        "                     rest for training;\n"
+        "                     rest for training; K captions per image (1..100, default 2);\n"
         "                     regions from the simulated object detector (default) or raw pixels\n"
         "  --kmeans DIR [--k K] [--kmeans-from CKPT [--kmeans-layer N]] [--kmeans-iter N] [--seed S]\n"
         "                     MT4SSL / HuBERT offline targets of the --data corpus into the folder DIR\n"
@@ -98,95 +210,120 @@ static void usage(FILE *f)
         "  --help             this text\n");
 }
 
-/* The MT4SSL options: 0 = not one of them, 1 or 2 = arguments used, -1 = bad value (said why). */
-static int mt4ssl_option(opts *o, const char *a, const char *v)
+static void *field(opts *o, const opt_def *d) { return (char *)o + d->off; }
+static const void *cfield(const opts *o, const opt_def *d) { return (const char *)o + d->off; }
+
+static const opt_def *find_opt(const char *name)
 {
-    char *end;
-    if (strcmp(a, "--ssl") && strcmp(a, "--targets") && strcmp(a, "--kmeans") && strcmp(a, "--kmeans-from") &&
-        strcmp(a, "--k") && strcmp(a, "--kmeans-layer") && strcmp(a, "--kmeans-iter"))
-        return 0;
-    if (!v) { fprintf(stderr, "train: %s needs a value (see --help)\n", a); return -1; }
-    if (!strcmp(a, "--ssl")) {
-        if (strcmp(v, "w2v2") && strcmp(v, "mt4ssl") && strcmp(v, "w2v2+mt4ssl")) {
-            fprintf(stderr, "train: --ssl must be w2v2, mt4ssl or w2v2+mt4ssl, not '%s'\n", v);
-            return -1;
-        }
-        o->ssl = v;
-    } else if (!strcmp(a, "--targets")) o->targets = v;
-    else if (!strcmp(a, "--kmeans")) o->kmeans = v;
-    else if (!strcmp(a, "--kmeans-from")) o->kmeans_from = v;
-    else {
-        unsigned long long x;
-        errno = 0;
-        x = strtoull(v, &end, 10);
-        if (end == v || *end || errno || v[0] == '-' || (x == 0 && strcmp(a, "--kmeans-layer"))) {
-            fprintf(stderr, "train: %s wants a %s number, not '%s'\n", a, strcmp(a, "--kmeans-layer") ? "positive" : "non-negative", v);
-            return -1;
-        }
-        if (!strcmp(a, "--k")) {
-            if (x > 65536) { fprintf(stderr, "train: --k %llu: at most 65536 clusters\n", x); return -1; }
-            o->kmeans_k = (size_t)x;
-        } else if (!strcmp(a, "--kmeans-layer")) { o->kmeans_layer = (size_t)x; o->kmeans_layer_set = 1; }
-        else o->kmeans_iter = (size_t)x;
-    }
-    return 2;
+    size_t k;
+    for (k = 0; k < N_OPTS; k++) if (!strcmp(opt_table[k].name, name)) return &opt_table[k];
+    return NULL;
+}
+static int given(const opts *o, const char *name)
+{
+    const opt_def *d = find_opt(name);
+    return d && o->given[d - opt_table];
 }
 
-static int parse_args(int argc, char **argv, opts *o)
+/* "a|b|c" contains v? */
+static int in_choices(const char *choices, const char *v)
 {
-    int i, r;
+    size_t n = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *e = strchr(p, '|');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, v, n)) return 1;
+        p += l + (e != NULL);
+    }
+    return 0;
+}
+
+/* Parses one option value into o, checking it against its row; a one-line error otherwise.
+   `what` names the value's source in messages (the option, or the settings key of a file). */
+static int opt_value(opts *o, const opt_def *d, const char *v, const char *what)
+{
+    switch (d->kind) {
+    case K_SIZE: {
+        size_t x;
+        if (sv_parse_size(v, (size_t)d->lo, (size_t)d->hi, &x) != SV_OK) return die("%s: %s", what, sv_last_error());
+        *(size_t *)field(o, d) = x;
+        return 0;
+    }
+    case K_U64: {
+        size_t x;
+        if (sv_parse_size(v, 0, SIZE_MAX, &x) != SV_OK) return die("%s: %s", what, sv_last_error());
+        *(uint64_t *)field(o, d) = (uint64_t)x;
+        return 0;
+    }
+    case K_DOUBLE: {
+        double x;
+        if (sv_parse_double(v, d->lo, d->hi, &x) != SV_OK) return die("%s: %s", what, sv_last_error());
+        if (d->gt && x == d->lo) return die("%s: must be above %g, not %s", what, d->lo, v);
+        *(double *)field(o, d) = x;
+        return 0;
+    }
+    case K_FLAG: {
+        size_t x;
+        if (sv_parse_size(v, 0, 1, &x) != SV_OK) return die("%s: %s", what, sv_last_error());
+        *(size_t *)field(o, d) = x;
+        return 0;
+    }
+    case K_SET:
+        if (!strchr(v, '=') || v[0] == '=') return die("%s: wants key=value, got '%s'", what, v);
+        if (o->n_set == sizeof o->set / sizeof o->set[0]) return die("%s: at most %zu of them", what, sizeof o->set / sizeof o->set[0]);
+        o->set[o->n_set++] = v;
+        return 0;
+    default:
+        if (!*v) return die("%s: empty value", what);
+        if (strchr(v, '\n')) return die("%s: the value holds a line break", what);
+        if (d->choices && !in_choices(d->choices, v)) return die("%s: '%s' is not one of %s", what, v, d->choices);
+        *(const char **)field(o, d) = v;
+        return 0;
+    }
+}
+
+static void defaults(opts *o)
+{
     memset(o, 0, sizeof *o);
     o->scenario = "vgs+"; o->config = "tiny"; o->data = "builtin";
     o->steps = 2000; o->batch = 8; o->ckpt_every = 500; o->log_every = 20; o->eval_batches = 8;
     o->crop_s = 8; o->lr = 1e-4; o->warmup = 0.1; o->alpha_plus = 0.5; o->wd = 0.01; o->clip = 1.0;
-    o->seed = 1; o->images = 0; o->captions = 0;
+    o->seed = 1;
+}
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+    int i, mode;
+    size_t k;
+    defaults(o);
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV() do { if (!v) { fprintf(stderr, "train: %s needs a value (see --help)\n", a); return -1; } i++; } while (0)
+        const char *a = argv[i];
+        const opt_def *d;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
-        else if (!strcmp(a, "--scenario")) { NEEDV(); o->scenario = v; }
-        else if (!strcmp(a, "--all")) o->all = 1;
-        else if (!strcmp(a, "--schedules")) { NEEDV(); o->schedules = v; }
-        else if (!strcmp(a, "--steps")) { NEEDV(); o->steps = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--switch")) { NEEDV(); o->switch_step = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--alpha")) { NEEDV(); o->alpha_plus = atof(v); }
-        else if (!strcmp(a, "--config")) { NEEDV(); o->config = v; }
-        else if (!strcmp(a, "--set")) { NEEDV(); if (o->n_set < 32) o->set[o->n_set++] = v; }
-        else if (!strcmp(a, "--data")) { NEEDV(); o->data = v; }
-        else if (!strcmp(a, "--audio-only")) { NEEDV(); o->audio_only = v; }
-        else if (!strcmp(a, "--crop")) { NEEDV(); o->crop_s = atof(v); }
-        else if (!strcmp(a, "--batch")) { NEEDV(); o->batch = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--lr")) { NEEDV(); o->lr = atof(v); }
-        else if (!strcmp(a, "--warmup")) { NEEDV(); o->warmup = atof(v); }
-        else if (!strcmp(a, "--wd")) { NEEDV(); o->wd = atof(v); }
-        else if (!strcmp(a, "--clip")) { NEEDV(); o->clip = atof(v); }
-        else if (!strcmp(a, "--bertadam")) o->bertadam = 1;
-        else if (!strcmp(a, "--out")) { NEEDV(); o->out = v; }
-        else if (!strcmp(a, "--eval-every")) { NEEDV(); o->eval_every = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--eval-batches")) { NEEDV(); o->eval_batches = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--ckpt-every")) { NEEDV(); o->ckpt_every = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--log-every")) { NEEDV(); o->log_every = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--resume")) { NEEDV(); o->resume = v; }
-        else if (!strcmp(a, "--threads")) { NEEDV(); o->threads = atoi(v); }
-        else if (!strcmp(a, "--seed")) { NEEDV(); o->seed = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--write-builtin")) { NEEDV(); o->write_builtin = v; }
-        else if (!strcmp(a, "--images")) { NEEDV(); o->images = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--regions")) { NEEDV(); o->regions = v; }
-        else if (!strcmp(a, "--val-images")) { NEEDV(); o->val_images = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--test-images")) { NEEDV(); o->test_images = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--captions")) { NEEDV(); o->captions = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--bench")) o->bench = 1;
-        else if (!strcmp(a, "--bench-step")) o->bench = 2;
-        else if (!strcmp(a, "--quiet")) o->quiet = 1;
-        else if (!strcmp(a, "--stop-after")) { NEEDV(); o->stop_after = strtoull(v, NULL, 10); }
-        else if ((r = mt4ssl_option(o, a, v)) != 0) { if (r < 0) return -1; i += r - 1; }
-        else { fprintf(stderr, "train: unknown option '%s' (see --help)\n", a); return -1; }
-#undef NEEDV
+        if (!(d = find_opt(a))) {
+            if (a[0] != '-') return die("unexpected argument '%s' (options start with --; see --help)", a);
+            return die("unknown option '%s' (see --help)", a);
+        }
+        k = (size_t)(d - opt_table);
+        if (o->given[k] && d->kind != K_SET) return die("%s is given twice", a);
+        o->given[k] = 1;
+        if (d->kind == K_FLAG) { *(size_t *)field(o, d) = 1; continue; }
+        if (i + 1 >= argc) return die("%s needs a value (see --help)", a);
+        if (d->kind == K_STR && argv[i + 1][0] == '-' && argv[i + 1][1] == '-')
+            return die("%s needs a value, not the option '%s'", a, argv[i + 1]);
+        if (opt_value(o, d, argv[++i], a)) return -1;
     }
-    if (o->steps == 0 || o->batch == 0) { fprintf(stderr, "train: --steps and --batch must be positive\n"); return -1; }
-    if (o->alpha_plus < 0 || o->alpha_plus > 1) { fprintf(stderr, "train: --alpha must be in [0,1]\n"); return -1; }
-    if (o->switch_step == 0) o->switch_step = (o->steps * 2 + 3) / 7;   /* 20 of 70 epochs */
-    if (o->eval_every == 0) o->eval_every = o->steps / 10 ? o->steps / 10 : 1;
+    /* one mode per invocation: options of another mode are refused rather than ignored */
+    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step) ? M_BENCH : o->kmeans ? M_KMEANS : M_TRAIN;
+    if (!!o->write_builtin + !!(o->bench || o->bench_step) + !!o->kmeans > 1) return die("--write-builtin, --bench and --kmeans are different modes");
+    for (k = 0; k < N_OPTS; k++)
+        if (o->given[k] && !(opt_table[k].modes & mode))
+            return die("%s does not apply %s", opt_table[k].name,
+                       mode == M_BUILTIN ? "to --write-builtin" : mode == M_BENCH ? "to --bench" : mode == M_KMEANS ? "to --kmeans" :
+                       opt_table[k].modes == M_BUILTIN ? "without --write-builtin" : opt_table[k].modes == M_KMEANS ? "without --kmeans" :
+                       "to training");
+    if (o->bench_step) o->bench = 2;
     return 0;
 }
 
@@ -201,12 +338,14 @@ static int parse_stage(const char *s, size_t n, float alpha_plus, stage *st)
     return -1;
 }
 
-/* "w2v2" or "w2v2,vgs" -> stages; returns the number of stages or -1 */
+/* "w2v2" or "w2v2,vgs" -> stages; returns the number of stages or -1 (two equal stages, e.g.
+   vgs,vgs, are refused: that is one longer run with a needless optimizer reset) */
 static int parse_scenario(const char *s, float alpha_plus, stage st[2])
 {
     const char *comma = strchr(s, ',');
     if (!comma) return parse_stage(s, strlen(s), alpha_plus, &st[0]) == 0 ? 1 : -1;
     if (parse_stage(s, (size_t)(comma - s), alpha_plus, &st[0]) || parse_stage(comma + 1, strlen(comma + 1), alpha_plus, &st[1])) return -1;
+    if (!strcmp(st[0].name, st[1].name)) return -1;
     return 2;
 }
 
@@ -216,11 +355,403 @@ static uint32_t groups_for(float alpha, const sv_config *cfg)
     return alpha == 0.0f ? sv_ssl_groups(cfg) : alpha == 1.0f ? SV_GROUPS_VGS : sv_ssl_groups(cfg) | SV_GROUPS_VGS;
 }
 
-/* ---------------------------------------------------------------- logging */
-static void jnum(FILE *f, const char *key, double v)
+static const char *base_names[3] = {"w2v2", "vgs", "vgsplus"};
+static const char *sched_names[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
+                                        {"vgs", "w2v2"}, {"vgsplus", "w2v2"}, {"vgsplus", "vgs"}};
+
+/* is name one of the comma-separated entries of list? */
+static int in_list(const char *list, const char *name)
 {
-    if (isfinite(v)) fprintf(f, ",\"%s\":%.6g", key, v);
-    else fprintf(f, ",\"%s\":null", key);
+    size_t n = strlen(name);
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && strncmp(p, name, n) == 0) return 1;
+        p += l + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- files of a run folder */
+/* What ./train writes into a run folder; --force removes exactly these (and their temporaries). */
+static const char *run_files[] = {"log.jsonl", "last.ckpt", "final.ckpt", "switch.ckpt", "data.spec", "final_eval.json"};
+#define N_RUN_FILES (sizeof run_files / sizeof run_files[0])
+/* What eval --report writes into a study folder (removed by --force with the study) */
+static const char *report_files[] = {"study.settings", "results.md", "loss_av.svg", "loss_aud.svg", "recall.svg", "abx_best.svg",
+                                     "abx_layers.svg", "abx_layers_across.svg"};
+#define N_REPORT_FILES (sizeof report_files / sizeof report_files[0])
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char p[1024];
+    size_t i, n = strlen(path);
+    if (n == 0 || n >= sizeof p) return die("cannot create folder '%s': %s", path, n ? "name too long" : "empty name");
+    memcpy(p, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return die("cannot create folder %s: %s", p, strerror(errno));
+        if (!is_dir(p)) return die("cannot create folder %s: a file of that name exists", p);
+        if (i < n) p[i] = '/';
+    }
+    return 0;
+}
+
+/* the run files present in dir, as "log.jsonl, last.ckpt" (empty: none) */
+static void run_files_in(const char *dir, char *names, size_t cap)
+{
+    size_t k, n = 0;
+    char p[1200];
+    names[0] = 0;
+    for (k = 0; k < N_RUN_FILES; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, run_files[k]);
+        if (exists(p)) n += (size_t)snprintf(names + n, n < cap ? cap - n : 0, "%s%s", n ? ", " : "", run_files[k]);
+        if (n >= cap) break;
+    }
+}
+
+static int clear_files(const char *dir, const char **files, size_t n_files)
+{
+    size_t k;
+    char p[1200];
+    for (k = 0; k < n_files; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[k]);
+        if (remove(p) != 0 && errno != ENOENT) return die("--force: cannot remove %s: %s", p, strerror(errno));
+        snprintf(p, sizeof p, "%s/%s.tmp", dir, files[k]);
+        if (remove(p) != 0 && errno != ENOENT) return die("--force: cannot remove %s: %s", p, strerror(errno));
+    }
+    return 0;
+}
+
+/* Writes text to path atomically (path.tmp, then rename): a full disk leaves no empty file. */
+static int write_text_atomic(const char *path, const char *text)
+{
+    char tmp[1300];
+    FILE *f;
+    int ok;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "w"))) return die("cannot write %s: %s", tmp, strerror(errno));
+    ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) { int e = errno; remove(tmp); return die("cannot write %s: %s", path, strerror(e)); }
+    if (rename(tmp, path) != 0) { int e = errno; remove(tmp); return die("cannot rename %s to %s: %s", tmp, path, strerror(e)); }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- run settings as text */
+/* one option's value as settings text ("" for an absent string) */
+static void format_value(const opts *o, const opt_def *d, char *buf, size_t cap)
+{
+    switch (d->kind) {
+    case K_SIZE: case K_FLAG: snprintf(buf, cap, "%zu", *(const size_t *)cfield(o, d)); break;
+    case K_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)cfield(o, d)); break;
+    case K_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)cfield(o, d)); break;
+    case K_STR: { const char *s = *(const char *const *)cfield(o, d); snprintf(buf, cap, "%s", s ? s : ""); break; }
+    default: buf[0] = 0; break;
+    }
+}
+
+/* The resolved settings of a run: "key = value" lines, one per S_FIXED/S_EXTEND option (and one
+   "set = key=value" line per --set). Malloc'd. */
+static char *settings_text(const opts *o)
+{
+    size_t cap = 8192, n = 0, k, j;
+    char *t = (char *)malloc(cap), v[1100];
+    if (!t) return NULL;
+    n += (size_t)snprintf(t + n, cap - n, "# ./train settings: restored by --resume\n");
+    for (k = 0; k < N_OPTS; k++) {
+        const opt_def *d = &opt_table[k];
+        if (d->store == S_NO) continue;
+        if (d->kind == K_SET) {
+            for (j = 0; j < o->n_set && n < cap; j++) n += (size_t)snprintf(t + n, cap - n, "%s = %s\n", d->name + 2, o->set[j]);
+            continue;
+        }
+        format_value(o, d, v, sizeof v);
+        if (n < cap) n += (size_t)snprintf(t + n, cap - n, "%s = %s\n", d->name + 2, v);
+    }
+    if (n >= cap) { free(t); return NULL; }
+    return t;
+}
+
+/* The config of the options: the preset, every --set applied, every field's range checked. */
+static int build_config(const char *preset, const char *const *set, size_t n_set, sv_config *cfg)
+{
+    size_t i;
+    if (sv_config_preset(preset, cfg) != SV_OK) return die("%s", sv_last_error());
+    for (i = 0; i < n_set; i++) {
+        char key[64];
+        const char *eq = strchr(set[i], '=');
+        if (!eq || (size_t)(eq - set[i]) >= sizeof key) return die("--set wants key=value, got '%s'", set[i]);
+        memcpy(key, set[i], (size_t)(eq - set[i]));
+        key[eq - set[i]] = 0;
+        if (sv_config_set(cfg, key, eq + 1) != SV_OK) return die("--set %s: %s", set[i], sv_last_error());
+    }
+    if (sv_config_check(cfg) != SV_OK) return die("%s%s", n_set ? "--set: " : "", sv_last_error());
+    return 0;
+}
+
+/* Takes a run's stored settings back into o (src names the file in messages). Options not given
+   on the command line take the stored value; an S_FIXED option given with another value is
+   refused naming the stored one; a key this build does not know (a newer train wrote it) is
+   refused, a setting the file lacks (an older train wrote it) keeps its default with a note. */
+static int apply_settings(opts *o, char *text, const char *src)
+{
+    opts st;
+    char *line = text, *next;
+    const char *stored_set[32];
+    size_t n_stored_set = 0, k;
+    defaults(&st);
+    for (; line && *line; line = next) {
+        char *eq, *key, *val, *e;
+        const opt_def *d;
+        char name[80];
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (!*line || *line == '#') continue;
+        if (!(eq = strstr(line, " = "))) return die("%s: bad settings line '%s'", src, line);
+        *eq = 0;
+        key = line;
+        val = eq + 3;
+        for (e = val + strlen(val); e > val && (e[-1] == '\r'); ) *--e = 0;
+        snprintf(name, sizeof name, "--%s", key);
+        d = find_opt(name);
+        if (!d || d->store == S_NO)
+            return die("%s stores the setting '%s = %s', which this version of train does not know (written by a newer "
+                       "version?): resume it with that version", src, key, val);
+        if (d->kind == K_SET) { if (n_stored_set < 32) stored_set[n_stored_set++] = val; continue; }
+        if (d->kind == K_STR && !*val) { *(const char **)field(&st, d) = NULL; st.given[d - opt_table] = 1; continue; }
+        {
+            char what[1400];
+            snprintf(what, sizeof what, "%s: setting '%s'", src, key);
+            if (opt_value(&st, d, val, what)) return -1;
+        }
+        st.given[d - opt_table] = 1;
+    }
+    for (k = 0; k < N_OPTS; k++) {
+        const opt_def *d = &opt_table[k];
+        char a[1100], b[1100];
+        if (d->store == S_NO || d->kind == K_SET) continue;
+        if (!st.given[k]) {
+            format_value(o, d, a, sizeof a);
+            if (!o->given[k]) printf("note: %s does not store '%s' (written by an older version): using %s\n", src, d->name + 2, *a ? a : "none");
+            continue;
+        }
+        format_value(&st, d, b, sizeof b);
+        if (o->given[k]) {
+            format_value(o, d, a, sizeof a);
+            if (strcmp(a, b) != 0 && d->store == S_FIXED)
+                return die("%s %s differs from the run's setting %s = %s (stored in %s): leave it out to resume, or start a new run",
+                           d->name, *a ? a : "(none)", d->name + 2, *b ? b : "(none)", src);
+            if (strcmp(a, b) != 0) continue;   /* S_EXTEND: the new value wins */
+        }
+        memcpy(field(o, d), cfield(&st, d), d->kind == K_DOUBLE ? sizeof(double) : d->kind == K_U64 ? sizeof(uint64_t) :
+                                           d->kind == K_STR ? sizeof(const char *) : sizeof(size_t));
+    }
+    if (given(o, "--set")) {
+        /* --set again on resume: the config it gives must be the stored one */
+        sv_config c0, c1;
+        const char *all[64];
+        char t0[8192], t1[8192];
+        const char *x = t0, *y = t1;
+        size_t i;
+        for (i = 0; i < n_stored_set; i++) all[i] = stored_set[i];
+        for (i = 0; i < o->n_set && n_stored_set + i < 64; i++) all[n_stored_set + i] = o->set[i];
+        if (build_config(o->config, stored_set, n_stored_set, &c0) || build_config(o->config, all, n_stored_set + o->n_set, &c1)) return -1;
+        sv_config_format(&c0, t0, sizeof t0);
+        sv_config_format(&c1, t1, sizeof t1);
+        while (*x && *y) {   /* the first config line that differs */
+            size_t la = strcspn(x, "\n"), lb = strcspn(y, "\n");
+            if (la != lb || strncmp(x, y, la) != 0)
+                return die("--set changes the run's config: it was started with '%.*s', --set gives '%.*s' (stored in %s): "
+                           "leave --set out to resume, or start a new run", (int)la, x, (int)lb, y, src);
+            x += la + (x[la] == '\n');
+            y += lb + (y[lb] == '\n');
+        }
+    }
+    for (k = 0; k < n_stored_set; k++) o->set[k] = stored_set[k];
+    o->n_set = n_stored_set;
+    return 0;
+}
+
+/* Canonical forms, so that a value given again on --resume compares equal to the stored one:
+   the scenario as "w2v2,vgsplus", data folders and manifests as absolute paths (the run's
+   data.spec then works from any working directory). */
+static int canonical(opts *o)
+{
+    static char scen[32], data_abs[4096], ao_abs[4096], tg_abs[4096];
+    if (o->scenario) {
+        stage st[2];
+        int n = parse_scenario(o->scenario, 0.5f, st);
+        if (n < 0) return die("unknown scenario '%s' (w2v2, vgs, vgs+, or a schedule A,B of two different ones)", o->scenario);
+        snprintf(scen, sizeof scen, "%s%s%s", st[0].name, n == 2 ? "," : "", n == 2 ? st[1].name : "");
+        o->scenario = scen;
+    }
+    if (o->data && o->data != data_abs && sv_data_spec_check(o->data) != SV_OK) return die("--data: %s", sv_last_error());
+    if (o->data && o->data != data_abs && !(strncmp(o->data, "builtin", 7) == 0 && (o->data[7] == 0 || o->data[7] == ':'))) {
+        if (!is_dir(o->data)) return die("--data %s: no such corpus folder (make one with data_prep.sh, or use builtin)", o->data);
+        if (!realpath(o->data, data_abs)) return die("--data %s: %s", o->data, strerror(errno));
+        o->data = data_abs;
+    }
+    if (o->targets && o->targets != tg_abs) {
+        if (!is_dir(o->targets)) return die("--targets %s: no such folder (make one with ./train --kmeans DIR)", o->targets);
+        if (!realpath(o->targets, tg_abs)) return die("--targets %s: %s", o->targets, strerror(errno));
+        o->targets = tg_abs;
+    }
+    if (o->audio_only && o->audio_only != ao_abs) {
+        if (!exists(o->audio_only) || is_dir(o->audio_only)) return die("--audio-only %s: no such manifest file", o->audio_only);
+        if (!realpath(o->audio_only, ao_abs)) return die("--audio-only %s: %s", o->audio_only, strerror(errno));
+        o->audio_only = ao_abs;
+    }
+    return 0;
+}
+
+static int mt4ssl_check(const opts *o, sv_config *cfg);
+
+/* The checks between options, and the derived defaults, all before any data is read. */
+static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *ssl, int *vgs)
+{
+    size_t min_samples;
+    if (o->resume && given(o, "--out")) return die("--out does not go with --resume (the run continues in %s)", o->resume);
+    if (o->resume && o->force) return die("--force does not go with --resume (it would delete the run to be resumed)");
+    if (canonical(o)) return -1;
+    *ssl = *vgs = 0;
+    if (o->all) {
+        if (given(o, "--scenario")) return die("--scenario does not apply to --all (it runs every scenario; see --schedules)");
+        if (o->schedules) {
+            /* every entry must name one of the six schedules (vgs+ may be spelled so) */
+            static char canon[256];
+            const char *p = o->schedules;
+            size_t n = 0;
+            canon[0] = 0;
+            while (*p) {
+                char item[64], a[16], b[16];
+                size_t l = strcspn(p, ","), i;
+                stage s2[2];
+                if (l == 0 || l >= sizeof item) return die("--schedules: empty or too long entry in '%s'", o->schedules);
+                memcpy(item, p, l);
+                item[l] = 0;
+                p += l + (p[l] == ',');
+                for (i = 0; i < l && item[i] != '-'; i++) {}
+                if (i == l || sscanf(item, "%15[^-]-%15s", a, b) != 2) return die("--schedules: '%s' is not a schedule A-B", item);
+                snprintf(item, sizeof item, "%s,%s", a, b);
+                if (parse_scenario(item, 0.5f, s2) != 2) return die("--schedules: '%s-%s' is not one of the six schedules", a, b);
+                n += (size_t)snprintf(canon + n, sizeof canon - n, "%s%s-%s", n ? "," : "", s2[0].name, s2[1].name);
+                if (n >= sizeof canon) return die("--schedules: too long");
+            }
+            o->schedules = canon;
+        }
+        *n_stages = 2;
+        *ssl = *vgs = 1;
+    } else {
+        int k;
+        if (o->schedules) return die("--schedules goes with --all");
+        if ((*n_stages = parse_scenario(o->scenario, (float)o->alpha_plus, st)) < 0) return die("unknown scenario '%s'", o->scenario);
+        for (k = 0; k < *n_stages; k++) { *ssl |= st[k].alpha < 1.0f; *vgs |= st[k].alpha > 0.0f; }
+        if (given(o, "--alpha") && strcmp(st[0].name, "vgsplus") && (*n_stages == 1 || strcmp(st[1].name, "vgsplus")))
+            return die("--alpha sets the alpha of vgs+, which scenario '%s' does not use", o->scenario);
+    }
+    if (*n_stages == 2) {
+        if (given(o, "--switch") && o->switch_step == 0) return die("--switch: 0 is out of range: 1..%zu", o->steps - 1);
+        if (!o->switch_step) o->switch_step = (o->steps * 2 + 3) / 7;   /* 20 of 70 epochs */
+        if (o->switch_step == 0 || o->steps < 2) return die("--steps %zu is too few for a schedule: both stages need updates", o->steps);
+        if (o->switch_step >= o->steps) return die("--switch %zu must be below --steps %zu (stage B needs updates)", o->switch_step, o->steps);
+    } else if (given(o, "--switch")) {
+        return die("--switch applies to schedules (A,B) and --all, not to the single scenario '%s'", o->scenario);
+    }
+    if (!o->eval_every) o->eval_every = o->steps / 10 ? o->steps / 10 : 1;
+    if (o->stop_after && o->stop_after >= o->steps) return die("--stop-after %zu must be below --steps %zu", o->stop_after, o->steps);
+    if (o->audio_only && !*ssl) return die("--audio-only adds wav2vec 2.0 batches, but scenario '%s' has no SSL stage", o->scenario);
+    if (build_config(o->config, o->set, o->n_set, cfg) || mt4ssl_check(o, cfg)) return -1;
+    min_samples = sv_config_min_samples(cfg, *ssl);
+    if (o->crop_s * 16000.0 < (double)min_samples)
+        return die("--crop %g: %.0f samples, fewer than the %zu (%.3f s) an utterance needs under the %s config", o->crop_s,
+                   floor(o->crop_s * 16000.0), min_samples, (double)min_samples / 16000.0, cfg->name);
+    if (!o->steps) return die("--steps must be at least 1");
+    return 0;
+}
+
+/* What a run needs of the data, checked once it is loaded and before the first update, so that an
+   error names the file and line of the utterance instead of a batch at step 10. */
+static int check_data(const opts *o, const sv_config *cfg, const sv_data *d, const sv_data *ao, int ssl, int vgs)
+{
+    if (d->n[SV_SPLIT_TRAIN] < o->batch)
+        return die("data %s: the train split has %zu utterances, fewer than one batch of %zu (lower --batch)", d->source, d->n[SV_SPLIT_TRAIN], o->batch);
+    if (d->n[SV_SPLIT_VAL] == 0) return die("data %s: no validation split (val.tsv): the held-out evaluation during training needs one", d->source);
+    if (sv_data_check(d, SV_SPLIT_TRAIN, sv_config_min_samples(cfg, ssl), vgs) != SV_OK) return die("%s", sv_last_error());
+    /* the held-out evaluation computes both losses whatever the stage trains */
+    if (sv_data_check(d, SV_SPLIT_VAL, sv_config_min_samples(cfg, 1), vgs) != SV_OK) return die("%s", sv_last_error());
+    if (d->n_images && (d->R != cfg->img_regions || d->Dimg != cfg->img_dim))
+        return die("the data has %zu regions of %zu values per image; the %s config expects %zu of %zu "
+                   "(use --set img_regions=.. --set img_dim=..)", d->R, d->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
+    if (ao) {
+        if (ao->n[SV_SPLIT_TRAIN] < o->batch)
+            return die("--audio-only %s: %zu utterances, fewer than one batch of %zu", o->audio_only, ao->n[SV_SPLIT_TRAIN], o->batch);
+        if (sv_data_check(ao, SV_SPLIT_TRAIN, sv_config_min_samples(cfg, 1), 0) != SV_OK) return die("%s", sv_last_error());
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- signals */
+/* Ctrl-C / SIGTERM: the update in progress finishes, a checkpoint is written, and main prints the
+   resume command. SA_RESETHAND makes a second signal stop the program at once (the last
+   checkpoint is intact: they are written to a temporary file and renamed). */
+static volatile sig_atomic_t g_signal;
+static void on_signal(int sig) { g_signal = sig; }
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------------------------------------------------------------- logging */
+/* One log line is built in memory and written with one fwrite and a flush, so a kill leaves whole
+   lines behind (at most a torn last one, which --resume drops). */
+typedef struct jline { char s[4096]; size_t n; } jline;
+
+static void jl(jline *j, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    if (j->n >= sizeof j->s) return;
+    va_start(ap, fmt);
+    k = vsnprintf(j->s + j->n, sizeof j->s - j->n, fmt, ap);
+    va_end(ap);
+    if (k > 0) j->n += (size_t)k;
+    if (j->n > sizeof j->s) j->n = sizeof j->s;
+}
+static void jnum(jline *j, const char *key, double v)
+{
+    if (isfinite(v)) jl(j, ",\"%s\":%.6g", key, v);
+    else jl(j, ",\"%s\":null", key);
+}
+static void jstr(jline *j, const char *key, const char *v)
+{
+    jl(j, ",\"%s\":\"", key);
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c == '"' || c == '\\') jl(j, "\\%c", c);
+        else if (c < 0x20) jl(j, "\\u%04x", c);
+        else jl(j, "%c", c);
+    }
+    jl(j, "\"");
 }
 
 typedef struct run {
@@ -238,15 +769,19 @@ typedef struct run {
     size_t switch_step, steps;
     size_t snapshot_step;       /* base runs of --all: a switch.ckpt here, without any reset */
     char dir[1024], name[64];
+    char *settings;             /* settings_text(o), stored in every checkpoint */
     FILE *log;
     int tty;
     double t_start, data_time, step_time;
     size_t steps_timed, last_eval;
 } run;
 
-static int ensure_dir(const char *d)
+static int log_line(run *r, jline *j)
 {
-    if (mkdir(d, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "train: cannot create %s: %s\n", d, strerror(errno)); return -1; }
+    jl(j, "}\n");
+    if (j->n >= sizeof j->s) return die("%s/log.jsonl: a log line is too long", r->dir);
+    if (fwrite(j->s, 1, j->n, r->log) != j->n || fflush(r->log) != 0)
+        return die("cannot write %s/log.jsonl: %s (the last checkpoint is intact)", r->dir, strerror(errno));
     return 0;
 }
 
@@ -259,40 +794,39 @@ static int save_ckpt(run *r, const char *file)
     r->pos.rng = *sv_ctx_rng(r->c);
     r->pos.epoch = r->L.epoch;
     r->pos.batch = r->L.batch;
-    if (sv_checkpoint_save(p, r->m, &r->opt, &r->pos) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+    if (sv_checkpoint_save_settings(p, r->m, &r->opt, &r->pos, r->settings) != SV_OK) return die("%s", sv_last_error());
     return 0;
 }
 
 /* Held-out numbers of both tasks, whatever the stage trains, so forgetting shows. */
-static void evaluate(run *r)
+static int evaluate(run *r)
 {
     sv_stats st;
     sv_recall rc;
+    jline j;
     double t0 = now_s();
     int have_rc = 0;
-    if (r->last_eval == r->pos.step + 1) return;    /* already evaluated at this step */
+    if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
     r->last_eval = r->pos.step + 1;
     memset(&rc, 0, sizeof rc);
-    if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK) {
-        fprintf(stderr, "\ntrain: evaluation failed: %s\n", sv_last_error());
-        return;
-    }
+    if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK)
+        return die("%sevaluation at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
     if (r->data->n_images && sv_eval_retrieval(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, &rc) == SV_OK) have_rc = 1;
-    fprintf(r->log, "{\"kind\":\"eval\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
-    jnum(r->log, "val_loss_av", st.loss_av);
-    jnum(r->log, "val_loss_aud", st.loss_aud);
-    jnum(r->log, "val_acc", st.accuracy);
-    jnum(r->log, "val_code_ppl", st.code_ppl);
-    jnum(r->log, "val_prob_ppl", st.prob_ppl);
+    j.n = 0;
+    jl(&j, "{\"kind\":\"eval\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
+    jnum(&j, "val_loss_av", st.loss_av);
+    jnum(&j, "val_loss_aud", st.loss_aud);
+    jnum(&j, "val_acc", st.accuracy);
+    jnum(&j, "val_code_ppl", st.code_ppl);
+    jnum(&j, "val_prob_ppl", st.prob_ppl);
     if (r->cfg.ssl != SV_SSL_W2V2) {
-        jnum(r->log, "val_mt4_off", st.mt4_offline); jnum(r->log, "val_mt4_acc", st.mt4_acc); jnum(r->log, "val_mt4_on", st.mt4_online);
+        jnum(&j, "val_mt4_off", st.mt4_offline); jnum(&j, "val_mt4_acc", st.mt4_acc); jnum(&j, "val_mt4_on", st.mt4_online);
     }
     if (have_rc) {
-        jnum(r->log, "r1_s2i", rc.s2i_r1); jnum(r->log, "r5_s2i", rc.s2i_r5); jnum(r->log, "r10_s2i", rc.s2i_r10);
-        jnum(r->log, "r1_i2s", rc.i2s_r1); jnum(r->log, "r5_i2s", rc.i2s_r5); jnum(r->log, "r10_i2s", rc.i2s_r10);
+        jnum(&j, "r1_s2i", rc.s2i_r1); jnum(&j, "r5_s2i", rc.s2i_r5); jnum(&j, "r10_s2i", rc.s2i_r10);
+        jnum(&j, "r1_i2s", rc.i2s_r1); jnum(&j, "r5_i2s", rc.i2s_r5); jnum(&j, "r10_i2s", rc.i2s_r10);
     }
-    fprintf(r->log, "}\n");
-    fflush(r->log);
+    if (log_line(r, &j)) return -1;
     if (!r->o->quiet) {
         char mt4[96] = "";
         if (r->cfg.ssl != SV_SSL_W2V2)
@@ -301,6 +835,7 @@ static void evaluate(run *r)
                r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
                have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
     }
+    return 0;
 }
 
 /* Collapse warnings with the likely cause (contrastive loss stuck near log(K+1), codebook collapse). */
@@ -370,7 +905,8 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
     (void)lr;
 }
 
-/* Train from r->pos.step to `until` in the current stage. Returns 0, or -1 on an error. */
+/* Train from r->pos.step to `until` in the current stage. Returns 0, 1 when stopped by
+   --stop-after, 2 when interrupted by a signal (both with a checkpoint), or -1 on an error. */
 static int train_until(run *r, size_t until)
 {
     const opts *o = r->o;
@@ -383,6 +919,8 @@ static int train_until(run *r, size_t until)
         sv_tensor *loss;
         float lr, gnorm;
         double t0 = now_s(), t1;
+        jline j;
+        if (g_signal) return save_ckpt(r, "last.ckpt") ? -1 : 2;
         sv_loader_next(&r->L, &b);
         t1 = now_s();
         sv_ctx_reset(r->c);
@@ -395,21 +933,19 @@ static int train_until(run *r, size_t until)
             sv_loader_next(&r->La, &ba);
             loss = sv_axpby(r->c, 1.0f, loss, 1.0f - st->alpha, sv_model_loss(r->m, r->c, &ba, 0.0f, r->pos.step, &sa));
         }
-        if (!loss) { fprintf(stderr, "\ntrain: step %zu: %s\n", r->pos.step, sv_last_error()); return -1; }
+        if (!loss) return die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
         if (!isfinite(loss->data[0])) {
             size_t at = 0;
             const char *op = sv_tape_first_nonfinite(r->c, &at);
-            fprintf(stderr, "\ntrain: step %zu: the loss is %g; first non-finite value made by op '%s' (tape entry %zu). "
-                            "Nothing was saved; the last checkpoint is intact.\n", r->pos.step, loss->data[0], op ? op : "?", at);
-            return -1;
+            return die("%sstep %zu: the loss is %g; first non-finite value made by op '%s' (tape entry %zu). "
+                       "Nothing was saved; the last checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, loss->data[0], op ? op : "?", at);
         }
-        if (sv_backward(r->c, loss) != SV_OK) { fprintf(stderr, "\ntrain: step %zu: %s\n", r->pos.step, sv_last_error()); return -1; }
+        if (sv_backward(r->c, loss) != SV_OK) return die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
         lr = sv_lr_schedule((float)o->lr, r->pos.stage_step, warmup, stage_total);
         gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha, &r->cfg), lr);
-        if (!isfinite(gnorm)) {
-            fprintf(stderr, "\ntrain: step %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved.\n", r->pos.step, gnorm);
-            return -1;
-        }
+        if (!isfinite(gnorm))
+            return die("%sstep %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved; the last "
+                       "checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, gnorm);
         /* MT4SSL: the teacher follows the student after every update that trained the SSL loss */
         if (st->alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_ema_step(r->m, r->pos.stage_step + 1);
         r->pos.step++;
@@ -417,28 +953,91 @@ static int train_until(run *r, size_t until)
         r->data_time += t1 - t0;
         r->step_time += now_s() - t1;
         r->steps_timed++;
-        fprintf(r->log, "{\"kind\":\"train\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
-        jnum(r->log, "lr", lr); jnum(r->log, "loss", s.loss); jnum(r->log, "loss_av", s.loss_av); jnum(r->log, "loss_aud", s.loss_aud);
-        jnum(r->log, "acc", s.accuracy); jnum(r->log, "code_ppl", s.code_ppl); jnum(r->log, "prob_ppl", s.prob_ppl);
-        jnum(r->log, "tau", s.tau); jnum(r->log, "grad_norm", gnorm);
+        j.n = 0;
+        jl(&j, "{\"kind\":\"train\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
+        jnum(&j, "lr", lr); jnum(&j, "loss", s.loss); jnum(&j, "loss_av", s.loss_av); jnum(&j, "loss_aud", s.loss_aud);
+        jnum(&j, "acc", s.accuracy); jnum(&j, "code_ppl", s.code_ppl); jnum(&j, "prob_ppl", s.prob_ppl);
+        jnum(&j, "tau", s.tau); jnum(&j, "grad_norm", gnorm);
         if (r->cfg.ssl != SV_SSL_W2V2) {
-            jnum(r->log, "mt4_off", s.mt4_offline); jnum(r->log, "mt4_acc", s.mt4_acc); jnum(r->log, "mt4_on", s.mt4_online);
-            jnum(r->log, "target_var", s.target_var); jnum(r->log, "pred_var", s.pred_var);
+            jnum(&j, "mt4_off", s.mt4_offline); jnum(&j, "mt4_acc", s.mt4_acc); jnum(&j, "mt4_on", s.mt4_online);
+            jnum(&j, "target_var", s.target_var); jnum(&j, "pred_var", s.pred_var);
         }
-        fprintf(r->log, "}\n");
+        if (log_line(r, &j)) return -1;
         if (!o->quiet) progress(r, &s, lr, &b);
         health(r, &s, st->alpha);
-        if (r->pos.step % o->eval_every == 0) evaluate(r);
+        if (r->pos.step % o->eval_every == 0 && evaluate(r)) return -1;
         if (o->ckpt_every && r->pos.step % o->ckpt_every == 0 && save_ckpt(r, "last.ckpt")) return -1;
         if (r->snapshot_step && r->pos.step == r->snapshot_step && save_ckpt(r, "switch.ckpt")) return -1;
         if (o->stop_after && r->pos.step == o->stop_after) {
             if (save_ckpt(r, "last.ckpt")) return -1;
-            printf("%sstopped after step %zu as asked (--stop-after); resume with --resume %s\n", r->tty ? "\r\033[K" : "", r->pos.step, r->dir);
+            if (r->tty) printf("\r\033[K");
+            printf("[%s] stopped after step %zu as asked (--stop-after)\n", r->name, r->pos.step);
             return 1;
         }
     }
     return 0;
 }
+
+/* The first line of a run's log: what ran, for the report. */
+static void meta_line(const run *r, jline *j)
+{
+    const opts *o = r->o;
+    j->n = 0;
+    jl(j, "{\"kind\":\"meta\"");
+    jstr(j, "run", r->name);
+    jstr(j, "stage_a", r->st[0].name);
+    if (r->n_stages == 2) jstr(j, "stage_b", r->st[1].name);
+    jnum(j, "alpha_a", r->st[0].alpha);
+    if (r->n_stages == 2) jnum(j, "alpha_b", r->st[1].alpha);
+    if (o->audio_only) jstr(j, "audio_only", o->audio_only);
+    if (r->cfg.ssl != SV_SSL_W2V2) jstr(j, "ssl", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
+    if (o->targets) jstr(j, "targets", o->targets);
+    jl(j, ",\"steps\":%zu,\"switch\":%zu", r->steps, r->switch_step);
+    jstr(j, "config", r->cfg.name);
+    jstr(j, "data", o->data);
+    jl(j, ",\"seed\":%llu}\n", (unsigned long long)o->seed);
+}
+
+/* Is line one whole JSON object line ("{...}\n")? A kill can leave the last line torn. */
+static int whole_line(const char *line, size_t len)
+{
+    return len >= 3 && line[len - 1] == '\n' && line[0] == '{' && line[len - 2] == '}';
+}
+
+/* The log of a resumed run: the current meta line first, then the whole lines up to the
+   checkpoint's step; lines written after the checkpoint and a torn last line are dropped. */
+static int rewrite_log(run *r, const jline *meta)
+{
+    char p[1200], tmp[1300];
+    char *line = NULL;
+    size_t cap = 0, torn = 0;
+    ssize_t len;
+    FILE *f, *g;
+    int ok;
+    path_in(r, "log.jsonl", p, sizeof p);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    if (!(g = fopen(tmp, "w"))) return die("cannot write %s: %s", tmp, strerror(errno));
+    ok = fwrite(meta->s, 1, meta->n, g) == meta->n;
+    if ((f = fopen(p, "r"))) {
+        while ((len = getline(&line, &cap, f)) > 0) {
+            double s;
+            if (!whole_line(line, (size_t)len)) { torn++; continue; }
+            if (strstr(line, "\"kind\":\"meta\"")) continue;
+            if (sv_json_number(line, "step", &s) == 1 && s > (double)r->pos.step) continue;
+            ok = ok && fputs(line, g) >= 0;
+        }
+        free(line);
+        fclose(f);
+    }
+    ok = ok && fflush(g) == 0 && fsync(fileno(g)) == 0;
+    ok = fclose(g) == 0 && ok;
+    if (!ok) { int e = errno; remove(tmp); return die("cannot write %s: %s", tmp, strerror(e)); }
+    if (rename(tmp, p) != 0) { int e = errno; remove(tmp); return die("cannot rename %s: %s", tmp, strerror(e)); }
+    if (torn) printf("note: dropped %zu incomplete line%s of %s (cut off when the run was killed)\n", torn, torn > 1 ? "s" : "", p);
+    return 0;
+}
+
+static sv_data *g_audio_only;   /* --audio-only, loaded once by main for every run */
 
 /* was key given with --set? */
 static int set_given(const opts *o, const char *key)
@@ -448,41 +1047,63 @@ static int set_given(const opts *o, const char *key)
     return 0;
 }
 
-/* --ssl and --targets into the config: the offline head's K from the targets, the EMA decay's
-   ramp scaled to the run (MT4SSL: 30k of 400k updates), and every mismatch named. */
+/* --ssl into the config, and what MT4SSL needs that can be checked before any data is read */
+static int mt4ssl_check(const opts *o, sv_config *cfg)
+{
+    if (o->ssl) cfg->ssl = !strcmp(o->ssl, "mt4ssl") ? SV_SSL_MT4SSL : !strcmp(o->ssl, "w2v2+mt4ssl") ? SV_SSL_BOTH : SV_SSL_W2V2;
+    if (cfg->ssl == SV_SSL_W2V2) {
+        if (o->targets) return die("--targets is used only by --ssl mt4ssl or w2v2+mt4ssl");
+        return 0;
+    }
+    if (sv_config_check(cfg) != SV_OK) return die("%s", sv_last_error());
+    if (cfg->mt4_offline_weight > 0 && !o->targets)
+        return die("--ssl %s needs offline targets: make them with ./train --kmeans DIR --data %s, then add --targets DIR "
+                   "(or --set mt4_offline_weight=0 for the online target only)", o->ssl ? o->ssl : "mt4ssl", o->data);
+    if (cfg->mt4_offline_weight > 0 && o->audio_only)
+        return die("--audio-only batches have no offline targets (use --set mt4_offline_weight=0)");
+    if (cfg->mt4_offline_weight == 0 && o->targets) return die("--targets is not used with --set mt4_offline_weight=0");
+    return 0;
+}
+
+/* --ssl and --targets into the config of a run: the offline head's K from the targets, the EMA
+   decay's ramp scaled to the run (MT4SSL: 30k of 400k updates), and every mismatch named. */
 static int mt4ssl_config(const opts *o, const sv_data *data, sv_config *cfg)
 {
     const sv_km_targets *t = data->targets;
-    if (o->ssl) cfg->ssl = !strcmp(o->ssl, "mt4ssl") ? SV_SSL_MT4SSL : !strcmp(o->ssl, "w2v2+mt4ssl") ? SV_SSL_BOTH : SV_SSL_W2V2;
-    if (cfg->ssl == SV_SSL_W2V2) {
-        if (t) printf("note: --targets is only used by --ssl mt4ssl or w2v2+mt4ssl\n");
-        return 0;
-    }
+    if (mt4ssl_check(o, cfg)) return -1;
+    if (cfg->ssl == SV_SSL_W2V2) return 0;
     if (!set_given(o, "ema_anneal")) {
         cfg->ema_anneal = (size_t)((double)o->steps * 30000.0 / 400000.0 + 0.5);
         if (!cfg->ema_anneal) cfg->ema_anneal = 1;
     }
     if (cfg->mt4_offline_weight > 0) {
         size_t hop = 1, i;
-        if (!t) {
-            fprintf(stderr, "train: --ssl %s needs offline targets: make them with ./train --kmeans DIR --data %s, then add "
-                            "--targets DIR (or --set mt4_offline_weight=0 for the online target only)\n", o->ssl ? o->ssl : "mt4ssl", o->data);
-            return -1;
-        }
+        if (!t) return die("--ssl %s needs offline targets (--targets DIR)", o->ssl ? o->ssl : "mt4ssl");
         for (i = 0; i < cfg->n_conv; i++) hop *= cfg->conv_stride[i];
-        if (t->hop != hop || t->frame_length != sv_config_receptive_field(cfg)) {
-            fprintf(stderr, "train: the targets label frames of %zu samples every %zu; this model's frames are %zu every %zu\n",
-                    t->frame_length, t->hop, sv_config_receptive_field(cfg), hop);
-            return -1;
-        }
-        if (!t->has[SV_SPLIT_TRAIN]) { fprintf(stderr, "train: the targets have no train.km\n"); return -1; }
-        if (set_given(o, "mt4_k") && cfg->mt4_k != t->k) {
-            fprintf(stderr, "train: --set mt4_k=%zu, but the targets have k = %zu\n", cfg->mt4_k, t->k);
-            return -1;
-        }
+        if (t->hop != hop || t->frame_length != sv_config_receptive_field(cfg))
+            return die("the targets label frames of %zu samples every %zu; this model's frames are %zu every %zu",
+                       t->frame_length, t->hop, sv_config_receptive_field(cfg), hop);
+        if (!t->has[SV_SPLIT_TRAIN]) return die("the targets in %s have no train.km", o->targets);
+        if (set_given(o, "mt4_k") && cfg->mt4_k != t->k) return die("--set mt4_k=%zu, but the targets have k = %zu", cfg->mt4_k, t->k);
         cfg->mt4_k = t->k;
-        if (o->audio_only) { fprintf(stderr, "train: --audio-only batches have no offline targets (use --set mt4_offline_weight=0)\n"); return -1; }
     }
+    if (sv_config_check(cfg) != SV_OK) return die("%s", sv_last_error());
+    return 0;
+}
+
+
+/* Can the run at pos go on under o? (main asks before any data is read, open_run again) */
+static int check_position(const opts *o, const char *dir, const sv_train_pos *pos, int n_stages)
+{
+    if (pos->step >= o->steps) {
+        if (pos->step == o->steps)
+            return die("%s is finished (%zu of %zu updates): give --steps N above %zu to extend it", dir, pos->step, o->steps, pos->step);
+        return die("--steps %zu: the run in %s has already done %zu updates", o->steps, dir, pos->step);
+    }
+    if (n_stages == 2 && pos->stage == 1 && pos->step < o->switch_step)
+        return die("%s/last.ckpt is in stage B before the switch at %zu: not a checkpoint of this run", dir, o->switch_step);
+    if (o->stop_after && o->stop_after <= pos->step)
+        return die("--stop-after %zu: the run in %s is already at update %zu", o->stop_after, dir, pos->step);
     return 0;
 }
 
@@ -490,6 +1111,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
                     int resume)
 {
     char p[1200];
+    jline meta;
     memset(r, 0, sizeof *r);
     r->o = o;
     r->data = data;
@@ -501,27 +1123,11 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->tty = isatty(fileno(stdout));
-    if (ensure_dir(dir)) return -1;
-    if (sv_config_preset(o->config, &r->cfg) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
-    {
-        size_t i;
-        for (i = 0; i < o->n_set; i++) {
-            char key[64];
-            const char *eq = strchr(o->set[i], '=');
-            if (!eq || (size_t)(eq - o->set[i]) >= sizeof key) { fprintf(stderr, "train: --set wants key=value, got '%s'\n", o->set[i]); return -1; }
-            memcpy(key, o->set[i], (size_t)(eq - o->set[i]));
-            key[eq - o->set[i]] = 0;
-            if (sv_config_set(&r->cfg, key, eq + 1) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
-        }
-    }
-    if (mt4ssl_config(o, data, &r->cfg)) return -1;
-    if (data->n_images && (data->R != r->cfg.img_regions || data->Dimg != r->cfg.img_dim)) {
-        fprintf(stderr, "train: the data has %zu regions of %zu values per image; the %s config expects %zu of %zu "
-                        "(use --set img_regions=.. --set img_dim=..)\n", data->R, data->Dimg, r->cfg.name, r->cfg.img_regions, r->cfg.img_dim);
-        return -1;
-    }
+    if (make_dirs(dir)) return -1;
+    if (build_config(o->config, o->set, o->n_set, &r->cfg) || mt4ssl_config(o, data, &r->cfg)) return -1;
+    if (!(r->settings = settings_text(o))) return die("out of memory");
     r->m = sv_model_new(&r->cfg, o->seed);
-    if (!r->m) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+    if (!r->m) return die("%s", sv_last_error());
     r->opt = sv_adam_default();
     r->opt.lr = (float)o->lr;
     r->opt.weight_decay = (float)o->wd;
@@ -529,45 +1135,28 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     r->opt.bias_correction = !o->bertadam;
     r->c = sv_ctx_new(0, o->seed * 7919 + 1);
     r->ce = sv_ctx_new(0, 1);
-    if (!r->c || !r->ce) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
+    if (!r->c || !r->ce) return die("%s", sv_last_error());
     sv_ctx_set_recycle_grads(r->c, 1);     /* only parameter gradients are read after a step */
-    if (sv_loader_init(&r->L, data, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed) != SV_OK) {
-        fprintf(stderr, "train: %s\n", sv_last_error());
-        return -1;
-    }
+    if (sv_loader_init(&r->L, data, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed) != SV_OK)
+        return die("%s", sv_last_error());
     if (o->audio_only) {
-        static sv_data ao;
-        static int ao_loaded;
-        if (!ao_loaded) {
-            printf("loading the audio-only manifest %s\n", o->audio_only);
-            if (sv_data_audio_manifest(&ao, o->audio_only) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return -1; }
-            ao_loaded = 1;
-        }
-        r->audio_only = &ao;
-        if (sv_loader_init(&r->La, &ao, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed + 1) != SV_OK) {
-            fprintf(stderr, "train: %s: %s\n", o->audio_only, sv_last_error());
-            return -1;
-        }
+        r->audio_only = g_audio_only;
+        if (sv_loader_init(&r->La, g_audio_only, SV_SPLIT_TRAIN, o->batch, (size_t)(o->crop_s * 16000), o->seed + 1) != SV_OK)
+            return die("%s: %s", o->audio_only, sv_last_error());
     }
     r->pos.alpha = st[0].alpha;
     snprintf(r->pos.scenario, sizeof r->pos.scenario, "%s", name);
+    meta_line(r, &meta);
     path_in(r, "log.jsonl", p, sizeof p);
     if (resume) {
         char ck[1200];
-        FILE *probe;
         path_in(r, "last.ckpt", ck, sizeof ck);
-        if (!(probe = fopen(ck, "rb"))) {
-            /* interrupted before its first checkpoint: nothing to keep, start over */
-            printf("%s has no checkpoint yet: starting the run from the beginning\n", dir);
-            resume = 0;
-        } else {
-            fclose(probe);
+        if (sv_checkpoint_load_into(ck, r->m, &r->opt, &r->pos) != SV_OK) return die("cannot resume: %s", sv_last_error());
+        if (check_position(o, dir, &r->pos, n_stages)) return -1;
+        {   /* an extended run makes the old final checkpoint and its evaluation stale */
+            const char *stale[2] = {"final.ckpt", "final_eval.json"};
+            if (clear_files(dir, stale, 2)) return -1;
         }
-    }
-    if (resume) {
-        char ck[1200];
-        path_in(r, "last.ckpt", ck, sizeof ck);
-        if (sv_checkpoint_load_into(ck, r->m, &r->opt, &r->pos) != SV_OK) { fprintf(stderr, "train: cannot resume: %s\n", sv_last_error()); return -1; }
         *sv_ctx_rng(r->c) = r->pos.rng;
         r->L.epoch = r->pos.epoch;
         r->L.batch = r->pos.batch;
@@ -579,46 +1168,20 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             r->La.epoch = used / r->La.n_batches;
             r->La.batch = used % r->La.n_batches;
         }
-        /* drop log lines written after the checkpoint, so the log matches the resumed run */
-        {
-            FILE *f = fopen(p, "r");
-            char line[4096], tmpp[1300];
-            FILE *g;
-            snprintf(tmpp, sizeof tmpp, "%s.tmp", p);
-            g = fopen(tmpp, "w");
-            if (f && g) {
-                while (fgets(line, sizeof line, f)) {
-                    double s;
-                    if (sv_json_number(line, "step", &s) == 1 && s > (double)r->pos.step) continue;
-                    fputs(line, g);
-                }
-            }
-            if (f) fclose(f);
-            if (g) { fclose(g); rename(tmpp, p); }
-        }
-        r->log = fopen(p, "a");
-        printf("resuming %s at step %zu (stage %s)\n", name, r->pos.step, r->pos.stage ? "B" : "A");
+        if (rewrite_log(r, &meta)) return -1;
+        if (!o->quiet) printf("resuming %s at step %zu of %zu (stage %s)\n", name, r->pos.step, r->steps, r->pos.stage ? "B" : "A");
     } else {
-        r->log = fopen(p, "w");
-    }
-    if (!r->log) { fprintf(stderr, "train: cannot write %s: %s\n", p, strerror(errno)); return -1; }
-    if (!resume) {
-        fprintf(r->log, "{\"kind\":\"meta\",\"run\":\"%s\",\"stage_a\":\"%s\"", name, st[0].name);
-        if (n_stages == 2) fprintf(r->log, ",\"stage_b\":\"%s\"", st[1].name);
-        jnum(r->log, "alpha_a", st[0].alpha);
-        if (n_stages == 2) jnum(r->log, "alpha_b", st[1].alpha);
-        if (o->audio_only) fprintf(r->log, ",\"audio_only\":\"%s\"", o->audio_only);
-        if (r->cfg.ssl != SV_SSL_W2V2) fprintf(r->log, ",\"ssl\":\"%s\"", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
-        if (o->targets) fprintf(r->log, ",\"targets\":\"%s\"", o->targets);
-        fprintf(r->log, ",\"steps\":%zu,\"switch\":%zu,\"config\":\"%s\",\"data\":\"%s\",\"seed\":%llu}\n",
-                r->steps, r->switch_step, r->cfg.name, o->data, (unsigned long long)o->seed);
-        fflush(r->log);
-        path_in(r, "data.spec", p, sizeof p);
+        char spec[4200];
+        if (write_text_atomic(p, meta.s)) return -1;     /* a full disk leaves no empty log */
+        path_in(r, "data.spec", spec, sizeof spec);
         {
-            FILE *f = fopen(p, "w");
-            if (f) { fprintf(f, "%s\n", o->data); fclose(f); }
+            char line[4200];
+            snprintf(line, sizeof line, "%s\n", o->data);
+            if (write_text_atomic(spec, line)) return -1;
         }
     }
+    if (!(r->log = fopen(p, "a"))) return die("cannot write %s: %s", p, strerror(errno));
+    setvbuf(r->log, NULL, _IOFBF, 1 << 16);   /* a line goes out in one write, at the flush */
     return 0;
 }
 
@@ -630,6 +1193,7 @@ static void close_run(run *r)
     sv_ctx_free(r->c);
     sv_ctx_free(r->ce);
     sv_model_free(r->m);
+    free(r->settings);
     memset(r, 0, sizeof *r);
 }
 
@@ -637,8 +1201,11 @@ static void close_run(run *r)
    the learning-rate schedule restarts with the stage step. */
 static int do_switch(run *r)
 {
+    jline j;
     if (save_ckpt(r, "switch.ckpt")) return -1;
-    fprintf(r->log, "{\"kind\":\"switch\",\"step\":%zu}\n", r->pos.step);
+    j.n = 0;
+    jl(&j, "{\"kind\":\"switch\",\"step\":%zu", r->pos.step);
+    if (log_line(r, &j)) return -1;
     sv_adam_reset(&r->opt, &r->m->params);
     /* a new stage with MT4SSL starts a new teacher from the student, as a new run would */
     if (r->st[1].alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_teacher_reset(r->m);
@@ -651,15 +1218,18 @@ static int do_switch(run *r)
 
 static int finish(run *r)
 {
-    evaluate(r);
-    fprintf(r->log, "{\"kind\":\"final\",\"step\":%zu}\n", r->pos.step);
-    fflush(r->log);
+    jline j;
+    if (evaluate(r)) return -1;
+    j.n = 0;
+    jl(&j, "{\"kind\":\"final\",\"step\":%zu", r->pos.step);
+    if (log_line(r, &j)) return -1;
     if (save_ckpt(r, "last.ckpt") || save_ckpt(r, "final.ckpt")) return -1;
     if (!r->o->quiet) printf("%s[%s] done: %zu steps in %.0f s; checkpoints in %s\n", r->tty ? "\r\033[K" : "", r->name, r->pos.step, now_s() - r->t_start, r->dir);
     return 0;
 }
 
-/* One scenario from scratch (or resumed): stage A to the switch, then stage B. */
+/* One scenario from scratch (or resumed): stage A to the switch, then stage B. Returns 0 when
+   finished, 1 when stopped by --stop-after, 2 when interrupted, -1 on an error. */
 static int run_scenario(const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages, int resume,
                         size_t snapshot)
 {
@@ -669,11 +1239,11 @@ static int run_scenario(const opts *o, sv_data *data, const char *dir, const cha
         r.snapshot_step = snapshot;
         r.t_start = now_s();
         if (r.pos.stage == 0) {
-            if ((rc = train_until(&r, n_stages == 2 ? r.switch_step : r.steps)) != 0) { rc = rc > 0 ? 0 : -1; goto done; }
+            if ((rc = train_until(&r, n_stages == 2 ? r.switch_step : r.steps)) != 0) goto done;
             rc = -1;
             if (n_stages == 2 && do_switch(&r)) goto done;
         }
-        if ((rc = train_until(&r, r.steps)) != 0) { rc = rc > 0 ? 0 : -1; goto done; }
+        if ((rc = train_until(&r, r.steps)) != 0) goto done;
         rc = finish(&r) == 0 ? 0 : -1;
     }
 done:
@@ -687,31 +1257,82 @@ done:
 static int run_continuation(const opts *o, sv_data *data, const char *base_dir, const char *dir, const char *name, const stage st[2])
 {
     run r;
-    char src[1200], p[1200], line[4096];
+    char src[1400], p[1400];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     FILE *f;
     int rc = -1;
     if (open_run(&r, o, data, dir, name, st, 2, 0)) { close_run(&r); return -1; }
     snprintf(src, sizeof src, "%s/switch.ckpt", base_dir);
-    if (sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); goto done; }
+    if (sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK) { die("%s", sv_last_error()); goto done; }
     *sv_ctx_rng(r.c) = r.pos.rng;
     r.L.epoch = r.pos.epoch;
     r.L.batch = r.pos.batch;
     snprintf(r.pos.scenario, sizeof r.pos.scenario, "%s", name);
     snprintf(p, sizeof p, "%s/log.jsonl", base_dir);
     if ((f = fopen(p, "r"))) {
-        while (fgets(line, sizeof line, f)) {
+        while ((len = getline(&line, &cap, f)) > 0) {
             double s;
-            if (strstr(line, "\"kind\":\"meta\"")) continue;
+            if (!whole_line(line, (size_t)len) || strstr(line, "\"kind\":\"meta\"")) continue;
             if (sv_json_number(line, "step", &s) == 1 && s > (double)r.switch_step) break;
-            fputs(line, r.log);
+            if (fputs(line, r.log) < 0) { die("cannot write %s/log.jsonl: %s", dir, strerror(errno)); fclose(f); goto done; }
         }
+        free(line);
+        line = NULL;
         fclose(f);
+        if (fflush(r.log) != 0) { die("cannot write %s/log.jsonl: %s", dir, strerror(errno)); goto done; }
     }
     r.t_start = now_s();
     r.pos.stage = 0;
-    if (do_switch(&r) == 0 && train_until(&r, r.steps) == 0 && finish(&r) == 0) rc = 0;
+    if (do_switch(&r) == 0 && (rc = train_until(&r, r.steps)) == 0) rc = finish(&r) == 0 ? 0 : -1;
 done:
+    free(line);
     close_run(&r);
+    return rc;
+}
+
+/* The 9-row study (--all), fresh or resumed: runs that finished are kept, runs with a checkpoint
+   resume, runs without one start (again). Returns as run_scenario. */
+static int run_study(const opts *o, sv_data *data, const char *root, int resume)
+{
+    stage st[2];
+    char dir[1200], name[64], ck[1300];
+    int i, rc = 0;
+    for (i = 0; i < 3 && rc == 0; i++) {
+        /* base runs leave a checkpoint at the switch step for the continuations */
+        int res = 0;
+        if (g_signal) return 2;
+        parse_stage(base_names[i], strlen(base_names[i]), (float)o->alpha_plus, &st[0]);
+        snprintf(dir, sizeof dir, "%s/%s", root, base_names[i]);
+        if (resume) {
+            snprintf(ck, sizeof ck, "%s/final.ckpt", dir);
+            if (exists(ck)) { if (!o->quiet) printf("[%s] finished before: kept\n", base_names[i]); continue; }
+            snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
+            res = exists(ck);
+            if (!res && clear_files(dir, run_files, N_RUN_FILES)) return -1;
+        }
+        rc = run_scenario(o, data, dir, base_names[i], st, 1, res, o->switch_step);
+    }
+    for (i = 0; i < 6 && rc == 0; i++) {
+        char base_dir[1200];
+        snprintf(name, sizeof name, "%s-%s", sched_names[i][0], sched_names[i][1]);
+        if (o->schedules && !in_list(o->schedules, name)) continue;
+        if (g_signal) return 2;
+        parse_stage(sched_names[i][0], strlen(sched_names[i][0]), (float)o->alpha_plus, &st[0]);
+        parse_stage(sched_names[i][1], strlen(sched_names[i][1]), (float)o->alpha_plus, &st[1]);
+        snprintf(base_dir, sizeof base_dir, "%s/%s", root, sched_names[i][0]);
+        snprintf(dir, sizeof dir, "%s/%s", root, name);
+        if (resume) {
+            snprintf(ck, sizeof ck, "%s/final.ckpt", dir);
+            if (exists(ck)) { if (!o->quiet) printf("[%s] finished before: kept\n", name); continue; }
+            snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
+            if (exists(ck)) { rc = run_scenario(o, data, dir, name, st, 2, 1, 0); continue; }
+            if (clear_files(dir, run_files, N_RUN_FILES)) return -1;
+        }
+        rc = run_continuation(o, data, base_dir, dir, name, st);
+    }
+    if (rc == 0) printf("study done: ./eval --report %s/* writes the tables and figures\n", root);
     return rc;
 }
 
@@ -724,33 +1345,35 @@ static int write_builtin(const opts *o)
     int rc;
     cc.seed = o->seed;
     if (o->images) {
-        size_t n_val = o->val_images ? o->val_images : o->images / 10, n_test = o->test_images ? o->test_images : o->images / 5;
+        size_t n_val = given(o, "--val-images") ? o->val_images : o->images / 10;
+        size_t n_test = given(o, "--test-images") ? o->test_images : o->images / 5;
         if (n_val + n_test >= o->images) {
-            fprintf(stderr, "train: %zu validation + %zu test images leave no training images out of %zu\n",
-                    n_val, n_test, o->images);
+            die("%zu validation + %zu test images leave no training images out of %zu", n_val, n_test, o->images);
             return 1;
         }
         cc.n_train_images = o->images - n_val - n_test;
         cc.n_val_images = n_val;
         cc.n_test_images = n_test;
-    } else if (o->val_images || o->test_images) {
-        fprintf(stderr, "train: --val-images and --test-images need --images\n");
-        return 1;
+    } else if (given(o, "--val-images") || given(o, "--test-images")) {
+        die("--val-images and --test-images need --images");
+        return 2;
     }
-    if (o->captions) cc.captions_per_image = o->captions;
-    if (o->regions) {
-        if (!strcmp(o->regions, "pixels")) cc.region_features = SV_REGIONS_PIXELS;
-        else if (strcmp(o->regions, "detector") != 0) {
-            fprintf(stderr, "train: --regions must be detector or pixels, not '%s'\n", o->regions);
-            return 1;
+    if (given(o, "--captions")) cc.captions_per_image = o->captions;
+    if (o->regions && !strcmp(o->regions, "pixels")) cc.region_features = SV_REGIONS_PIXELS;
+    {   /* create the parents (the library creates the folder itself) */
+        char parent[1024];
+        const char *sl = strrchr(o->write_builtin, '/');
+        if (sl && sl != o->write_builtin) {
+            snprintf(parent, sizeof parent, "%.*s", (int)(sl - o->write_builtin), o->write_builtin);
+            if (make_dirs(parent)) return 1;
         }
     }
-    printf("generating the built-in corpus (seed %llu)...\n", (unsigned long long)cc.seed);
+    if (!o->quiet) printf("generating the built-in corpus (seed %llu)...\n", (unsigned long long)cc.seed);
     c = sv_corpus_generate(&cc);
-    if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
+    if (!c) { die("%s", sv_last_error()); return 1; }
     rc = sv_corpus_write(c, o->write_builtin);
-    if (rc != SV_OK) fprintf(stderr, "train: %s\n", sv_last_error());
-    else printf("wrote %zu utterances and %zu images to %s in %.1f s\n", c->n_utts, c->n_images, o->write_builtin, now_s() - t0);
+    if (rc != SV_OK) die("%s", sv_last_error());
+    else if (!o->quiet) printf("wrote %zu utterances and %zu images to %s in %.1f s\n", c->n_utts, c->n_images, o->write_builtin, now_s() - t0);
     sv_corpus_free(c);
     return rc == SV_OK ? 0 : 1;
 }
@@ -788,26 +1411,25 @@ static int kmeans_main(const opts *o, const sv_data *d)
     ko.progress = kmeans_progress;
     if (o->kmeans_from) {
         m = sv_checkpoint_load(o->kmeans_from, NULL, NULL);
-        if (!m) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
-        layer = o->kmeans_layer_set ? o->kmeans_layer : (m->cfg.n_shared + m->cfg.n_decoder + 1) / 2;
+        if (!m) { die("%s", sv_last_error()); return 1; }
+        layer = given(o, "--kmeans-layer") ? o->kmeans_layer : (m->cfg.n_shared + m->cfg.n_decoder + 1) / 2;
         if (layer > m->cfg.n_shared + m->cfg.n_decoder) {
-            fprintf(stderr, "train: --kmeans-layer %zu: the model has layers 0..%zu\n", layer, m->cfg.n_shared + m->cfg.n_decoder);
+            die("--kmeans-layer %zu: the model has layers 0..%zu", layer, m->cfg.n_shared + m->cfg.n_decoder);
             sv_model_free(m);
             return 1;
         }
         c = sv_ctx_new(0, 1);
-        if (!c) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_model_free(m); return 1; }
+        if (!c) { die("%s", sv_last_error()); sv_model_free(m); return 1; }
         printf("k-means of layer %zu of %s (%zu dims), k = %zu\n", layer, o->kmeans_from, m->cfg.D, ko.k);
     } else {
-        if (o->kmeans_layer_set) { fprintf(stderr, "train: --kmeans-layer needs --kmeans-from CKPT\n"); return 1; }
         printf("k-means of MFCCs (13 + deltas + delta-deltas, 20 ms; HuBERT's first iteration), k = %zu\n", ko.k);
     }
-    if (ensure_dir(o->kmeans)) { sv_ctx_free(c); sv_model_free(m); return 1; }
+    if (make_dirs(o->kmeans)) { sv_ctx_free(c); sv_model_free(m); return 1; }
     snprintf(cache, sizeof cache, "%s/frames.cache", o->kmeans);
     rc = sv_km_targets_make(d, m, c, layer, NULL, &ko, cache, &t, &res);
     if (rc == SV_OK && o->kmeans_from) snprintf(t.features, sizeof t.features, "%s layer %zu", o->kmeans_from, layer);
     if (rc == SV_OK) rc = sv_km_targets_write(o->kmeans, &t, d);
-    if (rc != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_ctx_free(c); sv_model_free(m); return 1; }
+    if (rc != SV_OK) { die("%s", sv_last_error()); sv_ctx_free(c); sv_model_free(m); return 1; }
     /* how the training frames spread over the clusters */
     cnt = (size_t *)calloc(t.k, sizeof(size_t));
     total = t.has[SV_SPLIT_TRAIN] ? t.offset[SV_SPLIT_TRAIN][t.n[SV_SPLIT_TRAIN]] : 0;
@@ -827,112 +1449,201 @@ static int kmeans_main(const opts *o, const sv_data *d)
 
 int sv_bench_main(const opts *o);
 
-/* is name one of the comma-separated entries of list? */
-static int in_list(const char *list, const char *name)
+/* path as one shell word, for the resume commands printed: 'a b' stays one argument */
+static const char *shell_word(const char *path, char *buf, size_t cap)
 {
-    size_t n = strlen(name);
-    const char *p = list;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && strncmp(p, name, n) == 0) return 1;
-        p += l + (e ? 1 : 0);
+    size_t i, n = 0;
+    if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(path) && *path) return path;
+    if (cap < 8) return path;
+    buf[n++] = '\'';
+    for (i = 0; path[i] && n + 6 < cap; i++) {
+        if (path[i] == '\'') { memcpy(buf + n, "'\\''", 4); n += 4; }
+        else buf[n++] = path[i];
+    }
+    buf[n++] = '\'';
+    buf[n] = 0;
+    return buf;
+}
+
+/* The settings text of a run to resume: from DIR/last.ckpt, or DIR/study.settings for a study.
+   Malloc'd into *text, the file named in src. Returns 0, or the exit status of an error. */
+static int read_resume_settings(const char *dir, int *study, char **text, char *src, size_t cap)
+{
+    FILE *f;
+    long n;
+    if (!is_dir(dir)) { die("--resume %s: no such folder", dir); return 2; }
+    snprintf(src, cap, "%s/study.settings", dir);
+    if ((*study = exists(src))) {
+        if (!(f = fopen(src, "r")) || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+            !(*text = (char *)calloc((size_t)n + 1, 1)) || fread(*text, 1, (size_t)n, f) != (size_t)n) {
+            die("cannot read %s: %s", src, strerror(errno));
+            if (f) fclose(f);
+            return 1;
+        }
+        fclose(f);
+        return 0;
+    }
+    snprintf(src, cap, "%s/last.ckpt", dir);
+    if (!exists(src)) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/log.jsonl", dir);
+        if (exists(p))
+            die("%s has no checkpoint yet (it stopped before its first one): nothing to resume; start it again with the same "
+                "options and --out %s --force", dir, dir);
+        else
+            die("--resume %s: not a run folder (no last.ckpt, log.jsonl or study.settings)", dir);
+        return 1;
+    }
+    if (sv_checkpoint_settings(src, text) != SV_OK) { die("cannot resume: %s", sv_last_error()); return 1; }
+    {
+        const char *p = *text;
+        while (*p == '#') { p = strchr(p, '\n'); p = p ? p + 1 : ""; }
+        if (!*p) {
+            die("%s stores no run settings (written by an older version of train): resuming could silently change them; "
+                "start the run again", src);
+            return 1;
+        }
     }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    opts o;
-    sv_data data;
+    static opts o;
+    static sv_km_targets targets;
+    sv_data data, ao;
+    sv_config cfg;
     stage st[2];
-    int n, rc = 0;
-    char dir[1024];
+    int n_stages = 1, ssl = 0, vgs = 0, rc = 0, study = 0;
+    char dir[1024], name[64], src[1200], *stored = NULL;
     if (parse_args(argc, argv, &o)) return 2;
-    if (o.threads > 0) sv_set_threads(o.threads);
+    if (o.threads) sv_set_threads((int)o.threads);
     if (o.write_builtin) return write_builtin(&o);
     if (o.bench) return sv_bench_main(&o);
+    if (o.kmeans) {
+        char done[1200];
+        if (given(&o, "--kmeans-layer") && !o.kmeans_from) { die("--kmeans-layer needs --kmeans-from CKPT"); return 2; }
+        snprintf(done, sizeof done, "%s/.complete", o.kmeans);
+        if (exists(done)) { die("%s already holds finished targets (.complete); remove it or choose another folder", o.kmeans); return 1; }
+        if (o.kmeans_from) {
+            uint64_t id;
+            if (sv_checkpoint_id(o.kmeans_from, &id) != SV_OK) { die("--kmeans-from: %s", sv_last_error()); return 2; }
+        }
+        if (canonical(&o)) return 2;
+        if (!o.quiet) printf("loading data: %s\n", o.data);
+        if (sv_data_from_spec(&data, o.data) != SV_OK) { die("%s", sv_last_error()); return 1; }
+        rc = kmeans_main(&o, &data);
+        sv_data_free(&data);
+        return rc;
+    }
     if (o.resume) {
-        /* the run's own settings come from its log's meta line */
-        char p[1200], line[4096], buf[256];
-        FILE *f;
-        snprintf(p, sizeof p, "%s/log.jsonl", o.resume);
-        f = fopen(p, "r");
-        if (!f || !fgets(line, sizeof line, f)) { fprintf(stderr, "train: %s: no run to resume (%s)\n", o.resume, f ? "empty log" : strerror(errno)); return 1; }
-        fclose(f);
-        if (sv_json_string(line, "run", buf, sizeof buf) == 1) {
-            static char scen[256];
-            char *dash = strchr(buf, '-');
-            if (dash) *dash = ',';
-            snprintf(scen, sizeof scen, "%s", buf);
-            o.scenario = scen;
+        if ((rc = read_resume_settings(o.resume, &study, &stored, src, sizeof src)) != 0) return rc;
+        if (canonical(&o) || apply_settings(&o, stored, src)) return 2;
+        if (!study && o.all) {
+            char parent[1024], *sl;
+            snprintf(parent, sizeof parent, "%s", o.resume);
+            while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/') parent[strlen(parent) - 1] = 0;
+            if ((sl = strrchr(parent, '/'))) { if (sl == parent) sl[1] = 0; else *sl = 0; }
+            else snprintf(parent, sizeof parent, ".");
+            die("%s is one run of a study (--all): resume the whole study with --resume %s", o.resume, parent);
+            return 2;
         }
-        {
-            double v;
-            static char cfgname[32], dspec[512], aonly[512];
-            if (sv_json_number(line, "steps", &v) == 1) o.steps = (size_t)v;
-            if (sv_json_number(line, "switch", &v) == 1 && v > 0) o.switch_step = (size_t)v;
-            if (sv_json_number(line, "seed", &v) == 1) o.seed = (uint64_t)v;
-            if (sv_json_string(line, "config", cfgname, sizeof cfgname) == 1) o.config = cfgname;
-            if (sv_json_string(line, "data", dspec, sizeof dspec) == 1) o.data = dspec;
-            if (!o.audio_only && sv_json_string(line, "audio_only", aonly, sizeof aonly) == 1) o.audio_only = aonly;
-            {
-                static char ssl[32], tg[512];
-                if (!o.ssl && sv_json_string(line, "ssl", ssl, sizeof ssl) == 1) o.ssl = ssl;
-                if (!o.targets && sv_json_string(line, "targets", tg, sizeof tg) == 1) o.targets = tg;
+    }
+    if (check_opts(&o, &cfg, st, &n_stages, &ssl, &vgs)) return 2;
+    if (o.resume && !study) {
+        /* the checkpoint is read whole (checksum, finite weights) and its position checked
+           before any data is read */
+        sv_train_pos pos;
+        sv_model *m = sv_checkpoint_load(src, NULL, &pos);
+        if (!m) { die("cannot resume: %s", sv_last_error()); return 1; }
+        sv_model_free(m);
+        if (check_position(&o, o.resume, &pos, n_stages)) return 1;
+    }
+
+    /* the output folder: a new run never mixes with the files of an earlier one */
+    name[0] = 0;
+    if (!o.all) snprintf(name, sizeof name, "%s%s%s", st[0].name, n_stages == 2 ? "-" : "", n_stages == 2 ? st[1].name : "");
+    if (o.resume) snprintf(dir, sizeof dir, "%s", o.resume);
+    else if (o.out) snprintf(dir, sizeof dir, "%s", o.out);
+    else if (o.all) snprintf(dir, sizeof dir, "runs/study");
+    else snprintf(dir, sizeof dir, "runs/%s", name);
+    while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/') dir[strlen(dir) - 1] = 0;
+    if (!o.resume) {
+        char names[256], p[1200];
+        snprintf(p, sizeof p, "%s/study.settings", dir);
+        if (o.all) {
+            int i, busy = exists(p);
+            char sub[1200];
+            for (i = 0; i < 9 && !busy; i++) {
+                if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+                else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+                run_files_in(sub, names, sizeof names);
+                busy = names[0] != 0;
             }
+            if (busy && !o.force) {
+                die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, dir);
+                return 1;
+            }
+            if (busy) {
+                if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
+                for (i = 0; i < 9; i++) {
+                    if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+                    else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+                    if (clear_files(sub, run_files, N_RUN_FILES)) return 1;
+                }
+            }
+            if (make_dirs(dir)) return 1;
+            {
+                char *t = settings_text(&o);
+                if (!t || write_text_atomic(p, t)) { free(t); return 1; }
+                free(t);
+            }
+        } else {
+            if (exists(p)) { die("%s holds a study (--all): choose another --out for a single run", dir); return 1; }
+            run_files_in(dir, names, sizeof names);
+            if (names[0] && !o.force) {
+                die("%s already holds a run (%s): resume it with --resume %s, or replace it with --force", dir, names, dir);
+                return 1;
+            }
+            if (names[0] && clear_files(dir, run_files, N_RUN_FILES)) return 1;
+            if (make_dirs(dir)) return 1;
         }
     }
-    printf("loading data: %s\n", o.data);
-    if (sv_data_from_spec(&data, o.data) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); return 1; }
-    printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
-           data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
-    if (o.kmeans) { rc = kmeans_main(&o, &data); sv_data_free(&data); return rc; }
+
+    if (!o.quiet) printf("loading data: %s\n", o.data);
+    if (sv_data_from_spec(&data, o.data) != SV_OK) { die("%s", sv_last_error()); return 1; }
+    if (o.audio_only) {
+        if (!o.quiet) printf("loading the audio-only manifest %s\n", o.audio_only);
+        if (sv_data_audio_manifest(&ao, o.audio_only) != SV_OK) { die("%s", sv_last_error()); sv_data_free(&data); return 1; }
+        g_audio_only = &ao;
+    }
     if (o.targets) {
-        static sv_km_targets targets;
-        if (sv_km_targets_read(o.targets, &data, &targets) != SV_OK) { fprintf(stderr, "train: %s\n", sv_last_error()); sv_data_free(&data); return 1; }
-        data.targets = &targets;
-        printf("offline targets: %s (k = %zu, %s)\n", o.targets, targets.k, targets.features);
-    }
-    if (o.all) {
-        static const char *base[3] = {"w2v2", "vgs", "vgsplus"};
-        static const char *sched[6][2] = {{"w2v2", "vgsplus"}, {"vgs", "vgsplus"}, {"w2v2", "vgs"},
-                                          {"vgs", "w2v2"}, {"vgsplus", "w2v2"}, {"vgsplus", "vgs"}};
-        const char *root = o.out ? o.out : "runs/study";
-        int i;
-        if (ensure_dir("runs") && !o.out) return 1;
-        if (ensure_dir(root)) return 1;
-        for (i = 0; i < 3 && rc == 0; i++) {
-            /* base runs leave a checkpoint at the switch step for the continuations */
-            parse_stage(base[i], strlen(base[i]), (float)o.alpha_plus, &st[0]);
-            snprintf(dir, sizeof dir, "%s/%s", root, base[i]);
-            rc = run_scenario(&o, &data, dir, base[i], st, 1, 0, o.switch_step);
+        if (sv_km_targets_read(o.targets, &data, &targets) != SV_OK) { die("%s", sv_last_error()); rc = -1; }
+        else {
+            data.targets = &targets;
+            if (!o.quiet) printf("offline targets: %s (k = %zu, %s)\n", o.targets, targets.k, targets.features);
         }
-        for (i = 0; i < 6 && rc == 0; i++) {
-            char base_dir[1024], name[64];
-            snprintf(name, sizeof name, "%s-%s", sched[i][0], sched[i][1]);
-            if (o.schedules && !in_list(o.schedules, name)) continue;
-            parse_stage(sched[i][0], strlen(sched[i][0]), (float)o.alpha_plus, &st[0]);
-            parse_stage(sched[i][1], strlen(sched[i][1]), (float)o.alpha_plus, &st[1]);
-            snprintf(base_dir, sizeof base_dir, "%s/%s", root, sched[i][0]);
-            snprintf(name, sizeof name, "%s-%s", sched[i][0], sched[i][1]);
-            snprintf(dir, sizeof dir, "%s/%s", root, name);
-            rc = run_continuation(&o, &data, base_dir, dir, name, st);
-        }
-        if (rc == 0) printf("study done: ./eval --report %s/* writes the tables and figures\n", root);
-    } else {
-        char name[64];
-        n = parse_scenario(o.scenario, (float)o.alpha_plus, st);
-        if (n < 0) { fprintf(stderr, "train: unknown scenario '%s' (w2v2, vgs, vgs+ or A,B)\n", o.scenario); sv_data_free(&data); return 2; }
-        if (n == 2) snprintf(name, sizeof name, "%s-%s", st[0].name, st[1].name);
-        else snprintf(name, sizeof name, "%s", st[0].name);
-        if (o.resume) snprintf(dir, sizeof dir, "%s", o.resume);
-        else if (o.out) snprintf(dir, sizeof dir, "%s", o.out);
-        else { ensure_dir("runs"); snprintf(dir, sizeof dir, "runs/%s", name); }
-        rc = run_scenario(&o, &data, dir, name, st, n, o.resume != NULL, 0);
     }
+    if (rc == 0 && check_data(&o, &cfg, &data, g_audio_only, ssl, vgs)) rc = -1;
+    else if (rc == 0) {
+        if (!o.quiet)
+            printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
+                   data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
+        install_signals();
+        if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
+        else rc = run_scenario(&o, &data, dir, name, st, n_stages, o.resume != NULL, 0);
+    }
+    if (g_audio_only) sv_data_free(&ao);
+    if (data.targets) sv_km_targets_free(&targets);
     sv_data_free(&data);
-    return rc ? 1 : 0;
+    free(stored);
+    if (rc == 1) printf("resume with: ./train --resume %s\n", shell_word(dir, src, sizeof src));
+    if (rc == 2) {
+        fprintf(stderr, "%strain: interrupted by %s: checkpoint written; resume with: ./train --resume %s\n",
+                isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", shell_word(dir, src, sizeof src));
+        return 128 + (g_signal ? (int)g_signal : SIGTERM);
+    }
+    return rc < 0 ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- benchmark (make bench) */
