@@ -4,7 +4,9 @@
 # (shares 7, 4+3, 2+2+3, 1+2+2+2) across a schedule switch, and a run stopped and resumed with
 # other process counts (3 -> 2 -> the plain one-process build). A process that dies, or one with
 # another build or other settings, ends the job with one clear line from process 0, and a
-# process count above the batch is refused. Skips (exit 0, one line) without mpicc/mpirun.
+# process count above the batch is refused. Options are checked by every process (one refused on
+# one process alone ends all), and every process must resolve the same ones (also on --resume,
+# where the checkpoint's stored settings are restored): all but --threads. Skips (exit 0, one line) without mpicc/mpirun.
 # Usage (the Makefile's): bash tools/test_mpi.sh 'COMPILE COMMAND FOR THE MPI TRAINER' PATH_OF_IT
 set -u
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ echo "test-mpi: $CMD"
 eval "$CMD" || { echo "test-mpi: the MPI trainer does not build"; exit 1; }
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMP_NUM_THREADS=1                      # 4 processes on a 2-core machine: one thread each
-MPIRUN="mpirun --oversubscribe --bind-to none"
+MPIRUN="timeout 300 mpirun --oversubscribe --bind-to none"   # a job that hangs fails the test
 T=$(mktemp -d /tmp/sv_test_mpi.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
@@ -62,9 +64,35 @@ one_line() { # one_line OUTFILE PATTERN WHAT
 if $MPIRUN -np 1 "$TM" $A --out "$T/m1" : -np 1 "$TM" ${A/--seed 5/--seed 6} --out "$T/m1" >"$T/m1.out" 2>&1; then
     bad "processes with other seeds were not refused"
 else
-    one_line "$T/m1.out" "process 1 has other settings than process 0" "processes with other settings: refused in one line"
+    one_line "$T/m1.out" "process 1 has other settings than process 0 (seed = 6; process 0: seed = 5)" "processes with other seeds: refused in one line naming the seed"
 fi
 [ ! -f "$T/m1/last.ckpt" ] && ok "nothing was trained" || bad "a checkpoint was written"
+# (before the check, a process with another --stop-after waited forever for the others)
+if $MPIRUN -np 1 "$TM" $A --out "$T/m3" : -np 1 "$TM" $A --out "$T/m3" --stop-after 3 >"$T/m3.out" 2>&1; then
+    bad "processes with another --stop-after were not refused"
+else
+    one_line "$T/m3.out" "process 1 has other settings than process 0 (stop-after = 3; process 0: stop-after = 0)" \
+        "a process with another --stop-after: refused in one line naming it"
+fi
+if $MPIRUN -np 1 "$TM" $A --out "$T/m4" : -np 1 "$TM" ${A/--batch 7/--batch 0} --out "$T/m4" >"$T/m4.out" 2>&1; then
+    bad "an option refused by process 1 alone did not end the job"
+else
+    one_line "$T/m4.out" "process 1: --batch: 0 is out of range" "an option refused by process 1 alone: its line, printed once by process 0"
+fi
+# on --resume the stored settings come back on every process: one given another --lr is refused
+cp -r "$T/ref2" "$T/m5"
+if $MPIRUN -np 1 "$TM" --resume "$T/m5" --quiet : -np 1 "$TM" --resume "$T/m5" --quiet --lr 0.5 >"$T/m5.out" 2>&1; then
+    bad "a resumed process with another --lr was not refused"
+else
+    one_line "$T/m5.out" "process 1: --lr" "resumed with another --lr on process 1: refused in one line"
+fi
+cmp -s "$T/ref2/last.ckpt" "$T/m5/last.ckpt" && ok "the refused resume left the checkpoint as it was" || bad "the refused resume changed last.ckpt"
+# --threads alone may differ between processes (no number depends on it)
+if $MPIRUN -np 1 "$TM" $A --out "$T/th" --threads 2 : -np 1 "$TM" $A --out "$T/th" --threads 1 >"$T/th.out" 2>&1; then
+    same "$T/ref/final.ckpt" "$T/th/final.ckpt" "2 processes with 2 and 1 threads: the final checkpoint equals one process's"
+else
+    bad "2 processes with different --threads ran: $(grep 'train:' "$T/th.out" | head -1)"
+fi
 SCALAR=${TM}_scalar
 if eval "${CMD/-o $TM/-o $SCALAR} -DSV_NO_SIMD -O1"; then
     if $MPIRUN -np 1 "$TM" $A --out "$T/m2" : -np 1 "$SCALAR" $A --out "$T/m2" >"$T/m2.out" 2>&1; then
@@ -81,7 +109,7 @@ fi
 if SV_MPI_TEST_KILL=2:3 $MPIRUN -np 3 "$TM" $A --out "$T/k" >"$T/k.out" 2>&1; then
     bad "the job went on after a process died"
 else
-    one_line "$T/k.out" "if one of them is gone, the job ends here and the last checkpoint stays intact" "a process killed at update 3: one line from process 0"
+    one_line "$T/k.out" "if a process died (mpirun names it), the job ends here and the last checkpoint stays intact" "a process killed at update 3: one line from process 0"
     same "$T/ref2/last.ckpt" "$T/k/last.ckpt" "its last checkpoint (update 2) is intact and equals one process's"
 fi
 
