@@ -221,7 +221,19 @@ static int procs_signal(int sig)
     return any;
 }
 #else
-static void procs_start(int *argc, char ***argv) { (void)argc; (void)argv; }
+/* A build without MPI started by mpirun or srun would train P times alone into one folder:
+   the launchers' variables (Open MPI; MPICH and Slurm's PMI) give it away, and train_main
+   refuses (process 0 of the launch prints the line; the others end quietly). */
+static int g_launched, g_launched_rank;  /* the process count of such a launch (or 0), and this one's rank */
+static void procs_start(int *argc, char ***argv)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE"), *r = getenv("OMPI_COMM_WORLD_RANK");
+    (void)argc;
+    (void)argv;
+    if (!n) { n = getenv("PMI_SIZE"); r = getenv("PMI_RANK"); }
+    if (n && atoi(n) > 1) g_launched = atoi(n);
+    if (r) g_launched_rank = atoi(r);
+}
 static void procs_end(void) {}
 static const sv_comm *procs_comm(void) { return NULL; }
 static int procs_agree(int rc) { return rc ? -1 : 0; }
@@ -2043,6 +2055,12 @@ static int train_main(int argc, char **argv)
     rc = parse_args(argc, argv, &o) ? 2 : 0;
     if (!rc && g_procs > 1 && (o.write_builtin || o.bench || o.bench_step || o.kmeans))
         rc = (die("--write-builtin, --bench and --kmeans run in one process (mpirun -np 1, or ./train alone), not %d", g_procs), 2);
+#ifndef SV_MPI
+    if (!rc && g_launched && g_launched_rank != 0) return 2;
+    if (!rc && g_launched)
+        rc = (die("started as one of %d processes (mpirun/srun), but this train is built without MPI: each would train alone "
+                  "into the same folder; build it with make MPI=1", g_launched), 2);
+#endif
     if (procs_agree(rc)) return 2;
     if (o.threads) sv_set_threads((int)o.threads);
     if (o.write_builtin) return write_builtin(&o);

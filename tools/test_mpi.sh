@@ -113,6 +113,15 @@ else
     same "$T/ref2/last.ckpt" "$T/k/last.ckpt" "its last checkpoint (update 2) is intact and equals one process's"
 fi
 
+# the plain build started by mpirun would train alone in every process, into one folder
+if $MPIRUN -np 2 ./train $A --out "$T/pl" >"$T/pl.out" 2>&1; then
+    bad "the build without MPI ran under mpirun -np 2"
+else
+    one_line "$T/pl.out" "started as one of 2 processes (mpirun/srun), but this train is built without MPI" \
+        "the build without MPI under mpirun -np 2: refused in one line"
+fi
+[ ! -e "$T/pl" ] && ok "... before it wrote anything" || bad "the plain build under mpirun wrote $T/pl"
+
 # more processes than pairs in a batch
 if $MPIRUN -np 4 "$TM" ${A/--batch 7/--batch 3} --out "$T/b" >"$T/b.out" 2>&1; then
     bad "4 processes for a batch of 3 were not refused"
