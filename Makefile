@@ -7,6 +7,7 @@
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
 #   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
 #   make test-mpi   data-parallel training over MPI equals one process, byte for byte (needs mpicc, mpirun)
+#   make bench-mpi  speed of 1 process x 2 threads against 2 processes (docs/MPI.md)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2,
 #          MPI=1 (train built with mpicc: mpirun -np P ./train ...)
 # Default flags never include the fast-math options: they break erf/exp (GELU, softmax) numerics.
@@ -52,7 +53,7 @@ endif
 
 $(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), MPI $(MPISTATE), CC=$(CC))
 
-.PHONY: all test test-data test-mpi demo demo-build bench sanitize fuzz clean compile-checks FORCE
+.PHONY: all test test-data test-mpi bench-mpi demo demo-build bench sanitize fuzz clean compile-checks FORCE
 all: train eval demo-build test_sv
 
 # train is rebuilt when its compile command changes (make MPI=1 after make, and back)
@@ -119,6 +120,13 @@ bench: train
 test-mpi: train
 	@mkdir -p $(BUILD)
 	bash tools/test_mpi.sh '$(MPICC) $(CFLAGS) -DSV_MPI -o $(BUILD)/train_mpi train.c $(LDLIBS)' $(BUILD)/train_mpi
+
+# Steps per second of 1 process x 2 threads, 2 x 1 and 2 x 2, time and bytes in the exchanges
+# (docs/MPI.md); BENCH_MPI_ARGS="small 8 10" for another config, batch, steps
+bench-mpi: train
+	@mkdir -p $(BUILD)
+	$(MPICC) $(CFLAGS) -DSV_MPI -o $(BUILD)/train_mpi train.c $(LDLIBS)
+	bash tools/bench_mpi.sh $(BUILD)/train_mpi $(BENCH_MPI_ARGS)
 
 sanitize:
 	@mkdir -p $(BUILD)
