@@ -126,6 +126,7 @@ test-mpi: train
 bench-mpi: train
 	@mkdir -p $(BUILD)
 	$(MPICC) $(CFLAGS) -DSV_MPI -o $(BUILD)/train_mpi train.c $(LDLIBS)
+	$(MPICC) -std=c99 -O2 $(WARN) -o $(BUILD)/bench_allreduce tools/bench_allreduce.c
 	bash tools/bench_mpi.sh $(BUILD)/train_mpi $(BENCH_MPI_ARGS)
 
 sanitize:

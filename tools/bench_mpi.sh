@@ -33,3 +33,9 @@ for r in $(seq 1 "$ROUNDS"); do
             "$r" "$P" "$TH" "$sps" "$(awk -v s="$sps" 'BEGIN {print (s > 0) ? 1 / s : 0}')" "$comm"
     done
 done
+# the gradient all-reduce alone (no waiting for a slower process): built by make bench-mpi
+BA=$(dirname "$TM")/bench_allreduce
+if [ -x "$BA" ]; then
+    case $CONFIG in tiny) WORDS=730033;; small) WORDS=14935873;; base) WORDS=182637185;; *) WORDS=730033;; esac
+    for r in $(seq 1 "$ROUNDS"); do mpirun -q --bind-to none -np 2 "$BA" "$WORDS"; done   # the preset's floats + a status word
+fi
