@@ -195,14 +195,17 @@ static void procs_step_failed(void)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-/* Test hook of make test-mpi: SV_MPI_TEST_KILL=R:S makes process R die (SIGKILL) before
-   update S, as a crashed or killed process would. */
+/* Test hook of make test-mpi: SV_MPI_TEST_KILL=R:S makes process R die (SIGKILL) at the start
+   of the loop pass after update S, as a crashed or killed process would; R:S:term sends it a
+   SIGTERM instead (a signal that reaches one process only: all must stop at the same update). */
 static void procs_test_kill(size_t step)
 {
     const char *e = getenv("SV_MPI_TEST_KILL");
-    int rank;
+    int rank, n;
     unsigned long s;
-    if (e && sscanf(e, "%d:%lu", &rank, &s) == 2 && rank == g_rank && s == (unsigned long)step) raise(SIGKILL);
+    char how[8] = "";
+    if (e && (n = sscanf(e, "%d:%lu:%7s", &rank, &s, how)) >= 2 && rank == g_rank && s == (unsigned long)step)
+        raise(n == 3 && !strcmp(how, "term") ? SIGTERM : SIGKILL);
 }
 
 /* The sum of a count over the processes. */

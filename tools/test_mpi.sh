@@ -122,6 +122,19 @@ else
 fi
 [ ! -e "$T/pl" ] && ok "... before it wrote anything" || bad "the plain build under mpirun wrote $T/pl"
 
+# a SIGTERM that reaches process 1 alone (after update 3): every process stops after the same
+# update, process 0 checkpoints it and prints the resume line; resumed, the run ends as one run
+if SV_MPI_TEST_KILL=1:3:term $MPIRUN -np 2 "$TM" $A --out "$T/t" >"$T/t.out" 2>&1; then
+    bad "the job went on after a SIGTERM to process 1"
+else
+    one_line "$T/t.out" "interrupted by SIGTERM: checkpoint written; resume with: mpirun -np P ./train --resume" \
+        "SIGTERM to process 1 alone: every process stops, one line from process 0"
+    grep -q '"step":4,' "$T/t/log.jsonl" && ! grep -q '"step":5,' "$T/t/log.jsonl" \
+        && ok "... after update 4, logged" || bad "the stopped run's log does not end at update 4"
+    $MPIRUN -np 3 "$TM" --resume "$T/t" --quiet >"$T/t2.out" 2>&1 || bad "3 processes resume after the SIGTERM: $(tail -1 "$T/t2.out")"
+    same "$T/ref/final.ckpt" "$T/t/final.ckpt" "stopped by a SIGTERM to one process, resumed with 3: the final checkpoint equals one run's"
+fi
+
 # more processes than pairs in a batch
 if $MPIRUN -np 4 "$TM" ${A/--batch 7/--batch 3} --out "$T/b" >"$T/b.out" 2>&1; then
     bad "4 processes for a batch of 3 were not refused"
