@@ -3861,7 +3861,9 @@ struct sv_ctx {
 static sv__block *sv__block_new(size_t cap)
 {
     sv__block *b;
-    if (cap > SIZE_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
+    /* no object exceeds PTRDIFF_MAX bytes (malloc refuses, and pointer differences would
+       overflow): such a request fails here, never reaching the allocator */
+    if (cap > (size_t)PTRDIFF_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
     b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
     if (!b) return NULL;
     sv__advise_huge(b, sizeof(sv__block) + cap + SV__ALIGN);

@@ -2770,7 +2770,7 @@ static void kt_shard_ranks(int mt4)
 {
     sv_config cfg;
     test_batch tb;
-    size_t np, i;
+    size_t np;
     float *ref, *ref1, *got, lref[KT_SHARD_STEPS], l1[KT_SHARD_STEPS];
     int t0 = sv_get_threads(), ok;
     int *km = NULL;
@@ -2811,7 +2811,7 @@ static void kt_shard_ranks(int mt4)
             kt_sim_rank rk[KT_SIM_MAX];
             float *prm[KT_SIM_MAX], lp[KT_SIM_MAX][KT_SHARD_STEPS];
             int okr[KT_SIM_MAX], q, same = 1;
-            size_t differ = 0;
+            size_t differ = 0, i;
             kt_sim_setup(&w, rk, P);
             for (q = 0; q < P; q++) prm[q] = (float *)malloc(np * sizeof(float));
 #pragma omp parallel num_threads(P)
