@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test-mpi: data-parallel training over MPI. `mpirun -np P ./train` (make MPI=1) must end
 # with the checkpoints of the one-process run, byte for byte: P = 1..4 over a batch of 7 pairs
-# (shares 7, 4+3, 2+2+3, 1+2+2+2) across a schedule switch, and a run stopped and resumed with
+# (shares 7, 3+4, 2+2+3, 1+2+2+2) across a schedule switch, and a run stopped and resumed with
 # other process counts (3 -> 2 -> the plain one-process build). A process that dies, or one with
 # another build or other settings, ends the job with one clear line from process 0, and a
 # process count above the batch is refused. Options are checked by every process (one refused on
