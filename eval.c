@@ -1169,7 +1169,7 @@ static int make_parents(const char *path)
     for (i = 1; p[i]; i++)
         if (p[i] == '/') {
             p[i] = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "eval: cannot create %s: %s\n", p, strerror(errno)); return -1; }
+            if (sv_make_dir(p) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); return -1; }
             p[i] = '/';
         }
     return 0;

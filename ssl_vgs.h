@@ -9822,7 +9822,8 @@ static int sv__npy_dict(const char *s, size_t n, const char *nm, sv__npy_info *i
                     return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: bad shape entry at byte %zu", nm, i);
                 while (i < n && s[i] >= '0' && s[i] <= '9') {
                     if (v > (SIZE_MAX - 9) / 10)
-                        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape entry too large", nm);
+                        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape too large (an entry exceeds this %u-bit build's size_t)", nm,
+                                        (unsigned)(sizeof(size_t) * 8));
                     v = v * 10 + (size_t)(s[i++] - '0');
                 }
                 if (i < n && s[i] == 'L') i++; /* Python 2 long literal */
@@ -10505,8 +10506,13 @@ static int sv__st_header(const char *hdr, size_t hlen, size_t data_len, const ch
         if (j.node[shn].type != SV__J_ARR) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape is not a list", nm, name); goto fail; }
         for (f = shn + 1; f < j.node[shn].end; f = j.node[f].end) {
             uint64_t d;
-            if (!sv__jp_u64(&j, f, &d) || d > SIZE_MAX) {
+            if (!sv__jp_u64(&j, f, &d)) {
                 rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape entries must be non-negative integers", nm, name);
+                goto fail;
+            }
+            if (d > SIZE_MAX) {   /* a 32-bit build */
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape entry %llu overflows this %u-bit build's size_t", nm, name,
+                              (unsigned long long)d, (unsigned)(sizeof(size_t) * 8));
                 goto fail;
             }
             if (tt[i].ndim == SV_ST_MAX_DIMS) {
@@ -11764,7 +11770,9 @@ static int sv__cfg_parse_one(const sv__cfg_field *f, const char *key, const char
         unsigned long long v;
         if (*p < '0' || *p > '9') return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a whole number >= 0", key, value);
         v = strtoull(p, end, 10);
-        if (errno == ERANGE || v > (unsigned long long)SIZE_MAX) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        if (errno == ERANGE) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        if (v > (unsigned long long)SIZE_MAX)   /* a 32-bit build */
+            return sv__fail(SV_ERR_ARG, "config %s: '%s' does not fit this %u-bit build's size_t", key, value, (unsigned)(sizeof(size_t) * 8));
         ((size_t *)base)[k] = (size_t)v;
         return SV_OK;
     }

@@ -2,14 +2,17 @@
    base models W2V2 (alpha 0), VGS (alpha 1), VGS+ (alpha 0.5, both losses at once) and the
    schedules (A, B): train A, then continue with B, the optimizer reset at the switch.
    The algorithms live in ssl_vgs.h; this file parses arguments, prints progress and logs. */
-#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: isatty, mkdir, getrusage, sigaction, realpath, getline */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: isatty, mkdir, getrusage, sigaction, realpath */
 #include <unistd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #ifdef _WIN32   /* mingw-w64 */
 #include <direct.h>
+#include <io.h>
 #define mkdir(path, mode) _mkdir(path)
+#define fsync(fd) _commit(fd)
+#define realpath(path, abs) _fullpath((abs), (path), 4096)   /* every caller's buffer is 4096 bytes */
 #else
 #include <sys/resource.h>
 #endif
@@ -981,6 +984,14 @@ static int check_data(const opts *o, const sv_config *cfg, const sv_data *d, con
    resume command. SA_RESETHAND makes a second signal stop the program at once (the last
    checkpoint is intact: they are written to a temporary file and renamed). */
 static volatile sig_atomic_t g_signal;
+#ifdef _WIN32   /* no sigaction: the handler puts the default back itself */
+static void on_signal(int sig) { g_signal = sig; signal(sig, SIG_DFL); }
+static void install_signals(void)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+}
+#else
 static void on_signal(int sig)
 {
     g_signal = sig;
@@ -1001,6 +1012,29 @@ static void install_signals(void)
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+#endif
+
+/* getline (POSIX 2008) for every C library: one line with its '\n' into *line, growing it; the
+   length, or -1 at the end of the file */
+static long read_line(char **line, size_t *cap, FILE *f)
+{
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF) {
+        if (n + 2 > *cap) {
+            size_t nc = *cap ? 2 * *cap : 256;
+            char *q = (char *)realloc(*line, nc);
+            if (!q) return -1;
+            *line = q;
+            *cap = nc;
+        }
+        (*line)[n++] = (char)ch;
+        if (ch == '\n') break;
+    }
+    if (n == 0) return -1;
+    (*line)[n] = 0;
+    return (long)n;
 }
 
 /* ---------------------------------------------------------------- logging */
@@ -1511,7 +1545,7 @@ static int rewrite_log(run *r, const jline *meta)
     char p[1200], tmp[1300];
     char *line = NULL;
     size_t cap = 0, torn = 0;
-    ssize_t len;
+    long len;
     FILE *f, *g;
     int ok;
     path_in(r, "log.jsonl", p, sizeof p);
@@ -1519,7 +1553,7 @@ static int rewrite_log(run *r, const jline *meta)
     if (!(g = fopen(tmp, "w"))) return die("cannot write %s: %s", tmp, strerror(errno));
     ok = fwrite(meta->s, 1, meta->n, g) == meta->n;
     if ((f = fopen(p, "r"))) {
-        while ((len = getline(&line, &cap, f)) > 0) {
+        while ((len = read_line(&line, &cap, f)) > 0) {
             double s;
             if (!whole_line(line, (size_t)len)) { torn++; continue; }
             if (strstr(line, "\"kind\":\"meta\"")) continue;
@@ -1776,7 +1810,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     char src[1400], p[1400];
     char *line = NULL;
     size_t cap = 0;
-    ssize_t len;
+    long len;
     FILE *f;
     int rc = -1, lrc = 0;
     if (open_run(&r, o, data, dir, name, st, 2, 0, 0)) { close_run(&r); return -1; }
@@ -1788,7 +1822,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     snprintf(r.pos.scenario, sizeof r.pos.scenario, "%s", name);
     snprintf(p, sizeof p, "%s/log.jsonl", base_dir);
     if (r.log && (f = fopen(p, "r"))) {   /* process 0: the base run's log up to the switch */
-        while (!lrc && (len = getline(&line, &cap, f)) > 0) {
+        while (!lrc && (len = read_line(&line, &cap, f)) > 0) {
             double s;
             if (!whole_line(line, (size_t)len) || strstr(line, "\"kind\":\"meta\"")) continue;
             if (sv_json_number(line, "step", &s) == 1 && s > (double)r.switch_step) break;
