@@ -11,7 +11,10 @@
 #   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
 #   make test-cross the tests on aarch64 (NEON), s390x (big-endian), i686 (32-bit) under
 #                   qemu-user, and for Windows (mingw-w64, run under wine when installed)
-# Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
+#   make test-mpi   data-parallel training over MPI equals one process, byte for byte (needs mpicc, mpirun)
+#   make bench-mpi  speed of 1 process x 2 threads against 2 processes (docs/MPI.md)
+# Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2,
+#          MPI=1 (train built with mpicc: mpirun -np P ./train ...)
 # Default flags never include the fast-math options: they break erf/exp (GELU, softmax) numerics.
 
 CC   ?= cc
@@ -39,14 +42,34 @@ endif
 CFLAGS ?= -std=c99 $(OPT) $(WARN) $(ARCH) $(OMPFLAG)
 LDLIBS  = -lm
 BUILD   = build
+MPICC  ?= mpicc
 
-$(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), CC=$(CC))
+# MPI=1: train is compiled by mpicc with SV_MPI (the MPI code of train.c); the header and the
+# other programs never see MPI.
+ifeq ($(MPI),1)
+  TRAIN_CC = $(MPICC)
+  TRAIN_DEF = -DSV_MPI
+  MPISTATE = on ($(MPICC))
+else
+  TRAIN_CC = $(CC)
+  TRAIN_DEF =
+  MPISTATE = off
+endif
 
-.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks check-torch test-cross
+$(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), MPI $(MPISTATE), CC=$(CC))
+
+.PHONY: all test test-data test-mpi bench-mpi demo demo-build bench sanitize fuzz clean compile-checks check-torch test-cross FORCE
 all: train eval demo-build test_sv
 
-train: train.c ssl_vgs.h
-	$(CC) $(CFLAGS) -o $@ train.c $(LDLIBS)
+# train is rebuilt when its compile command changes (make MPI=1 after make, and back)
+TRAIN_CMD = $(TRAIN_CC) $(CFLAGS) $(TRAIN_DEF) -o train train.c $(LDLIBS)
+$(BUILD)/train.cmd: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$(MPI)" = 1 ] && ! command -v $(MPICC) >/dev/null 2>&1; then \
+	    echo "make MPI=1: $(MPICC) not found (Debian: apt-get install libopenmpi-dev openmpi-bin)" >&2; exit 1; fi
+	@echo '$(TRAIN_CMD)' | cmp -s - $@ || echo '$(TRAIN_CMD)' > $@
+train: train.c ssl_vgs.h $(BUILD)/train.cmd
+	$(TRAIN_CMD)
 eval: eval.c ssl_vgs.h
 	$(CC) $(CFLAGS) -o $@ eval.c $(LDLIBS)
 # `demo` is the name of both the program and the make target that runs it, so it is built
@@ -109,6 +132,20 @@ bench: train
 
 check-torch: train eval
 	$(PYTHON_TORCH) tools/check_torchaudio.py
+
+# The MPI trainer beside the plain one (build/train_mpi), then 1-4 processes against one
+# (tools/test_mpi.sh; it says why when mpicc or mpirun is missing and skips)
+test-mpi: train
+	@mkdir -p $(BUILD)
+	bash tools/test_mpi.sh '$(MPICC) $(CFLAGS) -DSV_MPI -o $(BUILD)/train_mpi train.c $(LDLIBS)' $(BUILD)/train_mpi
+
+# Steps per second of 1 process x 2 threads, 2 x 1 and 2 x 2, time and bytes in the exchanges
+# (docs/MPI.md); BENCH_MPI_ARGS="small 8 10" for another config, batch, steps
+bench-mpi: train
+	@mkdir -p $(BUILD)
+	$(MPICC) $(CFLAGS) -DSV_MPI -o $(BUILD)/train_mpi train.c $(LDLIBS)
+	$(MPICC) -std=c99 -O2 $(WARN) -o $(BUILD)/bench_allreduce tools/bench_allreduce.c
+	bash tools/bench_mpi.sh $(BUILD)/train_mpi $(BENCH_MPI_ARGS)
 
 sanitize:
 	@mkdir -p $(BUILD)

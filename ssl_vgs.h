@@ -27,7 +27,7 @@
        2   Kernels
            2.1 GEMM, 2.2 vector maths, 2.3 row softmax / layer norm
        3   Tensors and the arena
-           3.1 arena, 3.2 tensors, 3.3 parameters
+           3.1 arena, 3.2 tensors, 3.3 parameters, 3.4 shards and exact gradient sums
        4   Autodiff tape
            4.1 the tape
        5   Layers (ops)
@@ -35,7 +35,7 @@
            5.4 reductions, 5.5 straight-through and dropout, 5.6 matmul and linear, 5.7 conv1d,
            5.8 normalisations, 5.9 softmax and cross-entropy, 5.10 attention, 5.11 shape ops,
            5.12 gather / scatter / mask, 5.13 norms and similarities,
-           5.14 regression loss and data2vec targets
+           5.14 regression loss and data2vec targets, 5.15 shard sums and gathers
        6   wav2vec 2.0
            6.1 config, 6.2 construction and init, 6.3 transformer layer, 6.4 feature encoder,
            6.5 projection and masking, 6.6 CLS token and positional convolution, 6.7 transformer,
@@ -122,6 +122,13 @@ SV_DEF float sv_rng_uniformf(sv_rng *r);          /* [0,1), 24 random bits */
 SV_DEF float sv_rng_normal(sv_rng *r);            /* N(0,1) */
 SV_DEF size_t sv_rng_below(sv_rng *r, size_t n);  /* uniform in [0,n), unbiased; n > 0 */
 SV_DEF sv_rng sv_rng_fork(const sv_rng *r, uint64_t stream); /* an independent child stream */
+/* Keyed randomness: sv_rng_key(key, x) mixes x into key (for a fixed key, distinct x give
+   distinct results). A draw made from a key chain such as
+       sv_rng_seed(&r, sv_rng_key(sv_rng_key(sv_rng_key(batch_key, purpose), site), sample))
+   is a pure function of its key: it does not depend on the order of other draws, on the thread
+   count or on how a batch is split over processes. Training in shard mode (section 3) takes all
+   its randomness this way; new random draws should too. */
+SV_DEF uint64_t sv_rng_key(uint64_t key, uint64_t x);
 
 /* Shared data types used by several sections (parsers, corpus, metrics). */
 
@@ -254,6 +261,7 @@ typedef struct sv_tensor {
     int kind;                   /* SV_ACTIVATION, SV_PARAM or SV_BUFFER */
     int group;                  /* parameters: which sub-model owns it (bit index, see sv_params) */
     const char *name;           /* parameters: dotted name used in checkpoints */
+    int sample_free;            /* shard mode: made from parameters only (no sample dimension) */
 } sv_tensor;
 
 enum { SV_ACTIVATION = 0, SV_PARAM = 1, SV_BUFFER = 2 };
@@ -317,6 +325,7 @@ typedef struct sv_params {
     size_t n;                   /* total elements (with alignment padding) */
     void *raw;                  /* the allocation behind data/grad/m/v */
     int allocated;
+    uint64_t *exact;            /* shard mode: 2 (n + 1) words, exact gradient sums (section 3.4) */
 } sv_params;
 
 SV_DEF sv_tensor *sv_param(sv_params *p, const char *name, int group, int ndim, const size_t *shape);
@@ -326,6 +335,67 @@ SV_DEF void sv_params_free(sv_params *p);
 SV_DEF void sv_params_zero_grad(sv_params *p);
 SV_DEF size_t sv_params_numel(const sv_params *p, uint32_t group_mask); /* trainable elements */
 SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name);
+
+/* ---- Shards: one global batch over several processes (data parallelism) ----------------------
+   With P processes (e.g. MPI ranks) each holding a share of a global batch of `total` samples,
+   training gives bit for bit the result of one process holding all of it, for any P, when every
+   number of a step is a function of the global batch alone. A context in shard mode
+   (sv_ctx_set_shard, until the next sv_ctx_reset) makes it so:
+   - Randomness is sample-keyed: every training draw (span masks, negatives, Gumbel noise,
+     dropout, attention dropout) comes from sv_rng_key(batch key, purpose, draw site, global
+     sample index), never from a stream the samples share. LayerDrop, one draw for the whole
+     batch, leaves the sample out of its key.
+   - Per-row arithmetic does not depend on the other rows (sv_gemm computes a row alike for any
+     M; ops reduce over rows only where the model couples them).
+   - What couples the batch is computed over the global batch, through comm->allgather in
+     sample order: BatchNorm statistics, the require_same_masks count, the diversity loss's
+     average, the VGS loss's negatives and the loss normalisers.
+   - The gradient of a parameter, or of any tensor without a sample dimension, is summed exactly:
+     each sample's contribution is rounded to the fixed-point grid 2^-80 and added as a 128-bit
+     integer, so the sum is the same in any order and in any grouping. sv_params_grad_reduce
+     adds the processes' integers (comm->allreduce_exact, any order) and rounds once to float.
+     Contributions must stay below 2^26 in magnitude (a larger or non-finite one makes the
+     reduced gradient NaN: the step fails loudly).
+   Shares are contiguous and in rank order: sv_shard_split cuts `total` samples into P shares
+   whose sizes differ by at most one (rank r: samples [r*total/P, (r+1)*total/P), rounded down),
+   so every process needs total >= P. Every process must run the same calls with the same global
+   batch (the collectives pair up in call order). Ordinary mode (no shard) keeps the faster
+   float gradient sums; its randomness is keyed too, from the context's RNG. */
+typedef struct sv_comm {
+    int rank, size;             /* this process, and the number of processes */
+    void *user;                 /* passed to the callbacks */
+    /* Every process passes its n doubles; all[] receives every process's doubles in rank order,
+       counts[r] of them from process r. Returns 0, or non-zero on failure (the op then fails). */
+    int (*allgather)(void *user, const double *mine, size_t n, double *all, const size_t *counts);
+    /* words[2n] hold n 128-bit two's-complement integers (low word first); each is replaced by
+       its sum over the processes (modulo 2^128, so any order gives the same result). */
+    int (*allreduce_exact)(void *user, uint64_t *words, size_t n);
+} sv_comm;
+
+typedef struct sv_shard {
+    size_t first, count, total; /* this process's samples [first, first + count) of total */
+    uint64_t key;               /* the batch's randomness, e.g. sv_rng_key(sv_rng_key(seed, step), batch kind) */
+    const sv_comm *comm;        /* NULL: one process (first 0, count = total) */
+} sv_shard;
+
+/* Purposes of the keyed draws of training (the second link of the key chain). */
+enum { SV_DRAW_MASK = 1, SV_DRAW_NEGATIVES = 2, SV_DRAW_GUMBEL = 3, SV_DRAW_DROPOUT = 4,
+       SV_DRAW_LAYERDROP = 5, SV_DRAW_CROP = 6 };
+
+/* The share of process `rank` of `size`: samples [*first, *first + *count). */
+SV_DEF void sv_shard_split(size_t total, int size, int rank, size_t *first, size_t *count);
+/* Shard mode until the next sv_ctx_reset (NULL: ordinary mode). The batches given to the model
+   then hold only this process's `count` samples, padded to the global batch's width.
+   Parameter gradients go to p's exact sums (allocated here on first use, zeroed by
+   sv_params_zero_grad): call sv_params_grad_reduce after sv_backward, before the optimizer. */
+SV_DEF int sv_ctx_set_shard(sv_ctx *c, const sv_shard *s, sv_params *p);
+SV_DEF const sv_shard *sv_ctx_shard(const sv_ctx *c);    /* NULL in ordinary mode */
+/* The step's gradients: p->grad = round(sum over samples and processes), identical on every
+   process. Gradients written directly in float by ops without a sample dimension (made from
+   parameters only, e.g. weight normalisation's v and g) are global already and count once
+   (from the process holding sample 0). SV_ERR_NUMERIC (and NaN gradients) when a
+   contribution was not finite or beyond the exact range. */
+SV_DEF int sv_params_grad_reduce(sv_params *p, const sv_shard *s);
 
 /* ======================================================================================
    4 Autodiff tape
@@ -383,7 +453,8 @@ SV_DEF sv_tensor *sv_mean(sv_ctx *c, sv_tensor *x);             /* scalar */
 SV_DEF sv_tensor *sv_grad_scale(sv_ctx *c, sv_tensor *x, float s);
 /* forward the value of hard, backward into soft (straight-through: hard - sg(soft) + soft) */
 SV_DEF sv_tensor *sv_straight_through(sv_ctx *c, sv_tensor *hard, sv_tensor *soft);
-SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p); /* identity unless training */
+/* identity unless training; shard mode: x sample-major, each sample's mask keyed by its global index */
+SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p);
 
 /* op(a) @ op(b): a [..,M,K] (or [..,K,M] with ta), b [..,K,N] (or [..,N,K] with tb) or 2-D,
    shared by every batch; result [..,M,N] */
@@ -461,6 +532,14 @@ SV_DEF sv_tensor *sv_sq_error_sum(sv_ctx *c, sv_tensor *x, const float *target, 
 SV_DEF int sv_data2vec_target(const float *const *x, size_t n_layers, size_t B, size_t T, size_t D,
                               const size_t *len, float eps, float *out);
 
+/* Over the global batch of a shard (section 3; in ordinary mode the local batch is the global
+   one). x is sample-major: [S*m, F] with m rows per local sample (any leading dims flattened).
+   sv_shard_sum: the sum of the rows of every process -> [F], per-sample sums in double gathered
+   and added in sample order (the same on every process); dx = dy in every local row.
+   sv_shard_gather: every process's rows in sample order -> [total*m, F], the same tensor on
+   every process; dx = the local rows of dy. */
+SV_DEF sv_tensor *sv_shard_sum(sv_ctx *c, sv_tensor *x);
+SV_DEF sv_tensor *sv_shard_gather(sv_ctx *c, sv_tensor *x);
 
 /* ======================================================================================
    6 wav2vec 2.0
@@ -625,7 +704,10 @@ SV_DEF void sv_normalize_wave(float *x, size_t n);
      transformer         n_layers layers -> hidden[0..n_layers]            (sv__w2v2_transformer)
    Tc = T + 1 with a CLS token. Training mode (sv_ctx_set_training) turns dropout and LayerDrop
    on; do_mask turns masking on. n_layers <= L = n_shared + n_decoder: the VGS loss needs only the
-   shared layers. Every tensor lives in c's arena until its next reset. */
+   shared layers. Every tensor lives in c's arena until its next reset.
+   The training draws are keyed (sv_rng_key): row b's masks come from (site key, its global
+   sample index); LayerDrop makes one draw per layer for the whole batch. The common masked count
+   (require_same_masks) is the smallest of the global batch (section 3's shard mode). */
 typedef struct sv_w2v2_out {
     size_t B, T, Tc, n_layers;  /* batch, frames, frames with CLS, layers run */
     sv_tensor *features;        /* [B,T,C] CNN output (after the feature gradient scale) */
@@ -642,7 +724,9 @@ SV_DEF int sv_w2v2_forward(sv_model *m, sv_ctx *c, const sv_batch *b, int do_mas
 /* Span masking (fairseq compute_mask_indices, static lengths, require_same_masks):
    per row num_spans = max(min_spans, floor(prob * len / span + u)), starts drawn without
    replacement, spans may overlap, then every row is trimmed at random to the smallest count.
-   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. */
+   mask [B,T] (1 = masked). Returns the masked count per row, or 0 with an error. All rows draw
+   from the one stream rng (spans row by row, then the trimming); the forward pass draws the
+   same way per row from a keyed stream instead. */
 SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
                                    size_t span, size_t min_spans, uint8_t *mask);
 
@@ -651,13 +735,16 @@ SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t
    Linear C -> G*V; per group the entry argmax(logits + Gumbel noise) in training (argmax of the
    logits in eval), with the gradient of softmax((logits + noise) / tau) (hard straight-through);
    the chosen entries of the G codebooks concatenated [N,q_dim], then project_q q_dim -> F.
-   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. */
+   *codes receives the one-hot choices [N,G*V] (arena memory) when codes is not NULL. The noise
+   of each sample's rows comes from its keyed stream (shard mode: y's rows sample-major; ordinary
+   mode: one stream for all rows, keyed by the context's RNG). */
 SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float tau, const float **codes);
 /* Gumbel temperature at an update step: max(tau_max * decay^step, tau_min) */
 SV_DEF float sv_w2v2_temperature(const sv_config *cfg, size_t step);
 /* Negatives for the contrastive task: for each of the n masked frames of each of B rows,
    K indices of *other* masked frames of the same row (uniform in [0,n-2], shifted past the
-   frame itself). idx [B*n, K] holds global row indices b*n + j. */
+   frame itself). idx [B*n, K] holds global row indices b*n + j. (The loss draws each row's
+   from its own keyed stream: this function with B = 1.) */
 SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, size_t *idx);
 
 /* Hidden states of the shared/decoder transformer for downstream use: eval mode, no masking,
@@ -1108,6 +1195,12 @@ typedef struct sv_loader {
 SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, size_t max_samples, uint64_t seed);
 SV_DEF void sv_loader_free(sv_loader *L);
 SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out);  /* fills out; the buffers live in L */
+/* The samples [first, first + count) of the next global batch of B (a process's share in shard
+   mode, section 3), padded to the width of the whole global batch; crops are sample-keyed
+   (sv_rng_key of seed, SV_DRAW_CROP, epoch, batch, position in the global batch), so a sample
+   comes out the same whichever share holds it. Advances the position as sv_loader_next does
+   (the two give different crops: use one of them for a run). */
+SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_batch *out);
 /* Fixed batches in file order, no crop beyond max_samples, no shuffling: for evaluation.
    Batch k holds utterances [k*B, min((k+1)*B, n)). */
 SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out);
@@ -2068,6 +2161,15 @@ SV_DEF size_t sv_rng_below(sv_rng *r, size_t n)
     lim = UINT64_MAX - (UINT64_MAX % (uint64_t)n);
     do x = sv_rng_next(r); while (x >= lim);
     return (size_t)(x % (uint64_t)n);
+}
+
+/* SM(SM(key ^ c) + x * golden ratio) with SM the splitmix64 step: SM is a bijection of its
+   state and x -> x * (odd constant) one of 64-bit words, so distinct x stay distinct. */
+SV_DEF uint64_t sv_rng_key(uint64_t key, uint64_t x)
+{
+    uint64_t s = key ^ 0x6A09E667F3BCC909ull, z = sv__splitmix64(&s);
+    s = z + x * 0x9E3779B97F4A7C15ull;
+    return sv__splitmix64(&s);
 }
 
 SV_DEF sv_rng sv_rng_fork(const sv_rng *r, uint64_t stream)
@@ -3118,43 +3220,55 @@ static void sv__gemm_worker(const sv__gemm_args *p, int tid, int nth)
     else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
 }
 
-/* Unpacked product for small problems: per C element one multiply-add chain in k order. */
+/* Unpacked product for small problems, with the arithmetic of the packed path: per C element
+   and block of k (K in equal blocks of at most kc, as sv__gemm_block cuts it) one multiply-add
+   chain from 0 in k order (fused with SIMD, as the vector micro-kernels; plain with the scalar
+   kernel), then C = alpha*acc + beta*C (beta = 1 after the first block). A row of C therefore
+   gets the same bits whichever path computes it, so it does not depend on how many other rows
+   are multiplied with it (a batch split over processes). */
 static void sv__gemm_small(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
                            const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                           float *C, size_t ldc)
+                           float *C, size_t ldc, size_t kcmax)
 {
-    size_t i, j, k;
-    for (i = 0; i < M; i++) {
-        float *ci = C + i * ldc;
-        j = 0;
+    size_t i, j, k, k0, nkb = (K + kcmax - 1) / kcmax, kc = (K + nkb - 1) / nkb;
+    for (k0 = 0; k0 < K; k0 += kc) {
+        size_t k1 = K - k0 < kc ? K : k0 + kc;
+        float bt = k0 ? 1.0f : beta;
+        for (i = 0; i < M; i++) {
+            float *ci = C + i * ldc;
+            j = 0;
 #if SV_VW > 0
-        if (sv__simd_on && !transB) {
-            for (; j < N; j += SV_VW) {
-                size_t w = N - j < SV_VW ? N - j : SV_VW;
-                sv__vf acc = SV_VZERO(), v;
-                for (k = 0; k < K; k++) {
-                    float a = transA ? A[k * lda + i] : A[i * lda + k];
-                    sv__vf b = SV_VLOADM(B + k * ldb + j, w);
-                    acc = SV_VFMA(SV_VSET1(a), b, acc);
+            if (sv__simd_on) {
+                if (!transB)
+                    for (; j < N; j += SV_VW) {
+                        size_t w = N - j < SV_VW ? N - j : SV_VW;
+                        sv__vf acc = SV_VZERO(), v;
+                        for (k = k0; k < k1; k++) {
+                            float a = transA ? A[k * lda + i] : A[i * lda + k];
+                            acc = SV_VFMA(SV_VSET1(a), SV_VLOADM(B + k * ldb + j, w), acc);
+                        }
+                        if (bt == 0.0f) v = SV_VMUL(SV_VSET1(alpha), acc);
+                        else v = SV_VFMA(acc, SV_VSET1(alpha), SV_VMUL(SV_VSET1(bt), SV_VLOADM(ci + j, w)));
+                        SV_VSTOREM(ci + j, v, w);
+                    }
+                for (; j < N; j++) {
+                    float acc = 0.0f;
+                    for (k = k0; k < k1; k++)
+                        acc = fmaf(transA ? A[k * lda + i] : A[i * lda + k], transB ? B[j * ldb + k] : B[k * ldb + j], acc);
+                    ci[j] = bt == 0.0f ? alpha * acc : fmaf(acc, alpha, bt * ci[j]);
                 }
-                if (beta == 0.0f) {
-                    v = SV_VMUL(SV_VSET1(alpha), acc);
-                } else {
-                    sv__vf old = SV_VLOADM(ci + j, w);
-                    v = SV_VFMA(acc, SV_VSET1(alpha), SV_VMUL(SV_VSET1(beta), old));
-                }
-                SV_VSTOREM(ci + j, v, w);
+                continue;
             }
-        }
 #endif
-        for (; j < N; j++) {
-            float acc = 0.0f;
-            for (k = 0; k < K; k++) {
-                float a = transA ? A[k * lda + i] : A[i * lda + k];
-                float b = transB ? B[j * ldb + k] : B[k * ldb + j];
-                acc += a * b;
+            for (; j < N; j++) {
+                float acc = 0.0f;
+                for (k = k0; k < k1; k++) {
+                    float a = transA ? A[k * lda + i] : A[i * lda + k];
+                    float b = transB ? B[j * ldb + k] : B[k * ldb + j];
+                    acc += a * b;
+                }
+                ci[j] = bt == 0.0f ? alpha * acc : alpha * acc + bt * ci[j];
             }
-            ci[j] = beta == 0.0f ? alpha * acc : alpha * acc + beta * ci[j];
         }
     }
 }
@@ -3175,11 +3289,11 @@ static void sv__gemm_run(int bf16, int transA, int transB, size_t M, size_t N, s
             for (j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
+    p.g = sv__gemm_config(bf16);
     if (!bf16 && (double)M * (double)N * (double)K < 32768.0) {
-        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, p.g.kc);
         return;
     }
-    p.g = sv__gemm_config(bf16);
 #ifdef _OPENMP
     nt = sv_get_threads();
     if ((double)M * (double)N * (double)K < 1e6) nt = 1;
@@ -3193,7 +3307,7 @@ static void sv__gemm_run(int bf16, int transA, int transB, size_t M, size_t N, s
     p.bsize = (ncap * kcap + 15) & ~(size_t)15;
     p.buf = sv__gemm_buffer((size_t)nt * (p.asize + p.bsize));
     if (!p.buf) { /* out of memory: still give the right answer (fp32), slowly */
-        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, p.g.kc);
         return;
     }
     p.transA = transA; p.transB = transB;
@@ -3926,7 +4040,16 @@ struct sv__node {
     sv__node *prev;
     int prof;                       /* index in the profile table, -1 if none */
     int precision;                  /* of the op's products: the context's when it was recorded */
+    const struct sv__shard *shard;  /* shard mode when recorded (section 3.4), else NULL */
+    int sample_free;                /* every input is free of the sample dimension */
 };
+
+/* Shard mode (section 3.4): the caller's description and the parameters whose exact sums
+   collect the gradients. Lives in the arena until the next reset; nodes point to it. */
+typedef struct sv__shard {
+    sv_shard s;
+    sv_params *params;
+} sv__shard;
 
 #define SV__PROF_MAX 64
 /* A released range of arena memory awaiting reuse. The header lives in the range itself (the
@@ -3955,12 +4078,17 @@ struct sv_ctx {
     double flops;                   /* matrix-product FLOPs since sv_ctx_flops_clear */
     sv_progress_fn progress_fn;     /* long calls report their progress here (may be NULL) */
     void *progress_user;
+    struct sv__shard *shard;        /* shard mode (section 3.4) until the next reset, or NULL */
+    uint64_t draw_site;             /* keyed draws made since the shard was set */
+    const sv__node *bwd_node;       /* the node whose backward runs (shard mode checks) */
 };
 
 static sv__block *sv__block_new(size_t cap)
 {
     sv__block *b;
-    if (cap > SIZE_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
+    /* no object exceeds PTRDIFF_MAX bytes (malloc refuses, and pointer differences would
+       overflow): such a request fails here, never reaching the allocator */
+    if (cap > (size_t)PTRDIFF_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
     b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
     if (!b) return NULL;
     sv__advise_huge(b, sizeof(sv__block) + cap + SV__ALIGN);
@@ -4016,6 +4144,9 @@ SV_DEF void sv_ctx_reset(sv_ctx *c)
     c->tape_len = 0;
     c->failed = 0;
     c->backward_done = 0;
+    c->shard = NULL;
+    c->draw_site = 0;
+    c->bwd_node = NULL;
 }
 
 SV_DEF void sv_ctx_set_arena_limit(sv_ctx *c, size_t bytes) { c->limit = bytes; }
@@ -4203,10 +4334,32 @@ static void *sv__arena_copy(sv_ctx *c, const void *src, size_t bytes)
     return p;
 }
 
-/* The gradient buffer of t, created (zeroed) on first use; NULL if t needs no gradient. */
+/* Shard mode: the exact sums (2 words per element) behind parameter t's gradient, or NULL when t
+   is not one of the shard's parameters (compared as addresses: t->grad points into p->grad). */
+static uint64_t *sv__exact_of(const sv__shard *sh, const sv_tensor *t)
+{
+    const sv_params *p = sh ? sh->params : NULL;
+    uintptr_t g = (uintptr_t)(t ? t->grad : NULL), lo, hi;
+    if (!p || !p->exact || !g) return NULL;
+    lo = (uintptr_t)p->grad;
+    hi = (uintptr_t)(p->grad + p->n);
+    if (g < lo || g >= hi) return NULL;
+    return p->exact + 2 * (size_t)((g - lo) / sizeof(float));
+}
+
+/* The gradient buffer of t, created (zeroed) on first use; NULL if t needs no gradient. In shard
+   mode a parameter's gradient is summed per sample (section 3.4): a backward that would add to it
+   in float while its node has a sample dimension is a missing per-sample path, stopped here
+   with an error rather than summed in an order that depends on the shares. */
 static float *sv__g(sv_ctx *c, sv_tensor *t)
 {
     if (!t || !t->requires_grad) return NULL;
+    if (c->bwd_node && c->bwd_node->shard && !c->bwd_node->sample_free && sv__exact_of(c->bwd_node->shard, t)) {
+        c->failed = 2;
+        sv__fail(SV_ERR_STATE, "shard mode: op %s has no per-sample gradient for parameter %s", c->bwd_node->op,
+                 t->name ? t->name : "?");
+        return NULL;
+    }
     if (!t->grad) {
         t->grad = (float *)sv_ctx_alloc(c, t->n * sizeof(float));
         if (t->grad) memset(t->grad, 0, t->n * sizeof(float));
@@ -4323,6 +4476,7 @@ SV_DEF void sv_params_free(sv_params *p)
     size_t i;
     if (!p) return;
     SV_FREE(p->raw);
+    SV_FREE(p->exact);
     for (i = 0; i < p->count; i++) SV_FREE(p->t[i]);
     SV_FREE(p->t);
     SV_FREE(p->offset);
@@ -4333,6 +4487,7 @@ SV_DEF void sv_params_zero_grad(sv_params *p)
 {
     /* tens of MB each step: both cores' write bandwidth, not one */
     if (p->allocated) SV__BLOCKED(p->n, memset(p->grad + lo, 0, (hi - lo) * sizeof(float)));
+    if (p->exact) SV__BLOCKED(2 * (p->n + 1), memset(p->exact + lo, 0, (hi - lo) * sizeof(uint64_t)));
 }
 
 SV_DEF size_t sv_params_numel(const sv_params *p, uint32_t group_mask)
@@ -4348,6 +4503,383 @@ SV_DEF sv_tensor *sv_params_find(const sv_params *p, const char *name)
     size_t i;
     for (i = 0; i < p->count; i++) if (strcmp(p->t[i]->name, name) == 0) return p->t[i];
     return NULL;
+}
+
+/* ---------------------------------------------------------------- 3.4 shards and exact gradient sums */
+/* floor(r * total / P) without overflow: r (P q + m) / P = r q + floor(r m / P) */
+static size_t sv__share_edge(size_t total, size_t r, size_t P) { return r * (total / P) + r * (total % P) / P; }
+
+SV_DEF void sv_shard_split(size_t total, int size, int rank, size_t *first, size_t *count)
+{
+    size_t P = size > 0 ? (size_t)size : 1, r = rank > 0 ? (size_t)rank : 0, a, b;
+    if (r >= P) r = P - 1;
+    a = sv__share_edge(total, r, P);
+    b = sv__share_edge(total, r + 1, P);
+    if (first) *first = a;
+    if (count) *count = b - a;
+}
+
+SV_DEF int sv_ctx_set_shard(sv_ctx *c, const sv_shard *s, sv_params *p)
+{
+    sv__shard *sh;
+    if (!s) { c->shard = NULL; return SV_OK; }
+    if (s->total == 0 || s->count == 0 || s->first > s->total || s->count > s->total - s->first)
+        return sv__fail(SV_ERR_ARG, "shard: samples [%zu, %zu) of a batch of %zu (each process needs at least one)",
+                        s->first, s->first + s->count, s->total);
+    if (s->comm) {
+        size_t f, n;
+        const sv_comm *cm = s->comm;
+        if (cm->size < 1 || cm->rank < 0 || cm->rank >= cm->size || !cm->allgather || !cm->allreduce_exact)
+            return sv__fail(SV_ERR_ARG, "shard: process %d of %d, or a callback missing", cm->rank, cm->size);
+        sv_shard_split(s->total, cm->size, cm->rank, &f, &n);
+        if (f != s->first || n != s->count)
+            return sv__fail(SV_ERR_ARG, "shard: process %d of %d holds samples [%zu, %zu) of %zu, not [%zu, %zu) (sv_shard_split)",
+                            cm->rank, cm->size, s->first, s->first + s->count, s->total, f, f + n);
+    } else if (s->first != 0 || s->count != s->total) {
+        return sv__fail(SV_ERR_ARG, "shard: one process must hold the whole batch (samples [%zu, %zu) of %zu)",
+                        s->first, s->first + s->count, s->total);
+    }
+    if (p && !p->allocated) return sv__fail(SV_ERR_STATE, "shard: the parameters are not allocated");
+    if (p && !p->exact) {
+        p->exact = (uint64_t *)sv__calloc(2 * (p->n + 1), sizeof(uint64_t), "exact gradient sums");
+        if (!p->exact) return SV_ERR_NOMEM;
+    }
+    sh = (sv__shard *)sv_ctx_alloc(c, sizeof *sh);
+    if (!sh) return SV_ERR_NOMEM;
+    sh->s = *s;
+    sh->params = p;
+    c->shard = sh;
+    c->draw_site = 0;
+    return SV_OK;
+}
+
+SV_DEF const sv_shard *sv_ctx_shard(const sv_ctx *c) { return c->shard ? &c->shard->s : NULL; }
+
+/* The key of one random draw site (one dropout op, the masks of a batch, ...), before the sample
+   index is mixed in. Shard mode: (batch key, purpose, site number); ordinary mode: a fresh word
+   of the context's RNG, so seeding that RNG still fixes every draw. */
+static uint64_t sv__site_key(sv_ctx *c, uint64_t purpose)
+{
+    if (c->shard) return sv_rng_key(sv_rng_key(c->shard->s.key, purpose), c->draw_site++);
+    return sv_rng_key(sv_rng_next(&c->rng), purpose);
+}
+
+/* Global index of local sample 0 (0 in ordinary mode). */
+static size_t sv__sample0(const sv_ctx *c) { return c->shard ? c->shard->s.first : 0; }
+
+/* all [total, width] = every process's rows mine [count, width], in sample order. Ordinary mode
+   (sh NULL: one block of width doubles) or one process: a copy. */
+static int sv__shard_gather(sv_ctx *c, const sv__shard *sh, const double *mine, size_t width, double *all)
+{
+    const sv_comm *cm = sh ? sh->s.comm : NULL;
+    size_t *counts, r;
+    if (!cm) {
+        if (all != mine) memcpy(all, mine, (sh ? sh->s.count : 1) * width * sizeof(double));
+        return SV_OK;
+    }
+    counts = (size_t *)sv_ctx_alloc(c, (size_t)cm->size * sizeof(size_t));
+    if (!counts) return SV_ERR_NOMEM;
+    for (r = 0; r < (size_t)cm->size; r++) {
+        size_t n;
+        sv_shard_split(sh->s.total, cm->size, (int)r, NULL, &n);
+        counts[r] = n * width;
+    }
+    if (cm->allgather(cm->user, mine, sh->s.count * width, all, counts) != 0) {
+        c->failed = 2;
+        return sv__fail(SV_ERR_IO, "shard: exchanging values with the other processes failed");
+    }
+    return SV_OK;
+}
+
+/* Shard mode: every process learns whether every process passed a check (status 0). When some
+   failed, each returns the status of the first failing process (in rank order) with its message
+   ("process r: ..." on the others), so all stop together instead of waiting for one another in
+   the next collective. Ordinary mode: status unchanged. */
+#define SV__AGREE_MSG 240
+static int sv__shard_agree(sv_ctx *c, int status)
+{
+    const sv__shard *sh = c->shard;
+    size_t w = 3 + SV__AGREE_MSG, smp, i;
+    double *loc, *all;
+    char mine[SV__AGREE_MSG + 1], msg[SV__AGREE_MSG + 1];
+    if (!sh || !sh->s.comm) return status;
+    loc = (double *)sv_ctx_alloc(c, sh->s.count * w * sizeof(double));
+    all = (double *)sv_ctx_alloc(c, sh->s.total * w * sizeof(double));
+    if (!loc || !all) return SV_ERR_NOMEM;
+    {   /* the message, cut to what the exchange carries */
+        const char *e = status ? sv_last_error() : "";
+        for (i = 0; i < SV__AGREE_MSG && e[i]; i++) mine[i] = e[i];
+        mine[i] = 0;
+    }
+    memset(loc, 0, sh->s.count * w * sizeof(double));
+    for (smp = 0; smp < sh->s.count; smp++) {
+        loc[smp * w] = (double)status;
+        loc[smp * w + 1] = (double)sh->s.comm->rank;
+        for (i = 0; i < SV__AGREE_MSG && mine[i]; i++) loc[smp * w + 3 + i] = (unsigned char)mine[i];
+    }
+    if (sv__shard_gather(c, sh, loc, w, all) != SV_OK) return SV_ERR_IO;
+    for (smp = 0; smp < sh->s.total; smp++) {
+        const double *a = all + smp * w;
+        int st = (int)a[0], rank = (int)a[1];
+        if (!st) continue;
+        if (rank == sh->s.comm->rank) return st;
+        for (i = 0; i < SV__AGREE_MSG && a[3 + i] != 0; i++) msg[i] = (char)(unsigned char)a[3 + i];
+        msg[i] = 0;
+        return sv__fail(st, "process %d: %s", rank, msg);
+    }
+    return SV_OK;
+}
+
+/* The sum over the global batch of a per-sample count (cnt[b] for the B local samples). */
+static int sv__global_count(sv_ctx *c, const size_t *cnt, size_t B, size_t *sum)
+{
+    size_t b, total = c->shard ? c->shard->s.total : B;
+    double *loc = (double *)sv_ctx_alloc(c, B * sizeof(double)), *all = (double *)sv_ctx_alloc(c, total * sizeof(double));
+    if (!loc || !all) return SV_ERR_NOMEM;
+    for (b = 0; b < B; b++) loc[b] = (double)cnt[b];
+    if (!c->shard) { for (*sum = 0, b = 0; b < B; b++) *sum += cnt[b]; return SV_OK; }
+    if (B != c->shard->s.count) return sv__fail(SV_ERR_ARG, "shard mode: %zu rows for %zu samples", B, c->shard->s.count);
+    if (sv__shard_gather(c, c->shard, loc, 1, all) != SV_OK) return SV_ERR_IO;
+    for (*sum = 0, b = 0; b < total; b++) *sum += (size_t)all[b];
+    return SV_OK;
+}
+
+/* Exact sums. A contribution x becomes the integer round(x * 2^SV__FX_FRAC) (half away from
+   zero), kept as a 128-bit two's-complement number in two words (low first); integer addition
+   modulo 2^128 is associative, so the total does not depend on the order or grouping of the
+   additions, and it is rounded to float once. Contributions below 2^-81 round to 0; |x| must be
+   below 2^26, which leaves 2^20 contributions of headroom before the sum could wrap. The grid is
+   far below any gradient that moves a weight (Adam's eps alone is 1e-6) and the range far above
+   a healthy step's. Non-finite or too large contributions are counted in *bad instead. */
+#define SV__FX_FRAC 80
+#define SV__FX_MAXEXP (26 + 127)   /* biased exponent of 2^26: larger ones are out of range */
+
+/* x as the two words of round(x 2^FRAC), branch-free: |x| 2^(FRAC-64) = h + f in double (both
+   exact: |x| has 24 significant bits), the high word h, the low word f 2^64 rounded half up, as
+   two 32-bit halves (every step exact, every conversion a truncation of a non-negative value
+   below 2^43, i.e. a floor), then the two's-complement negation when x < 0. Returns 0, or 1 for
+   a value that is not finite or not below 2^26 (words then 0). */
+static int sv__fx_words(float x, uint64_t *lo, uint64_t *hi)
+{
+    union { float f; uint32_t u; } v;
+    double a, f;
+    int64_t h, a1;
+    uint64_t l, m;
+    v.f = x;
+    if (((v.u >> 23) & 255u) >= SV__FX_MAXEXP) { *lo = *hi = 0; return 1; }
+    a = fabs((double)x) * (double)((uint64_t)1 << (SV__FX_FRAC - 64));
+    h = (int64_t)a;
+    f = (a - (double)h) * 4294967296.0;
+    a1 = (int64_t)f;
+    l = ((uint64_t)a1 << 32) + (uint64_t)(int64_t)((f - (double)a1) * 4294967296.0 + 0.5);
+    m = (uint64_t)0 - (uint64_t)(v.u >> 31);       /* all ones for a negative x */
+    l = (l ^ m) - m;
+    *lo = l;
+    *hi = ((uint64_t)h ^ m) + (m & (uint64_t)(l == 0));
+    return 0;
+}
+
+/* The same arithmetic over a block: lo[j], hi[j] += the words of x[j]. Branch-free, so that it
+   vectorises (8 lanes with AVX-512); returns the count of refused values. */
+#define SV__FX_BLOCK 256
+static uint64_t sv__fx_add_block(uint64_t *SV__RESTRICT lo, uint64_t *SV__RESTRICT hi, const float *SV__RESTRICT x, size_t len)
+{
+    uint64_t bad = 0;
+    size_t j;
+    for (j = 0; j < len; j++) {
+        uint32_t u, um;
+        uint64_t l, hh, m, ok;
+        int64_t h, a1;
+        double a, f;
+        float xm;
+        memcpy(&u, x + j, sizeof u);
+        ok = ((u >> 23) & 255u) < SV__FX_MAXEXP;
+        bad += 1 - ok;
+        um = u & (uint32_t)(0 - ok) & 0x7FFFFFFFu;      /* |x|, or 0 for a refused value (no branch) */
+        memcpy(&xm, &um, sizeof xm);
+        a = (double)xm * (double)((uint64_t)1 << (SV__FX_FRAC - 64));
+        h = (int64_t)a;
+        f = (a - (double)h) * 4294967296.0;
+        a1 = (int64_t)f;
+        l = ((uint64_t)a1 << 32) + (uint64_t)(int64_t)((f - (double)a1) * 4294967296.0 + 0.5);
+        m = (uint64_t)0 - (uint64_t)(u >> 31);
+        l = (l ^ m) - m;
+        hh = ((uint64_t)h ^ m) + (m & (uint64_t)(l == 0));
+        lo[j] += l;
+        hi[j] += hh + (uint64_t)(lo[j] < l);
+    }
+    return bad;
+}
+
+static void sv__fx_add(uint64_t *w, float x, uint64_t *bad)
+{
+    uint64_t lo, hi;
+    *bad += (uint64_t)sv__fx_words(x, &lo, &hi);
+    w[0] += lo;
+    w[1] += hi + (w[0] < lo);
+}
+
+/* The number of significant bits of a nonzero word. */
+static int sv__bitlen64(uint64_t t)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 64 - __builtin_clzll(t);
+#else
+    int n = 0;
+    if (t >> 32) { n += 32; t >>= 32; }
+    if (t >> 16) { n += 16; t >>= 16; }
+    if (t >> 8) { n += 8; t >>= 8; }
+    if (t >> 4) { n += 4; t >>= 4; }
+    if (t >> 2) { n += 2; t >>= 2; }
+    if (t >> 1) { n += 1; t >>= 1; }
+    return n + (int)t;
+#endif
+}
+
+/* round(value * 2^-FRAC) to float, nearest even: the magnitude's top 64 bits (with a sticky bit
+   for the rest, which keeps the rounding of 24 bits exact) converted by the C library's single
+   correctly rounded uint64 -> float conversion, then scaled by a power of two (exact). */
+static float sv__fx_float(const uint64_t *w)
+{
+    uint64_t lo = w[0], hi = w[1], top;
+    int neg = (int)(hi >> 63), s = 0;
+    float f;
+    if (neg) { lo = ~lo + 1; hi = ~hi + (lo == 0); }
+    if (hi) {
+        s = sv__bitlen64(hi);                      /* at most 43 for sums within the range */
+        top = s == 64 ? hi : (hi << (64 - s)) | (lo >> s) | (uint64_t)((lo & (((uint64_t)1 << s) - 1)) != 0);
+    } else {
+        top = lo;
+    }
+    f = (float)top * sv__pow2i(s - SV__FX_FRAC);
+    return neg ? -f : f;
+}
+
+/* The gradient of a tensor without a sample dimension (a parameter, or a value made from
+   parameters only) summed exactly over the samples: a backward asks for one slot per sample,
+   writes that sample's contribution into it (=, not +=), and the slots are added into the exact
+   sums when they fill up (a parameter's own words; for another tensor, scratch words that
+   sv__wg_end sums over the processes and rounds into its float gradient). */
+typedef struct sv__wg {
+    sv_tensor *t;
+    uint64_t *acc;              /* 2 words per element */
+    float *slot;                /* cap slots of n floats */
+    size_t n, cap, used;
+    uint64_t bad;
+    int own;                    /* t is not a parameter: acc is scratch */
+} sv__wg;
+
+#define SV__WG_SLOT_BYTES ((size_t)32 << 20)
+
+static int sv__wg_begin(sv_ctx *c, const sv__node *nd, sv__wg *w, sv_tensor *t)
+{
+    memset(w, 0, sizeof *w);
+    if (!t || !t->requires_grad) return 0;
+    w->t = t;
+    w->n = t->n;
+    w->acc = sv__exact_of(nd->shard, t);
+    if (!w->acc) {
+        w->own = 1;
+        w->acc = (uint64_t *)sv_ctx_alloc(c, 2 * (w->n + 1) * sizeof(uint64_t));
+        if (!w->acc) return 0;
+        memset(w->acc, 0, 2 * (w->n + 1) * sizeof(uint64_t));
+    }
+    w->cap = SV__WG_SLOT_BYTES / (w->n * sizeof(float) + 1);
+    if (w->cap > nd->shard->s.count) w->cap = nd->shard->s.count;
+    if (w->cap < 1) w->cap = 1;
+    w->slot = (float *)sv_ctx_alloc(c, w->cap * w->n * sizeof(float));
+    if (!w->slot) { w->t = NULL; return 0; }
+    return 1;
+}
+
+/* The slots into the exact sums, a block of elements at a time: its words stay in L1 (split into
+   low and high arrays, so the additions vectorise) while every slot's contribution is added. */
+static void sv__wg_flush(sv__wg *w)
+{
+    ptrdiff_t blk;
+    uint64_t bad = 0;
+    size_t n = w->n, used = w->used;
+SV__OMP(parallel for reduction(+:bad) if (n * used > (1u << 15)))
+    for (blk = 0; blk < (ptrdiff_t)((n + SV__FX_BLOCK - 1) / SV__FX_BLOCK); blk++) {
+        uint64_t lo[SV__FX_BLOCK], hi[SV__FX_BLOCK], *a = w->acc + 2 * (size_t)blk * SV__FX_BLOCK;
+        size_t e0 = (size_t)blk * SV__FX_BLOCK, len = n - e0 < SV__FX_BLOCK ? n - e0 : SV__FX_BLOCK, j, k;
+        for (j = 0; j < len; j++) { lo[j] = a[2 * j]; hi[j] = a[2 * j + 1]; }
+        for (k = 0; k < used; k++) bad += sv__fx_add_block(lo, hi, w->slot + k * n + e0, len);
+        for (j = 0; j < len; j++) { a[2 * j] = lo[j]; a[2 * j + 1] = hi[j]; }
+    }
+    w->bad += bad;
+    w->used = 0;
+}
+
+/* The slot for the next sample's contribution (n floats to overwrite). */
+static float *sv__wg_slot(sv__wg *w)
+{
+    if (w->used == w->cap) sv__wg_flush(w);
+    return w->slot + w->used++ * w->n;
+}
+
+static void sv__wg_end(sv_ctx *c, const sv__node *nd, sv__wg *w)
+{
+    const sv__shard *sh = nd->shard;
+    if (!w->t) return;
+    sv__wg_flush(w);
+    if (!w->own) {
+        if (sh->params) sh->params->exact[2 * sh->params->n] += w->bad;
+    } else {
+        /* a value made from parameters (weight normalisation's w): its gradient is needed in
+           float now by the op that made it, summed over every process */
+        float *g;
+        const sv_comm *cm = sh->s.comm;
+        size_t i;
+        w->acc[2 * w->n] = w->bad;
+        if (cm && cm->allreduce_exact(cm->user, w->acc, w->n + 1) != 0) {
+            c->failed = 2;
+            sv__fail(SV_ERR_IO, "shard: summing a gradient over the processes failed");
+            return;
+        }
+        g = sv__g(c, w->t);
+        if (!g) return;
+        for (i = 0; i < w->n; i++) g[i] += w->acc[2 * w->n] ? NAN : sv__fx_float(w->acc + 2 * i);
+        if (sh->params && w->acc[2 * w->n]) sh->params->exact[2 * sh->params->n] += 1;
+    }
+    w->t = NULL;
+}
+
+/* Rows per sample of an op input with `rows` rows in shard mode (sample-major: sample s owns
+   rows [s m, (s+1) m)), or 0 with the op failed when they do not divide. */
+static size_t sv__rows_per_sample(sv_ctx *c, const sv__node *nd, size_t rows)
+{
+    size_t S = nd->shard->s.count;
+    if (rows % S) {
+        c->failed = 2;
+        sv__fail(SV_ERR_ARG, "shard mode: op %s has %zu rows, not a multiple of the %zu samples of this process", nd->op, rows, S);
+        return 0;
+    }
+    return rows / S;
+}
+
+SV_DEF int sv_params_grad_reduce(sv_params *p, const sv_shard *s)
+{
+    ptrdiff_t i;
+    uint64_t *ex = p->exact;
+    if (!p->allocated || !ex) return sv__fail(SV_ERR_STATE, "gradient reduce: no shard-mode gradients (sv_ctx_set_shard with these parameters)");
+    if (!s || s->first == 0) {
+        /* float gradients of ops free of the sample dimension: global already, counted once */
+        uint64_t bad = 0;
+SV__OMP(parallel for reduction(+:bad) if (p->n > (1u << 15)))
+        for (i = 0; i < (ptrdiff_t)p->n; i++) if (p->grad[i] != 0.0f) sv__fx_add(ex + 2 * (size_t)i, p->grad[i], &bad);
+        ex[2 * p->n] += bad;
+    }
+    if (s && s->comm && s->comm->allreduce_exact(s->comm->user, ex, p->n + 1) != 0)
+        return sv__fail(SV_ERR_IO, "gradient reduce: summing over the processes failed");
+    if (ex[2 * p->n]) {
+        for (i = 0; i < (ptrdiff_t)p->n; i++) p->grad[i] = NAN;
+        return sv__fail(SV_ERR_NUMERIC, "gradient reduce: %llu gradient contributions were not finite or beyond 2^26",
+                        (unsigned long long)ex[2 * p->n]);
+    }
+SV__OMP(parallel for if (p->n > (1u << 15)))
+    for (i = 0; i < (ptrdiff_t)p->n; i++) p->grad[i] = sv__fx_float(ex + 2 * (size_t)i);
+    return SV_OK;
 }
 
 /* ======================================================================================
@@ -4401,6 +4933,12 @@ static int sv__needs(sv_ctx *c, const sv_tensor *a, const sv_tensor *b, const sv
     return (a && a->requires_grad) || (b && b->requires_grad) || (d && d->requires_grad) || (e && e->requires_grad);
 }
 
+/* Shard mode: t has no sample dimension (a parameter or buffer, or made from them only). */
+static int sv__free_of_samples(const sv__shard *sh, const sv_tensor *t)
+{
+    return t->kind != SV_ACTIVATION || t->sample_free || sv__exact_of(sh, t) != NULL;
+}
+
 /* Append a node producing `out` from up to four inputs. */
 static sv__node *sv__record(sv_ctx *c, const char *op, sv__backward_fn fn, sv_tensor *out,
                             sv_tensor *a, sv_tensor *b, sv_tensor *d, sv_tensor *e)
@@ -4415,6 +4953,12 @@ static sv__node *sv__record(sv_ctx *c, const char *op, sv__backward_fn fn, sv_te
     n->prev = c->tape;
     n->prof = c->profile ? sv__prof_slot(c, op) : -1;
     n->precision = c->precision;
+    n->shard = c->shard;
+    if (c->shard) {
+        n->sample_free = (a || b || d || e) && (!a || sv__free_of_samples(c->shard, a)) && (!b || sv__free_of_samples(c->shard, b)) &&
+                         (!d || sv__free_of_samples(c->shard, d)) && (!e || sv__free_of_samples(c->shard, e));
+        out->sample_free = n->sample_free;
+    }
     c->tape = n;
     c->tape_len++;
     out->requires_grad = 1;
@@ -4441,8 +4985,11 @@ SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
         if (!n->out->grad) continue;    /* nothing flowed into this node's output */
         if (n->prof >= 0) t0 = sv__now();
         c->precision = n->precision;   /* the products of a backward in its forward's precision */
+        c->bwd_node = n;
         n->backward(c, n);
+        c->bwd_node = NULL;
         if (n->prof >= 0) c->prof_bwd[n->prof] += sv__now() - t0;
+        if (c->failed == 2) { c->precision = precision; return sv_last_status(); }     /* the op said why */
         if (c->failed) { c->precision = precision; return sv__fail(SV_ERR_NOMEM, "backward of %s: out of arena memory", n->op); }
         /* Every consumer of n->out was recorded after n, so its backward has already run: n was
            the last reader of this gradient. Parameter gradients live outside the arena and are
@@ -4536,6 +5083,43 @@ static void sv__mm(const sv_ctx *c, int ta, int tb, size_t M, size_t N, size_t K
     else sv_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* Shard mode (section 3.4): input t of node n has no sample dimension while the node has one, so
+   t's gradient is a sum over the samples, taken exactly and per sample (sv__wg). The backwards
+   then ask for t's float gradient only otherwise: sv__g_unless_by_sample. */
+static int sv__by_sample(const sv__node *n, const sv_tensor *t)
+{
+    return n->shard && !n->sample_free && t && t->requires_grad && sv__free_of_samples(n->shard, t);
+}
+static float *sv__g_unless_by_sample(sv_ctx *c, const sv__node *n, sv_tensor *t)
+{
+    return sv__by_sample(n, t) ? NULL : sv__g(c, t);
+}
+
+/* Shard mode: t's gradient += scale * column sums of dy [rows,cols], per sample (sample-major
+   rows). The bias of a linear layer or convolution, a broadcast add. */
+static void sv__colsum_by_sample(sv_ctx *c, const sv__node *n, sv_tensor *t, const float *dy, size_t rows, size_t cols,
+                                 float scale)
+{
+    sv__wg w;
+    size_t m, smp, j;
+    if (!sv__wg_begin(c, n, &w, t) || !(m = sv__rows_per_sample(c, n, rows))) return;
+    for (smp = 0; smp < n->shard->s.count; smp++) {
+        float *g = sv__wg_slot(&w);
+        memset(g, 0, cols * sizeof(float));
+        sv__colsum_acc(g, dy + smp * m * cols, m, cols);
+        if (scale != 1.0f) for (j = 0; j < cols; j++) g[j] *= scale;
+    }
+    sv__wg_end(c, n, &w);
+}
+
+/* A bias-like gradient: column sums of dy [rows,cols] into t, per sample in shard mode. */
+static void sv__bias_grad(sv_ctx *c, const sv__node *n, sv_tensor *t, const float *dy, size_t rows, size_t cols)
+{
+    float *g;
+    if (sv__by_sample(n, t)) sv__colsum_by_sample(c, n, t, dy, rows, cols, 1.0f);
+    else if ((g = sv__g(c, t)) != NULL) sv__colsum_acc(g, dy, rows, cols);
+}
+
 /* y [rows,n] = row in every row (a bias before a GEMM with beta = 1) */
 static void sv__fill_rows(float *y, const float *row, size_t rows, size_t n)
 {
@@ -4585,12 +5169,13 @@ static void sv__addsub_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *a = n->in[0], *b = n->in[1];
     const float *dy = n->out->grad;
-    float s = n->farg[0], *ga = sv__g(c, a), *gb = sv__g(c, b);
+    float s = n->farg[0], *ga = sv__g(c, a), *gb = sv__g_unless_by_sample(c, n, b);
     size_t i;
     if (ga) {
 SV__OMP(parallel for if (a->n > SV__PAR_N))
         for (i = 0; i < a->n; i++) ga[i] += dy[i];
     }
+    if (sv__by_sample(n, b)) sv__colsum_by_sample(c, n, b, dy, a->n / b->n, b->n, s);
     if (gb) {
         if (b->n == a->n) {
 SV__OMP(parallel for if (b->n > SV__PAR_N))
@@ -4631,14 +5216,15 @@ static void sv__mul_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *a = n->in[0], *b = n->in[1];
     const float *dy = n->out->grad;
-    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    float *ga = sv__g(c, a), *gb = sv__g_unless_by_sample(c, n, b);
     size_t i, inner = b->n;
     if (ga) sv__bcast(SV__BC_MUL_ACC, ga, dy, b->data, 1.0f, a->n, inner);
-    if (gb) {
+    if (gb || sv__by_sample(n, b)) {
         float *prod = (float *)sv_ctx_alloc(c, a->n * sizeof(float));
         if (!prod) return;
         for (i = 0; i < a->n; i++) prod[i] = dy[i] * a->data[i];
-        sv__colsum_acc(gb, prod, a->n / inner, inner);
+        if (gb) sv__colsum_acc(gb, prod, a->n / inner, inner);
+        else sv__colsum_by_sample(c, n, b, prod, a->n / inner, inner, 1.0f);
     }
 }
 
@@ -4899,7 +5485,38 @@ SV_DEF sv_tensor *sv_straight_through(sv_ctx *c, sv_tensor *hard, sv_tensor *sof
 }
 
 /* Inverted dropout: kept units are scaled by 1/(1-p), so evaluation needs no rescaling. The mask
-   (0 or 1/(1-p)) is saved for the backward. */
+   (0 or 1/(1-p)) is saved for the backward. Element i is dropped when the counter hash of
+   (key, i) is below p, so any thread can draw any element. Ordinary mode: one key per op from
+   the context's RNG, i over the whole tensor. Shard mode: x is sample-major and element i of
+   global sample g uses key (site key, g) and its index within the sample, the same bits
+   whichever process holds the sample. */
+static int sv__dropout_mask(sv_ctx *c, float *m, size_t n, float p, float keep, const char *op)
+{
+    ptrdiff_t i;
+    if (c->shard) {
+        size_t S = c->shard->s.count, per = n / S, smp, g0 = sv__sample0(c);
+        uint64_t site = sv__site_key(c, SV_DRAW_DROPOUT), *keys;
+        if (n % S) { sv__shape_error(c, op, "%zu elements for %zu samples", n, S); return SV_ERR_ARG; }
+        keys = (uint64_t *)sv_ctx_alloc(c, S * sizeof(uint64_t));
+        if (!keys) return SV_ERR_NOMEM;
+        for (smp = 0; smp < S; smp++) keys[smp] = sv_rng_key(site, g0 + smp);
+        /* blocks of 4096 elements, one division each to find where they start */
+SV__OMP(parallel for if (n > SV__PAR_N))
+        for (i = 0; i < (ptrdiff_t)((n + 4095) / 4096); i++) {
+            size_t lo = (size_t)i * 4096, hi = lo + 4096 < n ? lo + 4096 : n, sm = lo / per, j = lo % per, k;
+            for (k = lo; k < hi; k++) {
+                m[k] = sv__hash_uniformf(keys[sm], j) < p ? 0.0f : keep;
+                if (++j == per) { j = 0; sm++; }
+            }
+        }
+    } else {
+        uint64_t key = sv_rng_next(&c->rng);   /* one draw per op; the elements come from the counter hash */
+SV__OMP(parallel for if (n > SV__PAR_N))
+        for (i = 0; i < (ptrdiff_t)n; i++) m[i] = sv__hash_uniformf(key, (uint64_t)i) < p ? 0.0f : keep;
+    }
+    return SV_OK;
+}
+
 static void sv__dropout_bwd(sv_ctx *c, sv__node *n)
 {
     float *gx = sv__g(c, n->in[0]);
@@ -4914,7 +5531,6 @@ SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p)
 {
     sv_tensor *y;
     float *m, keep;
-    uint64_t key;
     size_t i;
     SV__IN1(x);
     if (!c->training || p <= 0.0f) return x;
@@ -4924,12 +5540,9 @@ SV_DEF sv_tensor *sv_dropout(sv_ctx *c, sv_tensor *x, float p)
     m = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
     if (!y || !m) return NULL;
     keep = 1.0f / (1.0f - p);
-    key = sv_rng_next(&c->rng);   /* one draw per op; the elements come from the counter hash */
+    if (sv__dropout_mask(c, m, x->n, p, keep, "dropout") != SV_OK) return NULL;
 SV__OMP(parallel for if (x->n > SV__PAR_N))
-    for (i = 0; i < x->n; i++) {
-        m[i] = sv__hash_uniformf(key, i) < p ? 0.0f : keep;
-        y->data[i] = x->data[i] * m[i];
-    }
+    for (i = 0; i < x->n; i++) y->data[i] = x->data[i] * m[i];
     if (sv__needs(c, x, NULL, NULL, NULL)) {
         sv__node *n = sv__record(c, "dropout", sv__dropout_bwd, y, x, NULL, NULL, NULL);
         if (!n) return NULL;
@@ -4947,9 +5560,27 @@ static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
     sv_tensor *a = n->in[0], *b = n->in[1];
     size_t M = n->iarg[0], N = n->iarg[1], K = n->iarg[2], nb = n->iarg[3];
     int ta = (int)n->iarg[4], tb = (int)n->iarg[5], bshared = (int)n->iarg[6];
-    float *ga = sv__g(c, a), *gb = sv__g(c, b);
+    float *ga = sv__g(c, a), *gb = sv__g_unless_by_sample(c, n, b);
     const float *dy = n->out->grad;
     size_t i, lda = ta ? M : K, ldb = tb ? K : N;
+    if (sv__by_sample(n, b)) {
+        /* a 2-D b without a sample dimension shared by batches that have one (batches split
+           between the samples); dB per sample as below, with beta 0 into the sample's slot */
+        sv__wg w;
+        size_t per = sv__rows_per_sample(c, n, nb), smp;
+        if (!per || !sv__wg_begin(c, n, &w, b)) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *g = sv__wg_slot(&w);
+            for (i = smp * per; i < (smp + 1) * per; i++) {
+                const float *Ai = a->data + i * M * K, *dYi = dy + i * M * N;
+                float bt = i == smp * per ? 0.0f : 1.0f;
+                if (!tb) sv__mm(c, !ta, 0, K, N, M, 1.0f, Ai, lda, dYi, N, bt, g, N);
+                else sv__mm(c, 1, ta, N, K, M, 1.0f, dYi, N, Ai, lda, bt, g, K);
+            }
+        }
+        sv__wg_end(c, n, &w);
+        sv__count_flops(c, (double)nb * M * N * K, 1);
+    }
     sv__count_flops(c, (double)nb * M * N * K, (ga != NULL) + (gb != NULL));
     for (i = 0; i < nb; i++) {
         const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
@@ -5006,8 +5637,21 @@ static void sv__group_linear_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *w = n->in[1];
     size_t G = n->iarg[0], N = x->shape[0], Ki = w->shape[0] / G, Ko = w->shape[1], g;
-    float *gx = sv__g(c, x), *gw = sv__g(c, w);
+    float *gx = sv__g(c, x), *gw = sv__g_unless_by_sample(c, n, w);
     const float *dy = n->out->grad;
+    if (sv__by_sample(n, w)) {
+        sv__wg wg;
+        size_t m = sv__rows_per_sample(c, n, N), smp;
+        if (!m || !sv__wg_begin(c, n, &wg, w)) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *sl = sv__wg_slot(&wg);
+            for (g = 0; g < G; g++)
+                sv_gemm(1, 0, Ki, Ko, m, 1.0f, x->data + smp * m * G * Ki + g * Ki, G * Ki, dy + smp * m * G * Ko + g * Ko, G * Ko,
+                        0.0f, sl + g * Ki * Ko, Ko);
+        }
+        sv__wg_end(c, n, &wg);
+        sv__count_flops(c, (double)N * G * Ki * Ko, 1);
+    }
     sv__count_flops(c, (double)N * G * Ki * Ko, (gx != NULL) + (gw != NULL));
     for (g = 0; g < G; g++) {
         if (gx) sv_gemm(0, 1, N, Ki, Ko, 1.0f, dy + g * Ko, G * Ko, w->data + g * Ki * Ko, Ko, 1.0f, gx + g * Ki, G * Ki);
@@ -5045,11 +5689,20 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     size_t M = n->iarg[0], In = n->iarg[1], Out = n->iarg[2];
     const float *dy = n->out->grad;
     int fresh;
-    float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
-    sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL));
+    float *gx = sv__g_w(c, x, &fresh), *gw = sv__g_unless_by_sample(c, n, w);
+    sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL) + sv__by_sample(n, w));
     if (gx) sv__mm(c, 0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
     if (gw) sv__mm(c, 1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
-    if (gb) sv__colsum_acc(gb, dy, M, Out);
+    if (sv__by_sample(n, w)) {   /* shard mode: dW per sample, summed exactly */
+        sv__wg wg;
+        size_t m = sv__rows_per_sample(c, n, M), smp;
+        if (m && sv__wg_begin(c, n, &wg, w)) {
+            for (smp = 0; smp < n->shard->s.count; smp++)
+                sv__mm(c, 1, 0, Out, In, m, 1.0f, dy + smp * m * Out, Out, x->data + smp * m * In, In, 0.0f, sv__wg_slot(&wg), In);
+            sv__wg_end(c, n, &wg);
+        }
+    }
+    sv__bias_grad(c, n, bias, dy, M, Out);
 }
 
 SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bias)
@@ -5187,6 +5840,27 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
         sv__mm(c, 1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
 }
 
+/* dW of a groups = 1 convolution into w's gradient: in float, or in shard mode per sample (each
+   sample's batch rows through sv__conv1d_dw into a zeroed slot) and summed exactly. */
+static void sv__conv1d_dw_into(sv_ctx *c, const sv__node *n, sv_tensor *w, const float *dy, const float *xp, size_t B,
+                               size_t Tp, size_t Cin, size_t Cout, size_t K, size_t s, size_t Tout)
+{
+    float *gw;
+    if (sv__by_sample(n, w)) {
+        sv__wg wg;
+        size_t per = sv__rows_per_sample(c, n, B), smp;
+        if (!per || !sv__wg_begin(c, n, &wg, w)) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *g = sv__wg_slot(&wg);
+            memset(g, 0, w->n * sizeof(float));
+            sv__conv1d_dw(c, g, dy + smp * per * Tout * Cout, xp + smp * per * Tp * Cin, per, Tp, Cin, Cout, K, s, Tout);
+        }
+        sv__wg_end(c, n, &wg);
+    } else if ((gw = sv__g(c, w)) != NULL) {
+        sv__conv1d_dw(c, gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
+    }
+}
+
 /* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] by groups of taps. fresh = 1: gxp is
    uninitialised and is written (beta = 0) by the taps k < stride, which cover rows
    [0, Tout*stride) of each batch row once; rows past that are zeroed. With stride > K there are
@@ -5307,14 +5981,32 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     /* padded input [B,Tp,Cin] (x itself if no pad); group-major [G][B][Tp][Cg] if groups > 1 */
     const float *xp = (const float *)n->save[0];
     const float *dy = n->out->grad;
-    int fresh = 0;
-    float *gx, *gw = sv__g(c, w), *gb = sv__g(c, bias), *gxp = NULL;
+    int fresh = 0, wsamp = sv__by_sample(n, w);
+    float *gx, *gw = sv__g_unless_by_sample(c, n, w), *gxp = NULL;
     /* groups = 1 without padding writes the input gradient directly (a buffer created here is
        written, not added to: sv__conv1d_dx with fresh = 1) */
     gx = groups == 1 && !pad ? sv__g_w(c, x, &fresh) : sv__g(c, x);
-    sv__count_flops(c, (double)B * Tout * Cout * K * (Cin / groups), (gx != NULL) + (gw != NULL));
-    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
+    sv__count_flops(c, (double)B * Tout * Cout * K * (Cin / groups), (gx != NULL) + (gw != NULL || wsamp));
+    sv__bias_grad(c, n, bias, dy, B * Tout, Cout);
     if (groups > 1) {
+        if (wsamp) {   /* shard mode: dW_g per sample (the positional convolution's weight-normed w) */
+            size_t Cg = Cin / groups, Cog = Cout / groups, per = sv__rows_per_sample(c, n, B), smp;
+            sv__wg wg;
+            if (!per || !sv__wg_begin(c, n, &wg, w)) return;
+            for (smp = 0; smp < n->shard->s.count; smp++) {
+                float *g = sv__wg_slot(&wg);
+                ptrdiff_t gg;
+SV__OMP(parallel for schedule(dynamic))
+                for (gg = 0; gg < (ptrdiff_t)groups; gg++) {
+                    size_t gi = (size_t)gg, b;
+                    for (b = smp * per; b < (smp + 1) * per; b++)
+                        sv__mm(c, 1, 0, Cog, K * Cg, Tout, 1.0f, dy + b * Tout * Cout + gi * Cog, Cout,
+                                xp + (gi * B + b) * Tp * Cg, s * Cg, b == smp * per ? 0.0f : 1.0f,
+                                g + gi * Cog * K * Cg, K * Cg);
+                }
+            }
+            sv__wg_end(c, n, &wg);
+        }
         sv__conv1d_grouped_bwd(c, xp, dy, w->data, gw, gx, B, T, Cin, Cout, K, s, pad, groups, Tout);
         return;
     }
@@ -5327,7 +6019,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
             gxp = gx;
         }
     }
-    if (gw) sv__conv1d_dw(c, gw, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
+    sv__conv1d_dw_into(c, n, w, dy, xp, B, Tp, Cin, Cout, K, s, Tout);
     if (gxp) sv__conv1d_dx(c, gxp, dy, w->data, B, Tp, Cin, Cout, K, s, Tout, fresh);
     if (gx && pad) {
         for (b = 0; b < B; b++) sv_axpy(T * Cin, 1.0f, gxp + (b * Tp + pad) * Cin, gx + b * T * Cin);
@@ -5424,15 +6116,15 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     size_t s = n->iarg[5], pad = n->iarg[6], T = x->shape[1], Tout = n->out->shape[1], b;
     size_t tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     const float *dy = n->out->grad;
-    float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
+    float *gx, *tmp = NULL;
     int fresh;
-    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
-    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
-    if (gw) {
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (w->requires_grad != 0) + (x->requires_grad != 0));
+    sv__bias_grad(c, n, bias, dy, B * Tout, Cout);
+    if (w->requires_grad) {
         tmp = (float *)sv_ctx_alloc(c, tmp_bytes);
         if (!tmp) return;
         sv__gelu_padded(tmp, x->data, B, T, Cin, pad);
-        sv__conv1d_dw(c, gw, dy, tmp, B, Tp, Cin, Cout, K, s, Tout);
+        sv__conv1d_dw_into(c, n, w, dy, tmp, B, Tp, Cin, Cout, K, s, Tout);
     }
     if (!x->requires_grad) { sv__arena_release(c, tmp, tmp_bytes); return; }
     if (!pad && !x->grad) {
@@ -5563,9 +6255,28 @@ SV__OMP(parallel for if (v->n > SV__PAR_N))   /* per tap, as the backward */
 static void sv__layer_norm_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *g = n->in[1], *b = n->in[2];
-    size_t F = x->shape[x->ndim - 1];
-    sv_layernorm_rows_backward(sv__g(c, x), sv__g(c, g), sv__g(c, b), n->out->grad, x->data,
-                               (const float *)n->save[0], (const float *)n->save[1], g ? g->data : NULL, x->n / F, F);
+    size_t F = x->shape[x->ndim - 1], rows = x->n / F;
+    const float *mean = (const float *)n->save[0], *rstd = (const float *)n->save[1], *dy = n->out->grad;
+    sv_layernorm_rows_backward(sv__g(c, x), sv__g_unless_by_sample(c, n, g), sv__g_unless_by_sample(c, n, b), dy, x->data,
+                               mean, rstd, g ? g->data : NULL, rows, F);
+    if (sv__by_sample(n, g) || sv__by_sample(n, b)) {   /* shard mode: dgamma, dbeta per sample */
+        sv__wg wg, wb;
+        size_t m = sv__rows_per_sample(c, n, rows), smp;
+        int hg, hb;
+        if (!m) return;
+        hg = sv__by_sample(n, g) && sv__wg_begin(c, n, &wg, g);
+        hb = sv__by_sample(n, b) && sv__wg_begin(c, n, &wb, b);
+        if (c->failed) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *sg = hg ? sv__wg_slot(&wg) : NULL, *sb = hb ? sv__wg_slot(&wb) : NULL;
+            if (sg) memset(sg, 0, F * sizeof(float));
+            if (sb) memset(sb, 0, F * sizeof(float));
+            sv_layernorm_rows_backward(NULL, sg, sb, dy + smp * m * F, x->data + smp * m * F, mean + smp * m, rstd + smp * m,
+                                       NULL, m, F);
+        }
+        if (hg) sv__wg_end(c, n, &wg);
+        if (hb) sv__wg_end(c, n, &wb);
+    }
 }
 
 SV_DEF sv_tensor *sv_layer_norm(sv_ctx *c, sv_tensor *x, sv_tensor *gamma, sv_tensor *beta, float eps)
@@ -5660,7 +6371,7 @@ static void sv__group_norm_ch_bwd(sv_ctx *c, sv__node *n)
     const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
     const float *gam = g ? g->data : NULL, *bet = be ? be->data : NULL;
     int gelu = (int)n->iarg[0], fresh;
-    float *gx, *gg = sv__g(c, g), *gb = sv__g(c, be);
+    float *gx, *gg = sv__g_unless_by_sample(c, n, g), *gb = sv__g_unless_by_sample(c, n, be);
     float *sum_d = (float *)sv_ctx_alloc(c, B * C * sizeof(float)), *sum_dx = (float *)sv_ctx_alloc(c, B * C * sizeof(float));
     float *scratch = (float *)sv_ctx_alloc(c, B * 4 * C * sizeof(float));
     double *tot = (double *)sv_ctx_alloc(c, B * 2 * C * sizeof(double));
@@ -5725,6 +6436,26 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
             if (gg) gg[ch] += sum_dx[b * C + ch];
             if (gb) gb[ch] += sum_d[b * C + ch];
         }
+    }
+    if (sv__by_sample(n, g) || sv__by_sample(n, be)) {   /* shard mode: the per-row sums are per-sample already */
+        sv__wg wg, wb;
+        size_t per = sv__rows_per_sample(c, n, B), smp, r;
+        int hg, hb;
+        if (!per) return;
+        hg = sv__by_sample(n, g) && sv__wg_begin(c, n, &wg, g);
+        hb = sv__by_sample(n, be) && sv__wg_begin(c, n, &wb, be);
+        if (c->failed) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *sg = hg ? sv__wg_slot(&wg) : NULL, *sb = hb ? sv__wg_slot(&wb) : NULL;
+            if (sg) memcpy(sg, sum_dx + smp * per * C, C * sizeof(float));
+            if (sb) memcpy(sb, sum_d + smp * per * C, C * sizeof(float));
+            for (r = 1; r < per; r++) {
+                if (sg) sv_axpy(C, 1.0f, sum_dx + (smp * per + r) * C, sg);
+                if (sb) sv_axpy(C, 1.0f, sum_d + (smp * per + r) * C, sb);
+            }
+        }
+        if (hg) sv__wg_end(c, n, &wg);
+        if (hb) sv__wg_end(c, n, &wb);
     }
 }
 
@@ -5799,15 +6530,15 @@ static void sv__conv1d_gn_in_bwd(sv_ctx *c, sv__node *n)
     size_t B = n->iarg[0], T = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
     size_t s = n->iarg[5], Tout = n->out->shape[1];
     const float *dy = n->out->grad;
-    float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx;
+    float *gx;
     int fresh;
-    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (gw != NULL) + (x->requires_grad != 0));
-    if (gb) sv__colsum_acc(gb, dy, B * Tout, Cout);
-    if (gw) {
+    sv__count_flops(c, (double)B * Tout * Cout * K * Cin, (w->requires_grad != 0) + (x->requires_grad != 0));
+    sv__bias_grad(c, n, bias, dy, B * Tout, Cout);
+    if (w->requires_grad) {
         float *tmp = (float *)sv_ctx_alloc(c, x->n * sizeof(float));
         if (!tmp) return;
         sv__group_norm_recompute(gn, tmp);
-        sv__conv1d_dw(c, gw, dy, tmp, B, T, Cin, Cout, K, s, Tout);
+        sv__conv1d_dw_into(c, n, w, dy, tmp, B, T, Cin, Cout, K, s, Tout);
         sv__arena_release(c, tmp, x->n * sizeof(float));
     }
     gx = sv__g_w(c, x, &fresh);
@@ -5841,16 +6572,80 @@ static sv_tensor *sv__conv1d_gn_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_ten
    double adds on strided loads (3.7 ms per `small` step for ~26 K-element inputs). */
 #define SV__BN_CH 64
 
+/* Shard mode: per-sample sums over valid frames, loc [S, w] in double (each sample's batch rows
+   in order), gathered over the processes into all [total, w] and summed in sample order into
+   tot [w]. w = C (sum x, or with `mean` sum (x - mean)^2) or 2C (with dy: sum dy, then
+   sum dy xhat). The same totals on every process, whatever the shares. */
+static int sv__bn_shard_sums(sv_ctx *c, const sv__shard *sh, const sv_tensor *x, const size_t *len, const double *mean,
+                             const float *dy, const float *fmean, const float *rstd, double *loc, double *tot)
+{
+    size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], S = sh->s.count, per = B / S, w = dy ? 2 * C : C, smp, j;
+    double *all;
+    ptrdiff_t ss;
+SV__OMP(parallel for if (x->n > SV__PAR_N))
+    for (ss = 0; ss < (ptrdiff_t)S; ss++) {
+        double *l = loc + (size_t)ss * w;
+        size_t b, t, jj;
+        for (jj = 0; jj < w; jj++) l[jj] = 0;
+        for (b = (size_t)ss * per; b < ((size_t)ss + 1) * per; b++)
+            for (t = 0; t < sv__valid_len(len, b, T); t++) {
+                const float *xr = x->data + (b * T + t) * C;
+                if (dy) {
+                    const float *d = dy + (b * T + t) * C;
+                    for (jj = 0; jj < C; jj++) {
+                        l[jj] += d[jj];
+                        l[C + jj] += (double)d[jj] * (xr[jj] - fmean[jj]) * rstd[jj];
+                    }
+                } else if (mean) {
+                    for (jj = 0; jj < C; jj++) { double dd = xr[jj] - mean[jj]; l[jj] += dd * dd; }
+                } else {
+                    for (jj = 0; jj < C; jj++) l[jj] += xr[jj];
+                }
+            }
+    }
+    all = (double *)sv_ctx_alloc(c, sh->s.total * w * sizeof(double));
+    if (!all || sv__shard_gather(c, sh, loc, w, all) != SV_OK) return SV_ERR_NOMEM;
+    for (j = 0; j < w; j++) tot[j] = 0;
+    for (smp = 0; smp < sh->s.total; smp++)
+        for (j = 0; j < w; j++) tot[j] += all[smp * w + j];
+    return SV_OK;
+}
+
 static void sv__batch_norm_bwd(sv_ctx *c, sv__node *n)
 {
     sv_tensor *x = n->in[0], *g = n->in[1], *be = n->in[2];
     size_t B = x->shape[0], T = x->shape[1], C = x->shape[2], nblk = (C + SV__BN_CH - 1) / SV__BN_CH;
     const size_t *len = (const size_t *)n->save[0];
     const float *mean = (const float *)n->save[1], *rstd = (const float *)n->save[2], *dy = n->out->grad;
-    float *gx = sv__g(c, x), *gg = sv__g(c, g), *gb = sv__g(c, be);
+    float *gx = sv__g(c, x), *gg = sv__g_unless_by_sample(c, n, g), *gb = sv__g_unless_by_sample(c, n, be);
     int batch_stats = (int)n->iarg[0];
     size_t cnt = n->iarg[1];
+    double *tot = NULL;
     ptrdiff_t blk;
+    if (n->shard) {
+        /* the global sums of dy and dy xhat (BatchNorm couples the batch: the statistics are the
+           global batch's), and gamma/beta's gradients per sample */
+        size_t S = n->shard->s.count, smp, j;
+        double *loc = (double *)sv_ctx_alloc(c, S * 2 * C * sizeof(double));
+        tot = (double *)sv_ctx_alloc(c, 2 * C * sizeof(double));
+        if (!loc || !tot || !sv__rows_per_sample(c, n, B)) return;
+        if (sv__bn_shard_sums(c, n->shard, x, len, NULL, dy, mean, rstd, loc, tot) != SV_OK) return;
+        if (sv__by_sample(n, g) || sv__by_sample(n, be)) {
+            sv__wg wg, wb;
+            int hg = sv__by_sample(n, g) && sv__wg_begin(c, n, &wg, g);
+            int hb = sv__by_sample(n, be) && sv__wg_begin(c, n, &wb, be);
+            if (c->failed) return;
+            for (smp = 0; smp < S; smp++) {
+                float *sg = hg ? sv__wg_slot(&wg) : NULL, *sb = hb ? sv__wg_slot(&wb) : NULL;
+                for (j = 0; j < C; j++) {
+                    if (sg) sg[j] = (float)loc[smp * 2 * C + C + j];
+                    if (sb) sb[j] = (float)loc[smp * 2 * C + j];
+                }
+            }
+            if (hg) sv__wg_end(c, n, &wg);
+            if (hb) sv__wg_end(c, n, &wb);
+        }
+    }
 SV__OMP(parallel for if (x->n > SV__PAR_N))
     for (blk = 0; blk < (ptrdiff_t)nblk; blk++) {
         size_t c0 = (size_t)blk * SV__BN_CH, nc = C - c0 < SV__BN_CH ? C - c0 : SV__BN_CH, b, t, j;
@@ -5858,6 +6653,9 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
         float gam[SV__BN_CH], m1[SV__BN_CH], m2[SV__BN_CH];
         const float *mu = mean + c0, *rs = rstd + c0;
         for (j = 0; j < nc; j++) { s1[j] = 0; s2[j] = 0; gam[j] = g ? g->data[c0 + j] : 1.0f; }
+        if (tot)
+            for (j = 0; j < nc; j++) { s1[j] = tot[c0 + j]; s2[j] = tot[C + c0 + j]; }
+        else
         for (b = 0; b < B; b++)
             for (t = 0; t < sv__valid_len(len, b, T); t++) {
                 const float *d = dy + (b * T + t) * C + c0, *xr = x->data + (b * T + t) * C + c0;
@@ -5895,6 +6693,7 @@ SV_DEF sv_tensor *sv_batch_norm(sv_ctx *c, sv_tensor *x, const size_t *len, sv_t
     sv_tensor *y;
     size_t B, T, C, cnt = 0, b, nblk;
     float *mean, *rstd;
+    double *gm = NULL;              /* shard mode: the global mean [C] and variance [C] */
     int batch_stats;
     ptrdiff_t blk;
     SV__IN1(x);
@@ -5904,6 +6703,29 @@ SV_DEF sv_tensor *sv_batch_norm(sv_ctx *c, sv_tensor *x, const size_t *len, sv_t
         return sv__shape_error(c, "batch_norm", "gamma/beta/running statistics must have %zu entries", C);
     for (b = 0; b < B; b++) cnt += sv__valid_len(len, b, T);
     batch_stats = c->training;
+    if (batch_stats && c->shard) {
+        /* shard mode: the statistics of the global batch, from per-sample sums (two passes, as
+           below: the mean, then the squared deviations from it) */
+        size_t S = c->shard->s.count, j;
+        double *loc = (double *)sv_ctx_alloc(c, S * (C + 1) * sizeof(double)), *cn = loc ? loc + S * C : NULL;
+        double *all = (double *)sv_ctx_alloc(c, c->shard->s.total * sizeof(double));
+        gm = (double *)sv_ctx_alloc(c, 2 * C * sizeof(double));
+        if (!loc || !all || !gm) return NULL;
+        if (B % S) return sv__shape_error(c, "batch_norm", "%zu rows for %zu samples", B, S);
+        for (b = 0; b < S; b++) {
+            size_t bb;
+            cn[b] = 0;
+            for (bb = b * (B / S); bb < (b + 1) * (B / S); bb++) cn[b] += (double)sv__valid_len(len, bb, T);
+        }
+        if (sv__shard_gather(c, c->shard, cn, 1, all) != SV_OK) return NULL;
+        for (cnt = 0, b = 0; b < c->shard->s.total; b++) cnt += (size_t)all[b];
+        if (cnt >= 2) {
+            if (sv__bn_shard_sums(c, c->shard, x, len, NULL, NULL, NULL, NULL, loc, gm) != SV_OK) return NULL;
+            for (j = 0; j < C; j++) gm[j] /= (double)cnt;
+            if (sv__bn_shard_sums(c, c->shard, x, len, gm, NULL, NULL, NULL, loc, gm + C) != SV_OK) return NULL;
+            for (j = 0; j < C; j++) gm[C + j] /= (double)cnt;
+        }
+    }
     if (batch_stats && cnt < 2) return sv__shape_error(c, "batch_norm", "training needs at least 2 valid frames per channel (got %zu)", cnt);
     SV__FWD_BEGIN(c);
     y = sv_tensor_zeros(c, 3, x->shape);
@@ -5916,7 +6738,15 @@ SV__OMP(parallel for if (x->n > SV__PAR_N))
         size_t c0 = (size_t)blk * SV__BN_CH, nc = C - c0 < SV__BN_CH ? C - c0 : SV__BN_CH, bb, t, j;
         double m[SV__BN_CH], v[SV__BN_CH];
         float gam[SV__BN_CH], bet[SV__BN_CH];
-        if (batch_stats) {
+        if (batch_stats && gm) {
+            for (j = 0; j < nc; j++) {
+                float *rm = running_mean->data + c0 + j, *rv = running_var->data + c0 + j;
+                m[j] = gm[c0 + j];
+                v[j] = gm[C + c0 + j];
+                *rm = (1.0f - momentum) * *rm + momentum * (float)m[j];
+                *rv = (1.0f - momentum) * *rv + momentum * (float)(v[j] * (double)cnt / (double)(cnt - 1));
+            }
+        } else if (batch_stats) {
             for (j = 0; j < nc; j++) m[j] = v[j] = 0;
             for (bb = 0; bb < B; bb++)
                 for (t = 0; t < sv__valid_len(len, bb, T); t++) {
@@ -6159,12 +6989,12 @@ SV__OMP(parallel for schedule(dynamic))
         sv_softmax_rows(S, S, T, T);
     }
     if (Pd) {
-        /* counter-based mask: parallel, and the same for every thread count */
+        /* counter-based mask (as sv_dropout's): parallel, and the same for every thread count */
         size_t i, nP = B * heads * T * T;
         float keep = 1.0f / (1.0f - dropout);
-        uint64_t key = sv_rng_next(&c->rng);
+        if (sv__dropout_mask(c, Pd, nP, dropout, keep, "attention") != SV_OK) return NULL;
 SV__OMP(parallel for if (nP > SV__PAR_N))
-        for (i = 0; i < nP; i++) Pd[i] = sv__hash_uniformf(key, i) < dropout ? 0.0f : P[i] * keep;
+        for (i = 0; i < nP; i++) Pd[i] *= P[i];
     }
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * heads; bh++) {
@@ -6379,12 +7209,23 @@ SV_DEF sv_tensor *sv_scatter_add_rows(sv_ctx *c, sv_tensor *x, const size_t *idx
 
 static void sv__mask_rows_bwd(sv_ctx *c, sv__node *n)
 {
-    float *gx = sv__g(c, n->in[0]), *ge = sv__g(c, n->in[1]);
+    float *gx = sv__g(c, n->in[0]), *ge = sv__g_unless_by_sample(c, n, n->in[1]);
     size_t F = n->iarg[0], rows = n->out->n / F, r;
     const uint8_t *mask = (const uint8_t *)n->save[0];
     for (r = 0; r < rows; r++) {
         if (mask[r]) { if (ge) sv_axpy(F, 1.0f, n->out->grad + r * F, ge); }
         else if (gx) sv_axpy(F, 1.0f, n->out->grad + r * F, gx + r * F);
+    }
+    if (sv__by_sample(n, n->in[1])) {   /* shard mode: the embedding's gradient per sample */
+        sv__wg w;
+        size_t m = sv__rows_per_sample(c, n, rows), smp;
+        if (!m || !sv__wg_begin(c, n, &w, n->in[1])) return;
+        for (smp = 0; smp < n->shard->s.count; smp++) {
+            float *g = sv__wg_slot(&w);
+            memset(g, 0, F * sizeof(float));
+            for (r = smp * m; r < (smp + 1) * m; r++) if (mask[r]) sv_axpy(F, 1.0f, n->out->grad + r * F, g);
+        }
+        sv__wg_end(c, n, &w);
     }
 }
 
@@ -6604,6 +7445,86 @@ SV__OMP(parallel for schedule(static) if (B * T * D * n_layers > SV__PAR_N))
         }
     }
     return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 5.15 shard sums and gathers */
+static void sv__shard_sum_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t F = n->out->n, rows = n->in[0]->n / F, r;
+    if (!gx) return;
+    for (r = 0; r < rows; r++) sv_axpy(F, 1.0f, n->out->grad, gx + r * F);
+}
+
+/* Local samples (1 in ordinary mode, where the whole tensor is one block) and rows per sample. */
+static size_t sv__samples_rows(sv_ctx *c, const sv_tensor *x, size_t F, size_t *m, const char *op)
+{
+    size_t S = c->shard ? c->shard->s.count : 1, rows = F ? x->n / F : 0;
+    if (rows == 0 || rows % S) { sv__shape_error(c, op, "%zu rows for %zu samples", rows, S); return 0; }
+    *m = rows / S;
+    return S;
+}
+
+SV_DEF sv_tensor *sv_shard_sum(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t F, S, m, total, smp, r, j;
+    double *loc, *all, acc;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    if (!(S = sv__samples_rows(c, x, F, &m, "shard_sum"))) return NULL;
+    total = c->shard ? c->shard->s.total : 1;
+    y = sv_new1(c, F);
+    loc = (double *)sv_ctx_alloc(c, S * F * sizeof(double));
+    all = (double *)sv_ctx_alloc(c, total * F * sizeof(double));
+    if (!y || !loc || !all) return NULL;
+    for (smp = 0; smp < S; smp++)
+        for (j = 0; j < F; j++) {
+            for (acc = 0, r = smp * m; r < (smp + 1) * m; r++) acc += x->data[r * F + j];
+            loc[smp * F + j] = acc;
+        }
+    if (sv__shard_gather(c, c->shard, loc, F, all) != SV_OK) return NULL;
+    for (j = 0; j < F; j++) {
+        for (acc = 0, smp = 0; smp < total; smp++) acc += all[smp * F + j];
+        y->data[j] = (float)acc;
+    }
+    if (sv__needs(c, x, NULL, NULL, NULL) && !sv__record(c, "shard_sum", sv__shard_sum_bwd, y, x, NULL, NULL, NULL)) return NULL;
+    return y;
+}
+
+static void sv__shard_gather_bwd(sv_ctx *c, sv__node *n)
+{
+    float *gx = sv__g(c, n->in[0]);
+    size_t first = n->shard ? n->shard->s.first : 0, per = n->iarg[0];
+    if (gx) sv_axpy(n->in[0]->n, 1.0f, n->out->grad + first * per, gx);
+}
+
+SV_DEF sv_tensor *sv_shard_gather(sv_ctx *c, sv_tensor *x)
+{
+    sv_tensor *y;
+    size_t F, S, m, total, shape[SV_MAX_DIMS], i, per;
+    double *loc, *all;
+    int d;
+    SV__IN1(x);
+    F = x->shape[x->ndim - 1];
+    if (!(S = sv__samples_rows(c, x, F, &m, "shard_gather"))) return NULL;
+    total = c->shard ? c->shard->s.total : 1;
+    per = m * F;                                  /* floats per sample */
+    for (d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    shape[0] = x->shape[0] / S * total;
+    y = sv_tensor_new(c, x->ndim, shape);
+    loc = (double *)sv_ctx_alloc(c, x->n * sizeof(double));
+    all = (double *)sv_ctx_alloc(c, total * per * sizeof(double));
+    if (!y || !loc || !all) return NULL;
+    for (i = 0; i < x->n; i++) loc[i] = x->data[i];
+    if (sv__shard_gather(c, c->shard, loc, per, all) != SV_OK) return NULL;
+    for (i = 0; i < y->n; i++) y->data[i] = (float)all[i];
+    if (sv__needs(c, x, NULL, NULL, NULL)) {
+        sv__node *n = sv__record(c, "shard_gather", sv__shard_gather_bwd, y, x, NULL, NULL, NULL);
+        if (!n) return NULL;
+        n->iarg[0] = per;
+    }
+    return y;
 }
 
 /* ======================================================================================
@@ -7155,73 +8076,117 @@ static sv_tensor *sv__w2v2_project(sv_model *m, sv_ctx *c, sv_tensor *features, 
     return sv_dropout(c, x, cfg->dropout_input);
 }
 
+/* One row of fairseq's compute_mask_indices (static lengths): num_spans = max(min_spans,
+   floor(prob * sz / span + u)), that many distinct starts in [0, sz - span) (partial
+   Fisher-Yates over pool[]), each masking `span` frames (spans may overlap). Returns the masked
+   count, or SIZE_MAX (mask untouched) when the row is too short; *nspan gets the span count. */
+static size_t sv__mask_row_spans(sv_rng *rng, size_t sz, float prob, size_t span, size_t min_spans, uint8_t *row,
+                                 size_t *pool, size_t *nspan)
+{
+    size_t i, t, min_len = span, range, cnt = 0, ns;
+    ns = (size_t)((double)prob * (double)sz / (double)span + sv_rng_uniform(rng));
+    if (ns < min_spans) ns = min_spans;
+    *nspan = ns;
+    /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 (in Python integers:
+       written without the subtraction, which wraps for utterances shorter than a span) */
+    if (sz <= ns + 1) return SIZE_MAX;
+    if (sz <= min_len + ns) min_len = sz - ns - 1;
+    range = sz - min_len;
+    for (i = 0; i < range; i++) pool[i] = i;
+    for (i = 0; i < ns; i++) {
+        size_t j = i + sv_rng_below(rng, range - i), tmp = pool[i];
+        pool[i] = pool[j];
+        pool[j] = tmp;
+    }
+    for (i = 0; i < ns; i++)
+        for (t = pool[i]; t < pool[i] + span && t < sz; t++) row[t] = 1;
+    for (i = 0; i < sz; i++) cnt += row[i];
+    return cnt;
+}
+
+/* require_same_masks: unmask random frames of a row [T] with `have` masked down to `keep`. */
+static void sv__mask_row_trim(sv_rng *rng, size_t T, size_t have, size_t keep, uint8_t *row, size_t *pool)
+{
+    size_t n = 0, i;
+    for (i = 0; i < T; i++) if (row[i]) pool[n++] = i;
+    for (i = 0; i < have - keep; i++) {
+        size_t j = i + sv_rng_below(rng, n - i), t = pool[i];
+        pool[i] = pool[j];
+        pool[j] = t;
+        row[pool[i]] = 0;
+    }
+}
+
 SV_DEF size_t sv_w2v2_compute_mask(sv_rng *rng, size_t B, size_t T, const size_t *len, float prob,
                                    size_t span, size_t min_spans, uint8_t *mask)
 {
-    size_t b, i, min_count = SIZE_MAX;
-    size_t *starts = (size_t *)SV_MALLOC((T + 1) * sizeof(size_t));
+    size_t b, min_count = SIZE_MAX, ns;
     size_t *pool = (size_t *)SV_MALLOC((T + 1) * sizeof(size_t));
     size_t *counts = (size_t *)SV_MALLOC((B + 1) * sizeof(size_t));
-    if (!starts || !pool || !counts) {
-        SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
+    if (!pool || !counts) {
+        SV_FREE(pool); SV_FREE(counts);
         sv__fail(SV_ERR_NOMEM, "out of memory computing the mask");
         return 0;
     }
     memset(mask, 0, B * T);
     for (b = 0; b < B; b++) {
-        size_t sz = len ? (len[b] < T ? len[b] : T) : T, nspan, min_len = span, range, cnt = 0;
-        nspan = (size_t)((double)prob * (double)sz / (double)span + sv_rng_uniform(rng));
-        if (nspan < min_spans) nspan = min_spans;
-        /* fairseq: if sz - min_len <= num_mask, min_len = sz - num_mask - 1 (in Python integers:
-           written without the subtraction, which wraps for utterances shorter than a span) */
-        if (sz <= nspan + 1) {
-            SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
-            sv__fail(SV_ERR_ARG, "utterance %zu has %zu frames: too short for %zu mask spans", b, sz, nspan);
+        size_t sz = len ? (len[b] < T ? len[b] : T) : T;
+        counts[b] = sv__mask_row_spans(rng, sz, prob, span, min_spans, mask + b * T, pool, &ns);
+        if (counts[b] == SIZE_MAX) {
+            SV_FREE(pool); SV_FREE(counts);
+            sv__fail(SV_ERR_ARG, "utterance %zu has %zu frames: too short for %zu mask spans", b, sz, ns);
             return 0;
         }
-        if (sz <= min_len + nspan) min_len = sz - nspan - 1;
-        range = sz - min_len;
-        /* choose nspan distinct starts in [0, range): partial Fisher-Yates */
-        for (i = 0; i < range; i++) pool[i] = i;
-        for (i = 0; i < nspan; i++) {
-            size_t j = i + sv_rng_below(rng, range - i), t = pool[i];
-            pool[i] = pool[j];
-            pool[j] = t;
-            starts[i] = pool[i];
-        }
-        for (i = 0; i < nspan; i++) {
-            size_t t;
-            for (t = starts[i]; t < starts[i] + span && t < sz; t++) mask[b * T + t] = 1;
-        }
-        for (i = 0; i < sz; i++) cnt += mask[b * T + i];
-        counts[b] = cnt;
-        if (cnt < min_count) min_count = cnt;
+        if (counts[b] < min_count) min_count = counts[b];
     }
-    /* require_same_masks: unmask random frames of the longer rows down to the smallest count */
-    for (b = 0; b < B; b++) {
-        size_t n = 0, drop = counts[b] - min_count;
-        for (i = 0; i < T; i++) if (mask[b * T + i]) pool[n++] = i;
-        for (i = 0; i < drop; i++) {
-            size_t j = i + sv_rng_below(rng, n - i), t = pool[i];
-            pool[i] = pool[j];
-            pool[j] = t;
-            mask[b * T + pool[i]] = 0;
-        }
-    }
-    SV_FREE(starts); SV_FREE(pool); SV_FREE(counts);
+    for (b = 0; b < B; b++) sv__mask_row_trim(rng, T, counts[b], min_count, mask + b * T, pool);
+    SV_FREE(pool); SV_FREE(counts);
     return min_count;
 }
 
-/* x [B,T,D]: the frames of sv_w2v2_compute_mask replaced by the learned vector mask_emb [D].
+/* The masks of a forward pass, sample-keyed: row b draws its spans and then its trimming from the
+   stream sv_rng_key(site key, global sample index), and the common count (require_same_masks) is
+   the smallest of the global batch (gathered in shard mode), so a row's mask does not depend on
+   which other rows share the process. Returns the count, 0 on failure. */
+static size_t sv__w2v2_mask_keyed(sv_ctx *c, const sv_config *cfg, size_t B, size_t T, const size_t *len, uint8_t *mask)
+{
+    uint64_t site = sv__site_key(c, SV_DRAW_MASK);
+    size_t total = c->shard ? c->shard->s.total : B, g0 = sv__sample0(c), b, keep = SIZE_MAX;
+    sv_rng *rng = (sv_rng *)sv_ctx_alloc(c, B * sizeof(sv_rng));
+    size_t *pool = (size_t *)sv_ctx_alloc(c, (T + 1) * sizeof(size_t));
+    double *cnt = (double *)sv_ctx_alloc(c, B * 3 * sizeof(double)), *all = (double *)sv_ctx_alloc(c, total * 3 * sizeof(double));
+    if (!rng || !pool || !cnt || !all) return 0;
+    if (c->shard && B != c->shard->s.count) { sv__fail(SV_ERR_ARG, "shard mode: %zu rows for %zu samples", B, c->shard->s.count); return 0; }
+    memset(mask, 0, B * T);
+    for (b = 0; b < B; b++) {
+        size_t sz = len ? (len[b] < T ? len[b] : T) : T, ns, k;
+        sv_rng_seed(&rng[b], sv_rng_key(site, g0 + b));
+        k = sv__mask_row_spans(&rng[b], sz, cfg->mask_prob, cfg->mask_length, cfg->mask_min_spans, mask + b * T, pool, &ns);
+        cnt[3 * b] = k == SIZE_MAX ? -1.0 : (double)k;
+        cnt[3 * b + 1] = (double)sz;
+        cnt[3 * b + 2] = (double)ns;
+    }
+    if (sv__shard_gather(c, c->shard, cnt, c->shard ? 3 : 3 * B, all) != SV_OK) return 0;
+    for (b = 0; b < total; b++) {
+        if (all[3 * b] < 0) {
+            sv__fail(SV_ERR_ARG, "utterance %zu has %zu frames: too short for %zu mask spans", b, (size_t)all[3 * b + 1],
+                     (size_t)all[3 * b + 2]);
+            return 0;
+        }
+        if ((size_t)all[3 * b] < keep) keep = (size_t)all[3 * b];
+    }
+    for (b = 0; b < B; b++) sv__mask_row_trim(&rng[b], T, (size_t)cnt[3 * b], keep, mask + b * T, pool);
+    return keep;
+}
+
+/* x [B,T,D]: the frames of the keyed masks replaced by the learned vector mask_emb [D].
    *mask [B,T] and *n_masked (per row) describe them; NULL on failure. */
 static sv_tensor *sv__w2v2_mask(sv_model *m, sv_ctx *c, sv_tensor *x, size_t B, size_t T, const size_t *frame_len,
                                 uint8_t **mask, size_t *n_masked)
 {
-    const sv_config *cfg = &m->cfg;
     *mask = (uint8_t *)sv_ctx_alloc(c, B * T);
     if (!*mask) return NULL;
-    *n_masked = sv_w2v2_compute_mask(sv_ctx_rng(c), B, T, frame_len, cfg->mask_prob, cfg->mask_length,
-                                     cfg->mask_min_spans, *mask);
+    *n_masked = sv__w2v2_mask_keyed(c, &m->cfg, B, T, frame_len, *mask);
     if (!*n_masked) return NULL;
     return sv_mask_rows(c, x, *mask, m->mask_emb);                /* [B,T,D] */
 }
@@ -7281,7 +8246,8 @@ static int sv__w2v2_transformer(sv_ctx *c, const sv_config *cfg, const sv_tlayer
     x = sv_dropout(c, x, cfg->dropout);
     hidden[0] = x;
     for (l = 0; l < n_layers; l++) {
-        if (training && cfg->layerdrop > 0 && sv_rng_uniformf(sv_ctx_rng(c)) < cfg->layerdrop) {
+        /* one draw for the whole batch, keyed by the site (not by a sample) */
+        if (training && cfg->layerdrop > 0 && sv__hash_uniformf(sv__site_key(c, SV_DRAW_LAYERDROP), 0) < cfg->layerdrop) {
             hidden[l + 1] = x;
             continue;
         }
@@ -7353,12 +8319,21 @@ SV_DEF sv_tensor *sv_w2v2_quantize(sv_model *m, sv_ctx *c, sv_tensor *y, float t
     if (!hard || !noise) return NULL;
     /* the hard code choice: argmax of (logits + Gumbel noise) in training, of the logits in eval */
     if (training) {
-        /* the uniforms in the generator's order; the two logs per entry (most of the time) run
-           in parallel. u is a double: the float noise[] could not hold it. */
+        /* the uniforms of each sample's rows from its own keyed stream (shard mode: y's rows are
+           sample-major; ordinary mode: one stream for all rows), in the generator's order; the
+           two logs per entry (most of the time) run in parallel. u is a double: the float
+           noise[] could not hold it. */
         double *u = (double *)sv_ctx_alloc(c, n_noise * sizeof(double));
+        uint64_t site = sv__site_key(c, SV_DRAW_GUMBEL);
+        size_t S = c->shard ? c->shard->s.count : 1, per = n_noise / S, smp;
         ptrdiff_t ii;
         if (!u) return NULL;
-        for (i = 0; i < n_noise; i++) u[i] = sv_rng_uniform(sv_ctx_rng(c));
+        if (n_noise % S) { sv__fail(SV_ERR_ARG, "shard mode: %zu quantizer rows for %zu samples", N, S); return NULL; }
+        for (smp = 0; smp < S; smp++) {
+            sv_rng r;
+            sv_rng_seed(&r, sv_rng_key(site, sv__sample0(c) + smp));
+            for (i = smp * per; i < (smp + 1) * per; i++) u[i] = sv_rng_uniform(&r);
+        }
 SV__OMP(parallel for if (n_noise > SV__PAR_N / 8))
         for (ii = 0; ii < (ptrdiff_t)n_noise; ii++)
             noise[ii] = (float)-log(-log(u[ii] + 1e-20) + 1e-20);   /* Gumbel(0,1) */
@@ -7403,6 +8378,20 @@ SV_DEF void sv_w2v2_sample_negatives(sv_rng *rng, size_t B, size_t n, size_t K, 
                 if (r >= j && n > 1) r++;
                 idx[(b * n + j) * K + k] = b * n + r;
             }
+}
+
+/* Sample-keyed negatives: row b's from the stream sv_rng_key(site key, global sample index). */
+static void sv__negatives_keyed(sv_ctx *c, size_t B, size_t n, size_t K, size_t *idx)
+{
+    uint64_t site = sv__site_key(c, SV_DRAW_NEGATIVES);
+    size_t b, i;
+    for (b = 0; b < B; b++) {
+        sv_rng r;
+        size_t *row = idx + b * n * K;
+        sv_rng_seed(&r, sv_rng_key(site, sv__sample0(c) + b));
+        sv_w2v2_sample_negatives(&r, 1, n, K, row);
+        for (i = 0; i < n * K; i++) row[i] += b * n;
+    }
 }
 
 /* ---------------------------------------------------------------- 6.11 features of a trained model */
@@ -7640,19 +8629,17 @@ SV_DEF sv_tensor *sv_w2v2_contrastive_loss(sv_ctx *c, sv_tensor *pred, sv_tensor
 SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, sv_tensor **prob_ppl)
 {
     const sv_config *cfg = &m->cfg;
-    size_t G = cfg->q_groups, V = cfg->q_vars, N, r, sh[2];
-    sv_tensor *probs, *ones, *avg, *ent, *ppl;
+    size_t G = cfg->q_groups, V = cfg->q_vars, N, Ng, sh[2];
+    sv_tensor *probs, *avg, *ent, *ppl;
     SV__IN1(y);
     N = y->shape[0];
+    /* the frames of the global batch: y's rows are sample-major with the same count per sample */
+    Ng = c->shard ? N / c->shard->s.count * c->shard->s.total : N;
     sh[0] = N * G; sh[1] = V;
     probs = sv_softmax(c, sv_reshape(c, sv_linear(c, y, m->q_w, m->q_b), 2, sh));
     sh[0] = N; sh[1] = G * V;
     probs = sv_reshape(c, probs, 2, sh);                          /* [N,G*V] */
-    sh[0] = 1; sh[1] = N;
-    ones = sv_tensor_new(c, 2, sh);
-    if (!ones || !probs) return NULL;
-    for (r = 0; r < N; r++) ones->data[r] = 1.0f / (float)N;
-    avg = sv_matmul(c, ones, probs, 0, 0);                        /* [1,G*V] mean over frames */
+    avg = sv_scale(c, sv_shard_sum(c, probs), 1.0f / (float)Ng);  /* [G*V] mean over the global batch's frames */
     sh[0] = G; sh[1] = V;
     avg = sv_reshape(c, avg, 2, sh);
     ent = sv_sum_last(c, sv_mul(c, avg, sv_log(c, sv_add_scalar(c, avg, 1e-7f))));  /* [G] = -H */
@@ -7664,65 +8651,102 @@ SV_DEF sv_tensor *sv_w2v2_diversity_loss(sv_model *m, sv_ctx *c, sv_tensor *y, s
 /* ---------------------------------------------------------------- 8.3 feature penalty */
 SV_DEF sv_tensor *sv_w2v2_feature_penalty(sv_ctx *c, sv_tensor *features, const size_t *frame_len, size_t *n_valid)
 {
-    size_t B, T, b, t, n = 0, *valid;
+    size_t B, T, C, b, t, n = 0, sh[2];
+    uint8_t *pad;
+    sv_tensor *zero, *x;
     SV__IN1(features);
     B = features->shape[0];
     T = features->shape[1];
-    valid = (size_t *)sv_ctx_alloc(c, B * T * sizeof(size_t));
-    if (!valid) return NULL;
-    for (b = 0; b < B; b++) for (t = 0; t < frame_len[b]; t++) valid[n++] = b * T + t;
+    C = features->shape[2];
+    pad = (uint8_t *)sv_ctx_alloc(c, B * T);
+    zero = sv_tensor_zeros(c, 1, &C);
+    if (!pad || !zero) return NULL;
+    for (b = 0; b < B; b++) for (t = 0; t < T; t++) pad[b * T + t] = t >= frame_len[b];
+    if (sv__global_count(c, frame_len, B, &n) != SV_OK) { c->failed = 1; return NULL; }
     if (n_valid) *n_valid = n;
-    return sv_mean(c, sv_square(c, sv_gather_rows(c, features, valid, n)));
+    /* per sample the sum over its valid frames, then over the global batch in sample order */
+    x = sv_square(c, sv_mask_rows(c, features, pad, zero));       /* [B,T,C], padding 0 */
+    sh[0] = B; sh[1] = T * C;
+    x = sv_sum_last(c, sv_reshape(c, x, 2, sh));                  /* [B] */
+    sh[1] = 1;
+    x = sv_shard_sum(c, sv_reshape(c, x, 2, sh));                 /* [1] */
+    return sv_scale(c, x, 1.0f / (float)(n * C));
 }
 
 /* ---------------------------------------------------------------- 8.4 loss_AUD */
-/* The training-health numbers of one wav2vec 2.0 loss. logits [N,K+1] of the contrastive task
-   (accuracy: the target strictly above every candidate), codes [N,G*V] the hard choices (code
-   perplexity, as fairseq's code_perplexity). */
-static void sv__w2v2_stats(const sv_config *cfg, sv_stats *st, const sv_tensor *logits, const float *codes, size_t N,
-                           const sv_tensor *ce, const sv_tensor *div, const sv_tensor *pen, const sv_tensor *ppl,
-                           float tau, size_t n_valid, const sv_tensor *loss)
+/* The training-health numbers of one wav2vec 2.0 loss, over the global batch: per sample (B local
+   samples of n masked frames each) the contrastive CE recomputed in double from the logits
+   [B*n,K+1], the frames whose target ranks strictly above every candidate (accuracy), and the
+   counts of the hard code choices codes [B*n,G*V] (code perplexity, as fairseq's
+   code_perplexity); gathered in sample order. In shard mode the gather is a collective, so it
+   runs whether or not st is wanted. */
+static int sv__w2v2_stats(sv_ctx *c, const sv_config *cfg, sv_stats *st, const sv_tensor *logits, const float *codes, size_t B,
+                          size_t n, const sv_tensor *div, const sv_tensor *pen, const sv_tensor *ppl, float tau, size_t n_valid,
+                          const sv_tensor *loss)
 {
-    size_t G = cfg->q_groups, V = cfg->q_vars, K = cfg->n_negatives, correct = 0, i, j, g, r;
-    double cp = 0;
-    for (r = 0; r < N; r++) {
-        const float *lr = logits->data + r * (K + 1);
-        int best = 1;
-        for (j = 1; j <= K; j++) if (lr[j] >= lr[0]) { best = 0; break; }
-        correct += (size_t)best;
-    }
+    size_t G = cfg->q_groups, V = cfg->q_vars, K = cfg->n_negatives, W = 2 + G * V, i, j, g, r, b;
+    size_t total = c->shard ? c->shard->s.total : B, Ng = n * total;
+    double *loc, *all, cp = 0, ce = 0, correct = 0;
+    if (!st && !c->shard) return SV_OK;
+    loc = (double *)sv_ctx_alloc(c, B * W * sizeof(double));
+    all = (double *)sv_ctx_alloc(c, total * W * sizeof(double));
+    if (!loc || !all) return SV_ERR_NOMEM;
+    memset(loc, 0, B * W * sizeof(double));
+    for (b = 0; b < B; b++)
+        for (r = b * n; r < (b + 1) * n; r++) {
+            const float *lr = logits->data + r * (K + 1);
+            double mx = lr[0], se = 0;
+            int best = 1;
+            for (j = 1; j <= K; j++) {
+                if (lr[j] >= lr[0]) best = 0;
+                if (lr[j] > mx) mx = lr[j];
+            }
+            for (j = 0; j <= K; j++) se += exp((double)lr[j] - mx);
+            loc[b * W] += mx + log(se) - lr[0];
+            loc[b * W + 1] += best;
+            for (j = 0; j < G * V; j++) loc[b * W + 2 + j] += codes[r * G * V + j];
+        }
+    if (sv__shard_gather(c, c->shard, loc, c->shard ? W : B * W, all) != SV_OK) return SV_ERR_IO;
+    if (!st) return SV_OK;
+    for (b = 0; b < total; b++) { ce += all[b * W]; correct += all[b * W + 1]; }
     for (g = 0; g < G; g++) {
         double h = 0;
         for (j = 0; j < V; j++) {
             double p = 0;
-            for (i = 0; i < N; i++) p += codes[i * G * V + g * V + j];
-            p /= (double)N;
+            for (i = 0; i < total; i++) p += all[i * W + 2 + g * V + j];
+            p /= (double)Ng;
             h -= p * log(p + 1e-7);
         }
         cp += exp(h);
     }
-    st->contrastive = ce->data[0] / (float)N;
+    st->contrastive = (float)(ce / (double)Ng);
     st->diversity = div->data[0];
     st->feature_pen = pen->data[0];
-    st->accuracy = (float)correct / (float)N;
+    st->accuracy = (float)(correct / (double)Ng);
     st->code_ppl = (float)cp;
     st->prob_ppl = ppl->data[0];
     st->tau = tau;
-    st->n_masked = N;
-    st->mask_frac = (float)N / (float)n_valid;
-    st->loss_aud = loss->data[0];
+    st->n_masked = Ng;
+    st->mask_frac = (float)Ng / (float)n_valid;
+    /* the loss of the global batch: in shard mode this process's graph holds only its share */
+    st->loss_aud = c->shard ? (float)(ce / (double)Ng + cfg->diversity_weight * (double)div->data[0] +
+                                      (cfg->feature_pen_weight > 0 ? cfg->feature_pen_weight * (double)pen->data[0] : 0.0))
+                            : loss->data[0];
+    return SV_OK;
 }
 
 SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, size_t step, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
     size_t B = e->B, n = e->n_masked, N = B * n, K = cfg->n_negatives;
-    size_t b, t, r, off = m->cls ? 1 : 0, *rows, *rows_c, *neg, n_valid = 0;
+    size_t b, t, r, off = m->cls ? 1 : 0, *rows, *rows_c, *neg, n_valid = 0, Ng;
     float tau = sv_w2v2_temperature(cfg, step);
     const float *codes = NULL;
     sv_tensor *y, *q, *x, *logits = NULL, *ce, *div, *ppl = NULL, *pen, *loss;
     if (!e->mask) { sv__fail(SV_ERR_ARG, "loss_AUD needs a masked forward pass"); return NULL; }
     if (n < 2) { sv__fail(SV_ERR_ARG, "contrastive loss needs at least 2 masked frames per utterance"); return NULL; }
+    /* the masked frames of the global batch (every row has n of them) */
+    Ng = n * (c->shard ? c->shard->s.total : B);
     rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
     rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
     neg = (size_t *)sv_ctx_alloc(c, N * K * sizeof(size_t));
@@ -7736,17 +8760,19 @@ SV_DEF sv_tensor *sv_w2v2_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, siz
     x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);     /* [N,D] */
     x = sv_linear(c, x, m->final_w, m->final_b);                  /* [N,F] predictions */
     if (!x || !q) return NULL;
-    sv_w2v2_sample_negatives(sv_ctx_rng(c), B, n, K, neg);        /* [N,K] */
+    sv__negatives_keyed(c, B, n, K, neg);                          /* [N,K] */
     ce = sv_w2v2_contrastive_loss(c, x, q, neg, K, cfg->logit_temp, &logits);
     if (!ce) return NULL;
     div = sv_w2v2_diversity_loss(m, c, y, &ppl);
     pen = sv_w2v2_feature_penalty(c, e->features, e->frame_len, &n_valid);
-    /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N */
-    loss = sv_scale(c, ce, 1.0f / (float)N);
+    /* loss_AUD = (sum CE + div_w * loss_div * N + pen_w * pen * N) / N over the global batch's
+       N masked frames; this process's graph sums the CE of its own frames only, so that the
+       gradients of the processes add up to the global batch's */
+    loss = sv_scale(c, ce, 1.0f / (float)Ng);
     loss = sv_axpby(c, 1.0f, loss, cfg->diversity_weight, div);
     if (cfg->feature_pen_weight > 0) loss = sv_axpby(c, 1.0f, loss, cfg->feature_pen_weight, pen);
     if (!loss) return NULL;
-    if (st) sv__w2v2_stats(cfg, st, logits, codes, N, ce, div, pen, ppl, tau, n_valid, loss);
+    if (sv__w2v2_stats(c, cfg, st, logits, codes, B, n, div, pen, ppl, tau, n_valid, loss) != SV_OK) return NULL;
     return loss;
 }
 
@@ -7842,63 +8868,84 @@ done:
     return target;
 }
 
-/* mean over the D columns of sqrt(unbiased variance over the N rows + 1e-6) (data2vec compute_var) */
-static float sv__mt4ssl_var(const float *y, size_t N, size_t D)
+/* mean over the D columns of sqrt(unbiased variance over the rows + 1e-6) (data2vec compute_var)
+   of y [B*n, D] (n rows per local sample), over the rows of the global batch: per-sample column
+   sums gathered for the mean, then per-sample squared deviations from it. NaN with < 2 rows. */
+static float sv__mt4ssl_var(sv_ctx *c, const float *y, size_t B, size_t n, size_t D)
 {
-    double s = 0;
-    size_t d, r;
-    if (N < 2) return NAN;
-    for (d = 0; d < D; d++) {
-        double m = 0, v = 0;
-        for (r = 0; r < N; r++) m += y[r * D + d];
-        m /= (double)N;
-        for (r = 0; r < N; r++) v += (y[r * D + d] - m) * (y[r * D + d] - m);
-        s += sqrt(v / (double)(N - 1) + 1e-6);
+    size_t total = c->shard ? c->shard->s.total : B, N = n * total, b, d, r, w = c->shard ? D : B * D;
+    double *loc = (double *)sv_ctx_alloc(c, B * D * sizeof(double)), *all = (double *)sv_ctx_alloc(c, total * D * sizeof(double));
+    double *mean = (double *)sv_ctx_alloc(c, D * sizeof(double)), s = 0;
+    int pass;
+    if (!loc || !all || !mean) return NAN;
+    for (pass = 0; pass < 2; pass++) {
+        for (b = 0; b < B; b++)
+            for (d = 0; d < D; d++) {
+                double acc = 0;
+                for (r = b * n; r < (b + 1) * n; r++) {
+                    double v = pass ? y[r * D + d] - mean[d] : y[r * D + d];
+                    acc += pass ? v * v : v;
+                }
+                loc[b * D + d] = acc;
+            }
+        if (sv__shard_gather(c, c->shard, loc, w, all) != SV_OK) return NAN;
+        for (d = 0; d < D; d++) {
+            double acc = 0;
+            for (b = 0; b < total; b++) acc += all[b * D + d];
+            if (pass) s += N >= 2 ? sqrt(acc / (double)(N - 1) + 1e-6) : 0;
+            else mean[d] = acc / (double)(N ? N : 1);
+        }
     }
-    return (float)(s / (double)D);
+    return N < 2 ? NAN : (float)(s / (double)D);
 }
 
 SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, const sv_batch *bt, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
     size_t B = bt->B, n = e->n_masked, N = B * n, D = cfg->D, b, t, r, off = m->cls ? 1 : 0;
+    /* the normaliser: the masked frames of the global batch (shard mode; this process's graph
+       sums its own frames, so that the processes' gradients add up to the global batch's) */
+    size_t total = c->shard ? c->shard->s.total : B, Ng = n * total, g0 = sv__sample0(c);
     size_t *rows = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t)), *rows_c = (size_t *)sv_ctx_alloc(c, N * sizeof(size_t));
+    double *ps = (double *)sv_ctx_alloc(c, B * 3 * sizeof(double)), *pall = (double *)sv_ctx_alloc(c, total * 3 * sizeof(double));
     sv_tensor *x, *loss = NULL;
-    if (!rows || !rows_c) return NULL;
+    if (!rows || !rows_c || !ps || !pall) return NULL;
     if (!n) { sv__fail(SV_ERR_ARG, "MT4SSL needs masked frames"); return NULL; }
+    memset(ps, 0, B * 3 * sizeof(double));   /* per sample: offline CE, offline correct, online error */
     for (b = 0, r = 0; b < B; b++)
         for (t = 0; t < e->T; t++)
             if (e->mask[b * e->T + t]) { rows[r] = b * e->T + t; rows_c[r] = b * e->Tc + t + off; r++; }
     x = sv_gather_rows(c, e->hidden[e->n_layers], rows_c, N);   /* [N,D] the student's last layer */
     if (!x) return NULL;
-    if (st) st->n_masked = N;
+    if (st) st->n_masked = Ng;
     if (m->mt4_off_w) {
-        int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int));
+        int *tg = (int *)sv_ctx_alloc(c, N * sizeof(int)), status = SV_OK;
         sv_tensor *logits, *ce;
-        size_t correct = 0, k;
+        size_t k;
         if (!tg) return NULL;
-        if (!bt->km) { sv__fail(SV_ERR_ARG, "MT4SSL's offline head needs k-means targets in the batch (make them with ./train --kmeans DIR, train with --targets DIR)"); return NULL; }
-        for (r = 0; r < N; r++) {
+        if (!bt->km) status = sv__fail(SV_ERR_ARG, "MT4SSL's offline head needs k-means targets in the batch (make them with ./train --kmeans DIR, train with --targets DIR)");
+        for (r = 0; r < N && status == SV_OK; r++) {
             size_t bb = rows[r] / e->T, tt = rows[r] % e->T;
             int lab = tt < bt->km_T ? bt->km[bb * bt->km_T + tt] : -1;
-            if (lab < 0 || (size_t)lab >= cfg->mt4_k) {
-                sv__fail(SV_ERR_ARG, "MT4SSL: frame %zu of utterance %zu has no offline target in 0..%zu (got %d): targets for another audio length or k?",
-                         tt, bb, cfg->mt4_k - 1, lab);
-                return NULL;
-            }
+            if (lab < 0 || (size_t)lab >= cfg->mt4_k)
+                status = sv__fail(SV_ERR_ARG, "MT4SSL: frame %zu of utterance %zu has no offline target in 0..%zu (got %d): targets for another audio length or k?",
+                                  tt, g0 + bb, cfg->mt4_k - 1, lab);
             tg[r] = lab;
         }
+        if (sv__shard_agree(c, status) != SV_OK) return NULL;   /* shard mode: all stop, or none */
         logits = sv_linear(c, x, m->mt4_off_w, m->mt4_off_b);      /* [N,K] */
         ce = sv_cross_entropy(c, logits, tg, 0);                  /* summed over the N frames */
         if (!ce) return NULL;
         for (r = 0; r < N; r++) {
             const float *lr = logits->data + r * cfg->mt4_k;
             size_t best = 0;
-            for (k = 1; k < cfg->mt4_k; k++) if (lr[k] > lr[best]) best = k;
-            correct += best == (size_t)tg[r];
+            double mx = lr[0], se = 0;
+            for (k = 1; k < cfg->mt4_k; k++) { if (lr[k] > lr[best]) best = k; if (lr[k] > mx) mx = lr[k]; }
+            for (k = 0; k < cfg->mt4_k; k++) se += exp((double)lr[k] - mx);
+            ps[(r / n) * 3] += mx + log(se) - lr[tg[r]];
+            ps[(r / n) * 3 + 1] += best == (size_t)tg[r];
         }
-        loss = sv_scale(c, ce, cfg->mt4_offline_weight / (float)N);
-        if (st) { st->mt4_offline = ce->data[0] / (float)N; st->mt4_acc = (float)correct / (float)N; }
+        loss = sv_scale(c, ce, cfg->mt4_offline_weight / (float)Ng);
     }
     if (m->mt4_on_w) {
         float *target = sv__mt4ssl_target(m, c, e), *tr;
@@ -7910,13 +8957,27 @@ SV_DEF sv_tensor *sv_mt4ssl_loss(sv_model *m, sv_ctx *c, const sv_w2v2_out *e, c
         pred = sv_linear(c, x, m->mt4_on_w, m->mt4_on_b);         /* [N,D] */
         reg = sv_sq_error_sum(c, pred, tr, 1.0f / sqrtf((float)D));
         if (!reg) return NULL;
-        loss = loss ? sv_axpby(c, 1.0f, loss, cfg->mt4_online_weight / (float)N, reg)
-                    : sv_scale(c, reg, cfg->mt4_online_weight / (float)N);
-        if (st) {
-            st->mt4_online = reg->data[0] / (float)N;
-            st->target_var = sv__mt4ssl_var(tr, N, D);
-            st->pred_var = sv__mt4ssl_var(pred->data, N, D);
+        loss = loss ? sv_axpby(c, 1.0f, loss, cfg->mt4_online_weight / (float)Ng, reg)
+                    : sv_scale(c, reg, cfg->mt4_online_weight / (float)Ng);
+        for (r = 0; r < N; r++) {
+            double acc = 0, d2;
+            size_t d;
+            for (d = 0; d < D; d++) { d2 = (double)pred->data[r * D + d] - tr[r * D + d]; acc += d2 * d2; }
+            ps[(r / n) * 3 + 2] += acc / sqrt((double)D);
         }
+        /* (collectives in shard mode: computed whether or not st is wanted) */
+        if (st || c->shard) {
+            float tv = sv__mt4ssl_var(c, tr, B, n, D), pv = sv__mt4ssl_var(c, pred->data, B, n, D);
+            if (st) { st->target_var = tv; st->pred_var = pv; }
+        }
+    }
+    /* the training-health numbers over the global batch: per-sample sums gathered in order */
+    if (st || c->shard) {
+        double ce = 0, correct = 0, on = 0;
+        if (sv__shard_gather(c, c->shard, ps, c->shard ? 3 : 3 * B, pall) != SV_OK) return NULL;
+        for (b = 0; b < total; b++) { ce += pall[3 * b]; correct += pall[3 * b + 1]; on += pall[3 * b + 2]; }
+        if (st && m->mt4_off_w) { st->mt4_offline = (float)(ce / (double)Ng); st->mt4_acc = (float)(correct / (double)Ng); }
+        if (st && m->mt4_on_w) st->mt4_online = (float)(on / (double)Ng);
     }
     return loss;
 }
@@ -7972,12 +9033,43 @@ SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const lo
 }
 
 /* ---------------------------------------------------------------- 8.7 the joint loss */
+/* The checks of a batch before any computation, messages naming utterances by their index in
+   the global batch. */
+static int sv__batch_check(const sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t b, i, g0 = sv__sample0(c), total = c->shard ? c->shard->s.total : (bt ? bt->B : 0);
+    if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) return sv__fail(SV_ERR_ARG, "empty batch");
+    if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) return sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha);
+    for (b = 0; b < bt->B; b++) {
+        if (bt->wave_len[b] > bt->S) return sv__fail(SV_ERR_ARG, "utterance %zu: length %zu > batch width %zu", g0 + b, bt->wave_len[b], bt->S);
+        for (i = 0; i < bt->wave_len[b]; i++)
+            if (!isfinite(bt->wave[b * bt->S + i])) return sv__fail(SV_ERR_NUMERIC, "utterance %zu: sample %zu is not finite", g0 + b, i);
+        if (sv_config_frames(cfg, bt->wave_len[b]) == 0)
+            return sv__fail(SV_ERR_ARG, "utterance %zu is shorter than the receptive field (%zu samples < %zu)",
+                            g0 + b, bt->wave_len[b], sv_config_receptive_field(cfg));
+    }
+    if (alpha > 0.0f) {
+        if (!bt->regions || !bt->boxes) return sv__fail(SV_ERR_ARG, "alpha > 0 needs image regions and boxes");
+        if (bt->R == 0) return sv__fail(SV_ERR_ARG, "images with 0 regions");
+        if (bt->R != cfg->img_regions || bt->Dimg != cfg->img_dim)
+            return sv__fail(SV_ERR_ARG, "images have %zu regions of %zu values; the %s config expects %zu of %zu",
+                            bt->R, bt->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
+        if (total < 2) return sv__fail(SV_ERR_ARG, "loss_AV needs at least 2 pairs in a batch (got 1): with one pair there are no negatives");
+        for (i = 0; i < bt->B * cfg->img_regions * cfg->img_dim; i++)
+            if (!isfinite(bt->regions[i])) return sv__fail(SV_ERR_NUMERIC, "image regions: value %zu is not finite", g0 * cfg->img_regions * cfg->img_dim + i);
+        for (i = 0; i < bt->B * cfg->img_regions * 4; i++)
+            if (!isfinite(bt->boxes[i])) return sv__fail(SV_ERR_NUMERIC, "image boxes: value %zu is not finite", g0 * cfg->img_regions * 4 + i);
+    }
+    return SV_OK;
+}
+
 static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
     sv_w2v2_out e;
     sv_tensor *laud = NULL, *lav = NULL, *loss;
-    size_t b, i, L = cfg->n_shared + cfg->n_decoder;
+    size_t L = cfg->n_shared + cfg->n_decoder;
     int use_ssl = alpha < 1.0f, use_vgs = alpha > 0.0f;
     if (st) {
         memset(st, 0, sizeof *st);
@@ -7985,26 +9077,11 @@ static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, flo
         st->code_ppl = st->prob_ppl = st->diversity = st->feature_pen = NAN;
         st->mt4_offline = st->mt4_acc = st->mt4_online = st->target_var = st->pred_var = NAN;
     }
-    if (!bt || bt->B == 0 || !bt->wave || !bt->wave_len) { sv__fail(SV_ERR_ARG, "empty batch"); return NULL; }
-    if (alpha < 0.0f || alpha > 1.0f || alpha != alpha) { sv__fail(SV_ERR_ARG, "alpha = %g outside [0,1]", (double)alpha); return NULL; }
-    for (b = 0; b < bt->B; b++) {
-        if (bt->wave_len[b] > bt->S) { sv__fail(SV_ERR_ARG, "utterance %zu: length %zu > batch width %zu", b, bt->wave_len[b], bt->S); return NULL; }
-        for (i = 0; i < bt->wave_len[b]; i++)
-            if (!isfinite(bt->wave[b * bt->S + i])) { sv__fail(SV_ERR_NUMERIC, "utterance %zu: sample %zu is not finite", b, i); return NULL; }
-    }
-    if (use_vgs) {
-        if (!bt->regions || !bt->boxes) { sv__fail(SV_ERR_ARG, "alpha > 0 needs image regions and boxes"); return NULL; }
-        if (bt->R == 0) { sv__fail(SV_ERR_ARG, "images with 0 regions"); return NULL; }
-        if (bt->R != cfg->img_regions || bt->Dimg != cfg->img_dim) {
-            sv__fail(SV_ERR_ARG, "images have %zu regions of %zu values; the %s config expects %zu of %zu",
-                     bt->R, bt->Dimg, cfg->name, cfg->img_regions, cfg->img_dim);
-            return NULL;
-        }
-        if (bt->B < 2) { sv__fail(SV_ERR_ARG, "loss_AV needs at least 2 pairs in a batch (got 1): with one pair there are no negatives"); return NULL; }
-        for (i = 0; i < bt->B * cfg->img_regions * cfg->img_dim; i++)
-            if (!isfinite(bt->regions[i])) { sv__fail(SV_ERR_NUMERIC, "image regions: value %zu is not finite", i); return NULL; }
-        for (i = 0; i < bt->B * cfg->img_regions * 4; i++)
-            if (!isfinite(bt->boxes[i])) { sv__fail(SV_ERR_NUMERIC, "image boxes: value %zu is not finite", i); return NULL; }
+    /* shard mode: a batch refused by one process stops every process, with its message */
+    if (sv__shard_agree(c, sv__batch_check(m, c, bt, alpha)) != SV_OK) return NULL;
+    if (c->shard && bt->B != c->shard->s.count) {
+        sv__fail(SV_ERR_ARG, "shard mode: a batch of %zu utterances for %zu samples", bt->B, c->shard->s.count);
+        return NULL;
     }
     /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
        pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
@@ -8020,21 +9097,44 @@ static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, flo
             laud = laud ? sv_axpby(c, 1.0f, laud, 1.0f, l4) : l4;
             if (!laud) return NULL;
         }
-        if (st) st->loss_aud = laud->data[0];
+        /* shard mode: this process's graph holds its share only; the global loss from the parts */
+        if (st && c->shard)
+            st->loss_aud = (float)((cfg->ssl != SV_SSL_MT4SSL ? (double)st->loss_aud : 0.0) +
+                                   (cfg->ssl != SV_SSL_W2V2 && m->mt4_off_w ? cfg->mt4_offline_weight * (double)st->mt4_offline : 0.0) +
+                                   (cfg->ssl != SV_SSL_W2V2 && m->mt4_on_w ? cfg->mt4_online_weight * (double)st->mt4_online : 0.0));
+        else if (st)
+            st->loss_aud = laud->data[0];
     }
     if (use_vgs) {
         sv_tensor *a, *v;
+        const long *ids = bt->image_id;
         sv_ctx_set_precision(c, cfg->precision);
         a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
         v = sv_vgs_image_branch(m, c, bt->regions, bt->boxes, bt->B);            /* [B,E] */
         sv_ctx_set_precision(c, SV_FP32);
-        lav = sv_vgs_loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
+        if (c->shard) {
+            /* the other pairs of the global batch are the negatives: every process computes the
+               whole loss on the gathered embeddings, and the gather's backward keeps the
+               gradients of its own pairs */
+            size_t total = c->shard->s.total, b, g0 = sv__sample0(c);
+            double *li = (double *)sv_ctx_alloc(c, bt->B * sizeof(double)), *ai = (double *)sv_ctx_alloc(c, total * sizeof(double));
+            long *gid = (long *)sv_ctx_alloc(c, total * sizeof(long));
+            if (!li || !ai || !gid) return NULL;
+            for (b = 0; b < bt->B; b++) li[b] = bt->image_id ? (double)bt->image_id[b] : -(double)(g0 + b + 1);
+            if (sv__shard_gather(c, c->shard, li, 1, ai) != SV_OK) return NULL;
+            for (b = 0; b < total; b++) gid[b] = (long)ai[b];
+            ids = gid;
+            a = sv_shard_gather(c, a);                             /* [total,E] */
+            v = sv_shard_gather(c, v);
+        }
+        lav = sv_vgs_loss_av(c, v, a, ids, cfg->margin, cfg->sim_cosine);
         if (!lav) return NULL;
         if (st) st->loss_av = lav->data[0];
     }
     if (laud && lav) loss = sv_axpby(c, alpha, lav, 1.0f - alpha, laud);
     else loss = laud ? laud : lav;
-    if (st && loss) st->loss = loss->data[0];
+    if (st && loss) st->loss = c->shard && laud ? (lav ? alpha * st->loss_av + (1.0f - alpha) * st->loss_aud : st->loss_aud)
+                                                : loss->data[0];
     return loss;
 }
 
@@ -11349,48 +12449,67 @@ static void sv__fill_km(sv_loader *L, size_t i, size_t u, size_t off, size_t S, 
     for (f = 0; f < T; f++) L->km[i * T + f] = f < F && lab && off / t->hop + f < n ? (int)lab[off / t->hop + f] : -1;
 }
 
+/* The crop offset of an utterance of n samples (r NULL: the start): uniform, or on the offline
+   targets' frame grid. */
+static size_t sv__crop_offset(const sv_loader *L, size_t n, sv_rng *r)
+{
+    if (n <= L->max_samples || !r) return 0;
+    if (L->d->targets) {
+        size_t hop = L->d->targets->hop;
+        return hop * sv_rng_below(r, (n - L->max_samples) / hop + 1);
+    }
+    return sv_rng_below(r, n - L->max_samples + 1);
+}
+
+/* Row i of the batch buffers (width S) from utterance u cropped at off: copy, zero-pad,
+   normalise, gather its image rows and offline targets. An audio-only row is its own "image"
+   (id -1 - pos, pos its position in the global batch). */
+static void sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off, size_t pos)
+{
+    const sv_data *d = L->d;
+    size_t RD = d->R * d->Dimg;
+    long img = d->image[L->split][u];
+    if (L->km) sv__fill_km(L, i, u, off, S, 0);
+    memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
+    memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
+    sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
+    if (L->regions) {
+        if (img >= 0) {
+            memcpy(L->regions + i * RD, d->regions + (size_t)img * RD, RD * sizeof(float));
+            memcpy(L->boxes + i * d->R * 4, d->boxes + (size_t)img * d->R * 4, d->R * 4 * sizeof(float));
+        } else {
+            memset(L->regions + i * RD, 0, RD * sizeof(float));
+            memset(L->boxes + i * d->R * 4, 0, d->R * 4 * sizeof(float));
+        }
+    }
+    L->image_id[i] = img >= 0 ? img : -1 - (long)pos;
+}
+
+static void sv__batch_out(sv_loader *L, size_t k, size_t S, sv_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (L->km) { out->km = L->km; out->km_T = sv__km_frames_of(L->d->targets, S); }
+    out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
+    out->R = L->d->R; out->Dimg = L->d->Dimg;
+    out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
+}
+
 /* Copy utterances utt[0..k) into the batch buffers: crop (random offset from r, or the start),
    normalise, gather image rows. */
 static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
 {
     const sv_data *d = L->d;
-    size_t i, S = 0, RD = d->R * d->Dimg;
+    size_t i, S = 0;
     for (i = 0; i < k; i++) {
         size_t n = d->len[L->split][L->utt[i]];
         L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
         if (L->wave_len[i] > S) S = L->wave_len[i];
     }
     for (i = 0; i < k; i++) {
-        size_t u = L->utt[i], n = d->len[L->split][u], off = 0;
-        long img = d->image[L->split][u];
-        if (n > L->max_samples && r) {
-            if (d->targets) {   /* on the targets' frame grid */
-                size_t hop = d->targets->hop;
-                off = hop * sv_rng_below(r, (n - L->max_samples) / hop + 1);
-            } else {
-                off = sv_rng_below(r, n - L->max_samples + 1);
-            }
-        }
-        if (L->km) sv__fill_km(L, i, u, off, S, k);
-        memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
-        memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
-        sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
-        if (L->regions) {
-            if (img >= 0) {
-                memcpy(L->regions + i * RD, d->regions + (size_t)img * RD, RD * sizeof(float));
-                memcpy(L->boxes + i * d->R * 4, d->boxes + (size_t)img * d->R * 4, d->R * 4 * sizeof(float));
-            } else {
-                memset(L->regions + i * RD, 0, RD * sizeof(float));
-                memset(L->boxes + i * d->R * 4, 0, d->R * 4 * sizeof(float));
-            }
-        }
-        L->image_id[i] = img >= 0 ? img : -1 - (long)i;   /* audio-only rows are their own "image" */
+        size_t u = L->utt[i];
+        sv__fill_row(L, i, u, S, sv__crop_offset(L, d->len[L->split][u], r), i);
     }
-    memset(out, 0, sizeof *out);
-    if (L->km) { out->km = L->km; out->km_T = sv__km_frames_of(d->targets, S); }
-    out->B = k; out->S = S; out->wave = L->wave; out->wave_len = L->wave_len;
-    out->R = d->R; out->Dimg = d->Dimg;
-    out->regions = L->regions; out->boxes = L->boxes; out->image_id = L->image_id;
+    sv__batch_out(L, k, S, out);
 }
 
 SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out)
@@ -11403,6 +12522,34 @@ SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out)
     sv_rng_seed(&base, L->seed ^ 0x5DEECE66Dull);
     r = sv_rng_fork(&base, (uint64_t)L->epoch * 1000003u + L->batch);   /* crops depend only on the position */
     sv__fill_batch(L, L->B, &r, out);
+    L->batch++;
+    return SV_OK;
+}
+
+SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_batch *out)
+{
+    const sv_data *d = L->d;
+    size_t i, S = 0, *pos;
+    uint64_t key;
+    if (count == 0 || first > L->B || count > L->B - first)
+        return sv__fail(SV_ERR_ARG, "loader: samples [%zu, %zu) of a batch of %zu", first, first + count, L->B);
+    if (L->batch >= L->n_batches) { L->epoch++; L->batch = 0; }
+    if (L->order_epoch != L->epoch) sv__loader_epoch(L, L->epoch);
+    pos = L->order + L->batch * L->B;
+    for (i = 0; i < L->B; i++) {   /* the global batch's width: lengths are known without reading audio */
+        size_t n = d->len[L->split][pos[i]], len = n < L->max_samples ? n : L->max_samples;
+        if (len > S) S = len;
+    }
+    key = sv_rng_key(sv_rng_key(sv_rng_key(L->seed, SV_DRAW_CROP), L->epoch), L->batch);
+    for (i = 0; i < count; i++) {
+        size_t u = pos[first + i], n = d->len[L->split][u];
+        sv_rng r;
+        sv_rng_seed(&r, sv_rng_key(key, first + i));
+        L->utt[i] = u;
+        L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
+        sv__fill_row(L, i, u, S, sv__crop_offset(L, n, &r), first + i);
+    }
+    sv__batch_out(L, count, S, out);
     L->batch++;
     return SV_OK;
 }

@@ -34,16 +34,234 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static char g_msg[512];      /* the last error line, for process 0 to print (processes, below) */
+
 /* Every error is one line on stderr; the caller returns a non-zero status. */
 static int die(const char *fmt, ...)
 {
     va_list ap;
-    fputs("train: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "train: %s\n", g_msg[0] == '\n' ? g_msg + 1 : g_msg);
     return -1;
+}
+
+/* ---------------------------------------------------------------- processes (make MPI=1)
+   mpirun -np P ./train ... runs P processes that train one model together (data parallelism).
+   Each global batch of --batch pairs is cut into P contiguous shares whose sizes differ by at
+   most one (process r holds pairs [r B/P, (r+1) B/P), rounded down), every process reads and
+   runs its own share, and the library's shard mode (ssl_vgs.h section 3) makes every number of
+   an update a function of the global batch alone: sample-keyed randomness, the batch-coupled
+   parts (BatchNorm, the diversity loss, the VGS loss's negatives, the common mask count) over
+   the global batch, and gradients summed exactly, so that the checkpoints equal a one-process
+   run's byte for byte whatever P. A plain build is the one-process case of the same code.
+   Only process 0 prints, writes the log and the checkpoints (atomically) and evaluates; the
+   others write nothing. At the start the processes compare their build, settings, data and
+   state, and they agree on every stop (a signal, an error, --stop-after), so that none is left
+   waiting for another. */
+static int g_rank, g_procs = 1;        /* this process, the number of processes */
+static double g_comm_s, g_comm_bytes;  /* time inside collectives (waiting included), bytes sent into them */
+
+#ifdef SV_MPI
+#include <mpi.h>
+#include <limits.h>
+
+static sv_comm g_comm;
+static MPI_Datatype g_pair;            /* two 64-bit words: one exact 128-bit gradient sum */
+static MPI_Op g_sum128;
+static MPI_Comm g_errcomm;             /* a second communicator: the step-failure barrier never meets a training collective */
+static FILE *g_err;                    /* processes other than 0: their real stderr (stdout and stderr go to /dev/null) */
+
+static int comm_allgather(void *user, const double *mine, size_t n, double *all, const size_t *counts)
+{
+    int *cnt = (int *)malloc(2 * (size_t)g_procs * sizeof(int)), r, rc;
+    size_t off = 0;
+    double t0 = MPI_Wtime();
+    (void)user;
+    if (!cnt) return 1;
+    for (r = 0; r < g_procs; r++) {
+        if (counts[r] > INT_MAX || off > INT_MAX) { free(cnt); return 1; }
+        cnt[r] = (int)counts[r];
+        cnt[g_procs + r] = (int)off;
+        off += counts[r];
+    }
+    rc = MPI_Allgatherv(mine, (int)n, MPI_DOUBLE, all, cnt, cnt + g_procs, MPI_DOUBLE, MPI_COMM_WORLD);
+    free(cnt);
+    g_comm_s += MPI_Wtime() - t0;
+    g_comm_bytes += (double)n * sizeof(double);
+    return rc != MPI_SUCCESS;
+}
+
+/* 128-bit two's-complement addition of (low, high) word pairs: associative and commutative
+   (modulo 2^128), so MPI may add the processes' sums in any order or tree and every process
+   still gets the same words. */
+static void comm_sum128(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    const uint64_t *a = (const uint64_t *)in;
+    uint64_t *b = (uint64_t *)inout;
+    int i;
+    (void)dt;
+    for (i = 0; i < *len; i++) {
+        uint64_t lo = b[2 * i] + a[2 * i];
+        b[2 * i + 1] += a[2 * i + 1] + (lo < a[2 * i]);
+        b[2 * i] = lo;
+    }
+}
+
+static int comm_allreduce_exact(void *user, uint64_t *words, size_t n)
+{
+    size_t done = 0;
+    double t0 = MPI_Wtime();
+    (void)user;
+    while (done < n) {   /* in pieces whose count fits an int */
+        size_t k = n - done < ((size_t)1 << 28) ? n - done : ((size_t)1 << 28);
+        if (MPI_Allreduce(MPI_IN_PLACE, words + 2 * done, (int)k, g_pair, g_sum128, MPI_COMM_WORLD) != MPI_SUCCESS) return 1;
+        done += k;
+    }
+    g_comm_s += MPI_Wtime() - t0;
+    g_comm_bytes += 16.0 * (double)n;
+    return 0;
+}
+
+static void procs_end(void)
+{
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) MPI_Finalize();
+}
+
+static void procs_start(int *argc, char ***argv)
+{
+    int level;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &level);   /* only the main thread calls MPI */
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_procs);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_dup(MPI_COMM_WORLD, &g_errcomm);
+    MPI_Type_contiguous(2, MPI_UINT64_T, &g_pair);
+    MPI_Type_commit(&g_pair);
+    MPI_Op_create(comm_sum128, 1, &g_sum128);
+    g_comm.rank = g_rank;
+    g_comm.size = g_procs;
+    g_comm.allgather = comm_allgather;
+    g_comm.allreduce_exact = comm_allreduce_exact;
+    g_err = stderr;
+    atexit(procs_end);      /* --help and the benchmark end with exit() */
+    if (g_rank != 0) {
+        int fd = dup(2);
+        if (fd >= 0) g_err = fdopen(fd, "w");
+        if (!g_err) g_err = stderr;
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) g_err = stderr;
+    }
+}
+
+static const sv_comm *procs_comm(void) { return g_procs > 1 ? &g_comm : NULL; }
+
+/* Do all processes succeed (rc 0)? When one failed, process 0 prints the first failing
+   process's line (its own was printed already) and everyone returns -1. */
+static int procs_agree(int rc)
+{
+    int bad = rc != 0, any = 0, r;
+    char *all = NULL;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!any) return 0;
+    if (g_rank == 0) all = (char *)calloc((size_t)g_procs, sizeof g_msg);
+    if (!bad) g_msg[0] = 0;
+    MPI_Gather(g_msg, (int)sizeof g_msg, MPI_CHAR, all, (int)sizeof g_msg, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (g_rank == 0 && !bad && all)
+        for (r = 1; r < g_procs; r++)
+            if (all[(size_t)r * sizeof g_msg]) {
+                const char *m = all + (size_t)r * sizeof g_msg;
+                fprintf(stderr, "train: process %d: %s\n", r, m[0] == '\n' ? m + 1 : m);
+                break;
+            }
+    free(all);
+    return -1;
+}
+
+/* A step failed on this process. The failures that every process meets at the same point (a
+   batch refused, a non-finite loss or gradient: the library computes those over the global
+   batch) reach this barrier on every process; then the run stops as usual, process 0 having
+   printed the line. A failure of this process alone (memory, I/O) does not: after 10 s it says
+   so on its stderr and ends the job (MPI_Abort), as the others wait in a collective forever. */
+static void procs_step_failed(void)
+{
+    MPI_Request req;
+    int done = 0, i;
+    if (g_procs == 1) return;
+    MPI_Ibarrier(g_errcomm, &req);
+    for (i = 0; i < 1000 && !done; i++) {
+        struct timespec ts = {0, 10000000};
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) nanosleep(&ts, NULL);
+    }
+    if (done) return;
+    fprintf(g_err, "train: process %d of %d: %s; the others cannot go on: the job ends (the last checkpoint is intact)\n",
+            g_rank, g_procs, g_msg[0] == '\n' ? g_msg + 1 : g_msg);
+    fflush(g_err);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+/* Test hook of make test-mpi: SV_MPI_TEST_KILL=R:S makes process R die (SIGKILL) at the start
+   of the loop pass after update S, as a crashed or killed process would; R:S:term sends it a
+   SIGTERM instead (a signal that reaches one process only: all must stop at the same update). */
+static void procs_test_kill(size_t step)
+{
+    const char *e = getenv("SV_MPI_TEST_KILL");
+    int rank, n;
+    unsigned long s;
+    char how[8] = "";
+    if (e && (n = sscanf(e, "%d:%lu:%7s", &rank, &s, how)) >= 2 && rank == g_rank && s == (unsigned long)step)
+        raise(n == 3 && !strcmp(how, "term") ? SIGTERM : SIGKILL);
+}
+
+/* The sum of a count over the processes. */
+static double procs_sum(double x)
+{
+    double all = x;
+    if (g_procs > 1) MPI_Allreduce(&x, &all, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    return all;
+}
+
+/* The largest pending signal of any process: all stop at the same update. */
+static int procs_signal(int sig)
+{
+    int any = sig;
+    if (g_procs > 1) MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
+}
+#else
+/* A build without MPI started by mpirun or srun would train P times alone into one folder:
+   the launchers' variables (Open MPI; MPICH and Slurm's PMI) give it away, and train_main
+   refuses (process 0 of the launch prints the line; the others end quietly). */
+static int g_launched, g_launched_rank;  /* the process count of such a launch (or 0), and this one's rank */
+static void procs_start(int *argc, char ***argv)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE"), *r = getenv("OMPI_COMM_WORLD_RANK");
+    (void)argc;
+    (void)argv;
+    if (!n) { n = getenv("PMI_SIZE"); r = getenv("PMI_RANK"); }
+    if (n && atoi(n) > 1) g_launched = atoi(n);
+    if (r) g_launched_rank = atoi(r);
+}
+static void procs_end(void) {}
+static const sv_comm *procs_comm(void) { return NULL; }
+static int procs_agree(int rc) { return rc ? -1 : 0; }
+static void procs_step_failed(void) {}
+static int procs_signal(int sig) { return sig; }
+static double procs_sum(double x) { return x; }
+static void procs_test_kill(size_t step) { (void)step; }
+#endif
+
+/* This process's share of a global batch of B pairs, with the key of its randomness: the seed,
+   the update and which batch of the update (0: the training batch, 1: the audio-only one). */
+static void procs_shard(size_t B, uint64_t seed, size_t step, int which, sv_shard *s)
+{
+    sv_shard_split(B, g_procs, g_rank, &s->first, &s->count);
+    s->total = B;
+    s->key = sv_rng_key(sv_rng_key(sv_rng_key(seed, 0x5348415244ull /* "SHARD" */), step), (uint64_t)which);
+    s->comm = procs_comm();
 }
 
 /* ---------------------------------------------------------------- options
@@ -787,7 +1005,17 @@ static void install_signals(void)
     signal(SIGTERM, on_signal);
 }
 #else
-static void on_signal(int sig) { g_signal = sig; }
+static void on_signal(int sig)
+{
+    g_signal = sig;
+    if (g_procs > 1 && g_rank == 0) {
+        /* with several processes this may be the job ending because one of them died: say at
+           once what holds, as process 0 may be killed while it waits for the others */
+        static const char msg[] = "train: stopping on a signal: if a process died (mpirun names it), the job ends here and "
+                                  "the last checkpoint stays intact; else every process finishes this update and checkpoints it\n";
+        if (write(2, msg, sizeof msg - 1) < 0) g_signal = sig;
+    }
+}
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -879,6 +1107,7 @@ typedef struct run {
 
 static int log_line(run *r, jline *j)
 {
+    if (!r->log) return 0;      /* processes other than 0 keep no log */
     jl(j, "}\n");
     if (j->n >= sizeof j->s) return die("%s/log.jsonl: a log line is too long", r->dir);
     if (fwrite(j->s, 1, j->n, r->log) != j->n || fflush(r->log) != 0)
@@ -888,27 +1117,198 @@ static int log_line(run *r, jline *j)
 
 static void path_in(const run *r, const char *file, char *buf, size_t cap) { snprintf(buf, cap, "%s/%s", r->dir, file); }
 
+#ifdef SV_MPI
+/* 64-bit FNV-1a over bytes, word by word for big arrays (the start-up check) */
+static uint64_t fp_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001B3ull;
+    }
+    for (; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
+}
+
+/* This build in words: processes of different builds (another SIMD path, compiler or OpenMP
+   setting) round differently, so their shares would disagree silently. */
+static void build_text(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "ssl_vgs SIMD %s, %s, %s, %d-bit size_t", sv_simd_name(),
+#ifdef __VERSION__
+             "cc " __VERSION__,
+#else
+             "cc ?",
+#endif
+#ifdef _OPENMP
+             "OpenMP",
+#else
+             "no OpenMP",
+#endif
+             (int)(8 * sizeof(size_t)));
+}
+
+/* The first line where two texts differ, copied into a and b (without the newline). */
+static void first_other_line(const char *x, const char *y, char *a, char *b, size_t cap)
+{
+    for (;;) {
+        const char *ex = strchr(x, '\n'), *ey = strchr(y, '\n');
+        size_t nx = ex ? (size_t)(ex - x) : strlen(x), ny = ey ? (size_t)(ey - y) : strlen(y);
+        if (nx != ny || memcmp(x, y, nx) || !ex || !ey) {
+            snprintf(a, cap, "%.*s", (int)nx, x);
+            snprintf(b, cap, "%.*s", (int)ny, y);
+            return;
+        }
+        x = ex + 1;
+        y = ey + 1;
+    }
+}
+
+/* After every process has checked its options (and on --resume restored the run's stored
+   settings), before any data is read: do all processes run the same build with the same
+   options? Not only the stored settings count: the processes must also stop at the same update
+   (--stop-after), make the same collective calls (--quiet skips the rate's sum) and see the
+   same run folder; --threads alone may differ (no number depends on it). Process 0 names the
+   first difference in one line and every process stops. */
+static int procs_same_options(const opts *o, const char *dir)
+{
+    char *set = g_procs > 1 ? settings_text(o) : NULL, *mine = NULL, *all = NULL, v[1100], a[1200], b[1200];
+    size_t cap, n, k;
+    int len, *lens = NULL, *offs = NULL, r, bad = 0, total = 0;
+    if (g_procs == 1) return 0;
+    cap = (set ? strlen(set) : 0) + 4096 + N_OPTS * sizeof v;
+    if (set && (mine = (char *)malloc(cap))) {
+        build_text(v, sizeof v);
+        n = (size_t)snprintf(mine, cap, "build = %s\n%srun folder = %s\n", v, set, dir);
+        for (k = 0; k < N_OPTS; k++) {    /* this invocation's options, but --threads */
+            const opt_def *d = &opt_table[k];
+            if (d->store != S_NO || d->kind == K_SET || !strcmp(d->name, "--threads")) continue;
+            format_value(o, d, v, sizeof v);
+            n += (size_t)snprintf(mine + n, cap - n, "%s = %s\n", d->name + 2, v);
+        }
+    }
+    free(set);
+    if (procs_agree(mine ? 0 : die("out of memory"))) { free(mine); return -1; }
+    len = (int)strlen(mine) + 1;
+    if (g_rank == 0) {
+        lens = (int *)calloc(2 * (size_t)g_procs, sizeof(int));
+        if (!lens) { free(mine); MPI_Abort(MPI_COMM_WORLD, 1); }   /* a few bytes: cannot fail in practice */
+        offs = lens + g_procs;
+    }
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        for (r = 0; r < g_procs; r++) { offs[r] = total; total += lens[r]; }
+        if (!(all = (char *)malloc((size_t)total))) { free(mine); MPI_Abort(MPI_COMM_WORLD, 1); }
+    }
+    MPI_Gatherv(mine, len, MPI_CHAR, all, lens, offs, MPI_CHAR, 0, MPI_COMM_WORLD);
+    for (r = 1; g_rank == 0 && r < g_procs && !bad; r++) {
+        const char *other = all + offs[r];
+        if (!strcmp(other, mine)) continue;
+        bad = 1;
+        first_other_line(other, mine, a, b, sizeof a);
+        if (!strncmp(a, "build = ", 8))
+            die("process %d runs another build than process 0 (%s; process 0: %s): build every process the same way", r, a + 8, b + 8);
+        else
+            die("process %d has other settings than process 0 (%s; process 0: %s): give every process the same options "
+                "(only --threads may differ)", r, a, b);
+    }
+    free(lens);
+    free(all);
+    free(mine);
+    MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return bad ? -1 : 0;
+}
+
+/* Before the first update of a run: do all processes hold the same data and state? (Their
+   build and options were compared before the data was read.) Another data set or checkpoint
+   would make their shares disagree silently. Process 0 names the first difference in one line
+   and every process stops. */
+static int procs_check(const run *r)
+{
+    typedef struct fp { uint64_t data, state; } fp;
+    fp me, *all = NULL;
+    const sv_params *p = &r->m->params;
+    const sv_data *d = r->data;
+    int k, bad = 0;
+    if (g_procs == 1) return 0;
+    memset(&me, 0, sizeof me);
+    me.data = fp_bytes(0xCBF29CE484222325ull, d->source, strnlen(d->source, sizeof d->source));
+    for (k = 0; k < SV_SPLIT_COUNT; k++) {
+        me.data = fp_bytes(me.data, &d->n[k], sizeof d->n[k]);
+        if (d->n[k]) me.data = fp_bytes(me.data, d->len[k], d->n[k] * sizeof(size_t));
+    }
+    me.data = fp_bytes(me.data, &d->n_images, sizeof d->n_images);
+    if (d->n_images) {   /* the first and the last image's features (all of them could be tens of GB) */
+        size_t RD = d->R * d->Dimg;
+        me.data = fp_bytes(me.data, d->regions, RD * sizeof(float));
+        me.data = fp_bytes(me.data, d->regions + (d->n_images - 1) * RD, RD * sizeof(float));
+    }
+    me.state = fp_bytes(0xCBF29CE484222325ull, p->data, p->n * sizeof(float));
+    me.state = fp_bytes(me.state, p->m, p->n * sizeof(float));
+    me.state = fp_bytes(me.state, p->v, p->n * sizeof(float));
+    me.state = fp_bytes(me.state, &r->pos.step, sizeof r->pos.step);
+    me.state = fp_bytes(me.state, &r->pos.epoch, sizeof r->pos.epoch);
+    me.state = fp_bytes(me.state, &r->pos.batch, sizeof r->pos.batch);
+    me.state = fp_bytes(me.state, &r->opt.t, sizeof r->opt.t);
+    if (g_rank == 0) all = (fp *)malloc((size_t)g_procs * sizeof(fp));
+    MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        for (k = 1; k < g_procs && !bad && all; k++) {
+            const fp *o = &all[k];
+            bad = 1;
+            if (o->data != me.data)
+                die("process %d loaded other data than process 0 (%s): every process must see the same --data", k, d->source);
+            else if (o->state != me.state)
+                die("process %d starts from another state than process 0 (its checkpoint differs): every process must read the same run folder", k);
+            else bad = 0;
+        }
+        if (!all) bad = die("out of memory");
+    }
+    free(all);
+    MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return bad ? -1 : 0;
+}
+#else
+static int procs_same_options(const opts *o, const char *dir) { (void)o; (void)dir; return 0; }
+static int procs_check(const run *r) { (void)r; return 0; }
+#endif
+
+/* Process 0 writes the checkpoint (every process holds the same state); all learn whether it
+   worked. */
 static int save_ckpt(run *r, const char *file)
 {
     char p[1200];
+    int rc = 0;
     path_in(r, file, p, sizeof p);
     r->pos.rng = *sv_ctx_rng(r->c);
     r->pos.epoch = r->L.epoch;
     r->pos.batch = r->L.batch;
-    if (sv_checkpoint_save_settings(p, r->m, &r->opt, &r->pos, r->settings) != SV_OK) return die("%s", sv_last_error());
-    return 0;
+    if (g_rank == 0 && sv_checkpoint_save_settings(p, r->m, &r->opt, &r->pos, r->settings) != SV_OK) rc = die("%s", sv_last_error());
+    return procs_agree(rc);
 }
 
 /* Held-out numbers of both tasks, whatever the stage trains, so forgetting shows. */
+static int evaluate_here(run *r);
+
+/* Process 0 evaluates (the others wait at the next collective); all learn whether it worked. */
 static int evaluate(run *r)
+{
+    int rc;
+    if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
+    r->last_eval = r->pos.step + 1;
+    rc = g_rank == 0 ? evaluate_here(r) : 0;
+    return procs_agree(rc);
+}
+
+static int evaluate_here(run *r)
 {
     sv_stats st;
     sv_recall rc;
     jline j;
     double t0 = now_s();
     int have_rc = 0;
-    if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
-    r->last_eval = r->pos.step + 1;
     memset(&rc, 0, sizeof rc);
     if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK)
         return die("%sevaluation at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
@@ -972,13 +1372,13 @@ static const char *loss_str(char *buf, size_t n, double v, int prec)
     return buf;
 }
 
-static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
+/* samples: the audio samples of the global batch (every process's share) */
+static void progress(run *r, const sv_stats *st, float lr, double samples)
 {
     char av[32], aud[32];
     double el = now_s() - r->t_start, per = r->steps_timed ? r->step_time / (double)r->steps_timed : 0;
     double eta = per * (double)(r->steps - r->pos.step);
-    size_t i, samples = 0;
-    for (i = 0; i < b->B; i++) samples += b->wave_len[i];
+    size_t i, B = r->o->batch;
     if (r->tty) {
         int w = 24, fill = (int)((double)w * (double)r->pos.step / (double)r->steps);
         char bar[32];
@@ -987,7 +1387,7 @@ static void progress(run *r, const sv_stats *st, float lr, const sv_batch *b)
         printf("\r\033[K%s [%s] %zu/%zu %s ETA %.0fs | AV %s AUD %s acc %.2f ppl %.0f | %.1f utt/s %.0f audio-s/s",
                r->name, bar, r->pos.step, r->steps, r->pos.stage ? "B" : "A", eta, loss_str(av, sizeof av, st->loss_av, 3),
                loss_str(aud, sizeof aud, st->loss_aud, 3),
-               r->cfg.ssl == SV_SSL_MT4SSL ? st->mt4_acc : st->accuracy, st->code_ppl, per > 0 ? (double)b->B / per : 0,
+               r->cfg.ssl == SV_SSL_MT4SSL ? st->mt4_acc : st->accuracy, st->code_ppl, per > 0 ? (double)B / per : 0,
                per > 0 ? (double)samples / 16000.0 / per : 0);
         fflush(stdout);
     } else if (r->pos.step % r->o->log_every == 0 || r->pos.step == r->steps) {
@@ -1021,32 +1421,67 @@ static int train_until(run *r, size_t until)
         float lr, gnorm;
         double t0 = now_s(), t1;
         jline j;
-        if (g_signal) return save_ckpt(r, "last.ckpt") ? -1 : 2;
-        sv_loader_next(&r->L, &b);
+        sv_shard sh, sha;
+        sv_stats sa;
+        double c0 = g_comm_s, b0 = g_comm_bytes;
+        int sig = procs_signal(g_signal), rc;
+        procs_test_kill(r->pos.step);
+        if (sig) {
+            g_signal = sig;
+            return save_ckpt(r, "last.ckpt") ? -1 : 2;
+        }
+        /* this process's share of the global batch (all of it in one process), in shard mode:
+           the update is a function of the global batch alone (the comment on processes above) */
+        procs_shard(o->batch, o->seed, r->pos.step, 0, &sh);
+        sv_loader_next_shard(&r->L, sh.first, sh.count, &b);
         t1 = now_s();
         sv_ctx_reset(r->c);
         sv_params_zero_grad(&r->m->params);
-        loss = sv_model_loss(r->m, r->c, &b, st->alpha, r->pos.step, &s);
+        loss = sv_ctx_set_shard(r->c, &sh, &r->m->params) == SV_OK ? sv_model_loss(r->m, r->c, &b, st->alpha, r->pos.step, &s) : NULL;
+        sa.loss = 0;
         if (loss && r->audio_only && st->alpha < 1.0f) {
             /* speech-only batch: its SSL loss joins the same backward pass */
             sv_batch ba;
-            sv_stats sa;
-            sv_loader_next(&r->La, &ba);
-            loss = sv_axpby(r->c, 1.0f, loss, 1.0f - st->alpha, sv_model_loss(r->m, r->c, &ba, 0.0f, r->pos.step, &sa));
+            procs_shard(o->batch, o->seed, r->pos.step, 1, &sha);
+            sv_loader_next_shard(&r->La, sha.first, sha.count, &ba);
+            loss = sv_ctx_set_shard(r->c, &sha, &r->m->params) == SV_OK
+                       ? sv_axpby(r->c, 1.0f, loss, 1.0f - st->alpha, sv_model_loss(r->m, r->c, &ba, 0.0f, r->pos.step, &sa)) : NULL;
         }
-        if (!loss) return die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
-        if (!isfinite(loss->data[0])) {
+        if (!loss) {
+            die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+            procs_step_failed();
+            return -1;
+        }
+        /* the loss of the global batch (this process's graph holds its share only) */
+        if (!isfinite(s.loss) || !isfinite(sa.loss)) {
             size_t at = 0;
             const char *op = sv_tape_first_nonfinite(r->c, &at);
-            return die("%sstep %zu: the loss is %g; first non-finite value made by op '%s' (tape entry %zu). "
-                       "Nothing was saved; the last checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, loss->data[0], op ? op : "?", at);
+            die("%sstep %zu: the loss is %g; first non-finite value made by op '%s' (tape entry %zu%s). "
+                "Nothing was saved; the last checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, isfinite(s.loss) ? sa.loss : s.loss,
+                op ? op : "?", at, g_procs > 1 ? ", in process 0's share" : "");
+            procs_step_failed();
+            return -1;
         }
-        if (sv_backward(r->c, loss) != SV_OK) return die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+        if (sv_backward(r->c, loss) != SV_OK) {
+            die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+            procs_step_failed();
+            return -1;
+        }
+        /* the exact gradient sums of all samples of all processes, rounded once (a non-finite
+           one leaves NaN gradients: the norm below says so) */
+        if ((rc = sv_params_grad_reduce(&r->m->params, &sh)) != SV_OK && rc != SV_ERR_NUMERIC) {
+            die("%sstep %zu: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+            procs_step_failed();
+            return -1;
+        }
         lr = sv_lr_schedule((float)o->lr, r->pos.stage_step, warmup, stage_total);
         gnorm = sv_adam_step(&r->opt, &r->m->params, groups_for(st->alpha, &r->cfg), lr);
-        if (!isfinite(gnorm))
-            return die("%sstep %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved; the last "
-                       "checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, gnorm);
+        if (!isfinite(gnorm)) {
+            die("%sstep %zu: the gradient norm is %g (a NaN/inf in the backward pass). Nothing was saved; the last "
+                "checkpoint is intact.", r->tty ? "\n" : "", r->pos.step, gnorm);
+            procs_step_failed();
+            return -1;
+        }
         /* MT4SSL: the teacher follows the student after every update that trained the SSL loss */
         if (st->alpha < 1.0f && r->cfg.ssl != SV_SSL_W2V2) sv_mt4ssl_ema_step(r->m, r->pos.stage_step + 1);
         r->pos.step++;
@@ -1059,12 +1494,22 @@ static int train_until(run *r, size_t until)
         jnum(&j, "lr", lr); jnum(&j, "loss", s.loss); jnum(&j, "loss_av", s.loss_av); jnum(&j, "loss_aud", s.loss_aud);
         jnum(&j, "acc", s.accuracy); jnum(&j, "code_ppl", s.code_ppl); jnum(&j, "prob_ppl", s.prob_ppl);
         jnum(&j, "tau", s.tau); jnum(&j, "grad_norm", gnorm);
+        if (g_procs > 1) {   /* this update's time inside collectives and megabytes sent into them (process 0's) */
+            jl(&j, ",\"procs\":%d", g_procs);
+            jnum(&j, "comm_s", g_comm_s - c0);
+            jnum(&j, "comm_mb", (g_comm_bytes - b0) / 1e6);
+        }
         if (r->cfg.ssl != SV_SSL_W2V2) {
             jnum(&j, "mt4_off", s.mt4_offline); jnum(&j, "mt4_acc", s.mt4_acc); jnum(&j, "mt4_on", s.mt4_online);
             jnum(&j, "target_var", s.target_var); jnum(&j, "pred_var", s.pred_var);
         }
         if (log_line(r, &j)) return -1;
-        if (!o->quiet) progress(r, &s, lr, &b);
+        if (!o->quiet) {
+            size_t k;
+            double samples = 0;
+            for (k = 0; k < b.B; k++) samples += (double)b.wave_len[k];
+            progress(r, &s, lr, procs_sum(samples));
+        }
         health(r, &s, st->alpha);
         if (r->pos.step % o->eval_every == 0 && evaluate(r)) return -1;
         if (o->ckpt_every && r->pos.step % o->ckpt_every == 0 && save_ckpt(r, "last.ckpt")) return -1;
@@ -1228,8 +1673,18 @@ static int check_position(const opts *o, const char *dir, const sv_train_pos *po
     return 0;
 }
 
+static int open_run_here(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
+                         int resume, int init);
+
+/* A run ready to train on every process (process 0 alone touches its folder), or -1. */
 static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
                     int resume, int init)
+{
+    return procs_agree(open_run_here(r, o, data, dir, name, st, n_stages, resume, init));
+}
+
+static int open_run_here(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
+                         int resume, int init)
 {
     char p[1200];
     jline meta;
@@ -1244,7 +1699,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->tty = isatty(fileno(stdout));
-    if (make_dirs(dir)) return -1;
+    if (g_rank == 0 && make_dirs(dir)) return -1;
     if (build_config(o->config, o->set, o->n_set, &r->cfg) || mt4ssl_config(o, data, &r->cfg)) return -1;
     r->cfg.precision = !strcmp(o->precision, "bf16") ? SV_BF16 : SV_FP32;   /* resolved by precision_check */
     if (!(r->settings = settings_text(o))) return die("out of memory");
@@ -1280,7 +1735,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
         path_in(r, "last.ckpt", ck, sizeof ck);
         if (sv_checkpoint_load_into(ck, r->m, &r->opt, &r->pos) != SV_OK) return die("cannot resume: %s", sv_last_error());
         if (check_position(o, dir, &r->pos, n_stages)) return -1;
-        {   /* an extended run makes the old final checkpoint and its evaluation stale */
+        if (g_rank == 0) {   /* an extended run makes the old final checkpoint and its evaluation stale */
             const char *stale[2] = {"final.ckpt", "final_eval.json"};
             if (clear_files(dir, stale, 2)) return -1;
         }
@@ -1295,9 +1750,9 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             r->La.epoch = used / r->La.n_batches;
             r->La.batch = used % r->La.n_batches;
         }
-        if (rewrite_log(r, &meta)) return -1;
+        if (g_rank == 0 && rewrite_log(r, &meta)) return -1;
         if (!o->quiet) printf("resuming %s at step %zu of %zu (stage %s)\n", name, r->pos.step, r->steps, r->pos.stage ? "B" : "A");
-    } else {
+    } else if (g_rank == 0) {
         char spec[4200];
         if (write_text_atomic(p, meta.s)) return -1;     /* a full disk leaves no empty log */
         path_in(r, "data.spec", spec, sizeof spec);
@@ -1307,6 +1762,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
             if (write_text_atomic(spec, line)) return -1;
         }
     }
+    if (g_rank != 0) return 0;                 /* only process 0 keeps the log */
     if (!(r->log = fopen(p, "a"))) return die("cannot write %s: %s", p, strerror(errno));
     setvbuf(r->log, NULL, _IOFBF, 1 << 16);   /* a line goes out in one write, at the flush */
     return 0;
@@ -1362,7 +1818,7 @@ static int run_scenario(const opts *o, sv_data *data, const char *dir, const cha
 {
     run r;
     int rc = -1;
-    if (open_run(&r, o, data, dir, name, st, n_stages, resume, 1) == 0) {
+    if (open_run(&r, o, data, dir, name, st, n_stages, resume, 1) == 0 && procs_check(&r) == 0) {
         r.snapshot_step = snapshot;
         r.t_start = now_s();
         if (r.pos.stage == 0) {
@@ -1389,27 +1845,28 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     size_t cap = 0;
     long len;
     FILE *f;
-    int rc = -1;
+    int rc = -1, lrc = 0;
     if (open_run(&r, o, data, dir, name, st, 2, 0, 0)) { close_run(&r); return -1; }
     snprintf(src, sizeof src, "%s/switch.ckpt", base_dir);
-    if (sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK) { die("%s", sv_last_error()); goto done; }
+    if (procs_agree(sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK ? die("%s", sv_last_error()) : 0)) goto done;
     *sv_ctx_rng(r.c) = r.pos.rng;
     r.L.epoch = r.pos.epoch;
     r.L.batch = r.pos.batch;
     snprintf(r.pos.scenario, sizeof r.pos.scenario, "%s", name);
     snprintf(p, sizeof p, "%s/log.jsonl", base_dir);
-    if ((f = fopen(p, "r"))) {
-        while ((len = read_line(&line, &cap, f)) > 0) {
+    if (r.log && (f = fopen(p, "r"))) {   /* process 0: the base run's log up to the switch */
+        while (!lrc && (len = read_line(&line, &cap, f)) > 0) {
             double s;
             if (!whole_line(line, (size_t)len) || strstr(line, "\"kind\":\"meta\"")) continue;
             if (sv_json_number(line, "step", &s) == 1 && s > (double)r.switch_step) break;
-            if (fputs(line, r.log) < 0) { die("cannot write %s/log.jsonl: %s", dir, strerror(errno)); fclose(f); goto done; }
+            if (fputs(line, r.log) < 0) lrc = die("cannot write %s/log.jsonl: %s", dir, strerror(errno));
         }
         free(line);
         line = NULL;
         fclose(f);
-        if (fflush(r.log) != 0) { die("cannot write %s/log.jsonl: %s", dir, strerror(errno)); goto done; }
+        if (!lrc && fflush(r.log) != 0) lrc = die("cannot write %s/log.jsonl: %s", dir, strerror(errno));
     }
+    if (procs_agree(lrc) || procs_check(&r)) goto done;
     r.t_start = now_s();
     r.pos.stage = 0;
     if (do_switch(&r) == 0 && (rc = train_until(&r, r.steps)) == 0) rc = finish(&r) == 0 ? 0 : -1;
@@ -1429,7 +1886,7 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
     for (i = 0; i < 3 && rc == 0; i++) {
         /* base runs leave a checkpoint at the switch step for the continuations */
         int res = 0;
-        if (g_signal) return 2;
+        if ((g_signal = procs_signal(g_signal)) != 0) return 2;
         parse_stage(base_names[i], strlen(base_names[i]), (float)o->alpha_plus, &st[0]);
         snprintf(dir, sizeof dir, "%s/%s", root, base_names[i]);
         if (resume) {
@@ -1437,7 +1894,7 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
             if (exists(ck)) { if (!o->quiet) printf("[%s] finished before: kept\n", base_names[i]); continue; }
             snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
             res = exists(ck);
-            if (!res && clear_files(dir, run_files, N_RUN_FILES)) return -1;
+            if (procs_agree(!res && g_rank == 0 && clear_files(dir, run_files, N_RUN_FILES))) return -1;
         }
         rc = run_scenario(o, data, dir, base_names[i], st, 1, res, o->switch_step);
     }
@@ -1445,7 +1902,7 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
         char base_dir[1200];
         snprintf(name, sizeof name, "%s-%s", sched_names[i][0], sched_names[i][1]);
         if (o->schedules && !in_list(o->schedules, name)) continue;
-        if (g_signal) return 2;
+        if ((g_signal = procs_signal(g_signal)) != 0) return 2;
         parse_stage(sched_names[i][0], strlen(sched_names[i][0]), (float)o->alpha_plus, &st[0]);
         parse_stage(sched_names[i][1], strlen(sched_names[i][1]), (float)o->alpha_plus, &st[1]);
         snprintf(base_dir, sizeof base_dir, "%s/%s", root, sched_names[i][0]);
@@ -1455,7 +1912,7 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
             if (exists(ck)) { if (!o->quiet) printf("[%s] finished before: kept\n", name); continue; }
             snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
             if (exists(ck)) { rc = run_scenario(o, data, dir, name, st, 2, 1, 0); continue; }
-            if (clear_files(dir, run_files, N_RUN_FILES)) return -1;
+            if (procs_agree(g_rank == 0 && clear_files(dir, run_files, N_RUN_FILES))) return -1;
         }
         rc = run_continuation(o, data, base_dir, dir, name, st);
     }
@@ -1668,7 +2125,93 @@ static int read_resume_settings(const char *dir, int *study, char **text, char *
     return 0;
 }
 
+/* A new run's folder (process 0): a new run never mixes with the files of an earlier one.
+   Returns 0, or 1 with the line printed. */
+static int prepare_out(const opts *o, const char *dir)
+{
+    char names[256], p[1200];
+    snprintf(p, sizeof p, "%s/study.settings", dir);
+    if (o->all) {
+        int i, busy = exists(p);
+        char sub[1200];
+        for (i = 0; i < 9 && !busy; i++) {
+            if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+            else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+            run_files_in(sub, names, sizeof names);
+            busy = names[0] != 0;
+        }
+        if (busy && !o->force) {
+            die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, dir);
+            return 1;
+        }
+        if (busy) {
+            if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
+            for (i = 0; i < 9; i++) {
+                if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+                else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+                if (clear_files(sub, run_files, N_RUN_FILES)) return 1;
+            }
+        }
+        if (make_dirs(dir)) return 1;
+        {
+            char *t = settings_text(o);
+            if (!t || write_text_atomic(p, t)) { free(t); return 1; }
+            free(t);
+        }
+    } else {
+        if (exists(p)) { die("%s holds a study (--all): choose another --out for a single run", dir); return 1; }
+        run_files_in(dir, names, sizeof names);
+        if (names[0] && !o->force) {
+            die("%s already holds a run (%s): resume it with --resume %s, or replace it with --force", dir, names, dir);
+            return 1;
+        }
+        if (names[0] && clear_files(dir, run_files, N_RUN_FILES)) return 1;
+        if (make_dirs(dir)) return 1;
+    }
+    return 0;
+}
+
+/* The options of a run: on --resume the stored settings restored (options given again must
+   agree), then every value and relation checked. Returns 0, or the exit status with the line
+   printed. */
+static int resolve_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *ssl, int *vgs, int *study, char **stored,
+                        char *src, size_t src_cap)
+{
+    int rc;
+    if (o->resume) {
+        if ((rc = read_resume_settings(o->resume, study, stored, src, src_cap)) != 0) return rc;
+        if (canonical(o) || apply_settings(o, *stored, src)) return 2;
+        if (!*study && o->all) {
+            char parent[1024], *sl;
+            snprintf(parent, sizeof parent, "%s", o->resume);
+            while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/') parent[strlen(parent) - 1] = 0;
+            if ((sl = strrchr(parent, '/'))) { if (sl == parent) sl[1] = 0; else *sl = 0; }
+            else snprintf(parent, sizeof parent, ".");
+            die("%s is one run of a study (--all): resume the whole study with --resume %s", o->resume, parent);
+            return 2;
+        }
+    }
+    if (check_opts(o, cfg, st, n_stages, ssl, vgs)) return 2;
+    if (o->init_from && !o->resume) {   /* fail before the data is loaded, not after */
+        FILE *f = fopen(o->init_from, "rb");
+        if (!f) { die("--init-from %s: %s", o->init_from, strerror(errno)); return 2; }
+        fclose(f);
+    }
+    return 0;
+}
+
+static int train_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    int rc;
+    procs_start(&argc, &argv);
+    rc = train_main(argc, argv);
+    procs_end();
+    return rc;
+}
+
+static int train_main(int argc, char **argv)
 {
     static opts o;
     static sv_km_targets targets;
@@ -1677,7 +2220,19 @@ int main(int argc, char **argv)
     stage st[2];
     int n_stages = 1, ssl = 0, vgs = 0, rc = 0, study = 0;
     char dir[1024], name[64], src[1200], *stored = NULL;
-    if (parse_args(argc, argv, &o)) return 2;
+    /* every process checks the same options; a refusal on any one ends all of them, with the
+       line printed by process 0 */
+    rc = parse_args(argc, argv, &o) ? 2 : 0;
+    if (!rc && g_procs > 1 && (o.write_builtin || o.bench || o.bench_step || o.bench_extract || o.kmeans || o.export_ckpt))
+        rc = (die("--write-builtin, --export-hf, --bench and --kmeans run in one process (mpirun -np 1, or ./train alone), not %d",
+                  g_procs), 2);
+#ifndef SV_MPI
+    if (!rc && g_launched && g_launched_rank != 0) return 2;
+    if (!rc && g_launched)
+        rc = (die("started as one of %d processes (mpirun/srun), but this train is built without MPI: each would train alone "
+                  "into the same folder; build it with make MPI=1", g_launched), 2);
+#endif
+    if (procs_agree(rc)) return 2;
     if (o.threads) sv_set_threads((int)o.threads);
     if (o.write_builtin) return write_builtin(&o);
     if (o.export_ckpt) return export_hf(&o);
@@ -1698,36 +2253,10 @@ int main(int argc, char **argv)
         sv_data_free(&data);
         return rc;
     }
-    if (o.resume) {
-        if ((rc = read_resume_settings(o.resume, &study, &stored, src, sizeof src)) != 0) return rc;
-        if (canonical(&o) || apply_settings(&o, stored, src)) return 2;
-        if (!study && o.all) {
-            char parent[1024], *sl;
-            snprintf(parent, sizeof parent, "%s", o.resume);
-            while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/') parent[strlen(parent) - 1] = 0;
-            if ((sl = strrchr(parent, '/'))) { if (sl == parent) sl[1] = 0; else *sl = 0; }
-            else snprintf(parent, sizeof parent, ".");
-            die("%s is one run of a study (--all): resume the whole study with --resume %s", o.resume, parent);
-            return 2;
-        }
-    }
-    if (check_opts(&o, &cfg, st, &n_stages, &ssl, &vgs)) return 2;
-    if (o.init_from && !o.resume) {   /* fail before the data is loaded, not after */
-        FILE *f = fopen(o.init_from, "rb");
-        if (!f) { die("--init-from %s: %s", o.init_from, strerror(errno)); return 2; }
-        fclose(f);
-    }
-    if (o.resume && !study) {
-        /* the checkpoint is read whole (checksum, finite weights) and its position checked
-           before any data is read */
-        sv_train_pos pos;
-        sv_model *m = sv_checkpoint_load(src, NULL, &pos);
-        if (!m) { die("cannot resume: %s", sv_last_error()); return 1; }
-        sv_model_free(m);
-        if (check_position(&o, o.resume, &pos, n_stages)) return 1;
-    }
-
-    /* the output folder: a new run never mixes with the files of an earlier one */
+    if ((rc = resolve_opts(&o, &cfg, st, &n_stages, &ssl, &vgs, &study, &stored, src, sizeof src)) == 0 && (size_t)g_procs > o.batch)
+        rc = (die("%d processes for a batch of %zu pairs: every process needs at least one (--batch %d or more, or fewer processes)",
+                  g_procs, o.batch, g_procs), 2);
+    if (procs_agree(rc)) { free(stored); return rc ? rc : 2; }
     name[0] = 0;
     if (!o.all) snprintf(name, sizeof name, "%s%s%s", st[0].name, n_stages == 2 ? "-" : "", n_stages == 2 ? st[1].name : "");
     if (o.resume) snprintf(dir, sizeof dir, "%s", o.resume);
@@ -1735,53 +2264,26 @@ int main(int argc, char **argv)
     else if (o.all) snprintf(dir, sizeof dir, "runs/study");
     else snprintf(dir, sizeof dir, "runs/%s", name);
     while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/') dir[strlen(dir) - 1] = 0;
-    if (!o.resume) {
-        char names[256], p[1200];
-        snprintf(p, sizeof p, "%s/study.settings", dir);
-        if (o.all) {
-            int i, busy = exists(p);
-            char sub[1200];
-            for (i = 0; i < 9 && !busy; i++) {
-                if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-                else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-                run_files_in(sub, names, sizeof names);
-                busy = names[0] != 0;
-            }
-            if (busy && !o.force) {
-                die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, dir);
-                return 1;
-            }
-            if (busy) {
-                if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
-                for (i = 0; i < 9; i++) {
-                    if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-                    else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-                    if (clear_files(sub, run_files, N_RUN_FILES)) return 1;
-                }
-            }
-            if (make_dirs(dir)) return 1;
-            {
-                char *t = settings_text(&o);
-                if (!t || write_text_atomic(p, t)) { free(t); return 1; }
-                free(t);
-            }
-        } else {
-            if (exists(p)) { die("%s holds a study (--all): choose another --out for a single run", dir); return 1; }
-            run_files_in(dir, names, sizeof names);
-            if (names[0] && !o.force) {
-                die("%s already holds a run (%s): resume it with --resume %s, or replace it with --force", dir, names, dir);
-                return 1;
-            }
-            if (names[0] && clear_files(dir, run_files, N_RUN_FILES)) return 1;
-            if (make_dirs(dir)) return 1;
-        }
+    if (procs_same_options(&o, dir)) { free(stored); return 2; }
+    if (o.resume && !study) {
+        /* the checkpoint is read whole (checksum, finite weights) and its position checked
+           before any data is read */
+        sv_train_pos pos;
+        sv_model *m = sv_checkpoint_load(src, NULL, &pos);
+        if (procs_agree(m ? 0 : die("cannot resume: %s", sv_last_error()))) { sv_model_free(m); free(stored); return 1; }
+        sv_model_free(m);
+        if (procs_agree(check_position(&o, o.resume, &pos, n_stages))) { free(stored); return 1; }
     }
 
+    /* the output folder: a new run never mixes with the files of an earlier one (process 0
+       prepares it; the others write nothing) */
+    if (procs_agree(!o.resume && g_rank == 0 ? prepare_out(&o, dir) : 0)) return 1;
+
     if (!o.quiet) printf("loading data: %s\n", o.data);
-    if (sv_data_from_spec(&data, o.data) != SV_OK) { die("%s", sv_last_error()); return 1; }
+    if (procs_agree(sv_data_from_spec(&data, o.data) != SV_OK ? die("%s", sv_last_error()) : 0)) return 1;
     if (o.audio_only) {
         if (!o.quiet) printf("loading the audio-only manifest %s\n", o.audio_only);
-        if (sv_data_audio_manifest(&ao, o.audio_only) != SV_OK) { die("%s", sv_last_error()); sv_data_free(&data); return 1; }
+        if (procs_agree(sv_data_audio_manifest(&ao, o.audio_only) != SV_OK ? die("%s", sv_last_error()) : 0)) { sv_data_free(&data); return 1; }
         g_audio_only = &ao;
     }
     if (o.targets) {
@@ -1792,10 +2294,18 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0 && check_data(&o, &cfg, &data, g_audio_only, ssl, vgs)) rc = -1;
-    else if (rc == 0) {
+    if (procs_agree(rc)) rc = -1;
+    else {
         if (!o.quiet)
-            printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
-                   data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
+            printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads%s)\n",
+                   data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads(),
+                   g_procs > 1 ? " per process" : "");
+        if (g_procs > 1 && !o.quiet) {
+            size_t f, n;
+            sv_shard_split(o.batch, g_procs, 0, &f, &n);
+            printf("%d processes, each with %zu-%zu of the %zu pairs of a batch\n", g_procs, n,
+                   o.batch % (size_t)g_procs ? n + 1 : n, o.batch);
+        }
         install_signals();
         if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
         else rc = run_scenario(&o, &data, dir, name, st, n_stages, o.resume != NULL, 0);
@@ -1804,10 +2314,11 @@ int main(int argc, char **argv)
     if (data.targets) sv_km_targets_free(&targets);
     sv_data_free(&data);
     free(stored);
-    if (rc == 1) printf("resume with: ./train --resume %s\n", shell_word(dir, src, sizeof src));
+    if (rc == 1) printf("resume with: %s./train --resume %s\n", g_procs > 1 ? "mpirun -np P " : "", shell_word(dir, src, sizeof src));
     if (rc == 2) {
-        fprintf(stderr, "%strain: interrupted by %s: checkpoint written; resume with: ./train --resume %s\n",
-                isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", shell_word(dir, src, sizeof src));
+        fprintf(stderr, "%strain: interrupted by %s: checkpoint written; resume with: %s./train --resume %s\n",
+                isatty(fileno(stdout)) ? "\n" : "", g_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM",
+                g_procs > 1 ? "mpirun -np P " : "", shell_word(dir, src, sizeof src));
         return 128 + (g_signal ? (int)g_signal : SIGTERM);
     }
     return rc < 0 ? 1 : 0;
