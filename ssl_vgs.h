@@ -889,7 +889,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
        OUT/images.npy                  [N, R, Dimg] float32 region features
        OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
        OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
-       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
+       OUT/val.item, OUT/test.item, OUT/ood.item   ZeroSpeech 2021 .item files (file = utterance id)
        OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
        OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
        OUT/stats.txt                   hours per split, speakers, images, phones
@@ -14680,7 +14680,7 @@ SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
             SV__TRY(sv__write_text(p, q));
         }
     }
-    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
+    for (s = SV_SPLIT_VAL; s <= SV_SPLIT_OOD; s++) {   /* val.item: the ABX curve of ./train */
         sv_item_set it;
         if (c->split_begin[s + 1] == c->split_begin[s]) continue;
         SV__TRY(sv_corpus_items(c, s, &it));
@@ -14727,7 +14727,7 @@ SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
             d->speaker[s][i] = u->speaker;
             if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
         }
-        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
+        if (s != SV_SPLIT_TRAIN) {   /* val: train's ABX curve; test, ood: the final ABX */
             if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
             d->has_items[s] = 1;
         }

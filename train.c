@@ -805,13 +805,25 @@ static int evaluate(run *r)
     sv_recall rc;
     jline j;
     double t0 = now_s();
-    int have_rc = 0;
+    int have_rc = 0, bw = -1, ba = -1;
+    sv_abx_layer_result abx[SV_ABX_MAX_LAYERS];
+    size_t n_abx = 0, i;
     if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
     r->last_eval = r->pos.step + 1;
     memset(&rc, 0, sizeof rc);
     if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK)
         return die("%sevaluation at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
     if (r->data->n_images && sv_eval_retrieval(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, &rc) == SV_OK) have_rc = 1;
+    /* ABX on the validation items (data_prep.sh and the built-in corpus write them): sampled like
+       the official evaluator, seeded, so the curve of the best layer is comparable across steps */
+    if (r->data->has_items[SV_SPLIT_VAL] && r->data->items[SV_SPLIT_VAL].n_items) {
+        if (sv_eval_abx(r->m, r->ce, r->data, SV_SPLIT_VAL, NULL, abx, &n_abx) != SV_OK)
+            return die("%sABX on the validation items at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+        for (i = 0; i < n_abx; i++) {
+            if (isfinite(abx[i].r.within) && (bw < 0 || abx[i].r.within < abx[bw].r.within)) bw = (int)i;
+            if (isfinite(abx[i].r.across) && (ba < 0 || abx[i].r.across < abx[ba].r.across)) ba = (int)i;
+        }
+    }
     j.n = 0;
     jl(&j, "{\"kind\":\"eval\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
     jnum(&j, "val_loss_av", st.loss_av);
@@ -826,14 +838,17 @@ static int evaluate(run *r)
         jnum(&j, "r1_s2i", rc.s2i_r1); jnum(&j, "r5_s2i", rc.s2i_r5); jnum(&j, "r10_s2i", rc.s2i_r10);
         jnum(&j, "r1_i2s", rc.i2s_r1); jnum(&j, "r5_i2s", rc.i2s_r5); jnum(&j, "r10_i2s", rc.i2s_r10);
     }
+    if (bw >= 0) { jnum(&j, "abx_val_within", abx[bw].r.within); jnum(&j, "abx_val_within_layer", abx[bw].layer); }
+    if (ba >= 0) { jnum(&j, "abx_val_across", abx[ba].r.across); jnum(&j, "abx_val_across_layer", abx[ba].layer); }
     if (log_line(r, &j)) return -1;
     if (!r->o->quiet) {
-        char mt4[96] = "";
+        char mt4[96] = "", ab[64] = "";
+        if (bw >= 0) snprintf(ab, sizeof ab, " | ABX within %.1f%% (%s)", abx[bw].r.within, abx[bw].name);
         if (r->cfg.ssl != SV_SSL_W2V2)
             snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
-        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
+        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f%s (%.1f s)\n",
                r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
-               have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
+               have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, ab, now_s() - t0);
     }
     return 0;
 }
