@@ -56,6 +56,7 @@ typedef struct opts {
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
     size_t all, bertadam;                   /* flags: 0 or 1 */
+    size_t seeds;                           /* --all --seeds N: N studies OUT/seed<S>/ (0: one study in OUT) */
     uint64_t seed;
     const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
     /* this invocation only */
@@ -116,6 +117,7 @@ static const opt_def opt_table[] = {
     OPT("--ckpt-every", K_SIZE, ckpt_every, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--log-every", K_SIZE, log_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--seed", K_U64, seed, 0, 0, 0, S_FIXED, M_TRAIN | M_BUILTIN | M_KMEANS, NULL),
+    OPT("--seeds", K_SIZE, seeds, 0, 1000, 0, S_FIXED, M_TRAIN, NULL),      /* 0 stored: one study in OUT */
     OPT("--out", K_STR, out, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--resume", K_STR, resume, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--force", K_FLAG, force, 0, 1, 0, S_NO, M_TRAIN, NULL),
@@ -188,6 +190,9 @@ static void usage(FILE *f)
         "                     or repeat the stored value\n"
         "  --threads N        OpenMP threads, 1..1024 (default: all cores; results do not depend on it)\n"
         "  --seed S           seed of initialisation, batches, masks and dropout (default 1)\n"
+        "  --seeds N          with --all: N studies with seeds S, S+1, .., S+N-1 in OUT/seed<S>/, one after\n"
+        "                     the other (./train --all --seed S --out OUT/seed<S> in parallel processes\n"
+        "                     gives the same bits); ./eval --report OUT gives means and 95%% intervals\n"
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
         "  Ctrl-C or SIGTERM finishes the current update, writes a checkpoint and prints the resume\n"
@@ -627,6 +632,7 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
     if (o->resume && given(o, "--out")) return die("--out does not go with --resume (the run continues in %s)", o->resume);
     if (o->resume && o->force) return die("--force does not go with --resume (it would delete the run to be resumed)");
     if (canonical(o)) return -1;
+    if (given(o, "--seeds") && o->seeds == 0) return die("--seeds: 0 is out of range: 1..1000");
     *ssl = *vgs = 0;
     if (o->all) {
         if (given(o, "--scenario")) return die("--scenario does not apply to --all (it runs every scenario; see --schedules)");
@@ -655,9 +661,12 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
         }
         *n_stages = 2;
         *ssl = *vgs = 1;
+        if (o->seeds && o->seed > UINT64_MAX - o->seeds) return die("--seed %llu + --seeds %zu overflows the seed range",
+                                                                     (unsigned long long)o->seed, o->seeds);
     } else {
         int k;
         if (o->schedules) return die("--schedules goes with --all");
+        if (o->seeds) return die("--seeds goes with --all (seeds of one run: --seed S with its own --out)");
         if ((*n_stages = parse_scenario(o->scenario, (float)o->alpha_plus, st)) < 0) return die("unknown scenario '%s'", o->scenario);
         for (k = 0; k < *n_stages; k++) { *ssl |= st[k].alpha < 1.0f; *vgs |= st[k].alpha > 0.0f; }
         if (given(o, "--alpha") && strcmp(st[0].name, "vgsplus") && (*n_stages == 1 || strcmp(st[1].name, "vgsplus")))
@@ -1351,6 +1360,80 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
     return rc;
 }
 
+/* The folder of a study: OUT itself, or OUT/seed<S> under --seeds. */
+static void study_dir(const opts *o, const char *root, uint64_t seed, char *buf, size_t cap)
+{
+    if (o->seeds) snprintf(buf, cap, "%s/seed%llu", root, (unsigned long long)seed);
+    else snprintf(buf, cap, "%s", root);
+}
+
+/* A new study's folder. Pass 0 checks: a folder holding a study (settings or any run's files) is
+   refused unless --force. Pass 1 writes: with --force the old files go, then study.settings. */
+static int prepare_study(const opts *o, const char *root, uint64_t seed, int pass)
+{
+    char dir[1200], p[1300], sub[1300], names[256];
+    int i, busy;
+    opts one = *o;
+    one.seed = seed;
+    one.seeds = 0;
+    study_dir(o, root, seed, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/study.settings", dir);
+    busy = exists(p);
+    for (i = 0; i < 9 && !busy; i++) {
+        if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+        else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+        run_files_in(sub, names, sizeof names);
+        busy = names[0] != 0;
+    }
+    if (pass == 0) {
+        if (busy && !o->force) return die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, o->seeds ? root : dir);
+        return 0;
+    }
+    if (busy) {
+        if (clear_files(dir, report_files, N_REPORT_FILES)) return -1;
+        for (i = 0; i < 9; i++) {
+            if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+            else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+            if (clear_files(sub, run_files, N_RUN_FILES)) return -1;
+        }
+    }
+    if (make_dirs(dir)) return -1;
+    {
+        char *t = settings_text(&one);
+        if (!t || write_text_atomic(p, t)) { free(t); return -1; }
+        free(t);
+    }
+    return 0;
+}
+
+/* --all --seeds N: the studies of seeds S..S+N-1 one after the other in ROOT/seed<S>/, each one
+   exactly the study `--all --seed <S> --out ROOT/seed<S>` would run. On resume a seed whose
+   folder was never started is started. */
+static int run_seeds(const opts *o, sv_data *data, const char *root, int resume)
+{
+    size_t k;
+    int rc = 0;
+    for (k = 0; k < o->seeds && rc == 0; k++) {
+        opts one = *o;
+        char dir[1200], p[1300];
+        one.seed = o->seed + k;
+        one.seeds = 0;
+        study_dir(o, root, one.seed, dir, sizeof dir);
+        snprintf(p, sizeof p, "%s/study.settings", dir);
+        if (g_signal) return 2;
+        if (!o->quiet) printf("== seed %llu (%zu of %zu): %s\n", (unsigned long long)one.seed, k + 1, o->seeds, dir);
+        if (resume && !exists(p)) {
+            one.force = 1;
+            if (prepare_study(o, root, one.seed, 1)) return -1;
+            rc = run_study(&one, data, dir, 0);
+        } else {
+            rc = run_study(&one, data, dir, resume);
+        }
+    }
+    if (rc == 0) printf("all %zu seeds done: ./eval --report %s gives means over seeds with 95%% intervals\n", o->seeds, root);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- modes */
 static int write_builtin(const opts *o)
 {
@@ -1586,33 +1669,23 @@ int main(int argc, char **argv)
     if (!o.resume) {
         char names[256], p[1200];
         snprintf(p, sizeof p, "%s/study.settings", dir);
-        if (o.all) {
-            int i, busy = exists(p);
-            char sub[1200];
-            for (i = 0; i < 9 && !busy; i++) {
-                if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-                else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-                run_files_in(sub, names, sizeof names);
-                busy = names[0] != 0;
-            }
-            if (busy && !o.force) {
+        if (o.all && o.seeds) {
+            /* every seed's folder is checked (and cleared with --force) before anything is written */
+            size_t k;
+            if (exists(p) && !o.force) {
                 die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, dir);
                 return 1;
             }
-            if (busy) {
-                if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
-                for (i = 0; i < 9; i++) {
-                    if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-                    else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-                    if (clear_files(sub, run_files, N_RUN_FILES)) return 1;
-                }
-            }
-            if (make_dirs(dir)) return 1;
+            for (k = 0; k < o.seeds; k++) if (prepare_study(&o, dir, o.seed + k, 0)) return 1;
+            if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
+            for (k = 0; k < o.seeds; k++) if (prepare_study(&o, dir, o.seed + k, 1)) return 1;
             {
                 char *t = settings_text(&o);
                 if (!t || write_text_atomic(p, t)) { free(t); return 1; }
                 free(t);
             }
+        } else if (o.all) {
+            if (prepare_study(&o, dir, o.seed, 0) || prepare_study(&o, dir, o.seed, 1)) return 1;
         } else {
             if (exists(p)) { die("%s holds a study (--all): choose another --out for a single run", dir); return 1; }
             run_files_in(dir, names, sizeof names);
@@ -1645,7 +1718,8 @@ int main(int argc, char **argv)
             printf("data: %zu/%zu/%zu/%zu train/val/test/ood utterances, %zu images (SIMD %s, %d threads)\n",
                    data.n[0], data.n[1], data.n[2], data.n[3], data.n_images, sv_simd_name(), sv_get_threads());
         install_signals();
-        if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
+        if (o.all && o.seeds) rc = run_seeds(&o, &data, dir, o.resume != NULL);
+        else if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
         else rc = run_scenario(&o, &data, dir, name, st, n_stages, o.resume != NULL, 0);
     }
     if (g_audio_only) sv_data_free(&ao);
