@@ -27,7 +27,9 @@ static const char *usage =
     "  --losses             held-out loss_AV, loss_AUD, accuracy, perplexities on --split\n"
     "  --targets DIR        MT4SSL offline targets for --losses (default: the run log's, if any)\n"
     "  --max-batches N      batches for --losses (default 0 = all)\n"
-    "  --seed N             masking seed of --losses and ABX sampling seed (default 0)\n"
+    "  --seed N             masking seed of --losses, ABX sampling seed, bootstrap seed (default 0)\n"
+    "  --bootstrap N        resamples of the test items for the recall intervals, 10..1000000\n"
+    "                       (default 1000; percentile 95 % interval, written to final_eval.json)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
     "  --threads N          OpenMP threads (default: all)\n"
     "  --export-zs DIR      write a ZeroSpeech 2021 phonetic submission of --layer to DIR\n"
@@ -147,6 +149,74 @@ static void json_str(FILE *f, const char *key, const char *s)
 }
 
 /* index of the smallest finite value (within: which = 0, across: 1), or SIZE_MAX */
+/* ---------------------------------------------------------------- confidence intervals
+   Seeds: the mean over seeds with a Student-t 95 % interval (mean +- t(0.975, n-1) s / sqrt(n)).
+   Test items: a percentile bootstrap (Efron & Tibshirani 1993, ch. 13) that resamples the test
+   queries with replacement; recall@k of a resample is the share of its ranks <= k. */
+static const char *const recall_keys[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+
+/* t quantile 0.975 for df degrees of freedom (table to 30; above, 1.96 + 2.5 / df is within 0.002) */
+static double t975(size_t df)
+{
+    static const double t[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+    if (df == 0) return NAN;
+    return df <= 30 ? t[df - 1] : 1.96 + 2.5 / (double)df;
+}
+
+/* mean of the finite values and the half-width of its 95 % t-interval (NaN with fewer than 2) */
+static double mean_ci(const double *v, size_t n, double *half, size_t *used)
+{
+    double m = 0, ss = 0;
+    size_t i, k = 0;
+    for (i = 0; i < n; i++) if (isfinite(v[i])) { m += v[i]; k++; }
+    if (used) *used = k;
+    *half = NAN;
+    if (k == 0) return NAN;
+    m /= (double)k;
+    for (i = 0; i < n; i++) if (isfinite(v[i])) ss += (v[i] - m) * (v[i] - m);
+    if (k > 1) *half = t975(k - 1) * sqrt(ss / (double)(k - 1)) / sqrt((double)k);
+    return m;
+}
+
+static uint64_t boot_next(uint64_t *s)   /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+
+/* 95 % percentile-bootstrap interval of recall@k (k = 1, 5, 10) from per-query ranks (rank 0 =
+   not a query, left out); ci[i] for ks[i]. n_boot resamples of all queries, seeded. */
+static int boot_recall(const size_t *rank, size_t n, size_t n_boot, uint64_t seed, double ci[3][2])
+{
+    static const size_t ks[3] = {1, 5, 10};
+    size_t *q = (size_t *)malloc((n ? n : 1) * sizeof *q), nq = 0, i, b, k;
+    double *st = (double *)malloc(3 * (n_boot ? n_boot : 1) * sizeof *st);
+    uint64_t rs = seed ^ 0x5EEDB007ull;
+    if (!q || !st) { free(q); free(st); return 0; }
+    for (i = 0; i < n; i++) if (rank[i]) q[nq++] = rank[i];
+    for (b = 0; b < n_boot; b++) {
+        size_t hit[3] = {0, 0, 0};
+        for (i = 0; i < nq; i++) {
+            size_t r = q[boot_next(&rs) % nq];
+            for (k = 0; k < 3; k++) hit[k] += r <= ks[k];
+        }
+        for (k = 0; k < 3; k++) st[k * n_boot + b] = nq ? 100.0 * (double)hit[k] / (double)nq : NAN;
+    }
+    for (k = 0; k < 3; k++) {
+        qsort(st + k * n_boot, n_boot, sizeof *st, cmp_dbl);
+        ci[k][0] = st[k * n_boot + (size_t)floor(0.025 * (double)(n_boot - 1))];
+        ci[k][1] = st[k * n_boot + (size_t)ceil(0.975 * (double)(n_boot - 1))];
+    }
+    free(q); free(st);
+    return 1;
+}
+
 static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
 {
     size_t i, best = SIZE_MAX;
@@ -197,9 +267,13 @@ static int json_pairs(const char *s, json_pair *out, int cap)
 /* which part of final_eval.json a key belongs to: 1 retrieval, 2 ABX test, 3 ABX ood, 0 header */
 static int json_group(const char *k, size_t n)
 {
-    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s",
+                                      "recall_boot"};
     size_t i;
     for (i = 0; i < sizeof ret / sizeof *ret; i++) if (strlen(ret[i]) == n && !strncmp(k, ret[i], n)) return 1;
+    /* the bootstrap interval of each recall: r10_s2i_lo, r10_s2i_hi, ... */
+    if (n > 3 && k[0] == 'r' && (!strncmp(k + n - 3, "_lo", 3) || !strncmp(k + n - 3, "_hi", 3)))
+        for (i = 3; i < 9; i++) if (strlen(ret[i]) == n - 3 && !strncmp(k, ret[i], n - 3)) return 1;
     if (n > 9 && !strncmp(k, "abx_test_", 9)) return 2;
     if (n > 8 && !strncmp(k, "abx_ood_", 8)) return 3;
     return 0;
@@ -210,7 +284,7 @@ static int json_group(const char *k, size_t n)
    `--retrieval` after `--abx` does not drop the ABX numbers. A file of another checkpoint or
    other data is replaced whole (with a note). */
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
-                            const sv_abx_layer_result *abx_test, size_t n_test,
+                            const double (*rec_ci)[2], size_t n_boot, const sv_abx_layer_result *abx_test, size_t n_test,
                             const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
     char *tmp, key[64], idbuf[32];
@@ -253,6 +327,15 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
         json_num(f, "r1_s2i", rec->s2i_r1); json_num(f, "r5_s2i", rec->s2i_r5);
         json_num(f, "r10_s2i", rec->s2i_r10); json_num(f, "r1_i2s", rec->i2s_r1);
         json_num(f, "r5_i2s", rec->i2s_r5); json_num(f, "r10_i2s", rec->i2s_r10);
+        if (rec_ci) {   /* percentile bootstrap over test items, in the order of recall_keys */
+            fprintf(f, ",\"recall_boot\":%zu", n_boot);
+            for (i = 0; i < 6; i++) {
+                snprintf(key, sizeof key, "%s_lo", recall_keys[i]);
+                json_num(f, key, rec_ci[i][0]);
+                snprintf(key, sizeof key, "%s_hi", recall_keys[i]);
+                json_num(f, key, rec_ci[i][1]);
+            }
+        }
     }
     for (s = 0; s < 2; s++) {
         const sv_abx_layer_result *r = s ? abx_ood : abx_test;
@@ -990,6 +1073,8 @@ int main(int argc, char **argv)
     sv_ctx *c = NULL;
     sv_data d;
     sv_recall rec;
+    double rec_ci[6][2];              /* bootstrap interval of each recall (recall_keys order) */
+    size_t n_boot = 1000;
     sv_abx_layer_result abx[2][SV_ABX_MAX_LAYERS];
     size_t n_abx[2] = {0, 0};
     sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
@@ -1021,6 +1106,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, 1, 65536, &batch)) return 2; }
         else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, 1000000000, &max_batches)) return 2; }
         else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SIZE_MAX, &seed)) return 2; }
+        else if (strcmp(a, "--bootstrap") == 0) { NEED_ARG(); if (!parse_size(a, v, 10, 1000000, &n_boot)) return 2; }
         else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2; }
         else if (strcmp(a, "--threads") == 0) {
             NEED_ARG();
@@ -1048,7 +1134,8 @@ int main(int argc, char **argv)
         return fail("--abx-split and --abx-mode apply to --abx", NULL, NULL);
     if (was_given(seen, n_seen, "--split") && !do_ret && !do_loss) return fail("--split applies to --retrieval and --losses", NULL, NULL);
     if (was_given(seen, n_seen, "--json") && !do_ret && !do_abx) return fail("--json applies to --retrieval and --abx", NULL, NULL);
-    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx) return fail("--seed applies to --losses and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx && !do_ret) return fail("--seed applies to --retrieval, --losses and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--bootstrap") && !do_ret) return fail("--bootstrap applies to --retrieval", NULL, NULL);
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
@@ -1100,13 +1187,27 @@ int main(int argc, char **argv)
         double ch[3][2];
         static const size_t ks[3] = {1, 5, 10};
         size_t k;
-        if (sv_eval_retrieval(m, c, &d, split, batch, &rec) != SV_OK) { rc = fail("retrieval: %s", sv_last_error(), NULL); goto done; }
+        size_t *ri = NULL, *rs = NULL, ni = 0, nc = 0;
+        double ci_s[3][2], ci_i[3][2];
+        if (sv_eval_retrieval_ranks(m, c, &d, split, batch, &rec, &ri, &ni, &rs, &nc) != SV_OK) { rc = fail("retrieval: %s", sv_last_error(), NULL); goto done; }
         have_rec = 1;
+        if (!boot_recall(rs, nc, n_boot, (uint64_t)seed, ci_s) || !boot_recall(ri, ni, n_boot, (uint64_t)seed + 1, ci_i)) {
+            sv_io_free(ri); sv_io_free(rs);
+            rc = fail("out of memory (bootstrap)", NULL, NULL);
+            goto done;
+        }
+        sv_io_free(ri); sv_io_free(rs);
+        for (k = 0; k < 3; k++) {
+            rec_ci[k][0] = ci_s[k][0]; rec_ci[k][1] = ci_s[k][1];
+            rec_ci[3 + k][0] = ci_i[k][0]; rec_ci[3 + k][1] = ci_i[k][1];
+        }
         for (k = 0; k < 3; k++) sv_recall_chance(rec.n_images_scored, rec.n_captions, ks[k], &ch[k][0], &ch[k][1]);
         printf("\nretrieval on %s: %zu images, %zu captions (recall %%)\n", sv_split_name(split), rec.n_images_scored, rec.n_captions);
         printf("  %-8s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
-        printf("  %-8s %8.2f %8.2f %8.2f\n", "S->I", rec.s2i_r1, rec.s2i_r5, rec.s2i_r10);
-        printf("  %-8s %8.2f %8.2f %8.2f\n", "I->S", rec.i2s_r1, rec.i2s_r5, rec.i2s_r10);
+        printf("  %-8s %8.2f %8.2f %8.2f   95%% bootstrap over captions: R@10 %.2f..%.2f\n", "S->I", rec.s2i_r1, rec.s2i_r5,
+               rec.s2i_r10, rec_ci[2][0], rec_ci[2][1]);
+        printf("  %-8s %8.2f %8.2f %8.2f   95%% bootstrap over images: R@10 %.2f..%.2f\n", "I->S", rec.i2s_r1, rec.i2s_r5,
+               rec.i2s_r10, rec_ci[5][0], rec_ci[5][1]);
         printf("  %-8s %8.2f %8.2f %8.2f   (k / images)\n", "chance", ch[0][0], ch[1][0], ch[2][0]);
         printf("  %-8s %8.2f %8.2f %8.2f   (I->S: any own caption among k random)\n", "chance", ch[0][1], ch[1][1], ch[2][1]);
     }
@@ -1163,7 +1264,8 @@ int main(int argc, char **argv)
     }
     if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
-        if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, n_abx[0] ? abx[0] : NULL, n_abx[0],
+        if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, have_rec ? (const double (*)[2])rec_ci : NULL, n_boot,
+                             n_abx[0] ? abx[0] : NULL, n_abx[0],
                              n_abx[1] ? abx[1] : NULL, n_abx[1], abx_mfcc) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         printf("\nwrote %s\n", json);
     }

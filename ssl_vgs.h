@@ -1283,6 +1283,11 @@ SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, si
 /* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
 SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
 SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
+/* Per query, the rank of its first hit: i2s_rank[i] for image i (0 for an image without
+   captions, which recall leaves out), s2i_rank[j] for caption j; 1..kmax, or kmax + 1 when the
+   hit is not among the kmax best. R@k is the share of ranks <= k, so a bootstrap over test items
+   can resample these instead of re-scoring (either pointer may be NULL). */
+SV_DEF int sv_recall_acc_ranks(const sv_recall_acc *acc, size_t *i2s_rank, size_t *s2i_rank);
 SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
 
 /* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
@@ -1406,6 +1411,13 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
    utterances / images per forward (0: 16). Percent, as sv_recall documents. */
 SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
                              sv_recall *out);
+/* The same, also giving every query's rank (sv_recall_acc_ranks; kmax 10): *i2s_rank gets
+   *n_images entries (the split's images, in order of first use by its captions), *s2i_rank
+   *n_captions (the split's utterances that have an image, in order). Free both with sv_io_free.
+   For confidence intervals over test items (a bootstrap resamples queries). */
+SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                                   sv_recall *out, size_t **i2s_rank, size_t *n_images,
+                                   size_t **s2i_rank, size_t *n_captions);
 /* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
    (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
    that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
@@ -11627,6 +11639,29 @@ SV_DEF int sv_recall_acc_at(const sv_recall_acc *a, size_t k, double *i2s, doubl
     return SV_OK;
 }
 
+SV_DEF int sv_recall_acc_ranks(const sv_recall_acc *a, size_t *i2s_rank, size_t *s2i_rank)
+{
+    size_t i, j, p;
+    if (!a) return sv__fail(SV_ERR_ARG, "recall: NULL accumulator");
+    if (a->cells != (double)a->n_images * (double)a->n_captions)
+        return sv__fail(SV_ERR_STATE, "recall: %.0f cells fed, the matrix has %zu x %zu",
+                        a->cells, a->n_images, a->n_captions);
+    /* the same scan as sv_recall_acc_at: the first position p whose entry is a hit */
+    if (i2s_rank)
+        for (i = 0; i < a->n_images; i++) {
+            i2s_rank[i] = a->img_ncap[i] ? a->kmax + 1 : 0;
+            for (p = 0; a->img_ncap[i] && p < a->img_len[i]; p++)
+                if (a->cap_img[a->img_j[i * a->kmax + p]] == i) { i2s_rank[i] = p + 1; break; }
+        }
+    if (s2i_rank)
+        for (j = 0; j < a->n_captions; j++) {
+            s2i_rank[j] = a->kmax + 1;
+            for (p = 0; p < a->cap_len[j]; p++)
+                if (a->cap_i[j * a->kmax + p] == a->cap_img[j]) { s2i_rank[j] = p + 1; break; }
+        }
+    return SV_OK;
+}
+
 SV_DEF int sv_recall_acc_result(const sv_recall_acc *a, sv_recall *out)
 {
     size_t i;
@@ -12800,6 +12835,13 @@ SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, doubl
 
 SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch, sv_recall *out)
 {
+    return sv_eval_retrieval_ranks(m, c, d, split, batch, out, NULL, NULL, NULL, NULL);
+}
+
+SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                                   sv_recall *out, size_t **i2s_rank, size_t *n_images,
+                                   size_t **s2i_rank, size_t *n_captions)
+{
     const size_t BI = 256, BC = 1024;   /* score block: 1 MB */
     const sv_config *cfg;
     size_t n, i, j, E, n_cap = 0, n_img = 0, maxS, R, Dimg;
@@ -12885,6 +12927,17 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
         }
     }
     rc = sv_recall_acc_result(acc, out);
+    if (rc == SV_OK && (i2s_rank || s2i_rank)) {
+        size_t *ri = SV__CAST(size_t *, sv__calloc(n_img + 1, sizeof(size_t), "retrieval ranks"));
+        size_t *rs = SV__CAST(size_t *, sv__calloc(n_cap + 1, sizeof(size_t), "retrieval ranks"));
+        if (!ri || !rs || (rc = sv_recall_acc_ranks(acc, ri, rs)) != SV_OK) {
+            SV_FREE(ri); SV_FREE(rs);
+            rc = rc != SV_OK ? rc : SV_ERR_NOMEM;
+            goto done;
+        }
+        if (i2s_rank) { *i2s_rank = ri; if (n_images) *n_images = n_img; } else SV_FREE(ri);
+        if (s2i_rank) { *s2i_rank = rs; if (n_captions) *n_captions = n_cap; } else SV_FREE(rs);
+    }
 done:
     sv_recall_acc_free(acc);
     SV_FREE(cap_utt); SV_FREE(cap_img); SV_FREE(img_row); SV_FREE(local);
