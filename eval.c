@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <dirent.h>
 
 static const char *usage =
     "usage:\n"
@@ -471,7 +472,10 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
 
 /* one eval line of a log: v[EV_*] */
 enum { EV_STEP, EV_STAGE, EV_VAV, EV_VAUD, EV_VACC, EV_R1S, EV_R5S, EV_R10S, EV_R1I, EV_R5I, EV_R10I,
-       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON, EV_N };
+       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON,
+       EV_R10M,             /* mean R@10 of both directions */
+       EV_VABXW, EV_VABXA,  /* best-layer ABX on the validation items (train logs it at each evaluation) */
+       EV_N };
 typedef struct ev_rec { double v[EV_N]; } ev_rec;
 
 typedef struct run_log {
@@ -481,6 +485,7 @@ typedef struct run_log {
     double switch_step, steps;
     ev_rec *ev; size_t n_ev, cap_ev;
     char *final_line;               /* final_eval.json, or NULL */
+    double val_images, val_captions; /* the validation retrieval's size (chance level), NaN if unknown */
     int order;                      /* position in the paper's order (99: not a paper run) */
 } run_log;
 
@@ -550,8 +555,46 @@ static int load_eval_line(run_log *r, const char *line)
     for (i = 0; i < 6; i++) e.v[EV_R1S + i] = json_num_or_nan(line, rk[i]);
     e.v[EV_ABXW] = json_num_or_nan(line, "abx_within");
     e.v[EV_ABXA] = json_num_or_nan(line, "abx_across");
+    e.v[EV_R10M] = 0.5 * (e.v[EV_R10S] + e.v[EV_R10I]);
+    e.v[EV_VABXW] = json_num_or_nan(line, "abx_val_within");
+    e.v[EV_VABXA] = json_num_or_nan(line, "abx_val_across");
     if (isfinite(e.v[EV_STEP])) r->ev[r->n_ev++] = e;
     return 1;
+}
+
+/* Logs of an older train lack the validation retrieval's size: a corpus folder named in the
+   run's data.spec tells it (val.tsv: captions = lines with an image, images = distinct ones). */
+static void val_size_from_corpus(const char *dir, run_log *r)
+{
+    char p[1100], spec[1024], line[4096];
+    FILE *f;
+    size_t nc = 0, ni = 0, cap = 0, i;
+    long *seen = NULL;
+    if (!path_join(p, sizeof p, dir, "data.spec") || !(f = fopen(p, "r"))) return;
+    if (!fgets(spec, sizeof spec, f)) spec[0] = 0;
+    fclose(f);
+    spec[strcspn(spec, "\r\n")] = 0;
+    if (!spec[0] || !strncmp(spec, "builtin", 7) || !path_join(p, sizeof p, spec, "val.tsv") || !(f = fopen(p, "r"))) return;
+    if (!fgets(line, sizeof line, f) || strncmp(line, "id\twav\timage", 13) != 0) { fclose(f); return; }
+    while (fgets(line, sizeof line, f)) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
+        long im;
+        if (!t2) continue;
+        im = strtol(t2 + 1, &end, 10);
+        if (end == t2 + 1 || im < 0) continue;
+        nc++;
+        for (i = 0; i < ni && seen[i] != im; i++) {}
+        if (i < ni) continue;
+        if (ni == cap) {
+            long *q = (long *)realloc(seen, (cap = cap ? 2 * cap : 256) * sizeof *q);
+            if (!q) { free(seen); fclose(f); return; }
+            seen = q;
+        }
+        seen[ni++] = im;
+    }
+    fclose(f);
+    free(seen);
+    if (ni) { r->val_images = (double)ni; r->val_captions = (double)nc; }
 }
 
 /* Reads dir/log.jsonl (and dir/final_eval.json when present). A line that is not a whole JSON
@@ -564,6 +607,7 @@ static int load_run(const char *dir, run_log *r)
     memset(r, 0, sizeof *r);
     r->dir = dir;
     r->steps = NAN;
+    r->val_images = r->val_captions = NAN;
     r->order = 99;
     {   /* default name: the folder's last component */
         size_t e = strlen(dir), b;
@@ -599,7 +643,10 @@ static int load_run(const char *dir, run_log *r)
             double v;
             if (sv_json_number(line, "step", &v) && isfinite(v)) r->switch_step = v;
         } else if (strcmp(kind, "eval") == 0) {
+            double v;
             if (!load_eval_line(r, line)) { sv_io_free(buf); return 0; }
+            if (sv_json_number(line, "val_images", &v) && v > 0) r->val_images = v;
+            if (sv_json_number(line, "val_captions", &v) && v > 0) r->val_captions = v;
         }
         line = nl ? nl + 1 : NULL;
     }
@@ -613,6 +660,7 @@ static int load_run(const char *dir, run_log *r)
     }
     for (i = 0; i < sizeof paper_order / sizeof *paper_order; i++)
         if (strcmp(r->name, paper_order[i]) == 0) r->order = (int)i;
+    if (!isfinite(r->val_images)) val_size_from_corpus(dir, r);
     /* optional final_eval.json: its first line */
     if (!path_join(p, sizeof p, dir, "final_eval.json")) return 0;
     if (file_exists(p)) {
@@ -753,45 +801,65 @@ static int write_plot(const char *dir, const char *file, const sv_plot *p, const
     return 1;
 }
 
-/* One figure over training steps, one series per run; field < 0: mean R@10 of both directions. */
+/* One figure over training steps, one series per run; field < 0: mean R@10 of both directions.
+   A schedule is drawn from its switch on: its stage A is the base run's, drawn once. With lo/hi
+   (runs of the same layout holding interval bounds) each series gets its band. chance (NaN: none)
+   is a reference line. */
 static int figure_over_steps(const char *dir, const char *file, const char *title, const char *ylabel, int log_y,
                              const run_log *runs, const size_t *ord, size_t n, int field, double *xs, double *ys,
-                             const double *vl, size_t nvl)
+                             const double *vl, size_t nvl, double chance, const run_log *lo, const run_log *hi)
 {
     sv_series *s = (sv_series *)calloc(n ? n : 1, sizeof(sv_series));
     char (*names)[80] = (char (*)[80])calloc(n ? n : 1, 80);
+    size_t total = 0;
+    double *bl, *bh;
     sv_plot p;
     size_t k, i, off = 0;
     int ok;
-    if (!s || !names) { free(s); free(names); fprintf(stderr, "eval: out of memory\n"); return 0; }
+    for (k = 0; k < n; k++) total += runs[ord[k]].n_ev;
+    bl = (double *)calloc(total + 1, sizeof(double));
+    bh = (double *)calloc(total + 1, sizeof(double));
+    if (!s || !names || !bl || !bh) { free(s); free(names); free(bl); free(bh); fprintf(stderr, "eval: out of memory\n"); return 0; }
+    if (field < 0) field = EV_R10M;
     for (k = 0; k < n; k++) {
         const run_log *r = &runs[ord[k]];
+        size_t m = 0;
         run_display(r, names[k], 80);
         for (i = 0; i < r->n_ev; i++) {
             const ev_rec *e = &r->ev[i];
-            xs[off + i] = e->v[EV_STEP];
-            ys[off + i] = field < 0 ? 0.5 * (e->v[EV_R10S] + e->v[EV_R10I]) : e->v[field];
+            if (r->stage_b[0] && r->switch_step > 0 && e->v[EV_STEP] < r->switch_step) continue;
+            xs[off + m] = e->v[EV_STEP];
+            ys[off + m] = e->v[field];
+            bl[off + m] = lo ? lo[ord[k]].ev[i].v[field] : NAN;
+            bh[off + m] = hi ? hi[ord[k]].ev[i].v[field] : NAN;
+            m++;
         }
         s[k].name = names[k];
         s[k].x = xs + off;
         s[k].y = ys + off;
-        s[k].n = r->n_ev;
-        off += r->n_ev;
+        s[k].n = m;
+        if (lo && hi) { s[k].ylo = bl + off; s[k].yhi = bh + off; }
+        off += m;
     }
     memset(&p, 0, sizeof p);
     p.title = title;
-    p.xlabel = "training step";
+    p.xlabel = "training step (schedules drawn from their switch on; their stage A is the base run's)";
     p.ylabel = ylabel;
     p.log_y = log_y;
     p.vlines = vl;
     p.n_vlines = nvl;
     p.vline_label = nvl ? "switch" : NULL;
+    if (isfinite(chance)) { p.hlines = &chance; p.n_hlines = 1; p.hline_label = "chance"; }
     p.width = 900;
     p.height = 500;
     ok = write_plot(dir, file, &p, s, n);
-    free(s); free(names);
+    free(s); free(names); free(bl); free(bh);
     return ok;
 }
+
+static const char *const layer_names[] = {"CNN", "L0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "L10", "L11",
+                                          "L12", "L13", "L14", "L15", "L16", "L17", "L18", "L19", "L20", "L21", "L22", "L23", "L24"};
+static const double abx_chance = 50.0;
 
 /* Per-layer ABX from final_eval.json: x = -1 (cnn), 0 (L0) .. L. */
 static int figure_layers(const char *dir, const char *file, const char *title, int across,
@@ -838,8 +906,14 @@ static int figure_layers(const char *dir, const char *file, const char *title, i
     snprintf(ttl, sizeof ttl, "%s (%s set)", title, set_used[0] ? set_used : "no final_eval.json");
     memset(&p, 0, sizeof p);
     p.title = ttl;
-    p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
+    p.xlabel = "layer (CNN = CNN output, L0 = transformer input, Lk = transformer layer k)";
     p.integer_x = 1;
+    p.xtick_names = layer_names;
+    p.n_xtick_names = sizeof layer_names / sizeof *layer_names;
+    p.xtick_first = -1;
+    p.hlines = &abx_chance;
+    p.n_hlines = 1;
+    p.hline_label = "chance (50 %)";
     p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
     p.width = 900;
     p.height = 500;
@@ -936,27 +1010,26 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
                    "their \"val accuracy\" above is the offline target's when the run has no contrastive task\n");
 }
 
-/* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
-static int write_report(const char *const *dirs, size_t n_runs, const char *out_dir)
+/* the paper's order, other runs after in the given order (stable insertion sort) */
+static void paper_sort(const run_log *runs, size_t *ord, size_t n)
 {
-    run_log *runs = (run_log *)calloc(n_runs, sizeof(run_log));
-    size_t *ord = (size_t *)calloc(n_runs, sizeof(size_t)), i, k, total = 0, nvl = 0;
-    double *xs = NULL, *ys = NULL, vl[16];
-    char path[1100], *tmp;
-    FILE *f;
-    int ok = 0;
-    if (!runs || !ord) { fprintf(stderr, "eval: out of memory\n"); goto done; }
-    for (i = 0; i < n_runs; i++) {
-        if (!load_run(dirs[i], &runs[i])) goto done;
-        total += runs[i].n_ev;
-    }
-    /* the paper's order, other runs after in the given order (stable insertion sort) */
-    for (i = 0; i < n_runs; i++) {
+    size_t i;
+    for (i = 0; i < n; i++) {
         size_t j = i;
         ord[i] = i;
         while (j > 0 && runs[ord[j - 1]].order > runs[i].order) { ord[j] = ord[j - 1]; j--; }
         ord[j] = i;
     }
+}
+
+/* The figures of a report; lo/hi (or NULL): interval bounds over seeds, laid out as runs. */
+static int write_figures(const char *out_dir, const run_log *runs, const size_t *ord, size_t n_runs,
+                         const run_log *lo, const run_log *hi)
+{
+    size_t i, k, nvl = 0, total = 0;
+    double *xs, *ys, vl[16], chance = NAN;
+    int ok = 0;
+    for (i = 0; i < n_runs; i++) total += runs[i].n_ev;
     /* switch markers: the distinct switch steps */
     for (i = 0; i < n_runs; i++) {
         double sw = runs[i].switch_step;
@@ -964,27 +1037,53 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
         for (k = 0; k < nvl && vl[k] != sw; k++) {}
         if (k == nvl && nvl < 16) vl[nvl++] = sw;
     }
-    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    for (i = 0; i < n_runs && !isfinite(chance); i++)
+        if (isfinite(runs[i].val_images) && isfinite(runs[i].val_captions)) {
+            double c_s2i, c_i2s;
+            sv_recall_chance((size_t)runs[i].val_images, (size_t)runs[i].val_captions, 10, &c_s2i, &c_i2s);
+            chance = 0.5 * (c_s2i + c_i2s);
+        }
     xs = (double *)calloc(total + 1, sizeof(double));
     ys = (double *)calloc(total + 1, sizeof(double));
     if (!xs || !ys) { fprintf(stderr, "eval: out of memory\n"); goto done; }
-    if (!figure_over_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV", 1,
-                           runs, ord, n_runs, EV_VAV, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD", 1,
-                           runs, ord, n_runs, EV_VAUD, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S", "R@10 (%)", 0,
-                           runs, ord, n_runs, -1, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (test split) during training",
-                           "ABX within (%)", 0, runs, ord, n_runs, EV_ABXW, xs, ys, vl, nvl) ||
+    if (!figure_over_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV (log scale)", 1,
+                           runs, ord, n_runs, EV_VAV, xs, ys, vl, nvl, NAN, lo, hi) ||
+        !figure_over_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD (log scale)", 1,
+                           runs, ord, n_runs, EV_VAUD, xs, ys, vl, nvl, NAN, lo, hi) ||
+        !figure_over_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S (val)", "R@10 (%)", 0,
+                           runs, ord, n_runs, -1, xs, ys, vl, nvl, chance, lo, hi) ||
+        !figure_over_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (validation items) during training",
+                           "ABX within (%)", 0, runs, ord, n_runs, EV_VABXW, xs, ys, vl, nvl, 50.0, lo, hi) ||
         !figure_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs) ||
         !figure_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs))
         goto done;
     for (i = 0; i < n_runs && !isfinite(last_value(&runs[i], EV_MOFF)) && !isfinite(last_value(&runs[i], EV_MON)); i++) {}
     if (i < n_runs &&   /* MT4SSL runs: each target's held-out loss */
         (!figure_over_steps(out_dir, "mt4ssl_offline.svg", "MT4SSL offline target (k-means classes): held-out cross-entropy per masked frame",
-                            "offline CE", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl) ||
+                            "offline CE (log scale)", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl, NAN, lo, hi) ||
          !figure_over_steps(out_dir, "mt4ssl_online.svg", "MT4SSL online target (EMA teacher): held-out regression loss per masked frame",
-                            "online loss", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl)))
+                            "online loss (log scale)", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl, NAN, lo, hi)))
+        goto done;
+    ok = 1;
+done:
+    free(xs); free(ys);
+    return ok;
+}
+
+/* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
+static int write_report(const char *const *dirs, size_t n_runs, const char *out_dir)
+{
+    run_log *runs = (run_log *)calloc(n_runs, sizeof(run_log));
+    size_t *ord = (size_t *)calloc(n_runs, sizeof(size_t)), i;
+    char path[1100], *tmp;
+    FILE *f;
+    int ok = 0;
+    if (!runs || !ord) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+    for (i = 0; i < n_runs; i++)
+        if (!load_run(dirs[i], &runs[i])) goto done;
+    paper_sort(runs, ord, n_runs);
+    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    if (!write_figures(out_dir, runs, ord, n_runs, NULL, NULL))
         goto done;
     if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
     if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
@@ -995,16 +1094,454 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
     ok = 1;
 done:
     if (runs) for (i = 0; i < n_runs; i++) free_run(&runs[i]);
-    free(runs); free(ord); free(xs); free(ys);
+    free(runs); free(ord);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- the report over seeds
+   `./eval --report OUT` on a folder written by `./train --all --seeds N` (OUT/seed<S>/<run>/), or
+   on several study folders: every number of Tables I and II as the mean over seeds with the
+   half-width of its 95 % t-interval over seeds and, for recall, the mean half-width of the
+   per-seed bootstrap interval over test items; then one line per finding of the paper saying
+   whether it holds here and how strongly. A schedule and its base run share their stage A (the
+   same seed), so the comparisons between rows are paired by seed. */
+#define MAX_SEEDS 64
+#define N_PAPER 9
+enum { R_W2V2, R_VGS, R_VGSP, R_W2V2_VGSP, R_VGS_VGSP, R_W2V2_VGS, R_VGS_W2V2, R_VGSP_W2V2, R_VGSP_VGS };
+
+typedef struct seed_study {
+    char dir[1024];
+    run_log runs[N_PAPER];
+    int have[N_PAPER];
+} seed_study;
+
+/* metrics of a run: recall (test), mean R@10, ABX best layer (test / ood, within / across) */
+enum { M_R1S, M_R5S, M_R10S, M_R1I, M_R5I, M_R10I, M_R10, M_ABX_TW, M_ABX_TA, M_ABX_OW, M_ABX_OA, M_N };
+
+/* the value of metric m of run r (NaN if unknown); *item_half: half-width of its bootstrap
+   interval over test items when final_eval.json has one, else NaN */
+static double run_metric(const run_log *r, int m, double *item_half)
+{
+    static const char *const abx_keys[4] = {"abx_test_within", "abx_test_across", "abx_ood_within", "abx_ood_across"};
+    char key[64];
+    double v = NAN, lo, hi;
+    if (item_half) *item_half = NAN;
+    if (!r || !r->final_line) return NAN;
+    if (m == M_R10) {
+        double h1, h2, a = run_metric(r, M_R10S, &h1), b = run_metric(r, M_R10I, &h2);
+        if (item_half) *item_half = 0.5 * (h1 + h2);
+        return 0.5 * (a + b);
+    }
+    if (m <= M_R10I) {
+        if (!sv_json_number(r->final_line, recall_keys[m], &v)) return NAN;
+        snprintf(key, sizeof key, "%s_lo", recall_keys[m]);
+        if (item_half && sv_json_number(r->final_line, key, &lo)) {
+            snprintf(key, sizeof key, "%s_hi", recall_keys[m]);
+            if (sv_json_number(r->final_line, key, &hi)) *item_half = 0.5 * (hi - lo);
+        }
+        return v;
+    }
+    if (!sv_json_number(r->final_line, abx_keys[m - M_ABX_TW], &v)) return NAN;
+    return v;
+}
+
+/* chance of the test split's mean R@10 (from a final_eval.json), NaN if unknown */
+static double test_chance_r10(const seed_study *st, size_t n)
+{
+    size_t s, k;
+    for (s = 0; s < n; s++)
+        for (k = 0; k < N_PAPER; k++) {
+            double ni, nc, a, b;
+            const char *l = st[s].have[k] ? st[s].runs[k].final_line : NULL;
+            if (l && sv_json_number(l, "n_images", &ni) && sv_json_number(l, "n_captions", &nc) && ni > 0) {
+                sv_recall_chance((size_t)ni, (size_t)nc, 10, &a, &b);
+                return 0.5 * (a + b);
+            }
+        }
+    return NAN;
+}
+
+static void seed_cell(FILE *f, const double *v, size_t n, const double *ih, int prec)
+{
+    double half, m, ihalf = 0;
+    size_t used, k, ni = 0;
+    m = mean_ci(v, n, &half, &used);
+    if (!isfinite(m)) { fprintf(f, " - |"); return; }
+    fprintf(f, " %.*f", prec, m);
+    if (isfinite(half)) fprintf(f, " ± %.*f", prec, half);
+    if (ih) {
+        for (k = 0; k < n; k++) if (isfinite(ih[k])) { ihalf += ih[k]; ni++; }
+        if (ni) fprintf(f, " (± %.*f)", prec, ihalf / (double)ni);
+    }
+    if (used < n) fprintf(f, " [%zu of %zu]", used, n);
+    fprintf(f, " |");
+}
+
+/* A paired difference d (paper's direction positive) over seeds: a verdict with its strength. */
+static void verdict(FILE *f, const double *d, size_t n, const char *unit, int prec)
+{
+    double half, m;
+    size_t used, k, pos = 0;
+    m = mean_ci(d, n, &half, &used);
+    for (k = 0; k < n; k++) pos += isfinite(d[k]) && d[k] > 0;
+    if (!isfinite(m)) { fprintf(f, "**not measured** (the runs or their final_eval.json are missing)"); return; }
+    if (used < 2) fprintf(f, "%s (one seed, no interval): %+.*f %s", m > 0 ? "**tendency only**" : "**not seen**", prec, m, unit);
+    else {
+        const char *v = m - half > 0 ? "**holds**" : m + half < 0 ? "**reversed**" : m > 0 ? "**tendency only**" : "**not seen**";
+        fprintf(f, "%s: %+.*f %s, 95 %% interval [%+.*f, %+.*f], %zu of %zu seeds in the paper's direction", v, prec, m, unit,
+                prec, m - half, prec, m + half, pos, used);
+    }
+}
+
+/* Spearman rank correlation of two vectors over the indices where both are finite */
+static double spearman(const double *a, const double *b, size_t n)
+{
+    double ra[N_PAPER], rb[N_PAPER], x[N_PAPER], y[N_PAPER], mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    size_t i, j, m = 0;
+    for (i = 0; i < n; i++) if (isfinite(a[i]) && isfinite(b[i])) { x[m] = a[i]; y[m] = b[i]; m++; }
+    if (m < 3) return NAN;
+    for (i = 0; i < m; i++) {   /* average ranks for ties */
+        double lx = 0, ex = 0, ly = 0, ey = 0;
+        for (j = 0; j < m; j++) {
+            lx += x[j] < x[i]; ex += x[j] == x[i];
+            ly += y[j] < y[i]; ey += y[j] == y[i];
+        }
+        ra[i] = lx + 0.5 * (ex + 1); rb[i] = ly + 0.5 * (ey + 1);
+    }
+    for (i = 0; i < m; i++) { mx += ra[i]; my += rb[i]; }
+    mx /= (double)m; my /= (double)m;
+    for (i = 0; i < m; i++) { sxy += (ra[i] - mx) * (rb[i] - my); sxx += (ra[i] - mx) * (ra[i] - mx); syy += (rb[i] - my) * (rb[i] - my); }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+}
+
+/* value at the switch (last stage-A evaluation) and at the end of a schedule's stage-A metric */
+static void switch_end(const run_log *r, int field, double *at, double *end)
+{
+    size_t i;
+    *at = *end = NAN;
+    for (i = 0; i < r->n_ev; i++) {
+        const ev_rec *e = &r->ev[i];
+        double v = e->v[field];
+        int in_b = e->v[EV_STAGE] >= 1 || (r->switch_step > 0 && e->v[EV_STEP] > r->switch_step);
+        if (!isfinite(v)) continue;
+        if (!in_b) *at = v;
+        *end = v;
+    }
+}
+
+static void display_of(int k, char *buf, size_t cap)
+{
+    static const char *const d[N_PAPER] = {"W2V2", "VGS", "VGS+", "(W2V2, VGS+)", "(VGS, VGS+)", "(W2V2, VGS)",
+                                           "(VGS, W2V2)", "(VGS+, W2V2)", "(VGS+, VGS)"};
+    snprintf(buf, cap, "%s", d[k]);
+}
+
+static void write_findings(FILE *f, const seed_study *st, size_t n)
+{
+    double d[MAX_SEEDS], chance = test_chance_r10(st, n);
+    size_t s, k;
+    for (s = 0; s < MAX_SEEDS; s++) d[s] = NAN;
+#define MET(s_, run_, m_) (st[s_].have[run_] ? run_metric(&st[s_].runs[run_], m_, NULL) : NAN)
+    fprintf(f, "\n## The paper's findings here\n\nEach line: the per-seed difference in the paper's direction (positive = as the "
+               "paper found), its mean over seeds, the 95 %% t-interval over seeds and how many seeds agree. **holds**: the "
+               "interval lies on the paper's side of 0; **tendency only**: the mean does, the interval includes 0; **not seen** "
+               "/ **reversed**: the mean / the whole interval lies on the other side. Retrieval: mean of S->I and I->S R@10 on "
+               "the test split; ABX: best layer, within speaker.\n\n");
+    fprintf(f, "1. (W2V2, VGS) retrieves better than VGS (W2V2 first helps VGS): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_W2V2_VGS, M_R10) - MET(s, R_VGS, M_R10);
+    verdict(f, d, n, "points R@10", 2);
+    fprintf(f, "\n2. (VGS, W2V2) falls to chance (R@10 minus chance %.2f %%; the paper's direction: at or below chance): ", chance);
+    for (s = 0; s < n; s++) d[s] = chance - MET(s, R_VGS_W2V2, M_R10);
+    {
+        double half, m = mean_ci(d, n, &half, NULL);
+        if (!isfinite(m)) fprintf(f, "**not measured**");
+        else if (!isfinite(half)) fprintf(f, "one seed: %+.2f points above chance", -m);
+        else fprintf(f, "%s: %+.2f points above chance, 95 %% interval [%+.2f, %+.2f]", -m + half <= 0 || (-m - half <= 0) ? "**holds** (not above chance)" : "**not seen** (above chance)",
+                     -m, -m - half, -m + half);
+    }
+    fprintf(f, "\n3. (VGS+, W2V2) keeps part of its retrieval where (VGS, W2V2) loses it: ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGSP_W2V2, M_R10) - MET(s, R_VGS_W2V2, M_R10);
+    verdict(f, d, n, "points R@10", 2);
+    fprintf(f, "\n4. VGS+ gives no retrieval gain over VGS (the paper: about equal; here VGS+ - VGS): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGSP, M_R10) - MET(s, R_VGS, M_R10);
+    {
+        double half, m = mean_ci(d, n, &half, NULL);
+        if (!isfinite(m)) fprintf(f, "**not measured**");
+        else if (!isfinite(half)) fprintf(f, "one seed: %+.2f points", m);
+        else fprintf(f, "%s: %+.2f points, 95 %% interval [%+.2f, %+.2f]", m - half > 0 ? "**not seen** (VGS+ retrieves better)" :
+                     m + half < 0 ? "**not seen** (VGS+ retrieves worse)" : "**holds** (no difference resolved)", m, m - half, m + half);
+    }
+    fprintf(f, "\n5. VGS+ has better phonemic features than VGS (ABX out-of-domain, VGS - VGS+): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_OW) - MET(s, R_VGSP, M_ABX_OW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n6. SSL learns phonemic features that VGS alone does not (ABX in-domain / test, VGS - W2V2): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_TW) - MET(s, R_W2V2, M_ABX_TW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n7. ... and out-of-domain (ood, VGS - W2V2): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_OW) - MET(s, R_W2V2, M_ABX_OW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n8. The phonemic ordering of the rows is the same in-domain and out-of-domain (Spearman rank correlation of "
+               "ABX test vs ood over the rows; the paper's direction: positive): ");
+    for (s = 0; s < n; s++) {
+        double a[N_PAPER], b[N_PAPER];
+        for (k = 0; k < N_PAPER; k++) { a[k] = MET(s, k, M_ABX_TW); b[k] = MET(s, k, M_ABX_OW); }
+        d[s] = spearman(a, b, N_PAPER);
+    }
+    verdict(f, d, n, "(rho)", 2);
+    fprintf(f, "\n\n### Forgetting: the stage-A metric from the switch to the end of stage B (validation)\n\n"
+               "| schedule | stage-A metric | at switch | end | forgotten (paper's direction: > 0) | verdict |\n|---|---|---|---|---|---|\n");
+    for (k = R_W2V2_VGSP; k < N_PAPER; k++) {
+        const char *sa = k == R_W2V2_VGSP || k == R_W2V2_VGS ? "w2v2" : k == R_VGS_VGSP || k == R_VGS_W2V2 ? "vgs" : "vgsplus";
+        int q;
+        for (q = 0; q < 2; q++) {   /* q 0: retrieval (VGS / VGS+ stage A), 1: ABX (W2V2 / VGS+ stage A) */
+            double at[MAX_SEEDS], en[MAX_SEEDS];
+            char disp[40];
+            int field = q == 0 ? EV_R10M : EV_VABXW;
+            size_t have = 0;
+            if ((q == 0 && !strcmp(sa, "w2v2")) || (q == 1 && !strcmp(sa, "vgs"))) continue;
+            for (s = 0; s < n; s++) {
+                at[s] = en[s] = d[s] = NAN;
+                if (!st[s].have[k]) continue;
+                switch_end(&st[s].runs[k], field, &at[s], &en[s]);
+                d[s] = q == 0 ? at[s] - en[s] : en[s] - at[s];
+                have += isfinite(d[s]);
+            }
+            if (!have) continue;
+            display_of((int)k, disp, sizeof disp);
+            fprintf(f, "| %s | %s |", disp, q == 0 ? "mean R@10 (%), val" : "best-layer ABX within (%), val items");
+            seed_cell(f, at, n, NULL, 2);
+            seed_cell(f, en, n, NULL, 2);
+            seed_cell(f, d, n, NULL, 2);
+            fprintf(f, " ");
+            {
+                double half, m = mean_ci(d, n, &half, NULL);
+                fprintf(f, "%s |\n", !isfinite(half) ? (m > 0 ? "one seed: forgets" : "one seed: keeps") :
+                        m - half > 0 ? "forgets" : m + half < 0 ? "improves" : "no change resolved");
+            }
+        }
+    }
+#undef MET
+}
+
+static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
+{
+    static const int rm[6] = {M_R1S, M_R5S, M_R10S, M_R1I, M_R5I, M_R10I};
+    double v[MAX_SEEDS], ih[MAX_SEEDS], chance = test_chance_r10(st, n);
+    size_t s, k, i;
+    char disp[40];
+    fprintf(f, "# Results over %zu seeds\n\nStudies:", n);
+    for (s = 0; s < n; s++) fprintf(f, " %s%s", st[s].dir, s + 1 < n ? "," : "");
+    fprintf(f, ".\n\nEach cell: mean over seeds ± half-width of the 95 %% Student-t interval over seeds; in parentheses "
+               "(recall), the mean half-width of each seed's 95 %% bootstrap interval over test items (./eval --bootstrap); "
+               "[k of n]: only k seeds have the number. Numbers from each run's final_eval.json.\n\n");
+    fprintf(f, "## Table I: retrieval (recall@k, %%, test split)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (k = 0; k < N_PAPER; k++) {
+        for (s = 0; s < n && !st[s].have[k]; s++) {}
+        if (s == n) continue;
+        display_of((int)k, disp, sizeof disp);
+        fprintf(f, "| %s |", disp);
+        for (i = 0; i < 6; i++) {
+            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], rm[i], &ih[s]) : (ih[s] = NAN, NAN);
+            seed_cell(f, v, n, ih, 1);
+        }
+        fputc('\n', f);
+    }
+    if (isfinite(chance)) fprintf(f, "\nChance: mean R@10 %.2f %% (S->I k / images; I->S any own caption among k random).\n", chance);
+    fprintf(f, "\n## Table II: ABX error (%%, best layer of each seed; chance 50 %%)\n\n| model | test within | test across | ood within | ood across |\n|---|---|---|---|---|\n");
+    for (k = 0; k < N_PAPER; k++) {
+        for (s = 0; s < n && !st[s].have[k]; s++) {}
+        if (s == n) continue;
+        display_of((int)k, disp, sizeof disp);
+        fprintf(f, "| %s |", disp);
+        for (i = 0; i < 4; i++) {
+            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], M_ABX_TW + (int)i, NULL) : NAN;
+            seed_cell(f, v, n, NULL, 2);
+        }
+        fputc('\n', f);
+    }
+    {   /* MFCC: one number per data set, the same in every seed when the data are */
+        static const char *const mk[4] = {"abx_test_mfcc_within", "abx_test_mfcc_across", "abx_ood_mfcc_within", "abx_ood_mfcc_across"};
+        int any = 0;
+        for (i = 0; i < 4; i++) {
+            for (s = 0; s < n; s++) {
+                v[s] = NAN;
+                for (k = 0; k < N_PAPER && !isfinite(v[s]); k++)
+                    if (st[s].have[k] && st[s].runs[k].final_line && !sv_json_number(st[s].runs[k].final_line, mk[i], &v[s])) v[s] = NAN;
+                any |= isfinite(v[s]);
+            }
+            if (i == 0 && any) fprintf(f, "| MFCC (reference, no training) |");
+            if (any) seed_cell(f, v, n, NULL, 2);
+        }
+        if (any) fputc('\n', f);
+    }
+    fprintf(f, "\nThe ABX intervals are over seeds only (a bootstrap over ABX items is not implemented).\n");
+    write_findings(f, st, n);
+}
+
+/* mean over seeds of each evaluation record (records matched by position; seeds of one study
+   have the same evaluation steps), with the interval bounds in lo/hi */
+static int mean_runs(const seed_study *st, size_t n, run_log *mean, run_log *lo, run_log *hi, size_t *n_out)
+{
+    size_t k, s, i, f, m = 0;
+    for (k = 0; k < N_PAPER; k++) {
+        size_t ne = SIZE_MAX, first = SIZE_MAX;
+        for (s = 0; s < n; s++)
+            if (st[s].have[k]) { if (first == SIZE_MAX) first = s; if (st[s].runs[k].n_ev < ne) ne = st[s].runs[k].n_ev; }
+        if (first == SIZE_MAX) continue;
+        mean[m] = st[first].runs[k];
+        mean[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        mean[m].final_line = NULL;
+        lo[m] = mean[m]; hi[m] = mean[m];
+        lo[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        hi[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        if (!mean[m].ev || !lo[m].ev || !hi[m].ev) { free(mean[m].ev); free(lo[m].ev); free(hi[m].ev); return 0; }
+        mean[m].n_ev = lo[m].n_ev = hi[m].n_ev = mean[m].cap_ev = lo[m].cap_ev = hi[m].cap_ev = ne;
+        for (i = 0; i < ne; i++)
+            for (f = 0; f < EV_N; f++) {
+                double v[MAX_SEEDS], half, mu;
+                for (s = 0; s < n; s++) v[s] = st[s].have[k] ? st[s].runs[k].ev[i].v[f] : NAN;
+                mu = mean_ci(v, n, &half, NULL);
+                mean[m].ev[i].v[f] = mu;
+                lo[m].ev[i].v[f] = f <= EV_STAGE ? mu : mu - half;
+                hi[m].ev[i].v[f] = f <= EV_STAGE ? mu : mu + half;
+            }
+        m++;
+    }
+    *n_out = m;
+    return 1;
+}
+
+/* the per-layer ABX of each row, averaged over seeds, as a final_eval-like line for figure_layers */
+static char *mean_layers_line(const seed_study *st, size_t n, int k)
+{
+    static const char *const sets[2] = {"ood", "test"};
+    size_t cap = 16384, len = 0, s, si;
+    char *out = (char *)malloc(cap);
+    if (!out) return NULL;
+    len += (size_t)snprintf(out, cap, "{\"kind\":\"final_eval\"");
+    for (si = 0; si < 2; si++) {
+        char key[400], layers[SV_ABX_MAX_LAYERS * 8] = "", copy[SV_ABX_MAX_LAYERS * 8], *tok, *save;
+        int w;
+        for (s = 0; s < n && !layers[0]; s++) {
+            snprintf(key, sizeof key, "abx_%s_layers", sets[si]);
+            if (!st[s].have[k] || !st[s].runs[k].final_line || !sv_json_string(st[s].runs[k].final_line, key, layers, sizeof layers)) layers[0] = 0;
+        }
+        if (!layers[0]) continue;
+        len += (size_t)snprintf(out + len, cap - len, ",\"abx_%s_layers\":\"%s\"", sets[si], layers);
+        for (w = 0; w < 2; w++) {
+            memcpy(copy, layers, sizeof copy);
+            for (tok = copy; tok && *tok; tok = save) {
+                double v[MAX_SEEDS], half, mu;
+                save = strchr(tok, ',');
+                if (save) *save++ = 0;
+                snprintf(key, sizeof key, "abx_%s_%s_%s", sets[si], w ? "across" : "within", tok);
+                for (s = 0; s < n; s++)
+                    if (!st[s].have[k] || !st[s].runs[k].final_line || !sv_json_number(st[s].runs[k].final_line, key, &v[s])) v[s] = NAN;
+                mu = mean_ci(v, n, &half, NULL);
+                if (isfinite(mu) && len < cap) len += (size_t)snprintf(out + len, cap - len, ",\"%s\":%.6g", key, mu);
+            }
+        }
+    }
+    if (len < cap) snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* A folder holding studies of several seeds (seed<S>/study.settings) or one study; the study
+   folders go to list (at most max), their number is returned (0: neither). */
+static size_t study_folders(const char *dir, char (*list)[1024], size_t max)
+{
+    char p[1100];
+    size_t n = 0;
+    DIR *d;
+    struct dirent *e;
+    snprintf(p, sizeof p, "%s/study.settings", dir);
+    if (!file_exists(p)) return 0;
+    if ((d = opendir(dir))) {
+        while ((e = readdir(d)) && n < max) {
+            if (strncmp(e->d_name, "seed", 4) != 0) continue;
+            snprintf(p, sizeof p, "%s/%s/study.settings", dir, e->d_name);
+            if (file_exists(p)) snprintf(list[n++], 1024, "%s/%s", dir, e->d_name);
+        }
+        closedir(d);
+    }
+    if (n > 1) {   /* seed order: seed2 before seed10 */
+        size_t i, j;
+        for (i = 1; i < n; i++)
+            for (j = i; j > 0; j--) {
+                const char *a = strrchr(list[j - 1], '/') + 5, *b = strrchr(list[j], '/') + 5;
+                char t[1024];
+                if (strtoull(a, NULL, 10) <= strtoull(b, NULL, 10)) break;
+                memcpy(t, list[j], sizeof t); memcpy(list[j], list[j - 1], sizeof t); memcpy(list[j - 1], t, sizeof t);
+            }
+    }
+    if (n == 0) { snprintf(list[0], 1024, "%s", dir); n = 1; }
+    return n;
+}
+
+static int write_seed_report(char (*dirs)[1024], size_t n, const char *out_dir)
+{
+    seed_study *st = (seed_study *)calloc(n, sizeof *st);
+    run_log mean[N_PAPER], lo[N_PAPER], hi[N_PAPER];
+    size_t s, k, n_mean = 0, ord[N_PAPER];
+    char path[1100], *tmp;
+    FILE *f;
+    int ok = 0;
+    memset(mean, 0, sizeof mean); memset(lo, 0, sizeof lo); memset(hi, 0, sizeof hi);
+    if (!st) { fprintf(stderr, "eval: out of memory\n"); return 0; }
+    for (s = 0; s < n; s++) {
+        snprintf(st[s].dir, sizeof st[s].dir, "%s", dirs[s]);
+        for (k = 0; k < N_PAPER; k++) {
+            char rd[1100], lp[1200];
+            snprintf(rd, sizeof rd, "%s/%s", dirs[s], paper_order[k]);
+            snprintf(lp, sizeof lp, "%s/log.jsonl", rd);
+            if (!file_exists(lp)) continue;
+            st[s].runs[k].dir = NULL;
+            {
+                char *copy = (char *)malloc(strlen(rd) + 1);
+                if (!copy) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+                memcpy(copy, rd, strlen(rd) + 1);
+                st[s].runs[k].dir = copy;
+                if (!load_run(copy, &st[s].runs[k])) { free(copy); st[s].runs[k].dir = NULL; goto done; }
+            }
+            st[s].have[k] = 1;
+        }
+    }
+    if (!mean_runs(st, n, mean, lo, hi, &n_mean)) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+    for (k = 0; k < n_mean; k++) {
+        mean[k].final_line = mean_layers_line(st, n, mean[k].order);
+        ord[k] = k;
+    }
+    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    if (!write_figures(out_dir, mean, ord, n_mean, n > 1 ? lo : NULL, n > 1 ? hi : NULL)) goto done;
+    if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
+    if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    write_seed_results_md(f, st, n);
+    fprintf(f, "\n## Figures (means over seeds; shaded: 95 %% interval over seeds)\n\n"
+               "- recall.svg: mean R@10 over training (val), chance marked\n- loss_av.svg, loss_aud.svg: held-out losses (log scale)\n"
+               "- abx_best.svg: best-layer ABX within on validation items over training\n"
+               "- abx_layers.svg, abx_layers_across.svg: final ABX per layer (mean over seeds)\n");
+    if (sv_file_commit(f, tmp, path, 1) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    ok = 1;
+done:
+    for (k = 0; k < n_mean; k++) { free(mean[k].ev); free(lo[k].ev); free(hi[k].ev); free(mean[k].final_line); }
+    for (s = 0; s < n; s++)
+        for (k = 0; k < N_PAPER; k++) {
+            free((char *)st[s].runs[k].dir);
+            if (st[s].have[k]) free_run(&st[s].runs[k]);
+        }
+    free(st);
     return ok;
 }
 
 static int run_report(int argc, char **argv, int first)
 {
-    const char *runs[256], *out = NULL;
+    const char *runs[256], *out = NULL, *study_arg = NULL;
+    static char studies[MAX_SEEDS][1024];
     char outbuf[1024];
-    size_t n = 0;
+    size_t n = 0, n_studies = 0, n_args = 0;
     int i;
+    for (i = first; i < argc; i++) if (strcmp(argv[i], "--out") == 0) i++; else n_args++;
     for (i = first; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0) {
             if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')) return fail("--out needs a folder", NULL, NULL);
@@ -1014,6 +1551,14 @@ static int run_report(int argc, char **argv, int first)
         else if (n < 256) {
             char lp[1100];
             FILE *f;
+            size_t ns = study_folders(argv[i], studies + n_studies, MAX_SEEDS - n_studies);
+            if (ns) {   /* a study (./train --all), or the seeds of one (--seeds N) */
+                if (n) return fail("%s is a study folder: give either run folders or study folders, not both", argv[i], NULL);
+                n_studies += ns;
+                if (!out) study_arg = argv[i];
+                continue;
+            }
+            if (n_studies) return fail("%s is not a study folder (no study.settings): give either run folders or study folders", argv[i], NULL);
             snprintf(lp, sizeof lp, "%s/log.jsonl", argv[i]);
             f = fopen(lp, "r");
             if (!f) return fail("%s is not a run folder (no log.jsonl in it)", argv[i], NULL);
@@ -1021,6 +1566,14 @@ static int run_report(int argc, char **argv, int first)
             runs[n++] = argv[i];
         }
         else return fail("too many runs (at most 256)", NULL, NULL);
+    }
+    if (n_studies) {
+        /* one argument: the report goes into it; several studies: --out or ./report */
+        if (!out) out = n_args == 1 && study_arg ? study_arg : "report";
+        if (!write_seed_report(studies, n_studies, out)) return 2;
+        printf("wrote %s/results.md (%zu seeds: means, 95%% intervals, the findings) and figures %s/{loss_av,loss_aud,recall,abx_best,"
+               "abx_layers,abx_layers_across}.svg\n", out, n_studies, out);
+        return 0;
     }
     if (n == 0) return fail("--report needs at least one run folder", NULL, NULL);
     if (!out) {   /* the runs' common parent folder, else ./report */

@@ -1360,6 +1360,7 @@ typedef struct sv_series {
     const char *name;        /* legend text (NULL: "series N") */
     const double *x, *y;     /* x NULL: 0, 1, 2, ... */
     size_t n;
+    const double *ylo, *yhi; /* optional band (e.g. a 95 % interval over seeds), drawn shaded */
 } sv_series;
 
 typedef struct sv_plot {
@@ -1369,6 +1370,11 @@ typedef struct sv_plot {
     const char *vline_label;               /* text written beside each marker line (may be NULL) */
     int width, height;                     /* pixels; 0: 760 x 460 */
     int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
+    const double *hlines; size_t n_hlines; /* y positions of horizontal reference lines (chance) */
+    const char *hline_label;               /* text written above each reference line (may be NULL) */
+    const char *const *xtick_names;        /* n_xtick_names labels for the whole x values */
+    size_t n_xtick_names;                  /* xtick_first, xtick_first + 1, ... (e.g. CNN, L0, L1) */
+    double xtick_first;
 } sv_plot;
 
 SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
@@ -12425,7 +12431,20 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
             if (y < ylo) ylo = y;
             if (y > yhi) yhi = y;
         }
+        for (j = 0; j < s[i].n && s[i].ylo && s[i].yhi; j++) {   /* the band stays inside the axes */
+            double x = s[i].x ? s[i].x[j] : (double)j, a = s[i].ylo[j], b = s[i].yhi[j];
+            if (!isfinite(x) || !isfinite(a) || !isfinite(b) || (p->log_y && !(a > 0))) continue;
+            if (p->log_y) { a = log10(a); b = log10(b); }
+            if (a < ylo) ylo = a;
+            if (b > yhi) yhi = b;
+        }
     }
+    for (i = 0; i < p->n_hlines; i++)
+        if (p->hlines && isfinite(p->hlines[i]) && (!p->log_y || p->hlines[i] > 0)) {
+            double y = p->log_y ? log10(p->hlines[i]) : p->hlines[i];
+            if (y < ylo) ylo = y;
+            if (y > yhi) yhi = y;
+        }
     for (i = 0; i < p->n_vlines; i++)
         if (p->vlines && isfinite(p->vlines[i])) {
             if (p->vlines[i] < xlo) xlo = p->vlines[i];
@@ -12496,9 +12515,14 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
     }
     fprintf(f, "</g>\n<g font-size=\"12\" fill=\"#333333\">\n");
     for (i = 0; i < nxt; i++) {
+        double k = xt[i] - p->xtick_first;
         sv__tick_label(xt[i], lbl, sizeof lbl);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
-                SV__PX(xt[i]), Bm + 17, lbl);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">", SV__PX(xt[i]), Bm + 17);
+        if (p->xtick_names && k >= 0 && k == floor(k) && k < (double)p->n_xtick_names && p->xtick_names[(size_t)k])
+            sv__xml_puts(f, p->xtick_names[(size_t)k]);
+        else
+            fputs(lbl, f);
+        fprintf(f, "</text>\n");
     }
     for (i = 0; i < nyt; i++) {
         double y = p->log_y ? log10(yt[i]) : yt[i];
@@ -12532,6 +12556,49 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
             fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#555555\">", x + 4, T + 13);
             sv__xml_puts(f, p->vline_label);
             fprintf(f, "</text>\n");
+        }
+    }
+    /* Horizontal reference lines (chance levels). */
+    for (i = 0; i < p->n_hlines; i++) {
+        double y;
+        if (!p->hlines || !isfinite(p->hlines[i]) || (p->log_y && !(p->hlines[i] > 0))) continue;
+        y = SV__PY(p->log_y ? log10(p->hlines[i]) : p->hlines[i]);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#444444\" "
+                   "stroke-width=\"1.2\" stroke-dasharray=\"2 3\"/>\n", L, y, R, y);
+        if (p->hline_label) {
+            fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#444444\" text-anchor=\"end\">", R - 4, y - 4);
+            sv__xml_puts(f, p->hline_label);
+            fprintf(f, "</text>\n");
+        }
+    }
+    /* Bands: one closed polygon per run of finite points, upper edge forward, lower edge back. */
+    for (i = 0; i < n_series; i++) {
+        size_t b0 = 0, b1;
+        if (!s[i].ylo || !s[i].yhi) continue;
+        while (b0 < s[i].n) {
+            for (; b0 < s[i].n; b0++) {
+                double x = s[i].x ? s[i].x[b0] : (double)b0;
+                if (isfinite(x) && isfinite(s[i].ylo[b0]) && isfinite(s[i].yhi[b0]) && (!p->log_y || s[i].ylo[b0] > 0)) break;
+            }
+            for (b1 = b0; b1 < s[i].n; b1++) {
+                double x = s[i].x ? s[i].x[b1] : (double)b1;
+                if (!(isfinite(x) && isfinite(s[i].ylo[b1]) && isfinite(s[i].yhi[b1]) && (!p->log_y || s[i].ylo[b1] > 0))) break;
+            }
+            if (b1 > b0) {
+                fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", colors[i % 8]);
+                for (j = b0; j < b1; j++) {
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].yhi[j];
+                    if (p->log_y) y = log10(y);
+                    fprintf(f, "%s%.2f %.2f", j == b0 ? "M" : " L", SV__PX(x), SV__PY(y));
+                }
+                for (j = b1; j-- > b0;) {
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].ylo[j];
+                    if (p->log_y) y = log10(y);
+                    fprintf(f, " L%.2f %.2f", SV__PX(x), SV__PY(y));
+                }
+                fprintf(f, " Z\"/>\n");
+            }
+            b0 = b1;
         }
     }
     /* Series: one path each; a NaN (or non-positive on a log axis) starts a new sub-path. */

@@ -877,6 +877,7 @@ static int evaluate(run *r)
     if (have_rc) {
         jnum(&j, "r1_s2i", rc.s2i_r1); jnum(&j, "r5_s2i", rc.s2i_r5); jnum(&j, "r10_s2i", rc.s2i_r10);
         jnum(&j, "r1_i2s", rc.i2s_r1); jnum(&j, "r5_i2s", rc.i2s_r5); jnum(&j, "r10_i2s", rc.i2s_r10);
+        jnum(&j, "val_images", (double)rc.n_images_scored); jnum(&j, "val_captions", (double)rc.n_captions);
     }
     if (bw >= 0) { jnum(&j, "abx_val_within", abx[bw].r.within); jnum(&j, "abx_val_within_layer", abx[bw].layer); }
     if (ba >= 0) { jnum(&j, "abx_val_across", abx[ba].r.across); jnum(&j, "abx_val_across_layer", abx[ba].layer); }
