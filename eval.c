@@ -9,6 +9,7 @@
 #include <string.h>
 #include <math.h>
 #include <dirent.h>
+#include <ctype.h>
 
 static const char *usage =
     "usage:\n"
@@ -33,8 +34,16 @@ static const char *usage =
     "                       (default 1000; percentile 95 % interval, written to final_eval.json)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
     "  --threads N          OpenMP threads (default: all)\n"
+    "  --abx-set PATH       ABX per layer on an external ZeroSpeech-style set instead of the run's\n"
+    "                       corpus: a manifest (.tsv) with its .item beside it, or an .item file\n"
+    "                       with <file>.wav beside it (ZeroSpeech 2021 phonetic/dev-clean). Results\n"
+    "                       go to RUN/eval_<name>.json, never to final_eval.json; with --export-zs\n"
+    "                       the set's features are exported (phonetic/<name>/)\n"
+    "  --set-name NAME      the set's label (default: the file name without extension)\n"
     "  --export-zs DIR      write a ZeroSpeech 2021 phonetic submission of --layer to DIR\n"
-    "  --layer K            layer to export: 0 (transformer input) .. L (default: n_shared, the\n"
+    "                       (values printed with 9 significant digits: float32 exactly)\n"
+    "  --layer K            layer to export: cnn (the CNN output), 0 (transformer input) .. L\n"
+    "                       (default: n_shared, the\n"
     "                       last shared layer, which the VGS branch reads)\n"
     "  --zs-split NAME      split to export: ood or test (default ood)\n"
     "  --json PATH          where to write the numbers (default: RUN/final_eval.json, RUN = the\n"
@@ -378,6 +387,47 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
     return sv_file_commit(f, tmp, path, 1);
 }
 
+/* The ABX of an external set (--abx-set) into its own file, labelled by the set's name. */
+static int write_set_json(const char *path, const char *ckpt, const char *set_path, const char *name,
+                          const sv_abx_layer_result *r, size_t n, const sv_abx_layer_result *mfcc)
+{
+    char *tmp, key[64], idbuf[32], names[SV_ABX_MAX_LAYERS * 8];
+    uint64_t id = 0;
+    size_t i, b;
+    int w;
+    FILE *f;
+    if (sv_checkpoint_id(ckpt, &id) != SV_OK) return sv_last_status();
+    snprintf(idbuf, sizeof idbuf, "%016llx", (unsigned long long)id);
+    if (!(f = sv_file_create(path, &tmp))) return sv_last_status();
+    fprintf(f, "{\"kind\":\"abx_set\"");
+    json_str(f, "set", name);
+    json_str(f, "set_path", set_path);
+    json_str(f, "ckpt", ckpt);
+    json_str(f, "ckpt_id", idbuf);
+    json_str(f, "abx_mode", r[0].r.sampled ? "sampled" : "exact");
+    fprintf(f, ",\"n_tokens\":%zu,\"n_dropped\":%zu", r[0].r.n_tokens, r[0].r.n_dropped);
+    names[0] = 0;
+    for (i = 0; i < n; i++) {
+        size_t o = strlen(names);
+        snprintf(names + o, sizeof names - o, "%s%s", i ? "," : "", r[i].name);
+    }
+    json_str(f, "abx_layers", names);
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "abx_within_%s", r[i].name);
+        json_num(f, key, r[i].r.within);
+        snprintf(key, sizeof key, "abx_across_%s", r[i].name);
+        json_num(f, key, r[i].r.across);
+    }
+    for (w = 0; w < 2; w++) {
+        b = abx_best(r, n, w);
+        json_num(f, w ? "abx_across" : "abx_within", b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
+        json_str(f, w ? "abx_across_layer" : "abx_within_layer", b == SIZE_MAX ? "" : r[b].name);
+    }
+    if (mfcc && mfcc->name[0]) { json_num(f, "abx_mfcc_within", mfcc->r.within); json_num(f, "abx_mfcc_across", mfcc->r.across); }
+    fprintf(f, "}\n");
+    return sv_file_commit(f, tmp, path, 1);
+}
+
 /* ---------------------------------------------------------------- ZeroSpeech 2021 export
    A phonetic submission of one layer (0..L, as sv_extract_features) for every utterance of a
    split, in the layout the official validator (zerospeech2021 `validate`) expects:
@@ -399,14 +449,17 @@ static void yaml_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir)
+#define LAYER_CNN ((size_t)-2)   /* --layer cnn: the CNN output, reported as a layer beside L0..L */
+
+static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir,
+                             const char *subset_name)
 {
-    const char *subset = split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
+    const char *subset = subset_name ? subset_name : split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
     size_t i, t, k, hop = 1, L = m->cfg.n_shared + m->cfg.n_decoder;
     char phon[1100], sub[1200], p[1400], desc[512], *tmp;
     FILE *f;
     if (split < 0 || split >= SV_SPLIT_COUNT) { fprintf(stderr, "eval: bad split %d\n", split); return 0; }
-    if (layer > L) { fprintf(stderr, "eval: layer %zu: the model has layers 0..%zu\n", layer, L); return 0; }
+    if (layer > L && layer != LAYER_CNN) { fprintf(stderr, "eval: layer %zu: the model has layers 0..%zu\n", layer, L); return 0; }
     if (d->n[split] == 0) { fprintf(stderr, "eval: split %s is empty\n", sv_split_name(split)); return 0; }
     for (i = 0; i < m->cfg.n_conv; i++) hop *= m->cfg.conv_stride[i];
     if (sv_make_dir(dir) != SV_OK || !path_join(phon, sizeof phon, dir, "phonetic") || sv_make_dir(phon) != SV_OK ||
@@ -416,9 +469,13 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
     }
     /* meta.yaml: exactly the keys zerospeech2021/meta.py validates (gpu_budget a float) */
     if (!(f = sv_file_create(p, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); return 0; }
-    snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
-             "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
-             sv_split_name(split), d->source);
+    if (layer == LAYER_CNN)
+        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): CNN feature encoder output (before the "
+                 "projection), utterance-normalised input; %s of %s", m->cfg.name, sv_split_name(split), d->source);
+    else
+        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
+                 "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
+                 sv_split_name(split), d->source);
     fputs("author: ", f); yaml_str(f, "ssl_vgs user"); fputc('\n', f);
     fputs("affiliation: ", f); yaml_str(f, "unknown"); fputc('\n', f);
     fputs("description: ", f); yaml_str(f, desc); fputc('\n', f);
@@ -433,7 +490,16 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
         size_t T = 0, D = 0;
         char name[400];
         int ok;
-        if (sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D) != SV_OK) {
+        if (layer == LAYER_CNN) {   /* the CNN output: one forward gives every layer; the others are dropped */
+            float *all[SV_MAX_LAYERS + 1];
+            size_t l;
+            if (sv_extract_all_layers(m, c, d->audio[split][i], d->len[split][i], all, &x, &T) != SV_OK) {
+                fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
+                return 0;
+            }
+            for (l = 0; l <= L; l++) sv_io_free(all[l]);
+            D = m->cfg.conv_dim[m->cfg.n_conv - 1];
+        } else if (sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D) != SV_OK) {
             fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
             return 0;
         }
@@ -444,7 +510,8 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
             return 0;
         }
         for (t = 0; t < T; t++) {
-            for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+            /* %.9g: 9 significant digits give every float32 back exactly (FLT_DECIMAL_DIG) */
+            for (k = 0; k < D; k++) fprintf(f, k ? " %.9g" : "%.9g", (double)x[t * D + k]);
             fputc('\n', f);
         }
         sv_io_free(x);
@@ -1632,6 +1699,8 @@ int main(int argc, char **argv)
     size_t n_abx[2] = {0, 0};
     sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
     int have_rec = 0;
+    const char *abx_set = NULL, *set_name = NULL;   /* an external ABX set and its label */
+    char set_buf[128];
     memset(&d, 0, sizeof d);
     memset(abx_mfcc, 0, sizeof abx_mfcc);
     if (argc < 2) return fail("give --ckpt PATH or --report RUN... (see --help)", NULL, NULL);
@@ -1660,7 +1729,13 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, 1000000000, &max_batches)) return 2; }
         else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SIZE_MAX, &seed)) return 2; }
         else if (strcmp(a, "--bootstrap") == 0) { NEED_ARG(); if (!parse_size(a, v, 10, 1000000, &n_boot)) return 2; }
-        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2; }
+        else if (strcmp(a, "--layer") == 0) {
+            NEED_ARG();
+            if (strcmp(v, "cnn") == 0 || strcmp(v, "CNN") == 0) layer = LAYER_CNN;
+            else if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2;
+        }
+        else if (strcmp(a, "--abx-set") == 0) { NEED_ARG(); abx_set = v; }
+        else if (strcmp(a, "--set-name") == 0) { NEED_ARG(); set_name = v; }
         else if (strcmp(a, "--threads") == 0) {
             NEED_ARG();
             if (!parse_size(a, v, 1, 1024, &tmp_sz)) return 2;
@@ -1678,6 +1753,28 @@ int main(int argc, char **argv)
         return fail("--abx-split must be test, ood or both, not '%s'", abx_split, NULL);
     if (strcmp(abx_mode, "exact") && strcmp(abx_mode, "sampled"))
         return fail("--abx-mode must be exact or sampled, not '%s'", abx_mode, NULL);
+    if (set_name && !abx_set) return fail("--set-name names an --abx-set", NULL, NULL);
+    if (abx_set) {
+        /* an external set: ABX (and --export-zs) on it alone, labelled, kept apart from final_eval.json */
+        const char *b = strrchr(abx_set, '/'), *e;
+        size_t k;
+        if (do_ret || do_loss) return fail("--abx-set is an ABX set: --retrieval and --losses need the run's corpus", NULL, NULL);
+        if (data || was_given(seen, n_seen, "--split") || was_given(seen, n_seen, "--abx-split") || was_given(seen, n_seen, "--zs-split"))
+            return fail("--abx-set replaces --data, --split, --abx-split and --zs-split", NULL, NULL);
+        if (!set_name) {   /* the file's name without folder and extension: dev-clean */
+            b = b ? b + 1 : abx_set;
+            e = strrchr(b, '.');
+            snprintf(set_buf, sizeof set_buf, "%.*s", (int)(e && e > b ? (size_t)(e - b) : strlen(b)), b);
+            set_name = set_buf;
+        }
+        if (!set_name[0] || strlen(set_name) > 64) return fail("--set-name: 1..64 characters, not '%s'", set_name, NULL);
+        for (k = 0; set_name[k]; k++)
+            if (!isalnum((unsigned char)set_name[k]) && !strchr("-_.", set_name[k]))
+                return fail("--set-name '%s': letters, digits, '-', '_' and '.' only (it names a file)", set_name, NULL);
+        if (!strcmp(set_name, "final") || !strcmp(set_name, "test") || !strcmp(set_name, "ood"))
+            return fail("--set-name '%s' is the name of the run's own results: choose another", set_name, NULL);
+        if (!zs_dir) do_abx = 1;
+    }
     if (!do_ret && !do_abx && !do_loss && !zs_dir) do_ret = do_abx = 1;
     /* options that the chosen measurements would ignore are refused */
     if (was_given(seen, n_seen, "--max-batches") && !do_loss) return fail("--max-batches applies to --losses", NULL, NULL);
@@ -1696,10 +1793,22 @@ int main(int argc, char **argv)
     /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
     m = sv_checkpoint_load(ckpt, NULL, NULL);
     if (!m) return fail("%s", sv_last_error(), NULL);
-    if (zs_dir && layer != (size_t)-1 && layer > m->cfg.n_shared + m->cfg.n_decoder) {
-        fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
+    if (zs_dir && layer != (size_t)-1 && layer != LAYER_CNN && layer > m->cfg.n_shared + m->cfg.n_decoder) {
+        fprintf(stderr, "eval: --layer must be cnn or 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
         sv_model_free(m);
         return 2;
+    }
+    if (abx_set) {
+        const char *jb = json ? strrchr(json, '/') : NULL;
+        jb = jb ? jb + 1 : json;
+        if (jb && strcmp(jb, "final_eval.json") == 0) {
+            sv_model_free(m);
+            return fail("--json %s: an external set's numbers never go into a final_eval.json (the run's own results)", json, NULL);
+        }
+        printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
+        fprintf(stderr, "loading the ABX set %s (%s) ...\n", abx_set, set_name);
+        if (sv_data_abx_set(&d, abx_set) != SV_OK) { rc = fail("--abx-set %s: %s", abx_set, sv_last_error()); goto done; }
+        data = abx_set;
     }
     if (!data) {   /* the run folder's data.spec: one line */
         char p[1100];
@@ -1714,9 +1823,11 @@ int main(int argc, char **argv)
         data = spec;
     }
     if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
-    printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
-    fprintf(stderr, "loading data %s ...\n", data);
-    if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    if (!abx_set) {
+        printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
+        fprintf(stderr, "loading data %s ...\n", data);
+        if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    }
     if (!targets && m->cfg.ssl != SV_SSL_W2V2) {   /* the run's own, from its log's meta line */
         static char tg[1024];
         char p[1100], line[4096];
@@ -1781,8 +1892,8 @@ int main(int argc, char **argv)
         o.seed = (uint64_t)seed;
         for (s = 0; s < 2; s++) {
             int sp = s ? SV_SPLIT_OOD : SV_SPLIT_TEST;
-            const char *nm = s ? "ood" : "test";
-            if (strcmp(abx_split, "both") != 0 && strcmp(abx_split, nm) != 0) continue;
+            const char *nm = abx_set ? set_name : s ? "ood" : "test";
+            if (abx_set ? s == 0 : strcmp(abx_split, "both") != 0 && strcmp(abx_split, nm) != 0) continue;
             if (!d.has_items[sp] || d.items[sp].n_items == 0) {
                 if (strcmp(abx_split, "both") == 0) { fprintf(stderr, "eval: no %s.item tokens: skipping ABX on %s\n", nm, nm); continue; }
                 rc = fail("no ABX items for the %s split of this data", nm, NULL);
@@ -1811,11 +1922,17 @@ int main(int argc, char **argv)
         size_t L = m->cfg.n_shared + m->cfg.n_decoder;
         if (layer == (size_t)-1) layer = m->cfg.n_shared;
         if (layer > L) { fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", L); rc = 2; goto done; }
-        if (!export_zerospeech(m, c, &d, zs_split, layer, zs_dir)) { rc = 2; goto done; }
-        printf("\nwrote ZeroSpeech 2021 features of layer %zu to %s (meta.yaml, phonetic/%s/*.txt)\n", layer, zs_dir,
-               zs_split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(zs_split));
+        if (abx_set) zs_split = SV_SPLIT_OOD;
+        if (!export_zerospeech(m, c, &d, zs_split, layer, zs_dir, set_name)) { rc = 2; goto done; }
+        if (layer == LAYER_CNN) printf("\nwrote ZeroSpeech 2021 features of the CNN output to %s", zs_dir);
+        else printf("\nwrote ZeroSpeech 2021 features of layer %zu to %s", layer, zs_dir);
+        printf(" (meta.yaml, phonetic/%s/*.txt)\n", set_name ? set_name : zs_split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(zs_split));
     }
-    if (have_rec || n_abx[0] || n_abx[1]) {
+    if (abx_set && n_abx[1]) {   /* RUN/eval_<set>.json: never the run's final_eval.json */
+        if (!json) { snprintf(json_buf, sizeof json_buf, "%s/eval_%s.json", run_dir, set_name); json = json_buf; }
+        if (write_set_json(json, ckpt, abx_set, set_name, abx[1], n_abx[1], &abx_mfcc[1]) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+        printf("\nwrote %s\n", json);
+    } else if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
         if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, have_rec ? (const double (*)[2])rec_ci : NULL, n_boot,
                              n_abx[0] ? abx[0] : NULL, n_abx[0],

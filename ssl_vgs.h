@@ -967,6 +967,13 @@ SV_DEF void sv_data_free(sv_data *d);
 /* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
    train utterance without an image; audio is loaded at once (16 kHz WAV). */
 SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
+/* An ABX evaluation set outside a corpus folder (the ZeroSpeech 2021 phonetic sets, data_prep.sh
+   zerospeech's output): path is either a manifest (.tsv: id wav ...) with its .item file beside
+   it (the same name ending in .item), or an .item file whose audio is <its folder>/<file>.wav.
+   The audio becomes the OOD split (no images), the items its item set (d->items[SV_SPLIT_OOD]);
+   an item naming a file that the set lacks, or an offset beyond its file's end, is an error
+   naming both. Evaluate with sv_eval_abx(m, c, d, SV_SPLIT_OOD, ...). */
+SV_DEF int sv_data_abx_set(sv_data *d, const char *path);
 /* index of an utterance id in a split (for .item files), or -1 */
 SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
 /* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
@@ -9695,6 +9702,68 @@ SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
     snprintf(d->source, sizeof d->source, "%s", path);
     sv_manifest_free(&m);
     return SV_OK;
+}
+
+SV_DEF int sv_data_abx_set(sv_data *d, const char *path)
+{
+    sv_manifest m;
+    char *item_path = NULL, *text = NULL, *dir = NULL, **names = NULL;
+    double *dur = NULL;
+    size_t i, n = path ? strlen(path) : 0, cap, len = 0;
+    int rc = SV_OK, is_item;
+    memset(d, 0, sizeof *d);
+    memset(&m, 0, sizeof m);
+    if (!n) return sv__fail(SV_ERR_ARG, "ABX set: empty path");
+    is_item = n > 5 && strcmp(path + n - 5, ".item") == 0;
+    if (is_item) {
+        /* the audio beside the .item: a manifest "id wav" built from its file names */
+        const char *sl = strrchr(path, '/');
+        if (!(item_path = sv__strdup(path))) return SV_ERR_NOMEM;
+        if ((rc = sv_item_read(item_path, &d->items[SV_SPLIT_OOD])) != SV_OK) goto done;
+        dir = SV__CAST(char *, sv__alloc(n + 2, "ABX set"));
+        if (!dir) { rc = SV_ERR_NOMEM; goto done; }
+        if (sl) { memcpy(dir, path, (size_t)(sl - path)); dir[sl - path] = 0; if (!dir[0]) strcpy(dir, "/"); }
+        else strcpy(dir, ".");
+        cap = 16;
+        for (i = 0; i < d->items[SV_SPLIT_OOD].n_files; i++) cap += 2 * strlen(d->items[SV_SPLIT_OOD].files[i]) + 8;
+        if (!(text = SV__CAST(char *, sv__alloc(cap, "ABX set")))) { rc = SV_ERR_NOMEM; goto done; }
+        len += (size_t)snprintf(text, cap, "id\twav\n");
+        for (i = 0; i < d->items[SV_SPLIT_OOD].n_files; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s\t%s.wav\n", d->items[SV_SPLIT_OOD].files[i], d->items[SV_SPLIT_OOD].files[i]);
+        if ((rc = sv_manifest_parse(text, len, path, dir, &m)) != SV_OK) goto done;
+    } else {
+        const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
+        size_t stem = dot && (!sl || dot > sl) ? (size_t)(dot - path) : n;
+        if (!(item_path = SV__CAST(char *, sv__alloc(stem + 6, "ABX set")))) return SV_ERR_NOMEM;
+        memcpy(item_path, path, stem);
+        memcpy(item_path + stem, ".item", 6);
+        if (!sv__file_exists(item_path)) { rc = sv__fail(SV_ERR_IO, "ABX set %s: no %s beside it (the .item of its ABX tokens)", path, item_path); goto done; }
+        if ((rc = sv_manifest_read(path, &m)) != SV_OK) goto done;
+        if ((rc = sv_item_read(item_path, &d->items[SV_SPLIT_OOD])) != SV_OK) goto done;
+    }
+    if ((rc = sv__data_alloc_split(d, SV_SPLIT_OOD, m.n)) != SV_OK) goto done;
+    names = SV__CAST(char **, sv__calloc(m.n + 1, sizeof(char *), "ABX set"));
+    dur = SV__CAST(double *, sv__calloc(m.n + 1, sizeof(double), "ABX set"));
+    if (!names || !dur) { rc = SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < m.n; i++) {
+        if ((rc = sv_wav_load_16k(m.wav[i], &d->audio[SV_SPLIT_OOD][i], &d->len[SV_SPLIT_OOD][i])) != SV_OK) goto done;
+        d->image[SV_SPLIT_OOD][i] = -1;
+        if (!(d->id[SV_SPLIT_OOD][i] = sv__strdup(m.id[i]))) { rc = SV_ERR_NOMEM; goto done; }
+        names[i] = m.id[i];
+        dur[i] = (double)d->len[SV_SPLIT_OOD][i] / 16000.0;
+    }
+    if ((rc = sv_item_check(&d->items[SV_SPLIT_OOD], (const char *const *)names, dur, m.n)) != SV_OK) goto done;
+    d->has_items[SV_SPLIT_OOD] = 1;
+    d->manifest[SV_SPLIT_OOD] = sv__strdup(is_item ? item_path : path);
+    d->line[SV_SPLIT_OOD] = m.line;
+    m.line = NULL;
+    if (!d->manifest[SV_SPLIT_OOD]) { rc = SV_ERR_NOMEM; goto done; }
+    snprintf(d->source, sizeof d->source, "%s", path);
+done:
+    sv_manifest_free(&m);
+    SV_FREE(item_path); SV_FREE(text); SV_FREE(dir); SV_FREE(names); SV_FREE(dur);
+    if (rc != SV_OK) sv_data_free(d);
+    return rc;
 }
 
 SV_DEF void sv_data_free(sv_data *d)
