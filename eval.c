@@ -1921,7 +1921,7 @@ int main(int argc, char **argv)
     if (zs_dir) {
         size_t L = m->cfg.n_shared + m->cfg.n_decoder;
         if (layer == (size_t)-1) layer = m->cfg.n_shared;
-        if (layer > L) { fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", L); rc = 2; goto done; }
+        if (layer > L && layer != LAYER_CNN) { fprintf(stderr, "eval: --layer must be cnn or 0..%zu for this model\n", L); rc = 2; goto done; }
         if (abx_set) zs_split = SV_SPLIT_OOD;
         if (!export_zerospeech(m, c, &d, zs_split, layer, zs_dir, set_name)) { rc = 2; goto done; }
         if (layer == LAYER_CNN) printf("\nwrote ZeroSpeech 2021 features of the CNN output to %s", zs_dir);

@@ -136,5 +136,50 @@ check '[ -n "$f" ] && [ "$(head -1 "$f" | wc -w)" = 64 ] && [ "$(wc -l < "$f")" 
 out=$(./eval --ckpt "$T/run/final.ckpt" --export-zs "$T/zs2" --layer 99 2>&1)
 check '[ $? != 0 ] && echo "$out" | grep -q "layer"' "bad --layer accepted: $out"
 
+# 3. the recall bootstrap: an interval around every recall, the same for the same --seed
+check 'python3 -c "
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j[\"recall_boot\"] == 1000
+for k in (\"r1_s2i\",\"r5_s2i\",\"r10_s2i\",\"r1_i2s\",\"r5_i2s\",\"r10_i2s\"): assert j[k+\"_lo\"] <= j[k] <= j[k+\"_hi\"], k
+assert any(j[k+\"_hi\"] > j[k+\"_lo\"] for k in (\"r1_s2i\",\"r5_s2i\",\"r1_i2s\",\"r5_i2s\"))
+" "$J" 2>"$T/err"' "bootstrap intervals in final_eval.json: $(cat "$T/err")"
+./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b1.json" >/dev/null 2>&1
+./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b2.json" >/dev/null 2>&1
+check 'grep -q "\"recall_boot\":200" "$T/b1.json" && [ "$(sed "s/\"ckpt[^,]*,//g" "$T/b1.json")" = "$(sed "s/\"ckpt[^,]*,//g" "$T/b2.json")" ]' "bootstrap not reproducible with --seed"
+
+# 4. an external ZeroSpeech-style set: a manifest with its .item beside it, and an .item with the
+#    wav files beside it; results in RUN/eval_<name>.json, final_eval.json untouched
+./train --write-builtin "$T/corp" --images 20 --captions 1 --seed 3 >/dev/null 2>&1
+mkdir -p "$T/zsset"; cp "$T/corp/ood.item" "$T/zsset/dev-x.item"
+for f in "$T/corp/wav"/ood_*.wav; do ln -s "$f" "$T/zsset/$(basename "$f")"; done
+cp "$J" "$T/final_before.json"
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/corp/ood.tsv" --set-name corp-ood --abx-mode exact >/dev/null 2>"$T/err"
+E1="$T/run/eval_corp-ood.json"
+check '[ -f "$E1" ] && has "$E1" "\"kind\":\"abx_set\"" && has "$E1" "\"set\":\"corp-ood\"" && has "$E1" "\"abx_layers\":\"cnn,L0,L1,L2,L3\"" && grep -qE "\"abx_within_cnn\":[0-9]" "$E1"' "eval_corp-ood.json: $(cat "$E1" 2>&1) $(cat "$T/err")"
+check 'cmp -s "$J" "$T/final_before.json"' "an external set changed final_eval.json"
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" --abx-mode exact >/dev/null 2>"$T/err"
+E2="$T/run/eval_dev-x.json"
+w1=$(grep -o '"abx_within_L2":[^,]*' "$E1"); w2=$(grep -o '"abx_within_L2":[^,]*' "$E2" 2>/dev/null)
+check '[ -f "$E2" ] && [ -n "$w1" ] && [ "$w1" = "$w2" ]' "the .item + wav folder form: $w2 vs the manifest form: $w1; $(cat "$T/err")"
+out=$(./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" --json "$T/run/final_eval.json" 2>&1)
+check '[ $? = 2 ] && echo "$out" | grep -q "never go into a final_eval.json" && cmp -s "$J" "$T/final_before.json"' "--json final_eval.json accepted for an external set: $out"
+rm "$T/zsset/$(basename "$(ls "$T/corp/wav"/ood_*.wav | head -1)")"
+out=$(./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" 2>&1)
+check '[ $? != 0 ] && echo "$out" | grep -q "ood_0.*wav: cannot open"' "a missing wav of an .item set is not named: $out"
+# the CNN output exported as a layer, on the external set, values that are float32 exactly
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/corp/ood.tsv" --set-name corp-ood --export-zs "$T/zs3" --layer cnn >/dev/null 2>"$T/err"
+f=$(ls "$T/zs3/phonetic/corp-ood"/*.txt 2>/dev/null | head -1)
+check '[ -n "$f" ] && [ "$(head -1 "$f" | wc -w)" = 64 ] && has "$T/zs3/meta.yaml" "CNN feature encoder output"' "CNN export: $(ls "$T/zs3/phonetic" 2>&1) $(cat "$T/err")"
+check 'python3 -c "
+import struct,sys
+n=0
+for line in open(sys.argv[1]):
+    for t in line.split():
+        v=struct.unpack(\"f\",struct.pack(\"f\",float(t)))[0]
+        assert \"%.9g\" % v == t, (t, v)   # t is the shortest exact text of a float32
+        n+=1
+assert n > 100
+" "$f" 2>"$T/err"' "exported values are not float32 exactly: $(head -c 300 "$T/err")"
+
 echo "report.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
