@@ -2,10 +2,15 @@
 #   make            build train, eval, demo and the test binary
 #   make test       build and run the tests (closing line "N passed, N failed")
 #   make demo       run the whole study on the built-in corpus (outputs in demo_out/)
-#   make bench      speed benchmark (./train --bench)
+#   make bench      speed benchmark (./train --bench; then base feature extraction against
+#                   torchaudio when python3-torchaudio is installed)
+#   make check-torch  wav2vec 2.0 against torchaudio both ways, <= 1e-4 per layer (needs
+#                   python3-torch and python3-torchaudio; prints SKIP without them)
 #   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer (quick set)
 #   make test-data  data_prep.sh on generated fixtures of each upstream layout
 #   make fuzz       libFuzzer harnesses for the file and config parsers (needs clang)
+#   make test-cross the tests on aarch64 (NEON), s390x (big-endian), i686 (32-bit) under
+#                   qemu-user, and for Windows (mingw-w64, run under wine when installed)
 # Options: NO_OMP=1 (no OpenMP), SIMD=native|avx2|scalar, CC=clang, OPT=-O2
 # Default flags never include the fast-math options: they break erf/exp (GELU, softmax) numerics.
 
@@ -37,7 +42,7 @@ BUILD   = build
 
 $(info ssl_vgs build: SIMD=$(SIMD) ($(ARCH)), OpenMP $(OMPSTATE), CC=$(CC))
 
-.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks
+.PHONY: all test test-data demo demo-build bench sanitize fuzz clean compile-checks check-torch test-cross
 all: train eval demo-build test_sv
 
 train: train.c ssl_vgs.h
@@ -89,8 +94,15 @@ demo: demo-build train eval
 	rm -rf demo_out
 	./demo --out demo_out
 
+# Debian's python3-torch runs under the system interpreter, whatever python3 is first on PATH
+PYTHON_TORCH ?= /usr/bin/python3
+
 bench: train
 	OMP_PROC_BIND=true ./train --bench
+	$(PYTHON_TORCH) tools/bench_extract.py
+
+check-torch: train eval
+	$(PYTHON_TORCH) tools/check_torchaudio.py
 
 sanitize:
 	@mkdir -p $(BUILD)
@@ -98,7 +110,23 @@ sanitize:
 	    -o $(BUILD)/test_asan test.c $(LDLIBS)
 	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
 
-# libFuzzer on the WAV, NPY, manifest and .item parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
+# Other CPUs (tools/test_cross.sh): Debian's cross compilers build the header (C99 -Werror), the
+# drivers and test.c for aarch64, s390x, i686 and x86_64-w64-mingw32, and test.c's SV_TEST_CROSS
+# subset runs under qemu-user (wine for Windows). The subset, minutes per target under emulation:
+# every SIMD kernel against its scalar path (aarch64: NEON; Windows: AVX2) and every op's
+# finite-difference gradient check, with small shapes; a whole-model gradient check (every 8th
+# parameter tensor) on the SIMD builds; every parser with its malformed inputs; the size_t overflow checks (real
+# 4 GB cases on i686); and WAV (PCM and float), NPY and checkpoint files written on one host and
+# read on another: x86-64's files must be byte-identical to each target's and load there to the
+# same bits, and x86-64 then reads each target's (s390x: big-endian both ways). Left to make test
+# (whole-model or minutes-long groups): presets, training, eval, corpus_speed, recycle_model,
+# cnn_recompute_model. Needs gcc-aarch64-linux-gnu gcc-s390x-linux-gnu gcc-i686-linux-gnu
+# qemu-user gcc-mingw-w64-x86-64 (and wine64 to run the Windows build); a missing tool skips its
+# target with a line saying so. CROSS_TARGETS="aarch64 s390x" runs some of them.
+test-cross: test_sv
+	bash tools/test_cross.sh
+
+# libFuzzer on the WAV, NPY, manifest, .item and safetensors parsers, FUZZ_SECONDS each (needs clang + libFuzzer)
 FUZZ_SECONDS ?= 30
 fuzz:
 	sh tools/fuzz/fuzz.sh $(FUZZ_SECONDS)

@@ -13,10 +13,11 @@ usage: data_prep.sh SUBCOMMAND ARGS...
 Subcommands (each builds OUT.partial/ and renames it to OUT when finished, then OUT/.complete
 marks it finished; a finished OUT is never overwritten):
 
-  builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels]
+  builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels] [--wav-format pcm16|float32]
       The built-in generated corpus (formant synthesiser, shape pictures), written by
       `./train --write-builtin` (built with `make train` if needed). Image regions come from
-      a simulated object detector (default) or are raw 8x8 pixel patches.
+      a simulated object detector (default) or are raw 8x8 pixel patches. WAV files are 16-bit
+      PCM (default, as every other corpus here) or float32 (the in-memory audio bit for bit).
 
   tts OUT [--images N] [--captions K] [--seed S] [--jobs J] [--fmnist DIR] [--canvas 32|48] [--ood N]
       Spoken captions of real pictures: scenes of 1-3 tinted Fashion-MNIST items on a canvas
@@ -170,9 +171,9 @@ check_uint() {
 
 # ================================================================ builtin
 cmd_builtin() {
-    OPT_images=""; OPT_captions=""; OPT_seed=""; OPT_regions=""
-    parse_opts "images captions seed regions" "$@"
-    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels]"
+    OPT_images=""; OPT_captions=""; OPT_seed=""; OPT_regions=""; OPT_wav_format=""
+    parse_opts "images captions seed regions wav_format" "$@"
+    [ ${#POS[@]} -eq 1 ] || die "usage: $PROG builtin OUT [--images N] [--captions K] [--seed S] [--regions detector|pixels] [--wav-format pcm16|float32]"
     local args=()
     [ -n "$OPT_images" ] && { check_uint --images "$OPT_images" 1 10000000; args+=(--images "$OPT_images"); }
     [ -n "$OPT_captions" ] && { check_uint --captions "$OPT_captions" 1 100; args+=(--captions "$OPT_captions"); }
@@ -181,6 +182,11 @@ cmd_builtin() {
         "") ;;
         detector|pixels) args+=(--regions "$OPT_regions") ;;
         *) die "--regions must be detector or pixels, not '$OPT_regions'" ;;
+    esac
+    case "$OPT_wav_format" in
+        "") ;;
+        pcm16|float32) args+=(--wav-format "$OPT_wav_format") ;;
+        *) die "--wav-format must be pcm16 or float32, not '$OPT_wav_format'" ;;
     esac
     local train="${SV_TRAIN:-}"
     if [ -z "$train" ]; then

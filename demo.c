@@ -16,6 +16,10 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef _WIN32   /* mingw-w64 */
+#include <direct.h>
+#define mkdir(path, mode) _mkdir(path)
+#endif
 
 /* Demo sizes: tuned so that the whole run takes about 8 minutes on 2 cores and the numbers
    are clearly above chance (see README.md for what they reproduce).

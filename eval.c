@@ -2,6 +2,12 @@
    ZeroSpeech 2021 feature export) and build the study's report over run folders.
    The measurements live in ssl_vgs.h (section 11.5); this driver parses options, prints, and
    writes the results files, the ZeroSpeech submission layout and the study's report. Run `./eval --help`. */
+#define _POSIX_C_SOURCE 200809L /* opendir, stat, strdup, mkdir, clock_gettime: ./eval features */
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 #include <stdio.h>
@@ -15,6 +21,10 @@ static const char *usage =
     "usage:\n"
     "  ./eval --ckpt RUN/final.ckpt [options]     evaluate one checkpoint\n"
     "  ./eval --report RUN... [--out DIR]         tables + figures over run folders\n"
+    "  ./eval features --model M [opts] INPUT...  hidden states of WAV files as .npy or ZeroSpeech\n"
+    "                                             text (./eval features --help)\n"
+    "  ./eval embeddings --ckpt C [opts]          audio and image embeddings of a split as .npy\n"
+    "                                             (./eval embeddings --help)\n"
     "\n"
     "checkpoint evaluation (with none of --retrieval/--abx/--losses/--export-zs: retrieval and ABX):\n"
     "  --ckpt PATH          checkpoint written by ./train (required)\n"
@@ -1665,6 +1675,20 @@ static int run_report(int argc, char **argv, int first)
     return 0;
 }
 
+/* The run folder's data.spec (one line) into spec: 1, or 0 after a one-line error. */
+static int read_run_spec(const char *run_dir, char *spec, size_t cap)
+{
+    char p[1100];
+    FILE *f;
+    snprintf(p, sizeof p, "%s/data.spec", run_dir);
+    if (!(f = fopen(p, "r"))) { fail("no --data given and %s cannot be read", p, NULL); return 0; }
+    if (!fgets(spec, (int)cap, f)) spec[0] = 0;
+    fclose(f);
+    spec[strcspn(spec, "\r\n")] = 0;
+    if (!spec[0]) { fail("%s is empty: give --data", p, NULL); return 0; }
+    return 1;
+}
+
 static int was_given(const char *const *seen, size_t n_seen, const char *a)
 {
     size_t k;
@@ -1679,6 +1703,541 @@ static int seen_before(const char **seen, size_t *n_seen, const char *a)
     for (k = 0; k < *n_seen; k++) if (!strcmp(seen[k], a)) return 1;
     if (*n_seen < 64) seen[(*n_seen)++] = a;
     return 0;
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- ./eval features, ./eval embeddings */
+static const char *usage_features =
+    "usage: ./eval features --model M [options] INPUT...\n"
+    "Hidden states of a wav2vec 2.0 model for WAV files, for use elsewhere.\n"
+    "  --model M          a checkpoint written by ./train (.ckpt), or a Hugging Face wav2vec 2.0\n"
+    "                     model as safetensors (config.json beside it is read when present)\n"
+    "  INPUT...           .wav files and folders (every .wav below a folder, recursively)\n"
+    "  --list FILE        more inputs: one .wav path per line, relative to FILE's folder\n"
+    "  --layers SPEC      all (default: cnn and 0..L) or a comma list of: cnn (CNN output, C dims),\n"
+    "                     0 (transformer input), 1..L (layer outputs), codes (quantizer code per\n"
+    "                     group, as float), q (project_q of the chosen codevectors), proj\n"
+    "                     (project_hid of layer L: what the contrastive loss compares with q)\n"
+    "  --format F         npy (default): OUT/<layer>/<name>.npy, float32 [frames, dim];\n"
+    "                     zerospeech: OUT/<layer>/{meta.yaml,phonetic/<subset>/<name>.txt}, the\n"
+    "                     ZeroSpeech 2021 submission layout (one frame per line)\n"
+    "                     (with a single layer, OUT/<layer>/ is OUT itself)\n"
+    "  --subset NAME      the phonetic/<subset> folder of --format zerospeech (default dev-clean)\n"
+    "  --out DIR          output folder (default features)\n"
+    "  --threads N        OpenMP threads (default: all)\n"
+    "<name> is the path below the input folder without .wav (subfolders kept), or the file name.\n"
+    "Audio at another rate is resampled to 16 kHz; each file is normalised to zero mean and unit\n"
+    "variance, as in training, and goes through the model whole (eval mode, no masking).\n"
+    "Frame t covers samples [320 t, 320 t + 400) at 16 kHz: [0.02 t, 0.02 t + 0.025) s, centre\n"
+    "0.02 t + 0.0125 s (for the standard CNN; the program prints the hop and window it used).\n"
+    "Layer k here is Hugging Face's hidden_states[k] and torchaudio's extract_features()[k-1].\n";
+
+static const char *usage_embeddings =
+    "usage: ./eval embeddings --ckpt C [--data SPEC] [--split test] [--out DIR] [--batch N]\n"
+    "Audio (caption) and image embeddings of a split, as the retrieval evaluation computes them\n"
+    "(each caption cropped to its first 8 s and normalised), for analyses elsewhere:\n"
+    "  DIR/audio.npy     [captions, E]   one row per utterance of the split that has an image\n"
+    "  DIR/images.npy    [images, E]     one row per image those captions use\n"
+    "  DIR/captions.tsv  row, id, image_row (the row of images.npy), image (row in the corpus)\n"
+    "  DIR/images.tsv    row, image (row in the corpus' images.npy)\n"
+    "The score of image i and caption j is images[i] . audio[j] (cosine when the model's\n"
+    "sim_cosine is set: then both are written L2-normalised).\n";
+
+typedef struct feat_list { char **path, **name; size_t n, cap; } feat_list;
+
+static int list_add(feat_list *l, const char *path, const char *name)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->name[i], name) == 0) {
+            fprintf(stderr, "eval: %s and %s would both be written as '%s'\n", l->path[i], path, name);
+            return -1;
+        }
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 64;
+        char **a = (char **)realloc(l->path, nc * sizeof(char *)), **b;
+        if (!a) return -1;
+        l->path = a;
+        b = (char **)realloc(l->name, nc * sizeof(char *));
+        if (!b) return -1;
+        l->name = b;
+        l->cap = nc;
+    }
+    l->path[l->n] = strdup(path);
+    l->name[l->n] = strdup(name);
+    if (!l->path[l->n] || !l->name[l->n]) return -1;
+    l->n++;
+    return 0;
+}
+
+static int ends_with_wav(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 4 && (strcmp(s + n - 4, ".wav") == 0 || strcmp(s + n - 4, ".WAV") == 0);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* every .wav below dir (sorted, recursively); rel is the name prefix below the input folder */
+static int list_dir(feat_list *l, const char *dir, const char *rel, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+    int rc = 0;
+    if (!d) { fprintf(stderr, "eval: cannot open folder %s: %s\n", dir, strerror(errno)); return -1; }
+    if (depth > 32) { closedir(d); fprintf(stderr, "eval: %s: folders nested too deeply\n", dir); return -1; }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            char **nn = (char **)realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(char *));
+            if (!nn) { rc = -1; break; }
+            names = nn;
+        }
+        if (!(names[n++] = strdup(e->d_name))) { rc = -1; break; }
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof(char *), cmp_str);
+    for (i = 0; i < n && rc == 0; i++) {
+        char p[4096], r[4096];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]);
+        if (stat(p, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode)) rc = list_dir(l, p, r, depth + 1);
+        else if (ends_with_wav(names[i])) {
+            r[strlen(r) - 4] = 0;
+            rc = list_add(l, p, r);
+        }
+    }
+    for (i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static int list_input(feat_list *l, const char *in)
+{
+    struct stat sb;
+    char name[4096];
+    if (stat(in, &sb) != 0) { fprintf(stderr, "eval: %s: %s\n", in, strerror(errno)); return -1; }
+    if (S_ISDIR(sb.st_mode)) {
+        size_t before = l->n;
+        if (list_dir(l, in, "", 0)) return -1;
+        if (l->n == before) fprintf(stderr, "eval: note: no .wav files in %s\n", in);
+        return 0;
+    }
+    snprintf(name, sizeof name, "%s", base_name(in));
+    if (ends_with_wav(name)) name[strlen(name) - 4] = 0;
+    return list_add(l, in, name);
+}
+
+static int list_file(feat_list *l, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[4096], dir[1024], p[5200];
+    size_t ln = 0;
+    if (!f) { fprintf(stderr, "eval: --list %s: %s\n", file, strerror(errno)); return -1; }
+    dir_of(file, dir, sizeof dir);
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0] || line[0] == '#') continue;
+        if (line[0] == '/') snprintf(p, sizeof p, "%s", line);
+        else snprintf(p, sizeof p, "%s/%s", dir, line);
+        if (list_input(l, p)) { fclose(f); fprintf(stderr, "eval: (line %zu of %s)\n", ln, file); return -1; }
+    }
+    fclose(f);
+    return 0;
+}
+
+/* mkdir -p of the folders of path (everything before the last '/') */
+static int make_parents(const char *path)
+{
+    char p[4096];
+    size_t i;
+    snprintf(p, sizeof p, "%s", path);
+    for (i = 1; p[i]; i++)
+        if (p[i] == '/') {
+            p[i] = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "eval: cannot create %s: %s\n", p, strerror(errno)); return -1; }
+            p[i] = '/';
+        }
+    return 0;
+}
+
+enum { OUT_CNN = -1, OUT_CODES = -2, OUT_Q = -3, OUT_PROJ = -4 };
+
+static void out_label(int k, char *buf, size_t cap)
+{
+    if (k == OUT_CNN) snprintf(buf, cap, "cnn");
+    else if (k == OUT_CODES) snprintf(buf, cap, "codes");
+    else if (k == OUT_Q) snprintf(buf, cap, "q");
+    else if (k == OUT_PROJ) snprintf(buf, cap, "proj");
+    else snprintf(buf, cap, "L%d", k);
+}
+
+/* "all" or "cnn,0,3,12,codes" -> outs[]; returns the count or -1 */
+static int parse_layers(const char *spec, size_t L, int *outs, int cap)
+{
+    int n = 0;
+    const char *p = spec;
+    if (strcmp(spec, "all") == 0) {
+        size_t l;
+        outs[n++] = OUT_CNN;
+        for (l = 0; l <= L && n < cap; l++) outs[n++] = (int)l;
+        return n;
+    }
+    while (*p) {
+        char tok[32];
+        size_t len = strcspn(p, ",");
+        int k, i;
+        if (len == 0 || len >= sizeof tok) { fprintf(stderr, "eval: --layers: bad entry in '%s'\n", spec); return -1; }
+        memcpy(tok, p, len);
+        tok[len] = 0;
+        if (!strcmp(tok, "cnn")) k = OUT_CNN;
+        else if (!strcmp(tok, "codes")) k = OUT_CODES;
+        else if (!strcmp(tok, "q")) k = OUT_Q;
+        else if (!strcmp(tok, "proj")) k = OUT_PROJ;
+        else {
+            char *end;
+            unsigned long v = strtoul(tok, &end, 10);
+            if (*end || tok[0] == '-' || v > L) {
+                fprintf(stderr, "eval: --layers: '%s' is not cnn, codes, q, proj or a layer 0..%zu\n", tok, L);
+                return -1;
+            }
+            k = (int)v;
+        }
+        for (i = 0; i < n; i++) if (outs[i] == k) break;
+        if (i == n) {
+            if (n == cap) { fprintf(stderr, "eval: --layers: too many entries\n"); return -1; }
+            outs[n++] = k;
+        }
+        p += len + (p[len] == ',');
+    }
+    if (!n) { fprintf(stderr, "eval: --layers is empty\n"); return -1; }
+    return n;
+}
+
+static sv_model *load_model(const char *path)
+{
+    size_t n = strlen(path);
+    sv_model *m;
+    if (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) {
+        /* features only: no image branch, no VGS audio layers (the VGS branch is not in the file) */
+        sv_config base;
+        char notes[1024];
+        sv_config_preset("base", &base);
+        base.img_layers = 0;
+        base.vgs_audio_layers = 0;
+        m = sv_hf_load(path, &base, notes, sizeof notes);
+        if (m && notes[0]) fprintf(stderr, "eval: %s: %s\n", path, notes);
+        return m;
+    }
+    return sv_checkpoint_load(path, NULL, NULL);
+}
+
+/* ZeroSpeech 2021 meta.yaml of a features folder */
+static int write_zs_meta(const char *dir, const char *model, const char *label, double shift)
+{
+    char p[4200];
+    FILE *f;
+    snprintf(p, sizeof p, "%s/meta.yaml", dir);
+    if (make_parents(p)) return -1;
+    if (!(f = fopen(p, "w"))) { fprintf(stderr, "eval: cannot write %s: %s\n", p, strerror(errno)); return -1; }
+    fprintf(f, "author: \"ssl_vgs user\"\naffiliation: \"unknown\"\n");
+    fprintf(f, "description: \"ssl_vgs features %s of %s\"\nopen_source: true\ntrain_set: \"unknown\"\ngpu_budget: 0.0\n", label,
+            model);
+    fprintf(f, "parameters:\n  phonetic:\n    metric: cosine\n    frame_shift: %.17g\n  semantic:\n    metric: cosine\n"
+               "    pooling: mean\n", shift);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static int write_txt(const char *path, const float *x, size_t T, size_t D)
+{
+    char tmp[4300];
+    size_t t, k;
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "w"))) { fprintf(stderr, "eval: cannot write %s: %s\n", tmp, strerror(errno)); return -1; }
+    for (t = 0; t < T; t++) {
+        for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) { fprintf(stderr, "eval: cannot write %s: %s\n", path, strerror(errno)); remove(tmp); return -1; }
+    return 0;
+}
+
+static int run_features(int argc, char **argv)
+{
+    const char *model = NULL, *layers = "all", *format = "npy", *out = "features", *subset = "dev-clean";
+    feat_list in;
+    const char *seen[64];
+    int outs[SV_MAX_LAYERS + 8], n_out, i, rc = 0, threads = 0, zs;
+    size_t f, L, hop = 1, win, files_done = 0, n_seen = 0;
+    double audio_s = 0, t0;
+    sv_model *m = NULL;
+    sv_ctx *c = NULL;
+    memset(&in, 0, sizeof in);
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_features, stdout); return 0; }
+        if (a[0] != '-' || a[1] != '-') { if (list_input(&in, a)) return 2; continue; }
+        if (seen_before(seen, &n_seen, a) && strcmp(a, "--list") != 0) return fail("features: %s is given twice", a, NULL);
+        if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("features: %s needs a value (see ./eval features --help)", a, NULL);
+        i++;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--layers")) layers = v;
+        else if (!strcmp(a, "--format")) format = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--subset")) subset = v;
+        else if (!strcmp(a, "--list")) { if (list_file(&in, v)) return 2; }
+        else if (!strcmp(a, "--threads")) {
+            size_t t;
+            if (!parse_size(a, v, 1, 1024, &t)) return 2;
+            threads = (int)t;
+        } else return fail("features: unknown option %s (see ./eval features --help)", a, NULL);
+    }
+    if (!model) return fail("features: --model is required (see ./eval features --help)", NULL, NULL);
+    if (strcmp(format, "npy") && strcmp(format, "zerospeech")) return fail("--format must be npy or zerospeech, not '%s'", format, NULL);
+    if (!*subset || strchr(subset, '/')) return fail("--subset must be a plain folder name", NULL, NULL);
+    if (!in.n) return fail("features: no input .wav files (give files, folders or --list)", NULL, NULL);
+    zs = !strcmp(format, "zerospeech");
+    if (threads) sv_set_threads(threads);
+    if (!(m = load_model(model))) return fail("cannot load %s: %s", model, sv_last_error());
+    L = m->cfg.n_shared + m->cfg.n_decoder;
+    if ((n_out = parse_layers(layers, L, outs, (int)(sizeof outs / sizeof outs[0]))) < 0) { sv_model_free(m); return 2; }
+    for (f = 0; f < m->cfg.n_conv; f++) hop *= m->cfg.conv_stride[f];
+    win = sv_config_receptive_field(&m->cfg);
+    fprintf(stderr, "model %s: %zu layers of %zu dims, CNN %zu channels; %zu files; frames every %zu samples (%.4g s), "
+                    "window %zu samples (%.4g s)\n", model, L, m->cfg.D, m->cfg.conv_dim[m->cfg.n_conv - 1], in.n, hop,
+            (double)hop / 16000.0, win, (double)win / 16000.0);
+    c = sv_ctx_new(0, 1);
+    if (!c) { rc = fail("out of memory", NULL, NULL); goto done; }
+    if (zs)
+        for (i = 0; i < n_out; i++) {
+            char lab[16], dir[4096];
+            out_label(outs[i], lab, sizeof lab);
+            if (n_out > 1) snprintf(dir, sizeof dir, "%s/%s", out, lab);
+            else snprintf(dir, sizeof dir, "%s", out);
+            if (write_zs_meta(dir, model, lab, (double)hop / 16000.0)) { rc = 1; goto done; }
+        }
+    t0 = now_sec();
+    for (f = 0; f < in.n; f++) {
+        float *wave = NULL, *hid[SV_MAX_LAYERS + 1], *cnn = NULL, *extra = NULL;
+        size_t n = 0, T = 0, l;
+        int *codes = NULL;
+        memset(hid, 0, sizeof hid);
+        if (sv_wav_load_16k(in.path[f], &wave, &n) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+        if (sv_extract_all_layers(m, c, wave, n, hid, &cnn, &T) != SV_OK) {
+            rc = fail("%s: %s", in.path[f], sv_last_error());
+            sv_io_free(wave);
+            goto done;
+        }
+        audio_s += (double)n / 16000.0;
+        sv_io_free(wave);
+        for (i = 0; i < n_out && rc == 0; i++) {
+            char lab[16], p[4200];
+            const float *x = NULL;
+            size_t dim = m->cfg.D, sh[4];
+            int k = outs[i];
+            out_label(k, lab, sizeof lab);
+            if (k >= 0) x = hid[k];
+            else if (k == OUT_CNN) { x = cnn; dim = m->cfg.conv_dim[m->cfg.n_conv - 1]; }
+            else {
+                size_t G = m->cfg.q_groups, F = m->cfg.final_dim, e;
+                free(extra);
+                extra = (float *)malloc(T * (G > F ? G : F) * sizeof(float));
+                if (!extra) { rc = fail("out of memory", NULL, NULL); break; }
+                if (k == OUT_PROJ) { sv_w2v2_predict(m, hid[L], T, extra); dim = F; }
+                else {
+                    free(codes);
+                    codes = (int *)malloc(T * G * sizeof(int));
+                    if (!codes || sv_w2v2_codes(m, c, cnn, T, codes, k == OUT_Q ? extra : NULL) != SV_OK) { rc = fail("quantizer: %s", sv_last_error(), NULL); break; }
+                    if (k == OUT_CODES) { for (e = 0; e < T * G; e++) extra[e] = (float)codes[e]; dim = G; }
+                    else dim = F;
+                }
+                x = extra;
+            }
+            {
+                char base[4096];   /* one output: OUT itself; several: OUT/<label> */
+                if (n_out > 1) snprintf(base, sizeof base, "%s/%s", out, lab);
+                else snprintf(base, sizeof base, "%s", out);
+                if (zs) snprintf(p, sizeof p, "%s/phonetic/%s/%s.txt", base, subset, in.name[f]);
+                else snprintf(p, sizeof p, "%s/%s.npy", base, in.name[f]);
+            }
+            if (make_parents(p)) { rc = 1; break; }
+            sh[0] = T; sh[1] = dim; sh[2] = sh[3] = 1;
+            if (zs) { if (write_txt(p, x, T, dim)) rc = 1; }
+            else if (sv_npy_write(p, x, sh, 2) != SV_OK) rc = fail("%s", sv_last_error(), NULL);
+        }
+        for (l = 0; l <= L; l++) sv_io_free(hid[l]);
+        sv_io_free(cnn);
+        free(extra);
+        free(codes);
+        if (rc) goto done;
+        files_done++;
+        if (f + 1 == in.n || (f + 1) % 10 == 0) {
+            double el = now_sec() - t0;
+            fprintf(stderr, "\r  features: %zu/%zu files, %.1f s of audio, %.1fx real time", f + 1, in.n, audio_s, el > 0 ? audio_s / el : 0);
+            if (f + 1 == in.n) fprintf(stderr, "\n");
+        }
+    }
+    printf("wrote %d output%s of %zu files to %s (%s)\n", n_out, n_out > 1 ? "s" : "", files_done, out, format);
+done:
+    for (f = 0; f < in.n; f++) { free(in.path[f]); free(in.name[f]); }
+    free(in.path); free(in.name);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    return rc;
+}
+
+static int run_embeddings(int argc, char **argv)
+{
+    const char *ckpt = NULL, *data = NULL, *split_s = "test", *out = "embeddings", *seen[64];
+    size_t n_seen = 0, batch = 16, i, n_cap = 0, n_img = 0, E, R, Dimg, maxS = 0, rf, sh[4];
+    int split, rc = 0;
+    char run_dir[1024], spec[4096], p[1200];
+    size_t *cap_utt = NULL, *len = NULL;
+    long *img_row = NULL, *local = NULL;
+    float *A = NULL, *V = NULL, *wave = NULL, *reg = NULL, *box = NULL;
+    sv_model *m = NULL;
+    sv_ctx *c = NULL;
+    sv_data d;
+    FILE *f;
+    memset(&d, 0, sizeof d);
+    for (i = 2; i < (size_t)argc; i++) {
+        const char *a = argv[i], *v = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_embeddings, stdout); return 0; }
+        if (a[0] != '-' || a[1] != '-') return fail("embeddings: unexpected argument '%s' (see ./eval embeddings --help)", a, NULL);
+        if (seen_before(seen, &n_seen, a)) return fail("embeddings: %s is given twice", a, NULL);
+        if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("embeddings: %s needs a value (see ./eval embeddings --help)", a, NULL);
+        if (!strcmp(a, "--ckpt")) ckpt = v;
+        else if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--split")) split_s = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--batch")) { if (!parse_size(a, v, 1, 65536, &batch)) return 2; }
+        else return fail("embeddings: unknown option %s (see ./eval embeddings --help)", a, NULL);
+        i++;
+    }
+    if (!ckpt) return fail("embeddings: --ckpt is required", NULL, NULL);
+    split = split_of(split_s);
+    if (split < 0 || split == SV_SPLIT_OOD) return fail("--split must be train, val or test, not '%s'", split_s, NULL);
+    dir_of(ckpt, run_dir, sizeof run_dir);
+    if (data && sv_data_spec_check(data) != SV_OK) return fail("--data: %s", sv_last_error(), NULL);
+    /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
+    if (!(m = sv_checkpoint_load(ckpt, NULL, NULL))) return fail("%s", sv_last_error(), NULL);
+    if (!data) {
+        if (!read_run_spec(run_dir, spec, sizeof spec)) { sv_model_free(m); return 2; }
+        data = spec;
+    }
+    if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
+    E = m->cfg.E; R = m->cfg.img_regions; Dimg = m->cfg.img_dim;
+    rf = sv_config_receptive_field(&m->cfg);
+    if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    if (d.n_images && (d.R != R || d.Dimg != Dimg)) { rc = fail("the data's images do not match the model's image config", NULL, NULL); goto done; }
+    cap_utt = (size_t *)calloc(d.n[split] + 1, sizeof(size_t));
+    img_row = (long *)calloc(d.n[split] + 1, sizeof(long));
+    local = (long *)calloc(d.n_images + 1, sizeof(long));
+    if (!cap_utt || !img_row || !local) { rc = fail("out of memory", NULL, NULL); goto done; }
+    for (i = 0; i < d.n_images; i++) local[i] = -1;
+    /* the retrieval evaluation's selection: captions with an image, images in order of first use */
+    for (i = 0; i < d.n[split]; i++) {
+        long r = d.image[split][i];
+        size_t nn = d.len[split][i] < SV_EVAL_MAX_SAMPLES ? d.len[split][i] : SV_EVAL_MAX_SAMPLES;
+        if (r < 0 || (size_t)r >= d.n_images) continue;
+        if (local[r] < 0) { local[r] = (long)n_img; img_row[n_img++] = r; }
+        cap_utt[n_cap++] = i;
+        if (nn < rf) nn = rf;
+        if (nn > maxS) maxS = nn;
+    }
+    if (!n_cap) { rc = fail("split %s has no captions with images", split_s, NULL); goto done; }
+    A = (float *)calloc(n_cap * E, sizeof(float));
+    V = (float *)calloc(n_img * E, sizeof(float));
+    wave = (float *)calloc(batch * maxS, sizeof(float));
+    len = (size_t *)calloc(batch, sizeof(size_t));
+    reg = (float *)calloc(batch * R * Dimg, sizeof(float));
+    box = (float *)calloc(batch * R * 4, sizeof(float));
+    c = sv_ctx_new(0, 1);
+    if (!A || !V || !wave || !len || !reg || !box || !c) { rc = fail("out of memory", NULL, NULL); goto done; }
+    for (i = 0; i < n_cap; i += batch) {
+        size_t nb = n_cap - i < batch ? n_cap - i : batch, b, S = 0;
+        for (b = 0; b < nb; b++) {   /* first 8 s, normalised, zero-padded to the batch width */
+            size_t u = cap_utt[i + b], nn = d.len[split][u] < SV_EVAL_MAX_SAMPLES ? d.len[split][u] : SV_EVAL_MAX_SAMPLES;
+            len[b] = nn < rf ? rf : nn;
+            if (len[b] > S) S = len[b];
+        }
+        for (b = 0; b < nb; b++) {
+            size_t u = cap_utt[i + b], nn = d.len[split][u] < SV_EVAL_MAX_SAMPLES ? d.len[split][u] : SV_EVAL_MAX_SAMPLES;
+            memcpy(wave + b * S, d.audio[split][u], nn * sizeof(float));
+            sv_normalize_wave(wave + b * S, nn);
+            memset(wave + b * S + nn, 0, (S - nn) * sizeof(float));
+        }
+        if (sv_embed_audio(m, c, wave, len, nb, S, A + i * E) != SV_OK) { rc = fail("audio: %s", sv_last_error(), NULL); goto done; }
+        progress("audio embeddings", i + nb, n_cap, NULL);
+    }
+    for (i = 0; i < n_img; i += batch) {
+        size_t nb = n_img - i < batch ? n_img - i : batch, b;
+        for (b = 0; b < nb; b++) {
+            size_t r = (size_t)img_row[i + b];
+            memcpy(reg + b * R * Dimg, d.regions + r * R * Dimg, R * Dimg * sizeof(float));
+            memcpy(box + b * R * 4, d.boxes + r * R * 4, R * 4 * sizeof(float));
+        }
+        if (sv_embed_images(m, c, reg, box, nb, V + i * E) != SV_OK) { rc = fail("images: %s", sv_last_error(), NULL); goto done; }
+        progress("image embeddings", i + nb, n_img, NULL);
+    }
+    if (m->cfg.sim_cosine) {   /* as the retrieval evaluation scores them */
+        float *rows[2];
+        size_t nr[2], t, k, e;
+        rows[0] = A; nr[0] = n_cap; rows[1] = V; nr[1] = n_img;
+        for (t = 0; t < 2; t++)
+            for (k = 0; k < nr[t]; k++) {
+                double s = 0;
+                float *x = rows[t] + k * E;
+                for (e = 0; e < E; e++) s += (double)x[e] * x[e];
+                s = sqrt(s) < 1e-8 ? 1e-8 : sqrt(s);
+                for (e = 0; e < E; e++) x[e] = (float)(x[e] / s);
+            }
+    }
+    snprintf(p, sizeof p, "%s/audio.npy", out);
+    if (make_parents(p)) { rc = 1; goto done; }
+    sh[0] = n_cap; sh[1] = E; sh[2] = sh[3] = 1;
+    if (sv_npy_write(p, A, sh, 2) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+    snprintf(p, sizeof p, "%s/images.npy", out);
+    sh[0] = n_img;
+    if (sv_npy_write(p, V, sh, 2) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+    snprintf(p, sizeof p, "%s/captions.tsv", out);
+    if (!(f = fopen(p, "w"))) { rc = fail("cannot write %s", p, NULL); goto done; }
+    fprintf(f, "row\tid\timage_row\timage\n");
+    for (i = 0; i < n_cap; i++) {
+        long r = d.image[split][cap_utt[i]];
+        fprintf(f, "%zu\t%s\t%ld\t%ld\n", i, d.id[split][cap_utt[i]], local[r], r);
+    }
+    if (fclose(f) != 0) { rc = fail("cannot write %s", p, NULL); goto done; }
+    snprintf(p, sizeof p, "%s/images.tsv", out);
+    if (!(f = fopen(p, "w"))) { rc = fail("cannot write %s", p, NULL); goto done; }
+    fprintf(f, "row\timage\n");
+    for (i = 0; i < n_img; i++) fprintf(f, "%zu\t%ld\n", i, img_row[i]);
+    if (fclose(f) != 0) { rc = fail("cannot write %s", p, NULL); goto done; }
+    printf("wrote %zu caption and %zu image embeddings (E = %zu) of the %s split to %s\n", n_cap, n_img, E, split_s, out);
+done:
+    free(cap_utt); free(img_row); free(local); free(A); free(V); free(wave); free(len); free(reg); free(box);
+    sv_ctx_free(c);
+    sv_model_free(m);
+    sv_data_free(&d);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -1703,7 +2262,9 @@ int main(int argc, char **argv)
     char set_buf[128];
     memset(&d, 0, sizeof d);
     memset(abx_mfcc, 0, sizeof abx_mfcc);
-    if (argc < 2) return fail("give --ckpt PATH or --report RUN... (see --help)", NULL, NULL);
+    if (argc < 2) return fail("give --ckpt PATH, --report RUN..., features or embeddings (see --help)", NULL, NULL);
+    if (strcmp(argv[1], "features") == 0) return run_features(argc, argv);
+    if (strcmp(argv[1], "embeddings") == 0) return run_embeddings(argc, argv);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED_ARG() do { if (!v || !*v || (v[0] == '-' && v[1] == '-')) return fail("%s needs a value (see --help)", a, NULL); i++; } while (0)
@@ -1810,16 +2371,8 @@ int main(int argc, char **argv)
         if (sv_data_abx_set(&d, abx_set) != SV_OK) { rc = fail("--abx-set %s: %s", abx_set, sv_last_error()); goto done; }
         data = abx_set;
     }
-    if (!data) {   /* the run folder's data.spec: one line */
-        char p[1100];
-        FILE *f;
-        snprintf(p, sizeof p, "%s/data.spec", run_dir);
-        f = fopen(p, "r");
-        if (!f) { sv_model_free(m); return fail("no --data given and %s cannot be read", p, NULL); }
-        if (!fgets(spec, sizeof spec, f)) spec[0] = 0;
-        fclose(f);
-        spec[strcspn(spec, "\r\n")] = 0;
-        if (!spec[0]) { sv_model_free(m); return fail("%s is empty: give --data", p, NULL); }
+    if (!data) {
+        if (!read_run_spec(run_dir, spec, sizeof spec)) { sv_model_free(m); return 2; }
         data = spec;
     }
     if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }

@@ -49,9 +49,10 @@
        9   Optimizer
            9.1 AdamW, 9.2 EMA teacher
        10  Data and I/O
-           10.1 I/O helpers, 10.2 WAV, 10.3 NPY, 10.4 manifests, 10.5 ZeroSpeech .item,
-           10.6 corpus folders, 10.7 config as text, 10.8 datasets, 10.9 batches, 10.10 checkpoints,
-           10.11 MFCC, 10.12 k-means, 10.13 offline target files
+           10.1 I/O helpers, 10.2 WAV, 10.3 resampling, 10.4 NPY, 10.5 safetensors, 10.6 manifests,
+           10.7 ZeroSpeech .item, 10.8 corpus folders, 10.9 config as text, 10.10 datasets,
+           10.11 batches, 10.12 checkpoints, 10.13 MFCC, 10.14 k-means, 10.15 offline target files,
+           10.16 Hugging Face wav2vec 2.0 weights
        11  Metrics
            11.0 small shared helpers, 11.1 retrieval recall@k, 11.2 ABX, 11.3 SVG figures,
            11.4 JSON lines, 11.5 evaluation of a model
@@ -807,13 +808,27 @@ SV_DEF const char *sv_split_name(int split);      /* "train", "val", "test", "oo
 SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
                          float **samples, size_t *n_samples, int *sample_rate);
 SV_DEF int sv_wav_read(const char *path, float **samples, size_t *n_samples, int *sample_rate);
-/* As sv_wav_read, but the rate must be 16000 Hz (the models' input rate); otherwise fails with
-   "x.wav: sample rate 44100 Hz, 16000 Hz required (convert with data_prep.sh or sox)". */
+/* As sv_wav_read, at 16000 Hz (the models' input rate): a file at another rate is resampled
+   with sv_resample (so "x.wav" at 44.1 kHz gives 16000/44100 as many samples). */
 SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples);
 /* Mono 16-bit PCM: x clipped to [-1,1], times 32767, rounded half away from zero. NaN is an error. */
 SV_DEF int sv_wav_write(const char *path, const float *samples, size_t n, int sample_rate);
 /* Mono IEEE float32 (format tag 3, with the fact chunk non-PCM files need); non-finite is an error. */
 SV_DEF int sv_wav_write_float(const char *path, const float *samples, size_t n, int sample_rate);
+
+/* ---- Resampling (windowed sinc) ----------------------------------------------------------------
+   Band-limited interpolation (Smith, "Digital Audio Resampling", 2002): output sample m, at input
+   time t = m * rate_in / rate_out, is sum_j x[j] h(t - j) with h a low-pass sinc windowed by a
+   Kaiser window (beta SV_RESAMPLE_BETA), 64 zero crossings on each side, cut off at 0.955 of the
+   lower Nyquist frequency (passband flat within 0.01 dB to 0.91 of it: 7.3 kHz at 16 kHz; more
+   than 85 dB rejection from its Nyquist frequency on). Samples outside the input count as 0. The
+   taps of each of the L phases (rate_out / rate_in = L / M in lowest terms) are normalised to a
+   DC gain of exactly 1 and kept in a table when L is at most 4096 (every common rate pair), else
+   computed per output sample. The output has ceil(n * rate_out / rate_in) samples, the first at
+   input time 0 (no delay). rate_in == rate_out copies the input. Accurate to about 1e-4 of full
+   scale on a pure tone in the passband; tools/test_train.sh compares it with sox. */
+#define SV_RESAMPLE_BETA 9.0
+SV_DEF int sv_resample(const float *x, size_t n, int rate_in, int rate_out, float **y, size_t *n_out);
 
 /* ---- NPY (numpy .npy, format versions 1.0, 2.0, 3.0) -------------------------------------------
    dtype '<f4' or '<f8' (big-endian '>f4'/'>f8' also read), converted to float; C order only
@@ -828,6 +843,50 @@ SV_DEF int sv_npy_decode(const void *buf, size_t len, const char *name,
 SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndim);
 /* Writes '<f4', C order, format 1.0, header padded to a multiple of 64 bytes as numpy does. */
 SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim);
+
+/* ---- safetensors (Hugging Face) ---------------------------------------------------------------
+   Format (huggingface/safetensors): u64 little-endian N, N bytes of UTF-8 JSON, then the data.
+   The JSON object maps each tensor name to {"dtype":"F32","shape":[...],"data_offsets":[b,e]}
+   (bytes relative to the start of the data; little-endian, row-major), and the optional key
+   "__metadata__" to an object of string values. The reader is as strict as the reference one:
+   the header is at most 100 MB, starts with '{', is valid UTF-8 JSON without duplicate keys or
+   unknown fields; every e - b equals the element count times the dtype size (overflow-checked);
+   the tensors, taken in offset order, cover the data from byte 0 without gaps or overlaps; the
+   data ends exactly at the end of the input. Any malformation is an error naming the tensor.
+   F32, F16, BF16 and F64 are converted to float on load (F16 subnormals, infinities and NaN
+   exactly; an F64 value beyond the float range is an error). Tensors of the other dtypes (BOOL,
+   U8, I8, U16, I16, U32, I32, U64, I64, F8_E4M3, F8_E5M2) are validated but not loaded (data
+   NULL). sv_safetensors_read streams the data from the file (no second copy in memory). */
+#define SV_ST_MAX_DIMS 8
+#define SV_ST_MAX_HEADER ((size_t)100000000)
+typedef struct sv_st_tensor {
+    char *name;
+    char dtype[8];                  /* as stored: "F32", "BF16", ... */
+    int ndim;                       /* 0 (a scalar) .. SV_ST_MAX_DIMS */
+    size_t shape[SV_ST_MAX_DIMS];
+    size_t numel;
+    float *data;                    /* numel floats, or NULL for a dtype that is not loaded */
+} sv_st_tensor;
+
+typedef struct sv_safetensors {
+    sv_st_tensor *t;                /* in the order of their data offsets */
+    size_t n;
+    char **meta_key, **meta_value;  /* __metadata__ */
+    size_t n_meta;
+} sv_safetensors;
+
+/* On failure *st is left empty (nothing to free). */
+SV_DEF int sv_safetensors_decode(const void *buf, size_t len, const char *name, sv_safetensors *st);
+SV_DEF int sv_safetensors_read(const char *path, sv_safetensors *st);
+SV_DEF void sv_safetensors_free(sv_safetensors *st);
+SV_DEF const sv_st_tensor *sv_safetensors_find(const sv_safetensors *st, const char *name);
+SV_DEF const char *sv_safetensors_meta(const sv_safetensors *st, const char *key); /* NULL if absent */
+/* Writes n F32 tensors (name, ndim, shape, data of each; dtype and numel are ignored) in the given
+   order, and n_meta metadata pairs meta[2i] = key, meta[2i+1] = value. Names must be unique,
+   non-empty valid UTF-8 and not "__metadata__". The header is padded with spaces to a multiple
+   of 8 bytes, as the reference writer does. Atomic (tmp + rename). */
+SV_DEF int sv_safetensors_write(const char *path, const sv_st_tensor *t, size_t n,
+                                const char *const *meta, size_t n_meta);
 
 /* ---- Manifest (TSV) ---------------------------------------------------------------------------
    First line: tab-separated column names. Required: id, wav. Optional: image (row index into the
@@ -890,7 +949,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
        OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
        OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
        OUT/val.item, OUT/test.item, OUT/ood.item   ZeroSpeech 2021 .item files (file = utterance id)
-       OUT/wav/<id>.wav                16 kHz mono float32 (the built-in corpus; data_prep.sh tts writes 16-bit PCM)
+       OUT/wav/<id>.wav                16 kHz mono 16-bit PCM (the built-in corpus can write float32)
        OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
        OUT/stats.txt                   hours per split, speakers, images, phones
        OUT/.complete                   written last: a folder without it is an interrupted write
@@ -904,7 +963,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
    atomically (tmp + rename), and `.complete` comes last, so a crash at any point leaves a folder
    that sv_disk_corpus_open refuses rather than a half-written corpus that looks finished.
 
-   Folders are created with POSIX mkdir (<sys/stat.h>); on other systems the folder OUT and its
+   Folders are created with POSIX mkdir (<sys/stat.h>) or Windows' _mkdir; elsewhere the folder OUT and its
    subfolders wav/ and align/ must exist already. */
 
 
@@ -932,7 +991,7 @@ SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc);
 /* Number of utterances of a split (0 for an absent one or a bad split). */
 SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split);
 /* Loads utterance i of split (SV_SPLIT_*) at 16 kHz: *x gets *n floats (free with SV_FREE).
-   A rate other than 16000 Hz is an error naming the file (data_prep.sh converts). */
+   Audio at another rate is resampled to 16 kHz (sv_wav_load_16k). */
 SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, float **x, size_t *n);
 
 /* ---- Config as text, datasets, batches, checkpoints -------------------------------------------- */
@@ -1078,14 +1137,14 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap);
 SV_DEF int sv_parse_size(const char *text, size_t min, size_t max, size_t *out);
 SV_DEF int sv_parse_double(const char *text, double min, double max, double *out);
 
-/* ---- Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files (10.11-10.13) ----
+/* ---- Offline targets (HuBERT, MT4SSL): MFCC features, k-means, label files (10.13-10.15) ----
    HuBERT's first iteration (and MT4SSL's offline target) labels every 20 ms frame with the id
    of the nearest k-means centre of its MFCCs; later iterations cluster a layer of a trained
    model instead. These three pieces make such labels: the features, the clustering (streamed,
    so the corpus never has to fit in memory) and the files the labels live in next to a
    corpus. */
 
-/* ---- 10.11 MFCC (Kaldi compute-mfcc-feats as torchaudio.compliance.kaldi.mfcc computes it) ----
+/* ---- 10.13 MFCC (Kaldi compute-mfcc-feats as torchaudio.compliance.kaldi.mfcc computes it) ----
    HuBERT's recipe (fairseq examples/hubert/simple_kmeans/dump_mfcc_feature.py):
    torchaudio.compliance.kaldi.mfcc(wave, sample_frequency=16000, use_energy=False), then
    torchaudio.functional.compute_deltas applied twice; [mfcc, delta, delta-delta] = 39 dims.
@@ -1130,7 +1189,7 @@ SV_DEF size_t sv_mfcc_frames(const sv_mfcc_opts *o, size_t n_samples);
    and bad options are errors. */
 SV_DEF int sv_mfcc(const sv_mfcc_opts *o, const float *wave, size_t n, float *out);
 
-/* ---- 10.12 k-means ----
+/* ---- 10.14 k-means ----
    Lloyd's algorithm with k-means++ seeding (Arthur & Vassilvitskii 2007; the greedy variant of
    scikit-learn, which HuBERT's MiniBatchKMeans uses: 2 + floor(ln k) candidates per new centre,
    the one that lowers the potential most is kept), over frames read chunk by chunk from a source
@@ -1189,7 +1248,7 @@ SV_DEF int sv_kmeans_fit(const sv_frame_source *src, const sv_kmeans_opts *o, fl
 SV_DEF int sv_kmeans_assign(const float *x, size_t n, size_t dim, const float *centroids, size_t k,
                             uint32_t *labels, float *dist2);
 
-/* ---- 10.13 offline target files ----
+/* ---- 10.15 offline target files ----
    A target folder holds one label per frame for every utterance of a corpus, in HuBERT's label
    layout (fairseq's HuBERT and MT4SSL loaders read the .km files and dict.km.txt as they are):
        DIR/<split>.km     one line per utterance of the corpus' split (train, val, test, ood), in
@@ -1236,6 +1295,76 @@ SV_DEF int sv_km_targets_write(const char *dir, const sv_km_targets *t, const sv
 /* Reads dir and checks it against d (see above). Splits without a .km file have has[s] = 0. */
 SV_DEF int sv_km_targets_read(const char *dir, const sv_data *d, sv_km_targets *t);
 SV_DEF void sv_km_targets_free(sv_km_targets *t);  /* frees the contents and zeroes *t */
+
+/* ---- Hugging Face wav2vec 2.0 weights --------------------------------------------------------
+   The public wav2vec 2.0 checkpoints (facebook/wav2vec2-base, -large-lv60, fine-tuned CTC models)
+   in, and models trained here out, as safetensors files with Hugging Face transformers' names:
+   Wav2Vec2Model (no prefix), Wav2Vec2ForCTC and Wav2Vec2ForPreTraining (the encoder under
+   "wav2vec2.", the pretraining head at the top level). P = the prefix:
+     P feature_extractor.conv_layers.i.conv.{weight,bias}  [Cout,Cin,K]  <-> cnn.i.w [Cout,K,Cin]
+     P feature_extractor.conv_layers.i.layer_norm.*        (layer 0's GroupNorm, or every layer's LayerNorm)
+     P feature_projection.{layer_norm,projection}.*        <-> feat_ln, proj
+     P masked_spec_embed [D]                               <-> mask_emb (optional)
+     P encoder.pos_conv_embed.conv.weight_g [1,1,K], .weight_v [D,D/G,K], .bias <-> pos_conv.g [K],
+         .v [D,K,D/G], .b; also the newer spelling parametrizations.weight.original0/1, and a plain
+         .weight (weight norm removed; g is then recomputed as the norm of each tap)
+     P encoder.layer_norm.*                                <-> enc_ln (after the positional conv in
+         post-LN models, after the last layer in pre-LN ones)
+     P encoder.layers.N.attention.{q,k,v,out}_proj.*, .layer_norm.*, .feed_forward.intermediate_dense.*,
+         .feed_forward.output_dense.*, .final_layer_norm.* <-> layer.N.{q,k,v,o,ln1,fc1,fc2,ln2}
+     quantizer.codevectors [1,G*V,d/G], quantizer.weight_proj.* [G*V,C], project_q.* [F,d],
+         project_hid.* [F,D]                                <-> quantizer.codebook [G*V,d/G],
+         quantizer.w/.b, project_q, final_proj (all four or none: a file without them leaves the
+         head at its initial values, with a note)
+     ssl_vgs.cls_token [D]                                 <-> cls (this library's own; see sv_hf_save)
+   The config comes from the tensors: conv channels and kernels, encoder kind (a
+   conv_layers.1.layer_norm means the layer-norm encoder, else group norm on layer 0), conv bias,
+   D, layers, FFN width, positional conv kernel and groups, codebook size and projection widths.
+   Strides, attention heads, pre/post-LN and quantizer groups do not show in the tensors: they come
+   from config.json beside the file when present (conv_stride, num_attention_heads,
+   do_stable_layer_norm, num_codevector_groups; it must also agree with the tensors, have
+   layer_norm_eps 1e-5 and "gelu" activations), else from this library's metadata, else fairseq's
+   values with a note: strides 5,2,2,2,2,2,2 (only for the standard kernels 10,3,3,3,3,2,2),
+   D / 64 heads, pre-LN exactly for the layer-norm encoder, 2 groups. Tensors a task head adds
+   (lm_head, projector, classifier) are ignored with a note; any other tensor, a missing one, a
+   mis-shaped one, an unloadable dtype or a NaN/inf is an error naming it, and then nothing is
+   loaded. notes (may be NULL) receives what was assumed, ignored or left at its initial value.
+   Layer L's output here is Hugging Face's hidden_states[L] (torchaudio's extract_features()[L-1];
+   for pre-LN models torchaudio leaves out the final layer norm on the last layer). */
+
+/* The config of the model in st (config_json: the text of its config.json or NULL). Fields the
+   file does not describe (training settings, the VGS branch) come from base (NULL: the "base"
+   preset); n_shared = min(base n_shared, layers); use_cls = 1 only when ssl_vgs.cls_token is in
+   the file. name (may be NULL) is used in messages. */
+SV_DEF int sv_hf_config(const sv_safetensors *st, const char *config_json, size_t json_len, const char *name,
+                        const sv_config *base, sv_config *cfg, char *notes, size_t notes_cap);
+/* Copies the tensors of st into m (its config must fit them; all checks happen before anything
+   is written, so on failure m is unchanged). */
+SV_DEF int sv_hf_load_tensors(sv_model *m, const sv_safetensors *st, const char *name, char *notes, size_t notes_cap);
+/* A new model from a safetensors file (and config.json beside it), config from sv_hf_config. */
+SV_DEF sv_model *sv_hf_load(const char *path, const sv_config *base, char *notes, size_t notes_cap);
+/* The wav2vec 2.0 part of an existing model from a file (`./train --init-from`): the file's
+   architecture must be the model's (an error names the first difference); the CLS token and the
+   VGS branch keep their values unless the file holds them. */
+SV_DEF int sv_hf_load_into(sv_model *m, const char *path, char *notes, size_t notes_cap);
+/* Writes the wav2vec 2.0 part of m as a Wav2Vec2ForPreTraining safetensors file (metadata
+   format = pt, as transformers requires, and ssl_vgs_config = the config text), and, when
+   config_json_path is not NULL, the matching Hugging Face config.json (an existing different
+   config.json there is an error, checked before anything is written). A CLS token (use_cls) is
+   stored as ssl_vgs.cls_token with a note in the metadata: transformers ignores it with a
+   warning and torchaudio has no place for it, so their hidden states then differ from this
+   library's. The VGS branch is not exported (checkpoints hold everything). */
+SV_DEF int sv_hf_save(const sv_model *m, const char *path, const char *config_json_path);
+/* The Hugging Face config.json of cfg into buf[cap]; returns its length (0 on failure). */
+SV_DEF size_t sv_hf_config_json(const sv_config *cfg, char *buf, size_t cap);
+/* The pretraining head in eval mode, frame by frame, for feature extraction and its checks:
+   from the CNN output cnn_out [T,C] (sv_extract_all_layers), the codes sv_w2v2_quantize picks in
+   eval mode (argmax per group of the logits of the layer-normed features, the first maximum on
+   ties) into codes [T,G] and, when q is not NULL, its output (project_q of the chosen
+   codevectors) into q [T,F]. Resets c. */
+SV_DEF int sv_w2v2_codes(sv_model *m, sv_ctx *c, const float *cnn_out, size_t T, int *codes, float *q);
+/* final_proj (Hugging Face project_hid) of hidden states [T,D] into out [T,F]. */
+SV_DEF int sv_w2v2_predict(const sv_model *m, const float *hidden, size_t T, float *out);
 
 /* ======================================================================================
    11 Metrics
@@ -1643,11 +1772,18 @@ SV_DEF sv_speaker sv_speaker_random(uint64_t seed, int female);
 SV_DEF float *sv_synth_phones(const sv_speaker *spk, const int *phones, const float *stretch,
                               size_t n, uint64_t seed, size_t *n_samples, sv_segment *seg);
 
-/* Writes c into dir in the corpus folder layout of section 10.6 (creating dir, dir/wav, dir/align). Utterance ids are the
+/* Writes c into dir in the corpus folder layout of section 10.8 (creating dir, dir/wav, dir/align). Utterance ids are the
    corpus' utterance names ("train_00012"), speakers their names, alignment labels ARPAbet phones
-   and lexicon words. Memory: one utterance's text at a time beyond the corpus itself. */
+   and lexicon words. Memory: one utterance's text at a time beyond the corpus itself.
+   WAV files are 16-bit PCM, as LibriSpeech, SpokenCOCO and ZeroSpeech ship theirs and as every
+   tool reads (Python's wave module cannot read float WAV): reading the folder back gives the
+   in-memory audio within 1.5 / 32768 (half a 16-bit step, plus the writer's 32767 scale against
+   the reader's 32768). sv_corpus_write_as with SV_WAV_FLOAT32 writes IEEE float32 instead, which
+   reads back bit for bit. */
+enum { SV_WAV_PCM16 = 0, SV_WAV_FLOAT32 = 1 };
 SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir);
-/* A dataset (section 10.8) of a generated corpus, held in memory. */
+SV_DEF int sv_corpus_write_as(const sv_corpus *c, const char *dir, int wav_format);
+/* A dataset (section 10.10) of a generated corpus, held in memory. */
 SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg);
 #endif /* SSL_VGS_NO_CORPUS */
 
@@ -1749,10 +1885,29 @@ static SV__UNUSED int sv__mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+/* a * b * c * d, or SIZE_MAX when it overflows size_t. Scratch sizes derived from tensor shapes
+   go through it: on a 32-bit build (size_t of 4 GB) a wrapped product would allocate a small
+   buffer and overrun it; SIZE_MAX is a request every allocator here refuses with a clear error. */
+static SV__UNUSED size_t sv__prod4(size_t a, size_t b, size_t c, size_t d)
+{
+    size_t p;
+    if (!sv__mul_ok(a, b, &p) || !sv__mul_ok(p, c, &p) || !sv__mul_ok(p, d, &p)) return SIZE_MAX;
+    return p;
+}
+
+/* The words for a request that cannot be met: on a 32-bit build, a hint that it cannot be. */
+static SV__UNUSED const char *sv__addr_hint(size_t n)
+{
+    if (sizeof(size_t) >= 8 || n < ((size_t)1 << 30)) return "";
+    return n == SIZE_MAX ? " (more than a 32-bit build can address: use a 64-bit build, or a smaller batch or crop)"
+                         : " (a 32-bit build addresses at most 4 GB: use a 64-bit build, or a smaller batch or crop)";
+}
+
 static SV__UNUSED void *sv__alloc(size_t n, const char *what)
 {
-    void *p = n ? SV_MALLOC(n) : NULL;
-    if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
+    void *p = n && n != SIZE_MAX ? SV_MALLOC(n) : NULL;
+    if (n == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "size overflow allocating %s%s", what, sv__addr_hint(n));
+    else if (n && !p) sv__fail(SV_ERR_NOMEM, "out of memory allocating %zu bytes for %s%s", n, what, sv__addr_hint(n));
     return p;
 }
 
@@ -1761,7 +1916,7 @@ static SV__UNUSED void *sv__calloc(size_t count, size_t size, const char *what)
     size_t n;
     void *p;
     if (!sv__mul_ok(count, size, &n)) {
-        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s", count, size, what);
+        sv__fail(SV_ERR_NOMEM, "size overflow allocating %zu x %zu bytes for %s%s", count, size, what, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     p = sv__alloc(n, what);
@@ -3604,7 +3759,9 @@ struct sv_ctx {
 
 static sv__block *sv__block_new(size_t cap)
 {
-    sv__block *b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
+    sv__block *b;
+    if (cap > SIZE_MAX - sizeof(sv__block) - SV__ALIGN) return NULL;
+    b = (sv__block *)SV_MALLOC(sizeof(sv__block) + cap + SV__ALIGN);
     if (!b) return NULL;
     sv__advise_huge(b, sizeof(sv__block) + cap + SV__ALIGN);
     b->next = NULL;
@@ -3730,12 +3887,17 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
 {
     sv__block *b = c->blocks;
     size_t need = (bytes + SV__ALIGN - 1) & ~(size_t)(SV__ALIGN - 1);
-    if (need < bytes) { c->failed = 1; sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows", bytes); return NULL; }
+    if (need < bytes || bytes == SIZE_MAX) {
+        c->failed = 1;
+        if (bytes == SIZE_MAX) sv__fail(SV_ERR_NOMEM, "arena request overflows size_t%s", sv__addr_hint(bytes));
+        else sv__fail(SV_ERR_NOMEM, "arena request of %zu bytes overflows%s", bytes, sv__addr_hint(bytes));
+        return NULL;
+    }
     if (c->holes && need) {         /* released memory first: it is already counted in the peak */
         void *p = sv__hole_take(c, need);
         if (p) return p;
     }
-    if (c->limit && c->used + need > c->limit) {
+    if (c->limit && (need > c->limit || c->used > c->limit - need)) {
         c->failed = 1;
         sv__fail(SV_ERR_NOMEM, "arena exhausted: needed %zu more bytes, %zu of %zu in use "
                  "(raise sv_ctx_set_arena_limit, or set 0 to grow automatically)",
@@ -3746,9 +3908,11 @@ SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes)
         /* chain a new block: at least the request, and as big as all blocks so far (doubling) */
         size_t cap = c->block_total > need ? c->block_total : need;
         b = sv__block_new(cap);
+        if (!b && cap > need) b = sv__block_new(cap = need);   /* no room to double: just the request */
         if (!b) {
             c->failed = 1;
-            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)", cap, c->used);
+            sv__fail(SV_ERR_NOMEM, "out of memory growing the arena by %zu bytes (%zu in use)%s", cap, c->used,
+                     sv__addr_hint(c->used + cap < c->used ? SIZE_MAX : c->used + cap));
             return NULL;
         }
         b->next = c->blocks;
@@ -3785,8 +3949,12 @@ static sv_tensor *sv__tensor_alloc(sv_ctx *c, int ndim, const size_t *shape, int
     }
     n = sv__numel(ndim, shape);
     if (n == SIZE_MAX || !sv__mul_ok(n, sizeof(float), &bytes)) {
+        char dims[96];
+        size_t len = 0;
+        for (i = 0; i < ndim && len < sizeof dims - 24; i++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%zu", i ? "," : "", shape[i]);
         c->failed = 1;
-        sv__fail(SV_ERR_NOMEM, "tensor size overflows");
+        sv__fail(SV_ERR_NOMEM, "tensor [%s] of floats overflows size_t%s", dims, sv__addr_hint(SIZE_MAX));
         return NULL;
     }
     t = (sv_tensor *)sv_ctx_alloc(c, sizeof(sv_tensor));
@@ -3917,11 +4085,14 @@ SV_DEF int sv_params_alloc(sv_params *p)
     p->offset = (size_t *)sv__calloc(p->count ? p->count : 1, sizeof(size_t), "parameter offsets");
     if (!p->offset) return SV_ERR_NOMEM;
     for (i = 0; i < p->count; i++) {
+        size_t n16 = (p->t[i]->n + 15) & ~(size_t)15;   /* 64-byte aligned tensors */
+        if (n16 < p->t[i]->n || off > SIZE_MAX - n16) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
         p->offset[i] = off;
-        off += (p->t[i]->n + 15) & ~(size_t)15;     /* 64-byte aligned tensors */
+        off += n16;
     }
     p->n = off;
-    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes)) return sv__fail(SV_ERR_NOMEM, "parameter storage overflows");
+    if (!sv__mul_ok(off, 4 * sizeof(float), &bytes) || bytes > SIZE_MAX - SV__ALIGN)
+        return sv__fail(SV_ERR_NOMEM, "parameter storage overflows%s", sv__addr_hint(SIZE_MAX));
     mem = (float *)sv__alloc(bytes + SV__ALIGN, "parameters");
     if (!mem) return SV_ERR_NOMEM;
     sv__advise_huge(mem, bytes + SV__ALIGN);
@@ -4716,7 +4887,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
    cols [B*Tout, K*Cin]; the caller releases it. NULL when the arena is full. */
 static float *sv__conv_im2col(sv_ctx *c, const float *xp, size_t B, size_t Tp, size_t Cin, size_t K, size_t s, size_t Tout)
 {
-    float *cols = (float *)sv_ctx_alloc(c, B * Tout * K * Cin * sizeof(float));
+    float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B * Tout, K, Cin, sizeof(float)));
     size_t b, t;
     if (!cols) return NULL;
     for (b = 0; b < B; b++)
@@ -4808,7 +4979,7 @@ static void sv__conv1d_dx(sv_ctx *c, float *gxp, const float *dy, const float *w
     if (Tout < SV__CONV_SHORT) {
         size_t KC = K * Cin;
         ptrdiff_t bb;
-        float *cols = (float *)sv_ctx_alloc(c, B * Tout * KC * sizeof(float));
+        float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B, Tout, KC, sizeof(float)));
         if (!cols) return;
         sv_gemm(0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
         if (fresh) memset(gxp, 0, B * Tp * Cin * sizeof(float));
@@ -4864,7 +5035,7 @@ SV__OMP(parallel for schedule(dynamic))
     if (s == 1 && pad < K) {
         /* dx[t, g*Cg+c] = sum_{k,o} dY[t+k-(K-1-pad), g*Cog+o] W[g*Cog+o, K-1-k, c] */
         size_t lead = K - 1 - pad, Tq = T + K - 1;
-        float *dyq = (float *)sv_ctx_alloc(c, G * B * Tq * Cog * sizeof(float));
+        float *dyq = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tq, Cog, sizeof(float)));
         float *wf = (float *)sv_ctx_alloc(c, Cin * K * Cog * sizeof(float));
         if (!dyq || !wf) return;
         sv__conv_group_major(dyq, dy, B, Tout, Cout, G, lead, Tq);
@@ -4886,7 +5057,7 @@ SV__OMP(parallel for schedule(dynamic))
         sv__arena_release(c, dyq, G * B * Tq * Cog * sizeof(float));
     } else {
         /* any stride: dXwin = dY W tap by tap into a group-major padded buffer, then back */
-        float *dxg = (float *)sv_ctx_alloc(c, G * B * Tp * Cg * sizeof(float));
+        float *dxg = (float *)sv_ctx_alloc(c, sv__prod4(G * B, Tp, Cg, sizeof(float)));
         if (!dxg) return;
         memset(dxg, 0, G * B * Tp * Cg * sizeof(float));
 SV__OMP(parallel for schedule(dynamic))
@@ -4928,7 +5099,7 @@ static void sv__conv1d_bwd(sv_ctx *c, sv__node *n)
     }
     if (gx) {
         if (pad) {
-            gxp = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+            gxp = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
             if (!gxp) return;
             memset(gxp, 0, B * Tp * Cin * sizeof(float));
         } else {
@@ -4966,12 +5137,12 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     if (!y) return NULL;
     sv__count_flops(c, (double)B * Tout * Cout * K * Cg, 1);
     if (groups > 1) {
-        float *xg = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));   /* [G][B][Tp][Cg] */
+        float *xg = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));   /* [G][B][Tp][Cg] */
         if (!xg) return NULL;
         sv__conv_group_major(xg, x->data, B, T, Cin, groups, pad, Tp);
         xp = xg;
     } else if (pad) {
-        float *p = (float *)sv_ctx_alloc(c, B * Tp * Cin * sizeof(float));
+        float *p = (float *)sv_ctx_alloc(c, sv__prod4(B, Tp, Cin, sizeof(float)));
         if (!p) return NULL;
         for (b = 0; b < B; b++) {
             memset(p + b * Tp * Cin, 0, pad * Cin * sizeof(float));
@@ -5030,7 +5201,7 @@ static void sv__conv1d_gelu_in_bwd(sv_ctx *c, sv__node *n)
     sv_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2];
     size_t B = n->iarg[0], Tp = n->iarg[1], Cin = n->iarg[2], Cout = n->iarg[3], K = n->iarg[4];
     size_t s = n->iarg[5], pad = n->iarg[6], T = x->shape[1], Tout = n->out->shape[1], b;
-    size_t tmp_bytes = B * Tp * Cin * sizeof(float);
+    size_t tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     const float *dy = n->out->grad;
     float *gw = sv__g(c, w), *gb = sv__g(c, bias), *gx, *tmp = NULL;
     int fresh;
@@ -5089,7 +5260,7 @@ SV_DEF sv_tensor *sv_conv1d_gelu_in(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_te
     sv__count_flops(c, (double)B * Tout * Cout * K * Cin, 1);
     /* GELU(x) lives only for this GEMM: taken after y and released before anything else is
        allocated, so it costs no arena peak beyond its own lifetime */
-    tmp_bytes = B * Tp * Cin * sizeof(float);
+    tmp_bytes = sv__prod4(B, Tp, Cin, sizeof(float));
     p = (float *)sv_ctx_alloc(c, tmp_bytes);
     if (!p) return NULL;
     sv__gelu_padded(p, x->data, B, T, Cin, pad);
@@ -5705,7 +5876,7 @@ static void sv__attention_bwd(sv_ctx *c, sv__node *n)
     size_t B = q->shape[0], T = q->shape[1], D = q->shape[2], H = n->iarg[0], dh = D / H, bh;
     const float *P = (const float *)n->save[0], *Pd = (const float *)n->save[1], *dO = n->out->grad;
     float *gq = sv__g(c, q), *gk = sv__g(c, k), *gv = sv__g(c, v), scale = 1.0f / sqrtf((float)dh);
-    float *scratch = (float *)sv_ctx_alloc(c, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
+    float *scratch = (float *)sv_ctx_alloc(c, sv__prod4((size_t)sv_get_threads() * 2, T, T, sizeof(float)));
     if (!scratch) return;
     /* dP = dO V^T always, then dV, dQ, dK as needed: each B*H*T*T*dh multiply-adds */
     sv__count_flops(c, (double)B * T * T * D, 1 + (gq != NULL) + (gk != NULL) + (gv != NULL));
@@ -5749,11 +5920,11 @@ SV_DEF sv_tensor *sv_attention(sv_ctx *c, sv_tensor *q, sv_tensor *k, sv_tensor 
     dh = D / heads;
     scale = 1.0f / sqrtf((float)dh);
     y = sv__like(c, q);
-    P = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+    P = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
     if (!y || !P) return NULL;
     sv__count_flops(c, (double)B * T * T * D, 2);   /* S = Q K^T and Y = P V */
     if (c->training && dropout > 0.0f) {
-        Pd = (float *)sv_ctx_alloc(c, B * heads * T * T * sizeof(float));
+        Pd = (float *)sv_ctx_alloc(c, sv__prod4(B * heads, T, T, sizeof(float)));
         if (!Pd) return NULL;
     }
 SV__OMP(parallel for schedule(dynamic))
@@ -7832,20 +8003,73 @@ static const char *sv__nm(const char *name) { return name ? name : "<memory>"; }
 /* False for NaN and +-inf (inf - inf is NaN), without depending on C99/C++ isfinite variants. */
 static int sv__isfinite(double x) { return x - x == 0.0; }
 
-static uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t sv__rd32(const unsigned char *p)
+/* Byte order. Every file this library reads or writes is little-endian on disk (RIFF/WAV, NPY
+   '<f4', safetensors, checkpoints), on hosts of either byte order: a file written on x86 or ARM
+   loads bit-identically on s390x and the reverse. So no file code reads or writes a multi-byte
+   value through its in-memory representation. Single values are assembled from bytes by shifts
+   (sv__rd16 .. sv__wr64, and the float views sv__rdf32 / sv__wrf32 / sv__rdf64, which move the
+   IEEE-754 bit pattern); arrays go through sv__le_copy, which is memcpy on little-endian hosts
+   and reverses the bytes of each element on big-endian ones; sv__fwrite_le writes an array in
+   little-endian order without a copy on little-endian hosts. */
+static SV__UNUSED int sv__host_le(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static SV__UNUSED uint16_t sv__rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static SV__UNUSED uint32_t sv__rd32(const unsigned char *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t sv__rd64(const unsigned char *p)
+static SV__UNUSED uint64_t sv__rd64(const unsigned char *p)
 {
     return (uint64_t)sv__rd32(p) | ((uint64_t)sv__rd32(p + 4) << 32);
 }
-static void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static void sv__wr32(unsigned char *p, uint32_t v)
+static SV__UNUSED void sv__wr16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static SV__UNUSED void sv__wr32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static SV__UNUSED void sv__wr64(unsigned char *p, uint64_t v) { sv__wr32(p, (uint32_t)v); sv__wr32(p + 4, (uint32_t)(v >> 32)); }
+static SV__UNUSED float sv__rdf32(const unsigned char *p) { uint32_t u = sv__rd32(p); float f; memcpy(&f, &u, 4); return f; }
+static SV__UNUSED void sv__wrf32(unsigned char *p, float f) { uint32_t u; memcpy(&u, &f, 4); sv__wr32(p, u); }
+static SV__UNUSED double sv__rdf64(const unsigned char *p) { uint64_t u = sv__rd64(p); double d; memcpy(&d, &u, 8); return d; }
+
+/* n values of `width` bytes (1, 2, 4 or 8) from src to dst, converting between host order and
+   little-endian order (the same operation serves reading and writing). dst == src converts in
+   place; other overlaps are not allowed. */
+static SV__UNUSED void sv__le_copy(void *dst, const void *src, size_t n, size_t width)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i, k;
+    if (sv__host_le() || width == 1) {
+        if (d != s && n) memcpy(d, s, n * width);
+        return;
+    }
+    for (i = 0; i < n; i++, d += width, s += width) {
+        unsigned char t[8];
+        for (k = 0; k < width; k++) t[k] = s[width - 1 - k];
+        memcpy(d, t, width);
+    }
+}
+
+/* fwrite of n values of `width` bytes in little-endian order; 1 when all were written. */
+static SV__UNUSED int sv__fwrite_le(FILE *f, const void *src, size_t n, size_t width)
+{
+    unsigned char chunk[4096];
+    const unsigned char *s = (const unsigned char *)src;
+    size_t per = sizeof chunk / width, m;
+    if (sv__host_le() || width == 1) return fwrite(src, width, n, f) == n;
+    for (; n; n -= m, s += m * width) {
+        m = n < per ? n : per;
+        sv__le_copy(chunk, s, m, width);
+        if (fwrite(chunk, width, m, f) != m) return 0;
+    }
+    return 1;
 }
 
 static char *sv__strndup(const char *s, size_t n, const char *what)
@@ -7897,7 +8121,35 @@ static int sv__read_file(const char *path, unsigned char **buf, size_t *len)
     return SV_OK;
 }
 
-/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with rename. */
+/* Replaces `to` by `from` (0 on success; -1 with the reason in why[cap]). POSIX rename does so
+   atomically. Windows' rename refuses an existing target; MoveFileExA with
+   MOVEFILE_REPLACE_EXISTING replaces it (atomically on NTFS) and MOVEFILE_WRITE_THROUGH returns
+   once the move is on disk. The two functions are declared here, as <windows.h> declares them,
+   so that <windows.h> and its macros stay out of the user's translation unit. */
+#ifdef _WIN32
+#ifdef __cplusplus
+extern "C" {
+#endif
+__declspec(dllimport) int __stdcall MoveFileExA(const char *existing, const char *replacement, unsigned long flags);
+__declspec(dllimport) unsigned long __stdcall GetLastError(void);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
+static int sv__rename_over(const char *from, const char *to, char *why, size_t cap)
+{
+#ifdef _WIN32
+    if (MoveFileExA(from, to, 0x1ul | 0x8ul)) return 0;   /* REPLACE_EXISTING | WRITE_THROUGH */
+    snprintf(why, cap, "Windows error %lu", GetLastError());
+#else
+    if (rename(from, to) == 0) return 0;
+    snprintf(why, cap, "%s", strerror(errno));
+#endif
+    return -1;
+}
+
+/* Atomic replace: write to path.tmp, then sv__atomic_end publishes it with sv__rename_over. */
 static FILE *sv__atomic_begin(const char *path, char **tmp)
 {
     size_t n;
@@ -7934,11 +8186,9 @@ static int sv__atomic_end(FILE *f, char *tmp, const char *path, int ok)
     if (fclose(f) != 0 && ok && !e) e = errno ? errno : -1;
     if (ok && e) rc = sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, e > 0 ? strerror(e) : "I/O error");
     if (ok && !e) {
-#ifdef _WIN32
-        remove(path); /* rename does not replace an existing file there (not atomic) */
-#endif
-        if (rename(tmp, path) != 0)
-            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0)
+            rc = sv__fail(SV_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, why);
     }
     if (!ok) rc = sv_last_status() ? sv_last_status() : SV_ERR_IO;
     if (rc != SV_OK) remove(tmp);
@@ -8092,17 +8342,7 @@ static double sv__wav_sample(const unsigned char *q, unsigned fmt, unsigned bits
         default: return (double)(int32_t)sv__rd32(q) * (1.0 / 2147483648.0);
         }
     }
-    if (bits == 32) {
-        uint32_t u = sv__rd32(q);
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    } else {
-        uint64_t u = sv__rd64(q);
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
+    return bits == 32 ? (double)sv__rdf32(q) : sv__rdf64(q);
 }
 
 SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
@@ -8235,16 +8475,15 @@ SV_DEF int sv_wav_read(const char *path, float **samples, size_t *n_samples, int
 
 SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples)
 {
+    float *y;
+    size_t m;
     int rate = 0, rc = sv_wav_read(path, samples, n_samples, &rate);
-    if (rc) return rc;
-    if (rate != 16000) {
-        SV_FREE(*samples);
-        *samples = NULL;
-        *n_samples = 0;
-        return sv__fail(SV_ERR_FORMAT, "%s: sample rate %d Hz, 16000 Hz required (convert with data_prep.sh or sox)",
-                        path, rate);
-    }
-    return SV_OK;
+    if (rc || rate == 16000) return rc;
+    rc = sv_resample(*samples, *n_samples, rate, 16000, &y, &m);
+    SV_FREE(*samples);
+    *samples = rc ? NULL : y;
+    *n_samples = rc ? 0 : m;
+    return rc;
 }
 
 /* fmt_tag 1: 16-bit PCM; 3: float32. Canonical 44-byte header (PCM) or fmt(18)+fact (float). */
@@ -8293,14 +8532,17 @@ static int sv__wav_write(const char *path, const float *x, size_t n, int rate, u
         for (j = 0; j < m; j++) {
             float v = x[i + j];
             if (fmt_tag == 1) {
+                /* in double, where v * 32767 and + 0.5 are exact: the same sample on every host
+                   (float arithmetic rounds v * 32767 first, and hosts that evaluate float
+                   expressions in double or x87 precision, s390x and i686, would not) */
+                double t;
                 int s;
                 v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-                s = v >= 0.0f ? (int)(v * 32767.0f + 0.5f) : -(int)(-v * 32767.0f + 0.5f);
+                t = (double)v * 32767.0;
+                s = t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t);
                 sv__wr16(chunk + 2 * j, (uint32_t)(uint16_t)(int16_t)s);
             } else {
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                sv__wr32(chunk + 4 * j, u);
+                sv__wrf32(chunk + 4 * j, v);
             }
         }
         if (fwrite(chunk, bps, m, f) != m) ok = 0;
@@ -8319,7 +8561,117 @@ SV_DEF int sv_wav_write_float(const char *path, const float *samples, size_t n, 
     return sv__wav_write(path, samples, n, sample_rate, 3);
 }
 
-/* ---------------------------------------------------------------- 10.3 NPY */
+/* ---------------------------------------------------------------- 10.3 resampling */
+#define SV__RS_ZEROS 64          /* zero crossings of the sinc on each side */
+#define SV__RS_CUTOFF 0.955      /* cutoff as a fraction of the lower Nyquist frequency */
+#define SV__RS_MAX_TABLE 4096    /* phases kept in a table */
+#ifndef SV__PI
+#define SV__PI 3.14159265358979323846
+#endif
+
+/* Modified Bessel function of the first kind, order 0 (power series; converges for all x). */
+static double sv__bessel_i0(double x)
+{
+    double s = 1.0, term = 1.0, q = x * x / 4.0;
+    int k;
+    for (k = 1; k < 500 && term > 1e-17 * s; k++) {
+        term *= q / ((double)k * (double)k);
+        s += term;
+    }
+    return s;
+}
+
+static uint64_t sv__gcd(uint64_t a, uint64_t b)
+{
+    while (b) { uint64_t t = a % b; a = b; b = t; }
+    return a;
+}
+
+/* The taps of one phase: weights of x[q + k], k = 1 - J .. J, for an output at input time
+   q + frac, normalised to sum 1. fc: cutoff in cycles per input sample; W: half-width. */
+static double sv__rs_tap(double t, double fc, double W, double beta, double i0b)
+{
+    double r = t / W, a = 2.0 * SV__PI * fc * t;
+    if (!(r > -1.0 && r < 1.0)) return 0.0;
+    return 2.0 * fc * (t == 0.0 ? 1.0 : sin(a) / a) * sv__bessel_i0(beta * sqrt(1.0 - r * r)) / i0b;
+}
+
+static void sv__rs_phase(double frac, double fc, double W, size_t J, double beta, double i0b, float *taps)
+{
+    double sum = 0.0;
+    size_t k;
+    for (k = 0; k < 2 * J; k++) sum += sv__rs_tap(frac - ((double)k + 1.0 - (double)J), fc, W, beta, i0b);
+    for (k = 0; k < 2 * J; k++) taps[k] = (float)(sv__rs_tap(frac - ((double)k + 1.0 - (double)J), fc, W, beta, i0b) / sum);
+}
+
+SV_DEF int sv_resample(const float *x, size_t n, int rate_in, int rate_out, float **y, size_t *n_out)
+{
+    uint64_t g, L, M, p = 0;
+    size_t m, count, J, q = 0, i;
+    double fc, W, i0b = sv__bessel_i0(SV_RESAMPLE_BETA);
+    float *out, *table = NULL, *taps = NULL;
+    if (!y || !n_out) return sv__fail(SV_ERR_ARG, "sv_resample: NULL output pointer");
+    *y = NULL;
+    *n_out = 0;
+    if (rate_in <= 0 || rate_out <= 0) return sv__fail(SV_ERR_ARG, "sv_resample: invalid rates %d -> %d Hz", rate_in, rate_out);
+    if (!x && n) return sv__fail(SV_ERR_ARG, "sv_resample: NULL input");
+    g = sv__gcd((uint64_t)rate_in, (uint64_t)rate_out);
+    L = (uint64_t)rate_out / g;
+    M = (uint64_t)rate_in / g;
+    /* ceil(n * L / M) without overflow: n < 2^63 and L < 2^31 could still overflow a u64 */
+    {
+        uint64_t whole = (uint64_t)n / M, rest = (uint64_t)n % M;
+        if (whole > (UINT64_MAX / 2) / L) return sv__fail(SV_ERR_ARG, "sv_resample: %zu samples is too long", n);
+        count = (size_t)(whole * L + (rest * L + M - 1) / M);
+    }
+    out = SV__CAST(float *, sv__alloc((count ? count : 1) * sizeof(float), "resampled audio"));
+    if (!out) return SV_ERR_NOMEM;
+    if (L == M) {
+        if (n) memcpy(out, x, n * sizeof(float));
+        *y = out;
+        *n_out = n;
+        return SV_OK;
+    }
+    fc = 0.5 * SV__RS_CUTOFF * (L < M ? (double)L / (double)M : 1.0);
+    W = SV__RS_ZEROS / (2.0 * fc);
+    J = (size_t)ceil(W);
+    if (J > 4096) { SV_FREE(out); return sv__fail(SV_ERR_ARG, "sv_resample: ratio %d/%d too extreme", rate_out, rate_in); }
+    if (L <= SV__RS_MAX_TABLE) {
+        size_t ph;
+        table = SV__CAST(float *, sv__alloc((size_t)L * 2 * J * sizeof(float), "resampler table"));
+        if (!table) { SV_FREE(out); return SV_ERR_NOMEM; }
+        for (ph = 0; ph < (size_t)L; ph++) sv__rs_phase((double)ph / (double)L, fc, W, J, SV_RESAMPLE_BETA, i0b, table + ph * 2 * J);
+    } else {
+        taps = SV__CAST(float *, sv__alloc(2 * J * sizeof(float), "resampler taps"));
+        if (!taps) { SV_FREE(out); return SV_ERR_NOMEM; }
+    }
+    /* output m sits at input time m M / L = q + p / L, stepped without forming m M */
+    for (m = 0; m < count; m++) {
+        const float *h;
+        if (table) h = table + (size_t)p * 2 * J;
+        else { sv__rs_phase((double)p / (double)L, fc, W, J, SV_RESAMPLE_BETA, i0b, taps); h = taps; }
+        if (q + 1 >= J && q + J < n) {
+            out[m] = sv_dot(x + (q + 1 - J), h, 2 * J);
+        } else {   /* near the ends: samples outside the input are 0 */
+            double acc = 0.0;
+            for (i = 0; i < 2 * J; i++) {
+                size_t j = q + i;   /* x index + J - 1 */
+                if (j + 1 >= J && j + 1 - J < n) acc += (double)h[i] * x[j + 1 - J];
+            }
+            out[m] = (float)acc;
+        }
+        p += M;
+        q += (size_t)(p / L);
+        p %= L;
+    }
+    SV_FREE(table);
+    SV_FREE(taps);
+    *y = out;
+    *n_out = count;
+    return SV_OK;
+}
+
+/* ---------------------------------------------------------------- 10.4 NPY */
 /* Format (numpy NEP 1 / numpy.lib.format): "\x93NUMPY", major, minor, header length (uint16 LE
    in 1.0, uint32 LE in 2.0/3.0), then an ASCII (3.0: UTF-8) Python dict literal padded with spaces
    and a '\n', then the raw array data. */
@@ -8592,8 +8944,7 @@ done:
 SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[4], int ndim)
 {
     char hdr[256];
-    unsigned char chunk[4096 * 4];
-    size_t count = 1, len, pad, i, j, m;
+    size_t count = 1, len, pad;
     int k, ok = 1;
     char *tmp;
     FILE *f;
@@ -8617,20 +8968,839 @@ SV_DEF int sv_npy_write(const char *path, const float *data, const size_t shape[
     f = sv__atomic_begin(path, &tmp);
     if (!f) return sv_last_status();
     if (fwrite(hdr, 1, len, f) != len) ok = 0;
-    for (i = 0; ok && i < count; i += m) {
-        m = count - i < 4096 ? count - i : 4096;
-        for (j = 0; j < m; j++) {
-            uint32_t u;
-            memcpy(&u, data + i + j, 4);
-            sv__wr32(chunk + 4 * j, u);
+    if (ok && !sv__fwrite_le(f, data, count, 4)) ok = 0;
+    if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    return sv__atomic_end(f, tmp, path, ok);
+}
+
+/* ---------------------------------------------------------------- 10.5 safetensors */
+/* A strict JSON reader (RFC 8259) for the safetensors header and Hugging Face's config.json. The
+   text is parsed once into a flat array of nodes in document order; a node's children follow it,
+   and `end` is the index just past its subtree, so a walk needs no pointers. Strings stay as raw
+   spans of the text (escapes checked at parse time, decoded on demand). Nesting is limited to
+   SV__JSON_DEPTH levels, so hostile input cannot exhaust the stack. */
+enum { SV__J_NULL, SV__J_FALSE, SV__J_TRUE, SV__J_NUM, SV__J_STR, SV__J_ARR, SV__J_OBJ };
+#define SV__JSON_DEPTH 64
+
+typedef struct sv__jnode {
+    int type;
+    size_t key, key_len;    /* object members: the key's raw span (inside the quotes) */
+    size_t at, len;         /* the value's raw span (strings: inside the quotes) */
+    size_t end;             /* index of the first node after this subtree */
+} sv__jnode;
+
+typedef struct sv__jp {
+    const char *s;
+    size_t n, pos;
+    sv__jnode *node;
+    size_t count, cap;
+    const char *nm, *what;  /* file name and "header" / "config" for messages */
+} sv__jp;
+
+static int sv__jp_err(sv__jp *j, const char *msg)
+{
+    return sv__fail(SV_ERR_FORMAT, "%s: malformed JSON %s: %s at byte %zu", j->nm, j->what, msg, j->pos);
+}
+
+static void sv__jp_ws(sv__jp *j)
+{
+    while (j->pos < j->n && (j->s[j->pos] == ' ' || j->s[j->pos] == '\t' || j->s[j->pos] == '\n' || j->s[j->pos] == '\r'))
+        j->pos++;
+}
+
+static int sv__jp_hex4(const char *s, uint32_t *v)
+{
+    int k;
+    *v = 0;
+    for (k = 0; k < 4; k++) {
+        char c = s[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        *v = (*v << 4) | (uint32_t)d;
+    }
+    return 1;
+}
+
+/* A string starting at the opening quote: *at and *len get the raw span inside the quotes. */
+static int sv__jp_string(sv__jp *j, size_t *at, size_t *len)
+{
+    j->pos++;
+    *at = j->pos;
+    while (j->pos < j->n) {
+        unsigned char c = (unsigned char)j->s[j->pos];
+        if (c == '"') { *len = j->pos - *at; j->pos++; return SV_OK; }
+        if (c < 0x20) return sv__jp_err(j, "control character in a string");
+        if (c == '\\') {
+            char e;
+            if (j->pos + 1 >= j->n) break;
+            e = j->s[j->pos + 1];
+            if (e == 'u') {
+                uint32_t v, w;
+                if (j->n - j->pos < 6 || !sv__jp_hex4(j->s + j->pos + 2, &v)) return sv__jp_err(j, "bad \\u escape");
+                j->pos += 6;
+                if (v >= 0xDC00 && v <= 0xDFFF) return sv__jp_err(j, "lone low surrogate");
+                if (v >= 0xD800 && v <= 0xDBFF) {   /* must be followed by \uDC00..\uDFFF */
+                    if (j->n - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u' ||
+                        !sv__jp_hex4(j->s + j->pos + 2, &w) || w < 0xDC00 || w > 0xDFFF)
+                        return sv__jp_err(j, "lone high surrogate");
+                    j->pos += 6;
+                }
+                continue;
+            }
+            if (e == 0 || !strchr("\"\\/bfnrt", e)) return sv__jp_err(j, "bad escape");
+            j->pos += 2;
+            continue;
         }
-        if (fwrite(chunk, 4, m, f) != m) ok = 0;
+        j->pos++;
+    }
+    return sv__jp_err(j, "unterminated string");
+}
+
+/* Decodes the raw string span into out (NUL-terminated, cap >= len + 1 always suffices: escapes
+   never decode longer than they are written). A \u0000 makes it fail (C strings cannot hold it). */
+static int sv__jp_unescape(const char *s, size_t len, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < len) {
+        char c = s[i];
+        uint32_t v, w;
+        if (c != '\\') { out[o++] = c; i++; continue; }
+        c = s[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u':
+            sv__jp_hex4(s + i, &v);
+            i += 4;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                sv__jp_hex4(s + i + 2, &w);
+                i += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
+            }
+            if (v == 0) return 0;
+            if (v < 0x80) out[o++] = (char)v;
+            else if (v < 0x800) { out[o++] = (char)(0xC0 | (v >> 6)); out[o++] = (char)(0x80 | (v & 0x3F)); }
+            else if (v < 0x10000) {
+                out[o++] = (char)(0xE0 | (v >> 12)); out[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (v & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | (v >> 18)); out[o++] = (char)(0x80 | ((v >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((v >> 6) & 0x3F)); out[o++] = (char)(0x80 | (v & 0x3F));
+            }
+            break;
+        default: out[o++] = c; break;   /* " \ / */
+        }
+    }
+    out[o] = 0;
+    return 1;
+}
+
+/* The decoded string as a new allocation (NULL and an error when it holds \u0000). */
+static char *sv__jp_strdup(sv__jp *j, size_t at, size_t len)
+{
+    char *d = SV__CAST(char *, sv__alloc(len + 1, "JSON string"));
+    if (!d) return NULL;
+    if (!sv__jp_unescape(j->s + at, len, d)) {
+        SV_FREE(d);
+        j->pos = at;
+        sv__jp_err(j, "\\u0000 in a string");
+        return NULL;
+    }
+    return d;
+}
+
+static int sv__jp_number(sv__jp *j)
+{
+    size_t p = j->pos;
+    if (p < j->n && j->s[p] == '-') p++;
+    if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return sv__jp_err(j, "bad number");
+    if (j->s[p] == '0') p++;
+    else while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
+    if (p < j->n && j->s[p] == '.') {
+        p++;
+        if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return sv__jp_err(j, "bad number");
+        while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
+    }
+    if (p < j->n && (j->s[p] == 'e' || j->s[p] == 'E')) {
+        p++;
+        if (p < j->n && (j->s[p] == '+' || j->s[p] == '-')) p++;
+        if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return sv__jp_err(j, "bad number");
+        while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
+    }
+    j->pos = p;
+    return SV_OK;
+}
+
+static int sv__jp_push(sv__jp *j, int type, size_t key, size_t key_len, size_t *idx)
+{
+    if (j->count == j->cap) {
+        size_t nc = j->cap ? j->cap * 2 : 64;
+        sv__jnode *nn;
+        if (nc > SIZE_MAX / sizeof(sv__jnode)) return sv__fail(SV_ERR_NOMEM, "%s: JSON %s too large", j->nm, j->what);
+        nn = SV__CAST(sv__jnode *, SV_MALLOC(nc * sizeof(sv__jnode)));
+        if (!nn) return sv__fail(SV_ERR_NOMEM, "%s: out of memory parsing the JSON %s", j->nm, j->what);
+        if (j->count) memcpy(nn, j->node, j->count * sizeof(sv__jnode));
+        SV_FREE(j->node);
+        j->node = nn;
+        j->cap = nc;
+    }
+    *idx = j->count++;
+    j->node[*idx].type = type;
+    j->node[*idx].key = key;
+    j->node[*idx].key_len = key_len;
+    j->node[*idx].at = j->pos;
+    j->node[*idx].len = 0;
+    j->node[*idx].end = *idx + 1;
+    return SV_OK;
+}
+
+static int sv__jp_value(sv__jp *j, size_t key, size_t key_len, int depth)
+{
+    size_t idx, at, len;
+    int rc;
+    char c;
+    sv__jp_ws(j);
+    if (j->pos >= j->n) return sv__jp_err(j, "unexpected end");
+    if (depth > SV__JSON_DEPTH) return sv__jp_err(j, "nested too deeply");
+    c = j->s[j->pos];
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        if ((rc = sv__jp_push(j, obj ? SV__J_OBJ : SV__J_ARR, key, key_len, &idx)) != SV_OK) return rc;
+        j->pos++;
+        sv__jp_ws(j);
+        if (j->pos < j->n && j->s[j->pos] == (obj ? '}' : ']')) j->pos++;
+        else
+            for (;;) {
+                size_t k = 0, kl = 0;
+                if (obj) {
+                    sv__jp_ws(j);
+                    if (j->pos >= j->n || j->s[j->pos] != '"') return sv__jp_err(j, "expected a key");
+                    if ((rc = sv__jp_string(j, &k, &kl)) != SV_OK) return rc;
+                    sv__jp_ws(j);
+                    if (j->pos >= j->n || j->s[j->pos] != ':') return sv__jp_err(j, "expected ':'");
+                    j->pos++;
+                }
+                if ((rc = sv__jp_value(j, k, kl, depth + 1)) != SV_OK) return rc;
+                sv__jp_ws(j);
+                if (j->pos < j->n && j->s[j->pos] == ',') { j->pos++; continue; }
+                if (j->pos < j->n && j->s[j->pos] == (obj ? '}' : ']')) { j->pos++; break; }
+                return sv__jp_err(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+            }
+        j->node[idx].len = j->pos - j->node[idx].at;
+        j->node[idx].end = j->count;
+        return SV_OK;
+    }
+    if (c == '"') {
+        if ((rc = sv__jp_string(j, &at, &len)) != SV_OK) return rc;
+        if ((rc = sv__jp_push(j, SV__J_STR, key, key_len, &idx)) != SV_OK) return rc;
+        j->node[idx].at = at;
+        j->node[idx].len = len;
+        return SV_OK;
+    }
+    at = j->pos;
+    if (j->n - j->pos >= 4 && memcmp(j->s + j->pos, "null", 4) == 0) { j->pos += 4; rc = sv__jp_push(j, SV__J_NULL, key, key_len, &idx); }
+    else if (j->n - j->pos >= 4 && memcmp(j->s + j->pos, "true", 4) == 0) { j->pos += 4; rc = sv__jp_push(j, SV__J_TRUE, key, key_len, &idx); }
+    else if (j->n - j->pos >= 5 && memcmp(j->s + j->pos, "false", 5) == 0) { j->pos += 5; rc = sv__jp_push(j, SV__J_FALSE, key, key_len, &idx); }
+    else {
+        if ((rc = sv__jp_number(j)) != SV_OK) return rc;
+        rc = sv__jp_push(j, SV__J_NUM, key, key_len, &idx);
+    }
+    if (rc != SV_OK) return rc;
+    j->node[idx].at = at;
+    j->node[idx].len = j->pos - at;
+    return SV_OK;
+}
+
+/* Parses s[0..n) (valid UTF-8 without NUL bytes, one value, whitespace around it). */
+static int sv__jp_parse(sv__jp *j, const char *s, size_t n, const char *nm, const char *what)
+{
+    size_t bad;
+    int rc;
+    memset(j, 0, sizeof *j);
+    j->s = s; j->n = n; j->nm = nm; j->what = what;
+    bad = sv__utf8_bad(s, n);
+    if (bad < n) {
+        j->pos = bad;
+        return sv__jp_err(j, s[bad] ? "invalid UTF-8" : "NUL byte");
+    }
+    if ((rc = sv__jp_value(j, 0, 0, 0)) != SV_OK) { SV_FREE(j->node); j->node = NULL; return rc; }
+    sv__jp_ws(j);
+    if (j->pos != n) { rc = sv__jp_err(j, "text after the value"); SV_FREE(j->node); j->node = NULL; return rc; }
+    return SV_OK;
+}
+
+static void sv__jp_free(sv__jp *j) { SV_FREE(j->node); j->node = NULL; j->count = 0; }
+
+/* Does the raw key of node i equal the C string key? (compares decoded, escapes included) */
+static int sv__jp_key_is(const sv__jp *j, size_t i, const char *key)
+{
+    const sv__jnode *nd = &j->node[i];
+    size_t kl = strlen(key);
+    if (!memchr(j->s + nd->key, '\\', nd->key_len)) return nd->key_len == kl && memcmp(j->s + nd->key, key, kl) == 0;
+    {
+        char buf[256];
+        if (nd->key_len >= sizeof buf || !sv__jp_unescape(j->s + nd->key, nd->key_len, buf)) return 0;
+        return strcmp(buf, key) == 0;
+    }
+}
+
+/* Child of object node obj with the given key, or 0 (node 0 is the root, never a child). */
+static size_t sv__jp_get(const sv__jp *j, size_t obj, const char *key)
+{
+    size_t c;
+    if (j->node[obj].type != SV__J_OBJ) return 0;
+    for (c = obj + 1; c < j->node[obj].end; c = j->node[c].end)
+        if (sv__jp_key_is(j, c, key)) return c;
+    return 0;
+}
+
+/* A non-negative integer node (no sign, fraction or exponent) that fits in uint64. */
+static int sv__jp_u64(const sv__jp *j, size_t i, uint64_t *v)
+{
+    const sv__jnode *nd = &j->node[i];
+    size_t k;
+    *v = 0;
+    if (nd->type != SV__J_NUM || nd->len == 0) return 0;
+    for (k = 0; k < nd->len; k++) {
+        char c = j->s[nd->at + k];
+        if (c < '0' || c > '9') return 0;
+        if (*v > (UINT64_MAX - (uint64_t)(c - '0')) / 10) return 0;
+        *v = *v * 10 + (uint64_t)(c - '0');
+    }
+    return 1;
+}
+
+/* A number node as a double (strtod on a NUL-terminated copy; the "C" locale is assumed). */
+static int sv__jp_double(const sv__jp *j, size_t i, double *v)
+{
+    char buf[64];
+    const sv__jnode *nd = &j->node[i];
+    if (nd->type != SV__J_NUM || nd->len >= sizeof buf) return 0;
+    memcpy(buf, j->s + nd->at, nd->len);
+    buf[nd->len] = 0;
+    *v = strtod(buf, NULL);
+    return sv__isfinite(*v);
+}
+
+/* Duplicate keys in object node obj: the first repeated (decoded) key into dup, or 0 if none. */
+static int sv__jp_dup_key(sv__jp *j, size_t obj, char *dup, size_t cap, int *found)
+{
+    size_t c, n = 0, i;
+    char **keys;
+    sv__strmap map;
+    int rc = SV_OK;
+    map.slot = NULL;
+    map.mask = 0;
+    *found = 0;
+    for (c = obj + 1; c < j->node[obj].end; c = j->node[c].end) n++;
+    if (n < 2) return SV_OK;
+    keys = SV__CAST(char **, sv__calloc(n, sizeof(char *), "JSON keys"));
+    if (!keys) return SV_ERR_NOMEM;
+    if ((rc = sv__strmap_init(&map, n, "JSON keys")) != SV_OK) { SV_FREE(keys); return rc; }
+    for (c = obj + 1, i = 0; c < j->node[obj].end && !*found; c = j->node[c].end, i++) {
+        size_t *slot;
+        if (!(keys[i] = sv__jp_strdup(j, j->node[c].key, j->node[c].key_len))) { rc = sv_last_status(); break; }
+        slot = sv__strmap_find(&map, (const char *const *)keys, keys[i], strlen(keys[i]));
+        if (*slot) { *found = 1; snprintf(dup, cap, "%s", keys[i]); }
+        else *slot = i + 1;
+    }
+    for (i = 0; i < n; i++) SV_FREE(keys[i]);
+    SV_FREE(keys);
+    sv__strmap_free(&map);
+    return rc;
+}
+
+/* ---- the safetensors header */
+typedef struct sv__st_dtype { const char *name; size_t size; int kind; } sv__st_dtype;
+enum { SV__ST_SKIP, SV__ST_F32, SV__ST_F16, SV__ST_BF16, SV__ST_F64 };
+static const sv__st_dtype sv__st_dtypes[] = {
+    {"F32", 4, SV__ST_F32}, {"F16", 2, SV__ST_F16}, {"BF16", 2, SV__ST_BF16}, {"F64", 8, SV__ST_F64},
+    {"BOOL", 1, SV__ST_SKIP}, {"U8", 1, SV__ST_SKIP}, {"I8", 1, SV__ST_SKIP}, {"F8_E4M3", 1, SV__ST_SKIP},
+    {"F8_E5M2", 1, SV__ST_SKIP}, {"U16", 2, SV__ST_SKIP}, {"I16", 2, SV__ST_SKIP}, {"U32", 4, SV__ST_SKIP},
+    {"I32", 4, SV__ST_SKIP}, {"U64", 8, SV__ST_SKIP}, {"I64", 8, SV__ST_SKIP}};
+
+typedef struct sv__st_entry { size_t begin, end, index; int dt; } sv__st_entry;
+
+static int sv__st_cmp(const void *a, const void *b)
+{
+    const sv__st_entry *x = (const sv__st_entry *)a, *y = (const sv__st_entry *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;   /* stable for empty tensors */
+}
+
+SV_DEF void sv_safetensors_free(sv_safetensors *st)
+{
+    size_t i;
+    if (!st) return;
+    for (i = 0; i < st->n; i++) { SV_FREE(st->t[i].name); SV_FREE(st->t[i].data); }
+    for (i = 0; i < st->n_meta; i++) { SV_FREE(st->meta_key[i]); SV_FREE(st->meta_value[i]); }
+    SV_FREE(st->t); SV_FREE(st->meta_key); SV_FREE(st->meta_value);
+    memset(st, 0, sizeof *st);
+}
+
+/* Parses and validates the header text hdr[0..hlen) against data_len bytes of data. Fills st
+   (names, dtypes, shapes; no data) in offset order and ent[i] (offsets, dtype index) alike. */
+static int sv__st_header(const char *hdr, size_t hlen, size_t data_len, const char *nm, sv_safetensors *st,
+                         sv__st_entry **ent_out)
+{
+    sv__jp j;
+    sv__st_entry *ent = NULL;
+    sv_st_tensor *tt = NULL;
+    size_t c, n = 0, i, k, prev_end = 0;
+    char dup[256];
+    int rc, found;
+    memset(st, 0, sizeof *st);
+    *ent_out = NULL;
+    if (hlen == 0 || hdr[0] != '{')
+        return sv__fail(SV_ERR_FORMAT, "%s: not a safetensors file (the header does not start with '{')", nm);
+    if ((rc = sv__jp_parse(&j, hdr, hlen, nm, "header")) != SV_OK) return rc;
+    if ((rc = sv__jp_dup_key(&j, 0, dup, sizeof dup, &found)) != SV_OK) goto fail;
+    if (found) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", nm, dup); goto fail; }
+    for (c = 1; c < j.node[0].end; c = j.node[c].end) if (!sv__jp_key_is(&j, c, "__metadata__")) n++;
+    ent = SV__CAST(sv__st_entry *, sv__calloc(n ? n : 1, sizeof *ent, "safetensors entries"));
+    tt = SV__CAST(sv_st_tensor *, sv__calloc(n ? n : 1, sizeof *tt, "safetensors tensors"));
+    if (!ent || !tt) { rc = SV_ERR_NOMEM; goto fail; }
+    for (c = 1, i = 0; c < j.node[0].end; c = j.node[c].end) {
+        size_t f, dtn = 0, shn = 0, ofn = 0, numel = 1, bytes;
+        uint64_t b, e;
+        char *name;
+        if (sv__jp_key_is(&j, c, "__metadata__")) {
+            size_t m, nm_ = 0;
+            if (j.node[c].type == SV__J_NULL) continue;
+            if (j.node[c].type != SV__J_OBJ) { rc = sv__fail(SV_ERR_FORMAT, "%s: __metadata__ is not an object", nm); goto fail; }
+            if ((rc = sv__jp_dup_key(&j, c, dup, sizeof dup, &found)) != SV_OK) goto fail;
+            if (found) { rc = sv__fail(SV_ERR_FORMAT, "%s: metadata key '%s' appears twice", nm, dup); goto fail; }
+            for (m = c + 1; m < j.node[c].end; m = j.node[m].end) nm_++;
+            if (!nm_) continue;
+            st->meta_key = SV__CAST(char **, sv__calloc(nm_, sizeof(char *), "metadata"));
+            st->meta_value = SV__CAST(char **, sv__calloc(nm_, sizeof(char *), "metadata"));
+            if (!st->meta_key || !st->meta_value) { rc = SV_ERR_NOMEM; goto fail; }
+            for (m = c + 1; m < j.node[c].end; m = j.node[m].end) {
+                if (j.node[m].type != SV__J_STR) {
+                    char *kk = sv__jp_strdup(&j, j.node[m].key, j.node[m].key_len);
+                    rc = sv__fail(SV_ERR_FORMAT, "%s: metadata value of '%s' is not a string", nm, kk ? kk : "?");
+                    SV_FREE(kk);
+                    goto fail;
+                }
+                st->meta_key[st->n_meta] = sv__jp_strdup(&j, j.node[m].key, j.node[m].key_len);
+                st->meta_value[st->n_meta] = sv__jp_strdup(&j, j.node[m].at, j.node[m].len);
+                st->n_meta++;
+                if (!st->meta_key[st->n_meta - 1] || !st->meta_value[st->n_meta - 1]) { rc = sv_last_status(); goto fail; }
+            }
+            continue;
+        }
+        if (!(name = sv__jp_strdup(&j, j.node[c].key, j.node[c].key_len))) { rc = sv_last_status(); goto fail; }
+        tt[i].name = name;
+        ent[i].index = i;
+        if (!*name) { rc = sv__fail(SV_ERR_FORMAT, "%s: a tensor with an empty name", nm); goto fail; }
+        if (j.node[c].type != SV__J_OBJ) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': not an object", nm, name); goto fail; }
+        if ((rc = sv__jp_dup_key(&j, c, dup, sizeof dup, &found)) != SV_OK) goto fail;
+        if (found) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': field '%s' appears twice", nm, name, dup); goto fail; }
+        for (f = c + 1; f < j.node[c].end; f = j.node[f].end) {
+            if (sv__jp_key_is(&j, f, "dtype")) dtn = f;
+            else if (sv__jp_key_is(&j, f, "shape")) shn = f;
+            else if (sv__jp_key_is(&j, f, "data_offsets")) ofn = f;
+            else {
+                char *kk = sv__jp_strdup(&j, j.node[f].key, j.node[f].key_len);
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': unknown field '%s'", nm, name, kk ? kk : "?");
+                SV_FREE(kk);
+                goto fail;
+            }
+        }
+        if (!dtn || !shn || !ofn) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' has no '%s'", nm, name, !dtn ? "dtype" : !shn ? "shape" : "data_offsets");
+            goto fail;
+        }
+        ent[i].dt = -1;
+        if (j.node[dtn].type == SV__J_STR)
+            for (k = 0; k < sizeof sv__st_dtypes / sizeof sv__st_dtypes[0]; k++)
+                if (j.node[dtn].len == strlen(sv__st_dtypes[k].name) &&
+                    memcmp(j.s + j.node[dtn].at, sv__st_dtypes[k].name, j.node[dtn].len) == 0)
+                    ent[i].dt = (int)k;
+        if (ent[i].dt < 0) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': unknown dtype %.*s", nm, name,
+                          (int)(j.node[dtn].len < 40 ? j.node[dtn].len : 40), j.s + j.node[dtn].at);
+            goto fail;
+        }
+        strcpy(tt[i].dtype, sv__st_dtypes[ent[i].dt].name);
+        if (j.node[shn].type != SV__J_ARR) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape is not a list", nm, name); goto fail; }
+        for (f = shn + 1; f < j.node[shn].end; f = j.node[f].end) {
+            uint64_t d;
+            if (!sv__jp_u64(&j, f, &d) || d > SIZE_MAX) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape entries must be non-negative integers", nm, name);
+                goto fail;
+            }
+            if (tt[i].ndim == SV_ST_MAX_DIMS) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': more than %d dimensions", nm, name, SV_ST_MAX_DIMS);
+                goto fail;
+            }
+            tt[i].shape[tt[i].ndim++] = (size_t)d;
+            if (!sv__mul_ok(numel, (size_t)d, &numel)) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape overflows", nm, name); goto fail; }
+        }
+        tt[i].numel = numel;
+        if (j.node[ofn].type != SV__J_ARR || j.node[ofn].end != ofn + 3 || !sv__jp_u64(&j, ofn + 1, &b) ||
+            !sv__jp_u64(&j, ofn + 2, &e)) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': data_offsets must be [begin, end]", nm, name);
+            goto fail;
+        }
+        if (!sv__mul_ok(numel, sv__st_dtypes[ent[i].dt].size, &bytes)) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': byte count overflows", nm, name);
+            goto fail;
+        }
+        if (e < b || e - b != (uint64_t)bytes) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, its %s shape needs %zu",
+                          nm, name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e >= b ? e - b : 0),
+                          tt[i].dtype, bytes);
+            goto fail;
+        }
+        if (e > (uint64_t)data_len) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] beyond the %zu bytes of data (truncated?)",
+                          nm, name, (unsigned long long)b, (unsigned long long)e, data_len);
+            goto fail;
+        }
+        ent[i].begin = (size_t)b;
+        ent[i].end = (size_t)e;
+        i++;
+    }
+    /* contiguous from 0, no gaps, no overlaps, nothing after the last tensor */
+    qsort(ent, n, sizeof *ent, sv__st_cmp);
+    for (i = 0; i < n; i++) {
+        if (ent[i].begin != prev_end) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' starts at byte %zu of the data, expected %zu (%s)", nm,
+                          tt[ent[i].index].name, ent[i].begin, prev_end, ent[i].begin < prev_end ? "overlap" : "gap");
+            goto fail;
+        }
+        prev_end = ent[i].end;
+    }
+    if (prev_end != data_len) {
+        rc = sv__fail(SV_ERR_FORMAT, "%s: %zu bytes of data after the last tensor", nm, data_len - prev_end);
+        goto fail;
+    }
+    /* tensors in offset order */
+    st->t = SV__CAST(sv_st_tensor *, sv__calloc(n ? n : 1, sizeof *st->t, "safetensors tensors"));
+    if (!st->t) { rc = SV_ERR_NOMEM; goto fail; }
+    for (i = 0; i < n; i++) { st->t[i] = tt[ent[i].index]; tt[ent[i].index].name = NULL; }
+    st->n = n;
+    SV_FREE(tt);
+    sv__jp_free(&j);
+    *ent_out = ent;
+    return SV_OK;
+fail:
+    if (tt) for (i = 0; i < n; i++) SV_FREE(tt[i].name);
+    SV_FREE(tt);
+    SV_FREE(ent);
+    sv__jp_free(&j);
+    sv_safetensors_free(st);
+    return rc;
+}
+
+/* IEEE 754 binary16 -> float, exactly (every half is a float). */
+static float sv__half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1F, man = h & 0x3FF, u;
+    float f;
+    if (ex == 0x1F) u = sign | 0x7F800000u | (man << 13);                  /* inf, NaN */
+    else if (ex) u = sign | ((ex + 112) << 23) | (man << 13);              /* normal: rebias 15 -> 127 */
+    else if (man) {                                                        /* subnormal: man * 2^-24 */
+        f = (float)man * 5.9604644775390625e-08f;
+        return sign ? -f : f;
+    } else u = sign;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* count values of dtype dt from little-endian bytes src into dst. 0 when an F64 value does not
+   fit a float (*bad gets its index). */
+static int sv__st_convert(const unsigned char *src, size_t count, int dt, float *dst, size_t *bad)
+{
+    size_t i;
+    switch (sv__st_dtypes[dt].kind) {
+    case SV__ST_F32:
+        for (i = 0; i < count; i++) { uint32_t u = sv__rd32(src + 4 * i); memcpy(dst + i, &u, 4); }
+        break;
+    case SV__ST_BF16:
+        for (i = 0; i < count; i++) { uint32_t u = (uint32_t)sv__rd16(src + 2 * i) << 16; memcpy(dst + i, &u, 4); }
+        break;
+    case SV__ST_F16:
+        for (i = 0; i < count; i++) dst[i] = sv__half_to_float(sv__rd16(src + 2 * i));
+        break;
+    case SV__ST_F64:
+        for (i = 0; i < count; i++) {
+            uint64_t u = sv__rd64(src + 8 * i);
+            double d;
+            memcpy(&d, &u, 8);
+            if (d == d && (d > 3.4028234663852886e38 || d < -3.4028234663852886e38) && sv__isfinite(d)) { *bad = i; return 0; }
+            dst[i] = (float)d;   /* finite in range, inf or NaN: all convert */
+        }
+        break;
+    default: break;
+    }
+    return 1;
+}
+
+static int sv__st_alloc_data(sv_safetensors *st, const sv__st_entry *ent, size_t i, const char *nm)
+{
+    size_t bytes;
+    if (sv__st_dtypes[ent[i].dt].kind == SV__ST_SKIP) return SV_OK;
+    if (!sv__mul_ok(st->t[i].numel ? st->t[i].numel : 1, sizeof(float), &bytes))
+        return sv__fail(SV_ERR_NOMEM, "%s: tensor '%s' too large", nm, st->t[i].name);
+    st->t[i].data = SV__CAST(float *, sv__alloc(bytes, "safetensors tensor"));
+    return st->t[i].data ? SV_OK : SV_ERR_NOMEM;
+}
+
+/* u64 header length and its checks against the input size. */
+static int sv__st_preamble(const unsigned char *p, size_t total, const char *nm, size_t *hlen)
+{
+    uint64_t h;
+    if (total < 8) return sv__fail(SV_ERR_FORMAT, "%s: not a safetensors file (%zu bytes)", nm, total);
+    h = sv__rd64(p);
+    if (h > SV_ST_MAX_HEADER)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a safetensors file (header length %llu exceeds the 100 MB limit)", nm,
+                        (unsigned long long)h);
+    if (h > (uint64_t)(total - 8))
+        return sv__fail(SV_ERR_FORMAT, "%s: truncated: the header declares %llu bytes, only %zu follow", nm,
+                        (unsigned long long)h, total - 8);
+    *hlen = (size_t)h;
+    return SV_OK;
+}
+
+SV_DEF int sv_safetensors_decode(const void *buf, size_t len, const char *name, sv_safetensors *st)
+{
+    const unsigned char *p = SV__CAST(const unsigned char *, buf);
+    const char *nm = sv__nm(name);
+    sv__st_entry *ent = NULL;
+    size_t hlen = 0, i, bad = 0;
+    int rc;
+    if (!st) return sv__fail(SV_ERR_ARG, "sv_safetensors_decode: NULL output");
+    memset(st, 0, sizeof *st);
+    if (!p && len) return sv__fail(SV_ERR_ARG, "sv_safetensors_decode: NULL buffer");
+    if ((rc = sv__st_preamble(p, len, nm, &hlen)) != SV_OK) return rc;
+    if ((rc = sv__st_header((const char *)p + 8, hlen, len - 8 - hlen, nm, st, &ent)) != SV_OK) return rc;
+    for (i = 0; i < st->n; i++) {
+        if ((rc = sv__st_alloc_data(st, ent, i, nm)) != SV_OK) break;
+        if (st->t[i].data && !sv__st_convert(p + 8 + hlen + ent[i].begin, st->t[i].numel, ent[i].dt, st->t[i].data, &bad)) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': F64 value %zu is beyond the float range", nm, st->t[i].name, bad);
+            break;
+        }
+    }
+    SV_FREE(ent);
+    if (rc != SV_OK) sv_safetensors_free(st);
+    return rc;
+}
+
+SV_DEF int sv_safetensors_read(const char *path, sv_safetensors *st)
+{
+    unsigned char pre[8], *chunk = NULL;
+    char *hdr = NULL;
+    sv__st_entry *ent = NULL;
+    size_t total, hlen = 0, i, got, bad = 0;
+    FILE *f;
+    long sz;
+    int rc;
+    if (!st) return sv__fail(SV_ERR_ARG, "sv_safetensors_read: NULL output");
+    memset(st, 0, sizeof *st);
+    if (!path) return sv__fail(SV_ERR_ARG, "NULL path");
+    f = fopen(path, "rb");
+    if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    got = fread(pre, 1, 8, f);
+    if (got == 0 && ferror(f)) { rc = sv__fail(SV_ERR_IO, "%s: cannot read: %s", path, strerror(errno)); goto done; }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 8, SEEK_SET) != 0) {
+        rc = sv__fail(SV_ERR_IO, "%s: cannot determine the file size", path);
+        goto done;
+    }
+    total = (size_t)sz;
+    if ((rc = sv__st_preamble(pre, got < 8 ? got : total, path, &hlen)) != SV_OK) goto done;
+    hdr = SV__CAST(char *, sv__alloc(hlen ? hlen : 1, "safetensors header"));
+    if (!hdr) { rc = SV_ERR_NOMEM; goto done; }
+    if (fread(hdr, 1, hlen, f) != hlen) { rc = sv__fail(SV_ERR_IO, "%s: read failed", path); goto done; }
+    if ((rc = sv__st_header(hdr, hlen, total - 8 - hlen, path, st, &ent)) != SV_OK) goto done;
+    /* the data, tensor after tensor (they are contiguous in this order), through a 1 MiB buffer */
+    chunk = SV__CAST(unsigned char *, sv__alloc((size_t)1 << 20, "safetensors read buffer"));
+    if (!chunk) { rc = SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < st->n && rc == SV_OK; i++) {
+        size_t isz = sv__st_dtypes[ent[i].dt].size, done_ = 0, m;
+        if ((rc = sv__st_alloc_data(st, ent, i, path)) != SV_OK) break;
+        if (!st->t[i].data) {   /* not loaded: skip its bytes */
+            if (fseek(f, (long)(8 + hlen + ent[i].end), SEEK_SET) != 0) rc = sv__fail(SV_ERR_IO, "%s: seek failed", path);
+            continue;
+        }
+        while (done_ < st->t[i].numel) {
+            m = st->t[i].numel - done_;
+            if (m > ((size_t)1 << 20) / isz) m = ((size_t)1 << 20) / isz;
+            if (fread(chunk, isz, m, f) != m) { rc = sv__fail(SV_ERR_IO, "%s: read failed (file changed while reading?)", path); break; }
+            if (!sv__st_convert(chunk, m, ent[i].dt, st->t[i].data + done_, &bad)) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': F64 value %zu is beyond the float range", path, st->t[i].name, done_ + bad);
+                break;
+            }
+            done_ += m;
+        }
+    }
+done:
+    fclose(f);
+    SV_FREE(hdr);
+    SV_FREE(chunk);
+    SV_FREE(ent);
+    if (rc != SV_OK) sv_safetensors_free(st);
+    return rc;
+}
+
+SV_DEF const sv_st_tensor *sv_safetensors_find(const sv_safetensors *st, const char *name)
+{
+    size_t i;
+    for (i = 0; st && name && i < st->n; i++) if (strcmp(st->t[i].name, name) == 0) return &st->t[i];
+    return NULL;
+}
+
+SV_DEF const char *sv_safetensors_meta(const sv_safetensors *st, const char *key)
+{
+    size_t i;
+    for (i = 0; st && key && i < st->n_meta; i++) if (strcmp(st->meta_key[i], key) == 0) return st->meta_value[i];
+    return NULL;
+}
+
+/* ---- the writer */
+/* Appends s as a JSON string (quotes, escapes) to the growable buffer *b. */
+typedef struct sv__sbuf { char *p; size_t n, cap; int err; } sv__sbuf;
+
+static void sv__sb_put(sv__sbuf *b, const char *s, size_t n)
+{
+    if (b->err) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        char *q;
+        while (nc < b->n + n + 1) nc *= 2;
+        q = SV__CAST(char *, SV_MALLOC(nc));
+        if (!q) { b->err = 1; return; }
+        if (b->n) memcpy(q, b->p, b->n);
+        SV_FREE(b->p);
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sv__sb_str(sv__sbuf *b, const char *s) { sv__sb_put(b, s, strlen(s)); }
+
+static void sv__sb_json_str(sv__sbuf *b, const char *s)
+{
+    sv__sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char e[8];
+        if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; sv__sb_put(b, e, 2); }
+        else if (c == '\n') sv__sb_put(b, "\\n", 2);
+        else if (c == '\t') sv__sb_put(b, "\\t", 2);
+        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); sv__sb_put(b, e, 6); }
+        else sv__sb_put(b, s, 1);
+    }
+    sv__sb_put(b, "\"", 1);
+}
+
+/* The header JSON of n F32 tensors (in order, contiguous), padded with spaces to a multiple of
+   8 bytes; *data_bytes gets the data size. NULL with an error on bad names or shapes. */
+static char *sv__st_encode_header(const sv_st_tensor *t, size_t n, const char *const *meta, size_t n_meta,
+                                  size_t *hlen, size_t *data_bytes, const char *nm)
+{
+    sv__sbuf b;
+    size_t i, off = 0;
+    int d;
+    char num[64];
+    memset(&b, 0, sizeof b);
+    sv__sb_str(&b, "{");
+    if (n_meta) {
+        sv__sb_str(&b, "\"__metadata__\":{");
+        for (i = 0; i < n_meta; i++) {
+            if (!meta[2 * i] || !meta[2 * i + 1] || sv__utf8_bad(meta[2 * i], strlen(meta[2 * i])) != strlen(meta[2 * i]) ||
+                sv__utf8_bad(meta[2 * i + 1], strlen(meta[2 * i + 1])) != strlen(meta[2 * i + 1])) {
+                sv__fail(SV_ERR_ARG, "%s: metadata entry %zu is NULL or not UTF-8", nm, i);
+                goto fail;
+            }
+            if (i) sv__sb_str(&b, ",");
+            sv__sb_json_str(&b, meta[2 * i]);
+            sv__sb_str(&b, ":");
+            sv__sb_json_str(&b, meta[2 * i + 1]);
+        }
+        sv__sb_str(&b, "}");
+    }
+    for (i = 0; i < n; i++) {
+        size_t numel = 1, bytes, k;
+        const char *name = t[i].name;
+        if (!name || !*name || strcmp(name, "__metadata__") == 0 || sv__utf8_bad(name, strlen(name)) != strlen(name)) {
+            sv__fail(SV_ERR_ARG, "%s: tensor %zu has an empty, reserved or non-UTF-8 name", nm, i);
+            goto fail;
+        }
+        for (k = 0; k < i; k++)
+            if (strcmp(t[k].name, name) == 0) { sv__fail(SV_ERR_ARG, "%s: tensor name '%s' given twice", nm, name); goto fail; }
+        if (t[i].ndim < 0 || t[i].ndim > SV_ST_MAX_DIMS) { sv__fail(SV_ERR_ARG, "%s: tensor '%s': bad rank", nm, name); goto fail; }
+        for (d = 0; d < t[i].ndim; d++)
+            if (!sv__mul_ok(numel, t[i].shape[d], &numel)) { sv__fail(SV_ERR_ARG, "%s: tensor '%s': shape overflows", nm, name); goto fail; }
+        if (!sv__mul_ok(numel, 4, &bytes) || off + bytes < off) { sv__fail(SV_ERR_ARG, "%s: tensor '%s' too large", nm, name); goto fail; }
+        if (numel && !t[i].data) { sv__fail(SV_ERR_ARG, "%s: tensor '%s' has no data", nm, name); goto fail; }
+        sv__sb_str(&b, (i || n_meta) ? "," : "");
+        sv__sb_json_str(&b, name);
+        sv__sb_str(&b, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (d = 0; d < t[i].ndim; d++) {
+            snprintf(num, sizeof num, d ? ",%zu" : "%zu", t[i].shape[d]);
+            sv__sb_str(&b, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
+        sv__sb_str(&b, num);
+        off += bytes;
+    }
+    sv__sb_str(&b, "}");
+    while (!b.err && b.n % 8) sv__sb_put(&b, " ", 1);
+    if (b.err) { sv__fail(SV_ERR_NOMEM, "%s: out of memory building the header", nm); goto fail; }
+    *hlen = b.n;
+    *data_bytes = off;
+    return b.p;
+fail:
+    SV_FREE(b.p);
+    return NULL;
+}
+
+SV_DEF int sv_safetensors_write(const char *path, const sv_st_tensor *t, size_t n, const char *const *meta, size_t n_meta)
+{
+    unsigned char pre[8], chunk[4096 * 4];
+    size_t hlen = 0, data_bytes = 0, i, k, m;
+    char *hdr, *tmp;
+    FILE *f;
+    int ok = 1;
+    const char *nm = path ? path : "safetensors";
+    if ((n && !t) || (n_meta && !meta)) return sv__fail(SV_ERR_ARG, "%s: NULL tensors or metadata", nm);
+    hdr = sv__st_encode_header(t, n, meta, n_meta, &hlen, &data_bytes, nm);
+    if (!hdr) return sv_last_status();
+    sv__wr32(pre, (uint32_t)(hlen & 0xFFFFFFFFu));
+    sv__wr32(pre + 4, (uint32_t)((uint64_t)hlen >> 32));
+    f = sv__atomic_begin(path, &tmp);
+    if (!f) { SV_FREE(hdr); return sv_last_status(); }
+    if (fwrite(pre, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen) ok = 0;
+    SV_FREE(hdr);
+    for (i = 0; ok && i < n; i++) {
+        size_t numel = 1;
+        int d;
+        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        for (k = 0; ok && k < numel; k += m) {
+            size_t j;
+            m = numel - k < 4096 ? numel - k : 4096;
+            for (j = 0; j < m; j++) {
+                uint32_t u;
+                memcpy(&u, t[i].data + k + j, 4);
+                sv__wr32(chunk + 4 * j, u);
+            }
+            if (fwrite(chunk, 4, m, f) != m) ok = 0;
+        }
     }
     if (!ok) sv__fail(SV_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     return sv__atomic_end(f, tmp, path, ok);
 }
 
-/* ---------------------------------------------------------------- 10.4 manifests */
+/* ---------------------------------------------------------------- 10.6 manifests */
 
 enum { SV__COL_NONE, SV__COL_ID, SV__COL_WAV, SV__COL_IMAGE, SV__COL_SPEAKER, SV__COL_TEXT, SV__COL_ALIGN };
 
@@ -8689,8 +9859,8 @@ static int sv__parse_image(const char *s, size_t n, long *out)
     if (i == n) return 0;
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (2147483647L - (s[i] - '0')) / 10) return 0;   /* checked first: long may be 32 bits */
         v = v * 10 + (s[i] - '0');
-        if (v > 2147483647L) return 0;
     }
     *out = neg ? -v : v;
     return 1;
@@ -8941,7 +10111,7 @@ SV_DEF int sv_manifest_write(const char *path, const sv_manifest *m)
     return sv__atomic_end(f, tmp, path, ok);
 }
 
-/* ---------------------------------------------------------------- 10.5 ZeroSpeech .item */
+/* ---------------------------------------------------------------- 10.7 ZeroSpeech .item */
 
 /* A non-negative decimal time: digits[.digits][e[+-]digits] (also ".5"). Checked by hand first so
    strtod never sees "nan", "inf", hex floats or a locale's idea of a number. */
@@ -9174,12 +10344,21 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names, co
     return rc;
 }
 
-/* ---------------------------------------------------------------- 10.6 corpus folders */
+/* ---------------------------------------------------------------- 10.8 corpus folders */
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/types.h>
 #include <sys/stat.h>
 #define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) mkdir(p, 0777)
+#define SV__ISDIR(m) S_ISDIR(m)
+#elif defined(_WIN32)
+#include <direct.h>     /* _mkdir */
+#include <sys/types.h>
+#include <sys/stat.h>
+#define SV__HAVE_MKDIR 1
+#define SV__MKDIR(p) _mkdir(p)
+#define SV__ISDIR(m) (((m) & _S_IFMT) == _S_IFDIR)
 #endif
 
 /* Creates a folder; an existing one is fine. */
@@ -9187,8 +10366,8 @@ static int sv__mkdir(const char *path)
 {
 #ifdef SV__HAVE_MKDIR
     struct stat st;
-    if (mkdir(path, 0777) == 0) return SV_OK;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SV_OK;
+    if (SV__MKDIR(path) == 0) return SV_OK;
+    if (errno == EEXIST && stat(path, &st) == 0 && SV__ISDIR(st.st_mode)) return SV_OK;
     return sv__fail(SV_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
 #else
     (void)path;
@@ -9362,7 +10541,7 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
     return sv_wav_load_16k(dc->split[split].wav[i], x, n);
 }
 
-/* ---------------------------------------------------------------- 10.7 config as text */
+/* ---------------------------------------------------------------- 10.9 config as text */
 
 /* Strict numbers (declared with sv_config_set). strtoull would read "-5" as 2^64 - 5 and "10x"
    as 10, atof "abc" as 0: every one of those silently runs something nobody asked for. */
@@ -9594,7 +10773,7 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
     return n;
 }
 
-/* ---------------------------------------------------------------- 10.8 datasets */
+/* ---------------------------------------------------------------- 10.10 datasets */
 SV_DEF const char *sv_split_name(int split)
 {
     static const char *const names[SV_SPLIT_COUNT] = {"train", "val", "test", "ood"};
@@ -9885,7 +11064,7 @@ SV_DEF int sv_data_check(const sv_data *d, int split, size_t min_samples, int ne
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.9 batches */
+/* ---------------------------------------------------------------- 10.11 batches */
 /* frames of n samples on the targets' grid */
 static size_t sv__km_frames_of(const struct sv_km_targets *t, size_t n)
 {
@@ -9902,13 +11081,13 @@ SV_DEF int sv_loader_init(sv_loader *L, const sv_data *d, int split, size_t B, s
     L->n_batches = n / B;             /* the remainder of an epoch is dropped (next epoch reshuffles) */
     L->order_epoch = SIZE_MAX;
     L->order = (size_t *)sv__calloc(n, sizeof(size_t), "loader");
-    L->wave = (float *)sv__calloc(B * L->max_samples, sizeof(float), "loader");
+    L->wave = (float *)sv__calloc(sv__prod4(B, L->max_samples, 1, 1), sizeof(float), "loader");
     L->wave_len = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->image_id = (long *)sv__calloc(B, sizeof(long), "loader");
     L->utt = (size_t *)sv__calloc(B, sizeof(size_t), "loader");
     L->scratch = (size_t *)sv__calloc(32 * B, sizeof(size_t), "loader");
     if (d->n_images) {
-        L->regions = (float *)sv__calloc(B * d->R * d->Dimg, sizeof(float), "loader");
+        L->regions = (float *)sv__calloc(sv__prod4(B, d->R, d->Dimg, 1), sizeof(float), "loader");
         L->boxes = (float *)sv__calloc(B * d->R * 4, sizeof(float), "loader");
     }
     if (d->targets) {
@@ -10046,7 +11225,20 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.10 checkpoints */
+/* ---------------------------------------------------------------- 10.12 checkpoints
+   Layout (every number little-endian, whatever the host; u32/u64/f32 below):
+     "SSLVGSCK", u32 version 2, u32 0x01020304, u64 n + n bytes of config text,
+     u64 m + m bytes of run settings text (version 2 only; version 1 files are still read),
+     u64 tensor count, per tensor: u32 name length, name, u32 kind, u32 ndim, u64 dims, f32 data;
+     u32 has_optimizer: f32 lr beta1 beta2 eps weight_decay clip_norm, u32 bias_correction,
+       4 zero bytes, u64 t; then per SV_PARAM tensor its f32 Adam moments m, v;
+     u32 has_position: u64 step, u32 stage, 4 zero bytes, u64 stage_step epoch batch,
+       4 x u64 RNG state, f32 alpha, 64 bytes scenario (NUL-padded), 4 zero bytes;
+     u64 FNV-1a 64 of every byte before it.
+   The zero bytes are where a 64-bit compiler pads sv_adam and sv_train_pos: files written
+   before these fields were written one by one (as raw structs, x86-64 / aarch64 only) have the
+   same layout and still load. A count that does not fit this host's size_t (a 32-bit build)
+   is refused, never truncated. */
 #define SV__CKPT_MAGIC "SSLVGSCK"
 #define SV__CKPT_VERSION 2u       /* 2: a settings block after the config; 1 is still read */
 
@@ -10059,8 +11251,47 @@ static void sv__wr_bytes(sv__wr *w, const void *p, size_t n)
     for (i = 0; i < n; i++) { w->h ^= b[i]; w->h *= 0x100000001B3ull; }   /* FNV-1a 64 */
     if (!w->err && fwrite(p, 1, n, w->f) != n) w->err = 1;
 }
-static void sv__wr_u64(sv__wr *w, uint64_t v) { sv__wr_bytes(w, &v, 8); }
-static void sv__wr_u32(sv__wr *w, uint32_t v) { sv__wr_bytes(w, &v, 4); }
+static void sv__wr_u64(sv__wr *w, uint64_t v) { unsigned char b[8]; sv__wr64(b, v); sv__wr_bytes(w, b, 8); }
+static void sv__wr_u32(sv__wr *w, uint32_t v) { unsigned char b[4]; sv__wr32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32(sv__wr *w, float v) { unsigned char b[4]; sv__wrf32(b, v); sv__wr_bytes(w, b, 4); }
+static void sv__wr_f32s(sv__wr *w, const float *x, size_t n)
+{
+    unsigned char chunk[4096];
+    size_t m;
+    if (sv__host_le()) { sv__wr_bytes(w, x, n * sizeof(float)); return; }
+    for (; n; n -= m, x += m) {
+        m = n < sizeof chunk / 4 ? n : sizeof chunk / 4;
+        sv__le_copy(chunk, x, m, 4);
+        sv__wr_bytes(w, chunk, m * 4);
+    }
+}
+
+static void sv__ckpt_put_adam(sv__wr *w, const sv_adam *o)
+{
+    sv__wr_f32(w, o->lr); sv__wr_f32(w, o->beta1); sv__wr_f32(w, o->beta2);
+    sv__wr_f32(w, o->eps); sv__wr_f32(w, o->weight_decay); sv__wr_f32(w, o->clip_norm);
+    sv__wr_u32(w, (uint32_t)o->bias_correction);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, o->t);
+}
+
+static void sv__ckpt_put_pos(sv__wr *w, const sv_train_pos *p)
+{
+    char scen[sizeof p->scenario];
+    int i;
+    sv__wr_u64(w, p->step);
+    sv__wr_u32(w, (uint32_t)p->stage);
+    sv__wr_u32(w, 0);
+    sv__wr_u64(w, p->stage_step);
+    sv__wr_u64(w, p->epoch);
+    sv__wr_u64(w, p->batch);
+    for (i = 0; i < 4; i++) sv__wr_u64(w, p->rng.s[i]);
+    sv__wr_f32(w, p->alpha);
+    memset(scen, 0, sizeof scen);   /* the bytes after the NUL are not the caller's */
+    for (i = 0; i < (int)sizeof scen - 1 && p->scenario[i]; i++) scen[i] = p->scenario[i];
+    sv__wr_bytes(w, scen, sizeof scen);
+    sv__wr_u32(w, 0);
+}
 
 static size_t sv__count_nonfinite(const float *x, size_t n)
 {
@@ -10127,19 +11358,19 @@ SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, cons
         sv__wr_u32(&w, (uint32_t)t->kind);
         sv__wr_u32(&w, (uint32_t)t->ndim);
         for (d = 0; d < t->ndim; d++) sv__wr_u64(&w, t->shape[d]);
-        sv__wr_bytes(&w, t->data, t->n * sizeof(float));
+        sv__wr_f32s(&w, t->data, t->n);
     }
     sv__wr_u32(&w, opt ? 1u : 0u);
     if (opt) {
-        sv__wr_bytes(&w, opt, sizeof *opt);
+        sv__ckpt_put_adam(&w, opt);
         for (i = 0; i < p->count; i++) {
             if (p->t[i]->kind != SV_PARAM) continue;
-            sv__wr_bytes(&w, p->m + p->offset[i], p->t[i]->n * sizeof(float));
-            sv__wr_bytes(&w, p->v + p->offset[i], p->t[i]->n * sizeof(float));
+            sv__wr_f32s(&w, p->m + p->offset[i], p->t[i]->n);
+            sv__wr_f32s(&w, p->v + p->offset[i], p->t[i]->n);
         }
     }
     sv__wr_u32(&w, pos ? 1u : 0u);
-    if (pos) sv__wr_bytes(&w, pos, sizeof *pos);
+    if (pos) sv__ckpt_put_pos(&w, pos);
     {
         uint64_t h = w.h;
         sv__wr_u64(&w, h);
@@ -10150,7 +11381,10 @@ SV_DEF int sv_checkpoint_save_settings(const char *path, const sv_model *m, cons
 #endif
     if (fclose(w.f) != 0) w.err = 1;
     if (w.err) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: write failed (disk full?)", tmp); }
-    if (rename(tmp, path) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno)); }
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) { remove(tmp); return sv__fail(SV_ERR_IO, "%s: cannot rename into place (%s)", path, why); }
+    }
     return SV_OK;
 }
 
@@ -10163,8 +11397,51 @@ static const void *sv__rd_bytes(sv__rd *r, size_t n)
     r->at += n;
     return q;
 }
-static uint64_t sv__rd_u64(sv__rd *r) { uint64_t v = 0; const void *q = sv__rd_bytes(r, 8); if (q) memcpy(&v, q, 8); return v; }
-static uint32_t sv__rd_u32(sv__rd *r) { uint32_t v = 0; const void *q = sv__rd_bytes(r, 4); if (q) memcpy(&v, q, 4); return v; }
+static uint64_t sv__rd_u64(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 8); return q ? sv__rd64(q) : 0; }
+static uint32_t sv__rd_u32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rd32(q) : 0; }
+static float sv__rd_f32(sv__rd *r) { const unsigned char *q = (const unsigned char *)sv__rd_bytes(r, 4); return q ? sv__rdf32(q) : 0.0f; }
+/* A u64 count or position as size_t: an error (r->err) when this host's size_t cannot hold it. */
+static size_t sv__rd_size(sv__rd *r)
+{
+    uint64_t v = sv__rd_u64(r);
+    if (v > (uint64_t)SIZE_MAX) { r->err = 2; return 0; }
+    return (size_t)v;
+}
+/* n floats into dst (NULL: skip them); 0 when the input is truncated. */
+static int sv__rd_f32s(sv__rd *r, float *dst, size_t n)
+{
+    const void *q = n <= SIZE_MAX / 4 ? sv__rd_bytes(r, n * 4) : NULL;
+    if (!q) { r->err = 1; return 0; }
+    if (dst) sv__le_copy(dst, q, n, 4);
+    return 1;
+}
+
+static void sv__ckpt_get_adam(sv__rd *r, sv_adam *o)
+{
+    o->lr = sv__rd_f32(r); o->beta1 = sv__rd_f32(r); o->beta2 = sv__rd_f32(r);
+    o->eps = sv__rd_f32(r); o->weight_decay = sv__rd_f32(r); o->clip_norm = sv__rd_f32(r);
+    o->bias_correction = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    o->t = sv__rd_size(r);
+}
+
+static void sv__ckpt_get_pos(sv__rd *r, sv_train_pos *p)
+{
+    const char *scen;
+    int i;
+    p->step = sv__rd_size(r);
+    p->stage = (int)sv__rd_u32(r);
+    (void)sv__rd_u32(r);
+    p->stage_step = sv__rd_size(r);
+    p->epoch = sv__rd_size(r);
+    p->batch = sv__rd_size(r);
+    for (i = 0; i < 4; i++) p->rng.s[i] = sv__rd_u64(r);
+    p->alpha = sv__rd_f32(r);
+    scen = (const char *)sv__rd_bytes(r, sizeof p->scenario);
+    if (scen) memcpy(p->scenario, scen, sizeof p->scenario);
+    p->scenario[sizeof p->scenario - 1] = 0;
+    (void)sv__rd_u32(r);
+}
 
 /* Reads and verifies the whole file; *buf is SV_MALLOC'd. A missing file says "no such
    checkpoint", a folder says so (rather than an absurd size). */
@@ -10191,7 +11468,7 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     if (*n < 32) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not a checkpoint (truncated: %zu bytes)", path, *n); }
     if (memcmp(*buf, SV__CKPT_MAGIC, 8) != 0) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: not an ssl_vgs checkpoint (bad magic)", path); }
     for (i = 0; i < *n - 8; i++) { h ^= (*buf)[i]; h *= 0x100000001B3ull; }
-    memcpy(&stored, *buf + *n - 8, 8);
+    stored = sv__rd64(*buf + *n - 8);
     if (h != stored) { SV_FREE(*buf); *buf = NULL; return sv__fail(SV_ERR_FORMAT, "%s: checksum mismatch (truncated or corrupted checkpoint)", path); }
     return SV_OK;
 }
@@ -10206,9 +11483,12 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const ch
     char line[512];
     size_t i = 0;
     if (ver != 1u && ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads 1..%u", path, ver, SV__CKPT_VERSION);
-    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written on a machine of the other byte order", path);
+    /* an old build wrote this word in its host's order: a byte-swapped one comes from a
+       big-endian host, whose raw numbers this build cannot tell from little-endian ones */
+    if (order != 0x01020304u) return sv__fail(SV_ERR_FORMAT, "%s: written in big-endian byte order by an older build; "
+                                              "re-save it with this version on that machine", path);
     clen = sv__rd_u64(r);
-    text = (const char *)sv__rd_bytes(r, (size_t)clen);
+    text = clen <= SIZE_MAX ? (const char *)sv__rd_bytes(r, (size_t)clen) : NULL;
     if (!text) return sv__fail(SV_ERR_FORMAT, "%s: truncated config", path);
     memset(cfg, 0, sizeof *cfg);
     while (i < clen) {
@@ -10299,37 +11579,32 @@ static int sv__ckpt_body(const char *path, sv__rd *r, sv_model *m, sv_adam *opt,
             uint64_t s = sv__rd_u64(r);
             if (s != t->shape[d]) return sv__fail(SV_ERR_FORMAT, "%s: tensor '%s' dim %u is %llu, the model has %zu", path, name, d, (unsigned long long)s, t->shape[d]);
         }
-        {
-            const void *q = sv__rd_bytes(r, t->n * sizeof(float));
-            if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
-            memcpy(t->data, q, t->n * sizeof(float));
-        }
+        if (!sv__rd_f32s(r, t->data, t->n)) return sv__fail(SV_ERR_FORMAT, "%s: truncated data of '%s'", path, name);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_adam));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
-        if (opt) memcpy(opt, q, sizeof *opt);
+        sv_adam o;
+        sv__ckpt_get_adam(r, &o);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer state", path);
+        if (opt) *opt = o;
         for (i = 0; i < p->count; i++) {
-            const void *mm, *vv;
             if (p->t[i]->kind != SV_PARAM) continue;
-            mm = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            vv = sv__rd_bytes(r, p->t[i]->n * sizeof(float));
-            if (!mm || !vv) return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
-            if (opt) {
-                memcpy(p->m + p->offset[i], mm, p->t[i]->n * sizeof(float));
-                memcpy(p->v + p->offset[i], vv, p->t[i]->n * sizeof(float));
-            }
+            if (!sv__rd_f32s(r, opt ? p->m + p->offset[i] : NULL, p->t[i]->n) ||
+                !sv__rd_f32s(r, opt ? p->v + p->offset[i] : NULL, p->t[i]->n))
+                return sv__fail(SV_ERR_FORMAT, "%s: truncated optimizer moments", path);
         }
     } else if (opt) {
         sv_adam_reset(opt, p);
     }
     if (sv__rd_u32(r)) {
-        const void *q = sv__rd_bytes(r, sizeof(sv_train_pos));
-        if (!q) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
-        if (pos) memcpy(pos, q, sizeof *pos);
+        sv_train_pos tp;
+        memset(&tp, 0, sizeof tp);
+        sv__ckpt_get_pos(r, &tp);
+        if (r->err == 1) return sv__fail(SV_ERR_FORMAT, "%s: truncated training position", path);
+        if (pos) *pos = tp;
     } else if (pos) {
         memset(pos, 0, sizeof *pos);
     }
+    if (r->err == 2) return sv__fail(SV_ERR_FORMAT, "%s: a step or loader count exceeds this %u-bit build's size_t", path, (unsigned)(sizeof(size_t) * 8));
     if (r->err) return sv__fail(SV_ERR_FORMAT, "%s: truncated", path);
     /* the checksum only proves the file is what was written; refuse weights that are not numbers
        (written by another program, or by a build without this check) */
@@ -10390,7 +11665,7 @@ SV_DEF int sv_checkpoint_load_into(const char *path, sv_model *m, sv_adam *opt, 
 #define SV__PI 3.14159265358979323846
 #endif
 
-/* ---------------------------------------------------------------- 10.11 MFCC */
+/* ---------------------------------------------------------------- 10.13 MFCC */
 SV_DEF sv_mfcc_opts sv_mfcc_default_opts(void)
 {
     sv_mfcc_opts o;
@@ -10641,7 +11916,7 @@ SV__OMP(parallel for schedule(static) num_threads(sv_get_threads()) if (F > 64))
     return SV_OK;
 }
 
-/* ---------------------------------------------------------------- 10.12 k-means */
+/* ---------------------------------------------------------------- 10.14 k-means */
 SV_DEF sv_kmeans_opts sv_kmeans_default_opts(void)
 {
     sv_kmeans_opts o;
@@ -10945,7 +12220,7 @@ done:
     return rc;
 }
 
-/* ---------------------------------------------------------------- 10.13 offline target files */
+/* ---------------------------------------------------------------- 10.15 offline target files */
 SV_DEF const uint16_t *sv_km_labels(const sv_km_targets *t, int split, size_t i, size_t *n)
 {
     if (n) *n = 0;
@@ -11402,6 +12677,774 @@ done:
 /* ======================================================================================
    11 Metrics
    ====================================================================================== */
+/* ---------------------------------------------------------------- 10.16 Hugging Face wav2vec 2.0 weights */
+enum { SV__HF_COPY, SV__HF_CONV, SV__HF_POS_G, SV__HF_CODEBOOK };
+#define SV__HF_PREFIXED 1   /* under "wav2vec2." in Wav2Vec2ForPreTraining / ForCTC files */
+#define SV__HF_HEAD 2       /* the pretraining head: all of it or none */
+#define SV__HF_OPTIONAL 4   /* masked_spec_embed (absent when a model was saved without masking) */
+#define SV__HF_POS_V 8      /* the positional conv's v: three spellings */
+#define SV__HF_CLS 16       /* ssl_vgs.cls_token: this library's CLS vector (FaST-VGS+), not an HF name */
+#define SV__HF_PREFIX "wav2vec2."
+#define SV__HF_CLS_NAME "ssl_vgs.cls_token"
+
+typedef struct sv__hf_entry {
+    sv_tensor *t;
+    char name[96];          /* without the prefix */
+    int how, flags;
+    size_t shape[3];        /* the shape in the file */
+    int ndim;
+} sv__hf_entry;
+
+static void sv__hf_add(sv__hf_entry *e, size_t *n, sv_tensor *t, int how, int flags, const char *fmt, size_t i)
+{
+    sv__hf_entry *x = &e[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->t = t;
+    x->how = how;
+    x->flags = flags;
+    snprintf(x->name, sizeof x->name, fmt, i);
+    if (how == SV__HF_CONV) {               /* ours [Cout,K,Cin], PyTorch's [Cout,Cin,K] */
+        x->ndim = 3; x->shape[0] = t->shape[0]; x->shape[1] = t->shape[2]; x->shape[2] = t->shape[1];
+    } else if (how == SV__HF_POS_G) {       /* ours [K], weight_g [1,1,K] */
+        x->ndim = 3; x->shape[0] = 1; x->shape[1] = 1; x->shape[2] = t->shape[0];
+    } else if (how == SV__HF_CODEBOOK) {    /* ours [G*V, d/G], codevectors [1, G*V, d/G] */
+        x->ndim = 3; x->shape[0] = 1; x->shape[1] = t->shape[0]; x->shape[2] = t->shape[1];
+    } else {
+        int d;
+        x->ndim = t->ndim;
+        for (d = 0; d < t->ndim && d < 3; d++) x->shape[d] = t->shape[d];
+    }
+}
+
+/* Every tensor of the wav2vec 2.0 part of m with its Hugging Face name (at most
+   8 * 4 + 8 + 16 * L + 7 + 1 entries). */
+static size_t sv__hf_map(const sv_model *m, sv__hf_entry *e)
+{
+    const sv_config *c = &m->cfg;
+    size_t n = 0, i, L = c->n_shared + c->n_decoder;
+    const int P = SV__HF_PREFIXED;
+    for (i = 0; i < c->n_conv; i++) {
+        sv__hf_add(e, &n, m->conv_w[i], SV__HF_CONV, P, "feature_extractor.conv_layers.%zu.conv.weight", i);
+        if (m->conv_b[i]) sv__hf_add(e, &n, m->conv_b[i], SV__HF_COPY, P, "feature_extractor.conv_layers.%zu.conv.bias", i);
+        if (m->conv_norm_g[i]) {
+            sv__hf_add(e, &n, m->conv_norm_g[i], SV__HF_COPY, P, "feature_extractor.conv_layers.%zu.layer_norm.weight", i);
+            sv__hf_add(e, &n, m->conv_norm_b[i], SV__HF_COPY, P, "feature_extractor.conv_layers.%zu.layer_norm.bias", i);
+        }
+    }
+    sv__hf_add(e, &n, m->feat_ln_g, SV__HF_COPY, P, "feature_projection.layer_norm.weight", 0);
+    sv__hf_add(e, &n, m->feat_ln_b, SV__HF_COPY, P, "feature_projection.layer_norm.bias", 0);
+    sv__hf_add(e, &n, m->proj_w, SV__HF_COPY, P, "feature_projection.projection.weight", 0);
+    sv__hf_add(e, &n, m->proj_b, SV__HF_COPY, P, "feature_projection.projection.bias", 0);
+    sv__hf_add(e, &n, m->mask_emb, SV__HF_COPY, P | SV__HF_OPTIONAL, "masked_spec_embed", 0);
+    sv__hf_add(e, &n, m->pos_g, SV__HF_POS_G, P, "encoder.pos_conv_embed.conv.weight_g", 0);
+    sv__hf_add(e, &n, m->pos_v, SV__HF_CONV, P | SV__HF_POS_V, "encoder.pos_conv_embed.conv.weight_v", 0);
+    sv__hf_add(e, &n, m->pos_b, SV__HF_COPY, P, "encoder.pos_conv_embed.conv.bias", 0);
+    sv__hf_add(e, &n, m->enc_ln_g, SV__HF_COPY, P, "encoder.layer_norm.weight", 0);
+    sv__hf_add(e, &n, m->enc_ln_b, SV__HF_COPY, P, "encoder.layer_norm.bias", 0);
+    for (i = 0; i < L; i++) {
+        const sv_tlayer *t = &m->layer[i];
+        sv__hf_add(e, &n, t->q_w, SV__HF_COPY, P, "encoder.layers.%zu.attention.q_proj.weight", i);
+        sv__hf_add(e, &n, t->q_b, SV__HF_COPY, P, "encoder.layers.%zu.attention.q_proj.bias", i);
+        sv__hf_add(e, &n, t->k_w, SV__HF_COPY, P, "encoder.layers.%zu.attention.k_proj.weight", i);
+        sv__hf_add(e, &n, t->k_b, SV__HF_COPY, P, "encoder.layers.%zu.attention.k_proj.bias", i);
+        sv__hf_add(e, &n, t->v_w, SV__HF_COPY, P, "encoder.layers.%zu.attention.v_proj.weight", i);
+        sv__hf_add(e, &n, t->v_b, SV__HF_COPY, P, "encoder.layers.%zu.attention.v_proj.bias", i);
+        sv__hf_add(e, &n, t->o_w, SV__HF_COPY, P, "encoder.layers.%zu.attention.out_proj.weight", i);
+        sv__hf_add(e, &n, t->o_b, SV__HF_COPY, P, "encoder.layers.%zu.attention.out_proj.bias", i);
+        sv__hf_add(e, &n, t->ln1_g, SV__HF_COPY, P, "encoder.layers.%zu.layer_norm.weight", i);
+        sv__hf_add(e, &n, t->ln1_b, SV__HF_COPY, P, "encoder.layers.%zu.layer_norm.bias", i);
+        sv__hf_add(e, &n, t->fc1_w, SV__HF_COPY, P, "encoder.layers.%zu.feed_forward.intermediate_dense.weight", i);
+        sv__hf_add(e, &n, t->fc1_b, SV__HF_COPY, P, "encoder.layers.%zu.feed_forward.intermediate_dense.bias", i);
+        sv__hf_add(e, &n, t->fc2_w, SV__HF_COPY, P, "encoder.layers.%zu.feed_forward.output_dense.weight", i);
+        sv__hf_add(e, &n, t->fc2_b, SV__HF_COPY, P, "encoder.layers.%zu.feed_forward.output_dense.bias", i);
+        sv__hf_add(e, &n, t->ln2_g, SV__HF_COPY, P, "encoder.layers.%zu.final_layer_norm.weight", i);
+        sv__hf_add(e, &n, t->ln2_b, SV__HF_COPY, P, "encoder.layers.%zu.final_layer_norm.bias", i);
+    }
+    sv__hf_add(e, &n, m->codebook, SV__HF_CODEBOOK, SV__HF_HEAD, "quantizer.codevectors", 0);
+    sv__hf_add(e, &n, m->q_w, SV__HF_COPY, SV__HF_HEAD, "quantizer.weight_proj.weight", 0);
+    sv__hf_add(e, &n, m->q_b, SV__HF_COPY, SV__HF_HEAD, "quantizer.weight_proj.bias", 0);
+    sv__hf_add(e, &n, m->projq_w, SV__HF_COPY, SV__HF_HEAD, "project_q.weight", 0);
+    sv__hf_add(e, &n, m->projq_b, SV__HF_COPY, SV__HF_HEAD, "project_q.bias", 0);
+    sv__hf_add(e, &n, m->final_w, SV__HF_COPY, SV__HF_HEAD, "project_hid.weight", 0);
+    sv__hf_add(e, &n, m->final_b, SV__HF_COPY, SV__HF_HEAD, "project_hid.bias", 0);
+    if (m->cls) sv__hf_add(e, &n, m->cls, SV__HF_COPY, SV__HF_CLS, SV__HF_CLS_NAME, 0);
+    return n;
+}
+
+static size_t sv__hf_map_cap(const sv_config *c) { return 8 * 4 + 16 + 16 * (c->n_shared + c->n_decoder) + 8; }
+
+/* "wav2vec2." when the file's encoder is under that prefix (ForPreTraining, ForCTC), else "". */
+static const char *sv__hf_prefix(const sv_safetensors *st)
+{
+    return sv_safetensors_find(st, SV__HF_PREFIX "feature_extractor.conv_layers.0.conv.weight") ? SV__HF_PREFIX : "";
+}
+
+static const sv_st_tensor *sv__hf_find(const sv_safetensors *st, const char *prefix, const char *name)
+{
+    char full[200];
+    if (strlen(prefix) + strlen(name) >= sizeof full) return NULL;
+    memcpy(full, prefix, strlen(prefix));
+    memcpy(full + strlen(prefix), name, strlen(name) + 1);
+    return sv_safetensors_find(st, full);
+}
+
+/* The positional conv's v (or a plain weight without weight norm: *plain = 1) and g. */
+static void sv__hf_find_pos(const sv_safetensors *st, const char *P, const sv_st_tensor **v, const sv_st_tensor **g, int *plain,
+                            int *spellings)
+{
+    const sv_st_tensor *v1 = sv__hf_find(st, P, "encoder.pos_conv_embed.conv.weight_v");
+    const sv_st_tensor *v2 = sv__hf_find(st, P, "encoder.pos_conv_embed.conv.parametrizations.weight.original1");
+    const sv_st_tensor *w = sv__hf_find(st, P, "encoder.pos_conv_embed.conv.weight");
+    *spellings = (v1 != NULL) + (v2 != NULL) + (w != NULL);
+    *plain = 0;
+    if (v1) { *v = v1; *g = sv__hf_find(st, P, "encoder.pos_conv_embed.conv.weight_g"); }
+    else if (v2) { *v = v2; *g = sv__hf_find(st, P, "encoder.pos_conv_embed.conv.parametrizations.weight.original0"); }
+    else if (w) { *v = w; *g = NULL; *plain = 1; }
+    else { *v = NULL; *g = NULL; }
+}
+
+static void sv__note(char *notes, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+    if (!notes || !cap) return;
+    n = strlen(notes);
+    if (n + 3 >= cap) return;
+    if (n) { strcpy(notes + n, "; "); n += 2; }
+    va_start(ap, fmt);
+    vsnprintf(notes + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+static void sv__shape_str(char *buf, size_t cap, const size_t *shape, int ndim)
+{
+    int d;
+    size_t n = 0;
+    buf[0] = 0;
+    n += (size_t)snprintf(buf + n, cap - n, "[");
+    for (d = 0; d < ndim && n < cap; d++) n += (size_t)snprintf(buf + n, cap - n, d ? ",%zu" : "%zu", shape[d]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* Task heads a Hugging Face file may carry that a wav2vec 2.0 backbone has no place for. */
+static int sv__hf_ignorable(const char *name)
+{
+    return strncmp(name, "lm_head.", 8) == 0 || strncmp(name, "projector.", 10) == 0 || strncmp(name, "classifier.", 11) == 0;
+}
+
+/* One line listing up to two names of a category and how many more. */
+typedef struct sv__hf_errs { char text[400]; size_t missing, shaped, extra, dtype, nonfinite; } sv__hf_errs;
+
+static void sv__hf_err(sv__hf_errs *r, size_t *count, const char *what, const char *name, const char *detail)
+{
+    size_t n = strlen(r->text);
+    if (++*count <= 2 && n + 8 < sizeof r->text)
+        snprintf(r->text + n, sizeof r->text - n, "%s%s '%s'%s", n ? "; " : "", what, name, detail ? detail : "");
+}
+
+SV_DEF int sv_hf_load_tensors(sv_model *m, const sv_safetensors *st, const char *name, char *notes, size_t notes_cap)
+{
+    const char *nm = sv__nm(name), *P;
+    size_t cap = sv__hf_map_cap(&m->cfg), n, i, head_found = 0, head_missing = 0, ignored = 0;
+    sv__hf_entry *e;
+    const sv_st_tensor **src;
+    unsigned char *used;
+    const sv_st_tensor *pv = NULL, *pg = NULL;
+    int plain = 0, spellings = 0, rc = SV_OK;
+    sv__hf_errs r;
+    char a[64], b[64], full[160];
+    if (notes && notes_cap) notes[0] = 0;
+    if (!st) return sv__fail(SV_ERR_ARG, "sv_hf_load_tensors: NULL tensors");
+    e = SV__CAST(sv__hf_entry *, sv__calloc(cap, sizeof *e, "HF name map"));
+    src = SV__CAST(const sv_st_tensor **, sv__calloc(cap, sizeof *src, "HF name map"));
+    used = SV__CAST(unsigned char *, sv__calloc(st->n ? st->n : 1, 1, "HF name map"));
+    if (!e || !src || !used) { SV_FREE(e); SV_FREE(src); SV_FREE(used); return SV_ERR_NOMEM; }
+    memset(&r, 0, sizeof r);
+    n = sv__hf_map(m, e);
+    P = sv__hf_prefix(st);
+    sv__hf_find_pos(st, P, &pv, &pg, &plain, &spellings);
+    if (spellings > 1) sv__hf_err(&r, &r.extra, "two spellings of", "encoder.pos_conv_embed.conv.weight", " (weight_v/original1/weight)");
+    for (i = 0; i < n; i++) {
+        const sv__hf_entry *x = &e[i];
+        const sv_st_tensor *t;
+        snprintf(full, sizeof full, "%s%s", (x->flags & SV__HF_PREFIXED) ? P : "", x->name);
+        if (x->flags & SV__HF_POS_V) t = pv;
+        else if (x->how == SV__HF_POS_G) t = plain ? pv : pg;
+        else t = sv_safetensors_find(st, full);
+        if (!t) {
+            if (x->flags & SV__HF_HEAD) head_missing++;
+            else if (x->flags & SV__HF_OPTIONAL) sv__note(notes, notes_cap, "no %s in the file: the mask embedding keeps its initial values", x->name);
+            else if (x->flags & SV__HF_CLS) sv__note(notes, notes_cap, "no CLS token in the file: it keeps its initial values (as the VGS branch)");
+            else sv__hf_err(&r, &r.missing, "missing", full, NULL);
+            continue;
+        }
+        if (x->flags & SV__HF_HEAD) head_found++;
+        src[i] = t;
+        used[t - st->t] = 1;
+        if (!t->data) { sv__hf_err(&r, &r.dtype, "unsupported dtype of", t->name, t->dtype); src[i] = NULL; continue; }
+        if (x->how == SV__HF_POS_G && plain) continue;   /* g is computed from the plain weight */
+        if (t->ndim != x->ndim || memcmp(t->shape, x->shape, (size_t)x->ndim * sizeof(size_t)) != 0) {
+            char d[160];
+            sv__shape_str(a, sizeof a, t->shape, t->ndim);
+            sv__shape_str(b, sizeof b, x->shape, x->ndim);
+            snprintf(d, sizeof d, " %s (this model: %s)", a, b);
+            sv__hf_err(&r, &r.shaped, "mis-shaped", t->name, d);
+            src[i] = NULL;
+            continue;
+        }
+        {
+            size_t k;
+            for (k = 0; k < t->numel; k++)
+                if (!sv__isfinite(t->data[k])) { sv__hf_err(&r, &r.nonfinite, "NaN/inf in", t->name, NULL); src[i] = NULL; break; }
+        }
+    }
+    if (pg && plain == 0) used[pg - st->t] = 1;
+    if (head_found && head_missing)
+        for (i = 0; i < n; i++)
+            if ((e[i].flags & SV__HF_HEAD) && !sv_safetensors_find(st, e[i].name)) sv__hf_err(&r, &r.missing, "missing", e[i].name, " (the rest of the pretraining head is there)");
+    for (i = 0; i < st->n; i++) {
+        if (used[i]) continue;
+        if (sv__hf_ignorable(st->t[i].name)) { ignored++; continue; }
+        sv__hf_err(&r, &r.extra, "unexpected", st->t[i].name,
+                   strcmp(st->t[i].name, SV__HF_CLS_NAME) == 0 ? " (a CLS token: this model has use_cls = 0)" : NULL);
+    }
+    if (r.missing + r.shaped + r.extra + r.dtype + r.nonfinite) {
+        size_t more = r.missing + r.shaped + r.extra + r.dtype + r.nonfinite;
+        more = more > 2 ? more - (r.missing < 2 ? r.missing : 2) - (r.shaped < 2 ? r.shaped : 2) - (r.extra < 2 ? r.extra : 2) -
+                              (r.dtype < 2 ? r.dtype : 2) - (r.nonfinite < 2 ? r.nonfinite : 2) : 0;
+        rc = sv__fail(SV_ERR_FORMAT, "%s does not fit this %s model (%zu missing, %zu mis-shaped, %zu unexpected tensors): %s%s", nm,
+                      m->cfg.name, r.missing, r.shaped, r.extra + r.dtype + r.nonfinite, r.text, more ? " ..." : "");
+        goto done;
+    }
+    if (!head_found) sv__note(notes, notes_cap, "no pretraining head in the file (quantizer, project_q, project_hid): it keeps its initial values");
+    if (ignored) sv__note(notes, notes_cap, "%zu tensors of a task head (lm_head/projector/classifier) ignored", ignored);
+    if (plain) sv__note(notes, notes_cap, "positional conv stored without weight norm: g recomputed as the per-tap norm");
+    /* every check passed: copy */
+    for (i = 0; i < n; i++) {
+        const sv__hf_entry *x = &e[i];
+        const sv_st_tensor *t = src[i];
+        sv_tensor *d = x->t;
+        size_t o, k, c, O, K, C;
+        if (!t) continue;
+        if (x->how == SV__HF_CONV) {                /* file [O,C,K] -> ours [O,K,C] */
+            O = d->shape[0]; K = d->shape[1]; C = d->shape[2];
+            for (o = 0; o < O; o++)
+                for (c = 0; c < C; c++)
+                    for (k = 0; k < K; k++) d->data[(o * K + k) * C + c] = t->data[(o * C + c) * K + k];
+        } else if (x->how == SV__HF_POS_G && plain) {   /* g_k = ||w[:,:,k]|| */
+            K = d->shape[0];
+            for (k = 0; k < K; k++) {
+                double s = 0;
+                for (o = 0; o < t->numel / K; o++) s += (double)t->data[o * K + k] * t->data[o * K + k];
+                d->data[k] = (float)sqrt(s);
+            }
+        } else {
+            memcpy(d->data, t->data, d->n * sizeof(float));
+        }
+    }
+done:
+    SV_FREE(e); SV_FREE(src); SV_FREE(used);
+    return rc;
+}
+
+/* ---- configuration */
+/* The file next to path: "<folder of path>/<file>" (allocated). */
+static char *sv__sibling(const char *path, const char *file)
+{
+    size_t d = sv__dir_len(path), n = strlen(file);
+    char *p = SV__CAST(char *, sv__alloc(d + n + 1, "path"));
+    if (!p) return NULL;
+    memcpy(p, path, d);
+    memcpy(p + d, file, n + 1);
+    return p;
+}
+
+static int sv__hf_jp_size(const sv__jp *j, size_t root, const char *key, size_t *v, int *have, const char *nm)
+{
+    size_t k = sv__jp_get(j, root, key);
+    uint64_t u;
+    *have = 0;
+    if (!k) return SV_OK;
+    if (!sv__jp_u64(j, k, &u) || u > SIZE_MAX) return sv__fail(SV_ERR_FORMAT, "%s: '%s' must be a non-negative integer", nm, key);
+    *v = (size_t)u;
+    *have = 1;
+    return SV_OK;
+}
+
+static int sv__hf_jp_is(const sv__jp *j, size_t root, const char *key, const char *want, int *differs)
+{
+    size_t k = sv__jp_get(j, root, key), wl = strlen(want);
+    *differs = 0;
+    if (!k) return 0;
+    *differs = j->node[k].type != SV__J_STR || j->node[k].len != wl || memcmp(j->s + j->node[k].at, want, wl) != 0;
+    return 1;
+}
+
+/* Reads the config text of this library's own export (metadata "ssl_vgs_config") into cfg. */
+static int sv__hf_own_config(const char *text, sv_config *cfg, const char *nm, char *notes, size_t notes_cap)
+{
+    char line[512];
+    size_t i = 0, n = strlen(text), f, unknown = 0;
+    while (i < n) {
+        size_t l = 0;
+        char *eq, *k, *v, *e;
+        while (i < n && text[i] != '\n' && l < sizeof line - 1) line[l++] = text[i++];
+        i++;
+        line[l] = 0;
+        if (!(eq = strchr(line, '='))) continue;
+        *eq = 0;
+        k = line; v = eq + 1;
+        while (*v == ' ') v++;
+        e = eq - 1;
+        while (e >= k && *e == ' ') *e-- = 0;
+        /* a field of a newer version of the library: its default stays (the tensors decide the rest) */
+        for (f = 0; f < SV__N_CFG_FIELDS && strcmp(sv__cfg_fields[f].key, k) != 0; f++) {}
+        if (f == SV__N_CFG_FIELDS) { unknown++; continue; }
+        if (sv_config_set(cfg, k, v) != SV_OK) return sv__fail(SV_ERR_FORMAT, "%s: metadata ssl_vgs_config: %s", nm, sv_last_error());
+    }
+    if (unknown) sv__note(notes, notes_cap, "%zu config fields of the file's ssl_vgs_config are unknown to this version and were ignored", unknown);
+    return SV_OK;
+}
+
+#define SV__HF_ASSUMED_STRIDES 1
+#define SV__HF_ASSUMED_HEADS 2
+#define SV__HF_ASSUMED_LN 4
+#define SV__HF_ASSUMED_GROUPS 8
+
+static int sv__hf_config(const sv_safetensors *st, const char *json, size_t json_len, const char *nm, const sv_config *base,
+                         sv_config *cfg, char *notes, size_t notes_cap, int *assumed)
+{
+    static const size_t k7[7] = {10, 3, 3, 3, 3, 2, 2}, s7[7] = {5, 2, 2, 2, 2, 2, 2};
+    const char *P, *own;
+    const sv_st_tensor *t, *pv, *pg;
+    size_t i, n_conv = 0, L = 0, cin = 1, D, C, v, jn;
+    int plain, spell, have, rc, own_cfg = 0, strides_known = 0, heads_known = 0, ln_known = 0, groups_known = 0, differs;
+    char key[160];
+    sv__jp j;
+    memset(&j, 0, sizeof j);
+    *assumed = 0;
+    if (base) *cfg = *base;
+    else if ((rc = sv_config_preset("base", cfg)) != SV_OK) return rc;
+    if ((own = sv_safetensors_meta(st, "ssl_vgs_config")) != NULL) {
+        /* written by sv_hf_save: every field is known; the checks below still run */
+        if ((rc = sv__hf_own_config(own, cfg, nm, notes, notes_cap)) != SV_OK) return rc;
+        own_cfg = strides_known = heads_known = ln_known = groups_known = 1;
+    } else {
+        snprintf(cfg->name, sizeof cfg->name, "hf");
+    }
+    P = sv__hf_prefix(st);
+    /* feature encoder: conv weights [Cout, Cin, K], channels chained from 1 */
+    for (;;) {
+        snprintf(key, sizeof key, "feature_extractor.conv_layers.%zu.conv.weight", n_conv);
+        if (!(t = sv__hf_find(st, P, key))) break;
+        if (n_conv == SV_MAX_CONV) return sv__fail(SV_ERR_FORMAT, "%s: more than %d conv layers", nm, SV_MAX_CONV);
+        if (t->ndim != 3 || t->shape[1] != cin || !t->shape[0] || !t->shape[2])
+            return sv__fail(SV_ERR_FORMAT, "%s: %s%s is not [Cout, %zu, K]", nm, P, key, cin);
+        cfg->conv_dim[n_conv] = t->shape[0];
+        cfg->conv_kernel[n_conv] = t->shape[2];
+        cin = t->shape[0];
+        n_conv++;
+    }
+    if (!n_conv)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a wav2vec 2.0 model: no feature_extractor.conv_layers.0.conv.weight "
+                        "(with or without the wav2vec2. prefix)", nm);
+    cfg->n_conv = n_conv;
+    cfg->extractor_mode = n_conv > 1 && sv__hf_find(st, P, "feature_extractor.conv_layers.1.layer_norm.weight") ? SV_EXTRACTOR_LAYER_NORM
+                                                                                                              : SV_EXTRACTOR_DEFAULT;
+    cfg->conv_bias = sv__hf_find(st, P, "feature_extractor.conv_layers.0.conv.bias") != NULL;
+    C = cin;
+    t = sv__hf_find(st, P, "feature_projection.projection.weight");
+    if (!t || t->ndim != 2 || t->shape[1] != C || !t->shape[0])
+        return sv__fail(SV_ERR_FORMAT, "%s: %sfeature_projection.projection.weight missing or not [D, %zu]", nm, P, C);
+    D = cfg->D = t->shape[0];
+    for (;;) {
+        snprintf(key, sizeof key, "encoder.layers.%zu.attention.q_proj.weight", L);
+        if (!sv__hf_find(st, P, key)) break;
+        if (++L > SV_MAX_LAYERS) return sv__fail(SV_ERR_FORMAT, "%s: more than %d transformer layers", nm, SV_MAX_LAYERS);
+    }
+    if (!L) return sv__fail(SV_ERR_FORMAT, "%s: no transformer layer (%sencoder.layers.0.attention.q_proj.weight)", nm, P);
+    t = sv__hf_find(st, P, "encoder.layers.0.feed_forward.intermediate_dense.weight");
+    if (!t || t->ndim != 2 || t->shape[1] != D || !t->shape[0])
+        return sv__fail(SV_ERR_FORMAT, "%s: %sencoder.layers.0.feed_forward.intermediate_dense.weight missing or not [F, %zu]", nm, P, D);
+    cfg->ffn = t->shape[0];
+    sv__hf_find_pos(st, P, &pv, &pg, &plain, &spell);
+    if (!pv || pv->ndim != 3 || pv->shape[0] != D || !pv->shape[1] || D % pv->shape[1] || !pv->shape[2])
+        return sv__fail(SV_ERR_FORMAT, "%s: %sencoder.pos_conv_embed.conv.weight_v missing or not [%zu, D/groups, K]", nm, P, D);
+    cfg->pos_kernel = pv->shape[2];
+    cfg->pos_groups = D / pv->shape[1];
+    if (!own_cfg || cfg->n_shared + cfg->n_decoder != L) {
+        /* the layers the VGS branch shares: as many as the base config's, at most all of them */
+        size_t want = base ? base->n_shared : 8;
+        cfg->n_shared = want < L ? want : L;
+        cfg->n_decoder = L - cfg->n_shared;
+    }
+    cfg->use_cls = sv_safetensors_find(st, SV__HF_CLS_NAME) != NULL;
+    /* config.json: the fields the tensors cannot show, and a cross-check of the others */
+    if (json) {
+        static const char *keys[5] = {"hidden_size", "num_hidden_layers", "intermediate_size", "num_conv_pos_embeddings",
+                                      "num_conv_pos_embedding_groups"};
+        size_t want[5], c, k;
+        uint64_t u;
+        if ((rc = sv__jp_parse(&j, json, json_len, nm, "config")) != SV_OK) return rc;
+        if (j.node[0].type != SV__J_OBJ) { rc = sv__fail(SV_ERR_FORMAT, "%s: config.json is not a JSON object", nm); goto done; }
+        if ((jn = sv__jp_get(&j, 0, "conv_stride")) != 0) {
+            if (j.node[jn].type != SV__J_ARR) { rc = sv__fail(SV_ERR_FORMAT, "%s: config.json conv_stride is not a list", nm); goto done; }
+            for (c = jn + 1, k = 0; c < j.node[jn].end; c = j.node[c].end, k++) {
+                if (k >= n_conv || !sv__jp_u64(&j, c, &u) || u == 0 || u > 1000000) break;
+                cfg->conv_stride[k] = (size_t)u;
+            }
+            if (c < j.node[jn].end || k != n_conv) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: config.json conv_stride must list %zu positive strides (one per conv layer)", nm, n_conv);
+                goto done;
+            }
+            strides_known = 1;
+        }
+        if ((rc = sv__hf_jp_size(&j, 0, "num_attention_heads", &v, &have, nm)) != SV_OK) goto done;
+        if (have) { cfg->heads = v; heads_known = 1; }
+        if ((rc = sv__hf_jp_size(&j, 0, "num_codevector_groups", &v, &have, nm)) != SV_OK) goto done;
+        if (have) { cfg->q_groups = v; groups_known = 1; }
+        if ((jn = sv__jp_get(&j, 0, "do_stable_layer_norm")) != 0) {
+            if (j.node[jn].type != SV__J_TRUE && j.node[jn].type != SV__J_FALSE) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: config.json do_stable_layer_norm is not true or false", nm);
+                goto done;
+            }
+            cfg->layer_norm_first = j.node[jn].type == SV__J_TRUE;
+            ln_known = 1;
+        }
+        if ((jn = sv__jp_get(&j, 0, "layer_norm_eps")) != 0) {
+            double eps = 0;
+            if (!sv__jp_double(&j, jn, &eps) || fabs(eps - 1e-5) > 1e-12) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: config.json layer_norm_eps must be 1e-05 (the only value implemented here)", nm);
+                goto done;
+            }
+        }
+        if ((sv__hf_jp_is(&j, 0, "hidden_act", "gelu", &differs) && differs) ||
+            (sv__hf_jp_is(&j, 0, "feat_extract_activation", "gelu", &differs) && differs)) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: config.json hidden_act and feat_extract_activation must be \"gelu\" (exact erf GELU)", nm);
+            goto done;
+        }
+        if (sv__hf_jp_is(&j, 0, "feat_extract_norm", cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM ? "layer" : "group", &differs) &&
+            differs) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: config.json feat_extract_norm disagrees with the tensors (a %s-norm feature encoder)", nm,
+                          cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM ? "layer" : "group");
+            goto done;
+        }
+        want[0] = D; want[1] = L; want[2] = cfg->ffn; want[3] = cfg->pos_kernel; want[4] = cfg->pos_groups;
+        for (k = 0; k < 5; k++) {
+            if ((rc = sv__hf_jp_size(&j, 0, keys[k], &v, &have, nm)) != SV_OK) goto done;
+            if (have && v != want[k]) {
+                rc = sv__fail(SV_ERR_FORMAT, "%s: config.json %s = %zu but the tensors say %zu", nm, keys[k], v, want[k]);
+                goto done;
+            }
+        }
+    }
+    if (!strides_known) {   /* the fairseq geometry, when the kernels are its kernels */
+        int std7 = n_conv == 7;
+        for (i = 0; std7 && i < 7; i++) if (cfg->conv_kernel[i] != k7[i]) std7 = 0;
+        if (!std7) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: the conv strides are not in the tensors and the kernels are not fairseq's "
+                          "10,3,3,3,3,2,2: put the model's config.json (conv_stride) beside the file", nm);
+            goto done;
+        }
+        for (i = 0; i < 7; i++) cfg->conv_stride[i] = s7[i];
+        *assumed |= SV__HF_ASSUMED_STRIDES;
+        sv__note(notes, notes_cap, "conv strides 5,2,2,2,2,2,2 assumed (no config.json)");
+    }
+    if (!heads_known) {
+        if (D % 64) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: D = %zu: the number of attention heads cannot be guessed; put the model's config.json "
+                          "(num_attention_heads) beside the file", nm, D);
+            goto done;
+        }
+        cfg->heads = D / 64;
+        *assumed |= SV__HF_ASSUMED_HEADS;
+        sv__note(notes, notes_cap, "%zu attention heads assumed (D / 64; no config.json)", cfg->heads);
+    }
+    if (!ln_known) {
+        cfg->layer_norm_first = cfg->extractor_mode == SV_EXTRACTOR_LAYER_NORM;
+        *assumed |= SV__HF_ASSUMED_LN;
+        sv__note(notes, notes_cap, "%s-LN transformer assumed (as fairseq's %s models; no do_stable_layer_norm in a config.json)",
+                 cfg->layer_norm_first ? "pre" : "post", cfg->layer_norm_first ? "layer-norm" : "group-norm");
+    }
+    if ((t = sv_safetensors_find(st, "quantizer.codevectors")) != NULL) {
+        const sv_st_tensor *h = sv_safetensors_find(st, "project_hid.weight");
+        if (!groups_known) { cfg->q_groups = 2; *assumed |= SV__HF_ASSUMED_GROUPS; }
+        if (t->ndim != 3 || t->shape[0] != 1 || !cfg->q_groups || t->shape[1] % cfg->q_groups || !t->shape[1] || !t->shape[2]) {
+            rc = sv__fail(SV_ERR_FORMAT, "%s: quantizer.codevectors is not [1, G*V, d/G] with G = %zu groups", nm, cfg->q_groups);
+            goto done;
+        }
+        cfg->q_vars = t->shape[1] / cfg->q_groups;
+        cfg->q_dim = t->shape[2] * cfg->q_groups;
+        if (!h || h->ndim != 2 || !h->shape[0]) { rc = sv__fail(SV_ERR_FORMAT, "%s: quantizer.codevectors without project_hid.weight", nm); goto done; }
+        cfg->final_dim = h->shape[0];
+    } else if (json && !own_cfg) {   /* no head in the file: its size from config.json, else the base config's */
+        if ((rc = sv__hf_jp_size(&j, 0, "num_codevectors_per_group", &v, &have, nm)) != SV_OK) goto done;
+        if (have && v) cfg->q_vars = v;
+        if ((rc = sv__hf_jp_size(&j, 0, "codevector_dim", &v, &have, nm)) != SV_OK) goto done;
+        if (have && v) cfg->q_dim = v;
+        if ((rc = sv__hf_jp_size(&j, 0, "proj_codevector_dim", &v, &have, nm)) != SV_OK) goto done;
+        if (have && v) cfg->final_dim = v;
+    }
+    /* the VGS branch is not in the file; it is sized from D */
+    cfg->vgs_width[4] = D;
+    if (!cfg->vgs_heads || D % cfg->vgs_heads) cfg->vgs_heads = cfg->heads;
+    if ((rc = sv_config_check(cfg)) != SV_OK) rc = sv__fail(SV_ERR_FORMAT, "%s: %s", nm, sv_last_error());
+done:
+    sv__jp_free(&j);
+    return rc;
+}
+
+SV_DEF int sv_hf_config(const sv_safetensors *st, const char *config_json, size_t json_len, const char *name,
+                        const sv_config *base, sv_config *cfg, char *notes, size_t notes_cap)
+{
+    int assumed;
+    if (notes && notes_cap) notes[0] = 0;
+    if (!st || !cfg) return sv__fail(SV_ERR_ARG, "sv_hf_config: NULL argument");
+    return sv__hf_config(st, config_json, json_len, sv__nm(name), base, cfg, notes, notes_cap, &assumed);
+}
+
+/* The safetensors file and, when present, config.json beside it. */
+static int sv__hf_read(const char *path, sv_safetensors *st, unsigned char **json, size_t *json_len)
+{
+    char *cj;
+    int rc;
+    *json = NULL;
+    *json_len = 0;
+    if ((rc = sv_safetensors_read(path, st)) != SV_OK) return rc;
+    if (!(cj = sv__sibling(path, "config.json"))) { sv_safetensors_free(st); return SV_ERR_NOMEM; }
+    if (sv__file_exists(cj) && (rc = sv__read_file(cj, json, json_len)) != SV_OK) sv_safetensors_free(st);
+    SV_FREE(cj);
+    return rc;
+}
+
+SV_DEF sv_model *sv_hf_load(const char *path, const sv_config *base, char *notes, size_t notes_cap)
+{
+    sv_safetensors st;
+    unsigned char *json = NULL;
+    size_t json_len = 0;
+    sv_config cfg;
+    sv_model *m = NULL;
+    int assumed = 0;
+    char more[512];
+    if (notes && notes_cap) notes[0] = 0;
+    if (sv__hf_read(path, &st, &json, &json_len) != SV_OK) return NULL;
+    if (sv__hf_config(&st, (const char *)json, json_len, path, base, &cfg, notes, notes_cap, &assumed) == SV_OK &&
+        (m = sv_model_new(&cfg, 0)) != NULL) {
+        more[0] = 0;
+        if (sv_hf_load_tensors(m, &st, path, more, sizeof more) != SV_OK) { sv_model_free(m); m = NULL; }
+        else if (more[0]) sv__note(notes, notes_cap, "%s", more);
+    }
+    sv_safetensors_free(&st);
+    SV_FREE(json);
+    return m;
+}
+
+SV_DEF int sv_hf_load_into(sv_model *m, const char *path, char *notes, size_t notes_cap)
+{
+    sv_safetensors st;
+    unsigned char *json = NULL;
+    size_t json_len = 0, i;
+    sv_config f;
+    const sv_config *c = &m->cfg;
+    int rc, assumed = 0;
+    char more[512], what[160];
+    if (notes && notes_cap) notes[0] = 0;
+    if ((rc = sv__hf_read(path, &st, &json, &json_len)) != SV_OK) return rc;
+    rc = sv__hf_config(&st, (const char *)json, json_len, path, c, &f, notes, notes_cap, &assumed);
+    if (rc != SV_OK) goto done;
+    /* the architecture must be this model's; name the first difference */
+    what[0] = 0;
+    if (f.n_conv != c->n_conv) snprintf(what, sizeof what, "%zu conv layers (the model: %zu)", f.n_conv, c->n_conv);
+    for (i = 0; !what[0] && i < c->n_conv; i++)
+        if (f.conv_dim[i] != c->conv_dim[i] || f.conv_kernel[i] != c->conv_kernel[i] || f.conv_stride[i] != c->conv_stride[i])
+            snprintf(what, sizeof what, "conv layer %zu of (%zu channels, kernel %zu, stride %zu) (the model: (%zu, %zu, %zu))", i,
+                     f.conv_dim[i], f.conv_kernel[i], f.conv_stride[i], c->conv_dim[i], c->conv_kernel[i], c->conv_stride[i]);
+    if (!what[0] && (f.extractor_mode != c->extractor_mode || f.conv_bias != c->conv_bias))
+        snprintf(what, sizeof what, "a %s-norm feature encoder %s conv bias (the model: %s-norm, %s)",
+                 f.extractor_mode ? "layer" : "group", f.conv_bias ? "with" : "without", c->extractor_mode ? "layer" : "group",
+                 c->conv_bias ? "with" : "without");
+    if (!what[0] && (f.D != c->D || f.ffn != c->ffn || f.n_shared + f.n_decoder != c->n_shared + c->n_decoder))
+        snprintf(what, sizeof what, "%zu layers of width %zu, FFN %zu (the model: %zu layers of %zu, FFN %zu)", f.n_shared + f.n_decoder,
+                 f.D, f.ffn, c->n_shared + c->n_decoder, c->D, c->ffn);
+    if (!what[0] && (f.pos_kernel != c->pos_kernel || f.pos_groups != c->pos_groups))
+        snprintf(what, sizeof what, "a positional conv of kernel %zu in %zu groups (the model: %zu, %zu)", f.pos_kernel, f.pos_groups,
+                 c->pos_kernel, c->pos_groups);
+    if (!what[0] && !(assumed & SV__HF_ASSUMED_HEADS) && f.heads != c->heads)
+        snprintf(what, sizeof what, "%zu attention heads (the model: %zu)", f.heads, c->heads);
+    if (!what[0] && !(assumed & SV__HF_ASSUMED_LN) && f.layer_norm_first != c->layer_norm_first)
+        snprintf(what, sizeof what, "a %s-LN transformer (the model: %s-LN)", f.layer_norm_first ? "pre" : "post",
+                 c->layer_norm_first ? "pre" : "post");
+    if (!what[0] && sv_safetensors_find(&st, "quantizer.codevectors") &&
+        (f.q_groups != c->q_groups || f.q_vars != c->q_vars || f.q_dim != c->q_dim || f.final_dim != c->final_dim))
+        snprintf(what, sizeof what, "a quantizer of %zu x %zu codes of %zu dims, projections to %zu (the model: %zu x %zu, %zu, %zu)",
+                 f.q_groups, f.q_vars, f.q_dim, f.final_dim, c->q_groups, c->q_vars, c->q_dim, c->final_dim);
+    if (what[0]) { rc = sv__fail(SV_ERR_FORMAT, "%s does not fit the %s config: the file has %s", path, c->name, what); goto done; }
+    if (assumed & SV__HF_ASSUMED_HEADS) sv__note(notes, notes_cap, "the number of attention heads could not be checked");
+    if (assumed & SV__HF_ASSUMED_LN) sv__note(notes, notes_cap, "pre/post-LN could not be checked");
+    more[0] = 0;
+    if ((rc = sv_hf_load_tensors(m, &st, path, more, sizeof more)) == SV_OK && more[0]) sv__note(notes, notes_cap, "%s", more);
+done:
+    sv_safetensors_free(&st);
+    SV_FREE(json);
+    return rc;
+}
+
+/* ---- export */
+SV_DEF size_t sv_hf_config_json(const sv_config *c, char *buf, size_t cap)
+{
+    sv__sbuf b;
+    char t[256];
+    size_t i, n;
+    memset(&b, 0, sizeof b);
+#define SV__J(...) do { snprintf(t, sizeof t, __VA_ARGS__); sv__sb_str(&b, t); } while (0)
+    SV__J("{\n  \"architectures\": [\"Wav2Vec2ForPreTraining\"],\n  \"model_type\": \"wav2vec2\",\n");
+    SV__J("  \"conv_dim\": [");
+    for (i = 0; i < c->n_conv; i++) SV__J(i ? ", %zu" : "%zu", c->conv_dim[i]);
+    SV__J("],\n  \"conv_kernel\": [");
+    for (i = 0; i < c->n_conv; i++) SV__J(i ? ", %zu" : "%zu", c->conv_kernel[i]);
+    SV__J("],\n  \"conv_stride\": [");
+    for (i = 0; i < c->n_conv; i++) SV__J(i ? ", %zu" : "%zu", c->conv_stride[i]);
+    SV__J("],\n  \"num_feat_extract_layers\": %zu,\n  \"conv_bias\": %s,\n", c->n_conv, c->conv_bias ? "true" : "false");
+    SV__J("  \"feat_extract_norm\": \"%s\",\n  \"feat_extract_activation\": \"gelu\",\n",
+          c->extractor_mode == SV_EXTRACTOR_LAYER_NORM ? "layer" : "group");
+    SV__J("  \"hidden_size\": %zu,\n  \"num_hidden_layers\": %zu,\n  \"num_attention_heads\": %zu,\n  \"intermediate_size\": %zu,\n",
+          c->D, c->n_shared + c->n_decoder, c->heads, c->ffn);
+    SV__J("  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-05,\n  \"do_stable_layer_norm\": %s,\n",
+          c->layer_norm_first ? "true" : "false");
+    SV__J("  \"num_conv_pos_embeddings\": %zu,\n  \"num_conv_pos_embedding_groups\": %zu,\n", c->pos_kernel, c->pos_groups);
+    SV__J("  \"num_codevector_groups\": %zu,\n  \"num_codevectors_per_group\": %zu,\n  \"codevector_dim\": %zu,\n"
+          "  \"proj_codevector_dim\": %zu,\n", c->q_groups, c->q_vars, c->q_dim, c->final_dim);
+    SV__J("  \"num_negatives\": %zu,\n  \"contrastive_logits_temperature\": %.9g,\n  \"diversity_loss_weight\": %.9g,\n",
+          c->n_negatives, (double)c->logit_temp, (double)c->diversity_weight);
+    SV__J("  \"hidden_dropout\": %.9g,\n  \"attention_dropout\": %.9g,\n  \"activation_dropout\": %.9g,\n"
+          "  \"feat_proj_dropout\": %.9g,\n  \"feat_quantizer_dropout\": %.9g,\n  \"layerdrop\": %.9g,\n",
+          (double)c->dropout, (double)c->attn_dropout, (double)c->act_dropout, (double)c->dropout_input,
+          (double)c->dropout_features, (double)c->layerdrop);
+    SV__J("  \"mask_time_prob\": %.9g,\n  \"mask_time_length\": %zu,\n  \"mask_time_min_masks\": %zu,\n",
+          (double)c->mask_prob, c->mask_length, c->mask_min_spans);
+    SV__J("  \"apply_spec_augment\": true,\n  \"torch_dtype\": \"float32\"\n}\n");
+#undef SV__J
+    n = b.err ? 0 : b.n;
+    if (buf && cap) {
+        size_t k = n < cap ? n : cap - 1;
+        if (k) memcpy(buf, b.p, k);
+        buf[k] = 0;
+    }
+    SV_FREE(b.p);
+    return n;
+}
+
+SV_DEF int sv_hf_save(const sv_model *m, const char *path, const char *config_json_path)
+{
+    size_t cap = sv__hf_map_cap(&m->cfg), n, i, jl, cl;
+    sv__hf_entry *e = NULL;
+    sv_st_tensor *t = NULL;
+    float **own = NULL;
+    char *cfgtext = NULL, json[8192], *tmp;
+    const char *meta[6];
+    size_t n_meta = 2;
+    int rc = SV_OK;
+    if (!m || !path) return sv__fail(SV_ERR_ARG, "sv_hf_save: NULL argument");
+    jl = sv_hf_config_json(&m->cfg, json, sizeof json);
+    if (!jl || jl >= sizeof json) return sv__fail(SV_ERR_NOMEM, "sv_hf_save: config.json too long");
+    if (config_json_path && sv__file_exists(config_json_path)) {
+        /* another model's config.json is never overwritten */
+        unsigned char *old;
+        size_t ol;
+        if ((rc = sv__read_file(config_json_path, &old, &ol)) != SV_OK) return rc;
+        rc = ol == jl && memcmp(old, json, jl) == 0 ? SV_OK
+             : sv__fail(SV_ERR_STATE, "%s exists and describes another model; write the export into another folder", config_json_path);
+        SV_FREE(old);
+        if (rc != SV_OK) return rc;
+    }
+    cl = sv_config_format(&m->cfg, NULL, 0);
+    e = SV__CAST(sv__hf_entry *, sv__calloc(cap, sizeof *e, "HF name map"));
+    t = SV__CAST(sv_st_tensor *, sv__calloc(cap, sizeof *t, "HF export"));
+    own = SV__CAST(float **, sv__calloc(cap, sizeof *own, "HF export"));
+    cfgtext = SV__CAST(char *, sv__alloc(cl + 1, "config text"));
+    if (!e || !t || !own || !cfgtext) { rc = SV_ERR_NOMEM; goto done; }
+    sv_config_format(&m->cfg, cfgtext, cl + 1);
+    n = sv__hf_map(m, e);
+    for (i = 0; i < n; i++) {
+        const sv__hf_entry *x = &e[i];
+        char *name = SV__CAST(char *, sv__alloc(strlen(x->name) + 10, "tensor name"));
+        if (!name) { rc = SV_ERR_NOMEM; goto done; }
+        snprintf(name, strlen(x->name) + 10, "%s%s", (x->flags & SV__HF_PREFIXED) ? SV__HF_PREFIX : "", x->name);
+        t[i].name = name;
+        t[i].ndim = x->ndim;
+        memcpy(t[i].shape, x->shape, sizeof x->shape);
+        t[i].data = x->t->data;
+        if (x->how == SV__HF_CONV) {                /* ours [O,K,C] -> file [O,C,K] */
+            size_t O = x->t->shape[0], K = x->t->shape[1], C = x->t->shape[2], o, k, c;
+            own[i] = SV__CAST(float *, sv__alloc(x->t->n * sizeof(float), "HF export"));
+            if (!own[i]) { rc = SV_ERR_NOMEM; goto done; }
+            for (o = 0; o < O; o++)
+                for (k = 0; k < K; k++)
+                    for (c = 0; c < C; c++) own[i][(o * C + c) * K + k] = x->t->data[(o * K + k) * C + c];
+            t[i].data = own[i];
+        }
+    }
+    meta[0] = "format"; meta[1] = "pt";
+    meta[2] = "ssl_vgs_config"; meta[3] = cfgtext;
+    n_meta = 2;
+    if (m->cls) {
+        meta[4] = "ssl_vgs_note";
+        meta[5] = "trained with a CLS token (FaST-VGS+), stored as ssl_vgs.cls_token: Hugging Face and torchaudio models have no "
+                  "place for it, so their hidden states differ from this library's for this model";
+        n_meta = 3;
+    }
+    if ((rc = sv_safetensors_write(path, t, n, meta, n_meta)) != SV_OK) goto done;
+    if (config_json_path) {
+        FILE *f = sv__atomic_begin(config_json_path, &tmp);
+        if (!f) { rc = sv_last_status(); goto done; }
+        rc = sv__atomic_end(f, tmp, config_json_path, fwrite(json, 1, jl, f) == jl);
+    }
+done:
+    if (t) for (i = 0; i < cap; i++) { SV_FREE(t[i].name); SV_FREE(own[i]); }
+    SV_FREE(e); SV_FREE(t); SV_FREE(own); SV_FREE(cfgtext);
+    return rc;
+}
+
+/* ---- the pretraining head in eval mode, for feature extraction */
+SV_DEF int sv_w2v2_codes(sv_model *m, sv_ctx *c, const float *cnn_out, size_t T, int *codes, float *q)
+{
+    const sv_config *cfg = &m->cfg;
+    size_t C = cfg->conv_dim[cfg->n_conv - 1], G = cfg->q_groups, V = cfg->q_vars, sh[2], t, g, v;
+    int grad = sv_ctx_grad(c), tr = sv_ctx_training(c), rc = SV_OK;
+    const float *onehot = NULL;
+    sv_tensor *x, *qt;
+    if (!cnn_out || !T) return sv__fail(SV_ERR_ARG, "sv_w2v2_codes: no frames");
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, 0);
+    sv_ctx_set_training(c, 0);
+    sh[0] = T; sh[1] = C;
+    x = sv_tensor_from(c, cnn_out, 2, sh);
+    /* the quantizer reads the layer-normed CNN output (before the projection to D) */
+    qt = x ? sv_w2v2_quantize(m, c, sv_layer_norm(c, x, m->feat_ln_g, m->feat_ln_b, 1e-5f), 1.0f, &onehot) : NULL;
+    if (!qt || !onehot) rc = sv_last_status() ? sv_last_status() : SV_ERR_NOMEM;
+    else {
+        for (t = 0; codes && t < T; t++)
+            for (g = 0; g < G; g++)
+                for (v = 0; v < V; v++)
+                    if (onehot[(t * G + g) * V + v] != 0.0f) { codes[t * G + g] = (int)v; break; }
+        if (q) memcpy(q, qt->data, T * cfg->final_dim * sizeof(float));
+    }
+    sv_ctx_reset(c);
+    sv_ctx_set_grad(c, grad);
+    sv_ctx_set_training(c, tr);
+    return rc;
+}
+
+SV_DEF int sv_w2v2_predict(const sv_model *m, const float *hidden, size_t T, float *out)
+{
+    const sv_config *c = &m->cfg;
+    size_t t;
+    if (!hidden || !out || !T) return sv__fail(SV_ERR_ARG, "sv_w2v2_predict: no frames");
+    for (t = 0; t < T; t++) memcpy(out + t * c->final_dim, m->final_b->data, c->final_dim * sizeof(float));
+    sv_gemm(0, 1, T, c->final_dim, c->D, 1.0f, hidden, c->D, m->final_w->data, c->D, 1.0f, out, c->final_dim);
+    return SV_OK;
+}
+
 /* ---------------------------------------------------------------- 11.0 small shared helpers */
 #ifndef SV__PI
 #define SV__PI 3.14159265358979323846
@@ -12746,13 +14789,11 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
         SV_FREE(tmp);
         return SV_ERR_IO;
     }
-    if (rename(tmp, path) != 0) {
-        /* Windows' rename does not replace an existing file. */
-        remove(path);
-        if (rename(tmp, path) != 0) {
-            int e = errno;
+    {
+        char why[128];
+        if (sv__rename_over(tmp, path, why, sizeof why) != 0) {
             remove(tmp);
-            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, strerror(e));
+            sv__fail(SV_ERR_IO, "svg: cannot rename %s to %s: %s", tmp, path, why);
             SV_FREE(tmp);
             return SV_ERR_IO;
         }
@@ -14816,12 +16857,15 @@ static int sv__corpus_stats(const sv_corpus *c, const char *path)
     return rc;
 }
 
-SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
+SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir) { return sv_corpus_write_as(c, dir, SV_WAV_PCM16); }
+
+SV_DEF int sv_corpus_write_as(const sv_corpus *c, const char *dir, int wav_format)
 {
     char *p = NULL, *q = NULL;
     size_t i, shape[4];
     int rc = SV_OK, s;
     if (!c || !dir || !*dir) return sv__fail(SV_ERR_ARG, "sv_corpus_write: NULL corpus or empty folder");
+    if (wav_format != SV_WAV_PCM16 && wav_format != SV_WAV_FLOAT32) return sv__fail(SV_ERR_ARG, "sv_corpus_write_as: unknown WAV format %d", wav_format);
     p = sv__pathf(dir, ".complete", NULL, NULL);
     if (!p) return SV_ERR_NOMEM;
     if (sv__file_exists(p)) {
@@ -14841,8 +16885,8 @@ SV_DEF int sv_corpus_write(const sv_corpus *c, const char *dir)
     for (i = 0; i < c->n_utts; i++) {
         const sv_utt *u = &c->utts[i];
         SV__PATH(p, "wav/%s%s", u->name, ".wav");
-        /* float32 WAV: reading the folder back gives exactly the in-memory corpus's batches */
-        SV__TRY(sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE));
+        SV__TRY(wav_format == SV_WAV_FLOAT32 ? sv_wav_write_float(p, u->audio, u->n_samples, SV_CORPUS_RATE)
+                                             : sv_wav_write(p, u->audio, u->n_samples, SV_CORPUS_RATE));
         SV__PATH(p, "align/%s%s", u->name, ".phones");
         SV__TRY(sv__write_segments(p, u->phones, u->n_phones, 0));
         SV__PATH(p, "align/%s%s", u->name, ".words");

@@ -7,7 +7,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef _WIN32   /* mingw-w64 */
+#include <direct.h>
+#define mkdir(path, mode) _mkdir(path)
+#else
 #include <sys/resource.h>
+#endif
 #define SSL_VGS_IMPLEMENTATION
 #include "ssl_vgs.h"
 #include <stdio.h>
@@ -59,20 +64,23 @@ typedef struct opts {
     size_t seeds;                           /* --all --seeds N: N studies OUT/seed<S>/ (0: one study in OUT) */
     uint64_t seed;
     const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
+    const char *init_from;                  /* wav2vec 2.0 weights (safetensors) to start from */
     /* this invocation only */
     const char *out, *resume, *write_builtin, *regions;
-    size_t force, quiet, bench, bench_step, threads, stop_after;
+    const char *wav_format;                /* --write-builtin WAV samples: pcm16 (default) | float32 */
+    const char *export_ckpt, *export_out;  /* --export-hf CKPT OUT.safetensors */
+    size_t force, quiet, bench, bench_step, bench_extract, threads, stop_after;
     size_t images, captions, val_images, test_images;
     const char *kmeans, *kmeans_from;       /* --kmeans mode: offline targets of --data */
     size_t kmeans_k, kmeans_layer, kmeans_iter;
     unsigned char given[64];                /* given[k]: opt_table[k] was on the command line */
 } opts;
 
-enum { K_FLAG, K_SIZE, K_U64, K_DOUBLE, K_STR, K_SET };
+enum { K_FLAG, K_SIZE, K_U64, K_DOUBLE, K_STR, K_SET, K_PAIR };   /* K_PAIR: two strings */
 enum { S_NO,        /* this invocation only: --out, --threads, --quiet, ... */
        S_FIXED,     /* a run setting: stored; given again on --resume it must equal the stored value */
        S_EXTEND };  /* a run setting that --resume may change: --steps (to extend a run) */
-enum { M_TRAIN = 1, M_BUILTIN = 2, M_BENCH = 4, M_KMEANS = 8, M_ALL = 15 };
+enum { M_TRAIN = 1, M_BUILTIN = 2, M_BENCH = 4, M_KMEANS = 8, M_EXPORT = 16, M_ALL = 31 };
 
 typedef struct opt_def {
     const char *name;       /* "--steps"; the settings key is the name without the dashes */
@@ -89,19 +97,19 @@ typedef struct opt_def {
     { name, kind, offsetof(opts, field), lo, hi, gt, store, modes, choices }
 static const opt_def opt_table[] = {
     /* scenario */
-    OPT("--scenario", K_STR, scenario, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--scenario", K_STR, scenario, 0, 0, 0, S_FIXED, M_TRAIN | M_BENCH, NULL),
     OPT("--all", K_FLAG, all, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--schedules", K_STR, schedules, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--steps", K_SIZE, steps, 1, 1e9, 0, S_EXTEND, M_TRAIN, NULL),
     OPT("--switch", K_SIZE, switch_step, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),   /* 0 stored: no schedule */
     OPT("--alpha", K_DOUBLE, alpha_plus, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
     /* model and data */
-    OPT("--config", K_STR, config, 0, 0, 0, S_FIXED, M_TRAIN, "tiny|small|base"),
+    OPT("--config", K_STR, config, 0, 0, 0, S_FIXED, M_TRAIN | M_BENCH, "tiny|small|base"),
     OPT("--set", K_SET, set, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--data", K_STR, data, 0, 0, 0, S_FIXED, M_TRAIN | M_KMEANS, NULL),
     OPT("--audio-only", K_STR, audio_only, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
-    OPT("--crop", K_DOUBLE, crop_s, 0, 3600, 1, S_FIXED, M_TRAIN, NULL),
-    OPT("--batch", K_SIZE, batch, 1, 65536, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--crop", K_DOUBLE, crop_s, 0, 3600, 1, S_FIXED, M_TRAIN | M_BENCH, NULL),
+    OPT("--batch", K_SIZE, batch, 1, 65536, 0, S_FIXED, M_TRAIN | M_BENCH, NULL),
     /* optimizer */
     OPT("--lr", K_DOUBLE, lr, 0, 1, 1, S_FIXED, M_TRAIN, NULL),
     OPT("--warmup", K_DOUBLE, warmup, 0, 1, 0, S_FIXED, M_TRAIN, NULL),
@@ -111,6 +119,8 @@ static const opt_def opt_table[] = {
     /* MT4SSL (Ma et al. 2022) as the SSL objective, with k-means targets made by --kmeans */
     OPT("--ssl", K_STR, ssl, 0, 0, 0, S_FIXED, M_TRAIN, "w2v2|mt4ssl|w2v2+mt4ssl"),
     OPT("--targets", K_STR, targets, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    /* public wav2vec 2.0 weights to start from (a record on resume: the weights come from the checkpoint) */
+    OPT("--init-from", K_STR, init_from, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     /* run */
     OPT("--eval-every", K_SIZE, eval_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--eval-batches", K_SIZE, eval_batches, 1, 1e6, 0, S_FIXED, M_TRAIN, NULL),
@@ -131,6 +141,8 @@ static const opt_def opt_table[] = {
     OPT("--test-images", K_SIZE, test_images, 0, 1e7, 0, S_NO, M_BUILTIN, NULL),
     OPT("--captions", K_SIZE, captions, 1, 100, 0, S_NO, M_BUILTIN, NULL),
     OPT("--regions", K_STR, regions, 0, 0, 0, S_NO, M_BUILTIN, "detector|pixels"),
+    OPT("--wav-format", K_STR, wav_format, 0, 0, 0, S_NO, M_BUILTIN, "pcm16|float32"),
+    OPT("--export-hf", K_PAIR, export_ckpt, 0, 0, 0, S_NO, M_EXPORT, NULL),   /* CKPT OUT.safetensors */
     OPT("--kmeans", K_STR, kmeans, 0, 0, 0, S_NO, M_KMEANS, NULL),
     OPT("--kmeans-from", K_STR, kmeans_from, 0, 0, 0, S_NO, M_KMEANS, NULL),
     OPT("--k", K_SIZE, kmeans_k, 2, 65536, 0, S_NO, M_KMEANS, NULL),
@@ -138,6 +150,7 @@ static const opt_def opt_table[] = {
     OPT("--kmeans-iter", K_SIZE, kmeans_iter, 1, 1e6, 0, S_NO, M_KMEANS, NULL),
     OPT("--bench", K_FLAG, bench, 0, 1, 0, S_NO, M_BENCH, NULL),
     OPT("--bench-step", K_FLAG, bench_step, 0, 1, 0, S_NO, M_BENCH, NULL),
+    OPT("--bench-extract", K_FLAG, bench_extract, 0, 1, 0, S_NO, M_BENCH, NULL),
 };
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -161,6 +174,10 @@ static void usage(FILE *f)
         "                     every field's range is checked before any data is read\n"
         "  --data D           builtin | builtin:images=400,captions=2,seed=1,... | a data_prep.sh\n"
         "                     folder (default builtin)\n"
+        "  --init-from F      start the wav2vec 2.0 part (CNN, transformer, quantizer, projections)\n"
+        "                     from a Hugging Face wav2vec 2.0 model in safetensors (e.g.\n"
+        "                     facebook/wav2vec2-base; config.json beside it is read); the CLS token\n"
+        "                     and the VGS branch start as usual. Its architecture must be --config's\n"
         "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
         "                     has an SSL loss adds (1 - alpha) * loss_AUD of a batch from it, as\n"
         "                     FaST-VGS+ mixed in LibriSpeech (default: none)\n"
@@ -175,6 +192,13 @@ static void usage(FILE *f)
         "  --ssl OBJ          SSL objective: w2v2 (default), mt4ssl or w2v2+mt4ssl (MT4SSL, Ma et al. 2022)\n"
         "  --targets DIR      MT4SSL's offline k-means targets, made with --kmeans (needed unless\n"
         "                     --set mt4_offline_weight=0)\n"
+        "  --init-from F      start the wav2vec 2.0 part (CNN, transformer, quantizer, projections)\n"
+        "                     from a Hugging Face wav2vec 2.0 model in safetensors (e.g.\n"
+        "                     facebook/wav2vec2-base; config.json beside it is read); the CLS token\n"
+        "                     and the VGS branch start as usual. Its architecture must be --config's\n"
+        );
+    /* two strings: C99 compilers need only support 4095 characters in one literal */
+    fprintf(f,
         "run:\n"
         "  --out DIR          logs and checkpoints (default runs/<scenario>; parents are created). A\n"
         "                     folder that already holds a run is refused: resume it, or --force\n"
@@ -200,18 +224,27 @@ static void usage(FILE *f)
     fprintf(f,   /* two strings: C99 compilers need only take 4095 characters in one */
         "other modes:\n"
         "  --write-builtin OUT [--images N] [--val-images V] [--test-images M] [--captions K]\n"
-        "                [--seed S] [--regions detector|pixels]\n"
+        "                [--seed S] [--regions detector|pixels] [--wav-format pcm16|float32]\n"
         "                     write the built-in corpus in the data_prep.sh layout: N images in\n"
         "                     all, V (default 10%%) for validation, M (default 20%%) for test, the\n"
         "                     rest for training; K captions per image (1..100, default 2);\n"
-        "                     regions from the simulated object detector (default) or raw pixels\n"
+        "                     regions from the simulated object detector (default) or raw pixels;\n"
+        "                     WAV files as 16-bit PCM (default) or float32 (bit-exact audio)\n"
+        "  --export-hf CKPT OUT.safetensors\n"
+        "                     write the wav2vec 2.0 part of a checkpoint (or of a .safetensors\n"
+        "                     model: a conversion to float32) with Hugging Face's names\n"
+        "                     (Wav2Vec2ForPreTraining), and config.json beside it, for transformers,\n"
+        "                     torchaudio or ./eval features\n"
         "  --kmeans DIR [--k K] [--kmeans-from CKPT [--kmeans-layer N]] [--kmeans-iter N] [--seed S]\n"
         "                     MT4SSL / HuBERT offline targets of the --data corpus into the folder DIR\n"
         "                     (e.g. inside the corpus folder): k-means (default K 100) of the train\n"
         "                     split's MFCCs, or (K 500) of layer N (default L/2) of a checkpoint, then\n"
         "                     one label per 20 ms frame of every split (fairseq .km files)\n"
         "  --bench            speed benchmark (make bench)\n"
-        "  --bench-step       only the small joint step with its per-op profile (--threads N)\n"
+        "  --bench-step       only the small joint step with its per-op profile (--threads N); with\n"
+        "                     --config C (not tiny): the step of --scenario with --batch and --crop\n"
+        "  --bench-extract    only feature extraction (all layers, eval mode) of one 10 s utterance\n"
+        "                     with --config (default tiny; base for tools/bench_extract.py) at --threads N\n"
         "  --help             this text\n");
 }
 
@@ -314,21 +347,42 @@ static int parse_args(int argc, char **argv, opts *o)
         if (o->given[k] && d->kind != K_SET) return die("%s is given twice", a);
         o->given[k] = 1;
         if (d->kind == K_FLAG) { *(size_t *)field(o, d) = 1; continue; }
+        if (d->kind == K_PAIR) {   /* --export-hf CKPT OUT */
+            if (i + 2 >= argc || argv[i + 1][0] == '-' || argv[i + 2][0] == '-')
+                return die("%s needs a checkpoint and an output .safetensors file", a);
+            o->export_ckpt = argv[++i];
+            o->export_out = argv[++i];
+            continue;
+        }
         if (i + 1 >= argc) return die("%s needs a value (see --help)", a);
         if (d->kind == K_STR && argv[i + 1][0] == '-' && argv[i + 1][1] == '-')
             return die("%s needs a value, not the option '%s'", a, argv[i + 1]);
         if (opt_value(o, d, argv[++i], a)) return -1;
     }
     /* one mode per invocation: options of another mode are refused rather than ignored */
-    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step) ? M_BENCH : o->kmeans ? M_KMEANS : M_TRAIN;
-    if (!!o->write_builtin + !!(o->bench || o->bench_step) + !!o->kmeans > 1) return die("--write-builtin, --bench and --kmeans are different modes");
+    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step || o->bench_extract) ? M_BENCH : o->kmeans ? M_KMEANS
+         : o->export_ckpt ? M_EXPORT : M_TRAIN;
+    if (!!o->write_builtin + !!(o->bench || o->bench_step || o->bench_extract) + !!o->kmeans + !!o->export_ckpt > 1)
+        return die("--write-builtin, --bench, --kmeans and --export-hf are different modes");
     for (k = 0; k < N_OPTS; k++)
         if (o->given[k] && !(opt_table[k].modes & mode))
             return die("%s does not apply %s", opt_table[k].name,
                        mode == M_BUILTIN ? "to --write-builtin" : mode == M_BENCH ? "to --bench" : mode == M_KMEANS ? "to --kmeans" :
+                       mode == M_EXPORT ? "to --export-hf" :
                        opt_table[k].modes == M_BUILTIN ? "without --write-builtin" : opt_table[k].modes == M_KMEANS ? "without --kmeans" :
                        "to training");
+    if (o->bench + o->bench_step + o->bench_extract > 1) return die("--bench, --bench-step and --bench-extract are different benchmarks");
+    if (mode == M_BENCH && !o->bench_step && !o->bench_extract)
+        for (k = 0; k < N_OPTS; k++)
+            if (o->given[k] && opt_table[k].modes != M_BENCH && opt_table[k].modes != M_ALL)
+                return die("%s applies to --bench-step and --bench-extract, not to --bench", opt_table[k].name);
     if (o->bench_step) o->bench = 2;
+    if (o->bench_extract) o->bench = 3;
+    if (o->export_out) {
+        size_t n = strlen(o->export_out);
+        if (n < 13 || strcmp(o->export_out + n - 12, ".safetensors") != 0)
+            return die("--export-hf writes a .safetensors file, not '%s'", o->export_out);
+    }
     return 0;
 }
 
@@ -1048,6 +1102,7 @@ static void meta_line(const run *r, jline *j)
     if (o->audio_only) jstr(j, "audio_only", o->audio_only);
     if (r->cfg.ssl != SV_SSL_W2V2) jstr(j, "ssl", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
     if (o->targets) jstr(j, "targets", o->targets);
+    if (o->init_from) jstr(j, "init_from", o->init_from);
     jl(j, ",\"steps\":%zu,\"switch\":%zu", r->steps, r->switch_step);
     jstr(j, "config", r->cfg.name);
     jstr(j, "data", o->data);
@@ -1164,7 +1219,7 @@ static int check_position(const opts *o, const char *dir, const sv_train_pos *po
 }
 
 static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const char *name, const stage *st, int n_stages,
-                    int resume)
+                    int resume, int init)
 {
     char p[1200];
     jline meta;
@@ -1184,6 +1239,11 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     if (!(r->settings = settings_text(o))) return die("out of memory");
     r->m = sv_model_new(&r->cfg, o->seed);
     if (!r->m) return die("%s", sv_last_error());
+    if (init && o->init_from && !resume) {
+        char notes[1024];
+        if (sv_hf_load_into(r->m, o->init_from, notes, sizeof notes) != SV_OK) return die("--init-from %s", sv_last_error());
+        if (!o->quiet) printf("%s: wav2vec 2.0 part loaded from %s%s%s%s\n", name, o->init_from, notes[0] ? " (" : "", notes, notes[0] ? ")" : "");
+    }
     r->opt = sv_adam_default();
     r->opt.lr = (float)o->lr;
     r->opt.weight_decay = (float)o->wd;
@@ -1292,7 +1352,7 @@ static int run_scenario(const opts *o, sv_data *data, const char *dir, const cha
 {
     run r;
     int rc = -1;
-    if (open_run(&r, o, data, dir, name, st, n_stages, resume) == 0) {
+    if (open_run(&r, o, data, dir, name, st, n_stages, resume, 1) == 0) {
         r.snapshot_step = snapshot;
         r.t_start = now_s();
         if (r.pos.stage == 0) {
@@ -1320,7 +1380,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     ssize_t len;
     FILE *f;
     int rc = -1;
-    if (open_run(&r, o, data, dir, name, st, 2, 0)) { close_run(&r); return -1; }
+    if (open_run(&r, o, data, dir, name, st, 2, 0, 0)) { close_run(&r); return -1; }
     snprintf(src, sizeof src, "%s/switch.ckpt", base_dir);
     if (sv_checkpoint_load_into(src, r.m, NULL, &r.pos) != SV_OK) { die("%s", sv_last_error()); goto done; }
     *sv_ctx_rng(r.c) = r.pos.rng;
@@ -1502,11 +1562,45 @@ static int write_builtin(const opts *o)
     if (!o->quiet) printf("generating the built-in corpus (seed %llu)...\n", (unsigned long long)cc.seed);
     c = sv_corpus_generate(&cc);
     if (!c) { die("%s", sv_last_error()); return 1; }
-    rc = sv_corpus_write(c, o->write_builtin);
+    rc = sv_corpus_write_as(c, o->write_builtin, o->wav_format && !strcmp(o->wav_format, "float32") ? SV_WAV_FLOAT32 : SV_WAV_PCM16);
     if (rc != SV_OK) die("%s", sv_last_error());
     else if (!o->quiet) printf("wrote %zu utterances and %zu images to %s in %.1f s\n", c->n_utts, c->n_images, o->write_builtin, now_s() - t0);
     sv_corpus_free(c);
     return rc == SV_OK ? 0 : 1;
+}
+
+/* --export-hf CKPT OUT.safetensors: the wav2vec 2.0 part with Hugging Face names, config.json beside it */
+static int export_hf(const opts *o)
+{
+    size_t n = strlen(o->export_ckpt), d;
+    char json[1200], notes[1024] = "";
+    const char *slash = strrchr(o->export_out, '/');
+    sv_config lean;
+    sv_model *m;
+    /* a checkpoint, or a safetensors file (rewritten as F32 Wav2Vec2ForPreTraining; the VGS
+       branch, which is not exported, is left out of the model built for it) */
+    sv_config_preset("base", &lean);
+    lean.img_layers = 0;
+    lean.vgs_audio_layers = 0;
+    m = n > 12 && !strcmp(o->export_ckpt + n - 12, ".safetensors") ? sv_hf_load(o->export_ckpt, &lean, notes, sizeof notes)
+                                                                 : sv_checkpoint_load(o->export_ckpt, NULL, NULL);
+    if (!m) { die("%s", sv_last_error()); return 1; }
+    if (notes[0]) printf("%s: %s\n", o->export_ckpt, notes);
+    d = slash ? (size_t)(slash - o->export_out) + 1 : 0;
+    snprintf(json, sizeof json, "%.*sconfig.json", (int)d, o->export_out);
+    if (d > 1) {   /* the output folder, as save_pretrained makes it (mkdir -p) */
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%.*s", (int)d - 1, o->export_out);
+        if (make_dirs(dir)) { sv_model_free(m); return 1; }
+    }
+    if (sv_hf_save(m, o->export_out, json) != SV_OK) { die("%s", sv_last_error()); sv_model_free(m); return 1; }
+    printf("wrote %s (%zu wav2vec 2.0 parameters, %s config, %zu layers) and %s\n", o->export_out,
+           sv_model_numel(m, SV_GROUPS_W2V2), m->cfg.name, m->cfg.n_shared + m->cfg.n_decoder, json);
+    if (m->cfg.use_cls)
+        printf("note: this model was trained with a CLS token (use_cls = 1), stored as ssl_vgs.cls_token; transformers and\n"
+               "torchaudio have no place for it, so their hidden states differ from ./eval's for this model\n");
+    sv_model_free(m);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- --kmeans: offline targets */
@@ -1650,6 +1744,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o)) return 2;
     if (o.threads) sv_set_threads((int)o.threads);
     if (o.write_builtin) return write_builtin(&o);
+    if (o.export_ckpt) return export_hf(&o);
     if (o.bench) return sv_bench_main(&o);
     if (o.kmeans) {
         char done[1200];
@@ -1681,6 +1776,11 @@ int main(int argc, char **argv)
         }
     }
     if (check_opts(&o, &cfg, st, &n_stages, &ssl, &vgs)) return 2;
+    if (o.init_from && !o.resume) {   /* fail before the data is loaded, not after */
+        FILE *f = fopen(o.init_from, "rb");
+        if (!f) { die("--init-from %s: %s", o.init_from, strerror(errno)); return 2; }
+        fclose(f);
+    }
     if (o.resume && !study) {
         /* the checkpoint is read whole (checksum, finite weights) and its position checked
            before any data is read */
@@ -1911,18 +2011,26 @@ static void bench_gemm(FILE *out)
 }
 
 
+/* 0 where unknown (Windows) */
 static double peak_rss_mb(void)
 {
+#ifdef _WIN32
+    return 0.0;
+#else
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+#endif
 }
 
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
 /* Median step time of the joint model on random audio and images, with the op profile. */
+static double bench_cpu_median;   /* process CPU seconds per step of the last bench_step */
+
 static double bench_step(const char *config, float alpha, size_t B, double seconds, int threads, int reps, int profile, double *gflops)
 {
+    double cpu[64];
     sv_config cfg;
     sv_model *m;
     sv_ctx *c;
@@ -1954,7 +2062,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
     b.regions = reg; b.boxes = box; b.image_id = ids;
     if (reps > 64) reps = 64;
     for (k = -2; k < reps; k++) {       /* two warm-up steps grow the arena to its final size */
-        double t0 = now_s();
+        double t0 = now_s(), c0 = (double)clock() / CLOCKS_PER_SEC;
         sv_tensor *loss;
         sv_ctx_reset(c);
         if (k == reps - 1) sv_ctx_flops_clear(c);   /* the FLOPs of one step, counted by the ops */
@@ -1963,10 +2071,12 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
         loss = sv_model_loss(m, c, &b, alpha, 0, NULL);
         if (!loss || sv_backward(c, loss) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
         sv_adam_step(&opt, &m->params, groups_for(alpha, &cfg), 1e-4f);
-        if (k >= 0) t[k] = now_s() - t0;
+        if (k >= 0) { t[k] = now_s() - t0; cpu[k] = (double)clock() / CLOCKS_PER_SEC - c0; }
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    qsort(cpu, (size_t)reps, sizeof(double), cmp_double);
     med = t[reps / 2];
+    bench_cpu_median = cpu[reps / 2];
     *gflops = sv_ctx_flops(c) / 1e9;
     if (profile) {
         const char *nm[64];
@@ -1992,7 +2102,7 @@ static double bench_extract(const char *config, double seconds, int threads, int
     sv_ctx *c;
     size_t S = (size_t)(seconds * 16000), i, T = 0, D = 0;
     float *wave = (float *)malloc(S * sizeof(float)), *out = NULL;
-    double t[16], med;
+    double t[16], cpu[16], med;
     int k;
     sv_rng r;
     sv_set_threads(threads);
@@ -2003,13 +2113,15 @@ static double bench_extract(const char *config, double seconds, int threads, int
     for (i = 0; i < S; i++) wave[i] = sv_rng_normal(&r);
     if (reps > 16) reps = 16;
     for (k = -1; k < reps; k++) {
-        double t0 = now_s();
+        double t0 = now_s(), c0 = (double)clock() / CLOCKS_PER_SEC;
         if (sv_extract_features(m, c, wave, S, cfg.n_shared + cfg.n_decoder, &out, &T, &D) != SV_OK) { fprintf(stderr, "bench: %s\n", sv_last_error()); exit(1); }
         free(out);
-        if (k >= 0) t[k] = now_s() - t0;
+        if (k >= 0) { t[k] = now_s() - t0; cpu[k] = (double)clock() / CLOCKS_PER_SEC - c0; }
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    qsort(cpu, (size_t)reps, sizeof(double), cmp_double);
     med = t[reps / 2];
+    bench_cpu_median = cpu[reps / 2];
     sv_ctx_free(c);
     sv_model_free(m);
     free(wave);
@@ -2023,10 +2135,27 @@ int sv_bench_main(const opts *o)
     double gf = 0, t1 = 0, t2 = 0, tw1 = 0, tw2 = 0;
     bench_cpu(cpu, sizeof cpu);
     printf("ssl_vgs benchmark\nmachine: %s, %d threads available, SIMD path %s\n\n", cpu, maxt, sv_simd_name());
+    if (o->bench == 3) {
+        double x = bench_extract(o->config, 10.0, maxt, 5);
+        printf("extract %s: 10 s utterance, %d thread%s, median of 5: %.3f s, %.1fx real time, %.3f CPU s\n", o->config, maxt,
+               maxt > 1 ? "s" : "", 10.0 / x, x, bench_cpu_median);
+        return 0;
+    }
+    if (o->bench == 2 && strcmp(o->config, "tiny") != 0) {
+        /* --config C --scenario S --batch B --crop SECONDS: the step of that run, on random data */
+        stage st[2];
+        double t;
+        if (parse_scenario(o->scenario, (float)o->alpha_plus, st) != 1) { fprintf(stderr, "bench: --scenario must be w2v2, vgs or vgs+\n"); return 2; }
+        t = bench_step(o->config, st[0].alpha, o->batch, o->crop_s, maxt, 3, 1, &gf);
+        printf("  %s step (alpha %g), %zu utterances x %.1f s, %d thread%s: %.2f s/step (median of 3), %.2f CPU s/step, %.0f GFLOP/s\n",
+               o->config, (double)st[0].alpha, o->batch, o->crop_s, maxt, maxt > 1 ? "s" : "", t, bench_cpu_median, gf / t);
+        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        return 0;
+    }
     if (o->bench == 2) {
         double t = bench_step("small", 0.5f, 8, 2.0, maxt, 5, 1, &gf);
         printf("  small joint step, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", maxt, maxt > 1 ? "s" : "", t, gf / t);
-        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     bench_gemm(stdout);
@@ -2038,7 +2167,7 @@ int sv_bench_main(const opts *o)
         if (th == 1) t1 = t; else t2 = t;
     }
     if (t2 > 0) printf("  2 threads vs 1: %.2fx\n", t1 / t2);
-    printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
+    if (peak_rss_mb() > 0) printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
     printf("\nwav2vec 2.0-only step (alpha 0), small config, same batch\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
         double t = bench_step("small", 0.0f, 8, 2.0, th, 5, 0, &gf);

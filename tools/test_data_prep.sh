@@ -291,6 +291,13 @@ if [ -x "$TRAIN" ] && "$TRAIN" --help 2>&1 | grep -q -- --write-builtin; then
         check "builtin: manifests and .complete" bash -c "[ -f '$W/out bi/.complete' ] && [ -f '$W/out bi/train.tsv' ] && [ -f '$W/out bi/test.item' ]"
         expect_fail "builtin: finished OUT refused" "already a finished corpus" builtin "$W/out bi"
         expect_fail "builtin: bad --regions" "must be detector or pixels" builtin "$W/bi2" --regions voxels
+        expect_fail "builtin: bad --wav-format" "must be pcm16 or float32" builtin "$W/bi2" --wav-format mp3
+        check "builtin: 16-bit PCM WAV by default (Python's wave module reads it)" python3 -c "import wave,glob; w=wave.open(sorted(glob.glob('$W/out bi/wav/*.wav'))[0]); assert w.getsampwidth() == 2 and w.getframerate() == 16000"
+        if SV_TRAIN="$TRAIN" run_dp "$W/log" builtin "$W/bi4" --images 10 --captions 1 --seed 3 --wav-format float32; then
+            check "builtin: --wav-format float32 writes IEEE float WAV" bash -c "[ \"\$(od -An -tu2 -j20 -N2 '$W/bi4/wav/train_00000.wav' | tr -d ' ')\" = 3 ]"
+        else
+            bad "builtin --wav-format float32: $(tail -n3 "$W/log")"
+        fi
         if SV_TRAIN="$TRAIN" run_dp "$W/log" builtin "$W/bi3" --images 10 --captions 1 --seed 3 --regions pixels; then
             check "builtin: --regions pixels gives other region features, the same boxes shape" bash -c \
                 "! cmp -s '$W/bi3/images.npy' '$W/out bi/images.npy' && [ \$(stat -c %s '$W/bi3/images.npy') = \$(stat -c %s '$W/out bi/images.npy') ]"

@@ -131,6 +131,17 @@ expect "kmeans layer without a checkpoint" 2 "--kmeans-layer needs --kmeans-from
 expect "kmeans from a missing checkpoint" 2 "--kmeans-from: $T/none.ckpt: no such checkpoint" ./train --kmeans "$T/km" --kmeans-from "$T/none.ckpt"
 expect "k without --kmeans" 2 "--k does not apply without --kmeans" $TR --k 5
 expect "training option with --kmeans" 2 "--steps does not apply to --kmeans" ./train --kmeans "$T/km" --steps 5
+# ---- Hugging Face weights and WAV formats
+expect "export-hf without files" 2 "--export-hf needs a checkpoint and an output .safetensors file" ./train --export-hf
+expect "export-hf one file" 2 "--export-hf needs a checkpoint and an output .safetensors file" ./train --export-hf a.ckpt
+expect "export-hf not safetensors" 2 "--export-hf writes a .safetensors file, not 'b.bin'" ./train --export-hf a.ckpt b.bin
+expect "export-hf with training options" 2 "--steps does not apply to --export-hf" ./train --export-hf a.ckpt b.safetensors --steps 3
+expect "export-hf with another mode" 2 "are different modes" ./train --export-hf a.ckpt b.safetensors --write-builtin "$T/wb"
+expect "init-from missing" 2 "--init-from $T/none.safetensors: No such file or directory" $TR --init-from "$T/none.safetensors"
+expect "wav-format unknown" 2 "--wav-format: 'mp3' is not one of pcm16|float32" ./train --write-builtin "$T/wb" --wav-format mp3
+expect "wav-format without write-builtin" 2 "--wav-format does not apply without --write-builtin" $TR --wav-format pcm16
+expect "bench with config" 2 "--config applies to --bench-step and --bench-extract, not to --bench" ./train --bench --config small
+expect "two benchmarks" 2 "--bench, --bench-step and --bench-extract are different benchmarks" ./train --bench-step --bench-extract
 # ---- data and files
 expect "data spec unknown key" 2 "unknown key 'imagez'" ./train --data builtin:imagez=5
 expect "data spec not a number" 2 "images: 'abc' is not a whole number" ./train --data builtin:images=abc
@@ -160,7 +171,7 @@ printf '# ./train settings\nall = 1\nprecision = bf16\n' > "$T/empty/study.setti
 expect "resume settings of a newer version" 2 "stores the setting 'precision = bf16', which this version of train does not know" ./train --resume "$T/empty"
 
 # ================================================================ eval and demo
-expect "eval: no arguments" 2 "give --ckpt PATH or --report RUN..." ./eval
+expect "eval: no arguments" 2 "give --ckpt PATH, --report RUN..., features or embeddings" ./eval
 expect "eval: missing checkpoint" 2 "$T/none.ckpt: no such checkpoint" ./eval --ckpt "$T/none.ckpt"
 expect "eval: folder as checkpoint" 2 "$T/empty is a folder, not a checkpoint" ./eval --ckpt "$T/empty"
 expect "eval: not a checkpoint" 2 "$T/ao.tsv: not a checkpoint" ./eval --ckpt "$T/ao.tsv"
@@ -183,6 +194,16 @@ expect "eval: bad data spec" 2 "unknown key 'imagez'" ./eval --ckpt x --data bui
 expect "eval: report without runs" 2 "--report needs at least one run folder" ./eval --report
 expect "eval: report of no run" 2 "is not a run folder" ./eval --report "$T/empty"
 expect "eval: report unknown option" 2 "unknown option for --report: --bogus" ./eval --report "$T/nockpt" --bogus
+expect "features: no model" 2 "features: --model is required" ./eval features --layers all
+expect "features: model twice" 2 "features: --model is given twice" ./eval features --model a --model b
+expect "features: model without value" 2 "features: --model needs a value" ./eval features --model
+expect "features: threads zero" 2 "--threads: 0 is out of range: 1..1024" ./eval features --model a --threads 0
+expect "features: unknown option" 2 "features: unknown option --bogus" ./eval features --model a --bogus 1
+expect "features: bad format" 2 "--format must be npy or zerospeech, not 'wav'" ./eval features --model a --format wav
+expect "embeddings: no checkpoint" 2 "embeddings: --ckpt is required" ./eval embeddings
+expect "embeddings: missing checkpoint" 2 "$T/none.ckpt: no such checkpoint" ./eval embeddings --ckpt "$T/none.ckpt"
+expect "embeddings: batch zero" 2 "--batch: 0 is out of range" ./eval embeddings --ckpt x --batch 0
+expect "embeddings: stray argument" 2 "embeddings: unexpected argument 'x'" ./eval embeddings x
 expect "demo: threads zero" 2 "--threads: '0' is not a whole number in 1..1024" ./demo --threads 0
 expect "demo: threads garbage" 2 "--threads: '4x' is not a whole number" ./demo --threads 4x
 expect "demo: threads huge" 2 "--threads: '100000' is not a whole number" ./demo --threads 100000

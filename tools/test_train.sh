@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Driver tests for ./train (run by make test): exact resume, kill -9 during a run, schedules,
-# bad checkpoints. Prints "N passed, N failed".
+# Driver tests for ./train and ./eval (run by make test): exact resume, kill -9 during a run,
+# schedules, bad checkpoints, corpus WAV formats, Hugging Face export and --init-from, feature and
+# embedding extraction. Prints "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 T=$(mktemp -d /tmp/sv_train_test.XXXXXX)
@@ -89,6 +90,69 @@ check 'echo "$out" | grep -q "config small differs from the run.s setting config
 out=$(./train --scenario nope 2>&1)
 check 'echo "$out" | grep -q "unknown scenario"' "unknown scenario: $out"
 check './train --help | grep -q -- "--resume"' "--help documents the options"
+
+# 7. corpora on disk: 16-bit PCM WAV by default, float32 on request
+check '[ "$(od -An -tu2 -j20 -N2 "$T/corp/wav/train_00000.wav" | tr -d " ")" = 1 ] && [ "$(od -An -tu2 -j34 -N2 "$T/corp/wav/train_00000.wav" | tr -d " ")" = 16 ]' "--write-builtin writes 16-bit PCM WAV"
+./train --quiet --write-builtin "$T/corpf" --images 6 --captions 1 --wav-format float32 >/dev/null 2>&1
+check '[ "$(od -An -tu2 -j20 -N2 "$T/corpf/wav/train_00000.wav" | tr -d " ")" = 3 ]' "--wav-format float32 writes IEEE float WAV"
+out=$(./train --write-builtin "$T/corpg" --wav-format mp3 2>&1)
+check 'echo "$out" | grep -q "pcm16|float32"' "bad --wav-format: $out"
+
+# 8. Hugging Face weights: --export-hf, then --init-from in a scenario, a schedule and --all
+H="$T/hf"
+./train --export-hf "$T/a/final.ckpt" "$H/model.safetensors" >/dev/null 2>&1
+check '[ -s "$H/model.safetensors" ] && grep -q "\"num_attention_heads\": 4" "$H/config.json"' "--export-hf writes the model and config.json"
+# with lr 1e-30 (0 is refused) the run's wav2vec 2.0 part stays the file's, bit for bit: the
+# file's weights are trained values, next to which an update of 1e-30 rounds away
+$TR --scenario vgs --steps 2 --lr 1e-30 --init-from "$H/model.safetensors" --out "$T/i1" >/dev/null 2>&1
+./train --export-hf "$T/i1/final.ckpt" "$T/i1x/model.safetensors" >/dev/null 2>&1
+check '[ -s "$T/i1x/model.safetensors" ] && cmp -s "$H/model.safetensors" "$T/i1x/model.safetensors"' "--init-from loads the file's weights bit for bit"
+check 'grep -q "\"init_from\":" "$T/i1/log.jsonl"' "the log records --init-from"
+$TR --scenario w2v2,vgs --steps 4 --switch 2 --init-from "$H/model.safetensors" --out "$T/i2" >/dev/null 2>&1
+$TR --scenario w2v2,vgs --steps 4 --switch 2 --out "$T/i3" >/dev/null 2>&1
+check '[ -f "$T/i2/final.ckpt" ] && [ -f "$T/i3/final.ckpt" ] && ! cmp -s "$T/i2/final.ckpt" "$T/i3/final.ckpt"' "--init-from changes a schedule's run"
+./train --quiet --data $D --eval-every 100 --eval-batches 1 --all --schedules w2v2-vgs --steps 4 --switch 2 \
+    --init-from "$H/model.safetensors" --out "$T/all" >/dev/null 2>&1
+check '[ -f "$T/all/w2v2-vgs/final.ckpt" ] && grep -q init_from "$T/all/vgs/log.jsonl" && grep -q init_from "$T/all/w2v2/log.jsonl"' "--all with --init-from"
+# another architecture, a truncated file, a missing file: one clear line each
+out=$($TR --config small --set img_regions=16 --set img_dim=192 --scenario vgs --steps 1 --init-from "$H/model.safetensors" --out "$T/i4" 2>&1)
+check 'echo "$out" | grep -q "does not fit the small config"' "init from another architecture: $out"
+head -c 5000 "$H/model.safetensors" > "$T/trunc.safetensors"
+out=$($TR --scenario vgs --steps 1 --init-from "$T/trunc.safetensors" --out "$T/i5" 2>&1)
+check 'echo "$out" | grep -q "truncated"' "truncated safetensors: $out"
+out=$(./train --init-from "$T/none.safetensors" 2>&1)
+check 'echo "$out" | grep -q "none.safetensors: No such file"' "missing safetensors: $out"
+
+# 9. ./eval features: a folder (with a subfolder), a list, all layers; frames from the WAV length
+mkdir -p "$T/w/sub"
+cp "$T/corp/wav/train_00000.wav" "$T/w/a.wav"; cp "$T/corp/wav/train_00001.wav" "$T/w/sub/b.wav"; cp "$T/corp/wav/test_00000.wav" "$T/c.wav"
+printf 'c.wav\n' > "$T/list.txt"
+./eval features --model "$H/model.safetensors" --out "$T/f1" "$T/w" --list "$T/list.txt" >/dev/null 2>&1
+ok_frames=1
+for f in w/a w/sub/b c; do
+    n=$(( ($(stat -c %s "$T/$f.wav") - 44) / 2 )); frames=$(( (n - 400) / 320 + 1 ))
+    name=${f#w/}
+    for l in cnn L0 L1 L2 L3; do
+        head -c 128 "$T/f1/$l/$name.npy" 2>/dev/null | grep -a -q "'shape': ($frames, 64)" || ok_frames=0
+    done
+done
+check '[ $ok_frames = 1 ]' "features: every layer of every file, T = (samples - 400) / 320 + 1 frames"
+./eval features --model "$T/a/final.ckpt" --layers all --out "$T/f2" "$T/w" --list "$T/list.txt" >/dev/null 2>&1
+check 'diff -r -q "$T/f1" "$T/f2" >/dev/null' "features from the checkpoint and from its safetensors export are identical"
+./eval features --model "$H/model.safetensors" --layers 2 --format zerospeech --out "$T/zs" "$T/c.wav" >/dev/null 2>&1
+n=$(( ($(stat -c %s "$T/c.wav") - 44) / 2 )); frames=$(( (n - 400) / 320 + 1 ))
+check '[ -f "$T/zs/meta.yaml" ] && [ "$(wc -l < "$T/zs/phonetic/dev-clean/c.txt")" = $frames ] && [ "$(head -1 "$T/zs/phonetic/dev-clean/c.txt" | wc -w)" = 64 ]' "features in the ZeroSpeech 2021 layout"
+out=$(./eval features --model "$H/model.safetensors" --layers 1,9 "$T/c.wav" 2>&1)
+check 'echo "$out" | grep -q "a layer 0..3"' "bad --layers: $out"
+out=$(./eval features --model "$H/model.safetensors" "$T/nothere.wav" 2>&1)
+check 'echo "$out" | grep -q "nothere.wav"' "missing input: $out"
+out=$(./eval features --model "$H/model.safetensors" "$T/c.wav" "$T/corp/wav/../../c.wav" 2>&1)
+check 'echo "$out" | grep -q "both be written"' "two inputs with one name: $out"
+
+# 10. ./eval embeddings: audio and image embeddings of the test split
+./eval embeddings --ckpt "$T/a/final.ckpt" --out "$T/emb" >/dev/null 2>&1
+nc=$(( $(wc -l < "$T/emb/captions.tsv") - 1 )); ni=$(( $(wc -l < "$T/emb/images.tsv") - 1 ))
+check '[ $nc -gt 0 ] && head -c 128 "$T/emb/audio.npy" | grep -a -q "($nc, 64)" && head -c 128 "$T/emb/images.npy" | grep -a -q "($ni, 64)"' "embeddings: $nc captions, $ni images"
 
 echo "train.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]

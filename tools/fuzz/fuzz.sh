@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build and run the libFuzzer harnesses of the parsers in ssl_vgs.h (make fuzz).
-#   tools/fuzz/fuzz.sh [SECONDS] [TARGET...]     (defaults: 30 s each; wav npy manifest item config)
+#   tools/fuzz/fuzz.sh [SECONDS] [TARGET...]     (defaults: 30 s each; wav npy manifest item safetensors config)
 # Needs clang with libFuzzer (Debian: libclang-rt-14-dev or the llvm toolchain's compiler-rt).
 # Seeds are generated into a scratch folder on every run (nothing binary is committed); the grown
 # corpora and any crash reproducers stay there: $FUZZ_DIR (default /tmp/ssl_vgs_fuzz).
@@ -8,13 +8,13 @@
 set -eu
 SECONDS_EACH=${1:-30}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-"wav npy manifest item config"}
+TARGETS=${*:-"wav npy manifest item safetensors config"}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${FUZZ_DIR:-/tmp/ssl_vgs_fuzz}
 CC=${CC_FUZZ:-clang}
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
-mkdir -p "$OUT/seeds/wav" "$OUT/seeds/npy" "$OUT/seeds/manifest" "$OUT/seeds/item" "$OUT/seeds/config"
+mkdir -p "$OUT/seeds/wav" "$OUT/seeds/npy" "$OUT/seeds/manifest" "$OUT/seeds/item" "$OUT/seeds/safetensors" "$OUT/seeds/config"
 $CC -std=c99 -O1 -o "$OUT/fuzz_seeds" "$HERE/fuzz_seeds.c" -lm
 "$OUT/fuzz_seeds" "$OUT/seeds"
 # config lines, a data spec, numbers
@@ -28,6 +28,7 @@ printf '"RIFF"\n"WAVE"\n"fmt "\n"data"\n"LIST"\n"fact"\n"\\xfe\\xff"\n"\\x01\\x0
 printf '"\\x93NUMPY"\n"descr"\n"fortran_order"\n"shape"\n"True"\n"False"\n"<f4"\n">f8"\n"<f8"\n"(1,)"\n"L,"\n"{"\n"}"\n' > "$OUT/npy.dict"
 printf '"id"\n"wav"\n"image"\n"speaker"\n"text"\n"align"\n"\\x09"\n"\\x0d\\x0a"\n"-1"\n"\\xef\\xbb\\xbf"\n"/"\n' > "$OUT/manifest.dict"
 printf '" "\n"\\x09"\n"\\x0a"\n"0.5"\n"1e-3"\n"nan"\n"inf"\n"-"\n"."\n"e+"\n' > "$OUT/item.dict"
+printf '"dtype"\n"shape"\n"data_offsets"\n"__metadata__"\n"F32"\n"F16"\n"BF16"\n"F64"\n"I64"\n"\\x22"\n"{"\n"}"\n"["\n"]"\n":"\n","\n"\\\\u"\n"null"\n"true"\n"wav2vec2."\n"feature_extractor.conv_layers.1.layer_norm.weight"\n"encoder.layers.0.attention.q_proj.weight"\n"encoder.pos_conv_embed.conv.weight_v"\n"project_hid.weight"\n' > "$OUT/safetensors.dict"
 printf '" = "\n"\\x0a"\n","\n"D"\n"heads"\n"q_dim"\n"q_groups"\n"mask_prob"\n"mask_length"\n"tau_min"\n"tau_max"\n"vgs_width"\n"conv_dim"\n"n_conv"\n"nan"\n"inf"\n"1e50"\n"-"\n"builtin:"\n"images="\n"seed="\n' > "$OUT/config.dict"
 
 status=0

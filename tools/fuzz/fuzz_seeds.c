@@ -1,4 +1,4 @@
-/* Writes small seed inputs for the fuzzers into OUT/{wav,npy,manifest,item}/ (folders must exist).
+/* Writes small seed inputs for the fuzzers into OUT/{wav,npy,manifest,item,safetensors}/ (folders must exist).
    Used by tools/fuzz/fuzz.sh so that no binary seeds live in the repository. */
 #define SSL_VGS_IMPLEMENTATION
 #include "../../ssl_vgs.h"
@@ -91,6 +91,31 @@ int main(int argc, char **argv)
         put("manifest", "m1.tsv", m1, strlen(m1));
         put("manifest", "m2.tsv", m2, strlen(m2));
         put("item", "i1.item", i1, strlen(i1));
+    }
+    {   /* safetensors: F32 with metadata, a Hugging Face-named fragment, F16/BF16/I64, a config.json */
+        sv_st_tensor t[3];
+        const char *meta[4] = {"format", "pt", "k\xc3\xa9", "v\n"};
+        const char *h2 = "{\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[4,8]},"
+                         "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},\"__metadata__\":null,"
+                         "\"i\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[8,16]}}   ";
+        const char *cj = "{\"conv_stride\": [5, 2], \"num_attention_heads\": 12, \"do_stable_layer_norm\": false,"
+                         " \"layer_norm_eps\": 1e-05, \"hidden_act\": \"gelu\", \"x\": [null, true, -1.5e3, {\"y\": \"\\ud83d\\ude00\"}]}";
+        size_t hl = strlen(h2);
+        memset(t, 0, sizeof t);
+        t[0].name = (char *)"wav2vec2.feature_extractor.conv_layers.0.conv.weight"; t[0].ndim = 3;
+        t[0].shape[0] = 2; t[0].shape[1] = 1; t[0].shape[2] = 3; t[0].data = x;
+        t[1].name = (char *)"feature_projection.projection.weight"; t[1].ndim = 2; t[1].shape[0] = 4; t[1].shape[1] = 2; t[1].data = x;
+        t[2].name = (char *)"quantizer.codevectors"; t[2].ndim = 3; t[2].shape[0] = 1; t[2].shape[1] = 4; t[2].shape[2] = 2; t[2].data = x;
+        if (sv_safetensors_write(at("safetensors", "hf.safetensors"), t, 3, meta, 2) ||
+            sv_safetensors_write(at("safetensors", "one.safetensors"), t + 1, 1, NULL, 0)) {
+            fprintf(stderr, "fuzz_seeds: %s\n", sv_last_error());
+            return 1;
+        }
+        for (i = 0; i < 8; i++) b[i] = (unsigned char)(hl >> (8 * i));
+        memcpy(b + 8, h2, hl);
+        for (i = 0; i < 16; i++) b[8 + hl + i] = (unsigned char)(i * 29 + 3);
+        put("safetensors", "dtypes.safetensors", b, 8 + hl + 16);
+        put("safetensors", "config.json", cj, strlen(cj));
     }
     return 0;
 }
