@@ -1973,7 +1973,7 @@ static int write_txt(const char *path, const float *x, size_t T, size_t D)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!(f = fopen(tmp, "w"))) { fprintf(stderr, "eval: cannot write %s: %s\n", tmp, strerror(errno)); return -1; }
     for (t = 0; t < T; t++) {
-        for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+        for (k = 0; k < D; k++) fprintf(f, k ? " %.9g" : "%.9g", (double)x[t * D + k]);   /* float32 exactly */
         fputc('\n', f);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) { fprintf(stderr, "eval: cannot write %s: %s\n", path, strerror(errno)); remove(tmp); return -1; }

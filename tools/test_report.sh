@@ -181,5 +181,23 @@ for line in open(sys.argv[1]):
 assert n > 100
 " "$f" 2>"$T/err"' "exported values are not float32 exactly: $(head -c 300 "$T/err")"
 
+# eval features: the ZeroSpeech text of the CNN output and of a layer reads back as the .npy's float32 bits
+W="$(ls "$T/corp/wav"/ood_*.wav | tail -1)"
+./eval features --model "$T/run/final.ckpt" --layers cnn,2 --format npy --out "$T/fn" "$W" >/dev/null 2>"$T/err"
+./eval features --model "$T/run/final.ckpt" --layers cnn,2 --format zerospeech --out "$T/fz" "$W" >/dev/null 2>>"$T/err"
+b=$(basename "$W" .wav)
+check 'python3 -c "
+import struct,sys
+def npy(p):
+    b=open(p,\"rb\").read(); assert b[:6]==b\"\\x93NUMPY\"
+    h=struct.unpack(\"<H\",b[8:10])[0]; d=b[10+h:]
+    return struct.unpack(\"<%df\" % (len(d)//4), d)
+for lay in (\"cnn\",\"L2\"):
+    a=npy(sys.argv[1]+\"/\"+lay+\"/\"+sys.argv[3]+\".npy\")
+    t=[struct.unpack(\"f\",struct.pack(\"f\",float(x)))[0] for x in open(sys.argv[2]+\"/\"+lay+\"/phonetic/dev-clean/\"+sys.argv[3]+\".txt\").read().split()]
+    assert len(a)==len(t) and len(a)>100, (lay,len(a),len(t))
+    assert all(x==y for x,y in zip(a,t)), lay
+" "$T/fn" "$T/fz" "$b" 2>"$T/perr"' "eval features: the text does not read back as the npy float32: $(cat "$T/perr" "$T/err" | tail -3)"
+
 echo "report.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
