@@ -890,13 +890,20 @@ static int figure_over_steps(const char *dir, const char *file, const char *titl
     char (*names)[80] = (char (*)[80])calloc(n ? n : 1, 80);
     size_t total = 0;
     double *bl, *bh;
+    const double **blo, **bhi;
     sv_plot p;
     size_t k, i, off = 0;
     int ok;
     for (k = 0; k < n; k++) total += runs[ord[k]].n_ev;
     bl = (double *)calloc(total + 1, sizeof(double));
     bh = (double *)calloc(total + 1, sizeof(double));
-    if (!s || !names || !bl || !bh) { free(s); free(names); free(bl); free(bh); fprintf(stderr, "eval: out of memory\n"); return 0; }
+    blo = (const double **)calloc(n ? n : 1, sizeof *blo);
+    bhi = (const double **)calloc(n ? n : 1, sizeof *bhi);
+    if (!s || !names || !bl || !bh || !blo || !bhi) {
+        free(s); free(names); free(bl); free(bh); free((void *)blo); free((void *)bhi);
+        fprintf(stderr, "eval: out of memory\n");
+        return 0;
+    }
     if (field < 0) field = EV_R10M;
     for (k = 0; k < n; k++) {
         const run_log *r = &runs[ord[k]];
@@ -915,7 +922,8 @@ static int figure_over_steps(const char *dir, const char *file, const char *titl
         s[k].x = xs + off;
         s[k].y = ys + off;
         s[k].n = m;
-        if (lo && hi) { s[k].ylo = bl + off; s[k].yhi = bh + off; }
+        blo[k] = lo && hi ? bl + off : NULL;
+        bhi[k] = lo && hi ? bh + off : NULL;
         off += m;
     }
     memset(&p, 0, sizeof p);
@@ -927,10 +935,11 @@ static int figure_over_steps(const char *dir, const char *file, const char *titl
     p.n_vlines = nvl;
     p.vline_label = nvl ? "switch" : NULL;
     if (isfinite(chance)) { p.hlines = &chance; p.n_hlines = 1; p.hline_label = "chance"; }
+    if (lo && hi) { p.band_lo = blo; p.band_hi = bhi; }
     p.width = 900;
     p.height = 500;
     ok = write_plot(dir, file, &p, s, n);
-    free(s); free(names); free(bl); free(bh);
+    free(s); free(names); free(bl); free(bh); free((void *)blo); free((void *)bhi);
     return ok;
 }
 

@@ -1496,7 +1496,6 @@ typedef struct sv_series {
     const char *name;        /* legend text (NULL: "series N") */
     const double *x, *y;     /* x NULL: 0, 1, 2, ... */
     size_t n;
-    const double *ylo, *yhi; /* optional band (e.g. a 95 % interval over seeds), drawn shaded */
 } sv_series;
 
 typedef struct sv_plot {
@@ -1506,11 +1505,16 @@ typedef struct sv_plot {
     const char *vline_label;               /* text written beside each marker line (may be NULL) */
     int width, height;                     /* pixels; 0: 760 x 460 */
     int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
+    /* zero the struct (memset) before filling it in: the fields below came later, and a zero
+       field means "none" */
     const double *hlines; size_t n_hlines; /* y positions of horizontal reference lines (chance) */
     const char *hline_label;               /* text written above each reference line (may be NULL) */
     const char *const *xtick_names;        /* n_xtick_names labels for the whole x values */
     size_t n_xtick_names;                  /* xtick_first, xtick_first + 1, ... (e.g. CNN, L0, L1) */
     double xtick_first;
+    const double *const *band_lo;          /* NULL, or per series i a band (e.g. a 95 % interval */
+    const double *const *band_hi;          /* over seeds) band_lo[i][j]..band_hi[i][j] at x[j], shaded; */
+                                           /* band_lo[i] NULL: no band for series i */
 } sv_plot;
 
 SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
@@ -14543,8 +14547,8 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
             if (y < ylo) ylo = y;
             if (y > yhi) yhi = y;
         }
-        for (j = 0; j < s[i].n && s[i].ylo && s[i].yhi; j++) {   /* the band stays inside the axes */
-            double x = s[i].x ? s[i].x[j] : (double)j, a = s[i].ylo[j], b = s[i].yhi[j];
+        for (j = 0; j < s[i].n && p->band_lo && p->band_hi && p->band_lo[i] && p->band_hi[i]; j++) {   /* the band stays inside the axes */
+            double x = s[i].x ? s[i].x[j] : (double)j, a = p->band_lo[i][j], b = p->band_hi[i][j];
             if (!isfinite(x) || !isfinite(a) || !isfinite(b) || (p->log_y && !(a > 0))) continue;
             if (p->log_y) { a = log10(a); b = log10(b); }
             if (a < ylo) ylo = a;
@@ -14686,25 +14690,26 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
     /* Bands: one closed polygon per run of finite points, upper edge forward, lower edge back. */
     for (i = 0; i < n_series; i++) {
         size_t b0 = 0, b1;
-        if (!s[i].ylo || !s[i].yhi) continue;
+        const double *lo = p->band_lo ? p->band_lo[i] : NULL, *hi = p->band_hi ? p->band_hi[i] : NULL;
+        if (!lo || !hi) continue;
         while (b0 < s[i].n) {
             for (; b0 < s[i].n; b0++) {
                 double x = s[i].x ? s[i].x[b0] : (double)b0;
-                if (isfinite(x) && isfinite(s[i].ylo[b0]) && isfinite(s[i].yhi[b0]) && (!p->log_y || s[i].ylo[b0] > 0)) break;
+                if (isfinite(x) && isfinite(lo[b0]) && isfinite(hi[b0]) && (!p->log_y || lo[b0] > 0)) break;
             }
             for (b1 = b0; b1 < s[i].n; b1++) {
                 double x = s[i].x ? s[i].x[b1] : (double)b1;
-                if (!(isfinite(x) && isfinite(s[i].ylo[b1]) && isfinite(s[i].yhi[b1]) && (!p->log_y || s[i].ylo[b1] > 0))) break;
+                if (!(isfinite(x) && isfinite(lo[b1]) && isfinite(hi[b1]) && (!p->log_y || lo[b1] > 0))) break;
             }
             if (b1 > b0) {
                 fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", colors[i % 8]);
                 for (j = b0; j < b1; j++) {
-                    double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].yhi[j];
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = hi[j];
                     if (p->log_y) y = log10(y);
                     fprintf(f, "%s%.2f %.2f", j == b0 ? "M" : " L", SV__PX(x), SV__PY(y));
                 }
                 for (j = b1; j-- > b0;) {
-                    double x = s[i].x ? s[i].x[j] : (double)j, y = s[i].ylo[j];
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = lo[j];
                     if (p->log_y) y = log10(y);
                     fprintf(f, " L%.2f %.2f", SV__PX(x), SV__PY(y));
                 }
