@@ -6463,7 +6463,10 @@ static void test_eval_abx(void)
        undefined behaviour flagged by UBSan, reported to metrics.h's owner) */
     SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_TEST, &o, res, &nl) == SV_OK && res[0].r.sampled == 1 && res[1].r.within_cells > 0,
              "sampled abx: %s", sv_last_error());
-    SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_VAL, &o, res, &nl) == SV_ERR_ARG, "split without items accepted");
+    SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_TRAIN, &o, res, &nl) == SV_ERR_ARG, "split without items accepted");
+    /* the validation items (train's ABX curve) */
+    SV_CHECK(d->has_items[SV_SPLIT_VAL] && sv_eval_abx(m, c, d, SV_SPLIT_VAL, &o, res, &nl) == SV_OK && res[1].r.n_tokens > 0,
+             "validation ABX items: %s", sv_last_error());
 }
 
 /* ------------------------------------------------------------------ bench: ABX on the default built-in sets */
