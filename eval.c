@@ -2259,7 +2259,7 @@ int main(int argc, char **argv)
                *json = NULL, *split_s = "test", *zs_split_s = "ood", *seen[64];
     int do_ret = 0, do_abx = 0, do_loss = 0, i, split, zs_split, rc = 0, threads = 0;
     size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz, n_seen = 0;
-    char run_dir[1024], spec[4096], json_buf[1100];
+    char run_dir[1024], spec[4096], json_buf[1200];
     sv_model *m = NULL;
     sv_ctx *c = NULL;
     sv_data d;
