@@ -108,7 +108,7 @@ sanitize:
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 -O1 -g $(WARN) $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
 	    -o $(BUILD)/test_asan test.c $(LDLIBS)
-	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
+	SV_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_asan
 
 # Other CPUs (tools/test_cross.sh): Debian's cross compilers build the header (C99 -Werror), the
 # drivers and test.c for aarch64, s390x, i686 and x86_64-w64-mingw32, and test.c's SV_TEST_CROSS
