@@ -1668,6 +1668,15 @@ static int run_report(int argc, char **argv, int first)
         else return fail("too many runs (at most 256)", NULL, NULL);
     }
     if (n_studies) {
+        size_t q, k2;
+        for (q = 0; q < n_studies; q++) {   /* a study.settings alone is no study: it needs runs */
+            for (k2 = 0; k2 < N_PAPER; k2++) {
+                char lp[1200];
+                snprintf(lp, sizeof lp, "%s/%s/log.jsonl", studies[q], paper_order[k2]);
+                if (file_exists(lp)) break;
+            }
+            if (k2 == N_PAPER) return fail("%s is not a run folder (no log.jsonl) nor a study with runs", studies[q], NULL);
+        }
         /* one argument: the report goes into it; several studies: --out or ./report */
         if (!out) out = n_args == 1 && study_arg ? study_arg : "report";
         if (!write_seed_report(studies, n_studies, out)) return 2;
