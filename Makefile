@@ -58,8 +58,8 @@ test_sv: test.c ssl_vgs.h
 
 # The header must compile cleanly as C99 (-Werror -pedantic) at every optimisation level (some
 # warnings only appear at -O0 or -O2), without the built-in corpus, as C++, and in static mode in
-# two translation units of one program; the drivers at -O0 too.
-compile-checks: $(BUILD)/c99.ok $(BUILD)/cxx.ok $(BUILD)/static2.ok
+# two translation units of one program; the drivers at -O0 too; and the README's example program.
+compile-checks: $(BUILD)/c99.ok $(BUILD)/cxx.ok $(BUILD)/static2.ok $(BUILD)/readme.ok
 $(BUILD)/c99.ok: ssl_vgs.h train.c eval.c demo.c
 	@mkdir -p $(BUILD)
 	@printf '#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint main(void){return sv_get_threads() < 1;}\n' > $(BUILD)/c99.c
@@ -72,6 +72,12 @@ $(BUILD)/cxx.ok: ssl_vgs.h
 	@mkdir -p $(BUILD)
 	@printf '#define SSL_VGS_IMPLEMENTATION\n#include "../ssl_vgs.h"\nint main(){return sv_get_threads() < 1;}\n' > $(BUILD)/cxx.cpp
 	$(CXX) -O1 -Wall -Wextra -Werror $(ARCH) -o $(BUILD)/cxx $(BUILD)/cxx.cpp $(LDLIBS)
+	@touch $@
+$(BUILD)/readme.ok: README.md ssl_vgs.h
+	@mkdir -p $(BUILD)
+	awk '/^```c$$/ { f = 1; next } /^```$$/ { if (f) exit } f' README.md > $(BUILD)/readme_example.c
+	@test -s $(BUILD)/readme_example.c || { echo "README.md has no C example"; exit 1; }
+	$(CC) -std=c99 -O1 $(WARN) -Werror $(ARCH) -I. -o $(BUILD)/readme_example $(BUILD)/readme_example.c $(LDLIBS)
 	@touch $@
 $(BUILD)/static2.ok: ssl_vgs.h
 	@mkdir -p $(BUILD)

@@ -54,11 +54,13 @@ static int run(const char *cmd)
 
 static void usage(void)
 {
-    printf("usage: ./demo [--out DIR] [--threads N]\n"
+    printf("usage: ./demo [--out DIR] [--threads N] [--precision fp32|bf16] [--seed S]\n"
            "Runs the reduced study on the built-in corpus (about 8 minutes on 2 cores):\n"
            "W2V2, VGS, VGS+, (W2V2,VGS), (VGS,W2V2), (VGS+,W2V2); evaluation; tables and figures.\n"
            "  --out DIR      output folder (default demo_out; must not exist or be empty; parents are created)\n"
            "  --threads N    OpenMP threads, 1..1024 (default: all cores)\n"
+           "  --precision P  training precision: fp32 (default) or bf16 (see ./train --help)\n"
+           "  --seed S       training seed, a whole number (default 1; the corpus is always the same)\n"
            "  --help         this text\n");
 }
 
@@ -99,23 +101,34 @@ static int make_out(const char *path)
 
 int main(int argc, char **argv)
 {
-    const char *out = "demo_out", *threads = NULL;
+    const char *out = "demo_out", *threads = NULL, *precision = NULL, *seed = NULL;
     static const char *runs[6] = {"w2v2", "vgs", "vgsplus", "w2v2-vgs", "vgs-w2v2", "vgsplus-w2v2"};
-    char cmd[4096], th[64] = "";
+    char cmd[4096], th[64] = "", extra[128] = "";
     double t0 = now_s();
     int i, have_out = 0;
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
-        if (strcmp(a, "--out") && strcmp(a, "--threads")) return die("unknown option '%s' (see --help)", a, "");
+        if (strcmp(a, "--out") && strcmp(a, "--threads") && strcmp(a, "--precision") && strcmp(a, "--seed"))
+            return die("unknown option '%s' (see --help)", a, "");
         if (i + 1 >= argc || argv[i + 1][0] == '\0' || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-'))
             return die("%s needs a value (see --help)", a, "");
+        v = argv[++i];
         if (!strcmp(a, "--out")) {
             if (have_out++) return die("--out is given twice%s", "", "");
-            out = argv[++i];
+            out = v;
+        } else if (!strcmp(a, "--precision")) {
+            if (precision) return die("--precision is given twice%s", "", "");
+            if (strcmp(v, "fp32") && strcmp(v, "bf16")) return die("--precision: '%s' is not one of fp32|bf16", v, "");
+            precision = v;
+        } else if (!strcmp(a, "--seed")) {
+            /* digits only, up to 19 of them: the value goes on train's command line as it is */
+            size_t n = strlen(v);
+            if (seed) return die("--seed is given twice%s", "", "");
+            if (strspn(v, "0123456789") != n || n > 19) return die("--seed: '%s' is not a whole number >= 0", v, "");
+            seed = v;
         } else {
             /* a whole number 1..1024: "4x", "-1", "0" and "100000" are refused here, not by OpenMP */
-            const char *v = argv[++i];
             size_t k, n = strlen(v);
             if (threads) return die("--threads is given twice%s", "", "");
             for (k = 0; k < n; k++) if (v[k] < '0' || v[k] > '9') break;
@@ -128,6 +141,8 @@ int main(int argc, char **argv)
     if (access("./train", X_OK) != 0 || access("./eval", X_OK) != 0)
         return die("./train and ./eval are needed in the current folder (build them with make)%s", "", "");
     if (threads) snprintf(th, sizeof th, " --threads %s", threads);
+    snprintf(extra, sizeof extra, "%s%s%s%s", precision ? " --precision " : "", precision ? precision : "",
+             seed ? " --seed " : "", seed ? seed : "");
     if (make_out(out)) return 1;
     printf("ssl_vgs demo: the EUSIPCO 2023 study of sequential vs parallel SSL + VGS training,\n"
            "reduced to the built-in corpus. Everything goes to %s/.\n", out);
@@ -137,8 +152,8 @@ int main(int argc, char **argv)
     if (run(cmd)) return 1;
 
     printf("\n== 2/4 training: 3 base runs, then 3 schedules continuing from their switch checkpoints\n");
-    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data '%s/corpus' --out '%s/runs' %s%s",
-             out, out, DEMO_TRAIN, th);
+    snprintf(cmd, sizeof cmd, "./train --all --schedules w2v2-vgs,vgs-w2v2,vgsplus-w2v2 --data '%s/corpus' --out '%s/runs' %s%s%s",
+             out, out, DEMO_TRAIN, th, extra);
     if (run(cmd)) return 1;
 
     printf("\n== 3/4 evaluation of each final model: retrieval (test split) and ABX per layer (test + out-of-domain)\n");

@@ -1904,7 +1904,7 @@ static int make_parents(const char *path)
     for (i = 1; p[i]; i++)
         if (p[i] == '/') {
             p[i] = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "eval: cannot create %s: %s\n", p, strerror(errno)); return -1; }
+            if (sv_make_dir(p) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); return -1; }
             p[i] = '/';
         }
     return 0;
@@ -2408,6 +2408,10 @@ int main(int argc, char **argv)
         data = spec;
     }
     if (sv_data_spec_check(data) != SV_OK) { sv_model_free(m); return fail("--data: %s", sv_last_error(), NULL); }
+    if (m->cfg.precision == SV_BF16 && !sv_bf16_native()) {
+        printf("note: the model trained in bf16, which needs AVX512-BF16; this build (SIMD %s) evaluates in fp32\n", sv_simd_name());
+        m->cfg.precision = SV_FP32;
+    }
     if (!abx_set) {
         printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
         fprintf(stderr, "loading data %s ...\n", data);

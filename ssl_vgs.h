@@ -171,6 +171,25 @@ SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, 
    call in steady state. A thread that exits without calling this leaks them. */
 SV_DEF void sv_gemm_release(void);
 
+/* Mixed precision (bfloat16 products, fp32 sums). Precisions of a context's products: */
+enum { SV_FP32 = 0, SV_BF16 = 1 };
+/* sv_gemm with A and B rounded to bfloat16 (1 sign, 8 exponent, 7 stored mantissa bits; round to
+   nearest even, subnormals to zero) and their products summed in fp32, in pairs along K as the
+   AVX512-BF16 instruction VDPBF16PS does (exact products; each of the pair's two adds rounded to
+   nearest even, subnormal sums flushed to zero). Same arguments and semantics as sv_gemm (also
+   for K = 0, alpha = 0 and beta = 0). Bit-identical for any thread count, and on every machine:
+   where the CPU or the build has no AVX512-BF16, or after sv_set_simd(0), a scalar emulation of
+   the instruction computes the same bits (several times slower than fp32 sv_gemm). */
+SV_DEF void sv_gemm_bf16(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                         const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                         float *C, size_t ldc);
+/* 1 when sv_gemm_bf16 runs the VDPBF16PS micro-kernel (built with AVX512-BF16, e.g.
+   -march=native on AMD Zen 4/5 or Intel Cooper Lake / Sapphire Rapids, and SIMD on); 0 when it
+   emulates. Drivers fall back to fp32 when it is 0. */
+SV_DEF int sv_bf16_native(void);
+/* x rounded to the nearest bfloat16 (ties to even), as sv_gemm_bf16 rounds its operands. */
+SV_DEF float sv_bf16_round(float x);
+
 SV_DEF float sv_dot(const float *a, const float *b, size_t n);        /* sum a[i]*b[i] */
 SV_DEF float sv_vsum(const float *x, size_t n);                       /* sum x[i] */
 SV_DEF void sv_axpy(size_t n, float a, const float *x, float *y);     /* y += a*x */
@@ -262,6 +281,14 @@ SV_DEF void sv_ctx_set_grad(sv_ctx *c, int enabled);        /* 0: no-grad mode, 
 SV_DEF int sv_ctx_grad(const sv_ctx *c);
 SV_DEF void sv_ctx_set_training(sv_ctx *c, int training);   /* dropout, batch statistics */
 SV_DEF int sv_ctx_training(const sv_ctx *c);
+/* Precision of the products of the ops recorded from now on: SV_FP32 (default) or SV_BF16.
+   With SV_BF16, sv_linear, sv_matmul, sv_conv1d, sv_conv1d_gelu_in and sv_attention multiply
+   bf16-rounded operands with fp32 sums (sv_gemm_bf16), forward and backward (an op's backward
+   uses the precision its forward ran with); everything else (norms, softmax, losses, the
+   gradients' accumulation, the optimizer) stays fp32. Returns SV_ERR_ARG for any other value.
+   Check sv_bf16_native(): elsewhere bf16 is emulated, same bits but slow. */
+SV_DEF int sv_ctx_set_precision(sv_ctx *c, int precision);
+SV_DEF int sv_ctx_precision(const sv_ctx *c);
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c);                       /* dropout, masking, sampling */
 SV_DEF int sv_ctx_failed(const sv_ctx *c);                  /* an op failed since the last reset */
 SV_DEF void *sv_ctx_alloc(sv_ctx *c, size_t bytes);         /* 64-byte aligned scratch, lives until reset */
@@ -508,6 +535,13 @@ typedef struct sv_config {
     size_t mt4_top_k;           /* teacher layers averaged into the online target (8) */
     float ema_decay, ema_end_decay; /* 0.999 -> 0.9999 */
     size_t ema_anneal;          /* updates over which the decay rises (MT4SSL: 30000 of 400k) */
+    /* SV_FP32 or SV_BF16 ("fp32"/"bf16" as text): the precision of the products of the encoder
+       and the two branches in sv_model_loss (see sv_ctx_set_precision); the losses (with the
+       quantizer's logits, MT4SSL's heads and its EMA teacher) run in fp32 either way. Weights and
+       checkpoints are always fp32; the config text holds "precision = bf16" only for bf16.
+       Embeddings and features (sv_embed_audio/images, sv_w2v2_forward for ABX) run in the
+       context's own precision, fp32 unless sv_ctx_set_precision says otherwise. */
+    int precision;
 } sv_config;
 
 /* "base" (the paper), "small" (the benchmark) or "tiny" (tests and demo). */
@@ -1990,7 +2024,7 @@ SV_DEF int sv_get_threads(void)
 #endif
 }
 
-/* Wall-clock seconds (the op profiler and the GEMM's thread balancing). */
+/* Wall-clock seconds (the op profiler). */
 static double sv__now(void)
 {
 #if defined(_OPENMP)
@@ -2107,6 +2141,7 @@ SV_DEF void sv_item_set_free(sv_item_set *s)
 #if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #else
@@ -2286,8 +2321,18 @@ SV_DEF int sv_get_simd(void) { return SV_VW > 0 && sv__simd_on; }
    Where the ISA has one (AVX-512), a second micro-kernel reads full MR-row slivers of a
    row-major A in place instead of from the packed block: with the model's narrow N (256
    channels) the A copy was 10-20 % of the product. It runs the same multiply-add chains, so
-   the bits do not change. */
+   the bits do not change.
+   bf16 (sv_gemm_bf16, mixed precision as in Kalamkar et al., "A study of BFLOAT16 for deep
+   learning training", 2019): the same loops and blocking, but the packers round A and B to
+   bfloat16 and store them as pairs along k, one 32-bit word holding op(X)[., 2p] in its low and
+   op(X)[., 2p+1] in its high half (an odd K block is padded with a zero pair half). The
+   micro-kernel then takes one k pair per step with VDPBF16PS (AVX512-BF16), which for each fp32
+   lane adds a[2p+1]*b[2p+1], then a[2p]*b[2p], to the accumulator: two products per
+   instruction where an fp32 FMA does one. A is always packed (it must be rounded). KC blocks
+   hold an even number of k, so the pairing depends on K only. The scalar emulation
+   (sv__dpbf16) uses the same packed layout and gives the same bits. */
 
+/* kc: k steps of the packed operands (k pairs for bf16) */
 typedef void (*sv__ukr_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                            int mr, int nr, float alpha, float beta);
 /* The same micro-kernel reading a full MR-row sliver of a row-major A in place (row i at
@@ -2301,6 +2346,7 @@ typedef void (*sv__packb_fn)(float *dst, const float *B, size_t ldb, int transB,
 
 typedef struct sv__gemm_cfg {
     int mr, nr;
+    int bf16;            /* packed operands are bf16 pairs along k (32-bit words) */
     size_t kc, mc, nc;   /* mc is a multiple of mr, nc of nr */
     sv__ukr_fn ukr;
     sv__ukr_direct_fn ukr_direct;   /* NULL: A is always packed */
@@ -2389,6 +2435,110 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
     }
 }
 
+/* bfloat16: the top 16 bits of an fp32. fp32 -> bf16 rounds to nearest even; a subnormal becomes
+   a signed zero and a NaN stays a quiet NaN. This is VCVTNE2PS2BF16 bit for bit (checked against
+   it in the tests), and zeroing subnormals loses nothing: VDPBF16PS reads them as zero. */
+static uint32_t sv__bf16_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (u >> 16) | 0x40u;
+    if ((u & 0x7F800000u) == 0) return (u >> 16) & 0x8000u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+SV_DEF float sv_bf16_round(float x)
+{
+    uint32_t u = sv__bf16_bits(x) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The packed word of a k pair: op(X)[., 2p] in the low half, op(X)[., 2p+1] in the high half. */
+static uint32_t sv__bf16_pair(float even, float odd) { return sv__bf16_bits(even) | sv__bf16_bits(odd) << 16; }
+
+/* Scalar emulation of one lane of VDPBF16PS (Intel SDM, "VDPBF16PS"; the same bits on AMD Zen):
+   acc += a.odd * b.odd, then acc += a.even * b.even, each an fp32 fused multiply-add (the
+   product of two bf16 is exact in it) rounded to nearest even, a subnormal result flushed to a
+   signed zero. Subnormal inputs are read as zero (none come from the packers, and the
+   accumulators start at 0 and are flushed). */
+static float sv__bf16_ftz(float x) { return fabsf(x) < FLT_MIN ? x * 0.0f : x; }
+static float sv__bf16_hi(uint32_t w) { float f; w &= 0xFFFF0000u; memcpy(&f, &w, sizeof f); return f; }
+static float sv__bf16_lo(uint32_t w) { float f; w <<= 16; memcpy(&f, &w, sizeof f); return f; }
+static float sv__dpbf16(float acc, uint32_t a, uint32_t b)
+{
+    acc = sv__bf16_ftz(fmaf(sv__bf16_hi(a), sv__bf16_hi(b), sv__bf16_ftz(acc)));
+    return sv__bf16_ftz(fmaf(sv__bf16_lo(a), sv__bf16_lo(b), acc));
+}
+
+/* Generic bf16 packers, the layout of the fp32 ones with k pairs for k: A sliver
+   dst[p*MR + r] = pair(op(A)[i0+r, k0+2p], op(A)[i0+r, k0+2p+1]), B micro-panel
+   dst[p*NR + j] = pair(op(B)[k0+2p, j0+j], op(B)[k0+2p+1, j0+j]); k0+2p+1 = k0+kc reads as 0. */
+static void sv__pack_a_bf16_generic(float *dst_, const float *A, size_t lda, int transA, size_t i0,
+                                    size_t mc, size_t k0, size_t kc, int MR)
+{
+    uint32_t *dst = (uint32_t *)(void *)dst_;
+    size_t kp = (kc + 1) / 2, is, p;
+    int r;
+    for (is = 0; is < mc; is += (size_t)MR) {
+        int mr = (int)(mc - is < (size_t)MR ? mc - is : (size_t)MR);
+        uint32_t *d = dst + is * kp;
+        for (p = 0; p < kp; p++) {
+            size_t k = k0 + 2 * p;
+            int odd = 2 * p + 1 < kc;
+            for (r = 0; r < mr; r++) {
+                size_t i = i0 + is + (size_t)r;
+                float e = transA ? A[k * lda + i] : A[i * lda + k];
+                float o = odd ? (transA ? A[(k + 1) * lda + i] : A[i * lda + k + 1]) : 0.0f;
+                d[p * (size_t)MR + (size_t)r] = sv__bf16_pair(e, o);
+            }
+            for (; r < MR; r++) d[p * (size_t)MR + (size_t)r] = 0;
+        }
+    }
+}
+
+static void sv__pack_b_bf16_generic(float *dst_, const float *B, size_t ldb, int transB, size_t k0,
+                                    size_t kc, size_t j0, size_t nr, int NR)
+{
+    uint32_t *dst = (uint32_t *)(void *)dst_;
+    size_t kp = (kc + 1) / 2, p, j;
+    for (p = 0; p < kp; p++) {
+        size_t k = k0 + 2 * p;
+        int odd = 2 * p + 1 < kc;
+        for (j = 0; j < nr; j++) {
+            size_t jj = j0 + j;
+            float e = transB ? B[jj * ldb + k] : B[k * ldb + jj];
+            float o = odd ? (transB ? B[jj * ldb + k + 1] : B[(k + 1) * ldb + jj]) : 0.0f;
+            dst[p * (size_t)NR + j] = sv__bf16_pair(e, o);
+        }
+        for (; j < (size_t)NR; j++) dst[p * (size_t)NR + j] = 0;
+    }
+}
+
+/* Scalar bf16 micro-kernel on the AVX-512 kernel's 14 x 32 tile and packed layout: each C
+   element gets the instruction's chain over the k pairs, then the same C update as the
+   AVX-512 store (alpha*acc, or fma(acc, alpha, beta*C)). */
+#define SV__MR_BF16 14
+#define SV__NR_BF16 32
+#define SV__KC_BF16 384   /* the K blocking decides the bits: the same on every build */
+static void sv__ukr_bf16_scalar(size_t kp, const float *a_, const float *b_, float *c, size_t ldc,
+                                int mr, int nr, float alpha, float beta)
+{
+    const uint32_t *a = (const uint32_t *)(const void *)a_, *b = (const uint32_t *)(const void *)b_;
+    float acc[SV__MR_BF16][SV__NR_BF16];
+    size_t p;
+    int i, j;
+    memset(acc, 0, sizeof acc);
+    for (p = 0; p < kp; p++, a += SV__MR_BF16, b += SV__NR_BF16)
+        for (i = 0; i < mr; i++)
+            for (j = 0; j < nr; j++) acc[i][j] = sv__dpbf16(acc[i][j], a[i], b[j]);
+    for (i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (j = 0; j < nr; j++) ci[j] = beta == 0.0f ? alpha * acc[i][j] : fmaf(acc[i][j], alpha, beta * ci[j]);
+    }
+}
+
 #if SV_VW == 16
 /* AVX-512 micro-kernel, 14 x 32: 28 zmm accumulators, two B vectors per k and 14 broadcasts of
    A (folded into the FMAs as embedded broadcasts), i.e. 28 FMAs per 16 loads. */
@@ -2418,7 +2568,7 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
     __m512 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a; \
     __m512 c6b = c0a, c7a = c0a, c7b = c0a, c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a; \
     __m512 c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a, c12a = c0a, c12b = c0a, c13a = c0a; \
-    __m512 c13b = c0a, b0, b1; \
+    __m512 c13b = c0a; \
     __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u); \
     __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u)
 /* one k step of row i: A value x broadcast, times both B vectors (ROW16: the first only) */
@@ -2429,26 +2579,30 @@ static void sv__ukr_scalar(size_t kc, const float *SV__RESTRICT a, const float *
 #define SV__AVX512_B01 b0 = _mm512_load_ps(b); b1 = _mm512_load_ps(b + 16);
 #define SV__AVX512_B0 b0 = _mm512_load_ps(b);
 
+/* Fetch the C tile while the k loop runs; with a short k loop (e.g. K = 10, the first conv
+   layer) a write-intent prefetch of every line of the tile measured ~15% faster. */
+#define SV__AVX512_PREFETCH_C(short_k) do { \
+    if (short_k) { \
+        for (i = 0; i < mr; i++) { \
+            __builtin_prefetch(c + (size_t)i * ldc, 1, 3); \
+            __builtin_prefetch(c + (size_t)i * ldc + 16, 1, 3); \
+            __builtin_prefetch(c + (size_t)i * ldc + 31, 1, 3); \
+        } \
+    } else { \
+        for (i = 0; i < mr; i++) { \
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0); \
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0); \
+        } \
+    } } while (0)
+
 static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
                            float *c, size_t ldc, int mr, int nr, float alpha, float beta)
 {
     SV__AVX512_ACCUMULATORS;
+    __m512 b0, b1;
     size_t k;
     int i;
-    /* Fetch the C tile while the k loop runs; with a short k loop (e.g. K = 10, the first conv
-       layer) a write-intent prefetch of every line of the tile measured ~15% faster. */
-    if (kc < 64) {
-        for (i = 0; i < mr; i++) {
-            __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
-            __builtin_prefetch(c + (size_t)i * ldc + 16, 1, 3);
-            __builtin_prefetch(c + (size_t)i * ldc + 31, 1, 3);
-        }
-    } else {
-        for (i = 0; i < mr; i++) {
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
-        }
-    }
+    SV__AVX512_PREFETCH_C(kc < 64);
     /* Narrow and short tiles skip the FMAs whose results would not be stored: at most 16
        columns (the positional conv's 16-channel groups) use only the first B vector, at most 7
        rows (the last sliver of M = 256 or 101) only rows 0-6. The rows that run keep their
@@ -2476,6 +2630,7 @@ static void sv__ukr_avx512_direct(size_t kc, const float *a, size_t lda, const f
 {
     const int mr = 14;
     SV__AVX512_ACCUMULATORS;
+    __m512 b0, b1;
     size_t k, R1 = lda * sizeof(float), R3 = 3 * R1, R5 = 5 * R1;
     const char *p0 = (const char *)a, *p7 = (const char *)(a + 7 * lda);
     int i;
@@ -2496,12 +2651,51 @@ static void sv__ukr_avx512_direct(size_t kc, const float *a, size_t lda, const f
 #undef SV__AT
     SV__AVX512_STORE_TILE();
 }
+
+#if defined(__AVX512BF16__) && defined(__AVX512BW__)
+#define SV__HAVE_BF16 1
+/* The bf16 micro-kernel, 14 x 32 like the fp32 one: per k pair two B vectors (32 columns x 2 k)
+   and 14 broadcast A pair words, 28 VDPBF16PS, i.e. twice the products of the fp32 k step for
+   the same instruction count. The row and column cuts are those of the fp32 kernel. */
+#define SV__BF16_ROW(i, x) { __m512bh ai = (__m512bh)_mm512_set1_epi32((int)(x)); \
+        c##i##a = _mm512_dpbf16_ps(c##i##a, ai, b0); c##i##b = _mm512_dpbf16_ps(c##i##b, ai, b1); }
+#define SV__BF16_ROW16(i, x) { c##i##a = _mm512_dpbf16_ps(c##i##a, (__m512bh)_mm512_set1_epi32((int)(x)), b0); }
+#define SV__BF16_B01 b0 = (__m512bh)_mm512_load_si512(b); b1 = (__m512bh)_mm512_load_si512(b + 16);
+#define SV__BF16_B0 b0 = (__m512bh)_mm512_load_si512(b);
+static void sv__ukr_bf16_avx512(size_t kp, const float *a_, const float *b_, float *c, size_t ldc,
+                                int mr, int nr, float alpha, float beta)
+{
+    const uint32_t *SV__RESTRICT a = (const uint32_t *)(const void *)a_;
+    const uint32_t *SV__RESTRICT b = (const uint32_t *)(const void *)b_;
+    SV__AVX512_ACCUMULATORS;
+    __m512bh b0, b1;
+    size_t k;
+    int i;
+    SV__AVX512_PREFETCH_C(kp < 32);
+#define SV__K_LOOP(LOAD_B, ROWS) for (k = 0; k < kp; k++, a += 14, b += 32) { LOAD_B ROWS }
+#define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
+#define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
+    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__BF16_B0, SV__ROWS_0_6(SV__BF16_ROW16))
+    else if (nr <= 16) SV__K_LOOP(SV__BF16_B0, SV__ROWS_0_6(SV__BF16_ROW16) SV__ROWS_7_13(SV__BF16_ROW16))
+    else if (mr <= 7) SV__K_LOOP(SV__BF16_B01, SV__ROWS_0_6(SV__BF16_ROW))
+    else SV__K_LOOP(SV__BF16_B01, SV__ROWS_0_6(SV__BF16_ROW) SV__ROWS_7_13(SV__BF16_ROW))
+#undef SV__K_LOOP
+#undef SV__ROWS_0_6
+#undef SV__ROWS_7_13
+    SV__AVX512_STORE_TILE();
+}
+#undef SV__BF16_ROW
+#undef SV__BF16_ROW16
+#undef SV__BF16_B01
+#undef SV__BF16_B0
+#endif
 #undef SV__AVX512_ROW
 #undef SV__AVX512_ROW16
 #undef SV__AVX512_B01
 #undef SV__AVX512_B0
 #undef SV__AVX512_ACCUMULATORS
 #undef SV__AVX512_STORE_TILE
+#undef SV__AVX512_PREFETCH_C
 #undef SV__ST
 
 /* In-register transpose of 16 rows of 16 floats (unpack within 128-bit lanes, then shuffle the
@@ -2603,6 +2797,89 @@ static void sv__pack_b_avx512(float *dst, const float *B, size_t ldb, int transB
         }
     }
 }
+#ifdef SV__HAVE_BF16
+/* 32 floats of a row (the first kn of them, the rest as 0) as 16 bf16 pair words: VCVTNE2PS2BF16
+   writes its second operand's 16 values to the low half, so word q holds floats 2q and 2q+1. */
+static inline __m512i sv__bf16_pairs32(const float *s, int kn)
+{
+    __mmask16 lo = (__mmask16)(kn >= 16 ? 0xFFFFu : (1u << kn) - 1u);
+    __mmask16 hi = (__mmask16)(kn >= 32 ? 0xFFFFu : kn <= 16 ? 0u : (1u << (kn - 16)) - 1u);
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, s + 16), _mm512_maskz_loadu_ps(lo, s));
+}
+
+/* Pair words of two rows, 16 columns each (the first n; the rest 0): word j = (e[j], o[j]).
+   The conversion puts e's 16 values in words 0-15 and o's in 16-31; one word permutation
+   interleaves them. */
+static inline __m512i sv__bf16_interleave16(const float *e, const float *o, int n)
+{
+    const __m512i ix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                        23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+    __m512 ve = _mm512_maskz_loadu_ps(m, e), vo = o ? _mm512_maskz_loadu_ps(m, o) : _mm512_setzero_ps();
+    return _mm512_permutexvar_epi16(ix, (__m512i)_mm512_cvtne2ps_pbh(vo, ve));
+}
+
+/* Rows s + j*lds (j < nrows <= 16), columns k < kc, as pair words transposed: dst[p*dstride + j]
+   = pair(row j, k 2p and 2p+1) for j < width (rows past nrows as 0). */
+static void sv__pack_tr16_bf16(uint32_t *dst, size_t dstride, int width, const float *s, size_t lds,
+                               int nrows, size_t kc)
+{
+    __mmask16 wm = (__mmask16)((1u << width) - 1u);
+    __m512 r[16];
+    size_t k;
+    int j, pp;
+    for (k = 0; k < kc; k += 32) {
+        int kn = (int)(kc - k < 32 ? kc - k : 32), np = (kn + 1) / 2;
+        for (j = 0; j < nrows; j++) r[j] = _mm512_castsi512_ps(sv__bf16_pairs32(s + (size_t)j * lds + k, kn));
+        for (; j < 16; j++) r[j] = _mm512_setzero_ps();
+        sv__tr16x16(r);
+        for (pp = 0; pp < np; pp++)
+            _mm512_mask_storeu_epi32(dst + (k / 2 + (size_t)pp) * dstride, wm, _mm512_castps_si512(r[pp]));
+    }
+}
+
+static void sv__pack_a_bf16_avx512(float *dst_, const float *A, size_t lda, int transA, size_t i0,
+                                   size_t mc, size_t k0, size_t kc, int MR)
+{
+    uint32_t *dst = (uint32_t *)(void *)dst_;
+    size_t kp = (kc + 1) / 2, is, p;
+    (void)MR;
+    for (is = 0; is < mc; is += SV__MR) {
+        int mr = (int)(mc - is < SV__MR ? mc - is : SV__MR);
+        uint32_t *d = dst + is * kp;
+        if (transA) {
+            const float *s = A + k0 * lda + i0 + is;
+            for (p = 0; p < kp; p++)
+                _mm512_mask_storeu_epi32(d + p * SV__MR, 0x3FFF,
+                    sv__bf16_interleave16(s + 2 * p * lda, 2 * p + 1 < kc ? s + (2 * p + 1) * lda : NULL, mr));
+        } else {
+            sv__pack_tr16_bf16(d, SV__MR, SV__MR, A + (i0 + is) * lda + k0, lda, mr, kc);
+        }
+    }
+}
+
+static void sv__pack_b_bf16_avx512(float *dst_, const float *B, size_t ldb, int transB, size_t k0,
+                                   size_t kc, size_t j0, size_t nr, int NR)
+{
+    uint32_t *dst = (uint32_t *)(void *)dst_;
+    size_t kp = (kc + 1) / 2, p;
+    (void)NR;
+    if (transB) {
+        int n0 = (int)(nr < 16 ? nr : 16), n1 = (int)(nr > 16 ? nr - 16 : 0);
+        sv__pack_tr16_bf16(dst, SV__NR, 16, B + j0 * ldb + k0, ldb, n0, kc);
+        if (n1 > 0) sv__pack_tr16_bf16(dst + 16, SV__NR, 16, B + (j0 + 16) * ldb + k0, ldb, n1, kc);
+    } else {
+        /* as the fp32 packer, a panel of at most 16 columns fills only the first half */
+        const float *s = B + k0 * ldb + j0;
+        int n0 = (int)(nr < 16 ? nr : 16), n1 = (int)(nr > 16 ? nr - 16 : 0);
+        for (p = 0; p < kp; p++) {
+            const float *e = s + 2 * p * ldb, *o = 2 * p + 1 < kc ? e + ldb : NULL;
+            _mm512_store_si512(dst + p * SV__NR, sv__bf16_interleave16(e, o, n0));
+            if (n1 > 0) _mm512_store_si512(dst + p * SV__NR + 16, sv__bf16_interleave16(e + 16, o ? o + 16 : NULL, n1));
+        }
+    }
+}
+#endif
 #define SV__UKR sv__ukr_avx512
 #define SV__UKR_DIRECT sv__ukr_avx512_direct
 #define SV__PACKA sv__pack_a_avx512
@@ -2702,25 +2979,47 @@ static void sv__ukr_neon(size_t kc, const float *SV__RESTRICT a, const float *SV
 /* Test hook: 0 packs A even where the micro-kernel could read it in place. */
 static int sv__gemm_direct_a = 1;
 
-static sv__gemm_cfg sv__gemm_config(void)
+static sv__gemm_cfg sv__gemm_config(int bf16)
 {
     sv__gemm_cfg g;
     (void)sv__gemm_direct_a;   /* read only where the ISA has a direct micro-kernel */
+    g.bf16 = bf16;
+    g.ukr_direct = NULL;
+    if (bf16) {
+        /* the kernel's tile and packed layout whether it runs or is emulated; the KC blocking,
+           which decides the bits, is the same everywhere */
+        g.mr = SV__MR_BF16; g.nr = SV__NR_BF16; g.kc = SV__KC_BF16; g.mc = SV__MR_BF16 * 24; g.nc = 3072;
+#ifdef SV__HAVE_BF16
+        if (sv__simd_on) {
+            g.ukr = sv__ukr_bf16_avx512; g.pack_a = sv__pack_a_bf16_avx512; g.pack_b = sv__pack_b_bf16_avx512;
+            return g;
+        }
+#endif
+        g.ukr = sv__ukr_bf16_scalar; g.pack_a = sv__pack_a_bf16_generic; g.pack_b = sv__pack_b_bf16_generic;
+        return g;
+    }
 #if SV_VW > 0
     if (sv__simd_on) {
         g.mr = SV__MR; g.nr = SV__NR; g.kc = SV__KC; g.mc = SV__MC; g.nc = SV__NC;
         g.ukr = SV__UKR; g.pack_a = SV__PACKA; g.pack_b = SV__PACKB;
 #ifdef SV__UKR_DIRECT
         g.ukr_direct = sv__gemm_direct_a ? SV__UKR_DIRECT : NULL;
-#else
-        g.ukr_direct = NULL;
 #endif
         return g;
     }
 #endif
     g.mr = SV__MR_S; g.nr = SV__NR_S; g.kc = 256; g.mc = SV__MR_S * 32; g.nc = 2048;
-    g.ukr = sv__ukr_scalar; g.ukr_direct = NULL; g.pack_a = sv__pack_a_generic; g.pack_b = sv__pack_b_generic;
+    g.ukr = sv__ukr_scalar; g.pack_a = sv__pack_a_generic; g.pack_b = sv__pack_b_generic;
     return g;
+}
+
+SV_DEF int sv_bf16_native(void)
+{
+#ifdef SV__HAVE_BF16
+    return sv__simd_on;
+#else
+    return 0;
+#endif
 }
 
 /* Packing buffers of the calling thread: per worker thread [B panel kc x nc | A block mc x kc],
@@ -2760,8 +3059,6 @@ typedef struct sv__gemm_args {
     const float *A, *B;
     float *C, *buf;
     size_t bsize, asize; /* floats of one thread's B panel and A block (multiples of 16) */
-    size_t cut[65];      /* thread t computes units [cut[t], cut[t+1]) of the split dimension */
-    double busy[64];     /* seconds each thread spent in its block */
 } sv__gemm_args;
 
 /* Reading A in place streams MR rows lda floats apart. When that stride is a multiple of 4 KB,
@@ -2773,23 +3070,30 @@ typedef struct sv__gemm_args {
    stride: 395 vs 373 packed). Packing gives the same bits, so this only picks the faster. */
 static int sv__gemm_direct_ok(size_t lda) { return (lda * sizeof(float)) % 4096 != 0; }
 
+/* K in equal blocks of at most kc (K = 800: 3 x 267, not 384 + 384 + 32, whose short last block
+   would pay a full C update for little work); for bf16 an even number of k per block, so that
+   pairs never straddle blocks. Depends on K only. */
+static size_t sv__gemm_kblock(const sv__gemm_cfg *g, size_t K)
+{
+    size_t nkb = (K + g->kc - 1) / g->kc, kcb = (K + nkb - 1) / nkb;
+    return g->bf16 ? kcb + (kcb & 1) : kcb;
+}
+
 /* The serial blocked algorithm on the sub-problem C[i0:i1, j0:j1], with one thread's buffers. */
 static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t i0, size_t i1,
                            size_t j0, size_t j1)
 {
     const sv__gemm_cfg *g = &p->g;
-    size_t MR = (size_t)g->mr, NR = (size_t)g->nr;
-    /* K in equal blocks of at most kc (K = 800: 3 x 267, not 384 + 384 + 32, whose short last
-       block would pay a full C update for little work). Depends on K only. */
-    size_t nkb = (p->K + g->kc - 1) / g->kc, kcb = (p->K + nkb - 1) / nkb;
+    size_t MR = (size_t)g->mr, NR = (size_t)g->nr, kcb = sv__gemm_kblock(g, p->K);
     size_t jc, pc, ic, jr, ir;
     for (jc = j0; jc < j1; jc += g->nc) {
         size_t nc = j1 - jc < g->nc ? j1 - jc : g->nc;
         for (pc = 0; pc < p->K; pc += kcb) {
             size_t kc = p->K - pc < kcb ? p->K - pc : kcb;
+            size_t kp = g->bf16 ? (kc + 1) / 2 : kc;   /* packed depth: k steps or k pairs */
             float bet = pc == 0 ? p->beta : 1.0f;
             for (jr = 0; jr < nc; jr += NR)
-                g->pack_b(pb + jr * kc, p->B, p->ldb, p->transB, pc, kc, jc + jr,
+                g->pack_b(pb + jr * kp, p->B, p->ldb, p->transB, pc, kc, jc + jr,
                           nc - jr < NR ? nc - jr : NR, g->nr);
             for (ic = i0; ic < i1; ic += g->mc) {
                 size_t mc = i1 - ic < g->mc ? i1 - ic : g->mc;
@@ -2797,7 +3101,7 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
                 size_t npf = inext < i1 ? (p->transA ? kc : mnext) : 0, pf = 0;
                 /* full MR-row slivers of a row-major A are read in place; the rest is packed */
                 size_t mdir = g->ukr_direct && !p->transA && sv__gemm_direct_ok(p->lda) ? mc / MR * MR : 0;
-                if (mdir < mc) g->pack_a(pa + mdir * kc, p->A, p->lda, p->transA, ic + mdir, mc - mdir, pc, kc, g->mr);
+                if (mdir < mc) g->pack_a(pa + mdir * kp, p->A, p->lda, p->transA, ic + mdir, mc - mdir, pc, kc, g->mr);
                 for (jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     /* Prefetch the next A block's source rows, a slice per micro-panel, so
@@ -2816,7 +3120,7 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
                             g->ukr_direct(kc, p->A + (ic + ir) * p->lda + pc, p->lda, pb + jr * kc, ct, p->ldc, nr,
                                           p->alpha, bet);
                         else
-                            g->ukr(kc, pa + ir * kc, pb + jr * kc, ct, p->ldc, (int)(mc - ir < MR ? mc - ir : MR), nr,
+                            g->ukr(kp, pa + ir * kp, pb + jr * kp, ct, p->ldc, (int)(mc - ir < MR ? mc - ir : MR), nr,
                                    p->alpha, bet);
                     }
                 }
@@ -2825,114 +3129,23 @@ static void sv__gemm_block(const sv__gemm_args *p, float *pb, float *pa, size_t 
     }
 }
 
-/* Thread tid of nth takes a contiguous slice, units [cut[tid], cut[tid+1]) of MR rows
-   (split_m) or NR columns, and runs the serial algorithm on it with its own buffers: no
-   barriers, so a descheduled thread never stalls the others mid-product. Every C element is
-   computed by one thread with the same kernel calls in the same k order wherever the cuts
-   fall, so the result does not depend on the split. A team smaller than planned (nested
-   OpenMP) falls back to equal slices. */
-static void sv__gemm_worker(sv__gemm_args *p, int tid, int nth, int planned)
+/* Thread tid of nth takes an equal contiguous slice of MR-row (split_m) or NR-column units and
+   runs the serial algorithm on it with its own buffers: no barriers, so a descheduled thread
+   never stalls the others mid-product. Every C element is computed by one thread with the same
+   kernel calls in the same k order wherever the cuts fall, so the result does not depend on
+   the thread count (nor on a team smaller than asked for, under nested OpenMP). */
+static void sv__gemm_worker(const sv__gemm_args *p, int tid, int nth)
 {
     size_t u = p->split_m ? (size_t)p->g.mr : (size_t)p->g.nr;
     size_t len = p->split_m ? p->M : p->N;
-    size_t units = (len + u - 1) / u, lo, hi;
+    size_t units = (len + u - 1) / u;
+    size_t lo = units * (size_t)tid / (size_t)nth * u, hi = units * (size_t)(tid + 1) / (size_t)nth * u;
     float *pb = p->buf + (size_t)tid * (p->bsize + p->asize);
-    double t0 = nth > 1 ? sv__now() : 0.0;
-    if (nth > 1 && nth == planned) { lo = p->cut[tid]; hi = p->cut[tid + 1]; }
-    else { lo = units * (size_t)tid / (size_t)nth; hi = units * (size_t)(tid + 1) / (size_t)nth; }
-    lo *= u; hi *= u;
     if (hi > len) hi = len;
-    if (lo < hi) {
-        if (p->split_m) sv__gemm_block(p, pb, pb + p->bsize, lo, hi, 0, p->N);
-        else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
-    }
-    if (nth > 1) p->busy[tid] = sv__now() - t0;
+    if (lo >= hi) return;
+    if (p->split_m) sv__gemm_block(p, pb, pb + p->bsize, lo, hi, 0, p->N);
+    else sv__gemm_block(p, pb, pb + p->bsize, 0, p->M, lo, hi);
 }
-
-#ifdef _OPENMP
-/* Relative speed of each OpenMP thread per GEMM shape, learnt from the big products
-   (exponential average of units per second, normalised to mean 1). Virtual CPUs are not equal,
-   and not equally so for every shape: on the 2-core VM of the benchmark one core was ~5 % slower
-   on the CNN's products and, inside the training step, up to ~40 % slower on 800 x 256 x 1024
-   (a product that also read its A with a 4 KB stride then, see sv__gemm_direct_ok; run alone
-   it showed no skew), so equal slices left the other thread waiting. Slices proportional to the
-   learnt speeds remove most of that wait without changing a bit of the result (see
-   sv__gemm_worker). A small table keyed by shape, shared by all callers, guarded. */
-#define SV__BAL_SLOTS 128
-#define SV__BAL_PROBES 8
-#define SV__BAL_THREADS 16 /* teams larger than this get equal slices */
-typedef struct sv__gemm_balance {
-    size_t M, N, K;     /* M == 0: free */
-    int trans;
-    float speed[SV__BAL_THREADS];
-} sv__gemm_balance;
-static sv__gemm_balance sv__gemm_bal[SV__BAL_SLOTS];
-
-/* The entry of p's shape (open addressing over a few slots), or NULL; with claim, a free or
-   (all taken) the home slot is reset for it. Called under the lock. */
-static sv__gemm_balance *sv__gemm_bal_find(const sv__gemm_args *p, int claim)
-{
-    size_t h = (p->M * 73856093u) ^ (p->N * 19349663u) ^ (p->K * 83492791u), i;
-    int trans = p->transA * 2 + p->transB;
-    sv__gemm_balance *b, *free_b = NULL;
-    h ^= (size_t)trans * 2654435761u;
-    for (i = 0; i < SV__BAL_PROBES; i++) {
-        b = &sv__gemm_bal[(h + i) % SV__BAL_SLOTS];
-        if (b->M == p->M && b->N == p->N && b->K == p->K && b->trans == trans) return b;
-        if (!free_b && b->M == 0) free_b = b;
-    }
-    if (!claim) return NULL;
-    b = free_b ? free_b : &sv__gemm_bal[h % SV__BAL_SLOTS];
-    memset(b, 0, sizeof *b);
-    b->M = p->M; b->N = p->N; b->K = p->K; b->trans = trans;
-    return b;
-}
-
-static void sv__gemm_plan(sv__gemm_args *p, int nt)
-{
-    size_t u = p->split_m ? (size_t)p->g.mr : (size_t)p->g.nr;
-    size_t units = ((p->split_m ? p->M : p->N) + u - 1) / u;
-    double w[64], tot = 0.0, acc = 0.0;
-    int t;
-    for (t = 0; t < nt; t++) w[t] = 1.0;
-#pragma omp critical(sv__gemm_bal_lock)
-    {
-        const sv__gemm_balance *b = nt <= SV__BAL_THREADS ? sv__gemm_bal_find(p, 0) : NULL;
-        if (b)
-            for (t = 0; t < nt; t++) if (b->speed[t] > 0.0f) w[t] = b->speed[t];
-    }
-    for (t = 0; t < nt; t++) tot += w[t];
-    p->cut[0] = 0;
-    for (t = 0; t < nt; t++) {
-        acc += w[t];
-        p->cut[t + 1] = t + 1 == nt ? units : (size_t)((double)units * acc / tot + 0.5);
-        if (p->cut[t + 1] < p->cut[t]) p->cut[t + 1] = p->cut[t];
-        p->busy[t] = 0.0;
-    }
-}
-
-static void sv__gemm_learn(const sv__gemm_args *p, int nt)
-{
-    double r[64], mean = 0.0;
-    int t;
-    if (nt > SV__BAL_THREADS) return;
-    for (t = 0; t < nt; t++) {
-        size_t n = p->cut[t + 1] - p->cut[t];
-        if (n < 4 || p->busy[t] <= 0.0) return; /* too little work to time */
-        r[t] = (double)n / p->busy[t];
-        mean += r[t] / nt;
-    }
-#pragma omp critical(sv__gemm_bal_lock)
-    {
-        sv__gemm_balance *b = sv__gemm_bal_find(p, 1);
-        for (t = 0; t < nt; t++) {
-            double s = r[t] / mean, old = b->speed[t] > 0.0f ? b->speed[t] : 1.0;
-            s = s < 0.25 ? 0.25 : s > 4.0 ? 4.0 : s;
-            b->speed[t] = (float)(0.7 * old + 0.3 * s);
-        }
-    }
-}
-#endif
 
 /* Unpacked product for small problems: per C element one multiply-add chain in k order. */
 static void sv__gemm_small(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
@@ -2975,9 +3188,11 @@ static void sv__gemm_small(int transA, int transB, size_t M, size_t N, size_t K,
     }
 }
 
-SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
-                    const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                    float *C, size_t ldc)
+/* sv_gemm and sv_gemm_bf16. bf16 products of every size take the packed path (its pairing and
+   flushes define the result), fp32 ones below 32768 multiply-adds the unpacked one. */
+static void sv__gemm_run(int bf16, int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                         const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                         float *C, size_t ldc)
 {
     sv__gemm_args p;
     size_t kcap, mcap, ncap, ms, np, i, j;
@@ -2989,23 +3204,24 @@ SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float 
             for (j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    if ((double)M * (double)N * (double)K < 32768.0) {
+    if (!bf16 && (double)M * (double)N * (double)K < 32768.0) {
         sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    p.g = sv__gemm_config();
+    p.g = sv__gemm_config(bf16);
 #ifdef _OPENMP
     nt = sv_get_threads();
     if ((double)M * (double)N * (double)K < 1e6) nt = 1;
     if (nt > 64) nt = 64;
 #endif
-    kcap = K < p.g.kc ? K : p.g.kc;
+    kcap = sv__gemm_kblock(&p.g, K);
+    if (bf16) kcap /= 2;   /* pair words */
     mcap = M < p.g.mc ? (M + (size_t)p.g.mr - 1) / (size_t)p.g.mr * (size_t)p.g.mr : p.g.mc;
     ncap = N < p.g.nc ? (N + (size_t)p.g.nr - 1) / (size_t)p.g.nr * (size_t)p.g.nr : p.g.nc;
     p.asize = (mcap * kcap + 15) & ~(size_t)15;
     p.bsize = (ncap * kcap + 15) & ~(size_t)15;
     p.buf = sv__gemm_buffer((size_t)nt * (p.asize + p.bsize));
-    if (!p.buf) { /* out of memory: still give the right answer, slowly */
+    if (!p.buf) { /* out of memory: still give the right answer (fp32), slowly */
         sv__gemm_small(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -3019,19 +3235,26 @@ SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float 
     p.split_m = (M >= N && ms >= (size_t)(2 * nt)) || np < (size_t)(2 * nt);
 #ifdef _OPENMP
     if (nt > 1) {
-        int team = 0;
-        sv__gemm_plan(&p, nt);
 #pragma omp parallel num_threads(nt)
-        {
-            sv__gemm_worker(&p, omp_get_thread_num(), omp_get_num_threads(), nt);
-            if (omp_get_thread_num() == 0) team = omp_get_num_threads();
-        }
-        /* learn only from big products, where the slices' times are not timer noise */
-        if (team == nt && (double)M * (double)N * (double)K >= 3e7) sv__gemm_learn(&p, nt);
+        sv__gemm_worker(&p, omp_get_thread_num(), omp_get_num_threads());
         return;
     }
 #endif
-    sv__gemm_worker(&p, 0, 1, 1);
+    sv__gemm_worker(&p, 0, 1);
+}
+
+SV_DEF void sv_gemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                    const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                    float *C, size_t ldc)
+{
+    sv__gemm_run(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+SV_DEF void sv_gemm_bf16(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                         const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                         float *C, size_t ldc)
+{
+    sv__gemm_run(1, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 SV_DEF void sv_gemm_naive(int transA, int transB, size_t M, size_t N, size_t K, float alpha,
@@ -3731,6 +3954,7 @@ struct sv__node {
     float farg[4];
     sv__node *prev;
     int prof;                       /* index in the profile table, -1 if none */
+    int precision;                  /* of the op's products: the context's when it was recorded */
 };
 
 #define SV__PROF_MAX 64
@@ -3750,6 +3974,7 @@ struct sv_ctx {
     sv__node *tape;                 /* last node */
     size_t tape_len;
     int grad_enabled, training, failed, backward_done;
+    int precision;                  /* SV_FP32 or SV_BF16: of the products of the running op */
     sv_rng rng;
     int profile;
     size_t prof_n;
@@ -3829,6 +4054,13 @@ SV_DEF void sv_ctx_set_grad(sv_ctx *c, int enabled) { c->grad_enabled = enabled 
 SV_DEF int sv_ctx_grad(const sv_ctx *c) { return c->grad_enabled; }
 SV_DEF void sv_ctx_set_training(sv_ctx *c, int training) { c->training = training != 0; }
 SV_DEF int sv_ctx_training(const sv_ctx *c) { return c->training; }
+SV_DEF int sv_ctx_set_precision(sv_ctx *c, int precision)
+{
+    if (precision != SV_FP32 && precision != SV_BF16) return sv__fail(SV_ERR_ARG, "precision %d is neither SV_FP32 nor SV_BF16", precision);
+    c->precision = precision;
+    return SV_OK;
+}
+SV_DEF int sv_ctx_precision(const sv_ctx *c) { return c->precision; }
 SV_DEF sv_rng *sv_ctx_rng(sv_ctx *c) { return &c->rng; }
 SV_DEF int sv_ctx_failed(const sv_ctx *c) { return c->failed; }
 SV_DEF void sv_ctx_set_recycle_grads(sv_ctx *c, int on) { c->recycle_grads = on != 0; }
@@ -4211,6 +4443,7 @@ static sv__node *sv__record(sv_ctx *c, const char *op, sv__backward_fn fn, sv_te
     n->in[0] = a; n->in[1] = b; n->in[2] = d; n->in[3] = e;
     n->prev = c->tape;
     n->prof = c->profile ? sv__prof_slot(c, op) : -1;
+    n->precision = c->precision;
     c->tape = n;
     c->tape_len++;
     out->requires_grad = 1;
@@ -4222,6 +4455,7 @@ SV_DEF size_t sv_tape_length(const sv_ctx *c) { return c->tape_len; }
 SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
 {
     sv__node *n;
+    int precision;
     if (!loss) return sv__fail(SV_ERR_STATE, "backward: the loss is NULL (the forward failed)");
     if (c->failed) return sv__fail(SV_ERR_STATE, "backward: an op failed during the forward pass");
     if (c->backward_done) return sv__fail(SV_ERR_STATE, "backward: already ran on this tape; reset the context and run the forward again");
@@ -4230,13 +4464,15 @@ SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
         return sv__fail(SV_ERR_STATE, "backward: nothing was recorded for this loss (no forward in grad mode, or no parameter involved)");
     if (!sv__g(c, loss)) return SV_ERR_NOMEM;
     loss->grad[0] += 1.0f;
+    precision = c->precision;
     for (n = c->tape; n; n = n->prev) {
         double t0 = 0;
         if (!n->out->grad) continue;    /* nothing flowed into this node's output */
         if (n->prof >= 0) t0 = sv__now();
+        c->precision = n->precision;   /* the products of a backward in its forward's precision */
         n->backward(c, n);
         if (n->prof >= 0) c->prof_bwd[n->prof] += sv__now() - t0;
-        if (c->failed) return sv__fail(SV_ERR_NOMEM, "backward of %s: out of arena memory", n->op);
+        if (c->failed) { c->precision = precision; return sv__fail(SV_ERR_NOMEM, "backward of %s: out of arena memory", n->op); }
         /* Every consumer of n->out was recorded after n, so its backward has already run: n was
            the last reader of this gradient. Parameter gradients live outside the arena and are
            never op outputs; the kind test only keeps that true if an op ever changes. */
@@ -4245,6 +4481,7 @@ SV_DEF int sv_backward(sv_ctx *c, sv_tensor *loss)
             n->out->grad = NULL;
         }
     }
+    c->precision = precision;
     c->backward_done = 1;
     return SV_OK;
 }
@@ -4318,6 +4555,15 @@ SV__OMP(parallel for schedule(static) if (rows * cols > (1u << 16)))
 }
 
 #define SV__PAR_N (1u << 15)   /* elementwise loops below this many elements stay serial */
+
+/* The products of the layers (linear, matmul, conv1d, attention): sv_gemm, or sv_gemm_bf16 when
+   the running op's precision is bf16. */
+static void sv__mm(const sv_ctx *c, int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                   size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (c->precision == SV_BF16) sv_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else sv_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* y [rows,n] = row in every row (a bias before a GEMM with beta = 1) */
 static void sv__fill_rows(float *y, const float *row, size_t rows, size_t n)
@@ -4737,13 +4983,13 @@ static void sv__matmul_bwd(sv_ctx *c, sv__node *n)
     for (i = 0; i < nb; i++) {
         const float *Ai = a->data + i * M * K, *Bi = b->data + (bshared ? 0 : i * K * N), *dYi = dy + i * M * N;
         if (ga) {
-            if (!ta) sv_gemm(0, !tb, M, K, N, 1.0f, dYi, N, Bi, ldb, 1.0f, ga + i * M * K, K); /* dA = dY op(B)^T */
-            else sv_gemm(tb, 1, K, M, N, 1.0f, Bi, ldb, dYi, N, 1.0f, ga + i * M * K, M);     /* dA^T = op(B) dY^T */
+            if (!ta) sv__mm(c, 0, !tb, M, K, N, 1.0f, dYi, N, Bi, ldb, 1.0f, ga + i * M * K, K); /* dA = dY op(B)^T */
+            else sv__mm(c, tb, 1, K, M, N, 1.0f, Bi, ldb, dYi, N, 1.0f, ga + i * M * K, M);     /* dA^T = op(B) dY^T */
         }
         if (gb) {
             float *gBi = gb + (bshared ? 0 : i * K * N);
-            if (!tb) sv_gemm(!ta, 0, K, N, M, 1.0f, Ai, lda, dYi, N, 1.0f, gBi, N);          /* dB = op(A)^T dY */
-            else sv_gemm(1, ta, N, K, M, 1.0f, dYi, N, Ai, lda, 1.0f, gBi, K);               /* dB^T = dY^T op(A) */
+            if (!tb) sv__mm(c, !ta, 0, K, N, M, 1.0f, Ai, lda, dYi, N, 1.0f, gBi, N);          /* dB = op(A)^T dY */
+            else sv__mm(c, 1, ta, N, K, M, 1.0f, dYi, N, Ai, lda, 1.0f, gBi, K);               /* dB^T = dY^T op(A) */
         }
     }
 }
@@ -4771,7 +5017,7 @@ SV_DEF sv_tensor *sv_matmul(sv_ctx *c, sv_tensor *a, sv_tensor *b, int ta, int t
     if (!y) return NULL;
     sv__count_flops(c, (double)nb * M * N * K, 1);
     for (i = 0; i < nb; i++)
-        sv_gemm(ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
+        sv__mm(c, ta, tb, M, N, K, 1.0f, a->data + i * M * K, ta ? M : K, b->data + (bshared ? 0 : i * K * N),
                 tb ? K : N, 0.0f, y->data + i * M * N, N);
     if (sv__needs(c, a, b, NULL, NULL)) {
         sv__node *n = sv__record(c, "matmul", sv__matmul_bwd, y, a, b, NULL, NULL);
@@ -4830,8 +5076,8 @@ static void sv__linear_bwd(sv_ctx *c, sv__node *n)
     int fresh;
     float *gx = sv__g_w(c, x, &fresh), *gw = sv__g(c, w), *gb = sv__g(c, bias);
     sv__count_flops(c, (double)M * In * Out, (gx != NULL) + (gw != NULL));
-    if (gx) sv_gemm(0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
-    if (gw) sv_gemm(1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
+    if (gx) sv__mm(c, 0, 0, M, In, Out, 1.0f, dy, Out, w->data, In, fresh ? 0.0f : 1.0f, gx, In);
+    if (gw) sv__mm(c, 1, 0, Out, In, M, 1.0f, dy, Out, x->data, In, 1.0f, gw, In);
     if (gb) sv__colsum_acc(gb, dy, M, Out);
 }
 
@@ -4855,7 +5101,7 @@ SV_DEF sv_tensor *sv_linear(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
     if (!y) return NULL;
     sv__count_flops(c, (double)M * In * Out, 1);
     if (bias) sv__fill_rows(y->data, bias->data, M, Out); /* then accumulate the product (beta = 1) */
-    sv_gemm(0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
+    sv__mm(c, 0, 1, M, Out, In, 1.0f, x->data, In, w->data, In, bias ? 1.0f : 0.0f, y->data, Out);
     if (sv__needs(c, x, w, bias, NULL)) {
         sv__node *n = sv__record(c, "linear", sv__linear_bwd, y, x, w, bias, NULL);
         if (!n) return NULL;
@@ -4926,12 +5172,12 @@ static int sv__conv1d_gemm(sv_ctx *c, float *y, const float *xp, const float *w,
     if (Tout < SV__CONV_SHORT) {
         float *cols = sv__conv_im2col(c, xp, B, Tp, Cin, K, s, Tout);
         if (!cols) return SV_ERR_NOMEM;
-        sv_gemm(0, 1, B * Tout, Cout, K * Cin, 1.0f, cols, K * Cin, w, K * Cin, beta, y, Cout);
+        sv__mm(c, 0, 1, B * Tout, Cout, K * Cin, 1.0f, cols, K * Cin, w, K * Cin, beta, y, Cout);
         sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
         return SV_OK;
     }
     for (b = 0; b < B; b++)
-        sv_gemm(0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, s * Cin, w, K * Cin, beta, y + b * Tout * Cout, Cout);
+        sv__mm(c, 0, 1, Tout, Cout, K * Cin, 1.0f, xp + b * Tp * Cin, s * Cin, w, K * Cin, beta, y + b * Tout * Cout, Cout);
     return SV_OK;
 }
 
@@ -4943,7 +5189,7 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
     if (Tout < SV__CONV_SHORT) {
         float *cols = sv__conv_im2col(c, xp, B, Tp, Cin, K, s, Tout);
         if (!cols) return;
-        sv_gemm(1, 0, Cout, K * Cin, B * Tout, 1.0f, dy, Cout, cols, K * Cin, 1.0f, gw, K * Cin);
+        sv__mm(c, 1, 0, Cout, K * Cin, B * Tout, 1.0f, dy, Cout, cols, K * Cin, 1.0f, gw, K * Cin);
         sv__arena_release(c, cols, B * Tout * K * Cin * sizeof(float));
         return;
     }
@@ -4960,14 +5206,14 @@ static void sv__conv1d_dw(sv_ctx *c, float *gw, const float *dy, const float *xp
         for (i = 0; i < Cout; i++)
             for (j = 0; j < KC; j++) gwt[j * Cout + i] = gw[i * KC + j];
         for (b = 0; b < B; b++)
-            sv_gemm(1, 0, KC, Cout, Tout, 1.0f, xp + b * Tp * Cin, s * Cin, dy + b * Tout * Cout, Cout, 1.0f, gwt, Cout);
+            sv__mm(c, 1, 0, KC, Cout, Tout, 1.0f, xp + b * Tp * Cin, s * Cin, dy + b * Tout * Cout, Cout, 1.0f, gwt, Cout);
         for (i = 0; i < Cout; i++)
             for (j = 0; j < KC; j++) gw[i * KC + j] = gwt[j * Cout + i];
         sv__arena_release(c, gwt, KC * Cout * sizeof(float));
         return;
     }
     for (b = 0; b < B; b++)
-        sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
+        sv__mm(c, 1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, xp + b * Tp * Cin, s * Cin, 1.0f, gw, K * Cin);
 }
 
 /* dXwin = dY W for groups = 1, added into gxp [B,Tp,Cin] by groups of taps. fresh = 1: gxp is
@@ -4985,7 +5231,7 @@ static void sv__conv1d_dx(sv_ctx *c, float *gxp, const float *dy, const float *w
         ptrdiff_t bb;
         float *cols = (float *)sv_ctx_alloc(c, sv__prod4(B, Tout, KC, sizeof(float)));
         if (!cols) return;
-        sv_gemm(0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
+        sv__mm(c, 0, 0, B * Tout, KC, Cout, 1.0f, dy, Cout, w, KC, 0.0f, cols, KC);
         if (fresh) memset(gxp, 0, B * Tp * Cin * sizeof(float));
 SV__OMP(parallel for if (B * Tout * KC > SV__PAR_N))
         for (bb = 0; bb < (ptrdiff_t)B; bb++) {
@@ -5013,7 +5259,7 @@ SV__OMP(parallel for if (B * Tout * KC > SV__PAR_N))
         float *gxb = gxp + b * Tp * Cin;
         for (k = 0; k < K; k += s) {
             size_t nk = K - k < s ? K - k : s;
-            sv_gemm(0, 0, Tout, nk * Cin, Cout, 1.0f, dyb, Cout, w + k * Cin, K * Cin,
+            sv__mm(c, 0, 0, Tout, nk * Cin, Cout, 1.0f, dyb, Cout, w + k * Cin, K * Cin,
                     fresh && k == 0 ? 0.0f : 1.0f, gxb + k * Cin, s * Cin);
         }
     }
@@ -5031,7 +5277,7 @@ SV__OMP(parallel for schedule(dynamic))
         for (gb = 0; gb < (ptrdiff_t)G; gb++) {
             size_t g = (size_t)gb, b;
             for (b = 0; b < B; b++)
-                sv_gemm(1, 0, Cog, K * Cg, Tout, 1.0f, dy + b * Tout * Cout + g * Cog, Cout,
+                sv__mm(c, 1, 0, Cog, K * Cg, Tout, 1.0f, dy + b * Tout * Cout + g * Cog, Cout,
                         xg + (g * B + b) * Tp * Cg, s * Cg, 1.0f, gw + g * Cog * K * Cg, K * Cg);
         }
     }
@@ -5054,7 +5300,7 @@ SV__OMP(parallel for if (Cin * K * Cog > SV__PAR_N))
 SV__OMP(parallel for schedule(dynamic))
         for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
             size_t g = (size_t)gb / B, b = (size_t)gb % B;
-            sv_gemm(0, 0, T, Cg, K * Cog, 1.0f, dyq + (size_t)gb * Tq * Cog, Cog, wf + g * K * Cog * Cg, Cg,
+            sv__mm(c, 0, 0, T, Cg, K * Cog, 1.0f, dyq + (size_t)gb * Tq * Cog, Cog, wf + g * K * Cog * Cg, Cg,
                     1.0f, gx + b * T * Cin + g * Cg, Cin);
         }
         sv__arena_release(c, wf, Cin * K * Cog * sizeof(float));
@@ -5068,7 +5314,7 @@ SV__OMP(parallel for schedule(dynamic))
         for (gb = 0; gb < (ptrdiff_t)(G * B); gb++) {
             size_t g = (size_t)gb / B, b = (size_t)gb % B, k;
             for (k = 0; k < K; k++)
-                sv_gemm(0, 0, Tout, Cg, Cog, 1.0f, dy + b * Tout * Cout + g * Cog, Cout, w + g * Cog * K * Cg + k * Cg,
+                sv__mm(c, 0, 0, Tout, Cg, Cog, 1.0f, dy + b * Tout * Cout + g * Cog, Cout, w + g * Cog * K * Cg + k * Cg,
                         K * Cg, 1.0f, dxg + (size_t)gb * Tp * Cg + k * Cg, s * Cg);
         }
 SV__OMP(parallel for if (B * T * Cin > SV__PAR_N))
@@ -5165,7 +5411,7 @@ SV_DEF sv_tensor *sv_conv1d(sv_ctx *c, sv_tensor *x, sv_tensor *w, sv_tensor *bi
 SV__OMP(parallel for schedule(dynamic))
         for (gb = 0; gb < (ptrdiff_t)(groups * B); gb++) {
             size_t g = (size_t)gb / B, bb = (size_t)gb % B;
-            sv_gemm(0, 1, Tout, Cog, K * Cg, 1.0f, xp + (size_t)gb * Tp * Cg, stride * Cg, w->data + g * Cog * K * Cg, K * Cg,
+            sv__mm(c, 0, 1, Tout, Cog, K * Cg, 1.0f, xp + (size_t)gb * Tp * Cg, stride * Cg, w->data + g * Cog * K * Cg, K * Cg,
                     bias ? 1.0f : 0.0f, y->data + bb * Tout * Cout + g * Cog, Cout);
         }
     }
@@ -5895,16 +6141,16 @@ SV__OMP(parallel for schedule(dynamic))
 #endif
         dP = scratch + (size_t)tid * 2 * T * T;
         dS = dP + T * T;
-        if (gv) sv_gemm(1, 0, T, dh, T, 1.0f, Pdb, T, dO + off, D, 1.0f, gv + off, D);
-        sv_gemm(0, 1, T, T, dh, 1.0f, dO + off, D, v->data + off, D, 0.0f, dP, T);
+        if (gv) sv__mm(c, 1, 0, T, dh, T, 1.0f, Pdb, T, dO + off, D, 1.0f, gv + off, D);
+        sv__mm(c, 0, 1, T, T, dh, 1.0f, dO + off, D, v->data + off, D, 0.0f, dP, T);
         if (Pd) {
             size_t i;
             for (i = 0; i < T * T; i++) dP[i] = Pb[i] > 0 ? dP[i] * (Pdb[i] / Pb[i]) : 0.0f;
         }
         memset(dS, 0, T * T * sizeof(float));
         sv_softmax_rows_backward(dS, Pb, dP, T, T);
-        if (gq) sv_gemm(0, 0, T, dh, T, scale, dS, T, k->data + off, D, 1.0f, gq + off, D);
-        if (gk) sv_gemm(1, 0, T, dh, T, scale, dS, T, q->data + off, D, 1.0f, gk + off, D);
+        if (gq) sv__mm(c, 0, 0, T, dh, T, scale, dS, T, k->data + off, D, 1.0f, gq + off, D);
+        if (gk) sv__mm(c, 1, 0, T, dh, T, scale, dS, T, q->data + off, D, 1.0f, gk + off, D);
     }
     sv__arena_release(c, scratch, (size_t)sv_get_threads() * 2 * T * T * sizeof(float));
 }
@@ -5936,7 +6182,7 @@ SV__OMP(parallel for schedule(dynamic))
         size_t b = bh / heads, h = bh % heads, off = b * T * D + h * dh, t, j;
         size_t kl = key_len ? (key_len[b] < T ? key_len[b] : T) : T;
         float *S = P + bh * T * T;
-        sv_gemm(0, 1, T, T, dh, scale, q->data + off, D, k->data + off, D, 0.0f, S, T);
+        sv__mm(c, 0, 1, T, T, dh, scale, q->data + off, D, k->data + off, D, 0.0f, S, T);
         for (t = 0; t < T; t++)
             for (j = kl; j < T; j++) S[t * T + j] = -INFINITY;
         sv_softmax_rows(S, S, T, T);
@@ -5952,7 +6198,7 @@ SV__OMP(parallel for if (nP > SV__PAR_N))
 SV__OMP(parallel for schedule(dynamic))
     for (bh = 0; bh < B * heads; bh++) {
         size_t b = bh / heads, h = bh % heads, off = b * T * D + h * dh;
-        sv_gemm(0, 0, T, dh, T, 1.0f, (Pd ? Pd : P) + bh * T * T, T, v->data + off, D, 0.0f, y->data + off, D);
+        sv__mm(c, 0, 0, T, dh, T, 1.0f, (Pd ? Pd : P) + bh * T * T, T, v->data + off, D, 0.0f, y->data + off, D);
     }
     if (sv__needs(c, q, k, v, NULL)) {
         sv__node *n = sv__record(c, "attention", sv__attention_bwd, y, q, k, v, NULL);
@@ -7755,7 +8001,7 @@ SV_DEF sv_tensor *sv_vgs_loss_av(sv_ctx *c, sv_tensor *v, sv_tensor *a, const lo
 }
 
 /* ---------------------------------------------------------------- 8.7 the joint loss */
-SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
+static sv_tensor *sv__model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
 {
     const sv_config *cfg = &m->cfg;
     sv_w2v2_out e;
@@ -7791,8 +8037,10 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
     }
     /* one encoder pass: masked when the SSL loss is on (the VGS branch then reads the masked
        pass, as the FaST-VGS+ trainer does); only the shared layers when alpha = 1 */
+    sv_ctx_set_precision(c, cfg->precision);
     if (sv_w2v2_forward(m, c, bt, use_ssl, use_ssl ? L : cfg->n_shared, &e) != SV_OK) return NULL;
     if (use_ssl) {
+        sv_ctx_set_precision(c, SV_FP32);   /* the quantizer's logits and the losses */
         /* loss_AUD: the contrastive loss, MT4SSL's, or their sum (cfg.ssl) */
         if (cfg->ssl != SV_SSL_MT4SSL && !(laud = sv_w2v2_loss(m, c, &e, step, st))) return NULL;
         if (cfg->ssl != SV_SSL_W2V2) {
@@ -7804,8 +8052,11 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
         if (st) st->loss_aud = laud->data[0];
     }
     if (use_vgs) {
-        sv_tensor *a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
-        sv_tensor *v = sv_vgs_image_branch(m, c, bt->regions, bt->boxes, bt->B);            /* [B,E] */
+        sv_tensor *a, *v;
+        sv_ctx_set_precision(c, cfg->precision);
+        a = sv_vgs_audio_branch(m, c, e.hidden[cfg->n_shared], e.key_len, bt->B);  /* [B,E] */
+        v = sv_vgs_image_branch(m, c, bt->regions, bt->boxes, bt->B);            /* [B,E] */
+        sv_ctx_set_precision(c, SV_FP32);
         lav = sv_vgs_loss_av(c, v, a, bt->image_id, cfg->margin, cfg->sim_cosine);
         if (!lav) return NULL;
         if (st) st->loss_av = lav->data[0];
@@ -7813,6 +8064,16 @@ SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, floa
     if (laud && lav) loss = sv_axpby(c, alpha, lav, 1.0f - alpha, laud);
     else loss = laud ? laud : lav;
     if (st && loss) st->loss = loss->data[0];
+    return loss;
+}
+
+/* The loss in the config's precision (the products of the encoder and branches in
+   cfg->precision, the losses in fp32), leaving the context's own precision as it was. */
+SV_DEF sv_tensor *sv_model_loss(sv_model *m, sv_ctx *c, const sv_batch *bt, float alpha, size_t step, sv_stats *st)
+{
+    int precision = sv_ctx_precision(c);
+    sv_tensor *loss = sv__model_loss(m, c, bt, alpha, step, st);
+    sv_ctx_set_precision(c, precision);
     return loss;
 }
 
@@ -8751,7 +9012,8 @@ static int sv__npy_dict(const char *s, size_t n, const char *nm, sv__npy_info *i
                     return sv__fail(SV_ERR_FORMAT, "%s: malformed NPY header: bad shape entry at byte %zu", nm, i);
                 while (i < n && s[i] >= '0' && s[i] <= '9') {
                     if (v > (SIZE_MAX - 9) / 10)
-                        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape entry too large", nm);
+                        return sv__fail(SV_ERR_FORMAT, "%s: NPY shape too large (an entry exceeds this %u-bit build's size_t)", nm,
+                                        (unsigned)(sizeof(size_t) * 8));
                     v = v * 10 + (size_t)(s[i++] - '0');
                 }
                 if (i < n && s[i] == 'L') i++; /* Python 2 long literal */
@@ -9434,8 +9696,13 @@ static int sv__st_header(const char *hdr, size_t hlen, size_t data_len, const ch
         if (j.node[shn].type != SV__J_ARR) { rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape is not a list", nm, name); goto fail; }
         for (f = shn + 1; f < j.node[shn].end; f = j.node[f].end) {
             uint64_t d;
-            if (!sv__jp_u64(&j, f, &d) || d > SIZE_MAX) {
+            if (!sv__jp_u64(&j, f, &d)) {
                 rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape entries must be non-negative integers", nm, name);
+                goto fail;
+            }
+            if (d > SIZE_MAX) {   /* a 32-bit build */
+                rc = sv__fail(SV_ERR_FORMAT, "%s: tensor '%s': shape entry %llu overflows this %u-bit build's size_t", nm, name,
+                              (unsigned long long)d, (unsigned)(sizeof(size_t) * 8));
                 goto fail;
             }
             if (tt[i].ndim == SV_ST_MAX_DIMS) {
@@ -10629,14 +10896,16 @@ static const sv__cfg_field sv__cfg_fields[] = {
     SV__CF(img_cls_std, 'f', 1, 0, 1e6, 0, 0),
     SV__CM(ssl, 'i', 0, 2), SV__CM(mt4_k, 'z', 2, 65536), SV__CM(mt4_offline_weight, 'f', 0, 1e6), SV__CM(mt4_online_weight, 'f', 0, 1e6),
     SV__CM(mt4_top_k, 'z', 1, SV_MAX_LAYERS), SV__CM(ema_decay, 'f', 0, 1), SV__CM(ema_end_decay, 'f', 0, 1),
-    SV__CM(ema_anneal, 'z', 0, 1e12)
+    SV__CM(ema_anneal, 'z', 0, 1e12),
+    SV__CF(precision, 'p', 1, 0, 1, 0, 0)
 };
 #define SV__N_CFG_FIELDS (sizeof sv__cfg_fields / sizeof sv__cfg_fields[0])
 
 /* "[0, 1)", "(0, 1e+06]", "1..4096" */
 static void sv__cfg_range_text(const sv__cfg_field *f, char *buf, size_t cap)
 {
-    if (f->type == 'z' || f->type == 'i') snprintf(buf, cap, "%.0f..%.0f", f->lo, f->hi);
+    if (f->type == 'p') snprintf(buf, cap, "fp32|bf16");
+    else if (f->type == 'z' || f->type == 'i') snprintf(buf, cap, "%.0f..%.0f", f->lo, f->hi);
     else snprintf(buf, cap, "%c%g, %g%c", f->lo_open ? '(' : '[', f->lo, f->hi, f->hi_open ? ')' : ']');
 }
 
@@ -10660,7 +10929,7 @@ static int sv__config_check_fields(const sv_config *c)
             double v;
             switch (f->type) {
             case 'z': v = (double)((const size_t *)base)[k]; break;
-            case 'i': v = (double)((const int *)base)[k]; break;
+            case 'i': case 'p': v = (double)((const int *)base)[k]; break;
             case 'f': v = (double)((const float *)base)[k]; break;
             default: v = ((const double *)base)[k]; break;
             }
@@ -10693,7 +10962,9 @@ static int sv__cfg_parse_one(const sv__cfg_field *f, const char *key, const char
         unsigned long long v;
         if (*p < '0' || *p > '9') return sv__fail(SV_ERR_ARG, "config %s: '%s' is not a whole number >= 0", key, value);
         v = strtoull(p, end, 10);
-        if (errno == ERANGE || v > (unsigned long long)SIZE_MAX) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        if (errno == ERANGE) return sv__fail(SV_ERR_ARG, "config %s: '%s' is too large", key, value);
+        if (v > (unsigned long long)SIZE_MAX)   /* a 32-bit build */
+            return sv__fail(SV_ERR_ARG, "config %s: '%s' does not fit this %u-bit build's size_t", key, value, (unsigned)(sizeof(size_t) * 8));
         ((size_t *)base)[k] = (size_t)v;
         return SV_OK;
     }
@@ -10730,6 +11001,12 @@ SV_DEF int sv_config_set(sv_config *cfg, const char *key, const char *value)
             strcpy(base, value);
             return SV_OK;
         }
+        if (f->type == 'p') {   /* a precision by name */
+            if (strcmp(value, "fp32") == 0) *(int *)base = SV_FP32;
+            else if (strcmp(value, "bf16") == 0) *(int *)base = SV_BF16;
+            else return sv__fail(SV_ERR_ARG, "config %s: '%s' is neither fp32 nor bf16", key, value);
+            return SV_OK;
+        }
         for (k = 0; k < f->count; k++) {
             while (*p == ' ' || *p == ',') p++;
             if (!*p) {
@@ -10758,9 +11035,11 @@ SV_DEF size_t sv_config_format(const sv_config *cfg, char *buf, size_t cap)
         const char *base = (const char *)cfg + f->off;
         size_t l;
         if (f->mt4 && cfg->ssl == SV_SSL_W2V2) continue;
+        if (f->type == 'p' && *(const int *)base == SV_FP32) continue;   /* fp32 configs read as before bf16 existed */
         l = (size_t)snprintf(line, sizeof line, "%s = ", f->key);
         for (k = 0; k < f->count && l < sizeof line - 32; k++) {
             if (f->type == 's') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", base); break; }
+            if (f->type == 'p') { l += (size_t)snprintf(line + l, sizeof line - l, "%s", *(const int *)base == SV_BF16 ? "bf16" : "fp32"); break; }
             if (k) line[l++] = ',';
             switch (f->type) {
             case 'z': l += (size_t)snprintf(line + l, sizeof line - l, "%zu", ((const size_t *)base)[k]); break;

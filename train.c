@@ -2,14 +2,17 @@
    base models W2V2 (alpha 0), VGS (alpha 1), VGS+ (alpha 0.5, both losses at once) and the
    schedules (A, B): train A, then continue with B, the optimizer reset at the switch.
    The algorithms live in ssl_vgs.h; this file parses arguments, prints progress and logs. */
-#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: isatty, mkdir, getrusage, sigaction, realpath, getline */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: isatty, mkdir, getrusage, sigaction, realpath */
 #include <unistd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #ifdef _WIN32   /* mingw-w64 */
 #include <direct.h>
+#include <io.h>
 #define mkdir(path, mode) _mkdir(path)
+#define fsync(fd) _commit(fd)
+#define realpath(path, abs) _fullpath((abs), (path), 4096)   /* every caller's buffer is 4096 bytes */
 #else
 #include <sys/resource.h>
 #endif
@@ -64,12 +67,13 @@ typedef struct opts {
     size_t seeds;                           /* --all --seeds N: N studies OUT/seed<S>/ (0: one study in OUT) */
     uint64_t seed;
     const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
+    const char *precision;                  /* "fp32" or "bf16": what the run trains in (resolved by check_opts) */
     const char *init_from;                  /* wav2vec 2.0 weights (safetensors) to start from */
     /* this invocation only */
     const char *out, *resume, *write_builtin, *regions;
     const char *wav_format;                /* --write-builtin WAV samples: pcm16 (default) | float32 */
     const char *export_ckpt, *export_out;  /* --export-hf CKPT OUT.safetensors */
-    size_t force, quiet, bench, bench_step, bench_extract, threads, stop_after;
+    size_t force, quiet, bench, bench_step, bench_extract, bench_gemm, threads, stop_after;
     size_t images, captions, val_images, test_images;
     const char *kmeans, *kmeans_from;       /* --kmeans mode: offline targets of --data */
     size_t kmeans_k, kmeans_layer, kmeans_iter;
@@ -119,6 +123,8 @@ static const opt_def opt_table[] = {
     /* MT4SSL (Ma et al. 2022) as the SSL objective, with k-means targets made by --kmeans */
     OPT("--ssl", K_STR, ssl, 0, 0, 0, S_FIXED, M_TRAIN, "w2v2|mt4ssl|w2v2+mt4ssl"),
     OPT("--targets", K_STR, targets, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    /* bf16 mixed precision (AVX512-BF16); also the step of --bench-step */
+    OPT("--precision", K_STR, precision, 0, 0, 0, S_FIXED, M_TRAIN | M_BENCH, "fp32|bf16"),
     /* public wav2vec 2.0 weights to start from (a record on resume: the weights come from the checkpoint) */
     OPT("--init-from", K_STR, init_from, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     /* run */
@@ -151,6 +157,7 @@ static const opt_def opt_table[] = {
     OPT("--bench", K_FLAG, bench, 0, 1, 0, S_NO, M_BENCH, NULL),
     OPT("--bench-step", K_FLAG, bench_step, 0, 1, 0, S_NO, M_BENCH, NULL),
     OPT("--bench-extract", K_FLAG, bench_extract, 0, 1, 0, S_NO, M_BENCH, NULL),
+    OPT("--bench-gemm", K_FLAG, bench_gemm, 0, 1, 0, S_NO, M_BENCH, NULL),
 };
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -213,6 +220,8 @@ static void usage(FILE *f)
         "                     it, --threads and --quiet may change, any other option must be left out\n"
         "                     or repeat the stored value\n"
         "  --threads N        OpenMP threads, 1..1024 (default: all cores; results do not depend on it)\n"
+        "  --precision P      fp32 (default) or bf16: the products of the encoder and the branches with\n"
+        "                     bf16 operands and fp32 sums (needs AVX512-BF16; elsewhere fp32 with a note)\n"
         "  --seed S           seed of initialisation, batches, masks and dropout (default 1)\n"
         "  --seeds N          with --all: N studies with seeds S, S+1, .., S+N-1 in OUT/seed<S>/, one after\n"
         "                     the other (./train --all --seed S --out OUT/seed<S> in parallel processes\n"
@@ -242,9 +251,11 @@ static void usage(FILE *f)
         "                     one label per 20 ms frame of every split (fairseq .km files)\n"
         "  --bench            speed benchmark (make bench)\n"
         "  --bench-step       only the small joint step with its per-op profile (--threads N); with\n"
-        "                     --config C (not tiny): the step of --scenario with --batch and --crop\n"
+        "                     --config C (not tiny): the step of --scenario with --batch and --crop;\n"
+        "                     --precision bf16 for the bf16 step\n"
         "  --bench-extract    only feature extraction (all layers, eval mode) of one 10 s utterance\n"
         "                     with --config (default tiny; base for tools/bench_extract.py) at --threads N\n"
+        "  --bench-gemm       only the GEMM table (fp32 and bf16, 1 and 2 threads)\n"
         "  --help             this text\n");
 }
 
@@ -327,7 +338,7 @@ static void defaults(opts *o)
     o->scenario = "vgs+"; o->config = "tiny"; o->data = "builtin";
     o->steps = 2000; o->batch = 8; o->ckpt_every = 500; o->log_every = 20; o->eval_batches = 8;
     o->crop_s = 8; o->lr = 1e-4; o->warmup = 0.1; o->alpha_plus = 0.5; o->wd = 0.01; o->clip = 1.0;
-    o->seed = 1;
+    o->seed = 1; o->precision = "fp32";
 }
 
 static int parse_args(int argc, char **argv, opts *o)
@@ -360,10 +371,14 @@ static int parse_args(int argc, char **argv, opts *o)
         if (opt_value(o, d, argv[++i], a)) return -1;
     }
     /* one mode per invocation: options of another mode are refused rather than ignored */
-    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step || o->bench_extract) ? M_BENCH : o->kmeans ? M_KMEANS
+    mode = o->write_builtin ? M_BUILTIN : (o->bench || o->bench_step || o->bench_extract || o->bench_gemm) ? M_BENCH : o->kmeans ? M_KMEANS
          : o->export_ckpt ? M_EXPORT : M_TRAIN;
-    if (!!o->write_builtin + !!(o->bench || o->bench_step || o->bench_extract) + !!o->kmeans + !!o->export_ckpt > 1)
+    if (!!o->write_builtin + !!(o->bench || o->bench_step || o->bench_extract || o->bench_gemm) + !!o->kmeans + !!o->export_ckpt > 1)
         return die("--write-builtin, --bench, --kmeans and --export-hf are different modes");
+    if (o->bench + o->bench_step + o->bench_extract + o->bench_gemm > 1)
+        return die("--bench, --bench-step, --bench-extract and --bench-gemm are different benchmarks: give one");
+    if (given(o, "--precision") && mode == M_BENCH && !o->bench_step)
+        return die("--precision applies to --bench-step (--bench and --bench-gemm time fp32 and bf16 side by side)");
     for (k = 0; k < N_OPTS; k++)
         if (o->given[k] && !(opt_table[k].modes & mode))
             return die("%s does not apply %s", opt_table[k].name,
@@ -371,11 +386,10 @@ static int parse_args(int argc, char **argv, opts *o)
                        mode == M_EXPORT ? "to --export-hf" :
                        opt_table[k].modes == M_BUILTIN ? "without --write-builtin" : opt_table[k].modes == M_KMEANS ? "without --kmeans" :
                        "to training");
-    if (o->bench + o->bench_step + o->bench_extract > 1) return die("--bench, --bench-step and --bench-extract are different benchmarks");
     if (mode == M_BENCH && !o->bench_step && !o->bench_extract)
         for (k = 0; k < N_OPTS; k++)
             if (o->given[k] && opt_table[k].modes != M_BENCH && opt_table[k].modes != M_ALL)
-                return die("%s applies to --bench-step and --bench-extract, not to --bench", opt_table[k].name);
+                return die("%s applies to --bench-step and --bench-extract, not to %s", opt_table[k].name, o->bench_gemm ? "--bench-gemm" : "--bench");
     if (o->bench_step) o->bench = 2;
     if (o->bench_extract) o->bench = 3;
     if (o->export_out) {
@@ -383,6 +397,7 @@ static int parse_args(int argc, char **argv, opts *o)
         if (n < 13 || strcmp(o->export_out + n - 12, ".safetensors") != 0)
             return die("--export-hf writes a .safetensors file, not '%s'", o->export_out);
     }
+    if (o->bench_gemm) o->bench = 4;
     return 0;
 }
 
@@ -678,6 +693,7 @@ static int canonical(opts *o)
 }
 
 static int mt4ssl_check(const opts *o, sv_config *cfg);
+static int precision_check(opts *o, sv_config *cfg);
 
 /* The checks between options, and the derived defaults, all before any data is read. */
 static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *ssl, int *vgs)
@@ -737,7 +753,7 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
     if (!o->eval_every) o->eval_every = o->steps / 10 ? o->steps / 10 : 1;
     if (o->stop_after && o->stop_after >= o->steps) return die("--stop-after %zu must be below --steps %zu", o->stop_after, o->steps);
     if (o->audio_only && !*ssl) return die("--audio-only adds wav2vec 2.0 batches, but scenario '%s' has no SSL stage", o->scenario);
-    if (build_config(o->config, o->set, o->n_set, cfg) || mt4ssl_check(o, cfg)) return -1;
+    if (build_config(o->config, o->set, o->n_set, cfg) || mt4ssl_check(o, cfg) || precision_check(o, cfg)) return -1;
     min_samples = sv_config_min_samples(cfg, *ssl);
     if (o->crop_s * 16000.0 < (double)min_samples)
         return die("--crop %g: %.0f samples, fewer than the %zu (%.3f s) an utterance needs under the %s config", o->crop_s,
@@ -772,6 +788,14 @@ static int check_data(const opts *o, const sv_config *cfg, const sv_data *d, con
    resume command. SA_RESETHAND makes a second signal stop the program at once (the last
    checkpoint is intact: they are written to a temporary file and renamed). */
 static volatile sig_atomic_t g_signal;
+#ifdef _WIN32   /* no sigaction: the handler puts the default back itself */
+static void on_signal(int sig) { g_signal = sig; signal(sig, SIG_DFL); }
+static void install_signals(void)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+}
+#else
 static void on_signal(int sig) { g_signal = sig; }
 static void install_signals(void)
 {
@@ -782,6 +806,29 @@ static void install_signals(void)
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+#endif
+
+/* getline (POSIX 2008) for every C library: one line with its '\n' into *line, growing it; the
+   length, or -1 at the end of the file */
+static long read_line(char **line, size_t *cap, FILE *f)
+{
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF) {
+        if (n + 2 > *cap) {
+            size_t nc = *cap ? 2 * *cap : 256;
+            char *q = (char *)realloc(*line, nc);
+            if (!q) return -1;
+            *line = q;
+            *cap = nc;
+        }
+        (*line)[n++] = (char)ch;
+        if (ch == '\n') break;
+    }
+    if (n == 0) return -1;
+    (*line)[n] = 0;
+    return (long)n;
 }
 
 /* ---------------------------------------------------------------- logging */
@@ -1103,6 +1150,7 @@ static void meta_line(const run *r, jline *j)
     if (r->cfg.ssl != SV_SSL_W2V2) jstr(j, "ssl", r->cfg.ssl == SV_SSL_MT4SSL ? "mt4ssl" : "w2v2+mt4ssl");
     if (o->targets) jstr(j, "targets", o->targets);
     if (o->init_from) jstr(j, "init_from", o->init_from);
+    if (r->cfg.precision == SV_BF16) jstr(j, "precision", "bf16");
     jl(j, ",\"steps\":%zu,\"switch\":%zu", r->steps, r->switch_step);
     jstr(j, "config", r->cfg.name);
     jstr(j, "data", o->data);
@@ -1122,7 +1170,7 @@ static int rewrite_log(run *r, const jline *meta)
     char p[1200], tmp[1300];
     char *line = NULL;
     size_t cap = 0, torn = 0;
-    ssize_t len;
+    long len;
     FILE *f, *g;
     int ok;
     path_in(r, "log.jsonl", p, sizeof p);
@@ -1130,7 +1178,7 @@ static int rewrite_log(run *r, const jline *meta)
     if (!(g = fopen(tmp, "w"))) return die("cannot write %s: %s", tmp, strerror(errno));
     ok = fwrite(meta->s, 1, meta->n, g) == meta->n;
     if ((f = fopen(p, "r"))) {
-        while ((len = getline(&line, &cap, f)) > 0) {
+        while ((len = read_line(&line, &cap, f)) > 0) {
             double s;
             if (!whole_line(line, (size_t)len)) { torn++; continue; }
             if (strstr(line, "\"kind\":\"meta\"")) continue;
@@ -1173,6 +1221,24 @@ static int mt4ssl_check(const opts *o, sv_config *cfg)
     if (cfg->mt4_offline_weight > 0 && o->audio_only)
         return die("--audio-only batches have no offline targets (use --set mt4_offline_weight=0)");
     if (cfg->mt4_offline_weight == 0 && o->targets) return die("--targets is not used with --set mt4_offline_weight=0");
+    return 0;
+}
+
+/* --precision into the config. bf16 needs the AVX512-BF16 kernel: elsewhere the run trains in
+   fp32 after a one-line note, and stores fp32 as its setting (the emulation gives the same bits
+   but is far slower than fp32; a resume continues what actually ran). The precision is set only
+   by --precision, so that the stored setting and the checkpoint's config cannot disagree. */
+static int precision_check(opts *o, sv_config *cfg)
+{
+    static int noted;
+    if (set_given(o, "precision")) return die("--set precision: use --precision fp32|bf16");
+    if (!strcmp(o->precision, "bf16") && !sv_bf16_native()) {
+        if (!noted++) printf("note: --precision bf16 needs AVX512-BF16, which this build (SIMD %s) lacks: training in fp32\n", sv_simd_name());
+        o->precision = "fp32";
+    } else if (!strcmp(o->precision, "bf16") && !noted++ && !o->quiet) {
+        printf("precision: bf16 products (AVX512-BF16) with fp32 sums; losses, optimizer and checkpoints in fp32\n");
+    }
+    cfg->precision = !strcmp(o->precision, "bf16") ? SV_BF16 : SV_FP32;
     return 0;
 }
 
@@ -1236,6 +1302,7 @@ static int open_run(run *r, const opts *o, sv_data *data, const char *dir, const
     r->tty = isatty(fileno(stdout));
     if (make_dirs(dir)) return -1;
     if (build_config(o->config, o->set, o->n_set, &r->cfg) || mt4ssl_config(o, data, &r->cfg)) return -1;
+    r->cfg.precision = !strcmp(o->precision, "bf16") ? SV_BF16 : SV_FP32;   /* resolved by precision_check */
     if (!(r->settings = settings_text(o))) return die("out of memory");
     r->m = sv_model_new(&r->cfg, o->seed);
     if (!r->m) return die("%s", sv_last_error());
@@ -1377,7 +1444,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     char src[1400], p[1400];
     char *line = NULL;
     size_t cap = 0;
-    ssize_t len;
+    long len;
     FILE *f;
     int rc = -1;
     if (open_run(&r, o, data, dir, name, st, 2, 0, 0)) { close_run(&r); return -1; }
@@ -1389,7 +1456,7 @@ static int run_continuation(const opts *o, sv_data *data, const char *base_dir, 
     snprintf(r.pos.scenario, sizeof r.pos.scenario, "%s", name);
     snprintf(p, sizeof p, "%s/log.jsonl", base_dir);
     if ((f = fopen(p, "r"))) {
-        while ((len = getline(&line, &cap, f)) > 0) {
+        while ((len = read_line(&line, &cap, f)) > 0) {
             double s;
             if (!whole_line(line, (size_t)len) || strstr(line, "\"kind\":\"meta\"")) continue;
             if (sv_json_number(line, "step", &s) == 1 && s > (double)r.switch_step) break;
@@ -1894,6 +1961,10 @@ static const bench_shape bench_shapes[] = {
     {768, 3072, 800, 1, 0, 0, "dW = X^T dY (A^T)"},
     {25600, 256, 10, 0, 0, 0, "conv0 K=10"},
     {64, 768, 768, 0, 0, 1, "skinny M=64"},
+    {3199, 256, 768, 0, 1, 0, "conv1 256ch K=3, 2 s"},
+    {100, 100, 64, 0, 1, 0, "attention Q K^T, T=100"},
+    {100, 64, 100, 0, 0, 0, "attention P V, T=100"},
+    {100, 16, 2048, 0, 1, 0, "pos conv group, T=100"},
 };
 
 static double bench_now(void)
@@ -1909,15 +1980,15 @@ static int bench_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median GFLOP/s over 5 samples. */
-static double bench_run(const bench_shape *s, int naive, const float *A, const float *B,
+/* Median GFLOP/s over 5 samples of sv_gemm (kind 0), sv_gemm_naive (1) or sv_gemm_bf16 (2). */
+static double bench_run(const bench_shape *s, int kind, const float *A, const float *B,
                             float *C)
 {
     double t[5], flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
     size_t lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
-    int reps = 1, i, r;
+    int reps = 1, i, r, naive = kind == 1;
     void (*f)(int, int, size_t, size_t, size_t, float, const float *, size_t, const float *,
-              size_t, float, float *, size_t) = naive ? sv_gemm_naive : sv_gemm;
+              size_t, float, float *, size_t) = naive ? sv_gemm_naive : kind == 2 ? sv_gemm_bf16 : sv_gemm;
     double t0 = bench_now(), dt;
     f(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N); /* warm-up */
     dt = bench_now() - t0;
@@ -1971,20 +2042,21 @@ static void bench_gemm(FILE *out)
         fclose(lf);
     }
     bench_cpu(cpu, sizeof cpu);
-    fprintf(out, "sv_gemm benchmark: %s, SIMD %s, up to %d threads, load average %s\n", cpu,
-            sv_simd_name(), maxt, load);
+    fprintf(out, "sv_gemm benchmark: %s, SIMD %s, AVX512-BF16 kernel %s, up to %d threads, load average %s\n", cpu,
+            sv_simd_name(), sv_bf16_native() ? "yes" : "no (bf16 columns skipped)", maxt, load);
     if (atof(load) > 1.0)
         fprintf(out, "WARNING: the machine is busy; 2-thread figures will be unreliable (with other "
                      "processes on the cores, OMP_WAIT_POLICY=passive avoids spin-wait stalls)\n");
-    fprintf(out, "%-22s %6s %5s %5s %3s | %9s %9s | %9s\n", "shape", "M", "N", "K", "op",
-            "1 thread", "2 threads", "naive");
+    fprintf(out, "%-22s %6s %5s %5s %3s | %9s %9s | %9s %9s | %9s %9s | %9s\n", "shape", "M", "N", "K", "op",
+            "1 thread", "2 threads", "bf16 1th", "bf16/fp32", "bf16 2th", "bf16/fp32", "naive");
     sv_rng_seed(&rng, 1);
     for (i = 0; i < ns; i++) {
         const bench_shape *s = &bench_shapes[i];
         float *A = SV__CAST(float *, malloc(s->M * s->K * sizeof(float)));
         float *B = SV__CAST(float *, malloc(s->K * s->N * sizeof(float)));
         float *C = SV__CAST(float *, malloc(s->M * s->N * sizeof(float)));
-        double g1, g2 = 0.0, gn = 0.0;
+        double g1, g2 = 0.0, gn = 0.0, h1 = 0.0, h2 = 0.0;
+        int bf = sv_bf16_native();
         size_t j;
         if (!A || !B || !C) {
             fprintf(out, "%-22s out of memory\n", s->what);
@@ -1995,13 +2067,17 @@ static void bench_gemm(FILE *out)
         for (j = 0; j < s->K * s->N; j++) B[j] = sv_rng_uniformf(&rng) - 0.5f;
         sv_set_threads(1);
         g1 = bench_run(s, 0, A, B, C);
+        if (bf) h1 = bench_run(s, 2, A, B, C);
         if (s->naive) gn = bench_run(s, 1, A, B, C);
         if (maxt >= 2) {
             sv_set_threads(2);
             g2 = bench_run(s, 0, A, B, C);
+            if (bf) h2 = bench_run(s, 2, A, B, C);
         }
         fprintf(out, "%-22s %6zu %5zu %5zu %c%c  | %9.1f %9.1f | ", s->what, s->M, s->N, s->K,
                 s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', g1, g2);
+        if (bf) fprintf(out, "%9.1f %8.2fx | %9.1f %8.2fx | ", h1, h1 / g1, h2, g2 > 0 ? h2 / g2 : 0.0);
+        else fprintf(out, "%9s %9s | %9s %9s | ", "-", "-", "-", "-");
         if (s->naive) fprintf(out, "%9.2f  GFLOP/s\n", gn);
         else fprintf(out, "%9s  GFLOP/s\n", "-");
         fflush(out);
@@ -2025,10 +2101,15 @@ static double peak_rss_mb(void)
 
 static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
-/* Median step time of the joint model on random audio and images, with the op profile. */
-static double bench_cpu_median;   /* process CPU seconds per step of the last bench_step */
+/* Process CPU seconds per step of the last bench_step or bench_extract: for one thread, the
+   step's cost without the time other processes held the core (what a busy machine adds). */
+static double bench_cpu_median;
 
-static double bench_step(const char *config, float alpha, size_t B, double seconds, int threads, int reps, int profile, double *gflops)
+/* Median step time of the joint model on random audio and images (the products in fp32 or bf16),
+   with the op profile. */
+
+static double bench_step(const char *config, int precision, float alpha, size_t B, double seconds, int threads, int reps, int profile,
+                         double *gflops)
 {
     double cpu[64];
     sv_config cfg;
@@ -2044,6 +2125,7 @@ static double bench_step(const char *config, float alpha, size_t B, double secon
     int k;
     sv_set_threads(threads);
     sv_config_preset(config, &cfg);
+    cfg.precision = precision;
     m = sv_model_new(&cfg, 1);
     c = sv_ctx_new(0, 1);
     sv_ctx_set_recycle_grads(c, 1);        /* as the training loop does */
@@ -2141,36 +2223,64 @@ int sv_bench_main(const opts *o)
                maxt > 1 ? "s" : "", 10.0 / x, x, bench_cpu_median);
         return 0;
     }
+    if (o->bench == 2 && o->precision && !strcmp(o->precision, "bf16") && !sv_bf16_native()) {
+        fprintf(stderr, "train: --bench-step --precision bf16 needs AVX512-BF16 (this build: SIMD %s)\n", sv_simd_name());
+        return 1;
+    }
     if (o->bench == 2 && strcmp(o->config, "tiny") != 0) {
         /* --config C --scenario S --batch B --crop SECONDS: the step of that run, on random data */
         stage st[2];
         double t;
+        int prec = o->precision && !strcmp(o->precision, "bf16") ? SV_BF16 : SV_FP32;
         if (parse_scenario(o->scenario, (float)o->alpha_plus, st) != 1) { fprintf(stderr, "bench: --scenario must be w2v2, vgs or vgs+\n"); return 2; }
-        t = bench_step(o->config, st[0].alpha, o->batch, o->crop_s, maxt, 3, 1, &gf);
-        printf("  %s step (alpha %g), %zu utterances x %.1f s, %d thread%s: %.2f s/step (median of 3), %.2f CPU s/step, %.0f GFLOP/s\n",
-               o->config, (double)st[0].alpha, o->batch, o->crop_s, maxt, maxt > 1 ? "s" : "", t, bench_cpu_median, gf / t);
-        printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
+        t = bench_step(o->config, prec, st[0].alpha, o->batch, o->crop_s, maxt, 3, 1, &gf);
+        printf("  %s step (alpha %g)%s, %zu utterances x %.1f s, %d thread%s: %.2f s/step (median of 3), %.2f CPU s/step, %.0f GFLOP/s\n",
+               o->config, (double)st[0].alpha, prec == SV_BF16 ? " (bf16)" : "", o->batch, o->crop_s, maxt, maxt > 1 ? "s" : "", t,
+               bench_cpu_median, gf / t);
+        if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     if (o->bench == 2) {
-        double t = bench_step("small", 0.5f, 8, 2.0, maxt, 5, 1, &gf);
-        printf("  small joint step, %d thread%s: %.3f s/step, %.0f GFLOP/s\n", maxt, maxt > 1 ? "s" : "", t, gf / t);
+        int prec = o->precision && !strcmp(o->precision, "bf16") ? SV_BF16 : SV_FP32;
+        double t = bench_step("small", prec, 0.5f, 8, 2.0, maxt, 5, 1, &gf);
+        printf("  small joint step%s, %d thread%s: %.3f s/step (CPU %.3f s/step), %.0f GFLOP/s\n", prec == SV_BF16 ? " (bf16)" : "",
+               maxt, maxt > 1 ? "s" : "", t, bench_cpu_median, gf / t);
         if (peak_rss_mb() > 0) printf("  peak resident memory: %.0f MB\n", peak_rss_mb());
         return 0;
     }
     bench_gemm(stdout);
+    if (o->bench == 4) return 0;
     printf("\njoint training step, small config, alpha 0.5: 8 utterances x 2.0 s + 8 images of 16 x 192,\n"
            "forward + backward + AdamW update (median of 5 after 2 warm-up steps)\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
-        double t = bench_step("small", 0.5f, 8, 2.0, th, 5, th == (maxt < 2 ? maxt : 2), &gf);
+        double t = bench_step("small", SV_FP32, 0.5f, 8, 2.0, th, 5, th == (maxt < 2 ? maxt : 2), &gf);
         printf("  %d thread%s: %.3f s/step, %.1f GFLOP per step, %.0f GFLOP/s\n", th, th > 1 ? "s" : "", t, gf, gf / t);
         if (th == 1) t1 = t; else t2 = t;
     }
     if (t2 > 0) printf("  2 threads vs 1: %.2fx\n", t1 / t2);
     if (peak_rss_mb() > 0) printf("  peak resident memory of this process so far: %.0f MB\n", peak_rss_mb());
+    if (sv_bf16_native()) {
+        /* alternated, so that a change in the machine's speed hits both precisions alike */
+        int nth = maxt < 2 ? maxt : 2;
+        printf("\njoint step in bf16 (--precision bf16) against fp32, small config, %d thread%s: 3 alternated rounds of 3 steps\n",
+               nth, nth > 1 ? "s" : "");
+        for (th = 1; th <= nth; th++) {
+            double a[3], b[3];
+            int r;
+            for (r = 0; r < 3; r++) {
+                a[r] = bench_step("small", SV_FP32, 0.5f, 8, 2.0, th, 3, 0, &gf);
+                b[r] = bench_step("small", SV_BF16, 0.5f, 8, 2.0, th, 3, 0, &gf);
+            }
+            qsort(a, 3, sizeof a[0], cmp_double);
+            qsort(b, 3, sizeof b[0], cmp_double);
+            printf("  %d thread%s: fp32 %.3f s/step, bf16 %.3f s/step: %.2fx\n", th, th > 1 ? "s" : "", a[1], b[1], a[1] / b[1]);
+        }
+    } else {
+        printf("\njoint step in bf16: skipped (no AVX512-BF16 in this build, SIMD %s)\n", sv_simd_name());
+    }
     printf("\nwav2vec 2.0-only step (alpha 0), small config, same batch\n");
     for (th = 1; th <= (maxt < 2 ? maxt : 2); th++) {
-        double t = bench_step("small", 0.0f, 8, 2.0, th, 5, 0, &gf);
+        double t = bench_step("small", SV_FP32, 0.0f, 8, 2.0, th, 5, 0, &gf);
         printf("  %d thread%s: %.3f s/step, %.0f GFLOP/s\n", th, th > 1 ? "s" : "", t, gf / t);
         if (th == 1) tw1 = t; else tw2 = t;
     }
@@ -2180,7 +2290,7 @@ int sv_bench_main(const opts *o)
         static const double secs[4] = {1, 2, 4, 8};
         int i;
         for (i = 0; i < 4; i++) {
-            double t = bench_step("small", 0.5f, 8, secs[i], maxt < 2 ? maxt : 2, 3, 0, &gf);
+            double t = bench_step("small", SV_FP32, 0.5f, 8, secs[i], maxt < 2 ? maxt : 2, 3, 0, &gf);
             printf("  %.0f s: %.3f s/step (%.3f s per second of audio per utterance)\n", secs[i], t, t / secs[i]);
         }
     }
@@ -2191,9 +2301,9 @@ int sv_bench_main(const opts *o)
         int save = sv_get_simd();
         double ts, tv;
         sv_set_simd(1);
-        tv = bench_step("tiny", 0.5f, 8, 2.0, 1, 3, 0, &gf);
+        tv = bench_step("tiny", SV_FP32, 0.5f, 8, 2.0, 1, 3, 0, &gf);
         sv_set_simd(0);
-        ts = bench_step("tiny", 0.5f, 8, 2.0, 1, 3, 0, &gf);
+        ts = bench_step("tiny", SV_FP32, 0.5f, 8, 2.0, 1, 3, 0, &gf);
         sv_set_simd(save);
         printf("\nSIMD vs scalar kernels (tiny joint step, 1 thread): %.3f vs %.3f s, %.1fx\n", tv, ts, ts / tv);
     }

@@ -54,6 +54,12 @@ def import_torch():
 def build_model(cfg):
     torch, nn, F = import_torch()
 
+    def norm(mod, x):
+        """Layer and group norms in fp32, as ssl_vgs runs them: under torch 1.13's CPU autocast a
+        bf16 input into these fp32-weight modules raises a dtype error (they are on neither of
+        autocast's lists), so the bf16 step feeds them fp32 by hand."""
+        return mod(x.float()) if cfg.get('bf16') else mod(x)
+
     class FeatureEncoder(nn.Module):
         """fairseq ConvFeatureExtractionModel, mode 'default': conv (no bias) -> [GroupNorm(C,C)
         on layer 0 only] -> exact GELU."""
@@ -74,7 +80,8 @@ def build_model(cfg):
         def forward(self, wav):                      # [B,S] -> [B,C,T]
             x = wav.unsqueeze(1)
             for l in self.layers:
-                x = l(x)
+                for m in l:
+                    x = norm(m, x) if isinstance(m, nn.GroupNorm) else m(x)
             return x
 
     class MHA(nn.Module):
@@ -110,9 +117,9 @@ def build_model(cfg):
             self.p = p
 
         def forward(self, x):
-            x = self.ln1(x + F.dropout(self.attn(x), self.p, self.training))
+            x = norm(self.ln1, x + F.dropout(self.attn(x), self.p, self.training))
             y = self.fc2(F.gelu(self.fc1(x)))
-            return self.ln2(x + F.dropout(y, self.p, self.training))
+            return norm(self.ln2, x + F.dropout(y, self.p, self.training))
 
     class PosConv(nn.Module):
         """conv D->D k128 g16 pad 64, weight norm over dim 2, drop last frame, GELU."""
@@ -238,7 +245,7 @@ def build_model(cfg):
         def encode(self, wav, mask_idx, n_layers):
             feats = self.fe(wav)                               # [B,C,T]
             pen = feats.float().pow(2).mean()
-            feats = self.fe_ln(feats.transpose(1, 2))          # [B,T,C]
+            feats = norm(self.fe_ln, feats.transpose(1, 2))    # [B,T,C]
             unmasked = feats
             x = self.post_extract_proj(feats)
             x = F.dropout(x, cfg['dropout_input'], self.training)
@@ -249,7 +256,7 @@ def build_model(cfg):
             B = x.shape[0]
             x = torch.cat([self.cls.view(1, 1, -1).expand(B, 1, -1), x], dim=1)
             x = x + self.pos(x)
-            x = self.enc_ln(x)
+            x = norm(self.enc_ln, x)
             x = F.dropout(x, cfg['dropout'], self.training)
             h_shared = None
             for i, l in enumerate(list(self.shared) + list(self.dec)[:max(0, n_layers - len(self.shared))]):
@@ -299,7 +306,7 @@ def build_model(cfg):
             return self.a_emb(z[:, 0])
 
         def image_embed(self, reg, box):
-            z = (self.i_feat_ln(self.i_feat(reg)) + self.i_box_ln(self.i_box(box))) / 2
+            z = (norm(self.i_feat_ln, self.i_feat(reg)) + norm(self.i_box_ln, self.i_box(box))) / 2
             z = F.dropout(z, cfg['dropout'], self.training)
             B = z.shape[0]
             z = torch.cat([self.i_cls.view(1, 1, -1).expand(B, 1, -1), z], dim=1)
@@ -473,6 +480,7 @@ def worker(args):
     torch.manual_seed(args.seed)
     cfg = dict(SMALL)
     cfg['fairseq_quantizer'] = args.fairseq_quantizer
+    cfg['bf16'] = args.bf16
     B, S = args.batch, int(round(args.seconds * 16000))
     alpha = args.alpha
     model = build_model(cfg)
@@ -489,7 +497,8 @@ def worker(args):
     box = torch.tensor(boxes).unsqueeze(0).expand(B, -1, -1).contiguous()
     rng = np.random.default_rng(args.seed + 2)
     out = dict(mode=args.mode, threads=args.threads, alpha=alpha, batch=B, seconds=args.seconds,
-               frames=T, torch_num_threads=torch.get_num_threads())
+               frames=T, torch_num_threads=torch.get_num_threads(),
+               precision='bf16 autocast' if args.bf16 else 'fp32')
 
     if args.mode == 'extract':
         model.eval()
@@ -534,17 +543,22 @@ def worker(args):
 
     def fwd():
         mask = torch.from_numpy(compute_mask(B, T, cfg, rng)) if use_aud else None
-        x, h, unm, pen = model.encode(wav, mask, n_layers)
+        # --bf16: the encoder and the branches under CPU autocast (conv, linear, matmul in
+        # bf16 through oneDNN), the losses with the quantizer's logits in fp32, as ssl_vgs's
+        # --precision bf16
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.bf16):
+            x, h, unm, pen = model.encode(wav, mask, n_layers)
+            if use_av:
+                a = model.audio_embed(h)
+                v = model.image_embed(reg, box)
         loss = torch.zeros(())
         if use_aud:
-            la, ce, div = model.loss_aud(x, unm, mask, pen, gen)
+            la, ce, div = model.loss_aud(x.float(), unm.float(), mask, pen, gen)
             loss = loss + (1 - alpha) * la
             last['loss_aud'] = float(la)
             last['n_masked_per_row'] = int(mask[0].sum())
         if use_av:
-            a = model.audio_embed(h)
-            v = model.image_embed(reg, box)
-            Sm = v @ a.t()                                     # [images, captions]
+            Sm = v.float() @ a.float().t()                     # [images, captions]
             Sm = Sm - cfg['margin'] * torch.eye(B)
             tgt = torch.arange(B)
             lav = F.cross_entropy(Sm, tgt) + F.cross_entropy(Sm.t(), tgt)
@@ -558,9 +572,9 @@ def worker(args):
         torch.nn.utils.clip_grad_norm_(params, cfg['clip'])
         opt.step()
 
-    times, ftimes = [], []
+    times, ftimes, cpus = [], [], []
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = fwd()
         t1 = time.perf_counter()
         bwd_step(loss)
@@ -568,10 +582,11 @@ def worker(args):
         if i >= args.warmup:
             times.append(t2 - t0)
             ftimes.append(t1 - t0)
+            cpus.append(time.process_time() - c0)   # with one thread: the step without waits
     med = statistics.median(times)
     nm = last.get('n_masked_per_row', 0)
     fl = count_flops(cfg, B, S, alpha, nm)
-    out.update(median_s=med, min_s=min(times), times_s=times,
+    out.update(median_s=med, min_s=min(times), times_s=times, cpu_median_s=statistics.median(cpus),
                fwd_median_s=statistics.median(ftimes),
                bwd_opt_median_s=statistics.median([a - b for a, b in zip(times, ftimes)]),
                step_gflop=fl['step_gflop'], fwd_gflop=fl['fwd_gflop'],
@@ -635,7 +650,8 @@ def run_child(args, mode, threads, alpha, profile):
     cmd = [sys.executable, os.path.abspath(__file__), '--worker', mode, '--threads', str(threads),
            '--steps', str(args.steps), '--warmup', str(args.warmup), '--alpha', str(alpha),
            '--seconds', str(args.seconds), '--batch', str(args.batch), '--seed', str(args.seed),
-           '--profile', str(profile)] + (['--fairseq-quantizer'] if args.fairseq_quantizer else [])
+           '--profile', str(profile)] + (['--fairseq-quantizer'] if args.fairseq_quantizer else []) + \
+        (['--bf16'] if args.bf16 else [])
     env = dict(os.environ)
     env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     # Debian's OpenBLAS is the pthread build: its own pool plus torch's spinning OpenMP pool
@@ -704,6 +720,9 @@ def main():
     ap.add_argument('--fairseq-quantizer', action='store_true',
                     help="codevector lookup as fairseq writes it (broadcast one-hot * codebook,\n"
                          "sum over V; ~1 s/step slower here) instead of the equivalent bmm")
+    ap.add_argument('--bf16', action='store_true',
+                    help='train steps in bf16 mixed precision: the encoder and branches under\n'
+                         'torch.autocast("cpu", dtype=torch.bfloat16), norms and losses in fp32')
     ap.add_argument('--blas-threads', type=int, default=1,
                     help='OPENBLAS_NUM_THREADS of the workers; 0 = same as --threads (default 1)')
     ap.add_argument('--json', action='store_true', help='print one JSON object only')
@@ -762,7 +781,7 @@ def main():
                      r['fwd_gflop'], r['gflops_per_s'], r['peak_rss_mb'],
                      max(r['loadavg_before'], r['loadavg_after']), r['x_realtime']))
         else:
-            name = 'train alpha=%g' % r['alpha']
+            name = 'train alpha=%g%s' % (r['alpha'], ' bf16' if r.get('precision', 'fp32') != 'fp32' else '')
             print('  %-22s %7d %10.3f %7.3f %9.3f %9.3f %9.1f %9.1f %8.0f %5.1f'
                   % (name, r['threads'], r['median_s'], r['min_s'], r['fwd_median_s'],
                      r['bwd_opt_median_s'], r['step_gflop'], r['gflops_per_s'],

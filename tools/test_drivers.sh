@@ -126,6 +126,12 @@ expect "targets without mt4ssl" 2 "--targets is used only by --ssl mt4ssl or w2v
 expect "targets missing" 2 "--targets $T/none: no such folder" $TR --ssl mt4ssl --targets "$T/none"
 expect "mt4ssl offline and audio-only" 2 "--audio-only batches have no offline targets" $TR --ssl mt4ssl --targets "$T" --audio-only "$ROOT/Makefile"
 expect "set mt4_k=1" 2 "mt4_k = 1 is out of range" $TR --ssl mt4ssl --set mt4_offline_weight=0 --set mt4_k=1
+expect "precision unknown" 2 "--precision: 'fp16' is not one of fp32|bf16" $TR --precision fp16
+expect "precision through --set" 2 "--set precision: use --precision fp32|bf16" $TR --set precision=bf16
+expect "precision twice" 2 "--precision is given twice" $TR --precision bf16 --precision fp32
+expect "precision with --bench" 2 "--precision applies to --bench-step" ./train --bench --precision bf16
+expect "precision with --write-builtin" 2 "--precision does not apply to --write-builtin" ./train --write-builtin "$T/wb" --precision bf16
+expect "two benchmarks" 2 "--bench, --bench-step, --bench-extract and --bench-gemm are different benchmarks" ./train --bench-step --bench-gemm
 expect "kmeans k one" 2 "--k: 1 is out of range: 2..65536" ./train --kmeans "$T/km" --k 1
 expect "kmeans layer without a checkpoint" 2 "--kmeans-layer needs --kmeans-from CKPT" ./train --kmeans "$T/km" --kmeans-layer 2
 expect "kmeans from a missing checkpoint" 2 "--kmeans-from: $T/none.ckpt: no such checkpoint" ./train --kmeans "$T/km" --kmeans-from "$T/none.ckpt"
@@ -141,7 +147,7 @@ expect "init-from missing" 2 "--init-from $T/none.safetensors: No such file or d
 expect "wav-format unknown" 2 "--wav-format: 'mp3' is not one of pcm16|float32" ./train --write-builtin "$T/wb" --wav-format mp3
 expect "wav-format without write-builtin" 2 "--wav-format does not apply without --write-builtin" $TR --wav-format pcm16
 expect "bench with config" 2 "--config applies to --bench-step and --bench-extract, not to --bench" ./train --bench --config small
-expect "two benchmarks" 2 "--bench, --bench-step and --bench-extract are different benchmarks" ./train --bench-step --bench-extract
+expect "two benchmarks" 2 "--bench, --bench-step, --bench-extract and --bench-gemm are different benchmarks" ./train --bench-step --bench-extract
 # ---- data and files
 expect "data spec unknown key" 2 "unknown key 'imagez'" ./train --data builtin:imagez=5
 expect "data spec not a number" 2 "images: 'abc' is not a whole number" ./train --data builtin:images=abc
@@ -167,8 +173,8 @@ expect "resume a missing folder" 2 "--resume $T/none: no such folder" ./train --
 mkdir -p "$T/empty" "$T/nockpt"; echo '{"kind":"meta"}' > "$T/nockpt/log.jsonl"
 expect "resume a folder that is no run" 1 "not a run folder" ./train --resume "$T/empty"
 expect "resume before the first checkpoint" 1 "has no checkpoint yet" ./train --resume "$T/nockpt"
-printf '# ./train settings\nall = 1\nprecision = bf16\n' > "$T/empty/study.settings"
-expect "resume settings of a newer version" 2 "stores the setting 'precision = bf16', which this version of train does not know" ./train --resume "$T/empty"
+printf '# ./train settings\nall = 1\nfrobnicate = 3\n' > "$T/empty/study.settings"
+expect "resume settings of a newer version" 2 "stores the setting 'frobnicate = 3', which this version of train does not know" ./train --resume "$T/empty"
 
 # ================================================================ eval and demo
 expect "eval: no arguments" 2 "give --ckpt PATH, --report RUN..., features or embeddings" ./eval
@@ -210,6 +216,10 @@ expect "demo: threads huge" 2 "--threads: '100000' is not a whole number" ./demo
 expect "demo: out without value" 2 "--out needs a value" ./demo --out
 expect "demo: unknown option" 2 "unknown option '--bogus'" ./demo --bogus
 expect "demo: out twice" 2 "--out is given twice" ./demo --out "$T/d1" --out "$T/d2"
+expect "demo: precision unknown" 2 "--precision: 'fp16' is not one of fp32|bf16" ./demo --precision fp16
+expect "demo: seed negative" 2 "--seed: '-1' is not a whole number" ./demo --seed -1
+expect "demo: seed garbage" 2 "--seed: '7x' is not a whole number" ./demo --seed 7x
+expect "demo: seed twice" 2 "--seed is given twice" ./demo --seed 1 --seed 2
 touch "$T/nockpt/x"
 expect "demo: out not empty" 1 "$T/nockpt is not empty" ./demo --out "$T/nockpt"
 
@@ -264,6 +274,23 @@ check '[ -f "$T/resumed/final.ckpt" ] && [ "$(grep -c "\"kind\":\"train\"" "$T/r
 $TQ $SET --out "$T/again" --stop-after 2 > /dev/null 2>&1
 ./train --quiet --resume "$T/again" --lr 0.0005 --batch 2 --set n_negatives=10 --stop-after 6 > "$T/out" 2>&1
 check '[ $? = 0 ] && grep -q "\"step\":6," "$T/again/log.jsonl"' "resume with the stored values repeated: $(cat "$T/out")"
+
+# ---- --precision is a run setting: stored, restored by --resume alone (bit-exact), a change refused.
+# Without AVX512-BF16 a bf16 request trains (and is stored as) fp32 after a one-line note.
+PS="--scenario vgs+ --steps 6 --eval-every 3 --precision bf16"
+$TQ $PS --out "$T/pstraight" > "$T/pout" 2>&1
+$TQ $PS --out "$T/presumed" --stop-after 3 > /dev/null 2>&1
+./train --quiet --resume "$T/presumed" > "$T/out" 2>&1
+check '[ -f "$T/pstraight/final.ckpt" ] && cmp -s "$T/pstraight/final.ckpt" "$T/presumed/final.ckpt" && cmp -s "$T/pstraight/log.jsonl" "$T/presumed/log.jsonl"' \
+    "--precision bf16: resume alone is not bit-exact: $(cat "$T/out")"
+if grep -q "needs AVX512-BF16" "$T/pout"; then
+    check '[ "$(grep -c "needs AVX512-BF16" "$T/pout")" = 1 ] && ! grep -q "\"precision\"" "$T/pstraight/log.jsonl"' "bf16 fallback: one note, an fp32 run: $(cat "$T/pout")"
+    expect "resume with another precision" 2 "--precision bf16 differs from the run's setting precision = fp32" ./train --resume "$T/presumed" --steps 8 --precision bf16
+else
+    check 'grep -q "\"precision\":\"bf16\"" "$T/pstraight/log.jsonl" && grep -qa "^precision = bf16$" "$T/pstraight/final.ckpt"' \
+        "a bf16 run names its precision in the log and the checkpoint's config"
+    expect "resume with another precision" 2 "--precision fp32 differs from the run's setting precision = bf16" ./train --resume "$T/presumed" --steps 8 --precision fp32
+fi
 
 # ================================================================ --force, --out parents, data.spec from any folder
 echo '{"kind":"final_eval","ckpt":"old"}' > "$T/again/final_eval.json"

@@ -154,5 +154,15 @@ check 'echo "$out" | grep -q "both be written"' "two inputs with one name: $out"
 nc=$(( $(wc -l < "$T/emb/captions.tsv") - 1 )); ni=$(( $(wc -l < "$T/emb/images.tsv") - 1 ))
 check '[ $nc -gt 0 ] && head -c 128 "$T/emb/audio.npy" | grep -a -q "($nc, 64)" && head -c 128 "$T/emb/images.npy" | grep -a -q "($ni, 64)"' "embeddings: $nc captions, $ni images"
 
+# 11. --precision bf16 changes the numbers (settings and resume: tools/test_drivers.sh); without
+#     AVX512-BF16 it trains in fp32, the same bits as an fp32 run
+p1=$($TR --scenario vgs+ --steps 6 --out "$T/p1" --precision bf16 2>&1)
+$TR --scenario vgs+ --steps 6 --out "$T/p3" >/dev/null 2>&1
+if echo "$p1" | grep -q "needs AVX512-BF16"; then
+    check 'cmp -s "$T/p1/final.ckpt" "$T/p3/final.ckpt"' "without AVX512-BF16, --precision bf16 should train in fp32"
+else
+    check '[ -f "$T/p1/final.ckpt" ] && ! cmp -s "$T/p1/final.ckpt" "$T/p3/final.ckpt"' "--precision bf16 changes nothing"
+fi
+
 echo "train.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
