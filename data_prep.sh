@@ -24,8 +24,8 @@ marks it finished; a finished OUT is never overwritten):
       (regions = 8x8x3 patches, boxes = patch boxes), captions from a grammar, each read by an
       espeak-ng voice (accent x variant x pitch x rate; whole voices held out for test and ood),
       phone/word alignments from espeak-ng phoneme events (tools/espeak_align.c), ZeroSpeech
-      .item files for test and ood. --fmnist defaults to /usr/share/datasets/fashion-mnist
-      (Debian package dataset-fashion-mnist). Defaults: 2000 images, 2 captions, 4 jobs or nproc.
+      .item files for val, test and ood (val: the ABX curve of ./train). --fmnist defaults to
+      /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist). Defaults: 2000 images, 2 captions, 4 jobs or nproc.
       Rerunning after an interruption resumes (utterances already synthesised are kept).
 
   spokencoco ROOT OUT --features F.npy [--boxes B.npy] [--image-list L.txt]
@@ -691,7 +691,7 @@ missing = [r[0] for r in rows if not os.path.exists(os.path.join(out, 'align', r
 if missing: die("%d utterances were not synthesised (e.g. %s); rerun to resume" % (len(missing), missing[0]))
 secs, spk, nph = {}, {}, {}
 man = {s: [] for s in ('train', 'val', 'test', 'ood')}
-items = {'test': [], 'ood': []}
+items = {'val': [], 'test': [], 'ood': []}
 for uid, sp, img, speaker, text in rows:
     d = (os.path.getsize(os.path.join(out, 'wav', uid + '.wav')) - 44) / 32000.0
     secs[sp] = secs.get(sp, 0.0) + d
@@ -729,7 +729,7 @@ with open(os.path.join(out, 'stats.txt'), 'w') as f:
     for sp in ('train', 'val', 'test', 'ood'):
         f.write("%-5s  %10d  %5.3f  %8d  %d\n" % (sp, len(man[sp]), secs.get(sp, 0) / 3600, len(spk.get(sp, ())), nph.get(sp, 0)))
     f.write("total  %10d  %5.3f\n" % (len(rows), total / 3600))
-    f.write("abx items: test %d, ood %d\n" % (len(items['test']), len(items['ood'])))
+    f.write("abx items: val %d, test %d, ood %d\n" % (len(items['val']), len(items['test']), len(items['ood'])))
     rate = total / 3600 / (t_synth / 60.0) if t_synth > 0 else float('inf')
     f.write("generation: plan %d s, synthesis %d s with %d jobs (%.3f hours of speech per minute)\n" % (t_plan, t_synth, jobs, rate))
 os.remove(os.path.join(out, 'jobs.tsv')); os.remove(os.path.join(out, 'meta.tsv'))

@@ -14,11 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <dirent.h>
+#include <ctype.h>
 
 static const char *usage =
     "usage:\n"
     "  ./eval --ckpt RUN/final.ckpt [options]     evaluate one checkpoint\n"
     "  ./eval --report RUN... [--out DIR]         tables + figures over run folders\n"
+    "  ./eval --report STUDY... [--out DIR]       over seeds: a ./train --all --seeds N folder (or\n"
+    "                                             several --all folders): means, 95% intervals and\n"
+    "                                             the paper's findings, each with its verdict\n"
     "  ./eval features --model M [opts] INPUT...  hidden states of WAV files as .npy or ZeroSpeech\n"
     "                                             text (./eval features --help)\n"
     "  ./eval embeddings --ckpt C [opts]          audio and image embeddings of a split as .npy\n"
@@ -37,11 +42,21 @@ static const char *usage =
     "  --losses             held-out loss_AV, loss_AUD, accuracy, perplexities on --split\n"
     "  --targets DIR        MT4SSL offline targets for --losses (default: the run log's, if any)\n"
     "  --max-batches N      batches for --losses (default 0 = all)\n"
-    "  --seed N             masking seed of --losses and ABX sampling seed (default 0)\n"
+    "  --seed N             masking seed of --losses, ABX sampling seed, bootstrap seed (default 0)\n"
+    "  --bootstrap N        resamples of the test items for the recall intervals, 10..1000000\n"
+    "                       (default 1000; percentile 95 % interval, written to final_eval.json)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
     "  --threads N          OpenMP threads (default: all)\n"
+    "  --abx-set PATH       ABX per layer on an external ZeroSpeech-style set instead of the run's\n"
+    "                       corpus: a manifest (.tsv) with its .item beside it, or an .item file\n"
+    "                       with <file>.wav beside it (ZeroSpeech 2021 phonetic/dev-clean). Results\n"
+    "                       go to RUN/eval_<name>.json, never to final_eval.json; with --export-zs\n"
+    "                       the set's features are exported (phonetic/<name>/)\n"
+    "  --set-name NAME      the set's label (default: the file name without extension)\n"
     "  --export-zs DIR      write a ZeroSpeech 2021 phonetic submission of --layer to DIR\n"
-    "  --layer K            layer to export: 0 (transformer input) .. L (default: n_shared, the\n"
+    "                       (values printed with 9 significant digits: float32 exactly)\n"
+    "  --layer K            layer to export: cnn (the CNN output), 0 (transformer input) .. L\n"
+    "                       (default: n_shared, the\n"
     "                       last shared layer, which the VGS branch reads)\n"
     "  --zs-split NAME      split to export: ood or test (default ood)\n"
     "  --json PATH          where to write the numbers (default: RUN/final_eval.json, RUN = the\n"
@@ -157,6 +172,74 @@ static void json_str(FILE *f, const char *key, const char *s)
 }
 
 /* index of the smallest finite value (within: which = 0, across: 1), or SIZE_MAX */
+/* ---------------------------------------------------------------- confidence intervals
+   Seeds: the mean over seeds with a Student-t 95 % interval (mean +- t(0.975, n-1) s / sqrt(n)).
+   Test items: a percentile bootstrap (Efron & Tibshirani 1993, ch. 13) that resamples the test
+   queries with replacement; recall@k of a resample is the share of its ranks <= k. */
+static const char *const recall_keys[6] = {"r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+
+/* t quantile 0.975 for df degrees of freedom (table to 30; above, 1.96 + 2.5 / df is within 0.002) */
+static double t975(size_t df)
+{
+    static const double t[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+    if (df == 0) return NAN;
+    return df <= 30 ? t[df - 1] : 1.96 + 2.5 / (double)df;
+}
+
+/* mean of the finite values and the half-width of its 95 % t-interval (NaN with fewer than 2) */
+static double mean_ci(const double *v, size_t n, double *half, size_t *used)
+{
+    double m = 0, ss = 0;
+    size_t i, k = 0;
+    for (i = 0; i < n; i++) if (isfinite(v[i])) { m += v[i]; k++; }
+    if (used) *used = k;
+    *half = NAN;
+    if (k == 0) return NAN;
+    m /= (double)k;
+    for (i = 0; i < n; i++) if (isfinite(v[i])) ss += (v[i] - m) * (v[i] - m);
+    if (k > 1) *half = t975(k - 1) * sqrt(ss / (double)(k - 1)) / sqrt((double)k);
+    return m;
+}
+
+static uint64_t boot_next(uint64_t *s)   /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+
+/* 95 % percentile-bootstrap interval of recall@k (k = 1, 5, 10) from per-query ranks (rank 0 =
+   not a query, left out); ci[i] for ks[i]. n_boot resamples of all queries, seeded. */
+static int boot_recall(const size_t *rank, size_t n, size_t n_boot, uint64_t seed, double ci[3][2])
+{
+    static const size_t ks[3] = {1, 5, 10};
+    size_t *q = (size_t *)malloc((n ? n : 1) * sizeof *q), nq = 0, i, b, k;
+    double *st = (double *)malloc(3 * (n_boot ? n_boot : 1) * sizeof *st);
+    uint64_t rs = seed ^ 0x5EEDB007ull;
+    if (!q || !st) { free(q); free(st); return 0; }
+    for (i = 0; i < n; i++) if (rank[i]) q[nq++] = rank[i];
+    for (b = 0; b < n_boot; b++) {
+        size_t hit[3] = {0, 0, 0};
+        for (i = 0; i < nq; i++) {
+            size_t r = q[boot_next(&rs) % nq];
+            for (k = 0; k < 3; k++) hit[k] += r <= ks[k];
+        }
+        for (k = 0; k < 3; k++) st[k * n_boot + b] = nq ? 100.0 * (double)hit[k] / (double)nq : NAN;
+    }
+    for (k = 0; k < 3; k++) {
+        qsort(st + k * n_boot, n_boot, sizeof *st, cmp_dbl);
+        ci[k][0] = st[k * n_boot + (size_t)floor(0.025 * (double)(n_boot - 1))];
+        ci[k][1] = st[k * n_boot + (size_t)ceil(0.975 * (double)(n_boot - 1))];
+    }
+    free(q); free(st);
+    return 1;
+}
+
 static size_t abx_best(const sv_abx_layer_result *r, size_t n, int which)
 {
     size_t i, best = SIZE_MAX;
@@ -207,9 +290,13 @@ static int json_pairs(const char *s, json_pair *out, int cap)
 /* which part of final_eval.json a key belongs to: 1 retrieval, 2 ABX test, 3 ABX ood, 0 header */
 static int json_group(const char *k, size_t n)
 {
-    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s"};
+    static const char *const ret[] = {"split", "n_images", "n_captions", "r1_s2i", "r5_s2i", "r10_s2i", "r1_i2s", "r5_i2s", "r10_i2s",
+                                      "recall_boot"};
     size_t i;
     for (i = 0; i < sizeof ret / sizeof *ret; i++) if (strlen(ret[i]) == n && !strncmp(k, ret[i], n)) return 1;
+    /* the bootstrap interval of each recall: r10_s2i_lo, r10_s2i_hi, ... */
+    if (n > 3 && k[0] == 'r' && (!strncmp(k + n - 3, "_lo", 3) || !strncmp(k + n - 3, "_hi", 3)))
+        for (i = 3; i < 9; i++) if (strlen(ret[i]) == n - 3 && !strncmp(k, ret[i], n - 3)) return 1;
     if (n > 9 && !strncmp(k, "abx_test_", 9)) return 2;
     if (n > 8 && !strncmp(k, "abx_ood_", 8)) return 3;
     return 0;
@@ -220,7 +307,7 @@ static int json_group(const char *k, size_t n)
    `--retrieval` after `--abx` does not drop the ABX numbers. A file of another checkpoint or
    other data is replaced whole (with a note). */
 static int write_final_json(const char *path, const char *ckpt, const char *data, int split, const sv_recall *rec,
-                            const sv_abx_layer_result *abx_test, size_t n_test,
+                            const double (*rec_ci)[2], size_t n_boot, const sv_abx_layer_result *abx_test, size_t n_test,
                             const sv_abx_layer_result *abx_ood, size_t n_ood, const sv_abx_layer_result *mfcc)
 {
     char *tmp, key[64], idbuf[32];
@@ -263,6 +350,15 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
         json_num(f, "r1_s2i", rec->s2i_r1); json_num(f, "r5_s2i", rec->s2i_r5);
         json_num(f, "r10_s2i", rec->s2i_r10); json_num(f, "r1_i2s", rec->i2s_r1);
         json_num(f, "r5_i2s", rec->i2s_r5); json_num(f, "r10_i2s", rec->i2s_r10);
+        if (rec_ci) {   /* percentile bootstrap over test items, in the order of recall_keys */
+            fprintf(f, ",\"recall_boot\":%zu", n_boot);
+            for (i = 0; i < 6; i++) {
+                snprintf(key, sizeof key, "%s_lo", recall_keys[i]);
+                json_num(f, key, rec_ci[i][0]);
+                snprintf(key, sizeof key, "%s_hi", recall_keys[i]);
+                json_num(f, key, rec_ci[i][1]);
+            }
+        }
     }
     for (s = 0; s < 2; s++) {
         const sv_abx_layer_result *r = s ? abx_ood : abx_test;
@@ -304,6 +400,47 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
     return sv_file_commit(f, tmp, path, 1);
 }
 
+/* The ABX of an external set (--abx-set) into its own file, labelled by the set's name. */
+static int write_set_json(const char *path, const char *ckpt, const char *set_path, const char *name,
+                          const sv_abx_layer_result *r, size_t n, const sv_abx_layer_result *mfcc)
+{
+    char *tmp, key[64], idbuf[32], names[SV_ABX_MAX_LAYERS * 8];
+    uint64_t id = 0;
+    size_t i, b;
+    int w;
+    FILE *f;
+    if (sv_checkpoint_id(ckpt, &id) != SV_OK) return sv_last_status();
+    snprintf(idbuf, sizeof idbuf, "%016llx", (unsigned long long)id);
+    if (!(f = sv_file_create(path, &tmp))) return sv_last_status();
+    fprintf(f, "{\"kind\":\"abx_set\"");
+    json_str(f, "set", name);
+    json_str(f, "set_path", set_path);
+    json_str(f, "ckpt", ckpt);
+    json_str(f, "ckpt_id", idbuf);
+    json_str(f, "abx_mode", r[0].r.sampled ? "sampled" : "exact");
+    fprintf(f, ",\"n_tokens\":%zu,\"n_dropped\":%zu", r[0].r.n_tokens, r[0].r.n_dropped);
+    names[0] = 0;
+    for (i = 0; i < n; i++) {
+        size_t o = strlen(names);
+        snprintf(names + o, sizeof names - o, "%s%s", i ? "," : "", r[i].name);
+    }
+    json_str(f, "abx_layers", names);
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "abx_within_%s", r[i].name);
+        json_num(f, key, r[i].r.within);
+        snprintf(key, sizeof key, "abx_across_%s", r[i].name);
+        json_num(f, key, r[i].r.across);
+    }
+    for (w = 0; w < 2; w++) {
+        b = abx_best(r, n, w);
+        json_num(f, w ? "abx_across" : "abx_within", b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
+        json_str(f, w ? "abx_across_layer" : "abx_within_layer", b == SIZE_MAX ? "" : r[b].name);
+    }
+    if (mfcc && mfcc->name[0]) { json_num(f, "abx_mfcc_within", mfcc->r.within); json_num(f, "abx_mfcc_across", mfcc->r.across); }
+    fprintf(f, "}\n");
+    return sv_file_commit(f, tmp, path, 1);
+}
+
 /* ---------------------------------------------------------------- ZeroSpeech 2021 export
    A phonetic submission of one layer (0..L, as sv_extract_features) for every utterance of a
    split, in the layout the official validator (zerospeech2021 `validate`) expects:
@@ -325,14 +462,17 @@ static void yaml_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir)
+#define LAYER_CNN ((size_t)-2)   /* --layer cnn: the CNN output, reported as a layer beside L0..L */
+
+static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t layer, const char *dir,
+                             const char *subset_name)
 {
-    const char *subset = split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
+    const char *subset = subset_name ? subset_name : split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(split);
     size_t i, t, k, hop = 1, L = m->cfg.n_shared + m->cfg.n_decoder;
     char phon[1100], sub[1200], p[1400], desc[512], *tmp;
     FILE *f;
     if (split < 0 || split >= SV_SPLIT_COUNT) { fprintf(stderr, "eval: bad split %d\n", split); return 0; }
-    if (layer > L) { fprintf(stderr, "eval: layer %zu: the model has layers 0..%zu\n", layer, L); return 0; }
+    if (layer > L && layer != LAYER_CNN) { fprintf(stderr, "eval: layer %zu: the model has layers 0..%zu\n", layer, L); return 0; }
     if (d->n[split] == 0) { fprintf(stderr, "eval: split %s is empty\n", sv_split_name(split)); return 0; }
     for (i = 0; i < m->cfg.n_conv; i++) hop *= m->cfg.conv_stride[i];
     if (sv_make_dir(dir) != SV_OK || !path_join(phon, sizeof phon, dir, "phonetic") || sv_make_dir(phon) != SV_OK ||
@@ -342,9 +482,13 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
     }
     /* meta.yaml: exactly the keys zerospeech2021/meta.py validates (gpu_budget a float) */
     if (!(f = sv_file_create(p, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); return 0; }
-    snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
-             "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
-             sv_split_name(split), d->source);
+    if (layer == LAYER_CNN)
+        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): CNN feature encoder output (before the "
+                 "projection), utterance-normalised input; %s of %s", m->cfg.name, sv_split_name(split), d->source);
+    else
+        snprintf(desc, sizeof desc, "ssl_vgs %s model (wav2vec 2.0 + VGS): hidden states of layer %zu of 0..%zu "
+                 "(0 = transformer input), utterance-normalised input; %s split of %s", m->cfg.name, layer, L,
+                 sv_split_name(split), d->source);
     fputs("author: ", f); yaml_str(f, "ssl_vgs user"); fputc('\n', f);
     fputs("affiliation: ", f); yaml_str(f, "unknown"); fputc('\n', f);
     fputs("description: ", f); yaml_str(f, desc); fputc('\n', f);
@@ -359,7 +503,16 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
         size_t T = 0, D = 0;
         char name[400];
         int ok;
-        if (sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D) != SV_OK) {
+        if (layer == LAYER_CNN) {   /* the CNN output: one forward gives every layer; the others are dropped */
+            float *all[SV_MAX_LAYERS + 1];
+            size_t l;
+            if (sv_extract_all_layers(m, c, d->audio[split][i], d->len[split][i], all, &x, &T) != SV_OK) {
+                fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
+                return 0;
+            }
+            for (l = 0; l <= L; l++) sv_io_free(all[l]);
+            D = m->cfg.conv_dim[m->cfg.n_conv - 1];
+        } else if (sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D) != SV_OK) {
             fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
             return 0;
         }
@@ -370,7 +523,8 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
             return 0;
         }
         for (t = 0; t < T; t++) {
-            for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+            /* %.9g: 9 significant digits give every float32 back exactly (FLT_DECIMAL_DIG) */
+            for (k = 0; k < D; k++) fprintf(f, k ? " %.9g" : "%.9g", (double)x[t * D + k]);
             fputc('\n', f);
         }
         sv_io_free(x);
@@ -398,7 +552,10 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
 
 /* one eval line of a log: v[EV_*] */
 enum { EV_STEP, EV_STAGE, EV_VAV, EV_VAUD, EV_VACC, EV_R1S, EV_R5S, EV_R10S, EV_R1I, EV_R5I, EV_R10I,
-       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON, EV_N };
+       EV_ABXW, EV_ABXA, EV_MOFF, EV_MON,
+       EV_R10M,             /* mean R@10 of both directions */
+       EV_VABXW, EV_VABXA,  /* best-layer ABX on the validation items (train logs it at each evaluation) */
+       EV_N };
 typedef struct ev_rec { double v[EV_N]; } ev_rec;
 
 typedef struct run_log {
@@ -408,6 +565,7 @@ typedef struct run_log {
     double switch_step, steps;
     ev_rec *ev; size_t n_ev, cap_ev;
     char *final_line;               /* final_eval.json, or NULL */
+    double val_images, val_captions; /* the validation retrieval's size (chance level), NaN if unknown */
     int order;                      /* position in the paper's order (99: not a paper run) */
 } run_log;
 
@@ -477,8 +635,46 @@ static int load_eval_line(run_log *r, const char *line)
     for (i = 0; i < 6; i++) e.v[EV_R1S + i] = json_num_or_nan(line, rk[i]);
     e.v[EV_ABXW] = json_num_or_nan(line, "abx_within");
     e.v[EV_ABXA] = json_num_or_nan(line, "abx_across");
+    e.v[EV_R10M] = 0.5 * (e.v[EV_R10S] + e.v[EV_R10I]);
+    e.v[EV_VABXW] = json_num_or_nan(line, "abx_val_within");
+    e.v[EV_VABXA] = json_num_or_nan(line, "abx_val_across");
     if (isfinite(e.v[EV_STEP])) r->ev[r->n_ev++] = e;
     return 1;
+}
+
+/* Logs of an older train lack the validation retrieval's size: a corpus folder named in the
+   run's data.spec tells it (val.tsv: captions = lines with an image, images = distinct ones). */
+static void val_size_from_corpus(const char *dir, run_log *r)
+{
+    char p[1100], spec[1024], line[4096];
+    FILE *f;
+    size_t nc = 0, ni = 0, cap = 0, i;
+    long *seen = NULL;
+    if (!path_join(p, sizeof p, dir, "data.spec") || !(f = fopen(p, "r"))) return;
+    if (!fgets(spec, sizeof spec, f)) spec[0] = 0;
+    fclose(f);
+    spec[strcspn(spec, "\r\n")] = 0;
+    if (!spec[0] || !strncmp(spec, "builtin", 7) || !path_join(p, sizeof p, spec, "val.tsv") || !(f = fopen(p, "r"))) return;
+    if (!fgets(line, sizeof line, f) || strncmp(line, "id\twav\timage", 13) != 0) { fclose(f); return; }
+    while (fgets(line, sizeof line, f)) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
+        long im;
+        if (!t2) continue;
+        im = strtol(t2 + 1, &end, 10);
+        if (end == t2 + 1 || im < 0) continue;
+        nc++;
+        for (i = 0; i < ni && seen[i] != im; i++) {}
+        if (i < ni) continue;
+        if (ni == cap) {
+            long *q = (long *)realloc(seen, (cap = cap ? 2 * cap : 256) * sizeof *q);
+            if (!q) { free(seen); fclose(f); return; }
+            seen = q;
+        }
+        seen[ni++] = im;
+    }
+    fclose(f);
+    free(seen);
+    if (ni) { r->val_images = (double)ni; r->val_captions = (double)nc; }
 }
 
 /* Reads dir/log.jsonl (and dir/final_eval.json when present). A line that is not a whole JSON
@@ -491,6 +687,7 @@ static int load_run(const char *dir, run_log *r)
     memset(r, 0, sizeof *r);
     r->dir = dir;
     r->steps = NAN;
+    r->val_images = r->val_captions = NAN;
     r->order = 99;
     {   /* default name: the folder's last component */
         size_t e = strlen(dir), b;
@@ -526,7 +723,10 @@ static int load_run(const char *dir, run_log *r)
             double v;
             if (sv_json_number(line, "step", &v) && isfinite(v)) r->switch_step = v;
         } else if (strcmp(kind, "eval") == 0) {
+            double v;
             if (!load_eval_line(r, line)) { sv_io_free(buf); return 0; }
+            if (sv_json_number(line, "val_images", &v) && v > 0) r->val_images = v;
+            if (sv_json_number(line, "val_captions", &v) && v > 0) r->val_captions = v;
         }
         line = nl ? nl + 1 : NULL;
     }
@@ -540,6 +740,7 @@ static int load_run(const char *dir, run_log *r)
     }
     for (i = 0; i < sizeof paper_order / sizeof *paper_order; i++)
         if (strcmp(r->name, paper_order[i]) == 0) r->order = (int)i;
+    if (!isfinite(r->val_images)) val_size_from_corpus(dir, r);
     /* optional final_eval.json: its first line */
     if (!path_join(p, sizeof p, dir, "final_eval.json")) return 0;
     if (file_exists(p)) {
@@ -680,45 +881,74 @@ static int write_plot(const char *dir, const char *file, const sv_plot *p, const
     return 1;
 }
 
-/* One figure over training steps, one series per run; field < 0: mean R@10 of both directions. */
+/* One figure over training steps, one series per run; field < 0: mean R@10 of both directions.
+   A schedule is drawn from its switch on: its stage A is the base run's, drawn once. With lo/hi
+   (runs of the same layout holding interval bounds) each series gets its band. chance (NaN: none)
+   is a reference line. */
 static int figure_over_steps(const char *dir, const char *file, const char *title, const char *ylabel, int log_y,
                              const run_log *runs, const size_t *ord, size_t n, int field, double *xs, double *ys,
-                             const double *vl, size_t nvl)
+                             const double *vl, size_t nvl, double chance, const run_log *lo, const run_log *hi)
 {
     sv_series *s = (sv_series *)calloc(n ? n : 1, sizeof(sv_series));
     char (*names)[80] = (char (*)[80])calloc(n ? n : 1, 80);
+    size_t total = 0;
+    double *bl, *bh;
+    const double **blo, **bhi;
     sv_plot p;
     size_t k, i, off = 0;
     int ok;
-    if (!s || !names) { free(s); free(names); fprintf(stderr, "eval: out of memory\n"); return 0; }
+    for (k = 0; k < n; k++) total += runs[ord[k]].n_ev;
+    bl = (double *)calloc(total + 1, sizeof(double));
+    bh = (double *)calloc(total + 1, sizeof(double));
+    blo = (const double **)calloc(n ? n : 1, sizeof *blo);
+    bhi = (const double **)calloc(n ? n : 1, sizeof *bhi);
+    if (!s || !names || !bl || !bh || !blo || !bhi) {
+        free(s); free(names); free(bl); free(bh); free((void *)blo); free((void *)bhi);
+        fprintf(stderr, "eval: out of memory\n");
+        return 0;
+    }
+    if (field < 0) field = EV_R10M;
     for (k = 0; k < n; k++) {
         const run_log *r = &runs[ord[k]];
+        size_t m = 0;
         run_display(r, names[k], 80);
         for (i = 0; i < r->n_ev; i++) {
             const ev_rec *e = &r->ev[i];
-            xs[off + i] = e->v[EV_STEP];
-            ys[off + i] = field < 0 ? 0.5 * (e->v[EV_R10S] + e->v[EV_R10I]) : e->v[field];
+            if (r->stage_b[0] && r->switch_step > 0 && e->v[EV_STEP] < r->switch_step) continue;
+            xs[off + m] = e->v[EV_STEP];
+            ys[off + m] = e->v[field];
+            bl[off + m] = lo ? lo[ord[k]].ev[i].v[field] : NAN;
+            bh[off + m] = hi ? hi[ord[k]].ev[i].v[field] : NAN;
+            m++;
         }
         s[k].name = names[k];
         s[k].x = xs + off;
         s[k].y = ys + off;
-        s[k].n = r->n_ev;
-        off += r->n_ev;
+        s[k].n = m;
+        blo[k] = lo && hi ? bl + off : NULL;
+        bhi[k] = lo && hi ? bh + off : NULL;
+        off += m;
     }
     memset(&p, 0, sizeof p);
     p.title = title;
-    p.xlabel = "training step";
+    p.xlabel = "training step (schedules drawn from their switch on; their stage A is the base run's)";
     p.ylabel = ylabel;
     p.log_y = log_y;
     p.vlines = vl;
     p.n_vlines = nvl;
     p.vline_label = nvl ? "switch" : NULL;
+    if (isfinite(chance)) { p.hlines = &chance; p.n_hlines = 1; p.hline_label = "chance"; }
+    if (lo && hi) { p.band_lo = blo; p.band_hi = bhi; }
     p.width = 900;
     p.height = 500;
     ok = write_plot(dir, file, &p, s, n);
-    free(s); free(names);
+    free(s); free(names); free(bl); free(bh); free((void *)blo); free((void *)bhi);
     return ok;
 }
+
+static const char *const layer_names[] = {"CNN", "L0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "L9", "L10", "L11",
+                                          "L12", "L13", "L14", "L15", "L16", "L17", "L18", "L19", "L20", "L21", "L22", "L23", "L24"};
+static const double abx_chance = 50.0;
 
 /* Per-layer ABX from final_eval.json: x = -1 (cnn), 0 (L0) .. L. */
 static int figure_layers(const char *dir, const char *file, const char *title, int across,
@@ -765,8 +995,14 @@ static int figure_layers(const char *dir, const char *file, const char *title, i
     snprintf(ttl, sizeof ttl, "%s (%s set)", title, set_used[0] ? set_used : "no final_eval.json");
     memset(&p, 0, sizeof p);
     p.title = ttl;
-    p.xlabel = "layer (-1 = CNN output, 0 = transformer input, k = transformer layer k)";
+    p.xlabel = "layer (CNN = CNN output, L0 = transformer input, Lk = transformer layer k)";
     p.integer_x = 1;
+    p.xtick_names = layer_names;
+    p.n_xtick_names = sizeof layer_names / sizeof *layer_names;
+    p.xtick_first = -1;
+    p.hlines = &abx_chance;
+    p.n_hlines = 1;
+    p.hline_label = "chance (50 %)";
     p.ylabel = across ? "ABX error across speakers (%)" : "ABX error within speaker (%)";
     p.width = 900;
     p.height = 500;
@@ -863,27 +1099,26 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
                    "their \"val accuracy\" above is the offline target's when the run has no contrastive task\n");
 }
 
-/* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
-static int write_report(const char *const *dirs, size_t n_runs, const char *out_dir)
+/* the paper's order, other runs after in the given order (stable insertion sort) */
+static void paper_sort(const run_log *runs, size_t *ord, size_t n)
 {
-    run_log *runs = (run_log *)calloc(n_runs, sizeof(run_log));
-    size_t *ord = (size_t *)calloc(n_runs, sizeof(size_t)), i, k, total = 0, nvl = 0;
-    double *xs = NULL, *ys = NULL, vl[16];
-    char path[1100], *tmp;
-    FILE *f;
-    int ok = 0;
-    if (!runs || !ord) { fprintf(stderr, "eval: out of memory\n"); goto done; }
-    for (i = 0; i < n_runs; i++) {
-        if (!load_run(dirs[i], &runs[i])) goto done;
-        total += runs[i].n_ev;
-    }
-    /* the paper's order, other runs after in the given order (stable insertion sort) */
-    for (i = 0; i < n_runs; i++) {
+    size_t i;
+    for (i = 0; i < n; i++) {
         size_t j = i;
         ord[i] = i;
         while (j > 0 && runs[ord[j - 1]].order > runs[i].order) { ord[j] = ord[j - 1]; j--; }
         ord[j] = i;
     }
+}
+
+/* The figures of a report; lo/hi (or NULL): interval bounds over seeds, laid out as runs. */
+static int write_figures(const char *out_dir, const run_log *runs, const size_t *ord, size_t n_runs,
+                         const run_log *lo, const run_log *hi)
+{
+    size_t i, k, nvl = 0, total = 0;
+    double *xs, *ys, vl[16], chance = NAN;
+    int ok = 0;
+    for (i = 0; i < n_runs; i++) total += runs[i].n_ev;
     /* switch markers: the distinct switch steps */
     for (i = 0; i < n_runs; i++) {
         double sw = runs[i].switch_step;
@@ -891,27 +1126,53 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
         for (k = 0; k < nvl && vl[k] != sw; k++) {}
         if (k == nvl && nvl < 16) vl[nvl++] = sw;
     }
-    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    for (i = 0; i < n_runs && !isfinite(chance); i++)
+        if (isfinite(runs[i].val_images) && isfinite(runs[i].val_captions)) {
+            double c_s2i, c_i2s;
+            sv_recall_chance((size_t)runs[i].val_images, (size_t)runs[i].val_captions, 10, &c_s2i, &c_i2s);
+            chance = 0.5 * (c_s2i + c_i2s);
+        }
     xs = (double *)calloc(total + 1, sizeof(double));
     ys = (double *)calloc(total + 1, sizeof(double));
     if (!xs || !ys) { fprintf(stderr, "eval: out of memory\n"); goto done; }
-    if (!figure_over_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV", 1,
-                           runs, ord, n_runs, EV_VAV, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD", 1,
-                           runs, ord, n_runs, EV_VAUD, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S", "R@10 (%)", 0,
-                           runs, ord, n_runs, -1, xs, ys, vl, nvl) ||
-        !figure_over_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (test split) during training",
-                           "ABX within (%)", 0, runs, ord, n_runs, EV_ABXW, xs, ys, vl, nvl) ||
+    if (!figure_over_steps(out_dir, "loss_av.svg", "Held-out loss_AV (val) during training", "loss_AV (log scale)", 1,
+                           runs, ord, n_runs, EV_VAV, xs, ys, vl, nvl, NAN, lo, hi) ||
+        !figure_over_steps(out_dir, "loss_aud.svg", "Held-out loss_AUD (val) during training", "loss_AUD (log scale)", 1,
+                           runs, ord, n_runs, EV_VAUD, xs, ys, vl, nvl, NAN, lo, hi) ||
+        !figure_over_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S (val)", "R@10 (%)", 0,
+                           runs, ord, n_runs, -1, xs, ys, vl, nvl, chance, lo, hi) ||
+        !figure_over_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (validation items) during training",
+                           "ABX within (%)", 0, runs, ord, n_runs, EV_VABXW, xs, ys, vl, nvl, 50.0, lo, hi) ||
         !figure_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs) ||
         !figure_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs))
         goto done;
     for (i = 0; i < n_runs && !isfinite(last_value(&runs[i], EV_MOFF)) && !isfinite(last_value(&runs[i], EV_MON)); i++) {}
     if (i < n_runs &&   /* MT4SSL runs: each target's held-out loss */
         (!figure_over_steps(out_dir, "mt4ssl_offline.svg", "MT4SSL offline target (k-means classes): held-out cross-entropy per masked frame",
-                            "offline CE", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl) ||
+                            "offline CE (log scale)", 1, runs, ord, n_runs, EV_MOFF, xs, ys, vl, nvl, NAN, lo, hi) ||
          !figure_over_steps(out_dir, "mt4ssl_online.svg", "MT4SSL online target (EMA teacher): held-out regression loss per masked frame",
-                            "online loss", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl)))
+                            "online loss (log scale)", 1, runs, ord, n_runs, EV_MON, xs, ys, vl, nvl, NAN, lo, hi)))
+        goto done;
+    ok = 1;
+done:
+    free(xs); free(ys);
+    return ok;
+}
+
+/* The report over n_runs run folders into out_dir; the forgetting summary also to stdout. */
+static int write_report(const char *const *dirs, size_t n_runs, const char *out_dir)
+{
+    run_log *runs = (run_log *)calloc(n_runs, sizeof(run_log));
+    size_t *ord = (size_t *)calloc(n_runs, sizeof(size_t)), i;
+    char path[1100], *tmp;
+    FILE *f;
+    int ok = 0;
+    if (!runs || !ord) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+    for (i = 0; i < n_runs; i++)
+        if (!load_run(dirs[i], &runs[i])) goto done;
+    paper_sort(runs, ord, n_runs);
+    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    if (!write_figures(out_dir, runs, ord, n_runs, NULL, NULL))
         goto done;
     if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
     if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
@@ -922,16 +1183,465 @@ static int write_report(const char *const *dirs, size_t n_runs, const char *out_
     ok = 1;
 done:
     if (runs) for (i = 0; i < n_runs; i++) free_run(&runs[i]);
-    free(runs); free(ord); free(xs); free(ys);
+    free(runs); free(ord);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- the report over seeds
+   `./eval --report OUT` on a folder written by `./train --all --seeds N` (OUT/seed<S>/<run>/), or
+   on several study folders: every number of Tables I and II as the mean over seeds with the
+   half-width of its 95 % t-interval over seeds and, for recall, the mean half-width of the
+   per-seed bootstrap interval over test items; then one line per finding of the paper saying
+   whether it holds here and how strongly. A schedule and its base run share their stage A (the
+   same seed), so the comparisons between rows are paired by seed. */
+#define MAX_SEEDS 64
+#define N_PAPER 9
+enum { R_W2V2, R_VGS, R_VGSP, R_W2V2_VGSP, R_VGS_VGSP, R_W2V2_VGS, R_VGS_W2V2, R_VGSP_W2V2, R_VGSP_VGS };
+
+typedef struct seed_study {
+    char dir[1024];
+    run_log runs[N_PAPER];
+    int have[N_PAPER];
+} seed_study;
+
+/* metrics of a run: recall (test), mean R@10, ABX best layer (test / ood, within / across) */
+enum { M_R1S, M_R5S, M_R10S, M_R1I, M_R5I, M_R10I, M_R10, M_ABX_TW, M_ABX_TA, M_ABX_OW, M_ABX_OA, M_N };
+
+/* the value of metric m of run r (NaN if unknown); *item_half: half-width of its bootstrap
+   interval over test items when final_eval.json has one, else NaN */
+static double run_metric(const run_log *r, int m, double *item_half)
+{
+    static const char *const abx_keys[4] = {"abx_test_within", "abx_test_across", "abx_ood_within", "abx_ood_across"};
+    char key[64];
+    double v = NAN, lo, hi;
+    if (item_half) *item_half = NAN;
+    if (!r || !r->final_line) return NAN;
+    if (m == M_R10) {
+        double h1, h2, a = run_metric(r, M_R10S, &h1), b = run_metric(r, M_R10I, &h2);
+        if (item_half) *item_half = 0.5 * (h1 + h2);
+        return 0.5 * (a + b);
+    }
+    if (m <= M_R10I) {
+        if (!sv_json_number(r->final_line, recall_keys[m], &v)) return NAN;
+        snprintf(key, sizeof key, "%s_lo", recall_keys[m]);
+        if (item_half && sv_json_number(r->final_line, key, &lo)) {
+            snprintf(key, sizeof key, "%s_hi", recall_keys[m]);
+            if (sv_json_number(r->final_line, key, &hi)) *item_half = 0.5 * (hi - lo);
+        }
+        return v;
+    }
+    if (!sv_json_number(r->final_line, abx_keys[m - M_ABX_TW], &v)) return NAN;
+    return v;
+}
+
+/* chance of the test split's mean R@10 (from a final_eval.json), NaN if unknown */
+static double test_chance_r10(const seed_study *st, size_t n)
+{
+    size_t s, k;
+    for (s = 0; s < n; s++)
+        for (k = 0; k < N_PAPER; k++) {
+            double ni, nc, a, b;
+            const char *l = st[s].have[k] ? st[s].runs[k].final_line : NULL;
+            if (l && sv_json_number(l, "n_images", &ni) && sv_json_number(l, "n_captions", &nc) && ni > 0) {
+                sv_recall_chance((size_t)ni, (size_t)nc, 10, &a, &b);
+                return 0.5 * (a + b);
+            }
+        }
+    return NAN;
+}
+
+static void seed_cell(FILE *f, const double *v, size_t n, const double *ih, int prec)
+{
+    double half, m, ihalf = 0;
+    size_t used, k, ni = 0;
+    m = mean_ci(v, n, &half, &used);
+    if (!isfinite(m)) { fprintf(f, " - |"); return; }
+    fprintf(f, " %.*f", prec, m);
+    if (isfinite(half)) fprintf(f, " ± %.*f", prec, half);
+    if (ih) {
+        for (k = 0; k < n; k++) if (isfinite(ih[k])) { ihalf += ih[k]; ni++; }
+        if (ni) fprintf(f, " (± %.*f)", prec, ihalf / (double)ni);
+    }
+    if (used < n) fprintf(f, " [%zu of %zu]", used, n);
+    fprintf(f, " |");
+}
+
+/* A paired difference d (paper's direction positive) over seeds: a verdict with its strength. */
+static void verdict(FILE *f, const double *d, size_t n, const char *unit, int prec)
+{
+    double half, m;
+    size_t used, k, pos = 0;
+    m = mean_ci(d, n, &half, &used);
+    for (k = 0; k < n; k++) pos += isfinite(d[k]) && d[k] > 0;
+    if (!isfinite(m)) { fprintf(f, "**not measured** (the runs or their final_eval.json are missing)"); return; }
+    if (used < 2) fprintf(f, "%s (one seed, no interval): %+.*f %s", m > 0 ? "**tendency only**" : "**not seen**", prec, m, unit);
+    else {
+        const char *v = m - half > 0 ? "**holds**" : m + half < 0 ? "**reversed**" : m > 0 ? "**tendency only**" : "**not seen**";
+        fprintf(f, "%s: %+.*f %s, 95 %% interval [%+.*f, %+.*f], %zu of %zu seeds in the paper's direction", v, prec, m, unit,
+                prec, m - half, prec, m + half, pos, used);
+    }
+}
+
+/* Spearman rank correlation of two vectors over the indices where both are finite */
+static double spearman(const double *a, const double *b, size_t n)
+{
+    double ra[N_PAPER], rb[N_PAPER], x[N_PAPER], y[N_PAPER], mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    size_t i, j, m = 0;
+    for (i = 0; i < n; i++) if (isfinite(a[i]) && isfinite(b[i])) { x[m] = a[i]; y[m] = b[i]; m++; }
+    if (m < 3) return NAN;
+    for (i = 0; i < m; i++) {   /* average ranks for ties */
+        double lx = 0, ex = 0, ly = 0, ey = 0;
+        for (j = 0; j < m; j++) {
+            lx += x[j] < x[i]; ex += x[j] == x[i];
+            ly += y[j] < y[i]; ey += y[j] == y[i];
+        }
+        ra[i] = lx + 0.5 * (ex + 1); rb[i] = ly + 0.5 * (ey + 1);
+    }
+    for (i = 0; i < m; i++) { mx += ra[i]; my += rb[i]; }
+    mx /= (double)m; my /= (double)m;
+    for (i = 0; i < m; i++) { sxy += (ra[i] - mx) * (rb[i] - my); sxx += (ra[i] - mx) * (ra[i] - mx); syy += (rb[i] - my) * (rb[i] - my); }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+}
+
+/* value at the switch (last stage-A evaluation) and at the end of a schedule's stage-A metric */
+static void switch_end(const run_log *r, int field, double *at, double *end)
+{
+    size_t i;
+    *at = *end = NAN;
+    for (i = 0; i < r->n_ev; i++) {
+        const ev_rec *e = &r->ev[i];
+        double v = e->v[field];
+        int in_b = e->v[EV_STAGE] >= 1 || (r->switch_step > 0 && e->v[EV_STEP] > r->switch_step);
+        if (!isfinite(v)) continue;
+        if (!in_b) *at = v;
+        *end = v;
+    }
+}
+
+static void display_of(int k, char *buf, size_t cap)
+{
+    static const char *const d[N_PAPER] = {"W2V2", "VGS", "VGS+", "(W2V2, VGS+)", "(VGS, VGS+)", "(W2V2, VGS)",
+                                           "(VGS, W2V2)", "(VGS+, W2V2)", "(VGS+, VGS)"};
+    snprintf(buf, cap, "%s", d[k]);
+}
+
+static void write_findings(FILE *f, const seed_study *st, size_t n)
+{
+    double d[MAX_SEEDS], chance = test_chance_r10(st, n);
+    size_t s, k;
+    for (s = 0; s < MAX_SEEDS; s++) d[s] = NAN;
+#define MET(s_, run_, m_) (st[s_].have[run_] ? run_metric(&st[s_].runs[run_], m_, NULL) : NAN)
+    fprintf(f, "\n## The paper's findings here\n\nEach line: the per-seed difference in the paper's direction (positive = as the "
+               "paper found), its mean over seeds, the 95 %% t-interval over seeds and how many seeds agree. **holds**: the "
+               "interval lies on the paper's side of 0; **tendency only**: the mean does, the interval includes 0; **not seen** "
+               "/ **reversed**: the mean / the whole interval lies on the other side. Retrieval: mean of S->I and I->S R@10 on "
+               "the test split; ABX: best layer, within speaker.\n\n");
+    fprintf(f, "1. (W2V2, VGS) retrieves better than VGS (W2V2 first helps VGS): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_W2V2_VGS, M_R10) - MET(s, R_VGS, M_R10);
+    verdict(f, d, n, "points R@10", 2);
+    fprintf(f, "\n2. (VGS, W2V2) falls to chance (R@10 minus chance %.2f %%; the paper's direction: at or below chance): ", chance);
+    for (s = 0; s < n; s++) d[s] = chance - MET(s, R_VGS_W2V2, M_R10);
+    {
+        double half, m = mean_ci(d, n, &half, NULL);
+        if (!isfinite(m)) fprintf(f, "**not measured**");
+        else if (!isfinite(half)) fprintf(f, "one seed: %+.2f points above chance", -m);
+        else fprintf(f, "%s: %+.2f points above chance, 95 %% interval [%+.2f, %+.2f]", -m + half <= 0 || (-m - half <= 0) ? "**holds** (not above chance)" : "**not seen** (above chance)",
+                     -m, -m - half, -m + half);
+    }
+    fprintf(f, "\n3. (VGS+, W2V2) keeps part of its retrieval where (VGS, W2V2) loses it: ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGSP_W2V2, M_R10) - MET(s, R_VGS_W2V2, M_R10);
+    verdict(f, d, n, "points R@10", 2);
+    fprintf(f, "\n4. VGS+ gives no retrieval gain over VGS (the paper: about equal; here VGS+ - VGS): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGSP, M_R10) - MET(s, R_VGS, M_R10);
+    {
+        double half, m = mean_ci(d, n, &half, NULL);
+        if (!isfinite(m)) fprintf(f, "**not measured**");
+        else if (!isfinite(half)) fprintf(f, "one seed: %+.2f points", m);
+        else fprintf(f, "%s: %+.2f points, 95 %% interval [%+.2f, %+.2f]", m - half > 0 ? "**not seen** (VGS+ retrieves better)" :
+                     m + half < 0 ? "**not seen** (VGS+ retrieves worse)" : "**consistent** (no difference resolved at this precision)", m, m - half, m + half);
+    }
+    fprintf(f, "\n5. VGS+ has better phonemic features than VGS (ABX out-of-domain, VGS - VGS+): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_OW) - MET(s, R_VGSP, M_ABX_OW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n6. SSL learns phonemic features that VGS alone does not (ABX in-domain / test, VGS - W2V2): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_TW) - MET(s, R_W2V2, M_ABX_TW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n7. ... and out-of-domain (ood, VGS - W2V2): ");
+    for (s = 0; s < n; s++) d[s] = MET(s, R_VGS, M_ABX_OW) - MET(s, R_W2V2, M_ABX_OW);
+    verdict(f, d, n, "points ABX", 2);
+    fprintf(f, "\n8. The phonemic ordering of the rows is the same in-domain and out-of-domain (Spearman rank correlation of "
+               "ABX test vs ood over the rows; the paper's direction: positive): ");
+    {
+        size_t rows = 0;
+        for (s = 0; s < n; s++) {
+            double a[N_PAPER], b[N_PAPER];
+            size_t r = 0;
+            for (k = 0; k < N_PAPER; k++) { a[k] = MET(s, k, M_ABX_TW); b[k] = MET(s, k, M_ABX_OW); r += isfinite(a[k]) && isfinite(b[k]); }
+            d[s] = spearman(a, b, N_PAPER);
+            if (r > rows) rows = r;
+        }
+        fprintf(f, "over %zu rows: ", rows);
+        verdict(f, d, n, "(rho)", 2);
+    }
+    fprintf(f, "\n\n### Forgetting: the stage-A metric from the switch to the end of stage B (validation)\n\n"
+               "| schedule | stage-A metric | at switch | end | forgotten (paper's direction: > 0) | verdict |\n|---|---|---|---|---|---|\n");
+    for (k = R_W2V2_VGSP; k < N_PAPER; k++) {
+        const char *sa = k == R_W2V2_VGSP || k == R_W2V2_VGS ? "w2v2" : k == R_VGS_VGSP || k == R_VGS_W2V2 ? "vgs" : "vgsplus";
+        int q;
+        for (q = 0; q < 2; q++) {   /* q 0: retrieval (VGS / VGS+ stage A), 1: ABX (W2V2 / VGS+ stage A) */
+            double at[MAX_SEEDS], en[MAX_SEEDS];
+            char disp[40];
+            int field = q == 0 ? EV_R10M : EV_VABXW;
+            size_t have = 0;
+            if ((q == 0 && !strcmp(sa, "w2v2")) || (q == 1 && !strcmp(sa, "vgs"))) continue;
+            for (s = 0; s < n; s++) {
+                at[s] = en[s] = d[s] = NAN;
+                if (!st[s].have[k]) continue;
+                switch_end(&st[s].runs[k], field, &at[s], &en[s]);
+                d[s] = q == 0 ? at[s] - en[s] : en[s] - at[s];
+                have += isfinite(d[s]);
+            }
+            if (!have) continue;
+            display_of((int)k, disp, sizeof disp);
+            fprintf(f, "| %s | %s |", disp, q == 0 ? "mean R@10 (%), val" : "best-layer ABX within (%), val items");
+            seed_cell(f, at, n, NULL, 2);
+            seed_cell(f, en, n, NULL, 2);
+            seed_cell(f, d, n, NULL, 2);
+            fprintf(f, " ");
+            {
+                double half, m = mean_ci(d, n, &half, NULL);
+                fprintf(f, "%s |\n", !isfinite(half) ? (m > 0 ? "one seed: forgets" : "one seed: keeps") :
+                        m - half > 0 ? "forgets" : m + half < 0 ? "improves" : "no change resolved");
+            }
+        }
+    }
+#undef MET
+}
+
+static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
+{
+    static const int rm[6] = {M_R1S, M_R5S, M_R10S, M_R1I, M_R5I, M_R10I};
+    double v[MAX_SEEDS], ih[MAX_SEEDS], chance = test_chance_r10(st, n);
+    size_t s, k, i;
+    char disp[40];
+    fprintf(f, "# Results over %zu seeds\n\nStudies:", n);
+    for (s = 0; s < n; s++) fprintf(f, " %s%s", st[s].dir, s + 1 < n ? "," : "");
+    fprintf(f, ".\n\nEach cell: mean over seeds ± half-width of the 95 %% Student-t interval over seeds; in parentheses "
+               "(recall), the mean half-width of each seed's 95 %% bootstrap interval over test items (./eval --bootstrap); "
+               "[k of n]: only k seeds have the number. Numbers from each run's final_eval.json.\n\n");
+    fprintf(f, "## Table I: retrieval (recall@k, %%, test split)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (k = 0; k < N_PAPER; k++) {
+        for (s = 0; s < n && !st[s].have[k]; s++) {}
+        if (s == n) continue;
+        display_of((int)k, disp, sizeof disp);
+        fprintf(f, "| %s |", disp);
+        for (i = 0; i < 6; i++) {
+            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], rm[i], &ih[s]) : (ih[s] = NAN, NAN);
+            seed_cell(f, v, n, ih, 1);
+        }
+        fputc('\n', f);
+    }
+    if (isfinite(chance)) fprintf(f, "\nChance: mean R@10 %.2f %% (S->I k / images; I->S any own caption among k random).\n", chance);
+    fprintf(f, "\n## Table II: ABX error (%%, best layer of each seed; chance 50 %%)\n\n| model | test within | test across | ood within | ood across |\n|---|---|---|---|---|\n");
+    for (k = 0; k < N_PAPER; k++) {
+        for (s = 0; s < n && !st[s].have[k]; s++) {}
+        if (s == n) continue;
+        display_of((int)k, disp, sizeof disp);
+        fprintf(f, "| %s |", disp);
+        for (i = 0; i < 4; i++) {
+            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], M_ABX_TW + (int)i, NULL) : NAN;
+            seed_cell(f, v, n, NULL, 2);
+        }
+        fputc('\n', f);
+    }
+    {   /* MFCC: one number per data set, the same in every seed when the data are */
+        static const char *const mk[4] = {"abx_test_mfcc_within", "abx_test_mfcc_across", "abx_ood_mfcc_within", "abx_ood_mfcc_across"};
+        int any = 0;
+        for (i = 0; i < 4; i++) {
+            for (s = 0; s < n; s++) {
+                v[s] = NAN;
+                for (k = 0; k < N_PAPER && !isfinite(v[s]); k++)
+                    if (st[s].have[k] && st[s].runs[k].final_line && !sv_json_number(st[s].runs[k].final_line, mk[i], &v[s])) v[s] = NAN;
+                any |= isfinite(v[s]);
+            }
+            if (i == 0 && any) fprintf(f, "| MFCC (reference, no training) |");
+            if (any) seed_cell(f, v, n, NULL, 2);
+        }
+        if (any) fputc('\n', f);
+    }
+    fprintf(f, "\nThe ABX intervals are over seeds only (a bootstrap over ABX items is not implemented).\n");
+    write_findings(f, st, n);
+}
+
+/* mean over seeds of each evaluation record (records matched by position; seeds of one study
+   have the same evaluation steps), with the range over seeds (min, max) in lo/hi: the figures'
+   bands. (A 95 % t-interval of 2 or 3 seeds is wider than the data and flattens the curves; the
+   tables carry the intervals.) */
+static int mean_runs(const seed_study *st, size_t n, run_log *mean, run_log *lo, run_log *hi, size_t *n_out)
+{
+    size_t k, s, i, f, m = 0;
+    for (k = 0; k < N_PAPER; k++) {
+        size_t ne = SIZE_MAX, first = SIZE_MAX;
+        for (s = 0; s < n; s++)
+            if (st[s].have[k]) { if (first == SIZE_MAX) first = s; if (st[s].runs[k].n_ev < ne) ne = st[s].runs[k].n_ev; }
+        if (first == SIZE_MAX) continue;
+        mean[m] = st[first].runs[k];
+        mean[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        mean[m].final_line = NULL;
+        lo[m] = mean[m]; hi[m] = mean[m];
+        lo[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        hi[m].ev = (ev_rec *)calloc(ne + 1, sizeof(ev_rec));
+        if (!mean[m].ev || !lo[m].ev || !hi[m].ev) { free(mean[m].ev); free(lo[m].ev); free(hi[m].ev); return 0; }
+        mean[m].n_ev = lo[m].n_ev = hi[m].n_ev = mean[m].cap_ev = lo[m].cap_ev = hi[m].cap_ev = ne;
+        for (i = 0; i < ne; i++)
+            for (f = 0; f < EV_N; f++) {
+                double v[MAX_SEEDS], half, mu, mn = NAN, mx = NAN;
+                for (s = 0; s < n; s++) {
+                    v[s] = st[s].have[k] ? st[s].runs[k].ev[i].v[f] : NAN;
+                    if (isfinite(v[s])) { if (!(mn <= v[s])) mn = v[s]; if (!(mx >= v[s])) mx = v[s]; }
+                }
+                mu = mean_ci(v, n, &half, NULL);
+                mean[m].ev[i].v[f] = mu;
+                lo[m].ev[i].v[f] = f <= EV_STAGE ? mu : mn;
+                hi[m].ev[i].v[f] = f <= EV_STAGE ? mu : mx;
+            }
+        m++;
+    }
+    *n_out = m;
+    return 1;
+}
+
+/* the per-layer ABX of each row, averaged over seeds, as a final_eval-like line for figure_layers */
+static char *mean_layers_line(const seed_study *st, size_t n, int k)
+{
+    static const char *const sets[2] = {"ood", "test"};
+    size_t cap = 16384, len = 0, s, si;
+    char *out = (char *)malloc(cap);
+    if (!out) return NULL;
+    len += (size_t)snprintf(out, cap, "{\"kind\":\"final_eval\"");
+    for (si = 0; si < 2; si++) {
+        char key[400], layers[SV_ABX_MAX_LAYERS * 8] = "", copy[SV_ABX_MAX_LAYERS * 8], *tok, *save;
+        int w;
+        for (s = 0; s < n && !layers[0]; s++) {
+            snprintf(key, sizeof key, "abx_%s_layers", sets[si]);
+            if (!st[s].have[k] || !st[s].runs[k].final_line || !sv_json_string(st[s].runs[k].final_line, key, layers, sizeof layers)) layers[0] = 0;
+        }
+        if (!layers[0]) continue;
+        len += (size_t)snprintf(out + len, cap - len, ",\"abx_%s_layers\":\"%s\"", sets[si], layers);
+        for (w = 0; w < 2; w++) {
+            memcpy(copy, layers, sizeof copy);
+            for (tok = copy; tok && *tok; tok = save) {
+                double v[MAX_SEEDS], half, mu;
+                save = strchr(tok, ',');
+                if (save) *save++ = 0;
+                snprintf(key, sizeof key, "abx_%s_%s_%s", sets[si], w ? "across" : "within", tok);
+                for (s = 0; s < n; s++)
+                    if (!st[s].have[k] || !st[s].runs[k].final_line || !sv_json_number(st[s].runs[k].final_line, key, &v[s])) v[s] = NAN;
+                mu = mean_ci(v, n, &half, NULL);
+                if (isfinite(mu) && len < cap) len += (size_t)snprintf(out + len, cap - len, ",\"%s\":%.6g", key, mu);
+            }
+        }
+    }
+    if (len < cap) snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* A folder holding studies of several seeds (seed<S>/study.settings) or one study; the study
+   folders go to list (at most max), their number is returned (0: neither). */
+static size_t study_folders(const char *dir, char (*list)[1024], size_t max)
+{
+    char p[1100];
+    size_t n = 0;
+    DIR *d;
+    struct dirent *e;
+    snprintf(p, sizeof p, "%s/study.settings", dir);
+    if (!file_exists(p)) return 0;
+    if ((d = opendir(dir))) {
+        while ((e = readdir(d)) && n < max) {
+            if (strncmp(e->d_name, "seed", 4) != 0) continue;
+            snprintf(p, sizeof p, "%s/%s/study.settings", dir, e->d_name);
+            if (file_exists(p)) snprintf(list[n++], 1024, "%s/%s", dir, e->d_name);
+        }
+        closedir(d);
+    }
+    if (n > 1) {   /* seed order: seed2 before seed10 */
+        size_t i, j;
+        for (i = 1; i < n; i++)
+            for (j = i; j > 0; j--) {
+                const char *a = strrchr(list[j - 1], '/') + 5, *b = strrchr(list[j], '/') + 5;
+                char t[1024];
+                if (strtoull(a, NULL, 10) <= strtoull(b, NULL, 10)) break;
+                memcpy(t, list[j], sizeof t); memcpy(list[j], list[j - 1], sizeof t); memcpy(list[j - 1], t, sizeof t);
+            }
+    }
+    if (n == 0) { snprintf(list[0], 1024, "%s", dir); n = 1; }
+    return n;
+}
+
+static int write_seed_report(char (*dirs)[1024], size_t n, const char *out_dir)
+{
+    seed_study *st = (seed_study *)calloc(n, sizeof *st);
+    run_log mean[N_PAPER], lo[N_PAPER], hi[N_PAPER];
+    size_t s, k, n_mean = 0, ord[N_PAPER];
+    char path[1100], *tmp;
+    FILE *f;
+    int ok = 0;
+    memset(mean, 0, sizeof mean); memset(lo, 0, sizeof lo); memset(hi, 0, sizeof hi);
+    if (!st) { fprintf(stderr, "eval: out of memory\n"); return 0; }
+    for (s = 0; s < n; s++) {
+        snprintf(st[s].dir, sizeof st[s].dir, "%s", dirs[s]);
+        for (k = 0; k < N_PAPER; k++) {
+            char rd[1100], lp[1200];
+            snprintf(rd, sizeof rd, "%s/%s", dirs[s], paper_order[k]);
+            snprintf(lp, sizeof lp, "%s/log.jsonl", rd);
+            if (!file_exists(lp)) continue;
+            st[s].runs[k].dir = NULL;
+            {
+                char *copy = (char *)malloc(strlen(rd) + 1);
+                if (!copy) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+                memcpy(copy, rd, strlen(rd) + 1);
+                st[s].runs[k].dir = copy;
+                if (!load_run(copy, &st[s].runs[k])) { free(copy); st[s].runs[k].dir = NULL; goto done; }
+            }
+            st[s].have[k] = 1;
+        }
+    }
+    if (!mean_runs(st, n, mean, lo, hi, &n_mean)) { fprintf(stderr, "eval: out of memory\n"); goto done; }
+    for (k = 0; k < n_mean; k++) {
+        mean[k].final_line = mean_layers_line(st, n, mean[k].order);
+        ord[k] = k;
+    }
+    if (sv_make_dir(out_dir) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    if (!write_figures(out_dir, mean, ord, n_mean, n > 1 ? lo : NULL, n > 1 ? hi : NULL)) goto done;
+    if (!path_join(path, sizeof path, out_dir, "results.md")) goto done;
+    if (!(f = sv_file_create(path, &tmp))) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    write_seed_results_md(f, st, n);
+    fprintf(f, "\n## Figures (means over seeds; shaded: the range over seeds, min to max)\n\n"
+               "- recall.svg: mean R@10 over training (val), chance marked\n- loss_av.svg, loss_aud.svg: held-out losses (log scale)\n"
+               "- abx_best.svg: best-layer ABX within on validation items over training\n"
+               "- abx_layers.svg, abx_layers_across.svg: final ABX per layer (mean over seeds)\n");
+    if (sv_file_commit(f, tmp, path, 1) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
+    ok = 1;
+done:
+    for (k = 0; k < n_mean; k++) { free(mean[k].ev); free(lo[k].ev); free(hi[k].ev); free(mean[k].final_line); }
+    for (s = 0; s < n; s++)
+        for (k = 0; k < N_PAPER; k++) {
+            free((char *)st[s].runs[k].dir);
+            if (st[s].have[k]) free_run(&st[s].runs[k]);
+        }
+    free(st);
     return ok;
 }
 
 static int run_report(int argc, char **argv, int first)
 {
-    const char *runs[256], *out = NULL;
+    const char *runs[256], *out = NULL, *study_arg = NULL;
+    static char studies[MAX_SEEDS][1024];
     char outbuf[1024];
-    size_t n = 0;
+    size_t n = 0, n_studies = 0, n_args = 0;
     int i;
+    for (i = first; i < argc; i++) if (strcmp(argv[i], "--out") == 0) i++; else n_args++;
     for (i = first; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0) {
             if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-')) return fail("--out needs a folder", NULL, NULL);
@@ -941,6 +1651,14 @@ static int run_report(int argc, char **argv, int first)
         else if (n < 256) {
             char lp[1100];
             FILE *f;
+            size_t ns = study_folders(argv[i], studies + n_studies, MAX_SEEDS - n_studies);
+            if (ns) {   /* a study (./train --all), or the seeds of one (--seeds N) */
+                if (n) return fail("%s is a study folder: give either run folders or study folders, not both", argv[i], NULL);
+                n_studies += ns;
+                if (!out) study_arg = argv[i];
+                continue;
+            }
+            if (n_studies) return fail("%s is not a study folder (no study.settings): give either run folders or study folders", argv[i], NULL);
             snprintf(lp, sizeof lp, "%s/log.jsonl", argv[i]);
             f = fopen(lp, "r");
             if (!f) return fail("%s is not a run folder (no log.jsonl in it)", argv[i], NULL);
@@ -948,6 +1666,23 @@ static int run_report(int argc, char **argv, int first)
             runs[n++] = argv[i];
         }
         else return fail("too many runs (at most 256)", NULL, NULL);
+    }
+    if (n_studies) {
+        size_t q, k2;
+        for (q = 0; q < n_studies; q++) {   /* a study.settings alone is no study: it needs runs */
+            for (k2 = 0; k2 < N_PAPER; k2++) {
+                char lp[1200];
+                snprintf(lp, sizeof lp, "%s/%s/log.jsonl", studies[q], paper_order[k2]);
+                if (file_exists(lp)) break;
+            }
+            if (k2 == N_PAPER) return fail("%s is not a run folder (no log.jsonl) nor a study with runs", studies[q], NULL);
+        }
+        /* one argument: the report goes into it; several studies: --out or ./report */
+        if (!out) out = n_args == 1 && study_arg ? study_arg : "report";
+        if (!write_seed_report(studies, n_studies, out)) return 2;
+        printf("wrote %s/results.md (%zu seeds: means, 95%% intervals, the findings) and figures %s/{loss_av,loss_aud,recall,abx_best,"
+               "abx_layers,abx_layers_across}.svg\n", out, n_studies, out);
+        return 0;
     }
     if (n == 0) return fail("--report needs at least one run folder", NULL, NULL);
     if (!out) {   /* the runs' common parent folder, else ./report */
@@ -1270,7 +2005,7 @@ static int write_txt(const char *path, const float *x, size_t T, size_t D)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!(f = fopen(tmp, "w"))) { fprintf(stderr, "eval: cannot write %s: %s\n", tmp, strerror(errno)); return -1; }
     for (t = 0; t < T; t++) {
-        for (k = 0; k < D; k++) fprintf(f, k ? " %.7g" : "%.7g", (double)x[t * D + k]);
+        for (k = 0; k < D; k++) fprintf(f, k ? " %.9g" : "%.9g", (double)x[t * D + k]);   /* float32 exactly */
         fputc('\n', f);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) { fprintf(stderr, "eval: cannot write %s: %s\n", path, strerror(errno)); remove(tmp); return -1; }
@@ -1544,15 +2279,19 @@ int main(int argc, char **argv)
                *json = NULL, *split_s = "test", *zs_split_s = "ood", *seen[64];
     int do_ret = 0, do_abx = 0, do_loss = 0, i, split, zs_split, rc = 0, threads = 0;
     size_t batch = 16, max_batches = 0, layer = (size_t)-1, seed = 0, tmp_sz, n_seen = 0;
-    char run_dir[1024], spec[4096], json_buf[1100];
+    char run_dir[1024], spec[4096], json_buf[1200];
     sv_model *m = NULL;
     sv_ctx *c = NULL;
     sv_data d;
     sv_recall rec;
+    double rec_ci[6][2];              /* bootstrap interval of each recall (recall_keys order) */
+    size_t n_boot = 1000;
     sv_abx_layer_result abx[2][SV_ABX_MAX_LAYERS];
     size_t n_abx[2] = {0, 0};
     sv_abx_layer_result abx_mfcc[2];   /* the MFCC reference row of each set */
     int have_rec = 0;
+    const char *abx_set = NULL, *set_name = NULL;   /* an external ABX set and its label */
+    char set_buf[128];
     memset(&d, 0, sizeof d);
     memset(abx_mfcc, 0, sizeof abx_mfcc);
     if (argc < 2) return fail("give --ckpt PATH, --report RUN..., features or embeddings (see --help)", NULL, NULL);
@@ -1582,7 +2321,14 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--batch") == 0) { NEED_ARG(); if (!parse_size(a, v, 1, 65536, &batch)) return 2; }
         else if (strcmp(a, "--max-batches") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, 1000000000, &max_batches)) return 2; }
         else if (strcmp(a, "--seed") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SIZE_MAX, &seed)) return 2; }
-        else if (strcmp(a, "--layer") == 0) { NEED_ARG(); if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2; }
+        else if (strcmp(a, "--bootstrap") == 0) { NEED_ARG(); if (!parse_size(a, v, 10, 1000000, &n_boot)) return 2; }
+        else if (strcmp(a, "--layer") == 0) {
+            NEED_ARG();
+            if (strcmp(v, "cnn") == 0 || strcmp(v, "CNN") == 0) layer = LAYER_CNN;
+            else if (!parse_size(a, v, 0, SV_MAX_LAYERS, &layer)) return 2;
+        }
+        else if (strcmp(a, "--abx-set") == 0) { NEED_ARG(); abx_set = v; }
+        else if (strcmp(a, "--set-name") == 0) { NEED_ARG(); set_name = v; }
         else if (strcmp(a, "--threads") == 0) {
             NEED_ARG();
             if (!parse_size(a, v, 1, 1024, &tmp_sz)) return 2;
@@ -1600,6 +2346,28 @@ int main(int argc, char **argv)
         return fail("--abx-split must be test, ood or both, not '%s'", abx_split, NULL);
     if (strcmp(abx_mode, "exact") && strcmp(abx_mode, "sampled"))
         return fail("--abx-mode must be exact or sampled, not '%s'", abx_mode, NULL);
+    if (set_name && !abx_set) return fail("--set-name names an --abx-set", NULL, NULL);
+    if (abx_set) {
+        /* an external set: ABX (and --export-zs) on it alone, labelled, kept apart from final_eval.json */
+        const char *b = strrchr(abx_set, '/'), *e;
+        size_t k;
+        if (do_ret || do_loss) return fail("--abx-set is an ABX set: --retrieval and --losses need the run's corpus", NULL, NULL);
+        if (data || was_given(seen, n_seen, "--split") || was_given(seen, n_seen, "--abx-split") || was_given(seen, n_seen, "--zs-split"))
+            return fail("--abx-set replaces --data, --split, --abx-split and --zs-split", NULL, NULL);
+        if (!set_name) {   /* the file's name without folder and extension: dev-clean */
+            b = b ? b + 1 : abx_set;
+            e = strrchr(b, '.');
+            snprintf(set_buf, sizeof set_buf, "%.*s", (int)(e && e > b ? (size_t)(e - b) : strlen(b)), b);
+            set_name = set_buf;
+        }
+        if (!set_name[0] || strlen(set_name) > 64) return fail("--set-name: 1..64 characters, not '%s'", set_name, NULL);
+        for (k = 0; set_name[k]; k++)
+            if (!isalnum((unsigned char)set_name[k]) && !strchr("-_.", set_name[k]))
+                return fail("--set-name '%s': letters, digits, '-', '_' and '.' only (it names a file)", set_name, NULL);
+        if (!strcmp(set_name, "final") || !strcmp(set_name, "test") || !strcmp(set_name, "ood"))
+            return fail("--set-name '%s' is the name of the run's own results: choose another", set_name, NULL);
+        if (!zs_dir) do_abx = 1;
+    }
     if (!do_ret && !do_abx && !do_loss && !zs_dir) do_ret = do_abx = 1;
     /* options that the chosen measurements would ignore are refused */
     if (was_given(seen, n_seen, "--max-batches") && !do_loss) return fail("--max-batches applies to --losses", NULL, NULL);
@@ -1609,7 +2377,8 @@ int main(int argc, char **argv)
         return fail("--abx-split and --abx-mode apply to --abx", NULL, NULL);
     if (was_given(seen, n_seen, "--split") && !do_ret && !do_loss) return fail("--split applies to --retrieval and --losses", NULL, NULL);
     if (was_given(seen, n_seen, "--json") && !do_ret && !do_abx) return fail("--json applies to --retrieval and --abx", NULL, NULL);
-    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx) return fail("--seed applies to --losses and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx && !do_ret) return fail("--seed applies to --retrieval, --losses and --abx", NULL, NULL);
+    if (was_given(seen, n_seen, "--bootstrap") && !do_ret) return fail("--bootstrap applies to --retrieval", NULL, NULL);
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
@@ -1617,10 +2386,22 @@ int main(int argc, char **argv)
     /* the checkpoint first: "no such checkpoint" rather than a missing data.spec beside it */
     m = sv_checkpoint_load(ckpt, NULL, NULL);
     if (!m) return fail("%s", sv_last_error(), NULL);
-    if (zs_dir && layer != (size_t)-1 && layer > m->cfg.n_shared + m->cfg.n_decoder) {
-        fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
+    if (zs_dir && layer != (size_t)-1 && layer != LAYER_CNN && layer > m->cfg.n_shared + m->cfg.n_decoder) {
+        fprintf(stderr, "eval: --layer must be cnn or 0..%zu for this model\n", m->cfg.n_shared + m->cfg.n_decoder);
         sv_model_free(m);
         return 2;
+    }
+    if (abx_set) {
+        const char *jb = json ? strrchr(json, '/') : NULL;
+        jb = jb ? jb + 1 : json;
+        if (jb && strcmp(jb, "final_eval.json") == 0) {
+            sv_model_free(m);
+            return fail("--json %s: an external set's numbers never go into a final_eval.json (the run's own results)", json, NULL);
+        }
+        printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
+        fprintf(stderr, "loading the ABX set %s (%s) ...\n", abx_set, set_name);
+        if (sv_data_abx_set(&d, abx_set) != SV_OK) { rc = fail("--abx-set %s: %s", abx_set, sv_last_error()); goto done; }
+        data = abx_set;
     }
     if (!data) {
         if (!read_run_spec(run_dir, spec, sizeof spec)) { sv_model_free(m); return 2; }
@@ -1631,9 +2412,11 @@ int main(int argc, char **argv)
         printf("note: the model trained in bf16, which needs AVX512-BF16; this build (SIMD %s) evaluates in fp32\n", sv_simd_name());
         m->cfg.precision = SV_FP32;
     }
-    printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
-    fprintf(stderr, "loading data %s ...\n", data);
-    if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    if (!abx_set) {
+        printf("model: %s (%s config, %zu parameters), threads %d\n", ckpt, m->cfg.name, sv_model_numel(m, SV_GROUPS_ALL), sv_get_threads());
+        fprintf(stderr, "loading data %s ...\n", data);
+        if (sv_data_from_spec(&d, data) != SV_OK) { rc = fail("data %s: %s", data, sv_last_error()); goto done; }
+    }
     if (!targets && m->cfg.ssl != SV_SSL_W2V2) {   /* the run's own, from its log's meta line */
         static char tg[1024];
         char p[1100], line[4096];
@@ -1657,13 +2440,27 @@ int main(int argc, char **argv)
         double ch[3][2];
         static const size_t ks[3] = {1, 5, 10};
         size_t k;
-        if (sv_eval_retrieval(m, c, &d, split, batch, &rec) != SV_OK) { rc = fail("retrieval: %s", sv_last_error(), NULL); goto done; }
+        size_t *ri = NULL, *rs = NULL, ni = 0, nc = 0;
+        double ci_s[3][2], ci_i[3][2];
+        if (sv_eval_retrieval_ranks(m, c, &d, split, batch, &rec, &ri, &ni, &rs, &nc) != SV_OK) { rc = fail("retrieval: %s", sv_last_error(), NULL); goto done; }
         have_rec = 1;
+        if (!boot_recall(rs, nc, n_boot, (uint64_t)seed, ci_s) || !boot_recall(ri, ni, n_boot, (uint64_t)seed + 1, ci_i)) {
+            sv_io_free(ri); sv_io_free(rs);
+            rc = fail("out of memory (bootstrap)", NULL, NULL);
+            goto done;
+        }
+        sv_io_free(ri); sv_io_free(rs);
+        for (k = 0; k < 3; k++) {
+            rec_ci[k][0] = ci_s[k][0]; rec_ci[k][1] = ci_s[k][1];
+            rec_ci[3 + k][0] = ci_i[k][0]; rec_ci[3 + k][1] = ci_i[k][1];
+        }
         for (k = 0; k < 3; k++) sv_recall_chance(rec.n_images_scored, rec.n_captions, ks[k], &ch[k][0], &ch[k][1]);
         printf("\nretrieval on %s: %zu images, %zu captions (recall %%)\n", sv_split_name(split), rec.n_images_scored, rec.n_captions);
         printf("  %-8s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
-        printf("  %-8s %8.2f %8.2f %8.2f\n", "S->I", rec.s2i_r1, rec.s2i_r5, rec.s2i_r10);
-        printf("  %-8s %8.2f %8.2f %8.2f\n", "I->S", rec.i2s_r1, rec.i2s_r5, rec.i2s_r10);
+        printf("  %-8s %8.2f %8.2f %8.2f   95%% bootstrap over captions: R@10 %.2f..%.2f\n", "S->I", rec.s2i_r1, rec.s2i_r5,
+               rec.s2i_r10, rec_ci[2][0], rec_ci[2][1]);
+        printf("  %-8s %8.2f %8.2f %8.2f   95%% bootstrap over images: R@10 %.2f..%.2f\n", "I->S", rec.i2s_r1, rec.i2s_r5,
+               rec.i2s_r10, rec_ci[5][0], rec_ci[5][1]);
         printf("  %-8s %8.2f %8.2f %8.2f   (k / images)\n", "chance", ch[0][0], ch[1][0], ch[2][0]);
         printf("  %-8s %8.2f %8.2f %8.2f   (I->S: any own caption among k random)\n", "chance", ch[0][1], ch[1][1], ch[2][1]);
     }
@@ -1684,8 +2481,8 @@ int main(int argc, char **argv)
         o.seed = (uint64_t)seed;
         for (s = 0; s < 2; s++) {
             int sp = s ? SV_SPLIT_OOD : SV_SPLIT_TEST;
-            const char *nm = s ? "ood" : "test";
-            if (strcmp(abx_split, "both") != 0 && strcmp(abx_split, nm) != 0) continue;
+            const char *nm = abx_set ? set_name : s ? "ood" : "test";
+            if (abx_set ? s == 0 : strcmp(abx_split, "both") != 0 && strcmp(abx_split, nm) != 0) continue;
             if (!d.has_items[sp] || d.items[sp].n_items == 0) {
                 if (strcmp(abx_split, "both") == 0) { fprintf(stderr, "eval: no %s.item tokens: skipping ABX on %s\n", nm, nm); continue; }
                 rc = fail("no ABX items for the %s split of this data", nm, NULL);
@@ -1713,14 +2510,21 @@ int main(int argc, char **argv)
     if (zs_dir) {
         size_t L = m->cfg.n_shared + m->cfg.n_decoder;
         if (layer == (size_t)-1) layer = m->cfg.n_shared;
-        if (layer > L) { fprintf(stderr, "eval: --layer must be 0..%zu for this model\n", L); rc = 2; goto done; }
-        if (!export_zerospeech(m, c, &d, zs_split, layer, zs_dir)) { rc = 2; goto done; }
-        printf("\nwrote ZeroSpeech 2021 features of layer %zu to %s (meta.yaml, phonetic/%s/*.txt)\n", layer, zs_dir,
-               zs_split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(zs_split));
+        if (layer > L && layer != LAYER_CNN) { fprintf(stderr, "eval: --layer must be cnn or 0..%zu for this model\n", L); rc = 2; goto done; }
+        if (abx_set) zs_split = SV_SPLIT_OOD;
+        if (!export_zerospeech(m, c, &d, zs_split, layer, zs_dir, set_name)) { rc = 2; goto done; }
+        if (layer == LAYER_CNN) printf("\nwrote ZeroSpeech 2021 features of the CNN output to %s", zs_dir);
+        else printf("\nwrote ZeroSpeech 2021 features of layer %zu to %s", layer, zs_dir);
+        printf(" (meta.yaml, phonetic/%s/*.txt)\n", set_name ? set_name : zs_split == SV_SPLIT_OOD ? "dev-clean" : sv_split_name(zs_split));
     }
-    if (have_rec || n_abx[0] || n_abx[1]) {
+    if (abx_set && n_abx[1]) {   /* RUN/eval_<set>.json: never the run's final_eval.json */
+        if (!json) { snprintf(json_buf, sizeof json_buf, "%s/eval_%s.json", run_dir, set_name); json = json_buf; }
+        if (write_set_json(json, ckpt, abx_set, set_name, abx[1], n_abx[1], &abx_mfcc[1]) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+        printf("\nwrote %s\n", json);
+    } else if (have_rec || n_abx[0] || n_abx[1]) {
         if (!json) { snprintf(json_buf, sizeof json_buf, "%s/final_eval.json", run_dir); json = json_buf; }
-        if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, n_abx[0] ? abx[0] : NULL, n_abx[0],
+        if (write_final_json(json, ckpt, data, split, have_rec ? &rec : NULL, have_rec ? (const double (*)[2])rec_ci : NULL, n_boot,
+                             n_abx[0] ? abx[0] : NULL, n_abx[0],
                              n_abx[1] ? abx[1] : NULL, n_abx[1], abx_mfcc) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         printf("\nwrote %s\n", json);
     }

@@ -1069,7 +1069,7 @@ SV_DEF int sv_item_check(const sv_item_set *s, const char *const *file_names,
        OUT/images.npy                  [N, R, Dimg] float32 region features
        OUT/boxes.npy                   [N, R, 4] float32 (x1, y1, x2, y2) / image side, in [0, 1]
        OUT/image_split.tsv             optional: "image<TAB>split" per image (for statistics)
-       OUT/test.item, OUT/ood.item     ZeroSpeech 2021 .item files (file = utterance id)
+       OUT/val.item, OUT/test.item, OUT/ood.item   ZeroSpeech 2021 .item files (file = utterance id)
        OUT/wav/<id>.wav                16 kHz mono 16-bit PCM (the built-in corpus can write float32)
        OUT/align/<id>.phones, .words   "start end LABEL" per line, seconds
        OUT/stats.txt                   hours per split, speakers, images, phones
@@ -1147,6 +1147,13 @@ SV_DEF void sv_data_free(sv_data *d);
 /* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
    train utterance without an image; audio is loaded at once (16 kHz WAV). */
 SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
+/* An ABX evaluation set outside a corpus folder (the ZeroSpeech 2021 phonetic sets, data_prep.sh
+   zerospeech's output): path is either a manifest (.tsv: id wav ...) with its .item file beside
+   it (the same name ending in .item), or an .item file whose audio is <its folder>/<file>.wav.
+   The audio becomes the OOD split (no images), the items its item set (d->items[SV_SPLIT_OOD]);
+   an item naming a file that the set lacks, or an offset beyond its file's end, is an error
+   naming both. Evaluate with sv_eval_abx(m, c, d, SV_SPLIT_OOD, ...). */
+SV_DEF int sv_data_abx_set(sv_data *d, const char *path);
 /* index of an utterance id in a split (for .item files), or -1 */
 SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
 /* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
@@ -1539,6 +1546,11 @@ SV_DEF int sv_recall_acc_block(sv_recall_acc *acc, size_t img0, size_t n_img, si
 /* SV_ERR_STATE if fewer or more cells than n_images * n_captions were fed. */
 SV_DEF int sv_recall_acc_result(const sv_recall_acc *acc, sv_recall *out);
 SV_DEF int sv_recall_acc_at(const sv_recall_acc *acc, size_t k, double *i2s, double *s2i);
+/* Per query, the rank of its first hit: i2s_rank[i] for image i (0 for an image without
+   captions, which recall leaves out), s2i_rank[j] for caption j; 1..kmax, or kmax + 1 when the
+   hit is not among the kmax best. R@k is the share of ranks <= k, so a bootstrap over test items
+   can resample these instead of re-scoring (either pointer may be NULL). */
+SV_DEF int sv_recall_acc_ranks(const sv_recall_acc *acc, size_t *i2s_rank, size_t *s2i_rank);
 SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
 
 /* ---------------------------------------------------------------- 11.2 ABX (ZeroSpeech 2021 phonetic)
@@ -1620,6 +1632,16 @@ typedef struct sv_plot {
     const char *vline_label;               /* text written beside each marker line (may be NULL) */
     int width, height;                     /* pixels; 0: 760 x 460 */
     int integer_x;                         /* 1: x ticks on whole numbers only (e.g. layers) */
+    /* zero the struct (memset) before filling it in: the fields below came later, and a zero
+       field means "none" */
+    const double *hlines; size_t n_hlines; /* y positions of horizontal reference lines (chance) */
+    const char *hline_label;               /* text written above each reference line (may be NULL) */
+    const char *const *xtick_names;        /* n_xtick_names labels for the whole x values */
+    size_t n_xtick_names;                  /* xtick_first, xtick_first + 1, ... (e.g. CNN, L0, L1) */
+    double xtick_first;
+    const double *const *band_lo;          /* NULL, or per series i a band (e.g. a 95 % interval */
+    const double *const *band_hi;          /* over seeds) band_lo[i][j]..band_hi[i][j] at x[j], shaded; */
+                                           /* band_lo[i] NULL: no band for series i */
 } sv_plot;
 
 SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, size_t n_series);
@@ -1662,6 +1684,13 @@ SV_DEF int sv_json_string(const char *line, const char *key, char *buf, size_t c
    utterances / images per forward (0: 16). Percent, as sv_recall documents. */
 SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
                              sv_recall *out);
+/* The same, also giving every query's rank (sv_recall_acc_ranks; kmax 10): *i2s_rank gets
+   *n_images entries (the split's images, in order of first use by its captions), *s2i_rank
+   *n_captions (the split's utterances that have an image, in order). Free both with sv_io_free.
+   For confidence intervals over test items (a bootstrap resamples queries). */
+SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                                   sv_recall *out, size_t **i2s_rank, size_t *n_images,
+                                   size_t **s2i_rank, size_t *n_captions);
 /* Chance level of recall@k with n_images images and n_captions captions spread evenly over them
    (c = n_captions / n_images each): speech->image k / n_images; image->speech the probability
    that k captions drawn at random contain one of the image's c, 1 - C(n-c, k) / C(n, k). Percent. */
@@ -12237,6 +12266,68 @@ SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
     return SV_OK;
 }
 
+SV_DEF int sv_data_abx_set(sv_data *d, const char *path)
+{
+    sv_manifest m;
+    char *item_path = NULL, *text = NULL, *dir = NULL, **names = NULL;
+    double *dur = NULL;
+    size_t i, n = path ? strlen(path) : 0, cap, len = 0;
+    int rc = SV_OK, is_item;
+    memset(d, 0, sizeof *d);
+    memset(&m, 0, sizeof m);
+    if (!n) return sv__fail(SV_ERR_ARG, "ABX set: empty path");
+    is_item = n > 5 && strcmp(path + n - 5, ".item") == 0;
+    if (is_item) {
+        /* the audio beside the .item: a manifest "id wav" built from its file names */
+        const char *sl = strrchr(path, '/');
+        if (!(item_path = sv__strdup(path))) return SV_ERR_NOMEM;
+        if ((rc = sv_item_read(item_path, &d->items[SV_SPLIT_OOD])) != SV_OK) goto done;
+        dir = SV__CAST(char *, sv__alloc(n + 2, "ABX set"));
+        if (!dir) { rc = SV_ERR_NOMEM; goto done; }
+        if (sl) { memcpy(dir, path, (size_t)(sl - path)); dir[sl - path] = 0; if (!dir[0]) strcpy(dir, "/"); }
+        else strcpy(dir, ".");
+        cap = 16;
+        for (i = 0; i < d->items[SV_SPLIT_OOD].n_files; i++) cap += 2 * strlen(d->items[SV_SPLIT_OOD].files[i]) + 8;
+        if (!(text = SV__CAST(char *, sv__alloc(cap, "ABX set")))) { rc = SV_ERR_NOMEM; goto done; }
+        len += (size_t)snprintf(text, cap, "id\twav\n");
+        for (i = 0; i < d->items[SV_SPLIT_OOD].n_files; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s\t%s.wav\n", d->items[SV_SPLIT_OOD].files[i], d->items[SV_SPLIT_OOD].files[i]);
+        if ((rc = sv_manifest_parse(text, len, path, dir, &m)) != SV_OK) goto done;
+    } else {
+        const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
+        size_t stem = dot && (!sl || dot > sl) ? (size_t)(dot - path) : n;
+        if (!(item_path = SV__CAST(char *, sv__alloc(stem + 6, "ABX set")))) return SV_ERR_NOMEM;
+        memcpy(item_path, path, stem);
+        memcpy(item_path + stem, ".item", 6);
+        if (!sv__file_exists(item_path)) { rc = sv__fail(SV_ERR_IO, "ABX set %s: no %s beside it (the .item of its ABX tokens)", path, item_path); goto done; }
+        if ((rc = sv_manifest_read(path, &m)) != SV_OK) goto done;
+        if ((rc = sv_item_read(item_path, &d->items[SV_SPLIT_OOD])) != SV_OK) goto done;
+    }
+    if ((rc = sv__data_alloc_split(d, SV_SPLIT_OOD, m.n)) != SV_OK) goto done;
+    names = SV__CAST(char **, sv__calloc(m.n + 1, sizeof(char *), "ABX set"));
+    dur = SV__CAST(double *, sv__calloc(m.n + 1, sizeof(double), "ABX set"));
+    if (!names || !dur) { rc = SV_ERR_NOMEM; goto done; }
+    for (i = 0; i < m.n; i++) {
+        if ((rc = sv_wav_load_16k(m.wav[i], &d->audio[SV_SPLIT_OOD][i], &d->len[SV_SPLIT_OOD][i])) != SV_OK) goto done;
+        d->image[SV_SPLIT_OOD][i] = -1;
+        if (!(d->id[SV_SPLIT_OOD][i] = sv__strdup(m.id[i]))) { rc = SV_ERR_NOMEM; goto done; }
+        names[i] = m.id[i];
+        dur[i] = (double)d->len[SV_SPLIT_OOD][i] / 16000.0;
+    }
+    if ((rc = sv_item_check(&d->items[SV_SPLIT_OOD], (const char *const *)names, dur, m.n)) != SV_OK) goto done;
+    d->has_items[SV_SPLIT_OOD] = 1;
+    d->manifest[SV_SPLIT_OOD] = sv__strdup(is_item ? item_path : path);
+    d->line[SV_SPLIT_OOD] = m.line;
+    m.line = NULL;
+    if (!d->manifest[SV_SPLIT_OOD]) { rc = SV_ERR_NOMEM; goto done; }
+    snprintf(d->source, sizeof d->source, "%s", path);
+done:
+    sv_manifest_free(&m);
+    SV_FREE(item_path); SV_FREE(text); SV_FREE(dir); SV_FREE(names); SV_FREE(dur);
+    if (rc != SV_OK) sv_data_free(d);
+    return rc;
+}
+
 SV_DEF void sv_data_free(sv_data *d)
 {
     int s;
@@ -15096,6 +15187,29 @@ SV_DEF int sv_recall_acc_at(const sv_recall_acc *a, size_t k, double *i2s, doubl
     return SV_OK;
 }
 
+SV_DEF int sv_recall_acc_ranks(const sv_recall_acc *a, size_t *i2s_rank, size_t *s2i_rank)
+{
+    size_t i, j, p;
+    if (!a) return sv__fail(SV_ERR_ARG, "recall: NULL accumulator");
+    if (a->cells != (double)a->n_images * (double)a->n_captions)
+        return sv__fail(SV_ERR_STATE, "recall: %.0f cells fed, the matrix has %zu x %zu",
+                        a->cells, a->n_images, a->n_captions);
+    /* the same scan as sv_recall_acc_at: the first position p whose entry is a hit */
+    if (i2s_rank)
+        for (i = 0; i < a->n_images; i++) {
+            i2s_rank[i] = a->img_ncap[i] ? a->kmax + 1 : 0;
+            for (p = 0; a->img_ncap[i] && p < a->img_len[i]; p++)
+                if (a->cap_img[a->img_j[i * a->kmax + p]] == i) { i2s_rank[i] = p + 1; break; }
+        }
+    if (s2i_rank)
+        for (j = 0; j < a->n_captions; j++) {
+            s2i_rank[j] = a->kmax + 1;
+            for (p = 0; p < a->cap_len[j]; p++)
+                if (a->cap_i[j * a->kmax + p] == a->cap_img[j]) { s2i_rank[j] = p + 1; break; }
+        }
+    return SV_OK;
+}
+
 SV_DEF int sv_recall_acc_result(const sv_recall_acc *a, sv_recall *out)
 {
     size_t i;
@@ -15859,7 +15973,20 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
             if (y < ylo) ylo = y;
             if (y > yhi) yhi = y;
         }
+        for (j = 0; j < s[i].n && p->band_lo && p->band_hi && p->band_lo[i] && p->band_hi[i]; j++) {   /* the band stays inside the axes */
+            double x = s[i].x ? s[i].x[j] : (double)j, a = p->band_lo[i][j], b = p->band_hi[i][j];
+            if (!isfinite(x) || !isfinite(a) || !isfinite(b) || (p->log_y && !(a > 0))) continue;
+            if (p->log_y) { a = log10(a); b = log10(b); }
+            if (a < ylo) ylo = a;
+            if (b > yhi) yhi = b;
+        }
     }
+    for (i = 0; i < p->n_hlines; i++)
+        if (p->hlines && isfinite(p->hlines[i]) && (!p->log_y || p->hlines[i] > 0)) {
+            double y = p->log_y ? log10(p->hlines[i]) : p->hlines[i];
+            if (y < ylo) ylo = y;
+            if (y > yhi) yhi = y;
+        }
     for (i = 0; i < p->n_vlines; i++)
         if (p->vlines && isfinite(p->vlines[i])) {
             if (p->vlines[i] < xlo) xlo = p->vlines[i];
@@ -15930,9 +16057,14 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
     }
     fprintf(f, "</g>\n<g font-size=\"12\" fill=\"#333333\">\n");
     for (i = 0; i < nxt; i++) {
+        double k = xt[i] - p->xtick_first;
         sv__tick_label(xt[i], lbl, sizeof lbl);
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
-                SV__PX(xt[i]), Bm + 17, lbl);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">", SV__PX(xt[i]), Bm + 17);
+        if (p->xtick_names && k >= 0 && k == floor(k) && k < (double)p->n_xtick_names && p->xtick_names[(size_t)k])
+            sv__xml_puts(f, p->xtick_names[(size_t)k]);
+        else
+            fputs(lbl, f);
+        fprintf(f, "</text>\n");
     }
     for (i = 0; i < nyt; i++) {
         double y = p->log_y ? log10(yt[i]) : yt[i];
@@ -15966,6 +16098,50 @@ SV_DEF int sv_svg_plot(const char *path, const sv_plot *p, const sv_series *s, s
             fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#555555\">", x + 4, T + 13);
             sv__xml_puts(f, p->vline_label);
             fprintf(f, "</text>\n");
+        }
+    }
+    /* Horizontal reference lines (chance levels). */
+    for (i = 0; i < p->n_hlines; i++) {
+        double y;
+        if (!p->hlines || !isfinite(p->hlines[i]) || (p->log_y && !(p->hlines[i] > 0))) continue;
+        y = SV__PY(p->log_y ? log10(p->hlines[i]) : p->hlines[i]);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#444444\" "
+                   "stroke-width=\"1.2\" stroke-dasharray=\"2 3\"/>\n", L, y, R, y);
+        if (p->hline_label) {
+            fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#444444\" text-anchor=\"end\">", R - 4, y - 4);
+            sv__xml_puts(f, p->hline_label);
+            fprintf(f, "</text>\n");
+        }
+    }
+    /* Bands: one closed polygon per run of finite points, upper edge forward, lower edge back. */
+    for (i = 0; i < n_series; i++) {
+        size_t b0 = 0, b1;
+        const double *lo = p->band_lo ? p->band_lo[i] : NULL, *hi = p->band_hi ? p->band_hi[i] : NULL;
+        if (!lo || !hi) continue;
+        while (b0 < s[i].n) {
+            for (; b0 < s[i].n; b0++) {
+                double x = s[i].x ? s[i].x[b0] : (double)b0;
+                if (isfinite(x) && isfinite(lo[b0]) && isfinite(hi[b0]) && (!p->log_y || lo[b0] > 0)) break;
+            }
+            for (b1 = b0; b1 < s[i].n; b1++) {
+                double x = s[i].x ? s[i].x[b1] : (double)b1;
+                if (!(isfinite(x) && isfinite(lo[b1]) && isfinite(hi[b1]) && (!p->log_y || lo[b1] > 0))) break;
+            }
+            if (b1 > b0) {
+                fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", colors[i % 8]);
+                for (j = b0; j < b1; j++) {
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = hi[j];
+                    if (p->log_y) y = log10(y);
+                    fprintf(f, "%s%.2f %.2f", j == b0 ? "M" : " L", SV__PX(x), SV__PY(y));
+                }
+                for (j = b1; j-- > b0;) {
+                    double x = s[i].x ? s[i].x[j] : (double)j, y = lo[j];
+                    if (p->log_y) y = log10(y);
+                    fprintf(f, " L%.2f %.2f", SV__PX(x), SV__PY(y));
+                }
+                fprintf(f, " Z\"/>\n");
+            }
+            b0 = b1;
         }
     }
     /* Series: one path each; a NaN (or non-positive on a log axis) starts a new sub-path. */
@@ -16267,6 +16443,13 @@ SV_DEF void sv_recall_chance(size_t n_images, size_t n_captions, size_t k, doubl
 
 SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch, sv_recall *out)
 {
+    return sv_eval_retrieval_ranks(m, c, d, split, batch, out, NULL, NULL, NULL, NULL);
+}
+
+SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int split, size_t batch,
+                                   sv_recall *out, size_t **i2s_rank, size_t *n_images,
+                                   size_t **s2i_rank, size_t *n_captions)
+{
     const size_t BI = 256, BC = 1024;   /* score block: 1 MB */
     const sv_config *cfg;
     size_t n, i, j, E, n_cap = 0, n_img = 0, maxS, R, Dimg;
@@ -16352,6 +16535,17 @@ SV_DEF int sv_eval_retrieval(sv_model *m, sv_ctx *c, const sv_data *d, int split
         }
     }
     rc = sv_recall_acc_result(acc, out);
+    if (rc == SV_OK && (i2s_rank || s2i_rank)) {
+        size_t *ri = SV__CAST(size_t *, sv__calloc(n_img + 1, sizeof(size_t), "retrieval ranks"));
+        size_t *rs = SV__CAST(size_t *, sv__calloc(n_cap + 1, sizeof(size_t), "retrieval ranks"));
+        if (!ri || !rs || (rc = sv_recall_acc_ranks(acc, ri, rs)) != SV_OK) {
+            SV_FREE(ri); SV_FREE(rs);
+            rc = rc != SV_OK ? rc : SV_ERR_NOMEM;
+            goto done;
+        }
+        if (i2s_rank) { *i2s_rank = ri; if (n_images) *n_images = n_img; } else SV_FREE(ri);
+        if (s2i_rank) { *s2i_rank = rs; if (n_captions) *n_captions = n_cap; } else SV_FREE(rs);
+    }
 done:
     sv_recall_acc_free(acc);
     SV_FREE(cap_utt); SV_FREE(cap_img); SV_FREE(img_row); SV_FREE(local);
@@ -18150,7 +18344,7 @@ SV_DEF int sv_corpus_write_as(const sv_corpus *c, const char *dir, int wav_forma
             SV__TRY(sv__write_text(p, q));
         }
     }
-    for (s = SV_SPLIT_TEST; s <= SV_SPLIT_OOD; s++) {
+    for (s = SV_SPLIT_VAL; s <= SV_SPLIT_OOD; s++) {   /* val.item: the ABX curve of ./train */
         sv_item_set it;
         if (c->split_begin[s + 1] == c->split_begin[s]) continue;
         SV__TRY(sv_corpus_items(c, s, &it));
@@ -18197,7 +18391,7 @@ SV_DEF int sv_data_builtin(sv_data *d, const sv_corpus_config *cfg)
             d->speaker[s][i] = u->speaker;
             if (!(d->id[s][i] = sv__strdup(u->name))) { sv_data_free(d); return SV_ERR_NOMEM; }
         }
-        if (s == SV_SPLIT_TEST || s == SV_SPLIT_OOD) {
+        if (s != SV_SPLIT_TRAIN) {   /* val: train's ABX curve; test, ood: the final ABX */
             if (sv_corpus_items(c, s, &d->items[s]) != SV_OK) { sv_data_free(d); return sv_last_status(); }
             d->has_items[s] = 1;
         }

@@ -6461,6 +6461,21 @@ static void test_recall_streaming(void)
             if (a != oa || b != ob) ok = 0;
         }
         SV_CHECK(ok, "recall@k differs from the oracle (trial %d)", trial);
+        {   /* per-query ranks (the bootstrap's input): the share of ranks <= k is R@k for every k */
+            size_t ri[NI], rs[NC], hi, hs, ni = 0;
+            SV_CHECK(sv_recall_acc_ranks(acc, ri, rs) == SV_OK, "%s", sv_last_error());
+            for (i = 0; i < NI; i++) ni += ri[i] > 0;
+            for (k = 1; k <= 16; k++) {
+                hi = hs = 0;
+                for (i = 0; i < NI; i++) hi += ri[i] > 0 && ri[i] <= k;
+                for (j = 0; j < NC; j++) hs += rs[j] <= k;
+                sv_recall_acc_at(acc, k, &a, &b);
+                if (a != 100.0 * (double)hi / (double)ni || b != 100.0 * (double)hs / (double)NC) ok = 0;
+            }
+            for (i = 0; i < NI; i++) if (ri[i] > 17) ok = 0;
+            if (ni != r2.n_images_scored) ok = 0;   /* rank 0 = an image without captions */
+            SV_CHECK(ok, "ranks disagree with recall@k (trial %d)", trial);
+        }
         if (trial == 3) SV_CHECK(r1.i2s_r10 < 60 && r1.s2i_r1 < 30, "no-signal recall too high: %g %g", r1.i2s_r10, r1.s2i_r1);
         SV_CHECK(sv_recall_acc_at(acc, 17, &a, &b) == SV_ERR_ARG, "k > kmax accepted");
         SV_CHECK(sv_recall_acc_block(acc, 30, 10, 0, 1, blk) == SV_ERR_ARG, "block outside accepted");
@@ -7356,7 +7371,10 @@ static void test_eval_abx(void)
        undefined behaviour flagged by UBSan, reported to metrics.h's owner) */
     SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_TEST, &o, res, &nl) == SV_OK && res[0].r.sampled == 1 && res[1].r.within_cells > 0,
              "sampled abx: %s", sv_last_error());
-    SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_VAL, &o, res, &nl) == SV_ERR_ARG, "split without items accepted");
+    SV_CHECK(sv_eval_abx(m, c, d, SV_SPLIT_TRAIN, &o, res, &nl) == SV_ERR_ARG, "split without items accepted");
+    /* the validation items (train's ABX curve) */
+    SV_CHECK(d->has_items[SV_SPLIT_VAL] && sv_eval_abx(m, c, d, SV_SPLIT_VAL, &o, res, &nl) == SV_OK && res[1].r.n_tokens > 0,
+             "validation ABX items: %s", sv_last_error());
 }
 
 /* ------------------------------------------------------------------ bench: ABX on the default built-in sets */

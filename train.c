@@ -282,6 +282,7 @@ typedef struct opts {
     size_t steps, switch_step, batch, eval_every, ckpt_every, log_every, eval_batches;
     double crop_s, lr, warmup, alpha_plus, wd, clip;
     size_t all, bertadam;                   /* flags: 0 or 1 */
+    size_t seeds;                           /* --all --seeds N: N studies OUT/seed<S>/ (0: one study in OUT) */
     uint64_t seed;
     const char *ssl, *targets;              /* MT4SSL: the SSL objective and its offline targets */
     const char *precision;                  /* "fp32" or "bf16": what the run trains in (resolved by check_opts) */
@@ -350,6 +351,7 @@ static const opt_def opt_table[] = {
     OPT("--ckpt-every", K_SIZE, ckpt_every, 0, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--log-every", K_SIZE, log_every, 1, 1e9, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--seed", K_U64, seed, 0, 0, 0, S_FIXED, M_TRAIN | M_BUILTIN | M_KMEANS, NULL),
+    OPT("--seeds", K_SIZE, seeds, 0, 1000, 0, S_FIXED, M_TRAIN, NULL),      /* 0 stored: one study in OUT */
     OPT("--out", K_STR, out, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--resume", K_STR, resume, 0, 0, 0, S_NO, M_TRAIN, NULL),
     OPT("--force", K_FLAG, force, 0, 1, 0, S_NO, M_TRAIN, NULL),
@@ -439,6 +441,9 @@ static void usage(FILE *f)
         "  --precision P      fp32 (default) or bf16: the products of the encoder and the branches with\n"
         "                     bf16 operands and fp32 sums (needs AVX512-BF16; elsewhere fp32 with a note)\n"
         "  --seed S           seed of initialisation, batches, masks and dropout (default 1)\n"
+        "  --seeds N          with --all: N studies with seeds S, S+1, .., S+N-1 in OUT/seed<S>/, one after\n"
+        "                     the other (./train --all --seed S --out OUT/seed<S> in parallel processes\n"
+        "                     gives the same bits); ./eval --report OUT gives means and 95%% intervals\n"
         "  --stop-after N     stop after update N with a checkpoint, as if interrupted (for tests)\n"
         "  --quiet            no progress output\n"
         "  Ctrl-C or SIGTERM finishes the current update, writes a checkpoint and prints the resume\n"
@@ -915,6 +920,7 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
     if (o->resume && given(o, "--out")) return die("--out does not go with --resume (the run continues in %s)", o->resume);
     if (o->resume && o->force) return die("--force does not go with --resume (it would delete the run to be resumed)");
     if (canonical(o)) return -1;
+    if (given(o, "--seeds") && o->seeds == 0) return die("--seeds: 0 is out of range: 1..1000");
     *ssl = *vgs = 0;
     if (o->all) {
         if (given(o, "--scenario")) return die("--scenario does not apply to --all (it runs every scenario; see --schedules)");
@@ -943,9 +949,12 @@ static int check_opts(opts *o, sv_config *cfg, stage st[2], int *n_stages, int *
         }
         *n_stages = 2;
         *ssl = *vgs = 1;
+        if (o->seeds && o->seed > UINT64_MAX - o->seeds) return die("--seed %llu + --seeds %zu overflows the seed range",
+                                                                     (unsigned long long)o->seed, o->seeds);
     } else {
         int k;
         if (o->schedules) return die("--schedules goes with --all");
+        if (o->seeds) return die("--seeds goes with --all (seeds of one run: --seed S with its own --out)");
         if ((*n_stages = parse_scenario(o->scenario, (float)o->alpha_plus, st)) < 0) return die("unknown scenario '%s'", o->scenario);
         for (k = 0; k < *n_stages; k++) { *ssl |= st[k].alpha < 1.0f; *vgs |= st[k].alpha > 0.0f; }
         if (given(o, "--alpha") && strcmp(st[0].name, "vgsplus") && (*n_stages == 1 || strcmp(st[1].name, "vgsplus")))
@@ -1103,7 +1112,14 @@ typedef struct run {
     int tty;
     double t_start, data_time, step_time;
     size_t steps_timed, last_eval;
+    sv_item *abx_items;         /* the validation ABX tokens of the first ABX_VAL_FILES files */
+    sv_data abx_data;           /* a shallow copy of *data whose val item set holds only those */
+    int abx_ready;              /* 0 not built, 1 built, -1 the data has no val.item */
 } run;
+
+/* ABX during training reads the items of the first 64 validation utterances (about a second
+   per evaluation on one core): enough tokens for a curve, and the same tokens at every step. */
+#define ABX_VAL_FILES 64
 
 static int log_line(run *r, jline *j)
 {
@@ -1289,6 +1305,29 @@ static int save_ckpt(run *r, const char *file)
     return procs_agree(rc);
 }
 
+/* The validation item subset (see ABX_VAL_FILES): item files are interned in order of first
+   appearance, so the tokens of files 0..K-1 name only those K files. */
+static int abx_subset(run *r)
+{
+    const sv_item_set *all = &r->data->items[SV_SPLIT_VAL];
+    sv_item_set *sub;
+    size_t i, n = 0, k;
+    if (r->abx_ready) return 0;
+    r->abx_ready = -1;
+    if (!r->data->has_items[SV_SPLIT_VAL] || all->n_items == 0) return 0;
+    k = all->n_files < ABX_VAL_FILES ? all->n_files : ABX_VAL_FILES;
+    if (!(r->abx_items = (sv_item *)malloc(all->n_items * sizeof *r->abx_items))) return die("out of memory (validation ABX items)");
+    for (i = 0; i < all->n_items; i++)
+        if (all->items[i].file < k) r->abx_items[n++] = all->items[i];
+    r->abx_data = *r->data;
+    sub = &r->abx_data.items[SV_SPLIT_VAL];
+    sub->items = r->abx_items;
+    sub->n_items = n;
+    sub->n_files = k;
+    r->abx_ready = n ? 1 : -1;
+    return 0;
+}
+
 /* Held-out numbers of both tasks, whatever the stage trains, so forgetting shows. */
 static int evaluate_here(run *r);
 
@@ -1308,11 +1347,26 @@ static int evaluate_here(run *r)
     sv_recall rc;
     jline j;
     double t0 = now_s();
-    int have_rc = 0;
+    int have_rc = 0, bw = -1, ba = -1;
+    sv_abx_layer_result abx[SV_ABX_MAX_LAYERS];
+    size_t n_abx = 0, i;
+    if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
+    r->last_eval = r->pos.step + 1;
     memset(&rc, 0, sizeof rc);
     if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK)
         return die("%sevaluation at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
     if (r->data->n_images && sv_eval_retrieval(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, &rc) == SV_OK) have_rc = 1;
+    /* ABX on validation items (data_prep.sh and the built-in corpus write them): sampled like the
+       official evaluator, seeded, the same tokens every time, so the best layer's curve compares */
+    if (abx_subset(r)) return -1;
+    if (r->abx_ready == 1) {
+        if (sv_eval_abx(r->m, r->ce, &r->abx_data, SV_SPLIT_VAL, NULL, abx, &n_abx) != SV_OK)
+            return die("%sABX on the validation items at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+        for (i = 0; i < n_abx; i++) {
+            if (isfinite(abx[i].r.within) && (bw < 0 || abx[i].r.within < abx[bw].r.within)) bw = (int)i;
+            if (isfinite(abx[i].r.across) && (ba < 0 || abx[i].r.across < abx[ba].r.across)) ba = (int)i;
+        }
+    }
     j.n = 0;
     jl(&j, "{\"kind\":\"eval\",\"step\":%zu,\"stage\":%d", r->pos.step, r->pos.stage);
     jnum(&j, "val_loss_av", st.loss_av);
@@ -1326,15 +1380,19 @@ static int evaluate_here(run *r)
     if (have_rc) {
         jnum(&j, "r1_s2i", rc.s2i_r1); jnum(&j, "r5_s2i", rc.s2i_r5); jnum(&j, "r10_s2i", rc.s2i_r10);
         jnum(&j, "r1_i2s", rc.i2s_r1); jnum(&j, "r5_i2s", rc.i2s_r5); jnum(&j, "r10_i2s", rc.i2s_r10);
+        jnum(&j, "val_images", (double)rc.n_images_scored); jnum(&j, "val_captions", (double)rc.n_captions);
     }
+    if (bw >= 0) { jnum(&j, "abx_val_within", abx[bw].r.within); jnum(&j, "abx_val_within_layer", abx[bw].layer); }
+    if (ba >= 0) { jnum(&j, "abx_val_across", abx[ba].r.across); jnum(&j, "abx_val_across_layer", abx[ba].layer); }
     if (log_line(r, &j)) return -1;
     if (!r->o->quiet) {
-        char mt4[96] = "";
+        char mt4[96] = "", ab[64] = "";
+        if (bw >= 0) snprintf(ab, sizeof ab, " | ABX within %.1f%% (%s)", abx[bw].r.within, abx[bw].name);
         if (r->cfg.ssl != SV_SSL_W2V2)
             snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
-        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f (%.1f s)\n",
+        printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f%s (%.1f s)\n",
                r->tty ? "\r\033[K" : "", r->name, r->pos.step, st.loss_av, st.loss_aud, st.accuracy, mt4,
-               have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, now_s() - t0);
+               have_rc ? rc.s2i_r10 : NAN, have_rc ? rc.i2s_r10 : NAN, ab, now_s() - t0);
     }
     return 0;
 }
@@ -1777,6 +1835,7 @@ static void close_run(run *r)
     sv_ctx_free(r->ce);
     sv_model_free(r->m);
     free(r->settings);
+    free(r->abx_items);
     memset(r, 0, sizeof *r);
 }
 
@@ -1917,6 +1976,80 @@ static int run_study(const opts *o, sv_data *data, const char *root, int resume)
         rc = run_continuation(o, data, base_dir, dir, name, st);
     }
     if (rc == 0) printf("study done: ./eval --report %s/* writes the tables and figures\n", root);
+    return rc;
+}
+
+/* The folder of a study: OUT itself, or OUT/seed<S> under --seeds. */
+static void study_dir(const opts *o, const char *root, uint64_t seed, char *buf, size_t cap)
+{
+    if (o->seeds) snprintf(buf, cap, "%s/seed%llu", root, (unsigned long long)seed);
+    else snprintf(buf, cap, "%s", root);
+}
+
+/* A new study's folder. Pass 0 checks: a folder holding a study (settings or any run's files) is
+   refused unless --force. Pass 1 writes: with --force the old files go, then study.settings. */
+static int prepare_study(const opts *o, const char *root, uint64_t seed, int pass)
+{
+    char dir[1200], p[1300], sub[1300], names[256];
+    int i, busy;
+    opts one = *o;
+    one.seed = seed;
+    one.seeds = 0;
+    study_dir(o, root, seed, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/study.settings", dir);
+    busy = exists(p);
+    for (i = 0; i < 9 && !busy; i++) {
+        if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+        else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+        run_files_in(sub, names, sizeof names);
+        busy = names[0] != 0;
+    }
+    if (pass == 0) {
+        if (busy && !o->force) return die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, o->seeds ? root : dir);
+        return 0;
+    }
+    if (busy) {
+        if (clear_files(dir, report_files, N_REPORT_FILES)) return -1;
+        for (i = 0; i < 9; i++) {
+            if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
+            else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
+            if (clear_files(sub, run_files, N_RUN_FILES)) return -1;
+        }
+    }
+    if (make_dirs(dir)) return -1;
+    {
+        char *t = settings_text(&one);
+        if (!t || write_text_atomic(p, t)) { free(t); return -1; }
+        free(t);
+    }
+    return 0;
+}
+
+/* --all --seeds N: the studies of seeds S..S+N-1 one after the other in ROOT/seed<S>/, each one
+   exactly the study `--all --seed <S> --out ROOT/seed<S>` would run. On resume a seed whose
+   folder was never started is started. */
+static int run_seeds(const opts *o, sv_data *data, const char *root, int resume)
+{
+    size_t k;
+    int rc = 0;
+    for (k = 0; k < o->seeds && rc == 0; k++) {
+        opts one = *o;
+        char dir[1200], p[1300];
+        one.seed = o->seed + k;
+        one.seeds = 0;
+        study_dir(o, root, one.seed, dir, sizeof dir);
+        snprintf(p, sizeof p, "%s/study.settings", dir);
+        if (g_signal) return 2;
+        if (!o->quiet) printf("== seed %llu (%zu of %zu): %s\n", (unsigned long long)one.seed, k + 1, o->seeds, dir);
+        if (resume && !exists(p)) {
+            one.force = 1;
+            if (prepare_study(o, root, one.seed, 1)) return -1;
+            rc = run_study(&one, data, dir, 0);
+        } else {
+            rc = run_study(&one, data, dir, resume);
+        }
+    }
+    if (rc == 0) printf("all %zu seeds done: ./eval --report %s gives means over seeds with 95%% intervals\n", o->seeds, root);
     return rc;
 }
 
@@ -2131,33 +2264,23 @@ static int prepare_out(const opts *o, const char *dir)
 {
     char names[256], p[1200];
     snprintf(p, sizeof p, "%s/study.settings", dir);
-    if (o->all) {
-        int i, busy = exists(p);
-        char sub[1200];
-        for (i = 0; i < 9 && !busy; i++) {
-            if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-            else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-            run_files_in(sub, names, sizeof names);
-            busy = names[0] != 0;
-        }
-        if (busy && !o->force) {
+    if (o->all && o->seeds) {
+        /* every seed's folder is checked (and cleared with --force) before anything is written */
+        size_t k;
+        if (exists(p) && !o->force) {
             die("%s already holds a study: resume it with --resume %s, or replace it with --force", dir, dir);
             return 1;
         }
-        if (busy) {
-            if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
-            for (i = 0; i < 9; i++) {
-                if (i < 3) snprintf(sub, sizeof sub, "%s/%s", dir, base_names[i]);
-                else snprintf(sub, sizeof sub, "%s/%s-%s", dir, sched_names[i - 3][0], sched_names[i - 3][1]);
-                if (clear_files(sub, run_files, N_RUN_FILES)) return 1;
-            }
-        }
-        if (make_dirs(dir)) return 1;
+        for (k = 0; k < o->seeds; k++) if (prepare_study(o, dir, o->seed + k, 0)) return 1;
+        if (clear_files(dir, report_files, N_REPORT_FILES)) return 1;
+        for (k = 0; k < o->seeds; k++) if (prepare_study(o, dir, o->seed + k, 1)) return 1;
         {
             char *t = settings_text(o);
             if (!t || write_text_atomic(p, t)) { free(t); return 1; }
             free(t);
         }
+    } else if (o->all) {
+        if (prepare_study(o, dir, o->seed, 0) || prepare_study(o, dir, o->seed, 1)) return 1;
     } else {
         if (exists(p)) { die("%s holds a study (--all): choose another --out for a single run", dir); return 1; }
         run_files_in(dir, names, sizeof names);
@@ -2307,7 +2430,8 @@ static int train_main(int argc, char **argv)
                    o.batch % (size_t)g_procs ? n + 1 : n, o.batch);
         }
         install_signals();
-        if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
+        if (o.all && o.seeds) rc = run_seeds(&o, &data, dir, o.resume != NULL);
+        else if (o.all) rc = run_study(&o, &data, dir, o.resume != NULL);
         else rc = run_scenario(&o, &data, dir, name, st, n_stages, o.resume != NULL, 0);
     }
     if (g_audio_only) sv_data_free(&ao);

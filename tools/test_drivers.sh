@@ -312,6 +312,23 @@ expect "new study into a study folder" 1 "$T/study2 already holds a study: resum
 same=0
 for r in w2v2 vgs vgsplus w2v2-vgs; do cmp -s "$T/study/$r/final.ckpt" "$T/study2/$r/final.ckpt" && same=$((same + 1)); done
 check '[ "$same" = 4 ] && [ ! -e "$T/study2/vgs-w2v2" ]' "resumed study: $same of 4 runs bit-exact; $(cat "$T/out")"
+# --seeds N: one study per seed in OUT/seed<S>, each the bits of `--all --seed S`; stopped in the
+# first seed and resumed as a whole, the second seed starts on resume
+expect "seeds without --all" 2 "--seeds goes with --all" $TR --seeds 2
+expect "seeds zero" 2 "--seeds: 0 is out of range: 1..1000" $TR --all --seeds 0
+expect "seeds overflow the seed" 2 "--seed 18446744073709551615 + --seeds 2 overflows" $TR --all --seeds 2 --seed 18446744073709551615
+$ST --seed 2 --out "$T/study_s2" > /dev/null 2>&1
+$ST --seeds 2 --out "$T/seeds" --stop-after 4 > /dev/null 2>&1
+check '[ -f "$T/seeds/study.settings" ] && grep -q "^seeds = 2$" "$T/seeds/study.settings" && [ ! -e "$T/seeds/seed2/w2v2/log.jsonl" ]' "--seeds: a study stopped in seed 1: $(ls "$T/seeds")"
+expect "seeds: new study into a seeds folder" 1 "$T/seeds already holds a study: resume it with --resume $T/seeds" $ST --seeds 2 --out "$T/seeds"
+./train --quiet --resume "$T/seeds" > "$T/out" 2>&1
+same=0
+for r in w2v2 vgs vgsplus w2v2-vgs; do
+    cmp -s "$T/study/$r/final.ckpt" "$T/seeds/seed1/$r/final.ckpt" && same=$((same + 1))
+    cmp -s "$T/study_s2/$r/final.ckpt" "$T/seeds/seed2/$r/final.ckpt" && same=$((same + 1))
+done
+check '[ "$same" = 8 ]' "--seeds 2 resumed: $same of 8 runs have the bits of --all --seed S; $(cat "$T/out")"
+check 'grep -q "^seed = 2$" "$T/seeds/seed2/study.settings" && grep -q "^seeds = 0$" "$T/seeds/seed2/study.settings"' "--seeds: seed 2's own settings"
 
 # ================================================================ a full disk leaves no empty or half-written files
 # (stderr goes through a pipe: a file would be under the same size limit)

@@ -26,7 +26,8 @@ mkdir -p "$A" "$B"
       printf "{\"kind\":\"train\",\"step\":%d,\"stage\":%d,\"loss\":1.0,\"loss_av\":null,\"loss_aud\":%g}\n", s, st, aud;
       printf "{\"kind\":\"eval\",\"step\":%d,\"stage\":%d,\"val_loss_av\":%g,\"val_loss_aud\":%g,\"val_acc\":%g,", s, st, 8.0 - s / 20.0, aud, 0.1 + s / 1000.0;
       printf "\"r1_s2i\":%g,\"r5_s2i\":%g,\"r10_s2i\":%g,\"r1_i2s\":%g,\"r5_i2s\":%g,\"r10_i2s\":%g,", r10 / 4, r10 / 2, r10, r10 / 3, r10 / 1.5, r10 + 2;
-      printf "\"abx_within\":%g,\"abx_across\":%g,\"abx_layer\":2}\n", 30.0 - s / 10.0, 35.0 - s / 10.0;
+      printf "\"abx_within\":%g,\"abx_across\":%g,\"abx_layer\":2,\"val_images\":50,\"val_captions\":50,", 30.0 - s / 10.0, 35.0 - s / 10.0;
+      printf "\"abx_val_within\":%g,\"abx_val_across\":%g}\n", 20.0 + s / 10.0, 25.0 + s / 10.0;
       if (s == 40) print "{\"kind\":\"switch\",\"step\":40}" }'
   done
   echo '{"kind":"final","step":100}'
@@ -56,6 +57,48 @@ for fig in loss_av loss_aud recall abx_best abx_layers abx_layers_across; do
   check '[ "$(grep -o "<path " "$F" | wc -l)" = 2 ] && has "$F" "data-name=\"VGS\"" && has "$F" "data-name=\"(W2V2, VGS)\""' "$fig.svg: one series per run"
   case $fig in loss_av|loss_aud|recall|abx_best) check 'has "$F" ">switch<"' "$fig.svg: switch marker";; esac
 done
+# figures a paper would print: chance lines, "log scale" on loss axes, layer names, schedules from
+# their switch on (4 of the 6 evaluations of (W2V2, VGS)), the validation ABX curve filled
+F="$T/rep/recall.svg"
+check 'has "$F" ">chance<"' "recall.svg: no chance line"
+check 'has "$T/rep/loss_av.svg" "log scale" && has "$T/rep/loss_aud.svg" "log scale"' "loss figures do not say log scale"
+check 'has "$T/rep/abx_layers.svg" ">CNN<" && has "$T/rep/abx_layers.svg" ">L0<" && has "$T/rep/abx_layers.svg" ">L1<" && ! has "$T/rep/abx_layers.svg" ">-1<"' "abx_layers.svg: layer ticks not CNN, L0, L1"
+check 'has "$T/rep/abx_layers.svg" "chance (50 %)"' "abx_layers.svg: no chance line"
+pts=$(grep -o 'data-name="(W2V2, VGS)"[^>]* d="[^"]*"' "$F" | grep -o ' L' | wc -l)
+check '[ "$pts" = 3 ]' "recall.svg: (W2V2, VGS) should be drawn from its switch (4 points, 3 segments), got $pts segments"
+check 'grep -q "data-name=\"(W2V2, VGS)\"[^>]* d=\"M" "$T/rep/abx_best.svg"' "abx_best.svg: the validation ABX curve is empty"
+
+# the report over seeds: three hand-written studies (seed1..3) of three runs with known numbers.
+# VGS R@10 S->I = 10, 12, 14 (mean 12, t-interval half 4.303 * 2 / sqrt 3 = 4.97), items +-2;
+# (W2V2, VGS) = VGS + 5 +- 1 (finding 1 holds); (VGS, W2V2) at chance (1 %)
+SS="$T/seeds"
+mkdir -p "$SS"; echo "seeds = 3" > "$SS/study.settings"
+for k in 1 2 3; do
+  for r in vgs w2v2-vgs vgs-w2v2; do
+    mkdir -p "$SS/seed$k/$r"; echo "seed = $k" > "$SS/seed$k/study.settings"
+    case $r in vgs) v=$((8 + 2 * k)); a=vgs; b="";; w2v2-vgs) v=$((13 + 2 * k + (k == 2 ? 1 : 0))); a=w2v2; b=vgs;; vgs-w2v2) v=1; a=vgs; b=w2v2;; esac
+    printf '{"kind":"meta","run":"%s","stage_a":"%s","stage_b":"%s","steps":100,"switch":%s}
+' $r $a "$b" $([ -n "$b" ] && echo 50 || echo 0) > "$SS/seed$k/$r/log.jsonl"
+    for s in 25 50 75 100; do
+      printf '{"kind":"eval","step":%d,"stage":%d,"val_loss_av":%d,"r10_s2i":%d,"r10_i2s":%d,"val_images":100,"val_captions":100,"abx_val_within":%d}
+'         $s $([ -n "$b" ] && [ $s -gt 50 ] && echo 1 || echo 0) $((10 - s / 25)) $((s / 10 + k)) $((s / 10)) $((30 - s / 10)) >> "$SS/seed$k/$r/log.jsonl"
+    done
+    printf '{"kind":"final_eval","n_images":1000,"n_captions":1000,"r1_s2i":1,"r5_s2i":3,"r10_s2i":%d,"r10_s2i_lo":%d,"r10_s2i_hi":%d,"r1_i2s":1,"r5_i2s":3,"r10_i2s":%d,"abx_test_within":%d,"abx_ood_within":%d,"abx_ood_layers":"cnn,L0","abx_ood_within_cnn":%d,"abx_ood_within_L0":%d}
+'       $v $((v - 2)) $((v + 2)) $v $((20 + k)) $((25 + k)) $((25 + k)) $((30 + k)) > "$SS/seed$k/$r/final_eval.json"
+  done
+done
+out=$(./eval --report "$SS" 2>&1)
+R="$SS/results.md"
+check '[ -f "$R" ] && has "$R" "# Results over 3 seeds"' "seed report not written: $out"
+check 'has "$R" "| VGS | 1.0 ± 0.0 (± 0.0) | 3.0 ± 0.0 (± 0.0) | 12.0 ± 4.97 (± 2.0)" || has "$R" "| VGS | 1.0 ± 0.0 | 3.0 ± 0.0 | 12.0 ± 5.0 (± 2.0) |"' "seed report: VGS row: $(grep -F "| VGS |" "$R" | head -1)"
+check 'grep -q "^1\. (W2V2, VGS) retrieves better than VGS.*\*\*holds\*\*: +5.33 points R@10, 95 % interval \[+3.90, +6.77\], 3 of 3 seeds" "$R"' "finding 1: $(grep "^1\." "$R")"
+check 'grep -q "^2\. (VGS, W2V2) falls to chance.*\*\*holds\*\*" "$R"' "finding 2: $(grep "^2\." "$R")"
+check 'has "$R" "| (VGS, W2V2) | mean R@10 (%), val |"' "forgetting row of (VGS, W2V2): $(grep -F "(VGS, W2V2) |" "$R")"
+check 'has "$SS/recall.svg" "fill-opacity" && has "$SS/recall.svg" ">chance<" && ./test_sv --xml-check "$SS/recall.svg"' "seed figures: no band or chance line"
+check 'has "$SS/abx_layers.svg" ">CNN<" && grep -q "data-name=\"VGS\"[^>]* d=\"M" "$SS/abx_layers.svg"' "seed abx_layers.svg: mean per-layer ABX missing"
+out=$(./eval --report "$SS" "$A" 2>&1)
+check '[ $? = 2 ] && echo "$out" | grep -q "not a study folder"' "a study mixed with a run folder accepted: $out"
+
 # an MT4SSL run: named after its objective, its two targets' losses in their own figures, and
 # its offline accuracy in the forgetting rows (no contrastive accuracy there)
 M="$T/runs/mt"; mkdir -p "$M"
@@ -92,6 +135,69 @@ f=$(ls "$T/zs/phonetic/dev-clean"/*.txt 2>/dev/null | head -1)
 check '[ -n "$f" ] && [ "$(head -1 "$f" | wc -w)" = 64 ] && [ "$(wc -l < "$f")" -gt 10 ]' "feature file shape: $(head -c 200 "$f" 2>&1)"
 out=$(./eval --ckpt "$T/run/final.ckpt" --export-zs "$T/zs2" --layer 99 2>&1)
 check '[ $? != 0 ] && echo "$out" | grep -q "layer"' "bad --layer accepted: $out"
+
+# 3. the recall bootstrap: an interval around every recall, the same for the same --seed
+check 'python3 -c "
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j[\"recall_boot\"] == 1000
+for k in (\"r1_s2i\",\"r5_s2i\",\"r10_s2i\",\"r1_i2s\",\"r5_i2s\",\"r10_i2s\"): assert j[k+\"_lo\"] <= j[k] <= j[k+\"_hi\"], k
+assert any(j[k+\"_hi\"] > j[k+\"_lo\"] for k in (\"r1_s2i\",\"r5_s2i\",\"r1_i2s\",\"r5_i2s\"))
+" "$J" 2>"$T/err"' "bootstrap intervals in final_eval.json: $(cat "$T/err")"
+./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b1.json" >/dev/null 2>&1
+./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b2.json" >/dev/null 2>&1
+check 'grep -q "\"recall_boot\":200" "$T/b1.json" && [ "$(sed "s/\"ckpt[^,]*,//g" "$T/b1.json")" = "$(sed "s/\"ckpt[^,]*,//g" "$T/b2.json")" ]' "bootstrap not reproducible with --seed"
+
+# 4. an external ZeroSpeech-style set: a manifest with its .item beside it, and an .item with the
+#    wav files beside it; results in RUN/eval_<name>.json, final_eval.json untouched
+./train --write-builtin "$T/corp" --images 20 --captions 1 --seed 3 >/dev/null 2>&1
+mkdir -p "$T/zsset"; cp "$T/corp/ood.item" "$T/zsset/dev-x.item"
+for f in "$T/corp/wav"/ood_*.wav; do ln -s "$f" "$T/zsset/$(basename "$f")"; done
+cp "$J" "$T/final_before.json"
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/corp/ood.tsv" --set-name corp-ood --abx-mode exact >/dev/null 2>"$T/err"
+E1="$T/run/eval_corp-ood.json"
+check '[ -f "$E1" ] && has "$E1" "\"kind\":\"abx_set\"" && has "$E1" "\"set\":\"corp-ood\"" && has "$E1" "\"abx_layers\":\"cnn,L0,L1,L2,L3\"" && grep -qE "\"abx_within_cnn\":[0-9]" "$E1"' "eval_corp-ood.json: $(cat "$E1" 2>&1) $(cat "$T/err")"
+check 'cmp -s "$J" "$T/final_before.json"' "an external set changed final_eval.json"
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" --abx-mode exact >/dev/null 2>"$T/err"
+E2="$T/run/eval_dev-x.json"
+w1=$(grep -o '"abx_within_L2":[^,]*' "$E1"); w2=$(grep -o '"abx_within_L2":[^,]*' "$E2" 2>/dev/null)
+check '[ -f "$E2" ] && [ -n "$w1" ] && [ "$w1" = "$w2" ]' "the .item + wav folder form: $w2 vs the manifest form: $w1; $(cat "$T/err")"
+out=$(./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" --json "$T/run/final_eval.json" 2>&1)
+check '[ $? = 2 ] && echo "$out" | grep -q "never go into a final_eval.json" && cmp -s "$J" "$T/final_before.json"' "--json final_eval.json accepted for an external set: $out"
+rm "$T/zsset/$(basename "$(ls "$T/corp/wav"/ood_*.wav | head -1)")"
+out=$(./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/zsset/dev-x.item" 2>&1)
+check '[ $? != 0 ] && echo "$out" | grep -q "ood_0.*wav: cannot open"' "a missing wav of an .item set is not named: $out"
+# the CNN output exported as a layer, on the external set, values that are float32 exactly
+./eval --ckpt "$T/run/final.ckpt" --abx-set "$T/corp/ood.tsv" --set-name corp-ood --export-zs "$T/zs3" --layer cnn >/dev/null 2>"$T/err"
+f=$(ls "$T/zs3/phonetic/corp-ood"/*.txt 2>/dev/null | head -1)
+check '[ -n "$f" ] && [ "$(head -1 "$f" | wc -w)" = 64 ] && has "$T/zs3/meta.yaml" "CNN feature encoder output"' "CNN export: $(ls "$T/zs3/phonetic" 2>&1) $(cat "$T/err")"
+check 'python3 -c "
+import struct,sys
+n=0
+for line in open(sys.argv[1]):
+    for t in line.split():
+        v=struct.unpack(\"f\",struct.pack(\"f\",float(t)))[0]
+        assert \"%.9g\" % v == t, (t, v)   # t is the shortest exact text of a float32
+        n+=1
+assert n > 100
+" "$f" 2>"$T/err"' "exported values are not float32 exactly: $(head -c 300 "$T/err")"
+
+# eval features: the ZeroSpeech text of the CNN output and of a layer reads back as the .npy's float32 bits
+W="$(ls "$T/corp/wav"/ood_*.wav | tail -1)"
+./eval features --model "$T/run/final.ckpt" --layers cnn,2 --format npy --out "$T/fn" "$W" >/dev/null 2>"$T/err"
+./eval features --model "$T/run/final.ckpt" --layers cnn,2 --format zerospeech --out "$T/fz" "$W" >/dev/null 2>>"$T/err"
+b=$(basename "$W" .wav)
+check 'python3 -c "
+import struct,sys
+def npy(p):
+    b=open(p,\"rb\").read(); assert b[:6]==b\"\\x93NUMPY\"
+    h=struct.unpack(\"<H\",b[8:10])[0]; d=b[10+h:]
+    return struct.unpack(\"<%df\" % (len(d)//4), d)
+for lay in (\"cnn\",\"L2\"):
+    a=npy(sys.argv[1]+\"/\"+lay+\"/\"+sys.argv[3]+\".npy\")
+    t=[struct.unpack(\"f\",struct.pack(\"f\",float(x)))[0] for x in open(sys.argv[2]+\"/\"+lay+\"/phonetic/dev-clean/\"+sys.argv[3]+\".txt\").read().split()]
+    assert len(a)==len(t) and len(a)>100, (lay,len(a),len(t))
+    assert all(x==y for x,y in zip(a,t)), lay
+" "$T/fn" "$T/fz" "$b" 2>"$T/perr"' "eval features: the text does not read back as the npy float32: $(cat "$T/perr" "$T/err" | tail -3)"
 
 echo "report.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
