@@ -1350,8 +1350,6 @@ static int evaluate_here(run *r)
     int have_rc = 0, bw = -1, ba = -1;
     sv_abx_layer_result abx[SV_ABX_MAX_LAYERS];
     size_t n_abx = 0, i;
-    if (r->last_eval == r->pos.step + 1) return 0;    /* already evaluated at this step */
-    r->last_eval = r->pos.step + 1;
     memset(&rc, 0, sizeof rc);
     if (sv_eval_losses(r->m, r->ce, r->data, SV_SPLIT_VAL, r->o->batch, r->o->eval_batches, 1234, &st) != SV_OK)
         return die("%sevaluation at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
