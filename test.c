@@ -34,9 +34,9 @@ static char *mkdtemp(char *t)
 
 static int sv_t_pass, sv_t_fail;
 /* SV_TEST_CROSS=1: the subset `make test-cross` runs under qemu-user (10-50x slower than
-   native): main skips the groups of kt_cross_skip, and groups that read kt_cross use fewer or
+   native): main skips the groups of sv_t_cross_skip, and groups that read sv_t_cross use fewer or
    smaller shapes. Every kernel, op, gradient check, parser and file format still runs. */
-static int kt_cross;
+static int sv_t_cross;
 #define SV_CHECK(cond, ...) do { if (cond) sv_t_pass++; else { sv_t_fail++; \
     printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
@@ -69,7 +69,7 @@ typedef struct gc_case {
     const void *ud;
 } gc_case;
 
-static size_t gc_numel(const gc_case *g, int i)
+static size_t sv_t_gc_numel(const gc_case *g, int i)
 {
     size_t n = 1;
     int d;
@@ -77,7 +77,7 @@ static size_t gc_numel(const gc_case *g, int i)
     return n;
 }
 
-static sv_tensor *gc_forward(sv_ctx *c, const gc_case *g, float **h, int grad)
+static sv_tensor *sv_t_gc_forward(sv_ctx *c, const gc_case *g, float **h, int grad)
 {
     sv_tensor *in[GC_MAXIN];
     int i;
@@ -92,7 +92,7 @@ static sv_tensor *gc_forward(sv_ctx *c, const gc_case *g, float **h, int grad)
     return g->fn(c, in, g->ud);
 }
 
-static double gc_loss(const sv_tensor *y, const float *R)
+static double sv_t_gc_loss(const sv_tensor *y, const float *R)
 {
     double s = 0;
     size_t k;
@@ -102,7 +102,7 @@ static double gc_loss(const sv_tensor *y, const float *R)
 
 /* The case's inputs as tensors of c, in its training mode, with the dropout stream every run of
    the case shares (so the analytic and recycled runs see the same masks). */
-static void gc_inputs(sv_ctx *c, const gc_case *g, float **h, sv_tensor **in)
+static void sv_t_gc_inputs(sv_ctx *c, const gc_case *g, float **h, sv_tensor **in)
 {
     int i;
     sv_ctx_set_training(c, g->training);
@@ -116,24 +116,24 @@ static void gc_inputs(sv_ctx *c, const gc_case *g, float **h, sv_tensor **in)
 /* The analytic gradients again, with gradient recycling on (sv_ctx_set_recycle_grads): they
    must equal ga bit for bit. Recycling lets one-input ops write dx over dy in place, a path only
    a recycling context takes, so every op case below checks it too. */
-static int gc_same_when_recycled(const gc_case *g, float **h, const float *R, float **ga)
+static int sv_t_gc_same_when_recycled(const gc_case *g, float **h, const float *R, float **ga)
 {
     sv_ctx *c = sv_ctx_new(0, 1);
     sv_tensor *in[GC_MAXIN], *y, *loss;
     int i, same = 1;
     sv_ctx_set_recycle_grads(c, 1);
-    gc_inputs(c, g, h, in);
+    sv_t_gc_inputs(c, g, h, in);
     y = g->fn(c, in, g->ud);
     loss = y ? sv_sum(c, sv_mul(c, y, sv_tensor_from(c, R, y->ndim, y->shape))) : NULL;
     if (!loss || sv_backward(c, loss) != SV_OK) same = 0;
     for (i = 0; same && i < g->n_in; i++)
-        if (!g->no_grad[i] && in[i]->grad && memcmp(ga[i], in[i]->grad, gc_numel(g, i) * sizeof(float)) != 0) same = 0;
+        if (!g->no_grad[i] && in[i]->grad && memcmp(ga[i], in[i]->grad, sv_t_gc_numel(g, i) * sizeof(float)) != 0) same = 0;
     sv_ctx_free(c);
     return same;
 }
 
 /* Returns the worst relative error over the checked elements (or 1e9 on a failure to run). */
-static double gradcheck(const gc_case *g, uint64_t seed)
+static double sv_t_gradcheck(const gc_case *g, uint64_t seed)
 {
     sv_ctx *c = sv_ctx_new(0, 1);
     sv_rng rng;
@@ -144,7 +144,7 @@ static double gradcheck(const gc_case *g, uint64_t seed)
     size_t k;
     sv_rng_seed(&rng, seed);
     for (i = 0; i < g->n_in; i++) {
-        size_t n = gc_numel(g, i);
+        size_t n = sv_t_gc_numel(g, i);
         h[i] = (float *)malloc(n * sizeof(float));
         ga[i] = (float *)calloc(n, sizeof(float));
         for (k = 0; k < n; k++) {
@@ -156,7 +156,7 @@ static double gradcheck(const gc_case *g, uint64_t seed)
     /* analytic gradients: keep the input tensors to read their .grad afterwards */
     {
         sv_tensor *in[GC_MAXIN];
-        gc_inputs(c, g, h, in);
+        sv_t_gc_inputs(c, g, h, in);
         y = g->fn(c, in, g->ud);
         if (!y) { printf("  %s: forward failed: %s\n", g->name, sv_last_error()); worst = 1e9; goto done; }
         R = (float *)malloc(y->n * sizeof(float));
@@ -165,8 +165,8 @@ static double gradcheck(const gc_case *g, uint64_t seed)
         loss = sv_sum(c, sv_mul(c, y, Rt));
         if (sv_backward(c, loss) != SV_OK) { printf("  %s: backward failed: %s\n", g->name, sv_last_error()); worst = 1e9; goto done; }
         for (i = 0; i < g->n_in; i++)
-            if (in[i]->grad) memcpy(ga[i], in[i]->grad, gc_numel(g, i) * sizeof(float));
-        if (!gc_same_when_recycled(g, h, R, ga)) {
+            if (in[i]->grad) memcpy(ga[i], in[i]->grad, sv_t_gc_numel(g, i) * sizeof(float));
+        if (!sv_t_gc_same_when_recycled(g, h, R, ga)) {
             printf("  %s: the gradients change with gradient recycling on\n", g->name);
             worst = 1e9;
             goto done;
@@ -174,15 +174,15 @@ static double gradcheck(const gc_case *g, uint64_t seed)
     }
     /* numeric gradients */
     for (i = 0; i < g->n_in; i++) {
-        size_t n = gc_numel(g, i), step = n > 40 ? n / 40 : 1;
+        size_t n = sv_t_gc_numel(g, i), step = n > 40 ? n / 40 : 1;
         if (g->no_grad[i]) continue;
         for (k = 0; k < n; k += step) {
             float orig = h[i][k];
             double lp, lm, num, a = ga[i][k], err, den;
             h[i][k] = orig + GC_EPS;
-            lp = gc_loss(gc_forward(c, g, h, 0), R);
+            lp = sv_t_gc_loss(sv_t_gc_forward(c, g, h, 0), R);
             h[i][k] = orig - GC_EPS;
-            lm = gc_loss(gc_forward(c, g, h, 0), R);
+            lm = sv_t_gc_loss(sv_t_gc_forward(c, g, h, 0), R);
             h[i][k] = orig;
             num = (lp - lm) / (2.0 * GC_EPS);
             if (g->grad_mult != 0) num *= g->grad_mult;
@@ -201,9 +201,9 @@ done:
     return worst;
 }
 
-static void gc_run(const gc_case *g)
+static void sv_t_gc_run(const gc_case *g)
 {
-    double e = gradcheck(g, 99);
+    double e = sv_t_gradcheck(g, 99);
     SV_CHECK(e <= GC_TOL, "gradient check %s: worst relative error %.3g > %.3g", g->name, e, GC_TOL);
 }
 
@@ -212,34 +212,34 @@ static void gc_run(const gc_case *g)
 #define GC_SHAPE3(g, i, a, b, cc) ((g).ndim[i] = 3, (g).shape[i][0] = (a), (g).shape[i][1] = (b), (g).shape[i][2] = (cc))
 
 /* op closures */
-static sv_tensor *f_add(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_add(c, x[0], x[1]); }
-static sv_tensor *f_sub(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sub(c, x[0], x[1]); }
-static sv_tensor *f_mul(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mul(c, x[0], x[1]); }
-static sv_tensor *f_scale(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_scale(c, x[0], -1.7f); }
-static sv_tensor *f_add_scalar(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_square(c, sv_add_scalar(c, x[0], 0.3f)); }
-static sv_tensor *f_axpby(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_axpby(c, 0.3f, x[0], -2.0f, x[1]); }
-static sv_tensor *f_add_const(sv_ctx *c, sv_tensor **x, const void *u) { return sv_square(c, sv_add_const(c, x[0], (const float *)u)); }
-static sv_tensor *f_square(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_square(c, x[0]); }
-static sv_tensor *f_sqrt(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sqrt(c, x[0]); }
-static sv_tensor *f_log(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_log(c, x[0]); }
-static sv_tensor *f_exp(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_exp(c, x[0]); }
-static sv_tensor *f_group_linear(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_linear(c, x[0], x[1], 3); }
-static sv_tensor *f_relu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_relu(c, x[0]); }
-static sv_tensor *f_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_gelu_op(c, x[0]); }
-static sv_tensor *f_sum(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sum(c, sv_square(c, x[0])); }
-static sv_tensor *f_mean(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mean(c, sv_square(c, x[0])); }
-static sv_tensor *f_sum_last(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sum_last(c, x[0]); }
-static sv_tensor *f_grad_scale(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_grad_scale(c, sv_square(c, x[0]), 0.25f); }
-static sv_tensor *f_dropout(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_dropout(c, sv_square(c, x[0]), 0.3f); }
-static sv_tensor *f_matmul(sv_ctx *c, sv_tensor **x, const void *u) { const int *t = (const int *)u; return sv_matmul(c, x[0], x[1], t[0], t[1]); }
-static sv_tensor *f_linear(sv_ctx *c, sv_tensor **x, const void *u) { return sv_linear(c, x[0], x[1], u ? x[2] : NULL); }
+static sv_tensor *sv_t_op_add(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_add(c, x[0], x[1]); }
+static sv_tensor *sv_t_op_sub(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sub(c, x[0], x[1]); }
+static sv_tensor *sv_t_op_mul(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mul(c, x[0], x[1]); }
+static sv_tensor *sv_t_op_scale(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_scale(c, x[0], -1.7f); }
+static sv_tensor *sv_t_op_add_scalar(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_square(c, sv_add_scalar(c, x[0], 0.3f)); }
+static sv_tensor *sv_t_op_axpby(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_axpby(c, 0.3f, x[0], -2.0f, x[1]); }
+static sv_tensor *sv_t_op_add_const(sv_ctx *c, sv_tensor **x, const void *u) { return sv_square(c, sv_add_const(c, x[0], (const float *)u)); }
+static sv_tensor *sv_t_op_square(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_square(c, x[0]); }
+static sv_tensor *sv_t_op_sqrt(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sqrt(c, x[0]); }
+static sv_tensor *sv_t_op_log(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_log(c, x[0]); }
+static sv_tensor *sv_t_op_exp(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_exp(c, x[0]); }
+static sv_tensor *sv_t_op_group_linear(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_linear(c, x[0], x[1], 3); }
+static sv_tensor *sv_t_op_relu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_relu(c, x[0]); }
+static sv_tensor *sv_t_op_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_gelu_op(c, x[0]); }
+static sv_tensor *sv_t_op_sum(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sum(c, sv_square(c, x[0])); }
+static sv_tensor *sv_t_op_mean(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mean(c, sv_square(c, x[0])); }
+static sv_tensor *sv_t_op_sum_last(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sum_last(c, x[0]); }
+static sv_tensor *sv_t_op_grad_scale(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_grad_scale(c, sv_square(c, x[0]), 0.25f); }
+static sv_tensor *sv_t_op_dropout(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_dropout(c, sv_square(c, x[0]), 0.3f); }
+static sv_tensor *sv_t_op_matmul(sv_ctx *c, sv_tensor **x, const void *u) { const int *t = (const int *)u; return sv_matmul(c, x[0], x[1], t[0], t[1]); }
+static sv_tensor *sv_t_op_linear(sv_ctx *c, sv_tensor **x, const void *u) { return sv_linear(c, x[0], x[1], u ? x[2] : NULL); }
 typedef struct { size_t stride, pad, groups; int bias; } conv_ud;
-static sv_tensor *f_conv(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_conv(sv_ctx *c, sv_tensor **x, const void *u)
 {
     const conv_ud *p = (const conv_ud *)u;
     return sv_conv1d(c, x[0], x[1], p->bias ? x[2] : NULL, p->stride, p->pad, p->groups);
 }
-static sv_tensor *f_conv_gelu_in(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_conv_gelu_in(sv_ctx *c, sv_tensor **x, const void *u)
 {
     const conv_ud *p = (const conv_ud *)u;
     return sv_conv1d_gelu_in(c, x[0], x[1], p->bias ? x[2] : NULL, p->stride, p->pad);
@@ -247,37 +247,37 @@ static sv_tensor *f_conv_gelu_in(sv_ctx *c, sv_tensor **x, const void *u)
 /* x with a second consumer recorded after the fused op (x's gradient exists when its backward
    runs: dx is added, through the scratch buffer) or before it (the fused op creates it) */
 static const conv_ud cgi_shared = {2, 0, 1, 1};
-static sv_tensor *f_conv_gelu_in_shared(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_conv_gelu_in_shared(sv_ctx *c, sv_tensor **x, const void *u)
 {
     sv_tensor *y, *z;
-    if (u) { z = sv_sum(c, sv_square(c, x[0])); y = f_conv_gelu_in(c, x, &cgi_shared); }
-    else { y = f_conv_gelu_in(c, x, &cgi_shared); z = sv_sum(c, sv_square(c, x[0])); }
+    if (u) { z = sv_sum(c, sv_square(c, x[0])); y = sv_t_op_conv_gelu_in(c, x, &cgi_shared); }
+    else { y = sv_t_op_conv_gelu_in(c, x, &cgi_shared); z = sv_sum(c, sv_square(c, x[0])); }
     return sv_add(c, sv_sum(c, sv_square(c, y)), z);
 }
-static sv_tensor *f_weight_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_weight_norm_k(c, x[0], x[1]); }
-static sv_tensor *f_layer_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_layer_norm(c, x[0], x[1], x[2], 1e-5f); }
+static sv_tensor *sv_t_op_weight_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_weight_norm_k(c, x[0], x[1]); }
+static sv_tensor *sv_t_op_layer_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_layer_norm(c, x[0], x[1], x[2], 1e-5f); }
 static const size_t len_2[2] = {5, 3};
-static sv_tensor *f_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_2, x[1], x[2], 1e-5f); }
+static sv_tensor *sv_t_op_group_norm(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_2, x[1], x[2], 1e-5f); }
 /* more frames than one statistics block (64), an odd channel count, one padded sequence */
 static const size_t len_long[2] = {150, 71};
-static sv_tensor *f_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
-static sv_tensor *f_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
+static sv_tensor *sv_t_op_group_norm_long(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f); }
+static sv_tensor *sv_t_op_group_norm_gelu(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
 /* conv1d on a group norm (+ GELU) output it drops and recomputes (the CNN's layer 0 -> conv 1) */
-static sv_tensor *f_gn_conv(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_gn_conv(sv_ctx *c, sv_tensor **x, const void *u)
 {
     sv_tensor *h = u ? sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f) : sv_group_norm_ch(c, x[0], len_long, x[1], x[2], 1e-5f);
     return sv__conv1d_gn_in(c, h, x[3], NULL, 2);
 }
 /* x with a second consumer recorded after (its gradient exists when the norm's backward runs)
    or before the norm (the norm's backward creates the buffer, the other adds to it) */
-static sv_tensor *f_group_norm_gelu_shared(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_group_norm_gelu_shared(sv_ctx *c, sv_tensor **x, const void *u)
 {
     sv_tensor *y, *z;
     if (u) { z = sv_square(c, x[0]); y = sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); }
     else { y = sv_group_norm_gelu(c, x[0], len_long, x[1], x[2], 1e-5f); z = sv_square(c, x[0]); }
     return sv_add(c, y, z);
 }
-static sv_tensor *f_batch_norm(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_batch_norm(sv_ctx *c, sv_tensor **x, const void *u)
 {
     /* running statistics are buffers: fresh each call so every evaluation sees the same */
     size_t C = x[0]->shape[2], i;
@@ -286,10 +286,10 @@ static sv_tensor *f_batch_norm(sv_ctx *c, sv_tensor **x, const void *u)
     (void)u;
     return sv_batch_norm(c, x[0], len_2, x[1], x[2], rm, rv, 0.1f, 1e-5f);
 }
-static sv_tensor *f_softmax(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_softmax(c, x[0]); }
-static sv_tensor *f_log_softmax(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_log_softmax(c, x[0]); }
+static sv_tensor *sv_t_op_softmax(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_softmax(c, x[0]); }
+static sv_tensor *sv_t_op_log_softmax(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_log_softmax(c, x[0]); }
 static const int ce_target[5] = {0, 3, 1, 6, 2};
-static sv_tensor *f_ce(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_ce(sv_ctx *c, sv_tensor **x, const void *u)
 {
     /* -inf on a few non-target logits, as the contrastive loss does for duplicate negatives */
     static float minf[5 * 7];
@@ -299,40 +299,40 @@ static sv_tensor *f_ce(sv_ctx *c, sv_tensor **x, const void *u)
     return sv_cross_entropy(c, sv_add_const(c, x[0], minf), ce_target, u != NULL);
 }
 static const size_t att_len[2] = {6, 4};
-static sv_tensor *f_attention(sv_ctx *c, sv_tensor **x, const void *u) { return sv_attention(c, x[0], x[1], x[2], 2, att_len, u ? 0.2f : 0.0f); }
-static sv_tensor *f_concat(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_concat(c, x[0], x[1], 1); }
-static sv_tensor *f_slice(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_slice(c, x[0], 1, 1, 3); }
-static sv_tensor *f_transpose(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_transpose(c, x[0]); }
-static sv_tensor *f_reshape(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_attention(sv_ctx *c, sv_tensor **x, const void *u) { return sv_attention(c, x[0], x[1], x[2], 2, att_len, u ? 0.2f : 0.0f); }
+static sv_tensor *sv_t_op_concat(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_concat(c, x[0], x[1], 1); }
+static sv_tensor *sv_t_op_slice(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_slice(c, x[0], 1, 1, 3); }
+static sv_tensor *sv_t_op_transpose(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_transpose(c, x[0]); }
+static sv_tensor *sv_t_op_reshape(sv_ctx *c, sv_tensor **x, const void *u)
 {
     size_t s[2] = {6, 5};
     (void)u;
     return sv_mul(c, sv_reshape(c, sv_square(c, x[0]), 2, s), x[1]);
 }
 static const size_t gidx[7] = {0, 4, 4, 2, 1, 0, 3};
-static sv_tensor *f_gather(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_gather_rows(c, x[0], gidx, 7); }
-static sv_tensor *f_scatter(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_scatter_add_rows(c, x[0], gidx, 6); }
+static sv_tensor *sv_t_op_gather(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_gather_rows(c, x[0], gidx, 7); }
+static sv_tensor *sv_t_op_scatter(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_scatter_add_rows(c, x[0], gidx, 6); }
 static const uint8_t rmask[6] = {0, 1, 0, 0, 1, 1};
-static sv_tensor *f_mask_rows(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mask_rows(c, x[0], rmask, x[1]); }
-static sv_tensor *f_l2n(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_l2_normalize(c, x[0], 1e-8f); }
-static sv_tensor *f_cosine(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_cosine(c, x[0], x[1], 1e-8f); }
+static sv_tensor *sv_t_op_mask_rows(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_mask_rows(c, x[0], rmask, x[1]); }
+static sv_tensor *sv_t_op_l2n(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_l2_normalize(c, x[0], 1e-8f); }
+static sv_tensor *sv_t_op_cosine(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_cosine(c, x[0], x[1], 1e-8f); }
 static const size_t dg_idx[4 * 3] = {0, 1, 2, 2, 2, 4, 3, 0, 1, 4, 4, 4};
-static sv_tensor *f_dot_gather(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_dot_gather(c, x[0], x[1], dg_idx, 3); }
+static sv_tensor *sv_t_op_dot_gather(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_dot_gather(c, x[0], x[1], dg_idx, 3); }
 
 static const float sqe_target[6 * 8] = {
     0.3f, -1.2f, 0.8f, 0.0f, 2.1f, -0.4f, 1.5f, -0.9f, 0.2f, 0.7f, -1.7f, 0.6f, -0.3f, 1.1f, 0.05f, -2.0f,
     1.3f, -0.6f, 0.4f, 0.9f, -1.1f, 0.35f, -0.8f, 1.9f, -0.25f, 0.45f, 1.6f, -1.4f, 0.15f, -0.7f, 0.95f, 0.1f,
     -1.9f, 0.55f, 0.75f, -0.05f, 1.25f, -1.3f, 0.65f, 0.2f, 0.85f, -0.15f, -0.45f, 1.45f, -1.05f, 0.5f, 0.3f, -0.6f};
-static sv_tensor *f_sq_error(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sq_error_sum(c, x[0], sqe_target, 0.37f); }
+static sv_tensor *sv_t_op_sq_error(sv_ctx *c, sv_tensor **x, const void *u) { (void)u; return sv_sq_error_sum(c, x[0], sqe_target, 0.37f); }
 /* MT4SSL's heads on the masked frames x [6,8]: online Linear(D,D) regressing a constant target,
    squared error summed over dims / sqrt(D); offline Linear(D,K) + cross-entropy summed */
-static sv_tensor *f_mt4ssl_online(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_mt4ssl_online(sv_ctx *c, sv_tensor **x, const void *u)
 {
     (void)u;
     return sv_sq_error_sum(c, sv_linear(c, x[0], x[1], x[2]), sqe_target, 1.0f / sqrtf(8.0f));
 }
 static const int mt4_labels[6] = {2, 0, 4, 4, 1, 3};
-static sv_tensor *f_mt4ssl_offline(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_mt4ssl_offline(sv_ctx *c, sv_tensor **x, const void *u)
 {
     (void)u;
     return sv_cross_entropy(c, sv_linear(c, x[0], x[1], x[2]), mt4_labels, 0);
@@ -346,42 +346,42 @@ static void test_op_gradients(void)
     int t;
 
 #define GC_BEGIN(nm, f, nin) (memset(&g, 0, sizeof g), g.name = (nm), g.fn = (f), g.n_in = (nin))
-    GC_BEGIN("add broadcast", f_add, 2); GC_SHAPE3(g, 0, 3, 5, 7); GC_SHAPE1(g, 1, 7); gc_run(&g);
-    GC_BEGIN("add same", f_add, 2); GC_SHAPE2(g, 0, 3, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
-    GC_BEGIN("sub broadcast", f_sub, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
-    GC_BEGIN("mul broadcast", f_mul, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
-    GC_BEGIN("mul same", f_mul, 2); GC_SHAPE1(g, 0, 17); GC_SHAPE1(g, 1, 17); gc_run(&g);
-    GC_BEGIN("scale", f_scale, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("add_scalar", f_add_scalar, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("axpby", f_axpby, 2); GC_SHAPE2(g, 0, 3, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
-    GC_BEGIN("add_const", f_add_const, 1); GC_SHAPE2(g, 0, 3, 5); g.ud = kconst; gc_run(&g);
-    GC_BEGIN("square", f_square, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("sqrt", f_sqrt, 1); GC_SHAPE2(g, 0, 3, 5); g.positive[0] = 1; gc_run(&g);
-    GC_BEGIN("log", f_log, 1); GC_SHAPE2(g, 0, 3, 5); g.positive[0] = 1; gc_run(&g);
-    GC_BEGIN("exp", f_exp, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("group_linear", f_group_linear, 2); GC_SHAPE2(g, 0, 5, 6); GC_SHAPE2(g, 1, 6, 4); gc_run(&g);
-    GC_BEGIN("relu", f_relu, 1); GC_SHAPE2(g, 0, 7, 5); g.kink = 0.05f; gc_run(&g);
-    GC_BEGIN("gelu", f_gelu, 1); GC_SHAPE2(g, 0, 7, 9); gc_run(&g);
-    GC_BEGIN("sum", f_sum, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("mean", f_mean, 1); GC_SHAPE2(g, 0, 3, 5); gc_run(&g);
-    GC_BEGIN("sum_last", f_sum_last, 1); GC_SHAPE3(g, 0, 2, 3, 5); gc_run(&g);
-    GC_BEGIN("grad_scale", f_grad_scale, 1); GC_SHAPE2(g, 0, 3, 5); g.grad_mult = 0.25f; gc_run(&g);
-    GC_BEGIN("dropout", f_dropout, 1); GC_SHAPE2(g, 0, 9, 7); g.training = 1; gc_run(&g);
+    GC_BEGIN("add broadcast", sv_t_op_add, 2); GC_SHAPE3(g, 0, 3, 5, 7); GC_SHAPE1(g, 1, 7); sv_t_gc_run(&g);
+    GC_BEGIN("add same", sv_t_op_add, 2); GC_SHAPE2(g, 0, 3, 5); GC_SHAPE2(g, 1, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("sub broadcast", sv_t_op_sub, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("mul broadcast", sv_t_op_mul, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("mul same", sv_t_op_mul, 2); GC_SHAPE1(g, 0, 17); GC_SHAPE1(g, 1, 17); sv_t_gc_run(&g);
+    GC_BEGIN("scale", sv_t_op_scale, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("add_scalar", sv_t_op_add_scalar, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("axpby", sv_t_op_axpby, 2); GC_SHAPE2(g, 0, 3, 5); GC_SHAPE2(g, 1, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("add_const", sv_t_op_add_const, 1); GC_SHAPE2(g, 0, 3, 5); g.ud = kconst; sv_t_gc_run(&g);
+    GC_BEGIN("square", sv_t_op_square, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("sqrt", sv_t_op_sqrt, 1); GC_SHAPE2(g, 0, 3, 5); g.positive[0] = 1; sv_t_gc_run(&g);
+    GC_BEGIN("log", sv_t_op_log, 1); GC_SHAPE2(g, 0, 3, 5); g.positive[0] = 1; sv_t_gc_run(&g);
+    GC_BEGIN("exp", sv_t_op_exp, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("group_linear", sv_t_op_group_linear, 2); GC_SHAPE2(g, 0, 5, 6); GC_SHAPE2(g, 1, 6, 4); sv_t_gc_run(&g);
+    GC_BEGIN("relu", sv_t_op_relu, 1); GC_SHAPE2(g, 0, 7, 5); g.kink = 0.05f; sv_t_gc_run(&g);
+    GC_BEGIN("gelu", sv_t_op_gelu, 1); GC_SHAPE2(g, 0, 7, 9); sv_t_gc_run(&g);
+    GC_BEGIN("sum", sv_t_op_sum, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("mean", sv_t_op_mean, 1); GC_SHAPE2(g, 0, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("sum_last", sv_t_op_sum_last, 1); GC_SHAPE3(g, 0, 2, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("grad_scale", sv_t_op_grad_scale, 1); GC_SHAPE2(g, 0, 3, 5); g.grad_mult = 0.25f; sv_t_gc_run(&g);
+    GC_BEGIN("dropout", sv_t_op_dropout, 1); GC_SHAPE2(g, 0, 9, 7); g.training = 1; sv_t_gc_run(&g);
     for (t = 0; t < 4; t++) {
         char *nm = (char *)malloc(64);
         sprintf(nm, "matmul ta=%d tb=%d batched", tt[t][0], tt[t][1]);
-        GC_BEGIN(nm, f_matmul, 2);
+        GC_BEGIN(nm, sv_t_op_matmul, 2);
         g.ud = tt[t];
         if (tt[t][0]) GC_SHAPE3(g, 0, 2, 5, 3); else GC_SHAPE3(g, 0, 2, 3, 5);
         if (tt[t][1]) GC_SHAPE3(g, 1, 2, 4, 5); else GC_SHAPE3(g, 1, 2, 5, 4);
-        gc_run(&g);
+        sv_t_gc_run(&g);
         sprintf(nm, "matmul ta=%d tb=%d shared b", tt[t][0], tt[t][1]);
         if (tt[t][1]) GC_SHAPE2(g, 1, 4, 5); else GC_SHAPE2(g, 1, 5, 4);
-        gc_run(&g);
+        sv_t_gc_run(&g);
         free(nm);
     }
-    GC_BEGIN("linear+bias", f_linear, 3); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 4, 5); GC_SHAPE1(g, 2, 4); g.ud = &g; gc_run(&g);
-    GC_BEGIN("linear", f_linear, 2); GC_SHAPE2(g, 0, 7, 5); GC_SHAPE2(g, 1, 3, 5); gc_run(&g);
+    GC_BEGIN("linear+bias", sv_t_op_linear, 3); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 4, 5); GC_SHAPE1(g, 2, 4); g.ud = &g; sv_t_gc_run(&g);
+    GC_BEGIN("linear", sv_t_op_linear, 2); GC_SHAPE2(g, 0, 7, 5); GC_SHAPE2(g, 1, 3, 5); sv_t_gc_run(&g);
     {
         /* case 5 has stride > kernel: gaps between windows get no gradient. Grouped: case 2
            (stride 3: tap-by-tap input gradient), 4 and 6 (stride 1: the input gradient as a
@@ -396,12 +396,12 @@ static void test_op_gradients(void)
             static char nm[16][96];
             size_t T = i < 8 ? 13 : 200, j = (size_t)i % 8;
             sprintf(nm[i], "conv1d K=%zu stride=%zu pad=%zu groups=%zu bias=%d T=%zu", K[j], cv[j].stride, cv[j].pad, cv[j].groups, cv[j].bias, T);
-            GC_BEGIN(nm[i], f_conv, cv[j].bias ? 3 : 2);
+            GC_BEGIN(nm[i], sv_t_op_conv, cv[j].bias ? 3 : 2);
             GC_SHAPE3(g, 0, 2, T, Cin[j]);
             GC_SHAPE3(g, 1, Cout[j], K[j], Cin[j] / cv[j].groups);
             GC_SHAPE1(g, 2, Cout[j]);
             g.ud = &cv[j];
-            gc_run(&g);
+            sv_t_gc_run(&g);
         }
     }
     {
@@ -412,62 +412,62 @@ static void test_op_gradients(void)
         for (i = 0; i < 5; i++) {
             static char nm[5][80];
             sprintf(nm[i], "gelu+conv1d K=%zu stride=%zu pad=%zu bias=%d", K[i], cv[i].stride, cv[i].pad, cv[i].bias);
-            GC_BEGIN(nm[i], f_conv_gelu_in, cv[i].bias ? 3 : 2);
+            GC_BEGIN(nm[i], sv_t_op_conv_gelu_in, cv[i].bias ? 3 : 2);
             GC_SHAPE3(g, 0, 2, 13, Cin[i]);
             GC_SHAPE3(g, 1, Cout[i], K[i], Cin[i]);
             GC_SHAPE1(g, 2, Cout[i]);
             g.ud = &cv[i];
-            gc_run(&g);
+            sv_t_gc_run(&g);
         }
-        GC_BEGIN("gelu+conv1d, input shared (added to)", f_conv_gelu_in_shared, 3);
-        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); gc_run(&g);
-        GC_BEGIN("gelu+conv1d, input shared (created)", f_conv_gelu_in_shared, 3);
-        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); g.ud = &g; gc_run(&g);
-        GC_BEGIN("gelu+conv1d, weight only", f_conv_gelu_in, 3);
-        GC_SHAPE3(g, 0, 2, 13, 3); GC_SHAPE3(g, 1, 5, 3, 3); GC_SHAPE1(g, 2, 5); g.no_grad[0] = 1; g.ud = &cv[0]; gc_run(&g);
+        GC_BEGIN("gelu+conv1d, input shared (added to)", sv_t_op_conv_gelu_in_shared, 3);
+        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); sv_t_gc_run(&g);
+        GC_BEGIN("gelu+conv1d, input shared (created)", sv_t_op_conv_gelu_in_shared, 3);
+        GC_SHAPE3(g, 0, 2, 11, 3); GC_SHAPE3(g, 1, 4, 3, 3); GC_SHAPE1(g, 2, 4); g.ud = &g; sv_t_gc_run(&g);
+        GC_BEGIN("gelu+conv1d, weight only", sv_t_op_conv_gelu_in, 3);
+        GC_SHAPE3(g, 0, 2, 13, 3); GC_SHAPE3(g, 1, 5, 3, 3); GC_SHAPE1(g, 2, 5); g.no_grad[0] = 1; g.ud = &cv[0]; sv_t_gc_run(&g);
     }
-    GC_BEGIN("group_norm -> conv1d, norm recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
-    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); gc_run(&g);
-    GC_BEGIN("group_norm + GELU -> conv1d, recomputed", f_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
-    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); g.ud = &g; gc_run(&g);
-    GC_BEGIN("weight_norm", f_weight_norm, 2); GC_SHAPE3(g, 0, 4, 3, 2); GC_SHAPE1(g, 1, 3); gc_run(&g);
-    GC_BEGIN("layer_norm", f_layer_norm, 3); GC_SHAPE3(g, 0, 3, 4, 9); GC_SHAPE1(g, 1, 9); GC_SHAPE1(g, 2, 9); gc_run(&g);
-    GC_BEGIN("group_norm per channel, lengths", f_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
-    GC_BEGIN("group_norm 150 frames, 19 channels", f_group_norm_long, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
-    GC_BEGIN("group_norm + GELU fused", f_group_norm_gelu, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
-    GC_BEGIN("group_norm + GELU, input shared (added to)", f_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); gc_run(&g);
-    GC_BEGIN("group_norm + GELU, input shared (created)", f_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); g.ud = &g; gc_run(&g);
-    GC_BEGIN("batch_norm train, lengths", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); g.training = 1; gc_run(&g);
-    GC_BEGIN("batch_norm eval", f_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); gc_run(&g);
-    GC_BEGIN("softmax", f_softmax, 1); GC_SHAPE2(g, 0, 4, 7); gc_run(&g);
-    GC_BEGIN("log_softmax", f_log_softmax, 1); GC_SHAPE2(g, 0, 4, 7); gc_run(&g);
-    GC_BEGIN("cross_entropy sum, -inf logits", f_ce, 1); GC_SHAPE2(g, 0, 5, 7); gc_run(&g);
-    GC_BEGIN("cross_entropy mean, -inf logits", f_ce, 1); GC_SHAPE2(g, 0, 5, 7); g.ud = &g; gc_run(&g);
-    GC_BEGIN("attention, key padding", f_attention, 3); GC_SHAPE3(g, 0, 2, 6, 4); GC_SHAPE3(g, 1, 2, 6, 4); GC_SHAPE3(g, 2, 2, 6, 4); gc_run(&g);
-    GC_BEGIN("attention, dropout", f_attention, 3); GC_SHAPE3(g, 0, 2, 6, 4); GC_SHAPE3(g, 1, 2, 6, 4); GC_SHAPE3(g, 2, 2, 6, 4); g.training = 1; g.ud = &g; gc_run(&g);
-    GC_BEGIN("concat", f_concat, 2); GC_SHAPE3(g, 0, 2, 3, 4); GC_SHAPE3(g, 1, 2, 2, 4); gc_run(&g);
-    GC_BEGIN("slice", f_slice, 1); GC_SHAPE3(g, 0, 2, 5, 3); gc_run(&g);
-    GC_BEGIN("transpose", f_transpose, 1); GC_SHAPE3(g, 0, 2, 3, 5); gc_run(&g);
-    GC_BEGIN("reshape", f_reshape, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 6, 5); gc_run(&g);
-    GC_BEGIN("gather_rows", f_gather, 1); GC_SHAPE2(g, 0, 5, 3); gc_run(&g);
-    GC_BEGIN("scatter_add_rows", f_scatter, 1); GC_SHAPE2(g, 0, 7, 3); gc_run(&g);
-    GC_BEGIN("mask_rows", f_mask_rows, 2); GC_SHAPE3(g, 0, 2, 3, 4); GC_SHAPE1(g, 1, 4); gc_run(&g);
-    GC_BEGIN("l2_normalize", f_l2n, 1); GC_SHAPE2(g, 0, 4, 5); gc_run(&g);
-    GC_BEGIN("cosine", f_cosine, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 4, 5); gc_run(&g);
-    GC_BEGIN("dot_gather", f_dot_gather, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 5, 5); gc_run(&g);
-    GC_BEGIN("sq_error_sum", f_sq_error, 1); GC_SHAPE2(g, 0, 6, 8); gc_run(&g);
-    GC_BEGIN("MT4SSL online head: linear + squared error / sqrt(D)", f_mt4ssl_online, 3);
-    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 8, 8); GC_SHAPE1(g, 2, 8); gc_run(&g);
-    GC_BEGIN("MT4SSL offline head: linear + cross-entropy sum", f_mt4ssl_offline, 3);
-    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 5, 8); GC_SHAPE1(g, 2, 5); gc_run(&g);
+    GC_BEGIN("group_norm -> conv1d, norm recomputed", sv_t_op_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm + GELU -> conv1d, recomputed", sv_t_op_gn_conv, 4); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19);
+    GC_SHAPE1(g, 2, 19); GC_SHAPE3(g, 3, 5, 3, 19); g.ud = &g; sv_t_gc_run(&g);
+    GC_BEGIN("weight_norm", sv_t_op_weight_norm, 2); GC_SHAPE3(g, 0, 4, 3, 2); GC_SHAPE1(g, 1, 3); sv_t_gc_run(&g);
+    GC_BEGIN("layer_norm", sv_t_op_layer_norm, 3); GC_SHAPE3(g, 0, 3, 4, 9); GC_SHAPE1(g, 1, 9); GC_SHAPE1(g, 2, 9); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm per channel, lengths", sv_t_op_group_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm 150 frames, 19 channels", sv_t_op_group_norm_long, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm + GELU fused", sv_t_op_group_norm_gelu, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm + GELU, input shared (added to)", sv_t_op_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); sv_t_gc_run(&g);
+    GC_BEGIN("group_norm + GELU, input shared (created)", sv_t_op_group_norm_gelu_shared, 3); GC_SHAPE3(g, 0, 2, 150, 19); GC_SHAPE1(g, 1, 19); GC_SHAPE1(g, 2, 19); g.ud = &g; sv_t_gc_run(&g);
+    GC_BEGIN("batch_norm train, lengths", sv_t_op_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); g.training = 1; sv_t_gc_run(&g);
+    GC_BEGIN("batch_norm eval", sv_t_op_batch_norm, 3); GC_SHAPE3(g, 0, 2, 5, 3); GC_SHAPE1(g, 1, 3); GC_SHAPE1(g, 2, 3); sv_t_gc_run(&g);
+    GC_BEGIN("softmax", sv_t_op_softmax, 1); GC_SHAPE2(g, 0, 4, 7); sv_t_gc_run(&g);
+    GC_BEGIN("log_softmax", sv_t_op_log_softmax, 1); GC_SHAPE2(g, 0, 4, 7); sv_t_gc_run(&g);
+    GC_BEGIN("cross_entropy sum, -inf logits", sv_t_op_ce, 1); GC_SHAPE2(g, 0, 5, 7); sv_t_gc_run(&g);
+    GC_BEGIN("cross_entropy mean, -inf logits", sv_t_op_ce, 1); GC_SHAPE2(g, 0, 5, 7); g.ud = &g; sv_t_gc_run(&g);
+    GC_BEGIN("attention, key padding", sv_t_op_attention, 3); GC_SHAPE3(g, 0, 2, 6, 4); GC_SHAPE3(g, 1, 2, 6, 4); GC_SHAPE3(g, 2, 2, 6, 4); sv_t_gc_run(&g);
+    GC_BEGIN("attention, dropout", sv_t_op_attention, 3); GC_SHAPE3(g, 0, 2, 6, 4); GC_SHAPE3(g, 1, 2, 6, 4); GC_SHAPE3(g, 2, 2, 6, 4); g.training = 1; g.ud = &g; sv_t_gc_run(&g);
+    GC_BEGIN("concat", sv_t_op_concat, 2); GC_SHAPE3(g, 0, 2, 3, 4); GC_SHAPE3(g, 1, 2, 2, 4); sv_t_gc_run(&g);
+    GC_BEGIN("slice", sv_t_op_slice, 1); GC_SHAPE3(g, 0, 2, 5, 3); sv_t_gc_run(&g);
+    GC_BEGIN("transpose", sv_t_op_transpose, 1); GC_SHAPE3(g, 0, 2, 3, 5); sv_t_gc_run(&g);
+    GC_BEGIN("reshape", sv_t_op_reshape, 2); GC_SHAPE3(g, 0, 2, 3, 5); GC_SHAPE2(g, 1, 6, 5); sv_t_gc_run(&g);
+    GC_BEGIN("gather_rows", sv_t_op_gather, 1); GC_SHAPE2(g, 0, 5, 3); sv_t_gc_run(&g);
+    GC_BEGIN("scatter_add_rows", sv_t_op_scatter, 1); GC_SHAPE2(g, 0, 7, 3); sv_t_gc_run(&g);
+    GC_BEGIN("mask_rows", sv_t_op_mask_rows, 2); GC_SHAPE3(g, 0, 2, 3, 4); GC_SHAPE1(g, 1, 4); sv_t_gc_run(&g);
+    GC_BEGIN("l2_normalize", sv_t_op_l2n, 1); GC_SHAPE2(g, 0, 4, 5); sv_t_gc_run(&g);
+    GC_BEGIN("cosine", sv_t_op_cosine, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 4, 5); sv_t_gc_run(&g);
+    GC_BEGIN("dot_gather", sv_t_op_dot_gather, 2); GC_SHAPE2(g, 0, 4, 5); GC_SHAPE2(g, 1, 5, 5); sv_t_gc_run(&g);
+    GC_BEGIN("sq_error_sum", sv_t_op_sq_error, 1); GC_SHAPE2(g, 0, 6, 8); sv_t_gc_run(&g);
+    GC_BEGIN("MT4SSL online head: linear + squared error / sqrt(D)", sv_t_op_mt4ssl_online, 3);
+    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 8, 8); GC_SHAPE1(g, 2, 8); sv_t_gc_run(&g);
+    GC_BEGIN("MT4SSL offline head: linear + cross-entropy sum", sv_t_op_mt4ssl_offline, 3);
+    GC_SHAPE2(g, 0, 6, 8); GC_SHAPE2(g, 1, 5, 8); GC_SHAPE1(g, 2, 5); sv_t_gc_run(&g);
 }
 
 /* ---------------------------------------------------------------- ops in bf16 precision */
 /* bf16's unit roundoff: 8 significant bits, rounding to nearest */
-#define KT_BF16_U 0x1p-8
+#define SV_T_BF16_U 0x1p-8
 
 /* ||a - b|| / ||b|| */
-static double kt_rel_err(const float *a, const float *b, size_t n)
+static double sv_t_rel_err(const float *a, const float *b, size_t n)
 {
     double d = 0, r = 0;
     size_t i;
@@ -478,7 +478,7 @@ static double kt_rel_err(const float *a, const float *b, size_t n)
 /* One op of gc_case g on random inputs, forward and the gradients of sum(y * R), in the
    precision prec; with bwd_fp32 the context is switched to fp32 between forward and backward.
    out[0] = y, out[1 + i] = input i's gradient (malloc'd). */
-static int kt_prec_run(const gc_case *g, int prec, int bwd_fp32, float **out, size_t *ny)
+static int sv_t_prec_run(const gc_case *g, int prec, int bwd_fp32, float **out, size_t *ny)
 {
     sv_ctx *c = sv_ctx_new(0, 1);
     sv_rng rng;
@@ -488,11 +488,11 @@ static int kt_prec_run(const gc_case *g, int prec, int bwd_fp32, float **out, si
     size_t k;
     sv_rng_seed(&rng, 5);
     for (i = 0; i < g->n_in; i++) {
-        h[i] = (float *)malloc(gc_numel(g, i) * sizeof(float));
-        for (k = 0; k < gc_numel(g, i); k++) h[i][k] = sv_rng_normal(&rng);
+        h[i] = (float *)malloc(sv_t_gc_numel(g, i) * sizeof(float));
+        for (k = 0; k < sv_t_gc_numel(g, i); k++) h[i][k] = sv_rng_normal(&rng);
     }
     sv_ctx_set_precision(c, prec);
-    gc_inputs(c, g, h, in);
+    sv_t_gc_inputs(c, g, h, in);
     y = g->fn(c, in, g->ud);
     if (!y) { sv_ctx_free(c); return 0; }
     *ny = y->n;
@@ -504,9 +504,9 @@ static int kt_prec_run(const gc_case *g, int prec, int bwd_fp32, float **out, si
     out[0] = (float *)malloc(y->n * sizeof(float));
     memcpy(out[0], y->data, y->n * sizeof(float));
     for (i = 0; i < g->n_in; i++) {
-        out[1 + i] = (float *)malloc(gc_numel(g, i) * sizeof(float));
-        if (ok && in[i]->grad) memcpy(out[1 + i], in[i]->grad, gc_numel(g, i) * sizeof(float));
-        else memset(out[1 + i], 0, gc_numel(g, i) * sizeof(float));
+        out[1 + i] = (float *)malloc(sv_t_gc_numel(g, i) * sizeof(float));
+        if (ok && in[i]->grad) memcpy(out[1 + i], in[i]->grad, sv_t_gc_numel(g, i) * sizeof(float));
+        else memset(out[1 + i], 0, sv_t_gc_numel(g, i) * sizeof(float));
         free(h[i]);
     }
     free(R);
@@ -514,8 +514,8 @@ static int kt_prec_run(const gc_case *g, int prec, int bwd_fp32, float **out, si
     return ok;
 }
 
-static const size_t kt_att_len[2] = {40, 23};
-static sv_tensor *f_attention_bf(sv_ctx *c, sv_tensor **x, const void *u) { return sv_attention(c, x[0], x[1], x[2], 2, kt_att_len, u ? 0.2f : 0.0f); }
+static const size_t sv_t_att_len[2] = {40, 23};
+static sv_tensor *sv_t_op_attention_bf(sv_ctx *c, sv_tensor **x, const void *u) { return sv_attention(c, x[0], x[1], x[2], 2, sv_t_att_len, u ? 0.2f : 0.0f); }
 
 /* The layers in bf16 (sv_ctx_set_precision): outputs and gradients within the error of
    bf16-rounded operands. Rounding to nearest leaves a relative error of at most u = 2^-8 per
@@ -530,38 +530,38 @@ static void test_bf16_ops(void)
     static const conv_ud cv_long = {2, 1, 1, 1}, cv_short = {1, 2, 1, 0}, cv_group = {1, 8, 4, 1}, cv_first = {5, 0, 1, 0};
     gc_case cases[12], *g;
     int n = 0, i, j, ok;
-#define KT_CASE(nm, f, nin, u) (g = &cases[n++], memset(g, 0, sizeof *g), g->name = (nm), g->fn = (f), g->n_in = (nin), g->ud = (u))
-    KT_CASE("linear+bias", f_linear, 3, &cases[0]); GC_SHAPE3(*g, 0, 3, 40, 48); GC_SHAPE2(*g, 1, 40, 48); GC_SHAPE1(*g, 2, 40);
-    KT_CASE("matmul ta=1 batched", f_matmul, 2, tt); GC_SHAPE3(*g, 0, 2, 40, 33); GC_SHAPE2(*g, 1, 40, 35);
-    KT_CASE("conv1d stride 2 pad 1, 75 frames", f_conv, 3, &cv_long); GC_SHAPE3(*g, 0, 2, 150, 24); GC_SHAPE3(*g, 1, 32, 3, 24); GC_SHAPE1(*g, 2, 32);
-    KT_CASE("conv1d 10 taps of 1 channel, stride 5", f_conv, 2, &cv_first); GC_SHAPE3(*g, 0, 2, 400, 1); GC_SHAPE3(*g, 1, 16, 10, 1);
-    KT_CASE("conv1d short (im2col), pad 2", f_conv, 2, &cv_short); GC_SHAPE3(*g, 0, 3, 40, 24); GC_SHAPE3(*g, 1, 32, 5, 24);
-    KT_CASE("conv1d 4 groups, 17 taps, pad 8", f_conv, 3, &cv_group); GC_SHAPE3(*g, 0, 2, 70, 32); GC_SHAPE3(*g, 1, 32, 17, 8); GC_SHAPE1(*g, 2, 32);
-    KT_CASE("gelu+conv1d stride 2", f_conv_gelu_in, 3, &cv_long); GC_SHAPE3(*g, 0, 2, 150, 24); GC_SHAPE3(*g, 1, 32, 3, 24); GC_SHAPE1(*g, 2, 32);
-    KT_CASE("attention, key padding", f_attention_bf, 3, NULL); GC_SHAPE3(*g, 0, 2, 40, 64); GC_SHAPE3(*g, 1, 2, 40, 64); GC_SHAPE3(*g, 2, 2, 40, 64);
-    KT_CASE("attention, dropout", f_attention_bf, 3, &cases[0]); GC_SHAPE3(*g, 0, 2, 40, 64); GC_SHAPE3(*g, 1, 2, 40, 64); GC_SHAPE3(*g, 2, 2, 40, 64);
+#define SV_T_CASE(nm, f, nin, u) (g = &cases[n++], memset(g, 0, sizeof *g), g->name = (nm), g->fn = (f), g->n_in = (nin), g->ud = (u))
+    SV_T_CASE("linear+bias", sv_t_op_linear, 3, &cases[0]); GC_SHAPE3(*g, 0, 3, 40, 48); GC_SHAPE2(*g, 1, 40, 48); GC_SHAPE1(*g, 2, 40);
+    SV_T_CASE("matmul ta=1 batched", sv_t_op_matmul, 2, tt); GC_SHAPE3(*g, 0, 2, 40, 33); GC_SHAPE2(*g, 1, 40, 35);
+    SV_T_CASE("conv1d stride 2 pad 1, 75 frames", sv_t_op_conv, 3, &cv_long); GC_SHAPE3(*g, 0, 2, 150, 24); GC_SHAPE3(*g, 1, 32, 3, 24); GC_SHAPE1(*g, 2, 32);
+    SV_T_CASE("conv1d 10 taps of 1 channel, stride 5", sv_t_op_conv, 2, &cv_first); GC_SHAPE3(*g, 0, 2, 400, 1); GC_SHAPE3(*g, 1, 16, 10, 1);
+    SV_T_CASE("conv1d short (im2col), pad 2", sv_t_op_conv, 2, &cv_short); GC_SHAPE3(*g, 0, 3, 40, 24); GC_SHAPE3(*g, 1, 32, 5, 24);
+    SV_T_CASE("conv1d 4 groups, 17 taps, pad 8", sv_t_op_conv, 3, &cv_group); GC_SHAPE3(*g, 0, 2, 70, 32); GC_SHAPE3(*g, 1, 32, 17, 8); GC_SHAPE1(*g, 2, 32);
+    SV_T_CASE("gelu+conv1d stride 2", sv_t_op_conv_gelu_in, 3, &cv_long); GC_SHAPE3(*g, 0, 2, 150, 24); GC_SHAPE3(*g, 1, 32, 3, 24); GC_SHAPE1(*g, 2, 32);
+    SV_T_CASE("attention, key padding", sv_t_op_attention_bf, 3, NULL); GC_SHAPE3(*g, 0, 2, 40, 64); GC_SHAPE3(*g, 1, 2, 40, 64); GC_SHAPE3(*g, 2, 2, 40, 64);
+    SV_T_CASE("attention, dropout", sv_t_op_attention_bf, 3, &cases[0]); GC_SHAPE3(*g, 0, 2, 40, 64); GC_SHAPE3(*g, 1, 2, 40, 64); GC_SHAPE3(*g, 2, 2, 40, 64);
     cases[n - 1].training = 1;
-#undef KT_CASE
+#undef SV_T_CASE
     for (i = 0; i < n; i++) {
         float *o32[1 + GC_MAXIN], *o16[1 + GC_MAXIN], *o16b[1 + GC_MAXIN];
         size_t ny = 0;
-        double tol = (strncmp(cases[i].name, "attention", 9) == 0 ? 4 : 2) * KT_BF16_U, worst = 0;
+        double tol = (strncmp(cases[i].name, "attention", 9) == 0 ? 4 : 2) * SV_T_BF16_U, worst = 0;
         int differs = 0, same_bwd = 1;
         g = &cases[i];
-        ok = kt_prec_run(g, SV_FP32, 0, o32, &ny) && kt_prec_run(g, SV_BF16, 0, o16, &ny) && kt_prec_run(g, SV_BF16, 1, o16b, &ny);
+        ok = sv_t_prec_run(g, SV_FP32, 0, o32, &ny) && sv_t_prec_run(g, SV_BF16, 0, o16, &ny) && sv_t_prec_run(g, SV_BF16, 1, o16b, &ny);
         SV_CHECK(ok, "bf16 %s: the op ran: %s", g->name, sv_last_error());
         if (!ok) continue;
         for (j = 0; j <= g->n_in; j++) {
-            size_t nn = j == 0 ? ny : gc_numel(g, j - 1);
-            double e = kt_rel_err(o16[j], o32[j], nn);
+            size_t nn = j == 0 ? ny : sv_t_gc_numel(g, j - 1);
+            double e = sv_t_rel_err(o16[j], o32[j], nn);
             if (!(e <= worst)) worst = e;
             if (memcmp(o16[j], o32[j], nn * sizeof(float)) != 0) differs = 1;
             if (memcmp(o16[j], o16b[j], nn * sizeof(float)) != 0) same_bwd = 0;
         }
-        SV_CHECK(worst <= tol, "bf16 %s: output and gradients within %.1fu of fp32 (worst %.2fu)", g->name, tol / KT_BF16_U, worst / KT_BF16_U);
+        SV_CHECK(worst <= tol, "bf16 %s: output and gradients within %.1fu of fp32 (worst %.2fu)", g->name, tol / SV_T_BF16_U, worst / SV_T_BF16_U);
         SV_CHECK(differs, "bf16 %s: differs from fp32 (the precision switch takes effect)", g->name);
         SV_CHECK(same_bwd, "bf16 %s: the backward runs in the forward's precision", g->name);
-        if (getenv("SV_TEST_VERBOSE")) printf("  bf16 %s: worst %.2fu\n", g->name, worst / KT_BF16_U);
+        if (getenv("SV_TEST_VERBOSE")) printf("  bf16 %s: worst %.2fu\n", g->name, worst / SV_T_BF16_U);
         for (j = 0; j <= g->n_in; j++) { free(o32[j]); free(o16[j]); free(o16b[j]); }
     }
     {
@@ -574,19 +574,19 @@ static void test_bf16_ops(void)
 }
 
 /* A deliberately wrong backward must be caught: proves the checker can fail. */
-static void bad_square_bwd(sv_ctx *c, sv__node *n)
+static void sv_t_bad_square_bwd(sv_ctx *c, sv__node *n)
 {
     float *gx = sv__g(c, n->in[0]);
     size_t i;
     for (i = 0; i < n->out->n; i++) gx[i] += 1.9f * n->in[0]->data[i] * n->out->grad[i]; /* should be 2x */
 }
-static sv_tensor *f_bad_square(sv_ctx *c, sv_tensor **x, const void *u)
+static sv_tensor *sv_t_op_bad_square(sv_ctx *c, sv_tensor **x, const void *u)
 {
     sv_tensor *y = sv_tensor_new(c, x[0]->ndim, x[0]->shape);
     size_t i;
     (void)u;
     for (i = 0; i < y->n; i++) y->data[i] = x[0]->data[i] * x[0]->data[i];
-    if (sv__needs(c, x[0], NULL, NULL, NULL)) sv__record(c, "bad_square", bad_square_bwd, y, x[0], NULL, NULL, NULL);
+    if (sv__needs(c, x[0], NULL, NULL, NULL)) sv__record(c, "bad_square", sv_t_bad_square_bwd, y, x[0], NULL, NULL, NULL);
     return y;
 }
 
@@ -596,10 +596,10 @@ static void test_gradcheck_catches(void)
     double e;
     memset(&g, 0, sizeof g);
     g.name = "deliberately wrong square";
-    g.fn = f_bad_square;
+    g.fn = sv_t_op_bad_square;
     g.n_in = 1;
     GC_SHAPE2(g, 0, 3, 5);
-    e = gradcheck(&g, 5);
+    e = sv_t_gradcheck(&g, 5);
     SV_CHECK(e > GC_TOL, "the gradient checker missed a 5%% error in a backward (worst %.3g)", e);
 }
 
@@ -639,7 +639,7 @@ static void test_broadcast_blocks(void)
    frames only, PyTorch's unbiased running variance, eval mode from the running statistics),
    and forward + backward bit-identical with 1 and 2 threads. 70 channels: one full block of
    64 and a partial one; 4 x 130 x 70 frames is above the parallel threshold. */
-static void bn_run(int threads, int training, const float *xv, const size_t *len, float *out)
+static void sv_t_bn_run(int threads, int training, const float *xv, const size_t *len, float *out)
 {
     size_t sh[3] = {4, 130, 70}, C = 70, n = 4 * 130 * 70, i;
     sv_ctx *c;
@@ -679,8 +679,8 @@ static void test_batch_norm_values(void)
     for (i = 0; i < n; i++) xv[i] = 3.0f + 2.0f * sv_rng_normal(&r) + 0.01f * (float)(i % C);
     for (training = 1; training >= 0; training--) {
         double worst = 0, worst_run = 0;
-        bn_run(1, training, xv, len, o1);
-        bn_run(2, training, xv, len, o2);
+        sv_t_bn_run(1, training, xv, len, o1);
+        sv_t_bn_run(2, training, xv, len, o2);
         SV_CHECK(memcmp(o1, o2, nout * sizeof(float)) == 0, "batch_norm (%s): 1 and 2 threads differ", training ? "train" : "eval");
         for (ch = 0; ch < C; ch++) {
             double m = 0, v = 0, cnt = 0, rs;
@@ -720,7 +720,7 @@ static void test_batch_norm_values(void)
    that part is reported, never failed; and where madvise is ignored altogether (qemu-user: a
    buffer advised by the test itself shows no "hg") the live check is skipped with the reason. */
 #ifdef SV__HAVE_HUGEPAGES
-static int kt_smaps_huge(const void *p, long *kb, int *advised)
+static int sv_t_smaps_huge(const void *p, long *kb, int *advised)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
     char line[512];
@@ -768,7 +768,7 @@ static void test_huge_pages(void)
         n = cal ? sv__huge_range((uintptr_t)cal, cal_bytes, &lo) : 0;
         if (n && madvise((void *)lo, n, SV__MADV_HUGEPAGE) == 0) {
             memset(cal, 1, cal_bytes);
-            honoured = kt_smaps_huge((void *)lo, &kb, &advised) && advised;
+            honoured = sv_t_smaps_huge((void *)lo, &kb, &advised) && advised;
         }
         free(cal);
         if (honoured) {
@@ -776,7 +776,7 @@ static void test_huge_pages(void)
             float *p = c ? (float *)sv_ctx_alloc(c, (size_t)24 << 20) : NULL;
             if (p) memset(p, 1, (size_t)24 << 20);
             /* 12 MB in: madvise splits the mapping at the first 2 MB boundary, and p lies before it */
-            SV_CHECK(p && kt_smaps_huge(p + ((size_t)3 << 20), &kb, &advised) && advised,
+            SV_CHECK(p && sv_t_smaps_huge(p + ((size_t)3 << 20), &kb, &advised) && advised,
                      "a 32 MB arena is advised MADV_HUGEPAGE (no \"hg\" in its VmFlags)");
             if (!advised) ;
             else if (kb >= 2048) printf("  (huge pages: the arena is backed by %ld kB of 2 MB pages)\n", kb);
@@ -797,7 +797,7 @@ static void test_huge_pages(void)
 /* Weight norm per tap at the positional convolution's size class (above the threading
    threshold): w, dv and dg equal with 1 and 2 threads bit for bit, and match a double
    reference (w = g_k v_k / |v_k|; dg_k = dw.v_k / |v_k|; dv = g_k/|v_k| (dw - (dw.v_k/|v_k|^2) v_k)). */
-static void kt_weight_norm_run(int threads, const float *vv, const float *rv, size_t O, size_t K, size_t Cg, float *out)
+static void sv_t_weight_norm_run(int threads, const float *vv, const float *rv, size_t O, size_t K, size_t Cg, float *out)
 {
     size_t sh[3], n = O * K * Cg, k;
     sv_ctx *c;
@@ -829,8 +829,8 @@ static void test_weight_norm_values(void)
     sv_rng r;
     sv_rng_seed(&r, 5);
     for (i = 0; i < n; i++) { vv[i] = sv_rng_normal(&r); rv[i] = sv_rng_normal(&r); }
-    kt_weight_norm_run(1, vv, rv, O, K, Cg, o1);
-    kt_weight_norm_run(2, vv, rv, O, K, Cg, o2);
+    sv_t_weight_norm_run(1, vv, rv, O, K, Cg, o1);
+    sv_t_weight_norm_run(2, vv, rv, O, K, Cg, o2);
     SV_CHECK(memcmp(o1, o2, nout * sizeof(float)) == 0, "weight_norm: 1 and 2 threads differ");
     for (k = 0; k < K; k++) {
         double nv = 0, dot = 0, gk = 0.5 + 0.05 * (double)(float)k, e;
@@ -1102,7 +1102,7 @@ static void test_params(void)
 #define ADAM_NA (300 * 701)
 #define ADAM_NB 37
 #define ADAM_NC (1900 * 1100)
-static void adam_run(int threads, float *out, float *norm_out)
+static void sv_t_adam_run(int threads, float *out, float *norm_out)
 {
     sv_params p;
     size_t s2[2] = {300, 701}, s1[1] = {37}, s3[2] = {1900, 1100}, i, k;
@@ -1138,12 +1138,12 @@ static void test_adam(void)
     double norm2 = 0, worst = 0, scale, bc1 = 1 - pow(0.9, 4), bc2 = 1 - pow(0.98, 4);
     sv_rng r;
     int th = sv_get_threads();
-    adam_run(1, o1, &n1);
-    adam_run(2, o2, &n2);
+    sv_t_adam_run(1, o1, &n1);
+    sv_t_adam_run(2, o2, &n2);
     sv_set_threads(th);
     SV_CHECK(n1 == n2 && memcmp(o1, o2, n * sizeof(float)) == 0, "AdamW: 1 and 2 threads differ");
     sv_set_simd(0);     /* the vector update does the scalar one's operations in its order */
-    adam_run(1, o2, &n2);
+    sv_t_adam_run(1, o2, &n2);
     sv_set_simd(1);
     sv_set_threads(th);
     SV_CHECK(n1 == n2 && memcmp(o1, o2, n * sizeof(float)) == 0, "AdamW: SIMD and scalar kernels differ");
@@ -1169,7 +1169,7 @@ static void test_adam(void)
 }
 
 /* A composite forward+backward gives bit-identical results with 1 and 2 threads. */
-static void run_composite(int threads, float *out, size_t nout)
+static void sv_t_run_composite(int threads, float *out, size_t nout)
 {
     sv_ctx *c;
     sv_rng r;
@@ -1201,8 +1201,8 @@ static void run_composite(int threads, float *out, size_t nout)
 static void test_thread_determinism(void)
 {
     float a[2048], b[2048];
-    run_composite(1, a, 2048);
-    run_composite(2, b, 2048);
+    sv_t_run_composite(1, a, 2048);
+    sv_t_run_composite(2, b, 2048);
     sv_set_threads(0);
     SV_CHECK(memcmp(a, b, sizeof a) == 0, "forward+backward must be bit-identical with 1 and 2 threads");
 }
@@ -1215,7 +1215,7 @@ static void test_thread_determinism(void)
    with padding and groups (scratch released), attention, dropout, and a leaf whose gradient the
    caller reads afterwards. */
 #define RG_NLEAF 6
-static sv_tensor *recycle_graph(sv_ctx *c, sv_tensor **leaf)
+static sv_tensor *sv_t_recycle_graph(sv_ctx *c, sv_tensor **leaf)
 {
     size_t len[2] = {40, 33}, sh2[2] = {2 * 40, 16}, sh3[3] = {2, 40, 16};
     sv_tensor *x = leaf[0], *w1 = leaf[1], *w2 = leaf[2], *wl = leaf[3], *g = leaf[4], *b = leaf[5];
@@ -1236,8 +1236,8 @@ static sv_tensor *recycle_graph(sv_ctx *c, sv_tensor **leaf)
     return sv_add(c, sv_mean(c, sv_square(c, q)), sv_mean(c, sv_square(c, x)));
 }
 
-/* One forward + backward of recycle_graph; leaf gradients go to g[i] (malloc'd). */
-static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_out)
+/* One forward + backward of sv_t_recycle_graph; leaf gradients go to g[i] (malloc'd). */
+static size_t sv_t_recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_out)
 {
     static const size_t shapes[RG_NLEAF][3] = {{2, 81, 3}, {16, 3, 3}, {16, 5, 4}, {16, 16, 0}, {16, 0, 0}, {16, 0, 0}};
     sv_ctx *c = sv_ctx_new(4096, 5);       /* small first block: the arena grows while recycling */
@@ -1252,7 +1252,7 @@ static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_o
         for (j = 0; j < leaf[i]->n; j++) leaf[i]->data[j] = (i == 4 ? 1.0f : 0.0f) + 0.5f * sv_rng_normal(&r);
         leaf[i]->requires_grad = 1;
     }
-    loss = recycle_graph(c, leaf);
+    loss = sv_t_recycle_graph(c, leaf);
     *ok = loss && sv_backward(c, loss) == SV_OK;
     if (h_out) *h_out = loss;
     for (i = 0; i < RG_NLEAF; i++) {
@@ -1271,15 +1271,15 @@ static size_t recycle_graph_run(int recycle, float **g, int *ok, sv_tensor **h_o
    against a double-precision loop over the definition; stride 1 (input gradient as a flipped
    convolution) and stride 2 (tap by tap); bit-identical for 1, 2 and 3 threads. */
 /* One forward + backward of loss = sum(conv(x) * r), and the same from a double-precision loop
-   over the definition (ref_*). Arrays are malloc'd; gconv_free releases them. */
+   over the definition (ref_*). Arrays are malloc'd; sv_t_gconv_free releases them. */
 typedef struct { size_t ny, nx, nw; float *y, *dx, *dw, *ref_y, *ref_dx, *ref_dw; } gconv_out;
 
-static void gconv_free(gconv_out *o)
+static void sv_t_gconv_free(gconv_out *o)
 {
     free(o->y); free(o->dx); free(o->dw); free(o->ref_y); free(o->ref_dx); free(o->ref_dw);
 }
 
-static int grouped_conv_run(int threads, size_t stride, gconv_out *o)
+static int sv_t_grouped_conv_run(int threads, size_t stride, gconv_out *o)
 {
     size_t B = 2, T = 150, C = 64, K = 32, G = 4, pad = K / 2, Cg = C / G, i, bb, t, oc, k, ci;
     size_t sx[3] = {B, T, C}, sw[3] = {C, K, C / G}, sb[1] = {C}, Tout;
@@ -1338,7 +1338,7 @@ static int grouped_conv_run(int threads, size_t stride, gconv_out *o)
 }
 
 /* Worst |a - ref| against the largest |ref|: within 1e-5 of the output's scale. */
-static void gconv_compare(const float *a, const float *ref, size_t n, size_t stride, const char *what)
+static void sv_t_gconv_compare(const float *a, const float *ref, size_t n, size_t stride, const char *what)
 {
     double worst = 0, scale = 0;
     size_t i;
@@ -1356,17 +1356,17 @@ static void test_conv_grouped(void)
     for (s = 1; s <= 2; s++) {
         gconv_out one, more;
         int t;
-        if (!grouped_conv_run(1, s, &one)) return;
-        gconv_compare(one.y, one.ref_y, one.ny, s, "output");
-        gconv_compare(one.dx, one.ref_dx, one.nx, s, "input gradient");
-        gconv_compare(one.dw, one.ref_dw, one.nw, s, "weight gradient");
+        if (!sv_t_grouped_conv_run(1, s, &one)) return;
+        sv_t_gconv_compare(one.y, one.ref_y, one.ny, s, "output");
+        sv_t_gconv_compare(one.dx, one.ref_dx, one.nx, s, "input gradient");
+        sv_t_gconv_compare(one.dw, one.ref_dw, one.nw, s, "weight gradient");
         for (t = 2; t <= 3; t++) {
-            if (!grouped_conv_run(t, s, &more)) break;
+            if (!sv_t_grouped_conv_run(t, s, &more)) break;
             SV_CHECK(memcmp(one.y, more.y, one.ny * sizeof(float)) == 0 && memcmp(one.dx, more.dx, one.nx * sizeof(float)) == 0 &&
                      memcmp(one.dw, more.dw, one.nw * sizeof(float)) == 0, "grouped conv stride %zu: %d threads differ from 1", s, t);
-            gconv_free(&more);
+            sv_t_gconv_free(&more);
         }
-        gconv_free(&one);
+        sv_t_gconv_free(&one);
     }
     sv_set_threads(0);
 }
@@ -1375,7 +1375,7 @@ static void test_conv_grouped(void)
    within rounding (they share the kernels, so in practice bit for bit up to the sign of zeros),
    on the SIMD and scalar kernels, with and without recycling; and the arena peak drops by about
    GELU(x)'s size, which the fused op never stores. */
-static size_t cgi_run(int fused, int recycle, const conv_ud *p, size_t K, const size_t *xs, size_t Cout,
+static size_t sv_t_cgi_run(int fused, int recycle, const conv_ud *p, size_t K, const size_t *xs, size_t Cout,
                       float **out, size_t *nout)
 {
     sv_ctx *c = sv_ctx_new(0, 1);
@@ -1410,7 +1410,7 @@ static size_t cgi_run(int fused, int recycle, const conv_ud *p, size_t K, const 
 
 /* sv__conv1d_gn_in (conv1d dropping the group norm + GELU output it reads) against sv_conv1d on
    the stored output: every gradient bit for bit, SIMD and scalar, with and without recycling. */
-static size_t cgn_run(int drop, int recycle, float **out, size_t *nout)
+static size_t sv_t_cgn_run(int drop, int recycle, float **out, size_t *nout)
 {
     static const size_t len[3] = {301, 180, 0};
     sv_ctx *c = sv_ctx_new(0, 1);
@@ -1453,7 +1453,7 @@ static void test_conv_gn_in(void)
         sv_set_simd(simd);
         for (rec = 0; rec < 2; rec++) {
             float *o0[6] = {0}, *o1[6] = {0};
-            size_t n0[6], n1[6], p0 = cgn_run(0, rec, o0, n0), p1 = cgn_run(1, rec, o1, n1);
+            size_t n0[6], n1[6], p0 = sv_t_cgn_run(0, rec, o0, n0), p1 = sv_t_cgn_run(1, rec, o1, n1);
             SV_CHECK(p0 && p1, "group_norm_gelu -> conv1d, simd %d recycle %d: %s", simd, rec, sv_last_error());
             if (!p0 || !p1) continue;
             for (j = 0; j < 6; j++) {
@@ -1485,8 +1485,8 @@ static void test_conv_gelu_in(void)
                 float *o0[4] = {0}, *o1[4] = {0};
                 size_t n0[4], n1[4], p0, p1, i, bitdiff = 0;
                 double worst = 0;
-                p0 = cgi_run(0, rec, &cv[k], K[k], xs[k], Cout[k], o0, n0);
-                p1 = cgi_run(1, rec, &cv[k], K[k], xs[k], Cout[k], o1, n1);
+                p0 = sv_t_cgi_run(0, rec, &cv[k], K[k], xs[k], Cout[k], o0, n0);
+                p1 = sv_t_cgi_run(1, rec, &cv[k], K[k], xs[k], Cout[k], o1, n1);
                 SV_CHECK(p0 && p1, "gelu+conv1d case %d simd %d recycle %d: %s", k, simd, rec, sv_last_error());
                 if (!p0 || !p1) continue;
                 for (j = 0; j < 4; j++) {
@@ -1519,8 +1519,8 @@ static void test_recycle_graph(void)
     int ok0, ok1, same = 1, i;
     size_t n[RG_NLEAF] = {2 * 81 * 3, 16 * 3 * 3, 16 * 5 * 4, 16 * 16, 16, 16}, p0, p1;
     sv_tensor *released;
-    p0 = recycle_graph_run(0, g0, &ok0, NULL);
-    p1 = recycle_graph_run(1, g1, &ok1, &released);
+    p0 = sv_t_recycle_graph_run(0, g0, &ok0, NULL);
+    p1 = sv_t_recycle_graph_run(1, g1, &ok1, &released);
     SV_CHECK(ok0 && ok1, "recycling graph: forward/backward: %s", sv_last_error());
     for (i = 0; i < RG_NLEAF; i++)
         if (memcmp(g0[i], g1[i], n[i] * sizeof(float)) != 0) { same = 0; printf("  leaf %d differs\n", i); }
@@ -1553,7 +1553,7 @@ static void test_rng(void)
    wav2vec 2.0 and VGS models
    ====================================================================================== */
 /* a tiny config with dropout and layerdrop off, so finite differences see a fixed function */
-static sv_config tiny_nodrop(void)
+static sv_config sv_t_tiny_nodrop(void)
 {
     sv_config cfg;
     sv_config_preset("tiny", &cfg);
@@ -1566,7 +1566,7 @@ static sv_config tiny_nodrop(void)
 /* B utterances of different lengths (a few hundred ms of tone + noise) and B random images */
 typedef struct { sv_batch b; float *wave, *regions, *boxes; size_t *len; long *img; } test_batch;
 
-static test_batch make_batch(const sv_config *cfg, size_t B, size_t S, uint64_t seed, int vary_len)
+static test_batch sv_t_make_batch(const sv_config *cfg, size_t B, size_t S, uint64_t seed, int vary_len)
 {
     test_batch t;
     sv_rng r;
@@ -1594,9 +1594,9 @@ static test_batch make_batch(const sv_config *cfg, size_t B, size_t S, uint64_t 
     return t;
 }
 
-static void free_batch(test_batch *t) { free(t->wave); free(t->regions); free(t->boxes); free(t->len); free(t->img); }
+static void sv_t_free_batch(test_batch *t) { free(t->wave); free(t->regions); free(t->boxes); free(t->len); free(t->img); }
 
-static double model_loss_value(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, int training)
+static double sv_t_model_loss_value(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, int training)
 {
     sv_tensor *l;
     sv_ctx_reset(c);
@@ -1611,12 +1611,12 @@ static double model_loss_value(sv_model *m, sv_ctx *c, const sv_batch *b, float 
    entries with the largest analytic gradient, eps = 1e-3 (float forward), error
    |a - n| / max(|a|, |n|, 1e-2) <= 5e-2 for every entry (measured worst: about 0.03). A
    backward off by 10% in one module fails it (tried: BatchNorm, the codebook lookup). */
-static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int training, size_t per_tensor, const char *what)
+static void sv_t_model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int training, size_t per_tensor, const char *what)
 {
-    sv_config cfg = cfg_in ? *cfg_in : tiny_nodrop();
+    sv_config cfg = cfg_in ? *cfg_in : sv_t_tiny_nodrop();
     sv_model *m = sv_model_new(&cfg, 11);
     sv_ctx *c = sv_ctx_new(0, 1);
-    test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);   /* >= 5 frames per channel at the last BatchNorm */
+    test_batch tb = sv_t_make_batch(&cfg, 3, 9600, 5, 1);   /* >= 5 frames per channel at the last BatchNorm */
     sv_tensor *loss;
     size_t i, checked = 0, bad = 0;
     double worst = 0;
@@ -1634,7 +1634,7 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
         size_t top[3] = {0, 0, 0}, j, k;
         if (p->kind != SV_PARAM || !(mask >> p->group & 1u)) continue;
         if (strcmp(p->name, "mask_emb") == 0 && alpha == 1) continue;
-        if (kt_cross && i % 8 != 0) continue;   /* every 8th tensor: two forwards per entry are minutes under emulation */
+        if (sv_t_cross && i % 8 != 0) continue;   /* every 8th tensor: two forwards per entry are minutes under emulation */
         for (j = 0; j < p->n; j++) {
             float a = fabsf(p->grad[j]);
             if (a > fabsf(p->grad[top[0]])) { top[2] = top[1]; top[1] = top[0]; top[0] = j; }
@@ -1647,8 +1647,8 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
             double a = p->grad[e], lp, lm, num, err, den;
             const float eps = 1e-3f;
             if (k > 0 && e == top[k - 1]) continue;
-            p->data[e] = orig + eps; lp = model_loss_value(m, c, &tb.b, alpha, training);
-            p->data[e] = orig - eps; lm = model_loss_value(m, c, &tb.b, alpha, training);
+            p->data[e] = orig + eps; lp = sv_t_model_loss_value(m, c, &tb.b, alpha, training);
+            p->data[e] = orig - eps; lm = sv_t_model_loss_value(m, c, &tb.b, alpha, training);
             p->data[e] = orig;
             num = (lp - lm) / (2.0 * eps);
             den = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
@@ -1662,10 +1662,10 @@ static void model_gradcheck_cfg(const sv_config *cfg_in, float alpha, int traini
             if (!(err <= worst)) { worst = err; worst_name = p->name; }
         }
     }
-    SV_CHECK(checked > (kt_cross ? 12u : 30u) && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
+    SV_CHECK(checked > (sv_t_cross ? 12u : 30u) && bad == 0, "%s: %zu of %zu parameter gradients off (worst %.3g at %s)", what, bad, checked, worst, worst_name);
     if (getenv("SV_TEST_VERBOSE")) printf("  %s: %zu checked, worst %.3g (%s)\n", what, checked, worst, worst_name);
 done:
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
     sv_ctx_free(c);
     sv_model_free(m);
 }
@@ -1675,35 +1675,35 @@ done:
    see, by design. So the wav2vec 2.0 losses are checked in eval mode (argmax codes, no Gumbel
    noise; masking and negatives still on), and training mode (BatchNorm batch statistics) with
    alpha = 1, where no quantizer runs. */
-static void model_gradcheck(float alpha, int training, size_t per_tensor, const char *what)
+static void sv_t_model_gradcheck(float alpha, int training, size_t per_tensor, const char *what)
 {
-    model_gradcheck_cfg(NULL, alpha, training, per_tensor, what);
+    sv_t_model_gradcheck_cfg(NULL, alpha, training, per_tensor, what);
 }
 
 static void test_model_gradients(void)
 {
-    sv_config large_style = tiny_nodrop();
+    sv_config large_style = sv_t_tiny_nodrop();
     /* the wav2vec 2.0 large variants: LayerNorm in every CNN block with conv bias, pre-LN layers */
     large_style.extractor_mode = SV_EXTRACTOR_LAYER_NORM;
     large_style.conv_bias = 1;
     large_style.layer_norm_first = 1;
-    if (kt_cross && SV_VW == 0) {   /* s390x, i686: op_gradients ran every op's backward there */
+    if (sv_t_cross && SV_VW == 0) {   /* s390x, i686: op_gradients ran every op's backward there */
         printf("  (SV_TEST_CROSS on a build without SIMD kernels: the whole-model check is left to make test)\n");
         return;
     }
-    if (kt_cross) {   /* the joint model, one entry in every 8th tensor */
-        model_gradcheck(0.5f, 0, 1, "joint alpha=0.5 (eval-mode quantizer)");
+    if (sv_t_cross) {   /* the joint model, one entry in every 8th tensor */
+        sv_t_model_gradcheck(0.5f, 0, 1, "joint alpha=0.5 (eval-mode quantizer)");
         return;
     }
-    model_gradcheck_cfg(&large_style, 0.0f, 0, 1, "alpha=0, layer_norm extractor + pre-LN transformer");
-    model_gradcheck(0.5f, 0, 2, "joint alpha=0.5 (eval-mode quantizer)");
-    model_gradcheck(1.0f, 1, 2, "alpha=1 training (BatchNorm batch statistics)");
-    model_gradcheck(0.0f, 0, 1, "alpha=0 (wav2vec 2.0 only)");
+    sv_t_model_gradcheck_cfg(&large_style, 0.0f, 0, 1, "alpha=0, layer_norm extractor + pre-LN transformer");
+    sv_t_model_gradcheck(0.5f, 0, 2, "joint alpha=0.5 (eval-mode quantizer)");
+    sv_t_model_gradcheck(1.0f, 1, 2, "alpha=1 training (BatchNorm batch statistics)");
+    sv_t_model_gradcheck(0.0f, 0, 1, "alpha=0 (wav2vec 2.0 only)");
 }
 
 /* Parameter gradients of one forward + backward of the model in cfg's precision (the batch's
    fixed masks and noise), into g (params.n floats); returns the loss. */
-static double kt_model_grads(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, int training, float *g)
+static double sv_t_model_grads(sv_model *m, sv_ctx *c, const sv_batch *b, float alpha, int training, float *g)
 {
     sv_tensor *loss;
     sv_ctx_reset(c);
@@ -1720,7 +1720,7 @@ static double kt_model_grads(sv_model *m, sv_ctx *c, const sv_batch *b, float al
    in the context's precision: the wav2vec 2.0 encoder's last layer, the VGS audio branch on its
    shared layers and the image branch, each summed against fixed random weights (training mode
    without dropout: batch norm on batch statistics; no masking), into g; returns the value. */
-static double kt_encoder_grads(sv_model *m, sv_ctx *c, const sv_batch *b, int precision, float *g)
+static double sv_t_encoder_grads(sv_model *m, sv_ctx *c, const sv_batch *b, int precision, float *g)
 {
     sv_w2v2_out e;
     sv_tensor *a, *v, *loss = NULL;
@@ -1752,7 +1752,7 @@ static double kt_encoder_grads(sv_model *m, sv_ctx *c, const sv_batch *b, int pr
 
 /* The model in bf16 against fp32.
    Gradients of the tiny model's encoder and both VGS branches (through a smooth function of their
-   outputs, see kt_encoder_grads): every parameter tensor's gradient within max(8u, 2s) of fp32's
+   outputs, see sv_t_encoder_grads): every parameter tensor's gradient within max(8u, 2s) of fp32's
    in norm, u = 2^-8. 8u: the deepest encoder parameter reaches the output through about 30
    chained products (6 convs, the projection, the positional conv, 3 layers of 6) and as many
    back, each adding about 0.8u of independent relative error (test_bf16_ops): 0.8u sqrt(60) =
@@ -1770,10 +1770,10 @@ static double kt_encoder_grads(sv_model *m, sv_ctx *c, const sv_batch *b, int pr
    products in bf16; the context's own precision left as it was; the precision as config text. */
 static void test_model_bf16(void)
 {
-    sv_config cfg = tiny_nodrop();
+    sv_config cfg = sv_t_tiny_nodrop();
     sv_model *m = sv_model_new(&cfg, 11);
     sv_ctx *c = sv_ctx_new(0, 1);
-    test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);
+    test_batch tb = sv_t_make_batch(&cfg, 3, 9600, 5, 1);
     size_t n = m->params.n, i, checked = 0, bad = 0;
     float *g32 = (float *)malloc(n * sizeof(float)), *g16 = (float *)malloc(n * sizeof(float));
     float *gp = (float *)malloc(n * sizeof(float)), *w0 = (float *)malloc(n * sizeof(float));
@@ -1781,12 +1781,12 @@ static void test_model_bf16(void)
     const char *worst_name = "";
     int old = sv_get_threads();
     sv_rng r;
-    l32 = kt_encoder_grads(m, c, &tb.b, SV_FP32, g32);
-    l16 = kt_encoder_grads(m, c, &tb.b, SV_BF16, g16);
+    l32 = sv_t_encoder_grads(m, c, &tb.b, SV_FP32, g32);
+    l16 = sv_t_encoder_grads(m, c, &tb.b, SV_BF16, g16);
     memcpy(w0, m->params.data, n * sizeof(float));
     sv_rng_seed(&r, 9);
-    for (i = 0; i < n; i++) m->params.data[i] *= 1.0f + (float)KT_BF16_U * (2.0f * sv_rng_uniformf(&r) - 1.0f);
-    kt_encoder_grads(m, c, &tb.b, SV_FP32, gp);
+    for (i = 0; i < n; i++) m->params.data[i] *= 1.0f + (float)SV_T_BF16_U * (2.0f * sv_rng_uniformf(&r) - 1.0f);
+    sv_t_encoder_grads(m, c, &tb.b, SV_FP32, gp);
     memcpy(m->params.data, w0, n * sizeof(float));
     SV_CHECK(isfinite(l32) && isfinite(l16), "encoder and branches ran: %s", sv_last_error());
     for (i = 0; i < m->params.count; i++) {
@@ -1797,27 +1797,27 @@ static void test_model_bf16(void)
         if (strlen(p->name) > 4 && strcmp(p->name + strlen(p->name) - 4, ".k.b") == 0) continue;
         for (j = 0; j < p->n; j++) nz += g32[off + j] != 0.0f;
         if (!nz) continue;   /* no gradient reaches it here (the heads, the mask embedding) */
-        e = kt_rel_err(g16 + off, g32 + off, p->n);
-        sens = kt_rel_err(gp + off, g32 + off, p->n);
-        lim = 8 * KT_BF16_U > 2 * sens ? 8 * KT_BF16_U : 2 * sens;
+        e = sv_t_rel_err(g16 + off, g32 + off, p->n);
+        sens = sv_t_rel_err(gp + off, g32 + off, p->n);
+        lim = 8 * SV_T_BF16_U > 2 * sens ? 8 * SV_T_BF16_U : 2 * sens;
         checked++;
-        if (!(e <= lim)) { bad++; printf("  bf16 gradient of %s off by %.2fu (limit %.2fu)\n", p->name, e / KT_BF16_U, lim / KT_BF16_U); }
+        if (!(e <= lim)) { bad++; printf("  bf16 gradient of %s off by %.2fu (limit %.2fu)\n", p->name, e / SV_T_BF16_U, lim / SV_T_BF16_U); }
         if (!(e / lim <= worst)) { worst = e / lim; worst_name = p->name; }
     }
     SV_CHECK(checked > 100 && bad == 0, "bf16 encoder and branch gradients: %zu of %zu tensors beyond their limit (worst at %.2f of it, %s)",
              bad, checked, worst, worst_name);
     printf("  bf16 gradients of %zu tensors of the encoder and branches: worst at %.2f of its limit (%s)\n", checked, worst, worst_name);
     m->cfg.precision = SV_FP32;
-    l32 = kt_model_grads(m, c, &tb.b, 0.5f, 0, g32);
+    l32 = sv_t_model_grads(m, c, &tb.b, 0.5f, 0, g32);
     m->cfg.precision = SV_BF16;
-    l16 = kt_model_grads(m, c, &tb.b, 0.5f, 0, g16);
+    l16 = sv_t_model_grads(m, c, &tb.b, 0.5f, 0, g16);
     SV_CHECK(fabs(l16 - l32) <= 0.02 * fabs(l32), "bf16 joint loss %.7g vs fp32 %.7g (a flipped code moves it by about 1 %%)", l16, l32);
     /* threads, in training mode (dropout, Gumbel noise, batch statistics) with both losses */
     m->cfg.precision = SV_BF16;
     sv_set_threads(1);
-    l32 = kt_model_grads(m, c, &tb.b, 0.5f, 1, g32);
+    l32 = sv_t_model_grads(m, c, &tb.b, 0.5f, 1, g32);
     sv_set_threads(2);
-    l16 = kt_model_grads(m, c, &tb.b, 0.5f, 1, g16);
+    l16 = sv_t_model_grads(m, c, &tb.b, 0.5f, 1, g16);
     sv_set_threads(old);
     SV_CHECK(l32 == l16 && memcmp(g32, g16, n * sizeof(float)) == 0, "bf16 model step bit-identical with 1 and 2 threads");
     {   /* which products ran in which precision */
@@ -1849,7 +1849,7 @@ static void test_model_bf16(void)
     }
     {
         char text[8192];
-        sv_config k = tiny_nodrop();
+        sv_config k = sv_t_tiny_nodrop();
         SV_CHECK(k.precision == SV_FP32, "presets compute in fp32");
         sv_config_format(&k, text, sizeof text);
         SV_CHECK(strstr(text, "precision") == NULL, "an fp32 config's text has no precision line (as before bf16 existed)");
@@ -1862,7 +1862,7 @@ static void test_model_bf16(void)
         SV_CHECK(sv_config_check(&k) == SV_ERR_ARG, "a bad precision fails the config check");
     }
     free(g32); free(g16); free(gp); free(w0);
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
     sv_ctx_free(c);
     sv_model_free(m);
 }
@@ -1954,8 +1954,8 @@ static void test_temperature(void)
    the field, from the tiny preset with that one field changed. The table is written from what
    each field means, not copied from the header's table; every key sv_config_format prints must
    be in it, so a new field cannot go without a range. NULL: no value on that side is invalid. */
-typedef struct kt_cfg_range { const char *key, *low, *high; } kt_cfg_range;
-static const kt_cfg_range kt_cfg_ranges[] = {
+typedef struct sv_t_cfg_range { const char *key, *low, *high; } sv_t_cfg_range;
+static const sv_t_cfg_range sv_t_cfg_ranges[] = {
     {"name", "", NULL},
     {"n_conv", "0", "9"},
     {"conv_dim", "0,64,64,64,64,64,64", "65537,64,64,64,64,64,64"},
@@ -1977,13 +1977,13 @@ static const kt_cfg_range kt_cfg_ranges[] = {
     {"img_layers", NULL, "13"}, {"img_cls_std", "-1", "2e6"}, {"vgs_heads", "0", "5000"},
     {"vgs_ffn", "0", "2000000"}, {"vgs_dropout", "-0.1", "1"}, {"vgs_ln_eps", "0", "2"},
     {"E", "0", "70000"}, {"sim_cosine", "-1", "2"}, {"margin", "-1", "2e6"},
-    /* MT4SSL's fields: checked when ssl is not wav2vec 2.0 (kt_cfg_try sets ssl = 1 for them) */
+    /* MT4SSL's fields: checked when ssl is not wav2vec 2.0 (sv_t_cfg_try sets ssl = 1 for them) */
     {"ssl", "-1", "3"}, {"mt4_k", "1", "70000"}, {"mt4_offline_weight", "-1", "2e6"}, {"mt4_online_weight", "-1", "2e6"},
     {"mt4_top_k", "0", "33"}, {"ema_decay", "-0.1", "1.1"}, {"ema_end_decay", "-0.1", "1.1"}, {"ema_anneal", NULL, "2000000000000"},
 };
 
 /* the tiny preset with key set to value: SV_OK from sv_config_check, or its error */
-static int kt_cfg_try(const char *key, const char *value, char *err, size_t cap)
+static int sv_t_cfg_try(const char *key, const char *value, char *err, size_t cap)
 {
     sv_config c;
     int rc;
@@ -2009,19 +2009,19 @@ static void test_config_ranges(void)
         {"vgs_width=32,32,48,64,128", NULL, "the last ResDAVEnet width (128) must equal D (64)"},
     };
     char err[512], text[8192], *line;
-    size_t i, k, n = sizeof kt_cfg_ranges / sizeof kt_cfg_ranges[0];
+    size_t i, k, n = sizeof sv_t_cfg_ranges / sizeof sv_t_cfg_ranges[0];
     sv_config c;
     for (i = 0; i < 3; i++) {
         sv_config_preset(presets[i], &c);
         SV_CHECK(sv_config_check(&c) == SV_OK, "preset %s is in range: %s", presets[i], sv_last_error());
     }
     for (i = 0; i < n; i++) {
-        const kt_cfg_range *r = &kt_cfg_ranges[i];
+        const sv_t_cfg_range *r = &sv_t_cfg_ranges[i];
         const char *side[2];
         side[0] = r->low; side[1] = r->high;
         for (k = 0; k < 2; k++) {
             if (!side[k]) continue;
-            SV_CHECK(kt_cfg_try(r->key, side[k], err, sizeof err) != SV_OK && strstr(err, r->key),
+            SV_CHECK(sv_t_cfg_try(r->key, side[k], err, sizeof err) != SV_OK && strstr(err, r->key),
                      "config %s = %s is refused naming the field (got '%s')", r->key, side[k], err);
         }
     }
@@ -2031,7 +2031,7 @@ static void test_config_ranges(void)
                                         {"n_negatives", "1"}, {"q_vars", "2"}, {"tau_decay", "1"}, {"n_decoder", "0"},
                                         {"feature_grad_mult", "0"}, {"img_layers", "0"}, {"vgs_audio_layers", "0"}};
         for (i = 0; i < sizeof good / sizeof good[0]; i++)
-            SV_CHECK(kt_cfg_try(good[i][0], good[i][1], err, sizeof err) == SV_OK, "config %s = %s is valid: %s", good[i][0], good[i][1], err);
+            SV_CHECK(sv_t_cfg_try(good[i][0], good[i][1], err, sizeof err) == SV_OK, "config %s = %s is valid: %s", good[i][0], good[i][1], err);
     }
     for (i = 0; i < sizeof relations / sizeof relations[0]; i++) {
         int rc;
@@ -2067,7 +2067,7 @@ static void test_config_ranges(void)
     for (line = text; *line; ) {
         size_t kl = strcspn(line, " ");
         int found = 0;
-        for (i = 0; i < n; i++) if (strlen(kt_cfg_ranges[i].key) == kl && !strncmp(kt_cfg_ranges[i].key, line, kl)) found = 1;
+        for (i = 0; i < n; i++) if (strlen(sv_t_cfg_ranges[i].key) == kl && !strncmp(sv_t_cfg_ranges[i].key, line, kl)) found = 1;
         SV_CHECK(found, "config field '%.*s' has no range test", (int)kl, line);
         line += strcspn(line, "\n");
         if (*line) line++;
@@ -2111,7 +2111,7 @@ static void test_parse_numbers(void)
 
 /* FNV-1a 64 over the file but its last 8 bytes, written there: a hand-edited checkpoint that
    the checksum still accepts. */
-static void kt_ckpt_reseal(unsigned char *b, size_t n)
+static void sv_t_ckpt_reseal(unsigned char *b, size_t n)
 {
     uint64_t h = 0xCBF29CE484222325ull;
     size_t i;
@@ -2119,7 +2119,7 @@ static void kt_ckpt_reseal(unsigned char *b, size_t n)
     for (i = 0; i < 8; i++) b[n - 8 + i] = (unsigned char)(h >> (8 * i));   /* little-endian on every host */
 }
 
-static int kt_write_file(const char *path, const void *p, size_t n)
+static int sv_t_write_file(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
     int ok = f && fwrite(p, 1, n, f) == n;
@@ -2191,8 +2191,8 @@ static void test_checkpoint_files(void)
         SV_CHECK(off > 0, "found the weights in the file");
         if (off) {
             memcpy(b2 + off, nanb, 4);
-            kt_ckpt_reseal(b2, n);
-            kt_write_file(p2, b2, n);
+            sv_t_ckpt_reseal(b2, n);
+            sv_t_write_file(p2, b2, n);
             m2 = sv_checkpoint_load(p2, NULL, NULL);
             SV_CHECK(!m2 && strstr(sv_last_error(), "unusable checkpoint") && strstr(sv_last_error(), "non-finite"),
                      "a NaN checkpoint is refused: %s", sv_last_error());
@@ -2208,8 +2208,8 @@ static void test_checkpoint_files(void)
                 memmove(b1 + 24 + clen, b1 + 24 + clen + 8, n1 - (24 + clen + 8));
                 n1 -= 8;
                 b1[8] = 1; b1[9] = b1[10] = b1[11] = 0;                    /* version 1 */
-                kt_ckpt_reseal(b1, n1);
-                kt_write_file(p2, b1, n1);
+                sv_t_ckpt_reseal(b1, n1);
+                sv_t_write_file(p2, b1, n1);
                 m2 = sv_checkpoint_load(p2, NULL, &pos2);
                 SV_CHECK(m2 && pos2.step == 7, "a version 1 checkpoint loads: %s", sv_last_error());
                 sv_model_free(m2);
@@ -2319,7 +2319,7 @@ static void test_padding_invariance(void)
     float worst = 0, ea[2 * 64], e1a[64];
     sv_config_preset("tiny", &cfg);
     m = sv_model_new(&cfg, 3);
-    tb = make_batch(&cfg, 2, 9000, 9, 0);
+    tb = sv_t_make_batch(&cfg, 2, 9000, 9, 0);
     tb.len[0] = 6000;
     L = cfg.n_shared + cfg.n_decoder;
     D = cfg.D;
@@ -2355,7 +2355,7 @@ static void test_padding_invariance(void)
         SV_CHECK(worst < 1e-4f, "padding changes the audio embedding by %g", worst);
         free(w1);
     }
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
     sv_ctx_free(c);
     sv_model_free(m);
 }
@@ -2369,7 +2369,7 @@ static void test_model_bad_input(void)
     size_t short_len[2] = {300, 300};
     sv_config_preset("tiny", &cfg);
     m = sv_model_new(&cfg, 3);
-    tb = make_batch(&cfg, 2, 4000, 9, 0);
+    tb = sv_t_make_batch(&cfg, 2, 4000, 9, 0);
     {
         sv_batch b = tb.b;
         b.wave_len = short_len;
@@ -2401,7 +2401,7 @@ static void test_model_bad_input(void)
         sv_ctx_reset(c);
         SV_CHECK(sv_model_loss(m, c, &b, 0.0f, 0, NULL) != NULL, "one utterance is fine for the SSL loss alone: %s", sv_last_error());
     }
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
     sv_ctx_free(c);
     sv_model_free(m);
 }
@@ -2463,7 +2463,7 @@ static void test_loss_av(void)
 
 /* Train a tiny model on one fixed batch: losses fall, perplexity stays above 1, in-batch
    retrieval becomes perfect; with alpha 0 or 1 the idle parameters stay bit-identical. */
-static void train_fixed(float alpha, size_t steps, float *first, float *last, sv_stats *st_last, sv_model **out_m, test_batch *tb)
+static void sv_t_train_fixed(float alpha, size_t steps, float *first, float *last, sv_stats *st_last, sv_model **out_m, test_batch *tb)
 {
     sv_config cfg;
     sv_model *m;
@@ -2492,11 +2492,11 @@ static void train_fixed(float alpha, size_t steps, float *first, float *last, sv
 /* The tiny joint model in training mode (dropout, masking, Gumbel quantizer, both losses): one
    step with and without recycling, same seeds; every parameter gradient must match bit for
    bit, and the peak must drop. */
-static size_t recycle_model_run_cnn(const sv_config *cfg, int recycle, int store_gelu, float *grads, float *loss_out, int *ok)
+static size_t sv_t_recycle_model_run_cnn(const sv_config *cfg, int recycle, int store_gelu, float *grads, float *loss_out, int *ok)
 {
     sv_model *m = sv_model_new(cfg, 3);
     sv_ctx *c = sv_ctx_new(0, 9);
-    test_batch tb = make_batch(cfg, 4, 8000, 21, 1);
+    test_batch tb = sv_t_make_batch(cfg, 4, 8000, 21, 1);
     sv_tensor *loss;
     size_t i, off = 0, peak;
     sv_ctx_set_recycle_grads(c, recycle);
@@ -2512,15 +2512,15 @@ static size_t recycle_model_run_cnn(const sv_config *cfg, int recycle, int store
         off += p->n;
     }
     peak = sv_ctx_arena_peak(c);
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
     sv_ctx_free(c);
     sv_model_free(m);
     return peak;
 }
 
-static size_t recycle_model_run(const sv_config *cfg, int recycle, float *grads, float *loss_out, int *ok)
+static size_t sv_t_recycle_model_run(const sv_config *cfg, int recycle, float *grads, float *loss_out, int *ok)
 {
-    return recycle_model_run_cnn(cfg, recycle, 0, grads, loss_out, ok);
+    return sv_t_recycle_model_run_cnn(cfg, recycle, 0, grads, loss_out, ok);
 }
 
 /* The CNN feature encoder recomputing its GELU outputs (sv_conv1d_gelu_in, the default) against
@@ -2538,8 +2538,8 @@ static void test_cnn_recompute_model(void)
         int ok0, ok1;
         double nz = 0;
         sv_model_free(m);
-        p0 = recycle_model_run_cnn(&cfg, rec, 1, a, &l0, &ok0);
-        p1 = recycle_model_run_cnn(&cfg, rec, 0, b, &l1, &ok1);
+        p0 = sv_t_recycle_model_run_cnn(&cfg, rec, 1, a, &l0, &ok0);
+        p1 = sv_t_recycle_model_run_cnn(&cfg, rec, 0, b, &l1, &ok1);
         SV_CHECK(ok0 && ok1, "CNN recompute model step (recycling %d): %s", rec, sv_last_error());
         for (i = 0; i < n; i++) { if (memcmp(&a[i], &b[i], sizeof(float)) != 0) differ++; nz += fabs(a[i]); }
         SV_CHECK(l0 == l1 && differ == 0 && nz > 0, "tiny joint step (recycling %d): recomputing the CNN's GELU changes %zu of %zu "
@@ -2568,8 +2568,8 @@ static void test_recycle_model(void)
         int ok0, ok1;
         double nz = 0;
         sv_model_free(m);
-        p0 = recycle_model_run(&cfg[k], 0, a, &l0, &ok0);
-        p1 = recycle_model_run(&cfg[k], 1, b, &l1, &ok1);
+        p0 = sv_t_recycle_model_run(&cfg[k], 0, a, &l0, &ok0);
+        p1 = sv_t_recycle_model_run(&cfg[k], 1, b, &l1, &ok1);
         SV_CHECK(ok0 && ok1, "recycling model step %d: %s", k, sv_last_error());
         for (i = 0; i < n; i++) { if (memcmp(&a[i], &b[i], sizeof(float)) != 0) differ++; nz += fabs(a[i]); }
         SV_CHECK(l0 == l1 && differ == 0 && nz > 0, "tiny joint step%s: recycling changes %zu of %zu parameter gradients (loss %.6g vs %.6g)",
@@ -2591,10 +2591,10 @@ static void test_training(void)
     size_t i, same_idle = 1, moved = 0;
     memset(&st, 0, sizeof st);
     sv_config_preset("tiny", &cfg);
-    tb = make_batch(&cfg, 8, 8000, 13, 1);
+    tb = sv_t_make_batch(&cfg, 8, 8000, 13, 1);
     ref = sv_model_new(&cfg, 21);
     /* wav2vec 2.0 alone */
-    train_fixed(0.0f, 100, &f, &l, &st, &m0, &tb);
+    sv_t_train_fixed(0.0f, 100, &f, &l, &st, &m0, &tb);
     printf("  w2v2 on a fixed batch: loss %.3f -> %.3f, accuracy %.2f, code ppl %.1f\n", f, l, st.accuracy, st.code_ppl);
     SV_CHECK(f > 0.6 * log(cfg.n_negatives + 1.0) && f < 3.0 * log(cfg.n_negatives + 1.0) + 5, "initial loss %.3f in the expected range (log(K+1) = %.3f plus penalties)", f, log(cfg.n_negatives + 1.0));
     SV_CHECK(l < 0.7f * f, "the SSL loss falls on a fixed batch (%.3f -> %.3f)", f, l);
@@ -2608,7 +2608,7 @@ static void test_training(void)
     SV_CHECK(same_idle, "alpha = 0 leaves every VGS parameter and buffer bit-identical");
     SV_CHECK(moved > 10, "alpha = 0 trains the shared encoder and the head");
     /* VGS alone: perfect in-batch retrieval */
-    train_fixed(1.0f, 200, &f, &l, &st, &m1, &tb);
+    sv_t_train_fixed(1.0f, 200, &f, &l, &st, &m1, &tb);
     {
         sv_ctx *c = sv_ctx_new(0, 1);
         float A[8 * 64], V[8 * 64];
@@ -2637,13 +2637,13 @@ static void test_training(void)
     }
     SV_CHECK(same_idle, "alpha = 1 leaves every wav2vec 2.0 head parameter bit-identical");
     /* both at once trains */
-    train_fixed(0.5f, 20, &f, &l, &st, &m2, &tb);
+    sv_t_train_fixed(0.5f, 20, &f, &l, &st, &m2, &tb);
     SV_CHECK(isfinite(st.loss_av) && isfinite(st.loss_aud) && l < f, "joint alpha=0.5 trains (%.3f -> %.3f)", f, l);
     sv_model_free(m0);
     sv_model_free(m1);
     sv_model_free(m2);
     sv_model_free(ref);
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
 }
 
 
@@ -2724,16 +2724,16 @@ static void test_disk_batches(void)
    Data parallelism: shard mode (ssl_vgs.h section 3.4)
    ======================================================================================
    Several processes are simulated by OpenMP threads, one per "process", each with its own
-   model, context and share of the batch; kt_sim_* are the two collectives over shared memory
+   model, context and share of the batch; sv_t_sim_* are the two collectives over shared memory
    and barriers (what train.c does with MPI). A build without OpenMP runs the one-process parts. */
 #ifdef _OPENMP
-#define KT_SIM_MAX 8
-typedef struct { int size; const double *src[KT_SIM_MAX]; uint64_t *words[KT_SIM_MAX]; } kt_sim_world;
-typedef struct { kt_sim_world *w; int rank; sv_comm comm; } kt_sim_rank;
+#define SV_T_SIM_MAX 8
+typedef struct { int size; const double *src[SV_T_SIM_MAX]; uint64_t *words[SV_T_SIM_MAX]; } sv_t_sim_world;
+typedef struct { sv_t_sim_world *w; int rank; sv_comm comm; } sv_t_sim_rank;
 
-static int kt_sim_allgather(void *user, const double *mine, size_t n, double *all, const size_t *counts)
+static int sv_t_sim_allgather(void *user, const double *mine, size_t n, double *all, const size_t *counts)
 {
-    kt_sim_rank *me = (kt_sim_rank *)user;
+    sv_t_sim_rank *me = (sv_t_sim_rank *)user;
     size_t off = 0;
     int r;
     (void)n;
@@ -2747,9 +2747,9 @@ static int kt_sim_allgather(void *user, const double *mine, size_t n, double *al
     return 0;
 }
 
-static int kt_sim_allreduce(void *user, uint64_t *words, size_t n)
+static int sv_t_sim_allreduce(void *user, uint64_t *words, size_t n)
 {
-    kt_sim_rank *me = (kt_sim_rank *)user;
+    sv_t_sim_rank *me = (sv_t_sim_rank *)user;
     uint64_t *tmp = (uint64_t *)calloc(2 * n + 1, sizeof(uint64_t));
     size_t i;
     int r;
@@ -2769,7 +2769,7 @@ static int kt_sim_allreduce(void *user, uint64_t *words, size_t n)
     return 0;
 }
 
-static void kt_sim_setup(kt_sim_world *w, kt_sim_rank *rk, int P)
+static void sv_t_sim_setup(sv_t_sim_world *w, sv_t_sim_rank *rk, int P)
 {
     int r;
     memset(w, 0, sizeof *w);
@@ -2780,8 +2780,8 @@ static void kt_sim_setup(kt_sim_world *w, kt_sim_rank *rk, int P)
         rk[r].comm.rank = r;
         rk[r].comm.size = P;
         rk[r].comm.user = &rk[r];
-        rk[r].comm.allgather = kt_sim_allgather;
-        rk[r].comm.allreduce_exact = kt_sim_allreduce;
+        rk[r].comm.allgather = sv_t_sim_allgather;
+        rk[r].comm.allreduce_exact = sv_t_sim_allreduce;
     }
 }
 #endif
@@ -2839,7 +2839,7 @@ static void test_shard_exact(void)
 }
 
 /* a [B,F] ramp through sv_dropout in shard mode; returns the output (malloc'd) */
-static float *kt_shard_dropout(size_t first, size_t count, size_t total, const sv_comm *comm, size_t F, int threads)
+static float *sv_t_shard_dropout(size_t first, size_t count, size_t total, const sv_comm *comm, size_t F, int threads)
 {
     sv_ctx *c = sv_ctx_new(0, 1);
     sv_shard sh;
@@ -2860,7 +2860,7 @@ static float *kt_shard_dropout(size_t first, size_t count, size_t total, const s
 }
 
 /* the quantizer's hard choices [N,G*V] for rows y [N,C] in training mode (Gumbel noise), no grad */
-static void kt_shard_codes(sv_model *m, sv_ctx *c, const float *y, size_t N, float *codes)
+static void sv_t_shard_codes(sv_model *m, sv_ctx *c, const float *y, size_t N, float *codes)
 {
     const float *cd = NULL;
     size_t sh[2];
@@ -2881,7 +2881,7 @@ static void test_shard_draws(void)
     size_t F = 5000, B = 6, T = 60, i;
     sv_config cfg;
     sv_model *m;
-    float *full = kt_shard_dropout(0, B, B, NULL, F, 1), *full2 = kt_shard_dropout(0, B, B, NULL, F, 2);
+    float *full = sv_t_shard_dropout(0, B, B, NULL, F, 1), *full2 = sv_t_shard_dropout(0, B, B, NULL, F, 2);
     double kept = 0;
     sv_config_preset("tiny", &cfg);
     m = sv_model_new(&cfg, 4);
@@ -2902,17 +2902,17 @@ static void test_shard_draws(void)
         sv_ctx_set_shard(c, &sh, NULL);
         nfull = sv__w2v2_mask_keyed(c, &cfg, B, T, len, mfull);
         sv__negatives_keyed(c, B, 20, K, negf);
-        kt_shard_codes(m, c, y, B * 20, codef);
+        sv_t_shard_codes(m, c, y, B * 20, codef);
         SV_CHECK(nfull > 0, "keyed masks: %s", sv_last_error());
 #ifdef _OPENMP
         {
-            kt_sim_world w;
-            kt_sim_rank rk[2];
+            sv_t_sim_world w;
+            sv_t_sim_rank rk[2];
             uint8_t mpart[6 * 60];
             size_t npart[2], negp[6 * 20 * 4];
             float *codep = (float *)malloc(B * 20 * G * sizeof(float));
             float *part[2];
-            kt_sim_setup(&w, rk, 2);
+            sv_t_sim_setup(&w, rk, 2);
 #pragma omp parallel num_threads(2)
             {
                 int r = omp_get_thread_num();
@@ -2924,9 +2924,9 @@ static void test_shard_draws(void)
                 sv_ctx_set_shard(cr, &s2, NULL);
                 npart[r] = sv__w2v2_mask_keyed(cr, &cfg, n, T, len + f, mpart + f * T);
                 sv__negatives_keyed(cr, n, 20, K, negp + f * 20 * K);
-                kt_shard_codes(m, cr, y + f * 20 * C, n * 20, codep + f * 20 * G);
+                sv_t_shard_codes(m, cr, y + f * 20 * C, n * 20, codep + f * 20 * G);
                 sv_ctx_free(cr);
-                part[r] = kt_shard_dropout(f, n, B, &rk[r].comm, F, 0);
+                part[r] = sv_t_shard_dropout(f, n, B, &rk[r].comm, F, 0);
             }
             for (i = 3 * 20 * K; i < 6 * 20 * K; i++) negp[i] += 3 * 20;   /* local row numbers -> the full batch's */
             SV_CHECK(npart[0] == nfull && npart[1] == nfull && memcmp(mpart, mfull, sizeof mfull) == 0,
@@ -2987,8 +2987,8 @@ static void test_shard_draws(void)
    then 1 (masking off). With mt4 the SSL loss is wav2vec 2.0's plus MT4SSL's (offline and online
    heads, the EMA teacher updated after each step; tb must carry k-means labels). *params gets
    every parameter and buffer after the last step. */
-#define KT_SHARD_STEPS 3
-static void kt_shard_cfg(sv_config *cfg, int mt4)
+#define SV_T_SHARD_STEPS 3
+static void sv_t_shard_cfg(sv_config *cfg, int mt4)
 {
     sv_config_preset("tiny", cfg);
     cfg->layerdrop = 0.3f;
@@ -3001,9 +3001,9 @@ static void kt_shard_cfg(sv_config *cfg, int mt4)
     }
 }
 
-static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *tb, float *params, float *losses, int mt4)
+static int sv_t_shard_run(int P, int rank, const sv_comm *comm, const test_batch *tb, float *params, float *losses, int mt4)
 {
-    static const float alpha[KT_SHARD_STEPS] = {0.5f, 0.0f, 1.0f};
+    static const float alpha[SV_T_SHARD_STEPS] = {0.5f, 0.0f, 1.0f};
     sv_config cfg;
     sv_model *m;
     sv_ctx *c = sv_ctx_new(0, 5);
@@ -3011,7 +3011,7 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     sv_batch lb = tb->b;
     size_t f, n, step, RD;
     int ok = 1;
-    kt_shard_cfg(&cfg, mt4);
+    sv_t_shard_cfg(&cfg, mt4);
     m = sv_model_new(&cfg, 11);
     RD = cfg.img_regions * cfg.img_dim;
     sv_shard_split(tb->b.B, P, rank, &f, &n);
@@ -3022,7 +3022,7 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     lb.boxes = tb->b.boxes + f * cfg.img_regions * 4;
     lb.image_id = tb->b.image_id + f;
     if (tb->b.km) lb.km = tb->b.km + f * tb->b.km_T;
-    for (step = 0; step < KT_SHARD_STEPS && ok; step++) {
+    for (step = 0; step < SV_T_SHARD_STEPS && ok; step++) {
         sv_shard sh;
         sv_stats st;
         sv_tensor *loss;
@@ -3044,23 +3044,23 @@ static int kt_shard_run(int P, int rank, const sv_comm *comm, const test_batch *
     return ok;
 }
 
-/* kt_shard_run for P = 1 (1 and 2 threads), 2 and 3 processes against one another */
-static void kt_shard_ranks(int mt4)
+/* sv_t_shard_run for P = 1 (1 and 2 threads), 2 and 3 processes against one another */
+static void sv_t_shard_ranks(int mt4)
 {
     sv_config cfg;
     test_batch tb;
     size_t np;
-    float *ref, *ref1, *got, lref[KT_SHARD_STEPS], l1[KT_SHARD_STEPS];
+    float *ref, *ref1, *got, lref[SV_T_SHARD_STEPS], l1[SV_T_SHARD_STEPS];
     int t0 = sv_get_threads(), ok;
     int *km = NULL;
     const char *what = mt4 ? "wav2vec 2.0 + MT4SSL" : "wav2vec 2.0";
-    kt_shard_cfg(&cfg, mt4);
+    sv_t_shard_cfg(&cfg, mt4);
     {
         sv_model *m = sv_model_new(&cfg, 11);
         np = m->params.n;
         sv_model_free(m);
     }
-    tb = make_batch(&cfg, 5, 8000, 21, 1);
+    tb = sv_t_make_batch(&cfg, 5, 8000, 21, 1);
     tb.img[3] = tb.img[1];                 /* two captions of one image: not negatives of each other */
     if (mt4) {                             /* k-means labels for the offline head */
         size_t T = sv_config_frames(&cfg, tb.b.S), b, t;
@@ -3074,9 +3074,9 @@ static void kt_shard_ranks(int mt4)
     ref1 = (float *)malloc(np * sizeof(float));
     got = (float *)malloc(np * sizeof(float));
     sv_set_threads(2);
-    ok = kt_shard_run(1, 0, NULL, &tb, ref, lref, mt4);
+    ok = sv_t_shard_run(1, 0, NULL, &tb, ref, lref, mt4);
     sv_set_threads(1);
-    ok = kt_shard_run(1, 0, NULL, &tb, ref1, l1, mt4) && ok;
+    ok = sv_t_shard_run(1, 0, NULL, &tb, ref1, l1, mt4) && ok;
     sv_set_threads(t0);
     SV_CHECK(ok, "%s: one process trains in shard mode", what);
     SV_CHECK(memcmp(ref, ref1, np * sizeof(float)) == 0 && memcmp(lref, l1, sizeof lref) == 0,
@@ -3086,17 +3086,17 @@ static void kt_shard_ranks(int mt4)
     {
         int P;
         for (P = 2; P <= 3; P++) {
-            kt_sim_world w;
-            kt_sim_rank rk[KT_SIM_MAX];
-            float *prm[KT_SIM_MAX], lp[KT_SIM_MAX][KT_SHARD_STEPS];
-            int okr[KT_SIM_MAX], q, same = 1;
+            sv_t_sim_world w;
+            sv_t_sim_rank rk[SV_T_SIM_MAX];
+            float *prm[SV_T_SIM_MAX], lp[SV_T_SIM_MAX][SV_T_SHARD_STEPS];
+            int okr[SV_T_SIM_MAX], q, same = 1;
             size_t differ = 0, i;
-            kt_sim_setup(&w, rk, P);
+            sv_t_sim_setup(&w, rk, P);
             for (q = 0; q < P; q++) prm[q] = (float *)malloc(np * sizeof(float));
 #pragma omp parallel num_threads(P)
             {
                 int r = omp_get_thread_num();
-                okr[r] = kt_shard_run(P, r, &rk[r].comm, &tb, prm[r], lp[r], mt4);
+                okr[r] = sv_t_shard_run(P, r, &rk[r].comm, &tb, prm[r], lp[r], mt4);
             }
             for (q = 0; q < P; q++) {
                 same = same && okr[q] && memcmp(lp[q], lref, sizeof lref) == 0;
@@ -3114,7 +3114,7 @@ static void kt_shard_ranks(int mt4)
     free(ref1);
     free(got);
     free(km);
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
 }
 
 /* The point of shard mode: P processes holding shares of each global batch end with the
@@ -3128,14 +3128,14 @@ static void test_shard_ranks(void)
     test_batch tb;
     size_t i;
     int ok;
-    kt_shard_ranks(0);
-    kt_shard_ranks(1);
+    sv_t_shard_ranks(0);
+    sv_t_shard_ranks(1);
     sv_config_preset("tiny", &cfg);
-    tb = make_batch(&cfg, 5, 8000, 21, 1);
+    tb = sv_t_make_batch(&cfg, 5, 8000, 21, 1);
     /* shard mode computes the ordinary gradient: VGS only without dropout (nothing random), one
        step's gradients in both modes agree to float rounding */
     {
-        sv_config cn = tiny_nodrop();
+        sv_config cn = sv_t_tiny_nodrop();
         sv_model *ma = sv_model_new(&cn, 2), *mb = sv_model_new(&cn, 2);
         sv_ctx *c = sv_ctx_new(0, 1);
         sv_shard sh;
@@ -3194,7 +3194,7 @@ static void test_shard_ranks(void)
         sv_ctx_free(c);
         sv_params_free(&p);
     }
-    free_batch(&tb);
+    sv_t_free_batch(&tb);
 }
 
 /* ======================================================================================
@@ -3206,16 +3206,16 @@ static void test_shard_ranks(void)
 #ifndef SV_SIMD_NAME /* the kernels are not merged into ssl_vgs.h yet */
 #endif
 
-static float *kt_alloc(size_t n) { return SV__CAST(float *, malloc((n ? n : 1) * sizeof(float))); }
+static float *sv_t_alloc(size_t n) { return SV__CAST(float *, malloc((n ? n : 1) * sizeof(float))); }
 
-static void kt_fill(sv_rng *r, float *x, size_t n, float scale)
+static void sv_t_fill(sv_rng *r, float *x, size_t n, float scale)
 {
     size_t i;
     for (i = 0; i < n; i++) x[i] = scale * sv_rng_normal(r);
 }
 
 /* Distance in units in the last place between a float and the correctly rounded double. */
-static double kt_ulps(float got, double want)
+static double sv_t_ulps(float got, double want)
 {
     double ulp;
     int e;
@@ -3229,23 +3229,23 @@ static double kt_ulps(float got, double want)
    Tolerance: |C - C_ref| <= 2e-5 * (|alpha| sum_k |a_ik||b_kj| + |beta c_ij|). The classical
    bound for a float dot product of length K is K*u*sum|a||b| (u = 2^-24); 2e-5 covers it for
    K <= 335 and is ~50x the typical sqrt(K)*u error at the larger K tested here. */
-#define KT_GEMM_TOL 2e-5
+#define SV_T_GEMM_TOL 2e-5
 
 /* Runs sv_gemm on one case and compares with sv_gemm_naive; returns the worst error ratio
    (error / allowed), and checks that C's padding columns stay untouched. */
-static double kt_gemm_case(sv_rng *rng, int ta, int tb, size_t M, size_t N, size_t K, size_t lda,
+static double sv_t_gemm_case(sv_rng *rng, int ta, int tb, size_t M, size_t N, size_t K, size_t lda,
                            size_t ldb, size_t ldc, float alpha, float beta, int nan_c)
 {
     size_t arows = ta ? K : M, brows = tb ? N : K;
     size_t acols = ta ? M : K, bcols = tb ? K : N;
-    float *A = kt_alloc(arows * lda), *B = kt_alloc(brows * ldb);
-    float *C = kt_alloc(M * ldc), *R = kt_alloc(M * ldc), *S = kt_alloc(M * ldc);
-    float *Aa = kt_alloc(arows * lda), *Ba = kt_alloc(brows * ldb);
+    float *A = sv_t_alloc(arows * lda), *B = sv_t_alloc(brows * ldb);
+    float *C = sv_t_alloc(M * ldc), *R = sv_t_alloc(M * ldc), *S = sv_t_alloc(M * ldc);
+    float *Aa = sv_t_alloc(arows * lda), *Ba = sv_t_alloc(brows * ldb);
     size_t i, j;
     double worst = 0.0;
     (void)acols; (void)bcols;
-    kt_fill(rng, A, arows * lda, 1.0f);
-    kt_fill(rng, B, brows * ldb, 1.0f);
+    sv_t_fill(rng, A, arows * lda, 1.0f);
+    sv_t_fill(rng, B, brows * ldb, 1.0f);
     for (i = 0; i < arows * lda; i++) Aa[i] = fabsf(A[i]);
     for (i = 0; i < brows * ldb; i++) Ba[i] = fabsf(B[i]);
     for (i = 0; i < M * ldc; i++) C[i] = nan_c ? NAN : sv_rng_normal(rng);
@@ -3259,7 +3259,7 @@ static double kt_gemm_case(sv_rng *rng, int ta, int tb, size_t M, size_t N, size
     for (i = 0; i < M; i++) {
         for (j = 0; j < N; j++) {
             double err = fabs((double)C[i * ldc + j] - R[i * ldc + j]);
-            double lim = KT_GEMM_TOL * S[i * ldc + j] + 1e-30;
+            double lim = SV_T_GEMM_TOL * S[i * ldc + j] + 1e-30;
             double q = err / lim;
             if (!(q <= worst)) worst = q; /* NaN makes worst NaN */
         }
@@ -3289,7 +3289,7 @@ static void test_gemm_vs_naive(void)
                             size_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
                             int nan_c = (a + b + c) % 2;
                             float beta = nan_c ? 0.0f : -0.3f;
-                            double q = kt_gemm_case(&rng, ta, tb, M, N, K, lda, ldb, ldc, 0.7f, beta, nan_c);
+                            double q = sv_t_gemm_case(&rng, ta, tb, M, N, K, lda, ldb, ldc, 0.7f, beta, nan_c);
                             if (!(q <= worst)) worst = q;
                             cnt++;
                         }
@@ -3299,9 +3299,9 @@ static void test_gemm_vs_naive(void)
         worst = 0.0;
         for (ta = 0; ta < 2; ta++)
             for (tb = 0; tb < 2; tb++) {
-                double q = kt_gemm_case(&rng, ta, tb, 351, 97, 700, (ta ? 351 : 700) + 1,
+                double q = sv_t_gemm_case(&rng, ta, tb, 351, 97, 700, (ta ? 351 : 700) + 1,
                                         (tb ? 700 : 97) + 9, 101, 1.3f, 0.5f, 0);
-                double q2 = kt_gemm_case(&rng, ta, tb, 40, 300, 333, (ta ? 40 : 333) + 16,
+                double q2 = sv_t_gemm_case(&rng, ta, tb, 40, 300, 333, (ta ? 40 : 333) + 16,
                                          (tb ? 333 : 300), 300, -1.0f, 0.0f, 1);
                 if (!(q <= worst)) worst = q;
                 if (!(q2 <= worst)) worst = q2;
@@ -3320,18 +3320,18 @@ static void test_conv_dw_narrow(void)
 {
     size_t B = 3, Tp = 5004, Cin = 1, K = 10, s = 5, Cout = 96, Tout = (Tp - K) / s + 1, b;
     sv_rng rng;
-    float *x = kt_alloc(B * Tp * Cin), *dy = kt_alloc(B * Tout * Cout);
-    float *g0 = kt_alloc(Cout * K * Cin), *g1 = kt_alloc(Cout * K * Cin);
+    float *x = sv_t_alloc(B * Tp * Cin), *dy = sv_t_alloc(B * Tout * Cout);
+    float *g0 = sv_t_alloc(Cout * K * Cin), *g1 = sv_t_alloc(Cout * K * Cin);
     sv_ctx *c = sv_ctx_new(0, 1);
     int simd, th, old = sv_get_threads(), same = 1;
     sv_rng_seed(&rng, 17);
-    kt_fill(&rng, x, B * Tp * Cin, 1.0f);
-    kt_fill(&rng, dy, B * Tout * Cout, 1.0f);
+    sv_t_fill(&rng, x, B * Tp * Cin, 1.0f);
+    sv_t_fill(&rng, dy, B * Tout * Cout, 1.0f);
     for (simd = 1; simd >= 0; simd--)
         for (th = 1; th <= 2; th++) {
             sv_set_simd(simd);
             sv_set_threads(th);
-            kt_fill(&rng, g0, Cout * K * Cin, 0.5f);
+            sv_t_fill(&rng, g0, Cout * K * Cin, 0.5f);
             memcpy(g1, g0, Cout * K * Cin * sizeof(float));
             for (b = 0; b < B; b++)
                 sv_gemm(1, 0, Cout, K * Cin, Tout, 1.0f, dy + b * Tout * Cout, Cout, x + b * Tp * Cin, s * Cin, 1.0f, g0, K * Cin);
@@ -3355,12 +3355,12 @@ static void test_gemm_conv_windows(void)
     size_t T = 4001, Cin = 3, ker = 10, stride = 5, Cout = 37;
     size_t To = (T - ker) / stride + 1, K = ker * Cin;
     sv_rng rng;
-    float *x = kt_alloc(T * Cin), *w = kt_alloc(Cout * K), *y = kt_alloc(To * 40), *r = kt_alloc(To * 40);
+    float *x = sv_t_alloc(T * Cin), *w = sv_t_alloc(Cout * K), *y = sv_t_alloc(To * 40), *r = sv_t_alloc(To * 40);
     size_t i;
     double md = 0.0;
     sv_rng_seed(&rng, 5);
-    kt_fill(&rng, x, T * Cin, 1.0f);
-    kt_fill(&rng, w, Cout * K, 0.3f);
+    sv_t_fill(&rng, x, T * Cin, 1.0f);
+    sv_t_fill(&rng, w, Cout * K, 0.3f);
     /* y[t, o] = sum_k x[t*stride*Cin + k] w[o, k]: A = x with lda = stride*Cin, B = w^T. */
     sv_gemm(0, 1, To, Cout, K, 1.0f, x, stride * Cin, w, K, 0.0f, y, 40);
     sv_gemm_naive(0, 1, To, Cout, K, 1.0f, x, stride * Cin, w, K, 0.0f, r, 40);
@@ -3393,16 +3393,16 @@ static void test_gemm_direct_a(void)
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3];
         float *A, *B, *C1, *C2;
-        if (kt_cross && M * N * K > 30000000) continue;   /* six of the eight shapes */
-        A = kt_alloc((M - 1) * lda + K); B = kt_alloc(N * K); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
-        kt_fill(&rng, A, (M - 1) * lda + K, 1.0f);
-        kt_fill(&rng, B, N * K, 1.0f);
+        if (sv_t_cross && M * N * K > 30000000) continue;   /* six of the eight shapes */
+        A = sv_t_alloc((M - 1) * lda + K); B = sv_t_alloc(N * K); C1 = sv_t_alloc(M * N); C2 = sv_t_alloc(M * N);
+        sv_t_fill(&rng, A, (M - 1) * lda + K, 1.0f);
+        sv_t_fill(&rng, B, N * K, 1.0f);
         for (th = 1; th <= 2; th++) {
             int tb;
             sv_set_threads(th);
             for (tb = 0; tb < 2; tb++) {
                 float beta = tb ? 1.0f : 0.0f;
-                kt_fill(&rng, C1, M * N, 1.0f);
+                sv_t_fill(&rng, C1, M * N, 1.0f);
                 memcpy(C2, C1, M * N * sizeof(float));
                 sv__gemm_direct_a = 0;
                 sv_gemm(0, tb, M, N, K, 0.7f, A, lda, B, tb ? K : N, beta, C1, N);
@@ -3442,9 +3442,9 @@ static void test_gemm_rows(void)
                 for (tb = 0; tb < 2; tb++)
                     for (beta = 0; beta < 2; beta++) {
                         size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                        float *A = kt_alloc(M * K), *B = kt_alloc(K * N), *C = kt_alloc(M * N), *R = kt_alloc(N);
-                        kt_fill(&rng, A, M * K, 1.0f);
-                        kt_fill(&rng, B, K * N, 1.0f);
+                        float *A = sv_t_alloc(M * K), *B = sv_t_alloc(K * N), *C = sv_t_alloc(M * N), *R = sv_t_alloc(N);
+                        sv_t_fill(&rng, A, M * K, 1.0f);
+                        sv_t_fill(&rng, B, K * N, 1.0f);
                         for (i = 0; i < M * N; i++) C[i] = 0.25f;
                         sv_gemm(ta, tb, M, N, K, 0.7f, A, ta ? M : K, B, tb ? K : N, (float)beta, C, N);
                         for (i = 0; i < M; i += 1 + M / 5) {
@@ -3476,14 +3476,14 @@ static void test_gemm_threads(void)
         float *A, *B, *C1, *C2, *C3;
         void (*gemm)(int, int, size_t, size_t, size_t, float, const float *, size_t, const float *, size_t,
                      float, float *, size_t) = bf ? sv_gemm_bf16 : sv_gemm;
-        if (kt_cross && M * N * K > 30000000) continue;   /* the three shapes under 20 M multiply-adds */
-        A = kt_alloc(M * K); B = kt_alloc(K * N); C1 = kt_alloc(M * N); C2 = kt_alloc(M * N);
-        C3 = kt_alloc(M * N);
-        kt_fill(&rng, A, M * K, 1.0f);
-        kt_fill(&rng, B, K * N, 1.0f);
+        if (sv_t_cross && M * N * K > 30000000) continue;   /* the three shapes under 20 M multiply-adds */
+        A = sv_t_alloc(M * K); B = sv_t_alloc(K * N); C1 = sv_t_alloc(M * N); C2 = sv_t_alloc(M * N);
+        C3 = sv_t_alloc(M * N);
+        sv_t_fill(&rng, A, M * K, 1.0f);
+        sv_t_fill(&rng, B, K * N, 1.0f);
         for (ta = 0; ta < 2; ta++)
             for (tb = 0; tb < 2; tb++) {
-                kt_fill(&rng, C1, M * N, 1.0f);
+                sv_t_fill(&rng, C1, M * N, 1.0f);
                 memcpy(C2, C1, M * N * sizeof(float));
                 memcpy(C3, C1, M * N * sizeof(float));
                 sv_set_threads(1);
@@ -3505,24 +3505,24 @@ static void test_gemm_threads(void)
 }
 
 /* ---------------------------------------------------------------- bf16 products */
-static float kt_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
-static uint32_t kt_u32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+static float sv_t_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static uint32_t sv_t_u32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 
 /* Rounding to bf16: ties to even, subnormals to a signed zero, overflow to inf, NaN kept; and,
    where the CPU has AVX512-BF16, the same bits as VCVTNE2PS2BF16 on random bit patterns (NaNs,
    infinities and subnormals among them) and the scalar VDPBF16PS emulation the same bits as
    the instruction, down to the flushed underflows. */
-static void kt_bf16_rounding(void)
+static void sv_t_bf16_rounding(void)
 {
     SV_CHECK(sv_bf16_round(1.0f + 0x1p-8f) == 1.0f, "a tie rounds to the even neighbour (down)");
     SV_CHECK(sv_bf16_round(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f, "a tie rounds to the even neighbour (up)");
     SV_CHECK(sv_bf16_round(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f, "above the tie rounds up");
     SV_CHECK(sv_bf16_round(-1.0f - 0x1p-9f) == -1.0f, "below the tie rounds down");
-    SV_CHECK(kt_u32(sv_bf16_round(-FLT_MIN / 4)) == 0x80000000u && kt_u32(sv_bf16_round(FLT_MIN / 4)) == 0,
+    SV_CHECK(sv_t_u32(sv_bf16_round(-FLT_MIN / 4)) == 0x80000000u && sv_t_u32(sv_bf16_round(FLT_MIN / 4)) == 0,
              "subnormals become signed zeros");
     SV_CHECK(sv_bf16_round(FLT_MIN) == FLT_MIN && sv_bf16_round(FLT_MAX) == INFINITY && sv_bf16_round(-INFINITY) == -INFINITY,
              "FLT_MIN stays, FLT_MAX rounds to inf, inf stays");
-    SV_CHECK(isnan(sv_bf16_round(NAN)) && isnan(sv_bf16_round(kt_f32(0x7F800001u))), "NaNs stay NaN (also one whose payload is in the low bits)");
+    SV_CHECK(isnan(sv_bf16_round(NAN)) && isnan(sv_bf16_round(sv_t_f32(0x7F800001u))), "NaNs stay NaN (also one whose payload is in the low bits)");
 #ifdef SV__HAVE_BF16
     {
         sv_rng r;
@@ -3533,8 +3533,8 @@ static void kt_bf16_rounding(void)
             uint16_t ha[32];
             __m512bh va, vb;
             for (j = 0; j < 32; j++) {
-                a[j] = kt_f32((uint32_t)sv_rng_next(&r));
-                b[j] = kt_f32((uint32_t)sv_rng_next(&r));
+                a[j] = sv_t_f32((uint32_t)sv_rng_next(&r));
+                b[j] = sv_t_f32((uint32_t)sv_rng_next(&r));
             }
             va = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(a));
             memcpy(ha, &va, sizeof ha);
@@ -3552,7 +3552,7 @@ static void kt_bf16_rounding(void)
             _mm512_storeu_ps(hw, _mm512_dpbf16_ps(_mm512_loadu_ps(acc), va, vb));
             for (j = 0; j < 16; j++) {
                 float e = sv__dpbf16(acc[j], sv__bf16_pair(a[2 * j], a[2 * j + 1]), sv__bf16_pair(b[2 * j], b[2 * j + 1]));
-                if (kt_u32(e) != kt_u32(hw[j])) dp_same = 0;
+                if (sv_t_u32(e) != sv_t_u32(hw[j])) dp_same = 0;
             }
         }
         SV_CHECK(cvt_same, "fp32 -> bf16 rounding is VCVTNE2PS2BF16 bit for bit (random bit patterns)");
@@ -3577,24 +3577,24 @@ static void test_gemm_bf16(void)
     size_t s, i, j, k;
     int ta, tb, th, same = 1, same_th = 1, old = sv_get_threads();
     double worst = 0;
-    kt_bf16_rounding();
+    sv_t_bf16_rounding();
     sv_rng_seed(&rng, 29);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (ta = 0; ta < 2; ta++)
             for (tb = 0; tb < 2; tb++) {
                 size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3];
                 size_t nA, ldb = tb ? K + 1 : N + 2, ldc = N + 3;
-                if (kt_cross && M * N * K > 30000000) continue;   /* emulated CPUs: all but the 200 M multiply-add shape */
+                if (sv_t_cross && M * N * K > 30000000) continue;   /* emulated CPUs: all but the 200 M multiply-add shape */
                 float alpha = (s % 2) ? 0.7f : -1.3f, beta = (s % 3) ? 0.5f : 0.0f;
-                float *A, *B = kt_alloc((tb ? N : K) * ldb), *C0 = kt_alloc(M * ldc), *C1 = kt_alloc(M * ldc);
-                float *C2 = kt_alloc(M * ldc), *Ar, *Br = kt_alloc((tb ? N : K) * ldb), *R = kt_alloc(M * ldc);
-                float *Aa, *Ba = kt_alloc((tb ? N : K) * ldb), *Ra = kt_alloc(M * ldc), *Ct = kt_alloc(M * ldc);
+                float *A, *B = sv_t_alloc((tb ? N : K) * ldb), *C0 = sv_t_alloc(M * ldc), *C1 = sv_t_alloc(M * ldc);
+                float *C2 = sv_t_alloc(M * ldc), *Ar, *Br = sv_t_alloc((tb ? N : K) * ldb), *R = sv_t_alloc(M * ldc);
+                float *Aa, *Ba = sv_t_alloc((tb ? N : K) * ldb), *Ra = sv_t_alloc(M * ldc), *Ct = sv_t_alloc(M * ldc);
                 if (ta && lda < M) lda = M;     /* overlapping windows only for a row-major A */
                 nA = ta ? (K - 1) * lda + M : (M - 1) * lda + K;
-                A = kt_alloc(nA); Ar = kt_alloc(nA); Aa = kt_alloc(nA);
-                kt_fill(&rng, A, nA, 1.0f);
-                kt_fill(&rng, B, (tb ? N : K) * ldb, 1.0f);
-                kt_fill(&rng, C0, M * ldc, 1.0f);
+                A = sv_t_alloc(nA); Ar = sv_t_alloc(nA); Aa = sv_t_alloc(nA);
+                sv_t_fill(&rng, A, nA, 1.0f);
+                sv_t_fill(&rng, B, (tb ? N : K) * ldb, 1.0f);
+                sv_t_fill(&rng, C0, M * ldc, 1.0f);
                 if (beta == 0.0f) for (i = 0; i < M * ldc; i += 7) C0[i] = NAN;   /* beta = 0 ignores C */
                 for (i = 0; i < nA; i++) { Ar[i] = sv_bf16_round(A[i]); Aa[i] = fabsf(Ar[i]); }
                 for (i = 0; i < (tb ? N : K) * ldb; i++) { Br[i] = sv_bf16_round(B[i]); Ba[i] = fabsf(Br[i]); }
@@ -3672,8 +3672,8 @@ static void test_gemm_special(void)
 }
 
 /* ---------------------------------------------------------------- vector maths */
-static const size_t kt_sizes[] = {1, 7, 17, 33, 129, 1000, 4099, 300001};
-#define KT_NSIZES (sizeof kt_sizes / sizeof kt_sizes[0])
+static const size_t sv_t_sizes[] = {1, 7, 17, 33, 129, 1000, 4099, 300001};
+#define SV_T_NSIZES (sizeof sv_t_sizes / sizeof sv_t_sizes[0])
 
 static void test_blas1(void)
 {
@@ -3682,11 +3682,11 @@ static void test_blas1(void)
     int simd;
     double wd = 0, ws = 0, wa = 0, wv = 0;
     sv_rng_seed(&rng, 7);
-    for (s = 0; s < KT_NSIZES; s++) {
-        size_t n = kt_sizes[s];
-        float *x = kt_alloc(n), *y = kt_alloc(n), *y0 = kt_alloc(n), *z = kt_alloc(n);
-        kt_fill(&rng, x, n, 1.0f);
-        kt_fill(&rng, y0, n, 1.0f);
+    for (s = 0; s < SV_T_NSIZES; s++) {
+        size_t n = sv_t_sizes[s];
+        float *x = sv_t_alloc(n), *y = sv_t_alloc(n), *y0 = sv_t_alloc(n), *z = sv_t_alloc(n);
+        sv_t_fill(&rng, x, n, 1.0f);
+        sv_t_fill(&rng, y0, n, 1.0f);
         for (simd = 1; simd >= 0; simd--) {
             double rd = 0, rs = 0, ad = 0, as = 0, e;
             sv_set_simd(simd);
@@ -3730,7 +3730,7 @@ static void test_blas1(void)
 static void test_vexp(void)
 {
     size_t n = 200001, i;
-    float *x = kt_alloc(n), *y = kt_alloc(n);
+    float *x = sv_t_alloc(n), *y = sv_t_alloc(n);
     int simd;
     float sp[7] = {-INFINITY, INFINITY, 100.0f, -200.0f, 0.0f, NAN, 88.7f}, sy[7];
     for (i = 0; i < n; i++) x[i] = -104.0f + 193.0f * (float)i / (float)(n - 1);
@@ -3742,7 +3742,7 @@ static void test_vexp(void)
             double want = exp((double)x[i]), u;
             if (want > FLT_MAX) u = y[i] == INFINITY ? 0.0 : 1e9;        /* overflow to +inf */
             else if (want < FLT_MIN) u = fabs(y[i] - want) / 1.4e-45;   /* subnormal: absolute */
-            else u = kt_ulps(y[i], want);
+            else u = sv_t_ulps(y[i], want);
             if (!(u <= w)) w = u;
         }
         SV_CHECK(w <= 2.0, "sv_vexp (simd=%d) max error %.2f ulp (limit 2)", simd, w);
@@ -3778,14 +3778,14 @@ static void test_vexp(void)
     free(x); free(y);
 }
 
-static double kt_phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static double sv_t_phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
 
 /* erf: absolute error <= 1e-7 against libm erf. GELU: |err| <= 2e-7 * max(1, |x|) (erf's
    error scaled by x/2, plus rounding). gelu': |err| <= 4e-7 * max(1, |x|). */
 static void test_gelu(void)
 {
     size_t n = 100003, i, s;
-    float *x = kt_alloc(n), *y = kt_alloc(n), *d = kt_alloc(n), *g = kt_alloc(n);
+    float *x = sv_t_alloc(n), *y = sv_t_alloc(n), *d = sv_t_alloc(n), *g = sv_t_alloc(n);
     int simd;
     double we = 0.0;
     sv_rng rng;
@@ -3804,7 +3804,7 @@ static void test_gelu(void)
         sv_set_simd(simd);
         sv_gelu(y, x, n);
         for (i = 0; i < n; i++) {
-            double ref = x[i] * kt_phi(x[i]);
+            double ref = x[i] * sv_t_phi(x[i]);
             double e = fabs(y[i] - ref) / (fabs(x[i]) > 1 ? fabs(x[i]) : 1.0);
             if (!(e <= wg)) wg = e;
         }
@@ -3813,7 +3813,7 @@ static void test_gelu(void)
         sv_gelu_backward(d, x, g, n);
         for (i = 0; i < n; i++) {
             double xd = x[i];
-            double ref = 0.5 + kt_phi(xd) + xd * exp(-0.5 * xd * xd) / sqrt(2.0 * 3.14159265358979323846);
+            double ref = 0.5 + sv_t_phi(xd) + xd * exp(-0.5 * xd * xd) / sqrt(2.0 * 3.14159265358979323846);
             double e = fabs(d[i] - ref) / (fabs(xd) > 1 ? fabs(xd) : 1.0);
             if (!(e <= wb)) wb = e;
         }
@@ -3822,8 +3822,8 @@ static void test_gelu(void)
     }
     /* awkward sizes and in-place use agree with the out-of-place call */
     for (s = 0; s < 6; s++) {
-        size_t m = kt_sizes[s];
-        kt_fill(&rng, g, m, 3.0f);
+        size_t m = sv_t_sizes[s];
+        sv_t_fill(&rng, g, m, 3.0f);
         sv_gelu(y, g, m);
         sv_gelu(g, g, m);
         SV_CHECK(memcmp(y, g, m * sizeof(float)) == 0, "sv_gelu in place n=%zu", m);
@@ -3846,10 +3846,10 @@ static void test_softmax(void)
         sv_set_simd(simd);
         for (s = 0; s < 6; s++) {
             size_t n = ns[s];
-            float *x = kt_alloc(rows * n), *y = kt_alloc(rows * n), *dy = kt_alloc(rows * n);
-            float *dx = kt_alloc(rows * n);
-            kt_fill(&rng, x, rows * n, 4.0f);
-            kt_fill(&rng, dy, rows * n, 1.0f);
+            float *x = sv_t_alloc(rows * n), *y = sv_t_alloc(rows * n), *dy = sv_t_alloc(rows * n);
+            float *dx = sv_t_alloc(rows * n);
+            sv_t_fill(&rng, x, rows * n, 4.0f);
+            sv_t_fill(&rng, dy, rows * n, 1.0f);
             for (j = 0; j < n; j += 3) x[n + j] = -INFINITY;   /* row 1: some -inf */
             for (j = 0; j < n; j++) x[2 * n + j] = -INFINITY;  /* row 2: all -inf */
             x[3 * n] = 80.0f;                                  /* row 3: a large entry */
@@ -3886,7 +3886,7 @@ static void test_softmax(void)
     SV_CHECK(wb <= 1e-6, "softmax backward max abs error %.3g (limit 1e-6)", wb);
 }
 
-static void kt_ln_ref(double *y, const float *x, const float *g, const float *b, size_t rows,
+static void sv_t_ln_ref(double *y, const float *x, const float *g, const float *b, size_t rows,
                       size_t n, double eps)
 {
     size_t r, j;
@@ -3915,19 +3915,19 @@ static void test_layernorm(void)
         sv_set_simd(simd);
         for (s = 0; s < 6; s++) {
             size_t n = ns[s], m = rows * n;
-            float *x = kt_alloc(m), *y = kt_alloc(m), *w = kt_alloc(m), *g = kt_alloc(n);
-            float *b = kt_alloc(n), *dx = kt_alloc(m), *dg = kt_alloc(n), *db = kt_alloc(n);
+            float *x = sv_t_alloc(m), *y = sv_t_alloc(m), *w = sv_t_alloc(m), *g = sv_t_alloc(n);
+            float *b = sv_t_alloc(n), *dx = sv_t_alloc(m), *dg = sv_t_alloc(n), *db = sv_t_alloc(n);
             float mean[3], rstd[3];
             double *ref = SV__CAST(double *, malloc(m * sizeof(double)));
             double *yp = SV__CAST(double *, malloc(m * sizeof(double)));
             double gs = 0.0;
-            kt_fill(&rng, x, m, 2.0f);
+            sv_t_fill(&rng, x, m, 2.0f);
             for (i = 0; i < m; i++) x[i] += 3.0f;
-            kt_fill(&rng, w, m, 1.0f);
-            kt_fill(&rng, g, n, 1.0f);
-            kt_fill(&rng, b, n, 1.0f);
+            sv_t_fill(&rng, w, m, 1.0f);
+            sv_t_fill(&rng, g, n, 1.0f);
+            sv_t_fill(&rng, b, n, 1.0f);
             sv_layernorm_rows(y, mean, rstd, x, g, b, rows, n, 1e-5f);
-            kt_ln_ref(ref, x, g, b, rows, n, 1e-5);
+            sv_t_ln_ref(ref, x, g, b, rows, n, 1e-5);
             for (i = 0; i < m; i++) {
                 double e = fabs(y[i] - ref[i]) / (1.0 + fabs(ref[i]));
                 if (!(e <= wf)) wf = e;
@@ -3942,10 +3942,10 @@ static void test_layernorm(void)
                 float keep = x[i];
                 double lp = 0, lm = 0, h = 1e-3, fd;
                 x[i] = keep + (float)h;
-                kt_ln_ref(yp, x, g, b, rows, n, 1e-5);
+                sv_t_ln_ref(yp, x, g, b, rows, n, 1e-5);
                 for (j = 0; j < m; j++) lp += w[j] * yp[j];
                 x[i] = keep - (float)h;
-                kt_ln_ref(yp, x, g, b, rows, n, 1e-5);
+                sv_t_ln_ref(yp, x, g, b, rows, n, 1e-5);
                 for (j = 0; j < m; j++) lm += w[j] * yp[j];
                 x[i] = keep;
                 fd = (lp - lm) / ((double)(keep + (float)h) - (double)(keep - (float)h));
@@ -3980,18 +3980,18 @@ static void test_layernorm(void)
 static void test_threads_other(void)
 {
     size_t rows = 700, n = 768, m = rows * n, i;
-    float *x = kt_alloc(m), *dy = kt_alloc(m), *g = kt_alloc(n), *b = kt_alloc(n);
+    float *x = sv_t_alloc(m), *dy = sv_t_alloc(m), *g = sv_t_alloc(n), *b = sv_t_alloc(n);
     float *o[2][6];
     float mean[700], rstd[700], dots[2];
     int t, k, same = 1, old = sv_get_threads();
     sv_rng rng;
     sv_rng_seed(&rng, 21);
-    kt_fill(&rng, x, m, 1.5f);
-    kt_fill(&rng, dy, m, 1.0f);
-    kt_fill(&rng, g, n, 1.0f);
-    kt_fill(&rng, b, n, 1.0f);
+    sv_t_fill(&rng, x, m, 1.5f);
+    sv_t_fill(&rng, dy, m, 1.0f);
+    sv_t_fill(&rng, g, n, 1.0f);
+    sv_t_fill(&rng, b, n, 1.0f);
     for (t = 0; t < 2; t++) {
-        for (k = 0; k < 6; k++) o[t][k] = kt_alloc(k >= 4 ? n : m);
+        for (k = 0; k < 6; k++) o[t][k] = sv_t_alloc(k >= 4 ? n : m);
         sv_set_threads(t + 1);
         sv_gelu(o[t][0], x, m);
         for (i = 0; i < m; i++) o[t][1][i] = 0.0f;
@@ -4034,24 +4034,24 @@ static void test_kernels_release(void) { sv_gemm_release(); }
    Build: gcc -std=c99 -O1 -g -Wall -Wextra -pedantic -fsanitize=address,undefined wip/io_test.c -lm
    Files go to a fresh folder under /tmp that the test removes at the end. */
 
-static char io_dir[64];
-static char io_made[64][160]; /* every file a test creates, removed at the end */
-static int io_nmade;
+static char sv_t_io_dir[64];
+static char sv_t_io_made[64][160]; /* every file a test creates, removed at the end */
+static int sv_t_io_nmade;
 
-static const char *io_path(const char *name)
+static const char *sv_t_io_path(const char *name)
 {
     static char buf[8][160];
     static int k;
     char *p = buf[k++ & 7];
     int i;
-    snprintf(p, 160, "%s/%s", io_dir, name);
-    for (i = 0; i < io_nmade; i++)
-        if (strcmp(io_made[i], p) == 0) return p;
-    if (io_nmade < 64) snprintf(io_made[io_nmade++], 160, "%s", p);
+    snprintf(p, 160, "%s/%s", sv_t_io_dir, name);
+    for (i = 0; i < sv_t_io_nmade; i++)
+        if (strcmp(sv_t_io_made[i], p) == 0) return p;
+    if (sv_t_io_nmade < 64) snprintf(sv_t_io_made[sv_t_io_nmade++], 160, "%s", p);
     return p;
 }
 
-static void io_put(const char *path, const void *data, size_t n)
+static void sv_t_io_put(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
     if (!f) { printf("cannot write %s\n", path); return; }
@@ -4059,63 +4059,63 @@ static void io_put(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
-static int io_has(const char *msg, const char *needle)
+static int sv_t_io_has(const char *msg, const char *needle)
 {
     return strstr(msg, needle) != NULL;
 }
 
 /* ---- raw WAV builder (independent of the library's writer) ---- */
 typedef struct { unsigned char b[8192]; size_t n; } io_buf;
-static void ib_bytes(io_buf *w, const void *p, size_t n) { memcpy(w->b + w->n, p, n); w->n += n; }
-static void ib_u16(io_buf *w, unsigned v) { unsigned char t[2] = {(unsigned char)v, (unsigned char)(v >> 8)}; ib_bytes(w, t, 2); }
-static void ib_u32(io_buf *w, uint32_t v)
+static void sv_t_ib_bytes(io_buf *w, const void *p, size_t n) { memcpy(w->b + w->n, p, n); w->n += n; }
+static void sv_t_ib_u16(io_buf *w, unsigned v) { unsigned char t[2] = {(unsigned char)v, (unsigned char)(v >> 8)}; sv_t_ib_bytes(w, t, 2); }
+static void sv_t_ib_u32(io_buf *w, uint32_t v)
 {
     unsigned char t[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-    ib_bytes(w, t, 4);
+    sv_t_ib_bytes(w, t, 4);
 }
 
 /* A WAV with a LIST chunk of odd size (padding byte) before fmt, then data. extensible: wrap the tag. */
-static void io_make_wav(io_buf *w, unsigned tag, unsigned ch, unsigned bits, uint32_t rate, int extensible,
+static void sv_t_io_make_wav(io_buf *w, unsigned tag, unsigned ch, unsigned bits, uint32_t rate, int extensible,
                         const void *data, size_t nbytes)
 {
     static const unsigned char tail[14] = {0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71};
     w->n = 0;
-    ib_bytes(w, "RIFF", 4);
-    ib_u32(w, 0); /* patched below */
-    ib_bytes(w, "WAVE", 4);
-    ib_bytes(w, "LIST", 4);
-    ib_u32(w, 5);
-    ib_bytes(w, "INFOx\0", 6); /* 5 bytes + pad */
-    ib_bytes(w, "fmt ", 4);
-    ib_u32(w, extensible ? 40 : 16);
-    ib_u16(w, extensible ? 0xFFFE : tag);
-    ib_u16(w, ch);
-    ib_u32(w, rate);
-    ib_u32(w, rate * ch * (bits / 8));
-    ib_u16(w, ch * (bits / 8));
-    ib_u16(w, bits);
+    sv_t_ib_bytes(w, "RIFF", 4);
+    sv_t_ib_u32(w, 0); /* patched below */
+    sv_t_ib_bytes(w, "WAVE", 4);
+    sv_t_ib_bytes(w, "LIST", 4);
+    sv_t_ib_u32(w, 5);
+    sv_t_ib_bytes(w, "INFOx\0", 6); /* 5 bytes + pad */
+    sv_t_ib_bytes(w, "fmt ", 4);
+    sv_t_ib_u32(w, extensible ? 40 : 16);
+    sv_t_ib_u16(w, extensible ? 0xFFFE : tag);
+    sv_t_ib_u16(w, ch);
+    sv_t_ib_u32(w, rate);
+    sv_t_ib_u32(w, rate * ch * (bits / 8));
+    sv_t_ib_u16(w, ch * (bits / 8));
+    sv_t_ib_u16(w, bits);
     if (extensible) {
-        ib_u16(w, 22);
-        ib_u16(w, bits);
-        ib_u32(w, ch == 2 ? 3 : 4);
-        ib_u16(w, tag);
-        ib_bytes(w, tail, 14);
+        sv_t_ib_u16(w, 22);
+        sv_t_ib_u16(w, bits);
+        sv_t_ib_u32(w, ch == 2 ? 3 : 4);
+        sv_t_ib_u16(w, tag);
+        sv_t_ib_bytes(w, tail, 14);
     }
-    ib_bytes(w, "data", 4);
-    ib_u32(w, (uint32_t)nbytes);
-    ib_bytes(w, data, nbytes);
+    sv_t_ib_bytes(w, "data", 4);
+    sv_t_ib_u32(w, (uint32_t)nbytes);
+    sv_t_ib_bytes(w, data, nbytes);
     w->b[4] = (unsigned char)(w->n - 8); w->b[5] = (unsigned char)((w->n - 8) >> 8);
     w->b[6] = 0; w->b[7] = 0;
 }
 
 /* v as nbytes little-endian bytes */
-static void io_le(unsigned char *p, uint64_t v, int nbytes)
+static void sv_t_io_le(unsigned char *p, uint64_t v, int nbytes)
 {
     int k;
     for (k = 0; k < nbytes; k++) p[k] = (unsigned char)(v >> (8 * k));
 }
 
-static int io_close(const float *a, const float *b, size_t n, float tol)
+static int sv_t_io_close(const float *a, const float *b, size_t n, float tol)
 {
     size_t i;
     for (i = 0; i < n; i++)
@@ -4131,36 +4131,36 @@ static void test_io_wav(void)
     io_buf w;
 
     /* 16-bit PCM round trip through the library writer (clipping at +-1). */
-    rc = sv_wav_write(io_path("a16.wav"), x, 6, 16000);
+    rc = sv_wav_write(sv_t_io_path("a16.wav"), x, 6, 16000);
     SV_CHECK(rc == 0, "wav write: %s", sv_last_error());
-    rc = sv_wav_read(io_path("a16.wav"), &y, &n, &rate);
+    rc = sv_wav_read(sv_t_io_path("a16.wav"), &y, &n, &rate);
     SV_CHECK(rc == 0 && n == 6 && rate == 16000, "wav read: %s", sv_last_error());
     if (!rc) {
         float want[6] = {0.0f, 0.5f, -0.5f, 32767.0f / 32768.0f, -32767.0f / 32768.0f, 0.25f};
-        SV_CHECK(io_close(y, want, 6, 1.0f / 32768.0f), "16-bit round trip y[3]=%g y[4]=%g", y[3], y[4]);
+        SV_CHECK(sv_t_io_close(y, want, 6, 1.0f / 32768.0f), "16-bit round trip y[3]=%g y[4]=%g", y[3], y[4]);
     }
     sv_io_free(y);
     {   /* no .tmp left behind */
-        FILE *f = fopen(io_path("a16.wav.tmp"), "rb");
+        FILE *f = fopen(sv_t_io_path("a16.wav.tmp"), "rb");
         SV_CHECK(f == NULL, "a16.wav.tmp left behind");
         if (f) fclose(f);
     }
 
     /* float32 writer: exact, with clipping only on reading values beyond 1. */
-    rc = sv_wav_write_float(io_path("af.wav"), x, 6, 22050);
+    rc = sv_wav_write_float(sv_t_io_path("af.wav"), x, 6, 22050);
     SV_CHECK(rc == 0, "wav write float: %s", sv_last_error());
-    rc = sv_wav_read(io_path("af.wav"), &y, &n, &rate);
+    rc = sv_wav_read(sv_t_io_path("af.wav"), &y, &n, &rate);
     SV_CHECK(rc == 0 && n == 6 && rate == 22050, "wav read float: %s", sv_last_error());
     if (!rc) {
         float want[6] = {0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 0.25f};
-        SV_CHECK(io_close(y, want, 6, 0.0f), "float round trip");
+        SV_CHECK(sv_t_io_close(y, want, 6, 0.0f), "float round trip");
     }
     sv_io_free(y);
 
     /* 8-bit unsigned, stereo: (L + R) / 2 with (u - 128) / 128 */
     {
         unsigned char d[4] = {128, 192, 0, 255}; /* frames (0, 0.5) and (-1, 127/128) */
-        io_make_wav(&w, 1, 2, 8, 8000, 0, d, 4);
+        sv_t_io_make_wav(&w, 1, 2, 8, 8000, 0, d, 4);
         rc = sv_wav_decode(w.b, w.n, "u8", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 2 && rate == 8000, "8-bit: %s", sv_last_error());
         if (!rc) SV_CHECK(y[0] == 0.25f && fabsf(y[1] - (-1.0f + 127.0f / 128.0f) / 2) < 1e-7f, "8-bit values %g %g", y[0], y[1]);
@@ -4169,7 +4169,7 @@ static void test_io_wav(void)
     /* 24-bit mono incl. the most negative value */
     {
         unsigned char d[9] = {0x00, 0x00, 0x80, 0xFF, 0xFF, 0x7F, 0x00, 0x00, 0x40};
-        io_make_wav(&w, 1, 1, 24, 16000, 0, d, 9); /* odd data size: pad byte absent at EOF is fine */
+        sv_t_io_make_wav(&w, 1, 1, 24, 16000, 0, d, 9); /* odd data size: pad byte absent at EOF is fine */
         rc = sv_wav_decode(w.b, w.n, "s24", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 3, "24-bit: %s", sv_last_error());
         if (!rc) SV_CHECK(y[0] == -1.0f && fabsf(y[1] - 8388607.0f / 8388608.0f) < 1e-7f && y[2] == 0.5f,
@@ -4181,8 +4181,8 @@ static void test_io_wav(void)
         unsigned char d[16];
         int32_t v[4] = {INT32_MIN, 0, 1073741824, 1073741824};
         int i;
-        for (i = 0; i < 4; i++) io_le(d + 4 * i, (uint32_t)v[i], 4);
-        io_make_wav(&w, 1, 2, 32, 16000, 1, d, 16);
+        for (i = 0; i < 4; i++) sv_t_io_le(d + 4 * i, (uint32_t)v[i], 4);
+        sv_t_io_make_wav(&w, 1, 2, 32, 16000, 1, d, 16);
         rc = sv_wav_decode(w.b, w.n, "s32x", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 2, "32-bit extensible: %s", sv_last_error());
         if (!rc) SV_CHECK(y[0] == -0.5f && y[1] == 0.5f, "32-bit values %g %g", y[0], y[1]);
@@ -4198,39 +4198,39 @@ static void test_io_wav(void)
         for (i = 0; i < 4; i++) {
             uint32_t u;
             memcpy(&u, &f[i], 4);
-            io_le(raw + 4 * i, u, 4);
+            sv_t_io_le(raw + 4 * i, u, 4);
         }
-        io_make_wav(&w, 3, 2, 32, 16000, 1, raw, 16);
+        sv_t_io_make_wav(&w, 3, 2, 32, 16000, 1, raw, 16);
         rc = sv_wav_decode(w.b, w.n, "f32x", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 2 && y[0] == 0.5f && y[1] == -0.75f, "float32 extensible: %s", sv_last_error());
         sv_io_free(y);
         for (i = 0; i < 2; i++) {
             uint64_t u;
             memcpy(&u, &d[i], 8);
-            io_le(raw + 8 * i, u, 8);
+            sv_t_io_le(raw + 8 * i, u, 8);
         }
-        io_make_wav(&w, 3, 1, 64, 16000, 0, raw, 16);
+        sv_t_io_make_wav(&w, 3, 1, 64, 16000, 0, raw, 16);
         rc = sv_wav_decode(w.b, w.n, "f64", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 2 && y[0] == 0.125f && y[1] == -0.625f, "float64: %s", sv_last_error());
         sv_io_free(y);
-        for (i = 0; i < 4; i++) io_le(raw + 2 * i, (uint16_t)s[i], 2);
-        io_make_wav(&w, 1, 2, 16, 16000, 1, raw, 8);
+        for (i = 0; i < 4; i++) sv_t_io_le(raw + 2 * i, (uint16_t)s[i], 2);
+        sv_t_io_make_wav(&w, 1, 2, 16, 16000, 1, raw, 8);
         rc = sv_wav_decode(w.b, w.n, "s16x", &y, &n, &rate);
         SV_CHECK(rc == 0 && n == 2 && y[0] == 0.0f && y[1] == 32767.0f / 32768.0f, "16-bit extensible: %s", sv_last_error());
         sv_io_free(y);
     }
     /* data before fmt, an odd-sized unknown chunk between them, RIFF size 0 (streaming writer) */
     w.n = 0;
-    ib_bytes(&w, "RIFF", 4); ib_u32(&w, 0); ib_bytes(&w, "WAVE", 4);
-    ib_bytes(&w, "data", 4); ib_u32(&w, 4); ib_u16(&w, 0x4000); ib_u16(&w, 0xC000);
-    ib_bytes(&w, "junk", 4); ib_u32(&w, 1); ib_bytes(&w, "x\0", 2);
-    ib_bytes(&w, "fmt ", 4); ib_u32(&w, 16); ib_u16(&w, 1); ib_u16(&w, 1); ib_u32(&w, 16000); ib_u32(&w, 32000);
-    ib_u16(&w, 2); ib_u16(&w, 16);
+    sv_t_ib_bytes(&w, "RIFF", 4); sv_t_ib_u32(&w, 0); sv_t_ib_bytes(&w, "WAVE", 4);
+    sv_t_ib_bytes(&w, "data", 4); sv_t_ib_u32(&w, 4); sv_t_ib_u16(&w, 0x4000); sv_t_ib_u16(&w, 0xC000);
+    sv_t_ib_bytes(&w, "junk", 4); sv_t_ib_u32(&w, 1); sv_t_ib_bytes(&w, "x\0", 2);
+    sv_t_ib_bytes(&w, "fmt ", 4); sv_t_ib_u32(&w, 16); sv_t_ib_u16(&w, 1); sv_t_ib_u16(&w, 1); sv_t_ib_u32(&w, 16000); sv_t_ib_u32(&w, 32000);
+    sv_t_ib_u16(&w, 2); sv_t_ib_u16(&w, 16);
     rc = sv_wav_decode(w.b, w.n, "order", &y, &n, &rate);
     SV_CHECK(rc == 0 && n == 2 && y[0] == 0.5f && y[1] == -0.5f, "data before fmt: %s", sv_last_error());
     sv_io_free(y);
     /* empty data chunk: success, zero samples, non-NULL pointer */
-    io_make_wav(&w, 1, 1, 16, 16000, 0, "", 0);
+    sv_t_io_make_wav(&w, 1, 1, 16, 16000, 0, "", 0);
     rc = sv_wav_decode(w.b, w.n, "empty", &y, &n, &rate);
     SV_CHECK(rc == 0 && n == 0 && y != NULL, "empty data: %s", sv_last_error());
     sv_io_free(y);
@@ -4238,73 +4238,73 @@ static void test_io_wav(void)
     /* ---- malformed ---- */
     {
         unsigned char d[8] = {0};
-        io_make_wav(&w, 1, 1, 16, 16000, 0, d, 8);
+        sv_t_io_make_wav(&w, 1, 1, 16, 16000, 0, d, 8);
         rc = sv_wav_decode(w.b, 10, "short.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && y == NULL && io_has(sv_last_error(), "short.wav: not a WAV file"), "short: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && y == NULL && sv_t_io_has(sv_last_error(), "short.wav: not a WAV file"), "short: %s", sv_last_error());
         rc = sv_wav_decode(w.b, w.n - 3, "trunc.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "trunc.wav: truncated: chunk 'data' declares 8 bytes, only 5 remain"),
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "trunc.wav: truncated: chunk 'data' declares 8 bytes, only 5 remain"),
                  "truncated data: %s", sv_last_error());
         w.b[w.n - 12] = 0xF0; w.b[w.n - 11] = 0xFF; w.b[w.n - 10] = 0xFF; w.b[w.n - 9] = 0xFF; /* data size 0xFFFFFFF0 */
         rc = sv_wav_decode(w.b, w.n, "huge.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "huge.wav: truncated"), "huge data size: %s", sv_last_error());
-        io_make_wav(&w, 1, 1, 16, 16000, 0, d, 8);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "huge.wav: truncated"), "huge data size: %s", sv_last_error());
+        sv_t_io_make_wav(&w, 1, 1, 16, 16000, 0, d, 8);
         w.b[16] = 0xFF; w.b[17] = 0xFF; w.b[18] = 0xFF; w.b[19] = 0x7F; /* LIST size 2 GiB */
         rc = sv_wav_decode(w.b, w.n, "list.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "chunk 'LIST' declares"), "huge LIST: %s", sv_last_error());
-        io_make_wav(&w, 2, 1, 16, 16000, 0, d, 8);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "chunk 'LIST' declares"), "huge LIST: %s", sv_last_error());
+        sv_t_io_make_wav(&w, 2, 1, 16, 16000, 0, d, 8);
         rc = sv_wav_decode(w.b, w.n, "adpcm.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "unsupported encoding (format tag 0x0002)"), "adpcm: %s", sv_last_error());
-        io_make_wav(&w, 1, 1, 12, 16000, 0, d, 8);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "unsupported encoding (format tag 0x0002)"), "adpcm: %s", sv_last_error());
+        sv_t_io_make_wav(&w, 1, 1, 12, 16000, 0, d, 8);
         rc = sv_wav_decode(w.b, w.n, "b12.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "bit depth 12"), "12 bits: %s", sv_last_error());
-        io_make_wav(&w, 1, 2, 16, 16000, 0, d, 6);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "bit depth 12"), "12 bits: %s", sv_last_error());
+        sv_t_io_make_wav(&w, 1, 2, 16, 16000, 0, d, 6);
         rc = sv_wav_decode(w.b, w.n, "part.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "not a whole number of 4-byte frames"), "partial frame: %s", sv_last_error());
-        io_make_wav(&w, 1, 0, 16, 16000, 0, d, 8);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "not a whole number of 4-byte frames"), "partial frame: %s", sv_last_error());
+        sv_t_io_make_wav(&w, 1, 0, 16, 16000, 0, d, 8);
         rc = sv_wav_decode(w.b, w.n, "ch0.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "0 channels"), "0 channels: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "0 channels"), "0 channels: %s", sv_last_error());
         {
             float nan = (float)sqrt(-1.0);
             unsigned char raw[4];
             uint32_t u;
             memcpy(&u, &nan, 4);
-            io_le(raw, u, 4);
-            io_make_wav(&w, 3, 1, 32, 16000, 0, raw, 4);
+            sv_t_io_le(raw, u, 4);
+            sv_t_io_make_wav(&w, 3, 1, 32, 16000, 0, raw, 4);
             rc = sv_wav_decode(w.b, w.n, "nan.wav", &y, &n, &rate);
-            SV_CHECK(rc == SV_ERR_NUMERIC && io_has(sv_last_error(), "not finite"), "nan: %s", sv_last_error());
-            SV_CHECK(sv_wav_write(io_path("nan.wav"), &nan, 1, 16000) == SV_ERR_NUMERIC, "writer accepts NaN");
+            SV_CHECK(rc == SV_ERR_NUMERIC && sv_t_io_has(sv_last_error(), "not finite"), "nan: %s", sv_last_error());
+            SV_CHECK(sv_wav_write(sv_t_io_path("nan.wav"), &nan, 1, 16000) == SV_ERR_NUMERIC, "writer accepts NaN");
         }
         /* no fmt chunk */
         w.n = 0;
-        ib_bytes(&w, "RIFF", 4); ib_u32(&w, 12); ib_bytes(&w, "WAVEdata", 8); ib_u32(&w, 0);
+        sv_t_ib_bytes(&w, "RIFF", 4); sv_t_ib_u32(&w, 12); sv_t_ib_bytes(&w, "WAVEdata", 8); sv_t_ib_u32(&w, 0);
         rc = sv_wav_decode(w.b, w.n, "nofmt.wav", &y, &n, &rate);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "no fmt chunk"), "no fmt: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "no fmt chunk"), "no fmt: %s", sv_last_error());
     }
 
     /* 16 kHz loader: other rates are resampled (test_resample checks the values) */
-    rc = sv_wav_write(io_path("r44.wav"), x, 6, 44100);
+    rc = sv_wav_write(sv_t_io_path("r44.wav"), x, 6, 44100);
     SV_CHECK(rc == 0, "write 44.1k: %s", sv_last_error());
-    rc = sv_wav_load_16k(io_path("r44.wav"), &y, &n);
+    rc = sv_wav_load_16k(sv_t_io_path("r44.wav"), &y, &n);
     SV_CHECK(rc == SV_OK && y != NULL && n == 3, "16k loader resamples 6 samples at 44.1 kHz to 3: %d %s %zu", rc, sv_last_error(), n);
     sv_io_free(y);
-    rc = sv_wav_load_16k(io_path("a16.wav"), &y, &n);
+    rc = sv_wav_load_16k(sv_t_io_path("a16.wav"), &y, &n);
     SV_CHECK(rc == 0 && n == 6, "16k loader on 16k: %s", sv_last_error());
     sv_io_free(y);
-    rc = sv_wav_read(io_path("missing.wav"), &y, &n, &rate);
-    SV_CHECK(rc == SV_ERR_IO && io_has(sv_last_error(), "missing.wav: cannot open"), "missing file: %s", sv_last_error());
-    rc = sv_wav_read(io_dir, &y, &n, &rate);
+    rc = sv_wav_read(sv_t_io_path("missing.wav"), &y, &n, &rate);
+    SV_CHECK(rc == SV_ERR_IO && sv_t_io_has(sv_last_error(), "missing.wav: cannot open"), "missing file: %s", sv_last_error());
+    rc = sv_wav_read(sv_t_io_dir, &y, &n, &rate);
     SV_CHECK(rc == SV_ERR_IO, "directory as wav: %d %s", rc, sv_last_error());
     /* a writer whose folder does not exist fails without leaving anything */
     {
         char bad[200];
-        snprintf(bad, sizeof bad, "%s/nodir/x.wav", io_dir);
+        snprintf(bad, sizeof bad, "%s/nodir/x.wav", sv_t_io_dir);
         rc = sv_wav_write(bad, x, 6, 16000);
-        SV_CHECK(rc == SV_ERR_IO && io_has(sv_last_error(), "cannot create"), "write into missing folder: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_IO && sv_t_io_has(sv_last_error(), "cannot create"), "write into missing folder: %s", sv_last_error());
     }
 }
 
 /* ---- NPY ---- */
-static size_t io_npy_raw(unsigned char *out, int major, const char *dict, const void *data, size_t nbytes)
+static size_t sv_t_io_npy_raw(unsigned char *out, int major, const char *dict, const void *data, size_t nbytes)
 {
     size_t hl = strlen(dict), off = major == 1 ? 10 : 12;
     memcpy(out, "\x93NUMPY", 6);
@@ -4330,22 +4330,22 @@ static void test_io_npy(void)
         memcpy(shape, dims[k], sizeof shape);
         for (i = 0; i < k; i++) cnt *= shape[i];
         snprintf(name, sizeof name, "a%d.npy", k);
-        rc = sv_npy_write(io_path(name), a, shape, k);
+        rc = sv_npy_write(sv_t_io_path(name), a, shape, k);
         SV_CHECK(rc == 0, "npy write %dd: %s", k, sv_last_error());
-        rc = sv_npy_read(io_path(name), &b, got, &nd);
-        SV_CHECK(rc == 0 && nd == k && !memcmp(got, dims[k], sizeof got) && io_close(a, b, cnt, 0.0f),
+        rc = sv_npy_read(sv_t_io_path(name), &b, got, &nd);
+        SV_CHECK(rc == 0 && nd == k && !memcmp(got, dims[k], sizeof got) && sv_t_io_close(a, b, cnt, 0.0f),
                  "npy round trip %dd: %s", k, sv_last_error());
         sv_io_free(b);
         {   /* header as numpy writes it: 64-byte aligned, ends with '\n' */
             unsigned char *buf;
             size_t len;
-            if (sv__read_file(io_path(name), &buf, &len) == 0) {
+            if (sv__read_file(sv_t_io_path(name), &buf, &len) == 0) {
                 size_t hl = (size_t)buf[8] | (size_t)buf[9] << 8;
                 SV_CHECK((10 + hl) % 64 == 0 && buf[10 + hl - 1] == '\n' && len == 10 + hl + cnt * 4, "npy header layout");
                 if (k == 2) SV_CHECK(!memcmp(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 5), }", 59), "npy 2d header text");
                 if (k == 1) SV_CHECK(!memcmp(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 57), "npy 1d header text");
                 rc = sv_npy_decode(buf, len, name, &b, got, &nd);
-                SV_CHECK(rc == 0 && nd == k && io_close(a, b, cnt, 0.0f), "npy decode %dd", k);
+                SV_CHECK(rc == 0 && nd == k && sv_t_io_close(a, b, cnt, 0.0f), "npy decode %dd", k);
                 sv_io_free(b);
                 sv_io_free(buf);
             }
@@ -4359,18 +4359,18 @@ static void test_io_npy(void)
         unsigned char dle[sizeof d];
         size_t len;
         sv__le_copy(dle, d, 6, 8);   /* '<f8' data on a host of either byte order */
-        len = io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", dle, sizeof dle);
-        io_put(io_path("f8.npy"), buf, len);
-        rc = sv_npy_read(io_path("f8.npy"), &b, got, &nd);
+        len = sv_t_io_npy_raw(buf, 2, "{ \"shape\" :(2L,3) ,'fortran_order':False,\n 'descr':'<f8'}   \n", dle, sizeof dle);
+        sv_t_io_put(sv_t_io_path("f8.npy"), buf, len);
+        rc = sv_npy_read(sv_t_io_path("f8.npy"), &b, got, &nd);
         SV_CHECK(rc == 0 && nd == 2 && got[0] == 2 && got[1] == 3 && got[2] == 1 && got[3] == 1, "f8 read: %s", sv_last_error());
         if (!rc) for (i = 0; i < 6; i++) SV_CHECK(b[i] == (float)d[i], "f8 value %d: %g", i, b[i]);
         sv_io_free(b);
-        len = io_npy_raw(buf, 3, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n", be, 8);
+        len = sv_t_io_npy_raw(buf, 3, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n", be, 8);
         rc = sv_npy_decode(buf, len, "be", &b, got, &nd);
         SV_CHECK(rc == 0 && nd == 1 && got[0] == 2 && b[0] == 1.5f && b[1] == -2.5f, "big-endian f4: %s", sv_last_error());
         sv_io_free(b);
         /* empty array */
-        len = io_npy_raw(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }\n", NULL, 0);
+        len = sv_t_io_npy_raw(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }\n", NULL, 0);
         rc = sv_npy_decode(buf, len, "empty", &b, got, &nd);
         SV_CHECK(rc == 0 && nd == 2 && got[0] == 0 && got[1] == 3 && b != NULL, "empty npy: %s", sv_last_error());
         sv_io_free(b);
@@ -4397,33 +4397,33 @@ static void test_io_npy(void)
             {"{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }\n", 16, "bad shape entry"},
         };
         for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
-            len = io_npy_raw(buf, 1, bad[k].dict, z, bad[k].nbytes);
+            len = sv_t_io_npy_raw(buf, 1, bad[k].dict, z, bad[k].nbytes);
             rc = sv_npy_decode(buf, len, "bad.npy", &b, got, &nd);
-            SV_CHECK(rc == SV_ERR_FORMAT && b == NULL && io_has(sv_last_error(), "bad.npy: ") && io_has(sv_last_error(), bad[k].want),
+            SV_CHECK(rc == SV_ERR_FORMAT && b == NULL && sv_t_io_has(sv_last_error(), "bad.npy: ") && sv_t_io_has(sv_last_error(), bad[k].want),
                      "npy bad %d: %s", k, sv_last_error());
             if (k == 0) {   /* the file reader gives the same message */
-                io_put(io_path("fortran.npy"), buf, len);
-                rc = sv_npy_read(io_path("fortran.npy"), &b, got, &nd);
-                SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "fortran.npy: fortran_order=True"), "npy fortran file: %s", sv_last_error());
+                sv_t_io_put(sv_t_io_path("fortran.npy"), buf, len);
+                rc = sv_npy_read(sv_t_io_path("fortran.npy"), &b, got, &nd);
+                SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "fortran.npy: fortran_order=True"), "npy fortran file: %s", sv_last_error());
             }
             if (k == 5) {   /* huge declared size in a small file: no allocation attempted */
-                io_put(io_path("huge.npy"), buf, len);
-                rc = sv_npy_read(io_path("huge.npy"), &b, got, &nd);
-                SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), sizeof(size_t) < 8 ? "too large" : "truncated"), "npy huge file: %s", sv_last_error());
+                sv_t_io_put(sv_t_io_path("huge.npy"), buf, len);
+                rc = sv_npy_read(sv_t_io_path("huge.npy"), &b, got, &nd);
+                SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), sizeof(size_t) < 8 ? "too large" : "truncated"), "npy huge file: %s", sv_last_error());
             }
         }
-        len = io_npy_raw(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", z, 16);
+        len = sv_t_io_npy_raw(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", z, 16);
         buf[8] = 0xFF; buf[9] = 0x7F; /* header length beyond the file */
         rc = sv_npy_decode(buf, len, "hl.npy", &b, got, &nd);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "hl.npy: truncated: NPY header declares 32767 bytes"), "npy header len: %s", sv_last_error());
-        io_put(io_path("hl.npy"), buf, len);
-        rc = sv_npy_read(io_path("hl.npy"), &b, got, &nd);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "truncated"), "npy header len file: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "hl.npy: truncated: NPY header declares 32767 bytes"), "npy header len: %s", sv_last_error());
+        sv_t_io_put(sv_t_io_path("hl.npy"), buf, len);
+        rc = sv_npy_read(sv_t_io_path("hl.npy"), &b, got, &nd);
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "truncated"), "npy header len file: %s", sv_last_error());
         rc = sv_npy_decode(buf, 7, "tiny.npy", &b, got, &nd);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "tiny.npy: not an NPY file"), "npy tiny: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "tiny.npy: not an NPY file"), "npy tiny: %s", sv_last_error());
         buf[6] = 9;
         rc = sv_npy_decode(buf, len, "v9.npy", &b, got, &nd);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "unsupported NPY format version 9.0"), "npy v9: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "unsupported NPY format version 9.0"), "npy v9: %s", sv_last_error());
     }
 }
 
@@ -4434,7 +4434,7 @@ static void test_io_manifest(void)
     int rc;
     char abs_wav[200], text[1024], want[256];
     size_t i;
-    snprintf(abs_wav, sizeof abs_wav, "%s/abs/x.wav", io_dir);
+    snprintf(abs_wav, sizeof abs_wav, "%s/abs/x.wav", sv_t_io_dir);
     /* BOM, CRLF, spaces in fields, empty image, absolute path, extra column, trailing newline */
     snprintf(text, sizeof text,
              "\xEF\xBB\xBFid\twav\timage\tspeaker\ttext\textra\r\n"
@@ -4442,19 +4442,19 @@ static void test_io_manifest(void)
              "u2\t%s\t\tspk2\t\xC3\xA9t\xC3\xA9\tz\r\n"
              "\r\n"
              "u3\tc.wav\t-1\tspk2\t\tz\r\n", abs_wav);
-    io_put(io_path("train.tsv"), text, strlen(text));
-    rc = sv_manifest_read(io_path("train.tsv"), &m);
+    sv_t_io_put(sv_t_io_path("train.tsv"), text, strlen(text));
+    rc = sv_manifest_read(sv_t_io_path("train.tsv"), &m);
     SV_CHECK(rc == 0 && m.n == 3, "manifest read: %s", sv_last_error());
     if (!rc) {
-        snprintf(want, sizeof want, "%s/wavs/a b.wav", io_dir);
+        snprintf(want, sizeof want, "%s/wavs/a b.wav", sv_t_io_dir);
         SV_CHECK(!strcmp(m.id[0], "u1") && !strcmp(m.wav[0], want) && m.image[0] == 3, "row 0 wav '%s'", m.wav[0]);
         SV_CHECK(!strcmp(m.wav[1], abs_wav) && m.image[1] == -1 && !strcmp(m.text[1], "\xC3\xA9t\xC3\xA9"), "row 1");
         SV_CHECK(!strcmp(m.text[0], "a cat on a mat") && !strcmp(m.speaker[0], "spk 1") && !strcmp(m.text[2], ""), "text/speaker");
         SV_CHECK(m.has_image && m.has_speaker && m.has_text && !m.has_align && !strcmp(m.align[0], ""), "flags");
         /* write next to it, read back: same resolved paths */
-        rc = sv_manifest_write(io_path("out.tsv"), &m);
+        rc = sv_manifest_write(sv_t_io_path("out.tsv"), &m);
         SV_CHECK(rc == 0, "manifest write: %s", sv_last_error());
-        rc = sv_manifest_read(io_path("out.tsv"), &m2);
+        rc = sv_manifest_read(sv_t_io_path("out.tsv"), &m2);
         SV_CHECK(rc == 0 && m2.n == 3, "manifest re-read: %s", sv_last_error());
         if (!rc) {
             for (i = 0; i < 3; i++)
@@ -4471,9 +4471,9 @@ static void test_io_manifest(void)
         char out[200];
         rc = sv_manifest_parse(t, strlen(t), "rel.tsv", "data", &m);
         SV_CHECK(rc == 0 && !strcmp(m.wav[0], "data/x.wav"), "relative dir join: %s", sv_last_error());
-        snprintf(out, sizeof out, "%s/other.tsv", io_dir);
+        snprintf(out, sizeof out, "%s/other.tsv", sv_t_io_dir);
         rc = sv_manifest_write(out, &m);
-        SV_CHECK(rc == SV_ERR_ARG && io_has(sv_last_error(), "outside the manifest's folder"), "relative outside: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_ARG && sv_t_io_has(sv_last_error(), "outside the manifest's folder"), "relative outside: %s", sv_last_error());
         sv_manifest_free(&m);
     }
     /* audio-only manifest, in memory, align column, no dir */
@@ -4504,7 +4504,7 @@ static void test_io_manifest(void)
         int k;
         for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
             rc = sv_manifest_parse(bad[k].t, strlen(bad[k].t), "bad.tsv", "d", &m);
-            SV_CHECK(rc == SV_ERR_FORMAT && m.n == 0 && m.id == NULL && io_has(sv_last_error(), bad[k].want),
+            SV_CHECK(rc == SV_ERR_FORMAT && m.n == 0 && m.id == NULL && sv_t_io_has(sv_last_error(), bad[k].want),
                      "manifest bad %d: %s", k, sv_last_error());
         }
         /* wrong field count on line 17 of a file */
@@ -4513,32 +4513,32 @@ static void test_io_manifest(void)
             size_t len = (size_t)sprintf(big, "id\twav\timage\tspeaker\ttext\n");
             for (k = 2; k < 17; k++) len += (size_t)sprintf(big + len, "u%d\tw%d.wav\t%d\ts\thello there\n", k, k, k);
             len += (size_t)sprintf(big + len, "u17\tw17.wav\t17\thello there\r\n");
-            io_put(io_path("fields.tsv"), big, len);
-            rc = sv_manifest_read(io_path("fields.tsv"), &m);
-            snprintf(want, sizeof want, "%s:17: expected 5 fields, found 4", io_path("fields.tsv"));
+            sv_t_io_put(sv_t_io_path("fields.tsv"), big, len);
+            rc = sv_manifest_read(sv_t_io_path("fields.tsv"), &m);
+            snprintf(want, sizeof want, "%s:17: expected 5 fields, found 4", sv_t_io_path("fields.tsv"));
             SV_CHECK(rc == SV_ERR_FORMAT && !strcmp(sv_last_error(), want), "field count: %s", sv_last_error());
         }
         /* NUL byte */
         rc = sv_manifest_parse("id\twav\nu\0\ta\n", 12, "nul.tsv", NULL, &m);
-        SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "nul.tsv:2: invalid UTF-8"), "NUL: %s", sv_last_error());
+        SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "nul.tsv:2: invalid UTF-8"), "NUL: %s", sv_last_error());
     }
     /* align column round trip through the writer, in a subfolder-free layout */
     {
         char t2[512];
         snprintf(t2, sizeof t2, "id\twav\talign\tspeaker\nA\tx.wav\tali/x.txt\ts\nB\t%s\t\ts\n", abs_wav);
-        io_put(io_path("al.tsv"), t2, strlen(t2));
-        rc = sv_manifest_read(io_path("al.tsv"), &m);
+        sv_t_io_put(sv_t_io_path("al.tsv"), t2, strlen(t2));
+        rc = sv_manifest_read(sv_t_io_path("al.tsv"), &m);
         SV_CHECK(rc == 0 && m.has_align && m.has_speaker && !m.has_text, "align read: %s", sv_last_error());
         if (!rc) {
-            rc = sv_manifest_write(io_path("al2.tsv"), &m);
+            rc = sv_manifest_write(sv_t_io_path("al2.tsv"), &m);
             SV_CHECK(rc == 0, "align write: %s", sv_last_error());
-            rc = sv_manifest_read(io_path("al2.tsv"), &m2);
+            rc = sv_manifest_read(sv_t_io_path("al2.tsv"), &m2);
             SV_CHECK(rc == 0 && m2.n == 2 && !strcmp(m2.align[0], m.align[0]) && !strcmp(m2.align[1], "") &&
                      !strcmp(m2.wav[1], abs_wav) && m2.has_align && !m2.has_image, "align round trip: %s", sv_last_error());
             {   /* the file holds the folder-relative form */
                 unsigned char *buf;
                 size_t len;
-                if (sv__read_file(io_path("al2.tsv"), &buf, &len) == 0) {
+                if (sv__read_file(sv_t_io_path("al2.tsv"), &buf, &len) == 0) {
                     SV_CHECK(strstr((char *)buf, "A\tx.wav\ts\tali/x.txt\nB\tabs/x.wav\ts\t\n") != NULL, "relative form: %s", (char *)buf);
                     sv_io_free(buf);
                 }
@@ -4553,14 +4553,14 @@ static void test_io_manifest(void)
         char *empt[2] = {(char *)"", (char *)""};
         memset(&m, 0, sizeof m);
         m.n = 2; m.id = ids; m.wav = wavs; m.speaker = m.text = m.align = empt;
-        rc = sv_manifest_write(io_path("dup.tsv"), &m);
-        SV_CHECK(rc == SV_ERR_ARG && io_has(sv_last_error(), "duplicate id 'a'"), "writer dup: %s", sv_last_error());
+        rc = sv_manifest_write(sv_t_io_path("dup.tsv"), &m);
+        SV_CHECK(rc == SV_ERR_ARG && sv_t_io_has(sv_last_error(), "duplicate id 'a'"), "writer dup: %s", sv_last_error());
         ids[1] = (char *)"b\tc";
-        rc = sv_manifest_write(io_path("dup.tsv"), &m);
-        SV_CHECK(rc == SV_ERR_ARG && io_has(sv_last_error(), "tab or newline"), "writer tab: %s", sv_last_error());
+        rc = sv_manifest_write(sv_t_io_path("dup.tsv"), &m);
+        SV_CHECK(rc == SV_ERR_ARG && sv_t_io_has(sv_last_error(), "tab or newline"), "writer tab: %s", sv_last_error());
         {
-            FILE *f = fopen(io_path("dup.tsv"), "rb");
-            FILE *g = fopen(io_path("dup.tsv.tmp"), "rb");
+            FILE *f = fopen(sv_t_io_path("dup.tsv"), "rb");
+            FILE *g = fopen(sv_t_io_path("dup.tsv.tmp"), "rb");
             SV_CHECK(!f && !g, "refused manifest left a file");
             if (f) fclose(f);
             if (g) fclose(g);
@@ -4589,9 +4589,9 @@ static void test_io_item(void)
         SV_CHECK(!strcmp(s.phones[s.items[0].phone], "AH") && !strcmp(s.phones[s.items[0].prev], "N") &&
                  !strcmp(s.phones[s.items[0].next], "T") && s.items[0].phone == s.items[2].phone &&
                  !strcmp(s.speakers[s.items[3].speaker], "84") && s.items[3].onset == 0.5 && s.items[3].offset == (double)0.6, "interning");
-        rc = sv_item_write(io_path("rt.item"), &s);
+        rc = sv_item_write(sv_t_io_path("rt.item"), &s);
         SV_CHECK(rc == 0, "item write: %s", sv_last_error());
-        rc = sv_item_read(io_path("rt.item"), &s2);
+        rc = sv_item_read(sv_t_io_path("rt.item"), &s2);
         SV_CHECK(rc == 0 && s2.n_items == s.n_items, "item re-read: %s", sv_last_error());
         if (!rc) {
             for (i = 0; i < s.n_items; i++)
@@ -4607,16 +4607,16 @@ static void test_io_item(void)
             SV_CHECK(rc == 0, "item check ok: %s", sv_last_error());
             dur[1] = 0.45;
             rc = sv_item_check(&s, names, dur, 2);
-            SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "item 1 (line 3 of the .item file): offset 0.5025 s beyond the end of the file '6295-244435-0000' (0.4500 s)"),
+            SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "item 1 (line 3 of the .item file): offset 0.5025 s beyond the end of the file '6295-244435-0000' (0.4500 s)"),
                      "item check duration: %s", sv_last_error());
             rc = sv_item_check(&s, names, NULL, 1);
-            SV_CHECK(rc == SV_ERR_FORMAT && io_has(sv_last_error(), "item 0 (line 2 of the .item file): unknown file '6295-244435-0000'"),
+            SV_CHECK(rc == SV_ERR_FORMAT && sv_t_io_has(sv_last_error(), "item 0 (line 2 of the .item file): unknown file '6295-244435-0000'"),
                      "item check unknown: %s", sv_last_error());
         }
         sv_io_free(s.phones[s.items[0].prev]);
         s.phones[s.items[0].prev] = sv__strndup("N N", 3, "test");
-        rc = sv_item_write(io_path("ws.item"), &s);
-        SV_CHECK(rc == SV_ERR_ARG && io_has(sv_last_error(), "item 0: a name is empty or contains whitespace"),
+        rc = sv_item_write(sv_t_io_path("ws.item"), &s);
+        SV_CHECK(rc == SV_ERR_ARG && sv_t_io_has(sv_last_error(), "item 0: a name is empty or contains whitespace"),
                  "item write whitespace: %s", sv_last_error());
         sv_item_set_free(&s);
     }
@@ -4640,7 +4640,7 @@ static void test_io_item(void)
         int k;
         for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
             rc = sv_item_parse(bad[k].t, strlen(bad[k].t), "b.item", &s);
-            SV_CHECK(rc == SV_ERR_FORMAT && s.items == NULL && s.n_items == 0 && io_has(sv_last_error(), bad[k].want),
+            SV_CHECK(rc == SV_ERR_FORMAT && s.items == NULL && s.n_items == 0 && sv_t_io_has(sv_last_error(), bad[k].want),
                      "item bad %d: %s", k, sv_last_error());
         }
         /* the header is skipped whatever it says, even invalid UTF-8 */
@@ -4653,14 +4653,14 @@ static void test_io_item(void)
 static void test_io(void)
 {
     int i;
-    snprintf(io_dir, sizeof io_dir, "/tmp/sv_io_test_XXXXXX");
-    if (!mkdtemp(io_dir)) { SV_CHECK(0, "mkdtemp failed"); return; }
+    snprintf(sv_t_io_dir, sizeof sv_t_io_dir, "/tmp/sv_io_test_XXXXXX");
+    if (!mkdtemp(sv_t_io_dir)) { SV_CHECK(0, "mkdtemp failed"); return; }
     test_io_wav();
     test_io_npy();
     test_io_manifest();
     test_io_item();
-    for (i = 0; i < io_nmade; i++) remove(io_made[i]);
-    rmdir(io_dir);
+    for (i = 0; i < sv_t_io_nmade; i++) remove(sv_t_io_made[i]);
+    rmdir(sv_t_io_dir);
 }
 
 /* ======================================================================================
@@ -4719,7 +4719,7 @@ static void test_byte_order(void)
 /* n floats from integer bits: mostly normal values of magnitude < limit (a power of 2 no
    greater than 2^8), then -0, the smallest subnormal, and (special != 0) NaN with a payload,
    +inf and -inf. */
-static void kt_pf_values(float *x, size_t n, uint64_t seed, int max_exp, int special)
+static void sv_t_pf_values(float *x, size_t n, uint64_t seed, int max_exp, int special)
 {
     sv_rng r;
     size_t i;
@@ -4737,13 +4737,13 @@ static void kt_pf_values(float *x, size_t n, uint64_t seed, int max_exp, int spe
     }
 }
 
-/* PCM fixture: kt_pf_values, then from KT_PF_N / 2 on samples whose v * 32767 lies within a
+/* PCM fixture: sv_t_pf_values, then from SV_T_PF_N / 2 on samples whose v * 32767 lies within a
    float rounding of a .5 tie, where computing in float and computing exactly round apart. */
-static void kt_pf_pcm_values(float *x, size_t n, uint64_t seed)
+static void sv_t_pf_pcm_values(float *x, size_t n, uint64_t seed)
 {
     sv_rng r;
     size_t i;
-    kt_pf_values(x, n, seed, 0, 0);
+    sv_t_pf_values(x, n, seed, 0, 0);
     sv_rng_seed(&r, seed + 1);
     for (i = n / 2; i < n; i++) {
         uint64_t z = sv_rng_next(&r);
@@ -4753,7 +4753,7 @@ static void kt_pf_pcm_values(float *x, size_t n, uint64_t seed)
 }
 
 /* FNV-1a 64 of a file's bytes (0 if it cannot be read) and its size. */
-static uint64_t kt_pf_hash(const char *path, size_t *size)
+static uint64_t sv_t_pf_hash(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     uint64_t h = 0xCBF29CE484222325ull;
@@ -4767,16 +4767,16 @@ static uint64_t kt_pf_hash(const char *path, size_t *size)
 
 /* The checkpoint fixture: the tiny model with every parameter, buffer and Adam moment set from
    integer bits, an optimizer state and a training position with values that need all 64 bits. */
-static sv_model *kt_pf_model(sv_adam *opt, sv_train_pos *pos)
+static sv_model *sv_t_pf_model(sv_adam *opt, sv_train_pos *pos)
 {
     sv_config cfg;
     sv_model *m;
     sv_config_preset("tiny", &cfg);
     m = sv_model_new(&cfg, 1);
     if (!m) return NULL;
-    kt_pf_values(m->params.data, m->params.n, 31, 0, 0);
-    kt_pf_values(m->params.m, m->params.n, 32, 0, 0);
-    kt_pf_values(m->params.v, m->params.n, 33, 0, 0);
+    sv_t_pf_values(m->params.data, m->params.n, 31, 0, 0);
+    sv_t_pf_values(m->params.m, m->params.n, 32, 0, 0);
+    sv_t_pf_values(m->params.v, m->params.n, 33, 0, 0);
     *opt = sv_adam_default();
     opt->lr = 3.0e-4f; opt->t = 123457;
     memset(pos, 0, sizeof *pos);
@@ -4788,7 +4788,7 @@ static sv_model *kt_pf_model(sv_adam *opt, sv_train_pos *pos)
 }
 
 /* The loaded model, optimizer and position equal the fixture's bit for bit. */
-static int kt_pf_model_same(const sv_model *a, const sv_model *b, const sv_adam *oa, const sv_adam *ob,
+static int sv_t_pf_model_same(const sv_model *a, const sv_model *b, const sv_adam *oa, const sv_adam *ob,
                             const sv_train_pos *pa, const sv_train_pos *pb)
 {
     size_t i;
@@ -4808,25 +4808,25 @@ static int kt_pf_model_same(const sv_model *a, const sv_model *b, const sv_adam 
            pa->alpha == pb->alpha && strcmp(pa->scenario, pb->scenario) == 0;
 }
 
-#define KT_PF_N 4000
+#define SV_T_PF_N 4000
 
 /* Writes the fixtures into dir; 1 on success. */
-static int kt_pf_write(const char *dir)
+static int sv_t_pf_write(const char *dir)
 {
     char p[512];
-    float x[KT_PF_N];
+    float x[SV_T_PF_N];
     size_t shape[4] = {4, 25, 40, 1};
     sv_adam opt;
     sv_train_pos pos;
     sv_model *m;
     int ok = 1;
-    kt_pf_pcm_values(x, KT_PF_N, 21);
+    sv_t_pf_pcm_values(x, SV_T_PF_N, 21);
     snprintf(p, sizeof p, "%s/pcm16.wav", dir);
-    if (sv_wav_write(p, x, KT_PF_N, 16000) != SV_OK) ok = 0;
-    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    if (sv_wav_write(p, x, SV_T_PF_N, 16000) != SV_OK) ok = 0;
+    sv_t_pf_values(x, SV_T_PF_N, 21, 0, 0);
     snprintf(p, sizeof p, "%s/float.wav", dir);
-    if (sv_wav_write_float(p, x, KT_PF_N, 22050) != SV_OK) ok = 0;
-    kt_pf_values(x, KT_PF_N, 22, 8, 1);
+    if (sv_wav_write_float(p, x, SV_T_PF_N, 22050) != SV_OK) ok = 0;
+    sv_t_pf_values(x, SV_T_PF_N, 22, 8, 1);
     snprintf(p, sizeof p, "%s/array.npy", dir);
     if (sv_npy_write(p, x, shape, 3) != SV_OK) ok = 0;
     {   /* safetensors: a [4,25,40] tensor and a scalar, with metadata */
@@ -4835,13 +4835,13 @@ static int kt_pf_write(const char *dir)
         float one = -2.5f;
         memset(t, 0, sizeof t);
         t[0].name = (char *)"w"; t[0].ndim = 3; t[0].shape[0] = 4; t[0].shape[1] = 25; t[0].shape[2] = 40;
-        t[0].numel = KT_PF_N; t[0].data = x;
+        t[0].numel = SV_T_PF_N; t[0].data = x;
         t[1].name = (char *)"s"; t[1].ndim = 0; t[1].numel = 1; t[1].data = &one;
         snprintf(t[0].dtype, sizeof t[0].dtype, "F32"); snprintf(t[1].dtype, sizeof t[1].dtype, "F32");
         snprintf(p, sizeof p, "%s/tensors.safetensors", dir);
         if (sv_safetensors_write(p, t, 2, meta, 1) != SV_OK) ok = 0;
     }
-    m = kt_pf_model(&opt, &pos);
+    m = sv_t_pf_model(&opt, &pos);
     snprintf(p, sizeof p, "%s/model.ckpt", dir);
     if (!m || sv_checkpoint_save(p, m, &opt, &pos) != SV_OK) ok = 0;
     sv_model_free(m);
@@ -4851,19 +4851,19 @@ static int kt_pf_write(const char *dir)
 
 /* Reads the fixtures of dir (written by this build or another) and compares them with the
    values; `who` names the writer in messages. */
-static void kt_pf_read(const char *dir, const char *who)
+static void sv_t_pf_read(const char *dir, const char *who)
 {
     char p[512];
-    float x[KT_PF_N], *y = NULL;
+    float x[SV_T_PF_N], *y = NULL;
     size_t n = 0, shape[4], i;
     int rate = 0, nd = 0;
     sv_adam opt, opt2;
     sv_train_pos pos, pos2;
     sv_model *m, *m2;
     /* 16-bit PCM: v * 32767 rounded half away from zero (exactly: double holds it), / 32768 */
-    kt_pf_pcm_values(x, KT_PF_N, 21);
+    sv_t_pf_pcm_values(x, SV_T_PF_N, 21);
     snprintf(p, sizeof p, "%s/pcm16.wav", dir);
-    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 16000, "%s: %s", who, sv_last_error());
+    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == SV_T_PF_N && rate == 16000, "%s: %s", who, sv_last_error());
     for (i = 0; y && i < n; i++) {
         double t = (double)(x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]) * 32767.0;
         float q = (float)(t >= 0.0 ? (int)(t + 0.5) : -(int)(0.5 - t)) / 32768.0f;
@@ -4871,13 +4871,13 @@ static void kt_pf_read(const char *dir, const char *who)
     }
     SV_CHECK(y && i == n, "%s pcm16.wav: sample %zu is %.9g, want the rounding of %.9g", who, i, y && i < n ? y[i] : 0.0, (double)x[i < n ? i : 0]);
     sv_io_free(y); y = NULL;
-    kt_pf_values(x, KT_PF_N, 21, 0, 0);
+    sv_t_pf_values(x, SV_T_PF_N, 21, 0, 0);
     snprintf(p, sizeof p, "%s/float.wav", dir);
-    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == KT_PF_N && rate == 22050, "%s: %s", who, sv_last_error());
+    SV_CHECK(sv_wav_read(p, &y, &n, &rate) == SV_OK && n == SV_T_PF_N && rate == 22050, "%s: %s", who, sv_last_error());
     x[0] = 0.0f;   /* -0 reads back as +0: the reader mixes channels into a sum that starts at 0 */
     SV_CHECK(y && memcmp(x, y, sizeof x) == 0, "%s float.wav: samples differ from the bits written", who);
     sv_io_free(y); y = NULL;
-    kt_pf_values(x, KT_PF_N, 22, 8, 1);
+    sv_t_pf_values(x, SV_T_PF_N, 22, 8, 1);
     snprintf(p, sizeof p, "%s/array.npy", dir);
     SV_CHECK(sv_npy_read(p, &y, shape, &nd) == SV_OK && nd == 3 && shape[0] == 4 && shape[1] == 25 && shape[2] == 40,
              "%s: %s", who, sv_last_error());
@@ -4899,10 +4899,10 @@ static void kt_pf_read(const char *dir, const char *who)
                  "%s tensors.safetensors: the scalar or the metadata differ", who);
         sv_safetensors_free(&st);
     }
-    m = kt_pf_model(&opt, &pos);
+    m = sv_t_pf_model(&opt, &pos);
     snprintf(p, sizeof p, "%s/model.ckpt", dir);
     m2 = sv_checkpoint_load(p, &opt2, &pos2);
-    SV_CHECK(m && m2 && kt_pf_model_same(m, m2, &opt, &opt2, &pos, &pos2), "%s model.ckpt: %s", who,
+    SV_CHECK(m && m2 && sv_t_pf_model_same(m, m2, &opt, &opt2, &pos, &pos2), "%s model.ckpt: %s", who,
              m2 ? "weights, moments, optimizer or position differ" : sv_last_error());
     sv_model_free(m);
     sv_model_free(m2);
@@ -4916,8 +4916,8 @@ static void test_portable_files(void)
     const char *dir = out && *out ? out : tmp;
     size_t i;
     if (dir == tmp && !mkdtemp(tmp)) { SV_CHECK(0, "mkdtemp"); return; }
-    SV_CHECK(kt_pf_write(dir), "fixtures written");
-    kt_pf_read(dir, "this build");
+    SV_CHECK(sv_t_pf_write(dir), "fixtures written");
+    sv_t_pf_read(dir, "this build");
     if (in && *in) {
         int found = 0;
         for (i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -4925,14 +4925,14 @@ static void test_portable_files(void)
             uint64_t ha, hb;
             snprintf(p, sizeof p, "%s/%s", in, names[i]);
             snprintf(q, sizeof q, "%s/%s", dir, names[i]);
-            ha = kt_pf_hash(p, &sa);
-            hb = kt_pf_hash(q, &sb);
+            ha = sv_t_pf_hash(p, &sa);
+            hb = sv_t_pf_hash(q, &sb);
             found += sa > 0 && sa == sb && ha == hb;
             SV_CHECK(sa > 0 && sa == sb && ha == hb, "%s: %zu bytes (FNV %016llx) from the other build, %zu (%016llx) from this one",
                      names[i], sa, (unsigned long long)ha, sb, (unsigned long long)hb);
         }
         printf("  files of %s: %d of %zu byte-identical to this build's\n", in, found, sizeof names / sizeof names[0]);
-        kt_pf_read(in, in);
+        sv_t_pf_read(in, in);
     }
     if (dir == tmp) {
         for (i = 0; i < sizeof names / sizeof names[0]; i++) { snprintf(p, sizeof p, "%s/%s", tmp, names[i]); remove(p); }
@@ -5028,7 +5028,7 @@ static void test_safetensors(void)
             SV_CHECK(h % 8 == 0 && fb[8] == '{' && 8 + h + 6 * 4 + 4 == fl, "file layout: header %llu, file %zu",
                      (unsigned long long)h, fl);
             /* truncating the file is named, whatever the reader */
-            io_put(sv_t_ix_path("trunc.safetensors"), fb, fl - 3);
+            sv_t_io_put(sv_t_ix_path("trunc.safetensors"), fb, fl - 3);
             rc = sv_safetensors_read(sv_t_ix_path("trunc.safetensors"), &st);
             SV_CHECK(rc == SV_ERR_FORMAT && strstr(sv_last_error(), "trunc.safetensors") && st.n == 0, "truncated file: %s",
                      sv_last_error());
@@ -5390,7 +5390,7 @@ static size_t sv_t_hf_write(const sv_model *m, const char *path, int plain_pos, 
     return n;
 }
 
-static void sv_t_hf_text(const char *path, const char *text) { io_put(path, text, strlen(text)); }
+static void sv_t_hf_text(const char *path, const char *text) { sv_t_io_put(path, text, strlen(text)); }
 
 /* the features of every layer of m for one utterance, into one buffer (cnn, then L0..L) */
 static float *sv_t_hf_features(sv_model *m, const float *wave, size_t n, size_t *count)
@@ -7120,7 +7120,7 @@ static void test_json(void)
 
 /* ------------------------------------------------------------------ benchmark */
 
-static void bench_abx(void)
+static void sv_t_bench_abx(void)
 {
     /* ~10k tokens of 768 dims, 1-4 frames (the synthetic builder). Dense: 30 phones, 20
        speakers, 40 contexts (250 tokens per context, much denser than LibriSpeech); sparse:
@@ -7378,7 +7378,7 @@ static void test_eval_abx(void)
 }
 
 /* ------------------------------------------------------------------ bench: ABX on the default built-in sets */
-static void bench_eval_abx(void)
+static void sv_t_bench_eval_abx(void)
 {
     sv_corpus_config g = sv_corpus_default_config();
     sv_data d;
@@ -7458,12 +7458,12 @@ static void test_eval(void)
    its implementation subsections ("N.M title, ..."). Both halves of the header must have a banner
    for every section, in that order and with that title, and the implementation's subsection
    banners must be exactly the listed ones, in order. */
-#define KT_TOC_MAX 64
-#define KT_SUB_MAX 256
-typedef struct { int num; char title[96]; } kt_toc_sec;
-typedef struct { int sec, sub; char title[96]; } kt_toc_sub;
+#define SV_T_TOC_MAX 64
+#define SV_T_SUB_MAX 256
+typedef struct { int num; char title[96]; } sv_t_toc_sec;
+typedef struct { int sec, sub; char title[96]; } sv_t_toc_sub;
 
-static void kt_toc_trim(char *t)
+static void sv_t_toc_trim(char *t)
 {
     size_t n = strlen(t);
     while (n && (t[n - 1] == ' ' || t[n - 1] == '\r')) t[--n] = 0;
@@ -7473,8 +7473,8 @@ static void test_table_of_contents(void)
 {
     char path[600], *txt, *line, *save = NULL;
     const char *file = __FILE__, *sl = strrchr(file, '/');
-    kt_toc_sec toc[KT_TOC_MAX], decl[KT_TOC_MAX], impl[KT_TOC_MAX];
-    kt_toc_sub tsub[KT_SUB_MAX], isub[KT_SUB_MAX];
+    sv_t_toc_sec toc[SV_T_TOC_MAX], decl[SV_T_TOC_MAX], impl[SV_T_TOC_MAX];
+    sv_t_toc_sub tsub[SV_T_SUB_MAX], isub[SV_T_SUB_MAX];
     size_t nt = 0, nd = 0, ni = 0, nts = 0, nis = 0, i;
     int in_toc = 0, after_banner = 0, in_impl = 0, mismatches = 0;
     snprintf(path, sizeof path, "%.*sssl_vgs.h", sl ? (int)(sl - file + 1) : 0, file);
@@ -7486,19 +7486,19 @@ static void test_table_of_contents(void)
         if (strncmp(line, "   Table of contents.", 21) == 0) { in_toc = 1; continue; }
         if (in_toc && strncmp(line, "   API conventions:", 19) == 0) { in_toc = 0; continue; }
         if (in_toc) {
-            if (sscanf(line, "       %d %n", &num, &used) == 1 && strncmp(line, "        ", 8) != 0 && nt < KT_TOC_MAX) {
+            if (sscanf(line, "       %d %n", &num, &used) == 1 && strncmp(line, "        ", 8) != 0 && nt < SV_T_TOC_MAX) {
                 toc[nt].num = num;
                 snprintf(toc[nt].title, sizeof toc[nt].title, "%s", line + used);
-                kt_toc_trim(toc[nt++].title);
+                sv_t_toc_trim(toc[nt++].title);
             } else if (strncmp(line, "           ", 11) == 0) {
                 char *item = line + 11, *comma;
                 for (; item && *item; item = comma) {
                     comma = strstr(item, ", ");
                     if (comma) { *comma = 0; comma += 2; }
-                    if (sscanf(item, "%d.%d %n", &num, &sub, &used) == 2 && nts < KT_SUB_MAX) {
+                    if (sscanf(item, "%d.%d %n", &num, &sub, &used) == 2 && nts < SV_T_SUB_MAX) {
                         tsub[nts].sec = num; tsub[nts].sub = sub;
                         snprintf(tsub[nts].title, sizeof tsub[nts].title, "%s", item + used);
-                        kt_toc_trim(tsub[nts].title);
+                        sv_t_toc_trim(tsub[nts].title);
                         if (tsub[nts].title[strlen(tsub[nts].title) - 1] == ',') tsub[nts].title[strlen(tsub[nts].title) - 1] = 0;
                         nts++;
                     }
@@ -7511,23 +7511,23 @@ static void test_table_of_contents(void)
             after_banner = 0;
             if (strncmp(line, "   IMPLEMENTATION", 17) == 0) { in_impl = 1; continue; }
             if (sscanf(line, "   %d %n", &num, &used) == 1) {
-                kt_toc_sec *t = in_impl ? impl : decl;
+                sv_t_toc_sec *t = in_impl ? impl : decl;
                 size_t *n = in_impl ? &ni : &nd;
-                if (*n < KT_TOC_MAX) {
+                if (*n < SV_T_TOC_MAX) {
                     t[*n].num = num;
                     snprintf(t[*n].title, sizeof t[*n].title, "%s", line + used);
-                    kt_toc_trim(t[(*n)++].title);
+                    sv_t_toc_trim(t[(*n)++].title);
                 }
             }
             continue;
         }
         if (in_impl && strncmp(line, "/* ---------------------------------------------------------------- ", 68) == 0 &&
-            sscanf(line + 68, "%d.%d %n", &num, &sub, &used) == 2 && nis < KT_SUB_MAX) {
+            sscanf(line + 68, "%d.%d %n", &num, &sub, &used) == 2 && nis < SV_T_SUB_MAX) {
             char *end;
             isub[nis].sec = num; isub[nis].sub = sub;
             snprintf(isub[nis].title, sizeof isub[nis].title, "%s", line + 68 + used);
             if ((end = strstr(isub[nis].title, " */")) != NULL) *end = 0;
-            kt_toc_trim(isub[nis++].title);
+            sv_t_toc_trim(isub[nis++].title);
         }
     }
     SV_CHECK(nt >= 12 && nts >= 40, "table of contents not found or too short (%zu sections, %zu subsections)", nt, nts);
@@ -7559,7 +7559,7 @@ static void test_table_of_contents(void)
    ====================================================================================== */
 static sv_config sv_t_mt4_cfg(int ssl, float off_w, float on_w)
 {
-    sv_config cfg = tiny_nodrop();
+    sv_config cfg = sv_t_tiny_nodrop();
     cfg.ssl = ssl;
     cfg.mt4_k = 7;
     cfg.mt4_offline_weight = off_w;
@@ -7594,8 +7594,8 @@ static size_t sv_t_mt4_fd(sv_model *m, sv_ctx *c, test_batch *tb, sv_tensor *p, 
         if (k == 1 && second == top) break;
         float orig = p->data[e];
         double a = p->grad[e], lp, lm, num, den, err;
-        p->data[e] = orig + 1e-3f; lp = model_loss_value(m, c, &tb->b, 0.0f, 0);
-        p->data[e] = orig - 1e-3f; lm = model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig + 1e-3f; lp = sv_t_model_loss_value(m, c, &tb->b, 0.0f, 0);
+        p->data[e] = orig - 1e-3f; lm = sv_t_model_loss_value(m, c, &tb->b, 0.0f, 0);
         p->data[e] = orig;
         num = (lp - lm) / 2e-3;
         den = fabs(a) > fabs(num) ? fabs(a) : fabs(num);
@@ -7618,7 +7618,7 @@ static void test_mt4ssl_gradients(void)
     {
         sv_model *m = sv_model_new(&cfg, 11);
         sv_ctx *c = sv_ctx_new(0, 1);
-        test_batch tb = make_batch(&cfg, 3, 9600, 5, 1);
+        test_batch tb = sv_t_make_batch(&cfg, 3, 9600, 5, 1);
         int *km = sv_t_mt4_labels(&cfg, &tb);
         sv_tensor *loss;
         sv_stats st;
@@ -7642,7 +7642,7 @@ static void test_mt4ssl_gradients(void)
             checked += 2;
         }
         SV_CHECK(checked > 30 && bad == 0, "MT4SSL offline + w2v2: %zu of %zu gradients off (worst %.3g)", bad, checked, worst);
-        free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+        free(km); sv_t_free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
     }
     /* 2. online head: the teacher's target is a constant of the backward (torch.no_grad in
        data2vec). Parameters after the teacher's input (the student's layers, the mask embedding,
@@ -7661,7 +7661,7 @@ static void test_mt4ssl_gradients(void)
         float *g1;
         cfg = sv_t_mt4_cfg(SV_SSL_MT4SSL, pass ? 1.0f : 0.0f, 1.0f);
         m = sv_model_new(&cfg, 11);
-        tb = make_batch(&cfg, 3, 9600, 5, 1);
+        tb = sv_t_make_batch(&cfg, 3, 9600, 5, 1);
         km = sv_t_mt4_labels(&cfg, &tb);
         /* a teacher that differs from the student, as after some updates */
         {
@@ -7679,7 +7679,7 @@ static void test_mt4ssl_gradients(void)
         sv_params_zero_grad(&m->params);
         loss = sv_model_loss(m, c, &tb.b, 0.0f, 0, &st);
         SV_CHECK(loss && sv_backward(c, loss) == SV_OK, "MT4SSL online: %s", sv_last_error());
-        if (!loss) { free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m); continue; }
+        if (!loss) { free(km); sv_t_free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m); continue; }
         SV_CHECK(st.target_var > 0.3f && st.target_var < 1.5f && isfinite(st.mt4_online) && (pass ? isfinite(st.mt4_offline) : isnan(st.mt4_offline)),
                  "online stats: target std %g, loss %g", st.target_var, st.mt4_online);
         P = m->params.n;
@@ -7747,7 +7747,7 @@ static void test_mt4ssl_gradients(void)
             checked += 2;
         }
         SV_CHECK(checked > 20 && bad == 0, "MT4SSL online%s: %zu of %zu gradients off (worst %.3g)", pass ? " + offline" : "", bad, checked, worst);
-        free(g1); free(km); free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m);
+        free(g1); free(km); sv_t_free_batch(&tb); sv_ctx_free(c); sv_ctx_free(c2); sv_model_free(m);
     }
 }
 
@@ -7759,7 +7759,7 @@ static void test_mt4ssl_teacher(void)
     sv_model *m = sv_model_new(&cfg, 4), *m2;
     sv_ctx *c = sv_ctx_new(0, 1);
     sv_adam opt = sv_adam_default();
-    test_batch tb = make_batch(&cfg, 2, 8000, 2, 1);
+    test_batch tb = sv_t_make_batch(&cfg, 2, 8000, 2, 1);
     int *km = sv_t_mt4_labels(&cfg, &tb);
     sv_tensor *loss;
     float *before, *stu, *tgt = NULL;
@@ -7827,7 +7827,7 @@ static void test_mt4ssl_teacher(void)
     }
     /* configs and errors */
     {
-        sv_config w = tiny_nodrop(), x = cfg;
+        sv_config w = sv_t_tiny_nodrop(), x = cfg;
         char a[8192], b[8192];
         sv_model *mw = sv_model_new(&w, 1);
         sv_config_format(&w, a, sizeof a);
@@ -7841,7 +7841,7 @@ static void test_mt4ssl_teacher(void)
         tb.b.km = NULL;
         SV_CHECK(sv_model_loss(m, c, &tb.b, 0.0f, 0, NULL) == NULL && strstr(sv_last_error(), "--kmeans"), "no offline targets: %s", sv_last_error());
     }
-    free(before); free(stu); free(km); free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
+    free(before); free(stu); free(km); sv_t_free_batch(&tb); sv_ctx_free(c); sv_model_free(m);
 }
 
 /* ======================================================================================
@@ -8314,9 +8314,12 @@ static void test_ema(void)
 typedef struct { const char *name; void (*fn)(void); } test_group;
 
 static const test_group groups[] = {
-    {"!bench_abx", bench_abx},
-    {"!bench_eval_abx", bench_eval_abx},
+    /* benchmarks (only when named) */
+    {"!bench_abx", sv_t_bench_abx},
+    {"!bench_eval_abx", sv_t_bench_eval_abx},
+    /* the header itself */
     {"table_of_contents", test_table_of_contents},
+    /* 1-2 platform and kernels */
     {"simd_switch", test_simd_switch},
     {"gemm_special", test_gemm_special},
     {"gemm_vs_naive", test_gemm_vs_naive},
@@ -8332,22 +8335,70 @@ static const test_group groups[] = {
     {"layernorm", test_layernorm},
     {"threads_other", test_threads_other},
     {"kernels_release", test_kernels_release},
+    /* 3 tensors, arena, random numbers, shard mode */
+    {"rng", test_rng},
+    {"params", test_params},
+    {"huge_pages", test_huge_pages},
+    {"size_overflow", test_size_overflow},
+    {"shard_exact", test_shard_exact},
+    {"shard_draws", test_shard_draws},
+    {"shard_ranks", test_shard_ranks},
+    /* 4 autodiff */
+    {"engine_errors", test_engine_errors},
+    {"gradcheck_catches", test_gradcheck_catches},
+    {"thread_determinism", test_thread_determinism},
+    {"recycle_graph", test_recycle_graph},
+    /* 5 layers */
+    {"op_gradients", test_op_gradients},
+    {"bf16_ops", test_bf16_ops},
+    {"dropout_masks", test_dropout_masks},
+    {"straight_through", test_straight_through},
+    {"broadcast_blocks", test_broadcast_blocks},
+    {"batch_norm_values", test_batch_norm_values},
+    {"weight_norm_values", test_weight_norm_values},
+    {"group_norm_accuracy", test_group_norm_accuracy},
+    {"conv_grouped", test_conv_grouped},
+    {"conv_gelu_in", test_conv_gelu_in},
+    {"conv_dw_narrow", test_conv_dw_narrow},
+    {"conv_gn_in", test_conv_gn_in},
+    {"recycle_model", test_recycle_model},
+    {"cnn_recompute_model", test_cnn_recompute_model},
+    /* 6-8 wav2vec 2.0, VGS, losses */
+    {"presets", test_presets},
+    {"masking", test_masking},
+    {"negatives", test_negatives},
+    {"contrastive_inf", test_contrastive_inf},
+    {"temperature", test_temperature},
+    {"loss_av", test_loss_av},
+    {"model_bad_input", test_model_bad_input},
+    {"padding_invariance", test_padding_invariance},
+    {"model_gradients", test_model_gradients},
+    {"model_bf16", test_model_bf16},
+    {"data2vec_target", test_data2vec_target},
+    {"mt4ssl_gradients", test_mt4ssl_gradients},
+    {"mt4ssl_teacher", test_mt4ssl_teacher},
+    /* 9 optimizer and training */
+    {"adam", test_adam},
+    {"ema", test_ema},
+    {"training", test_training},
+    /* 10 data and I/O */
     {"io", test_io},
     {"byte_order", test_byte_order},
     {"portable_files", test_portable_files},
-    {"safetensors", test_safetensors},
     {"resample", test_resample},
-    {"hf_weights", test_hf_weights},
-    {"corpus_inventory", test_corpus_inventory},
-    {"corpus_config_errors", test_corpus_config_errors},
-    {"corpus_synth", test_corpus_synth},
-    {"corpus_determinism", test_corpus_determinism},
-    {"corpus_speed", test_corpus_speed},
-    {"corpus_io_roundtrip", test_corpus_io_roundtrip},
+    {"safetensors", test_safetensors},
+    {"config_ranges", test_config_ranges},
+    {"parse_numbers", test_parse_numbers},
+    {"data_checks", test_data_checks},
+    {"sort_by_len", test_sort_by_len},
+    {"disk_batches", test_disk_batches},
+    {"checkpoint_files", test_checkpoint_files},
     {"mfcc", test_mfcc},
     {"kmeans_assign", test_kmeans_assign},
     {"kmeans_fit", test_kmeans_fit},
     {"km_targets", test_km_targets},
+    {"hf_weights", test_hf_weights},
+    /* 11 metrics */
     {"recall_hand", test_recall_hand},
     {"recall_streaming", test_recall_streaming},
     {"dtw_bruteforce", test_dtw_bruteforce},
@@ -8358,58 +8409,17 @@ static const test_group groups[] = {
     {"svg", test_svg},
     {"json", test_json},
     {"eval", test_eval},
-
-    {"rng", test_rng},
-    {"params", test_params},
-    {"adam", test_adam},
-    {"ema", test_ema},
-    {"data2vec_target", test_data2vec_target},
-    {"engine_errors", test_engine_errors},
-    {"size_overflow", test_size_overflow},
-    {"gradcheck_catches", test_gradcheck_catches},
-    {"op_gradients", test_op_gradients},
-    {"bf16_ops", test_bf16_ops},
-    {"dropout_masks", test_dropout_masks},
-    {"straight_through", test_straight_through},
-    {"broadcast_blocks", test_broadcast_blocks},
-    {"batch_norm_values", test_batch_norm_values},
-    {"weight_norm_values", test_weight_norm_values},
-    {"huge_pages", test_huge_pages},
-    {"group_norm_accuracy", test_group_norm_accuracy},
-    {"thread_determinism", test_thread_determinism},
-    {"recycle_graph", test_recycle_graph},
-    {"recycle_model", test_recycle_model},
-    {"cnn_recompute_model", test_cnn_recompute_model},
-    {"conv_grouped", test_conv_grouped},
-    {"conv_gelu_in", test_conv_gelu_in},
-    {"conv_dw_narrow", test_conv_dw_narrow},
-    {"conv_gn_in", test_conv_gn_in},
-    {"presets", test_presets},
-    {"config_ranges", test_config_ranges},
-    {"parse_numbers", test_parse_numbers},
-    {"checkpoint_files", test_checkpoint_files},
-    {"data_checks", test_data_checks},
-    {"masking", test_masking},
-    {"negatives", test_negatives},
-    {"contrastive_inf", test_contrastive_inf},
-    {"temperature", test_temperature},
-    {"loss_av", test_loss_av},
-    {"model_bad_input", test_model_bad_input},
-    {"padding_invariance", test_padding_invariance},
-    {"model_gradients", test_model_gradients},
-    {"mt4ssl_gradients", test_mt4ssl_gradients},
-    {"mt4ssl_teacher", test_mt4ssl_teacher},
-    {"model_bf16", test_model_bf16},
-    {"training", test_training},
-    {"sort_by_len", test_sort_by_len},
-    {"disk_batches", test_disk_batches},
-    {"shard_exact", test_shard_exact},
-    {"shard_draws", test_shard_draws},
-    {"shard_ranks", test_shard_ranks},
+    /* 12 the built-in corpus */
+    {"corpus_inventory", test_corpus_inventory},
+    {"corpus_config_errors", test_corpus_config_errors},
+    {"corpus_synth", test_corpus_synth},
+    {"corpus_determinism", test_corpus_determinism},
+    {"corpus_speed", test_corpus_speed},
+    {"corpus_io_roundtrip", test_corpus_io_roundtrip},
 };
 
 /* Groups SV_TEST_CROSS leaves out, and why (what covers their parts instead). */
-static const char *const kt_cross_skip[][2] = {
+static const char *const sv_t_cross_skip[][2] = {
     {"presets", "builds the 95M-parameter base model"},
     {"training", "hundreds of training steps"},
     {"eval", "a model's evaluation end to end; recall_*, abx_*, json and svg run its parts"},
@@ -8444,16 +8454,16 @@ int main(int argc, char **argv)
                "  SV_TEST_CROSS=1 runs the subset for emulated CPUs (make test-cross).\n");
         return 0;
     }
-    kt_cross = getenv("SV_TEST_CROSS") && atoi(getenv("SV_TEST_CROSS")) > 0;
-    printf("ssl_vgs tests (SIMD: %s, threads: %d%s)\n", sv_simd_name(), sv_get_threads(), kt_cross ? ", SV_TEST_CROSS subset" : "");
+    sv_t_cross = getenv("SV_TEST_CROSS") && atoi(getenv("SV_TEST_CROSS")) > 0;
+    printf("ssl_vgs tests (SIMD: %s, threads: %d%s)\n", sv_simd_name(), sv_get_threads(), sv_t_cross ? ", SV_TEST_CROSS subset" : "");
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         int f0 = sv_t_fail;
         if (groups[i].name[0] == '!' ? !filter || strcmp(groups[i].name + 1, filter) != 0 : filter && !strstr(groups[i].name, filter)) continue;
         matched++;
-        for (k = 0; kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]; k++)
-            if (strcmp(groups[i].name, kt_cross_skip[k][0]) == 0) break;
-        if (kt_cross && !filter && k < sizeof kt_cross_skip / sizeof kt_cross_skip[0]) {
-            printf("%-28s skipped (SV_TEST_CROSS: %s)\n", groups[i].name, kt_cross_skip[k][1]);
+        for (k = 0; sv_t_cross && !filter && k < sizeof sv_t_cross_skip / sizeof sv_t_cross_skip[0]; k++)
+            if (strcmp(groups[i].name, sv_t_cross_skip[k][0]) == 0) break;
+        if (sv_t_cross && !filter && k < sizeof sv_t_cross_skip / sizeof sv_t_cross_skip[0]) {
+            printf("%-28s skipped (SV_TEST_CROSS: %s)\n", groups[i].name, sv_t_cross_skip[k][1]);
             continue;
         }
         /* SV_TEST_QUICK=1 (the sanitizer run) skips the groups that train or build big models */
