@@ -18449,6 +18449,15 @@ static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc)
 
 /*
    Revision history
+       0.3  (2026-12)  MT4SSL (sv_mt4ssl_loss, EMA teacher, MFCC, k-means, target folders);
+                       safetensors and Hugging Face wav2vec 2.0 weights in and out (sv_hf_load,
+                       sv_hf_save), a resampler in sv_wav_load_16k; strict numbers
+                       (sv_parse_size, sv_parse_double), a range for every config field,
+                       checkpoint version 2 with the run's settings and never non-finite
+                       weights; every file little-endian on every host, 32-bit size checks;
+                       bf16 products (sv_gemm_bf16, config field precision); shard mode for
+                       data-parallel training (sample-keyed draws, exact gradient sums), which
+                       changes training numbers from the same seed; per-query retrieval ranks.
        0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
                        sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
                        sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);
