@@ -1470,7 +1470,7 @@ static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
         }
         if (any) fputc('\n', f);
     }
-    fprintf(f, "\nThe ABX intervals are over seeds only (a bootstrap over ABX items is not implemented).\n");
+    fprintf(f, "\nThe ABX intervals are over seeds only (ABX items are not resampled).\n");
     write_findings(f, st, n);
 }
 
