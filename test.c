@@ -2676,7 +2676,8 @@ static void test_disk_batches(void)
     char dir[64];
     int k, same = 1;
     cc.n_train_images = 24; cc.n_val_images = 4; cc.n_test_images = 4; cc.n_ood_utts = 6;
-    snprintf(dir, sizeof dir, "/tmp/sv_disk_batches_%d", (int)getpid());
+    snprintf(dir, sizeof dir, "/tmp/sv_disk_batches_XXXXXX");   /* unique: a process id repeats (under wine, often) */
+    if (!mkdtemp(dir)) { SV_CHECK(0, "mkdtemp failed"); return; }
     c = sv_corpus_generate(&cc);
     SV_CHECK(c && sv_corpus_write_as(c, dir, SV_WAV_FLOAT32) == SV_OK, "write: %s", sv_last_error());
     sv_corpus_free(c);
