@@ -8429,6 +8429,8 @@ static const char *const sv_t_cross_skip[][2] = {
     {"recycle_model", "whole-model steps; op_gradients checks recycling op by op"},
     {"cnn_recompute_model", "whole-model steps; conv_gelu_in checks the recomputing conv"},
     {"model_bf16", "whole-model steps with the bf16 products emulated; bf16_ops checks every op in bf16"},
+    {"mt4ssl_gradients", "a whole-model gradient check; op_gradients checks the MT4SSL heads' ops"},
+    {"shard_ranks", "simulated processes training a model; shard_exact and shard_draws check its parts"},
 };
 
 int main(int argc, char **argv)
