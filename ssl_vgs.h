@@ -12903,6 +12903,28 @@ static int sv__ckpt_read(const char *path, unsigned char **buf, size_t *n)
     return SV_OK;
 }
 
+/* The next "key = value" line of text[*i..n) into line (cap bytes; longer lines are cut), split
+   at its first '=' with the spaces around the key and before the value removed: 1, or 0 at the
+   end. Lines without '=' are skipped. Config text as sv_config_format writes it. */
+static int sv__kv_line(const char *text, size_t n, size_t *i, char *line, size_t cap, char **key, char **value)
+{
+    while (*i < n) {
+        size_t l = 0;
+        char *eq, *e;
+        while (*i < n && text[*i] != '\n' && l < cap - 1) line[l++] = text[(*i)++];
+        (*i)++;
+        line[l] = 0;
+        if (!(eq = strchr(line, '='))) continue;
+        *eq = 0;
+        *key = line;
+        *value = eq + 1;
+        while (**value == ' ') (*value)++;
+        for (e = eq - 1; e >= line && *e == ' '; e--) *e = 0;
+        return 1;
+    }
+    return 0;
+}
+
 /* Parses the config block (and, version 2, the settings block) of a verified checkpoint.
    settings may be NULL; else it points into the buffer, *settings_len bytes. */
 static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const char **settings, size_t *settings_len)
@@ -12910,7 +12932,7 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const ch
     uint32_t ver = sv__rd_u32(r), order = sv__rd_u32(r);
     uint64_t clen;
     const char *text;
-    char line[512];
+    char line[512], *k, *v;
     size_t i = 0;
     if (ver != 1u && ver != SV__CKPT_VERSION) return sv__fail(SV_ERR_FORMAT, "%s: checkpoint version %u, this build reads 1..%u", path, ver, SV__CKPT_VERSION);
     /* an old build wrote this word in its host's order: a byte-swapped one comes from a
@@ -12921,20 +12943,8 @@ static int sv__ckpt_config(const char *path, sv__rd *r, sv_config *cfg, const ch
     text = clen <= SIZE_MAX ? (const char *)sv__rd_bytes(r, (size_t)clen) : NULL;
     if (!text) return sv__fail(SV_ERR_FORMAT, "%s: truncated config", path);
     memset(cfg, 0, sizeof *cfg);
-    while (i < clen) {
-        size_t l = 0;
-        char *eq, *k, *v, *e;
-        while (i < clen && text[i] != '\n' && l < sizeof line - 1) line[l++] = text[i++];
-        i++;
-        line[l] = 0;
-        if (!(eq = strchr(line, '='))) continue;
-        *eq = 0;
-        k = line; v = eq + 1;
-        while (*v == ' ') v++;
-        e = eq - 1;
-        while (e >= k && *e == ' ') *e-- = 0;
+    while (sv__kv_line(text, (size_t)clen, &i, line, sizeof line, &k, &v))
         if (sv_config_set(cfg, k, v) != SV_OK) return sv__fail(SV_ERR_FORMAT, "%s: %s", path, sv_last_error());
-    }
     if (settings) { *settings = ""; *settings_len = 0; }
     if (ver >= 2u) {
         uint64_t slen = sv__rd_u64(r);
@@ -14413,20 +14423,9 @@ static int sv__hf_jp_is(const sv__jp *j, size_t root, const char *key, const cha
 /* Reads the config text of this library's own export (metadata "ssl_vgs_config") into cfg. */
 static int sv__hf_own_config(const char *text, sv_config *cfg, const char *nm, char *notes, size_t notes_cap)
 {
-    char line[512];
+    char line[512], *k, *v;
     size_t i = 0, n = strlen(text), f, unknown = 0;
-    while (i < n) {
-        size_t l = 0;
-        char *eq, *k, *v, *e;
-        while (i < n && text[i] != '\n' && l < sizeof line - 1) line[l++] = text[i++];
-        i++;
-        line[l] = 0;
-        if (!(eq = strchr(line, '='))) continue;
-        *eq = 0;
-        k = line; v = eq + 1;
-        while (*v == ' ') v++;
-        e = eq - 1;
-        while (e >= k && *e == ' ') *e-- = 0;
+    while (sv__kv_line(text, n, &i, line, sizeof line, &k, &v)) {
         /* a field of a newer version of the library: its default stays (the tensors decide the rest) */
         for (f = 0; f < SV__N_CFG_FIELDS && strcmp(sv__cfg_fields[f].key, k) != 0; f++) {}
         if (f == SV__N_CFG_FIELDS) { unknown++; continue; }
