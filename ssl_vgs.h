@@ -14478,6 +14478,8 @@ static int sv__hf_config(const sv_safetensors *st, const char *json, size_t json
         return sv__fail(SV_ERR_FORMAT, "%s: not a wav2vec 2.0 model: no feature_extractor.conv_layers.0.conv.weight "
                         "(with or without the wav2vec2. prefix)", nm);
     cfg->n_conv = n_conv;
+    for (i = n_conv; i < SV_MAX_CONV; i++)   /* the base preset's layers past this model's: unused, so 0 */
+        cfg->conv_dim[i] = cfg->conv_kernel[i] = cfg->conv_stride[i] = 0;
     cfg->extractor_mode = n_conv > 1 && sv__hf_find(st, P, "feature_extractor.conv_layers.1.layer_norm.weight") ? SV_EXTRACTOR_LAYER_NORM
                                                                                                               : SV_EXTRACTOR_DEFAULT;
     cfg->conv_bias = sv__hf_find(st, P, "feature_extractor.conv_layers.0.conv.bias") != NULL;

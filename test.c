@@ -5510,6 +5510,32 @@ static void test_hf_weights(void)
         free(fc);
         sv_model_free(c);
     }
+    /* fewer conv layers than the base preset the loader starts from (torchaudio's small test
+       models): the preset's layers past the file's must not survive into the config */
+    {
+        sv_config c4;
+        sv_model *m4;
+        char json4[512];
+        size_t k;
+        sv_config_preset("tiny", &c4);
+        sv_config_set(&c4, "use_cls", "0");
+        c4.n_conv = 4;
+        for (k = 4; k < SV_MAX_CONV; k++) c4.conv_dim[k] = c4.conv_kernel[k] = c4.conv_stride[k] = 0;
+        m4 = sv_config_check(&c4) == SV_OK ? sv_model_new(&c4, 5) : NULL;
+        SV_CHECK(m4 != NULL, "a 4-conv model: %s", sv_last_error());
+        if (m4) {
+            SV_CHECK(sv_t_hf_write(m4, sv_t_ix_path("c/model.safetensors"), 0, NULL, NULL) > 0, "writing the 4-conv file");
+            snprintf(json4, sizeof json4, "{\"model_type\": \"wav2vec2\", \"num_attention_heads\": 4, \"conv_stride\": [5,2,2,2], "
+                     "\"do_stable_layer_norm\": false, \"hidden_size\": 64, \"num_codevector_groups\": 2, \"feat_extract_norm\": \"group\"}");
+            sv_t_hf_text(sv_t_ix_path("c/config.json"), json4);
+            c = sv_hf_load(sv_t_ix_path("c/model.safetensors"), NULL, notes, sizeof notes);
+            SV_CHECK(c && c->cfg.n_conv == 4 && c->cfg.conv_stride[3] == 2 && c->cfg.conv_dim[4] == 0 && sv_t_hf_same(m4, c),
+                     "a 4-conv HF file loads (no preset layers left past n_conv): %s", sv_last_error());
+            sv_model_free(c);
+            sv_model_free(m4);
+        }
+        sv_t_hf_text(sv_t_ix_path("c/config.json"), json);   /* the 7-layer file's again, for what follows */
+    }
     /* weight norm removed (a plain weight): g recomputed, features within float rounding */
     SV_CHECK(sv_t_hf_write(a, sv_t_ix_path("c/model.safetensors"), 1, NULL, NULL) > 0, "writing the plain-weight file");
     c = sv_hf_load(sv_t_ix_path("c/model.safetensors"), NULL, notes, sizeof notes);
