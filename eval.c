@@ -43,8 +43,9 @@ static const char *usage =
     "  --targets DIR        MT4SSL offline targets for --losses (default: the run log's, if any)\n"
     "  --max-batches N      batches for --losses (default 0 = all)\n"
     "  --seed N             masking seed of --losses, ABX sampling seed, bootstrap seed (default 0)\n"
-    "  --bootstrap N        resamples of the test items for the recall intervals, 10..1000000\n"
-    "                       (default 1000; percentile 95 % interval, written to final_eval.json)\n"
+    "  --bootstrap N        resamples of the test items for the recall and ABX intervals,\n"
+    "                       10..1000000 (default 1000; percentile 95 % intervals, written to\n"
+    "                       final_eval.json; ABX resamples the phonetic contexts)\n"
     "  --batch N            utterances per forward pass (default 16)\n"
     "  --threads N          OpenMP threads (default: all)\n"
     "  --abx-set PATH       ABX per layer on an external ZeroSpeech-style set instead of the run's\n"
@@ -122,6 +123,9 @@ static void print_abx(const char *set, const sv_abx_layer_result *r, size_t n)
         if (r[i].r.across < r[ba].r.across) ba = i;
     }
     printf("  best: within %.2f (%s), across %.2f (%s)\n", r[bw].r.within, r[bw].name, r[ba].r.across, r[ba].name);
+    if (isfinite(r[bw].r.within_lo) || isfinite(r[ba].r.across_lo))
+        printf("  95%% bootstrap over contexts (%zu / %zu): within %.2f..%.2f, across %.2f..%.2f\n", r[bw].r.within_contexts,
+               r[ba].r.across_contexts, r[bw].r.within_lo, r[bw].r.within_hi, r[ba].r.across_lo, r[ba].r.across_hi);
 }
 
 /* ---------------------------------------------------------------- paths */
@@ -394,6 +398,13 @@ static int write_final_json(const char *path, const char *ckpt, const char *data
             json_num(f, key, b == SIZE_MAX ? NAN : (w ? r[b].r.across : r[b].r.within));
             snprintf(key, sizeof key, "abx_%s_%s_layer", sn, w ? "across" : "within");
             json_str(f, key, b == SIZE_MAX ? "" : r[b].name);
+            if (b != SIZE_MAX && isfinite(w ? r[b].r.across_lo : r[b].r.within_lo)) {
+                /* the best layer's bootstrap interval over phonetic contexts */
+                snprintf(key, sizeof key, "abx_%s_%s_lo", sn, w ? "across" : "within");
+                json_num(f, key, w ? r[b].r.across_lo : r[b].r.within_lo);
+                snprintf(key, sizeof key, "abx_%s_%s_hi", sn, w ? "across" : "within");
+                json_num(f, key, w ? r[b].r.across_hi : r[b].r.within_hi);
+            }
         }
     }
     fprintf(f, "}\n");
@@ -1190,8 +1201,8 @@ done:
 /* ---------------------------------------------------------------- the report over seeds
    `./eval --report OUT` on a folder written by `./train --all --seeds N` (OUT/seed<S>/<run>/), or
    on several study folders: every number of Tables I and II as the mean over seeds with the
-   half-width of its 95 % t-interval over seeds and, for recall, the mean half-width of the
-   per-seed bootstrap interval over test items; then one line per finding of the paper saying
+   half-width of its 95 % t-interval over seeds and the mean half-width of the per-seed
+   bootstrap interval over test items (recall and ABX); then one line per finding of the paper saying
    whether it holds here and how strongly. A schedule and its base run share their stage A (the
    same seed), so the comparisons between rows are paired by seed. */
 #define MAX_SEEDS 64
@@ -1231,6 +1242,11 @@ static double run_metric(const run_log *r, int m, double *item_half)
         return v;
     }
     if (!sv_json_number(r->final_line, abx_keys[m - M_ABX_TW], &v)) return NAN;
+    snprintf(key, sizeof key, "%s_lo", abx_keys[m - M_ABX_TW]);
+    if (item_half && sv_json_number(r->final_line, key, &lo)) {
+        snprintf(key, sizeof key, "%s_hi", abx_keys[m - M_ABX_TW]);
+        if (sv_json_number(r->final_line, key, &hi)) *item_half = 0.5 * (hi - lo);
+    }
     return v;
 }
 
@@ -1426,8 +1442,9 @@ static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
     char disp[40];
     fprintf(f, "# Results over %zu seeds\n\nStudies:", n);
     for (s = 0; s < n; s++) fprintf(f, " %s%s", st[s].dir, s + 1 < n ? "," : "");
-    fprintf(f, ".\n\nEach cell: mean over seeds ± half-width of the 95 %% Student-t interval over seeds; in parentheses "
-               "(recall), the mean half-width of each seed's 95 %% bootstrap interval over test items (./eval --bootstrap); "
+    fprintf(f, ".\n\nEach cell: mean over seeds ± half-width of the 95 %% Student-t interval over seeds; in parentheses, "
+               "the mean half-width of each seed's 95 %% bootstrap interval over test items (./eval --bootstrap; recall: "
+               "the queries resampled, ABX: the phonetic contexts resampled); "
                "[k of n]: only k seeds have the number. Numbers from each run's final_eval.json.\n\n");
     fprintf(f, "## Table I: retrieval (recall@k, %%, test split)\n\n| model | S->I R@1 | S->I R@5 | S->I R@10 | I->S R@1 | I->S R@5 | I->S R@10 |\n"
                "|---|---|---|---|---|---|---|\n");
@@ -1450,8 +1467,8 @@ static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
         display_of((int)k, disp, sizeof disp);
         fprintf(f, "| %s |", disp);
         for (i = 0; i < 4; i++) {
-            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], M_ABX_TW + (int)i, NULL) : NAN;
-            seed_cell(f, v, n, NULL, 2);
+            for (s = 0; s < n; s++) v[s] = st[s].have[k] ? run_metric(&st[s].runs[k], M_ABX_TW + (int)i, &ih[s]) : (ih[s] = NAN, NAN);
+            seed_cell(f, v, n, ih, 2);
         }
         fputc('\n', f);
     }
@@ -2378,7 +2395,7 @@ int main(int argc, char **argv)
     if (was_given(seen, n_seen, "--split") && !do_ret && !do_loss) return fail("--split applies to --retrieval and --losses", NULL, NULL);
     if (was_given(seen, n_seen, "--json") && !do_ret && !do_abx) return fail("--json applies to --retrieval and --abx", NULL, NULL);
     if (was_given(seen, n_seen, "--seed") && !do_loss && !do_abx && !do_ret) return fail("--seed applies to --retrieval, --losses and --abx", NULL, NULL);
-    if (was_given(seen, n_seen, "--bootstrap") && !do_ret) return fail("--bootstrap applies to --retrieval", NULL, NULL);
+    if (was_given(seen, n_seen, "--bootstrap") && !do_ret && !do_abx) return fail("--bootstrap applies to --retrieval and --abx", NULL, NULL);
     if (threads) sv_set_threads(threads);
     dir_of(ckpt, run_dir, sizeof run_dir);
 
@@ -2479,6 +2496,7 @@ int main(int argc, char **argv)
         sv_abx_opts o = sv_abx_default_opts();
         o.sample = strcmp(abx_mode, "sampled") == 0;
         o.seed = (uint64_t)seed;
+        o.bootstrap = n_boot;
         for (s = 0; s < 2; s++) {
             int sp = s ? SV_SPLIT_OOD : SV_SPLIT_TEST;
             const char *nm = abx_set ? set_name : s ? "ood" : "test";
@@ -2502,9 +2520,11 @@ int main(int argc, char **argv)
                 }
             }
             print_abx(nm, abx[s], n_abx[s]);
+            o.bootstrap = 0;   /* the reference row: its point estimate only */
             if (sv_eval_abx_mfcc(&d, sp, NULL, &o, &abx_mfcc[s]) != SV_OK) { rc = fail("abx of MFCCs: %s", sv_last_error(), NULL); goto done; }
             printf("  reference, MFCC (39 dims, HuBERT's first-iteration features): within %.2f, across %.2f\n",
                    abx_mfcc[s].r.within, abx_mfcc[s].r.across);
+            o.bootstrap = n_boot;
         }
     }
     if (zs_dir) {

@@ -1575,6 +1575,13 @@ SV_DEF void sv_recall_acc_free(sv_recall_acc *acc);
    max_x_speakers X speakers per (context, speaker, a)), seeded here (the official code is not).
    Every triple's distances come from one DTW per token pair, computed once and reused by all the
    cells that need it, so exact mode costs one DTW per needed token pair.
+   Confidence (bootstrap > 0): a 95 % percentile-bootstrap interval (Efron & Tibshirani 1993,
+   ch. 13) over the test items, resampled in clusters by phonetic context: every cell belongs to
+   one context (prev, next), and the tokens of a context are shared by many of its triples, so
+   contexts (not triples or cells) are the independent units. Each resample draws as many
+   contexts as were scored, with replacement; a context drawn k times weighs its cells k times in
+   the same three-level average. The cells' errors are computed once, so a resample costs one
+   pass over the cells, not a DTW.
    The result does not depend on the thread count (per-cell values, sequential reduction). */
 typedef struct sv_abx_opts {
     int sample;             /* 0 exact, 1 sampling (default 1, the official evaluator's way) */
@@ -1582,6 +1589,7 @@ typedef struct sv_abx_opts {
     size_t max_x_speakers;  /* X speakers per (context, speaker, phone) when sampling (official 5) */
     uint64_t seed;          /* sampling seed (default 0) */
     int within, across;     /* which conditions to compute (both 1 by default) */
+    size_t bootstrap;       /* resamples of the contexts for the 95 % intervals (0: none, the default) */
 } sv_abx_opts;
 
 typedef struct sv_abx_result {
@@ -1592,6 +1600,9 @@ typedef struct sv_abx_result {
     size_t n_tokens, n_dropped;          /* tokens used, tokens dropped (no frames) */
     size_t n_dtw;                        /* token-pair DTWs computed */
     int sampled;                         /* the mode used: 1 sampling, 0 exact */
+    double within_lo, within_hi;         /* 95 % bootstrap interval over contexts (NaN: none) */
+    double across_lo, across_hi;
+    size_t within_contexts, across_contexts; /* contexts that scored cells (the bootstrap's units) */
 } sv_abx_result;
 
 SV_DEF sv_abx_opts sv_abx_default_opts(void);
@@ -15398,6 +15409,7 @@ typedef struct sv__abx_cell {
     int a, b, spk;
     size_t na, nb, nx;
     size_t dax, dbx;            /* offsets in the batch's reference list */
+    size_t ctx;                 /* the context's ordinal (the bootstrap's cluster) */
     double err;
 } sv__abx_cell;
 
@@ -15407,6 +15419,9 @@ typedef struct sv__abx_cell {
 /* Running sums of cell errors per (kind, a, b, speaker), keyed by sv__abx_key. Cells are added
    in enumeration order, which is sequential, so the sums do not depend on the threads. */
 typedef struct sv__abx_acc { uint64_t key; double sum; size_t n; } sv__abx_acc;
+
+/* A scored cell kept for the bootstrap: its reduction key, context and error. */
+typedef struct sv__abx_kept { uint64_t key; size_t ctx; double err; } sv__abx_kept;
 
 /* Work state of one sv_abx call. Token pairs needed by the batch's cells are deduplicated in an
    open-addressing hash on the unordered pair (lo << 32 | hi); each pair stores d with rows = lo
@@ -15422,6 +15437,9 @@ typedef struct sv__abx_work {
     uint32_t *sa, *sb, *sx; size_t scap;             /* the token lists of the cell being built */
     sv__abx_cell *cells; size_t ncells, cellcap;     /* cells of the batch */
     sv__abx_acc *acc; size_t acap, nacc;             /* hash of per-(kind, a, b, speaker) sums */
+    sv__abx_kept *kept; size_t nkept, keptcap;       /* every cell, when bootstrapping */
+    size_t ctx;                                      /* ordinal of the context being enumerated */
+    int keep;
     size_t maxlist, maxlen;                          /* longest list in the batch, longest token */
     double triples[2], cells_done[2], n_dtw;
     sv_rng rng;
@@ -15533,7 +15551,7 @@ static int sv__abx_add_cell(sv__abx_work *w, int kind, int a, int b, int spk, si
         (rc = sv__met_grow((void **)&w->ref, &w->refcap, w->nref + nr, sizeof(uint32_t), "abx refs")))
         return rc;
     c.kind = kind; c.a = a; c.b = b; c.spk = spk;
-    c.na = na; c.nb = nb; c.nx = nx; c.err = 0;
+    c.na = na; c.nb = nb; c.nx = nx; c.err = 0; c.ctx = w->ctx;
     c.dax = w->nref;
     for (k = 0; k < nx; k++)
         for (i = 0; i < na; i++) {
@@ -15693,9 +15711,16 @@ static int sv__abx_flush(sv__abx_work *w)
     }
     SV_FREE(scratch);
     SV_FREE(lists);
+    if (w->keep && rc == SV_OK)
+        rc = sv__met_grow((void **)&w->kept, &w->keptcap, w->nkept + w->ncells, sizeof *w->kept, "abx bootstrap cells");
     for (i = 0; i < w->ncells && rc == SV_OK; i++) {
         const sv__abx_cell *c = &w->cells[i];
         rc = sv__abx_acc_add(w, sv__abx_key(c->kind, c->a, c->b, c->spk), c->err);
+        if (w->keep) {
+            w->kept[w->nkept].key = sv__abx_key(c->kind, c->a, c->b, c->spk);
+            w->kept[w->nkept].ctx = c->ctx;
+            w->kept[w->nkept++].err = c->err;
+        }
         w->triples[c->kind] += c->kind == 0 ? (double)c->na * (double)(c->na - 1) * (double)c->nb
                                             : (double)c->na * (double)c->nb * (double)c->nx;
         w->cells_done[c->kind] += 1;
@@ -15749,6 +15774,95 @@ static double sv__abx_reduce(const sv__abx_acc *s, size_t n, size_t *pairs)
     return np ? 100.0 * tot / (double)np : NAN;
 }
 
+static int sv__abx_kept_cmp(const void *x, const void *y)
+{
+    const sv__abx_kept *a = (const sv__abx_kept *)x, *b = (const sv__abx_kept *)y;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->ctx < b->ctx ? -1 : a->ctx > b->ctx;
+}
+
+/* ascending, NaN last */
+static int sv__abx_stat_cmp(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    if (a != a || b != b) return (a != a) - (b != b);
+    return a < b ? -1 : a > b;
+}
+
+/* The 95 % percentile-bootstrap interval of one condition's score from its cells k [n] (sorted
+   by key, then context; ctx renumbered 0..n_ctx-1): n_boot resamples of the contexts with
+   replacement, each scored by sv__abx_reduce's three-level average with the cells of a context
+   drawn m times weighing m. Seeded, sequential: the same interval for any thread count. */
+static int sv__abx_bootstrap(const sv__abx_kept *k, size_t n, size_t n_ctx, size_t n_boot, uint64_t seed,
+                             double *lo, double *hi)
+{
+    size_t *mult, b, i, c;
+    double *stat;
+    sv_rng r;
+    *lo = *hi = NAN;
+    if (!n || !n_ctx || !n_boot) return SV_OK;
+    mult = SV__CAST(size_t *, sv__alloc(n_ctx * sizeof(size_t), "abx bootstrap"));
+    stat = SV__CAST(double *, sv__alloc(n_boot * sizeof(double), "abx bootstrap"));
+    if (!mult || !stat) { SV_FREE(mult); SV_FREE(stat); return SV_ERR_NOMEM; }
+    sv_rng_seed(&r, seed ^ 0xB007B007B007B007ull);
+    for (b = 0; b < n_boot; b++) {
+        const uint64_t pair_mask = ~(uint64_t)0 << 20;
+        double tot = 0;
+        size_t np = 0;
+        memset(mult, 0, n_ctx * sizeof(size_t));
+        for (c = 0; c < n_ctx; c++) mult[sv_rng_below(&r, n_ctx)]++;
+        for (i = 0; i < n;) {   /* one ordered pair (a, b): its speakers' means, averaged */
+            size_t e = i, ns = 0;
+            double psum = 0;
+            while (e < n && (k[e].key & pair_mask) == (k[i].key & pair_mask)) {
+                size_t f = e, w = 0;
+                double sum = 0;
+                while (f < n && k[f].key == k[e].key) { sum += (double)mult[k[f].ctx] * k[f].err; w += mult[k[f].ctx]; f++; }
+                if (w) { psum += sum / (double)w; ns++; }
+                e = f;
+            }
+            if (ns) { tot += psum / (double)ns; np++; }
+            i = e;
+        }
+        stat[b] = np ? 100.0 * tot / (double)np : NAN;
+    }
+    /* NaN (a resample without any pair) sorts last and counts as not scored */
+    qsort(stat, n_boot, sizeof *stat, sv__abx_stat_cmp);
+    for (b = n_boot; b > 0 && stat[b - 1] != stat[b - 1]; b--) {}
+    if (b) {
+        *lo = stat[(size_t)floor(0.025 * (double)(b - 1))];
+        *hi = stat[(size_t)ceil(0.975 * (double)(b - 1))];
+    }
+    SV_FREE(mult);
+    SV_FREE(stat);
+    return SV_OK;
+}
+
+/* The bootstrap intervals of both conditions from the kept cells (sorted here). */
+static int sv__abx_intervals(sv__abx_work *w, const sv_abx_opts *o, sv_abx_result *out)
+{
+    size_t nw, i, kind;
+    int rc = SV_OK;
+    if (w->nkept > 1) qsort(w->kept, w->nkept, sizeof *w->kept, sv__abx_kept_cmp);
+    for (nw = 0; nw < w->nkept && (w->kept[nw].key >> 62) == 0; nw++) {}
+    for (kind = 0; kind < 2 && rc == SV_OK; kind++) {
+        sv__abx_kept *k = w->kept + (kind ? nw : 0);
+        size_t n = kind ? w->nkept - nw : nw, n_ctx = 0, *dense;
+        /* contexts are ordinals in enumeration order; renumber the ones this condition scored */
+        dense = SV__CAST(size_t *, sv__alloc((w->ctx + 1) * sizeof(size_t), "abx bootstrap"));
+        if (!dense) return SV_ERR_NOMEM;
+        for (i = 0; i <= w->ctx; i++) dense[i] = SIZE_MAX;
+        for (i = 0; i < n; i++) if (dense[k[i].ctx] == SIZE_MAX) dense[k[i].ctx] = 0;
+        for (i = 0; i <= w->ctx; i++) if (dense[i] != SIZE_MAX) dense[i] = n_ctx++;
+        for (i = 0; i < n; i++) k[i].ctx = dense[k[i].ctx];
+        SV_FREE(dense);
+        if (kind) out->across_contexts = n_ctx; else out->within_contexts = n_ctx;
+        rc = sv__abx_bootstrap(k, n, n_ctx, o->bootstrap, o->seed + kind, kind ? &out->across_lo : &out->within_lo,
+                               kind ? &out->across_hi : &out->within_hi);
+    }
+    return rc;
+}
+
 SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const size_t *n_frames,
                   size_t dim, double frame_shift, const sv_abx_opts *opts, sv_abx_result *out)
 {
@@ -15763,6 +15877,7 @@ SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const siz
     if (!out) return sv__fail(SV_ERR_ARG, "abx: NULL output");
     memset(out, 0, sizeof *out);
     out->within = out->across = NAN;
+    out->within_lo = out->within_hi = out->across_lo = out->across_hi = NAN;
     if (!items || (!items->items && items->n_items) || !feats || !n_frames || dim == 0 ||
         !(frame_shift > 0))
         return sv__fail(SV_ERR_ARG, "abx: NULL input, dim 0 or frame shift <= 0");
@@ -15830,8 +15945,9 @@ SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const siz
     /* 3. Contexts in sorted order; cells enumerated sequentially (so the sampling stream does
        not depend on threads), DTWs and cell values computed in parallel batch by batch. */
     w.tok = tok; w.invn = invn; w.dim = dim; w.sample = o.sample; w.max_group = o.max_group;
+    w.keep = o.bootstrap > 0;
     sv_rng_seed(&w.rng, o.seed);
-    for (c0 = 0; c0 < ntok; c0 = c1) {
+    for (c0 = 0; c0 < ntok; c0 = c1, w.ctx++) {
         size_t ng = 0, b;
         for (c1 = c0 + 1; c1 < ntok && tok[c1].prev == tok[c0].prev && tok[c1].next == tok[c0].next; c1++) {}
         for (b = c0; b < c1;) {
@@ -15860,11 +15976,12 @@ SV_DEF int sv_abx(const sv_item_set *items, const float *const *feats, const siz
     out->within_triples = w.triples[0];
     out->across_triples = w.triples[1];
     out->n_dtw = (size_t)w.n_dtw;
+    if (w.keep) rc = sv__abx_intervals(&w, &o, out);
 done:
     SV_FREE(tok); SV_FREE(invn); SV_FREE(g); SV_FREE(xs);
     SV_FREE(w.hkeys); SV_FREE(w.hval); SV_FREE(w.plo); SV_FREE(w.phi);
     SV_FREE(w.prow_lo); SV_FREE(w.prow_hi); SV_FREE(w.ref); SV_FREE(w.cells);
-    SV_FREE(w.sa); SV_FREE(w.sb); SV_FREE(w.sx); SV_FREE(w.acc);
+    SV_FREE(w.sa); SV_FREE(w.sb); SV_FREE(w.sx); SV_FREE(w.acc); SV_FREE(w.kept);
     return rc;
 }
 
@@ -18458,7 +18575,8 @@ static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc)
                        weights; every file little-endian on every host, 32-bit size checks;
                        bf16 products (sv_gemm_bf16, config field precision); shard mode for
                        data-parallel training (sample-keyed draws, exact gradient sums), which
-                       changes training numbers from the same seed; per-query retrieval ranks.
+                       changes training numbers from the same seed; per-query retrieval ranks;
+                       ABX intervals by a bootstrap over phonetic contexts (sv_abx_opts.bootstrap).
        0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
                        sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
                        sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);

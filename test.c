@@ -6714,6 +6714,24 @@ static void test_abx_hand(void)
     SV_CHECK(r.within_pairs == 1 && r.across_pairs == 2, "pairs %zu %zu", r.within_pairs, r.across_pairs);
     SV_CHECK(r.within_triples == 2 + 2 + 2, "within triples %g", r.within_triples);
     SV_CHECK(r.n_tokens == n && r.n_dropped == 0 && r.sampled == 0, "tokens %zu", r.n_tokens);
+    SV_CHECK(isnan(r.within_lo) && isnan(r.across_hi), "no bootstrap asked, yet an interval");
+    /* the bootstrap over contexts, worked out by hand: two contexts, so a resample is {c1,c1}
+       (p 1/4), {c1,c2} (1/2) or {c2,c2} (1/4). Within: {c1,c1} s1 0, s2 1 -> 50 %; {c1,c2} 75 %;
+       {c2,c2} only s1's cell 1 -> 100 %. Across: {c1,c1} (a,b) s1 0, s2 0.5, (b,a) 0.75 -> 50 %;
+       {c2,c2} only (a,b) s1 0.5 -> 50 %; {c1,c2} 54.17 %. With 2000 resamples the 2.5 % and 97.5 %
+       points are those extremes (a resample of the cells instead would reach 0 %). */
+    {
+        sv_abx_opts o = sv_abx_default_opts();
+        o.sample = 0;
+        o.bootstrap = 2000;
+        o.seed = 3;
+        SV_CHECK(sv_abx(&t.set, (const float *const *)t.feats, t.nfr, t.dim, 0.02, &o, &r2) == SV_OK, "abx bootstrap: %s", sv_last_error());
+        SV_CHECK(r2.within == r.within && r2.across == r.across, "the bootstrap changed the scores");
+        SV_CHECK(fabs(r2.within_lo - 50) < 1e-9 && fabs(r2.within_hi - 100) < 1e-9 && r2.within_contexts == 2,
+                 "within bootstrap [%g, %g] over %zu contexts, want [50, 100] over 2", r2.within_lo, r2.within_hi, r2.within_contexts);
+        SV_CHECK(fabs(r2.across_lo - 50) < 1e-9 && fabs(r2.across_hi - 1300.0 / 24.0) < 1e-9 && r2.across_contexts == 2,
+                 "across bootstrap [%g, %g], want [50, 54.17]", r2.across_lo, r2.across_hi);
+    }
     /* groups are below the sampling limits, so sampling mode is exact here */
     SV_CHECK(sv_t_abx_run(&t, 1, 5, &r2) == SV_OK && r2.within == r.within && r2.across == r.across &&
              r2.sampled == 1, "sampling mode differs on small groups");

@@ -83,14 +83,15 @@ for k in 1 2 3; do
       printf '{"kind":"eval","step":%d,"stage":%d,"val_loss_av":%d,"r10_s2i":%d,"r10_i2s":%d,"val_images":100,"val_captions":100,"abx_val_within":%d}
 '         $s $([ -n "$b" ] && [ $s -gt 50 ] && echo 1 || echo 0) $((10 - s / 25)) $((s / 10 + k)) $((s / 10)) $((30 - s / 10)) >> "$SS/seed$k/$r/log.jsonl"
     done
-    printf '{"kind":"final_eval","n_images":1000,"n_captions":1000,"r1_s2i":1,"r5_s2i":3,"r10_s2i":%d,"r10_s2i_lo":%d,"r10_s2i_hi":%d,"r1_i2s":1,"r5_i2s":3,"r10_i2s":%d,"abx_test_within":%d,"abx_ood_within":%d,"abx_ood_layers":"cnn,L0","abx_ood_within_cnn":%d,"abx_ood_within_L0":%d}
-'       $v $((v - 2)) $((v + 2)) $v $((20 + k)) $((25 + k)) $((25 + k)) $((30 + k)) > "$SS/seed$k/$r/final_eval.json"
+    printf '{"kind":"final_eval","n_images":1000,"n_captions":1000,"r1_s2i":1,"r5_s2i":3,"r10_s2i":%d,"r10_s2i_lo":%d,"r10_s2i_hi":%d,"r1_i2s":1,"r5_i2s":3,"r10_i2s":%d,"abx_test_within":%d,"abx_test_within_lo":%d,"abx_test_within_hi":%d,"abx_ood_within":%d,"abx_ood_layers":"cnn,L0","abx_ood_within_cnn":%d,"abx_ood_within_L0":%d}
+'       $v $((v - 2)) $((v + 2)) $v $((20 + k)) $((19 + k)) $((21 + k)) $((25 + k)) $((25 + k)) $((30 + k)) > "$SS/seed$k/$r/final_eval.json"
   done
 done
 out=$(./eval --report "$SS" 2>&1)
 R="$SS/results.md"
 check '[ -f "$R" ] && has "$R" "# Results over 3 seeds"' "seed report not written: $out"
 check 'has "$R" "| VGS | 1.0 ± 0.0 (± 0.0) | 3.0 ± 0.0 (± 0.0) | 12.0 ± 4.97 (± 2.0)" || has "$R" "| VGS | 1.0 ± 0.0 | 3.0 ± 0.0 | 12.0 ± 5.0 (± 2.0) |"' "seed report: VGS row: $(grep -F "| VGS |" "$R" | head -1)"
+check 'grep -qF "| VGS | 22.00 ± 2.48 (± 1.00) |" "$R"' "seed report: ABX test within of VGS with its bootstrap half-width: $(grep -F "| VGS |" "$R" | tail -1)"
 check 'grep -q "^1\. (W2V2, VGS) retrieves better than VGS.*\*\*holds\*\*: +5.33 points R@10, 95 % interval \[+3.90, +6.77\], 3 of 3 seeds" "$R"' "finding 1: $(grep "^1\." "$R")"
 check 'grep -q "^2\. (VGS, W2V2) falls to chance.*\*\*holds\*\*" "$R"' "finding 2: $(grep "^2\." "$R")"
 check 'has "$R" "| (VGS, W2V2) | mean R@10 (%), val |"' "forgetting row of (VGS, W2V2): $(grep -F "(VGS, W2V2) |" "$R")"
@@ -143,6 +144,9 @@ assert j[\"recall_boot\"] == 1000
 for k in (\"r1_s2i\",\"r5_s2i\",\"r10_s2i\",\"r1_i2s\",\"r5_i2s\",\"r10_i2s\"): assert j[k+\"_lo\"] <= j[k] <= j[k+\"_hi\"], k
 assert any(j[k+\"_hi\"] > j[k+\"_lo\"] for k in (\"r1_s2i\",\"r5_s2i\",\"r1_i2s\",\"r5_i2s\"))
 " "$J" 2>"$T/err"' "bootstrap intervals in final_eval.json: $(cat "$T/err")"
+# the ABX interval of the best layer, over phonetic contexts, around its score
+abx_in() { sed -n "s/.*\"abx_ood_within$1\":\([0-9.e+-]*\).*/\1/p" "$J"; }
+check 'awk -v lo="$(abx_in _lo)" -v v="$(abx_in "")" -v hi="$(abx_in _hi)" "BEGIN { exit !(lo != \"\" && hi != \"\" && lo + 0 <= v + 0 && v + 0 <= hi + 0 && hi > lo) }"' "ABX bootstrap interval: $(abx_in _lo) $(abx_in "") $(abx_in _hi)"
 ./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b1.json" >/dev/null 2>&1
 ./eval --ckpt "$T/run/final.ckpt" --retrieval --bootstrap 200 --seed 5 --json "$T/b2.json" >/dev/null 2>&1
 check 'grep -q "\"recall_boot\":200" "$T/b1.json" && [ "$(sed "s/\"ckpt[^,]*,//g" "$T/b1.json")" = "$(sed "s/\"ckpt[^,]*,//g" "$T/b2.json")" ]' "bootstrap not reproducible with --seed"
@@ -197,7 +201,7 @@ for lay in (\"cnn\",\"L2\"):
     t=[struct.unpack(\"f\",struct.pack(\"f\",float(x)))[0] for x in open(sys.argv[2]+\"/\"+lay+\"/phonetic/dev-clean/\"+sys.argv[3]+\".txt\").read().split()]
     assert len(a)==len(t) and len(a)>100, (lay,len(a),len(t))
     assert all(x==y for x,y in zip(a,t)), lay
-" "$T/fn" "$T/fz" "$b" 2>"$T/perr"' "eval features: the text does not read back as the npy float32: $(cat "$T/perr" "$T/err" | tail -3)"
+" "$T/fn" "$T/fz" "$b" 2>"$T/perr"' "eval features: the text does not read back as the npy float32: $(cat "$T/perr" "$T/err" 2>/dev/null | tail -3)"
 
 echo "report.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]
