@@ -510,20 +510,26 @@ static int export_zerospeech(sv_model *m, sv_ctx *c, const sv_data *d, int split
                "  semantic:\n    metric: cosine\n    pooling: mean\n", (double)hop / 16000.0);
     if (sv_file_commit(f, tmp, p, 1) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); return 0; }
     for (i = 0; i < d->n[split]; i++) {
-        float *x = NULL;
+        float *x = NULL, *owned = NULL;
+        const float *wave;
         size_t T = 0, D = 0;
         char name[400];
         int ok;
+        if (sv_data_audio(d, split, i, &wave, &owned) != SV_OK) {
+            fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
+            return 0;
+        }
         if (layer == LAYER_CNN) {   /* the CNN output: one forward gives every layer; the others are dropped */
             float *all[SV_MAX_LAYERS + 1];
             size_t l;
-            if (sv_extract_all_layers(m, c, d->audio[split][i], d->len[split][i], all, &x, &T) != SV_OK) {
-                fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
-                return 0;
-            }
-            for (l = 0; l <= L; l++) sv_io_free(all[l]);
+            ok = sv_extract_all_layers(m, c, wave, d->len[split][i], all, &x, &T) == SV_OK;
+            if (ok) for (l = 0; l <= L; l++) sv_io_free(all[l]);
             D = m->cfg.conv_dim[m->cfg.n_conv - 1];
-        } else if (sv_extract_features(m, c, d->audio[split][i], d->len[split][i], layer, &x, &T, &D) != SV_OK) {
+        } else {
+            ok = sv_extract_features(m, c, wave, d->len[split][i], layer, &x, &T, &D) == SV_OK;
+        }
+        sv_io_free(owned);
+        if (!ok) {
             fprintf(stderr, "eval: utterance %s: %s\n", d->id[split][i], sv_last_error());
             return 0;
         }
@@ -2230,7 +2236,11 @@ static int run_embeddings(int argc, char **argv)
         }
         for (b = 0; b < nb; b++) {
             size_t u = cap_utt[i + b], nn = d.len[split][u] < SV_EVAL_MAX_SAMPLES ? d.len[split][u] : SV_EVAL_MAX_SAMPLES;
-            memcpy(wave + b * S, d.audio[split][u], nn * sizeof(float));
+            const float *x;
+            float *owned;
+            if (sv_data_audio(&d, split, u, &x, &owned) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
+            memcpy(wave + b * S, x, nn * sizeof(float));
+            sv_io_free(owned);
             sv_normalize_wave(wave + b * S, nn);
             memset(wave + b * S + nn, 0, (S - nn) * sizeof(float));
         }

@@ -932,6 +932,10 @@ SV_DEF int sv_wav_read(const char *path, float **samples, size_t *n_samples, int
 /* As sv_wav_read, at 16000 Hz (the models' input rate): a file at another rate is resampled
    with sv_resample (so "x.wav" at 44.1 kHz gives 16000/44100 as many samples). */
 SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples);
+/* The samples sv_wav_load_16k would return, from the file's headers alone (the samples are not
+   read): the same checks of the header, and the data chunk must lie within the file. For corpora
+   that stay on disk (sv_data_open_streamed). */
+SV_DEF int sv_wav_length_16k(const char *path, size_t *n_samples);
 /* Mono 16-bit PCM: x clipped to [-1,1], times 32767, rounded half away from zero. NaN is an error. */
 SV_DEF int sv_wav_write(const char *path, const float *samples, size_t n, int sample_rate);
 /* Mono IEEE float32 (format tag 3, with the fact chunk non-PCM files need); non-finite is an error. */
@@ -1117,13 +1121,18 @@ SV_DEF int sv_disk_corpus_audio(const sv_disk_corpus *dc, int split, size_t i, f
 
 /* ---- Config as text, datasets, batches, checkpoints -------------------------------------------- */
 /* A dataset: the built-in corpus generated in memory, or a corpus folder written by
-   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (a disk corpus
-   is read once at open: about 230 MB per hour of speech). Splits: SV_SPLIT_TRAIN, _VAL, _TEST,
-   _OOD (audio-only, for ABX). */
+   data_prep.sh (the layout of sv_corpus_write). Audio is held in memory as float (sv_data_open
+   reads a disk corpus once: about 230 MB per hour of speech), or stays on disk
+   (sv_data_open_streamed: each use reads its file; for corpora larger than memory, and for
+   data-parallel training, where each process reads only the utterances of its share). Read
+   audio through sv_data_audio, which serves both. Splits: SV_SPLIT_TRAIN, _VAL, _TEST, _OOD
+   (audio-only, for ABX). */
 typedef struct sv_data {
     struct sv_corpus *builtin;          /* owned, or NULL (section 12) */
     size_t n[SV_SPLIT_COUNT];           /* utterances per split */
-    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised) */
+    float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised); NULL when streamed */
+    char **wav[SV_SPLIT_COUNT];         /* streamed: the file of utterance i (else NULL) */
+    int streamed;                       /* audio stays on disk (sv_data_open_streamed) */
     size_t *len[SV_SPLIT_COUNT];
     long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
     char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
@@ -1143,10 +1152,21 @@ typedef struct sv_data {
 } sv_data;
 
 SV_DEF int sv_data_open(sv_data *d, const char *dir);
+/* As sv_data_open, but the audio stays on disk: only each file's length is read at open (from
+   its WAV header, sv_wav_length_16k), and sv_data_audio reads the file whenever an utterance is
+   used. Batches, losses and every evaluation give the same bits as with sv_data_open. */
+SV_DEF int sv_data_open_streamed(sv_data *d, const char *dir);
 SV_DEF void sv_data_free(sv_data *d);
+/* Utterance i of a split (d->len[split][i] samples at 16 kHz): *x points at the data's own
+   samples, or, for streamed data, at samples read from the file now, which *owned then holds
+   (free it with SV_FREE; NULL when nothing was read). A file whose length changed since the
+   open is an error naming it. */
+SV_DEF int sv_data_audio(const sv_data *d, int split, size_t i, const float **x, float **owned);
 /* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
    train utterance without an image; audio is loaded at once (16 kHz WAV). */
 SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
+/* The same with the audio left on disk (as sv_data_open_streamed). */
+SV_DEF int sv_data_audio_manifest_streamed(sv_data *d, const char *manifest);
 /* An ABX evaluation set outside a corpus folder (the ZeroSpeech 2021 phonetic sets, data_prep.sh
    zerospeech's output): path is either a manifest (.tsv: id wav ...) with its .item file beside
    it (the same name ending in .item), or an .item file whose audio is <its folder>/<file>.wav.
@@ -1159,6 +1179,9 @@ SV_DEF long sv_data_find(const sv_data *d, int split, const char *id);
 /* "builtin" or "builtin:key=value,..." (images, val_images, test_images, captions,
    train_speakers, test_speakers, ood_speakers, ood_utts, seed), else a corpus folder */
 SV_DEF int sv_data_from_spec(sv_data *d, const char *spec);
+/* The same, a corpus folder opened with sv_data_open_streamed (the built-in corpus is generated
+   in memory either way). */
+SV_DEF int sv_data_from_spec_streamed(sv_data *d, const char *spec);
 /* Checks a "builtin:..." spec without generating anything (keys, numbers, sizes); a folder spec
    is only checked for being non-empty. For the drivers, before any data is read. */
 SV_DEF int sv_data_spec_check(const char *spec);
@@ -9721,27 +9744,31 @@ static double sv__wav_sample(const unsigned char *q, unsigned fmt, unsigned bits
     return bits == 32 ? (double)sv__rdf32(q) : sv__rdf64(q);
 }
 
-SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
-                         float **samples, size_t *n_samples, int *sample_rate)
+/* The layout of a WAV file from its headers. */
+typedef struct sv__wav_layout {
+    unsigned tag, channels, bits, bps;   /* format tag (1 PCM, 3 float), channels, bits, bytes per sample */
+    uint32_t rate;
+    size_t frame, data_off, nf;          /* bytes per frame, offset of the samples, frames */
+} sv__wav_layout;
+
+/* Walk the chunks of p [len], a prefix of a file of file_len bytes (the whole file: len ==
+   file_len), and check the fmt chunk; the data chunk's payload may lie past the prefix (it is
+   checked against file_len), the fmt chunk's must not. RIFF, Microsoft 1991: id[4] size[4]
+   payload, padded to an even size. */
+static int sv__wav_parse(const unsigned char *p, size_t len, size_t file_len, const char *nm, sv__wav_layout *w)
 {
     /* KSDATAFORMAT_SUBTYPE_{PCM,IEEE_FLOAT} = tag-0000-0010-8000-00AA00389B71: the bytes after the tag */
     static const unsigned char guid_tail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
                                                 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
-    const unsigned char *p = SV__CAST(const unsigned char *, buf);
-    const char *nm = sv__nm(name);
-    const unsigned char *fmt = NULL, *data = NULL;
-    size_t fmt_len = 0, data_len = 0, pos = 12, frame, nf, bytes, i;
-    unsigned tag, channels, bits, block, bps, c;
+    const unsigned char *fmt = NULL;
+    size_t fmt_len = 0, data_len = 0, data_off = 0, pos = 12, frame;
+    unsigned tag, channels, bits, block, bps;
     uint32_t rate;
-    float *out;
+    int have_data = 0;
 
-    if (!samples || !n_samples) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL output pointer");
-    *samples = NULL;
-    *n_samples = 0;
-    if (sample_rate) *sample_rate = 0;
-    if (!p && len) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL buffer");
-    if (len < 12)
-        return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (%zu bytes, shorter than a RIFF header)", nm, len);
+    memset(w, 0, sizeof *w);
+    if (file_len < 12)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (%zu bytes, shorter than a RIFF header)", nm, file_len);
     if (memcmp(p, "RIFX", 4) == 0)
         return sv__fail(SV_ERR_FORMAT, "%s: big-endian WAV (RIFX) is not supported", nm);
     if (memcmp(p, "RF64", 4) == 0)
@@ -9749,10 +9776,11 @@ SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
     if (memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4) != 0)
         return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (no RIFF/WAVE header)", nm);
 
-    /* Chunk walk: id[4] size[4] payload, padded to an even size (RIFF, Microsoft 1991). */
-    while (!(fmt && data) && len - pos >= 8) {
+    while (!(fmt && have_data) && file_len - pos >= 8) {
         const unsigned char *id = p + pos;
-        size_t csize = sv__rd32(p + pos + 4), avail = len - pos - 8;
+        size_t csize, avail = file_len - pos - 8;
+        if (pos + 8 > len) return sv__fail(SV_ERR_FORMAT, "%s: a chunk header lies past the first %zu bytes", nm, len);
+        csize = sv__rd32(p + pos + 4);
         if (csize > avail) {
             char ids[5];
             int k;
@@ -9761,13 +9789,17 @@ SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
             return sv__fail(SV_ERR_FORMAT, "%s: truncated: chunk '%s' declares %zu bytes, only %zu remain",
                             nm, ids, csize, avail);
         }
-        if (!fmt && memcmp(id, "fmt ", 4) == 0) { fmt = id + 8; fmt_len = csize; }
-        else if (!data && memcmp(id, "data", 4) == 0) { data = id + 8; data_len = csize; }
+        if (!fmt && memcmp(id, "fmt ", 4) == 0) {
+            if (csize > len - pos - 8) return sv__fail(SV_ERR_FORMAT, "%s: the fmt chunk lies past the first %zu bytes", nm, len);
+            fmt = id + 8; fmt_len = csize;
+        } else if (!have_data && memcmp(id, "data", 4) == 0) {
+            data_off = pos + 8; data_len = csize; have_data = 1;
+        }
         pos += 8 + csize;
-        if ((csize & 1) && pos < len) pos++;
+        if ((csize & 1) && pos < file_len) pos++;
     }
     if (!fmt) return sv__fail(SV_ERR_FORMAT, "%s: no fmt chunk", nm);
-    if (!data) return sv__fail(SV_ERR_FORMAT, "%s: no data chunk (truncated?)", nm);
+    if (!have_data) return sv__fail(SV_ERR_FORMAT, "%s: no data chunk (truncated?)", nm);
     if (fmt_len < 16) return sv__fail(SV_ERR_FORMAT, "%s: fmt chunk too short (%zu bytes)", nm, fmt_len);
 
     tag = sv__rd16(fmt);
@@ -9801,7 +9833,34 @@ SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
         return sv__fail(SV_ERR_FORMAT,
                         "%s: truncated: data chunk of %zu bytes is not a whole number of %zu-byte frames",
                         nm, data_len, frame);
-    nf = data_len / frame;
+    w->tag = tag; w->channels = channels; w->bits = bits; w->bps = bps; w->rate = rate;
+    w->frame = frame; w->data_off = data_off; w->nf = data_len / frame;
+    return SV_OK;
+}
+
+SV_DEF int sv_wav_decode(const void *buf, size_t len, const char *name,
+                         float **samples, size_t *n_samples, int *sample_rate)
+{
+    const unsigned char *p = SV__CAST(const unsigned char *, buf), *data;
+    const char *nm = sv__nm(name);
+    size_t frame, nf, bytes, i;
+    unsigned tag, channels, bits, bps, c;
+    uint32_t rate;
+    float *out;
+    sv__wav_layout w;
+    int rc;
+
+    if (!samples || !n_samples) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL output pointer");
+    *samples = NULL;
+    *n_samples = 0;
+    if (sample_rate) *sample_rate = 0;
+    if (!p && len) return sv__fail(SV_ERR_ARG, "sv_wav_decode: NULL buffer");
+    if (len < 12)
+        return sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (%zu bytes, shorter than a RIFF header)", nm, len);
+    if ((rc = sv__wav_parse(p, len, len, nm, &w)) != SV_OK) return rc;
+    tag = w.tag; channels = w.channels; bits = w.bits; bps = w.bps; rate = w.rate; frame = w.frame;
+    data = p + w.data_off;
+    nf = w.nf;
     if (!sv__mul_ok(nf ? nf : 1, sizeof(float), &bytes))
         return sv__fail(SV_ERR_NOMEM, "%s: too many samples", nm);
     out = SV__CAST(float *, sv__alloc(bytes, "WAV samples"));
@@ -9860,6 +9919,41 @@ SV_DEF int sv_wav_load_16k(const char *path, float **samples, size_t *n_samples)
     *samples = rc ? NULL : y;
     *n_samples = rc ? 0 : m;
     return rc;
+}
+
+static int sv__resample_count(size_t n, int rate_in, int rate_out, size_t *count);   /* 10.3 */
+
+SV_DEF int sv_wav_length_16k(const char *path, size_t *n_samples)
+{
+    /* the headers of a WAV file are within its first few hundred bytes (fmt, fact, LIST, then
+       data); 64 KB leaves room for long metadata chunks */
+    enum { HEAD = 65536 };
+    unsigned char *head;
+    size_t got, file_len;
+    long sz;
+    FILE *f;
+    sv__wav_layout w;
+    int rc;
+    if (!n_samples) return sv__fail(SV_ERR_ARG, "sv_wav_length_16k: NULL output");
+    *n_samples = 0;
+    if (!path) return sv__fail(SV_ERR_ARG, "NULL path");
+    if (!(f = fopen(path, "rb"))) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!(head = SV__CAST(unsigned char *, sv__alloc(HEAD, "WAV header")))) { fclose(f); return SV_ERR_NOMEM; }
+    got = fread(head, 1, HEAD, f);
+    if (ferror(f) || fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0) {
+        fclose(f);
+        SV_FREE(head);
+        return sv__fail(SV_ERR_IO, "%s: cannot read (a folder?)", path);
+    }
+    fclose(f);
+    file_len = (size_t)sz;
+    rc = got < 12 || got > file_len
+             ? sv__fail(SV_ERR_FORMAT, "%s: not a WAV file (%zu bytes, shorter than a RIFF header)", path, file_len)
+             : sv__wav_parse(head, got, file_len, path, &w);
+    SV_FREE(head);
+    if (rc != SV_OK) return rc;
+    if (w.rate == 16000) { *n_samples = w.nf; return SV_OK; }
+    return sv__resample_count(w.nf, (int)w.rate, 16000, n_samples);
 }
 
 /* fmt_tag 1: 16-bit PCM; 3: float32. Canonical 44-byte header (PCM) or fmt(18)+fact (float). */
@@ -9980,10 +10074,23 @@ static void sv__rs_phase(double frac, double fc, double W, size_t J, double beta
     for (k = 0; k < 2 * J; k++) taps[k] = (float)(sv__rs_tap(frac - ((double)k + 1.0 - (double)J), fc, W, beta, i0b) / sum);
 }
 
+/* The output length of sv_resample: ceil(n L / M) for the reduced ratio L / M, without overflow
+   (n < 2^63 and L < 2^31 could still overflow a u64). */
+static int sv__resample_count(size_t n, int rate_in, int rate_out, size_t *count)
+{
+    uint64_t g = sv__gcd((uint64_t)rate_in, (uint64_t)rate_out), L = (uint64_t)rate_out / g, M = (uint64_t)rate_in / g;
+    uint64_t whole = (uint64_t)n / M, rest = (uint64_t)n % M, c;
+    if (whole > (UINT64_MAX / 2) / L) return sv__fail(SV_ERR_ARG, "sv_resample: %zu samples is too long", n);
+    c = whole * L + (rest * L + M - 1) / M;
+    if (c > (uint64_t)SIZE_MAX) return sv__fail(SV_ERR_ARG, "sv_resample: %zu samples is too long", n);
+    *count = (size_t)c;
+    return SV_OK;
+}
+
 SV_DEF int sv_resample(const float *x, size_t n, int rate_in, int rate_out, float **y, size_t *n_out)
 {
     uint64_t g, L, M, p = 0;
-    size_t m, count, J, q = 0, i;
+    size_t m, count = 0, J, q = 0, i;
     double fc, W, i0b = sv__bessel_i0(SV_RESAMPLE_BETA);
     float *out, *table = NULL, *taps = NULL;
     if (!y || !n_out) return sv__fail(SV_ERR_ARG, "sv_resample: NULL output pointer");
@@ -9994,12 +10101,7 @@ SV_DEF int sv_resample(const float *x, size_t n, int rate_in, int rate_out, floa
     g = sv__gcd((uint64_t)rate_in, (uint64_t)rate_out);
     L = (uint64_t)rate_out / g;
     M = (uint64_t)rate_in / g;
-    /* ceil(n * L / M) without overflow: n < 2^63 and L < 2^31 could still overflow a u64 */
-    {
-        uint64_t whole = (uint64_t)n / M, rest = (uint64_t)n % M;
-        if (whole > (UINT64_MAX / 2) / L) return sv__fail(SV_ERR_ARG, "sv_resample: %zu samples is too long", n);
-        count = (size_t)(whole * L + (rest * L + M - 1) / M);
-    }
+    if (sv__resample_count(n, rate_in, rate_out, &count) != SV_OK) return SV_ERR_ARG;
     out = SV__CAST(float *, sv__alloc((count ? count : 1) * sizeof(float), "resampled audio"));
     if (!out) return SV_ERR_NOMEM;
     if (L == M) {
@@ -12193,19 +12295,24 @@ static int sv__data_alloc_split(sv_data *d, int s, size_t n)
     return d->audio[s] && d->len[s] && d->image[s] && d->id[s] && d->speaker[s] ? SV_OK : SV_ERR_NOMEM;
 }
 
-SV_DEF int sv_data_open(sv_data *d, const char *dir)
+static int sv__data_open(sv_data *d, const char *dir, int streamed)
 {
     sv_disk_corpus dc;
     int s, rc;
     size_t i, j;
     memset(d, 0, sizeof *d);
     if ((rc = sv_disk_corpus_open(dir, &dc)) != SV_OK) return rc;
+    d->streamed = streamed;
     for (s = 0; s < SV_SPLIT_COUNT; s++) {
         const sv_manifest *m = &dc.split[s];
         if (sv__data_alloc_split(d, s, m->n) != SV_OK) { rc = SV_ERR_NOMEM; goto fail; }
+        if (streamed && !(d->wav[s] = (char **)sv__calloc(m->n ? m->n : 1, sizeof(char *), "dataset"))) { rc = SV_ERR_NOMEM; goto fail; }
         for (i = 0; i < m->n; i++) {
             const char *spk = m->has_speaker && m->speaker[i][0] ? m->speaker[i] : m->id[i];
-            if ((rc = sv_disk_corpus_audio(&dc, s, i, &d->audio[s][i], &d->len[s][i])) != SV_OK) goto fail;
+            if (streamed) {   /* the length from the header; the samples when used */
+                if ((rc = sv_wav_length_16k(m->wav[i], &d->len[s][i])) != SV_OK) goto fail;
+                if (!(d->wav[s][i] = sv__strdup(m->wav[i]))) { rc = SV_ERR_NOMEM; goto fail; }
+            } else if ((rc = sv_disk_corpus_audio(&dc, s, i, &d->audio[s][i], &d->len[s][i])) != SV_OK) goto fail;
             d->image[s][i] = m->image[i];
             if (!(d->id[s][i] = sv__strdup(m->id[i]))) { rc = SV_ERR_NOMEM; goto fail; }
             for (j = 0; j < d->n_speakers; j++) if (strcmp(d->speakers[j], spk) == 0) break;
@@ -12251,16 +12358,48 @@ fail:
     return rc;
 }
 
-SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
+SV_DEF int sv_data_open(sv_data *d, const char *dir) { return sv__data_open(d, dir, 0); }
+SV_DEF int sv_data_open_streamed(sv_data *d, const char *dir) { return sv__data_open(d, dir, 1); }
+
+SV_DEF int sv_data_audio(const sv_data *d, int split, size_t i, const float **x, float **owned)
+{
+    float *y;
+    size_t n;
+    int rc;
+    if (!x || !owned) return sv__fail(SV_ERR_ARG, "sv_data_audio: NULL output");
+    *x = NULL;
+    *owned = NULL;
+    if (!d || split < 0 || split >= SV_SPLIT_COUNT || i >= d->n[split])
+        return sv__fail(SV_ERR_ARG, "sv_data_audio: split %d utterance %zu out of range", split, i);
+    if (!d->streamed) { *x = d->audio[split][i]; return SV_OK; }
+    if ((rc = sv_wav_load_16k(d->wav[split][i], &y, &n)) != SV_OK) return rc;
+    if (n != d->len[split][i]) {
+        SV_FREE(y);
+        return sv__fail(SV_ERR_IO, "%s: %zu samples at 16 kHz, %zu when the data was opened (the file changed)",
+                        d->wav[split][i], n, d->len[split][i]);
+    }
+    *x = y;
+    *owned = y;
+    return SV_OK;
+}
+
+static int sv__data_audio_manifest(sv_data *d, const char *path, int streamed)
 {
     sv_manifest m;
     size_t i;
     int rc;
     memset(d, 0, sizeof *d);
     if ((rc = sv_manifest_read(path, &m)) != SV_OK) return rc;
-    if (sv__data_alloc_split(d, SV_SPLIT_TRAIN, m.n) != SV_OK) { sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM; }
+    d->streamed = streamed;
+    if (sv__data_alloc_split(d, SV_SPLIT_TRAIN, m.n) != SV_OK ||
+        (streamed && !(d->wav[SV_SPLIT_TRAIN] = (char **)sv__calloc(m.n ? m.n : 1, sizeof(char *), "dataset")))) {
+        sv_manifest_free(&m); sv_data_free(d); return SV_ERR_NOMEM;
+    }
     for (i = 0; i < m.n; i++) {
-        if ((rc = sv_wav_load_16k(m.wav[i], &d->audio[SV_SPLIT_TRAIN][i], &d->len[SV_SPLIT_TRAIN][i])) != SV_OK) {
+        rc = streamed ? sv_wav_length_16k(m.wav[i], &d->len[SV_SPLIT_TRAIN][i])
+                      : sv_wav_load_16k(m.wav[i], &d->audio[SV_SPLIT_TRAIN][i], &d->len[SV_SPLIT_TRAIN][i]);
+        if (rc == SV_OK && streamed && !(d->wav[SV_SPLIT_TRAIN][i] = sv__strdup(m.wav[i]))) rc = SV_ERR_NOMEM;
+        if (rc != SV_OK) {
             sv_manifest_free(&m);
             sv_data_free(d);
             return rc;
@@ -12276,6 +12415,9 @@ SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path)
     sv_manifest_free(&m);
     return SV_OK;
 }
+
+SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path) { return sv__data_audio_manifest(d, path, 0); }
+SV_DEF int sv_data_audio_manifest_streamed(sv_data *d, const char *path) { return sv__data_audio_manifest(d, path, 1); }
 
 SV_DEF int sv_data_abx_set(sv_data *d, const char *path)
 {
@@ -12348,7 +12490,9 @@ SV_DEF void sv_data_free(sv_data *d)
         for (i = 0; i < d->n[s]; i++) {
             if (!d->builtin && d->audio[s]) SV_FREE(d->audio[s][i]);
             if (d->id[s]) SV_FREE(d->id[s][i]);
+            if (d->wav[s]) SV_FREE(d->wav[s][i]);
         }
+        SV_FREE(d->wav[s]);
         SV_FREE(d->audio[s]); SV_FREE(d->len[s]); SV_FREE(d->image[s]); SV_FREE(d->id[s]); SV_FREE(d->speaker[s]);
         SV_FREE(d->manifest[s]); SV_FREE(d->line[s]);
         sv_item_set_free(&d->items[s]);
@@ -12390,12 +12534,12 @@ SV_DEF int sv_data_spec_check(const char *spec)
 }
 
 /* "builtin" or "builtin:key=value,..." (section 12), else a corpus folder. */
-SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
+static int sv__data_from_spec(sv_data *d, const char *spec, int streamed)
 {
     int rc;
     memset(d, 0, sizeof *d);
     if ((rc = sv_data_spec_check(spec)) != SV_OK) return rc;
-    if (!sv__is_builtin_spec(spec)) return sv_data_open(d, spec);
+    if (!sv__is_builtin_spec(spec)) return sv__data_open(d, spec, streamed);
 #ifdef SSL_VGS_NO_CORPUS
     return SV_ERR_ARG;
 #else
@@ -12406,6 +12550,9 @@ SV_DEF int sv_data_from_spec(sv_data *d, const char *spec)
     }
 #endif
 }
+
+SV_DEF int sv_data_from_spec(sv_data *d, const char *spec) { return sv__data_from_spec(d, spec, 0); }
+SV_DEF int sv_data_from_spec_streamed(sv_data *d, const char *spec) { return sv__data_from_spec(d, spec, 1); }
 
 SV_DEF void sv_data_where(const sv_data *d, int split, size_t i, char *buf, size_t cap)
 {
@@ -12565,14 +12712,20 @@ static size_t sv__crop_offset(const sv_loader *L, size_t n, sv_rng *r)
 
 /* Row i of the batch buffers (width S) from utterance u cropped at off: copy, zero-pad,
    normalise, gather its image rows and offline targets. An audio-only row is its own "image"
-   (id -1 - pos, pos its position in the global batch). */
-static void sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off, size_t pos)
+   (id -1 - pos, pos its position in the global batch). Streamed data: the utterance's file is
+   read here (one read of one file per row: the decoding dwarfs the buffer it allocates). */
+static int sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off, size_t pos)
 {
     const sv_data *d = L->d;
     size_t RD = d->R * d->Dimg;
     long img = d->image[L->split][u];
+    const float *x;
+    float *owned;
+    int rc;
+    if ((rc = sv_data_audio(d, L->split, u, &x, &owned)) != SV_OK) return rc;
     if (L->km) sv__fill_km(L, i, u, off, S, 0);
-    memcpy(L->wave + i * S, d->audio[L->split][u] + off, L->wave_len[i] * sizeof(float));
+    memcpy(L->wave + i * S, x + off, L->wave_len[i] * sizeof(float));
+    SV_FREE(owned);
     memset(L->wave + i * S + L->wave_len[i], 0, (S - L->wave_len[i]) * sizeof(float));
     sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
     if (L->regions) {
@@ -12585,6 +12738,7 @@ static void sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off,
         }
     }
     L->image_id[i] = img >= 0 ? img : -1 - (long)pos;
+    return SV_OK;
 }
 
 static void sv__batch_out(sv_loader *L, size_t k, size_t S, sv_batch *out)
@@ -12598,10 +12752,11 @@ static void sv__batch_out(sv_loader *L, size_t k, size_t S, sv_batch *out)
 
 /* Copy utterances utt[0..k) into the batch buffers: crop (random offset from r, or the start),
    normalise, gather image rows. */
-static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
+static int sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
 {
     const sv_data *d = L->d;
     size_t i, S = 0;
+    int rc;
     for (i = 0; i < k; i++) {
         size_t n = d->len[L->split][L->utt[i]];
         L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
@@ -12609,21 +12764,23 @@ static void sv__fill_batch(sv_loader *L, size_t k, sv_rng *r, sv_batch *out)
     }
     for (i = 0; i < k; i++) {
         size_t u = L->utt[i];
-        sv__fill_row(L, i, u, S, sv__crop_offset(L, d->len[L->split][u], r), i);
+        if ((rc = sv__fill_row(L, i, u, S, sv__crop_offset(L, d->len[L->split][u], r), i)) != SV_OK) return rc;
     }
     sv__batch_out(L, k, S, out);
+    return SV_OK;
 }
 
 SV_DEF int sv_loader_next(sv_loader *L, sv_batch *out)
 {
     sv_rng base, r;
     size_t i;
+    int rc;
     if (L->batch >= L->n_batches) { L->epoch++; L->batch = 0; }
     if (L->order_epoch != L->epoch) sv__loader_epoch(L, L->epoch);
     for (i = 0; i < L->B; i++) L->utt[i] = L->order[L->batch * L->B + i];
     sv_rng_seed(&base, L->seed ^ 0x5DEECE66Dull);
     r = sv_rng_fork(&base, (uint64_t)L->epoch * 1000003u + L->batch);   /* crops depend only on the position */
-    sv__fill_batch(L, L->B, &r, out);
+    if ((rc = sv__fill_batch(L, L->B, &r, out)) != SV_OK) return rc;
     L->batch++;
     return SV_OK;
 }
@@ -12633,6 +12790,7 @@ SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_bat
     const sv_data *d = L->d;
     size_t i, S = 0, *pos;
     uint64_t key;
+    int rc;
     if (count == 0 || first > L->B || count > L->B - first)
         return sv__fail(SV_ERR_ARG, "loader: samples [%zu, %zu) of a batch of %zu", first, first + count, L->B);
     if (L->batch >= L->n_batches) { L->epoch++; L->batch = 0; }
@@ -12649,7 +12807,7 @@ SV_DEF int sv_loader_next_shard(sv_loader *L, size_t first, size_t count, sv_bat
         sv_rng_seed(&r, sv_rng_key(key, first + i));
         L->utt[i] = u;
         L->wave_len[i] = n < L->max_samples ? n : L->max_samples;
-        sv__fill_row(L, i, u, S, sv__crop_offset(L, n, &r), first + i);
+        if ((rc = sv__fill_row(L, i, u, S, sv__crop_offset(L, n, &r), first + i)) != SV_OK) return rc;
     }
     sv__batch_out(L, count, S, out);
     L->batch++;
@@ -12662,8 +12820,7 @@ SV_DEF int sv_loader_eval_batch(sv_loader *L, size_t k, sv_batch *out)
     if (b0 >= n) return sv__fail(SV_ERR_ARG, "evaluation batch %zu is past the end of the %s split", k, sv_split_name(L->split));
     cnt = n - b0 < L->B ? n - b0 : L->B;
     for (i = 0; i < cnt; i++) L->utt[i] = b0 + i;
-    sv__fill_batch(L, cnt, NULL, out);
-    return SV_OK;
+    return sv__fill_batch(L, cnt, NULL, out);
 }
 
 /* ---------------------------------------------------------------- 10.12 checkpoints
@@ -13745,13 +13902,17 @@ static int sv__km_src_grow(sv__km_src *s, size_t floats)
 /* Frames of utterance i of the split, computed. */
 static int sv__km_frames(sv__km_src *s, size_t i, const float **x, size_t *n)
 {
-    const float *w = s->d->audio[s->split][i];
+    const float *w;
+    float *owned;
     size_t len = s->d->len[s->split][i];
     int rc;
     if (!s->m) {
         size_t F = sv_mfcc_frames(&s->mfcc, len);
         if ((rc = sv__km_src_grow(s, F * s->dim + 1)) != SV_OK) return rc;
-        if ((rc = sv_mfcc(&s->mfcc, w, len, s->buf)) != SV_OK) return rc;
+        if ((rc = sv_data_audio(s->d, s->split, i, &w, &owned)) != SV_OK) return rc;
+        rc = sv_mfcc(&s->mfcc, w, len, s->buf);
+        SV_FREE(owned);
+        if (rc != SV_OK) return rc;
         *x = s->buf;
         *n = F;
         return SV_OK;
@@ -13760,7 +13921,10 @@ static int sv__km_frames(sv__km_src *s, size_t i, const float **x, size_t *n)
     {
         float *f = NULL;
         size_t T = 0, D = 0;
-        if ((rc = sv_extract_features(s->m, s->c, w, len, s->layer, &f, &T, &D)) != SV_OK) return rc;
+        if ((rc = sv_data_audio(s->d, s->split, i, &w, &owned)) != SV_OK) return rc;
+        rc = sv_extract_features(s->m, s->c, w, len, s->layer, &f, &T, &D);
+        SV_FREE(owned);
+        if (rc != SV_OK) return rc;
         SV_FREE(s->buf);            /* sv_extract_features allocated f: keep it until the next call */
         s->buf = f;
         s->cap = T * D;
@@ -16510,10 +16674,11 @@ static int sv__ev_check(const sv_model *m, const sv_ctx *c, const sv_data *d, in
 /* Utterances list[0..nb) of split into wave [nb, S] (S = the longest after the crop, at least
    the receptive field): a normalised copy of the first max_samples samples, zero padded. An
    utterance shorter than the receptive field is zero padded up to it (its wave_len says so). */
-static void sv__ev_fill_wave(const sv_model *m, const sv_data *d, int split, const size_t *list,
-                             size_t nb, size_t max_samples, float *wave, size_t *len, size_t *S)
+static int sv__ev_fill_wave(const sv_model *m, const sv_data *d, int split, const size_t *list,
+                            size_t nb, size_t max_samples, float *wave, size_t *len, size_t *S)
 {
     size_t b, s = 0, rf = sv_config_receptive_field(&m->cfg);
+    int rc;
     for (b = 0; b < nb; b++) {
         size_t n = d->len[split][list[b]];
         if (n > max_samples) n = max_samples;
@@ -16522,13 +16687,17 @@ static void sv__ev_fill_wave(const sv_model *m, const sv_data *d, int split, con
     }
     for (b = 0; b < nb; b++) {
         size_t n = d->len[split][list[b]];
-        float *w = wave + b * s;
+        float *w = wave + b * s, *owned;
+        const float *x;
         if (n > max_samples) n = max_samples;
-        memcpy(w, d->audio[split][list[b]], n * sizeof(float));
+        if ((rc = sv_data_audio(d, split, list[b], &x, &owned)) != SV_OK) return rc;
+        memcpy(w, x, n * sizeof(float));
+        SV_FREE(owned);
         sv_normalize_wave(w, n);
         memset(w + n, 0, (s - n) * sizeof(float));
     }
     *S = s;
+    return SV_OK;
 }
 
 static size_t sv__ev_max_len(const sv_model *m, const sv_data *d, int split, size_t max_samples)
@@ -16612,7 +16781,7 @@ SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int
     if (!A || !V || !wave || !len || !reg || !box || !blk) { rc = SV_ERR_NOMEM; goto done; }
     for (j = 0; j < n_cap; j += batch) {
         size_t nb = n_cap - j < batch ? n_cap - j : batch, S;
-        sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
+        if ((rc = sv__ev_fill_wave(m, d, split, cap_utt + j, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S)) != SV_OK) goto done;
         if ((rc = sv_embed_audio(m, c, wave, len, nb, S, A + j * E)) != SV_OK) goto done;
         sv__ev_progress(c, "retrieval audio", j + nb, n_cap);
     }
@@ -16722,7 +16891,7 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
             ids[b] = d->image[split][i0 + b];
             if (ids[b] < 0 || (size_t)ids[b] >= d->n_images) has_img = 0;
         }
-        sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S);
+        if ((rc = sv__ev_fill_wave(m, d, split, list, nb, SV_EVAL_MAX_SAMPLES, wave, len, &S)) != SV_OK) goto done;
         memset(&bt, 0, sizeof bt);
         bt.B = nb; bt.S = S; bt.wave = wave; bt.wave_len = len;
         if (km) {
@@ -16843,10 +17012,13 @@ SV_DEF int sv_eval_abx(sv_model *m, sv_ctx *c, const sv_data *d, int split, cons
     if (!feats || !tmp || !nfr) { rc = SV_ERR_NOMEM; goto done; }
     for (f = 0; f < nf; f++) {
         long u = sv_data_find(d, split, it->files[f]);
-        float *cnn = NULL;
+        float *cnn = NULL, *owned;
+        const float *x;
         size_t T = 0;
         if (u < 0 || d->len[split][u] < rf) continue;   /* its tokens are dropped by sv_abx */
-        rc = sv_extract_all_layers(m, c, d->audio[split][u], d->len[split][u], tmp, &cnn, &T);
+        if ((rc = sv_data_audio(d, split, (size_t)u, &x, &owned)) != SV_OK) goto done;
+        rc = sv_extract_all_layers(m, c, x, d->len[split][u], tmp, &cnn, &T);
+        SV_FREE(owned);
         if (rc != SV_OK) goto done;
         feats[f] = cnn;
         for (l = 0; l <= L; l++) feats[(l + 1) * nf + f] = tmp[l];
@@ -16894,11 +17066,16 @@ SV_DEF int sv_eval_abx_mfcc(const sv_data *d, int split, const sv_mfcc_opts *mfc
     for (f = 0; f < nf; f++) {
         long u = sv_data_find(d, split, it->files[f]);
         size_t T;
+        const float *x;
+        float *owned;
         if (u < 0) continue;                            /* its tokens are dropped by sv_abx */
         T = sv_mfcc_frames(&mo, d->len[split][u]);
         if (!T) continue;
         if (!(feats[f] = SV__CAST(float *, sv__alloc(T * dim * sizeof(float), "abx mfcc")))) { rc = SV_ERR_NOMEM; goto done; }
-        if ((rc = sv_mfcc(&mo, d->audio[split][u], d->len[split][u], feats[f])) != SV_OK) goto done;
+        if ((rc = sv_data_audio(d, split, (size_t)u, &x, &owned)) != SV_OK) goto done;
+        rc = sv_mfcc(&mo, x, d->len[split][u], feats[f]);
+        SV_FREE(owned);
+        if (rc != SV_OK) goto done;
         nfr[f] = T;
     }
     memset(res, 0, sizeof *res);
@@ -18576,7 +18753,9 @@ static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc)
                        bf16 products (sv_gemm_bf16, config field precision); shard mode for
                        data-parallel training (sample-keyed draws, exact gradient sums), which
                        changes training numbers from the same seed; per-query retrieval ranks;
-                       ABX intervals by a bootstrap over phonetic contexts (sv_abx_opts.bootstrap).
+                       ABX intervals by a bootstrap over phonetic contexts (sv_abx_opts.bootstrap);
+                       streamed datasets (sv_data_open_streamed, sv_data_audio, sv_wav_length_16k):
+                       audio read from disk when used.
        0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
                        sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
                        sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);

@@ -2667,6 +2667,8 @@ static void test_sort_by_len(void)
     SV_CHECK(bad == 0, "%zu entries differ from a stable sort", bad);
 }
 
+static void sv_t_io_put(const char *path, const void *data, size_t n);   /* group io, below */
+
 static void test_disk_batches(void)
 {
     sv_corpus_config cc = sv_corpus_default_config();
@@ -2697,6 +2699,101 @@ static void test_disk_batches(void)
     SV_CHECK(same, "20 training batches from the folder equal those of the in-memory corpus, bit for bit");
     sv_loader_free(&lm);
     sv_loader_free(&ld);
+    /* streamed: lengths from the headers, audio read per use; the same batches (shards too) and
+       the same evaluation numbers as the folder loaded into memory */
+    {
+        sv_data ds;
+        sv_loader ls;
+        sv_abx_layer_result ra, rb;
+        int sp;
+        SV_CHECK(sv_data_open_streamed(&ds, dir) == SV_OK, "open streamed: %s", sv_last_error());
+        for (sp = 0, same = 1; sp < SV_SPLIT_COUNT; sp++)
+            if (ds.n[sp] != dd.n[sp] || (dd.n[sp] && memcmp(ds.len[sp], dd.len[sp], dd.n[sp] * sizeof(size_t)))) same = 0;
+        SV_CHECK(same && ds.streamed && ds.audio[SV_SPLIT_TRAIN][0] == NULL, "streamed: every length from the WAV header, no audio held");
+        sv_loader_init(&ld, &dd, SV_SPLIT_TRAIN, 4, 16000, 3);
+        sv_loader_init(&ls, &ds, SV_SPLIT_TRAIN, 4, 16000, 3);
+        for (k = 0, same = 1; k < 12; k++) {
+            sv_batch a, b;
+            size_t first = (size_t)k % 3, n = 4 - first;
+            if (sv_loader_next_shard(&ld, first, n, &a) != SV_OK || sv_loader_next_shard(&ls, first, n, &b) != SV_OK ||
+                a.B != b.B || a.S != b.S || memcmp(a.wave, b.wave, a.B * a.S * sizeof(float)) != 0 ||
+                memcmp(a.image_id, b.image_id, a.B * sizeof(long)) != 0)
+                same = 0;
+        }
+        SV_CHECK(same, "12 batch shards of streamed data equal those of the loaded folder, bit for bit");
+        SV_CHECK(sv_eval_abx_mfcc(&dd, SV_SPLIT_OOD, NULL, NULL, &ra) == SV_OK && sv_eval_abx_mfcc(&ds, SV_SPLIT_OOD, NULL, NULL, &rb) == SV_OK &&
+                 ra.r.n_tokens > 0 && ra.r.n_tokens == rb.r.n_tokens && !memcmp(&ra.r.within, &rb.r.within, sizeof(double)) &&
+                 !memcmp(&ra.r.across, &rb.r.across, sizeof(double)),
+                 "ABX of MFCCs on streamed audio: %g/%g vs %g/%g, %zu tokens %s", ra.r.within, ra.r.across, rb.r.within, rb.r.across,
+                 ra.r.n_tokens, sv_last_error());
+        /* a shard reads the files of its own rows only: with every other training file gone,
+           samples [1, 3) of the next batch still come out as from the loaded folder */
+        {
+            sv_batch a, b;
+            size_t i, j, nt = ds.n[SV_SPLIT_TRAIN], moved = 0;
+            char aside[600];
+            int ok = sv_loader_next_shard(&ld, 1, 2, &a) == SV_OK;
+            for (i = 0; ok && i < nt; i++) {
+                for (j = 0; j < 2 && ld.utt[j] != i; j++) {}
+                if (j < 2) continue;
+                snprintf(aside, sizeof aside, "%s.aside", ds.wav[SV_SPLIT_TRAIN][i]);
+                moved += rename(ds.wav[SV_SPLIT_TRAIN][i], aside) == 0;
+            }
+            SV_CHECK(ok && moved == nt - 2 && sv_loader_next_shard(&ls, 1, 2, &b) == SV_OK && a.S == b.S &&
+                     !memcmp(a.wave, b.wave, 2 * a.S * sizeof(float)),
+                     "a shard of 2 rows reads only its 2 files (%zu of %zu others moved away): %s", moved, nt - 2, sv_last_error());
+            for (i = 0; i < nt; i++) {
+                snprintf(aside, sizeof aside, "%s.aside", ds.wav[SV_SPLIT_TRAIN][i]);
+                rename(aside, ds.wav[SV_SPLIT_TRAIN][i]);
+            }
+        }
+        /* a file that changed (or went) since the open: an error naming it, never other audio */
+        {
+            float x[100] = {0};
+            sv_batch b;
+            size_t i;
+            for (i = 0; i < ds.n[SV_SPLIT_TRAIN]; i++) sv_wav_write(ds.wav[SV_SPLIT_TRAIN][i], x, 100, 16000);
+            SV_CHECK(sv_loader_next_shard(&ls, 0, 4, &b) != SV_OK && strstr(sv_last_error(), ".wav: 100 samples") &&
+                     strstr(sv_last_error(), "changed"), "a changed file: %s", sv_last_error());
+            for (i = 0; i < ds.n[SV_SPLIT_TRAIN]; i++) remove(ds.wav[SV_SPLIT_TRAIN][i]);
+            SV_CHECK(sv_loader_next_shard(&ls, 0, 4, &b) != SV_OK && strstr(sv_last_error(), ".wav: cannot open"),
+                     "a missing file: %s", sv_last_error());
+        }
+        sv_loader_free(&ld);
+        sv_loader_free(&ls);
+        sv_data_free(&ds);
+    }
+    /* the length from the header alone, as sv_wav_load_16k gives it: another rate (resampled),
+       a LIST chunk before the data, and a data chunk cut short */
+    {
+        float x[2205];
+        float *y = NULL;
+        size_t n = 0, m = 0, i;
+        char wp[96];
+        unsigned char *buf = NULL, *big;
+        size_t len = 0;
+        for (i = 0; i < 2205; i++) x[i] = 0.25f * (float)sin(0.01 * (double)i);
+        snprintf(wp, sizeof wp, "%s/len.wav", dir);
+        SV_CHECK(sv_wav_write(wp, x, 2205, 22050) == SV_OK && sv_wav_load_16k(wp, &y, &n) == SV_OK && sv_wav_length_16k(wp, &m) == SV_OK &&
+                 n == m && n == 1600, "22.05 kHz: header says %zu, decoding %zu (want 1600)", m, n);
+        SV_FREE(y);
+        if (sv_file_read(wp, &buf, &len) == SV_OK && len == 44 + 2 * 2205 && (big = (unsigned char *)malloc(len + 40))) {
+            /* RIFF, WAVE, fmt (24 bytes) | LIST chunk of 32 bytes | data */
+            memcpy(big, buf, 36);
+            memcpy(big + 36, "LIST", 4); big[40] = 32; big[41] = big[42] = big[43] = 0;
+            memset(big + 44, 'x', 32);
+            memcpy(big + 76, buf + 36, len - 36);
+            sv_t_io_put(wp, big, len + 40);
+            SV_CHECK(sv_wav_length_16k(wp, &m) == SV_OK && m == 1600,
+                     "a LIST chunk before the data: %zu samples (%s)", m, sv_last_error());
+            sv_t_io_put(wp, big, len + 40 - 100);
+            SV_CHECK(sv_wav_length_16k(wp, &m) != SV_OK &&
+                     strstr(sv_last_error(), "truncated"), "a cut data chunk: %s", sv_last_error());
+            free(big);
+        }
+        sv_io_free(buf);
+        remove(wp);
+    }
     sv_data_free(&dd);
     /* the data spec: "pixels=1" gives raw-pixel regions (2 * pixel - 1) instead of detector features */
     {

@@ -291,7 +291,7 @@ typedef struct opts {
     const char *out, *resume, *write_builtin, *regions;
     const char *wav_format;                /* --write-builtin WAV samples: pcm16 (default) | float32 */
     const char *export_ckpt, *export_out;  /* --export-hf CKPT OUT.safetensors */
-    size_t force, quiet, bench, bench_step, bench_extract, bench_gemm, threads, stop_after;
+    size_t force, quiet, bench, bench_step, bench_extract, bench_gemm, threads, stop_after, stream;
     size_t images, captions, val_images, test_images;
     const char *kmeans, *kmeans_from;       /* --kmeans mode: offline targets of --data */
     size_t kmeans_k, kmeans_layer, kmeans_iter;
@@ -330,6 +330,7 @@ static const opt_def opt_table[] = {
     OPT("--set", K_SET, set, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
     OPT("--data", K_STR, data, 0, 0, 0, S_FIXED, M_TRAIN | M_KMEANS, NULL),
     OPT("--audio-only", K_STR, audio_only, 0, 0, 0, S_FIXED, M_TRAIN, NULL),
+    OPT("--stream", K_FLAG, stream, 0, 1, 0, S_NO, M_TRAIN | M_KMEANS, NULL),   /* the same bits either way */
     OPT("--crop", K_DOUBLE, crop_s, 0, 3600, 1, S_FIXED, M_TRAIN | M_BENCH, NULL),
     OPT("--batch", K_SIZE, batch, 1, 65536, 0, S_FIXED, M_TRAIN | M_BENCH, NULL),
     /* optimizer */
@@ -399,13 +400,14 @@ static void usage(FILE *f)
         "                     every field's range is checked before any data is read\n"
         "  --data D           builtin | builtin:images=400,captions=2,seed=1,... | a data_prep.sh\n"
         "                     folder (default builtin)\n"
-        "  --init-from F      start the wav2vec 2.0 part (CNN, transformer, quantizer, projections)\n"
-        "                     from a Hugging Face wav2vec 2.0 model in safetensors (e.g.\n"
-        "                     facebook/wav2vec2-base; config.json beside it is read); the CLS token\n"
-        "                     and the VGS branch start as usual. Its architecture must be --config's\n"
         "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
         "                     has an SSL loss adds (1 - alpha) * loss_AUD of a batch from it, as\n"
         "                     FaST-VGS+ mixed in LibriSpeech (default: none)\n"
+        "  --stream           leave the audio of a corpus folder (and of --audio-only) on disk and read\n"
+        "                     each utterance's file when a batch or an evaluation uses it, instead of\n"
+        "                     loading it all at the start: for corpora larger than memory. The same\n"
+        "                     numbers either way. Under mpirun with more than one process it is always\n"
+        "                     on: each process reads only the utterances of its share of each batch\n"
         "  --crop SECONDS     random crop of training utterances (default 8)\n"
         "  --batch B          utterance/image pairs per batch (default 8)\n"
         "optimizer (the paper: Adam, lr 1e-4, 10%% warm-up then linear decay):\n"
@@ -1489,7 +1491,11 @@ static int train_until(run *r, size_t until)
         /* this process's share of the global batch (all of it in one process), in shard mode:
            the update is a function of the global batch alone (the comment on processes above) */
         procs_shard(o->batch, o->seed, r->pos.step, 0, &sh);
-        sv_loader_next_shard(&r->L, sh.first, sh.count, &b);
+        if (sv_loader_next_shard(&r->L, sh.first, sh.count, &b) != SV_OK) {   /* streamed audio: a file gone or changed */
+            die("%sstep %zu: %s (the last checkpoint is intact)", r->tty ? "\n" : "", r->pos.step, sv_last_error());
+            procs_step_failed();
+            return -1;
+        }
         t1 = now_s();
         sv_ctx_reset(r->c);
         sv_params_zero_grad(&r->m->params);
@@ -1499,8 +1505,7 @@ static int train_until(run *r, size_t until)
             /* speech-only batch: its SSL loss joins the same backward pass */
             sv_batch ba;
             procs_shard(o->batch, o->seed, r->pos.step, 1, &sha);
-            sv_loader_next_shard(&r->La, sha.first, sha.count, &ba);
-            loss = sv_ctx_set_shard(r->c, &sha, &r->m->params) == SV_OK
+            loss = sv_loader_next_shard(&r->La, sha.first, sha.count, &ba) == SV_OK && sv_ctx_set_shard(r->c, &sha, &r->m->params) == SV_OK
                        ? sv_axpby(r->c, 1.0f, loss, 1.0f - st->alpha, sv_model_loss(r->m, r->c, &ba, 0.0f, r->pos.step, &sa)) : NULL;
         }
         if (!loss) {
@@ -2369,7 +2374,10 @@ static int train_main(int argc, char **argv)
         }
         if (canonical(&o)) return 2;
         if (!o.quiet) printf("loading data: %s\n", o.data);
-        if (sv_data_from_spec(&data, o.data) != SV_OK) { die("%s", sv_last_error()); return 1; }
+        if ((o.stream ? sv_data_from_spec_streamed(&data, o.data) : sv_data_from_spec(&data, o.data)) != SV_OK) {
+            die("%s", sv_last_error());
+            return 1;
+        }
         rc = kmeans_main(&o, &data);
         sv_data_free(&data);
         return rc;
@@ -2400,11 +2408,17 @@ static int train_main(int argc, char **argv)
        prepares it; the others write nothing) */
     if (procs_agree(!o.resume && g_rank == 0 ? prepare_out(&o, dir) : 0)) return 1;
 
-    if (!o.quiet) printf("loading data: %s\n", o.data);
-    if (procs_agree(sv_data_from_spec(&data, o.data) != SV_OK ? die("%s", sv_last_error()) : 0)) return 1;
+    /* several processes: each reads only the audio of its share of each batch (and process 0
+       that of the evaluations), not the whole corpus */
+    if (g_procs > 1) o.stream = 1;
+    if (!o.quiet) printf("loading data: %s%s\n", o.data, o.stream ? " (the audio stays on disk: each use reads its file)" : "");
+    if (procs_agree((o.stream ? sv_data_from_spec_streamed(&data, o.data) : sv_data_from_spec(&data, o.data)) != SV_OK
+                        ? die("%s", sv_last_error()) : 0))
+        return 1;
     if (o.audio_only) {
-        if (!o.quiet) printf("loading the audio-only manifest %s\n", o.audio_only);
-        if (procs_agree(sv_data_audio_manifest(&ao, o.audio_only) != SV_OK ? die("%s", sv_last_error()) : 0)) { sv_data_free(&data); return 1; }
+        if (!o.quiet) printf("loading the audio-only manifest %s%s\n", o.audio_only, o.stream ? " (streamed)" : "");
+        if (procs_agree((o.stream ? sv_data_audio_manifest_streamed(&ao, o.audio_only) : sv_data_audio_manifest(&ao, o.audio_only)) != SV_OK
+                            ? die("%s", sv_last_error()) : 0)) { sv_data_free(&data); return 1; }
         g_audio_only = &ao;
     }
     if (o.targets) {

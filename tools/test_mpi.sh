@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-mpi: data-parallel training over MPI. `mpirun -np P ./train` (make MPI=1) must end
 # with the checkpoints of the one-process run, byte for byte: P = 1..4 over a batch of 7 pairs
-# (shares 7, 3+4, 2+2+3, 1+2+2+2) across a schedule switch, and a run stopped and resumed with
+# (shares 7, 3+4, 2+2+3, 1+2+2+2) across a schedule switch, 3 processes streaming a corpus
+# folder's audio, and a run stopped and resumed with
 # other process counts (3 -> 2 -> the plain one-process build). A process that dies, or one with
 # another build or other settings, ends the job with one clear line from process 0, and a
 # process count above the batch is refused. Options are checked by every process (one refused on
@@ -48,6 +49,18 @@ for P in 1 2 3 4; do
 done
 grep -q '"procs":4,"comm_s":' "$T/p4/log.jsonl" 2>/dev/null && ok "the log of 4 processes records the time and bytes of the exchanges" \
     || bad "no communication figures in $T/p4/log.jsonl"
+
+# a corpus folder: several processes stream its audio (each reads the files of its share only;
+# test.c's disk_batches proves that of a shard), one process loads it; the same bits
+./train --write-builtin "$T/corp" --images 24 --val-images 4 --test-images 4 --seed 3 --quiet >"$T/corp.out" 2>&1 \
+    || bad "writing a corpus folder: $(tail -1 "$T/corp.out")"
+C="${A/--data $D/--data $T/corp}"
+./train $C --out "$T/cref" >"$T/cref.out" 2>&1 || bad "one process on the folder: $(tail -1 "$T/cref.out")"
+if $MPIRUN -np 3 "$TM" $C --out "$T/c3" >"$T/c3.out" 2>&1; then
+    same "$T/cref/final.ckpt" "$T/c3/final.ckpt" "3 processes streaming a corpus folder: the final checkpoint equals one process's (audio loaded)"
+else
+    bad "3 processes on a corpus folder ran: $(grep 'train:' "$T/c3.out" | head -1)"
+fi
 
 # stopped with 3 processes before the switch, resumed with 2 to after it, finished by the plain build
 $MPIRUN -np 3 "$TM" $A --out "$T/r" --stop-after 2 >"$T/r1.out" 2>&1 || bad "3 processes, --stop-after 2: $(tail -1 "$T/r1.out")"

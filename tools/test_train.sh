@@ -53,6 +53,8 @@ $TR --scenario vgs+ --steps 8 --out "$T/ao1" --audio-only "$T/corp/ood.tsv" >/de
 $TR --scenario vgs+ --steps 8 --out "$T/ao2" --audio-only "$T/corp/ood.tsv" --stop-after 3 >/dev/null 2>&1
 ./train --quiet --resume "$T/ao2" >/dev/null 2>&1   # the manifest comes from the log
 check '[ -f "$T/ao1/final.ckpt" ] && cmp -s "$T/ao1/final.ckpt" "$T/ao2/final.ckpt"' "--audio-only run with stop/resume is not bit-exact"
+$TR --scenario vgs+ --steps 8 --out "$T/ao4" --audio-only "$T/corp/ood.tsv" --stream >/dev/null 2>&1
+check 'cmp -s "$T/ao1/final.ckpt" "$T/ao4/final.ckpt"' "--audio-only manifest streamed from disk (--stream): not the bits of the loaded one"
 $TR --scenario vgs+ --steps 8 --out "$T/ao3" >/dev/null 2>&1
 check '! cmp -s "$T/ao1/final.ckpt" "$T/ao3/final.ckpt"' "--audio-only changes training"
 
@@ -66,6 +68,8 @@ $MT --scenario w2v2,vgs+ --steps 10 --switch 4 --out "$T/m1" >/dev/null 2>&1
 $MT --scenario w2v2,vgs+ --steps 10 --switch 4 --out "$T/m2" --stop-after 6 >/dev/null 2>&1
 ./train --quiet --resume "$T/m2" >/dev/null 2>&1   # --ssl and --targets come from the checkpoint
 check '[ -f "$T/m1/final.ckpt" ] && cmp -s "$T/m1/final.ckpt" "$T/m2/final.ckpt"' "MT4SSL run with stop/resume is not bit-exact"
+$MT --scenario w2v2,vgs+ --steps 10 --switch 4 --out "$T/m4" --stream >/dev/null 2>&1
+check 'cmp -s "$T/m1/final.ckpt" "$T/m4/final.ckpt" && cmp -s "$T/m1/log.jsonl" "$T/m4/log.jsonl"' "the corpus folder streamed from disk (--stream): not the bits (or not the evaluations) of the loaded one"
 check 'grep "\"kind\":\"train\"" "$T/m1/log.jsonl" | grep -q "\"mt4_acc\":[0-9]" && grep "\"kind\":\"eval\"" "$T/m1/log.jsonl" | grep -q "\"val_mt4_on\":[0-9]"' "MT4SSL numbers missing from the log"
 out=$(./train --quiet --data "$T/corp" --ssl mt4ssl --steps 2 --out "$T/m3" 2>&1)
 check 'echo "$out" | grep -q -- "--kmeans"' "--ssl mt4ssl without targets: $out"
