@@ -2251,8 +2251,7 @@ static int run_embeddings(int argc, char **argv)
         size_t nb = n_img - i < batch ? n_img - i : batch, b;
         for (b = 0; b < nb; b++) {
             size_t r = (size_t)img_row[i + b];
-            memcpy(reg + b * R * Dimg, d.regions + r * R * Dimg, R * Dimg * sizeof(float));
-            memcpy(box + b * R * 4, d.boxes + r * R * 4, R * 4 * sizeof(float));
+            if (sv_data_image(&d, r, reg + b * R * Dimg, box + b * R * 4) != SV_OK) { rc = fail("%s", sv_last_error(), NULL); goto done; }
         }
         if (sv_embed_images(m, c, reg, box, nb, V + i * E) != SV_OK) { rc = fail("images: %s", sv_last_error(), NULL); goto done; }
         progress("image embeddings", i + nb, n_img, NULL);

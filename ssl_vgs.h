@@ -1132,13 +1132,14 @@ typedef struct sv_data {
     size_t n[SV_SPLIT_COUNT];           /* utterances per split */
     float **audio[SV_SPLIT_COUNT];      /* audio[split][i]: raw 16 kHz samples (not normalised); NULL when streamed */
     char **wav[SV_SPLIT_COUNT];         /* streamed: the file of utterance i (else NULL) */
-    int streamed;                       /* audio stays on disk (sv_data_open_streamed) */
+    int streamed;                       /* audio and image features stay on disk (sv_data_open_streamed) */
+    struct sv__image_files *image_files; /* streamed: where the image rows are (regions, boxes NULL) */
     size_t *len[SV_SPLIT_COUNT];
     long *image[SV_SPLIT_COUNT];        /* image row of utterance i, -1 for none */
     char **id[SV_SPLIT_COUNT];          /* utterance ids (= .item file names) */
     int *speaker[SV_SPLIT_COUNT];       /* speaker index into speakers[] */
     char **speakers; size_t n_speakers;
-    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4] */
+    float *regions, *boxes;             /* [N,R,Dimg], [N,R,4]; NULL when streamed: use sv_data_image */
     size_t n_images, R, Dimg;
     sv_item_set items[SV_SPLIT_COUNT];  /* ABX tokens of the test and OOD splits (file = id) */
     int has_items[SV_SPLIT_COUNT];
@@ -1152,9 +1153,10 @@ typedef struct sv_data {
 } sv_data;
 
 SV_DEF int sv_data_open(sv_data *d, const char *dir);
-/* As sv_data_open, but the audio stays on disk: only each file's length is read at open (from
-   its WAV header, sv_wav_length_16k), and sv_data_audio reads the file whenever an utterance is
-   used. Batches, losses and every evaluation give the same bits as with sv_data_open. */
+/* As sv_data_open, but the audio and the image features stay on disk: at open only each WAV
+   file's length (from its header, sv_wav_length_16k) and the shapes of images.npy and boxes.npy
+   are read; sv_data_audio reads an utterance's file, sv_data_image an image's rows, whenever
+   they are used. Batches, losses and every evaluation give the same bits as with sv_data_open. */
 SV_DEF int sv_data_open_streamed(sv_data *d, const char *dir);
 SV_DEF void sv_data_free(sv_data *d);
 /* Utterance i of a split (d->len[split][i] samples at 16 kHz): *x points at the data's own
@@ -1162,6 +1164,9 @@ SV_DEF void sv_data_free(sv_data *d);
    (free it with SV_FREE; NULL when nothing was read). A file whose length changed since the
    open is an error naming it. */
 SV_DEF int sv_data_audio(const sv_data *d, int split, size_t i, const float **x, float **owned);
+/* Image row img (0 <= img < d->n_images): its region features [R, Dimg] into regions and its
+   boxes [R, 4] into boxes (either may be NULL), from memory or, streamed, from the files. */
+SV_DEF int sv_data_image(const sv_data *d, size_t img, float *regions, float *boxes);
 /* An audio-only dataset from a manifest (e.g. data_prep.sh librispeech): every row becomes a
    train utterance without an image; audio is loaded at once (16 kHz WAV). */
 SV_DEF int sv_data_audio_manifest(sv_data *d, const char *manifest);
@@ -10365,18 +10370,16 @@ SV_DEF int sv_npy_decode(const void *buf, size_t len, const char *name, float **
     return SV_OK;
 }
 
-SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndim)
+/* Open an NPY file and read its preamble and header (not the data): *f is left at the start of
+   the data, info says where it is and what it holds. */
+static int sv__npy_open(const char *path, FILE **fp, sv__npy_info *info)
 {
-    unsigned char pre[12], *hdr = NULL, *chunk = NULL;
-    size_t got, off = 0, hlen = 0, total, done, m;
-    sv__npy_info info;
+    unsigned char pre[12], *hdr = NULL;
+    size_t got, off = 0, hlen = 0, total;
     FILE *f;
     long sz;
-    int rc, k;
-    if (!data || !shape || !ndim) return sv__fail(SV_ERR_ARG, "sv_npy_read: NULL output pointer");
-    *data = NULL;
-    *ndim = 0;
-    for (k = 0; k < 4; k++) shape[k] = 0;
+    int rc;
+    *fp = NULL;
     if (!path) return sv__fail(SV_ERR_ARG, "NULL path");
     f = fopen(path, "rb");
     if (!f) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -10396,27 +10399,72 @@ SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndi
     hdr = SV__CAST(unsigned char *, sv__alloc(off + hlen, "NPY header"));
     if (!hdr) { rc = SV_ERR_NOMEM; goto done; }
     if (fread(hdr, 1, off + hlen, f) != off + hlen) { rc = sv__fail(SV_ERR_IO, "%s: read failed", path); goto done; }
-    if ((rc = sv__npy_header(hdr, off + hlen, total, path, &info)) != 0) goto done;
-    if ((rc = sv__npy_out(&info, path, data)) != 0) goto done;
-    /* Stream the data through a 64 KiB buffer: big feature files are never held twice. */
-    chunk = SV__CAST(unsigned char *, sv__alloc(65536, "NPY read buffer"));
-    if (!chunk) { rc = SV_ERR_NOMEM; goto done; }
-    for (done = 0; done < info.count; done += m) {
-        m = info.count - done;
-        if (m > 65536 / info.itemsize) m = 65536 / info.itemsize;
-        if (fread(chunk, info.itemsize, m, f) != m) {
-            rc = sv__fail(SV_ERR_IO, "%s: read failed (file changed while reading?)", path);
-            goto done;
+    rc = sv__npy_header(hdr, off + hlen, total, path, info);
+done:
+    SV_FREE(hdr);
+    if (rc) fclose(f);
+    else *fp = f;
+    return rc;
+}
+
+/* count values from f (at the data) into dst, through a 64 KiB buffer: big feature files are
+   never held twice. */
+static int sv__npy_values(FILE *f, const char *path, const sv__npy_info *info, size_t count, float *dst)
+{
+    unsigned char *chunk = SV__CAST(unsigned char *, sv__alloc(65536, "NPY read buffer"));
+    size_t done, m;
+    if (!chunk) return SV_ERR_NOMEM;
+    for (done = 0; done < count; done += m) {
+        m = count - done;
+        if (m > 65536 / info->itemsize) m = 65536 / info->itemsize;
+        if (fread(chunk, info->itemsize, m, f) != m) {
+            SV_FREE(chunk);
+            return sv__fail(SV_ERR_IO, "%s: read failed (file changed while reading?)", path);
         }
-        sv__npy_convert(chunk, m, &info, *data + done);
+        sv__npy_convert(chunk, m, info, dst + done);
     }
+    SV_FREE(chunk);
+    return SV_OK;
+}
+
+SV_DEF int sv_npy_read(const char *path, float **data, size_t shape[4], int *ndim)
+{
+    sv__npy_info info;
+    FILE *f;
+    int rc, k;
+    if (!data || !shape || !ndim) return sv__fail(SV_ERR_ARG, "sv_npy_read: NULL output pointer");
+    *data = NULL;
+    *ndim = 0;
+    for (k = 0; k < 4; k++) shape[k] = 0;
+    if ((rc = sv__npy_open(path, &f, &info)) != SV_OK) return rc;
+    if ((rc = sv__npy_out(&info, path, data)) == SV_OK) rc = sv__npy_values(f, path, &info, info.count, *data);
+    fclose(f);
+    if (rc) { SV_FREE(*data); *data = NULL; return rc; }
     *ndim = info.ndim;
     for (k = 0; k < 4; k++) shape[k] = info.shape[k];
-done:
+    return SV_OK;
+}
+
+/* Rows [row, row + n) of an NPY file whose layout sv__npy_open gave (a row: the product of the
+   dimensions after the first), into dst: one seek and one read, for data left on disk. */
+static int sv__npy_read_rows(const char *path, const sv__npy_info *info, size_t row, size_t n, float *dst)
+{
+    size_t per = info->ndim > 1 ? info->count / (info->shape[0] ? info->shape[0] : 1) : 1, off;
+    FILE *f;
+    int rc;
+    if (info->ndim < 1 || row > info->shape[0] || n > info->shape[0] - row)
+        return sv__fail(SV_ERR_ARG, "%s: rows [%zu, %zu) of %zu", path, row, row + n, info->ndim ? info->shape[0] : 0);
+    off = info->data_off + row * per * info->itemsize;
+    if (!(f = fopen(path, "rb"))) return sv__fail(SV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* fseek takes a long: a file past 2 GB on an LP32/LLP64 host is read forward in 1 GB steps */
+    rc = fseek(f, 0, SEEK_SET);
+    while (rc == 0 && off > 0) {
+        size_t step = off > ((size_t)1 << 30) ? ((size_t)1 << 30) : off;
+        rc = fseek(f, (long)step, SEEK_CUR);
+        off -= step;
+    }
+    rc = rc != 0 ? sv__fail(SV_ERR_IO, "%s: cannot seek to row %zu", path, row) : sv__npy_values(f, path, info, n * per, dst);
     fclose(f);
-    SV_FREE(hdr);
-    SV_FREE(chunk);
-    if (rc) { SV_FREE(*data); *data = NULL; }
     return rc;
 }
 
@@ -11898,7 +11946,12 @@ SV_DEF void sv_disk_corpus_close(sv_disk_corpus *dc)
     memset(dc, 0, sizeof *dc);
 }
 
-SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc)
+/* The image features of a streamed dataset: where the rows of images.npy and boxes.npy are. */
+typedef struct sv__image_files { char *regions_path, *boxes_path; sv__npy_info regions, boxes; } sv__image_files;
+
+/* sv_disk_corpus_open; with img != NULL the image features stay on disk: only the two NPY
+   headers are read (dc->regions and dc->boxes stay NULL; img says where the rows are). */
+static int sv__disk_corpus_open(const char *dir, sv_disk_corpus *dc, sv__image_files *img)
 {
     char *p = NULL;
     size_t shape[4], i, j;
@@ -11935,12 +11988,26 @@ SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc)
     }
     SV__PATH("images.npy", NULL, NULL);
     if (sv__file_exists(p)) {
-        if ((rc = sv_npy_read(p, &dc->regions, shape, &nd)) != SV_OK) goto fail;
+        if (img) {   /* the header only */
+            FILE *f;
+            if ((rc = sv__npy_open(p, &f, &img->regions)) != SV_OK) goto fail;
+            fclose(f);
+            nd = img->regions.ndim;
+            memcpy(shape, img->regions.shape, sizeof shape);
+            if (!(img->regions_path = sv__strndup(p, strlen(p), "image features"))) { rc = SV_ERR_NOMEM; goto fail; }
+        } else if ((rc = sv_npy_read(p, &dc->regions, shape, &nd)) != SV_OK) goto fail;
         if (nd != 3) { rc = sv__fail(SV_ERR_FORMAT, "%s: %d dimensions, [N, R, Dimg] expected", p, nd); goto fail; }
         dc->n_images = shape[0]; dc->n_regions = shape[1]; dc->region_dim = shape[2];
         SV__PATH("boxes.npy", NULL, NULL);
         if (!sv__file_exists(p)) { rc = sv__fail(SV_ERR_FORMAT, "%s: missing (images.npy needs it)", p); goto fail; }
-        if ((rc = sv_npy_read(p, &dc->boxes, shape, &nd)) != SV_OK) goto fail;
+        if (img) {
+            FILE *f;
+            if ((rc = sv__npy_open(p, &f, &img->boxes)) != SV_OK) goto fail;
+            fclose(f);
+            nd = img->boxes.ndim;
+            memcpy(shape, img->boxes.shape, sizeof shape);
+            if (!(img->boxes_path = sv__strndup(p, strlen(p), "image features"))) { rc = SV_ERR_NOMEM; goto fail; }
+        } else if ((rc = sv_npy_read(p, &dc->boxes, shape, &nd)) != SV_OK) goto fail;
         if (nd != 3 || shape[0] != dc->n_images || shape[1] != dc->n_regions || shape[2] != 4) {
             rc = sv__fail(SV_ERR_FORMAT, "%s: shape [%zu, %zu, %zu] (%d dims), [%zu, %zu, 4] expected to match images.npy",
                           p, shape[0], shape[1], shape[2], nd, dc->n_images, dc->n_regions);
@@ -12007,8 +12074,11 @@ SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc)
 fail:
     SV_FREE(p);
     sv_disk_corpus_close(dc);
+    if (img) { SV_FREE(img->regions_path); SV_FREE(img->boxes_path); memset(img, 0, sizeof *img); }
     return rc ? rc : SV_ERR_IO;
 }
+
+SV_DEF int sv_disk_corpus_open(const char *dir, sv_disk_corpus *dc) { return sv__disk_corpus_open(dir, dc, NULL); }
 
 SV_DEF size_t sv_disk_corpus_count(const sv_disk_corpus *dc, int split)
 {
@@ -12301,7 +12371,9 @@ static int sv__data_open(sv_data *d, const char *dir, int streamed)
     int s, rc;
     size_t i, j;
     memset(d, 0, sizeof *d);
-    if ((rc = sv_disk_corpus_open(dir, &dc)) != SV_OK) return rc;
+    if (streamed && !(d->image_files = SV__CAST(sv__image_files *, sv__calloc(1, sizeof(sv__image_files), "dataset"))))
+        return SV_ERR_NOMEM;
+    if ((rc = sv__disk_corpus_open(dir, &dc, d->image_files)) != SV_OK) { SV_FREE(d->image_files); return rc; }
     d->streamed = streamed;
     for (s = 0; s < SV_SPLIT_COUNT; s++) {
         const sv_manifest *m = &dc.split[s];
@@ -12416,6 +12488,22 @@ static int sv__data_audio_manifest(sv_data *d, const char *path, int streamed)
     return SV_OK;
 }
 
+SV_DEF int sv_data_image(const sv_data *d, size_t img, float *regions, float *boxes)
+{
+    size_t RD;
+    int rc = SV_OK;
+    if (!d || img >= d->n_images) return sv__fail(SV_ERR_ARG, "sv_data_image: image %zu out of range", img);
+    RD = d->R * d->Dimg;
+    if (!d->image_files) {
+        if (regions) memcpy(regions, d->regions + img * RD, RD * sizeof(float));
+        if (boxes) memcpy(boxes, d->boxes + img * d->R * 4, d->R * 4 * sizeof(float));
+        return SV_OK;
+    }
+    if (regions) rc = sv__npy_read_rows(d->image_files->regions_path, &d->image_files->regions, img, 1, regions);
+    if (rc == SV_OK && boxes) rc = sv__npy_read_rows(d->image_files->boxes_path, &d->image_files->boxes, img, 1, boxes);
+    return rc;
+}
+
 SV_DEF int sv_data_audio_manifest(sv_data *d, const char *path) { return sv__data_audio_manifest(d, path, 0); }
 SV_DEF int sv_data_audio_manifest_streamed(sv_data *d, const char *path) { return sv__data_audio_manifest(d, path, 1); }
 
@@ -12499,6 +12587,7 @@ SV_DEF void sv_data_free(sv_data *d)
     }
     for (i = 0; i < d->n_speakers; i++) SV_FREE(d->speakers[i]);
     SV_FREE(d->speakers);
+    if (d->image_files) { SV_FREE(d->image_files->regions_path); SV_FREE(d->image_files->boxes_path); SV_FREE(d->image_files); }
 #ifndef SSL_VGS_NO_CORPUS
     if (d->builtin) sv_corpus_free(d->builtin);
     else
@@ -12730,8 +12819,7 @@ static int sv__fill_row(sv_loader *L, size_t i, size_t u, size_t S, size_t off, 
     sv_normalize_wave(L->wave + i * S, L->wave_len[i]);
     if (L->regions) {
         if (img >= 0) {
-            memcpy(L->regions + i * RD, d->regions + (size_t)img * RD, RD * sizeof(float));
-            memcpy(L->boxes + i * d->R * 4, d->boxes + (size_t)img * d->R * 4, d->R * 4 * sizeof(float));
+            if ((rc = sv_data_image(d, (size_t)img, L->regions + i * RD, L->boxes + i * d->R * 4)) != SV_OK) return rc;
         } else {
             memset(L->regions + i * RD, 0, RD * sizeof(float));
             memset(L->boxes + i * d->R * 4, 0, d->R * 4 * sizeof(float));
@@ -16789,8 +16877,7 @@ SV_DEF int sv_eval_retrieval_ranks(sv_model *m, sv_ctx *c, const sv_data *d, int
         size_t nb = n_img - i < batch ? n_img - i : batch, b;
         for (b = 0; b < nb; b++) {
             size_t r = (size_t)img_row[i + b];
-            memcpy(reg + b * R * Dimg, d->regions + r * R * Dimg, R * Dimg * sizeof(float));
-            memcpy(box + b * R * 4, d->boxes + r * R * 4, R * 4 * sizeof(float));
+            if ((rc = sv_data_image(d, r, reg + b * R * Dimg, box + b * R * 4)) != SV_OK) goto done;
         }
         if ((rc = sv_embed_images(m, c, reg, box, nb, V + i * E)) != SV_OK) goto done;
         sv__ev_progress(c, "retrieval images", i + nb, n_img);
@@ -16905,10 +16992,8 @@ SV_DEF int sv_eval_losses(sv_model *m, sv_ctx *c, const sv_data *d, int split, s
             bt.km_T = T;
         }
         if (has_img) {
-            for (b = 0; b < nb; b++) {
-                memcpy(reg + b * R * Dimg, d->regions + (size_t)ids[b] * R * Dimg, R * Dimg * sizeof(float));
-                memcpy(box + b * R * 4, d->boxes + (size_t)ids[b] * R * 4, R * 4 * sizeof(float));
-            }
+            for (b = 0; b < nb; b++)
+                if ((rc = sv_data_image(d, (size_t)ids[b], reg + b * R * Dimg, box + b * R * 4)) != SV_OK) goto done;
             bt.R = R; bt.Dimg = Dimg; bt.regions = reg; bt.boxes = box; bt.image_id = ids;
             sv_ctx_reset(c);
             sv_rng_seed(sv_ctx_rng(c), bseed);
@@ -18754,8 +18839,8 @@ static int sv__builtin_spec_parse(const char *spec, sv_corpus_config *cc)
                        data-parallel training (sample-keyed draws, exact gradient sums), which
                        changes training numbers from the same seed; per-query retrieval ranks;
                        ABX intervals by a bootstrap over phonetic contexts (sv_abx_opts.bootstrap);
-                       streamed datasets (sv_data_open_streamed, sv_data_audio, sv_wav_length_16k):
-                       audio read from disk when used.
+                       streamed datasets (sv_data_open_streamed, sv_data_audio, sv_data_image,
+                       sv_wav_length_16k): audio and image rows read from disk when used.
        0.2  (2026-12)  The model as named steps (sv_w2v2_forward, sv_w2v2_quantize,
                        sv_w2v2_contrastive_loss, sv_w2v2_diversity_loss, sv_w2v2_feature_penalty,
                        sv_w2v2_loss, sv_vgs_audio_branch, sv_vgs_image_branch, sv_vgs_loss_av);

@@ -2709,7 +2709,20 @@ static void test_disk_batches(void)
         SV_CHECK(sv_data_open_streamed(&ds, dir) == SV_OK, "open streamed: %s", sv_last_error());
         for (sp = 0, same = 1; sp < SV_SPLIT_COUNT; sp++)
             if (ds.n[sp] != dd.n[sp] || (dd.n[sp] && memcmp(ds.len[sp], dd.len[sp], dd.n[sp] * sizeof(size_t)))) same = 0;
-        SV_CHECK(same && ds.streamed && ds.audio[SV_SPLIT_TRAIN][0] == NULL, "streamed: every length from the WAV header, no audio held");
+        SV_CHECK(same && ds.streamed && ds.audio[SV_SPLIT_TRAIN][0] == NULL && !ds.regions && !ds.boxes && ds.n_images == dd.n_images &&
+                 ds.R == dd.R && ds.Dimg == dd.Dimg, "streamed: every length from the WAV header, image shapes from the NPY headers, no audio or features held");
+        {
+            size_t RD = dd.R * dd.Dimg, im;
+            float *r = (float *)malloc(RD * sizeof(float)), *bx = (float *)malloc(dd.R * 4 * sizeof(float));
+            for (im = 0, same = 1; r && bx && im < dd.n_images; im++)
+                if (sv_data_image(&ds, im, r, bx) != SV_OK || memcmp(r, dd.regions + im * RD, RD * sizeof(float)) ||
+                    memcmp(bx, dd.boxes + im * dd.R * 4, dd.R * 4 * sizeof(float)))
+                    same = 0;
+            SV_CHECK(same && r && bx, "every image row read from the NPY files equals the loaded one: %s", sv_last_error());
+            SV_CHECK(sv_data_image(&ds, dd.n_images, r, bx) != SV_OK, "an image row past the end was read");
+            free(r);
+            free(bx);
+        }
         sv_loader_init(&ld, &dd, SV_SPLIT_TRAIN, 4, 16000, 3);
         sv_loader_init(&ls, &ds, SV_SPLIT_TRAIN, 4, 16000, 3);
         for (k = 0, same = 1; k < 12; k++) {
@@ -2717,7 +2730,8 @@ static void test_disk_batches(void)
             size_t first = (size_t)k % 3, n = 4 - first;
             if (sv_loader_next_shard(&ld, first, n, &a) != SV_OK || sv_loader_next_shard(&ls, first, n, &b) != SV_OK ||
                 a.B != b.B || a.S != b.S || memcmp(a.wave, b.wave, a.B * a.S * sizeof(float)) != 0 ||
-                memcmp(a.image_id, b.image_id, a.B * sizeof(long)) != 0)
+                memcmp(a.image_id, b.image_id, a.B * sizeof(long)) != 0 ||
+                memcmp(a.regions, b.regions, a.B * a.R * a.Dimg * sizeof(float)) != 0 || memcmp(a.boxes, b.boxes, a.B * a.R * 4 * sizeof(float)) != 0)
                 same = 0;
         }
         SV_CHECK(same, "12 batch shards of streamed data equal those of the loaded folder, bit for bit");

@@ -403,11 +403,11 @@ static void usage(FILE *f)
         "  --audio-only M     a speech-only manifest (data_prep.sh librispeech): each update whose stage\n"
         "                     has an SSL loss adds (1 - alpha) * loss_AUD of a batch from it, as\n"
         "                     FaST-VGS+ mixed in LibriSpeech (default: none)\n"
-        "  --stream           leave the audio of a corpus folder (and of --audio-only) on disk and read\n"
-        "                     each utterance's file when a batch or an evaluation uses it, instead of\n"
-        "                     loading it all at the start: for corpora larger than memory. The same\n"
-        "                     numbers either way. Under mpirun with more than one process it is always\n"
-        "                     on: each process reads only the utterances of its share of each batch\n"
+        "  --stream           leave a corpus folder (audio, image features; also --audio-only) on disk\n"
+        "                     and read each utterance's file and image's rows when a batch or an\n"
+        "                     evaluation uses them, instead of loading all at the start: for corpora\n"
+        "                     larger than memory. The same numbers either way. Under mpirun with more\n"
+        "                     than one process it is always on: each process reads its share only\n"
         "  --crop SECONDS     random crop of training utterances (default 8)\n"
         "  --batch B          utterance/image pairs per batch (default 8)\n"
         "optimizer (the paper: Adam, lr 1e-4, 10%% warm-up then linear decay):\n"
@@ -1260,8 +1260,13 @@ static int procs_check(const run *r)
     me.data = fp_bytes(me.data, &d->n_images, sizeof d->n_images);
     if (d->n_images) {   /* the first and the last image's features (all of them could be tens of GB) */
         size_t RD = d->R * d->Dimg;
-        me.data = fp_bytes(me.data, d->regions, RD * sizeof(float));
-        me.data = fp_bytes(me.data, d->regions + (d->n_images - 1) * RD, RD * sizeof(float));
+        float *row = (float *)malloc(RD * sizeof(float));
+        int unread = !row || sv_data_image(d, 0, row, NULL) != SV_OK;
+        if (!unread) me.data = fp_bytes(me.data, row, RD * sizeof(float));
+        unread = unread || sv_data_image(d, d->n_images - 1, row, NULL) != SV_OK;
+        if (!unread) me.data = fp_bytes(me.data, row, RD * sizeof(float));
+        free(row);
+        if (unread) me.data = 0;   /* cannot read them: a difference the check below reports */
     }
     me.state = fp_bytes(0xCBF29CE484222325ull, p->data, p->n * sizeof(float));
     me.state = fp_bytes(me.state, p->m, p->n * sizeof(float));
@@ -2411,7 +2416,7 @@ static int train_main(int argc, char **argv)
     /* several processes: each reads only the audio of its share of each batch (and process 0
        that of the evaluations), not the whole corpus */
     if (g_procs > 1) o.stream = 1;
-    if (!o.quiet) printf("loading data: %s%s\n", o.data, o.stream ? " (the audio stays on disk: each use reads its file)" : "");
+    if (!o.quiet) printf("loading data: %s%s\n", o.data, o.stream ? " (streamed: audio and image features are read from disk as used)" : "");
     if (procs_agree((o.stream ? sv_data_from_spec_streamed(&data, o.data) : sv_data_from_spec(&data, o.data)) != SV_OK
                         ? die("%s", sv_last_error()) : 0))
         return 1;
