@@ -1613,10 +1613,10 @@ static int write_seed_report(char (*dirs)[1024], size_t n, const char *out_dir)
     memset(mean, 0, sizeof mean); memset(lo, 0, sizeof lo); memset(hi, 0, sizeof hi);
     if (!st) { fprintf(stderr, "eval: out of memory\n"); return 0; }
     for (s = 0; s < n; s++) {
-        snprintf(st[s].dir, sizeof st[s].dir, "%s", dirs[s]);
+        snprintf(st[s].dir, sizeof st[s].dir, "%.1023s", dirs[s]);
         for (k = 0; k < N_PAPER; k++) {
             char rd[1100], lp[1200];
-            snprintf(rd, sizeof rd, "%s/%s", dirs[s], paper_order[k]);
+            snprintf(rd, sizeof rd, "%.1023s/%.40s", dirs[s], paper_order[k]);
             snprintf(lp, sizeof lp, "%s/log.jsonl", rd);
             if (!file_exists(lp)) continue;
             st[s].runs[k].dir = NULL;
@@ -1695,7 +1695,7 @@ static int run_report(int argc, char **argv, int first)
         for (q = 0; q < n_studies; q++) {   /* a study.settings alone is no study: it needs runs */
             for (k2 = 0; k2 < N_PAPER; k2++) {
                 char lp[1200];
-                snprintf(lp, sizeof lp, "%s/%s/log.jsonl", studies[q], paper_order[k2]);
+                snprintf(lp, sizeof lp, "%.1023s/%.40s/log.jsonl", studies[q], paper_order[k2]);
                 if (file_exists(lp)) break;
             }
             if (k2 == N_PAPER) return fail("%s is not a run folder (no log.jsonl) nor a study with runs", studies[q], NULL);
