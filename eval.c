@@ -1493,7 +1493,9 @@ static void write_seed_results_md(FILE *f, const seed_study *st, size_t n)
         }
         if (any) fputc('\n', f);
     }
-    fprintf(f, "\nThe ABX intervals are over seeds only (ABX items are not resampled).\n");
+    fprintf(f, "\nIn parentheses: the mean half-width of each seed's 95 %% bootstrap interval of its best layer's "
+               "score, the phonetic contexts of the items resampled (none for runs evaluated without it). The MFCC "
+               "row is the same features for every seed, hence no spread.\n");
     write_findings(f, st, n);
 }
 
