@@ -803,6 +803,16 @@ static double last_value(const run_log *r, size_t idx)
     return NAN;
 }
 
+/* The validation ABX field the figures and forgetting rows use: within speaker, or across where
+   no run logged a within value (train leaves out a condition scored on too few cells). */
+static int val_abx_field(const run_log *runs, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) if (isfinite(last_value(&runs[i], EV_VABXW))) return EV_VABXW;
+    for (i = 0; i < n; i++) if (isfinite(last_value(&runs[i], EV_VABXA))) return EV_VABXA;
+    return EV_VABXW;
+}
+
 static void md_cell(FILE *f, double v)
 {
     if (isfinite(v)) fprintf(f, " %.1f |", v);
@@ -1108,7 +1118,7 @@ static void write_results_md(FILE *f, const run_log *runs, const size_t *ord, si
     fprintf(f, "\nR@10 and accuracy: higher is better; loss_AUD: lower is better. \"at switch\" is the last "
                "evaluation of stage A.\n\n## Figures\n\n");
     fprintf(f, "- loss_av.svg, loss_aud.svg: held-out losses over training (log scale; the switch marked)\n"
-               "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX within over training\n"
+               "- recall.svg: mean R@10 over training\n- abx_best.svg: best-layer ABX on validation items over training (within speaker; across where train logged no within value)\n"
                "- abx_layers.svg, abx_layers_across.svg: final ABX per layer\n");
     for (k = 0; k < n_runs && !isfinite(last_value(&runs[ord[k]], EV_MOFF)) && !isfinite(last_value(&runs[ord[k]], EV_MON)); k++) {}
     if (k < n_runs)
@@ -1158,8 +1168,11 @@ static int write_figures(const char *out_dir, const run_log *runs, const size_t 
                            runs, ord, n_runs, EV_VAUD, xs, ys, vl, nvl, NAN, lo, hi) ||
         !figure_over_steps(out_dir, "recall.svg", "Retrieval during training: mean R@10 of S->I and I->S (val)", "R@10 (%)", 0,
                            runs, ord, n_runs, -1, xs, ys, vl, nvl, chance, lo, hi) ||
-        !figure_over_steps(out_dir, "abx_best.svg", "Best-layer ABX error within speaker (validation items) during training",
-                           "ABX within (%)", 0, runs, ord, n_runs, EV_VABXW, xs, ys, vl, nvl, 50.0, lo, hi) ||
+        !figure_over_steps(out_dir, "abx_best.svg",
+                           val_abx_field(runs, n_runs) == EV_VABXW ? "Best-layer ABX error within speaker (validation items) during training"
+                                                                    : "Best-layer ABX error across speakers (validation items) during training",
+                           val_abx_field(runs, n_runs) == EV_VABXW ? "ABX within (%)" : "ABX across (%)", 0, runs, ord, n_runs,
+                           val_abx_field(runs, n_runs), xs, ys, vl, nvl, 50.0, lo, hi) ||
         !figure_layers(out_dir, "abx_layers.svg", "Final ABX within speaker per layer", 0, runs, ord, n_runs) ||
         !figure_layers(out_dir, "abx_layers_across.svg", "Final ABX across speakers per layer", 1, runs, ord, n_runs))
         goto done;
@@ -1351,6 +1364,7 @@ static void write_findings(FILE *f, const seed_study *st, size_t n)
 {
     double d[MAX_SEEDS], chance = test_chance_r10(st, n);
     size_t s, k;
+    int abx_field;
     for (s = 0; s < MAX_SEEDS; s++) d[s] = NAN;
 #define MET(s_, run_, m_) (st[s_].have[run_] ? run_metric(&st[s_].runs[run_], m_, NULL) : NAN)
     fprintf(f, "\n## The paper's findings here\n\nEach line: the per-seed difference in the paper's direction (positive = as the "
@@ -1407,13 +1421,23 @@ static void write_findings(FILE *f, const seed_study *st, size_t n)
     }
     fprintf(f, "\n\n### Forgetting: the stage-A metric from the switch to the end of stage B (validation)\n\n"
                "| schedule | stage-A metric | at switch | end | forgotten (paper's direction: > 0) | verdict |\n|---|---|---|---|---|---|\n");
+    {   /* within speaker unless the logs have only across (too few within cells) */
+        int has_w = 0, has_a = 0;
+        for (s = 0; s < n; s++)
+            for (k = 0; k < N_PAPER; k++)
+                if (st[s].have[k]) {
+                    has_w |= isfinite(last_value(&st[s].runs[k], EV_VABXW));
+                    has_a |= isfinite(last_value(&st[s].runs[k], EV_VABXA));
+                }
+        abx_field = !has_w && has_a ? EV_VABXA : EV_VABXW;
+    }
     for (k = R_W2V2_VGSP; k < N_PAPER; k++) {
         const char *sa = k == R_W2V2_VGSP || k == R_W2V2_VGS ? "w2v2" : k == R_VGS_VGSP || k == R_VGS_W2V2 ? "vgs" : "vgsplus";
         int q;
         for (q = 0; q < 2; q++) {   /* q 0: retrieval (VGS / VGS+ stage A), 1: ABX (W2V2 / VGS+ stage A) */
             double at[MAX_SEEDS], en[MAX_SEEDS];
             char disp[40];
-            int field = q == 0 ? EV_R10M : EV_VABXW;
+            int field = q == 0 ? EV_R10M : abx_field;
             size_t have = 0;
             if ((q == 0 && !strcmp(sa, "w2v2")) || (q == 1 && !strcmp(sa, "vgs"))) continue;
             for (s = 0; s < n; s++) {
@@ -1425,7 +1449,8 @@ static void write_findings(FILE *f, const seed_study *st, size_t n)
             }
             if (!have) continue;
             display_of((int)k, disp, sizeof disp);
-            fprintf(f, "| %s | %s |", disp, q == 0 ? "mean R@10 (%), val" : "best-layer ABX within (%), val items");
+            fprintf(f, "| %s | %s |", disp, q == 0 ? "mean R@10 (%), val"
+                                             : abx_field == EV_VABXW ? "best-layer ABX within (%), val items" : "best-layer ABX across (%), val items");
             seed_cell(f, at, n, NULL, 2);
             seed_cell(f, en, n, NULL, 2);
             seed_cell(f, d, n, NULL, 2);
@@ -1644,7 +1669,7 @@ static int write_seed_report(char (*dirs)[1024], size_t n, const char *out_dir)
     write_seed_results_md(f, st, n);
     fprintf(f, "\n## Figures (means over seeds; shaded: the range over seeds, min to max)\n\n"
                "- recall.svg: mean R@10 over training (val), chance marked\n- loss_av.svg, loss_aud.svg: held-out losses (log scale)\n"
-               "- abx_best.svg: best-layer ABX within on validation items over training\n"
+               "- abx_best.svg: best-layer ABX on validation items over training (within speaker; across where train logged no within value)\n"
                "- abx_layers.svg, abx_layers_across.svg: final ABX per layer (mean over seeds)\n");
     if (sv_file_commit(f, tmp, path, 1) != SV_OK) { fprintf(stderr, "eval: %s\n", sv_last_error()); goto done; }
     ok = 1;

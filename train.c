@@ -1117,11 +1117,17 @@ typedef struct run {
     sv_item *abx_items;         /* the validation ABX tokens of the first ABX_VAL_FILES files */
     sv_data abx_data;           /* a shallow copy of *data whose val item set holds only those */
     int abx_ready;              /* 0 not built, 1 built, -1 the data has no val.item */
+    int abx_few_noted;          /* the note on too few validation ABX cells was printed */
 } run;
 
 /* ABX during training reads the items of the first 64 validation utterances (about a second
-   per evaluation on one core): enough tokens for a curve, and the same tokens at every step. */
+   per evaluation on one core): enough tokens for a curve, and the same tokens at every step.
+   A condition scored on fewer than ABX_VAL_MIN_CELLS cells is not logged: with many speakers of
+   one utterance each (the TTS corpus: 180 voices in 200 validation utterances) the within-
+   speaker condition can rest on a single (context, speaker, phone pair) cell, whose 0 % says
+   nothing about the model. */
 #define ABX_VAL_FILES 64
+#define ABX_VAL_MIN_CELLS 20
 
 static int log_line(run *r, jline *j)
 {
@@ -1368,8 +1374,16 @@ static int evaluate_here(run *r)
         if (sv_eval_abx(r->m, r->ce, &r->abx_data, SV_SPLIT_VAL, NULL, abx, &n_abx) != SV_OK)
             return die("%sABX on the validation items at step %zu failed: %s", r->tty ? "\n" : "", r->pos.step, sv_last_error());
         for (i = 0; i < n_abx; i++) {
-            if (isfinite(abx[i].r.within) && (bw < 0 || abx[i].r.within < abx[bw].r.within)) bw = (int)i;
-            if (isfinite(abx[i].r.across) && (ba < 0 || abx[i].r.across < abx[ba].r.across)) ba = (int)i;
+            if (isfinite(abx[i].r.within) && abx[i].r.within_cells >= ABX_VAL_MIN_CELLS && (bw < 0 || abx[i].r.within < abx[bw].r.within))
+                bw = (int)i;
+            if (isfinite(abx[i].r.across) && abx[i].r.across_cells >= ABX_VAL_MIN_CELLS && (ba < 0 || abx[i].r.across < abx[ba].r.across))
+                ba = (int)i;
+        }
+        if (n_abx && bw < 0 && !r->abx_few_noted) {
+            fprintf(stderr, "%snote: validation ABX within speaker rests on %zu cell(s) of the first %d validation utterances' "
+                            "items (fewer than %d): not logged%s\n", r->tty ? "\n" : "", abx[0].r.within_cells, ABX_VAL_FILES,
+                    ABX_VAL_MIN_CELLS, ba >= 0 ? "; the across-speaker one is" : "");
+            r->abx_few_noted = 1;
         }
     }
     j.n = 0;
@@ -1393,6 +1407,7 @@ static int evaluate_here(run *r)
     if (!r->o->quiet) {
         char mt4[96] = "", ab[64] = "";
         if (bw >= 0) snprintf(ab, sizeof ab, " | ABX within %.1f%% (%s)", abx[bw].r.within, abx[bw].name);
+        else if (ba >= 0) snprintf(ab, sizeof ab, " | ABX across %.1f%% (%s)", abx[ba].r.across, abx[ba].name);
         if (r->cfg.ssl != SV_SSL_W2V2)
             snprintf(mt4, sizeof mt4, " (MT4SSL offline %.3f acc %.2f, online %.3f)", st.mt4_offline, st.mt4_acc, st.mt4_online);
         printf("%s[eval %s step %zu] val loss_AV %.3f loss_AUD %.3f acc %.2f%s | R@10 S->I %.1f I->S %.1f%s (%.1f s)\n",

@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 T=$(mktemp -d /tmp/sv_report_test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 pass=0; fail=0
 ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
@@ -97,6 +97,12 @@ check 'grep -q "^2\. (VGS, W2V2) falls to chance.*\*\*holds\*\*" "$R"' "finding 
 check 'has "$R" "| (VGS, W2V2) | mean R@10 (%), val |"' "forgetting row of (VGS, W2V2): $(grep -F "(VGS, W2V2) |" "$R")"
 check 'has "$SS/recall.svg" "fill-opacity" && has "$SS/recall.svg" ">chance<" && ./test_sv --xml-check "$SS/recall.svg"' "seed figures: no band or chance line"
 check 'has "$SS/abx_layers.svg" ">CNN<" && grep -q "data-name=\"VGS\"[^>]* d=\"M" "$SS/abx_layers.svg"' "seed abx_layers.svg: mean per-layer ABX missing"
+# logs with the across-speaker validation ABX only (train leaves out a within condition scored
+# on too few cells): the figure and the forgetting rows use it, and say so
+SA="$T/study_across"; cp -r "$SS" "$SA"; rm -f "$SA/results.md" "$SA"/*.svg
+for f in "$SA"/seed*/*/log.jsonl; do sed -i 's/"abx_val_within"/"abx_val_across"/' "$f"; done
+./eval --report "$SA" >/dev/null 2>&1
+check 'grep -q "across speakers (validation items)" "$SA/abx_best.svg" && grep -q "best-layer ABX across (%), val items" "$SA/results.md" && ! grep -q "best-layer ABX within (%)" "$SA/results.md"' "across-only validation ABX: $(grep -o "Best-layer ABX[^<]*" "$SA/abx_best.svg" 2>&1 | head -1)"
 out=$(./eval --report "$SS" "$A" 2>&1)
 check '[ $? = 2 ] && echo "$out" | grep -q "not a study folder"' "a study mixed with a run folder accepted: $out"
 

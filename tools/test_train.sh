@@ -58,6 +58,12 @@ check 'cmp -s "$T/ao1/final.ckpt" "$T/ao4/final.ckpt"' "--audio-only manifest st
 $TR --scenario vgs+ --steps 8 --out "$T/ao3" >/dev/null 2>&1
 check '! cmp -s "$T/ao1/final.ckpt" "$T/ao3/final.ckpt"' "--audio-only changes training"
 
+# validation ABX on too few cells (3 validation utterances): the within condition is left out of
+# the log with a note, the across one logged
+out=$(./train --data builtin:images=40,val_images=3,test_images=4,ood_utts=8 --scenario w2v2 --steps 4 --eval-every 2 \
+      --eval-batches 1 --out "$T/fewv" --threads 1 2>&1)
+check 'echo "$out" | grep -q "note: validation ABX within speaker rests on [0-9]* cell(s)" && ! grep -q abx_val_within "$T/fewv/log.jsonl" && grep -q "\"abx_val_across\":[0-9]" "$T/fewv/log.jsonl"' "too few validation ABX cells: $(echo "$out" | grep -i abx | head -2)"
+
 # 6. MT4SSL: offline targets made by --kmeans, then a schedule with --ssl w2v2+mt4ssl stopped and
 #    resumed bit for bit across the switch (the checkpoint holds the teacher), and clear errors
 K="$T/corp/km8"
