@@ -2736,6 +2736,23 @@ static void sv__ukr_bf16_scalar(size_t kp, const float *a_, const float *b_, flo
         } \
     } } while (0)
 
+/* The k loop over a packed 14 x 32 tile (a: 14 A values per k, b: 32 B values), in the variant
+   that skips the FMAs whose results would not be stored: at most 16 columns (the positional
+   conv's 16-channel groups) use only the first B vector (LOAD_B0, ROW16), at most 7 rows (the
+   last sliver of M = 256 or 101) only rows 0-6. The rows that run keep their chains, so the bits
+   do not change. Shared by the fp32 and bf16 micro-kernels (KN: their k count). */
+#define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
+#define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
+#define SV__TILE_K_LOOP(KN, LOAD_B0, LOAD_B01, ROW16, ROW)                                               \
+    if (nr <= 16 && mr <= 7)                                                                            \
+        for (k = 0; k < (KN); k++, a += 14, b += 32) { LOAD_B0 SV__ROWS_0_6(ROW16) }                     \
+    else if (nr <= 16)                                                                                  \
+        for (k = 0; k < (KN); k++, a += 14, b += 32) { LOAD_B0 SV__ROWS_0_6(ROW16) SV__ROWS_7_13(ROW16) } \
+    else if (mr <= 7)                                                                                   \
+        for (k = 0; k < (KN); k++, a += 14, b += 32) { LOAD_B01 SV__ROWS_0_6(ROW) }                      \
+    else                                                                                                \
+        for (k = 0; k < (KN); k++, a += 14, b += 32) { LOAD_B01 SV__ROWS_0_6(ROW) SV__ROWS_7_13(ROW) }
+
 static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *SV__RESTRICT b,
                            float *c, size_t ldc, int mr, int nr, float alpha, float beta)
 {
@@ -2744,20 +2761,7 @@ static void sv__ukr_avx512(size_t kc, const float *SV__RESTRICT a, const float *
     size_t k;
     int i;
     SV__AVX512_PREFETCH_C(kc < 64);
-    /* Narrow and short tiles skip the FMAs whose results would not be stored: at most 16
-       columns (the positional conv's 16-channel groups) use only the first B vector, at most 7
-       rows (the last sliver of M = 256 or 101) only rows 0-6. The rows that run keep their
-       chains, so the bits do not change. */
-#define SV__K_LOOP(LOAD_B, ROWS) for (k = 0; k < kc; k++, a += 14, b += 32) { LOAD_B ROWS }
-#define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
-#define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
-    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__AVX512_B0, SV__ROWS_0_6(SV__AVX512_ROW16))
-    else if (nr <= 16) SV__K_LOOP(SV__AVX512_B0, SV__ROWS_0_6(SV__AVX512_ROW16) SV__ROWS_7_13(SV__AVX512_ROW16))
-    else if (mr <= 7) SV__K_LOOP(SV__AVX512_B01, SV__ROWS_0_6(SV__AVX512_ROW))
-    else SV__K_LOOP(SV__AVX512_B01, SV__ROWS_0_6(SV__AVX512_ROW) SV__ROWS_7_13(SV__AVX512_ROW))
-#undef SV__K_LOOP
-#undef SV__ROWS_0_6
-#undef SV__ROWS_7_13
+    SV__TILE_K_LOOP(kc, SV__AVX512_B0, SV__AVX512_B01, SV__AVX512_ROW16, SV__AVX512_ROW)
     SV__AVX512_STORE_TILE();
 }
 
@@ -2813,16 +2817,7 @@ static void sv__ukr_bf16_avx512(size_t kp, const float *a_, const float *b_, flo
     size_t k;
     int i;
     SV__AVX512_PREFETCH_C(kp < 32);
-#define SV__K_LOOP(LOAD_B, ROWS) for (k = 0; k < kp; k++, a += 14, b += 32) { LOAD_B ROWS }
-#define SV__ROWS_0_6(R) R(0, a[0]) R(1, a[1]) R(2, a[2]) R(3, a[3]) R(4, a[4]) R(5, a[5]) R(6, a[6])
-#define SV__ROWS_7_13(R) R(7, a[7]) R(8, a[8]) R(9, a[9]) R(10, a[10]) R(11, a[11]) R(12, a[12]) R(13, a[13])
-    if (nr <= 16 && mr <= 7) SV__K_LOOP(SV__BF16_B0, SV__ROWS_0_6(SV__BF16_ROW16))
-    else if (nr <= 16) SV__K_LOOP(SV__BF16_B0, SV__ROWS_0_6(SV__BF16_ROW16) SV__ROWS_7_13(SV__BF16_ROW16))
-    else if (mr <= 7) SV__K_LOOP(SV__BF16_B01, SV__ROWS_0_6(SV__BF16_ROW))
-    else SV__K_LOOP(SV__BF16_B01, SV__ROWS_0_6(SV__BF16_ROW) SV__ROWS_7_13(SV__BF16_ROW))
-#undef SV__K_LOOP
-#undef SV__ROWS_0_6
-#undef SV__ROWS_7_13
+    SV__TILE_K_LOOP(kp, SV__BF16_B0, SV__BF16_B01, SV__BF16_ROW16, SV__BF16_ROW)
     SV__AVX512_STORE_TILE();
 }
 #undef SV__BF16_ROW
@@ -2830,6 +2825,9 @@ static void sv__ukr_bf16_avx512(size_t kp, const float *a_, const float *b_, flo
 #undef SV__BF16_B01
 #undef SV__BF16_B0
 #endif
+#undef SV__TILE_K_LOOP
+#undef SV__ROWS_0_6
+#undef SV__ROWS_7_13
 #undef SV__AVX512_ROW
 #undef SV__AVX512_ROW16
 #undef SV__AVX512_B01
